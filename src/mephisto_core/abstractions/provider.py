@@ -1,0 +1,125 @@
+"""CrowdProvider: where workers come from, how work is published, paid, rejected, and workers blocked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
+
+
+class ProviderArgs(BaseModel):
+    """Base of a provider's `[provider]` section schema; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requester_name: str | None = Field(
+        default=None,
+        description="Registered requester account to use (`mephisto requesters`); the provider may default it.",
+    )
+
+
+class RequesterArgs(BaseModel):
+    """The credentials `mephisto register PROVIDER NAME key=value ...` takes for this provider."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    """Who opened a worker link, as the provider tells from the link's query parameters.
+
+    `worker_name` is None for a visitor who is not a worker yet (preview). `provider_agent_id` is the
+    provider's id of this attempt (MTurk assignment id, Prolific submission id), when it has one.
+    """
+
+    worker_name: str | None
+    provider_agent_id: str | None = None
+    refusal: str | None = None  # a message for the worker when the link itself is not valid
+
+
+class CrowdProvider:
+    """Base class of crowd providers.
+
+    A subclass sets `type_name`, `Args` (its `[provider]` section) and `RequesterArgs` (the credentials it
+    stores), and implements the methods below. Methods that talk to the crowd platform are synchronous; the
+    operator runs them off its event loop. Every method not implemented raises NotImplementedError naming the
+    provider, so an unsupported action is reported, never silently skipped.
+    """
+
+    type_name: ClassVar[str]
+    Args: ClassVar[type[ProviderArgs]] = ProviderArgs
+    RequesterArgs: ClassVar[type[RequesterArgs]] = RequesterArgs
+    is_sandbox: ClassVar[bool] = False
+    default_requester_name: ClassVar[str | None] = None  # used when the task file names no requester
+
+    def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
+        self.args = args
+        self.requester_name = requester_name
+        self.credentials = dict(credentials)
+        self.data_dir = data_dir
+
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """Check credentials before they are stored (e.g. call the platform); return what to store."""
+        return cls.RequesterArgs(**credentials).model_dump()
+
+    @classmethod
+    def secret_fields(cls) -> set[str]:
+        """Credential keys that must never be printed."""
+        return {
+            name
+            for name, f in cls.RequesterArgs.model_fields.items()
+            if "secret" in name or "key" in name or "token" in name or "password" in name
+            or (f.json_schema_extra or {}).get("secret") is True  # type: ignore[union-attr]
+        }
+
+    def fee(self, amount: Decimal) -> Decimal:
+        """The platform's fee on paying `amount` to a worker (0 when the platform charges none)."""
+        return Decimal("0")
+
+    def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
+        """Tell from a worker link's query parameters who the worker is."""
+        raise NotImplementedError(f"provider {self.type_name} must implement identify_worker()")
+
+    def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
+        """The link to print for workers (for `worker_name` where the provider has personal links)."""
+        return base_url
+
+    def setup_resources(self, run: TaskRun, worker_url: str) -> None:
+        """Create what the run needs at the platform (HIT type, study, ...) before units are launched."""
+
+    def launch_units(self, units: Sequence[Unit], worker_url: str) -> dict[int, str | None]:
+        """Publish units at the platform; return {unit id: provider's id for it (or None)}."""
+        return {unit.id: None for unit in units}
+
+    def expire_units(self, units: Sequence[Unit]) -> None:
+        """Withdraw units that nobody should start any more."""
+
+    def cleanup_resources(self, run: TaskRun) -> None:
+        """Release what `setup_resources` created once the run is over."""
+
+    def approve_work(self, agent: Agent, feedback: str) -> None:
+        raise NotImplementedError(f"provider {self.type_name} cannot approve work yet")
+
+    def reject_work(self, agent: Agent, feedback: str) -> None:
+        raise NotImplementedError(f"provider {self.type_name} cannot reject work yet")
+
+    def soft_reject_work(self, agent: Agent, feedback: str) -> None:
+        """Pay the worker but mark the work as not usable (default: approve at the platform)."""
+        self.approve_work(agent, feedback)
+
+    def bonus_worker(self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None) -> None:
+        raise NotImplementedError(f"provider {self.type_name} cannot pay bonuses yet")
+
+    def block_worker(self, worker: Worker, reason: str) -> None:
+        raise NotImplementedError(f"provider {self.type_name} cannot block workers yet")
+
+    def unblock_worker(self, worker: Worker) -> None:
+        raise NotImplementedError(f"provider {self.type_name} cannot unblock workers yet")

@@ -1,0 +1,95 @@
+"""Open the database named by the settings, bind the models to it, and serialise writers.
+
+SQLite (the default) allows one writer at a time. Writers in this process take `Database.write()`, which holds a
+process-wide lock and opens the transaction with BEGIN IMMEDIATE, so two threads never deadlock on a lock
+upgrade; writers in other processes wait on SQLite's busy timeout. PostgreSQL needs neither.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import peewee as pw
+
+from mephisto_core.data_model.migrations import apply_migrations
+from mephisto_core.data_model.models import database_proxy
+from mephisto_core.errors import DatabaseError
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 30_000,
+    "synchronous": "normal",  # with WAL: durable across process crashes, and fast
+    "cache_size": -64_000,
+}
+
+
+class Database:
+    """The open database: the peewee handle plus the one way to run a write transaction."""
+
+    def __init__(self, db: pw.Database) -> None:
+        self.db = db
+        self.is_sqlite = isinstance(db, pw.SqliteDatabase)
+        self._write_lock = threading.RLock()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction; nested calls join the outer one."""
+        if not self.is_sqlite:
+            with self.db.atomic():
+                yield
+            return
+        with self._write_lock:
+            if self.db.in_transaction():
+                with self.db.atomic():
+                    yield
+            else:
+                with self.db.atomic("IMMEDIATE"):
+                    yield
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+        if database_proxy.obj is self.db:
+            database_proxy.initialize(None)
+
+
+def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
+    if url is None or url.startswith("sqlite"):
+        # sqlite:///relative.db or sqlite:////absolute/path.db, as SQLAlchemy and playhouse spell them.
+        path = sqlite_path if url is None else Path(url.split(":///", 1)[-1])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=30)
+    if url.startswith(("postgres://", "postgresql://")):
+        try:
+            from playhouse.db_url import connect
+        except ImportError as exc:  # pragma: no cover - playhouse ships with peewee
+            raise DatabaseError("peewee's playhouse is missing; reinstall peewee") from exc
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError as exc:
+            raise DatabaseError(
+                "MEPHISTO_DATABASE_URL names PostgreSQL but psycopg2 is not installed: "
+                "pip install 'mephisto-core[postgres]'"
+            ) from exc
+        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+    raise DatabaseError(
+        f"MEPHISTO_DATABASE_URL {url!r} is not supported: use sqlite:///PATH or postgresql://USER:PW@HOST:PORT/DB"
+    )
+
+
+def open_database(url: str | None, sqlite_path: Path) -> Database:
+    """Connect, apply pending migrations (or stop with MigrationError), and bind the models."""
+    db = _connect(url, sqlite_path)
+    try:
+        db.connect(reuse_if_open=True)
+    except pw.OperationalError as exc:
+        where = url or str(sqlite_path)
+        raise DatabaseError(f"cannot open the database at {where}: {exc}") from exc
+    database_proxy.initialize(db)
+    database = Database(db)
+    apply_migrations(database)
+    return database

@@ -1,0 +1,77 @@
+"""Versioned schema migrations. Each runs once, in order, inside a transaction; a failure stops start-up.
+
+Add a migration by appending a `Migration` whose `apply` uses `playhouse.migrate` (never drop-and-recreate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import peewee as pw
+
+from mephisto_core.data_model.models import ALL_MODELS, SchemaVersion
+from mephisto_core.errors import MigrationError
+
+if TYPE_CHECKING:
+    from mephisto_core.data_model.database import Database
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change: `apply` runs inside the migration's transaction."""
+
+    version: int
+    name: str
+    apply: Callable[[pw.Database], None]
+
+
+def _initial_schema(db: pw.Database) -> None:
+    db.create_tables(ALL_MODELS)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", _initial_schema),
+]
+
+
+def current_version(db: pw.Database) -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row or 0)
+
+
+def apply_migrations(database: Database, migrations: list[Migration] | None = None) -> int:
+    """Bring the schema up to the newest migration and return its version.
+
+    Raises MigrationError, naming the migration and the cause, when one fails (its transaction is rolled back)
+    or when the database was written by a newer mephisto than this one.
+    """
+    migrations = MIGRATIONS if migrations is None else migrations
+    db = database.db
+    with database.write():
+        db.create_tables([SchemaVersion], safe=True)
+    version = current_version(db)
+    newest = max(m.version for m in migrations)
+    if version > newest:
+        raise MigrationError(
+            f"the database has schema version {version} but this mephisto-core knows only up to {newest}; "
+            "upgrade mephisto-core (pip install -U mephisto-core) before using this database"
+        )
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version <= version:
+            continue
+        try:
+            with database.write():
+                migration.apply(db)
+                SchemaVersion.create(version=migration.version, name=migration.name)
+        except Exception as exc:
+            raise MigrationError(
+                f"schema migration {migration.version} ({migration.name}) failed: {exc}. "
+                "Nothing of it was applied; the database is still at version "
+                f"{version}. Fix the cause (disk full? permissions? another process?) and start again."
+            ) from exc
+        version = migration.version
+    return version

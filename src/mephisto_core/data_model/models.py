@@ -1,0 +1,232 @@
+"""Peewee models of the data model. They are bound to a `DatabaseProxy`; `data_model.database` opens it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import peewee as pw
+
+from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
+
+database_proxy = pw.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class JSONField(pw.TextField):
+    """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """One row per applied migration; the highest `version` is the schema in force."""
+
+    version = pw.IntegerField(primary_key=True)
+    name = pw.CharField()
+    applied_at = pw.DateTimeField(default=utcnow)
+
+
+class Project(BaseModel):
+    """A named group of tasks (optional)."""
+
+    name = pw.CharField(unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Task(BaseModel):
+    """A named, reusable task; every launch of it is a TaskRun."""
+
+    name = pw.CharField(unique=True)
+    blueprint_type = pw.CharField()
+    project = pw.ForeignKeyField(Project, null=True, backref="tasks", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Requester(BaseModel):
+    """The provider account that posts work and pays for it."""
+
+    name = pw.CharField(unique=True)
+    provider_type = pw.CharField(index=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class TaskRun(BaseModel):
+    """One launch of a task, with the fully resolved configuration it ran with."""
+
+    task = pw.ForeignKeyField(Task, backref="runs")
+    requester = pw.ForeignKeyField(Requester, backref="runs")
+    blueprint_type = pw.CharField()
+    architect_type = pw.CharField()
+    provider_type = pw.CharField()
+    config = JSONField()  # {"schema": 1, "task": {...}, "blueprint": {...}, "architect": {...}, "provider": {...}}
+    sandbox = pw.BooleanField(default=False)
+    is_completed = pw.BooleanField(default=False)
+    # The operator process serving the run ("host:pid") and when it last said it is alive; a resume takes
+    # over a run whose owner stopped beating.
+    owner = pw.CharField(null=True)
+    heartbeat_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Assignment(BaseModel):
+    """One data item of a run; its units are the worker slots that work on the same inputs."""
+
+    task_run = pw.ForeignKeyField(TaskRun, backref="assignments", index=True)
+    inputs = JSONField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Worker(BaseModel):
+    """A person, known by the provider's id for them."""
+
+    provider_type = pw.CharField()
+    name = pw.CharField()  # the provider's worker id
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("provider_type", "name"), True),)
+
+
+class Unit(BaseModel):
+    """One worker slot of an assignment. `unit_index` < 0 marks special units (screening -1, gold -2)."""
+
+    assignment = pw.ForeignKeyField(Assignment, backref="units")
+    task_run = pw.ForeignKeyField(TaskRun, backref="units")
+    task = pw.ForeignKeyField(Task, backref="units")
+    unit_index = pw.IntegerField()
+    pay_amount = pw.DecimalField(max_digits=12, decimal_places=2, auto_round=True)
+    status = pw.CharField(default=UnitStatus.CREATED.value)
+    worker = pw.ForeignKeyField(Worker, null=True, backref="units")
+    # The current agent; a plain integer to avoid a circular foreign key with Agent.unit.
+    agent_id = pw.IntegerField(null=True)
+    provider_unit_id = pw.CharField(null=True)  # e.g. the MTurk HIT id
+    updated_at = pw.DateTimeField(default=utcnow)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("assignment", "unit_index"), True),
+            (("task_run", "status"), False),
+            (("task_run", "worker", "status"), False),
+            (("task", "worker"), False),
+            (("status",), False),
+        )
+
+
+class Agent(BaseModel):
+    """One worker's attempt at one unit: its status, answers and timing."""
+
+    unit = pw.ForeignKeyField(Unit, backref="agents")
+    worker = pw.ForeignKeyField(Worker, backref="agents")
+    task_run = pw.ForeignKeyField(TaskRun, backref="agents")
+    assignment = pw.ForeignKeyField(Assignment, backref="agents")
+    status = pw.CharField(default=AgentStatus.IN_TASK.value)
+    provider_agent_id = pw.CharField(null=True)  # e.g. the MTurk assignment id or Prolific submission id
+    outputs = JSONField(null=True)
+    submit_key = pw.CharField(null=True, unique=True)  # the client-made idempotency key of the submission
+    started_at = pw.DateTimeField(default=utcnow)
+    last_seen_at = pw.DateTimeField(default=utcnow)
+    submitted_at = pw.DateTimeField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("worker", "status"), False),
+            (("task_run", "status"), False),
+        )
+
+
+class AgentFile(BaseModel):
+    """A file a worker uploaded with a submission, stored under the data dir."""
+
+    agent = pw.ForeignKeyField(Agent, backref="files", on_delete="CASCADE")
+    field = pw.CharField()
+    name = pw.CharField()  # the name the worker's file had
+    size = pw.BigIntegerField()
+    content_type = pw.CharField()
+    sha256 = pw.CharField()
+    path = pw.CharField()  # relative to the data dir
+
+
+class OnboardingAgent(BaseModel):
+    """A worker's attempt at a task's onboarding test."""
+
+    worker = pw.ForeignKeyField(Worker, backref="onboardings")
+    task = pw.ForeignKeyField(Task, backref="onboardings")
+    task_run = pw.ForeignKeyField(TaskRun, backref="onboardings")
+    status = pw.CharField(default=AgentStatus.IN_TASK.value)
+    outputs = JSONField(null=True)
+    submit_key = pw.CharField(null=True, unique=True)
+    started_at = pw.DateTimeField(default=utcnow)
+    submitted_at = pw.DateTimeField(null=True)
+
+
+class Qualification(BaseModel):
+    """A named property a worker can be granted (with an integer value)."""
+
+    name = pw.CharField(unique=True)
+    description = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class GrantedQualification(BaseModel):
+    """A qualification granted to a worker; `updated_at` changes whenever the value does."""
+
+    worker = pw.ForeignKeyField(Worker, backref="qualifications", on_delete="CASCADE")
+    qualification = pw.ForeignKeyField(Qualification, backref="grants", on_delete="CASCADE")
+    value = pw.IntegerField(default=1)
+    granted_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("worker", "qualification"), True),)
+
+
+class Review(BaseModel):
+    """A review action on a unit or a worker: who did what, when, with which amount and feedback."""
+
+    kind = pw.CharField()  # a ReviewKind value
+    unit = pw.ForeignKeyField(Unit, null=True, backref="reviews")
+    worker = pw.ForeignKeyField(Worker, backref="reviews")
+    task = pw.ForeignKeyField(Task, null=True, backref="reviews")
+    amount = pw.DecimalField(max_digits=12, decimal_places=2, null=True, auto_round=True)
+    feedback = pw.TextField(default="")
+    qualification = pw.ForeignKeyField(Qualification, null=True, backref="reviews", on_delete="SET NULL")
+    qualification_value = pw.IntegerField(null=True)
+    reviewer = pw.CharField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("unit",), False), (("worker", "created_at"), False))
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    Project,
+    Task,
+    Requester,
+    TaskRun,
+    Assignment,
+    Worker,
+    Unit,
+    Agent,
+    AgentFile,
+    OnboardingAgent,
+    Qualification,
+    GrantedQualification,
+    Review,
+]

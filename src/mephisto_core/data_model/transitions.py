@@ -1,0 +1,74 @@
+"""The only code that changes unit and agent statuses.
+
+Every change is a conditional UPDATE (`... WHERE status IN (allowed sources)`), so it is atomic against
+concurrent writers in this or another process, and a change the lifecycle forbids raises IllegalTransition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mephisto_core.data_model.models import Agent, OnboardingAgent, Unit, utcnow
+from mephisto_core.data_model.statuses import (
+    AgentStatus,
+    UnitStatus,
+    agent_sources,
+    check_agent_transition,
+    check_unit_transition,
+    unit_sources,
+)
+from mephisto_core.errors import NotFound
+
+
+def set_unit_status(unit_id: int, target: UnitStatus, **fields: Any) -> None:
+    """Move a unit to `target` (also writing `fields`), or raise IllegalTransition / NotFound."""
+    updated = (
+        Unit.update(status=target.value, updated_at=utcnow(), **fields)
+        .where((Unit.id == unit_id) & (Unit.status.in_([s.value for s in unit_sources(target)])))
+        .execute()
+    )
+    if updated == 0:
+        current = Unit.select(Unit.status).where(Unit.id == unit_id).scalar()
+        if current is None:
+            raise NotFound(f"unit {unit_id} does not exist")
+        check_unit_transition(current, target.value)  # raises with the allowed targets
+        raise AssertionError("check_unit_transition accepted a transition the UPDATE refused")
+
+
+def try_set_unit_status(unit_id: int, source: UnitStatus, target: UnitStatus, **fields: Any) -> bool:
+    """Move a unit from exactly `source` to `target`; False if it was no longer in `source` (lost a race)."""
+    check_unit_transition(source.value, target.value)
+    updated = (
+        Unit.update(status=target.value, updated_at=utcnow(), **fields)
+        .where((Unit.id == unit_id) & (Unit.status == source.value))
+        .execute()
+    )
+    return bool(updated)
+
+
+def set_agent_status(agent_id: int, target: AgentStatus, *, onboarding: bool = False, **fields: Any) -> None:
+    """Move an agent (or onboarding agent) to `target`, or raise IllegalTransition / NotFound."""
+    model = OnboardingAgent if onboarding else Agent
+    extra = {} if onboarding else {"updated_at": utcnow()}
+    updated = (
+        model.update(status=target.value, **extra, **fields)
+        .where((model.id == agent_id) & (model.status.in_([s.value for s in agent_sources(target)])))
+        .execute()
+    )
+    if updated == 0:
+        current = model.select(model.status).where(model.id == agent_id).scalar()
+        if current is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        check_agent_transition(current, target.value)
+        raise AssertionError("check_agent_transition accepted a transition the UPDATE refused")
+
+
+def try_set_agent_status(agent_id: int, source: AgentStatus, target: AgentStatus, **fields: Any) -> bool:
+    """Move an agent from exactly `source` to `target`; False if it was no longer in `source`."""
+    check_agent_transition(source.value, target.value)
+    updated = (
+        Agent.update(status=target.value, updated_at=utcnow(), **fields)
+        .where((Agent.id == agent_id) & (Agent.status == source.value))
+        .execute()
+    )
+    return bool(updated)

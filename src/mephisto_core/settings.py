@@ -1,0 +1,89 @@
+"""Process settings (pydantic-settings, env prefix MEPHISTO_) and the user config file with requester credentials."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mephisto_core.errors import ConfigError
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mephisto"
+
+
+def _default_config_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mephisto" / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Everything the process reads from its environment; nothing deeper in the code reads os.environ."""
+
+    model_config = SettingsConfigDict(env_prefix="MEPHISTO_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="SQLite database and uploaded files.")
+    database_url: str | None = Field(
+        default=None,
+        description="Overrides the SQLite file, e.g. postgresql://user:pw@127.0.0.1:5432/mephisto.",
+    )
+    config_file: Path = Field(
+        default_factory=_default_config_file, description="User config TOML with requester credentials."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "mephisto.db"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+
+def read_user_config(path: Path) -> dict[str, Any]:
+    """Read the user config TOML; a missing file is an empty config."""
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the user config is not valid TOML: {exc}", file=path) from exc
+
+
+def write_user_config(path: Path, config: dict[str, Any]) -> None:
+    """Write the user config atomically with mode 0600: it holds credentials."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(config, fh)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def store_requester_credentials(path: Path, name: str, provider_type: str, credentials: dict[str, Any]) -> None:
+    """Save one requester's credentials under `[requesters.NAME]` in the user config."""
+    config = read_user_config(path)
+    requesters = config.setdefault("requesters", {})
+    requesters[name] = {"provider": provider_type, **credentials}
+    write_user_config(path, config)
+
+
+def requester_credentials(path: Path, name: str) -> dict[str, Any]:
+    """The stored credentials of one requester (without the `provider` key); empty when none are stored."""
+    entry = dict(read_user_config(path).get("requesters", {}).get(name, {}))
+    entry.pop("provider", None)
+    return entry

@@ -1,0 +1,229 @@
+"""Task files: load the TOML, apply `section.key=value` overrides, validate every section against its schema.
+
+Errors name the file, the dotted key, the line where it can be found, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mephisto_core.abstractions.task_args import TaskArgs
+from mephisto_core.errors import ConfigError, PluginError
+from mephisto_core.plugins import KINDS, Kind, get_registry
+
+SECTIONS = ("task", *KINDS)
+
+
+@dataclass
+class TaskConfig:
+    """A validated task file: the `[task]` section plus each plugin section's type and parsed args."""
+
+    path: Path
+    task: TaskArgs
+    blueprint_type: str
+    blueprint_args: BaseModel
+    architect_type: str
+    architect_args: BaseModel
+    provider_type: str
+    provider_args: BaseModel
+
+    @property
+    def task_dir(self) -> Path:
+        return self.path.parent
+
+    def type_of(self, kind: Kind) -> str:
+        return str(getattr(self, f"{kind}_type"))
+
+    def args_of(self, kind: Kind) -> BaseModel:
+        return typing.cast(BaseModel, getattr(self, f"{kind}_args"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain JSON-able data (stored with each task run)."""
+        out: dict[str, Any] = {"task": self.task.model_dump(mode="json")}
+        for kind in KINDS:
+            out[kind] = {"type": self.type_of(kind), **self.args_of(kind).model_dump(mode="json")}
+        return out
+
+
+def load_task_config(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> TaskConfig:
+    """Read, override and validate a task file; raise ConfigError for any problem."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError("task file not found", file=path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_of_decode_error(exc)
+        raise ConfigError(f"not valid TOML: {exc}", file=path, line=line) from exc
+    overridden = apply_overrides(raw, overrides, path)
+    return validate_task_dict(raw, path, text, overridden)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], path: Path) -> set[str]:
+    """Set each `section.key=value` in `raw` (value as a string for now); return the dotted keys set."""
+    overridden: set[str] = set()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or "." not in key:
+            raise ConfigError(
+                f"override {item!r} is not of the form section.key=value (e.g. task.reward=0.5)", file=path
+            )
+        section, *rest = key.split(".")
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"override {item!r} names an unknown section {section!r}; sections: {', '.join(SECTIONS)}",
+                file=path,
+            )
+        node = raw.setdefault(section, {})
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        node[rest[-1]] = _Override(value)
+        overridden.add(key)
+    return overridden
+
+
+class _Override(str):
+    """A command-line value not yet typed: typed by the schema field it lands in."""
+
+
+def validate_task_dict(
+    raw: dict[str, Any], path: Path, text: str = "", overridden: set[str] | None = None
+) -> TaskConfig:
+    """Validate parsed task-file data (see `load_task_config`)."""
+    unknown = [name for name in raw if name not in SECTIONS]
+    if unknown:
+        raise ConfigError(
+            f"unknown section [{unknown[0]}]; a task file has the sections {', '.join('[' + s + ']' for s in SECTIONS)}",
+            file=path,
+            line=_find_line(text, unknown[0], None),
+        )
+    for name in SECTIONS:
+        if not isinstance(raw.get(name, {}), dict):
+            raise ConfigError(f"[{name}] must be a table", file=path, key=name, line=_find_line(text, name, None))
+    task = _validate(TaskArgs, dict(raw.get("task", {})), "task", path, text)
+    registry = get_registry()
+    parsed: dict[str, Any] = {}
+    for kind in KINDS:
+        section = dict(raw.get(kind, {}))
+        type_name = section.pop("type", None)
+        types_installed = ", ".join(registry.types(kind)) or "none installed"
+        if type_name is None:
+            raise ConfigError(
+                f"[{kind}] needs a type; installed {kind} types: {types_installed}",
+                file=path,
+                key=f"{kind}.type",
+                line=_find_line(text, kind, None),
+            )
+        try:
+            cls = registry.get(kind, str(type_name))
+        except PluginError as exc:
+            raise ConfigError(str(exc), file=path, key=f"{kind}.type", line=_find_line(text, kind, "type")) from exc
+        args = _validate(cls.Args, section, kind, path, text)
+        _resolve_paths(args, path.parent)
+        parsed[kind] = (str(type_name), args)
+    return TaskConfig(
+        path=path,
+        task=task,
+        blueprint_type=parsed["blueprint"][0],
+        blueprint_args=parsed["blueprint"][1],
+        architect_type=parsed["architect"][0],
+        architect_args=parsed["architect"][1],
+        provider_type=parsed["provider"][0],
+        provider_args=parsed["provider"][1],
+    )
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], section: str, path: Path, text: str) -> Any:
+    data = _type_overrides(model, data)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems: list[tuple[str, int | None, str]] = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            key = ".".join([section, *loc]) if loc else section
+            line = _find_line(text, section, loc[0] if loc else None)
+            if err["type"] == "missing":
+                detail = "is required but missing"
+            elif err["type"] == "extra_forbidden":
+                detail = f"is not a known key of [{section}]; known keys: {', '.join(model.model_fields)}"
+            else:
+                detail = f"{err['msg']} (found {err.get('input')!r})"
+            problems.append((key, line, detail))
+        if len(problems) == 1:
+            key, line, detail = problems[0]
+            raise ConfigError(detail, file=path, key=key, line=line) from None
+        listing = [f"line {line}: {key} {detail}" if line else f"{key} {detail}" for key, line, detail in problems]
+        raise ConfigError(f"{len(problems)} problems:\n  " + "\n  ".join(listing), file=path) from None
+
+
+def _type_overrides(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Give command-line values the type their schema field wants: strings stay strings, others parse as TOML."""
+    out = dict(data)
+    for key, value in data.items():
+        if not isinstance(value, _Override):
+            continue
+        field = model.model_fields.get(key)
+        if field is not None and _accepts_plain_string(field.annotation):
+            out[key] = str(value)
+            continue
+        try:
+            out[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = str(value)
+    return out
+
+
+def _accepts_plain_string(annotation: Any) -> bool:
+    if annotation in (str, Path):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts_plain_string(a) for a in typing.get_args(annotation) if a is not type(None))
+    if origin is typing.Literal:
+        return all(isinstance(a, str) for a in typing.get_args(annotation))
+    return False
+
+
+def _resolve_paths(args: BaseModel, base: Path) -> None:
+    """Make every relative Path field absolute, relative to the task file's folder."""
+    for name in type(args).model_fields:
+        value = getattr(args, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            object.__setattr__(args, name, (base / value).resolve())
+
+
+def _find_line(text: str, section: str, key: str | None) -> int | None:
+    """Best-effort line of `[section]` or of `key = ...` inside it (tomllib reports no key positions)."""
+    if not text:
+        return None
+    lines = text.splitlines()
+    header = re.compile(r"^\s*\[\s*" + re.escape(section) + r"\s*\]\s*(#.*)?$")
+    any_header = re.compile(r"^\s*\[")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return None
+    if key is None:
+        return start + 1
+    key_re = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+    for i in range(start + 1, len(lines)):
+        if any_header.match(lines[i]):
+            break
+        if key_re.match(lines[i]):
+            return i + 1
+    return start + 1
+
+
+def _line_of_decode_error(exc: tomllib.TOMLDecodeError) -> int | None:
+    match = re.search(r"line (\d+)", str(exc))
+    return int(match.group(1)) if match else None
