@@ -75,7 +75,7 @@ def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
                 "MEPHISTO_DATABASE_URL names PostgreSQL but psycopg2 is not installed: "
                 "pip install 'mephisto-core[postgres]'"
             ) from exc
-        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        return connect(url.replace("postgres://", "postgresql://", 1))
     raise DatabaseError(
         f"MEPHISTO_DATABASE_URL {url!r} is not supported: use sqlite:///PATH or postgresql://USER:PW@HOST:PORT/DB"
     )

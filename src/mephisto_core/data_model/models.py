@@ -139,6 +139,7 @@ class Agent(BaseModel):
     provider_agent_id = pw.CharField(null=True)  # e.g. the MTurk assignment id or Prolific submission id
     outputs = JSONField(null=True)
     submit_key = pw.CharField(null=True, unique=True)  # the client-made idempotency key of the submission
+    token = pw.CharField(unique=True)  # secret the worker's page presents to come back to this agent
     started_at = pw.DateTimeField(default=utcnow)
     last_seen_at = pw.DateTimeField(default=utcnow)
     submitted_at = pw.DateTimeField(null=True)
@@ -172,6 +173,7 @@ class OnboardingAgent(BaseModel):
     status = pw.CharField(default=AgentStatus.IN_TASK.value)
     outputs = JSONField(null=True)
     submit_key = pw.CharField(null=True, unique=True)
+    token = pw.CharField(unique=True)
     started_at = pw.DateTimeField(default=utcnow)
     submitted_at = pw.DateTimeField(null=True)
 

@@ -72,3 +72,17 @@ def try_set_agent_status(agent_id: int, source: AgentStatus, target: AgentStatus
         .execute()
     )
     return bool(updated)
+
+
+def move_units(unit_ids: list[int], source: UnitStatus, target: UnitStatus, **fields: Any) -> int:
+    """Move every listed unit that is in `source` to `target`; returns how many moved."""
+    check_unit_transition(source.value, target.value)
+    moved = 0
+    for start in range(0, len(unit_ids), 500):  # stay under SQLite's bound-parameter limit
+        chunk = unit_ids[start : start + 500]
+        moved += (
+            Unit.update(status=target.value, updated_at=utcnow(), **fields)
+            .where(Unit.id.in_(chunk) & (Unit.status == source.value))
+            .execute()
+        )
+    return moved

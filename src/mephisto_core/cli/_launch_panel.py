@@ -1,0 +1,101 @@
+"""The launch panel: a rich live table on a terminal, periodic log lines otherwise."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from mephisto_core.data_model import UnitStatus
+from mephisto_core.operations.operator import RunStats
+
+LOG_EVERY_SECONDS = 10.0
+
+
+def _format_elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+class LaunchDisplay:
+    """Shows a run's progress while `mephisto launch` runs."""
+
+    def __init__(self, stats: RunStats, live: bool) -> None:
+        self.stats = stats
+        self.console = Console()
+        self.live = Live(self._table(), console=self.console, refresh_per_second=2, transient=False) if live else None
+        self._last_log = 0.0
+
+    def __enter__(self) -> LaunchDisplay:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self.live is not None and self.live.is_started:
+            self.live.stop()
+
+    def announce(self, link: str, stats: RunStats) -> None:
+        action = "Resumed" if stats.resumed else "Launched"
+        self.console.print(f"{action} task [bold]{stats.task_name}[/] (run {stats.run_id}).")
+        self.console.print(f"Worker link: [bold cyan]{link}[/]", soft_wrap=True)
+        self.console.print("Press Ctrl-C to stop.")
+        if self.live is not None:
+            self.live.start()
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+    def refresh(self) -> None:
+        if not self.stats.counts:
+            return
+        if self.live is not None:
+            self.live.update(self._table())
+            return
+        now = time.monotonic()
+        if now - self._last_log >= LOG_EVERY_SECONDS:
+            self._last_log = now
+            self.console.print(self._line(), highlight=False)
+
+    def summary(self, stats: RunStats) -> None:
+        self.console.print(self._line(), highlight=False)
+        left = stats.count(UnitStatus.CREATED, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
+        if left:
+            self.console.print(f"Stopped with {left} units not done; launch the same task again to resume them.")
+        else:
+            self.console.print(f"All {stats.total} units are done. Review them with `mephisto review`.")
+
+    def _line(self) -> str:
+        s = self.stats
+        refusals = ", ".join(f"{k} {v}" for k, v in sorted(s.refusals.items())) or "none"
+        return (
+            f"[{_format_elapsed(s.elapsed)}] {s.task_name}: {s.total} units, "
+            f"launched {s.count(UnitStatus.LAUNCHED)}, in progress {s.count(UnitStatus.ASSIGNED)}, "
+            f"completed {s.count(UnitStatus.COMPLETED, UnitStatus.ACCEPTED, UnitStatus.REJECTED, UnitStatus.SOFT_REJECTED)}, "
+            f"expired {s.count(UnitStatus.EXPIRED)}, {s.submissions_per_minute}/min, refusals: {refusals}"
+        )
+
+    def _table(self) -> Table:
+        s = self.stats
+        table = Table(title=f"{s.task_name} (run {s.run_id})", show_header=False, min_width=44)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        done = s.count(UnitStatus.COMPLETED, UnitStatus.ACCEPTED, UnitStatus.REJECTED, UnitStatus.SOFT_REJECTED)
+        for label, value in (
+            ("units", s.total),
+            ("waiting to launch", s.count(UnitStatus.CREATED)),
+            ("launched", s.count(UnitStatus.LAUNCHED)),
+            ("in progress", s.count(UnitStatus.ASSIGNED)),
+            ("completed", done),
+            ("expired", s.count(UnitStatus.EXPIRED)),
+            ("submissions / min", s.submissions_per_minute),
+            ("elapsed", _format_elapsed(s.elapsed)),
+        ):
+            table.add_row(label, str(value))
+        for reason, count in sorted(s.refusals.items()):
+            table.add_row(f"refused: {reason}", str(count))
+        if s.stopping:
+            table.add_row("stopping", s.stopping)
+        return table

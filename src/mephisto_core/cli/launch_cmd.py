@@ -1,0 +1,104 @@
+"""`mephisto launch`: serve a task to workers until every unit is done, with a live panel."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from mephisto_core.cli._launch_panel import LaunchDisplay
+    from mephisto_core.data_model import Database
+    from mephisto_core.operations.operator import RunStats
+    from mephisto_core.settings import Settings
+    from mephisto_core.task_config import TaskConfig
+
+
+@click.command()
+@click.argument("task_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("overrides", nargs=-1)
+@click.option("--simulate", "simulate", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Also run N simulated workers through the real server (they answer what the blueprint proposes).")
+@click.option("--simulate-log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append one JSON line per submission a simulated worker saw acknowledged.")
+@click.option("--panel/--no-panel", default=None, help="Live panel (default: on when the output is a terminal).")
+def launch(task_file: Path, overrides: tuple[str, ...], simulate: int, simulate_log: Path | None,
+           panel: bool | None) -> None:
+    """Launch TASK_FILE (with optional section.key=value OVERRIDES) and serve it until every unit is done.
+
+    Launching the same task name again resumes its unfinished units. Ctrl-C once: hand out no new units and
+    wait for work in flight; twice: stop now (held units are offered again on the next launch).
+    """
+    from mephisto_core.cli.context import load_settings, open_settings_database
+    from mephisto_core.task_config import load_task_config
+
+    settings = load_settings()
+    config = load_task_config(task_file, overrides)
+    database = open_settings_database(settings)
+    try:
+        asyncio.run(_launch(settings, database, config, simulate, simulate_log,
+                            sys.stdout.isatty() if panel is None else panel))
+    finally:
+        database.close()
+
+
+async def _launch(
+    settings: Settings,
+    database: Database,
+    config: TaskConfig,
+    simulate: int,
+    simulate_log: Path | None,
+    panel: bool,
+) -> None:
+    from mephisto_core.cli._launch_panel import LaunchDisplay
+    from mephisto_core.operations.operator import Operator
+    from mephisto_core.operations.simulate import run_crowd
+
+    operator = Operator(settings, database)
+    display = LaunchDisplay(operator.stats, live=panel)
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt() -> None:
+        operator.request_stop()
+        display.note(
+            "Stopping: no new units; waiting for work in flight. Press Ctrl-C again to stop now."
+            if operator.stats.stopping == "graceful"
+            else "Stopping now; units in progress will be offered again on the next launch."
+        )
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    loop.add_signal_handler(signal.SIGTERM, on_interrupt)
+    bots: asyncio.Task[object] | None = None
+
+    def on_ready(stats: RunStats) -> None:
+        nonlocal bots
+        assert operator.ctx is not None
+        display.announce(operator.ctx.provider.worker_link(stats.worker_url), stats)
+        if simulate:
+            bots = asyncio.create_task(
+                run_crowd(stats.worker_url, operator.ctx.blueprint, simulate, ack_log=simulate_log)
+            )
+
+    try:
+        with display:
+            run = asyncio.create_task(operator.run(config, on_ready))
+            await _refresh_until_done(run, display)
+            stats = run.result()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        if bots is not None and not bots.done():
+            bots.cancel()
+    display.summary(stats)
+
+
+async def _refresh_until_done(run: asyncio.Task[RunStats], display: LaunchDisplay) -> None:
+    while not run.done():
+        display.refresh()
+        await asyncio.wait({run}, timeout=0.5)
+
+

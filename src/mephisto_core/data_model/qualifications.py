@@ -1,0 +1,30 @@
+"""Granting and reading qualifications (a qualification row is created on first grant)."""
+
+from __future__ import annotations
+
+from mephisto_core.data_model.models import GrantedQualification, Qualification, Worker, utcnow
+
+
+def grant_qualification(worker: Worker | int, name: str, value: int = 1, description: str = "") -> None:
+    """Grant (or re-grant with a new value) a qualification; `updated_at` moves only when the value changes."""
+    qualification, _ = Qualification.get_or_create(name=name, defaults={"description": description})
+    grant = GrantedQualification.get_or_none(
+        (GrantedQualification.worker == worker) & (GrantedQualification.qualification == qualification)
+    )
+    if grant is None:
+        GrantedQualification.create(worker=worker, qualification=qualification, value=value)
+    elif grant.value != value:
+        grant.value = value
+        grant.updated_at = utcnow()
+        grant.save()
+
+
+def granted_value(worker: Worker | int, name: str) -> int | None:
+    """The value of a worker's grant of `name`, or None when not granted."""
+    value = (
+        GrantedQualification.select(GrantedQualification.value)
+        .join(Qualification)
+        .where((GrantedQualification.worker == worker) & (Qualification.name == name))
+        .scalar()
+    )
+    return None if value is None else int(value)

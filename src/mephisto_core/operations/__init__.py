@@ -1,0 +1,1 @@
+"""Operations: the operator and what it runs (launcher, worker pool, client IO, database writer, simulation)."""

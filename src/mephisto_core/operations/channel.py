@@ -1,0 +1,149 @@
+"""The operator's end of the router channel: one authenticated WebSocket, batched both ways, reconnecting.
+
+Incoming text frames are JSON arrays of envelopes and binary frames are uploads (see docs/protocol.md); both are
+handed to the `on_envelope` / `on_upload` callbacks. Outgoing envelopes are queued and flushed as one frame per
+loop turn, so a burst of answers costs one send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+log = logging.getLogger(__name__)
+
+EnvelopeHandler = Callable[[dict[str, Any]], Awaitable[None]]
+UploadHandler = Callable[[int, bytes], Awaitable[None]]
+
+
+class OperatorChannel:
+    """Keeps the channel to one router open and relays envelopes."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        on_envelope: EnvelopeHandler,
+        on_upload: UploadHandler,
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.url = url
+        self.secret = secret
+        self.on_envelope = on_envelope
+        self.on_upload = on_upload
+        self.on_connected = on_connected
+        self._outbox: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connect (retrying) and return once the first connection is up."""
+        self._task = asyncio.create_task(self._run(), name="mephisto-channel")
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError as exc:
+            raise ConnectionError(f"could not open the router channel at {self.url} within {timeout:.0f} s") from exc
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        """Queue an envelope for the router (sent with everything else queued this loop turn)."""
+        self._outbox.append(envelope)
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._closing = True
+        await self._flush_now()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _flush_now(self) -> None:
+        if self._ws is not None and self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self._ws.send(json.dumps(batch, separators=(",", ":")))
+            except ConnectionClosed:
+                log.warning("router channel closed while flushing %d envelopes", len(batch))
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while not self._closing:
+            try:
+                async with connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {self.secret}"},
+                    max_size=None,  # uploads arrive as large binary frames; the router enforced the limit
+                    ping_interval=10,
+                    ping_timeout=20,
+                ) as ws:
+                    self._ws = ws
+                    delay = 0.2
+                    self._connected.set()
+                    if self.on_connected is not None:
+                        await self.on_connected()
+                    sender = asyncio.create_task(self._send_loop(ws))
+                    try:
+                        await self._receive_loop(ws)
+                    finally:
+                        sender.cancel()
+                        self._ws = None
+            except InvalidStatus as exc:
+                if exc.response.status_code == 401:
+                    log.error("the router refused the channel secret")
+                log.warning("router channel refused: %s", exc)
+            except (OSError, ConnectionClosed, TimeoutError) as exc:
+                log.warning("router channel lost: %s; reconnecting", exc)
+            if self._closing:
+                return
+            await asyncio.sleep(delay + random.random() * delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _send_loop(self, ws: ClientConnection) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._outbox:
+                continue
+            batch, self._outbox = self._outbox, []
+            try:
+                await ws.send(json.dumps(batch, separators=(",", ":")))
+            except ConnectionClosed:
+                self._outbox[:0] = batch  # resend on the next connection
+                return
+
+    async def _receive_loop(self, ws: ClientConnection) -> None:
+        async for frame in ws:
+            if isinstance(frame, bytes):
+                if len(frame) < 8:
+                    log.warning("dropping a binary channel frame of %d bytes", len(frame))
+                    continue
+                await self.on_upload(int.from_bytes(frame[:8], "big"), frame[8:])
+                continue
+            try:
+                envelopes = json.loads(frame)
+            except ValueError:
+                log.warning("dropping a channel frame that is not JSON")
+                continue
+            if not isinstance(envelopes, list):
+                envelopes = [envelopes]
+            for envelope in envelopes:
+                if isinstance(envelope, dict):
+                    await self.on_envelope(envelope)

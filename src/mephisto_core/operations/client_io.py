@@ -1,0 +1,214 @@
+"""ClientIOHandler: turns router envelopes into worker-pool calls and answers, and tracks which socket holds
+which agent (for pushes and for noticing that a page went away).
+
+Nothing here blocks the event loop: database work goes to the writer thread, file writes to a worker thread,
+and each request runs as its own task so one slow request never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+from mephisto_core.operations.channel import OperatorChannel
+from mephisto_core.operations.db_writer import DatabaseWriter
+from mephisto_core.operations.replies import Assigned, Failure, Refused, Submitted
+from mephisto_core.operations.uploads import UPLOAD_ID, UploadStore
+from mephisto_core.operations.worker_pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+AgentKey = tuple[bool, int]  # (is_onboarding, agent id)
+
+
+@dataclass
+class _Binding:
+    agent: AgentKey
+
+
+class ClientIOHandler:
+    """Serves the worker messages of one run that arrive over the router channel."""
+
+    def __init__(self, pool: WorkerPool, writer: DatabaseWriter, uploads: UploadStore) -> None:
+        self.pool = pool
+        self.writer = writer
+        self.uploads = uploads
+        self.channel: OperatorChannel | None = None
+        self._bindings: dict[int, _Binding | None] = {}
+        self._agent_conns: dict[AgentKey, set[int]] = {}
+        #: agents whose every socket closed, with the monotonic time it happened (grace period running)
+        self.absent_since: dict[AgentKey, float] = {}
+        self.refusals: Counter[str] = Counter()
+        self.submit_times: deque[float] = deque(maxlen=100_000)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- channel callbacks --------------------------------------------------------------------------------
+
+    async def on_envelope(self, envelope: dict[str, Any]) -> None:
+        conn = envelope.get("conn")
+        event = envelope.get("event")
+        if event == "hello":
+            for known in envelope.get("conns", []):
+                if isinstance(known, int):
+                    self._bindings.setdefault(known, None)
+            return
+        if not isinstance(conn, int):
+            log.warning("dropping a channel envelope without a connection id: %.200s", envelope)
+            return
+        if event == "open":
+            self._bindings[conn] = None
+        elif event == "close":
+            self._unbind(conn)
+        elif isinstance(envelope.get("msg"), dict):
+            self._spawn(self._handle_message(conn, envelope["msg"]))
+
+    async def on_upload(self, conn: int, frame: bytes) -> None:
+        self._spawn(self._handle_upload(conn, frame))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- messages -----------------------------------------------------------------------------------------
+
+    async def _handle_message(self, conn: int, msg: dict[str, Any]) -> None:
+        kind, request_id = msg.get("type"), msg.get("id")
+        if not isinstance(request_id, int):
+            request_id = None
+        try:
+            if kind == "hello":
+                await self._hello(conn, request_id, msg)
+            elif kind == "submit":
+                await self._submit(conn, request_id, msg)
+            elif kind == "live":
+                self.send(conn, Failure("unsupported", "This task type does not take live messages.").message(request_id))
+            else:
+                self.send(conn, Failure("bad_message", f"unknown message type {kind!r}").message(request_id))
+        except Exception:
+            # An operator bug must not take the run down; the worker is told to retry and we keep the trace.
+            log.exception("failed to handle a %r message", kind)
+            self.send(conn, Failure("unavailable", "The server hit a problem; please try again.").message(request_id))
+
+    async def _hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        params, token = msg.get("params", {}), msg.get("token")
+        if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+            self.send(conn, Failure("bad_message", "hello.params must be an object of strings").message(request_id))
+            return
+        if token is not None and not (isinstance(token, str) and len(token) <= 128):
+            self.send(conn, Failure("bad_message", "hello.token must be a string or null").message(request_id))
+            return
+        result = await self.writer.call(self.pool.register, params, token)
+        if isinstance(result, Assigned):
+            self._bind(conn, (result.is_onboarding, result.agent_id))
+        elif isinstance(result, Refused):
+            self.refusals[result.reason.value] += 1
+        self.send(conn, result.message(request_id))
+
+    async def _submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        binding = self._bindings.get(conn)
+        if binding is None:
+            self.send(conn, Failure("not_assigned", "Send hello before submitting.").message(request_id))
+            return
+        key, outputs, uploads = msg.get("submit_key"), msg.get("outputs"), msg.get("uploads", [])
+        problem = None
+        if not (isinstance(key, str) and 8 <= len(key) <= 128):
+            problem = "submit.submit_key must be a string of 8 to 128 characters"
+        elif not isinstance(outputs, dict):
+            problem = "submit.outputs must be an object"
+        elif not (isinstance(uploads, list) and all(isinstance(u, str) for u in uploads)):
+            problem = "submit.uploads must be a list of upload ids"
+        if problem is not None:
+            self.send(conn, Failure("bad_message", problem).message(request_id))
+            return
+        is_onboarding, agent_id = binding.agent
+        result = await self.writer.call(self.pool.submit, agent_id, is_onboarding, key, outputs, uploads)
+        if isinstance(result, Submitted) and not result.replay and not is_onboarding:
+            self.submit_times.append(time.monotonic())
+        self.send(conn, result.message(request_id))
+
+    async def _handle_upload(self, conn: int, frame: bytes) -> None:
+        request_id: int | None = None
+        try:
+            header_len = int.from_bytes(frame[:4], "big")
+            header = json.loads(frame[4 : 4 + header_len])
+            data = frame[4 + header_len :]
+            if not isinstance(header, dict):
+                raise ValueError("the header is not a JSON object")
+            request_id = header.get("id") if isinstance(header.get("id"), int) else None
+            upload_id, field = header.get("upload_id"), header.get("field")
+            name, content_type = header.get("name"), header.get("content_type", "application/octet-stream")
+            if not (isinstance(upload_id, str) and UPLOAD_ID.match(upload_id)):
+                raise ValueError("upload_id must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+            if not (isinstance(field, str) and isinstance(name, str) and isinstance(content_type, str)):
+                raise ValueError("field, name and content_type must be strings")
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.send(conn, Failure("bad_message", f"bad upload frame: {exc}").message(request_id))
+            return
+        binding = self._bindings.get(conn)
+        if binding is None or binding.agent[0]:
+            self.send(conn, Failure("not_assigned", "Uploads need a unit; send hello first.").message(request_id))
+            return
+        try:
+            await asyncio.to_thread(self.uploads.save, upload_id, binding.agent[1], field, name, content_type, data)
+        except ValueError as exc:
+            self.send(conn, Failure("bad_message", str(exc)).message(request_id))
+            return
+        self.send(conn, {"type": "upload_ack", "id": request_id, "upload_id": upload_id})
+
+    # ---- sockets and agents -------------------------------------------------------------------------------
+
+    def send(self, conn: int, msg: dict[str, Any]) -> None:
+        if self.channel is not None:
+            self.channel.send({"conn": conn, "msg": msg})
+
+    def push_status(self, agent: AgentKey, status: str) -> None:
+        """Tell every page holding `agent` that its status changed (e.g. timed out)."""
+        for conn in self._agent_conns.get(agent, ()):
+            self.send(conn, {"type": "status", "status": status})
+
+    def _bind(self, conn: int, agent: AgentKey) -> None:
+        previous = self._bindings.get(conn)
+        if previous is not None and previous.agent != agent:
+            self._agent_conns.get(previous.agent, set()).discard(conn)
+        self._bindings[conn] = _Binding(agent)
+        self._agent_conns.setdefault(agent, set()).add(conn)
+        self.absent_since.pop(agent, None)
+
+    def _unbind(self, conn: int) -> None:
+        binding = self._bindings.pop(conn, None)
+        if binding is None:
+            return
+        conns = self._agent_conns.get(binding.agent)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._agent_conns[binding.agent]
+                self.absent_since[binding.agent] = time.monotonic()
+
+    def watch_absent(self, agents: list[AgentKey]) -> None:
+        """Start the grace period for agents no page is connected for (after a restart)."""
+        now = time.monotonic()
+        for agent in agents:
+            if agent not in self._agent_conns:
+                self.absent_since.setdefault(agent, now)
+
+    def forget_agent(self, agent: AgentKey) -> None:
+        self.absent_since.pop(agent, None)
+
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def submissions_in_last(self, seconds: float) -> int:
+        horizon = time.monotonic() - seconds
+        count = 0
+        for t in reversed(self.submit_times):
+            if t < horizon:
+                break
+            count += 1
+        return count

@@ -1,0 +1,137 @@
+"""TaskLauncher: turn the blueprint's data into assignments and units, and offer units to workers.
+
+All methods run on the database writer thread. Creation is bulk (INSERT ... RETURNING in chunks), so 100,000
+units are created in seconds; launching respects `max_num_concurrent_units` by topping up the pool of offered
+units whenever the operator ticks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import peewee as pw
+
+from mephisto_core.data_model import Assignment, Unit, UnitStatus
+from mephisto_core.data_model.transitions import move_units
+from mephisto_core.operations.run_context import RunContext
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+
+
+class TaskLauncher:
+    """Creates a run's assignments and units once, then keeps the right number of them offered."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def create_assignments(self, inputs: Iterator[dict[str, Any]]) -> int:
+        """Create one assignment per data item with `units_per_assignment` units each; returns units created."""
+        run, task = self.ctx.run, self.ctx.task
+        per = self.ctx.config.task.units_per_assignment
+        pay = self.ctx.config.task.reward
+        created = 0
+        while True:
+            chunk = list(itertools.islice(inputs, CHUNK))
+            if not chunk:
+                return created
+            rows = Assignment.insert_many([{"task_run": run.id, "inputs": item} for item in chunk])
+            ids = [a.id for a in rows.returning(Assignment.id).execute()]
+            units = [
+                {
+                    "assignment": assignment_id,
+                    "task_run": run.id,
+                    "task": task.id,
+                    "unit_index": index,
+                    "pay_amount": pay,
+                    "status": UnitStatus.CREATED.value,
+                }
+                for assignment_id in ids
+                for index in range(per)
+            ]
+            for start in range(0, len(units), CHUNK):
+                Unit.insert_many(units[start : start + CHUNK]).execute()
+            created += len(units)
+
+    def launch_available(self) -> int:
+        """Offer created units up to `max_num_concurrent_units` (all of them when 0); returns how many."""
+        run = self.ctx.run
+        limit = self.ctx.config.task.max_num_concurrent_units
+        query = (
+            Unit.select(Unit.id)
+            .where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value))
+            .order_by(Unit.id)
+        )
+        if limit:
+            active = (
+                Unit.select()
+                .where(
+                    (Unit.task_run == run)
+                    & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value])
+                )
+                .count()
+            )
+            room = limit - active
+            if room <= 0:
+                return 0
+            query = query.limit(room)
+        ids = [unit_id for (unit_id,) in query.tuples()]
+        return self._launch(ids, UnitStatus.CREATED)
+
+    def relaunch_expired(self) -> int:
+        """Offer again the units of this run that were expired (e.g. by an earlier Ctrl-C); used on resume."""
+        ids = [
+            unit_id
+            for (unit_id,) in Unit.select(Unit.id)
+            .where((Unit.task_run == self.ctx.run) & (Unit.status == UnitStatus.EXPIRED.value))
+            .tuples()
+        ]
+        return self._launch(ids, UnitStatus.EXPIRED)
+
+    def _launch(self, ids: list[int], source: UnitStatus) -> int:
+        launched = 0
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            units = list(Unit.select().where(Unit.id.in_(chunk)))
+            provider_ids = self.ctx.provider.launch_units(units, self.ctx.worker_url)
+            launched += move_units(chunk, source, UnitStatus.LAUNCHED)
+            named = [(uid, pid) for uid, pid in provider_ids.items() if pid is not None]
+            if named:  # one UPDATE per chunk, not one per unit
+                (
+                    Unit.update(provider_unit_id=pw.Case(Unit.id, named))
+                    .where(Unit.id.in_([uid for uid, _ in named]))
+                    .execute()
+                )
+        return launched
+
+    def expire_unclaimed(self) -> int:
+        """Withdraw every offered-but-unclaimed unit (first Ctrl-C); returns how many."""
+        run = self.ctx.run
+        units = list(
+            Unit.select().where(
+                (Unit.task_run == run)
+                & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.CREATED.value])
+            )
+        )
+        if not units:
+            return 0
+        self.ctx.provider.expire_units(units)
+        launched = [u.id for u in units if u.status == UnitStatus.LAUNCHED.value]
+        created = [u.id for u in units if u.status == UnitStatus.CREATED.value]
+        return move_units(launched, UnitStatus.LAUNCHED, UnitStatus.EXPIRED) + move_units(
+            created, UnitStatus.CREATED, UnitStatus.EXPIRED
+        )
+
+    def status_counts(self) -> dict[str, int]:
+        """Units of this run per status."""
+        query = (
+            Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
+            .where(Unit.task_run == self.ctx.run)
+            .group_by(Unit.status)
+            .tuples()
+        )
+        return {status: int(count) for status, count in query}

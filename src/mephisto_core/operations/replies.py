@@ -1,0 +1,103 @@
+"""What the operator answers a worker's page: the typed results of registering and submitting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Refusal(StrEnum):
+    """Why a worker gets no unit; the value is the protocol's `reason` code."""
+
+    NO_UNITS = "no_units"
+    RUN_OVER = "run_over"
+    NOT_QUALIFIED = "not_qualified"
+    BLOCKED = "blocked"
+    TOO_MANY_CONCURRENT = "too_many_concurrent"
+    MAX_UNITS_REACHED = "max_units_reached"
+    BAD_LINK = "bad_link"
+
+
+REFUSAL_MESSAGES: dict[Refusal, str] = {
+    Refusal.NO_UNITS: "There is no work left for you in this task right now. Thank you for your interest!",
+    Refusal.RUN_OVER: "This task has finished and takes no more work. Thank you!",
+    Refusal.NOT_QUALIFIED: "This task is open only to workers with certain qualifications, and you do not have them.",
+    Refusal.BLOCKED: "You can no longer work on this task.",
+    Refusal.TOO_MANY_CONCURRENT: "You already have as many units of this task open as allowed. Finish one first.",
+    Refusal.MAX_UNITS_REACHED: "You have done the most units one worker may do in this task. Thank you!",
+    Refusal.BAD_LINK: "This link is not a valid worker link for this task.",
+}
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """The worker holds this agent (a unit, or the onboarding test when `is_onboarding`)."""
+
+    agent_id: int
+    unit_id: int | None
+    token: str
+    init_data: dict[str, Any]
+    is_onboarding: bool = False
+    submitted: bool = False
+
+    def message(self, request_id: int | None) -> dict[str, Any]:
+        return {
+            "type": "assigned",
+            "id": request_id,
+            "agent_id": self.agent_id,
+            "unit_id": self.unit_id,
+            "token": self.token,
+            "is_onboarding": self.is_onboarding,
+            "init_data": self.init_data,
+            "submitted": self.submitted,
+        }
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A visitor who is not a worker yet sees the preview."""
+
+    init_data: dict[str, Any]
+
+    def message(self, request_id: int | None) -> dict[str, Any]:
+        return {"type": "preview", "id": request_id, "init_data": self.init_data}
+
+
+@dataclass(frozen=True)
+class Refused:
+    """No unit for this worker, and why."""
+
+    reason: Refusal
+    detail: str | None = None
+
+    def message(self, request_id: int | None) -> dict[str, Any]:
+        text = self.detail or REFUSAL_MESSAGES[self.reason]
+        return {"type": "refused", "id": request_id, "reason": self.reason.value, "message": text}
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The submission is committed (or was already, for a repeated `submit_key`)."""
+
+    submit_key: str
+    next: str = "done"
+    replay: bool = False
+
+    def message(self, request_id: int | None) -> dict[str, Any]:
+        return {"type": "submitted", "id": request_id, "submit_key": self.submit_key, "next": self.next}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that cannot be honoured; `code` is the protocol's error code."""
+
+    code: str
+    text: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def message(self, request_id: int | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "error", "id": request_id, "code": self.code, "message": self.text}
+        if self.fields:
+            out["fields"] = self.fields
+        return out

@@ -1,0 +1,208 @@
+"""Simulated workers: bots that do what a browser does, through the real router and protocol.
+
+Each bot opens the worker page over HTTP, connects the WebSocket, says hello with its worker id, gets a unit,
+asks the blueprint for a valid answer, uploads its files, submits, waits for the acknowledgement, and starts
+over until the run says it is over. Used by `mephisto launch --simulate N`, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from mephisto_core.abstractions import Blueprint, SimulatedAnswer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BotReport:
+    """What one bot (or a crowd of them) did, with latencies in seconds."""
+
+    submitted: int = 0
+    refusals: int = 0
+    errors: int = 0
+    connect_to_data: list[float] = field(default_factory=list)
+    submit_to_ack: list[float] = field(default_factory=list)
+    acknowledged_keys: list[str] = field(default_factory=list)
+
+    def merge(self, other: BotReport) -> None:
+        self.submitted += other.submitted
+        self.refusals += other.refusals
+        self.errors += other.errors
+        self.connect_to_data += other.connect_to_data
+        self.submit_to_ack += other.submit_to_ack
+        self.acknowledged_keys += other.acknowledged_keys
+
+
+AnswerFn = Callable[[dict[str, Any], random.Random], SimulatedAnswer]
+
+
+class SimulatedWorker:
+    """One bot worker."""
+
+    def __init__(
+        self,
+        base_url: str,
+        worker_name: str,
+        answer: AnswerFn,
+        *,
+        seed: int = 0,
+        ack_log: Path | None = None,
+        max_units: int | None = None,
+        think_seconds: float = 0.0,
+        fetch_page: bool = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.worker_name = worker_name
+        self.answer = answer
+        self.rng = random.Random(seed)
+        self.ack_log = ack_log
+        self.max_units = max_units
+        self.think_seconds = think_seconds
+        self.fetch_page = fetch_page
+        self.report = BotReport()
+        self._next_id = 0
+
+    async def run(self) -> BotReport:
+        """Work until the run is over (or `max_units` are done); reconnect when the socket drops."""
+        params = {"worker_id": self.worker_name}
+        ws_url = "ws" + self.base_url[4:] + "ws"
+        idle = 0.05
+        while self.max_units is None or self.report.submitted < self.max_units:
+            try:
+                started = time.perf_counter()
+                if self.fetch_page:
+                    await http_get(self.base_url + "?" + urlencode(params))
+                async with connect(ws_url, max_size=None, open_timeout=30) as ws:
+                    over = await self._work(ws, params, started)
+                if over:
+                    return self.report
+            except (OSError, ConnectionClosed, TimeoutError) as exc:
+                self.report.errors += 1
+                log.debug("bot %s lost its connection: %s", self.worker_name, exc)
+            await asyncio.sleep(idle + self.rng.random() * idle)
+            idle = min(idle * 2, 1.0)
+        return self.report
+
+    async def _work(self, ws: ClientConnection, params: dict[str, str], started: float) -> bool:
+        """Do units on one socket; True when the run is over for this bot."""
+        while self.max_units is None or self.report.submitted < self.max_units:
+            reply = await self._request(ws, {"type": "hello", "params": params, "token": None})
+            if reply["type"] == "refused":
+                self.report.refusals += 1
+                if reply["reason"] == "no_units":
+                    await asyncio.sleep(0.2 + self.rng.random() * 0.3)
+                    continue
+                return True
+            if reply["type"] != "assigned":
+                self.report.errors += 1
+                await asyncio.sleep(0.2)
+                continue
+            self.report.connect_to_data.append(time.perf_counter() - started)
+            if self.think_seconds:
+                await asyncio.sleep(self.think_seconds * (0.5 + self.rng.random()))
+            if reply.get("submitted"):
+                started = time.perf_counter()
+                continue
+            answer = self.answer(reply["init_data"], self.rng)
+            upload_ids = [await self._upload(ws, *spec) for spec in answer.files]
+            key = secrets.token_urlsafe(12)
+            sent = time.perf_counter()
+            ack = await self._request(
+                ws, {"type": "submit", "submit_key": key, "outputs": answer.outputs, "uploads": upload_ids}
+            )
+            if ack["type"] != "submitted":
+                self.report.errors += 1
+                log.info("bot %s submit refused: %s", self.worker_name, ack)
+                continue
+            self.report.submit_to_ack.append(time.perf_counter() - sent)
+            self.report.submitted += 1
+            self.report.acknowledged_keys.append(key)
+            if self.ack_log is not None:
+                with self.ack_log.open("a") as fh:
+                    fh.write(json.dumps({"worker": self.worker_name, "submit_key": key, "unit_id": reply["unit_id"]}) + "\n")
+            started = time.perf_counter()
+        return True
+
+    async def _request(self, ws: ClientConnection, msg: dict[str, Any]) -> dict[str, Any]:
+        self._next_id += 1
+        msg["id"] = self._next_id
+        await ws.send(json.dumps(msg))
+        return await self._answer_to(ws, self._next_id)
+
+    async def _answer_to(self, ws: ClientConnection, request_id: int) -> dict[str, Any]:
+        while True:
+            frame = await asyncio.wait_for(ws.recv(), timeout=60)
+            reply = json.loads(frame)
+            if reply.get("id") == request_id:
+                return dict(reply)
+            # Pushes (status, live) are not answers; a bot has nothing to do with them.
+
+    async def _upload(self, ws: ClientConnection, field_name: str, name: str, content_type: str, data: bytes) -> str:
+        self._next_id += 1
+        upload_id = secrets.token_urlsafe(12)
+        header = json.dumps(
+            {"type": "upload", "id": self._next_id, "upload_id": upload_id, "field": field_name,
+             "name": name, "content_type": content_type}
+        ).encode()
+        await ws.send(len(header).to_bytes(4, "big") + header + data)
+        reply = await self._answer_to(ws, self._next_id)
+        if reply.get("type") != "upload_ack":
+            raise ConnectionError(f"upload refused: {reply}")
+        return upload_id
+
+
+async def http_get(url: str) -> bytes:
+    """A minimal HTTP/1.1 GET over asyncio streams (what a browser's first request costs the server)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    try:
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        response = await reader.read()
+    finally:
+        writer.close()
+    status = response.split(b"\r\n", 1)[0]
+    if b" 200 " not in status:
+        raise OSError(f"GET {url} answered {status.decode(errors='replace')}")
+    return response.split(b"\r\n\r\n", 1)[-1]
+
+
+async def run_crowd(
+    base_url: str,
+    blueprint: Blueprint,
+    count: int,
+    *,
+    ack_log: Path | None = None,
+    name_prefix: str = "sim",
+    think_seconds: float = 0.0,
+    max_units: int | None = None,
+) -> BotReport:
+    """Run `count` simulated workers concurrently until the run is over; return their combined report."""
+    bots = [
+        SimulatedWorker(
+            base_url, f"{name_prefix}-{i}", blueprint.simulate_answer, seed=i, ack_log=ack_log,
+            think_seconds=think_seconds, max_units=max_units,
+        )
+        for i in range(count)
+    ]
+    total = BotReport()
+    for report in await asyncio.gather(*(bot.run() for bot in bots)):
+        total.merge(report)
+    return total
