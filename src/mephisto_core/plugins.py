@@ -202,6 +202,6 @@ def distributions(cli: click.Group | None = None) -> list[DistributionInfo]:
             infos.setdefault(entry.distribution, DistributionInfo(entry.distribution, entry.version))
             infos[entry.distribution].types.append(entry)
     if cli is not None:
-        for name, dist in plugin_commands(cli).items():
-            infos.setdefault(dist, DistributionInfo(dist, "")).commands.append(name)
+        for name, dist_name in plugin_commands(cli).items():
+            infos.setdefault(dist_name, DistributionInfo(dist_name, "")).commands.append(name)
     return sorted(infos.values(), key=lambda i: i.name)

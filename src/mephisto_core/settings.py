@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mephisto_core.errors import ConfigError
@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"{value!r} is not a logging level; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "mephisto.db"
@@ -50,6 +58,17 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+
+def load_settings_or_explain() -> Settings:
+    """Settings from the environment; a bad MEPHISTO_* value is a ConfigError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MEPHISTO_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad setting in the environment: {problems}") from None
 
 
 def read_user_config(path: Path) -> dict[str, Any]:

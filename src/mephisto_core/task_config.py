@@ -79,14 +79,21 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
                 f"override {item!r} is not of the form section.key=value (e.g. task.reward=0.5)", file=path
             )
         section, *rest = key.split(".")
+        if not rest or not all(rest):
+            raise ConfigError(
+                f"override {item!r} is not of the form section.key=value (e.g. task.reward=0.5)", file=path
+            )
         if section not in SECTIONS:
             raise ConfigError(
                 f"override {item!r} names an unknown section {section!r}; sections: {', '.join(SECTIONS)}",
                 file=path,
             )
         node = raw.setdefault(section, {})
-        for part in rest[:-1]:
+        for depth, part in enumerate(rest[:-1], start=1):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                parent = ".".join([section, *rest[:depth]])
+                raise ConfigError(f"override {item!r}: {parent} is a value, not a table", file=path)
         node[rest[-1]] = _Override(value)
         overridden.add(key)
     return overridden

@@ -80,7 +80,7 @@ def select_run(config: TaskConfig, requester_name: str, owner: str, sandbox: boo
         )
         return RunSelection(task, run, resumed=False, previous_owner=None)
     previous = run.owner
-    if previous and previous != owner and run.heartbeat_at is not None:
+    if previous and previous != owner and run.heartbeat_at is not None and _may_be_alive(previous):
         age = (utcnow() - run.heartbeat_at).total_seconds()
         if age < OWNER_TIMEOUT_SECONDS:
             raise MephistoError(
@@ -89,6 +89,20 @@ def select_run(config: TaskConfig, requester_name: str, owner: str, sandbox: boo
             )
     TaskRun.update(owner=owner, heartbeat_at=utcnow()).where(TaskRun.id == run.id).execute()
     return RunSelection(task, run, resumed=True, previous_owner=previous)
+
+
+def _may_be_alive(owner: str) -> bool:
+    """False when `owner` is a process on this host that no longer exists (it crashed or was killed)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine: only its heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def beat(run_id: int, owner: str) -> None:

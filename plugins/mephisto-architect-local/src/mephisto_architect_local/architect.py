@@ -1,0 +1,83 @@
+"""The `local` architect: the router runs on this machine, in the operator's process or as a child process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from mephisto_architect_local.args import LocalArchitectArgs
+from mephisto_architect_local.in_process import InProcessRouter
+from mephisto_architect_local.ports import PORT_KEY, check_can_listen
+from mephisto_architect_local.subprocess_router import SubprocessRouter
+from mephisto_core.abstractions import Architect, ArchitectArgs, Deployment
+from mephisto_core.errors import ConfigError, MephistoError
+
+ROUTER_LOG_NAME = "router.stderr.log"
+
+
+class _RouterRunner(Protocol):
+    async def start(self) -> tuple[str, str]: ...
+
+    async def stop(self) -> None: ...
+
+
+class LocalArchitect(Architect):
+    """Serves the task's pages from this computer at http://HOST:PORT/.
+
+    Workers on the same machine or network open that address (or `public_url` when a proxy or tunnel
+    forwards to it). The operator connects to the router's channel on the same port.
+    """
+
+    type_name: ClassVar[str] = "local"
+    Args: ClassVar[type[ArchitectArgs]] = LocalArchitectArgs
+
+    def __init__(self, args: ArchitectArgs, run_dir: Path) -> None:
+        super().__init__(args, run_dir)
+        self._runner: _RouterRunner | None = None
+
+    @property
+    def local_args(self) -> LocalArchitectArgs:
+        """The arguments with their concrete type."""
+        if not isinstance(self.args, LocalArchitectArgs):
+            raise TypeError(f"LocalArchitect needs LocalArchitectArgs, got {type(self.args).__name__}")
+        return self.args
+
+    def check(self) -> None:
+        """The port is a valid TCP port and, unless 0, nobody else listens on it now."""
+        args = self.local_args
+        if not 0 <= args.port <= 65535:
+            raise ConfigError(
+                f"must be between 0 and 65535 (0 picks a free port), got {args.port}", key=PORT_KEY
+            )
+        if args.port != 0:
+            check_can_listen(args.host, args.port)
+
+    async def deploy(self, build_dir: Path, channel_secret: str) -> Deployment:
+        """Start the router serving `build_dir`; return the worker URL and the channel URL."""
+        if self._runner is not None:
+            raise MephistoError("this local architect is already deployed; call shutdown() first")
+        if not build_dir.is_dir():
+            raise MephistoError(f"the task's build directory {build_dir} does not exist")
+        args = self.local_args
+        self.check()
+        runner: _RouterRunner
+        if args.mode == "subprocess":
+            runner = SubprocessRouter(
+                build_dir,
+                channel_secret,
+                args.host,
+                args.port,
+                args.max_upload_bytes,
+                log_path=self.run_dir / ROUTER_LOG_NAME,
+            )
+        else:
+            runner = InProcessRouter(build_dir, channel_secret, args.host, args.port, args.max_upload_bytes)
+        worker_url, channel_url = await runner.start()
+        self._runner = runner
+        return Deployment(worker_url=args.public_url or worker_url, channel_url=channel_url)
+
+    async def shutdown(self) -> None:
+        """Stop the router (a child gets SIGTERM, then SIGKILL after 5 s). Safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.stop()

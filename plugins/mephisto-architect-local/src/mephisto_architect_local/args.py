@@ -1,0 +1,53 @@
+"""The `[architect]` section of a task that uses `type = "local"`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from mephisto_core.abstractions import ArchitectArgs
+
+
+class LocalArchitectArgs(ArchitectArgs):
+    """Where on this machine the worker pages are served, and how."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on: 127.0.0.1 = this computer only, 0.0.0.0 = all interfaces.",
+    )
+    port: int = Field(
+        default=3000,
+        ge=0,
+        le=65535,
+        description="Port workers connect to. 0 picks any free port (handy when 3000 is taken).",
+    )
+    mode: Literal["in_process", "subprocess"] = Field(
+        default="in_process",
+        description=(
+            "in_process runs the server inside `mephisto launch`; subprocess runs it as its own process "
+            "(uses a second CPU core for many workers)."
+        ),
+    )
+    max_upload_mb: float = Field(
+        default=50, gt=0, description="Largest file a worker may upload, in megabytes."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The address workers use when the server sits behind a proxy or tunnel, "
+            "e.g. https://tasks.example.org/. Printed instead of http://HOST:PORT/."
+        ),
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _must_be_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """`max_upload_mb` in bytes (a megabyte is 2**20 bytes)."""
+        return int(self.max_upload_mb * 2**20)

@@ -1,0 +1,19 @@
+"""Entry point of the `mephisto` plugin group: registers the `local` architect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mephisto_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from mephisto_core.abstractions import Architect
+
+
+@hookimpl
+def mephisto_register_architects(register: Callable[[type[Architect]], None]) -> None:
+    """Register `LocalArchitect` as architect type `local`."""
+    from mephisto_architect_local.architect import LocalArchitect
+
+    register(LocalArchitect)

@@ -1,0 +1,169 @@
+"""The `static` blueprint: one HTML page per data row, every named form field part of the answer."""
+
+from __future__ import annotations
+
+import html
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mephisto_blueprint_static.args import StaticBlueprintArgs
+from mephisto_blueprint_static.builder import check_extra_source_dir, write_build
+from mephisto_blueprint_static.data import Row, load_rows, read_text
+from mephisto_blueprint_static.fields import form_fields
+from mephisto_blueprint_static.simulate import simulate
+from mephisto_blueprint_static.template import fill, placeholders
+from mephisto_blueprint_static.validation import validate_answer
+from mephisto_core.abstractions import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
+from mephisto_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mephisto_core.abstractions import TaskArgs
+
+
+class StaticBlueprint(Blueprint):
+    """Static HTML tasks, as in the original Mephisto.
+
+    The task is an HTML fragment (`task_source`) with `${column}` placeholders. Each row of the data file
+    becomes an assignment; a worker's page shows the fragment with that row's values (HTML-escaped) inside a
+    form with a submit button, and every named input, select and textarea becomes the answer. File inputs are
+    uploaded with it. Optional preview and onboarding pages are plain HTML.
+    """
+
+    type_name: ClassVar[str] = "static"
+    Args: ClassVar[type[BlueprintArgs]] = StaticBlueprintArgs
+
+    def __init__(self, args: BlueprintArgs, task: TaskArgs, task_dir: Path) -> None:
+        super().__init__(args, task, task_dir)
+        self._rows: list[Row] | None = None
+        self._sources: dict[str, str] = {}
+
+    @property
+    def static_args(self) -> StaticBlueprintArgs:
+        """The arguments with their concrete type."""
+        if not isinstance(self.args, StaticBlueprintArgs):
+            raise TypeError(f"StaticBlueprint needs StaticBlueprintArgs, got {type(self.args).__name__}")
+        return self.args
+
+    # ---- files the task names ------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path | None:
+        value = getattr(self.static_args, key)
+        if value is None:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else (self.task_dir / path).resolve()
+
+    def _source(self, key: str) -> str | None:
+        """The text of an HTML file argument (read once), or None when the argument is not given."""
+        if key not in self._sources:
+            path = self._path(key)
+            if path is None:
+                return None
+            self._sources[key] = read_text(path, f"blueprint.{key}")
+        return self._sources[key]
+
+    def _task_html(self) -> str:
+        source = self._source("task_source")
+        assert source is not None  # task_source is required by the schema
+        return source
+
+    def _data_rows(self) -> list[Row]:
+        if self._rows is None:
+            args = self.static_args
+            path = self._path(args.data_key)
+            assert path is not None
+            self._rows = load_rows(path, args.data_key)
+        return self._rows
+
+    # ---- Blueprint -----------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Every file exists and reads, the data parses into rows, and each row has every placeholder."""
+        task_html = self._task_html()
+        self._source("preview_source")
+        self._source("onboarding_source")
+        extra = self._path("extra_source_dir")
+        if extra is not None:
+            check_extra_source_dir(extra)
+        rows = self._data_rows()
+        names = placeholders(task_html)
+        data_key = self.static_args.data_key
+        for row in rows:
+            for name in names:
+                if name not in row.values:
+                    columns = ", ".join(map(str, row.values)) or "none"
+                    raise ConfigError(
+                        f"the task HTML ({self._path('task_source')}) uses the placeholder ${{{name}}}, but "
+                        f"{row.where} of the data has no {name!r} (it has: {columns})",
+                        file=self._path(data_key),
+                        key=f"blueprint.{data_key}",
+                        line=row.line,
+                    )
+
+    def iter_assignments(self) -> Iterator[dict[str, Any]]:
+        """Each data row, as a dict of column name to value."""
+        for row in self._data_rows():
+            yield dict(row.values)
+
+    def count_assignments(self) -> int:
+        """The number of data rows."""
+        return len(self._data_rows())
+
+    def build(self, build_dir: Path) -> None:
+        """Write index.html and static-task.js, and copy `extra_source_dir` beside them."""
+        args = self.static_args
+        write_build(build_dir, self.task.title, args.submit_button_text, self._path("extra_source_dir"))
+
+    def init_data(self, inputs: dict[str, Any], unit_index: int) -> dict[str, Any]:
+        """The filled task HTML (values HTML-escaped) and the row itself."""
+        return {"html": self._filled_html(inputs), "inputs": inputs}
+
+    def preview_data(self) -> dict[str, Any]:
+        """The preview HTML, or the task's title and description when there is no preview file."""
+        preview = self._source("preview_source")
+        if preview is None:
+            preview = f"<h1>{html.escape(self.task.title)}</h1>"
+            if self.task.description:
+                preview += f"<p>{html.escape(self.task.description)}</p>"
+        return {"html": preview}
+
+    def has_onboarding(self) -> bool:
+        """Whether an onboarding page was given."""
+        return self.static_args.onboarding_source is not None
+
+    def onboarding_data(self) -> dict[str, Any]:
+        """The onboarding HTML (shown as it is: it has no data row to fill it from)."""
+        return {"html": self._source("onboarding_source") or ""}
+
+    def validate_onboarding(self, outputs: dict[str, Any]) -> bool:
+        """Every onboarding submission passes for now.
+
+        A later change adds rules (expected answers in the task file) to grade onboarding; until then the
+        onboarding page serves as instructions the worker must go through once.
+        """
+        return True
+
+    def validate_outputs(
+        self, inputs: dict[str, Any], outputs: dict[str, Any], files: list[UploadedFile]
+    ) -> dict[str, str]:
+        """Outputs name only fields of the page this unit showed, with the shape the page makes; files only
+        come for file inputs."""
+        return validate_answer(form_fields(self._filled_html(inputs)), outputs, files)
+
+    def simulate_answer(self, init_data: dict[str, Any], rng: random.Random) -> SimulatedAnswer:
+        """A valid answer to the page in `init_data`: words, numbers in range, options, small files."""
+        return simulate(form_fields(str(init_data.get("html", ""))), rng)
+
+    def _filled_html(self, inputs: dict[str, Any]) -> str:
+        task_html = self._task_html()
+        missing = [name for name in placeholders(task_html) if name not in inputs]
+        if missing:
+            raise ConfigError(
+                f"the task HTML uses ${{{missing[0]}}}, which this assignment's data does not have "
+                f"(was task_source changed after the run started?)",
+                file=self._path("task_source"),
+                key="blueprint.task_source",
+            )
+        return fill(task_html, inputs)

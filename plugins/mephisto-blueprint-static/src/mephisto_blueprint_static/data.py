@@ -1,0 +1,155 @@
+"""Read a task's data file (CSV, JSON or JSON Lines) into rows; errors point at the file and line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mephisto_core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data item and where it came from (for error messages)."""
+
+    where: str  # e.g. "row 3 (line 4)", "item 2", "line 7"
+    line: int | None
+    values: dict[str, Any]
+
+
+def load_rows(path: Path, kind: str) -> list[Row]:
+    """Rows of `path` read as `kind` ("data_csv", "data_json" or "data_jsonl"); ConfigError for any problem.
+
+    The error names the key `blueprint.<kind>`, the file, and the line where that is known. A file with no
+    rows is an error too: a run without assignments has nothing to do.
+    """
+    key = f"blueprint.{kind}"
+    text = read_text(path, key)
+    if kind == "data_csv":
+        rows = _csv_rows(text, path, key)
+    elif kind == "data_json":
+        rows = _json_rows(text, path, key)
+    elif kind == "data_jsonl":
+        rows = _jsonl_rows(text, path, key)
+    else:
+        raise ValueError(f"unknown data kind {kind!r}")
+    if not rows:
+        raise ConfigError("the data file has no rows; every row becomes one assignment", file=path, key=key)
+    return rows
+
+
+def read_text(path: Path, key: str) -> str:
+    """The UTF-8 text of a file the task names (a leading byte-order mark is dropped)."""
+    if not path.exists():
+        raise ConfigError("file not found", file=path, key=key)
+    if not path.is_file():
+        raise ConfigError("is not a file", file=path, key=key)
+    try:
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise ConfigError("cannot be read (permission denied)", file=path, key=key) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", file=path, key=key) from exc
+    try:
+        # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark. Decoding the bytes ourselves
+        # keeps line endings as they are, which matters for CSV cells that hold line breaks.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"is not UTF-8 text (byte {exc.start}); save it as UTF-8", file=path, key=key, line=line
+        ) from exc
+
+
+def _csv_rows(text: str, path: Path, key: str) -> list[Row]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ConfigError(
+                "the CSV file is empty; it needs a header row and data rows", file=path, key=key
+            )
+        _check_header(header, path, key)
+        rows: list[Row] = []
+        for cells in reader:
+            line = reader.line_num
+            if not cells or all(not cell.strip() for cell in cells):
+                continue  # blank lines are not data
+            if len(cells) != len(header):
+                raise ConfigError(
+                    f"row {len(rows) + 1} has {len(cells)} cells but the header has {len(header)} columns",
+                    file=path,
+                    key=key,
+                    line=line,
+                )
+            rows.append(
+                Row(f"row {len(rows) + 1} (line {line})", line, dict(zip(header, cells, strict=True)))
+            )
+    except csv.Error as exc:
+        raise ConfigError(f"not valid CSV: {exc}", file=path, key=key, line=reader.line_num) from exc
+    return rows
+
+
+def _check_header(header: list[str], path: Path, key: str) -> None:
+    seen: set[str] = set()
+    for position, name in enumerate(header, start=1):
+        if not name.strip():
+            raise ConfigError(f"header column {position} has no name", file=path, key=key, line=1)
+        if name in seen:
+            raise ConfigError(f"the header names column {name!r} twice", file=path, key=key, line=1)
+        seen.add(name)
+
+
+def _json_rows(text: str, path: Path, key: str) -> list[Row]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"not valid JSON: {exc.msg} (column {exc.colno})", file=path, key=key, line=exc.lineno
+        ) from exc
+    if not isinstance(data, list):
+        raise ConfigError(
+            f"must hold a JSON list of objects, one per assignment; found a {_json_type(data)}",
+            file=path,
+            key=key,
+        )
+    rows: list[Row] = []
+    for index, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            raise ConfigError(
+                f"item {index} of the list is a {_json_type(item)}, not an object", file=path, key=key
+            )
+        rows.append(Row(f"item {index}", None, item))
+    return rows
+
+
+def _jsonl_rows(text: str, path: Path, key: str) -> list[Row]:
+    rows: list[Row] = []
+    # Split on \n only: str.splitlines() would also split inside strings holding U+2028, which JSON allows.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"line {number} is not valid JSON: {exc.msg} (column {exc.colno})",
+                file=path,
+                key=key,
+                line=number,
+            ) from exc
+        if not isinstance(item, dict):
+            raise ConfigError(
+                f"line {number} is a {_json_type(item)}, not a JSON object", file=path, key=key, line=number
+            )
+        rows.append(Row(f"line {number}", number, item))
+    return rows
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

@@ -1,0 +1,19 @@
+"""Entry point of the `mephisto` plugin group: registers the `mock` provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mephisto_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from mephisto_core.abstractions import CrowdProvider
+
+
+@hookimpl
+def mephisto_register_providers(register: Callable[[type[CrowdProvider]], None]) -> None:
+    """Register `MockProvider` as provider type `mock`."""
+    from mephisto_provider_mock.provider import MockProvider
+
+    register(MockProvider)

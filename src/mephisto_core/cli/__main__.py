@@ -1,0 +1,5 @@
+"""`python -m mephisto_core.cli` runs the `mephisto` command."""
+
+from mephisto_core.cli import main
+
+main()

@@ -1,0 +1,169 @@
+"""Describe pydantic `Args` fields for people: readable types, TOML-looking defaults, which values are secret.
+
+Shared by `wut`, `register` (its credentials table), `check` (masking) and `requesters`. Pure functions: no
+rich, no printing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
+
+MASK = "********"
+# Credential-like names: the same words `CrowdProvider.secret_fields` looks for, so both agree.
+_SECRET_NAME = re.compile(r"secret|password|token|key", re.IGNORECASE)
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    """One argument as the `wut` table shows it."""
+
+    name: str
+    type: str
+    default: str
+    required: bool
+    help: str
+
+
+def describe_model(model: type[BaseModel]) -> list[FieldRow]:
+    """One row per field of `model`, in declaration order (inherited fields first)."""
+    rows = []
+    for name, field in model.model_fields.items():
+        required = field.is_required()
+        rows.append(
+            FieldRow(
+                name=field.alias or name,
+                type=readable_type(field.annotation),
+                default="" if required else default_text(field),
+                required=required,
+                help=(field.description or "").strip(),
+            )
+        )
+    return rows
+
+
+def readable_type(annotation: Any) -> str:
+    """A type as a researcher reads it: `Path | None`, `list[str]`, `'a' | 'b'`."""
+    if annotation is None or annotation is type(None):
+        return "None"
+    if annotation is typing.Any:
+        return "Any"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return readable_type(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(readable_type(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin).replace("typing.", ""))
+        inner = ", ".join("..." if a is Ellipsis else readable_type(a) for a in args)
+        return f"{name}[{inner}]" if inner else name
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def default_text(field: FieldInfo) -> str:
+    """The default of an optional field written as it would be in a TOML file."""
+    from pydantic_core import PydanticUndefined
+
+    if field.default_factory is not None:
+        try:
+            value = field.get_default(call_default_factory=True, validated_data={})
+        except Exception:
+            # A factory that needs other fields' values cannot be shown on its own; name it instead.
+            return f"{getattr(field.default_factory, '__name__', 'factory')}()"
+    elif field.default is PydanticUndefined:
+        return ""
+    else:
+        value = field.default
+    return toml_literal(value)
+
+
+def toml_literal(value: Any) -> str:
+    """A value as TOML would spell it (strings quoted, booleans lower case); None as `(none)`."""
+    import tomli_w
+
+    if value is None:
+        return "(none)"
+    plain = to_toml_value(value)
+    # Arrays and tables inline, on one line: tomli-w would spread a non-empty array over several.
+    if isinstance(plain, list):
+        return "[" + ", ".join(toml_literal(item) for item in plain) + "]"
+    if isinstance(plain, dict):
+        if not plain:
+            return "{}"
+        items = (f"{_toml_key(key)} = {toml_literal(item)}" for key, item in plain.items())
+        return "{ " + ", ".join(items) + " }"
+    try:
+        return tomli_w.dumps({"v": plain}).strip()[len("v = ") :]
+    except TypeError:
+        return repr(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def to_toml_value(value: Any) -> Any:
+    """Turn values TOML cannot hold (paths, enums, secrets, tuples) into ones it can; drop nothing."""
+    from pydantic import SecretBytes, SecretStr
+
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, SecretBytes):
+        return value.get_secret_value().decode()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_toml_value(value.value)
+    if isinstance(value, dict):
+        return {str(k): to_toml_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_toml_value(v) for v in value]
+    if isinstance(value, str | bool | int | float | Decimal | dt.date | dt.time | dt.datetime):
+        return value
+    return str(value)
+
+
+def secret_fields_of(model: type[BaseModel]) -> set[str]:
+    """Fields of `model` whose values must never be printed.
+
+    Secret when its type is `SecretStr`/`SecretBytes`, when it is marked `json_schema_extra={"secret": True}`,
+    or when its name says so (secret, password, token, key).
+    """
+    from pydantic import SecretBytes, SecretStr
+
+    secret = set()
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        annotation_text = repr(field.annotation)
+        if (
+            _SECRET_NAME.search(name)
+            or extra.get("secret") is True
+            or field.annotation in (SecretStr, SecretBytes)
+            or "SecretStr" in annotation_text
+            or "SecretBytes" in annotation_text
+        ):
+            secret.add(field.alias or name)
+    return secret
+
+
+def mask_values(values: dict[str, Any], secret: set[str] | None) -> dict[str, Any]:
+    """A copy of `values` with secret entries replaced by `MASK`; `secret=None` masks every value."""
+    return {key: MASK if secret is None or key in secret else value for key, value in values.items()}

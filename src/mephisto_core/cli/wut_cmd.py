@@ -1,0 +1,139 @@
+"""`mephisto wut`: describe the arguments a task file may set, per kind and type."""
+
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mephisto_core.plugins import Kind, Registry
+
+TASK_KIND = "task"
+
+
+@click.command()
+@click.argument("target", required=False, metavar="[KIND[=TYPE]]")
+@click.argument("type_name", required=False, metavar="[TYPE]")
+def wut(target: str | None, type_name: str | None) -> None:
+    """Describe the arguments of the task section, blueprints, architects and providers.
+
+    \b
+    mephisto wut                     the kinds and every installed type
+    mephisto wut blueprint           the installed blueprint types
+    mephisto wut blueprint=static    every argument of the `static` blueprint
+    mephisto wut task                the arguments of the [task] section
+
+    KIND is one of task, blueprint, architect, provider.
+    """
+    from mephisto_core.cli._tables import console
+    from mephisto_core.plugins import get_registry
+
+    kind, chosen = _parse_target(target, type_name)
+    out = console()
+    if kind is None:
+        _print_overview(out, get_registry())
+    elif kind == TASK_KIND:
+        _print_task_args(out)
+    elif chosen is None:
+        _print_kind(out, get_registry(), typing.cast("Kind", kind))
+    else:
+        _print_type(out, get_registry(), typing.cast("Kind", kind), chosen)
+
+
+def _parse_target(target: str | None, type_name: str | None) -> tuple[str | None, str | None]:
+    from mephisto_core.plugins import KINDS
+
+    if target is None:
+        return None, None
+    kind, sep, chosen = (part.strip() for part in target.partition("="))
+    kind = kind.lower()
+    known = (TASK_KIND, *KINDS)
+    if kind not in known:
+        raise click.UsageError(f"unknown kind {kind!r}; use one of: {', '.join(known)}")
+    if sep and not chosen:
+        raise click.UsageError(
+            f"give a type after '=', e.g. mephisto wut {kind}=TYPE (or just: mephisto wut {kind})"
+        )
+    if sep and type_name is not None:
+        raise click.UsageError(f"give the {kind} type once: either {kind}={chosen} or {kind} {type_name}")
+    picked = chosen or type_name
+    if kind == TASK_KIND and picked:
+        raise click.UsageError("the [task] section has no types; run: mephisto wut task")
+    return kind, picked or None
+
+
+def _print_overview(out: Console, registry: Registry) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from mephisto_core.plugins import KINDS
+
+    table = Table(title="What a task file is made of", title_justify="left")
+    table.add_column("kind", style="bold", no_wrap=True)
+    table.add_column("installed types (distribution)", overflow="fold")
+    table.add_row(Text("task"), Text("the [task] section every task has: mephisto wut task"))
+    for kind in KINDS:
+        entries = registry.types(kind).values()
+        listing = ", ".join(f"{e.name} ({e.distribution})" for e in entries) or "none installed"
+        table.add_row(Text(kind), Text(listing))
+    out.print(table)
+    out.print("Describe one: mephisto wut KIND=TYPE, e.g. mephisto wut blueprint=NAME")
+
+
+def _print_task_args(out: Console) -> None:
+    from mephisto_core.abstractions.task_args import TaskArgs
+    from mephisto_core.cli._tables import args_table
+
+    out.print(args_table(TaskArgs, "[task] arguments"))
+
+
+def _print_kind(out: Console, registry: Registry, kind: Kind) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from mephisto_core.cli._tables import first_line
+    from mephisto_core.plugins import KNOWN_DISTRIBUTIONS
+
+    entries = registry.types(kind)
+    if not entries:
+        known = sorted({dist for (k, _), dist in KNOWN_DISTRIBUTIONS.items() if k == kind})
+        out.print(f"No {kind} types are installed. First-party ones: pip install {' '.join(known)}")
+        return
+    table = Table(title=f"Installed {kind} types", title_justify="left")
+    table.add_column("type", style="bold", no_wrap=True)
+    table.add_column("distribution", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for entry in entries.values():
+        table.add_row(
+            Text(entry.name),
+            Text(entry.distribution),
+            Text(entry.version or "-"),
+            Text(first_line(entry.cls.__doc__)),
+        )
+    out.print(table)
+    out.print(f"Describe one: mephisto wut {kind}=TYPE")
+
+
+def _print_type(out: Console, registry: Registry, kind: Kind, name: str) -> None:
+    import inspect
+
+    from rich.text import Text
+
+    from mephisto_core.cli._tables import args_table
+
+    cls = registry.get(kind, name)
+    entry = registry.types(kind)[name]
+    version = f" {entry.version}" if entry.version else ""
+    out.print(Text(f"{kind} type {name!r} from {entry.distribution}{version}", style="bold"))
+    summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    if summary:
+        out.print(Text(summary))
+    out.print(args_table(cls.Args, f'[{kind}] arguments (with type = "{name}")'))
+    requester_args = getattr(cls, "RequesterArgs", None)
+    if kind == "provider" and requester_args is not None and requester_args.model_fields:
+        out.print(args_table(requester_args, f"credentials: mephisto register {name} NAME key=value ..."))

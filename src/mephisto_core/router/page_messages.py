@@ -1,0 +1,205 @@
+"""What a worker page may send to the router, checked before anything is relayed.
+
+Every text frame is parsed exactly once here; the router then forwards the page's original text, so a
+valid frame is never re-serialised. Binary frames are upload frames (see docs/protocol.md, "Uploads").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+# Page -> router text types. Uploads are binary frames and never arrive as text.
+HELLO = "hello"
+SUBMIT = "submit"
+HEARTBEAT = "heartbeat"
+LIVE = "live"
+UPLOAD = "upload"
+
+# Types whose answer echoes an integer `id`.
+_REQUEST_TYPES = frozenset({HELLO, SUBMIT, HEARTBEAT})
+_KNOWN_TYPES = frozenset({HELLO, SUBMIT, HEARTBEAT, LIVE})
+
+# An upload header is a few short strings; anything bigger is not a header.
+MAX_UPLOAD_HEADER_BYTES = 64 * 1024
+# Room for the 4-byte length and the header on top of the file itself.
+UPLOAD_FRAME_ALLOWANCE = 4 + MAX_UPLOAD_HEADER_BYTES
+# Client-made keys are short random strings; a bound keeps garbage out of the operator's tables.
+_MAX_KEY_CHARS = 200
+
+
+class BadMessage(Exception):
+    """A page frame that breaks the protocol; `message` says what is wrong, `request_id` echoes its id."""
+
+    def __init__(self, message: str, request_id: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class PageMessage:
+    """The parts of a valid page text frame the router itself needs."""
+
+    type: str
+    id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadHeader:
+    """The checked header of an upload frame and where its file bytes start."""
+
+    id: int
+    upload_id: str
+    file_offset: int
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # Python's json accepts NaN and Infinity, which are not JSON; the operator must never see them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _decode_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = _DECODER.decode(text)
+    except ValueError as exc:  # JSONDecodeError and the NaN/Infinity rejection
+        raise BadMessage(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadMessage(f"{what} is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise BadMessage(f"{what} must be a JSON object, not {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
+
+
+def _is_int(value: object) -> bool:
+    # bool is a subclass of int, but `true` is not a request id.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _request_id(message: dict[str, Any], type_: str) -> int:
+    value = message.get("id")
+    if not _is_int(value):
+        detail = "is missing" if "id" not in message else f"must be an integer, not {_json_kind(value)}"
+        raise BadMessage(f"a '{type_}' message needs an integer 'id'; 'id' {detail}")
+    assert isinstance(value, int)
+    return value
+
+
+def _check_key(value: object, field: str, type_: str, request_id: int | None) -> None:
+    if not isinstance(value, str) or not value or len(value) > _MAX_KEY_CHARS:
+        raise BadMessage(
+            f"'{field}' of a '{type_}' message must be a non-empty string "
+            f"of at most {_MAX_KEY_CHARS} characters",
+            request_id,
+        )
+
+
+def _check_hello(message: dict[str, Any], request_id: int) -> None:
+    params = message.get("params")
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise BadMessage("'params' of a 'hello' message must be an object of strings", request_id)
+    token = message.get("token")
+    if token is not None and not isinstance(token, str):
+        raise BadMessage("'token' of a 'hello' message must be a string or null", request_id)
+    version = message.get("client_version")
+    if version is not None and not isinstance(version, str):
+        raise BadMessage("'client_version' of a 'hello' message must be a string", request_id)
+
+
+def _check_submit(message: dict[str, Any], request_id: int) -> None:
+    _check_key(message.get("submit_key"), "submit_key", SUBMIT, request_id)
+    if not isinstance(message.get("outputs"), dict):
+        raise BadMessage("'outputs' of a 'submit' message must be an object", request_id)
+    uploads = message.get("uploads", [])
+    if not isinstance(uploads, list) or not all(isinstance(u, str) for u in uploads):
+        raise BadMessage("'uploads' of a 'submit' message must be a list of upload_id strings", request_id)
+
+
+def parse_page_text(text: str) -> PageMessage:
+    """Check one text frame from a page; raise `BadMessage` saying what is wrong."""
+    message = _decode_object(text, "the message")
+    type_ = message.get("type")
+    if not isinstance(type_, str):
+        raise BadMessage("the message needs a string 'type'", _optional_id(message))
+    if type_ not in _KNOWN_TYPES:
+        hint = " (uploads are binary frames)" if type_ == UPLOAD else ""
+        known = ", ".join(sorted(_KNOWN_TYPES))
+        raise BadMessage(
+            f"unknown message type {type_[:50]!r}{hint}; expected one of {known}", _optional_id(message)
+        )
+    if type_ not in _REQUEST_TYPES:
+        if "data" not in message:
+            raise BadMessage(f"a '{type_}' message needs a 'data' field")
+        return PageMessage(type_, None)
+    request_id = _request_id(message, type_)
+    if type_ == HELLO:
+        _check_hello(message, request_id)
+    elif type_ == SUBMIT:
+        _check_submit(message, request_id)
+    return PageMessage(type_, request_id)
+
+
+def _optional_id(message: dict[str, Any]) -> int | None:
+    value = message.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_upload_frame(frame: bytes) -> UploadHeader:
+    """Check the header of a binary upload frame; raise `BadMessage` saying what is wrong."""
+    if len(frame) < 4:
+        raise BadMessage("an upload frame starts with a 4-byte header length; this frame is shorter")
+    header_length = int.from_bytes(frame[:4], "big")
+    if header_length > MAX_UPLOAD_HEADER_BYTES:
+        raise BadMessage(
+            f"an upload header may have at most {MAX_UPLOAD_HEADER_BYTES} bytes, not {header_length}"
+        )
+    if header_length > len(frame) - 4:
+        raise BadMessage(f"the upload header length {header_length} is longer than the frame")
+    try:
+        header_text = frame[4 : 4 + header_length].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadMessage("the upload header is not UTF-8") from None
+    header = _decode_object(header_text, "the upload header")
+    request_id = _optional_id(header)
+    if header.get("type") != UPLOAD:
+        raise BadMessage('an upload header needs "type": "upload"', request_id)
+    request_id = _request_id(header, UPLOAD)
+    _check_key(header.get("upload_id"), "upload_id", UPLOAD, request_id)
+    for field in ("field", "name", "content_type"):
+        if not isinstance(header.get(field), str):
+            raise BadMessage(f"'{field}' of an upload header must be a string", request_id)
+    upload_id = header["upload_id"]
+    assert isinstance(upload_id, str)
+    return UploadHeader(request_id, upload_id, 4 + header_length)
+
+
+def error_frame(code: str, message: str, request_id: int | None = None) -> str:
+    """The router's own `error` answer to a page."""
+    body: dict[str, object] = {"type": "error", "code": code, "message": message}
+    if request_id is not None:
+        body["id"] = request_id
+    return json.dumps(body, separators=(",", ":"))
+
+
+def heartbeat_ack_frame(request_id: int, operator_connected: bool) -> str:
+    """The router's answer to a `heartbeat`."""
+    return json.dumps(
+        {"type": "heartbeat_ack", "id": request_id, "operator_connected": operator_connected},
+        separators=(",", ":"),
+    )

@@ -1,0 +1,181 @@
+"""`RouterServer`: the worker-facing server, one `websockets` server for HTTP GETs and both WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import uuid
+from http import HTTPStatus
+from pathlib import Path
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from mephisto_core.errors import ConfigError
+from mephisto_core.router.channel import OperatorChannel
+from mephisto_core.router.http_routes import HttpRoutes, load_client_js, text_response
+from mephisto_core.router.page_messages import UPLOAD_FRAME_ALLOWANCE
+from mephisto_core.router.static_files import StaticFiles
+from mephisto_core.router.worker_registry import WorkerRegistry
+from mephisto_core.router.worker_socket import WorkerSocketHandler
+
+WORKER_SOCKET_PATH = "/ws"
+CHANNEL_PATH = "/_channel"
+
+# websockets' keepalive finds dead peers (a closed laptop lid, a lost network) within about 40 s.
+PING_INTERVAL_SECONDS = 20.0
+PING_TIMEOUT_SECONDS = 20.0
+# Frames a socket may hold unread before websockets stops reading it; uploads make each one large.
+MAX_QUEUED_FRAMES = 4
+
+
+def _path_of(target: str) -> str:
+    return target.split("?", 1)[0]
+
+
+class RouterServer:
+    """The router: serves a task's build dir and relays worker sockets to the operator channel.
+
+    It holds no durable state; every decision is the operator's (docs/protocol.md). Use::
+
+        server = RouterServer(build_dir, channel_secret)
+        await server.start()  # binds; port 0 picks a free port
+        ...                   # server.url for workers, server.channel_url for the operator
+        await server.stop()
+    """
+
+    def __init__(
+        self,
+        build_dir: Path,
+        channel_secret: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_upload_bytes: int = 50 * 2**20,
+        max_message_bytes: int = 2**20,
+        *,
+        max_worker_buffer_bytes: int | None = None,
+    ) -> None:
+        """Check the arguments; nothing is bound until `start()`.
+
+        `max_worker_buffer_bytes` is how much may wait unread for one worker page before the router
+        drops that socket (default: four maximal messages).
+        """
+        if not isinstance(channel_secret, str) or not channel_secret:
+            raise ConfigError("the operator channel secret must be a non-empty string", key="channel_secret")
+        for name, value in (("max_upload_bytes", max_upload_bytes), ("max_message_bytes", max_message_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"must be a positive number of bytes, not {value!r}", key=name)
+        build_path = Path(build_dir)
+        if not build_path.is_dir():
+            raise ConfigError(f"the build dir {build_path} is not an existing directory", key="build_dir")
+        self._static = StaticFiles(build_path)
+        self._secret = channel_secret.encode("utf-8")
+        self._host = host
+        self._port = port
+        self._max_upload_bytes = max_upload_bytes
+        self._max_message_bytes = max_message_bytes
+        self._max_worker_buffer_bytes = (
+            max_worker_buffer_bytes if max_worker_buffer_bytes is not None else 4 * max_message_bytes
+        )
+        self.router_id = uuid.uuid4().hex
+        self._server: Server | None = None
+        self._channel: OperatorChannel | None = None
+        self._workers: WorkerSocketHandler | None = None
+        self._routes: HttpRoutes | None = None
+        self._bound_port: int | None = None
+        self._stopped = False
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (known after `start()`)."""
+        if self._bound_port is None:
+            raise RuntimeError("the router is not started; call `await server.start()` first")
+        return self._bound_port
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self._host}]" if ":" in self._host else self._host
+
+    @property
+    def url(self) -> str:
+        """The base URL workers open, e.g. ``http://127.0.0.1:8000/``."""
+        return f"http://{self._url_host}:{self.port}/"
+
+    @property
+    def channel_url(self) -> str:
+        """The URL the operator connects its channel to."""
+        return f"ws://{self._url_host}:{self.port}{CHANNEL_PATH}"
+
+    @property
+    def operator_connected(self) -> bool:
+        """Whether an operator channel is connected now."""
+        return self._channel is not None and self._channel.connected
+
+    async def start(self) -> None:
+        """Bind and start serving."""
+        if self._server is not None or self._stopped:
+            raise RuntimeError("a RouterServer can be started once")
+        client_js = await asyncio.to_thread(load_client_js, self._max_upload_bytes, self._max_message_bytes)
+        registry = WorkerRegistry(self._max_worker_buffer_bytes)
+        self._channel = OperatorChannel(self.router_id, registry)
+        self._workers = WorkerSocketHandler(
+            registry,
+            self._channel,
+            max_message_bytes=self._max_message_bytes,
+            max_upload_bytes=self._max_upload_bytes,
+        )
+        self._routes = HttpRoutes(self._static, client_js, lambda: self.operator_connected)
+        self._server = await serve(
+            self._handle_socket,
+            self._host,
+            self._port,
+            process_request=self._process_request,
+            # Compression would cost a zlib context per socket and CPU per frame for small JSON.
+            compression=None,
+            # The largest frame a worker socket may send; the channel lifts its own limit once authenticated.
+            max_size=self._max_upload_bytes + UPLOAD_FRAME_ALLOWANCE,
+            max_queue=MAX_QUEUED_FRAMES,
+            ping_interval=PING_INTERVAL_SECONDS,
+            ping_timeout=PING_TIMEOUT_SECONDS,
+        )
+        self._bound_port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Close every socket and stop listening. Safe to call more than once."""
+        self._stopped = True
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+
+    def _channel_authorised(self, request: Request) -> bool:
+        values = request.headers.get_all("Authorization")
+        if len(values) != 1:
+            return False
+        # Header values are str with undecodable bytes escaped; compare bytes so any input is safe.
+        offered = values[0].encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(offered, b"Bearer " + self._secret)
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        assert self._routes is not None
+        path = _path_of(request.path)
+        if request.method == "GET" and path == WORKER_SOCKET_PATH:
+            return None  # go on with the WebSocket handshake
+        if request.method == "GET" and path == CHANNEL_PATH:
+            if not self._channel_authorised(request):
+                return text_response(
+                    HTTPStatus.UNAUTHORIZED,
+                    "The operator channel needs 'Authorization: Bearer <channel secret>'.\n",
+                    extra_headers=(("WWW-Authenticate", "Bearer"),),
+                )
+            # The operator is trusted and its batches may hold many maximal messages.
+            connection.protocol.max_message_size = None
+            return None
+        return await self._routes.respond(request)
+
+    async def _handle_socket(self, socket: ServerConnection) -> None:
+        assert self._channel is not None and self._workers is not None and socket.request is not None
+        if _path_of(socket.request.path) == CHANNEL_PATH:
+            await self._channel.serve(socket)
+        else:
+            await self._workers.serve(socket)

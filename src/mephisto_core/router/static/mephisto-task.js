@@ -1,0 +1,629 @@
+/*
+ * mephisto-task.js: the worker page's side of the Mephisto worker protocol (docs/protocol.md).
+ *
+ * Dependency-free ES2017, no build step. Load it with <script src="/mephisto-task.js"></script> and use
+ * window.mephisto:
+ *
+ *   const info = await mephisto.ready;         // {initialTaskData, isPreview, isOnboarding, agentId, ...}
+ *   const answer = await mephisto.handleSubmit({answer: "yes"}, {photo: input.files});
+ *   mephisto.sendMessage(data); mephisto.onMessage(cb); mephisto.onStatus(cb);
+ *   mephisto.showMessage("Thank you", "Your work was submitted.");
+ *
+ * The socket goes to `ws` next to this script's own URL; set window.MEPHISTO_SOCKET_URL before loading
+ * the script to point it elsewhere (a development server).
+ *
+ * The socket reconnects by itself and the page's agent token lives in sessionStorage, so a dropped
+ * network or a reload returns the worker to the same unit; a submit is resent with the same key until
+ * the operator confirms it was stored.
+ */
+(function (global) {
+  "use strict";
+
+  const CLIENT_VERSION = "mephisto-task.js/1";
+  // The router writes its limits over these markers when it serves this file; served some other way,
+  // the protocol's defaults apply.
+  const MAX_UPLOAD_BYTES = Number("__MEPHISTO_MAX_UPLOAD_BYTES__") || 50 * 1024 * 1024;
+  const MAX_MESSAGE_BYTES = Number("__MEPHISTO_MAX_MESSAGE_BYTES__") || 1024 * 1024;
+
+  const HEARTBEAT_INTERVAL_MS = 5000;
+  const MAX_UNANSWERED_HEARTBEATS = 3;
+  const BACKOFF_FIRST_MS = 500;
+  const BACKOFF_MAX_MS = 10000;
+  // A request sent this long ago without an answer (and fully written out) is sent again; safe because
+  // uploads and submits carry client-made ids that the operator deduplicates.
+  const RESEND_AFTER_MS = 30000;
+
+  // The router that served this script is the one to talk to, even when the page came from elsewhere.
+  const scriptUrl =
+    (global.document && global.document.currentScript && global.document.currentScript.src) ||
+    global.location.href;
+
+  function socketUrl() {
+    if (typeof global.MEPHISTO_SOCKET_URL === "string") {
+      return global.MEPHISTO_SOCKET_URL;
+    }
+    const url = new URL("ws", scriptUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.search = "";
+    url.hash = "";
+    return url.href;
+  }
+
+  // ---- small helpers -------------------------------------------------------------------------------
+
+  function randomKey() {
+    const bytes = new Uint8Array(16);
+    global.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function utf8(text) {
+    return new TextEncoder().encode(text);
+  }
+
+  function pageParams() {
+    const params = {};
+    new URLSearchParams(global.location.search).forEach((value, key) => {
+      params[key] = value;
+    });
+    return params;
+  }
+
+  // One token per page URL: two tabs on two different task links must not share an agent.
+  const tokenKey = "mephisto-token:" + global.location.origin + global.location.pathname + global.location.search;
+  let memoryToken = null; // used when sessionStorage is unavailable (sandboxed frames, privacy modes)
+
+  function loadToken() {
+    try {
+      return global.sessionStorage.getItem(tokenKey);
+    } catch (err) {
+      return memoryToken;
+    }
+  }
+
+  function saveToken(token) {
+    memoryToken = token;
+    try {
+      global.sessionStorage.setItem(tokenKey, token);
+    } catch (err) {
+      // Storage refused (quota, sandbox): the in-memory copy still covers reconnects without a reload.
+    }
+  }
+
+  /** An Error for a protocol `error` answer: `.code`, `.fields` (field name -> message). */
+  function protocolError(code, message, fields) {
+    const err = new Error(message || code);
+    err.name = "MephistoError";
+    err.code = code;
+    err.fields = fields || {};
+    return err;
+  }
+
+  function readFile(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(new Uint8Array(reader.result));
+      reader.onerror = () => reject(protocolError("file_unreadable", "Could not read " + file.name + "."));
+      reader.readAsArrayBuffer(file);
+    });
+  }
+
+  /** A binary upload frame: 4-byte big-endian header length, UTF-8 JSON header, the file's bytes. */
+  function uploadFrame(header, bytes) {
+    const headerBytes = utf8(JSON.stringify(header));
+    const frame = new Uint8Array(4 + headerBytes.length + bytes.length);
+    new DataView(frame.buffer).setUint32(0, headerBytes.length, false);
+    frame.set(headerBytes, 4);
+    frame.set(bytes, 4 + headerBytes.length);
+    return frame;
+  }
+
+  function isFileList(value) {
+    return value && typeof value.length === "number" && typeof value.item === "function";
+  }
+
+  /** [{field, file}] from {field: File | File[] | FileList}. */
+  function collectFiles(files) {
+    const items = [];
+    if (!files) {
+      return items;
+    }
+    Object.keys(files).forEach((field) => {
+      const value = files[field];
+      let list;
+      if (value === null || value === undefined) {
+        list = [];
+      } else if (value instanceof Blob) {
+        list = [value];
+      } else if (Array.isArray(value) || isFileList(value)) {
+        list = Array.from(value);
+      } else {
+        throw protocolError("bad_files", "files." + field + " must be a File, a list of Files or a FileList.");
+      }
+      list.forEach((file) => {
+        if (!(file instanceof Blob)) {
+          throw protocolError("bad_files", "files." + field + " holds something that is not a File.");
+        }
+        items.push({ field: field, file: file });
+      });
+    });
+    return items;
+  }
+
+  // ---- connection state ----------------------------------------------------------------------------
+
+  const state = {
+    socket: null,
+    assigned: false, // the current socket's hello was answered with `assigned`
+    helloId: null,
+    helloSentAt: 0,
+    helloAnswered: false,
+    helloRetryTimer: null,
+    reconnectTimer: null,
+    reconnectAttempts: 0,
+    heartbeatTimer: null,
+    unansweredHeartbeats: 0,
+    operatorAway: false,
+    finished: false, // refused: the page stops talking
+    nextId: 1,
+    pending: new Map(), // request id -> {frame, resolve, reject, sentAt}
+    liveOutbox: [],
+    messageListeners: [],
+    statusListeners: [],
+  };
+
+  let settleReady = null;
+  const ready = new Promise((resolve, reject) => {
+    settleReady = { resolve: resolve, reject: reject };
+  });
+  // A refusal often arrives before the page awaits `ready`; without this the browser would report it
+  // as an unhandled rejection. Whoever awaits `ready` still gets the rejection.
+  ready.catch((err) => {
+    if (global.console) {
+      global.console.warn("mephisto: " + (err.reason || err.code) + ": " + err.message);
+    }
+  });
+
+  function nextId() {
+    const id = state.nextId;
+    state.nextId += 1;
+    return id;
+  }
+
+  function backoffDelay() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, state.reconnectAttempts));
+    state.reconnectAttempts += 1;
+    // Jitter spreads a thousand pages that lost the router at the same moment.
+    return base / 2 + (Math.random() * base) / 2;
+  }
+
+  function socketOpen() {
+    return state.socket !== null && state.socket.readyState === WebSocket.OPEN;
+  }
+
+  function sendFrame(frame) {
+    if (!socketOpen()) {
+      return false;
+    }
+    state.socket.send(frame);
+    return true;
+  }
+
+  function connect() {
+    if (state.finished) {
+      return;
+    }
+    let socket;
+    try {
+      socket = new WebSocket(socketUrl());
+    } catch (err) {
+      scheduleReconnect();
+      return;
+    }
+    socket.binaryType = "arraybuffer";
+    state.socket = socket;
+    state.assigned = false;
+    state.unansweredHeartbeats = 0;
+    socket.onopen = () => {
+      if (socket === state.socket) {
+        sendHello();
+        startHeartbeat();
+      }
+    };
+    socket.onmessage = (event) => {
+      if (socket === state.socket) {
+        onFrame(event.data);
+      }
+    };
+    socket.onclose = () => {
+      if (socket === state.socket) {
+        dropSocket();
+        scheduleReconnect();
+      }
+    };
+    // An error is always followed by close, which reconnects.
+    socket.onerror = () => {};
+  }
+
+  function dropSocket() {
+    const socket = state.socket;
+    state.socket = null;
+    state.assigned = false;
+    clearTimeout(state.helloRetryTimer);
+    state.helloRetryTimer = null;
+    clearInterval(state.heartbeatTimer);
+    state.heartbeatTimer = null;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+      if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+        socket.close();
+      }
+    }
+  }
+
+  function scheduleReconnect() {
+    if (state.finished || state.reconnectTimer !== null) {
+      return;
+    }
+    state.reconnectTimer = setTimeout(() => {
+      state.reconnectTimer = null;
+      connect();
+    }, backoffDelay());
+  }
+
+  function reconnectNow() {
+    // Do not wait for a close handshake with a peer that stopped answering.
+    dropSocket();
+    scheduleReconnect();
+  }
+
+  function sendHello() {
+    state.assigned = false;
+    state.helloAnswered = false;
+    state.helloId = nextId();
+    state.helloSentAt = Date.now();
+    sendFrame(
+      JSON.stringify({
+        type: "hello",
+        id: state.helloId,
+        params: pageParams(),
+        token: loadToken(),
+        client_version: CLIENT_VERSION,
+      })
+    );
+  }
+
+  function startHeartbeat() {
+    clearInterval(state.heartbeatTimer);
+    state.heartbeatTimer = setInterval(() => {
+      if (state.unansweredHeartbeats >= MAX_UNANSWERED_HEARTBEATS) {
+        reconnectNow();
+        return;
+      }
+      state.unansweredHeartbeats += 1;
+      sendFrame(JSON.stringify({ type: "heartbeat", id: nextId() }));
+      resendStaleRequests();
+    }, HEARTBEAT_INTERVAL_MS);
+  }
+
+  function resendStaleRequests() {
+    const now = Date.now();
+    if (!state.helloAnswered && state.helloRetryTimer === null && now - state.helloSentAt > RESEND_AFTER_MS) {
+      sendHello(); // lost on the way (the operator channel changed): ask again
+      return;
+    }
+    if (!state.assigned || !state.socket || state.socket.bufferedAmount > 0) {
+      return; // not assigned yet, or still writing out (a large upload): nothing is stale
+    }
+    state.pending.forEach((entry) => {
+      if (entry.sentAt !== null && now - entry.sentAt > RESEND_AFTER_MS) {
+        transmit(entry);
+      }
+    });
+  }
+
+  // ---- requests ------------------------------------------------------------------------------------
+
+  function transmit(entry) {
+    if (state.assigned && sendFrame(entry.frame)) {
+      entry.sentAt = Date.now();
+    } else {
+      entry.sentAt = null; // sent once the socket is (re)assigned
+    }
+  }
+
+  function request(id, frame) {
+    return new Promise((resolve, reject) => {
+      const entry = { frame: frame, resolve: resolve, reject: reject, sentAt: null, retryTimer: null };
+      state.pending.set(id, entry);
+      transmit(entry);
+    });
+  }
+
+  function flushPending() {
+    state.pending.forEach((entry) => transmit(entry));
+    const live = state.liveOutbox;
+    state.liveOutbox = [];
+    live.forEach((frame) => sendFrame(frame));
+  }
+
+  function settle(id, answer) {
+    const entry = state.pending.get(id);
+    if (entry) {
+      state.pending.delete(id);
+      clearTimeout(entry.retryTimer);
+      entry.resolve(answer);
+    }
+  }
+
+  function fail(id, err) {
+    const entry = state.pending.get(id);
+    if (entry) {
+      state.pending.delete(id);
+      clearTimeout(entry.retryTimer);
+      entry.reject(err);
+    }
+  }
+
+  function finish(err) {
+    // A refusal is final for this page: stop reconnecting and tell every waiter why.
+    state.finished = true;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    dropSocket();
+    settleReady.reject(err);
+    Array.from(state.pending.keys()).forEach((id) => fail(id, err));
+  }
+
+  // ---- incoming frames -----------------------------------------------------------------------------
+
+  function onFrame(data) {
+    if (typeof data !== "string") {
+      return; // the router sends pages only text
+    }
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch (err) {
+      return;
+    }
+    if (!msg || typeof msg !== "object") {
+      return;
+    }
+    switch (msg.type) {
+      case "assigned":
+      case "preview":
+      case "refused":
+        if (msg.id === state.helloId) {
+          onHelloAnswer(msg);
+        }
+        return;
+      case "heartbeat_ack":
+        state.unansweredHeartbeats = 0;
+        onOperatorPresence(msg.operator_connected === true);
+        return;
+      case "upload_ack":
+      case "submitted":
+        settle(msg.id, msg);
+        return;
+      case "error":
+        onError(msg);
+        return;
+      case "live":
+        state.messageListeners.slice().forEach((cb) => cb(msg.data));
+        return;
+      case "status":
+        state.statusListeners.slice().forEach((cb) => cb(msg.status));
+        return;
+      default:
+        return; // a newer router may push types this client does not know
+    }
+  }
+
+  function onHelloAnswer(msg) {
+    state.reconnectAttempts = 0;
+    state.helloAnswered = true;
+    if (msg.type === "refused") {
+      const err = new Error(msg.message || msg.reason);
+      err.name = "MephistoRefused";
+      err.reason = msg.reason;
+      err.code = msg.reason;
+      finish(err);
+      return;
+    }
+    api.initialTaskData = msg.init_data === undefined ? null : msg.init_data;
+    if (msg.type === "preview") {
+      api.isPreview = true;
+    } else {
+      saveToken(msg.token);
+      api.isPreview = false;
+      api.agentId = msg.agent_id;
+      api.unitId = msg.unit_id;
+      api.isOnboarding = msg.is_onboarding === true;
+      api.alreadySubmitted = msg.submitted === true;
+      state.assigned = true;
+    }
+    settleReady.resolve({
+      initialTaskData: api.initialTaskData,
+      isPreview: api.isPreview,
+      isOnboarding: api.isOnboarding,
+      agentId: api.agentId,
+      unitId: api.unitId,
+      alreadySubmitted: api.alreadySubmitted,
+    });
+    if (state.assigned) {
+      flushPending();
+    }
+  }
+
+  function retryLater(fn) {
+    return setTimeout(fn, backoffDelay());
+  }
+
+  function onError(msg) {
+    if (msg.id !== undefined && msg.id === state.helloId) {
+      if (msg.code === "unavailable") {
+        // The operator is away; ask again on this socket after a pause.
+        clearTimeout(state.helloRetryTimer);
+        state.helloRetryTimer = retryLater(() => {
+          state.helloRetryTimer = null;
+          if (socketOpen()) {
+            sendHello();
+          }
+        });
+      } else {
+        finish(protocolError(msg.code, msg.message, msg.fields));
+      }
+      return;
+    }
+    const entry = msg.id === undefined ? undefined : state.pending.get(msg.id);
+    if (!entry) {
+      if (global.console) {
+        global.console.warn("mephisto: " + msg.code + ": " + msg.message);
+      }
+      return;
+    }
+    if (msg.code === "unavailable") {
+      entry.sentAt = null;
+      clearTimeout(entry.retryTimer);
+      entry.retryTimer = retryLater(() => {
+        if (state.pending.get(msg.id) === entry) {
+          transmit(entry);
+        }
+      });
+    } else if (msg.code === "not_assigned") {
+      // The operator restarted and no longer knows this socket: say hello again, then resend.
+      entry.sentAt = null;
+      if (state.assigned && socketOpen()) {
+        sendHello();
+      }
+    } else {
+      fail(msg.id, protocolError(msg.code, msg.message, msg.fields));
+    }
+  }
+
+  function onOperatorPresence(connected) {
+    if (!connected) {
+      state.operatorAway = true;
+    } else if (state.operatorAway) {
+      // A new operator may not know this socket; hello again reclaims the unit and resends requests.
+      state.operatorAway = false;
+      if (socketOpen()) {
+        sendHello();
+      }
+    }
+  }
+
+  // ---- public API ----------------------------------------------------------------------------------
+
+  async function handleSubmit(data, files) {
+    await ready;
+    if (api.isPreview) {
+      throw protocolError("preview", "This is a preview: accept the task before submitting.");
+    }
+    const outputs = data === undefined ? {} : data;
+    if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) {
+      throw protocolError("bad_message", "handleSubmit(data) needs an object of outputs.");
+    }
+    const items = collectFiles(files);
+    const tooLarge = {};
+    items.forEach((item) => {
+      if (item.file.size > MAX_UPLOAD_BYTES) {
+        tooLarge[item.field] =
+          (item.file.name || "The file") + " is larger than " + Math.floor(MAX_UPLOAD_BYTES / 1048576) + " MB.";
+      }
+    });
+    if (Object.keys(tooLarge).length > 0) {
+      throw protocolError("too_large", "A file is too large to upload.", tooLarge);
+    }
+    const submitKey = randomKey();
+    const uploadIds = [];
+    // One file at a time keeps memory at one file's size.
+    for (const item of items) {
+      const uploadId = randomKey();
+      const id = nextId();
+      const header = {
+        type: "upload",
+        id: id,
+        upload_id: uploadId,
+        field: item.field,
+        name: item.file.name || "file",
+        content_type: item.file.type || "application/octet-stream",
+      };
+      await request(id, uploadFrame(header, await readFile(item.file)));
+      uploadIds.push(uploadId);
+    }
+    const id = nextId();
+    const frame = JSON.stringify({ type: "submit", id: id, submit_key: submitKey, outputs: outputs, uploads: uploadIds });
+    if (utf8(frame).length > MAX_MESSAGE_BYTES) {
+      throw protocolError("too_large", "The answers are larger than " + MAX_MESSAGE_BYTES + " bytes.");
+    }
+    const answer = await request(id, frame);
+    api.alreadySubmitted = true;
+    return answer;
+  }
+
+  function sendMessage(data) {
+    const frame = JSON.stringify({ type: "live", data: data });
+    if (state.assigned && sendFrame(frame)) {
+      return;
+    }
+    state.liveOutbox.push(frame); // delivered once the socket is assigned again
+  }
+
+  function subscribe(list, cb) {
+    if (typeof cb !== "function") {
+      throw new TypeError("expected a function");
+    }
+    list.push(cb);
+    return () => {
+      const at = list.indexOf(cb);
+      if (at >= 0) {
+        list.splice(at, 1);
+      }
+    };
+  }
+
+  /** Replace the page with a title and a sentence (refusals, thank-you pages). Text only, never HTML. */
+  function showMessage(title, text) {
+    const render = () => {
+      const main = document.createElement("main");
+      main.className = "mephisto-message";
+      main.setAttribute("role", "status");
+      main.style.cssText = "max-width:40em;margin:4em auto;padding:0 1em;font-family:sans-serif;line-height:1.5";
+      const heading = document.createElement("h1");
+      heading.textContent = title;
+      const paragraph = document.createElement("p");
+      paragraph.textContent = text || "";
+      main.appendChild(heading);
+      main.appendChild(paragraph);
+      while (document.body.firstChild) {
+        document.body.removeChild(document.body.firstChild);
+      }
+      document.body.appendChild(main);
+    };
+    if (document.body) {
+      render();
+    } else {
+      document.addEventListener("DOMContentLoaded", render, { once: true });
+    }
+  }
+
+  const api = {
+    version: CLIENT_VERSION,
+    ready: ready,
+    initialTaskData: null,
+    isPreview: false,
+    isOnboarding: false,
+    agentId: null,
+    unitId: null,
+    alreadySubmitted: false,
+    handleSubmit: handleSubmit,
+    sendMessage: sendMessage,
+    onMessage: (cb) => subscribe(state.messageListeners, cb),
+    onStatus: (cb) => subscribe(state.statusListeners, cb),
+    showMessage: showMessage,
+  };
+  global.mephisto = api;
+  connect();
+})(window);

@@ -1,0 +1,88 @@
+"""Files of the task's build dir, looked up safely for the router's HTTP GETs.
+
+Everything here blocks on the file system, so the router calls `StaticFiles.lookup` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+INDEX_FILE = "index.html"
+
+# Text types are served as UTF-8 so a page's scripts and styles decode the same in every browser.
+_CHARSET_TYPES = frozenset({"application/javascript", "application/json", "image/svg+xml"})
+
+
+@dataclass(frozen=True, slots=True)
+class StaticFile:
+    """A file ready to be sent: its bytes, its Content-Type and whether browsers may cache it."""
+
+    body: bytes
+    content_type: str
+    cacheable: bool
+
+
+def content_type_for(name: str) -> str:
+    """The Content-Type for a file name (with a UTF-8 charset for text)."""
+    guessed, _encoding = mimetypes.guess_type(name, strict=False)
+    content_type = guessed or "application/octet-stream"
+    if content_type.startswith("text/") or content_type in _CHARSET_TYPES:
+        content_type += "; charset=utf-8"
+    return content_type
+
+
+def url_path_parts(target: str) -> tuple[str, ...] | None:
+    """The path components a request target names under the build dir, or None if it names none safely.
+
+    `/` (with any query string) is `index.html`. Refused, after percent-decoding: `..` and `.` segments,
+    dot-files, empty segments (so `//etc/passwd` and trailing slashes), NUL, backslashes, and non-UTF-8.
+    """
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    try:
+        decoded = urllib.parse.unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if not decoded.startswith("/") or "\x00" in decoded or "\\" in decoded:
+        return None
+    relative = decoded[1:]
+    if not relative:
+        return (INDEX_FILE,)
+    parts = tuple(relative.split("/"))
+    # One rule covers `.`, `..` and hidden files such as `.env` or `.git/`.
+    if any(not part or part.startswith(".") for part in parts):
+        return None
+    return parts
+
+
+class StaticFiles:
+    """The build dir of a task, served read-only; nothing outside it is ever read."""
+
+    def __init__(self, build_dir: Path) -> None:
+        # Resolved once so symlinks inside the dir are judged by where they finally point.
+        self._root = build_dir.resolve(strict=True)
+
+    @property
+    def root(self) -> Path:
+        """The resolved build dir."""
+        return self._root
+
+    def lookup(self, target: str) -> StaticFile | None:
+        """Read the file a request target names, or None (404) if it is missing or not allowed. Blocking."""
+        parts = url_path_parts(target)
+        if parts is None:
+            return None
+        try:
+            real = self._root.joinpath(*parts).resolve(strict=True)
+            # A symlink may point anywhere; only its final target counts, and it must stay inside the dir
+            # and not be a hidden file there.
+            inside = real.relative_to(self._root)
+            if any(part.startswith(".") for part in inside.parts) or not real.is_file():
+                return None
+            body = real.read_bytes()
+        except (OSError, ValueError, RuntimeError):
+            # OSError: missing, unreadable, name too long. ValueError: outside the dir. RuntimeError: a loop.
+            return None
+        return StaticFile(body, content_type_for(real.name), cacheable=not real.name.endswith(".html"))

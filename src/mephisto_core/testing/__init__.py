@@ -1,0 +1,52 @@
+"""Test helpers for mephisto-core, its first-party plugins and third-party plugin authors.
+
+The pytest fixtures live in `mephisto_core.testing.pytest_plugin`, which pytest loads by itself through the
+`pytest11` entry point once mephisto-core is installed. The modules here import nothing heavy at import time:
+psycopg2 and playwright are imported where they are used.
+"""
+
+from mephisto_core.testing.browser import (
+    CHROMIUM_ARGS,
+    CHROMIUM_PATH,
+    BrowserUnavailable,
+    check_browser_available,
+    launch_chromium,
+)
+from mephisto_core.testing.imports import FORBIDDEN_AT_STARTUP, forbidden_startup_imports, modules_imported_by
+from mephisto_core.testing.postgres import (
+    PostgresServer,
+    PostgresStartError,
+    PostgresUnavailable,
+    create_database,
+    drop_database,
+    external_server,
+    find_postgres_bin_dir,
+    new_database_name,
+    reset_database,
+    running_postgres,
+    start_postgres,
+    with_database_name,
+)
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "CHROMIUM_PATH",
+    "FORBIDDEN_AT_STARTUP",
+    "BrowserUnavailable",
+    "PostgresServer",
+    "PostgresStartError",
+    "PostgresUnavailable",
+    "check_browser_available",
+    "create_database",
+    "drop_database",
+    "external_server",
+    "find_postgres_bin_dir",
+    "forbidden_startup_imports",
+    "launch_chromium",
+    "modules_imported_by",
+    "new_database_name",
+    "reset_database",
+    "running_postgres",
+    "start_postgres",
+    "with_database_name",
+]

@@ -1,0 +1,190 @@
+"""mephisto-task.js in Debian's Chromium, against a real router and the fake operator.
+
+The `page` fixture (mephisto_core.testing.pytest_plugin) skips these tests when /usr/bin/chromium is
+missing, and fails them instead when CI=true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from router_helpers import SECRET, BackgroundLoop, FakeOperator
+
+from mephisto_core.router import RouterServer
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 15_000
+
+TASK_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>test task</title></head>
+<body><form id="task"><input type="file" id="attachment" multiple></form>
+<script src="/mephisto-task.js"></script></body></html>
+"""
+
+# Every byte value, then a stretch that is not a repeat of it, so a mangled upload cannot pass.
+PAYLOAD = bytes(range(256)) * 64 + bytes((i * 7919) % 251 for i in range(100_000))
+
+READY_OR_REFUSAL = """() => mephisto.ready.then(
+    (info) => ({ok: true, info: info}),
+    (err) => ({ok: false, reason: err.reason, message: err.message}))"""
+
+SUBMIT_WITH_FILES = """() => mephisto.handleSubmit(
+    {answer: "yes", score: 3},
+    {attachment: document.getElementById("attachment").files})"""
+
+
+class LiveTask:
+    """A router with a task page, on a background event loop, and maybe a fake operator."""
+
+    def __init__(self, build_dir: Path) -> None:
+        self.loop = BackgroundLoop()
+        self.server = RouterServer(build_dir, SECRET)
+        self.loop.run(self.server.start())
+        self.operator: FakeOperator | None = None
+
+    def connect_operator(self, **options: Any) -> FakeOperator:
+        operator = FakeOperator(self.server.channel_url, **options)
+        self.loop.run(operator.__aenter__())
+        self.operator = operator
+        return operator
+
+    def wait_for(self, predicate: Any) -> None:
+        assert self.operator is not None
+        self.loop.run(self.operator.wait_for(predicate), timeout=TIMEOUT_MS / 1000 + 1)
+
+    def close(self) -> None:
+        if self.operator is not None:
+            self.loop.run(self.operator.__aexit__(None, None, None))
+        self.loop.run(self.server.stop())
+        self.loop.close()
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Iterator[LiveTask]:
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "index.html").write_text(TASK_PAGE)
+    live = LiveTask(build)
+    yield live
+    live.close()
+
+
+@pytest.fixture
+def task_page(page: Any) -> Iterator[Any]:
+    """The plugin's Chromium page (skipped without Chromium unless CI=true), failing on uncaught errors."""
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    assert errors == [], f"the page raised: {errors}"
+
+
+def test_page_gets_init_data_submits_a_file_and_keeps_its_unit_across_reload(
+    task: LiveTask, task_page: Any
+) -> None:
+    operator = task.connect_operator()
+    task_page.goto(task.server.url + "?worker_id=alice&assignment=a1")
+    ready = task_page.evaluate(READY_OR_REFUSAL)
+    assert ready["ok"], ready
+    assert ready["info"]["initialTaskData"] == operator.init_data
+    assert ready["info"]["agentId"] == "agent-1" and ready["info"]["isPreview"] is False
+    assert task_page.evaluate("() => mephisto.initialTaskData") == operator.init_data
+
+    task_page.set_input_files(
+        "#attachment",
+        files=[
+            {"name": "data.bin", "mimeType": "application/octet-stream", "buffer": PAYLOAD},
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": "caf\u00e9\n".encode()},
+        ],
+    )
+    answer = task_page.evaluate(SUBMIT_WITH_FILES)
+    assert answer["type"] == "submitted" and answer["next"] == "done"
+    assert task_page.evaluate("() => mephisto.alreadySubmitted") is True
+
+    [submit] = operator.messages("submit")
+    assert submit["outputs"] == {"answer": "yes", "score": 3}
+    assert submit["submit_key"] == answer["submit_key"]
+    assert submit["uploads"] == [u.header["upload_id"] for u in operator.uploads]
+    assert [(u.header["field"], u.header["name"], u.header["content_type"]) for u in operator.uploads] == [
+        ("attachment", "data.bin", "application/octet-stream"),
+        ("attachment", "notes.txt", "text/plain"),
+    ]
+    assert operator.uploads[0].data == PAYLOAD
+    assert operator.uploads[1].data == "caf\u00e9\n".encode()
+
+    [first_hello] = operator.messages("hello")
+    assert first_hello["params"] == {"worker_id": "alice", "assignment": "a1"}
+    assert first_hello["token"] is None
+
+    task_page.reload()
+    again = task_page.evaluate(READY_OR_REFUSAL)
+    assert again["ok"] and again["info"]["agentId"] == "agent-1"
+    task.wait_for(lambda: len(operator.messages("hello")) == 2)
+    reload_hello = operator.messages("hello")[1]
+    assert reload_hello["token"] is not None and reload_hello["token"].startswith("token-1-")
+
+
+def test_a_submit_lost_with_the_socket_is_resent_with_the_same_key(task: LiveTask, task_page: Any) -> None:
+    operator = task.connect_operator(drop_first_submit=True)
+    task_page.goto(task.server.url + "?worker_id=bob")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    answer = task_page.evaluate("() => mephisto.handleSubmit({answer: 'no'})")
+    assert answer["type"] == "submitted"
+    submits = operator.messages("submit")
+    assert len(submits) == 2
+    assert submits[0]["submit_key"] == submits[1]["submit_key"] == answer["submit_key"]
+    # The page reconnected with its token and was given the same unit back.
+    hellos = operator.messages("hello")
+    assert [h["token"] is None for h in hellos] == [True, False]
+    assert hellos[1]["token"].startswith("token-1-")
+
+
+def test_page_waits_for_an_operator_that_connects_late(task: LiveTask, task_page: Any) -> None:
+    task_page.goto(task.server.url + "?worker_id=carol")
+    # Before any operator is connected, the router answers `unavailable` and the page keeps asking.
+    task_page.wait_for_function("() => window.mephisto !== undefined")
+    operator = task.connect_operator()
+    ready = task_page.evaluate(READY_OR_REFUSAL)
+    assert ready["ok"] and ready["info"]["initialTaskData"] == operator.init_data
+
+
+def test_refused_worker_sees_the_reason_and_a_message_page(task: LiveTask, task_page: Any) -> None:
+    task.connect_operator(refuse_reason="blocked")
+    task_page.goto(task.server.url + "?worker_id=mallory")
+    refusal = task_page.evaluate(READY_OR_REFUSAL)
+    assert refusal == {
+        "ok": False,
+        "reason": "blocked",
+        "message": "You have already done all the work you may do here.",
+    }
+    task_page.evaluate("() => mephisto.showMessage('Sorry', '<b>not</b> html')")
+    assert task_page.inner_text("h1") == "Sorry"
+    assert task_page.inner_text("main p") == "<b>not</b> html"
+    assert task_page.query_selector("#task") is None
+
+
+def test_live_messages_and_status_pushes_reach_the_page_callbacks(task: LiveTask, task_page: Any) -> None:
+    operator = task.connect_operator()
+    task_page.goto(task.server.url + "?worker_id=dave")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    task_page.evaluate(
+        """() => {
+            window.received = {live: [], status: []};
+            mephisto.onMessage((data) => window.received.live.push(data));
+            mephisto.onStatus((status) => window.received.status.push(status));
+            mephisto.sendMessage({move: "e4"});
+        }"""
+    )
+    task_page.wait_for_function("() => window.received.live.length === 1")
+    conn = operator.events("open")[-1]["conn"]
+    task.loop.run(operator.send({"conn": conn, "msg": {"type": "status", "status": "timed_out"}}))
+    task_page.wait_for_function("() => window.received.status.length === 1")
+    assert task_page.evaluate("() => window.received") == {
+        "live": [{"echo": {"move": "e4"}}],
+        "status": ["timed_out"],
+    }
+    assert operator.messages("live") == [{"type": "live", "data": {"move": "e4"}}]

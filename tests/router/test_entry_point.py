@@ -1,0 +1,77 @@
+"""`python -m mephisto_core.router`: a router as its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from conftest import INDEX_HTML
+from router_helpers import SECRET
+
+TIMEOUT = 20
+
+
+def _start(build_dir: Path, secret: str | None = SECRET, *extra: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MEPHISTO_CHANNEL_SECRET"}
+    if secret is not None:
+        env["MEPHISTO_CHANNEL_SECRET"] = secret
+    return subprocess.Popen(
+        [sys.executable, "-m", "mephisto_core.router", "--build-dir", str(build_dir), "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_router_process_says_ready_serves_and_stops_on_sigterm(build_dir: Path) -> None:
+    process = _start(build_dir)
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline()
+        assert ready.startswith("READY http://127.0.0.1:"), ready
+        url = ready.split(" ", 1)[1].strip()
+        assert url.endswith("/")
+        with urllib.request.urlopen(url + "?worker_id=alice", timeout=TIMEOUT) as response:
+            assert response.read() == INDEX_HTML
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+    assert process.stderr is not None
+    assert process.stderr.read() == ""
+
+
+def test_router_process_stops_on_sigint(build_dir: Path) -> None:
+    process = _start(build_dir)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("READY ")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+
+
+def test_router_process_without_a_secret_explains_and_exits(build_dir: Path) -> None:
+    process = _start(build_dir, secret=None)
+    _out, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 2
+    assert "MEPHISTO_CHANNEL_SECRET" in err
+
+
+def test_router_process_with_a_missing_build_dir_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-build"
+    process = _start(missing)
+    out, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 2
+    assert out == ""
+    assert str(missing) in err and "Traceback" not in err
