@@ -164,6 +164,8 @@ def _validate(model: type[BaseModel], data: dict[str, Any], section: str, path: 
                 detail = "is required but missing"
             elif err["type"] == "extra_forbidden":
                 detail = f"is not a known key of [{section}]; known keys: {', '.join(model.model_fields)}"
+            elif not loc:  # a rule about the section as a whole: its message says it all
+                detail = err["msg"]
             else:
                 detail = f"{err['msg']} (found {err.get('input')!r})"
             problems.append((key, line, detail))

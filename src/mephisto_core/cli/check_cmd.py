@@ -89,6 +89,12 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
     assignments = _call_plugin(
         "blueprint", config.blueprint_type, "count the assignments", blueprint.count_assignments
     )
+    architect_cls = registry.get("architect", config.architect_type)
+    architect = _call_plugin(
+        "architect", config.architect_type, "start", lambda: architect_cls(config.architect_args, settings.runs_dir)
+    )
+    # e.g. the local architect's port already taken: better found now than at launch.
+    _call_plugin("architect", config.architect_type, "check its arguments", architect.check)
 
     provider_cls = registry.get("provider", config.provider_type)
     requester_name = (

@@ -28,6 +28,8 @@ class JSONField(pw.TextField):
 
 
 class BaseModel(pw.Model):
+    id: int  # peewee adds an AutoField named id; declared here for type checkers
+
     class Meta:
         database = database_proxy
         legacy_table_names = False
