@@ -183,11 +183,14 @@ class Operator:
         last_beat = 0.0
         graceful_started = False
         while True:
-            if self._stop_level >= 2:
-                return False
-            if self._stop_level == 1 and not graceful_started:
+            if self._stop_level and not graceful_started:
+                # Either speed of stop withdraws what nobody holds, so no worker accepts work at the
+                # provider that no server will serve.
                 graceful_started = True
                 await self.writer.call(launcher.expire_unclaimed)
+            if self._stop_level >= 2:
+                await self._refresh(launcher, io)
+                return False
             now = time.monotonic()
             if now - last_beat >= run_setup.HEARTBEAT_SECONDS:
                 await self.writer.call(run_setup.beat, ctx.run.id, self.owner)

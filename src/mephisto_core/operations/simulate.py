@@ -21,10 +21,13 @@ from urllib.parse import urlencode, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from mephisto_core.abstractions import Blueprint, SimulatedAnswer
 
 log = logging.getLogger(__name__)
+
+GIVE_UP_AFTER_FAILURES = 8  # consecutive failed connections (about 5 s with backoff) mean the server is gone
 
 
 @dataclass
@@ -81,18 +84,29 @@ class SimulatedWorker:
         params = {"worker_id": self.worker_name}
         ws_url = "ws" + self.base_url[4:] + "ws"
         idle = 0.05
+        failures = 0
         while self.max_units is None or self.report.submitted < self.max_units:
             try:
                 started = time.perf_counter()
                 if self.fetch_page:
                     await http_get(self.base_url + "?" + urlencode(params))
                 async with connect(ws_url, max_size=None, open_timeout=30) as ws:
+                    failures = 0
                     over = await self._work(ws, params, started)
                 if over:
                     return self.report
-            except (OSError, ConnectionClosed, TimeoutError) as exc:
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code == CloseCode.GOING_AWAY:
+                    return self.report  # the server shut down: the run is over
                 self.report.errors += 1
                 log.debug("bot %s lost its connection: %s", self.worker_name, exc)
+            except (OSError, TimeoutError) as exc:
+                failures += 1
+                if failures >= GIVE_UP_AFTER_FAILURES:
+                    log.info("bot %s gives up: the server is unreachable (%s)", self.worker_name, exc)
+                    return self.report
+                self.report.errors += 1
+                log.debug("bot %s cannot connect: %s", self.worker_name, exc)
             await asyncio.sleep(idle + self.rng.random() * idle)
             idle = min(idle * 2, 1.0)
         return self.report

@@ -1,0 +1,68 @@
+"""The benchmark's task folder: `mephisto init --template static`, then a generated data.csv and task.html.
+
+The static template's page has an optional photo input, and the static blueprint's simulated answer attaches a
+file whenever the page has a file input. Without `--with-files` the benchmark measures plain submissions, so
+the page is rewritten without that input; with it, the template's page is kept as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+TASK_NAME = "load-e2e"
+# One <p> block of the template that holds an <input type="file">: the label and the input together.
+_FILE_PARAGRAPH = re.compile(r"<p>(?:(?!</p>).)*?type=\"file\"(?:(?!</p>).)*?</p>\s*", re.DOTALL)
+_FILE_INPUT = re.compile(r"<input\b[^>]*\btype=\"file\"", re.IGNORECASE)
+
+
+class TaskFolderError(RuntimeError):
+    """The task folder could not be made as the benchmark needs it; the message says what and where."""
+
+
+def make_task_folder(
+    parent: Path, units: int, *, with_files: bool, mephisto: list[str], env: Mapping[str, str]
+) -> Path:
+    """Create `parent/load-e2e/` from the static template with `units` data rows; return its task.toml."""
+    folder = parent / TASK_NAME
+    result = subprocess.run(
+        [*mephisto, "init", str(folder), "--template", "static"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise TaskFolderError(
+            f"`mephisto init {folder} --template static` failed (exit {result.returncode}):\n"
+            f"{result.stdout}{result.stderr}"
+        )
+    task_html = folder / "task.html"
+    html = task_html.read_text(encoding="utf-8")
+    if not _FILE_INPUT.search(html):
+        raise TaskFolderError(
+            f"{task_html}: the static template's page has no <input type=\"file\">; the benchmark expects "
+            "one (kept for --with-files, removed otherwise)"
+        )
+    if not with_files:
+        html = _FILE_PARAGRAPH.sub("", html)
+        if _FILE_INPUT.search(html):
+            raise TaskFolderError(
+                f"{task_html}: could not remove the file input from the template's page (it is not inside "
+                "its own <p> block any more); update benchmarks/_task_folder.py to the new template"
+            )
+        task_html.write_text(html, encoding="utf-8")
+    write_data_csv(folder / "data.csv", units)
+    return folder / "task.toml"
+
+
+def write_data_csv(path: Path, rows: int) -> None:
+    """Write `rows` rows with the template's columns (topic, prompt), each row distinct."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["topic", "prompt"])
+        for i in range(rows):
+            writer.writerow([f"topic-{i}", f"Describe thing number {i} that you enjoy, in a few words."])

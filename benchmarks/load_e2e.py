@@ -1,0 +1,326 @@
+"""End-to-end load: simulated workers against a launched static task, through the real router and database.
+
+Makes a task folder from the static template with `--units` data rows, starts `mephisto launch` on a free port,
+and runs `--workers` concurrent `SimulatedWorker` bots spread over `--processes` load-generator processes until
+every unit is done. Prints one JSON line: throughput, latency percentiles, errors, the operator's peak memory,
+and whether the database holds exactly the submissions the bots saw acknowledged. Exits 1 when it does not
+(or a bot crashed), 2 when the run could not be completed within `--timeout`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import queue
+import resource
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from typing import Any
+
+from _db_check import check_database
+from _launch import LaunchError, LaunchProcess
+from _loadgen import ShareResult, ShareSpec, generator_main
+from _proc_watch import ProcessTreeWatch
+from _task_folder import TaskFolderError, make_task_folder
+
+LINK_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0  # load generators importing the plugins and building their bots
+RESULTS_TIMEOUT_S = 60.0
+
+
+class BenchmarkAborted(RuntimeError):
+    """The run could not be measured; the message says why and what was seen."""
+
+
+@dataclass
+class Outcome:
+    """Everything measured in one run, before it is summarised."""
+
+    shares: list[ShareResult]
+    launch_exit: int
+    launch_s: float
+    watch: ProcessTreeWatch
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=100, help="concurrent simulated workers (default 100)")
+    parser.add_argument("--units", type=int, default=3000, help="data rows, one unit each (default 3000)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
+    parser.add_argument("--processes", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--with-files", action="store_true", help="bots upload a small file with each unit")
+    parser.add_argument(
+        "--router-mode",
+        choices=("in_process", "subprocess"),
+        default="in_process",
+        help="architect.mode of the local architect (default in_process, the architect's default)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="abort when the run is not done after this many seconds"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="MEPHISTO_LOG_LEVEL of the launch process (default INFO, the default)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
+    args = parser.parse_args(argv)
+    for name in ("workers", "units", "processes"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.processes > args.workers:
+        parser.error(f"--processes ({args.processes}) must not exceed --workers ({args.workers})")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be positive, got {args.timeout}")
+    return args
+
+
+def mephisto_command() -> list[str]:
+    """The installed console script next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / "mephisto"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("mephisto")
+    if found is None:
+        raise BenchmarkAborted("the `mephisto` console script is not installed: pip install -e .")
+    return [found]
+
+
+def raise_open_file_limit(needed: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (children inherit it); return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        raise BenchmarkAborted(
+            f"the open-file limit is {target} (hard), but {needed} are needed for this many workers; "
+            "raise it (ulimit -Hn) or use fewer --workers"
+        )
+    return target
+
+
+def split(total: int, parts: int) -> list[tuple[int, int]]:
+    """(first, count) of each of `parts` near-equal shares of `total`."""
+    shares, first = [], 0
+    for i in range(parts):
+        count = total // parts + (1 if i < total % parts else 0)
+        shares.append((first, count))
+        first += count
+    return shares
+
+
+def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome:
+    """Launch the task, run the bots until the launch exits, and collect what each process measured."""
+    mephisto = mephisto_command()
+    task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
+    command = [
+        *mephisto,
+        "launch",
+        str(task_toml),
+        "architect.port=0",
+        f"architect.mode={args.router_mode}",
+        "--no-panel",
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    launch = LaunchProcess(command, env, workdir / "launch.stderr.log")
+    watch = ProcessTreeWatch(launch.pid)
+    watch.start()
+    start = ctx.Barrier(args.processes + 1)
+    stop = ctx.Event()
+    results = ctx.Queue()
+    generators: list[SpawnProcess] = []
+    try:
+        base_url = launch.worker_base_url(LINK_TIMEOUT_S)
+        for index, (first, count) in enumerate(split(args.workers, args.processes)):
+            spec = ShareSpec(index=index, base_url=base_url, task_toml=task_toml, first=first, count=count)
+            process = ctx.Process(target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}")
+            process.start()
+            generators.append(process)
+        try:
+            start.wait(timeout=START_TIMEOUT_S)
+        except multiprocessing.BrokenBarrierError:
+            failures = [r.failure for r in _drain(results, len(generators), 5.0) if r.failure]
+            raise BenchmarkAborted(
+                "the load generators did not start: " + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
+            ) from None
+        deadline = launch.started + args.timeout
+        exit_code = None
+        while exit_code is None:
+            exit_code = launch.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+            if exit_code is None and time.monotonic() >= deadline:
+                raise BenchmarkAborted(
+                    f"the run was not done after --timeout {args.timeout:.0f} s (the launch still serves units); "
+                    f"use more --timeout or fewer --units.\n{launch.output()}"
+                )
+            dead = [p.name for p in generators if not p.is_alive() and p.exitcode != 0]
+            if exit_code is None and dead:
+                raise BenchmarkAborted(f"load generator(s) {', '.join(dead)} died; see their messages above")
+        launch_s = time.monotonic() - launch.started
+        stop.set()
+        shares = _drain(results, len(generators), RESULTS_TIMEOUT_S)
+        if len(shares) < len(generators):
+            raise BenchmarkAborted(
+                f"only {len(shares)} of {len(generators)} load generators reported within {RESULTS_TIMEOUT_S} s"
+            )
+        if exit_code != 0:
+            raise BenchmarkAborted(f"`mephisto launch` exited with {exit_code}.\n{launch.output()}")
+        return Outcome(shares=shares, launch_exit=exit_code, launch_s=launch_s, watch=watch)
+    finally:
+        stop.set()
+        launch.stop()
+        watch.stop()
+        _end_survivors(watch, launch.pid)
+        for process in generators:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _drain(results: Any, expected: int, timeout_s: float) -> list[ShareResult]:
+    deadline = time.monotonic() + timeout_s
+    shares: list[ShareResult] = []
+    while len(shares) < expected:
+        try:
+            shares.append(results.get(timeout=max(0.01, deadline - time.monotonic())))
+        except queue.Empty:
+            break
+    return shares
+
+
+def _end_survivors(watch: ProcessTreeWatch, launch_pid: int) -> None:
+    # A router child (architect.mode=subprocess) outlives a launch that had to be killed.
+    for child in watch.children():
+        try:
+            os.kill(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+def percentiles_ms(values: list[float]) -> dict[str, float | None]:
+    """p50 / p95 / p99 / max of latencies given in seconds, in milliseconds (nearest rank)."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
+    ordered = sorted(values)
+
+    def rank(fraction: float) -> float:
+        index = max(1, round(fraction * len(ordered)))
+        return round(ordered[min(index, len(ordered)) - 1] * 1000, 2)
+
+    return {"p50": rank(0.5), "p95": rank(0.95), "p99": rank(0.99), "max": rank(1.0), "n": len(ordered)}
+
+
+def summarise(args: argparse.Namespace, outcome: Outcome, database_url: str | None, data_dir: Path) -> dict[str, Any]:
+    shares = outcome.shares
+    acked = [key for s in shares for key in s.acknowledged_keys]
+    firsts = [s.first_hello for s in shares if s.first_hello is not None]
+    lasts = [s.last_ack for s in shares if s.last_ack is not None]
+    wall = (max(lasts) - min(firsts)) if firsts and lasts else None
+    end_of_run = max(lasts) if lasts else float("inf")
+    error_times = [t for s in shares for t in s.error_times]
+    units_per_bot = [n for s in shares for n in s.units_per_bot]
+    db = check_database(database_url, data_dir / "mephisto.db", acked)
+    operator = outcome.watch.root
+    routers = [c for c in outcome.watch.children() if "mephisto_core.router" in c.command]
+    return {
+        "benchmark": "load_e2e",
+        "workers": args.workers,
+        "units": args.units,
+        "db": args.db,
+        "processes": args.processes,
+        "router_mode": args.router_mode,
+        "with_files": args.with_files,
+        "launch_log_level": args.log_level,
+        "wall_s": round(wall, 3) if wall is not None else None,
+        "acknowledged": len(acked),
+        "units_per_s": round(len(acked) / wall, 1) if wall else None,
+        "connect_to_data_ms": percentiles_ms([v for s in shares for v in s.connect_to_data]),
+        "submit_to_ack_ms": percentiles_ms([v for s in shares for v in s.submit_to_ack]),
+        "errors": sum(1 for t in error_times if t <= end_of_run),
+        "errors_after_last_ack": sum(1 for t in error_times if t > end_of_run),
+        "refusals": sum(s.refusals for s in shares),
+        "bots_ended_on_refusal": sum(s.finished_on_refusal for s in shares),
+        "bots_stopped_after_launch_exit": sum(s.stopped_by_parent for s in shares),
+        "bot_crashes": [c for s in shares for c in s.crashes][:5],
+        "units_per_bot": {"min": min(units_per_bot), "median": statistics.median(units_per_bot),
+                          "max": max(units_per_bot)},
+        "operator_peak_rss_mib": round(operator.peak_rss_kib / 1024, 1) if operator else None,
+        "operator_cpu_s": round(operator.cpu_seconds, 2) if operator else None,
+        "router_peak_rss_mib": round(max(r.peak_rss_kib for r in routers) / 1024, 1) if routers else None,
+        "router_cpu_s": round(sum(r.cpu_seconds for r in routers), 2) if routers else None,
+        "loadgen_cpu_s": round(sum(s.cpu_seconds for s in shares), 2),
+        "launch_s": round(outcome.launch_s, 2),
+        "launch_exit": outcome.launch_exit,
+        "db_matches_acks": db.matches,
+        "db_completed_agents": db.completed_agents,
+        "db_missing_acked": db.missing_from_db,
+        "db_unacknowledged": db.not_acknowledged,
+        "duplicate_acks": db.duplicate_acks,
+        "db_unit_statuses": db.unit_statuses,
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu": _cpu_model(),
+        },
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with ExitStack() as stack:
+        # Each worker: one WebSocket at the bot, one at the router, plus a page fetch while connecting.
+        raise_open_file_limit(3 * args.workers + 256)
+        workdir = Path(tempfile.mkdtemp(prefix="mephisto-load-e2e-"))
+        if args.keep:
+            print(f"load_e2e: keeping {workdir}", file=sys.stderr)
+        else:
+            stack.callback(shutil.rmtree, workdir, True)
+        data_dir = workdir / "data"
+        env = {
+            **os.environ,
+            "MEPHISTO_DATA_DIR": str(data_dir),
+            "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml"),
+            "MEPHISTO_LOG_LEVEL": args.log_level,
+        }
+        env.pop("MEPHISTO_DATABASE_URL", None)
+        database_url = None
+        if args.db == "postgresql":
+            from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres
+
+            server = start_postgres()
+            stack.callback(server.stop)
+            database_url = create_database(server.admin_url, new_database_name("mephisto_bench"))
+            env["MEPHISTO_DATABASE_URL"] = database_url
+        outcome = run(args, workdir, env)
+        summary = summarise(args, outcome, database_url, data_dir)
+    print(json.dumps(summary))
+    return 0 if summary["db_matches_acks"] and not summary["bot_crashes"] else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (BenchmarkAborted, LaunchError, TaskFolderError) as exc:
+        print(f"load_e2e: aborted: {exc}", file=sys.stderr)
+        sys.exit(2)

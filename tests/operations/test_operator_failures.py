@@ -1,0 +1,159 @@
+"""How a running operator handles pages that vanish, run out of time, misbehave, and being stopped twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from mephisto_core.data_model import Agent, AgentStatus, TaskRun, Unit, UnitStatus
+from mephisto_core.operations.operator import Operator
+from mephisto_core.operations.simulate import run_crowd
+from mephisto_core.task_config import load_task_config
+
+pytestmark = pytest.mark.usefixtures("test_types")
+
+
+class Page:
+    """A worker page speaking the protocol by hand over a real WebSocket."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    @classmethod
+    async def open(cls, base_url: str) -> Page:
+        return cls(await connect("ws" + base_url[4:] + "ws"))
+
+    async def request(self, **msg: Any) -> dict[str, Any]:
+        self.next_id += 1
+        await self.ws.send(json.dumps({**msg, "id": self.next_id}))
+        while True:
+            reply = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if reply.get("id") == self.next_id:
+                return dict(reply)
+
+    async def push(self) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), 10)))
+
+
+async def started(operator: Operator, config: Any) -> asyncio.Task[Any]:
+    run = asyncio.create_task(operator.run(config))
+    await asyncio.wait_for(operator.ready.wait(), 20)
+    return run
+
+
+def test_page_that_disconnects_loses_its_unit_after_the_grace_period(database, mephisto_settings, task_file):
+    config = load_task_config(task_file(rows=1, disconnect_grace_seconds=0.5))
+
+    async def scenario() -> None:
+        operator = Operator(mephisto_settings, database)
+        run = await started(operator, config)
+        alice = await Page.open(operator.stats.worker_url)
+        got = await alice.request(type="hello", params={"worker_id": "alice"}, token=None)
+        assert got["type"] == "assigned"
+        await alice.ws.close()
+        # Within the grace period a reconnect with the token returns the same unit.
+        back = await Page.open(operator.stats.worker_url)
+        again = await back.request(type="hello", params={"worker_id": "alice"}, token=got["token"])
+        assert again["agent_id"] == got["agent_id"]
+        await back.ws.close()
+        await asyncio.sleep(1.5)
+        bob = await Page.open(operator.stats.worker_url)
+        taken = await bob.request(type="hello", params={"worker_id": "bob"}, token=None)
+        assert taken["type"] == "assigned" and taken["unit_id"] == got["unit_id"]
+        done = await bob.request(type="submit", submit_key="bob-key-123", outputs={"answer": "b"}, uploads=[])
+        assert done["type"] == "submitted"
+        await bob.ws.close()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(scenario())
+    statuses = {a.worker.name: a.status for a in Agent.select()}
+    assert statuses == {"alice": AgentStatus.DISCONNECTED, "bob": AgentStatus.COMPLETED}
+
+
+def test_unit_past_its_duration_is_taken_away_and_the_late_submit_refused(database, mephisto_settings, task_file):
+    config = load_task_config(task_file(rows=1, assignment_duration_seconds=1))
+
+    async def scenario() -> None:
+        operator = Operator(mephisto_settings, database)
+        run = await started(operator, config)
+        alice = await Page.open(operator.stats.worker_url)
+        await alice.request(type="hello", params={"worker_id": "alice"}, token=None)
+        assert await alice.push() == {"type": "status", "status": "timed_out"}
+        late = await alice.request(type="submit", submit_key="late-key-12", outputs={"answer": "a"}, uploads=[])
+        assert late["code"] == "gone" and "time for this unit ran out" in late["message"]
+        assert Unit.get().status == UnitStatus.LAUNCHED
+        operator.request_stop()
+        operator.request_stop()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(scenario())
+
+
+def test_page_cannot_submit_for_another_workers_unit_or_with_bad_fields(database, mephisto_settings, task_file):
+    config = load_task_config(task_file(rows=2))
+
+    async def scenario() -> None:
+        operator = Operator(mephisto_settings, database)
+        run = await started(operator, config)
+        alice, bob = await Page.open(operator.stats.worker_url), await Page.open(operator.stats.worker_url)
+        a = await alice.request(type="hello", params={"worker_id": "alice"}, token=None)
+        b = await bob.request(type="hello", params={"worker_id": "bob"}, token=None)
+        before_hello = await Page.open(operator.stats.worker_url)
+        refused = await before_hello.request(type="submit", submit_key="x" * 10, outputs={}, uploads=[])
+        assert refused["code"] == "not_assigned"
+        # Naming bob's agent and unit changes nothing: a page submits only for the agent it holds.
+        forged = await alice.request(
+            type="submit", submit_key="alice-key-1", outputs={"answer": "a"}, uploads=[],
+            agent_id=b["agent_id"], unit_id=b["unit_id"],
+        )
+        assert forged["type"] == "submitted"
+        for bad in ({"submit_key": 5}, {"submit_key": "k" * 10, "outputs": []}, {"submit_key": "short"}):
+            reply = await bob.request(type="submit", **{"outputs": {}, "uploads": [], **bad})
+            assert reply["code"] == "bad_message"
+        stolen = await bob.request(
+            type="hello", params={"worker_id": "bob"}, token=a["token"]
+        )  # alice's token does not give bob alice's unit
+        assert stolen["unit_id"] == b["unit_id"]
+        operator.request_stop()
+        operator.request_stop()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(scenario())
+    alice_agent = Agent.get(Agent.unit == Unit.get(Unit.agent_id == Agent.select().where(Agent.outputs.is_null(False)).get().id))
+    assert alice_agent.worker.name == "alice"
+    assert Agent.select().where(Agent.status == AgentStatus.COMPLETED).count() == 1
+
+
+def test_stop_now_leaves_held_units_for_the_next_launch_to_reoffer(database, mephisto_settings, task_file):
+    config = load_task_config(task_file(rows=2, disconnect_grace_seconds=0.3))
+
+    async def first_launch() -> None:
+        operator = Operator(mephisto_settings, database)
+        run = await started(operator, config)
+        alice = await Page.open(operator.stats.worker_url)
+        await alice.request(type="hello", params={"worker_id": "alice"}, token=None)
+        operator.request_stop()
+        operator.request_stop()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(first_launch())
+    assert sorted(u.status for u in Unit.select()) == [UnitStatus.ASSIGNED, UnitStatus.EXPIRED]
+    assert not TaskRun.get().is_completed
+
+    async def second_launch() -> None:
+        operator = Operator(mephisto_settings, database)
+        run = await started(operator, config)
+        assert operator.ctx is not None
+        await asyncio.sleep(0.8)  # alice's grace period runs out
+        report = await asyncio.wait_for(run_crowd(operator.stats.worker_url, operator.ctx.blueprint, 2), 30)
+        assert report.submitted == 2
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(second_launch())
+    assert [u.status for u in Unit.select()] == [UnitStatus.COMPLETED] * 2
+    assert TaskRun.get().is_completed
