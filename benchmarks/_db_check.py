@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import peewee as pw
 
@@ -30,16 +32,10 @@ def check_database(database_url: str | None, sqlite_path: Path, acknowledged: li
     """Open the run's database and compare its completed agents' submit keys with `acknowledged`."""
     database = open_database(database_url, sqlite_path)
     try:
-        stored = [
-            key
-            for (key,) in Agent.select(Agent.submit_key)
-            .where(Agent.status == AgentStatus.COMPLETED.value)
-            .tuples()
-        ]
-        statuses = {
-            str(status): int(count)
-            for status, count in Unit.select(Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.status).tuples()
-        }
+        completed = Agent.select(Agent.submit_key).where(Agent.status == AgentStatus.COMPLETED.value)
+        stored: list[str | None] = [row[0] for row in cast(Iterable[tuple[Any, ...]], completed.tuples())]
+        by_status = Unit.select(Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.status)
+        statuses = {str(row[0]): int(row[1]) for row in cast(Iterable[tuple[Any, ...]], by_status.tuples())}
     finally:
         database.close()
     stored_set, acked_set = set(stored), set(acknowledged)

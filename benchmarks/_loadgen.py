@@ -1,9 +1,9 @@
 """One load-generator process: an asyncio loop running its share of `SimulatedWorker` bots.
 
-The parent starts several of these (multiprocessing, spawn), lets them all start their bots at once through a
-barrier, and sets `stop` once `mephisto launch` has exited. Each process sends back one `ShareResult`: the bots'
-merged report plus the timestamps the benchmark needs (first hello, last acknowledgement, when each error was
-counted), which `BotReport` itself does not keep.
+The parent starts several of these (multiprocessing, spawn), lets them all start their bots at once through
+a barrier, and sets `stop` once `mephisto launch` has exited. Each process sends back one `ShareResult`: the
+bots' merged report plus the timestamps the benchmark needs (first hello, last acknowledgement, when each
+error was counted), which `BotReport` itself does not keep.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ class ShareResult:
     units_per_bot: list[int] = field(default_factory=list)
     first_hello: float | None = None
     last_ack: float | None = None
-    finished_on_refusal: int = 0  # bots that ended on their own (refused with run_over or another final reason)
+    finished_on_refusal: int = (
+        0  # bots that ended on their own (refused with run_over or another final reason)
+    )
     stopped_by_parent: int = 0  # bots still running when the launch had exited
     crashes: list[str] = field(default_factory=list)  # bots that died of an unexpected exception
     cpu_seconds: float = 0.0
@@ -69,7 +71,7 @@ class _TimedReport(BotReport):
         self.error_times: list[float] = []
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def errors(self) -> int:
         return len(self.error_times)
 
@@ -100,9 +102,11 @@ class TimedBot(SimulatedWorker):
 
 def generator_main(spec: ShareSpec, start: Barrier, stop: Event, results: Queue[ShareResult]) -> None:
     """Process entry point: build the bots, wait at `start`, run until `stop`, put one ShareResult."""
-    logging.basicConfig(level=logging.WARNING, format=f"loadgen {spec.index}: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format=f"loadgen {spec.index}: %(levelname)s %(name)s: %(message)s"
+    )
     # 1,000 bots hold 1,000 sockets plus a page fetch each while connecting.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     result = ShareResult(index=spec.index)
     try:

@@ -44,7 +44,7 @@ def make_task_folder(
     html = task_html.read_text(encoding="utf-8")
     if not _FILE_INPUT.search(html):
         raise TaskFolderError(
-            f"{task_html}: the static template's page has no <input type=\"file\">; the benchmark expects "
+            f'{task_html}: the static template\'s page has no <input type="file">; the benchmark expects '
             "one (kept for --with-files, removed otherwise)"
         )
     if not with_files:

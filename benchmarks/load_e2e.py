@@ -1,10 +1,10 @@
 """End-to-end load: simulated workers against a launched static task, through the real router and database.
 
-Makes a task folder from the static template with `--units` data rows, starts `mephisto launch` on a free port,
-and runs `--workers` concurrent `SimulatedWorker` bots spread over `--processes` load-generator processes until
-every unit is done. Prints one JSON line: throughput, latency percentiles, errors, the operator's peak memory,
-and whether the database holds exactly the submissions the bots saw acknowledged. Exits 1 when it does not
-(or a bot crashed), 2 when the run could not be completed within `--timeout`.
+Makes a task folder from the static template with `--units` data rows, starts `mephisto launch` on a free
+port, and runs `--workers` concurrent `SimulatedWorker` bots spread over `--processes` load-generator
+processes until every unit is done. Prints one JSON line: throughput, latency percentiles, errors, the
+operator's peak memory, and whether the database holds exactly the submissions the bots saw acknowledged.
+Exits 1 when it does not (or a bot crashed), 2 when the run could not be completed within `--timeout`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import resource
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from _db_check import check_database
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
 from _proc_watch import ProcessTreeWatch
+from _profile import ProfilerMissing, format_top, start_pyspy
 from _task_folder import TaskFolderError, make_task_folder
 
 LINK_TIMEOUT_S = 60.0
@@ -57,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=100, help="concurrent simulated workers (default 100)")
     parser.add_argument("--units", type=int, default=3000, help="data rows, one unit each (default 3000)")
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)"
+    )
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--with-files", action="store_true", help="bots upload a small file with each unit")
     parser.add_argument(
@@ -70,7 +75,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--timeout", type=float, default=600.0, help="abort when the run is not done after this many seconds"
     )
     parser.add_argument(
-        "--log-level", default="INFO", help="MEPHISTO_LOG_LEVEL of the launch process (default INFO, the default)"
+        "--log-level",
+        default="INFO",
+        help="MEPHISTO_LOG_LEVEL of the launch process (default INFO, the default)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="record a py-spy profile of the launch process (collapsed stacks) and print its top entries",
+    )
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="with --profile: only samples holding the GIL"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
@@ -139,19 +156,25 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
     stop = ctx.Event()
     results = ctx.Queue()
     generators: list[SpawnProcess] = []
+    profiler: subprocess.Popen[bytes] | None = None
     try:
         base_url = launch.worker_base_url(LINK_TIMEOUT_S)
+        if args.profile is not None:
+            profiler = start_pyspy(launch.pid, args.profile, gil_only=args.profile_gil)
         for index, (first, count) in enumerate(split(args.workers, args.processes)):
             spec = ShareSpec(index=index, base_url=base_url, task_toml=task_toml, first=first, count=count)
-            process = ctx.Process(target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}")
+            process = ctx.Process(
+                target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}"
+            )
             process.start()
             generators.append(process)
         try:
             start.wait(timeout=START_TIMEOUT_S)
-        except multiprocessing.BrokenBarrierError:
+        except threading.BrokenBarrierError:
             failures = [r.failure for r in _drain(results, len(generators), 5.0) if r.failure]
             raise BenchmarkAborted(
-                "the load generators did not start: " + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
+                "the load generators did not start: "
+                + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
             ) from None
         deadline = launch.started + args.timeout
         exit_code = None
@@ -159,8 +182,8 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             exit_code = launch.wait(min(1.0, max(0.0, deadline - time.monotonic())))
             if exit_code is None and time.monotonic() >= deadline:
                 raise BenchmarkAborted(
-                    f"the run was not done after --timeout {args.timeout:.0f} s (the launch still serves units); "
-                    f"use more --timeout or fewer --units.\n{launch.output()}"
+                    f"the run was not done after --timeout {args.timeout:.0f} s (the launch still serves "
+                    f"units); use more --timeout or fewer --units.\n{launch.output()}"
                 )
             dead = [p.name for p in generators if not p.is_alive() and p.exitcode != 0]
             if exit_code is None and dead:
@@ -170,21 +193,41 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
         shares = _drain(results, len(generators), RESULTS_TIMEOUT_S)
         if len(shares) < len(generators):
             raise BenchmarkAborted(
-                f"only {len(shares)} of {len(generators)} load generators reported within {RESULTS_TIMEOUT_S} s"
+                f"only {len(shares)} of {len(generators)} load generators reported "
+                f"within {RESULTS_TIMEOUT_S} s"
             )
         if exit_code != 0:
             raise BenchmarkAborted(f"`mephisto launch` exited with {exit_code}.\n{launch.output()}")
+        if profiler is not None:
+            _report_profile(profiler, args.profile)
         return Outcome(shares=shares, launch_exit=exit_code, launch_s=launch_s, watch=watch)
     finally:
         stop.set()
         launch.stop()
         watch.stop()
         _end_survivors(watch, launch.pid)
+        if profiler is not None and profiler.poll() is None:
+            profiler.kill()
+            profiler.wait()
         for process in generators:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def _report_profile(profiler: subprocess.Popen[bytes], output: Path) -> None:
+    # py-spy writes its file once the profiled process has exited.
+    try:
+        _, stderr = profiler.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        raise BenchmarkAborted("py-spy did not finish writing its profile within 60 s") from None
+    if profiler.returncode != 0 or not output.exists():
+        raise BenchmarkAborted(
+            f"py-spy failed (exit {profiler.returncode}): {stderr.decode(errors='replace')}"
+        )
+    print(format_top(output), file=sys.stderr)
 
 
 def _drain(results: Any, expected: int, timeout_s: float) -> list[ShareResult]:
@@ -220,7 +263,9 @@ def percentiles_ms(values: list[float]) -> dict[str, float | None]:
     return {"p50": rank(0.5), "p95": rank(0.95), "p99": rank(0.99), "max": rank(1.0), "n": len(ordered)}
 
 
-def summarise(args: argparse.Namespace, outcome: Outcome, database_url: str | None, data_dir: Path) -> dict[str, Any]:
+def summarise(
+    args: argparse.Namespace, outcome: Outcome, database_url: str | None, data_dir: Path
+) -> dict[str, Any]:
     shares = outcome.shares
     acked = [key for s in shares for key in s.acknowledged_keys]
     firsts = [s.first_hello for s in shares if s.first_hello is not None]
@@ -252,8 +297,11 @@ def summarise(args: argparse.Namespace, outcome: Outcome, database_url: str | No
         "bots_ended_on_refusal": sum(s.finished_on_refusal for s in shares),
         "bots_stopped_after_launch_exit": sum(s.stopped_by_parent for s in shares),
         "bot_crashes": [c for s in shares for c in s.crashes][:5],
-        "units_per_bot": {"min": min(units_per_bot), "median": statistics.median(units_per_bot),
-                          "max": max(units_per_bot)},
+        "units_per_bot": {
+            "min": min(units_per_bot),
+            "median": statistics.median(units_per_bot),
+            "max": max(units_per_bot),
+        },
         "operator_peak_rss_mib": round(operator.peak_rss_kib / 1024, 1) if operator else None,
         "operator_cpu_s": round(operator.cpu_seconds, 2) if operator else None,
         "router_peak_rss_mib": round(max(r.peak_rss_kib for r in routers) / 1024, 1) if routers else None,
@@ -321,6 +369,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (BenchmarkAborted, LaunchError, TaskFolderError) as exc:
+    except (BenchmarkAborted, LaunchError, ProfilerMissing, TaskFolderError) as exc:
         print(f"load_e2e: aborted: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -57,15 +57,15 @@ class LaunchDisplay:
         now = time.monotonic()
         if now - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = now
-            self.console.print(self._line(), highlight=False)
+            self.console.print(self._line(), highlight=False, soft_wrap=True)
 
     def summary(self, stats: RunStats) -> None:
-        self.console.print(self._line(), highlight=False)
+        self.console.print(self._line(), highlight=False, soft_wrap=True)
         left = stats.count(UnitStatus.CREATED, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
         if left:
             self.console.print(f"Stopped with {left} units not done; launch the same task again to resume them.")
         else:
-            self.console.print(f"All {stats.total} units are done. Review them with `mephisto review`.")
+            self.console.print(f"All {stats.total} units are done.")
 
     def _line(self) -> str:
         s = self.stats
