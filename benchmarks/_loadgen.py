@@ -32,6 +32,7 @@ class ShareSpec:
     task_toml: Path
     first: int
     count: int
+    think_seconds: float = 0.0
     name_prefix: str = "bench"
 
 
@@ -132,7 +133,14 @@ def _make_bots(spec: ShareSpec) -> list[TimedBot]:
     blueprint_cls = get_registry().get("blueprint", config.blueprint_type)
     blueprint = blueprint_cls(config.blueprint_args, config.task, config.task_dir)
     return [
-        TimedBot(spec.base_url, f"{spec.name_prefix}-{i}", blueprint.simulate_answer, seed=i, fetch_page=True)
+        TimedBot(
+            spec.base_url,
+            f"{spec.name_prefix}-{i}",
+            blueprint.simulate_answer,
+            seed=i,
+            fetch_page=True,
+            think_seconds=spec.think_seconds,
+        )
         for i in range(spec.first, spec.first + spec.count)
     ]
 

@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)"
     )
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument(
+        "--think-seconds",
+        type=float,
+        default=0.0,
+        help="mean pause of a bot between getting a unit and submitting it (default 0: as fast as possible)",
+    )
     parser.add_argument("--with-files", action="store_true", help="bots upload a small file with each unit")
     parser.add_argument(
         "--router-mode",
@@ -96,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.processes > args.workers:
         parser.error(f"--processes ({args.processes}) must not exceed --workers ({args.workers})")
+    if args.think_seconds < 0:
+        parser.error(f"--think-seconds must not be negative, got {args.think_seconds}")
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
     return args
@@ -162,7 +170,14 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
         if args.profile is not None:
             profiler = start_pyspy(launch.pid, args.profile, gil_only=args.profile_gil)
         for index, (first, count) in enumerate(split(args.workers, args.processes)):
-            spec = ShareSpec(index=index, base_url=base_url, task_toml=task_toml, first=first, count=count)
+            spec = ShareSpec(
+                index=index,
+                base_url=base_url,
+                task_toml=task_toml,
+                first=first,
+                count=count,
+                think_seconds=args.think_seconds,
+            )
             process = ctx.Process(
                 target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}"
             )
@@ -264,7 +279,7 @@ def percentiles_ms(values: list[float]) -> dict[str, float | None]:
 
 
 def summarise(
-    args: argparse.Namespace, outcome: Outcome, database_url: str | None, data_dir: Path
+    args: argparse.Namespace, outcome: Outcome, database_url: str | None, data_dir: Path, load_before: float
 ) -> dict[str, Any]:
     shares = outcome.shares
     acked = [key for s in shares for key in s.acknowledged_keys]
@@ -285,6 +300,7 @@ def summarise(
         "processes": args.processes,
         "router_mode": args.router_mode,
         "with_files": args.with_files,
+        "think_seconds": args.think_seconds,
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,
         "acknowledged": len(acked),
@@ -320,6 +336,8 @@ def summarise(
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpu": _cpu_model(),
+            # Other work on the machine competes for the same cores; a busy machine lowers every number.
+            "loadavg_1m_before": load_before,
         },
     }
 
@@ -336,6 +354,7 @@ def _cpu_model() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_before = round(os.getloadavg()[0], 2)
     with ExitStack() as stack:
         # Each worker: one WebSocket at the bot, one at the router, plus a page fetch while connecting.
         raise_open_file_limit(3 * args.workers + 256)
@@ -361,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url = create_database(server.admin_url, new_database_name("mephisto_bench"))
             env["MEPHISTO_DATABASE_URL"] = database_url
         outcome = run(args, workdir, env)
-        summary = summarise(args, outcome, database_url, data_dir)
+        summary = summarise(args, outcome, database_url, data_dir, load_before)
     print(json.dumps(summary))
     return 0 if summary["db_matches_acks"] and not summary["bot_crashes"] else 1
 

@@ -75,7 +75,8 @@ def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
                 "MEPHISTO_DATABASE_URL names PostgreSQL but psycopg2 is not installed: "
                 "pip install 'mephisto-core[postgres]'"
             ) from exc
-        return connect(url.replace("postgres://", "postgresql://", 1))
+        db: pw.Database = connect(url.replace("postgres://", "postgresql://", 1))
+        return db
     raise DatabaseError(
         f"MEPHISTO_DATABASE_URL {url!r} is not supported: use sqlite:///PATH or postgresql://USER:PW@HOST:PORT/DB"
     )
@@ -91,5 +92,9 @@ def open_database(url: str | None, sqlite_path: Path) -> Database:
         raise DatabaseError(f"cannot open the database at {where}: {exc}") from exc
     database_proxy.initialize(db)
     database = Database(db)
-    apply_migrations(database)
+    try:
+        apply_migrations(database)
+    except BaseException:
+        database.close()  # leave nothing bound to a database that did not start
+        raise
     return database

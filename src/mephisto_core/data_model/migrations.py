@@ -36,6 +36,17 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
+# Any fixed number: PostgreSQL advisory locks are keyed by integers shared by the whole server.
+_MIGRATION_LOCK_KEY = 0x6D657068
+
+
+def _serialise_with_other_processes(db: pw.Database) -> None:
+    # SQLite's BEGIN IMMEDIATE (Database.write) already excludes other writers; PostgreSQL needs a lock
+    # held until the transaction ends, or processes starting together apply the same migration twice.
+    if isinstance(db, pw.PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+
+
 def current_version(db: pw.Database) -> int:
     if not db.table_exists(SchemaVersion._meta.table_name):
         return 0
@@ -52,6 +63,7 @@ def apply_migrations(database: Database, migrations: list[Migration] | None = No
     migrations = MIGRATIONS if migrations is None else migrations
     db = database.db
     with database.write():
+        _serialise_with_other_processes(db)
         db.create_tables([SchemaVersion], safe=True)
     version = current_version(db)
     newest = max(m.version for m in migrations)
@@ -65,6 +77,10 @@ def apply_migrations(database: Database, migrations: list[Migration] | None = No
             continue
         try:
             with database.write():
+                _serialise_with_other_processes(db)
+                version = current_version(db)  # another process may have applied it while this one waited
+                if migration.version <= version:
+                    continue
                 migration.apply(db)
                 SchemaVersion.create(version=migration.version, name=migration.name)
         except Exception as exc:
