@@ -105,6 +105,4 @@ class LaunchProcess:
         except OSError as exc:
             stderr = f"(could not read {self.stderr_path}: {exc})"
         stdout = "\n".join(self.stdout_tail)
-        return (
-            f"--- launch stdout (last lines) ---\n{stdout}\n--- launch stderr (last 4000 bytes) ---\n{stderr}"
-        )
+        return f"--- launch stdout (last lines) ---\n{stdout}\n--- launch stderr (last 4000 bytes) ---\n{stderr}"

@@ -51,9 +51,7 @@ class ShareResult:
     units_per_bot: list[int] = field(default_factory=list)
     first_hello: float | None = None
     last_ack: float | None = None
-    finished_on_refusal: int = (
-        0  # bots that ended on their own (refused with run_over or another final reason)
-    )
+    finished_on_refusal: int = 0  # bots that ended on their own (refused with run_over or another final reason)
     stopped_by_parent: int = 0  # bots still running when the launch had exited
     crashes: list[str] = field(default_factory=list)  # bots that died of an unexpected exception
     cpu_seconds: float = 0.0
@@ -103,9 +101,7 @@ class TimedBot(SimulatedWorker):
 
 def generator_main(spec: ShareSpec, start: Barrier, stop: Event, results: Queue[ShareResult]) -> None:
     """Process entry point: build the bots, wait at `start`, run until `stop`, put one ShareResult."""
-    logging.basicConfig(
-        level=logging.WARNING, format=f"loadgen {spec.index}: %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.WARNING, format=f"loadgen {spec.index}: %(levelname)s %(name)s: %(message)s")
     # 1,000 bots hold 1,000 sockets plus a page fetch each while connecting.
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

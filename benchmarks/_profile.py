@@ -19,9 +19,7 @@ class ProfilerMissing(RuntimeError):
     """py-spy is not installed."""
 
 
-def start_pyspy(
-    pid: int, output: Path, *, rate: int = 200, gil_only: bool = False
-) -> subprocess.Popen[bytes]:
+def start_pyspy(pid: int, output: Path, *, rate: int = 200, gil_only: bool = False) -> subprocess.Popen[bytes]:
     """Start `py-spy record` on `pid`, writing collapsed stacks to `output` when `pid` exits."""
     pyspy = shutil.which("py-spy")
     if pyspy is None:

@@ -60,9 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=100, help="concurrent simulated workers (default 100)")
     parser.add_argument("--units", type=int, default=3000, help="data rows, one unit each (default 3000)")
-    parser.add_argument(
-        "--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)"
-    )
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument(
         "--think-seconds",
@@ -92,9 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="record a py-spy profile of the launch process (collapsed stacks) and print its top entries",
     )
-    parser.add_argument(
-        "--profile-gil", action="store_true", help="with --profile: only samples holding the GIL"
-    )
+    parser.add_argument("--profile-gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
     for name in ("workers", "units", "processes"):
@@ -178,9 +174,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
                 count=count,
                 think_seconds=args.think_seconds,
             )
-            process = ctx.Process(
-                target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}"
-            )
+            process = ctx.Process(target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}")
             process.start()
             generators.append(process)
         try:
@@ -188,8 +182,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
         except threading.BrokenBarrierError:
             failures = [r.failure for r in _drain(results, len(generators), 5.0) if r.failure]
             raise BenchmarkAborted(
-                "the load generators did not start: "
-                + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
+                "the load generators did not start: " + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
             ) from None
         deadline = launch.started + args.timeout
         exit_code = None
@@ -208,8 +201,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
         shares = _drain(results, len(generators), RESULTS_TIMEOUT_S)
         if len(shares) < len(generators):
             raise BenchmarkAborted(
-                f"only {len(shares)} of {len(generators)} load generators reported "
-                f"within {RESULTS_TIMEOUT_S} s"
+                f"only {len(shares)} of {len(generators)} load generators reported within {RESULTS_TIMEOUT_S} s"
             )
         if exit_code != 0:
             raise BenchmarkAborted(f"`mephisto launch` exited with {exit_code}.\n{launch.output()}")
@@ -239,9 +231,7 @@ def _report_profile(profiler: subprocess.Popen[bytes], output: Path) -> None:
         profiler.kill()
         raise BenchmarkAborted("py-spy did not finish writing its profile within 60 s") from None
     if profiler.returncode != 0 or not output.exists():
-        raise BenchmarkAborted(
-            f"py-spy failed (exit {profiler.returncode}): {stderr.decode(errors='replace')}"
-        )
+        raise BenchmarkAborted(f"py-spy failed (exit {profiler.returncode}): {stderr.decode(errors='replace')}")
     print(format_top(output), file=sys.stderr)
 
 

@@ -61,5 +61,3 @@ def mephisto_register_commands(cli: click.Group) -> None:
     `mephisto plugins`. Call `cli.add_command(command)`; a name the core already uses is an error. Returns
     nothing.
     """
-
-

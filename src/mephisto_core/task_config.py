@@ -110,7 +110,8 @@ def validate_task_dict(
     unknown = [name for name in raw if name not in SECTIONS]
     if unknown:
         raise ConfigError(
-            f"unknown section [{unknown[0]}]; a task file has the sections {', '.join('[' + s + ']' for s in SECTIONS)}",
+            f"unknown section [{unknown[0]}]; a task file has the sections "
+            + ", ".join(f"[{name}]" for name in SECTIONS),
             file=path,
             line=_find_line(text, unknown[0], None),
         )

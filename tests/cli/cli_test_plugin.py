@@ -108,9 +108,7 @@ class ClitestProvider(CrowdProvider):
     @classmethod
     def validate_credentials(cls, credentials: Any) -> dict[str, Any]:
         if credentials.get("api_key") == REJECTED_KEY:
-            raise ProviderError(
-                "the platform refused this API key: log in to its dashboard and make a new one"
-            )
+            raise ProviderError("the platform refused this API key: log in to its dashboard and make a new one")
         return super().validate_credentials(credentials)
 
     def fee(self, amount: Decimal) -> Decimal:

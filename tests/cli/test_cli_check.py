@@ -178,13 +178,9 @@ def test_override_with_a_wrong_type_is_named(run_cli, test_plugin, task_dir):
     assert "found 'high'" in out
 
 
-def test_unknown_blueprint_type_lists_installed_types_and_the_pip_hint(
-    run_cli, test_plugin, task_dir, monkeypatch
-):
+def test_unknown_blueprint_type_lists_installed_types_and_the_pip_hint(run_cli, test_plugin, task_dir, monkeypatch):
     # A first-party name that is certainly not installed, so the hint does not depend on this machine.
-    monkeypatch.setitem(
-        plugins.KNOWN_DISTRIBUTIONS, ("blueprint", "clitest_firstparty"), "mephisto-blueprint-x"
-    )
+    monkeypatch.setitem(plugins.KNOWN_DISTRIBUTIONS, ("blueprint", "clitest_firstparty"), "mephisto-blueprint-x")
     path = write_task(task_dir, TASK_TOML.replace('type = "clitest_csv"', 'type = "clitest_firstparty"'))
 
     out = assert_clean_failure(run_cli("check", path))
@@ -216,7 +212,4 @@ def test_duplicate_plugin_type_names_both_plugins(run_cli, test_plugin, register
 
 def test_a_plugin_crash_is_one_line_naming_the_plugin(run_cli, test_plugin: ModuleType, task_dir):
     out = assert_clean_failure(run_cli("check", task_dir / "task.toml", "blueprint.explode=true"))
-    assert (
-        "the blueprint 'clitest_csv' failed to count the assignments: RuntimeError: the plugin fell over"
-        in out
-    )
+    assert "the blueprint 'clitest_csv' failed to count the assignments: RuntimeError: the plugin fell over" in out

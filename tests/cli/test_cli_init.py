@@ -22,9 +22,7 @@ def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (demo / "assets").mkdir(parents=True)
     (demo / "task.toml").write_text(TASK_TOML, encoding="utf-8")
     (demo / "data.csv").write_text(DATA_CSV, encoding="utf-8")
-    (demo / "README.md").write_text(
-        "\n# Label sentences with the demo template\n\nMore words.\n", encoding="utf-8"
-    )
+    (demo / "README.md").write_text("\n# Label sentences with the demo template\n\nMore words.\n", encoding="utf-8")
     (demo / "assets" / "style.css").write_text("body { margin: 0 }\n", encoding="utf-8")
     (demo / "__init__.py").write_text("", encoding="utf-8")
     (demo / "__pycache__").mkdir()
@@ -32,8 +30,7 @@ def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bare = root / "bare"
     bare.mkdir()
     (bare / "task.toml").write_text(
-        "# Read me first: how to use the bare template.\n\n[task]  # the basics\n"
-        'name = "x"\ntitle = "A bare task"\n',
+        '# Read me first: how to use the bare template.\n\n[task]  # the basics\nname = "x"\ntitle = "A bare task"\n',
         encoding="utf-8",
     )
     (root / "not_a_template").mkdir()  # no task.toml: not listed

@@ -31,9 +31,7 @@ def user_config(settings: Settings) -> dict[str, object]:
 def test_register_stores_checked_credentials_in_a_private_file_and_the_database(
     run_cli, test_plugin, isolated_settings
 ):
-    result = run_cli(
-        "register", "clitest_pay", "lab", f"api_key={SECRET}", "region=eu-west", "max_spend=12.5"
-    )
+    result = run_cli("register", "clitest_pay", "lab", f"api_key={SECRET}", "region=eu-west", "max_spend=12.5")
 
     assert result.exit_code == 0, result.output
     assert "Registered requester 'lab' for provider 'clitest_pay'" in result.output
@@ -56,9 +54,7 @@ def test_register_again_replaces_the_credentials_and_keeps_one_row(run_cli, test
     assert database_requesters(isolated_settings) == [("lab", "clitest_pay")]
 
 
-def test_register_without_name_shows_the_credentials_the_provider_takes(
-    run_cli, test_plugin, isolated_settings
-):
+def test_register_without_name_shows_the_credentials_the_provider_takes(run_cli, test_plugin, isolated_settings):
     result = run_cli("register", "clitest_pay")
 
     assert result.exit_code == 0, result.output
@@ -77,9 +73,7 @@ def test_register_missing_credential_is_named(run_cli, test_plugin, isolated_set
 
 def test_register_unknown_credential_lists_the_known_ones(run_cli, test_plugin, isolated_settings):
     out = assert_clean_failure(run_cli("register", "clitest_pay", "lab", "api_key=x", "apikey2=y"))
-    assert (
-        "'apikey2' is not a credential of provider 'clitest_pay'; it takes: api_key, region, max_spend" in out
-    )
+    assert "'apikey2' is not a credential of provider 'clitest_pay'; it takes: api_key, region, max_spend" in out
 
 
 def test_register_wrong_credential_type_says_what_was_found(run_cli, test_plugin, isolated_settings):
@@ -88,18 +82,14 @@ def test_register_wrong_credential_type_says_what_was_found(run_cli, test_plugin
     assert "found 'lots'" in out
 
 
-def test_register_malformed_pair_is_a_usage_error_that_does_not_echo_it(
-    run_cli, test_plugin, isolated_settings
-):
+def test_register_malformed_pair_is_a_usage_error_that_does_not_echo_it(run_cli, test_plugin, isolated_settings):
     out = assert_clean_failure(run_cli("register", "clitest_pay", "lab", "region=eu", SECRET), exit_code=2)
     assert "credential argument 2 is not of the form key=value" in out
     assert SECRET not in out
 
 
 def test_register_repeated_key_is_a_usage_error(run_cli, test_plugin):
-    out = assert_clean_failure(
-        run_cli("register", "clitest_pay", "lab", "api_key=a", "api_key=b"), exit_code=2
-    )
+    out = assert_clean_failure(run_cli("register", "clitest_pay", "lab", "api_key=a", "api_key=b"), exit_code=2)
     assert "credential 'api_key' is given twice" in out
 
 
@@ -154,9 +144,7 @@ def test_requesters_lists_requesters_with_secrets_masked(run_cli, test_plugin):
     assert record["credentials"] == {"api_key": "********", "region": "eu-west"}
 
 
-def test_requesters_masks_every_value_when_the_provider_is_not_installed(
-    run_cli, test_plugin, isolated_settings
-):
+def test_requesters_masks_every_value_when_the_provider_is_not_installed(run_cli, test_plugin, isolated_settings):
     store_requester_credentials(
         isolated_settings.config_file,
         "old",
@@ -199,9 +187,7 @@ def test_requesters_with_none_registered_says_how_to_register(run_cli):
     assert "mephisto register PROVIDER NAME" in result.output
 
 
-def test_provider_without_credentials_registers_by_name_alone(
-    run_cli, test_plugin, monkeypatch, isolated_settings
-):
+def test_provider_without_credentials_registers_by_name_alone(run_cli, test_plugin, monkeypatch, isolated_settings):
     monkeypatch.setattr(test_plugin.ClitestProvider, "RequesterArgs", RequesterArgs)
 
     shown = run_cli("register", "clitest_pay")

@@ -35,9 +35,7 @@ def test_threads_writing_under_write_all_commit(sqlite_database: Database, sqlit
         list(pool.map(insert_rows, range(THREADS)))  # re-raises the first error of any thread
 
     assert Worker.select().count() == THREADS * ROWS_PER_THREAD
-    per_thread = {
-        t: Worker.select().where(Worker.provider_type == f"thread-{t}").count() for t in range(THREADS)
-    }
+    per_thread = {t: Worker.select().where(Worker.provider_type == f"thread-{t}").count() for t in range(THREADS)}
     assert set(per_thread.values()) == {ROWS_PER_THREAD}
 
 

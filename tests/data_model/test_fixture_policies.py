@@ -90,9 +90,7 @@ def test_a_missing_chromium_names_the_package_to_install(tmp_path: Path) -> None
         check_browser_available(tmp_path / "no-chromium-here")
 
 
-def test_missing_postgres_binaries_name_the_package_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_postgres_binaries_name_the_package_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(postgres, "_DEBIAN_BIN_GLOB", str(tmp_path / "postgresql" / "*" / "bin"))
     assert postgres.find_postgres_bin_dir() is None

@@ -113,9 +113,7 @@ def test_every_model_is_stored_and_read_back(database: Database, rows: RowFactor
 def test_deleting_an_agent_deletes_its_files(database: Database, rows: RowFactory) -> None:
     with database.write():
         agent = rows.agent()
-        AgentFile.create(
-            agent=agent, field="f", name="a.txt", size=1, content_type="text/plain", sha256="0", path="p"
-        )
+        AgentFile.create(agent=agent, field="f", name="a.txt", size=1, content_type="text/plain", sha256="0", path="p")
         agent.delete_instance()
     assert AgentFile.select().count() == 0
 

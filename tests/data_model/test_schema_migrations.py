@@ -31,9 +31,7 @@ def test_a_fresh_database_ends_at_the_newest_version(database: Database) -> None
     assert all(database.db.table_exists(model._meta.table_name) for model in ALL_MODELS)
 
 
-def test_reopening_a_migrated_database_changes_nothing(
-    database: Database, database_target: DatabaseTarget
-) -> None:
+def test_reopening_a_migrated_database_changes_nothing(database: Database, database_target: DatabaseTarget) -> None:
     with database.write():
         Task.create(name="kept", blueprint_type="static")
     applied_at = [row.applied_at for row in SchemaVersion.select().order_by(SchemaVersion.version)]
@@ -42,9 +40,7 @@ def test_reopening_a_migrated_database_changes_nothing(
     reopened = database_target.open()
     try:
         assert apply_migrations(reopened) == NEWEST
-        assert [
-            row.applied_at for row in SchemaVersion.select().order_by(SchemaVersion.version)
-        ] == applied_at
+        assert [row.applied_at for row in SchemaVersion.select().order_by(SchemaVersion.version)] == applied_at
         assert [t.name for t in Task.select()] == ["kept"]
     finally:
         reopened.close()
@@ -125,9 +121,7 @@ def _start_together(url: str | None, sqlite_path: Path, processes: int) -> list[
     ]
     errors = [process.communicate(timeout=120)[1] for process in started]
     return [
-        error.strip().splitlines()[-1]
-        for process, error in zip(started, errors, strict=True)
-        if process.returncode
+        error.strip().splitlines()[-1] for process, error in zip(started, errors, strict=True) if process.returncode
     ]
 
 
@@ -141,8 +135,6 @@ def test_processes_starting_together_on_a_fresh_database_all_start(database_targ
         assert _start_together(database_target.url, sqlite_path, processes=8) == []
         database = open_database(database_target.url, sqlite_path)
         try:
-            assert _schema_versions() == [
-                (m.version, m.name) for m in sorted(MIGRATIONS, key=lambda m: m.version)
-            ]
+            assert _schema_versions() == [(m.version, m.name) for m in sorted(MIGRATIONS, key=lambda m: m.version)]
         finally:
             database.close()

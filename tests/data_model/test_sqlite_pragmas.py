@@ -36,9 +36,7 @@ def test_connections_opened_by_other_threads_get_the_same_pragmas(sqlite_databas
     assert in_thread == _pragmas(sqlite_database)
 
 
-def test_the_sqlite_file_lives_in_the_data_dir(
-    sqlite_database: Database, mephisto_settings: Settings
-) -> None:
+def test_the_sqlite_file_lives_in_the_data_dir(sqlite_database: Database, mephisto_settings: Settings) -> None:
     assert mephisto_settings.sqlite_path.is_file()
     assert mephisto_settings.sqlite_path.parent == mephisto_settings.data_dir
     assert (mephisto_settings.data_dir / "mephisto.db-wal").exists()

@@ -36,9 +36,7 @@ def test_exactly_one_thread_claims_a_launched_unit(database: Database, rows: Row
         workers = [rows.worker() for _ in range(CLAIMANTS)]
 
     def claim_for(worker_id: int) -> Callable[[], bool]:
-        return lambda: try_set_unit_status(
-            unit.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker_id
-        )
+        return lambda: try_set_unit_status(unit.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker_id)
 
     won = _run_together(database, [claim_for(w.id) for w in workers])
 
@@ -62,9 +60,7 @@ def test_exactly_one_of_submit_and_timeout_wins_for_an_agent(database: Database,
     assert Agent.get_by_id(agent.id).status == targets[won.index(True)]
 
 
-def test_every_unit_of_an_assignment_goes_to_a_different_claimant(
-    database: Database, rows: RowFactory
-) -> None:
+def test_every_unit_of_an_assignment_goes_to_a_different_claimant(database: Database, rows: RowFactory) -> None:
     # Claimants walk the launched units in the same order and keep the first they win, as a worker pool does.
     with database.write():
         assignment = rows.assignment()
@@ -74,8 +70,7 @@ def test_every_unit_of_an_assignment_goes_to_a_different_claimant(
     def first_free_unit_for(worker_id: int) -> Callable[[], bool]:
         def claim() -> bool:
             return any(
-                try_set_unit_status(u.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker_id)
-                for u in units
+                try_set_unit_status(u.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker_id) for u in units
             )
 
         return claim

@@ -20,7 +20,11 @@ LINK = re.compile(r"Worker link: (http://\S+)")
 def mephisto(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mephisto_core.cli", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -32,7 +36,10 @@ class LaunchProcess:
         self._log: IO[str] = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mephisto_core.cli", "launch", *args],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def output(self) -> str:

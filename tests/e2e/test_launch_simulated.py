@@ -47,8 +47,17 @@ def test_kill_9_mid_run_loses_no_acknowledged_submission_and_relaunch_finishes(
         writer.writerow(["topic", "prompt"])
         writer.writerows([f"topic-{i}", f"Describe thing number {i}."] for i in range(rows))
     acks = tmp_path / "acks.jsonl"
-    args = [str(static_task), "architect.port=0", f"blueprint.data_csv={data}",
-            "task.disconnect_grace_seconds=1", "--simulate", "8", "--simulate-log", str(acks), "--no-panel"]
+    args = [
+        str(static_task),
+        "architect.port=0",
+        f"blueprint.data_csv={data}",
+        "task.disconnect_grace_seconds=1",
+        "--simulate",
+        "8",
+        "--simulate-log",
+        str(acks),
+        "--no-panel",
+    ]
 
     first = start_launch(*args)
     first.wait_for_link()

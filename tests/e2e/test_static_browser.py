@@ -12,15 +12,25 @@ from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitSt
 def _png(seed: int) -> bytes:
     """A tiny valid PNG whose bytes differ per seed."""
     raw = b"\x00" + bytes([seed % 256, 40, 200])
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
     header = (1).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 ANSWERS = {
-    "alice": {"frequency": "weekly", "answer": "I read in the park by the lake on Sundays.", "may_quote": True},
-    "bob": {"frequency": "rarely", "answer": "A quiet corner of the library with big windows.", "may_quote": False},
+    "alice": {
+        "frequency": "weekly",
+        "answer": "I read in the park by the lake on Sundays.",
+        "may_quote": True,
+    },
+    "bob": {
+        "frequency": "rarely",
+        "answer": "A quiet corner of the library with big windows.",
+        "may_quote": False,
+    },
 }
 
 

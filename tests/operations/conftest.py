@@ -66,7 +66,8 @@ class EchoBlueprint(Blueprint):
 
     def simulate_answer(self, init_data: dict[str, Any], rng: random.Random) -> SimulatedAnswer:
         return SimulatedAnswer(
-            {"answer": f"n={init_data['n']}"}, [("doc", "note.txt", "text/plain", b"hello %d" % init_data["n"])]
+            {"answer": f"n={init_data['n']}"},
+            [("doc", "note.txt", "text/plain", b"hello %d" % init_data["n"])],
         )
 
 
@@ -111,9 +112,7 @@ def test_types() -> Iterator[None]:
     unregister_plugin(plugin)
 
 
-def write_task(
-    folder: Path, rows: int = 3, onboarding: bool = False, architect: str = "local", **task: Any
-) -> Path:
+def write_task(folder: Path, rows: int = 3, onboarding: bool = False, architect: str = "local", **task: Any) -> Path:
     """A task file using the test blueprint, the local architect on a free port and the test provider."""
     config = {
         "task": {"name": "echo", "title": "Echo", **task},

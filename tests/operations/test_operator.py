@@ -21,9 +21,7 @@ async def _run_with_crowd(operator: Operator, config: Any, bots: int) -> Any:
     run = asyncio.create_task(operator.run(config))
     await asyncio.wait_for(operator.ready.wait(), 20)
     assert operator.ctx is not None
-    report = await asyncio.wait_for(
-        run_crowd(operator.stats.worker_url, operator.ctx.blueprint, bots), 60
-    )
+    report = await asyncio.wait_for(run_crowd(operator.stats.worker_url, operator.ctx.blueprint, bots), 60)
     stats = await asyncio.wait_for(run, 30)
     return stats, report
 

@@ -108,8 +108,12 @@ def test_page_cannot_submit_for_another_workers_unit_or_with_bad_fields(database
         assert refused["code"] == "not_assigned"
         # Naming bob's agent and unit changes nothing: a page submits only for the agent it holds.
         forged = await alice.request(
-            type="submit", submit_key="alice-key-1", outputs={"answer": "a"}, uploads=[],
-            agent_id=b["agent_id"], unit_id=b["unit_id"],
+            type="submit",
+            submit_key="alice-key-1",
+            outputs={"answer": "a"},
+            uploads=[],
+            agent_id=b["agent_id"],
+            unit_id=b["unit_id"],
         )
         assert forged["type"] == "submitted"
         for bad in ({"submit_key": 5}, {"submit_key": "k" * 10, "outputs": []}, {"submit_key": "short"}):
@@ -124,7 +128,9 @@ def test_page_cannot_submit_for_another_workers_unit_or_with_bad_fields(database
         await asyncio.wait_for(run, 10)
 
     asyncio.run(scenario())
-    alice_agent = Agent.get(Agent.unit == Unit.get(Unit.agent_id == Agent.select().where(Agent.outputs.is_null(False)).get().id))
+    alice_agent = Agent.get(
+        Agent.unit == Unit.get(Unit.agent_id == Agent.select().where(Agent.outputs.is_null(False)).get().id)
+    )
     assert alice_agent.worker.name == "alice"
     assert Agent.select().where(Agent.status == AgentStatus.COMPLETED).count() == 1
 

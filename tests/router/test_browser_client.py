@@ -83,9 +83,7 @@ def task_page(page: Any) -> Iterator[Any]:
     assert errors == [], f"the page raised: {errors}"
 
 
-def test_page_gets_init_data_submits_a_file_and_keeps_its_unit_across_reload(
-    task: LiveTask, task_page: Any
-) -> None:
+def test_page_gets_init_data_submits_a_file_and_keeps_its_unit_across_reload(task: LiveTask, task_page: Any) -> None:
     operator = task.connect_operator()
     task_page.goto(task.server.url + "?worker_id=alice&assignment=a1")
     ready = task_page.evaluate(READY_OR_REFUSAL)

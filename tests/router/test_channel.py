@@ -34,9 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
     ],
     ids=["no-header", "wrong-secret", "no-scheme", "basic", "longer", "non-ascii"],
 )
-async def test_channel_without_the_secret_is_refused_with_401(
-    build_dir: Path, headers: dict[str, str]
-) -> None:
+async def test_channel_without_the_secret_is_refused_with_401(build_dir: Path, headers: dict[str, str]) -> None:
     async with running_router(build_dir) as server:
         with pytest.raises(InvalidStatus) as refused:
             await connect(server.channel_url, additional_headers=headers)

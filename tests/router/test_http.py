@@ -11,9 +11,7 @@ from router_helpers import FakeOperator, http_request, running_router
 from mephisto_core.router.static_files import url_path_parts
 
 
-@pytest.mark.parametrize(
-    "target", ["/", "/?worker_id=alice", "/?a=1&b=%00%ff&c=" + "x" * 4000, "/index.html?x"]
-)
+@pytest.mark.parametrize("target", ["/", "/?worker_id=alice", "/?a=1&b=%00%ff&c=" + "x" * 4000, "/index.html?x"])
 async def test_root_serves_index_html_whatever_the_query(build_dir: Path, target: str) -> None:
     async with running_router(build_dir) as server:
         answer = await http_request(server.port, target)

@@ -31,12 +31,8 @@ def test_any_text_is_either_a_page_message_or_bad_message(text: str) -> None:
         assert isinstance(verdict, PageMessage)
 
 
-@given(
-    st.sampled_from(["hello", "submit", "heartbeat", "live", "upload", "other"]), _json_values, _json_values
-)
-def test_typed_objects_with_arbitrary_fields_never_crash_the_check(
-    type_: str, id_: object, body: object
-) -> None:
+@given(st.sampled_from(["hello", "submit", "heartbeat", "live", "upload", "other"]), _json_values, _json_values)
+def test_typed_objects_with_arbitrary_fields_never_crash_the_check(type_: str, id_: object, body: object) -> None:
     message = {"type": type_, "id": id_, "params": body, "outputs": body, "submit_key": body, "data": body}
     try:
         verdict = parse_page_text(json.dumps(message))
@@ -57,9 +53,7 @@ def test_any_binary_frame_is_either_an_upload_or_bad_message(frame: bytes) -> No
 
 
 def test_a_valid_submit_is_accepted_with_its_id() -> None:
-    text = json.dumps(
-        {"type": "submit", "id": 9, "submit_key": "k1", "outputs": {"a": [1]}, "uploads": ["u"]}
-    )
+    text = json.dumps({"type": "submit", "id": 9, "submit_key": "k1", "outputs": {"a": [1]}, "uploads": ["u"]})
     assert parse_page_text(text) == PageMessage("submit", 9)
 
 

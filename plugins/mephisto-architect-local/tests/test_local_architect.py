@@ -72,9 +72,7 @@ def test_in_process_router_serves_the_build_on_a_free_port(tmp_path: Path, build
     asyncio.run(scenario())
 
 
-def test_subprocess_router_serves_the_build_and_is_gone_after_shutdown(
-    tmp_path: Path, build_dir: Path
-) -> None:
+def test_subprocess_router_serves_the_build_and_is_gone_after_shutdown(tmp_path: Path, build_dir: Path) -> None:
     async def scenario() -> None:
         architect = _architect(tmp_path, port=0, mode="subprocess")
         deployment = await architect.deploy(build_dir, SECRET)
@@ -112,9 +110,7 @@ def test_busy_port_names_the_key_and_suggests_port_zero(
     assert architect._runner is None
 
 
-def test_router_child_that_cannot_bind_reports_the_busy_port(
-    tmp_path: Path, build_dir: Path, busy_port: int
-) -> None:
+def test_router_child_that_cannot_bind_reports_the_busy_port(tmp_path: Path, build_dir: Path, busy_port: int) -> None:
     # Bypasses the architect's own check, as when another program takes the port between check and start.
     runner = SubprocessRouter(build_dir, SECRET, "127.0.0.1", busy_port, 1024, tmp_path / "router.log")
     with pytest.raises(ConfigError, match=r"architect\.port=0") as caught:
@@ -176,10 +172,7 @@ class _ScriptRouter(SubprocessRouter):
 
 
 def test_child_that_dies_reports_its_stderr_tail(tmp_path: Path) -> None:
-    script = (
-        "import sys; print('starting'); "
-        "sys.stderr.write('Traceback: the build dir is unreadable\\n'); sys.exit(3)"
-    )
+    script = "import sys; print('starting'); sys.stderr.write('Traceback: the build dir is unreadable\\n'); sys.exit(3)"
     runner = _ScriptRouter(tmp_path, script)
     with pytest.raises(RouterStartError) as caught:
         asyncio.run(runner.start())
@@ -190,9 +183,7 @@ def test_child_that_dies_reports_its_stderr_tail(tmp_path: Path) -> None:
 
 
 def test_child_that_never_gets_ready_is_killed_and_reported(tmp_path: Path) -> None:
-    script = (
-        "import os, sys, time; sys.stderr.write(f'pid {os.getpid()}\\n'); sys.stderr.flush(); time.sleep(60)"
-    )
+    script = "import os, sys, time; sys.stderr.write(f'pid {os.getpid()}\\n'); sys.stderr.flush(); time.sleep(60)"
     runner = _ScriptRouter(tmp_path, script, ready_timeout_s=1.0)
     with pytest.raises(RouterStartError, match="did not report READY within 1 s") as caught:
         asyncio.run(runner.start())

@@ -51,9 +51,7 @@ def test_extra_source_dir_is_copied_beside_the_page(
 def test_extra_source_dir_may_not_replace_the_page_files(
     make_blueprint: MakeBlueprint, tmp_path: Path, reserved: str
 ) -> None:
-    blueprint = make_blueprint(
-        files={f"assets/{reserved}": "mine", "assets/ok.txt": "ok"}, extra_source_dir="assets"
-    )
+    blueprint = make_blueprint(files={f"assets/{reserved}": "mine", "assets/ok.txt": "ok"}, extra_source_dir="assets")
     with pytest.raises(ConfigError, match=f"holds {reserved}") as caught:
         blueprint.check()
     assert caught.value.key == "blueprint.extra_source_dir"

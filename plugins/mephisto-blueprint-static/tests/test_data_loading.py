@@ -26,9 +26,7 @@ def test_csv_rows_become_assignments_in_order(make_blueprint: MakeBlueprint) -> 
 
 
 def test_json_list_of_objects(make_blueprint: MakeBlueprint) -> None:
-    blueprint = make_blueprint(
-        files={"d.json": '[{"text": "a", "n": 1}, {"text": null}]'}, data_json="d.json"
-    )
+    blueprint = make_blueprint(files={"d.json": '[{"text": "a", "n": 1}, {"text": null}]'}, data_json="d.json")
     blueprint.check()
     assert list(blueprint.iter_assignments()) == [{"text": "a", "n": 1}, {"text": None}]
 
@@ -74,9 +72,7 @@ def test_bad_jsonl_line_is_reported_with_its_number(make_blueprint: MakeBlueprin
 
 
 def test_jsonl_line_that_is_not_an_object(make_blueprint: MakeBlueprint) -> None:
-    error = _check_error(
-        make_blueprint(files={"d.jsonl": '{"text": 1}\n[1, 2]\n'}, data_jsonl="d.jsonl").check
-    )
+    error = _check_error(make_blueprint(files={"d.jsonl": '{"text": 1}\n[1, 2]\n'}, data_jsonl="d.jsonl").check)
     assert error.line == 2
     assert "line 2 is a list, not a JSON object" in str(error)
 

@@ -55,16 +55,12 @@ def test_init_data_for_inputs_missing_a_placeholder_is_a_clear_error(make_bluepr
 
 
 def test_preview_html_is_served_as_written(make_blueprint: MakeBlueprint) -> None:
-    blueprint = make_blueprint(
-        files={"preview.html": "<h1>Preview ${not_filled}</h1>"}, preview_source="preview.html"
-    )
+    blueprint = make_blueprint(files={"preview.html": "<h1>Preview ${not_filled}</h1>"}, preview_source="preview.html")
     assert blueprint.preview_data() == {"html": "<h1>Preview ${not_filled}</h1>"}
 
 
 def test_preview_defaults_to_escaped_title_and_description(make_blueprint: MakeBlueprint) -> None:
-    assert make_blueprint().preview_data() == {
-        "html": "<h1>A &lt;static&gt; test</h1><p>Label things &amp; more.</p>"
-    }
+    assert make_blueprint().preview_data() == {"html": "<h1>A &lt;static&gt; test</h1><p>Label things &amp; more.</p>"}
 
 
 def test_onboarding_follows_onboarding_source(make_blueprint: MakeBlueprint) -> None:

@@ -78,9 +78,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[StaticBlueprint, dict[str, Any]]
         build = tmp_path / f"build{len(servers)}"
         blueprint.build(build)
         config = {"replies": [], **config}
-        (build / "mephisto-task.js").write_text(
-            STUB.replace("__CONFIG__", json.dumps(config)), encoding="utf-8"
-        )
+        (build / "mephisto-task.js").write_text(STUB.replace("__CONFIG__", json.dumps(config)), encoding="utf-8")
         handler = functools.partial(_QuietHandler, directory=str(build))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -169,9 +167,7 @@ def test_refused_submission_shows_field_messages_and_reenables_the_button(page: 
 
 
 def test_refusal_shows_the_reason_through_show_message(page: Page, serve: Any) -> None:
-    config = {
-        "refused": {"reason": "no_units", "message": "All units are taken. Thank you for your interest."}
-    }
+    config = {"refused": {"reason": "no_units", "message": "All units are taken. Thank you for your interest."}}
     page.goto(serve(_template(), config))
     page.get_by_role("heading", name="No task available right now").wait_for()
     assert page.evaluate("window.__calls.messages") == [
@@ -189,9 +185,7 @@ def test_preview_shows_the_preview_html(page: Page, serve: Any) -> None:
 
 def test_already_submitted_unit_shows_thanks(page: Page, serve: Any) -> None:
     blueprint = _template()
-    page.goto(
-        serve(blueprint, _task_state(blueprint, next(blueprint.iter_assignments()), alreadySubmitted=True))
-    )
+    page.goto(serve(blueprint, _task_state(blueprint, next(blueprint.iter_assignments()), alreadySubmitted=True)))
     page.get_by_role("heading", name="Thank you").wait_for()
     assert page.locator("form").count() == 0
 
@@ -201,9 +195,7 @@ def test_do_another_unit_forgets_the_stored_token(page: Page, serve: Any) -> Non
     url = serve(blueprint, _task_state(blueprint, next(blueprint.iter_assignments()), alreadySubmitted=True))
     page.goto(url)
     key = "mephisto-token:" + url  # how mephisto-task.js names it: origin + path + query
-    page.evaluate(
-        "([k]) => { sessionStorage.setItem(k, 'tok'); sessionStorage.setItem('other', 'keep'); }", [key]
-    )
+    page.evaluate("([k]) => { sessionStorage.setItem(k, 'tok'); sessionStorage.setItem('other', 'keep'); }", [key])
     with page.expect_navigation():
         page.click("text=Do another unit")
     assert page.evaluate("([k]) => sessionStorage.getItem(k)", [key]) is None

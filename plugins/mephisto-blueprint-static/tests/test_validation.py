@@ -79,9 +79,7 @@ def test_missing_fields_are_accepted(blueprint: StaticBlueprint) -> None:
 
 
 def test_unknown_field_names_are_refused(blueprint: StaticBlueprint) -> None:
-    problems = blueprint.validate_outputs(
-        INPUTS, {"title": "x", "is_admin": True, "go": "Go", "field_8": "x"}, []
-    )
+    problems = blueprint.validate_outputs(INPUTS, {"title": "x", "is_admin": True, "go": "Go", "field_8": "x"}, [])
     assert set(problems) == {"is_admin", "go", "field_8"}
     assert problems["is_admin"] == "is not a field of this task's form"
 
@@ -100,9 +98,7 @@ def test_unknown_field_names_are_refused(blueprint: StaticBlueprint) -> None:
         ("doc", "a.txt", "must be a list of strings"),
     ],
 )
-def test_values_of_the_wrong_shape_are_refused(
-    blueprint: StaticBlueprint, name: str, value: Any, words: str
-) -> None:
+def test_values_of_the_wrong_shape_are_refused(blueprint: StaticBlueprint, name: str, value: Any, words: str) -> None:
     problems = blueprint.validate_outputs(INPUTS, {name: value}, [])
     assert list(problems) == [name]
     assert words in problems[name]
@@ -113,9 +109,7 @@ def test_numbers_and_null_are_accepted_for_text_fields(blueprint: StaticBlueprin
 
 
 def test_files_only_for_file_inputs(blueprint: StaticBlueprint) -> None:
-    problems = blueprint.validate_outputs(
-        INPUTS, {}, [_upload("title", "x.exe"), _upload("nowhere"), _upload("doc")]
-    )
+    problems = blueprint.validate_outputs(INPUTS, {}, [_upload("title", "x.exe"), _upload("nowhere"), _upload("doc")])
     assert set(problems) == {"title", "nowhere"}
     assert "'x.exe'" in problems["title"]
 

@@ -45,9 +45,7 @@ def worked_unit(sqlite_database: Database) -> tuple[Worker, Unit, Agent]:
             pay_amount=Decimal("0.05"),
             worker=worker,
         )
-        agent = Agent.create(
-            unit=unit, worker=worker, task_run=run, assignment=assignment, token="alice-token"
-        )
+        agent = Agent.create(unit=unit, worker=worker, task_run=run, assignment=assignment, token="alice-token")
         unit.agent_id = agent.id
         unit.save()
     return worker, unit, agent

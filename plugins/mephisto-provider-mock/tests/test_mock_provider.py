@@ -36,9 +36,7 @@ def test_link_without_worker_id_is_a_preview(provider: MockProvider) -> None:
         ("nul\x00", "control characters"),
     ],
 )
-def test_invalid_worker_id_is_refused_with_a_reason(
-    provider: MockProvider, worker_id: str, words: str
-) -> None:
+def test_invalid_worker_id_is_refused_with_a_reason(provider: MockProvider, worker_id: str, words: str) -> None:
     identity = provider.identify_worker({"worker_id": worker_id})
     assert identity.worker_name is None
     assert identity.refusal is not None
@@ -53,9 +51,7 @@ def test_longest_allowed_and_unicode_worker_ids_are_accepted(provider: MockProvi
 def test_worker_link_quotes_the_name(provider: MockProvider) -> None:
     base = "http://127.0.0.1:3000/"
     assert provider.worker_link(base, "alice") == "http://127.0.0.1:3000/?worker_id=alice"
-    assert (
-        provider.worker_link(base, "a b&c=d/é") == "http://127.0.0.1:3000/?worker_id=a%20b%26c%3Dd%2F%C3%A9"
-    )
+    assert provider.worker_link(base, "a b&c=d/é") == "http://127.0.0.1:3000/?worker_id=a%20b%26c%3Dd%2F%C3%A9"
     assert provider.worker_link(base) == "http://127.0.0.1:3000/?worker_id=YOUR_NAME"
 
 

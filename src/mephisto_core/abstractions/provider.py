@@ -76,7 +76,10 @@ class CrowdProvider:
         return {
             name
             for name, f in cls.RequesterArgs.model_fields.items()
-            if "secret" in name or "key" in name or "token" in name or "password" in name
+            if "secret" in name
+            or "key" in name
+            or "token" in name
+            or "password" in name
             or (f.json_schema_extra or {}).get("secret") is True  # type: ignore[union-attr]
         }
 

@@ -19,21 +19,23 @@ class TaskArgs(BaseModel):
     title: str = Field(description="Short title workers see in listings.")
     description: str = Field(default="", description="What the task asks of workers.")
     reward: Decimal = Field(
-        default=Decimal("0"), ge=0, description="Pay per unit, in the provider's currency (e.g. 0.50 = 50 cents)."
+        default=Decimal("0"),
+        ge=0,
+        description="Pay per unit, in the provider's currency (e.g. 0.50 = 50 cents).",
     )
     tags: list[str] = Field(default_factory=list, description="Keywords workers can search for.")
     project: str | None = Field(default=None, description="Optional project grouping several tasks.")
     units_per_assignment: int = Field(
         default=1, ge=1, description="How many different workers complete each data item."
     )
-    max_num_concurrent_units: int = Field(
-        default=0, ge=0, description="Most units offered at once (0 = no limit)."
-    )
+    max_num_concurrent_units: int = Field(default=0, ge=0, description="Most units offered at once (0 = no limit).")
     allowed_concurrent: int = Field(
         default=1, ge=0, description="Most units one worker may hold at once (0 = no limit)."
     )
     maximum_units_per_worker: int = Field(
-        default=0, ge=0, description="Most units one worker may do in this task, over all runs (0 = no limit)."
+        default=0,
+        ge=0,
+        description="Most units one worker may do in this task, over all runs (0 = no limit).",
     )
     assignment_duration_seconds: int = Field(
         default=1800, gt=0, description="Time a worker has for one unit before it is offered to someone else."

@@ -35,6 +35,7 @@ class MephistoGroup(click.Group):
     """A click group that imports core subcommands lazily and asks plugins for the commands it lacks."""
 
     _plugins_loaded = False
+    _plugin_command_dists: dict[str, str] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(CORE_COMMANDS) | set(self.commands))

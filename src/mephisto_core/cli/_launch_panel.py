@@ -70,10 +70,11 @@ class LaunchDisplay:
     def _line(self) -> str:
         s = self.stats
         refusals = ", ".join(f"{k} {v}" for k, v in sorted(s.refusals.items())) or "none"
+        done = s.count(UnitStatus.COMPLETED, UnitStatus.ACCEPTED, UnitStatus.REJECTED, UnitStatus.SOFT_REJECTED)
         return (
             f"[{_format_elapsed(s.elapsed)}] {s.task_name}: {s.total} units, "
             f"launched {s.count(UnitStatus.LAUNCHED)}, in progress {s.count(UnitStatus.ASSIGNED)}, "
-            f"completed {s.count(UnitStatus.COMPLETED, UnitStatus.ACCEPTED, UnitStatus.REJECTED, UnitStatus.SOFT_REJECTED)}, "
+            f"completed {done}, "
             f"expired {s.count(UnitStatus.EXPIRED)}, {s.submissions_per_minute}/min, refusals: {refusals}"
         )
 

@@ -86,20 +86,19 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
             raise
         # The blueprint knows the key, not which file it came from: point at the task file.
         raise ConfigError(exc.detail, file=config.path, key=exc.key, line=exc.line) from exc
-    assignments = _call_plugin(
-        "blueprint", config.blueprint_type, "count the assignments", blueprint.count_assignments
-    )
+    assignments = _call_plugin("blueprint", config.blueprint_type, "count the assignments", blueprint.count_assignments)
     architect_cls = registry.get("architect", config.architect_type)
     architect = _call_plugin(
-        "architect", config.architect_type, "start", lambda: architect_cls(config.architect_args, settings.runs_dir)
+        "architect",
+        config.architect_type,
+        "start",
+        lambda: architect_cls(config.architect_args, settings.runs_dir),
     )
     # e.g. the local architect's port already taken: better found now than at launch.
     _call_plugin("architect", config.architect_type, "check its arguments", architect.check)
 
     provider_cls = registry.get("provider", config.provider_type)
-    requester_name = (
-        getattr(config.provider_args, "requester_name", None) or provider_cls.default_requester_name
-    )
+    requester_name = getattr(config.provider_args, "requester_name", None) or provider_cls.default_requester_name
     # Only the fee is asked of the provider here, so no credentials are loaded: check never needs secrets.
     provider = _call_plugin(
         "provider",
@@ -108,9 +107,7 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         lambda: provider_cls(config.provider_args, requester_name or "", {}, settings.data_dir),
     )
     reward_total = config.task.reward * assignments * config.task.units_per_assignment
-    fee = _call_plugin(
-        "provider", config.provider_type, "compute its fee", lambda: provider.fee(reward_total)
-    )
+    fee = _call_plugin("provider", config.provider_type, "compute its fee", lambda: provider.fee(reward_total))
 
     # Python values (Decimal, Path), not JSON strings: the tree prints them as TOML, so 0.5 stays a number.
     masked: dict[str, Any] = {"task": _mask_section(config.task.model_dump(), type(config.task))}
@@ -136,9 +133,7 @@ def _call_plugin(kind: str, type_name: str, doing: str, call: Callable[[], T]) -
     except MephistoError:
         raise
     except Exception as exc:
-        raise click.ClickException(
-            f"the {kind} {type_name!r} failed to {doing}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise click.ClickException(f"the {kind} {type_name!r} failed to {doing}: {type(exc).__name__}: {exc}") from exc
 
 
 def _mask_section(values: dict[str, Any], model: type[Any]) -> dict[str, Any]:
@@ -191,8 +186,6 @@ def _print_report(path: Path, report: CheckReport) -> None:
     out.print(Text(f"Assignments:    {report.assignments}"))
     per = report.units_per_assignment
     out.print(Text(f"Units:          {report.units} ({report.assignments} assignments x {per} each)"))
-    out.print(
-        Text(f"Rewards:        {money(report.total_reward)} ({money(report.reward)} x {report.units} units)")
-    )
+    out.print(Text(f"Rewards:        {money(report.total_reward)} ({money(report.reward)} x {report.units} units)"))
     out.print(Text(f"Provider fee:   {money(report.fee)}"))
     out.print(Text(f"Estimated cost: {money(report.cost)}", style="bold"))

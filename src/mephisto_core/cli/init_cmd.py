@@ -47,9 +47,7 @@ def available_templates() -> dict[str, Traversable]:
 @click.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=True, dir_okay=True))
 @click.option("--template", "-t", "template", metavar="NAME", help="Template to copy (see --list).")
-@click.option(
-    "--force", is_flag=True, help="Write into DIRECTORY even if it is not empty (same names overwritten)."
-)
+@click.option("--force", is_flag=True, help="Write into DIRECTORY even if it is not empty (same names overwritten).")
 @click.option("--list", "list_templates", is_flag=True, help="List the templates and exit.")
 def init(directory: Path | None, template: str | None, force: bool, list_templates: bool) -> None:
     """Create a task folder DIRECTORY from a template: its task.toml and the files it uses.
@@ -62,9 +60,7 @@ def init(directory: Path | None, template: str | None, force: bool, list_templat
         return
     names = ", ".join(templates) or "none installed"
     if directory is None:
-        raise click.UsageError(
-            f"give the folder to create: mephisto init DIRECTORY --template NAME ({names})"
-        )
+        raise click.UsageError(f"give the folder to create: mephisto init DIRECTORY --template NAME ({names})")
     if template is None:
         raise click.UsageError(f"choose a template with --template NAME; templates: {names}")
     if template not in templates:
@@ -74,9 +70,7 @@ def init(directory: Path | None, template: str | None, force: bool, list_templat
     _copy_tree(templates[template], directory)
     _write_task_file(directory / TASK_FILE, task_name)
     click.echo(f"Created {directory} from the {template!r} template (task name {task_name!r}).")
-    click.echo(
-        f"Next: mephisto check {directory / TASK_FILE}   then: mephisto launch {directory / TASK_FILE}"
-    )
+    click.echo(f"Next: mephisto check {directory / TASK_FILE}   then: mephisto launch {directory / TASK_FILE}")
 
 
 def task_name_for(directory: Path) -> str:

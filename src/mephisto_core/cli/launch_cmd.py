@@ -21,13 +21,24 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("task_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
-@click.option("--simulate", "simulate", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Also run N simulated workers through the real server (they answer what the blueprint proposes).")
-@click.option("--simulate-log", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Append one JSON line per submission a simulated worker saw acknowledged.")
+@click.option(
+    "--simulate",
+    "simulate",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also run N simulated workers through the real server (they answer what the blueprint proposes).",
+)
+@click.option(
+    "--simulate-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append one JSON line per submission a simulated worker saw acknowledged.",
+)
 @click.option("--panel/--no-panel", default=None, help="Live panel (default: on when the output is a terminal).")
-def launch(task_file: Path, overrides: tuple[str, ...], simulate: int, simulate_log: Path | None,
-           panel: bool | None) -> None:
+def launch(
+    task_file: Path, overrides: tuple[str, ...], simulate: int, simulate_log: Path | None, panel: bool | None
+) -> None:
     """Launch TASK_FILE (with optional section.key=value OVERRIDES) and serve it until every unit is done.
 
     Launching the same task name again resumes its unfinished units. Ctrl-C once: hand out no new units and
@@ -40,8 +51,16 @@ def launch(task_file: Path, overrides: tuple[str, ...], simulate: int, simulate_
     config = load_task_config(task_file, overrides)
     database = open_settings_database(settings)
     try:
-        asyncio.run(_launch(settings, database, config, simulate, simulate_log,
-                            sys.stdout.isatty() if panel is None else panel))
+        asyncio.run(
+            _launch(
+                settings,
+                database,
+                config,
+                simulate,
+                simulate_log,
+                sys.stdout.isatty() if panel is None else panel,
+            )
+        )
     finally:
         database.close()
 
@@ -100,5 +119,3 @@ async def _refresh_until_done(run: asyncio.Task[RunStats], display: LaunchDispla
     while not run.done():
         display.refresh()
         await asyncio.wait({run}, timeout=0.5)
-
-

@@ -63,12 +63,9 @@ def _print_table(records: list[dict[str, Any]], core_commands: set[str]) -> None
     for record in records:
         types = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in record["types"].items() if names)
         commands = "\n".join(
-            f"{name} (hidden by the core command)" if name in core_commands else name
-            for name in record["commands"]
+            f"{name} (hidden by the core command)" if name in core_commands else name for name in record["commands"]
         )
-        table.add_row(
-            Text(record["name"]), Text(record["version"] or "-"), Text(types or "-"), Text(commands or "-")
-        )
+        table.add_row(Text(record["name"]), Text(record["version"] or "-"), Text(types or "-"), Text(commands or "-"))
     out.print(table)
     example = next(
         (f"{kind}={names[0]}" for record in records for kind, names in record["types"].items() if names), None

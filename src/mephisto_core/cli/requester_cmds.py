@@ -39,8 +39,7 @@ def register(provider_type: str, name: str | None, pairs: tuple[str, ...]) -> No
         out = console()
         if not provider_cls.RequesterArgs.model_fields:
             out.print(
-                f"Provider {provider_type!r} takes no credentials. "
-                f"Register one: mephisto register {provider_type} NAME"
+                f"Provider {provider_type!r} takes no credentials. Register one: mephisto register {provider_type} NAME"
             )
             return
         out.print(args_table(provider_cls.RequesterArgs, f"credentials of provider {provider_type!r}"))
@@ -48,8 +47,7 @@ def register(provider_type: str, name: str | None, pairs: tuple[str, ...]) -> No
         return
     if not _NAME_PATTERN.match(name):
         raise click.UsageError(
-            f"requester name {name!r} must start with a letter or digit and hold only letters, digits, "
-            "'_', '.' and '-'"
+            f"requester name {name!r} must start with a letter or digit and hold only letters, digits, '_', '.' and '-'"
         )
     credentials = parse_pairs(pairs)
     stored = _validated_credentials(provider_cls, provider_type, credentials)
@@ -72,9 +70,7 @@ def parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             # The argument itself is not echoed: a misplaced secret must not end up in a terminal log.
-            raise click.UsageError(
-                f"credential argument {position} is not of the form key=value (e.g. api_key=VALUE)"
-            )
+            raise click.UsageError(f"credential argument {position} is not of the form key=value (e.g. api_key=VALUE)")
         if key in parsed:
             raise click.UsageError(f"credential {key!r} is given twice")
         parsed[key] = value
@@ -141,9 +137,7 @@ def _save_requester(settings: Settings, name: str, provider_type: str, credentia
             try:
                 store_requester_credentials(settings.config_file, name, provider_type, credentials)
             except OSError as exc:
-                raise click.ClickException(
-                    f"cannot write the user config {settings.config_file}: {exc}"
-                ) from exc
+                raise click.ClickException(f"cannot write the user config {settings.config_file}: {exc}") from exc
             if existing is None:
                 Requester.create(name=name, provider_type=provider_type)
     finally:

@@ -55,9 +55,7 @@ def _parse_target(target: str | None, type_name: str | None) -> tuple[str | None
     if kind not in known:
         raise click.UsageError(f"unknown kind {kind!r}; use one of: {', '.join(known)}")
     if sep and not chosen:
-        raise click.UsageError(
-            f"give a type after '=', e.g. mephisto wut {kind}=TYPE (or just: mephisto wut {kind})"
-        )
+        raise click.UsageError(f"give a type after '=', e.g. mephisto wut {kind}=TYPE (or just: mephisto wut {kind})")
     if sep and type_name is not None:
         raise click.UsageError(f"give the {kind} type once: either {kind}={chosen} or {kind} {type_name}")
     picked = chosen or type_name

@@ -17,7 +17,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-class JSONField(pw.TextField):
+class JSONField(pw.TextField):  # type: ignore[misc]  # peewee is untyped here
     """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
 
     def db_value(self, value: Any) -> str | None:
@@ -27,9 +27,7 @@ class JSONField(pw.TextField):
         return None if value is None else json.loads(value)
 
 
-class BaseModel(pw.Model):
-    id: int  # peewee adds an AutoField named id; declared here for type checkers
-
+class BaseModel(pw.Model):  # type: ignore[misc]  # peewee is untyped here
     class Meta:
         database = database_proxy
         legacy_table_names = False

@@ -8,6 +8,7 @@ loop turn, so a burst of answers costs one send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -68,10 +69,8 @@ class OperatorChannel:
         await self._flush_now()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._ws is not None:
             await self._ws.close()
 

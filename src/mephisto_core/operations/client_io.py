@@ -87,17 +87,25 @@ class ClientIOHandler:
             elif kind == "submit":
                 await self._submit(conn, request_id, msg)
             elif kind == "live":
-                self.send(conn, Failure("unsupported", "This task type does not take live messages.").message(request_id))
+                self.send(
+                    conn,
+                    Failure("unsupported", "This task type does not take live messages.").message(request_id),
+                )
             else:
                 self.send(conn, Failure("bad_message", f"unknown message type {kind!r}").message(request_id))
         except Exception:
             # An operator bug must not take the run down; the worker is told to retry and we keep the trace.
             log.exception("failed to handle a %r message", kind)
-            self.send(conn, Failure("unavailable", "The server hit a problem; please try again.").message(request_id))
+            self.send(
+                conn,
+                Failure("unavailable", "The server hit a problem; please try again.").message(request_id),
+            )
 
     async def _hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
         params, token = msg.get("params", {}), msg.get("token")
-        if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+        ):
             self.send(conn, Failure("bad_message", "hello.params must be an object of strings").message(request_id))
             return
         if token is not None and not (isinstance(token, str) and len(token) <= 128):

@@ -69,10 +69,7 @@ class TaskLauncher:
         if limit:
             active = (
                 Unit.select()
-                .where(
-                    (Unit.task_run == run)
-                    & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value])
-                )
+                .where((Unit.task_run == run) & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value]))
                 .count()
             )
             room = limit - active
@@ -113,8 +110,7 @@ class TaskLauncher:
         run = self.ctx.run
         units = list(
             Unit.select().where(
-                (Unit.task_run == run)
-                & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.CREATED.value])
+                (Unit.task_run == run) & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.CREATED.value])
             )
         )
         if not units:

@@ -113,7 +113,10 @@ class Operator:
             )
         credentials = requester_credentials(self.settings.config_file, requester)
         provider = provider_cls(
-            config.provider_args, requester, credentials, self.settings.data_dir / "providers" / config.provider_type
+            config.provider_args,
+            requester,
+            credentials,
+            self.settings.data_dir / "providers" / config.provider_type,
         )
         blueprint = blueprint_cls(config.blueprint_args, config.task, config.task_dir)
         self._requester_name = requester
@@ -134,7 +137,11 @@ class Operator:
         self.ctx = ctx
         if self._stop_level:
             ctx.accepting = False
-        self.stats.task_name, self.stats.run_id, self.stats.resumed = config.task.name, selection.run.id, selection.resumed
+        self.stats.task_name, self.stats.run_id, self.stats.resumed = (
+            config.task.name,
+            selection.run.id,
+            selection.resumed,
+        )
         launcher = TaskLauncher(ctx)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
         self.worker_pool = pool

@@ -7,7 +7,6 @@ but refuses one that another live process is serving.
 
 from __future__ import annotations
 
-
 import os
 import socket
 from dataclasses import dataclass
@@ -115,5 +114,3 @@ def release(run_id: int, owner: str, completed: bool) -> None:
     TaskRun.update(owner=None, heartbeat_at=None, is_completed=completed).where(
         (TaskRun.id == run_id) & (TaskRun.owner == owner)
     ).execute()
-
-

@@ -147,7 +147,9 @@ class SimulatedWorker:
             self.report.acknowledged_keys.append(key)
             if self.ack_log is not None:
                 with self.ack_log.open("a") as fh:
-                    fh.write(json.dumps({"worker": self.worker_name, "submit_key": key, "unit_id": reply["unit_id"]}) + "\n")
+                    fh.write(
+                        json.dumps({"worker": self.worker_name, "submit_key": key, "unit_id": reply["unit_id"]}) + "\n"
+                    )
             started = time.perf_counter()
         return True
 
@@ -169,8 +171,14 @@ class SimulatedWorker:
         self._next_id += 1
         upload_id = secrets.token_urlsafe(12)
         header = json.dumps(
-            {"type": "upload", "id": self._next_id, "upload_id": upload_id, "field": field_name,
-             "name": name, "content_type": content_type}
+            {
+                "type": "upload",
+                "id": self._next_id,
+                "upload_id": upload_id,
+                "field": field_name,
+                "name": name,
+                "content_type": content_type,
+            }
         ).encode()
         await ws.send(len(header).to_bytes(4, "big") + header + data)
         reply = await self._answer_to(ws, self._next_id)
@@ -211,8 +219,13 @@ async def run_crowd(
     """Run `count` simulated workers concurrently until the run is over; return their combined report."""
     bots = [
         SimulatedWorker(
-            base_url, f"{name_prefix}-{i}", blueprint.simulate_answer, seed=i, ack_log=ack_log,
-            think_seconds=think_seconds, max_units=max_units,
+            base_url,
+            f"{name_prefix}-{i}",
+            blueprint.simulate_answer,
+            seed=i,
+            ack_log=ack_log,
+            think_seconds=think_seconds,
+            max_units=max_units,
         )
         for i in range(count)
     ]

@@ -47,7 +47,9 @@ class UploadStore:
         self.data_dir = data_dir
         self.root = data_dir / "files" / "uploads"
 
-    def save(self, upload_id: str, agent_id: int, field: str, name: str, content_type: str, data: bytes) -> StoredUpload:
+    def save(
+        self, upload_id: str, agent_id: int, field: str, name: str, content_type: str, data: bytes
+    ) -> StoredUpload:
         """Store the bytes durably; a repeated upload_id from the same agent returns the stored one."""
         if not UPLOAD_ID.match(upload_id):
             raise ValueError("upload_id must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")

@@ -77,7 +77,7 @@ class WorkerPool:
 
     def _get_or_create_worker(self, name: str) -> Worker:
         provider_type = self.ctx.run.provider_type
-        worker = Worker.get_or_none((Worker.provider_type == provider_type) & (Worker.name == name))
+        worker: Worker | None = Worker.get_or_none((Worker.provider_type == provider_type) & (Worker.name == name))
         if worker is None:
             worker = Worker.create(provider_type=provider_type, name=name)
         return worker
@@ -177,7 +177,7 @@ class WorkerPool:
         return None
 
     def _has_incomplete_units(self) -> bool:
-        return (
+        return bool(
             Unit.select(Unit.id)
             .where((Unit.task_run == self.ctx.run) & Unit.status.in_([s.value for s in INCOMPLETE_UNIT_STATUSES]))
             .exists()
@@ -239,8 +239,13 @@ class WorkerPool:
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
         for s in stored:
             AgentFile.create(
-                agent=agent_id, field=s.field, name=s.name, size=s.size,
-                content_type=s.content_type, sha256=s.sha256, path=s.path,
+                agent=agent_id,
+                field=s.field,
+                name=s.name,
+                size=s.size,
+                content_type=s.content_type,
+                sha256=s.sha256,
+                path=s.path,
             )
         return Submitted(submit_key)
 
@@ -249,7 +254,9 @@ class WorkerPool:
         for upload_id in upload_ids:
             upload = self.uploads.load(upload_id)
             if upload is None or upload.agent_id != agent_id:
-                return [], Failure("unknown_upload", f"upload {upload_id!r} was not received for this unit; upload it again")
+                return [], Failure(
+                    "unknown_upload", f"upload {upload_id!r} was not received for this unit; upload it again"
+                )
             stored.append(upload)
         return stored, None
 
@@ -264,12 +271,18 @@ class WorkerPool:
             return Failure("already_submitted", "This onboarding test was already submitted.")
         passed = self.ctx.blueprint.validate_onboarding(outputs)
         set_agent_status(
-            agent_id, AgentStatus.COMPLETED, onboarding=True,
-            outputs=outputs, submit_key=submit_key, submitted_at=utcnow(),
+            agent_id,
+            AgentStatus.COMPLETED,
+            onboarding=True,
+            outputs=outputs,
+            submit_key=submit_key,
+            submitted_at=utcnow(),
         )
         set_agent_status(agent_id, AgentStatus.APPROVED if passed else AgentStatus.REJECTED, onboarding=True)
         grant_qualification(
-            onboarding.worker_id, self.ctx.onboarding_qualification, 1 if passed else 0,
+            onboarding.worker_id,
+            self.ctx.onboarding_qualification,
+            1 if passed else 0,
             description=f"Passed the onboarding test of task {self.ctx.task.name}",
         )
         return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed")
@@ -281,7 +294,9 @@ class WorkerPool:
         agent = Agent.get_or_none(Agent.id == agent_id)
         if agent is None or not try_set_agent_status(agent_id, AgentStatus.IN_TASK, status):
             return False
-        relaunched = try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.LAUNCHED, worker=None, agent_id=None)
+        relaunched = try_set_unit_status(
+            agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.LAUNCHED, worker=None, agent_id=None
+        )
         if not relaunched:
             log.warning("unit %s of released agent %s was not assigned", agent.unit_id, agent_id)
         return True
@@ -311,7 +326,9 @@ class WorkerPool:
 
 
 _GONE_TEXT = {
-    AgentStatus.TIMED_OUT: "The time for this unit ran out, so it was offered to someone else. Your answer was not stored.",
+    AgentStatus.TIMED_OUT: (
+        "The time for this unit ran out, so it was offered to someone else. Your answer was not stored."
+    ),
     AgentStatus.DISCONNECTED: "This page was disconnected for too long, so the unit was offered to someone else.",
     AgentStatus.EXPIRED: "This unit was withdrawn by the requester.",
     AgentStatus.RETURNED: "You returned this unit.",

@@ -29,12 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--build-dir", type=Path, required=True, help="directory with the task's index.html")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
-    parser.add_argument(
-        "--max-upload-bytes", type=int, default=50 * 2**20, help="largest file a worker may upload"
-    )
-    parser.add_argument(
-        "--max-message-bytes", type=int, default=2**20, help="largest JSON message a worker may send"
-    )
+    parser.add_argument("--max-upload-bytes", type=int, default=50 * 2**20, help="largest file a worker may upload")
+    parser.add_argument("--max-message-bytes", type=int, default=2**20, help="largest JSON message a worker may send")
     return parser
 
 

@@ -104,8 +104,7 @@ def _request_id(message: dict[str, Any], type_: str) -> int:
 def _check_key(value: object, field: str, type_: str, request_id: int | None) -> None:
     if not isinstance(value, str) or not value or len(value) > _MAX_KEY_CHARS:
         raise BadMessage(
-            f"'{field}' of a '{type_}' message must be a non-empty string "
-            f"of at most {_MAX_KEY_CHARS} characters",
+            f"'{field}' of a '{type_}' message must be a non-empty string of at most {_MAX_KEY_CHARS} characters",
             request_id,
         )
 
@@ -140,9 +139,7 @@ def parse_page_text(text: str) -> PageMessage:
     if type_ not in _KNOWN_TYPES:
         hint = " (uploads are binary frames)" if type_ == UPLOAD else ""
         known = ", ".join(sorted(_KNOWN_TYPES))
-        raise BadMessage(
-            f"unknown message type {type_[:50]!r}{hint}; expected one of {known}", _optional_id(message)
-        )
+        raise BadMessage(f"unknown message type {type_[:50]!r}{hint}; expected one of {known}", _optional_id(message))
     if type_ not in _REQUEST_TYPES:
         if "data" not in message:
             raise BadMessage(f"a '{type_}' message needs a 'data' field")
@@ -166,9 +163,7 @@ def parse_upload_frame(frame: bytes) -> UploadHeader:
         raise BadMessage("an upload frame starts with a 4-byte header length; this frame is shorter")
     header_length = int.from_bytes(frame[:4], "big")
     if header_length > MAX_UPLOAD_HEADER_BYTES:
-        raise BadMessage(
-            f"an upload header may have at most {MAX_UPLOAD_HEADER_BYTES} bytes, not {header_length}"
-        )
+        raise BadMessage(f"an upload header may have at most {MAX_UPLOAD_HEADER_BYTES} bytes, not {header_length}")
     if header_length > len(frame) - 4:
         raise BadMessage(f"the upload header length {header_length} is longer than the frame")
     try:

@@ -29,9 +29,7 @@ class BrowserUnavailable(RuntimeError):
 def check_browser_available(executable: Path = CHROMIUM_PATH) -> None:
     """Raise BrowserUnavailable, naming what to install, unless playwright and Chromium are both present."""
     if not executable.is_file():
-        raise BrowserUnavailable(
-            f"{executable} not found: install Chromium (Debian/Ubuntu: apt-get install chromium)"
-        )
+        raise BrowserUnavailable(f"{executable} not found: install Chromium (Debian/Ubuntu: apt-get install chromium)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as exc:
@@ -41,9 +39,7 @@ def check_browser_available(executable: Path = CHROMIUM_PATH) -> None:
         ) from exc
 
 
-def launch_chromium(
-    playwright: Playwright, *, executable: Path = CHROMIUM_PATH, headless: bool = True
-) -> Browser:
+def launch_chromium(playwright: Playwright, *, executable: Path = CHROMIUM_PATH, headless: bool = True) -> Browser:
     """Start the system Chromium with flags that make it quiet, offline and container-safe."""
     check_browser_available(executable)
     return playwright.chromium.launch(

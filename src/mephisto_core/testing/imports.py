@@ -36,9 +36,7 @@ def modules_imported_by(code: str, *, python: str = sys.executable, timeout_s: f
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(
-            f"{python} -c {code!r} exited {result.returncode}:\n{result.stdout}{result.stderr}"
-        )
+        raise RuntimeError(f"{python} -c {code!r} exited {result.returncode}:\n{result.stdout}{result.stderr}")
     modules = []
     for line in result.stderr.splitlines():
         # "import time:       123 |        456 |     package.module" (the header line has no numbers)
@@ -51,9 +49,7 @@ def modules_imported_by(code: str, *, python: str = sys.executable, timeout_s: f
     return modules
 
 
-def forbidden_startup_imports(
-    modules: Iterable[str], forbidden: Iterable[str] = FORBIDDEN_AT_STARTUP
-) -> list[str]:
+def forbidden_startup_imports(modules: Iterable[str], forbidden: Iterable[str] = FORBIDDEN_AT_STARTUP) -> list[str]:
     """The modules among `modules` whose name starts with one of the `forbidden` prefixes, sorted."""
     prefixes = tuple(forbidden)
     return sorted({m for m in modules if m.startswith(prefixes)})

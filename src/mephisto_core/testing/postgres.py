@@ -111,8 +111,7 @@ def start_postgres(binaries: PostgresBinaries | None = None, *, timeout_s: int =
             entry = pwd.getpwnam("postgres")
         except KeyError as exc:
             raise PostgresUnavailable(
-                "running as root, so PostgreSQL must run as the 'postgres' user, which does not exist: "
-                + INSTALL_HINT
+                "running as root, so PostgreSQL must run as the 'postgres' user, which does not exist: " + INSTALL_HINT
             ) from exc
         owner = (entry.pw_uid, entry.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
@@ -221,8 +220,7 @@ def drop_database(admin_url: str, dbname: str) -> None:
     """Drop database `dbname` on the server of `admin_url`, first ending any session still connected to it."""
     with _admin_connection(admin_url) as cur:
         cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (dbname,),
         )
         cur.execute(f'DROP DATABASE IF EXISTS "{dbname}"')

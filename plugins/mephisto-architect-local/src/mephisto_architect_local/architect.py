@@ -46,9 +46,7 @@ class LocalArchitect(Architect):
         """The port is a valid TCP port and, unless 0, nobody else listens on it now."""
         args = self.local_args
         if not 0 <= args.port <= 65535:
-            raise ConfigError(
-                f"must be between 0 and 65535 (0 picks a free port), got {args.port}", key=PORT_KEY
-            )
+            raise ConfigError(f"must be between 0 and 65535 (0 picks a free port), got {args.port}", key=PORT_KEY)
         if args.port != 0:
             check_can_listen(args.host, args.port)
 

@@ -29,9 +29,7 @@ class LocalArchitectArgs(ArchitectArgs):
             "(uses a second CPU core for many workers)."
         ),
     )
-    max_upload_mb: float = Field(
-        default=50, gt=0, description="Largest file a worker may upload, in megabytes."
-    )
+    max_upload_mb: float = Field(default=50, gt=0, description="Largest file a worker may upload, in megabytes.")
     public_url: str | None = Field(
         default=None,
         description=(

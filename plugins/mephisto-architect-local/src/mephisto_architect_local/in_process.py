@@ -14,9 +14,7 @@ if TYPE_CHECKING:
 class InProcessRouter:
     """A `RouterServer` started and stopped on the caller's event loop."""
 
-    def __init__(
-        self, build_dir: Path, channel_secret: str, host: str, port: int, max_upload_bytes: int
-    ) -> None:
+    def __init__(self, build_dir: Path, channel_secret: str, host: str, port: int, max_upload_bytes: int) -> None:
         self.build_dir = build_dir
         self.channel_secret = channel_secret
         self.host = host

@@ -125,8 +125,7 @@ class SubprocessRouter:
         if "address already in use" in tail.lower():
             return port_busy_error(self.host, self.port)
         return RouterStartError(
-            f"the router process exited with code {returncode} before it was ready"
-            + self._stderr_tail_for_message()
+            f"the router process exited with code {returncode} before it was ready" + self._stderr_tail_for_message()
         )
 
     def _stderr_tail(self) -> str:

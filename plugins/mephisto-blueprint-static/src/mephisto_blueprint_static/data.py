@@ -70,9 +70,7 @@ def _csv_rows(text: str, path: Path, key: str) -> list[Row]:
     try:
         header = next(reader, None)
         if header is None:
-            raise ConfigError(
-                "the CSV file is empty; it needs a header row and data rows", file=path, key=key
-            )
+            raise ConfigError("the CSV file is empty; it needs a header row and data rows", file=path, key=key)
         _check_header(header, path, key)
         rows: list[Row] = []
         for cells in reader:
@@ -86,9 +84,7 @@ def _csv_rows(text: str, path: Path, key: str) -> list[Row]:
                     key=key,
                     line=line,
                 )
-            rows.append(
-                Row(f"row {len(rows) + 1} (line {line})", line, dict(zip(header, cells, strict=True)))
-            )
+            rows.append(Row(f"row {len(rows) + 1} (line {line})", line, dict(zip(header, cells, strict=True))))
     except csv.Error as exc:
         raise ConfigError(f"not valid CSV: {exc}", file=path, key=key, line=reader.line_num) from exc
     return rows
@@ -120,9 +116,7 @@ def _json_rows(text: str, path: Path, key: str) -> list[Row]:
     rows: list[Row] = []
     for index, item in enumerate(data, start=1):
         if not isinstance(item, dict):
-            raise ConfigError(
-                f"item {index} of the list is a {_json_type(item)}, not an object", file=path, key=key
-            )
+            raise ConfigError(f"item {index} of the list is a {_json_type(item)}, not an object", file=path, key=key)
         rows.append(Row(f"item {index}", None, item))
     return rows
 

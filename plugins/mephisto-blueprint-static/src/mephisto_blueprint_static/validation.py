@@ -31,9 +31,7 @@ def validate_answer(
     for upload in files:
         form_field = fields.get(upload.field)
         if form_field is None or not any(c.type == "file" for c in form_field.controls):
-            problems.setdefault(
-                upload.field, f"file {upload.name!r} was sent for a field that is not a file input"
-            )
+            problems.setdefault(upload.field, f"file {upload.name!r} was sent for a field that is not a file input")
     return problems
 
 

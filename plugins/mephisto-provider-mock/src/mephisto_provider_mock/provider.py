@@ -164,8 +164,7 @@ def _worker_name_problem(name: str) -> str | None:
         return "This link has an empty worker_id. Ask for a link that ends in ?worker_id=YOUR_NAME."
     if len(name) > MAX_WORKER_NAME_LENGTH:
         return (
-            f"The worker_id in this link is {len(name)} characters long; "
-            f"at most {MAX_WORKER_NAME_LENGTH} are allowed."
+            f"The worker_id in this link is {len(name)} characters long; at most {MAX_WORKER_NAME_LENGTH} are allowed."
         )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         return "The worker_id in this link contains control characters (such as a line break or tab)."
