@@ -100,6 +100,16 @@ class Blueprint:
         """Server-side check of a submission: {field name: message} for each problem; empty means accepted."""
         return {}
 
+    def review_html(
+        self, inputs: dict[str, Any], outputs: dict[str, Any], file_urls: dict[str, list[str]]
+    ) -> str | None:
+        """An HTML fragment showing a submission the way this task type presents it, for the review app.
+
+        `file_urls` maps each file field to the URLs the review app serves its uploads at. None (the default)
+        lets the review app show the inputs and outputs as plain tables with download links.
+        """
+        return None
+
     def simulate_answer(self, init_data: dict[str, Any], rng: random.Random) -> SimulatedAnswer:
         """A plausible, valid answer to a unit, used by simulated workers (`mephisto launch --simulate`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot simulate workers yet")

@@ -18,6 +18,8 @@ CORE_COMMANDS: dict[str, str] = {
     "plugins": "mephisto_core.cli.plugins_cmd:plugins",
     "register": "mephisto_core.cli.requester_cmds:register",
     "requesters": "mephisto_core.cli.requester_cmds:requesters",
+    "review": "mephisto_core.cli.review_cmd:review",
+    "export": "mephisto_core.cli.export_cmd:export",
 }
 # One-line help for the command list, so listing commands imports none of them.
 CORE_HELP: dict[str, str] = {
@@ -28,6 +30,8 @@ CORE_HELP: dict[str, str] = {
     "plugins": "List installed plugins and the types and commands they provide.",
     "register": "Store a requester's credentials for a provider.",
     "requesters": "List registered requesters (secrets hidden).",
+    "review": "Review submissions: approve, reject, bonus, block (web app or terminal).",
+    "export": "Export submissions to JSONL, CSV or JSON, with agreement and aggregation.",
 }
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from mephisto_core.data_model.models import GrantedQualification, Qualification, Worker, utcnow
 
+#: The global block: a worker holding it with a non-zero value is refused by every task, whatever the provider.
+BLOCK_QUALIFICATION = "mephisto-blocked"
+
 
 def grant_qualification(worker: Worker | int, name: str, value: int = 1, description: str = "") -> None:
     """Grant (or re-grant with a new value) a qualification; `updated_at` moves only when the value changes."""
@@ -28,3 +31,16 @@ def granted_value(worker: Worker | int, name: str) -> int | None:
         .scalar()
     )
     return None if value is None else int(value)
+
+
+def revoke_qualification(worker: Worker | int, name: str) -> bool:
+    """Remove a worker's grant of `name`; False when it was not granted."""
+    qualification = Qualification.get_or_none(Qualification.name == name)
+    if qualification is None:
+        return False
+    deleted = (
+        GrantedQualification.delete()
+        .where((GrantedQualification.worker == worker) & (GrantedQualification.qualification == qualification))
+        .execute()
+    )
+    return bool(deleted)

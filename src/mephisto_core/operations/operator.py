@@ -25,11 +25,12 @@ from mephisto_core.operations.channel import OperatorChannel
 from mephisto_core.operations.client_io import ClientIOHandler
 from mephisto_core.operations.db_writer import DatabaseWriter
 from mephisto_core.operations.launcher import TaskLauncher
+from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run_context import RunContext
 from mephisto_core.operations.uploads import UploadStore
 from mephisto_core.operations.worker_pool import WorkerPool
 from mephisto_core.plugins import get_registry
-from mephisto_core.settings import Settings, requester_credentials
+from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
 
 log = logging.getLogger(__name__)
@@ -101,25 +102,13 @@ class Operator:
     def _instantiate(self, config: TaskConfig) -> tuple[Blueprint, CrowdProvider, Architect]:
         registry = get_registry()
         blueprint_cls = registry.get("blueprint", config.blueprint_type)
-        provider_cls = registry.get("provider", config.provider_type)
         architect_cls = registry.get("architect", config.architect_type)
-        requester = getattr(config.provider_args, "requester_name", None) or provider_cls.default_requester_name
-        if not requester:
-            raise ConfigError(
-                f"provider {config.provider_type!r} needs a requester: register one with "
-                f"`mephisto register {config.provider_type} NAME key=value ...` and set provider.requester_name",
-                file=config.path,
-                key="provider.requester_name",
-            )
-        credentials = requester_credentials(self.settings.config_file, requester)
-        provider = provider_cls(
-            config.provider_args,
-            requester,
-            credentials,
-            self.settings.data_dir / "providers" / config.provider_type,
-        )
+        try:
+            provider = build_provider(self.settings, config.provider_type, config.provider_args)
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, file=config.path, key=exc.key) from exc
         blueprint = blueprint_cls(config.blueprint_args, config.task, config.task_dir)
-        self._requester_name = requester
+        self._requester_name = provider.requester_name
         return blueprint, provider, architect_cls(config.architect_args, self.settings.runs_dir)
 
     async def _run(

@@ -27,7 +27,7 @@ from mephisto_core.data_model import (
     Worker,
 )
 from mephisto_core.data_model.models import utcnow
-from mephisto_core.data_model.qualifications import grant_qualification, granted_value
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification, granted_value
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES, SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status, try_set_agent_status, try_set_unit_status
 from mephisto_core.operations.replies import Assigned, Failure, Preview, Refusal, Refused, Submitted
@@ -56,6 +56,8 @@ class WorkerPool:
         if identity.worker_name is None:
             return Preview(self.ctx.blueprint.preview_data())
         worker = self._get_or_create_worker(identity.worker_name)
+        if granted_value(worker, BLOCK_QUALIFICATION):
+            return Refused(Refusal.BLOCKED)
         resumed = self._resume(worker, token, identity.provider_agent_id)
         if resumed is not None:
             return resumed

@@ -1,0 +1,203 @@
+"""Review actions: approve, reject, soft-reject, bonus, block and unblock, grant and revoke qualifications.
+
+Every action goes through the run's provider plugin first (the platform pays, rejects or blocks), and only when the
+provider succeeded is the status change and a `Review` record committed. A provider failure raises ProviderError
+and leaves the database untouched. Used by `mephisto review` (web and terminal) and by scripts.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mephisto_core.abstractions import CrowdProvider
+from mephisto_core.data_model import (
+    Agent,
+    AgentStatus,
+    Database,
+    Qualification,
+    Review,
+    ReviewKind,
+    TaskRun,
+    Unit,
+    UnitStatus,
+    Worker,
+)
+from mephisto_core.data_model.qualifications import (
+    BLOCK_QUALIFICATION,
+    grant_qualification,
+    granted_value,
+    revoke_qualification,
+)
+from mephisto_core.data_model.statuses import check_unit_transition
+from mephisto_core.data_model.transitions import set_agent_status, set_unit_status
+from mephisto_core.errors import MephistoError, NotFound, ProviderError
+from mephisto_core.operations.providers import build_provider
+from mephisto_core.settings import Settings
+
+_VERDICTS = {
+    ReviewKind.APPROVE: (UnitStatus.ACCEPTED, AgentStatus.APPROVED, "approve_work"),
+    ReviewKind.REJECT: (UnitStatus.REJECTED, AgentStatus.REJECTED, "reject_work"),
+    ReviewKind.SOFT_REJECT: (UnitStatus.SOFT_REJECTED, AgentStatus.SOFT_REJECTED, "soft_reject_work"),
+}
+
+
+class ReviewActions:
+    """Review operations on an open database; `reviewer` is recorded with every action."""
+
+    def __init__(self, database: Database, settings: Settings, reviewer: str = "") -> None:
+        self.database = database
+        self.settings = settings
+        self.reviewer = reviewer
+        self._providers: dict[int, CrowdProvider] = {}
+
+    # ---- verdicts on units --------------------------------------------------------------------------------
+
+    def approve(self, unit_id: int, feedback: str = "") -> None:
+        """Accept a submitted unit (the worker is paid)."""
+        self._verdict(unit_id, ReviewKind.APPROVE, feedback)
+
+    def reject(self, unit_id: int, feedback: str) -> None:
+        """Reject a submitted unit (not paid); feedback tells the worker why and is required."""
+        if not feedback.strip():
+            raise MephistoError("rejecting needs feedback that tells the worker why")
+        self._verdict(unit_id, ReviewKind.REJECT, feedback)
+
+    def soft_reject(self, unit_id: int, feedback: str = "") -> None:
+        """Pay for a submitted unit but mark its work as not usable."""
+        self._verdict(unit_id, ReviewKind.SOFT_REJECT, feedback)
+
+    def _verdict(self, unit_id: int, kind: ReviewKind, feedback: str) -> None:
+        unit_status, agent_status, provider_call = _VERDICTS[kind]
+        unit, agent = self._submitted_unit(unit_id)
+        check_unit_transition(unit.status, unit_status.value)  # refuse before calling the platform
+        provider = self._provider_for(unit.task_run_id)
+        _call_provider(provider, provider_call, agent, feedback)
+        with self.database.write():
+            set_unit_status(unit.id, unit_status)
+            set_agent_status(agent.id, agent_status)
+            Review.create(
+                kind=kind.value,
+                unit=unit.id,
+                worker=agent.worker_id,
+                task=unit.task_id,
+                feedback=feedback,
+                reviewer=self.reviewer,
+            )
+
+    # ---- money and workers --------------------------------------------------------------------------------
+
+    def bonus(self, unit_id: int, amount: Decimal | str | float, reason: str) -> None:
+        """Pay the worker of a unit an extra `amount` with a reason they will see."""
+        value = _money(amount)
+        unit, agent = self._submitted_unit(unit_id)
+        provider = self._provider_for(unit.task_run_id)
+        worker = Worker.get_by_id(agent.worker_id)
+        _call_provider(provider, "bonus_worker", worker, value, reason, unit)
+        with self.database.write():
+            Review.create(
+                kind=ReviewKind.BONUS.value,
+                unit=unit.id,
+                worker=worker.id,
+                task=unit.task_id,
+                amount=value,
+                feedback=reason,
+                reviewer=self.reviewer,
+            )
+
+    def block_worker(self, worker_id: int, reason: str) -> None:
+        """Block a worker from every task: our own eligibility check refuses them, and the provider is told."""
+        if not reason.strip():
+            raise MephistoError("blocking a worker needs a reason")
+        worker = self._worker(worker_id)
+        _call_provider(self._provider_for_worker(worker), "block_worker", worker, reason)
+        with self.database.write():
+            grant_qualification(worker.id, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
+            Review.create(kind=ReviewKind.BLOCK.value, worker=worker.id, feedback=reason, reviewer=self.reviewer)
+
+    def unblock_worker(self, worker_id: int) -> None:
+        """Lift a block."""
+        worker = self._worker(worker_id)
+        _call_provider(self._provider_for_worker(worker), "unblock_worker", worker)
+        with self.database.write():
+            revoke_qualification(worker.id, BLOCK_QUALIFICATION)
+            Review.create(kind=ReviewKind.UNBLOCK.value, worker=worker.id, reviewer=self.reviewer)
+
+    def grant_qualification(self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None) -> None:
+        """Grant a worker a qualification (or change its value)."""
+        worker = self._worker(worker_id)
+        with self.database.write():
+            grant_qualification(worker.id, name, value)
+            qualification = Qualification.get(Qualification.name == name)
+            Review.create(
+                kind=ReviewKind.GRANT.value,
+                worker=worker.id,
+                unit=unit_id,
+                qualification=qualification.id,
+                qualification_value=value,
+                reviewer=self.reviewer,
+            )
+
+    def revoke_qualification(self, worker_id: int, name: str, unit_id: int | None = None) -> None:
+        """Take a qualification away from a worker."""
+        worker = self._worker(worker_id)
+        if granted_value(worker.id, name) is None:
+            raise NotFound(f"worker {worker.name!r} does not hold the qualification {name!r}")
+        with self.database.write():
+            revoke_qualification(worker.id, name)
+            Review.create(kind=ReviewKind.REVOKE.value, worker=worker.id, unit=unit_id, reviewer=self.reviewer)
+
+    def is_blocked(self, worker_id: int) -> bool:
+        return bool(granted_value(worker_id, BLOCK_QUALIFICATION))
+
+    # ---- helpers ------------------------------------------------------------------------------------------
+
+    def _submitted_unit(self, unit_id: int) -> tuple[Unit, Agent]:
+        unit = Unit.get_or_none(Unit.id == unit_id)
+        if unit is None:
+            raise NotFound(f"unit {unit_id} does not exist")
+        if unit.agent_id is None:
+            raise MephistoError(f"unit {unit_id} has no submission to review (status {unit.status})")
+        agent: Agent = Agent.get_by_id(unit.agent_id)
+        return unit, agent
+
+    def _worker(self, worker_id: int) -> Worker:
+        worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
+        if worker is None:
+            raise NotFound(f"worker {worker_id} does not exist")
+        return worker
+
+    def _provider_for(self, task_run_id: int) -> CrowdProvider:
+        if task_run_id not in self._providers:
+            run = TaskRun.get_by_id(task_run_id)
+            provider_args = {k: v for k, v in run.config["provider"].items() if k != "type"}
+            self._providers[task_run_id] = build_provider(self.settings, run.provider_type, provider_args)
+        return self._providers[task_run_id]
+
+    def _provider_for_worker(self, worker: Worker) -> CrowdProvider:
+        """The provider of the worker's latest run (a worker belongs to one provider type)."""
+        run = TaskRun.select().where(TaskRun.provider_type == worker.provider_type).order_by(TaskRun.id.desc()).first()
+        if run is None:
+            raise MephistoError(f"no task run of provider {worker.provider_type!r} to act through")
+        return self._provider_for(run.id)
+
+
+def _money(amount: Decimal | str | float) -> Decimal:
+    try:
+        value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    except InvalidOperation as exc:
+        raise MephistoError(f"bonus amount {amount!r} is not a number (e.g. 0.50)") from exc
+    if value <= 0:
+        raise MephistoError(f"bonus amount must be positive, got {value}")
+    return value
+
+
+def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> None:
+    try:
+        getattr(provider, method)(*args)
+    except (MephistoError, NotImplementedError) as exc:
+        raise ProviderError(f"provider {provider.type_name!r} refused to {method.replace('_', ' ')}: {exc}") from exc
+    except Exception as exc:
+        raise ProviderError(
+            f"provider {provider.type_name!r} failed to {method.replace('_', ' ')}: {type(exc).__name__}: {exc}"
+        ) from exc
