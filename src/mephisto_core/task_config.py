@@ -119,6 +119,7 @@ def validate_task_dict(
         if not isinstance(raw.get(name, {}), dict):
             raise ConfigError(f"[{name}] must be a table", file=path, key=name, line=_find_line(text, name, None))
     task = _validate(TaskArgs, dict(raw.get("task", {})), "task", path, text)
+    _resolve_paths(task, path.parent)
     registry = get_registry()
     parsed: dict[str, Any] = {}
     for kind in KINDS:
@@ -206,11 +207,13 @@ def _accepts_plain_string(annotation: Any) -> bool:
 
 
 def _resolve_paths(args: BaseModel, base: Path) -> None:
-    """Make every relative Path field absolute, relative to the task file's folder."""
+    """Make every relative Path field (also in nested sections) absolute, relative to the task file's folder."""
     for name in type(args).model_fields:
         value = getattr(args, name)
         if isinstance(value, Path) and not value.is_absolute():
             object.__setattr__(args, name, (base / value).resolve())
+        elif isinstance(value, BaseModel):
+            _resolve_paths(value, base)
 
 
 def _find_line(text: str, section: str, key: str | None) -> int | None:

@@ -114,6 +114,8 @@ def test_types() -> Iterator[None]:
 
 def write_task(folder: Path, rows: int = 3, onboarding: bool = False, architect: str = "local", **task: Any) -> Path:
     """A task file using the test blueprint, the local architect on a free port and the test provider."""
+    if "task_onboarding" in task:
+        task["onboarding"] = task.pop("task_onboarding")
     config = {
         "task": {"name": "echo", "title": "Echo", **task},
         "blueprint": {"type": "echo_test", "rows": rows, "onboarding": onboarding},
@@ -131,5 +133,16 @@ def task_file(tmp_path: Path) -> Any:
 
     def make(**kwargs: Any) -> Path:
         return write_task(tmp_path, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_pool(database: Any, mephisto_settings: Any, task_file: Any) -> Any:
+    """`make_pool(**task_args)`: a worker pool over a freshly created and launched run (no router)."""
+    from pool_helpers import build_pool
+
+    def make(**task: Any) -> Any:
+        return build_pool(database, mephisto_settings, task_file(architect="null_test", **task))
 
     return make

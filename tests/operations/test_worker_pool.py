@@ -3,57 +3,15 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
+from pool_helpers import call, hello
 
-from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database, Unit, UnitStatus
-from mephisto_core.operations.launcher import TaskLauncher
+from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitStatus
 from mephisto_core.operations.replies import Assigned, Failure, Preview, Refusal, Refused, Submitted
-from mephisto_core.operations.run_context import RunContext
-from mephisto_core.operations.run_setup import select_run
-from mephisto_core.operations.uploads import UploadStore
-from mephisto_core.operations.worker_pool import WorkerPool
-from mephisto_core.plugins import get_registry
-from mephisto_core.settings import Settings
-from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-@pytest.fixture
-def make_pool(database: Database, mephisto_settings: Settings, task_file: Any) -> Any:
-    """`make_pool(**task_args)`: a worker pool over a freshly created and launched run."""
-
-    def make(**task: Any) -> WorkerPool:
-        return _make_pool(database, mephisto_settings, task_file(architect="null_test", **task))
-
-    return make
-
-
-def _make_pool(database: Database, settings: Settings, path: Path) -> WorkerPool:
-    config = load_task_config(path)
-    registry = get_registry()
-    blueprint = registry.get("blueprint", "echo_test")(config.blueprint_args, config.task, config.task_dir)
-    provider = registry.get("provider", "crowd_test")(config.provider_args, "TEST_REQUESTER", {}, settings.data_dir)
-    with database.write():
-        selection = select_run(config, "TEST_REQUESTER", "test:1", sandbox=True)
-        ctx = RunContext(settings, config, selection.task, selection.run, blueprint, provider, "http://x/")
-        launcher = TaskLauncher(ctx)
-        launcher.create_assignments(blueprint.iter_assignments())
-        launcher.launch_available()
-    return WorkerPool(ctx, UploadStore(settings.data_dir))
-
-
-def call(database: Database, fn: Any, *args: Any) -> Any:
-    with database.write():
-        return fn(*args)
-
-
-def hello(database: Database, pool: WorkerPool, name: str | None, token: str | None = None) -> Any:
-    params = {} if name is None else {"worker_id": name}
-    return call(database, pool.register, params, token)
 
 
 def test_new_worker_gets_a_unit_and_a_reload_returns_the_same_one(database, make_pool, mephisto_settings):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TaskArgs(BaseModel):
@@ -46,6 +48,15 @@ class TaskArgs(BaseModel):
         description="How long a worker whose page lost its connection keeps the unit before it is offered again.",
     )
 
+    qualifications: list[QualificationRequirement] = Field(
+        default_factory=list, description="Qualifications a worker needs ([[task.qualifications]] entries)."
+    )
+    onboarding: OnboardingArgs | None = Field(
+        default=None, description="How the onboarding test is graded ([task.onboarding])."
+    )
+    screening: ScreeningArgs | None = Field(default=None, description="Screen each worker's first units.")
+    gold: GoldArgs | None = Field(default=None, description="Mix known-answer units into each worker's units.")
+
     @field_validator("tags", mode="before")
     @classmethod
     def _split_tags(cls, value: object) -> object:
@@ -53,3 +64,74 @@ class TaskArgs(BaseModel):
         if isinstance(value, str):
             return [t.strip() for t in value.split(",") if t.strip()]
         return value
+
+
+Comparator = Literal["exists", "not_exists", "==", "!=", ">", ">=", "<", "<=", "in", "not_in"]
+
+
+class QualificationRequirement(BaseModel):
+    """A `[[task.qualifications]]` entry: who may work on the task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Qualification name (see `mephisto qualifications list`).")
+    comparator: Comparator = Field(default="exists", description="How the worker's value is compared with `value`.")
+    value: int | list[int] | None = Field(default=None, description="The value compared with (a list for in/not_in).")
+
+    @model_validator(mode="after")
+    def _value_fits_comparator(self) -> QualificationRequirement:
+        if self.comparator in ("exists", "not_exists"):
+            if self.value is not None:
+                raise ValueError(f"comparator {self.comparator!r} takes no value")
+        elif self.comparator in ("in", "not_in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"comparator {self.comparator!r} needs a non-empty list of integers as value")
+        elif not isinstance(self.value, int):
+            raise ValueError(f"comparator {self.comparator!r} needs an integer value")
+        return self
+
+
+class OnboardingArgs(BaseModel):
+    """`[task.onboarding]`: how the onboarding test (the blueprint's onboarding page) is graded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    validator: str | None = Field(
+        default=None,
+        description="module:function(outputs) -> bool deciding pass or fail; the module may sit in the task folder.",
+    )
+    answers: dict[str, str | int | bool | list[str]] | None = Field(
+        default=None, description="Expected answers: every listed field must equal its value to pass."
+    )
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> OnboardingArgs:
+        if (self.validator is None) == (self.answers is None):
+            raise ValueError("give exactly one of `validator` (module:function) or `answers` (expected answers)")
+        return self
+
+
+class ScreeningArgs(BaseModel):
+    """`[task.screening]`: a worker's first units are checked before the worker gets more."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    units: int = Field(default=1, ge=1, description="How many of a worker's first units are checked.")
+    validator: str = Field(
+        description="module:function(inputs, outputs) -> bool deciding whether a screening unit passes."
+    )
+
+
+class GoldArgs(BaseModel):
+    """`[task.gold]`: known-answer units mixed into a worker's units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_jsonl: Path = Field(
+        description='Gold units, one JSON object per line: {"inputs": {...}, "answers": {field: expected}}.'
+    )
+    every: int = Field(default=10, ge=1, description="A worker's first unit and then every N-th unit is a gold unit.")
+    max_wrong: int = Field(default=0, ge=0, description="A worker with more wrong gold answers than this is stopped.")
+
+
+TaskArgs.model_rebuild()  # resolve the annotations of the sections defined after it

@@ -88,6 +88,7 @@ class Assignment(BaseModel):
 
     task_run = pw.ForeignKeyField(TaskRun, backref="assignments", index=True)
     inputs = JSONField()
+    gold_index = pw.IntegerField(null=True)  # the line of the gold file, for a gold unit's assignment
     created_at = pw.DateTimeField(default=utcnow)
 
 

@@ -151,3 +151,10 @@ class ReviewKind(StrEnum):
     UNBLOCK = "unblock"
     GRANT = "grant"
     REVOKE = "revoke"
+    # Automatic checks, recorded so review shows them:
+    SCREEN_PASS = "screen_pass"
+    SCREEN_FAIL = "screen_fail"
+    GOLD_CORRECT = "gold_correct"
+    GOLD_WRONG = "gold_wrong"
+    ONBOARDING_PASS = "onboarding_pass"
+    ONBOARDING_FAIL = "onboarding_fail"

@@ -84,7 +84,7 @@ class TaskLauncher:
         ids = [
             unit_id
             for (unit_id,) in Unit.select(Unit.id)
-            .where((Unit.task_run == self.ctx.run) & (Unit.status == UnitStatus.EXPIRED.value))
+            .where((Unit.task_run == self.ctx.run) & (Unit.status == UnitStatus.EXPIRED.value) & (Unit.unit_index >= 0))
             .tuples()
         ]
         return self._launch(ids, UnitStatus.EXPIRED)
@@ -126,7 +126,7 @@ class TaskLauncher:
         """Units of this run per status."""
         query = (
             Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
-            .where(Unit.task_run == self.ctx.run)
+            .where((Unit.task_run == self.ctx.run) & (Unit.unit_index >= 0))  # gold units are extra, not the run's
             .group_by(Unit.status)
             .tuples()
         )

@@ -29,6 +29,7 @@ from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run_context import RunContext
 from mephisto_core.operations.uploads import UploadStore
 from mephisto_core.operations.worker_pool import WorkerPool
+from mephisto_core.operations.worker_rules import RunRules
 from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
@@ -92,6 +93,7 @@ class Operator:
         """Launch (or resume) the task and return when it is done or stopped."""
         blueprint, provider, architect = self._instantiate(config)
         await asyncio.to_thread(blueprint.check)
+        self._rules = await asyncio.to_thread(RunRules.from_config, config)
         architect.check()
         self.writer.start()
         try:
@@ -122,7 +124,7 @@ class Operator:
         selection = await self.writer.call(
             run_setup.select_run, config, self._requester_name, self.owner, provider.is_sandbox
         )
-        ctx = RunContext(self.settings, config, selection.task, selection.run, blueprint, provider)
+        ctx = RunContext(self.settings, config, selection.task, selection.run, blueprint, provider, rules=self._rules)
         self.ctx = ctx
         if self._stop_level:
             ctx.accepting = False

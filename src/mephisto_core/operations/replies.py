@@ -17,6 +17,7 @@ class Refusal(StrEnum):
     TOO_MANY_CONCURRENT = "too_many_concurrent"
     MAX_UNITS_REACHED = "max_units_reached"
     BAD_LINK = "bad_link"
+    PENDING_CHECK = "pending_check"
 
 
 REFUSAL_MESSAGES: dict[Refusal, str] = {
@@ -27,7 +28,13 @@ REFUSAL_MESSAGES: dict[Refusal, str] = {
     Refusal.TOO_MANY_CONCURRENT: "You already have as many units of this task open as allowed. Finish one first.",
     Refusal.MAX_UNITS_REACHED: "You have done the most units one worker may do in this task. Thank you!",
     Refusal.BAD_LINK: "This link is not a valid worker link for this task.",
+    Refusal.PENDING_CHECK: "Your first answers are still being checked. Please come back a little later.",
 }
+
+#: Clearer words for the specific reasons behind a `not_qualified` refusal.
+NOT_QUALIFIED_ONBOARDING = "You did not pass the qualification test of this task, so it is not open to you."
+NOT_QUALIFIED_SCREENING = "Your first answers did not pass the check for this task, so it is not open to you any more."
+NOT_QUALIFIED_GOLD = "Too many of your answers to check questions were wrong, so this task is not open to you any more."
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from mephisto_core.operations.worker_rules import RunRules
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import Blueprint, CrowdProvider
@@ -23,9 +25,23 @@ class RunContext:
     blueprint: Blueprint
     provider: CrowdProvider
     worker_url: str = ""
+    rules: RunRules = field(default_factory=RunRules)
     #: False once shutdown began: workers already holding a unit may finish, nobody gets a new one.
     accepting: bool = True
 
+    # Qualifications the core keeps per task (a worker's standing in it):
     @property
     def onboarding_qualification(self) -> str:
         return f"{self.task.name}-onboarding"
+
+    @property
+    def screening_qualification(self) -> str:
+        return f"{self.task.name}-screened"
+
+    @property
+    def gold_failed_qualification(self) -> str:
+        return f"{self.task.name}-gold-failed"
+
+    @property
+    def block_qualification(self) -> str:
+        return f"{self.task.name}-blocked"

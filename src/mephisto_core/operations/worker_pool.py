@@ -22,6 +22,8 @@ from mephisto_core.data_model import (
     AgentStatus,
     Assignment,
     OnboardingAgent,
+    Review,
+    ReviewKind,
     Unit,
     UnitStatus,
     Worker,
@@ -30,9 +32,26 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification, granted_value
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES, SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status, try_set_agent_status, try_set_unit_status
-from mephisto_core.operations.replies import Assigned, Failure, Preview, Refusal, Refused, Submitted
+from mephisto_core.operations.quality_checks import (
+    create_gold_unit,
+    grade_submission,
+    next_gold_item,
+    screening_units_done,
+)
+from mephisto_core.operations.replies import (
+    NOT_QUALIFIED_GOLD,
+    NOT_QUALIFIED_ONBOARDING,
+    NOT_QUALIFIED_SCREENING,
+    Assigned,
+    Failure,
+    Preview,
+    Refusal,
+    Refused,
+    Submitted,
+)
 from mephisto_core.operations.run_context import RunContext
 from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.operations.worker_rules import unmet_requirement
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +75,9 @@ class WorkerPool:
         if identity.worker_name is None:
             return Preview(self.ctx.blueprint.preview_data())
         worker = self._get_or_create_worker(identity.worker_name)
-        if granted_value(worker, BLOCK_QUALIFICATION):
-            return Refused(Refusal.BLOCKED)
+        refusal = self._standing_refusal(worker)
+        if refusal is not None:
+            return refusal
         resumed = self._resume(worker, token, identity.provider_agent_id)
         if resumed is not None:
             return resumed
@@ -66,16 +86,40 @@ class WorkerPool:
         if self.ctx.blueprint.has_onboarding():
             passed = granted_value(worker, self.ctx.onboarding_qualification)
             if passed == 0:
-                return Refused(Refusal.NOT_QUALIFIED)
+                return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_ONBOARDING)
             if passed is None:
                 return self._start_onboarding(worker)
         refusal = self._limit_refusal(worker)
         if refusal is not None:
             return refusal
+        if not self._claimable(worker).exists():
+            return Refused(Refusal.NO_UNITS if self._has_incomplete_units() else Refusal.RUN_OVER)
+        gold = next_gold_item(self.ctx, worker)
+        if gold is not None:
+            unit = create_gold_unit(self.ctx, worker, gold)
+            return self._assigned(self._new_agent(unit, worker, identity.provider_agent_id))
         assigned = self._claim_unit(worker, identity.provider_agent_id)
         if assigned is not None:
             return assigned
         return Refused(Refusal.NO_UNITS if self._has_incomplete_units() else Refusal.RUN_OVER)
+
+    def _standing_refusal(self, worker: Worker) -> Refused | None:
+        """Blocks, missing qualifications and failed checks: why this worker may not work on the task at all."""
+        ctx = self.ctx
+        if granted_value(worker, BLOCK_QUALIFICATION) or granted_value(worker, ctx.block_qualification):
+            return Refused(Refusal.BLOCKED)
+        if unmet_requirement(worker.id, ctx.config.task.qualifications) is not None:
+            return Refused(Refusal.NOT_QUALIFIED)
+        if granted_value(worker, ctx.gold_failed_qualification):
+            return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_GOLD)
+        screening = ctx.config.task.screening
+        if screening is not None:
+            screened = granted_value(worker, ctx.screening_qualification)
+            if screened == 0:
+                return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_SCREENING)
+            if screened is None and screening_units_done(ctx, worker.id) >= screening.units:
+                return Refused(Refusal.PENDING_CHECK)
+        return None
 
     def _get_or_create_worker(self, name: str) -> Worker:
         provider_type = self.ctx.run.provider_type
@@ -148,40 +192,46 @@ class WorkerPool:
                 return Refused(Refusal.MAX_UNITS_REACHED)
         return None
 
-    def _claim_unit(self, worker: Worker, provider_agent_id: str | None) -> Assigned | None:
+    def _claimable(self, worker: Worker) -> Any:
+        """Offered units of this run the worker may take (none of an assignment they already worked on)."""
         run = self.ctx.run
         taken = Unit.select(Unit.assignment).where((Unit.task_run == run) & (Unit.worker == worker))
-        candidates = (
-            Unit.select(Unit.id)
-            .where(
-                (Unit.task_run == run)
-                & (Unit.status == UnitStatus.LAUNCHED.value)
-                & (Unit.unit_index >= 0)
-                & Unit.assignment.not_in(taken)
-            )
-            .order_by(Unit.id)
-            .limit(CLAIM_CANDIDATES)
+        return Unit.select(Unit.id).where(
+            (Unit.task_run == run)
+            & (Unit.status == UnitStatus.LAUNCHED.value)
+            & (Unit.unit_index >= 0)
+            & Unit.assignment.not_in(taken)
         )
+
+    def _claim_unit(self, worker: Worker, provider_agent_id: str | None) -> Assigned | None:
+        candidates = self._claimable(worker).order_by(Unit.id).limit(CLAIM_CANDIDATES)
         for (unit_id,) in candidates.tuples():
             if not try_set_unit_status(unit_id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker):
                 continue  # another operator process took it first
-            unit = Unit.get_by_id(unit_id)
-            agent = Agent.create(
-                unit=unit,
-                worker=worker,
-                task_run=run,
-                assignment=unit.assignment_id,
-                provider_agent_id=provider_agent_id,
-                token=secrets.token_urlsafe(18),
-            )
-            Unit.update(agent_id=agent.id).where(Unit.id == unit_id).execute()
-            return self._assigned(agent)
+            return self._assigned(self._new_agent(Unit.get_by_id(unit_id), worker, provider_agent_id))
         return None
+
+    def _new_agent(self, unit: Unit, worker: Worker, provider_agent_id: str | None) -> Agent:
+        """The agent of `worker` on `unit`, which the worker already holds (status assigned)."""
+        agent: Agent = Agent.create(
+            unit=unit,
+            worker=worker,
+            task_run=self.ctx.run,
+            assignment=unit.assignment_id,
+            provider_agent_id=provider_agent_id,
+            token=secrets.token_urlsafe(18),
+        )
+        Unit.update(agent_id=agent.id).where(Unit.id == unit.id).execute()
+        return agent
 
     def _has_incomplete_units(self) -> bool:
         return bool(
             Unit.select(Unit.id)
-            .where((Unit.task_run == self.ctx.run) & Unit.status.in_([s.value for s in INCOMPLETE_UNIT_STATUSES]))
+            .where(
+                (Unit.task_run == self.ctx.run)
+                & (Unit.unit_index >= 0)
+                & Unit.status.in_([s.value for s in INCOMPLETE_UNIT_STATUSES])
+            )
             .exists()
         )
 
@@ -239,6 +289,7 @@ class WorkerPool:
             return Failure("gone", "This unit is no longer yours.")
         if not try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.COMPLETED):
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
+        grade_submission(self.ctx, Unit.get_by_id(agent.unit_id), agent, inputs, outputs)
         for s in stored:
             AgentFile.create(
                 agent=agent_id,
@@ -271,7 +322,8 @@ class WorkerPool:
             return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed", replay=True)
         if onboarding.status != AgentStatus.IN_TASK:
             return Failure("already_submitted", "This onboarding test was already submitted.")
-        passed = self.ctx.blueprint.validate_onboarding(outputs)
+        grader = self.ctx.rules.onboarding or self.ctx.blueprint.validate_onboarding
+        passed = bool(grader(outputs))
         set_agent_status(
             agent_id,
             AgentStatus.COMPLETED,
@@ -281,6 +333,11 @@ class WorkerPool:
             submitted_at=utcnow(),
         )
         set_agent_status(agent_id, AgentStatus.APPROVED if passed else AgentStatus.REJECTED, onboarding=True)
+        Review.create(
+            kind=(ReviewKind.ONBOARDING_PASS if passed else ReviewKind.ONBOARDING_FAIL).value,
+            worker=onboarding.worker_id,
+            task=self.ctx.task,
+        )
         grant_qualification(
             onboarding.worker_id,
             self.ctx.onboarding_qualification,
@@ -296,9 +353,13 @@ class WorkerPool:
         agent = Agent.get_or_none(Agent.id == agent_id)
         if agent is None or not try_set_agent_status(agent_id, AgentStatus.IN_TASK, status):
             return False
-        relaunched = try_set_unit_status(
-            agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.LAUNCHED, worker=None, agent_id=None
-        )
+        unit_index = Unit.select(Unit.unit_index).where(Unit.id == agent.unit_id).scalar()
+        if unit_index < 0:  # a gold unit was made for this worker alone: withdraw it rather than offer it
+            relaunched = try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
+        else:
+            relaunched = try_set_unit_status(
+                agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.LAUNCHED, worker=None, agent_id=None
+            )
         if not relaunched:
             log.warning("unit %s of released agent %s was not assigned", agent.unit_id, agent_id)
         return True

@@ -1,0 +1,120 @@
+"""Which units an export or a data-browser query covers: the user's filters, checked and resolved to ids.
+
+Names (task, worker) and dates are turned into ids and UTC datetimes once, before any unit is read, so a typo
+is a clear error instead of an empty export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mephisto_core.data_model import Task, TaskRun, UnitStatus, Worker
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
+from mephisto_core.errors import MephistoError, NotFound
+
+#: Statuses exported when the caller names none: every unit whose work was submitted.
+DEFAULT_STATUSES: tuple[str, ...] = tuple(s.value for s in UnitStatus if s in SUBMITTED_UNIT_STATUSES)
+
+
+@dataclass(frozen=True)
+class UnitFilters:
+    """Resolved filters: ids instead of names, naive-UTC datetimes (as stored) instead of text."""
+
+    task_id: int | None = None
+    run_id: int | None = None
+    statuses: tuple[str, ...] = DEFAULT_STATUSES
+    worker_ids: tuple[int, ...] | None = None
+    since: dt.datetime | None = None  # submitted_at >= since
+    until: dt.datetime | None = None  # submitted_at < until (already moved past a date-only value's day)
+
+
+def resolve_filters(
+    *,
+    task: str | None = None,
+    run_id: int | None = None,
+    statuses: Iterable[str] | None = None,
+    worker: str | None = None,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    include_unsubmitted: bool = False,
+) -> UnitFilters:
+    """Check every filter and resolve names to ids; raises NotFound / MephistoError naming the bad one."""
+    task_id = _task_id(task) if task is not None else None
+    if run_id is not None:
+        run = TaskRun.get_or_none(TaskRun.id == run_id)
+        if run is None:
+            raise NotFound(f"run {run_id}: there is no task run with that id")
+        if task_id is not None and run.task_id != task_id:
+            raise MephistoError(f"run {run_id} is a run of another task, not of task {task!r}")
+    return UnitFilters(
+        task_id=task_id,
+        run_id=run_id,
+        statuses=_statuses(statuses, include_unsubmitted),
+        worker_ids=_worker_ids(worker) if worker is not None else None,
+        since=parse_when(since, "since", end_of_day=False) if since is not None else None,
+        until=parse_when(until, "until", end_of_day=True) if until is not None else None,
+    )
+
+
+def _task_id(name: str) -> int:
+    task = Task.get_or_none(Task.name == name)
+    if task is None:
+        known = [t.name for t in Task.select(Task.name).order_by(Task.name).limit(20)]
+        listing = ", ".join(repr(n) for n in known) if known else "none yet"
+        raise NotFound(f"task {name!r}: there is no task with that name (known tasks: {listing})")
+    return int(task.id)
+
+
+def _worker_ids(name: str) -> tuple[int, ...]:
+    # One person may be known to several providers under the same id; the filter covers all of them.
+    ids = tuple(int(w.id) for w in Worker.select(Worker.id).where(Worker.name == name).order_by(Worker.id))
+    if not ids:
+        raise NotFound(f"worker {name!r}: no worker with that provider id has ever worked on a task here")
+    return ids
+
+
+def _statuses(statuses: Iterable[str] | None, include_unsubmitted: bool) -> tuple[str, ...]:
+    if statuses is None:
+        return tuple(s.value for s in UnitStatus) if include_unsubmitted else DEFAULT_STATUSES
+    chosen: list[str] = []
+    for status in statuses:
+        value = str(status).strip().lower()
+        try:
+            UnitStatus(value)
+        except ValueError:
+            valid = ", ".join(s.value for s in UnitStatus)
+            raise MephistoError(f"status {status!r} is not a unit status; valid: {valid}") from None
+        if value not in chosen:
+            chosen.append(value)
+    if not chosen:
+        raise MephistoError("statuses: name at least one status, or leave the filter out for every submitted unit")
+    return tuple(chosen)
+
+
+def parse_when(value: str | dt.date, name: str, *, end_of_day: bool) -> dt.datetime:
+    """An ISO date or date-time as a naive UTC datetime (how the database stores times).
+
+    A date-time with an offset is converted to UTC; one without is taken as UTC. A date alone means the start
+    of that day, or with `end_of_day` the start of the next day, so `until=2024-05-31` includes all of May 31.
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time()) + (dt.timedelta(days=1) if end_of_day else dt.timedelta())
+    else:
+        text = value.strip()
+        try:
+            if len(text) == 10:  # YYYY-MM-DD
+                day = dt.date.fromisoformat(text)
+                return parse_when(day, name, end_of_day=end_of_day)
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise MephistoError(
+                f"{name} {value!r} is not an ISO date; write 2024-05-31 or 2024-05-31T14:00:00 (UTC, or with an "
+                "offset such as +02:00)"
+            ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment

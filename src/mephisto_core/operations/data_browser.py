@@ -1,0 +1,402 @@
+"""The data browser: read submitted work from scripts, the exporter and the review app.
+
+```python
+from mephisto_core.operations.data_browser import DataBrowser
+browser = DataBrowser(database)
+for record in browser.units(task="my-task"):
+    print(record.worker_id, record.outputs)
+```
+
+Units are read in id order in batches (keyset pagination: `id > last_id LIMIT n`), each batch one joined query plus
+one query for its review records and one for its files, so memory stays flat and the query count grows with
+batches, not units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee as pw
+
+from mephisto_core.data_model import (
+    Agent,
+    AgentFile,
+    Assignment,
+    Database,
+    Review,
+    Task,
+    TaskRun,
+    Unit,
+    UnitStatus,
+    Worker,
+)
+from mephisto_core.errors import NotFound
+from mephisto_core.operations._export_filters import UnitFilters, resolve_filters
+from mephisto_core.operations._export_records import (
+    UnitRecord,
+    file_dict,
+    json_value,
+    review_dict,
+    utc_datetime,
+)
+
+__all__ = ["DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
+
+BATCH_SIZE = 1000
+_ALL_STATUSES = tuple(s.value for s in UnitStatus)
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """A task with how many runs it had and how many of its units are in each status."""
+
+    task_id: int
+    name: str
+    blueprint_type: str
+    created_at: dt.datetime | None
+    runs: int
+    unit_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def submitted(self) -> int:
+        """Units whose work was submitted (reviewed or not)."""
+        return sum(self.unit_counts.get(s, 0) for s in ("completed", "accepted", "rejected", "soft_rejected"))
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One launch of a task, with its unit counts by status."""
+
+    run_id: int
+    task: str
+    blueprint_type: str
+    architect_type: str
+    provider_type: str
+    sandbox: bool
+    is_completed: bool
+    created_at: dt.datetime | None
+    unit_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """How a worker's submitted units were judged.
+
+    `approval_rate` is accepted / (accepted + rejected + soft_rejected): the share of reviewed units that were
+    accepted; None while none was reviewed. `units_done` counts every submitted unit, reviewed or not.
+    """
+
+    worker_db_id: int
+    worker_id: str
+    provider_type: str
+    units_done: int
+    accepted: int
+    rejected: int
+    soft_rejected: int
+    awaiting_review: int
+
+    @property
+    def approval_rate(self) -> float | None:
+        reviewed = self.accepted + self.rejected + self.soft_rejected
+        return None if reviewed == 0 else self.accepted / reviewed
+
+
+class DataBrowser:
+    """Read-only queries over an open `Database`: units with their submissions, tasks, runs and worker stats."""
+
+    def __init__(self, database: Database, batch_size: int = BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.database = database
+        self.batch_size = batch_size
+
+    # ---- units ----------------------------------------------------------------------------------------------
+
+    def units(
+        self,
+        task: str | None = None,
+        run_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        worker: str | None = None,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        include_unsubmitted: bool = False,
+    ) -> Iterator[UnitRecord]:
+        """Units matching every given filter, in id order, with inputs, outputs, files and reviews.
+
+        `statuses` defaults to the submitted ones (completed, accepted, rejected, soft_rejected), or to all with
+        `include_unsubmitted`. `worker` is the provider's worker id. `since` / `until` bound `submitted_at`
+        (ISO text or dates; a date-only `until` includes that whole day). Unknown names and bad dates raise
+        MephistoError before anything is read.
+        """
+        filters = resolve_filters(
+            task=task,
+            run_id=run_id,
+            statuses=statuses,
+            worker=worker,
+            since=since,
+            until=until,
+            include_unsubmitted=include_unsubmitted,
+        )
+        return self.iter_filtered(filters)
+
+    def iter_filtered(self, filters: UnitFilters) -> Iterator[UnitRecord]:
+        """The units matching already-resolved filters (what `units()` and the exporter share)."""
+        bounds = self._id_bounds(filters)
+        if bounds is None:
+            return
+        last_id, upto = bounds[0] - 1, bounds[1]
+        while last_id < upto:
+            batch = self._fetch_batch(filters, last_id, upto)
+            if not batch:
+                return
+            yield from batch
+            last_id = batch[-1].unit_id
+
+    def count(
+        self,
+        task: str | None = None,
+        run_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        worker: str | None = None,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        include_unsubmitted: bool = False,
+    ) -> int:
+        """How many units `units()` would yield with the same filters."""
+        filters = resolve_filters(
+            task=task,
+            run_id=run_id,
+            statuses=statuses,
+            worker=worker,
+            since=since,
+            until=until,
+            include_unsubmitted=include_unsubmitted,
+        )
+        return self.count_filtered(filters)
+
+    def count_filtered(self, filters: UnitFilters) -> int:
+        query = self._filtered(Unit.select(pw.fn.COUNT(Unit.id)), filters, use_indexes=True)
+        return int(query.scalar() or 0)
+
+    def unit(self, unit_id: int) -> UnitRecord:
+        """One unit by id, whatever its status; NotFound when there is none."""
+        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id)
+        if not batch:
+            raise NotFound(f"unit {unit_id} does not exist")
+        return batch[0]
+
+    # ---- tasks, runs, workers ---------------------------------------------------------------------------------
+
+    def tasks(self) -> list[TaskSummary]:
+        """Every task, by name."""
+        runs = dict(TaskRun.select(TaskRun.task, pw.fn.COUNT(TaskRun.id)).group_by(TaskRun.task).tuples())
+        counts = _status_counts(
+            Unit.select(Unit.task, Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.task, Unit.status)
+        )
+        return [
+            TaskSummary(
+                task_id=task.id,
+                name=task.name,
+                blueprint_type=task.blueprint_type,
+                created_at=utc_datetime(task.created_at),
+                runs=int(runs.get(task.id, 0)),
+                unit_counts=counts.get(task.id, {}),
+            )
+            for task in Task.select().order_by(Task.name)
+        ]
+
+    def runs(self, task: str | None = None) -> list[RunSummary]:
+        """The runs of one task (or of every task), oldest first."""
+        query = TaskRun.select(TaskRun, Task.name).join(Task).order_by(TaskRun.id)
+        if task is not None:
+            query = query.where(TaskRun.task == resolve_filters(task=task).task_id)
+        runs = list(query)
+        counts = _status_counts(
+            Unit.select(Unit.task_run, Unit.status, pw.fn.COUNT(Unit.id))
+            .where(Unit.task_run.in_([r.id for r in runs]))
+            .group_by(Unit.task_run, Unit.status)
+        )
+        return [
+            RunSummary(
+                run_id=run.id,
+                task=run.task.name,
+                blueprint_type=run.blueprint_type,
+                architect_type=run.architect_type,
+                provider_type=run.provider_type,
+                sandbox=bool(run.sandbox),
+                is_completed=bool(run.is_completed),
+                created_at=utc_datetime(run.created_at),
+                unit_counts=counts.get(run.id, {}),
+            )
+            for run in runs
+        ]
+
+    def worker_stats(self, worker_db_id: int) -> WorkerStats:
+        """Units a worker submitted and how they were judged; NotFound for an unknown worker."""
+        worker = Worker.get_or_none(Worker.id == worker_db_id)
+        if worker is None:
+            raise NotFound(f"worker {worker_db_id} does not exist")
+        by_status: dict[str, int] = dict(
+            Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
+            .where(Unit.worker == worker_db_id)
+            .group_by(Unit.status)
+            .tuples()
+        )
+        accepted = by_status.get(UnitStatus.ACCEPTED.value, 0)
+        rejected = by_status.get(UnitStatus.REJECTED.value, 0)
+        soft_rejected = by_status.get(UnitStatus.SOFT_REJECTED.value, 0)
+        awaiting = by_status.get(UnitStatus.COMPLETED.value, 0)
+        return WorkerStats(
+            worker_db_id=worker.id,
+            worker_id=worker.name,
+            provider_type=worker.provider_type,
+            units_done=accepted + rejected + soft_rejected + awaiting,
+            accepted=accepted,
+            rejected=rejected,
+            soft_rejected=soft_rejected,
+            awaiting_review=awaiting,
+        )
+
+    # ---- queries ------------------------------------------------------------------------------------------------
+
+    def _filtered(self, query: Any, filters: UnitFilters, *, use_indexes: bool, agent_joined: bool = False) -> Any:
+        """Add the filters' WHERE terms (and, unless `agent_joined`, the agent join the date filters need).
+
+        With `use_indexes=False` the terms are written so no index can serve them (`status || ''`,
+        `task_id + 0`): the batch query must walk the primary key in order, because an index on status or
+        run returns rows out of id order and SQLite would then sort every remaining row for each batch.
+        """
+        status = Unit.status if use_indexes else Unit.status.concat("")
+        conditions = [status.in_(list(filters.statuses))]
+        if filters.task_id is not None:
+            conditions.append((Unit.task if use_indexes else Unit.task + 0) == filters.task_id)
+        if filters.run_id is not None:
+            conditions.append((Unit.task_run if use_indexes else Unit.task_run + 0) == filters.run_id)
+        if filters.worker_ids is not None:
+            worker = Unit.worker if use_indexes else Unit.worker + 0
+            conditions.append(worker.in_(list(filters.worker_ids)))
+        if filters.since is not None:
+            conditions.append(Agent.submitted_at >= filters.since)
+        if filters.until is not None:
+            conditions.append(Agent.submitted_at < filters.until)
+        if (filters.since is not None or filters.until is not None) and not agent_joined:
+            query = query.join(Agent, on=(Agent.id == Unit.agent_id))
+        return query.where(*conditions)
+
+    def _id_bounds(self, filters: UnitFilters) -> tuple[int, int] | None:
+        """The lowest and highest matching unit id, found through the indexes; bounds the id-ordered scan."""
+        query = self._filtered(Unit.select(pw.fn.MIN(Unit.id), pw.fn.MAX(Unit.id)), filters, use_indexes=True)
+        low, high = query.tuples().get()
+        return None if low is None else (int(low), int(high))
+
+    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int) -> list[UnitRecord]:
+        query = (
+            Unit.select(
+                Unit.id,
+                Task.name,
+                Unit.task_run,
+                Unit.assignment,
+                Unit.unit_index,
+                Unit.status,
+                Worker.name,
+                Unit.worker,
+                Unit.agent_id,
+                Assignment.inputs,
+                Agent.outputs,
+                Agent.started_at,
+                Agent.submitted_at,
+            )
+            .join_from(Unit, Task, on=(Task.id == Unit.task))
+            .join_from(Unit, Assignment, on=(Assignment.id == Unit.assignment))
+            .join_from(Unit, Agent, pw.JOIN.LEFT_OUTER, on=(Agent.id == Unit.agent_id))
+            .join_from(Unit, Worker, pw.JOIN.LEFT_OUTER, on=(Worker.id == Unit.worker))
+            .where((Unit.id > after_id) & (Unit.id <= upto_id))
+            .order_by(Unit.id)
+            .limit(self.batch_size)
+        )
+        query = self._filtered(query, filters, use_indexes=False, agent_joined=True)
+        inputs_by_assignment: dict[int, Any] = {}
+        records = []
+        for row in self._raw(query):
+            (unit_id, task, run_id, assignment_id, index, status, worker, worker_db_id, agent_id, *rest) = row
+            inputs_raw, outputs_raw, started_at, submitted_at = rest
+            if assignment_id not in inputs_by_assignment:  # the units of one assignment share its inputs
+                inputs_by_assignment[assignment_id] = json_value(inputs_raw)
+            records.append(
+                UnitRecord(
+                    unit_id=unit_id,
+                    task=task,
+                    task_run_id=run_id,
+                    assignment_id=assignment_id,
+                    unit_index=index,
+                    status=status,
+                    worker_id=worker,
+                    worker_db_id=worker_db_id,
+                    agent_id=agent_id,
+                    inputs=inputs_by_assignment[assignment_id],
+                    outputs=json_value(outputs_raw),
+                    started_at=utc_datetime(started_at),
+                    submitted_at=utc_datetime(submitted_at),
+                )
+            )
+        self._attach_reviews(records)
+        self._attach_files(records)
+        return records
+
+    # Reviews and files are fetched by the batch's unit-id range (two bound parameters) rather than by a list of
+    # its ids: a thousand-item IN list costs more to build than the query takes to run. Rows of units in the range
+    # that the filters left out are skipped.
+
+    def _attach_reviews(self, records: list[UnitRecord]) -> None:
+        if not records:
+            return
+        by_unit = {r.unit_id: r for r in records}
+        query = (
+            Review.select(Review.unit, Review.kind, Review.amount, Review.feedback, Review.reviewer, Review.created_at)
+            .where(Review.unit.between(records[0].unit_id, records[-1].unit_id))
+            .order_by(Review.created_at, Review.id)
+        )
+        for unit_id, *values in self._raw(query):
+            record = by_unit.get(unit_id)
+            if record is not None:
+                record.review.append(review_dict(*values))
+
+    def _attach_files(self, records: list[UnitRecord]) -> None:
+        if not any(r.agent_id is not None for r in records):
+            return
+        by_unit = {r.unit_id: r for r in records}
+        query = (
+            AgentFile.select(
+                Unit.id,
+                AgentFile.field,
+                AgentFile.name,
+                AgentFile.size,
+                AgentFile.content_type,
+                AgentFile.sha256,
+                AgentFile.path,
+            )
+            .join(Unit, on=(Unit.agent_id == AgentFile.agent))
+            .where(Unit.id.between(records[0].unit_id, records[-1].unit_id))
+            .order_by(AgentFile.id)
+        )
+        for unit_id, *values in self._raw(query):
+            record = by_unit.get(unit_id)
+            if record is not None:
+                record.files.append(file_dict(*values))
+
+    def _raw(self, query: Any) -> list[tuple[Any, ...]]:
+        """Run a peewee query and return the driver's rows unconverted (see `_export_records` for why)."""
+        sql, params = query.sql()
+        cursor = self.database.db.execute_sql(sql, params)
+        return list(cursor.fetchall())
+
+
+def _status_counts(query: Any) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    for owner_id, status, n in query.tuples():
+        counts.setdefault(owner_id, {})[status] = int(n)
+    return counts

@@ -1,0 +1,122 @@
+"""Screening and gold units: choosing a worker's next gold unit, and grading screening and gold submissions.
+
+Runs on the database writer thread inside the transaction of the submission it grades, so a grade and the
+submission it belongs to are committed together. Every grade is stored as a `Review` record (kind screen_* or
+gold_*), which is how review and export show it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import peewee as pw
+
+from mephisto_core.data_model import Agent, Assignment, Review, ReviewKind, Unit, UnitStatus, Worker
+from mephisto_core.data_model.qualifications import grant_qualification, granted_value
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
+from mephisto_core.operations.run_context import RunContext
+from mephisto_core.operations.worker_rules import GoldItem, wrong_answers
+
+log = logging.getLogger(__name__)
+
+GOLD_UNIT_INDEX = -2
+
+
+def next_gold_item(ctx: RunContext, worker: Worker) -> GoldItem | None:
+    """The gold unit this worker should get now (their first unit, then every N-th), or None."""
+    gold = ctx.config.task.gold
+    if gold is None or not ctx.rules.gold:
+        return None
+    given = Agent.select().where((Agent.task_run == ctx.run) & (Agent.worker == worker)).count()
+    if given % gold.every != 0:
+        return None
+    seen = {
+        index
+        for (index,) in Assignment.select(Assignment.gold_index)
+        .join(Unit)
+        .where((Unit.task_run == ctx.run) & (Unit.worker == worker) & Assignment.gold_index.is_null(False))
+        .tuples()
+    }
+    return next((item for item in ctx.rules.gold if item.index not in seen), None)
+
+
+def create_gold_unit(ctx: RunContext, worker: Worker, item: GoldItem) -> Unit:
+    """A one-off assignment with one gold unit, already held by `worker` (gold units are never offered to others)."""
+    assignment = Assignment.create(task_run=ctx.run, inputs=item.inputs, gold_index=item.index)
+    unit: Unit = Unit.create(
+        assignment=assignment,
+        task_run=ctx.run,
+        task=ctx.task,
+        unit_index=GOLD_UNIT_INDEX,
+        pay_amount=ctx.config.task.reward,
+        status=UnitStatus.ASSIGNED.value,
+        worker=worker,
+    )
+    return unit
+
+
+def grade_submission(
+    ctx: RunContext, unit: Unit, agent: Agent, inputs: dict[str, Any], outputs: dict[str, Any]
+) -> None:
+    """Grade a just-stored submission if it is a gold unit or one of the worker's screening units."""
+    if unit.unit_index == GOLD_UNIT_INDEX:
+        _grade_gold(ctx, unit, agent, outputs)
+    elif ctx.rules.screening is not None and granted_value(agent.worker_id, ctx.screening_qualification) is None:
+        _grade_screening(ctx, unit, agent, inputs, outputs)
+
+
+def _grade_gold(ctx: RunContext, unit: Unit, agent: Agent, outputs: dict[str, Any]) -> None:
+    item = ctx.rules.gold[Assignment.get_by_id(unit.assignment_id).gold_index]
+    wrong = wrong_answers(item.answers, outputs)
+    kind = ReviewKind.GOLD_WRONG if wrong else ReviewKind.GOLD_CORRECT
+    detail = f"wrong fields: {', '.join(wrong)}" if wrong else "all answers as expected"
+    Review.create(kind=kind.value, unit=unit.id, worker=agent.worker_id, task=unit.task_id, feedback=detail)
+    assert ctx.config.task.gold is not None
+    wrong_count = (
+        Review.select()
+        .join(Unit, on=(Review.unit == Unit.id))
+        .where(
+            (Review.worker == agent.worker_id) & (Unit.task == ctx.task) & (Review.kind == ReviewKind.GOLD_WRONG.value)
+        )
+        .count()
+    )
+    if wrong_count > ctx.config.task.gold.max_wrong:
+        grant_qualification(
+            agent.worker_id, ctx.gold_failed_qualification, 1, description=f"Failed the gold checks of {ctx.task.name}"
+        )
+
+
+def _grade_screening(
+    ctx: RunContext, unit: Unit, agent: Agent, inputs: dict[str, Any], outputs: dict[str, Any]
+) -> None:
+    assert ctx.rules.screening is not None and ctx.config.task.screening is not None
+    try:
+        passed = bool(ctx.rules.screening(inputs, outputs))
+    except Exception:
+        # The researcher's validator failed: keep the submission, leave the worker undecided, say why in the log.
+        log.exception("screening validator failed on unit %s; the worker stays unscreened", unit.id)
+        return
+    kind = ReviewKind.SCREEN_PASS if passed else ReviewKind.SCREEN_FAIL
+    Review.create(kind=kind.value, unit=unit.id, worker=agent.worker_id, task=unit.task_id)
+    description = f"Passed the screening of {ctx.task.name}"
+    if not passed:
+        grant_qualification(agent.worker_id, ctx.screening_qualification, 0, description=description)
+        return
+    if screening_units_done(ctx, agent.worker_id) >= ctx.config.task.screening.units:
+        grant_qualification(agent.worker_id, ctx.screening_qualification, 1, description=description)
+
+
+def screening_units_done(ctx: RunContext, worker_id: int) -> int:
+    """How many of the worker's units in this task were submitted (their first ones are the screening units)."""
+    return int(
+        Unit.select(pw.fn.COUNT(Unit.id))
+        .where(
+            (Unit.task == ctx.task)
+            & (Unit.worker == worker_id)
+            & (Unit.unit_index >= 0)
+            & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES])
+        )
+        .scalar()
+        or 0
+    )

@@ -1,0 +1,161 @@
+"""The rules about who may work: qualification requirements, onboarding, screening and gold answers.
+
+Plain functions over the data model, called by the worker pool on the database writer thread. Researcher code
+named in a task file (`module:function`) is imported once at launch, so a typo is an error before anyone works.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mephisto_core.abstractions.task_args import QualificationRequirement
+from mephisto_core.data_model.qualifications import granted_value
+from mephisto_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mephisto_core.task_config import TaskConfig
+
+_ORDERED: dict[str, Callable[[int, int], bool]] = {
+    "==": lambda held, wanted: held == wanted,
+    "!=": lambda held, wanted: held != wanted,
+    ">": lambda held, wanted: held > wanted,
+    ">=": lambda held, wanted: held >= wanted,
+    "<": lambda held, wanted: held < wanted,
+    "<=": lambda held, wanted: held <= wanted,
+}
+
+
+def unmet_requirement(worker_id: int, requirements: list[QualificationRequirement]) -> QualificationRequirement | None:
+    """The first requirement the worker does not meet, or None when the worker may work."""
+    for requirement in requirements:
+        held = granted_value(worker_id, requirement.name)
+        if not _meets(held, requirement):
+            return requirement
+    return None
+
+
+def _meets(held: int | None, requirement: QualificationRequirement) -> bool:
+    comparator, wanted = requirement.comparator, requirement.value
+    if comparator == "exists":
+        return held is not None
+    if comparator == "not_exists":
+        return held is None
+    if held is None:
+        return False  # every value comparison needs a grant to compare
+    if comparator == "in":
+        return isinstance(wanted, list) and held in wanted
+    if comparator == "not_in":
+        return isinstance(wanted, list) and held not in wanted
+    return isinstance(wanted, int) and _ORDERED[comparator](held, wanted)
+
+
+def load_function(spec: str, task_dir: Path, key: str, task_file: Path | None = None) -> Callable[..., Any]:
+    """Import `module:function`: `module.py` in the task folder if there is one, else an installed module.
+
+    A task folder's module is loaded from its file under a name of its own, so two tasks' `checks.py` never
+    collide in one process. A ConfigError names `key` when anything fails.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{spec!r} is not of the form module:function", file=task_file, key=key)
+    local = task_dir / (module_name.replace(".", "/") + ".py")
+    try:
+        if local.is_file():
+            unique = f"_mephisto_task_{abs(hash(str(local)))}_{module_name.replace('.', '_')}"
+            module_spec = importlib.util.spec_from_file_location(unique, local)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import {module_name!r}: {type(exc).__name__}: {exc}", file=task_file, key=key
+        ) from exc
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(f"{module_name!r} has no function {attr!r}", file=task_file, key=key)
+    return function  # type: ignore[no-any-return]
+
+
+def wrong_answers(expected: dict[str, Any], outputs: dict[str, Any]) -> list[str]:
+    """The fields whose submitted value differs from the expected one (lists compare as sets, text trimmed)."""
+    return [name for name, value in expected.items() if _normalise(outputs.get(name)) != _normalise(value)]
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted(str(v).strip() for v in value)
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """One known-answer unit."""
+
+    index: int
+    inputs: dict[str, Any]
+    answers: dict[str, Any]
+
+
+def load_gold(path: Path, task_file: Path | None = None) -> list[GoldItem]:
+    """Read the gold JSONL file; errors name the file and the line."""
+    if not path.is_file():
+        raise ConfigError(f"gold file {path} not found", file=task_file, key="task.gold.data_jsonl")
+    items: list[GoldItem] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ConfigError(f"not valid JSON: {exc}", file=path, line=number) from exc
+        if not (isinstance(row, dict) and isinstance(row.get("inputs"), dict) and isinstance(row.get("answers"), dict)):
+            raise ConfigError('each line needs {"inputs": {...}, "answers": {...}}', file=path, line=number)
+        if not row["answers"]:
+            raise ConfigError("answers is empty: nothing to check", file=path, line=number)
+        items.append(GoldItem(len(items), row["inputs"], row["answers"]))
+    if not items:
+        raise ConfigError("the gold file has no units", file=path, key="task.gold.data_jsonl")
+    return items
+
+
+@dataclass(frozen=True)
+class RunRules:
+    """A task's worker rules, loaded once at launch."""
+
+    onboarding: Callable[[dict[str, Any]], bool] | None = None
+    screening: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+    gold: tuple[GoldItem, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: TaskConfig) -> RunRules:
+        """Import the validators and read the gold file the task file names (ConfigError when one is wrong)."""
+        task = config.task
+        onboarding: Callable[[dict[str, Any]], bool] | None = None
+        if task.onboarding is not None:
+            if task.onboarding.validator is not None:
+                onboarding = load_function(
+                    task.onboarding.validator, config.task_dir, "task.onboarding.validator", config.path
+                )
+            else:
+                expected = dict(task.onboarding.answers or {})
+
+                def onboarding(outputs: dict[str, Any]) -> bool:
+                    return not wrong_answers(expected, outputs)
+
+        screening = None
+        if task.screening is not None:
+            screening = load_function(
+                task.screening.validator, config.task_dir, "task.screening.validator", config.path
+            )
+        gold = tuple(load_gold(task.gold.data_jsonl, config.path)) if task.gold is not None else ()
+        return cls(onboarding=onboarding, screening=screening, gold=gold)

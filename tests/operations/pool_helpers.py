@@ -1,0 +1,50 @@
+"""Driving a worker pool directly (no router): build a launched run from a task file, say hello, submit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mephisto_core.data_model import Database
+from mephisto_core.operations.launcher import TaskLauncher
+from mephisto_core.operations.run_context import RunContext
+from mephisto_core.operations.run_setup import select_run
+from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.operations.worker_pool import WorkerPool
+from mephisto_core.operations.worker_rules import RunRules
+from mephisto_core.plugins import get_registry
+from mephisto_core.settings import Settings
+from mephisto_core.task_config import load_task_config
+
+
+def build_pool(database: Database, settings: Settings, path: Path) -> WorkerPool:
+    config = load_task_config(path)
+    registry = get_registry()
+    blueprint = registry.get("blueprint", "echo_test")(config.blueprint_args, config.task, config.task_dir)
+    provider = registry.get("provider", "crowd_test")(config.provider_args, "TEST_REQUESTER", {}, settings.data_dir)
+    with database.write():
+        selection = select_run(config, "TEST_REQUESTER", "test:1", sandbox=True)
+        ctx = RunContext(
+            settings,
+            config,
+            selection.task,
+            selection.run,
+            blueprint,
+            provider,
+            "http://x/",
+            rules=RunRules.from_config(config),
+        )
+        launcher = TaskLauncher(ctx)
+        launcher.create_assignments(blueprint.iter_assignments())
+        launcher.launch_available()
+    return WorkerPool(ctx, UploadStore(settings.data_dir))
+
+
+def call(database: Database, fn: Any, *args: Any) -> Any:
+    with database.write():
+        return fn(*args)
+
+
+def hello(database: Database, pool: WorkerPool, name: str | None, token: str | None = None) -> Any:
+    params = {} if name is None else {"worker_id": name}
+    return call(database, pool.register, params, token)
