@@ -20,6 +20,8 @@ CORE_COMMANDS: dict[str, str] = {
     "requesters": "mephisto_core.cli.requester_cmds:requesters",
     "review": "mephisto_core.cli.review_cmd:review",
     "export": "mephisto_core.cli.export_cmd:export",
+    "qualifications": "mephisto_core.cli.workers_cmds:qualifications",
+    "workers": "mephisto_core.cli.workers_cmds:workers",
 }
 # One-line help for the command list, so listing commands imports none of them.
 CORE_HELP: dict[str, str] = {
@@ -32,6 +34,8 @@ CORE_HELP: dict[str, str] = {
     "requesters": "List registered requesters (secrets hidden).",
     "review": "Review submissions: approve, reject, bonus, block (web app or terminal).",
     "export": "Export submissions to JSONL, CSV or JSON, with agreement and aggregation.",
+    "qualifications": "Create, list, grant, revoke and show qualifications.",
+    "workers": "Block, unblock, list and show workers.",
 }
 
 

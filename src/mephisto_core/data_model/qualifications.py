@@ -44,3 +44,32 @@ def revoke_qualification(worker: Worker | int, name: str) -> bool:
         .execute()
     )
     return bool(deleted)
+
+
+def create_qualification(name: str, description: str = "") -> Qualification:
+    """Create a qualification; an existing name is an error (grants create theirs on the fly)."""
+    from mephisto_core.errors import MephistoError
+
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise MephistoError("a qualification name must have 1 to 200 characters")
+    if Qualification.get_or_none(Qualification.name == name) is not None:
+        raise MephistoError(f"qualification {name!r} already exists")
+    qualification: Qualification = Qualification.create(name=name, description=description)
+    return qualification
+
+
+def find_worker(name: str, provider_type: str | None = None) -> Worker:
+    """The worker with this provider id; `provider_type` picks one when several providers know the name."""
+    from mephisto_core.errors import MephistoError, NotFound
+
+    query = Worker.select().where(Worker.name == name)
+    if provider_type is not None:
+        query = query.where(Worker.provider_type == provider_type)
+    found: list[Worker] = list(query)
+    if not found:
+        raise NotFound(f"no worker named {name!r}" + (f" for provider {provider_type!r}" if provider_type else ""))
+    if len(found) > 1:
+        providers = ", ".join(sorted(w.provider_type for w in found))
+        raise MephistoError(f"several providers have a worker named {name!r} ({providers}); add --provider")
+    return found[0]

@@ -1,0 +1,206 @@
+"""`mephisto qualifications ...` and `mephisto workers ...`: who may work, managed from the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from mephisto_core.data_model import Database
+    from mephisto_core.operations.review import ReviewActions
+
+
+@contextmanager
+def _session() -> Iterator[tuple[Database, ReviewActions]]:
+    from mephisto_core.cli.context import load_settings, open_settings_database
+    from mephisto_core.operations.review import ReviewActions
+
+    settings = load_settings()
+    database = open_settings_database(settings)
+    try:
+        yield database, ReviewActions(database, settings, reviewer="cli")
+    finally:
+        database.close()
+
+
+def _print(rows: list[dict[str, Any]], as_json: bool, title: str, empty: str) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console().print(table)
+
+
+provider_option = click.option("--provider", default=None, help="Provider type, when several know the name.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+
+
+@click.group()
+def qualifications() -> None:
+    """Create, list, grant, revoke and show qualifications."""
+
+
+@qualifications.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="What holding it means.")
+def create(name: str, description: str) -> None:
+    """Create qualification NAME."""
+    from mephisto_core.data_model.qualifications import create_qualification
+
+    with _session() as (database, _), database.write():
+        create_qualification(name, description)
+    click.echo(f"Created qualification {name!r}.")
+
+
+@qualifications.command("list")
+@json_option
+def list_qualifications(as_json: bool) -> None:
+    """Every qualification with how many workers hold it."""
+    import peewee as pw
+
+    from mephisto_core.data_model import GrantedQualification, Qualification
+
+    with _session():
+        query = (
+            Qualification.select(Qualification, pw.fn.COUNT(GrantedQualification.id).alias("holders"))
+            .join(GrantedQualification, pw.JOIN.LEFT_OUTER)
+            .group_by(Qualification.id)
+            .order_by(Qualification.name)
+        )
+        rows = [{"name": q.name, "holders": q.holders, "description": q.description} for q in query]
+    _print(rows, as_json, "Qualifications", "No qualifications yet.")
+
+
+@qualifications.command("show")
+@click.argument("name")
+@json_option
+def show(name: str, as_json: bool) -> None:
+    """The workers holding qualification NAME, with their values."""
+    from mephisto_core.data_model import GrantedQualification, Qualification, Worker
+    from mephisto_core.errors import NotFound
+
+    with _session():
+        qualification = Qualification.get_or_none(Qualification.name == name)
+        if qualification is None:
+            raise NotFound(f"no qualification named {name!r}; see `mephisto qualifications list`")
+        grants = (
+            GrantedQualification.select(GrantedQualification, Worker)
+            .join(Worker)
+            .where(GrantedQualification.qualification == qualification)
+            .order_by(Worker.name)
+        )
+        rows = [
+            {"worker": g.worker.name, "provider": g.worker.provider_type, "value": g.value, "updated": g.updated_at}
+            for g in grants
+        ]
+    _print(rows, as_json, f"Holders of {name}", f"Nobody holds {name!r}.")
+
+
+def _on_worker(action: Callable[[ReviewActions, int], None], worker: str, provider: str | None) -> None:
+    from mephisto_core.data_model.qualifications import find_worker
+
+    with _session() as (_, actions):
+        action(actions, find_worker(worker, provider).id)
+
+
+@qualifications.command("grant")
+@click.argument("name")
+@click.argument("worker")
+@click.option("--value", type=int, default=1, show_default=True)
+@provider_option
+def grant(name: str, worker: str, value: int, provider: str | None) -> None:
+    """Grant qualification NAME to WORKER (the provider's worker id)."""
+    _on_worker(lambda actions, worker_id: actions.grant_qualification(worker_id, name, value), worker, provider)
+    click.echo(f"Granted {name!r} = {value} to {worker}.")
+
+
+@qualifications.command("revoke")
+@click.argument("name")
+@click.argument("worker")
+@provider_option
+def revoke(name: str, worker: str, provider: str | None) -> None:
+    """Take qualification NAME away from WORKER."""
+    _on_worker(lambda actions, worker_id: actions.revoke_qualification(worker_id, name), worker, provider)
+    click.echo(f"Revoked {name!r} from {worker}.")
+
+
+@click.group()
+def workers() -> None:
+    """Block, unblock, list and show workers."""
+
+
+@workers.command("block")
+@click.argument("worker")
+@click.option("--reason", required=True, help="Why (recorded; some providers show it to the worker).")
+@click.option("--task", default=None, help="Block from this task only (else from every task, also at the provider).")
+@provider_option
+def block(worker: str, reason: str, task: str | None, provider: str | None) -> None:
+    """Block WORKER from every task, or from one with --task."""
+    if task is None:
+        _on_worker(lambda actions, worker_id: actions.block_worker(worker_id, reason), worker, provider)
+        click.echo(f"Blocked {worker} from every task.")
+    else:
+        _on_worker(
+            lambda actions, worker_id: actions.grant_qualification(worker_id, f"{task}-blocked", 1), worker, provider
+        )
+        click.echo(f"Blocked {worker} from task {task!r}.")
+
+
+@workers.command("unblock")
+@click.argument("worker")
+@click.option("--task", default=None, help="Lift only the block from this task.")
+@provider_option
+def unblock(worker: str, task: str | None, provider: str | None) -> None:
+    """Lift a block."""
+    if task is None:
+        _on_worker(lambda actions, worker_id: actions.unblock_worker(worker_id), worker, provider)
+    else:
+        _on_worker(
+            lambda actions, worker_id: actions.revoke_qualification(worker_id, f"{task}-blocked"), worker, provider
+        )
+    click.echo(f"Unblocked {worker}" + (f" for task {task!r}." if task else "."))
+
+
+@workers.command("list")
+@click.option("--blocked", is_flag=True, help="Only blocked workers.")
+@json_option
+def list_workers(blocked: bool, as_json: bool) -> None:
+    """Workers with their units and approval rate."""
+    from mephisto_core.operations.worker_stats import worker_summaries
+
+    with _session():
+        rows = worker_summaries(blocked_only=blocked)
+    _print(rows, as_json, "Workers", "No workers yet.")
+
+
+@workers.command("show")
+@click.argument("worker")
+@provider_option
+@json_option
+def show_worker(worker: str, provider: str | None, as_json: bool) -> None:
+    """One worker: units, approval rate, qualifications, blocks and review history."""
+    from mephisto_core.data_model.qualifications import find_worker
+    from mephisto_core.operations.worker_stats import worker_details
+
+    with _session():
+        details = worker_details(find_worker(worker, provider))
+    if as_json:
+        click.echo(json.dumps(details, indent=2, default=str))
+        return
+    _print([details["summary"]], False, f"Worker {worker}", "")
+    _print(details["qualifications"], False, "Qualifications", "No qualifications.")
+    _print(details["reviews"], False, "Review history", "No reviews yet.")
