@@ -6,6 +6,8 @@ from __future__ import annotations
 import zlib
 from urllib.parse import urlsplit
 
+from e2e_helpers import mephisto
+
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitStatus, Worker, open_database
 
 
@@ -76,3 +78,22 @@ def test_two_workers_submit_the_static_template_in_chromium(static_task, start_l
         assert statuses == [UnitStatus.COMPLETED] * 2 + [UnitStatus.EXPIRED] * 2
     finally:
         db.close()
+
+
+def test_blocked_worker_sees_a_refusal_page_in_words(static_task, start_launch, browser, cli_env):
+    launch = start_launch(str(static_task), "architect.port=0", "--no-panel")
+    parts = urlsplit(launch.wait_for_link())
+    link = f"{parts.scheme}://{parts.netloc}/?worker_id=mallory"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(link)
+    page.locator("select[name=frequency]").wait_for()  # mallory got a unit
+    blocked = mephisto("workers", "block", "mallory", "--reason", "copied answers", env=cli_env)
+    assert blocked.returncode == 0, blocked.stderr
+    page.reload()
+    page.get_by_text("You can no longer work on this task.").wait_for(timeout=15_000)
+    assert page.locator("select[name=frequency]").count() == 0
+    context.close()
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+    assert "refusals: blocked 1" in launch.output()

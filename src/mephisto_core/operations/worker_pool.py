@@ -77,6 +77,9 @@ class WorkerPool:
         worker = self._get_or_create_worker(identity.worker_name)
         refusal = self._standing_refusal(worker)
         if refusal is not None:
+            # Blocked or disqualified since they took a unit: the unit goes to someone else now.
+            for agent_id in self._in_task_agents_of(worker):
+                self.release_agent(agent_id, AgentStatus.EXPIRED)
             return refusal
         resumed = self._resume(worker, token, identity.provider_agent_id)
         if resumed is not None:
@@ -377,6 +380,12 @@ class WorkerPool:
         limit = utcnow() - dt.timedelta(seconds=self.ctx.config.task.assignment_duration_seconds)
         query = Agent.select(Agent.id).where(
             (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.started_at < limit)
+        )
+        return [agent_id for (agent_id,) in query.tuples()]
+
+    def _in_task_agents_of(self, worker: Worker) -> list[int]:
+        query = Agent.select(Agent.id).where(
+            (Agent.task_run == self.ctx.run) & (Agent.worker == worker) & (Agent.status == AgentStatus.IN_TASK.value)
         )
         return [agent_id for (agent_id,) in query.tuples()]
 

@@ -1,0 +1,92 @@
+"""`mephisto qualifications ...` and `mephisto workers ...` on a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+
+from mephisto_core.data_model import GrantedQualification, Qualification, Review, TaskRun, Worker
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
+from mephisto_core.settings import Settings
+
+
+def _seed(settings: Settings) -> None:
+    """Two workers of the mock provider, and a run of the mock provider to act through."""
+    from mephisto_core.data_model import Requester, Task, open_database
+
+    db = open_database(None, settings.sqlite_path)
+    try:
+        with db.write():
+            task = Task.create(name="t", blueprint_type="static")
+            requester = Requester.create(name="MOCK_REQUESTER", provider_type="mock")
+            TaskRun.create(
+                task=task, requester=requester, blueprint_type="static", architect_type="local",
+                provider_type="mock", config={"provider": {"type": "mock"}},
+            )
+            Worker.create(provider_type="mock", name="alice")
+            Worker.create(provider_type="mock", name="bob")
+    finally:
+        db.close()
+
+
+def _db(settings: Settings):  # type: ignore[no-untyped-def]
+    from mephisto_core.data_model import open_database
+
+    return open_database(None, settings.sqlite_path)
+
+
+def test_create_grant_show_revoke_a_qualification(run_cli, mephisto_settings):
+    _seed(mephisto_settings)
+    assert run_cli("qualifications", "create", "english", "--description", "level").exit_code == 0
+    duplicate = run_cli("qualifications", "create", "english")
+    assert duplicate.exit_code == 1 and "qualification 'english' already exists" in duplicate.output
+    assert run_cli("qualifications", "grant", "english", "alice", "--value", "3").exit_code == 0
+    shown = json.loads(run_cli("qualifications", "show", "english", "--json").output)
+    assert [(r["worker"], r["value"]) for r in shown] == [("alice", 3)]
+    listed = json.loads(run_cli("qualifications", "list", "--json").output)
+    assert listed == [{"name": "english", "holders": 1, "description": "level"}]
+    assert run_cli("qualifications", "revoke", "english", "alice").exit_code == 0
+    again = run_cli("qualifications", "revoke", "english", "alice")
+    assert again.exit_code == 1 and "does not hold the qualification 'english'" in again.output
+    db = _db(mephisto_settings)
+    try:
+        assert GrantedQualification.select().count() == 0
+        assert [r.kind for r in Review.select().order_by(Review.id)] == ["grant", "revoke"]
+    finally:
+        db.close()
+
+
+def test_unknown_worker_and_qualification_are_clear_errors(run_cli, mephisto_settings):
+    _seed(mephisto_settings)
+    missing = run_cli("qualifications", "grant", "english", "nobody")
+    assert missing.exit_code == 1 and "no worker named 'nobody'" in missing.output
+    unknown = run_cli("qualifications", "show", "nothing")
+    assert unknown.exit_code == 1 and "no qualification named 'nothing'" in unknown.output
+
+
+def test_block_and_unblock_globally_and_per_task(run_cli, mephisto_settings):
+    from mephisto_provider_mock.ledger import read_ledger
+
+    _seed(mephisto_settings)
+    assert run_cli("workers", "block", "alice", "--reason", "copied answers").exit_code == 0
+    assert run_cli("workers", "block", "bob", "--reason", "x", "--task", "t").exit_code == 0
+    listed = json.loads(run_cli("workers", "list", "--blocked", "--json").output)
+    assert [w["worker"] for w in listed] == ["alice"]
+    shown = json.loads(run_cli("workers", "show", "alice", "--json").output)
+    assert shown["summary"]["blocked"] is True and shown["reviews"][0]["feedback"] == "copied answers"
+    ledger = read_ledger(mephisto_settings.data_dir / "providers" / "mock")
+    assert [entry["action"] for entry in ledger] == ["block"]
+    db = _db(mephisto_settings)
+    try:
+        alice, bob = Worker.get(Worker.name == "alice"), Worker.get(Worker.name == "bob")
+        assert granted_value(alice, BLOCK_QUALIFICATION) == 1 and granted_value(bob, "t-blocked") == 1
+    finally:
+        db.close()
+    assert run_cli("workers", "unblock", "alice").exit_code == 0
+    assert run_cli("workers", "unblock", "bob", "--task", "t").exit_code == 0
+    db = _db(mephisto_settings)
+    try:
+        assert Qualification.select().count() == 2 and GrantedQualification.select().count() == 0
+    finally:
+        db.close()
+    missing_reason = run_cli("workers", "block", "alice")
+    assert missing_reason.exit_code == 2 and "--reason" in missing_reason.output
