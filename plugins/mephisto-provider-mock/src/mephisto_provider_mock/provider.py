@@ -15,8 +15,6 @@ from mephisto_core.errors import ProviderError
 from mephisto_provider_mock.ledger import append_entry
 
 if TYPE_CHECKING:
-    from peewee import Model
-
     from mephisto_core.data_model import Agent, Unit, Worker
 
 WORKER_ID_PARAM = "worker_id"
@@ -84,7 +82,7 @@ class MockProvider(CrowdProvider):
 
     def launch_units(self, units: Sequence[Unit], worker_url: str) -> dict[int, str | None]:
         """Nothing to publish; each unit gets a recognisable provider id."""
-        return {_id_of(unit): f"mock-unit-{_id_of(unit)}" for unit in units}
+        return {unit.id: f"mock-unit-{unit.id}" for unit in units}
 
     def expire_units(self, units: Sequence[Unit]) -> None:
         """Nothing was published, so nothing needs withdrawing (and nothing is recorded)."""
@@ -109,8 +107,8 @@ class MockProvider(CrowdProvider):
             self.data_dir,
             "bonus",
             worker_name=worker.name,
-            worker_id=_id_of(worker),
-            unit_id=None if unit is None else _id_of(unit),
+            worker_id=worker.id,
+            unit_id=None if unit is None else unit.id,
             agent_id=None if unit is None else unit.agent_id,
             amount=amount,
             reason=reason,
@@ -123,7 +121,7 @@ class MockProvider(CrowdProvider):
             self.data_dir,
             "block",
             worker_name=worker.name,
-            worker_id=_id_of(worker),
+            worker_id=worker.id,
             reason=reason,
             requester_name=self.requester_name,
         )
@@ -134,7 +132,7 @@ class MockProvider(CrowdProvider):
             self.data_dir,
             "unblock",
             worker_name=worker.name,
-            worker_id=_id_of(worker),
+            worker_id=worker.id,
             requester_name=self.requester_name,
         )
 
@@ -144,18 +142,12 @@ class MockProvider(CrowdProvider):
             self.data_dir,
             action,
             worker_name=worker.name,
-            worker_id=_id_of(worker),
-            unit_id=_id_of(agent, "unit"),
-            agent_id=_id_of(agent),
+            worker_id=worker.id,
+            unit_id=agent.unit_id,
+            agent_id=agent.id,
             feedback=feedback,
             requester_name=self.requester_name,
         )
-
-
-def _id_of(row: Model, field: str = "id") -> int:
-    # The models declare no `id` attribute (peewee adds it) and the stubs leave get_id() untyped, so read the
-    # stored value; for a foreign key this is the id, without loading the related row.
-    return int(row.__data__[field])
 
 
 def _worker_name_problem(name: str) -> str | None:

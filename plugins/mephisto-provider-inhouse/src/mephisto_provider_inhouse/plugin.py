@@ -1,0 +1,32 @@
+"""Entry point of the `mephisto` plugin group: the `inhouse` provider and the `mephisto inhouse` commands.
+
+Importing this module is cheap: the provider and the commands are imported when a hook is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mephisto_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+    from mephisto_core.abstractions import CrowdProvider
+
+
+@hookimpl
+def mephisto_register_providers(register: Callable[[type[CrowdProvider]], None]) -> None:
+    """Register `InhouseProvider` as provider type `inhouse`."""
+    from mephisto_provider_inhouse.provider import InhouseProvider
+
+    register(InhouseProvider)
+
+
+@hookimpl
+def mephisto_register_commands(cli: click.Group) -> None:
+    """Add the `mephisto inhouse` command group (add-worker, remove-worker, list, links)."""
+    from mephisto_provider_inhouse.cli import inhouse
+
+    cli.add_command(inhouse)
