@@ -55,6 +55,15 @@ class LaunchProcess:
     def interrupt(self) -> None:
         self.proc.send_signal(signal.SIGINT)
 
+    def stop_now(self, timeout: float = 10) -> None:
+        """Ctrl-C twice; the second only after the first was seen (two quick signals can arrive as one)."""
+        self.interrupt()
+        deadline = time.monotonic() + timeout
+        while "Stopping:" not in self.output() and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.interrupt()
+
     def wait(self, timeout: float = 60) -> int:
         try:
             return self.proc.wait(timeout)

@@ -42,6 +42,5 @@ def test_onboarding_pass_then_units_and_fail_then_never(static_task, start_launc
     assert page.locator("select[name=frequency]").count() == 0
     context.close()
 
-    launch.interrupt()
-    launch.interrupt()
+    launch.stop_now()
     assert launch.wait(30) == 0, launch.output()

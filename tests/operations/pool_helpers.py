@@ -35,7 +35,7 @@ def build_pool(database: Database, settings: Settings, path: Path) -> WorkerPool
             rules=RunRules.from_config(config),
         )
         launcher = TaskLauncher(ctx)
-        launcher.create_assignments(blueprint.iter_assignments())
+        launcher.create_assignments(list(blueprint.iter_assignments()))
         launcher.launch_available()
     return WorkerPool(ctx, UploadStore(settings.data_dir))
 

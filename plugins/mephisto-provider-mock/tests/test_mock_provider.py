@@ -76,11 +76,8 @@ def test_defaults_describe_a_sandbox_with_the_mock_requester() -> None:
     assert MockProvider.RequesterArgs.model_fields == {}
 
 
-def test_launch_gives_mock_unit_ids_and_fee_is_zero(
-    provider: MockProvider, worked_unit: tuple[Worker, Unit, Agent]
-) -> None:
-    _, unit, _ = worked_unit
-    assert provider.launch_units([unit], "http://h/") == {unit.id: f"mock-unit-{unit.id}"}
+def test_nothing_is_published_per_unit_and_fee_is_zero(provider: MockProvider) -> None:
+    assert MockProvider.publishes_units is False
     assert provider.fee(Decimal("12.50")) == Decimal("0")
 
 

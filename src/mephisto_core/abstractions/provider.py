@@ -57,6 +57,8 @@ class CrowdProvider:
     Args: ClassVar[type[ProviderArgs]] = ProviderArgs
     RequesterArgs: ClassVar[type[RequesterArgs]] = RequesterArgs
     is_sandbox: ClassVar[bool] = False
+    #: False for providers with nothing to publish per unit (no platform): launching then skips `launch_units`.
+    publishes_units: ClassVar[bool] = True
     default_requester_name: ClassVar[str | None] = None  # used when the task file names no requester
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):

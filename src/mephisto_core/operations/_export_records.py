@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+_decoder = json.JSONDecoder()
+
 #: The keys of an exported unit, in order (DESIGN.md, "Export").
 EXPORT_KEYS: tuple[str, ...] = (
     "task",
@@ -99,6 +101,8 @@ def utc_datetime(raw: Any) -> dt.datetime | None:
     """A stored time (SQLite gives text, PostgreSQL a naive datetime; both are UTC) as an aware datetime."""
     if raw is None:
         return None
+    if isinstance(raw, str):
+        return dt.datetime.fromisoformat(raw + "+00:00")  # one call instead of parse-then-replace: 200k per export
     moment = raw if isinstance(raw, dt.datetime) else dt.datetime.fromisoformat(str(raw))
     return moment.replace(tzinfo=dt.UTC)
 
@@ -107,7 +111,13 @@ def json_value(raw: Any) -> Any:
     """A stored JSON document (text) as Python; None stays None."""
     if raw is None:
         return None
-    return json.loads(raw) if isinstance(raw, str | bytes) else raw
+    if isinstance(raw, str):
+        try:
+            # JSONField writes compact JSON: skip json.loads' whitespace checks, which cost a regex match each.
+            return _decoder.raw_decode(raw)[0]
+        except ValueError:
+            return json.loads(raw)
+    return json.loads(raw) if isinstance(raw, bytes) else raw
 
 
 def money(raw: Any) -> float | None:

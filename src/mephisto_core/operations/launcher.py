@@ -7,14 +7,14 @@ units whenever the operator ticks.
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import peewee as pw
 
 from mephisto_core.data_model import Assignment, Unit, UnitStatus
+from mephisto_core.data_model.bulk import insert_rows, reserve_ids
+from mephisto_core.data_model.models import JSONField, utcnow
 from mephisto_core.data_model.transitions import move_units
 from mephisto_core.operations.run_context import RunContext
 
@@ -29,33 +29,51 @@ class TaskLauncher:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 
-    def create_assignments(self, inputs: Iterator[dict[str, Any]]) -> int:
-        """Create one assignment per data item with `units_per_assignment` units each; returns units created."""
-        run, task = self.ctx.run, self.ctx.task
+    def create_assignments(self, items: list[dict[str, Any]]) -> int:
+        """Create one assignment per data item with `units_per_assignment` units each; returns units created.
+
+        Callers pass the data in chunks (each chunk one transaction), so workers are served between chunks.
+        """
+        if not items:
+            return 0
+        run_id, task_id = self.ctx.run.id, self.ctx.task.id
         per = self.ctx.config.task.units_per_assignment
-        pay = self.ctx.config.task.reward
-        created = 0
-        while True:
-            chunk = list(itertools.islice(inputs, CHUNK))
-            if not chunk:
-                return created
-            rows = Assignment.insert_many([{"task_run": run.id, "inputs": item} for item in chunk])
-            ids = [a.id for a in rows.returning(Assignment.id).execute()]
-            units = [
-                {
-                    "assignment": assignment_id,
-                    "task_run": run.id,
-                    "task": task.id,
-                    "unit_index": index,
-                    "pay_amount": pay,
-                    "status": UnitStatus.CREATED.value,
-                }
-                for assignment_id in ids
+        pay = str(self.ctx.config.task.reward)
+        now = utcnow()
+        assignment_ids = reserve_ids(Assignment, len(items))
+        insert_rows(
+            Assignment,
+            ("id", "task_run_id", "inputs", "created_at"),
+            [(aid, run_id, JSONField().db_value(item), now) for aid, item in zip(assignment_ids, items, strict=True)],
+        )
+        insert_rows(
+            Unit,
+            (
+                "assignment_id",
+                "task_run_id",
+                "task_id",
+                "unit_index",
+                "pay_amount",
+                "status",
+                "updated_at",
+                "created_at",
+            ),
+            [
+                (aid, run_id, task_id, index, pay, UnitStatus.CREATED.value, now, now)
+                for aid in assignment_ids
                 for index in range(per)
-            ]
-            for start in range(0, len(units), CHUNK):
-                Unit.insert_many(units[start : start + CHUNK]).execute()
-            created += len(units)
+            ],
+        )
+        return len(items) * per
+
+    def assignments_created(self) -> int:
+        """How many data items this run already has assignments for (gold units excluded)."""
+        return int(
+            Assignment.select(pw.fn.COUNT(Assignment.id))
+            .where((Assignment.task_run == self.ctx.run) & Assignment.gold_index.is_null())
+            .scalar()
+            or 0
+        )
 
     def launch_available(self) -> int:
         """Offer created units up to `max_num_concurrent_units` (all of them when 0); returns how many."""
@@ -93,8 +111,10 @@ class TaskLauncher:
         launched = 0
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            units = list(Unit.select().where(Unit.id.in_(chunk)))
-            provider_ids = self.ctx.provider.launch_units(units, self.ctx.worker_url)
+            provider_ids: dict[int, str | None] = {}
+            if self.ctx.provider.publishes_units:
+                units = list(Unit.select().where(Unit.id.in_(chunk)))
+                provider_ids = self.ctx.provider.launch_units(units, self.ctx.worker_url)
             launched += move_units(chunk, source, UnitStatus.LAUNCHED)
             named = [(uid, pid) for uid, pid in provider_ids.items() if pid is not None]
             if named:  # one UPDATE per chunk, not one per unit

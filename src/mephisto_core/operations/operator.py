@@ -8,6 +8,7 @@ launch of the same task (after their grace period), so nothing needs manual clea
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import shutil
@@ -37,6 +38,7 @@ from mephisto_core.task_config import TaskConfig
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+FEED_CHUNK = 2000  # data items created per transaction while launching
 
 
 @dataclass
@@ -140,8 +142,6 @@ class Operator:
         self.io = io
         completed = False
         try:
-            if not selection.resumed:
-                await self.writer.call(launcher.create_assignments, blueprint.iter_assignments())
             build_dir = self.settings.runs_dir / str(selection.run.id) / "build"
             await asyncio.to_thread(_fresh_build, blueprint, build_dir)
             secret = secrets.token_urlsafe(32)
@@ -160,12 +160,22 @@ class Operator:
                         left = await self.writer.call(pool.in_task_agents)
                         io.watch_absent([(False, agent_id) for agent_id in left])
                         await self.writer.call(launcher.relaunch_expired)
-                    await self.writer.call(launcher.launch_available)
-                    await self._refresh(launcher, io)
-                    self.ready.set()
-                    if on_ready is not None:
-                        on_ready(self.stats)
-                    completed = await self._watch(ctx, launcher, pool, io)
+                    first_chunk = asyncio.Event()
+                    feeder = asyncio.create_task(self._feed(launcher, blueprint, first_chunk))
+                    try:
+                        # The link is printed once the first units are offered, not after the whole data set.
+                        await asyncio.wait(
+                            {feeder, asyncio.ensure_future(first_chunk.wait())}, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if feeder.done() and feeder.exception() is not None:
+                            raise feeder.exception()  # type: ignore[misc]
+                        await self._refresh(launcher, io)
+                        self.ready.set()
+                        if on_ready is not None:
+                            on_ready(self.stats)
+                        completed = await self._watch(ctx, launcher, pool, io, feeder)
+                    finally:
+                        feeder.cancel()
                 finally:
                     await channel.stop()
             finally:
@@ -175,7 +185,23 @@ class Operator:
             await self.writer.call(run_setup.release, selection.run.id, self.owner, completed)
         return self.stats
 
-    async def _watch(self, ctx: RunContext, launcher: TaskLauncher, pool: WorkerPool, io: ClientIOHandler) -> bool:
+    async def _feed(self, launcher: TaskLauncher, blueprint: Blueprint, first_chunk: asyncio.Event) -> None:
+        """Create the run's assignments chunk by chunk, offering each chunk at once; resumes where a crash stopped."""
+        items = blueprint.iter_assignments()
+        done = await self.writer.call(launcher.assignments_created)
+        await asyncio.to_thread(lambda: next(itertools.islice(items, done, done), None))  # skip what exists
+        while not self._stop_level:
+            chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, FEED_CHUNK)))
+            if not chunk:
+                break
+            await self.writer.call(launcher.create_assignments, chunk)
+            await self.writer.call(launcher.launch_available)
+            first_chunk.set()
+        first_chunk.set()
+
+    async def _watch(
+        self, ctx: RunContext, launcher: TaskLauncher, pool: WorkerPool, io: ClientIOHandler, feeder: asyncio.Task[None]
+    ) -> bool:
         """Tick until every unit is done (True) or a stop ends the run early (False)."""
         grace = ctx.config.task.disconnect_grace_seconds
         last_beat = 0.0
@@ -201,8 +227,10 @@ class Operator:
             if not graceful_started:
                 await self.writer.call(launcher.launch_available)
             await self._refresh(launcher, io)
+            if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
+                raise feeder.exception()  # type: ignore[misc]  # a data item the blueprint could not read
             incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
-            if incomplete == 0:
+            if incomplete == 0 and (feeder.done() or graceful_started):
                 return not graceful_started or self.stats.count(UnitStatus.EXPIRED) == 0
             if graceful_started and self.stats.count(UnitStatus.ASSIGNED) == 0:
                 return False

@@ -82,6 +82,7 @@ class InhouseProvider(CrowdProvider):
     Args: ClassVar[type[ProviderArgs]] = InhouseProviderArgs
     RequesterArgs: ClassVar[type[RequesterArgs]] = InhouseRequesterArgs
     default_requester_name: ClassVar[str | None] = DEFAULT_REQUESTER
+    publishes_units: ClassVar[bool] = False  # no platform: launching a unit is only its status change
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         super().__init__(args, requester_name, credentials, data_dir)

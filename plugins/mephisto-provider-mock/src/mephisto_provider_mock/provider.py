@@ -47,6 +47,7 @@ class MockProvider(CrowdProvider):
     Args: ClassVar[type[ProviderArgs]] = MockProviderArgs
     RequesterArgs: ClassVar[type[RequesterArgs]] = MockRequesterArgs
     is_sandbox: ClassVar[bool] = True
+    publishes_units: ClassVar[bool] = False  # no platform: launching a unit is only its status change
     default_requester_name: ClassVar[str | None] = "MOCK_REQUESTER"
 
     @classmethod
@@ -79,10 +80,6 @@ class MockProvider(CrowdProvider):
         if worker_name is None:
             return f"{base_url}?{WORKER_ID_PARAM}=YOUR_NAME"
         return f"{base_url}?{WORKER_ID_PARAM}={quote(worker_name, safe='')}"
-
-    def launch_units(self, units: Sequence[Unit], worker_url: str) -> dict[int, str | None]:
-        """Nothing to publish; each unit gets a recognisable provider id."""
-        return {unit.id: f"mock-unit-{unit.id}" for unit in units}
 
     def expire_units(self, units: Sequence[Unit]) -> None:
         """Nothing was published, so nothing needs withdrawing (and nothing is recorded)."""
