@@ -37,6 +37,8 @@ from _proc_watch import ProcessTreeWatch
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _task_folder import TaskFolderError, make_task_folder
 
+from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
+
 LINK_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 120.0  # load generators importing the plugins and building their bots
 RESULTS_TIMEOUT_S = 60.0
@@ -212,7 +214,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
         stop.set()
         launch.stop()
         watch.stop()
-        _end_survivors(watch, launch.pid)
+        _end_survivors(watch)
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
             profiler.wait()
@@ -246,9 +248,16 @@ def _drain(results: Any, expected: int, timeout_s: float) -> list[ShareResult]:
     return shares
 
 
-def _end_survivors(watch: ProcessTreeWatch, launch_pid: int) -> None:
-    # A router child (architect.mode=subprocess) outlives a launch that had to be killed.
+def _end_survivors(watch: ProcessTreeWatch) -> None:
+    # A router child (architect.mode=subprocess) outlives a launch that had to be killed. A process id is
+    # only ended while it still runs the command seen under the launch, never one reused by someone else.
     for child in watch.children():
+        try:
+            command = Path(f"/proc/{child.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone already
+        if command.strip() != child.command:
+            continue
         try:
             os.kill(child.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -269,8 +278,13 @@ def percentiles_ms(values: list[float]) -> dict[str, float | None]:
 
 
 def summarise(
-    args: argparse.Namespace, outcome: Outcome, database_url: str | None, data_dir: Path, load_before: float
+    args: argparse.Namespace,
+    outcome: Outcome,
+    database_url: str | None,
+    data_dir: Path,
+    before: dict[str, Any],
 ) -> dict[str, Any]:
+    """The JSON line: parameters, measurements, the database check, and `before` (code and machine state)."""
     shares = outcome.shares
     acked = [key for s in shares for key in s.acknowledged_keys]
     firsts = [s.first_hello for s in shares if s.first_hello is not None]
@@ -321,14 +335,33 @@ def summarise(
         "db_unacknowledged": db.not_acknowledged,
         "duplicate_acks": db.duplicate_acks,
         "db_unit_statuses": db.unit_statuses,
+        "code": before["code"],
         "machine": {
             "nproc": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpu": _cpu_model(),
             # Other work on the machine competes for the same cores; a busy machine lowers every number.
-            "loadavg_1m_before": load_before,
+            "loadavg_1m_before": before["loadavg_1m"],
         },
+    }
+
+
+def _code_version() -> dict[str, Any]:
+    """The commit of the tree under test, and whether src/ or plugins/ had changes not in it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*command: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *command], cwd=root, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    dirty = git("status", "--porcelain", "--", "src", "plugins")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": None if dirty is None else bool(dirty),
     }
 
 
@@ -344,7 +377,8 @@ def _cpu_model() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_before = round(os.getloadavg()[0], 2)
+    # Taken before the run: other engineers may commit, or load the machine, while it runs.
+    before = {"code": _code_version(), "loadavg_1m": round(os.getloadavg()[0], 2)}
     with ExitStack() as stack:
         # Each worker: one WebSocket at the bot, one at the router, plus a page fetch while connecting.
         raise_open_file_limit(3 * args.workers + 256)
@@ -370,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url = create_database(server.admin_url, new_database_name("mephisto_bench"))
             env["MEPHISTO_DATABASE_URL"] = database_url
         outcome = run(args, workdir, env)
-        summary = summarise(args, outcome, database_url, data_dir, load_before)
+        summary = summarise(args, outcome, database_url, data_dir, before)
     print(json.dumps(summary))
     return 0 if summary["db_matches_acks"] and not summary["bot_crashes"] else 1
 
@@ -378,6 +412,13 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (BenchmarkAborted, LaunchError, ProfilerMissing, TaskFolderError) as exc:
+    except (
+        BenchmarkAborted,
+        LaunchError,
+        ProfilerMissing,
+        TaskFolderError,
+        PostgresUnavailable,
+        PostgresStartError,
+    ) as exc:
         print(f"load_e2e: aborted: {exc}", file=sys.stderr)
         sys.exit(2)

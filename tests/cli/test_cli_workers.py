@@ -19,8 +19,12 @@ def _seed(settings: Settings) -> None:
             task = Task.create(name="t", blueprint_type="static")
             requester = Requester.create(name="MOCK_REQUESTER", provider_type="mock")
             TaskRun.create(
-                task=task, requester=requester, blueprint_type="static", architect_type="local",
-                provider_type="mock", config={"provider": {"type": "mock"}},
+                task=task,
+                requester=requester,
+                blueprint_type="static",
+                architect_type="local",
+                provider_type="mock",
+                config={"provider": {"type": "mock"}},
             )
             Worker.create(provider_type="mock", name="alice")
             Worker.create(provider_type="mock", name="bob")

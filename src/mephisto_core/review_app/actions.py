@@ -1,0 +1,208 @@
+"""The review app's POST endpoints: check the request, then call `ReviewActions` (the only writer).
+
+Single actions answer the new state (the unit or the worker); a bulk action answers one result per unit, done
+or refused with the reason, because one unit's refusal (say, already approved) must not stop the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from mephisto_core.data_model import Unit, Worker
+from mephisto_core.errors import MephistoError, NotFound
+from mephisto_core.review_app import reads
+from mephisto_core.review_app.validation import (
+    ApiError,
+    bad_request,
+    check_fields,
+    parse_amount,
+    parse_id,
+    parse_id_list,
+    parse_qualification,
+    parse_qualification_value,
+    parse_text,
+)
+
+if TYPE_CHECKING:
+    from mephisto_core.review_app.app import ReviewApp
+
+#: The fields each action's JSON body may have.
+UNIT_ACTIONS: dict[str, set[str]] = {
+    "approve": {"feedback"},
+    "reject": {"feedback"},
+    "soft-reject": {"feedback"},
+    "bonus": {"amount", "reason"},
+}
+WORKER_ACTIONS: dict[str, set[str]] = {
+    "block": {"reason"},
+    "unblock": set(),
+    "grant": {"qualification", "value", "unit_id"},
+    "revoke": {"qualification", "unit_id"},
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    """A checked action request: which action and its arguments."""
+
+    kind: str
+    feedback: str = ""
+    amount: Decimal | None = None
+    qualification: str = ""
+    value: int = 1
+    unit_id: int | None = None  # for grant / revoke: the unit the decision was made on
+
+    @property
+    def on_worker(self) -> bool:
+        return self.kind in WORKER_ACTIONS
+
+
+def parse_action(kind: str, body: dict[str, Any], *, extra: frozenset[str] = frozenset()) -> Action:
+    """Check an action's body; `extra` names fields the caller handles itself (the bulk's `unit_ids`)."""
+    if kind in UNIT_ACTIONS:
+        check_fields(body, UNIT_ACTIONS[kind] | extra, kind)
+    elif kind in WORKER_ACTIONS:
+        allowed = WORKER_ACTIONS[kind] - {"unit_id"} if extra else WORKER_ACTIONS[kind]
+        check_fields(body, allowed | extra, kind)
+    else:
+        known = ", ".join([*UNIT_ACTIONS, *WORKER_ACTIONS])
+        raise bad_request(f"unknown action {kind!r}; known actions: {known}")
+    if kind == "approve" or kind == "soft-reject":
+        return Action(kind, feedback=parse_text(body, "feedback", required=False, what=""))
+    if kind == "reject":
+        why = "tell the worker why the work is rejected"
+        return Action(kind, feedback=parse_text(body, "feedback", required=True, what=why))
+    if kind == "bonus":
+        amount = parse_amount(body.get("amount"))
+        reason = parse_text(body, "reason", required=True, what="tell the worker what the bonus is for")
+        return Action(kind, feedback=reason, amount=amount)
+    if kind == "block":
+        return Action(kind, feedback=parse_text(body, "reason", required=True, what="say why the worker is blocked"))
+    if kind == "unblock":
+        return Action(kind)
+    unit_id = parse_id(body["unit_id"], "unit_id") if body.get("unit_id") is not None else None
+    value = parse_qualification_value(body) if kind == "grant" else 1
+    return Action(kind, qualification=parse_qualification(body), value=value, unit_id=unit_id)
+
+
+def unit_action(app: ReviewApp, unit_id: int, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /api/units/<id>/<action>: do it and answer the unit as it is now."""
+    action = parse_action(kind, body)
+    message = apply_unit_action(app, unit_id, action)
+    return {"message": message, **reads.unit_detail(app, unit_id)}
+
+
+def worker_action(app: ReviewApp, worker_id: int, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /api/workers/<id>/<action>: do it and answer the worker as they are now."""
+    action = parse_action(kind, body)
+    worker = _worker(worker_id)
+    message = apply_worker_action(app, worker, action)
+    return {"message": message, "worker": reads.worker_detail(worker_id)}
+
+
+def bulk(app: ReviewApp, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /api/units/bulk: one action on several units (worker actions once per distinct worker)."""
+    kind = body.get("action")
+    if not isinstance(kind, str):
+        known = ", ".join([*UNIT_ACTIONS, *WORKER_ACTIONS])
+        raise bad_request(f"action is required: one of {known}")
+    action = parse_action(kind, body, extra=frozenset({"action", "unit_ids"}))
+    unit_ids = parse_id_list(body.get("unit_ids"), "unit_ids")
+    results = (
+        _bulk_worker_action(app, unit_ids, action) if action.on_worker else _bulk_unit_action(app, unit_ids, action)
+    )
+    done = sum(1 for r in results if r["ok"])
+    return {"action": kind, "done": done, "failed": len(results) - done, "results": results}
+
+
+def apply_unit_action(app: ReviewApp, unit_id: int, action: Action) -> str:
+    """Run one unit action through ReviewActions; returns the sentence the UI shows."""
+    with app.action_lock:
+        if action.kind == "approve":
+            app.actions.approve(unit_id, action.feedback)
+            return f"Unit {unit_id} approved."
+        if action.kind == "reject":
+            app.actions.reject(unit_id, action.feedback)
+            return f"Unit {unit_id} rejected."
+        if action.kind == "soft-reject":
+            app.actions.soft_reject(unit_id, action.feedback)
+            return f"Unit {unit_id} soft-rejected."
+        if action.kind == "bonus":
+            assert action.amount is not None  # parse_action requires it
+            app.actions.bonus(unit_id, action.amount, action.feedback)
+            return f"Bonus of {action.amount} paid for unit {unit_id}."
+    raise AssertionError(f"not a unit action: {action.kind}")
+
+
+def apply_worker_action(app: ReviewApp, worker: Worker, action: Action) -> str:
+    """Run one worker action through ReviewActions; a block of a blocked worker (and the reverse) is a 409."""
+    with app.action_lock:
+        if action.kind == "block":
+            if app.actions.is_blocked(worker.id):
+                raise ApiError(409, f"worker {worker.name!r} is already blocked")
+            app.actions.block_worker(worker.id, action.feedback)
+            return f"Worker {worker.name} blocked."
+        if action.kind == "unblock":
+            if not app.actions.is_blocked(worker.id):
+                raise ApiError(409, f"worker {worker.name!r} is not blocked")
+            app.actions.unblock_worker(worker.id)
+            return f"Worker {worker.name} unblocked."
+        if action.unit_id is not None and Unit.get_or_none(Unit.id == action.unit_id) is None:
+            raise NotFound(f"unit {action.unit_id} does not exist")
+        if action.kind == "grant":
+            app.actions.grant_qualification(worker.id, action.qualification, action.value, action.unit_id)
+            return f"Granted {action.qualification} = {action.value} to worker {worker.name}."
+        if action.kind == "revoke":
+            app.actions.revoke_qualification(worker.id, action.qualification, action.unit_id)
+            return f"Revoked {action.qualification} from worker {worker.name}."
+    raise AssertionError(f"not a worker action: {action.kind}")
+
+
+def _bulk_unit_action(app: ReviewApp, unit_ids: list[int], action: Action) -> list[dict[str, Any]]:
+    results = []
+    for unit_id in unit_ids:
+        try:
+            message = apply_unit_action(app, unit_id, action)
+        except (MephistoError, ApiError) as exc:
+            results.append({"unit_id": unit_id, "ok": False, "error": _message(exc)})
+            continue
+        status = Unit.select(Unit.status).where(Unit.id == unit_id).scalar()
+        results.append({"unit_id": unit_id, "ok": True, "status": status, "message": message})
+    return results
+
+
+def _bulk_worker_action(app: ReviewApp, unit_ids: list[int], action: Action) -> list[dict[str, Any]]:
+    """Apply a worker action once per distinct worker of the units; each unit reports its worker's outcome."""
+    workers = dict(Unit.select(Unit.id, Unit.worker).where(Unit.id.in_(unit_ids)).tuples())
+    outcome: dict[int, dict[str, Any]] = {}
+    results = []
+    for unit_id in unit_ids:
+        if unit_id not in workers:
+            results.append({"unit_id": unit_id, "ok": False, "error": f"unit {unit_id} does not exist"})
+            continue
+        worker_id = workers[unit_id]
+        if worker_id is None:
+            results.append({"unit_id": unit_id, "ok": False, "error": f"unit {unit_id} has no worker yet"})
+            continue
+        if worker_id not in outcome:
+            # The decision is recorded against the first selected unit of this worker.
+            on_unit = Action(action.kind, action.feedback, action.amount, action.qualification, action.value, unit_id)
+            try:
+                outcome[worker_id] = {"ok": True, "message": apply_worker_action(app, _worker(worker_id), on_unit)}
+            except (MephistoError, ApiError) as exc:
+                outcome[worker_id] = {"ok": False, "error": _message(exc)}
+        results.append({"unit_id": unit_id, "worker_db_id": worker_id, **outcome[worker_id]})
+    return results
+
+
+def _worker(worker_id: int) -> Worker:
+    worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
+    if worker is None:
+        raise NotFound(f"worker {worker_id} does not exist")
+    return worker
+
+
+def _message(exc: MephistoError | ApiError) -> str:
+    return exc.message if isinstance(exc, ApiError) else str(exc)

@@ -1,0 +1,255 @@
+"""What the review app's GET endpoints answer: tasks, pages of units, one unit with its rendering, workers.
+
+Units come from the data browser (`DataBrowser`), worker histories from `operations.worker_stats` and agreement
+from `operations.agreement`; this module only picks what the UI needs and shapes it as JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import peewee as pw
+
+from mephisto_core import __version__
+from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitStatus, Worker
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
+from mephisto_core.errors import NotFound
+from mephisto_core.operations.worker_stats import worker_details
+from mephisto_core.review_app.rendering import Rendering
+from mephisto_core.review_app.validation import (
+    MAX_BULK,
+    MAX_TEXT,
+    bad_request,
+    parse_id,
+    parse_paging,
+    parse_statuses,
+)
+
+if TYPE_CHECKING:
+    from mephisto_core.operations._export_records import UnitRecord
+    from mephisto_core.operations.data_browser import RunSummary
+    from mephisto_core.review_app.app import ReviewApp
+
+_SUBMITTED = [s.value for s in UnitStatus if s in SUBMITTED_UNIT_STATUSES]
+#: How many of a worker's latest review records a unit's page shows.
+RECENT_REVIEWS = 20
+
+
+def session_info(app: ReviewApp) -> dict[str, Any]:
+    """What the page needs before its first query: the task to open and the limits it should enforce too."""
+    return {
+        "version": __version__,
+        "default_task_id": app.default_task_id,
+        "statuses": [s.value for s in UnitStatus],
+        "submitted_statuses": _SUBMITTED,
+        "max_text": MAX_TEXT,
+        "max_bulk": MAX_BULK,
+    }
+
+
+def task_list(app: ReviewApp) -> dict[str, Any]:
+    """Every task with its unit counts by status and its runs."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for run in app.browser.runs():
+        runs.setdefault(run.task, []).append(_run_json(run))
+    tasks = [
+        {
+            "id": summary.task_id,
+            "name": summary.name,
+            "blueprint_type": summary.blueprint_type,
+            "created_at": summary.created_at,
+            "unit_counts": summary.unit_counts,
+            "submitted": summary.submitted,
+            "awaiting_review": summary.unit_counts.get(UnitStatus.COMPLETED.value, 0),
+            "runs": runs.get(summary.name, []),
+        }
+        for summary in app.browser.tasks()
+    ]
+    return {"tasks": tasks}
+
+
+def task_detail(app: ReviewApp, task_id: int) -> dict[str, Any]:
+    """One task as in the task list, plus whether agreement can be computed and its workers."""
+    task = _task(task_id)
+    summary = next(t for t in task_list(app)["tasks"] if t["id"] == task_id)
+    return {**summary, "has_agreement": _has_shared_assignments(task_id), "workers": _task_workers(task.id)}
+
+
+def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
+    """Per-field agreement over the task's submitted units (only meaningful when assignments share units)."""
+    from mephisto_core.operations.agreement import field_agreement
+
+    task = _task(task_id)
+    if not _has_shared_assignments(task_id):
+        return {"task_id": task_id, "fields": {}, "note": "no assignment of this task has two submitted units yet"}
+    return {"task_id": task_id, "fields": field_agreement(app.browser.units(task=task.name)), "note": None}
+
+
+def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
+    """A page of units matching the filters, in id order, with how many match in all."""
+    filters = unit_filters(params)
+    offset, limit = parse_paging(params)
+    total = app.browser.count(**filters)
+    units = [_unit_summary(r) for r in islice(app.browser.units(**filters), offset, offset + limit)]
+    return {"total": total, "offset": offset, "limit": limit, "units": units}
+
+
+def unit_filters(params: dict[str, str]) -> dict[str, Any]:
+    """The data browser's filters from the `task`, `run`, `worker` and `status` query parameters (ids checked)."""
+    filters: dict[str, Any] = {}
+    task_id = None
+    if params.get("task"):
+        task_id = parse_id(params["task"], "task")
+        filters["task"] = _task(task_id).name
+    if params.get("run"):
+        run_id = parse_id(params["run"], "run")
+        run = TaskRun.get_or_none(TaskRun.id == run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if task_id is not None and run.task_id != task_id:
+            raise bad_request(f"run {run_id} belongs to another task than task {task_id}")
+        filters["run_id"] = run_id
+    if params.get("worker"):
+        filters["worker"] = _worker(parse_id(params["worker"], "worker")).name
+    if params.get("status"):
+        filters["statuses"] = parse_statuses(params["status"])
+    return filters
+
+
+def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
+    """One unit: its record, file links, the blueprint's rendering, what may be done to it, and its worker."""
+    record = app.browser.unit(unit_id)
+    files = [
+        {**stored, "index": index, "url": file_url(app, unit_id, index)} for index, stored in enumerate(record.files)
+    ]
+    unit = {
+        **record.to_dict(),
+        "files": files,
+        "worker_db_id": record.worker_db_id,
+        "allowed": allowed_actions(record),
+    }
+    rendering = Rendering(None)
+    if record.agent_id is not None and isinstance(record.inputs, dict) and isinstance(record.outputs, dict):
+        file_urls: dict[str, list[str]] = {}
+        for stored in files:
+            file_urls.setdefault(stored["field"], []).append(stored["url"])
+        rendering = app.renderer.render(record.task_run_id, record.inputs, record.outputs, file_urls)
+    worker = None
+    if record.worker_db_id is not None:
+        worker = worker_json(_worker(record.worker_db_id), recent=RECENT_REVIEWS)
+    return {"unit": unit, "render": {"html": rendering.html, "note": rendering.note}, "worker": worker}
+
+
+def worker_json(worker: Worker, recent: int | None = None) -> dict[str, Any]:
+    """A worker's history: counts, approval rate, blocked or not, qualifications and review records."""
+    details = worker_details(worker)
+    reviews = details["reviews"][-recent:] if recent else details["reviews"]
+    # The summary's `worker` and `provider` say again what `name` and `provider_type` say.
+    counts = {k: v for k, v in details["summary"].items() if k not in ("worker", "provider")}
+    return {
+        "id": worker.id,
+        "name": worker.name,
+        "provider_type": worker.provider_type,
+        **counts,
+        "qualifications": details["qualifications"],
+        "reviews": list(reversed(reviews)),  # newest first
+        "review_count": len(details["reviews"]),
+    }
+
+
+def worker_detail(worker_id: int) -> dict[str, Any]:
+    """The worker endpoint's answer."""
+    return worker_json(_worker(worker_id))
+
+
+def qualification_list() -> dict[str, Any]:
+    """Every qualification name (for the grant form's suggestions)."""
+    rows = Qualification.select(Qualification.name, Qualification.description).order_by(Qualification.name)
+    return {"qualifications": [{"name": q.name, "description": q.description} for q in rows]}
+
+
+def allowed_actions(record: UnitRecord) -> dict[str, bool]:
+    """Which unit actions the status lifecycle allows now (the UI disables the others)."""
+    has_work = record.agent_id is not None
+    targets = UNIT_TRANSITIONS.get(UnitStatus(record.status), frozenset())
+    return {
+        "approve": has_work and UnitStatus.ACCEPTED in targets,
+        "reject": has_work and UnitStatus.REJECTED in targets,
+        "soft_reject": has_work and UnitStatus.SOFT_REJECTED in targets,
+        "bonus": has_work,
+    }
+
+
+def file_url(app: ReviewApp, unit_id: int, index: int) -> str:
+    """Where the app serves a unit's file; the token rides along because a link or <img> sends no headers."""
+    return f"/api/units/{unit_id}/files/{index}?token={quote(app.token, safe='')}"
+
+
+def _unit_summary(record: UnitRecord) -> dict[str, Any]:
+    last = record.review[-1] if record.review else None
+    return {
+        "unit_id": record.unit_id,
+        "task": record.task,
+        "task_run_id": record.task_run_id,
+        "assignment_id": record.assignment_id,
+        "unit_index": record.unit_index,
+        "status": record.status,
+        "worker_id": record.worker_id,
+        "worker_db_id": record.worker_db_id,
+        "submitted_at": record.submitted_at,
+        "duration_s": record.duration_s,
+        "files": len(record.files),
+        "last_review": None if last is None else last["kind"],
+    }
+
+
+def _run_json(run: RunSummary) -> dict[str, Any]:
+    return {
+        "id": run.run_id,
+        "provider_type": run.provider_type,
+        "architect_type": run.architect_type,
+        "sandbox": run.sandbox,
+        "is_completed": run.is_completed,
+        "created_at": run.created_at,
+        "unit_counts": run.unit_counts,
+    }
+
+
+def _task(task_id: int) -> Task:
+    task: Task | None = Task.get_or_none(Task.id == task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    return task
+
+
+def _worker(worker_id: int) -> Worker:
+    worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
+    if worker is None:
+        raise NotFound(f"worker {worker_id} does not exist")
+    return worker
+
+
+def _has_shared_assignments(task_id: int) -> bool:
+    """Whether some assignment of the task has two or more submitted units (what agreement needs)."""
+    shared = (
+        Unit.select(Unit.assignment)
+        .where((Unit.task == task_id) & Unit.status.in_(_SUBMITTED))
+        .group_by(Unit.assignment)
+        .having(pw.fn.COUNT(Unit.id) >= 2)
+        .limit(1)
+    )
+    return shared.exists()  # type: ignore[no-any-return]
+
+
+def _task_workers(task_id: int) -> list[dict[str, Any]]:
+    """The workers who submitted units of a task, with how many (for the worker filter)."""
+    rows = (
+        Worker.select(Worker.id, Worker.name, Worker.provider_type, pw.fn.COUNT(Unit.id).alias("units"))
+        .join(Unit, on=(Unit.worker == Worker.id))
+        .where((Unit.task == task_id) & Unit.status.in_(_SUBMITTED))
+        .group_by(Worker.id, Worker.name, Worker.provider_type)
+        .order_by(Worker.name)
+    )
+    return [{"id": w.id, "name": w.name, "provider_type": w.provider_type, "units": w.units} for w in rows]

@@ -1,0 +1,663 @@
+// Mephisto review: the single-page app. Plain JavaScript, no build step, no external assets.
+// Every API call sends the session token as a bearer header; the token comes from the page's link once and
+// is kept in sessionStorage. Data is always put in the page with textContent, never parsed as HTML; the
+// blueprint's own review HTML goes into a sandboxed frame where no script runs.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "mephisto-review-token";
+  const PAGE_SIZE = 50;
+
+  const state = {
+    token: null,
+    session: null,
+    tasks: [],
+    task: null, // the selected task's detail
+    offset: 0,
+    total: 0,
+    units: [], // the current page of unit summaries
+    index: -1, // position of the open unit in `units`
+    selected: new Set(),
+    detail: null, // the open unit's detail
+    busy: false,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---- tiny DOM helpers ----------------------------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (value === true) node.setAttribute(key, "");
+      else node.setAttribute(key, String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function statusBadge(status) {
+    const labels = {
+      completed: "awaiting review",
+      accepted: "approved",
+      rejected: "rejected",
+      soft_rejected: "soft-rejected",
+    };
+    return el("span", { class: `badge status-${status}`, text: labels[status] || status });
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 1) return "under 1 s";
+    const s = Math.round(seconds);
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+    return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  }
+
+  function when(iso) {
+    if (!iso) return "–";
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  }
+
+  function bytes(n) {
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  }
+
+  function shown(value) {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "string") return value;
+    return JSON.stringify(value, null, 2);
+  }
+
+  // ---- messages ------------------------------------------------------------------------------------------
+
+  function say(message) {
+    $("error-message").textContent = "";
+    $("status-message").textContent = message;
+  }
+
+  function complain(message) {
+    $("status-message").textContent = "";
+    $("error-message").textContent = message;
+  }
+
+  // ---- API -----------------------------------------------------------------------------------------------
+
+  async function api(method, path, body) {
+    const options = { method, headers: { Authorization: `Bearer ${state.token}` } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (error) {
+      throw new Error(`The review server did not answer (${error.message}). Is \`mephisto review\` still running?`);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    if (!response.ok) {
+      const detail = data && data.error ? data.error : `HTTP ${response.status}`;
+      throw new Error(detail);
+    }
+    return data;
+  }
+
+  // Run an action: one at a time, errors shown as messages, the result handed to `then`.
+  async function act(method, path, body, then) {
+    if (state.busy) return;
+    state.busy = true;
+    document.body.setAttribute("aria-busy", "true");
+    try {
+      const result = await api(method, path, body);
+      then(result);
+    } catch (error) {
+      complain(error.message);
+    } finally {
+      state.busy = false;
+      document.body.removeAttribute("aria-busy");
+    }
+  }
+
+  // ---- tasks and filters ---------------------------------------------------------------------------------
+
+  async function loadTasks() {
+    const data = await api("GET", "/api/tasks");
+    state.tasks = data.tasks;
+    const select = $("task-select");
+    clear(select);
+    if (!state.tasks.length) {
+      select.append(el("option", { value: "", text: "No tasks yet" }));
+      $("unit-detail").replaceChildren(el("p", { class: "empty", text: "Nothing to review: launch a task first." }));
+      return;
+    }
+    for (const task of state.tasks) {
+      select.append(el("option", { value: task.id, text: `${task.name} (${task.awaiting_review} to review)` }));
+    }
+    const preferred = state.session.default_task_id;
+    const first = state.tasks.find((t) => t.id === preferred) || state.tasks.find((t) => t.awaiting_review) || state.tasks[0];
+    select.value = String(first.id);
+    await selectTask(first.id);
+  }
+
+  async function selectTask(taskId) {
+    state.task = await api("GET", `/api/tasks/${taskId}`);
+    const counts = state.task.unit_counts;
+    $("task-counts").textContent =
+      `${state.task.submitted} submitted, ${counts.completed || 0} awaiting review, ` +
+      `${counts.accepted || 0} approved, ${counts.rejected || 0} rejected`;
+    const run = $("filter-run");
+    clear(run);
+    run.append(el("option", { value: "", text: "Every run" }));
+    for (const r of state.task.runs) {
+      run.append(el("option", { value: r.id, text: `Run ${r.id} (${r.provider_type}${r.is_completed ? ", done" : ""})` }));
+    }
+    const worker = $("filter-worker");
+    clear(worker);
+    worker.append(el("option", { value: "", text: "Every worker" }));
+    for (const w of state.task.workers) {
+      worker.append(el("option", { value: w.id, text: `${w.name} (${w.units})` }));
+    }
+    state.offset = 0;
+    state.selected.clear();
+    await loadUnits(0);
+    loadAgreement();
+  }
+
+  async function loadAgreement() {
+    const panel = $("agreement-panel");
+    if (!state.task || !state.task.has_agreement) {
+      panel.hidden = true;
+      return;
+    }
+    try {
+      const data = await api("GET", `/api/tasks/${state.task.id}/agreement`);
+      const body = panel.querySelector("tbody");
+      clear(body);
+      for (const [field, numbers] of Object.entries(data.fields)) {
+        const percent = numbers.percent === null || numbers.percent === undefined ? "–" : `${numbers.percent.toFixed(1)} %`;
+        const alpha = numbers.alpha === null || numbers.alpha === undefined ? "–" : numbers.alpha.toFixed(3);
+        body.append(el("tr", {}, el("th", { scope: "row", text: field }), el("td", { text: percent }), el("td", { text: alpha }), el("td", { text: numbers.assignments })));
+      }
+      $("agreement-note").textContent = data.note || "Over assignments with two or more submitted units.";
+      panel.hidden = false;
+    } catch (error) {
+      complain(`Agreement could not be computed: ${error.message}`);
+    }
+  }
+
+  function filterQuery() {
+    const params = new URLSearchParams();
+    if (state.task) params.set("task", state.task.id);
+    const status = $("filter-status").value;
+    if (status) params.set("status", status);
+    if ($("filter-run").value) params.set("run", $("filter-run").value);
+    if ($("filter-worker").value) params.set("worker", $("filter-worker").value);
+    params.set("offset", state.offset);
+    params.set("limit", PAGE_SIZE);
+    return params.toString();
+  }
+
+  // ---- the unit list -------------------------------------------------------------------------------------
+
+  async function loadUnits(openIndex) {
+    const data = await api("GET", `/api/units?${filterQuery()}`);
+    state.units = data.units;
+    state.total = data.total;
+    renderUnitList();
+    if (state.units.length && openIndex !== null) {
+      const index = openIndex < 0 ? state.units.length - 1 : Math.min(openIndex, state.units.length - 1);
+      await openUnit(index);
+    } else if (!state.units.length) {
+      state.index = -1;
+      state.detail = null;
+      $("unit-detail").replaceChildren(el("p", { class: "empty", text: "No unit matches these filters." }));
+    }
+  }
+
+  function renderUnitList() {
+    const body = $("unit-table").querySelector("tbody");
+    clear(body);
+    state.units.forEach((unit, i) => {
+      const open = el("button", {
+        type: "button",
+        class: "link-button",
+        "aria-label": `Open unit ${unit.unit_id}`,
+        onclick: () => openUnit(i),
+      }, `#${unit.unit_id}`);
+      const check = el("input", {
+        type: "checkbox",
+        "aria-label": `Select unit ${unit.unit_id}`,
+        checked: state.selected.has(unit.unit_id),
+        onchange: (event) => toggleSelected(unit.unit_id, event.target.checked),
+      });
+      const row = el("tr", { "data-unit": unit.unit_id, "aria-current": i === state.index ? "true" : null },
+        el("td", {}, check),
+        el("td", {}, open),
+        el("td", { text: unit.worker_id || "–" }),
+        el("td", {}, statusBadge(unit.status)),
+        el("td", { text: duration(unit.duration_s) }));
+      body.append(row);
+    });
+    const last = Math.min(state.offset + state.units.length, state.total);
+    $("unit-count").textContent = state.total ? `${state.total} units match.` : "No unit matches.";
+    $("page-info").textContent = state.total ? `${state.offset + 1}–${last} of ${state.total}` : "";
+    $("prev-page").disabled = state.offset === 0;
+    $("next-page").disabled = state.offset + state.units.length >= state.total;
+    $("select-all").checked = state.units.length > 0 && state.units.every((u) => state.selected.has(u.unit_id));
+    renderBulkPanel();
+  }
+
+  function markCurrentRow() {
+    for (const row of $("unit-table").querySelectorAll("tbody tr")) {
+      if (Number(row.dataset.unit) === (state.units[state.index] || {}).unit_id) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
+    }
+  }
+
+  function updateRow(unitId, status) {
+    const unit = state.units.find((u) => u.unit_id === unitId);
+    if (!unit) return;
+    unit.status = status;
+    const row = $("unit-table").querySelector(`tr[data-unit="${unitId}"]`);
+    if (row) row.children[3].replaceChildren(statusBadge(status));
+  }
+
+  function toggleSelected(unitId, on) {
+    if (on) state.selected.add(unitId);
+    else state.selected.delete(unitId);
+    const box = $("unit-table").querySelector(`tr[data-unit="${unitId}"] input[type=checkbox]`);
+    if (box) box.checked = on;
+    renderBulkPanel();
+  }
+
+  async function move(step) {
+    if (!state.units.length) return;
+    const next = state.index + step;
+    if (next >= 0 && next < state.units.length) {
+      await openUnit(next);
+    } else if (next >= state.units.length && state.offset + state.units.length < state.total) {
+      state.offset += PAGE_SIZE;
+      await loadUnits(0);
+    } else if (next < 0 && state.offset > 0) {
+      state.offset = Math.max(0, state.offset - PAGE_SIZE);
+      await loadUnits(-1);
+    } else {
+      say(step > 0 ? "This is the last unit." : "This is the first unit.");
+    }
+  }
+
+  // ---- bulk actions --------------------------------------------------------------------------------------
+
+  const BULK_FIELDS = {
+    approve: ["feedback"],
+    reject: ["feedback"],
+    "soft-reject": ["feedback"],
+    bonus: ["amount", "reason"],
+    block: ["reason"],
+    unblock: [],
+    grant: ["qualification", "value"],
+    revoke: ["qualification"],
+  };
+
+  function renderBulkPanel() {
+    const panel = $("bulk-panel");
+    panel.hidden = state.selected.size === 0;
+    $("bulk-count").textContent = String(state.selected.size);
+    const fields = BULK_FIELDS[$("bulk-action").value];
+    for (const box of panel.querySelectorAll("[data-bulk]")) box.hidden = !fields.includes(box.dataset.bulk);
+  }
+
+  function bulkBody() {
+    const action = $("bulk-action").value;
+    const body = { action, unit_ids: Array.from(state.selected) };
+    const fields = BULK_FIELDS[action];
+    if (fields.includes("feedback")) body.feedback = $("bulk-feedback").value;
+    if (fields.includes("amount")) body.amount = $("bulk-amount").value.trim();
+    if (fields.includes("reason")) body.reason = $("bulk-reason").value;
+    if (fields.includes("qualification")) body.qualification = $("bulk-qualification").value;
+    if (fields.includes("value")) body.value = $("bulk-value").value.trim() || "1";
+    return body;
+  }
+
+  function applyBulk(event) {
+    event.preventDefault();
+    act("POST", "/api/units/bulk", bulkBody(), (result) => {
+      for (const item of result.results) {
+        if (item.ok && item.status) updateRow(item.unit_id, item.status);
+      }
+      const refused = result.results.filter((r) => !r.ok);
+      const summary = `${result.action}: ${result.done} done, ${result.failed} refused.`;
+      if (refused.length) complain(`${summary} ${refused.map((r) => `Unit ${r.unit_id}: ${r.error}`).join(" ")}`);
+      else say(summary);
+      state.selected.clear();
+      renderUnitList();
+      if (state.index >= 0) openUnit(state.index, { keepFocus: true });
+    });
+  }
+
+  // ---- one unit ------------------------------------------------------------------------------------------
+
+  async function openUnit(index, options) {
+    state.index = index;
+    markCurrentRow();
+    const unit = state.units[index];
+    try {
+      const detail = await api("GET", `/api/units/${unit.unit_id}`);
+      showDetail(detail);
+      if (!(options && options.keepFocus)) $("unit-detail").focus({ preventScroll: false });
+    } catch (error) {
+      complain(error.message);
+    }
+  }
+
+  function showDetail(detail) {
+    state.detail = detail;
+    const unit = detail.unit;
+    updateRow(unit.unit_id, unit.status);
+    const pane = $("unit-detail");
+    pane.replaceChildren(
+      el("h2", { id: "unit-heading" }, `Unit ${unit.unit_id} `, statusBadge(unit.status)),
+      el("p", { class: "meta" },
+        `Task ${unit.task} · run ${unit.task_run_id} · assignment ${unit.assignment_id} · slot ${unit.unit_index} · ` +
+        `worker ${unit.worker_id || "–"} · submitted ${when(unit.submitted_at)} · time spent ${duration(unit.duration_s)}`),
+      verdictForm(unit),
+      bonusForm(unit),
+      submissionSection(detail),
+      workerSection(detail.worker, unit),
+      historySection(unit.review),
+    );
+  }
+
+  function verdictForm(unit) {
+    const allowed = unit.allowed;
+    const feedback = el("textarea", { id: "feedback", rows: 3, maxlength: state.session.max_text, "aria-describedby": "feedback-hint" });
+    feedback.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        verdict("reject");
+      }
+    });
+    return el("section", { class: "panel actions", "aria-labelledby": "verdict-heading" },
+      el("h3", { id: "verdict-heading", text: "Verdict" }),
+      el("div", { class: "field" },
+        el("label", { for: "feedback", text: "Feedback to the worker" }),
+        feedback,
+        el("p", { id: "feedback-hint", class: "hint", text: "Required to reject. Ctrl+Enter here rejects." })),
+      el("div", { class: "button-row" },
+        el("button", { type: "button", id: "approve-button", class: "primary", "aria-keyshortcuts": "a", disabled: !allowed.approve, onclick: () => verdict("approve") }, "Approve ", el("kbd", { text: "a" })),
+        el("button", { type: "button", id: "reject-button", class: "danger", "aria-keyshortcuts": "r", disabled: !allowed.reject, onclick: () => verdict("reject") }, "Reject ", el("kbd", { text: "r" })),
+        el("button", { type: "button", id: "soft-reject-button", "aria-keyshortcuts": "s", disabled: !allowed.soft_reject, onclick: () => verdict("soft-reject") }, "Soft-reject ", el("kbd", { text: "s" }))));
+  }
+
+  function bonusForm(unit) {
+    const submit = (event) => {
+      event.preventDefault();
+      const body = { amount: $("bonus-amount").value.trim(), reason: $("bonus-reason").value };
+      act("POST", `/api/units/${unit.unit_id}/bonus`, body, (result) => {
+        say(result.message);
+        showDetail(result);
+      });
+    };
+    return el("form", { class: "panel bonus", "aria-labelledby": "bonus-heading", novalidate: true, onsubmit: submit },
+      el("h3", { id: "bonus-heading", text: "Bonus" }),
+      el("div", { class: "inline-fields" },
+        el("div", { class: "field" },
+          el("label", { for: "bonus-amount", text: "Amount" }),
+          el("input", { id: "bonus-amount", type: "text", inputmode: "decimal", autocomplete: "off", placeholder: "0.50", size: 8 })),
+        el("div", { class: "field grow" },
+          el("label", { for: "bonus-reason", text: "Reason (the worker sees it)" }),
+          el("input", { id: "bonus-reason", type: "text", autocomplete: "off", maxlength: state.session.max_text }))),
+      el("button", { type: "submit", id: "bonus-button", disabled: !unit.allowed.bonus }, "Pay bonus"));
+  }
+
+  function verdict(action) {
+    const detail = state.detail;
+    if (!detail) return;
+    const feedback = $("feedback");
+    const body = { feedback: feedback ? feedback.value : "" };
+    if (action === "reject" && !body.feedback.trim()) {
+      complain("Rejecting needs feedback: tell the worker why.");
+      if (feedback) feedback.focus();
+      return;
+    }
+    act("POST", `/api/units/${detail.unit.unit_id}/${action}`, body, (result) => {
+      say(result.message);
+      showDetail(result);
+      $("unit-detail").focus();
+    });
+  }
+
+  function submissionSection(detail) {
+    const unit = detail.unit;
+    const section = el("section", { class: "panel submission", "aria-labelledby": "submission-heading" },
+      el("h3", { id: "submission-heading", text: "Submission" }));
+    if (detail.render.note) section.append(el("p", { class: "note", text: detail.render.note }));
+    if (detail.render.html) {
+      const frame = el("iframe", { title: `The answer of unit ${unit.unit_id} as its task shows it`, class: "review-frame", sandbox: "allow-same-origin" });
+      frame.srcdoc = `<!doctype html><html><head><meta charset="utf-8"></head><body>${detail.render.html}</body></html>`;
+      frame.addEventListener("load", () => {
+        const doc = frame.contentDocument;
+        if (doc && doc.documentElement) frame.style.height = `${Math.min(doc.documentElement.scrollHeight + 8, 2000)}px`;
+      });
+      section.append(frame);
+    } else {
+      section.append(valuesTable("Inputs", unit.inputs), valuesTable("Outputs", unit.outputs));
+    }
+    section.append(filesTable(unit.files));
+    return section;
+  }
+
+  function valuesTable(title, values) {
+    const table = el("table", { class: "values" }, el("caption", { text: title }));
+    const body = el("tbody");
+    if (values && typeof values === "object" && !Array.isArray(values)) {
+      const keys = Object.keys(values);
+      if (!keys.length) body.append(el("tr", {}, el("td", { colspan: 2, class: "muted", text: "(empty)" })));
+      for (const key of keys) {
+        body.append(el("tr", {}, el("th", { scope: "row", text: key }), el("td", {}, el("pre", { text: shown(values[key]) }))));
+      }
+    } else {
+      body.append(el("tr", {}, el("td", { colspan: 2 }, el("pre", { text: values === null ? "(nothing submitted)" : shown(values) }))));
+    }
+    table.append(body);
+    return table;
+  }
+
+  function filesTable(files) {
+    if (!files.length) return el("p", { class: "muted", text: "No files were uploaded." });
+    const body = el("tbody");
+    for (const file of files) {
+      body.append(el("tr", {},
+        el("td", { text: file.field }),
+        el("td", {}, el("a", { href: file.url, download: file.name }, file.name)),
+        el("td", { text: bytes(file.size) }),
+        el("td", { text: file.type })));
+    }
+    return el("table", { class: "values files" },
+      el("caption", { text: "Files" }),
+      el("thead", {}, el("tr", {}, ["Field", "Name", "Size", "Type"].map((h) => el("th", { scope: "col", text: h })))),
+      body);
+  }
+
+  function workerSection(worker, unit) {
+    if (!worker) return el("section", { class: "panel" }, el("h3", { text: "Worker" }), el("p", { class: "muted", text: "No worker has taken this unit." }));
+    const rate = worker.approval_rate === null || worker.approval_rate === undefined ? "no reviews yet" : `${Math.round(worker.approval_rate * 100)} %`;
+    const stats = el("dl", { class: "stats" },
+      el("dt", { text: "Units submitted" }), el("dd", { text: worker.submitted }),
+      el("dt", { text: "Awaiting review" }), el("dd", { text: worker.awaiting_review }),
+      el("dt", { text: "Approved" }), el("dd", { text: worker.approved }),
+      el("dt", { text: "Rejected" }), el("dd", { text: worker.rejected }),
+      el("dt", { text: "Approval rate" }), el("dd", { text: rate }),
+      el("dt", { text: "Blocked" }), el("dd", { id: "worker-blocked", text: worker.blocked ? "yes" : "no" }));
+
+    const blockReason = el("input", { id: "block-reason", type: "text", autocomplete: "off", maxlength: state.session.max_text });
+    const blockForm = el("form", {
+      class: "inline-form", novalidate: true, onsubmit: (event) => {
+        event.preventDefault();
+        const action = worker.blocked ? "unblock" : "block";
+        const body = worker.blocked ? {} : { reason: blockReason.value };
+        workerAction(worker, action, body);
+      },
+    },
+      worker.blocked ? null : el("div", { class: "field grow" }, el("label", { for: "block-reason", text: "Reason for blocking" }), blockReason),
+      el("button", { type: "submit", id: "block-button", class: worker.blocked ? "" : "danger" }, worker.blocked ? "Unblock worker" : "Block worker"));
+
+    const qualName = el("input", { id: "qualification-name", type: "text", list: "qualification-names", autocomplete: "off", maxlength: 200 });
+    const qualValue = el("input", { id: "qualification-value", type: "number", step: 1, value: 1, size: 5 });
+    const qualForm = el("form", { class: "inline-form", novalidate: true, onsubmit: (event) => event.preventDefault() },
+      el("div", { class: "field grow" }, el("label", { for: "qualification-name", text: "Qualification" }), qualName),
+      el("div", { class: "field" }, el("label", { for: "qualification-value", text: "Value" }), qualValue),
+      el("button", { type: "button", id: "grant-button", onclick: () => workerAction(worker, "grant", { qualification: qualName.value, value: qualValue.value.trim() || "1", unit_id: unit.unit_id }) }, "Grant"),
+      el("button", { type: "button", id: "revoke-button", onclick: () => workerAction(worker, "revoke", { qualification: qualName.value, unit_id: unit.unit_id }) }, "Revoke"));
+
+    const quals = worker.qualifications.length
+      ? el("ul", { class: "plain" }, worker.qualifications.map((q) => el("li", { text: `${q.name} = ${q.value}` })))
+      : el("p", { class: "muted", text: "No qualifications." });
+
+    const reviews = worker.reviews.length
+      ? el("ol", { class: "plain history" }, worker.reviews.map((r) => el("li", {},
+        `${when(r.when)}: ${r.kind}${r.unit ? ` (unit ${r.unit})` : ""}${r.amount ? ` ${r.amount}` : ""}${r.feedback ? ` – ${r.feedback}` : ""}`)))
+      : el("p", { class: "muted", text: "No review actions yet." });
+
+    return el("section", { class: "panel worker", "aria-labelledby": "worker-heading" },
+      el("h3", { id: "worker-heading" }, `Worker ${worker.name} `, worker.blocked ? el("span", { class: "badge blocked", text: "blocked" }) : null,
+        el("span", { class: "muted", text: ` (${worker.provider_type})` })),
+      stats, blockForm, qualForm,
+      el("h4", { text: "Qualifications" }), quals,
+      el("h4", { text: `Latest review actions (${worker.review_count} in all)` }), reviews);
+  }
+
+  function workerAction(worker, action, body) {
+    act("POST", `/api/workers/${worker.id}/${action}`, body, (result) => {
+      say(result.message);
+      if (state.detail) {
+        state.detail.worker = { ...result.worker, reviews: result.worker.reviews.slice(0, 20) };
+        showDetail(state.detail);
+      }
+      loadQualificationNames();
+    });
+  }
+
+  function historySection(review) {
+    const list = review.length
+      ? el("ol", { class: "plain history" }, review.map((r) => el("li", {},
+        `${when(r.created_at)}: ${r.kind}${r.amount !== null ? ` ${r.amount.toFixed(2)}` : ""}${r.feedback ? ` – ${r.feedback}` : ""}${r.reviewer ? ` (${r.reviewer})` : ""}`)))
+      : el("p", { class: "muted", text: "Not reviewed yet." });
+    return el("section", { class: "panel", "aria-labelledby": "history-heading" }, el("h3", { id: "history-heading", text: "Review history of this unit" }), list);
+  }
+
+  async function loadQualificationNames() {
+    try {
+      const data = await api("GET", "/api/qualifications");
+      $("qualification-names").replaceChildren(...data.qualifications.map((q) => el("option", { value: q.name })));
+    } catch (error) {
+      complain(error.message);
+    }
+  }
+
+  // ---- keyboard ------------------------------------------------------------------------------------------
+
+  function typing(target) {
+    return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  }
+
+  function onKey(event) {
+    const help = $("help-dialog");
+    if (event.key === "Escape") {
+      if (help.open) help.close();
+      else if (typing(event.target)) event.target.blur();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) || help.open) return;
+    const focusField = (id) => {
+      const field = $(id);
+      if (field) {
+        event.preventDefault();
+        field.focus();
+      }
+    };
+    switch (event.key) {
+      case "j": case "n": event.preventDefault(); move(1); break;
+      case "k": case "p": event.preventDefault(); move(-1); break;
+      case "a": event.preventDefault(); verdict("approve"); break;
+      case "s": event.preventDefault(); verdict("soft-reject"); break;
+      case "r": focusField("feedback"); break;
+      case "b": focusField("bonus-amount"); break;
+      case "x":
+        if (state.index >= 0) {
+          const id = state.units[state.index].unit_id;
+          toggleSelected(id, !state.selected.has(id));
+        }
+        break;
+      case "?": event.preventDefault(); help.showModal(); break;
+      default: break;
+    }
+  }
+
+  // ---- start ---------------------------------------------------------------------------------------------
+
+  function readToken() {
+    const fromLink = new URLSearchParams(window.location.search).get("token");
+    if (fromLink) sessionStorage.setItem(TOKEN_KEY, fromLink);
+    return fromLink || sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  async function start() {
+    state.token = readToken();
+    document.addEventListener("keydown", onKey);
+    $("help-button").addEventListener("click", () => $("help-dialog").showModal());
+    $("help-close").addEventListener("click", () => $("help-dialog").close());
+    $("task-select").addEventListener("change", (event) => selectTask(event.target.value).catch((e) => complain(e.message)));
+    for (const id of ["filter-status", "filter-run", "filter-worker"]) {
+      $(id).addEventListener("change", () => {
+        state.offset = 0;
+        loadUnits(0).catch((e) => complain(e.message));
+      });
+    }
+    $("prev-page").addEventListener("click", () => {
+      state.offset = Math.max(0, state.offset - PAGE_SIZE);
+      loadUnits(0).catch((e) => complain(e.message));
+    });
+    $("next-page").addEventListener("click", () => {
+      state.offset += PAGE_SIZE;
+      loadUnits(0).catch((e) => complain(e.message));
+    });
+    $("select-all").addEventListener("change", (event) => {
+      for (const unit of state.units) toggleSelected(unit.unit_id, event.target.checked);
+    });
+    $("bulk-action").addEventListener("change", renderBulkPanel);
+    $("bulk-form").addEventListener("submit", applyBulk);
+    try {
+      state.session = await api("GET", "/api/session");
+      await loadTasks();
+      loadQualificationNames();
+      document.body.dataset.ready = "true";
+    } catch (error) {
+      complain(error.message);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,228 @@
+"""Real Chromium through `mephisto review`: simulated workers fill the static template, then a reviewer approves,
+rejects, pays a bonus and blocks a worker with clicks and keyboard shortcuts; the database and `mephisto export`
+then show exactly those decisions."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from mephisto_provider_mock import read_ledger
+from playwright.sync_api import Page, expect
+
+from mephisto_core.data_model import Review, Task, Unit, Worker, open_database
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
+from mephisto_core.settings import Settings
+
+LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
+REJECT_FEEDBACK = "The answer does not describe a place."
+BONUS_REASON = "Lovely detail, thank you"
+BLOCK_REASON = "Answers look copied"
+
+
+@pytest.fixture
+def review_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`mephisto review --no-browser` running in the background (stopped at the end of the test)."""
+    log = tmp_path / "review.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
+            env=cli_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_link(proc: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = LINK.search(log.read_text())
+        if found:
+            return found.group(1)
+        if proc.poll() is not None:
+            raise AssertionError(f"mephisto review exited with {proc.returncode}:\n{log.read_text()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no review link after 30 s:\n{log.read_text()}")
+
+
+def _units_and_workers(settings: Settings, task_name: str) -> tuple[list[int], dict[int, str]]:
+    database = open_database(None, settings.sqlite_path)
+    try:
+        units = list(Unit.select().join(Task).where(Task.name == task_name).order_by(Unit.id))
+        return [u.id for u in units], {u.id: Worker.get_by_id(u.worker_id).name for u in units}
+    finally:
+        database.close()
+
+
+def _open_unit(page: Page, unit_id: int) -> None:
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {unit_id}")
+
+
+def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
+    static_task, start_launch, review_process, browser, mephisto_settings, cli_env
+) -> None:
+    task_name = static_task.parent.name
+    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "3", "--no-panel")
+    assert launch.wait(90) == 0, launch.output()
+    unit_ids, worker_of = _units_and_workers(mephisto_settings, task_name)
+    assert len(unit_ids) == 4
+    approved, rejected, bonused, untouched = unit_ids
+    blocked_worker = worker_of[bonused]
+
+    proc, log = review_process
+    link = _wait_for_link(proc, log)
+    base = link.split("/?token=")[0]
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        refused = page.goto(base + "/")
+        assert refused is not None and refused.status == 403
+        expect(page.get_by_role("heading", name="Access refused")).to_be_visible()
+
+        page.goto(link)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        expect(page.locator("#unit-count")).to_have_text("4 units match.")
+
+        # Approve the first unit with the keyboard.
+        page.get_by_role("button", name=f"Open unit {approved}").click()
+        _open_unit(page, approved)
+        page.keyboard.press("a")
+        expect(page.locator("#status-message")).to_have_text(f"Unit {approved} approved.")
+        expect(page.locator("#unit-heading")).to_contain_text("approved")
+
+        # Next unit with j, r puts the cursor in the feedback box, then the Reject button.
+        page.keyboard.press("j")
+        _open_unit(page, rejected)
+        page.keyboard.press("r")
+        expect(page.get_by_label("Feedback to the worker", exact=True)).to_be_focused()
+        page.keyboard.type(REJECT_FEEDBACK)
+        page.get_by_role("button", name="Reject r", exact=True).click()
+        expect(page.locator("#status-message")).to_have_text(f"Unit {rejected} rejected.")
+        expect(page.locator("#unit-heading")).to_contain_text("rejected")
+
+        # Next unit: a bonus through the form, then block its worker.
+        page.keyboard.press("j")
+        _open_unit(page, bonused)
+        page.get_by_label("Amount", exact=True).fill("0.60")
+        page.get_by_label("Reason (the worker sees it)", exact=True).fill(BONUS_REASON)
+        page.get_by_role("button", name="Pay bonus").click()
+        expect(page.locator("#status-message")).to_have_text(f"Bonus of 0.60 paid for unit {bonused}.")
+        page.get_by_label("Reason for blocking", exact=True).fill(BLOCK_REASON)
+        page.get_by_role("button", name="Block worker").click()
+        expect(page.locator("#status-message")).to_have_text(f"Worker {blocked_worker} blocked.")
+        expect(page.locator("#worker-blocked")).to_have_text("yes")
+        expect(page.get_by_role("button", name="Unblock worker")).to_be_visible()
+
+        # An illegal action is shown as a message: the approved unit cannot be rejected.
+        page.keyboard.press("k")
+        page.keyboard.press("k")
+        _open_unit(page, approved)
+        expect(page.get_by_role("button", name="Reject r", exact=True)).to_be_disabled()
+
+        # The help lists the shortcuts.
+        page.keyboard.press("?")
+        expect(page.get_by_role("dialog")).to_contain_text("Next unit")
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog")).to_be_hidden()
+    finally:
+        context.close()
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0, log.read_text()
+
+    database = open_database(None, mephisto_settings.sqlite_path)
+    try:
+        statuses = {u.id: u.status for u in Unit.select()}
+        assert statuses == {approved: "accepted", rejected: "rejected", bonused: "completed", untouched: "completed"}
+        rows = [(r.kind, r.unit_id, r.amount, r.feedback, r.reviewer) for r in Review.select().order_by(Review.id)]
+        assert rows == [
+            ("approve", approved, None, "", "review-app"),
+            ("reject", rejected, None, REJECT_FEEDBACK, "review-app"),
+            ("bonus", bonused, Decimal("0.60"), BONUS_REASON, "review-app"),
+            ("block", None, None, BLOCK_REASON, "review-app"),
+        ]
+        worker = Worker.get(Worker.name == blocked_worker)
+        assert granted_value(worker.id, BLOCK_QUALIFICATION) == 1
+        assert [w.name for w in Worker.select() if granted_value(w.id, BLOCK_QUALIFICATION)] == [blocked_worker]
+    finally:
+        database.close()
+    ledger = read_ledger(mephisto_settings.data_dir / "providers" / "mock")
+    assert [(e["action"], e["unit_id"]) for e in ledger] == [
+        ("approve", approved),
+        ("reject", rejected),
+        ("bonus", bonused),
+        ("block", None),
+    ]
+
+    exported = subprocess.run(
+        [sys.executable, "-m", "mephisto_core.cli", "export", "--task", task_name],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    records = {r["unit_id"]: r for r in map(json.loads, exported.stdout.splitlines())}
+    assert {unit_id: r["status"] for unit_id, r in records.items()} == statuses
+    assert [r["kind"] for r in records[approved]["review"]] == ["approve"]
+    assert [(r["kind"], r["feedback"]) for r in records[rejected]["review"]] == [("reject", REJECT_FEEDBACK)]
+    assert [(r["kind"], r["amount"], r["feedback"]) for r in records[bonused]["review"]] == [
+        ("bonus", 0.6, BONUS_REASON)
+    ]
+    assert records[untouched]["review"] == []
+
+
+def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
+    static_task, start_launch, review_process, browser, mephisto_settings
+) -> None:
+    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "2", "--no-panel")
+    assert launch.wait(90) == 0, launch.output()
+    unit_ids, _ = _units_and_workers(mephisto_settings, static_task.parent.name)
+    first, second, *others = unit_ids
+    proc, log = review_process
+    link = _wait_for_link(proc, log)
+
+    context = browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(link)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        page.get_by_role("checkbox", name=f"Select unit {first}").check()
+        page.get_by_role("checkbox", name=f"Select unit {second}").check()
+        expect(page.locator("#bulk-count")).to_have_text("2")
+        page.get_by_label("Action").select_option("soft-reject")
+        expect(page.get_by_label("Bonus amount (each)")).to_be_hidden()
+        page.get_by_label("Feedback to the workers").fill("Not usable for this study")
+        page.get_by_role("button", name="Apply to selected units").click()
+        expect(page.locator("#status-message")).to_have_text("soft-reject: 2 done, 0 refused.")
+        expect(page.locator(f'tr[data-unit="{first}"]')).to_contain_text("soft-rejected")
+
+        page.get_by_label("Status").select_option("soft_rejected")
+        expect(page.locator("#unit-count")).to_have_text("2 units match.")
+    finally:
+        context.close()
+
+    database = open_database(None, mephisto_settings.sqlite_path)
+    try:
+        statuses = {u.id: u.status for u in Unit.select()}
+        assert statuses == {first: "soft_rejected", second: "soft_rejected", **dict.fromkeys(others, "completed")}
+        feedback = {(r.unit_id, r.kind, r.feedback) for r in Review.select()}
+        assert feedback == {(u, "soft_reject", "Not usable for this study") for u in (first, second)}
+    finally:
+        database.close()

@@ -1,0 +1,86 @@
+"""Fixtures for the reliability suite: operators in this process or as `mephisto launch` processes, and clean-up.
+
+Every process and thread a test starts is stopped at its end, also when the test fails half-way, so one
+failure cannot leave a router or an operator behind for the next test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_architect import ReliabilityArchitect, ReliabilityArchitectPlugin
+from reliability_helpers import LaunchProcess, OperatorThread, is_running
+
+from mephisto_core.data_model import Database
+from mephisto_core.plugins import register_plugin, unregister_plugin
+from mephisto_core.settings import Settings
+from mephisto_core.task_config import load_task_config
+
+
+@pytest.fixture(autouse=True)
+def reliability_architect() -> Iterator[None]:
+    """Make `architect.type = "reliability_local"` available, as an installed plugin would."""
+    plugin = ReliabilityArchitectPlugin()
+    register_plugin(plugin)
+    ReliabilityArchitect.deployed.clear()
+    yield
+    unregister_plugin(plugin)
+    ReliabilityArchitect.deployed.clear()
+
+
+@pytest.fixture
+def cli_env(mephisto_settings: Settings) -> dict[str, str]:
+    """The environment for `mephisto` subprocesses (data dir and config under tmp_path)."""
+    return {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture
+def start_launch(cli_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., LaunchProcess]]:
+    """`start_launch(*args)` runs `mephisto launch ARGS` in the background; killed at the end of the test."""
+    started: list[LaunchProcess] = []
+
+    def start(*args: str) -> LaunchProcess:
+        launch = LaunchProcess(list(args), cli_env, tmp_path / f"launch-{len(started)}.log")
+        started.append(launch)
+        return launch
+
+    yield start
+    for launch in started:
+        launch.close()
+
+
+@pytest.fixture
+def orphans() -> Iterator[list[int]]:
+    """Pids of processes a test caused to exist outside its own children (a router left behind); killed after."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def start_operator(mephisto_settings: Settings) -> Iterator[Callable[..., OperatorThread]]:
+    """`start_operator(task_file, database)` runs an Operator in a background thread; stopped after the test."""
+    started: list[OperatorThread] = []
+
+    def start(task_file: Path, database: Database, overrides: tuple[str, ...] = ()) -> OperatorThread:
+        config = load_task_config(task_file, list(overrides))
+        thread = OperatorThread(mephisto_settings, database, config)
+        started.append(thread)
+        return thread.start()
+
+    yield start
+    problems: list[Any] = []
+    for thread in started:
+        if thread.running:
+            try:
+                thread.stop_now()
+            except AssertionError as exc:
+                problems.append(exc)
+    assert not problems, problems

@@ -1,0 +1,154 @@
+"""`mephisto review --cli` driven with input lines (stdin is not a terminal under CliRunner)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from review_helpers import break_the_mock_provider, is_blocked, ledger, reviews, task_units
+
+from mephisto_core.cli import cli
+from mephisto_core.data_model import Database, Unit, Worker, open_database
+from mephisto_core.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def review_cli(*args: str, input: str) -> Result:
+    return CliRunner().invoke(cli, ["review", "--cli", *args], input=input)
+
+
+@pytest.fixture
+def reopen(mephisto_settings: Settings) -> Iterator[object]:
+    """`reopen()` opens the test's database after the command closed it (closed again at the end)."""
+    opened: list[Database] = []
+
+    def open_again() -> Database:
+        database = open_database(None, mephisto_settings.sqlite_path)
+        opened.append(database)
+        return database
+
+    yield open_again
+    for database in opened:
+        database.close()
+
+
+def test_keys_approve_reject_soft_reject_and_skip_units_in_order(review_data: Path, reopen) -> None:
+    result = review_cli("--task", "study", input="a\nr\nThe answer ignores the prompt.\ns\n\nn\nq\n")
+    assert result.exit_code == 0, result.output
+    reopen()
+    units = task_units("study")
+    assert [u.status for u in units] == ["accepted", "rejected", "soft_rejected"] + ["completed"] * 5
+    assert [(r.unit_id, r.kind, r.feedback, r.reviewer) for r in reviews()] == [
+        (units[0].id, "approve", "", "review-cli"),
+        (units[1].id, "reject", "The answer ignores the prompt.", "review-cli"),
+        (units[2].id, "soft_reject", "", "review-cli"),
+    ]
+    output = result.output
+    assert "8 units await review" in output
+    first_worker = Worker.get_by_id(units[0].worker_id).name
+    assert f"Unit {units[0].id} ({first_worker}) approved." in output
+    assert units[0].assignment.inputs["prompt"] in output  # the inputs are shown
+    assert "approval rate" in output and "photo" in output  # worker history and files
+    assert "Stopped." in output
+    assert "Review finished: 1 approved, 1 rejected, 1 soft-rejected, 1 skipped." in output
+
+
+def test_bonus_and_block_keep_the_unit_open_for_a_verdict(
+    review_data: Path, reopen, mephisto_settings: Settings
+) -> None:
+    result = review_cli("--task", "study", input="b\n0.75\nGreat detail\nk\nCopy-pasted answers\na\nq\n")
+    assert result.exit_code == 0, result.output
+    reopen()
+    first = task_units("study")[0]
+    assert [(r.kind, r.amount, r.feedback) for r in reviews()] == [
+        ("bonus", Decimal("0.75"), "Great detail"),
+        ("block", None, "Copy-pasted answers"),
+        ("approve", None, ""),
+    ]
+    assert is_blocked(first.worker_id)
+    assert first.status == "accepted"
+    assert [e["action"] for e in ledger(mephisto_settings)] == ["bonus", "block", "approve"]
+    assert "blocked from every task" in result.output
+
+
+def test_uppercase_a_approves_every_remaining_unit_of_that_worker(review_data: Path, reopen) -> None:
+    result = review_cli("--task", "study", input="A\n" + "n\n" * 10)
+    assert result.exit_code == 0, result.output
+    reopen()
+    units = task_units("study")
+    worker = units[0].worker_id
+    assert {u.status for u in units if u.worker_id == worker} == {"accepted"}
+    assert {u.status for u in units if u.worker_id != worker} == {"completed"}
+    assert len(reviews()) == sum(1 for u in units if u.worker_id == worker)
+
+
+def test_uppercase_r_rejects_every_remaining_unit_of_that_worker_with_one_feedback(review_data: Path, reopen) -> None:
+    result = review_cli("--task", "study", input="R\nAll answers are copied.\n" + "n\n" * 10)
+    assert result.exit_code == 0, result.output
+    reopen()
+    units = task_units("study")
+    worker = units[0].worker_id
+    mine = [u for u in units if u.worker_id == worker]
+    assert {u.status for u in mine} == {"rejected"}
+    assert {(r.kind, r.feedback) for r in reviews()} == {("reject", "All answers are copied.")}
+    assert len(reviews()) == len(mine)
+
+
+def test_reject_without_feedback_changes_nothing(review_data: Path, reopen) -> None:
+    result = review_cli("--task", "study", input="r\n\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "Rejecting needs feedback; the unit is unchanged." in result.output
+    reopen()
+    assert task_units("study")[0].status == "completed"
+    assert reviews() == []
+
+
+def test_a_provider_failure_is_reported_and_the_unit_stays(
+    review_data: Path, reopen, mephisto_settings: Settings
+) -> None:
+    break_the_mock_provider(mephisto_settings)
+    result = review_cli("--task", "study", input="a\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "Not done:" in result.output and "could not record" in result.output
+    assert "1 failed" in result.output
+    reopen()
+    assert task_units("study")[0].status == "completed"
+    assert reviews() == []
+
+
+def test_unknown_keys_and_help(review_data: Path) -> None:
+    result = review_cli("--task", "study", input="z\n?\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "Unknown key 'z': press ? for the list." in result.output
+    assert "every remaining unit of this worker" in result.output
+
+
+def test_the_end_of_input_stops_the_review(review_data: Path, reopen) -> None:
+    result = review_cli(input="")
+    assert result.exit_code == 0, result.output
+    assert "11 units await review" in result.output  # both tasks without --task
+    assert "Stopped." in result.output
+    reopen()
+    assert reviews() == []
+
+
+def test_nothing_to_review_says_so(review_data: Path, reopen) -> None:
+    reopen()
+    Unit.update(status="accepted").execute()
+    result = review_cli("--task", "notes", input="")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to review: no submitted unit awaits review in task 'notes'." in result.output
+
+
+def test_an_unknown_task_is_a_clean_error(review_data: Path) -> None:
+    result = review_cli("--task", "nope", input="")
+    assert result.exit_code == 1
+    assert "--task 'nope': there is no task with that name" in result.output
+    assert "Traceback" not in result.output
