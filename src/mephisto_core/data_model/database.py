@@ -8,6 +8,7 @@ upgrade; writers in other processes wait on SQLite's busy timeout. PostgreSQL ne
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,11 +83,30 @@ def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
     )
 
 
+def _connect_with_retry(db: pw.Database, patience_seconds: float = 30.0) -> None:
+    """Connect, waiting out SQLite's "database is locked" while another process switches the file to WAL.
+
+    That switch takes an exclusive lock and SQLite reports the clash at once instead of calling the busy
+    handler, so processes starting together on a fresh file need this retry.
+    """
+    deadline = time.monotonic() + patience_seconds
+    pause = 0.01
+    while True:
+        try:
+            db.connect(reuse_if_open=True)
+            return
+        except pw.OperationalError as exc:
+            if not isinstance(db, pw.SqliteDatabase) or "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 def open_database(url: str | None, sqlite_path: Path) -> Database:
     """Connect, apply pending migrations (or stop with MigrationError), and bind the models."""
     db = _connect(url, sqlite_path)
     try:
-        db.connect(reuse_if_open=True)
+        _connect_with_retry(db)
     except pw.OperationalError as exc:
         where = url or str(sqlite_path)
         raise DatabaseError(f"cannot open the database at {where}: {exc}") from exc
