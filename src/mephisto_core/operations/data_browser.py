@@ -42,6 +42,7 @@ from mephisto_core.operations._export_records import (
     review_dict,
     utc_datetime,
 )
+from mephisto_core.operations.worker_stats import WorkerStats, submitted_unit_counts
 
 __all__ = ["DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
 
@@ -79,29 +80,6 @@ class RunSummary:
     is_completed: bool
     created_at: dt.datetime | None
     unit_counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class WorkerStats:
-    """How a worker's submitted units were judged.
-
-    `approval_rate` is accepted / (accepted + rejected + soft_rejected): the share of reviewed units that were
-    accepted; None while none was reviewed. `units_done` counts every submitted unit, reviewed or not.
-    """
-
-    worker_db_id: int
-    worker_id: str
-    provider_type: str
-    units_done: int
-    accepted: int
-    rejected: int
-    soft_rejected: int
-    awaiting_review: int
-
-    @property
-    def approval_rate(self) -> float | None:
-        reviewed = self.accepted + self.rejected + self.soft_rejected
-        return None if reviewed == 0 else self.accepted / reviewed
 
 
 class DataBrowser:
@@ -240,26 +218,7 @@ class DataBrowser:
         worker = Worker.get_or_none(Worker.id == worker_db_id)
         if worker is None:
             raise NotFound(f"worker {worker_db_id} does not exist")
-        by_status: dict[str, int] = dict(
-            Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
-            .where(Unit.worker == worker_db_id)
-            .group_by(Unit.status)
-            .tuples()
-        )
-        accepted = by_status.get(UnitStatus.ACCEPTED.value, 0)
-        rejected = by_status.get(UnitStatus.REJECTED.value, 0)
-        soft_rejected = by_status.get(UnitStatus.SOFT_REJECTED.value, 0)
-        awaiting = by_status.get(UnitStatus.COMPLETED.value, 0)
-        return WorkerStats(
-            worker_db_id=worker.id,
-            worker_id=worker.name,
-            provider_type=worker.provider_type,
-            units_done=accepted + rejected + soft_rejected + awaiting,
-            accepted=accepted,
-            rejected=rejected,
-            soft_rejected=soft_rejected,
-            awaiting_review=awaiting,
-        )
+        return WorkerStats.from_counts(worker, submitted_unit_counts(worker_db_id))
 
     # ---- queries ------------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
@@ -9,6 +10,57 @@ import peewee as pw
 from mephisto_core.data_model import GrantedQualification, Qualification, Review, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """How a worker's submitted units were judged: the one definition the CLI, the review app and scripts share.
+
+    `approval_rate` is accepted / (accepted + rejected + soft_rejected): the share of reviewed units whose work
+    the researcher kept. A soft-rejected unit is paid but its data is not used, so it does not count as
+    approved; None while nothing was reviewed. `units_done` counts every submitted unit, reviewed or not.
+    """
+
+    worker_db_id: int
+    worker_id: str
+    provider_type: str
+    accepted: int
+    rejected: int
+    soft_rejected: int
+    awaiting_review: int
+
+    @classmethod
+    def from_counts(cls, worker: Worker, by_status: dict[str, int]) -> WorkerStats:
+        """Stats from a worker's unit counts by status (the statuses a worker's submitted unit can have)."""
+        return cls(
+            worker_db_id=worker.id,
+            worker_id=worker.name,
+            provider_type=worker.provider_type,
+            accepted=by_status.get(UnitStatus.ACCEPTED.value, 0),
+            rejected=by_status.get(UnitStatus.REJECTED.value, 0),
+            soft_rejected=by_status.get(UnitStatus.SOFT_REJECTED.value, 0),
+            awaiting_review=by_status.get(UnitStatus.COMPLETED.value, 0),
+        )
+
+    @property
+    def units_done(self) -> int:
+        return self.accepted + self.rejected + self.soft_rejected + self.awaiting_review
+
+    @property
+    def approval_rate(self) -> float | None:
+        reviewed = self.accepted + self.rejected + self.soft_rejected
+        return None if reviewed == 0 else self.accepted / reviewed
+
+
+def submitted_unit_counts(worker_db_id: int) -> dict[str, int]:
+    """A worker's submitted units counted by status."""
+    return {
+        status: int(count)
+        for status, count in Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
+        .where((Unit.worker == worker_db_id) & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES]))
+        .group_by(Unit.status)
+        .tuples()
+    }
 
 
 def worker_summaries(blocked_only: bool = False) -> list[dict[str, Any]]:
@@ -38,30 +90,24 @@ def worker_summaries(blocked_only: bool = False) -> list[dict[str, Any]]:
 
 
 def _summary(worker: Worker, by_status: dict[str, int], blocked: bool) -> dict[str, Any]:
-    accepted = by_status.get(UnitStatus.ACCEPTED.value, 0) + by_status.get(UnitStatus.SOFT_REJECTED.value, 0)
-    rejected = by_status.get(UnitStatus.REJECTED.value, 0)
-    reviewed = accepted + rejected
+    stats = WorkerStats.from_counts(worker, by_status)
+    rate = stats.approval_rate
     return {
         "worker": worker.name,
         "provider": worker.provider_type,
-        "submitted": sum(by_status.values()),
-        "awaiting_review": by_status.get(UnitStatus.COMPLETED.value, 0),
-        "approved": accepted,
-        "rejected": rejected,
-        "approval_rate": round(accepted / reviewed, 3) if reviewed else None,
+        "submitted": stats.units_done,
+        "awaiting_review": stats.awaiting_review,
+        "approved": stats.accepted,
+        "soft_rejected": stats.soft_rejected,
+        "rejected": stats.rejected,
+        "approval_rate": None if rate is None else round(rate, 3),
         "blocked": blocked,
     }
 
 
 def worker_details(worker: Worker) -> dict[str, Any]:
     """Everything `mephisto workers show` and the review app tell about one worker."""
-    by_status = {
-        status: int(count)
-        for status, count in Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
-        .where((Unit.worker == worker) & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES]))
-        .group_by(Unit.status)
-        .tuples()
-    }
+    by_status = submitted_unit_counts(worker.id)
     grants = (
         GrantedQualification.select(GrantedQualification, Qualification)
         .join(Qualification)

@@ -31,6 +31,8 @@ from mephisto_core.review_app.validation import ApiError, bad_request
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
+LINGER_SECONDS = 0.5  # how long a refused request's unread body is drained before the connection closes
+LINGER_MAX_BYTES = 4 * MAX_BODY
 _STATIC_TYPES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 # Inline styles are allowed for the blueprint's review fragment (shown in a script-less sandboxed frame that
 # inherits this policy); scripts only ever come from the app's own file.
@@ -178,21 +180,39 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
             # Chunked bodies are not read here; unread bytes would corrupt the next request on this connection.
-            self.close_connection = True
-            self._send_error(411, "send the request body with a Content-Length, not chunked")
+            self._refuse_unread_body(411, "send the request body with a Content-Length, not chunked")
             return None
         length_text = self.headers.get("Content-Length", "0") or "0"
         if not length_text.isdigit():
-            self.close_connection = True
-            self._send_error(400, "Content-Length must be a number of bytes")
+            self._refuse_unread_body(400, "Content-Length must be a number of bytes")
             return None
         length = int(length_text)
         if length > MAX_BODY:
-            # The body is not read, so the connection cannot be reused.
-            self.close_connection = True
-            self._send_error(413, f"the request body is {length} bytes; at most {MAX_BODY} are accepted")
+            self._refuse_unread_body(413, f"the request body is {length} bytes; at most {MAX_BODY} are accepted")
             return None
         return self.rfile.read(length) if length else b""
+
+    def _refuse_unread_body(self, status: int, message: str) -> None:
+        """Answer without reading the body, then close the connection gracefully.
+
+        The unread bytes make the connection unusable. Closing at once would make the kernel reset it while the
+        client is still sending, and the client would see a broken pipe instead of this answer: so stop writing,
+        then read and drop what is still coming for a moment (bounded in bytes and time) before closing.
+        """
+        self.close_connection = True
+        self._send_error(status, message)
+        self.wfile.flush()
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            drained = 0
+            while drained < LINGER_MAX_BYTES:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError as exc:  # the client closed or reset first, or went quiet: either way we are done
+            log.debug("lingering close ended early: %s", exc)
 
     def _bearer_token(self) -> str | None:
         header = self.headers.get("Authorization", "")
