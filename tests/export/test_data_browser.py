@@ -189,3 +189,30 @@ def test_tasks_runs_unit_and_worker_stats(database: Database, rows: ExportRows) 
     assert alice.approval_rate == 0.0
     assert browser.worker_stats(u["bob_a1"].worker_id).approval_rate == 1.0
     assert browser.worker_stats(u["carol_other"].worker_id).approval_rate is None  # nothing reviewed yet
+
+
+def test_a_page_skips_by_id_and_matches_the_same_slice_of_units(
+    database: Database, rows: ExportRows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = rows.run(rows.task("labels"))
+    made = [rows.submitted(rows.assignment(run, n=n), 0, f"w{n % 3}", {"label": "x"}).id for n in range(9)]
+    browser = DataBrowser(database, batch_size=2)
+    assert _ids(browser.page(0, 4, task="labels")) == made[:4]
+    assert _ids(browser.page(4, 4, task="labels")) == made[4:8]
+    assert _ids(browser.page(8, 4, task="labels")) == made[8:]
+    assert browser.page(9, 4, task="labels") == []
+    assert _ids(browser.page(1, 2, worker="w1")) == [made[4], made[7]]
+
+    statements: list[str] = []
+    real_execute = database.db.execute_sql
+
+    def counting(sql: str, *args: Any, **kwargs: Any) -> Any:
+        statements.append(sql)
+        return real_execute(sql, *args, **kwargs)
+
+    monkeypatch.setattr(database.db, "execute_sql", counting)
+    assert _ids(browser.page(6, 2, task="labels")) == made[6:8]
+    # The skipped units are never loaded: one query finds where the page starts, then one batch is read.
+    assert sum('FROM "unit"' in s and "ORDER BY" in s and "LIMIT" in s for s in statements) == 2
+    with pytest.raises(ValueError, match="offset must be >= 0"):
+        browser.page(-1, 5)

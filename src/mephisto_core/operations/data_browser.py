@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import peewee as pw
@@ -121,12 +122,43 @@ class DataBrowser:
         )
         return self.iter_filtered(filters)
 
-    def iter_filtered(self, filters: UnitFilters) -> Iterator[UnitRecord]:
-        """The units matching already-resolved filters (what `units()` and the exporter share)."""
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        task: str | None = None,
+        run_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        worker: str | None = None,
+        include_unsubmitted: bool = False,
+    ) -> list[UnitRecord]:
+        """At most `limit` units of `units()` (same filters, dates aside) after skipping the first `offset`.
+
+        The skip is one query over ids, so a late page costs no more than the first one.
+        """
+        if offset < 0 or limit < 1:
+            raise ValueError("offset must be >= 0 and limit >= 1")
+        filters = resolve_filters(
+            task=task, run_id=run_id, statuses=statuses, worker=worker, include_unsubmitted=include_unsubmitted
+        )
+        start_after: int | None = None
+        if offset:
+            skipped = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
+            row = skipped.offset(offset - 1).limit(1).tuples().first()
+            if row is None:
+                return []
+            start_after = int(row[0])
+        return list(islice(self.iter_filtered(filters, start_after), limit))
+
+    def iter_filtered(self, filters: UnitFilters, start_after: int | None = None) -> Iterator[UnitRecord]:
+        """The units matching already-resolved filters (what `units()` and the exporter share), in id order,
+        beginning after unit id `start_after` when given."""
         bounds = self._id_bounds(filters)
         if bounds is None:
             return
         last_id, upto = bounds[0] - 1, bounds[1]
+        if start_after is not None:
+            last_id = max(last_id, start_after)
         while last_id < upto:
             batch = self._fetch_batch(filters, last_id, upto)
             if not batch:

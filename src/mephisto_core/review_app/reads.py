@@ -6,7 +6,6 @@ from `operations.agreement`; this module only picks what the UI needs and shapes
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -92,7 +91,7 @@ def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
     filters = unit_filters(params)
     offset, limit = parse_paging(params)
     total = app.browser.count(**filters)
-    units = [_unit_summary(r) for r in islice(app.browser.units(**filters), offset, offset + limit)]
+    units = [_unit_summary(r) for r in app.browser.page(offset, limit, **filters)]
     return {"total": total, "offset": offset, "limit": limit, "units": units}
 
 
