@@ -139,3 +139,17 @@ def test_the_session_names_the_task_given_with_task(review_db, mephisto_settings
     app = ReviewApp(mephisto_settings, review_db, task="notes")
     assert session_info(app)["default_task_id"] == Task.get(Task.name == "notes").id
     assert session_info(ReviewApp(mephisto_settings, review_db))["default_task_id"] is None
+
+
+def test_a_unit_page_shows_only_the_workers_latest_reviews_but_counts_all(client, monkeypatch) -> None:
+    from mephisto_core.review_app import reads
+
+    monkeypatch.setattr(reads, "RECENT_REVIEWS", 2)
+    unit = task_units("study")[0]
+    for n in range(3):
+        client.post(f"/api/units/{unit.id}/bonus", {"amount": "0.10", "reason": f"bonus {n}"})
+    shown = client.get(f"/api/units/{unit.id}").json["worker"]
+    assert [r["feedback"] for r in shown["reviews"]] == ["bonus 2", "bonus 1"]  # newest first, at most 2
+    assert shown["review_count"] == 3
+    full = client.get(f"/api/workers/{unit.worker_id}").json
+    assert len(full["reviews"]) == full["review_count"] == 3

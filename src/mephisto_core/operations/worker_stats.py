@@ -105,8 +105,12 @@ def _summary(worker: Worker, by_status: dict[str, int], blocked: bool) -> dict[s
     }
 
 
-def worker_details(worker: Worker) -> dict[str, Any]:
-    """Everything `mephisto workers show` and the review app tell about one worker."""
+def worker_details(worker: Worker, recent_reviews: int | None = None) -> dict[str, Any]:
+    """Everything `mephisto workers show` and the review app tell about one worker.
+
+    `reviews` holds the worker's review records oldest first, only the latest `recent_reviews` when given;
+    `review_count` counts them all.
+    """
     by_status = submitted_unit_counts(worker.id)
     grants = (
         GrantedQualification.select(GrantedQualification, Qualification)
@@ -116,8 +120,19 @@ def worker_details(worker: Worker) -> dict[str, Any]:
     )
     qualifications = [{"name": g.qualification.name, "value": g.value, "updated": g.updated_at} for g in grants]
     blocked = any(q["name"] == BLOCK_QUALIFICATION and q["value"] for q in qualifications)
+    latest_first = Review.select().where(Review.worker == worker).order_by(Review.id.desc())
+    if recent_reviews is not None:
+        latest_first = latest_first.limit(recent_reviews)
     reviews = [
         {"kind": r.kind, "unit": r.unit_id, "amount": r.amount, "feedback": r.feedback, "when": r.created_at}
-        for r in Review.select().where(Review.worker == worker).order_by(Review.id)
+        for r in reversed(list(latest_first))
     ]
-    return {"summary": _summary(worker, by_status, blocked), "qualifications": qualifications, "reviews": reviews}
+    review_count = len(reviews)
+    if recent_reviews is not None and review_count == recent_reviews:
+        review_count = Review.select().where(Review.worker == worker).count()
+    return {
+        "summary": _summary(worker, by_status, blocked),
+        "qualifications": qualifications,
+        "reviews": reviews,
+        "review_count": review_count,
+    }

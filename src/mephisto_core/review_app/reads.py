@@ -143,8 +143,7 @@ def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
 
 def worker_json(worker: Worker, recent: int | None = None) -> dict[str, Any]:
     """A worker's history: counts, approval rate, blocked or not, qualifications and review records."""
-    details = worker_details(worker)
-    reviews = details["reviews"][-recent:] if recent else details["reviews"]
+    details = worker_details(worker, recent_reviews=recent)
     # The summary's `worker` and `provider` say again what `name` and `provider_type` say.
     counts = {k: v for k, v in details["summary"].items() if k not in ("worker", "provider")}
     return {
@@ -153,8 +152,8 @@ def worker_json(worker: Worker, recent: int | None = None) -> dict[str, Any]:
         "provider_type": worker.provider_type,
         **counts,
         "qualifications": details["qualifications"],
-        "reviews": list(reversed(reviews)),  # newest first
-        "review_count": len(details["reviews"]),
+        "reviews": list(reversed(details["reviews"])),  # newest first
+        "review_count": details["review_count"],
     }
 
 
