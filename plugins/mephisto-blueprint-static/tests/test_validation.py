@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from mephisto_blueprint_static.blueprint import StaticBlueprint
-from mephisto_blueprint_static.fields import FieldKind, form_fields
+from mephisto_blueprint_static.fields import FieldKind, form_fields, row_independent_fields
+from mephisto_blueprint_static.template import fill
 from static_support import MakeBlueprint
 
 from mephisto_core.abstractions import UploadedFile
@@ -127,3 +128,45 @@ def test_parser_ignores_unnamed_controls_and_options_of_unnamed_selects() -> Non
     assert list(fields) == ["s"]
     options = fields["s"].controls[0].options
     assert [(o.value, o.disabled) for o in options] == [("", False), ("Two words", True)]
+
+
+# Values that would change the fields if they could reach markup: new attributes, a file input, quotes.
+HOSTILE_VALUES = ["x type=file name=doc", '" name="injected', "' multiple x='", "<input name=evil>", "a b"]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        '<p>${text}</p><input name="title" value="${text}"><select name="s"><option>${text}</option></select>',
+        "<input name='t' placeholder='${text}'><textarea name=\"n\">${text}</textarea><!-- ${text} -->",
+        "<p>no placeholder at all</p><input name=plain>",
+    ],
+)
+def test_fields_of_a_page_whose_values_only_show_are_read_once_for_every_row(page: str) -> None:
+    fixed = row_independent_fields(page)
+    assert fixed is not None
+    for value in ["", "hello", *HOSTILE_VALUES]:
+        filled = form_fields(fill(page, {"text": value}))
+        assert {n: (f.kind, [c.type for c in f.controls]) for n, f in fixed.items()} == {
+            n: (f.kind, [c.type for c in f.controls]) for n, f in filled.items()
+        }
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        '<input name="field_${id}">',  # the name comes from the row
+        '<input name="a" type="${id}">',  # so does the type
+        "<input name=a value=${id}>",  # unquoted: a value with a space adds attributes
+        '<input name="a" ${id}>',  # an attribute (or `multiple`) from the row
+        '<select name="s" ${id}><option>x</option></select>',
+        "<${id} name=a>",  # the tag itself
+    ],
+)
+def test_fields_of_a_page_whose_values_reach_markup_are_read_per_row(page: str) -> None:
+    assert row_independent_fields(page) is None
+
+
+def test_a_row_dependent_page_is_still_validated_against_its_own_row(blueprint: StaticBlueprint) -> None:
+    assert blueprint.validate_outputs({"text": "t", "id": "8"}, {"field_8": "x"}, []) == {}
+    assert set(blueprint.validate_outputs({"text": "t", "id": "8"}, {"field_7": "x"}, [])) == {"field_7"}

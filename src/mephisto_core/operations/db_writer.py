@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mephisto_core.data_model import Database
@@ -22,6 +22,17 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_Outcome = tuple[asyncio.Future[Any], bool, Any]  # (future, succeeded, result or exception)
 
 
 class DatabaseWriter:
@@ -44,15 +55,15 @@ class DatabaseWriter:
             self._jobs.put(_STOP)
             self._thread.join()
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Queue `fn(*args)`; the future resolves after the transaction that ran it committed."""
-        future: Future[T] = Future()
-        self._jobs.put((fn, args, future))
-        return future
-
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the writer thread and return its result once committed."""
-        return await asyncio.wrap_future(self.submit(fn, *args))
+        """Run `fn(*args)` on the writer thread and return its result once committed.
+
+        A caller cancelled before its job started never runs it; once started, the job runs to its commit.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(fn, args, future, loop))
+        return await future
 
     def _run(self) -> None:
         stopping = False
@@ -72,29 +83,53 @@ class DatabaseWriter:
                 batch.append(job)
             self._run_batch(batch)
 
-    def _run_batch(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]) -> None:
-        outcomes: list[tuple[Future[Any], bool, Any]] = []
+    def _run_batch(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, bool, Any]] = []
         try:
             with self.database.write():
-                for fn, args, future in batch:
-                    if not future.set_running_or_notify_cancel():
-                        continue
-                    try:
-                        with self.database.db.atomic():  # a savepoint: a failed job leaves the others intact
-                            outcomes.append((future, True, fn(*args)))
-                    except Exception as exc:  # handed to the awaiting caller, which decides what to do
-                        outcomes.append((future, False, exc))
+                for job in batch:
+                    if not job.future.cancelled():
+                        outcomes.append((job, *self._run_job(job)))
         except Exception as exc:
             # The commit itself failed: nothing of this batch is durable, so every caller gets the error.
             log.error("database commit failed for %d jobs: %s", len(batch), exc)
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            self._deliver([(job, False, exc) for job in batch])
             return
         self.batches += 1
         self.jobs_done += len(outcomes)
-        for future, ok, value in outcomes:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        self._deliver(outcomes)
+
+    def _run_job(self, job: _Job) -> tuple[bool, Any]:
+        """Run one job in a savepoint: a failed job leaves the others of the batch intact."""
+        # Plain statements rather than peewee's atomic(): jobs run one after the other, so one fixed name does,
+        # and this runs twice per job.
+        execute = self.database.db.execute_sql
+        execute('SAVEPOINT "job"')
+        try:
+            result = job.fn(*job.args)
+            execute('RELEASE SAVEPOINT "job"')  # PostgreSQL refuses this when a statement the job caught failed
+        except Exception as exc:  # handed to the awaiting caller, which decides what to do
+            execute('ROLLBACK TO SAVEPOINT "job"')
+            execute('RELEASE SAVEPOINT "job"')
+            return False, exc
+        return True, result
+
+    @staticmethod
+    def _deliver(outcomes: list[tuple[_Job, bool, Any]]) -> None:
+        """Hand the results to their event loops: one wake-up per loop per batch, not one per job."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for job, ok, value in outcomes:
+            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, results in by_loop.items():
+            if not loop.is_closed():  # a closed loop has nobody left waiting
+                loop.call_soon_threadsafe(_resolve, results)
+
+
+def _resolve(results: list[_Outcome]) -> None:
+    for future, ok, value in results:
+        if future.done():  # the caller was cancelled while its job ran
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -123,6 +123,8 @@ class TaskLauncher:
                     .where(Unit.id.in_([uid for uid, _ in named]))
                     .execute()
                 )
+        if launched:
+            self.ctx.offers += 1
         return launched
 
     def expire_unclaimed(self) -> int:

@@ -28,6 +28,9 @@ class RunContext:
     rules: RunRules = field(default_factory=RunRules)
     #: False once shutdown began: workers already holding a unit may finish, nobody gets a new one.
     accepting: bool = True
+    #: Moves whenever this process offers units (launches or relaunches some); the worker pool forgets that the
+    #: run had nothing to offer when it does.
+    offers: int = 0
 
     # Qualifications the core keeps per task (a worker's standing in it):
     @property

@@ -2,7 +2,8 @@
 
 Every method here runs on the database writer thread (see `db_writer`), inside a transaction that commits before
 the caller answers the worker. A unit is claimed by one conditional UPDATE (`launched` -> `assigned`), so two
-operator processes sharing a PostgreSQL database can never hand the same unit to two workers.
+operator processes sharing a PostgreSQL database can never hand the same unit to two workers. The statements run
+for every unit are the hand-written ones of `data_model.pool_sql`; rarer paths use the models.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,10 +31,12 @@ from mephisto_core.data_model import (
     Worker,
 )
 from mephisto_core.data_model.models import utcnow
-from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification, granted_value
-from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES, SUBMITTED_UNIT_STATUSES
+from mephisto_core.data_model.pool_sql import PoolQueries, Standing
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status, try_set_agent_status, try_set_unit_status
 from mephisto_core.operations.quality_checks import (
+    GOLD_UNIT_INDEX,
     create_gold_unit,
     grade_submission,
     next_gold_item,
@@ -55,7 +59,32 @@ from mephisto_core.operations.worker_rules import unmet_requirement
 
 log = logging.getLogger(__name__)
 
-CLAIM_CANDIDATES = 16  # units tried per registration before concluding there is none (lost races only)
+CLAIM_ATTEMPTS = 16  # claims tried per registration while other operator processes take the units first
+NO_UNITS_HINT_SECONDS = 0.5  # how long "this run offers no unit" is believed without asking the database
+
+
+class _NoUnitsHint:
+    """Remembers for a moment that the run offered no unit at all, so that workers asking again and again (at
+    the end of a run, or when they outnumber the units) are refused without database work.
+
+    The database stays the authority: the hint is dropped as soon as this process offers units again (the
+    run context's `offers` counter moves) and expires after NO_UNITS_HINT_SECONDS, which bounds how late a unit
+    offered by another process is noticed.
+    """
+
+    def __init__(self) -> None:
+        self._refusal: Refused | None = None
+        self._offers = 0
+        self._until = 0.0
+
+    def remember(self, refusal: Refused, offers: int) -> None:
+        self._refusal, self._offers, self._until = refusal, offers, time.monotonic() + NO_UNITS_HINT_SECONDS
+
+    def refusal(self, offers: int) -> Refused | None:
+        """The remembered refusal while it holds, else None."""
+        if self._refusal is None or offers != self._offers or time.monotonic() >= self._until:
+            return None
+        return self._refusal
 
 
 class WorkerPool:
@@ -64,6 +93,19 @@ class WorkerPool:
     def __init__(self, ctx: RunContext, uploads: UploadStore) -> None:
         self.ctx = ctx
         self.uploads = uploads
+        task = ctx.config.task
+        self.queries = PoolQueries(
+            ctx.run.id,
+            [
+                BLOCK_QUALIFICATION,
+                ctx.block_qualification,
+                ctx.gold_failed_qualification,
+                ctx.screening_qualification,
+                ctx.onboarding_qualification,
+                *(requirement.name for requirement in task.qualifications),
+            ],
+        )
+        self._no_units = _NoUnitsHint()
 
     # ---- registration -------------------------------------------------------------------------------------
 
@@ -74,119 +116,132 @@ class WorkerPool:
             return Refused(Refusal.BAD_LINK, identity.refusal)
         if identity.worker_name is None:
             return Preview(self.ctx.blueprint.preview_data())
-        worker = self._get_or_create_worker(identity.worker_name)
-        refusal = self._standing_refusal(worker)
+        standing = self._standing(identity.worker_name)
+        refusal = self._standing_refusal(standing)
         if refusal is not None:
             # Blocked or disqualified since they took a unit: the unit goes to someone else now.
-            for agent_id in self._in_task_agents_of(worker):
-                self.release_agent(agent_id, AgentStatus.EXPIRED)
+            if standing.held:
+                for agent_id in self._in_task_agents_of(standing.worker_id):
+                    self.release_agent(agent_id, AgentStatus.EXPIRED)
             return refusal
-        resumed = self._resume(worker, token, identity.provider_agent_id)
+        resumed = self._resume(standing, token, identity.provider_agent_id)
         if resumed is not None:
             return resumed
         if not self.ctx.accepting:
             return Refused(Refusal.RUN_OVER)
         if self.ctx.blueprint.has_onboarding():
-            passed = granted_value(worker, self.ctx.onboarding_qualification)
+            passed = standing.grants.get(self.ctx.onboarding_qualification)
             if passed == 0:
                 return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_ONBOARDING)
             if passed is None:
-                return self._start_onboarding(worker)
-        refusal = self._limit_refusal(worker)
+                return self._start_onboarding(standing.worker_id)
+        refusal = self._limit_refusal(standing)
         if refusal is not None:
             return refusal
-        if not self._claimable(worker).exists():
-            return Refused(Refusal.NO_UNITS if self._has_incomplete_units() else Refusal.RUN_OVER)
-        gold = next_gold_item(self.ctx, worker)
-        if gold is not None:
-            unit = create_gold_unit(self.ctx, worker, gold)
-            return self._assigned(self._new_agent(unit, worker, identity.provider_agent_id))
-        assigned = self._claim_unit(worker, identity.provider_agent_id)
-        if assigned is not None:
-            return assigned
-        return Refused(Refusal.NO_UNITS if self._has_incomplete_units() else Refusal.RUN_OVER)
+        refusal = self._no_units.refusal(self.ctx.offers)
+        if refusal is not None:
+            return refusal
+        if self.ctx.rules.gold:
+            # A gold unit comes with real work only: no claimable unit, no gold unit either.
+            if not self.queries.claimable_exists(standing.worker_id):
+                return self._nothing_to_offer()
+            worker = Worker.get_by_id(standing.worker_id)
+            gold = next_gold_item(self.ctx, worker)
+            if gold is not None:
+                unit = create_gold_unit(self.ctx, worker, gold)
+                return self._assigned(self._new_agent(unit, worker, identity.provider_agent_id))
+        return self._claim(standing.worker_id, identity.provider_agent_id)
 
-    def _standing_refusal(self, worker: Worker) -> Refused | None:
+    def _standing(self, name: str) -> Standing:
+        """The worker's id, grants and held agents; a worker seen for the first time is created."""
+        provider_type = self.ctx.run.provider_type
+        standing = self.queries.standing(provider_type, name)
+        if standing is None:
+            worker = Worker.create(provider_type=provider_type, name=name)
+            standing = Standing(worker.id, {}, 0, None)
+        return standing
+
+    def _standing_refusal(self, standing: Standing) -> Refused | None:
         """Blocks, missing qualifications and failed checks: why this worker may not work on the task at all."""
-        ctx = self.ctx
-        if granted_value(worker, BLOCK_QUALIFICATION) or granted_value(worker, ctx.block_qualification):
+        ctx, grants = self.ctx, standing.grants
+        if grants.get(BLOCK_QUALIFICATION) or grants.get(ctx.block_qualification):
             return Refused(Refusal.BLOCKED)
-        if unmet_requirement(worker.id, ctx.config.task.qualifications) is not None:
+        if unmet_requirement(grants, ctx.config.task.qualifications) is not None:
             return Refused(Refusal.NOT_QUALIFIED)
-        if granted_value(worker, ctx.gold_failed_qualification):
+        if grants.get(ctx.gold_failed_qualification):
             return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_GOLD)
         screening = ctx.config.task.screening
         if screening is not None:
-            screened = granted_value(worker, ctx.screening_qualification)
+            screened = grants.get(ctx.screening_qualification)
             if screened == 0:
                 return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_SCREENING)
-            if screened is None and screening_units_done(ctx, worker.id) >= screening.units:
+            if screened is None and screening_units_done(ctx, standing.worker_id) >= screening.units:
                 return Refused(Refusal.PENDING_CHECK)
         return None
 
-    def _get_or_create_worker(self, name: str) -> Worker:
-        provider_type = self.ctx.run.provider_type
-        worker: Worker | None = Worker.get_or_none((Worker.provider_type == provider_type) & (Worker.name == name))
-        if worker is None:
-            worker = Worker.create(provider_type=provider_type, name=name)
-        return worker
-
-    def _resume(self, worker: Worker, token: str | None, provider_agent_id: str | None) -> Assigned | None:
+    def _resume(self, standing: Standing, token: str | None, provider_agent_id: str | None) -> Assigned | None:
         """The agent this page (by token) or this worker (by identity) already holds in this run."""
-        run = self.ctx.run
+        run, worker_id = self.ctx.run, standing.worker_id
         if token:
-            agent = Agent.get_or_none((Agent.token == token) & (Agent.task_run == run) & (Agent.worker == worker))
+            agent = Agent.get_or_none((Agent.token == token) & (Agent.task_run == run) & (Agent.worker == worker_id))
             if agent is not None and agent.status in (AgentStatus.IN_TASK, AgentStatus.COMPLETED):
                 return self._assigned(agent)
             onboarding = OnboardingAgent.get_or_none(
                 (OnboardingAgent.token == token)
                 & (OnboardingAgent.task_run == run)
-                & (OnboardingAgent.worker == worker)
+                & (OnboardingAgent.worker == worker_id)
                 & (OnboardingAgent.status == AgentStatus.IN_TASK.value)
             )
             if onboarding is not None:
                 return Assigned(onboarding.id, None, onboarding.token, self.ctx.blueprint.onboarding_data(), True)
+        if not standing.held:
+            return None
         # No token (a reload in a fresh tab, a second tab): the provider's id of the attempt identifies it if it
         # has one; otherwise, when a worker may hold one unit at a time, it is the unit they are working on.
-        in_task = (Agent.task_run == run) & (Agent.worker == worker) & (Agent.status == AgentStatus.IN_TASK.value)
         if provider_agent_id is not None:
-            in_task &= Agent.provider_agent_id == provider_agent_id
-        elif self.ctx.config.task.allowed_concurrent != 1:
+            agent = (
+                Agent.select()
+                .where(
+                    (Agent.task_run == run)
+                    & (Agent.worker == worker_id)
+                    & (Agent.status == AgentStatus.IN_TASK.value)
+                    & (Agent.provider_agent_id == provider_agent_id)
+                )
+                .order_by(Agent.id)
+                .first()
+            )
+        elif self.ctx.config.task.allowed_concurrent == 1:
+            agent = Agent.get_or_none(Agent.id == standing.first_held)
+        else:
             return None
-        agent = Agent.select().where(in_task).order_by(Agent.id).first()
         return self._assigned(agent) if agent is not None else None
 
     def _assigned(self, agent: Agent) -> Assigned:
-        unit = Unit.get_by_id(agent.unit_id)
-        inputs = Assignment.select(Assignment.inputs).where(Assignment.id == unit.assignment_id).scalar()
+        unit_index, inputs = (
+            Unit.select(Unit.unit_index, Assignment.inputs)
+            .join(Assignment)
+            .where(Unit.id == agent.unit_id)
+            .tuples()
+            .get()
+        )
         return Assigned(
             agent_id=agent.id,
-            unit_id=unit.id,
+            unit_id=agent.unit_id,
             token=agent.token,
-            init_data=self.ctx.blueprint.init_data(inputs, unit.unit_index),
+            init_data=self.ctx.blueprint.init_data(inputs, unit_index),
             submitted=agent.status != AgentStatus.IN_TASK,
         )
 
-    def _limit_refusal(self, worker: Worker) -> Refused | None:
+    def _limit_refusal(self, standing: Standing) -> Refused | None:
         task_args = self.ctx.config.task
-        if task_args.allowed_concurrent:
-            holding = (
-                Agent.select()
-                .where(
-                    (Agent.task_run == self.ctx.run)
-                    & (Agent.worker == worker)
-                    & (Agent.status == AgentStatus.IN_TASK.value)
-                )
-                .count()
-            )
-            if holding >= task_args.allowed_concurrent:
-                return Refused(Refusal.TOO_MANY_CONCURRENT)
+        if task_args.allowed_concurrent and standing.held >= task_args.allowed_concurrent:
+            return Refused(Refusal.TOO_MANY_CONCURRENT)
         if task_args.maximum_units_per_worker:
             done = (
                 Unit.select()
                 .where(
                     (Unit.task == self.ctx.task)
-                    & (Unit.worker == worker)
+                    & (Unit.worker == standing.worker_id)
                     & Unit.status.in_([UnitStatus.ASSIGNED.value, *(s.value for s in SUBMITTED_UNIT_STATUSES)])
                 )
                 .count()
@@ -195,24 +250,18 @@ class WorkerPool:
                 return Refused(Refusal.MAX_UNITS_REACHED)
         return None
 
-    def _claimable(self, worker: Worker) -> Any:
-        """Offered units of this run the worker may take (none of an assignment they already worked on)."""
-        run = self.ctx.run
-        taken = Unit.select(Unit.assignment).where((Unit.task_run == run) & (Unit.worker == worker))
-        return Unit.select(Unit.id).where(
-            (Unit.task_run == run)
-            & (Unit.status == UnitStatus.LAUNCHED.value)
-            & (Unit.unit_index >= 0)
-            & Unit.assignment.not_in(taken)
-        )
-
-    def _claim_unit(self, worker: Worker, provider_agent_id: str | None) -> Assigned | None:
-        candidates = self._claimable(worker).order_by(Unit.id).limit(CLAIM_CANDIDATES)
-        for (unit_id,) in candidates.tuples():
-            if not try_set_unit_status(unit_id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker):
-                continue  # another operator process took it first
-            return self._assigned(self._new_agent(Unit.get_by_id(unit_id), worker, provider_agent_id))
-        return None
+    def _claim(self, worker_id: int, provider_agent_id: str | None) -> Assigned | Refused:
+        """Claim a unit for the worker, or say why there is none."""
+        for _ in range(CLAIM_ATTEMPTS):
+            claimed = self.queries.claim(worker_id, utcnow())
+            if claimed is not None:
+                token = secrets.token_urlsafe(18)
+                agent_id = self.queries.add_agent(claimed, worker_id, provider_agent_id, token, utcnow())
+                init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
+                return Assigned(agent_id, claimed.unit_id, token, init_data)
+            if not self.queries.claimable_exists(worker_id):
+                break  # nothing left; otherwise another operator process took the unit first: try the next
+        return self._nothing_to_offer()
 
     def _new_agent(self, unit: Unit, worker: Worker, provider_agent_id: str | None) -> Agent:
         """The agent of `worker` on `unit`, which the worker already holds (status assigned)."""
@@ -227,20 +276,17 @@ class WorkerPool:
         Unit.update(agent_id=agent.id).where(Unit.id == unit.id).execute()
         return agent
 
-    def _has_incomplete_units(self) -> bool:
-        return bool(
-            Unit.select(Unit.id)
-            .where(
-                (Unit.task_run == self.ctx.run)
-                & (Unit.unit_index >= 0)
-                & Unit.status.in_([s.value for s in INCOMPLETE_UNIT_STATUSES])
-            )
-            .exists()
-        )
+    def _nothing_to_offer(self) -> Refused:
+        """No unit for this worker now: `no_units` while the run has work left, else `run_over`."""
+        launched, incomplete = self.queries.offer_state()
+        refusal = Refused(Refusal.NO_UNITS if incomplete else Refusal.RUN_OVER)
+        if not launched:  # nothing offered to anyone (not only nothing this worker may take): remember it
+            self._no_units.remember(refusal, self.ctx.offers)
+        return refusal
 
-    def _start_onboarding(self, worker: Worker) -> Assigned:
+    def _start_onboarding(self, worker_id: int) -> Assigned:
         onboarding = OnboardingAgent.create(
-            worker=worker, task=self.ctx.task, task_run=self.ctx.run, token=secrets.token_urlsafe(18)
+            worker=worker_id, task=self.ctx.task, task_run=self.ctx.run, token=secrets.token_urlsafe(18)
         )
         return Assigned(onboarding.id, None, onboarding.token, self.ctx.blueprint.onboarding_data(), True)
 
@@ -257,7 +303,7 @@ class WorkerPool:
         """Store a submission once; repeat answers for the same `submit_key`; refuse anything invalid."""
         if is_onboarding:
             return self._submit_onboarding(agent_id, submit_key, outputs)
-        agent = Agent.get_or_none(Agent.id == agent_id)
+        agent = self.queries.agent_for_submit(agent_id)
         if agent is None:
             return Failure("not_your_unit", "This page does not hold that unit.")
         if agent.submit_key == submit_key:
@@ -269,30 +315,25 @@ class WorkerPool:
         stored, problem = self._stored_uploads(agent_id, upload_ids)
         if problem is not None:
             return problem
-        inputs = Assignment.select(Assignment.inputs).where(Assignment.id == agent.assignment_id).scalar()
         files = [
             UploadedFile(s.field, s.name, s.size, s.content_type, self.ctx.settings.data_dir / s.path) for s in stored
         ]
-        errors = self.ctx.blueprint.validate_outputs(inputs, outputs, files)
+        errors = self.ctx.blueprint.validate_outputs(agent.inputs, outputs, files)
         if errors:
             return Failure("invalid_submission", "Some answers need fixing before they can be submitted.", errors)
         now = utcnow()
         try:
-            moved = try_set_agent_status(
-                agent_id,
-                AgentStatus.IN_TASK,
-                AgentStatus.COMPLETED,
-                outputs=outputs,
-                submit_key=submit_key,
-                submitted_at=now,
-            )
-        except pw.IntegrityError:
-            return Failure("bad_message", "submit_key was already used for another submission; make a new one.")
+            moved = self.queries.complete_agent(agent_id, outputs, submit_key, now)
+        except pw.IntegrityError:  # another operator process stored the same key a moment ago
+            moved = False
         if not moved:
+            if self.queries.submit_key_taken(submit_key):
+                return Failure("bad_message", "submit_key was already used for another submission; make a new one.")
             return Failure("gone", "This unit is no longer yours.")
-        if not try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.COMPLETED):
+        if not self.queries.complete_unit(agent.unit_id, now):
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
-        grade_submission(self.ctx, Unit.get_by_id(agent.unit_id), agent, inputs, outputs)
+        if agent.unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
+            grade_submission(self.ctx, Unit.get_by_id(agent.unit_id), Agent.get_by_id(agent_id), agent.inputs, outputs)
         for s in stored:
             AgentFile.create(
                 agent=agent_id,
@@ -365,6 +406,8 @@ class WorkerPool:
             )
         if not relaunched:
             log.warning("unit %s of released agent %s was not assigned", agent.unit_id, agent_id)
+        elif unit_index >= 0:
+            self.ctx.offers += 1
         return True
 
     def release_onboarding(self, agent_id: int) -> bool:
@@ -383,9 +426,9 @@ class WorkerPool:
         )
         return [agent_id for (agent_id,) in query.tuples()]
 
-    def _in_task_agents_of(self, worker: Worker) -> list[int]:
+    def _in_task_agents_of(self, worker_id: int) -> list[int]:
         query = Agent.select(Agent.id).where(
-            (Agent.task_run == self.ctx.run) & (Agent.worker == worker) & (Agent.status == AgentStatus.IN_TASK.value)
+            (Agent.task_run == self.ctx.run) & (Agent.worker == worker_id) & (Agent.status == AgentStatus.IN_TASK.value)
         )
         return [agent_id for (agent_id,) in query.tuples()]
 

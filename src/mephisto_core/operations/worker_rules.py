@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions.task_args import QualificationRequirement
-from mephisto_core.data_model.qualifications import granted_value
 from mephisto_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,11 +30,12 @@ _ORDERED: dict[str, Callable[[int, int], bool]] = {
 }
 
 
-def unmet_requirement(worker_id: int, requirements: list[QualificationRequirement]) -> QualificationRequirement | None:
-    """The first requirement the worker does not meet, or None when the worker may work."""
+def unmet_requirement(
+    grants: Mapping[str, int], requirements: list[QualificationRequirement]
+) -> QualificationRequirement | None:
+    """The first requirement a worker holding `grants` (qualification name -> value) does not meet, or None."""
     for requirement in requirements:
-        held = granted_value(worker_id, requirement.name)
-        if not _meets(held, requirement):
+        if not _meets(grants.get(requirement.name), requirement):
             return requirement
     return None
 

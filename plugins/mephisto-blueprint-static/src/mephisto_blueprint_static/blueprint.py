@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import random
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mephisto_blueprint_static.args import StaticBlueprintArgs
 from mephisto_blueprint_static.builder import check_extra_source_dir, write_build
 from mephisto_blueprint_static.data import Row, load_rows, read_text
-from mephisto_blueprint_static.fields import form_fields
+from mephisto_blueprint_static.fields import FormField, form_fields, row_independent_fields
 from mephisto_blueprint_static.simulate import simulate
 from mephisto_blueprint_static.template import fill, placeholders
 from mephisto_blueprint_static.validation import validate_answer
@@ -38,6 +39,7 @@ class StaticBlueprint(Blueprint):
         super().__init__(args, task, task_dir)
         self._rows: list[Row] | None = None
         self._sources: dict[str, str] = {}
+        self._placeholders: list[str] | None = None
 
     @property
     def static_args(self) -> StaticBlueprintArgs:
@@ -150,15 +152,29 @@ class StaticBlueprint(Blueprint):
     ) -> dict[str, str]:
         """Outputs name only fields of the page this unit showed, with the shape the page makes; files only
         come for file inputs."""
-        return validate_answer(form_fields(self._filled_html(inputs)), outputs, files)
+        self._check_inputs(inputs)
+        fields = self._fixed_fields
+        if fields is None:  # a placeholder decides a field's name or type: read this row's page
+            fields = form_fields(self._filled_html(inputs))
+        return validate_answer(fields, outputs, files)
 
     def simulate_answer(self, init_data: dict[str, Any], rng: random.Random) -> SimulatedAnswer:
         """A valid answer to the page in `init_data`: words, numbers in range, options, small files."""
         return simulate(form_fields(str(init_data.get("html", ""))), rng)
 
+    @functools.cached_property
+    def _fixed_fields(self) -> dict[str, FormField] | None:
+        """The task page's fields when every data row gives the same ones: parsed once, not per submission."""
+        return row_independent_fields(self._task_html())
+
     def _filled_html(self, inputs: dict[str, Any]) -> str:
-        task_html = self._task_html()
-        missing = [name for name in placeholders(task_html) if name not in inputs]
+        self._check_inputs(inputs)
+        return fill(self._task_html(), inputs)
+
+    def _check_inputs(self, inputs: dict[str, Any]) -> None:
+        if self._placeholders is None:
+            self._placeholders = placeholders(self._task_html())
+        missing = [name for name in self._placeholders if name not in inputs]
         if missing:
             raise ConfigError(
                 f"the task HTML uses ${{{missing[0]}}}, which this assignment's data does not have "
@@ -166,4 +182,3 @@ class StaticBlueprint(Blueprint):
                 file=self._path("task_source"),
                 key="blueprint.task_source",
             )
-        return fill(task_html, inputs)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import enum
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+
+from mephisto_blueprint_static.template import fill
 
 # Input types that are buttons: never part of the answer.
 BUTTON_TYPES = frozenset({"submit", "button", "reset", "image"})
@@ -112,6 +115,44 @@ def form_fields(source: str) -> dict[str, FormField]:
     for control in parser.controls:
         groups.setdefault(control.name, []).append(control)
     return {name: FormField(name, _kind_of(controls), controls) for name, controls in groups.items()}
+
+
+# Stands in for every data value when looking for placeholders that could change the fields: it starts with a
+# letter (after "<" it reads as a tag name), holds a space (in an unquoted attribute it starts another
+# attribute) and a private-use character (to see where it landed).
+_MARK = "\ue000"
+_PROBE = f"p{_MARK} {_MARK}"
+# The attribute values that decide a field; `multiple` decides by its presence (an attribute name).
+_DECISIVE_ATTRIBUTES = frozenset({"name", "type"})
+
+
+def row_independent_fields(source: str) -> dict[str, FormField] | None:
+    """The named fields of a task page with `${column}` placeholders when no data row can change them, else None.
+
+    Values are HTML-escaped when the page is filled, so a value changes the fields only where its placeholder
+    sits in markup that is read as such: a tag or attribute name, an unquoted attribute value, or the value
+    of a `name` or `type` attribute. Filling every placeholder with a probe and seeing where it landed finds
+    exactly those places.
+    """
+    probed = fill(source, defaultdict(lambda: _PROBE))
+    scanner = _ProbeScanner()
+    scanner.feed(probed)
+    scanner.close()
+    return None if scanner.row_dependent else form_fields(probed)
+
+
+class _ProbeScanner(HTMLParser):
+    """Notices a probe in a start tag where it would decide a field."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.row_dependent = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if _MARK in tag or any(
+            _MARK in name or (name in _DECISIVE_ATTRIBUTES and _MARK in (value or "")) for name, value in attrs
+        ):
+            self.row_dependent = True
 
 
 def _kind_of(controls: list[Control]) -> FieldKind:

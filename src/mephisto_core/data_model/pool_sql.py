@@ -1,0 +1,264 @@
+"""Hand-written SQL for the statements the worker pool runs for every unit: standing, claim and submission.
+
+Why not the query builder: building SQL text through peewee took more of the operator's CPU than everything
+else per unit (the database's own work included). These few statements are written out once per task run as
+parameterised SQL, the same for SQLite and PostgreSQL except for the placeholder, and run with `execute_sql`.
+The status changes here are conditional UPDATEs like those of `transitions`, and their transitions are checked
+when the statements are built. Everything else keeps using the models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from mephisto_core.data_model.models import JSONField, database_proxy
+from mephisto_core.data_model.statuses import (
+    INCOMPLETE_UNIT_STATUSES,
+    AgentStatus,
+    UnitStatus,
+    check_agent_transition,
+    check_unit_transition,
+)
+
+#: SQLite learned RETURNING in 3.35; older libraries (e.g. RHEL 9's 3.34) claim with a SELECT, then the UPDATE.
+SQLITE_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+_IN_TASK = AgentStatus.IN_TASK.value
+_LAUNCHED = UnitStatus.LAUNCHED.value
+_ASSIGNED = UnitStatus.ASSIGNED.value
+_INCOMPLETE = tuple(sorted(s.value for s in INCOMPLETE_UNIT_STATUSES))
+check_unit_transition(_LAUNCHED, _ASSIGNED)
+check_unit_transition(_ASSIGNED, UnitStatus.COMPLETED.value)
+check_agent_transition(_IN_TASK, AgentStatus.COMPLETED.value)
+_JSON = JSONField()  # JSON text spelled as the models spell it
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A worker as registration sees them: their id, the grants that matter to this run, the agents they hold."""
+
+    worker_id: int
+    grants: dict[str, int]  # qualification name -> value, only the run's relevant qualifications
+    held: int  # in-task agents of this worker in this run
+    first_held: int | None  # the oldest of them
+
+
+@dataclass(frozen=True)
+class ClaimedUnit:
+    """A unit just moved from launched to assigned for a worker, with what its page needs."""
+
+    unit_id: int
+    assignment_id: int
+    unit_index: int
+    inputs: Any
+
+
+@dataclass(frozen=True)
+class AgentForSubmit:
+    """What a submission needs to know about the agent it is for, read in one statement."""
+
+    status: AgentStatus
+    submit_key: str | None
+    unit_id: int
+    worker_id: int
+    unit_index: int
+    inputs: Any
+
+
+class PoolQueries:
+    """The worker pool's per-unit statements for one task run, with the qualification names it checks."""
+
+    def __init__(self, run_id: int, qualification_names: Sequence[str]) -> None:
+        self.run_id = run_id
+        self.qualification_names = tuple(dict.fromkeys(qualification_names))
+        self._built_for: pw.Database | None = None
+
+    # ---- registration -------------------------------------------------------------------------------------
+
+    def standing(self, provider_type: str, name: str) -> Standing | None:
+        """The worker named `name`, or None when this provider has never seen them."""
+        db = self._db()
+        rows = db.execute_sql(
+            self._standing_sql,
+            (self.run_id, _IN_TASK, self.run_id, _IN_TASK, *self.qualification_names, provider_type, name),
+        ).fetchall()
+        if not rows:
+            return None
+        worker_id, held, first_held = rows[0][0], rows[0][1], rows[0][2]
+        grants = {qualification: int(value) for _, _, _, qualification, value in rows if qualification is not None}
+        return Standing(int(worker_id), grants, int(held), None if first_held is None else int(first_held))
+
+    def claim(self, worker_id: int, now: dt.datetime) -> ClaimedUnit | None:
+        """Move the first launched unit of the run that `worker_id` may take to assigned, for them.
+
+        None when there was none, or (several processes on one PostgreSQL) another process took it first.
+        A worker never gets a unit of an assignment they already had a unit of.
+        """
+        db = self._db()
+        claimable = (self.run_id, _LAUNCHED, self.run_id, worker_id)
+        if self._returning:
+            row = db.execute_sql(self._claim_sql, (_ASSIGNED, worker_id, now, *claimable, _LAUNCHED)).fetchone()
+        else:
+            row = db.execute_sql(self._candidate_sql, claimable).fetchone()
+            if row is not None:
+                moved = db.execute_sql(self._take_sql, (_ASSIGNED, worker_id, now, row[0], _LAUNCHED)).rowcount
+                row = row if moved else None
+        if row is None:
+            return None
+        unit_id, assignment_id, unit_index, inputs = row
+        return ClaimedUnit(int(unit_id), int(assignment_id), int(unit_index), _JSON.python_value(inputs))
+
+    def claimable_exists(self, worker_id: int) -> bool:
+        """Whether the run offers a unit `worker_id` may take (the claim's own condition, without taking it)."""
+        row = self._db().execute_sql(self._exists_sql, (self.run_id, _LAUNCHED, self.run_id, worker_id)).fetchone()
+        return row is not None
+
+    def offer_state(self) -> tuple[bool, bool]:
+        """Whether the run offers any unit at all (launched), and whether it has work left (incomplete units)."""
+        row = self._db().execute_sql(self._offer_state_sql, (self.run_id, _LAUNCHED, self.run_id, *_INCOMPLETE))
+        launched, incomplete = row.fetchone()
+        return bool(launched), bool(incomplete)
+
+    def add_agent(
+        self,
+        claimed: ClaimedUnit,
+        worker_id: int,
+        provider_agent_id: str | None,
+        token: str,
+        now: dt.datetime,
+    ) -> int:
+        """Create the in-task agent of `worker_id` on a unit they just claimed, and point the unit at it."""
+        db = self._db()
+        params = (
+            claimed.unit_id,
+            worker_id,
+            self.run_id,
+            claimed.assignment_id,
+            _IN_TASK,
+            provider_agent_id,
+            token,
+            now,
+            now,
+            now,
+        )
+        cursor = db.execute_sql(self._agent_sql, params)
+        agent_id = int(cursor.fetchone()[0] if self._returning else cursor.lastrowid)
+        db.execute_sql(self._point_unit_sql, (agent_id, claimed.unit_id))
+        return agent_id
+
+    # ---- submission ---------------------------------------------------------------------------------------
+
+    def agent_for_submit(self, agent_id: int) -> AgentForSubmit | None:
+        """The agent with its unit's index and its assignment's inputs, or None when there is no such agent."""
+        row = self._db().execute_sql(self._agent_for_submit_sql, (agent_id,)).fetchone()
+        if row is None:
+            return None
+        status, submit_key, unit_id, worker_id, unit_index, inputs = row
+        return AgentForSubmit(
+            AgentStatus(status), submit_key, int(unit_id), int(worker_id), int(unit_index), _JSON.python_value(inputs)
+        )
+
+    def complete_agent(self, agent_id: int, outputs: Any, submit_key: str, now: dt.datetime) -> bool:
+        """Store a submission on an in-task agent (in_task -> completed); False when it no longer holds its unit
+        or `submit_key` was used for another agent."""
+        params = (
+            AgentStatus.COMPLETED.value,
+            _JSON.db_value(outputs),
+            submit_key,
+            now,
+            now,
+            agent_id,
+            _IN_TASK,
+            submit_key,
+        )
+        return bool(self._db().execute_sql(self._complete_agent_sql, params).rowcount)
+
+    def submit_key_taken(self, submit_key: str) -> bool:
+        """Whether some agent already stored a submission under `submit_key`."""
+        return self._db().execute_sql(self._key_taken_sql, (submit_key,)).fetchone() is not None
+
+    def complete_unit(self, unit_id: int, now: dt.datetime) -> bool:
+        """Move a unit from assigned to completed; False when it was not assigned."""
+        params = (UnitStatus.COMPLETED.value, now, unit_id, _ASSIGNED)
+        return bool(self._db().execute_sql(self._complete_unit_sql, params).rowcount)
+
+    # ---- building ---------------------------------------------------------------------------------------
+
+    def _db(self) -> pw.Database:
+        db = database_proxy.obj
+        if db is None:
+            raise pw.InterfaceError("the models are not bound to a database (open_database was not called)")
+        if db is not self._built_for:
+            self._build(db)
+        return db
+
+    def _build(self, db: pw.Database) -> None:
+        p = db.param
+        is_postgres = isinstance(db, pw.PostgresqlDatabase)
+        self._returning = is_postgres or SQLITE_HAS_RETURNING
+        names = ", ".join([p] * len(self.qualification_names))
+        held = f'FROM "agent" a WHERE a."task_run_id" = {p} AND a."worker_id" = w."id" AND a."status" = {p}'
+        self._standing_sql = (
+            f'SELECT w."id", (SELECT COUNT(*) {held}), (SELECT MIN(a."id") {held}), q."name", g."value" '
+            'FROM "worker" w '
+            'LEFT JOIN "granted_qualification" g ON g."worker_id" = w."id" AND g."qualification_id" IN '
+            f'(SELECT "id" FROM "qualification" WHERE "name" IN ({names})) '
+            'LEFT JOIN "qualification" q ON q."id" = g."qualification_id" '
+            f'WHERE w."provider_type" = {p} AND w."name" = {p}'
+        )
+        # Launched units of the run, none of an assignment the worker already had a unit of; oldest first.
+        claimable = (
+            f'FROM "unit" c WHERE c."task_run_id" = {p} AND c."status" = {p} AND c."unit_index" >= 0 '
+            'AND c."assignment_id" NOT IN '
+            f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = {p})'
+        )
+        # Other operator processes skip the units this one is claiming instead of queueing behind its lock.
+        skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgres else ""
+        take = f'UPDATE "unit" SET "status" = {p}, "worker_id" = {p}, "updated_at" = {p} WHERE "id" = '
+        self._claim_sql = (
+            f'{take}(SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1{skip_locked}) AND "status" = {p} '
+            'RETURNING "id", "assignment_id", "unit_index", '
+            '(SELECT a."inputs" FROM "assignment" a WHERE a."id" = "unit"."assignment_id")'
+        )
+        self._candidate_sql = (
+            'SELECT c."id", c."assignment_id", c."unit_index", '
+            '(SELECT a."inputs" FROM "assignment" a WHERE a."id" = c."assignment_id") '
+            f'{claimable} ORDER BY c."id" LIMIT 1'
+        )
+        self._take_sql = f'{take}{p} AND "status" = {p}'
+        self._exists_sql = f"SELECT 1 {claimable} LIMIT 1"
+        run_units = f'FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status"'
+        incomplete = ", ".join([p] * len(_INCOMPLETE))
+        self._offer_state_sql = (
+            f"SELECT EXISTS (SELECT 1 {run_units} = {p}), EXISTS (SELECT 1 {run_units} IN ({incomplete}))"
+        )
+        returning_id = ' RETURNING "id"' if self._returning else ""
+        self._agent_sql = (
+            'INSERT INTO "agent" ("unit_id", "worker_id", "task_run_id", "assignment_id", "status", '
+            '"provider_agent_id", "token", "started_at", "last_seen_at", "updated_at") '
+            f"VALUES ({', '.join([p] * 10)}){returning_id}"
+        )
+        self._point_unit_sql = f'UPDATE "unit" SET "agent_id" = {p} WHERE "id" = {p}'
+        self._agent_for_submit_sql = (
+            'SELECT a."status", a."submit_key", a."unit_id", a."worker_id", u."unit_index", s."inputs" '
+            'FROM "agent" a JOIN "unit" u ON u."id" = a."unit_id" JOIN "assignment" s ON s."id" = a."assignment_id" '
+            f'WHERE a."id" = {p}'
+        )
+        # The NOT EXISTS turns a reused submit_key into "no row changed" instead of a unique-index error, which
+        # on PostgreSQL would abort the whole group-commit transaction.
+        self._complete_agent_sql = (
+            f'UPDATE "agent" SET "status" = {p}, "outputs" = {p}, "submit_key" = {p}, "submitted_at" = {p}, '
+            f'"updated_at" = {p} WHERE "id" = {p} AND "status" = {p} '
+            f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = {p})'
+        )
+        self._key_taken_sql = f'SELECT 1 FROM "agent" WHERE "submit_key" = {p}'
+        self._complete_unit_sql = (
+            f'UPDATE "unit" SET "status" = {p}, "updated_at" = {p} WHERE "id" = {p} AND "status" = {p}'
+        )
+        self._built_for = db
