@@ -1,0 +1,94 @@
+"""The database writer: jobs of one batch share a commit, and a failed job undoes only its own writes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import peewee as pw
+
+from mephisto_core.data_model import Database, Worker
+from mephisto_core.operations.db_writer import DatabaseWriter
+
+
+def add_worker(name: str) -> int:
+    worker_id: int = Worker.create(provider_type="test", name=name).id
+    return worker_id
+
+
+def add_worker_then_fail(name: str) -> None:
+    Worker.create(provider_type="test", name=name)
+    raise ValueError(f"{name} failed after writing")
+
+
+def add_duplicate_and_carry_on(name: str) -> str:
+    # The job catches the failed statement itself; on PostgreSQL that leaves its part of the transaction unusable.
+    try:
+        Worker.create(provider_type="test", name=name)
+    except pw.IntegrityError:
+        return "caught"
+    return "inserted"
+
+
+async def run_batch(writer: DatabaseWriter, *jobs: tuple[Any, ...]) -> list[Any]:
+    """Queue every job before the writer thread starts, so that they run as one batch."""
+    calls = [asyncio.ensure_future(writer.call(fn, *args)) for fn, *args in jobs]
+    await asyncio.sleep(0)  # every call has queued its job
+    writer.start()
+    try:
+        return await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        writer.stop()
+
+
+def test_a_failing_job_undoes_only_its_own_writes(database: Database) -> None:
+    writer = DatabaseWriter(database)
+    results = asyncio.run(
+        run_batch(writer, (add_worker, "before"), (add_worker_then_fail, "broken"), (add_worker, "after"))
+    )
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert isinstance(results[1], ValueError) and "broken failed" in str(results[1])
+    assert writer.batches == 1 and writer.jobs_done == 3
+    assert sorted(w.name for w in Worker.select()) == ["after", "before"]
+
+
+def test_a_job_that_swallows_a_failed_statement_does_not_spoil_the_batch(database: Database) -> None:
+    with database.write():
+        add_worker("taken")
+    writer = DatabaseWriter(database)
+    results = asyncio.run(
+        run_batch(writer, (add_worker, "first"), (add_duplicate_and_carry_on, "taken"), (add_worker, "last"))
+    )
+    # SQLite lets the job go on after the failed INSERT; PostgreSQL refuses the rest of the job's savepoint, so
+    # its caller gets that error instead. Either way the other jobs of the batch are committed.
+    assert results[1] == "caught" or isinstance(results[1], pw.DatabaseError)
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert sorted(w.name for w in Worker.select()) == ["first", "last", "taken"]
+
+
+def test_a_call_cancelled_before_its_job_started_never_runs(database: Database) -> None:
+    writer = DatabaseWriter(database)
+
+    async def scenario() -> int:
+        doomed = asyncio.ensure_future(writer.call(add_worker, "doomed"))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        await asyncio.sleep(0)
+        writer.start()
+        try:
+            return await writer.call(add_worker, "kept")
+        finally:
+            writer.stop()
+
+    assert isinstance(asyncio.run(scenario()), int)
+    assert [w.name for w in Worker.select()] == ["kept"]
+
+
+def test_one_writer_answers_callers_on_successive_event_loops(database: Database) -> None:
+    writer = DatabaseWriter(database)
+    writer.start()
+    try:
+        ids = [asyncio.run(writer.call(add_worker, f"loop-{i}")) for i in range(2)]
+    finally:
+        writer.stop()
+    assert ids == [w.id for w in Worker.select().order_by(Worker.name)]

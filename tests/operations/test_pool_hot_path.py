@@ -1,0 +1,93 @@
+"""The worker pool's per-unit statements (`data_model.pool_sql`): the same answers on every database and SQLite
+version, reused submit keys, and the remembered "nothing to offer" answer."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pool_helpers import call, hello
+
+from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
+from mephisto_core.data_model import pool_sql as pool_sql_module
+from mephisto_core.operations import worker_pool as worker_pool_module
+from mephisto_core.operations.replies import Assigned, Failure, Refusal, Refused, Submitted
+
+pytestmark = pytest.mark.usefixtures("test_types")
+
+
+def refused_for(result: object, reason: Refusal) -> bool:
+    return isinstance(result, Refused) and result.reason == reason
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "select-then-update"])
+def test_claims_hand_out_every_unit_once_and_never_two_of_one_assignment(
+    sqlite_database, mephisto_settings, task_file, monkeypatch, returning
+):
+    # SQLite before 3.35 has no RETURNING: the claim is then a SELECT and the same conditional UPDATE.
+    monkeypatch.setattr(pool_sql_module, "SQLITE_HAS_RETURNING", returning)
+    from pool_helpers import build_pool
+
+    database = sqlite_database
+    pool = build_pool(database, mephisto_settings, task_file(architect="null_test", rows=3, units_per_assignment=2))
+    taken: dict[str, list[int]] = {"alice": [], "bob": []}
+    for turn in range(3):
+        for name in taken:
+            got = hello(database, pool, name)
+            assert isinstance(got, Assigned), (turn, name, got)
+            assert got.init_data["unit_index"] in (0, 1)
+            taken[name].append(Unit.get_by_id(got.unit_id).assignment_id)
+            ack = call(database, pool.submit, got.agent_id, False, f"key-{name}-{turn}", {"answer": name}, [])
+            assert ack == Submitted(f"key-{name}-{turn}")
+    assert sorted(taken["alice"]) == sorted(set(taken["alice"])) == sorted(taken["bob"])
+    assert refused_for(hello(database, pool, "carol"), Refusal.RUN_OVER)
+    assert {u.status for u in Unit.select()} == {UnitStatus.COMPLETED}
+    assert all(u.agent_id == Agent.get(Agent.unit == u.id).id for u in Unit.select())
+
+
+def test_a_submit_key_used_for_another_unit_is_refused_and_the_unit_stays_open(database, make_pool):
+    pool = make_pool(rows=2)
+    alice, bob = hello(database, pool, "alice"), hello(database, pool, "bob")
+    first = call(database, pool.submit, alice.agent_id, False, "shared-key-1", {"answer": "a"}, [])
+    assert isinstance(first, Submitted)
+    reused = call(database, pool.submit, bob.agent_id, False, "shared-key-1", {"answer": "b"}, [])
+    assert isinstance(reused, Failure) and reused.code == "bad_message" and "submit_key" in reused.text
+    agent = Agent.get_by_id(bob.agent_id)
+    assert (agent.status, agent.submit_key, agent.outputs) == (AgentStatus.IN_TASK, None, None)
+    assert isinstance(call(database, pool.submit, bob.agent_id, False, "bob-own-key", {"answer": "b"}, []), Submitted)
+
+
+def test_a_unit_offered_again_by_this_process_is_handed_out_at_once(database, make_pool):
+    pool = make_pool(rows=1)
+    alice = hello(database, pool, "alice")
+    assert refused_for(hello(database, pool, "bob"), Refusal.NO_UNITS)  # remembered: nothing is offered
+    assert call(database, pool.release_agent, alice.agent_id, AgentStatus.DISCONNECTED)
+    bob = hello(database, pool, "bob")
+    assert isinstance(bob, Assigned) and bob.unit_id == alice.unit_id
+
+
+def test_nothing_to_offer_is_believed_for_a_moment_only(database, make_pool, monkeypatch):
+    monkeypatch.setattr(worker_pool_module, "NO_UNITS_HINT_SECONDS", 2.0)
+    pool = make_pool(rows=1)
+    alice = hello(database, pool, "alice")
+    assert refused_for(hello(database, pool, "bob"), Refusal.NO_UNITS)
+    refused_at = time.monotonic()
+    # Another process offers the unit again: this one goes on believing there is nothing while the hint holds.
+    with database.write():
+        Agent.update(status=AgentStatus.RETURNED.value).where(Agent.id == alice.agent_id).execute()
+        Unit.update(status=UnitStatus.LAUNCHED.value, worker=None).where(Unit.id == alice.unit_id).execute()
+    still = hello(database, pool, "bob")
+    if time.monotonic() - refused_at < 1.5:  # a stalled machine may have outlived the hint already
+        assert refused_for(still, Refusal.NO_UNITS)
+    time.sleep(max(0.0, refused_at + 2.05 - time.monotonic()))
+    bob = hello(database, pool, "bob")
+    assert isinstance(bob, Assigned) and bob.unit_id == alice.unit_id
+
+
+def test_a_worker_with_nothing_left_to_take_does_not_make_others_refused(database, make_pool, monkeypatch):
+    monkeypatch.setattr(worker_pool_module, "NO_UNITS_HINT_SECONDS", 60.0)
+    pool = make_pool(rows=1, units_per_assignment=2)
+    alice = hello(database, pool, "alice")
+    call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, [])
+    assert refused_for(hello(database, pool, "alice"), Refusal.NO_UNITS)  # only units of her assignment are left
+    assert isinstance(hello(database, pool, "bob"), Assigned)
