@@ -122,7 +122,8 @@ class Unit(BaseModel):
     class Meta:
         indexes = (
             (("assignment", "unit_index"), True),
-            (("task_run", "status"), False),
+            # With `id` last, the oldest launched unit of a run is read in order (the claim), not sorted.
+            (("task_run", "status", "id"), False),
             (("task_run", "worker", "status"), False),
             (("task", "worker"), False),
             (("status",), False),

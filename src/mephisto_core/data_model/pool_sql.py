@@ -51,10 +51,10 @@ class Standing:
 
 @dataclass(frozen=True)
 class ClaimedUnit:
-    """A unit just moved from launched to assigned for a worker, with what its page needs."""
+    """A unit just moved from launched to assigned for a worker, its new agent, and what its page needs."""
 
     unit_id: int
-    assignment_id: int
+    agent_id: int
     unit_index: int
     inputs: Any
 
@@ -94,25 +94,34 @@ class PoolQueries:
         grants = {qualification: int(value) for _, _, _, qualification, value in rows if qualification is not None}
         return Standing(int(worker_id), grants, int(held), None if first_held is None else int(first_held))
 
-    def claim(self, worker_id: int, now: dt.datetime) -> ClaimedUnit | None:
-        """Move the first launched unit of the run that `worker_id` may take to assigned, for them.
+    def claim(self, worker_id: int, provider_agent_id: str | None, token: str, now: dt.datetime) -> ClaimedUnit | None:
+        """Move the first launched unit of the run that `worker_id` may take to assigned, with a new in-task agent
+        of theirs on it.
 
         None when there was none, or (several processes on one PostgreSQL) another process took it first.
         A worker never gets a unit of an assignment they already had a unit of.
         """
         db = self._db()
-        claimable = (self.run_id, _LAUNCHED, self.run_id, worker_id)
-        if self._returning:
-            row = db.execute_sql(self._claim_sql, (_ASSIGNED, worker_id, now, *claimable, _LAUNCHED)).fetchone()
+        take = (_ASSIGNED, worker_id, now, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
+        agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, now, now, now)
+        if self._postgres:  # one round trip for the claim and the agent
+            row = db.execute_sql(self._claim_sql, (*take, *agent)).fetchone()
+            if row is None:
+                return None
+            unit_id, agent_id, unit_index, inputs = row
         else:
-            row = db.execute_sql(self._candidate_sql, claimable).fetchone()
-            if row is not None:
-                moved = db.execute_sql(self._take_sql, (_ASSIGNED, worker_id, now, row[0], _LAUNCHED)).rowcount
-                row = row if moved else None
-        if row is None:
-            return None
-        unit_id, assignment_id, unit_index, inputs = row
-        return ClaimedUnit(int(unit_id), int(assignment_id), int(unit_index), _JSON.python_value(inputs))
+            if self._returning:
+                row = db.execute_sql(self._claim_sql, take).fetchone()
+            else:
+                row = db.execute_sql(self._candidate_sql, take[3:7]).fetchone()
+                if row is not None:
+                    params = (*take[:3], row[2], row[0], _LAUNCHED)
+                    row = row if db.execute_sql(self._take_sql, params).rowcount else None
+            if row is None:
+                return None
+            unit_id, assignment_id, agent_id, unit_index, inputs = row
+            db.execute_sql(self._agent_sql, (agent_id, unit_id, assignment_id, *agent))
+        return ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
 
     def claimable_exists(self, worker_id: int) -> bool:
         """Whether the run offers a unit `worker_id` may take (the claim's own condition, without taking it)."""
@@ -124,33 +133,6 @@ class PoolQueries:
         row = self._db().execute_sql(self._offer_state_sql, (self.run_id, _LAUNCHED, self.run_id, *_INCOMPLETE))
         launched, incomplete = row.fetchone()
         return bool(launched), bool(incomplete)
-
-    def add_agent(
-        self,
-        claimed: ClaimedUnit,
-        worker_id: int,
-        provider_agent_id: str | None,
-        token: str,
-        now: dt.datetime,
-    ) -> int:
-        """Create the in-task agent of `worker_id` on a unit they just claimed, and point the unit at it."""
-        db = self._db()
-        params = (
-            claimed.unit_id,
-            worker_id,
-            self.run_id,
-            claimed.assignment_id,
-            _IN_TASK,
-            provider_agent_id,
-            token,
-            now,
-            now,
-            now,
-        )
-        cursor = db.execute_sql(self._agent_sql, params)
-        agent_id = int(cursor.fetchone()[0] if self._returning else cursor.lastrowid)
-        db.execute_sql(self._point_unit_sql, (agent_id, claimed.unit_id))
-        return agent_id
 
     # ---- submission ---------------------------------------------------------------------------------------
 
@@ -164,29 +146,28 @@ class PoolQueries:
             AgentStatus(status), submit_key, int(unit_id), int(worker_id), int(unit_index), _JSON.python_value(inputs)
         )
 
-    def complete_agent(self, agent_id: int, outputs: Any, submit_key: str, now: dt.datetime) -> bool:
-        """Store a submission on an in-task agent (in_task -> completed); False when it no longer holds its unit
-        or `submit_key` was used for another agent."""
-        params = (
-            AgentStatus.COMPLETED.value,
-            _JSON.db_value(outputs),
-            submit_key,
-            now,
-            now,
-            agent_id,
-            _IN_TASK,
-            submit_key,
-        )
-        return bool(self._db().execute_sql(self._complete_agent_sql, params).rowcount)
+    def complete(
+        self, agent_id: int, unit_id: int, outputs: Any, submit_key: str, now: dt.datetime
+    ) -> tuple[bool, bool]:
+        """Store a submission: the agent in_task -> completed, then its unit assigned -> completed.
+
+        Returns whether each moved. The agent does not move when it no longer holds its unit or `submit_key`
+        was used for another agent, and its unit is then left alone.
+        """
+        db = self._db()
+        outputs_text = _JSON.db_value(outputs)
+        agent = (AgentStatus.COMPLETED.value, outputs_text, submit_key, now, now, agent_id, _IN_TASK, submit_key)
+        unit = (UnitStatus.COMPLETED.value, now, unit_id, _ASSIGNED)
+        if self._postgres:  # one round trip for both
+            agent_moved, unit_moved = db.execute_sql(self._complete_sql, (*agent, *unit)).fetchone()
+            return bool(agent_moved), bool(unit_moved)
+        if not db.execute_sql(self._complete_agent_sql, agent).rowcount:
+            return False, False
+        return True, bool(db.execute_sql(self._complete_unit_sql, unit).rowcount)
 
     def submit_key_taken(self, submit_key: str) -> bool:
         """Whether some agent already stored a submission under `submit_key`."""
         return self._db().execute_sql(self._key_taken_sql, (submit_key,)).fetchone() is not None
-
-    def complete_unit(self, unit_id: int, now: dt.datetime) -> bool:
-        """Move a unit from assigned to completed; False when it was not assigned."""
-        params = (UnitStatus.COMPLETED.value, now, unit_id, _ASSIGNED)
-        return bool(self._db().execute_sql(self._complete_unit_sql, params).rowcount)
 
     # ---- building ---------------------------------------------------------------------------------------
 
@@ -200,8 +181,8 @@ class PoolQueries:
 
     def _build(self, db: pw.Database) -> None:
         p = db.param
-        is_postgres = isinstance(db, pw.PostgresqlDatabase)
-        self._returning = is_postgres or SQLITE_HAS_RETURNING
+        self._postgres = isinstance(db, pw.PostgresqlDatabase)
+        self._returning = self._postgres or SQLITE_HAS_RETURNING
         names = ", ".join([p] * len(self.qualification_names))
         held = f'FROM "agent" a WHERE a."task_run_id" = {p} AND a."worker_id" = w."id" AND a."status" = {p}'
         self._standing_sql = (
@@ -212,39 +193,55 @@ class PoolQueries:
             'LEFT JOIN "qualification" q ON q."id" = g."qualification_id" '
             f'WHERE w."provider_type" = {p} AND w."name" = {p}'
         )
+
         # Launched units of the run, none of an assignment the worker already had a unit of; oldest first.
         claimable = (
             f'FROM "unit" c WHERE c."task_run_id" = {p} AND c."status" = {p} AND c."unit_index" >= 0 '
             'AND c."assignment_id" NOT IN '
             f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = {p})'
         )
-        # Other operator processes skip the units this one is claiming instead of queueing behind its lock.
-        skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgres else ""
-        take = f'UPDATE "unit" SET "status" = {p}, "worker_id" = {p}, "updated_at" = {p} WHERE "id" = '
-        self._claim_sql = (
-            f'{take}(SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1{skip_locked}) AND "status" = {p} '
-            'RETURNING "id", "assignment_id", "unit_index", '
-            '(SELECT a."inputs" FROM "assignment" a WHERE a."id" = "unit"."assignment_id")'
+        inputs_of = 'SELECT s."inputs" FROM "assignment" s WHERE s."id" = '
+        # The claimed unit points at its agent from the start: the agent's id is drawn before the agent is
+        # inserted, from the sequence (PostgreSQL) or as the next rowid (SQLite: this transaction is the only
+        # writer until it commits).
+        if self._postgres:
+            next_agent_id = "nextval(pg_get_serial_sequence('agent', 'id'))"
+            first = f'SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1 FOR UPDATE SKIP LOCKED'  # others skip it
+        else:
+            next_agent_id = '(SELECT COALESCE(MAX("id"), 0) + 1 FROM "agent")'
+            first = f'SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1'
+        take = f'UPDATE "unit" SET "status" = {p}, "worker_id" = {p}, "updated_at" = {p}, "agent_id" = '
+        take_first = f'{take}{next_agent_id} WHERE "id" = ({first}) AND "status" = {p}'
+        agent_columns = (
+            '"id", "unit_id", "assignment_id", "worker_id", "task_run_id", "status", "provider_agent_id", "token", '
+            '"started_at", "last_seen_at", "updated_at"'
         )
-        self._candidate_sql = (
-            'SELECT c."id", c."assignment_id", c."unit_index", '
-            '(SELECT a."inputs" FROM "assignment" a WHERE a."id" = c."assignment_id") '
+        if self._postgres:
+            self._claim_sql = (
+                f'WITH c AS ({take_first} RETURNING "id", "assignment_id", "agent_id", "unit_index"), '
+                f'a AS (INSERT INTO "agent" ({agent_columns}) '
+                f'SELECT c."agent_id", c."id", c."assignment_id", {", ".join([p] * 8)} FROM c) '
+                f'SELECT c."id", c."agent_id", c."unit_index", ({inputs_of}c."assignment_id") FROM c'
+            )
+        else:
+            self._claim_sql = (
+                f'{take_first} RETURNING "id", "assignment_id", "agent_id", "unit_index", '
+                f'({inputs_of}"unit"."assignment_id")'
+            )
+        self._candidate_sql = (  # SQLite without RETURNING: find the unit, then take it
+            f'SELECT c."id", c."assignment_id", {next_agent_id}, c."unit_index", ({inputs_of}c."assignment_id") '
             f'{claimable} ORDER BY c."id" LIMIT 1'
         )
-        self._take_sql = f'{take}{p} AND "status" = {p}'
+        self._take_sql = f'{take}{p} WHERE "id" = {p} AND "status" = {p}'
+        self._agent_sql = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 11)})'
         self._exists_sql = f"SELECT 1 {claimable} LIMIT 1"
+
         run_units = f'FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status"'
         incomplete = ", ".join([p] * len(_INCOMPLETE))
         self._offer_state_sql = (
             f"SELECT EXISTS (SELECT 1 {run_units} = {p}), EXISTS (SELECT 1 {run_units} IN ({incomplete}))"
         )
-        returning_id = ' RETURNING "id"' if self._returning else ""
-        self._agent_sql = (
-            'INSERT INTO "agent" ("unit_id", "worker_id", "task_run_id", "assignment_id", "status", '
-            '"provider_agent_id", "token", "started_at", "last_seen_at", "updated_at") '
-            f"VALUES ({', '.join([p] * 10)}){returning_id}"
-        )
-        self._point_unit_sql = f'UPDATE "unit" SET "agent_id" = {p} WHERE "id" = {p}'
+
         self._agent_for_submit_sql = (
             'SELECT a."status", a."submit_key", a."unit_id", a."worker_id", u."unit_index", s."inputs" '
             'FROM "agent" a JOIN "unit" u ON u."id" = a."unit_id" JOIN "assignment" s ON s."id" = a."assignment_id" '
@@ -257,8 +254,13 @@ class PoolQueries:
             f'"updated_at" = {p} WHERE "id" = {p} AND "status" = {p} '
             f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = {p})'
         )
-        self._key_taken_sql = f'SELECT 1 FROM "agent" WHERE "submit_key" = {p}'
         self._complete_unit_sql = (
             f'UPDATE "unit" SET "status" = {p}, "updated_at" = {p} WHERE "id" = {p} AND "status" = {p}'
         )
+        self._complete_sql = (  # PostgreSQL: both in one statement; the unit moves only if the agent did
+            f'WITH a AS ({self._complete_agent_sql} RETURNING "id"), '
+            f'u AS ({self._complete_unit_sql} AND EXISTS (SELECT 1 FROM a) RETURNING "id") '
+            "SELECT (SELECT COUNT(*) FROM a), (SELECT COUNT(*) FROM u)"
+        )
+        self._key_taken_sql = f'SELECT 1 FROM "agent" WHERE "submit_key" = {p}'
         self._built_for = db

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mephisto_core.data_model import Database
+from mephisto_core.errors import DatabaseError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -87,9 +88,10 @@ class DatabaseWriter:
         outcomes: list[tuple[_Job, bool, Any]] = []
         try:
             with self.database.write():
+                savepoints = _JobSavepoints(self.database)
                 for job in batch:
                     if not job.future.cancelled():
-                        outcomes.append((job, *self._run_job(job)))
+                        outcomes.append((job, *savepoints.run(job)))
         except Exception as exc:
             # The commit itself failed: nothing of this batch is durable, so every caller gets the error.
             log.error("database commit failed for %d jobs: %s", len(batch), exc)
@@ -98,21 +100,6 @@ class DatabaseWriter:
         self.batches += 1
         self.jobs_done += len(outcomes)
         self._deliver(outcomes)
-
-    def _run_job(self, job: _Job) -> tuple[bool, Any]:
-        """Run one job in a savepoint: a failed job leaves the others of the batch intact."""
-        # Plain statements rather than peewee's atomic(): jobs run one after the other, so one fixed name does,
-        # and this runs twice per job.
-        execute = self.database.db.execute_sql
-        execute('SAVEPOINT "job"')
-        try:
-            result = job.fn(*job.args)
-            execute('RELEASE SAVEPOINT "job"')  # PostgreSQL refuses this when a statement the job caught failed
-        except Exception as exc:  # handed to the awaiting caller, which decides what to do
-            execute('ROLLBACK TO SAVEPOINT "job"')
-            execute('RELEASE SAVEPOINT "job"')
-            return False, exc
-        return True, result
 
     @staticmethod
     def _deliver(outcomes: list[tuple[_Job, bool, Any]]) -> None:
@@ -123,6 +110,53 @@ class DatabaseWriter:
         for loop, results in by_loop.items():
             if not loop.is_closed():  # a closed loop has nobody left waiting
                 loop.call_soon_threadsafe(_resolve, results)
+
+
+class _JobSavepoints:
+    """Runs the jobs of one transaction each in a savepoint, so that a failed job undoes only its own writes.
+
+    Plain statements rather than peewee's atomic(): jobs run one after the other, so one fixed name does. On
+    SQLite a savepoint costs two cheap statements per job. On PostgreSQL every statement is a round trip, so the
+    release of one job's savepoint and the next one's start go together, and a rollback keeps the savepoint for
+    the next job: one round trip per job.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._execute = database.db.execute_sql
+        self._connection = database.db.connection()
+        self._postgres = not database.is_sqlite
+        self._open = False
+
+    def run(self, job: _Job) -> tuple[bool, Any]:
+        """(True, result) or (False, the exception), with the job's writes kept or undone accordingly."""
+        if not self._postgres:
+            self._execute('SAVEPOINT "job"')
+        elif self._open:
+            self._execute('RELEASE SAVEPOINT "job"; SAVEPOINT "job"')
+        else:
+            self._execute('SAVEPOINT "job"')
+            self._open = True
+        try:
+            result = job.fn(*job.args)
+            if self._postgres:
+                _raise_if_statement_failed(self._connection)
+            else:
+                self._execute('RELEASE SAVEPOINT "job"')
+        except Exception as exc:  # handed to the awaiting caller, which decides what to do
+            self._execute('ROLLBACK TO SAVEPOINT "job"')
+            if not self._postgres:
+                self._execute('RELEASE SAVEPOINT "job"')
+            return False, exc
+        return True, result
+
+
+def _raise_if_statement_failed(connection: Any) -> None:
+    """PostgreSQL ignores every statement after a failed one until a rollback: a job that caught the failure
+    and returned normally did not do what it reports, so its caller gets an error instead."""
+    from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+
+    if connection.info.transaction_status == TRANSACTION_STATUS_INERROR:
+        raise DatabaseError("a statement of this job failed inside the transaction; nothing of it was stored")
 
 
 def _resolve(results: list[_Outcome]) -> None:

@@ -253,12 +253,11 @@ class WorkerPool:
     def _claim(self, worker_id: int, provider_agent_id: str | None) -> Assigned | Refused:
         """Claim a unit for the worker, or say why there is none."""
         for _ in range(CLAIM_ATTEMPTS):
-            claimed = self.queries.claim(worker_id, utcnow())
+            token = secrets.token_urlsafe(18)
+            claimed = self.queries.claim(worker_id, provider_agent_id, token, utcnow())
             if claimed is not None:
-                token = secrets.token_urlsafe(18)
-                agent_id = self.queries.add_agent(claimed, worker_id, provider_agent_id, token, utcnow())
                 init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
-                return Assigned(agent_id, claimed.unit_id, token, init_data)
+                return Assigned(claimed.agent_id, claimed.unit_id, token, init_data)
             if not self.queries.claimable_exists(worker_id):
                 break  # nothing left; otherwise another operator process took the unit first: try the next
         return self._nothing_to_offer()
@@ -321,16 +320,15 @@ class WorkerPool:
         errors = self.ctx.blueprint.validate_outputs(agent.inputs, outputs, files)
         if errors:
             return Failure("invalid_submission", "Some answers need fixing before they can be submitted.", errors)
-        now = utcnow()
         try:
-            moved = self.queries.complete_agent(agent_id, outputs, submit_key, now)
+            agent_moved, unit_moved = self.queries.complete(agent_id, agent.unit_id, outputs, submit_key, utcnow())
         except pw.IntegrityError:  # another operator process stored the same key a moment ago
-            moved = False
-        if not moved:
+            return Failure("bad_message", _KEY_REUSED)
+        if not agent_moved:
             if self.queries.submit_key_taken(submit_key):
-                return Failure("bad_message", "submit_key was already used for another submission; make a new one.")
+                return Failure("bad_message", _KEY_REUSED)
             return Failure("gone", "This unit is no longer yours.")
-        if not self.queries.complete_unit(agent.unit_id, now):
+        if not unit_moved:
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
         if agent.unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
             grade_submission(self.ctx, Unit.get_by_id(agent.unit_id), Agent.get_by_id(agent_id), agent.inputs, outputs)
@@ -440,6 +438,7 @@ class WorkerPool:
         return [agent_id for (agent_id,) in query.tuples()]
 
 
+_KEY_REUSED = "submit_key was already used for another submission; make a new one."
 _GONE_TEXT = {
     AgentStatus.TIMED_OUT: (
         "The time for this unit ran out, so it was offered to someone else. Your answer was not stored."
