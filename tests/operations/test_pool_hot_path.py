@@ -91,3 +91,13 @@ def test_a_worker_with_nothing_left_to_take_does_not_make_others_refused(databas
     call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, [])
     assert refused_for(hello(database, pool, "alice"), Refusal.NO_UNITS)  # only units of her assignment are left
     assert isinstance(hello(database, pool, "bob"), Assigned)
+
+
+def test_the_pool_keeps_working_on_a_new_database_connection(database, make_pool):
+    # PostgreSQL's prepared statements belong to a connection: a reconnect must prepare them again.
+    pool = make_pool(rows=2)
+    alice = hello(database, pool, "alice")
+    database.db.close()
+    database.db.connect()
+    assert isinstance(call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, []), Submitted)
+    assert isinstance(hello(database, pool, "bob"), Assigned)

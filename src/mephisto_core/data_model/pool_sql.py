@@ -10,7 +10,10 @@ when the statements are built. Everything else keeps using the models.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 import sqlite3
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,16 +80,14 @@ class PoolQueries:
     def __init__(self, run_id: int, qualification_names: Sequence[str]) -> None:
         self.run_id = run_id
         self.qualification_names = tuple(dict.fromkeys(qualification_names))
-        self._built_for: pw.Database | None = None
+        self._built: _Statements | None = None
 
     # ---- registration -------------------------------------------------------------------------------------
 
     def standing(self, provider_type: str, name: str) -> Standing | None:
         """The worker named `name`, or None when this provider has never seen them."""
-        db = self._db()
-        rows = db.execute_sql(
-            self._standing_sql,
-            (self.run_id, _IN_TASK, self.run_id, _IN_TASK, *self.qualification_names, provider_type, name),
+        rows = self._run(
+            "standing", (self.run_id, _IN_TASK, self.run_id, _IN_TASK, *self.qualification_names, provider_type, name)
         ).fetchall()
         if not rows:
             return None
@@ -101,44 +102,43 @@ class PoolQueries:
         None when there was none, or (several processes on one PostgreSQL) another process took it first.
         A worker never gets a unit of an assignment they already had a unit of.
         """
-        db = self._db()
         take = (_ASSIGNED, worker_id, now, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
         agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, now, now, now)
-        if self._postgres:  # one round trip for the claim and the agent
-            row = db.execute_sql(self._claim_sql, (*take, *agent)).fetchone()
+        statements = self._statements()
+        if statements.postgres:  # one round trip for the claim and the agent
+            row = self._run("claim", (*take, *agent)).fetchone()
             if row is None:
                 return None
             unit_id, agent_id, unit_index, inputs = row
         else:
-            if self._returning:
-                row = db.execute_sql(self._claim_sql, take).fetchone()
+            if statements.returning:
+                row = self._run("claim", take).fetchone()
             else:
-                row = db.execute_sql(self._candidate_sql, take[3:7]).fetchone()
+                row = self._run("candidate", take[3:7]).fetchone()
                 if row is not None:
                     params = (*take[:3], row[2], row[0], _LAUNCHED)
-                    row = row if db.execute_sql(self._take_sql, params).rowcount else None
+                    row = row if self._run("take", params).rowcount else None
             if row is None:
                 return None
             unit_id, assignment_id, agent_id, unit_index, inputs = row
-            db.execute_sql(self._agent_sql, (agent_id, unit_id, assignment_id, *agent))
+            self._run("agent", (agent_id, unit_id, assignment_id, *agent))
         return ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
 
     def claimable_exists(self, worker_id: int) -> bool:
         """Whether the run offers a unit `worker_id` may take (the claim's own condition, without taking it)."""
-        row = self._db().execute_sql(self._exists_sql, (self.run_id, _LAUNCHED, self.run_id, worker_id)).fetchone()
+        row = self._run("exists", (self.run_id, _LAUNCHED, self.run_id, worker_id)).fetchone()
         return row is not None
 
     def offer_state(self) -> tuple[bool, bool]:
         """Whether the run offers any unit at all (launched), and whether it has work left (incomplete units)."""
-        row = self._db().execute_sql(self._offer_state_sql, (self.run_id, _LAUNCHED, self.run_id, *_INCOMPLETE))
-        launched, incomplete = row.fetchone()
+        launched, incomplete = self._run("offer_state", (self.run_id, _LAUNCHED, self.run_id, *_INCOMPLETE)).fetchone()
         return bool(launched), bool(incomplete)
 
     # ---- submission ---------------------------------------------------------------------------------------
 
     def agent_for_submit(self, agent_id: int) -> AgentForSubmit | None:
         """The agent with its unit's index and its assignment's inputs, or None when there is no such agent."""
-        row = self._db().execute_sql(self._agent_for_submit_sql, (agent_id,)).fetchone()
+        row = self._run("agent_for_submit", (agent_id,)).fetchone()
         if row is None:
             return None
         status, submit_key, unit_id, worker_id, unit_index, inputs = row
@@ -154,38 +154,51 @@ class PoolQueries:
         Returns whether each moved. The agent does not move when it no longer holds its unit or `submit_key`
         was used for another agent, and its unit is then left alone.
         """
-        db = self._db()
         outputs_text = _JSON.db_value(outputs)
         agent = (AgentStatus.COMPLETED.value, outputs_text, submit_key, now, now, agent_id, _IN_TASK, submit_key)
         unit = (UnitStatus.COMPLETED.value, now, unit_id, _ASSIGNED)
-        if self._postgres:  # one round trip for both
-            agent_moved, unit_moved = db.execute_sql(self._complete_sql, (*agent, *unit)).fetchone()
+        if self._statements().postgres:  # one round trip for both
+            agent_moved, unit_moved = self._run("complete", (*agent, *unit)).fetchone()
             return bool(agent_moved), bool(unit_moved)
-        if not db.execute_sql(self._complete_agent_sql, agent).rowcount:
+        if not self._run("complete_agent", agent).rowcount:
             return False, False
-        return True, bool(db.execute_sql(self._complete_unit_sql, unit).rowcount)
+        return True, bool(self._run("complete_unit", unit).rowcount)
 
     def submit_key_taken(self, submit_key: str) -> bool:
         """Whether some agent already stored a submission under `submit_key`."""
-        return self._db().execute_sql(self._key_taken_sql, (submit_key,)).fetchone() is not None
+        return self._run("key_taken", (submit_key,)).fetchone() is not None
 
     # ---- building ---------------------------------------------------------------------------------------
 
-    def _db(self) -> pw.Database:
+    def _statements(self) -> _Statements:
         db = database_proxy.obj
         if db is None:
             raise pw.InterfaceError("the models are not bound to a database (open_database was not called)")
-        if db is not self._built_for:
-            self._build(db)
-        return db
+        if self._built is None or self._built.db is not db:
+            self._built = _Statements(db, len(self.qualification_names))
+        return self._built
 
-    def _build(self, db: pw.Database) -> None:
+    def _run(self, name: str, params: tuple[Any, ...]) -> Any:
+        return self._statements().run(name, params)
+
+
+#: Statements PostgreSQL keeps prepared on each connection: its planning cost more than running them.
+_PREPARED = ("standing", "claim", "agent_for_submit", "complete")
+_statement_sets = itertools.count(1)
+
+
+class _Statements:
+    """The SQL text of every statement for one database, and running them (prepared, for PostgreSQL's hot ones)."""
+
+    def __init__(self, db: pw.Database, qualification_count: int) -> None:
+        self.db = db
         p = db.param
-        self._postgres = isinstance(db, pw.PostgresqlDatabase)
-        self._returning = self._postgres or SQLITE_HAS_RETURNING
-        names = ", ".join([p] * len(self.qualification_names))
+        sql: dict[str, str] = {}
+        self.postgres = isinstance(db, pw.PostgresqlDatabase)
+        self.returning = self.postgres or SQLITE_HAS_RETURNING
+        names = ", ".join([p] * qualification_count)
         held = f'FROM "agent" a WHERE a."task_run_id" = {p} AND a."worker_id" = w."id" AND a."status" = {p}'
-        self._standing_sql = (
+        sql["standing"] = (
             f'SELECT w."id", (SELECT COUNT(*) {held}), (SELECT MIN(a."id") {held}), q."name", g."value" '
             'FROM "worker" w '
             'LEFT JOIN "granted_qualification" g ON g."worker_id" = w."id" AND g."qualification_id" IN '
@@ -204,7 +217,7 @@ class PoolQueries:
         # The claimed unit points at its agent from the start: the agent's id is drawn before the agent is
         # inserted, from the sequence (PostgreSQL) or as the next rowid (SQLite: this transaction is the only
         # writer until it commits).
-        if self._postgres:
+        if self.postgres:
             next_agent_id = "nextval(pg_get_serial_sequence('agent', 'id'))"
             first = f'SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1 FOR UPDATE SKIP LOCKED'  # others skip it
         else:
@@ -216,51 +229,82 @@ class PoolQueries:
             '"id", "unit_id", "assignment_id", "worker_id", "task_run_id", "status", "provider_agent_id", "token", '
             '"started_at", "last_seen_at", "updated_at"'
         )
-        if self._postgres:
-            self._claim_sql = (
+        if self.postgres:
+            # Typed: a prepared statement's parameter in a SELECT list would otherwise be text.
+            agent_values = ", ".join(
+                f"{p}::{kind}" for kind in ("integer", "integer", "varchar", "varchar", "varchar", *["timestamp"] * 3)
+            )
+            sql["claim"] = (
                 f'WITH c AS ({take_first} RETURNING "id", "assignment_id", "agent_id", "unit_index"), '
                 f'a AS (INSERT INTO "agent" ({agent_columns}) '
-                f'SELECT c."agent_id", c."id", c."assignment_id", {", ".join([p] * 8)} FROM c) '
+                f'SELECT c."agent_id", c."id", c."assignment_id", {agent_values} FROM c) '
                 f'SELECT c."id", c."agent_id", c."unit_index", ({inputs_of}c."assignment_id") FROM c'
             )
         else:
-            self._claim_sql = (
+            sql["claim"] = (
                 f'{take_first} RETURNING "id", "assignment_id", "agent_id", "unit_index", '
                 f'({inputs_of}"unit"."assignment_id")'
             )
-        self._candidate_sql = (  # SQLite without RETURNING: find the unit, then take it
+        sql["candidate"] = (  # SQLite without RETURNING: find the unit, then take it
             f'SELECT c."id", c."assignment_id", {next_agent_id}, c."unit_index", ({inputs_of}c."assignment_id") '
             f'{claimable} ORDER BY c."id" LIMIT 1'
         )
-        self._take_sql = f'{take}{p} WHERE "id" = {p} AND "status" = {p}'
-        self._agent_sql = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 11)})'
-        self._exists_sql = f"SELECT 1 {claimable} LIMIT 1"
+        sql["take"] = f'{take}{p} WHERE "id" = {p} AND "status" = {p}'
+        sql["agent"] = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 11)})'
+        sql["exists"] = f"SELECT 1 {claimable} LIMIT 1"
 
         run_units = f'FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status"'
         incomplete = ", ".join([p] * len(_INCOMPLETE))
-        self._offer_state_sql = (
+        sql["offer_state"] = (
             f"SELECT EXISTS (SELECT 1 {run_units} = {p}), EXISTS (SELECT 1 {run_units} IN ({incomplete}))"
         )
 
-        self._agent_for_submit_sql = (
+        sql["agent_for_submit"] = (
             'SELECT a."status", a."submit_key", a."unit_id", a."worker_id", u."unit_index", s."inputs" '
             'FROM "agent" a JOIN "unit" u ON u."id" = a."unit_id" JOIN "assignment" s ON s."id" = a."assignment_id" '
             f'WHERE a."id" = {p}'
         )
         # The NOT EXISTS turns a reused submit_key into "no row changed" instead of a unique-index error, which
         # on PostgreSQL would abort the whole group-commit transaction.
-        self._complete_agent_sql = (
+        sql["complete_agent"] = (
             f'UPDATE "agent" SET "status" = {p}, "outputs" = {p}, "submit_key" = {p}, "submitted_at" = {p}, '
             f'"updated_at" = {p} WHERE "id" = {p} AND "status" = {p} '
             f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = {p})'
         )
-        self._complete_unit_sql = (
+        sql["complete_unit"] = (
             f'UPDATE "unit" SET "status" = {p}, "updated_at" = {p} WHERE "id" = {p} AND "status" = {p}'
         )
-        self._complete_sql = (  # PostgreSQL: both in one statement; the unit moves only if the agent did
-            f'WITH a AS ({self._complete_agent_sql} RETURNING "id"), '
-            f'u AS ({self._complete_unit_sql} AND EXISTS (SELECT 1 FROM a) RETURNING "id") '
+        sql["complete"] = (  # PostgreSQL: both in one statement; the unit moves only if the agent did
+            f'WITH a AS ({sql["complete_agent"]} RETURNING "id"), '
+            f'u AS ({sql["complete_unit"]} AND EXISTS (SELECT 1 FROM a) RETURNING "id") '
             "SELECT (SELECT COUNT(*) FROM a), (SELECT COUNT(*) FROM u)"
         )
-        self._key_taken_sql = f'SELECT 1 FROM "agent" WHERE "submit_key" = {p}'
-        self._built_for = db
+        sql["key_taken"] = f'SELECT 1 FROM "agent" WHERE "submit_key" = {p}'
+        self.sql = sql
+        self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._executes: dict[str, str] = {}
+        if self.postgres:
+            prefix = f"mephisto_pool_{next(_statement_sets)}_"
+            prepares = []
+            for name in _PREPARED:
+                text, count = _numbered(sql[name])
+                prepares.append(f"PREPARE {prefix}{name} AS {text}")
+                self._executes[name] = f"EXECUTE {prefix}{name} ({', '.join(['%s'] * count)})"
+            self._prepare_all = "; ".join(prepares)
+
+    def run(self, name: str, params: tuple[Any, ...]) -> Any:
+        """Execute statement `name` with `params`; returns the cursor."""
+        execute = self._executes.get(name)
+        if execute is None:
+            return self.db.execute_sql(self.sql[name], params)
+        connection = self.db.connection()
+        if connection not in self._prepared_on:  # a new connection: prepare them all in one round trip
+            self.db.execute_sql(self._prepare_all)
+            self._prepared_on.add(connection)
+        return self.db.execute_sql(execute, params)
+
+
+def _numbered(sql: str) -> tuple[str, int]:
+    """`sql` with psycopg2's `%s` placeholders as PREPARE's `$1`, `$2`, ...; and how many there are."""
+    numbers = itertools.count(1)
+    return re.subn("%s", lambda _: f"${next(numbers)}", sql)
