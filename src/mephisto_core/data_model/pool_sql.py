@@ -95,6 +95,11 @@ class PoolQueries:
         grants = {qualification: int(value) for _, _, _, qualification, value in rows if qualification is not None}
         return Standing(int(worker_id), grants, int(held), None if first_held is None else int(first_held))
 
+    def add_worker(self, provider_type: str, name: str, now: dt.datetime) -> int:
+        """Create the worker `name` of this provider (seen for the first time) and return their id."""
+        cursor = self._run("worker", (provider_type, name, now))
+        return int(cursor.fetchone()[0] if self._statements().returning else cursor.lastrowid)
+
     def claim(self, worker_id: int, provider_agent_id: str | None, token: str, now: dt.datetime) -> ClaimedUnit | None:
         """Move the first launched unit of the run that `worker_id` may take to assigned, with a new in-task agent
         of theirs on it.
@@ -205,6 +210,11 @@ class _Statements:
             f'(SELECT "id" FROM "qualification" WHERE "name" IN ({names})) '
             'LEFT JOIN "qualification" q ON q."id" = g."qualification_id" '
             f'WHERE w."provider_type" = {p} AND w."name" = {p}'
+        )
+
+        returning_id = ' RETURNING "id"' if self.returning else ""
+        sql["worker"] = (
+            f'INSERT INTO "worker" ("provider_type", "name", "created_at") VALUES ({p}, {p}, {p}){returning_id}'
         )
 
         # Launched units of the run, none of an assignment the worker already had a unit of; oldest first.

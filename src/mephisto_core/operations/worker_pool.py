@@ -157,8 +157,7 @@ class WorkerPool:
         provider_type = self.ctx.run.provider_type
         standing = self.queries.standing(provider_type, name)
         if standing is None:
-            worker = Worker.create(provider_type=provider_type, name=name)
-            standing = Standing(worker.id, {}, 0, None)
+            standing = Standing(self.queries.add_worker(provider_type, name, utcnow()), {}, 0, None)
         return standing
 
     def _standing_refusal(self, standing: Standing) -> Refused | None:
