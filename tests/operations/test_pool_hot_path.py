@@ -11,6 +11,7 @@ from pool_helpers import call, hello
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
 from mephisto_core.data_model import pool_sql as pool_sql_module
 from mephisto_core.operations import worker_pool as worker_pool_module
+from mephisto_core.operations.launcher import TaskLauncher
 from mephisto_core.operations.replies import Assigned, Failure, Refusal, Refused, Submitted
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -100,4 +101,16 @@ def test_the_pool_keeps_working_on_a_new_database_connection(database, make_pool
     database.db.close()
     database.db.connect()
     assert isinstance(call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, []), Submitted)
+    assert isinstance(hello(database, pool, "bob"), Assigned)
+
+
+def test_run_over_is_not_remembered_while_the_launch_may_add_data(database, make_pool):
+    pool = make_pool(rows=1)
+    alice = hello(database, pool, "alice")
+    call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, [])
+    assert refused_for(hello(database, pool, "bob"), Refusal.RUN_OVER)
+    launcher = TaskLauncher(pool.ctx)
+    call(database, launcher.create_assignments, [{"n": 1}])  # the next chunk of data, not offered yet
+    assert refused_for(hello(database, pool, "bob"), Refusal.NO_UNITS)
+    call(database, launcher.launch_available)
     assert isinstance(hello(database, pool, "bob"), Assigned)

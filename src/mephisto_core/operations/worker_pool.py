@@ -277,7 +277,10 @@ class WorkerPool:
     def _nothing_to_offer(self) -> Refused:
         """No unit for this worker now: `no_units` while the run has work left, else `run_over`."""
         launched, incomplete = self.queries.offer_state()
-        refusal = Refused(Refusal.NO_UNITS if incomplete else Refusal.RUN_OVER)
+        if not incomplete:
+            # Not remembered: the launch may be about to add data, and each worker is told this only once.
+            return Refused(Refusal.RUN_OVER)
+        refusal = Refused(Refusal.NO_UNITS)
         if not launched:  # nothing offered to anyone (not only nothing this worker may take): remember it
             self._no_units.remember(refusal, self.ctx.offers)
         return refusal
