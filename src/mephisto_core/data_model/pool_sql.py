@@ -3,8 +3,10 @@
 Why not the query builder: building SQL text through peewee took more of the operator's CPU than everything
 else per unit (the database's own work included). These few statements are written out once per task run as
 parameterised SQL, the same for SQLite and PostgreSQL except for the placeholder, and run with `execute_sql`.
-The status changes here are conditional UPDATEs like those of `transitions`, and their transitions are checked
-when the statements are built. Everything else keeps using the models.
+On PostgreSQL, where each statement is a round trip and planning costs more than running them, the claim and
+the submission are one statement each, prepared once per connection. The status changes here are conditional
+UPDATEs like those of `transitions`, and their transitions are checked when the statements are built.
+Everything else keeps using the models.
 """
 
 from __future__ import annotations

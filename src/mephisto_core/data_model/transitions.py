@@ -1,4 +1,5 @@
-"""The only code that changes unit and agent statuses.
+"""The code that changes unit and agent statuses (besides the worker pool's per-unit claim and submission,
+written out by hand in `pool_sql` for speed, which follow the same rules).
 
 Every change is a conditional UPDATE (`... WHERE status IN (allowed sources)`), so it is atomic against
 concurrent writers in this or another process, and a change the lifecycle forbids raises IllegalTransition.
