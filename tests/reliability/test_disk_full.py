@@ -143,14 +143,6 @@ def test_submit_on_a_full_disk_gets_unavailable_and_lands_once_space_is_freed(
     assert Unit.get_by_id(assigned["unit_id"]).status == UnitStatus.COMPLETED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operations/client_io.py ClientIOHandler._handle_upload catches only ValueError around UploadStore.save: "
-        "an OSError (ENOSPC) ends the task unanswered ('Task exception was never retrieved'), so the page waits "
-        "for an upload_ack that never comes, and uploads._write_synced leaves its .part file behind"
-    ),
-)
 def test_upload_on_a_full_disk_gets_a_clear_error_and_lands_once_space_is_freed(
     full_disk_run: OperatorThread, mephisto_settings: Settings, filler: Path
 ) -> None:
@@ -160,8 +152,11 @@ def test_upload_on_a_full_disk_gets_a_clear_error_and_lands_once_space_is_freed(
     photo = os.urandom(100_000)
 
     answer = _ask_on_a_full_disk(full_disk_run, assigned["token"], filler, _upload_frame(2, "full-disk-up", photo))
-    assert answer["type"] == "error" and answer["id"] == 2 and answer["message"], answer
+    assert (answer["type"], answer["id"], answer["code"]) == ("error", 2, "unavailable") and answer["message"], answer
     assert list((mephisto_settings.data_dir / "files").rglob("*.part")) == [], "a half-written upload was left"
+    assert not (mephisto_settings.data_dir / "files" / "uploads" / "full-disk-up").exists(), (
+        "the failed upload left files"
+    )
 
     filler.unlink()
     upload_id = page.upload("photo", "photo.bin", "application/octet-stream", photo)

@@ -8,6 +8,7 @@ and each request runs as its own task so one slow request never delays the other
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import time
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 AgentKey = tuple[bool, int]  # (is_onboarding, agent id)
 
+_UPLOAD_NOT_STORED = "The server could not store this file right now; please try again."
+
 
 @dataclass
 class _Binding:
@@ -40,6 +43,8 @@ class ClientIOHandler:
         self.uploads = uploads
         self.channel: OperatorChannel | None = None
         self._bindings: dict[int, _Binding | None] = {}
+        #: the id the router sent in its last channel hello (a new id is a new router process)
+        self._router_id: str | None = None
         self._agent_conns: dict[AgentKey, set[int]] = {}
         #: agents whose every socket closed, with the monotonic time it happened (grace period running)
         self.absent_since: dict[AgentKey, float] = {}
@@ -53,9 +58,7 @@ class ClientIOHandler:
         conn = envelope.get("conn")
         event = envelope.get("event")
         if event == "hello":
-            for known in envelope.get("conns", []):
-                if isinstance(known, int):
-                    self._bindings.setdefault(known, None)
+            self._reconcile(envelope)
             return
         if not isinstance(conn, int):
             log.warning("dropping a channel envelope without a connection id: %.200s", envelope)
@@ -167,6 +170,20 @@ class ClientIOHandler:
         except ValueError as exc:
             self.send(conn, Failure("bad_message", str(exc)).message(request_id))
             return
+        except OSError as exc:
+            # A full disk, a quota or an I/O error is the server's problem and may pass: the page retries the same
+            # upload_id later. UploadStore.save has removed whatever it had half-written.
+            code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            log.error(
+                "could not store upload %s of agent %d at %s: %s %s; the page was told to retry",
+                upload_id,
+                binding.agent[1],
+                exc.filename or self.uploads.folder(upload_id),
+                code,
+                exc.strerror or exc,
+            )
+            self.send(conn, Failure("unavailable", _UPLOAD_NOT_STORED).message(request_id))
+            return
         self.send(conn, {"type": "upload_ack", "id": request_id, "upload_id": upload_id})
 
     # ---- sockets and agents -------------------------------------------------------------------------------
@@ -198,6 +215,33 @@ class ClientIOHandler:
             if not conns:
                 del self._agent_conns[binding.agent]
                 self.absent_since[binding.agent] = time.monotonic()
+
+    def _reconcile(self, hello: dict[str, Any]) -> None:
+        """Match our bindings to the sockets the router lists in its channel `hello`.
+
+        A page that left while the channel was down had its `close` envelope dropped with the old channel, so a
+        bound socket the router no longer lists is unbound as if that `close` had arrived (its agent's grace
+        period starts now). A different router id means a new router process, whose connection ids start over
+        and name other sockets: then every binding is stale.
+        """
+        conns, router_id = hello.get("conns"), hello.get("router_id")
+        if not isinstance(conns, list):
+            log.warning("router channel hello without a list of connections: %.200s", hello)
+            return
+        listed = {conn for conn in conns if isinstance(conn, int) and not isinstance(conn, bool)}
+        if self._router_id is not None and router_id != self._router_id:
+            log.warning("the router restarted (id %s, was %s): its pages reconnect", router_id, self._router_id)
+            still_open: set[int] = set()
+        else:
+            still_open = listed
+        gone = [conn for conn in self._bindings if conn not in still_open]
+        for conn in gone:
+            self._unbind(conn)
+        if gone:
+            log.info("%d page socket(s) closed while the router channel was down", len(gone))
+        for conn in listed:
+            self._bindings.setdefault(conn, None)
+        self._router_id = router_id if isinstance(router_id, str) else None
 
     def watch_absent(self, agents: list[AgentKey]) -> None:
         """Start the grace period for agents no page is connected for (after a restart)."""

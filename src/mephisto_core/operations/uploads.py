@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import threading
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -46,37 +50,53 @@ class UploadStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.root = data_dir / "files" / "uploads"
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    def folder(self, upload_id: str) -> Path:
+        """Where the upload with this id is (or would be) stored."""
+        return self.root / upload_id
 
     def save(
         self, upload_id: str, agent_id: int, field: str, name: str, content_type: str, data: bytes
     ) -> StoredUpload:
-        """Store the bytes durably; a repeated upload_id from the same agent returns the stored one."""
+        """Store the bytes durably; a repeated upload_id from the same agent returns the stored one.
+
+        On any failure (a full disk, a quota, an I/O error) nothing of this upload stays on disk and the error is
+        raised, so the page can send the same upload_id again later.
+        """
         if not UPLOAD_ID.match(upload_id):
             raise ValueError("upload_id must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
-        folder = self.root / upload_id
-        existing = self.load(upload_id)
-        if existing is not None:
-            if existing.agent_id != agent_id:
-                raise ValueError("upload_id already used by another worker")
-            return existing
-        # The file sits in its own sub-folder so no uploaded name can clash with meta.json.
-        (folder / "file").mkdir(parents=True, exist_ok=True)
-        target = folder / "file" / safe_file_name(name)
-        _write_synced(target, data)
-        stored = StoredUpload(
-            upload_id=upload_id,
-            agent_id=agent_id,
-            field=field[:200],
-            name=name[:255],
-            content_type=content_type[:200] or "application/octet-stream",
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            path=str(target.relative_to(self.data_dir)),
-        )
-        # meta.json is written last: its presence means the file is complete.
-        _write_synced(folder / "meta.json", json.dumps(asdict(stored)).encode())
-        _fsync_dir(folder)
-        return stored
+        # A page resends an upload it got no answer for, so two saves of one id may overlap; each must see
+        # the other's finished file, never its half-written one, nor clean it up.
+        with self._locks[hash(upload_id) % len(self._locks)]:
+            existing = self.load(upload_id)
+            if existing is not None:
+                if existing.agent_id != agent_id:
+                    raise ValueError("upload_id already used by another worker")
+                return existing
+            folder = self.folder(upload_id)
+            # The file sits in its own sub-folder so no uploaded name can clash with meta.json.
+            target = folder / "file" / safe_file_name(name)
+            stored = StoredUpload(
+                upload_id=upload_id,
+                agent_id=agent_id,
+                field=field[:200],
+                name=name[:255],
+                content_type=content_type[:200] or "application/octet-stream",
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                path=str(target.relative_to(self.data_dir)),
+            )
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_synced(target, data)
+                # meta.json is written last: its presence means the file is complete.
+                _write_synced(folder / "meta.json", json.dumps(asdict(stored)).encode())
+                _fsync_dir(folder)
+            except BaseException:
+                _remove_unfinished(folder, target)
+                raise
+            return stored
 
     def load(self, upload_id: str) -> StoredUpload | None:
         if not UPLOAD_ID.match(upload_id):
@@ -89,11 +109,30 @@ class UploadStore:
 
 def _write_synced(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_unfinished(folder: Path, target: Path) -> None:
+    """Remove what a failed save left: meta.json if it got that far, the file, then its folders if empty.
+
+    A failure here is logged, not raised: the caller is already raising the error that made the save fail.
+    """
+    try:
+        (folder / "meta.json").unlink(missing_ok=True)  # first: without it no reader trusts the file
+        target.unlink(missing_ok=True)
+        for directory in (target.parent, folder):
+            if directory.exists():
+                directory.rmdir()
+    except OSError as exc:  # e.g. ENOTEMPTY: a file an earlier, interrupted process left there
+        log.warning("could not remove all of a failed upload in %s: %s", folder, exc)
 
 
 def _fsync_dir(path: Path) -> None:

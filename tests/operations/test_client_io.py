@@ -1,0 +1,186 @@
+"""ClientIOHandler against a real worker pool and SQLite: channel reconciliation and uploads the disk refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pool_helpers import build_pool
+
+from mephisto_core.data_model import Database
+from mephisto_core.operations.client_io import ClientIOHandler
+from mephisto_core.operations.db_writer import DatabaseWriter
+from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("test_types")
+
+
+def run(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test body on a fresh event loop (the handler's tasks and the writer's answers need one)."""
+
+    def sync_test(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    sync_test.__name__ = test.__name__
+    sync_test.__signature__ = inspect.signature(test)  # type: ignore[attr-defined]  # pytest reads the fixtures
+    return sync_test
+
+
+class RecordingChannel:
+    """Stands in for the operator's channel: keeps every envelope the handler sends to the router."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        self.sent.append(envelope)
+
+    def answers_to(self, conn: int) -> list[dict[str, Any]]:
+        return [envelope["msg"] for envelope in self.sent if envelope["conn"] == conn]
+
+
+@pytest.fixture
+def client_io(
+    sqlite_database: Database, mephisto_settings: Settings, task_file: Callable[..., Path]
+) -> Iterator[tuple[ClientIOHandler, RecordingChannel]]:
+    pool = build_pool(sqlite_database, mephisto_settings, task_file(architect="null_test", rows=3))
+    writer = DatabaseWriter(sqlite_database)
+    writer.start()
+    io = ClientIOHandler(pool, writer, pool.uploads)
+    channel = RecordingChannel()
+    io.channel = channel  # type: ignore[assignment]  # only .send is used
+    try:
+        yield io, channel
+    finally:
+        writer.stop()
+
+
+async def settled(io: ClientIOHandler) -> None:
+    """Wait until every message the handler was given has been answered."""
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if io.in_flight() == 0:
+            return
+    raise AssertionError("the handler never answered")
+
+
+async def say_hello(io: ClientIOHandler, channel: RecordingChannel, conn: int, worker: str) -> dict[str, Any]:
+    await io.on_envelope({"conn": conn, "event": "open", "ip": "127.0.0.1"})
+    hello = {"type": "hello", "id": 1, "params": {"worker_id": worker}, "token": None}
+    await io.on_envelope({"conn": conn, "msg": hello})
+    await settled(io)
+    answer = channel.answers_to(conn)[-1]
+    assert answer["type"] == "assigned", answer
+    return answer
+
+
+async def submit_answer(io: ClientIOHandler, channel: RecordingChannel, conn: int) -> dict[str, Any]:
+    submit = {"type": "submit", "id": 2, "submit_key": f"key-of-conn-{conn}", "outputs": {"answer": "x"}}
+    await io.on_envelope({"conn": conn, "msg": submit})
+    await settled(io)
+    return channel.answers_to(conn)[-1]
+
+
+@run
+async def test_a_socket_the_routers_hello_no_longer_lists_is_unbound_and_its_agent_absent(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": []})
+    alice = await say_hello(io, channel, 1, "alice")
+    bob = await say_hello(io, channel, 2, "bob")
+    assert io.absent_since == {}
+
+    # The channel came back; alice's page closed meanwhile (its `close` went down with the old channel).
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": [2, 3]})
+
+    assert set(io.absent_since) == {(False, alice["agent_id"])}
+    assert (await submit_answer(io, channel, 1))["code"] == "not_assigned"
+    assert (await submit_answer(io, channel, 2))["type"] == "submitted"
+    assert (await submit_answer(io, channel, 3))["code"] == "not_assigned"  # opened during the outage, no hello
+    assert (False, bob["agent_id"]) not in io.absent_since
+
+
+@run
+async def test_a_page_that_reconnected_during_the_outage_keeps_its_agent(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": []})
+    alice = await say_hello(io, channel, 1, "alice")
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": [4]})
+    assert set(io.absent_since) == {(False, alice["agent_id"])}
+    # Its new socket says hello again (as mephisto-task.js does): the grace period ends, the unit is the same.
+    again = await say_hello(io, channel, 4, "alice")
+    assert again["agent_id"] == alice["agent_id"]
+    assert io.absent_since == {}
+
+
+@run
+async def test_a_new_router_id_unbinds_every_socket_even_those_listed(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": []})
+    alice = await say_hello(io, channel, 1, "alice")
+    # A restarted router numbers its sockets from 1 again: its conn 1 is some other page.
+    await io.on_envelope({"event": "hello", "router_id": "router-2", "conns": [1]})
+    assert set(io.absent_since) == {(False, alice["agent_id"])}
+    assert (await submit_answer(io, channel, 1))["code"] == "not_assigned"
+
+
+@run
+async def test_a_hello_without_a_list_of_sockets_changes_nothing(
+    client_io: tuple[ClientIOHandler, RecordingChannel], caplog: pytest.LogCaptureFixture
+) -> None:
+    io, channel = client_io
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": []})
+    await say_hello(io, channel, 1, "alice")
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": "1"})
+    assert io.absent_since == {}
+    assert "without a list of connections" in caplog.text
+    assert (await submit_answer(io, channel, 1))["type"] == "submitted"
+
+
+def upload_frame(upload_id: str, data: bytes) -> bytes:
+    header = {"type": "upload", "id": 7, "upload_id": upload_id, "field": "doc", "name": "note.txt"}
+    raw = json.dumps({**header, "content_type": "text/plain"}).encode()
+    return len(raw).to_bytes(4, "big") + raw + data
+
+
+@run
+async def test_an_upload_the_disk_refuses_is_answered_unavailable_logged_and_not_stored(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+    mephisto_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    io, channel = client_io
+    await say_hello(io, channel, 1, "alice")
+    # A file where the uploads folder should be: every write under it fails with a real OSError (ENOTDIR).
+    broken = mephisto_settings.data_dir / "broken"
+    broken.write_text("not a folder")
+    io.uploads = UploadStore(broken)
+
+    with caplog.at_level(logging.ERROR, logger="mephisto_core.operations.client_io"):
+        await io.on_upload(1, upload_frame("upload-0001", b"hello"))
+        await settled(io)
+
+    answer = channel.answers_to(1)[-1]
+    assert (answer["type"], answer["id"], answer["code"]) == ("error", 7, "unavailable"), answer
+    assert "ENOTDIR" in caplog.text and str(broken / "files") in caplog.text, caplog.text
+    assert broken.read_text() == "not a folder"
+
+    # Once the disk is usable again the same upload_id is stored and acknowledged.
+    io.uploads = UploadStore(mephisto_settings.data_dir)
+    await io.on_upload(1, upload_frame("upload-0001", b"hello"))
+    await settled(io)
+    assert channel.answers_to(1)[-1] == {"type": "upload_ack", "id": 7, "upload_id": "upload-0001"}
+    stored = io.uploads.load("upload-0001")
+    assert stored is not None and (mephisto_settings.data_dir / stored.path).read_bytes() == b"hello"
