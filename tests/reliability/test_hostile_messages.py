@@ -284,14 +284,6 @@ def _note_submits(frames: list[str | bytes], sent_submits: dict[str, list[Any]])
             sent_submits.setdefault(str(message.get("submit_key")), []).append(message.get("outputs"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "router/page_messages.py accepts JSON strings with unpaired surrogates (\\ud800); the operator's SQLite "
-        "write then fails (UnicodeEncodeError) and client_io._handle_message answers `unavailable`, so the page "
-        "resends the same bad message forever and each try logs a traceback"
-    ),
-)
 def test_unpaired_surrogates_get_bad_message_not_an_endless_retry(server: OperatorThread) -> None:
     page = ProtocolPage(server.worker_url, "alice")
     assigned = page.hello()
@@ -303,7 +295,9 @@ def test_unpaired_surrogates_get_bad_message_not_an_endless_retry(server: Operat
             '{"type": "submit", "id": 2, "submit_key": "key\\udfffkeykey", "outputs": {}, "uploads": []}',
         ]
         answers = _send_and_collect(ws, bad, lockstep=True)
-    assert [a.get("code") for a in answers[:2]] == ["bad_message", "bad_message"], answers
+    assert [(a.get("id"), a.get("code")) for a in answers[:2]] == [(1, "bad_message"), (2, "bad_message")], answers
+    assert all("surrogate" in a["message"] for a in answers[:2]), answers
+    assert Worker.select().where(Worker.name.startswith("b")).count() == 0, "the bad hello reached the operator"
 
 
 def test_upload_names_cannot_put_a_file_outside_the_data_dir(

@@ -7,6 +7,7 @@ valid frame is never re-serialised. Binary frames are upload frames (see docs/pr
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -62,6 +63,15 @@ def _reject_constant(name: str) -> NoReturn:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
+# In valid JSON a backslash only starts an escape inside a string. Scanning left to right, an escaped backslash
+# and a well-formed surrogate pair are consumed whole, so the one capturing alternative matches exactly a
+# `\uD800`-`\uDFFF` escape that is not half of a pair.
+_SURROGATE_ESCAPE = re.compile(
+    r"\\\\"
+    r"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|\\u([dD][89a-fA-F][0-9a-fA-F]{2})"
+)
+
 
 def _decode_object(text: str, what: str) -> dict[str, Any]:
     try:
@@ -72,7 +82,26 @@ def _decode_object(text: str, what: str) -> dict[str, Any]:
         raise BadMessage(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise BadMessage(f"{what} must be a JSON object, not {_json_kind(value)}")
+    _refuse_unpaired_surrogates(text, what, value)
     return value
+
+
+def _refuse_unpaired_surrogates(text: str, what: str, value: dict[str, Any]) -> None:
+    """Refuse a `\\uD800`-style escape that is not half of a pair: Python decodes it to a string no database
+    or file can store (UnicodeEncodeError), so the operator would fail on it every time the page resends.
+
+    `text` came from a UTF-8 frame, so it holds no surrogate itself; only an escape can make one. Frames
+    without `\\u` skip the scan.
+    """
+    if "\\u" not in text:
+        return
+    for match in _SURROGATE_ESCAPE.finditer(text):
+        if match.group(1) is not None:
+            raise BadMessage(
+                f"{what} has an unpaired UTF-16 surrogate (\\u{match.group(1).lower()}) in a string; "
+                "strings must be valid Unicode",
+                _optional_id(value),
+            )
 
 
 def _json_kind(value: object) -> str:
