@@ -1,0 +1,71 @@
+"""What every benchmark's JSON line records besides its numbers: the code under test and the machine's state."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class MephistoMissing(RuntimeError):
+    """The `mephisto` console script is not installed."""
+
+
+def mephisto_command() -> list[str]:
+    """The installed console script next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / "mephisto"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("mephisto")
+    if found is None:
+        raise MephistoMissing("the `mephisto` console script is not installed: pip install -e .")
+    return [found]
+
+
+def loadavg_1m() -> float:
+    """The 1-minute load average now (other work on the machine competes for the same cores)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def code_version() -> dict[str, Any]:
+    """The commit of the tree under test, and whether src/ or plugins/ had changes not in it."""
+
+    def git(*command: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    dirty = git("status", "--porcelain", "--", "src", "plugins")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": None if dirty is None else bool(dirty),
+    }
+
+
+def machine_info(loadavg_before: float) -> dict[str, Any]:
+    """nproc, Python, platform, CPU model and the load average taken before the run."""
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "loadavg_1m_before": loadavg_before,
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
