@@ -6,7 +6,9 @@ tests see the plugins exactly as a user's `pip install` would register them (ent
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
+import time
 from pathlib import Path
 
 import nox
@@ -61,12 +63,45 @@ def demo(session: nox.Session) -> None:
     session.run("mephisto", "launch", str(task_dir / "task.toml"), "--simulate", "5", env=env)
 
 
+# The bench session's runs, in order: (script stem, its arguments). About 10-15 minutes on a 2-core machine.
+# load_e2e at 10, 100 and 1,000 workers on SQLite runs inside scaling.py (which also draws
+# docs/performance-scaling.png); the PostgreSQL and router-subprocess runs are listed here.
+BENCH_RUNS: list[tuple[str, list[str]]] = [
+    ("cli_startup", []),
+    ("export_100k", []),
+    ("launch_100k", []),
+    ("idle_connections", []),
+    ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
+    ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "subprocess"]),
+    ("scaling", []),
+]
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run every benchmarks/*.py script; each prints one JSON line with its measurements."""
-    install_project(session)
-    scripts = sorted((ROOT / "benchmarks").glob("*.py"))
-    if not scripts:
-        session.error("no benchmarks/*.py scripts found")
-    for script in scripts:
-        session.run("python", str(script))
+    """Run the benchmarks in BENCH_RUNS order; each prints one JSON line, collected into one file at the end.
+
+    Arguments after `--` select scripts by name (shell-style patterns allowed): `./dev bench -- idle_connections`.
+    """
+    scripts = {path.stem for path in (ROOT / "benchmarks").glob("[!_]*.py")}
+    unlisted = sorted(scripts - {name for name, _ in BENCH_RUNS})
+    if unlisted:
+        session.error(f"benchmarks/{', '.join(unlisted)}.py: not in noxfile.BENCH_RUNS; add it in its place")
+    runs = BENCH_RUNS
+    if session.posargs:
+        unknown = [p for p in session.posargs if not fnmatch.filter(sorted(scripts), p)]
+        if unknown:
+            session.error(f"no benchmark matches {', '.join(unknown)}; the scripts are: {', '.join(sorted(scripts))}")
+        runs = [run for run in BENCH_RUNS if any(fnmatch.fnmatch(run[0], p) for p in session.posargs)]
+    install_project(session, "matplotlib")
+    lines = []
+    for name, arguments in runs:
+        # stderr (progress, abort messages) goes to the terminal; stdout is the script's JSON line.
+        output = session.run("python", str(ROOT / "benchmarks" / f"{name}.py"), *arguments, silent=True, stderr=None)
+        for line in str(output or "").splitlines():
+            print(line)
+            if line.startswith("{"):
+                lines.append(line)
+    results = Path(session.create_tmp()) / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    results.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    session.log(f"{len(lines)} result lines in {results}")
