@@ -7,6 +7,7 @@ timeout instead, the way `open_database` would with another number, so a lock he
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -28,7 +29,8 @@ from websockets.sync.client import connect as ws_connect
 from mephisto_core.data_model import Agent, AgentStatus, Database, Unit, UnitStatus, open_database
 from mephisto_core.data_model.database import SQLITE_PRAGMAS
 from mephisto_core.data_model.models import database_proxy
-from mephisto_core.operations import operator as operator_module
+from mephisto_core.operations import database_outage
+from mephisto_core.operations.database_outage import DatabaseUnavailableError
 from mephisto_core.settings import Settings
 
 BUSY_TIMEOUT_MS = 300
@@ -93,11 +95,7 @@ def test_submit_while_another_process_holds_the_write_lock_gets_unavailable_and_
     start_operator: Callable[..., OperatorThread],
     mephisto_settings: Settings,
     lock_holders: list[LockHolder],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The operator's own ticks die on the lock (the xfail test below); with one tick a minute they stay out of
-    # the way, and this test sees the submission path alone.
-    monkeypatch.setattr(operator_module, "TICK_SECONDS", 60.0)
     operator: OperatorThread = start_operator(
         write_static_task(tmp_path / "task", 1, {"type": "reliability_local"}), impatient_database
     )
@@ -130,30 +128,52 @@ def test_submit_while_another_process_holds_the_write_lock_gets_unavailable_and_
     assert Agent.get_by_id(assigned["agent_id"]).outputs == outputs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operations/operator.py Operator._watch awaits writer.call(...) for its heartbeat, launch_available and "
-        "status counts without catching database errors: one tick that meets SQLite's busy timeout raises "
-        "peewee.OperationalError('database is locked') out of Operator.run and ends `mephisto launch`"
-    ),
-)
 def test_operator_keeps_running_through_a_write_lock_held_past_its_busy_timeout(
     tmp_path: Path,
     impatient_database: Database,
     start_operator: Callable[..., OperatorThread],
     mephisto_settings: Settings,
     lock_holders: list[LockHolder],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     operator: OperatorThread = start_operator(
         write_static_task(tmp_path / "task", 1, {"type": "reliability_local"}), impatient_database
     )
-    lock_holders.append(LockHolder(mephisto_settings.sqlite_path, LOCK_SECONDS))
-    lock_holders[0].wait()
+
+    def outage_messages() -> list[str]:
+        return [record.getMessage() for record in caplog.records if record.name == database_outage.__name__]
+
+    with caplog.at_level(logging.WARNING, logger=database_outage.__name__):
+        lock_holders.append(LockHolder(mephisto_settings.sqlite_path, LOCK_SECONDS))
+        lock_holders[0].wait()
+        wait_until(lambda: len(outage_messages()) >= 2, 5, "the operator's next tick after the lock")
     assert operator.running, f"the operator stopped: {operator.error!r}"
+    # The ticks that met the lock failed: one warning (at most one per WARNING_EVERY_SECONDS), then the all-clear.
+    first, recovered = outage_messages()
+    assert "database is locked" in first and "trying again" in first, first
+    assert "the database works again" in recovered, recovered
     page = ProtocolPage(operator.worker_url, "alice")
     assigned = page.hello()
     assert assigned["type"] == "assigned"
     assert page.submit(valid_answer(assigned["init_data"]))["type"] == "submitted"
     wait_until(lambda: not operator.running, 10, "the run finishing")
     assert operator.error is None
+
+
+def test_operator_stops_with_a_clear_error_when_the_database_stays_locked(
+    tmp_path: Path,
+    impatient_database: Database,
+    start_operator: Callable[..., OperatorThread],
+    mephisto_settings: Settings,
+    lock_holders: list[LockHolder],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(database_outage, "GIVE_UP_SECONDS", 1.5)  # production: 60 s
+    operator: OperatorThread = start_operator(
+        write_static_task(tmp_path / "task", 1, {"type": "reliability_local"}), impatient_database
+    )
+    lock_holders.append(LockHolder(mephisto_settings.sqlite_path, 8.0))
+    wait_until(lambda: not operator.running, 6, "the operator giving up on the locked database")
+    assert isinstance(operator.error, DatabaseUnavailableError), repr(operator.error)
+    message = str(operator.error)
+    assert "database is locked" in message and "launch the same task again to resume" in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -90,6 +91,58 @@ def test_subprocess_router_serves_the_build_and_is_gone_after_shutdown(tmp_path:
         await architect.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_watch_reports_a_router_child_killed_with_its_pid_and_signal(tmp_path: Path, build_dir: Path) -> None:
+    async def scenario() -> tuple[int, str | None]:
+        architect = _architect(tmp_path, port=0, mode="subprocess")
+        await architect.deploy(build_dir, SECRET)
+        try:
+            pid = architect._runner.pid if isinstance(architect._runner, SubprocessRouter) else None
+            assert pid is not None
+            watch = asyncio.create_task(architect.watch_router())
+            await asyncio.sleep(0.1)
+            assert not watch.done()  # a live router: nothing to report
+            os.kill(pid, signal.SIGKILL)
+            return pid, await asyncio.wait_for(watch, 10)
+        finally:
+            await architect.shutdown()
+
+    pid, reason = asyncio.run(scenario())
+    assert reason is not None
+    assert reason.startswith(f"the router process (pid {pid}) was killed by signal 9 (SIGKILL)")
+    assert "router.stderr.log" in reason  # where to look for more
+
+
+def test_watch_says_nothing_when_shutdown_stops_the_router(tmp_path: Path, build_dir: Path) -> None:
+    async def scenario(mode: str) -> str | None:
+        architect = _architect(tmp_path, port=0, mode=mode)
+        await architect.deploy(build_dir, SECRET)
+        watch = asyncio.create_task(architect.watch_router())
+        await asyncio.sleep(0.1)
+        await architect.shutdown()
+        return await asyncio.wait_for(watch, 10)
+
+    assert asyncio.run(scenario("subprocess")) is None
+    assert asyncio.run(scenario("in_process")) is None
+
+
+def test_router_child_exits_when_the_pipe_from_its_parent_closes(tmp_path: Path, build_dir: Path) -> None:
+    # The kernel closes the pipe's write end when the parent dies however it dies; closing it here is the same
+    # event without killing the test.
+    async def scenario() -> str | None:
+        runner = SubprocessRouter(build_dir, SECRET, "127.0.0.1", 0, 1024, tmp_path / "router.log")
+        await runner.start()
+        try:
+            assert runner._proc is not None and runner._proc.stdin is not None
+            runner._proc.stdin.close()
+            return await asyncio.wait_for(runner.watch(), 5)
+        finally:
+            await runner.stop()
+
+    reason = asyncio.run(scenario())
+    assert reason is not None and "exited with code 0" in reason
+    assert "stdin closed" in (tmp_path / "router.log").read_text()
 
 
 def test_secret_is_not_on_the_child_command_line(tmp_path: Path, build_dir: Path) -> None:

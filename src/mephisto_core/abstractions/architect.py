@@ -47,3 +47,14 @@ class Architect:
 
     async def shutdown(self) -> None:
         """Stop the router and release what `deploy` created. Safe to call twice."""
+
+    async def watch_router(self) -> str | None:
+        """Wait while the deployed router runs; return why, if it stopped by itself.
+
+        The operator runs this as a task between `deploy` and `shutdown`. A router that can die on its own (a
+        child process, a cloud host) is watched here: return one sentence for the researcher saying what
+        happened (which process, its exit code or signal), and the operator stops the run. Return None when
+        there is nothing to watch (this default: a router in the operator's own process dies with it) or when
+        `shutdown` stopped the router.
+        """
+        return None

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,12 @@ UploadHandler = Callable[[int, bytes], Awaitable[None]]
 
 
 class OperatorChannel:
-    """Keeps the channel to one router open and relays envelopes."""
+    """Keeps the channel to one router open and relays envelopes.
+
+    A lost or refused connection is retried for as long as the channel runs, with a backoff from 0.2 s up to
+    5 s: the channel alone cannot tell a router that restarts from one that is gone. Whoever can tell (the
+    operator, told by its architect that the router process died) stops the channel.
+    """
 
     def __init__(
         self,
@@ -96,20 +101,28 @@ class OperatorChannel:
                     self._ws = ws
                     delay = 0.2
                     self._connected.set()
-                    if self.on_connected is not None:
-                        await self.on_connected()
-                    sender = asyncio.create_task(self._send_loop(ws))
+                    sender: asyncio.Task[None] | None = None
                     try:
+                        if self.on_connected is not None:
+                            await self.on_connected()
+                        sender = asyncio.create_task(self._send_loop(ws))
                         await self._receive_loop(ws)
                     finally:
-                        sender.cancel()
+                        if sender is not None:
+                            sender.cancel()
                         self._ws = None
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
                     log.error("the router refused the channel secret")
                 log.warning("router channel refused: %s", exc)
-            except (OSError, ConnectionClosed, TimeoutError) as exc:
+            except (OSError, WebSocketException, TimeoutError) as exc:
+                # WebSocketException covers ConnectionClosed and every failed handshake (InvalidMessage when the
+                # connection is reset mid-handshake, a router restarting behind a proxy): all worth retrying.
                 log.warning("router channel lost: %s; reconnecting", exc)
+            except Exception:
+                # Anything else is a bug, but a dead reconnect task would leave every page `unavailable` with
+                # nothing said: report it with its traceback and keep the channel alive.
+                log.exception("unexpected error in the router channel; reconnecting")
             if self._closing:
                 return
             await asyncio.sleep(delay + random.random() * delay)

@@ -3,6 +3,11 @@
 Stopping has two speeds. `request_stop()` once: no new units are handed out, units nobody claimed are withdrawn,
 work in flight may finish. Twice: stop now; units still held stay `assigned` and are offered again by the next
 launch of the same task (after their grace period), so nothing needs manual clean-up.
+
+Two failures stop a run by themselves, the way a stop now does, with an error that says to launch again: the
+architect reporting that its router died (`Architect.watch_router`), and the database failing every tick for
+`database_outage.GIVE_UP_SECONDS`. Shorter database trouble (a lock held past the busy timeout, a full disk
+that is cleared) only costs the ticks it lasts: they are logged and tried again.
 """
 
 from __future__ import annotations
@@ -10,20 +15,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import secrets
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+
+import peewee as pw
 
 from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
-from mephisto_core.errors import ConfigError
+from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.operations import run_setup
 from mephisto_core.operations.channel import OperatorChannel
 from mephisto_core.operations.client_io import ClientIOHandler
+from mephisto_core.operations.database_outage import RESUME_HINT, DatabaseOutage
 from mephisto_core.operations.db_writer import DatabaseWriter
 from mephisto_core.operations.launcher import TaskLauncher
 from mephisto_core.operations.providers import build_provider
@@ -35,10 +45,15 @@ from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 FEED_CHUNK = 2000  # data items created per transaction while launching
+
+
+class RouterLostError(MephistoError):
+    """The router stopped by itself (its process died), so the operator stopped the run; a launch resumes it."""
 
 
 @dataclass
@@ -65,6 +80,14 @@ class RunStats:
 
     def count(self, *statuses: UnitStatus) -> int:
         return sum(self.counts.get(s.value, 0) for s in statuses)
+
+
+@dataclass
+class _WatchState:
+    """What the watch loop remembers from one tick to the next."""
+
+    last_beat: float = -math.inf
+    graceful_started: bool = False
 
 
 class Operator:
@@ -146,6 +169,7 @@ class Operator:
             await asyncio.to_thread(_fresh_build, blueprint, build_dir)
             secret = secrets.token_urlsafe(32)
             deployment = await architect.deploy(build_dir, secret)
+            router_lost = asyncio.create_task(self._watch_router(architect), name="mephisto-router-watch")
             try:
                 channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
                 io.channel = channel
@@ -173,83 +197,169 @@ class Operator:
                         self.ready.set()
                         if on_ready is not None:
                             on_ready(self.stats)
-                        completed = await self._watch(ctx, launcher, pool, io, feeder)
+                        completed = await self._watch(ctx, launcher, pool, io, feeder, router_lost)
                     finally:
                         feeder.cancel()
                 finally:
                     await channel.stop()
             finally:
+                router_lost.cancel()
                 await architect.shutdown()
                 await asyncio.to_thread(provider.cleanup_resources, selection.run)
         finally:
-            await self.writer.call(run_setup.release, selection.run.id, self.owner, completed)
+            await self._release(selection.run.id, completed)
         return self.stats
+
+    async def _watch_router(self, architect: Architect) -> str | None:
+        reason = await architect.watch_router()
+        if reason is not None:
+            self._stop_event.set()  # wake the watch loop now rather than at its next tick
+        return reason
+
+    async def _release(self, run_id: int, completed: bool) -> None:
+        try:
+            await self.writer.call(run_setup.release, run_id, self.owner, completed)
+        except pw.OperationalError as exc:
+            # Raising here would hide why the run ended. The next launch takes the run over anyway: this
+            # process is gone by then, and a dead owner's run is taken at once.
+            log.warning("could not mark run %d as released (%s); the next launch takes it over", run_id, exc)
 
     async def _feed(self, launcher: TaskLauncher, blueprint: Blueprint, first_chunk: asyncio.Event) -> None:
         """Create the run's assignments chunk by chunk, offering each chunk at once; resumes where a crash stopped."""
+        outage = DatabaseOutage("creating the run's units")
         items = blueprint.iter_assignments()
-        done = await self.writer.call(launcher.assignments_created)
+        done = await self._call_until_done(outage, launcher.assignments_created)
         await asyncio.to_thread(lambda: next(itertools.islice(items, done, done), None))  # skip what exists
         while not self._stop_level:
             chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, FEED_CHUNK)))
             if not chunk:
                 break
-            await self.writer.call(launcher.create_assignments, chunk)
-            await self.writer.call(launcher.launch_available)
+            # A failed chunk is undone whole (one writer job, one savepoint), so trying it again is safe.
+            await self._call_until_done(outage, launcher.create_assignments, chunk)
+            await self._call_until_done(outage, launcher.launch_available)
             first_chunk.set()
         first_chunk.set()
 
-    async def _watch(
-        self, ctx: RunContext, launcher: TaskLauncher, pool: WorkerPool, io: ClientIOHandler, feeder: asyncio.Task[None]
-    ) -> bool:
-        """Tick until every unit is done (True) or a stop ends the run early (False)."""
-        grace = ctx.config.task.disconnect_grace_seconds
-        last_beat = 0.0
-        graceful_started = False
+    async def _call_until_done(self, outage: DatabaseOutage, fn: Callable[..., T], *args: Any) -> T:
+        """`writer.call(fn, *args)`, tried again every tick while the database fails, up to the outage's limit."""
         while True:
-            if self._stop_level and not graceful_started:
-                # Either speed of stop withdraws what nobody holds, so no worker accepts work at the
-                # provider that no server will serve.
-                graceful_started = True
-                await self.writer.call(launcher.expire_unclaimed)
-            if self._stop_level >= 2:
-                await self._refresh(launcher, io)
-                return False
-            now = time.monotonic()
-            if now - last_beat >= run_setup.HEARTBEAT_SECONDS:
-                await self.writer.call(run_setup.beat, ctx.run.id, self.owner)
-                last_beat = now
-            await self._release_absent(pool, io, now, grace)
-            for agent_id in await self.writer.call(pool.agents_past_deadline):
-                if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
-                    io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
-                    io.forget_agent((False, agent_id))
-            if not graceful_started:
-                await self.writer.call(launcher.launch_available)
-            await self._refresh(launcher, io)
-            if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
-                raise feeder.exception()  # type: ignore[misc]  # a data item the blueprint could not read
-            incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
-            if incomplete == 0 and (feeder.done() or graceful_started):
-                return not graceful_started or self.stats.count(UnitStatus.EXPIRED) == 0
-            if graceful_started and self.stats.count(UnitStatus.ASSIGNED) == 0:
-                return False
+            try:
+                result = await self.writer.call(fn, *args)
+            except pw.OperationalError as exc:
+                outage.failed(exc)
+                await asyncio.sleep(TICK_SECONDS)
+                continue
+            outage.succeeded()
+            return result
+
+    async def _watch(
+        self,
+        ctx: RunContext,
+        launcher: TaskLauncher,
+        pool: WorkerPool,
+        io: ClientIOHandler,
+        feeder: asyncio.Task[None],
+        router_lost: asyncio.Task[str | None],
+    ) -> bool:
+        """Tick until every unit is done (True) or a stop ends the run early (False).
+
+        Raises RouterLostError when the architect reports its router dead, and DatabaseUnavailableError when
+        every tick has failed on the database for `database_outage.GIVE_UP_SECONDS`.
+        """
+        state = _WatchState()
+        outage = DatabaseOutage("running the run's tick")
+        while True:
+            if router_lost.done() and (reason := router_lost.result()) is not None:
+                await self._stop_for_lost_router(launcher, io, reason)
+            try:
+                finished = await self._tick(ctx, launcher, pool, io, feeder, state)
+            except pw.OperationalError as exc:
+                if self._stop_level >= 2:
+                    log.warning("database error while stopping now (%s); the counts shown may be stale", exc)
+                    return False
+                outage.failed(exc)
+            else:
+                outage.succeeded()
+                if finished is not None:
+                    return finished
             try:
                 await asyncio.wait_for(self._stop_event.wait(), TICK_SECONDS)
                 self._stop_event.clear()
             except TimeoutError:
                 pass
 
+    async def _tick(
+        self,
+        ctx: RunContext,
+        launcher: TaskLauncher,
+        pool: WorkerPool,
+        io: ClientIOHandler,
+        feeder: asyncio.Task[None],
+        state: _WatchState,
+    ) -> bool | None:
+        """One round of the watch loop; the run's outcome when it is over, None while it goes on.
+
+        Every step may fail on the database (peewee.OperationalError) and is then simply done again next tick:
+        each writer call is its own savepoint, and what the loop remembers changes only after a call succeeded.
+        """
+        if self._stop_level and not state.graceful_started:
+            # Either speed of stop withdraws what nobody holds, so no worker accepts work at the
+            # provider that no server will serve.
+            await self.writer.call(launcher.expire_unclaimed)
+            state.graceful_started = True
+        if self._stop_level >= 2:
+            await self._refresh(launcher, io)
+            return False
+        now = time.monotonic()
+        if now - state.last_beat >= run_setup.HEARTBEAT_SECONDS:
+            await self.writer.call(run_setup.beat, ctx.run.id, self.owner)
+            state.last_beat = now
+        await self._release_absent(pool, io, now, ctx.config.task.disconnect_grace_seconds)
+        for agent_id in await self.writer.call(pool.agents_past_deadline):
+            if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
+                io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
+                io.forget_agent((False, agent_id))
+        if not state.graceful_started:
+            await self.writer.call(launcher.launch_available)
+        await self._refresh(launcher, io)
+        if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
+            raise feeder.exception()  # type: ignore[misc]  # a data item the blueprint could not read
+        incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
+        if incomplete == 0 and (feeder.done() or state.graceful_started):
+            return not state.graceful_started or self.stats.count(UnitStatus.EXPIRED) == 0
+        if state.graceful_started and self.stats.count(UnitStatus.ASSIGNED) == 0:
+            return False
+        return None
+
+    async def _stop_for_lost_router(self, launcher: TaskLauncher, io: ClientIOHandler, reason: str) -> None:
+        """Stop as a stop now would, then raise RouterLostError with `reason` and how to resume."""
+        self._stop_level = max(self._stop_level, 2)
+        self.stats.stopping = "now"
+        if self.ctx is not None:
+            self.ctx.accepting = False
+        try:
+            # As for Ctrl-C: units nobody holds are withdrawn at the provider, since nothing serves them now.
+            # Units that pages held stay `assigned`; the next launch offers them again after the grace period.
+            await self.writer.call(launcher.expire_unclaimed)
+            await self._refresh(launcher, io)
+        except pw.OperationalError as exc:
+            log.warning("database error while stopping after the router died (%s)", exc)
+        left = self.stats.count(*INCOMPLETE_UNIT_STATUSES, UnitStatus.EXPIRED)  # expired: withdrawn just now
+        raise RouterLostError(
+            f"{reason}\nWorkers cannot reach the task any more, so the run stopped with {left} of "
+            f"{self.stats.total} units not done. {RESUME_HINT}"
+        )
+
     async def _release_absent(self, pool: WorkerPool, io: ClientIOHandler, now: float, grace: float) -> None:
         for agent, since in list(io.absent_since.items()):
             if now - since < grace:
                 continue
-            io.forget_agent(agent)
             is_onboarding, agent_id = agent
             if is_onboarding:
                 await self.writer.call(pool.release_onboarding, agent_id)
             else:
                 await self.writer.call(pool.release_agent, agent_id, AgentStatus.DISCONNECTED)
+            io.forget_agent(agent)  # only once released: a failed release is tried again next tick
 
     async def _refresh(self, launcher: TaskLauncher, io: ClientIOHandler) -> None:
         self.stats.counts = await self.writer.call(launcher.status_counts)

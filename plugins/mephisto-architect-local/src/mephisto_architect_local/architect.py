@@ -18,6 +18,8 @@ ROUTER_LOG_NAME = "router.stderr.log"
 class _RouterRunner(Protocol):
     async def start(self) -> tuple[str, str]: ...
 
+    async def watch(self) -> str | None: ...
+
     async def stop(self) -> None: ...
 
 
@@ -73,6 +75,11 @@ class LocalArchitect(Architect):
         worker_url, channel_url = await runner.start()
         self._runner = runner
         return Deployment(worker_url=args.public_url or worker_url, channel_url=channel_url)
+
+    async def watch_router(self) -> str | None:
+        """Return how a router child process died by itself; None in-process, or once `shutdown` stopped it."""
+        runner = self._runner
+        return None if runner is None else await runner.watch()
 
     async def shutdown(self) -> None:
         """Stop the router (a child gets SIGTERM, then SIGKILL after 5 s). Safe to call twice."""

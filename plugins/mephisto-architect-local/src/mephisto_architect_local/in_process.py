@@ -41,6 +41,10 @@ class InProcessRouter:
         self._server = server
         return server.url, server.channel_url
 
+    async def watch(self) -> str | None:
+        """Nothing to watch: the server lives and dies with this process."""
+        return None
+
     async def stop(self) -> None:
         """Close the server and every socket; a second call does nothing."""
         server, self._server = self._server, None

@@ -34,6 +34,11 @@ class SubprocessRouter:
     `ps`). The child's stderr goes to `log_path`, so a failed start can show its tail and a crash later leaves
     a record. The child gets its own process group so a Ctrl-C in the terminal reaches the operator only,
     which then stops the router in order.
+
+    Each side watches the other. The child's stdin is a pipe this process never writes to and the child runs
+    with `--exit-on-stdin-eof`: when this process ends in any way, kill -9 included, the kernel closes the
+    pipe and the child stops instead of holding its port for ever. In the other direction `watch()` returns
+    once the child died by itself, saying how.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class SubprocessRouter:
             str(self.port),
             "--max-upload-bytes",
             str(self.max_upload_bytes),
+            "--exit-on-stdin-eof",
         ]
 
     async def start(self) -> tuple[str, str]:
@@ -87,7 +93,8 @@ class SubprocessRouter:
         env = {**os.environ, SECRET_ENV: self.channel_secret}
         self._proc = await asyncio.create_subprocess_exec(
             *self.command(),
-            stdin=asyncio.subprocess.DEVNULL,
+            # Never written to: only its closing (when this process ends) matters to the child.
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log,
             env=env,
@@ -143,11 +150,23 @@ class SubprocessRouter:
             return f"; it wrote nothing to stderr ({self.log_path})"
         return f"; the end of its stderr ({self.log_path}):\n{tail}"
 
+    async def watch(self) -> str | None:
+        """Wait until the child exits; say how if it died by itself, None if `stop()` ended it (or none runs)."""
+        proc = self._proc
+        if proc is None:
+            return None
+        returncode = await proc.wait()
+        if self._proc is not proc:  # stop() took it away first: an exit we asked for
+            return None
+        return f"the router process (pid {proc.pid}) {_describe_exit(returncode)}" + self._stderr_tail_for_message()
+
     async def stop(self) -> None:
         """SIGTERM the child's process group, SIGKILL it after 5 s; a second call does nothing."""
         proc, self._proc = self._proc, None
         if proc is not None:
             await _terminate_group(proc, self.stop_grace_s)
+            if proc.stdin is not None:
+                proc.stdin.close()
         drain, self._drain = self._drain, None
         if drain is not None:
             drain.cancel()
@@ -178,6 +197,17 @@ async def _terminate_group(proc: asyncio.subprocess.Process, grace_s: float) -> 
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     await proc.wait()
+
+
+def _describe_exit(returncode: int) -> str:
+    """'exited with code 3' or 'was killed by signal 9 (SIGKILL)' for an asyncio return code."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = f" ({signal.Signals(-returncode).name})"
+    except ValueError:
+        name = ""
+    return f"was killed by signal {-returncode}{name}"
 
 
 def _channel_url(worker_url: str) -> str:
