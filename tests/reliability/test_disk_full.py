@@ -28,7 +28,6 @@ from reliability_helpers import (
 from websockets.sync.client import connect as ws_connect
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database, Unit, UnitStatus, open_database
-from mephisto_core.operations import operator as operator_module
 from mephisto_core.settings import Settings
 from mephisto_core.testing.pytest_plugin import unavailable
 
@@ -95,13 +94,9 @@ def full_disk_run(
     tmp_path: Path,
     tiny_database: Database,
     start_operator: Callable[..., OperatorThread],
-    monkeypatch: pytest.MonkeyPatch,
     filler: Path,
 ) -> OperatorThread:
     """A running task whose data dir is the tiny file system (not full yet)."""
-    # The operator's ticks die on a database error of their own (see test_sqlite_busy's xfail); one tick a
-    # minute keeps them out of these tests, which are about what a page sees.
-    monkeypatch.setattr(operator_module, "TICK_SECONDS", 60.0)
     operator: OperatorThread = start_operator(
         write_static_task(tmp_path / "task", 2, {"type": "reliability_local"}), tiny_database
     )
