@@ -152,14 +152,6 @@ def test_submit_swallowed_by_a_dying_channel_is_stored_once_when_resent(
     assert assert_acknowledged_stored_once(page.acknowledged) == page.acknowledged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operations/channel.py OperatorChannel._run catches only InvalidStatus, OSError, ConnectionClosed and "
-        "TimeoutError: a connection reset during the channel handshake raises websockets' InvalidMessage, which "
-        "ends the reconnect task for good, so the operator never reconnects and every page gets `unavailable`"
-    ),
-)
 def test_operator_reconnects_after_its_channel_handshake_is_reset(
     tmp_path: Path, sqlite_database: Database, start_operator: Callable[..., OperatorThread]
 ) -> None:
