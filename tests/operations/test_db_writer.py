@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import peewee as pw
+import pytest
 
 from mephisto_core.data_model import Database, Worker
 from mephisto_core.errors import DatabaseError
+from mephisto_core.operations import db_writer
 from mephisto_core.operations.db_writer import DatabaseWriter
 
 
@@ -96,3 +101,36 @@ def test_one_writer_answers_callers_on_successive_event_loops(database: Database
     finally:
         writer.stop()
     assert ids == [w.id for w in Worker.select().order_by(Worker.name)]
+
+
+def test_a_failing_database_is_logged_once_per_interval_with_a_count(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    @contextlib.contextmanager
+    def locked() -> Iterator[None]:
+        raise pw.OperationalError("database is locked")
+        yield  # pragma: no cover - a generator context manager needs a yield
+
+    monkeypatch.setattr(database, "write", locked)
+    clock = [1000.0]
+    monkeypatch.setattr(db_writer.time, "monotonic", lambda: clock[0])
+    writer = DatabaseWriter(database)
+
+    async def three_failing_batches_then_one_later() -> list[Any]:
+        writer.start()
+        try:
+            results = [await asyncio.gather(writer.call(add_worker, f"w{i}"), return_exceptions=True) for i in range(3)]
+            clock[0] += db_writer.FAILURE_LOG_EVERY_SECONDS
+            results.append(await asyncio.gather(writer.call(add_worker, "later"), return_exceptions=True))
+            return results
+        finally:
+            writer.stop()
+
+    with caplog.at_level(logging.ERROR, logger=db_writer.__name__):
+        results = asyncio.run(three_failing_batches_then_one_later())
+    assert all(isinstance(result[0], pw.OperationalError) for result in results)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert "nothing of its 1 jobs was stored: database is locked" in messages[0]
+    assert "(2 more failed batches since the last report)" in messages[1]
+    assert Worker.select().count() == 0

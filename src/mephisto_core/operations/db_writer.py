@@ -12,6 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +24,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _STOP = object()
+# While the database keeps failing (a lock past the busy timeout, a full disk), every batch fails the same way:
+# one log line this often says so, the callers report their own failures.
+FAILURE_LOG_EVERY_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -46,6 +50,8 @@ class DatabaseWriter:
         self._thread = threading.Thread(target=self._run, name="mephisto-db-writer", daemon=True)
         self.batches = 0
         self.jobs_done = 0
+        self._failures_unlogged = 0
+        self._failure_logged_at = -FAILURE_LOG_EVERY_SECONDS
 
     def start(self) -> None:
         self._thread.start()
@@ -93,13 +99,26 @@ class DatabaseWriter:
                     if not job.future.cancelled():
                         outcomes.append((job, *savepoints.run(job)))
         except Exception as exc:
-            # The commit itself failed: nothing of this batch is durable, so every caller gets the error.
-            log.error("database commit failed for %d jobs: %s", len(batch), exc)
+            # The transaction failed (its BEGIN, a statement outside the savepoints, or the COMMIT): nothing of
+            # this batch is durable, so every caller gets the error.
+            self._log_failed_batch(len(batch), exc)
             self._deliver([(job, False, exc) for job in batch])
             return
         self.batches += 1
         self.jobs_done += len(outcomes)
         self._deliver(outcomes)
+
+    def _log_failed_batch(self, jobs: int, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._failure_logged_at < FAILURE_LOG_EVERY_SECONDS:
+            self._failures_unlogged += 1
+            return
+        more = (
+            f" ({self._failures_unlogged} more failed batches since the last report)" if self._failures_unlogged else ""
+        )
+        log.error("database transaction failed, nothing of its %d jobs was stored: %s%s", jobs, exc, more)
+        self._failure_logged_at = now
+        self._failures_unlogged = 0
 
     @staticmethod
     def _deliver(outcomes: list[tuple[_Job, bool, Any]]) -> None:
