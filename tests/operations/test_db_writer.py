@@ -134,3 +134,23 @@ def test_a_failing_database_is_logged_once_per_interval_with_a_count(
     assert "nothing of its 1 jobs was stored: database is locked" in messages[0]
     assert "(2 more failed batches since the last report)" in messages[1]
     assert Worker.select().count() == 0
+
+
+def test_a_failed_rollback_reports_the_error_that_broke_the_transaction(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    @contextlib.contextmanager
+    def full_disk() -> Iterator[None]:
+        # What SQLite and peewee do on a full disk: SQLite ends the transaction itself, peewee's rollback fails.
+        try:
+            raise pw.OperationalError("database or disk is full")
+        except pw.OperationalError:
+            raise pw.OperationalError("cannot rollback - no transaction is active")  # noqa: B904
+        yield  # pragma: no cover - a generator context manager needs a yield
+
+    monkeypatch.setattr(database, "write", full_disk)
+    writer = DatabaseWriter(database)
+    with caplog.at_level(logging.ERROR, logger=db_writer.__name__):
+        (result,) = asyncio.run(run_batch(writer, (add_worker, "w")))
+    assert isinstance(result, pw.OperationalError) and str(result) == "database or disk is full"
+    assert "database or disk is full" in caplog.records[0].getMessage()

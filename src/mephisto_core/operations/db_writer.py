@@ -101,8 +101,9 @@ class DatabaseWriter:
         except Exception as exc:
             # The transaction failed (its BEGIN, a statement outside the savepoints, or the COMMIT): nothing of
             # this batch is durable, so every caller gets the error.
-            self._log_failed_batch(len(batch), exc)
-            self._deliver([(job, False, exc) for job in batch])
+            error = _first_cause(exc)
+            self._log_failed_batch(len(batch), error)
+            self._deliver([(job, False, error) for job in batch])
             return
         self.batches += 1
         self.jobs_done += len(outcomes)
@@ -129,6 +130,17 @@ class DatabaseWriter:
         for loop, results in by_loop.items():
             if not loop.is_closed():  # a closed loop has nobody left waiting
                 loop.call_soon_threadsafe(_resolve, results)
+
+
+def _first_cause(exc: Exception) -> Exception:
+    """The error that broke the transaction, not the failed rollback it led to.
+
+    When SQLite hits a full disk (or I/O error) it rolls the transaction back by itself; peewee's own rollback
+    then fails with "cannot rollback - no transaction is active", which would hide "database or disk is full".
+    """
+    if "no transaction is active" in str(exc) and isinstance(exc.__context__, Exception):
+        return exc.__context__
+    return exc
 
 
 class _JobSavepoints:
