@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+#: Receives one envelope from the router (an event or a page's message), as docs/protocol.md describes them.
+EnvelopeHandler = Callable[[dict[str, Any]], Awaitable[None]]
+#: Receives one upload frame (the page's binary frame) and the id of the connection it came from.
+UploadHandler = Callable[[int, bytes], Awaitable[None]]
 
 
 class ArchitectArgs(BaseModel):
@@ -15,12 +21,47 @@ class ArchitectArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LocalChannelSession(Protocol):
+    """The operator's handle on an in-process channel session (see `LocalChannelLink`)."""
+
+    @property
+    def is_open(self) -> bool:
+        """False once the session was closed (by either end) or replaced by a newer one."""
+        ...
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        """Deliver one operator envelope (`{"conn", "msg"}` or `{"conn", "close", "reason"}`) now."""
+        ...
+
+    def close(self) -> None:
+        """End the session; envelopes still queued for the operator are dropped, as a lost channel drops them."""
+        ...
+
+
+class LocalChannelLink(Protocol):
+    """The router's channel end when the router runs on the operator's own event loop.
+
+    Envelopes cross as Python objects instead of JSON over a loopback WebSocket. Opening a session is the
+    local form of connecting the channel: the router's `hello` is the first envelope handed to `on_envelope`,
+    and a newer session replaces an older one.
+    """
+
+    def open_local(self, on_envelope: EnvelopeHandler, on_upload: UploadHandler) -> LocalChannelSession:
+        """Open a session whose page traffic goes to the two handlers, in order, one at a time."""
+        ...
+
+
 @dataclass(frozen=True)
 class Deployment:
-    """A running router: the base URL workers open and the channel URL the operator connects to."""
+    """A running router: the base URL workers open and the channel URL the operator connects to.
+
+    `local_link` is set only when the router runs in the operator's process and event loop; the operator then
+    uses it instead of the channel URL. Routers in another process or on another host leave it None.
+    """
 
     worker_url: str
     channel_url: str
+    local_link: LocalChannelLink | None = None
 
 
 class Architect:

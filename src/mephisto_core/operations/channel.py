@@ -13,15 +13,41 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
+
 log = logging.getLogger(__name__)
 
-EnvelopeHandler = Callable[[dict[str, Any]], Awaitable[None]]
-UploadHandler = Callable[[int, bytes], Awaitable[None]]
+__all__ = ["EnvelopeHandler", "OperatorChannel", "RouterChannel", "UploadHandler"]
+
+
+class RouterChannel(Protocol):
+    """What the operator needs of its channel to the router: this module's socket channel, or the in-process
+    link of `operations.local_channel` when the router runs on the operator's event loop."""
+
+    on_envelope: EnvelopeHandler
+    on_upload: UploadHandler
+
+    @property
+    def connected(self) -> bool:
+        """Whether the router is reachable now."""
+        ...
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connect; return once the channel is up (the router's `hello` comes first on it)."""
+        ...
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        """Queue or deliver one envelope for the router without waiting."""
+        ...
+
+    async def stop(self) -> None:
+        """Disconnect for good."""
+        ...
 
 
 class OperatorChannel:

@@ -16,7 +16,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-from mephisto_core.operations.channel import OperatorChannel
+from mephisto_core.operations.channel import RouterChannel
 from mephisto_core.operations.db_writer import DatabaseWriter
 from mephisto_core.operations.replies import Assigned, Failure, Refused, Submitted
 from mephisto_core.operations.uploads import UPLOAD_ID, UploadStore
@@ -41,7 +41,7 @@ class ClientIOHandler:
         self.pool = pool
         self.writer = writer
         self.uploads = uploads
-        self.channel: OperatorChannel | None = None
+        self.channel: RouterChannel | None = None
         self._bindings: dict[int, _Binding | None] = {}
         #: the id the router sent in its last channel hello (a new id is a new router process)
         self._router_id: str | None = None
