@@ -3,6 +3,10 @@
 Each bot opens the worker page over HTTP, connects the WebSocket, says hello with its worker id, gets a unit,
 asks the blueprint for a valid answer, uploads its files, submits, waits for the acknowledgement, and starts
 over until the run says it is over. Used by `mephisto launch --simulate N`, the tests and the benchmarks.
+
+Retries follow the same contract as mephisto-task.js (docs/protocol.md): a request answered `unavailable` is sent
+again after a backoff; after a reconnect the bot says hello with its agent token and resends the unacknowledged
+submit (and its uploads) with the same submit_key and upload ids, so the operator stores it once.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -28,15 +33,25 @@ from mephisto_core.abstractions import Blueprint, SimulatedAnswer
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER_FAILURES = 8  # consecutive failed connections (about 5 s with backoff) mean the server is gone
+# Backoff for a request answered `unavailable` (the operator is away): doubling, with jitter, like the browser's.
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MAX_SECONDS = 2.0
+# Answers meaning the unit is no longer this bot's: its agent token is of no more use.
+_UNIT_LOST = frozenset({"gone", "already_submitted", "not_your_unit"})
 
 
 @dataclass
 class BotReport:
-    """What one bot (or a crowd of them) did, with latencies in seconds."""
+    """What one bot (or a crowd of them) did, with latencies in seconds.
+
+    `errors` counts lost connections and requests the server refused for good; `resends` counts requests sent
+    again, with the same keys, after an `unavailable` answer or a reconnect (the protocol's normal retries).
+    """
 
     submitted: int = 0
     refusals: int = 0
     errors: int = 0
+    resends: int = 0
     connect_to_data: list[float] = field(default_factory=list)
     submit_to_ack: list[float] = field(default_factory=list)
     acknowledged_keys: list[str] = field(default_factory=list)
@@ -45,12 +60,27 @@ class BotReport:
         self.submitted += other.submitted
         self.refusals += other.refusals
         self.errors += other.errors
+        self.resends += other.resends
         self.connect_to_data += other.connect_to_data
         self.submit_to_ack += other.submit_to_ack
         self.acknowledged_keys += other.acknowledged_keys
 
 
 AnswerFn = Callable[[dict[str, Any], random.Random], SimulatedAnswer]
+Reply = dict[str, Any]
+
+
+@dataclass
+class _PendingSubmit:
+    """A unit's answer until it is acknowledged; it outlives the socket, so a retry sends the same keys."""
+
+    agent_id: int
+    unit_id: int
+    answer: SimulatedAnswer
+    submit_key: str
+    upload_ids: list[str]  # one per file of the answer, made once
+    uploaded: set[str] = field(default_factory=set)  # the upload ids the server acknowledged
+    first_sent: float | None = None  # perf_counter time of the first submit, for submit_to_ack
 
 
 class SimulatedWorker:
@@ -78,6 +108,9 @@ class SimulatedWorker:
         self.fetch_page = fetch_page
         self.report = BotReport()
         self._next_id = 0
+        # The agent token of the unit in hand (sent in hello, as the browser does) and its unacknowledged answer.
+        self._token: str | None = None
+        self._pending: _PendingSubmit | None = None
 
     async def run(self) -> BotReport:
         """Work until the run is over (or `max_units` are done); reconnect when the socket drops."""
@@ -114,9 +147,12 @@ class SimulatedWorker:
     async def _work(self, ws: ClientConnection, params: dict[str, str], started: float) -> bool:
         """Do units on one socket; True when the run is over for this bot."""
         while self.max_units is None or self.report.submitted < self.max_units:
-            reply = await self._request(ws, {"type": "hello", "params": params, "token": None})
+            reply = await self._until_answered(
+                lambda: self._request(ws, {"type": "hello", "params": params, "token": self._token})
+            )
             if reply["type"] == "refused":
                 self.report.refusals += 1
+                self._forget_unit("the server refused the bot")
                 if reply["reason"] == "no_units":
                     await asyncio.sleep(0.2 + self.rng.random() * 0.3)
                     continue
@@ -125,41 +161,93 @@ class SimulatedWorker:
                 self.report.errors += 1
                 await asyncio.sleep(0.2)
                 continue
-            self.report.connect_to_data.append(time.perf_counter() - started)
-            if self.think_seconds:
-                await asyncio.sleep(self.think_seconds * (0.5 + self.rng.random()))
-            if reply.get("submitted"):
-                started = time.perf_counter()
-                continue
-            answer = self.answer(reply["init_data"], self.rng)
-            upload_ids = [await self._upload(ws, *spec) for spec in answer.files]
-            key = secrets.token_urlsafe(12)
-            sent = time.perf_counter()
-            ack = await self._request(
-                ws, {"type": "submit", "submit_key": key, "outputs": answer.outputs, "uploads": upload_ids}
-            )
+            if self._pending is not None and self._pending.agent_id != reply["agent_id"]:
+                # Away longer than the grace period: the unit went back to the pool and this answer with it.
+                self._forget_unit("the unit was given to someone else while the bot was away")
+            self._token = reply["token"]
+            pending = self._pending
+            if pending is None:
+                self.report.connect_to_data.append(time.perf_counter() - started)
+                if self.think_seconds:
+                    await asyncio.sleep(self.think_seconds * (0.5 + self.rng.random()))
+                if reply.get("submitted"):
+                    self._token = None  # done already: the next hello asks for a new unit
+                    started = time.perf_counter()
+                    continue
+                answer = self.answer(reply["init_data"], self.rng)
+                upload_ids = [secrets.token_urlsafe(12) for _ in answer.files]
+                pending = _PendingSubmit(
+                    reply["agent_id"], reply["unit_id"], answer, secrets.token_urlsafe(12), upload_ids
+                )
+                self._pending = pending
+            else:
+                self.report.resends += 1  # the same submit again, on a new socket
+            ack = await self._send_pending(ws, pending)
+            if ack is None:
+                continue  # the operator does not know this socket (it restarted): hello again, then resend
+            self._pending = None
             if ack["type"] != "submitted":
                 self.report.errors += 1
                 log.info("bot %s submit refused: %s", self.worker_name, ack)
+                if ack.get("code") in _UNIT_LOST:
+                    self._token = None
                 continue
-            self.report.submit_to_ack.append(time.perf_counter() - sent)
+            self._token = None
+            assert pending.first_sent is not None
+            self.report.submit_to_ack.append(time.perf_counter() - pending.first_sent)
             self.report.submitted += 1
-            self.report.acknowledged_keys.append(key)
+            self.report.acknowledged_keys.append(pending.submit_key)
             if self.ack_log is not None:
                 with self.ack_log.open("a") as fh:
-                    fh.write(
-                        json.dumps({"worker": self.worker_name, "submit_key": key, "unit_id": reply["unit_id"]}) + "\n"
-                    )
+                    record = {"worker": self.worker_name, "submit_key": pending.submit_key, "unit_id": pending.unit_id}
+                    fh.write(json.dumps(record) + "\n")
             started = time.perf_counter()
         return True
 
-    async def _request(self, ws: ClientConnection, msg: dict[str, Any]) -> dict[str, Any]:
+    def _forget_unit(self, why: str) -> None:
+        if self._pending is not None:
+            self.report.errors += 1
+            log.info("bot %s drops its answer to unit %d: %s", self.worker_name, self._pending.unit_id, why)
+        self._pending = None
+        self._token = None
+
+    async def _send_pending(self, ws: ClientConnection, pending: _PendingSubmit) -> Reply | None:
+        """Upload what is not acknowledged yet, then submit; the final answer, or None when a new hello is needed."""
+        for (field_name, name, content_type, data), upload_id in zip(
+            pending.answer.files, pending.upload_ids, strict=True
+        ):
+            if upload_id in pending.uploaded:
+                continue
+            reply = await self._until_answered(
+                partial(self._upload, ws, field_name, name, content_type, data, upload_id)
+            )
+            if reply.get("type") != "upload_ack":
+                return None if reply.get("code") == "not_assigned" else reply
+            pending.uploaded.add(upload_id)
+        if pending.first_sent is None:
+            pending.first_sent = time.perf_counter()
+        submit = {"submit_key": pending.submit_key, "outputs": pending.answer.outputs, "uploads": pending.upload_ids}
+        ack = await self._until_answered(lambda: self._request(ws, {"type": "submit", **submit}))
+        return None if ack.get("code") == "not_assigned" else ack
+
+    async def _until_answered(self, attempt: Callable[[], Awaitable[Reply]]) -> Reply:
+        """Make the request until the answer is something other than `unavailable`, backing off in between."""
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            reply = await attempt()
+            if not (reply.get("type") == "error" and reply.get("code") == "unavailable"):
+                return reply
+            await asyncio.sleep(delay / 2 + self.rng.random() * delay / 2)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            self.report.resends += 1
+
+    async def _request(self, ws: ClientConnection, msg: dict[str, Any]) -> Reply:
         self._next_id += 1
         msg["id"] = self._next_id
         await ws.send(json.dumps(msg))
         return await self._answer_to(ws, self._next_id)
 
-    async def _answer_to(self, ws: ClientConnection, request_id: int) -> dict[str, Any]:
+    async def _answer_to(self, ws: ClientConnection, request_id: int) -> Reply:
         while True:
             frame = await asyncio.wait_for(ws.recv(), timeout=60)
             reply = json.loads(frame)
@@ -167,9 +255,10 @@ class SimulatedWorker:
                 return dict(reply)
             # Pushes (status, live) are not answers; a bot has nothing to do with them.
 
-    async def _upload(self, ws: ClientConnection, field_name: str, name: str, content_type: str, data: bytes) -> str:
+    async def _upload(
+        self, ws: ClientConnection, field_name: str, name: str, content_type: str, data: bytes, upload_id: str
+    ) -> Reply:
         self._next_id += 1
-        upload_id = secrets.token_urlsafe(12)
         header = json.dumps(
             {
                 "type": "upload",
@@ -181,10 +270,7 @@ class SimulatedWorker:
             }
         ).encode()
         await ws.send(len(header).to_bytes(4, "big") + header + data)
-        reply = await self._answer_to(ws, self._next_id)
-        if reply.get("type") != "upload_ack":
-            raise ConnectionError(f"upload refused: {reply}")
-        return upload_id
+        return await self._answer_to(ws, self._next_id)
 
 
 async def http_get(url: str) -> bytes:
