@@ -172,14 +172,6 @@ def test_operator_reconnects_after_its_channel_handshake_is_reset(
     assert ProtocolPage(operator.worker_url, "alice").hello()["type"] == "assigned"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operations/client_io.py ClientIOHandler.on_envelope ignores the sockets the router's channel 'hello' no "
-        "longer lists: a page that closed while the channel was down stays bound, its agent is never marked "
-        "absent, and its unit is held for assignment_duration_seconds instead of disconnect_grace_seconds"
-    ),
-)
 def test_page_that_leaves_during_a_channel_outage_loses_its_unit_after_the_grace_period(
     tmp_path: Path, sqlite_database: Database, start_operator: Callable[..., OperatorThread]
 ) -> None:
@@ -228,14 +220,6 @@ class ScriptedRouter:
                 await socket.close(1001, "run over")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operations/simulate.py SimulatedWorker._work: a submit answered `unavailable` counts as an error and the "
-        "unit is started over with a new secrets.token_urlsafe() submit_key, instead of the same submit_key being "
-        "resent as docs/protocol.md requires"
-    ),
-)
 def test_simulated_worker_resends_the_same_submit_key_after_unavailable() -> None:
     script = ScriptedRouter()
 
