@@ -38,8 +38,7 @@ ARCHITECT = {
     "max_upload_bytes": MAX_UPLOAD_BYTES,
     "max_worker_buffer_bytes": 64 * 1024,
 }
-# docs/protocol.md's error codes, plus `unsupported`, which the operator answers to `live` on tasks that are not
-# live (docs/protocol.md does not list it: reported as a documentation gap).
+# The error codes docs/protocol.md lists as sent on the wire (`too_large` is the client library's own).
 KNOWN_ERROR_CODES = {
     "bad_message",
     "not_assigned",
@@ -47,7 +46,6 @@ KNOWN_ERROR_CODES = {
     "already_submitted",
     "invalid_submission",
     "unknown_upload",
-    "too_large",
     "unavailable",
     "gone",
     "unsupported",
