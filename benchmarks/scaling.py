@@ -55,6 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes per run (default 2)")
     parser.add_argument("--timeout", type=float, default=300.0, help="--timeout of each load_e2e run (default 300)")
+    parser.add_argument(
+        "--wait-load",
+        type=float,
+        default=None,
+        metavar="L",
+        help="before each run, wait (up to --wait-max s) for a 1-minute load average below L",
+    )
+    parser.add_argument("--wait-max", type=float, default=300.0, help="longest wait for --wait-load (default 300)")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"PNG to write (default {DEFAULT_PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the plot (no matplotlib needed)")
     args = parser.parse_args(argv)
@@ -78,6 +86,13 @@ def units_for(workers: int, seconds: float, rate: float | None) -> int:
     return max(MIN_UNITS, workers, round(rate * seconds / 100) * 100)
 
 
+def wait_for_quiet(below: float, longest_s: float) -> None:
+    """Wait until the 1-minute load average is below `below`, or `longest_s` passed (then run anyway)."""
+    deadline = time.monotonic() + longest_s
+    while loadavg_1m() >= below and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def run_point(args: argparse.Namespace, workers: int, units: int) -> dict[str, Any]:
     """One load_e2e.py run; its JSON line, or a dict with `error` when it failed."""
     command = [
@@ -94,6 +109,8 @@ def run_point(args: argparse.Namespace, workers: int, units: int) -> dict[str, A
         "--timeout",
         str(args.timeout),
     ]
+    if args.wait_load is not None:
+        wait_for_quiet(args.wait_load, args.wait_max)
     print(f"scaling: {workers} workers, {units} units ...", file=sys.stderr, flush=True)
     started = time.monotonic()
     # stderr goes straight through: load_e2e's progress and abort messages stay visible.
@@ -157,6 +174,15 @@ def plot(series: list[dict[str, Any]], db: str, path: Path, note: str) -> None:
     workers = [p["workers"] for p in points]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     left.plot(workers, [p["units_per_s"] for p in points], marker="o")
+    for point in points:  # a busy machine lowers every number: say how busy it was at each run
+        left.annotate(
+            f"load {point['loadavg_1m_before']}",
+            (point["workers"], point["units_per_s"]),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            fontsize=7,
+        )
     left.set_title("Throughput")
     left.set_ylabel("completed units / s")
     left.set_ylim(bottom=0)
