@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pytest
 from reliability_architect import ChannelProxy, ReliabilityArchitect
 from reliability_helpers import (
     OperatorThread,
