@@ -14,6 +14,7 @@ import pytest
 from pool_helpers import build_pool
 
 from mephisto_core.data_model import Database
+from mephisto_core.operations import client_io as client_io_module
 from mephisto_core.operations.client_io import ClientIOHandler
 from mephisto_core.operations.db_writer import DatabaseWriter
 from mephisto_core.operations.uploads import UploadStore
@@ -184,3 +185,30 @@ async def test_an_upload_the_disk_refuses_is_answered_unavailable_logged_and_not
     assert channel.answers_to(1)[-1] == {"type": "upload_ack", "id": 7, "upload_id": "upload-0001"}
     stored = io.uploads.load("upload-0001")
     assert stored is not None and (mephisto_settings.data_dir / stored.path).read_bytes() == b"hello"
+
+
+@run
+async def test_a_unit_takes_a_bounded_number_of_uploads_and_resends_of_one_count_once(
+    client_io: tuple[ClientIOHandler, RecordingChannel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_io_module, "MAX_UPLOADS_PER_UNIT", 2)
+    io, channel = client_io
+    await say_hello(io, channel, 1, "alice")
+    for upload_id in ("upload-0001", "upload-0002", "upload-0002"):  # the last one is a resend
+        await io.on_upload(1, upload_frame(upload_id, b"data"))
+        await settled(io)
+        assert channel.answers_to(1)[-1] == {"type": "upload_ack", "id": 7, "upload_id": upload_id}
+
+    await io.on_upload(1, upload_frame("upload-0003", b"data"))
+    await settled(io)
+    answer = channel.answers_to(1)[-1]
+    assert (answer["type"], answer["code"]) == ("error", "bad_message"), answer
+    assert "at most 2 files" in answer["message"]
+    assert io.uploads.load("upload-0003") is None
+    assert not io.uploads.folder("upload-0003").exists()
+
+    # Another worker's unit has its own allowance.
+    await say_hello(io, channel, 2, "bob")
+    await io.on_upload(2, upload_frame("upload-0004", b"data"))
+    await settled(io)
+    assert channel.answers_to(2)[-1] == {"type": "upload_ack", "id": 7, "upload_id": "upload-0004"}

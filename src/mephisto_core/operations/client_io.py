@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 AgentKey = tuple[bool, int]  # (is_onboarding, agent id)
 
 _UPLOAD_NOT_STORED = "The server could not store this file right now; please try again."
+# Files one unit may upload (resends of the same upload_id count once). With the router's per-file limit this
+# bounds the disk one page can fill with files no submission ever lists.
+MAX_UPLOADS_PER_UNIT = 100
 
 
 @dataclass
@@ -50,6 +53,7 @@ class ClientIOHandler:
         self.absent_since: dict[AgentKey, float] = {}
         self.refusals: Counter[str] = Counter()
         self.submit_times: deque[float] = deque(maxlen=100_000)
+        self._upload_ids: dict[int, set[str]] = {}  # agent id -> upload ids stored for it by this process
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- channel callbacks --------------------------------------------------------------------------------
@@ -165,6 +169,11 @@ class ClientIOHandler:
         if binding is None or binding.agent[0]:
             self.send(conn, Failure("not_assigned", "Uploads need a unit; send hello first.").message(request_id))
             return
+        agent_uploads = self._upload_ids.setdefault(binding.agent[1], set())
+        if upload_id not in agent_uploads and len(agent_uploads) >= MAX_UPLOADS_PER_UNIT:
+            too_many = f"A unit takes at most {MAX_UPLOADS_PER_UNIT} files; this one has that many already."
+            self.send(conn, Failure("bad_message", too_many).message(request_id))
+            return
         try:
             await asyncio.to_thread(self.uploads.save, upload_id, binding.agent[1], field, name, content_type, data)
         except ValueError as exc:
@@ -184,6 +193,7 @@ class ClientIOHandler:
             )
             self.send(conn, Failure("unavailable", _UPLOAD_NOT_STORED).message(request_id))
             return
+        agent_uploads.add(upload_id)
         self.send(conn, {"type": "upload_ack", "id": request_id, "upload_id": upload_id})
 
     # ---- sockets and agents -------------------------------------------------------------------------------
