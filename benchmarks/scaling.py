@@ -65,6 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wait-max", type=float, default=300.0, help="longest wait for --wait-load (default 300)")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"PNG to write (default {DEFAULT_PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the plot (no matplotlib needed)")
+    parser.add_argument(
+        "--replot",
+        type=Path,
+        default=None,
+        metavar="JSONL",
+        help="run nothing: draw --plot from the last scaling line of JSONL (e.g. benchmarks/results/scaling-*.jsonl)",
+    )
     args = parser.parse_args(argv)
     try:
         args.worker_counts = sorted({int(part) for part in args.workers.split(",") if part.strip()})
@@ -176,7 +183,7 @@ def plot(series: list[dict[str, Any]], db: str, path: Path, note: str) -> None:
     left.plot(workers, [p["units_per_s"] for p in points], marker="o")
     for point in points:  # a busy machine lowers every number: say how busy it was at each run
         left.annotate(
-            f"load {point['loadavg_1m_before']}",
+            f"load avg {point['loadavg_1m_before']}",
             (point["workers"], point["units_per_s"]),
             textcoords="offset points",
             xytext=(0, 7),
@@ -185,7 +192,7 @@ def plot(series: list[dict[str, Any]], db: str, path: Path, note: str) -> None:
         )
     left.set_title("Throughput")
     left.set_ylabel("completed units / s")
-    left.set_ylim(bottom=0)
+    left.set_ylim(0, 1.15 * max(p["units_per_s"] for p in points))  # room for the notes above the points
     right.plot(workers, [p["submit_to_ack_p99_ms"] for p in points], marker="o", label="p99")
     right.plot(workers, [p["submit_to_ack_p50_ms"] for p in points], marker="s", label="p50")
     right.set_title("Submit → acknowledgement")
@@ -203,8 +210,22 @@ def plot(series: list[dict[str, Any]], db: str, path: Path, note: str) -> None:
     plt.close(fig)
 
 
+def replot(source: Path, path: Path) -> None:
+    """Draw the plot of the last scaling line recorded in `source`."""
+    lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    recorded = [line for line in lines if line.get("benchmark") == "scaling"]
+    if not recorded:
+        raise PlotUnavailable(f"{source} holds no scaling line")
+    last = recorded[-1]
+    note = f"commit {last['code']['commit']}, {last['machine']['nproc']} CPUs shared with the load generators"
+    plot(last["series"], last["db"], path, note)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.replot is not None:
+        replot(args.replot, args.plot)
+        return 0
     if not args.no_plot:
         require_matplotlib()
     before = {"code": code_version(), "loadavg_1m": loadavg_1m()}
