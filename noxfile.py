@@ -94,14 +94,14 @@ def bench(session: nox.Session) -> None:
             session.error(f"no benchmark matches {', '.join(unknown)}; the scripts are: {', '.join(sorted(scripts))}")
         runs = [run for run in BENCH_RUNS if any(fnmatch.fnmatch(run[0], p) for p in session.posargs)]
     install_project(session, "matplotlib")
-    lines = []
+    # Written line by line, so the runs before a failing one keep their results.
+    results = Path(session.create_tmp()) / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    session.log(f"result lines go to {results}")
     for name, arguments in runs:
         # stderr (progress, abort messages) goes to the terminal; stdout is the script's JSON line.
         output = session.run("python", str(ROOT / "benchmarks" / f"{name}.py"), *arguments, silent=True, stderr=None)
         for line in str(output or "").splitlines():
             print(line)
             if line.startswith("{"):
-                lines.append(line)
-    results = Path(session.create_tmp()) / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    results.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    session.log(f"{len(lines)} result lines in {results}")
+                with results.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
