@@ -45,10 +45,13 @@ def launch(
     wait for work in flight; twice: stop now (held units are offered again on the next launch).
     """
     from mephisto_core.cli.context import load_settings, open_settings_database
+    from mephisto_core.router.open_files import raise_open_file_limit
     from mephisto_core.task_config import load_task_config
 
     settings = load_settings()
     config = load_task_config(task_file, overrides)
+    # An in-process router holds one socket per worker page in this process.
+    raise_open_file_limit()
     database = open_settings_database(settings)
     try:
         asyncio.run(

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from mephisto_core.errors import MephistoError
+from mephisto_core.router.open_files import raise_open_file_limit
 
 SECRET_ENV = "MEPHISTO_CHANNEL_SECRET"
 
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: set {SECRET_ENV} to the operator channel secret", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise_open_file_limit()  # one socket per worker page
     try:
         asyncio.run(_run(args, secret))
     except MephistoError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
@@ -12,7 +13,9 @@ from importlib import resources
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from mephisto_core.router.static_files import StaticFile, StaticFiles
+from mephisto_core.router.static_files import StaticFile, StaticFiles, StaticFileUnavailable, url_path_parts
+
+log = logging.getLogger(__name__)
 
 CLIENT_JS_PATH = "/mephisto-task.js"
 HEALTH_PATH = "/_health"
@@ -21,6 +24,11 @@ HEALTH_PATH = "/_health"
 # (it refuses too-large files before sending them). Served untouched, it falls back to the defaults.
 _UPLOAD_LIMIT_MARKER = b"__MEPHISTO_MAX_UPLOAD_BYTES__"
 _MESSAGE_LIMIT_MARKER = b"__MEPHISTO_MAX_MESSAGE_BYTES__"
+
+# Files served are kept in memory after their first read (a crowd opening the same task page would otherwise
+# cost a thread hop and a file read each), up to these sizes; larger files are read on every request.
+CACHE_FILE_MAX_BYTES = 256 * 2**10
+CACHE_TOTAL_MAX_BYTES = 32 * 2**20
 
 
 def load_client_js(max_upload_bytes: int, max_message_bytes: int) -> bytes:
@@ -70,6 +78,10 @@ class HttpRoutes:
         self._static = static
         self._client_js = client_js
         self._operator_connected = operator_connected
+        # Keyed by the path without its query (each worker's link has its own), found files only: a miss is
+        # not cached, so unknown paths cannot fill it. The build dir does not change while a run serves it.
+        self._cache: dict[tuple[str, ...], StaticFile] = {}
+        self._cache_bytes = 0
 
     async def respond(self, request: Request) -> Response:
         """The response to one plain HTTP request."""
@@ -86,7 +98,31 @@ class HttpRoutes:
         if path == HEALTH_PATH:
             body = json.dumps({"status": "ok", "operator_connected": self._operator_connected()})
             return build_response(HTTPStatus.OK, body.encode(), "application/json")
-        found: StaticFile | None = await asyncio.to_thread(self._static.lookup, request.path)
+        found = await self._static_file(request.path)
+        if isinstance(found, Response):
+            return found
         if found is None:
             return text_response(HTTPStatus.NOT_FOUND, "Not found.\n")
         return build_response(HTTPStatus.OK, found.body, found.content_type, cacheable=found.cacheable)
+
+    async def _static_file(self, target: str) -> StaticFile | Response | None:
+        parts = url_path_parts(target)
+        if parts is None:
+            return None
+        cached = self._cache.get(parts)
+        if cached is not None:
+            return cached
+        try:
+            found: StaticFile | None = await asyncio.to_thread(self._static.lookup, target)
+        except StaticFileUnavailable as exc:
+            log.error("%s", exc)
+            return text_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "The server is busy; please reload this page in a few seconds.\n",
+                extra_headers=(("Retry-After", "5"),),
+            )
+        size = len(found.body) if found is not None else 0
+        if found is not None and size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES:
+            self._cache[parts] = found
+            self._cache_bytes += size
+        return found

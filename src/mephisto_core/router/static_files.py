@@ -5,6 +5,7 @@ Everything here blocks on the file system, so the router calls `StaticFiles.look
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import urllib.parse
 from dataclasses import dataclass
@@ -14,6 +15,15 @@ INDEX_FILE = "index.html"
 
 # Text types are served as UTF-8 so a page's scripts and styles decode the same in every browser.
 _CHARSET_TYPES = frozenset({"application/javascript", "application/json", "image/svg+xml"})
+
+
+# Failures of this process, not of the request: out of descriptors or memory, an I/O error. The page exists (or
+# may), so the answer is "try again" (503), never "not found".
+_SERVER_TROUBLE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EIO, errno.EAGAIN})
+
+
+class StaticFileUnavailable(Exception):
+    """The file could not be read for a reason of the server's (see `_SERVER_TROUBLE`), not of the request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +80,10 @@ class StaticFiles:
         return self._root
 
     def lookup(self, target: str) -> StaticFile | None:
-        """Read the file a request target names, or None (404) if it is missing or not allowed. Blocking."""
+        """Read the file a request target names, or None (404) if it is missing or not allowed. Blocking.
+
+        Raises StaticFileUnavailable when the server cannot read files right now (e.g. out of descriptors).
+        """
         parts = url_path_parts(target)
         if parts is None:
             return None
@@ -82,7 +95,11 @@ class StaticFiles:
             if any(part.startswith(".") for part in inside.parts) or not real.is_file():
                 return None
             body = real.read_bytes()
-        except (OSError, ValueError, RuntimeError):
-            # OSError: missing, unreadable, name too long. ValueError: outside the dir. RuntimeError: a loop.
+        except OSError as exc:
+            if exc.errno in _SERVER_TROUBLE:
+                raise StaticFileUnavailable(f"cannot read {target[:200]!r} now: {exc.strerror or exc}") from exc
+            return None  # missing, unreadable, not a directory, name too long
+        except (ValueError, RuntimeError):
+            # ValueError: outside the dir. RuntimeError: a symlink loop.
             return None
         return StaticFile(body, content_type_for(real.name), cacheable=not real.name.endswith(".html"))
