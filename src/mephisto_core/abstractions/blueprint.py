@@ -56,7 +56,19 @@ class Blueprint:
         self.task_dir = task_dir
 
     def check(self) -> None:
-        """Validate what the arguments point at (files exist, data parses); raise ConfigError naming the key."""
+        """Validate what the arguments point at (files exist, data parses); raise ConfigError naming the key.
+
+        `mephisto check` calls this: it must report a problem anywhere in the data before any launch.
+        """
+
+    def check_launch(self) -> None:
+        """The checks a launch needs before its link is served; by default all of `check()`.
+
+        A blueprint with large data may check only what is needed to serve the first assignments here, if its
+        `iter_assignments` raises the same ConfigError `check()` would before yielding a bad item: the launch
+        then stops at that item, before any unit of it is created, and withdraws the units it offered.
+        """
+        self.check()
 
     def iter_assignments(self) -> Iterator[dict[str, Any]]:
         """Yield the inputs of each assignment, in order. Each assignment gets `task.units_per_assignment` units."""

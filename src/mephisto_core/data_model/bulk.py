@@ -8,10 +8,15 @@ row's id without RETURNING.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import peewee as pw
+
+# The text `JSONField.db_value` writes, from one encoder: `json.dumps` with options builds a new encoder per call.
+json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def reserve_ids(model: Any, count: int) -> list[int]:
@@ -39,6 +44,17 @@ def insert_rows(model: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]
     names = ", ".join(f'"{c}"' for c in columns)
     cursor = db.cursor()
     cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({placeholders})', rows)
+
+
+def db_datetime(model: Any, value: dt.datetime) -> dt.datetime | str:
+    """`value` as `model`'s database stores it, for a value written into many rows.
+
+    SQLite keeps datetimes as the text sqlite3's default adapter makes (`isoformat(" ")`): made once here rather
+    than by the adapter for every row and column. Other databases take the datetime itself.
+    """
+    if isinstance(_database_of(model), pw.SqliteDatabase):
+        return value.isoformat(" ")
+    return value
 
 
 def _database_of(model: Any) -> pw.Database:

@@ -1,8 +1,8 @@
 """Status values of units, agents and assignments, and the only place their allowed transitions live.
 
 Every status change in the code goes through `check_unit_transition` / `check_agent_transition` (directly, or
-through the conditional updates in `data_model.transitions`), so an illegal change raises instead of
-silently corrupting a run.
+through the conditional updates in `data_model.transitions`), and every unit's first status through
+`check_unit_birth`, so an illegal change raises instead of silently corrupting a run.
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ UNIT_TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
     _U.EXPIRED: frozenset({_U.LAUNCHED}),
 }
 
+#: Statuses a unit may be created in. CREATED is the rule. LAUNCHED is for a unit offered the moment it exists:
+#: the launcher creates units that way only when offering one is nothing but its status change (the provider
+#: publishes nothing per unit and `max_num_concurrent_units` sets no limit), saving the created -> launched write.
+UNIT_BIRTH_STATUSES: frozenset[UnitStatus] = frozenset({_U.CREATED, _U.LAUNCHED})
+
 _A = AgentStatus
 AGENT_TRANSITIONS: dict[AgentStatus, frozenset[AgentStatus]] = {
     _A.IN_TASK: frozenset({_A.COMPLETED, _A.DISCONNECTED, _A.TIMED_OUT, _A.RETURNED, _A.EXPIRED}),
@@ -105,6 +110,13 @@ def agent_sources(target: AgentStatus) -> frozenset[AgentStatus]:
 def check_unit_transition(current: str, target: str) -> None:
     """Raise IllegalTransition unless a unit may move from `current` to `target`."""
     _check("unit", UnitStatus, UNIT_TRANSITIONS, current, target)
+
+
+def check_unit_birth(status: str) -> None:
+    """Raise IllegalTransition unless a unit may be created in `status` (see UNIT_BIRTH_STATUSES)."""
+    if status not in UNIT_BIRTH_STATUSES:
+        allowed = ", ".join(sorted(s.value for s in UNIT_BIRTH_STATUSES))
+        raise IllegalTransition(f"a unit cannot be created as {status!r}; allowed: {allowed}")
 
 
 def check_agent_transition(current: str, target: str) -> None:

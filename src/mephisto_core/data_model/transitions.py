@@ -7,6 +7,7 @@ concurrent writers in this or another process, and a change the lifecycle forbid
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from mephisto_core.data_model.models import Agent, OnboardingAgent, Unit, utcnow
@@ -87,3 +88,18 @@ def move_units(unit_ids: list[int], source: UnitStatus, target: UnitStatus, **fi
             .execute()
         )
     return moved
+
+
+def move_run_units(run_id: int, sources: Collection[UnitStatus], target: UnitStatus, **fields: Any) -> int:
+    """Move every unit of run `run_id` that is in one of `sources` to `target` in one statement; how many moved.
+
+    For whole-run changes (withdrawing every unclaimed unit, offering every created one): one UPDATE on the
+    (task_run, status) index, where `move_units` would send the ids back in chunks.
+    """
+    for source in sources:
+        check_unit_transition(source.value, target.value)
+    return int(
+        Unit.update(status=target.value, updated_at=utcnow(), **fields)
+        .where((Unit.task_run == run_id) & Unit.status.in_([s.value for s in sources]))
+        .execute()
+    )

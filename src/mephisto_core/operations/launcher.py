@@ -1,8 +1,9 @@
 """TaskLauncher: turn the blueprint's data into assignments and units, and offer units to workers.
 
-All methods run on the database writer thread. Creation is bulk (INSERT ... RETURNING in chunks), so 100,000
-units are created in seconds; launching respects `max_num_concurrent_units` by topping up the pool of offered
-units whenever the operator ticks.
+All methods run on the database writer thread. Creation is bulk (executemany with ids reserved up front), so
+100,000 units are created in seconds; launching respects `max_num_concurrent_units` by topping up the pool of
+offered units whenever the operator ticks. When offering a unit is only its status change (no limit, and a
+provider that publishes nothing per unit), units are created already `launched` and withdrawn in one UPDATE.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 import peewee as pw
 
 from mephisto_core.data_model import Assignment, Unit, UnitStatus
-from mephisto_core.data_model.bulk import insert_rows, reserve_ids
-from mephisto_core.data_model.models import JSONField, utcnow
-from mephisto_core.data_model.transitions import move_units
+from mephisto_core.data_model.bulk import db_datetime, insert_rows, json_text, reserve_ids
+from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.statuses import check_unit_birth
+from mephisto_core.data_model.transitions import move_run_units, move_units
 from mephisto_core.operations.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,14 @@ class TaskLauncher:
         run_id, task_id = self.ctx.run.id, self.ctx.task.id
         per = self.ctx.config.task.units_per_assignment
         pay = str(self.ctx.config.task.reward)
-        now = utcnow()
+        born = UnitStatus.LAUNCHED if self._offer_on_creation() else UnitStatus.CREATED
+        check_unit_birth(born.value)
+        now = db_datetime(Unit, utcnow())
         assignment_ids = reserve_ids(Assignment, len(items))
         insert_rows(
             Assignment,
             ("id", "task_run_id", "inputs", "created_at"),
-            [(aid, run_id, JSONField().db_value(item), now) for aid, item in zip(assignment_ids, items, strict=True)],
+            [(aid, run_id, json_text(item), now) for aid, item in zip(assignment_ids, items, strict=True)],
         )
         insert_rows(
             Unit,
@@ -59,12 +63,23 @@ class TaskLauncher:
                 "created_at",
             ),
             [
-                (aid, run_id, task_id, index, pay, UnitStatus.CREATED.value, now, now)
+                (aid, run_id, task_id, index, pay, born.value, now, now)
                 for aid in assignment_ids
                 for index in range(per)
             ],
         )
+        if born is UnitStatus.LAUNCHED:
+            self.ctx.offers += 1
         return len(items) * per
+
+    def _offer_on_creation(self) -> bool:
+        """Whether new units are offered as they are created: nothing limits or publishes them one by one.
+
+        Not once a stop began (`ctx.accepting` is False): a stop withdraws what is offered, and units created
+        after it must wait for the next launch.
+        """
+        ctx = self.ctx
+        return ctx.accepting and not ctx.config.task.max_num_concurrent_units and not ctx.provider.publishes_units
 
     def assignments_created(self) -> int:
         """How many data items this run already has assignments for (gold units excluded)."""
@@ -77,8 +92,15 @@ class TaskLauncher:
 
     def launch_available(self) -> int:
         """Offer created units up to `max_num_concurrent_units` (all of them when 0); returns how many."""
+        if not self.ctx.accepting:
+            return 0  # a stop began: nothing new is offered
         run = self.ctx.run
         limit = self.ctx.config.task.max_num_concurrent_units
+        if not limit and not self.ctx.provider.publishes_units:
+            launched = move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
+            if launched:
+                self.ctx.offers += 1
+            return launched
         query = (
             Unit.select(Unit.id)
             .where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value))
@@ -130,11 +152,11 @@ class TaskLauncher:
     def expire_unclaimed(self) -> int:
         """Withdraw every offered-but-unclaimed unit (first Ctrl-C); returns how many."""
         run = self.ctx.run
-        units = list(
-            Unit.select().where(
-                (Unit.task_run == run) & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.CREATED.value])
-            )
-        )
+        unclaimed = [UnitStatus.LAUNCHED, UnitStatus.CREATED]
+        if not self.ctx.provider.publishes_units:
+            # Nothing to withdraw at the provider: one UPDATE, with no unit read back.
+            return move_run_units(run.id, unclaimed, UnitStatus.EXPIRED)
+        units = list(Unit.select().where((Unit.task_run == run) & Unit.status.in_([s.value for s in unclaimed])))
         if not units:
             return 0
         self.ctx.provider.expire_units(units)

@@ -117,7 +117,8 @@ class Operator:
     async def run(self, config: TaskConfig, on_ready: Callable[[RunStats], None] | None = None) -> RunStats:
         """Launch (or resume) the task and return when it is done or stopped."""
         blueprint, provider, architect = self._instantiate(config)
-        await asyncio.to_thread(blueprint.check)
+        # The full data check runs while units are offered: the feeder stops at the first bad item.
+        await asyncio.to_thread(blueprint.check_launch)
         self._rules = await asyncio.to_thread(RunRules.from_config, config)
         architect.check()
         self.writer.start()
@@ -323,7 +324,9 @@ class Operator:
             await self.writer.call(launcher.launch_available)
         await self._refresh(launcher, io)
         if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
-            raise feeder.exception()  # type: ignore[misc]  # a data item the blueprint could not read
+            # A data item the blueprint could not read: none of its units exist; withdraw the offered ones.
+            await self.writer.call(launcher.expire_unclaimed)
+            raise feeder.exception()  # type: ignore[misc]
         incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
         if incomplete == 0 and (feeder.done() or state.graceful_started):
             return not state.graceful_started or self.stats.count(UnitStatus.EXPIRED) == 0

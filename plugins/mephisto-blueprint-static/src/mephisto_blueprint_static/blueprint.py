@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mephisto_blueprint_static.args import StaticBlueprintArgs
 from mephisto_blueprint_static.builder import check_extra_source_dir, write_build
-from mephisto_blueprint_static.data import Row, load_rows, read_text
+from mephisto_blueprint_static.data import Row, iter_rows, read_text
 from mephisto_blueprint_static.fields import FormField, form_fields, row_independent_fields
 from mephisto_blueprint_static.simulate import simulate
 from mephisto_blueprint_static.template import fill, placeholders
@@ -37,7 +37,6 @@ class StaticBlueprint(Blueprint):
 
     def __init__(self, args: BlueprintArgs, task: TaskArgs, task_dir: Path) -> None:
         super().__init__(args, task, task_dir)
-        self._rows: list[Row] | None = None
         self._sources: dict[str, str] = {}
         self._placeholders: list[str] | None = None
 
@@ -71,47 +70,59 @@ class StaticBlueprint(Blueprint):
         assert source is not None  # task_source is required by the schema
         return source
 
-    def _data_rows(self) -> list[Row]:
-        if self._rows is None:
-            args = self.static_args
-            path = self._path(args.data_key)
-            assert path is not None
-            self._rows = load_rows(path, args.data_key)
-        return self._rows
+    def _checked_rows(self) -> Iterator[Row]:
+        """The data rows, read from the file as they are asked for; the first bad one raises ConfigError.
 
-    # ---- Blueprint -----------------------------------------------------------------------------------
+        A row is bad when it does not parse or lacks a placeholder of the task HTML; the error is the same
+        whether `check()` or a launch streaming the rows meets it.
+        """
+        data_key = self.static_args.data_key
+        path = self._path(data_key)
+        assert path is not None  # the schema requires one data file
+        names = placeholders(self._task_html())
+        for row in iter_rows(path, data_key):
+            values = row.values
+            for name in names:
+                if name not in values:
+                    columns = ", ".join(map(str, values)) or "none"
+                    raise ConfigError(
+                        f"the task HTML ({self._path('task_source')}) uses the placeholder ${{{name}}}, but "
+                        f"{row.where} of the data has no {name!r} (it has: {columns})",
+                        file=path,
+                        key=f"blueprint.{data_key}",
+                        line=row.line,
+                    )
+            yield row
 
-    def check(self) -> None:
-        """Every file exists and reads, the data parses into rows, and each row has every placeholder."""
-        task_html = self._task_html()
+    def _check_files(self) -> None:
+        self._task_html()
         self._source("preview_source")
         self._source("onboarding_source")
         extra = self._path("extra_source_dir")
         if extra is not None:
             check_extra_source_dir(extra)
-        rows = self._data_rows()
-        names = placeholders(task_html)
-        data_key = self.static_args.data_key
-        for row in rows:
-            for name in names:
-                if name not in row.values:
-                    columns = ", ".join(map(str, row.values)) or "none"
-                    raise ConfigError(
-                        f"the task HTML ({self._path('task_source')}) uses the placeholder ${{{name}}}, but "
-                        f"{row.where} of the data has no {name!r} (it has: {columns})",
-                        file=self._path(data_key),
-                        key=f"blueprint.{data_key}",
-                        line=row.line,
-                    )
+
+    # ---- Blueprint -----------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Every file exists and reads, the data parses into rows, and each row has every placeholder."""
+        self._check_files()
+        for _ in self._checked_rows():
+            pass
+
+    def check_launch(self) -> None:
+        """The files and the first data row; `iter_assignments` checks every later row before yielding it."""
+        self._check_files()
+        next(self._checked_rows())  # an empty data file raises here
 
     def iter_assignments(self) -> Iterator[dict[str, Any]]:
-        """Each data row, as a dict of column name to value."""
-        for row in self._data_rows():
-            yield dict(row.values)
+        """Each data row, as a dict of column name to value; a bad row raises the ConfigError `check()` gives."""
+        for row in self._checked_rows():
+            yield row.values
 
     def count_assignments(self) -> int:
-        """The number of data rows."""
-        return len(self._data_rows())
+        """The number of data rows (each checked as `check()` does)."""
+        return sum(1 for _ in self._checked_rows())
 
     def build(self, build_dir: Path) -> None:
         """Write index.html and static-task.js, and copy `extra_source_dir` beside them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,20 +13,29 @@ from typing import Any
 from mephisto_core.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One data item and where it came from (for error messages)."""
 
-    where: str  # e.g. "row 3 (line 4)", "item 2", "line 7"
+    label: str  # "row", "item" or "line": how the data file's kind counts its items
+    number: int  # the item's position as `label` counts it (1-based)
     line: int | None
     values: dict[str, Any]
 
+    @property
+    def where(self) -> str:
+        """e.g. "row 3 (line 4)", "item 2", "line 7"."""
+        if self.label == "row":
+            return f"row {self.number} (line {self.line})"
+        return f"{self.label} {self.number}"
 
-def load_rows(path: Path, kind: str) -> list[Row]:
-    """Rows of `path` read as `kind` ("data_csv", "data_json" or "data_jsonl"); ConfigError for any problem.
 
-    The error names the key `blueprint.<kind>`, the file, and the line where that is known. A file with no
-    rows is an error too: a run without assignments has nothing to do.
+def iter_rows(path: Path, kind: str) -> Iterator[Row]:
+    """Rows of `path` read as `kind` ("data_csv", "data_json" or "data_jsonl"), one at a time.
+
+    Any problem raises ConfigError when the iteration reaches it, naming the key `blueprint.<kind>`, the file,
+    and the line where that is known. A file with no rows is an error too: a run without assignments has
+    nothing to do. Nothing is kept once yielded, so a caller that streams the rows holds one at a time.
     """
     key = f"blueprint.{kind}"
     text = read_text(path, key)
@@ -37,9 +47,12 @@ def load_rows(path: Path, kind: str) -> list[Row]:
         rows = _jsonl_rows(text, path, key)
     else:
         raise ValueError(f"unknown data kind {kind!r}")
-    if not rows:
+    empty = True
+    for row in rows:
+        empty = False
+        yield row
+    if empty:
         raise ConfigError("the data file has no rows; every row becomes one assignment", file=path, key=key)
-    return rows
 
 
 def read_text(path: Path, key: str) -> str:
@@ -65,29 +78,29 @@ def read_text(path: Path, key: str) -> str:
         ) from exc
 
 
-def _csv_rows(text: str, path: Path, key: str) -> list[Row]:
+def _csv_rows(text: str, path: Path, key: str) -> Iterator[Row]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None:
             raise ConfigError("the CSV file is empty; it needs a header row and data rows", file=path, key=key)
         _check_header(header, path, key)
-        rows: list[Row] = []
+        width = len(header)
+        number = 0
         for cells in reader:
-            line = reader.line_num
-            if not cells or all(not cell.strip() for cell in cells):
-                continue  # blank lines are not data
-            if len(cells) != len(header):
+            if not cells or not "".join(cells).strip():
+                continue  # blank lines (or only blank cells) are not data
+            number += 1
+            if len(cells) != width:
                 raise ConfigError(
-                    f"row {len(rows) + 1} has {len(cells)} cells but the header has {len(header)} columns",
+                    f"row {number} has {len(cells)} cells but the header has {width} columns",
                     file=path,
                     key=key,
-                    line=line,
+                    line=reader.line_num,
                 )
-            rows.append(Row(f"row {len(rows) + 1} (line {line})", line, dict(zip(header, cells, strict=True))))
+            yield Row("row", number, reader.line_num, dict(zip(header, cells, strict=True)))
     except csv.Error as exc:
         raise ConfigError(f"not valid CSV: {exc}", file=path, key=key, line=reader.line_num) from exc
-    return rows
 
 
 def _check_header(header: list[str], path: Path, key: str) -> None:
@@ -100,7 +113,7 @@ def _check_header(header: list[str], path: Path, key: str) -> None:
         seen.add(name)
 
 
-def _json_rows(text: str, path: Path, key: str) -> list[Row]:
+def _json_rows(text: str, path: Path, key: str) -> Iterator[Row]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -113,16 +126,13 @@ def _json_rows(text: str, path: Path, key: str) -> list[Row]:
             file=path,
             key=key,
         )
-    rows: list[Row] = []
     for index, item in enumerate(data, start=1):
         if not isinstance(item, dict):
             raise ConfigError(f"item {index} of the list is a {_json_type(item)}, not an object", file=path, key=key)
-        rows.append(Row(f"item {index}", None, item))
-    return rows
+        yield Row("item", index, None, item)
 
 
-def _jsonl_rows(text: str, path: Path, key: str) -> list[Row]:
-    rows: list[Row] = []
+def _jsonl_rows(text: str, path: Path, key: str) -> Iterator[Row]:
     # Split on \n only: str.splitlines() would also split inside strings holding U+2028, which JSON allows.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -140,8 +150,7 @@ def _jsonl_rows(text: str, path: Path, key: str) -> list[Row]:
             raise ConfigError(
                 f"line {number} is a {_json_type(item)}, not a JSON object", file=path, key=key, line=number
             )
-        rows.append(Row(f"line {number}", number, item))
-    return rows
+        yield Row("line", number, number, item)
 
 
 def _json_type(value: Any) -> str:

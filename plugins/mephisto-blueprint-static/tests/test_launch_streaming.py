@@ -1,0 +1,107 @@
+"""A launch checks the data as it streams it: the link is served after the first rows, and a bad row later in
+the file stops the launch with the error `mephisto check` gives, before any unit of that row exists."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+import pytest
+import tomli_w
+from static_support import MakeBlueprint
+
+from mephisto_core.cli.check_cmd import build_report
+from mephisto_core.data_model import Assignment, Database, Unit
+from mephisto_core.errors import ConfigError
+from mephisto_core.operations.operator import FEED_CHUNK, Operator
+from mephisto_core.settings import Settings
+from mephisto_core.task_config import load_task_config
+
+
+def _error(call: object) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        call()  # type: ignore[operator]
+    return caught.value
+
+
+def test_check_launch_reads_only_the_first_row_and_iteration_stops_at_a_bad_one(
+    make_blueprint: MakeBlueprint,
+) -> None:
+    blueprint = make_blueprint(
+        files={"d.jsonl": '{"text": "a"}\n{"text": "b"}\n{"other": "c"}\n{"text": "d"}\n'}, data_jsonl="d.jsonl"
+    )
+    blueprint.check_launch()  # the first row is fine
+    checked = _error(blueprint.check)
+    seen: list[dict[str, object]] = []
+    with pytest.raises(ConfigError) as streamed:
+        for item in blueprint.iter_assignments():
+            seen.append(item)
+    assert seen == [{"text": "a"}, {"text": "b"}]  # the bad third line is never handed out
+    assert str(streamed.value) == str(checked)
+    assert (checked.line, checked.key) == (3, "blueprint.data_jsonl")
+    assert "line 3 of the data has no 'text'" in str(checked)
+    assert str(_error(blueprint.count_assignments)) == str(checked)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"data.csv": "other\nx\n"}, "row 1 (line 2) of the data has no 'text'"),
+        ({"data.csv": "text\n"}, "the data file has no rows"),
+        ({"data.csv": "text\n\n  \n"}, "the data file has no rows"),
+    ],
+)
+def test_check_launch_reports_what_the_first_row_shows(
+    make_blueprint: MakeBlueprint, files: dict[str, str], expected: str
+) -> None:
+    blueprint = make_blueprint(files=files)
+    assert expected in str(_error(blueprint.check_launch))
+    assert str(_error(blueprint.check)) == str(_error(blueprint.check_launch))
+
+
+def _task_with_bad_row(folder: Path, rows: int, bad_row: int) -> Path:
+    folder.mkdir()
+    (folder / "task.html").write_text("<p>${text}</p><input name='label'>", encoding="utf-8")
+    with (folder / "data.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "n"])
+        for number in range(1, rows + 1):
+            writer.writerow([f"row {number}", number] + (["one too many"] if number == bad_row else []))
+    config = {
+        "task": {"name": "streamed", "title": "Streamed"},
+        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
+        "architect": {"type": "local", "port": 0},
+        "provider": {"type": "mock"},
+    }
+    path = folder / "task.toml"
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")
+    return path
+
+
+def test_a_bad_row_after_the_first_chunk_stops_the_launch_with_the_check_error(
+    tmp_path: Path, mephisto_settings: Settings, sqlite_database: Database
+) -> None:
+    bad_row = FEED_CHUNK + 150
+    config = load_task_config(_task_with_bad_row(tmp_path / "task", FEED_CHUNK + 300, bad_row))
+    checked = _error(lambda: build_report(config, mephisto_settings))
+    assert f"row {bad_row} has 3 cells but the header has 2 columns" in str(checked)
+
+    async def launch() -> tuple[bool, ConfigError]:
+        operator = Operator(mephisto_settings, sqlite_database)
+        run = asyncio.create_task(operator.run(config))
+        ready = asyncio.create_task(operator.ready.wait())
+        await asyncio.wait({run, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        served_first = ready.done()
+        ready.cancel()
+        with pytest.raises(ConfigError) as stopped:
+            await asyncio.wait_for(run, 60)
+        return served_first, stopped.value
+
+    served_first, stopped = asyncio.run(launch())
+    assert served_first  # the link was served before the bad row was read
+    assert str(stopped) == str(checked)
+    # Only the chunks before the bad row's were created; every unit offered was withdrawn.
+    assert Assignment.select().count() == FEED_CHUNK
+    assert {u.status for u in Unit.select()} == {"expired"}
+    assert max(int(a.inputs["n"]) for a in Assignment.select()) == FEED_CHUNK

@@ -1,0 +1,86 @@
+"""What launching a large run writes: units born `created` or `launched` only, whole-run status moves in one
+UPDATE that keeps the lifecycle, and bulk rows that read back as the models write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from data_model_rows import RowFactory
+
+from mephisto_core.data_model import Assignment, Database, Unit, UnitStatus
+from mephisto_core.data_model.bulk import db_datetime, insert_rows, json_text, reserve_ids
+from mephisto_core.data_model.models import JSONField
+from mephisto_core.data_model.statuses import UNIT_BIRTH_STATUSES, check_unit_birth
+from mephisto_core.data_model.transitions import move_run_units
+from mephisto_core.errors import IllegalTransition
+
+U = UnitStatus
+
+
+@pytest.mark.parametrize("status", list(UnitStatus), ids=str)
+def test_a_unit_is_born_created_or_launched_and_nothing_else(status: UnitStatus) -> None:
+    if status in (U.CREATED, U.LAUNCHED):
+        check_unit_birth(status.value)
+        return
+    with pytest.raises(IllegalTransition) as refused:
+        check_unit_birth(status.value)
+    assert repr(status.value) in str(refused.value) and "created, launched" in str(refused.value)
+
+
+def test_birth_statuses_are_where_the_lifecycle_starts() -> None:
+    assert {U.CREATED, U.LAUNCHED} == UNIT_BIRTH_STATUSES
+    with pytest.raises(IllegalTransition):
+        check_unit_birth("Launched")  # status names are exact
+
+
+def test_move_run_units_moves_only_that_runs_units_in_the_sources(rows: RowFactory) -> None:
+    run, other_run = rows.task_run(), rows.task_run()
+    statuses = [U.CREATED, U.LAUNCHED, U.LAUNCHED, U.ASSIGNED, U.COMPLETED]
+    mine = [rows.unit(rows.assignment(run), status=s) for s in statuses]
+    theirs = rows.unit(rows.assignment(other_run), status=U.LAUNCHED)
+
+    assert move_run_units(run.id, [U.LAUNCHED, U.CREATED], U.EXPIRED) == 3
+
+    after = {u.id: u.status for u in Unit.select()}
+    assert [after[u.id] for u in mine] == ["expired", "expired", "expired", "assigned", "completed"]
+    assert after[theirs.id] == "launched"
+    assert move_run_units(run.id, [U.LAUNCHED, U.CREATED], U.EXPIRED) == 0
+
+
+def test_move_run_units_refuses_a_move_the_lifecycle_forbids_before_writing(rows: RowFactory) -> None:
+    run = rows.task_run()
+    unit = rows.unit(rows.assignment(run), status=U.COMPLETED)
+    with pytest.raises(IllegalTransition, match="'completed' to 'expired'"):
+        move_run_units(run.id, [U.LAUNCHED, U.COMPLETED], U.EXPIRED)
+    assert Unit.get_by_id(unit.id).status == "completed"  # nothing moved, not even the legal part
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"text": "hello, world", "n": 1}, {"ünïcode": "日本語 \u2028", "nested": [1, 2.5, None, True]}, {}],
+)
+def test_json_text_is_what_the_json_field_writes(value: dict[str, object]) -> None:
+    assert json_text(value) == JSONField().db_value(value)
+
+
+def test_bulk_rows_read_back_as_model_fields(database: Database, rows: RowFactory) -> None:
+    run = rows.task_run()
+    when = dt.datetime(2026, 12, 2, 3, 4, 5, 678901)
+    on_the_second = when.replace(microsecond=0)  # the text form drops ".000000": it must still read back
+    inputs = {"text": 'a "quoted" value, with ünïcode'}
+    with database.write():
+        ids = reserve_ids(Assignment, 2)
+        insert_rows(
+            Assignment,
+            ("id", "task_run_id", "inputs", "created_at"),
+            [
+                (ids[0], run.id, json_text(inputs), db_datetime(Assignment, when)),
+                (ids[1], run.id, json_text({}), db_datetime(Assignment, on_the_second)),
+            ],
+        )
+    first, second = Assignment.get_by_id(ids[0]), Assignment.get_by_id(ids[1])
+    assert (first.inputs, first.created_at) == (inputs, when)
+    assert (second.inputs, second.created_at) == ({}, on_the_second)
+    # Rows the models write and rows the bulk path writes compare alike in SQL.
+    assert Assignment.select().where(Assignment.created_at > on_the_second).count() == 1

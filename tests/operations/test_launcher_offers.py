@@ -1,0 +1,130 @@
+"""TaskLauncher: units are created already offered only when offering is nothing but a status change, and a
+stop withdraws every unclaimed unit in one statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mephisto_core.abstractions import CrowdProvider
+from mephisto_core.data_model import Database, Unit, UnitStatus
+from mephisto_core.operations.launcher import TaskLauncher
+from mephisto_core.operations.run_context import RunContext
+from mephisto_core.operations.run_setup import select_run
+from mephisto_core.plugins import get_registry
+from mephisto_core.settings import Settings
+from mephisto_core.task_config import load_task_config
+
+pytestmark = pytest.mark.usefixtures("test_types")
+
+
+class _Recording:
+    """What a provider was asked to publish and withdraw."""
+
+    def __init__(self) -> None:
+        self.launched: list[int] = []
+        self.expired: list[int] = []
+
+
+def _launcher(
+    database: Database, settings: Settings, task_path: Path, *, publishes: bool
+) -> tuple[TaskLauncher, _Recording]:
+    config = load_task_config(task_path)
+    registry = get_registry()
+    blueprint = registry.get("blueprint", "echo_test")(config.blueprint_args, config.task, config.task_dir)
+    base = registry.get("provider", "crowd_test")
+    seen = _Recording()
+
+    class Provider(base):  # type: ignore[misc,valid-type]
+        publishes_units = publishes
+
+        def launch_units(self, units: Sequence[Unit], worker_url: str) -> dict[int, str | None]:
+            seen.launched.extend(u.id for u in units)
+            return {u.id: f"hit-{u.id}" for u in units}
+
+        def expire_units(self, units: Sequence[Unit]) -> None:
+            seen.expired.extend(u.id for u in units)
+
+    provider: CrowdProvider = Provider(config.provider_args, "TEST_REQUESTER", {}, settings.data_dir)
+    with database.write():
+        selection = select_run(config, "TEST_REQUESTER", "test:1", sandbox=True)
+    ctx = RunContext(settings, config, selection.task, selection.run, blueprint, provider, "http://x/")
+    return TaskLauncher(ctx), seen
+
+
+def _statuses() -> list[str]:
+    return [u.status for u in Unit.select().order_by(Unit.id)]
+
+
+def _create(database: Database, launcher: TaskLauncher, rows: int) -> int:
+    with database.write():
+        return launcher.create_assignments([{"n": i} for i in range(rows)])
+
+
+def test_units_are_born_launched_without_a_limit_or_per_unit_publishing(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, seen = _launcher(database, mephisto_settings, task_file(units_per_assignment=2), publishes=False)
+    assert _create(database, launcher, 3) == 6
+    assert _statuses() == ["launched"] * 6
+    assert launcher.ctx.offers == 1  # the worker pool forgets "nothing to offer"
+    with database.write():
+        assert launcher.launch_available() == 0
+    assert seen.launched == []
+
+
+def test_a_concurrency_limit_keeps_units_created_until_there_is_room(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(max_num_concurrent_units=2), publishes=False)
+    _create(database, launcher, 5)
+    assert _statuses() == ["created"] * 5 and launcher.ctx.offers == 0
+    with database.write():
+        assert launcher.launch_available() == 2
+        assert launcher.launch_available() == 0
+    assert _statuses() == ["launched", "launched", "created", "created", "created"]
+
+
+def test_a_publishing_provider_gets_every_unit_through_launch_units(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, seen = _launcher(database, mephisto_settings, task_file(), publishes=True)
+    _create(database, launcher, 3)
+    assert _statuses() == ["created"] * 3
+    with database.write():
+        assert launcher.launch_available() == 3
+    ids = [u.id for u in Unit.select().order_by(Unit.id)]
+    assert seen.launched == ids
+    assert [u.provider_unit_id for u in Unit.select().order_by(Unit.id)] == [f"hit-{i}" for i in ids]
+
+
+def test_after_a_stop_began_new_units_wait_and_nothing_is_offered(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    launcher.ctx.accepting = False
+    _create(database, launcher, 2)
+    with database.write():
+        assert launcher.launch_available() == 0
+    assert _statuses() == ["created"] * 2
+
+
+@pytest.mark.parametrize("publishes", [False, True], ids=["nothing-published", "published"])
+def test_expire_unclaimed_withdraws_launched_and_created_units_only(
+    database: Database, mephisto_settings: Settings, task_file: Any, publishes: bool
+) -> None:
+    launcher, seen = _launcher(database, mephisto_settings, task_file(max_num_concurrent_units=3), publishes=publishes)
+    _create(database, launcher, 5)
+    with database.write():
+        launcher.launch_available()
+        first, second = [u.id for u in Unit.select().order_by(Unit.id).limit(2)]
+        Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == first).execute()
+        Unit.update(status=UnitStatus.COMPLETED.value).where(Unit.id == second).execute()
+        assert launcher.expire_unclaimed() == 3
+    assert _statuses() == ["assigned", "completed", "expired", "expired", "expired"]
+    # Only a provider that published units is asked to withdraw them, and only the unclaimed ones.
+    withdrawn = [u.id for u in Unit.select().where(Unit.status == UnitStatus.EXPIRED.value).order_by(Unit.id)]
+    assert sorted(seen.expired) == (withdrawn if publishes else [])
