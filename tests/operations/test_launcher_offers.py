@@ -128,3 +128,44 @@ def test_expire_unclaimed_withdraws_launched_and_created_units_only(
     # Only a provider that published units is asked to withdraw them, and only the unclaimed ones.
     withdrawn = [u.id for u in Unit.select().where(Unit.status == UnitStatus.EXPIRED.value).order_by(Unit.id)]
     assert sorted(seen.expired) == (withdrawn if publishes else [])
+
+
+def _set_status(database: Database, unit_id: int, status: UnitStatus) -> None:
+    with database.write():
+        Unit.update(status=status.value).where(Unit.id == unit_id).execute()
+
+
+def test_status_counts_while_creating_add_new_units_to_the_last_count(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+
+    def counts() -> dict[str, int]:
+        with database.write():
+            return launcher.status_counts()
+
+    _create(database, launcher, 3)
+    assert counts() == {"launched": 3}
+    first = Unit.select(Unit.id).order_by(Unit.id).scalar()
+    _set_status(database, first, UnitStatus.ASSIGNED)  # a worker claims a unit between two chunks
+    _create(database, launcher, 2)
+    assert counts() == {"launched": 5}  # the last count plus the new units: no recount yet
+    launcher.ctx.accepting = False  # a stop began: always a fresh count
+    assert counts() == {"launched": 4, "assigned": 1}
+    launcher.ctx.accepting = True
+    _set_status(database, first, UnitStatus.COMPLETED)
+    assert counts() == {"launched": 4, "completed": 1}  # nothing created since the last count: counted afresh
+
+
+def test_status_counts_recount_once_the_last_count_is_old(
+    database: Database, mephisto_settings: Settings, task_file: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    _create(database, launcher, 2)
+    with database.write():
+        assert launcher.status_counts() == {"launched": 2}
+    _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.ASSIGNED)
+    _create(database, launcher, 1)
+    monkeypatch.setattr("mephisto_core.operations.launcher.RECOUNT_WHILE_CREATING_S", 0.0)
+    with database.write():
+        assert launcher.status_counts() == {"launched": 2, "assigned": 1}

@@ -105,3 +105,19 @@ def test_a_bad_row_after_the_first_chunk_stops_the_launch_with_the_check_error(
     assert Assignment.select().count() == FEED_CHUNK
     assert {u.status for u in Unit.select()} == {"expired"}
     assert max(int(a.inputs["n"]) for a in Assignment.select()) == FEED_CHUNK
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'text,n\n"a, b",1\n"two\nlines",2\n',
+        'text,n\r\n"a, b",1\r\n"two\r\nlines",2',
+        'text,n\r"a, b",1\r"two\rlines",2\r',  # old Mac line endings
+    ],
+    ids=["lf", "crlf-no-final-newline", "lone-cr"],
+)
+def test_csv_rows_stream_the_same_with_every_line_ending(make_blueprint: MakeBlueprint, text: str) -> None:
+    blueprint = make_blueprint(files={"d.csv": text}, data_csv="d.csv")
+    blueprint.check()
+    newline = "\n" if text.startswith("text,n\n") else "\r\n" if "\r\n" in text else "\r"
+    assert list(blueprint.iter_assignments()) == [{"text": "a, b", "n": "1"}, {"text": f"two{newline}lines", "n": "2"}]

@@ -79,7 +79,9 @@ def read_text(path: Path, key: str) -> str:
 
 
 def _csv_rows(text: str, path: Path, key: str) -> Iterator[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # A lone "\r" ends a line too (old Mac files): io.StringIO cuts those, at the cost of a copy up front.
+    lone_cr = text.count("\r") != text.count("\r\n")
+    reader = csv.reader(io.StringIO(text, newline="") if lone_cr else _lines(text), strict=True)
     try:
         header = next(reader, None)
         if header is None:
@@ -101,6 +103,19 @@ def _csv_rows(text: str, path: Path, key: str) -> Iterator[Row]:
             yield Row("row", number, reader.line_num, dict(zip(header, cells, strict=True)))
     except csv.Error as exc:
         raise ConfigError(f"not valid CSV: {exc}", file=path, key=key, line=reader.line_num) from exc
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` with their endings, cut at "\n" as they are asked for (for text with no lone "\r").
+
+    What io.StringIO(text, newline="") gives the csv module, but lazily: reading the first rows does not first
+    copy the whole file.
+    """
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start) + 1 or size
+        yield text[start:end]
+        start = end
 
 
 def _check_header(header: list[str], path: Path, key: str) -> None:
