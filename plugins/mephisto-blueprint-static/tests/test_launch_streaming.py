@@ -89,14 +89,9 @@ def test_a_bad_row_after_the_first_chunk_stops_the_launch_with_the_check_error(
 
     async def launch() -> tuple[bool, ConfigError]:
         operator = Operator(mephisto_settings, sqlite_database)
-        run = asyncio.create_task(operator.run(config))
-        ready = asyncio.create_task(operator.ready.wait())
-        await asyncio.wait({run, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-        served_first = ready.done()
-        ready.cancel()
         with pytest.raises(ConfigError) as stopped:
-            await asyncio.wait_for(run, 60)
-        return served_first, stopped.value
+            await asyncio.wait_for(operator.run(config), 60)
+        return operator.ready.is_set(), stopped.value  # `ready`: the link was served
 
     served_first, stopped = asyncio.run(launch())
     assert served_first  # the link was served before the bad row was read
@@ -121,3 +116,32 @@ def test_csv_rows_stream_the_same_with_every_line_ending(make_blueprint: MakeBlu
     blueprint.check()
     newline = "\n" if text.startswith("text,n\n") else "\r\n" if "\r\n" in text else "\r"
     assert list(blueprint.iter_assignments()) == [{"text": "a, b", "n": "1"}, {"text": f"two{newline}lines", "n": "2"}]
+
+
+def test_a_resumed_launch_that_meets_a_bad_row_withdraws_the_units_it_offered_again(
+    tmp_path: Path, mephisto_settings: Settings, sqlite_database: Database
+) -> None:
+    task = _task_with_bad_row(tmp_path / "task", 10, bad_row=0)  # 10 good rows
+
+    async def launch_and_stop() -> None:
+        operator = Operator(mephisto_settings, sqlite_database)
+        run = asyncio.create_task(operator.run(load_task_config(task)))
+        await asyncio.wait_for(operator.ready.wait(), 30)
+        operator.request_stop()
+        await asyncio.wait_for(run, 30)
+
+    asyncio.run(launch_and_stop())
+    assert [u.status for u in Unit.select()] == ["expired"] * 10
+    with (task.parent / "data.csv").open("a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["row 11", 11], ["row 12", 12, "one too many"]])
+
+    async def resume() -> ConfigError:
+        operator = Operator(mephisto_settings, sqlite_database)
+        with pytest.raises(ConfigError) as stopped:
+            await asyncio.wait_for(operator.run(load_task_config(task)), 30)
+        return stopped.value
+
+    assert "row 12 has 3 cells" in str(resume_error := asyncio.run(resume()))
+    assert str(resume_error) == str(_error(lambda: build_report(load_task_config(task), mephisto_settings)))
+    # The resume offered the 10 expired units again, then withdrew them when the new rows turned out bad.
+    assert [u.status for u in Unit.select()] == ["expired"] * 10

@@ -193,6 +193,7 @@ class Operator:
                             {feeder, asyncio.ensure_future(first_chunk.wait())}, return_when=asyncio.FIRST_COMPLETED
                         )
                         if feeder.done() and feeder.exception() is not None:
+                            await self._withdraw_unclaimed(launcher)  # a resume may have offered expired units
                             raise feeder.exception()  # type: ignore[misc]
                         await self._refresh(launcher, io)
                         self.ready.set()
@@ -325,7 +326,7 @@ class Operator:
         await self._refresh(launcher, io)
         if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
             # A data item the blueprint could not read: none of its units exist; withdraw the offered ones.
-            await self.writer.call(launcher.expire_unclaimed)
+            await self._withdraw_unclaimed(launcher)
             raise feeder.exception()  # type: ignore[misc]
         incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
         if incomplete == 0 and (feeder.done() or state.graceful_started):
@@ -333,6 +334,16 @@ class Operator:
         if state.graceful_started and self.stats.count(UnitStatus.ASSIGNED) == 0:
             return False
         return None
+
+    async def _withdraw_unclaimed(self, launcher: TaskLauncher) -> None:
+        """Withdraw the unclaimed units of a run that is about to fail.
+
+        A database error here is only logged, so the failure that stops the run is the one reported.
+        """
+        try:
+            await self.writer.call(launcher.expire_unclaimed)
+        except pw.OperationalError as exc:
+            log.warning("could not withdraw the unclaimed units (%s); the next launch offers them again", exc)
 
     async def _stop_for_lost_router(self, launcher: TaskLauncher, io: ClientIOHandler, reason: str) -> None:
         """Stop as a stop now would, then raise RouterLostError with `reason` and how to resume."""
