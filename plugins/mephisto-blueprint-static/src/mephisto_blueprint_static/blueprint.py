@@ -39,6 +39,7 @@ class StaticBlueprint(Blueprint):
         super().__init__(args, task, task_dir)
         self._sources: dict[str, str] = {}
         self._placeholders: list[str] | None = None
+        self._rows_checked: int | None = None  # how many rows the last full check() read
 
     @property
     def static_args(self) -> StaticBlueprintArgs:
@@ -107,8 +108,7 @@ class StaticBlueprint(Blueprint):
     def check(self) -> None:
         """Every file exists and reads, the data parses into rows, and each row has every placeholder."""
         self._check_files()
-        for _ in self._checked_rows():
-            pass
+        self._rows_checked = sum(1 for _ in self._checked_rows())
 
     def check_launch(self) -> None:
         """The files and the first data row; `iter_assignments` checks every later row before yielding it."""
@@ -121,7 +121,9 @@ class StaticBlueprint(Blueprint):
             yield row.values
 
     def count_assignments(self) -> int:
-        """The number of data rows (each checked as `check()` does)."""
+        """The number of data rows (each checked as `check()` does; counted by it when it ran)."""
+        if self._rows_checked is not None:
+            return self._rows_checked
         return sum(1 for _ in self._checked_rows())
 
     def build(self, build_dir: Path) -> None:
