@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
+from mephisto_blueprint_static.blueprint import StaticBlueprint
 from static_support import MakeBlueprint
 
 from mephisto_core.cli.check_cmd import build_report
@@ -80,21 +84,35 @@ def _task_with_bad_row(folder: Path, rows: int, bad_row: int) -> Path:
 
 
 def test_a_bad_row_after_the_first_chunk_stops_the_launch_with_the_check_error(
-    tmp_path: Path, mephisto_settings: Settings, sqlite_database: Database
+    tmp_path: Path, mephisto_settings: Settings, sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad_row = FEED_CHUNK + 150
     config = load_task_config(_task_with_bad_row(tmp_path / "task", FEED_CHUNK + 300, bad_row))
     checked = _error(lambda: build_report(config, mephisto_settings))
     assert f"row {bad_row} has 3 cells but the header has 2 columns" in str(checked)
+    # The rows after the first chunk are read only once the test has seen the link served, so the test does
+    # not depend on how fast the launch gets to the bad row.
+    rest_may_be_read = threading.Event()
+    streamed = StaticBlueprint.iter_assignments
 
-    async def launch() -> tuple[bool, ConfigError]:
+    def gated(self: StaticBlueprint) -> Iterator[dict[str, Any]]:
+        for number, item in enumerate(streamed(self)):
+            if number == FEED_CHUNK:
+                assert rest_may_be_read.wait(30)
+            yield item
+
+    monkeypatch.setattr(StaticBlueprint, "iter_assignments", gated)
+
+    async def launch() -> ConfigError:
         operator = Operator(mephisto_settings, sqlite_database)
+        run = asyncio.create_task(operator.run(config))
+        await asyncio.wait_for(operator.ready.wait(), 30)  # the link is served before the bad row is read
+        rest_may_be_read.set()
         with pytest.raises(ConfigError) as stopped:
-            await asyncio.wait_for(operator.run(config), 60)
-        return operator.ready.is_set(), stopped.value  # `ready`: the link was served
+            await asyncio.wait_for(run, 60)
+        return stopped.value
 
-    served_first, stopped = asyncio.run(launch())
-    assert served_first  # the link was served before the bad row was read
+    stopped = asyncio.run(launch())
     assert str(stopped) == str(checked)
     # Only the chunks before the bad row's were created; every unit offered was withdrawn.
     assert Assignment.select().count() == FEED_CHUNK
