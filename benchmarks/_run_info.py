@@ -58,6 +58,8 @@ def machine_info(loadavg_before: float) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "loadavg_1m_before": loadavg_before,
+        # Without its bytecode cache every Python start-up compiles the sources again (nox -s bench keeps it).
+        "bytecode_cache": not os.environ.get("PYTHONDONTWRITEBYTECODE"),
     }
 
 

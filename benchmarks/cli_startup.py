@@ -10,25 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 
 from mephisto_core.testing.imports import HELP_CODE, forbidden_startup_imports, modules_imported_by
-
-
-def mephisto_command() -> list[str]:
-    """The installed console script next to this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "mephisto"
-    if beside.is_file():
-        return [str(beside)]
-    found = shutil.which("mephisto")
-    if found is None:
-        raise SystemExit("the `mephisto` console script is not installed: pip install -e .")
-    return [found]
 
 
 def time_help(runs: int) -> list[float]:
@@ -57,7 +46,11 @@ def main() -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    times = time_help(args.runs)
+    loadavg_before = loadavg_1m()
+    try:
+        times = time_help(args.runs)
+    except MephistoMissing as exc:
+        raise SystemExit(str(exc)) from None
     # Read before the import check below spawns its own child: ru_maxrss is the largest child so far (KiB).
     peak_rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     forbidden = forbidden_startup_imports(modules_imported_by(HELP_CODE))
@@ -71,6 +64,9 @@ def main() -> int:
                 "p90_s": round(percentile(times, 0.9), 4),
                 "peak_rss_mib": round(peak_rss_kib / 1024, 1),
                 "forbidden_imports": forbidden,
+                "target": {"median_s_below": 0.3, "met": statistics.median(times) < 0.3},
+                "code": code_version(),
+                "machine": machine_info(loadavg_before),
             }
         )
     )

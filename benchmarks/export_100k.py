@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from _run_info import code_version, loadavg_1m, machine_info
+
 from mephisto_core.data_model import (
     Agent,
     Assignment,
@@ -149,6 +151,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.units < 1:
         parser.error("--units must be at least 1")
+    loadavg_before = loadavg_1m()
     with tempfile.TemporaryDirectory(prefix="mephisto-export-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         database = open_database(None, data_dir / "mephisto.db")
@@ -166,6 +169,7 @@ def main() -> int:
         finally:
             database.close()
         result = {
+            "benchmark": "export_100k",
             "units": args.units,
             "seconds": round(seconds, 3),
             "units_per_s": round(args.units / seconds),
@@ -173,6 +177,9 @@ def main() -> int:
             "file_bytes": output.stat().st_size,
             "browser_seconds": round(browser_seconds, 3),
             "browser_units_per_s": round(args.units / browser_seconds),
+            "target": {"seconds_below": 5.0, "met": seconds < 5.0},
+            "code": code_version(),
+            "machine": machine_info(loadavg_before),
         }
     print(json.dumps(result))
     return 0
