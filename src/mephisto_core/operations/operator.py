@@ -31,11 +31,12 @@ from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.operations import run_setup
-from mephisto_core.operations.channel import OperatorChannel
+from mephisto_core.operations.channel import OperatorChannel, RouterChannel
 from mephisto_core.operations.client_io import ClientIOHandler
 from mephisto_core.operations.database_outage import RESUME_HINT, DatabaseOutage
 from mephisto_core.operations.db_writer import DatabaseWriter
 from mephisto_core.operations.launcher import TaskLauncher
+from mephisto_core.operations.local_channel import LocalOperatorChannel
 from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run_context import RunContext
 from mephisto_core.operations.uploads import UploadStore
@@ -172,7 +173,12 @@ class Operator:
             deployment = await architect.deploy(build_dir, secret)
             router_lost = asyncio.create_task(self._watch_router(architect), name="mephisto-router-watch")
             try:
-                channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
+                channel: RouterChannel
+                if deployment.local_link is not None:
+                    # The router shares this event loop: skip the loopback socket and its JSON round trips.
+                    channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
+                else:
+                    channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
                 io.channel = channel
                 await channel.start()
                 try:

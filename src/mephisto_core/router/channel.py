@@ -4,6 +4,10 @@ Page messages go up as envelopes, batched: each text frame is a JSON array of ev
 previous frame. The writer wakes as soon as the event loop is free after something is queued and sends
 what has accumulated, so batches grow on their own exactly when the operator or the network is slower
 than the pages. Operator envelopes come down and are delivered to worker sockets without waiting.
+
+When the router runs on the operator's own event loop (the local architect's default), the operator may open a
+local session instead (`open_local`): the same queue, back-pressure and `hello`, but envelopes stay Python
+objects handed to the operator's callbacks, and operator envelopes are encoded once, for the page's socket.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,11 @@ MAX_BATCH_CHARS = 2**20
 CHANNEL_WRITE_BUFFER = 4 * 2**20
 # Sent to a channel that a newer authenticated channel replaced.
 REPLACED_CLOSE_CODE = 4000
+# What an open/close event counts for against the high-water mark in a local session (about its JSON size).
+_EVENT_SIZE = 48
+
+# A local session queues (size, connection id, envelope or upload frame); a socket session queues frames.
+_LocalItem = tuple[int, int, dict[str, Any] | bytes]
 
 
 def _is_int(value: object) -> bool:
@@ -39,10 +50,42 @@ def _is_int(value: object) -> bool:
 
 @dataclass(eq=False)
 class _Session:
-    """One connected operator socket and its writer task."""
+    """One connected operator (a socket, or a local session on this event loop) and its writer task."""
 
-    socket: ServerConnection
+    socket: ServerConnection | None = None
+    local: LocalSession | None = None
     writer: asyncio.Task[None] | None = field(default=None)
+
+
+class LocalSession:
+    """An operator on the router's own event loop (see `OperatorChannel.open_local`)."""
+
+    def __init__(self, channel: OperatorChannel, on_envelope: EnvelopeHandler, on_upload: UploadHandler) -> None:
+        self._channel = channel
+        self.on_envelope = on_envelope
+        self.on_upload = on_upload
+        self._open = True
+
+    @property
+    def is_open(self) -> bool:
+        """False once closed by either end or replaced by a newer operator channel."""
+        return self._open
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        """Deliver an operator envelope to its worker socket now; dropped once the session is closed."""
+        if self._open:
+            self._channel.deliver(envelope)
+        else:
+            # As over a closed socket: the page asks again once the operator is back.
+            logger.debug("dropping an envelope sent on a closed local channel session")
+
+    def close(self) -> None:
+        """End the session, dropping what is queued for the operator."""
+        self._channel.end_local(self)
+
+    def mark_closed(self) -> None:
+        """Called by the channel when the session ends."""
+        self._open = False
 
 
 class OperatorChannel:
@@ -52,7 +95,9 @@ class OperatorChannel:
         self._router_id = router_id
         self._workers = workers
         self._session: _Session | None = None
-        self._outbox: deque[str | bytes] = deque()
+        # Frames (str | bytes) for a socket session, `_LocalItem`s for a local one: `serve` and `open_local`
+        # empty it when a session starts, so the two kinds never mix.
+        self._outbox: deque[Any] = deque()
         self._outbox_size = 0
         self._wakeup = asyncio.Event()
         self._uncongested = asyncio.Event()
@@ -77,25 +122,48 @@ class OperatorChannel:
 
     def worker_opened(self, conn_id: int, ip: str) -> None:
         """Tell the operator a worker socket opened."""
-        if self._session is not None:
-            self._enqueue(json.dumps({"conn": conn_id, "event": "open", "ip": ip}, separators=(",", ":")))
+        session = self._session
+        if session is None:
+            return
+        if session.local is not None:
+            self._enqueue((_EVENT_SIZE, conn_id, {"conn": conn_id, "event": "open", "ip": ip}), _EVENT_SIZE)
+        else:
+            self._enqueue_frame(json.dumps({"conn": conn_id, "event": "open", "ip": ip}, separators=(",", ":")))
 
     def worker_closed(self, conn_id: int) -> None:
         """Tell the operator a worker socket closed."""
-        if self._session is not None:
-            self._enqueue(f'{{"conn":{conn_id},"event":"close"}}')
+        session = self._session
+        if session is None:
+            return
+        if session.local is not None:
+            self._enqueue((_EVENT_SIZE, conn_id, {"conn": conn_id, "event": "close"}), _EVENT_SIZE)
+        else:
+            self._enqueue_frame(f'{{"conn":{conn_id},"event":"close"}}')
 
-    def relay_text(self, conn_id: int, text: str) -> None:
-        """Relay a checked page message; `text` is the page's own JSON, embedded without re-encoding."""
-        self._enqueue(f'{{"conn":{conn_id},"msg":{text}}}')
+    def relay_text(self, conn_id: int, text: str, message: dict[str, Any] | None = None) -> None:
+        """Relay a checked page message: `text` is the page's own JSON, embedded in a frame without re-encoding;
+        `message` is the same text already decoded, handed as it is to a local session."""
+        session = self._session
+        if session is not None and session.local is not None:
+            body = message if message is not None else json.loads(text)
+            self._enqueue((len(text), conn_id, {"conn": conn_id, "msg": body}), len(text))
+        else:
+            self._enqueue_frame(f'{{"conn":{conn_id},"msg":{text}}}')
 
     def relay_upload(self, conn_id: int, frame: bytes) -> None:
-        """Relay a checked upload frame, prefixed with the 8-byte big-endian connection id."""
-        self._enqueue(conn_id.to_bytes(8, "big") + frame)
+        """Relay a checked upload frame (over a socket: prefixed with the 8-byte big-endian connection id)."""
+        session = self._session
+        if session is not None and session.local is not None:
+            self._enqueue((len(frame), conn_id, frame), len(frame))
+        else:
+            self._enqueue_frame(conn_id.to_bytes(8, "big") + frame)
 
-    def _enqueue(self, item: str | bytes) -> None:
+    def _enqueue_frame(self, item: str | bytes) -> None:
+        self._enqueue(item, len(item))
+
+    def _enqueue(self, item: str | bytes | _LocalItem, size: int) -> None:
         self._outbox.append(item)
-        self._outbox_size += len(item)
+        self._outbox_size += size
         if self._outbox_size > QUEUE_HIGH_WATER:
             self._uncongested.clear()
         self._wakeup.set()
@@ -128,16 +196,36 @@ class OperatorChannel:
             self._uncongested.set()
         return frame
 
-    async def _write_loop(self, session: _Session) -> None:
+    async def _write_loop(self, socket: ServerConnection, session: _Session) -> None:
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._outbox and self._session is session:
                     # send() waits only when the socket's buffer is full; meanwhile the next batch grows.
-                    await session.socket.send(self._next_frame())
+                    await socket.send(self._next_frame())
         except ConnectionClosed:
             return
+
+    async def _local_write_loop(self, local: LocalSession, session: _Session) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._outbox and self._session is session:
+                size, conn_id, payload = self._outbox.popleft()
+                self._outbox_size -= size
+                if self._outbox_size <= QUEUE_LOW_WATER:
+                    self._uncongested.set()
+                # Awaited one at a time, in order, like frames read off the socket: a slow operator
+                # leaves the queue growing here, and past the high-water mark the pages wait.
+                try:
+                    if isinstance(payload, bytes):
+                        await local.on_upload(conn_id, payload)
+                    else:
+                        await local.on_envelope(payload)
+                except Exception:
+                    # An operator bug; over a socket it would cost the connection. Keep the channel and the trace.
+                    logger.exception("the operator failed on an envelope from connection %d", conn_id)
 
     # Operator -> page.
 
@@ -154,9 +242,10 @@ class OperatorChannel:
             logger.warning("ignoring an operator frame that is not a JSON array of envelopes")
             return
         for envelope in batch:
-            self._on_envelope(envelope)
+            self.deliver(envelope)
 
-    def _on_envelope(self, envelope: object) -> None:
+    def deliver(self, envelope: object) -> None:
+        """Deliver one operator envelope to its worker socket (or close it), checked as if it came as JSON."""
         if not isinstance(envelope, dict) or not _is_int(envelope.get("conn")):
             logger.warning("ignoring an operator envelope without an integer 'conn': %.200r", envelope)
             return
@@ -166,8 +255,13 @@ class OperatorChannel:
             if not isinstance(message, dict):
                 logger.warning("ignoring an envelope for conn %d whose 'msg' is not an object", conn_id)
                 return
+            try:
+                text = json.dumps(message, separators=(",", ":"))
+            except (TypeError, ValueError) as exc:  # only a local session can hand over what JSON cannot hold
+                logger.error("ignoring an envelope for conn %d that is not JSON: %s", conn_id, exc)
+                return
             # A closed socket's messages are dropped: the page will reconnect and ask again.
-            self._workers.send(conn_id, json.dumps(message, separators=(",", ":")))
+            self._workers.send(conn_id, text)
         elif "close" in envelope:
             code = envelope["close"]
             reason = envelope.get("reason", "")
@@ -180,20 +274,55 @@ class OperatorChannel:
 
     # The channel's lifetime.
 
-    async def serve(self, socket: ServerConnection) -> None:
-        """Run one authenticated operator connection until it closes; a newer one replaces it."""
+    def _hello(self) -> dict[str, Any]:
+        # First envelope: who we are and which sockets are open, so a restarted operator can reconcile.
+        return {"event": "hello", "router_id": self._router_id, "conns": self._workers.open_ids()}
+
+    def _begin(self, session: _Session, replaced_by: str) -> None:
         previous = self._session
-        session = _Session(socket)
         self._session = session
         self._drop_outbox()
         if previous is not None:
-            logger.warning("a new operator channel replaces the one from %s", previous.socket.remote_address)
+            logger.warning("a new operator channel (%s) replaces %s", replaced_by, _describe(previous))
             self._retire(previous)
+
+    def open_local(self, on_envelope: EnvelopeHandler, on_upload: UploadHandler) -> LocalSession:
+        """Connect an operator that runs on this event loop: page traffic goes to its callbacks as objects.
+
+        Must be called on the router's event loop. The router's `hello` is the first envelope delivered; a
+        newer session (local or socket) replaces this one.
+        """
+        local = LocalSession(self, on_envelope, on_upload)
+        session = _Session(local=local)
+        self._begin(session, "in this process")
+        self._enqueue((_EVENT_SIZE, 0, self._hello()), _EVENT_SIZE)
+        session.writer = asyncio.get_running_loop().create_task(
+            self._local_write_loop(local, session), name="mephisto-router-local-channel"
+        )
+        return local
+
+    def end_local(self, local: LocalSession) -> None:
+        """End a local session (its operator stopped); nothing happens if it already ended."""
+        session = self._session
+        if session is not None and session.local is local:
+            self._session = None
+            self._drop_outbox()
+            self._retire(session)
+        local.mark_closed()
+
+    def close_local(self) -> None:
+        """End the local session if one is open (the router stops)."""
+        session = self._session
+        if session is not None and session.local is not None:
+            self.end_local(session.local)
+
+    async def serve(self, socket: ServerConnection) -> None:
+        """Run one authenticated operator connection until it closes; a newer one replaces it."""
+        session = _Session(socket)
+        self._begin(session, f"from {socket.remote_address}")
         socket.transport.set_write_buffer_limits(high=CHANNEL_WRITE_BUFFER)
-        # First envelope: who we are and which sockets are open, so a restarted operator can reconcile.
-        hello = {"event": "hello", "router_id": self._router_id, "conns": self._workers.open_ids()}
-        self._enqueue(json.dumps(hello, separators=(",", ":")))
-        session.writer = asyncio.get_running_loop().create_task(self._write_loop(session))
+        self._enqueue_frame(json.dumps(self._hello(), separators=(",", ":")))
+        session.writer = asyncio.get_running_loop().create_task(self._write_loop(socket, session))
         try:
             async for frame in socket:
                 self._on_operator_frame(frame)
@@ -208,8 +337,18 @@ class OperatorChannel:
     def _retire(self, session: _Session) -> None:
         if session.writer is not None:
             session.writer.cancel()
+        if session.local is not None:
+            session.local.mark_closed()
+        if session.socket is None:
+            return
         task = asyncio.get_running_loop().create_task(
             session.socket.close(REPLACED_CLOSE_CODE, "replaced by a newer operator channel")
         )
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _describe(session: _Session) -> str:
+    if session.socket is not None:
+        return f"the one from {session.socket.remote_address}"
+    return "the one in this process"

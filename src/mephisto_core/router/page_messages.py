@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, NoReturn
 
 # Page -> router text types. Uploads are binary frames and never arrive as text.
@@ -41,10 +42,12 @@ class BadMessage(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PageMessage:
-    """The parts of a valid page text frame the router itself needs."""
+    """The parts of a valid page text frame the router itself needs, and the decoded frame (`body`)."""
 
     type: str
     id: int | None
+    # Handed to an operator in the router's own process, so the frame is never decoded twice.
+    body: dict[str, Any] | None = dataclass_field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +175,13 @@ def parse_page_text(text: str) -> PageMessage:
     if type_ not in _REQUEST_TYPES:
         if "data" not in message:
             raise BadMessage(f"a '{type_}' message needs a 'data' field")
-        return PageMessage(type_, None)
+        return PageMessage(type_, None, message)
     request_id = _request_id(message, type_)
     if type_ == HELLO:
         _check_hello(message, request_id)
     elif type_ == SUBMIT:
         _check_submit(message, request_id)
-    return PageMessage(type_, request_id)
+    return PageMessage(type_, request_id, message)
 
 
 def _optional_id(message: dict[str, Any]) -> int | None:

@@ -107,6 +107,13 @@ class RouterServer:
         return f"ws://{self._url_host}:{self.port}{CHANNEL_PATH}"
 
     @property
+    def local_link(self) -> OperatorChannel:
+        """The channel end an operator on this event loop opens a session on (`open_local`) instead of the URL."""
+        if self._channel is None:
+            raise RuntimeError("the router is not started; call `await server.start()` first")
+        return self._channel
+
+    @property
     def operator_connected(self) -> bool:
         """Whether an operator channel is connected now."""
         return self._channel is not None and self._channel.connected
@@ -145,6 +152,8 @@ class RouterServer:
         self._stopped = True
         if self._server is None:
             return
+        if self._channel is not None:
+            self._channel.close_local()
         self._server.close()
         await self._server.wait_closed()
 

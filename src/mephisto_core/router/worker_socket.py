@@ -85,7 +85,7 @@ class WorkerSocketHandler:
             assert message.id is not None  # parse_page_text requires it for heartbeats
             self._registry.send_to(socket, heartbeat_ack_frame(message.id, self._channel.connected))
         elif self._channel.connected:
-            self._channel.relay_text(conn_id, text)
+            self._channel.relay_text(conn_id, text, message.body)
         else:
             self._registry.send_to(socket, error_frame("unavailable", _UNAVAILABLE, message.id))
         return None

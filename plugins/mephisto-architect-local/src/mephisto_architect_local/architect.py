@@ -53,7 +53,8 @@ class LocalArchitect(Architect):
             check_can_listen(args.host, args.port)
 
     async def deploy(self, build_dir: Path, channel_secret: str) -> Deployment:
-        """Start the router serving `build_dir`; return the worker URL and the channel URL."""
+        """Start the router serving `build_dir`; return the worker URL, the channel URL and, when the router
+        runs in this process, its in-process channel link."""
         if self._runner is not None:
             raise MephistoError("this local architect is already deployed; call shutdown() first")
         if not build_dir.is_dir():
@@ -74,7 +75,9 @@ class LocalArchitect(Architect):
             runner = InProcessRouter(build_dir, channel_secret, args.host, args.port, args.max_upload_bytes)
         worker_url, channel_url = await runner.start()
         self._runner = runner
-        return Deployment(worker_url=args.public_url or worker_url, channel_url=channel_url)
+        # In process, the operator talks to the router through `local_link`, not over the channel URL.
+        local_link = runner.local_link if isinstance(runner, InProcessRouter) else None
+        return Deployment(worker_url=args.public_url or worker_url, channel_url=channel_url, local_link=local_link)
 
     async def watch_router(self) -> str | None:
         """Return how a router child process died by itself; None in-process, or once `shutdown` stopped it."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from mephisto_architect_local.ports import bind_error
 
 if TYPE_CHECKING:
+    from mephisto_core.abstractions.architect import LocalChannelLink
     from mephisto_core.router import RouterServer
 
 
@@ -40,6 +41,11 @@ class InProcessRouter:
             raise bind_error(self.host, self.port, exc) from exc
         self._server = server
         return server.url, server.channel_url
+
+    @property
+    def local_link(self) -> LocalChannelLink | None:
+        """The running router's in-process channel end, which the operator uses instead of the channel URL."""
+        return None if self._server is None else self._server.local_link
 
     async def watch(self) -> str | None:
         """Nothing to watch: the server lives and dies with this process."""
