@@ -22,6 +22,10 @@ from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 
 log = logging.getLogger(__name__)
 
+# A burst of answers (say many pages asking for a large task page at once) is split into frames of about this
+# many characters, so neither end ever holds one enormous frame; the router's batches have the same cap.
+MAX_FRAME_CHARS = 2**20
+
 __all__ = ["EnvelopeHandler", "OperatorChannel", "RouterChannel", "UploadHandler"]
 
 
@@ -108,10 +112,9 @@ class OperatorChannel:
     async def _flush_now(self) -> None:
         if self._ws is not None and self._outbox:
             batch, self._outbox = self._outbox, []
-            try:
-                await self._ws.send(json.dumps(batch, separators=(",", ":")))
-            except ConnectionClosed:
-                log.warning("router channel closed while flushing %d envelopes", len(batch))
+            unsent = await _send_batch(self._ws, batch)
+            if unsent:
+                log.warning("router channel closed while flushing %d envelopes", len(unsent))
 
     async def _run(self) -> None:
         delay = 0.2
@@ -161,10 +164,9 @@ class OperatorChannel:
             if not self._outbox:
                 continue
             batch, self._outbox = self._outbox, []
-            try:
-                await ws.send(json.dumps(batch, separators=(",", ":")))
-            except ConnectionClosed:
-                self._outbox[:0] = batch  # resend on the next connection
+            unsent = await _send_batch(ws, batch)
+            if unsent:
+                self._outbox[:0] = unsent  # resend on the next connection
                 return
 
     async def _receive_loop(self, ws: ClientConnection) -> None:
@@ -185,3 +187,21 @@ class OperatorChannel:
             for envelope in envelopes:
                 if isinstance(envelope, dict):
                     await self.on_envelope(envelope)
+
+
+async def _send_batch(ws: ClientConnection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send `batch` as JSON-array frames of at most about MAX_FRAME_CHARS; return what a closed socket left unsent."""
+    pieces = [json.dumps(envelope, separators=(",", ":")) for envelope in batch]
+    start = 0
+    while start < len(pieces):
+        # One envelope larger than the cap still goes alone; otherwise a frame stops growing at the cap.
+        end, size = start + 1, len(pieces[start])
+        while end < len(pieces) and size + 1 + len(pieces[end]) <= MAX_FRAME_CHARS:
+            size += 1 + len(pieces[end])
+            end += 1
+        try:
+            await ws.send("[" + ",".join(pieces[start:end]) + "]")
+        except ConnectionClosed:
+            return batch[start:]
+        start = end
+    return []
