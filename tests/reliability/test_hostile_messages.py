@@ -375,7 +375,9 @@ def _stuck_pages_round(server: OperatorThread, round_no: int, count: int = 10) -
                 hello = {"type": "hello", "params": {"worker_id": f"stuck-{round_no}-{i}"}, "token": None}
                 for request_id in range(40):
                     ws.send(json.dumps({**hello, "id": request_id}))
-            deadline = time.monotonic() + 3
+            # Generous: on a loaded machine the operator may take seconds to answer 80 hellos; a dropped page
+            # ends its wait as soon as it reads the close, so only pages left open wait this long.
+            deadline = time.monotonic() + 10
             for _, ws in group:
                 try:
                     while (left := deadline - time.monotonic()) > 0:
