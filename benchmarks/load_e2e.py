@@ -13,7 +13,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import queue
 import resource
 import shutil
@@ -35,6 +34,7 @@ from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
 from _proc_watch import ProcessTreeWatch
 from _profile import ProfilerMissing, format_top, start_pyspy
+from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
@@ -105,17 +105,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
     return args
-
-
-def mephisto_command() -> list[str]:
-    """The installed console script next to this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "mephisto"
-    if beside.is_file():
-        return [str(beside)]
-    found = shutil.which("mephisto")
-    if found is None:
-        raise BenchmarkAborted("the `mephisto` console script is not installed: pip install -e .")
-    return [found]
 
 
 def raise_open_file_limit(needed: int) -> int:
@@ -336,49 +325,14 @@ def summarise(
         "duplicate_acks": db.duplicate_acks,
         "db_unit_statuses": db.unit_statuses,
         "code": before["code"],
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu": _cpu_model(),
-            # Other work on the machine competes for the same cores; a busy machine lowers every number.
-            "loadavg_1m_before": before["loadavg_1m"],
-        },
+        "machine": machine_info(before["loadavg_1m"]),
     }
-
-
-def _code_version() -> dict[str, Any]:
-    """The commit of the tree under test, and whether src/ or plugins/ had changes not in it."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*command: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *command], cwd=root, capture_output=True, text=True, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    dirty = git("status", "--porcelain", "--", "src", "plugins")
-    return {
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "uncommitted_changes": None if dirty is None else bool(dirty),
-    }
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Taken before the run: other engineers may commit, or load the machine, while it runs.
-    before = {"code": _code_version(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    before = {"code": code_version(), "loadavg_1m": loadavg_1m()}
     with ExitStack() as stack:
         # Each worker: one WebSocket at the bot, one at the router, plus a page fetch while connecting.
         raise_open_file_limit(3 * args.workers + 256)
@@ -415,6 +369,7 @@ if __name__ == "__main__":
     except (
         BenchmarkAborted,
         LaunchError,
+        MephistoMissing,
         ProfilerMissing,
         TaskFolderError,
         PostgresUnavailable,
