@@ -111,7 +111,7 @@ def test_watch_reports_a_router_child_killed_with_its_pid_and_signal(tmp_path: P
     pid, reason = asyncio.run(scenario())
     assert reason is not None
     assert reason.startswith(f"the router process (pid {pid}) was killed by signal 9 (SIGKILL)")
-    assert "router.stderr.log" in reason  # where to look for more
+    assert str(build_dir.parent / "router.stderr.log") in reason  # where to look for more: the run's own folder
 
 
 def test_watch_says_nothing_when_shutdown_stops_the_router(tmp_path: Path, build_dir: Path) -> None:

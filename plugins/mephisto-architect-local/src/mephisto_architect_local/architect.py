@@ -69,7 +69,8 @@ class LocalArchitect(Architect):
                 args.host,
                 args.port,
                 args.max_upload_bytes,
-                log_path=self.run_dir / ROUTER_LOG_NAME,
+                # Beside the build dir, i.e. in the run's own folder: each run keeps its router's log.
+                log_path=build_dir.parent / ROUTER_LOG_NAME,
             )
         else:
             runner = InProcessRouter(build_dir, channel_secret, args.host, args.port, args.max_upload_bytes)
