@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -76,3 +78,48 @@ def test_router_reported_dead_stops_the_run_keeping_held_units_for_the_next_laun
     assert sorted(u.status for u in Unit.select()) == [UnitStatus.ASSIGNED, UnitStatus.EXPIRED]
     run = TaskRun.get()
     assert not run.is_completed and run.owner is None
+
+
+class RouterDeadAtStartArchitect(LocalArchitect):
+    """Deploys a router that dies before the operator's channel reaches it (the channel URL leads nowhere)."""
+
+    type_name: ClassVar[str] = "dead_at_start_test"
+
+    async def deploy(self, build_dir: Any, channel_secret: str) -> Any:
+        deployment = await super().deploy(build_dir, channel_secret)
+        # A socket channel to a closed port: the operator would retry it until its 10 s start timeout.
+        return dataclasses.replace(deployment, channel_url="ws://127.0.0.1:9/_channel", local_link=None)
+
+    async def watch_router(self) -> str | None:
+        await asyncio.sleep(0.3)
+        return REASON
+
+
+class _DeadAtStartPlugin:
+    @hookimpl
+    def mephisto_register_architects(self, register: Any) -> None:
+        register(RouterDeadAtStartArchitect)
+
+
+def test_a_router_that_dies_before_the_channel_connects_is_reported_at_once(
+    database: Any, mephisto_settings: Any, task_file: Any
+) -> None:
+    plugin = _DeadAtStartPlugin()
+    register_plugin(plugin)
+    try:
+        config = load_task_config(task_file(rows=2), ["architect.type=dead_at_start_test", "architect.port=0"])
+
+        async def launch() -> tuple[str, float]:
+            operator = Operator(mephisto_settings, database)
+            started = time.monotonic()
+            with pytest.raises(RouterLostError) as caught:
+                await asyncio.wait_for(operator.run(config), 8)  # the channel's own timeout is 10 s
+            return str(caught.value), time.monotonic() - started
+
+        message, seconds = asyncio.run(launch())
+    finally:
+        unregister_plugin(plugin)
+    assert message.startswith(REASON)
+    assert "died before the operator could connect" in message and "launch the same task again" in message
+    assert seconds < 5
+    assert not TaskRun.get().is_completed and TaskRun.get().owner is None

@@ -13,6 +13,7 @@ that is cleared) only costs the ticks it lasts: they are logged and tried again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
@@ -180,7 +181,7 @@ class Operator:
                 else:
                     channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
                 io.channel = channel
-                await channel.start()
+                await self._open_channel(channel, router_lost)
                 try:
                     ctx.worker_url = deployment.worker_url
                     self.stats.worker_url = deployment.worker_url
@@ -217,6 +218,17 @@ class Operator:
         finally:
             await self._release(selection.run.id, completed)
         return self.stats
+
+    async def _open_channel(self, channel: RouterChannel, router_lost: asyncio.Task[str | None]) -> None:
+        """Open the channel, unless the router dies first: then say so rather than time out on the channel."""
+        opening = asyncio.ensure_future(channel.start())
+        await asyncio.wait({opening, router_lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not opening.done() and router_lost.done() and (reason := router_lost.result()) is not None:
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await opening
+            raise RouterLostError(f"{reason}\nThe router died before the operator could connect to it. {RESUME_HINT}")
+        await opening
 
     async def _watch_router(self, architect: Architect) -> str | None:
         reason = await architect.watch_router()
