@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from pool_helpers import build_pool
 
-from mephisto_core.data_model import Database
+from mephisto_core.data_model import Agent, AgentStatus, Database
 from mephisto_core.operations import client_io as client_io_module
+from mephisto_core.operations import upload_sweep
 from mephisto_core.operations.client_io import ClientIOHandler
 from mephisto_core.operations.db_writer import DatabaseWriter
 from mephisto_core.operations.uploads import UploadStore
@@ -212,3 +213,25 @@ async def test_a_unit_takes_a_bounded_number_of_uploads_and_resends_of_one_count
     await io.on_upload(2, upload_frame("upload-0004", b"data"))
     await settled(io)
     assert channel.answers_to(2)[-1] == {"type": "upload_ack", "id": 7, "upload_id": "upload-0004"}
+
+
+@run
+async def test_the_sweep_keeps_uploads_of_agents_that_may_still_submit(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    await say_hello(io, channel, 1, "alice")
+    await io.on_upload(1, upload_frame("upload-0001", b"data"))
+    await settled(io)
+    received = io.received_uploads()
+    (agent_id,) = received
+    assert received == {agent_id: {"upload-0001"}}
+
+    # In task: the next launch may let the page submit, listing this upload.
+    assert await io.writer.call(upload_sweep.unlisted_uploads, received, io.uploads) == []
+    # Gone past its grace period: it can never submit, so nothing will ever list the file.
+    await io.writer.call(lambda: Agent.update(status=AgentStatus.DISCONNECTED).where(Agent.id == agent_id).execute())
+    unlisted = await io.writer.call(upload_sweep.unlisted_uploads, received, io.uploads)
+    assert unlisted == ["upload-0001"]
+    assert upload_sweep.remove_uploads(io.uploads, unlisted) == 1
+    assert not io.uploads.folder("upload-0001").exists()

@@ -260,6 +260,10 @@ class ClientIOHandler:
             if agent not in self._agent_conns:
                 self.absent_since.setdefault(agent, now)
 
+    def received_uploads(self) -> dict[int, set[str]]:
+        """The upload ids this process stored, by agent id (for the sweep at the end of a run)."""
+        return {agent_id: set(ids) for agent_id, ids in self._upload_ids.items()}
+
     def forget_agent(self, agent: AgentKey) -> None:
         self.absent_since.pop(agent, None)
 

@@ -31,7 +31,7 @@ from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
-from mephisto_core.operations import run_setup
+from mephisto_core.operations import run_setup, upload_sweep
 from mephisto_core.operations.channel import OperatorChannel, RouterChannel
 from mephisto_core.operations.client_io import ClientIOHandler
 from mephisto_core.operations.database_outage import RESUME_HINT, DatabaseOutage
@@ -215,9 +215,24 @@ class Operator:
                 router_lost.cancel()
                 await architect.shutdown()
                 await asyncio.to_thread(provider.cleanup_resources, selection.run)
+                await self._sweep_uploads(io, pool.uploads)
         finally:
             await self._release(selection.run.id, completed)
         return self.stats
+
+    async def _sweep_uploads(self, io: ClientIOHandler, store: UploadStore) -> None:
+        """Remove the files no submission will list (see `upload_sweep`); a failure only costs disk space."""
+        received = io.received_uploads()
+        if not received:
+            return
+        try:
+            unlisted = await self.writer.call(upload_sweep.unlisted_uploads, received, store)
+            removed = await asyncio.to_thread(upload_sweep.remove_uploads, store, unlisted)
+        except (pw.OperationalError, OSError) as exc:
+            log.warning("could not sweep the uploads no submission lists (%s); they stay in %s", exc, store.root)
+            return
+        if removed:
+            log.info("removed %d uploaded files that no submission lists", removed)
 
     async def _open_channel(self, channel: RouterChannel, router_lost: asyncio.Task[str | None]) -> None:
         """Open the channel, unless the router dies first: then say so rather than time out on the channel."""
