@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from mephisto_provider_mock import read_ledger
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from mephisto_core.data_model import Review, Task, Unit, Worker, open_database
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
@@ -186,6 +186,37 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
         ("bonus", 0.6, BONUS_REASON)
     ]
     assert records[untouched]["review"] == []
+
+
+def test_quick_keyboard_moves_show_the_last_unit_asked_for(
+    static_task, start_launch, review_process, browser, mephisto_settings
+) -> None:
+    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "2", "--no-panel")
+    assert launch.wait(90) == 0, launch.output()
+    first, second, third, _ = _units_and_workers(mephisto_settings, static_task.parent.name)[0]
+    proc, log = review_process
+    link = _wait_for_link(proc, log)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(link)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        page.get_by_role("button", name=f"Open unit {third}").click()
+        _open_unit(page, third)
+
+        held: list[Route] = []
+        # The middle unit's answer is held back until the first unit's has been shown.
+        page.route(re.compile(rf"/api/units/{second}$"), lambda route: held.append(route))
+        page.keyboard.press("k")
+        page.keyboard.press("k")
+        _open_unit(page, first)
+        assert len(held) == 1
+        held[0].continue_()  # it arrives after the first unit's, and must not replace it
+        page.wait_for_timeout(1000)
+        expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
+        expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(first))
+    finally:
+        context.close()
 
 
 def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(

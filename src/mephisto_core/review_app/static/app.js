@@ -20,6 +20,7 @@
     selected: new Set(),
     detail: null, // the open unit's detail
     busy: false,
+    opening: 0, // counts openUnit calls: only the latest one may show its answer
   };
 
   const $ = (id) => document.getElementById(id);
@@ -363,12 +364,16 @@
     state.index = index;
     markCurrentRow();
     const unit = state.units[index];
+    const ticket = ++state.opening;
     try {
       const detail = await api("GET", `/api/units/${unit.unit_id}`);
+      // Pressing j or k twice quickly opens two units; answers may come back in either order, and only the
+      // last unit asked for may be shown (else the pane and the highlighted row disagree).
+      if (ticket !== state.opening) return;
       showDetail(detail);
       if (!(options && options.keepFocus)) $("unit-detail").focus({ preventScroll: false });
     } catch (error) {
-      complain(error.message);
+      if (ticket === state.opening) complain(error.message);
     }
   }
 
