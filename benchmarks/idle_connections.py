@@ -33,10 +33,8 @@ import multiprocessing
 import os
 import queue
 import resource
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -52,6 +50,7 @@ from _proc_mem import Memory, cpu_seconds, memory, nofile_limits, open_descripto
 from _proc_watch import ProcessTreeWatch
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
+from _workdir import isolated_env, launch_command, temporary_workdir
 
 LINK_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 120.0  # generators importing mephisto_core and websockets
@@ -164,14 +163,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], measured: 
     """Launch, open and idle the pages, check them; fill `measured`. Returns the launch's process-tree watch."""
     mephisto = mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=False, mephisto=mephisto, env=env)
-    command = [
-        *mephisto,
-        "launch",
-        str(task_toml),
-        "architect.port=0",
-        f"architect.mode={args.router_mode}",
-        "--no-panel",
-    ]
+    command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}")
     ctx = multiprocessing.get_context("spawn")
     launch = LaunchProcess(command, env, workdir / "launch.stderr.log")
     watch = ProcessTreeWatch(launch.pid)
@@ -373,17 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="mephisto-idle-"))
-        if args.keep:
-            print(f"idle_connections: keeping {workdir}", file=sys.stderr)
-        else:
-            stack.callback(shutil.rmtree, workdir, True)
-        env = {
-            **os.environ,
-            "MEPHISTO_DATA_DIR": str(workdir / "data"),
-            "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml"),
-        }
-        env.pop("MEPHISTO_DATABASE_URL", None)
+        workdir = temporary_workdir(stack, "idle_connections", args.keep)
+        env = isolated_env(workdir)
         measured = Measured()
         watch = run(args, workdir, env, measured)
         summary = summarise(args, measured, watch, before)

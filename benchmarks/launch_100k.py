@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -50,6 +47,7 @@ from _launch import LaunchError, LaunchProcess
 from _proc_watch import ProcessTreeWatch
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
+from _workdir import isolated_env, launch_command, temporary_workdir
 
 from mephisto_core.data_model import UnitStatus
 from mephisto_core.operations.simulate import AnswerFn, SimulatedWorker
@@ -195,7 +193,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> dict[st
     """Launch, time the link, the first unit and the offer of every unit, then stop; the measured numbers."""
     mephisto = mephisto_command()
     task_toml = make_task_folder(workdir, args.rows, with_files=False, mephisto=mephisto, env=env)
-    command = [*mephisto, "launch", str(task_toml), "architect.port=0", "--no-panel"]
+    command = launch_command(mephisto, task_toml)
     answer = answer_function(task_toml)
     t0 = time.monotonic()
     launch = LaunchProcess(command, env, workdir / "launch.stderr.log")
@@ -255,17 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     before = {"code": code_version(), "loadavg_1m": loadavg_1m()}
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="mephisto-launch-100k-"))
-        if args.keep:
-            print(f"launch_100k: keeping {workdir}", file=sys.stderr)
-        else:
-            stack.callback(shutil.rmtree, workdir, True)
-        env = {
-            **os.environ,
-            "MEPHISTO_DATA_DIR": str(workdir / "data"),
-            "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml"),
-        }
-        env.pop("MEPHISTO_DATABASE_URL", None)
+        workdir = temporary_workdir(stack, "launch_100k", args.keep)
+        env = isolated_env(workdir)
         measured = run(args, workdir, env)
     summary = {
         "benchmark": "launch_100k",

@@ -15,12 +15,10 @@ import multiprocessing
 import os
 import queue
 import resource
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -36,6 +34,7 @@ from _proc_watch import ProcessTreeWatch
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
+from _workdir import isolated_env, launch_command, temporary_workdir
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
 
@@ -135,14 +134,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
     """Launch the task, run the bots until the launch exits, and collect what each process measured."""
     mephisto = mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
-    command = [
-        *mephisto,
-        "launch",
-        str(task_toml),
-        "architect.port=0",
-        f"architect.mode={args.router_mode}",
-        "--no-panel",
-    ]
+    command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}")
     ctx = multiprocessing.get_context("spawn")
     launch = LaunchProcess(command, env, workdir / "launch.stderr.log")
     watch = ProcessTreeWatch(launch.pid)
@@ -336,19 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         # Each worker: one WebSocket at the bot, one at the router, plus a page fetch while connecting.
         raise_open_file_limit(3 * args.workers + 256)
-        workdir = Path(tempfile.mkdtemp(prefix="mephisto-load-e2e-"))
-        if args.keep:
-            print(f"load_e2e: keeping {workdir}", file=sys.stderr)
-        else:
-            stack.callback(shutil.rmtree, workdir, True)
+        workdir = temporary_workdir(stack, "load_e2e", args.keep)
         data_dir = workdir / "data"
-        env = {
-            **os.environ,
-            "MEPHISTO_DATA_DIR": str(data_dir),
-            "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml"),
-            "MEPHISTO_LOG_LEVEL": args.log_level,
-        }
-        env.pop("MEPHISTO_DATABASE_URL", None)
+        env = isolated_env(workdir, MEPHISTO_LOG_LEVEL=args.log_level)
         database_url = None
         if args.db == "postgresql":
             from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres

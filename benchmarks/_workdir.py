@@ -1,0 +1,37 @@
+"""The throwaway folder and environment each benchmark runs `mephisto` in, and the launch command it runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+
+def temporary_workdir(stack: ExitStack, benchmark: str, keep: bool) -> Path:
+    """A new temporary folder, removed when `stack` closes unless `keep` (then its path goes to stderr)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"mephisto-{benchmark.replace('_', '-')}-"))
+    if keep:
+        print(f"{benchmark}: keeping {workdir}", file=sys.stderr)
+    else:
+        stack.callback(shutil.rmtree, workdir, True)
+    return workdir
+
+
+def isolated_env(workdir: Path, **extra: str) -> dict[str, str]:
+    """This environment with the data dir and user config inside `workdir` and the default SQLite database."""
+    env = {
+        **os.environ,
+        "MEPHISTO_DATA_DIR": str(workdir / "data"),
+        "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml"),
+        **extra,
+    }
+    env.pop("MEPHISTO_DATABASE_URL", None)
+    return env
+
+
+def launch_command(mephisto: list[str], task_toml: Path, *overrides: str) -> list[str]:
+    """`mephisto launch TASK architect.port=0 OVERRIDES --no-panel`: any free port, log lines instead of a panel."""
+    return [*mephisto, "launch", str(task_toml), "architect.port=0", *overrides, "--no-panel"]
