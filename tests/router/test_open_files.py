@@ -7,8 +7,6 @@ import resource
 import subprocess
 import sys
 
-import pytest
-
 PROBE = """
 import json, logging, resource, sys
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -55,8 +53,6 @@ def test_the_soft_limit_stops_at_the_hard_limit_and_says_why() -> None:
 
 
 def test_a_higher_soft_limit_is_left_alone() -> None:
-    hard = current_hard()
-    if hard < 8192:
-        pytest.skip(f"the hard open-file limit here is {hard}: no soft limit above 4,096 can be set")
-    result, _ = run_probe(4096, soft=8192, hard=hard)
-    assert result == {"returned": 8192, "soft": 8192}
+    # Hard limits are far above 512 everywhere; wanting fewer than the soft limit changes nothing.
+    result, _ = run_probe(256, soft=512, hard=current_hard())
+    assert result == {"returned": 512, "soft": 512}

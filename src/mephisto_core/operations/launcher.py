@@ -81,14 +81,18 @@ class TaskLauncher:
         self._created_since[born.value] += len(items) * per
         return len(items) * per
 
+    def _offering_is_a_status_change(self) -> bool:
+        """Whether offering a unit is nothing but its status change: no limit on offered units, and a provider
+        that publishes nothing per unit."""
+        return not self.ctx.config.task.max_num_concurrent_units and not self.ctx.provider.publishes_units
+
     def _offer_on_creation(self) -> bool:
-        """Whether new units are offered as they are created: nothing limits or publishes them one by one.
+        """Whether new units are offered as they are created.
 
         Not once a stop began (`ctx.accepting` is False): a stop withdraws what is offered, and units created
         after it must wait for the next launch.
         """
-        ctx = self.ctx
-        return ctx.accepting and not ctx.config.task.max_num_concurrent_units and not ctx.provider.publishes_units
+        return self.ctx.accepting and self._offering_is_a_status_change()
 
     def assignments_created(self) -> int:
         """How many data items this run already has assignments for (gold units excluded)."""
@@ -105,7 +109,7 @@ class TaskLauncher:
             return 0  # a stop began: nothing new is offered
         run = self.ctx.run
         limit = self.ctx.config.task.max_num_concurrent_units
-        if not limit and not self.ctx.provider.publishes_units:
+        if self._offering_is_a_status_change():
             launched = move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
             if launched:
                 self.ctx.offers += 1

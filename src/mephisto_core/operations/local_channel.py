@@ -9,7 +9,6 @@ docs/protocol.md, "In-process link").
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,8 +18,6 @@ from mephisto_core.abstractions.architect import (
     LocalChannelSession,
     UploadHandler,
 )
-
-log = logging.getLogger(__name__)
 
 
 class LocalOperatorChannel:

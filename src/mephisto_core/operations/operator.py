@@ -384,13 +384,13 @@ class Operator:
         self.stats.stopping = "now"
         if self.ctx is not None:
             self.ctx.accepting = False
+        # As for Ctrl-C: units nobody holds are withdrawn at the provider, since nothing serves them now.
+        # Units that pages held stay `assigned`; the next launch offers them again after the grace period.
+        await self._withdraw_unclaimed(launcher)
         try:
-            # As for Ctrl-C: units nobody holds are withdrawn at the provider, since nothing serves them now.
-            # Units that pages held stay `assigned`; the next launch offers them again after the grace period.
-            await self.writer.call(launcher.expire_unclaimed)
             await self._refresh(launcher, io)
         except pw.OperationalError as exc:
-            log.warning("database error while stopping after the router died (%s)", exc)
+            log.warning("database error while counting units after the router died (%s)", exc)
         left = self.stats.count(*INCOMPLETE_UNIT_STATUSES, UnitStatus.EXPIRED)  # expired: withdrawn just now
         raise RouterLostError(
             f"{reason}\nWorkers cannot reach the task any more, so the run stopped with {left} of "

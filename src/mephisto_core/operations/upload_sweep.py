@@ -10,7 +10,6 @@ Uploads received by an earlier process (before a crash) are not tracked here and
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterable, Mapping
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus
@@ -45,16 +44,13 @@ def unlisted_uploads(received: Mapping[int, Iterable[str]], store: UploadStore) 
 
 
 def remove_uploads(store: UploadStore, upload_ids: Iterable[str]) -> int:
-    """Delete these uploads' folders; return how many went. A folder that cannot go is logged and left."""
+    """Delete these uploads; return how many went. One that cannot go is logged and left."""
     removed = 0
     for upload_id in upload_ids:
-        folder = store.folder(upload_id)
         try:
-            # meta.json first: without it no reader trusts what is left if the rest cannot be removed.
-            (folder / "meta.json").unlink(missing_ok=True)
-            shutil.rmtree(folder)
+            store.remove(upload_id)
         except OSError as exc:
-            log.warning("could not remove the unlisted upload %s: %s", folder, exc)
+            log.warning("could not remove the unlisted upload %s: %s", store.folder(upload_id), exc)
             continue
         removed += 1
     return removed

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import unicodedata
 from dataclasses import asdict, dataclass
@@ -97,6 +98,12 @@ class UploadStore:
                 _remove_unfinished(folder, target)
                 raise
             return stored
+
+    def remove(self, upload_id: str) -> None:
+        """Delete a stored upload; raises OSError if its folder cannot go (what is left then has no meta.json)."""
+        folder = self.folder(upload_id)
+        (folder / "meta.json").unlink(missing_ok=True)  # first: without it no reader trusts what is left
+        shutil.rmtree(folder)
 
     def load(self, upload_id: str) -> StoredUpload | None:
         if not UPLOAD_ID.match(upload_id):
