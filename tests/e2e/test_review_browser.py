@@ -4,6 +4,7 @@ then show exactly those decisions."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -13,10 +14,11 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mephisto_provider_mock import read_ledger
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from mephisto_core.data_model import Review, Task, Unit, Worker, open_database
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
@@ -72,13 +74,31 @@ def _open_unit(page: Page, unit_id: int) -> None:
     expect(page.locator("#unit-heading")).to_contain_text(f"Unit {unit_id}")
 
 
+def _collect(static_task: Path, start_launch: Any, settings: Settings, bots: int) -> tuple[list[int], dict[int, str]]:
+    """Launch the static task with `bots` simulated workers until every unit is done; its units and workers."""
+    launch = start_launch(str(static_task), "architect.port=0", "--simulate", str(bots), "--no-panel")
+    assert launch.wait(90) == 0, launch.output()
+    return _units_and_workers(settings, static_task.parent.name)
+
+
+@contextlib.contextmanager
+def _review_page(browser: Browser, link: str, width: int) -> Iterator[Page]:
+    """The review app opened from its printed link in a new browser window `width` pixels wide, once ready."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(link)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        yield page
+    finally:
+        context.close()
+
+
 def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
     static_task, start_launch, review_process, browser, mephisto_settings, cli_env
 ) -> None:
     task_name = static_task.parent.name
-    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "3", "--no-panel")
-    assert launch.wait(90) == 0, launch.output()
-    unit_ids, worker_of = _units_and_workers(mephisto_settings, task_name)
+    unit_ids, worker_of = _collect(static_task, start_launch, mephisto_settings, bots=3)
     assert len(unit_ids) == 4
     approved, rejected, bonused, untouched = unit_ids
     blocked_worker = worker_of[bonused]
@@ -191,16 +211,8 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
 def test_quick_keyboard_moves_show_the_last_unit_asked_for(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:
-    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "2", "--no-panel")
-    assert launch.wait(90) == 0, launch.output()
-    first, second, third, _ = _units_and_workers(mephisto_settings, static_task.parent.name)[0]
-    proc, log = review_process
-    link = _wait_for_link(proc, log)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(link)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    first, second, third, _ = _collect(static_task, start_launch, mephisto_settings, bots=2)[0]
+    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
         page.get_by_role("button", name=f"Open unit {third}").click()
         _open_unit(page, third)
 
@@ -215,25 +227,14 @@ def test_quick_keyboard_moves_show_the_last_unit_asked_for(
         page.wait_for_timeout(1000)
         expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
         expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(first))
-    finally:
-        context.close()
 
 
 def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:
-    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "2", "--no-panel")
-    assert launch.wait(90) == 0, launch.output()
-    unit_ids, _ = _units_and_workers(mephisto_settings, static_task.parent.name)
+    unit_ids, _ = _collect(static_task, start_launch, mephisto_settings, bots=2)
     first, second, *others = unit_ids
-    proc, log = review_process
-    link = _wait_for_link(proc, log)
-
-    context = browser.new_context(viewport={"width": 420, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(link)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    with _review_page(browser, _wait_for_link(*review_process), width=420) as page:
         page.get_by_role("checkbox", name=f"Select unit {first}").check()
         page.get_by_role("checkbox", name=f"Select unit {second}").check()
         expect(page.locator("#bulk-count")).to_have_text("2")
@@ -246,8 +247,6 @@ def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
 
         page.get_by_label("Status").select_option("soft_rejected")
         expect(page.locator("#unit-count")).to_have_text("2 units match.")
-    finally:
-        context.close()
 
     database = open_database(None, mephisto_settings.sqlite_path)
     try:
