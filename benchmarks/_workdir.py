@@ -1,4 +1,5 @@
-"""The throwaway folder and environment each benchmark runs `mephisto` in, and the launch command it runs."""
+"""What every benchmark sets up: a throwaway folder and environment for `mephisto`, the launch command, and
+the simulated workers' shares among load-generator processes."""
 
 from __future__ import annotations
 
@@ -35,3 +36,13 @@ def isolated_env(workdir: Path, **extra: str) -> dict[str, str]:
 def launch_command(mephisto: list[str], task_toml: Path, *overrides: str) -> list[str]:
     """`mephisto launch TASK architect.port=0 OVERRIDES --no-panel`: any free port, log lines instead of a panel."""
     return [*mephisto, "launch", str(task_toml), "architect.port=0", *overrides, "--no-panel"]
+
+
+def split(total: int, parts: int) -> list[tuple[int, int]]:
+    """(first, count) of each of `parts` near-equal shares of `total`."""
+    shares, first = [], 0
+    for i in range(parts):
+        count = total // parts + (1 if i < total % parts else 0)
+        shares.append((first, count))
+        first += count
+    return shares

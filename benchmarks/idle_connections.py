@@ -50,7 +50,7 @@ from _proc_mem import Memory, cpu_seconds, memory, nofile_limits, open_descripto
 from _proc_watch import ProcessTreeWatch
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
-from _workdir import isolated_env, launch_command, temporary_workdir
+from _workdir import isolated_env, launch_command, split, temporary_workdir
 
 LINK_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 120.0  # generators importing mephisto_core and websockets
@@ -121,16 +121,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.idle_seconds < 0 or args.timeout <= 0:
         parser.error("--idle-seconds must not be negative and --timeout must be positive")
     return args
-
-
-def split(total: int, parts: int) -> list[tuple[int, int]]:
-    """(first, count) of each of `parts` near-equal shares of `total`."""
-    shares, first = [], 0
-    for i in range(parts):
-        count = total // parts + (1 if i < total % parts else 0)
-        shares.append((first, count))
-        first += count
-    return shares
 
 
 def find_router(watch: ProcessTreeWatch, launch_pid: int, mode: str, timeout_s: float = 10.0) -> int:

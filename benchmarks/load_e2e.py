@@ -34,7 +34,7 @@ from _proc_watch import ProcessTreeWatch
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
-from _workdir import isolated_env, launch_command, temporary_workdir
+from _workdir import isolated_env, launch_command, split, temporary_workdir
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
 
@@ -118,16 +118,6 @@ def raise_open_file_limit(needed: int) -> int:
             "raise it (ulimit -Hn) or use fewer --workers"
         )
     return target
-
-
-def split(total: int, parts: int) -> list[tuple[int, int]]:
-    """(first, count) of each of `parts` near-equal shares of `total`."""
-    shares, first = [], 0
-    for i in range(parts):
-        count = total // parts + (1 if i < total % parts else 0)
-        shares.append((first, count))
-        first += count
-    return shares
 
 
 def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome:
