@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from mephisto_core.operations.simulate import http_get
+from mephisto_core.operations.run.simulate import http_get
 
 HEARTBEAT_SECONDS = 5.0  # HEARTBEAT_INTERVAL_MS of mephisto-task.js
 EVENT_POLL_SECONDS = 0.1

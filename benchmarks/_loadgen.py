@@ -18,7 +18,7 @@ from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
 
-from mephisto_core.operations.simulate import BotReport, SimulatedWorker
+from mephisto_core.operations.run.simulate import BotReport, SimulatedWorker
 
 STOP_POLL_SECONDS = 0.1
 

@@ -50,7 +50,7 @@ from _task_folder import TaskFolderError, make_task_folder
 from _workdir import isolated_env, launch_command, temporary_workdir
 
 from mephisto_core.data_model import UnitStatus
-from mephisto_core.operations.simulate import AnswerFn, SimulatedWorker
+from mephisto_core.operations.run.simulate import AnswerFn, SimulatedWorker
 
 LINK_TIMEOUT_S = 60.0
 PAGE_POLL_S = 0.01

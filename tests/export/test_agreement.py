@@ -28,14 +28,14 @@ from export_helpers import ExportRows, export_ok, run_mephisto
 
 from mephisto_core.data_model import Database
 from mephisto_core.errors import MephistoError
-from mephisto_core.operations.agreement import (
+from mephisto_core.operations.data_browser import DataBrowser, UnitRecord
+from mephisto_core.operations.export.plan import ExportFormat, ExportPlan, export_units, resolve_filters
+from mephisto_core.operations.review.agreement import (
     AnswerTable,
     aggregate_answers,
     field_agreement,
     is_category,
 )
-from mephisto_core.operations.data_browser import DataBrowser, UnitRecord
-from mephisto_core.operations.export import ExportFormat, ExportPlan, export_units, resolve_filters
 from mephisto_core.settings import Settings
 
 LABELS = {"A1": ["cat", "cat", "dog"], "A2": ["dog", "dog", "dog"], "A3": ["cat", "dog", "bird"], "A4": ["cat"]}

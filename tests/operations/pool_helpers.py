@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from mephisto_core.data_model import Database
-from mephisto_core.operations.launcher import TaskLauncher
-from mephisto_core.operations.run_context import RunContext
-from mephisto_core.operations.run_setup import select_run
-from mephisto_core.operations.uploads import UploadStore
-from mephisto_core.operations.worker_pool import WorkerPool
-from mephisto_core.operations.worker_rules import RunRules
+from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.run_setup import select_run
+from mephisto_core.operations.run.uploads import UploadStore
+from mephisto_core.operations.run.worker_pool import WorkerPool
+from mephisto_core.operations.run.worker_rules import RunRules
 from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config

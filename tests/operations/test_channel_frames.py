@@ -8,8 +8,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from mephisto_core.operations import channel as channel_module
-from mephisto_core.operations.channel import OperatorChannel
+from mephisto_core.operations.run import channel as channel_module
+from mephisto_core.operations.run.channel import OperatorChannel
 
 
 async def nothing(*_: Any) -> None:

@@ -14,11 +14,11 @@ import pytest
 from pool_helpers import build_pool
 
 from mephisto_core.data_model import Agent, AgentStatus, Database
-from mephisto_core.operations import client_io as client_io_module
-from mephisto_core.operations import upload_sweep
-from mephisto_core.operations.client_io import ClientIOHandler
-from mephisto_core.operations.db_writer import DatabaseWriter
-from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.operations.run import client_io as client_io_module
+from mephisto_core.operations.run import upload_sweep
+from mephisto_core.operations.run.client_io import ClientIOHandler
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -170,7 +170,7 @@ async def test_an_upload_the_disk_refuses_is_answered_unavailable_logged_and_not
     broken.write_text("not a folder")
     io.uploads = UploadStore(broken)
 
-    with caplog.at_level(logging.ERROR, logger="mephisto_core.operations.client_io"):
+    with caplog.at_level(logging.ERROR, logger="mephisto_core.operations.run.client_io"):
         await io.on_upload(1, upload_frame("upload-0001", b"hello"))
         await settled(io)
 

@@ -13,8 +13,8 @@ import pytest
 
 from mephisto_core.data_model import Database, Worker
 from mephisto_core.errors import DatabaseError
-from mephisto_core.operations import db_writer
-from mephisto_core.operations.db_writer import DatabaseWriter
+from mephisto_core.operations.run import db_writer
+from mephisto_core.operations.run.db_writer import DatabaseWriter
 
 
 def add_worker(name: str) -> int:

@@ -11,9 +11,9 @@ import pytest
 
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.data_model import Database, Unit, UnitStatus
-from mephisto_core.operations.launcher import TaskLauncher
-from mephisto_core.operations.run_context import RunContext
-from mephisto_core.operations.run_setup import select_run
+from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.run_setup import select_run
 from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
@@ -166,6 +166,6 @@ def test_status_counts_recount_once_the_last_count_is_old(
         assert launcher.status_counts() == {"launched": 2}
     _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.ASSIGNED)
     _create(database, launcher, 1)
-    monkeypatch.setattr("mephisto_core.operations.launcher.RECOUNT_WHILE_CREATING_S", 0.0)
+    monkeypatch.setattr("mephisto_core.operations.run.launcher.RECOUNT_WHILE_CREATING_S", 0.0)
     with database.write():
         assert launcher.status_counts() == {"launched": 2, "assigned": 1}

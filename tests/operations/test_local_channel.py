@@ -10,9 +10,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mephisto_core.data_model import Database
-from mephisto_core.operations.local_channel import LocalOperatorChannel
-from mephisto_core.operations.operator import Operator
-from mephisto_core.operations.simulate import run_crowd
+from mephisto_core.operations.run.local_channel import LocalOperatorChannel
+from mephisto_core.operations.run.operator import Operator
+from mephisto_core.operations.run.simulate import run_crowd
 from mephisto_core.router import RouterServer
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config

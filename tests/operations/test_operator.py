@@ -11,9 +11,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mephisto_core.data_model import Agent, AgentFile, Database, TaskRun, Unit, UnitStatus
-from mephisto_core.operations.operator import Operator
-from mephisto_core.operations.simulate import SimulatedWorker, run_crowd
-from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.operations.run.operator import Operator
+from mephisto_core.operations.run.simulate import SimulatedWorker, run_crowd
+from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
 

@@ -10,8 +10,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from mephisto_core.data_model import Agent, AgentStatus, TaskRun, Unit, UnitStatus
-from mephisto_core.operations.operator import Operator
-from mephisto_core.operations.simulate import run_crowd
+from mephisto_core.operations.run.operator import Operator
+from mephisto_core.operations.run.simulate import run_crowd
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")

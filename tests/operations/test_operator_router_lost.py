@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 
 from mephisto_core.data_model import TaskRun, Unit, UnitStatus
 from mephisto_core.hookspecs import hookimpl
-from mephisto_core.operations.operator import Operator, RouterLostError
+from mephisto_core.operations.run.operator import Operator, RouterLostError
 from mephisto_core.plugins import register_plugin, unregister_plugin
 from mephisto_core.task_config import load_task_config
 

@@ -10,9 +10,9 @@ from pool_helpers import call, hello
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
 from mephisto_core.data_model import pool_sql as pool_sql_module
-from mephisto_core.operations import worker_pool as worker_pool_module
-from mephisto_core.operations.launcher import TaskLauncher
-from mephisto_core.operations.replies import Assigned, Failure, Refusal, Refused, Submitted
+from mephisto_core.operations.run import worker_pool as worker_pool_module
+from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
 
 pytestmark = pytest.mark.usefixtures("test_types")
 

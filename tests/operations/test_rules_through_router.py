@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from mephisto_core.data_model import Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
-from mephisto_core.operations.operator import Operator
+from mephisto_core.operations.run.operator import Operator
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")

@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed
 
 from mephisto_core.abstractions import SimulatedAnswer
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database, TaskRun
-from mephisto_core.operations.operator import Operator
-from mephisto_core.operations.simulate import BotReport, SimulatedWorker
+from mephisto_core.operations.run.operator import Operator
+from mephisto_core.operations.run.simulate import BotReport, SimulatedWorker
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mephisto_core.operations import uploads as uploads_module
-from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.operations.run import uploads as uploads_module
+from mephisto_core.operations.run.uploads import UploadStore
 
 
 def files_under(folder: Path) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from pool_helpers import call, hello
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitStatus
-from mephisto_core.operations.replies import Assigned, Failure, Preview, Refusal, Refused, Submitted
+from mephisto_core.operations.run.replies import Assigned, Failure, Preview, Refusal, Refused, Submitted
 
 pytestmark = pytest.mark.usefixtures("test_types")
 

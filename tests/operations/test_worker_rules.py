@@ -13,8 +13,8 @@ from mephisto_core.abstractions.task_args import QualificationRequirement
 from mephisto_core.data_model import Agent, Review, ReviewKind, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification, granted_value
 from mephisto_core.errors import ConfigError
-from mephisto_core.operations.replies import Assigned, Refusal, Refused, Submitted
-from mephisto_core.operations.worker_rules import load_function, load_gold, unmet_requirement
+from mephisto_core.operations.run.replies import Assigned, Refusal, Refused, Submitted
+from mephisto_core.operations.run.worker_rules import load_function, load_gold, unmet_requirement
 
 pytestmark = pytest.mark.usefixtures("test_types")
 

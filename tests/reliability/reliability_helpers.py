@@ -29,7 +29,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database
-from mephisto_core.operations.operator import Operator, RunStats
+from mephisto_core.operations.run.operator import Operator, RunStats
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
 

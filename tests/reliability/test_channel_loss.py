@@ -32,7 +32,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from mephisto_core.abstractions import SimulatedAnswer
 from mephisto_core.data_model import Agent, AgentStatus, Database, TaskRun, Unit, UnitStatus
-from mephisto_core.operations.simulate import SimulatedWorker
+from mephisto_core.operations.run.simulate import SimulatedWorker
 from mephisto_core.settings import Settings
 
 ARCHITECT = {"type": "reliability_local"}

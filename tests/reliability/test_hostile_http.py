@@ -14,7 +14,7 @@ import pytest
 from reliability_helpers import OperatorThread, get, raw_http, vm_rss_kib, write_static_task
 
 from mephisto_core.data_model import Database
-from mephisto_core.operations.simulate import SimulatedWorker
+from mephisto_core.operations.run.simulate import SimulatedWorker
 from mephisto_core.settings import Settings
 
 SECRET_MARKER = b"reliability-secret-do-not-serve"

@@ -27,7 +27,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from mephisto_core.data_model import Agent, AgentStatus, Database, Worker
-from mephisto_core.operations.simulate import SimulatedWorker
+from mephisto_core.operations.run.simulate import SimulatedWorker
 from mephisto_core.settings import Settings
 
 MAX_MESSAGE_BYTES = 64 * 1024

@@ -29,8 +29,8 @@ from websockets.sync.client import connect as ws_connect
 from mephisto_core.data_model import Agent, AgentStatus, Database, Unit, UnitStatus, open_database
 from mephisto_core.data_model.database import SQLITE_PRAGMAS
 from mephisto_core.data_model.models import database_proxy
-from mephisto_core.operations import database_outage
-from mephisto_core.operations.database_outage import DatabaseUnavailableError
+from mephisto_core.operations.run import database_outage
+from mephisto_core.operations.run.database_outage import DatabaseUnavailableError
 from mephisto_core.settings import Settings
 
 BUSY_TIMEOUT_MS = 300

@@ -29,8 +29,8 @@ from mephisto_core.abstractions import Blueprint, BlueprintArgs, SimulatedAnswer
 from mephisto_core.cli.init_cmd import available_templates
 from mephisto_core.data_model import Database, open_database
 from mephisto_core.hookspecs import hookimpl
-from mephisto_core.operations.operator import Operator
-from mephisto_core.operations.simulate import run_crowd
+from mephisto_core.operations.run.operator import Operator
+from mephisto_core.operations.run.simulate import run_crowd
 from mephisto_core.plugins import register_plugin, unregister_plugin
 from mephisto_core.review_app import ReviewApp, ReviewServer
 from mephisto_core.settings import Settings

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mephisto_core.operations.replies import Refusal
+from mephisto_core.operations.run.replies import Refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = ROOT / "docs" / "protocol.md"
 SOURCES = [
     *(ROOT / "src" / "mephisto_core" / "router").glob("*.py"),
-    *(ROOT / "src" / "mephisto_core" / "operations").glob("*.py"),
+    *(ROOT / "src" / "mephisto_core" / "operations").rglob("*.py"),
 ]
 # Where the server makes an `error`: the operator's Failure(code, ...) and the router's error_frame(code, ...).
 SENT_CODE = re.compile(r"""(?:Failure|error_frame)\(\s*["']([a-z_]+)["']""")

@@ -18,7 +18,7 @@ from static_support import MakeBlueprint
 from mephisto_core.cli.check_cmd import build_report
 from mephisto_core.data_model import Assignment, Database, Unit
 from mephisto_core.errors import ConfigError
-from mephisto_core.operations.operator import FEED_CHUNK, Operator
+from mephisto_core.operations.run.operator import FEED_CHUNK, Operator
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
 

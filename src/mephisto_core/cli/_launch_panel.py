@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mephisto_core.data_model import UnitStatus
-from mephisto_core.operations.operator import RunStats
+from mephisto_core.operations.run.operator import RunStats
 
 LOG_EVERY_SECONDS = 10.0
 

@@ -23,12 +23,12 @@ from rich.text import Text
 from mephisto_core.data_model import UnitStatus, Worker
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.data_browser import DataBrowser
-from mephisto_core.operations.review import ReviewActions
-from mephisto_core.operations.worker_stats import worker_details
+from mephisto_core.operations.review.actions import ReviewActions
+from mephisto_core.operations.review.worker_stats import worker_details
 
 if TYPE_CHECKING:
     from mephisto_core.data_model import Database
-    from mephisto_core.operations._export_records import UnitRecord
+    from mephisto_core.operations.export.records import UnitRecord
     from mephisto_core.settings import Settings
 
 REVIEWER = "review-cli"

@@ -96,7 +96,7 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
     )
     # e.g. the local architect's port already taken: better found now than at launch.
     _call_plugin("architect", config.architect_type, "check its arguments", architect.check)
-    from mephisto_core.operations.worker_rules import RunRules
+    from mephisto_core.operations.run.worker_rules import RunRules
 
     RunRules.from_config(config)  # imports the validators and reads the gold file the task names
 

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from mephisto_core.data_model import Database
-    from mephisto_core.operations._export_filters import UnitFilters
-    from mephisto_core.operations.export import ExportPlan, ExportResult
+    from mephisto_core.operations.export.plan import ExportPlan, ExportResult
+    from mephisto_core.operations.unit_filters import UnitFilters
     from mephisto_core.settings import Settings
 
 
@@ -81,8 +81,8 @@ def export(
     `mephisto export --task my-task --agreement`. See docs/export.md for the columns and definitions.
     """
     from mephisto_core.cli.context import load_settings, open_settings_database
-    from mephisto_core.operations._export_filters import resolve_filters
-    from mephisto_core.operations.export import ExportFormat, ExportPlan
+    from mephisto_core.operations.export.plan import ExportFormat, ExportPlan
+    from mephisto_core.operations.unit_filters import resolve_filters
 
     if agreement and (aggregate or files_dir):
         raise click.UsageError(
@@ -120,7 +120,7 @@ def _split_statuses(statuses: tuple[str, ...]) -> list[str] | None:
 
 
 def _run_export(settings: Settings, database: Database, plan: ExportPlan, output: str) -> ExportResult:
-    from mephisto_core.operations.export import export_to_file, export_units
+    from mephisto_core.operations.export.plan import export_to_file, export_units
 
     if output == "-":
         with _utf8_stdout() as out:
@@ -168,7 +168,7 @@ def _progress_bar(database: Database, filters: UnitFilters, enabled: bool) -> It
 def _print_agreement(database: Database, filters: UnitFilters, as_json: bool, output: str) -> None:
     import json
 
-    from mephisto_core.operations.export import atomic_text_file, export_agreement
+    from mephisto_core.operations.export.plan import atomic_text_file, export_agreement
 
     numbers, categorical = export_agreement(database, filters)
     if as_json:

@@ -13,7 +13,7 @@ import click
 if TYPE_CHECKING:
     from mephisto_core.cli._launch_panel import LaunchDisplay
     from mephisto_core.data_model import Database
-    from mephisto_core.operations.operator import RunStats
+    from mephisto_core.operations.run.operator import RunStats
     from mephisto_core.settings import Settings
     from mephisto_core.task_config import TaskConfig
 
@@ -77,8 +77,8 @@ async def _launch(
     panel: bool,
 ) -> None:
     from mephisto_core.cli._launch_panel import LaunchDisplay
-    from mephisto_core.operations.operator import Operator
-    from mephisto_core.operations.simulate import run_crowd
+    from mephisto_core.operations.run.operator import Operator
+    from mephisto_core.operations.run.simulate import run_crowd
 
     operator = Operator(settings, database)
     display = LaunchDisplay(operator.stats, live=panel)

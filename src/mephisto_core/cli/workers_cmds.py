@@ -11,13 +11,13 @@ import click
 
 if TYPE_CHECKING:
     from mephisto_core.data_model import Database
-    from mephisto_core.operations.review import ReviewActions
+    from mephisto_core.operations.review.actions import ReviewActions
 
 
 @contextmanager
 def _session() -> Iterator[tuple[Database, ReviewActions]]:
     from mephisto_core.cli.context import load_settings, open_settings_database
-    from mephisto_core.operations.review import ReviewActions
+    from mephisto_core.operations.review.actions import ReviewActions
 
     settings = load_settings()
     database = open_settings_database(settings)
@@ -180,7 +180,7 @@ def unblock(worker: str, task: str | None, provider: str | None) -> None:
 @json_option
 def list_workers(blocked: bool, as_json: bool) -> None:
     """Workers with their units and approval rate."""
-    from mephisto_core.operations.worker_stats import worker_summaries
+    from mephisto_core.operations.review.worker_stats import worker_summaries
 
     with _session():
         rows = worker_summaries(blocked_only=blocked)
@@ -194,7 +194,7 @@ def list_workers(blocked: bool, as_json: bool) -> None:
 def show_worker(worker: str, provider: str | None, as_json: bool) -> None:
     """One worker: units, approval rate, qualifications, blocks and review history."""
     from mephisto_core.data_model.qualifications import find_worker
-    from mephisto_core.operations.worker_stats import worker_details
+    from mephisto_core.operations.review.worker_stats import worker_details
 
     with _session():
         details = worker_details(find_worker(worker, provider))

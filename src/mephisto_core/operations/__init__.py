@@ -1,1 +1,1 @@
-"""Operations: the operator and what it runs (launcher, worker pool, client IO, database writer, simulation)."""
+"""Operations: the run (run/), review (review/), export (export/), and the data browser and unit filters they share."""

@@ -35,15 +35,15 @@ from mephisto_core.data_model import (
     Worker,
 )
 from mephisto_core.errors import NotFound
-from mephisto_core.operations._export_filters import UnitFilters, resolve_filters
-from mephisto_core.operations._export_records import (
+from mephisto_core.operations.export.records import (
     UnitRecord,
     file_dict,
     json_value,
     review_dict,
     utc_datetime,
 )
-from mephisto_core.operations.worker_stats import WorkerStats, submitted_unit_counts
+from mephisto_core.operations.review.worker_stats import WorkerStats, submitted_unit_counts
+from mephisto_core.operations.unit_filters import UnitFilters, resolve_filters
 
 __all__ = ["DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
 

@@ -9,7 +9,7 @@ import threading
 from mephisto_core.data_model import Database, Task
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.data_browser import DataBrowser
-from mephisto_core.operations.review import ReviewActions
+from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.review_app.rendering import BlueprintRenderer
 from mephisto_core.settings import Settings
 

@@ -15,7 +15,7 @@ from mephisto_core import __version__
 from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitStatus, Worker
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
 from mephisto_core.errors import NotFound
-from mephisto_core.operations.worker_stats import worker_details
+from mephisto_core.operations.review.worker_stats import worker_details
 from mephisto_core.review_app.rendering import Rendering
 from mephisto_core.review_app.validation import (
     MAX_BULK,
@@ -27,8 +27,8 @@ from mephisto_core.review_app.validation import (
 )
 
 if TYPE_CHECKING:
-    from mephisto_core.operations._export_records import UnitRecord
     from mephisto_core.operations.data_browser import RunSummary
+    from mephisto_core.operations.export.records import UnitRecord
     from mephisto_core.review_app.app import ReviewApp
 
 _SUBMITTED = [s.value for s in UnitStatus if s in SUBMITTED_UNIT_STATUSES]
@@ -78,7 +78,7 @@ def task_detail(app: ReviewApp, task_id: int) -> dict[str, Any]:
 
 def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
     """Per-field agreement over the task's submitted units (only meaningful when assignments share units)."""
-    from mephisto_core.operations.agreement import field_agreement
+    from mephisto_core.operations.review.agreement import field_agreement
 
     task = _task(task_id)
     if not _has_shared_assignments(task_id):

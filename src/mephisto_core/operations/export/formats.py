@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, TextIO
 
-from mephisto_core.operations._export_records import EXPORT_KEYS
+from mephisto_core.operations.export.records import EXPORT_KEYS
 
 
 class ExportFormat(StrEnum):

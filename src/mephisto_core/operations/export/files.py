@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from mephisto_core.errors import MephistoError
-from mephisto_core.operations._export_records import UnitRecord
-from mephisto_core.operations.uploads import safe_file_name
+from mephisto_core.operations.export.records import UnitRecord
+from mephisto_core.operations.run.uploads import safe_file_name
 
 
 class FileCopier:

@@ -16,11 +16,11 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-from mephisto_core.operations.channel import RouterChannel
-from mephisto_core.operations.db_writer import DatabaseWriter
-from mephisto_core.operations.replies import Assigned, Failure, Refused, Submitted
-from mephisto_core.operations.uploads import UPLOAD_ID, UploadStore
-from mephisto_core.operations.worker_pool import WorkerPool
+from mephisto_core.operations.run.channel import RouterChannel
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.replies import Assigned, Failure, Refused, Submitted
+from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
+from mephisto_core.operations.run.worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 

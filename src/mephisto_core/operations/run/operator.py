@@ -31,18 +31,18 @@ from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
-from mephisto_core.operations import run_setup, upload_sweep
-from mephisto_core.operations.channel import OperatorChannel, RouterChannel
-from mephisto_core.operations.client_io import ClientIOHandler
-from mephisto_core.operations.database_outage import RESUME_HINT, DatabaseOutage
-from mephisto_core.operations.db_writer import DatabaseWriter
-from mephisto_core.operations.launcher import TaskLauncher
-from mephisto_core.operations.local_channel import LocalOperatorChannel
 from mephisto_core.operations.providers import build_provider
-from mephisto_core.operations.run_context import RunContext
-from mephisto_core.operations.uploads import UploadStore
-from mephisto_core.operations.worker_pool import WorkerPool
-from mephisto_core.operations.worker_rules import RunRules
+from mephisto_core.operations.run import run_setup, upload_sweep
+from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
+from mephisto_core.operations.run.client_io import ClientIOHandler
+from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOutage
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.local_channel import LocalOperatorChannel
+from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.uploads import UploadStore
+from mephisto_core.operations.run.worker_pool import WorkerPool
+from mephisto_core.operations.run.worker_rules import RunRules
 from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mephisto_core.errors import MephistoError
-from mephisto_core.operations._export_records import UnitRecord
+from mephisto_core.operations.export.records import UnitRecord
 
 #: A string longer than this is free text, not a category.
 MAX_CATEGORY_LENGTH = 100

@@ -35,14 +35,14 @@ from mephisto_core.data_model.pool_sql import PoolQueries, Standing
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status, try_set_agent_status, try_set_unit_status
-from mephisto_core.operations.quality_checks import (
+from mephisto_core.operations.run.quality_checks import (
     GOLD_UNIT_INDEX,
     create_gold_unit,
     grade_submission,
     next_gold_item,
     screening_units_done,
 )
-from mephisto_core.operations.replies import (
+from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_GOLD,
     NOT_QUALIFIED_ONBOARDING,
     NOT_QUALIFIED_SCREENING,
@@ -53,9 +53,9 @@ from mephisto_core.operations.replies import (
     Refused,
     Submitted,
 )
-from mephisto_core.operations.run_context import RunContext
-from mephisto_core.operations.uploads import UploadStore
-from mephisto_core.operations.worker_rules import unmet_requirement
+from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.uploads import UploadStore
+from mephisto_core.operations.run.worker_rules import unmet_requirement
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus
-from mephisto_core.operations.uploads import UploadStore
+from mephisto_core.operations.run.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mephisto_core.operations.worker_rules import RunRules
+from mephisto_core.operations.run.worker_rules import RunRules
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import Blueprint, CrowdProvider

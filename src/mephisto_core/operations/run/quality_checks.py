@@ -15,8 +15,8 @@ import peewee as pw
 from mephisto_core.data_model import Agent, Assignment, Review, ReviewKind, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import grant_qualification, granted_value
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
-from mephisto_core.operations.run_context import RunContext
-from mephisto_core.operations.worker_rules import GoldItem, wrong_answers
+from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.worker_rules import GoldItem, wrong_answers
 
 log = logging.getLogger(__name__)
 

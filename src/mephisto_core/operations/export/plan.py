@@ -19,11 +19,11 @@ from typing import Any, TextIO
 
 from mephisto_core.data_model import Database
 from mephisto_core.errors import MephistoError
-from mephisto_core.operations._export_files import FileCopier
-from mephisto_core.operations._export_filters import UnitFilters, resolve_filters
-from mephisto_core.operations._export_formats import WRITERS, ExportFormat
-from mephisto_core.operations.agreement import AGGREGATION_METHODS, AnswerTable
 from mephisto_core.operations.data_browser import DataBrowser
+from mephisto_core.operations.export.files import FileCopier
+from mephisto_core.operations.export.formats import WRITERS, ExportFormat
+from mephisto_core.operations.review.agreement import AGGREGATION_METHODS, AnswerTable
+from mephisto_core.operations.unit_filters import UnitFilters, resolve_filters
 
 __all__ = [
     "ExportFormat",

@@ -20,7 +20,7 @@ from mephisto_core.data_model.bulk import db_datetime, insert_rows, json_text, r
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.statuses import check_unit_birth
 from mephisto_core.data_model.transitions import move_run_units, move_units
-from mephisto_core.operations.run_context import RunContext
+from mephisto_core.operations.run.run_context import RunContext
 
 log = logging.getLogger(__name__)
 

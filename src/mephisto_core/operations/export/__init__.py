@@ -1,0 +1,1 @@
+"""Export: units as JSONL, JSON or CSV with their files, and agreement tables."""

@@ -1,0 +1,1 @@
+"""Review: approve, reject, bonus and block through the provider, worker statistics and inter-annotator agreement."""
