@@ -6,7 +6,9 @@ A plugin is a module listed in the `mephisto` entry-point group of its distribut
     static = "mephisto_blueprint_static.plugin"
 
 and that module defines functions decorated with `mephisto_core.hookimpl` whose names match the hooks below.
-Hooks are called once, the first time the plugin registry is needed (never for `mephisto --help`).
+Hooks are called once, the first time the plugin registry is needed (never for `mephisto --help`), each
+plugin's on its own: a hook that raises leaves that distribution out and is reported, the rest keep working.
+docs/plugins.md is the authors' guide.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def mephisto_register_commands(cli: click.Group) -> None:
     """Add subcommands to the `mephisto` command line.
 
     Called when the user runs a command that is not one of the core's, before it is looked up, and by
-    `mephisto plugins`. Call `cli.add_command(command)`; a name the core already uses is an error. Returns
-    nothing.
+    `mephisto plugins`. Call `cli.add_command(command)`. A command named like a core command (or like one
+    another plugin added first) is refused: it is reported on stderr and by `mephisto plugins` as the
+    distribution's problem, never allowed to replace or hide the other. Returns nothing.
     """

@@ -1,7 +1,10 @@
 """The plugin manager and the registry of blueprint, architect and provider types.
 
-Plugins are loaded from the `mephisto` entry-point group the first time they are needed. Listing commands
-(`mephisto --help`) never loads them.
+Plugins are loaded from the `mephisto` entry-point group the first time they are needed (`mephisto --help`
+never loads them), each on its own: a distribution whose module fails to import, or whose hook raises, is
+reported once on stderr (distribution, version, exception) and left out, and everything else keeps working.
+`MEPHISTO_LOAD_PLUGINS` / `MEPHISTO_DISABLE_PLUGINS` choose distributions; `MEPHISTO_TRACE_PLUGINS=1` traces
+every hook call (see `PluginSettings`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,26 @@ import pluggy
 
 from mephisto_core import hookspecs
 from mephisto_core.errors import PluginError
+from mephisto_core.plugin_loading import LoadedPlugins, PluginFailure, load_plugins, normalized_name
 
 if TYPE_CHECKING:
     import click
+
+__all__ = [
+    "KINDS",
+    "DistributionInfo",
+    "Kind",
+    "PluginFailure",
+    "Registry",
+    "TypeEntry",
+    "distributions",
+    "get_plugin_manager",
+    "get_registry",
+    "plugin_commands",
+    "register_plugin",
+    "reset",
+    "unregister_plugin",
+]
 
 Kind = Literal["blueprint", "architect", "provider"]
 KINDS: tuple[Kind, ...] = ("blueprint", "architect", "provider")
@@ -25,19 +45,6 @@ _HOOKS: dict[Kind, str] = {
     "blueprint": "mephisto_register_blueprints",
     "architect": "mephisto_register_architects",
     "provider": "mephisto_register_providers",
-}
-# First-party plugins a user may not have installed yet: named in "unknown type" errors with the pip command.
-KNOWN_DISTRIBUTIONS: dict[tuple[Kind, str], str] = {
-    ("blueprint", "static"): "mephisto-blueprint-static",
-    ("blueprint", "form"): "mephisto-blueprint-form",
-    ("blueprint", "live"): "mephisto-blueprint-live",
-    ("architect", "local"): "mephisto-architect-local",
-    ("architect", "ec2"): "mephisto-architect-ec2",
-    ("provider", "mock"): "mephisto-provider-mock",
-    ("provider", "inhouse"): "mephisto-provider-inhouse",
-    ("provider", "mturk"): "mephisto-provider-mturk",
-    ("provider", "mturk_sandbox"): "mephisto-provider-mturk",
-    ("provider", "prolific"): "mephisto-provider-prolific",
 }
 
 
@@ -54,106 +61,149 @@ class TypeEntry:
 
 @dataclass
 class DistributionInfo:
-    """A plugin distribution as `mephisto plugins` shows it."""
+    """A plugin distribution as `mephisto plugins` shows it.
+
+    `failed` is True when the distribution was left out (its module did not import or a hook raised);
+    `problems` says why, and also names type conflicts and refused commands of a distribution that loaded.
+    """
 
     name: str
     version: str
     modules: list[str] = field(default_factory=list)
     types: list[TypeEntry] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    failed: bool = False
+    problems: list[str] = field(default_factory=list)
 
 
 class Registry:
-    """Every type the installed plugins registered, keyed by kind and type name."""
+    """Every type the loaded plugins registered, keyed by kind and type name.
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
-        self.pm = pm
+    A distribution whose register hook raises contributes no type at all (not the half it registered before
+    the error). Two distributions claiming one type name make that name a conflict: `get` of it is an error
+    naming both, so only the commands that need that type fail.
+    """
+
+    def __init__(self, loaded: LoadedPlugins) -> None:
+        self.loaded = loaded
         self._types: dict[Kind, dict[str, TypeEntry]] = {kind: {} for kind in KINDS}
+        self._conflicts: dict[Kind, dict[str, list[TypeEntry]]] = {kind: {} for kind in KINDS}
+        staged: dict[object, list[TypeEntry]] = {}
+        broken: set[object] = set()
         for kind in KINDS:
-            for impl in getattr(pm.hook, _HOOKS[kind]).get_hookimpls():
-                dist, version = _distribution_of(pm, impl.plugin)
-                impl.function(register=self._registrar(kind, dist, version))
+            for impl in getattr(loaded.pm.hook, _HOOKS[kind]).get_hookimpls():
+                if impl.plugin in broken:
+                    continue
+                dist, version = loaded.distribution_of(impl.plugin)
+                entries = staged.setdefault(impl.plugin, [])
+                try:
+                    loaded.call_impl(_HOOKS[kind], impl, register=_registrar(kind, dist, version, entries))
+                except Exception as exc:
+                    broken.add(impl.plugin)
+                    loaded.fail(impl.plugin, f"its hook {_HOOKS[kind]} raised", exc)
+        for plugin, entries in staged.items():
+            if plugin not in broken:
+                for entry in entries:
+                    self._add(entry)
 
-    def _registrar(self, kind: Kind, dist: str, version: str) -> Callable[[type[Any]], None]:
-        def register(cls: type[Any]) -> None:
-            name = getattr(cls, "type_name", None)
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"{dist} registered {cls!r} as a {kind} without a `type_name`")
-            existing = self._types[kind].get(name)
-            if existing is not None and existing.cls is not cls:
-                raise PluginError(
-                    f"two plugins provide the {kind} type {name!r}: {existing.distribution} "
-                    f"({existing.cls.__module__}) and {dist} ({cls.__module__}). Uninstall one of them."
-                )
-            self._types[kind][name] = TypeEntry(kind, name, cls, dist, version)
-
-        return register
+    def _add(self, entry: TypeEntry) -> None:
+        known = self._types[entry.kind]
+        if entry.name in self._conflicts[entry.kind]:
+            self._conflicts[entry.kind][entry.name].append(entry)
+            return
+        existing = known.get(entry.name)
+        if existing is None or existing.cls is entry.cls:
+            known[entry.name] = entry
+            return
+        del known[entry.name]
+        self._conflicts[entry.kind][entry.name] = [existing, entry]
 
     def types(self, kind: Kind) -> dict[str, TypeEntry]:
+        """The usable types of `kind` by name (a type two distributions claim is left out: see `conflicts`)."""
         return dict(sorted(self._types[kind].items()))
+
+    def conflicts(self, kind: Kind) -> dict[str, list[TypeEntry]]:
+        """Type names of `kind` that more than one distribution registered, with every claimant."""
+        return {name: list(entries) for name, entries in sorted(self._conflicts[kind].items())}
+
+    def all_entries(self) -> list[TypeEntry]:
+        """Every registration, conflicting ones included (what `mephisto plugins` shows)."""
+        entries = [entry for kind in KINDS for entry in self._types[kind].values()]
+        entries += [entry for kind in KINDS for claims in self._conflicts[kind].values() for entry in claims]
+        return entries
 
     def get(self, kind: Kind, name: str) -> type[Any]:
         """The class registered for `name`, or a PluginError listing what is installed."""
         entry = self._types[kind].get(name)
         if entry is not None:
             return entry.cls
+        claims = self._conflicts[kind].get(name)
+        if claims:
+            raise PluginError(_conflict_message(kind, name, claims))
         installed = ", ".join(self._types[kind]) or "none"
         message = f"unknown {kind} type {name!r}; installed {kind} types: {installed}."
-        hint = KNOWN_DISTRIBUTIONS.get((kind, name))
-        if hint:
-            message += f" Install it with: pip install {hint}"
+        failed = [f.distribution for f in self.loaded.failures]
+        if failed:
+            message += f" These plugins failed to load and may provide it: {', '.join(sorted(set(failed)))}."
+        # No pip command: the core cannot know which distribution (if any) provides a type it has never seen.
+        message += " Install the plugin distribution that provides it (`mephisto plugins` lists what is installed)."
         raise PluginError(message)
 
 
-def _distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
-    for registered, dist in pm.list_plugin_distinfo():
-        if registered is plugin:
-            return dist.metadata["name"], dist.version
-    return getattr(plugin, "__name__", repr(plugin)), ""
+def _registrar(kind: Kind, dist: str, version: str, entries: list[TypeEntry]) -> Callable[[type[Any]], None]:
+    def register(cls: type[Any]) -> None:
+        name = getattr(cls, "type_name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{dist} registered {cls!r} as a {kind} without a `type_name`")
+        entries.append(TypeEntry(kind, name, cls, dist, version))
+
+    return register
 
 
-_lock = threading.Lock()
-_pm: pluggy.PluginManager | None = None
+def _conflict_message(kind: Kind, name: str, claims: list[TypeEntry]) -> str:
+    who = " and ".join(f"{entry.distribution} ({entry.cls.__module__})" for entry in claims)
+    return f"two plugins provide the {kind} type {name!r}: {who}. Uninstall one of them."
+
+
+_lock = threading.RLock()
+_loaded: LoadedPlugins | None = None
 _registry: Registry | None = None
 _extra_plugins: list[object] = []
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The process's plugin manager, with every entry-point plugin loaded (once)."""
-    global _pm
+def _get_loaded() -> LoadedPlugins:
+    global _loaded
     with _lock:
-        if _pm is None:
-            pm = pluggy.PluginManager("mephisto")
-            pm.add_hookspecs(hookspecs)
-            try:
-                pm.load_setuptools_entrypoints("mephisto")
-            except Exception as exc:
-                raise PluginError(f"a plugin in the 'mephisto' entry-point group failed to load: {exc!r}") from exc
-            for plugin in _extra_plugins:
-                pm.register(plugin)
-            pm.check_pending()
-            _pm = pm
-        return _pm
+        if _loaded is None:
+            _loaded = load_plugins(hookspecs, _extra_plugins)
+        return _loaded
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, with every selected entry-point plugin that loads (once)."""
+    return _get_loaded().pm
 
 
 def get_registry() -> Registry:
     """The registry of installed types, built on first use."""
     global _registry
-    pm = get_plugin_manager()
     with _lock:
+        loaded = _get_loaded()
         if _registry is None:
-            _registry = Registry(pm)
+            _registry = Registry(loaded)
         return _registry
 
 
 def register_plugin(plugin: object) -> None:
-    """Register a plugin object that is not an installed distribution (tests, embedding applications)."""
+    """Register a plugin object that is not an installed distribution (tests, embedding applications).
+
+    A plugin with a hook the core does not declare raises PluginError (a misspelled hook must not go unnoticed).
+    """
     global _registry
     with _lock:
+        if _loaded is not None:
+            _loaded.register_extra(plugin)
         _extra_plugins.append(plugin)
-        if _pm is not None:
-            _pm.register(plugin)
-            _pm.check_pending()
         _registry = None
 
 
@@ -163,45 +213,73 @@ def unregister_plugin(plugin: object) -> None:
     with _lock:
         if plugin in _extra_plugins:
             _extra_plugins.remove(plugin)
-        if _pm is not None and _pm.is_registered(plugin):
-            _pm.unregister(plugin)
+        if _loaded is not None:
+            _loaded.unregister(plugin)
         _registry = None
 
 
 def reset() -> None:
     """Forget loaded plugins so the next use reloads entry points (after a pip install, in tests)."""
-    global _pm, _registry
+    global _loaded, _registry
     with _lock:
-        _pm = None
+        _loaded = None
         _registry = None
 
 
-def plugin_commands(cli: click.Group) -> dict[str, str]:
-    """Call every `mephisto_register_commands` hook on `cli`; returns {command name: distribution}."""
-    pm = get_plugin_manager()
+def plugin_commands(cli: click.Group, reserved: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Call every `mephisto_register_commands` hook and add what it adds to `cli`; returns {command: distribution}.
+
+    Each hook adds to a scratch group first, so a command named like one in `reserved` (the core's) or like
+    another plugin's is refused and reported instead of silently replacing or hiding it; a hook that raises
+    costs its own distribution's commands only.
+    """
+    import click as _click
+
+    loaded = _get_loaded()
     added: dict[str, str] = {}
-    for impl in pm.hook.mephisto_register_commands.get_hookimpls():
-        before = set(cli.commands)
-        impl.function(cli=cli)
-        dist, _ = _distribution_of(pm, impl.plugin)
-        for name in set(cli.commands) - before:
-            added[name] = dist
+    for impl in loaded.pm.hook.mephisto_register_commands.get_hookimpls():
+        dist, _ = loaded.distribution_of(impl.plugin)
+        scratch = _click.Group(name=cli.name)
+        try:
+            loaded.call_impl("mephisto_register_commands", impl, cli=scratch)
+        except Exception as exc:
+            loaded.fail(impl.plugin, "its hook mephisto_register_commands raised", exc)
+            continue
+        for name, command in scratch.commands.items():
+            if name in reserved:
+                loaded.problem(impl.plugin, f"its command {name!r} is refused: the core has a command of that name")
+            elif name in added and added[name] != dist:
+                loaded.problem(impl.plugin, f"its command {name!r} is refused: {added[name]} already adds it")
+            else:
+                cli.add_command(command, name)
+                added[name] = dist
     return added
 
 
-def distributions(cli: click.Group | None = None) -> list[DistributionInfo]:
-    """Every plugin distribution with its version, modules, registered types and commands."""
-    pm = get_plugin_manager()
+def distributions(cli: click.Group | None = None, reserved: frozenset[str] = frozenset()) -> list[DistributionInfo]:
+    """Every plugin distribution with its version, modules, types, commands, and what went wrong with it."""
     registry = get_registry()
+    loaded = registry.loaded
     infos: dict[str, DistributionInfo] = {}
-    for plugin, dist in pm.list_plugin_distinfo():
-        info = infos.setdefault(dist.metadata["name"], DistributionInfo(dist.metadata["name"], dist.version))
-        info.modules.append(getattr(plugin, "__name__", repr(plugin)))
-    for kind in KINDS:
-        for entry in registry.types(kind).values():
-            infos.setdefault(entry.distribution, DistributionInfo(entry.distribution, entry.version))
-            infos[entry.distribution].types.append(entry)
+
+    def info_for(dist: str, version: str) -> DistributionInfo:
+        return infos.setdefault(dist, DistributionInfo(dist, version))
+
+    for plugin, (dist, version) in loaded.entry_point_plugins().items():
+        info_for(dist, version).modules.append(getattr(plugin, "__name__", repr(plugin)))
+    for entry in registry.all_entries():
+        info_for(entry.distribution, entry.version).types.append(entry)
     if cli is not None:
-        for name, dist_name in plugin_commands(cli).items():
-            infos.setdefault(dist_name, DistributionInfo(dist_name, "")).commands.append(name)
-    return sorted(infos.values(), key=lambda i: i.name)
+        for name, dist in plugin_commands(cli, reserved).items():
+            info_for(dist, "").commands.append(name)
+    for failure in loaded.failures:
+        info = info_for(failure.distribution, failure.version)
+        info.failed = True
+        info.problems.append(failure.message)
+    for dist, problems in loaded.problems.items():
+        info_for(dist, "").problems.extend(problems)
+    for kind in KINDS:
+        for name, claims in registry.conflicts(kind).items():
+            for entry in claims:
+                infos[entry.distribution].problems.append(_conflict_message(kind, name, claims))
+    return sorted(infos.values(), key=lambda i: normalized_name(i.name))

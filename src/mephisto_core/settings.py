@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,41 @@ def requester_credentials(path: Path, name: str) -> dict[str, Any]:
     entry = dict(read_user_config(path).get("requesters", {}).get(name, {}))
     entry.pop("provider", None)
     return entry
+
+
+class PluginSettings(BaseSettings):
+    """Which plugin distributions load, read on its own so that choosing plugins never depends on the rest.
+
+    Names are distribution names (`mephisto plugins` lists them), comma-separated, compared as pip does.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEPHISTO_", extra="ignore")
+
+    load_plugins: str | None = Field(
+        default=None,
+        description="Load only these plugin distributions (comma-separated); empty: load none.",
+    )
+    disable_plugins: str = Field(default="", description="Load every plugin distribution but these (comma-separated).")
+    trace_plugins: bool = Field(default=False, description="Write every plugin hook call to stderr.")
+
+    def only_distributions(self) -> set[str] | None:
+        """The normalised names MEPHISTO_LOAD_PLUGINS allows, or None when it is not set (load all)."""
+        return None if self.load_plugins is None else _distribution_names(self.load_plugins)
+
+    def disabled_distributions(self) -> set[str]:
+        return _distribution_names(self.disable_plugins)
+
+
+def _distribution_names(value: str) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", part.strip()).lower() for part in value.split(",") if part.strip()}
+
+
+def load_plugin_settings() -> PluginSettings:
+    """The plugin settings from the environment; a bad value is a ConfigError naming the variable."""
+    try:
+        return PluginSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MEPHISTO_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad plugin setting in the environment: {problems}") from None

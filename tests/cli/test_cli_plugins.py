@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import cli_test_plugin_commands
 import cli_test_plugin_dup
+import cli_test_plugin_raises
 from cli_helpers import assert_clean_failure
 
 from mephisto_core.cli import cli
@@ -24,7 +26,9 @@ def test_plugins_json_lists_each_plugins_types_and_commands(run_cli, test_plugin
     assert mine["commands"] == ["clitest-hello"]
     assert mine["modules"] == []  # registered directly, not through an entry point
     for record in records.values():
-        assert set(record) == {"name", "version", "modules", "types", "commands"}
+        assert set(record) == {"name", "version", "modules", "types", "commands", "status", "problems"}
+    assert mine["status"] == "loaded"
+    assert mine["problems"] == []
 
 
 def test_plugins_table_shows_distribution_types_and_commands(run_cli, test_plugin):
@@ -57,11 +61,74 @@ def test_a_plugin_command_runs_through_the_cli(run_cli, test_plugin, monkeypatch
     assert "hello from the test plugin" in result.output
 
 
-def test_duplicate_plugin_type_is_an_error_naming_both_plugins(run_cli, test_plugin, register_test_plugin):
+def test_duplicate_plugin_type_is_listed_as_a_problem_naming_both_plugins(run_cli, test_plugin, register_test_plugin):
     register_test_plugin(cli_test_plugin_dup)
 
-    out = assert_clean_failure(run_cli("plugins"))
+    result = run_cli("plugins", "--json")
+
+    # The command one uses to diagnose the conflict still works, and names both distributions.
+    assert result.exit_code == 0, result.output
+    records = {record["name"]: record for record in json.loads(result.stdout)}
+    for name in ("cli_test_plugin", "cli_test_plugin_dup"):
+        assert records[name]["status"] == "loaded"
+        assert records[name]["types"]["blueprint"] == ["clitest_csv"]
+        (problem,) = records[name]["problems"]
+        assert "two plugins provide the blueprint type 'clitest_csv'" in problem
+        assert "cli_test_plugin (cli_test_plugin)" in problem
+        assert "cli_test_plugin_dup (cli_test_plugin_dup)" in problem
+        assert "Uninstall one of them" in problem
+
+
+def test_a_type_conflict_fails_only_the_commands_that_need_that_type(run_cli, test_plugin, register_test_plugin):
+    register_test_plugin(cli_test_plugin_dup)
+
+    described = run_cli("wut", "provider=clitest_pay")
+    assert described.exit_code == 0, described.output
+    assert "provider type 'clitest_pay' from cli_test_plugin" in described.output
+
+    out = assert_clean_failure(run_cli("wut", "blueprint=clitest_csv"))
     assert "two plugins provide the blueprint type 'clitest_csv'" in out
-    assert "cli_test_plugin (cli_test_plugin)" in out
-    assert "cli_test_plugin_dup (cli_test_plugin_dup)" in out
-    assert "Uninstall one of them" in out
+    assert "cli_test_plugin_dup" in out
+
+
+def test_a_plugin_command_named_like_a_core_command_is_refused_and_reported(
+    run_cli, test_plugin, register_test_plugin, monkeypatch
+):
+    register_test_plugin(cli_test_plugin_commands)
+    monkeypatch.setattr(cli, "_plugins_loaded", False)
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))
+
+    listed = run_cli("plugins", "--json")
+    assert listed.exit_code == 0, listed.output
+    record = {r["name"]: r for r in json.loads(listed.stdout)}["cli_test_plugin_commands"]
+    assert record["commands"] == [cli_test_plugin_commands.OWN_COMMAND]
+    assert "its command 'export' is refused: the core has a command of that name" in record["problems"]
+    assert "its command 'clitest-hello' is refused: cli_test_plugin already adds it" in record["problems"]
+    assert "plugin cli_test_plugin_commands: its command 'export' is refused" in listed.stderr  # warned once
+
+    own = run_cli(cli_test_plugin_commands.OWN_COMMAND)
+    assert own.exit_code == 0, own.output
+    assert "own command ran" in own.output
+    hello = run_cli("clitest-hello")
+    assert "hello from the test plugin" in hello.output  # the first plugin keeps its command
+    assert "export" not in cli.commands or cli.commands["export"] is not cli_test_plugin_commands.fake_export
+    assert run_cli("export", "--help").exit_code == 0
+    assert "the plugin's export ran" not in run_cli("export", "--help").output
+
+
+def test_a_register_hook_that_raises_costs_only_its_own_plugin(run_cli, test_plugin, register_test_plugin):
+    register_test_plugin(cli_test_plugin_raises)
+
+    result = run_cli("plugins", "--json")
+
+    assert result.exit_code == 0, result.output
+    records = {record["name"]: record for record in json.loads(result.stdout)}
+    broken = records["cli_test_plugin_raises"]
+    assert broken["status"] == "failed"
+    assert broken["types"] == {"blueprint": [], "architect": [], "provider": []}  # not half its types
+    (problem,) = broken["problems"]
+    assert "its hook mephisto_register_providers raised" in problem
+    assert "RuntimeError('the platform SDK is missing')" in problem
+    assert records["cli_test_plugin"]["status"] == "loaded"
+    assert result.stderr.count("plugin cli_test_plugin_raises is left out") == 1
+    assert run_cli("wut", "provider=clitest_pay").exit_code == 0

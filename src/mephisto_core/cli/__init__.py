@@ -58,13 +58,16 @@ class MephistoGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def load_plugin_commands(self) -> dict[str, str]:
-        """Let plugins add their commands (once); returns {command: distribution}."""
+        """Let plugins add their commands (once); returns {command: distribution}.
+
+        A plugin command named like a core command is refused and reported, never allowed to replace it.
+        """
         from mephisto_core.plugins import plugin_commands
 
         if self._plugins_loaded:
             return self._plugin_command_dists
         self._plugins_loaded = True
-        self._plugin_command_dists = plugin_commands(self)
+        self._plugin_command_dists = plugin_commands(self, frozenset(CORE_COMMANDS))
         return self._plugin_command_dists
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

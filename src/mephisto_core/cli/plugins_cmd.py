@@ -19,14 +19,15 @@ def plugins(as_json: bool) -> None:
     from mephisto_core.plugins import KINDS, distributions
 
     # A scratch group collects the plugins' commands: adding them to the real `mephisto` group again would
-    # hide which distribution added which (the group may already hold them) and could shadow core commands.
+    # hide which distribution added which (the group may already hold them). Core names are refused and
+    # reported as the distribution's problem.
     scratch = click.Group(name="mephisto")
-    infos = distributions(scratch)
+    infos = distributions(scratch, frozenset(CORE_COMMANDS))
     records = [_record(info, KINDS) for info in infos]
     if as_json:
         click.echo(json.dumps(records, indent=2))
         return
-    _print_table(records, set(CORE_COMMANDS))
+    _print_table(records)
 
 
 def _record(info: DistributionInfo, kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -39,10 +40,12 @@ def _record(info: DistributionInfo, kinds: tuple[str, ...]) -> dict[str, Any]:
         "modules": sorted(info.modules),
         "types": {kind: sorted(names) for kind, names in types.items()},
         "commands": sorted(info.commands),
+        "status": "failed" if info.failed else "loaded",
+        "problems": list(info.problems),
     }
 
 
-def _print_table(records: list[dict[str, Any]], core_commands: set[str]) -> None:
+def _print_table(records: list[dict[str, Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -60,12 +63,16 @@ def _print_table(records: list[dict[str, Any]], core_commands: set[str]) -> None
     table.add_column("version", no_wrap=True)
     table.add_column("types", overflow="fold")
     table.add_column("commands", overflow="fold")
+    table.add_column("status", overflow="fold")
     for record in records:
         types = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in record["types"].items() if names)
-        commands = "\n".join(
-            f"{name} (hidden by the core command)" if name in core_commands else name for name in record["commands"]
+        commands = "\n".join(record["commands"])
+        status = Text("FAILED" if record["status"] == "failed" else "ok", style="red" if record["problems"] else "")
+        for problem in record["problems"]:
+            status.append(f"\n{problem}")
+        table.add_row(
+            Text(record["name"]), Text(record["version"] or "-"), Text(types or "-"), Text(commands or "-"), status
         )
-        table.add_row(Text(record["name"]), Text(record["version"] or "-"), Text(types or "-"), Text(commands or "-"))
     out.print(table)
     example = next(
         (f"{kind}={names[0]}" for record in records for kind, names in record["types"].items() if names), None

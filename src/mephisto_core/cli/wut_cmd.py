@@ -94,12 +94,13 @@ def _print_kind(out: Console, registry: Registry, kind: Kind) -> None:
     from rich.text import Text
 
     from mephisto_core.cli._tables import first_line
-    from mephisto_core.plugins import KNOWN_DISTRIBUTIONS
 
     entries = registry.types(kind)
     if not entries:
-        known = sorted({dist for (k, _), dist in KNOWN_DISTRIBUTIONS.items() if k == kind})
-        out.print(f"No {kind} types are installed. First-party ones: pip install {' '.join(known)}")
+        out.print(
+            f"No {kind} types are installed. Install a plugin distribution that provides one "
+            f"(first-party ones are named mephisto-{kind}-NAME); `mephisto plugins` shows what is installed."
+        )
         return
     table = Table(title=f"Installed {kind} types", title_justify="left")
     table.add_column("type", style="bold", no_wrap=True)
