@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mephisto_core.errors import ProviderError
+
 if TYPE_CHECKING:
     from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
 
@@ -96,6 +98,28 @@ class CrowdProvider:
     def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
         """The link to print for workers (for `worker_name` where the provider has personal links)."""
         return base_url
+
+    def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
+        """The query parameters of the link a simulated worker named `worker_name` opens (`launch --simulate`).
+
+        The default is the mock style, `?worker_id=NAME`, and only when `identify_worker` recognises that link
+        as worker `worker_name`; otherwise it raises ProviderError naming the provider, so `--simulate` refuses
+        before anything is launched instead of running bots that are never given work. A provider whose links
+        carry other parameters overrides this; a paid platform that cannot be simulated raises ProviderError.
+        Called on the operator's event loop before the bots start: keep it quick (no platform calls).
+        """
+        params = {"worker_id": worker_name}
+        try:
+            identity = self.identify_worker(params)
+        except NotImplementedError:
+            identity = WorkerIdentity(None)
+        if identity.worker_name != worker_name:
+            raise ProviderError(
+                f"provider {self.type_name!r} cannot run simulated workers: its links do not identify a worker "
+                "by ?worker_id=NAME and it does not say how a simulated worker's link is made "
+                "(CrowdProvider.simulated_worker_params). Launch without --simulate."
+            )
+        return params
 
     def setup_resources(self, run: TaskRun, worker_url: str) -> None:
         """Create what the run needs at the platform (HIT type, study, ...) before units are launched."""

@@ -50,6 +50,8 @@ def launch(
 
     settings = load_settings()
     config = load_task_config(task_file, overrides)
+    if simulate:
+        _check_provider_can_simulate(settings, config)
     # An in-process router holds one socket per worker page in this process.
     raise_open_file_limit()
     database = open_settings_database(settings)
@@ -102,7 +104,13 @@ async def _launch(
         display.announce(operator.ctx.provider.worker_link(stats.worker_url), stats)
         if simulate:
             bots = asyncio.create_task(
-                run_crowd(stats.worker_url, operator.ctx.blueprint, simulate, ack_log=simulate_log)
+                run_crowd(
+                    stats.worker_url,
+                    operator.ctx.blueprint,
+                    simulate,
+                    ack_log=simulate_log,
+                    provider=operator.ctx.provider,
+                )
             )
 
     try:
@@ -116,6 +124,19 @@ async def _launch(
         if bots is not None and not bots.done():
             bots.cancel()
     display.summary(stats)
+
+
+def _check_provider_can_simulate(settings: Settings, config: TaskConfig) -> None:
+    """Refuse `--simulate` before anything is launched when the task's provider cannot make a simulated
+    worker's link (ProviderError naming the provider)."""
+    from mephisto_core.errors import ConfigError
+    from mephisto_core.operations.providers import build_provider
+
+    try:
+        provider = build_provider(settings, config.provider_type, config.provider_args)
+    except ConfigError as exc:
+        raise ConfigError(exc.detail, file=config.path, key=exc.key) from exc
+    provider.simulated_worker_params("sim-0")
 
 
 async def _refresh_until_done(run: asyncio.Task[RunStats], display: LaunchDisplay) -> None:

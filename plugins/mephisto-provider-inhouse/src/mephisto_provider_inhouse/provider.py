@@ -23,7 +23,7 @@ from mephisto_provider_inhouse.links import (
     link_template,
     personal_link,
 )
-from mephisto_provider_inhouse.roster import PROVIDER_TYPE, RosterWorker, parse_roster, roster_path
+from mephisto_provider_inhouse.roster import PROVIDER_TYPE, RosterWorker, new_worker, parse_roster, roster_path
 
 if TYPE_CHECKING:
     from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
@@ -87,6 +87,9 @@ class InhouseProvider(CrowdProvider):
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         super().__init__(args, requester_name, credentials, data_dir)
         self._roster = _RosterCache(roster_path(data_dir))
+        # Simulated workers of `launch --simulate`: name -> token, held by this provider object only, so they
+        # never enter the roster file and their links die with the launch.
+        self._simulated: dict[str, str] = {}
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,12 +113,26 @@ class InhouseProvider(CrowdProvider):
         if name is None and token is None:
             return WorkerIdentity(None)
         worker = self._roster.workers().get(name or "")
-        expected = worker.token if worker is not None else _DECOY_TOKEN
+        simulated = self._simulated.get(name or "") if worker is None else None
+        expected = worker.token if worker is not None else simulated or _DECOY_TOKEN
         # Constant time in the token, so response times do not reveal how much of a guess was right.
         token_matches = hmac.compare_digest((token or "").encode(), expected.encode())
-        if worker is None or not token_matches:
+        if (worker is None and simulated is None) or not token_matches:
             return WorkerIdentity(None, refusal=BAD_LINK_MESSAGE)
-        return WorkerIdentity(worker_name=worker.name)
+        return WorkerIdentity(worker_name=name)
+
+    def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
+        """A personal link for simulated worker `worker_name`, with a token this provider object alone knows.
+
+        A name the roster already has is refused: a bot must never work (and be paid) as a real person.
+        """
+        if worker_name in self._roster.workers():
+            raise ProviderError(
+                f"the in-house roster has a worker named {worker_name!r}: simulated workers need names of "
+                "their own; rename or remove that worker (mephisto inhouse remove-worker) to simulate"
+            )
+        token = self._simulated.setdefault(worker_name, new_worker(worker_name).token)
+        return {WORKER_PARAM: worker_name, TOKEN_PARAM: token}
 
     def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
         """Worker `worker_name`'s personal link; without a name, the link's shape and how to print them all."""

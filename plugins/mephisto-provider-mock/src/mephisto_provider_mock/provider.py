@@ -81,6 +81,10 @@ class MockProvider(CrowdProvider):
             return f"{base_url}?{WORKER_ID_PARAM}=YOUR_NAME"
         return f"{base_url}?{WORKER_ID_PARAM}={quote(worker_name, safe='')}"
 
+    def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
+        """A simulated worker opens the same link as a person: `?worker_id=NAME`."""
+        return {WORKER_ID_PARAM: worker_name}
+
     def expire_units(self, units: Sequence[Unit]) -> None:
         """Nothing was published, so nothing needs withdrawing (and nothing is recorded)."""
 

@@ -1,6 +1,7 @@
 """Simulated workers: bots that do what a browser does, through the real router and protocol.
 
-Each bot opens the worker page over HTTP, connects the WebSocket, says hello with its worker id, gets a unit,
+Each bot opens the worker page over HTTP, connects the WebSocket, says hello with the query parameters of its
+link (the provider makes them: `CrowdProvider.simulated_worker_params`), gets a unit,
 asks the blueprint for a valid answer, uploads its files, submits, waits for the acknowledgement, and starts
 over until the run says it is over. Used by `mephisto launch --simulate N`, the tests and the benchmarks.
 
@@ -17,7 +18,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
-from mephisto_core.abstractions import Blueprint, SimulatedAnswer
+from mephisto_core.abstractions import Blueprint, CrowdProvider, SimulatedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,11 @@ class _PendingSubmit:
 
 
 class SimulatedWorker:
-    """One bot worker."""
+    """One bot worker.
+
+    `link_params` are the query parameters of the bot's worker link; without them the bot uses the mock
+    provider's `?worker_id=NAME` (tests and benchmarks on the mock provider). A launch asks the provider.
+    """
 
     def __init__(
         self,
@@ -97,9 +102,11 @@ class SimulatedWorker:
         max_units: int | None = None,
         think_seconds: float = 0.0,
         fetch_page: bool = True,
+        link_params: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.worker_name = worker_name
+        self.link_params = dict(link_params) if link_params is not None else {"worker_id": worker_name}
         self.answer = answer
         self.rng = random.Random(seed)
         self.ack_log = ack_log
@@ -114,7 +121,7 @@ class SimulatedWorker:
 
     async def run(self) -> BotReport:
         """Work until the run is over (or `max_units` are done); reconnect when the socket drops."""
-        params = {"worker_id": self.worker_name}
+        params = self.link_params
         ws_url = "ws" + self.base_url[4:] + "ws"
         idle = 0.05
         failures = 0
@@ -156,6 +163,15 @@ class SimulatedWorker:
                 if reply["reason"] == "no_units":
                     await asyncio.sleep(0.2 + self.rng.random() * 0.3)
                     continue
+                return True
+            if reply["type"] == "preview":
+                # The link did not make the bot a worker: asking again would never change that.
+                self.report.errors += 1
+                log.error(
+                    "simulated worker %s was shown the preview: its link %s does not identify a worker",
+                    self.worker_name,
+                    urlencode(params),
+                )
                 return True
             if reply["type"] != "assigned":
                 self.report.errors += 1
@@ -301,19 +317,27 @@ async def run_crowd(
     name_prefix: str = "sim",
     think_seconds: float = 0.0,
     max_units: int | None = None,
+    provider: CrowdProvider | None = None,
 ) -> BotReport:
-    """Run `count` simulated workers concurrently until the run is over; return their combined report."""
+    """Run `count` simulated workers concurrently until the run is over; return their combined report.
+
+    With `provider`, each bot's link is the one the provider makes for it (ProviderError when it cannot
+    simulate, before any bot starts); without, the mock provider's `?worker_id=NAME`.
+    """
+    names = [f"{name_prefix}-{i}" for i in range(count)]
+    params = {name: provider.simulated_worker_params(name) if provider is not None else None for name in names}
     bots = [
         SimulatedWorker(
             base_url,
-            f"{name_prefix}-{i}",
+            name,
             blueprint.simulate_answer,
             seed=i,
             ack_log=ack_log,
             think_seconds=think_seconds,
             max_units=max_units,
+            link_params=params[name],
         )
-        for i in range(count)
+        for i, name in enumerate(names)
     ]
     total = BotReport()
     for report in await asyncio.gather(*(bot.run() for bot in bots)):
