@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mephisto_core.errors import ConfigError
+from mephisto_core.file_modes import make_private_dir, open_private_file
 
 
 def _default_data_dir() -> Path:
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
         default_factory=_default_config_file, description="User config TOML with requester credentials."
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    log_sql: bool = Field(
+        default=False,
+        description="Log every SQL statement (the `peewee` logger) at DEBUG; its parameters are never logged, "
+        "as they hold agent tokens and submissions.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -85,12 +91,11 @@ def read_user_config(path: Path) -> dict[str, Any]:
 
 def write_user_config(path: Path, config: dict[str, Any]) -> None:
     """Write the user config atomically with mode 0600: it holds credentials."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    # 0600 before the first byte is written, also when an interrupted earlier write left a more open .tmp file.
+    with os.fdopen(open_private_file(tmp), "wb") as fh:
         tomli_w.dump(config, fh)
-    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 

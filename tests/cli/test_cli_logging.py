@@ -1,4 +1,7 @@
-"""Logging set up by the CLI: per-connection websockets lines stay out of a normal launch's output."""
+"""Logging set up by the CLI: per-connection websockets lines stay out of a normal launch's output.
+
+SQL logging and secrets at DEBUG: tests/cli/test_cli_sql_logging.py.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +28,12 @@ def test_websockets_connection_lines_are_hidden_at_info(monkeypatch: pytest.Monk
     assert logging.getLogger("websockets").level == logging.WARNING
 
 
-def test_debug_level_shows_websockets_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debug_level_shows_websockets_connection_lines_but_not_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     logging.getLogger("websockets").setLevel(logging.NOTSET)
     monkeypatch.setenv("MEPHISTO_LOG_LEVEL", "DEBUG")
     load_settings()
-    assert logging.getLogger("websockets").level == logging.NOTSET
+    # websockets' DEBUG lines quote every frame, and frames carry agent tokens and answers.
+    assert logging.getLogger("websockets").level == logging.INFO
 
 
 def test_error_level_is_not_lowered_for_websockets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ import peewee as pw
 from mephisto_core.data_model.migrations import apply_migrations
 from mephisto_core.data_model.models import database_proxy
 from mephisto_core.errors import DatabaseError
+from mephisto_core.file_modes import create_private_file, make_private_dir
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -62,7 +63,13 @@ def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
     if url is None or url.startswith("sqlite"):
         # sqlite:///relative.db or sqlite:////absolute/path.db, as SQLAlchemy and playhouse spell them.
         path = sqlite_path if url is None else Path(url.split(":///", 1)[-1])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            make_private_dir(path.parent)
+            # SQLite would create the file 0644 (less the umask); made here first, it is 0600, and SQLite gives
+            # its -wal and -shm files the database file's mode.
+            create_private_file(path)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the database file {path}: {exc}") from exc
         return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=30)
     if url.startswith(("postgres://", "postgresql://")):
         try:

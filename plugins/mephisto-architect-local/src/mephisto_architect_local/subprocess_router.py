@@ -88,8 +88,9 @@ class SubprocessRouter:
 
     async def start(self) -> tuple[str, str]:
         """Start the child and wait for its READY line; return (worker URL, channel URL)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
+        # The run's folder and log are private, as the rest of the data dir: the log may quote workers' messages.
+        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         env = {**os.environ, SECRET_ENV: self.channel_secret}
         self._proc = await asyncio.create_subprocess_exec(
             *self.command(),

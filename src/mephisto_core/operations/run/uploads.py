@@ -18,6 +18,8 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mephisto_core.file_modes import make_private_dir, open_private_file
+
 log = logging.getLogger(__name__)
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -89,7 +91,7 @@ class UploadStore:
                 path=str(target.relative_to(self.data_dir)),
             )
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dir(target.parent)  # 0700, as the data dir: uploads are workers' data
                 _write_synced(target, data)
                 # meta.json is written last: its presence means the file is complete.
                 _write_synced(folder / "meta.json", json.dumps(asdict(stored)).encode())
@@ -117,7 +119,7 @@ class UploadStore:
 def _write_synced(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".part")
     try:
-        with tmp.open("wb") as fh:
+        with os.fdopen(open_private_file(tmp), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
