@@ -1,7 +1,9 @@
 """Base classes a plugin subclasses: Blueprint (task type), Architect (server host), CrowdProvider (workers)."""
 
-from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment
+from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment, LocalChannelLink
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
+from mephisto_core.abstractions.ledger import ActionLedger
+from mephisto_core.abstractions.no_platform import NoPlatformProvider
 from mephisto_core.abstractions.provider import (
     CrowdProvider,
     ProviderArgs,
@@ -11,12 +13,15 @@ from mephisto_core.abstractions.provider import (
 from mephisto_core.abstractions.task_args import TaskArgs
 
 __all__ = [
+    "ActionLedger",
     "Architect",
     "ArchitectArgs",
     "Blueprint",
     "BlueprintArgs",
     "CrowdProvider",
     "Deployment",
+    "LocalChannelLink",
+    "NoPlatformProvider",
     "ProviderArgs",
     "RequesterArgs",
     "SimulatedAnswer",

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
 
 
+#: Each provider type's own folder is `<MEPHISTO_DATA_DIR>/providers/<type_name>` (see CrowdProvider.data_dir_under).
+PROVIDERS_FOLDER = "providers"
+
+
 class ProviderArgs(BaseModel):
     """Base of a provider's `[provider]` section schema; unknown keys are errors."""
 
@@ -68,6 +72,15 @@ class CrowdProvider:
         self.requester_name = requester_name
         self.credentials = dict(credentials)
         self.data_dir = data_dir
+
+    @classmethod
+    def data_dir_under(cls, data_dir: Path) -> Path:
+        """This provider type's own folder under the process's data dir (`MEPHISTO_DATA_DIR`).
+
+        The operator and review pass it to `__init__` as `data_dir`; a plugin's own commands (run outside any
+        launch) call it to find the same files.
+        """
+        return Path(data_dir) / PROVIDERS_FOLDER / cls.type_name
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from mephisto_core.abstractions import CrowdProvider
+from mephisto_core.abstractions.provider import PROVIDERS_FOLDER
 from mephisto_core.errors import ConfigError
 from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings, requester_credentials
 
 
 def provider_data_dir(settings: Settings, provider_type: str) -> Path:
-    """Where a provider keeps its own files (ledgers, caches)."""
-    return settings.data_dir / "providers" / provider_type
+    """Where a provider keeps its own files (ledgers, caches): the same as `CrowdProvider.data_dir_under`."""
+    return settings.data_dir / PROVIDERS_FOLDER / provider_type
 
 
 def build_provider(settings: Settings, provider_type: str, args: dict[str, Any] | Any) -> CrowdProvider:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from mephisto_architect_local.ports import bind_error
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions.architect import LocalChannelLink
+    from mephisto_core.abstractions import LocalChannelLink
     from mephisto_core.router import RouterServer
 
 

@@ -1,7 +1,7 @@
 """`mephisto inhouse ...`: add and remove the known workers of in-house studies and print their personal links.
 
-The commands use the roster in the same place the running provider reads it: `provider_data_dir(Settings(),
-"inhouse")`, i.e. `<MEPHISTO_DATA_DIR>/providers/inhouse/roster.toml`.
+The commands use the roster in the same place the running provider reads it: the provider's data folder
+(`CrowdProvider.data_dir_under`), i.e. `<MEPHISTO_DATA_DIR>/providers/inhouse/roster.toml`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from mephisto_provider_inhouse.csv_input import WorkerToAdd, read_workers_csv
 from mephisto_provider_inhouse.links import DEFAULT_BASE_URL, base_url_problem, personal_link
 from mephisto_provider_inhouse.roster import (
     NAME_RULE,
-    PROVIDER_TYPE,
     RosterWorker,
     edit_roster,
     name_problem,
@@ -166,11 +165,12 @@ def links(names: tuple[str, ...], base_url: str, as_json: bool) -> None:
 
 
 def _roster_file() -> Path:
-    # Built exactly as `build_provider` builds the running provider's data dir, so both use the same file.
-    from mephisto_core.operations.providers import provider_data_dir
+    # The folder the core gives the running provider (public API: CrowdProvider.data_dir_under), so both use
+    # the same file.
     from mephisto_core.settings import load_settings_or_explain
+    from mephisto_provider_inhouse.provider import InhouseProvider
 
-    return roster_path(provider_data_dir(load_settings_or_explain(), PROVIDER_TYPE))
+    return roster_path(InhouseProvider.data_dir_under(load_settings_or_explain().data_dir))
 
 
 def _refuse_repeats(to_add: list[WorkerToAdd]) -> None:
