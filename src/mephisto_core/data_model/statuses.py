@@ -166,6 +166,7 @@ class ReviewKind(StrEnum):
     # Automatic checks, recorded so review shows them:
     SCREEN_PASS = "screen_pass"
     SCREEN_FAIL = "screen_fail"
+    SCREEN_ERROR = "screen_error"  # the screening validator raised: a person decides
     GOLD_CORRECT = "gold_correct"
     GOLD_WRONG = "gold_wrong"
     ONBOARDING_PASS = "onboarding_pass"

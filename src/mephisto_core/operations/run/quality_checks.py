@@ -93,9 +93,20 @@ def _grade_screening(
     assert ctx.rules.screening is not None and ctx.config.task.screening is not None
     try:
         passed = bool(ctx.rules.screening(inputs, outputs))
-    except Exception:
-        # The researcher's validator failed: keep the submission, leave the worker undecided, say why in the log.
-        log.exception("screening validator failed on unit %s; the worker stays unscreened", unit.id)
+    except Exception as exc:
+        # The researcher's validator failed: keep the submission and hold the worker (pending_check) until a
+        # person grants or revokes the screening qualification. The review record is what holds them, and
+        # what review shows; the log keeps the traceback.
+        log.exception(
+            "screening validator failed on unit %s of worker %s; they wait (pending_check) until you grant or "
+            "revoke %s",
+            unit.id,
+            agent.worker_id,
+            ctx.screening_qualification,
+        )
+        feedback = f"the screening validator raised {type(exc).__name__}: {exc}"[:2000]
+        error = ReviewKind.SCREEN_ERROR.value
+        Review.create(kind=error, unit=unit.id, worker=agent.worker_id, task=unit.task_id, feedback=feedback)
         return
     kind = ReviewKind.SCREEN_PASS if passed else ReviewKind.SCREEN_FAIL
     Review.create(kind=kind.value, unit=unit.id, worker=agent.worker_id, task=unit.task_id)
@@ -103,8 +114,29 @@ def _grade_screening(
     if not passed:
         grant_qualification(agent.worker_id, ctx.screening_qualification, 0, description=description)
         return
-    if screening_units_done(ctx, agent.worker_id) >= ctx.config.task.screening.units:
+    if screening_units_done(ctx, agent.worker_id) >= ctx.config.task.screening.units and not _screening_failed_to_run(
+        ctx, agent.worker_id
+    ):
         grant_qualification(agent.worker_id, ctx.screening_qualification, 1, description=description)
+
+
+def screening_pending(ctx: RunContext, worker_id: int) -> bool:
+    """Whether an unscreened worker must wait for a person: all their screening units are in, or the
+    validator raised on one of them (which no later pass outweighs)."""
+    assert ctx.config.task.screening is not None
+    if screening_units_done(ctx, worker_id) >= ctx.config.task.screening.units:
+        return True
+    return _screening_failed_to_run(ctx, worker_id)
+
+
+def _screening_failed_to_run(ctx: RunContext, worker_id: int) -> bool:
+    return (
+        Review.select()
+        .where(
+            (Review.worker == worker_id) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
+        )
+        .exists()
+    )
 
 
 def screening_units_done(ctx: RunContext, worker_id: int) -> int:

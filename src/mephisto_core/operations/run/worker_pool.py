@@ -40,7 +40,7 @@ from mephisto_core.operations.run.quality_checks import (
     create_gold_unit,
     grade_submission,
     next_gold_item,
-    screening_units_done,
+    screening_pending,
 )
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_GOLD,
@@ -169,12 +169,11 @@ class WorkerPool:
             return Refused(Refusal.NOT_QUALIFIED)
         if grants.get(ctx.gold_failed_qualification):
             return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_GOLD)
-        screening = ctx.config.task.screening
-        if screening is not None:
+        if ctx.config.task.screening is not None:
             screened = grants.get(ctx.screening_qualification)
             if screened == 0:
                 return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_SCREENING)
-            if screened is None and screening_units_done(ctx, standing.worker_id) >= screening.units:
+            if screened is None and screening_pending(ctx, standing.worker_id):
                 return Refused(Refusal.PENDING_CHECK)
         return None
 
