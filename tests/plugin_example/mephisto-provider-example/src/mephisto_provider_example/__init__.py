@@ -1,0 +1,1 @@
+"""An example third-party Mephisto crowd provider (see docs/plugins.md)."""
