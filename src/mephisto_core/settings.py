@@ -107,6 +107,20 @@ def store_requester_credentials(path: Path, name: str, provider_type: str, crede
     write_user_config(path, config)
 
 
+#: `mephisto register` reads a secret credential KEY it is not given on the command line from this + KEY upper-cased.
+SECRET_ENV_PREFIX = "MEPHISTO_SECRET_"
+
+
+def secret_env_name(key: str) -> str:
+    """The environment variable `mephisto register` reads the credential `key` from: MEPHISTO_SECRET_API_KEY."""
+    return SECRET_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def secret_from_environment(key: str) -> str | None:
+    """The value of credential `key` from its MEPHISTO_SECRET_* variable; None when it is not set."""
+    return os.environ.get(secret_env_name(key))
+
+
 def requester_credentials(path: Path, name: str) -> dict[str, Any]:
     """The stored credentials of one requester (without the `provider` key); empty when none are stored."""
     entry = dict(read_user_config(path).get("requesters", {}).get(name, {}))

@@ -10,6 +10,7 @@ from mephisto_core.abstractions.provider import (
     RequesterArgs,
     WorkerIdentity,
 )
+from mephisto_core.abstractions.secrets import redact, secret_field_names
 from mephisto_core.abstractions.task_args import TaskArgs
 
 __all__ = [
@@ -28,4 +29,6 @@ __all__ = [
     "TaskArgs",
     "UploadedFile",
     "WorkerIdentity",
+    "redact",
+    "secret_field_names",
 ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mephisto_core.abstractions.secrets import secret_field_names
 from mephisto_core.errors import ProviderError
 
 if TYPE_CHECKING:
@@ -32,7 +33,14 @@ class ProviderArgs(BaseModel):
 
 
 class RequesterArgs(BaseModel):
-    """The credentials `mephisto register PROVIDER NAME key=value ...` takes for this provider."""
+    """The credentials `mephisto register PROVIDER NAME key=value ...` takes for this provider.
+
+    Declare every secret one as `SecretStr` (`api_key: SecretStr = Field(description=...)`), or, when it must
+    stay a plain type, with `Field(json_schema_extra={"secret": True})`. A secret is then never printed (by
+    `mephisto requesters`, `register`, `check`, nor in an error `register` reports, even when the provider's
+    exception quotes it), and `register` reads it from MEPHISTO_SECRET_<KEY> or a hidden prompt when it is not
+    on the command line. `validate_credentials` and the provider's `credentials` see plain strings.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -89,16 +97,8 @@ class CrowdProvider:
 
     @classmethod
     def secret_fields(cls) -> set[str]:
-        """Credential keys that must never be printed."""
-        return {
-            name
-            for name, f in cls.RequesterArgs.model_fields.items()
-            if "secret" in name
-            or "key" in name
-            or "token" in name
-            or "password" in name
-            or (f.json_schema_extra or {}).get("secret") is True  # type: ignore[union-attr]
-        }
+        """Credential keys that must never be printed: those `RequesterArgs` declares secret (see its docstring)."""
+        return secret_field_names(cls.RequesterArgs)
 
     def fee(self, amount: Decimal) -> Decimal:
         """The platform's fee on paying `amount` to a worker (0 when the platform charges none)."""

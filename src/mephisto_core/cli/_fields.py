@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
 MASK = "********"
-# Credential-like names: the same words `CrowdProvider.secret_fields` looks for, so both agree.
-_SECRET_NAME = re.compile(r"secret|password|token|key", re.IGNORECASE)
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -142,26 +140,10 @@ def to_toml_value(value: Any) -> Any:
 
 
 def secret_fields_of(model: type[BaseModel]) -> set[str]:
-    """Fields of `model` whose values must never be printed.
+    """Fields of `model` whose values must never be printed (see `mephisto_core.abstractions.secrets`)."""
+    from mephisto_core.abstractions.secrets import secret_field_names
 
-    Secret when its type is `SecretStr`/`SecretBytes`, when it is marked `json_schema_extra={"secret": True}`,
-    or when its name says so (secret, password, token, key).
-    """
-    from pydantic import SecretBytes, SecretStr
-
-    secret = set()
-    for name, field in model.model_fields.items():
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        annotation_text = repr(field.annotation)
-        if (
-            _SECRET_NAME.search(name)
-            or extra.get("secret") is True
-            or field.annotation in (SecretStr, SecretBytes)
-            or "SecretStr" in annotation_text
-            or "SecretBytes" in annotation_text
-        ):
-            secret.add(field.alias or name)
-    return secret
+    return secret_field_names(model)
 
 
 def mask_values(values: dict[str, Any], secret: set[str] | None) -> dict[str, Any]:

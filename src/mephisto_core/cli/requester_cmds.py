@@ -1,7 +1,9 @@
 """`mephisto register` and `mephisto requesters`: the provider accounts that post and pay for work.
 
 Credentials live in the user config file (mode 0600); the database holds one `Requester` row per name so task
-runs can point at it. Secret values are never printed.
+runs can point at it. Secret values are never printed, not even inside a provider's error. A secret left off the
+command line (where `ps` and shell history would show it) is read from MEPHISTO_SECRET_<KEY>, or asked for with
+a hidden prompt when it is required.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def register(provider_type: str, name: str | None, pairs: tuple[str, ...]) -> No
     """Store the credentials of requester NAME for PROVIDER, after the provider checks them.
 
     Without NAME, show the credentials PROVIDER takes. Run again with the same NAME to replace them.
+    Leave secrets off the command line: each is read from MEPHISTO_SECRET_<KEY> (e.g. MEPHISTO_SECRET_API_KEY)
+    or, when required, asked for without echoing it.
     """
     from mephisto_core.cli._tables import args_table, console
     from mephisto_core.plugins import get_registry
@@ -49,7 +53,7 @@ def register(provider_type: str, name: str | None, pairs: tuple[str, ...]) -> No
         raise click.UsageError(
             f"requester name {name!r} must start with a letter or digit and hold only letters, digits, '_', '.' and '-'"
         )
-    credentials = parse_pairs(pairs)
+    credentials = _with_secrets_not_on_the_command_line(provider_cls, provider_type, name, parse_pairs(pairs))
     stored = _validated_credentials(provider_cls, provider_type, credentials)
 
     from mephisto_core.cli.context import load_settings
@@ -77,25 +81,75 @@ def parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     return parsed
 
 
+def _with_secrets_not_on_the_command_line(
+    provider_cls: type[CrowdProvider], provider_type: str, name: str, credentials: dict[str, str]
+) -> dict[str, str]:
+    """Add each secret credential not given as key=value: from MEPHISTO_SECRET_<KEY>, else a hidden prompt.
+
+    Only a required secret is asked for; an optional one missing from both stays unset.
+    """
+    from mephisto_core.settings import secret_env_name, secret_from_environment
+
+    secret = provider_cls.secret_fields()
+    for key in sorted(secret & set(credentials)):
+        click.echo(
+            f"Warning: {key} was given on the command line, where `ps` and your shell history show it; "
+            f"next time leave it out to be asked for it, or set {secret_env_name(key)}.",
+            err=True,
+        )
+    completed = dict(credentials)
+    for field_name, field in provider_cls.RequesterArgs.model_fields.items():
+        key = field.alias or field_name
+        if key not in secret or key in completed:
+            continue
+        from_env = secret_from_environment(key)
+        if from_env is not None:
+            completed[key] = from_env
+        elif field.is_required():
+            completed[key] = _ask_hidden(key, provider_type, name)
+    return completed
+
+
+def _ask_hidden(key: str, provider_type: str, name: str) -> str:
+    from mephisto_core.settings import secret_env_name
+
+    try:
+        value: str = click.prompt(
+            f"{key} of requester {name!r} ({provider_type}, not echoed)", hide_input=True, err=True
+        )
+    except click.Abort:
+        # No terminal and nothing on stdin (a script, CI): say how to give it instead of a bare "Aborted!".
+        raise click.ClickException(
+            f"credential {key!r} is required but missing: set {secret_env_name(key)}, type it when asked "
+            f"(stdin gave nothing), or give {key}=VALUE. See what it takes: mephisto register {provider_type}"
+        ) from None
+    return value
+
+
 def _validated_credentials(
     provider_cls: type[CrowdProvider], provider_type: str, credentials: dict[str, str]
 ) -> dict[str, Any]:
     from pydantic import ValidationError
 
+    from mephisto_core.abstractions.secrets import redact
     from mephisto_core.cli._fields import to_toml_value
-    from mephisto_core.errors import MephistoError
 
+    # A provider's error may quote what it was given (a whole credentials dict, an URL with the key in it).
+    secret_values = [value for key, value in credentials.items() if key in provider_cls.secret_fields()]
     try:
         stored = provider_cls.validate_credentials(credentials)
     except ValidationError as exc:
-        raise click.ClickException(_credential_problems(exc, provider_cls, provider_type)) from None
-    except MephistoError:
-        raise
+        message = _credential_problems(exc, provider_cls, provider_type)
+        raise click.ClickException(redact(message, secret_values)) from None
     except Exception as exc:
         # A provider calling its platform can fail in many ways: name the provider, never dump a traceback.
+        # MephistoError included: its text is the provider's, so it is redacted like any other.
+        from mephisto_core.errors import MephistoError
+
+        what = "" if isinstance(exc, MephistoError) else f"{type(exc).__name__}: "
         raise click.ClickException(
-            f"provider {provider_type!r} could not check the credentials: {type(exc).__name__}: {exc}"
-        ) from exc
+            redact(f"provider {provider_type!r} could not check the credentials: {what}{exc}", secret_values)
+        ) from None
     # TOML has no null, and paths or secret wrappers must be stored as plain strings.
     return {str(key): to_toml_value(value) for key, value in stored.items() if value is not None}
 
