@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from mephisto_core.abstractions import redact, secret_field_names
 from mephisto_core.cli import cli
-from mephisto_core.settings import Settings
+from mephisto_core.settings import Settings, store_requester_credentials
 
 PIN = "4921-7730"
 # Quotes and a backslash: repr() and JSON escape them, and the escaped forms must be hidden too.
@@ -128,9 +128,9 @@ def test_provider_error_quoting_the_credentials_is_printed_redacted(
     assert not isolated_settings.config_file.exists()
 
 
-def test_requesters_shows_plain_credentials_and_masks_declared_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_secret_env(monkeypatch)
-    assert mephisto("register", "secretpay", "lab", "account_name=acme").exit_code == 0
+def test_requesters_shows_plain_credentials_and_masks_declared_secrets(isolated_settings: Settings) -> None:
+    credentials = {"account_name": "acme", "account_pin": PIN, "passphrase": PASSPHRASE, "signing_salt": SALT}
+    store_requester_credentials(isolated_settings.config_file, "lab", "secretpay", credentials)
 
     table = mephisto("requesters")
     as_json = mephisto("requesters", "--json")
