@@ -106,23 +106,29 @@ def test_page_cannot_submit_for_another_workers_unit_or_with_bad_fields(database
         before_hello = await Page.open(operator.stats.worker_url)
         refused = await before_hello.request(type="submit", submit_key="x" * 10, outputs={}, uploads=[])
         assert refused["code"] == "not_assigned"
-        # Naming bob's agent and unit changes nothing: a page submits only for the agent it holds.
+        # Naming bob's agent stores nothing anywhere: the page claims to show another attempt than it holds.
         forged = await alice.request(
             type="submit",
-            submit_key="alice-key-1",
+            submit_key="alice-key-0",
             outputs={"answer": "a"},
             uploads=[],
             agent_id=b["agent_id"],
             unit_id=b["unit_id"],
         )
-        assert forged["type"] == "submitted"
+        assert forged["code"] == "not_your_unit"
+        own = await alice.request(
+            type="submit", submit_key="alice-key-1", outputs={"answer": "a"}, uploads=[], agent_id=a["agent_id"]
+        )
+        assert own["type"] == "submitted"
         for bad in ({"submit_key": 5}, {"submit_key": "k" * 10, "outputs": []}, {"submit_key": "short"}):
             reply = await bob.request(type="submit", **{"outputs": {}, "uploads": [], **bad})
             assert reply["code"] == "bad_message"
         stolen = await bob.request(
             type="hello", params={"worker_id": "bob"}, token=a["token"]
-        )  # alice's token does not give bob alice's unit
-        assert stolen["unit_id"] == b["unit_id"]
+        )  # alice's token does not give bob alice's unit, nor any unit in place of the one it names
+        assert (stolen["type"], stolen["status"], stolen["unit_id"]) == ("expired", "unknown", None)
+        again = await bob.request(type="hello", params={"worker_id": "bob"}, token=b["token"])
+        assert again["unit_id"] == b["unit_id"]
         operator.request_stop()
         operator.request_stop()
         await asyncio.wait_for(run, 10)

@@ -18,7 +18,7 @@ from typing import Any
 
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.replies import Assigned, Failure, Refused, Submitted
+from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 AgentKey = tuple[bool, int]  # (is_onboarding, agent id)
 
+_OTHER_UNIT = "This page shows another unit than the one its connection holds now; reload the page."
 _UPLOAD_NOT_STORED = "The server could not store this file right now; please try again."
 # Files one unit may upload (resends of the same upload_id count once). With the router's per-file limit this
 # bounds the disk one page can fill with files no submission ever lists.
@@ -35,6 +36,9 @@ MAX_UPLOADS_PER_UNIT = 100
 @dataclass
 class _Binding:
     agent: AgentKey
+    #: False for the attempt an `expired` answer named: submits reach it only to be refused with `gone`, and
+    #: its socket closing starts no grace period (there is nothing left to release)
+    live: bool = True
 
 
 class ClientIOHandler:
@@ -121,6 +125,8 @@ class ClientIOHandler:
         result = await self.writer.call(self.pool.register, params, token)
         if isinstance(result, Assigned):
             self._bind(conn, (result.is_onboarding, result.agent_id))
+        elif isinstance(result, Expired):
+            self._bind_expired(conn, result)
         elif isinstance(result, Refused):
             self.refusals[result.reason.value] += 1
         self.send(conn, result.message(request_id))
@@ -142,6 +148,11 @@ class ClientIOHandler:
             self.send(conn, Failure("bad_message", problem).message(request_id))
             return
         is_onboarding, agent_id = binding.agent
+        shown = msg.get("agent_id")
+        if shown is not None and shown != agent_id:
+            # The page says which attempt's data it shows: an answer is stored on that attempt's unit or nowhere.
+            self.send(conn, Failure("not_your_unit", _OTHER_UNIT).message(request_id))
+            return
         result = await self.writer.call(self.pool.submit, agent_id, is_onboarding, key, outputs, uploads)
         if isinstance(result, Submitted) and not result.replay and not is_onboarding:
             self.submit_times.append(time.monotonic())
@@ -166,7 +177,7 @@ class ClientIOHandler:
             self.send(conn, Failure("bad_message", f"bad upload frame: {exc}").message(request_id))
             return
         binding = self._bindings.get(conn)
-        if binding is None or binding.agent[0]:
+        if binding is None or binding.agent[0] or not binding.live:
             self.send(conn, Failure("not_assigned", "Uploads need a unit; send hello first.").message(request_id))
             return
         agent_uploads = self._upload_ids.setdefault(binding.agent[1], set())
@@ -215,9 +226,17 @@ class ClientIOHandler:
         self._agent_conns.setdefault(agent, set()).add(conn)
         self.absent_since.pop(agent, None)
 
+    def _bind_expired(self, conn: int, expired: Expired) -> None:
+        """Point the socket at the attempt that is over, so a submit for it gets `gone`; no unit in its place."""
+        self._unbind(conn)
+        if expired.agent_id is None:
+            self._bindings[conn] = None
+        else:
+            self._bindings[conn] = _Binding((False, expired.agent_id), live=False)
+
     def _unbind(self, conn: int) -> None:
         binding = self._bindings.pop(conn, None)
-        if binding is None:
+        if binding is None or not binding.live:
             return
         conns = self._agent_conns.get(binding.agent)
         if conns is not None:

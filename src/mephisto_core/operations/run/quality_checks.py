@@ -130,13 +130,10 @@ def screening_pending(ctx: RunContext, worker_id: int) -> bool:
 
 
 def _screening_failed_to_run(ctx: RunContext, worker_id: int) -> bool:
-    return (
-        Review.select()
-        .where(
-            (Review.worker == worker_id) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
-        )
-        .exists()
+    errors = Review.select().where(
+        (Review.worker == worker_id) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
     )
+    return bool(errors.exists())
 
 
 def screening_units_done(ctx: RunContext, worker_id: int) -> int:

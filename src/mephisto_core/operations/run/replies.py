@@ -48,6 +48,9 @@ class Assigned:
     is_onboarding: bool = False
     submitted: bool = False
 
+    #: seconds until `assignment_duration_seconds` runs out for this unit; None for onboarding and submitted units
+    seconds_left: float | None = None
+
     def message(self, request_id: int | None) -> dict[str, Any]:
         return {
             "type": "assigned",
@@ -58,6 +61,29 @@ class Assigned:
             "is_onboarding": self.is_onboarding,
             "init_data": self.init_data,
             "submitted": self.submitted,
+            "seconds_left": self.seconds_left,
+        }
+
+
+@dataclass(frozen=True)
+class Expired:
+    """The attempt the page's token names is over (timed out, away too long, withdrawn, returned, or not of this
+    run): its unit is no longer the page's. The page says so and offers the next unit, which it asks for
+    explicitly with a `hello` without token, and draws with that unit's own data."""
+
+    agent_id: int | None
+    unit_id: int | None
+    status: str
+    text: str
+
+    def message(self, request_id: int | None) -> dict[str, Any]:
+        return {
+            "type": "expired",
+            "id": request_id,
+            "agent_id": self.agent_id,
+            "unit_id": self.unit_id,
+            "status": self.status,
+            "message": self.text,
         }
 
 

@@ -47,6 +47,7 @@ from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
     NOT_QUALIFIED_SCREENING,
     Assigned,
+    Expired,
     Failure,
     Preview,
     Refusal,
@@ -109,8 +110,12 @@ class WorkerPool:
 
     # ---- registration -------------------------------------------------------------------------------------
 
-    def register(self, params: Mapping[str, str], token: str | None) -> Assigned | Preview | Refused:
-        """Answer a page's `hello`: the agent it already had, a newly claimed unit, the preview, or a refusal."""
+    def register(self, params: Mapping[str, str], token: str | None) -> Assigned | Expired | Preview | Refused:
+        """Answer a page's `hello`: the agent it already had, a newly claimed unit, the preview, or a refusal.
+
+        A `token` names the attempt whose data the page shows; when that attempt is over the page is told so
+        (`Expired`) and never handed another unit in its place: it asks for one with a hello without token.
+        """
         identity = self.ctx.provider.identify_worker(params)
         if identity.refusal:
             return Refused(Refusal.BAD_LINK, identity.refusal)
@@ -177,21 +182,13 @@ class WorkerPool:
                 return Refused(Refusal.PENDING_CHECK)
         return None
 
-    def _resume(self, standing: Standing, token: str | None, provider_agent_id: str | None) -> Assigned | None:
+    def _resume(
+        self, standing: Standing, token: str | None, provider_agent_id: str | None
+    ) -> Assigned | Expired | None:
         """The agent this page (by token) or this worker (by identity) already holds in this run."""
         run, worker_id = self.ctx.run, standing.worker_id
         if token:
-            agent = Agent.get_or_none((Agent.token == token) & (Agent.task_run == run) & (Agent.worker == worker_id))
-            if agent is not None and agent.status in (AgentStatus.IN_TASK, AgentStatus.COMPLETED):
-                return self._assigned(agent)
-            onboarding = OnboardingAgent.get_or_none(
-                (OnboardingAgent.token == token)
-                & (OnboardingAgent.task_run == run)
-                & (OnboardingAgent.worker == worker_id)
-                & (OnboardingAgent.status == AgentStatus.IN_TASK.value)
-            )
-            if onboarding is not None:
-                return Assigned(onboarding.id, None, onboarding.token, self.ctx.blueprint.onboarding_data(), True)
+            return self._resume_token(token, worker_id)
         if not standing.held:
             return None
         # No token (a reload in a fresh tab, a second tab): the provider's id of the attempt identifies it if it
@@ -214,6 +211,28 @@ class WorkerPool:
             return None
         return self._assigned(agent) if agent is not None else None
 
+    def _resume_token(self, token: str, worker_id: int) -> Assigned | Expired:
+        """The attempt `token` names: the page's unit or onboarding test, or why it is no longer the page's."""
+        run = self.ctx.run
+        agent = Agent.get_or_none((Agent.token == token) & (Agent.task_run == run) & (Agent.worker == worker_id))
+        if agent is not None:
+            status = AgentStatus(agent.status)
+            if status == AgentStatus.IN_TASK or status in _SUBMITTED_AGENT_STATUSES:
+                return self._assigned(agent)
+            return Expired(agent.id, agent.unit_id, status.value, _GONE_TEXT.get(status, _NOT_YOURS))
+        onboarding = OnboardingAgent.get_or_none(
+            (OnboardingAgent.token == token) & (OnboardingAgent.task_run == run) & (OnboardingAgent.worker == worker_id)
+        )
+        if onboarding is not None:
+            status = AgentStatus(onboarding.status)
+            if status == AgentStatus.IN_TASK or status in _SUBMITTED_AGENT_STATUSES:
+                data = self.ctx.blueprint.onboarding_data()
+                return Assigned(onboarding.id, None, onboarding.token, data, True, status != AgentStatus.IN_TASK)
+            return Expired(None, None, status.value, _ONBOARDING_GONE)
+        # Another run's token (the task was launched again), another worker's, or made up: what the page shows is
+        # not a unit of this run, so no answer from it may be stored here.
+        return Expired(None, None, "unknown", _UNKNOWN_TOKEN)
+
     def _assigned(self, agent: Agent) -> Assigned:
         unit_index, inputs = (
             Unit.select(Unit.unit_index, Assignment.inputs)
@@ -228,7 +247,13 @@ class WorkerPool:
             token=agent.token,
             init_data=self.ctx.blueprint.init_data(inputs, unit_index),
             submitted=agent.status != AgentStatus.IN_TASK,
+            seconds_left=self._seconds_left(agent.started_at) if agent.status == AgentStatus.IN_TASK else None,
         )
+
+    def _seconds_left(self, started_at: dt.datetime) -> float:
+        """Time left before `assignment_duration_seconds` runs out for an attempt started at `started_at`."""
+        held = (utcnow() - started_at).total_seconds()
+        return max(0.0, round(self.ctx.config.task.assignment_duration_seconds - held, 3))
 
     def _limit_refusal(self, standing: Standing) -> Refused | None:
         task_args = self.ctx.config.task
@@ -255,7 +280,8 @@ class WorkerPool:
             claimed = self.queries.claim(worker_id, provider_agent_id, token, utcnow())
             if claimed is not None:
                 init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
-                return Assigned(claimed.agent_id, claimed.unit_id, token, init_data)
+                seconds_left = float(self.ctx.config.task.assignment_duration_seconds)
+                return Assigned(claimed.agent_id, claimed.unit_id, token, init_data, seconds_left=seconds_left)
             if not self.queries.claimable_exists(worker_id):
                 break  # nothing left; otherwise another operator process took the unit first: try the next
         return self._nothing_to_offer()
@@ -311,7 +337,7 @@ class WorkerPool:
         if agent.status == AgentStatus.COMPLETED or agent.submit_key is not None:
             return Failure("already_submitted", "This unit was already submitted.")
         if agent.status != AgentStatus.IN_TASK:
-            return Failure("gone", _GONE_TEXT.get(agent.status, "This unit is no longer yours."))
+            return Failure("gone", _GONE_TEXT.get(agent.status, _NOT_YOURS))
         stored, problem = self._stored_uploads(agent_id, upload_ids)
         if problem is not None:
             return problem
@@ -328,7 +354,7 @@ class WorkerPool:
         if not agent_moved:
             if self.queries.submit_key_taken(submit_key):
                 return Failure("bad_message", _KEY_REUSED)
-            return Failure("gone", "This unit is no longer yours.")
+            return Failure("gone", _NOT_YOURS)
         if not unit_moved:
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
         if agent.unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
@@ -439,6 +465,12 @@ class WorkerPool:
         return [agent_id for (agent_id,) in query.tuples()]
 
 
+_SUBMITTED_AGENT_STATUSES = frozenset(
+    {AgentStatus.COMPLETED, AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED}
+)
+_NOT_YOURS = "This unit is no longer yours."
+_ONBOARDING_GONE = "This page was away too long, so its qualification test was closed. Your answers were not stored."
+_UNKNOWN_TOKEN = "The unit this page showed is no longer part of this task. Your answer was not stored."
 _KEY_REUSED = "submit_key was already used for another submission; make a new one."
 _GONE_TEXT = {
     AgentStatus.TIMED_OUT: (
