@@ -173,6 +173,11 @@ class SimulatedWorker:
                     urlencode(params),
                 )
                 return True
+            if reply["type"] == "expired":
+                # The attempt the token named is over (timed out, away too long): its answer is stored nowhere,
+                # and the next hello, without token, asks for the next unit.
+                self._forget_unit(f"its attempt is over ({reply.get('status')})")
+                continue
             if reply["type"] != "assigned":
                 self.report.errors += 1
                 await asyncio.sleep(0.2)
