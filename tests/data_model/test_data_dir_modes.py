@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mephisto_core.abstractions import ActionLedger
 from mephisto_core.cli.context import open_settings_database
 from mephisto_core.data_model import Requester
 from mephisto_core.operations.run.uploads import UploadStore
@@ -148,3 +149,13 @@ def test_user_config_is_0600_in_a_0700_folder_even_over_an_open_leftover(mephist
     assert mode(config) == "0o600"
     assert mode(config.parent) == "0o700"
     assert not leftover.exists()
+
+
+def test_provider_ledger_is_0600_in_0700_folders(mephisto_settings: Settings) -> None:
+    path = mephisto_settings.data_dir / "providers" / "mock" / "ledger.jsonl"
+
+    ActionLedger(path, "mock").append("bonus", worker_name="alice", amount="1.50")
+
+    assert mode(path) == "0o600"
+    assert mode(path.parent) == "0o700"
+    assert mode(path.parent.parent) == "0o700"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mephisto_core.errors import ProviderError
+from mephisto_core.file_modes import PRIVATE_FILE_MODE, make_private_dir
 
 # Review actions may run on several threads; one lock keeps every line whole.
 _append_lock = threading.Lock()
@@ -31,8 +32,10 @@ class ActionLedger:
         entry = {"action": action, **fields, "timestamp": dt.datetime.now(dt.UTC).isoformat()}
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"  # str(): Decimal amounts stay exact
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with _append_lock, self.path.open("a", encoding="utf-8") as fh:
+            make_private_dir(self.path.parent)
+            # 0600, as the rest of the data dir: it names workers, their pay and the feedback they were given.
+            append = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            with _append_lock, os.fdopen(os.open(self.path, append, PRIVATE_FILE_MODE), "a", encoding="utf-8") as fh:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())

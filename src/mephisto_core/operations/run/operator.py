@@ -31,6 +31,7 @@ from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
+from mephisto_core.file_modes import make_private_dir
 from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run import run_setup, upload_sweep
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
@@ -417,5 +418,6 @@ class Operator:
 def _fresh_build(blueprint: Blueprint, build_dir: Path) -> None:
     if build_dir.exists():
         shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
+    make_private_dir(build_dir.parent)  # runs/<id>/ holds the run's logs: private, as the data dir
+    build_dir.mkdir()
     blueprint.build(build_dir)
