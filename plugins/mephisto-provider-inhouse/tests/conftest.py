@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from mephisto_provider_inhouse.provider import InhouseProvider
 from mephisto_provider_inhouse.roster import RosterWorker, edit_roster, new_worker, roster_path
 
-from mephisto_core.cli import cli
-from mephisto_core.data_model import Agent, Assignment, Database, Requester, Task, TaskRun, Unit, Worker
 from mephisto_core.operations.providers import build_provider
 from mephisto_core.settings import Settings
+from mephisto_core.testing import HeldUnit
 
 
 @pytest.fixture
@@ -39,42 +37,12 @@ def add_workers(provider: InhouseProvider) -> Callable[..., dict[str, RosterWork
 
 
 @pytest.fixture
-def run_cli(mephisto_settings: Settings) -> Callable[..., Result]:
+def run_cli(mephisto_cli: Callable[..., Result]) -> Callable[..., Result]:
     """`run_cli("inhouse", "list")` runs the real `mephisto` command group in-process against tmp settings."""
-    runner = CliRunner()
-
-    def run(*args: str | Path) -> Result:
-        return runner.invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
-
-    return run
+    return functools.partial(mephisto_cli, catch_exceptions=False)
 
 
 @pytest.fixture
-def worked_unit(sqlite_database: Database) -> tuple[Worker, Unit, Agent]:
+def worked_unit(make_held_unit: Callable[..., HeldUnit]) -> HeldUnit:
     """In-house worker alice holding unit 0 of a one-assignment run, through one agent."""
-    with sqlite_database.write():
-        requester = Requester.create(name="INHOUSE", provider_type="inhouse")
-        task = Task.create(name="t", blueprint_type="static")
-        run = TaskRun.create(
-            task=task,
-            requester=requester,
-            blueprint_type="static",
-            architect_type="local",
-            provider_type="inhouse",
-            config={},
-            sandbox=False,
-        )
-        assignment = Assignment.create(task_run=run, inputs={"x": 1})
-        worker = Worker.create(provider_type="inhouse", name="alice")
-        unit = Unit.create(
-            assignment=assignment,
-            task_run=run,
-            task=task,
-            unit_index=0,
-            pay_amount=Decimal("0.05"),
-            worker=worker,
-        )
-        agent = Agent.create(unit=unit, worker=worker, task_run=run, assignment=assignment, token="alice-agent")
-        unit.agent_id = agent.id
-        unit.save()
-    return worker, unit, agent
+    return make_held_unit(provider_type="inhouse", requester_name="INHOUSE", sandbox=False)

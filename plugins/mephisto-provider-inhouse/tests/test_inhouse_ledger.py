@@ -75,3 +75,18 @@ def test_corrupt_ledger_line_is_reported_with_its_line(provider: InhouseProvider
         fh.write("{not json\n")
     with pytest.raises(ProviderError, match=r"ledger.jsonl:2: not a JSON line"):
         read_ledger(provider.data_dir)
+
+
+def test_ledger_entries_carry_only_the_fields_of_their_action(
+    provider: InhouseProvider, worked_unit: WorkedUnit
+) -> None:
+    worker, unit, agent = worked_unit
+    provider.approve_work(agent, "great")
+    provider.bonus_worker(worker, Decimal("1.5"), "thanks", unit)
+    provider.unblock_worker(worker)
+    approve, bonus, unblock = read_ledger(provider.data_dir)
+    person = {"action", "worker_name", "worker_id", "email", "requester_name", "timestamp"}
+    assert set(approve) == person | {"unit_id", "agent_id", "feedback"}
+    assert set(bonus) == person | {"unit_id", "agent_id", "amount", "reason"}
+    assert set(unblock) == person
+    assert unblock["email"] is None  # alice is not on the roster: the key is there, empty

@@ -142,3 +142,18 @@ def test_installed_plugin_registers_the_mock_type() -> None:
         assert plugins.get_registry().get("provider", "mock") is MockProvider
     finally:
         plugins.reset()
+
+
+def test_ledger_entries_keep_the_mock_format_every_field_listed_in_order(
+    provider: MockProvider, worked_unit: tuple[Worker, Unit, Agent]
+) -> None:
+    worker, _, agent = worked_unit
+    provider.approve_work(agent, "great")
+    provider.unblock_worker(worker)
+    every_field = [
+        "action", "worker_name", "worker_id", "unit_id", "agent_id", "amount", "feedback", "reason",
+        "requester_name", "timestamp",
+    ]  # fmt: skip
+    approve, unblock = read_ledger(provider.data_dir)
+    assert list(approve) == list(unblock) == every_field
+    assert (unblock["agent_id"], unblock["amount"], unblock["feedback"], unblock["reason"]) == (None,) * 4

@@ -27,17 +27,28 @@ from mephisto_core.testing.postgres import (
     start_postgres,
     with_database_name,
 )
+from mephisto_core.testing.runs import (
+    HeldUnit,
+    SubmittedRun,
+    create_held_unit,
+    create_submitted_run,
+    plugins_registered,
+)
 
 __all__ = [
     "CHROMIUM_ARGS",
     "CHROMIUM_PATH",
     "FORBIDDEN_AT_STARTUP",
     "BrowserUnavailable",
+    "HeldUnit",
     "PostgresServer",
     "PostgresStartError",
     "PostgresUnavailable",
+    "SubmittedRun",
     "check_browser_available",
     "create_database",
+    "create_held_unit",
+    "create_submitted_run",
     "drop_database",
     "external_server",
     "find_postgres_bin_dir",
@@ -45,6 +56,7 @@ __all__ = [
     "launch_chromium",
     "modules_imported_by",
     "new_database_name",
+    "plugins_registered",
     "reset_database",
     "running_postgres",
     "start_postgres",

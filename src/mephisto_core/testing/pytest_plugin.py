@@ -9,6 +9,11 @@ Loaded automatically through the `pytest11` entry point `mephisto`. Fixtures:
 - `database_target` / `database`: where an empty database is / that database opened, once on SQLite and
   once on PostgreSQL; `sqlite_database`: SQLite only.
 - `browser` (one per session) and `page` (a fresh context and page per test): Debian's Chromium.
+- `mephisto_register_plugin`: register a plugin module or object (hooks) for one test, as if it were installed.
+- `mephisto_cli`: run `mephisto ARGS` in this process against the test's settings (click's CliRunner).
+- `mephisto_cli_env`: the environment for `mephisto` subprocesses (the test's data dir and config, wide output).
+- `make_held_unit` / `make_submitted_run`: a unit held by a worker / a run with N submitted units, written to
+  `mephisto_rows_database` (SQLite; override that fixture with `database` to build on PostgreSQL too).
 
 When PostgreSQL or Chromium is missing, tests that need them are skipped with a message saying what to
 install; with CI=true they fail instead, so a CI machine cannot pass by skipping.
@@ -19,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -36,8 +41,16 @@ from mephisto_core.testing.postgres import (
     reset_database,
     start_postgres,
 )
+from mephisto_core.testing.runs import (
+    HeldUnit,
+    SubmittedRun,
+    create_held_unit,
+    create_submitted_run,
+    plugins_registered,
+)
 
 if TYPE_CHECKING:
+    from click.testing import Result
     from playwright.sync_api import Browser, Page
 
     from mephisto_core.data_model import Database
@@ -238,3 +251,68 @@ def page(browser: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def mephisto_register_plugin() -> Iterator[Callable[[object], None]]:
+    """`mephisto_register_plugin(plugin)` registers a plugin module or object (its `mephisto_*` hooks) with the
+    core's plugin manager for this test only, as an installed distribution would be; unregistered afterwards."""
+    with contextlib.ExitStack() as stack:
+
+        def register(plugin: object) -> None:
+            stack.enter_context(plugins_registered(plugin))
+
+        yield register
+
+
+@pytest.fixture
+def mephisto_cli(mephisto_settings: Settings) -> Callable[..., Result]:
+    """`mephisto_cli("workers", "list", input=None, catch_exceptions=True)` runs the real `mephisto` command group
+    in this process, against the test's settings; returns click's Result (exit_code, output, stderr, exception)."""
+    from click.testing import CliRunner
+
+    from mephisto_core.cli import cli
+
+    def run(*args: str | Path, input: str | None = None, catch_exceptions: bool = True) -> Result:
+        return CliRunner().invoke(cli, [str(arg) for arg in args], input=input, catch_exceptions=catch_exceptions)
+
+    return run
+
+
+@pytest.fixture
+def mephisto_cli_env(mephisto_settings: Settings) -> dict[str, str]:
+    """The environment for `mephisto` subprocesses: this process's, with the test's MEPHISTO_DATA_DIR and
+    MEPHISTO_CONFIG_FILE (set by `mephisto_settings`) and 200 columns, so tables do not wrap what tests look for."""
+    return {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture
+def mephisto_rows_database(sqlite_database: Database) -> Database:
+    """The database `make_held_unit` and `make_submitted_run` write to: SQLite in the test's data dir.
+
+    Override it in a conftest (`def mephisto_rows_database(database): return database`) to build the same rows
+    on SQLite and on PostgreSQL."""
+    return sqlite_database
+
+
+@pytest.fixture
+def make_held_unit(mephisto_rows_database: Database) -> Callable[..., HeldUnit]:
+    """`make_held_unit(provider_type="mock", worker_name="alice", ...)`: a worker holding unit 0 of a new run,
+    through an `in_task` agent; returns `HeldUnit(worker, unit, agent)` (see testing.runs.create_held_unit)."""
+
+    def make(**options: Any) -> HeldUnit:
+        return create_held_unit(mephisto_rows_database, **options)
+
+    return make
+
+
+@pytest.fixture
+def make_submitted_run(mephisto_rows_database: Database) -> Callable[..., SubmittedRun]:
+    """`make_submitted_run(5, provider_type="mock", outputs=lambda i: {...})`: a new run whose 5 units were all
+    submitted and await review; returns `SubmittedRun(task, run, units)` (see testing.runs.create_submitted_run).
+    Review, export and provider code can then act on real rows."""
+
+    def make(units: int, **options: Any) -> SubmittedRun:
+        return create_submitted_run(mephisto_rows_database, units, **options)
+
+    return make

@@ -7,15 +7,14 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from mephisto_core.abstractions import CrowdProvider, ProviderArgs, RequesterArgs, WorkerIdentity
+from mephisto_core.abstractions import NoPlatformProvider, ProviderArgs, RequesterArgs, WorkerIdentity
 from mephisto_core.errors import ProviderError
-from mephisto_provider_inhouse.ledger import append_entry
+from mephisto_provider_inhouse.ledger import LEDGER_NAME
 from mephisto_provider_inhouse.links import (
     TOKEN_PARAM,
     WORKER_PARAM,
@@ -26,7 +25,7 @@ from mephisto_provider_inhouse.links import (
 from mephisto_provider_inhouse.roster import PROVIDER_TYPE, RosterWorker, new_worker, parse_roster, roster_path
 
 if TYPE_CHECKING:
-    from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
+    from mephisto_core.data_model import TaskRun, Worker
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class InhouseRequesterArgs(RequesterArgs):
     """The in-house provider stores no credentials: there is no platform account."""
 
 
-class InhouseProvider(CrowdProvider):
+class InhouseProvider(NoPlatformProvider):
     """A crowd provider for lab studies with known people and no crowd platform.
 
     The researcher adds workers with `mephisto inhouse add-worker`; each gets a secret token, and only the
@@ -82,7 +81,8 @@ class InhouseProvider(CrowdProvider):
     Args: ClassVar[type[ProviderArgs]] = InhouseProviderArgs
     RequesterArgs: ClassVar[type[RequesterArgs]] = InhouseRequesterArgs
     default_requester_name: ClassVar[str | None] = DEFAULT_REQUESTER
-    publishes_units: ClassVar[bool] = False  # no platform: launching a unit is only its status change
+    ledger_file: ClassVar[str] = LEDGER_NAME  # NoPlatformProvider writes the review actions there
+    ledger_owner: ClassVar[str | None] = "in-house"
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         super().__init__(args, requester_name, credentials, data_dir)
@@ -101,10 +101,6 @@ class InhouseProvider(CrowdProvider):
                 "It needs no registration; if you want one anyway: mephisto register inhouse NAME"
             )
         return {}
-
-    def fee(self, amount: Decimal) -> Decimal:
-        """No platform, no fee."""
-        return Decimal("0")
 
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """A known name with its exact token is that worker; no `worker` and no `token` is a preview; anything
@@ -161,54 +157,10 @@ class InhouseProvider(CrowdProvider):
                 "`mephisto inhouse add-worker NAME` (they may be added while the task runs)"
             )
 
-    def approve_work(self, agent: Agent, feedback: str) -> None:
-        """Record the approval in the ledger."""
-        self._record_agent_action("approve", agent, feedback)
-
-    def reject_work(self, agent: Agent, feedback: str) -> None:
-        """Record the rejection in the ledger."""
-        self._record_agent_action("reject", agent, feedback)
-
-    def soft_reject_work(self, agent: Agent, feedback: str) -> None:
-        """Record the soft rejection (work kept apart as unusable, the person still thanked) in the ledger."""
-        self._record_agent_action("soft_reject", agent, feedback)
-
-    def bonus_worker(self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None) -> None:
-        """Record the bonus in the ledger for the researcher to pay; only an amount above 0 is a bonus."""
-        if amount <= 0:
-            raise ProviderError(f"a bonus must be more than 0, got {amount} for worker {worker.name!r}")
-        self._record(
-            "bonus",
-            worker,
-            unit_id=None if unit is None else unit.id,
-            agent_id=None if unit is None else unit.agent_id,
-            amount=str(amount),  # a string keeps the exact decimal
-            reason=reason,
-        )
-
-    def block_worker(self, worker: Worker, reason: str) -> None:
-        """Record the block in the ledger (the core keeps a blocked worker away from new units)."""
-        self._record("block", worker, reason=reason)
-
-    def unblock_worker(self, worker: Worker) -> None:
-        """Record the unblock in the ledger."""
-        self._record("unblock", worker)
-
-    def _record_agent_action(self, action: str, agent: Agent, feedback: str) -> None:
-        self._record(action, agent.worker, unit_id=agent.unit_id, agent_id=agent.id, feedback=feedback)
-
-    def _record(self, action: str, worker: Worker, **fields: Any) -> None:
+    def ledger_worker_fields(self, worker: Worker) -> dict[str, Any]:
+        """The email the researcher gave for `worker` (None when not on the roster), so a bonus can reach them."""
         known = self._roster.workers().get(worker.name)
-        append_entry(
-            self.data_dir,
-            action,
-            worker_name=worker.name,
-            worker_id=worker.id,
-            # The address the researcher gave, so a bonus or a note can reach the person.
-            email=None if known is None else known.email,
-            requester_name=self.requester_name,
-            **fields,
-        )
+        return {"email": None if known is None else known.email}
 
 
 class _RosterCache:

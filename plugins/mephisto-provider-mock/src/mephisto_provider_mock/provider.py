@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from pydantic import Field
 
-from mephisto_core.abstractions import CrowdProvider, ProviderArgs, RequesterArgs, WorkerIdentity
+from mephisto_core.abstractions import NoPlatformProvider, ProviderArgs, RequesterArgs, WorkerIdentity
 from mephisto_core.errors import ProviderError
-from mephisto_provider_mock.ledger import append_entry
+from mephisto_provider_mock.ledger import LEDGER_DIR, LEDGER_NAME
 
 if TYPE_CHECKING:
-    from mephisto_core.data_model import Agent, Unit, Worker
+    pass
 
 WORKER_ID_PARAM = "worker_id"
 MAX_WORKER_NAME_LENGTH = 128
@@ -34,7 +33,7 @@ class MockRequesterArgs(RequesterArgs):
     """The mock provider stores no credentials: `mephisto register mock NAME` takes no key=value pairs."""
 
 
-class MockProvider(CrowdProvider):
+class MockProvider(NoPlatformProvider):
     """A crowd provider for local testing and in-person studies.
 
     Anyone who opens `http://HOST:PORT/?worker_id=NAME` works as worker NAME (the core creates the worker the
@@ -47,8 +46,11 @@ class MockProvider(CrowdProvider):
     Args: ClassVar[type[ProviderArgs]] = MockProviderArgs
     RequesterArgs: ClassVar[type[RequesterArgs]] = MockRequesterArgs
     is_sandbox: ClassVar[bool] = True
-    publishes_units: ClassVar[bool] = False  # no platform: launching a unit is only its status change
     default_requester_name: ClassVar[str | None] = "MOCK_REQUESTER"
+    # The ledger's place and format are the mock's own (NoPlatformProvider writes it): <data dir>/mock/, and
+    # every entry lists every field, null where the action has none.
+    ledger_file: ClassVar[str] = f"{LEDGER_DIR}/{LEDGER_NAME}"
+    ledger_lists_every_field: ClassVar[bool] = True
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,10 +62,6 @@ class MockProvider(CrowdProvider):
                 "Register it without key=value pairs: mephisto register mock NAME"
             )
         return {}
-
-    def fee(self, amount: Decimal) -> Decimal:
-        """Nobody takes a cut of pretend money."""
-        return Decimal("0")
 
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """The worker is the `worker_id` query parameter; without one the visitor sees the preview."""
@@ -84,71 +82,6 @@ class MockProvider(CrowdProvider):
     def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
         """A simulated worker opens the same link as a person: `?worker_id=NAME`."""
         return {WORKER_ID_PARAM: worker_name}
-
-    def expire_units(self, units: Sequence[Unit]) -> None:
-        """Nothing was published, so nothing needs withdrawing (and nothing is recorded)."""
-
-    def approve_work(self, agent: Agent, feedback: str) -> None:
-        """Record the approval in the ledger."""
-        self._record_agent_action("approve", agent, feedback)
-
-    def reject_work(self, agent: Agent, feedback: str) -> None:
-        """Record the rejection in the ledger."""
-        self._record_agent_action("reject", agent, feedback)
-
-    def soft_reject_work(self, agent: Agent, feedback: str) -> None:
-        """Record the soft rejection in the ledger (a platform would pay but mark the work unusable)."""
-        self._record_agent_action("soft_reject", agent, feedback)
-
-    def bonus_worker(self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None) -> None:
-        """Record the bonus in the ledger; a non-positive amount is refused as a real platform would."""
-        if amount <= 0:
-            raise ProviderError(f"a bonus must be more than 0, got {amount} for worker {worker.name!r}")
-        append_entry(
-            self.data_dir,
-            "bonus",
-            worker_name=worker.name,
-            worker_id=worker.id,
-            unit_id=None if unit is None else unit.id,
-            agent_id=None if unit is None else unit.agent_id,
-            amount=amount,
-            reason=reason,
-            requester_name=self.requester_name,
-        )
-
-    def block_worker(self, worker: Worker, reason: str) -> None:
-        """Record the block in the ledger (the core keeps the worker away from new units)."""
-        append_entry(
-            self.data_dir,
-            "block",
-            worker_name=worker.name,
-            worker_id=worker.id,
-            reason=reason,
-            requester_name=self.requester_name,
-        )
-
-    def unblock_worker(self, worker: Worker) -> None:
-        """Record the unblock in the ledger."""
-        append_entry(
-            self.data_dir,
-            "unblock",
-            worker_name=worker.name,
-            worker_id=worker.id,
-            requester_name=self.requester_name,
-        )
-
-    def _record_agent_action(self, action: str, agent: Agent, feedback: str) -> None:
-        worker = agent.worker
-        append_entry(
-            self.data_dir,
-            action,
-            worker_name=worker.name,
-            worker_id=worker.id,
-            unit_id=agent.unit_id,
-            agent_id=agent.id,
-            feedback=feedback,
-            requester_name=self.requester_name,
-        )
 
 
 def _worker_name_problem(name: str) -> str | None:
