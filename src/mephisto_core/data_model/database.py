@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import peewee as pw
 
@@ -86,8 +87,18 @@ def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
         db: pw.Database = connect(url.replace("postgres://", "postgresql://", 1))
         return db
     raise DatabaseError(
-        f"MEPHISTO_DATABASE_URL {url!r} is not supported: use sqlite:///PATH or postgresql://USER:PW@HOST:PORT/DB"
+        f"MEPHISTO_DATABASE_URL {url_for_people(url)!r} is not supported: "
+        "use sqlite:///PATH or postgresql://USER:PW@HOST:PORT/DB"
     )
+
+
+def url_for_people(url: str) -> str:
+    """The database URL with its password replaced by ********, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:********@{host}"))
 
 
 def _connect_with_retry(db: pw.Database, patience_seconds: float = 30.0) -> None:
@@ -115,8 +126,10 @@ def open_database(url: str | None, sqlite_path: Path) -> Database:
     try:
         _connect_with_retry(db)
     except pw.OperationalError as exc:
-        where = url or str(sqlite_path)
-        raise DatabaseError(f"cannot open the database at {where}: {exc}") from exc
+        where = url_for_people(url) if url else str(sqlite_path)
+        password = urlsplit(url).password if url else None
+        reason = str(exc).replace(password, "********") if password else str(exc)  # a driver may quote the DSN
+        raise DatabaseError(f"cannot open the database at {where}: {reason}") from None
     database_proxy.initialize(db)
     database = Database(db)
     try:
