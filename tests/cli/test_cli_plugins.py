@@ -132,3 +132,16 @@ def test_a_register_hook_that_raises_costs_only_its_own_plugin(run_cli, test_plu
     assert records["cli_test_plugin"]["status"] == "loaded"
     assert result.stderr.count("plugin cli_test_plugin_raises is left out") == 1
     assert run_cli("wut", "provider=clitest_pay").exit_code == 0
+
+
+def test_a_type_conflict_stops_a_launch_of_that_type_but_not_export(
+    run_cli, test_plugin, register_test_plugin, task_dir
+):
+    register_test_plugin(cli_test_plugin_dup)
+
+    out = assert_clean_failure(run_cli("launch", task_dir / "task.toml", "--no-panel"))
+    assert "two plugins provide the blueprint type 'clitest_csv'" in out
+    assert "cli_test_plugin (cli_test_plugin)" in out and "cli_test_plugin_dup (cli_test_plugin_dup)" in out
+
+    exported = run_cli("export", "-o", task_dir / "out.jsonl")
+    assert exported.exit_code == 0, exported.output
