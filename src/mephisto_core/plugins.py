@@ -235,6 +235,7 @@ def plugin_commands(cli: click.Group, reserved: frozenset[str] = frozenset()) ->
     """
     import click as _click
 
+    global _registry
     loaded = _get_loaded()
     added: dict[str, str] = {}
     for impl in loaded.pm.hook.mephisto_register_commands.get_hookimpls():
@@ -244,6 +245,8 @@ def plugin_commands(cli: click.Group, reserved: frozenset[str] = frozenset()) ->
             loaded.call_impl("mephisto_register_commands", impl, cli=scratch)
         except Exception as exc:
             loaded.fail(impl.plugin, "its hook mephisto_register_commands raised", exc)
+            with _lock:
+                _registry = None  # the distribution is left out: its types go too
             continue
         for name, command in scratch.commands.items():
             if name in reserved:
@@ -258,26 +261,29 @@ def plugin_commands(cli: click.Group, reserved: frozenset[str] = frozenset()) ->
 
 def distributions(cli: click.Group | None = None, reserved: frozenset[str] = frozenset()) -> list[DistributionInfo]:
     """Every plugin distribution with its version, modules, types, commands, and what went wrong with it."""
+    # Commands first: a commands hook that raises leaves its distribution out, types included.
+    commands = plugin_commands(cli, reserved) if cli is not None else {}
     registry = get_registry()
     loaded = registry.loaded
     infos: dict[str, DistributionInfo] = {}
 
-    def info_for(dist: str, version: str) -> DistributionInfo:
-        return infos.setdefault(dist, DistributionInfo(dist, version))
+    def info_for(dist: str, version: str | None = None) -> DistributionInfo:
+        if dist not in infos:
+            infos[dist] = DistributionInfo(dist, loaded.version_of(dist) if version is None else version)
+        return infos[dist]
 
     for plugin, (dist, version) in loaded.entry_point_plugins().items():
         info_for(dist, version).modules.append(getattr(plugin, "__name__", repr(plugin)))
     for entry in registry.all_entries():
         info_for(entry.distribution, entry.version).types.append(entry)
-    if cli is not None:
-        for name, dist in plugin_commands(cli, reserved).items():
-            info_for(dist, "").commands.append(name)
+    for name, dist in commands.items():
+        info_for(dist).commands.append(name)
     for failure in loaded.failures:
         info = info_for(failure.distribution, failure.version)
         info.failed = True
         info.problems.append(failure.message)
     for dist, problems in loaded.problems.items():
-        info_for(dist, "").problems.extend(problems)
+        info_for(dist).problems.extend(problems)
     for kind in KINDS:
         for name, claims in registry.conflicts(kind).items():
             for entry in claims:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cli_test_plugin_bad_command
 import cli_test_plugin_commands
 import cli_test_plugin_dup
 import cli_test_plugin_raises
@@ -61,8 +62,10 @@ def test_a_plugin_command_runs_through_the_cli(run_cli, test_plugin, monkeypatch
     assert "hello from the test plugin" in result.output
 
 
-def test_duplicate_plugin_type_is_listed_as_a_problem_naming_both_plugins(run_cli, test_plugin, register_test_plugin):
-    register_test_plugin(cli_test_plugin_dup)
+def test_duplicate_plugin_type_is_listed_as_a_problem_naming_both_plugins(
+    run_cli, test_plugin, mephisto_register_plugin
+):
+    mephisto_register_plugin(cli_test_plugin_dup)
 
     result = run_cli("plugins", "--json")
 
@@ -79,8 +82,8 @@ def test_duplicate_plugin_type_is_listed_as_a_problem_naming_both_plugins(run_cl
         assert "Uninstall one of them" in problem
 
 
-def test_a_type_conflict_fails_only_the_commands_that_need_that_type(run_cli, test_plugin, register_test_plugin):
-    register_test_plugin(cli_test_plugin_dup)
+def test_a_type_conflict_fails_only_the_commands_that_need_that_type(run_cli, test_plugin, mephisto_register_plugin):
+    mephisto_register_plugin(cli_test_plugin_dup)
 
     described = run_cli("wut", "provider=clitest_pay")
     assert described.exit_code == 0, described.output
@@ -92,9 +95,9 @@ def test_a_type_conflict_fails_only_the_commands_that_need_that_type(run_cli, te
 
 
 def test_a_plugin_command_named_like_a_core_command_is_refused_and_reported(
-    run_cli, test_plugin, register_test_plugin, monkeypatch
+    run_cli, test_plugin, mephisto_register_plugin, monkeypatch
 ):
-    register_test_plugin(cli_test_plugin_commands)
+    mephisto_register_plugin(cli_test_plugin_commands)
     monkeypatch.setattr(cli, "_plugins_loaded", False)
     monkeypatch.setattr(cli, "commands", dict(cli.commands))
 
@@ -116,8 +119,8 @@ def test_a_plugin_command_named_like_a_core_command_is_refused_and_reported(
     assert "the plugin's export ran" not in run_cli("export", "--help").output
 
 
-def test_a_register_hook_that_raises_costs_only_its_own_plugin(run_cli, test_plugin, register_test_plugin):
-    register_test_plugin(cli_test_plugin_raises)
+def test_a_register_hook_that_raises_costs_only_its_own_plugin(run_cli, test_plugin, mephisto_register_plugin):
+    mephisto_register_plugin(cli_test_plugin_raises)
 
     result = run_cli("plugins", "--json")
 
@@ -135,9 +138,9 @@ def test_a_register_hook_that_raises_costs_only_its_own_plugin(run_cli, test_plu
 
 
 def test_a_type_conflict_stops_a_launch_of_that_type_but_not_export(
-    run_cli, test_plugin, register_test_plugin, task_dir
+    run_cli, test_plugin, mephisto_register_plugin, task_dir
 ):
-    register_test_plugin(cli_test_plugin_dup)
+    mephisto_register_plugin(cli_test_plugin_dup)
 
     out = assert_clean_failure(run_cli("launch", task_dir / "task.toml", "--no-panel"))
     assert "two plugins provide the blueprint type 'clitest_csv'" in out
@@ -145,3 +148,19 @@ def test_a_type_conflict_stops_a_launch_of_that_type_but_not_export(
 
     exported = run_cli("export", "-o", task_dir / "out.jsonl")
     assert exported.exit_code == 0, exported.output
+
+
+def test_a_commands_hook_that_raises_leaves_its_plugin_out_types_too(run_cli, test_plugin, mephisto_register_plugin):
+    mephisto_register_plugin(cli_test_plugin_bad_command)
+
+    result = run_cli("plugins", "--json")
+
+    assert result.exit_code == 0, result.output
+    records = {record["name"]: record for record in json.loads(result.stdout)}
+    broken = records["cli_test_plugin_bad_command"]
+    assert broken["status"] == "failed"
+    assert broken["types"]["blueprint"] == []
+    assert "its hook mephisto_register_commands raised: ImportError" in broken["problems"][0]
+    assert records["cli_test_plugin"]["commands"] == ["clitest-hello"]
+    out = assert_clean_failure(run_cli("wut", f"blueprint={cli_test_plugin_bad_command.BLUEPRINT}"))
+    assert "These plugins failed to load and may provide it: cli_test_plugin_bad_command" in out
