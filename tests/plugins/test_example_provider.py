@@ -74,3 +74,31 @@ def test_a_task_launched_with_the_example_provider_runs_to_the_end(
         "worker": some_worker,
         "reason": "testing the example",
     }
+
+
+def test_the_example_providers_review_actions_on_a_run_built_by_the_core_fixtures(
+    example_provider_path: Path, mephisto_settings: Settings, make_submitted_run, monkeypatch
+):
+    # What docs/plugins.md shows a provider's own tests doing, with the installed example distribution.
+    monkeypatch.syspath_prepend(str(example_provider_path))
+    from decimal import Decimal
+
+    from mephisto_provider_example.provider import ExampleProvider
+
+    run = make_submitted_run(2, provider_type="example")
+    data_dir = ExampleProvider.data_dir_under(mephisto_settings.data_dir)
+    provider = ExampleProvider(ExampleProvider.Args(study_code="s1"), "example-lab", {}, data_dir)
+
+    provider.approve_work(run.agents[0], "thanks")
+    provider.bonus_worker(run.agents[1].worker, Decimal("0.50"), "extra care", run.units[1])
+
+    assert _actions(mephisto_settings) == [
+        {"action": "approve", "study": "s1", "agent_id": run.agents[0].id, "feedback": "thanks"},
+        {
+            "action": "bonus",
+            "study": "s1",
+            "worker": run.agents[1].worker.name,
+            "amount": "0.50",
+            "reason": "extra care",
+        },
+    ]
