@@ -131,7 +131,7 @@ def test_a_page_back_after_the_grace_period_gets_the_next_unit_only_when_it_asks
 def test_an_onboarding_page_that_reconnects_after_its_result_is_not_handed_a_unit(database, make_pool):
     from pool_helpers import call, hello
 
-    from mephisto_core.operations.run.replies import Assigned
+    from mephisto_core.operations.run.replies import Assigned, Refusal, Refused
 
     pool = make_pool(onboarding=True)
     onboarding = hello(database, pool, "alice")
@@ -142,3 +142,11 @@ def test_an_onboarding_page_that_reconnects_after_its_result_is_not_handed_a_uni
     again = hello(database, pool, "alice", onboarding.token)
     assert isinstance(again, Assigned) and again.is_onboarding and again.submitted and again.unit_id is None
     assert Agent.select().count() == 0
+    # A failed test's token is told the refusal, exactly as a fresh hello would be.
+    bob = hello(database, pool, "bob")
+    assert call(database, pool.submit, bob.agent_id, True, "onb-key-2", {"answer": "no"}, []).next == (
+        "onboarding_failed"
+    )
+    refused = hello(database, pool, "bob", bob.token)
+    assert isinstance(refused, Refused) and refused.reason == Refusal.NOT_QUALIFIED
+    assert "did not pass the qualification test" in refused.message(1)["message"]

@@ -184,7 +184,7 @@ class WorkerPool:
 
     def _resume(
         self, standing: Standing, token: str | None, provider_agent_id: str | None
-    ) -> Assigned | Expired | None:
+    ) -> Assigned | Expired | Refused | None:
         """The agent this page (by token) or this worker (by identity) already holds in this run."""
         run, worker_id = self.ctx.run, standing.worker_id
         if token:
@@ -211,7 +211,7 @@ class WorkerPool:
             return None
         return self._assigned(agent) if agent is not None else None
 
-    def _resume_token(self, token: str, worker_id: int) -> Assigned | Expired:
+    def _resume_token(self, token: str, worker_id: int) -> Assigned | Expired | Refused:
         """The attempt `token` names: the page's unit or onboarding test, or why it is no longer the page's."""
         run = self.ctx.run
         agent = Agent.get_or_none((Agent.token == token) & (Agent.task_run == run) & (Agent.worker == worker_id))
@@ -225,6 +225,8 @@ class WorkerPool:
         )
         if onboarding is not None:
             status = AgentStatus(onboarding.status)
+            if status == AgentStatus.REJECTED:  # failed: the page says so, as it would for a fresh hello
+                return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_ONBOARDING)
             if status == AgentStatus.IN_TASK or status in _SUBMITTED_AGENT_STATUSES:
                 data = self.ctx.blueprint.onboarding_data()
                 return Assigned(onboarding.id, None, onboarding.token, data, True, status != AgentStatus.IN_TASK)

@@ -15,6 +15,11 @@
  * The socket reconnects by itself and the page's agent token lives in sessionStorage, so a dropped
  * network or a reload returns the worker to the same unit; a submit is resent with the same key until
  * the operator confirms it was stored.
+ *
+ * When the unit is no longer the page's (its time ran out, the page was away too long, it was withdrawn),
+ * this library replaces the page with a message saying so and a "Take the next unit" button
+ * (mephisto.nextUnit()): the page never goes on with one unit's data and another unit's token. It also
+ * counts down the unit's time (mephisto.deadline, a Date.now() value) and shows the message when it runs out.
  */
 (function (global) {
   "use strict";
@@ -32,6 +37,13 @@
   // A request sent this long ago without an answer (and fully written out) is sent again; safe because
   // uploads and submits carry client-made ids that the operator deduplicates.
   const RESEND_AFTER_MS = 30000;
+  // Pushed statuses meaning the unit was taken from this page.
+  const UNIT_LOST_STATUSES = new Set(["timed_out", "disconnected", "expired", "returned"]);
+  const TIME_UP_TITLE = "Your time for this unit is up";
+  const TIME_UP_TEXT = "The time for this unit ran out, so it was offered to someone else. Your answer was not stored.";
+  const UNIT_LOST_TITLE = "This unit is no longer yours";
+  const UNIT_LOST_TEXT = "This unit was given back, so your answer to it cannot be stored.";
+  const NEXT_UNIT_LABEL = "Take the next unit";
 
   // The router that served this script is the one to talk to, even when the page came from elsewhere.
   const scriptUrl =
@@ -165,6 +177,8 @@
     unansweredHeartbeats: 0,
     operatorAway: false,
     finished: false, // refused: the page stops talking
+    deadlineTimer: null,
+    submitting: false, // a submit is on its way: the deadline waits for its answer
     nextId: 1,
     pending: new Map(), // request id -> {frame, resolve, reject, sentAt}
     liveOutbox: [],
@@ -392,6 +406,7 @@
     }
     switch (msg.type) {
       case "assigned":
+      case "expired":
       case "preview":
       case "refused":
         if (msg.id === state.helloId) {
@@ -414,6 +429,10 @@
         return;
       case "status":
         state.statusListeners.slice().forEach((cb) => cb(msg.status));
+        if (UNIT_LOST_STATUSES.has(msg.status) && !api.alreadySubmitted && !api.isOnboarding) {
+          const timedOut = msg.status === "timed_out";
+          unitLost(timedOut ? TIME_UP_TITLE : UNIT_LOST_TITLE, timedOut ? TIME_UP_TEXT : UNIT_LOST_TEXT);
+        }
         return;
       default:
         return; // a newer router may push types this client does not know
@@ -431,6 +450,15 @@
       finish(err);
       return;
     }
+    if (msg.type === "expired") {
+      unitLost(msg.status === "timed_out" ? TIME_UP_TITLE : UNIT_LOST_TITLE, msg.message || UNIT_LOST_TEXT);
+      return;
+    }
+    if (msg.type === "assigned" && api.agentId !== null && !sameAttempt(msg)) {
+      // The page shows another attempt's data: never let it answer for this one.
+      unitLost(UNIT_LOST_TITLE, UNIT_LOST_TEXT);
+      return;
+    }
     api.initialTaskData = msg.init_data === undefined ? null : msg.init_data;
     if (msg.type === "preview") {
       api.isPreview = true;
@@ -442,6 +470,7 @@
       api.isOnboarding = msg.is_onboarding === true;
       api.alreadySubmitted = msg.submitted === true;
       state.assigned = true;
+      startDeadline(msg.seconds_left);
     }
     settleReady.resolve({
       initialTaskData: api.initialTaskData,
@@ -454,6 +483,59 @@
     if (state.assigned) {
       flushPending();
     }
+  }
+
+  function sameAttempt(msg) {
+    return msg.agent_id === api.agentId && (msg.is_onboarding === true) === api.isOnboarding;
+  }
+
+  function startDeadline(secondsLeft) {
+    clearTimeout(state.deadlineTimer);
+    state.deadlineTimer = null;
+    if (typeof secondsLeft !== "number" || api.alreadySubmitted) {
+      api.deadline = null;
+      return;
+    }
+    api.deadline = Date.now() + secondsLeft * 1000;
+    const check = () => {
+      state.deadlineTimer = null;
+      if (api.alreadySubmitted || state.finished) {
+        return;
+      }
+      if (state.submitting) {
+        state.deadlineTimer = setTimeout(check, 1000); // the operator's answer to the submit decides
+        return;
+      }
+      unitLost(TIME_UP_TITLE, TIME_UP_TEXT);
+    };
+    state.deadlineTimer = setTimeout(check, Math.max(0, api.deadline - Date.now()));
+  }
+
+  /** The unit is no longer this page's: stop, say so, and offer the next unit. `ready` is left as it is. */
+  function unitLost(title, text) {
+    if (state.finished) {
+      return;
+    }
+    state.finished = true;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    clearTimeout(state.deadlineTimer);
+    state.deadlineTimer = null;
+    dropSocket();
+    showMessage(title, text, { label: NEXT_UNIT_LABEL, run: nextUnit });
+    const err = protocolError("gone", text);
+    Array.from(state.pending.keys()).forEach((id) => fail(id, err));
+  }
+
+  /** Leave this unit for good and load the page again, which asks for the next unit and draws its data. */
+  function nextUnit() {
+    memoryToken = null;
+    try {
+      global.sessionStorage.removeItem(tokenKey);
+    } catch (err) {
+      // Storage unavailable: the in-memory token was the only copy, and it is gone.
+    }
+    global.location.reload();
   }
 
   function retryLater(fn) {
@@ -554,12 +636,28 @@
       uploadIds.push(uploadId);
     }
     const id = nextId();
-    const frame = JSON.stringify({ type: "submit", id: id, submit_key: submitKey, outputs: outputs, uploads: uploadIds });
+    // agent_id names the attempt whose data this page shows: the operator stores the answer on it or nowhere.
+    const frame = JSON.stringify({
+      type: "submit",
+      id: id,
+      submit_key: submitKey,
+      outputs: outputs,
+      uploads: uploadIds,
+      agent_id: api.agentId,
+    });
     if (utf8(frame).length > MAX_MESSAGE_BYTES) {
       throw protocolError("too_large", "The answers are larger than " + MAX_MESSAGE_BYTES + " bytes.");
     }
-    const answer = await request(id, frame);
+    state.submitting = true;
+    let answer;
+    try {
+      answer = await request(id, frame);
+    } finally {
+      state.submitting = false;
+    }
     api.alreadySubmitted = true;
+    clearTimeout(state.deadlineTimer);
+    state.deadlineTimer = null;
     return answer;
   }
 
@@ -584,8 +682,9 @@
     };
   }
 
-  /** Replace the page with a title and a sentence (refusals, thank-you pages). Text only, never HTML. */
-  function showMessage(title, text) {
+  /** Replace the page with a title and a sentence (refusals, thank-you pages). Text only, never HTML.
+   *  `action` ({label, run}), when given, adds a button that calls `run`. */
+  function showMessage(title, text, action) {
     const render = () => {
       const main = document.createElement("main");
       main.className = "mephisto-message";
@@ -597,6 +696,14 @@
       paragraph.textContent = text || "";
       main.appendChild(heading);
       main.appendChild(paragraph);
+      if (action && typeof action.run === "function") {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "mephisto-action";
+        button.textContent = action.label || "Continue";
+        button.addEventListener("click", () => action.run());
+        main.appendChild(button);
+      }
       while (document.body.firstChild) {
         document.body.removeChild(document.body.firstChild);
       }
@@ -618,7 +725,9 @@
     agentId: null,
     unitId: null,
     alreadySubmitted: false,
+    deadline: null, // Date.now() value at which this unit's time runs out, or null
     handleSubmit: handleSubmit,
+    nextUnit: nextUnit,
     sendMessage: sendMessage,
     onMessage: (cb) => subscribe(state.messageListeners, cb),
     onStatus: (cb) => subscribe(state.statusListeners, cb),
