@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import cli_test_plugin
 import pytest
 from cli_helpers import DATA_CSV, TASK_TOML
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from mephisto_core import plugins
-from mephisto_core.cli import cli
 from mephisto_core.settings import Settings
 
 RunCli = Callable[..., Result]
@@ -27,34 +25,23 @@ def isolated_settings(mephisto_settings: Settings, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def register_test_plugin() -> Iterator[Callable[[ModuleType], None]]:
-    """Register plugin modules for one test, unregistering them afterwards."""
-    registered: list[ModuleType] = []
-
-    def register(module: ModuleType) -> None:
-        plugins.register_plugin(module)
-        registered.append(module)
-
-    yield register
-    for module in registered:
-        plugins.unregister_plugin(module)
+def register_test_plugin(mephisto_register_plugin: Callable[[object], None]) -> Callable[[object], None]:
+    """The core's `mephisto_register_plugin` under the name these tests used before it existed."""
+    return mephisto_register_plugin
 
 
 @pytest.fixture
-def test_plugin(register_test_plugin: Callable[[ModuleType], None]) -> ModuleType:
-    """The test-only blueprint, architect and provider types, registered for this test."""
-    register_test_plugin(cli_test_plugin)
+def test_plugin(mephisto_register_plugin: Callable[[object], None]) -> ModuleType:
+    """The test-only blueprint, architect and provider types, registered for this test (the core's fixture)."""
+    mephisto_register_plugin(cli_test_plugin)
     return cli_test_plugin
 
 
 @pytest.fixture
-def run_cli() -> RunCli:
-    """Invoke `mephisto ARGS...` in this process; the result holds stdout, stderr and the exit code."""
-
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(cli, [str(a) for a in args])
-
-    return run
+def run_cli(mephisto_cli: RunCli) -> RunCli:
+    """Invoke `mephisto ARGS...` in this process (the core's `mephisto_cli`); the result holds stdout, stderr and
+    the exit code."""
+    return mephisto_cli
 
 
 @pytest.fixture

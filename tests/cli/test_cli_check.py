@@ -199,8 +199,8 @@ def test_unknown_third_party_type_gets_no_pip_hint(run_cli, test_plugin, task_di
     assert "pip install" not in out
 
 
-def test_duplicate_plugin_type_names_both_plugins(run_cli, test_plugin, register_test_plugin, task_dir):
-    register_test_plugin(cli_test_plugin_dup)
+def test_duplicate_plugin_type_names_both_plugins(run_cli, test_plugin, mephisto_register_plugin, task_dir):
+    mephisto_register_plugin(cli_test_plugin_dup)
 
     out = assert_clean_failure(run_cli("check", task_dir / "task.toml"))
     assert "two plugins provide the blueprint type 'clitest_csv'" in out

@@ -28,8 +28,8 @@ SECRETS = (PIN, PASSPHRASE, SALT)
 
 
 @pytest.fixture(autouse=True)
-def secret_plugin(register_test_plugin: Callable[[ModuleType], None]) -> ModuleType:
-    register_test_plugin(secret_test_plugin)
+def secret_plugin(mephisto_register_plugin: Callable[[ModuleType], None]) -> ModuleType:
+    mephisto_register_plugin(secret_test_plugin)
     return secret_test_plugin
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +10,10 @@ from e2e_helpers import LaunchProcess, mephisto
 
 
 @pytest.fixture
-def cli_env(mephisto_settings: object, tmp_path: Path) -> dict[str, str]:
-    """The environment for `mephisto` subprocesses: data dir and config under tmp_path (set by mephisto_settings)."""
-    env = dict(os.environ)
-    env["COLUMNS"] = "200"
-    return env
+def cli_env(mephisto_cli_env: dict[str, str]) -> dict[str, str]:
+    """The environment for `mephisto` subprocesses: the core's `mephisto_cli_env` (data dir and config under
+    tmp_path)."""
+    return mephisto_cli_env
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from mephisto_core.abstractions import (
     WorkerIdentity,
 )
 from mephisto_core.hookspecs import hookimpl
-from mephisto_core.plugins import register_plugin, unregister_plugin
 
 
 class EchoArgs(BlueprintArgs):
@@ -105,11 +104,9 @@ class _Plugin:
 
 
 @pytest.fixture
-def test_types() -> Iterator[None]:
-    plugin = _Plugin()
-    register_plugin(plugin)
-    yield
-    unregister_plugin(plugin)
+def test_types(mephisto_register_plugin: Callable[[object], None]) -> None:
+    """The echo blueprint, null architect and test provider, registered for this test (the core's fixture)."""
+    mephisto_register_plugin(_Plugin())
 
 
 def write_task(folder: Path, rows: int = 3, onboarding: bool = False, architect: str = "local", **task: Any) -> Path:

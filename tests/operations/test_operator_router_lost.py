@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -16,7 +16,6 @@ from websockets.asyncio.client import connect
 from mephisto_core.data_model import TaskRun, Unit, UnitStatus
 from mephisto_core.hookspecs import hookimpl
 from mephisto_core.operations.run.operator import Operator, RouterLostError
-from mephisto_core.plugins import register_plugin, unregister_plugin
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -44,11 +43,8 @@ class _Plugin:
 
 
 @pytest.fixture
-def dying_router() -> Iterator[None]:
-    plugin = _Plugin()
-    register_plugin(plugin)
-    yield
-    unregister_plugin(plugin)
+def dying_router(mephisto_register_plugin: Callable[[object], None]) -> None:
+    mephisto_register_plugin(_Plugin())
 
 
 @pytest.mark.usefixtures("dying_router")
@@ -102,23 +98,19 @@ class _DeadAtStartPlugin:
 
 
 def test_a_router_that_dies_before_the_channel_connects_is_reported_at_once(
-    database: Any, mephisto_settings: Any, task_file: Any
+    database: Any, mephisto_settings: Any, task_file: Any, mephisto_register_plugin: Callable[[object], None]
 ) -> None:
-    plugin = _DeadAtStartPlugin()
-    register_plugin(plugin)
-    try:
-        config = load_task_config(task_file(rows=2), ["architect.type=dead_at_start_test", "architect.port=0"])
+    mephisto_register_plugin(_DeadAtStartPlugin())
+    config = load_task_config(task_file(rows=2), ["architect.type=dead_at_start_test", "architect.port=0"])
 
-        async def launch() -> tuple[str, float]:
-            operator = Operator(mephisto_settings, database)
-            started = time.monotonic()
-            with pytest.raises(RouterLostError) as caught:
-                await asyncio.wait_for(operator.run(config), 8)  # the channel's own timeout is 10 s
-            return str(caught.value), time.monotonic() - started
+    async def launch() -> tuple[str, float]:
+        operator = Operator(mephisto_settings, database)
+        started = time.monotonic()
+        with pytest.raises(RouterLostError) as caught:
+            await asyncio.wait_for(operator.run(config), 8)  # the channel's own timeout is 10 s
+        return str(caught.value), time.monotonic() - started
 
-        message, seconds = asyncio.run(launch())
-    finally:
-        unregister_plugin(plugin)
+    message, seconds = asyncio.run(launch())
     assert message.startswith(REASON)
     assert "died before the operator could connect" in message and "launch the same task again" in message
     assert seconds < 5

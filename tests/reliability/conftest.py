@@ -17,26 +17,24 @@ from reliability_architect import ReliabilityArchitect, ReliabilityArchitectPlug
 from reliability_helpers import LaunchProcess, OperatorThread, is_running
 
 from mephisto_core.data_model import Database
-from mephisto_core.plugins import register_plugin, unregister_plugin
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
 
 
 @pytest.fixture(autouse=True)
-def reliability_architect() -> Iterator[None]:
+def reliability_architect(mephisto_register_plugin: Callable[[object], None]) -> Iterator[None]:
     """Make `architect.type = "reliability_local"` available, as an installed plugin would."""
-    plugin = ReliabilityArchitectPlugin()
-    register_plugin(plugin)
+    mephisto_register_plugin(ReliabilityArchitectPlugin())
     ReliabilityArchitect.deployed.clear()
     yield
-    unregister_plugin(plugin)
     ReliabilityArchitect.deployed.clear()
 
 
 @pytest.fixture
-def cli_env(mephisto_settings: Settings) -> dict[str, str]:
-    """The environment for `mephisto` subprocesses (data dir and config under tmp_path)."""
-    return {**os.environ, "COLUMNS": "200"}
+def cli_env(mephisto_cli_env: dict[str, str]) -> dict[str, str]:
+    """The environment for `mephisto` subprocesses (the core's `mephisto_cli_env`: data dir and config under
+    tmp_path)."""
+    return mephisto_cli_env
 
 
 @pytest.fixture

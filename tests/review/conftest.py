@@ -15,8 +15,7 @@ import random
 import shutil
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.resources import as_file
 from pathlib import Path
@@ -31,10 +30,10 @@ from mephisto_core.data_model import Database, open_database
 from mephisto_core.hookspecs import hookimpl
 from mephisto_core.operations.run.operator import Operator
 from mephisto_core.operations.run.simulate import run_crowd
-from mephisto_core.plugins import register_plugin, unregister_plugin
 from mephisto_core.review_app import ReviewApp, ReviewServer
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
+from mephisto_core.testing import plugins_registered
 
 STATIC_TASK = "study"
 NOTE_TASK = "notes"
@@ -77,21 +76,10 @@ class _NotePlugin:
         register(NoteBlueprint)
 
 
-@contextmanager
-def _note_blueprint_registered() -> Iterator[None]:
-    plugin = _NotePlugin()
-    register_plugin(plugin)
-    try:
-        yield
-    finally:
-        unregister_plugin(plugin)
-
-
 @pytest.fixture(autouse=True)
-def note_plugin() -> Iterator[None]:
+def note_plugin(mephisto_register_plugin: Callable[[object], None]) -> None:
     """The test blueprint, registered during each review test only (the app builds it from stored runs)."""
-    with _note_blueprint_registered():
-        yield
+    mephisto_register_plugin(_NotePlugin())
 
 
 async def _run_with_crowd(operator: Operator, config: Any, bots: int) -> None:
@@ -114,7 +102,7 @@ def _launch(settings: Settings, task_file: Path, overrides: list[str]) -> None:
 @pytest.fixture(scope="session")
 def review_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir holding both finished runs, every unit completed and awaiting review."""
-    with _note_blueprint_registered():
+    with plugins_registered(_NotePlugin()):
         return _build_template(tmp_path_factory.mktemp("review-template"))
 
 
