@@ -1,18 +1,16 @@
 """A third-party provider distribution, built and pip-installed here, works with no change to the core.
 
 The distribution is made in a temp folder with its own pyproject.toml and `mephisto` entry point, installed
-into this interpreter's environment, exercised through fresh `mephisto` processes (which read entry points
-anew), and uninstalled afterwards.
+into a folder on PYTHONPATH (not into the environment), and exercised through fresh `mephisto` processes (which
+read entry points anew).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +22,6 @@ MODULE = "mephisto_provider_thirdparty_test"
 TYPE = "thirdparty_test"
 VERSION = "0.3.1"
 HERE = Path(__file__).resolve().parent
-LOCK_FILE = Path(tempfile.gettempdir()) / f"{DIST}.lock"
 
 PYPROJECT = f"""\
 [build-system]
@@ -116,7 +113,12 @@ def _build_isolation_flags() -> list[str]:
 
 @pytest.fixture(scope="module")
 def third_party_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Build the distribution in a temp folder and pip-install it; uninstall it after the module's tests."""
+    """Build the distribution in a temp folder and install it into a folder of its own, put on PYTHONPATH of the
+    `mephisto` processes this module starts.
+
+    Not into the environment: another test session (pytest-xdist workers, another person's run) reading entry
+    points while pip installs or uninstalls would see a half-installed distribution.
+    """
     root = tmp_path_factory.mktemp("thirdparty-dist")
     package = root / "src" / MODULE
     package.mkdir(parents=True)
@@ -124,18 +126,13 @@ def third_party_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     (package / "__init__.py").write_text('"""A third-party mephisto provider."""\n', encoding="utf-8")
     (package / "plugin.py").write_text(PLUGIN, encoding="utf-8")
     (package / "provider.py").write_text(PROVIDER, encoding="utf-8")
+    target = tmp_path_factory.mktemp("thirdparty-site")
 
-    # One test session at a time owns the installed distribution: two (pytest-xdist workers, or two people's
-    # runs in one environment) would otherwise uninstall it under each other's feet.
-    with LOCK_FILE.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        installed = pip("install", "--no-deps", *_build_isolation_flags(), str(root))
-        try:
-            assert installed.returncode == 0, f"pip install failed:\n{installed.stdout}\n{installed.stderr}"
-            yield TYPE
-        finally:
-            removed = pip("uninstall", "--yes", DIST)
-            assert removed.returncode == 0, f"pip uninstall failed:\n{removed.stdout}\n{removed.stderr}"
+    installed = pip("install", "--no-deps", *_build_isolation_flags(), "--target", str(target), str(root))
+    assert installed.returncode == 0, f"pip install failed:\n{installed.stdout}\n{installed.stderr}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(target), os.environ.get("PYTHONPATH", "")] if p))
+        yield TYPE
 
 
 def test_third_party_distribution_appears_in_plugins(third_party_provider):
