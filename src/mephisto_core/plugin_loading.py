@@ -175,9 +175,9 @@ def load_plugins(hookspec_module: ModuleType, extra_plugins: Iterable[object]) -
     points = list(entry_points(group=GROUP))
     names = {ep.dist.name for ep in points if ep.dist is not None}
     only, disabled = settings.only_distributions(), settings.disabled_distributions()
-    for wanted in sorted((only or set()) | disabled):
-        if wanted not in {normalized_name(name) for name in names}:
-            _warn(f"MEPHISTO_LOAD_PLUGINS or MEPHISTO_DISABLE_PLUGINS names {wanted!r}: no installed plugin has that name")
+    installed = {normalized_name(name) for name in names}
+    for wanted in sorted(((only or set()) | disabled) - installed):
+        _warn(f"MEPHISTO_LOAD_PLUGINS or MEPHISTO_DISABLE_PLUGINS names {wanted!r}: no installed plugin has that name")
     chosen = selected(names, only, disabled)
     for ep in points:
         if ep.dist is None or ep.dist.name in chosen:
