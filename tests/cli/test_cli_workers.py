@@ -61,7 +61,7 @@ def test_create_grant_show_revoke_a_qualification(run_cli, mephisto_settings):
 
 def test_unknown_worker_and_qualification_are_clear_errors(run_cli, mephisto_settings):
     _seed(mephisto_settings)
-    missing = run_cli("qualifications", "grant", "english", "nobody")
+    missing = run_cli("qualifications", "revoke", "english", "nobody")
     assert missing.exit_code == 1 and "no worker named 'nobody'" in missing.output
     unknown = run_cli("qualifications", "show", "nothing")
     assert unknown.exit_code == 1 and "no qualification named 'nothing'" in unknown.output

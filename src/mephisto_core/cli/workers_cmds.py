@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from mephisto_core.data_model import Database
+    from mephisto_core.data_model import Database, Worker
     from mephisto_core.operations.review.actions import ReviewActions
 
 
@@ -117,14 +117,29 @@ def _on_worker(action: Callable[[ReviewActions, int], None], worker: str, provid
         action(actions, find_worker(worker, provider).id)
 
 
+def _on_worker_or_new(action: Callable[[ReviewActions, Worker], None], worker: str, provider: str | None) -> None:
+    """Act on WORKER, adding them first when they have not opened a task yet (blocks and grants made in advance)."""
+    from mephisto_core.data_model.qualifications import find_or_add_worker
+    from mephisto_core.plugins import get_registry
+
+    if provider is not None:
+        get_registry().get("provider", provider)  # a typo would make a worker no link can ever reach
+    with _session() as (database, actions):
+        with database.write():
+            found, created = find_or_add_worker(worker, provider)
+        if created:
+            click.echo(f"{worker} has not opened a task yet: added as a worker of provider {found.provider_type!r}.")
+        action(actions, found)
+
+
 @qualifications.command("grant")
 @click.argument("name")
 @click.argument("worker")
 @click.option("--value", type=int, default=1, show_default=True)
 @provider_option
 def grant(name: str, worker: str, value: int, provider: str | None) -> None:
-    """Grant qualification NAME to WORKER (the provider's worker id)."""
-    _on_worker(lambda actions, worker_id: actions.grant_qualification(worker_id, name, value), worker, provider)
+    """Grant qualification NAME to WORKER (the provider's worker id), also before they ever opened a task."""
+    _on_worker_or_new(lambda actions, found: actions.grant_qualification(found.id, name, value), worker, provider)
     click.echo(f"Granted {name!r} = {value} to {worker}.")
 
 
@@ -149,15 +164,34 @@ def workers() -> None:
 @click.option("--task", default=None, help="Block from this task only (else from every task, also at the provider).")
 @provider_option
 def block(worker: str, reason: str, task: str | None, provider: str | None) -> None:
-    """Block WORKER from every task, or from one with --task."""
+    """Block WORKER from every task, or from one with --task; also before they ever opened a task."""
     if task is None:
-        _on_worker(lambda actions, worker_id: actions.block_worker(worker_id, reason), worker, provider)
+        _on_worker_or_new(lambda actions, found: _block_everywhere(actions, found, reason), worker, provider)
         click.echo(f"Blocked {worker} from every task.")
     else:
-        _on_worker(
-            lambda actions, worker_id: actions.grant_qualification(worker_id, f"{task}-blocked", 1), worker, provider
+        _on_worker_or_new(
+            lambda actions, found: actions.grant_qualification(found.id, f"{task}-blocked", 1), worker, provider
         )
         click.echo(f"Blocked {worker} from task {task!r}.")
+
+
+def _block_everywhere(actions: ReviewActions, worker: Worker, reason: str) -> None:
+    """Block at the provider too when a run of it exists to act through; else in mephisto's own check only."""
+    from mephisto_core.data_model import TaskRun
+    from mephisto_core.data_model.qualifications import record_block
+    from mephisto_core.errors import MephistoError
+
+    if TaskRun.select().where(TaskRun.provider_type == worker.provider_type).exists():
+        actions.block_worker(worker.id, reason)
+        return
+    if not reason.strip():
+        raise MephistoError("blocking a worker needs a reason")
+    with actions.database.write():
+        record_block(worker.id, reason, actions.reviewer)
+    click.echo(
+        f"No task of provider {worker.provider_type!r} has run yet, so the provider was not told; every task "
+        "refuses them through mephisto's own check."
+    )
 
 
 @workers.command("unblock")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mephisto_core.data_model.models import GrantedQualification, Qualification, Worker, utcnow
+from mephisto_core.data_model.models import GrantedQualification, Qualification, Review, TaskRun, Worker, utcnow
+from mephisto_core.data_model.statuses import ReviewKind
 
 #: The global block: a worker holding it with a non-zero value is refused by every task, whatever the provider.
 BLOCK_QUALIFICATION = "mephisto-blocked"
@@ -73,3 +74,44 @@ def find_worker(name: str, provider_type: str | None = None) -> Worker:
         providers = ", ".join(sorted(w.provider_type for w in found))
         raise MephistoError(f"several providers have a worker named {name!r} ({providers}); add --provider")
     return found[0]
+
+
+def provider_types_in_use() -> list[str]:
+    """The provider types this database has seen, in task runs or in workers (sorted)."""
+    seen = {t for (t,) in TaskRun.select(TaskRun.provider_type).distinct().tuples()}
+    seen |= {t for (t,) in Worker.select(Worker.provider_type).distinct().tuples()}
+    return sorted(seen)
+
+
+def find_or_add_worker(name: str, provider_type: str | None) -> tuple[Worker, bool]:
+    """The worker with this provider id, or a new record for one who has not opened a task yet, so that they can
+    be blocked or qualified in advance; `(worker, created)`.
+
+    A new worker belongs to `provider_type`, or, when it is None, to the one provider type this database has
+    seen; with none or several the caller must name it. Checking that the type is installed is the caller's job.
+    """
+    from mephisto_core.errors import MephistoError, NotFound
+
+    try:
+        return find_worker(name, provider_type), False
+    except NotFound:
+        pass
+    if not name.strip() or len(name) > 255:
+        raise MephistoError(f"a worker id must have 1 to 255 characters, not {name!r}")
+    if provider_type is None:
+        in_use = provider_types_in_use()
+        if len(in_use) != 1:
+            seen = f"this database knows {', '.join(in_use)}" if in_use else "no task has run yet"
+            raise MephistoError(
+                f"no worker named {name!r} yet; to add them before they open a task, say whose worker id this "
+                f"is with --provider ({seen})"
+            )
+        provider_type = in_use[0]
+    worker: Worker = Worker.create(provider_type=provider_type, name=name)
+    return worker, True
+
+
+def record_block(worker: Worker | int, reason: str, reviewer: str) -> None:
+    """Block a worker from every task in mephisto's own check (the provider is not told), with a review record."""
+    grant_qualification(worker, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
+    Review.create(kind=ReviewKind.BLOCK.value, worker=worker, feedback=reason, reviewer=reviewer)
