@@ -16,7 +16,7 @@ from typing import Any
 import peewee as pw
 
 # The text `JSONField.db_value` writes, from one encoder: `json.dumps` with options builds a new encoder per call.
-json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def reserve_ids(model: Any, count: int) -> list[int]:

@@ -7,7 +7,9 @@ valid frame is never re-serialised. Binary frames are upload frames (see docs/pr
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, NoReturn
@@ -59,12 +61,40 @@ class UploadHeader:
     file_offset: int
 
 
+class _BadNumber(ValueError):
+    """A number the router refuses while decoding: not finite, or more digits than Python converts."""
+
+
 def _reject_constant(name: str) -> NoReturn:
     # Python's json accepts NaN and Infinity, which are not JSON; the operator must never see them.
-    raise ValueError(f"{name} is not valid JSON")
+    raise _BadNumber(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    # `1e999` is valid JSON that overflows to inf: stored, it becomes `Infinity`, which no JSON reader takes.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"the number {text[:40]} overflows to infinity; numbers must be finite")
+    return value
+
+
+def _checked_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # only Python's digit limit (sys.set_int_max_str_digits) makes a JSON integer fail here
+        digits = len(text.lstrip("-"))
+        limit = sys.get_int_max_str_digits()
+        raise _BadNumber(f"an integer has {digits} digits; at most {limit} are accepted") from None
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_checked_int)
+# Decodes a frame already refused for a bad number, only to find its request id for the error answer.
+_LENIENT_DECODER = json.JSONDecoder(
+    parse_constant=lambda _: None,
+    parse_float=lambda _: 0.0,
+    # A request id is short; a longer integer is the refused one (or irrelevant) and must not be converted.
+    parse_int=lambda text: int(text) if len(text) <= 20 else 0,
+)
 
 # In valid JSON a backslash only starts an escape inside a string. Scanning left to right, an escaped backslash
 # and a well-formed surrogate pair are consumed whole, so the one capturing alternative matches exactly a
@@ -79,7 +109,9 @@ _SURROGATE_ESCAPE = re.compile(
 def _decode_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = _DECODER.decode(text)
-    except ValueError as exc:  # JSONDecodeError and the NaN/Infinity rejection
+    except _BadNumber as exc:
+        raise BadMessage(f"{what} is refused: {exc}", _id_despite_bad_number(text)) from None
+    except ValueError as exc:  # JSONDecodeError
         raise BadMessage(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadMessage(f"{what} is nested too deeply") from None
@@ -87,6 +119,15 @@ def _decode_object(text: str, what: str) -> dict[str, Any]:
         raise BadMessage(f"{what} must be a JSON object, not {_json_kind(value)}")
     _refuse_unpaired_surrogates(text, what, value)
     return value
+
+
+def _id_despite_bad_number(text: str) -> int | None:
+    """The request id of a frame refused for a number, so the page's pending request gets the answer."""
+    try:
+        value = _LENIENT_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    return _optional_id(value) if isinstance(value, dict) else None
 
 
 def _refuse_unpaired_surrogates(text: str, what: str, value: dict[str, Any]) -> None:
