@@ -14,6 +14,7 @@ from mephisto_core.data_model.models import (
     Task,
     TaskRun,
     Unit,
+    Upload,
     Worker,
 )
 from mephisto_core.data_model.statuses import (
@@ -44,6 +45,7 @@ __all__ = [
     "TaskRun",
     "Unit",
     "UnitStatus",
+    "Upload",
     "Worker",
     "assignment_status",
     "check_agent_transition",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import peewee as pw
 
-from mephisto_core.data_model.models import ALL_MODELS, SchemaVersion
+from mephisto_core.data_model.models import ALL_MODELS, SchemaVersion, Upload
 from mephisto_core.errors import MigrationError
 
 if TYPE_CHECKING:
@@ -39,9 +39,15 @@ def _claim_order_index(db: pw.Database) -> None:
     db.execute_sql('DROP INDEX IF EXISTS "unit_task_run_id_status"')
 
 
+def _upload_table(db: pw.Database) -> None:
+    # A database made by migration 1 of this version has the table already (migration 1 creates ALL_MODELS).
+    db.create_tables([Upload], safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
+    Migration(3, "upload table: uploads counted per unit and worker, found after a crash", _upload_table),
 ]
 
 

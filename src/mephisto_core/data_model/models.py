@@ -170,6 +170,29 @@ class AgentFile(BaseModel):
     path = pw.CharField()  # relative to the data dir
 
 
+class Upload(BaseModel):
+    """A file the operator accepted from a page, recorded before it is written to disk.
+
+    The row outlives the process that received the file, so a relaunch after a crash finds uploads no
+    submission lists (no `AgentFile` with the same `path`), and the per-unit count and per-run quota hold
+    across reconnects and restarts. `removed` is set once the sweep deleted the file; the row stays so the
+    file still counts towards its unit's cap.
+    """
+
+    upload_id = pw.CharField(unique=True)  # the page-made id (operations/run/uploads.py UPLOAD_ID)
+    task_run = pw.ForeignKeyField(TaskRun, backref="uploads", on_delete="CASCADE")
+    unit = pw.ForeignKeyField(Unit, backref="uploads", on_delete="CASCADE")
+    worker = pw.ForeignKeyField(Worker, backref="uploads", on_delete="CASCADE")
+    agent = pw.ForeignKeyField(Agent, backref="uploads", on_delete="CASCADE")
+    size = pw.BigIntegerField()
+    path = pw.CharField()  # relative to the data dir, as AgentFile.path once a submission lists it
+    removed = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("unit", "worker"), False), (("task_run", "removed"), False))
+
+
 class OnboardingAgent(BaseModel):
     """A worker's attempt at a task's onboarding test."""
 
@@ -233,6 +256,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Unit,
     Agent,
     AgentFile,
+    Upload,
     OnboardingAgent,
     Qualification,
     GrantedQualification,
