@@ -69,7 +69,7 @@ def test_refusals_reach_the_page_in_words_and_the_panel_counts_them(database, me
 
     async def scenario(url: str) -> None:
         (minor,) = await say(url, "minnie")
-        assert minor["reason"] == "not_qualified" and "qualifications" in minor["message"]
+        assert minor["reason"] == "not_qualified" and "qualification 'adult' is equal to 1" in minor["message"]
         (blocked,) = await say(url, "mallory")
         assert blocked == {
             "type": "refused",

@@ -56,7 +56,7 @@ def test_worker_without_the_required_qualification_is_refused_and_nothing_reserv
     pool = make_pool(qualifications=[{"name": "english", "comparator": ">=", "value": 3}])
     refused = hello(database, pool, "alice")
     assert refused_for(refused, Refusal.NOT_QUALIFIED)
-    assert "qualifications" in refused.message(1)["message"]
+    assert "qualification 'english' is at least 3" in refused.message(1)["message"]
     assert Agent.select().count() == 0
     assert Unit.select().where(Unit.status == UnitStatus.ASSIGNED).count() == 0
     with database.write():

@@ -29,14 +29,20 @@ class CheckReport:
     requester_name: str | None
     reward: Decimal
     fee: Decimal
+    #: gold units the run pays for on top of `units` (at least this many: see `expected_gold_units`)
+    gold_units: int = 0
 
     @property
     def units(self) -> int:
         return self.assignments * self.units_per_assignment
 
     @property
+    def paid_units(self) -> int:
+        return self.units + self.gold_units
+
+    @property
     def total_reward(self) -> Decimal:
-        return self.reward * self.units
+        return self.reward * self.paid_units
 
     @property
     def cost(self) -> Decimal:
@@ -96,9 +102,15 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
     )
     # e.g. the local architect's port already taken: better found now than at launch.
     _call_plugin("architect", config.architect_type, "check its arguments", architect.check)
-    from mephisto_core.operations.run.worker_rules import RunRules
+    from mephisto_core.operations.run.worker_rules import RunRules, expected_gold_units
 
-    RunRules.from_config(config)  # imports the validators and reads the gold file the task names
+    # Imports the validators, reads the gold file, refuses rules this blueprint could never apply.
+    rules = RunRules.from_config(config, blueprint)
+    units = assignments * config.task.units_per_assignment
+    gold_units = 0
+    if config.task.gold is not None:
+        gold = config.task.gold
+        gold_units = expected_gold_units(units, gold.every, len(rules.gold), config.task.maximum_units_per_worker)
 
     provider_cls = registry.get("provider", config.provider_type)
     requester_name = getattr(config.provider_args, "requester_name", None) or provider_cls.default_requester_name
@@ -109,7 +121,7 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         "start",
         lambda: provider_cls(config.provider_args, requester_name or "", {}, settings.data_dir),
     )
-    reward_total = config.task.reward * assignments * config.task.units_per_assignment
+    reward_total = config.task.reward * (units + gold_units)  # gold units are paid like any other
     fee = _call_plugin("provider", config.provider_type, "compute its fee", lambda: provider.fee(reward_total))
 
     # Python values (Decimal, Path), not JSON strings: the tree prints them as TOML, so 0.5 stays a number.
@@ -124,6 +136,7 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         requester_name=requester_name,
         reward=config.task.reward,
         fee=Decimal(fee),
+        gold_units=gold_units,
     )
 
 
@@ -159,6 +172,7 @@ def _report_json(report: CheckReport) -> dict[str, Any]:
         "assignments": report.assignments,
         "units_per_assignment": report.units_per_assignment,
         "units": report.units,
+        "gold_units": report.gold_units,
         "reward_per_unit": money(report.reward),
         "total_reward": money(report.total_reward),
         "provider_fee": money(report.fee),
@@ -189,6 +203,14 @@ def _print_report(path: Path, report: CheckReport) -> None:
     out.print(Text(f"Assignments:    {report.assignments}"))
     per = report.units_per_assignment
     out.print(Text(f"Units:          {report.units} ({report.assignments} assignments x {per} each)"))
-    out.print(Text(f"Rewards:        {money(report.total_reward)} ({money(report.reward)} x {report.units} units)"))
+    if report.gold_units:
+        out.print(
+            Text(
+                f"Gold units:     {report.gold_units} or more (paid like any unit; each worker's first unit is gold, "
+                "so more workers doing fewer units each means more)"
+            )
+        )
+    paid = f"{report.units} units" + (f" + {report.gold_units} gold units" if report.gold_units else "")
+    out.print(Text(f"Rewards:        {money(report.total_reward)} ({money(report.reward)} x {paid})"))
     out.print(Text(f"Provider fee:   {money(report.fee)}"))
     out.print(Text(f"Estimated cost: {money(report.cost)}", style="bold"))

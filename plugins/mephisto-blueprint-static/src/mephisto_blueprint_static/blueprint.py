@@ -153,10 +153,10 @@ class StaticBlueprint(Blueprint):
         return {"html": self._source("onboarding_source") or ""}
 
     def validate_onboarding(self, outputs: dict[str, Any]) -> bool:
-        """Every onboarding submission passes for now.
+        """Every onboarding submission passes: the onboarding page is then something to go through once.
 
-        A later change adds rules (expected answers in the task file) to grade onboarding; until then the
-        onboarding page serves as instructions the worker must go through once.
+        A task file grades onboarding with `[task.onboarding]` (expected answers or a validator); those rules
+        take the place of this method.
         """
         return True
 

@@ -122,7 +122,7 @@ class Operator:
         blueprint, provider, architect = self._instantiate(config)
         # The full data check runs while units are offered: the feeder stops at the first bad item.
         await asyncio.to_thread(blueprint.check_launch)
-        self._rules = await asyncio.to_thread(RunRules.from_config, config)
+        self._rules = await asyncio.to_thread(RunRules.from_config, config, blueprint)
         architect.check()
         self.writer.start()
         try:

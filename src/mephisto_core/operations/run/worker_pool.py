@@ -56,7 +56,7 @@ from mephisto_core.operations.run.replies import (
 )
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.uploads import UploadStore
-from mephisto_core.operations.run.worker_rules import unmet_requirement
+from mephisto_core.operations.run.worker_rules import requirement_refusal, unmet_requirement
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,9 @@ class WorkerPool:
         ctx, grants = self.ctx, standing.grants
         if grants.get(BLOCK_QUALIFICATION) or grants.get(ctx.block_qualification):
             return Refused(Refusal.BLOCKED)
-        if unmet_requirement(grants, ctx.config.task.qualifications) is not None:
-            return Refused(Refusal.NOT_QUALIFIED)
+        unmet = unmet_requirement(grants, ctx.config.task.qualifications)
+        if unmet is not None:
+            return Refused(Refusal.NOT_QUALIFIED, requirement_refusal(unmet, grants.get(unmet.name)))
         if grants.get(ctx.gold_failed_qualification):
             return Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_GOLD)
         if ctx.config.task.screening is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from mephisto_core.abstractions.task_args import QualificationRequirement
 from mephisto_core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from mephisto_core.abstractions import Blueprint
     from mephisto_core.task_config import TaskConfig
 
 _ORDERED: dict[str, Callable[[int, int], bool]] = {
@@ -38,6 +41,34 @@ def unmet_requirement(
         if not _meets(grants.get(requirement.name), requirement):
             return requirement
     return None
+
+
+_IN_WORDS = {
+    "==": "equal to",
+    "!=": "other than",
+    ">": "more than",
+    ">=": "at least",
+    "<": "less than",
+    "<=": "at most",
+    "in": "one of",
+    "not_in": "none of",
+}
+
+
+def requirement_refusal(requirement: QualificationRequirement, held: int | None) -> str:
+    """What a worker reads when `requirement` refused them: which qualification, what it asks, what they hold."""
+    name = requirement.name
+    if requirement.comparator == "exists":
+        return f"This task is open only to workers with the qualification {name!r}, and you do not have it."
+    if requirement.comparator == "not_exists":
+        return f"This task is not open to workers with the qualification {name!r}, and you have it."
+    wanted = requirement.value
+    shown = ", ".join(str(v) for v in wanted) if isinstance(wanted, list) else str(wanted)
+    yours = "you do not have it" if held is None else f"yours is {held}"
+    return (
+        f"This task is open only to workers whose qualification {name!r} is {_IN_WORDS[requirement.comparator]} "
+        f"{shown}; {yours}."
+    )
 
 
 def _meets(held: int | None, requirement: QualificationRequirement) -> bool:
@@ -137,9 +168,21 @@ class RunRules:
     gold: tuple[GoldItem, ...] = ()
 
     @classmethod
-    def from_config(cls, config: TaskConfig) -> RunRules:
-        """Import the validators and read the gold file the task file names (ConfigError when one is wrong)."""
+    def from_config(cls, config: TaskConfig, blueprint: Blueprint | None = None) -> RunRules:
+        """Import the validators and read the gold file the task file names (ConfigError when one is wrong).
+
+        With the task's `blueprint`, also refuse rules that could never apply to it (see `check_rules_fit`).
+        """
         task = config.task
+        if blueprint is not None and task.onboarding is not None and not blueprint.has_onboarding():
+            raise ConfigError(
+                f"[task.onboarding] grades an onboarding page, but this {config.blueprint_type!r} blueprint shows "
+                f"none, so the rules would never apply: give the blueprint an onboarding page (`mephisto wut "
+                f"blueprint={config.blueprint_type}` names its setting) or remove [task.onboarding]",
+                file=config.path,
+                key="task.onboarding",
+                line=_line_of(config.path, "task", "onboarding"),
+            )
         onboarding: Callable[[dict[str, Any]], bool] | None = None
         if task.onboarding is not None:
             if task.onboarding.validator is not None:
@@ -158,4 +201,58 @@ class RunRules:
                 task.screening.validator, config.task_dir, "task.screening.validator", config.path
             )
         gold = tuple(load_gold(task.gold.data_jsonl, config.path)) if task.gold is not None else ()
+        if task.gold is not None and task.maximum_units_per_worker:
+            golds = gold_units_per_worker(task.maximum_units_per_worker, task.gold.every, len(gold))
+            if golds >= task.maximum_units_per_worker:
+                raise ConfigError(
+                    f"maximum_units_per_worker = {task.maximum_units_per_worker} leaves a worker only gold units: "
+                    f"gold units count towards it, and with every = {task.gold.every} and {len(gold)} gold units in "
+                    f"the gold file every one of a worker's units would be gold. Raise it, or raise task.gold.every",
+                    file=config.path,
+                    key="task.maximum_units_per_worker",
+                    line=_line_of(config.path, "task", "maximum_units_per_worker"),
+                )
         return cls(onboarding=onboarding, screening=screening, gold=gold)
+
+
+def gold_units_per_worker(units_done: int, every: int, gold_items: int) -> int:
+    """How many of a worker's first `units_done` units are gold: their 1st, then every `every`-th, while gold units
+    they have not seen remain (a worker never sees one twice)."""
+    return min(gold_items, math.ceil(units_done / every))
+
+
+def expected_gold_units(units: int, every: int, gold_items: int, max_per_worker: int) -> int:
+    """The gold units a run of `units` units pays for when each worker does their full share (all of
+    `max_per_worker`, or every unit when there is no limit). Fewer units per worker means more workers, each
+    starting with a gold unit, so more gold units: this is the least the run will pay for them."""
+    if units <= 0 or gold_items <= 0:
+        return 0
+    if max_per_worker:
+        golds = gold_units_per_worker(max_per_worker, every, gold_items)
+        workers = math.ceil(units / max(1, max_per_worker - golds))
+        return workers * golds
+    if every == 1:
+        return gold_items  # one worker: every gold unit first, then the real ones
+    # One worker doing everything: gold at positions 0, every, 2*every, ... of all they do.
+    return min(gold_items, math.ceil(units / (every - 1)))
+
+
+def _line_of(path: Path, section: str, key: str) -> int | None:
+    """The line of `[section.key]` or of `key = ...` under `[section]` in the task file (best effort)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    table = re.compile(r"^\s*\[\s*" + re.escape(f"{section}.{key}") + r"\s*[\].]")  # [task.onboarding(.answers)]
+    for number, line in enumerate(lines, start=1):
+        if table.match(line):
+            return number
+    header, any_header = re.compile(r"^\s*\[\s*" + re.escape(section) + r"\s*\]"), re.compile(r"^\s*\[")
+    assignment = re.compile(r"^\s*" + re.escape(key) + r"\s*[=.]")  # key = ... or key.sub = ...
+    inside = False
+    for number, line in enumerate(lines, start=1):
+        if any_header.match(line):
+            inside = bool(header.match(line))
+        elif inside and assignment.match(line):
+            return number
+    return None
