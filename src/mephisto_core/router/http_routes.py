@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 CLIENT_JS_PATH = "/mephisto-task.js"
 HEALTH_PATH = "/_health"
+ALLOWED_METHODS = ("GET", "HEAD")
+ALLOW_HEADER = ", ".join(ALLOWED_METHODS)
 
 # The client library carries these markers so it can learn the router's limits without a round trip
 # (it refuses too-large files before sending them). Served untouched, it falls back to the defaults.
@@ -72,7 +74,7 @@ def text_response(status: HTTPStatus, text: str, extra_headers: tuple[tuple[str,
 
 
 class HttpRoutes:
-    """Answers every non-WebSocket request: GET of files, the client library and `/_health`; 405 otherwise."""
+    """Answers every non-WebSocket request: GET/HEAD of files, the client library and `/_health`; 405 otherwise."""
 
     def __init__(self, static: StaticFiles, client_js: bytes, operator_connected: Callable[[], bool]) -> None:
         self._static = static
@@ -83,14 +85,28 @@ class HttpRoutes:
         self._cache: dict[tuple[str, ...], StaticFile] = {}
         self._cache_bytes = 0
 
-    async def respond(self, request: Request) -> Response:
-        """The response to one plain HTTP request."""
-        if request.method != "GET":
+    async def respond(self, request: Request, *, has_body: bool = False) -> Response:
+        """The response to one plain HTTP request; `has_body` says the request announced a body.
+
+        HEAD is answered as GET would be, headers only (RFC 9110 asks every general-purpose server for both);
+        any other method is 405 with an `Allow` header. No route reads a body: a GET or HEAD with one is 400.
+        """
+        if request.method not in ALLOWED_METHODS:
             return text_response(
                 HTTPStatus.METHOD_NOT_ALLOWED,
-                f"The router answers only GET requests, not {request.method[:20]}.\n",
-                extra_headers=(("Allow", "GET"),),
+                f"The router answers only GET and HEAD requests, not {request.method[:20]}.\n",
+                extra_headers=(("Allow", ALLOW_HEADER),),
             )
+        if has_body:
+            answer = text_response(HTTPStatus.BAD_REQUEST, f"A {request.method} request carries no body.\n")
+        else:
+            answer = await self._respond_to_get(request)
+        if request.method == "HEAD":
+            # The same headers (Content-Length included: what GET would send), without the body.
+            return Response(answer.status_code, answer.reason_phrase, answer.headers, b"")
+        return answer
+
+    async def _respond_to_get(self, request: Request) -> Response:
         path = request.path.split("?", 1)[0]
         if path == CLIENT_JS_PATH:
             # Not cacheable: a router upgrade must reach pages that are already open in other tabs.

@@ -13,6 +13,7 @@ from websockets.http11 import Request, Response
 
 from mephisto_core.errors import ConfigError
 from mephisto_core.router.channel import OperatorChannel
+from mephisto_core.router.http_requests import BodyAwareConnection
 from mephisto_core.router.http_routes import HttpRoutes, load_client_js, text_response
 from mephisto_core.router.page_messages import UPLOAD_FRAME_ALLOWANCE
 from mephisto_core.router.static_files import StaticFiles
@@ -137,6 +138,8 @@ class RouterServer:
             self._host,
             self._port,
             process_request=self._process_request,
+            # Reads requests that carry a body too, so they get 405/400 instead of a closed connection.
+            create_connection=BodyAwareConnection,
             # Compression would cost a zlib context per socket and CPU per frame for small JSON.
             compression=None,
             # The largest frame a worker socket may send; the channel lifts its own limit once authenticated.
@@ -168,6 +171,9 @@ class RouterServer:
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self._routes is not None
         path = _path_of(request.path)
+        has_body = isinstance(connection, BodyAwareConnection) and connection.request_has_body
+        if has_body:
+            return await self._routes.respond(request, has_body=True)
         if request.method == "GET" and path == WORKER_SOCKET_PATH:
             return None  # go on with the WebSocket handshake
         if request.method == "GET" and path == CHANNEL_PATH:
