@@ -3,14 +3,31 @@
 Runs on the database writer thread. A run is owned by one operator process at a time: the owner writes a
 heartbeat every few seconds, and a launch of the same task takes over a run whose owner stopped beating (a crash),
 but refuses one that another live process is serving.
+
+Two launches of the same task may run this at the same instant, from two processes, on SQLite or PostgreSQL.
+On SQLite the write transaction (BEGIN IMMEDIATE) already lets one of them through at a time; PostgreSQL runs them
+side by side, so every step is written to end with one winner on its own:
+
+- the requester, project and task rows are inserted with "insert unless it exists" and then read back, so the
+  second process finds the first one's row instead of failing on the unique name;
+- choosing between "resume the unfinished run" and "create a new one" happens under a row lock on the task
+  (a no-op UPDATE, held until the transaction commits), so two launches never both create a run;
+- taking a run over is one compare-and-swap UPDATE on its owner (and the heartbeat that made it look free),
+  and only the process whose UPDATE changed the row owns it. The other gets the message a launch of a task
+  served by a live process always gets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
+import peewee as pw
+
+from mephisto_core.abstractions.secrets import is_secret_field
 from mephisto_core.data_model import Project, Requester, Task, TaskRun
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.errors import ConfigError, MephistoError
@@ -18,6 +35,8 @@ from mephisto_core.task_config import TaskConfig
 
 HEARTBEAT_SECONDS = 2.0
 OWNER_TIMEOUT_SECONDS = 10.0
+#: Sections of the stored run config whose secret fields are left out (credentials live in the requester store).
+_SECTIONS_WITHOUT_SECRETS = ("provider", "architect")
 
 
 def this_process() -> str:
@@ -26,39 +45,44 @@ def this_process() -> str:
 
 @dataclass
 class RunSelection:
-    """The run a launch serves, and whether it resumes an earlier one."""
+    """The run a launch serves, whether it resumes an earlier one, and what this launch created."""
 
     task: Task
     run: TaskRun
     resumed: bool
     previous_owner: str | None
+    created_task: bool = False  # the task row did not exist before this launch
+
+
+class RunBusyError(MephistoError):
+    """Another live process serves the task's run."""
 
 
 def select_run(config: TaskConfig, requester_name: str, owner: str, sandbox: bool) -> RunSelection:
-    """Resume the task's unfinished run or create a new one, and claim it for `owner`."""
-    requester = Requester.get_or_none(Requester.name == requester_name)
-    if requester is None:
-        requester = Requester.create(name=requester_name, provider_type=config.provider_type)
-    elif requester.provider_type != config.provider_type:
+    """Resume the task's unfinished run or create a new one, and claim it for `owner`.
+
+    Raises RunBusyError when another live process owns the run (also when it won a race for it just now).
+    """
+    requester = _insert_or_get(Requester, name=requester_name, provider_type=config.provider_type)
+    if requester.provider_type != config.provider_type:
         raise ConfigError(
             f"requester {requester_name!r} is registered for provider {requester.provider_type!r}, "
             f"not {config.provider_type!r}",
             file=config.path,
             key="provider.requester_name",
         )
-    project = None
-    if config.task.project:
-        project, _ = Project.get_or_create(name=config.task.project)
-    task = Task.get_or_none(Task.name == config.task.name)
-    if task is None:
-        task = Task.create(name=config.task.name, blueprint_type=config.blueprint_type, project=project)
-    elif task.blueprint_type != config.blueprint_type:
+    project = _insert_or_get(Project, name=config.task.project) if config.task.project else None
+    created_task = Task.get_or_none(Task.name == config.task.name) is None
+    task = _insert_or_get(Task, name=config.task.name, blueprint_type=config.blueprint_type, project=project)
+    if task.blueprint_type != config.blueprint_type:
         raise ConfigError(
             f"task {task.name!r} already exists with blueprint type {task.blueprint_type!r}; "
             f"use another task.name for a {config.blueprint_type!r} task",
             file=config.path,
             key="task.name",
         )
+    # Held until this transaction commits: a second launch waits here, then sees the run this one made.
+    Task.update(name=Task.name).where(Task.id == task.id).execute()
     run = (
         TaskRun.select()
         .where((TaskRun.task == task) & (TaskRun.is_completed == False))  # noqa: E712 - peewee expression
@@ -72,22 +96,79 @@ def select_run(config: TaskConfig, requester_name: str, owner: str, sandbox: boo
             blueprint_type=config.blueprint_type,
             architect_type=config.architect_type,
             provider_type=config.provider_type,
-            config={"schema": 1, **config.to_dict()},
+            config=stored_config(config),
             sandbox=sandbox,
             owner=owner,
             heartbeat_at=utcnow(),
         )
-        return RunSelection(task, run, resumed=False, previous_owner=None)
-    previous = run.owner
-    if previous and previous != owner and run.heartbeat_at is not None and _may_be_alive(previous):
-        age = (utcnow() - run.heartbeat_at).total_seconds()
-        if age < OWNER_TIMEOUT_SECONDS:
-            raise MephistoError(
-                f"task {task.name!r} (run {run.id}) is being served by another process ({previous}, alive "
-                f"{age:.0f} s ago). Stop that one first, or launch under another task.name."
-            )
-    TaskRun.update(owner=owner, heartbeat_at=utcnow()).where(TaskRun.id == run.id).execute()
+        return RunSelection(task, run, resumed=False, previous_owner=None, created_task=created_task)
+    previous = _claim(task, run, owner)
     return RunSelection(task, run, resumed=True, previous_owner=previous)
+
+
+def stored_config(config: TaskConfig) -> dict[str, Any]:
+    """The configuration kept with a run: the task file resolved, without any secret field.
+
+    Credentials belong to the requester store (`mephisto register`), read afresh whenever the provider is built,
+    so a rotated key is the one used and no key sits in the database.
+    """
+    data: dict[str, Any] = {"schema": 1, **config.to_dict()}
+    for kind in _SECTIONS_WITHOUT_SECRETS:
+        model = type(config.args_of(kind))
+        for name, field in model.model_fields.items():
+            if is_secret_field(name, field):
+                data[kind].pop(name, None)
+                if field.alias:
+                    data[kind].pop(field.alias, None)
+    return data
+
+
+def _insert_or_get(model: type[Any], **fields: Any) -> Any:
+    """The row of `model` with `fields["name"]`, inserted with `fields` unless it exists.
+
+    "Insert unless it exists" (ON CONFLICT DO NOTHING / INSERT OR IGNORE) waits for a concurrent insert of the
+    same name to commit and then does nothing, so the read that follows finds that row: no IntegrityError.
+    """
+    row = model.get_or_none(model.name == fields["name"])
+    if row is not None:
+        return row
+    model.insert(**fields, created_at=utcnow()).on_conflict_ignore().execute()
+    return model.get(model.name == fields["name"])
+
+
+def _claim(task: Task, run: TaskRun, owner: str) -> str | None:
+    """Take `run` for `owner` with one compare-and-swap UPDATE; returns the previous owner.
+
+    The UPDATE only matches while the run still looks as it did when it was judged free (the same owner, and for
+    a silent owner a heartbeat still too old), so of two launches taking it at once exactly one changes the row.
+    """
+    previous = run.owner
+    now = utcnow()
+    still_free: pw.Expression = TaskRun.owner.is_null() if previous is None else (TaskRun.owner == previous)
+    if previous is not None and previous != owner and run.heartbeat_at is not None and _may_be_alive(previous):
+        age = (now - run.heartbeat_at).total_seconds()
+        if age < OWNER_TIMEOUT_SECONDS:
+            raise _busy(task, run.id, previous, age)
+        stale_before = now - dt.timedelta(seconds=OWNER_TIMEOUT_SECONDS)
+        still_free &= TaskRun.heartbeat_at.is_null() | (TaskRun.heartbeat_at < stale_before)
+    claimed = (
+        TaskRun.update(owner=owner, heartbeat_at=now)
+        .where((TaskRun.id == run.id) & (TaskRun.is_completed == False) & still_free)  # noqa: E712
+        .execute()
+    )
+    if claimed != 1:
+        # Another launch took it between the read and the UPDATE (or finished it): it is alive right now.
+        winner = TaskRun.get_by_id(run.id)
+        age = (utcnow() - winner.heartbeat_at).total_seconds() if winner.heartbeat_at else 0.0
+        raise _busy(task, run.id, winner.owner or "another launch", age)
+    return previous
+
+
+def _busy(task: Task, run_id: int, owner: str, age: float) -> RunBusyError:
+    return RunBusyError(
+        f"task {task.name!r} (run {run_id}) is being served by another process ({owner}, alive "
+        f"{age:.0f} s ago). Stop that one first, or launch under another task.name."
+    )
 
 
 def _may_be_alive(owner: str) -> bool:
