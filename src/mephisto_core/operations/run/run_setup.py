@@ -31,12 +31,13 @@ from mephisto_core.abstractions.secrets import is_secret_field
 from mephisto_core.data_model import Project, Requester, Task, TaskRun
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.errors import ConfigError, MephistoError
+from mephisto_core.plugins import Kind
 from mephisto_core.task_config import TaskConfig
 
 HEARTBEAT_SECONDS = 2.0
 OWNER_TIMEOUT_SECONDS = 10.0
 #: Sections of the stored run config whose secret fields are left out (credentials live in the requester store).
-_SECTIONS_WITHOUT_SECRETS = ("provider", "architect")
+_SECTIONS_WITHOUT_SECRETS: tuple[Kind, ...] = ("provider", "architect")
 
 
 def this_process() -> str:
@@ -142,7 +143,7 @@ def _claim(task: Task, run: TaskRun, owner: str) -> str | None:
     The UPDATE only matches while the run still looks as it did when it was judged free (the same owner, and for
     a silent owner a heartbeat still too old), so of two launches taking it at once exactly one changes the row.
     """
-    previous = run.owner
+    previous: str | None = run.owner
     now = utcnow()
     still_free: pw.Expression = TaskRun.owner.is_null() if previous is None else (TaskRun.owner == previous)
     if previous is not None and previous != owner and run.heartbeat_at is not None and _may_be_alive(previous):
