@@ -43,7 +43,17 @@ if TYPE_CHECKING:
     help="jsonl: one object per line; csv: flattened dotted columns; json: one array.",
 )
 @click.option(
-    "--output", "-o", default="-", metavar="FILE", help="Write here (atomically) instead of to standard output."
+    "--output",
+    "-o",
+    default="-",
+    metavar="FILE",
+    help="Write here instead of to standard output: a file atomically, a FIFO or device (/dev/null) directly.",
+)
+@click.option(
+    "--csv-raw-formulas",
+    is_flag=True,
+    help="CSV: write text cells starting with = + - @ tab or CR as they are. Default: prefix them with ' so a "
+    "spreadsheet shows them as text instead of running them as formulas.",
 )
 @click.option(
     "--files",
@@ -71,6 +81,7 @@ def export(
     until: str | None,
     fmt: str,
     output: str,
+    csv_raw_formulas: bool,
     files_dir: Path | None,
     agreement: bool,
     aggregate: str | None,
@@ -104,7 +115,13 @@ def export(
         if agreement:
             _print_agreement(database, filters, as_json=fmt == "json", output=output)
             return
-        plan = ExportPlan(filters=filters, fmt=ExportFormat(fmt), files_dir=files_dir, aggregate=aggregate)
+        plan = ExportPlan(
+            filters=filters,
+            fmt=ExportFormat(fmt),
+            files_dir=files_dir,
+            aggregate=aggregate,
+            neutralise_csv_formulas=not csv_raw_formulas,
+        )
         result = _run_export(settings, database, plan, output)
     finally:
         database.close()
@@ -126,7 +143,7 @@ def _run_export(settings: Settings, database: Database, plan: ExportPlan, output
         with _utf8_stdout() as out:
             return export_units(database, settings.data_dir, plan, out)
     path = Path(output)
-    if path.is_dir():
+    if path.is_dir():  # the core refuses it too; here it is a usage error that names the option
         raise click.BadParameter(f"{output} is a folder; name a file", param_hint="--output")
     with _progress_bar(database, plan.filters, enabled=sys.stderr.isatty()) as on_progress:
         return export_to_file(database, settings.data_dir, plan, path, on_progress)
@@ -168,7 +185,7 @@ def _progress_bar(database: Database, filters: UnitFilters, enabled: bool) -> It
 def _print_agreement(database: Database, filters: UnitFilters, as_json: bool, output: str) -> None:
     import json
 
-    from mephisto_core.operations.export.plan import atomic_text_file, export_agreement
+    from mephisto_core.operations.export.plan import export_agreement, output_text_file
 
     numbers, categorical = export_agreement(database, filters)
     if as_json:
@@ -177,7 +194,7 @@ def _print_agreement(database: Database, filters: UnitFilters, as_json: bool, ou
             with _utf8_stdout() as out:
                 out.write(text)
         else:
-            with atomic_text_file(Path(output)) as out:
+            with output_text_file(Path(output)) as out:
                 out.write(text)
         return
     _agreement_table(numbers, categorical)

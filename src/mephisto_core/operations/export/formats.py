@@ -2,18 +2,24 @@
 
 Writers take export objects (`UnitRecord.to_dict()`) one at a time and never hold them all: CSV, whose header
 must name every input and output key before the first row, spools the flattened rows to a temporary file.
+
+Numbers are written exactly (integers of any length keep every digit); NaN and infinities, which JSON cannot
+hold, stop the export with an error naming the unit. CSV text cells that a spreadsheet would run as a formula
+are neutralised unless the caller asks for them raw (see `neutralise_formula`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import pickle
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, TextIO
 
+from mephisto_core.errors import MephistoError
 from mephisto_core.operations.export.records import EXPORT_KEYS
 
 
@@ -30,14 +36,36 @@ CSV_FIXED_COLUMNS: tuple[str, ...] = tuple(k for k in EXPORT_KEYS if k not in ("
 _FLATTENED = ("inputs", "outputs", "aggregate")
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# OWASP's list for CSV injection: a cell starting with one of these is a formula to Excel, LibreOffice, Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+class NonFiniteNumber(MephistoError):
+    """A stored value holds NaN or an infinity (written before the router refused them), which JSON cannot hold."""
+
+
+def _object_text(obj: dict[str, Any]) -> str:
+    try:
+        return _dumps(obj)
+    except ValueError:  # allow_nan=False: NaN or an infinity somewhere in the unit's data
+        raise _non_finite(obj) from None
+
+
+def _non_finite(obj: dict[str, Any]) -> NonFiniteNumber:
+    return NonFiniteNumber(
+        f"unit {obj.get('unit_id')} holds a number that is not finite (NaN or Infinity), which JSON cannot "
+        "hold; it was stored before such numbers were refused. Leave the unit out (for example with --until or "
+        "--status) or correct the stored answer."
+    )
 
 
 def write_jsonl(objects: Iterable[dict[str, Any]], out: TextIO) -> int:
     """One JSON object per line; returns how many were written."""
     count = 0
     for obj in objects:
-        out.write(_dumps(obj))
+        out.write(_object_text(obj))
         out.write("\n")
         count += 1
     return count
@@ -49,23 +77,27 @@ def write_json(objects: Iterable[dict[str, Any]], out: TextIO) -> int:
     out.write("[")
     for obj in objects:
         out.write(",\n" if count else "\n")
-        out.write(_dumps(obj))
+        out.write(_object_text(obj))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
 
 
-def write_csv(objects: Iterable[dict[str, Any]], out: TextIO) -> int:
+def write_csv(objects: Iterable[dict[str, Any]], out: TextIO, *, neutralise_formulas: bool = True) -> int:
     """A header and one row per object (see `flatten`); returns how many rows were written.
 
     Columns: the fixed ones, then `inputs.*`, `outputs.*` and `aggregate.*` keys each in first-seen order.
+    With `neutralise_formulas` (the default), text cells a spreadsheet would run get a leading `'`.
     """
     dynamic: dict[str, dict[str, None]] = {group: {} for group in _FLATTENED}  # ordered sets
     count = 0
     # The spool holds only what this process wrote, so pickle (much faster than JSON here) is safe to read back.
     with tempfile.TemporaryFile() as spool:
         for obj in objects:
-            row = flatten(obj)
+            try:
+                row = flatten(obj, neutralise_formulas=neutralise_formulas)
+            except NonFiniteNumber:
+                raise _non_finite(obj) from None
             for column in row:
                 group = column.split(".", 1)[0]
                 if group in dynamic:
@@ -82,41 +114,65 @@ def write_csv(objects: Iterable[dict[str, Any]], out: TextIO) -> int:
     return count
 
 
-def flatten(obj: dict[str, Any]) -> dict[str, str]:
+def flatten(obj: dict[str, Any], *, neutralise_formulas: bool = True) -> dict[str, str]:
     """An export object as CSV cells: nested dicts become dotted columns (`outputs.answer`, `inputs.a.b`),
-    lists are JSON text in one cell, booleans `true`/`false`, null an empty cell."""
+    lists are JSON text in one cell, booleans `true`/`false`, null an empty cell; text cells that start like a
+    formula are neutralised unless `neutralise_formulas` is false."""
+    to_cell = cell if neutralise_formulas else raw_cell
     row: dict[str, str] = {}
     for key, value in obj.items():
         if key in _FLATTENED:
             if isinstance(value, dict):
-                _flatten_into(row, key, value)
+                _flatten_into(row, key, value, to_cell)
             elif value is not None:  # inputs that are not an object (a list, a string) get one column
-                row[key] = cell(value)
+                row[key] = to_cell(value)
         else:
-            row[key] = cell(value)
+            row[key] = to_cell(value)
     return row
 
 
-def _flatten_into(row: dict[str, str], prefix: str, value: dict[str, Any]) -> None:
+def _flatten_into(row: dict[str, str], prefix: str, value: dict[str, Any], to_cell: Callable[[Any], str]) -> None:
     for key, item in value.items():
         column = f"{prefix}.{key}"
         if isinstance(item, dict) and item:
-            _flatten_into(row, column, item)
+            _flatten_into(row, column, item, to_cell)
         else:
-            row[column] = cell(item)
+            row[column] = to_cell(item)
 
 
 def cell(value: Any) -> str:
-    """One value as CSV cell text."""
+    """One value as CSV cell text, a text value that starts like a formula neutralised."""
+    if isinstance(value, str):
+        return neutralise_formula(value)
+    return raw_cell(value)
+
+
+def raw_cell(value: Any) -> str:
+    """One value as CSV cell text, exactly as stored."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NonFiniteNumber(f"{value!r} is not a finite number")
     if isinstance(value, int | float):
         return repr(value)
-    return _dumps(value)
+    try:
+        return _dumps(value)
+    except ValueError:
+        raise NonFiniteNumber("a list or object holds a number that is not finite") from None
+
+
+def neutralise_formula(text: str) -> str:
+    """`text` with a leading `'` when it starts with `=`, `+`, `-`, `@`, tab or carriage return (OWASP's rule for
+    CSV injection), so a spreadsheet shows it as text instead of running it.
+
+    Only text gets this: numbers are written by the exporter itself (`-3` stays a number), and lists and objects
+    are JSON text starting with `[` or `{`.
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 WRITERS = {ExportFormat.JSONL: write_jsonl, ExportFormat.JSON: write_json, ExportFormat.CSV: write_csv}

@@ -1,5 +1,6 @@
 """Export operation: stream units from the data browser into JSONL, CSV or JSON, optionally copying their files
-and adding aggregated answers; write a file atomically so a failed export leaves nothing half-written.
+and adding aggregated answers; write a regular file atomically so a failed export leaves nothing half-written
+(a character device or FIFO is written directly, see `targets.output_text_file`).
 
 ```python
 plan = ExportPlan(filters=resolve_filters(task="my-task"), fmt=ExportFormat.CSV)
@@ -9,9 +10,6 @@ export_to_file(database, settings.data_dir, plan, Path("out.csv"))
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,8 @@ from mephisto_core.data_model import Database
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.data_browser import DataBrowser
 from mephisto_core.operations.export.files import FileCopier
-from mephisto_core.operations.export.formats import WRITERS, ExportFormat
+from mephisto_core.operations.export.formats import WRITERS, ExportFormat, write_csv
+from mephisto_core.operations.export.targets import atomic_text_file, output_text_file
 from mephisto_core.operations.review.agreement import AGGREGATION_METHODS, AnswerTable
 from mephisto_core.operations.unit_filters import UnitFilters, resolve_filters
 
@@ -33,6 +32,7 @@ __all__ = [
     "export_agreement",
     "export_to_file",
     "export_units",
+    "output_text_file",
     "resolve_filters",
 ]
 
@@ -42,12 +42,14 @@ PROGRESS_EVERY = 1000
 
 @dataclass(frozen=True)
 class ExportPlan:
-    """What to export and how: which units, the format, where files go, which aggregation to add."""
+    """What to export and how: which units, the format, where files go, which aggregation to add, and whether
+    CSV text cells that start like a formula are neutralised (the default; see `formats.neutralise_formula`)."""
 
     filters: UnitFilters = field(default_factory=UnitFilters)
     fmt: ExportFormat = ExportFormat.JSONL
     files_dir: Path | None = None
     aggregate: str | None = None  # "majority", "ds" or "mace"
+    neutralise_csv_formulas: bool = True
 
     def __post_init__(self) -> None:
         if self.aggregate is not None and self.aggregate not in AGGREGATION_METHODS:
@@ -90,7 +92,10 @@ def export_units(
             if on_progress is not None and done % PROGRESS_EVERY == 0:
                 on_progress(done)
 
-    units = WRITERS[plan.fmt](objects(), out)
+    if plan.fmt is ExportFormat.CSV:
+        units = write_csv(objects(), out, neutralise_formulas=plan.neutralise_csv_formulas)
+    else:
+        units = WRITERS[plan.fmt](objects(), out)
     if on_progress is not None:
         on_progress(units)
     return ExportResult(units=units, files_copied=copier.copied if copier is not None else 0)
@@ -103,8 +108,9 @@ def export_to_file(
     path: Path,
     on_progress: Callable[[int], None] | None = None,
 ) -> ExportResult:
-    """`export_units` into `path`, atomically: the file appears complete or not at all."""
-    with atomic_text_file(path) as out:
+    """`export_units` into `path`: a regular file atomically (it appears complete or not at all), a character
+    device or FIFO directly; a folder is refused (see `targets.output_text_file`)."""
+    with output_text_file(path) as out:
         return export_units(database, data_dir, plan, out, on_progress)
 
 
@@ -112,30 +118,3 @@ def export_agreement(database: Database, filters: UnitFilters) -> tuple[dict[str
     """Agreement per output field of the filtered units (see `agreement`), and the categorical fields."""
     table = AnswerTable.from_records(DataBrowser(database).iter_filtered(filters))
     return table.agreement(), table.categorical_fields()
-
-
-@contextlib.contextmanager
-def atomic_text_file(path: Path) -> Iterator[TextIO]:
-    """A UTF-8 text file (newline="" as the csv module needs) written beside `path`, fsynced and renamed over
-    it on success; on any failure the temporary file is removed and `path` is left as it was."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise MephistoError(f"cannot write {path}: the folder {directory} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes it 0600; an export is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
