@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pool_helpers import build_pool
 
-from mephisto_core.data_model import Agent, AgentStatus, Database
+from mephisto_core.data_model import Agent, AgentStatus, Database, Upload
 from mephisto_core.operations.run import client_io as client_io_module
 from mephisto_core.operations.run import upload_sweep
 from mephisto_core.operations.run.client_io import ClientIOHandler
@@ -203,7 +203,7 @@ async def test_a_unit_takes_a_bounded_number_of_uploads_and_resends_of_one_count
     await io.on_upload(1, upload_frame("upload-0003", b"data"))
     await settled(io)
     answer = channel.answers_to(1)[-1]
-    assert (answer["type"], answer["code"]) == ("error", "bad_message"), answer
+    assert (answer["type"], answer["code"]) == ("error", "upload_limit"), answer
     assert "at most 2 files" in answer["message"]
     assert io.uploads.load("upload-0003") is None
     assert not io.uploads.folder("upload-0003").exists()
@@ -220,18 +220,19 @@ async def test_the_sweep_keeps_uploads_of_agents_that_may_still_submit(
     client_io: tuple[ClientIOHandler, RecordingChannel],
 ) -> None:
     io, channel = client_io
-    await say_hello(io, channel, 1, "alice")
+    alice = await say_hello(io, channel, 1, "alice")
     await io.on_upload(1, upload_frame("upload-0001", b"data"))
     await settled(io)
-    received = io.received_uploads()
-    (agent_id,) = received
-    assert received == {agent_id: {"upload-0001"}}
+    run_id = io.pool.ctx.run.id
 
     # In task: the next launch may let the page submit, listing this upload.
-    assert await io.writer.call(upload_sweep.unlisted_uploads, received, io.uploads) == []
+    assert await io.writer.call(upload_sweep.unlisted_uploads, run_id) == []
+    assert await upload_sweep.sweep_run(io.writer, run_id, io.uploads) == 0
     # Gone past its grace period: it can never submit, so nothing will ever list the file.
+    agent_id = alice["agent_id"]
     await io.writer.call(lambda: Agent.update(status=AgentStatus.DISCONNECTED).where(Agent.id == agent_id).execute())
-    unlisted = await io.writer.call(upload_sweep.unlisted_uploads, received, io.uploads)
-    assert unlisted == ["upload-0001"]
-    assert upload_sweep.remove_uploads(io.uploads, unlisted) == 1
+    assert await io.writer.call(upload_sweep.unlisted_uploads, run_id) == ["upload-0001"]
+    assert await upload_sweep.sweep_run(io.writer, run_id, io.uploads) == 1
     assert not io.uploads.folder("upload-0001").exists()
+    assert await io.writer.call(lambda: Upload.get(Upload.upload_id == "upload-0001").removed) is True
+    assert await io.writer.call(upload_sweep.unlisted_uploads, run_id) == []

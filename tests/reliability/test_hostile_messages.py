@@ -49,6 +49,7 @@ KNOWN_ERROR_CODES = {
     "unavailable",
     "gone",
     "unsupported",
+    "upload_limit",
 }
 ANSWER_TYPES = {"assigned", "preview", "refused", "upload_ack", "submitted", "error", "heartbeat_ack"}
 SENTINEL_ID = -424242

@@ -47,6 +47,15 @@ class TaskArgs(BaseModel):
         ge=0,
         description="How long a worker whose page lost its connection keeps the unit before it is offered again.",
     )
+    max_run_upload_mb: int = Field(
+        default=10240,
+        ge=1,
+        le=1048576,
+        description=(
+            "Most megabytes of uploaded files one run keeps on disk (1 to 1048576, i.e. 1 TiB); a file that would "
+            "go past it is refused. Files no submission lists are deleted when the run ends or is resumed."
+        ),
+    )
 
     qualifications: list[QualificationRequirement] = Field(
         default_factory=list, description="Qualifications a worker needs ([[task.qualifications]] entries)."

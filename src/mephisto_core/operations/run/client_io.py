@@ -16,9 +16,14 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
+import peewee as pw
+
+from mephisto_core.errors import DatabaseError
+from mephisto_core.operations.run import upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
+from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 
@@ -28,8 +33,9 @@ AgentKey = tuple[bool, int]  # (is_onboarding, agent id)
 
 _OTHER_UNIT = "This page shows another unit than the one its connection holds now; reload the page."
 _UPLOAD_NOT_STORED = "The server could not store this file right now; please try again."
-# Files one unit may upload (resends of the same upload_id count once). With the router's per-file limit this
-# bounds the disk one page can fill with files no submission ever lists.
+# Files one worker may upload on one unit, over all its attempts (resends of the same upload_id count once;
+# counted in the database, see upload_limits). With the router's per-file limit this bounds the disk one worker's
+# unit can fill with files no submission ever lists; task.max_run_upload_mb bounds the whole run.
 MAX_UPLOADS_PER_UNIT = 100
 
 
@@ -57,7 +63,7 @@ class ClientIOHandler:
         self.absent_since: dict[AgentKey, float] = {}
         self.refusals: Counter[str] = Counter()
         self.submit_times: deque[float] = deque(maxlen=100_000)
-        self._upload_ids: dict[int, set[str]] = {}  # agent id -> upload ids stored for it by this process
+        self._limit_logged = False  # whether an upload refused by its limits was logged yet
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- channel callbacks --------------------------------------------------------------------------------
@@ -180,32 +186,65 @@ class ClientIOHandler:
         if binding is None or binding.agent[0] or not binding.live:
             self.send(conn, Failure("not_assigned", "Uploads need a unit; send hello first.").message(request_id))
             return
-        agent_uploads = self._upload_ids.setdefault(binding.agent[1], set())
-        if upload_id not in agent_uploads and len(agent_uploads) >= MAX_UPLOADS_PER_UNIT:
-            too_many = f"A unit takes at most {MAX_UPLOADS_PER_UNIT} files; this one has that many already."
-            self.send(conn, Failure("bad_message", too_many).message(request_id))
-            return
+        agent_id = binding.agent[1]
+        path = self.uploads.relative_path(upload_id, name)
+        limits = (MAX_UPLOADS_PER_UNIT, self.pool.ctx.config.task.max_run_upload_mb)
         try:
-            await asyncio.to_thread(self.uploads.save, upload_id, binding.agent[1], field, name, content_type, data)
+            fresh = await self.writer.call(upload_limits.reserve_upload, agent_id, upload_id, path, len(data), *limits)
+        except UploadLimitReached as exc:
+            self._log_limit_once(agent_id, exc)
+            self.send(conn, Failure("upload_limit", str(exc)).message(request_id))
+            return
         except ValueError as exc:
             self.send(conn, Failure("bad_message", str(exc)).message(request_id))
             return
-        except OSError as exc:
+        except (pw.PeeweeException, DatabaseError) as exc:
+            log.warning(
+                "could not record upload %s of agent %d (%s); the page was told to retry", upload_id, agent_id, exc
+            )
+            self.send(conn, Failure("unavailable", _UPLOAD_NOT_STORED).message(request_id))
+            return
+        try:
+            stored = await asyncio.to_thread(self.uploads.save, upload_id, agent_id, field, name, content_type, data)
+        except (ValueError, OSError) as exc:
+            if fresh:
+                await self._forget_upload(upload_id)  # not stored: it must not count towards the limits
+            if isinstance(exc, ValueError):
+                self.send(conn, Failure("bad_message", str(exc)).message(request_id))
+                return
             # A full disk, a quota or an I/O error is the server's problem and may pass: the page retries the same
             # upload_id later. UploadStore.save has removed whatever it had half-written.
             code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
             log.error(
                 "could not store upload %s of agent %d at %s: %s %s; the page was told to retry",
                 upload_id,
-                binding.agent[1],
+                agent_id,
                 exc.filename or self.uploads.folder(upload_id),
                 code,
                 exc.strerror or exc,
             )
             self.send(conn, Failure("unavailable", _UPLOAD_NOT_STORED).message(request_id))
             return
-        agent_uploads.add(upload_id)
+        if stored.path != path:  # an earlier process stored this upload_id under the name sent then
+            await self.writer.call(upload_limits.correct_path, upload_id, stored.path)
         self.send(conn, {"type": "upload_ack", "id": request_id, "upload_id": upload_id})
+
+    async def _forget_upload(self, upload_id: str) -> None:
+        try:
+            await self.writer.call(upload_limits.forget_upload, upload_id)
+        except (pw.PeeweeException, DatabaseError) as exc:
+            # Then the record stays: a resend of this upload_id reuses it, and the sweep finds it without a file.
+            log.warning("could not forget the record of the unstored upload %s (%s)", upload_id, exc)
+
+    def _log_limit_once(self, agent_id: int, exc: UploadLimitReached) -> None:
+        """Tell the researcher the first time a limit refuses a file (pages may try many more)."""
+        if not self._limit_logged:
+            self._limit_logged = True
+            log.warning(
+                "an upload of agent %d was refused: %s (task.max_run_upload_mb sets the run's quota)",
+                agent_id,
+                str(exc),
+            )
 
     # ---- sockets and agents -------------------------------------------------------------------------------
 
@@ -278,10 +317,6 @@ class ClientIOHandler:
         for agent in agents:
             if agent not in self._agent_conns:
                 self.absent_since.setdefault(agent, now)
-
-    def received_uploads(self) -> dict[int, set[str]]:
-        """The upload ids this process stored, by agent id (for the sweep at the end of a run)."""
-        return {agent_id: set(ids) for agent_id, ids in self._upload_ids.items()}
 
     def forget_agent(self, agent: AgentKey) -> None:
         self.absent_since.pop(agent, None)

@@ -59,6 +59,11 @@ class UploadStore:
         """Where the upload with this id is (or would be) stored."""
         return self.root / upload_id
 
+    def relative_path(self, upload_id: str, name: str) -> str:
+        """The data-dir-relative path a new upload of this id and file name is stored at (its AgentFile.path)."""
+        # The file sits in its own sub-folder so no uploaded name can clash with meta.json.
+        return str((self.folder(upload_id) / "file" / safe_file_name(name)).relative_to(self.data_dir))
+
     def save(
         self, upload_id: str, agent_id: int, field: str, name: str, content_type: str, data: bytes
     ) -> StoredUpload:
@@ -78,8 +83,7 @@ class UploadStore:
                     raise ValueError("upload_id already used by another worker")
                 return existing
             folder = self.folder(upload_id)
-            # The file sits in its own sub-folder so no uploaded name can clash with meta.json.
-            target = folder / "file" / safe_file_name(name)
+            target = self.data_dir / self.relative_path(upload_id, name)
             stored = StoredUpload(
                 upload_id=upload_id,
                 agent_id=agent_id,
@@ -102,10 +106,12 @@ class UploadStore:
             return stored
 
     def remove(self, upload_id: str) -> None:
-        """Delete a stored upload; raises OSError if its folder cannot go (what is left then has no meta.json)."""
+        """Delete a stored upload (nothing to do if it is not there, e.g. its writer crashed before writing it);
+        raises OSError if its folder cannot go (what is left then has no meta.json)."""
         folder = self.folder(upload_id)
         (folder / "meta.json").unlink(missing_ok=True)  # first: without it no reader trusts what is left
-        shutil.rmtree(folder)
+        if folder.exists():
+            shutil.rmtree(folder)
 
     def load(self, upload_id: str) -> StoredUpload | None:
         if not UPLOAD_ID.match(upload_id):
