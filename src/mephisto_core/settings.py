@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mephisto_core.errors import ConfigError
 from mephisto_core.file_modes import make_private_dir, open_private_file
+from mephisto_core.text_files import loads_toml, read_utf8
 
 
 def _default_data_dir() -> Path:
@@ -82,11 +82,8 @@ def read_user_config(path: Path) -> dict[str, Any]:
     """Read the user config TOML; a missing file is an empty config."""
     if not path.exists():
         return {}
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"the user config is not valid TOML: {exc}", file=path) from exc
+    # read_utf8/loads_toml: bytes that are not UTF-8 or nesting too deep are located errors, not tracebacks.
+    return loads_toml(read_utf8(path), path, what="the user config is not valid TOML")
 
 
 def write_user_config(path: Path, config: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from mephisto_core.abstractions.task_args import TaskArgs
 from mephisto_core.errors import ConfigError, PluginError
 from mephisto_core.plugins import KINDS, Kind, get_registry
+from mephisto_core.text_files import loads_toml, read_utf8
 
 SECTIONS = ("task", *KINDS)
 
@@ -58,12 +59,9 @@ def load_task_config(path: Path | str, overrides: list[str] | tuple[str, ...] = 
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError("task file not found", file=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = _line_of_decode_error(exc)
-        raise ConfigError(f"not valid TOML: {exc}", file=path, line=line) from exc
+    # Bytes that are not UTF-8 and too-deep nesting are located errors too, not tracebacks (text_files).
+    text = read_utf8(path)
+    raw = loads_toml(text, path)
     overridden = apply_overrides(raw, overrides, path)
     return validate_task_dict(raw, path, text, overridden)
 
@@ -153,7 +151,7 @@ def validate_task_dict(
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], section: str, path: Path, text: str) -> Any:
-    data = _type_overrides(model, data)
+    data = _type_overrides(model, data, section, path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -178,7 +176,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], section: str, path: 
         raise ConfigError(f"{len(problems)} problems:\n  " + "\n  ".join(listing), file=path) from None
 
 
-def _type_overrides(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+def _type_overrides(model: type[BaseModel], data: dict[str, Any], section: str, path: Path) -> dict[str, Any]:
     """Give command-line values the type their schema field wants: strings stay strings, others parse as TOML."""
     out = dict(data)
     for key, value in data.items():
@@ -192,6 +190,12 @@ def _type_overrides(model: type[BaseModel], data: dict[str, Any]) -> dict[str, A
             out[key] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             out[key] = str(value)
+        except RecursionError:
+            raise ConfigError(
+                "the command-line value is nested too deeply to read (hundreds of [ or {)",
+                file=path,
+                key=f"{section}.{key}",
+            ) from None
     return out
 
 
@@ -235,8 +239,3 @@ def _find_line(text: str, section: str, key: str | None) -> int | None:
         if key_re.match(lines[i]):
             return i + 1
     return start + 1
-
-
-def _line_of_decode_error(exc: tomllib.TOMLDecodeError) -> int | None:
-    match = re.search(r"line (\d+)", str(exc))
-    return int(match.group(1)) if match else None

@@ -135,6 +135,8 @@ def _check_provider_can_simulate(settings: Settings, config: TaskConfig) -> None
     try:
         provider = build_provider(settings, config.provider_type, config.provider_args)
     except ConfigError as exc:
+        if exc.file is not None:  # already located (e.g. the user config file)
+            raise
         raise ConfigError(exc.detail, file=config.path, key=exc.key) from exc
     provider.simulated_worker_params("sim-0")
 

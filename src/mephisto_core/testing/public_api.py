@@ -5,7 +5,8 @@ The public API is, on purpose, small and explicit:
 - `mephisto_core` itself: `hookimpl` and `__version__`;
 - the names in `__all__` of the packages in `PUBLIC_PACKAGES` (`from mephisto_core.abstractions import
   CrowdProvider`), imported from the package, never from the module inside it that defines them;
-- every name without a leading underscore of the one-module APIs in `PUBLIC_MODULES` (hooks, errors, settings).
+- every name without a leading underscore of the one-module APIs in `PUBLIC_MODULES` (hooks, errors, settings,
+  text_files).
 
 Everything else (operations, cli, plugins, task_config, review_app, router internals, the packages' own
 submodules) may change in any release. `internal_core_imports(folder)` lists the imports in a plugin's source
@@ -30,7 +31,12 @@ PUBLIC_PACKAGES: tuple[str, ...] = (
     "mephisto_core.testing",
 )
 #: One-module APIs: every name in them without a leading underscore is public.
-PUBLIC_MODULES: tuple[str, ...] = ("mephisto_core.hookspecs", "mephisto_core.errors", "mephisto_core.settings")
+PUBLIC_MODULES: tuple[str, ...] = (
+    "mephisto_core.hookspecs",
+    "mephisto_core.errors",
+    "mephisto_core.settings",
+    "mephisto_core.text_files",
+)
 #: The names the top-level package offers.
 TOP_LEVEL_NAMES: frozenset[str] = frozenset({"hookimpl", "__version__"})
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mephisto_core.errors import ConfigError
+from mephisto_core.text_files import decode_utf8, nesting_error
 
 
 class _DuplicateKey(ValueError):
@@ -35,8 +36,9 @@ def load_json(path: Path, key: str | None = None) -> Any:
         raise ConfigError("file not found", file=path, key=key) from exc
     except IsADirectoryError as exc:
         raise ConfigError("is a folder, not a JSON file", file=path, key=key) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"is not UTF-8 text (byte {exc.start} cannot be read)", file=path, key=key) from exc
+    except UnicodeDecodeError:
+        decode_utf8(path.read_bytes(), path, key=key)  # raises the ConfigError with the line and byte
+        raise
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc.strerror}", file=path, key=key) from exc
     try:
@@ -45,6 +47,8 @@ def load_json(path: Path, key: str | None = None) -> Any:
         raise ConfigError(
             f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path, key=key, line=exc.lineno
         ) from exc
+    except RecursionError:
+        raise nesting_error(text, "json", path, key=key) from None
     except _DuplicateKey as exc:
         raise ConfigError(f"is not valid: an object has the key {exc.args[0]!r} twice", file=path, key=key) from exc
     except ValueError as exc:

@@ -137,6 +137,8 @@ class Operator:
         try:
             provider = build_provider(self.settings, config.provider_type, config.provider_args)
         except ConfigError as exc:
+            if exc.file is not None:  # already located (e.g. the user config file)
+                raise
             raise ConfigError(exc.detail, file=config.path, key=exc.key) from exc
         blueprint = blueprint_cls(config.blueprint_args, config.task, config.task_dir)
         self._requester_name = provider.requester_name

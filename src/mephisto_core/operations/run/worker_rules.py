@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions.task_args import QualificationRequirement
 from mephisto_core.errors import ConfigError
+from mephisto_core.text_files import guard_nesting, read_utf8
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import Blueprint
@@ -142,11 +143,11 @@ def load_gold(path: Path, task_file: Path | None = None) -> list[GoldItem]:
     if not path.is_file():
         raise ConfigError(f"gold file {path} not found", file=task_file, key="task.gold.data_jsonl")
     items: list[GoldItem] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_utf8(path, key="task.gold.data_jsonl").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = guard_nesting(json.loads, line, path, key="task.gold.data_jsonl", first_line=number)
         except ValueError as exc:
             raise ConfigError(f"not valid JSON: {exc}", file=path, line=number) from exc
         if not (isinstance(row, dict) and isinstance(row.get("inputs"), dict) and isinstance(row.get("answers"), dict)):

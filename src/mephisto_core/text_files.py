@@ -1,0 +1,140 @@
+"""Reading the text files a user hands the project (task TOML, user config, JSON data) without tracebacks.
+
+Two things escape the parsers' own error types: bytes that are not UTF-8 (`UnicodeDecodeError`) and arrays or
+tables nested so deep that the parser runs out of Python stack (`RecursionError`, from `tomllib` and `json`
+alike). Both become a `ConfigError` naming the file and the line (and byte offset or nesting depth), like any
+other mistake in the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from mephisto_core.errors import ConfigError
+
+Syntax = Literal["toml", "json"]
+
+
+def decode_utf8(data: bytes, file: Path | str, *, key: str | None = None, bom: bool = False) -> str:
+    """`data` decoded as UTF-8; ConfigError with the line and byte offset of the first bad byte.
+
+    `bom=True` drops a leading byte-order mark (spreadsheet programs write one); TOML allows none.
+    """
+    try:
+        return data.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"is not UTF-8 text: byte {exc.start} (0x{data[exc.start]:02x}) cannot be read; save the file as UTF-8",
+            file=file,
+            key=key,
+            line=line,
+        ) from None
+
+
+def read_utf8(path: Path, *, key: str | None = None, bom: bool = False) -> str:
+    """The UTF-8 text of `path` (see `decode_utf8`); a file that cannot be read is a ConfigError too."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=path, key=key) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a file", file=path, key=key) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", file=path, key=key) from None
+    return decode_utf8(data, path, key=key, bom=bom)
+
+
+def loads_toml(text: str, file: Path | str, *, key: str | None = None, what: str = "not valid TOML") -> dict[str, Any]:
+    """Parse TOML text; ConfigError naming the file and line for a syntax error or a too-deep nesting."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        raise ConfigError(f"{what}: {exc}", file=file, key=key, line=line) from None
+    except RecursionError:
+        raise nesting_error(text, "toml", file, key=key) from None
+
+
+def guard_nesting(
+    parse: Callable[[str], Any], text: str, file: Path | str, *, key: str | None = None, first_line: int = 1
+) -> Any:
+    """`parse(text)` (e.g. `json.loads`), with a `RecursionError` turned into `nesting_error`."""
+    try:
+        return parse(text)
+    except RecursionError:
+        raise nesting_error(text, "json", file, key=key, first_line=first_line) from None
+
+
+def loads_json(text: str, file: Path | str, *, key: str | None = None, first_line: int = 1) -> Any:
+    """`json.loads(text)` with too-deep nesting as a ConfigError (a syntax error stays `json.JSONDecodeError`)."""
+    return guard_nesting(json.loads, text, file, key=key, first_line=first_line)
+
+
+def nesting_error(
+    text: str, syntax: Syntax, file: Path | str, *, key: str | None = None, first_line: int = 1
+) -> ConfigError:
+    """The error for text whose arrays/objects nest deeper than the parser can follow, at its deepest line.
+
+    `first_line` is the line `text` starts on in the file (a JSON Lines file parses one line at a time).
+    """
+    depth, line = deepest_nesting(text, syntax)
+    return ConfigError(
+        f"is nested too deeply to read: brackets [ ] and {{ }} are {depth} levels deep at this line "
+        "(the parser gives up after a few hundred; a task's files need a few)",
+        file=file,
+        key=key,
+        line=first_line + line - 1,
+    )
+
+
+def deepest_nesting(text: str, syntax: Syntax) -> tuple[int, int]:
+    """The greatest depth of `[`/`{` in `text` outside strings and comments, and the (1-based) line it is on."""
+    depth = deepest = 0
+    line = deepest_line = 1
+    i, size = 0, len(text)
+    while i < size:
+        char = text[i]
+        if char == "\n":
+            line += 1
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif char == "#" and syntax == "toml":
+            end = text.find("\n", i)
+            i = size if end < 0 else end
+            continue
+        elif char == '"' or (char == "'" and syntax == "toml"):
+            i, line = _skip_string(text, i, line, syntax)
+            continue
+        i += 1
+    return deepest, deepest_line
+
+
+def _skip_string(text: str, start: int, line: int, syntax: Syntax) -> tuple[int, int]:
+    """Index just past the string opening at `start`, and the line count after it."""
+    quote = text[start]
+    if syntax == "toml" and text.startswith(quote * 3, start):
+        delimiter, i = quote * 3, start + 3
+    else:
+        delimiter, i = quote, start + 1
+    escapes = quote == '"'  # TOML literal strings ('...') have no escapes
+    while i < len(text):
+        if escapes and text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith(delimiter, i):
+            return i + len(delimiter), line + text.count("\n", start, i)
+        if text[i] == "\n" and len(delimiter) == 1:
+            break  # an unterminated one-line string: the parser says so; keep counting from here
+        i += 1
+    return i, line + text.count("\n", start, i)
