@@ -20,6 +20,7 @@ from form_support import MakeBlueprint, config_with, reference_config
 from mephisto_blueprint_form.blueprint import FormBlueprint
 
 from mephisto_core.abstractions import UploadedFile
+from mephisto_core.testing import task_page_helpers_js
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -47,6 +48,7 @@ STUB = """
       return { type: "submitted", next: "done" };
     },
   };
+  api.nextUnit = () => location.reload();
   api.ready = Promise.resolve({});
   window.mephisto = api;
 })();
@@ -72,7 +74,9 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         inputs = next(blueprint.iter_assignments())
         data = blueprint.preview_data() if preview else blueprint.init_data(inputs, 0)
         config = {"data": data, "preview": preview, "replies": replies or []}
-        (build / "mephisto-task.js").write_text(STUB.replace("__CONFIG__", json.dumps(config)), encoding="utf-8")
+        # The stand-in protocol part, then the real mephisto.taskPage helpers the page is built on.
+        stub = STUB.replace("__CONFIG__", json.dumps(config)) + task_page_helpers_js()
+        (build / "mephisto-task.js").write_text(stub, encoding="utf-8")
         server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(build)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

@@ -24,7 +24,8 @@ def test_build_writes_the_page_and_its_script(make_blueprint: MakeBlueprint, tmp
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert "__TASK_TITLE__" not in page and "__SUBMIT_BUTTON_TEXT__" not in page
     script = (build / "static-task.js").read_text(encoding="utf-8")
-    assert "mephisto.handleSubmit(" in script
+    # It sends through the client's shared page helpers (mephisto.taskPage.handleFormSubmit -> handleSubmit).
+    assert "mephisto.taskPage" in script and "page.handleFormSubmit(" in script
     assert "import " not in script and "require(" not in script  # dependency-free
     assert sorted(p.name for p in build.iterdir()) == ["index.html", "static-task.js"]
 

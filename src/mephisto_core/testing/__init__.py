@@ -34,6 +34,7 @@ from mephisto_core.testing.runs import (
     create_submitted_run,
     plugins_registered,
 )
+from mephisto_core.testing.task_page import task_page_helpers_js
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -60,5 +61,6 @@ __all__ = [
     "reset_database",
     "running_postgres",
     "start_postgres",
+    "task_page_helpers_js",
     "with_database_name",
 ]

@@ -5,70 +5,16 @@
  * The answer is {field name: value} in the shapes validators.json lists (text, number or null, the chosen
  * option's value or null, lists for multiple selects and checkboxes, file names for file fields); the files go
  * with it. The server checks the same rules again and answers `invalid_submission` with per-field messages,
- * which are shown next to the fields.
+ * which are shown next to the fields. What every task page needs (waiting for the unit, refusal and thank-you
+ * pages, the submit round trip) comes from mephisto.taskPage in /mephisto-task.js.
  */
 (function () {
   "use strict";
 
-  const REFUSAL_TITLES = {
-    no_units: "No task available right now",
-    not_qualified: "This task is not open to you",
-    blocked: "This task is not open to you",
-    too_many_concurrent: "Finish your other task first",
-    max_units_reached: "You have done all the units you may do",
-    bad_link: "This link does not work",
-    run_over: "This task has ended",
-  };
-
   const root = document.getElementById("task-root");
   const rules = FormRules.create(JSON.parse(document.getElementById("form-rules").textContent));
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    return node;
-  }
-
-  function forgetToken() {
-    // mephisto-task.js keeps the agent token per page URL; without it a reload asks for a new unit.
-    const key = "mephisto-token:" + location.origin + location.pathname + location.search;
-    try {
-      sessionStorage.removeItem(key);
-    } catch (err) {
-      // Storage unavailable (sandboxed frame): the token lived in memory only and a reload forgets it.
-    }
-  }
-
-  function showDone(title, text, buttonText) {
-    const done = el("div", "task-done");
-    done.setAttribute("role", "status");
-    done.appendChild(el("h1", "", title));
-    if (text) {
-      done.appendChild(el("p", "", text));
-    }
-    if (buttonText) {
-      const again = el("button", "task-button", buttonText);
-      again.type = "button";
-      again.addEventListener("click", () => {
-        forgetToken();
-        location.reload();
-      });
-      done.appendChild(again);
-    }
-    root.replaceChildren(done);
-    const heading = done.querySelector("h1");
-    heading.tabIndex = -1;
-    heading.focus();
-  }
-
-  function showThanks() {
-    showDone("Thank you", "Your answer was submitted.", "Do another unit");
-  }
+  const page = window.mephisto && window.mephisto.taskPage;
+  const el = page ? page.element : null;
 
   function showPreview(form) {
     root.replaceChildren();
@@ -137,7 +83,7 @@
     return unplaced;
   }
 
-  function showForm(mephisto, form) {
+  function showForm(form) {
     const formNode = el("form", "task-form");
     formNode.noValidate = true; // the shared rules speak instead of the browser's own bubbles
     const rendered = FormRender.render(formNode, form, rules, { readOnly: false });
@@ -154,78 +100,46 @@
     if (button.tooltip) {
       submit.title = button.tooltip;
     }
-    const status = el("p", "task-status");
-    status.setAttribute("role", "status");
-    status.setAttribute("aria-live", "polite");
+    const status = page.statusLine();
     actions.append(submit, status);
     formNode.appendChild(actions);
     root.replaceChildren(formNode);
 
     handles.forEach((handle) => handle.onChange(() => check(handle)));
 
-    let sending = false;
-    formNode.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (sending) {
-        return;
-      }
-      const failing = handles.filter((handle) => check(handle).length > 0);
-      if (failing.length) {
+    page.handleFormSubmit(formNode, {
+      button: submit,
+      status: status,
+      check: () => {
+        const failing = handles.filter((handle) => check(handle).length > 0);
+        if (!failing.length) {
+          return null;
+        }
         failing.forEach((handle) => handle.section && handle.section.expand());
-        status.className = "task-status is-error";
-        status.textContent =
-          failing.length === 1
-            ? "One answer needs fixing before you can submit."
-            : failing.length + " answers need fixing before you can submit.";
         focusField(failing[0]);
-        return;
-      }
-      sending = true;
-      submit.disabled = true;
-      status.className = "task-status";
-      status.textContent = "Sending\u2026";
-      try {
-        const answer = collect(handles);
-        await mephisto.handleSubmit(answer.outputs, answer.files);
-        showThanks();
-      } catch (err) {
-        const unplaced = showServerErrors(handles, err && err.fields);
-        status.className = "task-status is-error";
-        status.textContent = [(err && err.message) || "Your answer could not be sent. Please try again."]
-          .concat(unplaced)
-          .join(" ");
-        submit.disabled = false;
-      } finally {
-        sending = false;
-      }
+        return failing.length === 1
+          ? "One answer needs fixing before you can submit."
+          : failing.length + " answers need fixing before you can submit.";
+      },
+      collect: () => collect(handles),
+      showErrors: (fields) => showServerErrors(handles, fields),
+      done: () => page.showThanks(root),
     });
   }
 
   function start() {
-    const mephisto = window.mephisto;
-    if (!mephisto || !mephisto.ready) {
-      root.replaceChildren(el("p", "task-status is-error", "The task could not load. Please reload the page."));
+    if (!page) {
+      const failed = document.createElement("p");
+      failed.className = "task-status is-error";
+      failed.textContent = "The task could not load. Please reload the page.";
+      root.replaceChildren(failed);
       return;
     }
-    mephisto.ready.then(
-      () => {
-        const data = mephisto.initialTaskData || {};
-        if (!data.form) {
-          root.replaceChildren(el("p", "task-status is-error", "This unit has no form to show."));
-        } else if (mephisto.isPreview) {
-          showPreview(data.form);
-        } else if (mephisto.alreadySubmitted) {
-          showThanks();
-        } else {
-          showForm(mephisto, data.form);
-        }
-      },
-      (err) => {
-        const reason = err && err.reason;
-        const title = REFUSAL_TITLES[reason] || "This task is not available";
-        mephisto.showMessage(title, (err && err.message) || "Please try again later.");
-      }
-    );
+    const noForm = () => root.replaceChildren(el("p", "task-status is-error", "This unit has no form to show."));
+    page.start(root, {
+      preview: (data) => (data.form ? showPreview(data.form) : noForm()),
+      task: (data) => (data.form ? showForm(data.form) : noForm()),
+    });
   }
 
   start();

@@ -11,34 +11,18 @@
  *   select                              -> the selected value; select[multiple] -> list of values
  *   file input                          -> list of file names; the files themselves are uploaded
  *   other controls sharing one name     -> list of their values
+ *
+ * What every task page needs (waiting for the unit, refusal and thank-you pages, the submit round trip) comes
+ * from mephisto.taskPage in /mephisto-task.js.
  */
 (function () {
   "use strict";
 
   const BUTTON_TYPES = new Set(["submit", "button", "reset", "image"]);
-  const REFUSAL_TITLES = {
-    no_units: "No task available right now",
-    not_qualified: "This task is not open to you",
-    blocked: "This task is not open to you",
-    too_many_concurrent: "Finish your other task first",
-    max_units_reached: "You have done all the units you may do",
-    bad_link: "This link does not work",
-    run_over: "This task has ended",
-  };
-
   const root = document.getElementById("task-root");
   const submitText = document.body.getAttribute("data-submit-text") || "Submit";
-
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    return node;
-  }
+  const page = window.mephisto && window.mephisto.taskPage;
+  const element = page ? page.element : null;
 
   /** Put task HTML into `container`; scripts inside it run, in order, as they would in a page. */
   function insertHtml(container, html) {
@@ -51,16 +35,6 @@
       script.text = old.text;
       old.replaceWith(script);
     });
-  }
-
-  function forgetToken() {
-    // mephisto-task.js keeps the agent token per page URL; without it a reload asks for a new unit.
-    const key = "mephisto-token:" + location.origin + location.pathname + location.search;
-    try {
-      sessionStorage.removeItem(key);
-    } catch (err) {
-      // Storage unavailable (sandboxed frame): the token lived in memory only and a reload forgets it.
-    }
   }
 
   // ---- answers -------------------------------------------------------------------------------------
@@ -174,48 +148,26 @@
     insertHtml(preview, html || "<p>Accept the task to start.</p>");
   }
 
-  function showDone(title, text, buttonText) {
-    const done = element("div", "task-done");
-    done.appendChild(element("h1", "", title));
-    if (text) {
-      done.appendChild(element("p", "", text));
-    }
-    if (buttonText) {
-      const again = element("button", "task-button", buttonText);
-      again.type = "button";
-      again.addEventListener("click", () => {
-        forgetToken();
-        location.reload();
-      });
-      done.appendChild(again);
-    }
-    root.replaceChildren(done);
-  }
-
-  function showThanks() {
-    showDone("Thank you", "Your answer was submitted.", "Do another unit");
-  }
-
   function showOnboardingResult(result) {
     if (result && result.next === "onboarding_failed") {
-      showDone(
+      page.showDone(
+        root,
         "Thank you for trying",
         "Your answers to the qualification test did not pass, so this task is not open to you.",
         ""
       );
     } else {
-      showDone("You passed the qualification test", "You can now work on the task.", "Start the task");
+      page.showDone(root, "You passed the qualification test", "You can now work on the task.", "Start the task");
     }
   }
 
-  function showTask(mephisto, html, isOnboarding) {
+  function showTask(html, isOnboarding) {
     const form = element("form", "task-form");
     const content = element("div", "task-content");
     const actions = element("div", "task-actions");
     const button = element("button", "task-button", submitText);
     button.type = "submit";
-    const status = element("p", "task-status");
-    status.setAttribute("role", "status");
+    const status = page.statusLine();
     actions.append(button, status);
     form.append(content, actions);
     root.replaceChildren(form);
@@ -223,61 +175,29 @@
     // original, so every control belongs to this form and the browser validates it on submit.
     insertHtml(content, html);
 
-    let sending = false;
-    // The browser runs its own checks (required, pattern, min/max, type=email) before this event fires.
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (sending) {
-        return;
-      }
-      sending = true;
-      button.disabled = true;
-      clearErrors(form);
-      status.className = "task-status";
-      status.textContent = "Sending\u2026";
-      try {
-        const answer = collectAnswer(form);
-        const result = await mephisto.handleSubmit(answer.outputs, answer.files);
-        if (isOnboarding) {
-          showOnboardingResult(result);
-        } else {
-          showThanks();
-        }
-      } catch (err) {
-        const unplaced = showFieldErrors(form, err && err.fields);
-        const message = (err && err.message) || "Your answer could not be sent. Please try again.";
-        status.className = "task-status is-error";
-        status.textContent = [message].concat(unplaced).join(" ");
-        button.disabled = false;
-      } finally {
-        sending = false;
-      }
+    // The browser runs its own checks (required, pattern, min/max, type=email) before the submit event fires.
+    page.handleFormSubmit(form, {
+      button: button,
+      status: status,
+      clearErrors: () => clearErrors(form),
+      collect: () => collectAnswer(form),
+      showErrors: (fields) => showFieldErrors(form, fields),
+      done: (result) => (isOnboarding ? showOnboardingResult(result) : page.showThanks(root)),
     });
   }
 
   function start() {
-    const mephisto = window.mephisto;
-    if (!mephisto || !mephisto.ready) {
-      root.replaceChildren(element("p", "task-status is-error", "The task could not load. Please reload the page."));
+    if (!page) {
+      const failed = document.createElement("p");
+      failed.className = "task-status is-error";
+      failed.textContent = "The task could not load. Please reload the page.";
+      root.replaceChildren(failed);
       return;
     }
-    mephisto.ready.then(
-      () => {
-        const data = mephisto.initialTaskData || {};
-        if (mephisto.isPreview) {
-          showPreview(data.html);
-        } else if (mephisto.alreadySubmitted) {
-          showThanks();
-        } else {
-          showTask(mephisto, data.html || "", mephisto.isOnboarding);
-        }
-      },
-      (err) => {
-        const reason = err && err.reason;
-        const title = REFUSAL_TITLES[reason] || "This task is not available";
-        mephisto.showMessage(title, (err && err.message) || "Please try again later.");
-      }
-    );
+    page.start(root, {
+      preview: (data) => showPreview(data.html),
+      task: (data) => showTask(data.html || "", window.mephisto.isOnboarding),
+    });
   }
 
   start();
