@@ -51,7 +51,7 @@ KNOWN_ERROR_CODES = {
     "unsupported",
     "upload_limit",
 }
-ANSWER_TYPES = {"assigned", "preview", "refused", "upload_ack", "submitted", "error", "heartbeat_ack"}
+ANSWER_TYPES = {"assigned", "expired", "preview", "refused", "upload_ack", "submitted", "error", "heartbeat_ack"}
 SENTINEL_ID = -424242
 NORMAL_WORKER = "normal-worker"
 
