@@ -736,3 +736,152 @@
   global.mephisto = api;
   connect();
 })(window);
+
+/* ---- mephisto.taskPage: begin ----
+ * Helpers for task pages written without a framework (the static and form blueprints' pages use them), so each
+ * page keeps only how it draws its task and reads its answer. Text goes in with textContent, never as HTML.
+ *
+ *   const page = mephisto.taskPage;
+ *   page.start(root, { preview: (data) => ..., task: (data) => ... });  // refusals and "already submitted" handled
+ *   page.handleFormSubmit(form, { button, status, collect: () => ({outputs, files}), done: () => page.showThanks(root),
+ *                                 check, clearErrors, showErrors });
+ *   page.showDone(root, title, text, buttonText);  // the button takes the next unit (mephisto.nextUnit())
+ *
+ * This block is self-contained (it uses window.mephisto only), so a page test that stands in for the protocol
+ * part of this file can load it as it is: mephisto_core.testing.task_page_helpers_js() returns it.
+ */
+(function (global) {
+  "use strict";
+
+  const mephisto = global.mephisto;
+  // Titles of the refusal page, by the `reason` of a refused hello (docs/protocol.md, error codes).
+  const REFUSAL_TITLES = {
+    no_units: "No task available right now",
+    not_qualified: "This task is not open to you",
+    blocked: "This task is not open to you",
+    too_many_concurrent: "Finish your other task first",
+    max_units_reached: "You have done all the units you may do",
+    bad_link: "This link does not work",
+    run_over: "This task has ended",
+  };
+  const DEFAULT_REFUSAL_TITLE = "This task is not available";
+  const SEND_FAILED = "Your answer could not be sent. Please try again.";
+
+  /** A new `tag` element with a class and a text (both optional). */
+  function element(tag, className, text) {
+    const node = global.document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  /** The refusal page's title for a refused hello's `reason`. */
+  function refusalTitle(reason) {
+    return REFUSAL_TITLES[reason] || DEFAULT_REFUSAL_TITLE;
+  }
+
+  /** A status line for a page's submit area, read out by screen readers when it changes. */
+  function statusLine() {
+    const status = element("p", "task-status");
+    status.setAttribute("role", "status");
+    status.setAttribute("aria-live", "polite");
+    return status;
+  }
+
+  /** Replace `root`'s content with a title, a sentence and, with `buttonText`, a button to the next unit. */
+  function showDone(root, title, text, buttonText) {
+    const done = element("div", "task-done");
+    done.setAttribute("role", "status");
+    const heading = element("h1", "", title);
+    done.appendChild(heading);
+    if (text) {
+      done.appendChild(element("p", "", text));
+    }
+    if (buttonText) {
+      const again = element("button", "task-button", buttonText);
+      again.type = "button";
+      again.addEventListener("click", () => mephisto.nextUnit());
+      done.appendChild(again);
+    }
+    root.replaceChildren(done);
+    heading.tabIndex = -1; // focus moves to what happened, for keyboard and screen-reader users
+    heading.focus();
+  }
+
+  /** The page after a submission was stored. */
+  function showThanks(root) {
+    showDone(root, "Thank you", "Your answer was submitted.", "Do another unit");
+  }
+
+  /** Wait for the unit, then draw the preview (`handlers.preview(data)`) or the task (`handlers.task(data)`),
+   *  the thanks when it was already submitted, or the refusal page with its reason's title. */
+  function start(root, handlers) {
+    mephisto.ready.then(
+      () => {
+        const data = mephisto.initialTaskData || {};
+        if (mephisto.isPreview) {
+          handlers.preview(data);
+        } else if (mephisto.alreadySubmitted) {
+          showThanks(root);
+        } else {
+          handlers.task(data);
+        }
+      },
+      (err) => mephisto.showMessage(refusalTitle(err && err.reason), (err && err.message) || "Please try again later.")
+    );
+  }
+
+  /** Send `form`'s answer through mephisto.handleSubmit when it is submitted, once at a time.
+   *  `options`: button and status (elements); collect() -> {outputs, files}; done(result) after it was stored;
+   *  optional check() -> a message that stops the sending (null to send), clearErrors(), and
+   *  showErrors(fields) -> messages of fields it could not place, for the server's per-field refusals. */
+  function handleFormSubmit(form, options) {
+    let sending = false;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (sending) {
+        return;
+      }
+      const problem = options.check ? options.check() : null;
+      if (problem) {
+        options.status.className = "task-status is-error";
+        options.status.textContent = problem;
+        return;
+      }
+      sending = true;
+      options.button.disabled = true;
+      if (options.clearErrors) {
+        options.clearErrors();
+      }
+      options.status.className = "task-status";
+      options.status.textContent = "Sending\u2026";
+      try {
+        const answer = options.collect();
+        const result = await mephisto.handleSubmit(answer.outputs, answer.files);
+        options.done(result);
+      } catch (err) {
+        const unplaced = (options.showErrors && options.showErrors((err && err.fields) || {})) || [];
+        options.status.className = "task-status is-error";
+        options.status.textContent = [(err && err.message) || SEND_FAILED].concat(unplaced).join(" ");
+        options.button.disabled = false;
+      } finally {
+        sending = false;
+      }
+    });
+  }
+
+  mephisto.taskPage = {
+    element: element,
+    refusalTitle: refusalTitle,
+    statusLine: statusLine,
+    showDone: showDone,
+    showThanks: showThanks,
+    start: start,
+    handleFormSubmit: handleFormSubmit,
+  };
+})(window);
+/* ---- mephisto.taskPage: end ---- */
