@@ -113,7 +113,7 @@ def test_after_a_stop_began_new_units_wait_and_nothing_is_offered(
 
 
 @pytest.mark.parametrize("publishes", [False, True], ids=["nothing-published", "published"])
-def test_expire_unclaimed_withdraws_launched_and_created_units_only(
+def test_expire_unclaimed_withdraws_offered_units_only(
     database: Database, mephisto_settings: Settings, task_file: Any, publishes: bool
 ) -> None:
     launcher, seen = _launcher(database, mephisto_settings, task_file(max_num_concurrent_units=3), publishes=publishes)
@@ -123,8 +123,9 @@ def test_expire_unclaimed_withdraws_launched_and_created_units_only(
         first, second = [u.id for u in Unit.select().order_by(Unit.id).limit(2)]
         Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == first).execute()
         Unit.update(status=UnitStatus.COMPLETED.value).where(Unit.id == second).execute()
-        assert launcher.expire_unclaimed() == 3
-    assert _statuses() == ["assigned", "completed", "expired", "expired", "expired"]
+        assert launcher.expire_unclaimed() == 1
+    # Units never offered stay `created`: the next launch offers them within max_num_concurrent_units.
+    assert _statuses() == ["assigned", "completed", "expired", "created", "created"]
     # Only a provider that published units is asked to withdraw them, and only the unclaimed ones.
     withdrawn = [u.id for u in Unit.select().where(Unit.status == UnitStatus.EXPIRED.value).order_by(Unit.id)]
     assert sorted(seen.expired) == (withdrawn if publishes else [])

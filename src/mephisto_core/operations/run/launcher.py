@@ -4,6 +4,10 @@ All methods run on the database writer thread. Creation is bulk (executemany wit
 100,000 units are created in seconds; launching respects `max_num_concurrent_units` by topping up the pool of
 offered units whenever the operator ticks. When offering a unit is only its status change (no limit, and a
 provider that publishes nothing per unit), units are created already `launched` and withdrawn in one UPDATE.
+
+A stop withdraws only what was offered (`launched` -> `expired`); units never offered stay `created`. A resumed run
+offers the withdrawn units first and then the rest, through the same limit, so a resume never publishes every
+unit at once.
 """
 
 from __future__ import annotations
@@ -104,22 +108,34 @@ class TaskLauncher:
         )
 
     def launch_available(self) -> int:
-        """Offer created units up to `max_num_concurrent_units` (all of them when 0); returns how many."""
+        """Offer waiting units up to `max_num_concurrent_units` offered or held at once (all when 0); how many.
+
+        Waiting units are those never offered (`created`) and, first, those an earlier stop of this run withdrew
+        (`expired`, gold and screening units excepted): a resumed run offers them again under the same limit,
+        a few at a time, rather than all at once.
+        """
         if not self.ctx.accepting:
             return 0  # a stop began: nothing new is offered
         run = self.ctx.run
         limit = self.ctx.config.task.max_num_concurrent_units
+        withdrawn = (
+            Unit.select(Unit.id)
+            .where((Unit.task_run == run) & (Unit.status == UnitStatus.EXPIRED.value) & (Unit.unit_index >= 0))
+            .order_by(Unit.id)
+        )
         if self._offering_is_a_status_change():
-            launched = move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
+            launched = move_units([uid for (uid,) in withdrawn.tuples()], UnitStatus.EXPIRED, UnitStatus.LAUNCHED)
+            launched += move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
             if launched:
                 self.ctx.offers += 1
                 self._counted = None
             return launched
-        query = (
+        created = (
             Unit.select(Unit.id)
             .where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value))
             .order_by(Unit.id)
         )
+        room: int | None = None
         if limit:
             active = (
                 Unit.select()
@@ -129,19 +145,18 @@ class TaskLauncher:
             room = limit - active
             if room <= 0:
                 return 0
-            query = query.limit(room)
-        ids = [unit_id for (unit_id,) in query.tuples()]
-        return self._launch(ids, UnitStatus.CREATED)
-
-    def relaunch_expired(self) -> int:
-        """Offer again the units of this run that were expired (e.g. by an earlier Ctrl-C); used on resume."""
-        ids = [
-            unit_id
-            for (unit_id,) in Unit.select(Unit.id)
-            .where((Unit.task_run == self.ctx.run) & (Unit.status == UnitStatus.EXPIRED.value) & (Unit.unit_index >= 0))
-            .tuples()
-        ]
-        return self._launch(ids, UnitStatus.EXPIRED)
+        launched = 0
+        for query, source in ((withdrawn, UnitStatus.EXPIRED), (created, UnitStatus.CREATED)):
+            if room is not None:
+                if room <= 0:
+                    break
+                query = query.limit(room)
+            ids = [unit_id for (unit_id,) in query.tuples()]
+            moved = self._launch(ids, source)
+            launched += moved
+            if room is not None:
+                room -= moved
+        return launched
 
     def _launch(self, ids: list[int], source: UnitStatus) -> int:
         launched = 0
@@ -165,22 +180,21 @@ class TaskLauncher:
         return launched
 
     def expire_unclaimed(self) -> int:
-        """Withdraw every offered-but-unclaimed unit (first Ctrl-C); returns how many."""
+        """Withdraw every offered-but-unclaimed unit (a stop); returns how many.
+
+        Units never offered (`created`) stay as they are: nobody could have seen them, and the next launch offers
+        them under `max_num_concurrent_units` like any other waiting unit.
+        """
         run = self.ctx.run
-        unclaimed = [UnitStatus.LAUNCHED, UnitStatus.CREATED]
         self._counted = None
         if not self.ctx.provider.publishes_units:
             # Nothing to withdraw at the provider: one UPDATE, with no unit read back.
-            return move_run_units(run.id, unclaimed, UnitStatus.EXPIRED)
-        units = list(Unit.select().where((Unit.task_run == run) & Unit.status.in_([s.value for s in unclaimed])))
+            return move_run_units(run.id, [UnitStatus.LAUNCHED], UnitStatus.EXPIRED)
+        units = list(Unit.select().where((Unit.task_run == run) & (Unit.status == UnitStatus.LAUNCHED.value)))
         if not units:
             return 0
         self.ctx.provider.expire_units(units)
-        launched = [u.id for u in units if u.status == UnitStatus.LAUNCHED.value]
-        created = [u.id for u in units if u.status == UnitStatus.CREATED.value]
-        return move_units(launched, UnitStatus.LAUNCHED, UnitStatus.EXPIRED) + move_units(
-            created, UnitStatus.CREATED, UnitStatus.EXPIRED
-        )
+        return move_units([u.id for u in units], UnitStatus.LAUNCHED, UnitStatus.EXPIRED)
 
     def status_counts(self) -> dict[str, int]:
         """Units of this run per status.

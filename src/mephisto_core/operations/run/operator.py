@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
 
 import peewee as pw
@@ -86,6 +88,14 @@ class RunStats:
 
 
 @dataclass
+class _Outcome:
+    """How the run ended, for the clean-up that releases it: True once every unit is done."""
+
+    completed: bool = False
+    launcher: TaskLauncher | None = None  # set once units may be offered
+
+
+@dataclass
 class _WatchState:
     """What the watch loop remembers from one tick to the next."""
 
@@ -124,11 +134,10 @@ class Operator:
         await asyncio.to_thread(blueprint.check_launch)
         self._rules = await asyncio.to_thread(RunRules.from_config, config, blueprint)
         architect.check()
-        self.writer.start()
-        try:
-            return await self._run(config, blueprint, provider, architect, on_ready)
-        finally:
-            self.writer.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            self.writer.start()
+            stack.callback(self.writer.stop)  # last out: every clean-up above may still write
+            return await self._run(stack, config, blueprint, provider, architect, on_ready)
 
     def _instantiate(self, config: TaskConfig) -> tuple[Blueprint, CrowdProvider, Architect]:
         registry = get_registry()
@@ -146,15 +155,25 @@ class Operator:
 
     async def _run(
         self,
+        stack: contextlib.AsyncExitStack,
         config: TaskConfig,
         blueprint: Blueprint,
         provider: CrowdProvider,
         architect: Architect,
         on_ready: Callable[[RunStats], None] | None,
     ) -> RunStats:
+        """Set the run up step by step, each step's clean-up pushed on `stack` as soon as the step succeeded.
+
+        The stack unwinds in reverse on any exit (done, stopped, failed): the feeder is cancelled, the channel
+        stopped, the router shut down, the provider's `cleanup_resources` called (once the router was deployed,
+        also when `setup_resources` raised), uploads no submission lists swept, and the run released, or deleted
+        when this launch created it and failed before any worker reached it (`run_setup.discard_untouched`).
+        """
         selection = await self.writer.call(
             run_setup.select_run, config, self._requester_name, self.owner, provider.is_sandbox
         )
+        outcome = _Outcome()
+        stack.push_async_exit(functools.partial(self._leave_run, selection, outcome))
         ctx = RunContext(self.settings, config, selection.task, selection.run, blueprint, provider, rules=self._rules)
         self.ctx = ctx
         if self._stop_level:
@@ -164,78 +183,84 @@ class Operator:
             selection.run.id,
             selection.resumed,
         )
-        launcher = TaskLauncher(ctx)
+        launcher = outcome.launcher = TaskLauncher(ctx)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
         self.worker_pool = pool
         io = ClientIOHandler(pool, self.writer, pool.uploads)
         self.io = io
-        completed = False
-        try:
-            build_dir = self.settings.runs_dir / str(selection.run.id) / "build"
-            await asyncio.to_thread(_fresh_build, blueprint, build_dir)
-            secret = secrets.token_urlsafe(32)
-            deployment = await architect.deploy(build_dir, secret)
-            router_lost = asyncio.create_task(self._watch_router(architect), name="mephisto-router-watch")
-            try:
-                channel: RouterChannel
-                if deployment.local_link is not None:
-                    # The router shares this event loop: skip the loopback socket and its JSON round trips.
-                    channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
-                else:
-                    channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
-                io.channel = channel
-                await self._open_channel(channel, router_lost)
-                try:
-                    ctx.worker_url = deployment.worker_url
-                    self.stats.worker_url = deployment.worker_url
-                    await asyncio.to_thread(provider.setup_resources, selection.run, deployment.worker_url)
-                    if selection.resumed:
-                        # Agents a dead process left in task get the grace period to come back, then their
-                        # units are offered again; units withdrawn by an earlier stop are offered again now.
-                        left = await self.writer.call(pool.in_task_agents)
-                        io.watch_absent([(False, agent_id) for agent_id in left])
-                        await self.writer.call(launcher.relaunch_expired)
-                    first_chunk = asyncio.Event()
-                    feeder = asyncio.create_task(self._feed(launcher, blueprint, first_chunk))
-                    try:
-                        # The link is printed once the first units are offered, not after the whole data set.
-                        await asyncio.wait(
-                            {feeder, asyncio.ensure_future(first_chunk.wait())}, return_when=asyncio.FIRST_COMPLETED
-                        )
-                        if feeder.done() and feeder.exception() is not None:
-                            await self._withdraw_unclaimed(launcher)  # a resume may have offered expired units
-                            raise feeder.exception()  # type: ignore[misc]
-                        await self._refresh(launcher, io)
-                        self.ready.set()
-                        if on_ready is not None:
-                            on_ready(self.stats)
-                        completed = await self._watch(ctx, launcher, pool, io, feeder, router_lost)
-                    finally:
-                        feeder.cancel()
-                finally:
-                    await channel.stop()
-            finally:
-                router_lost.cancel()
-                await architect.shutdown()
-                await asyncio.to_thread(provider.cleanup_resources, selection.run)
-                await self._sweep_uploads(io, pool.uploads)
-        finally:
-            await self._release(selection.run.id, completed)
+
+        build_dir = self.settings.runs_dir / str(selection.run.id) / "build"
+        await asyncio.to_thread(_fresh_build, blueprint, build_dir)
+        secret = secrets.token_urlsafe(32)
+        deployment = await architect.deploy(build_dir, secret)
+        # Pushed in reverse of the order they run in: shut the router, clean the provider up, then sweep.
+        stack.push_async_callback(upload_sweep.sweep_run, self.writer, selection.run.id, pool.uploads)
+        stack.push_async_callback(asyncio.to_thread, provider.cleanup_resources, selection.run)
+        stack.push_async_callback(architect.shutdown)
+        router_lost = asyncio.create_task(self._watch_router(architect), name="mephisto-router-watch")
+        stack.callback(router_lost.cancel)
+
+        channel: RouterChannel
+        if deployment.local_link is not None:
+            # The router shares this event loop: skip the loopback socket and its JSON round trips.
+            channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
+        else:
+            channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
+        io.channel = channel
+        await self._open_channel(channel, router_lost)
+        stack.push_async_callback(channel.stop)
+
+        ctx.worker_url = deployment.worker_url
+        self.stats.worker_url = deployment.worker_url
+        await asyncio.to_thread(provider.setup_resources, selection.run, deployment.worker_url)
+        if selection.resumed:
+            # Files a killed process received for attempts that are over now, and no submission lists.
+            await upload_sweep.sweep_run(self.writer, selection.run.id, pool.uploads)
+            # Agents a dead process left in task get the grace period to come back, then their units are
+            # offered again. Units an earlier stop withdrew wait with the never-offered ones: the feeder's
+            # `launch_available` offers them first, within `max_num_concurrent_units`.
+            left = await self.writer.call(pool.in_task_agents)
+            io.watch_absent([(False, agent_id) for agent_id in left])
+        first_chunk = asyncio.Event()
+        feeder = asyncio.create_task(self._feed(launcher, blueprint, first_chunk))
+        stack.callback(feeder.cancel)
+        # The link is printed once the first units are offered, not after the whole data set.
+        await asyncio.wait({feeder, asyncio.ensure_future(first_chunk.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        if feeder.done() and feeder.exception() is not None:
+            await self._withdraw_unclaimed(launcher)  # a resume may have offered expired units
+            raise feeder.exception()  # type: ignore[misc]
+        await self._refresh(launcher, io)
+        self.ready.set()
+        if on_ready is not None:
+            on_ready(self.stats)
+        outcome.completed = await self._watch(ctx, launcher, pool, io, feeder, router_lost)
         return self.stats
 
-    async def _sweep_uploads(self, io: ClientIOHandler, store: UploadStore) -> None:
-        """Remove the files no submission will list (see `upload_sweep`); a failure only costs disk space."""
-        received = io.received_uploads()
-        if not received:
-            return
-        try:
-            unlisted = await self.writer.call(upload_sweep.unlisted_uploads, received, store)
-            removed = await asyncio.to_thread(upload_sweep.remove_uploads, store, unlisted)
-        except (pw.OperationalError, OSError) as exc:
-            log.warning("could not sweep the uploads no submission lists (%s); they stay in %s", exc, store.root)
-            return
-        if removed:
-            log.info("removed %d uploaded files that no submission lists", removed)
+    async def _leave_run(
+        self,
+        selection: run_setup.RunSelection,
+        outcome: _Outcome,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """The run's last clean-up: delete it when this launch made it and failed untouched, else release it."""
+        # Units offered at the provider must be withdrawn before their rows may go.
+        withdrawn = isinstance(exc, Exception) and (
+            outcome.launcher is None or await self._withdraw_unclaimed(outcome.launcher)
+        )
+        if withdrawn and not selection.resumed:
+            try:
+                if await self.writer.call(run_setup.discard_untouched, selection, self.owner):
+                    log.info("the launch failed before any worker came: run %d deleted", selection.run.id)
+                    await asyncio.to_thread(shutil.rmtree, self.settings.runs_dir / str(selection.run.id), True)
+                    return False
+            except pw.OperationalError as db_exc:
+                log.warning(
+                    "could not delete the failed run %d (%s); the next launch resumes it", selection.run.id, db_exc
+                )
+        await self._release(selection.run.id, outcome.completed)
+        return False  # never swallow the exception
 
     async def _open_channel(self, channel: RouterChannel, router_lost: asyncio.Task[str | None]) -> None:
         """Open the channel, unless the router dies first: then say so rather than time out on the channel."""
@@ -268,6 +293,9 @@ class Operator:
         items = blueprint.iter_assignments()
         done = await self._call_until_done(outage, launcher.assignments_created)
         await asyncio.to_thread(lambda: next(itertools.islice(items, done, done), None))  # skip what exists
+        if done:
+            # A resumed run's waiting units (withdrawn by a stop, or never offered) before the link is printed.
+            await self._call_until_done(outage, launcher.launch_available)
         while not self._stop_level:
             chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, FEED_CHUNK)))
             if not chunk:
@@ -371,15 +399,18 @@ class Operator:
             return False
         return None
 
-    async def _withdraw_unclaimed(self, launcher: TaskLauncher) -> None:
-        """Withdraw the unclaimed units of a run that is about to fail.
+    async def _withdraw_unclaimed(self, launcher: TaskLauncher) -> bool:
+        """Withdraw the unclaimed units of a run that is about to fail; False when that failed.
 
-        A database error here is only logged, so the failure that stops the run is the one reported.
+        A failure here (the database, or the provider's `expire_units`) is only logged, so the failure that
+        stops the run is the one reported.
         """
         try:
             await self.writer.call(launcher.expire_unclaimed)
-        except pw.OperationalError as exc:
+        except Exception as exc:  # logged, and the caller keeps the run so the next launch withdraws them
             log.warning("could not withdraw the unclaimed units (%s); the next launch offers them again", exc)
+            return False
+        return True
 
     async def _stop_for_lost_router(self, launcher: TaskLauncher, io: ClientIOHandler, reason: str) -> None:
         """Stop as a stop now would, then raise RouterLostError with `reason` and how to resume."""

@@ -28,7 +28,18 @@ from typing import Any
 import peewee as pw
 
 from mephisto_core.abstractions.secrets import is_secret_field
-from mephisto_core.data_model import Project, Requester, Task, TaskRun
+from mephisto_core.data_model import (
+    Agent,
+    Assignment,
+    OnboardingAgent,
+    Project,
+    Requester,
+    Review,
+    Task,
+    TaskRun,
+    Unit,
+    Upload,
+)
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.plugins import Kind
@@ -196,3 +207,36 @@ def release(run_id: int, owner: str, completed: bool) -> None:
     TaskRun.update(owner=None, heartbeat_at=None, is_completed=completed).where(
         (TaskRun.id == run_id) & (TaskRun.owner == owner)
     ).execute()
+
+
+def discard_untouched(selection: RunSelection, owner: str) -> bool:
+    """Delete a run this launch created when no worker ever touched it; True when it was deleted.
+
+    For a launch that failed at start (a failing deploy, provider set-up, or a crash right after the link was
+    printed): what it leaves is a run with units nobody saw, which the next launch would take for a crashed run
+    and "resume". Deleted, the next launch starts afresh. A run some worker reached (an attempt, an onboarding
+    attempt, an upload) is kept, and resumed by the next launch. The task goes too when this launch created it
+    and nothing else refers to it.
+    """
+    run_id = selection.run.id
+    owned = TaskRun.select().where((TaskRun.id == run_id) & (TaskRun.owner == owner) & (TaskRun.is_completed == False))  # noqa: E712
+    touched = (
+        Agent.select().where(Agent.task_run == run_id).exists()
+        or OnboardingAgent.select().where(OnboardingAgent.task_run == run_id).exists()
+        or Upload.select().where(Upload.task_run == run_id).exists()
+    )
+    if not owned.exists() or touched:
+        return False
+    Upload.delete().where(Upload.task_run == run_id).execute()
+    Unit.delete().where(Unit.task_run == run_id).execute()
+    Assignment.delete().where(Assignment.task_run == run_id).execute()
+    TaskRun.delete().where(TaskRun.id == run_id).execute()
+    task_id = selection.task.id
+    if selection.created_task and not (
+        TaskRun.select().where(TaskRun.task == task_id).exists()
+        or Unit.select().where(Unit.task == task_id).exists()
+        or OnboardingAgent.select().where(OnboardingAgent.task == task_id).exists()
+        or Review.select().where(Review.task == task_id).exists()
+    ):
+        Task.delete().where(Task.id == task_id).execute()
+    return True
