@@ -16,7 +16,7 @@ from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitSta
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.review.worker_stats import worker_details
-from mephisto_core.review_app.rendering import Rendering
+from mephisto_core.review_app.rendering import Rendering, shown_values
 from mephisto_core.review_app.validation import (
     MAX_BULK,
     MAX_TEXT,
@@ -118,7 +118,11 @@ def unit_filters(params: dict[str, str]) -> dict[str, Any]:
 
 
 def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
-    """One unit: its record, file links, the blueprint's rendering, what may be done to it, and its worker."""
+    """One unit: its record, file links, the blueprint's rendering, what may be done to it, and its worker.
+
+    `shown` holds the inputs and outputs as display text (see `shown_values`): the page shows those, never
+    numbers it parsed itself.
+    """
     record = app.browser.unit(unit_id)
     files = [
         {**stored, "index": index, "url": file_url(app, unit_id, index)} for index, stored in enumerate(record.files)
@@ -138,7 +142,12 @@ def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
     worker = None
     if record.worker_db_id is not None:
         worker = worker_json(_worker(record.worker_db_id), recent=RECENT_REVIEWS)
-    return {"unit": unit, "render": {"html": rendering.html, "note": rendering.note}, "worker": worker}
+    return {
+        "unit": unit,
+        "shown": {"inputs": shown_values(record.inputs), "outputs": shown_values(record.outputs)},
+        "render": {"html": rendering.html, "note": rendering.note},
+        "worker": worker,
+    }
 
 
 def worker_json(worker: Worker, recent: int | None = None) -> dict[str, Any]:

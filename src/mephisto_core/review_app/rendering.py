@@ -7,6 +7,7 @@ fails to render, the app says why and falls back to plain tables of inputs and o
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -21,6 +22,34 @@ from mephisto_core.errors import MephistoError
 from mephisto_core.plugins import get_registry
 
 log = logging.getLogger(__name__)
+
+
+#: A value as the page shows it: a list of (key, text) pairs for an object, one text otherwise, None for null.
+ShownValues = list[tuple[str, str]] | str | None
+
+
+def shown_values(values: Any) -> ShownValues:
+    """Inputs or outputs as display text made here, for the page's plain tables.
+
+    The page must not format numbers itself: JavaScript parses every JSON number as a double, so an integer
+    beyond 2**53 would lose digits and a 400-digit one would become Infinity (shown as `null`). Python keeps
+    integers exact, so the text is made here and the page only puts it on screen. Pairs keep the stored key
+    order, which a JavaScript object would change (it puts integer-like keys first).
+    """
+    if values is None:
+        return None
+    if isinstance(values, dict):
+        return [(str(key), _value_text(value)) for key, value in values.items()]
+    return _value_text(values)
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return ""  # an empty cell, as a field that was left out
+    if isinstance(value, str):
+        return value
+    # Display text, not data: a NaN or Infinity stored by an older version is shown as such, not refused.
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

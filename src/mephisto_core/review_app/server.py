@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import shutil
 import socket
 import threading
@@ -246,7 +247,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, _STATIC_TYPES[name])
 
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload, default=_json_default, ensure_ascii=False).encode("utf-8")
+        try:
+            text = json.dumps(payload, default=_json_default, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            # A NaN or Infinity stored by an older version: `NaN` is not JSON and the page could not read the
+            # answer at all. Send it as text; the page shows the stored values from `shown` anyway.
+            log.warning("a review answer holds a number that is not finite; it is sent as text")
+            text = json.dumps(_finite(payload), default=_json_default, ensure_ascii=False, allow_nan=False)
+        body = text.encode("utf-8")
         self._send(status, body, "application/json; charset=utf-8", headers)
 
     def _send_error(self, status: int, message: str, *, kind: str | None = None, allow: str | None = None) -> None:
@@ -332,6 +340,17 @@ def _kind_of(exc: MephistoError) -> str:
     if isinstance(exc, ProviderError):
         return "provider"
     return "refused"
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by its name as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value).replace("inf", "Infinity").replace("nan", "NaN")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _json_default(value: object) -> Any:

@@ -80,12 +80,6 @@
     return `${(n / 1024 / 1024).toFixed(1)} MB`;
   }
 
-  function shown(value) {
-    if (value === null || value === undefined) return "";
-    if (typeof value === "string") return value;
-    return JSON.stringify(value, null, 2);
-  }
-
   // ---- messages ------------------------------------------------------------------------------------------
 
   function say(message) {
@@ -468,23 +462,25 @@
       });
       section.append(frame);
     } else {
-      section.append(valuesTable("Inputs", unit.inputs), valuesTable("Outputs", unit.outputs));
+      // The server's text, not unit.inputs/outputs: JSON.parse rounds integers beyond 2^53 (and a very long one
+      // becomes Infinity, which JSON.stringify writes as null), so the page never formats numbers itself.
+      section.append(valuesTable("Inputs", detail.shown.inputs), valuesTable("Outputs", detail.shown.outputs));
     }
     section.append(filesTable(unit.files));
     return section;
   }
 
-  function valuesTable(title, values) {
+  // `shown`: [[key, text], ...] for an object (in stored order), one text otherwise, null when nothing was submitted.
+  function valuesTable(title, shown) {
     const table = el("table", { class: "values" }, el("caption", { text: title }));
     const body = el("tbody");
-    if (values && typeof values === "object" && !Array.isArray(values)) {
-      const keys = Object.keys(values);
-      if (!keys.length) body.append(el("tr", {}, el("td", { colspan: 2, class: "muted", text: "(empty)" })));
-      for (const key of keys) {
-        body.append(el("tr", {}, el("th", { scope: "row", text: key }), el("td", {}, el("pre", { text: shown(values[key]) }))));
+    if (Array.isArray(shown)) {
+      if (!shown.length) body.append(el("tr", {}, el("td", { colspan: 2, class: "muted", text: "(empty)" })));
+      for (const [key, text] of shown) {
+        body.append(el("tr", {}, el("th", { scope: "row", text: key }), el("td", {}, el("pre", { text }))));
       }
     } else {
-      body.append(el("tr", {}, el("td", { colspan: 2 }, el("pre", { text: values === null ? "(nothing submitted)" : shown(values) }))));
+      body.append(el("tr", {}, el("td", { colspan: 2 }, el("pre", { text: shown === null ? "(nothing submitted)" : shown }))));
     }
     table.append(body);
     return table;
