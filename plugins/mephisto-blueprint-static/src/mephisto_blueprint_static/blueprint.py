@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mephisto_blueprint_static.args import StaticBlueprintArgs
-from mephisto_blueprint_static.builder import check_extra_source_dir, write_build
+from mephisto_blueprint_static.builder import EXTRA_KEY, check_extra_source_dir, write_build
 from mephisto_blueprint_static.data import Row, iter_rows, read_text
 from mephisto_blueprint_static.fields import FormField, form_fields, row_independent_fields
+from mephisto_blueprint_static.served_folder import warn_private_files_served
 from mephisto_blueprint_static.simulate import simulate
 from mephisto_blueprint_static.template import fill, placeholders
 from mephisto_blueprint_static.validation import validate_answer
@@ -102,6 +103,21 @@ class StaticBlueprint(Blueprint):
         extra = self._path("extra_source_dir")
         if extra is not None:
             check_extra_source_dir(extra)
+            warn_private_files_served(extra, self._private_files(), EXTRA_KEY)
+
+    def _private_files(self) -> list[tuple[str, Path]]:
+        """What workers must never download, described for the warning when the served folder holds it."""
+        data = self._path(self.static_args.data_key)
+        assert data is not None  # the args model requires one data key
+        private = [
+            ("the task folder (with the task file and everything beside it)", self.task_dir),
+            (f"the data file {data.name}", data),
+        ]
+        if self.task.gold is not None:
+            gold = self.task.gold.data_jsonl
+            gold = gold if gold.is_absolute() else self.task_dir / gold
+            private.append((f"the gold answers {gold.name}", gold))
+        return private
 
     # ---- Blueprint -----------------------------------------------------------------------------------
 

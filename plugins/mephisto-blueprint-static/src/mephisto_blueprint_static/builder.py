@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import shutil
 from importlib import resources
 from pathlib import Path
 
+from mephisto_blueprint_static.served_folder import check_links, copy_served_folder
 from mephisto_core.errors import ConfigError
 
 PAGE_NAME = "index.html"
@@ -33,13 +33,13 @@ def write_build(build_dir: Path, title: str, submit_button_text: str, extra_sour
         check_extra_source_dir(extra_source_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     if extra_source_dir is not None:
-        shutil.copytree(extra_source_dir, build_dir, dirs_exist_ok=True, ignore=_ignore_hidden)
+        copy_served_folder(extra_source_dir, build_dir, EXTRA_KEY)
     (build_dir / PAGE_NAME).write_text(render_page(title, submit_button_text), encoding="utf-8")
     (build_dir / SCRIPT_NAME).write_text(_asset(SCRIPT_NAME), encoding="utf-8")
 
 
 def check_extra_source_dir(path: Path) -> None:
-    """The folder exists and holds none of the names the page itself needs."""
+    """The folder exists, holds none of the names the page itself needs, and no link that leaves it."""
     if not path.exists():
         raise ConfigError("folder not found", file=path, key=EXTRA_KEY)
     if not path.is_dir():
@@ -55,8 +55,4 @@ def check_extra_source_dir(path: Path) -> None:
             file=path,
             key=EXTRA_KEY,
         )
-
-
-def _ignore_hidden(directory: str, names: list[str]) -> set[str]:
-    # The router never serves dot-files, so .git, .DS_Store and the like are not worth copying.
-    return {name for name in names if name.startswith(".")}
+    check_links(path, EXTRA_KEY)
