@@ -16,9 +16,6 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-import peewee as pw
-
-from mephisto_core.errors import DatabaseError
 from mephisto_core.operations.run import upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
@@ -198,9 +195,13 @@ class ClientIOHandler:
         except ValueError as exc:
             self.send(conn, Failure("bad_message", str(exc)).message(request_id))
             return
-        except (pw.PeeweeException, DatabaseError) as exc:
+        except Exception as exc:  # the database failing (a full disk, a lock): raw driver errors included
             log.warning(
-                "could not record upload %s of agent %d (%s); the page was told to retry", upload_id, agent_id, exc
+                "could not record upload %s of agent %d (%s: %s); the page was told to retry",
+                upload_id,
+                agent_id,
+                type(exc).__name__,
+                exc,
             )
             self.send(conn, Failure("unavailable", _UPLOAD_NOT_STORED).message(request_id))
             return
@@ -232,7 +233,7 @@ class ClientIOHandler:
     async def _forget_upload(self, upload_id: str) -> None:
         try:
             await self.writer.call(upload_limits.forget_upload, upload_id)
-        except (pw.PeeweeException, DatabaseError) as exc:
+        except Exception as exc:  # as for recording it: any database failure
             # Then the record stays: a resend of this upload_id reuses it, and the sweep finds it without a file.
             log.warning("could not forget the record of the unstored upload %s (%s)", upload_id, exc)
 

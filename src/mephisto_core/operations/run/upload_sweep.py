@@ -17,7 +17,6 @@ from collections.abc import Iterable
 import peewee as pw
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Upload
-from mephisto_core.errors import DatabaseError
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.uploads import UploadStore
 
@@ -77,8 +76,14 @@ async def sweep_run(writer: DatabaseWriter, run_id: int, store: UploadStore) -> 
             return 0
         removed = await asyncio.to_thread(remove_uploads, store, unlisted)
         await writer.call(mark_removed, removed)
-    except (pw.PeeweeException, DatabaseError, OSError) as exc:
-        log.warning("could not sweep the uploads no submission lists (%s); they stay in %s", exc, store.root)
+    except Exception as exc:  # the database or the disk failing (raw driver errors too): it only costs disk space
+        log.warning(
+            "could not sweep the uploads no submission lists (%s: %s); they stay in %s until the run ends or "
+            "is resumed again",
+            type(exc).__name__,
+            exc,
+            store.root,
+        )
         return 0
     if removed:
         log.info("removed %d uploaded files that no submission lists", len(removed))
