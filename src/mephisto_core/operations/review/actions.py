@@ -3,10 +3,14 @@
 Every action goes through the run's provider plugin first (the platform pays, rejects or blocks), and only when the
 provider succeeded is the status change and a `Review` record committed. A provider failure raises ProviderError
 and leaves the database untouched. Used by `mephisto review` (web and terminal) and by scripts.
+
+The provider acts as the requester the work ran under (a unit's run's requester; for a worker, every requester
+whose runs they worked on), with that requester's credentials as stored at the moment of the action.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,6 +19,7 @@ from mephisto_core.data_model import (
     Agent,
     AgentStatus,
     Database,
+    OnboardingAgent,
     Qualification,
     Review,
     ReviewKind,
@@ -32,8 +37,8 @@ from mephisto_core.data_model.qualifications import (
 from mephisto_core.data_model.statuses import check_unit_transition
 from mephisto_core.data_model.transitions import set_agent_status, set_unit_status
 from mephisto_core.errors import MephistoError, NotFound, ProviderError
-from mephisto_core.operations.providers import build_provider
-from mephisto_core.settings import Settings
+from mephisto_core.operations.providers import provider_for_run
+from mephisto_core.settings import Settings, requester_credentials
 
 _VERDICTS = {
     ReviewKind.APPROVE: (UnitStatus.ACCEPTED, AgentStatus.APPROVED, "approve_work"),
@@ -49,7 +54,8 @@ class ReviewActions:
         self.database = database
         self.settings = settings
         self.reviewer = reviewer
-        self._providers: dict[int, CrowdProvider] = {}
+        # Keyed by run and the requester's credentials as read for the action: a rotated key builds anew.
+        self._providers: dict[tuple[int, str], CrowdProvider] = {}
 
     # ---- verdicts on units --------------------------------------------------------------------------------
 
@@ -110,7 +116,8 @@ class ReviewActions:
         if not reason.strip():
             raise MephistoError("blocking a worker needs a reason")
         worker = self._worker(worker_id)
-        _call_provider(self._provider_for_worker(worker), "block_worker", worker, reason)
+        for provider in self._providers_for_worker(worker):
+            _call_provider(provider, "block_worker", worker, reason)
         with self.database.write():
             grant_qualification(worker.id, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
             Review.create(kind=ReviewKind.BLOCK.value, worker=worker.id, feedback=reason, reviewer=self.reviewer)
@@ -118,7 +125,8 @@ class ReviewActions:
     def unblock_worker(self, worker_id: int) -> None:
         """Lift a block."""
         worker = self._worker(worker_id)
-        _call_provider(self._provider_for_worker(worker), "unblock_worker", worker)
+        for provider in self._providers_for_worker(worker):
+            _call_provider(provider, "unblock_worker", worker)
         with self.database.write():
             revoke_qualification(worker.id, BLOCK_QUALIFICATION)
             Review.create(kind=ReviewKind.UNBLOCK.value, worker=worker.id, reviewer=self.reviewer)
@@ -168,18 +176,39 @@ class ReviewActions:
         return worker
 
     def _provider_for(self, task_run_id: int) -> CrowdProvider:
-        if task_run_id not in self._providers:
-            run = TaskRun.get_by_id(task_run_id)
-            provider_args = {k: v for k, v in run.config["provider"].items() if k != "type"}
-            self._providers[task_run_id] = build_provider(self.settings, run.provider_type, provider_args)
-        return self._providers[task_run_id]
+        """The provider acting for run `task_run_id`, as its requester, with the credentials stored right now."""
+        run = TaskRun.get_by_id(task_run_id)
+        current = requester_credentials(self.settings.config_file, run.requester.name)
+        key = (run.id, json.dumps(current, sort_keys=True, default=str))
+        if key not in self._providers:
+            self._providers[key] = provider_for_run(self.settings, run)
+        return self._providers[key]
 
-    def _provider_for_worker(self, worker: Worker) -> CrowdProvider:
-        """The provider of the worker's latest run (a worker belongs to one provider type)."""
+    def _providers_for_worker(self, worker: Worker) -> list[CrowdProvider]:
+        """One provider per requester the worker did work under (through the newest such run of each).
+
+        A platform keeps blocks per requester account, so a block goes to each account the worker worked for.
+        A worker who never worked (added in advance) is acted on through the newest run of their provider type.
+        """
+        worked = {
+            run_id
+            for query in (
+                Agent.select(Agent.task_run).where(Agent.worker == worker.id),
+                OnboardingAgent.select(OnboardingAgent.task_run).where(OnboardingAgent.worker == worker.id),
+            )
+            for (run_id,) in query.tuples()
+        }
+        newest_per_requester: dict[int, int] = {}
+        for run_id, requester_id in (
+            TaskRun.select(TaskRun.id, TaskRun.requester).where(TaskRun.id.in_(sorted(worked))).tuples()
+        ):
+            newest_per_requester[requester_id] = max(run_id, newest_per_requester.get(requester_id, run_id))
+        if newest_per_requester:
+            return [self._provider_for(run_id) for run_id in sorted(newest_per_requester.values(), reverse=True)]
         run = TaskRun.select().where(TaskRun.provider_type == worker.provider_type).order_by(TaskRun.id.desc()).first()
         if run is None:
             raise MephistoError(f"no task run of provider {worker.provider_type!r} to act through")
-        return self._provider_for(run.id)
+        return [self._provider_for(run.id)]
 
 
 def _money(amount: Decimal | str | float) -> Decimal:
