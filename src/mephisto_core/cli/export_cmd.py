@@ -93,7 +93,7 @@ def export(
     """
     from mephisto_core.cli.context import load_settings, open_settings_database
     from mephisto_core.operations.export.plan import ExportFormat, ExportPlan
-    from mephisto_core.operations.unit_filters import resolve_filters
+    from mephisto_core.operations.unit_filters import UnitQuery
 
     if agreement and (aggregate or files_dir):
         raise click.UsageError(
@@ -104,14 +104,10 @@ def export(
     settings = load_settings()
     database = open_settings_database(settings)
     try:
-        filters = resolve_filters(
-            task=task,
-            run_id=run_id,
-            statuses=_split_statuses(statuses),
-            worker=worker,
-            since=since,
-            until=until,
+        query = UnitQuery(
+            task=task, run_id=run_id, statuses=_split_statuses(statuses), worker=worker, since=since, until=until
         )
+        filters = query.resolve()
         if agreement:
             _print_agreement(database, filters, as_json=fmt == "json", output=output)
             return
@@ -130,10 +126,10 @@ def export(
         click.echo(f"Exported {result.units} units to {output}{copied}.", err=True)
 
 
-def _split_statuses(statuses: tuple[str, ...]) -> list[str] | None:
+def _split_statuses(statuses: tuple[str, ...]) -> tuple[str, ...] | None:
     if not statuses:
         return None
-    return [part for value in statuses for part in value.split(",") if part.strip()] or list(statuses)
+    return tuple(part for value in statuses for part in value.split(",") if part.strip()) or statuses
 
 
 def _run_export(settings: Settings, database: Database, plan: ExportPlan, output: str) -> ExportResult:

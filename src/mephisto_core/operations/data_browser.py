@@ -15,7 +15,7 @@ batches, not units.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -43,7 +43,7 @@ from mephisto_core.operations.export.records import (
     utc_datetime,
 )
 from mephisto_core.operations.review.worker_stats import WorkerStats, submitted_unit_counts
-from mephisto_core.operations.unit_filters import UnitFilters, resolve_filters
+from mephisto_core.operations.unit_filters import UnitFilters, UnitQuery
 
 __all__ = ["DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
 
@@ -94,53 +94,21 @@ class DataBrowser:
 
     # ---- units ----------------------------------------------------------------------------------------------
 
-    def units(
-        self,
-        task: str | None = None,
-        run_id: int | None = None,
-        statuses: Iterable[str] | None = None,
-        worker: str | None = None,
-        since: str | dt.date | None = None,
-        until: str | dt.date | None = None,
-        include_unsubmitted: bool = False,
-    ) -> Iterator[UnitRecord]:
-        """Units matching every given filter, in id order, with inputs, outputs, files and reviews.
-
-        `statuses` defaults to the submitted ones (completed, accepted, rejected, soft_rejected), or to all with
-        `include_unsubmitted`. `worker` is the provider's worker id. `since` / `until` bound `submitted_at`
-        (ISO text or dates; a date-only `until` includes that whole day). Unknown names and bad dates raise
-        MephistoError before anything is read.
+    def units(self, query: UnitQuery | None = None, /, **fields: Any) -> Iterator[UnitRecord]:
+        """Units matching every filter of `query` (or of keyword `fields` named as `UnitQuery`'s:
+        `browser.units(task="my-task", statuses=["accepted"])`), in id order, with inputs, outputs, files and
+        reviews. Unknown names and bad dates raise MephistoError before anything is read.
         """
-        filters = resolve_filters(
-            task=task,
-            run_id=run_id,
-            statuses=statuses,
-            worker=worker,
-            since=since,
-            until=until,
-            include_unsubmitted=include_unsubmitted,
-        )
-        return self.iter_filtered(filters)
+        return self.iter_filtered(UnitQuery.of(query, fields).resolve())
 
-    def page(
-        self,
-        offset: int,
-        limit: int,
-        task: str | None = None,
-        run_id: int | None = None,
-        statuses: Iterable[str] | None = None,
-        worker: str | None = None,
-        include_unsubmitted: bool = False,
-    ) -> list[UnitRecord]:
-        """At most `limit` units of `units()` (same filters, dates aside) after skipping the first `offset`.
+    def page(self, offset: int, limit: int, query: UnitQuery | None = None, /, **fields: Any) -> list[UnitRecord]:
+        """At most `limit` units of `units()` (same filters) after skipping the first `offset`.
 
         The skip is one query over ids, so a late page costs no more than the first one.
         """
         if offset < 0 or limit < 1:
             raise ValueError("offset must be >= 0 and limit >= 1")
-        filters = resolve_filters(
-            task=task, run_id=run_id, statuses=statuses, worker=worker, include_unsubmitted=include_unsubmitted
-        )
+        filters = UnitQuery.of(query, fields).resolve()
         start_after: int | None = None
         if offset:
             skipped = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
@@ -166,27 +134,9 @@ class DataBrowser:
             yield from batch
             last_id = batch[-1].unit_id
 
-    def count(
-        self,
-        task: str | None = None,
-        run_id: int | None = None,
-        statuses: Iterable[str] | None = None,
-        worker: str | None = None,
-        since: str | dt.date | None = None,
-        until: str | dt.date | None = None,
-        include_unsubmitted: bool = False,
-    ) -> int:
+    def count(self, query: UnitQuery | None = None, /, **fields: Any) -> int:
         """How many units `units()` would yield with the same filters."""
-        filters = resolve_filters(
-            task=task,
-            run_id=run_id,
-            statuses=statuses,
-            worker=worker,
-            since=since,
-            until=until,
-            include_unsubmitted=include_unsubmitted,
-        )
-        return self.count_filtered(filters)
+        return self.count_filtered(UnitQuery.of(query, fields).resolve())
 
     def count_filtered(self, filters: UnitFilters) -> int:
         query = self._filtered(Unit.select(pw.fn.COUNT(Unit.id)), filters, use_indexes=True)
@@ -223,7 +173,7 @@ class DataBrowser:
         """The runs of one task (or of every task), oldest first."""
         query = TaskRun.select(TaskRun, Task.name).join(Task).order_by(TaskRun.id)
         if task is not None:
-            query = query.where(TaskRun.task == resolve_filters(task=task).task_id)
+            query = query.where(TaskRun.task == UnitQuery(task=task).resolve().task_id)
         runs = list(query)
         counts = _status_counts(
             Unit.select(Unit.task_run, Unit.status, pw.fn.COUNT(Unit.id))

@@ -1,14 +1,17 @@
-"""Which units an export or a data-browser query covers: the user's filters, checked and resolved to ids.
+"""Which units an export, a data-browser query or the review app covers: the user's filters, checked and resolved.
 
-Names (task, worker) and dates are turned into ids and UTC datetimes once, before any unit is read, so a typo
-is a clear error instead of an empty export.
+`UnitQuery` carries the seven filters as a caller gives them (names, text dates); every reader of units (the
+data browser, `mephisto export`, the review app) takes one. `UnitQuery.resolve()` turns names and dates into
+ids and UTC datetimes (`UnitFilters`) once, before any unit is read, so a typo is a clear error instead of an
+empty export.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mephisto_core.data_model import Task, TaskRun, UnitStatus, Worker
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
@@ -30,32 +33,61 @@ class UnitFilters:
     until: dt.datetime | None = None  # submitted_at < until (already moved past a date-only value's day)
 
 
-def resolve_filters(
-    *,
-    task: str | None = None,
-    run_id: int | None = None,
-    statuses: Iterable[str] | None = None,
-    worker: str | None = None,
-    since: str | dt.date | None = None,
-    until: str | dt.date | None = None,
-    include_unsubmitted: bool = False,
-) -> UnitFilters:
-    """Check every filter and resolve names to ids; raises NotFound / MephistoError naming the bad one."""
-    task_id = _task_id(task) if task is not None else None
-    if run_id is not None:
-        run = TaskRun.get_or_none(TaskRun.id == run_id)
-        if run is None:
-            raise NotFound(f"run {run_id}: there is no task run with that id")
-        if task_id is not None and run.task_id != task_id:
-            raise MephistoError(f"run {run_id} is a run of another task, not of task {task!r}")
-    return UnitFilters(
-        task_id=task_id,
-        run_id=run_id,
-        statuses=_statuses(statuses, include_unsubmitted),
-        worker_ids=_worker_ids(worker) if worker is not None else None,
-        since=parse_when(since, "since", end_of_day=False) if since is not None else None,
-        until=parse_when(until, "until", end_of_day=True) if until is not None else None,
-    )
+@dataclass(frozen=True)
+class UnitQuery:
+    """Which units to read, as the caller says it: the one place the seven unit filters are spelled out.
+
+    `task` is a task name and `worker` a provider's worker id (every worker known by that id, whatever the
+    provider); `statuses` defaults to the submitted ones (completed, accepted, rejected, soft_rejected), or to
+    every status with `include_unsubmitted`; `since` / `until` bound `submitted_at` (ISO text or dates; a
+    date-only `until` includes that whole day). Nothing is checked until `resolve()`.
+    """
+
+    task: str | None = None
+    run_id: int | None = None
+    statuses: tuple[str, ...] | None = None
+    worker: str | None = None
+    since: str | dt.date | None = None
+    until: str | dt.date | None = None
+    include_unsubmitted: bool = False
+
+    def __post_init__(self) -> None:
+        # Callers pass lists (`statuses=["accepted"]`); a tuple keeps the query immutable and hashable.
+        if self.statuses is not None and not isinstance(self.statuses, tuple):
+            object.__setattr__(self, "statuses", tuple(self.statuses))
+
+    @classmethod
+    def of(cls, query: UnitQuery | None, fields: Mapping[str, Any]) -> UnitQuery:
+        """`query`, or one made of keyword `fields` named as this class's fields (the data browser's keyword
+        form: `browser.units(task="my-task")`); giving both is a mistake."""
+        if query is not None:
+            if fields:
+                raise TypeError(f"give a UnitQuery or keyword filters, not both (got {', '.join(fields)})")
+            return query
+        return cls(**fields)
+
+    def resolve(self) -> UnitFilters:
+        """Check every filter and resolve names to ids; raises NotFound / MephistoError naming the bad one."""
+        task_id = _task_id(self.task) if self.task is not None else None
+        if self.run_id is not None:
+            run = TaskRun.get_or_none(TaskRun.id == self.run_id)
+            if run is None:
+                raise NotFound(f"run {self.run_id}: there is no task run with that id")
+            if task_id is not None and run.task_id != task_id:
+                raise MephistoError(f"run {self.run_id} is a run of another task, not of task {self.task!r}")
+        return UnitFilters(
+            task_id=task_id,
+            run_id=self.run_id,
+            statuses=_statuses(self.statuses, self.include_unsubmitted),
+            worker_ids=_worker_ids(self.worker) if self.worker is not None else None,
+            since=parse_when(self.since, "since", end_of_day=False) if self.since is not None else None,
+            until=parse_when(self.until, "until", end_of_day=True) if self.until is not None else None,
+        )
+
+
+def resolve_filters(**fields: Any) -> UnitFilters:
+    """`UnitQuery(**fields).resolve()`: the filters named as `UnitQuery`'s fields, checked and resolved."""
+    return UnitQuery(**fields).resolve()
 
 
 def _task_id(name: str) -> int:

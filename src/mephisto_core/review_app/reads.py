@@ -16,6 +16,7 @@ from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitSta
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.review.worker_stats import worker_details
+from mephisto_core.operations.unit_filters import UnitQuery
 from mephisto_core.review_app.rendering import Rendering, shown_values
 from mephisto_core.review_app.validation import (
     MAX_BULK,
@@ -88,20 +89,20 @@ def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
 
 def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
     """A page of units matching the filters, in id order, with how many match in all."""
-    filters = unit_filters(params)
+    query = unit_query(params)
     offset, limit = parse_paging(params)
-    total = app.browser.count(**filters)
-    units = [_unit_summary(r) for r in app.browser.page(offset, limit, **filters)]
+    total = app.browser.count(query)
+    units = [_unit_summary(r) for r in app.browser.page(offset, limit, query)]
     return {"total": total, "offset": offset, "limit": limit, "units": units}
 
 
-def unit_filters(params: dict[str, str]) -> dict[str, Any]:
-    """The data browser's filters from the `task`, `run`, `worker` and `status` query parameters (ids checked)."""
-    filters: dict[str, Any] = {}
+def unit_query(params: dict[str, str]) -> UnitQuery:
+    """The units asked for by the `task`, `run`, `worker` and `status` query parameters (ids checked)."""
+    task = run_id = worker = statuses = None
     task_id = None
     if params.get("task"):
         task_id = parse_id(params["task"], "task")
-        filters["task"] = _task(task_id).name
+        task = _task(task_id).name
     if params.get("run"):
         run_id = parse_id(params["run"], "run")
         run = TaskRun.get_or_none(TaskRun.id == run_id)
@@ -109,12 +110,11 @@ def unit_filters(params: dict[str, str]) -> dict[str, Any]:
             raise NotFound(f"run {run_id} does not exist")
         if task_id is not None and run.task_id != task_id:
             raise bad_request(f"run {run_id} belongs to another task than task {task_id}")
-        filters["run_id"] = run_id
     if params.get("worker"):
-        filters["worker"] = _worker(parse_id(params["worker"], "worker")).name
+        worker = _worker(parse_id(params["worker"], "worker")).name
     if params.get("status"):
-        filters["statuses"] = parse_statuses(params["status"])
-    return filters
+        statuses = tuple(parse_statuses(params["status"]))
+    return UnitQuery(task=task, run_id=run_id, statuses=statuses, worker=worker)
 
 
 def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:

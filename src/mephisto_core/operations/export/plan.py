@@ -3,7 +3,7 @@ and adding aggregated answers; write a regular file atomically so a failed expor
 (a character device or FIFO is written directly, see `targets.output_text_file`).
 
 ```python
-plan = ExportPlan(filters=resolve_filters(task="my-task"), fmt=ExportFormat.CSV)
+plan = ExportPlan(filters=UnitQuery(task="my-task").resolve(), fmt=ExportFormat.CSV)
 export_to_file(database, settings.data_dir, plan, Path("out.csv"))
 ```
 """
@@ -22,12 +22,13 @@ from mephisto_core.operations.export.files import FileCopier
 from mephisto_core.operations.export.formats import WRITERS, ExportFormat, write_csv
 from mephisto_core.operations.export.targets import atomic_text_file, output_text_file
 from mephisto_core.operations.review.agreement import AGGREGATION_METHODS, AnswerTable
-from mephisto_core.operations.unit_filters import UnitFilters, resolve_filters
+from mephisto_core.operations.unit_filters import UnitFilters, UnitQuery, resolve_filters
 
 __all__ = [
     "ExportFormat",
     "ExportPlan",
     "ExportResult",
+    "UnitQuery",
     "atomic_text_file",
     "export_agreement",
     "export_to_file",
