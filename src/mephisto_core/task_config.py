@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from mephisto_core.abstractions.task_args import TaskArgs
 from mephisto_core.errors import ConfigError, PluginError
 from mephisto_core.plugins import KINDS, Kind, get_registry
-from mephisto_core.text_files import loads_toml, read_utf8
+from mephisto_core.text_files import TOO_MANY_DIGITS, loads_toml, read_utf8
 
 SECTIONS = ("task", *KINDS)
 
@@ -196,6 +196,8 @@ def _type_overrides(model: type[BaseModel], data: dict[str, Any], section: str, 
                 file=path,
                 key=f"{section}.{key}",
             ) from None
+        except ValueError:  # Python's cap on the digits of an integer
+            raise ConfigError(f"the command-line value: {TOO_MANY_DIGITS}", file=path, key=f"{section}.{key}") from None
     return out
 
 

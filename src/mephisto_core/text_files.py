@@ -2,8 +2,8 @@
 
 Two things escape the parsers' own error types: bytes that are not UTF-8 (`UnicodeDecodeError`) and arrays or
 tables nested so deep that the parser runs out of Python stack (`RecursionError`, from `tomllib` and `json`
-alike). Both become a `ConfigError` naming the file and the line (and byte offset or nesting depth), like any
-other mistake in the file.
+alike); `tomllib` also lets Python's `ValueError` for an integer of more than 4300 digits through. Each becomes
+a `ConfigError` naming the file and the line (and byte offset or nesting depth), like any other mistake.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from mephisto_core.errors import ConfigError
 
 Syntax = Literal["toml", "json"]
+TOO_MANY_DIGITS = "an integer has more digits than Python reads (over 4300)"
 
 
 def decode_utf8(data: bytes, file: Path | str, *, key: str | None = None, bom: bool = False) -> str:
@@ -60,6 +61,15 @@ def loads_toml(text: str, file: Path | str, *, key: str | None = None, what: str
         raise ConfigError(f"{what}: {exc}", file=file, key=key, line=line) from None
     except RecursionError:
         raise nesting_error(text, "toml", file, key=key) from None
+    except ValueError:  # not a TOMLDecodeError: Python's cap on the digits of an integer
+        raise ConfigError(
+            f"{what}: {TOO_MANY_DIGITS}", file=file, key=key, line=_line_of_longest_number(text)
+        ) from None
+
+
+def _line_of_longest_number(text: str) -> int | None:
+    longest = max(re.finditer(r"[0-9_]+", text), key=lambda m: m.end() - m.start(), default=None)
+    return None if longest is None else text.count("\n", 0, longest.start()) + 1
 
 
 def guard_nesting(
@@ -73,8 +83,17 @@ def guard_nesting(
 
 
 def loads_json(text: str, file: Path | str, *, key: str | None = None, first_line: int = 1) -> Any:
-    """`json.loads(text)` with too-deep nesting as a ConfigError (a syntax error stays `json.JSONDecodeError`)."""
-    return guard_nesting(json.loads, text, file, key=key, first_line=first_line)
+    """`json.loads(text)`; too-deep nesting or a 4300-digit integer is a ConfigError at its line.
+
+    A syntax error stays `json.JSONDecodeError`, for the caller to word (it knows what the file should hold).
+    """
+    try:
+        return guard_nesting(json.loads, text, file, key=key, first_line=first_line)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # json raises only JSONDecodeError for syntax: this is Python's cap on digits
+        line = first_line + (_line_of_longest_number(text) or 1) - 1
+        raise ConfigError(TOO_MANY_DIGITS, file=file, key=key, line=line) from None
 
 
 def nesting_error(

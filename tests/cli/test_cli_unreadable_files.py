@@ -89,11 +89,24 @@ def _form_latin1(folder: Path) -> Path:
     return folder / "form.json"
 
 
+def _huge_integer(folder: Path) -> Path:
+    _replace(folder / "task.toml", "reward = 0.05", "reward = 0.05\nunits_per_assignment = " + "9" * 5000)
+    return folder / "task.toml"
+
+
+def _jsonl_huge_integer(folder: Path) -> Path:
+    (folder / "data.jsonl").write_text('{"topic": "t", "prompt": "p"}\n{"topic": "t", "prompt": ' + "9" * 5000 + "}\n")
+    _replace(folder / "task.toml", 'data_csv = "data.csv"', 'data_jsonl = "data.jsonl"')
+    return folder / "data.jsonl"
+
+
 # (template, edit, line the error names, words it says)
 CASES: dict[str, tuple[str, Edit, int, str]] = {
     "task-deep-array": ("static", _deep_reward, 9, f"{DEEP} levels deep"),
     "task-deep-inline-table": ("static", _deep_inline_table, 16, "3000 levels deep"),
     "task-not-utf8": ("static", _latin1_title, 7, "not UTF-8"),
+    "task-huge-integer": ("static", _huge_integer, 10, "more digits"),
+    "jsonl-huge-integer": ("static", _jsonl_huge_integer, 2, "more digits"),
     "csv-not-utf8": ("static", _csv_latin1, 6, "not UTF-8"),
     "json-deep": ("static", _json_deep, 1, "nested too deeply"),
     "jsonl-deep": ("static", _jsonl_deep, 2, "nested too deeply"),
@@ -134,12 +147,18 @@ def test_check_and_launch_name_the_file_and_line_of_an_unreadable_file(tmp_path:
         _assert_located_one_line_error(result.stdout + result.stderr, result.returncode, bad_file, line, words)
 
 
-def test_a_deeply_nested_command_line_value_is_a_located_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [(f"task.tags={DEEP_ARRAY}", "nested too deeply"), ("task.units_per_assignment=" + "9" * 5000, "more digits")],
+    ids=["deep", "huge-integer"],
+)
+def test_an_unreadable_command_line_value_is_a_located_error(tmp_path: Path, override: str, words: str) -> None:
     task = _task_folder(tmp_path, "static") / "task.toml"
-    result = run_mephisto("check", task, f"task.tags={DEEP_ARRAY}")
+    key = override.split("=", 1)[0]
+    result = run_mephisto("check", task, override)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
-    assert re.search(r"key 'task\.tags'.*nested too deeply", output), output
+    assert re.search(rf"key '{re.escape(key)}'.*{words}", output), output
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def test_wut_task_describes_the_task_section(run_cli):
     assert result.exit_code == 0, result.output
     assert "[task] arguments" in result.output
     reward = [c.strip() for c in row_of(result.output, "reward").split("│")]
-    assert reward[2:5] == ["Decimal", "0.0", "no"]
+    assert reward[2:5] == ["Decimal (>= 0, <= 10000)", "0.0", "no"]
     assert "list[str]" in row_of(result.output, "tags")
     assert "yes" in row_of(result.output, "name")
 

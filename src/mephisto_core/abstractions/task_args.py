@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Every number a task file gives has an upper bound as well as a lower one, so `mephisto check` refuses what a
+# launch could not run (a deadline past the year 9999, an integer too big for the database). The bounds are
+# far beyond any real task; tests/abstractions/test_args_bounds.py fails on a numeric field without them.
+MAX_REWARD = Decimal("10000")
+MAX_UNITS = 1_000_000
+MAX_PER_ASSIGNMENT = 1_000
+#: 365 days: MTurk's own ceiling for an assignment's duration.
+MAX_ASSIGNMENT_SECONDS = 365 * 24 * 3600
+MAX_GRACE_SECONDS = 24 * 3600.0
+#: Qualification values are stored in a 32-bit integer column (PostgreSQL `integer`).
+QualificationValue = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+#: An expected answer a page can send back exactly (JavaScript numbers are exact up to 2**53).
+ExactInteger = Annotated[int, Field(ge=-(2**53), le=2**53)]
 
 
 class TaskArgs(BaseModel):
@@ -23,28 +37,38 @@ class TaskArgs(BaseModel):
     reward: Decimal = Field(
         default=Decimal("0"),
         ge=0,
+        le=MAX_REWARD,
+        allow_inf_nan=False,
         description="Pay per unit, in the provider's currency (e.g. 0.50 = 50 cents).",
     )
     tags: list[str] = Field(default_factory=list, description="Keywords workers can search for.")
     project: str | None = Field(default=None, description="Optional project grouping several tasks.")
     units_per_assignment: int = Field(
-        default=1, ge=1, description="How many different workers complete each data item."
+        default=1, ge=1, le=MAX_PER_ASSIGNMENT, description="How many different workers complete each data item."
     )
-    max_num_concurrent_units: int = Field(default=0, ge=0, description="Most units offered at once (0 = no limit).")
+    max_num_concurrent_units: int = Field(
+        default=0, ge=0, le=MAX_UNITS, description="Most units offered at once (0 = no limit)."
+    )
     allowed_concurrent: int = Field(
-        default=1, ge=0, description="Most units one worker may hold at once (0 = no limit)."
+        default=1, ge=0, le=MAX_PER_ASSIGNMENT, description="Most units one worker may hold at once (0 = no limit)."
     )
     maximum_units_per_worker: int = Field(
         default=0,
         ge=0,
+        le=MAX_UNITS,
         description="Most units one worker may do in this task, over all runs (0 = no limit).",
     )
     assignment_duration_seconds: int = Field(
-        default=1800, gt=0, description="Time a worker has for one unit before it is offered to someone else."
+        default=1800,
+        gt=0,
+        le=MAX_ASSIGNMENT_SECONDS,
+        description="Time a worker has for one unit before it is offered to someone else (at most 365 days).",
     )
     disconnect_grace_seconds: float = Field(
         default=30.0,
         ge=0,
+        le=MAX_GRACE_SECONDS,
+        allow_inf_nan=False,
         description="How long a worker whose page lost its connection keeps the unit before it is offered again.",
     )
     max_run_upload_mb: int = Field(
@@ -85,7 +109,9 @@ class QualificationRequirement(BaseModel):
 
     name: str = Field(description="Qualification name (see `mephisto qualifications list`).")
     comparator: Comparator = Field(default="exists", description="How the worker's value is compared with `value`.")
-    value: int | list[int] | None = Field(default=None, description="The value compared with (a list for in/not_in).")
+    value: QualificationValue | list[QualificationValue] | None = Field(
+        default=None, description="The value compared with (a list for in/not_in)."
+    )
 
     @model_validator(mode="after")
     def _value_fits_comparator(self) -> QualificationRequirement:
@@ -109,7 +135,7 @@ class OnboardingArgs(BaseModel):
         default=None,
         description="module:function(outputs) -> bool deciding pass or fail; the module may sit in the task folder.",
     )
-    answers: dict[str, str | int | bool | list[str]] | None = Field(
+    answers: dict[str, str | ExactInteger | bool | list[str]] | None = Field(
         default=None, description="Expected answers: every listed field must equal its value to pass."
     )
 
@@ -125,7 +151,9 @@ class ScreeningArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    units: int = Field(default=1, ge=1, description="How many of a worker's first units are checked.")
+    units: int = Field(
+        default=1, ge=1, le=MAX_PER_ASSIGNMENT, description="How many of a worker's first units are checked."
+    )
     validator: str = Field(
         description="module:function(inputs, outputs) -> bool deciding whether a screening unit passes."
     )
@@ -139,8 +167,12 @@ class GoldArgs(BaseModel):
     data_jsonl: Path = Field(
         description='Gold units, one JSON object per line: {"inputs": {...}, "answers": {field: expected}}.'
     )
-    every: int = Field(default=10, ge=1, description="A worker's first unit and then every N-th unit is a gold unit.")
-    max_wrong: int = Field(default=0, ge=0, description="A worker with more wrong gold answers than this is stopped.")
+    every: int = Field(
+        default=10, ge=1, le=MAX_UNITS, description="A worker's first unit and then every N-th unit is a gold unit."
+    )
+    max_wrong: int = Field(
+        default=0, ge=0, le=MAX_UNITS, description="A worker with more wrong gold answers than this is stopped."
+    )
 
 
 TaskArgs.model_rebuild()  # resolve the annotations of the sections defined after it

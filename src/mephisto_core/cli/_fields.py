@@ -44,13 +44,32 @@ def describe_model(model: type[BaseModel]) -> list[FieldRow]:
         rows.append(
             FieldRow(
                 name=field.alias or name,
-                type=readable_type(field.annotation),
+                type=readable_type(field.annotation) + bounds_text(field),
                 default="" if required else default_text(field),
                 required=required,
                 help=(field.description or "").strip(),
             )
         )
     return rows
+
+
+def bounds_text(field: FieldInfo) -> str:
+    """A numeric field's bounds as ` (>= 1, <= 1000)`; empty when it has none (every task number has them)."""
+    import annotated_types
+
+    signs = (
+        (annotated_types.Ge, "ge", ">="),
+        (annotated_types.Gt, "gt", ">"),
+        (annotated_types.Le, "le", "<="),
+        (annotated_types.Lt, "lt", "<"),
+    )
+    parts = [
+        f"{sign} {getattr(item, attribute)}"
+        for item in field.metadata
+        for cls, attribute, sign in signs
+        if isinstance(item, cls)
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def readable_type(annotation: Any) -> str:

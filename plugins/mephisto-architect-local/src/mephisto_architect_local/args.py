@@ -8,6 +8,8 @@ from pydantic import Field, field_validator
 
 from mephisto_core.abstractions import ArchitectArgs
 
+MAX_UPLOAD_MB = 2048
+
 
 class LocalArchitectArgs(ArchitectArgs):
     """Where on this machine the worker pages are served, and how."""
@@ -29,7 +31,14 @@ class LocalArchitectArgs(ArchitectArgs):
             "(uses a second CPU core for many workers)."
         ),
     )
-    max_upload_mb: float = Field(default=50, gt=0, description="Largest file a worker may upload, in megabytes.")
+    max_upload_mb: float = Field(
+        default=50,
+        gt=0,
+        # An upload arrives as one WebSocket frame held in memory: 2 GiB is already far past a sane page.
+        le=MAX_UPLOAD_MB,
+        allow_inf_nan=False,
+        description="Largest file a worker may upload, in megabytes (at most 2048).",
+    )
     public_url: str | None = Field(
         default=None,
         description=(

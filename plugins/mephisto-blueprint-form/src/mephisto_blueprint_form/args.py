@@ -21,6 +21,7 @@ class FormBlueprintArgs(BlueprintArgs):
     units: int = Field(
         default=1,
         ge=1,
+        le=100_000,
         description=(
             "How many assignments to make when data_json holds a single form (each one answered by "
             "task.units_per_assignment workers). Leave it out when data_json is a list."

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mephisto_core.errors import ConfigError
-from mephisto_core.text_files import guard_nesting
+from mephisto_core.text_files import loads_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +131,8 @@ def _check_header(header: list[str], path: Path, key: str) -> None:
 
 def _json_rows(text: str, path: Path, key: str) -> Iterator[Row]:
     try:
-        # guard_nesting: thousands of nested brackets are a located error, not a RecursionError traceback.
-        data = guard_nesting(json.loads, text, path, key=key)
+        # loads_json: thousands of nested brackets or digits are located errors, not a RecursionError/ValueError.
+        data = loads_json(text, path, key=key)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"not valid JSON: {exc.msg} (column {exc.colno})", file=path, key=key, line=exc.lineno
@@ -155,7 +155,7 @@ def _jsonl_rows(text: str, path: Path, key: str) -> Iterator[Row]:
         if not line.strip():
             continue
         try:
-            item = guard_nesting(json.loads, line, path, key=key, first_line=number)
+            item = loads_json(line, path, key=key, first_line=number)
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"line {number} is not valid JSON: {exc.msg} (column {exc.colno})",
