@@ -236,3 +236,26 @@ async def test_the_sweep_keeps_uploads_of_agents_that_may_still_submit(
     assert not io.uploads.folder("upload-0001").exists()
     assert await io.writer.call(lambda: Upload.get(Upload.upload_id == "upload-0001").removed) is True
     assert await io.writer.call(upload_sweep.unlisted_uploads, run_id) == []
+
+
+@run
+async def test_an_upload_stored_before_it_was_recorded_is_recorded_where_it_is_and_swept_from_there(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    alice = await say_hello(io, channel, 1, "alice")
+    agent_id = alice["agent_id"]
+    # Stored under another name with no record (by a mephisto from before the upload table, say).
+    earlier = io.uploads.save("upload-0001", agent_id, "doc", "first name.txt", "text/plain", b"data")
+    await io.on_upload(1, upload_frame("upload-0001", b"data"))  # the page resends it, as note.txt
+    await settled(io)
+    assert channel.answers_to(1)[-1] == {"type": "upload_ack", "id": 7, "upload_id": "upload-0001"}
+    record = await io.writer.call(lambda: Upload.get(Upload.upload_id == "upload-0001"))
+    assert record.path == earlier.path != io.uploads.relative_path("upload-0001", "note.txt")
+
+    # A submission listing it links that path, so the sweep keeps the file.
+    submit = {"type": "submit", "id": 2, "submit_key": "key-of-alice", "outputs": {"answer": "x"}}
+    await io.on_envelope({"conn": 1, "msg": {**submit, "uploads": ["upload-0001"]}})
+    await settled(io)
+    assert channel.answers_to(1)[-1]["type"] == "submitted"
+    assert await io.writer.call(upload_sweep.unlisted_uploads, io.pool.ctx.run.id) == []
