@@ -100,7 +100,9 @@ def parse_roster(raw: bytes, path: Path) -> dict[str, RosterWorker]:
     """The workers in roster file content `raw`; `path` only names the file in errors."""
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except RecursionError:  # thousands of nested [ or { in a hand-edited file
+        raise ProviderError(f"{path}: the in-house roster is nested too deeply to be a roster") from None
+    except ValueError as exc:  # not UTF-8, not TOML, or an integer of over 4300 digits
         raise ProviderError(f"{path}: the in-house roster is not valid TOML ({exc})") from exc
     version = doc.get("version")
     if version != FORMAT_VERSION:
