@@ -10,13 +10,45 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import peewee as pw
 
-# The text `JSONField.db_value` writes, from one encoder: `json.dumps` with options builds a new encoder per call.
-json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+from mephisto_core.errors import MephistoError
+
+# One encoder for every stored JSON text: `json.dumps` with options builds a new encoder per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class NotJSONValue(MephistoError):
+    """A value to store holds NaN or an infinity, which JSON cannot hold (Python would write `NaN`/`Infinity`)."""
+
+
+def json_text(value: Any) -> str:
+    """The stored JSON text of `value` (what `JSONField` writes); `NotJSONValue` if it holds NaN or an infinity."""
+    try:
+        return _encode(value)
+    except ValueError:
+        if not _holds_non_finite(value):
+            raise  # not ours to word (e.g. Python's cap on the digits of an integer)
+        preview = repr(value)
+        preview = preview if len(preview) <= 200 else preview[:200] + "..."
+        raise NotJSONValue(
+            f"cannot store {preview}: a number in it is NaN or infinite (NaN, Infinity or an overflowing number "
+            "such as 1e999 in a data file), which JSON cannot hold; remove or replace it"
+        ) from None
+
+
+def _holds_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_non_finite(item) for item in value)
+    return False
 
 
 def reserve_ids(model: Any, count: int) -> list[int]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee as pw
 
+from mephisto_core.data_model.bulk import json_text
 from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
 
 database_proxy = pw.DatabaseProxy()
@@ -20,12 +21,12 @@ def utcnow() -> dt.datetime:
 class JSONField(pw.TextField):  # type: ignore[misc]  # peewee is untyped here
     """A JSON document stored as text (portable across SQLite and PostgreSQL).
 
-    NaN and infinities are refused (`ValueError`): Python would write them as `NaN`/`Infinity`, which is not
-    JSON, and every reader of the row (export, review app) would then fail on it.
+    NaN and infinities are refused (`bulk.NotJSONValue`): Python would write them as `NaN`/`Infinity`, which is
+    not JSON, and every reader of the row (export, review app) would then fail on it.
     """
 
     def db_value(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return None if value is None else json_text(value)
 
     def python_value(self, value: str | None) -> Any:
         return None if value is None else json.loads(value)

@@ -1,0 +1,71 @@
+"""JSON fields never store NaN or an infinity (Python would write `NaN`/`Infinity`, which no JSON reader takes):
+the write is refused with an error saying so, on SQLite and PostgreSQL, and a data file holding one stops
+`mephisto launch` with that sentence instead of a traceback, leaving no run behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mephisto_core.data_model import Assignment, Database, Requester, Task, TaskRun
+from mephisto_core.data_model.bulk import NotJSONValue, json_text
+
+
+def test_json_text_refuses_non_finite_numbers_and_keeps_big_integers() -> None:
+    for value in ({"score": float("inf")}, [1, float("-inf")], {"a": {"b": float("nan")}}):
+        with pytest.raises(NotJSONValue, match="NaN or infinite"):
+            json_text(value)
+    big = int("7" * 4000)
+    assert json.loads(json_text({"n": big})) == {"n": big}
+
+
+def test_a_json_field_refuses_nan_and_stores_nothing(database: Database) -> None:
+    task = Task.create(name="numbers", blueprint_type="static")
+    requester = Requester.create(name="requester", provider_type="mock")
+    run = TaskRun.create(
+        task=task, requester=requester, blueprint_type="static", architect_type="local", provider_type="mock", config={}
+    )
+    with pytest.raises(NotJSONValue, match=r"cannot store \{'x': inf\}"), database.write():
+        Assignment.create(task_run=run, inputs={"x": float("inf")})
+    assert Assignment.select().count() == 0
+
+
+def test_launch_with_nan_in_a_data_file_is_a_clear_error(mephisto_cli_env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    init = subprocess.run(
+        [sys.executable, "-m", "mephisto_core.cli", "init", str(folder), "--template", "static"],
+        env=mephisto_cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    # Python's json module reads NaN and 1e999 from a data file; the database must not take them.
+    rows = '{"topic": "t", "prompt": "p", "score": NaN}\n{"topic": "t", "prompt": "p", "w": 1e999}\n'
+    (folder / "data.jsonl").write_text(rows)
+    task_toml = folder / "task.toml"
+    task_toml.write_text(task_toml.read_text().replace('data_csv = "data.csv"', 'data_jsonl = "data.jsonl"'))
+    launch = subprocess.run(
+        [sys.executable, "-m", "mephisto_core.cli", "launch", str(task_toml), "architect.port=0"],
+        env=mephisto_cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert launch.returncode == 1, launch.stdout + launch.stderr
+    assert "a number in it is NaN or infinite" in launch.stderr and "Traceback" not in launch.stderr
+    runs = subprocess.run(
+        [sys.executable, "-m", "mephisto_core.cli", "export", "--status", "created,launched"],
+        env=mephisto_cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert runs.returncode == 0 and runs.stdout == "", runs.stderr
