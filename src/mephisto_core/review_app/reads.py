@@ -84,7 +84,7 @@ def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
     task = _task(task_id)
     if not _has_shared_assignments(task_id):
         return {"task_id": task_id, "fields": {}, "note": "no assignment of this task has two submitted units yet"}
-    return {"task_id": task_id, "fields": field_agreement(app.browser.units(task=task.name)), "note": None}
+    return {"task_id": task_id, "fields": field_agreement(app.browser.units(UnitQuery(task=task.name))), "note": None}
 
 
 def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
