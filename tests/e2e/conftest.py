@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,20 +26,7 @@ def static_task(tmp_path: Path, cli_env: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def launches(tmp_path: Path) -> Iterator[list[LaunchProcess]]:
-    started: list[LaunchProcess] = []
-    yield started
-    for launch in started:
-        launch.kill()
-
-
-@pytest.fixture
-def start_launch(launches: list[LaunchProcess], cli_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
-    """`start_launch(*args)` runs `mephisto launch ARGS` in the background (killed at the end of the test)."""
-
-    def start(*args: str) -> LaunchProcess:
-        launch = LaunchProcess(list(args), cli_env, tmp_path / f"launch-{len(launches)}.log")
-        launches.append(launch)
-        return launch
-
-    return start
+def start_launch(mephisto_launch: Callable[..., LaunchProcess]) -> Callable[..., LaunchProcess]:
+    """`start_launch(*args)` runs `mephisto launch ARGS` in the background (the core's `mephisto_launch`: killed at
+    the end of the test)."""
+    return mephisto_launch

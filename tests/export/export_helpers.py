@@ -7,7 +7,6 @@ import hashlib
 import os
 import secrets
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from mephisto_core.data_model import (
     Unit,
     Worker,
 )
+from mephisto_core.testing import processes as testing_processes
 
 START = dt.datetime(2024, 5, 1, 12, 0, 0)
 
@@ -138,17 +138,8 @@ class ExportRows:
 def run_mephisto(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`mephisto ARGS` as a real process with the test's environment; output decoded as UTF-8."""
-    return subprocess.run(
-        [sys.executable, "-m", "mephisto_core.cli", *args],
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+    """`mephisto ARGS` as a real process with the test's environment (plus `env`); output decoded as UTF-8."""
+    return testing_processes.run_mephisto(*args, env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd)
 
 
 def export_ok(*args: str, cwd: Path | None = None) -> str:

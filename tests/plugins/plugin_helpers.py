@@ -5,22 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
+from mephisto_core.testing.processes import run_mephisto
 
-def mephisto(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run the `mephisto` CLI in a fresh interpreter (which reads entry points anew)."""
-    return subprocess.run(
-        [sys.executable, "-m", "mephisto_core.cli", *args],
-        env=dict(env if env is not None else os.environ),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+#: Run the `mephisto` CLI in a fresh interpreter (which reads entry points anew): the core's shared helper.
+mephisto = run_mephisto
 
 
 def pip(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,6 +6,7 @@ failure cannot leave a router or an operator behind for the next test.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -38,18 +39,10 @@ def cli_env(mephisto_cli_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_launch(cli_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., LaunchProcess]]:
-    """`start_launch(*args)` runs `mephisto launch ARGS` in the background; killed at the end of the test."""
-    started: list[LaunchProcess] = []
-
-    def start(*args: str) -> LaunchProcess:
-        launch = LaunchProcess(list(args), cli_env, tmp_path / f"launch-{len(started)}.log")
-        started.append(launch)
-        return launch
-
-    yield start
-    for launch in started:
-        launch.close()
+def start_launch(mephisto_launch: Callable[..., Any]) -> Callable[..., LaunchProcess]:
+    """`start_launch(*args)` runs `mephisto launch ARGS` in the background (the core's `mephisto_launch`, with the
+    router-aware LaunchProcess of these tests); killed at the end of the test."""
+    return functools.partial(mephisto_launch, process_class=LaunchProcess)
 
 
 @pytest.fixture

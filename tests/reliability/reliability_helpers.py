@@ -13,15 +13,12 @@ import ctypes
 import json
 import os
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import tomli_w
 from websockets.exceptions import ConnectionClosed
@@ -32,6 +29,7 @@ from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database
 from mephisto_core.operations.run.operator import Operator, RunStats
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
+from mephisto_core.testing.processes import LaunchProcess as SharedLaunchProcess
 
 T = TypeVar("T")
 
@@ -441,33 +439,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
-class LaunchProcess:
-    """`mephisto launch` as a real background process, its output in a log file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log: IO[str] = log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "launch", *args],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def output(self) -> str:
-        """Everything it printed so far."""
-        return self.log_path.read_text()
-
-    def wait_for_output(self, text: str, timeout: float = 30) -> None:
-        """Wait until it printed `text`; fail with its output if it exits first."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"launch exited with {self.proc.returncode}:\n{self.output()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"launch did not print {text!r} within {timeout} s:\n{self.output()}")
-            time.sleep(0.05)
+class LaunchProcess(SharedLaunchProcess):
+    """`mephisto launch` as a real background process (the core's test helper), plus its router child's pid."""
 
     def router_pid(self, timeout: float = 10) -> int:
         """The pid of its router child (`architect.mode=subprocess`)."""
@@ -479,22 +452,3 @@ class LaunchProcess:
 
         wait_until(router_started, timeout, "a router child process")
         return found[0]
-
-    def interrupt(self) -> None:
-        """Ctrl-C."""
-        self.proc.send_signal(signal.SIGINT)
-
-    def wait(self, timeout: float = 60) -> int:
-        """Wait for it to exit; return its exit status."""
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL (no clean-up of any kind) if it still runs, and reap it."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def close(self) -> None:
-        """Kill it if it still runs and close the log."""
-        self.kill()
-        self._log.close()

@@ -12,6 +12,8 @@ Loaded automatically through the `pytest11` entry point `mephisto`. Fixtures:
 - `mephisto_register_plugin`: register a plugin module or object (hooks) for one test, as if it were installed.
 - `mephisto_cli`: run `mephisto ARGS` in this process against the test's settings (click's CliRunner).
 - `mephisto_cli_env`: the environment for `mephisto` subprocesses (the test's data dir and config, wide output).
+- `mephisto_launch`: start `mephisto launch ARGS` as a background process (testing.processes.LaunchProcess),
+  killed after the test.
 - `make_held_unit` / `make_submitted_run`: a unit held by a worker / a run with N submitted units, written to
   `mephisto_rows_database` (SQLite; override that fixture with `database` to build on PostgreSQL too).
 
@@ -41,6 +43,7 @@ from mephisto_core.testing.postgres import (
     reset_database,
     start_postgres,
 )
+from mephisto_core.testing.processes import LaunchProcess
 from mephisto_core.testing.runs import (
     HeldUnit,
     SubmittedRun,
@@ -284,6 +287,23 @@ def mephisto_cli_env(mephisto_settings: Settings) -> dict[str, str]:
     """The environment for `mephisto` subprocesses: this process's, with the test's MEPHISTO_DATA_DIR and
     MEPHISTO_CONFIG_FILE (set by `mephisto_settings`) and 200 columns, so tables do not wrap what tests look for."""
     return {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture
+def mephisto_launch(mephisto_cli_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., LaunchProcess]]:
+    """`mephisto_launch("task.toml", "architect.port=0", process_class=LaunchProcess)` runs `mephisto launch ARGS`
+    in the background with `mephisto_cli_env`, its output in `tmp_path/launch-N.log`; returns the process
+    (`wait_for_link()`, `output()`, `interrupt()`, `wait()`). Whatever still runs is killed after the test."""
+    started: list[LaunchProcess] = []
+
+    def start(*args: str | Path, process_class: type[LaunchProcess] = LaunchProcess) -> LaunchProcess:
+        launch = process_class([str(arg) for arg in args], mephisto_cli_env, tmp_path / f"launch-{len(started)}.log")
+        started.append(launch)
+        return launch
+
+    yield start
+    for launch in started:
+        launch.close()
 
 
 @pytest.fixture
