@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_helpers import LaunchProcess, mephisto
+from e2e_helpers import LaunchProcess
 
 
 @pytest.fixture
@@ -17,12 +17,10 @@ def cli_env(mephisto_cli_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def static_task(tmp_path: Path, cli_env: dict[str, str]) -> Path:
-    """A task folder created by `mephisto init` from the static template; returns its task.toml."""
-    folder = tmp_path / "study"
-    result = mephisto("init", str(folder), "--template", "static", env=cli_env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return folder / "task.toml"
+def static_task(mephisto_init: Callable[..., Path]) -> Path:
+    """A task folder created by `mephisto init` from the static template (the core's `mephisto_init`); returns its
+    task.toml."""
+    return mephisto_init("static")
 
 
 @pytest.fixture

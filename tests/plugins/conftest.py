@@ -4,6 +4,7 @@ each other's plugins)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,7 @@ def example_provider_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def static_task(tmp_path: Path, mephisto_settings: object) -> Path:
-    """A task folder made by `mephisto init` from the static template (4 units); returns its task.toml."""
-    from plugin_helpers import mephisto
-
-    made = mephisto("init", str(tmp_path / "study"), "--template", "static")
-    assert made.returncode == 0, made.stdout + made.stderr
-    return tmp_path / "study" / "task.toml"
+def static_task(mephisto_init: Callable[..., Path]) -> Path:
+    """A task folder made by `mephisto init` from the static template (4 units; the core's `mephisto_init`);
+    returns its task.toml."""
+    return mephisto_init("static")

@@ -10,18 +10,18 @@ import pytest
 
 from mephisto_core.data_model import TaskRun, open_database
 from mephisto_core.settings import Settings
-from mephisto_core.testing.processes import LaunchProcess, run_mephisto
+from mephisto_core.testing.processes import LaunchProcess
 
 
 def test_a_launch_serves_its_link_stops_on_ctrl_c_and_leaves_its_run_in_the_test_data_dir(
     mephisto_launch: Callable[..., LaunchProcess],
-    mephisto_cli_env: dict[str, str],
+    mephisto_init: Callable[..., Path],
     mephisto_settings: Settings,
     tmp_path: Path,
 ) -> None:
-    made = run_mephisto("init", tmp_path / "study", "--template", "static", env=mephisto_cli_env)
-    assert made.returncode == 0, made.stdout + made.stderr
-    launch = mephisto_launch(tmp_path / "study" / "task.toml", "architect.port=0", "--no-panel")
+    task_file = mephisto_init("static")
+    assert task_file == tmp_path / "study" / "task.toml" and task_file.is_file()
+    launch = mephisto_launch(task_file, "architect.port=0", "--no-panel")
     link = launch.wait_for_link()
     with urllib.request.urlopen(link.replace("YOUR_NAME", "alice"), timeout=10) as answer:
         assert answer.status == 200

@@ -12,6 +12,7 @@ Loaded automatically through the `pytest11` entry point `mephisto`. Fixtures:
 - `mephisto_register_plugin`: register a plugin module or object (hooks) for one test, as if it were installed.
 - `mephisto_cli`: run `mephisto ARGS` in this process against the test's settings (click's CliRunner).
 - `mephisto_cli_env`: the environment for `mephisto` subprocesses (the test's data dir and config, wide output).
+- `mephisto_init`: a task folder made by the real `mephisto init` from a template; returns its task.toml.
 - `mephisto_launch`: start `mephisto launch ARGS` as a background process (testing.processes.LaunchProcess),
   killed after the test.
 - `make_held_unit` / `make_submitted_run`: a unit held by a worker / a run with N submitted units, written to
@@ -43,7 +44,7 @@ from mephisto_core.testing.postgres import (
     reset_database,
     start_postgres,
 )
-from mephisto_core.testing.processes import LaunchProcess
+from mephisto_core.testing.processes import LaunchProcess, run_mephisto
 from mephisto_core.testing.runs import (
     HeldUnit,
     SubmittedRun,
@@ -287,6 +288,19 @@ def mephisto_cli_env(mephisto_settings: Settings) -> dict[str, str]:
     """The environment for `mephisto` subprocesses: this process's, with the test's MEPHISTO_DATA_DIR and
     MEPHISTO_CONFIG_FILE (set by `mephisto_settings`) and 200 columns, so tables do not wrap what tests look for."""
     return {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture
+def mephisto_init(mephisto_cli_env: dict[str, str], tmp_path: Path) -> Callable[..., Path]:
+    """`mephisto_init("static", folder="study")` runs the real `mephisto init tmp_path/FOLDER --template static`
+    (a fresh process with `mephisto_cli_env`) and returns the task.toml it wrote; a failure shows its output."""
+
+    def init(template: str = "static", folder: str = "study") -> Path:
+        made = run_mephisto("init", tmp_path / folder, "--template", template, env=mephisto_cli_env)
+        assert made.returncode == 0, f"mephisto init failed:\n{made.stdout}{made.stderr}"
+        return tmp_path / folder / "task.toml"
+
+    return init
 
 
 @pytest.fixture
