@@ -112,3 +112,18 @@ def test_mephisto_cli_env_points_subprocesses_at_the_test_data_dir(
     )
     assert shown.stdout.strip() == str(mephisto_settings.data_dir)
     assert mephisto_cli_env["COLUMNS"] == "200"
+
+
+def test_every_installed_fixture_has_a_docstring_and_is_listed_in_the_module_docstring() -> None:
+    from mephisto_core.testing import pytest_plugin
+
+    fixtures = {
+        name: obj
+        for name, obj in vars(pytest_plugin).items()
+        if hasattr(obj, "_fixture_function_marker") or type(obj).__name__ == "FixtureFunctionDefinition"
+    }
+    assert {"mephisto_register_plugin", "mephisto_cli", "make_held_unit", "make_submitted_run"} <= set(fixtures)
+    module_doc = pytest_plugin.__doc__ or ""
+    for name, fixture in fixtures.items():
+        assert (getattr(fixture, "__doc__", None) or "").strip(), f"fixture {name} has no docstring"
+        assert f"`{name}`" in module_doc, f"fixture {name} is not listed in pytest_plugin's docstring"
