@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mephisto_core.data_model import AgentStatus
+
 
 class Refusal(StrEnum):
     """Why a worker gets no unit; the value is the protocol's `reason` code."""
@@ -35,6 +37,20 @@ REFUSAL_MESSAGES: dict[Refusal, str] = {
 NOT_QUALIFIED_ONBOARDING = "You did not pass the qualification test of this task, so it is not open to you."
 NOT_QUALIFIED_SCREENING = "Your first answers did not pass the check for this task, so it is not open to you any more."
 NOT_QUALIFIED_GOLD = "Too many of your answers to check questions were wrong, so this task is not open to you any more."
+
+#: Why a unit is no longer the page's: the text of a `gone` error and of an `expired` answer.
+NOT_YOURS = "This unit is no longer yours."
+ONBOARDING_GONE = "This page was away too long, so its qualification test was closed. Your answers were not stored."
+UNKNOWN_TOKEN = "The unit this page showed is no longer part of this task. Your answer was not stored."
+KEY_REUSED = "submit_key was already used for another submission; make a new one."
+GONE_TEXT: dict[AgentStatus, str] = {
+    AgentStatus.TIMED_OUT: (
+        "The time for this unit ran out, so it was offered to someone else. Your answer was not stored."
+    ),
+    AgentStatus.DISCONNECTED: "This page was disconnected for too long, so the unit was offered to someone else.",
+    AgentStatus.EXPIRED: "This unit was withdrawn by the requester.",
+    AgentStatus.RETURNED: "You returned this unit.",
+}
 
 
 @dataclass(frozen=True)

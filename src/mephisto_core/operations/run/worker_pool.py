@@ -34,7 +34,8 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql import PoolQueries, Standing
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
-from mephisto_core.data_model.transitions import set_agent_status, try_set_agent_status, try_set_unit_status
+from mephisto_core.data_model.transitions import set_agent_status
+from mephisto_core.operations.run.agent_release import AgentReleases
 from mephisto_core.operations.run.quality_checks import (
     GOLD_UNIT_INDEX,
     create_gold_unit,
@@ -43,9 +44,14 @@ from mephisto_core.operations.run.quality_checks import (
     screening_pending,
 )
 from mephisto_core.operations.run.replies import (
+    GONE_TEXT,
+    KEY_REUSED,
     NOT_QUALIFIED_GOLD,
     NOT_QUALIFIED_ONBOARDING,
     NOT_QUALIFIED_SCREENING,
+    NOT_YOURS,
+    ONBOARDING_GONE,
+    UNKNOWN_TOKEN,
     Assigned,
     Expired,
     Failure,
@@ -88,7 +94,7 @@ class _NoUnitsHint:
         return self._refusal
 
 
-class WorkerPool:
+class WorkerPool(AgentReleases):
     """Registers workers, hands out units, stores submissions. Methods run on the database writer thread."""
 
     def __init__(self, ctx: RunContext, uploads: UploadStore) -> None:
@@ -220,7 +226,7 @@ class WorkerPool:
             status = AgentStatus(agent.status)
             if status == AgentStatus.IN_TASK or status in _SUBMITTED_AGENT_STATUSES:
                 return self._assigned(agent)
-            return Expired(agent.id, agent.unit_id, status.value, _GONE_TEXT.get(status, _NOT_YOURS))
+            return Expired(agent.id, agent.unit_id, status.value, GONE_TEXT.get(status, NOT_YOURS))
         onboarding = OnboardingAgent.get_or_none(
             (OnboardingAgent.token == token) & (OnboardingAgent.task_run == run) & (OnboardingAgent.worker == worker_id)
         )
@@ -231,10 +237,10 @@ class WorkerPool:
             if status == AgentStatus.IN_TASK or status in _SUBMITTED_AGENT_STATUSES:
                 data = self.ctx.blueprint.onboarding_data()
                 return Assigned(onboarding.id, None, onboarding.token, data, True, status != AgentStatus.IN_TASK)
-            return Expired(None, None, status.value, _ONBOARDING_GONE)
+            return Expired(None, None, status.value, ONBOARDING_GONE)
         # Another run's token (the task was launched again), another worker's, or made up: what the page shows is
         # not a unit of this run, so no answer from it may be stored here.
-        return Expired(None, None, "unknown", _UNKNOWN_TOKEN)
+        return Expired(None, None, "unknown", UNKNOWN_TOKEN)
 
     def _assigned(self, agent: Agent) -> Assigned:
         unit_index, inputs = (
@@ -340,7 +346,7 @@ class WorkerPool:
         if agent.status == AgentStatus.COMPLETED or agent.submit_key is not None:
             return Failure("already_submitted", "This unit was already submitted.")
         if agent.status != AgentStatus.IN_TASK:
-            return Failure("gone", _GONE_TEXT.get(agent.status, _NOT_YOURS))
+            return Failure("gone", GONE_TEXT.get(agent.status, NOT_YOURS))
         stored, problem = self._stored_uploads(agent_id, upload_ids)
         if problem is not None:
             return problem
@@ -353,11 +359,11 @@ class WorkerPool:
         try:
             agent_moved, unit_moved = self.queries.complete(agent_id, agent.unit_id, outputs, submit_key, utcnow())
         except pw.IntegrityError:  # another operator process stored the same key a moment ago
-            return Failure("bad_message", _KEY_REUSED)
+            return Failure("bad_message", KEY_REUSED)
         if not agent_moved:
             if self.queries.submit_key_taken(submit_key):
-                return Failure("bad_message", _KEY_REUSED)
-            return Failure("gone", _NOT_YOURS)
+                return Failure("bad_message", KEY_REUSED)
+            return Failure("gone", NOT_YOURS)
         if not unit_moved:
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
         if agent.unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
@@ -418,68 +424,7 @@ class WorkerPool:
         )
         return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed")
 
-    # ---- release ------------------------------------------------------------------------------------------
-
-    def release_agent(self, agent_id: int, status: AgentStatus) -> bool:
-        """End an in-task agent (disconnected, timed out, returned) and offer its unit again."""
-        agent = Agent.get_or_none(Agent.id == agent_id)
-        if agent is None or not try_set_agent_status(agent_id, AgentStatus.IN_TASK, status):
-            return False
-        unit_index = Unit.select(Unit.unit_index).where(Unit.id == agent.unit_id).scalar()
-        if unit_index < 0:  # a gold unit was made for this worker alone: withdraw it rather than offer it
-            relaunched = try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
-        else:
-            relaunched = try_set_unit_status(
-                agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.LAUNCHED, worker=None, agent_id=None
-            )
-        if not relaunched:
-            log.warning("unit %s of released agent %s was not assigned", agent.unit_id, agent_id)
-        elif unit_index >= 0:
-            self.ctx.offers += 1
-        return True
-
-    def release_onboarding(self, agent_id: int) -> bool:
-        """End an abandoned onboarding attempt; the worker may start onboarding again later."""
-        return bool(
-            OnboardingAgent.update(status=AgentStatus.DISCONNECTED.value)
-            .where((OnboardingAgent.id == agent_id) & (OnboardingAgent.status == AgentStatus.IN_TASK.value))
-            .execute()
-        )
-
-    def agents_past_deadline(self) -> list[int]:
-        """In-task agents of this run that have had their unit longer than `assignment_duration_seconds`."""
-        limit = utcnow() - dt.timedelta(seconds=self.ctx.config.task.assignment_duration_seconds)
-        query = Agent.select(Agent.id).where(
-            (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.started_at < limit)
-        )
-        return [agent_id for (agent_id,) in query.tuples()]
-
-    def _in_task_agents_of(self, worker_id: int) -> list[int]:
-        query = Agent.select(Agent.id).where(
-            (Agent.task_run == self.ctx.run) & (Agent.worker == worker_id) & (Agent.status == AgentStatus.IN_TASK.value)
-        )
-        return [agent_id for (agent_id,) in query.tuples()]
-
-    def in_task_agents(self) -> list[int]:
-        """Every in-task agent of this run (used after a restart to watch them for a reconnect)."""
-        query = Agent.select(Agent.id).where(
-            (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value)
-        )
-        return [agent_id for (agent_id,) in query.tuples()]
-
 
 _SUBMITTED_AGENT_STATUSES = frozenset(
     {AgentStatus.COMPLETED, AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED}
 )
-_NOT_YOURS = "This unit is no longer yours."
-_ONBOARDING_GONE = "This page was away too long, so its qualification test was closed. Your answers were not stored."
-_UNKNOWN_TOKEN = "The unit this page showed is no longer part of this task. Your answer was not stored."
-_KEY_REUSED = "submit_key was already used for another submission; make a new one."
-_GONE_TEXT = {
-    AgentStatus.TIMED_OUT: (
-        "The time for this unit ran out, so it was offered to someone else. Your answer was not stored."
-    ),
-    AgentStatus.DISCONNECTED: "This page was disconnected for too long, so the unit was offered to someone else.",
-    AgentStatus.EXPIRED: "This unit was withdrawn by the requester.",
-    AgentStatus.RETURNED: "You returned this unit.",
-}
