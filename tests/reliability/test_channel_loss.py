@@ -100,7 +100,9 @@ def test_submits_acknowledged_across_channel_cuts_are_stored_exactly_once(
     start_operator: Callable[..., OperatorThread],
     mephisto_settings: Settings,
 ) -> None:
-    rows = 40
+    # The last break comes at 30 acknowledged units; the 30 after it keep the run going while the breaker, which a
+    # loaded machine may leave unscheduled for a while, makes that break and waits for the reconnect.
+    rows, every = 60, 5
     operator = start_operator(write_static_task(tmp_path / "task", rows, ARCHITECT), sqlite_database)
     proxy = _proxy()
     pages = [
@@ -108,7 +110,7 @@ def test_submits_acknowledged_across_channel_cuts_are_stored_exactly_once(
         for i in range(3)
     ]
     with ThreadPoolExecutor(len(pages) + 1) as pool:
-        breaker = pool.submit(_break_channel_repeatedly, operator, proxy, pages, every=rows // 8, times=6)
+        breaker = pool.submit(_break_channel_repeatedly, operator, proxy, pages, every=every, times=6)
         working = [pool.submit(_work_until_run_over, page) for page in pages]
         counts = [future.result(60) for future in working]
         assert breaker.result(15) == 6
