@@ -12,7 +12,6 @@ import pytest
 from cli_helpers import TASK_TOML, assert_clean_failure
 
 
-
 def check_json(run_cli: Any, task_file: Path, *overrides: str) -> dict[str, Any]:
     result = run_cli("check", task_file, *overrides, "--json")
     assert result.exit_code == 0, result.output
