@@ -18,6 +18,8 @@ from typing import Any, Literal
 from mephisto_core.errors import ConfigError
 
 Syntax = Literal["toml", "json"]
+#: The deepest lists/tables/objects a file the user writes may hold; real task files and data need a handful.
+MAX_NESTING = 100
 TOO_MANY_DIGITS = "an integer has more digits than Python reads (over 4300)"
 
 
@@ -54,7 +56,7 @@ def read_utf8(path: Path, *, key: str | None = None, bom: bool = False) -> str:
 def loads_toml(text: str, file: Path | str, *, key: str | None = None, what: str = "not valid TOML") -> dict[str, Any]:
     """Parse TOML text; ConfigError naming the file and line for a syntax error or a too-deep nesting."""
     try:
-        return tomllib.loads(text)
+        value = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
@@ -65,6 +67,8 @@ def loads_toml(text: str, file: Path | str, *, key: str | None = None, what: str
         raise ConfigError(
             f"{what}: {TOO_MANY_DIGITS}", file=file, key=key, line=_line_of_longest_number(text)
         ) from None
+    check_nesting(value, text, "toml", file, key=key)
+    return value
 
 
 def _line_of_longest_number(text: str) -> int | None:
@@ -75,11 +79,45 @@ def _line_of_longest_number(text: str) -> int | None:
 def guard_nesting(
     parse: Callable[[str], Any], text: str, file: Path | str, *, key: str | None = None, first_line: int = 1
 ) -> Any:
-    """`parse(text)` (e.g. `json.loads`), with a `RecursionError` turned into `nesting_error`."""
+    """`parse(text)` (e.g. `json.loads`); a `RecursionError` or a result deeper than MAX_NESTING: `nesting_error`."""
     try:
-        return parse(text)
+        value = parse(text)
     except RecursionError:
         raise nesting_error(text, "json", file, key=key, first_line=first_line) from None
+    check_nesting(value, text, "json", file, key=key, first_line=first_line)
+    return value
+
+
+def check_nesting(
+    value: Any, text: str, syntax: Syntax, file: Path | str, *, key: str | None = None, first_line: int = 1
+) -> None:
+    """Refuse parsed data nested deeper than MAX_NESTING.
+
+    A value the parser could just read (a 900-deep list) would still break the next recursive step, which
+    depends on how deep the stack already is there: storing it, reading it back, sending it to a page. One
+    fixed limit at the door makes the outcome the same everywhere.
+    """
+    if nesting_depth(value) > MAX_NESTING:
+        raise nesting_error(text, syntax, file, key=key, first_line=first_line)
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep lists and dicts nest in `value` (0 for a scalar); iterative, so any depth can be measured."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_NESTING:
+            return deepest  # deep enough to refuse: no need to walk the rest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def loads_json(text: str, file: Path | str, *, key: str | None = None, first_line: int = 1) -> Any:
@@ -105,8 +143,8 @@ def nesting_error(
     """
     depth, line = deepest_nesting(text, syntax)
     return ConfigError(
-        f"is nested too deeply to read: brackets [ ] and {{ }} are {depth} levels deep at this line "
-        "(the parser gives up after a few hundred; a task's files need a few)",
+        f"is nested too deeply: brackets [ ] and {{ }} are {depth} levels deep at this line "
+        f"(at most {MAX_NESTING}; a task's files need a few)",
         file=file,
         key=key,
         line=first_line + line - 1,

@@ -61,6 +61,14 @@ def _jsonl_deep(folder: Path) -> Path:
     return folder / "data.jsonl"
 
 
+def _jsonl_980_deep(folder: Path) -> Path:
+    # Deep enough to break the launch after the row was read (storing and reading it back), not the reading.
+    rows = '{"topic": "t", "prompt": "p"}\n' + '{"topic": "t", "prompt": ' + "[" * 980 + "]" * 980 + "}\n"
+    (folder / "data.jsonl").write_text(rows, encoding="utf-8")
+    _replace(folder / "task.toml", 'data_csv = "data.csv"', 'data_jsonl = "data.jsonl"')
+    return folder / "data.jsonl"
+
+
 def _jsonl_latin1(folder: Path) -> Path:
     (folder / "data.jsonl").write_bytes(b'{"topic": "t", "prompt": "p"}\n{"topic": "caf\xe9", "prompt": "p"}\n')
     _replace(folder / "task.toml", 'data_csv = "data.csv"', 'data_jsonl = "data.jsonl"')
@@ -110,6 +118,7 @@ CASES: dict[str, tuple[str, Edit, int, str]] = {
     "csv-not-utf8": ("static", _csv_latin1, 6, "not UTF-8"),
     "json-deep": ("static", _json_deep, 1, "nested too deeply"),
     "jsonl-deep": ("static", _jsonl_deep, 2, "nested too deeply"),
+    "jsonl-980-deep": ("static", _jsonl_980_deep, 2, "981 levels deep"),
     "jsonl-not-utf8": ("static", _jsonl_latin1, 2, "not UTF-8"),
     "gold-deep": ("static", _gold_deep, 1, "nested too deeply"),
     "gold-not-utf8": ("static", _gold_latin1, 1, "not UTF-8"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mephisto_core.errors import ConfigError
-from mephisto_core.text_files import decode_utf8, nesting_error
+from mephisto_core.text_files import check_nesting, decode_utf8, nesting_error
 
 
 class _DuplicateKey(ValueError):
@@ -42,7 +42,7 @@ def load_json(path: Path, key: str | None = None) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc.strerror}", file=path, key=key) from exc
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path, key=key, line=exc.lineno
@@ -53,3 +53,5 @@ def load_json(path: Path, key: str | None = None) -> Any:
         raise ConfigError(f"is not valid: an object has the key {exc.args[0]!r} twice", file=path, key=key) from exc
     except ValueError as exc:
         raise ConfigError(str(exc), file=path, key=key) from exc
+    check_nesting(value, text, "json", path, key=key)  # a fixed limit, before recursive checks of the form
+    return value
