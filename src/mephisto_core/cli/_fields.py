@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from pydantic.fields import FieldInfo
 
-MASK = "********"
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -167,4 +166,6 @@ def secret_fields_of(model: type[BaseModel]) -> set[str]:
 
 def mask_values(values: dict[str, Any], secret: set[str] | None) -> dict[str, Any]:
     """A copy of `values` with secret entries replaced by `MASK`; `secret=None` masks every value."""
+    from mephisto_core.abstractions.secrets import MASK  # pydantic is loaded by now; `--help` never gets here
+
     return {key: MASK if secret is None or key in secret else value for key, value in values.items()}

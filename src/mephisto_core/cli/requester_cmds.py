@@ -254,7 +254,7 @@ def _registry_or_none() -> Registry | None:
 
 
 def _masked(credentials: dict[str, Any], registry: Registry | None, provider_type: str) -> dict[str, Any]:
-    from mephisto_core.cli._fields import MASK
+    from mephisto_core.abstractions.secrets import MASK
 
     provider_cls = registry.types("provider").get(provider_type) if registry is not None else None
     if provider_cls is None:
@@ -269,7 +269,8 @@ def _print_requesters(records: list[dict[str, Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from mephisto_core.cli._fields import MASK, toml_literal
+    from mephisto_core.abstractions.secrets import MASK
+    from mephisto_core.cli._fields import toml_literal
     from mephisto_core.cli._tables import console
 
     out = console()
