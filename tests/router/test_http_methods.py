@@ -80,6 +80,16 @@ async def test_a_get_with_a_body_is_400(build_dir: Path) -> None:
     assert socket_path[0] == 400
 
 
+@pytest.mark.parametrize("request_line", [b"GET /\xff\xfe\xc0\xaf HTTP/1.1", b"G\xc9T / HTTP/1.1"])
+async def test_a_request_line_that_is_not_ascii_is_400(build_dir: Path, request_line: bytes) -> None:
+    async with running_router(build_dir) as server:
+        raw = await asyncio.to_thread(_raw_exchange, server.port, request_line + b"\r\nHost: 127.0.0.1\r\n\r\n")
+        still_serving = await http_request(server.port, "/")
+    assert raw.startswith(b"HTTP/1.1 400 "), raw[:200]
+    assert b"not ASCII" in raw
+    assert still_serving.status == 200
+
+
 @pytest.mark.parametrize("target", ["/", "/?worker_id=alice", "/mephisto-task.js", "/_health", "/missing.html"])
 async def test_head_answers_like_get_without_the_body(build_dir: Path, target: str) -> None:
     async with running_router(build_dir) as server:

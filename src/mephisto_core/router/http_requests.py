@@ -50,6 +50,11 @@ class BodyAwareConnection(ServerConnection):
         except (HeaderLineTooLong, TooManyHeaders) as exc:
             yield from _answer_bad_head(protocol, exc, http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
             return
+        except UnicodeDecodeError as exc:  # a method or path that is not ASCII (URLs percent-encode the rest)
+            yield from _answer_bad_head(
+                protocol, exc, http.HTTPStatus.BAD_REQUEST, "The request line is not ASCII; percent-encode the URL.\n"
+            )
+            return
         except Exception as exc:  # anything that is not HTTP: hang up, as websockets does
             protocol.handshake_exc = InvalidMessage("did not receive a valid HTTP request")
             protocol.handshake_exc.__cause__ = exc
@@ -90,7 +95,9 @@ def _read_request_head(protocol: ServerProtocol) -> Generator[None, None, tuple[
     return Request(path, headers, method, raw_protocol.decode("ascii")), has_body
 
 
-def _answer_bad_head(protocol: ServerProtocol, exc: Exception, status: http.HTTPStatus) -> Generator[None]:
+def _answer_bad_head(
+    protocol: ServerProtocol, exc: Exception, status: http.HTTPStatus, text: str | None = None
+) -> Generator[None]:
     protocol.handshake_exc = exc
-    protocol.send_response(protocol.reject(status, f"Failed to open a WebSocket connection: {exc}.\n"))
+    protocol.send_response(protocol.reject(status, text or f"Failed to open a WebSocket connection: {exc}.\n"))
     yield
