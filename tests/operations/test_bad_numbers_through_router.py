@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from socket_page import run_with_operator
 from websockets.asyncio.client import ClientConnection, connect
 
 from mephisto_core.data_model import Agent
-from mephisto_core.operations.run.operator import Operator
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -62,18 +62,7 @@ def test_non_finite_and_overlong_numbers_are_refused_and_big_integers_stored_exa
             await ws.send(_submit_text(50, "good-key-0050", str(BIG)))
             answers.append(await _answer(ws, 50))
 
-    async def main() -> None:
-        operator = Operator(mephisto_settings, database)
-        run = asyncio.create_task(operator.run(config))
-        await asyncio.wait_for(operator.ready.wait(), 20)
-        try:
-            await scenario(operator.stats.worker_url)
-        finally:
-            operator.request_stop()
-            operator.request_stop()
-            await asyncio.wait_for(run, 20)
-
-    asyncio.run(main())
+    run_with_operator(database, mephisto_settings, config, scenario)
     *refusals, accepted = answers
     for (raw, words), answer in zip(REFUSED, refusals, strict=True):
         assert answer["type"] == "error" and answer["code"] == "bad_message", raw[:20]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from socket_page import Page
 
 from mephisto_core.data_model import Agent, AgentStatus, TaskRun, Unit, UnitStatus
 from mephisto_core.operations.run.operator import Operator
@@ -15,29 +14,6 @@ from mephisto_core.operations.run.simulate import run_crowd
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-class Page:
-    """A worker page speaking the protocol by hand over a real WebSocket."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    @classmethod
-    async def open(cls, base_url: str) -> Page:
-        return cls(await connect("ws" + base_url[4:] + "ws"))
-
-    async def request(self, **msg: Any) -> dict[str, Any]:
-        self.next_id += 1
-        await self.ws.send(json.dumps({**msg, "id": self.next_id}))
-        while True:
-            reply = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-            if reply.get("id") == self.next_id:
-                return dict(reply)
-
-    async def push(self) -> dict[str, Any]:
-        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), 10)))
 
 
 async def started(operator: Operator, config: Any) -> asyncio.Task[Any]:

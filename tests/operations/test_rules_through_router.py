@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from socket_page import run_with_operator
 from websockets.asyncio.client import connect
 
 from mephisto_core.data_model import Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
-from mephisto_core.operations.run.operator import Operator
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -33,22 +33,6 @@ async def say(url: str, worker: str, *messages: dict[str, Any]) -> list[dict[str
 
 def submit(answer: str, key: str) -> dict[str, Any]:
     return {"type": "submit", "submit_key": key, "outputs": {"answer": answer}, "uploads": []}
-
-
-def run_scenario(database, settings, config, scenario) -> Any:  # type: ignore[no-untyped-def]
-    async def main() -> Any:
-        operator = Operator(settings, database)
-        run = asyncio.create_task(operator.run(config))
-        await asyncio.wait_for(operator.ready.wait(), 20)
-        try:
-            await scenario(operator.stats.worker_url)
-        finally:
-            operator.request_stop()
-            operator.request_stop()
-            await asyncio.wait_for(run, 20)
-        return operator.stats
-
-    return asyncio.run(main())
 
 
 def test_refusals_reach_the_page_in_words_and_the_panel_counts_them(database, mephisto_settings, task_file, tmp_path):
@@ -92,7 +76,7 @@ def test_refusals_reach_the_page_in_words_and_the_panel_counts_them(database, me
         (never,) = await say(url, "bob")
         assert never["reason"] == "not_qualified" and "qualification test" in never["message"]
 
-    stats = run_scenario(database, mephisto_settings, config, scenario)
+    stats = run_with_operator(database, mephisto_settings, config, scenario)
     assert stats.refusals == {"not_qualified": 2, "blocked": 1, "max_units_reached": 1}
 
 
@@ -109,7 +93,7 @@ def test_screening_and_gold_failures_stop_the_worker(database, mephisto_settings
         assert done["type"] == "submitted" and refused["reason"] == "not_qualified"
         assert "did not pass the check" in refused["message"]
 
-    run_scenario(database, mephisto_settings, screened, screening)
+    run_with_operator(database, mephisto_settings, screened, screening)
 
     golden = load_task_config(task_file(rows=4, gold={"data_jsonl": str(gold), "every": 5, "max_wrong": 0}))
 
@@ -125,4 +109,4 @@ def test_screening_and_gold_failures_stop_the_worker(database, mephisto_settings
 
     # A new task name: the gold run must not resume the screening run.
     golden.task.name = "echo-gold"
-    run_scenario(database, mephisto_settings, golden, gold_check)
+    run_with_operator(database, mephisto_settings, golden, gold_check)

@@ -3,61 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from socket_page import Page, run_with_operator
 
 from mephisto_core.data_model import Agent, AgentStatus, Assignment, Unit
-from mephisto_core.operations.run.operator import Operator
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-class Page:
-    """One worker page speaking the protocol by hand over a real WebSocket to the router."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    @classmethod
-    async def open(cls, base_url: str) -> Page:
-        return cls(await connect("ws" + base_url[4:] + "ws"))
-
-    async def request(self, **msg: Any) -> dict[str, Any]:
-        self.next_id += 1
-        await self.ws.send(json.dumps({**msg, "id": self.next_id}))
-        while True:
-            reply = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-            if reply.get("id") == self.next_id:
-                return dict(reply)
-
-    async def push(self) -> dict[str, Any]:
-        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), 10)))
-
-    async def hello(self, worker: str, token: str | None) -> dict[str, Any]:
-        return await self.request(type="hello", params={"worker_id": worker}, token=token)
-
-    async def submit(self, key: str, answer: str, **extra: Any) -> dict[str, Any]:
-        return await self.request(type="submit", submit_key=key, outputs={"answer": answer}, uploads=[], **extra)
-
-
-def operate(database: Any, settings: Any, config: Any, scenario: Any) -> None:
-    async def main() -> None:
-        operator = Operator(settings, database)
-        run = asyncio.create_task(operator.run(config))
-        await asyncio.wait_for(operator.ready.wait(), 20)
-        try:
-            await scenario(operator.stats.worker_url)
-        finally:
-            operator.request_stop()
-            operator.request_stop()
-            await asyncio.wait_for(run, 20)
-
-    asyncio.run(main())
 
 
 def inputs_of(unit_id: int) -> dict[str, Any]:
@@ -88,7 +42,7 @@ def test_a_page_reconnecting_after_its_time_ran_out_is_told_expired_and_its_answ
         assert (await back.submit("late-key-2", "again"))["code"] == "gone"
         await back.ws.close()
 
-    operate(database, mephisto_settings, config, scenario)
+    run_with_operator(database, mephisto_settings, config, scenario)
     assert Agent.select().where(Agent.outputs.is_null(False)).count() == 0
     assert [a.status for a in Agent.select()] == [AgentStatus.TIMED_OUT]
 
@@ -121,7 +75,7 @@ def test_a_page_back_after_the_grace_period_gets_the_next_unit_only_when_it_asks
         assert done["type"] == "submitted"
         await back.ws.close()
 
-    operate(database, mephisto_settings, config, scenario)
+    run_with_operator(database, mephisto_settings, config, scenario)
     (stored,) = Agent.select().where(Agent.outputs.is_null(False))
     # The answer sits on the unit whose data the page showed when it was given.
     assert stored.outputs == {"answer": f"n={inputs_of(stored.unit_id)['n']}"}
