@@ -5,6 +5,7 @@ The pytest fixtures live in `mephisto_core.testing.pytest_plugin`, which pytest 
 psycopg2 and playwright are imported where they are used.
 """
 
+from mephisto_core.testing.args_bounds import unbounded_numeric_fields
 from mephisto_core.testing.browser import (
     CHROMIUM_ARGS,
     CHROMIUM_PATH,
@@ -62,5 +63,6 @@ __all__ = [
     "running_postgres",
     "start_postgres",
     "task_page_helpers_js",
+    "unbounded_numeric_fields",
     "with_database_name",
 ]
