@@ -75,6 +75,7 @@ class CrowdTestProvider(CrowdProvider):
 
     type_name = "crowd_test"
     default_requester_name = "TEST_REQUESTER"
+    publishes_units = False  # offering a unit is its status change: no publish intents, no Publisher needed
 
     def identify_worker(self, params: Any) -> WorkerIdentity:
         name = params.get("worker_id")

@@ -3,6 +3,7 @@ stop withdraws every unclaimed unit in one statement."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,11 @@ import pytest
 
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.data_model import Database, Unit, UnitStatus
+from mephisto_core.data_model.publishing import IntentState, PublishIntent
+from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.provider_calls import ProviderCalls
+from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_setup import select_run
 from mephisto_core.plugins import get_registry
@@ -95,10 +100,30 @@ def test_a_publishing_provider_gets_every_unit_through_launch_units(
     _create(database, launcher, 3)
     assert _statuses() == ["created"] * 3
     with database.write():
-        assert launcher.launch_available() == 3
+        assert launcher.launch_available() == 3  # recorded as publish intents; the Publisher calls the platform
+    assert seen.launched == [] and _statuses() == ["created"] * 3
+    with database.write():
+        assert launcher.launch_available() == 0  # units being published are not offered twice
+    assert PublishIntent.select().where(PublishIntent.state == IntentState.PENDING.value).count() == 3
+    asyncio.run(_publish(database, launcher))
     ids = [u.id for u in Unit.select().order_by(Unit.id)]
     assert seen.launched == ids
+    assert _statuses() == ["launched"] * 3
     assert [u.provider_unit_id for u in Unit.select().order_by(Unit.id)] == [f"hit-{i}" for i in ids]
+    assert [i.state for i in PublishIntent.select()] == [IntentState.PUBLISHED.value] * 3
+    assert launcher.ctx.offers == 1
+
+
+async def _publish(database: Database, launcher: TaskLauncher) -> None:
+    writer = DatabaseWriter(database)
+    writer.start()
+    calls = ProviderCalls(launcher.ctx.provider)
+    try:
+        publisher = Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, launcher.units_offered)
+        await publisher.publish_pending()
+    finally:
+        calls.close()
+        writer.stop()
 
 
 def test_after_a_stop_began_new_units_wait_and_nothing_is_offered(
@@ -120,10 +145,19 @@ def test_expire_unclaimed_withdraws_offered_units_only(
     _create(database, launcher, 5)
     with database.write():
         launcher.launch_available()
+    if publishes:
+        asyncio.run(_publish(database, launcher))
+    with database.write():
         first, second = [u.id for u in Unit.select().order_by(Unit.id).limit(2)]
         Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == first).execute()
         Unit.update(status=UnitStatus.COMPLETED.value).where(Unit.id == second).execute()
-        assert launcher.expire_unclaimed() == 1
+        withdrawn_here = launcher.expire_unclaimed()
+    # The provider call is the Publisher's (off the writer thread): the launcher only names the units.
+    assert [u.id for u in withdrawn_here] == (
+        [u.id for u in Unit.select().where(Unit.status == "expired")] if publishes else []
+    )
+    if publishes:
+        launcher.ctx.provider.expire_units(withdrawn_here)
     # Units never offered stay `created`: the next launch offers them within max_num_concurrent_units.
     assert _statuses() == ["assigned", "completed", "expired", "created", "created"]
     # Only a provider that published units is asked to withdraw them, and only the unclaimed ones.

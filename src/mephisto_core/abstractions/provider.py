@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,6 +59,33 @@ class WorkerIdentity:
     refusal: str | None = None  # a message for the worker when the link itself is not valid
 
 
+class DriftKind(StrEnum):
+    """How a unit at the platform disagrees with the database (`CrowdProvider.reconcile_units`)."""
+
+    #: submitted at the platform, not here: the core stores `outputs` and marks the work for review
+    SUBMITTED_THERE = "submitted_there"
+    #: returned or abandoned at the platform while held here: the core frees the unit
+    ABANDONED_THERE = "abandoned_there"
+    #: published (live) at the platform while not offered here: the core withdraws it there
+    UNKNOWN_HERE = "unknown_here"
+
+
+@dataclass(frozen=True)
+class UnitDrift:
+    """One disagreement between the platform and the database about a unit.
+
+    `unit_id` is the database's unit (None when the platform holds something the database has no unit for),
+    `provider_unit_id` the platform's id of it. For SUBMITTED_THERE, `worker_name` and `outputs` are what the
+    platform can tell of the submission (None for what it cannot).
+    """
+
+    kind: DriftKind
+    unit_id: int | None
+    provider_unit_id: str | None = None
+    worker_name: str | None = None
+    outputs: dict[str, Any] | None = None
+
+
 class CrowdProvider:
     """Base class of crowd providers.
 
@@ -74,6 +102,17 @@ class CrowdProvider:
     #: False for providers with nothing to publish per unit (no platform): launching then skips `launch_units`.
     publishes_units: ClassVar[bool] = True
     default_requester_name: ClassVar[str | None] = None  # used when the task file names no requester
+
+    #: Methods (by name) that may be called again after a failure or a timeout without doing anything twice:
+    #: the core retries only these, with exponential backoff (operations/run/provider_calls.py). Add
+    #: "publish_units" when the platform honours its idempotency keys, "expire_units" when withdrawing twice
+    #: is harmless.
+    idempotent_calls: ClassVar[frozenset[str]] = frozenset({"identify_worker", "find_published", "reconcile_units"})
+    #: How long the core waits for one call to the platform before it counts as failed.
+    call_timeout_seconds: ClassVar[float] = 60.0
+    #: True when `identify_worker` reads only the link (and local files): the core then calls it inline while
+    #: answering a page's hello instead of on the provider-call threads (a hop that costs throughput).
+    identifies_workers_locally: ClassVar[bool] = False
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         self.args = args
@@ -140,6 +179,35 @@ class CrowdProvider:
     def launch_units(self, units: Sequence[Unit], worker_url: str) -> dict[int, str | None]:
         """Publish units at the platform; return {unit id: provider's id for it (or None)}."""
         return {unit.id: None for unit in units}
+
+    def publish_units(
+        self, units: Sequence[Unit], worker_url: str, idempotency_keys: Mapping[int, str]
+    ) -> dict[int, str | None]:
+        """Publish units at the platform, each under its idempotency key ({unit id: key}); return {unit id:
+        provider's id for it (or None)}.
+
+        The core records each key before this call and the result after it. After a crash between the two, the
+        next start asks `find_published(key)` and, when the platform has nothing under the key, calls this again
+        with the same key: a provider that passes the key to the platform (MTurk's UniqueRequestToken) publishes
+        each unit exactly once. The default calls `launch_units`, which knows no keys.
+        """
+        return self.launch_units(units, worker_url)
+
+    def find_published(self, idempotency_key: str) -> str | None:
+        """The provider's id of what was published under `idempotency_key` ("" when it has no id), or None when
+        the platform has nothing under that key. The default (None) suits providers that publish nothing
+        (`publishes_units = False`); a provider that publishes must implement it or a unit whose result was lost
+        in a crash may be published twice."""
+        return None
+
+    def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+        """Compare the run's open units (offered, held, or withdrawn here) with the platform's view of them.
+
+        Called at every start of a run (first launch and resume), before any unit is offered. Return one
+        `UnitDrift` per unit whose platform state disagrees with the database; the core applies them (see
+        `DriftKind`). An empty list means nothing to reconcile, the honest answer of a provider with no platform.
+        """
+        return []
 
     def expire_units(self, units: Sequence[Unit]) -> None:
         """Withdraw units that nobody should start any more."""

@@ -44,10 +44,20 @@ def _upload_table(db: pw.Database) -> None:
     db.create_tables([Upload], safe=True)
 
 
+def _publish_intent_table(db: pw.Database) -> None:
+    # Its own module (data_model/publishing.py), not in ALL_MODELS: this migration makes it.
+    from mephisto_core.data_model.publishing import PublishIntent
+
+    db.create_tables([PublishIntent], safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
     Migration(3, "upload table: uploads counted per unit and worker, found after a crash", _upload_table),
+    Migration(
+        5, "publish_intent table: units recorded before and after the platform publishes them", _publish_intent_table
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ import hmac
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,7 +25,8 @@ from mephisto_provider_inhouse.links import (
 from mephisto_provider_inhouse.roster import PROVIDER_TYPE, RosterWorker, new_worker, parse_roster, roster_path
 
 if TYPE_CHECKING:
-    from mephisto_core.data_model import TaskRun, Worker
+    from mephisto_core.abstractions.provider import UnitDrift
+    from mephisto_core.data_model import TaskRun, Unit, Worker
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class InhouseProvider(NoPlatformProvider):
     default_requester_name: ClassVar[str | None] = DEFAULT_REQUESTER
     ledger_file: ClassVar[str] = LEDGER_NAME  # NoPlatformProvider writes the review actions there
     ledger_owner: ClassVar[str | None] = "in-house"
+    # Who a link names is read from the link (and local files): no platform call, so no thread hop per hello.
+    identifies_workers_locally: ClassVar[bool] = True
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         super().__init__(args, requester_name, credentials, data_dir)
@@ -129,6 +132,10 @@ class InhouseProvider(NoPlatformProvider):
             )
         token = self._simulated.setdefault(worker_name, new_worker(worker_name).token)
         return {WORKER_PARAM: worker_name, TOKEN_PARAM: token}
+
+    def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+        """Nothing to reconcile: units are offered here only, no platform keeps a state of its own."""
+        return []
 
     def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
         """Worker `worker_name`'s personal link; without a name, the link's shape and how to print them all."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -14,7 +14,8 @@ from mephisto_core.errors import ProviderError
 from mephisto_provider_mock.ledger import LEDGER_DIR, LEDGER_NAME
 
 if TYPE_CHECKING:
-    pass
+    from mephisto_core.abstractions.provider import UnitDrift
+    from mephisto_core.data_model import TaskRun, Unit
 
 WORKER_ID_PARAM = "worker_id"
 MAX_WORKER_NAME_LENGTH = 128
@@ -51,6 +52,8 @@ class MockProvider(NoPlatformProvider):
     # every entry lists every field, null where the action has none.
     ledger_file: ClassVar[str] = f"{LEDGER_DIR}/{LEDGER_NAME}"
     ledger_lists_every_field: ClassVar[bool] = True
+    # Who a link names is read from the link (and local files): no platform call, so no thread hop per hello.
+    identifies_workers_locally: ClassVar[bool] = True
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,6 +75,10 @@ class MockProvider(NoPlatformProvider):
         if problem is not None:
             return WorkerIdentity(None, refusal=problem)
         return WorkerIdentity(worker_name=name)
+
+    def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+        """Nothing to reconcile: units are offered here only, no platform keeps a state of its own."""
+        return []
 
     def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
         """`base_url?worker_id=NAME`; without a name, a link with a placeholder to replace."""

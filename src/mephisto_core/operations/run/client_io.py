@@ -16,9 +16,11 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
+from mephisto_core.abstractions.provider import WorkerIdentity
 from mephisto_core.operations.run import upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.provider_calls import ProviderCalls
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
@@ -47,9 +49,13 @@ class _Binding:
 class ClientIOHandler:
     """Serves the worker messages of one run that arrive over the router channel."""
 
-    def __init__(self, pool: WorkerPool, writer: DatabaseWriter, uploads: UploadStore) -> None:
+    def __init__(
+        self, pool: WorkerPool, writer: DatabaseWriter, uploads: UploadStore, calls: ProviderCalls | None = None
+    ) -> None:
         self.pool = pool
         self.writer = writer
+        #: where `identify_worker` runs when the provider may reach its platform for it (None: inline)
+        self.calls = calls
         self.uploads = uploads
         self.channel: RouterChannel | None = None
         self._bindings: dict[int, _Binding | None] = {}
@@ -125,7 +131,12 @@ class ClientIOHandler:
         if token is not None and not (isinstance(token, str) and len(token) <= 128):
             self.send(conn, Failure("bad_message", "hello.token must be a string or null").message(request_id))
             return
-        result = await self.writer.call(self.pool.register, params, token)
+        identity: WorkerIdentity | None = None  # None: the worker pool asks the provider inline
+        provider = self.pool.ctx.provider
+        if self.calls is not None and not provider.identifies_workers_locally:
+            # Off the writer thread: a platform slow to say who this is holds up this page only.
+            identity = await self.calls.call(provider.identify_worker, params)
+        result = await self.writer.call(self.pool.register, params, token, identity)
         if isinstance(result, Assigned):
             self._bind(conn, (result.is_onboarding, result.agent_id))
         elif isinstance(result, Expired):

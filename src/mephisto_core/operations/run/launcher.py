@@ -1,6 +1,10 @@
 """TaskLauncher: turn the blueprint's data into assignments and units, and offer units to workers.
 
-All methods run on the database writer thread. Creation is bulk (executemany with ids reserved up front), so
+All methods run on the database writer thread and never call the provider: for a provider that publishes units,
+offering one records a publish intent (data_model/publishing.py) and `operations.run.publishing.Publisher` makes
+the platform call off the writer thread, then moves the unit to `launched`.
+
+Creation is bulk (executemany with ids reserved up front), so
 100,000 units are created in seconds; launching respects `max_num_concurrent_units` by topping up the pool of
 offered units whenever the operator ticks. When offering a unit is only its status change (no limit, and a
 provider that publishes nothing per unit), units are created already `launched` and withdrawn in one UPDATE.
@@ -22,8 +26,11 @@ import peewee as pw
 from mephisto_core.data_model import Assignment, Unit, UnitStatus
 from mephisto_core.data_model.bulk import db_datetime, insert_rows, json_text, reserve_ids
 from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.data_model.statuses import check_unit_birth
 from mephisto_core.data_model.transitions import move_run_units, move_units
+from mephisto_core.operations.budget import refuse_offer_over_budget
+from mephisto_core.operations.run.publishing import record_intents
 from mephisto_core.operations.run.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,10 @@ class TaskLauncher:
         pay = str(self.ctx.config.task.reward)
         born = UnitStatus.LAUNCHED if self._offer_on_creation() else UnitStatus.CREATED
         check_unit_birth(born.value)
+        if born is UnitStatus.LAUNCHED:  # offered as created: within task.max_budget first (operations/budget.py)
+            refuse_offer_over_budget(
+                self.ctx.task.id, self.ctx.config.task, self.ctx.provider, len(items) * per, self.ctx.config.task.reward
+            )
         now = db_datetime(Unit, utcnow())
         assignment_ids = reserve_ids(Assignment, len(items))
         insert_rows(
@@ -124,15 +135,30 @@ class TaskLauncher:
             .order_by(Unit.id)
         )
         if self._offering_is_a_status_change():
+            refuse_offer_over_budget(
+                self.ctx.task.id,
+                self.ctx.config.task,
+                self.ctx.provider,
+                lambda: (
+                    withdrawn.count()
+                    + Unit.select().where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value)).count()
+                ),
+                self.ctx.config.task.reward,
+            )
             launched = move_units([uid for (uid,) in withdrawn.tuples()], UnitStatus.EXPIRED, UnitStatus.LAUNCHED)
             launched += move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
             if launched:
                 self.ctx.offers += 1
                 self._counted = None
             return launched
+        # A unit whose publishing is under way (an open intent) is neither offered again nor counted as waiting.
+        being_published = PublishIntent.select(PublishIntent.unit).where(
+            (PublishIntent.task_run == run) & (PublishIntent.state == IntentState.PENDING.value)
+        )
+        withdrawn = withdrawn.where(Unit.id.not_in(being_published))
         created = (
             Unit.select(Unit.id)
-            .where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value))
+            .where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value) & Unit.id.not_in(being_published))
             .order_by(Unit.id)
         )
         room: int | None = None
@@ -141,7 +167,7 @@ class TaskLauncher:
                 Unit.select()
                 .where((Unit.task_run == run) & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value]))
                 .count()
-            )
+            ) + being_published.count()
             room = limit - active
             if room <= 0:
                 return 0
@@ -159,42 +185,50 @@ class TaskLauncher:
         return launched
 
     def _launch(self, ids: list[int], source: UnitStatus) -> int:
+        """Offer `ids` (now in status `source`): moved to `launched` at once, or, when the provider publishes
+        units, recorded as publish intents for the Publisher; returns how many."""
+        if not ids:
+            return 0
+        refuse_offer_over_budget(
+            self.ctx.task.id, self.ctx.config.task, self.ctx.provider, len(ids), self.ctx.config.task.reward
+        )
+        if self.ctx.provider.publishes_units:
+            record_intents(self.ctx.run.id, ids, source)
+            return len(ids)
         launched = 0
         for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            provider_ids: dict[int, str | None] = {}
-            if self.ctx.provider.publishes_units:
-                units = list(Unit.select().where(Unit.id.in_(chunk)))
-                provider_ids = self.ctx.provider.launch_units(units, self.ctx.worker_url)
-            launched += move_units(chunk, source, UnitStatus.LAUNCHED)
-            named = [(uid, pid) for uid, pid in provider_ids.items() if pid is not None]
-            if named:  # one UPDATE per chunk, not one per unit
-                (
-                    Unit.update(provider_unit_id=pw.Case(Unit.id, named))
-                    .where(Unit.id.in_([uid for uid, _ in named]))
-                    .execute()
-                )
+            launched += move_units(ids[start : start + CHUNK], source, UnitStatus.LAUNCHED)
         if launched:
             self.ctx.offers += 1
             self._counted = None
         return launched
 
-    def expire_unclaimed(self) -> int:
-        """Withdraw every offered-but-unclaimed unit (a stop); returns how many.
+    def units_offered(self) -> None:
+        """Units were just moved to `launched` (by the Publisher): the next count is fresh, and the worker pool
+        forgets that the run had nothing to offer."""
+        self.ctx.offers += 1
+        self._counted = None
+
+    def expire_unclaimed(self) -> list[Unit]:
+        """Withdraw every offered-but-unclaimed unit here (a stop); returns those the platform must withdraw too.
 
         Units never offered (`created`) stay as they are: nobody could have seen them, and the next launch offers
-        them under `max_num_concurrent_units` like any other waiting unit.
+        them under `max_num_concurrent_units` like any other waiting unit. The platform call is the caller's
+        (`Publisher.withdraw_unclaimed`), off this thread; a unit withdrawn here but still live there after a crash
+        is withdrawn by the next start's reconciliation.
         """
         run = self.ctx.run
         self._counted = None
         if not self.ctx.provider.publishes_units:
             # Nothing to withdraw at the provider: one UPDATE, with no unit read back.
-            return move_run_units(run.id, [UnitStatus.LAUNCHED], UnitStatus.EXPIRED)
+            move_run_units(run.id, [UnitStatus.LAUNCHED], UnitStatus.EXPIRED)
+            return []
         units = list(Unit.select().where((Unit.task_run == run) & (Unit.status == UnitStatus.LAUNCHED.value)))
         if not units:
-            return 0
-        self.ctx.provider.expire_units(units)
-        return move_units([u.id for u in units], UnitStatus.LAUNCHED, UnitStatus.EXPIRED)
+            return []
+        # One writer job: no claim can come between the read and the move.
+        move_units([u.id for u in units], UnitStatus.LAUNCHED, UnitStatus.EXPIRED)
+        return units
 
     def status_counts(self) -> dict[str, int]:
         """Units of this run per status.

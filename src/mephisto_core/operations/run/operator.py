@@ -42,6 +42,9 @@ from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOu
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.local_channel import LocalOperatorChannel
+from mephisto_core.operations.run.provider_calls import ProviderCalls
+from mephisto_core.operations.run.publishing import Publisher
+from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
@@ -93,6 +96,7 @@ class _Outcome:
 
     completed: bool = False
     launcher: TaskLauncher | None = None  # set once units may be offered
+    publisher: Publisher | None = None  # set with the launcher
 
 
 @dataclass
@@ -173,6 +177,10 @@ class Operator:
             run_setup.select_run, config, self._requester_name, self.owner, provider.is_sandbox
         )
         outcome = _Outcome()
+        # Every platform call runs on the provider's own threads, never on the writer thread; they outlive
+        # the run's last clean-up, which may withdraw units.
+        calls = ProviderCalls(provider)
+        stack.callback(calls.close)
         stack.push_async_exit(functools.partial(self._leave_run, selection, outcome))
         ctx = RunContext(self.settings, config, selection.task, selection.run, blueprint, provider, rules=self._rules)
         self.ctx = ctx
@@ -184,9 +192,13 @@ class Operator:
             selection.resumed,
         )
         launcher = outcome.launcher = TaskLauncher(ctx)
+        publisher = outcome.publisher = Publisher(
+            ctx, self.writer, calls, launcher.expire_unclaimed, launcher.units_offered
+        )
+        stack.push_async_callback(publisher.close)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
         self.worker_pool = pool
-        io = ClientIOHandler(pool, self.writer, pool.uploads)
+        io = ClientIOHandler(pool, self.writer, pool.uploads, calls)
         self.io = io
 
         build_dir = self.settings.runs_dir / str(selection.run.id) / "build"
@@ -213,6 +225,10 @@ class Operator:
         ctx.worker_url = deployment.worker_url
         self.stats.worker_url = deployment.worker_url
         await asyncio.to_thread(provider.setup_resources, selection.run, deployment.worker_url)
+        # Before anything is offered: what a killed process was publishing, then the platform's view of every
+        # open unit (first launch and resume alike).
+        await publisher.resolve_open_intents()
+        await reconcile_run(ctx, self.writer, calls, self.settings.runs_dir / str(selection.run.id))
         if selection.resumed:
             # Files a killed process received for attempts that are over now, and no submission lists.
             await upload_sweep.sweep_run(self.writer, selection.run.id, pool.uploads)
@@ -222,18 +238,18 @@ class Operator:
             left = await self.writer.call(pool.in_task_agents)
             io.watch_absent([(False, agent_id) for agent_id in left])
         first_chunk = asyncio.Event()
-        feeder = asyncio.create_task(self._feed(launcher, blueprint, first_chunk))
+        feeder = asyncio.create_task(self._feed(launcher, publisher, blueprint, first_chunk))
         stack.callback(feeder.cancel)
         # The link is printed once the first units are offered, not after the whole data set.
         await asyncio.wait({feeder, asyncio.ensure_future(first_chunk.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if feeder.done() and feeder.exception() is not None:
-            await self._withdraw_unclaimed(launcher)  # a resume may have offered expired units
+            await self._withdraw_unclaimed(publisher)  # a resume may have offered expired units
             raise feeder.exception()  # type: ignore[misc]
         await self._refresh(launcher, io)
         self.ready.set()
         if on_ready is not None:
             on_ready(self.stats)
-        outcome.completed = await self._watch(ctx, launcher, pool, io, feeder, router_lost)
+        outcome.completed = await self._watch(ctx, launcher, publisher, pool, io, feeder, router_lost)
         return self.stats
 
     async def _leave_run(
@@ -247,7 +263,7 @@ class Operator:
         """The run's last clean-up: delete it when this launch made it and failed untouched, else release it."""
         # Units offered at the provider must be withdrawn before their rows may go.
         withdrawn = isinstance(exc, Exception) and (
-            outcome.launcher is None or await self._withdraw_unclaimed(outcome.launcher)
+            outcome.publisher is None or await self._withdraw_unclaimed(outcome.publisher)
         )
         if withdrawn and not selection.resumed:
             try:
@@ -287,7 +303,9 @@ class Operator:
             # process is gone by then, and a dead owner's run is taken at once.
             log.warning("could not mark run %d as released (%s); the next launch takes it over", run_id, exc)
 
-    async def _feed(self, launcher: TaskLauncher, blueprint: Blueprint, first_chunk: asyncio.Event) -> None:
+    async def _feed(
+        self, launcher: TaskLauncher, publisher: Publisher, blueprint: Blueprint, first_chunk: asyncio.Event
+    ) -> None:
         """Create the run's assignments chunk by chunk, offering each chunk at once; resumes where a crash stopped."""
         outage = DatabaseOutage("creating the run's units")
         items = blueprint.iter_assignments()
@@ -296,6 +314,7 @@ class Operator:
         if done:
             # A resumed run's waiting units (withdrawn by a stop, or never offered) before the link is printed.
             await self._call_until_done(outage, launcher.launch_available)
+            await publisher.kick()
         while not self._stop_level:
             chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, FEED_CHUNK)))
             if not chunk:
@@ -303,6 +322,8 @@ class Operator:
             # A failed chunk is undone whole (one writer job, one savepoint), so trying it again is safe.
             await self._call_until_done(outage, launcher.create_assignments, chunk)
             await self._call_until_done(outage, launcher.launch_available)
+            # Waited for here (on the platform, not the writer): the link is printed once units are offered.
+            await publisher.kick()
             first_chunk.set()
         first_chunk.set()
 
@@ -322,6 +343,7 @@ class Operator:
         self,
         ctx: RunContext,
         launcher: TaskLauncher,
+        publisher: Publisher,
         pool: WorkerPool,
         io: ClientIOHandler,
         feeder: asyncio.Task[None],
@@ -336,9 +358,9 @@ class Operator:
         outage = DatabaseOutage("running the run's tick")
         while True:
             if router_lost.done() and (reason := router_lost.result()) is not None:
-                await self._stop_for_lost_router(launcher, io, reason)
+                await self._stop_for_lost_router(launcher, publisher, io, reason)
             try:
-                finished = await self._tick(ctx, launcher, pool, io, feeder, state)
+                finished = await self._tick(ctx, launcher, publisher, pool, io, feeder, state)
             except pw.OperationalError as exc:
                 if self._stop_level >= 2:
                     log.warning("database error while stopping now (%s); the counts shown may be stale", exc)
@@ -358,6 +380,7 @@ class Operator:
         self,
         ctx: RunContext,
         launcher: TaskLauncher,
+        publisher: Publisher,
         pool: WorkerPool,
         io: ClientIOHandler,
         feeder: asyncio.Task[None],
@@ -371,7 +394,7 @@ class Operator:
         if self._stop_level and not state.graceful_started:
             # Either speed of stop withdraws what nobody holds, so no worker accepts work at the
             # provider that no server will serve.
-            await self.writer.call(launcher.expire_unclaimed)
+            await publisher.withdraw_unclaimed()
             state.graceful_started = True
         if self._stop_level >= 2:
             await self._refresh(launcher, io)
@@ -387,10 +410,11 @@ class Operator:
                 io.forget_agent((False, agent_id))
         if not state.graceful_started:
             await self.writer.call(launcher.launch_available)
+            publisher.kick()
         await self._refresh(launcher, io)
         if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
             # A data item the blueprint could not read: none of its units exist; withdraw the offered ones.
-            await self._withdraw_unclaimed(launcher)
+            await self._withdraw_unclaimed(publisher)
             raise feeder.exception()  # type: ignore[misc]
         incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
         if incomplete == 0 and (feeder.done() or state.graceful_started):
@@ -399,20 +423,22 @@ class Operator:
             return False
         return None
 
-    async def _withdraw_unclaimed(self, launcher: TaskLauncher) -> bool:
+    async def _withdraw_unclaimed(self, publisher: Publisher) -> bool:
         """Withdraw the unclaimed units of a run that is about to fail; False when that failed.
 
         A failure here (the database, or the provider's `expire_units`) is only logged, so the failure that
         stops the run is the one reported.
         """
         try:
-            await self.writer.call(launcher.expire_unclaimed)
+            await publisher.withdraw_unclaimed()
         except Exception as exc:  # logged, and the caller keeps the run so the next launch withdraws them
             log.warning("could not withdraw the unclaimed units (%s); the next launch offers them again", exc)
             return False
         return True
 
-    async def _stop_for_lost_router(self, launcher: TaskLauncher, io: ClientIOHandler, reason: str) -> None:
+    async def _stop_for_lost_router(
+        self, launcher: TaskLauncher, publisher: Publisher, io: ClientIOHandler, reason: str
+    ) -> None:
         """Stop as a stop now would, then raise RouterLostError with `reason` and how to resume."""
         self._stop_level = max(self._stop_level, 2)
         self.stats.stopping = "now"
@@ -420,7 +446,7 @@ class Operator:
             self.ctx.accepting = False
         # As for Ctrl-C: units nobody holds are withdrawn at the provider, since nothing serves them now.
         # Units that pages held stay `assigned`; the next launch offers them again after the grace period.
-        await self._withdraw_unclaimed(launcher)
+        await self._withdraw_unclaimed(publisher)
         try:
             await self._refresh(launcher, io)
         except pw.OperationalError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 
 import peewee as pw
 
-from mephisto_core.abstractions import UploadedFile
+from mephisto_core.abstractions import UploadedFile, WorkerIdentity
 from mephisto_core.data_model import (
     Agent,
     AgentFile,
@@ -116,13 +116,19 @@ class WorkerPool(AgentReleases):
 
     # ---- registration -------------------------------------------------------------------------------------
 
-    def register(self, params: Mapping[str, str], token: str | None) -> Assigned | Expired | Preview | Refused:
+    def register(
+        self, params: Mapping[str, str], token: str | None, identity: WorkerIdentity | None = None
+    ) -> Assigned | Expired | Preview | Refused:
         """Answer a page's `hello`: the agent it already had, a newly claimed unit, the preview, or a refusal.
 
         A `token` names the attempt whose data the page shows; when that attempt is over the page is told so
         (`Expired`) and never handed another unit in its place: it asks for one with a hello without token.
+        `identity` is the provider's answer when the caller asked it off this thread (ClientIOHandler does for
+        providers that may reach their platform); None asks `identify_worker` here, for providers that identify
+        workers locally.
         """
-        identity = self.ctx.provider.identify_worker(params)
+        if identity is None:
+            identity = self.ctx.provider.identify_worker(params)
         if identity.refusal:
             return Refused(Refusal.BAD_LINK, identity.refusal)
         if identity.worker_name is None:

@@ -1,0 +1,224 @@
+"""Publisher: offers units at the platform and withdraws them, crash-safe, without holding up the writer thread.
+
+Offering a unit of a provider that publishes units takes three steps, each its own commit:
+
+1. the launcher (writer thread) records a `pending` publish intent per unit with a fresh idempotency key;
+2. the Publisher asks the provider to publish them (`CrowdProvider.publish_units`) on the provider-call threads;
+3. the answer is written with the units' move to `launched` (writer thread).
+
+A process killed between 1 and 3 leaves intents `pending`. Their outcome is unsure (the platform may have
+published them), so before anything else the next start asks `find_published(key)` for each: what the platform
+has is recorded, and what it has not is published again under the same key. A platform call that fails or
+times out during the run makes its keys unsure the same way. Hence a unit is never published twice by the core
+nor lost: only a provider that ignores keys (publish_units' default) and loses an answer can publish twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mephisto_core.data_model import Unit, UnitStatus
+from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.publishing import IntentState, PublishIntent
+from mephisto_core.data_model.transitions import move_units
+
+if TYPE_CHECKING:
+    from mephisto_core.operations.run.db_writer import DatabaseWriter
+    from mephisto_core.operations.run.provider_calls import ProviderCalls
+    from mephisto_core.operations.run.run_context import RunContext
+
+log = logging.getLogger(__name__)
+
+PUBLISH_CHUNK = 100  # units per publish_units call
+
+
+@dataclass(frozen=True)
+class OpenIntent:
+    """A pending intent with its unit, as read on the writer thread for a call off it."""
+
+    key: str
+    unit: Unit
+    source: UnitStatus
+
+
+# ---- writer-thread steps -----------------------------------------------------------------------------------
+
+
+def record_intents(run_id: int, unit_ids: list[int], source: UnitStatus) -> None:
+    """Step 1: one pending intent per unit, each with a new idempotency key (writer thread)."""
+    now = utcnow()
+    rows = [
+        {
+            "task_run": run_id,
+            "unit": unit_id,
+            "idempotency_key": f"mephisto-{run_id}-{unit_id}-{secrets.token_hex(8)}",
+            "state": IntentState.PENDING.value,
+            "source_status": source.value,
+            "created_at": now,
+        }
+        for unit_id in unit_ids
+    ]
+    for start in range(0, len(rows), 100):  # under SQLite's bound-parameter limit
+        PublishIntent.insert_many(rows[start : start + 100]).execute()
+
+
+def open_intents(run_id: int) -> list[OpenIntent]:
+    """The run's pending intents with their units, oldest first (writer thread)."""
+    query = (
+        PublishIntent.select(PublishIntent, Unit)
+        .join(Unit)
+        .where((PublishIntent.task_run == run_id) & (PublishIntent.state == IntentState.PENDING.value))
+        .order_by(PublishIntent.id)
+    )
+    return [OpenIntent(i.idempotency_key, i.unit, UnitStatus(i.source_status)) for i in query]
+
+
+def record_published(published: dict[str, str | None], on_moved: Callable[[], None]) -> int:
+    """Step 3: intents by key -> the provider's id of the unit; the units move to `launched` (writer thread)."""
+    now, moved = utcnow(), 0
+    for key, provider_id in published.items():
+        intent = PublishIntent.get_or_none(PublishIntent.idempotency_key == key)
+        if intent is None or intent.state != IntentState.PENDING.value:
+            continue  # resolved already (a lookup and a publish answered for the same key)
+        intent.state, intent.provider_unit_id, intent.resolved_at = IntentState.PUBLISHED.value, provider_id, now
+        intent.save()
+        moved += move_units(
+            [intent.unit_id], UnitStatus(intent.source_status), UnitStatus.LAUNCHED, provider_unit_id=provider_id
+        )
+    if moved:
+        on_moved()
+    return moved
+
+
+def abandon_intents(keys: list[str]) -> None:
+    """Intents the platform has nothing under, given up (a stop): their units wait as before (writer thread)."""
+    PublishIntent.update(state=IntentState.ABANDONED.value, resolved_at=utcnow()).where(
+        PublishIntent.idempotency_key.in_(keys) & (PublishIntent.state == IntentState.PENDING.value)
+    ).execute()
+
+
+# ---- the event loop's side ---------------------------------------------------------------------------------
+
+
+class Publisher:
+    """Publishes a run's pending intents and withdraws its unclaimed units through `ProviderCalls`."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        writer: DatabaseWriter,
+        calls: ProviderCalls,
+        expire_unclaimed: Callable[[], list[Unit]],
+        on_moved: Callable[[], None],
+    ) -> None:
+        self.ctx = ctx
+        self.writer = writer
+        self.calls = calls
+        self._expire_unclaimed = expire_unclaimed  # the launcher's writer-thread step
+        self._on_moved = on_moved
+        self._lock = asyncio.Lock()
+        #: keys whose platform call may or may not have published (a crash, a failure, a timeout)
+        self._unsure: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self.published = 0  # units this process moved to `launched` through the platform
+
+    async def resolve_open_intents(self) -> int:
+        """At a run's start: every intent a previous process left pending is looked up, then published or
+        recorded (see the module docstring); returns how many were open."""
+        if not self.ctx.provider.publishes_units:
+            return 0
+        intents = await self.writer.call(open_intents, self.ctx.run.id)
+        self._unsure.update(i.key for i in intents)
+        if intents:
+            log.info("%d units were being published when the last process stopped: looking them up", len(intents))
+            await self.publish_pending()
+        return len(intents)
+
+    def kick(self) -> asyncio.Task[None]:
+        """Publish what is pending in the background (the tick must not wait on the platform); the task doing
+        it, for a caller that wants to wait (the feeder prints the link once its first units are published)."""
+        if self._task is not None and not self._task.done():
+            self._again = True  # the running round may have read the intents before the new ones
+            return self._task
+        self._task = asyncio.create_task(self._publish_rounds(), name="mephisto-publish")
+        return self._task
+
+    async def _publish_rounds(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.publish_pending()
+            except Exception as exc:  # the database or the provider: the next kick tries again
+                log.warning("publishing units failed (%s); trying again at the next tick", exc)
+            if not self._again:
+                return
+
+    async def publish_pending(self) -> None:
+        """Publish the run's pending intents (looking unsure ones up first); one round at a time."""
+        async with self._lock:
+            intents = await self.writer.call(open_intents, self.ctx.run.id)
+            if not intents:
+                return
+            found = await self._look_up([i for i in intents if i.key in self._unsure])
+            if found:
+                await self._record(found)
+            todo = [i for i in intents if i.key not in found]
+            if not self.ctx.accepting:
+                # A stop began: nothing more is published, and these intents are known to have nothing there.
+                await self.writer.call(abandon_intents, [i.key for i in todo])
+                self._unsure.difference_update(i.key for i in todo)
+                await self._withdraw()
+                return
+            for start in range(0, len(todo), PUBLISH_CHUNK):
+                await self._publish(todo[start : start + PUBLISH_CHUNK])
+
+    async def _look_up(self, intents: list[OpenIntent]) -> dict[str, str | None]:
+        """What the platform published under each unsure key ({key: its id or None when it has no id})."""
+        results = await asyncio.gather(
+            *(self.calls.call(self.ctx.provider.find_published, i.key) for i in intents), return_exceptions=True
+        )
+        found: dict[str, str | None] = {}
+        for intent, result in zip(intents, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result  # still unsure: nothing may be published again under this key before we know
+            self._unsure.discard(intent.key)
+            if result is not None:
+                found[intent.key] = result or None
+        return found
+
+    async def _publish(self, intents: list[OpenIntent]) -> None:
+        keys = {i.unit.id: i.key for i in intents}
+        try:
+            ids = await self.calls.call(
+                self.ctx.provider.publish_units, [i.unit for i in intents], self.ctx.worker_url, keys
+            )
+        except Exception:
+            self._unsure.update(keys.values())  # it may have published some: looked up before the next try
+            raise
+        await self._record({keys[unit_id]: pid for unit_id, pid in ids.items() if unit_id in keys})
+        if not self.ctx.accepting:  # a stop began while the platform published: withdraw them at once
+            await self._withdraw()
+
+    async def _record(self, published: dict[str, str | None]) -> None:
+        self.published += await self.writer.call(record_published, published, self._on_moved)
+
+    async def withdraw_unclaimed(self) -> None:
+        """Withdraw every unclaimed unit here and at the platform (a stop); waits for a publish in flight."""
+        async with self._lock:
+            await self._withdraw()
+
+    async def _withdraw(self) -> None:
+        units = await self.writer.call(self._expire_unclaimed)
+        if units:
+            await self.calls.call(self.ctx.provider.expire_units, units)
+
+    async def close(self) -> None:
+        """Let a background publishing round end (a stop abandons what it did not publish)."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
