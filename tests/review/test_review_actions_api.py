@@ -7,6 +7,7 @@ from decimal import Decimal
 from review_helpers import break_the_mock_provider, is_blocked, ledger, reviews, status_of, task_units
 
 from mephisto_core.data_model import Agent, GrantedQualification, Qualification, Review
+from mephisto_core.data_model.payments import Payment
 from mephisto_core.data_model.qualifications import granted_value
 from mephisto_core.settings import Settings
 
@@ -62,15 +63,36 @@ def test_bonus_pays_the_exact_amount_with_its_reason(client, mephisto_settings: 
     assert status_of(unit.id) == "completed"  # a bonus is not a verdict
     (review,) = reviews(unit.id)
     assert (review.kind, review.amount, review.feedback) == ("bonus", Decimal("0.75"), "Very detailed")
-    (entry,) = ledger(mephisto_settings)
-    assert (entry["action"], entry["amount"], entry["reason"], entry["unit_id"]) == (
-        "bonus",
-        "0.75",
+    assert ledger(mephisto_settings) == []  # money is in the payments ledger, not the mock's file
+    (payment,) = Payment.select().where(Payment.kind == "bonus")
+    assert (payment.status, payment.amount, payment.reason, payment.unit_id) == (
+        "paid",
+        Decimal("0.75"),
         "Very detailed",
         unit.id,
     )
     assert client.post(f"/api/units/{unit.id}/bonus", {"amount": 2, "reason": "again"}).status == 200
     assert [r.amount for r in reviews(unit.id)] == [Decimal("0.75"), Decimal("2.00")]
+
+
+def test_a_bonus_sent_twice_with_its_client_key_pays_once(client) -> None:
+    unit = task_units("study")[3]
+    body = {"amount": "0.75", "reason": "Very detailed", "client_key": "form-1"}
+    assert client.post(f"/api/units/{unit.id}/bonus", body).json["message"] == f"Bonus of 0.75 paid for unit {unit.id}."
+    again = client.post(f"/api/units/{unit.id}/bonus", body)
+    assert again.status == 200
+    assert again.json["message"] == f"Bonus of 0.75 for unit {unit.id} was paid already; nothing more was paid."
+    assert [(p.kind, p.amount, p.status) for p in Payment.select()] == [("bonus", Decimal("0.75"), "paid")]
+    assert [r.amount for r in reviews(unit.id)] == [Decimal("0.75")]
+    other = client.post(f"/api/units/{unit.id}/bonus", {**body, "client_key": "form-2"})
+    assert other.status == 200 and Payment.select().count() == 2  # a new form, a new bonus
+
+
+def test_a_malformed_client_key_is_refused_and_nothing_is_paid(client) -> None:
+    unit = task_units("study")[3]
+    reply = client.post(f"/api/units/{unit.id}/bonus", {"amount": "1", "reason": "x", "client_key": "a b"})
+    assert reply.status == 400 and "client_key must be 1 to 128 letters" in reply.error
+    assert Payment.select().count() == 0
 
 
 def test_block_then_unblock_a_worker(client, mephisto_settings: Settings) -> None:
@@ -141,7 +163,6 @@ def test_a_provider_failure_changes_nothing(client, mephisto_settings: Settings)
     for path, body in [
         (f"/api/units/{unit.id}/approve", {}),
         (f"/api/units/{unit.id}/reject", {"feedback": "no"}),
-        (f"/api/units/{unit.id}/bonus", {"amount": "1.00", "reason": "thanks"}),
         (f"/api/workers/{unit.worker_id}/block", {"reason": "spam"}),
     ]:
         reply = client.post(path, body)
@@ -152,6 +173,9 @@ def test_a_provider_failure_changes_nothing(client, mephisto_settings: Settings)
     assert Agent.get_by_id(unit.agent_id).status == "completed"
     assert reviews() == []
     assert not is_blocked(unit.worker_id)
+    # The reward's intent stays in the payments ledger as failed, with why (a bonus's failure: tests/payments).
+    (payment,) = Payment.select()
+    assert (payment.kind, payment.status) == ("reward", "failed") and "could not record" in payment.error
 
 
 def test_bulk_approve_reports_each_unit(client, mephisto_settings: Settings) -> None:
@@ -184,7 +208,8 @@ def test_bulk_reject_and_bonus_apply_to_every_unit(client, mephisto_settings: Se
     reply = client.post("/api/units/bulk", {"action": "bonus", "unit_ids": ids, "amount": "0.10", "reason": "sorry"})
     assert reply.status == 200 and reply.json["done"] == 3
     assert [(r.kind, r.amount) for r in reviews() if r.kind == "bonus"] == [("bonus", Decimal("0.10"))] * 3
-    assert [e["action"] for e in ledger(mephisto_settings)] == ["reject"] * 3 + ["bonus"] * 3
+    assert [e["action"] for e in ledger(mephisto_settings)] == ["reject"] * 3
+    assert sorted(p.unit_id for p in Payment.select().where(Payment.kind == "bonus")) == sorted(ids)
 
 
 def test_bulk_block_blocks_each_distinct_worker_once(client, mephisto_settings: Settings) -> None:

@@ -16,7 +16,7 @@ from mephisto_core.settings import Settings
 WorkedUnit = tuple[Worker, Unit, Agent]
 
 
-def test_every_review_action_writes_one_ledger_line(provider: InhouseProvider, worked_unit: WorkedUnit) -> None:
+def test_every_review_action_but_money_writes_one_ledger_line(provider: InhouseProvider, worked_unit: WorkedUnit) -> None:
     worker, unit, agent = worked_unit
     provider.approve_work(agent, "great")
     provider.reject_work(agent, "empty answer")
@@ -27,16 +27,11 @@ def test_every_review_action_writes_one_ledger_line(provider: InhouseProvider, w
     provider.expire_units([unit])  # nothing was published, so nothing is recorded
 
     entries = read_ledger(provider.data_dir)
-    assert [e["action"] for e in entries] == ["approve", "reject", "soft_reject", "bonus", "block", "unblock"]
-    approve, reject, soft, bonus, block, unblock = entries
+    # The bonus is money: the core's payments ledger (database) records it, not this file.
+    assert [e["action"] for e in entries] == ["approve", "reject", "soft_reject", "block", "unblock"]
+    approve, reject, soft, block, unblock = entries
     assert (approve["unit_id"], approve["agent_id"], approve["feedback"]) == (unit.id, agent.id, "great")
     assert (reject["feedback"], soft["feedback"]) == ("empty answer", "off topic")
-    assert (bonus["amount"], bonus["reason"], bonus["unit_id"], bonus["agent_id"]) == (
-        "0.10",
-        "extra effort",
-        unit.id,
-        agent.id,
-    )
     assert block["reason"] == "spam"
     assert "unit_id" not in unblock
     for entry in entries:
@@ -53,9 +48,9 @@ def test_ledger_is_in_the_providers_data_dir(provider: InhouseProvider, mephisto
 def test_ledger_carries_the_email_the_researcher_gave(provider: InhouseProvider, worked_unit: WorkedUnit) -> None:
     with edit_roster(roster_path(provider.data_dir)) as workers:
         workers["alice"] = new_worker("alice", "alice@lab.example.org")
-    provider.bonus_worker(worked_unit[0], Decimal("2"), "thanks", None)
+    provider.block_worker(worked_unit[0], "thanks")
     (entry,) = read_ledger(provider.data_dir)
-    assert (entry["email"], entry["unit_id"], entry["agent_id"]) == ("alice@lab.example.org", None, None)
+    assert entry["email"] == "alice@lab.example.org"
 
 
 @pytest.mark.parametrize("amount", ["0", "-1", "-0.01"])
@@ -82,11 +77,11 @@ def test_ledger_entries_carry_only_the_fields_of_their_action(
 ) -> None:
     worker, unit, agent = worked_unit
     provider.approve_work(agent, "great")
-    provider.bonus_worker(worker, Decimal("1.5"), "thanks", unit)
+    provider.block_worker(worker, "thanks")
     provider.unblock_worker(worker)
-    approve, bonus, unblock = read_ledger(provider.data_dir)
+    approve, block, unblock = read_ledger(provider.data_dir)
     person = {"action", "worker_name", "worker_id", "email", "requester_name", "timestamp"}
     assert set(approve) == person | {"unit_id", "agent_id", "feedback"}
-    assert set(bonus) == person | {"unit_id", "agent_id", "amount", "reason"}
+    assert set(block) == person | {"reason"}
     assert set(unblock) == person
     assert unblock["email"] is None  # alice is not on the roster: the key is there, empty

@@ -1,9 +1,10 @@
 """NoPlatformProvider: the base of providers with no crowd platform behind them (mock, in-house, a lab's own).
 
-With nobody to publish to or pay through, such a provider's review actions (approve, reject, soft reject, bonus,
-block, unblock) are lines of its ActionLedger: the record that the researcher asked, read back by tests and by
-the researcher who pays by hand. A subclass keeps only what differs: who its workers are, its links, and where
-its ledger lives.
+With nobody to publish to or pay through, such a provider's verdicts and worker actions (approve, reject, soft
+reject, block, unblock) are lines of its ActionLedger: the record that the researcher asked, read back by tests.
+Money is not in that file: every reward and bonus is a row of the core's payments ledger in the database (written
+by the review operations around `pay_bonus` / `approve_work`), which `mephisto payments` lists for the researcher
+who pays by hand. A subclass keeps only what differs: who its workers are, its links, and where its ledger lives.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ LEDGER_ACTION_FIELDS = ("unit_id", "agent_id", "amount", "feedback", "reason")
 
 
 class NoPlatformProvider(CrowdProvider):
-    """Base class of a provider with no platform: nothing is published per unit, no fee, review actions go to a ledger.
+    """Base class of a provider with no platform: nothing published per unit, no fee, review actions go to a ledger.
 
     Every entry is `{"action", "worker_name", "worker_id", <ledger_worker_fields>, <the action's fields>,
     "requester_name", "timestamp"}`, fsynced before the action returns; amounts are decimal strings. Override
@@ -45,6 +46,10 @@ class NoPlatformProvider(CrowdProvider):
     def fee(self, amount: Decimal) -> Decimal:
         """No platform, no fee."""
         return Decimal("0")
+
+    def fee_schedule(self) -> str:
+        """No platform, no fee (the researcher pays workers directly)."""
+        return "no platform fee (you pay workers yourself)"
 
     def ledger_path(self) -> Path:
         """The ledger file of this provider."""
@@ -91,17 +96,19 @@ class NoPlatformProvider(CrowdProvider):
         self._record_agent_action("soft_reject", agent, feedback)
 
     def bonus_worker(self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None) -> None:
-        """Record the bonus in the ledger for the researcher to pay; only an amount above 0 is a bonus."""
+        """Accept a bonus for the researcher to pay by hand; only an amount above 0 is a bonus.
+
+        Nothing is written here: the core's payments ledger (database) holds the bonus, its key and outcome.
+        """
         if amount <= 0:
             raise ProviderError(f"a bonus must be more than 0, got {amount} for worker {worker.name!r}")
-        self.record_review_action(
-            "bonus",
-            worker,
-            unit_id=None if unit is None else unit.id,
-            agent_id=None if unit is None else unit.agent_id,
-            amount=amount,
-            reason=reason,
-        )
+
+    def pay_bonus(
+        self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
+    ) -> str | None:
+        """No platform to pay through: the payments ledger row is the whole record; its reference is the key."""
+        self.bonus_worker(worker, amount, reason, unit)
+        return f"{self.type_name}:{idempotency_key}"
 
     def block_worker(self, worker: Worker, reason: str) -> None:
         """Record the block in the ledger (the core keeps a blocked worker away from new units)."""

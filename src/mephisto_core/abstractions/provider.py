@@ -140,8 +140,37 @@ class CrowdProvider:
         return secret_field_names(cls.RequesterArgs)
 
     def fee(self, amount: Decimal) -> Decimal:
-        """The platform's fee on paying `amount` to a worker (0 when the platform charges none)."""
+        """The platform's fee on paying `amount` to a worker (0 when the platform charges none).
+
+        Called for every reward and bonus (the payments ledger records it beside the amount), by `mephisto check`
+        for the worst-case cost and by the budget cap; keep it a pure computation (no platform call).
+        """
         return Decimal("0")
+
+    def fee_schedule(self) -> str:
+        """One line for researchers saying how `fee` is computed (shown by `mephisto check`)."""
+        return "no fee"
+
+    def balance(self) -> Decimal | None:
+        """The requester account's balance at the platform, in the task's currency; None when it cannot tell.
+
+        `mephisto check` shows it beside the worst-case cost when the requester's credentials are registered;
+        an exception here is shown as a warning, never stops the check.
+        """
+        return None
+
+    def pay_bonus(
+        self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
+    ) -> str | None:
+        """Pay a bonus once per `idempotency_key`; return the platform's id of the payment (or None).
+
+        The core records the intent in the payments ledger before this call and the outcome after it. After a
+        crash between the two the same key is asked again: a platform that accepts a client token (MTurk's
+        UniqueRequestToken) must pass the key so the second call pays nothing. The default calls
+        `bonus_worker`, for providers written before keys existed.
+        """
+        self.bonus_worker(worker, amount, reason, unit)
+        return None
 
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """Tell from a worker link's query parameters who the worker is."""

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # launch could not run (a deadline past the year 9999, an integer too big for the database). The bounds are
 # far beyond any real task; tests/abstractions/test_args_bounds.py fails on a numeric field without them.
 MAX_REWARD = Decimal("10000")
+#: Largest budget or bonus budget a task file may give (in the task's currency).
+MAX_BUDGET = Decimal("100000000")
 MAX_UNITS = 1_000_000
 MAX_PER_ASSIGNMENT = 1_000
 #: 365 days: MTurk's own ceiling for an assignment's duration.
@@ -40,6 +42,29 @@ class TaskArgs(BaseModel):
         le=MAX_REWARD,
         allow_inf_nan=False,
         description="Pay per unit, in the provider's currency (e.g. 0.50 = 50 cents).",
+    )
+    currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="The task's currency (ISO 4217 code, e.g. USD, GBP): of reward, bonuses and max_budget.",
+    )
+    max_budget: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_BUDGET,
+        allow_inf_nan=False,
+        description=(
+            "Hard cap on what the task may commit, fees included, over all its runs (none by default). Launching, "
+            "relaunching and bonuses that could pass it are refused; units offered or in progress count, not only "
+            "what was paid (`mephisto payments` lists it)."
+        ),
+    )
+    bonus_budget: Decimal = Field(
+        default=Decimal("0"),
+        ge=0,
+        le=MAX_BUDGET,
+        allow_inf_nan=False,
+        description="Bonuses you plan to pay in total; `mephisto check` adds it (and its fee) to the worst-case cost.",
     )
     tags: list[str] = Field(default_factory=list, description="Keywords workers can search for.")
     project: str | None = Field(default=None, description="Optional project grouping several tasks.")

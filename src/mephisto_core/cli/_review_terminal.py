@@ -8,6 +8,7 @@ terminal a key press is enough; when stdin is not a terminal (a pipe, a test) ea
 from __future__ import annotations
 
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,7 +196,8 @@ class TerminalReview:
         if not reason.strip():
             self.console.print("A bonus needs a reason; nothing was paid.")
             return False
-        self.actions.bonus(record.unit_id, amount.strip(), reason)
+        # A key per bonus asked here: the ledger pays it once, whatever happens between the platform and the commit.
+        self.actions.bonus(record.unit_id, amount.strip(), reason, client_key=f"terminal-{uuid.uuid4().hex}")
         self.tally.done["bonuses"] += 1
         self.console.print(f"Bonus of {amount.strip()} paid to {record.worker_id}.", markup=False)
         return False

@@ -44,6 +44,13 @@ def _upload_table(db: pw.Database) -> None:
     db.create_tables([Upload], safe=True)
 
 
+def _payment_table(db: pw.Database) -> None:
+    # The ledger is its own module (data_model/payments.py) and not in ALL_MODELS: this migration makes it.
+    from mephisto_core.data_model.payments import Payment
+
+    db.create_tables([Payment], safe=True)
+
+
 def _publish_intent_table(db: pw.Database) -> None:
     # Its own module (data_model/publishing.py), not in ALL_MODELS: this migration makes it.
     from mephisto_core.data_model.publishing import PublishIntent
@@ -55,6 +62,7 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
     Migration(3, "upload table: uploads counted per unit and worker, found after a crash", _upload_table),
+    Migration(4, "payment table: the payments ledger (rewards, bonuses, fees) with idempotency keys", _payment_table),
     Migration(
         5, "publish_intent table: units recorded before and after the platform publishes them", _publish_intent_table
     ),

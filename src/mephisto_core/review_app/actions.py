@@ -18,6 +18,7 @@ from mephisto_core.review_app.validation import (
     bad_request,
     check_fields,
     parse_amount,
+    parse_client_key,
     parse_id,
     parse_id_list,
     parse_qualification,
@@ -33,7 +34,7 @@ UNIT_ACTIONS: dict[str, set[str]] = {
     "approve": {"feedback"},
     "reject": {"feedback"},
     "soft-reject": {"feedback"},
-    "bonus": {"amount", "reason"},
+    "bonus": {"amount", "reason", "client_key"},
 }
 WORKER_ACTIONS: dict[str, set[str]] = {
     "block": {"reason"},
@@ -53,6 +54,7 @@ class Action:
     qualification: str = ""
     value: int = 1
     unit_id: int | None = None  # for grant / revoke: the unit the decision was made on
+    client_key: str | None = None  # for bonus: made by the page per bonus asked, so a second press pays once
 
     @property
     def on_worker(self) -> bool:
@@ -77,7 +79,7 @@ def parse_action(kind: str, body: dict[str, Any], *, extra: frozenset[str] = fro
     if kind == "bonus":
         amount = parse_amount(body.get("amount"))
         reason = parse_text(body, "reason", required=True, what="tell the worker what the bonus is for")
-        return Action(kind, feedback=reason, amount=amount)
+        return Action(kind, feedback=reason, amount=amount, client_key=parse_client_key(body.get("client_key")))
     if kind == "block":
         return Action(kind, feedback=parse_text(body, "reason", required=True, what="say why the worker is blocked"))
     if kind == "unblock":
@@ -131,7 +133,8 @@ def apply_unit_action(app: ReviewApp, unit_id: int, action: Action) -> str:
             return f"Unit {unit_id} soft-rejected."
         if action.kind == "bonus":
             assert action.amount is not None  # parse_action requires it
-            app.actions.bonus(unit_id, action.amount, action.feedback)
+            if not app.actions.bonus(unit_id, action.amount, action.feedback, action.client_key):
+                return f"Bonus of {action.amount} for unit {unit_id} was paid already; nothing more was paid."
             return f"Bonus of {action.amount} paid for unit {unit_id}."
     raise AssertionError(f"not a unit action: {action.kind}")
 

@@ -124,6 +124,15 @@ def parse_text(body: dict[str, Any], key: str, *, required: bool, what: str) -> 
     return text
 
 
+def parse_client_key(raw: object) -> str | None:
+    """A bonus's client key (optional): 1 to 128 letters, digits, `-` or `_`, made by the page per bonus asked."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", raw):
+        raise bad_request(f"client_key must be 1 to 128 letters, digits, - or _, got {_shorten(raw)}")
+    return raw
+
+
 def parse_amount(raw: object) -> Decimal:
     """A bonus amount: a positive decimal with at most two decimal places (JSON number or string)."""
     if raw is None or raw == "":

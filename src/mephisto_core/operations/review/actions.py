@@ -4,6 +4,11 @@ Every action goes through the run's provider plugin first (the platform pays, re
 provider succeeded is the status change and a `Review` record committed. A provider failure raises ProviderError
 and leaves the database untouched. Used by `mephisto review` (web and terminal) and by scripts.
 
+Money goes through the payments ledger (operations/payments.py): the reward paid on approval (or soft
+rejection) and every bonus are written as an intent before the provider call and settled after it, under an
+idempotency key, so a retry or a second press pays once; a bonus is refused when it would pass the task's
+`max_budget` (operations/budget.py).
+
 The provider acts as the requester the work ran under (a unit's run's requester; for a worker, every requester
 whose runs they worked on), with that requester's credentials as stored at the moment of the action.
 """
@@ -28,6 +33,7 @@ from mephisto_core.data_model import (
     UnitStatus,
     Worker,
 )
+from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
 from mephisto_core.data_model.qualifications import (
     BLOCK_QUALIFICATION,
     grant_qualification,
@@ -37,6 +43,14 @@ from mephisto_core.data_model.qualifications import (
 from mephisto_core.data_model.statuses import check_unit_transition
 from mephisto_core.data_model.transitions import set_agent_status, set_unit_status
 from mephisto_core.errors import MephistoError, NotFound, ProviderError
+from mephisto_core.operations.budget import refuse_over_budget, task_budget
+from mephisto_core.operations.payments import (
+    PaymentLedger,
+    PaymentRequest,
+    bonus_key,
+    default_bonus_client_key,
+    reward_key,
+)
 from mephisto_core.operations.providers import provider_for_run
 from mephisto_core.settings import Settings, requester_credentials
 
@@ -54,6 +68,7 @@ class ReviewActions:
         self.database = database
         self.settings = settings
         self.reviewer = reviewer
+        self.ledger = PaymentLedger(database)
         # Keyed by run and the requester's credentials as read for the action: a rotated key builds anew.
         self._providers: dict[tuple[int, str], CrowdProvider] = {}
 
@@ -78,8 +93,9 @@ class ReviewActions:
         unit, agent = self._submitted_unit(unit_id)
         check_unit_transition(unit.status, unit_status.value)  # refuse before calling the platform
         provider = self._provider_for(unit.task_run_id)
-        _call_provider(provider, provider_call, agent, feedback)
-        with self.database.write():
+        reward = Decimal(str(unit.pay_amount))
+
+        def record_verdict() -> None:
             set_unit_status(unit.id, unit_status)
             set_agent_status(agent.id, agent_status)
             Review.create(
@@ -91,16 +107,47 @@ class ReviewActions:
                 reviewer=self.reviewer,
             )
 
+        if kind is ReviewKind.REJECT or reward <= 0:
+            _call_provider(provider, provider_call, agent, feedback)
+            with self.database.write():
+                record_verdict()
+            return
+        # The verdict pays the reward: once per agent, its ledger row settled with the verdict in one commit.
+        request = self._payment_request(
+            PaymentKind.REWARD, reward_key(unit.id, agent.id), provider, unit, agent.worker_id, reward, feedback
+        )
+        self.ledger.pay(
+            request, lambda _key: _call_provider(provider, provider_call, agent, feedback), on_paid=record_verdict
+        )
+
     # ---- money and workers --------------------------------------------------------------------------------
 
-    def bonus(self, unit_id: int, amount: Decimal | str | float, reason: str) -> None:
-        """Pay the worker of a unit an extra `amount` with a reason they will see."""
+    def bonus(self, unit_id: int, amount: Decimal | str | float, reason: str, client_key: str | None = None) -> bool:
+        """Pay the worker of a unit an extra `amount` with a reason they will see, once per `client_key`.
+
+        The review app and terminal send a key made when the bonus was asked for, so a second press or a
+        retry after a crash pays nothing more; without one, the same amount and reason on the unit are the same
+        bonus. Works during the run and after it. Returns False when that bonus was paid already.
+        """
         value = _money(amount)
         unit, agent = self._submitted_unit(unit_id)
         provider = self._provider_for(unit.task_run_id)
         worker = Worker.get_by_id(agent.worker_id)
-        _call_provider(provider, "bonus_worker", worker, value, reason, unit)
-        with self.database.write():
+        key = bonus_key(unit.id, client_key or default_bonus_client_key(value, reason))
+        request = self._payment_request(PaymentKind.BONUS, key, provider, unit, worker.id, value, reason)
+        run = TaskRun.get_by_id(unit.task_run_id)
+
+        def within_budget() -> None:
+            task_section = (run.config or {}).get("task") or {}
+            refuse_over_budget(
+                unit.task_id, task_section, provider, request.amount + request.fee, f"the bonus of {value}"
+            )
+
+        def pay(idempotency_key: str) -> str | None:
+            reference = _call_provider(provider, "pay_bonus", worker, value, reason, unit, idempotency_key)
+            return None if reference is None else str(reference)
+
+        def record_bonus() -> None:
             Review.create(
                 kind=ReviewKind.BONUS.value,
                 unit=unit.id,
@@ -110,6 +157,12 @@ class ReviewActions:
                 feedback=reason,
                 reviewer=self.reviewer,
             )
+
+        existing = Payment.get_or_none(Payment.idempotency_key == key)
+        if existing is not None and existing.status == PaymentStatus.PAID.value:
+            return False
+        self.ledger.pay(request, pay, before_intent=within_budget, on_paid=record_bonus)
+        return True
 
     def block_worker(self, worker_id: int, reason: str) -> None:
         """Block a worker from every task: our own eligibility check refuses them, and the provider is told."""
@@ -159,6 +212,35 @@ class ReviewActions:
         return bool(granted_value(worker_id, BLOCK_QUALIFICATION))
 
     # ---- helpers ------------------------------------------------------------------------------------------
+
+    def _payment_request(
+        self,
+        kind: PaymentKind,
+        key: str,
+        provider: CrowdProvider,
+        unit: Unit,
+        worker_id: int,
+        amount: Decimal,
+        reason: str,
+    ) -> PaymentRequest:
+        run = TaskRun.get_by_id(unit.task_run_id)
+        _, currency = task_budget((run.config or {}).get("task") or {})
+        return PaymentRequest(
+            kind=kind,
+            idempotency_key=key,
+            requester_id=run.requester_id,
+            worker_id=worker_id,
+            task_id=unit.task_id,
+            task_run_id=run.id,
+            unit_id=unit.id,
+            amount=amount,
+            fee=Decimal(provider.fee(amount)),
+            currency=currency,
+            provider_type=run.provider_type,
+            reason=reason,
+            reviewer=self.reviewer,
+        )
+
 
     def _submitted_unit(self, unit_id: int) -> tuple[Unit, Agent]:
         unit = Unit.get_or_none(Unit.id == unit_id)
@@ -221,9 +303,9 @@ def _money(amount: Decimal | str | float) -> Decimal:
     return value
 
 
-def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> None:
+def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> Any:
     try:
-        getattr(provider, method)(*args)
+        return getattr(provider, method)(*args)
     except (MephistoError, NotImplementedError) as exc:
         raise ProviderError(f"provider {provider.type_name!r} refused to {method.replace('_', ' ')}: {exc}") from exc
     except Exception as exc:

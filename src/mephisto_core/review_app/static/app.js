@@ -410,10 +410,18 @@
         el("button", { type: "button", id: "soft-reject-button", "aria-keyshortcuts": "s", disabled: !allowed.soft_reject, onclick: () => verdict("soft-reject") }, "Soft-reject ", el("kbd", { text: "s" }))));
   }
 
+  // One key per bonus form shown: pressing Pay twice (or the request being retried) sends the same key, and the
+  // payments ledger pays once per key. The form is drawn anew after a bonus, with a new key for the next one.
+  function newClientKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   function bonusForm(unit) {
+    const clientKey = newClientKey();
     const submit = (event) => {
       event.preventDefault();
-      const body = { amount: $("bonus-amount").value.trim(), reason: $("bonus-reason").value };
+      const body = { amount: $("bonus-amount").value.trim(), reason: $("bonus-reason").value, client_key: clientKey };
       act("POST", `/api/units/${unit.unit_id}/bonus`, body, (result) => {
         say(result.message);
         showDetail(result);

@@ -1,0 +1,110 @@
+"""The budget cap (`[task] max_budget`): what a task has committed to pay, and refusing what would cross the cap.
+
+Committed is counted, not only paid: every unit offered, in progress, submitted or approved (its reward and the
+platform's fee on it), and every bonus paid or still pending in the payments ledger (with its fee). Rejected and
+withdrawn units commit nothing. The count covers every run of the task, since launching the same task again
+resumes it under the same cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import peewee as pw
+
+from mephisto_core.data_model import Unit, UnitStatus
+from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
+from mephisto_core.errors import MephistoError
+
+if TYPE_CHECKING:
+    from mephisto_core.abstractions import CrowdProvider
+
+#: Unit statuses whose reward is committed: offered, held, submitted (payable on approval) or paid.
+COMMITTED_UNIT_STATUSES = (
+    UnitStatus.LAUNCHED,
+    UnitStatus.ASSIGNED,
+    UnitStatus.COMPLETED,
+    UnitStatus.ACCEPTED,
+    UnitStatus.SOFT_REJECTED,
+)
+#: Payment statuses that count against the cap: paid, or asked with the outcome unknown.
+COMMITTED_PAYMENT_STATUSES = (PaymentStatus.PAID, PaymentStatus.PENDING)
+
+
+class BudgetExceeded(MephistoError):
+    """Launching, relaunching or paying would let a task's committed cost pass its `max_budget`."""
+
+
+def task_budget(task_section: dict[str, Any] | Any) -> tuple[Decimal | None, str]:
+    """(`max_budget` or None, `currency`) of a `[task]` section: a TaskArgs or a run's stored config dict."""
+    if isinstance(task_section, dict):
+        cap = task_section.get("max_budget")
+        currency = task_section.get("currency") or "USD"
+    else:
+        cap = getattr(task_section, "max_budget", None)
+        currency = getattr(task_section, "currency", "USD")
+    return (None if cap is None else Decimal(str(cap))), str(currency)
+
+
+def committed_cost(task_id: int, provider: CrowdProvider) -> Decimal:
+    """What task `task_id` has committed to pay over all its runs: units' rewards and fees, bonuses and fees."""
+    total = Decimal("0")
+    units = (
+        Unit.select(Unit.pay_amount, pw.fn.COUNT(Unit.id))
+        .where((Unit.task == task_id) & Unit.status.in_([s.value for s in COMMITTED_UNIT_STATUSES]))
+        .group_by(Unit.pay_amount)
+        .tuples()
+    )
+    for pay, count in units:
+        reward = Decimal(str(pay))
+        total += (reward + Decimal(provider.fee(reward))) * int(count)
+    bonuses = Payment.select(Payment.amount, Payment.fee).where(
+        (Payment.task == task_id)
+        & (Payment.kind == PaymentKind.BONUS.value)
+        & Payment.status.in_([s.value for s in COMMITTED_PAYMENT_STATUSES])
+    )
+    for payment in bonuses:
+        total += payment.total
+    return total
+
+
+def refuse_over_budget(
+    task_id: int,
+    task_section: dict[str, Any] | Any,
+    provider: CrowdProvider,
+    adding: Decimal,
+    doing: str | Callable[[], str],
+) -> None:
+    """Raise BudgetExceeded when committing `adding` more to task `task_id` would pass its `max_budget`.
+
+    Nothing happens when the task has no cap. `doing` says what was refused ("offering 5 units"), for the message.
+    """
+    cap, currency = task_budget(task_section)
+    if cap is None or adding <= 0:
+        return
+    committed = committed_cost(task_id, provider)
+    if committed + adding > cap:
+        what = doing() if callable(doing) else doing
+        raise BudgetExceeded(
+            f"refused {what}: it would commit {adding} {currency} on top of the {committed} {currency} the task "
+            f"has committed (units offered, in progress or done, bonuses paid or pending, fees included), "
+            f"passing task.max_budget = {cap} {currency}. Raise task.max_budget (e.g. `mephisto launch TASK "
+            f"task.max_budget=...`) or review what is committed with `mephisto payments`."
+        )
+
+
+def refuse_offer_over_budget(
+    task_id: int, task_section: Any, provider: CrowdProvider, units: int | Callable[[], int], reward: Decimal
+) -> None:
+    """Refuse offering `units` more units paying `reward` each when that could pass the task's `max_budget`.
+
+    `units` may be a function counting them, called only when the task has a cap (counting costs a query).
+    """
+    cap, _ = task_budget(task_section)
+    if cap is None:
+        return
+    count = units() if callable(units) else units
+    per_unit = Decimal(reward) + Decimal(provider.fee(Decimal(reward)))
+    refuse_over_budget(task_id, task_section, provider, per_unit * count, f"offering {count} more units")

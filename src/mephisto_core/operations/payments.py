@@ -1,0 +1,220 @@
+"""Paying workers through the payments ledger, once per idempotency key, and reading the ledger back.
+
+`PaymentLedger.pay` is the one way money leaves: it writes the intent row (`pending`) in its own committed
+transaction, then asks the provider with the row's key, then records the outcome. Asked again with the same key
+(a bonus pressed twice, a retry after the process was killed between the platform call and the commit), it
+returns a paid row untouched and asks the provider again, with the same key, only when the outcome is unknown
+(`pending`) or was a refusal (`failed`). Used by `ReviewActions` (approve, soft reject, bonus) and read by
+`mephisto payments`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from mephisto_core.data_model import Database, Requester, Task, Worker
+from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
+from mephisto_core.errors import MephistoError, NotFound
+
+#: Longest client key accepted (review app, terminal, scripts); keys are ids, not prose.
+MAX_CLIENT_KEY = 128
+
+
+def bonus_key(unit_id: int, client_key: str) -> str:
+    """The idempotency key of a bonus on `unit_id` asked with `client_key` (one press of the bonus button)."""
+    if not client_key or len(client_key) > MAX_CLIENT_KEY or not client_key.isprintable():
+        raise MephistoError(
+            f"a bonus's client key must be 1 to {MAX_CLIENT_KEY} printable characters, got {client_key!r}"
+        )
+    return f"bonus:unit-{unit_id}:{client_key}"
+
+
+def default_bonus_client_key(amount: Decimal, reason: str) -> str:
+    """The client key of a bonus asked without one (scripts): the same amount and reason on a unit are one bonus.
+
+    So a script re-run after a crash pays once; a second, deliberate bonus of the same amount needs another
+    reason or its own client key.
+    """
+    digest = hashlib.sha256(f"{amount}\n{reason}".encode()).hexdigest()[:32]
+    return f"same-{digest}"
+
+
+def reward_key(unit_id: int, agent_id: int) -> str:
+    """The idempotency key of the reward for agent `agent_id`'s work on `unit_id` (paid at most once)."""
+    return f"reward:unit-{unit_id}:agent-{agent_id}"
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What the researcher asked to pay: who, for what, how much (with the platform's fee), under which key."""
+
+    kind: PaymentKind
+    idempotency_key: str
+    requester_id: int
+    worker_id: int
+    task_id: int | None
+    task_run_id: int | None
+    unit_id: int | None
+    amount: Decimal
+    fee: Decimal
+    currency: str
+    provider_type: str
+    reason: str = ""
+    reviewer: str = ""
+
+
+class PaymentLedger:
+    """Pays through a provider call and records intent and outcome in the `payment` table of `database`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def pay(
+        self,
+        request: PaymentRequest,
+        call: Callable[[str], str | None],
+        before_intent: Callable[[], None] | None = None,
+        on_paid: Callable[[], None] | None = None,
+    ) -> Payment:
+        """Pay `request` once: `call(key)` asks the provider and returns its payment id (or None).
+
+        `before_intent` runs, inside the intent's transaction, only when no row has this key yet (the budget
+        check: a retry of something already committed is never refused). `on_paid` runs inside the outcome's
+        transaction (the review record, the unit's new status), so the two are committed together or not at
+        all. An exception from `call` marks the row `failed` with the error and is raised again. A row already
+        paid is returned as it is, with neither `call` nor `on_paid` run.
+        """
+        with self.database.write():
+            row: Payment | None = Payment.get_or_none(Payment.idempotency_key == request.idempotency_key)
+            if row is None:
+                if before_intent is not None:
+                    before_intent()
+                row = Payment.create(
+                    idempotency_key=request.idempotency_key,
+                    kind=request.kind.value,
+                    requester=request.requester_id,
+                    worker=request.worker_id,
+                    task=request.task_id,
+                    task_run=request.task_run_id,
+                    unit=request.unit_id,
+                    amount=request.amount,
+                    fee=request.fee,
+                    currency=request.currency,
+                    provider_type=request.provider_type,
+                    reason=request.reason,
+                    reviewer=request.reviewer,
+                )
+            else:
+                _same_request(row, request)
+            if row.status == PaymentStatus.PAID.value:
+                return row  # paid already: a second press or a retry pays nothing more
+            Payment.update(attempts=Payment.attempts + 1).where(Payment.id == row.id).execute()
+        try:
+            reference = call(request.idempotency_key)
+        except Exception as exc:  # a Ctrl-C leaves the row pending: the outcome is unknown
+            with self.database.write():
+                Payment.update(status=PaymentStatus.FAILED.value, error=f"{type(exc).__name__}: {exc}").where(
+                    Payment.id == row.id
+                ).execute()
+            raise
+        with self.database.write():
+            Payment.update(
+                status=PaymentStatus.PAID.value,
+                provider_reference=None if reference is None else str(reference),
+                error="",
+                settled_at=utcnow(),
+            ).where(Payment.id == row.id).execute()
+            if on_paid is not None:
+                on_paid()
+        paid: Payment = Payment.get_by_id(row.id)
+        return paid
+
+
+def _same_request(row: Payment, request: PaymentRequest) -> None:
+    """A key names one payment: reusing it for another worker, unit or amount is a mistake, not a retry."""
+    stored = (row.kind, row.worker_id, row.unit_id, Decimal(row.amount))
+    asked = (request.kind.value, request.worker_id, request.unit_id, request.amount)
+    if stored != asked:
+        raise MephistoError(
+            f"payment key {request.idempotency_key!r} was already used for a {row.kind} of {row.amount} "
+            f"{row.currency} (payment {row.id}); a new payment needs a new client key"
+        )
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """One ledger row as `mephisto payments` shows it."""
+
+    id: int
+    kind: str
+    status: str
+    task: str | None
+    worker: str
+    provider_type: str
+    requester: str
+    unit_id: int | None
+    amount: Decimal
+    fee: Decimal
+    currency: str
+    reason: str
+    reviewer: str
+    provider_reference: str | None
+    error: str
+    attempts: int
+    created_at: str
+    settled_at: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The record with amounts as exact decimal text and times as ISO text."""
+        return {**self.__dict__, "amount": str(self.amount), "fee": str(self.fee)}
+
+
+def list_payments(task: str | None = None, worker: str | None = None) -> list[PaymentRecord]:
+    """Every ledger row, oldest first, of task `task` and/or worker `worker` (the provider's worker id)."""
+    query = (
+        Payment.select(Payment, Task.name, Worker.name, Requester.name)
+        .join(Worker, on=Payment.worker == Worker.id)
+        .switch(Payment)
+        .join(Requester, on=Payment.requester == Requester.id)
+        .switch(Payment)
+        .join(Task, on=Payment.task == Task.id, join_type="LEFT OUTER")
+        .order_by(Payment.id)
+    )
+    if task is not None:
+        if Task.get_or_none(Task.name == task) is None:
+            raise NotFound(f"no task named {task!r}")
+        query = query.where(Task.name == task)
+    if worker is not None:
+        if Worker.get_or_none(Worker.name == worker) is None:
+            raise NotFound(f"no worker named {worker!r}")
+        query = query.where(Worker.name == worker)
+    records = []
+    for row in query:
+        records.append(
+            PaymentRecord(
+                id=row.id,
+                kind=row.kind,
+                status=row.status,
+                task=row.task.name if row.task_id is not None else None,
+                worker=row.worker.name,
+                provider_type=row.provider_type,
+                requester=row.requester.name,
+                unit_id=row.unit_id,
+                amount=Decimal(row.amount),
+                fee=Decimal(row.fee),
+                currency=row.currency,
+                reason=row.reason,
+                reviewer=row.reviewer,
+                provider_reference=row.provider_reference,
+                error=row.error,
+                attempts=row.attempts,
+                created_at=row.created_at.isoformat(timespec="seconds"),
+                settled_at=None if row.settled_at is None else row.settled_at.isoformat(timespec="seconds"),
+            )
+        )
+    return records
