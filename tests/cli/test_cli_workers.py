@@ -54,7 +54,7 @@ def test_create_grant_show_revoke_a_qualification(run_cli, mephisto_settings):
     db = _db(mephisto_settings)
     try:
         assert GrantedQualification.select().count() == 0
-        assert [r.kind for r in Review.select().order_by(Review.id)] == ["grant", "revoke"]
+        assert [r.kind for r in Review.select().order_by(Review.id)] == ["grant", "platform", "revoke", "platform"]
     finally:
         db.close()
 

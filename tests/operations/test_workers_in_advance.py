@@ -47,9 +47,9 @@ def test_workers_blocked_and_granted_before_they_ever_came_are_refused_and_admit
             "oscar": "crowd_test",
         }
         assert granted_value(workers["mallory"], BLOCK_QUALIFICATION) == 1
-        assert [(r.kind, r.feedback) for r in Review.select().where(Review.worker == workers["mallory"])] == [
-            ("block", "known spammer")
-        ]
+        records = [(r.kind, r.feedback) for r in Review.select().where(Review.worker == workers["mallory"])]
+        assert records[0] == ("block", "known spammer")
+        assert records[1][0] == "platform" and "the provider was not told" in records[1][1]
         config = load_task_config(task_file(rows=3, qualifications=[{"name": "adult", "comparator": "==", "value": 1}]))
 
         async def main() -> dict[str, dict[str, Any]]:

@@ -24,8 +24,8 @@ def status_of(unit_id: int) -> str:
 
 
 def reviews(unit_id: int | None = None) -> list[Review]:
-    """Review records (of one unit, or all), oldest first."""
-    query = Review.select().order_by(Review.id)
+    """Review records (of one unit, or all), oldest first, without the `platform` outcome records."""
+    query = Review.select().where(Review.kind != "platform").order_by(Review.id)
     if unit_id is not None:
         query = query.where(Review.unit == unit_id)
     return list(query)

@@ -96,7 +96,8 @@ def test_the_worker_history_follows_review_actions(client) -> None:
     client.post(f"/api/workers/{worker_id}/block", {"reason": "careless"})
     worker = client.get(f"/api/workers/{worker_id}").json
     assert (worker["approved"], worker["rejected"], worker["approval_rate"], worker["blocked"]) == (1, 1, 0.5, True)
-    assert [r["kind"] for r in worker["reviews"]] == ["block", "reject", "approve"]  # newest first
+    # Newest first; the block's platform outcome is part of the history.
+    assert [r["kind"] for r in worker["reviews"]] == ["platform", "block", "reject", "approve"]
     assert worker["reviews"][0]["when"].endswith("+00:00")
     assert {"name": "mephisto-blocked", "value": 1} in [
         {"name": q["name"], "value": q["value"]} for q in worker["qualifications"]

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mephisto_core.abstractions.platform_sync import PlatformUnsupported, RequirementMapping
 from mephisto_core.abstractions.secrets import secret_field_names
 from mephisto_core.errors import ProviderError
 
 if TYPE_CHECKING:
+    from mephisto_core.abstractions.task_args import QualificationRequirement
     from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
 
 
@@ -258,7 +260,48 @@ class CrowdProvider:
         raise NotImplementedError(f"provider {self.type_name} cannot pay bonuses yet")
 
     def block_worker(self, worker: Worker, reason: str) -> None:
-        raise NotImplementedError(f"provider {self.type_name} cannot block workers yet")
+        """Block `worker` from every task of this requester at the platform (mephisto's own check blocks anyway).
+
+        Raise `PlatformUnsupported` when the platform cannot block: the block then holds locally only and the
+        action's result says so.
+        """
+        raise PlatformUnsupported(f"provider {self.type_name} does not block workers at its platform")
 
     def unblock_worker(self, worker: Worker) -> None:
-        raise NotImplementedError(f"provider {self.type_name} cannot unblock workers yet")
+        """Lift `block_worker` at the platform (`PlatformUnsupported` when it cannot)."""
+        raise PlatformUnsupported(f"provider {self.type_name} does not unblock workers at its platform")
+
+    def block_worker_for_task(self, worker: Worker, task_name: str, reason: str) -> None:
+        """Keep `worker` away from task `task_name` only, at the platform (e.g. a per-task qualification there).
+
+        Locally the per-task block is the qualification `<task_name>-blocked`. Raise `PlatformUnsupported` when
+        the platform cannot block per task.
+        """
+        raise PlatformUnsupported(f"provider {self.type_name} has no per-task blocks at its platform")
+
+    def unblock_worker_for_task(self, worker: Worker, task_name: str) -> None:
+        """Lift `block_worker_for_task` at the platform (`PlatformUnsupported` when it cannot)."""
+        raise PlatformUnsupported(f"provider {self.type_name} has no per-task blocks at its platform")
+
+    def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
+        """Grant (or re-grant with a new value) qualification `name` to `worker` at the platform.
+
+        Called after the local grant was checked and before it is committed; a failure refuses the grant. Raise
+        `PlatformUnsupported` when the platform has no qualifications: the grant then holds locally only.
+        """
+        raise PlatformUnsupported(f"provider {self.type_name} has no qualifications at its platform")
+
+    def revoke_qualification(self, worker: Worker, name: str) -> None:
+        """Take qualification `name` away from `worker` at the platform (`PlatformUnsupported` when it cannot)."""
+        raise PlatformUnsupported(f"provider {self.type_name} has no qualifications at its platform")
+
+    def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
+        """Map a task's qualification requirements to what the platform enforces itself.
+
+        Called by `setup_resources` callers and by `mephisto check` (which shows the result); it must not change
+        anything at the platform. Return a `RequirementMapping`: per requirement name, either what the platform
+        enforces (so workers who cannot qualify never see the task there) or why it stays local. Every requirement
+        is also enforced by mephisto's own check. This default enforces nothing at the platform.
+        """
+        reason = f"provider {self.type_name} has no platform-side requirements"
+        return RequirementMapping(local_only={req.name: reason for req in requirements})

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from mephisto_core.abstractions.platform_sync import PlatformOutcome
     from mephisto_core.data_model import Database, Worker
     from mephisto_core.operations.review.actions import ReviewActions
 
@@ -110,14 +111,19 @@ def show(name: str, as_json: bool) -> None:
     _print(rows, as_json, f"Holders of {name}", f"Nobody holds {name!r}.")
 
 
-def _on_worker(action: Callable[[ReviewActions, int], None], worker: str, provider: str | None) -> None:
+Outcomes = list["PlatformOutcome"]
+
+
+def _on_worker(action: Callable[[ReviewActions, int], Outcomes], worker: str, provider: str | None) -> Outcomes:
     from mephisto_core.data_model.qualifications import find_worker
 
     with _session() as (_, actions):
-        action(actions, find_worker(worker, provider).id)
+        return action(actions, find_worker(worker, provider).id)
 
 
-def _on_worker_or_new(action: Callable[[ReviewActions, Worker], None], worker: str, provider: str | None) -> None:
+def _on_worker_or_new(
+    action: Callable[[ReviewActions, Worker], Outcomes], worker: str, provider: str | None, as_json: bool
+) -> Outcomes:
     """Act on WORKER, adding them first when they have not opened a task yet (blocks and grants made in advance)."""
     from mephisto_core.data_model.qualifications import find_or_add_worker
     from mephisto_core.plugins import get_registry
@@ -127,9 +133,19 @@ def _on_worker_or_new(action: Callable[[ReviewActions, Worker], None], worker: s
     with _session() as (database, actions):
         with database.write():
             found, created = find_or_add_worker(worker, provider)
-        if created:
+        if created and not as_json:
             click.echo(f"{worker} has not opened a task yet: added as a worker of provider {found.provider_type!r}.")
-        action(actions, found)
+        return action(actions, found)
+
+
+def _report(done: str, worker: str, outcomes: Outcomes, as_json: bool) -> None:
+    """Say what was done here and, per provider, whether its platform was told (never silently skipped)."""
+    if as_json:
+        click.echo(json.dumps({"worker": worker, "done": done, "platform": [o.as_dict() for o in outcomes]}, indent=2))
+        return
+    click.echo(done)
+    for outcome in outcomes:
+        click.echo(f"  Platform: {outcome.sentence()}")
 
 
 @qualifications.command("grant")
@@ -137,20 +153,24 @@ def _on_worker_or_new(action: Callable[[ReviewActions, Worker], None], worker: s
 @click.argument("worker")
 @click.option("--value", type=int, default=1, show_default=True)
 @provider_option
-def grant(name: str, worker: str, value: int, provider: str | None) -> None:
+@json_option
+def grant(name: str, worker: str, value: int, provider: str | None, as_json: bool) -> None:
     """Grant qualification NAME to WORKER (the provider's worker id), also before they ever opened a task."""
-    _on_worker_or_new(lambda actions, found: actions.grant_qualification(found.id, name, value), worker, provider)
-    click.echo(f"Granted {name!r} = {value} to {worker}.")
+    outcomes = _on_worker_or_new(
+        lambda actions, found: actions.grant_qualification(found.id, name, value), worker, provider, as_json
+    )
+    _report(f"Granted {name!r} = {value} to {worker}.", worker, outcomes, as_json)
 
 
 @qualifications.command("revoke")
 @click.argument("name")
 @click.argument("worker")
 @provider_option
-def revoke(name: str, worker: str, provider: str | None) -> None:
+@json_option
+def revoke(name: str, worker: str, provider: str | None, as_json: bool) -> None:
     """Take qualification NAME away from WORKER."""
-    _on_worker(lambda actions, worker_id: actions.revoke_qualification(worker_id, name), worker, provider)
-    click.echo(f"Revoked {name!r} from {worker}.")
+    outcomes = _on_worker(lambda actions, worker_id: actions.revoke_qualification(worker_id, name), worker, provider)
+    _report(f"Revoked {name!r} from {worker}.", worker, outcomes, as_json)
 
 
 @click.group()
@@ -163,50 +183,43 @@ def workers() -> None:
 @click.option("--reason", required=True, help="Why (recorded; some providers show it to the worker).")
 @click.option("--task", default=None, help="Block from this task only (else from every task, also at the provider).")
 @provider_option
-def block(worker: str, reason: str, task: str | None, provider: str | None) -> None:
-    """Block WORKER from every task, or from one with --task; also before they ever opened a task."""
-    if task is None:
-        _on_worker_or_new(lambda actions, found: _block_everywhere(actions, found, reason), worker, provider)
-        click.echo(f"Blocked {worker} from every task.")
-    else:
-        _on_worker_or_new(
-            lambda actions, found: actions.grant_qualification(found.id, f"{task}-blocked", 1), worker, provider
-        )
-        click.echo(f"Blocked {worker} from task {task!r}.")
+@json_option
+def block(worker: str, reason: str, task: str | None, provider: str | None, as_json: bool) -> None:
+    """Block WORKER from every task, or from one with --task; also before they ever opened a task.
 
-
-def _block_everywhere(actions: ReviewActions, worker: Worker, reason: str) -> None:
-    """Block at the provider too when a run of it exists to act through; else in mephisto's own check only."""
-    from mephisto_core.data_model import TaskRun
-    from mephisto_core.data_model.qualifications import record_block
-    from mephisto_core.errors import MephistoError
-
-    if TaskRun.select().where(TaskRun.provider_type == worker.provider_type).exists():
-        actions.block_worker(worker.id, reason)
-        return
+    The block always holds in mephisto's own check; each provider the worker worked through is told too, and
+    the output says for each whether its platform blocked them or cannot.
+    """
     if not reason.strip():
+        from mephisto_core.errors import MephistoError
+
         raise MephistoError("blocking a worker needs a reason")
-    with actions.database.write():
-        record_block(worker.id, reason, actions.reviewer)
-    click.echo(
-        f"No task of provider {worker.provider_type!r} has run yet, so the provider was not told; every task "
-        "refuses them through mephisto's own check."
-    )
+    if task is None:
+        outcomes = _on_worker_or_new(
+            lambda actions, found: actions.block_worker(found.id, reason), worker, provider, as_json
+        )
+        _report(f"Blocked {worker} from every task.", worker, outcomes, as_json)
+    else:
+        outcomes = _on_worker_or_new(
+            lambda actions, found: actions.block_worker_for_task(found.id, task, reason), worker, provider, as_json
+        )
+        _report(f"Blocked {worker} from task {task!r}.", worker, outcomes, as_json)
 
 
 @workers.command("unblock")
 @click.argument("worker")
 @click.option("--task", default=None, help="Lift only the block from this task.")
 @provider_option
-def unblock(worker: str, task: str | None, provider: str | None) -> None:
-    """Lift a block."""
+@json_option
+def unblock(worker: str, task: str | None, provider: str | None, as_json: bool) -> None:
+    """Lift a block (here and at each provider that can)."""
     if task is None:
-        _on_worker(lambda actions, worker_id: actions.unblock_worker(worker_id), worker, provider)
+        outcomes = _on_worker(lambda actions, worker_id: actions.unblock_worker(worker_id), worker, provider)
     else:
-        _on_worker(
-            lambda actions, worker_id: actions.revoke_qualification(worker_id, f"{task}-blocked"), worker, provider
+        outcomes = _on_worker(
+            lambda actions, worker_id: actions.unblock_worker_for_task(worker_id, task), worker, provider
         )
-    click.echo(f"Unblocked {worker}" + (f" for task {task!r}." if task else "."))
+    _report(f"Unblocked {worker}" + (f" for task {task!r}." if task else "."), worker, outcomes, as_json)
 
 
 @workers.command("list")

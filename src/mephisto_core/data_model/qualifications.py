@@ -9,6 +9,11 @@ from mephisto_core.data_model.statuses import ReviewKind
 BLOCK_QUALIFICATION = "mephisto-blocked"
 
 
+def task_blocked_qualification(task_name: str) -> str:
+    """The qualification that blocks a worker from task `task_name` only (`mephisto workers block --task`)."""
+    return f"{task_name}-blocked"
+
+
 def grant_qualification(worker: Worker | int, name: str, value: int = 1, description: str = "") -> None:
     """Grant (or re-grant with a new value) a qualification; `updated_at` moves only when the value changes."""
     qualification, _ = Qualification.get_or_create(name=name, defaults={"description": description})

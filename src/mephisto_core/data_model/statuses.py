@@ -163,6 +163,7 @@ class ReviewKind(StrEnum):
     UNBLOCK = "unblock"
     GRANT = "grant"
     REVOKE = "revoke"
+    PLATFORM = "platform"  # what the provider did with a block or qualification (feedback says it)
     # Automatic checks, recorded so review shows them:
     SCREEN_PASS = "screen_pass"
     SCREEN_FAIL = "screen_fail"

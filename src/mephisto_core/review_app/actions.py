@@ -27,6 +27,7 @@ from mephisto_core.review_app.validation import (
 )
 
 if TYPE_CHECKING:
+    from mephisto_core.abstractions.platform_sync import PlatformOutcome
     from mephisto_core.review_app.app import ReviewApp
 
 #: The fields each action's JSON body may have.
@@ -145,21 +146,22 @@ def apply_worker_action(app: ReviewApp, worker: Worker, action: Action) -> str:
         if action.kind == "block":
             if app.actions.is_blocked(worker.id):
                 raise ApiError(409, f"worker {worker.name!r} is already blocked")
-            app.actions.block_worker(worker.id, action.feedback)
-            return f"Worker {worker.name} blocked."
+            outcomes = app.actions.block_worker(worker.id, action.feedback)
+            return _with_platform(f"Worker {worker.name} blocked.", outcomes)
         if action.kind == "unblock":
             if not app.actions.is_blocked(worker.id):
                 raise ApiError(409, f"worker {worker.name!r} is not blocked")
-            app.actions.unblock_worker(worker.id)
-            return f"Worker {worker.name} unblocked."
+            outcomes = app.actions.unblock_worker(worker.id)
+            return _with_platform(f"Worker {worker.name} unblocked.", outcomes)
         if action.unit_id is not None and Unit.get_or_none(Unit.id == action.unit_id) is None:
             raise NotFound(f"unit {action.unit_id} does not exist")
         if action.kind == "grant":
-            app.actions.grant_qualification(worker.id, action.qualification, action.value, action.unit_id)
-            return f"Granted {action.qualification} = {action.value} to worker {worker.name}."
+            outcomes = app.actions.grant_qualification(worker.id, action.qualification, action.value, action.unit_id)
+            done = f"Granted {action.qualification} = {action.value} to worker {worker.name}."
+            return _with_platform(done, outcomes)
         if action.kind == "revoke":
-            app.actions.revoke_qualification(worker.id, action.qualification, action.unit_id)
-            return f"Revoked {action.qualification} from worker {worker.name}."
+            outcomes = app.actions.revoke_qualification(worker.id, action.qualification, action.unit_id)
+            return _with_platform(f"Revoked {action.qualification} from worker {worker.name}.", outcomes)
     raise AssertionError(f"not a worker action: {action.kind}")
 
 
@@ -198,6 +200,11 @@ def _bulk_worker_action(app: ReviewApp, unit_ids: list[int], action: Action) -> 
                 outcome[worker_id] = {"ok": False, "error": _message(exc)}
         results.append({"unit_id": unit_id, "worker_db_id": worker_id, **outcome[worker_id]})
     return results
+
+
+def _with_platform(done: str, outcomes: list[PlatformOutcome]) -> str:
+    """The answer's message: what was done, then what each provider's platform did (never left unsaid)."""
+    return " ".join([done, *(f"Platform: {outcome.sentence()}" for outcome in outcomes)])
 
 
 def _worker(worker_id: int) -> Worker:

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mephisto_core.abstractions import CrowdProvider
+from mephisto_core.abstractions.platform_sync import PlatformOutcome
 from mephisto_core.data_model import (
     Agent,
     AgentStatus,
@@ -39,6 +40,7 @@ from mephisto_core.data_model.qualifications import (
     grant_qualification,
     granted_value,
     revoke_qualification,
+    task_blocked_qualification,
 )
 from mephisto_core.data_model.statuses import check_unit_transition
 from mephisto_core.data_model.transitions import set_agent_status, set_unit_status
@@ -52,6 +54,7 @@ from mephisto_core.operations.payments import (
     reward_key,
 )
 from mephisto_core.operations.providers import provider_for_run
+from mephisto_core.operations.review import platform_push
 from mephisto_core.settings import Settings, requester_credentials
 
 _VERDICTS = {
@@ -164,29 +167,84 @@ class ReviewActions:
         self.ledger.pay(request, pay, before_intent=within_budget, on_paid=record_bonus)
         return True
 
-    def block_worker(self, worker_id: int, reason: str) -> None:
-        """Block a worker from every task: our own eligibility check refuses them, and the provider is told."""
+    def block_worker(self, worker_id: int, reason: str) -> list[PlatformOutcome]:
+        """Block a worker from every task: our own eligibility check refuses them, and each provider is told.
+
+        Returns what each provider did (`PlatformOutcome`): done, local only (its platform cannot block), or not
+        told (no run of the worker's provider yet). A provider failure refuses the block and records nothing.
+        """
         if not reason.strip():
             raise MephistoError("blocking a worker needs a reason")
         worker = self._worker(worker_id)
-        for provider in self._providers_for_worker(worker):
-            _call_provider(provider, "block_worker", worker, reason)
+        outcomes = platform_push.push(self._platform_targets(worker), worker, "block", "block_worker", worker, reason)
         with self.database.write():
             grant_qualification(worker.id, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
             Review.create(kind=ReviewKind.BLOCK.value, worker=worker.id, feedback=reason, reviewer=self.reviewer)
+            platform_push.record(outcomes, worker.id, self.reviewer)
+        return outcomes
 
-    def unblock_worker(self, worker_id: int) -> None:
-        """Lift a block."""
+    def unblock_worker(self, worker_id: int) -> list[PlatformOutcome]:
+        """Lift a block, here and at each provider; returns what each provider did."""
         worker = self._worker(worker_id)
-        for provider in self._providers_for_worker(worker):
-            _call_provider(provider, "unblock_worker", worker)
+        outcomes = platform_push.push(self._platform_targets(worker), worker, "unblock", "unblock_worker", worker)
         with self.database.write():
             revoke_qualification(worker.id, BLOCK_QUALIFICATION)
             Review.create(kind=ReviewKind.UNBLOCK.value, worker=worker.id, reviewer=self.reviewer)
+            platform_push.record(outcomes, worker.id, self.reviewer)
+        return outcomes
 
-    def grant_qualification(self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None) -> None:
-        """Grant a worker a qualification (or change its value)."""
+    def block_worker_for_task(self, worker_id: int, task_name: str, reason: str) -> list[PlatformOutcome]:
+        """Block a worker from one task: the qualification `<task>-blocked` here, a per-task block at the platform."""
         worker = self._worker(worker_id)
+        outcomes = platform_push.push(
+            self._platform_targets(worker), worker, "block for task", "block_worker_for_task", worker, task_name, reason
+        )
+        self._grant_locally(worker, task_blocked_qualification(task_name), 1, None, outcomes, feedback=reason)
+        return outcomes
+
+    def unblock_worker_for_task(self, worker_id: int, task_name: str) -> list[PlatformOutcome]:
+        """Lift a per-task block, here and at each provider."""
+        worker = self._worker(worker_id)
+        name = task_blocked_qualification(task_name)
+        if granted_value(worker.id, name) is None:
+            raise NotFound(f"worker {worker.name!r} is not blocked from task {task_name!r}")
+        outcomes = platform_push.push(
+            self._platform_targets(worker), worker, "unblock for task", "unblock_worker_for_task", worker, task_name
+        )
+        self._revoke_locally(worker, name, None, outcomes)
+        return outcomes
+
+    def grant_qualification(
+        self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None
+    ) -> list[PlatformOutcome]:
+        """Grant a worker a qualification (or change its value), here and at each provider that has qualifications."""
+        worker = self._worker(worker_id)
+        outcomes = platform_push.push(
+            self._platform_targets(worker), worker, "grant", "grant_qualification", worker, name, value
+        )
+        self._grant_locally(worker, name, value, unit_id, outcomes)
+        return outcomes
+
+    def revoke_qualification(self, worker_id: int, name: str, unit_id: int | None = None) -> list[PlatformOutcome]:
+        """Take a qualification away from a worker, here and at each provider that has qualifications."""
+        worker = self._worker(worker_id)
+        if granted_value(worker.id, name) is None:
+            raise NotFound(f"worker {worker.name!r} does not hold the qualification {name!r}")
+        outcomes = platform_push.push(
+            self._platform_targets(worker), worker, "revoke", "revoke_qualification", worker, name
+        )
+        self._revoke_locally(worker, name, unit_id, outcomes)
+        return outcomes
+
+    def _grant_locally(
+        self,
+        worker: Worker,
+        name: str,
+        value: int,
+        unit_id: int | None,
+        outcomes: list[PlatformOutcome],
+        feedback: str = "",
+    ) -> None:
         with self.database.write():
             grant_qualification(worker.id, name, value)
             qualification = Qualification.get(Qualification.name == name)
@@ -196,17 +254,22 @@ class ReviewActions:
                 unit=unit_id,
                 qualification=qualification.id,
                 qualification_value=value,
+                feedback=feedback,
                 reviewer=self.reviewer,
             )
+            platform_push.record(outcomes, worker.id, self.reviewer, qualification.id)
 
-    def revoke_qualification(self, worker_id: int, name: str, unit_id: int | None = None) -> None:
-        """Take a qualification away from a worker."""
-        worker = self._worker(worker_id)
-        if granted_value(worker.id, name) is None:
-            raise NotFound(f"worker {worker.name!r} does not hold the qualification {name!r}")
+    def _revoke_locally(self, worker: Worker, name: str, unit_id: int | None, outcomes: list[PlatformOutcome]) -> None:
         with self.database.write():
             revoke_qualification(worker.id, name)
             Review.create(kind=ReviewKind.REVOKE.value, worker=worker.id, unit=unit_id, reviewer=self.reviewer)
+            platform_push.record(outcomes, worker.id, self.reviewer)
+
+    def _platform_targets(self, worker: Worker) -> list[CrowdProvider]:
+        """The providers to tell about `worker` (see `_providers_for_worker`); none when no run of theirs exists."""
+        if not TaskRun.select().where(TaskRun.provider_type == worker.provider_type).exists():
+            return []
+        return self._providers_for_worker(worker)
 
     def is_blocked(self, worker_id: int) -> bool:
         return bool(granted_value(worker_id, BLOCK_QUALIFICATION))
@@ -240,7 +303,6 @@ class ReviewActions:
             reason=reason,
             reviewer=self.reviewer,
         )
-
 
     def _submitted_unit(self, unit_id: int) -> tuple[Unit, Agent]:
         unit = Unit.get_or_none(Unit.id == unit_id)
