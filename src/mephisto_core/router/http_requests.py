@@ -15,15 +15,10 @@ from collections.abc import Generator
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import HeaderLineTooLong, InvalidMessage, TooManyHeaders
+from websockets.exceptions import HeaderLineTooLong, InvalidMessage, RequestLineTooLong, TooManyHeaders
 from websockets.http11 import Request, parse_headers, parse_line
 from websockets.protocol import CONNECTING, Protocol
 from websockets.server import ServerProtocol
-
-try:  # websockets >= 14 names it; the class exists under another name before.
-    from websockets.exceptions import RequestLineTooLong
-except ImportError:  # pragma: no cover - older websockets
-    RequestLineTooLong = HeaderLineTooLong  # type: ignore[misc,assignment]
 
 
 class BodyAwareConnection(ServerConnection):
