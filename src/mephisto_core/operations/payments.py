@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import peewee as pw
+
 from mephisto_core.data_model import Database, Requester, Task, Worker
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
@@ -134,6 +136,14 @@ class PaymentLedger:
         paid: Payment = Payment.get_by_id(row.id)
         return paid
 
+    def already_paid(self, request: PaymentRequest) -> bool:
+        """Whether `request`'s key was paid already (refused when the key names another payment)."""
+        row: Payment | None = Payment.get_or_none(Payment.idempotency_key == request.idempotency_key)
+        if row is None:
+            return False
+        _same_request(row, request)
+        return bool(row.status == PaymentStatus.PAID.value)
+
 
 def _same_request(row: Payment, request: PaymentRequest) -> None:
     """A key names one payment: reusing it for another worker, unit or amount is a mistake, not a retry."""
@@ -182,7 +192,7 @@ def list_payments(task: str | None = None, worker: str | None = None) -> list[Pa
         .switch(Payment)
         .join(Requester, on=Payment.requester == Requester.id)
         .switch(Payment)
-        .join(Task, on=Payment.task == Task.id, join_type="LEFT OUTER")
+        .join(Task, on=Payment.task == Task.id, join_type=pw.JOIN.LEFT_OUTER)
         .order_by(Payment.id)
     )
     if task is not None:

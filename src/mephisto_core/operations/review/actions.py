@@ -34,7 +34,7 @@ from mephisto_core.data_model import (
     UnitStatus,
     Worker,
 )
-from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
+from mephisto_core.data_model.payments import PaymentKind
 from mephisto_core.data_model.qualifications import (
     BLOCK_QUALIFICATION,
     grant_qualification,
@@ -161,9 +161,8 @@ class ReviewActions:
                 reviewer=self.reviewer,
             )
 
-        existing = Payment.get_or_none(Payment.idempotency_key == key)
-        if existing is not None and existing.status == PaymentStatus.PAID.value:
-            return False
+        if self.ledger.already_paid(request):
+            return False  # a second press or a retry of a bonus that went through
         self.ledger.pay(request, pay, before_intent=within_budget, on_paid=record_bonus)
         return True
 

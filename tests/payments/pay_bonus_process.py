@@ -1,0 +1,34 @@
+"""`python pay_bonus_process.py UNIT_ID AMOUNT REASON CLIENT_KEY`: pay one bonus as the review app would, in a
+process of its own (settings and database from the MEPHISTO_* environment, the `paytest` provider registered).
+
+Prints `paid` or `already paid`. The crash tests run it with PAYTEST_KILL_AFTER_PAY=1 to die between the
+platform's payment and the ledger's commit, then run it again.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # run as a script: the test plugin sits beside it
+
+from paytest_plugin import PayTestPlugin
+
+from mephisto_core.cli.context import load_settings, open_settings_database
+from mephisto_core.operations.review.actions import ReviewActions
+from mephisto_core.testing import plugins_registered
+
+
+def main(unit_id: str, amount: str, reason: str, client_key: str) -> None:
+    settings = load_settings()
+    database = open_settings_database(settings)
+    try:
+        with plugins_registered(PayTestPlugin()):
+            paid = ReviewActions(database, settings, reviewer="script").bonus(int(unit_id), amount, reason, client_key)
+        print("paid" if paid else "already paid", flush=True)
+    finally:
+        database.close()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])

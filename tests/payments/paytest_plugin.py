@@ -1,0 +1,86 @@
+"""A test provider standing for a paid platform: a 20 % fee, a balance, and bonuses paid once per key.
+
+Its "platform" is the file `platform.jsonl` in the provider's data folder: one line per payment the platform made,
+looked up by the idempotency key the core sends, as a real platform honours a client token (MTurk's
+UniqueRequestToken). Environment switches let a test make it misbehave in a real process:
+PAYTEST_KILL_AFTER_PAY=1 kills the process with SIGKILL right after the platform paid (before the core commits),
+PAYTEST_REFUSE=1 makes the platform refuse, PAYTEST_BALANCE=<amount> or `broken` sets what `balance()` says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from mephisto_core.abstractions import NoPlatformProvider
+from mephisto_core.abstractions.provider import WorkerIdentity
+from mephisto_core.data_model import Unit, Worker
+from mephisto_core.errors import ProviderError
+from mephisto_core.hookspecs import hookimpl
+
+
+class PayTestProvider(NoPlatformProvider):
+    """Workers as the mock's (`?worker_id=NAME`); payments through the file platform."""
+
+    type_name = "paytest"
+    default_requester_name = "PAYTEST"
+
+    def fee(self, amount: Decimal) -> Decimal:
+        return (Decimal(amount) * Decimal("0.2")).quantize(Decimal("0.01"))
+
+    def fee_schedule(self) -> str:
+        return "20% of every payment"
+
+    def balance(self) -> Decimal | None:
+        value = os.environ.get("PAYTEST_BALANCE")
+        if value == "broken":
+            raise ConnectionError("the platform did not answer")
+        return None if value is None else Decimal(value)
+
+    def identify_worker(self, params: Any) -> WorkerIdentity:
+        return WorkerIdentity(params.get("worker_id") or None)
+
+    def platform_path(self) -> Path:
+        return Path(self.data_dir) / "platform.jsonl"
+
+    def platform_payments(self) -> list[dict[str, Any]]:
+        """Every payment the platform made, oldest first."""
+        if not self.platform_path().exists():
+            return []
+        return [json.loads(line) for line in self.platform_path().read_text().splitlines() if line]
+
+    def pay_bonus(
+        self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
+    ) -> str | None:
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:  # every request the platform received
+            calls.write(json.dumps({"key": idempotency_key}) + "\n")
+        for payment in self.platform_payments():
+            if payment["key"] == idempotency_key:
+                return str(payment["reference"])  # the platform knows this key: it pays nothing more
+        if os.environ.get("PAYTEST_REFUSE") == "1":
+            raise ProviderError("insufficient funds at the platform")
+        reference = f"pay-{len(self.platform_payments()) + 1}"
+        with self.platform_path().open("a") as fh:
+            fh.write(json.dumps({"key": idempotency_key, "reference": reference, "amount": str(amount)}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if os.environ.get("PAYTEST_KILL_AFTER_PAY") == "1":
+            os.kill(os.getpid(), signal.SIGKILL)  # paid at the platform, nothing committed here
+        return reference
+
+
+def platform_calls(data_dir: Path) -> list[str]:
+    """The keys of every pay request the platform received, oldest first."""
+    path = Path(data_dir) / "calls.jsonl"
+    return [json.loads(line)["key"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class PayTestPlugin:
+    @hookimpl
+    def mephisto_register_providers(self, register: Any) -> None:
+        register(PayTestProvider)
