@@ -20,8 +20,10 @@ CORE_COMMANDS: dict[str, str] = {
     "requesters": "mephisto_core.cli.requester_cmds:requesters",
     "review": "mephisto_core.cli.review_cmd:review",
     "export": "mephisto_core.cli.export_cmd:export",
+    "payments": "mephisto_core.cli.payments_cmd:payments",
     "qualifications": "mephisto_core.cli.workers_cmds:qualifications",
     "workers": "mephisto_core.cli.workers_cmds:workers",
+    "cleanup": "mephisto_core.cli.cleanup_cmd:cleanup",
 }
 # One-line help for the command list, so listing commands imports none of them.
 CORE_HELP: dict[str, str] = {
@@ -34,8 +36,10 @@ CORE_HELP: dict[str, str] = {
     "requesters": "List registered requesters (secrets hidden).",
     "review": "Review submissions: approve, reject, bonus, block (web app or terminal).",
     "export": "Export submissions to JSONL, CSV or JSON, with agreement and aggregation.",
+    "payments": "List rewards and bonuses paid or pending, per task and worker.",
     "qualifications": "Create, list, grant, revoke and show qualifications.",
     "workers": "Block, unblock, list and show workers.",
+    "cleanup": "List and remove what runs left behind (HITs, servers, processes).",
 }
 
 

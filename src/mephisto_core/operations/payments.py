@@ -187,13 +187,19 @@ class PaymentRecord:
 def list_payments(task: str | None = None, worker: str | None = None) -> list[PaymentRecord]:
     """Every ledger row, oldest first, of task `task` and/or worker `worker` (the provider's worker id)."""
     query = (
-        Payment.select(Payment, Task.name, Worker.name, Requester.name)
+        Payment.select(
+            Payment,
+            Task.name.alias("task_name"),
+            Worker.name.alias("worker_name"),
+            Requester.name.alias("requester_name"),
+        )
         .join(Worker, on=Payment.worker == Worker.id)
         .switch(Payment)
         .join(Requester, on=Payment.requester == Requester.id)
         .switch(Payment)
         .join(Task, on=Payment.task == Task.id, join_type=pw.JOIN.LEFT_OUTER)
         .order_by(Payment.id)
+        .objects()  # one flat row: the three names under their aliases
     )
     if task is not None:
         if Task.get_or_none(Task.name == task) is None:
@@ -210,10 +216,10 @@ def list_payments(task: str | None = None, worker: str | None = None) -> list[Pa
                 id=row.id,
                 kind=row.kind,
                 status=row.status,
-                task=row.task.name if row.task_id is not None else None,
-                worker=row.worker.name,
+                task=row.task_name,
+                worker=row.worker_name,
                 provider_type=row.provider_type,
-                requester=row.requester.name,
+                requester=row.requester_name,
                 unit_id=row.unit_id,
                 amount=Decimal(row.amount),
                 fee=Decimal(row.fee),

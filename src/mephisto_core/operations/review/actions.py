@@ -96,7 +96,7 @@ class ReviewActions:
         unit, agent = self._submitted_unit(unit_id)
         check_unit_transition(unit.status, unit_status.value)  # refuse before calling the platform
         provider = self._provider_for(unit.task_run_id)
-        reward = Decimal(str(unit.pay_amount))
+        reward = Decimal(str(unit.pay_amount)).quantize(Decimal("0.01"))  # SQLite hands 0.50 back as 0.5
 
         def record_verdict() -> None:
             set_unit_status(unit.id, unit_status)
