@@ -75,3 +75,27 @@ def test_nesting_depth_walks_any_depth_without_recursion() -> None:
     assert nesting_depth(value) == MAX_NESTING + 1  # stops as soon as it is too deep
     assert nesting_depth({"a": [1, {"b": 2}]}) == 3
     assert nesting_depth("scalar") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "line"),
+    [
+        ('[{"a": 1},\n {"b": 1e999}]', "1e999", 2),
+        ('{"a": -1E400}', "-1E400", 1),
+        ("[1,\n 2,\n NaN]", "NaN", 3),
+        ('{"x": Infinity}', "Infinity", 1),
+        ('{"x": -Infinity}', "-Infinity", 1),
+    ],
+)
+def test_numbers_json_cannot_hold_are_refused_at_their_line(text: str, token: str, line: int) -> None:
+    with pytest.raises(ConfigError) as caught:
+        loads_json(text, FILE, key="blueprint.data_jsonl", first_line=1)
+    assert caught.value.line == line
+    assert f": {token} is not a finite number" in str(caught.value)
+
+
+def test_large_but_finite_numbers_are_read_exactly() -> None:
+    assert loads_json('{"big": 1e308, "int": 123456789012345678901234567890}', FILE) == {
+        "big": 1e308,
+        "int": 123456789012345678901234567890,
+    }

@@ -8,7 +8,9 @@ a `ConfigError` naming the file and the line (and byte offset or nesting depth),
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -120,15 +122,46 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+class _NotFinite(ValueError):
+    """A number JSON cannot hold: the words NaN/Infinity, or a literal like 1e999 that overflows to infinity."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _NotFinite(token)
+    return value
+
+
+def _no_constant(token: str) -> float:
+    raise _NotFinite(token)
+
+
+_strict_json = functools.partial(json.loads, parse_float=_finite_float, parse_constant=_no_constant)
+
+
 def loads_json(text: str, file: Path | str, *, key: str | None = None, first_line: int = 1) -> Any:
-    """`json.loads(text)`; too-deep nesting or a 4300-digit integer is a ConfigError at its line.
+    """`json.loads(text)`; too-deep nesting, a 4300-digit integer, NaN, Infinity or a number that overflows to
+    infinity (`1e999`) is a ConfigError at its line: stored data must stay JSON.
 
     A syntax error stays `json.JSONDecodeError`, for the caller to word (it knows what the file should hold).
     """
     try:
-        return guard_nesting(json.loads, text, file, key=key, first_line=first_line)
+        return guard_nesting(_strict_json, text, file, key=key, first_line=first_line)
     except json.JSONDecodeError:
         raise
+    except _NotFinite as exc:
+        line = first_line + text.count("\n", 0, max(text.find(exc.token), 0))
+        raise ConfigError(
+            f"{exc.token[:30]} is not a finite number; JSON data holds no NaN or infinity",
+            file=file,
+            key=key,
+            line=line,
+        ) from None
     except ValueError:  # json raises only JSONDecodeError for syntax: this is Python's cap on digits
         line = first_line + (_line_of_longest_number(text) or 1) - 1
         raise ConfigError(TOO_MANY_DIGITS, file=file, key=key, line=line) from None
