@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import click
 
     from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
+    from mephisto_core.abstractions.leftovers import LeftoverCleaner
 
 hookspec = pluggy.HookspecMarker("mephisto")
 hookimpl = pluggy.HookimplMarker("mephisto")
@@ -63,4 +64,16 @@ def mephisto_register_commands(cli: click.Group) -> None:
     `mephisto plugins`. Call `cli.add_command(command)`. A command named like a core command (or like one
     another plugin added first) is refused: it is reported on stderr and by `mephisto plugins` as the
     distribution's problem, never allowed to replace or hide the other. Returns nothing.
+    """
+
+
+@hookspec
+def mephisto_cleanup(register: Callable[[LeftoverCleaner], None]) -> None:
+    """Offer a way to list and remove what a provider or architect of the plugin left behind.
+
+    Called by `mephisto cleanup` and at the end of every launch (which warns about what its own run left).
+    Call `register(cleaner)` with a `mephisto_core.abstractions.leftovers.LeftoverCleaner` instance per type
+    that can leave something behind (HITs, studies, participant groups, servers, processes, folders): its
+    `find` lists each leftover with what it costs, its `remove` removes one. A hook or cleaner that raises is
+    reported and costs only its own listing. Returns nothing.
     """

@@ -23,6 +23,8 @@ from mephisto_core.plugin_loading import LoadedPlugins, PluginFailure, load_plug
 if TYPE_CHECKING:
     import click
 
+    from mephisto_core.abstractions.leftovers import LeftoverCleaner
+
 __all__ = [
     "KINDS",
     "DistributionInfo",
@@ -30,6 +32,7 @@ __all__ = [
     "PluginFailure",
     "Registry",
     "TypeEntry",
+    "cleaners",
     "distributions",
     "get_plugin_manager",
     "get_registry",
@@ -257,6 +260,28 @@ def plugin_commands(cli: click.Group, reserved: frozenset[str] = frozenset()) ->
                 cli.add_command(command, name)
                 added[name] = dist
     return added
+
+
+def cleaners() -> tuple[list[LeftoverCleaner], list[str]]:
+    """Call every `mephisto_cleanup` hook; returns (the cleaners registered, one problem line per hook that raised).
+
+    A hook that raises costs its own cleaners only (and is reported by `mephisto plugins`); its types stay.
+    """
+    loaded = _get_loaded()
+    found: list[LeftoverCleaner] = []
+    problems: list[str] = []
+    for impl in loaded.pm.hook.mephisto_cleanup.get_hookimpls():
+        dist, _ = loaded.distribution_of(impl.plugin)
+        registered: list[LeftoverCleaner] = []
+        try:
+            loaded.call_impl("mephisto_cleanup", impl, register=registered.append)
+        except Exception as exc:
+            message = f"its hook mephisto_cleanup raised {type(exc).__name__}: {exc}"
+            loaded.problem(impl.plugin, message)
+            problems.append(f"{dist}: {message}")
+            continue
+        found.extend(registered)
+    return found, problems
 
 
 def distributions(cli: click.Group | None = None, reserved: frozenset[str] = frozenset()) -> list[DistributionInfo]:

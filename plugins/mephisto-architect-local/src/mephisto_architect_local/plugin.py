@@ -1,4 +1,4 @@
-"""Entry point of the `mephisto` plugin group: registers the `local` architect."""
+"""Entry point of the `mephisto` plugin group: registers the `local` architect and its leftovers cleaner."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from mephisto_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import Architect
+    from mephisto_core.abstractions.leftovers import LeftoverCleaner
 
 
 @hookimpl
@@ -17,3 +18,11 @@ def mephisto_register_architects(register: Callable[[type[Architect]], None]) ->
     from mephisto_architect_local.architect import LocalArchitect
 
     register(LocalArchitect)
+
+
+@hookimpl
+def mephisto_cleanup(register: Callable[[LeftoverCleaner], None]) -> None:
+    """Register the cleaner of router processes left by local launches that died (`mephisto cleanup`)."""
+    from mephisto_architect_local.leftovers import LocalArchitectCleaner
+
+    register(LocalArchitectCleaner())

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from mephisto_architect_local.leftovers import forget_router, record_router
 from mephisto_architect_local.ports import port_busy_error
 from mephisto_core.errors import MephistoError
 
@@ -114,6 +115,8 @@ class SubprocessRouter:
             raise
         assert self._proc.stdout is not None
         self._drain = asyncio.create_task(_drain(self._proc.stdout), name="router-stdout")
+        # Beside the log, in the run's folder: what `mephisto cleanup` finds if this process dies without stop().
+        record_router(self.log_path.parent, self._proc.pid, url)
         return url, _channel_url(url)
 
     async def _read_ready_line(self) -> str:
@@ -176,6 +179,8 @@ class SubprocessRouter:
         log, self._log = self._log, None
         if log is not None:
             log.close()
+        if proc is not None:
+            forget_router(self.log_path.parent, proc.pid)
 
 
 async def _drain(stdout: asyncio.StreamReader) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import click
 
     from mephisto_core.abstractions import CrowdProvider
+    from mephisto_core.abstractions.leftovers import LeftoverCleaner
 
 
 @hookimpl
@@ -30,3 +31,16 @@ def mephisto_register_commands(cli: click.Group) -> None:
     from mephisto_provider_inhouse.cli import inhouse
 
     cli.add_command(inhouse)
+
+
+@hookimpl
+def mephisto_cleanup(register: Callable[[LeftoverCleaner], None]) -> None:
+    """Register the cleaner of units a dead `inhouse` run still shows as offered (`mephisto cleanup`)."""
+    from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
+
+    register(
+        OfferedUnitsCleaner(
+            "inhouse",
+            cost="no money (the in-house provider has no platform); the units look offered in listings until withdrawn",
+        )
+    )

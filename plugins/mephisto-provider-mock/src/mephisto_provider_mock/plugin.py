@@ -9,6 +9,7 @@ from mephisto_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import CrowdProvider
+    from mephisto_core.abstractions.leftovers import LeftoverCleaner
 
 
 @hookimpl
@@ -17,3 +18,16 @@ def mephisto_register_providers(register: Callable[[type[CrowdProvider]], None])
     from mephisto_provider_mock.provider import MockProvider
 
     register(MockProvider)
+
+
+@hookimpl
+def mephisto_cleanup(register: Callable[[LeftoverCleaner], None]) -> None:
+    """Register the cleaner of units a dead `mock` run still shows as offered (`mephisto cleanup`)."""
+    from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
+
+    register(
+        OfferedUnitsCleaner(
+            "mock",
+            cost="no money (the mock provider publishes nowhere); the units look offered in listings until withdrawn",
+        )
+    )

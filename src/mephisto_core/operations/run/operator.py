@@ -34,6 +34,7 @@ from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.file_modes import make_private_dir
+from mephisto_core.operations import cleanup
 from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run import run_setup, upload_sweep
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
@@ -138,10 +139,21 @@ class Operator:
         await asyncio.to_thread(blueprint.check_launch)
         self._rules = await asyncio.to_thread(RunRules.from_config, config, blueprint)
         architect.check()
-        async with contextlib.AsyncExitStack() as stack:
-            self.writer.start()
-            stack.callback(self.writer.stop)  # last out: every clean-up above may still write
-            return await self._run(stack, config, blueprint, provider, architect, on_ready)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self.writer.start()
+                stack.callback(self.writer.stop)  # last out: every clean-up above may still write
+                return await self._run(stack, config, blueprint, provider, architect, on_ready)
+        finally:
+            if self.stats.run_id:
+                # Last of all, the run released: a warning if it left anything behind (see operations/cleanup.py).
+                await asyncio.to_thread(self._check_leftovers, self.stats.run_id)
+
+    def _check_leftovers(self, run_id: int) -> None:
+        try:
+            cleanup.warn_about_leftovers(self.settings, self.database, run_id)
+        finally:
+            self.database.db.close()  # this helper thread's own connection (peewee keeps one per thread)
 
     def _instantiate(self, config: TaskConfig) -> tuple[Blueprint, CrowdProvider, Architect]:
         registry = get_registry()
