@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -214,3 +213,24 @@ def test_platform_requirements_default_keeps_everything_local(test_types: None, 
     assert mapping.platform == {} and mapping.local_only == {
         "adult": "provider crowd_test has no platform-side requirements"
     }
+
+
+def test_check_shows_which_requirements_the_platform_enforces(
+    test_types: None, mephisto_register_plugin: Callable[[object], None], task_file: Any, mephisto_cli: Any
+) -> None:
+    mephisto_register_plugin(_Plugin())
+    path = task_file(
+        rows=2,
+        qualifications=[{"name": "english"}, {"name": "level", "comparator": ">=", "value": 3}],
+    )
+    synced = mephisto_cli("check", str(path), "provider.type=sync_test", "--json")
+    assert synced.exit_code == 0, synced.output
+    assert json.loads(synced.output)["qualifications"] == {
+        "platform": {"english": "platform qualification english"},
+        "local_only": {"level": "the platform has no '>='"},
+    }
+    local = mephisto_cli("check", str(path))
+    assert local.exit_code == 0, local.output
+    words = " ".join(local.output.split())  # rich wraps long lines
+    assert "Qualifications: english: by mephisto's own check only (provider crowd_test has no platform-side" in words
+    assert "level: by mephisto's own check only" in words

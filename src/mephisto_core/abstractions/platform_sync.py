@@ -72,3 +72,10 @@ class RequirementMapping:
 
     platform: dict[str, str] = field(default_factory=dict)
     local_only: dict[str, str] = field(default_factory=dict)
+
+
+def requirement_lines(mapping: RequirementMapping) -> list[str]:
+    """One line per requirement: enforced at the platform too, or by mephisto's own check only (check, launch)."""
+    lines = [f"{name}: at the platform ({how}) and by mephisto" for name, how in mapping.platform.items()]
+    lines += [f"{name}: by mephisto's own check only ({why})" for name, why in mapping.local_only.items()]
+    return lines

@@ -15,6 +15,7 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from mephisto_core.abstractions.platform_sync import RequirementMapping
     from mephisto_core.settings import Settings
     from mephisto_core.task_config import TaskConfig
 
@@ -31,6 +32,8 @@ class CheckReport:
     fee: Decimal
     #: gold units the run pays for on top of `units` (at least this many: see `expected_gold_units`)
     gold_units: int = 0
+    #: how the provider enforces the task's qualification requirements (platform or mephisto's own check only)
+    requirements: RequirementMapping | None = None
 
     @property
     def units(self) -> int:
@@ -123,6 +126,12 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
     )
     reward_total = config.task.reward * (units + gold_units)  # gold units are paid like any other
     fee = _call_plugin("provider", config.provider_type, "compute its fee", lambda: provider.fee(reward_total))
+    requirements = _call_plugin(
+        "provider",
+        config.provider_type,
+        "map the qualification requirements",
+        lambda: provider.platform_requirements(config.task.qualifications),
+    )
 
     # Python values (Decimal, Path), not JSON strings: the tree prints them as TOML, so 0.5 stays a number.
     masked: dict[str, Any] = {"task": _mask_section(config.task.model_dump(), type(config.task))}
@@ -137,6 +146,7 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         reward=config.task.reward,
         fee=Decimal(fee),
         gold_units=gold_units,
+        requirements=requirements,
     )
 
 
@@ -177,7 +187,26 @@ def _report_json(report: CheckReport) -> dict[str, Any]:
         "total_reward": money(report.total_reward),
         "provider_fee": money(report.fee),
         "estimated_cost": money(report.cost),
+        "qualifications": _requirements_json(report),
     }
+
+
+def _requirements_json(report: CheckReport) -> dict[str, dict[str, str]]:
+    mapping = report.requirements
+    return (
+        {"platform": {}, "local_only": {}}
+        if mapping is None
+        else {
+            "platform": mapping.platform,
+            "local_only": mapping.local_only,
+        }
+    )
+
+
+def _requirement_lines(report: CheckReport) -> list[str]:
+    from mephisto_core.abstractions.platform_sync import requirement_lines
+
+    return [] if report.requirements is None else requirement_lines(report.requirements)
 
 
 def _print_report(path: Path, report: CheckReport) -> None:
@@ -214,3 +243,5 @@ def _print_report(path: Path, report: CheckReport) -> None:
     out.print(Text(f"Rewards:        {money(report.total_reward)} ({money(report.reward)} x {paid})"))
     out.print(Text(f"Provider fee:   {money(report.fee)}"))
     out.print(Text(f"Estimated cost: {money(report.cost)}", style="bold"))
+    for index, line in enumerate(_requirement_lines(report)):
+        out.print(Text(("Qualifications: " if index == 0 else " " * 16) + line))

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import peewee as pw
 
 from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
+from mephisto_core.abstractions.platform_sync import requirement_lines
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
@@ -236,6 +237,9 @@ class Operator:
 
         ctx.worker_url = deployment.worker_url
         self.stats.worker_url = deployment.worker_url
+        requirements = await asyncio.to_thread(provider.platform_requirements, config.task.qualifications)
+        for line in requirement_lines(requirements):
+            log.info("qualification %s", line)
         await asyncio.to_thread(provider.setup_resources, selection.run, deployment.worker_url)
         # Before anything is offered: what a killed process was publishing, then the platform's view of every
         # open unit (first launch and resume alike).
