@@ -88,11 +88,19 @@ def refuse_over_budget(
     if committed + adding > cap:
         what = doing() if callable(doing) else doing
         raise BudgetExceeded(
-            f"refused {what}: it would commit {adding} {currency} on top of the {committed} {currency} the task "
-            f"has committed (units offered, in progress or done, bonuses paid or pending, fees included), "
-            f"passing task.max_budget = {cap} {currency}. Raise task.max_budget (e.g. `mephisto launch TASK "
-            f"task.max_budget=...`) or review what is committed with `mephisto payments`."
+            f"refused {what}: it would commit {money_text(adding)} {currency} on top of the "
+            f"{money_text(committed)} {currency} the task has committed (units offered, in progress or done, "
+            f"bonuses paid or pending, fees included), passing task.max_budget = {money_text(cap)} {currency}. "
+            "Raise task.max_budget (e.g. `mephisto launch TASK_FILE task.max_budget=...`) or see what is "
+            "committed with `mephisto payments`."
         )
+
+
+def money_text(value: Decimal) -> str:
+    """Two decimals for whole cents, every digit for fractions of a cent (never hides part of an amount)."""
+    if value == value.quantize(Decimal("0.01")):
+        return f"{value:.2f}"
+    return format(value.normalize(), "f")
 
 
 def refuse_offer_over_budget(
