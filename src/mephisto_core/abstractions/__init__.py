@@ -3,7 +3,10 @@
 from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment, LocalChannelLink
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
 from mephisto_core.abstractions.ledger import ActionLedger
+from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner
 from mephisto_core.abstractions.no_platform import NoPlatformProvider
+from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
+from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUnsupported, RequirementMapping
 from mephisto_core.abstractions.provider import (
     CrowdProvider,
     ProviderArgs,
@@ -19,12 +22,19 @@ __all__ = [
     "ArchitectArgs",
     "Blueprint",
     "BlueprintArgs",
+    "CleanupScope",
     "CrowdProvider",
     "Deployment",
+    "Leftover",
+    "LeftoverCleaner",
     "LocalChannelLink",
     "NoPlatformProvider",
+    "OfferedUnitsCleaner",
+    "PlatformOutcome",
+    "PlatformUnsupported",
     "ProviderArgs",
     "RequesterArgs",
+    "RequirementMapping",
     "SimulatedAnswer",
     "TaskArgs",
     "UploadedFile",

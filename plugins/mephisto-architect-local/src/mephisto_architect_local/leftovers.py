@@ -16,9 +16,9 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner, LeftoverKind
+from mephisto_core.abstractions import CleanupScope, Leftover, LeftoverCleaner
 from mephisto_core.errors import MephistoError
 
 ROUTER_RECORD = "router.json"
@@ -78,7 +78,7 @@ def _same_router(record: dict[str, Any]) -> bool:
 class LocalArchitectCleaner(LeftoverCleaner):
     """Router processes (and stale router records) of local runs whose launch is gone."""
 
-    kind: ClassVar[LeftoverKind] = "architect"
+    kind: ClassVar[Literal["provider", "architect"]] = "architect"
     type_name: ClassVar[str] = "local"
 
     def find(self, scope: CleanupScope) -> list[Leftover]:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from mephisto_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions import Architect
-    from mephisto_core.abstractions.leftovers import LeftoverCleaner
+    from mephisto_core.abstractions import Architect, LeftoverCleaner
 
 
 @hookimpl

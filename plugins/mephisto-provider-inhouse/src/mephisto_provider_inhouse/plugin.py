@@ -13,8 +13,7 @@ from mephisto_core.hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from mephisto_core.abstractions import CrowdProvider
-    from mephisto_core.abstractions.leftovers import LeftoverCleaner
+    from mephisto_core.abstractions import CrowdProvider, LeftoverCleaner
 
 
 @hookimpl
@@ -36,7 +35,7 @@ def mephisto_register_commands(cli: click.Group) -> None:
 @hookimpl
 def mephisto_cleanup(register: Callable[[LeftoverCleaner], None]) -> None:
     """Register the cleaner of units a dead `inhouse` run still shows as offered (`mephisto cleanup`)."""
-    from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
+    from mephisto_core.abstractions import OfferedUnitsCleaner
 
     register(
         OfferedUnitsCleaner(

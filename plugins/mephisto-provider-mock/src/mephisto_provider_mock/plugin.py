@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from mephisto_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions import CrowdProvider
-    from mephisto_core.abstractions.leftovers import LeftoverCleaner
+    from mephisto_core.abstractions import CrowdProvider, LeftoverCleaner
 
 
 @hookimpl
@@ -23,7 +22,7 @@ def mephisto_register_providers(register: Callable[[type[CrowdProvider]], None])
 @hookimpl
 def mephisto_cleanup(register: Callable[[LeftoverCleaner], None]) -> None:
     """Register the cleaner of units a dead `mock` run still shows as offered (`mephisto cleanup`)."""
-    from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
+    from mephisto_core.abstractions import OfferedUnitsCleaner
 
     register(
         OfferedUnitsCleaner(
