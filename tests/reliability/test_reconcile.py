@@ -118,3 +118,15 @@ def test_a_submission_of_a_unit_of_another_run_is_ignored(database: Database) ->
             [UnitDrift(DriftKind.SUBMITTED_THERE, unit.id, "hit-1", "wanda", {"a": 1})],
         )
     assert applied[0].action.startswith("ignored") and Unit.get_by_id(unit.id).status == UnitStatus.CREATED.value
+
+
+def test_a_submission_the_platform_reports_for_a_unit_done_here_is_not_stored_again(database: Database) -> None:
+    _, unit, agent = create_held_unit(database, provider_type="file_platform")
+    with database.write():
+        Unit.update(status=UnitStatus.COMPLETED.value).where(Unit.id == unit.id).execute()
+        applied, _ = apply_drifts(
+            SimpleNamespace(run=unit.task_run),  # type: ignore[arg-type]
+            [UnitDrift(DriftKind.SUBMITTED_THERE, unit.id, "hit-1", "wanda", {"a": 1})],
+        )
+    assert applied[0].action == "not stored: the unit is completed here"
+    assert Agent.select().count() == 1 and Agent.get_by_id(agent.id).outputs is None

@@ -90,6 +90,8 @@ def _store_submission(ctx: RunContext, unit: Unit | None, drift: UnitDrift) -> s
     if unit is None:
         return "not stored: no unit here for it"
     if unit.status != UnitStatus.ASSIGNED.value or unit.agent_id is None:
+        if unit.status not in (UnitStatus.CREATED.value, UnitStatus.LAUNCHED.value, UnitStatus.EXPIRED.value):
+            return f"not stored: the unit is {unit.status} here"
         if drift.worker_name is None:
             return "not stored: the platform did not say who submitted it"
         worker, _ = Worker.get_or_create(provider_type=ctx.run.provider_type, name=drift.worker_name)
@@ -105,8 +107,7 @@ def _store_submission(ctx: RunContext, unit: Unit | None, drift: UnitDrift) -> s
             provider_agent_id=drift.provider_unit_id,
             token=secrets.token_urlsafe(18),
         )
-        if not try_set_unit_status(unit.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker, agent_id=agent.id):
-            raise ValueError(f"unit {unit.id} could not be assigned for the platform's submission")
+        try_set_unit_status(unit.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker, agent_id=agent.id)
         agent_id = agent.id
     else:
         agent_id = unit.agent_id
