@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mephisto_core.abstractions.platform_sync import RequirementMapping
+    from mephisto_core.cli._check_cost import CostReport
     from mephisto_core.settings import Settings
     from mephisto_core.task_config import TaskConfig
 
@@ -34,6 +35,8 @@ class CheckReport:
     gold_units: int = 0
     #: how the provider enforces the task's qualification requirements (platform or mephisto's own check only)
     requirements: RequirementMapping | None = None
+    #: worst-case cost with the bonus budget, the cap and the platform balance (cli/_check_cost.py)
+    money: CostReport | None = None
 
     @property
     def units(self) -> int:
@@ -124,6 +127,8 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         "start",
         lambda: provider_cls(config.provider_args, requester_name or "", {}, settings.data_dir),
     )
+    from mephisto_core.cli._check_cost import build_cost
+
     reward_total = config.task.reward * (units + gold_units)  # gold units are paid like any other
     fee = _call_plugin("provider", config.provider_type, "compute its fee", lambda: provider.fee(reward_total))
     requirements = _call_plugin(
@@ -147,6 +152,12 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         fee=Decimal(fee),
         gold_units=gold_units,
         requirements=requirements,
+        money=_call_plugin(
+            "provider",
+            config.provider_type,
+            "price the task",
+            lambda: build_cost(config, settings, provider, requester_name, reward_total + Decimal(fee)),
+        ),
     )
 
 
@@ -176,6 +187,8 @@ def money(value: Decimal) -> str:
 
 
 def _report_json(report: CheckReport) -> dict[str, Any]:
+    from mephisto_core.cli._check_cost import cost_json
+
     return {
         "config": report.config,
         "requester_name": report.requester_name,
@@ -187,6 +200,7 @@ def _report_json(report: CheckReport) -> dict[str, Any]:
         "total_reward": money(report.total_reward),
         "provider_fee": money(report.fee),
         "estimated_cost": money(report.cost),
+        **({} if report.money is None else cost_json(report.money)),
         "qualifications": _requirements_json(report),
     }
 
@@ -213,6 +227,7 @@ def _print_report(path: Path, report: CheckReport) -> None:
     from rich.text import Text
     from rich.tree import Tree
 
+    from mephisto_core.cli._check_cost import print_cost
     from mephisto_core.cli._fields import toml_literal
     from mephisto_core.cli._tables import console
 
@@ -241,7 +256,10 @@ def _print_report(path: Path, report: CheckReport) -> None:
         )
     paid = f"{report.units} units" + (f" + {report.gold_units} gold units" if report.gold_units else "")
     out.print(Text(f"Rewards:        {money(report.total_reward)} ({money(report.reward)} x {paid})"))
-    out.print(Text(f"Provider fee:   {money(report.fee)}"))
+    schedule = f" ({report.money.fee_schedule})" if report.money is not None else ""
+    out.print(Text(f"Provider fee:   {money(report.fee)}{schedule}"))
     out.print(Text(f"Estimated cost: {money(report.cost)}", style="bold"))
+    if report.money is not None:
+        print_cost(out, report.money)
     for index, line in enumerate(_requirement_lines(report)):
         out.print(Text(("Qualifications: " if index == 0 else " " * 16) + line))
