@@ -38,9 +38,9 @@ class MockProvider(NoPlatformProvider):
     """A crowd provider for local testing and in-person studies.
 
     Anyone who opens `http://HOST:PORT/?worker_id=NAME` works as worker NAME (the core creates the worker the
-    first time it sees the name). Nothing is published or paid anywhere: every approve, reject, bonus, block
-    and unblock is appended to `<data_dir>/mock/ledger.jsonl` so a test or a curious researcher can see that
-    the provider was asked.
+    first time it sees the name). Nothing is published or paid anywhere: every approve, reject, block and
+    unblock is appended to `<data_dir>/mock/ledger.jsonl` so a test or a curious researcher can see that the
+    provider was asked; rewards and bonuses are rows of the core's payments ledger (`mephisto payments`).
     """
 
     type_name: ClassVar[str] = "mock"
