@@ -105,7 +105,9 @@ def test_the_pool_keeps_working_on_a_new_database_connection(database, make_pool
 
 
 def test_run_over_is_not_remembered_while_the_launch_may_add_data(database, make_pool):
-    pool = make_pool(rows=1)
+    # A limit, so new units wait as `created` until launch_available offers them (the test provider publishes
+    # nothing per unit: without a limit they would be born offered).
+    pool = make_pool(rows=1, max_num_concurrent_units=5)
     alice = hello(database, pool, "alice")
     call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, [])
     assert refused_for(hello(database, pool, "bob"), Refusal.RUN_OVER)
