@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,7 +50,7 @@ def _unit_statuses(settings: Settings) -> list[str]:
 @pytest.fixture
 def killed_launch(
     mephisto_init: Callable[..., Path], mephisto_launch: Callable[..., Any], mephisto_settings: Settings
-) -> int:
+) -> Iterator[int]:
     """A launch whose router child is stopped (SIGSTOP) and which is then killed with SIGKILL: its router pid.
 
     Stopped, the router cannot notice its parent's death and exit (what it does otherwise): a router left
@@ -61,9 +61,12 @@ def killed_launch(
     launch.wait_for_link(timeout=60)
     _wait_for(lambda: bool(list(mephisto_settings.runs_dir.glob(f"*/{ROUTER_RECORD}"))), "the router record")
     pid = int(_router_record(mephisto_settings)["pid"])
+    started = process_start(pid)
     os.kill(pid, signal.SIGSTOP)
     launch.kill()
-    return pid
+    yield pid
+    if started is not None and process_start(pid) == started:  # a failed test must not leave it stopped for ever
+        os.killpg(pid, signal.SIGKILL)
 
 
 def test_cleanup_lists_then_removes_what_a_killed_launch_left(
@@ -109,7 +112,6 @@ def test_cleanup_of_one_provider_leaves_the_architect_s_router(
     unknown = run_mephisto("cleanup", "--provider", "mturk_nope", env=mephisto_cli_env)
     assert unknown.returncode == 1
     assert "no installed provider type 'mturk_nope' lists leftovers" in unknown.stderr
-    os.killpg(router, signal.SIGKILL)
 
 
 def test_a_live_launch_leaves_nothing_to_clean_and_ends_without_a_warning(
@@ -209,3 +211,67 @@ def test_every_launch_ends_by_checking_its_own_run(
     finally:
         database.close()
     assert f"run {run_id} left 1 thing(s) behind: provider stuck_test: HIT of run {run_id}" in caplog.text
+
+
+def test_a_run_folder_the_database_no_longer_has_is_listed_and_deleted(
+    mephisto_cli: Any, mephisto_settings: Settings, sqlite_database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    folder = mephisto_settings.runs_dir / "42"
+    (folder / "build").mkdir(parents=True)
+    (folder / "build" / "index.html").write_bytes(b"x" * 300_000)
+    (mephisto_settings.runs_dir / "notes").mkdir()  # not a run folder: never touched
+    listed = mephisto_cli("cleanup", "--dry-run")
+    assert listed.exit_code == 0, listed.output
+    words = " ".join(listed.output.split())
+    assert "folder of run 42, which the database no longer has" in words and "0.3 MB of disk" in words
+    removed = mephisto_cli("cleanup", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert f"Removed: architect local: deleted {folder}" in " ".join(removed.output.split())
+    assert not folder.exists() and (mephisto_settings.runs_dir / "notes").is_dir()
+
+
+def test_offered_units_of_a_dead_run_are_withdrawn_but_a_live_run_s_are_left(
+    database: Any, mephisto_settings: Settings
+) -> None:
+    """On SQLite and PostgreSQL: the liveness rule is the one a launch uses (owner process alive and beating)."""
+    import socket
+
+    from mephisto_core.abstractions import OfferedUnitsCleaner
+    from mephisto_core.data_model import TaskRun, UnitStatus
+    from mephisto_core.data_model.models import utcnow
+    from mephisto_core.testing.runs import create_held_unit
+
+    dead = create_held_unit(database, task_name="dead", worker_name="a")
+    live = create_held_unit(database, task_name="live", worker_name="b")
+    finished = create_held_unit(database, task_name="finished", worker_name="c")
+    with database.write():
+        for held in (dead, live, finished):
+            Unit.update(status=UnitStatus.LAUNCHED.value, worker=None, agent_id=None).where(
+                Unit.id == held.unit.id
+            ).execute()
+        # A pid that cannot exist on this host (above pid_max): the owner of a killed launch.
+        TaskRun.update(owner=f"{socket.gethostname()}:999999999", heartbeat_at=utcnow()).where(
+            TaskRun.id == dead.unit.task_run_id
+        ).execute()
+        TaskRun.update(owner=f"{socket.gethostname()}:{os.getpid()}", heartbeat_at=utcnow()).where(
+            TaskRun.id == live.unit.task_run_id
+        ).execute()
+        TaskRun.update(is_completed=True).where(TaskRun.id == finished.unit.task_run_id).execute()
+    cleaner = OfferedUnitsCleaner("mock", cost="nothing")
+    scope = ops.scope_for(mephisto_settings, database)
+    found = cleaner.find(scope)
+    assert [(item.run_id, item.what) for item in found] == [
+        (
+            dead.unit.task_run_id,
+            f"1 unit(s) of run {dead.unit.task_run_id} still offered, but no process serves the run",
+        )
+    ]
+    assert cleaner.remove(scope, found[0]).startswith("withdrew 1 offered unit(s)")
+    statuses = {u.task_run_id: u.status for u in Unit.select()}
+    assert statuses == {
+        dead.unit.task_run_id: "expired",
+        live.unit.task_run_id: "launched",
+        finished.unit.task_run_id: "launched",
+    }
+    assert cleaner.find(scope) == []

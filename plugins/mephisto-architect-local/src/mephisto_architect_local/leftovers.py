@@ -6,6 +6,9 @@ means the launch died without stopping its router (kill -9, power cut): if that 
 normally notices its parent's death through its stdin and exits, unless it was stopped or hangs), it holds a port
 and is killed; if not, the stale record is deleted. A pid is trusted only while the process's start time matches
 the record, so a pid the system reused for another program is never signalled.
+
+A run folder whose run the database no longer has (a failed launch deletes its run, then the folder; a crash in
+between leaves the folder) is stale too: it is listed with its size and deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -87,10 +91,17 @@ class LocalArchitectCleaner(LeftoverCleaner):
         if not scope.runs_dir.is_dir():
             return found
         for folder in sorted(scope.runs_dir.iterdir(), key=lambda p: p.name):
-            if not folder.name.isdigit() or not (folder / ROUTER_RECORD).exists():
+            if not folder.name.isdigit() or not folder.is_dir():
                 continue
             run_id = int(folder.name)
             if not scope.covers(run_id) or scope.is_run_live(run_id):
+                continue
+            if not _run_exists(run_id):
+                what = f"folder of run {run_id}, which the database no longer has ({folder})"
+                cost = f"{_size(folder) / 1e6:.1f} MB of disk"
+                found.append(Leftover(self.kind, self.type_name, what, cost, run_id, f"folder:{folder}"))
+                continue
+            if not (folder / ROUTER_RECORD).exists():
                 continue
             record = _read(folder / ROUTER_RECORD) or {}
             if _same_router(record):
@@ -105,9 +116,15 @@ class LocalArchitectCleaner(LeftoverCleaner):
 
     def remove(self, scope: CleanupScope, leftover: Leftover) -> str:
         """Kill the router's process group (TERM, then KILL after 5 s) if it still runs, then delete the record."""
-        folder = Path(leftover.handle)
         if leftover.run_id is not None and scope.is_run_live(leftover.run_id):
-            raise MephistoError(f"run {leftover.run_id} is served by a running launch again; its router was left alone")
+            raise MephistoError(f"run {leftover.run_id} is served by a running launch again; it was left alone")
+        if leftover.handle.startswith("folder:"):
+            folder = Path(leftover.handle.removeprefix("folder:"))
+            if leftover.run_id is not None and _run_exists(leftover.run_id):
+                raise MephistoError(f"run {leftover.run_id} is in the database again; its folder was left alone")
+            shutil.rmtree(folder)
+            return f"deleted {folder}"
+        folder = Path(leftover.handle)
         path = folder / ROUTER_RECORD
         record = _read(path) or {}
         if not _same_router(record):
@@ -117,6 +134,21 @@ class LocalArchitectCleaner(LeftoverCleaner):
         _stop_group(pid, record["started"])
         path.unlink(missing_ok=True)
         return f"stopped router process {pid} of run {leftover.run_id}"
+
+
+def _run_exists(run_id: int) -> bool:
+    from mephisto_core.data_model import TaskRun
+
+    return bool(TaskRun.select().where(TaskRun.id == run_id).exists())
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # a file removed while we count
+                total += (Path(root) / name).lstat().st_size
+    return total
 
 
 def _stop_group(pid: int, started: str) -> None:
