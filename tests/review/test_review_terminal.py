@@ -76,6 +76,7 @@ def test_bonus_and_block_keep_the_unit_open_for_a_verdict(
     assert first.status == "accepted"
     assert [e["action"] for e in ledger(mephisto_settings)] == ["bonus", "block", "approve"]
     assert "blocked from every task" in result.output
+    assert "Platform: block: done at mock (requester MOCK_REQUESTER)." in result.output
 
 
 def test_uppercase_a_approves_every_remaining_unit_of_that_worker(review_data: Path, reopen) -> None:

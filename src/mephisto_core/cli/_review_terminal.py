@@ -209,9 +209,11 @@ class TerminalReview:
             self.console.print(f"Worker {record.worker_id} is already blocked.", markup=False)
             return False
         reason = self._ask("Reason for blocking the worker")
-        self.actions.block_worker(record.worker_db_id, reason)
+        outcomes = self.actions.block_worker(record.worker_db_id, reason)
         self.tally.done["workers blocked"] += 1
         self.console.print(f"Worker {record.worker_id} is blocked from every task.", markup=False)
+        for outcome in outcomes:  # whether each provider's platform blocked them too, never left unsaid
+            self.console.print(f"  Platform: {outcome.sentence()}", markup=False)
         return False
 
     def _skip(self, record: UnitRecord) -> bool:
