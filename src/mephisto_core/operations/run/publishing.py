@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import peewee as pw
+
 from mephisto_core.data_model import Unit, UnitStatus
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
@@ -79,17 +81,36 @@ def open_intents(run_id: int) -> list[OpenIntent]:
 
 
 def record_published(published: dict[str, str | None], on_moved: Callable[[], None]) -> int:
-    """Step 3: intents by key -> the provider's id of the unit; the units move to `launched` (writer thread)."""
-    now, moved = utcnow(), 0
-    for key, provider_id in published.items():
-        intent = PublishIntent.get_or_none(PublishIntent.idempotency_key == key)
-        if intent is None or intent.state != IntentState.PENDING.value:
-            continue  # resolved already (a lookup and a publish answered for the same key)
-        intent.state, intent.provider_unit_id, intent.resolved_at = IntentState.PUBLISHED.value, provider_id, now
-        intent.save()
-        moved += move_units(
-            [intent.unit_id], UnitStatus(intent.source_status), UnitStatus.LAUNCHED, provider_unit_id=provider_id
+    """Step 3: intents by key -> the provider's id of the unit; the units move to `launched` (writer thread).
+
+    A handful of statements per call whatever its size (this runs between submissions' commits).
+    """
+    if not published:
+        return 0
+    intents = list(
+        PublishIntent.select().where(
+            PublishIntent.idempotency_key.in_(list(published))
+            & (PublishIntent.state == IntentState.PENDING.value)  # not resolved already by a lookup
         )
+    )
+    if not intents:
+        return 0
+    now = utcnow()
+    PublishIntent.update(state=IntentState.PUBLISHED.value, resolved_at=now).where(
+        PublishIntent.id.in_([i.id for i in intents])
+    ).execute()
+    named = [(i, pid) for i in intents if (pid := published[i.idempotency_key]) is not None]
+    if named:
+        PublishIntent.update(provider_unit_id=pw.Case(PublishIntent.id, [(i.id, pid) for i, pid in named])).where(
+            PublishIntent.id.in_([i.id for i, _ in named])
+        ).execute()
+        Unit.update(provider_unit_id=pw.Case(Unit.id, [(i.unit_id, pid) for i, pid in named])).where(
+            Unit.id.in_([i.unit_id for i, _ in named])
+        ).execute()
+    moved = 0
+    for source in {i.source_status for i in intents}:
+        unit_ids = [i.unit_id for i in intents if i.source_status == source]
+        moved += move_units(unit_ids, UnitStatus(source), UnitStatus.LAUNCHED)
     if moved:
         on_moved()
     return moved
@@ -206,7 +227,10 @@ class Publisher:
             await self._withdraw()
 
     async def _record(self, published: dict[str, str | None]) -> None:
-        self.published += await self.writer.call(record_published, published, self._on_moved)
+        items = list(published.items())
+        for start in range(0, len(items), PUBLISH_CHUNK):  # bounded statements (SQLite's parameter limit)
+            chunk = dict(items[start : start + PUBLISH_CHUNK])
+            self.published += await self.writer.call(record_published, chunk, self._on_moved)
 
     async def withdraw_unclaimed(self) -> None:
         """Withdraw every unclaimed unit here and at the platform (a stop); waits for a publish in flight."""
