@@ -8,6 +8,7 @@ resumes it under the same cap.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,9 @@ from mephisto_core.errors import MephistoError
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import CrowdProvider
+    from mephisto_core.operations.run.run_context import RunContext
+
+log = logging.getLogger(__name__)
 
 #: Unit statuses whose reward is committed: offered, held, submitted (payable on approval) or paid.
 COMMITTED_UNIT_STATUSES = (
@@ -116,3 +120,35 @@ def refuse_offer_over_budget(
     count = units() if callable(units) else units
     per_unit = Decimal(reward) + Decimal(provider.fee(Decimal(reward)))
     refuse_over_budget(task_id, task_section, provider, per_unit * count, f"offering {count} more units")
+
+
+def offer_fits(ctx: RunContext, units: int | Callable[[], int]) -> bool:
+    """Whether the launcher may offer `units` more units of the run `ctx` serves under the task's `max_budget`.
+
+    While units of the run are offered or in progress, a refused offer only waits (False, logged once per run):
+    the workers holding units finish and are acknowledged. When nothing is in progress any more, BudgetExceeded
+    is raised, so a launch that cannot offer anything (its start, a resume) stops with the sentence saying why.
+    """
+    task = ctx.config.task
+    try:
+        refuse_offer_over_budget(ctx.task.id, task, ctx.provider, units, task.reward)
+    except BudgetExceeded as exc:
+        active = (
+            Unit.select()
+            .where(
+                (Unit.task_run == ctx.run.id) & Unit.status.in_([UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value])
+            )
+            .count()
+        )
+        if not active:
+            raise
+        if ctx.run.id not in _waiting_runs:
+            _waiting_runs.add(ctx.run.id)
+            log.warning("%s The %d units offered or in progress go on; the run stops when they are done.", exc, active)
+        return False
+    _waiting_runs.discard(ctx.run.id)
+    return True
+
+
+#: Runs told (once) that offering waits for the budget; a run is told again after an offer fits.
+_waiting_runs: set[int] = set()

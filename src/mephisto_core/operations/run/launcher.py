@@ -29,7 +29,7 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.data_model.statuses import check_unit_birth
 from mephisto_core.data_model.transitions import move_run_units, move_units
-from mephisto_core.operations.budget import refuse_offer_over_budget
+from mephisto_core.operations.budget import offer_fits
 from mephisto_core.operations.run.publishing import record_intents
 from mephisto_core.operations.run.run_context import RunContext
 
@@ -61,11 +61,9 @@ class TaskLauncher:
         per = self.ctx.config.task.units_per_assignment
         pay = str(self.ctx.config.task.reward)
         born = UnitStatus.LAUNCHED if self._offer_on_creation() else UnitStatus.CREATED
+        if born is UnitStatus.LAUNCHED and not offer_fits(self.ctx, len(items) * per):
+            born = UnitStatus.CREATED  # past task.max_budget: created, offered when (if) it allows (budget.py)
         check_unit_birth(born.value)
-        if born is UnitStatus.LAUNCHED:  # offered as created: within task.max_budget first (operations/budget.py)
-            refuse_offer_over_budget(
-                self.ctx.task.id, self.ctx.config.task, self.ctx.provider, len(items) * per, self.ctx.config.task.reward
-            )
         now = db_datetime(Unit, utcnow())
         assignment_ids = reserve_ids(Assignment, len(items))
         insert_rows(
@@ -135,16 +133,9 @@ class TaskLauncher:
             .order_by(Unit.id)
         )
         if self._offering_is_a_status_change():
-            refuse_offer_over_budget(
-                self.ctx.task.id,
-                self.ctx.config.task,
-                self.ctx.provider,
-                lambda: (
-                    withdrawn.count()
-                    + Unit.select().where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value)).count()
-                ),
-                self.ctx.config.task.reward,
-            )
+            never_offered = Unit.select().where((Unit.task_run == run) & (Unit.status == UnitStatus.CREATED.value))
+            if not offer_fits(self.ctx, lambda: withdrawn.count() + never_offered.count()):
+                return 0
             launched = move_units([uid for (uid,) in withdrawn.tuples()], UnitStatus.EXPIRED, UnitStatus.LAUNCHED)
             launched += move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
             if launched:
@@ -189,9 +180,8 @@ class TaskLauncher:
         units, recorded as publish intents for the Publisher; returns how many."""
         if not ids:
             return 0
-        refuse_offer_over_budget(
-            self.ctx.task.id, self.ctx.config.task, self.ctx.provider, len(ids), self.ctx.config.task.reward
-        )
+        if not offer_fits(self.ctx, len(ids)):  # within task.max_budget (operations/budget.py)
+            return 0
         if self.ctx.provider.publishes_units:
             record_intents(self.ctx.run.id, ids, source)
             return len(ids)
