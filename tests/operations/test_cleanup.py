@@ -70,7 +70,11 @@ def killed_launch(
 
 
 def test_cleanup_lists_then_removes_what_a_killed_launch_left(
-    killed_launch: int, mephisto_cli_env: dict[str, str], mephisto_settings: Settings
+    killed_launch: int,
+    mephisto_cli_env: dict[str, str],
+    mephisto_settings: Settings,
+    mephisto_launch: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     router = killed_launch
     started = process_start(router)
@@ -99,6 +103,13 @@ def test_cleanup_lists_then_removes_what_a_killed_launch_left(
 
     again = run_mephisto("cleanup", "--dry-run", env=mephisto_cli_env)
     assert again.returncode == 0 and "Nothing left behind." in again.stdout
+
+    # The run itself is intact: the next launch resumes it and offers the withdrawn units again.
+    resumed = mephisto_launch(tmp_path / "study" / "task.toml", "architect.port=0", "architect.mode=subprocess")
+    resumed.wait_for_link(timeout=60)
+    _wait_for(lambda: "launched" in _unit_statuses(mephisto_settings), "the units offered again")
+    resumed.interrupt()
+    assert resumed.wait(60) == 0, resumed.output()
 
 
 def test_cleanup_of_one_provider_leaves_the_architect_s_router(
