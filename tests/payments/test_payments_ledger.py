@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from paytest_plugin import platform_calls
 
-from mephisto_core.data_model import Database, Review, TaskRun
+from mephisto_core.data_model import Database, Review, TaskRun, Unit
 from mephisto_core.data_model.payments import Payment
+from mephisto_core.data_model.publishing import PublishIntent
 from mephisto_core.errors import MephistoError, ProviderError
 from mephisto_core.operations.budget import BudgetExceeded, committed_cost
 from mephisto_core.operations.payments import list_payments
@@ -168,3 +169,25 @@ def test_a_pending_bonus_counts_against_the_budget_and_is_retried_not_refused(
         actions.bonus(submitted.units[1].id, "0.01", "more", client_key="new")
     assert actions.bonus(submitted.units[0].id, "1.00", "", client_key="lost") is True  # the retry goes through
     assert [p.status for p in Payment.select()] == ["paid"]
+
+
+def test_a_unit_being_published_counts_as_committed(
+    database: Database, mephisto_settings: Settings, submitted: SubmittedRun
+) -> None:
+    actions = ReviewActions(database, mephisto_settings)
+    provider = actions._provider_for(submitted.run.id)
+    unit = submitted.units[0]
+    with database.write():
+        waiting = Unit.create(
+            assignment=unit.assignment_id,
+            task_run=submitted.run.id,
+            task=submitted.task.id,
+            unit_index=1,
+            pay_amount=Decimal("0.50"),
+        )
+    assert committed_cost(submitted.task.id, provider) == Decimal("1.80")  # `created`: nobody could see it
+    with database.write():  # the platform was asked to publish it; the outcome is not recorded yet
+        PublishIntent.create(
+            task_run=submitted.run.id, unit=waiting.id, idempotency_key="publish-1", source_status="created"
+        )
+    assert committed_cost(submitted.task.id, provider) == Decimal("2.40")

@@ -1,9 +1,9 @@
 """The budget cap (`[task] max_budget`): what a task has committed to pay, and refusing what would cross the cap.
 
-Committed is counted, not only paid: every unit offered, in progress, submitted or approved (its reward and the
-platform's fee on it), and every bonus paid or still pending in the payments ledger (with its fee). Rejected and
-withdrawn units commit nothing. The count covers every run of the task, since launching the same task again
-resumes it under the same cap.
+Committed is counted, not only paid: every unit offered (or being published), in progress, submitted or approved
+(its reward and the platform's fee on it), and every bonus paid or still pending in the payments ledger (with its
+fee). Rejected and withdrawn units commit nothing. The count covers every run of the task, since launching the
+same task again resumes it under the same cap.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import peewee as pw
 
 from mephisto_core.data_model import Unit, UnitStatus
 from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
+from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.errors import MephistoError
 
 if TYPE_CHECKING:
@@ -55,9 +56,15 @@ def task_budget(task_section: dict[str, Any] | Any) -> tuple[Decimal | None, str
 def committed_cost(task_id: int, provider: CrowdProvider) -> Decimal:
     """What task `task_id` has committed to pay over all its runs: units' rewards and fees, bonuses and fees."""
     total = Decimal("0")
+    # A unit being published at a platform (an open publish intent) is still `created` or `expired` here, but the
+    # platform may have offered it already: it counts as committed.
+    being_published = PublishIntent.select(PublishIntent.unit).where(PublishIntent.state == IntentState.PENDING.value)
     units = (
         Unit.select(Unit.pay_amount, pw.fn.COUNT(Unit.id))
-        .where((Unit.task == task_id) & Unit.status.in_([s.value for s in COMMITTED_UNIT_STATUSES]))
+        .where(
+            (Unit.task == task_id)
+            & (Unit.status.in_([s.value for s in COMMITTED_UNIT_STATUSES]) | Unit.id.in_(being_published))
+        )
         .group_by(Unit.pay_amount)
         .tuples()
     )
