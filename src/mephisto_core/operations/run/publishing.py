@@ -215,14 +215,15 @@ class Publisher:
 
     async def _publish(self, intents: list[OpenIntent]) -> None:
         keys = {i.unit.id: i.key for i in intents}
-        try:
-            ids = await self.calls.call(
-                self.ctx.provider.publish_units, [i.unit for i in intents], self.ctx.worker_url, keys
-            )
-        except Exception:
-            self._unsure.update(keys.values())  # it may have published some: looked up before the next try
-            raise
+        # Unsure from the call on until its result is committed: a failed call may have published some, and a
+        # failed commit lost what it did publish. Either way they are looked up before the next try.
+        self._unsure.update(keys.values())
+        ids = await self.calls.call(
+            self.ctx.provider.publish_units, [i.unit for i in intents], self.ctx.worker_url, keys
+        )
         await self._record({keys[unit_id]: pid for unit_id, pid in ids.items() if unit_id in keys})
+        # A unit the provider did not answer for stays unsure: looked up, then published again if need be.
+        self._unsure.difference_update(keys[unit_id] for unit_id in ids if unit_id in keys)
         if not self.ctx.accepting:  # a stop began while the platform published: withdraw them at once
             await self._withdraw()
 
