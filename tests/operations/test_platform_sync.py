@@ -234,3 +234,18 @@ def test_check_shows_which_requirements_the_platform_enforces(
     words = " ".join(local.output.split())  # rich wraps long lines
     assert "Qualifications: english: by mephisto's own check only (provider crowd_test has no platform-side" in words
     assert "level: by mephisto's own check only" in words
+
+
+def test_the_mock_provider_keeps_qualifications_local_and_says_so(make_submitted_run: Any, mephisto_cli: Any) -> None:
+    make_submitted_run(1, workers=["erin"])  # a run of the mock provider
+    result = mephisto_cli("qualifications", "grant", "adult", "erin", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["platform"] == [
+        {
+            "provider": "mock",
+            "requester": "mock-requester",
+            "action": "grant",
+            "status": "local only",
+            "detail": "provider mock has no qualifications at its platform",
+        }
+    ]
