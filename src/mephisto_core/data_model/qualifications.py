@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from mephisto_core.data_model.models import GrantedQualification, Qualification, Review, TaskRun, Worker, utcnow
-from mephisto_core.data_model.statuses import ReviewKind
+from mephisto_core.data_model.models import GrantedQualification, Qualification, TaskRun, Worker, utcnow
 
 #: The global block: a worker holding it with a non-zero value is refused by every task, whatever the provider.
 BLOCK_QUALIFICATION = "mephisto-blocked"
@@ -114,9 +113,3 @@ def find_or_add_worker(name: str, provider_type: str | None) -> tuple[Worker, bo
         provider_type = in_use[0]
     worker: Worker = Worker.create(provider_type=provider_type, name=name)
     return worker, True
-
-
-def record_block(worker: Worker | int, reason: str, reviewer: str) -> None:
-    """Block a worker from every task in mephisto's own check (the provider is not told), with a review record."""
-    grant_qualification(worker, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
-    Review.create(kind=ReviewKind.BLOCK.value, worker=worker, feedback=reason, reviewer=reviewer)
