@@ -9,6 +9,7 @@ published exactly once, and the database knows every unit by the id the platform
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -18,9 +19,10 @@ import pytest
 from file_platform import platform_file, read_platform
 from reliability_helpers import write_static_task
 
-from mephisto_core.data_model import TaskRun, Unit, UnitStatus, open_database
+from mephisto_core.data_model import TaskRun, Unit, UnitStatus
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.settings import Settings
+from mephisto_core.testing.pytest_plugin import DatabaseTarget
 
 ROWS = 5
 LAUNCHER = Path(__file__).with_name("file_platform_launch.py")
@@ -44,14 +46,12 @@ def platform_task(tmp_path: Path) -> Path:
     return path
 
 
-def _open(settings: Settings) -> object:
-    return open_database(None, settings.sqlite_path)
-
-
 @pytest.mark.parametrize("step", ["before-publish", "after-publish", "on-identify"])
 def test_kill_9_at_each_step_of_publishing_publishes_every_unit_exactly_once(
-    platform_task: Path, mephisto_settings: Settings, mephisto_cli_env: dict[str, str], step: str
+    platform_task: Path, mephisto_settings: Settings, database_target: DatabaseTarget, step: str
 ) -> None:
+    # After database_target: on PostgreSQL it set MEPHISTO_DATABASE_URL, which the processes must see.
+    mephisto_cli_env = {**os.environ, "COLUMNS": "200"}
     platform = platform_file(mephisto_settings.data_dir)
     platform.parent.mkdir(parents=True, exist_ok=True)
     (platform.parent / f"kill-{step}").touch()
@@ -59,7 +59,7 @@ def test_kill_9_at_each_step_of_publishing_publishes_every_unit_exactly_once(
     first = _launch(platform_task, mephisto_cli_env)
     assert first.returncode == -9, first.stdout + first.stderr
     published_before = [r for r in read_platform(platform) if r["op"] == "publish"]
-    database = _open(mephisto_settings)
+    database = database_target.open()
     try:
         states = Counter(i.state for i in PublishIntent.select())
         if step == "before-publish":
@@ -71,7 +71,7 @@ def test_kill_9_at_each_step_of_publishing_publishes_every_unit_exactly_once(
         else:
             assert len(published_before) == ROWS and states == {IntentState.PUBLISHED.value: ROWS}
     finally:
-        database.close()  # type: ignore[attr-defined]
+        database.close()
 
     second = _launch(platform_task, mephisto_cli_env)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -80,7 +80,7 @@ def test_kill_9_at_each_step_of_publishing_publishes_every_unit_exactly_once(
     published = [r for r in read_platform(platform) if r["op"] == "publish"]
     per_unit = Counter(r["unit_id"] for r in published)
     assert len(per_unit) == ROWS and set(per_unit.values()) == {1}, published  # each unit exactly once
-    database = _open(mephisto_settings)
+    database = database_target.open()
     try:
         assert TaskRun.get().is_completed
         units = list(Unit.select())
@@ -88,4 +88,4 @@ def test_kill_9_at_each_step_of_publishing_publishes_every_unit_exactly_once(
         assert sorted(u.provider_unit_id for u in units) == sorted(r["hit"] for r in published)
         assert {i.state for i in PublishIntent.select()} == {IntentState.PUBLISHED.value}
     finally:
-        database.close()  # type: ignore[attr-defined]
+        database.close()
