@@ -12,6 +12,7 @@ from review_helpers import break_the_mock_provider, is_blocked, ledger, reviews,
 
 from mephisto_core.cli import cli
 from mephisto_core.data_model import Database, Unit, Worker, open_database
+from mephisto_core.data_model.payments import Payment
 from mephisto_core.settings import Settings
 
 
@@ -74,7 +75,10 @@ def test_bonus_and_block_keep_the_unit_open_for_a_verdict(
     ]
     assert is_blocked(first.worker_id)
     assert first.status == "accepted"
-    assert [e["action"] for e in ledger(mephisto_settings)] == ["bonus", "block", "approve"]
+    assert [e["action"] for e in ledger(mephisto_settings)] == ["block", "approve"]  # money: the payments ledger
+    (payment,) = Payment.select().where(Payment.kind == "bonus")
+    assert (payment.amount, payment.status, payment.unit_id) == (Decimal("0.75"), "paid", first.id)
+    assert payment.idempotency_key.startswith(f"bonus:unit-{first.id}:terminal-")  # one key per bonus asked
     assert "blocked from every task" in result.output
     assert "Platform: block: done at mock (requester MOCK_REQUESTER)." in result.output
 
