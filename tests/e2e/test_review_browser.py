@@ -144,7 +144,10 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
         expect(page.locator("#status-message")).to_have_text(f"Bonus of 0.60 paid for unit {bonused}.")
         page.get_by_label("Reason for blocking", exact=True).fill(BLOCK_REASON)
         page.get_by_role("button", name="Block worker").click()
-        expect(page.locator("#status-message")).to_have_text(f"Worker {blocked_worker} blocked.")
+        # The answer also says what the provider did (the mock records the block in its ledger).
+        expect(page.locator("#status-message")).to_have_text(
+            f"Worker {blocked_worker} blocked. Platform: block: done at mock (requester MOCK_REQUESTER)."
+        )
         expect(page.locator("#worker-blocked")).to_have_text("yes")
         expect(page.get_by_role("button", name="Unblock worker")).to_be_visible()
 
@@ -175,6 +178,7 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
             ("reject", rejected, None, REJECT_FEEDBACK, "review-app"),
             ("bonus", bonused, Decimal("0.60"), BONUS_REASON, "review-app"),
             ("block", None, None, BLOCK_REASON, "review-app"),
+            ("platform", None, None, "block: done at mock (requester MOCK_REQUESTER).", "review-app"),
         ]
         worker = Worker.get(Worker.name == blocked_worker)
         assert granted_value(worker.id, BLOCK_QUALIFICATION) == 1
