@@ -15,8 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from mephisto_core.abstractions import CrowdProvider, WorkerIdentity
-from mephisto_core.abstractions.provider import UnitDrift
+from mephisto_core.abstractions import CrowdProvider, UnitDrift, WorkerIdentity
 from mephisto_core.data_model import Database, TaskRun, Unit
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.hookspecs import hookimpl

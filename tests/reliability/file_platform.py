@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mephisto_core.abstractions import CrowdProvider, WorkerIdentity
-from mephisto_core.abstractions.provider import DriftKind, UnitDrift
+from mephisto_core.abstractions import CrowdProvider, DriftKind, UnitDrift, WorkerIdentity
 from mephisto_core.data_model import TaskRun, Unit
 from mephisto_core.hookspecs import hookimpl
 

@@ -20,7 +20,7 @@ import pytest
 from file_platform import platform_file, read_platform
 from reliability_helpers import write_static_task
 
-from mephisto_core.abstractions.provider import DriftKind, UnitDrift
+from mephisto_core.abstractions import DriftKind, UnitDrift
 from mephisto_core.data_model import Agent, AgentStatus, Database, Unit, UnitStatus, open_database
 from mephisto_core.operations.run.reconcile import RECONCILIATION_LOG, apply_drifts
 from mephisto_core.settings import Settings

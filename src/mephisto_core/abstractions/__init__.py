@@ -9,8 +9,10 @@ from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
 from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUnsupported, RequirementMapping
 from mephisto_core.abstractions.provider import (
     CrowdProvider,
+    DriftKind,
     ProviderArgs,
     RequesterArgs,
+    UnitDrift,
     WorkerIdentity,
 )
 from mephisto_core.abstractions.secrets import redact, secret_field_names
@@ -25,6 +27,7 @@ __all__ = [
     "CleanupScope",
     "CrowdProvider",
     "Deployment",
+    "DriftKind",
     "Leftover",
     "LeftoverCleaner",
     "LocalChannelLink",
@@ -37,6 +40,7 @@ __all__ = [
     "RequirementMapping",
     "SimulatedAnswer",
     "TaskArgs",
+    "UnitDrift",
     "UploadedFile",
     "WorkerIdentity",
     "redact",

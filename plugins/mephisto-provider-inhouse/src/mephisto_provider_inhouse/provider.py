@@ -25,7 +25,7 @@ from mephisto_provider_inhouse.links import (
 from mephisto_provider_inhouse.roster import PROVIDER_TYPE, RosterWorker, new_worker, parse_roster, roster_path
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions.provider import UnitDrift
+    from mephisto_core.abstractions import UnitDrift
     from mephisto_core.data_model import TaskRun, Unit, Worker
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from mephisto_core.errors import ProviderError
 from mephisto_provider_mock.ledger import LEDGER_DIR, LEDGER_NAME
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions.provider import UnitDrift
+    from mephisto_core.abstractions import UnitDrift
     from mephisto_core.data_model import TaskRun, Unit
 
 WORKER_ID_PARAM = "worker_id"
