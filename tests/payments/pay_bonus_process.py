@@ -1,7 +1,8 @@
 """`python pay_bonus_process.py UNIT_ID AMOUNT REASON CLIENT_KEY`: pay one bonus as the review app would, in a
-process of its own (settings and database from the MEPHISTO_* environment, the `paytest` provider registered).
+process of its own (settings and database from the MEPHISTO_* environment, the `paytest` provider registered);
+`python pay_bonus_process.py approve UNIT_ID`: approve the unit (its reward is paid).
 
-Prints `paid` or `already paid`. The crash tests run it with PAYTEST_KILL_AFTER_PAY=1 to die between the
+Prints `paid`, `already paid` or `approved`. The crash tests run it with PAYTEST_KILL_AFTER_PAY=1 to die between the
 platform's payment and the ledger's commit, then run it again.
 """
 
@@ -19,16 +20,22 @@ from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.testing import plugins_registered
 
 
-def main(unit_id: str, amount: str, reason: str, client_key: str) -> None:
+def main(args: list[str]) -> None:
     settings = load_settings()
     database = open_settings_database(settings)
     try:
         with plugins_registered(PayTestPlugin()):
-            paid = ReviewActions(database, settings, reviewer="script").bonus(int(unit_id), amount, reason, client_key)
+            actions = ReviewActions(database, settings, reviewer="script")
+            if args[0] == "approve":
+                actions.approve(int(args[1]), "good")
+                print("approved", flush=True)
+                return
+            unit_id, amount, reason, client_key = args
+            paid = actions.bonus(int(unit_id), amount, reason, client_key)
         print("paid" if paid else "already paid", flush=True)
     finally:
         database.close()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(sys.argv[1:])

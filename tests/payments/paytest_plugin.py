@@ -3,7 +3,8 @@
 Its "platform" is the file `platform.jsonl` in the provider's data folder: one line per payment the platform made,
 looked up by the idempotency key the core sends, as a real platform honours a client token (MTurk's
 UniqueRequestToken). Environment switches let a test make it misbehave in a real process:
-PAYTEST_KILL_AFTER_PAY=1 kills the process with SIGKILL right after the platform paid (before the core commits),
+PAYTEST_KILL_AFTER_PAY=1 kills the process with SIGKILL right after the platform paid a bonus or approved (paid) a
+unit's work (before the core commits),
 PAYTEST_REFUSE=1 makes the platform refuse, PAYTEST_BALANCE=<amount> or `broken` sets what `balance()` says.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from mephisto_core.abstractions import NoPlatformProvider
 from mephisto_core.abstractions.provider import WorkerIdentity
-from mephisto_core.data_model import Unit, Worker
+from mephisto_core.data_model import Agent, Unit, Worker
 from mephisto_core.errors import ProviderError
 from mephisto_core.hookspecs import hookimpl
 
@@ -72,6 +73,22 @@ class PayTestProvider(NoPlatformProvider):
         if os.environ.get("PAYTEST_KILL_AFTER_PAY") == "1":
             os.kill(os.getpid(), signal.SIGKILL)  # paid at the platform, nothing committed here
         return reference
+
+    def approve_work(self, agent: Agent, feedback: str) -> None:
+        """Approve (and so pay) the agent's work at the platform; approving it again pays nothing more."""
+        approvals = Path(self.data_dir) / "approvals.jsonl"
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:
+            calls.write(json.dumps({"key": f"approve:{agent.id}"}) + "\n")
+        done = approvals.read_text().split() if approvals.exists() else []
+        if str(agent.id) in done:
+            return  # already approved there, as MTurk answers for an approved assignment
+        with approvals.open("a") as fh:
+            fh.write(f"{agent.id}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if os.environ.get("PAYTEST_KILL_AFTER_PAY") == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def platform_calls(data_dir: Path) -> list[str]:

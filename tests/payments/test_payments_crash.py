@@ -1,6 +1,7 @@
 """Killed between the platform's payment and the ledger's commit (kill -9 in a real process), a bonus asked again
 with the same key is paid once: the ledger's pending row makes the retry ask the platform with the same key,
-and the platform, honouring the key, pays nothing more. SQLite and PostgreSQL."""
+and the platform, honouring the key, pays nothing more. The same for an approval (its reward): the unit's verdict
+commits with the payment's outcome, so a retry approves again and the platform pays once. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from paytest_plugin import platform_calls
 
-from mephisto_core.data_model import Database, Review
+from mephisto_core.data_model import Database, Review, Unit
 from mephisto_core.data_model.models import database_proxy
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.settings import Settings
@@ -66,3 +67,35 @@ def test_a_bonus_killed_after_the_platform_paid_is_paid_once_when_asked_again(
     assert (pressed_again.returncode, pressed_again.stdout.strip()) == (0, "already paid")
     database_proxy.initialize(database.db)
     assert len(platform_calls(platform_dir)) == 2
+
+
+def test_an_approval_killed_after_the_platform_paid_pays_the_reward_once_when_asked_again(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+) -> None:
+    unit = make_submitted_run(1, provider_type="paytest", pay_amount=Decimal("0.40")).units[0]
+    platform_dir = mephisto_settings.data_dir / "providers" / "paytest"
+    env = {**os.environ, "PAYTEST_KILL_AFTER_PAY": "1"}
+    command = [sys.executable, str(SCRIPT), "approve", str(unit.id)]
+
+    killed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    database_proxy.initialize(database.db)
+    (payment,) = Payment.select()
+    assert (payment.kind, payment.status, payment.amount, payment.fee) == (
+        "reward",
+        "pending",
+        Decimal("0.40"),
+        Decimal("0.08"),
+    )
+    assert Unit.get_by_id(unit.id).status == "completed"  # the verdict commits with the payment's outcome
+
+    retried = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)  # would die if paid
+    assert (retried.returncode, retried.stdout.strip()) == (0, "approved"), retried.stderr
+    database_proxy.initialize(database.db)
+    (payment,) = Payment.select()
+    assert (payment.status, payment.attempts) == ("paid", 2)
+    assert Unit.get_by_id(unit.id).status == "accepted"
+    assert [r.kind for r in Review.select()] == ["approve"]
+    assert (platform_dir / "approvals.jsonl").read_text().split() == [str(unit.agent_id)]  # approved (paid) once
