@@ -249,3 +249,59 @@ def test_the_mock_provider_keeps_qualifications_local_and_says_so(make_submitted
             "detail": "provider mock has no qualifications at its platform",
         }
     ]
+
+
+class SlowProvider(SyncingProvider):
+    """A platform that hangs on grants (longer than the provider's timeout) and fails blocks once, then works."""
+
+    type_name: ClassVar[str] = "slow_test"
+    call_timeout_seconds: ClassVar[float] = 0.3
+    idempotent_calls: ClassVar[frozenset[str]] = frozenset({"block_worker"})
+    failures_left: ClassVar[int] = 1
+
+    def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
+        import time
+
+        time.sleep(1.5)
+
+    def block_worker(self, worker: Worker, reason: str) -> None:
+        if SlowProvider.failures_left:
+            SlowProvider.failures_left -= 1
+            raise ConnectionError("reset by peer")
+        super().block_worker(worker, reason)
+
+
+class _SlowPlugin:
+    @hookimpl
+    def mephisto_register_providers(self, register: Callable[[type[CrowdProvider]], None]) -> None:
+        register(SlowProvider)
+
+
+def test_a_hung_platform_is_given_up_after_its_timeout_and_an_idempotent_call_is_tried_again(
+    mephisto_register_plugin: Callable[[object], None],
+    make_submitted_run: Any,
+    mephisto_cli: Any,
+    mephisto_settings: Settings,
+    reopen: Any,
+) -> None:
+    import time
+
+    mephisto_register_plugin(_SlowPlugin())
+    make_submitted_run(1, provider_type="slow_test", workers=["gus"], requester_name="SLOW")
+    started = time.monotonic()
+    hung = mephisto_cli("qualifications", "grant", "adult", "gus")
+    assert time.monotonic() - started < 1.2  # not the platform's 1.5 s: given up at 0.3 s
+    assert hung.exit_code == 1
+    assert "provider 'slow_test' failed to grant: TimeoutError: the platform did not answer within 0.3 s" in hung.output
+    blocked = mephisto_cli("workers", "block", "gus", "--reason", "spam")
+    assert blocked.exit_code == 0, blocked.output  # the reset connection was tried again
+    assert "Platform: block: done at slow_test (requester SLOW)." in blocked.output
+    assert [c["call"] for c in platform_calls_of(SlowProvider, mephisto_settings)] == ["block"]
+    reopen()
+    gus = Worker.get(Worker.name == "gus")
+    assert granted_value(gus, "adult") is None and granted_value(gus, BLOCK_QUALIFICATION) == 1
+
+
+def platform_calls_of(provider: type[CrowdProvider], settings: Settings) -> list[dict[str, Any]]:
+    path = provider.data_dir_under(settings.data_dir) / PLATFORM_FILE
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
