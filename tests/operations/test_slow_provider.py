@@ -36,10 +36,12 @@ class SlowProvider(CrowdProvider):
     type_name = "slow_test"
     default_requester_name = "SLOW_REQUESTER"
     calls: ClassVar[list[tuple[str, float, float]]] = []  # (method, start, end) in perf_counter time
+    threads: ClassVar[set[str]] = set()  # names of the threads the calls ran on
     _lock = threading.Lock()
 
     def _platform(self, method: str) -> None:
         start = time.perf_counter()
+        type(self).threads.add(threading.current_thread().name)
         time.sleep(SLOW_SECONDS)
         with self._lock:
             type(self).calls.append((method, start, time.perf_counter()))
@@ -79,6 +81,7 @@ class _Plugin:
 def slow_provider(mephisto_register_plugin: Callable[[object], None]) -> None:
     mephisto_register_plugin(_Plugin())
     SlowProvider.calls = []
+    SlowProvider.threads = set()
 
 
 def _run(settings: Settings, database: Database, task: Any, bots: int) -> tuple[Any, Any, list[float]]:
@@ -113,6 +116,8 @@ def test_acks_arrive_while_every_provider_call_takes_five_seconds_and_the_run_co
     # ... and the platform was really asked: who each hello is, and to publish the units (once each).
     methods = [method for method, _, _ in SlowProvider.calls]
     assert methods.count("identify_worker") >= 6 and methods.count("publish_units") >= 1
+    # Never on the database writer (nor the event loop's thread): on the provider-call threads only.
+    assert SlowProvider.threads and all(name.startswith("mephisto-provider") for name in SlowProvider.threads)
     assert sorted(u.provider_unit_id for u in Unit.select()) == sorted(f"slow-{u.id}" for u in Unit.select())
     intents = list(PublishIntent.select())
     assert len(intents) == 6 and {i.state for i in intents} == {IntentState.PUBLISHED.value}
