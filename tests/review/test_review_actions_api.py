@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from review_helpers import break_the_mock_provider, is_blocked, ledger, reviews, status_of, task_units
 
-from mephisto_core.data_model import Agent, GrantedQualification, Qualification, Review
+from mephisto_core.data_model import Agent, GrantedQualification, Qualification, Review, TaskRun
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.data_model.qualifications import granted_value
 from mephisto_core.settings import Settings
@@ -240,3 +240,14 @@ def test_bulk_grant_records_the_first_selected_unit_of_each_worker(client) -> No
     for unit in units:
         first_unit_of.setdefault(unit.worker_id, unit.id)
     assert {r.worker_id: r.unit_id for r in reviews() if r.kind == "grant"} == first_unit_of
+
+
+def test_a_bonus_past_the_budget_is_refused_with_the_reason(client) -> None:
+    unit = task_units("study")[3]
+    run = TaskRun.get_by_id(unit.task_run_id)
+    capped = {**run.config, "task": {**run.config["task"], "max_budget": "0.01"}}
+    TaskRun.update(config=capped).where(TaskRun.id == run.id).execute()
+    reply = client.post(f"/api/units/{unit.id}/bonus", {"amount": "1", "reason": "thanks", "client_key": "k"})
+    assert reply.status == 400 and reply.json["kind"] == "refused"
+    assert "refused the bonus of 1.00" in reply.error and "passing task.max_budget = 0.01 USD" in reply.error
+    assert Payment.select().count() == 0 and reviews(unit.id) == []
