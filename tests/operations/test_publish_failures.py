@@ -120,3 +120,35 @@ def test_a_result_whose_commit_failed_is_found_at_the_platform_not_published_aga
     assert len(platform.requests) == 1 and len(platform.published) == 3
     assert {u.status for u in Unit.select()} == {UnitStatus.LAUNCHED.value}
     assert {i.state for i in PublishIntent.select()} == {IntentState.PUBLISHED.value}
+
+
+def test_a_platform_that_is_down_is_not_asked_again_at_every_tick(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, platform = _setup(database, mephisto_settings, task_file, None)
+
+    def down(units: Sequence[Unit], worker_url: str, keys: Mapping[int, str]) -> dict[int, str | None]:
+        platform.requests.append(sorted(keys.values()))
+        raise ProviderError("503 service unavailable")
+
+    async def ticks() -> None:
+        writer = DatabaseWriter(database)
+        writer.start()
+        calls = ProviderCalls(platform)
+        try:
+            publisher = Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, launcher.units_offered)
+            platform.publish_units = down  # type: ignore[method-assign]
+            for _ in range(8):  # 0.8 s of ticks: one attempt, then a rest of FIRST_RETRY_DELAY_SECONDS
+                await publisher.kick()
+                await asyncio.sleep(0.1)
+            assert len(platform.requests) == 1
+            del platform.publish_units  # the platform is back
+            await asyncio.sleep(0.3)
+            await publisher.kick()  # past the rest: looked up (nothing there), then published
+        finally:
+            calls.close()
+            writer.stop()
+
+    asyncio.run(ticks())
+    assert len(platform.requests) == 2 and len(platform.published) == 3
+    assert {u.status for u in Unit.select()} == {UnitStatus.LAUNCHED.value}

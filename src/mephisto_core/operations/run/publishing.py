@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLISH_CHUNK = 100  # units per publish_units call
+FIRST_RETRY_DELAY_SECONDS = 1.0
+MAX_RETRY_DELAY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,10 @@ class Publisher:
         self._unsure: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        # After a failed round, the next starts no sooner than this (doubling up to MAX_RETRY_DELAY_SECONDS), so
+        # a platform that is down is not asked again at every tick.
+        self._retry_at = 0.0
+        self._retry_delay = FIRST_RETRY_DELAY_SECONDS
         self.published = 0  # units this process moved to `launched` through the platform
 
     async def resolve_open_intents(self) -> int:
@@ -167,6 +174,8 @@ class Publisher:
         if self._task is not None and not self._task.done():
             self._again = True  # the running round may have read the intents before the new ones
             return self._task
+        if self._task is not None and time.monotonic() < self._retry_at:
+            return self._task  # the last round failed: the platform is given a rest before the next one
         self._task = asyncio.create_task(self._publish_rounds(), name="mephisto-publish")
         return self._task
 
@@ -175,8 +184,12 @@ class Publisher:
             self._again = False
             try:
                 await self.publish_pending()
-            except Exception as exc:  # the database or the provider: the next kick tries again
-                log.warning("publishing units failed (%s); trying again at the next tick", exc)
+            except Exception as exc:  # the database or the provider: a later kick tries again
+                log.warning("publishing units failed (%s); trying again in %.0f s", exc, self._retry_delay)
+                self._retry_at = time.monotonic() + self._retry_delay
+                self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_DELAY_SECONDS)
+                return
+            self._retry_delay = FIRST_RETRY_DELAY_SECONDS
             if not self._again:
                 return
 
