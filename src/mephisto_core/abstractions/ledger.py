@@ -1,7 +1,8 @@
-"""A provider's local record of actions: one fsynced JSON line per action (approve, bonus, block, ...).
+"""A provider's local record of actions: one fsynced JSON line per action (approve, reject, block, ...).
 
 For providers with no platform to tell (mock, in-house), the ledger is the record that the action happened; tests
-and researchers read it back.
+and researchers read it back. Money (rewards, bonuses) is not written here but in the core's payments ledger in
+the database (data_model/payments.py).
 """
 
 from __future__ import annotations
