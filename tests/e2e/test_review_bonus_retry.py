@@ -1,0 +1,98 @@
+"""Real Chromium through `mephisto review`: the answer to a bonus is lost after the server paid it (the page sees a
+network error), the reviewer presses Pay bonus again on the same form, and the worker is paid once: the page sent
+the same client key both times, and the payments ledger found it paid."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Route, expect
+
+from mephisto_core.data_model import Task, Unit, open_database
+from mephisto_core.data_model.payments import Payment
+from mephisto_core.settings import Settings
+
+LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
+
+
+def _review_link(proc: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = LINK.search(log.read_text())
+        if found:
+            return found.group(1)
+        assert proc.poll() is None, f"mephisto review exited with {proc.returncode}:\n{log.read_text()}"
+        time.sleep(0.05)
+    raise AssertionError(f"no review link after 30 s:\n{log.read_text()}")
+
+
+def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
+    static_task: Path,
+    start_launch: Any,
+    browser: Any,
+    mephisto_settings: Settings,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    launch = start_launch(str(static_task), "architect.port=0", "--simulate", "2", "--no-panel")
+    assert launch.wait(90) == 0, launch.output()
+    database = open_database(None, mephisto_settings.sqlite_path)
+    try:
+        first = Unit.select().join(Task).where(Task.name == static_task.parent.name).order_by(Unit.id).first().id
+    finally:
+        database.close()
+
+    log = tmp_path / "review.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
+            env=cli_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        link = _review_link(proc, log)
+        page = context.new_page()
+        sent: list[dict[str, Any]] = []
+
+        def lose_the_first_answer(route: Route) -> None:
+            sent.append(route.request.post_data_json)
+            if len(sent) == 1:
+                route.fetch()  # the server pays...
+                route.abort("connectionreset")  # ...and its answer never reaches the page
+            else:
+                route.continue_()
+
+        page.route("**/api/units/*/bonus", lose_the_first_answer)
+        page.goto(link)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        page.get_by_role("button", name=f"Open unit {first}").click()
+        expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
+        page.get_by_label("Amount", exact=True).fill("0.70")
+        page.get_by_label("Reason (the worker sees it)", exact=True).fill("Thorough")
+        page.get_by_role("button", name="Pay bonus").click()
+        expect(page.locator("#error-message")).to_contain_text("The review server did not answer")
+        page.get_by_role("button", name="Pay bonus").click()  # the reviewer tries again
+        expect(page.locator("#status-message")).to_have_text(
+            f"Bonus of 0.70 for unit {first} was paid already; nothing more was paid."
+        )
+    finally:
+        context.close()
+        proc.kill()
+        proc.wait()
+
+    assert len(sent) == 2  # the press whose answer was lost, and the second press
+    assert sent[0]["client_key"] == sent[-1]["client_key"] and re.fullmatch(r"[0-9a-f]{32}", sent[0]["client_key"])
+    database = open_database(None, mephisto_settings.sqlite_path)
+    try:
+        payments = [(p.kind, p.unit_id, p.amount, p.status) for p in Payment.select()]
+    finally:
+        database.close()
+    assert payments == [("bonus", first, Decimal("0.70"), "paid")]
