@@ -104,7 +104,6 @@ class CrowdProvider:
     #: False for providers with nothing to publish per unit (no platform): launching then skips `launch_units`.
     publishes_units: ClassVar[bool] = True
     default_requester_name: ClassVar[str | None] = None  # used when the task file names no requester
-
     #: Methods (by name) that may be called again after a failure or a timeout without doing anything twice:
     #: the core retries only these, with exponential backoff (operations/run/provider_calls.py). Add
     #: "publish_units" when the platform honours its idempotency keys, "expire_units" when withdrawing twice
