@@ -16,7 +16,9 @@ from mephisto_core.settings import Settings
 WorkedUnit = tuple[Worker, Unit, Agent]
 
 
-def test_every_review_action_but_money_writes_one_ledger_line(provider: InhouseProvider, worked_unit: WorkedUnit) -> None:
+def test_every_review_action_but_money_writes_one_ledger_line(
+    provider: InhouseProvider, worked_unit: WorkedUnit
+) -> None:
     worker, unit, agent = worked_unit
     provider.approve_work(agent, "great")
     provider.reject_work(agent, "empty answer")
@@ -75,7 +77,7 @@ def test_corrupt_ledger_line_is_reported_with_its_line(provider: InhouseProvider
 def test_ledger_entries_carry_only_the_fields_of_their_action(
     provider: InhouseProvider, worked_unit: WorkedUnit
 ) -> None:
-    worker, unit, agent = worked_unit
+    worker, _unit, agent = worked_unit
     provider.approve_work(agent, "great")
     provider.block_worker(worker, "thanks")
     provider.unblock_worker(worker)
