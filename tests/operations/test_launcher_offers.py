@@ -13,9 +13,9 @@ import pytest
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
+from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
-from mephisto_core.operations.run.provider_calls import ProviderCalls
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_setup import select_run

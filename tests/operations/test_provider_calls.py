@@ -14,7 +14,7 @@ import pytest
 from mephisto_core.abstractions import CrowdProvider, WorkerIdentity
 from mephisto_core.abstractions.provider import ProviderArgs
 from mephisto_core.errors import ProviderError
-from mephisto_core.operations.run.provider_calls import ProviderCalls, ProviderCallTimeout
+from mephisto_core.operations.provider_calls import ProviderCalls, ProviderCallTimeout, call_blocking
 
 
 class FlakyProvider(CrowdProvider):
@@ -89,3 +89,20 @@ def test_a_call_past_its_timeout_is_reported_with_the_provider_and_method(caplog
         _run(calls, lambda: calls.call(provider.find_published, "k"))
     assert time.monotonic() - started < 1.9  # two attempts of 0.5 s, not the platform's 2 s each
     assert "trying again" in caplog.text
+
+
+def test_a_review_action_waits_in_its_own_thread_with_the_same_timeout_and_retry_rules() -> None:
+    """`call_blocking` (approve, bonus, block, qualify from a command or the review app) gives a hung platform up
+    after `call_timeout_seconds`, retries an idempotent call after a platform error, and never retries the rest."""
+    flaky = FlakyProvider(failures=1)
+    flaky.idempotent_calls = frozenset({"expire_units"})  # type: ignore[misc]
+    assert call_blocking(flaky, "expire_units", []) is None
+    assert flaky.attempts["expire_units"] == 2
+    assert all(name.startswith("mephisto-provider-review") for name in flaky.threads)
+    with pytest.raises(ProviderError, match="503"):
+        call_blocking(flaky, "identify_worker", {"worker_id": "w"})  # not idempotent: one attempt only
+    assert flaky.attempts["identify_worker"] == 1
+    started = time.monotonic()
+    with pytest.raises(ProviderCallTimeout, match=r"find_published did not answer within 0.5 s"):
+        call_blocking(flaky, "find_published", "key-1")
+    assert time.monotonic() - started < 1.5  # given up at 0.5 s, not the platform's 2 s

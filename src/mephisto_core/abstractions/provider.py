@@ -105,7 +105,7 @@ class CrowdProvider:
     publishes_units: ClassVar[bool] = True
     default_requester_name: ClassVar[str | None] = None  # used when the task file names no requester
     #: Methods (by name) that may be called again after a failure or a timeout without doing anything twice:
-    #: the core retries only these, with exponential backoff (operations/run/provider_calls.py). Add
+    #: the core retries only these, with exponential backoff (operations/provider_calls.py). Add
     #: "publish_units" when the platform honours its idempotency keys, "expire_units" when withdrawing twice
     #: is harmless.
     idempotent_calls: ClassVar[frozenset[str]] = frozenset({"identify_worker", "find_published", "reconcile_units"})

@@ -53,6 +53,7 @@ from mephisto_core.operations.payments import (
     default_bonus_client_key,
     reward_key,
 )
+from mephisto_core.operations.provider_calls import ProviderCallTimeout, call_blocking
 from mephisto_core.operations.providers import provider_for_run
 from mephisto_core.operations.review import platform_push
 from mephisto_core.settings import Settings, requester_credentials
@@ -366,7 +367,9 @@ def _money(amount: Decimal | str | float) -> Decimal:
 
 def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> Any:
     try:
-        return getattr(provider, method)(*args)
+        return call_blocking(provider, method, *args)
+    except ProviderCallTimeout as exc:
+        raise ProviderError(f"provider {provider.type_name!r} failed to {method.replace('_', ' ')}: {exc}") from exc
     except (MephistoError, NotImplementedError) as exc:
         raise ProviderError(f"provider {provider.type_name!r} refused to {method.replace('_', ' ')}: {exc}") from exc
     except Exception as exc:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mephisto_core.abstractions.provider import WorkerIdentity
+from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.provider_calls import ProviderCalls
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore

@@ -36,6 +36,7 @@ from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.file_modes import make_private_dir
 from mephisto_core.operations import cleanup
+from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run import run_setup, upload_sweep
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
@@ -44,7 +45,6 @@ from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOu
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.local_channel import LocalOperatorChannel
-from mephisto_core.operations.run.provider_calls import ProviderCalls
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext

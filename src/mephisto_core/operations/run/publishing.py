@@ -31,8 +31,8 @@ from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.data_model.transitions import move_units
 
 if TYPE_CHECKING:
+    from mephisto_core.operations.provider_calls import ProviderCalls
     from mephisto_core.operations.run.db_writer import DatabaseWriter
-    from mephisto_core.operations.run.provider_calls import ProviderCalls
     from mephisto_core.operations.run.run_context import RunContext
 
 log = logging.getLogger(__name__)

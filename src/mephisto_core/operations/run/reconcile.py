@@ -29,8 +29,8 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.transitions import try_set_agent_status, try_set_unit_status
 
 if TYPE_CHECKING:
+    from mephisto_core.operations.provider_calls import ProviderCalls
     from mephisto_core.operations.run.db_writer import DatabaseWriter
-    from mephisto_core.operations.run.provider_calls import ProviderCalls
     from mephisto_core.operations.run.run_context import RunContext
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 THREADS = 4
 RETRIES = 3  # further attempts of an idempotent call after its first failure
 FIRST_BACKOFF_SECONDS = 0.5  # doubled after each failed attempt
+# Errors of the platform or the network, worth another try of an idempotent call; a refusal the provider words
+# as another MephistoError, "cannot" (NotImplementedError) and a bug in the provider (TypeError, ...) are not.
+RETRYABLE = (ProviderError, OSError, TimeoutError)
 
 
 class ProviderCallTimeout(ProviderError):
@@ -68,8 +72,7 @@ class ProviderCalls:
         for attempt in range(1, attempts + 1):
             try:
                 return await self._once(name, method, *args)
-            except (ProviderError, OSError, TimeoutError) as exc:
-                # Errors of the platform or the network; a bug in the provider (TypeError, ...) is not retried.
+            except RETRYABLE as exc:
                 if attempt == attempts:
                     raise
                 log.warning(
@@ -95,3 +98,43 @@ class ProviderCalls:
             raise ProviderCallTimeout(
                 f"provider {self.provider.type_name!r}: {name} did not answer within {timeout:g} s"
             ) from None
+
+
+# Review actions (approve, bonus, block, qualify) run in a command or a review-app request, not on an event loop:
+# they wait for the platform in their own thread, through this bounded pool so that a hung call is given up.
+_blocking_pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="mephisto-provider-review")
+
+
+def call_blocking(provider: CrowdProvider, method_name: str, *args: Any) -> Any:
+    """`provider.method_name(*args)` for a synchronous caller, with `ProviderCalls.call`'s rules: given up after
+    the provider's `call_timeout_seconds` (ProviderCallTimeout), retried with backoff only when the method is
+    in `idempotent_calls` and failed with a platform or network error."""
+    method = getattr(provider, method_name)
+    timeout = provider.call_timeout_seconds
+    attempts = 1 + (RETRIES if method_name in provider.idempotent_calls else 0)
+    delay = FIRST_BACKOFF_SECONDS
+    for attempt in range(1, attempts + 1):
+        future = _blocking_pool.submit(method, *args)
+        try:
+            return future.result(timeout)
+        except RETRYABLE as exc:
+            error: Exception = exc
+            if not future.done():  # our wait ran out, not the provider's own TimeoutError
+                error = ProviderCallTimeout(
+                    f"provider {provider.type_name!r}: {method_name} did not answer within {timeout:g} s "
+                    "(it may still do it: look before trying again)"
+                )
+        if attempt == attempts:
+            raise error
+        log.warning(
+            "provider %s: %s failed (%s); trying again in %.1f s (attempt %d of %d)",
+            provider.type_name,
+            method_name,
+            error,
+            delay,
+            attempt + 1,
+            attempts,
+        )
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable: the last attempt returns or raises")
