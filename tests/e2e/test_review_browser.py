@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from mephisto_provider_mock import read_ledger
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from mephisto_core.data_model import Review, Task, Unit, Worker, open_database
 from mephisto_core.data_model.payments import Payment
@@ -234,6 +234,31 @@ def test_quick_keyboard_moves_show_the_last_unit_asked_for(
         page.wait_for_timeout(1000)
         expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
         expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(first))
+
+
+def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
+    static_task, start_launch, review_process, browser, mephisto_settings
+) -> None:
+    first = _collect(static_task, start_launch, mephisto_settings, bots=2)[0][0]
+    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+        page.get_by_role("button", name=f"Open unit {first}").click()
+        _open_unit(page, first)
+        held: list[tuple[Route, APIResponse]] = []
+        # The server answers this unit's GET at once (before the verdict), but the page gets it only later, as a
+        # loaded server or network may deliver it.
+        page.route(re.compile(rf"/api/units/{first}$"), lambda route: held.append((route, route.fetch())))
+        page.get_by_role("button", name=f"Open unit {first}").click()
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == 1
+        page.keyboard.press("a")
+        expect(page.locator("#status-message")).to_have_text(f"Unit {first} approved.")
+        route, answered_before = held[0]
+        route.fulfill(response=answered_before)
+        page.wait_for_timeout(1000)
+        expect(page.locator("#unit-heading")).to_contain_text("approved")
 
 
 def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(

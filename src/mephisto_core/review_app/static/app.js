@@ -371,6 +371,13 @@
     }
   }
 
+  // What an action answered is newer than any unit answer still on its way (asked before the action, answered
+  // late): those are dropped, so a late "awaiting review" never replaces "approved".
+  function showActionResult(detail) {
+    state.opening += 1;
+    showDetail(detail);
+  }
+
   function showDetail(detail) {
     state.detail = detail;
     const unit = detail.unit;
@@ -424,7 +431,7 @@
       const body = { amount: $("bonus-amount").value.trim(), reason: $("bonus-reason").value, client_key: clientKey };
       act("POST", `/api/units/${unit.unit_id}/bonus`, body, (result) => {
         say(result.message);
-        showDetail(result);
+        showActionResult(result);
       });
     };
     return el("form", { class: "panel bonus", "aria-labelledby": "bonus-heading", novalidate: true, onsubmit: submit },
@@ -451,7 +458,7 @@
     }
     act("POST", `/api/units/${detail.unit.unit_id}/${action}`, body, (result) => {
       say(result.message);
-      showDetail(result);
+      showActionResult(result);
       $("unit-detail").focus();
     });
   }
@@ -563,7 +570,7 @@
       say(result.message);
       if (state.detail) {
         state.detail.worker = { ...result.worker, reviews: result.worker.reviews.slice(0, 20) };
-        showDetail(state.detail);
+        showActionResult(state.detail);
       }
       loadQualificationNames();
     });
