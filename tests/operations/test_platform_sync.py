@@ -18,6 +18,7 @@ from mephisto_core.abstractions.task_args import QualificationRequirement
 from mephisto_core.data_model import Review, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
 from mephisto_core.hookspecs import hookimpl
+from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
 
 PLATFORM_FILE = "platform.jsonl"
@@ -206,9 +207,8 @@ def test_the_review_app_answer_says_what_reached_the_platform(syncing: None, mep
 
 
 def test_platform_requirements_default_keeps_everything_local(test_types: None, mephisto_settings: Settings) -> None:
-    from tests.operations.conftest import CrowdTestProvider
-
-    provider = CrowdTestProvider(CrowdTestProvider.Args(), "R", {}, mephisto_settings.data_dir)
+    crowd_test = get_registry().get("provider", "crowd_test")  # registered by the test_types fixture
+    provider = crowd_test(crowd_test.Args(), "R", {}, mephisto_settings.data_dir)
     mapping = provider.platform_requirements([QualificationRequirement(name="adult")])
     assert mapping.platform == {} and mapping.local_only == {
         "adult": "provider crowd_test has no platform-side requirements"
