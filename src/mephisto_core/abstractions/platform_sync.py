@@ -4,7 +4,8 @@ Qualifications and blocks are always enforced by mephisto's own eligibility chec
 whose platform has the concept is told as well (`CrowdProvider.grant_qualification`, `block_worker`, ...), so
 the platform keeps workers away before they ever open the task. A provider that cannot do one raises
 `PlatformUnsupported` saying why: the action still happens locally, and its result says that the platform was not
-told. Any other exception is a failure: the action is refused and nothing is recorded.
+told. Any other exception is a failure: a researcher's action is refused and nothing is recorded; an automatic
+grant of a run (onboarding, screening, gold) holds locally and records a "failed" outcome.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class PlatformUnsupported(ProviderError, NotImplementedError):
     """
 
 
-PlatformStatus = Literal["done", "local only", "no run yet"]
+PlatformStatus = Literal["done", "local only", "no run yet", "failed"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class PlatformOutcome:
     """What one provider (as one requester) did with a qualification or block action.
 
     `status` is "done" (the platform was told), "local only" (the provider cannot do it: `detail` says why) or
-    "no run yet" (no run of the worker's provider exists to act through, so the platform was not told).
+    "no run yet" (no run of the worker's provider exists to act through, so the platform was not told), or
+    "failed" (an automatic grant of a run the platform refused or did not answer: `detail` says how).
     """
 
     provider: str
@@ -46,6 +48,8 @@ class PlatformOutcome:
         who = f"{self.provider} (requester {self.requester})" if self.requester else self.provider
         if self.status == "done":
             return f"{self.action}: done at {who}."
+        if self.status == "failed":
+            return f"{self.action}: failed at {who} ({self.detail}); enforced by mephisto's own check only."
         if self.status == "no run yet":
             return f"{self.action}: the provider was not told ({self.detail}); enforced by mephisto's own check only."
         return f"{self.action}: not at {who} ({self.detail}); enforced by mephisto's own check only."

@@ -286,7 +286,9 @@ class CrowdProvider:
         """Grant (or re-grant with a new value) qualification `name` to `worker` at the platform.
 
         Called after the local grant was checked and before it is committed; a failure refuses the grant. Raise
-        `PlatformUnsupported` when the platform has no qualifications: the grant then holds locally only.
+        `PlatformUnsupported` when the platform has no qualifications: the grant then holds locally only. During
+        a run it is also called for the automatic grants (onboarding, screening, gold), on a provider-call thread
+        once they are committed (a failure is recorded, the grant holds); only when a subclass overrides it.
         """
         raise PlatformUnsupported(f"provider {self.type_name} has no qualifications at its platform")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from mephisto_core.abstractions.provider import WorkerIdentity
 from mephisto_core.operations.provider_calls import ProviderCalls
-from mephisto_core.operations.run import upload_limits
+from mephisto_core.operations.run import platform_grants, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
@@ -171,6 +171,9 @@ class ClientIOHandler:
         if isinstance(result, Submitted) and not result.replay and not is_onboarding:
             self.submit_times.append(time.monotonic())
         self.send(conn, result.message(request_id))
+        if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
+            # Committed: the platform hears of the grants after the worker's answer, at its own pace.
+            self._spawn(platform_grants.push(self.calls, self.writer, result.platform_grants))
 
     async def _handle_upload(self, conn: int, frame: bytes) -> None:
         request_id: int | None = None

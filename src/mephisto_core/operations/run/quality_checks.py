@@ -13,8 +13,9 @@ from typing import Any
 import peewee as pw
 
 from mephisto_core.data_model import Agent, Assignment, Review, ReviewKind, Unit, UnitStatus, Worker
-from mephisto_core.data_model.qualifications import grant_qualification, granted_value
+from mephisto_core.data_model.qualifications import granted_value
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
+from mephisto_core.operations.run import platform_grants
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.worker_rules import GoldItem, wrong_answers
 
@@ -82,8 +83,8 @@ def _grade_gold(ctx: RunContext, unit: Unit, agent: Agent, outputs: dict[str, An
         .count()
     )
     if wrong_count > ctx.config.task.gold.max_wrong:
-        grant_qualification(
-            agent.worker_id, ctx.gold_failed_qualification, 1, description=f"Failed the gold checks of {ctx.task.name}"
+        platform_grants.grant(
+            ctx, agent.worker_id, ctx.gold_failed_qualification, 1, f"Failed the gold checks of {ctx.task.name}"
         )
 
 
@@ -112,12 +113,12 @@ def _grade_screening(
     Review.create(kind=kind.value, unit=unit.id, worker=agent.worker_id, task=unit.task_id)
     description = f"Passed the screening of {ctx.task.name}"
     if not passed:
-        grant_qualification(agent.worker_id, ctx.screening_qualification, 0, description=description)
+        platform_grants.grant(ctx, agent.worker_id, ctx.screening_qualification, 0, description)
         return
     if screening_units_done(ctx, agent.worker_id) >= ctx.config.task.screening.units and not _screening_failed_to_run(
         ctx, agent.worker_id
     ):
-        grant_qualification(agent.worker_id, ctx.screening_qualification, 1, description=description)
+        platform_grants.grant(ctx, agent.worker_id, ctx.screening_qualification, 1, description)
 
 
 def screening_pending(ctx: RunContext, worker_id: int) -> bool:

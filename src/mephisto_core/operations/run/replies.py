@@ -132,6 +132,8 @@ class Submitted:
     submit_key: str
     next: str = "done"
     replay: bool = False
+    #: committed automatic grants to tell the provider about (`platform_grants.PlatformGrant`s), not sent
+    platform_grants: tuple[Any, ...] = ()
 
     def message(self, request_id: int | None) -> dict[str, Any]:
         return {"type": "submitted", "id": request_id, "submit_key": self.submit_key, "next": self.next}

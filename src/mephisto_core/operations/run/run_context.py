@@ -10,6 +10,7 @@ from mephisto_core.operations.run.worker_rules import RunRules
 if TYPE_CHECKING:
     from mephisto_core.abstractions import Blueprint, CrowdProvider
     from mephisto_core.data_model import Task, TaskRun
+    from mephisto_core.operations.run.platform_grants import PlatformGrant
     from mephisto_core.settings import Settings
     from mephisto_core.task_config import TaskConfig
 
@@ -31,6 +32,8 @@ class RunContext:
     #: Moves whenever this process offers units (launches or relaunches some); the worker pool forgets that the
     #: run had nothing to offer when it does.
     offers: int = 0
+    #: Automatic grants of the running writer job the provider is still to be told about (`platform_grants`).
+    platform_grants: list[PlatformGrant] = field(default_factory=list)
 
     # Qualifications the core keeps per task (a worker's standing in it):
     @property

@@ -8,6 +8,7 @@ for every unit are the hand-written ones of `data_model.pool_sql`; rarer paths u
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -32,9 +33,10 @@ from mephisto_core.data_model import (
 )
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql import PoolQueries, Standing
-from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status
+from mephisto_core.operations.run import platform_grants
 from mephisto_core.operations.run.agent_release import AgentReleases
 from mephisto_core.operations.run.quality_checks import (
     GOLD_UNIT_INDEX,
@@ -341,7 +343,24 @@ class WorkerPool(AgentReleases):
         outputs: dict[str, Any],
         upload_ids: list[str],
     ) -> Submitted | Failure:
-        """Store a submission once; repeat answers for the same `submit_key`; refuse anything invalid."""
+        """Store a submission once; repeat answers for the same `submit_key`; refuse anything invalid.
+
+        A `Submitted` carries the automatic grants it made that the provider is still to be told about.
+        """
+        self.ctx.platform_grants.clear()  # what a failed (rolled back) job noted never happened
+        result = self._store_submission(agent_id, is_onboarding, submit_key, outputs, upload_ids)
+        if isinstance(result, Submitted) and self.ctx.platform_grants:
+            result = dataclasses.replace(result, platform_grants=platform_grants.take(self.ctx))
+        return result
+
+    def _store_submission(
+        self,
+        agent_id: int,
+        is_onboarding: bool,
+        submit_key: str,
+        outputs: dict[str, Any],
+        upload_ids: list[str],
+    ) -> Submitted | Failure:
         if is_onboarding:
             return self._submit_onboarding(agent_id, submit_key, outputs)
         agent = self.queries.agent_for_submit(agent_id)
@@ -422,11 +441,12 @@ class WorkerPool(AgentReleases):
             worker=onboarding.worker_id,
             task=self.ctx.task,
         )
-        grant_qualification(
+        platform_grants.grant(
+            self.ctx,
             onboarding.worker_id,
             self.ctx.onboarding_qualification,
             1 if passed else 0,
-            description=f"Passed the onboarding test of task {self.ctx.task.name}",
+            f"Passed the onboarding test of task {self.ctx.task.name}",
         )
         return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed")
 

@@ -1,0 +1,87 @@
+"""The run's automatic grants (onboarding, screening, gold) told to its provider, off the writer thread.
+
+The worker pool grants on the database writer thread, which never waits on a network. `grant` stores the grant
+and, when the run's provider has qualifications at its platform (its class overrides
+`CrowdProvider.grant_qualification`), notes it in `ctx.platform_grants`; the submission's reply carries the noted
+grants back to the event loop once the writer committed them, and `push` calls the provider through the run's
+`ProviderCalls` and stores each outcome as a `platform` review record, as the researcher's own actions do. A
+provider that keeps qualifications local (the mock and in-house ones) is never called and nothing is recorded:
+that path costs one attribute comparison per grant.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mephisto_core.abstractions import CrowdProvider
+from mephisto_core.abstractions.platform_sync import PlatformOutcome
+from mephisto_core.data_model import Qualification, Worker
+from mephisto_core.data_model.qualifications import grant_qualification
+from mephisto_core.operations.provider_calls import ProviderCalls
+from mephisto_core.operations.review import platform_push
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.run_context import RunContext
+
+log = logging.getLogger(__name__)
+
+#: the `reviewer` of the platform records of automatic grants
+REVIEWER = "mephisto run"
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformGrant:
+    """A committed automatic grant the provider is still to be told about."""
+
+    worker: Worker
+    qualification: str
+    qualification_id: int
+    value: int
+
+
+def tells_platform(provider: CrowdProvider) -> bool:
+    """Whether the provider has its own `grant_qualification` (the default one only says it cannot)."""
+    return type(provider).grant_qualification is not CrowdProvider.grant_qualification
+
+
+def grant(ctx: RunContext, worker_id: int, name: str, value: int, description: str) -> None:
+    """Grant `name` locally (on the writer thread) and note it for the platform when the provider has one."""
+    grant_qualification(worker_id, name, value, description=description)
+    if tells_platform(ctx.provider):
+        qualification_id = Qualification.get(Qualification.name == name).id
+        ctx.platform_grants.append(PlatformGrant(Worker.get_by_id(worker_id), name, qualification_id, value))
+
+
+def take(ctx: RunContext) -> tuple[PlatformGrant, ...]:
+    """The grants noted since the last `take` (by the writer job that is running)."""
+    grants = tuple(ctx.platform_grants)
+    ctx.platform_grants.clear()
+    return grants
+
+
+async def push(calls: ProviderCalls, writer: DatabaseWriter, grants: Sequence[PlatformGrant]) -> None:
+    """Tell the provider about committed grants and record each outcome; never raises (the run goes on)."""
+    provider = calls.provider
+    for item in grants:
+        action = f"grant {item.qualification}={item.value}"
+        try:
+            await calls.call(provider.grant_qualification, item.worker, item.qualification, item.value)
+            outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "done")
+        except NotImplementedError as exc:  # PlatformUnsupported: the grant holds locally only
+            detail = str(exc) or f"provider {provider.type_name} does not implement grant_qualification"
+            outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "local only", detail)
+        except Exception as exc:
+            log.warning(
+                "provider %s could not %s for worker %s (kept locally): %s",
+                provider.type_name,
+                action,
+                item.worker.id,
+                exc,
+            )
+            detail = f"{type(exc).__name__}: {exc}"
+            outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "failed", detail)
+        try:
+            await writer.call(platform_push.record, [outcome], item.worker.id, REVIEWER, item.qualification_id)
+        except Exception:
+            log.exception("could not record the platform outcome of %s for worker %s", action, item.worker.id)
