@@ -73,14 +73,17 @@ def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
         page.route("**/api/units/*/bonus", lose_the_first_answer)
         page.goto(link)
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
-        # The unit's answer must be in before the form is filled: a later one redraws the pane (and its empty form).
-        with page.expect_response(re.compile(rf"/api/units/{first}$")):
-            page.get_by_role("button", name=f"Open unit {first}").click()
+        page.get_by_role("button", name=f"Open unit {first}").click()
         expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
         page.get_by_label("Amount", exact=True).fill("0.70")
         page.get_by_label("Reason (the worker sees it)", exact=True).fill("Thorough")
         page.get_by_role("button", name="Pay bonus").click()
         expect(page.locator("#error-message")).to_contain_text("The review server did not answer")
+        # The unit is drawn again before the reviewer tries again (they reopen it, or a late answer arrives): what
+        # they typed stays, and so does the bonus's key.
+        with page.expect_response(re.compile(rf"/api/units/{first}$")):
+            page.get_by_role("button", name=f"Open unit {first}").click()
+        expect(page.get_by_label("Amount", exact=True)).to_have_value("0.70")
         page.get_by_role("button", name="Pay bonus").click()  # the reviewer tries again
         expect(page.locator("#status-message")).to_have_text(
             f"Bonus of 0.70 for unit {first} was paid already; nothing more was paid."

@@ -21,6 +21,7 @@
     detail: null, // the open unit's detail
     busy: false,
     opening: 0, // counts openUnit calls: only the latest one may show its answer
+    bonusKeys: {}, // unit id -> the key of the bonus being asked for there, kept until one is paid
   };
 
   const $ = (id) => document.getElementById(id);
@@ -364,10 +365,28 @@
       // Pressing j or k twice quickly opens two units; answers may come back in either order, and only the
       // last unit asked for may be shown (else the pane and the highlighted row disagree).
       if (ticket !== state.opening) return;
+      // The same unit drawn again (opened twice, a late answer) keeps what the reviewer has typed meanwhile.
+      const typed = state.detail && state.detail.unit.unit_id === unit.unit_id ? typedValues() : null;
       showDetail(detail);
+      if (typed) restoreTyped(typed);
       if (!(options && options.keepFocus)) $("unit-detail").focus({ preventScroll: false });
     } catch (error) {
       if (ticket === state.opening) complain(error.message);
+    }
+  }
+
+  function typedValues() {
+    const values = {};
+    for (const field of $("unit-detail").querySelectorAll("input[id], textarea[id]")) {
+      if (!["checkbox", "radio", "hidden", "submit", "button"].includes(field.type)) values[field.id] = field.value;
+    }
+    return values;
+  }
+
+  function restoreTyped(values) {
+    for (const [id, value] of Object.entries(values)) {
+      const field = document.getElementById(id);
+      if (field) field.value = value;
     }
   }
 
@@ -417,19 +436,22 @@
         el("button", { type: "button", id: "soft-reject-button", "aria-keyshortcuts": "s", disabled: !allowed.soft_reject, onclick: () => verdict("soft-reject") }, "Soft-reject ", el("kbd", { text: "s" }))));
   }
 
-  // One key per bonus form shown: pressing Pay twice (or the request being retried) sends the same key, and the
-  // payments ledger pays once per key. The form is drawn anew after a bonus, with a new key for the next one.
+  // A bonus's client key: pressing Pay twice (or the request being retried) sends the same key, and the payments
+  // ledger pays once per key (bonusForm keeps one per unit until a bonus there is paid).
   function newClientKey() {
     const bytes = crypto.getRandomValues(new Uint8Array(16));
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   function bonusForm(unit) {
-    const clientKey = newClientKey();
+    // One key per bonus asked for on this unit, whatever redraws the form: a press whose answer was lost and the
+    // press after it are the same bonus, paid once. A paid bonus frees the unit for the next one.
+    const clientKey = (state.bonusKeys[unit.unit_id] ||= newClientKey());
     const submit = (event) => {
       event.preventDefault();
       const body = { amount: $("bonus-amount").value.trim(), reason: $("bonus-reason").value, client_key: clientKey };
       act("POST", `/api/units/${unit.unit_id}/bonus`, body, (result) => {
+        delete state.bonusKeys[unit.unit_id];
         say(result.message);
         showActionResult(result);
       });
