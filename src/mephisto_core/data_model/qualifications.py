@@ -97,9 +97,11 @@ def find_or_add_worker(name: str, provider_type: str | None) -> tuple[Worker, bo
     from mephisto_core.errors import MephistoError, NotFound
 
     try:
-        return find_worker(name, provider_type), False
+        existing: Worker | None = find_worker(name, provider_type)
     except NotFound:
-        pass
+        existing = None  # never seen: added below
+    if existing is not None:
+        return existing, False
     if not name.strip() or len(name) > 255:
         raise MephistoError(f"a worker id must have 1 to 255 characters, not {name!r}")
     if provider_type is None:
