@@ -11,6 +11,7 @@ served by a running process right now.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,24 +60,26 @@ class CleanupScope:
         return self.run_id is None or run_id == self.run_id
 
 
-class LeftoverCleaner:
+class LeftoverCleaner(ABC):
     """Base class of what a plugin registers through `mephisto_cleanup`.
 
     A subclass sets `kind` ("provider" or "architect") and `type_name` (the type it cleans up after), and
-    implements `find` and `remove`. Both run in the `mephisto cleanup` process with the database open.
+    implements `find` and `remove` (abstract: a cleaner missing one cannot be made, so the plugin fails when it
+    registers it, named, instead of at the first `mephisto cleanup`). Both run in the `mephisto cleanup` process
+    with the database open.
     """
 
     kind: ClassVar[LeftoverKind]
     type_name: ClassVar[str]
 
+    @abstractmethod
     def find(self, scope: CleanupScope) -> list[Leftover]:
         """Everything this type left behind within `scope` (never anything of a live run); no side effects."""
-        raise NotImplementedError(f"{type(self).__name__} must implement find()")
 
+    @abstractmethod
     def remove(self, scope: CleanupScope, leftover: Leftover) -> str:
         """Remove one leftover `find` returned; return one sentence saying what was done.
 
         Check again that it is still a leftover (a launch may have resumed its run since it was listed) and raise
         MephistoError with the reason when it cannot be removed.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement remove()")
