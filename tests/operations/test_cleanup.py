@@ -159,6 +159,9 @@ class _Broken(LeftoverCleaner):
     def find(self, scope: CleanupScope) -> list[Leftover]:
         raise OSError("cannot read the cloud's inventory")
 
+    def remove(self, scope: CleanupScope, leftover: Leftover) -> str:
+        raise OSError("cannot reach the cloud")  # never asked: find already fails
+
 
 class _Plugin:
     @hookimpl
