@@ -110,18 +110,26 @@ def _worker_ids(name: str) -> tuple[int, ...]:
 def _statuses(statuses: Iterable[str] | None, include_unsubmitted: bool) -> tuple[str, ...]:
     if statuses is None:
         return tuple(s.value for s in UnitStatus) if include_unsubmitted else DEFAULT_STATUSES
+    chosen = unit_statuses(statuses)
+    if not chosen:
+        raise MephistoError("statuses: name at least one status, or leave the filter out for every submitted unit")
+    return chosen
+
+
+def unit_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
+    """`statuses` as unit status values (case and spaces ignored, each once, in order); an unknown one is a
+    MephistoError naming it (shortened: the value may come from a URL) and the valid ones."""
     chosen: list[str] = []
     for status in statuses:
         value = str(status).strip().lower()
         try:
             UnitStatus(value)
         except ValueError:
+            shown = repr(status) if len(repr(status)) <= 60 else repr(status)[:57] + "..."
             valid = ", ".join(s.value for s in UnitStatus)
-            raise MephistoError(f"status {status!r} is not a unit status; valid: {valid}") from None
+            raise MephistoError(f"status {shown} is not a unit status; valid: {valid}") from None
         if value not in chosen:
             chosen.append(value)
-    if not chosen:
-        raise MephistoError("statuses: name at least one status, or leave the filter out for every submitted unit")
     return tuple(chosen)
 
 

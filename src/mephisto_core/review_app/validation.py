@@ -11,8 +11,9 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mephisto_core.data_model import UnitStatus
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
+from mephisto_core.errors import MephistoError
+from mephisto_core.operations.unit_filters import unit_statuses
 
 #: Longest feedback or reason text accepted (what a worker is shown; the platforms cap theirs near this).
 MAX_TEXT = 2000
@@ -81,22 +82,14 @@ def parse_paging(params: dict[str, str]) -> tuple[int, int]:
 
 
 def parse_statuses(raw: str) -> list[str]:
-    """A comma-separated list of unit statuses (e.g. `completed,rejected`)."""
-    chosen: list[str] = []
-    for item in raw.split(","):
-        value = item.strip().lower()
-        if not value:
-            continue
-        try:
-            UnitStatus(value)
-        except ValueError:
-            valid = ", ".join(s.value for s in UnitStatus)
-            raise bad_request(f"status {_shorten(item)} is not a unit status; valid: {valid}") from None
-        if value not in chosen:
-            chosen.append(value)
-    if not chosen:
+    """A comma-separated list of unit statuses (e.g. `completed,rejected`), checked as the unit filters check them."""
+    items = [item for item in raw.split(",") if item.strip()]
+    if not items:
         raise bad_request("status is empty: name one or more unit statuses separated by commas, or leave it out")
-    return chosen
+    try:
+        return list(unit_statuses(items))
+    except MephistoError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def check_fields(body: dict[str, Any], allowed: set[str], where: str) -> None:
