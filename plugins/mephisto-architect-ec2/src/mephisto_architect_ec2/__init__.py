@@ -1,0 +1,1 @@
+"""The `ec2` architect: provisions an EC2 instance running the standalone router behind HTTPS."""

@@ -1,0 +1,1 @@
+"""The `remote` architect: serve a task through a standalone router running at a public URL."""

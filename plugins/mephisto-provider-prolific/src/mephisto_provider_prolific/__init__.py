@@ -1,0 +1,1 @@
+"""The `prolific` crowd provider: Prolific studies through its REST API (httpx)."""

@@ -1,0 +1,3 @@
+"""Entry point of the `mephisto` plugin group for `mephisto-provider-prolific` (hooks are added as the plugin grows)."""
+
+from __future__ import annotations
