@@ -10,6 +10,7 @@ from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUn
 from mephisto_core.abstractions.provider import (
     CrowdProvider,
     DriftKind,
+    PageCompletion,
     ProviderArgs,
     RequesterArgs,
     UnitDrift,
@@ -33,6 +34,7 @@ __all__ = [
     "LocalChannelLink",
     "NoPlatformProvider",
     "OfferedUnitsCleaner",
+    "PageCompletion",
     "PlatformOutcome",
     "PlatformUnsupported",
     "ProviderArgs",

@@ -89,6 +89,14 @@ class Architect:
     async def shutdown(self) -> None:
         """Stop the router and release what `deploy` created. Safe to call twice."""
 
+    def serves_public_https(self) -> bool:
+        """True when workers reach the router over a public https:// URL (what paid platforms require).
+
+        Checked before anything is deployed (`mephisto check`, launch) against providers whose
+        `requires_public_https` is True; answer from the arguments alone. The default is False.
+        """
+        return False
+
     async def watch_router(self) -> str | None:
         """Wait while the deployed router runs; return why, if it stopped by itself.
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,16 +49,47 @@ class RequesterArgs(BaseModel):
 
 
 @dataclass(frozen=True)
+class PageCompletion:
+    """Where a worker's page goes once its submission of a unit is stored (the platform's completion step).
+
+    After the operator committed the submission (never before, never for an onboarding test) the page says
+    "Your work was stored" and then goes to `url`: with `method` "POST" by submitting an HTML form whose hidden
+    inputs are `fields` (MTurk's `turkSubmitTo + "/mturk/externalSubmit"` with `assignmentId`), with "GET" by
+    opening `url` with `fields` added to its query (Prolific's completion URL). `label` is the text of the
+    button the page shows in case the browser blocks the automatic navigation ("Return to Prolific").
+    """
+
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    fields: Mapping[str, str] = field(default_factory=dict)
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("GET", "POST"):
+            raise ValueError(f"PageCompletion.method must be 'GET' or 'POST', not {self.method!r}")
+        if not self.url.startswith(("https://", "http://", "/")):
+            raise ValueError(f"PageCompletion.url must be an http(s) URL or a path, not {self.url!r}")
+
+    def as_message(self) -> dict[str, Any]:
+        """The `completion` object of the protocol's `assigned` and `submitted` answers (docs/protocol.md)."""
+        return {"url": self.url, "method": self.method, "fields": dict(self.fields), "label": self.label}
+
+
+@dataclass(frozen=True)
 class WorkerIdentity:
     """Who opened a worker link, as the provider tells from the link's query parameters.
 
     `worker_name` is None for a visitor who is not a worker yet (preview). `provider_agent_id` is the
     provider's id of this attempt (MTurk assignment id, Prolific submission id), when it has one.
+    `completion`, when set, is where the page goes after its unit's submission is stored (see `PageCompletion`);
+    `identify_worker` is asked again at each of the page's hellos (a reconnect or a reload), so it is made
+    from the link alone.
     """
 
     worker_name: str | None
     provider_agent_id: str | None = None
     refusal: str | None = None  # a message for the worker when the link itself is not valid
+    completion: PageCompletion | None = None
 
 
 class DriftKind(StrEnum):
@@ -114,6 +145,12 @@ class CrowdProvider:
     #: True when `identify_worker` reads only the link (and local files): the core then calls it inline while
     #: answering a page's hello instead of on the provider-call threads (a hop that costs throughput).
     identifies_workers_locally: ClassVar[bool] = False
+    #: Seconds between the in-run comparisons with the platform (`reconcile_units` on the run's open units), so
+    #: work returned or timed out there frees its unit here at once; None: only at every start of a run.
+    sync_interval_seconds: ClassVar[float | None] = None
+    #: True when the platform sends workers only to public https:// URLs (MTurk's ExternalQuestion, Prolific's
+    #: study URL): `mephisto check` and launch then refuse an architect whose `serves_public_https()` is False.
+    requires_public_https: ClassVar[bool] = False
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         self.args = args
