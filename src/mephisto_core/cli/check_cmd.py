@@ -119,6 +119,14 @@ def build_report(config: TaskConfig, settings: Settings) -> CheckReport:
         gold_units = expected_gold_units(units, gold.every, len(rules.gold), config.task.maximum_units_per_worker)
 
     provider_cls = registry.get("provider", config.provider_type)
+    from mephisto_core.abstractions.public_url import check_public_https
+
+    _call_plugin(
+        "architect",
+        config.architect_type,
+        "say whether it serves public https",
+        lambda: check_public_https(provider_cls, architect, config.path),
+    )
     requester_name = getattr(config.provider_args, "requester_name", None) or provider_cls.default_requester_name
     # Only the fee is asked of the provider here, so no credentials are loaded: check never needs secrets.
     provider = _call_plugin(

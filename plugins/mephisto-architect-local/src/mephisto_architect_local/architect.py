@@ -52,6 +52,11 @@ class LocalArchitect(Architect):
         if args.port != 0:
             check_can_listen(args.host, args.port)
 
+    def serves_public_https(self) -> bool:
+        """True only when `public_url` is an https:// address (a tunnel or proxy in front of this machine)."""
+        public_url = self.local_args.public_url
+        return public_url is not None and public_url.startswith("https://")
+
     async def deploy(self, build_dir: Path, channel_secret: str) -> Deployment:
         """Start the router serving `build_dir`; return the worker URL, the channel URL and, when the router
         runs in this process, its in-process channel link."""

@@ -13,10 +13,10 @@ import json
 import logging
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mephisto_core.abstractions.provider import WorkerIdentity
+from mephisto_core.abstractions.provider import PageCompletion, WorkerIdentity
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import platform_grants, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
@@ -44,6 +44,8 @@ class _Binding:
     #: False for the attempt an `expired` answer named: submits reach it only to be refused with `gone`, and
     #: its socket closing starts no grace period (there is nothing left to release)
     live: bool = True
+    #: where this page goes once its unit's submission is stored (from the provider's answer to its hello)
+    completion: PageCompletion | None = None
 
 
 class ClientIOHandler:
@@ -138,7 +140,7 @@ class ClientIOHandler:
             identity = await self.calls.call(provider.identify_worker, params)
         result = await self.writer.call(self.pool.register, params, token, identity)
         if isinstance(result, Assigned):
-            self._bind(conn, (result.is_onboarding, result.agent_id))
+            self._bind(conn, (result.is_onboarding, result.agent_id), result.completion)
         elif isinstance(result, Expired):
             self._bind_expired(conn, result)
         elif isinstance(result, Refused):
@@ -168,8 +170,11 @@ class ClientIOHandler:
             self.send(conn, Failure("not_your_unit", _OTHER_UNIT).message(request_id))
             return
         result = await self.writer.call(self.pool.submit, agent_id, is_onboarding, key, outputs, uploads)
-        if isinstance(result, Submitted) and not result.replay and not is_onboarding:
-            self.submit_times.append(time.monotonic())
+        if isinstance(result, Submitted) and not is_onboarding:
+            if not result.replay:
+                self.submit_times.append(time.monotonic())
+            if binding.completion is not None:
+                result = replace(result, completion=binding.completion)
         self.send(conn, result.message(request_id))
         if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
             # Committed: the platform hears of the grants after the worker's answer, at its own pace.
@@ -272,11 +277,11 @@ class ClientIOHandler:
         for conn in self._agent_conns.get(agent, ()):
             self.send(conn, {"type": "status", "status": status})
 
-    def _bind(self, conn: int, agent: AgentKey) -> None:
+    def _bind(self, conn: int, agent: AgentKey, completion: PageCompletion | None = None) -> None:
         previous = self._bindings.get(conn)
         if previous is not None and previous.agent != agent:
             self._agent_conns.get(previous.agent, set()).discard(conn)
-        self._bindings[conn] = _Binding(agent)
+        self._bindings[conn] = _Binding(agent, completion=completion)
         self._agent_conns.setdefault(agent, set()).add(conn)
         self.absent_since.pop(agent, None)
 

@@ -31,6 +31,7 @@ import peewee as pw
 
 from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
 from mephisto_core.abstractions.platform_sync import requirement_lines
+from mephisto_core.abstractions.public_url import check_public_https
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
@@ -159,7 +160,9 @@ class Operator:
     def _instantiate(self, config: TaskConfig) -> tuple[Blueprint, CrowdProvider, Architect]:
         registry = get_registry()
         blueprint_cls = registry.get("blueprint", config.blueprint_type)
-        architect_cls = registry.get("architect", config.architect_type)
+        architect = registry.get("architect", config.architect_type)(config.architect_args, self.settings.runs_dir)
+        # Before credentials are read: a task that cannot reach the platform's workers stops here.
+        check_public_https(registry.get("provider", config.provider_type), architect, config.path)
         try:
             provider = build_provider(self.settings, config.provider_type, config.provider_args)
         except ConfigError as exc:
@@ -168,7 +171,7 @@ class Operator:
             raise ConfigError(exc.detail, file=config.path, key=exc.key) from exc
         blueprint = blueprint_cls(config.blueprint_args, config.task, config.task_dir)
         self._requester_name = provider.requester_name
-        return blueprint, provider, architect_cls(config.architect_args, self.settings.runs_dir)
+        return blueprint, provider, architect
 
     async def _run(
         self,

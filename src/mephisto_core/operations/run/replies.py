@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mephisto_core.abstractions.provider import PageCompletion
 from mephisto_core.data_model import AgentStatus
 
 
@@ -66,6 +67,9 @@ class Assigned:
 
     #: seconds until `assignment_duration_seconds` runs out for this unit; None for onboarding and submitted units
     seconds_left: float | None = None
+    #: where the page goes once this unit's submission is stored (the provider's `WorkerIdentity.completion`);
+    #: always None for an onboarding test
+    completion: PageCompletion | None = None
 
     def message(self, request_id: int | None) -> dict[str, Any]:
         return {
@@ -78,6 +82,7 @@ class Assigned:
             "init_data": self.init_data,
             "submitted": self.submitted,
             "seconds_left": self.seconds_left,
+            "completion": _completion_message(self.completion),
         }
 
 
@@ -134,9 +139,17 @@ class Submitted:
     replay: bool = False
     #: committed automatic grants to tell the provider about (`platform_grants.PlatformGrant`s), not sent
     platform_grants: tuple[Any, ...] = ()
+    #: where the page goes now that its unit's submission is stored (set by ClientIOHandler, never for onboarding)
+    completion: PageCompletion | None = None
 
     def message(self, request_id: int | None) -> dict[str, Any]:
-        return {"type": "submitted", "id": request_id, "submit_key": self.submit_key, "next": self.next}
+        return {
+            "type": "submitted",
+            "id": request_id,
+            "submit_key": self.submit_key,
+            "next": self.next,
+            "completion": _completion_message(self.completion),
+        }
 
 
 @dataclass(frozen=True)
@@ -152,3 +165,7 @@ class Failure:
         if self.fields:
             out["fields"] = self.fields
         return out
+
+
+def _completion_message(completion: PageCompletion | None) -> dict[str, Any] | None:
+    return None if completion is None else completion.as_message()

@@ -131,6 +131,14 @@ class WorkerPool(AgentReleases):
         """
         if identity is None:
             identity = self.ctx.provider.identify_worker(params)
+        result = self._register_identified(identity, token)
+        if isinstance(result, Assigned) and not result.is_onboarding and identity.completion is not None:
+            result = dataclasses.replace(result, completion=identity.completion)
+        return result
+
+    def _register_identified(
+        self, identity: WorkerIdentity, token: str | None
+    ) -> Assigned | Expired | Preview | Refused:
         if identity.refusal:
             return Refused(Refusal.BAD_LINK, identity.refusal)
         if identity.worker_name is None:

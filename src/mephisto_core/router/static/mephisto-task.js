@@ -8,6 +8,7 @@
  *   const answer = await mephisto.handleSubmit({answer: "yes"}, {photo: input.files});
  *   mephisto.sendMessage(data); mephisto.onMessage(cb); mephisto.onStatus(cb);
  *   mephisto.showMessage("Thank you", "Your work was submitted.");
+ *   mephisto.complete();                       // after the submit: go where the platform wants (see below)
  *
  * The socket goes to `ws` next to this script's own URL; set window.MEPHISTO_SOCKET_URL before loading
  * the script to point it elsewhere (a development server).
@@ -20,6 +21,11 @@
  * this library replaces the page with a message saying so and a "Take the next unit" button
  * (mephisto.nextUnit()): the page never goes on with one unit's data and another unit's token. It also
  * counts down the unit's time (mephisto.deadline, a Date.now() value) and shows the message when it runs out.
+ *
+ * Links from a paid platform carry a completion step (mephisto.completion: {url, method, fields, label}, also on
+ * the answer handleSubmit resolves with): once the submission is stored, mephisto.complete() says so and sends
+ * the browser back to the platform (a POSTed form, or a GET with the fields in the query). The page helpers
+ * below do it by themselves; nothing navigates before the operator confirmed the submission.
  */
 (function (global) {
   "use strict";
@@ -44,6 +50,9 @@
   const UNIT_LOST_TITLE = "This unit is no longer yours";
   const UNIT_LOST_TEXT = "This unit was given back, so your answer to it cannot be stored.";
   const NEXT_UNIT_LABEL = "Take the next unit";
+  const STORED_TITLE = "Your work was stored";
+  const STORED_TEXT = "Taking you back to where you came from to finish. If nothing happens, use the button below.";
+  const COMPLETE_LABEL = "Continue";
 
   // The router that served this script is the one to talk to, even when the page came from elsewhere.
   const scriptUrl =
@@ -469,6 +478,7 @@
       api.unitId = msg.unit_id;
       api.isOnboarding = msg.is_onboarding === true;
       api.alreadySubmitted = msg.submitted === true;
+      api.completion = completionOf(msg);
       state.assigned = true;
       startDeadline(msg.seconds_left);
     }
@@ -479,10 +489,74 @@
       agentId: api.agentId,
       unitId: api.unitId,
       alreadySubmitted: api.alreadySubmitted,
+      completion: api.completion,
     });
     if (state.assigned) {
       flushPending();
     }
+  }
+
+  /** The completion step an `assigned` or `submitted` answer carries, or null (never for onboarding). */
+  function completionOf(msg) {
+    const c = msg.completion;
+    if (msg.is_onboarding === true || !c || typeof c.url !== "string") {
+      return null;
+    }
+    return {
+      url: c.url,
+      method: c.method === "POST" ? "POST" : "GET",
+      fields: c.fields && typeof c.fields === "object" ? c.fields : {},
+      label: typeof c.label === "string" && c.label ? c.label : null,
+    };
+  }
+
+  /** Navigate to the completion step: a form POSTed with `fields` as hidden inputs, or a GET with them in the
+   *  query. */
+  function goToCompletion(completion) {
+    const fields = completion.fields;
+    if (completion.method === "POST") {
+      const form = document.createElement("form");
+      form.method = "POST";
+      form.action = new URL(completion.url, global.location.href).href;
+      form.style.display = "none";
+      Object.keys(fields).forEach((name) => {
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = String(fields[name]);
+        form.appendChild(input);
+      });
+      document.body.appendChild(form);
+      form.submit();
+      return;
+    }
+    const url = new URL(completion.url, global.location.href);
+    Object.keys(fields).forEach((name) => url.searchParams.set(name, String(fields[name])));
+    global.location.assign(url.href);
+  }
+
+  /** After the submission was stored: say so and go to the completion step (`completion`, default this page's).
+   *  Returns false, doing nothing, when there is no completion step or nothing was submitted yet. */
+  function complete(completion) {
+    const target = completion || api.completion;
+    if (!target || !api.alreadySubmitted || api.isOnboarding) {
+      return false;
+    }
+    // The page is leaving: no reconnects, no deadline.
+    state.finished = true;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    clearTimeout(state.deadlineTimer);
+    state.deadlineTimer = null;
+    dropSocket();
+    const go = () => goToCompletion(target);
+    showMessage(STORED_TITLE, STORED_TEXT, { label: target.label || COMPLETE_LABEL, run: go });
+    if (document.body) {
+      go();
+    } else {
+      document.addEventListener("DOMContentLoaded", go, { once: true });
+    }
+    return true;
   }
 
   function sameAttempt(msg) {
@@ -656,6 +730,9 @@
       state.submitting = false;
     }
     api.alreadySubmitted = true;
+    if (!api.isOnboarding) {
+      api.completion = completionOf(answer) || api.completion;
+    }
     clearTimeout(state.deadlineTimer);
     state.deadlineTimer = null;
     return answer;
@@ -725,9 +802,11 @@
     agentId: null,
     unitId: null,
     alreadySubmitted: false,
+    completion: null, // {url, method, fields, label}: where the page goes once its submission is stored
     deadline: null, // Date.now() value at which this unit's time runs out, or null
     handleSubmit: handleSubmit,
     nextUnit: nextUnit,
+    complete: complete,
     sendMessage: sendMessage,
     onMessage: (cb) => subscribe(state.messageListeners, cb),
     onStatus: (cb) => subscribe(state.statusListeners, cb),
@@ -812,8 +891,12 @@
     heading.focus();
   }
 
-  /** The page after a submission was stored. */
+  /** The page after a submission was stored; with a completion step (a paid platform's link) the page goes
+   *  there instead of offering another unit. */
   function showThanks(root) {
+    if (mephisto.completion && typeof mephisto.complete === "function" && mephisto.complete()) {
+      return;
+    }
     showDone(root, "Thank you", "Your answer was submitted.", "Do another unit");
   }
 
