@@ -32,6 +32,7 @@ from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
 from _proc_watch import ProcessTreeWatch
 from _profile import ProfilerMissing, format_top, start_pyspy
+from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
 from _workdir import isolated_env, launch_command, split, temporary_workdir
@@ -55,6 +56,8 @@ class Outcome:
     launch_exit: int
     launch_s: float
     watch: ProcessTreeWatch
+    #: the standalone router's process (--router-mode remote-tls), which is not a child of the launch
+    router_watch: ProcessTreeWatch | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,9 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--with-files", action="store_true", help="bots upload a small file with each unit")
     parser.add_argument(
         "--router-mode",
-        choices=("in_process", "subprocess"),
+        choices=("in_process", "subprocess", "remote-tls"),
         default="in_process",
-        help="architect.mode of the local architect (default in_process, the architect's default)",
+        help="architect.mode of the local architect (default in_process, the architect's default), or remote-tls: "
+        "`mephisto router serve` over TLS on 127.0.0.1 (a test CA) with the remote architect",
     )
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="abort when the run is not done after this many seconds"
@@ -124,11 +128,21 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
     """Launch the task, run the bots until the launch exits, and collect what each process measured."""
     mephisto = mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
-    command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}")
+    remote: RemoteRouter | None = None
+    if args.router_mode == "remote-tls":
+        remote = RemoteRouter.start(workdir, env)
+        remote.use_in(task_toml)
+        command = [*mephisto, "launch", str(task_toml), "--no-panel"]
+    else:
+        command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}")
     ctx = multiprocessing.get_context("spawn")
     launch = LaunchProcess(command, env, workdir / "launch.stderr.log")
     watch = ProcessTreeWatch(launch.pid)
     watch.start()
+    router_watch = None
+    if remote is not None:
+        router_watch = ProcessTreeWatch(remote.pid)
+        router_watch.start()
     start = ctx.Barrier(args.processes + 1)
     stop = ctx.Event()
     results = ctx.Queue()
@@ -180,11 +194,15 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             raise BenchmarkAborted(f"`mephisto launch` exited with {exit_code}.\n{launch.output()}")
         if profiler is not None:
             _report_profile(profiler, args.profile)
-        return Outcome(shares=shares, launch_exit=exit_code, launch_s=launch_s, watch=watch)
+        return Outcome(shares=shares, launch_exit=exit_code, launch_s=launch_s, watch=watch, router_watch=router_watch)
     finally:
         stop.set()
         launch.stop()
         watch.stop()
+        if remote is not None:
+            remote.stop()
+        if router_watch is not None:
+            router_watch.stop()
         _end_survivors(watch)
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
@@ -267,6 +285,8 @@ def summarise(
     db = check_database(database_url, data_dir / "mephisto.db", acked)
     operator = outcome.watch.root
     routers = [c for c in outcome.watch.children() if "mephisto_core.router" in c.command]
+    if outcome.router_watch is not None and outcome.router_watch.root is not None:
+        routers = [outcome.router_watch.root]
     return {
         "benchmark": "load_e2e",
         "workers": args.workers,
