@@ -1,0 +1,646 @@
+"""The `mturk` and `mturk_sandbox` crowd providers: HITs on Amazon Mechanical Turk through boto3.
+
+How units and HITs relate: every unit is published as one HIT (one assignment) of the run's HIT type, and the
+HIT's id is the unit's `provider_unit_id`. HITs of a run are interchangeable: a worker who accepts any of them is
+given the next unit mephisto has for them, so the unit a worker works on may be another than the HIT's own. The
+assignment id identifies the attempt (`provider_agent_id`); approvals, rejections and bonuses go through it.
+Withdrawing units therefore withdraws as many still-open HITs of the run (preferring the units' own).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from mephisto_core.abstractions import (
+    CrowdProvider,
+    DriftKind,
+    PageCompletion,
+    ProviderArgs,
+    RequesterArgs,
+    RequirementMapping,
+    UnitDrift,
+    WorkerIdentity,
+)
+from mephisto_core.errors import ProviderError
+from mephisto_provider_mturk.args import DEFAULT_LIVE_LOCALES, MTurkArgs, MTurkRequesterArgs
+from mephisto_provider_mturk.client import (
+    MTurkError,
+    call,
+    endpoint_override,
+    make_client,
+    pages,
+    secret_values,
+)
+from mephisto_provider_mturk.fees import FEE_SCHEDULE, dollars, mturk_fee
+from mephisto_provider_mturk.qualifications import (
+    QualificationTypes,
+    describe,
+    locale_requirement,
+    requirement,
+)
+from mephisto_provider_mturk.question import external_question, parse_answer
+from mephisto_provider_mturk.store import Annotation, ProviderStore
+
+if TYPE_CHECKING:
+    from mephisto_core.abstractions.task_args import QualificationRequirement
+    from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
+
+log = logging.getLogger(__name__)
+
+PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
+#: The hosts MTurk's worker site posts answers from (the `turkSubmitTo` parameter of an ExternalQuestion).
+LIVE_SUBMIT_HOSTS = frozenset({"www.mturk.com"})
+SANDBOX_SUBMIT_HOSTS = frozenset({"workersandbox.mturk.com"})
+SUBMIT_PATH = "/mturk/externalSubmit"
+#: Sent with the assignment id: MTurk refuses an externalSubmit carrying no answer field at all.
+SUBMITTED_FIELD = "mephisto_submitted"
+#: A date in the past: MTurk expires a HIT at once when told to expire it then.
+EXPIRED_AT = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_HIT_ID_IN_MESSAGE = re.compile(r"\b([A-Z0-9]{30})\b")
+BAD_LINK = (
+    "This page must be opened from Amazon Mechanical Turk: the link lacks the worker, assignment or HIT it "
+    "should carry. Please open the task again from MTurk."
+)
+#: How long a listing of the requester's HITs is reused between lookups (find_published after a crash asks many).
+_LISTING_SECONDS = 5.0
+
+
+def request_token(key: str) -> str:
+    """MTurk's UniqueRequestToken for an idempotency key (at most 64 characters: longer keys are hashed)."""
+    return key if len(key) <= 64 else hashlib.sha256(key.encode()).hexdigest()
+
+
+class MTurkProvider(CrowdProvider):
+    """Amazon Mechanical Turk, live: HITs with an ExternalQuestion pointing at the worker page, paid in dollars."""
+
+    type_name: ClassVar[str] = "mturk"
+    Args: ClassVar[type[ProviderArgs]] = MTurkArgs
+    RequesterArgs: ClassVar[type[RequesterArgs]] = MTurkRequesterArgs
+    is_sandbox: ClassVar[bool] = False
+    requires_public_https: ClassVar[bool] = True
+    # Publishing passes the key as UniqueRequestToken (and find_published looks it up), withdrawing twice does
+    # nothing more: both may be retried.
+    idempotent_calls: ClassVar[frozenset[str]] = frozenset(
+        {"identify_worker", "find_published", "reconcile_units", "publish_units", "expire_units"}
+    )
+    call_timeout_seconds: ClassVar[float] = 60.0
+    # identify_worker reads the link and appends to a local file once per assignment: no MTurk call.
+    identifies_workers_locally: ClassVar[bool] = True
+    sync_interval_seconds: ClassVar[float | None] = MTurkArgs.model_fields["sync_interval_seconds"].default
+
+    def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
+        super().__init__(args, requester_name, credentials, data_dir)
+        assert isinstance(args, MTurkArgs)
+        self.mturk_args: MTurkArgs = args
+        # The task file's interval replaces the class default (read by the core from the instance).
+        vars(self)["sync_interval_seconds"] = args.sync_interval_seconds
+        self.store = ProviderStore(data_dir)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._secrets = secret_values(self.credentials)
+        self._hit_type_id: str | None = None
+        self._run_id: int | None = None
+        self._reconciled_runs: set[int] = set()
+        self._listing: tuple[float, list[dict[str, Any]]] | None = None
+        self._listing_lock = threading.Lock()
+
+    # ----------------------------------------------------------------------------------------- the client
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, made on first use (so building the provider for `wut` or `check` calls nothing)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = make_client(self.credentials, self.is_sandbox)
+            return self._client
+
+    def _call(self, what: str, method: str, **params: Any) -> Any:
+        return call(what, getattr(self.client, method), self._secrets, **params)
+
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """Check the key pair or profile with get_account_balance; store plain strings, nothing empty."""
+        parsed = MTurkRequesterArgs(**credentials)
+        stored: dict[str, Any] = {}
+        if parsed.profile:
+            stored["profile"] = parsed.profile
+        else:
+            assert parsed.access_key_id is not None and parsed.secret_access_key is not None
+            stored["access_key_id"] = parsed.access_key_id
+            stored["secret_access_key"] = parsed.secret_access_key.get_secret_value()
+        client = make_client(stored, cls.is_sandbox)
+        where = "the MTurk sandbox" if cls.is_sandbox else "MTurk"
+        call(
+            f"check the credentials at {where} (get_account_balance)", client.get_account_balance, secret_values(stored)
+        )
+        return stored
+
+    # ------------------------------------------------------------------------------------------- money
+
+    def fee(self, amount: Decimal) -> Decimal:
+        """MTurk's 20% commission (HITs have one assignment each, so never the 10+ surcharge)."""
+        return mturk_fee(amount, assignments_per_hit=1)
+
+    def fee_schedule(self) -> str:
+        return FEE_SCHEDULE
+
+    def balance(self) -> Decimal | None:
+        """The requester's available balance at MTurk (the sandbox always shows $10,000)."""
+        answer = self._call("read the account balance", "get_account_balance")
+        return Decimal(str(answer["AvailableBalance"]))
+
+    def _check_balance(self, amount: Decimal) -> None:
+        needed = amount + self.fee(amount)
+        available = self.balance()
+        if available is not None and available < needed:
+            raise ProviderError(
+                f"the MTurk balance ${available} does not cover ${amount} plus MTurk's fee ${self.fee(amount)}; "
+                "add funds to the requester account (Prepaid HITs) and try again"
+            )
+
+    # ------------------------------------------------------------------------------------- worker pages
+
+    def _submit_hosts(self) -> set[str]:
+        hosts = set(SANDBOX_SUBMIT_HOSTS if self.is_sandbox else LIVE_SUBMIT_HOSTS)
+        override = endpoint_override()
+        if override is not None:
+            hosts.add(urlsplit(override).netloc)
+        return hosts
+
+    def _submit_url(self, turk_submit_to: str) -> str | None:
+        """MTurk's externalSubmit URL for `turkSubmitTo`, or None when it is not an MTurk host of this kind."""
+        parts = urlsplit(turk_submit_to)
+        override = endpoint_override()
+        testing = override is not None and parts.netloc == urlsplit(override).netloc
+        if parts.netloc not in self._submit_hosts() or (parts.scheme != "https" and not testing):
+            return None
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            return None
+        return f"{parts.scheme}://{parts.netloc}{SUBMIT_PATH}"
+
+    def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
+        """Read MTurk's parameters: a preview when the assignment is not available, else worker and assignment."""
+        assignment_id = params.get("assignmentId", "")
+        if assignment_id == PREVIEW_ASSIGNMENT:
+            return WorkerIdentity(None)
+        worker_id, hit_id = params.get("workerId", ""), params.get("hitId", "")
+        if not (_ID.match(worker_id) and _ID.match(assignment_id) and _ID.match(hit_id)):
+            return WorkerIdentity(None, refusal=BAD_LINK)
+        submit_url = self._submit_url(params.get("turkSubmitTo", ""))
+        if submit_url is None:
+            where = "the MTurk sandbox" if self.is_sandbox else "MTurk"
+            return WorkerIdentity(
+                None,
+                refusal=f"This link does not come from {where} (its turkSubmitTo is not {where}'s). "
+                "Please open the task again from MTurk.",
+            )
+        self.store.note_assignment(assignment_id, hit_id, worker_id)
+        completion = PageCompletion(
+            url=submit_url,
+            method="POST",
+            fields={"assignmentId": assignment_id, SUBMITTED_FIELD: "true"},
+            label="Submit the HIT to MTurk",
+        )
+        return WorkerIdentity(worker_id, provider_agent_id=assignment_id, completion=completion)
+
+    def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
+        raise ProviderError(
+            f"provider {self.type_name!r} cannot run simulated workers: MTurk workers are real people paid "
+            "through MTurk. Try the task with --simulate on provider.type=mock, then with real workers in "
+            "mturk_sandbox."
+        )
+
+    def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
+        where = "workersandbox.mturk.com" if self.is_sandbox else "worker.mturk.com"
+        hit_type = f" (HIT type {self._hit_type_id})" if self._hit_type_id else ""
+        return f"{base_url} — workers find it at {where}{hit_type}; `mephisto mturk hits` lists the HITs"
+
+    # -------------------------------------------------------------------------------- requirements / setup
+
+    def _qualifications(self) -> QualificationTypes:
+        return QualificationTypes(self.client, self._secrets, self.store, self.requester_name)
+
+    def _locales(self) -> list[str]:
+        if self.mturk_args.allowed_locales is not None:
+            return list(self.mturk_args.allowed_locales)
+        return [] if self.is_sandbox else list(DEFAULT_LIVE_LOCALES)
+
+    def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
+        """Every mephisto requirement is expressible at MTurk: each becomes a qualification requirement."""
+        mapping = RequirementMapping(platform={req.name: describe(req) for req in requirements})
+        locales = self._locales()
+        if locales:
+            mapping.platform["(MTurk locale)"] = f"Worker_Locale In {', '.join(locales)}"
+        return mapping
+
+    def setup_resources(self, run: TaskRun, worker_url: str) -> None:
+        """Qualification types for the task's requirements and its per-task block, then the run's HIT type."""
+        from mephisto_core.abstractions import TaskArgs
+
+        task = TaskArgs.model_validate(run.config["task"])
+        external_question(worker_url, self.mturk_args.frame_height)  # refuse a URL MTurk would reject, now
+        quals = self._qualifications()
+        requirements = [requirement(quals.ensure(req.name), req) for req in task.qualifications]
+        block_type = quals.ensure(f"{task.name}-blocked")
+        requirements.append({"QualificationTypeId": block_type, "Comparator": "DoesNotExist"})
+        if self._locales():
+            requirements.append(locale_requirement(self._locales()))
+        keywords = ",".join(task.tags)[:1000]
+        answer = self._call(
+            "create the run's HIT type",
+            "create_hit_type",
+            AutoApprovalDelayInSeconds=self.mturk_args.auto_approval_delay_seconds,
+            AssignmentDurationInSeconds=task.assignment_duration_seconds,
+            Reward=dollars(Decimal(task.reward)),
+            Title=task.title[:128],
+            Keywords=keywords,
+            Description=(task.description or task.title)[:2000],
+            QualificationRequirements=requirements,
+        )
+        self._hit_type_id = str(answer["HITTypeId"])
+        self._run_id = run.id
+        self.store.save_run_record(run.id, {"hit_type_id": self._hit_type_id, "requester": self.requester_name})
+        log.info("MTurk HIT type %s for run %s", self._hit_type_id, run.id)
+
+    # --------------------------------------------------------------------------------------- publishing
+
+    def _annotation(self, run_id: int, key: str) -> str:
+        return Annotation(self.store.install_id(), run_id, key).text()
+
+    def publish_units(
+        self, units: Sequence[Unit], worker_url: str, idempotency_keys: Mapping[int, str]
+    ) -> dict[int, str | None]:
+        """One HIT per unit, each created with its key as UniqueRequestToken and in its RequesterAnnotation."""
+        if self._hit_type_id is None:
+            raise ProviderError("MTurk units cannot be published before setup_resources made the run's HIT type")
+        question = external_question(worker_url, self.mturk_args.frame_height)
+        published: dict[int, str | None] = {}
+        for unit in units:
+            key = idempotency_keys[unit.id]
+            try:
+                answer = self._call(
+                    f"create the HIT of unit {unit.id}",
+                    "create_hit_with_hit_type",
+                    HITTypeId=self._hit_type_id,
+                    MaxAssignments=1,
+                    LifetimeInSeconds=self.mturk_args.hit_lifetime_seconds,
+                    Question=question,
+                    RequesterAnnotation=self._annotation(unit.task_run_id, key),
+                    UniqueRequestToken=request_token(key),
+                )
+                published[unit.id] = str(answer["HIT"]["HITId"])
+            except MTurkError as exc:
+                existing = self._already_created(exc, key)
+                if existing is None:
+                    raise
+                published[unit.id] = existing
+        return published
+
+    def _already_created(self, exc: MTurkError, key: str) -> str | None:
+        """The HIT a refused create made earlier under the same token, when that is why it was refused."""
+        message = exc.mturk_message
+        if exc.code != "RequestError" or not re.search(r"already exists|UniqueRequestToken", message, re.I):
+            return None
+        self._listing = None
+        found = self.find_published(key)
+        if found:
+            return found
+        match = _HIT_ID_IN_MESSAGE.search(message)
+        return match.group(1) if match else None
+
+    def _all_hits(self, fresh: bool = False) -> list[dict[str, Any]]:
+        """Every HIT of the requester (MTurk lists them all; the annotation tells ours)."""
+        with self._listing_lock:
+            now = time.monotonic()
+            if fresh or self._listing is None or now - self._listing[0] > _LISTING_SECONDS:
+                hits = list(pages(self.client.list_hits, "HITs", self._secrets, "list the requester's HITs"))
+                self._listing = (now, hits)
+            return self._listing[1]
+
+    def run_hits(self, run_id: int, fresh: bool = False) -> list[dict[str, Any]]:
+        """The HITs this installation published for run `run_id`."""
+        install = self.store.install_id()
+        out = []
+        for hit in self._all_hits(fresh):
+            note = Annotation.parse(hit.get("RequesterAnnotation"))
+            if note is not None and note.install_id == install and note.run_id == run_id:
+                out.append(hit)
+        return out
+
+    def find_published(self, idempotency_key: str) -> str | None:
+        """The HIT whose RequesterAnnotation carries the key (tokens expire after 24 h; annotations do not)."""
+        install = self.store.install_id()
+        for hit in self._all_hits():
+            note = Annotation.parse(hit.get("RequesterAnnotation"))
+            if note is not None and note.install_id == install and note.key == idempotency_key:
+                return str(hit["HITId"])
+        return None
+
+    # ----------------------------------------------------------------------------------------- withdrawing
+
+    def _expire_hit(self, hit_id: str) -> None:
+        self._call(f"expire HIT {hit_id}", "update_expiration_for_hit", HITId=hit_id, ExpireAt=EXPIRED_AT)
+
+    def expire_units(self, units: Sequence[Unit]) -> None:
+        """Withdraw one open HIT per unit: the unit's own when still open, else another open HIT of its run
+        whose own unit is not offered here (HITs are interchangeable; see the module's docstring)."""
+        from mephisto_core.data_model import Unit as UnitModel
+        from mephisto_core.data_model import UnitStatus
+
+        expired: set[str] = set()
+        substitutes: dict[int, int] = {}  # run id -> how many HITs still to withdraw
+        for unit in units:
+            hit_id = unit.provider_unit_id
+            if not hit_id:
+                continue
+            hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+            if hit.get("HITStatus") == "Assignable":
+                self._expire_hit(hit_id)
+                expired.add(hit_id)
+            elif unit.id is not None and unit.task_run_id is not None:
+                substitutes[unit.task_run_id] = substitutes.get(unit.task_run_id, 0) + 1
+        for run_id, count in substitutes.items():
+            for hit in self.run_hits(run_id, fresh=True):
+                if count == 0:
+                    break
+                hit_id = str(hit["HITId"])
+                if hit.get("HITStatus") != "Assignable" or hit_id in expired:
+                    continue
+                own = UnitModel.get_or_none(UnitModel.provider_unit_id == hit_id)
+                if own is not None and own.status == UnitStatus.LAUNCHED.value:
+                    continue  # that HIT is how its own offered unit is reached
+                self._expire_hit(hit_id)
+                expired.add(hit_id)
+                count -= 1
+
+    def cleanup_resources(self, run: TaskRun) -> None:
+        """Expire every still-open HIT of the run, then list them again to verify none is open."""
+        if self.store.run_record(run.id) is None:
+            return  # setup_resources never reached MTurk for this run: nothing there
+        open_hits = self.expire_run(run.id)
+        if open_hits:
+            raise ProviderError(
+                f"MTurk still shows {len(open_hits)} HIT(s) of run {run.id} open after expiring them: "
+                f"{', '.join(open_hits[:5])}; run `mephisto mturk cleanup`"
+            )
+
+    def expire_run(self, run_id: int) -> list[str]:
+        """Expire the run's assignable HITs; return the ids still assignable when listed again (normally none)."""
+        for hit in self.run_hits(run_id, fresh=True):
+            if hit.get("HITStatus") == "Assignable":
+                self._expire_hit(str(hit["HITId"]))
+        return [str(h["HITId"]) for h in self.run_hits(run_id, fresh=True) if h.get("HITStatus") == "Assignable"]
+
+    # -------------------------------------------------------------------------------------- reconciling
+
+    def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+        """Held units: submitted at MTurk (with the answer) or returned/abandoned there. At the first call of a
+        run in this process also: open HITs beyond the units offered here (left by a crash) to withdraw."""
+        from mephisto_core.data_model import Agent as AgentModel
+        from mephisto_core.data_model import UnitStatus
+
+        drifts: list[UnitDrift] = []
+        held = {u.agent_id: u for u in units if u.status == UnitStatus.ASSIGNED.value and u.agent_id is not None}
+        if held:
+            agents = AgentModel.select(AgentModel.id, AgentModel.provider_agent_id).where(AgentModel.id.in_(list(held)))
+            for agent in agents:
+                if agent.provider_agent_id:
+                    drift = self._held_drift(held[agent.id], str(agent.provider_agent_id))
+                    if drift is not None:
+                        drifts.append(drift)
+        if run.id not in self._reconciled_runs:
+            drifts += self._unknown_here(run, units)
+            self._reconciled_runs.add(run.id)
+        return drifts
+
+    def _held_drift(self, unit: Unit, assignment_id: str) -> UnitDrift | None:
+        try:
+            assignment = self._call(f"read assignment {assignment_id}", "get_assignment", AssignmentId=assignment_id)
+        except MTurkError as exc:
+            if exc.code != "RequestError":
+                raise
+            assignment = None  # not submitted: MTurk tells only of submitted assignments
+        if assignment is not None:
+            info = assignment["Assignment"]
+            if info.get("AssignmentStatus") in ("Submitted", "Approved", "Rejected"):
+                return UnitDrift(
+                    DriftKind.SUBMITTED_THERE,
+                    unit.id,
+                    provider_unit_id=assignment_id,
+                    worker_name=str(info.get("WorkerId")) if info.get("WorkerId") else None,
+                    outputs=self._answer_outputs(info.get("Answer", "")),
+                )
+        seen = self.store.assignment(assignment_id)
+        hit_id = seen[0] if seen is not None else unit.provider_unit_id
+        if not hit_id:
+            return None
+        hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+        pending = int(hit.get("NumberOfAssignmentsPending", 0))
+        someone_else = self.store.latest_assignment_of_hit(hit_id) not in (None, assignment_id)
+        if pending == 0 or someone_else:
+            return UnitDrift(DriftKind.ABANDONED_THERE, unit.id, provider_unit_id=assignment_id)
+        return None
+
+    @staticmethod
+    def _answer_outputs(xml: str) -> dict[str, Any] | None:
+        try:
+            fields = parse_answer(xml)
+        except ValueError as exc:
+            log.warning("an MTurk answer could not be read: %s", exc)
+            return None
+        fields.pop("assignmentId", None)
+        fields.pop(SUBMITTED_FIELD, None)
+        return dict(fields) or None  # only our marker: the answer itself never reached MTurk
+
+    def _unknown_here(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+        from mephisto_core.data_model import Unit as UnitModel
+        from mephisto_core.data_model import UnitStatus
+
+        offered = [u for u in units if u.status == UnitStatus.LAUNCHED.value]
+        offered_hits = {u.provider_unit_id for u in offered}
+        assignable = [h for h in self.run_hits(run.id, fresh=True) if h.get("HITStatus") == "Assignable"]
+        # Keep one open HIT per offered unit, the units' own first; the rest is what a crash left.
+        assignable.sort(key=lambda h: h["HITId"] not in offered_hits)
+        drifts = []
+        for hit in assignable[len(offered) :]:
+            hit_id = str(hit["HITId"])
+            own = UnitModel.get_or_none(UnitModel.provider_unit_id == hit_id)
+            drifts.append(UnitDrift(DriftKind.UNKNOWN_HERE, own.id if own is not None else None, hit_id))
+        return drifts
+
+    # ------------------------------------------------------------------------------------------- review
+
+    def _assignment_of(self, agent: Agent) -> str:
+        if not agent.provider_agent_id:
+            raise ProviderError(f"agent {agent.id} has no MTurk assignment id: it was not an MTurk attempt")
+        return str(agent.provider_agent_id)
+
+    def _assignment_status(self, assignment_id: str) -> str:
+        answer = self._call(f"read assignment {assignment_id}", "get_assignment", AssignmentId=assignment_id)
+        return str(answer["Assignment"].get("AssignmentStatus", ""))
+
+    def approve_work(self, agent: Agent, feedback: str) -> None:
+        """Approve (and so pay) the assignment; one rejected before is overridden; approved already is done."""
+        assignment_id = self._assignment_of(agent)
+        status = self._assignment_status(assignment_id)
+        if status == "Approved":
+            return
+        params: dict[str, Any] = {"AssignmentId": assignment_id, "OverrideRejection": status == "Rejected"}
+        if feedback:
+            params["RequesterFeedback"] = feedback[:1024]
+        self._call(f"approve assignment {assignment_id}", "approve_assignment", **params)
+
+    def reject_work(self, agent: Agent, feedback: str) -> None:
+        """Reject the assignment with feedback (MTurk requires some); an approved one cannot be rejected."""
+        assignment_id = self._assignment_of(agent)
+        status = self._assignment_status(assignment_id)
+        if status == "Rejected":
+            return
+        if status == "Approved":
+            raise ProviderError(
+                f"assignment {assignment_id} is approved (and paid) at MTurk already: it cannot be rejected there"
+            )
+        text = (feedback or "Your work did not meet the task's requirements.")[:1024]
+        self._call(
+            f"reject assignment {assignment_id}",
+            "reject_assignment",
+            AssignmentId=assignment_id,
+            RequesterFeedback=text,
+        )
+
+    def soft_reject_work(self, agent: Agent, feedback: str) -> None:
+        """Pay the worker at MTurk (approve) while mephisto keeps the work out of the results."""
+        self.approve_work(agent, feedback)
+
+    def _bonus_assignment(self, worker: Worker, unit: Unit | None) -> str:
+        from mephisto_core.data_model import Agent as AgentModel
+
+        query = AgentModel.select().where(
+            (AgentModel.worker == worker.id) & AgentModel.provider_agent_id.is_null(False)
+        )
+        if unit is not None:
+            query = query.where(AgentModel.unit == unit.id)
+        agent = query.order_by(AgentModel.id.desc()).first()
+        if agent is None:
+            where = f"unit {unit.id}" if unit is not None else "any unit"
+            raise ProviderError(
+                f"worker {worker.name} has no MTurk assignment on {where}: MTurk pays bonuses per assignment"
+            )
+        return str(agent.provider_agent_id)
+
+    def pay_bonus(
+        self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
+    ) -> str | None:
+        """send_bonus once per key (UniqueRequestToken); a repeat MTurk refuses as a duplicate is already paid."""
+        if amount <= 0:
+            raise ProviderError(f"a bonus must be more than $0, not ${amount}")
+        assignment_id = self._bonus_assignment(worker, unit)
+        self._check_balance(amount)
+        try:
+            self._call(
+                f"pay a ${amount} bonus to {worker.name}",
+                "send_bonus",
+                WorkerId=worker.name,
+                BonusAmount=dollars(amount),
+                AssignmentId=assignment_id,
+                Reason=(reason or "Thank you for your work.")[:1024],
+                UniqueRequestToken=request_token(idempotency_key),
+            )
+        except MTurkError as exc:
+            if exc.code == "RequestError" and re.search(r"UniqueRequestToken|already", exc.mturk_message, re.I):
+                log.info("bonus %s was paid before (MTurk: %s)", idempotency_key, exc.mturk_message)
+                return request_token(idempotency_key)
+            raise
+        return request_token(idempotency_key)
+
+    def bonus_worker(self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None) -> None:
+        raise ProviderError("MTurk bonuses need an idempotency key: the core pays them through pay_bonus")
+
+    # --------------------------------------------------------------------------- blocks and qualifications
+
+    def block_worker(self, worker: Worker, reason: str) -> None:
+        self._call(
+            f"block worker {worker.name}",
+            "create_worker_block",
+            WorkerId=worker.name,
+            Reason=(reason or "Blocked by the requester.")[:1024],
+        )
+
+    def unblock_worker(self, worker: Worker) -> None:
+        try:
+            self._call(
+                f"unblock worker {worker.name}", "delete_worker_block", WorkerId=worker.name, Reason="Unblocked."
+            )
+        except MTurkError as exc:
+            # Lifting a block that is not there is what was asked: done.
+            if exc.code != "RequestError" or not re.search(r"not.*block|does not exist", exc.mturk_message, re.I):
+                raise
+
+    def block_worker_for_task(self, worker: Worker, task_name: str, reason: str) -> None:
+        """Grant the task's `<task>-blocked` qualification at MTurk; the task's HIT type requires its absence."""
+        self.grant_qualification(worker, f"{task_name}-blocked", 1)
+
+    def unblock_worker_for_task(self, worker: Worker, task_name: str) -> None:
+        self.revoke_qualification(worker, f"{task_name}-blocked")
+
+    def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
+        type_id = self._qualifications().ensure(name)
+        self._call(
+            f"grant {name!r} to {worker.name}",
+            "associate_qualification_with_worker",
+            QualificationTypeId=type_id,
+            WorkerId=worker.name,
+            IntegerValue=int(value),
+            SendNotification=self.mturk_args.notify_on_qualification,
+        )
+
+    def revoke_qualification(self, worker: Worker, name: str) -> None:
+        type_id = self._qualifications().find(name)
+        if type_id is None:
+            return  # never created at MTurk: nobody holds it there
+        self._call(
+            f"revoke {name!r} from {worker.name}",
+            "disassociate_qualification_from_worker",
+            QualificationTypeId=type_id,
+            WorkerId=worker.name,
+            Reason="Revoked by the requester.",
+        )
+
+    def notify_workers(self, worker_ids: Sequence[str], subject: str, message: str) -> list[str]:
+        """E-mail workers through MTurk (100 per call); returns MTurk's per-worker failure messages."""
+        if not subject.strip() or not message.strip():
+            raise ProviderError("a message to workers needs a subject and a text")
+        if len(subject) > 200 or len(message) > 4096:
+            raise ProviderError("MTurk takes a subject of at most 200 characters and a text of at most 4096")
+        failures: list[str] = []
+        ids = list(worker_ids)
+        for start in range(0, len(ids), 100):
+            answer = self._call(
+                "notify workers",
+                "notify_workers",
+                Subject=subject,
+                MessageText=message,
+                WorkerIds=ids[start : start + 100],
+            )
+            for failure in answer.get("NotifyWorkersFailureStatuses", []):
+                failures.append(f"{failure.get('WorkerId')}: {failure.get('NotifyWorkersFailureMessage')}")
+        return failures
+
+
+class MTurkSandboxProvider(MTurkProvider):
+    """The MTurk sandbox: the same API on Amazon's test endpoint, with play money and test workers."""
+
+    type_name: ClassVar[str] = "mturk_sandbox"
+    is_sandbox: ClassVar[bool] = True
+    requires_public_https: ClassVar[bool] = False
