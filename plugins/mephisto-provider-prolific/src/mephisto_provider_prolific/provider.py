@@ -1,0 +1,425 @@
+"""The `prolific` provider: one Prolific study per run, its places grown as units are published.
+
+How publishing stays idempotent: each unit published adds its idempotency key to the run's record (state.py)
+before Prolific is told, and the study's `total_available_places` is always set to the number of recorded keys
+not withdrawn (never lower than the places participants hold, and at least 1, Prolific's minimum). Setting an
+absolute number twice changes nothing, so `publish_units` and `expire_units` may be repeated, and
+`find_published(key)` answers "published" when the key is recorded and the study at Prolific has at least as
+many places as the record counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import SecretStr
+
+from mephisto_core.abstractions import (
+    CrowdProvider,
+    DriftKind,
+    PageCompletion,
+    ProviderArgs,
+    RequesterArgs,
+    RequirementMapping,
+    UnitDrift,
+    WorkerIdentity,
+)
+from mephisto_core.errors import ProviderError
+from mephisto_provider_prolific.api import ProlificAPI
+from mephisto_provider_prolific.args import MAX_MINUTES, ProlificArgs, ProlificRequesterArgs
+from mephisto_provider_prolific.client import ProlificClient
+from mephisto_provider_prolific.eligibility import eligible_participants, needs_allow_list
+from mephisto_provider_prolific.models import AWAITING_REVIEW, GONE_STATUSES, CompletionCode, Filter, Study, StudyCreate
+from mephisto_provider_prolific.money import to_cents
+from mephisto_provider_prolific.review import ProlificReviewMixin
+from mephisto_provider_prolific.settings import load_prolific_settings
+from mephisto_provider_prolific.state import RunState, StateStore
+
+if TYPE_CHECKING:
+    from mephisto_core.abstractions.task_args import QualificationRequirement
+    from mephisto_core.data_model import TaskRun, Unit
+
+log = logging.getLogger(__name__)
+
+URL_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
+FINISHED_SUFFIX = "-finished"
+_CENT = Decimal("0.01")
+
+
+def study_internal_name(run_id: int, number: int) -> str:
+    """The run's own name for its `number`-th study (1-based): how a lost record finds it again."""
+    return f"mephisto-run-{run_id}-{number}"
+
+
+def study_url(worker_url: str) -> str:
+    """The worker link with Prolific's three placeholders, which Prolific fills for each participant."""
+    query = "&".join(f"{name}={{{{%{name}%}}}}" for name in URL_PARAMS)
+    return worker_url + ("&" if "?" in worker_url else "?") + query
+
+
+class ProlificProvider(ProlificReviewMixin, CrowdProvider):
+    """Publishes a run as one Prolific study; participants arrive with PROLIFIC_PID, STUDY_ID and SESSION_ID.
+
+    See the package README for the researcher's guide and the module docstring for how publishing is idempotent.
+    """
+
+    type_name: ClassVar[str] = "prolific"
+    Args: ClassVar[type[ProviderArgs]] = ProlificArgs
+    RequesterArgs: ClassVar[type[RequesterArgs]] = ProlificRequesterArgs
+    default_requester_name: ClassVar[str | None] = "prolific"
+    idempotent_calls: ClassVar[frozenset[str]] = frozenset(
+        {"identify_worker", "find_published", "reconcile_units", "publish_units", "expire_units"}
+    )
+    call_timeout_seconds: ClassVar[float] = 60.0
+    identifies_workers_locally: ClassVar[bool] = True  # the link and the run's record decide
+    sync_interval_seconds: ClassVar[float | None] = 15.0
+    requires_public_https: ClassVar[bool] = True
+
+    def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
+        super().__init__(args, requester_name, credentials, data_dir)
+        assert isinstance(args, ProlificArgs)
+        self.pargs: ProlificArgs = args
+        self.settings = load_prolific_settings()
+        if self.settings.is_overridden:
+            # Tests point the provider at a local fake on http://127.0.0.1: the public-https rule is Prolific's.
+            self.requires_public_https = False  # type: ignore[misc]
+        self.sync_interval_seconds = args.sync_interval_seconds  # type: ignore[misc]
+        self.store = StateStore(data_dir)
+        self._api: ProlificAPI | None = None
+        self._run_id: int | None = None
+
+    # -- connection -----------------------------------------------------------------------------------------------
+
+    @property
+    def api(self) -> ProlificAPI:
+        """The API client, made on first use (a provider built only for `fee` never needs a token)."""
+        if self._api is None:
+            key = self.credentials.get("api_key")
+            if isinstance(key, SecretStr):
+                key = key.get_secret_value()
+            self._api = ProlificAPI(ProlificClient(str(key or ""), self.settings.api_url))
+        return self._api
+
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """Check the token with Prolific (`users/me/`) before it is stored."""
+        args = ProlificRequesterArgs(**credentials)
+        key = args.api_key.get_secret_value()
+        client = ProlificClient(key, load_prolific_settings().api_url, max_retries=2)
+        try:
+            ProlificAPI(client).me()
+        except ProviderError as exc:
+            raise ProviderError(f"Prolific did not accept this API token: {exc}") from None
+        finally:
+            client.close()
+        return {"api_key": key}
+
+    # -- money ----------------------------------------------------------------------------------------------------
+
+    def fee(self, amount: Decimal) -> Decimal:
+        """Prolific's service fee on `amount` paid to participants, with VAT on the fee when configured."""
+        rate = self.pargs.service_fee_rate * (1 + self.pargs.fee_vat_rate)
+        return (Decimal(amount) * rate).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+    def fee_schedule(self) -> str:
+        vat = f", plus {self.pargs.fee_vat_rate * 100:g}% VAT on the fee" if self.pargs.fee_vat_rate else ""
+        return f"Prolific service fee {self.pargs.service_fee_rate * 100:g}% of every reward and bonus{vat}"
+
+    def balance(self) -> Decimal | None:
+        """The workspace's available balance (None when the workspace does not exist yet)."""
+        workspace = self.api.find_workspace(self.pargs.workspace)
+        if workspace is None:
+            return None
+        return Decimal(self.api.balance(workspace.id).available_balance) / 100
+
+    # -- the run's study ------------------------------------------------------------------------------------------
+
+    def setup_resources(self, run: TaskRun, worker_url: str) -> None:
+        """Find or make the workspace, project, groups and the run's study (a draft until units are published).
+
+        Safe to repeat: a resumed run finds its record (or, when the record was lost, its study by internal name);
+        a study stopped by an earlier shutdown is followed by a new one.
+        """
+        self._run_id = run.id
+        task = dict(run.config.get("task", {}))
+        reward_cents = to_cents(Decimal(str(task.get("reward", "0"))), "task reward")
+        requirements = [dict(req) for req in task.get("qualifications", [])]
+        workspace = self.api.find_or_create_workspace(self.pargs.workspace)
+        project = self.api.find_or_create_project(workspace.id, self.pargs.project)
+        block_group = self.api.find_or_create_group(workspace.id, self.pargs.block_list_group)
+        with self.store.edit_run(run.id) as state:
+            state.workspace_id, state.project_id, state.block_group_id = workspace.id, project.id, block_group.id
+            state.requirements = requirements
+            state.finished = False
+            if needs_allow_list(requirements) and state.allow_group_id is None:
+                group = self.api.create_group(workspace.id, f"mephisto run {run.id} allow list")
+                state.allow_group_id = group.id
+        if state.allow_group_id is not None:
+            wanted = set(eligible_participants(self.type_name, requirements))
+            present = set(self.api.group_members(state.allow_group_id))
+            self.api.add_to_group(state.allow_group_id, sorted(wanted - present))
+            self.api.remove_from_group(state.allow_group_id, sorted(present - wanted))
+        study = self._current_study(state)
+        if study is None:
+            study = self._create_study(run, state, task, reward_cents, worker_url)
+        log.info("Prolific study %s (%s) serves run %s", study.id, study.status, run.id)
+
+    def _current_study(self, state: RunState) -> Study | None:
+        """The run's study that can still take participants, if there is one (looked up by name when unrecorded)."""
+        if state.study_id is not None and state.study_id not in state.stopped:
+            return self.api.study(state.study_id)
+        number = len(state.studies) + 1
+        assert state.project_id is not None
+        found = self.api.find_study(state.project_id, study_internal_name(state.run_id, number))
+        if found is not None:
+            with self.store.edit_run(state.run_id) as edited:
+                edited.studies.append(found.id)
+                edited.codes.setdefault(found.id, _completion_code_of(found))
+        return found
+
+    def _create_study(
+        self, run: TaskRun, state: RunState, task: Mapping[str, Any], reward_cents: int, worker_url: str
+    ) -> Study:
+        code = "MEPHISTO-" + secrets.token_hex(6).upper()
+        filters = list(self.pargs.eligibility_requirements)
+        if state.allow_group_id is not None:
+            filters.append(Filter(filter_id="participant_group_allowlist", selected_values=[state.allow_group_id]))
+        assert state.block_group_id is not None
+        filters.append(Filter(filter_id="participant_group_blocklist", selected_values=[state.block_group_id]))
+        duration = int(task.get("assignment_duration_seconds", 1800))
+        maximum = self.pargs.maximum_allowed_minutes or min(MAX_MINUTES, max(1, -(-duration // 60)))
+        estimated = self.pargs.estimated_completion_minutes
+        draft = StudyCreate(
+            name=self.pargs.study_name or str(task.get("title", "Mephisto task")),
+            internal_name=study_internal_name(run.id, len(state.studies) + 1),
+            description=str(task.get("description") or task.get("title", "")),
+            external_study_url=study_url(worker_url),
+            completion_codes=[CompletionCode(code=code)],
+            estimated_completion_time=estimated,
+            maximum_allowed_time=max(maximum, estimated),
+            reward=reward_cents,
+            total_available_places=1,  # Prolific's minimum; set from the units when they are published
+            filters=filters,
+            project=state.project_id,
+            device_compatibility=list(self.pargs.device_compatibility),
+        )
+        study = self.api.create_study(draft)
+        with self.store.edit_run(run.id) as edited:
+            edited.studies.append(study.id)
+            edited.codes[study.id] = code
+        return study
+
+    def _state(self) -> RunState:
+        if self._run_id is None:
+            raise ProviderError("the Prolific provider was asked to publish before setup_resources made the study")
+        state = self.store.load_run(self._run_id)
+        if state is None or state.study_id is None:
+            raise ProviderError(f"run {self._run_id} has no Prolific study on record (setup_resources did not finish)")
+        return state
+
+    def _sync_places(self, state: RunState) -> Study:
+        """Set the study's places from the record, and publish, pause or restart it to match."""
+        assert state.study_id is not None
+        study = self.api.study(state.study_id)
+        wanted = len(state.live_keys())
+        places = max(wanted, study.places_taken, 1)
+        if study.total_available_places != places:
+            study = self.api.update_study(study.id, {"total_available_places": places})
+        free = wanted > study.places_taken
+        if free and study.status == "UNPUBLISHED":
+            study = self.api.transition_study(study.id, "PUBLISH")
+        elif free and study.status == "PAUSED":
+            study = self.api.transition_study(study.id, "START")
+        elif not free and wanted == 0 and study.status == "ACTIVE" and study.places_taken == 0:
+            study = self.api.transition_study(study.id, "PAUSE")  # Prolific's one-place minimum stays closed
+        return study
+
+    def publish_units(
+        self, units: Sequence[Unit], worker_url: str, idempotency_keys: Mapping[int, str]
+    ) -> dict[int, str | None]:
+        """Add one place per unit (recorded under its key first); every unit's provider id is the study's id."""
+        state = self._state()
+        with self.store.edit_run(state.run_id) as state:
+            for unit in units:
+                key = idempotency_keys[unit.id]
+                state.keys[key] = unit.id
+                if key in state.withdrawn:
+                    state.withdrawn.remove(key)
+        study = self._sync_places(state)
+        return {unit.id: study.id for unit in units}
+
+    def find_published(self, idempotency_key: str) -> str | None:
+        """The study's id when the key is recorded and Prolific has the places the record counts; else None."""
+        state = self._state()
+        if idempotency_key not in state.keys:
+            return None
+        assert state.study_id is not None
+        study = self.api.study(state.study_id)
+        if study.status == "UNPUBLISHED" or study.total_available_places < len(state.live_keys()):
+            return None
+        return study.id
+
+    def expire_units(self, units: Sequence[Unit]) -> None:
+        """Withdraw the units' places (their keys); places participants hold stay."""
+        state = self._state()
+        ids = {unit.id for unit in units if unit.id is not None}
+        with self.store.edit_run(state.run_id) as state:
+            for key, unit_id in state.keys.items():
+                if unit_id in ids and key not in state.withdrawn:
+                    state.withdrawn.append(key)
+        self._sync_places(state)
+
+    def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+        """Compare the units held here with the run's submissions at Prolific (SESSION_ID = agent's provider id).
+
+        A submission AWAITING REVIEW whose unit is still held here was submitted there (SUBMITTED_THERE); one
+        RETURNED or TIMED-OUT whose unit is still held here was abandoned (ABANDONED_THERE).
+        """
+        from mephisto_core.data_model import Agent, AgentStatus, UnitStatus
+
+        state = self.store.load_run(run.id)
+        if state is None or not state.studies:
+            return []
+        held = [unit for unit in units if unit.status == UnitStatus.ASSIGNED.value and unit.agent_id is not None]
+        by_session: dict[str, Unit] = {}
+        for unit in held:
+            agent = Agent.get_or_none(Agent.id == unit.agent_id)
+            if agent is not None and agent.provider_agent_id and agent.status == AgentStatus.IN_TASK.value:
+                by_session[str(agent.provider_agent_id)] = unit
+        if not by_session:
+            return []
+        drifts = []
+        for study_id in state.studies:
+            for submission in self.api.submissions(study_id):
+                found = by_session.get(submission.id)
+                if found is None:
+                    continue
+                if submission.status == AWAITING_REVIEW:
+                    kind = DriftKind.SUBMITTED_THERE
+                elif submission.status in GONE_STATUSES:
+                    kind = DriftKind.ABANDONED_THERE
+                else:
+                    continue
+                drifts.append(UnitDrift(kind, found.id, study_id, worker_name=submission.participant_id))
+        return drifts
+
+    def cleanup_resources(self, run: TaskRun) -> None:
+        """Stop the run's study; when the run is done, rename it with a suffix and delete its allow list."""
+        from mephisto_core.data_model import Unit, UnitStatus
+
+        state = self.store.load_run(run.id)
+        if state is None or state.study_id is None:
+            return
+        open_statuses = [UnitStatus.CREATED.value, UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value]
+        done = not Unit.select().where((Unit.task_run == run.id) & (Unit.status.in_(open_statuses))).exists()
+        self.stop_run_studies(state, finished=done)
+
+    def stop_run_studies(self, state: RunState, *, finished: bool) -> list[str]:
+        """Stop every live study of the run (a draft is deleted); return one sentence per change made."""
+        done: list[str] = []
+        for study_id in state.studies:
+            if study_id in state.stopped:
+                continue
+            study = self.api.study(study_id)
+            if study.status == "UNPUBLISHED":
+                self.api.client.request("DELETE", f"studies/{study_id}/")
+                done.append(f"deleted draft study {study_id}")
+            else:
+                if finished and study.internal_name and not study.internal_name.endswith(FINISHED_SUFFIX):
+                    self.api.update_study(study_id, {"internal_name": study.internal_name + FINISHED_SUFFIX})
+                self._stop(study_id)
+                done.append(f"stopped study {study_id}")
+            with self.store.edit_run(state.run_id) as edited:
+                edited.stopped.append(study_id)
+        if finished and state.allow_group_id is not None:
+            self.api.delete_group(state.allow_group_id)
+            done.append(f"deleted participant group {state.allow_group_id}")
+            with self.store.edit_run(state.run_id) as edited:
+                edited.allow_group_id = None
+                edited.finished = True
+        elif finished:
+            with self.store.edit_run(state.run_id) as edited:
+                edited.finished = True
+        return done
+
+    def _stop(self, study_id: str) -> None:
+        from mephisto_provider_prolific.client import ProlificAPIError
+
+        try:
+            self.api.transition_study(study_id, "STOP")
+        except ProlificAPIError as exc:
+            if exc.status != 400 or "already been stopped" not in str(exc):
+                raise
+            log.info("study %s was stopped already", study_id)
+
+    # -- workers' links -------------------------------------------------------------------------------------------
+
+    def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
+        """PROLIFIC_PID is the worker, SESSION_ID the attempt; STUDY_ID must be one of this run's studies."""
+        participant = params.get("PROLIFIC_PID")
+        if participant is None:
+            return WorkerIdentity(None)
+        study_id, session = params.get("STUDY_ID", ""), params.get("SESSION_ID", "")
+        if not _plain_id(participant) or not _plain_id(session) or not study_id:
+            return WorkerIdentity(
+                None,
+                refusal="This link lacks Prolific's PROLIFIC_PID, STUDY_ID or SESSION_ID. "
+                "Open the study from Prolific.",
+            )
+        state = self.store.load_run(self._run_id) if self._run_id is not None else None
+        if state is None or study_id not in state.studies:
+            return WorkerIdentity(
+                None,
+                refusal=(
+                    f"This link is for the Prolific study {study_id!r}, which this task is not running. "
+                    "Open the study again from Prolific."
+                ),
+            )
+        completion = PageCompletion(
+            url=self.settings.completion_url,
+            method="GET",
+            fields={"cc": state.codes[study_id]},
+            label="Return to Prolific",
+        )
+        return WorkerIdentity(participant, provider_agent_id=session, completion=completion)
+
+    def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
+        """The study URL Prolific opens (its placeholders filled by Prolific for each participant)."""
+        return study_url(base_url)
+
+    def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
+        """Only against a test's fake Prolific (MEPHISTO_PROLIFIC_API_URL): real participants come from Prolific."""
+        if not self.settings.is_overridden or self._run_id is None:
+            raise ProviderError(
+                "the prolific provider cannot run simulated workers against Prolific itself: participants come "
+                "from Prolific. Launch without --simulate (or try the task with provider.type=mock)."
+            )
+        state = self._state()
+        assert state.study_id is not None
+        session = "sim" + secrets.token_hex(8)
+        return {"PROLIFIC_PID": worker_name, "STUDY_ID": state.study_id, "SESSION_ID": session}
+
+    def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
+        """With a requirement that needs a grant, the study admits only a participant group of eligible workers."""
+        dumped = [req.model_dump() for req in requirements]
+        if not needs_allow_list(dumped):
+            why = "Prolific admits every participant without the qualification; nobody can be listed for it"
+            return RequirementMapping(local_only={req.name: why for req in requirements})
+        how = "the run's allow-list participant group holds only workers who meet every requirement here"
+        return RequirementMapping(platform={req.name: how for req in requirements})
+
+
+def _plain_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(ch.isalnum() or ch in "-_" for ch in value)
+
+
+def _completion_code_of(study: Study) -> str:
+    for code in study.completion_codes:
+        if code.code_type == "COMPLETED":
+            return code.code
+    raise ProviderError(f"Prolific study {study.id} has no COMPLETED completion code")

@@ -1,0 +1,178 @@
+"""Review actions at Prolific: approve, reject, bulk approve, bonuses (paid once per key), blocks, allow lists.
+
+A submission is known by the agent's `provider_agent_id` (the SESSION_ID the participant arrived with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from mephisto_core.errors import ProviderError
+from mephisto_provider_prolific.client import ProlificAPIError
+from mephisto_provider_prolific.eligibility import local_grants, meets_all
+from mephisto_provider_prolific.models import AWAITING_REVIEW, MIN_REJECTION_MESSAGE
+from mephisto_provider_prolific.money import bonus_text
+from mephisto_provider_prolific.state import BonusRecord
+
+if TYPE_CHECKING:
+    from mephisto_core.data_model import Agent, Unit, Worker
+    from mephisto_provider_prolific.api import ProlificAPI
+    from mephisto_provider_prolific.args import ProlificArgs
+    from mephisto_provider_prolific.state import StateStore
+
+
+class ProlificReviewMixin:
+    """The review half of `ProlificProvider` (it supplies `api`, `store`, `pargs` and `type_name`)."""
+
+    store: StateStore
+    pargs: ProlificArgs
+
+    @property
+    def api(self) -> ProlificAPI:
+        raise NotImplementedError  # the provider's own property wins (it comes first in the class's MRO)
+
+    # -- verdicts -------------------------------------------------------------------------------------------------
+
+    def approve_work(self, agent: Agent, feedback: str) -> None:
+        """Approve the agent's submission (already approved at Prolific counts as done)."""
+        self._verdict(agent, {"action": "APPROVE"})
+
+    def reject_work(self, agent: Agent, feedback: str) -> None:
+        """Reject with the configured category; Prolific wants a message of at least 100 characters."""
+        if len(feedback.strip()) < MIN_REJECTION_MESSAGE:
+            raise ProviderError(
+                f"Prolific requires a rejection message of at least {MIN_REJECTION_MESSAGE} characters that tells "
+                f"the participant why (this one has {len(feedback.strip())}); write a longer feedback"
+            )
+        body = {"action": "REJECT", "message": feedback.strip(), "rejection_category": self.pargs.rejection_category}
+        self._verdict(agent, body)
+
+    def _verdict(self, agent: Agent, body: dict[str, Any]) -> None:
+        session = _session_of(agent)
+        try:
+            self.api.transition_submission(session, body)
+        except ProlificAPIError as exc:
+            if exc.status == 400:
+                status = str(self.api.submission(session).get("status", "?"))
+                if status != AWAITING_REVIEW:
+                    raise ProviderError(
+                        f"Prolific cannot {body['action'].lower()} submission {session}: it is {status}, not "
+                        f"{AWAITING_REVIEW} (a participant's submission waits for review only once they came back "
+                        "to Prolific with the completion code)"
+                    ) from None
+            raise
+
+    def bulk_approve(self, agents: Sequence[Agent]) -> int:
+        """Approve many agents' submissions, one bulk call per study; return how many were approved."""
+        by_study: dict[str, list[str]] = {}
+        for agent in agents:
+            submission = self.api.submission(_session_of(agent))
+            if submission.get("status") == "APPROVED":
+                continue
+            by_study.setdefault(str(submission["study_id"]), []).append(str(submission["participant_id"]))
+        for study_id, participants in by_study.items():
+            self.api.bulk_approve(study_id, participants)
+        return sum(len(p) for p in by_study.values())
+
+    # -- bonuses --------------------------------------------------------------------------------------------------
+
+    def pay_bonus(
+        self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
+    ) -> str | None:
+        """Pay a bonus once per key: set it up at Prolific, record it, then pay it.
+
+        The record (bonuses.json) keeps the bulk bonus's id and how many bonuses the submission had before; a
+        retry after a crash pays the recorded bulk bonus only when the submission shows no new bonus payment.
+        """
+        amount_text = bonus_text(amount)
+        record = self.store.bonus(idempotency_key)
+        if record is not None and record.paid:
+            return record.bulk_id
+        if record is None:
+            session = _bonus_session(worker, unit)
+            submission = self.api.submission(session)
+            before = len(submission.get("bonus_payments") or [])
+            bulk = self.api.create_bonus(str(submission["study_id"]), str(worker.name), amount_text)
+            record = BonusRecord(bulk_id=bulk.id, submission_id=session, bonuses_before=before)
+            self.store.save_bonus(idempotency_key, record)
+        elif record.pay_asked:
+            paid_now = len(self.api.submission(record.submission_id).get("bonus_payments") or [])
+            if paid_now > record.bonuses_before:  # the earlier attempt was paid; its answer was lost
+                record.paid = True
+                self.store.save_bonus(idempotency_key, record)
+                return record.bulk_id
+        record.pay_asked = True
+        self.store.save_bonus(idempotency_key, record)
+        self.api.pay_bonus(record.bulk_id)
+        record.paid = True
+        self.store.save_bonus(idempotency_key, record)
+        return record.bulk_id
+
+    # -- blocks and qualifications --------------------------------------------------------------------------------
+
+    def _block_group_id(self) -> str:
+        workspace = self.api.find_or_create_workspace(self.pargs.workspace)
+        return self.api.find_or_create_group(workspace.id, self.pargs.block_list_group).id
+
+    def block_worker(self, worker: Worker, reason: str) -> None:
+        """Add the participant to the block-list group every study of this workspace excludes."""
+        self.api.add_to_group(self._block_group_id(), [str(worker.name)])
+
+    def unblock_worker(self, worker: Worker) -> None:
+        self.api.remove_from_group(self._block_group_id(), [str(worker.name)])
+
+    def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
+        """Keep the allow lists of unfinished runs that require `name` in step with the new grant."""
+        self._resync_allow_lists(worker, name, value)
+
+    def revoke_qualification(self, worker: Worker, name: str) -> None:
+        self._resync_allow_lists(worker, name, None)
+
+    def _resync_allow_lists(self, worker: Worker, name: str, value: int | None) -> None:
+        grants = local_grants(worker.id)
+        if value is None:
+            grants.pop(name, None)
+        else:
+            grants[name] = value
+        for state in self.store.all_runs():
+            if state.finished or state.allow_group_id is None:
+                continue
+            if not any(req.get("name") == name for req in state.requirements):
+                continue
+            if meets_all(grants, state.requirements):
+                self.api.add_to_group(state.allow_group_id, [str(worker.name)])
+            else:
+                self.api.remove_from_group(state.allow_group_id, [str(worker.name)])
+
+    # -- messages -------------------------------------------------------------------------------------------------
+
+    def send_message(self, participant_id: str, body: str, study_id: str) -> None:
+        """Send a message to a participant about a study (Prolific's messages)."""
+        if not body.strip():
+            raise ProviderError("the message to the participant is empty")
+        self.api.send_message(participant_id, body, study_id)
+
+
+def _session_of(agent: Agent) -> str:
+    session = agent.provider_agent_id
+    if not session:
+        raise ProviderError(f"agent {agent.id} has no Prolific submission id (it did not arrive from Prolific)")
+    return str(session)
+
+
+def _bonus_session(worker: Worker, unit: Unit | None) -> str:
+    """The submission a bonus goes with: the worker's agent on `unit`, else the worker's newest Prolific one."""
+    from mephisto_core.data_model import Agent
+
+    query = Agent.select().where((Agent.worker == worker.id) & (Agent.provider_agent_id.is_null(False)))
+    if unit is not None:
+        query = query.where(Agent.unit == unit.id)
+    agent = query.order_by(Agent.id.desc()).first()
+    if agent is None:
+        raise ProviderError(
+            f"worker {worker.name} has no Prolific submission{' on this unit' if unit is not None else ''}; "
+            "Prolific pays bonuses only to participants of a study"
+        )
+    return str(agent.provider_agent_id)
