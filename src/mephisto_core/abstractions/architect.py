@@ -57,11 +57,20 @@ class Deployment:
 
     `local_link` is set only when the router runs in the operator's process and event loop; the operator then
     uses it instead of the channel URL. Routers in another process or on another host leave it None.
+
+    A standalone router (`mephisto router serve`, on another host) has its own deploy secret and takes the task's
+    files over the channel: its architect sets `channel_secret` (None: the operator's per-run secret passed to
+    `deploy`), `push_build=True` (the operator pushes its build dir whenever the router serves another build, also
+    after a router restart) and, for a router whose certificate no system CA signed, `ca_file` (a PEM bundle the
+    operator trusts for a wss:// channel URL; None: the system's CAs).
     """
 
     worker_url: str
     channel_url: str
     local_link: LocalChannelLink | None = None
+    channel_secret: str | None = None
+    push_build: bool = False
+    ca_file: Path | None = None
 
 
 class Architect:

@@ -24,6 +24,7 @@ CORE_COMMANDS: dict[str, str] = {
     "qualifications": "mephisto_core.cli.workers_cmds:qualifications",
     "workers": "mephisto_core.cli.workers_cmds:workers",
     "cleanup": "mephisto_core.cli.cleanup_cmd:cleanup",
+    "router": "mephisto_core.cli.router_cmd:router",
 }
 # One-line help for the command list, so listing commands imports none of them.
 CORE_HELP: dict[str, str] = {
@@ -40,6 +41,7 @@ CORE_HELP: dict[str, str] = {
     "qualifications": "Create, list, grant, revoke and show qualifications.",
     "workers": "Block, unblock, list and show workers.",
     "cleanup": "List and remove what runs left behind (HITs, servers, processes).",
+    "router": "Run a standalone router on a public host (operators connect out to it).",
 }
 
 

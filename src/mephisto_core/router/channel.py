@@ -23,6 +23,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
+from mephisto_core.router.build_receiver import BuildReceiver
+from mephisto_core.router.build_store import BuildStore
+from mephisto_core.router.versions import PROTOCOL_VERSION
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
 
 logger = logging.getLogger(__name__)
@@ -91,9 +94,11 @@ class LocalSession:
 class OperatorChannel:
     """The router's end of the operator channel (see docs/protocol.md, "Operator channel")."""
 
-    def __init__(self, router_id: str, workers: WorkerRegistry) -> None:
+    def __init__(self, router_id: str, workers: WorkerRegistry, builds: BuildStore | None = None) -> None:
         self._router_id = router_id
         self._workers = workers
+        self._builds = builds if builds is not None else BuildStore()
+        self._install_lock = asyncio.Lock()
         self._session: _Session | None = None
         # Frames (str | bytes) for a socket session, `_LocalItem`s for a local one: `serve` and `open_local`
         # empty it when a session starts, so the two kinds never mix.
@@ -229,9 +234,12 @@ class OperatorChannel:
 
     # Operator -> page.
 
-    def _on_operator_frame(self, frame: str | bytes) -> None:
+    def _on_operator_frame(self, frame: str | bytes, receiver: BuildReceiver | None = None) -> None:
         if isinstance(frame, bytes):
-            logger.warning("ignoring a %d-byte binary frame from the operator (text only)", len(frame))
+            if receiver is not None:
+                receiver.on_chunk(frame)  # binary frames from the operator are build pushes only
+            else:
+                logger.warning("ignoring a %d-byte binary frame from the operator", len(frame))
             return
         try:
             batch = json.loads(frame)
@@ -242,7 +250,10 @@ class OperatorChannel:
             logger.warning("ignoring an operator frame that is not a JSON array of envelopes")
             return
         for envelope in batch:
-            self.deliver(envelope)
+            if receiver is not None and isinstance(envelope, dict) and "build" in envelope:
+                receiver.on_envelope(envelope)
+            else:
+                self.deliver(envelope)
 
     def deliver(self, envelope: object) -> None:
         """Deliver one operator envelope to its worker socket (or close it), checked as if it came as JSON."""
@@ -275,8 +286,15 @@ class OperatorChannel:
     # The channel's lifetime.
 
     def _hello(self) -> dict[str, Any]:
-        # First envelope: who we are and which sockets are open, so a restarted operator can reconcile.
-        return {"event": "hello", "router_id": self._router_id, "conns": self._workers.open_ids()}
+        # First envelope: who we are and which sockets are open, so a restarted operator can reconcile; which
+        # build we serve, so an operator that pushes builds knows whether to push.
+        return {
+            "event": "hello",
+            "router_id": self._router_id,
+            "conns": self._workers.open_ids(),
+            "protocol": PROTOCOL_VERSION,
+            "build": self._builds.digest,
+        }
 
     def _begin(self, session: _Session, replaced_by: str) -> None:
         previous = self._session
@@ -323,9 +341,15 @@ class OperatorChannel:
         socket.transport.set_write_buffer_limits(high=CHANNEL_WRITE_BUFFER)
         self._enqueue_frame(json.dumps(self._hello(), separators=(",", ":")))
         session.writer = asyncio.get_running_loop().create_task(self._write_loop(socket, session))
+
+        def send_event(event: dict[str, Any]) -> None:
+            if self._session is session:  # a replaced or closed channel's operator is gone
+                self._enqueue_frame(json.dumps(event, separators=(",", ":")))
+
+        receiver = BuildReceiver(self._builds, self._install_lock, send_event)
         try:
             async for frame in socket:
-                self._on_operator_frame(frame)
+                self._on_operator_frame(frame, receiver)
         except ConnectionClosed:
             pass  # The operator went away; pages get `unavailable` until it is back.
         finally:

@@ -1,4 +1,4 @@
-"""The router's plain HTTP answers: task pages and assets, the worker client library, the health check."""
+"""The router's plain HTTP answers: task pages and assets, the worker client library, health and version."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from importlib import resources
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.static_files import StaticFile, StaticFiles, StaticFileUnavailable, url_path_parts
+from mephisto_core.router.versions import VERSION_PATH, version_info
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,16 @@ _MESSAGE_LIMIT_MARKER = b"__MEPHISTO_MAX_MESSAGE_BYTES__"
 # cost a thread hop and a file read each), up to these sizes; larger files are read on every request.
 CACHE_FILE_MAX_BYTES = 256 * 2**10
 CACHE_TOTAL_MAX_BYTES = 32 * 2**20
+
+# What a standalone router shows while no operator has pushed a task to it: neutral, naming nobody.
+NO_TASK_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>No task here right now</title></head>
+<body style="font-family: sans-serif; max-width: 36em; margin: 4em auto; line-height: 1.5">
+<h1>No task is running here right now</h1>
+<p>This address serves tasks only while one is running. Please try your link again later.</p>
+</body></html>
+"""
 
 
 def load_client_js(max_upload_bytes: int, max_message_bytes: int) -> bytes:
@@ -74,16 +86,18 @@ def text_response(status: HTTPStatus, text: str, extra_headers: tuple[tuple[str,
 
 
 class HttpRoutes:
-    """Answers every non-WebSocket request: GET/HEAD of files, the client library and `/_health`; 405 otherwise."""
+    """Answers every non-WebSocket request: GET/HEAD of files, the client library, `/_health` and the version;
+    405 otherwise. Files come from the build `builds` serves at the time of the request (503 while none)."""
 
-    def __init__(self, static: StaticFiles, client_js: bytes, operator_connected: Callable[[], bool]) -> None:
-        self._static = static
+    def __init__(self, builds: BuildStore, client_js: bytes, operator_connected: Callable[[], bool]) -> None:
+        self._builds = builds
         self._client_js = client_js
         self._operator_connected = operator_connected
         # Keyed by the path without its query (each worker's link has its own), found files only: a miss is
-        # not cached, so unknown paths cannot fill it. The build dir does not change while a run serves it.
+        # not cached, so unknown paths cannot fill it. Emptied when another build is served (`_cache_of`).
         self._cache: dict[tuple[str, ...], StaticFile] = {}
         self._cache_bytes = 0
+        self._cache_of: StaticFiles | None = None
 
     async def respond(self, request: Request, *, has_body: bool = False) -> Response:
         """The response to one plain HTTP request; `has_body` says the request announced a body.
@@ -114,22 +128,37 @@ class HttpRoutes:
         if path == HEALTH_PATH:
             body = json.dumps({"status": "ok", "operator_connected": self._operator_connected()})
             return build_response(HTTPStatus.OK, body.encode(), "application/json")
-        found = await self._static_file(request.path)
+        if path == VERSION_PATH:
+            body = json.dumps(version_info(self._builds.digest))
+            return build_response(HTTPStatus.OK, body.encode(), "application/json")
+        build = self._builds.current
+        if build is None:
+            return build_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                NO_TASK_PAGE,
+                "text/html; charset=utf-8",
+                extra_headers=(("Retry-After", "30"),),
+            )
+        found = await self._static_file(build.static, request.path)
         if isinstance(found, Response):
             return found
         if found is None:
             return text_response(HTTPStatus.NOT_FOUND, "Not found.\n")
         return build_response(HTTPStatus.OK, found.body, found.content_type, cacheable=found.cacheable)
 
-    async def _static_file(self, target: str) -> StaticFile | Response | None:
+    async def _static_file(self, static: StaticFiles, target: str) -> StaticFile | Response | None:
         parts = url_path_parts(target)
         if parts is None:
             return None
+        if self._cache_of is not static:  # another build is served now: forget the old one's files
+            self._cache.clear()
+            self._cache_bytes = 0
+            self._cache_of = static
         cached = self._cache.get(parts)
         if cached is not None:
             return cached
         try:
-            found: StaticFile | None = await asyncio.to_thread(self._static.lookup, target)
+            found: StaticFile | None = await asyncio.to_thread(static.lookup, target)
         except StaticFileUnavailable as exc:
             log.error("%s", exc)
             return text_response(
@@ -138,6 +167,8 @@ class HttpRoutes:
                 extra_headers=(("Retry-After", "5"),),
             )
         size = len(found.body) if found is not None else 0
+        if self._cache_of is not static:
+            return found  # the build changed during the read: answer it, but never cache it as the new build's
         if found is not None and size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES:
             self._cache[parts] = found
             self._cache_bytes += size

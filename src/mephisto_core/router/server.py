@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
+import ssl
 import uuid
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from mephisto_core.errors import ConfigError
+from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES
+from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.channel import OperatorChannel
 from mephisto_core.router.http_requests import BodyAwareConnection
 from mephisto_core.router.http_routes import HttpRoutes, load_client_js, text_response
 from mephisto_core.router.page_messages import UPLOAD_FRAME_ALLOWANCE
-from mephisto_core.router.static_files import StaticFiles
+from mephisto_core.router.versions import version_info
 from mephisto_core.router.worker_registry import WorkerRegistry
 from mephisto_core.router.worker_socket import WorkerSocketHandler
 
@@ -34,20 +39,30 @@ def _path_of(target: str) -> str:
     return target.split("?", 1)[0]
 
 
+def _is_probe(target: str) -> bool:
+    """Whether a channel request only checks the secret (`/_channel?probe=1`): it never replaces the operator."""
+    query = target.split("?", 1)[1] if "?" in target else ""
+    return parse_qs(query).get("probe") == ["1"]
+
+
 class RouterServer:
     """The router: serves a task's build dir and relays worker sockets to the operator channel.
 
-    It holds no durable state; every decision is the operator's (docs/protocol.md). Use::
+    It holds no durable state about workers; every decision is the operator's (docs/protocol.md). Use::
 
         server = RouterServer(build_dir, channel_secret)
         await server.start()  # binds; port 0 picks a free port
         ...                   # server.url for workers, server.channel_url for the operator
         await server.stop()
+
+    A standalone router (`mephisto router serve`) has no build dir: it serves the build an operator pushes over
+    the channel, kept under `data_dir` so it is served again after a restart (see `build_store`), and answers
+    503 with a neutral page while it has none. With `ssl_context` it speaks HTTPS and WSS.
     """
 
     def __init__(
         self,
-        build_dir: Path,
+        build_dir: Path | None,
         channel_secret: str,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -55,21 +70,30 @@ class RouterServer:
         max_message_bytes: int = 2**20,
         *,
         max_worker_buffer_bytes: int | None = None,
+        data_dir: Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_build_bytes: int = DEFAULT_MAX_BUILD_BYTES,
     ) -> None:
         """Check the arguments; nothing is bound until `start()`.
 
         `max_worker_buffer_bytes` is how much may wait unread for one worker page before the router
-        drops that socket (default: four maximal messages).
+        drops that socket (default: four maximal messages). `build_dir` None makes a router that takes pushed
+        builds into `data_dir` (without a data dir it takes none: a test's empty router).
         """
         if not isinstance(channel_secret, str) or not channel_secret:
             raise ConfigError("the operator channel secret must be a non-empty string", key="channel_secret")
-        for name, value in (("max_upload_bytes", max_upload_bytes), ("max_message_bytes", max_message_bytes)):
+        for name, value in (
+            ("max_upload_bytes", max_upload_bytes),
+            ("max_message_bytes", max_message_bytes),
+            ("max_build_bytes", max_build_bytes),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"must be a positive number of bytes, not {value!r}", key=name)
-        build_path = Path(build_dir)
-        if not build_path.is_dir():
+        build_path = None if build_dir is None else Path(build_dir)
+        if build_path is not None and not build_path.is_dir():
             raise ConfigError(f"the build dir {build_path} is not an existing directory", key="build_dir")
-        self._static = StaticFiles(build_path)
+        self._builds = BuildStore(fixed_dir=build_path, data_dir=data_dir, max_build_bytes=max_build_bytes)
+        self._ssl = ssl_context
         self._secret = channel_secret.encode("utf-8")
         self._host = host
         self._port = port
@@ -99,13 +123,20 @@ class RouterServer:
 
     @property
     def url(self) -> str:
-        """The base URL workers open, e.g. ``http://127.0.0.1:8000/``."""
-        return f"http://{self._url_host}:{self.port}/"
+        """The base URL workers open, e.g. ``http://127.0.0.1:8000/`` (``https://`` with TLS)."""
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{self._url_host}:{self.port}/"
 
     @property
     def channel_url(self) -> str:
-        """The URL the operator connects its channel to."""
-        return f"ws://{self._url_host}:{self.port}{CHANNEL_PATH}"
+        """The URL the operator connects its channel to (``ws://`` or, with TLS, ``wss://``)."""
+        scheme = "wss" if self._ssl is not None else "ws"
+        return f"{scheme}://{self._url_host}:{self.port}{CHANNEL_PATH}"
+
+    @property
+    def build_digest(self) -> str | None:
+        """The digest of the build served now (None while a standalone router has none)."""
+        return self._builds.digest
 
     @property
     def local_link(self) -> OperatorChannel:
@@ -124,19 +155,21 @@ class RouterServer:
         if self._server is not None or self._stopped:
             raise RuntimeError("a RouterServer can be started once")
         client_js = await asyncio.to_thread(load_client_js, self._max_upload_bytes, self._max_message_bytes)
+        await asyncio.to_thread(self._builds.load)
         registry = WorkerRegistry(self._max_worker_buffer_bytes)
-        self._channel = OperatorChannel(self.router_id, registry)
+        self._channel = OperatorChannel(self.router_id, registry, self._builds)
         self._workers = WorkerSocketHandler(
             registry,
             self._channel,
             max_message_bytes=self._max_message_bytes,
             max_upload_bytes=self._max_upload_bytes,
         )
-        self._routes = HttpRoutes(self._static, client_js, lambda: self.operator_connected)
+        self._routes = HttpRoutes(self._builds, client_js, lambda: self.operator_connected)
         self._server = await serve(
             self._handle_socket,
             self._host,
             self._port,
+            ssl=self._ssl,
             process_request=self._process_request,
             # Reads requests that carry a body too, so they get 405/400 instead of a closed connection.
             create_connection=BodyAwareConnection,
@@ -191,6 +224,12 @@ class RouterServer:
     async def _handle_socket(self, socket: ServerConnection) -> None:
         assert self._channel is not None and self._workers is not None and socket.request is not None
         if _path_of(socket.request.path) == CHANNEL_PATH:
+            if _is_probe(socket.request.path):
+                # Authenticated already (process_request); answer who we are and leave the operator's channel be.
+                probe = {"event": "probe", "router_id": self.router_id, **version_info(self._builds.digest)}
+                await socket.send(json.dumps([probe]))
+                await socket.close()
+                return
             await self._channel.serve(socket)
         else:
             await self._workers.serve(socket)

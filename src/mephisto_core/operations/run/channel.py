@@ -3,6 +3,9 @@
 Incoming text frames are JSON arrays of envelopes and binary frames are uploads (see docs/protocol.md); both are
 handed to the `on_envelope` / `on_upload` callbacks. Outgoing envelopes are queued and flushed as one frame per
 loop turn, so a burst of answers costs one send.
+
+For a standalone router on another host the channel URL is wss:// (verified against the system's CAs, or against
+`ca_file`), and with `build_dir` the channel keeps that router serving the run's build (`build_push`).
 """
 
 from __future__ import annotations
@@ -12,19 +15,25 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
+from mephisto_core.errors import MephistoError
+from mephisto_core.operations.run.build_push import BuildPusher
 
 log = logging.getLogger(__name__)
 
 # A burst of answers (say many pages asking for a large task page at once) is split into frames of about this
 # many characters, so neither end ever holds one enormous frame; the router's batches have the same cap.
 MAX_FRAME_CHARS = 2**20
+#: How long `start` waits for a router to take the pushed build (a large build over a slow link takes a while).
+PUSH_TIMEOUT_SECONDS = 600.0
 
 __all__ = ["EnvelopeHandler", "OperatorChannel", "RouterChannel", "UploadHandler"]
 
@@ -60,6 +69,10 @@ class OperatorChannel:
     A lost or refused connection is retried for as long as the channel runs, with a backoff from 0.2 s up to
     5 s: the channel alone cannot tell a router that restarts from one that is gone. Whoever can tell (the
     operator, told by its architect that the router process died) stops the channel.
+
+    With `build_dir`, `start` also waits until the router serves that build (pushing it if the router's `hello`
+    names another), and every later connection pushes it again when needed. `ca_file` is a PEM bundle trusted for
+    a wss:// URL instead of the system's CAs.
     """
 
     def __init__(
@@ -69,12 +82,21 @@ class OperatorChannel:
         on_envelope: EnvelopeHandler,
         on_upload: UploadHandler,
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        *,
+        build_dir: Path | None = None,
+        ca_file: Path | None = None,
+        push_timeout: float = PUSH_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         self.secret = secret
         self.on_envelope = on_envelope
         self.on_upload = on_upload
         self.on_connected = on_connected
+        self.push_timeout = push_timeout
+        self.pusher = BuildPusher(build_dir, url) if build_dir is not None else None
+        self._ssl = client_ssl_context(url, ca_file)
+        #: Why the last attempt to connect failed, for the error when `start` gives up.
+        self.last_error: str | None = None
         self._outbox: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -87,12 +109,39 @@ class OperatorChannel:
         return self._ws is not None
 
     async def start(self, timeout: float = 10.0) -> None:
-        """Connect (retrying) and return once the first connection is up."""
+        """Connect (retrying) and return once the first connection is up (and the router serves the build).
+
+        Raises ConnectionError when no connection came up within `timeout` (saying why the last attempt failed),
+        and MephistoError when the router refused the build or speaks another protocol version.
+        """
+        if self.pusher is not None:
+            await self.pusher.prepare()
         self._task = asyncio.create_task(self._run(), name="mephisto-channel")
         try:
             await asyncio.wait_for(self._connected.wait(), timeout)
         except TimeoutError as exc:
-            raise ConnectionError(f"could not open the router channel at {self.url} within {timeout:.0f} s") from exc
+            why = f": {self.last_error}" if self.last_error else ""
+            await self.stop()
+            raise ConnectionError(
+                f"could not open the router channel at {self.url} within {timeout:.0f} s{why}"
+            ) from exc
+        if self.pusher is not None:
+            await self._wait_for_build(self.pusher)
+
+    async def _wait_for_build(self, pusher: BuildPusher) -> None:
+        served = asyncio.ensure_future(pusher.served.wait())
+        failed = asyncio.ensure_future(pusher.failed.wait())
+        try:
+            await asyncio.wait({served, failed}, timeout=self.push_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            served.cancel()
+            failed.cancel()
+        if pusher.served.is_set():
+            return
+        await self.stop()
+        if pusher.error is not None:
+            raise MephistoError(pusher.error)
+        raise MephistoError(f"the router at {self.url} did not confirm the task's build within {self.push_timeout:g} s")
 
     def send(self, envelope: dict[str, Any]) -> None:
         """Queue an envelope for the router (sent with everything else queued this loop turn)."""
@@ -101,6 +150,8 @@ class OperatorChannel:
 
     async def stop(self) -> None:
         self._closing = True
+        if self.pusher is not None:
+            self.pusher.stop()
         await self._flush_now()
         if self._task is not None:
             self._task.cancel()
@@ -118,6 +169,8 @@ class OperatorChannel:
 
     async def _run(self) -> None:
         delay = 0.2
+        # Only for wss://: websockets refuses an ssl argument for a ws:// URL.
+        tls: dict[str, Any] = {"ssl": self._ssl} if self._ssl is not None else {}
         while not self._closing:
             try:
                 async with connect(
@@ -126,8 +179,10 @@ class OperatorChannel:
                     max_size=None,  # uploads arrive as large binary frames; the router enforced the limit
                     ping_interval=10,
                     ping_timeout=20,
+                    **tls,
                 ) as ws:
                     self._ws = ws
+                    self.last_error = None
                     delay = 0.2
                     self._connected.set()
                     sender: asyncio.Task[None] | None = None
@@ -142,11 +197,18 @@ class OperatorChannel:
                         self._ws = None
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
+                    self.last_error = "the router refused the channel secret (HTTP 401)"
                     log.error("the router refused the channel secret")
+                else:
+                    self.last_error = f"the router answered HTTP {exc.response.status_code}"
                 log.warning("router channel refused: %s", exc)
+            except ssl.SSLCertVerificationError as exc:
+                self.last_error = f"its TLS certificate is not trusted ({exc.verify_message}); see ca_file"
+                log.error("router channel: %s", self.last_error)
             except (OSError, WebSocketException, TimeoutError) as exc:
                 # WebSocketException covers ConnectionClosed and every failed handshake (InvalidMessage when the
                 # connection is reset mid-handshake, a router restarting behind a proxy): all worth retrying.
+                self.last_error = str(exc) or type(exc).__name__
                 log.warning("router channel lost: %s; reconnecting", exc)
             except Exception:
                 # Anything else is a bug, but a dead reconnect task would leave every page `unavailable` with
@@ -185,8 +247,26 @@ class OperatorChannel:
             if not isinstance(envelopes, list):
                 envelopes = [envelopes]
             for envelope in envelopes:
-                if isinstance(envelope, dict):
-                    await self.on_envelope(envelope)
+                if not isinstance(envelope, dict):
+                    continue
+                event = envelope.get("event")
+                if self.pusher is not None and event == "hello":
+                    self.pusher.on_hello(envelope, ws)
+                elif event == "build":
+                    if self.pusher is not None:
+                        self.pusher.on_event(envelope)
+                    continue  # the router's answer to a push concerns this channel only
+                await self.on_envelope(envelope)
+
+
+def client_ssl_context(url: str, ca_file: Path | None) -> ssl.SSLContext | None:
+    """The TLS context for a wss:// channel URL (None for ws://): the system's CAs, or only `ca_file`'s."""
+    if not url.startswith("wss://"):
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise MephistoError(f"cannot load the CA bundle {ca_file} to check the router's certificate: {exc}") from exc
 
 
 async def _send_batch(ws: ClientConnection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:

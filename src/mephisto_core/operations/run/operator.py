@@ -233,7 +233,15 @@ class Operator:
             # The router shares this event loop: skip the loopback socket and its JSON round trips.
             channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
         else:
-            channel = OperatorChannel(deployment.channel_url, secret, io.on_envelope, io.on_upload)
+            # A standalone router has its own deploy secret and may take the build over the channel.
+            channel = OperatorChannel(
+                deployment.channel_url,
+                deployment.channel_secret or secret,
+                io.on_envelope,
+                io.on_upload,
+                build_dir=build_dir if deployment.push_build else None,
+                ca_file=deployment.ca_file,
+            )
         io.channel = channel
         await self._open_channel(channel, router_lost)
         stack.push_async_callback(channel.stop)
