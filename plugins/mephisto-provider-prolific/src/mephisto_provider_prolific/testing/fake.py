@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import threading
 import urllib.error
@@ -104,7 +105,9 @@ class FakeProlific:
             handler = type("BoundFakeProlificHandler", (FakeProlificHandler,), {"fake": self})
             self._server = ThreadingHTTPServer((self._host, self._port), handler)
             self._server.daemon_threads = True
-            self._thread = threading.Thread(target=self._server.serve_forever, name="fake-prolific", daemon=True)
+            # a short poll interval keeps close() (and so every test's teardown) quick
+            serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
+            self._thread = threading.Thread(target=serve, name="fake-prolific", daemon=True)
             self._thread.start()
         return self
 
