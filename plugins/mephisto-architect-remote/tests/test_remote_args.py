@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mephisto_architect_remote.architect import RemoteArchitect, _channel_url
+from mephisto_architect_remote.architect import RemoteArchitect
 from mephisto_architect_remote.args import RemoteArchitectArgs
 from mephisto_architect_remote.secret import read_deploy_secret
 from pydantic import ValidationError
@@ -51,12 +51,6 @@ def test_the_url_is_required() -> None:
         RemoteArchitectArgs()  # type: ignore[call-arg]
 
 
-def test_channel_url_follows_the_scheme_and_keeps_a_base_path() -> None:
-    assert _channel_url("https://tasks.example.org/", "/_channel") == "wss://tasks.example.org/_channel"
-    assert _channel_url("http://10.0.0.5:3000/", "/_channel") == "ws://10.0.0.5:3000/_channel"
-    assert _channel_url("https://h.org:8443/lab/", "/_channel") == "wss://h.org:8443/lab/_channel"
-
-
 def test_secret_env_must_be_a_variable_name_not_a_secret() -> None:
     with pytest.raises(ValidationError, match="not an environment variable name"):
         _args(secret_env="s3cr3t-value!")
@@ -67,9 +61,7 @@ def test_secret_env_and_secret_file_together_are_refused(tmp_path: Path) -> None
         _args(secret_env="LAB_SECRET", secret_file=tmp_path / "secret")
 
 
-def test_bad_channel_path_and_timeouts_are_refused() -> None:
-    with pytest.raises(ValidationError, match="starting with /"):
-        _args(channel_path="_channel")
+def test_bad_timeouts_are_refused() -> None:
     with pytest.raises(ValidationError):
         _args(probe_timeout_seconds=0)
     with pytest.raises(ValidationError):

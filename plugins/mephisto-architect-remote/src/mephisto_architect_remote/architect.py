@@ -27,8 +27,8 @@ class RemoteArchitect(Architect):
     """Uses the router at `url` (started by `mephisto router serve` on the lab's server) for one run.
 
     The router is the lab's: `deploy` checks it and hands the operator its channel (the operator pushes the
-    task's build over it), `shutdown` leaves it running. Subclasses that create the server themselves (the ec2
-    architect) call `connect_to` once their router answers.
+    task's build over it, again after a router restart), `shutdown` leaves it running. Subclasses that create
+    the server themselves (the ec2 architect) call `connect_to` once their router answers.
     """
 
     type_name: ClassVar[str] = "remote"
@@ -53,22 +53,29 @@ class RemoteArchitect(Architect):
         return self.remote_args.is_https
 
     def check(self) -> None:
-        """The secret is there, the router answers at `url`, runs this version and accepts the secret."""
+        """The secret is there, the router answers at `url`, speaks this protocol and accepts the secret.
+
+        Logs (at INFO, which `mephisto check` shows) the router's URL, its version and that the secret was
+        accepted; raises ConfigError with one sentence saying what to fix otherwise.
+        """
         args = self.remote_args
         if args.ca_file is not None and not args.ca_file.is_file():
             raise ConfigError(f"the CA file {args.ca_file} does not exist", key="architect.ca_file")
         secret = read_deploy_secret(args)
-        info = self._probe(args.url, secret, args.ca_file)
-        self.router_info = info
+        info = self.probe(args.url, secret, args.ca_file)
         logger.info(
-            "router %s: mephisto %s, deploy secret from %s accepted", args.url, info.version, secret_source(args)
+            "router %s: mephisto %s (protocol %d), deploy secret from %s accepted",
+            info.url,
+            info.router_version,
+            info.protocol,
+            secret_source(args),
         )
 
     async def deploy(self, build_dir: Path, channel_secret: str) -> Deployment:
         """Check the router and return its channel; the operator pushes `build_dir` over it.
 
-        `channel_secret` (made by the operator for a router it starts) is not used: the lab's router already
-        has its own deploy secret, which the operator presents instead.
+        `channel_secret` (made by the operator for a router it starts) is not used: the lab's router has its own
+        deploy secret, which the operator presents instead (`Deployment.channel_secret`).
         """
         if self._deployed is not None:
             raise MephistoError(f"this {self.type_name} architect is already deployed; call shutdown() first")
@@ -81,8 +88,8 @@ class RemoteArchitect(Architect):
     async def connect_to(self, url: str, secret: str, ca_file: Path | None) -> Deployment:
         """Probe the router at `url` with `secret` and make it this run's deployment (what `deploy` returns).
 
-        For subclasses that start the router themselves: call it once the router is up. `url` is a base URL
-        (https://HOST[:PORT]/); the channel is at the `channel_path` of the arguments.
+        For subclasses that start the router themselves: call it once the router is up. `url` is its base URL,
+        https://HOST[:PORT]/; `ca_file` a PEM bundle to trust instead of the system's CAs (None: those).
         """
         if not url.startswith("https://"):
             logger.warning(
@@ -90,30 +97,52 @@ class RemoteArchitect(Architect):
                 "unencrypted; use https:// outside a trusted network",
                 url,
             )
-        info = await asyncio.to_thread(self._probe, url, secret, ca_file)
-        self.router_info = info
+        info = await asyncio.to_thread(self.probe, url, secret, ca_file)
         deployment = Deployment(
-            worker_url=url,
-            channel_url=_channel_url(url, self.remote_args.channel_path),
+            worker_url=info.url,
+            channel_url=info.channel_url,
             channel_secret=secret,
             push_build=True,
             ca_file=ca_file,
         )
         self._deployed = deployment
-        logger.info("using the router at %s (mephisto %s)", url, info.version)
+        logger.info("using the router at %s (mephisto %s)", info.url, info.router_version)
         return deployment
 
-    def _probe(self, url: str, secret: str, ca_file: Path | None) -> RouterInfo:
+    def probe(self, url: str, secret: str, ca_file: Path | None) -> RouterInfo:
+        """Check the router (reachable, TLS trusted, same protocol, secret accepted); ConfigError if not.
+
+        Blocking. Never disturbs an operator connected to the router: the secret is checked on a probe channel.
+        """
         # Imported here: the probe pulls in websockets, which listing plugins must not import.
+        from mephisto_core import __version__
         from mephisto_core.router.probe import probe_router
 
-        return probe_router(url, secret, ca_file=ca_file, timeout=self.remote_args.probe_timeout_seconds)
+        try:
+            info = probe_router(url, secret, ca_file=ca_file, timeout=self.remote_args.probe_timeout_seconds)
+        except ConfigError as exc:
+            if exc.key is not None:
+                raise
+            # The probe says what failed; the key says which line of the task to look at.
+            raise ConfigError(exc.detail, key="architect.url") from exc
+        if info.router_version != __version__:
+            logger.warning(
+                "the router at %s runs mephisto-core %s and this machine %s: they speak the same protocol, but "
+                "install the same version on both when you can",
+                info.url,
+                info.router_version,
+                __version__,
+            )
+        self.router_info = info
+        return info
 
     async def watch_router(self) -> str | None:
         """Return a sentence once the router has not answered for `give_up_after_seconds`; None if never.
 
-        Short outages are the channel's business: it reconnects by itself and pages resend. Only an outage
-        longer than the limit stops the run (the next `mephisto launch` resumes it).
+        Short outages are the channel's business: it reconnects by itself, pushes the build again if the router
+        lost it, and pages resend. Only an outage longer than the limit stops the run (the next `mephisto
+        launch` resumes it). The router is asked at its version endpoint, which needs no secret and leaves the
+        channel alone.
         """
         deployment = self._deployed
         limit = self.remote_args.give_up_after_seconds
@@ -133,7 +162,7 @@ class RemoteArchitect(Architect):
                 if down_since is None:
                     down_since = now
                     logger.warning("the router %s does not answer (%s); waiting for it", deployment.worker_url, exc)
-                elif now - down_since >= limit:
+                if now - down_since >= limit:
                     return (
                         f"the router at {deployment.worker_url} has not answered for {now - down_since:.0f} s "
                         f"(architect.give_up_after_seconds = {limit:g}); the last error: {exc}"
@@ -146,16 +175,9 @@ class RemoteArchitect(Architect):
         return None
 
     async def shutdown(self) -> None:
-        """Forget the deployment; the router keeps running (it is the lab's server). Safe to call twice."""
+        """Forget the deployment; the router keeps running (it is the lab's server). Safe to call twice.
+
+        The router is not told that the task is over (its protocol has no such message): it serves the last
+        build, whose pages wait for an operator, until the next launch pushes another.
+        """
         self._deployed = None
-
-
-def _channel_url(base_url: str, channel_path: str) -> str:
-    """wss://HOST/_channel for https://HOST/ (ws:// for http://), keeping a base path."""
-    if base_url.startswith("https://"):
-        scheme, rest = "wss://", base_url[len("https://") :]
-    elif base_url.startswith("http://"):
-        scheme, rest = "ws://", base_url[len("http://") :]
-    else:
-        raise MephistoError(f"the router URL {base_url!r} is not an http(s):// URL")
-    return scheme + rest.rstrip("/") + channel_path

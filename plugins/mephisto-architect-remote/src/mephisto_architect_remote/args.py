@@ -11,7 +11,6 @@ from pydantic import Field, field_validator, model_validator
 from mephisto_core.abstractions import ArchitectArgs
 
 DEFAULT_SECRET_ENV = "MEPHISTO_ROUTER_SECRET"
-DEFAULT_CHANNEL_PATH = "/_channel"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -45,10 +44,6 @@ class RemoteArchitectArgs(ArchitectArgs):
             "PEM file of the certificate authority that signed the router's certificate, for a private CA or a "
             "self-signed certificate. Leave unset for a certificate from a public CA (Let's Encrypt)."
         ),
-    )
-    channel_path: str = Field(
-        default=DEFAULT_CHANNEL_PATH,
-        description="Path of the operator channel on the router (change it only if a proxy maps it elsewhere).",
     )
     probe_timeout_seconds: float = Field(
         default=10,
@@ -95,13 +90,6 @@ class RemoteArchitectArgs(ArchitectArgs):
                 f"{value!r} is not an environment variable name (letters, digits and _); "
                 "write the variable's name here, never the secret"
             )
-        return value
-
-    @field_validator("channel_path")
-    @classmethod
-    def _absolute_path(cls, value: str) -> str:
-        if not value.startswith("/") or "?" in value or "#" in value:
-            raise ValueError(f"{value!r} must be a path starting with /, e.g. /_channel")
         return value
 
     @model_validator(mode="after")
