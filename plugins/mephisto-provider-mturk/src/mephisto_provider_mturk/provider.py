@@ -43,6 +43,7 @@ from mephisto_provider_mturk.client import (
 )
 from mephisto_provider_mturk.fees import FEE_SCHEDULE, dollars, mturk_fee
 from mephisto_provider_mturk.qualifications import (
+    QualificationRequirement,
     QualificationTypes,
     describe,
     locale_requirement,
@@ -52,7 +53,6 @@ from mephisto_provider_mturk.question import external_question, parse_answer
 from mephisto_provider_mturk.store import Annotation, ProviderStore
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions.task_args import QualificationRequirement
     from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
 
 log = logging.getLogger(__name__)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mephisto_provider_mturk.client import MTurkError, call, pages
 from mephisto_provider_mturk.store import ProviderStore
 
-if TYPE_CHECKING:
-    from mephisto_core.abstractions.task_args import QualificationRequirement
+
+class QualificationRequirement(Protocol):
+    """What this module reads of a task's `[[task.qualifications]]` entry."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def comparator(self) -> str: ...
+    @property
+    def value(self) -> Any: ...
+
 
 log = logging.getLogger(__name__)
 
