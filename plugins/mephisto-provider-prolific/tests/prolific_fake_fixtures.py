@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
 from mephisto_provider_prolific.testing import FakeProlific
 
 STUDY_URL = "https://task.example.org/run?pid={{%PROLIFIC_PID%}}&study={{%STUDY_ID%}}&session={{%SESSION_ID%}}"
@@ -34,9 +33,7 @@ def study_body(**overrides: Any) -> dict[str, Any]:
 
 def api_client(fake: FakeProlific, token: str | None = None) -> httpx.Client:
     """The real httpx client pointed at the fake, as the provider builds it."""
-    return httpx.Client(
-        base_url=fake.base_url, headers={"Authorization": f"Token {token or fake.api_key}"}, timeout=10
-    )
+    return httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Token {token or fake.api_key}"}, timeout=10)
 
 
 def create_study(api: httpx.Client, **overrides: Any) -> dict[str, Any]:

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prolific_fake_fixtures import api_client, error_detail
-
 from mephisto_provider_prolific.testing import FakeProlific
+from prolific_fake_fixtures import api_client, error_detail
 
 
 @pytest.fixture

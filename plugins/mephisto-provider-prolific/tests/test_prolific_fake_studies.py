@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prolific_fake_fixtures import STUDY_URL, api_client, create_study, error_detail, published_study, study_body
-
 from mephisto_provider_prolific.testing import FakeProlific
+from prolific_fake_fixtures import STUDY_URL, api_client, create_study, error_detail, published_study, study_body
 
 
 @pytest.fixture
