@@ -127,8 +127,8 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         return (Decimal(amount) * rate).quantize(_CENT, rounding=ROUND_HALF_UP)
 
     def fee_schedule(self) -> str:
-        vat = f", plus {self.pargs.fee_vat_rate * 100:g}% VAT on the fee" if self.pargs.fee_vat_rate else ""
-        return f"Prolific service fee {self.pargs.service_fee_rate * 100:g}% of every reward and bonus{vat}"
+        vat = f", plus {_percent(self.pargs.fee_vat_rate)} VAT on the fee" if self.pargs.fee_vat_rate else ""
+        return f"Prolific service fee {_percent(self.pargs.service_fee_rate)} of every reward and bonus{vat}"
 
     def balance(self) -> Decimal | None:
         """The workspace's available balance (None when the workspace does not exist yet)."""
@@ -412,6 +412,10 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
             return RequirementMapping(local_only={req.name: why for req in requirements})
         how = "the run's allow-list participant group holds only workers who meet every requirement here"
         return RequirementMapping(platform={req.name: how for req in requirements})
+
+
+def _percent(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
 
 
 def _plain_id(value: str) -> bool:

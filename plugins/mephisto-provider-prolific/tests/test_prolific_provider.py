@@ -1,0 +1,322 @@
+"""The provider against the fake Prolific: the real httpx client, real SQLite rows, the provider's own files."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from prolific_provider_helpers import WORKER_URL, fake, hold, keys_for, make_provider, make_run, submit_here
+
+from mephisto_core.abstractions import DriftKind
+from mephisto_core.data_model import Database
+from mephisto_core.data_model.qualifications import grant_qualification
+from mephisto_core.errors import ProviderError
+from mephisto_provider_prolific.testing import FakeProlific
+
+__all__ = ["fake"]  # the fixture, imported for pytest
+
+LONG_REASON = "The answers were copied from another submission word for word, which the instructions forbid. " * 2
+
+
+@pytest.fixture
+def data_dir(mephisto_settings: object) -> Path:
+    return Path(mephisto_settings.data_dir)  # type: ignore[attr-defined]
+
+
+def visit_params(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+def test_setup_makes_a_draft_study_and_publishing_grows_its_places(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 3, reward="1.25")
+    provider = make_provider(fake, data_dir, workspace="Lab", project="Pilot", estimated_completion_minutes=7)
+    provider.setup_resources(run, WORKER_URL)
+    fake.set_balance(10_000, provider.store.load_run(run.id).workspace_id)  # type: ignore[union-attr]  # a new workspace
+    [study] = fake.studies()
+    assert study["status"] == "UNPUBLISHED"
+    assert study["reward"] == 125
+    assert study["estimated_completion_time"] == 7 and study["maximum_allowed_time"] == 10
+    assert study["external_study_url"] == (
+        WORKER_URL + "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+    )
+    assert study["internal_name"] == f"mephisto-run-{run.id}-1"
+    assert [f["filter_id"] for f in study["filters"]] == ["participant_group_blocklist"]
+
+    keys = keys_for(units)
+    published = provider.publish_units(units[:2], WORKER_URL, keys)
+    assert set(published.values()) == {study["id"]}
+    assert fake.study(study["id"])["status"] == "ACTIVE"
+    assert fake.study(study["id"])["total_available_places"] == 2
+    provider.publish_units(units[:2], WORKER_URL, keys)  # the same keys again: nothing more
+    assert fake.study(study["id"])["total_available_places"] == 2
+    provider.publish_units(units[2:], WORKER_URL, keys)
+    assert fake.study(study["id"])["total_available_places"] == 3
+
+    assert provider.find_published(keys[units[0].id]) == study["id"]
+    assert provider.find_published("never-used") is None
+    provider.expire_units(units[2:])
+    assert fake.study(study["id"])["total_available_places"] == 2
+
+
+def test_a_key_recorded_but_never_sent_is_not_found_and_publishing_it_again_adds_its_place(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 2)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    keys = keys_for(units)
+    provider.publish_units(units[:1], WORKER_URL, keys)
+    with provider.store.edit_run(run.id) as state:  # a crash after the record, before Prolific heard of it
+        state.keys[keys[units[1].id]] = units[1].id
+    assert provider.find_published(keys[units[1].id]) is None
+    provider.publish_units(units[1:], WORKER_URL, keys)
+    assert provider.find_published(keys[units[1].id]) is not None
+    assert fake.studies()[0]["total_available_places"] == 2
+
+
+def test_a_rate_limited_publish_is_retried(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 2)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    fake.fail_next("PATCH", "studies/*/", status=429, retry_after=0.1)
+    fake.fail_next("POST", "studies/*/transition/", status=503, retry_after=None)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    assert fake.studies()[0]["status"] == "ACTIVE"
+    assert fake.studies()[0]["total_available_places"] == 2
+    assert len(fake.requests_to("PATCH", "studies/*/")) == 2
+    assert len(fake.requests_to("POST", "studies/*/transition/")) == 2
+
+
+def test_setup_again_resumes_the_same_study_even_without_the_record(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, _ = make_run(mephisto_rows_database, 1)
+    make_provider(fake, data_dir).setup_resources(run, WORKER_URL)
+    make_provider(fake, data_dir).setup_resources(run, WORKER_URL)
+    assert len(fake.studies()) == 1
+    provider = make_provider(fake, data_dir)
+    provider.store.run_path(run.id).unlink()  # the record is lost: the study is found by its internal name
+    provider.setup_resources(run, WORKER_URL)
+    assert len(fake.studies()) == 1
+    assert provider.store.load_run(run.id).studies == [fake.studies()[0]["id"]]  # type: ignore[union-attr]
+
+
+def test_a_participant_link_identifies_the_worker_and_completes_with_the_code(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 1)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    study_id = fake.studies()[0]["id"]
+    visit = fake.start(study_id, "p0000000000000000000001")
+    identity = provider.identify_worker(visit_params(visit.url))
+    assert identity.worker_name == "p0000000000000000000001"
+    assert identity.provider_agent_id == visit.session_id
+    assert identity.completion is not None and identity.completion.url == fake.completion_url
+    assert identity.completion.label == "Return to Prolific"
+    result = fake.complete(visit, identity.completion.fields["cc"])
+    assert result.submission["status"] == "AWAITING REVIEW"
+
+    assert provider.identify_worker({}).worker_name is None  # the preview
+    wrong = provider.identify_worker({**visit_params(visit.url), "STUDY_ID": "other"})
+    assert wrong.worker_name is None and wrong.refusal is not None and "'other'" in wrong.refusal
+    missing = provider.identify_worker({"PROLIFIC_PID": "p1"})
+    assert missing.refusal is not None and "SESSION_ID" in missing.refusal
+
+
+def test_reconcile_frees_returned_and_timed_out_units_and_finds_submissions_made_there(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 4)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    study_id = fake.studies()[0]["id"]
+    visits = [fake.start(study_id, f"p{i:023d}") for i in range(4)]
+    for unit, visit in zip(units, visits, strict=True):
+        hold(mephisto_rows_database, unit, visit.participant_id, visit.session_id)
+    fake.return_submission(visits[0])
+    fake.time_out(visits[1])
+    code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
+    fake.complete(visits[2], code)  # came back to Prolific; its page's submit never reached us
+    submit_here(mephisto_rows_database, units[3], mephisto_rows_database and _agent(units[3]))
+    fake.complete(visits[3], code)  # submitted here and there: nothing to reconcile
+    units = [type(u).get_by_id(u.id) for u in units]
+    drifts = {d.unit_id: d for d in provider.reconcile_units(run, units)}
+    assert drifts[units[0].id].kind == DriftKind.ABANDONED_THERE
+    assert drifts[units[1].id].kind == DriftKind.ABANDONED_THERE
+    assert drifts[units[2].id].kind == DriftKind.SUBMITTED_THERE
+    assert drifts[units[2].id].worker_name == visits[2].participant_id
+    assert units[3].id not in drifts
+
+
+def _agent(unit: object) -> object:
+    from mephisto_core.data_model import Agent
+
+    return Agent.get_by_id(unit.agent_id)  # type: ignore[attr-defined]
+
+
+def _submitted(fake: FakeProlific, database: Database, data_dir: Path, count: int) -> tuple[object, list[object]]:
+    run, units = make_run(database, count)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    study_id = fake.studies()[0]["id"]
+    code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
+    agents = []
+    for index, unit in enumerate(units):
+        visit = fake.start(study_id, f"q{index:023d}")
+        agent = hold(database, unit, visit.participant_id, visit.session_id)
+        submit_here(database, unit, agent)
+        fake.complete(visit, code)
+        agents.append(agent)
+    return provider, agents
+
+
+def test_approve_reject_and_bulk_approve(fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path) -> None:
+    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 4)
+    provider.approve_work(agents[0], "thanks")  # type: ignore[attr-defined]
+    provider.approve_work(agents[0], "thanks")  # type: ignore[attr-defined]  # asked again after a crash: fine
+    with pytest.raises(ProviderError, match="at least 100 characters"):
+        provider.reject_work(agents[1], "too short")  # type: ignore[attr-defined]
+    provider.reject_work(agents[1], LONG_REASON)  # type: ignore[attr-defined]
+    with pytest.raises(ProviderError, match="it is REJECTED, not AWAITING REVIEW"):
+        provider.approve_work(agents[1], "changed my mind")  # type: ignore[attr-defined]
+    assert provider.bulk_approve(agents[2:]) == 2  # type: ignore[attr-defined]
+    statuses = [fake.submission(a.provider_agent_id)["status"] for a in agents]  # type: ignore[attr-defined]
+    assert statuses == ["APPROVED", "REJECTED", "APPROVED", "APPROVED"]
+
+
+def test_a_bonus_is_paid_once_per_key_even_when_the_answer_to_pay_was_lost(
+    monkeypatch: pytest.MonkeyPatch, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    with FakeProlific(pay_twice=True) as fake:  # as Prolific documents: paying a bulk bonus twice pays twice
+        monkeypatch.setenv("MEPHISTO_PROLIFIC_API_URL", fake.base_url)
+        provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 1)
+        agent = agents[0]
+        worker, unit = agent.worker, agent.unit  # type: ignore[attr-defined]
+        first = provider.pay_bonus(worker, Decimal("0.75"), "great work", unit, "key-1")  # type: ignore[attr-defined]
+        again = provider.pay_bonus(worker, Decimal("0.75"), "great work", unit, "key-1")  # type: ignore[attr-defined]
+        assert first == again
+        assert len(fake.bonuses_paid()) == 1
+        # The pay call went through but its answer was lost: the record says "asked", not "paid".
+        record = provider.store.bonus("key-1")  # type: ignore[attr-defined]
+        record.paid = False
+        provider.store.save_bonus("key-1", record)  # type: ignore[attr-defined]
+        assert provider.pay_bonus(worker, Decimal("0.75"), "great work", unit, "key-1") == first  # type: ignore[attr-defined]
+        assert len(fake.bonuses_paid()) == 1
+        provider.pay_bonus(worker, Decimal("0.25"), "more", unit, "key-2")  # type: ignore[attr-defined]
+        assert len(fake.bonuses_paid()) == 2
+        submission = fake.submission(agent.provider_agent_id)  # type: ignore[attr-defined]
+        assert submission["bonus_payments"] == [75, 25]
+
+
+def test_block_and_unblock_keep_the_participant_out_of_every_study(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    from mephisto_core.data_model import Worker
+    from mephisto_provider_prolific.testing import ParticipantRefused
+
+    run, units = make_run(mephisto_rows_database, 2)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    with mephisto_rows_database.write():
+        worker = Worker.create(provider_type="prolific", name="b0000000000000000000001")
+    provider.block_worker(worker, "spam")
+    [group] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list"]
+    assert fake.group_members(group["id"]) == [worker.name]
+    study_id = fake.studies()[0]["id"]
+    with pytest.raises(ParticipantRefused, match="block-list"):
+        fake.start(study_id, worker.name)
+    provider.unblock_worker(worker)
+    assert fake.group_members(group["id"]) == []
+    fake.start(study_id, worker.name)
+
+
+def test_qualified_workers_form_the_run_allow_list_kept_in_step_with_grants(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    from mephisto_core.data_model import Worker
+    from mephisto_core.testing.runs import SUBMITTED_AT  # noqa: F401  # the module exists (public testing API)
+
+    with mephisto_rows_database.write():
+        ann = Worker.create(provider_type="prolific", name="ann")
+        bob = Worker.create(provider_type="prolific", name="bob")
+        grant_qualification(ann, "trained", 3)
+        grant_qualification(bob, "trained", 1)
+    requirement = {"name": "trained", "comparator": ">=", "value": 2}
+    run, units = make_run(mephisto_rows_database, 1, qualifications=[requirement])
+    provider = make_provider(fake, data_dir)
+    mapping = provider.platform_requirements([_requirement(requirement)])
+    assert list(mapping.platform) == ["trained"]
+    provider.setup_resources(run, WORKER_URL)
+    group_id = provider.store.load_run(run.id).allow_group_id  # type: ignore[union-attr]
+    assert fake.group_members(group_id) == ["ann"]
+    study = fake.studies()[0]
+    assert {"filter_id": "participant_group_allowlist", "selected_values": [group_id]} in study["filters"]
+    provider.grant_qualification(bob, "trained", 5)
+    assert sorted(fake.group_members(group_id)) == ["ann", "bob"]
+    provider.revoke_qualification(ann, "trained")
+    assert fake.group_members(group_id) == ["bob"]
+
+
+def _requirement(data: dict[str, object]) -> object:
+    from mephisto_core.abstractions.task_args import QualificationRequirement
+
+    return QualificationRequirement.model_validate(data)
+
+
+def test_cleanup_stops_a_finished_run_study_renames_it_and_deletes_its_group(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 1)
+    run = agents[0].task_run  # type: ignore[attr-defined]
+    provider.cleanup_resources(run)  # type: ignore[attr-defined]
+    [study] = fake.studies()
+    assert study["internal_name"].endswith("-finished")
+    assert study["status"] in ("AWAITING REVIEW", "COMPLETED")
+    provider.cleanup_resources(run)  # type: ignore[attr-defined]  # twice: nothing more, no error
+
+
+def test_interrupted_run_is_stopped_and_resumed_with_a_new_study(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 2)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    provider.cleanup_resources(run)  # Ctrl-C: units still offered
+    first = fake.studies()[0]
+    assert not first["internal_name"].endswith("-finished")
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    studies = {s["id"]: s for s in fake.studies()}
+    assert len(studies) == 2
+    second = next(s for s in studies.values() if s["id"] != first["id"])
+    assert second["status"] == "ACTIVE" and second["internal_name"] == f"mephisto-run-{run.id}-2"
+
+
+def test_fee_and_balance(fake: FakeProlific, data_dir: Path) -> None:
+    provider = make_provider(fake, data_dir, fee_vat_rate=Decimal("0.2"))
+    assert provider.fee(Decimal("1.00")) == Decimal("0.40")
+    assert "33.33%" in provider.fee_schedule() and "VAT" in provider.fee_schedule()
+    assert make_provider(fake, data_dir, workspace="Nowhere").balance() is None
+    assert provider.balance() == Decimal(fake.balance_cents()) / 100
+
+
+def test_validate_credentials_asks_prolific(fake: FakeProlific) -> None:
+    from mephisto_provider_prolific.provider import ProlificProvider
+
+    assert ProlificProvider.validate_credentials({"api_key": fake.api_key}) == {"api_key": fake.api_key}
+    with pytest.raises(ProviderError, match="did not accept this API token") as caught:
+        ProlificProvider.validate_credentials({"api_key": "wrong-token-xyz"})
+    assert "wrong-token-xyz" not in str(caught.value)
