@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from mephisto_core.data_model import Agent, Assignment, Database, Requester, Task, TaskRun, Unit, Worker
 from mephisto_provider_prolific.args import ProlificArgs
 from mephisto_provider_prolific.provider import ProlificProvider
 from mephisto_provider_prolific.testing import FakeProlific
+
+from mephisto_core.data_model import Agent, Assignment, Database, Requester, Task, TaskRun, Unit, Worker
 
 WORKER_URL = "https://tasks.example.org/"
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
 from mephisto_provider_prolific.client import ProlificAPIError, ProlificClient
 from mephisto_provider_prolific.models import User
 

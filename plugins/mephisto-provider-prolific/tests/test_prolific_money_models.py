@@ -5,13 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from mephisto_provider_prolific.args import ProlificArgs, ProlificRequesterArgs
+from mephisto_provider_prolific.models import Filter
+from mephisto_provider_prolific.money import bonus_text, to_cents
 from pydantic import ValidationError
 
 from mephisto_core.errors import ProviderError
 from mephisto_core.testing import unbounded_numeric_fields
-from mephisto_provider_prolific.args import ProlificArgs, ProlificRequesterArgs
-from mephisto_provider_prolific.models import Filter
-from mephisto_provider_prolific.money import bonus_text, to_cents
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,13 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from mephisto_provider_prolific.testing import FakeProlific
 from prolific_provider_helpers import WORKER_URL, fake, hold, keys_for, make_provider, make_run, submit_here
 
 from mephisto_core.abstractions import DriftKind
 from mephisto_core.data_model import Database
 from mephisto_core.data_model.qualifications import grant_qualification
 from mephisto_core.errors import ProviderError
-from mephisto_provider_prolific.testing import FakeProlific
 
 __all__ = ["fake"]  # the fixture, imported for pytest
 
@@ -221,8 +221,9 @@ def test_a_bonus_is_paid_once_per_key_even_when_the_answer_to_pay_was_lost(
 def test_block_and_unblock_keep_the_participant_out_of_every_study(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
 ) -> None:
-    from mephisto_core.data_model import Worker
     from mephisto_provider_prolific.testing import ParticipantRefused
+
+    from mephisto_core.data_model import Worker
 
     run, units = make_run(mephisto_rows_database, 2)
     provider = make_provider(fake, data_dir)
@@ -245,7 +246,6 @@ def test_qualified_workers_form_the_run_allow_list_kept_in_step_with_grants(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
 ) -> None:
     from mephisto_core.data_model import Worker
-    from mephisto_core.testing.runs import SUBMITTED_AT  # noqa: F401  # the module exists (public testing API)
 
     with mephisto_rows_database.write():
         ann = Worker.create(provider_type="prolific", name="ann")
@@ -253,7 +253,7 @@ def test_qualified_workers_form_the_run_allow_list_kept_in_step_with_grants(
         grant_qualification(ann, "trained", 3)
         grant_qualification(bob, "trained", 1)
     requirement = {"name": "trained", "comparator": ">=", "value": 2}
-    run, units = make_run(mephisto_rows_database, 1, qualifications=[requirement])
+    run, _ = make_run(mephisto_rows_database, 1, qualifications=[requirement])
     provider = make_provider(fake, data_dir)
     mapping = provider.platform_requirements([_requirement(requirement)])
     assert list(mapping.platform) == ["trained"]

@@ -62,6 +62,17 @@ def study_url(worker_url: str) -> str:
     return worker_url + ("&" if "?" in worker_url else "?") + query
 
 
+class _PublicHttpsRule:
+    """Prolific sends participants only to public https:// study URLs; a test's fake (MEPHISTO_PROLIFIC_API_URL
+    set) runs on http://127.0.0.1 with the local architect, so the same test-only setting lifts the rule.
+
+    A descriptor, so `mephisto check` and launch, which read the class attribute, see the setting of their own
+    process."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> bool:
+        return not load_prolific_settings().is_overridden
+
+
 class ProlificProvider(ProlificReviewMixin, CrowdProvider):
     """Publishes a run as one Prolific study; participants arrive with PROLIFIC_PID, STUDY_ID and SESSION_ID.
 
@@ -78,16 +89,14 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
     call_timeout_seconds: ClassVar[float] = 60.0
     identifies_workers_locally: ClassVar[bool] = True  # the link and the run's record decide
     sync_interval_seconds: ClassVar[float | None] = 15.0
-    requires_public_https: ClassVar[bool] = True
+    #: True, except when MEPHISTO_PROLIFIC_API_URL points the provider at a test's fake (see _PublicHttpsRule).
+    requires_public_https: ClassVar[bool] = _PublicHttpsRule()  # type: ignore[assignment]
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         super().__init__(args, requester_name, credentials, data_dir)
         assert isinstance(args, ProlificArgs)
         self.pargs: ProlificArgs = args
         self.settings = load_prolific_settings()
-        if self.settings.is_overridden:
-            # Tests point the provider at a local fake on http://127.0.0.1: the public-https rule is Prolific's.
-            self.requires_public_https = False  # type: ignore[misc]
         self.sync_interval_seconds = args.sync_interval_seconds  # type: ignore[misc]
         self.store = StateStore(data_dir)
         self._api: ProlificAPI | None = None
