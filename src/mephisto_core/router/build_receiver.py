@@ -29,7 +29,7 @@ class BuildReceiver:
         self._digest: str | None = None
         self._size = 0
         self._chunks = bytearray()
-        self._dropping = False  # a push was refused: its remaining chunks are dropped quietly
+        self._dropping: str | None = None  # the digest of a refused push, whose remaining frames are dropped quietly
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on_envelope(self, envelope: dict[str, Any]) -> None:
@@ -48,7 +48,7 @@ class BuildReceiver:
     def on_chunk(self, data: bytes) -> None:
         """Take one binary frame of the build being pushed."""
         if self._digest is None:
-            if self._dropping:
+            if self._dropping is not None:
                 return
             log.warning("ignoring a %d-byte binary frame from the operator outside a build push", len(data))
             return
@@ -58,7 +58,7 @@ class BuildReceiver:
         self._chunks += data
 
     def _start(self, digest: str, size: object) -> None:
-        self._dropping = False
+        self._dropping = None
         if self._digest is not None:
             log.warning("a new build push replaces the unfinished push of %s", self._digest)
             self._reset()
@@ -69,12 +69,15 @@ class BuildReceiver:
             self._refuse(digest, "this router serves a fixed build dir; start it with `mephisto router serve`")
             return
         if size > self._store.max_build_bytes:
-            limit_mb = self._store.max_build_bytes / 2**20
-            self._refuse(digest, f"the build is {size} bytes, more than this router takes ({limit_mb:g} MB)")
+            limit = self._store.max_build_bytes
+            self._refuse(digest, f"the build is {size} bytes, more than this router takes ({limit} bytes)")
             return
         self._digest, self._size = digest, size
 
     def _end(self, digest: str) -> None:
+        if self._digest is None and self._dropping == digest:
+            self._dropping = None  # the end of a push refused already: said once is enough
+            return
         if self._digest != digest:
             self._refuse(digest, "a build end without its start")
             return
@@ -106,7 +109,7 @@ class BuildReceiver:
     def _refuse(self, digest: str | None, reason: str) -> None:
         log.warning("refused a build push: %s", reason)
         self._reset()
-        self._dropping = True
+        self._dropping = digest
         self._send({"event": "build", "digest": digest, "status": "refused", "reason": reason})
 
     def _reset(self) -> None:

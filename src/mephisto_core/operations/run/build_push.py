@@ -59,6 +59,8 @@ class BuildPusher:
         """A new connection's `hello`: push on `ws` unless the router serves this build already."""
         if self._task is not None:
             self._task.cancel()  # a push on an older connection: that socket is gone
+        self.error = None  # this connection's router decides afresh
+        self.failed.clear()
         protocol = hello.get("protocol", 1)
         if protocol != PROTOCOL_VERSION:
             self._fail(
@@ -102,6 +104,8 @@ class BuildPusher:
             await ws.send(json.dumps([{"build": "start", "digest": archive.digest, "size": archive.size}]))
             view = memoryview(archive.data)
             for offset in range(0, archive.size, self.chunk_bytes):
+                if self.failed.is_set():
+                    break  # refused already (too large, say): the router drops the rest anyway
                 await ws.send(view[offset : offset + self.chunk_bytes])
             await ws.send(json.dumps([{"build": "end", "digest": archive.digest}]))
         except ConnectionClosed:
