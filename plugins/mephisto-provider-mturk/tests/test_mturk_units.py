@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 from botocore.stub import Stubber
-from pydantic import ValidationError
-
-from mephisto_core.errors import ProviderError
-from mephisto_core.testing import unbounded_numeric_fields
-from mephisto_core.testing.public_api import internal_core_imports
 from mephisto_provider_mturk.args import MTurkArgs, MTurkRequesterArgs
 from mephisto_provider_mturk.client import ENDPOINT_ENV, LIVE_ENDPOINT, SANDBOX_ENDPOINT, make_client
 from mephisto_provider_mturk.fees import dollars, mturk_fee
 from mephisto_provider_mturk.provider import MTurkProvider, MTurkSandboxProvider, request_token
 from mephisto_provider_mturk.question import external_question, parse_answer
 from mephisto_provider_mturk.store import Annotation
+from pydantic import ValidationError
+
+from mephisto_core.errors import ProviderError
+from mephisto_core.testing import unbounded_numeric_fields
+from mephisto_core.testing.public_api import internal_core_imports
 
 KEYS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG"}
 
@@ -185,16 +185,22 @@ def test_approve_overrides_a_rejection_and_is_done_when_approved(tmp_path: Path,
     held.agent.provider_agent_id = "ASSIGN3"
     provider = _provider(tmp_path)
     with Stubber(provider.client) as stub:
-        stub.add_response("get_assignment", {"Assignment": {"AssignmentStatus": "Rejected"}}, {"AssignmentId": "ASSIGN3"})
+        stub.add_response(
+            "get_assignment", {"Assignment": {"AssignmentStatus": "Rejected"}}, {"AssignmentId": "ASSIGN3"}
+        )
         stub.add_response(
             "approve_assignment",
             {},
             {"AssignmentId": "ASSIGN3", "OverrideRejection": True, "RequesterFeedback": "ok after all"},
         )
-        stub.add_response("get_assignment", {"Assignment": {"AssignmentStatus": "Approved"}}, {"AssignmentId": "ASSIGN3"})
+        stub.add_response(
+            "get_assignment", {"Assignment": {"AssignmentStatus": "Approved"}}, {"AssignmentId": "ASSIGN3"}
+        )
         provider.approve_work(held.agent, "ok after all")
         provider.approve_work(held.agent, "again")  # approved already: nothing more is sent
         stub.assert_no_pending_responses()
-        stub.add_response("get_assignment", {"Assignment": {"AssignmentStatus": "Approved"}}, {"AssignmentId": "ASSIGN3"})
+        stub.add_response(
+            "get_assignment", {"Assignment": {"AssignmentStatus": "Approved"}}, {"AssignmentId": "ASSIGN3"}
+        )
         with pytest.raises(ProviderError, match="cannot be rejected"):
             provider.reject_work(held.agent, "no")

@@ -1,0 +1,210 @@
+"""The MTurk provider against the local FakeMTurk through the real boto3 client: setup, publishing, workers,
+reconciliation, withdrawal and review actions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from mephisto_provider_mturk.testing import FakeMTurk
+from mturk_test_helpers import WORKER_URL, give_config, link_params, make_provider
+
+from mephisto_core.abstractions import DriftKind, TaskArgs
+from mephisto_core.data_model import Agent, Unit, UnitStatus
+from mephisto_core.errors import ProviderError
+
+
+def _published(fake: FakeMTurk, provider: Any, run: Any, units: list[Unit]) -> dict[int, str | None]:
+    keys = {u.id: f"mephisto-{run.id}-{u.id}-k" for u in units}
+    result = provider.publish_units(units, WORKER_URL, keys)
+    for unit in units:
+        unit.provider_unit_id = result[unit.id]
+        unit.save()
+    return result
+
+
+def test_setup_makes_one_hit_type_and_qualification_types_once(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
+    run = give_config(
+        make_submitted_run(1, provider_type="mturk_sandbox").run,
+        qualifications=[{"name": "trusted", "comparator": ">=", "value": 3}],
+    )
+    provider = make_provider(mephisto_settings.data_dir, allowed_locales=["US", "CA"])
+    provider.setup_resources(run, WORKER_URL)
+    again = make_provider(mephisto_settings.data_dir, allowed_locales=["US", "CA"])
+    again.setup_resources(run, WORKER_URL)  # a resumed launch: nothing new is created
+    creates = fake.requests("CreateQualificationType")
+    assert sorted(r.params["Name"] for r in creates) == [f"{run.task.name}-blocked", "trusted"]
+    (hit_type, *rest) = fake.requests("CreateHITType")
+    params = hit_type.params
+    assert params["Reward"] == "0.50" and params["Title"] == "Describe a picture"
+    assert params["Keywords"] == "image,writing" and params["AssignmentDurationInSeconds"] == 600
+    assert params["AutoApprovalDelayInSeconds"] == 7 * 24 * 3600
+    comparators = {q["QualificationTypeId"]: q for q in params["QualificationRequirements"]}
+    assert any(q["Comparator"] == "GreaterThanOrEqualTo" and q["IntegerValues"] == [3] for q in comparators.values())
+    assert any(q["Comparator"] == "DoesNotExist" for q in comparators.values())
+    locale = comparators["00000000000000000071"]
+    assert locale["LocaleValues"] == [{"Country": "US"}, {"Country": "CA"}]
+    mapping = provider.platform_requirements(TaskArgs.model_validate(run.config["task"]).qualifications)
+    assert mapping.local_only == {} and "GreaterThanOrEqualTo 3" in mapping.platform["trusted"]
+
+
+def test_live_mturk_adds_the_default_locales_and_sandbox_none(fake, mephisto_settings) -> None:  # type: ignore[no-untyped-def]
+    from mephisto_provider_mturk.provider import MTurkProvider
+
+    live = make_provider(mephisto_settings.data_dir, MTurkProvider)
+    assert "US, CA, GB, AU, NZ" in live.platform_requirements([]).platform["(MTurk locale)"]
+    assert make_provider(mephisto_settings.data_dir).platform_requirements([]).platform == {}
+
+
+def test_a_qualification_name_mturk_refuses_gets_a_suffix(fake, mephisto_settings) -> None:  # type: ignore[no-untyped-def]
+    provider = make_provider(mephisto_settings.data_dir)
+    provider._call(
+        "make a type", "create_qualification_type", Name="taken", Description="x", QualificationTypeStatus="Inactive"
+    )
+    type_id = provider._qualifications().ensure("taken")
+    names = [r.params["Name"] for r in fake.requests("CreateQualificationType")]
+    assert names[-1].startswith("taken (mephisto ") and names.count("taken") == 2
+    assert provider._qualifications().ensure("taken") == type_id  # cached: asked once
+
+
+def test_publish_uses_the_key_as_token_and_never_makes_a_second_hit(
+    fake, mephisto_settings, make_submitted_run
+) -> None:  # type: ignore[no-untyped-def]
+    submitted = make_submitted_run(3, provider_type="mturk_sandbox")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    units = submitted.units
+    # Created at MTurk, the answer lost: botocore retries with the same token, MTurk refuses it as a duplicate
+    # and the provider answers with the HIT the first attempt made.
+    fake.fail_next("CreateHITWithHITType", kind="drop_after")
+    first = provider.publish_units(units[:1], WORKER_URL, {units[0].id: "key-0"})
+    found = provider.find_published("key-0")
+    assert found is not None and first == {units[0].id: found} and len(fake.snapshot().hits) == 1
+    # Unreachable for every attempt: the core gets a ProviderError and asks find_published later.
+    fake.fail_next("CreateHITWithHITType", times=6, kind="drop")
+    with pytest.raises(ProviderError, match="could not reach MTurk"):
+        provider.publish_units(units[1:2], WORKER_URL, {units[1].id: "key-1"})
+    assert provider.find_published("key-1") is None
+    # Published again under the same key (the core does so when unsure): MTurk refuses, the first HIT is used.
+    assert provider.publish_units(units[:1], WORKER_URL, {units[0].id: "key-0"}) == {units[0].id: found}
+    result = provider.publish_units(units[1:], WORKER_URL, {u.id: f"key-{u.id}" for u in units[1:]})
+    assert len(fake.snapshot().hits) == 3 and found not in result.values()
+    create = fake.requests("CreateHITWithHITType")[-1].params
+    assert create["MaxAssignments"] == 1 and create["UniqueRequestToken"] == f"key-{units[2].id}"
+    assert create["RequesterAnnotation"].endswith(f":{run.id}:key-{units[2].id}")
+    assert "<ExternalURL>http://127.0.0.1:9/task/?x=1</ExternalURL>" in create["Question"]
+    assert provider.find_published("never-used") is None
+
+
+def test_worker_link_reconcile_returned_and_submitted(fake, mephisto_settings, make_held_unit) -> None:  # type: ignore[no-untyped-def]
+    held = make_held_unit(provider_type="mturk_sandbox", worker_name="AWORKER1")
+    run = give_config(held.unit.task_run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    (hit_id,) = _published(fake, provider, run, [held.unit]).values()
+    assert hit_id is not None
+    # The preview reserves nothing; the accepted HIT's link names worker and assignment.
+    assert provider.identify_worker(link_params(fake.preview_url(hit_id))).worker_name is None
+    visit = fake.accept(hit_id, "AWORKER1")
+    assert visit.url is not None
+    identity = provider.identify_worker(link_params(visit.url))
+    assert (identity.worker_name, identity.provider_agent_id) == ("AWORKER1", visit.assignment_id)
+    assert identity.completion is not None and identity.completion.url == fake.submit_url
+    held.agent.provider_agent_id = visit.assignment_id
+    held.agent.save()
+    Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == held.unit.id).execute()  # held here
+    unit = Unit.get_by_id(held.unit.id)
+    assert provider.reconcile_units(run, [unit]) == []  # working on it: nothing to say
+    fake.return_assignment(visit.assignment_id)
+    (drift,) = provider.reconcile_units(run, [unit])
+    assert (drift.kind, drift.unit_id) == (DriftKind.ABANDONED_THERE, unit.id)
+    # Another acceptance of the same HIT that is submitted at MTurk: stored there, answer included.
+    again = fake.accept(hit_id, "AWORKER1")
+    held.agent.provider_agent_id = again.assignment_id
+    held.agent.save()
+    fake.submit(again.assignment_id, {"assignmentId": again.assignment_id, "topic": "cats"})
+    (drift,) = provider.reconcile_units(run, [unit])
+    assert drift.kind is DriftKind.SUBMITTED_THERE and drift.worker_name == "AWORKER1"
+    assert drift.outputs == {"topic": "cats"}
+
+
+def test_open_hits_beyond_the_offered_units_are_unknown_here(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
+    submitted = make_submitted_run(2, provider_type="mturk_sandbox")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    hits = _published(fake, provider, run, submitted.units)
+    # Both units are completed here: their still-open HITs are what a crash left.
+    fresh = make_provider(mephisto_settings.data_dir)
+    drifts = fresh.reconcile_units(run, list(Unit.select().where(Unit.task_run == run.id)))
+    assert sorted(d.provider_unit_id or "" for d in drifts) == sorted(h or "" for h in hits.values())
+    assert {d.kind for d in drifts} == {DriftKind.UNKNOWN_HERE}
+    assert fresh.reconcile_units(run, []) == []  # in-run syncs only look at held work
+
+
+def test_expire_and_cleanup_leave_no_hit_open(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
+    submitted = make_submitted_run(3, provider_type="mturk_sandbox")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    hits = _published(fake, provider, run, submitted.units)
+    first = submitted.units[0]
+    provider.expire_units([first])
+    provider.expire_units([first])  # twice is harmless
+    assert fake.hit_status(str(hits[first.id])) != "Assignable"
+    provider.cleanup_resources(run)
+    assert all(fake.hit_status(str(h)) != "Assignable" for h in hits.values())
+
+
+def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(
+    fake, mephisto_settings, make_submitted_run
+) -> None:  # type: ignore[no-untyped-def]
+    submitted = make_submitted_run(2, provider_type="mturk_sandbox")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    hits = _published(fake, provider, run, submitted.units)
+    a, b = submitted.units
+    fake.accept(str(hits[a.id]), "AWORKER9")  # the worker took a's HIT (and works on b here)
+    Unit.update(status=UnitStatus.COMPLETED.value).where(Unit.id == b.id).execute()
+    provider.expire_units([Unit.get_by_id(a.id)])
+    assert fake.hit_status(str(hits[b.id])) != "Assignable"  # b's open HIT withdrawn in a's place
+
+
+def test_review_actions_reach_mturk(fake, mephisto_settings, make_held_unit) -> None:  # type: ignore[no-untyped-def]
+    held = make_held_unit(provider_type="mturk_sandbox", worker_name="AWORKER2")
+    run = give_config(held.unit.task_run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    (hit_id,) = _published(fake, provider, run, [held.unit]).values()
+    visit = fake.accept(str(hit_id), "AWORKER2")
+    fake.submit(visit.assignment_id, {"assignmentId": visit.assignment_id, "mephisto_submitted": "true"})
+    Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == held.agent.id).execute()
+    agent = Agent.get_by_id(held.agent.id)
+    before = fake.balance()
+    provider.reject_work(agent, "too short")
+    assert fake.assignment(visit.assignment_id).state.value == "Rejected"
+    provider.approve_work(agent, "fine after all")  # overrides the rejection
+    provider.approve_work(agent, "fine after all")  # and again, after a crash: nothing more
+    assert fake.assignment(visit.assignment_id).state.value == "Approved"
+    provider.pay_bonus(held.worker, Decimal("1.00"), "thanks", held.unit, "bonus-1")
+    provider.pay_bonus(held.worker, Decimal("1.00"), "thanks", held.unit, "bonus-1")  # same key: paid once
+    assert len(fake.snapshot().bonuses) == 1
+    assert before - fake.balance() == Decimal("0.60") + Decimal("1.20")  # reward and bonus, 20% fee each
+    provider.block_worker(held.worker, "spam")
+    assert fake.is_blocked("AWORKER2")
+    provider.unblock_worker(held.worker)
+    assert not fake.is_blocked("AWORKER2")
+    provider.grant_qualification(held.worker, "trusted", 4)
+    type_id = provider._qualifications().known("trusted")
+    assert type_id is not None and fake.qualification_score(type_id, "AWORKER2") == 4
+    assert fake.requests("AssociateQualificationWithWorker")[-1].params["SendNotification"] is False
+    provider.revoke_qualification(held.worker, "trusted")
+    assert fake.qualification_score(type_id, "AWORKER2") is None
+    provider.block_worker_for_task(held.worker, "t", "off-topic")
+    blocked_type = provider._qualifications().known("t-blocked")
+    assert blocked_type is not None and fake.qualification_score(blocked_type, "AWORKER2") == 1
+    assert provider.notify_workers(["AWORKER2"], "Hello", "Thanks for your work") == []
+    assert provider.balance() == fake.balance()
