@@ -288,3 +288,50 @@ def test_stopped_study_completes_once_everything_is_reviewed(fake: FakeProlific,
     fake.complete(working, CODE)  # someone already inside may still finish
     review(api, working.submission_id, "APPROVE")
     assert status_of(api, study["id"]) == "COMPLETED"
+
+
+def test_researcher_can_complete_an_active_submission_with_a_code(fake: FakeProlific, api: httpx.Client) -> None:
+    study = published_study(api)
+    visit = fake.start(study["id"], fake.new_participant_id())
+    wrong = review(api, visit.submission_id, "COMPLETE", completion_code="NOPE")
+    assert wrong.status_code == 400 and "NOPE" in error_detail(wrong)
+    assert review(api, visit.submission_id, "COMPLETE").status_code == 400  # the code is required
+    completed = review(api, visit.submission_id, "COMPLETE", completion_code=CODE)
+    assert completed.status_code == 200 and completed.json()["status"] == "AWAITING REVIEW"
+
+
+def test_screen_out_code_frees_the_place(fake: FakeProlific, api: httpx.Client) -> None:
+    codes = [
+        {"code": CODE, "code_type": "COMPLETED", "actions": [{"action": "MANUALLY_REVIEW"}]},
+        {"code": "OUT", "code_type": "FIXED_SCREENOUT", "actions": []},
+    ]
+    study = published_study(api, completion_codes=codes, total_available_places=1)
+    visit = fake.start(study["id"], fake.new_participant_id())
+    assert fake.complete(visit, "OUT").submission["status"] == "SCREENED OUT"
+    assert api.get(f"studies/{study['id']}/").json()["places_taken"] == 0
+    assert fake.start(study["id"], fake.new_participant_id())
+
+
+def test_request_return_marks_the_submission(fake: FakeProlific, api: httpx.Client) -> None:
+    study = published_study(api)
+    visit = done(fake, study["id"])
+    path = f"submissions/{visit.submission_id}/request-return/"
+    assert api.post(path, json={"request_return_reasons": []}).status_code == 400
+    asked = api.post(path, json={"request_return_reasons": ["Encountered technical problems"]})
+    assert asked.status_code == 200
+    assert asked.json()["status"] == "AWAITING REVIEW" and asked.json()["return_requested"].endswith("Z")
+    assert fake.submission(visit.submission_id)["return_requested"] == asked.json()["return_requested"]
+    fake.return_submission(visit)
+    late = api.post(path, json={"request_return_reasons": ["Other"]})
+    assert late.status_code == 400 and "RETURNED" in error_detail(late)
+
+
+def test_browser_cookie_identifies_the_participant(fake: FakeProlific, api: httpx.Client) -> None:
+    study = published_study(api)
+    first = fake.start(study["id"], fake.new_participant_id())
+    fake.start(study["id"], fake.new_participant_id())
+    [cookie] = fake.browser_cookies(first)
+    assert cookie["url"] == fake.completion_url.removesuffix("/submissions/complete")
+    page = httpx.get(fake.completion_url, params={"cc": CODE}, cookies={cookie["name"]: cookie["value"]})
+    assert page.status_code == 200
+    assert fake.submission(first.submission_id)["status"] == "AWAITING REVIEW"

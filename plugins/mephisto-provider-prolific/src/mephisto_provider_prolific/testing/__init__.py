@@ -18,15 +18,20 @@ Implemented from the documentation:
   after publishing only internal_name and total_available_places change; places never drop below those taken;
 - submissions: list per study (`?study=` or studies/{id}/submissions/) with `results` / `_links` / `meta`
   pagination (`page`, `page_size`), get, POST submissions/{id}/transition/ (APPROVE; REJECT needs a message of
-  at least 100 characters and a rejection_category from Prolific's list; repeating the same action is ignored),
-  POST submissions/bulk-approve/ (study_id + participant_ids, or submission_ids);
+  at least 100 characters and a rejection_category from Prolific's list; COMPLETE with a completion_code;
+  repeating the same action is ignored), POST submissions/bulk-approve/ (study_id + participant_ids, or
+  submission_ids), POST submissions/{id}/request-return/ (request_return_reasons; sets return_requested);
 - bonuses: POST submissions/bonus-payments/ (study_id, csv_bonuses lines "<participant or submission id>,<amount
   in pounds/dollars>") -> {id, study, amount, fees, vat, total_amount} in cents; POST bulk-bonus-payments/{id}/pay/
   -> 202; ids that did not take part in the study are a 400 naming them;
 - messages/ (POST recipient_id, study_id, body; GET ?user_id=); participant-groups/ create / list / get / PATCH /
   DELETE and participant-groups/{id}/participants/ GET / POST / DELETE (adding a member twice is ignored);
   filters `participant_group_allowlist` / `participant_group_blocklist` decide who may start a study;
-- completion codes' actions AUTOMATICALLY_APPROVE, MANUALLY_REVIEW, ADD_TO / REMOVE_FROM_PARTICIPANT_GROUP.
+- completion codes' actions AUTOMATICALLY_APPROVE, MANUALLY_REVIEW, ADD_TO / REMOVE_FROM_PARTICIPANT_GROUP; a
+  FIXED_SCREENOUT code makes the submission SCREENED OUT;
+- the participant's side: `start` (ACTIVE submission, a place taken, the study URL with the placeholders filled),
+  the completion URL `GET /submissions/complete?cc=CODE` (AWAITING REVIEW when the code is the study's),
+  `return_submission` (RETURNED, place freed), `time_out` / `advance` past maximum_allowed_time (TIMED-OUT).
 
 Guessed where the documentation is silent (tests should not depend on the exact words):
 - error codes, titles and detail texts; the message a 429 carries; the bulk-approve reply body;
@@ -36,8 +41,9 @@ Guessed where the documentation is silent (tests should not depend on the exact 
 - paying a bulk bonus twice is refused by default (Prolific documents that it pays again: `pay_twice=True`);
 - PUBLISH checks the workspace balance but does not deduct it (bonus payments do deduct);
 - transient statuses (RESERVED, PUBLISHING, PROCESSING, SCHEDULED) never appear;
-- the completion page knows the participant by a `prolific_session` cookie (or `?session_id=`), else by the
-  only ACTIVE submission the code fits.
+- the completion page knows the participant by a `prolific_session` cookie (`browser_cookies(visit)` gives it
+  to a browser; Prolific knows them by their login) or `?session_id=`, else by the only ACTIVE submission the
+  code fits; the request-return path and its reply are taken from the docs' description, not a live call.
 """
 
 from mephisto_provider_prolific.testing._faults import RecordedRequest

@@ -34,6 +34,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "submissions/", _submissions.list_submissions),
     ("GET", f"submissions/(?P<submission_id>{_ID})/", _submissions.get_submission),
     ("POST", f"submissions/(?P<submission_id>{_ID})/transition/", _submissions.transition_submission),
+    ("POST", f"submissions/(?P<submission_id>{_ID})/request-return/", _submissions.request_return),
     ("POST", f"bulk-bonus-payments/(?P<bonus_id>{_ID})/pay/", _bonuses.pay_bulk_bonus),
     ("GET", "messages/", _groups.list_messages),
     ("POST", "messages/", _groups.send_message),

@@ -206,6 +206,8 @@ class Submission:
     completed_at: datetime | None = None
     entered_code: str | None = None
     bonus_cents: list[int] = field(default_factory=list)
+    return_requested: datetime | None = None
+    return_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass

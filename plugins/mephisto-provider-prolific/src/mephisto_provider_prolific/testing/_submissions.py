@@ -40,6 +40,7 @@ REJECTION_CATEGORIES = (
 )
 MIN_REJECTION_MESSAGE = 100
 ACTION_TARGETS = {"APPROVE": SubmissionStatus.APPROVED, "REJECT": SubmissionStatus.REJECTED}
+SUBMISSION_ACTIONS = (*ACTION_TARGETS, "COMPLETE")
 
 
 class ParticipantRefused(Exception):
@@ -89,7 +90,7 @@ def submission_json(store: Store, submission: Submission) -> JSON:
         "study_code": submission.entered_code,
         "entered_code": submission.entered_code,
         "bonus_payments": list(submission.bonus_cents),
-        "return_requested": None,
+        "return_requested": iso(submission.return_requested),
     }
 
 
@@ -123,8 +124,10 @@ def transition_submission(store: Store, request: ApiRequest) -> ApiResponse:
     submission = store.submission(request.params["submission_id"])
     body = request.json_object()
     action = body.get("action")
-    if action not in ACTION_TARGETS:
-        raise bad_request({"action": [f"{action!r} is not a valid choice; expected APPROVE or REJECT."]})
+    if action not in SUBMISSION_ACTIONS:
+        raise bad_request({"action": [f"{action!r} is not a valid choice; expected one of {SUBMISSION_ACTIONS}."]})
+    if action == "COMPLETE":
+        return _complete_for_participant(store, submission, body)
     if action == "REJECT":
         _check_reject(body)
     target = ACTION_TARGETS[action]
@@ -135,6 +138,41 @@ def transition_submission(store: Store, request: ApiRequest) -> ApiResponse:
     submission.status = target
     refresh_status(store, store.study(submission.study_id))
     return ApiResponse(200, submission_json(store, submission))
+
+
+def _complete_for_participant(store: Store, submission: Submission, body: JSON) -> ApiResponse:
+    """Documented: the researcher completes an ACTIVE submission with one of the study's codes."""
+    code = body.get("completion_code")
+    if not isinstance(code, str) or not code:
+        raise bad_request({"completion_code": ["Required for COMPLETE."]})
+    try:
+        complete_submission(store, submission, code)
+    except ParticipantRefused as refusal:
+        raise bad_request(str(refusal)) from None
+    return ApiResponse(200, submission_json(store, submission))
+
+
+def request_return(store: Store, request: ApiRequest) -> ApiResponse:
+    """Ask the participant to return the submission (a message; the status changes only if they do)."""
+    submission = store.submission(request.params["submission_id"])
+    reasons = request.json_object().get("request_return_reasons")
+    if not isinstance(reasons, list) or not reasons or any(not isinstance(r, str) or not r for r in reasons):
+        raise bad_request({"request_return_reasons": ["Expected a non-empty list of reasons (strings)."]})
+    if submission.status not in (SubmissionStatus.ACTIVE, SubmissionStatus.AWAITING_REVIEW):
+        raise bad_request(
+            f"A return can only be requested of an ACTIVE or AWAITING REVIEW submission, not {submission.status}."
+        )
+    submission.return_requested = store.clock.now()
+    submission.return_reasons = list(reasons)
+    return ApiResponse(
+        200,
+        {
+            "id": submission.id,
+            "status": submission.status,
+            "participant": submission.participant_id,
+            "return_requested": iso(submission.return_requested),
+        },
+    )
 
 
 def bulk_approve(store: Store, request: ApiRequest) -> ApiResponse:
@@ -214,10 +252,12 @@ def start_submission(store: Store, study_id: str, participant_id: str) -> tuple[
 
 
 def _apply_code_actions(store: Store, submission: Submission, code_entry: JSON) -> None:
-    submission.status = SubmissionStatus.AWAITING_REVIEW
+    # a fixed screen-out code pays the participant a fixed amount and frees the place (SCREENED OUT)
+    screened = code_entry.get("code_type") == "FIXED_SCREENOUT"
+    submission.status = SubmissionStatus.SCREENED_OUT if screened else SubmissionStatus.AWAITING_REVIEW
     for action in code_entry.get("actions", []):
         name = action.get("action")
-        if name == "AUTOMATICALLY_APPROVE":
+        if name == "AUTOMATICALLY_APPROVE" and not screened:
             submission.status = SubmissionStatus.APPROVED
         elif name in ("ADD_TO_PARTICIPANT_GROUP", "REMOVE_FROM_PARTICIPANT_GROUP"):
             group = store.groups.get(str(action.get("participant_group")))

@@ -227,6 +227,11 @@ class FakeProlific:
             status, page = refused.code, refused.read().decode()
         return CompletionResult(status, page, self.submission(visit.submission_id))
 
+    def browser_cookies(self, visit: Visit) -> list[dict[str, str]]:
+        """The participant's cookie for a browser (Playwright's `context.add_cookies`), so a redirect to
+        `completion_url` from their page is known to be theirs."""
+        return [{"name": SESSION_COOKIE, "value": visit.submission_id, "url": self.origin}]
+
     def return_submission(self, visit: Visit) -> JSON:
         """The participant returns the study (RETURNED): they will not be paid and the place is free again."""
         with self.store.lock:
