@@ -46,6 +46,7 @@ from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOu
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.local_channel import LocalOperatorChannel
+from mephisto_core.operations.run.platform_sync_loop import PlatformSync, start_platform_sync
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext
@@ -125,6 +126,8 @@ class Operator:
         self.ctx: RunContext | None = None
         self.io: ClientIOHandler | None = None
         self.worker_pool: WorkerPool | None = None
+        #: the in-run platform sync, when the provider asks for one (`sync_interval_seconds`)
+        self.platform_sync: PlatformSync | None = None
 
     def request_stop(self) -> None:
         """First call: finish gracefully. Second call: stop now."""
@@ -276,6 +279,8 @@ class Operator:
         self.ready.set()
         if on_ready is not None:
             on_ready(self.stats)
+        run_dir = self.settings.runs_dir / str(selection.run.id)
+        self.platform_sync = start_platform_sync(stack, pool, io, self.writer, calls, run_dir)
         outcome.completed = await self._watch(ctx, launcher, publisher, pool, io, feeder, router_lost)
         return self.stats
 

@@ -73,7 +73,7 @@ def apply_drifts(ctx: RunContext, drifts: list[UnitDrift]) -> tuple[list[Applied
         elif kind is DriftKind.ABANDONED_THERE:
             applied.append(Applied(drift, _free(unit)))
         else:
-            applied.append(Applied(drift, _store_submission(ctx, unit, drift)))
+            applied.append(Applied(drift, store_platform_submission(ctx, unit, drift)))
     return applied, withdraw
 
 
@@ -85,8 +85,12 @@ def _free(unit: Unit | None) -> str:
     return "freed: offered again"
 
 
-def _store_submission(ctx: RunContext, unit: Unit | None, drift: UnitDrift) -> str:
-    """Store what the platform tells of a submission we never received; the unit then waits for review."""
+def store_platform_submission(ctx: RunContext, unit: Unit | None, drift: UnitDrift) -> str:
+    """Store what the platform tells of a submission we never received; the unit then waits for review.
+
+    Never over a submission stored here: a unit that is not open (created, launched, assigned, expired) is left
+    as it is. Returns what was done, in words (writer thread).
+    """
     if unit is None:
         return "not stored: no unit here for it"
     if unit.status != UnitStatus.ASSIGNED.value or unit.agent_id is None:
@@ -125,7 +129,7 @@ async def reconcile_run(ctx: RunContext, writer: DatabaseWriter, calls: Provider
     applied, withdraw = await writer.call(apply_drifts, ctx, list(drifts))
     if withdraw:
         await calls.call(ctx.provider.expire_units, withdraw)
-    _store(run_dir, ctx, len(units), applied)
+    append_log(run_dir, ctx, len(units), applied)
     if applied:
         _print(ctx.provider.type_name, applied)
     else:
@@ -133,9 +137,12 @@ async def reconcile_run(ctx: RunContext, writer: DatabaseWriter, calls: Provider
     return applied
 
 
-def _store(run_dir: Path, ctx: RunContext, checked: int, applied: list[Applied]) -> None:
+def append_log(run_dir: Path, ctx: RunContext, checked: int, applied: list[Applied], phase: str = "start") -> None:
+    """One line of the run's reconciliation.jsonl: when (`phase`: "start" or "during run"), what was checked and
+    done."""
     line = {
         "at": utcnow().isoformat(timespec="seconds") + "Z",
+        "phase": phase,
         "provider": ctx.provider.type_name,
         "open_units_checked": checked,
         "drifts": [
