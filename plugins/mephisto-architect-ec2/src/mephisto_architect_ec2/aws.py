@@ -55,7 +55,7 @@ class AwsClients:
             from botocore.config import Config
 
             self._clients[service] = self._session.client(
-                service,  # type: ignore[call-overload]
+                service,
                 region_name=self.region,
                 endpoint_url=self.target.endpoint_url,
                 config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=30),

@@ -85,7 +85,9 @@ def remaining(clients: AwsClients, before: DeploymentRecord) -> list[str]:
         elbv2.describe_target_groups, "TargetGroups", TargetGroupArns=[before.target_group_arn]
     ):
         left.append(f"target group {before.target_group_arn}")
-    rules = describe_or_none(elbv2.describe_rules, "Rules", ListenerArn=before.listener_arn)
+    rules = (
+        describe_or_none(elbv2.describe_rules, "Rules", ListenerArn=before.listener_arn) if before.listener_arn else []
+    )
     arns = [r["RuleArn"] for r in rules if not r.get("IsDefault")]
     left.extend(f"listener rule {arn}" for arn in _rules_of(clients, arns, before.deployment_id))
     if before.dns is not None:
