@@ -35,7 +35,7 @@ def test_setup_makes_one_hit_type_and_qualification_types_once(fake, mephisto_se
     again.setup_resources(run, WORKER_URL)  # a resumed launch: nothing new is created
     creates = fake.requests("CreateQualificationType")
     assert sorted(r.params["Name"] for r in creates) == [f"{run.task.name}-blocked", "trusted"]
-    (hit_type, *rest) = fake.requests("CreateHITType")
+    hit_type = fake.requests("CreateHITType")[0]
     params = hit_type.params
     assert params["Reward"] == "0.50" and params["Title"] == "Describe a picture"
     assert params["Keywords"] == "image,writing" and params["AssignmentDurationInSeconds"] == 600

@@ -42,9 +42,19 @@ class Annotation:
         return cls(parts[1], int(parts[2]), parts[3])
 
 
+def _private_dir(folder: Path) -> None:
+    """Make `folder` and any missing parent 0700 (mkdir's `parents` would make the parents 0755)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        level.mkdir(mode=0o700, exist_ok=True)
+
+
 def _write_private(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically, readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -114,7 +124,7 @@ class ProviderStore:
             if seen.get(assignment_id) == (hit_id, worker_id):
                 return
             seen[assignment_id] = (hit_id, worker_id)
-            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private_dir(self.data_dir)
             fd = os.open(self.data_dir / "assignments.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"assignment": assignment_id, "hit": hit_id, "worker": worker_id}) + "\n")
