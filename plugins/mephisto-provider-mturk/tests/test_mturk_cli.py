@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from mturk_test_helpers import WORKER_URL, give_config, make_provider
-
 from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+from mturk_test_helpers import WORKER_URL, give_config, make_provider
 
 
 def _register(mephisto_cli, name: str = "lab", secret: str = DEFAULT_SECRET_ACCESS_KEY):  # type: ignore[no-untyped-def]
