@@ -297,7 +297,8 @@ class SimulatedWorker:
 async def http_get(url: str) -> bytes:
     """A minimal HTTP/1.1 GET over asyncio streams (what a browser's first request costs the server)."""
     parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    secure = parts.scheme == "https"  # a router behind TLS (the remote architect): the system's trust store
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or (443 if secure else 80), ssl=secure)
     try:
         target = parts.path or "/"
         if parts.query:
