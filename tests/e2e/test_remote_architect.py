@@ -117,7 +117,7 @@ def test_simulated_workers_finish_a_run_through_the_remote_router_over_tls(
     _use_remote(static_task, router, tls)
     launch = start_launch(str(static_task), "--simulate", "3", "--no-panel")
     assert _link(launch).startswith(router.url)
-    assert launch.wait(120) == 0, launch.output()
+    assert launch.wait(60) == 0, launch.output()
     assert "All 4 units are done" in launch.output()
     assert SECRET not in launch.output() + router.output()
     db = _open(mephisto_settings)
@@ -162,6 +162,8 @@ def test_a_router_restart_mid_run_loses_nothing_acknowledged(
     router.start()
     assert launch.wait(180) == 0, launch.output() + "\n--- router ---\n" + router.output()
 
+    assert router.output().count("READY ") == 2, "the router was started twice"
+    assert "the router restarted" in launch.output()
     acknowledged = _acks(acks)
     assert before <= acknowledged
     db = _open(mephisto_settings)
