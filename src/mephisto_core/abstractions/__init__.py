@@ -3,7 +3,7 @@
 from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment, LocalChannelLink
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
 from mephisto_core.abstractions.ledger import ActionLedger
-from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner
+from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner, LeftoverKind
 from mephisto_core.abstractions.no_platform import NoPlatformProvider
 from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
 from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUnsupported, RequirementMapping
@@ -17,7 +17,7 @@ from mephisto_core.abstractions.provider import (
     WorkerIdentity,
 )
 from mephisto_core.abstractions.secrets import redact, secret_field_names
-from mephisto_core.abstractions.task_args import TaskArgs
+from mephisto_core.abstractions.task_args import QualificationRequirement, TaskArgs
 
 __all__ = [
     "ActionLedger",
@@ -31,6 +31,7 @@ __all__ = [
     "DriftKind",
     "Leftover",
     "LeftoverCleaner",
+    "LeftoverKind",
     "LocalChannelLink",
     "NoPlatformProvider",
     "OfferedUnitsCleaner",
@@ -38,6 +39,7 @@ __all__ = [
     "PlatformOutcome",
     "PlatformUnsupported",
     "ProviderArgs",
+    "QualificationRequirement",
     "RequesterArgs",
     "RequirementMapping",
     "SimulatedAnswer",

@@ -61,7 +61,7 @@ class PageCompletion:
 
     url: str
     method: Literal["GET", "POST"] = "GET"
-    fields: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict, hash=False)  # a dict: left out of the hash
     label: str | None = None
 
     def __post_init__(self) -> None:
