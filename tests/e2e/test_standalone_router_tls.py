@@ -1,0 +1,187 @@
+"""A whole run through a standalone router over TLS: `mephisto router serve` as its own process with a certificate made
+here, an operator that connects out to it over wss://, pushes its build and takes the pages' traffic; workers over
+wss:// and one Chromium worker over https://.
+
+Mid-run the channel's TCP connection is cut, the router is killed with SIGKILL and started again on the same port
+(it serves the build from its data dir before the operator is back), then killed again with its data dir emptied
+(the operator pushes the build again). Every submission a page was told was stored is in the database, once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from standalone_e2e_helpers import ChannelCutter, OperatorThread, StandaloneTestPlugin, WssPage, valid_answer
+
+from mephisto_core.data_model import Agent, AgentStatus, Database, TaskRun, Unit, UnitStatus, Worker
+from mephisto_core.router.build_archive import build_digest
+from mephisto_core.router.probe import probe_router
+from mephisto_core.settings import Settings
+from mephisto_core.task_config import load_task_config
+from mephisto_core.testing.standalone_router import (
+    TEST_ROUTER_SECRET,
+    SelfSignedCertificate,
+    StandaloneRouterProcess,
+    make_self_signed_certificate,
+)
+
+ROWS = 10
+TASK_HTML = """<p>Say something about ${topic}.</p>
+<input type="hidden" name="topic" value="${topic}">
+<textarea name="answer" required></textarea>
+"""
+
+
+def _write_task(folder: Path, architect: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "task.html").write_text(TASK_HTML)
+    with (folder / "data.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["topic"])
+        writer.writerows([f"topic-{i}"] for i in range(ROWS))
+    config = {
+        "task": {"name": "standalone-tls", "title": "Standalone", "disconnect_grace_seconds": 60},
+        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
+        "architect": architect,
+        "provider": {"type": "mock"},
+    }
+    path = folder / "task.toml"
+    path.write_text(tomli_w.dumps(config))
+    return path
+
+
+def _get(url: str, cert: SelfSignedCertificate) -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=str(cert.cert))
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.1)
+
+
+def _one_unit(page: WssPage) -> dict[str, Any] | None:
+    """Take a unit and submit it; the refusal when there is none."""
+    reply = page.hello()
+    if reply["type"] != "assigned":
+        return reply
+    assert not reply["submitted"], reply
+    answer = page.submit(valid_answer(reply))
+    assert answer["type"] == "submitted", answer
+    return None
+
+
+def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channel_and_router_restarts(
+    tmp_path: Path,
+    mephisto_settings: Settings,
+    sqlite_database: Database,
+    mephisto_register_plugin: Callable[[object], None],
+    browser: Any,
+) -> None:
+    mephisto_register_plugin(StandaloneTestPlugin())
+    cert = make_self_signed_certificate(tmp_path / "tls")
+    router = StandaloneRouterProcess(tmp_path / "router-data", tmp_path / "router.log", certificate=cert)
+    router.start()
+    cutter = ChannelCutter(router.port)
+    operator: OperatorThread | None = None
+    pages: list[WssPage] = []
+    try:
+        assert probe_router(router.url, TEST_ROUTER_SECRET, ca_file=cert.cert).task is None
+        architect = {
+            "type": "standalone_test",
+            "worker_url": router.url,
+            "channel_url": f"wss://127.0.0.1:{cutter.port}/_channel",
+            "secret": TEST_ROUTER_SECRET,
+            "ca_file": str(cert.cert),
+        }
+        config = load_task_config(_write_task(tmp_path / "task", architect), [])
+        operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
+        channel: Any = operator.operator.io.channel  # type: ignore[union-attr]
+        build = mephisto_settings.runs_dir / str(operator.operator.stats.run_id) / "build"
+        # The link went out only once the router served the pushed build.
+        assert probe_router(router.url, TEST_ROUTER_SECRET, ca_file=cert.cert).task == build_digest(build)
+        assert channel.pusher.pushes == 1
+        status, body = _get(router.url + "?worker_id=someone", cert)
+        assert status == 200 and body == (build / "index.html").read_bytes()
+
+        pages = [WssPage(router.url, f"worker-{i}", cert.cert) for i in range(3)]
+        for page in pages:
+            assert _one_unit(page) is None
+
+        # 1. The channel's TCP connection dies while a page holds a unit; its submit is resent until stored.
+        held = pages[0].hello()
+        cutter.cut()
+        assert pages[0].submit(valid_answer(held))["type"] == "submitted"
+
+        # 2. kill -9 of the router while a page holds a unit; the operator cannot come back at first.
+        held = pages[1].hello()
+        cutter.hold()
+        router.restart()
+        status, body = _get(router.url + "?worker_id=someone", cert)
+        assert status == 200 and body == (build / "index.html").read_bytes()  # from its data dir, at once
+        status, health = _get(router.url + "_health", cert)
+        assert json.loads(health)["operator_connected"] is False
+        cutter.release()
+        again = pages[1].hello()  # the page reconnected to the new router process: same unit, same data
+        assert again["type"] == "assigned" and again["unit_id"] == held["unit_id"], again
+        assert pages[1].submit(valid_answer(again))["type"] == "submitted"
+        assert channel.pusher.pushes == 1  # the restarted router still had the build
+
+        # 3. kill -9 again, this time with its disk emptied: no task until the operator pushes it again.
+        router.kill()
+        shutil.rmtree(router.data_dir)
+        router.start()
+        _wait_until(lambda: channel.pusher.pushes == 2 and channel.pusher.served.is_set(), "the build is pushed again")
+        status, body = _get(router.url + "?worker_id=someone", cert)
+        assert status == 200 and body == (build / "index.html").read_bytes()
+
+        # 4. A real browser does a unit over https:// and wss://.
+        context = browser.new_context(ignore_https_errors=True)
+        try:
+            tab = context.new_page()
+            tab.goto(router.url + "?worker_id=chromium")
+            tab.locator("textarea[name=answer]").fill("typed in Chromium over TLS")
+            tab.get_by_role("button", name="Submit").click()
+            tab.get_by_text("Your answer was submitted.").wait_for(timeout=20_000)
+        finally:
+            context.close()
+
+        # 5. The pages do the rest; the run ends by itself.
+        while _one_unit(pages[2]) is None:
+            continue
+        stats = operator.wait(60)
+        assert stats.count(UnitStatus.COMPLETED) == ROWS
+    finally:
+        for page in pages:
+            page.close()
+        if operator is not None and operator.running:
+            operator.stop_now()
+        cutter.close()
+        router.close()
+
+    acknowledged = [key for page in pages for key in page.acknowledged]
+    stored = [key for (key,) in Agent.select(Agent.submit_key).where(Agent.submit_key.is_null(False)).tuples()]
+    assert len(stored) == len(set(stored)) == ROWS  # nothing stored twice
+    assert set(acknowledged) <= set(stored) and len(acknowledged) == ROWS - 1  # the browser did one
+    assert Unit.select().where(Unit.status == UnitStatus.COMPLETED).count() == ROWS
+    chromium = Agent.get(Agent.worker == Worker.get(Worker.name == "chromium"))
+    assert chromium.status == AgentStatus.COMPLETED and chromium.outputs["answer"] == "typed in Chromium over TLS"
+    assert TaskRun.get().is_completed
+    assert cutter.accepted >= 4  # the first channel, after the cut, after each restart
