@@ -293,7 +293,12 @@ def test_interrupted_run_is_stopped_and_resumed_with_a_new_study(
     provider = make_provider(fake, data_dir)
     provider.setup_resources(run, WORKER_URL)
     provider.publish_units(units, WORKER_URL, keys_for(units))
-    provider.cleanup_resources(run)  # Ctrl-C: units still offered
+    provider.expire_units(units)  # Ctrl-C: the core withdraws the units nobody started (here and in the database)
+    with mephisto_rows_database.write():
+        for unit in units:
+            unit.status = "expired"
+            unit.save()
+    provider.cleanup_resources(run)
     first = fake.studies()[0]
     assert not first["internal_name"].endswith("-finished")
     provider = make_provider(fake, data_dir)
@@ -303,6 +308,32 @@ def test_interrupted_run_is_stopped_and_resumed_with_a_new_study(
     assert len(studies) == 2
     second = next(s for s in studies.values() if s["id"] != first["id"])
     assert second["status"] == "ACTIVE" and second["internal_name"] == f"mephisto-run-{run.id}-2"
+    assert second["total_available_places"] == 2
+
+
+def test_a_relaunch_at_another_address_moves_the_offered_units_to_a_new_study(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 3)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, "http://127.0.0.1:4001/")
+    keys = keys_for(units)
+    provider.publish_units(units, WORKER_URL, keys)
+    old = fake.studies()[0]["id"]
+    visit = fake.start(old, "h0000000000000000000001")
+    hold(mephisto_rows_database, units[0], visit.participant_id, visit.session_id)
+    # kill -9, then a launch that serves the task on another port: Prolific cannot change a published URL
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, "http://127.0.0.1:4002/")
+    studies = {s["id"]: s for s in fake.studies()}
+    new = next(s for s in studies.values() if s["id"] != old)
+    assert studies[old]["status"] == "AWAITING REVIEW"  # stopped; the participant holding a unit can still finish
+    assert new["external_study_url"].startswith("http://127.0.0.1:4002/?PROLIFIC_PID=")
+    assert new["status"] == "ACTIVE" and new["total_available_places"] == 2  # the two units still offered
+    assert provider.find_published(keys[units[0].id]) == ""  # published in the stopped study
+    code = provider.store.load_run(run.id).codes[old]  # type: ignore[union-attr]
+    identity = provider.identify_worker(visit_params(visit.url))
+    assert identity.completion is not None and identity.completion.fields["cc"] == code
 
 
 def test_fee_and_balance(fake: FakeProlific, data_dir: Path) -> None:

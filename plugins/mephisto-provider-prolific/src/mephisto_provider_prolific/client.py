@@ -58,6 +58,10 @@ class ProlificClient:
                 "no Prolific API token: register one with `mephisto register prolific NAME api_key=...`"
             )
         self._api_key = api_key
+        httpx_log = logging.getLogger("httpx")
+        if httpx_log.level == logging.NOTSET:
+            # httpx logs every request at INFO: a line per place added would bury the launch's own output.
+            httpx_log.setLevel(logging.WARNING)
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self._sleep = sleep

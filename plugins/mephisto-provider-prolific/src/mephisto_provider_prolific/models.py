@@ -116,6 +116,7 @@ class Study(_Answer):
     id: str
     name: str = ""
     internal_name: str | None = None
+    external_study_url: str | None = None
     status: str = "UNPUBLISHED"
     total_available_places: int = 0
     places_taken: int = 0

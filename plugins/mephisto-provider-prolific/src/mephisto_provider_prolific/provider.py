@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 URL_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 FINISHED_SUFFIX = "-finished"
+SIMULATED_STUDY = "SIMULATED"
 _CENT = Decimal("0.01")
 
 
@@ -174,8 +175,26 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
             self.api.add_to_group(state.allow_group_id, sorted(wanted - present))
             self.api.remove_from_group(state.allow_group_id, sorted(present - wanted))
         study = self._current_study(state)
+        if study is not None and study.external_study_url != study_url(worker_url):
+            # The task is served at a new address (a relaunch on another port or host); Prolific cannot change a
+            # published study's URL, so the old study is stopped and the run goes on in a new one.
+            log.info("the worker URL changed; stopping study %s and making a new one", study.id)
+            if study.status == "UNPUBLISHED":
+                self.api.client.request("DELETE", f"studies/{study.id}/")
+            else:
+                self._stop(study.id)
+            with self.store.edit_run(run.id) as edited:
+                edited.stopped.append(study.id)
+            state = self.store.load_run(run.id) or state
+            study = None
         if study is None:
+            if state.studies:
+                self._carry_keys_over(state)
+                state = self.store.load_run(run.id) or state
             study = self._create_study(run, state, task, reward_cents, worker_url)
+            state = self.store.load_run(run.id) or state
+        if state.live_keys():
+            study = self._sync_places(state)  # places recorded but not yet at Prolific (a crash, a new study)
         log.info("Prolific study %s (%s) serves run %s", study.id, study.status, run.id)
 
     def _current_study(self, state: RunState) -> Study | None:
@@ -190,6 +209,24 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
                 edited.studies.append(found.id)
                 edited.codes.setdefault(found.id, _completion_code_of(found))
         return found
+
+    def _carry_keys_over(self, state: RunState) -> None:
+        """Before a new study replaces a stopped one: only units still offered here need places in it."""
+        from mephisto_core.data_model import Unit, UnitStatus
+
+        offered = {
+            unit_id
+            for (unit_id,) in Unit.select(Unit.id)
+            .where((Unit.task_run == state.run_id) & (Unit.status == UnitStatus.LAUNCHED.value))
+            .tuples()
+        }
+        with self.store.edit_run(state.run_id) as edited:
+            live = set(edited.live_keys())
+            for key, unit_id in list(edited.keys.items()):
+                if key not in live or unit_id not in offered:
+                    edited.retired[key] = unit_id
+                    del edited.keys[key]
+            edited.withdrawn = []
 
     def _create_study(
         self, run: TaskRun, state: RunState, task: Mapping[str, Any], reward_cents: int, worker_url: str
@@ -265,6 +302,8 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
     def find_published(self, idempotency_key: str) -> str | None:
         """The study's id when the key is recorded and Prolific has the places the record counts; else None."""
         state = self._state()
+        if idempotency_key in state.retired:
+            return ""  # published in an earlier study of the run, which was stopped since
         if idempotency_key not in state.keys:
             return None
         assert state.study_id is not None
@@ -324,7 +363,9 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         state = self.store.load_run(run.id)
         if state is None or state.study_id is None:
             return
+        # Expired units count as open: a stopped launch withdraws them, and the next launch offers them again.
         open_statuses = [UnitStatus.CREATED.value, UnitStatus.LAUNCHED.value, UnitStatus.ASSIGNED.value]
+        open_statuses.append(UnitStatus.EXPIRED.value)
         done = not Unit.select().where((Unit.task_run == run.id) & (Unit.status.in_(open_statuses))).exists()
         self.stop_run_studies(state, finished=done)
 
@@ -381,6 +422,8 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
                 "Open the study from Prolific.",
             )
         state = self.store.load_run(self._run_id) if self._run_id is not None else None
+        if state is not None and state.study_id and study_id == SIMULATED_STUDY and self.settings.is_overridden:
+            study_id = state.study_id  # a simulated worker of a test (see simulated_worker_params)
         if state is None or study_id not in state.studies:
             return WorkerIdentity(
                 None,
@@ -402,16 +445,17 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         return study_url(base_url)
 
     def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
-        """Only against a test's fake Prolific (MEPHISTO_PROLIFIC_API_URL): real participants come from Prolific."""
-        if not self.settings.is_overridden or self._run_id is None:
+        """Only against a test's fake Prolific (MEPHISTO_PROLIFIC_API_URL): real participants come from Prolific.
+
+        The study is not made yet when the core asks, so the link names the run's current study as
+        `STUDY_ID=SIMULATED`, which `identify_worker` accepts only under the same test-only setting.
+        """
+        if not self.settings.is_overridden:
             raise ProviderError(
                 "the prolific provider cannot run simulated workers against Prolific itself: participants come "
                 "from Prolific. Launch without --simulate (or try the task with provider.type=mock)."
             )
-        state = self._state()
-        assert state.study_id is not None
-        session = "sim" + secrets.token_hex(8)
-        return {"PROLIFIC_PID": worker_name, "STUDY_ID": state.study_id, "SESSION_ID": session}
+        return {"PROLIFIC_PID": worker_name, "STUDY_ID": SIMULATED_STUDY, "SESSION_ID": "sim" + secrets.token_hex(8)}
 
     def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
         """With a requirement that needs a grant, the study admits only a participant group of eligible workers."""

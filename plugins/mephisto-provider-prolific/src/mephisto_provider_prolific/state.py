@@ -42,6 +42,8 @@ class RunState(BaseModel):
     #: publish key -> unit id: every unit published (places = len(keys) - len(withdrawn))
     keys: dict[str, int] = Field(default_factory=dict)
     withdrawn: list[str] = Field(default_factory=list)
+    #: keys of earlier (stopped) studies of the run, kept so find_published still knows them
+    retired: dict[str, int] = Field(default_factory=dict)
     finished: bool = False
 
     @property
