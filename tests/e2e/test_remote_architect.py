@@ -139,7 +139,7 @@ def test_a_router_restart_mid_run_loses_nothing_acknowledged(
     mephisto_settings: Settings,
     tmp_path: Path,
 ) -> None:
-    rows = 150
+    rows = 300  # enough that the run is far from done when the router is killed, even on a fast machine
     _use_remote(static_task, router, tls, rows=rows)
     acks = tmp_path / "acks.jsonl"
     launch = start_launch(
@@ -155,7 +155,7 @@ def test_a_router_restart_mid_run_loses_nothing_acknowledged(
     deadline = time.monotonic() + 60
     while len(_acks(acks)) < 30:
         assert time.monotonic() < deadline, launch.output()
-        time.sleep(0.05)
+        time.sleep(0.01)
     router.kill()  # SIGKILL: the router keeps nothing but the pushed build on disk
     before = _acks(acks)
     assert len(before) < rows
