@@ -121,7 +121,7 @@ def test_submit_while_another_process_holds_the_write_lock_gets_unavailable_and_
 
     # What a page does with `unavailable`: send the same submit_key again until it is acknowledged.
     retried = page.submit(outputs, key=key)
-    assert retried == {"type": "submitted", "id": retried["id"], "submit_key": key, "next": "done"}
+    assert retried == {"type": "submitted", "id": retried["id"], "submit_key": key, "next": "done", "completion": None}
     assert page.resends > 0, "the submit was never refused while the lock was held"
     lock_holders[0].wait()
     assert assert_acknowledged_stored_once([key]) == [key]
