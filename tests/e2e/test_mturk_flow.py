@@ -1,0 +1,201 @@
+"""`mephisto launch` with provider.type = "mturk_sandbox" against the local FakeMTurk: the operator is a real
+process reaching the fake through MEPHISTO_MTURK_ENDPOINT_URL; workers accept HITs at the fake and open the page
+it gives them (Chromium, or a socket page speaking docs/protocol.md); their pages post the completion step to the
+fake's externalSubmit; the review runs through the real `mephisto review --cli`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from e2e_helpers import mephisto
+from mephisto_provider_mturk.client import ENDPOINT_ENV
+from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
+from websockets.sync.client import connect
+
+from mephisto_core.data_model import Agent, AgentStatus, UnitStatus, open_database
+from mephisto_core.data_model.payments import Payment
+
+UNITS = 4  # rows of the static template's data.csv
+MTURK_ARGS = (
+    "architect.port=0",
+    "provider.type=mturk_sandbox",
+    "provider.requester_name=lab",
+    "provider.sync_interval_seconds=5",
+    "--no-panel",
+)
+ANSWER = "I like walking along the river early in the morning."
+
+
+@pytest.fixture
+def fake(cli_env: dict[str, str]) -> Iterator[FakeMTurk]:
+    """A FakeMTurk the `mephisto` subprocesses reach, and the requester `lab` registered with its account."""
+    with FakeMTurk() as server:
+        cli_env[ENDPOINT_ENV] = server.endpoint_url
+        registered = mephisto(
+            "register",
+            "mturk_sandbox",
+            "lab",
+            f"access_key_id={DEFAULT_ACCESS_KEY_ID}",
+            f"secret_access_key={DEFAULT_SECRET_ACCESS_KEY}",
+            env=cli_env,
+        )
+        assert registered.returncode == 0, registered.stdout + registered.stderr
+        yield server
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    """Poll `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def open_hits(fake: FakeMTurk) -> list[str]:
+    snapshot = fake.snapshot()
+    return sorted(h for h, status in snapshot.hit_statuses.items() if status == "Assignable")
+
+
+class SocketPage:
+    """A worker page over the router's WebSocket: hello with the link's parameters, submit, completion."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.params = dict(parse_qsl(parts.query))
+        self.ws = connect(f"ws://{parts.netloc}/ws", open_timeout=5)
+        self.next_id = 0
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({**message, "id": self.next_id}))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            reply = json.loads(self.ws.recv(timeout=20))
+            if reply.get("id") == self.next_id:
+                return dict(reply)
+        raise AssertionError(f"no answer to {message['type']}")
+
+    def hello(self) -> dict[str, Any]:
+        return self.request({"type": "hello", "params": self.params, "token": None})
+
+    def submit(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        return self.request({"type": "submit", "submit_key": f"k-{time.monotonic_ns()}", "outputs": outputs})
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def submit_through_page(url: str, topic_check: bool = True) -> dict[str, Any]:
+    """A socket worker does the unit and posts the completion step, as mephisto-task.js does."""
+    page = SocketPage(url)
+    try:
+        assigned = page.hello()
+        assert assigned["type"] == "assigned", assigned
+        topic = assigned["init_data"]["inputs"]["topic"]
+        submitted = page.submit({"topic": topic, "frequency": "daily", "answer": ANSWER})
+        assert submitted["type"] == "submitted", submitted
+        completion = submitted["completion"]
+        assert completion["method"] == "POST" and completion["url"].endswith("/mturk/externalSubmit")
+        posted = httpx.post(completion["url"], data=completion["fields"])
+        assert posted.status_code < 400, posted.text
+        return assigned
+    finally:
+        page.close()
+
+
+def review_in_terminal(keys: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`mephisto review --cli` in a fresh process, the keys typed on its stdin."""
+    command = [sys.executable, "-m", "mephisto_core.cli", "review", "--cli"]
+    return subprocess.run(command, input=keys, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _db(settings):  # type: ignore[no-untyped-def]
+    return open_database(None, settings.sqlite_path)
+
+
+@pytest.mark.browser
+def test_sandbox_run_with_chromium_and_socket_workers_then_review(  # type: ignore[no-untyped-def]
+    fake, static_task, start_launch, browser, mephisto_settings, cli_env
+):
+    launch = start_launch(str(static_task), *MTURK_ARGS)
+    launch.wait_for_link()
+    hits = wait_for("one HIT per unit", lambda: len(open_hits(fake)) == UNITS and open_hits(fake))
+
+    # A preview reserves nothing.
+    preview = SocketPage(fake.preview_url(hits[0]))
+    assert preview.hello()["type"] == "preview"
+    preview.close()
+
+    # A worker in Chromium: accept at MTurk, open the page MTurk frames, submit, land on MTurk's externalSubmit.
+    visit = fake.accept(hits[0], "ACHROMEWORKER")
+    assert visit.url is not None
+    page = browser.new_context().new_page()
+    page.goto(visit.url)
+    page.locator("select[name=frequency]").select_option("weekly")
+    page.locator("textarea[name=answer]").fill(ANSWER)
+    page.get_by_role("button", name="Submit").click()
+    wait_for(
+        "the Chromium page's externalSubmit", lambda: fake.assignment(visit.assignment_id).state.value == "Submitted"
+    )
+    page.wait_for_url(f"{fake.endpoint_url}/mturk/externalSubmit*", timeout=15_000)
+    page.context.close()
+
+    # Two socket workers; the second returns the HIT at MTurk before submitting: the in-run sync frees the unit.
+    second = fake.accept(hits[1], "ASOCKETWORKER1")
+    assert second.url is not None
+    submit_through_page(second.url)
+    third = fake.accept(hits[2], "ASOCKETWORKER2")
+    assert third.url is not None
+    held = SocketPage(third.url)
+    assert held.hello()["type"] == "assigned"
+    fake.return_assignment(third.assignment_id)
+
+    def returned() -> bool:
+        db = _db(mephisto_settings)
+        try:
+            agent = Agent.get_or_none(Agent.provider_agent_id == third.assignment_id)
+            return agent is not None and agent.status == AgentStatus.RETURNED.value
+        finally:
+            db.close()
+
+    wait_for("the returned assignment's unit to be freed (in-run sync)", returned, timeout=60)
+    held.close()
+    for hit_id, worker in ((hits[2], "ASOCKETWORKER3"), (hits[3], "ASOCKETWORKER4")):
+        visit_n = fake.accept(hit_id, worker)
+        assert visit_n.url is not None
+        submit_through_page(visit_n.url)
+    assert launch.wait(60) == 0, launch.output()
+    assert f"All {UNITS} units are done" in launch.output()
+    assert open_hits(fake) == []  # shutdown expired every HIT and checked
+    submitted = [a for a in fake.snapshot().assignments.values() if a.state.value == "Submitted"]
+    assert len(submitted) == UNITS
+
+    # Review through the real terminal review: bonus + approve the first unit, reject the second, approve the rest.
+    keys = "b\n0.25\nVery clear\na\nr\nThe answer ignores the prompt.\na\na\nq\n"
+    reviewed = review_in_terminal(keys, cli_env)
+    assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
+    assert "Review finished: 1 bonus paid, 3 approved, 1 rejected" in reviewed.stdout, reviewed.stdout
+    db = _db(mephisto_settings)
+    try:
+        verdicts = {a.provider_agent_id: a.unit.status for a in Agent.select().where(Agent.status != "returned")}
+        (bonus,) = Payment.select().where(Payment.kind == "bonus")
+        bonus_agent = Agent.get((Agent.unit == bonus.unit_id) & (Agent.status != "returned"))
+    finally:
+        db.close()
+    states = {a.assignment_id: a.state.value for a in fake.snapshot().assignments.values()}
+    for assignment_id, status in verdicts.items():
+        assert states[assignment_id] == ("Rejected" if status == UnitStatus.REJECTED.value else "Approved")
+    (paid,) = fake.snapshot().bonuses
+    assert (paid.assignment_id, paid.amount, bonus.status) == (bonus_agent.provider_agent_id, Decimal("0.25"), "paid")
