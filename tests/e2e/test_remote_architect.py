@@ -83,7 +83,9 @@ def _link(launch: LaunchProcess, timeout: float = 60) -> str:
 def _acks(path: Path) -> set[str]:
     if not path.exists():
         return set()
-    return {json.loads(line)["submit_key"] for line in path.read_text(encoding="utf-8").splitlines() if line}
+    text = path.read_text(encoding="utf-8")
+    complete = text[: text.rfind("\n") + 1]  # the launch may be writing the last line right now
+    return {json.loads(line)["submit_key"] for line in complete.splitlines() if line}
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
