@@ -74,7 +74,12 @@ def test_missing_required_fields_are_each_named(api: httpx.Client) -> None:
         ),
         ({"device_compatibility": ["watch"]}, "device_compatibility"),
         ({"maximum_allowed_time": 2, "estimated_completion_time": 5}, "maximum_allowed_time"),
-        ({"filters": [{"selected_values": ["x"]}]}, "filters"),
+        ({"filters": [{"selected_values": ["x"]}]}, "filters[0]"),
+        ({"filters": [{"filter_id": "age"}]}, "filters[0]"),
+        ({"filters": [{"filter_id": "age", "selected_range": {"lower": 1}, "selected_values": ["1"]}]}, "filters[0]"),
+        ({"filters": [{"filter_id": "x", "selected_values": [1]}]}, "filters[0].selected_values"),
+        ({"filters": [{"filter_id": "age", "selected_range": {"min": 1}}]}, "filters[0].selected_range"),
+        ({"filters": "age"}, "filters"),
         ({"project": "000000000000000000000000"}, "project"),
     ],
 )
@@ -227,3 +232,23 @@ def test_stopped_study_with_work_in_progress_awaits_review(fake: FakeProlific, a
     assert stopped["status"] == "AWAITING REVIEW"
     grown = api.patch(f"studies/{study['id']}/", json={"total_available_places": 9})
     assert grown.status_code == 400 and "stopped" in error_detail(grown)["total_available_places"][0]
+
+
+def test_patch_project_of_a_draft_and_same_project_of_a_published_study(fake: FakeProlific, api: httpx.Client) -> None:
+    other = api.post(f"workspaces/{fake.default_workspace_id}/projects/", json={"title": "Other"}).json()
+    draft = create_study(api)
+    moved = api.patch(f"studies/{draft['id']}/", json={"project": other["id"], "reward": 0})
+    assert moved.status_code == 400  # a bad field leaves the project as it was
+    assert api.get(f"studies/{draft['id']}/").json()["project"] == fake.default_project_id
+    assert api.patch(f"studies/{draft['id']}/", json={"project": other["id"]}).json()["project"] == other["id"]
+    live = published_study(api)
+    same = api.patch(f"studies/{live['id']}/", json={"project": live["project"], "internal_name": "x"})
+    assert same.status_code == 200
+    assert api.patch(f"studies/{live['id']}/", json={"project": other["id"]}).status_code == 400
+
+
+def test_null_optional_fields_take_their_defaults(api: httpx.Client) -> None:
+    study = create_study(api, filters=None, maximum_allowed_time=None, internal_name=None, project=None)
+    assert study["filters"] == [] and study["maximum_allowed_time"] > 5 and study["internal_name"] == study["name"]
+    nulled = api.patch(f"studies/{study['id']}/", json={"reward": None})
+    assert nulled.status_code == 400 and error_detail(nulled)["reward"] == ["This field may not be null."]

@@ -335,3 +335,10 @@ def test_browser_cookie_identifies_the_participant(fake: FakeProlific, api: http
     page = httpx.get(fake.completion_url, params={"cc": CODE}, cookies={cookie["name"]: cookie["value"]})
     assert page.status_code == 200
     assert fake.submission(first.submission_id)["status"] == "AWAITING REVIEW"
+
+
+def test_bulk_approve_refuses_ids_that_are_not_strings(fake: FakeProlific, api: httpx.Client) -> None:
+    study = published_study(api)
+    response = api.post("submissions/bulk-approve/", json={"study_id": study["id"], "participant_ids": [{"id": 1}]})
+    assert response.status_code == 400 and "participant_ids" in error_detail(response)
+    assert fake.server_errors == []

@@ -43,6 +43,12 @@ REQUIRED += ("estimated_completion_time", "reward", "total_available_places")
 # After publishing, Prolific lets a researcher change only these (other fields must come back unchanged).
 EDITABLE_WHEN_PUBLISHED = ("internal_name", "total_available_places")
 TRANSITIONS = ("PUBLISH", "PAUSE", "START", "STOP")
+# Optional fields sent as null mean "not given": the default applies.
+NULL_MEANS_DEFAULT = ("internal_name", "maximum_allowed_time", "device_compatibility", "filters", "project")
+
+
+def _drop_nulls(data: JSON) -> JSON:
+    return {k: v for k, v in data.items() if not (k in NULL_MEANS_DEFAULT and v is None)}
 
 
 def default_maximum_allowed_time(estimated_minutes: int) -> int:
@@ -114,10 +120,27 @@ def _check_fields(data: JSON, errors: dict[str, list[str]]) -> None:
     if devices is not None and (not isinstance(devices, list) or any(d not in DEVICES for d in devices)):
         errors["device_compatibility"] = [f"Expected a list of {', '.join(DEVICES)}, got {devices!r}."]
     filters = data.get("filters")
-    if filters is not None and (
-        not isinstance(filters, list) or any(not isinstance(f, dict) or "filter_id" not in f for f in filters)
-    ):
+    if filters is not None:
+        _check_filters(filters, errors)
+
+
+def _check_filters(filters: Any, errors: dict[str, list[str]]) -> None:
+    """Each filter: a `filter_id` and exactly one of `selected_values` (a list) or `selected_range` (an object)."""
+    if not isinstance(filters, list):
         errors["filters"] = ["Expected a list of {filter_id, selected_values | selected_range} objects."]
+        return
+    for index, entry in enumerate(filters):
+        where = f"filters[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("filter_id"), str) or not entry["filter_id"]:
+            errors[where] = ["Expected an object with a filter_id (a non-empty string)."]
+            continue
+        values, span = entry.get("selected_values"), entry.get("selected_range")
+        if (values is None) == (span is None):
+            errors[where] = ["Give exactly one of selected_values and selected_range."]
+        elif values is not None and (not isinstance(values, list) or any(not isinstance(v, str) for v in values)):
+            errors[f"{where}.selected_values"] = ["Expected a list of strings."]
+        elif span is not None and (not isinstance(span, dict) or not set(span) <= {"lower", "upper"}):
+            errors[f"{where}.selected_range"] = ["Expected an object with lower and/or upper."]
 
 
 def places_taken(store: Store, study: Study) -> int:
@@ -180,11 +203,11 @@ def refresh_status(store: Store, study: Study) -> None:
 
 
 def create_study(store: Store, request: ApiRequest) -> ApiResponse:
-    data = copy.deepcopy(request.json_object())
+    data = _drop_nulls(copy.deepcopy(request.json_object()))
     errors: dict[str, list[str]] = {name: ["This field is required."] for name in REQUIRED if data.get(name) is None}
     _check_fields(data, errors)
     project_id = data.pop("project", None)
-    if project_id is not None and project_id not in store.projects:
+    if project_id is not None and (not isinstance(project_id, str) or project_id not in store.projects):
         errors["project"] = [f"Project {project_id!r} does not exist."]
     if errors:
         raise bad_request(errors)
@@ -239,19 +262,17 @@ def patch_study(store: Store, request: ApiRequest) -> ApiResponse:
     changes = copy.deepcopy(request.json_object())
     for read_only in ("id", "status", "places_taken", "number_of_submissions", "workspace", "date_created"):
         changes.pop(read_only, None)
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {name: ["This field may not be null."] for name in REQUIRED if name in changes}
+    errors = {name: message for name, message in errors.items() if changes[name] is None}
     if study.status != StudyStatus.UNPUBLISHED:
         for name, value in changes.items():
-            if name not in EDITABLE_WHEN_PUBLISHED and study.data.get(name) != value:
+            current = study.project_id if name == "project" else study.data.get(name)
+            if name not in EDITABLE_WHEN_PUBLISHED and current != value:
                 errors[name] = [f"Cannot be changed once the study is published (status {study.status})."]
-    if "project" in changes:
-        project_id = changes.pop("project")
-        if project_id not in store.projects:
-            errors["project"] = [f"Project {project_id!r} does not exist."]
-        elif not errors:
-            study.project_id = project_id
-            study.workspace_id = store.projects[project_id].workspace_id
-    merged = dict(study.data, **changes)
+    project_id = changes.pop("project", None)
+    if project_id is not None and (not isinstance(project_id, str) or project_id not in store.projects):
+        errors["project"] = [f"Project {project_id!r} does not exist."]
+    merged = _drop_nulls(dict(study.data, **changes))
     _check_fields(merged, errors)
     places = changes.get("total_available_places")
     if isinstance(places, int) and study.status != StudyStatus.UNPUBLISHED and "total_available_places" not in errors:
@@ -264,6 +285,9 @@ def patch_study(store: Store, request: ApiRequest) -> ApiResponse:
         raise bad_request(errors)
     grew = isinstance(places, int) and places > int(study.data["total_available_places"])
     study.data = merged
+    if project_id is not None:
+        study.project_id = project_id
+        study.workspace_id = store.projects[project_id].workspace_id
     if grew and not study.stopped and study.status in (StudyStatus.AWAITING_REVIEW, StudyStatus.COMPLETED):
         study.status = StudyStatus.ACTIVE  # a full study with new places recruits again
     refresh_status(store, study)

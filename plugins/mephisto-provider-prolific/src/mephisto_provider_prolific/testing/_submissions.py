@@ -186,6 +186,8 @@ def bulk_approve(store: Store, request: ApiRequest) -> ApiResponse:
     else:
         if not isinstance(study_id, str) or not isinstance(participant_ids, list) or not participant_ids:
             raise bad_request({"non_field_errors": ["Give submission_ids, or study_id with participant_ids."]})
+        if any(not isinstance(pid, str) for pid in participant_ids):
+            raise bad_request({"participant_ids": ["Expected a list of participant ids (strings)."]})
         by_participant = {s.participant_id: s for s in store.submissions_of(store.study(study_id).id)}
         missing = [pid for pid in participant_ids if pid not in by_participant]
         if missing:
@@ -206,7 +208,7 @@ def bulk_approve(store: Store, request: ApiRequest) -> ApiResponse:
 
 def _group_ids(study: Study, filter_id: str) -> set[str] | None:
     found: set[str] | None = None
-    for entry in study.data.get("filters", []):
+    for entry in study.data.get("filters") or []:
         if entry.get("filter_id") == filter_id:
             found = (found or set()) | {str(v) for v in entry.get("selected_values", [])}
     return found
