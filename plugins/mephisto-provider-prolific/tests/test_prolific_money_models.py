@@ -63,3 +63,11 @@ def test_args_from_a_task_file_section() -> None:
 def test_the_api_key_is_a_secret() -> None:
     args = ProlificRequesterArgs(api_key="abc")  # type: ignore[arg-type]
     assert "abc" not in repr(args)
+
+
+def test_uses_only_the_public_api() -> None:
+    from pathlib import Path
+
+    from mephisto_core.testing.public_api import internal_core_imports
+
+    assert internal_core_imports(Path(__file__).parents[1] / "src") == []

@@ -12,7 +12,6 @@ from prolific_provider_helpers import WORKER_URL, fake, hold, keys_for, make_pro
 
 from mephisto_core.abstractions import DriftKind
 from mephisto_core.data_model import Database
-from mephisto_core.data_model.qualifications import grant_qualification
 from mephisto_core.errors import ProviderError
 
 __all__ = ["fake"]  # the fixture, imported for pytest
@@ -269,9 +268,16 @@ def test_qualified_workers_form_the_run_allow_list_kept_in_step_with_grants(
 
 
 def _requirement(data: dict[str, object]) -> object:
-    from mephisto_core.abstractions.task_args import QualificationRequirement
+    from mephisto_core.abstractions import TaskArgs
 
-    return QualificationRequirement.model_validate(data)
+    return TaskArgs.model_validate({"name": "t", "title": "T", "qualifications": [data]}).qualifications[0]
+
+
+def grant_qualification(worker: object, name: str, value: int) -> None:
+    from mephisto_core.data_model import GrantedQualification, Qualification
+
+    qualification, _ = Qualification.get_or_create(name=name)
+    GrantedQualification.create(worker=worker, qualification=qualification, value=value)
 
 
 def test_cleanup_stops_a_finished_run_study_renames_it_and_deletes_its_group(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from mephisto_core.abstractions import CleanupScope, Leftover, LeftoverCleaner
-from mephisto_core.abstractions.leftovers import LeftoverKind
 from mephisto_core.errors import MephistoError
 
 
 class ProlificStudiesCleaner(LeftoverCleaner):
     """Finds, per dead run of this data dir, the studies not stopped and the allow-list group not deleted."""
 
-    kind: ClassVar[LeftoverKind] = "provider"
+    kind: ClassVar[Literal["provider"]] = "provider"
     type_name: ClassVar[str] = "prolific"
 
     def find(self, scope: CleanupScope) -> list[Leftover]:

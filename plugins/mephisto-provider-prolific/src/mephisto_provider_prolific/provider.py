@@ -41,7 +41,6 @@ from mephisto_provider_prolific.settings import load_prolific_settings
 from mephisto_provider_prolific.state import RunState, StateStore
 
 if TYPE_CHECKING:
-    from mephisto_core.abstractions.task_args import QualificationRequirement
     from mephisto_core.data_model import TaskRun, Unit
 
 log = logging.getLogger(__name__)
@@ -457,7 +456,7 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
             )
         return {"PROLIFIC_PID": worker_name, "STUDY_ID": SIMULATED_STUDY, "SESSION_ID": "sim" + secrets.token_hex(8)}
 
-    def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
+    def platform_requirements(self, requirements: Sequence[Any]) -> RequirementMapping:
         """With a requirement that needs a grant, the study admits only a participant group of eligible workers."""
         dumped = [req.model_dump() for req in requirements]
         if not needs_allow_list(dumped):
