@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ._auth import authenticate
+from ._control import CONTROL_PREFIX, run_control
 from ._errors import MTurkFault, service_fault, throttled
 from ._model import TARGET_PREFIX, operation_model, validate_input, validate_output
 from ._operations import OPERATIONS, Call, implemented_operations
@@ -18,18 +19,6 @@ from ._worker_side import WorkerActionRefused, submit
 
 JSON_TYPE = "application/x-amz-json-1.1"
 SUBMIT_PATH = "/mturk/externalSubmit"
-
-
-class FaultPlan:
-    """Failures queued by `FakeMTurk.fail_next`: operation name -> kinds still to inject."""
-
-    def __init__(self) -> None:
-        self.queued: dict[str, list[str]] = {}
-
-    def take(self, operation: str) -> str | None:
-        """The next failure for `operation`, if one is queued."""
-        kinds = self.queued.get(operation)
-        return kinds.pop(0) if kinds else None
 
 
 class FakeMTurkServer(ThreadingHTTPServer):
@@ -90,6 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._external_submit(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         elif path == "/":
             self._api(body)
+        elif path.startswith(CONTROL_PREFIX):
+            self._control(path, body)
         else:
             self._send(404, b"Not Found", "text/plain")
 
@@ -98,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == SUBMIT_PATH:
             self._external_submit(parse_qsl(parts.query, keep_blank_values=True))
+        elif parts.path.startswith(CONTROL_PREFIX):
+            self._control(parts.path, b"")
         else:
             self._send(404, b"Not Found", "text/plain")
 
@@ -157,6 +150,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             raise _Dropped
         return result
+
+    def _control(self, path: str, body: bytes) -> None:
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            status, answer = 400, {"error": "control requests take a JSON object"}
+        else:
+            status, answer = run_control(self.server.owner, path, params)
+        self._send(status, json.dumps(answer).encode(), "application/json")
 
     # -- the worker's submit ----------------------------------------------------------------
 
