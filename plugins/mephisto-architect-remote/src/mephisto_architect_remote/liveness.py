@@ -12,8 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from mephisto_core.errors import MephistoError
-
-VERSION_PATH = "__mephisto/version"
+from mephisto_core.router.versions import VERSION_PATH
 
 
 class RouterUnreachable(MephistoError):
@@ -27,7 +26,7 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
 
 def check_router_answers(base_url: str, *, ca_file: Path | None, timeout: float) -> None:
     """Return when GET `base_url`__mephisto/version answers 200; raise RouterUnreachable saying why not."""
-    url = base_url.rstrip("/") + "/" + VERSION_PATH
+    url = base_url.rstrip("/") + VERSION_PATH
     context = tls_context(ca_file) if url.startswith("https://") else None
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as response:

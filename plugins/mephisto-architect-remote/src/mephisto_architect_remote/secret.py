@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from mephisto_architect_remote.args import RemoteArchitectArgs
@@ -26,7 +27,7 @@ def secret_source(args: RemoteArchitectArgs) -> str:
     return f"the environment variable {args.secret_env}"
 
 
-def read_deploy_secret(args: RemoteArchitectArgs, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
+def read_deploy_secret(args: RemoteArchitectArgs, environ: Mapping[str, str] | None = None) -> str:
     """The deploy secret, stripped of surrounding white space; ConfigError saying what to do when it is missing."""
     if args.secret_file is not None:
         return _from_file(args.secret_file)
