@@ -131,13 +131,13 @@ class FakeProlificHandler(BaseHTTPRequestHandler):
                 complete_submission(store, submission, code)
                 status = submission.status
         except ParticipantRefused as refusal:
-            self.fake._completions.append((code, session, f"refused: {refusal}"))
+            self.fake._note_completion(code, session, f"refused: {refusal}")
             self._send_html(400, f"<h1>This completion code was not accepted</h1><p>{_escape(str(refusal))}</p>")
             return
         except ApiError as error:
             self._send_html(error.status, f"<h1>Not found</h1><p>{_escape(str(error.detail))}</p>")
             return
-        self.fake._completions.append((code, submission.id, status))
+        self.fake._note_completion(code, submission.id, status)
         self._send_html(200, f"<h1>Submission completed</h1><p id='status'>{_escape(status)}</p>")
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

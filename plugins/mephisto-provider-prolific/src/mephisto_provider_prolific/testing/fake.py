@@ -160,9 +160,10 @@ class FakeProlific:
     ) -> None:
         """Answer the next `times` calls of `method` ("*" for any) whose path matches with `status`.
 
-        `path_pattern` is a glob on the path under /api/v1/ (e.g. "studies/*/transition/") or a compiled regex.
-        A 429 carries `Retry-After: <retry_after>` unless retry_after is None; `drop=True` closes the connection
-        without any answer instead (the client sees a dropped connection). Injections are used in order.
+        `path_pattern` is a glob on the path under /api/v1/ (e.g. "studies/*/transition/"; `*` also crosses
+        slashes) or a compiled regex searched in it. The answer has Prolific's error body and, unless
+        retry_after is None, a `Retry-After` header in whole seconds (rounded up); `drop=True` closes the
+        connection without any answer instead. The first matching injection is used; failed calls change nothing.
         """
         if times < 1:
             raise ValueError(f"times must be at least 1, got {times}")
@@ -180,6 +181,10 @@ class FakeProlific:
                         self._injections.remove(injection)
                     return injection
         return None
+
+    def _note_completion(self, code: str, session: str | None, outcome: str) -> None:
+        with self._log_lock:
+            self._completions.append((code, session, outcome))
 
     def _record(self, record: RecordedRequest) -> None:
         with self._log_lock:
