@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -117,3 +118,31 @@ def test_concurrent_participants_never_overfill_a_study(fake: FakeProlific, api:
         thread.join(timeout=10)
     assert len(started) == 5 and len(refused) == 15
     assert api.get(f"studies/{study['id']}/").json()["places_taken"] == 5
+
+
+def _raw_exchange(fake: FakeProlific, request: bytes) -> bytes:
+    port = int(fake.base_url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_chunked_body_is_refused_and_the_connection_closed(fake: FakeProlific) -> None:
+    answer = _raw_exchange(
+        fake,
+        b"POST /api/v1/workspaces/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token "
+        + fake.api_key.encode()
+        + b'\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n0\r\n\r\n',
+    )
+    assert answer.startswith(b"HTTP/1.1 411")
+    with api_client(fake) as api:
+        assert api.get("workspaces/").json()["meta"]["count"] == 1  # nothing was created
+    assert fake.server_errors == []
+
+
+def test_bad_content_length_is_400(fake: FakeProlific) -> None:
+    answer = _raw_exchange(fake, b"POST /api/v1/workspaces/ HTTP/1.1\r\nHost: x\r\nContent-Length: -4\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer

@@ -63,14 +63,29 @@ class FakeProlificHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body()
+        if raw is None:
+            return
         if url.path == COMPLETION_PATH or url.path == COMPLETION_PATH + "/":
             self._complete(query)
         elif url.path.startswith(API_PREFIX):
             self._api(url.path[len(API_PREFIX) :], query, raw)
         else:
             self._send(404, ApiError(404, f"Nothing at {url.path}; the API lives under {API_PREFIX}.").body())
+
+    def _read_body(self) -> bytes | None:
+        """The request body by its Content-Length; None (after answering 411 / 400) when it cannot be read."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # the unread chunks would corrupt the next request on this connection
+            self._send(411, ApiError(411, "Send the body with a Content-Length, not chunked.").body())
+            return None
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():
+            self.close_connection = True
+            self._send(400, ApiError(400, f"Invalid Content-Length {declared!r}.").body())
+            return None
+        length = int(declared)
+        return self.rfile.read(length) if length else b""
 
     def _api(self, path: str, query: dict[str, str], raw: bytes) -> None:
         try:

@@ -25,6 +25,7 @@ ERROR_TITLES = {
     403: "Forbidden.",
     404: "Not found.",
     405: "Method not allowed.",
+    411: "Length Required.",
     429: "Too Many Requests.",
     500: "Internal Server Error.",
     502: "Bad Gateway.",
