@@ -215,6 +215,20 @@ def test_a_bonus_is_paid_once_per_key_even_when_the_answer_to_pay_was_lost(
         assert len(fake.bonuses_paid()) == 2
         submission = fake.submission(agent.provider_agent_id)  # type: ignore[attr-defined]
         assert submission["bonus_payments"] == [75, 25]
+        assert [m["body"] for m in fake.messages()] == ["Bonus of 0.75: great work", "Bonus of 0.25: more"]
+
+
+def test_a_bonus_whose_reason_could_not_be_sent_is_not_paid_again(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 1)
+    worker, unit = agents[0].worker, agents[0].unit  # type: ignore[attr-defined]
+    fake.fail_next("POST", "messages/", status=400)
+    with pytest.raises(ProviderError, match=r"the bonus was paid .* Asking again sends the message only"):
+        provider.pay_bonus(worker, Decimal("1.00"), "thanks", unit, "key-m")  # type: ignore[attr-defined]
+    provider.pay_bonus(worker, Decimal("1.00"), "thanks", unit, "key-m")  # type: ignore[attr-defined]
+    assert len(fake.bonuses_paid()) == 1
+    assert [m["body"] for m in fake.messages()] == ["Bonus of 1.00: thanks"]
 
 
 def test_block_and_unblock_keep_the_participant_out_of_every_study(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -101,18 +102,23 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         self.store = StateStore(data_dir)
         self._api: ProlificAPI | None = None
         self._run_id: int | None = None
+        self._api_lock = threading.Lock()
+        self._codes_lock = threading.Lock()
+        self._codes: dict[str, str] | None = None
+        self._current_code: tuple[str, str] | None = None
 
     # -- connection -----------------------------------------------------------------------------------------------
 
     @property
     def api(self) -> ProlificAPI:
         """The API client, made on first use (a provider built only for `fee` never needs a token)."""
-        if self._api is None:
-            key = self.credentials.get("api_key")
-            if isinstance(key, SecretStr):
-                key = key.get_secret_value()
-            self._api = ProlificAPI(ProlificClient(str(key or ""), self.settings.api_url))
-        return self._api
+        with self._api_lock:  # several provider-call threads may ask first at once
+            if self._api is None:
+                key = self.credentials.get("api_key")
+                if isinstance(key, SecretStr):
+                    key = key.get_secret_value()
+                self._api = ProlificAPI(ProlificClient(str(key or ""), self.settings.api_url))
+            return self._api
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,6 +200,7 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
             state = self.store.load_run(run.id) or state
         if state.live_keys():
             study = self._sync_places(state)  # places recorded but not yet at Prolific (a crash, a new study)
+        self._forget_codes()
         log.info("Prolific study %s (%s) serves run %s", study.id, study.status, run.id)
 
     def _current_study(self, state: RunState) -> Study | None:
@@ -420,10 +427,14 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
                 refusal="This link lacks Prolific's PROLIFIC_PID, STUDY_ID or SESSION_ID. "
                 "Open the study from Prolific.",
             )
-        state = self.store.load_run(self._run_id) if self._run_id is not None else None
-        if state is not None and state.study_id and study_id == SIMULATED_STUDY and self.settings.is_overridden:
-            study_id = state.study_id  # a simulated worker of a test (see simulated_worker_params)
-        if state is None or study_id not in state.studies:
+        codes = self._study_codes()
+        if study_id not in codes:  # a study made since the record was read (or a wrong link): read it again
+            self._forget_codes()
+            codes = self._study_codes()
+        if study_id == SIMULATED_STUDY and self.settings.is_overridden and self._current_code is not None:
+            study_id = self._current_code[0]  # a simulated worker of a test (see simulated_worker_params)
+        code = codes.get(study_id)
+        if code is None:
             return WorkerIdentity(
                 None,
                 refusal=(
@@ -432,12 +443,27 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
                 ),
             )
         completion = PageCompletion(
-            url=self.settings.completion_url,
-            method="GET",
-            fields={"cc": state.codes[study_id]},
-            label="Return to Prolific",
+            url=self.settings.completion_url, method="GET", fields={"cc": code}, label="Return to Prolific"
         )
         return WorkerIdentity(participant, provider_agent_id=session, completion=completion)
+
+    def _study_codes(self) -> dict[str, str]:
+        """{study id: completion code} of the run's studies, read from the record once per change of study.
+
+        Called at every page hello (identify_worker runs inline): the record, which grows with the publish keys,
+        is read again only when a link names a study not seen yet.
+        """
+        with self._codes_lock:
+            if self._codes is None and self._run_id is not None:
+                state = self.store.load_run(self._run_id)
+                self._codes = {} if state is None else dict(state.codes)
+                if state is not None and state.study_id is not None:
+                    self._current_code = (state.study_id, state.codes.get(state.study_id, ""))
+            return dict(self._codes or {})
+
+    def _forget_codes(self) -> None:
+        with self._codes_lock:
+            self._codes, self._current_code = None, None
 
     def worker_link(self, base_url: str, worker_name: str | None = None) -> str:
         """The study URL Prolific opens (its placeholders filled by Prolific for each participant)."""

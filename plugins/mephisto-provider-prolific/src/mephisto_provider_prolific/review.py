@@ -88,26 +88,36 @@ class ProlificReviewMixin:
         """
         amount_text = bonus_text(amount)
         record = self.store.bonus(idempotency_key)
-        if record is not None and record.paid:
-            return record.bulk_id
         if record is None:
             session = _bonus_session(worker, unit)
             submission = self.api.submission(session)
             before = len(submission.get("bonus_payments") or [])
-            bulk = self.api.create_bonus(str(submission["study_id"]), str(worker.name), amount_text)
-            record = BonusRecord(bulk_id=bulk.id, submission_id=session, bonuses_before=before)
+            study_id = str(submission["study_id"])
+            bulk = self.api.create_bonus(study_id, str(worker.name), amount_text)
+            record = BonusRecord(bulk_id=bulk.id, submission_id=session, study_id=study_id, bonuses_before=before)
             self.store.save_bonus(idempotency_key, record)
-        elif record.pay_asked:
+        elif record.pay_asked and not record.paid:
             paid_now = len(self.api.submission(record.submission_id).get("bonus_payments") or [])
             if paid_now > record.bonuses_before:  # the earlier attempt was paid; its answer was lost
                 record.paid = True
                 self.store.save_bonus(idempotency_key, record)
-                return record.bulk_id
-        record.pay_asked = True
-        self.store.save_bonus(idempotency_key, record)
-        self.api.pay_bonus(record.bulk_id)
-        record.paid = True
-        self.store.save_bonus(idempotency_key, record)
+        if not record.paid:
+            record.pay_asked = True
+            self.store.save_bonus(idempotency_key, record)
+            self.api.pay_bonus(record.bulk_id)
+            record.paid = True
+            self.store.save_bonus(idempotency_key, record)
+        if not record.reason_sent and reason.strip() and record.study_id:
+            # Prolific's bonus carries no text: the reason goes to the participant as a message.
+            try:
+                self.api.send_message(str(worker.name), f"Bonus of {amount_text}: {reason.strip()}", record.study_id)
+            except ProviderError as exc:
+                raise ProviderError(
+                    f"the bonus was paid (bulk bonus {record.bulk_id}), but the message with its reason could not "
+                    f"be sent: {exc}. Asking again sends the message only."
+                ) from None
+            record.reason_sent = True
+            self.store.save_bonus(idempotency_key, record)
         return record.bulk_id
 
     # -- blocks and qualifications --------------------------------------------------------------------------------

@@ -64,9 +64,11 @@ class BonusRecord(BaseModel):
 
     bulk_id: str
     submission_id: str
+    study_id: str = ""
     bonuses_before: int = Field(description="bonus payments the submission had before this one was paid")
     pay_asked: bool = False
     paid: bool = False
+    reason_sent: bool = Field(default=False, description="the bonus's reason reached the participant as a message")
 
 
 def _lock_for(path: Path) -> threading.Lock:
