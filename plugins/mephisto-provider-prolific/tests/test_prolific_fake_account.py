@@ -122,3 +122,12 @@ def test_fake_is_not_reachable_after_close() -> None:
         url = running.base_url
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "users/me/", timeout=2)
+
+
+def test_close_ends_kept_alive_connections_too() -> None:
+    fake = FakeProlific().open()
+    with api_client(fake) as api:
+        assert api.get("users/me/").status_code == 200  # the connection stays open (keep-alive)
+        fake.close()
+        with pytest.raises(httpx.TransportError):
+            api.get("users/me/")

@@ -41,6 +41,13 @@ class FakeProlificHandler(BaseHTTPRequestHandler):
         super().setup()
         # headers and body go out in two writes: without NODELAY, Nagle + delayed ACK cost ~40 ms a call
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fake._connection_opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.fake._connection_closed(self.connection)
 
     def do_GET(self) -> None:
         self._handle()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import re
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -96,6 +98,7 @@ class FakeProlific:
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
 
     # --- life cycle -----------------------------------------------------------------------------------------
 
@@ -112,12 +115,26 @@ class FakeProlific:
         return self
 
     def close(self) -> None:
+        """Stop serving, and end kept-alive connections too: a client sees Prolific gone, not a lingering server."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server = None
+        with self._log_lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):  # the client may have closed it already
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def _connection_opened(self, connection: socket.socket) -> None:
+        with self._log_lock:
+            self._connections.add(connection)
+
+    def _connection_closed(self, connection: socket.socket) -> None:
+        with self._log_lock:
+            self._connections.discard(connection)
 
     def __enter__(self) -> FakeProlific:
         return self.open()
