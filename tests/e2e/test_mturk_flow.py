@@ -5,7 +5,9 @@ fake's externalSubmit; the review runs through the real `mephisto review --cli`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ from mephisto_provider_mturk.client import ENDPOINT_ENV
 from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
 from websockets.sync.client import connect
 
-from mephisto_core.data_model import Agent, AgentStatus, UnitStatus, open_database
+from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, open_database
 from mephisto_core.data_model.payments import Payment
 
 UNITS = 4  # rows of the static template's data.csv
@@ -74,7 +76,8 @@ class SocketPage:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         self.params = dict(parse_qsl(parts.query))
-        self.ws = connect(f"ws://{parts.netloc}/ws", open_timeout=5)
+        self._sockets = contextlib.ExitStack()
+        self.ws = self._sockets.enter_context(connect(f"ws://{parts.netloc}/ws", open_timeout=5))
         self.next_id = 0
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class SocketPage:
         return self.request({"type": "submit", "submit_key": f"k-{time.monotonic_ns()}", "outputs": outputs})
 
     def close(self) -> None:
-        self.ws.close()
+        self._sockets.close()
 
 
 def submit_through_page(url: str, topic_check: bool = True) -> dict[str, Any]:
@@ -199,3 +202,66 @@ def test_sandbox_run_with_chromium_and_socket_workers_then_review(  # type: igno
         assert states[assignment_id] == ("Rejected" if status == UnitStatus.REJECTED.value else "Approved")
     (paid,) = fake.snapshot().bonuses
     assert (paid.assignment_id, paid.amount, bonus.status) == (bonus_agent.provider_agent_id, Decimal("0.25"), "paid")
+
+
+def test_kill_9_mid_run_then_relaunch_reconciles_with_mturk(  # type: ignore[no-untyped-def]
+    fake, static_task, start_launch, mephisto_settings, cli_env
+):
+    # A fixed port: the HITs keep the worker URL they were published with, so the relaunch must serve the same.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = (*MTURK_ARGS, f"architect.port={port}")
+    first = start_launch(str(static_task), *args)
+    first.wait_for_link()
+    hits = wait_for("one HIT per unit", lambda: len(open_hits(fake)) == UNITS and open_hits(fake))
+    done = fake.accept(hits[0], "AWORKERDONE")  # submits through the page: stored here, then at MTurk
+    assert done.url is not None
+    submit_through_page(done.url)
+    there = fake.accept(hits[1], "AWORKERTHERE")  # holds a unit here; its answer reaches MTurk only
+    assert there.url is not None
+    page = SocketPage(there.url)
+    assert page.hello()["type"] == "assigned"
+    page.close()
+    gone = fake.accept(hits[2], "AWORKERGONE")  # holds a unit here, returns the HIT while the operator is dead
+    assert gone.url is not None
+    page = SocketPage(gone.url)
+    assert page.hello()["type"] == "assigned"
+    page.close()
+    first.kill()  # SIGKILL: no shutdown, the HITs stay open at MTurk
+    fake.submit(there.assignment_id, {"assignmentId": there.assignment_id, "topic": "x", "answer": ANSWER})
+    fake.return_assignment(gone.assignment_id)
+    # A bonus for the stored unit while no launch runs, through the review.
+    reviewed = review_in_terminal("b\n0.40\nThanks\na\nq\n", cli_env)
+    assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
+
+    second = start_launch(str(static_task), *args)
+    second.wait_for_link()
+    output = second.output()
+    assert "Resumed" in output, output
+    # The returned HIT is open again and offered; the fourth HIT too: two more workers finish the run.
+    remaining = wait_for("two open HITs after reconciliation", lambda: len(open_hits(fake)) == 2 and open_hits(fake))
+    for n, hit_id in enumerate(remaining):
+        visit = fake.accept(hit_id, f"AWORKERNEXT{n}")
+        assert visit.url is not None
+        submit_through_page(visit.url)
+    assert second.wait(60) == 0, second.output()
+    assert open_hits(fake) == []
+    assert len(fake.requests("CreateHITWithHITType")) == len(fake.snapshot().hits) == UNITS  # none twice
+
+    db = _db(mephisto_settings)
+    try:
+        stored = Agent.get(Agent.provider_agent_id == there.assignment_id)
+        assert stored.status == AgentStatus.COMPLETED.value and stored.outputs == {"topic": "x", "answer": ANSWER}
+        returned = Agent.get(Agent.provider_agent_id == gone.assignment_id)
+        assert returned.status == AgentStatus.RETURNED.value
+        assert sorted(u.status for u in Unit.select()) == ["accepted"] + ["completed"] * (UNITS - 1)
+        (bonus,) = Payment.select().where(Payment.kind == "bonus")
+        assert bonus.status == "paid"
+    finally:
+        db.close()
+    (paid,) = fake.snapshot().bonuses
+    assert (paid.assignment_id, paid.amount) == (done.assignment_id, Decimal("0.40"))
+    log_lines = (mephisto_settings.runs_dir / "1" / "reconciliation.jsonl").read_text().splitlines()
+    kinds = {row["kind"] for line in log_lines for row in json.loads(line).get("drifts", [])}
+    assert {"submitted_there", "abandoned_there"} <= kinds, log_lines

@@ -270,7 +270,19 @@ class MTurkProvider(CrowdProvider):
         )
         self._hit_type_id = str(answer["HITTypeId"])
         self._run_id = run.id
-        self.store.save_run_record(run.id, {"hit_type_id": self._hit_type_id, "requester": self.requester_name})
+        before = self.store.run_record(run.id)
+        if before is not None and before.get("worker_url") not in (None, worker_url):
+            # HITs keep the URL they were made with: the run's open HITs still send workers to the old address.
+            log.warning(
+                "run %s was published with worker URL %s and now serves %s: its open HITs still point at the old "
+                "address; keep the architect's address fixed between launches of a run (e.g. a fixed port or "
+                "public_url), or expire them with `mephisto mturk cleanup` and start a new run",
+                run.id,
+                before.get("worker_url"),
+                worker_url,
+            )
+        record = {"hit_type_id": self._hit_type_id, "requester": self.requester_name, "worker_url": worker_url}
+        self.store.save_run_record(run.id, record)
         log.info("MTurk HIT type %s for run %s", self._hit_type_id, run.id)
 
     # --------------------------------------------------------------------------------------- publishing
@@ -420,7 +432,9 @@ class MTurkProvider(CrowdProvider):
                     if drift is not None:
                         drifts.append(drift)
         if run.id not in self._reconciled_runs:
-            drifts += self._unknown_here(run, units)
+            # Units freed by this very answer are offered again at once: their HITs are not left over.
+            freed = sum(1 for d in drifts if d.kind is DriftKind.ABANDONED_THERE)
+            drifts += self._unknown_here(run, units, freed)
             self._reconciled_runs.add(run.id)
         return drifts
 
@@ -463,7 +477,7 @@ class MTurkProvider(CrowdProvider):
         fields.pop(SUBMITTED_FIELD, None)
         return dict(fields) or None  # only our marker: the answer itself never reached MTurk
 
-    def _unknown_here(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
+    def _unknown_here(self, run: TaskRun, units: Sequence[Unit], freed: int) -> list[UnitDrift]:
         from mephisto_core.data_model import Unit as UnitModel
         from mephisto_core.data_model import UnitStatus
 
@@ -473,7 +487,7 @@ class MTurkProvider(CrowdProvider):
         # Keep one open HIT per offered unit, the units' own first; the rest is what a crash left.
         assignable.sort(key=lambda h: h["HITId"] not in offered_hits)
         drifts = []
-        for hit in assignable[len(offered) :]:
+        for hit in assignable[len(offered) + freed :]:
             hit_id = str(hit["HITId"])
             own = UnitModel.get_or_none(UnitModel.provider_unit_id == hit_id)
             drifts.append(UnitDrift(DriftKind.UNKNOWN_HERE, own.id if own is not None else None, hit_id))
