@@ -238,3 +238,21 @@ class RouterServerContext:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.server.stop()
+
+
+async def test_an_operator_taken_over_by_another_stops_instead_of_taking_the_router_back(tmp_path: Path) -> None:
+    first_build, second_build = _build(tmp_path / "first", "first"), _build(tmp_path / "second", "second")
+    async with (
+        standalone(tmp_path / "data") as server,
+        operator_channel(server, first_build) as first,
+        operator_channel(server, second_build) as second,
+    ):
+        async with asyncio.timeout(TIMEOUT):
+            while first.taken_over is None:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # long enough for several reconnects, if it made any
+        page = await http_request(server.port, "/")
+        assert second.connected and not first.connected
+        assert first.pusher.pushes == second.pusher.pushes == 1
+    assert page.body == b"<p>page second</p>"
+    assert "took it over" in first.taken_over and "a router serves one run at a time" in first.taken_over

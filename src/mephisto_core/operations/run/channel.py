@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_FRAME_CHARS = 2**20
 #: How long `start` waits for a router to take the pushed build (a large build over a slow link takes a while).
 PUSH_TIMEOUT_SECONDS = 600.0
+#: The router closes a channel with this code when another operator's channel replaced it (router.channel).
+REPLACED_CLOSE_CODE = 4000
 
 __all__ = ["EnvelopeHandler", "OperatorChannel", "RouterChannel", "UploadHandler"]
 
@@ -97,6 +99,8 @@ class OperatorChannel:
         self._ssl = client_ssl_context(url, ca_file)
         #: Why the last attempt to connect failed, for the error when `start` gives up.
         self.last_error: str | None = None
+        #: Set when another operator took the router over (close code 4000); the channel then stops reconnecting.
+        self.taken_over: str | None = None
         self._outbox: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -195,6 +199,19 @@ class OperatorChannel:
                         if sender is not None:
                             sender.cancel()
                         self._ws = None
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code == REPLACED_CLOSE_CODE and not self._closing:
+                    # Only another live operator with the router's secret does this. Reconnecting would take the
+                    # router back and each would push its own build in turn, every fraction of a second.
+                    self.taken_over = (
+                        f"another operator connected to the router at {self.url} and took it over; this run no "
+                        "longer gets its pages (a router serves one run at a time). Stop this launch (Ctrl-C) and "
+                        "launch it again once the router is free"
+                    )
+                    log.error("%s", self.taken_over)
+                    return
+                self.last_error = str(exc)
+                log.warning("router channel lost: %s; reconnecting", exc)
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
                     self.last_error = "the router refused the channel secret (HTTP 401)"
