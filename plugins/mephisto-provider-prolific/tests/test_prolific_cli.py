@@ -34,7 +34,7 @@ def test_register_checks_the_token_with_prolific_and_never_prints_it(fake: FakeP
     assert len(fake.requests_to("GET", "users/me/")) == 2
 
 
-def test_check_shows_the_fee_and_the_balance(registered: FakeProlific, mephisto_cli: object, tmp_path: Path) -> None:
+def write_task(tmp_path: Path) -> Path:
     task = tmp_path / "task.toml"
     (tmp_path / "page.html").write_text("<p>${text}</p><input name='label'>")
     (tmp_path / "data.csv").write_text("text\nhello\nworld\n")
@@ -56,7 +56,11 @@ def test_check_shows_the_fee_and_the_balance(registered: FakeProlific, mephisto_
             ]
         )
     )
-    result = mephisto_cli("check", task)  # type: ignore[operator]
+    return task
+
+
+def test_check_shows_the_fee_and_the_balance(registered: FakeProlific, mephisto_cli: object, tmp_path: Path) -> None:
+    result = mephisto_cli("check", write_task(tmp_path))  # type: ignore[operator]
     assert result.exit_code == 0, result.output
     assert "Prolific service fee 33.33%" in result.output
     assert "10000" in result.output.replace(",", "")  # the fake's 1,000,000 pence balance, in pounds
@@ -104,3 +108,12 @@ def test_commands_without_a_registered_token_say_what_to_do(fake: FakeProlific, 
     result = mephisto_cli("prolific", "studies")  # type: ignore[operator]
     assert result.exit_code != 0
     assert "mephisto register prolific prolific api_key=" in result.output
+
+
+def test_check_refuses_a_task_served_over_http_to_real_prolific(
+    mephisto_cli: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MEPHISTO_PROLIFIC_API_URL", raising=False)
+    result = mephisto_cli("check", write_task(tmp_path))  # type: ignore[operator]
+    assert result.exit_code != 0
+    assert "sends workers only to a public https:// address" in result.output
