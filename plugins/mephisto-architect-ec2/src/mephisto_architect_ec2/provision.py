@@ -172,7 +172,8 @@ class Provisioner:
         if self.args.key_name:
             params["KeyName"] = self.args.key_name
         instance_id = str(ec2.run_instances(**params)["Instances"][0]["InstanceId"])
-        self.record.instance_id, self.record.instance_created = instance_id, True
+        # A kept instance outlives the deployment: only `mephisto ec2 cleanup --kept` terminates it.
+        self.record.instance_id, self.record.instance_created = instance_id, not self.args.keep_instance
         self.record.instance_type = self.args.instance_type
         self._save()
         logger.info("launched instance %s (%s)", instance_id, self.args.instance_type)

@@ -66,7 +66,7 @@ class DeploymentRecord:
     instance_type: str = ""
     object_keys: list[str] = field(default_factory=list)
     instance_id: str = ""
-    instance_created: bool = False  # False: a kept instance reused, never terminated by this deployment
+    instance_created: bool = False  # False: a kept instance (keep_instance), never terminated by the deployment
     target_group_arn: str = ""
     rule_arn: str = ""
     dns: DnsRecord | None = None

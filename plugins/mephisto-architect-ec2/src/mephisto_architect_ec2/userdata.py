@@ -56,6 +56,8 @@ def systemd_unit(install: RouterInstall) -> str:
             str(install.port),
             "--public-url",
             install.public_url,
+            "--data-dir",
+            f"/var/lib/{STATE_DIR_NAME}",
         ]
     )
     return f"""[Unit]
