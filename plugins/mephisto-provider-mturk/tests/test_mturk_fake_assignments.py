@@ -286,3 +286,9 @@ def test_approval_the_balance_cannot_pay_is_refused(fake: FakeMTurk, mturk: Any)
         mturk.approve_assignment(AssignmentId=assignment_id)
     assert excinfo.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.InsufficientFunds"
     assert mturk.get_assignment(AssignmentId=assignment_id)["Assignment"]["AssignmentStatus"] == "Submitted"
+
+
+def test_worker_ids_must_look_like_mturk_ids(fake: FakeMTurk, mturk: Any) -> None:
+    hit_id = make_hit(mturk)["HITId"]
+    with pytest.raises(ValueError, match="not an MTurk worker id"):
+        fake.accept(hit_id, "worker-1")

@@ -204,3 +204,16 @@ def test_fail_next_refuses_unknown_names(fake: FakeMTurk) -> None:
         fake.fail_next("ListHITs", kind="explode")
     with pytest.raises(ValueError, match="does not implement"):
         fake.fail_next("ListHits")
+
+
+def test_a_bug_in_the_fake_is_a_500_and_recorded(fake: FakeMTurk, mturk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mephisto_provider_mturk.testing import _operations
+
+    def broken(call: Any) -> dict[str, Any]:
+        return {"AvailableBalance": 12}  # not a CurrencyAmount string: the output check catches it
+
+    monkeypatch.setitem(_operations.OPERATIONS, "GetAccountBalance", broken)
+    with pytest.raises(ClientError) as excinfo:
+        mturk.get_account_balance()
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert "bad GetAccountBalance answer" in fake.internal_errors[0]

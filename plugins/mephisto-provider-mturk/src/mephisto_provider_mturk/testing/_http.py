@@ -111,6 +111,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except _Dropped:
             return
+        except Exception as bug:  # a bug in the fake: answer 500 and keep it for the test to see
+            record.error = "InternalFailure"
+            with fake.state.lock:
+                fake.state.requests.append(record)
+                fake.internal_errors.append(f"{name}: {bug!r}")
+            failure = {"__type": "InternalFailure", "message": f"fake MTurk failed: {bug!r}"}
+            self._send(500, json.dumps(failure).encode(), JSON_TYPE)
+            return
         with fake.state.lock:
             fake.state.requests.append(record)
         self._send(200, json.dumps(result).encode(), JSON_TYPE)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ._questions import ASSIGNMENT_ID_NOT_AVAILABLE, answers_xml, check_question, worker_url
 from ._records import Assignment, AssignmentState, new_id
 from ._requirements import unmet_requirements
 from ._state import FakeState
+
+WORKER_ID = re.compile(r"A[A-Z0-9]{1,63}")
 
 
 class WorkerActionRefused(Exception):
@@ -27,6 +30,8 @@ class Visit:
 
 def accept(state: FakeState, hit_id: str, worker_id: str, submit_to: str) -> Visit:
     """Accept one assignment of the HIT for the worker, as MTurk's Accept button does."""
+    if not WORKER_ID.fullmatch(worker_id):
+        raise ValueError(f"{worker_id!r} is not an MTurk worker id (A followed by capitals and digits)")
     now = state.tick()
     hit = state.hits.get(hit_id)
     if hit is None or hit.deleted:

@@ -72,6 +72,8 @@ class FakeMTurk:
         self.state = FakeState(self.clock)
         self.require_https = require_https
         self._faults: dict[str, list[str]] = {}
+        self.internal_errors: list[str] = []
+        """Exceptions the fake raised while answering (its own bugs); tests may assert it stays empty."""
         self._host, self._port = host, port
         self._server: FakeMTurkServer | None = None
         self._thread: threading.Thread | None = None
