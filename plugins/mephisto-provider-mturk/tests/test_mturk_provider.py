@@ -117,6 +117,7 @@ def test_worker_link_reconcile_returned_and_submitted(fake, mephisto_settings, m
     Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == held.unit.id).execute()  # held here
     unit = Unit.get_by_id(held.unit.id)
     assert provider.reconcile_units(run, [unit]) == []  # working on it: nothing to say
+    assert fake.requests("GetAssignment") == []  # one GetHIT per held unit is enough for that
     fake.return_assignment(visit.assignment_id)
     (drift,) = provider.reconcile_units(run, [unit])
     assert (drift.kind, drift.unit_id) == (DriftKind.ABANDONED_THERE, unit.id)
@@ -208,3 +209,24 @@ def test_review_actions_reach_mturk(fake, mephisto_settings, make_held_unit) -> 
     assert blocked_type is not None and fake.qualification_score(blocked_type, "AWORKER2") == 1
     assert provider.notify_workers(["AWORKER2"], "Hello", "Thanks for your work") == []
     assert provider.balance() == fake.balance()
+
+
+def test_cleanup_of_a_run_never_set_up_asks_nothing(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
+    run = give_config(make_submitted_run(1, provider_type="mturk_sandbox").run)
+    make_provider(mephisto_settings.data_dir).cleanup_resources(run)
+    assert fake.requests() == []
+
+
+def test_a_profile_instead_of_keys(fake, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mephisto_provider_mturk.provider import MTurkSandboxProvider
+    from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+
+    shared = tmp_path / "aws-credentials"
+    shared.write_text(
+        f"[lab]\naws_access_key_id = {DEFAULT_ACCESS_KEY_ID}\naws_secret_access_key = {DEFAULT_SECRET_ACCESS_KEY}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(shared))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    assert MTurkSandboxProvider.validate_credentials({"profile": "lab"}) == {"profile": "lab"}
+    with pytest.raises(ProviderError, match="AWS profile 'other' cannot be used"):
+        MTurkSandboxProvider.validate_credentials({"profile": "other"})

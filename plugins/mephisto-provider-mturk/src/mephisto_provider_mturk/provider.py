@@ -439,32 +439,37 @@ class MTurkProvider(CrowdProvider):
         return drifts
 
     def _held_drift(self, unit: Unit, assignment_id: str) -> UnitDrift | None:
+        """What MTurk says of an assignment held here: still being worked on (None), submitted, or gone.
+
+        One GetHIT per held unit while the worker is at it (the in-run sync's usual case); GetAssignment only
+        when the HIT no longer holds that assignment, since MTurk reports only submitted assignments.
+        """
+        seen = self.store.assignment(assignment_id)
+        hit_id = seen[0] if seen is not None else unit.provider_unit_id
+        if hit_id:
+            hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+            pending = int(hit.get("NumberOfAssignmentsPending", 0))
+            latest = self.store.latest_assignment_of_hit(hit_id)
+            if pending > 0 and latest in (None, assignment_id):
+                return None
         try:
-            assignment = self._call(f"read assignment {assignment_id}", "get_assignment", AssignmentId=assignment_id)
+            answer = self._call(f"read assignment {assignment_id}", "get_assignment", AssignmentId=assignment_id)
         except MTurkError as exc:
             if exc.code != "RequestError":
                 raise
-            assignment = None  # not submitted: MTurk tells only of submitted assignments
-        if assignment is not None:
-            info = assignment["Assignment"]
-            if info.get("AssignmentStatus") in ("Submitted", "Approved", "Rejected"):
-                return UnitDrift(
-                    DriftKind.SUBMITTED_THERE,
-                    unit.id,
-                    provider_unit_id=assignment_id,
-                    worker_name=str(info.get("WorkerId")) if info.get("WorkerId") else None,
-                    outputs=self._answer_outputs(info.get("Answer", "")),
-                )
-        seen = self.store.assignment(assignment_id)
-        hit_id = seen[0] if seen is not None else unit.provider_unit_id
+            answer = None  # MTurk knows it only while accepted, or not at all: not submitted
+        info = answer["Assignment"] if answer is not None else {}
+        if info.get("AssignmentStatus") in ("Submitted", "Approved", "Rejected"):
+            return UnitDrift(
+                DriftKind.SUBMITTED_THERE,
+                unit.id,
+                provider_unit_id=assignment_id,
+                worker_name=str(info["WorkerId"]) if info.get("WorkerId") else None,
+                outputs=self._answer_outputs(str(info.get("Answer", ""))),
+            )
         if not hit_id:
-            return None
-        hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
-        pending = int(hit.get("NumberOfAssignmentsPending", 0))
-        someone_else = self.store.latest_assignment_of_hit(hit_id) not in (None, assignment_id)
-        if pending == 0 or someone_else:
-            return UnitDrift(DriftKind.ABANDONED_THERE, unit.id, provider_unit_id=assignment_id)
-        return None
+            return None  # neither the HIT nor a submission is known: nothing to tell
+        return UnitDrift(DriftKind.ABANDONED_THERE, unit.id, provider_unit_id=assignment_id)
 
     @staticmethod
     def _answer_outputs(xml: str) -> dict[str, Any] | None:
