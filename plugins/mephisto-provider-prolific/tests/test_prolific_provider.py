@@ -43,7 +43,13 @@ def test_setup_makes_a_draft_study_and_publishing_grows_its_places(
         WORKER_URL + "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
     )
     assert study["internal_name"] == f"mephisto-run-{run.id}-1"
-    assert [f["filter_id"] for f in study["filters"]] == ["participant_group_blocklist"]
+    [blocklist] = study["filters"]
+    assert blocklist["filter_id"] == "participant_group_blocklist"
+    groups = {g["id"]: g["name"] for g in fake.participant_groups()}
+    assert sorted(groups[g] for g in blocklist["selected_values"]) == [
+        "Mephisto block list",
+        "Mephisto block list: label-things",
+    ]
 
     keys = keys_for(units)
     published = provider.publish_units(units[:2], WORKER_URL, keys)
@@ -371,3 +377,33 @@ def test_validate_credentials_asks_prolific(fake: FakeProlific) -> None:
     with pytest.raises(ProviderError, match="did not accept this API token") as caught:
         ProlificProvider.validate_credentials({"api_key": "wrong-token-xyz"})
     assert "wrong-token-xyz" not in str(caught.value)
+
+
+def test_a_task_block_keeps_the_participant_out_of_that_task_only_and_old_blocks_reach_prolific_at_setup(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    from mephisto_provider_prolific.testing import ParticipantRefused
+
+    from mephisto_core.data_model import Worker
+
+    with mephisto_rows_database.write():
+        early = Worker.create(provider_type="prolific", name="e0000000000000000000001")
+        grant_qualification(early, "mephisto-blocked", 1)  # blocked before any Prolific run existed
+        late = Worker.create(provider_type="prolific", name="l0000000000000000000001")
+    run, units = make_run(mephisto_rows_database, 2, task_name="task-a")
+    other_run, other_units = make_run(mephisto_rows_database, 2, task_name="task-b")
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    other = make_provider(fake, data_dir)
+    other.setup_resources(other_run, WORKER_URL + "b/")
+    other.publish_units(other_units, WORKER_URL + "b/", keys_for(other_units))
+    study_a, study_b = (provider.store.load_run(r.id).study_id for r in (run, other_run))  # type: ignore[union-attr]
+    with pytest.raises(ParticipantRefused, match="block-list"):
+        fake.start(study_a, early.name)
+    provider.block_worker_for_task(late, "task-a", "not for this one")
+    with pytest.raises(ParticipantRefused, match="block-list"):
+        fake.start(study_a, late.name)
+    fake.start(study_b, late.name)  # another task's study still takes them
+    provider.unblock_worker_for_task(late, "task-a")
+    fake.start(study_a, late.name)

@@ -106,3 +106,8 @@ class ProlificRequesterArgs(RequesterArgs):
     """A Prolific API token (Prolific: Settings > Go to API token page > Create API token)."""
 
     api_key: SecretStr = Field(description="Prolific API token; checked with Prolific before it is stored.")
+
+
+def task_block_group_name(args: ProlificArgs, task_name: str) -> str:
+    """The participant group of workers blocked from one task (its studies exclude it with the global one)."""
+    return f"{args.block_list_group}: {task_name}"

@@ -69,3 +69,30 @@ def eligible_participants(provider_type: str, requirements: Sequence[Mapping[str
         if meets_all(local_grants(worker.id), requirements):
             names.append(str(worker.name))
     return names
+
+
+#: The qualifications that block a worker (docs/workers.md): everywhere, and from one task.
+GLOBAL_BLOCK = "mephisto-blocked"
+
+
+def task_block(task_name: str) -> str:
+    """The qualification that blocks a worker from task `task_name` only."""
+    return f"{task_name}-blocked"
+
+
+def holders(provider_type: str, qualification: str) -> list[str]:
+    """Names of this provider's workers granted `qualification` with a non-zero value (a block in force)."""
+    from mephisto_core.data_model import GrantedQualification, Qualification, Worker
+
+    query = (
+        Worker.select(Worker.name)
+        .join(GrantedQualification)
+        .join(Qualification)
+        .where(
+            (Worker.provider_type == provider_type)
+            & (Qualification.name == qualification)
+            & (GrantedQualification.value != 0)
+        )
+        .order_by(Worker.id)
+    )
+    return [str(name) for (name,) in query.tuples()]

@@ -32,9 +32,15 @@ from mephisto_core.abstractions import (
 )
 from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.api import ProlificAPI
-from mephisto_provider_prolific.args import MAX_MINUTES, ProlificArgs, ProlificRequesterArgs
+from mephisto_provider_prolific.args import MAX_MINUTES, ProlificArgs, ProlificRequesterArgs, task_block_group_name
 from mephisto_provider_prolific.client import ProlificClient
-from mephisto_provider_prolific.eligibility import eligible_participants, needs_allow_list
+from mephisto_provider_prolific.eligibility import (
+    GLOBAL_BLOCK,
+    eligible_participants,
+    holders,
+    needs_allow_list,
+    task_block,
+)
 from mephisto_provider_prolific.models import AWAITING_REVIEW, GONE_STATUSES, CompletionCode, Filter, Study, StudyCreate
 from mephisto_provider_prolific.money import to_cents
 from mephisto_provider_prolific.review import ProlificReviewMixin
@@ -167,8 +173,13 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         workspace = self.api.find_or_create_workspace(self.pargs.workspace)
         project = self.api.find_or_create_project(workspace.id, self.pargs.project)
         block_group = self.api.find_or_create_group(workspace.id, self.pargs.block_list_group)
+        task_group = self.api.find_or_create_group(workspace.id, task_block_group_name(self.pargs, run.task.name))
+        # Blocks made while no run of this provider existed never reached Prolific: add them now.
+        self._add_missing(block_group.id, holders(self.type_name, GLOBAL_BLOCK))
+        self._add_missing(task_group.id, holders(self.type_name, task_block(run.task.name)))
         with self.store.edit_run(run.id) as state:
             state.workspace_id, state.project_id, state.block_group_id = workspace.id, project.id, block_group.id
+            state.task_block_group_id = task_group.id
             state.requirements = requirements
             state.finished = False
             if needs_allow_list(requirements) and state.allow_group_id is None:
@@ -202,6 +213,11 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
             study = self._sync_places(state)  # places recorded but not yet at Prolific (a crash, a new study)
         self._forget_codes()
         log.info("Prolific study %s (%s) serves run %s", study.id, study.status, run.id)
+
+    def _add_missing(self, group_id: str, participants: list[str]) -> None:
+        if participants:
+            present = set(self.api.group_members(group_id))
+            self.api.add_to_group(group_id, [p for p in participants if p not in present])
 
     def _current_study(self, state: RunState) -> Study | None:
         """The run's study that can still take participants, if there is one (looked up by name when unrecorded)."""
@@ -241,8 +257,8 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         filters = list(self.pargs.eligibility_requirements)
         if state.allow_group_id is not None:
             filters.append(Filter(filter_id="participant_group_allowlist", selected_values=[state.allow_group_id]))
-        assert state.block_group_id is not None
-        filters.append(Filter(filter_id="participant_group_blocklist", selected_values=[state.block_group_id]))
+        blocked = [g for g in (state.block_group_id, state.task_block_group_id) if g is not None]
+        filters.append(Filter(filter_id="participant_group_blocklist", selected_values=blocked))
         duration = int(task.get("assignment_duration_seconds", 1800))
         maximum = self.pargs.maximum_allowed_minutes or min(MAX_MINUTES, max(1, -(-duration // 60)))
         estimated = self.pargs.estimated_completion_minutes

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.errors import ProviderError
+from mephisto_provider_prolific.args import task_block_group_name
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.eligibility import local_grants, meets_all
 from mephisto_provider_prolific.models import AWAITING_REVIEW, MIN_REJECTION_MESSAGE
@@ -132,6 +133,17 @@ class ProlificReviewMixin:
 
     def unblock_worker(self, worker: Worker) -> None:
         self.api.remove_from_group(self._block_group_id(), [str(worker.name)])
+
+    def block_worker_for_task(self, worker: Worker, task_name: str, reason: str) -> None:
+        """Add the participant to the task's own block-list group, which that task's studies exclude."""
+        self.api.add_to_group(self._task_block_group_id(task_name), [str(worker.name)])
+
+    def unblock_worker_for_task(self, worker: Worker, task_name: str) -> None:
+        self.api.remove_from_group(self._task_block_group_id(task_name), [str(worker.name)])
+
+    def _task_block_group_id(self, task_name: str) -> str:
+        workspace = self.api.find_or_create_workspace(self.pargs.workspace)
+        return self.api.find_or_create_group(workspace.id, task_block_group_name(self.pargs, task_name)).id
 
     def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
         """Keep the allow lists of unfinished runs that require `name` in step with the new grant."""

@@ -39,6 +39,7 @@ class RunState(BaseModel):
     allow_group_id: str | None = None
     requirements: list[dict[str, Any]] = Field(default_factory=list)
     block_group_id: str | None = None
+    task_block_group_id: str | None = None
     #: publish key -> unit id: every unit published (places = len(keys) - len(withdrawn))
     keys: dict[str, int] = Field(default_factory=dict)
     withdrawn: list[str] = Field(default_factory=list)
