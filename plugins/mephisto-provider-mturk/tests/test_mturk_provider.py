@@ -230,3 +230,18 @@ def test_a_profile_instead_of_keys(fake, tmp_path, monkeypatch) -> None:  # type
     assert MTurkSandboxProvider.validate_credentials({"profile": "lab"}) == {"profile": "lab"}
     with pytest.raises(ProviderError, match="AWS profile 'other' cannot be used"):
         MTurkSandboxProvider.validate_credentials({"profile": "other"})
+
+
+def test_a_made_up_link_frees_its_unit_instead_of_breaking_reconciliation(
+    fake, mephisto_settings, make_held_unit
+) -> None:  # type: ignore[no-untyped-def]
+    held = make_held_unit(provider_type="mturk_sandbox", worker_name="AFORGER")
+    run = give_config(held.unit.task_run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    forged = {"workerId": "AFORGER", "assignmentId": "MADEUP1", "hitId": "NOSUCHHIT", "turkSubmitTo": fake.endpoint_url}
+    assert provider.identify_worker(forged).worker_name == "AFORGER"  # MTurk's parameters are not signed
+    Agent.update(provider_agent_id="MADEUP1").where(Agent.id == held.agent.id).execute()
+    Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == held.unit.id).execute()
+    (drift,) = provider.reconcile_units(run, [Unit.get_by_id(held.unit.id)])
+    assert (drift.kind, drift.unit_id) == (DriftKind.ABANDONED_THERE, held.unit.id)

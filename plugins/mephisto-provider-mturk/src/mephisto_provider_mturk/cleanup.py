@@ -32,8 +32,9 @@ class OpenHitsCleaner(LeftoverCleaner):
         found: list[Leftover] = []
         for requester in self._requesters():
             provider = build_provider(settings.config_file, scope.data_dir, requester)
-            if not provider.store.run_ids() and scope.run_id is None:
-                continue  # this installation never set up a run here: none of the HITs can be ours
+            runs = provider.store.run_ids()
+            if not runs or (scope.run_id is not None and scope.run_id not in runs):
+                continue  # no run (or not this one) was set up at MTurk here: ask MTurk nothing
             install = provider.store.install_id()
             for hit in provider._all_hits(fresh=True):
                 note = Annotation.parse(hit.get("RequesterAnnotation"))

@@ -447,7 +447,15 @@ class MTurkProvider(CrowdProvider):
         seen = self.store.assignment(assignment_id)
         hit_id = seen[0] if seen is not None else unit.provider_unit_id
         if hit_id:
-            hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+            try:
+                hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+            except MTurkError as exc:
+                if exc.code != "RequestError":
+                    raise
+                # Not a HIT of this requester: the link was made up (MTurk does not sign its parameters), so
+                # whoever holds the unit here holds no assignment there; the unit is freed below.
+                log.warning("HIT %s of assignment %s is unknown at MTurk: %s", hit_id, assignment_id, exc)
+                hit = {}
             pending = int(hit.get("NumberOfAssignmentsPending", 0))
             latest = self.store.latest_assignment_of_hit(hit_id)
             if pending > 0 and latest in (None, assignment_id):
