@@ -241,3 +241,21 @@ def test_out_of_range_durations_are_refused(mturk: Any) -> None:
     assert "AssignmentDurationInSeconds" in _error(excinfo)[2]
     with pytest.raises(ClientError):
         mturk.create_hit_type(AssignmentDurationInSeconds=60, Reward="0.00", Title="T", Description="D")
+
+
+def test_additional_assignments_reopen_a_full_hit_once_per_token(fake: FakeMTurk, mturk: Any) -> None:
+    hit_id = make_hit(mturk, max_assignments=2)["HITId"]
+    fake.accept(hit_id, "A1FIRST")
+    fake.accept(hit_id, "A2SECOND")
+    assert fake.hit_status(hit_id) == "Unassignable"
+    mturk.create_additional_assignments_for_hit(
+        HITId=hit_id, NumberOfAdditionalAssignments=3, UniqueRequestToken="more"
+    )
+    with pytest.raises(ClientError, match="already been processed"):
+        mturk.create_additional_assignments_for_hit(
+            HITId=hit_id, NumberOfAdditionalAssignments=3, UniqueRequestToken="more"
+        )
+    got = mturk.get_hit(HITId=hit_id)["HIT"]
+    assert (got["MaxAssignments"], got["NumberOfAssignmentsAvailable"], got["HITStatus"]) == (5, 3, "Assignable")
+    with pytest.raises(ClientError, match="10 or more"):
+        mturk.create_additional_assignments_for_hit(HITId=hit_id, NumberOfAdditionalAssignments=5)

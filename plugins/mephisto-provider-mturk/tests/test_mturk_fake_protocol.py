@@ -177,9 +177,8 @@ def test_adaptive_retry_rides_out_injected_failures(fake: FakeMTurk, kind: str) 
     hit = make_hit(client, token=f"retried-{kind}")
     assert fake.hit_status(hit["HITId"]) == "Assignable"
     attempts = fake.requests("CreateHITWithHITType")
-    if kind != "drop":  # a dropped call never reaches the log
-        expected = "ThrottlingException" if kind == "throttle" else "ServiceFault"
-        assert [r.error for r in attempts] == [expected, None]
+    expected = {"throttle": "ThrottlingException", "service": "ServiceFault", "drop": "ConnectionDropped"}[kind]
+    assert [r.error for r in attempts] == [expected, None]
     assert len(fake.snapshot().hits) == 1
 
 
@@ -195,6 +194,7 @@ def test_lost_answer_then_retry_with_the_same_token_names_the_first_hit(fake: Fa
     with pytest.raises(client.exceptions.RequestError) as excinfo:
         make_hit(client, token="publish-unit-3")
     (only,) = fake.snapshot().hits.values()
+    assert [r.error for r in fake.requests("CreateHITWithHITType")] == ["AnswerDropped", "RequestError"]
     assert excinfo.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.HitAlreadyExists"
     assert only.hit_id in excinfo.value.response["Error"]["Message"]
 

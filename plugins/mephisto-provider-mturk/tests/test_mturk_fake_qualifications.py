@@ -253,3 +253,17 @@ def test_notify_workers_reaches_only_workers_whose_work_was_reviewed(fake: FakeM
     assert (sent.worker_id, sent.subject) == ("A1REVIEWED", "New batch")
     with pytest.raises(ClientError, match="at most 100"):
         mturk.notify_workers(Subject="s", MessageText="m", WorkerIds=[f"A{n}X" for n in range(101)])
+
+
+def test_update_qualification_type_and_list_its_hits(fake: FakeMTurk, mturk: Any) -> None:
+    type_id = _qualification(mturk)
+    gated = make_hit(mturk, requirements=[{"QualificationTypeId": type_id, "Comparator": "Exists"}])["HITId"]
+    make_hit(mturk)  # not gated by it
+    listed = mturk.list_hits_for_qualification_type(QualificationTypeId=type_id)["HITs"]
+    assert [h["HITId"] for h in listed] == [gated]
+    updated = mturk.update_qualification_type(
+        QualificationTypeId=type_id, Description="retired", QualificationTypeStatus="Inactive"
+    )["QualificationType"]
+    assert (updated["Description"], updated["QualificationTypeStatus"]) == ("retired", "Inactive")
+    with pytest.raises(ClientError, match="not Active"):
+        make_hit(mturk, requirements=[{"QualificationTypeId": type_id, "Comparator": "Exists"}])

@@ -202,6 +202,40 @@ def delete_hit(call: Call) -> dict[str, Any]:
     return {}
 
 
+@operation("CreateAdditionalAssignmentsForHIT")
+def create_additional_assignments_for_hit(call: Call) -> dict[str, Any]:
+    params, state = call.params, call.state
+    hit = state.owned_hit(call.owner, params["HITId"])
+    token = params.get("UniqueRequestToken")
+    if token is not None:
+        seen = state.extension_tokens.get((call.owner, token))
+        if seen is not None and call.now - seen < TOKEN_LIFETIME:
+            raise request_error(
+                f'The idempotency token "{token}" has already been processed.',
+                "AWS.MechanicalTurk.DuplicateRequest",
+            )
+    extra = params["NumberOfAdditionalAssignments"]
+    if extra < 1:
+        raise request_error("NumberOfAdditionalAssignments must be at least 1.", "AWS.ParameterOutOfRange")
+    if hit.deleted:
+        raise request_error(f"Hit {hit.hit_id} has been deleted.", "AWS.MechanicalTurk.InvalidHITState")
+    # MTurk's pricing rule: a HIT made with fewer than 10 assignments cannot grow to 10 or more.
+    if hit.max_assignments < 10 <= hit.max_assignments + extra:
+        raise request_error(
+            "HITs created with fewer than 10 assignments cannot be extended to have 10 or more assignments.",
+            "AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease",
+        )
+    reward = hit.hit_type.reward
+    if (reward + fee_for(reward, rate=reward_fee_rate(hit.max_assignments))) * extra > state.accounts[
+        call.owner
+    ].balance:
+        raise insufficient_funds()
+    hit.max_assignments += extra
+    if token is not None:
+        state.extension_tokens[(call.owner, token)] = call.now
+    return {}
+
+
 @operation("ListAssignmentsForHIT")
 def list_assignments_for_hit(call: Call) -> dict[str, Any]:
     hit = call.state.owned_hit(call.owner, call.params["HITId"])

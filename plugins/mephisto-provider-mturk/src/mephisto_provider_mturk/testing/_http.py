@@ -146,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "service":
             raise service_fault()
         if kind == "drop":
+            record.error = "ConnectionDropped"
+            with fake.state.lock:
+                fake.state.requests.append(record)
             self._drop()
             raise _Dropped
         validate_input(model, params)
@@ -155,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
             result = handler(call)
             validate_output(model, result)
         if kind == "drop_after":
+            record.error = "AnswerDropped"  # the call took effect; only its answer is lost
+            with fake.state.lock:
+                fake.state.requests.append(record)
             self._drop()
             raise _Dropped
         return result

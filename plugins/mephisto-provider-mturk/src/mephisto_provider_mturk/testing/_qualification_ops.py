@@ -8,7 +8,7 @@ from ._errors import request_error
 from ._operations import Call, operation
 from ._records import AssignmentState, Notification, QualificationType, Score, new_id
 from ._state import NAME_REUSE_DELAY, listing, paginate
-from ._views import qualification_type_view, score_view
+from ._views import hit_view, qualification_type_view, score_view
 
 
 @operation("CreateQualificationType")
@@ -78,6 +78,47 @@ def get_qualification_type(call: Call) -> dict[str, Any]:
             "AWS.MechanicalTurk.QualificationTypeDoesNotExist",
         )
     return {"QualificationType": qualification_type_view(qtype)}
+
+
+@operation("UpdateQualificationType")
+def update_qualification_type(call: Call) -> dict[str, Any]:
+    params = call.params
+    qtype = call.state.owned_qualification_type(call.owner, params["QualificationTypeId"])
+    fields = {
+        "Description": "description",
+        "QualificationTypeStatus": "status",
+        "Test": "test",
+        "AnswerKey": "answer_key",
+        "TestDurationInSeconds": "test_duration",
+        "RetryDelayInSeconds": "retry_delay",
+        "AutoGranted": "auto_granted",
+        "AutoGrantedValue": "auto_granted_value",
+    }
+    for member, attribute in fields.items():
+        if member in params:
+            setattr(qtype, attribute, params[member])
+    if qtype.test is not None and qtype.auto_granted:
+        raise request_error("A QualificationType cannot have both a Test and AutoGranted.", "AWS.ParameterOutOfRange")
+    return {"QualificationType": qualification_type_view(qtype)}
+
+
+@operation("ListHITsForQualificationType")
+def list_hits_for_qualification_type(call: Call) -> dict[str, Any]:
+    type_id = call.params["QualificationTypeId"]
+    qtype = call.state.qualification_types.get(type_id)
+    if qtype is None or qtype.deleted:
+        raise request_error(
+            f"QualificationType {type_id} does not exist.", "AWS.MechanicalTurk.QualificationTypeDoesNotExist"
+        )
+    hits = [
+        hit
+        for hit in call.state.hits.values()
+        if hit.hit_type.owner == call.owner
+        and not hit.deleted
+        and any(r["QualificationTypeId"] == type_id for r in hit.hit_type.requirements)
+    ]
+    page, token = paginate(hits, call.params)
+    return listing("HITs", [hit_view(call.state, h, call.now) for h in page], token)
 
 
 @operation("DeleteQualificationType")

@@ -100,6 +100,7 @@ class FakeState:
         self.notifications: list[Notification] = []
         self.hit_tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self.bonus_tokens: dict[tuple[str, str], float] = {}
+        self.extension_tokens: dict[tuple[str, str], float] = {}
         self.requests: list[RequestRecord] = []
         self.payments: list[tuple[str, str, Decimal, str]] = []
         self._add_system_qualifications()
