@@ -7,11 +7,11 @@ from pathlib import Path
 import boto3
 import pytest
 from ec2_world import BUCKET, DOMAIN, REGION, World, build_world
-
 from mephisto_architect_ec2.architect import Ec2Architect
 from mephisto_architect_ec2.args import Ec2ArchitectArgs
 from mephisto_architect_ec2.aws import AwsClients, AwsTarget
 from mephisto_architect_ec2.prerequisites import check_prerequisites
+
 from mephisto_core.errors import ConfigError
 
 
@@ -145,7 +145,7 @@ def test_args_refuse_what_aws_would_refuse(world: World) -> None:
         Ec2ArchitectArgs(**world.architect_section(domain="localhost"))
     args = Ec2ArchitectArgs(**world.architect_section(domain="Tasks.Example.org."))
     assert args.public_url == f"https://my-task.{DOMAIN}/"
-    assert BUCKET == args.bucket
+    assert args.bucket == BUCKET
 
 
 def test_numeric_args_are_bounded() -> None:

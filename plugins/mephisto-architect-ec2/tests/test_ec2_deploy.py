@@ -12,11 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 from ec2_world import BUCKET, DOMAIN, REGION, World
-from router_process import RouterProcess, router_serving
-
 from mephisto_architect_ec2.architect import Ec2Architect
 from mephisto_architect_ec2.args import Ec2ArchitectArgs
 from mephisto_architect_ec2.records import created_by, load_records, records_dir
+from router_process import RouterProcess, router_serving
+
 from mephisto_core.errors import ConfigError
 
 RUN_ID = 7
