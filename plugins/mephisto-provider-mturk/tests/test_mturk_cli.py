@@ -29,7 +29,7 @@ def test_register_checks_with_mturk_and_never_prints_the_secret(fake, mephisto_c
 
 def test_mturk_commands(fake, mephisto_cli, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
     # A run set up and published (database rows first: the commands close the test's database after them).
-    submitted = make_submitted_run(2, provider_type="mturk_sandbox")
+    submitted = make_submitted_run(2, provider_type="mturk_sandbox", requester_name="lab")
     run = give_config(submitted.run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)

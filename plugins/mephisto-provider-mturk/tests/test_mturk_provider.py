@@ -26,7 +26,7 @@ def _published(fake: FakeMTurk, provider: Any, run: Any, units: list[Unit]) -> d
 
 def test_setup_makes_one_hit_type_and_qualification_types_once(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
     run = give_config(
-        make_submitted_run(1, provider_type="mturk_sandbox").run,
+        make_submitted_run(1, provider_type="mturk_sandbox", requester_name="lab").run,
         qualifications=[{"name": "trusted", "comparator": ">=", "value": 3}],
     )
     provider = make_provider(mephisto_settings.data_dir, allowed_locales=["US", "CA"])
@@ -71,7 +71,7 @@ def test_a_qualification_name_mturk_refuses_gets_a_suffix(fake, mephisto_setting
 def test_publish_uses_the_key_as_token_and_never_makes_a_second_hit(
     fake, mephisto_settings, make_submitted_run
 ) -> None:  # type: ignore[no-untyped-def]
-    submitted = make_submitted_run(3, provider_type="mturk_sandbox")
+    submitted = make_submitted_run(3, provider_type="mturk_sandbox", requester_name="lab")
     run = give_config(submitted.run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)
@@ -99,7 +99,7 @@ def test_publish_uses_the_key_as_token_and_never_makes_a_second_hit(
 
 
 def test_worker_link_reconcile_returned_and_submitted(fake, mephisto_settings, make_held_unit) -> None:  # type: ignore[no-untyped-def]
-    held = make_held_unit(provider_type="mturk_sandbox", worker_name="AWORKER1")
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="AWORKER1")
     run = give_config(held.unit.task_run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)
@@ -132,7 +132,7 @@ def test_worker_link_reconcile_returned_and_submitted(fake, mephisto_settings, m
 
 
 def test_open_hits_beyond_the_offered_units_are_unknown_here(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
-    submitted = make_submitted_run(2, provider_type="mturk_sandbox")
+    submitted = make_submitted_run(2, provider_type="mturk_sandbox", requester_name="lab")
     run = give_config(submitted.run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)
@@ -146,7 +146,7 @@ def test_open_hits_beyond_the_offered_units_are_unknown_here(fake, mephisto_sett
 
 
 def test_expire_and_cleanup_leave_no_hit_open(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
-    submitted = make_submitted_run(3, provider_type="mturk_sandbox")
+    submitted = make_submitted_run(3, provider_type="mturk_sandbox", requester_name="lab")
     run = give_config(submitted.run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)
@@ -162,7 +162,7 @@ def test_expire_and_cleanup_leave_no_hit_open(fake, mephisto_settings, make_subm
 def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(
     fake, mephisto_settings, make_submitted_run
 ) -> None:  # type: ignore[no-untyped-def]
-    submitted = make_submitted_run(2, provider_type="mturk_sandbox")
+    submitted = make_submitted_run(2, provider_type="mturk_sandbox", requester_name="lab")
     run = give_config(submitted.run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)
@@ -175,7 +175,7 @@ def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(
 
 
 def test_review_actions_reach_mturk(fake, mephisto_settings, make_held_unit) -> None:  # type: ignore[no-untyped-def]
-    held = make_held_unit(provider_type="mturk_sandbox", worker_name="AWORKER2")
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="AWORKER2")
     run = give_config(held.unit.task_run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)
@@ -212,7 +212,7 @@ def test_review_actions_reach_mturk(fake, mephisto_settings, make_held_unit) -> 
 
 
 def test_cleanup_of_a_run_never_set_up_asks_nothing(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
-    run = give_config(make_submitted_run(1, provider_type="mturk_sandbox").run)
+    run = give_config(make_submitted_run(1, provider_type="mturk_sandbox", requester_name="lab").run)
     make_provider(mephisto_settings.data_dir).cleanup_resources(run)
     assert fake.requests() == []
 
@@ -235,7 +235,7 @@ def test_a_profile_instead_of_keys(fake, tmp_path, monkeypatch) -> None:  # type
 def test_a_made_up_link_frees_its_unit_instead_of_breaking_reconciliation(
     fake, mephisto_settings, make_held_unit
 ) -> None:  # type: ignore[no-untyped-def]
-    held = make_held_unit(provider_type="mturk_sandbox", worker_name="AFORGER")
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="AFORGER")
     run = give_config(held.unit.task_run)
     provider = make_provider(mephisto_settings.data_dir)
     provider.setup_resources(run, WORKER_URL)

@@ -148,7 +148,7 @@ def test_sync_interval_comes_from_the_task_file(tmp_path: Path) -> None:
 
 
 def test_bonus_sends_the_key_as_unique_request_token(tmp_path: Path, make_held_unit) -> None:  # type: ignore[no-untyped-def]
-    held = make_held_unit(provider_type="mturk_sandbox", worker_name="W1")
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="W1")
     held.agent.provider_agent_id = "ASSIGN1"
     held.agent.save()
     provider = _provider(tmp_path)
@@ -170,7 +170,7 @@ def test_bonus_sends_the_key_as_unique_request_token(tmp_path: Path, make_held_u
 
 
 def test_bonus_refused_when_balance_does_not_cover_it_and_fee(tmp_path: Path, make_held_unit) -> None:  # type: ignore[no-untyped-def]
-    held = make_held_unit(provider_type="mturk_sandbox", worker_name="W2")
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="W2")
     held.agent.provider_agent_id = "ASSIGN2"
     held.agent.save()
     provider = _provider(tmp_path)
@@ -181,7 +181,7 @@ def test_bonus_refused_when_balance_does_not_cover_it_and_fee(tmp_path: Path, ma
 
 
 def test_approve_overrides_a_rejection_and_is_done_when_approved(tmp_path: Path, make_held_unit) -> None:  # type: ignore[no-untyped-def]
-    held = make_held_unit(provider_type="mturk_sandbox", worker_name="W3")
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="W3")
     held.agent.provider_agent_id = "ASSIGN3"
     provider = _provider(tmp_path)
     with Stubber(provider.client) as stub:

@@ -552,9 +552,19 @@ class MTurkProvider(CrowdProvider):
 
     def _bonus_assignment(self, worker: Worker, unit: Unit | None) -> str:
         from mephisto_core.data_model import Agent as AgentModel
+        from mephisto_core.data_model import Requester, TaskRun
 
-        query = AgentModel.select().where(
-            (AgentModel.worker == worker.id) & AgentModel.provider_agent_id.is_null(False)
+        # Only an assignment of this requester's HITs can carry its bonus (MTurk refuses any other).
+        query = (
+            AgentModel.select(AgentModel.provider_agent_id)
+            .join(TaskRun, on=AgentModel.task_run == TaskRun.id)
+            .join(Requester, on=TaskRun.requester == Requester.id)
+            .where(
+                (AgentModel.worker == worker.id)
+                & AgentModel.provider_agent_id.is_null(False)
+                & (TaskRun.provider_type == self.type_name)
+                & (Requester.name == self.requester_name)
+            )
         )
         if unit is not None:
             query = query.where(AgentModel.unit == unit.id)
