@@ -265,3 +265,19 @@ def test_kill_9_mid_run_then_relaunch_reconciles_with_mturk(  # type: ignore[no-
     log_lines = (mephisto_settings.runs_dir / "1" / "reconciliation.jsonl").read_text().splitlines()
     kinds = {row["kind"] for line in log_lines for row in json.loads(line).get("drifts", [])}
     assert {"submitted_there", "abandoned_there"} <= kinds, log_lines
+
+
+def test_ctrl_c_withdraws_every_open_hit(fake, static_task, start_launch, mephisto_settings):  # type: ignore[no-untyped-def]
+    launch = start_launch(str(static_task), *MTURK_ARGS)
+    launch.wait_for_link()
+    wait_for("one HIT per unit", lambda: len(open_hits(fake)) == UNITS)
+    launch.interrupt()
+    assert launch.wait(60) == 0, launch.output()
+    assert open_hits(fake) == []
+    expired = fake.requests("UpdateExpirationForHIT")
+    assert len({r.params["HITId"] for r in expired}) == UNITS
+    db = _db(mephisto_settings)
+    try:
+        assert sorted(u.status for u in Unit.select()) == [UnitStatus.EXPIRED.value] * UNITS
+    finally:
+        db.close()
