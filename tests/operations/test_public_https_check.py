@@ -7,19 +7,26 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import SecretStr
 
-from mephisto_core.abstractions import Architect, CrowdProvider, WorkerIdentity
+from mephisto_core.abstractions import Architect, CrowdProvider, RequesterArgs, WorkerIdentity
 from mephisto_core.data_model import TaskRun, open_database
 from mephisto_core.hookspecs import hookimpl
 
 pytestmark = pytest.mark.usefixtures("test_types")
 
 
+class PaidRequesterArgs(RequesterArgs):
+    api_key: SecretStr
+
+
 class PaidPlatformProvider(CrowdProvider):
-    """Stands for MTurk or Prolific: its platform links only to public https:// task addresses."""
+    """Stands for MTurk or Prolific: its platform links only to public https:// task addresses. No requester is
+    registered or named here, so a launch that got past the check would stop at the requester instead."""
 
     type_name: ClassVar[str] = "paid_https_test"
-    default_requester_name: ClassVar[str | None] = "TEST_REQUESTER"
+    RequesterArgs: ClassVar[type[RequesterArgs]] = PaidRequesterArgs
+    default_requester_name: ClassVar[str | None] = None
     publishes_units: ClassVar[bool] = False
     requires_public_https: ClassVar[bool] = True
 
@@ -102,3 +109,18 @@ def test_launch_refuses_before_anything_is_deployed_or_created(mephisto_cli, pai
         assert TaskRun.select().count() == 0
     finally:
         database.close()
+
+
+def test_the_base_architect_does_not_claim_public_https(mephisto_cli, paid_task):
+    paid_task.write_text(paid_task.read_text().replace('type = "local"\nport = 0', 'type = "null_test"'))
+    result = mephisto_cli("check", paid_task)
+    assert result.exit_code == 1
+    assert "architect 'null_test' does not serve one" in result.output
+
+
+@pytest.mark.timeout(60)
+def test_past_the_check_the_launch_stops_at_the_requester_so_the_refusal_above_came_first(mephisto_cli, paid_task):
+    result = mephisto_cli("launch", paid_task, "architect.public_url=https://tasks.example.org/", "--no-panel")
+    assert result.exit_code == 1
+    assert "sends workers only to a public https:// address" not in result.output
+    assert "provider 'paid_https_test' needs a requester" in result.output, result.output
