@@ -4,6 +4,7 @@ the researcher's one-time setup in it, and a wheel of mephisto-core. Helper modu
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,9 +48,12 @@ def moto_server() -> Iterator[str]:
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    endpoint = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield endpoint
     finally:
+        # moto's accounts live in this process, not in the server: empty them for the next test.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
         server.stop()
 
 

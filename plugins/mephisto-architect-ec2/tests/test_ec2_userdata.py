@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from ec2_world import BUCKET, REGION
-
 from mephisto_architect_ec2.args import Ec2ArchitectArgs
 from mephisto_architect_ec2.aws import AwsClients, AwsTarget
 from mephisto_architect_ec2.provision import Provisioner
@@ -129,7 +128,7 @@ def test_install_part_runs_and_the_unit_starts_a_router_that_answers(
     exec_start = shlex.split(
         next(x for x in unit.splitlines() if x.startswith("ExecStart=")).removeprefix("ExecStart=")
     )
-    command = [str(root) + exec_start[0]] + exec_start[1:]
+    command = [str(root) + exec_start[0], *exec_start[1:]]
     port = _free_port()
     command[command.index("0.0.0.0")] = "127.0.0.1"
     command[command.index("8080")] = str(port)
