@@ -407,3 +407,18 @@ def test_a_task_block_keeps_the_participant_out_of_that_task_only_and_old_blocks
     fake.start(study_b, late.name)  # another task's study still takes them
     provider.unblock_worker_for_task(late, "task-a")
     fake.start(study_a, late.name)
+
+
+def test_work_stored_here_but_never_completed_at_prolific_is_completed_there_then_approved(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    run, units = make_run(mephisto_rows_database, 1)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    visit = fake.start(fake.studies()[0]["id"], "c0000000000000000000001")
+    agent = hold(mephisto_rows_database, units[0], visit.participant_id, visit.session_id)
+    submit_here(mephisto_rows_database, units[0], agent)  # the page closed before it went back to Prolific
+    assert fake.submission(visit.session_id)["status"] == "ACTIVE"
+    provider.approve_work(agent, "thanks")
+    assert fake.submission(visit.session_id)["status"] == "APPROVED"

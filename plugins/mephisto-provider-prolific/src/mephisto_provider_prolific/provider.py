@@ -109,6 +109,7 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         self._api: ProlificAPI | None = None
         self._run_id: int | None = None
         self._api_lock = threading.Lock()
+        self._places_lock = threading.Lock()
         self._codes_lock = threading.Lock()
         self._codes: dict[str, str] | None = None
         self._current_code: tuple[str, str] | None = None
@@ -291,7 +292,15 @@ class ProlificProvider(ProlificReviewMixin, CrowdProvider):
         return state
 
     def _sync_places(self, state: RunState) -> Study:
-        """Set the study's places from the record, and publish, pause or restart it to match."""
+        """Set the study's places from the record, and publish, pause or restart it to match.
+
+        One at a time, from the record as it is now: a publish and a withdrawal on two provider-call threads
+        must not set the places each from its own older count.
+        """
+        with self._places_lock:
+            return self._sync_places_now(self.store.load_run(state.run_id) or state)
+
+    def _sync_places_now(self, state: RunState) -> Study:
         assert state.study_id is not None
         study = self.api.study(state.study_id)
         wanted = len(state.live_keys())

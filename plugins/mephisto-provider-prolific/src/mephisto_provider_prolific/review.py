@@ -54,16 +54,35 @@ class ProlificReviewMixin:
         session = _session_of(agent)
         try:
             self.api.transition_submission(session, body)
+            return
         except ProlificAPIError as exc:
-            if exc.status == 400:
-                status = str(self.api.submission(session).get("status", "?"))
-                if status != AWAITING_REVIEW:
-                    raise ProviderError(
-                        f"Prolific cannot {body['action'].lower()} submission {session}: it is {status}, not "
-                        f"{AWAITING_REVIEW} (a participant's submission waits for review only once they came back "
-                        "to Prolific with the completion code)"
-                    ) from None
-            raise
+            if exc.status != 400:
+                raise
+            submission = self.api.submission(session)
+            status = str(submission.get("status", "?"))
+            if status != "ACTIVE":
+                if status == AWAITING_REVIEW:
+                    raise
+                raise ProviderError(
+                    f"Prolific cannot {body['action'].lower()} submission {session}: it is {status}, not "
+                    f"{AWAITING_REVIEW}"
+                ) from None
+        # The work was stored here, but the participant never came back to Prolific with the code (the page was
+        # closed before the redirect): complete the submission for them with the study's code, then decide.
+        self.api.transition_submission(
+            session, {"action": "COMPLETE", "completion_code": self._code_for(agent, str(submission["study_id"]))}
+        )
+        self.api.transition_submission(session, body)
+
+    def _code_for(self, agent: Agent, study_id: str) -> str:
+        state = self.store.load_run(int(agent.task_run_id))
+        code = None if state is None else state.codes.get(study_id)
+        if code is None:
+            raise ProviderError(
+                f"submission {agent.provider_agent_id} is still ACTIVE at Prolific and the completion code of study "
+                f"{study_id} is not on record here; complete it in Prolific's web app first"
+            )
+        return code
 
     def bulk_approve(self, agents: Sequence[Agent]) -> int:
         """Approve many agents' submissions, one bulk call per study; return how many were approved."""
