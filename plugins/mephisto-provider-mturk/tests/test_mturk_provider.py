@@ -62,10 +62,10 @@ def test_a_qualification_name_mturk_refuses_gets_a_suffix(fake, mephisto_setting
     provider._call(
         "make a type", "create_qualification_type", Name="taken", Description="x", QualificationTypeStatus="Inactive"
     )
-    type_id = provider._qualifications().ensure("taken")
+    type_id = provider.qualification_types().ensure("taken")
     names = [r.params["Name"] for r in fake.requests("CreateQualificationType")]
     assert names[-1].startswith("taken (mephisto ") and names.count("taken") == 2
-    assert provider._qualifications().ensure("taken") == type_id  # cached: asked once
+    assert provider.qualification_types().ensure("taken") == type_id  # cached: asked once
 
 
 def test_publish_uses_the_key_as_token_and_never_makes_a_second_hit(
@@ -199,13 +199,13 @@ def test_review_actions_reach_mturk(fake, mephisto_settings, make_held_unit) -> 
     provider.unblock_worker(held.worker)
     assert not fake.is_blocked("AWORKER2")
     provider.grant_qualification(held.worker, "trusted", 4)
-    type_id = provider._qualifications().known("trusted")
+    type_id = provider.qualification_types().known("trusted")
     assert type_id is not None and fake.qualification_score(type_id, "AWORKER2") == 4
     assert fake.requests("AssociateQualificationWithWorker")[-1].params["SendNotification"] is False
     provider.revoke_qualification(held.worker, "trusted")
     assert fake.qualification_score(type_id, "AWORKER2") is None
     provider.block_worker_for_task(held.worker, "t", "off-topic")
-    blocked_type = provider._qualifications().known("t-blocked")
+    blocked_type = provider.qualification_types().known("t-blocked")
     assert blocked_type is not None and fake.qualification_score(blocked_type, "AWORKER2") == 1
     assert provider.notify_workers(["AWORKER2"], "Hello", "Thanks for your work") == []
     assert provider.balance() == fake.balance()

@@ -36,7 +36,7 @@ class OpenHitsCleaner(LeftoverCleaner):
             if not runs or (scope.run_id is not None and scope.run_id not in runs):
                 continue  # no run (or not this one) was set up at MTurk here: ask MTurk nothing
             install = provider.store.install_id()
-            for hit in provider._all_hits(fresh=True):
+            for hit in provider.all_hits(fresh=True):
                 note = Annotation.parse(hit.get("RequesterAnnotation"))
                 if note is None or note.install_id != install or hit.get("HITStatus") != "Assignable":
                     continue
@@ -64,10 +64,10 @@ class OpenHitsCleaner(LeftoverCleaner):
         if leftover.run_id is not None and scope.is_run_live(leftover.run_id):
             raise MephistoError(f"run {leftover.run_id} is served by a launch again: HIT {hit_id} is in use")
         provider = build_provider(settings.config_file, scope.data_dir, requester)
-        hit = provider._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+        hit = provider.hit(hit_id)
         if hit.get("HITStatus") != "Assignable":
             return f"HIT {hit_id} was no longer open ({hit.get('HITStatus')})"
-        provider._expire_hit(hit_id)
+        provider.expire_hit(hit_id)
         return f"expired HIT {hit_id}"
 
 

@@ -64,7 +64,7 @@ def hits(requester_name: str | None, outstanding: bool, run_id: int | None) -> N
     shown = 0
     others = 0
     statuses: Counter[str] = Counter()
-    for hit in provider._all_hits(fresh=True):
+    for hit in provider.all_hits(fresh=True):
         note = Annotation.parse(hit.get("RequesterAnnotation"))
         if note is None or note.install_id != install:
             others += 1

@@ -228,7 +228,8 @@ class MTurkProvider(CrowdProvider):
 
     # -------------------------------------------------------------------------------- requirements / setup
 
-    def _qualifications(self) -> QualificationTypes:
+    def qualification_types(self) -> QualificationTypes:
+        """This requester's MTurk qualification types, by mephisto qualification name."""
         return QualificationTypes(self.client, self._secrets, self.store, self.requester_name)
 
     def _locales(self) -> list[str]:
@@ -250,7 +251,7 @@ class MTurkProvider(CrowdProvider):
 
         task = TaskArgs.model_validate(run.config["task"])
         external_question(worker_url, self.mturk_args.frame_height)  # refuse a URL MTurk would reject, now
-        quals = self._qualifications()
+        quals = self.qualification_types()
         requirements = [requirement(quals.ensure(req.name), req) for req in task.qualifications]
         block_type = quals.ensure(f"{task.name}-blocked")
         requirements.append({"QualificationTypeId": block_type, "Comparator": "DoesNotExist"})
@@ -331,8 +332,9 @@ class MTurkProvider(CrowdProvider):
         match = _HIT_ID_IN_MESSAGE.search(message)
         return match.group(1) if match else None
 
-    def _all_hits(self, fresh: bool = False) -> list[dict[str, Any]]:
-        """Every HIT of the requester (MTurk lists them all; the annotation tells ours)."""
+    def all_hits(self, fresh: bool = False) -> list[dict[str, Any]]:
+        """Every HIT of the requester (MTurk lists them all; the annotation tells ours), reused for 5 s unless
+        `fresh`."""
         with self._listing_lock:
             now = time.monotonic()
             if fresh or self._listing is None or now - self._listing[0] > _LISTING_SECONDS:
@@ -344,7 +346,7 @@ class MTurkProvider(CrowdProvider):
         """The HITs this installation published for run `run_id`."""
         install = self.store.install_id()
         out = []
-        for hit in self._all_hits(fresh):
+        for hit in self.all_hits(fresh):
             note = Annotation.parse(hit.get("RequesterAnnotation"))
             if note is not None and note.install_id == install and note.run_id == run_id:
                 out.append(hit)
@@ -353,7 +355,7 @@ class MTurkProvider(CrowdProvider):
     def find_published(self, idempotency_key: str) -> str | None:
         """The HIT whose RequesterAnnotation carries the key (tokens expire after 24 h; annotations do not)."""
         install = self.store.install_id()
-        for hit in self._all_hits():
+        for hit in self.all_hits():
             note = Annotation.parse(hit.get("RequesterAnnotation"))
             if note is not None and note.install_id == install and note.key == idempotency_key:
                 return str(hit["HITId"])
@@ -361,7 +363,12 @@ class MTurkProvider(CrowdProvider):
 
     # ----------------------------------------------------------------------------------------- withdrawing
 
-    def _expire_hit(self, hit_id: str) -> None:
+    def hit(self, hit_id: str) -> dict[str, Any]:
+        """MTurk's HIT structure (GetHIT)."""
+        return dict(self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"])
+
+    def expire_hit(self, hit_id: str) -> None:
+        """Expire one HIT at once (workers who accepted it may still submit)."""
         self._call(f"expire HIT {hit_id}", "update_expiration_for_hit", HITId=hit_id, ExpireAt=EXPIRED_AT)
 
     def expire_units(self, units: Sequence[Unit]) -> None:
@@ -376,9 +383,9 @@ class MTurkProvider(CrowdProvider):
             hit_id = unit.provider_unit_id
             if not hit_id:
                 continue
-            hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+            hit = self.hit(hit_id)
             if hit.get("HITStatus") == "Assignable":
-                self._expire_hit(hit_id)
+                self.expire_hit(hit_id)
                 expired.add(hit_id)
             elif unit.id is not None and unit.task_run_id is not None:
                 substitutes[unit.task_run_id] = substitutes.get(unit.task_run_id, 0) + 1
@@ -392,7 +399,7 @@ class MTurkProvider(CrowdProvider):
                 own = UnitModel.get_or_none(UnitModel.provider_unit_id == hit_id)
                 if own is not None and own.status == UnitStatus.LAUNCHED.value:
                     continue  # that HIT is how its own offered unit is reached
-                self._expire_hit(hit_id)
+                self.expire_hit(hit_id)
                 expired.add(hit_id)
                 count -= 1
 
@@ -411,7 +418,7 @@ class MTurkProvider(CrowdProvider):
         """Expire the run's assignable HITs; return the ids still assignable when listed again (normally none)."""
         for hit in self.run_hits(run_id, fresh=True):
             if hit.get("HITStatus") == "Assignable":
-                self._expire_hit(str(hit["HITId"]))
+                self.expire_hit(str(hit["HITId"]))
         return [str(h["HITId"]) for h in self.run_hits(run_id, fresh=True) if h.get("HITStatus") == "Assignable"]
 
     # -------------------------------------------------------------------------------------- reconciling
@@ -448,7 +455,7 @@ class MTurkProvider(CrowdProvider):
         hit_id = seen[0] if seen is not None else unit.provider_unit_id
         if hit_id:
             try:
-                hit = self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"]
+                hit = self.hit(hit_id)
             except MTurkError as exc:
                 if exc.code != "RequestError":
                     raise
@@ -632,7 +639,7 @@ class MTurkProvider(CrowdProvider):
         self.revoke_qualification(worker, f"{task_name}-blocked")
 
     def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
-        type_id = self._qualifications().ensure(name)
+        type_id = self.qualification_types().ensure(name)
         self._call(
             f"grant {name!r} to {worker.name}",
             "associate_qualification_with_worker",
@@ -643,7 +650,7 @@ class MTurkProvider(CrowdProvider):
         )
 
     def revoke_qualification(self, worker: Worker, name: str) -> None:
-        type_id = self._qualifications().find(name)
+        type_id = self.qualification_types().find(name)
         if type_id is None:
             return  # never created at MTurk: nobody holds it there
         self._call(

@@ -65,28 +65,40 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class ProviderStore:
-    """Reads and writes the files above; safe to use from several threads of one process."""
+    """Reads and writes the files above; safe to use from several threads and processes."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self._lock = threading.Lock()
-        self._assignments: dict[str, tuple[str, str]] | None = None  # assignment -> (hit, worker)
+        self._assignments: dict[str, tuple[str, str]] = {}  # assignment -> (hit, worker)
+        self._latest_on_hit: dict[str, str] = {}  # hit -> the last assignment seen on it
+        self._read_up_to = 0  # bytes of assignments.jsonl read so far (other processes append too)
 
     def install_id(self) -> str:
-        """This installation's tag (made on first use)."""
+        """This installation's tag (made on first use; when two processes race, the first one written wins)."""
         path = self.data_dir / "install_id"
         with self._lock:
-            if path.exists():
-                value = path.read_text(encoding="utf-8").strip()
-                if value.isalnum():
-                    return value
+            if not path.exists():
+                _private_dir(self.data_dir)
+                tmp = path.with_name(f".install_id.{os.getpid()}.{threading.get_ident()}.tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(secrets.token_hex(4) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                try:
+                    os.link(tmp, path)  # never replaces an id another process wrote meanwhile
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
+            value = path.read_text(encoding="utf-8").strip()
+            if not value.isalnum():
                 raise ValueError(f"{path} is damaged (expected letters and digits): restore it or delete it")
-            value = secrets.token_hex(4)
-            _write_private(path, value + "\n")
             return value
 
     def run_record(self, run_id: int) -> dict[str, Any] | None:
-        """What setup_resources stored for run `run_id` (hit_type_id, requester), or None."""
+        """What setup_resources stored for run `run_id` (hit_type_id, requester, worker_url), or None."""
         path = self.data_dir / "runs" / f"{run_id}.json"
         if not path.exists():
             return None
@@ -103,45 +115,51 @@ class ProviderStore:
         folder = self.data_dir / "runs"
         return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()) if folder.exists() else []
 
-    def _load_assignments(self) -> dict[str, tuple[str, str]]:
-        if self._assignments is None:
-            seen: dict[str, tuple[str, str]] = {}
-            path = self.data_dir / "assignments.jsonl"
-            if path.exists():
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        row = json.loads(line)
-                        seen[str(row["assignment"])] = (str(row["hit"]), str(row["worker"]))
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a line cut short by a crash: that assignment is simply not known
-            self._assignments = seen
-        return self._assignments
+    def _read_new_assignments(self) -> None:
+        """Read what was appended to assignments.jsonl since the last read (by any process)."""
+        path = self.data_dir / "assignments.jsonl"
+        try:
+            with path.open("rb") as fh:
+                fh.seek(self._read_up_to)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written is read next time
+        self._read_up_to += len(complete)
+        for line in complete.splitlines():
+            try:
+                row = json.loads(line)
+                assignment, hit = str(row["assignment"]), str(row["hit"])
+                self._assignments[assignment] = (hit, str(row["worker"]))
+                self._latest_on_hit[hit] = assignment
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash: that assignment is simply not known
 
     def note_assignment(self, assignment_id: str, hit_id: str, worker_id: str) -> None:
         """Remember which HIT and worker an assignment belongs to (once per assignment)."""
         with self._lock:
-            seen = self._load_assignments()
-            if seen.get(assignment_id) == (hit_id, worker_id):
+            if self._assignments.get(assignment_id) == (hit_id, worker_id):
                 return
-            seen[assignment_id] = (hit_id, worker_id)
+            self._read_new_assignments()
+            if self._assignments.get(assignment_id) == (hit_id, worker_id):
+                return
             _private_dir(self.data_dir)
             fd = os.open(self.data_dir / "assignments.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"assignment": assignment_id, "hit": hit_id, "worker": worker_id}) + "\n")
+            self._read_new_assignments()
 
     def assignment(self, assignment_id: str) -> tuple[str, str] | None:
         """(HIT id, worker id) of an assignment a worker opened, or None."""
         with self._lock:
-            return self._load_assignments().get(assignment_id)
+            self._read_new_assignments()
+            return self._assignments.get(assignment_id)
 
     def latest_assignment_of_hit(self, hit_id: str) -> str | None:
         """The last assignment seen on `hit_id` (one HIT holds one assignment at a time)."""
         with self._lock:
-            latest = None
-            for assignment_id, (hit, _) in self._load_assignments().items():
-                if hit == hit_id:
-                    latest = assignment_id  # dicts keep insertion order: the file's order
-            return latest
+            self._read_new_assignments()
+            return self._latest_on_hit.get(hit_id)
 
     def qualification_ids(self, requester: str) -> dict[str, str]:
         """{mephisto name: MTurk qualification type id} made for `requester`."""
