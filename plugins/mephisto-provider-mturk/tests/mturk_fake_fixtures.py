@@ -39,10 +39,13 @@ def external_question(url: str = TASK_URL, frame_height: int = 0) -> str:
     )
 
 
-def make_client(fake: FakeMTurk, retries: int = 0, **kwargs: Any) -> Any:
-    """A real boto3 MTurk client for the fake (adaptive retries, `retries` extra attempts)."""
+def make_client(fake: FakeMTurk, retries: int = 0, mode: str = "adaptive", **kwargs: Any) -> Any:
+    """A real boto3 MTurk client for the fake (botocore retry `mode`, `retries` extra attempts).
+
+    The adaptive mode also slows the client down after a throttle; "standard" does not.
+    """
     config = Config(
-        retries={"mode": "adaptive", "total_max_attempts": retries + 1},
+        retries={"mode": mode, "total_max_attempts": retries + 1},
         connect_timeout=5,
         read_timeout=10,
     )

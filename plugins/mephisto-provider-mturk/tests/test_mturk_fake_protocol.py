@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import mturk_fake_fixtures as fx
@@ -161,7 +162,8 @@ def test_request_log_has_operation_params_and_caller(fake: FakeMTurk, mturk: Any
 
 
 @pytest.mark.parametrize(("kind", "code"), [("throttle", "ThrottlingException"), ("service", "ServiceFault")])
-def test_injected_failures_surface_without_retries(fake: FakeMTurk, mturk: Any, kind: str, code: str) -> None:
+def test_injected_failures_surface_without_retries(fake: FakeMTurk, kind: str, code: str) -> None:
+    mturk = make_client(fake, mode="standard")
     fake.fail_next("GetAccountBalance", kind=kind)
     with pytest.raises(ClientError) as excinfo:
         mturk.get_account_balance()
@@ -217,3 +219,43 @@ def test_a_bug_in_the_fake_is_a_500_and_recorded(fake: FakeMTurk, mturk: Any, mo
         mturk.get_account_balance()
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     assert "bad GetAccountBalance answer" in fake.internal_errors[0]
+
+
+def test_slow_call_trips_the_client_read_timeout_and_holds_up_no_one_else(fake: FakeMTurk, mturk: Any) -> None:
+    from botocore.config import Config
+    from botocore.exceptions import ReadTimeoutError
+
+    impatient = fx._SESSION.client(
+        "mturk", config=Config(read_timeout=0.3, retries={"total_max_attempts": 1}), **fake.client_kwargs()
+    )
+    fake.fail_next("ListHITs", kind="slow", delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(ReadTimeoutError):
+        impatient.list_hits()
+    assert mturk.get_account_balance()["AvailableBalance"] == "10000.00"  # answered while ListHITs sleeps
+    assert time.monotonic() - started < 0.9
+
+
+def test_latency_applies_to_every_call(fake: FakeMTurk, mturk: Any) -> None:
+    fake.set_latency(0.2)
+    started = time.monotonic()
+    mturk.get_account_balance()
+    mturk.list_hits()
+    assert time.monotonic() - started >= 0.4
+    fake.set_latency(0)
+
+
+def test_rate_limit_throttles_a_caller_that_goes_too_fast() -> None:
+    with FakeMTurk(rate_limit=5) as limited:
+        client = make_client(limited, mode="standard")
+        codes = []
+        for _ in range(8):
+            try:
+                client.get_account_balance()
+                codes.append("ok")
+            except ClientError as error:
+                codes.append(error.response["Error"]["Code"])
+        assert codes[:5] == ["ok"] * 5
+        assert "ThrottlingException" in codes[5:]
+        time.sleep(0.25)  # the bucket refills at 5 per second
+        client.get_account_balance()

@@ -61,6 +61,8 @@ ACTIONS: dict[str, Action] = {
     "submit": lambda fake, body: fake.submit(body["assignmentId"], body.get("answers", {})) or {},
     "advance": lambda fake, body: fake.advance(float(body["seconds"])) or {"now": fake.now()},
     "set_worker": lambda fake, body: fake.set_worker(**body) or {},
+    "add_account": lambda fake, body: fake.add_account(**body) or {},
+    "set_latency": lambda fake, body: fake.set_latency(float(body["seconds"])) or {},
     "fail_next": lambda fake, body: fake.fail_next(**body) or {},
     "state": _state,
 }

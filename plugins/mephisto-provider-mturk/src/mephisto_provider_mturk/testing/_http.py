@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,7 +141,13 @@ class _Handler(BaseHTTPRequestHandler):
         handler = OPERATIONS.get(name) if name in implemented_operations() else None
         if handler is None:
             raise MTurkFault(f"The fake MTurk does not implement {name}.", error_type="UnknownOperationException")
-        kind = fake.faults_take(name)
+        if fake.rate_limiter is not None and not fake.rate_limiter.allow(record.access_key_id):
+            raise throttled()
+        fault = fake.faults.take(name)
+        kind = fault.kind if fault is not None else None
+        delay = fake.latency + (fault.delay if fault is not None else 0.0)
+        if delay:
+            time.sleep(delay)  # outside the state lock: a slow call holds up no other caller
         if kind == "throttle":
             raise throttled()
         if kind == "service":

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 
+from ._faults import Fault, FaultPlan, RateLimiter
 from ._http import FakeMTurkServer
 from ._questions import parse_answers
 from ._records import (
@@ -26,7 +27,6 @@ from ._worker_side import Visit, WorkerActionRefused, accept, end_assignment, pr
 
 DEFAULT_ACCESS_KEY_ID = "AKIAFAKEMTURK0000000"
 DEFAULT_SECRET_ACCESS_KEY = "fake-mturk-secret-key"
-FAULT_KINDS = ("throttle", "service", "drop", "drop_after")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class FakeMTurk:
     Time is the wall clock plus whatever `advance` added, so lifetimes, assignment durations and
     auto-approval happen without sleeping. `require_https=True` refuses http ExternalURLs as
     MTurk does (off by default so tests can serve task pages on http://127.0.0.1).
+    `rate_limit` (requests per second per access key) throttles callers that go faster.
     """
 
     def __init__(
@@ -67,11 +68,15 @@ class FakeMTurk:
         *,
         balance: Decimal | str = Decimal("10000.00"),
         require_https: bool = False,
+        rate_limit: float | None = None,
     ) -> None:
         self.clock = Clock()
         self.state = FakeState(self.clock)
         self.require_https = require_https
-        self._faults: dict[str, list[str]] = {}
+        self.faults = FaultPlan()
+        self.rate_limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        self.latency = 0.0
+        """Seconds every requester call waits before it runs (a slow platform)."""
         self.internal_errors: list[str] = []
         """Exceptions the fake raised while answering (its own bugs); tests may assert it stays empty."""
         self._host, self._port = host, port
@@ -172,27 +177,25 @@ class FakeMTurk:
         """The fake's current time in epoch seconds."""
         return self.clock.now()
 
-    def fail_next(self, operation: str, times: int = 1, kind: str = "throttle") -> None:
+    def fail_next(self, operation: str, times: int = 1, kind: str = "throttle", delay: float = 1.0) -> None:
         """Make the next `times` calls of `operation` fail.
 
         kind: "throttle" (400 ThrottlingException), "service" (500 ServiceFault), "drop" (the
-        connection closes before the call runs) or "drop_after" (the call runs, then the connection
-        closes before the answer: the client cannot tell it worked).
+        connection closes before the call runs), "drop_after" (the call runs, then the connection
+        closes before the answer: the client cannot tell it worked) or "slow" (the call runs after
+        `delay` seconds, for testing a client's timeouts).
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"fail_next kind must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
         from ._operations import implemented_operations
 
         if operation not in implemented_operations():
             raise ValueError(f"the fake MTurk does not implement {operation!r}")
-        with self.state.lock:
-            self._faults.setdefault(operation, []).extend([kind] * times)
+        self.faults.add(operation, Fault(kind, delay if kind == "slow" else 0.0), times)
 
-    def faults_take(self, operation: str) -> str | None:
-        """The next queued failure of `operation` (used by the HTTP handler)."""
-        with self.state.lock:
-            kinds = self._faults.get(operation)
-            return kinds.pop(0) if kinds else None
+    def set_latency(self, seconds: float) -> None:
+        """Make every requester call wait `seconds` before it runs (0 to stop)."""
+        if seconds < 0:
+            raise ValueError(f"latency cannot be negative: {seconds}")
+        self.latency = seconds
 
     # -- the workers' side ------------------------------------------------------------------
 
