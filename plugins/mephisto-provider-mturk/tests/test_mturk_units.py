@@ -12,7 +12,7 @@ from mephisto_provider_mturk.client import ENDPOINT_ENV, LIVE_ENDPOINT, SANDBOX_
 from mephisto_provider_mturk.fees import dollars, mturk_fee
 from mephisto_provider_mturk.provider import MTurkProvider, MTurkSandboxProvider, request_token
 from mephisto_provider_mturk.question import external_question, parse_answer
-from mephisto_provider_mturk.store import Annotation
+from mephisto_provider_mturk.store import Annotation, ProviderStore
 from pydantic import ValidationError
 
 from mephisto_core.errors import ProviderError
@@ -204,3 +204,25 @@ def test_approve_overrides_a_rejection_and_is_done_when_approved(tmp_path: Path,
         )
         with pytest.raises(ProviderError, match="cannot be rejected"):
             provider.reject_work(held.agent, "no")
+
+
+def test_store_install_id_is_made_once_and_private(tmp_path: Path) -> None:
+    first, second = ProviderStore(tmp_path / "p"), ProviderStore(tmp_path / "p")
+    assert first.install_id() == second.install_id() == first.install_id()
+    assert (tmp_path / "p" / "install_id").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "p").stat().st_mode & 0o077 == 0
+    assert list((tmp_path / "p").glob(".install_id*")) == []  # no temporary file left
+
+
+def test_store_sees_assignments_another_process_appended(tmp_path: Path) -> None:
+    reader, writer = ProviderStore(tmp_path), ProviderStore(tmp_path)
+    assert reader.assignment("A1") is None
+    writer.note_assignment("A1", "H1", "W1")
+    writer.note_assignment("A2", "H1", "W2")  # the HIT came back and someone else took it
+    assert reader.assignment("A1") == ("H1", "W1")
+    assert reader.latest_assignment_of_hit("H1") == "A2"
+    with (tmp_path / "assignments.jsonl").open("a") as fh:
+        fh.write('{"assignment": "A3", "hit"')  # a line cut short by a crash
+    assert reader.assignment("A3") is None and reader.latest_assignment_of_hit("H1") == "A2"
+    writer.note_assignment("A4", "H2", "W4")  # the next line is whole all the same
+    assert reader.assignment("A4") == ("H2", "W4") and reader.assignment("A3") is None

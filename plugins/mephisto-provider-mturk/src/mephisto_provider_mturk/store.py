@@ -144,9 +144,15 @@ class ProviderStore:
             if self._assignments.get(assignment_id) == (hit_id, worker_id):
                 return
             _private_dir(self.data_dir)
-            fd = os.open(self.data_dir / "assignments.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"assignment": assignment_id, "hit": hit_id, "worker": worker_id}) + "\n")
+            fd = os.open(self.data_dir / "assignments.jsonl", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "rb+") as fh:
+                line = json.dumps({"assignment": assignment_id, "hit": hit_id, "worker": worker_id}) + "\n"
+                end = fh.seek(0, os.SEEK_END)
+                if end:
+                    fh.seek(end - 1)
+                    if fh.read(1) != b"\n":
+                        line = "\n" + line  # after a line a crash cut short: start a line of our own
+                fh.write(line.encode())  # O_APPEND: at the end, whatever the position
             self._read_new_assignments()
 
     def assignment(self, assignment_id: str) -> tuple[str, str] | None:
