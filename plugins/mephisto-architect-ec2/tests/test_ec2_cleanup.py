@@ -5,6 +5,7 @@ removes them, and describing shows nothing left. Also what tags alone find when 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,7 +39,14 @@ def deploy_then_kill(world: World, moto_server: str, settings: Settings, router:
     """Deploy run 7 in another process, then kill it with SIGKILL; return the deployment id."""
     section = world.architect_section(endpoint_url=moto_server, wheel_path=str(wheel), test_router_url=router.url)
     command = [sys.executable, str(HERE / "ec2_deploy_and_hang.py"), json.dumps(section), str(settings.runs_dir), "7"]
-    process = subprocess.Popen([*command, router.secret], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "MEPHISTO_ROUTER_SECRET": router.secret}
+    process = subprocess.Popen(
+        [*command, "the-operators-per-run-secret-0123"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

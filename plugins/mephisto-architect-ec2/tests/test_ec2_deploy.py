@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -23,8 +25,10 @@ RUN_ID = 7
 
 
 @pytest.fixture
-def router(tmp_path: Path) -> RouterProcess:
+def router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RouterProcess]:
+    """The stand-in router; its secret where the test hook reads it."""
     with router_serving(tmp_path / "router-data") as process:
+        monkeypatch.setenv("MEPHISTO_ROUTER_SECRET", process.secret)
         yield process
 
 
@@ -53,7 +57,8 @@ def test_deploy_creates_tagged_resources_connects_and_shutdown_removes_them(
 ) -> None:
     data_dir = tmp_path / "data"
     architect = make_architect(world, data_dir, router, core_wheel)
-    deployment = asyncio.run(architect.deploy(build_dir(data_dir), router.secret))
+    run_secret = "the-operators-per-run-secret-0123"
+    deployment = asyncio.run(architect.deploy(build_dir(data_dir), run_secret))
 
     # Connected the remote architect's way, to the router the test hook names.
     assert deployment.worker_url == router.url
@@ -84,7 +89,7 @@ def test_deploy_creates_tagged_resources_connects_and_shutdown_removes_them(
     assert instance["MetadataOptions"]["HttpTokens"] == "required"
     user_data = ec2.describe_instance_attribute(InstanceId=record.instance_id, Attribute="userData")
     script = base64.b64decode(user_data["UserData"]["Value"]).decode()
-    assert script.startswith("#!/bin/bash") and core_wheel.name in script and router.secret not in script
+    assert script.startswith("#!/bin/bash") and core_wheel.name in script and run_secret not in script
     assert f"--public-url https://my-task.{DOMAIN}/" in script
 
     [group] = elbv2.describe_target_groups(TargetGroupArns=[record.target_group_arn])["TargetGroups"]
@@ -138,8 +143,9 @@ def test_a_failed_connect_removes_what_was_made(
 ) -> None:
     data_dir = tmp_path / "data"
     architect = make_architect(world, data_dir, router, core_wheel)
+    os.environ["MEPHISTO_ROUTER_SECRET"] = "not-the-routers-secret-at-all"  # restored by monkeypatch
     with pytest.raises(ConfigError):
-        asyncio.run(architect.deploy(build_dir(data_dir), "not-the-routers-secret-at-all"))
+        asyncio.run(architect.deploy(build_dir(data_dir), "the-operators-per-run-secret-0123"))
     ec2 = boto3.client("ec2", region_name=REGION)
     states = [
         i["State"]["Name"]
@@ -199,7 +205,7 @@ def test_a_kept_instance_is_reused_by_the_next_run(
 ) -> None:
     data_dir = tmp_path / "data"
     first = make_architect(world, data_dir, router, core_wheel, keep_instance=True)
-    asyncio.run(first.deploy(build_dir(data_dir, 1), router.secret))
+    asyncio.run(first.deploy(build_dir(data_dir, 1), "run-1-per-run-secret-0123456789"))
     assert first.record is not None
     kept = first.record.instance_id
     asyncio.run(first.shutdown())
@@ -207,11 +213,15 @@ def test_a_kept_instance_is_reused_by_the_next_run(
     instance = ec2.describe_instances(InstanceIds=[kept])["Reservations"][0]["Instances"][0]
     assert instance["State"]["Name"] == "running" and tags_of(instance["Tags"])["mephisto:keep"] == "true"
 
+    # The kept router keeps the secret it was installed with (run 1's), stored privately for the next runs.
+    secret_file = data_dir / "architects" / "ec2" / "kept" / f"{kept}.secret"
+    assert secret_file.read_text() == "run-1-per-run-secret-0123456789"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+
     second = make_architect(world, data_dir, router, core_wheel, keep_instance=True)
-    # The operator's new per-run secret is not used: the kept router keeps the secret it was started with.
-    deployment = asyncio.run(second.deploy(build_dir(data_dir, 2), "a-new-per-run-secret-for-run-2"))
+    asyncio.run(second.deploy(build_dir(data_dir, 2), "run-2-per-run-secret-0123456789"))
     assert second.record is not None and second.record.instance_id == kept
-    assert deployment.channel_secret == router.secret
+    assert second.record.object_keys == []  # nothing uploaded: the instance has its router
     assert (
         tags_of(ec2.describe_instances(InstanceIds=[kept])["Reservations"][0]["Instances"][0]["Tags"])[
             "mephisto:run-id"

@@ -14,6 +14,7 @@ from typing import ClassVar
 from mephisto_architect_remote.architect import RemoteArchitect
 from mephisto_architect_remote.args import RemoteArchitectArgs
 from mephisto_architect_remote.liveness import check_router_answers
+from mephisto_architect_remote.secret import read_deploy_secret
 
 from mephisto_architect_ec2.args import Ec2ArchitectArgs
 from mephisto_architect_ec2.aws import AwsClients, AwsTarget
@@ -100,6 +101,9 @@ class Ec2Architect(RemoteArchitect):
         try:
             provisioner, secret = await asyncio.to_thread(self._provision, run_id, channel_secret)
             url = self.remote_args.url
+            if self.ec2_args.test_router_url is not None:
+                # The stand-in router was started with its own secret, given the remote architect's way.
+                secret = read_deploy_secret(self.remote_args)
             await self._wait_for_router(url)
             deployment = await self.connect_to(url, secret, None)
             await asyncio.to_thread(provisioner.delete_env_object)

@@ -85,7 +85,8 @@ class Ec2ArchitectArgs(ArchitectArgs):
         default=None,
         description=(
             "For testing only: after provisioning, connect to the router at this URL (e.g. a local "
-            "`mephisto router serve`) instead of https://SUBDOMAIN.DOMAIN/."
+            "`mephisto router serve`) instead of https://SUBDOMAIN.DOMAIN/, with the deploy secret in "
+            "MEPHISTO_ROUTER_SECRET (as the remote architect reads it)."
         ),
     )
 
