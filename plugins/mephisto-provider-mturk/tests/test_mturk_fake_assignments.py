@@ -292,3 +292,24 @@ def test_worker_ids_must_look_like_mturk_ids(fake: FakeMTurk, mturk: Any) -> Non
     hit_id = make_hit(mturk)["HITId"]
     with pytest.raises(ValueError, match="not an MTurk worker id"):
         fake.accept(hit_id, "worker-1")
+
+
+HTML_QUESTION = (
+    '<HTMLQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd">'
+    "<HTMLContent><![CDATA[<!DOCTYPE html><html><body><p id='q'>Is this a cat?</p></body></html>]]></HTMLContent>"
+    "<FrameHeight>450</FrameHeight></HTMLQuestion>"
+)
+
+
+def test_html_question_is_served_by_the_fake_with_mturk_parameters(fake: FakeMTurk, mturk: Any) -> None:
+    hit_id = make_hit(mturk, question=HTML_QUESTION)["HITId"]
+    preview = fake.preview_url(hit_id)
+    assert preview.startswith(
+        f"{fake.endpoint_url}/mturk/htmlquestion/{hit_id}?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE"
+    )
+    visit = fake.accept(hit_id, "A1WORKER")
+    assert visit.url is not None and f"turkSubmitTo={urllib.parse.quote(fake.endpoint_url, safe='')}" in visit.url
+    with urllib.request.urlopen(visit.url, timeout=5) as answer:
+        assert b"Is this a cat?" in answer.read()
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{fake.endpoint_url}/mturk/htmlquestion/3NOSUCHHIT", timeout=5)

@@ -16,7 +16,7 @@ from ._errors import MTurkFault, service_fault, throttled
 from ._model import TARGET_PREFIX, operation_model, validate_input, validate_output
 from ._operations import OPERATIONS, Call, implemented_operations
 from ._records import RequestRecord
-from ._worker_side import WorkerActionRefused, submit
+from ._worker_side import HTML_QUESTION_PATH, WorkerActionRefused, html_question_page, submit
 
 JSON_TYPE = "application/x-amz-json-1.1"
 SUBMIT_PATH = "/mturk/externalSubmit"
@@ -92,6 +92,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._external_submit(parse_qsl(parts.query, keep_blank_values=True))
         elif parts.path.startswith(CONTROL_PREFIX):
             self._control(parts.path, b"")
+        elif parts.path.startswith(HTML_QUESTION_PATH):
+            with self.server.owner.state.lock:
+                html = html_question_page(self.server.owner.state, parts.path.removeprefix(HTML_QUESTION_PATH))
+            if html is None:
+                self._send(404, b"No such HIT", "text/plain")
+            else:
+                self._send(200, html.encode(), "text/html; charset=utf-8")
         else:
             self._send(404, b"Not Found", "text/plain")
 

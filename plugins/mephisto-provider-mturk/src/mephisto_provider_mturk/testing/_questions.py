@@ -33,21 +33,40 @@ def check_question(question: str, *, require_https: bool) -> str | None:
             f"The Question must be one of {', '.join(_KINDS)}, not {kind}.",
             "AWS.MechanicalTurk.XMLParseError",
         )
+    children = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in root}
+    if kind == "HTMLQuestion":
+        if not children.get("HTMLContent"):
+            raise request_error("An HTMLQuestion needs HTMLContent.", "AWS.ParameterOutOfRange")
+        _check_frame_height(children)
     if kind != "ExternalQuestion":
         return None
-    children = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in root}
     url = children.get("ExternalURL", "")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise request_error(f"The ExternalURL {url!r} is not an absolute http(s) URL.", "AWS.ParameterOutOfRange")
     if require_https and parts.scheme != "https":
         raise request_error(f"The ExternalURL {url!r} must use https.", "AWS.ParameterOutOfRange")
+    _check_frame_height(children)
+    return url
+
+
+def _check_frame_height(children: dict[str, str]) -> None:
     if not children.get("FrameHeight", "").isdigit():
         raise request_error(
-            "An ExternalQuestion needs a FrameHeight (a whole number of pixels, 0 for the full page).",
+            "The question needs a FrameHeight (a whole number of pixels, 0 for the full page).",
             "AWS.ParameterOutOfRange",
         )
-    return url
+
+
+def html_content(question: str) -> str | None:
+    """The page of an HTMLQuestion (MTurk serves it itself), or None for other question kinds."""
+    root = ET.fromstring(question)
+    if root.tag.rsplit("}", 1)[-1] != "HTMLQuestion":
+        return None
+    for child in root:
+        if child.tag.rsplit("}", 1)[-1] == "HTMLContent":
+            return child.text or ""
+    return None
 
 
 def worker_url(external_url: str, params: dict[str, str]) -> str:

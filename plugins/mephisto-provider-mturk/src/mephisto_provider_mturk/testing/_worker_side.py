@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._questions import ASSIGNMENT_ID_NOT_AVAILABLE, answers_xml, check_question, worker_url
+from ._questions import ASSIGNMENT_ID_NOT_AVAILABLE, answers_xml, check_question, html_content, worker_url
 from ._records import Assignment, AssignmentState, new_id
 from ._requirements import unmet_requirements
 from ._state import FakeState
 
+HTML_QUESTION_PATH = "/mturk/htmlquestion/"
 WORKER_ID = re.compile(r"A[A-Z0-9]{1,63}")
 
 
@@ -25,7 +26,8 @@ class Visit:
     hit_id: str
     worker_id: str
     url: str | None
-    """The ExternalURL with assignmentId, hitId, workerId and turkSubmitTo; None for other questions."""
+    """The page with assignmentId, hitId, workerId and turkSubmitTo: the ExternalURL, the fake's copy of an
+    HTMLQuestion, or None for a QuestionForm."""
 
 
 def accept(state: FakeState, hit_id: str, worker_id: str, submit_to: str) -> Visit:
@@ -59,30 +61,41 @@ def accept(state: FakeState, hit_id: str, worker_id: str, submit_to: str) -> Vis
     )
     state.assignments[assignment.assignment_id] = assignment
     hit.assignment_ids.append(assignment.assignment_id)
-    external = check_question(hit.question, require_https=False)
-    url = None
+    page = _page_url(hit.hit_id, hit.question, submit_to)
+    params = {
+        "assignmentId": assignment.assignment_id,
+        "hitId": hit_id,
+        "workerId": worker_id,
+        "turkSubmitTo": submit_to,
+    }
+    return Visit(assignment.assignment_id, hit_id, worker_id, worker_url(page, params) if page else None)
+
+
+def _page_url(hit_id: str, question: str, base_url: str) -> str | None:
+    """Where the worker's page lives: the ExternalURL, or the fake's own copy of an HTMLQuestion."""
+    external = check_question(question, require_https=False)
     if external is not None:
-        url = worker_url(
-            external,
-            {
-                "assignmentId": assignment.assignment_id,
-                "hitId": hit_id,
-                "workerId": worker_id,
-                "turkSubmitTo": submit_to,
-            },
-        )
-    return Visit(assignment.assignment_id, hit_id, worker_id, url)
+        return external
+    if html_content(question) is not None:
+        return f"{base_url}{HTML_QUESTION_PATH}{hit_id}"
+    return None
 
 
-def preview_url(state: FakeState, hit_id: str) -> str:
+def preview_url(state: FakeState, hit_id: str, base_url: str) -> str:
     """The page a worker previewing the HIT sees (assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE)."""
     hit = state.hits.get(hit_id)
     if hit is None or hit.deleted:
         raise WorkerActionRefused(f"HIT {hit_id} does not exist")
-    external = check_question(hit.question, require_https=False)
-    if external is None:
-        raise WorkerActionRefused(f"HIT {hit_id} has no ExternalQuestion")
-    return worker_url(external, {"assignmentId": ASSIGNMENT_ID_NOT_AVAILABLE, "hitId": hit_id})
+    page = _page_url(hit_id, hit.question, base_url)
+    if page is None:
+        raise WorkerActionRefused(f"HIT {hit_id} has a QuestionForm, which the fake does not render")
+    return worker_url(page, {"assignmentId": ASSIGNMENT_ID_NOT_AVAILABLE, "hitId": hit_id})
+
+
+def html_question_page(state: FakeState, hit_id: str) -> str | None:
+    """The HTMLContent the fake serves at HTML_QUESTION_PATH + hit id, or None."""
+    hit = state.hits.get(hit_id)
+    return html_content(hit.question) if hit is not None and not hit.deleted else None
 
 
 def _accepted(state: FakeState, assignment_id: str) -> Assignment:

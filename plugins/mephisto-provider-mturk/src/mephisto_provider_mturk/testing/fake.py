@@ -231,7 +231,7 @@ class FakeMTurk:
     def preview_url(self, hit_id: str) -> str:
         """The ExternalURL as a previewing worker opens it (assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE)."""
         with self.state.lock:
-            return preview_url(self.state, hit_id)
+            return preview_url(self.state, hit_id, self.endpoint_url)
 
     def return_assignment(self, assignment_id: str) -> None:
         """The worker returns the accepted assignment; the HIT gets the slot back."""
