@@ -4,7 +4,8 @@ wss:// and one Chromium worker over https://.
 
 Mid-run the channel's TCP connection is cut, the router is killed with SIGKILL and started again on the same port
 (it serves the build from its data dir before the operator is back), then killed again with its data dir emptied
-(the operator pushes the build again). Every submission a page was told was stored is in the database, once.
+(the operator pushes the build again), and the operator stops and a new one resumes the run. Every submission a page
+was told was stored is in the database, once.
 """
 
 from __future__ import annotations
@@ -152,7 +153,16 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
         status, body = _get(router.url + "?worker_id=someone", cert)
         assert status == 200 and body == (build / "index.html").read_bytes()
 
-        # 4. A real browser does a unit over https:// and wss://.
+        # 4. The operator stops at once while a page holds a unit, and a new launch of the task resumes the run: the
+        # router still serves the build (nothing to push) and the page submits the unit it held.
+        held = pages[2].hello()
+        operator.stop_now()
+        operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
+        channel = operator.operator.io.channel  # type: ignore[union-attr]
+        assert operator.operator.stats.resumed and channel.pusher.pushes == 0
+        assert pages[2].submit(valid_answer(held))["type"] == "submitted"
+
+        # 5. A real browser does a unit over https:// and wss://.
         context = browser.new_context(ignore_https_errors=True)
         try:
             tab = context.new_page()
@@ -163,7 +173,7 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
         finally:
             context.close()
 
-        # 5. The pages do the rest; the run ends by itself.
+        # 6. The pages do the rest; the run ends by itself.
         while _one_unit(pages[2]) is None:
             continue
         stats = operator.wait(60)

@@ -6,6 +6,7 @@ TLS to a plain router, not a router, another protocol version, wrong secret.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import ssl
@@ -225,3 +226,12 @@ def test_the_module_entry_point_runs_the_same_serve(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_probe_works_when_called_on_a_thread_running_an_event_loop(
+    tls_router: str, certificate: SelfSignedCertificate
+) -> None:
+    async def on_a_loop() -> int:
+        return probe_router(tls_router, TEST_ROUTER_SECRET, ca_file=certificate.cert).protocol
+
+    assert asyncio.run(on_a_loop()) == 2

@@ -8,14 +8,17 @@ the channel handshake with the deploy secret is accepted. The last step opens th
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import socket
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from mephisto_core import __version__
@@ -23,6 +26,7 @@ from mephisto_core.errors import ConfigError
 from mephisto_core.router.versions import PROTOCOL_VERSION, VERSION_PATH
 
 CHANNEL_PATH = "/_channel"  # as server.CHANNEL_PATH, without importing the server
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,20 +113,36 @@ def _fetch_version(base: str, context: ssl.SSLContext | None, timeout: float) ->
     return info
 
 
-def _check_secret(channel_url: str, secret: str, context: ssl.SSLContext | None, timeout: float) -> None:
-    from websockets.exceptions import InvalidStatus, WebSocketException
-    from websockets.sync.client import connect
+async def _open_probe_channel(channel_url: str, secret: str, context: ssl.SSLContext | None, timeout: float) -> Any:
+    from websockets.asyncio.client import connect
 
     tls: dict[str, Any] = {"ssl": context} if channel_url.startswith("wss://") else {}
+    async with connect(
+        channel_url + "?probe=1",
+        additional_headers={"Authorization": f"Bearer {secret}"},
+        open_timeout=timeout,
+        close_timeout=timeout,
+        **tls,
+    ) as ws:
+        return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def _run_coroutine(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to the end from blocking code, also when this thread runs an event loop already."""
     try:
-        with connect(
-            channel_url + "?probe=1",
-            additional_headers={"Authorization": f"Bearer {secret}"},
-            open_timeout=timeout,
-            close_timeout=timeout,
-            **tls,
-        ) as ws:
-            frame = ws.recv(timeout=timeout)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mephisto-probe") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def _check_secret(channel_url: str, secret: str, context: ssl.SSLContext | None, timeout: float) -> None:
+    # The asyncio client: websockets' threaded client now and then misses the handshake answer over TLS.
+    from websockets.exceptions import InvalidStatus, WebSocketException
+
+    try:
+        frame = _run_coroutine(lambda: _open_probe_channel(channel_url, secret, context, timeout))
     except InvalidStatus as exc:
         if exc.response.status_code == 401:
             raise ConfigError(
@@ -134,7 +154,7 @@ def _check_secret(channel_url: str, secret: str, context: ssl.SSLContext | None,
             "may not pass WebSocket upgrades"
         ) from exc
     except (WebSocketException, OSError, TimeoutError) as exc:
-        raise ConfigError(f"could not open the router's channel {channel_url}: {exc}") from exc
+        raise ConfigError(f"could not open the router's channel {channel_url}: {exc or type(exc).__name__}") from exc
     try:
         answer = json.loads(frame)
     except (TypeError, ValueError):
