@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import tomli_w
 
-from mephisto_core.abstractions import CrowdProvider, PageCompletion, WorkerIdentity
+from mephisto_core.abstractions import Blueprint, CrowdProvider, PageCompletion, WorkerIdentity
 from mephisto_core.data_model import Agent, AgentStatus, Database, OnboardingAgent
 from mephisto_core.hookspecs import hookimpl
 from mephisto_core.operations.run.operator import Operator
@@ -93,10 +94,29 @@ class PlatformProvider(CrowdProvider):
         return WorkerIdentity(worker)
 
 
+CUSTOM_PAGE = "<!doctype html><title>custom</title><script src='/mephisto-task.js'></script><p>A custom page</p>"
+
+
+class CustomPageBlueprint(Blueprint):
+    """A page built without the taskPage helpers: the test drives `window.mephisto` itself."""
+
+    type_name: ClassVar[str] = "custom_page_test"
+
+    def iter_assignments(self) -> Iterator[dict[str, Any]]:
+        yield {"n": 1}
+
+    def build(self, build_dir: Path) -> None:
+        (build_dir / "index.html").write_text(CUSTOM_PAGE)
+
+
 class _Plugin:
     @hookimpl
     def mephisto_register_providers(self, register: Any) -> None:
         register(PlatformProvider)
+
+    @hookimpl
+    def mephisto_register_blueprints(self, register: Any) -> None:
+        register(CustomPageBlueprint)
 
 
 class OperatorThread:
@@ -234,4 +254,53 @@ def test_a_link_without_a_completion_step_thanks_and_offers_the_next_unit(
     page.get_by_text("Your answer was submitted.").wait_for()
     page.get_by_role("button", name="Do another unit").wait_for()
     assert platform.posted == [] and platform.got == []
+    context.close()
+
+
+@pytest.fixture
+def custom_page_task(
+    tmp_path: Path,
+    mephisto_register_plugin: Any,
+    mephisto_settings: Settings,
+    sqlite_database: Database,
+    platform: FakePlatform,
+) -> Iterator[OperatorThread]:
+    mephisto_register_plugin(_Plugin())
+    path = tmp_path / "custom.toml"
+    task = {"name": "custom", "title": "Custom", "description": "A custom page", "reward": 0.1}
+    path.write_text(
+        tomli_w.dumps(
+            {
+                "task": task,
+                "blueprint": {"type": "custom_page_test"},
+                "architect": {"type": "local", "port": 0},
+                "provider": {"type": "browser_completion_test"},
+            }
+        )
+    )
+    running = OperatorThread(mephisto_settings, sqlite_database, load_task_config(path))
+    yield running
+    running.stop()
+
+
+@pytest.mark.browser
+def test_a_custom_page_gets_the_completion_from_handle_submit_and_completes_only_after_it(
+    custom_page_task: OperatorThread, platform: FakePlatform, browser: Any
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{custom_page_task.url}?worker_id=erin&assignmentId=ASG-9&turkSubmitTo={platform.url}")
+    posted = {"url": f"{platform.url}/mturk/externalSubmit", "method": "POST", "fields": {"assignmentId": "ASG-9"}}
+    early = page.evaluate(
+        "async () => { const info = await mephisto.ready; return [info.completion, mephisto.complete()]; }"
+    )
+    # Known from the start, but nothing happens before the answer is stored.
+    assert early == [{**posted, "label": None}, False]
+    answer = page.evaluate("async () => (await mephisto.handleSubmit({answer: 'custom'})).completion")
+    assert answer == {**posted, "label": None}
+    assert platform.posted == [] and Agent.get().outputs == {"answer": "custom"}
+    page.evaluate("() => { setTimeout(() => mephisto.complete(), 0); }")
+    page.wait_for_url(f"{platform.url}/mturk/externalSubmit")
+    assert platform.posted == [{"assignmentId": ["ASG-9"]}]
     context.close()
