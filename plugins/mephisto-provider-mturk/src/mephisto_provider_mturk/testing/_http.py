@@ -14,7 +14,7 @@ from ._auth import authenticate
 from ._control import CONTROL_PREFIX, run_control
 from ._errors import MTurkFault, service_fault, throttled
 from ._model import TARGET_PREFIX, operation_model, validate_input, validate_output
-from ._operations import OPERATIONS, Call, implemented_operations
+from ._operations import Call, handler_for
 from ._records import RequestRecord
 from ._worker_side import HTML_QUESTION_PATH, WorkerActionRefused, html_question_page, submit
 
@@ -145,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise MTurkFault("The request body is not valid JSON.", error_type="SerializationException") from None
         record.params = params if isinstance(params, dict) else {}
         model = operation_model(name)
-        handler = OPERATIONS.get(name) if name in implemented_operations() else None
+        handler = handler_for(name)
         if handler is None:
             raise MTurkFault(f"The fake MTurk does not implement {name}.", error_type="UnknownOperationException")
         if fake.rate_limiter is not None and not fake.rate_limiter.allow(record.access_key_id):

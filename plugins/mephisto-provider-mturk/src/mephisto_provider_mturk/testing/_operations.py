@@ -36,8 +36,17 @@ def operation(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def implemented_operations() -> list[str]:
-    """The names of every operation the fake answers (the others get UnknownOperationException)."""
+def _load_handlers() -> None:
     from . import _hit_ops, _qualification_ops  # noqa: F401  (registration happens on import)
 
+
+def implemented_operations() -> list[str]:
+    """The names of every operation the fake answers (the others get UnknownOperationException)."""
+    _load_handlers()
     return sorted(OPERATIONS)
+
+
+def handler_for(name: str) -> Handler | None:
+    """The handler of the operation `name`, or None when the fake does not implement it."""
+    _load_handlers()
+    return OPERATIONS.get(name)
