@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import signal
 import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -235,3 +238,35 @@ def test_probe_works_when_called_on_a_thread_running_an_event_loop(
         return probe_router(tls_router, TEST_ROUTER_SECRET, ca_file=certificate.cert).protocol
 
     assert asyncio.run(on_a_loop()) == 2
+
+
+def _wait_for(router: StandaloneRouterProcess, text: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in router.output():
+        assert time.monotonic() < deadline, f"{text!r} not in the router's output:\n{router.output()}"
+        time.sleep(0.05)
+
+
+def test_sighup_reloads_a_renewed_certificate_and_keeps_the_old_one_when_the_new_files_are_bad(tmp_path: Path) -> None:
+    live = make_self_signed_certificate(tmp_path / "live")
+    router = StandaloneRouterProcess(tmp_path / "data", tmp_path / "router.log", certificate=live)
+    router.start()
+    try:
+        first_ca = tmp_path / "first-ca.pem"
+        first_ca.write_bytes(live.cert.read_bytes())
+        renewed = make_self_signed_certificate(tmp_path / "renewed")
+        shutil.copyfile(renewed.cert, live.cert)
+        shutil.copyfile(renewed.key, live.key)
+        assert router.proc is not None
+        router.proc.send_signal(signal.SIGHUP)
+        _wait_for(router, "SIGHUP: reloaded the TLS certificate")
+        assert probe_router(router.url, TEST_ROUTER_SECRET, ca_file=renewed.cert).protocol == 2
+        with pytest.raises(ConfigError, match="is not trusted"):
+            probe_router(router.url, TEST_ROUTER_SECRET, ca_file=first_ca)
+
+        live.key.write_text("not a key")
+        router.proc.send_signal(signal.SIGHUP)
+        _wait_for(router, "still serving the previous certificate")
+        assert probe_router(router.url, TEST_ROUTER_SECRET, ca_file=renewed.cert).protocol == 2
+    finally:
+        router.close()

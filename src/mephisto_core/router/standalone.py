@@ -102,6 +102,22 @@ def tls_context(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext |
     return context
 
 
+def certificate_reloader(context: ssl.SSLContext, certfile: Path, keyfile: Path | None) -> Callable[[], None]:
+    """What SIGHUP does: load the certificate files again into the live TLS context (a renewed certificate is
+    served to new connections without a restart). Files that do not load leave the previous certificate served."""
+
+    def reload() -> None:
+        try:
+            tls_context(certfile, keyfile)  # a fresh context first: a bad file must not touch the live one
+            context.load_cert_chain(certfile, keyfile)
+        except MephistoError as exc:
+            print(f"router: SIGHUP: {exc}; still serving the previous certificate", file=sys.stderr, flush=True)
+            return
+        print(f"router: SIGHUP: reloaded the TLS certificate {certfile}", flush=True)
+
+    return reload
+
+
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Read stdin until end of file, then set `stop` on `loop` (runs on a daemon thread)."""
     # A blocking read on a thread works for pipes on every platform, where the event loop's pipe support varies.
@@ -119,12 +135,23 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         loop.call_soon_threadsafe(stop.set)
 
 
-async def run_until_stopped(server: RouterServer, *, exit_on_stdin_eof: bool, notes: Sequence[str] = ()) -> None:
-    """Start `server`, print `notes` and ``READY <url>``, and serve until SIGTERM, SIGINT or (optionally) stdin EOF."""
+async def run_until_stopped(
+    server: RouterServer,
+    *,
+    exit_on_stdin_eof: bool,
+    notes: Sequence[str] = (),
+    on_hangup: Callable[[], None] | None = None,
+) -> None:
+    """Start `server`, print `notes` and ``READY <url>``, and serve until SIGTERM, SIGINT or (optionally) stdin EOF.
+
+    `on_hangup` runs on SIGHUP (the standalone router reloads its certificate).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if on_hangup is not None:
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
     if exit_on_stdin_eof:
         threading.Thread(target=_watch_stdin, args=(loop, stop), name="router-stdin-watch", daemon=True).start()
     await server.start()
@@ -183,8 +210,11 @@ def serve(options: ServeOptions) -> int:
         ssl_context=context,
         max_build_bytes=options.max_build_bytes,
     )
+    on_hangup = None
     if context is not None:
-        notes = [f"router: serving HTTPS and WSS with the certificate {options.certfile}"]
+        assert options.certfile is not None
+        notes = [f"router: serving HTTPS and WSS with the certificate {options.certfile} (SIGHUP reloads it)"]
+        on_hangup = certificate_reloader(context, options.certfile, options.keyfile)
     else:
         notes = [
             "router: serving plain HTTP and WS (no --certfile): only behind a reverse proxy that adds TLS, "
@@ -194,7 +224,9 @@ def serve(options: ServeOptions) -> int:
     if options.public_url is not None:
         notes.append(f"router: workers open {options.public_url}")
     return run_process(
-        lambda: run_until_stopped(server, exit_on_stdin_eof=options.exit_on_stdin_eof, notes=notes),
+        lambda: run_until_stopped(
+            server, exit_on_stdin_eof=options.exit_on_stdin_eof, notes=notes, on_hangup=on_hangup
+        ),
         options.host,
         options.port,
     )
