@@ -9,7 +9,6 @@ from mephisto_core.abstractions import CleanupScope, Leftover, LeftoverCleaner
 from mephisto_core.errors import MephistoError
 from mephisto_core.settings import load_settings_or_explain
 from mephisto_provider_mturk.accounts import Requester, build_provider, mturk_requesters
-from mephisto_provider_mturk.store import Annotation
 
 
 class OpenHitsCleaner(LeftoverCleaner):
@@ -35,10 +34,8 @@ class OpenHitsCleaner(LeftoverCleaner):
             runs = provider.store.run_ids()
             if not runs or (scope.run_id is not None and scope.run_id not in runs):
                 continue  # no run (or not this one) was set up at MTurk here: ask MTurk nothing
-            install = provider.store.install_id()
-            for hit in provider.all_hits(fresh=True):
-                note = Annotation.parse(hit.get("RequesterAnnotation"))
-                if note is None or note.install_id != install or hit.get("HITStatus") != "Assignable":
+            for note, hit in provider.hits.ours(fresh=True):
+                if hit.get("HITStatus") != "Assignable":
                     continue
                 if not scope.covers(note.run_id) or scope.is_run_live(note.run_id):
                     continue
@@ -64,10 +61,10 @@ class OpenHitsCleaner(LeftoverCleaner):
         if leftover.run_id is not None and scope.is_run_live(leftover.run_id):
             raise MephistoError(f"run {leftover.run_id} is served by a launch again: HIT {hit_id} is in use")
         provider = build_provider(settings.config_file, scope.data_dir, requester)
-        hit = provider.hit(hit_id)
+        hit = provider.hits.get(hit_id)
         if hit.get("HITStatus") != "Assignable":
             return f"HIT {hit_id} was no longer open ({hit.get('HITStatus')})"
-        provider.expire_hit(hit_id)
+        provider.hits.expire(hit_id)
         return f"expired HIT {hit_id}"
 
 

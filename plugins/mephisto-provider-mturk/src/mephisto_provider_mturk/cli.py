@@ -57,18 +57,13 @@ def balance(requester_name: str | None) -> None:
 @click.option("--run", "run_id", type=int, default=None, help="Only the HITs of this run.")
 def hits(requester_name: str | None, outstanding: bool, run_id: int | None) -> None:
     """List the HITs this installation published (run, status, assignments pending / available / completed)."""
-    from mephisto_provider_mturk.store import Annotation
-
     provider, _ = _provider(requester_name)
-    install = provider.store.install_id()
+    everything = provider.hits.all(fresh=True)
+    ours = provider.hits.ours()
+    others = len(everything) - len(ours)
     shown = 0
-    others = 0
     statuses: Counter[str] = Counter()
-    for hit in provider.all_hits(fresh=True):
-        note = Annotation.parse(hit.get("RequesterAnnotation"))
-        if note is None or note.install_id != install:
-            others += 1
-            continue
+    for note, hit in ours:
         if run_id is not None and note.run_id != run_id:
             continue
         pending = int(hit.get("NumberOfAssignmentsPending", 0))

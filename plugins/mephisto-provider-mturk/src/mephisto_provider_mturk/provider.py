@@ -9,22 +9,18 @@ Withdrawing units therefore withdraws as many still-open HITs of the run (prefer
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
 
 from mephisto_core.abstractions import (
     CrowdProvider,
     DriftKind,
-    PageCompletion,
     ProviderArgs,
     RequesterArgs,
     RequirementMapping,
@@ -36,12 +32,12 @@ from mephisto_provider_mturk.args import DEFAULT_LIVE_LOCALES, MTurkArgs, MTurkR
 from mephisto_provider_mturk.client import (
     MTurkError,
     call,
-    endpoint_override,
     make_client,
-    pages,
     secret_values,
 )
 from mephisto_provider_mturk.fees import FEE_SCHEDULE, dollars, mturk_fee
+from mephisto_provider_mturk.hits import RequesterHits
+from mephisto_provider_mturk.links import identify
 from mephisto_provider_mturk.qualifications import (
     QualificationRequirement,
     QualificationTypes,
@@ -49,7 +45,8 @@ from mephisto_provider_mturk.qualifications import (
     locale_requirement,
     requirement,
 )
-from mephisto_provider_mturk.question import external_question, parse_answer
+from mephisto_provider_mturk.question import external_question
+from mephisto_provider_mturk.reconciliation import held_units_drifts, unknown_here
 from mephisto_provider_mturk.store import Annotation, ProviderStore
 
 if TYPE_CHECKING:
@@ -57,23 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
-#: The hosts MTurk's worker site posts answers from (the `turkSubmitTo` parameter of an ExternalQuestion).
-LIVE_SUBMIT_HOSTS = frozenset({"www.mturk.com"})
-SANDBOX_SUBMIT_HOSTS = frozenset({"workersandbox.mturk.com"})
-SUBMIT_PATH = "/mturk/externalSubmit"
-#: Sent with the assignment id: MTurk refuses an externalSubmit carrying no answer field at all.
-SUBMITTED_FIELD = "mephisto_submitted"
-#: A date in the past: MTurk expires a HIT at once when told to expire it then.
-EXPIRED_AT = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
-_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _HIT_ID_IN_MESSAGE = re.compile(r"\b([A-Z0-9]{30})\b")
-BAD_LINK = (
-    "This page must be opened from Amazon Mechanical Turk: the link lacks the worker, assignment or HIT it "
-    "should carry. Please open the task again from MTurk."
-)
-#: How long a listing of the requester's HITs is reused between lookups (find_published after a crash asks many).
-_LISTING_SECONDS = 5.0
 
 
 def request_token(key: str) -> str:
@@ -112,8 +93,7 @@ class MTurkProvider(CrowdProvider):
         self._hit_type_id: str | None = None
         self._run_id: int | None = None
         self._reconciled_runs: set[int] = set()
-        self._listing: tuple[float, list[dict[str, Any]]] | None = None
-        self._listing_lock = threading.Lock()
+        self.hits = RequesterHits(self._call, lambda: self.client.list_hits, self._secrets, self.store)
 
     # ----------------------------------------------------------------------------------------- the client
 
@@ -171,48 +151,9 @@ class MTurkProvider(CrowdProvider):
 
     # ------------------------------------------------------------------------------------- worker pages
 
-    def _submit_hosts(self) -> set[str]:
-        hosts = set(SANDBOX_SUBMIT_HOSTS if self.is_sandbox else LIVE_SUBMIT_HOSTS)
-        override = endpoint_override()
-        if override is not None:
-            hosts.add(urlsplit(override).netloc)
-        return hosts
-
-    def _submit_url(self, turk_submit_to: str) -> str | None:
-        """MTurk's externalSubmit URL for `turkSubmitTo`, or None when it is not an MTurk host of this kind."""
-        parts = urlsplit(turk_submit_to)
-        override = endpoint_override()
-        testing = override is not None and parts.netloc == urlsplit(override).netloc
-        if parts.netloc not in self._submit_hosts() or (parts.scheme != "https" and not testing):
-            return None
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            return None
-        return f"{parts.scheme}://{parts.netloc}{SUBMIT_PATH}"
-
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """Read MTurk's parameters: a preview when the assignment is not available, else worker and assignment."""
-        assignment_id = params.get("assignmentId", "")
-        if assignment_id == PREVIEW_ASSIGNMENT:
-            return WorkerIdentity(None)
-        worker_id, hit_id = params.get("workerId", ""), params.get("hitId", "")
-        if not (_ID.match(worker_id) and _ID.match(assignment_id) and _ID.match(hit_id)):
-            return WorkerIdentity(None, refusal=BAD_LINK)
-        submit_url = self._submit_url(params.get("turkSubmitTo", ""))
-        if submit_url is None:
-            where = "the MTurk sandbox" if self.is_sandbox else "MTurk"
-            return WorkerIdentity(
-                None,
-                refusal=f"This link does not come from {where} (its turkSubmitTo is not {where}'s). "
-                "Please open the task again from MTurk.",
-            )
-        self.store.note_assignment(assignment_id, hit_id, worker_id)
-        completion = PageCompletion(
-            url=submit_url,
-            method="POST",
-            fields={"assignmentId": assignment_id, SUBMITTED_FIELD: "true"},
-            label="Submit the HIT to MTurk",
-        )
-        return WorkerIdentity(worker_id, provider_agent_id=assignment_id, completion=completion)
+        return identify(params, self.is_sandbox, self.store)
 
     def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
         raise ProviderError(
@@ -325,51 +266,17 @@ class MTurkProvider(CrowdProvider):
         message = exc.mturk_message
         if exc.code != "RequestError" or not re.search(r"already exists|UniqueRequestToken", message, re.I):
             return None
-        self._listing = None
-        found = self.find_published(key)
+        found = self.hits.by_key(key, fresh=True)
         if found:
             return found
         match = _HIT_ID_IN_MESSAGE.search(message)
         return match.group(1) if match else None
 
-    def all_hits(self, fresh: bool = False) -> list[dict[str, Any]]:
-        """Every HIT of the requester (MTurk lists them all; the annotation tells ours), reused for 5 s unless
-        `fresh`."""
-        with self._listing_lock:
-            now = time.monotonic()
-            if fresh or self._listing is None or now - self._listing[0] > _LISTING_SECONDS:
-                hits = list(pages(self.client.list_hits, "HITs", self._secrets, "list the requester's HITs"))
-                self._listing = (now, hits)
-            return self._listing[1]
-
-    def run_hits(self, run_id: int, fresh: bool = False) -> list[dict[str, Any]]:
-        """The HITs this installation published for run `run_id`."""
-        install = self.store.install_id()
-        out = []
-        for hit in self.all_hits(fresh):
-            note = Annotation.parse(hit.get("RequesterAnnotation"))
-            if note is not None and note.install_id == install and note.run_id == run_id:
-                out.append(hit)
-        return out
-
     def find_published(self, idempotency_key: str) -> str | None:
         """The HIT whose RequesterAnnotation carries the key (tokens expire after 24 h; annotations do not)."""
-        install = self.store.install_id()
-        for hit in self.all_hits():
-            note = Annotation.parse(hit.get("RequesterAnnotation"))
-            if note is not None and note.install_id == install and note.key == idempotency_key:
-                return str(hit["HITId"])
-        return None
+        return self.hits.by_key(idempotency_key)
 
     # ----------------------------------------------------------------------------------------- withdrawing
-
-    def hit(self, hit_id: str) -> dict[str, Any]:
-        """MTurk's HIT structure (GetHIT)."""
-        return dict(self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"])
-
-    def expire_hit(self, hit_id: str) -> None:
-        """Expire one HIT at once (workers who accepted it may still submit)."""
-        self._call(f"expire HIT {hit_id}", "update_expiration_for_hit", HITId=hit_id, ExpireAt=EXPIRED_AT)
 
     def expire_units(self, units: Sequence[Unit]) -> None:
         """Withdraw one open HIT per unit: the unit's own when still open, else another open HIT of its run
@@ -383,14 +290,14 @@ class MTurkProvider(CrowdProvider):
             hit_id = unit.provider_unit_id
             if not hit_id:
                 continue
-            hit = self.hit(hit_id)
+            hit = self.hits.get(hit_id)
             if hit.get("HITStatus") == "Assignable":
-                self.expire_hit(hit_id)
+                self.hits.expire(hit_id)
                 expired.add(hit_id)
             elif unit.id is not None and unit.task_run_id is not None:
                 substitutes[unit.task_run_id] = substitutes.get(unit.task_run_id, 0) + 1
         for run_id, count in substitutes.items():
-            for hit in self.run_hits(run_id, fresh=True):
+            for hit in self.hits.of_run(run_id, fresh=True):
                 if count == 0:
                     break
                 hit_id = str(hit["HITId"])
@@ -399,7 +306,7 @@ class MTurkProvider(CrowdProvider):
                 own = UnitModel.get_or_none(UnitModel.provider_unit_id == hit_id)
                 if own is not None and own.status == UnitStatus.LAUNCHED.value:
                     continue  # that HIT is how its own offered unit is reached
-                self.expire_hit(hit_id)
+                self.hits.expire(hit_id)
                 expired.add(hit_id)
                 count -= 1
 
@@ -407,111 +314,35 @@ class MTurkProvider(CrowdProvider):
         """Expire every still-open HIT of the run, then list them again to verify none is open."""
         if self.store.run_record(run.id) is None:
             return  # setup_resources never reached MTurk for this run: nothing there
-        open_hits = self.expire_run(run.id)
+        open_hits = self.hits.expire_run(run.id)
         if open_hits:
             raise ProviderError(
                 f"MTurk still shows {len(open_hits)} HIT(s) of run {run.id} open after expiring them: "
                 f"{', '.join(open_hits[:5])}; run `mephisto mturk cleanup`"
             )
 
-    def expire_run(self, run_id: int) -> list[str]:
-        """Expire the run's assignable HITs; return the ids still assignable when listed again (normally none)."""
-        for hit in self.run_hits(run_id, fresh=True):
-            if hit.get("HITStatus") == "Assignable":
-                self.expire_hit(str(hit["HITId"]))
-        return [str(h["HITId"]) for h in self.run_hits(run_id, fresh=True) if h.get("HITStatus") == "Assignable"]
-
     # -------------------------------------------------------------------------------------- reconciling
 
     def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
         """Held units: submitted at MTurk (with the answer) or returned/abandoned there. At the first call of a
         run in this process also: open HITs beyond the units offered here (left by a crash) to withdraw."""
-        from mephisto_core.data_model import Agent as AgentModel
-        from mephisto_core.data_model import UnitStatus
-
-        drifts: list[UnitDrift] = []
-        held = {u.agent_id: u for u in units if u.status == UnitStatus.ASSIGNED.value and u.agent_id is not None}
-        if held:
-            agents = AgentModel.select(AgentModel.id, AgentModel.provider_agent_id).where(AgentModel.id.in_(list(held)))
-            for agent in agents:
-                if agent.provider_agent_id:
-                    drift = self._held_drift(held[agent.id], str(agent.provider_agent_id))
-                    if drift is not None:
-                        drifts.append(drift)
+        drifts = held_units_drifts(self, units)
         if run.id not in self._reconciled_runs:
             # Units freed by this very answer are offered again at once: their HITs are not left over.
             freed = sum(1 for d in drifts if d.kind is DriftKind.ABANDONED_THERE)
-            drifts += self._unknown_here(run, units, freed)
+            drifts += unknown_here(self, run, units, freed)
             self._reconciled_runs.add(run.id)
         return drifts
 
-    def _held_drift(self, unit: Unit, assignment_id: str) -> UnitDrift | None:
-        """What MTurk says of an assignment held here: still being worked on (None), submitted, or gone.
-
-        One GetHIT per held unit while the worker is at it (the in-run sync's usual case); GetAssignment only
-        when the HIT no longer holds that assignment, since MTurk reports only submitted assignments.
-        """
-        seen = self.store.assignment(assignment_id)
-        hit_id = seen[0] if seen is not None else unit.provider_unit_id
-        if hit_id:
-            try:
-                hit = self.hit(hit_id)
-            except MTurkError as exc:
-                if exc.code != "RequestError":
-                    raise
-                # Not a HIT of this requester: the link was made up (MTurk does not sign its parameters), so
-                # whoever holds the unit here holds no assignment there; the unit is freed below.
-                log.warning("HIT %s of assignment %s is unknown at MTurk: %s", hit_id, assignment_id, exc)
-                hit = {}
-            pending = int(hit.get("NumberOfAssignmentsPending", 0))
-            latest = self.store.latest_assignment_of_hit(hit_id)
-            if pending > 0 and latest in (None, assignment_id):
-                return None
+    def submitted_assignment(self, assignment_id: str) -> dict[str, Any] | None:
+        """MTurk's Assignment structure, or None while it is not submitted (MTurk then denies knowing it)."""
         try:
             answer = self._call(f"read assignment {assignment_id}", "get_assignment", AssignmentId=assignment_id)
         except MTurkError as exc:
             if exc.code != "RequestError":
                 raise
-            answer = None  # MTurk knows it only while accepted, or not at all: not submitted
-        info = answer["Assignment"] if answer is not None else {}
-        if info.get("AssignmentStatus") in ("Submitted", "Approved", "Rejected"):
-            return UnitDrift(
-                DriftKind.SUBMITTED_THERE,
-                unit.id,
-                provider_unit_id=assignment_id,
-                worker_name=str(info["WorkerId"]) if info.get("WorkerId") else None,
-                outputs=self._answer_outputs(str(info.get("Answer", ""))),
-            )
-        if not hit_id:
-            return None  # neither the HIT nor a submission is known: nothing to tell
-        return UnitDrift(DriftKind.ABANDONED_THERE, unit.id, provider_unit_id=assignment_id)
-
-    @staticmethod
-    def _answer_outputs(xml: str) -> dict[str, Any] | None:
-        try:
-            fields = parse_answer(xml)
-        except ValueError as exc:
-            log.warning("an MTurk answer could not be read: %s", exc)
             return None
-        fields.pop("assignmentId", None)
-        fields.pop(SUBMITTED_FIELD, None)
-        return dict(fields) or None  # only our marker: the answer itself never reached MTurk
-
-    def _unknown_here(self, run: TaskRun, units: Sequence[Unit], freed: int) -> list[UnitDrift]:
-        from mephisto_core.data_model import Unit as UnitModel
-        from mephisto_core.data_model import UnitStatus
-
-        offered = [u for u in units if u.status == UnitStatus.LAUNCHED.value]
-        offered_hits = {u.provider_unit_id for u in offered}
-        assignable = [h for h in self.run_hits(run.id, fresh=True) if h.get("HITStatus") == "Assignable"]
-        # Keep one open HIT per offered unit, the units' own first; the rest is what a crash left.
-        assignable.sort(key=lambda h: h["HITId"] not in offered_hits)
-        drifts = []
-        for hit in assignable[len(offered) + freed :]:
-            hit_id = str(hit["HITId"])
-            own = UnitModel.get_or_none(UnitModel.provider_unit_id == hit_id)
-            drifts.append(UnitDrift(DriftKind.UNKNOWN_HERE, own.id if own is not None else None, hit_id))
-        return drifts
+        return dict(answer["Assignment"])
 
     # ------------------------------------------------------------------------------------------- review
 

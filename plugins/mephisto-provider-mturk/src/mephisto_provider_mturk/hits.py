@@ -1,0 +1,77 @@
+"""A requester's HITs at MTurk as this installation sees them: listing, lookup by key, reading and expiring.
+
+MTurk lists every HIT of the account (ListHITs, 100 a page); the RequesterAnnotation (`store.Annotation`) tells
+which were published by this installation, for which run, under which idempotency key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mephisto_provider_mturk.client import pages
+from mephisto_provider_mturk.store import Annotation, ProviderStore
+
+#: A date in the past: MTurk expires a HIT at once when told to expire it then.
+EXPIRED_AT = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+#: How long a listing is reused between lookups (find_published after a crash asks for many keys at once).
+LISTING_SECONDS = 5.0
+
+Call = Callable[..., Any]  # (what, method name, **params) -> MTurk's answer; raises MTurkError
+
+
+class RequesterHits:
+    """The HITs of one requester account; `call` runs one MTurk call, `client_method` gives a paginated one."""
+
+    def __init__(self, call: Call, list_hits: Callable[[], Any], secrets: list[str], store: ProviderStore) -> None:
+        self._call = call
+        self._list_hits = list_hits
+        self._secrets = secrets
+        self.store = store
+        self._listing: tuple[float, list[dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    def all(self, fresh: bool = False) -> list[dict[str, Any]]:
+        """Every HIT of the account, reused for LISTING_SECONDS unless `fresh`."""
+        with self._lock:
+            now = time.monotonic()
+            if fresh or self._listing is None or now - self._listing[0] > LISTING_SECONDS:
+                listed = pages(self._list_hits(), "HITs", self._secrets, "list the requester's HITs")
+                self._listing = (now, list(listed))
+            return self._listing[1]
+
+    def ours(self, fresh: bool = False) -> list[tuple[Annotation, dict[str, Any]]]:
+        """The HITs this installation published, each with its annotation."""
+        install = self.store.install_id()
+        found = []
+        for hit in self.all(fresh):
+            note = Annotation.parse(hit.get("RequesterAnnotation"))
+            if note is not None and note.install_id == install:
+                found.append((note, hit))
+        return found
+
+    def of_run(self, run_id: int, fresh: bool = False) -> list[dict[str, Any]]:
+        """The HITs this installation published for run `run_id`."""
+        return [hit for note, hit in self.ours(fresh) if note.run_id == run_id]
+
+    def by_key(self, key: str, fresh: bool = False) -> str | None:
+        """The id of the HIT published under idempotency key `key`, or None."""
+        return next((str(hit["HITId"]) for note, hit in self.ours(fresh) if note.key == key), None)
+
+    def get(self, hit_id: str) -> dict[str, Any]:
+        """MTurk's HIT structure (GetHIT)."""
+        return dict(self._call(f"read HIT {hit_id}", "get_hit", HITId=hit_id)["HIT"])
+
+    def expire(self, hit_id: str) -> None:
+        """Expire one HIT at once (workers who accepted it may still submit)."""
+        self._call(f"expire HIT {hit_id}", "update_expiration_for_hit", HITId=hit_id, ExpireAt=EXPIRED_AT)
+
+    def expire_run(self, run_id: int) -> list[str]:
+        """Expire the run's assignable HITs; return the ids still assignable when listed again (normally none)."""
+        for hit in self.of_run(run_id, fresh=True):
+            if hit.get("HITStatus") == "Assignable":
+                self.expire(str(hit["HITId"]))
+        return [str(h["HITId"]) for h in self.of_run(run_id, fresh=True) if h.get("HITStatus") == "Assignable"]
