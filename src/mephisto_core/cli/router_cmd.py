@@ -74,7 +74,7 @@ def serve(
 
     The deploy secret, which operators must present, comes from MEPHISTO_ROUTER_SECRET or --secret-file (never
     the command line). Until an operator pushes a task, every page says that no task is running here. Prints
-    `READY <url>` once listening; stops cleanly on SIGTERM or Ctrl-C.
+    `READY <url>` once listening; stops cleanly on SIGTERM or Ctrl-C; SIGHUP reloads a renewed certificate.
     """
     from mephisto_core.router.standalone import ServeOptions
     from mephisto_core.router.standalone import serve as serve_router
