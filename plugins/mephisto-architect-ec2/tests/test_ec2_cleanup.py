@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,8 +114,8 @@ def test_tags_find_what_the_record_no_longer_names(
 ) -> None:
     deployment_id = deploy_then_kill(server_world, moto_server, mephisto_settings, router, core_wheel)
     [record] = load_records(mephisto_settings.data_dir)
-    for path in records_dir(mephisto_settings.data_dir).glob("*.json"):
-        path.unlink()  # e.g. the data dir was restored from an older backup
+    # e.g. the data dir was restored from an older backup: no record, no list of regions deployed to
+    shutil.rmtree(records_dir(mephisto_settings.data_dir).parent)
     from mephisto_architect_ec2.aws import AwsTarget
 
     assert find_deployments(mephisto_settings.data_dir) == []  # no record names a region to look in

@@ -16,9 +16,11 @@ import pytest
 from ec2_world import BUCKET, DOMAIN, REGION, World
 from mephisto_architect_ec2.architect import Ec2Architect
 from mephisto_architect_ec2.args import Ec2ArchitectArgs
+from mephisto_architect_ec2.leftovers import Ec2Cleaner
 from mephisto_architect_ec2.records import created_by, load_records, records_dir
 from router_process import RouterProcess, router_serving
 
+from mephisto_core.abstractions import CleanupScope
 from mephisto_core.errors import ConfigError
 
 RUN_ID = 7
@@ -231,3 +233,15 @@ def test_a_kept_instance_is_reused_by_the_next_run(
     assert len(ec2.describe_instances()["Reservations"]) == 1
     asyncio.run(second.shutdown())
     assert ec2.describe_instances(InstanceIds=[kept])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+
+    # `mephisto cleanup` leaves a kept instance alone; `mephisto ec2 cleanup --kept` terminates it.
+    scope = CleanupScope(None, data_dir, data_dir / "runs", None, lambda run_id: False)  # type: ignore[arg-type]
+    assert Ec2Cleaner().find(scope) == []
+    [leftover] = Ec2Cleaner(include_kept=True).find(scope)
+    assert kept in leftover.what and leftover.run_id == 2
+    Ec2Cleaner(include_kept=True).remove(scope, leftover)
+    assert ec2.describe_instances(InstanceIds=[kept])["Reservations"][0]["Instances"][0]["State"]["Name"] in (
+        "shutting-down",
+        "terminated",
+    )
+    assert not secret_file.exists()

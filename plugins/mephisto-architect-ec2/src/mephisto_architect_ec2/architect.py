@@ -20,7 +20,13 @@ from mephisto_architect_ec2.args import Ec2ArchitectArgs
 from mephisto_architect_ec2.aws import AwsClients, AwsTarget
 from mephisto_architect_ec2.prerequisites import check_prerequisites
 from mephisto_architect_ec2.provision import Provisioner
-from mephisto_architect_ec2.records import DeploymentRecord, created_by, load_records, new_deployment_id
+from mephisto_architect_ec2.records import (
+    DeploymentRecord,
+    created_by,
+    load_records,
+    new_deployment_id,
+    remember_target,
+)
 from mephisto_architect_ec2.teardown import remaining, teardown
 from mephisto_architect_ec2.wheel import build_core_wheel, given_wheel
 from mephisto_core.abstractions import ArchitectArgs, Deployment
@@ -134,6 +140,7 @@ class Ec2Architect(RemoteArchitect):
         )
         self.record = record
         record.save(self.data_dir)
+        remember_target(self.data_dir, record.target)
         provisioner = Provisioner(clients, args, self.data_dir, record)
         provisioner.check_host_free(_owners(self.data_dir))
         secret = channel_secret

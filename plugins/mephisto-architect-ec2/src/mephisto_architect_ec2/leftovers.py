@@ -23,6 +23,7 @@ from mephisto_architect_ec2.records import (
     TAG_TASK,
     DeploymentRecord,
     created_by,
+    known_targets,
     load_records,
 )
 from mephisto_architect_ec2.teardown import remaining, teardown
@@ -155,7 +156,7 @@ def find_deployments(
     """Every deployment of this data dir that has a record or tagged resources, records completed by tags."""
     owner = created_by(data_dir)
     records = {r.deployment_id: r for r in load_records(data_dir) if r.created_by == owner}
-    targets = {r.target for r in records.values()} | set(extra_targets)
+    targets = {r.target for r in records.values()} | set(known_targets(data_dir)) | set(extra_targets)
     for target in sorted(targets, key=lambda t: (t.region or "", t.profile or "", t.endpoint_url or "")):
         for deployment_id, seen in discover(AwsClients(target), owner, include_kept=include_kept).items():
             if deployment_id in records:

@@ -121,3 +121,34 @@ def load_records(data_dir: Path) -> list[DeploymentRecord]:
             # Its resources still carry their tags: `mephisto ec2 cleanup --region R` finds them without it.
             logger.warning("skipping the unreadable deployment record %s (%s)", path, exc)
     return sorted(found, key=lambda r: (r.run_id, r.deployment_id))
+
+
+def _targets_path(data_dir: Path) -> Path:
+    return data_dir / "architects" / "ec2" / "targets.json"
+
+
+def remember_target(data_dir: Path, target: AwsTarget) -> None:
+    """Note an account/region this data dir deployed to, so cleanup looks there by tag even once records are gone
+    (a kept instance has none after its run)."""
+    known = known_targets(data_dir)
+    if target in known:
+        return
+    path = _targets_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump([t.as_record() for t in [*known, target]], out)
+    tmp.replace(path)
+
+
+def known_targets(data_dir: Path) -> list[AwsTarget]:
+    """The accounts/regions `remember_target` noted (none when the file is missing or unreadable)."""
+    try:
+        data = json.loads(_targets_path(data_dir).read_text(encoding="utf-8"))
+        return [AwsTarget.from_record(item) for item in data]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        logger.warning("skipping the unreadable %s (%s)", _targets_path(data_dir), exc)
+        return []
