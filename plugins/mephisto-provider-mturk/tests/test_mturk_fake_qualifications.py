@@ -72,12 +72,14 @@ def test_list_qualification_types_filters_and_paginates(fake: FakeMTurk, mturk: 
     assert ids(MustBeRequestable=True, Query="Locale") == []
 
 
-def test_grant_score_revoke_and_list_workers(mturk: Any) -> None:
+def test_grant_score_revoke_and_list_workers(fake: FakeMTurk, mturk: Any) -> None:
     type_id = _qualification(mturk)
     mturk.associate_qualification_with_worker(
         QualificationTypeId=type_id, WorkerId="A1WORKER", IntegerValue=7, SendNotification=False
     )
     mturk.associate_qualification_with_worker(QualificationTypeId=type_id, WorkerId="A2WORKER")
+    # Only the grant that did not say SendNotification=False e-mailed its worker.
+    assert [n.worker_id for n in fake.snapshot().notifications] == ["A2WORKER"]
     score = mturk.get_qualification_score(QualificationTypeId=type_id, WorkerId="A1WORKER")["Qualification"]
     assert (score["IntegerValue"], score["Status"]) == (7, "Granted")
     listed = mturk.list_workers_with_qualification_type(QualificationTypeId=type_id)["Qualifications"]

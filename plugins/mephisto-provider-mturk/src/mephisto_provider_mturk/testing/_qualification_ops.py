@@ -141,6 +141,17 @@ def associate_qualification_with_worker(call: Call) -> dict[str, Any]:
         value=params.get("IntegerValue", 1),
         granted=call.now,
     )
+    # SendNotification defaults to true: MTurk e-mails the worker about the grant.
+    if params.get("SendNotification", True):
+        call.state.notifications.append(
+            Notification(
+                call.owner,
+                params["WorkerId"],
+                f"You have been granted the qualification {qtype.name}",
+                qtype.description,
+                call.now,
+            )
+        )
     return {}
 
 
