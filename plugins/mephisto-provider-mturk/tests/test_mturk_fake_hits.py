@@ -19,11 +19,12 @@ def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, str]:
     return response["Error"]["Code"], response.get("TurkErrorCode", ""), response["Error"]["Message"]
 
 
-def test_same_hit_type_values_give_the_same_hit_type_id(mturk: Any) -> None:
+def test_same_hit_type_values_give_the_same_hit_type_id(fake: FakeMTurk, mturk: Any) -> None:
     args = dict(AssignmentDurationInSeconds=600, Reward="0.50", Title="T", Description="D")
     first = mturk.create_hit_type(**args)["HITTypeId"]
     assert mturk.create_hit_type(**args)["HITTypeId"] == first
     assert mturk.create_hit_type(**{**args, "Reward": "0.51"})["HITTypeId"] != first
+    assert len(fake.snapshot().hit_types) == 2
 
 
 def test_created_hit_reads_back_with_botocore_types(mturk: Any) -> None:

@@ -25,7 +25,7 @@ def _qualification(mturk: Any, name: str = "onboarded", **extra: Any) -> str:
     return created["QualificationType"]["QualificationTypeId"]  # type: ignore[no-any-return]
 
 
-def test_create_get_and_delete_a_qualification_type(mturk: Any) -> None:
+def test_create_get_and_delete_a_qualification_type(fake: FakeMTurk, mturk: Any) -> None:
     type_id = _qualification(mturk, Keywords="mephisto")
     got = mturk.get_qualification_type(QualificationTypeId=type_id)["QualificationType"]
     assert (got["Name"], got["Keywords"], got["QualificationTypeStatus"], got["IsRequestable"]) == (
@@ -37,6 +37,7 @@ def test_create_get_and_delete_a_qualification_type(mturk: Any) -> None:
     mturk.delete_qualification_type(QualificationTypeId=type_id)
     with pytest.raises(ClientError):
         mturk.get_qualification_type(QualificationTypeId=type_id)
+    assert fake.snapshot().qualification_types[type_id].deleted
 
 
 def test_qualification_names_are_unique_per_requester_and_reserved_after_delete(fake: FakeMTurk, mturk: Any) -> None:

@@ -17,7 +17,9 @@ from ._records import (
     Assignment,
     AssignmentState,
     Bonus,
+    HITType,
     Notification,
+    QualificationType,
     RequestRecord,
     Score,
     Worker,
@@ -35,9 +37,11 @@ class Snapshot:
 
     now: float
     balances: dict[str, Decimal]
+    hit_types: dict[str, HITType]
     hits: dict[str, HIT]
     hit_statuses: dict[str, str]
     assignments: dict[str, Assignment]
+    qualification_types: dict[str, QualificationType]
     scores: dict[tuple[str, str], Score]
     blocks: dict[tuple[str, str], str]
     bonuses: list[Bonus]
@@ -259,9 +263,11 @@ class FakeMTurk:
             return Snapshot(
                 now=now,
                 balances={key: account.balance for key, account in state.accounts.items()},
+                hit_types=copy.deepcopy(state.hit_types),
                 hits=copy.deepcopy(state.hits),
                 hit_statuses={hit_id: state.hit_status(hit, now) for hit_id, hit in state.hits.items()},
                 assignments=copy.deepcopy(state.assignments),
+                qualification_types=copy.deepcopy(state.qualification_types),
                 scores=copy.deepcopy(state.scores),
                 blocks=dict(state.blocks),
                 bonuses=copy.deepcopy(state.bonuses),
