@@ -128,8 +128,8 @@ def test_identify_worker_preview_work_and_bad_links(tmp_path: Path, monkeypatch:
     assert sandbox.identify_worker({"workerId": "W1"}).refusal
     live = _provider(tmp_path, MTurkProvider)
     assert live.identify_worker({**params, "turkSubmitTo": "https://www.mturk.com"}).worker_name == "W1"
-    monkeypatch.setenv(ENDPOINT_ENV, "http://127.0.0.1:8123")
-    tested = sandbox.identify_worker({**params, "turkSubmitTo": "http://127.0.0.1:8123"})
+    monkeypatch.setenv(ENDPOINT_ENV, "http://127.0.0.1:8123")  # read when the provider is built
+    tested = _provider(tmp_path).identify_worker({**params, "turkSubmitTo": "http://127.0.0.1:8123"})
     assert tested.completion is not None and tested.completion.url == "http://127.0.0.1:8123/mturk/externalSubmit"
 
 

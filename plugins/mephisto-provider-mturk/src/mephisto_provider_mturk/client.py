@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mephisto_core.abstractions import redact
 from mephisto_core.errors import ProviderError
@@ -24,9 +26,19 @@ MAX_ATTEMPTS = 5
 T = TypeVar("T")
 
 
+class MTurkTestSettings(BaseSettings):
+    """The plugin's one setting, read from the environment like the core's (pydantic-settings)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEPHISTO_MTURK_", extra="ignore")
+
+    endpoint_url: str | None = Field(
+        default=None, description="For tests only: send MTurk calls to this URL (a local fake) instead of Amazon."
+    )
+
+
 def endpoint_override() -> str | None:
     """The test endpoint from MEPHISTO_MTURK_ENDPOINT_URL, or None (checked: an http(s) URL with a host)."""
-    value = os.environ.get(ENDPOINT_ENV, "").strip()
+    value = (MTurkTestSettings().endpoint_url or "").strip()
     if not value:
         return None
     parts = urlsplit(value)

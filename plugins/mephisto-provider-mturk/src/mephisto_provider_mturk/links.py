@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from mephisto_core.abstractions import PageCompletion, WorkerIdentity
-from mephisto_provider_mturk.client import endpoint_override
 from mephisto_provider_mturk.store import ProviderStore
 
 PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -24,16 +23,15 @@ BAD_LINK = (
 )
 
 
-def submit_url(turk_submit_to: str, sandbox: bool) -> str | None:
+def submit_url(turk_submit_to: str, sandbox: bool, override: str | None) -> str | None:
     """MTurk's externalSubmit URL for a link's `turkSubmitTo`, or None when that is not MTurk's (of this kind).
 
-    Live links must name https://www.mturk.com, sandbox links https://workersandbox.mturk.com; the test endpoint
-    (MEPHISTO_MTURK_ENDPOINT_URL) is accepted too, on its own scheme. Nothing but the origin is accepted, so a
-    link cannot send the page's post anywhere else.
+    Live links must name https://www.mturk.com, sandbox links https://workersandbox.mturk.com; the test
+    endpoint (`override`, from MEPHISTO_MTURK_ENDPOINT_URL) is accepted too, on its own scheme. Nothing but the
+    origin is accepted, so a link cannot send the page's post anywhere else.
     """
     parts = urlsplit(turk_submit_to)
     hosts = SANDBOX_SUBMIT_HOSTS if sandbox else LIVE_SUBMIT_HOSTS
-    override = endpoint_override()
     testing = override is not None and parts.netloc == urlsplit(override).netloc
     if not testing and (parts.netloc not in hosts or parts.scheme != "https"):
         return None
@@ -42,7 +40,9 @@ def submit_url(turk_submit_to: str, sandbox: bool) -> str | None:
     return f"{parts.scheme}://{parts.netloc}{SUBMIT_PATH}"
 
 
-def identify(params: Mapping[str, str], sandbox: bool, store: ProviderStore) -> WorkerIdentity:
+def identify(
+    params: Mapping[str, str], sandbox: bool, store: ProviderStore, override: str | None = None
+) -> WorkerIdentity:
     """Who opened the page: a preview (assignment not available), a refusal, or the worker with the assignment
     and the completion post to MTurk. Remembers each assignment's HIT for reconciliation."""
     assignment_id = params.get("assignmentId", "")
@@ -51,7 +51,7 @@ def identify(params: Mapping[str, str], sandbox: bool, store: ProviderStore) -> 
     worker_id, hit_id = params.get("workerId", ""), params.get("hitId", "")
     if not (_ID.match(worker_id) and _ID.match(assignment_id) and _ID.match(hit_id)):
         return WorkerIdentity(None, refusal=BAD_LINK)
-    url = submit_url(params.get("turkSubmitTo", ""), sandbox)
+    url = submit_url(params.get("turkSubmitTo", ""), sandbox, override)
     if url is None:
         where = "the MTurk sandbox" if sandbox else "MTurk"
         return WorkerIdentity(

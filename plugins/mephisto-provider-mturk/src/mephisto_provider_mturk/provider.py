@@ -32,6 +32,7 @@ from mephisto_provider_mturk.args import DEFAULT_LIVE_LOCALES, MTurkArgs, MTurkR
 from mephisto_provider_mturk.client import (
     MTurkError,
     call,
+    endpoint_override,
     make_client,
     secret_values,
 )
@@ -87,6 +88,7 @@ class MTurkProvider(CrowdProvider):
         # The task file's interval replaces the class default (read by the core from the instance).
         vars(self)["sync_interval_seconds"] = args.sync_interval_seconds
         self.store = ProviderStore(data_dir)
+        self._endpoint_override = endpoint_override()  # tests only; read once, identify_worker runs per hello
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._secrets = secret_values(self.credentials)
@@ -153,7 +155,7 @@ class MTurkProvider(CrowdProvider):
 
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """Read MTurk's parameters: a preview when the assignment is not available, else worker and assignment."""
-        return identify(params, self.is_sandbox, self.store)
+        return identify(params, self.is_sandbox, self.store, self._endpoint_override)
 
     def simulated_worker_params(self, worker_name: str) -> dict[str, str]:
         raise ProviderError(
