@@ -259,3 +259,47 @@ def test_rate_limit_throttles_a_caller_that_goes_too_fast() -> None:
         assert "ThrottlingException" in codes[5:]
         time.sleep(0.25)  # the bucket refills at 5 per second
         client.get_account_balance()
+
+
+def _seed_five(fake: FakeMTurk, mturk: Any) -> dict[str, Any]:
+    """Five of everything a List* call returns, and the arguments each call needs."""
+    type_id = mturk.create_qualification_type(Name="q", Description="d", QualificationTypeStatus="Active")[
+        "QualificationType"
+    ]["QualificationTypeId"]
+    requirement = [{"QualificationTypeId": type_id, "Comparator": "Exists"}]
+    hit_id = make_hit(mturk, max_assignments=5, lifetime=60)["HITId"]
+    for number in range(5):
+        worker = f"A{number}PAGED"
+        mturk.associate_qualification_with_worker(QualificationTypeId=type_id, WorkerId=worker)
+        visit = fake.accept(hit_id, worker)
+        fake.submit(visit.assignment_id, {"n": str(number)})
+        mturk.send_bonus(WorkerId=worker, BonusAmount="0.10", AssignmentId=visit.assignment_id, Reason="r")
+        mturk.create_worker_block(WorkerId=f"A{number}BLOCK", Reason="r")
+        make_hit(mturk, requirements=requirement, lifetime=60, reward=f"0.1{number}")
+    fake.advance(61)
+    return {"type_id": type_id, "hit_id": hit_id}
+
+
+@pytest.mark.parametrize(
+    ("operation", "key", "args", "total"),
+    [
+        ("list_hits", "HITs", {}, 6),
+        ("list_reviewable_hits", "HITs", {}, 6),
+        ("list_hits_for_qualification_type", "HITs", {"QualificationTypeId": "type_id"}, 5),
+        ("list_assignments_for_hit", "Assignments", {"HITId": "hit_id"}, 5),
+        ("list_bonus_payments", "BonusPayments", {"HITId": "hit_id"}, 5),
+        ("list_worker_blocks", "WorkerBlocks", {}, 5),
+        ("list_workers_with_qualification_type", "Qualifications", {"QualificationTypeId": "type_id"}, 5),
+        ("list_qualification_types", "QualificationTypes", {"MustBeRequestable": True, "MustBeOwnedByCaller": True}, 1),
+    ],
+)
+def test_every_list_call_pages_through_botocore_paginators(
+    fake: FakeMTurk, mturk: Any, operation: str, key: str, args: dict[str, Any], total: int
+) -> None:
+    seeded = _seed_five(fake, mturk)
+    resolved = {name: seeded.get(value, value) if isinstance(value, str) else value for name, value in args.items()}
+    pages = list(mturk.get_paginator(operation).paginate(PaginationConfig={"PageSize": 2}, **resolved))
+    assert sum(len(page[key]) for page in pages) == total
+    assert [page["NumResults"] for page in pages] == [len(page[key]) for page in pages]
+    assert len(pages) == (total + 1) // 2
+    assert all(len(page[key]) <= 2 for page in pages)
