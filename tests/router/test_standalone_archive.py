@@ -51,6 +51,8 @@ def test_only_what_a_router_serves_is_packed(tmp_path: Path) -> None:
     (tmp_path / "outside.txt").write_bytes(b"outside")
     (build / "link-out").symlink_to(tmp_path / "outside.txt")
     (build / "link-in").symlink_to(build / "assets" / "app.js")
+    (build / "link-hidden").symlink_to(build / ".git" / "config")  # the router never serves it
+    (build / "loop").symlink_to(build / "loop")
     dest = tmp_path / "unpacked"
     packed = pack_build(build)
     unpack_build(packed.data, packed.digest, dest)

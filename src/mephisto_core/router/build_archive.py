@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tarfile
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mephisto_core.errors import MephistoError
+
+log = logging.getLogger(__name__)
 
 #: The largest build a router takes by default (the tar's size); `--max-build-mb` changes it.
 DEFAULT_MAX_BUILD_BYTES = 256 * 2**20
@@ -61,13 +64,14 @@ def _entries(root: Path) -> Iterator[tuple[str, Path | None]]:
             if name.startswith("."):
                 continue
             path = base / name
-            real = path.resolve()
-            if path.is_symlink():
-                # As the router serves a link: only when it ends at a file inside the build dir.
-                try:
-                    real.relative_to(root)
-                except ValueError:
-                    continue
+            try:
+                real = path.resolve()
+                # As the router serves a link: only when it ends at a file inside the build dir, not hidden there.
+                inside = real.relative_to(root)
+            except (ValueError, RuntimeError, OSError):  # outside the dir, a symlink loop, unreadable
+                continue
+            if any(part.startswith(".") for part in inside.parts):
+                continue
             if real.is_file():
                 found.append(((relative / name).as_posix(), real))
     found.sort(key=lambda entry: entry[0])
@@ -113,7 +117,13 @@ def _write_tar(root: Path, out: io.RawIOBase | io.BytesIO) -> None:
             if path is None:
                 tar.addfile(_tar_info(name, 0, is_dir=True))
                 continue
-            with path.open("rb") as fh:
+            try:
+                fh = path.open("rb")
+            except OSError as exc:
+                # The router could not serve it either (it would answer 404); the rest of the build still goes.
+                log.warning("leaving %s out of the build: %s", path, exc.strerror or exc)
+                continue
+            with fh:
                 size = os.fstat(fh.fileno()).st_size
                 tar.addfile(_tar_info(name, size, is_dir=False), fh)
 

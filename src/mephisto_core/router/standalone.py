@@ -199,17 +199,21 @@ def serve(options: ServeOptions) -> int:
         return 2
     from mephisto_core.router.server import RouterServer
 
-    server = RouterServer(
-        None,
-        secret,
-        host=options.host,
-        port=options.port,
-        max_upload_bytes=options.max_upload_bytes,
-        max_message_bytes=options.max_message_bytes,
-        data_dir=data_dir,
-        ssl_context=context,
-        max_build_bytes=options.max_build_bytes,
-    )
+    try:
+        server = RouterServer(
+            None,
+            secret,
+            host=options.host,
+            port=options.port,
+            max_upload_bytes=options.max_upload_bytes,
+            max_message_bytes=options.max_message_bytes,
+            data_dir=data_dir,
+            ssl_context=context,
+            max_build_bytes=options.max_build_bytes,
+        )
+    except MephistoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     on_hangup = None
     if context is not None:
         assert options.certfile is not None
