@@ -245,3 +245,10 @@ def test_a_made_up_link_frees_its_unit_instead_of_breaking_reconciliation(
     Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == held.unit.id).execute()
     (drift,) = provider.reconcile_units(run, [Unit.get_by_id(held.unit.id)])
     assert (drift.kind, drift.unit_id) == (DriftKind.ABANDONED_THERE, held.unit.id)
+
+
+def test_a_task_in_another_currency_is_refused(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
+    run = give_config(make_submitted_run(1, provider_type="mturk_sandbox", requester_name="lab").run, currency="GBP")
+    with pytest.raises(ProviderError, match="MTurk pays in US dollars"):
+        make_provider(mephisto_settings.data_dir).setup_resources(run, WORKER_URL)
+    assert fake.requests("CreateHITType") == []

@@ -83,7 +83,8 @@ class MTurkProvider(CrowdProvider):
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         super().__init__(args, requester_name, credentials, data_dir)
-        assert isinstance(args, MTurkArgs)
+        if not isinstance(args, MTurkArgs):
+            raise TypeError(f"{type(self).__name__} takes MTurkArgs, not {type(args).__name__}")
         self.mturk_args: MTurkArgs = args
         # The task file's interval replaces the class default (read by the core from the instance).
         vars(self)["sync_interval_seconds"] = args.sync_interval_seconds
@@ -193,6 +194,10 @@ class MTurkProvider(CrowdProvider):
         from mephisto_core.abstractions import TaskArgs
 
         task = TaskArgs.model_validate(run.config["task"])
+        if task.currency.upper() != "USD":
+            raise ProviderError(
+                f'MTurk pays in US dollars, but the task\'s currency is {task.currency!r}: set [task] currency = "USD"'
+            )
         external_question(worker_url, self.mturk_args.frame_height)  # refuse a URL MTurk would reject, now
         quals = self.qualification_types()
         requirements = [requirement(quals.ensure(req.name), req) for req in task.qualifications]
