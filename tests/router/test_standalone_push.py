@@ -24,7 +24,7 @@ from mephisto_core.errors import MephistoError
 from mephisto_core.operations.run.build_push import BuildPusher
 from mephisto_core.operations.run.channel import OperatorChannel
 from mephisto_core.router import RouterServer
-from mephisto_core.router.build_archive import build_digest
+from mephisto_core.router.build_archive import build_digest, pack_build
 from mephisto_core.router.probe import probe_router
 
 
@@ -256,3 +256,42 @@ async def test_an_operator_taken_over_by_another_stops_instead_of_taking_the_rou
         assert first.pusher.pushes == second.pusher.pushes == 1
     assert page.body == b"<p>page second</p>"
     assert "took it over" in first.taken_over and "a router serves one run at a time" in first.taken_over
+
+
+async def test_a_push_cut_half_way_installs_nothing_and_the_next_push_works(tmp_path: Path) -> None:
+    build = _build(tmp_path / "build", "one")
+    archive = pack_build(build)
+    async with standalone(tmp_path / "data") as server:
+        async with connect(server.channel_url, additional_headers={"Authorization": f"Bearer {SECRET}"}) as ws:
+            await ws.recv()  # hello
+            await ws.send(json.dumps([{"build": "start", "digest": archive.digest, "size": archive.size}]))
+            await ws.send(archive.data[: archive.size // 2])
+        # The connection is gone before the end: nothing was unpacked, nothing is served.
+        assert (await http_request(server.port, "/")).status == 503
+        assert list((tmp_path / "data" / "builds").iterdir()) == []
+        async with operator_channel(server, build) as channel:
+            assert channel.pusher.pushes == 1
+        assert (await http_request(server.port, "/")).body == b"<p>page one</p>"
+
+
+async def test_a_restarted_router_drops_what_a_killed_one_was_unpacking_and_never_serves_an_altered_build(
+    tmp_path: Path,
+) -> None:
+    build = _build(tmp_path / "build", "one")
+    async with standalone(tmp_path / "data") as server, operator_channel(server, build):
+        pass
+    builds = tmp_path / "data" / "builds"
+    (builds / ".incoming-0123456789abcdef" / "js").mkdir(parents=True)  # a kill -9 during an unpack
+    (builds / "current.1234.tmp").write_text("half")
+    async with standalone(tmp_path / "data") as server:
+        assert (await http_request(server.port, "/")).status == 200
+    assert sorted(p.name for p in builds.iterdir()) == sorted([build_digest(build), "current"])
+    # A file changed on disk behind the router's back: the build no longer has its digest and is not served.
+    (builds / build_digest(build) / "index.html").write_text("<p>tampered</p>")
+    async with standalone(tmp_path / "data") as server:
+        answer = await http_request(server.port, "/")
+        assert answer.status == 503 and b"No task is running" in answer.body
+        assert (await _version(server))["task"] is None
+        async with operator_channel(server, build) as channel:  # the operator's push repairs it
+            assert channel.pusher.pushes == 1
+        assert (await http_request(server.port, "/")).body == b"<p>page one</p>"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mephisto_core.file_modes import make_private_dir
-from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES, build_digest, unpack_build
+from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES, build_digest, check_archive, unpack_build
 from mephisto_core.router.static_files import StaticFiles
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,12 @@ class BuildStore:
         """
         if not self.accepts_pushes:
             raise RuntimeError("this router serves a fixed build dir and takes no pushed builds")
+        check_archive(data, digest, self.max_build_bytes)  # also when the folder exists: a push is checked whole
         folder = self._builds / digest
+        if _is_digest(digest) and folder.is_dir() and build_digest(folder) != digest:
+            # Kept from an earlier push but changed on disk since (load() refused to serve it): unpack afresh.
+            log.warning("build %s on disk does not match its digest any more; replacing it", digest)
+            shutil.rmtree(folder)
         if not (_is_digest(digest) and folder.is_dir()):
             incoming = self._builds / f"{_INCOMING_PREFIX}{secrets.token_hex(8)}"
             try:
