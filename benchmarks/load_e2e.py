@@ -184,6 +184,10 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             if exit_code is None and dead:
                 raise BenchmarkAborted(f"load generator(s) {', '.join(dead)} died; see their messages above")
         launch_s = time.monotonic() - launch.started
+        if remote is not None:
+            # A local router ends with its launch and the bots see it go; the lab's router outlives the launch,
+            # and bots cancelled while their TLS sockets wait for an operator can take over a minute to close.
+            remote.stop()
         stop.set()
         shares = _drain(results, len(generators), RESULTS_TIMEOUT_S)
         if len(shares) < len(generators):
