@@ -10,6 +10,7 @@ was told was stored is in the database, once.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import shutil
@@ -21,10 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 from standalone_e2e_helpers import ChannelCutter, OperatorThread, StandaloneTestPlugin, WssPage, valid_answer
 
 from mephisto_core.data_model import Agent, AgentStatus, Database, TaskRun, Unit, UnitStatus, Worker
+from mephisto_core.operations.run.channel import OperatorChannel
 from mephisto_core.router.build_archive import build_digest
 from mephisto_core.router.probe import probe_router
 from mephisto_core.settings import Settings
@@ -195,3 +198,49 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
     assert chromium.status == AgentStatus.COMPLETED and chromium.outputs["answer"] == "typed in Chromium over TLS"
     assert TaskRun.get().is_completed
     assert cutter.accepted >= 4  # the first channel, after the cut, after each restart
+
+
+def test_a_run_whose_router_another_operator_takes_over_stops_and_says_so(
+    tmp_path: Path,
+    mephisto_settings: Settings,
+    sqlite_database: Database,
+    mephisto_register_plugin: Callable[[object], None],
+) -> None:
+    mephisto_register_plugin(StandaloneTestPlugin())
+    cert = make_self_signed_certificate(tmp_path / "tls")
+    router = StandaloneRouterProcess(tmp_path / "router-data", tmp_path / "router.log", certificate=cert)
+    router.start()
+    operator: OperatorThread | None = None
+    try:
+        architect = {
+            "type": "standalone_test",
+            "worker_url": router.url,
+            "channel_url": router.channel_url,
+            "secret": TEST_ROUTER_SECRET,
+            "ca_file": str(cert.cert),
+        }
+        config = load_task_config(_write_task(tmp_path / "task", architect), [])
+        operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
+
+        async def another_operator() -> None:
+            async def ignore(*_args: object) -> None:
+                return None
+
+            other = OperatorChannel(router.channel_url, TEST_ROUTER_SECRET, ignore, ignore, ca_file=cert.cert)
+            await other.start()
+            try:
+                await asyncio.sleep(1.0)  # the first operator would have taken the router back by now
+                assert other.connected
+            finally:
+                await other.stop()
+
+        asyncio.run(another_operator())
+        with pytest.raises(AssertionError) as failed:
+            operator.wait(30)
+        message = str(failed.value.__cause__)
+        assert "took it over (a router serves one run at a time)" in message, message
+        assert "launch the same task again to resume" in message, message
+    finally:
+        if operator is not None and operator.running:
+            operator.stop_now()
+        router.close()

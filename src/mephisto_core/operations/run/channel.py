@@ -74,7 +74,8 @@ class OperatorChannel:
 
     With `build_dir`, `start` also waits until the router serves that build (pushing it if the router's `hello`
     names another), and every later connection pushes it again when needed. `ca_file` is a PEM bundle trusted for
-    a wss:// URL instead of the system's CAs.
+    a wss:// URL instead of the system's CAs. When another operator's channel replaces this one (close code 4000),
+    the channel stops for good and calls `on_taken_over` with a sentence saying so.
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class OperatorChannel:
         build_dir: Path | None = None,
         ca_file: Path | None = None,
         push_timeout: float = PUSH_TIMEOUT_SECONDS,
+        on_taken_over: Callable[[str], object] | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
@@ -95,6 +97,7 @@ class OperatorChannel:
         self.on_upload = on_upload
         self.on_connected = on_connected
         self.push_timeout = push_timeout
+        self.on_taken_over = on_taken_over
         self.pusher = BuildPusher(build_dir, url) if build_dir is not None else None
         self._ssl = client_ssl_context(url, ca_file)
         #: Why the last attempt to connect failed, for the error when `start` gives up.
@@ -204,11 +207,12 @@ class OperatorChannel:
                     # Only another live operator with the router's secret does this. Reconnecting would take the
                     # router back and each would push its own build in turn, every fraction of a second.
                     self.taken_over = (
-                        f"another operator connected to the router at {self.url} and took it over; this run no "
-                        "longer gets its pages (a router serves one run at a time). Stop this launch (Ctrl-C) and "
-                        "launch it again once the router is free"
+                        f"another operator connected to the router at {self.url} and took it over (a router "
+                        "serves one run at a time)"
                     )
-                    log.error("%s", self.taken_over)
+                    log.error("%s; this channel stops", self.taken_over)
+                    if self.on_taken_over is not None:
+                        self.on_taken_over(self.taken_over)
                     return
                 self.last_error = str(exc)
                 log.warning("router channel lost: %s; reconnecting", exc)

@@ -228,7 +228,14 @@ class Operator:
         stack.push_async_callback(upload_sweep.sweep_run, self.writer, selection.run.id, pool.uploads)
         stack.push_async_callback(asyncio.to_thread, provider.cleanup_resources, selection.run)
         stack.push_async_callback(architect.shutdown)
-        router_lost = asyncio.create_task(self._watch_router(architect), name="mephisto-router-watch")
+        # Set by the channel when another operator took the router over (a standalone router serves one run).
+        taken_over: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def lost_to_another_operator(reason: str) -> None:
+            if not taken_over.done():
+                taken_over.set_result(reason)
+
+        router_lost = asyncio.create_task(self._watch_router(architect, taken_over), name="mephisto-router-watch")
         stack.callback(router_lost.cancel)
 
         channel: RouterChannel
@@ -244,6 +251,7 @@ class Operator:
                 io.on_upload,
                 build_dir=build_dir if deployment.push_build else None,
                 ca_file=deployment.ca_file,
+                on_taken_over=lost_to_another_operator,
             )
         io.channel = channel
         await self._open_channel(channel, router_lost)
@@ -321,8 +329,21 @@ class Operator:
             raise RouterLostError(f"{reason}\nThe router died before the operator could connect to it. {RESUME_HINT}")
         await opening
 
-    async def _watch_router(self, architect: Architect) -> str | None:
-        reason = await architect.watch_router()
+    async def _watch_router(self, architect: Architect, taken_over: asyncio.Future[str]) -> str | None:
+        # Whichever comes first: the architect saying its router died, or the channel losing it to another
+        # operator (then also after an architect with nothing to watch returned None at once).
+        watching = asyncio.ensure_future(architect.watch_router())
+        either: set[asyncio.Future[Any]] = {watching, taken_over}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if taken_over.done():
+                reason: str | None = taken_over.result()
+            else:
+                reason = watching.result()
+                if reason is None:
+                    reason = await asyncio.shield(taken_over)
+        finally:
+            watching.cancel()
         if reason is not None:
             self._stop_event.set()  # wake the watch loop now rather than at its next tick
         return reason
