@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: HITs created at once by one publish_units call.
+PUBLISH_THREADS = 4
 _HIT_ID_IN_MESSAGE = re.compile(r"\b([A-Z0-9]{30})\b")
 
 
@@ -246,27 +249,33 @@ class MTurkProvider(CrowdProvider):
         if self._hit_type_id is None:
             raise ProviderError("MTurk units cannot be published before setup_resources made the run's HIT type")
         question = external_question(worker_url, self.mturk_args.frame_height)
-        published: dict[int, str | None] = {}
-        for unit in units:
+        hit_type_id = self._hit_type_id
+
+        def publish_one(unit: Unit) -> str:
             key = idempotency_keys[unit.id]
             try:
                 answer = self._call(
                     f"create the HIT of unit {unit.id}",
                     "create_hit_with_hit_type",
-                    HITTypeId=self._hit_type_id,
+                    HITTypeId=hit_type_id,
                     MaxAssignments=1,
                     LifetimeInSeconds=self.mturk_args.hit_lifetime_seconds,
                     Question=question,
                     RequesterAnnotation=self._annotation(unit.task_run_id, key),
                     UniqueRequestToken=request_token(key),
                 )
-                published[unit.id] = str(answer["HIT"]["HITId"])
+                return str(answer["HIT"]["HITId"])
             except MTurkError as exc:
                 existing = self._already_created(exc, key)
                 if existing is None:
                     raise
-                published[unit.id] = existing
-        return published
+                return existing
+
+        # A few calls at once: MTurk answers in a few hundred ms each, and adaptive retries slow down when it
+        # throttles. Any failure fails the call after the others finished; their HITs are found by key later.
+        with ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="mturk-publish") as pool:
+            futures = {unit.id: pool.submit(publish_one, unit) for unit in units}
+        return {unit_id: future.result() for unit_id, future in futures.items()}
 
     def _already_created(self, exc: MTurkError, key: str) -> str | None:
         """The HIT a refused create made earlier under the same token, when that is why it was refused."""
