@@ -245,3 +245,25 @@ def test_a_kept_instance_is_reused_by_the_next_run(
         "terminated",
     )
     assert not secret_file.exists()
+
+
+def test_an_instance_the_balancer_never_finds_healthy_fails_the_deploy_and_is_removed(
+    world: World, tmp_path: Path, router: RouterProcess, core_wheel: Path
+) -> None:
+    from mephisto_core.errors import MephistoError
+
+    data_dir = tmp_path / "data"
+    architect = make_architect(world, data_dir, router, core_wheel)
+    provisioner, _ = architect._provision(RUN_ID, "the-operators-per-run-secret-0123")
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2.stop_instances(InstanceIds=[provisioner.record.instance_id])  # as if its router never came up
+    architect.ec2_args.boot_timeout_seconds = 0.5  # not through validation: a test needs no 30 s wait
+    with pytest.raises(
+        MephistoError, match=r"the load balancer still finds instance i-\w+ unused \(Target.InvalidState\)"
+    ):
+        asyncio.run(architect._wait_for_router(provisioner, router.url))
+    asyncio.run(architect.shutdown())
+    assert load_records(data_dir) == []
+    assert boto3.client("elbv2", region_name=REGION).describe_rules(ListenerArn=world.listener_arn)["Rules"][0][
+        "IsDefault"
+    ]

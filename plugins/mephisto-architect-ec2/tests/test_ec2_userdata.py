@@ -42,6 +42,8 @@ def test_script_fetches_through_presigned_urls_and_holds_no_secret() -> None:
     assert '"$SYSTEMCTL" enable --now mephisto-router.service' in script
     assert "MEPHISTO_ROUTER_SECRET" not in script.split("MEPHISTO_UNIT")[0]
     assert len(script.encode()) < 16 * 1024  # EC2's limit on user data
+    checked = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_unit_runs_the_router_as_a_dynamic_user_with_the_environment_file() -> None:

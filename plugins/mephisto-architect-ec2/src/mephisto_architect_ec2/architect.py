@@ -110,7 +110,7 @@ class Ec2Architect(RemoteArchitect):
             if self.ec2_args.test_router_url is not None:
                 # The stand-in router was started with its own secret, given the remote architect's way.
                 secret = read_deploy_secret(self.remote_args)
-            await self._wait_for_router(url)
+            await self._wait_for_router(provisioner, url)
             deployment = await self.connect_to(url, secret, None)
             await asyncio.to_thread(provisioner.delete_env_object)
         except BaseException:
@@ -162,9 +162,21 @@ class Ec2Architect(RemoteArchitect):
         provisioner.point_dns()
         return provisioner, secret
 
-    async def _wait_for_router(self, url: str) -> None:
-        """Poll the router's version page until it answers (the instance installs it at first boot)."""
+    async def _wait_for_router(self, provisioner: Provisioner, url: str) -> None:
+        """Wait until the load balancer finds the instance's router healthy (it is installed at first boot), then
+        until the router answers at `url`."""
         deadline = time.monotonic() + self.ec2_args.boot_timeout_seconds
+        while True:
+            state, reason = await asyncio.to_thread(provisioner.target_health)
+            if state == "healthy":
+                break
+            if time.monotonic() >= deadline:
+                raise MephistoError(
+                    f"the load balancer still finds instance {provisioner.record.instance_id} {state} ({reason}) "
+                    f"{self.ec2_args.boot_timeout_seconds:g} s after it was launched; see its system log (EC2 "
+                    "console > instance > Monitor and troubleshoot > Get system log)"
+                )
+            await asyncio.sleep(self.boot_poll_s)
         while True:
             try:
                 await asyncio.to_thread(

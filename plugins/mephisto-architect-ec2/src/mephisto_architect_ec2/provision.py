@@ -252,14 +252,30 @@ class Provisioner:
         self.record.dns = dns  # before the change: a crash right after it still names the record
         self._save()
         change = {"Action": "UPSERT", "ResourceRecordSet": alias_record_set(dns)}
-        self.clients.client("route53").change_resource_record_sets(
+        route53 = self.clients.client("route53")
+        answer = route53.change_resource_record_sets(
             HostedZoneId=zone_id,
             ChangeBatch={
                 "Comment": f"mephisto {self.record.deployment_id} (run {self.record.run_id})",
                 "Changes": [change],
             },
         )
+        # Nobody resolves the name before Route 53's servers all have it: a resolver caching "no such name"
+        # would keep the router unreachable for the zone's negative TTL (15 minutes by default).
+        route53.get_waiter("resource_record_sets_changed").wait(
+            Id=answer["ChangeInfo"]["Id"], WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+        )
         return dns
+
+    def target_health(self) -> tuple[str, str]:
+        """The load balancer's view of the instance: its state (healthy, initial, unhealthy...) and the reason."""
+        descriptions = self.clients.client("elbv2").describe_target_health(TargetGroupArn=self.record.target_group_arn)[
+            "TargetHealthDescriptions"
+        ]
+        if not descriptions:
+            return "unregistered", ""
+        health = descriptions[0]["TargetHealth"]
+        return str(health.get("State", "")), str(health.get("Reason", "") or health.get("Description", ""))
 
 
 def alias_record_set(dns: DnsRecord) -> dict[str, Any]:

@@ -108,7 +108,7 @@ WHEEL_URL={_quoted(install.wheel_url, "wheel URL")}
 WHEEL_NAME={_quoted(install.wheel_name, "wheel name")}
 ENV_FILE_URL={_quoted(install.env_file_url, "EnvironmentFile URL")}
 
-if [ -z "$ROOT" ] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+if [ -z "$ROOT" ] && {{ ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || ! command -v curl >/dev/null; }}; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv curl
 fi
