@@ -140,6 +140,12 @@ def test_sandbox_run_with_chromium_and_socket_workers_then_review(  # type: igno
     preview = SocketPage(fake.preview_url(hits[0]))
     assert preview.hello()["type"] == "preview"
     preview.close()
+    db = _db(mephisto_settings)
+    try:
+        assert Agent.select().count() == 0
+        assert [u.status for u in Unit.select()] == [UnitStatus.LAUNCHED.value] * UNITS
+    finally:
+        db.close()
 
     # A worker in Chromium: accept at MTurk, open the page MTurk frames, submit, land on MTurk's externalSubmit.
     visit = fake.accept(hits[0], "ACHROMEWORKER")
