@@ -14,10 +14,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ec2_router_process import RouterProcess, router_serving
 from ec2_world import BUCKET, DOMAIN, REGION, World
 from mephisto_architect_ec2.leftovers import Ec2Cleaner, find_deployments
 from mephisto_architect_ec2.records import load_records, records_dir
-from ec2_router_process import RouterProcess, router_serving
 
 from mephisto_core.settings import Settings
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ec2_router_process import RouterProcess, router_serving
 from ec2_world import BUCKET, DOMAIN, REGION, World
 from mephisto_architect_ec2.architect import Ec2Architect
 from mephisto_architect_ec2.args import Ec2ArchitectArgs
 from mephisto_architect_ec2.leftovers import Ec2Cleaner
 from mephisto_architect_ec2.records import created_by, load_records, records_dir
-from ec2_router_process import RouterProcess, router_serving
 
 from mephisto_core.abstractions import CleanupScope
 from mephisto_core.errors import ConfigError

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ec2_router_process import RouterProcess, router_serving
 from ec2_world import BUCKET, REGION, World
 from mephisto_architect_ec2.records import load_records
-from ec2_router_process import RouterProcess, router_serving
 
 from mephisto_core.settings import Settings
 from mephisto_core.testing.processes import LaunchProcess, run_mephisto
