@@ -99,6 +99,11 @@ def test_probe_refuses_a_certificate_it_does_not_trust(tls_router: str) -> None:
         probe_router(tls_router, TEST_ROUTER_SECRET)
 
 
+def test_probe_with_http_against_a_tls_router_says_to_use_https(tls_router: str) -> None:
+    with pytest.raises(ConfigError, match=r"closed the connection without an answer: if the router serves TLS"):
+        probe_router(tls_router.replace("https://", "http://"), TEST_ROUTER_SECRET)
+
+
 def test_probe_says_when_nothing_listens_or_the_host_is_unknown() -> None:
     with pytest.raises(ConfigError, match=r"nothing listens at .* \(connection refused\): start `mephisto router"):
         probe_router(f"https://127.0.0.1:{free_port()}/", TEST_ROUTER_SECRET)
@@ -117,6 +122,7 @@ def test_probe_with_https_against_a_plain_router_explains_the_tls_failure(
 
 
 class _FakeRouter(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
     body = b""
     status = 200
 
@@ -141,6 +147,8 @@ class _FakeRouter(BaseHTTPRequestHandler):
         ),
         (404, b"{}", r"answered HTTP 404: that address is not a mephisto router"),
         (200, b"<html>a web site</html>", r"did not answer as a mephisto router does"),
+        # Every GET answers the version, the channel's upgrade request too: as a proxy that drops upgrades would.
+        (200, b'{"router_version": "0.1.0", "protocol": 2, "task": null}', r"answered HTTP 200: a proxy in front"),
     ],
 )
 def test_probe_refuses_what_is_not_a_router_of_this_protocol(status: int, body: bytes, message: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import http.client
 import json
 import socket
 import ssl
@@ -84,6 +85,10 @@ def _explain(exc: BaseException, where: str, timeout: float) -> ConfigError:
         return ConfigError(
             f"the TLS handshake with {where} failed ({reason.reason or reason}): if the router serves plain HTTP "
             "(no --certfile), use an http:// address or put TLS in front of it"
+        )
+    if isinstance(reason, (http.client.RemoteDisconnected, ConnectionResetError)) and where.startswith("http://"):
+        return ConfigError(
+            f"{where} closed the connection without an answer: if the router serves TLS (--certfile), use https://"
         )
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return ConfigError(f"{where} did not answer within {timeout:g} s; check the address and the firewall")
