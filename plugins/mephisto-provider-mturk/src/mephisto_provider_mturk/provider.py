@@ -346,7 +346,7 @@ class MTurkProvider(CrowdProvider):
         if run.id not in self._reconciled_runs:
             # Units freed by this very answer are offered again at once: their HITs are not left over.
             freed = sum(1 for d in drifts if d.kind is DriftKind.ABANDONED_THERE)
-            drifts += unknown_here(self, run, units, freed)
+            drifts += unknown_here(self, run, freed)
             self._reconciled_runs.add(run.id)
         return drifts
 

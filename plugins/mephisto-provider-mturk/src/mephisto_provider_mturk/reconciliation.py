@@ -90,16 +90,26 @@ def answer_outputs(xml: str) -> dict[str, Any] | None:
     return dict(fields) or None  # only our marker: the answer itself never reached MTurk
 
 
-def unknown_here(provider: MTurkProvider, run: TaskRun, units: Sequence[Unit], freed: int) -> list[UnitDrift]:
-    """Open HITs of the run beyond one per unit offered here (`freed` more are about to be offered again)."""
+def unknown_here(provider: MTurkProvider, run: TaskRun, freed: int) -> list[UnitDrift]:
+    """Open HITs of the run beyond one per unit offered here (`freed` more are about to be offered again).
+
+    The units offered are counted from the database after MTurk's listing, not from the caller's snapshot: a
+    unit published in between then counts without its HIT, which errs towards keeping HITs, never withdrawing
+    one a unit needs.
+    """
     from mephisto_core.data_model import Unit as UnitModel
     from mephisto_core.data_model import UnitStatus
 
-    offered = [u for u in units if u.status == UnitStatus.LAUNCHED.value]
-    offered_hits = {u.provider_unit_id for u in offered}
     assignable = [h for h in provider.hits.of_run(run.id, fresh=True) if h.get("HITStatus") == "Assignable"]
+    offered = [
+        hit_id
+        for (hit_id,) in UnitModel.select(UnitModel.provider_unit_id)
+        .where((UnitModel.task_run == run.id) & (UnitModel.status == UnitStatus.LAUNCHED.value))
+        .tuples()
+    ]
     # Keep one open HIT per offered unit, the units' own first; the rest is what a crash left.
-    assignable.sort(key=lambda h: h["HITId"] not in offered_hits)
+    own_hits = set(offered)
+    assignable.sort(key=lambda h: h["HITId"] not in own_hits)
     drifts = []
     for hit in assignable[len(offered) + freed :]:
         hit_id = str(hit["HITId"])
