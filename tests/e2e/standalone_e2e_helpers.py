@@ -247,13 +247,24 @@ class WssPage:
             self.token = self.assigned["token"]
         return reply
 
-    def submit(self, outputs: dict[str, Any]) -> dict[str, Any]:
+    def upload(self, field: str, name: str, data: bytes) -> str:
+        """Upload a file (one upload_id, resent until `upload_ack`); return the upload_id."""
+        upload_id = secrets.token_urlsafe(12)
+
+        def frame(request_id: int) -> bytes:
+            header = {"type": "upload", "id": request_id, "upload_id": upload_id, "field": field, "name": name}
+            raw = json.dumps({**header, "content_type": "application/octet-stream"}).encode()
+            return len(raw).to_bytes(4, "big") + raw + data
+
+        reply = self._until_answered(frame, needs_unit=True)
+        assert reply["type"] == "upload_ack", reply
+        return upload_id
+
+    def submit(self, outputs: dict[str, Any], uploads: list[str] | None = None) -> dict[str, Any]:
         """Submit once (one submit_key), resent until answered for good."""
         key = secrets.token_urlsafe(12)
-        reply = self._until_answered(
-            lambda rid: json.dumps({"type": "submit", "id": rid, "submit_key": key, "outputs": outputs, "uploads": []}),
-            needs_unit=True,
-        )
+        message = {"type": "submit", "submit_key": key, "outputs": outputs, "uploads": uploads or []}
+        reply = self._until_answered(lambda rid: json.dumps({**message, "id": rid}), needs_unit=True)
         if reply["type"] == "submitted":
             assert reply["submit_key"] == key, reply
             self.acknowledged.append(key)

@@ -26,7 +26,7 @@ import pytest
 import tomli_w
 from standalone_e2e_helpers import ChannelCutter, OperatorThread, StandaloneTestPlugin, WssPage, valid_answer
 
-from mephisto_core.data_model import Agent, AgentStatus, Database, TaskRun, Unit, UnitStatus, Worker
+from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database, TaskRun, Unit, UnitStatus, Worker
 from mephisto_core.operations.run.channel import OperatorChannel
 from mephisto_core.router.build_archive import build_digest
 from mephisto_core.router.probe import probe_router
@@ -40,9 +40,11 @@ from mephisto_core.testing.standalone_router import (
 )
 
 ROWS = 10
+PHOTO = bytes(range(256)) * 400  # 100 KiB through the router's upload frames and the cut channel
 TASK_HTML = """<p>Say something about ${topic}.</p>
 <input type="hidden" name="topic" value="${topic}">
 <textarea name="answer" required></textarea>
+<input type="file" name="photo">
 """
 
 
@@ -129,10 +131,13 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
         for page in pages:
             assert _one_unit(page) is None
 
-        # 1. The channel's TCP connection dies while a page holds a unit; its submit is resent until stored.
+        # 1. The channel's TCP connection dies while a page holds a unit; its file and submit are resent until
+        # stored.
         held = pages[0].hello()
         cutter.cut()
-        assert pages[0].submit(valid_answer(held))["type"] == "submitted"
+        photo = pages[0].upload("photo", "photo.bin", PHOTO)
+        assert pages[0].submit(valid_answer(held), [photo])["type"] == "submitted"
+        photo_unit = held["unit_id"]
 
         # 2. kill -9 of the router while a page holds a unit; the operator cannot come back at first.
         held = pages[1].hello()
@@ -197,6 +202,8 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
     chromium = Agent.get(Agent.worker == Worker.get(Worker.name == "chromium"))
     assert chromium.status == AgentStatus.COMPLETED and chromium.outputs["answer"] == "typed in Chromium over TLS"
     assert TaskRun.get().is_completed
+    (stored_photo,) = AgentFile.select().join(Agent).where(Agent.unit == photo_unit)
+    assert (mephisto_settings.data_dir / stored_photo.path).read_bytes() == PHOTO
     assert cutter.accepted >= 4  # the first channel, after the cut, after each restart
 
 
