@@ -152,3 +152,19 @@ def test_the_cleaner_leaves_live_runs_alone_and_removes_the_rest(
     message = cleaner.remove(scope(live=False), leftover)
     assert message.startswith(f"deployment {deployment_id} of run 7: deleted the DNS record")
     assert cleaner.find(scope(live=False)) == []
+
+
+def test_a_region_that_cannot_be_searched_still_lists_its_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mephisto_architect_ec2.records import DeploymentRecord
+
+    data_dir = tmp_path / "data"
+    record = DeploymentRecord(
+        "r3-deadbeef", 3, "my-task", "another-host:/old/data", {"region": REGION, "profile": "gone-profile"}, BUCKET, ""
+    )
+    record.instance_id, record.instance_created, record.instance_type = "i-0123456789abcdef0", True, "t3.small"
+    record.save(data_dir)
+    [found] = find_deployments(data_dir)
+    assert found.deployment_id == "r3-deadbeef"
+    assert "could not search us-east-2 for ec2 deployments: the AWS profile 'gone-profile'" in caplog.text

@@ -126,7 +126,7 @@ class Ec2Architect(RemoteArchitect):
         owner = created_by(self.data_dir)
         for old in load_records(self.data_dir):
             # The operator took this run over, so an earlier deployment's process is dead: its host name is ours.
-            if old.run_id == run_id and old.created_by == owner:
+            if old.run_id == run_id:
                 logger.info("removing what deployment %s of run %d left behind", old.deployment_id, run_id)
                 self._remove(AwsClients(old.target), old)
         record = DeploymentRecord(

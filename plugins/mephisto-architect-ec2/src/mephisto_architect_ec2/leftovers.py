@@ -9,6 +9,7 @@ in every region a record names, and in the regions given to `mephisto ec2 cleanu
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +30,8 @@ from mephisto_architect_ec2.records import (
 from mephisto_architect_ec2.teardown import remaining, teardown
 from mephisto_core.abstractions import CleanupScope, Leftover, LeftoverCleaner
 from mephisto_core.errors import MephistoError
+
+logger = logging.getLogger(__name__)
 
 #: On-demand Linux prices in us-east-1 (USD per hour, 2024); other regions differ by a few percent.
 HOURLY_USD = {
@@ -153,16 +156,29 @@ def _merge(record: DeploymentRecord, seen: DeploymentRecord) -> None:
 def find_deployments(
     data_dir: Path, extra_targets: Sequence[AwsTarget] = (), *, include_kept: bool = False
 ) -> list[DeploymentRecord]:
-    """Every deployment of this data dir that has a record or tagged resources, records completed by tags."""
-    owner = created_by(data_dir)
-    records = {r.deployment_id: r for r in load_records(data_dir) if r.created_by == owner}
+    """Every deployment of this data dir that has a record or tagged resources, records completed by tags.
+
+    A region that cannot be searched (credentials gone, AWS unreachable) is logged and skipped: the records
+    still list what they name there.
+    """
+    records = {r.deployment_id: r for r in load_records(data_dir)}
+    # The records' own owner values too: a renamed host still finds what it made under its old name.
+    owners = sorted({created_by(data_dir)} | {r.created_by for r in records.values()})
     targets = {r.target for r in records.values()} | set(known_targets(data_dir)) | set(extra_targets)
     for target in sorted(targets, key=lambda t: (t.region or "", t.profile or "", t.endpoint_url or "")):
-        for deployment_id, seen in discover(AwsClients(target), owner, include_kept=include_kept).items():
-            if deployment_id in records:
-                _merge(records[deployment_id], seen)
-            elif seen.listener_arn or seen.instance_id or seen.target_group_arn:
-                records[deployment_id] = seen
+        for owner in owners:
+            try:
+                seen_by_id = discover(AwsClients(target), owner, include_kept=include_kept)
+            except Exception as exc:  # one region's failure must not hide the others' leftovers
+                logger.warning(
+                    "could not search %s for ec2 deployments: %s", target.region or "the default region", exc
+                )
+                break
+            for deployment_id, seen in seen_by_id.items():
+                if deployment_id in records:
+                    _merge(records[deployment_id], seen)
+                elif seen.listener_arn or seen.instance_id or seen.target_group_arn:
+                    records[deployment_id] = seen
     return sorted(records.values(), key=lambda r: (r.run_id, r.deployment_id))
 
 
