@@ -253,3 +253,16 @@ def test_a_task_in_another_currency_is_refused(fake, mephisto_settings, make_sub
     with pytest.raises(ProviderError, match="MTurk pays in US dollars"):
         make_provider(mephisto_settings.data_dir).setup_resources(run, WORKER_URL)
     assert fake.requests("CreateHITType") == []
+
+
+def test_expiring_the_same_unit_again_withdraws_no_other_hit(fake, mephisto_settings, make_submitted_run) -> None:  # type: ignore[no-untyped-def]
+    submitted = make_submitted_run(2, provider_type="mturk_sandbox", requester_name="lab")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    hits = _published(fake, provider, run, submitted.units)
+    a, b = submitted.units
+    Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.id == b.id).execute()  # its HIT serves someone else
+    provider.expire_units([Unit.get_by_id(a.id)])
+    provider.expire_units([Unit.get_by_id(a.id)])  # a retried call: a's HIT is withdrawn already
+    assert fake.hit_status(str(hits[b.id])) == "Assignable"

@@ -20,11 +20,18 @@ EXPIRED_AT = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 #: How long a listing is reused between lookups (find_published after a crash asks for many keys at once).
 LISTING_SECONDS = 5.0
 
-Call = Callable[..., Any]  # (what, method name, **params) -> MTurk's answer; raises MTurkError
+#: (what, method name, **params) -> MTurk's answer; raises MTurkError.
+Call = Callable[..., Any]
+
+
+def is_expired(hit: dict[str, Any]) -> bool:
+    """True when the HIT's expiration has passed (boto3 gives it as an aware datetime)."""
+    expiration = hit.get("Expiration")
+    return isinstance(expiration, dt.datetime) and expiration <= dt.datetime.now(dt.UTC)
 
 
 class RequesterHits:
-    """The HITs of one requester account; `call` runs one MTurk call, `client_method` gives a paginated one."""
+    """The HITs of one requester account: `call` runs one MTurk call, `list_hits` gives the client's ListHITs."""
 
     def __init__(self, call: Call, list_hits: Callable[[], Any], secrets: list[str], store: ProviderStore) -> None:
         self._call = call

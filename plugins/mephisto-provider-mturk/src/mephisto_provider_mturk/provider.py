@@ -38,7 +38,7 @@ from mephisto_provider_mturk.client import (
     secret_values,
 )
 from mephisto_provider_mturk.fees import FEE_SCHEDULE, dollars, mturk_fee
-from mephisto_provider_mturk.hits import RequesterHits
+from mephisto_provider_mturk.hits import RequesterHits, is_expired
 from mephisto_provider_mturk.links import identify
 from mephisto_provider_mturk.qualifications import (
     QualificationRequirement,
@@ -310,7 +310,10 @@ class MTurkProvider(CrowdProvider):
             if hit.get("HITStatus") == "Assignable":
                 self.hits.expire(hit_id)
                 expired.add(hit_id)
+            elif is_expired(hit):
+                continue  # withdrawn already (an earlier call, or its lifetime ran out): nothing more to do
             elif unit.id is not None and unit.task_run_id is not None:
+                # A worker took this HIT for another unit: the HIT that unit had still serves nobody.
                 substitutes[unit.task_run_id] = substitutes.get(unit.task_run_id, 0) + 1
         for run_id, count in substitutes.items():
             for hit in self.hits.of_run(run_id, fresh=True):
