@@ -67,3 +67,22 @@ def test_check_shows_fee_balance_and_requirements(fake, mephisto_cli, mephisto_i
 def test_wut_describes_the_provider(mephisto_cli) -> None:  # type: ignore[no-untyped-def]
     described = mephisto_cli("wut", "provider=mturk")
     assert described.exit_code == 0 and "allowed_locales" in described.output
+
+
+def test_the_end_of_launch_check_asks_mturk_only_about_its_own_runs(fake, mephisto_settings, sqlite_database) -> None:  # type: ignore[no-untyped-def]
+    from mephisto_provider_mturk.cleanup import SandboxOpenHitsCleaner
+    from mturk_test_helpers import CREDENTIALS
+
+    from mephisto_core.abstractions import CleanupScope
+    from mephisto_core.settings import store_requester_credentials
+
+    store_requester_credentials(mephisto_settings.config_file, "lab", "mturk_sandbox", dict(CREDENTIALS))
+
+    def scope(run_id: int | None) -> CleanupScope:
+        return CleanupScope(
+            sqlite_database, mephisto_settings.data_dir, mephisto_settings.runs_dir, run_id, lambda _run: False
+        )
+
+    cleaner = SandboxOpenHitsCleaner()
+    assert cleaner.find(scope(7)) == [] and cleaner.find(scope(None)) == []
+    assert fake.requests() == []  # no run was ever set up at MTurk here: nothing to ask
