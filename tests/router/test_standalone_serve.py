@@ -202,11 +202,15 @@ def test_serve_reads_the_secret_file_and_stops_cleanly_on_sigterm(tmp_path: Path
         router.close()
 
 
-def test_serve_refuses_a_certificate_it_cannot_load(tmp_path: Path) -> None:
+def test_serve_refuses_a_certificate_it_cannot_load_and_options_that_do_not_fit(tmp_path: Path) -> None:
     broken = tmp_path / "cert.pem"
     broken.write_text("not a certificate")
     result = _serve("--certfile", str(broken), secret=TEST_ROUTER_SECRET, tmp_path=tmp_path)
     assert result.returncode == 2 and f"cannot load the TLS certificate {broken}" in result.stderr
+    key_alone = _serve("--keyfile", str(broken), secret=TEST_ROUTER_SECRET, tmp_path=tmp_path)
+    assert key_alone.returncode == 2 and "key '--keyfile': needs --certfile too" in key_alone.stderr
+    bad_url = _serve("--public-url", "ftp://tasks.example.org/", secret=TEST_ROUTER_SECRET, tmp_path=tmp_path)
+    assert bad_url.returncode == 2 and "key '--public-url': must start with https://" in bad_url.stderr
 
 
 def test_the_module_entry_point_runs_the_same_serve(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def tls_context(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext |
     """A server TLS context from a PEM certificate chain and key (the key may be in the certificate file)."""
     if certfile is None:
         if keyfile is not None:
-            raise ConfigError("--keyfile needs --certfile (the certificate chain in PEM)", key="--keyfile")
+            raise ConfigError("needs --certfile too (the certificate chain in PEM)", key="--keyfile")
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
