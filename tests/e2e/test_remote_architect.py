@@ -208,3 +208,43 @@ def test_a_chromium_worker_submits_through_the_remote_router(
         assert agent.outputs["answer"] == "On the train to work, with headphones on."
     finally:
         db.close()
+
+
+def test_a_router_gone_longer_than_the_limit_stops_the_run_and_a_relaunch_resumes_it(
+    static_task: Path,
+    router: RouterProcess,
+    tls: TlsFiles,
+    remote_env: dict[str, str],
+    start_launch: Callable[..., LaunchProcess],
+    mephisto_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    rows = 300
+    _use_remote(static_task, router, tls, rows=rows)
+    acks = tmp_path / "acks.jsonl"
+    args = [str(static_task), "architect.give_up_after_seconds=2", "--simulate-log", str(acks), "--no-panel"]
+    first = start_launch(*args, "--simulate", "2")
+    _link(first)
+    deadline = time.monotonic() + 60
+    while len(_acks(acks)) < 10:
+        assert time.monotonic() < deadline, first.output()
+        time.sleep(0.01)
+    router.kill()  # and it stays down past architect.give_up_after_seconds
+    assert first.wait(60) != 0
+    output = first.output()
+    assert f"the router at {router.url} has not answered for " in output
+    assert "launch the same task again to resume" in output
+    before = _acks(acks)
+    assert 10 <= len(before) < rows
+
+    router.start()
+    second = start_launch(*args, "--simulate", "3")
+    assert second.wait(120) == 0, second.output()
+    assert "Resumed task" in second.output()
+    db = _open(mephisto_settings)
+    try:
+        stored = [a.submit_key for a in Agent.select().where(Agent.status == AgentStatus.COMPLETED)]
+        assert len(stored) == rows == len(set(stored))
+        assert before <= _acks(acks) <= set(stored)
+    finally:
+        db.close()

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between two looks at a deployed router's version endpoint while the run goes on.
+#: Seconds between two looks at a deployed router's version endpoint while the run goes on (at most; a short
+#: `give_up_after_seconds` is checked four times within its span).
 WATCH_INTERVAL_S = 15.0
+MIN_WATCH_INTERVAL_S = 0.5
 
 
 class RemoteArchitect(Architect):
@@ -39,7 +41,8 @@ class RemoteArchitect(Architect):
         self._deployed: Deployment | None = None
         #: What the last successful probe found (for `mephisto check` and the launch log).
         self.router_info: RouterInfo | None = None
-        self.watch_interval_s = WATCH_INTERVAL_S
+        limit = getattr(args, "give_up_after_seconds", 0) or WATCH_INTERVAL_S
+        self.watch_interval_s = max(MIN_WATCH_INTERVAL_S, min(WATCH_INTERVAL_S, limit / 4))
 
     @property
     def remote_args(self) -> RemoteArchitectArgs:
