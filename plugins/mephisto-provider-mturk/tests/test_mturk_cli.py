@@ -86,3 +86,13 @@ def test_the_end_of_launch_check_asks_mturk_only_about_its_own_runs(fake, mephis
     cleaner = SandboxOpenHitsCleaner()
     assert cleaner.find(scope(7)) == [] and cleaner.find(scope(None)) == []
     assert fake.requests() == []  # no run was ever set up at MTurk here: nothing to ask
+
+
+def test_register_reads_the_secret_from_the_environment(fake, mephisto_cli, mephisto_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MEPHISTO_SECRET_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+    monkeypatch.setenv("MEPHISTO_SECRET_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+    done = mephisto_cli("register", "mturk_sandbox", "lab")
+    assert done.exit_code == 0, done.output
+    assert "shell history" not in done.output  # nothing secret was on the command line
+    assert DEFAULT_ACCESS_KEY_ID not in mephisto_cli("requesters").output  # the key id is masked as well
+    assert "$10000.00" in mephisto_cli("mturk", "balance").output

@@ -89,6 +89,7 @@ class MTurkRequesterArgs(RequesterArgs):
         if keys == (False, False) and self.profile:
             return self
         raise ValueError(
-            "give either access_key_id=... and secret_access_key=... (an IAM user's key pair), or profile=NAME "
+            "give either access_key_id=... and secret_access_key=... (an IAM user's key pair; set "
+            "MEPHISTO_SECRET_SECRET_ACCESS_KEY to keep the secret off the command line), or profile=NAME "
             "(an AWS profile), not both and not one key alone"
         )

@@ -74,7 +74,7 @@ def make_client(credentials: Mapping[str, Any], sandbox: bool) -> Any:
         if not key_id or not secret:
             raise ProviderError(
                 "the MTurk requester has neither a key pair nor a profile; register it again: "
-                "mephisto register mturk NAME access_key_id=... (the secret is asked for)"
+                "MEPHISTO_SECRET_SECRET_ACCESS_KEY=... mephisto register mturk NAME access_key_id=..."
             )
         session = boto3.Session(aws_access_key_id=str(key_id), aws_secret_access_key=_plain(secret), region_name=REGION)
     return session.client("mturk", endpoint_url=endpoint_url(sandbox), config=config)
