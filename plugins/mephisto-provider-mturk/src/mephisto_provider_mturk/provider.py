@@ -97,7 +97,6 @@ class MTurkProvider(CrowdProvider):
         self._client_lock = threading.Lock()
         self._secrets = secret_values(self.credentials)
         self._hit_type_id: str | None = None
-        self._run_id: int | None = None
         self._reconciled_runs: set[int] = set()
         self.hits = RequesterHits(self._call, lambda: self.client.list_hits, self._secrets, self.store)
 
@@ -221,7 +220,6 @@ class MTurkProvider(CrowdProvider):
             QualificationRequirements=requirements,
         )
         self._hit_type_id = str(answer["HITTypeId"])
-        self._run_id = run.id
         before = self.store.run_record(run.id)
         if before is not None and before.get("worker_url") not in (None, worker_url):
             # HITs keep the URL they were made with: the run's open HITs still send workers to the old address.
