@@ -206,3 +206,19 @@ def test_watch_router_returns_none_after_shutdown(
         return await asyncio.wait_for(watch, 10)
 
     assert asyncio.run(scenario()) is None
+
+
+def test_a_plain_http_router_works_with_a_warning(
+    tmp_path: Path, secret_env: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    process = RouterProcess(tmp_path / "data", SECRET, None, log_path=tmp_path / "router.log")
+    process.start()
+    try:
+        architect = _architect(tmp_path, process.url)
+        with caplog.at_level(logging.WARNING, logger="mephisto_architect_remote"):
+            architect.check()
+        assert process.url.startswith("http://")
+        assert "reached over plain http" in caplog.text
+        assert not architect.serves_public_https()
+    finally:
+        process.stop()

@@ -94,12 +94,6 @@ class RemoteArchitect(Architect):
         For subclasses that start the router themselves: call it once the router is up. `url` is its base URL,
         https://HOST[:PORT]/; `ca_file` a PEM bundle to trust instead of the system's CAs (None: those).
         """
-        if not url.startswith("https://"):
-            logger.warning(
-                "the router %s is reached over plain http: workers' answers and the deploy secret travel "
-                "unencrypted; use https:// outside a trusted network",
-                url,
-            )
         info = await asyncio.to_thread(self.probe, url, secret, ca_file)
         deployment = Deployment(
             worker_url=info.url,
@@ -117,6 +111,12 @@ class RemoteArchitect(Architect):
 
         Blocking. Never disturbs an operator connected to the router: the secret is checked on a probe channel.
         """
+        if not url.startswith("https://"):
+            logger.warning(
+                "the router %s is reached over plain http: workers' answers and the deploy secret travel "
+                "unencrypted; use https:// outside a trusted network",
+                url,
+            )
         # Imported here: the probe pulls in websockets, which listing plugins must not import.
         from mephisto_core import __version__
         from mephisto_core.router.probe import probe_router
