@@ -287,3 +287,33 @@ def test_ctrl_c_withdraws_every_open_hit(fake, static_task, start_launch, mephis
         assert sorted(u.status for u in Unit.select()) == [UnitStatus.EXPIRED.value] * UNITS
     finally:
         db.close()
+
+
+def test_kill_9_while_publishing_creates_no_hit_twice(fake, static_task, start_launch, mephisto_settings):  # type: ignore[no-untyped-def]
+    # Every first create runs at MTurk but its answer is lost; botocore's retry (same token) then hangs: the
+    # operator is killed while it waits, its publish intents open and the HITs made.
+    fake.fail_next("CreateHITWithHITType", times=UNITS, kind="drop_after")
+    fake.fail_next("CreateHITWithHITType", times=UNITS, kind="slow", delay=8)
+    first = start_launch(str(static_task), *MTURK_ARGS)
+    wait_for("the HITs made at MTurk", lambda: len(fake.snapshot().hits) == UNITS)
+    time.sleep(0.3)  # the retries are on their way and hang
+    first.kill()
+    db = _db(mephisto_settings)
+    try:
+        assert [u.provider_unit_id for u in Unit.select()] == [None] * UNITS  # the operator never heard back
+    finally:
+        db.close()
+
+    second = start_launch(str(static_task), *MTURK_ARGS)
+    second.wait_for_link()
+    db = _db(mephisto_settings)
+    try:
+        recorded = sorted(u.provider_unit_id for u in Unit.select())
+    finally:
+        db.close()
+    assert recorded == sorted(fake.snapshot().hits)  # each unit got the HIT made under its key
+    created = [r for r in fake.requests("CreateHITWithHITType") if r.error is None]
+    assert len(fake.snapshot().hits) == UNITS and len(created) <= UNITS  # a repeat was refused, never a new HIT
+    second.interrupt()
+    assert second.wait(60) == 0, second.output()
+    assert open_hits(fake) == []
