@@ -17,14 +17,9 @@ class OpenHitsCleaner(LeftoverCleaner):
     kind: ClassVar[Literal["provider"]] = "provider"
     type_name: ClassVar[str] = "mturk"
 
-    @property
-    def provider_type(self) -> str:
-        """The provider type whose requesters this cleaner asks."""
-        return self.type_name
-
     def _requesters(self) -> list[Requester]:
         settings = load_settings_or_explain()
-        return [r for r in mturk_requesters(settings.config_file) if r.provider_type == self.provider_type]
+        return [r for r in mturk_requesters(settings.config_file) if r.provider_type == self.type_name]
 
     def find(self, scope: CleanupScope) -> list[Leftover]:
         settings = load_settings_or_explain()
@@ -43,7 +38,7 @@ class OpenHitsCleaner(LeftoverCleaner):
                 found.append(
                     Leftover(
                         kind="provider",
-                        type_name=self.provider_type,
+                        type_name=self.type_name,
                         what=f"open HIT {hit['HITId']} (requester {requester.name})",
                         cost=f"${reward} + ${provider.fee(reward)} fee each time a worker takes it and is approved",
                         run_id=note.run_id,
@@ -57,7 +52,7 @@ class OpenHitsCleaner(LeftoverCleaner):
         name, _, hit_id = leftover.handle.partition(":")
         requester = next((r for r in self._requesters() if r.name == name), None)
         if requester is None:
-            raise MephistoError(f"requester {name!r} is no longer registered for {self.provider_type}")
+            raise MephistoError(f"requester {name!r} is no longer registered for {self.type_name}")
         if leftover.run_id is not None and scope.is_run_live(leftover.run_id):
             raise MephistoError(f"run {leftover.run_id} is served by a launch again: HIT {hit_id} is in use")
         provider = build_provider(settings.config_file, scope.data_dir, requester)
