@@ -39,6 +39,7 @@ def test_mturk_commands(fake, mephisto_cli, mephisto_settings, make_submitted_ru
     assert balance.exit_code == 0 and "$10000.00 available" in balance.output and "sandbox" in balance.output
     hits = mephisto_cli("mturk", "hits", "--outstanding")
     assert hits.exit_code == 0 and hits.output.count(f"run {run.id}  Assignable") == 2, hits.output
+    assert "0 HIT(s) of this installation (none)" in mephisto_cli("mturk", "hits", "--run", str(run.id + 1)).output
     # The run is not served by any launch: its open HITs are leftovers.
     dry = mephisto_cli("mturk", "cleanup", "--dry-run")
     assert dry.exit_code == 0 and dry.output.count("open HIT") == 2, dry.output
