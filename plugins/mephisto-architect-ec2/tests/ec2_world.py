@@ -78,7 +78,10 @@ def build_world(endpoint_url: str | None = None, *, allow_alb: bool = True, http
         return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url)
 
     ec2, elbv2, acm, route53, s3 = (client(s) for s in ("ec2", "elbv2", "acm", "route53", "s3"))
-    ami_id = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
+    # The lab's own image (moto's thousands of public ones are not loaded: see conftest.py).
+    ami_id = ec2.register_image(
+        Name="ubuntu-24.04-lab", Architecture="x86_64", RootDeviceName="/dev/sda1", VirtualizationType="hvm"
+    )["ImageId"]
     vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
