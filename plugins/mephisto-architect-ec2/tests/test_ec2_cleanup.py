@@ -89,6 +89,10 @@ def test_a_killed_operators_resources_are_listed_then_removed(
     status = mephisto(mephisto_cli_env, "ec2", "status")
     assert f"run 7 (left behind): ec2 deployment {deployment_id}" in status.stdout
 
+    unasked = mephisto(mephisto_cli_env, "ec2", "cleanup")  # no terminal to confirm on: nothing is removed
+    assert unasked.returncode == 1 and "Run with --yes" in unasked.stderr
+    assert len(load_records(mephisto_settings.data_dir)) == 1
+
     removed = mephisto(mephisto_cli_env, "ec2", "cleanup", "--yes")
     assert removed.returncode == 0, removed.stderr
     assert f"Removed: deployment {deployment_id} of run 7: deleted the DNS record my-task.{DOMAIN}" in removed.stdout
