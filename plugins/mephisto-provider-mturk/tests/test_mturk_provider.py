@@ -266,3 +266,15 @@ def test_expiring_the_same_unit_again_withdraws_no_other_hit(fake, mephisto_sett
     provider.expire_units([Unit.get_by_id(a.id)])
     provider.expire_units([Unit.get_by_id(a.id)])  # a retried call: a's HIT is withdrawn already
     assert fake.hit_status(str(hits[b.id])) == "Assignable"
+
+
+def test_work_that_never_reached_mturk_cannot_be_approved_there(fake, mephisto_settings, make_held_unit) -> None:  # type: ignore[no-untyped-def]
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="AWORKER5")
+    run = give_config(held.unit.task_run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    (hit_id,) = _published(fake, provider, run, [held.unit]).values()
+    visit = fake.accept(str(hit_id), "AWORKER5")  # accepted, answer stored here, the page's post never sent
+    Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == held.agent.id).execute()
+    with pytest.raises(ProviderError, match="not submitted at MTurk"):
+        provider.approve_work(Agent.get_by_id(held.agent.id), "")

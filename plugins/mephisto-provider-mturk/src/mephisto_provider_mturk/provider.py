@@ -369,8 +369,15 @@ class MTurkProvider(CrowdProvider):
         return str(agent.provider_agent_id)
 
     def _assignment_status(self, assignment_id: str) -> str:
-        answer = self._call(f"read assignment {assignment_id}", "get_assignment", AssignmentId=assignment_id)
-        return str(answer["Assignment"].get("AssignmentStatus", ""))
+        info = self.submitted_assignment(assignment_id)
+        if info is None:
+            raise ProviderError(
+                f"assignment {assignment_id} is not submitted at MTurk (the worker's page never reached MTurk's "
+                "externalSubmit, or the worker returned the HIT), so MTurk cannot approve or reject it; "
+                "mephisto has the answer: pay the worker, if you choose to, with a bonus on another of their "
+                "assignments"
+            )
+        return str(info.get("AssignmentStatus", ""))
 
     def approve_work(self, agent: Agent, feedback: str) -> None:
         """Approve (and so pay) the assignment; one rejected before is overridden; approved already is done."""
