@@ -131,6 +131,21 @@ def test_paths_in_the_task_file_are_relative_to_it(tmp_path: Path) -> None:
     assert args.secret_file == tmp_path / "lab.secret"
 
 
+def test_a_path_under_home_is_the_researchers_home_not_the_task_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    raw = {
+        "task": {"name": "remote-args", "title": "t", "description": "d", "reward": 0.1},
+        "blueprint": {"type": "static", "task_source": "page.html", "data_csv": "data.csv"},
+        "architect": {"type": "remote", "url": "https://tasks.example.org", "secret_file": "~/router.secret"},
+        "provider": {"type": "mock"},
+    }
+    args = validate_task_dict(raw, tmp_path / "study" / "task.toml").architect_args
+    assert isinstance(args, RemoteArchitectArgs)
+    assert args.secret_file == tmp_path / "home" / "router.secret"
+
+
 def test_registered_as_type_remote_and_https_counts_as_public(tmp_path: Path) -> None:
     assert plugins.get_registry().get("architect", "remote") is RemoteArchitect
     assert RemoteArchitect(_args(), tmp_path).serves_public_https()

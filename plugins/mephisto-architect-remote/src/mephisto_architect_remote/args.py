@@ -35,7 +35,7 @@ class RemoteArchitectArgs(ArchitectArgs):
         default=None,
         description=(
             "A file holding the deploy secret instead of an environment variable (one line; readable by you "
-            "only). Relative paths are relative to the task file."
+            "only). Relative paths are relative to the task file; ~ is your home folder."
         ),
     )
     ca_file: Path | None = Field(
@@ -91,6 +91,12 @@ class RemoteArchitectArgs(ArchitectArgs):
                 "write the variable's name here, never the secret"
             )
         return value
+
+    @field_validator("secret_file", "ca_file")
+    @classmethod
+    def _home_expanded(cls, value: Path | None) -> Path | None:
+        # ~/... is the researcher's home, as in a shell; other relative paths are relative to the task file.
+        return value.expanduser() if value is not None else None
 
     @model_validator(mode="after")
     def _one_secret_source(self) -> RemoteArchitectArgs:
