@@ -55,6 +55,7 @@ class RemoteArchitectArgs(ArchitectArgs):
     give_up_after_seconds: float = Field(
         default=900,
         ge=0,
+        le=7 * 24 * 3600,  # a week: longer is a typo, and 0 already means for ever
         allow_inf_nan=False,
         description=(
             "Stop the run when the router has not answered for this long (the operator reconnects on its own "
