@@ -15,7 +15,7 @@ from mephisto_core.abstractions import Architect, ArchitectArgs, Deployment
 from mephisto_core.errors import ConfigError, MephistoError
 
 if TYPE_CHECKING:
-    from mephisto_core.router.probe import RouterInfo
+    from mephisto_core.router import RouterInfo
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class RemoteArchitect(Architect):
             )
         # Imported here: the probe pulls in websockets, which listing plugins must not import.
         from mephisto_core import __version__
-        from mephisto_core.router.probe import probe_router
+        from mephisto_core.router import probe_router
 
         try:
             info = probe_router(url, secret, ca_file=ca_file, timeout=self.remote_args.probe_timeout_seconds)

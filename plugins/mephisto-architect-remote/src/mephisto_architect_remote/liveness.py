@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from mephisto_core.errors import MephistoError
-from mephisto_core.router.versions import VERSION_PATH
+from mephisto_core.router import VERSION_PATH
 
 
 class RouterUnreachable(MephistoError):
