@@ -7,6 +7,7 @@
  *   const info = await mephisto.ready;         // {initialTaskData, isPreview, isOnboarding, agentId, ...}
  *   const answer = await mephisto.handleSubmit({answer: "yes"}, {photo: input.files});
  *   mephisto.sendMessage(data); mephisto.onMessage(cb); mephisto.onStatus(cb);
+ *   mephisto.connected; mephisto.onConnection(cb);   // the socket is open (true) or lost (false)
  *   mephisto.showMessage("Thank you", "Your work was submitted.");
  *   mephisto.complete();                       // after the submit: go where the platform wants (see below)
  *
@@ -193,6 +194,7 @@
     liveOutbox: [],
     messageListeners: [],
     statusListeners: [],
+    connectionListeners: [],
   };
 
   let settleReady = null;
@@ -249,6 +251,7 @@
     state.unansweredHeartbeats = 0;
     socket.onopen = () => {
       if (socket === state.socket) {
+        setConnected(true);
         sendHello();
         startHeartbeat();
       }
@@ -268,9 +271,18 @@
     socket.onerror = () => {};
   }
 
+  /** Tell onConnection listeners when the socket opens or is lost (they get true / false). */
+  function setConnected(connected) {
+    if (api.connected !== connected) {
+      api.connected = connected;
+      state.connectionListeners.slice().forEach((cb) => cb(connected));
+    }
+  }
+
   function dropSocket() {
     const socket = state.socket;
     state.socket = null;
+    setConnected(false);
     state.assigned = false;
     clearTimeout(state.helloRetryTimer);
     state.helloRetryTimer = null;
@@ -804,12 +816,14 @@
     alreadySubmitted: false,
     completion: null, // {url, method, fields, label}: where the page goes once its submission is stored
     deadline: null, // Date.now() value at which this unit's time runs out, or null
+    connected: false, // the socket to the router is open (onConnection(cb) hears each change)
     handleSubmit: handleSubmit,
     nextUnit: nextUnit,
     complete: complete,
     sendMessage: sendMessage,
     onMessage: (cb) => subscribe(state.messageListeners, cb),
     onStatus: (cb) => subscribe(state.statusListeners, cb),
+    onConnection: (cb) => subscribe(state.connectionListeners, cb),
     showMessage: showMessage,
   };
   global.mephisto = api;
