@@ -16,6 +16,7 @@ from typing import Any
 from mephisto_core.data_model import Task, TaskRun, UnitStatus, Worker
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.errors import MephistoError, NotFound
+from mephisto_core.operations.status_words import aliases_sentence, status_value
 
 #: Statuses exported when the caller names none: every unit whose work was submitted.
 DEFAULT_STATUSES: tuple[str, ...] = tuple(s.value for s in UnitStatus if s in SUBMITTED_UNIT_STATUSES)
@@ -117,17 +118,17 @@ def _statuses(statuses: Iterable[str] | None, include_unsubmitted: bool) -> tupl
 
 
 def unit_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
-    """`statuses` as unit status values (case and spaces ignored, each once, in order); an unknown one is a
-    MephistoError naming it (shortened: the value may come from a URL) and the valid ones."""
+    """`statuses` as unit status values (case, spaces and hyphens ignored, aliases such as `approved` for
+    `accepted` resolved, each once, in order); an unknown one is a MephistoError naming it (shortened: the value
+    may come from a URL), the valid ones and the aliases."""
     chosen: list[str] = []
     for status in statuses:
-        value = str(status).strip().lower()
-        try:
-            UnitStatus(value)
-        except ValueError:
+        found = status_value(str(status))
+        if found is None:
             shown = repr(status) if len(repr(status)) <= 60 else repr(status)[:57] + "..."
             valid = ", ".join(s.value for s in UnitStatus)
-            raise MephistoError(f"status {shown} is not a unit status; valid: {valid}") from None
+            raise MephistoError(f"status {shown} is not a unit status; valid: {valid} ({aliases_sentence()})") from None
+        value = found
         if value not in chosen:
             chosen.append(value)
     return tuple(chosen)
