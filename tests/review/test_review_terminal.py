@@ -64,7 +64,7 @@ def test_keys_approve_reject_soft_reject_and_skip_units_in_order(review_data: Pa
 def test_bonus_and_block_keep_the_unit_open_for_a_verdict(
     review_data: Path, reopen, mephisto_settings: Settings
 ) -> None:
-    result = review_cli("--task", "study", input="b\n0.75\nGreat detail\nk\nCopy-pasted answers\na\nq\n")
+    result = review_cli("--task", "study", input="b\n0.75\nGreat detail\nB\nCopy-pasted answers\na\nq\n")
     assert result.exit_code == 0, result.output
     reopen()
     first = task_units("study")[0]

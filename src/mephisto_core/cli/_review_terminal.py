@@ -1,8 +1,9 @@
 """`mephisto review --cli`: each submitted, unreviewed unit in the terminal, decided with one key.
 
-Keys: a approve, r reject (asks for feedback), s soft-reject, b bonus (asks amount and reason), k block the worker
-(asks a reason), n skip, q quit; A / R approve / reject this unit and every later one of the same worker. On a
-terminal a key press is enough; when stdin is not a terminal (a pipe, a test) each answer is one line.
+The keys are the review app's: j / k next / previous unit (n / p too), a approve, r reject (asks for feedback),
+s soft-reject, b bonus (asks amount and reason), ? help; then B block the worker (asks a reason), q quit, and
+A / R approve / reject this unit and every later one of the same worker. On a terminal a key press is enough; when
+stdin is not a terminal (a pipe, a test) each answer is one line.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ if TYPE_CHECKING:
     from mephisto_core.settings import Settings
 
 REVIEWER = "review-cli"
-KEYS_LINE = "[a]pprove  [r]eject  [s]oft-reject  [b]onus  bloc[k] worker  [n]ext  [q]uit  A/R: all of this worker  ?"
-HELP = """a  approve the unit
+KEYS_LINE = "j/k next/previous  [a]pprove  [r]eject  [s]oft-reject  [b]onus  [B]lock worker  [q]uit  A/R  ?"
+HELP = """j  next unit, leaving this one undecided (n too)
+k  previous unit (p too)
+a  approve the unit
 r  reject it (you are asked for feedback, which the worker sees)
 s  soft-reject it (paid, but the work is not used)
 b  pay the worker a bonus (asks amount and reason); the unit stays open
-k  block the worker from every task (asks a reason); the unit stays open
-n  skip to the next unit without deciding
+B  block the worker from every task (asks a reason); the unit stays open
+?  this help
 q  quit
 A  approve this unit and every remaining unit of this worker
 R  reject this unit and every remaining unit of this worker (one feedback for all)"""
@@ -113,6 +116,8 @@ class TerminalReview:
         self.tally = Tally()
         # A/R: a decision that applies to every later unit of a worker, with its feedback.
         self.standing: dict[int, tuple[str, str]] = {}
+        self.decided: dict[int, str] = {}  # unit id -> what this session did to it (shown when going back)
+        self.skipped: set[int] = set()
 
     def run(self, task: str | None) -> Tally:
         """Go through every unit awaiting review (of `task`, or of every task), oldest first."""
@@ -121,21 +126,32 @@ class TerminalReview:
             where = f" in task {task!r}" if task else ""
             self.console.print(f"Nothing to review: no submitted unit awaits review{where}.", markup=False)
             return self.tally
-        self.console.print(f"{total} unit{'s' if total != 1 else ''} await review. Press ? for help.")
+        self.console.print(
+            f"{total} unit{'s' if total != 1 else ''} await{'s' if total == 1 else ''} review. Press ? for help."
+        )
+        records = list(self.browser.units(task=task, statuses=[UnitStatus.COMPLETED.value]))
+        at = 0
         try:
-            for position, record in enumerate(self.browser.units(task=task, statuses=[UnitStatus.COMPLETED.value]), 1):
+            while 0 <= at < len(records):
+                record = records[at]
                 standing = self.standing.get(record.worker_db_id or 0)
-                if standing is not None:
+                if standing is not None and record.unit_id not in self.decided:
                     self._apply_standing(record, *standing)
-                else:
-                    self._review(record, position, total)
+                    at += 1
+                    continue
+                step = self._review(record, at + 1, len(records))
+                if step < 0 and at == 0:
+                    self.console.print("This is the first unit.", markup=False)
+                    continue
+                at += step
         except _Quit:
             self.console.print("Stopped.")
         return self.tally
 
     # ---- one unit -----------------------------------------------------------------------------------------
 
-    def _review(self, record: UnitRecord, position: int, total: int) -> None:
+    def _review(self, record: UnitRecord, position: int, total: int) -> int:
+        """Show `record` and take keys until the reviewer moves on: +1 (decided or skipped) or -1 (back)."""
         self._show(record, position, total)
         while True:
             key = self.keys.key(KEYS_LINE)
@@ -144,6 +160,8 @@ class TerminalReview:
             if key == "?":
                 self.console.print(HELP, markup=False, highlight=False)
                 continue
+            if key in ("k", "p"):
+                return -1
             handler = self._handlers().get(key)
             if handler is None:
                 self.console.print(
@@ -158,7 +176,7 @@ class TerminalReview:
                 self.console.print(f"[red]Not done:[/red] {escape(str(exc))}")
                 continue
             if finished:
-                return
+                return 1
 
     def _handlers(self) -> dict[str, Callable[[UnitRecord], bool]]:
         """Key -> action; an action returns True when the unit is decided (move on), False to stay on it."""
@@ -167,7 +185,8 @@ class TerminalReview:
             "r": self._reject,
             "s": self._soft_reject,
             "b": self._bonus,
-            "k": self._block,
+            "B": self._block,
+            "j": self._skip,
             "n": self._skip,
             "A": lambda record: self._for_worker(record, "approve"),
             "R": lambda record: self._for_worker(record, "reject"),
@@ -209,6 +228,10 @@ class TerminalReview:
             self.console.print(f"Worker {record.worker_id} is already blocked.", markup=False)
             return False
         reason = self._ask("Reason for blocking the worker")
+        if not reason.strip():
+            # Not a failure: nothing was tried. The unit stays open for a verdict.
+            self.console.print("Blocking needs a reason; the worker is not blocked.", markup=False)
+            return False
         outcomes = self.actions.block_worker(record.worker_db_id, reason)
         self.tally.done["workers blocked"] += 1
         self.console.print(f"Worker {record.worker_id} is blocked from every task.", markup=False)
@@ -217,7 +240,9 @@ class TerminalReview:
         return False
 
     def _skip(self, record: UnitRecord) -> bool:
-        self.tally.skipped += 1
+        if record.unit_id not in self.decided and record.unit_id not in self.skipped:
+            self.skipped.add(record.unit_id)
+            self.tally.skipped += 1
         return True
 
     def _for_worker(self, record: UnitRecord, verdict: str) -> bool:
@@ -250,6 +275,10 @@ class TerminalReview:
 
     def _done(self, record: UnitRecord, word: str) -> bool:
         self.tally.done[word] += 1
+        self.decided[record.unit_id] = word
+        if record.unit_id in self.skipped:  # skipped, then decided after going back
+            self.skipped.discard(record.unit_id)
+            self.tally.skipped -= 1
         self.console.print(f"Unit {record.unit_id} ({record.worker_id}) {word}.", markup=False)
         return True
 
@@ -272,6 +301,8 @@ class TerminalReview:
         body.add_row(
             "Submitted", "-" if record.submitted_at is None else record.submitted_at.isoformat(timespec="seconds")
         )
+        if record.unit_id in self.decided:
+            body.add_row("This session", f"{self.decided[record.unit_id]} (press j for the next unit)")
         self.console.print(Panel(body, title=escape(title), title_align="left"))
         self.console.print(_values_table("Inputs", record.inputs))
         self.console.print(_values_table("Outputs", record.outputs))
