@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
@@ -150,7 +151,20 @@ class Registry:
             message += f" These plugins failed to load and may provide it: {', '.join(sorted(set(failed)))}."
         # No pip command: the core cannot know which distribution (if any) provides a type it has never seen.
         message += " Install the plugin distribution that provides it (`mephisto plugins` lists what is installed)."
+        message += first_party_hint(kind, name)
         raise PluginError(message)
+
+
+def first_party_hint(kind: str, name: str) -> str:
+    """Where a first-party plugin comes from: they are not on the package index yet, only in the repository's
+    plugins/ folder. With a checkout beside this core (an editable install) the exact folder is named."""
+    folder = Path(__file__).resolve().parents[2] / "plugins" / f"mephisto-{kind}-{name}"
+    if (folder / "pyproject.toml").is_file():
+        return f" It is a first-party plugin of this checkout: pip install {folder}"
+    return (
+        f" First-party plugins (named mephisto-{kind}-NAME) are not on the package index yet: they are installed"
+        " from the plugins/ folder of a checkout of the Mephisto repository."
+    )
 
 
 def _registrar(kind: Kind, dist: str, version: str, entries: list[TypeEntry]) -> Callable[[type[Any]], None]:

@@ -5,10 +5,12 @@ Errors name the file, the dotted key, the line where it can be found, what was e
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
             )
         if section not in SECTIONS:
             raise ConfigError(
-                f"override {item!r} names an unknown section {section!r}; sections: {', '.join(SECTIONS)}",
+                f"override {item!r} names an unknown section {section!r}{_did_you_mean(section, SECTIONS)}; "
+                f"sections: {', '.join(SECTIONS)}",
                 file=path,
             )
         node = raw.setdefault(section, {})
@@ -108,7 +111,7 @@ def validate_task_dict(
     unknown = [name for name in raw if name not in SECTIONS]
     if unknown:
         raise ConfigError(
-            f"unknown section [{unknown[0]}]; a task file has the sections "
+            f"unknown section [{unknown[0]}]{_did_you_mean(unknown[0], SECTIONS)}; a task file has the sections "
             + ", ".join(f"[{name}]" for name in SECTIONS),
             file=path,
             line=_find_line(text, unknown[0], None),
@@ -116,7 +119,8 @@ def validate_task_dict(
     for name in SECTIONS:
         if not isinstance(raw.get(name, {}), dict):
             raise ConfigError(f"[{name}] must be a table", file=path, key=name, line=_find_line(text, name, None))
-    task = _validate(TaskArgs, dict(raw.get("task", {})), "task", path, text)
+    cli = overridden or set()
+    task = _validate(TaskArgs, dict(raw.get("task", {})), "task", path, text, cli)
     _resolve_paths(task, path.parent)
     registry = get_registry()
     parsed: dict[str, Any] = {}
@@ -135,7 +139,7 @@ def validate_task_dict(
             cls = registry.get(kind, str(type_name))
         except PluginError as exc:
             raise ConfigError(str(exc), file=path, key=f"{kind}.type", line=_find_line(text, kind, "type")) from exc
-        args = _validate(cls.Args, section, kind, path, text)
+        args = _validate(cls.Args, section, kind, path, text, cli)
         _resolve_paths(args, path.parent)
         parsed[kind] = (str(type_name), args)
     return TaskConfig(
@@ -150,7 +154,17 @@ def validate_task_dict(
     )
 
 
-def _validate(model: type[BaseModel], data: dict[str, Any], section: str, path: Path, text: str) -> Any:
+def _validate(
+    model: type[BaseModel],
+    data: dict[str, Any],
+    section: str,
+    path: Path,
+    text: str,
+    cli: frozenset[str] | set[str] = frozenset(),
+) -> Any:
+    """Validate one section; a problem with a value given on the command line (`cli` holds those dotted keys)
+    names the command line, not a line of the task file (where the key may not even be)."""
+    raw_cli = {key: str(value) for key, value in data.items() if isinstance(value, _Override)}
     data = _type_overrides(model, data, section, path)
     try:
         return model.model_validate(data)
@@ -159,21 +173,38 @@ def _validate(model: type[BaseModel], data: dict[str, Any], section: str, path: 
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
             key = ".".join([section, *loc]) if loc else section
-            line = _find_line(text, section, loc[0] if loc else None)
+            from_cli = bool(loc) and (key in cli or f"{section}.{loc[0]}" in cli)
+            in_table = _find_table_line(text, section, loc)  # an [[array of tables]] entry, e.g. a scheme
+            line = None if from_cli else (in_table or _find_line(text, section, loc[0] if loc else None))
             if err["type"] == "missing":
                 detail = "is required but missing"
             elif err["type"] == "extra_forbidden":
-                detail = f"is not a known key of [{section}]; known keys: {', '.join(model.model_fields)}"
-            elif not loc:  # a rule about the section as a whole: its message says it all
+                suggestion = _did_you_mean(loc[-1], model.model_fields)
+                detail = f"is not a known key of [{section}]{suggestion}; known keys: {', '.join(model.model_fields)}"
+            elif not loc or from_cli:  # the section as a whole, or a value the override below quotes
                 detail = err["msg"]
             else:
                 detail = f"{err['msg']} (found {err.get('input')!r})"
+            if from_cli:
+                given = raw_cli.get(loc[0]) if len(loc) == 1 else None
+                origin = f"{key}={given}" if given is not None else key
+                detail = f"the command-line override {origin}: {detail}"
             problems.append((key, line, detail))
         if len(problems) == 1:
             key, line, detail = problems[0]
+            if line is None and detail.startswith("the command-line override"):
+                error = ConfigError(detail)  # not the task file's fault: no file or line to point at
+                error.file, error.key = path, key
+                raise error from None
             raise ConfigError(detail, file=path, key=key, line=line) from None
         listing = [f"line {line}: {key} {detail}" if line else f"{key} {detail}" for key, line, detail in problems]
         raise ConfigError(f"{len(problems)} problems:\n  " + "\n  ".join(listing), file=path) from None
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """` (did you mean 'reward'?)` when a known name is close to `name`, else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _type_overrides(model: type[BaseModel], data: dict[str, Any], section: str, path: Path) -> dict[str, Any]:
@@ -220,6 +251,26 @@ def _resolve_paths(args: BaseModel, base: Path) -> None:
             object.__setattr__(args, name, (base / value).resolve())
         elif isinstance(value, BaseModel):
             _resolve_paths(value, base)
+
+
+def _find_table_line(text: str, section: str, loc: list[str]) -> int | None:
+    """The line of an error inside the n-th `[[section.key]]` table (loc = key, n, ...): the deepest key of loc
+    written as `name = ...` in that table, else the table's header line. None when loc is not such a place."""
+    if len(loc) < 2 or not loc[1].isdigit():
+        return None
+    lines = text.splitlines()
+    header = re.compile(r"^\s*\[\[\s*" + re.escape(f"{section}.{loc[0]}") + r"\s*\]\]\s*(#.*)?$")
+    starts = [i for i, line in enumerate(lines) if header.match(line)]
+    if int(loc[1]) >= len(starts):
+        return None
+    start = starts[int(loc[1])]
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    for key in reversed(loc[2:]):
+        key_re = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+        found = next((i for i in range(start + 1, end) if key_re.match(lines[i])), None)
+        if found is not None:
+            return found + 1
+    return start + 1
 
 
 def _find_line(text: str, section: str, key: str | None) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from types import TracebackType
 
@@ -19,6 +20,16 @@ def _format_elapsed(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+def next_steps(task_name: str) -> str:
+    """What a researcher does after a launch: review the submissions, then export them."""
+    quoted = shlex.quote(task_name)
+    return (
+        "Next steps:\n"
+        f"  review the submissions:  mephisto review --task {quoted}\n"
+        f"  export them:             mephisto export --task {quoted} --format csv -o {shlex.quote(task_name + '.csv')}"
+    )
 
 
 class LaunchDisplay:
@@ -63,9 +74,19 @@ class LaunchDisplay:
         self.console.print(self._line(), highlight=False, soft_wrap=True)
         left = stats.count(UnitStatus.CREATED, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
         if left:
-            self.console.print(f"Stopped with {left} units not done; launch the same task again to resume them.")
+            parts = [
+                (stats.count(UnitStatus.CREATED), "never offered yet"),
+                (stats.count(UnitStatus.LAUNCHED, UnitStatus.EXPIRED), "offered but not taken (withdrawn)"),
+                (stats.count(UnitStatus.ASSIGNED), "held by a worker when the run stopped"),
+            ]
+            detail = ", ".join(f"{n} {what}" for n, what in parts if n)
+            self.console.print(
+                f"Stopped with {left} units not done ({detail}); launch the same task again to resume them.",
+                highlight=False,
+            )
         else:
             self.console.print(f"All {stats.total} units are done.")
+        self.console.print(next_steps(stats.task_name), highlight=False, soft_wrap=True)
 
     def _line(self) -> str:
         s = self.stats
@@ -75,7 +96,7 @@ class LaunchDisplay:
             f"[{_format_elapsed(s.elapsed)}] {s.task_name}: {s.total} units, "
             f"launched {s.count(UnitStatus.LAUNCHED)}, in progress {s.count(UnitStatus.ASSIGNED)}, "
             f"completed {done}, "
-            f"expired {s.count(UnitStatus.EXPIRED)}, {s.submissions_per_minute}/min, refusals: {refusals}"
+            f"withdrawn {s.count(UnitStatus.EXPIRED)}, {s.submissions_per_minute}/min, refusals: {refusals}"
         )
 
     def _table(self) -> Table:
@@ -90,7 +111,7 @@ class LaunchDisplay:
             ("launched", s.count(UnitStatus.LAUNCHED)),
             ("in progress", s.count(UnitStatus.ASSIGNED)),
             ("completed", done),
-            ("expired", s.count(UnitStatus.EXPIRED)),
+            ("withdrawn (offered again)", s.count(UnitStatus.EXPIRED)),
             ("submissions / min", s.submissions_per_minute),
             ("elapsed", _format_elapsed(s.elapsed)),
         ):

@@ -91,7 +91,9 @@ async def _launch(
         display.note(
             "Stopping: no new units; waiting for work in flight. Press Ctrl-C again to stop now."
             if operator.stats.stopping == "graceful"
-            else "Stopping now; units in progress will be offered again on the next launch."
+            else "Second Ctrl-C: stopping now, without waiting. Units nobody has taken are withdrawn from the "
+            "provider; workers still on a unit cannot submit it while the task is stopped. Launch this task again "
+            "to offer every unfinished unit again."
         )
 
     loop.add_signal_handler(signal.SIGINT, on_interrupt)

@@ -55,7 +55,9 @@ def _print_table(records: list[dict[str, Any]]) -> None:
     if not records:
         out.print(
             "No plugins installed. A task needs a blueprint, an architect and a provider, e.g.\n"
-            "  pip install mephisto-blueprint-static mephisto-architect-local mephisto-provider-mock"
+            "  pip install ./plugins/mephisto-blueprint-static ./plugins/mephisto-architect-local "
+            "./plugins/mephisto-provider-mock\n"
+            "from a checkout of the Mephisto repository (first-party plugins are not on the package index yet)."
         )
         return
     table = Table(title="Installed plugins", title_justify="left")

@@ -231,7 +231,45 @@ def list_workers(blocked: bool, as_json: bool) -> None:
 
     with _session():
         rows = worker_summaries(blocked_only=blocked)
-    _print(rows, as_json, "Workers", "No workers yet.")
+    if as_json or not rows:
+        _print(rows, as_json, "Workers", "No workers yet.")
+        return
+    _print_worker_table(rows)
+
+
+#: `workers list` columns: (row key, header, right-aligned). Short headers keep the table within 80 columns.
+_WORKER_COLUMNS = (
+    ("worker", "worker", False),
+    ("provider", "provider", False),
+    ("submitted", "submitted", True),
+    ("awaiting_review", "to review", True),
+    ("approved", "approved", True),
+    ("soft_rejected", "soft-rej", True),
+    ("rejected", "rejected", True),
+    ("approval_rate", "rate", True),
+    ("blocked", "blocked", False),
+)
+
+
+def _print_worker_table(rows: list[dict[str, Any]]) -> None:
+    """The workers as a table that fits an 80-column terminal (long worker ids wrap inside their cell)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Workers", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for key, header, right in _WORKER_COLUMNS:
+        wide = key in ("worker", "provider")
+        table.add_column(header, justify="right" if right else "left", overflow="fold", no_wrap=not wide)
+    for row in rows:
+        rate = row["approval_rate"]
+        cells = {
+            **row,
+            "approval_rate": "-" if rate is None else f"{rate:.0%}",
+            "blocked": "yes" if row["blocked"] else "",
+        }
+        table.add_row(*(str(cells[key]) for key, _, _ in _WORKER_COLUMNS))
+    Console().print(table)
 
 
 @workers.command("show")

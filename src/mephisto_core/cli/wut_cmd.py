@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import typing
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from rich.console import Console
 
     from mephisto_core.plugins import Kind, Registry
@@ -26,6 +28,7 @@ def wut(target: str | None, type_name: str | None) -> None:
     mephisto wut blueprint           the installed blueprint types
     mephisto wut blueprint=static    every argument of the `static` blueprint
     mephisto wut task                the arguments of the [task] section
+    mephisto wut task.onboarding     the keys of a nested table ([task.onboarding])
 
     KIND is one of task, blueprint, architect, provider.
     """
@@ -37,7 +40,7 @@ def wut(target: str | None, type_name: str | None) -> None:
     if kind is None:
         _print_overview(out, get_registry())
     elif kind == TASK_KIND:
-        _print_task_args(out)
+        _print_task_args(out, chosen)
     elif chosen is None:
         _print_kind(out, get_registry(), typing.cast("Kind", kind))
     else:
@@ -51,6 +54,8 @@ def _parse_target(target: str | None, type_name: str | None) -> tuple[str | None
         return None, None
     kind, sep, chosen = (part.strip() for part in target.partition("="))
     kind = kind.lower()
+    if not sep and kind.startswith(f"{TASK_KIND}.") and type_name is None:
+        return TASK_KIND, "." + kind.split(".", 1)[1]  # a nested table of [task], e.g. task.onboarding
     known = (TASK_KIND, *KINDS)
     if kind not in known:
         raise click.UsageError(f"unknown kind {kind!r}; use one of: {', '.join(known)}")
@@ -59,7 +64,7 @@ def _parse_target(target: str | None, type_name: str | None) -> tuple[str | None
     if sep and type_name is not None:
         raise click.UsageError(f"give the {kind} type once: either {kind}={chosen} or {kind} {type_name}")
     picked = chosen or type_name
-    if kind == TASK_KIND and picked:
+    if kind == TASK_KIND and picked and not picked.startswith("."):
         raise click.UsageError("the [task] section has no types; run: mephisto wut task")
     return kind, picked or None
 
@@ -82,11 +87,43 @@ def _print_overview(out: Console, registry: Registry) -> None:
     out.print("Describe one: mephisto wut KIND=TYPE, e.g. mephisto wut blueprint=NAME")
 
 
-def _print_task_args(out: Console) -> None:
+def _print_task_args(out: Console, nested: str | None) -> None:
     from mephisto_core.abstractions.task_args import TaskArgs
     from mephisto_core.cli._tables import args_table
 
-    out.print(args_table(TaskArgs, "[task] arguments"))
+    if not nested:
+        out.print(args_table(TaskArgs, "[task] arguments"))
+        return
+    model: type[BaseModel] = TaskArgs
+    dotted = TASK_KIND
+    for part in nested.strip(".").split("."):
+        fields = model.model_fields
+        if part not in fields:
+            close = difflib.get_close_matches(part, list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise click.UsageError(f"[{dotted}] has no key {part!r}{hint}; its keys: {', '.join(fields)}")
+        inner = _nested_model(fields[part].annotation)
+        dotted = f"{dotted}.{part}"
+        if inner is None:
+            raise click.UsageError(
+                f"{dotted} is a single value, not a table: its description is in the table of mephisto wut "
+                + dotted.rsplit(".", 1)[0]
+            )
+        model = inner
+    out.print(args_table(model, f"[{dotted}] arguments"))
+
+
+def _nested_model(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model a field holds (directly, optionally, or as list items), or None for a plain value."""
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _nested_model(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _print_kind(out: Console, registry: Registry, kind: Kind) -> None:
@@ -99,7 +136,9 @@ def _print_kind(out: Console, registry: Registry, kind: Kind) -> None:
     if not entries:
         out.print(
             f"No {kind} types are installed. Install a plugin distribution that provides one "
-            f"(first-party ones are named mephisto-{kind}-NAME); `mephisto plugins` shows what is installed."
+            f"(first-party ones are named mephisto-{kind}-NAME and, until published, are installed from the "
+            f"repository's plugins/ folder: pip install ./plugins/mephisto-{kind}-NAME); `mephisto plugins` shows "
+            "what is installed."
         )
         return
     table = Table(title=f"Installed {kind} types", title_justify="left")
