@@ -4,6 +4,7 @@ from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deplo
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
 from mephisto_core.abstractions.ledger import ActionLedger
 from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner, LeftoverKind
+from mephisto_core.abstractions.live import LiveAgent, LivePages, LiveSession, StoredLiveMessage
 from mephisto_core.abstractions.no_platform import NoPlatformProvider
 from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
 from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUnsupported, RequirementMapping
@@ -32,6 +33,9 @@ __all__ = [
     "Leftover",
     "LeftoverCleaner",
     "LeftoverKind",
+    "LiveAgent",
+    "LivePages",
+    "LiveSession",
     "LocalChannelLink",
     "NoPlatformProvider",
     "OfferedUnitsCleaner",
@@ -43,6 +47,7 @@ __all__ = [
     "RequesterArgs",
     "RequirementMapping",
     "SimulatedAnswer",
+    "StoredLiveMessage",
     "TaskArgs",
     "UnitDrift",
     "UploadedFile",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from mephisto_core.abstractions.live import LivePages, LiveSession
     from mephisto_core.abstractions.task_args import TaskArgs
 
 
@@ -125,3 +126,11 @@ class Blueprint:
     def simulate_answer(self, init_data: dict[str, Any], rng: random.Random) -> SimulatedAnswer:
         """A plausible, valid answer to a unit, used by simulated workers (`mephisto launch --simulate`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot simulate workers yet")
+
+    def live_session(self, pages: LivePages) -> LiveSession | None:
+        """The live runtime of a run of this task, or None (the default) when its pages send no `live` messages.
+
+        Called once per run after the worker pool exists; `pages` pushes to pages, stores transcript lines and ends
+        units (see `mephisto_core.abstractions.LiveSession`).
+        """
+        return None

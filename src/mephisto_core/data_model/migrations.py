@@ -58,6 +58,13 @@ def _publish_intent_table(db: pw.Database) -> None:
     db.create_tables([PublishIntent], safe=True)
 
 
+def _live_message_table(db: pw.Database) -> None:
+    # Its own module (data_model/live_messages.py), not in ALL_MODELS: this migration makes it.
+    from mephisto_core.data_model.live_messages import LiveMessage
+
+    db.create_tables([LiveMessage], safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -66,6 +73,7 @@ MIGRATIONS: list[Migration] = [
     Migration(
         5, "publish_intent table: units recorded before and after the platform publishes them", _publish_intent_table
     ),
+    Migration(7, "live_message table: live transcripts per assignment", _live_message_table),
 ]
 
 

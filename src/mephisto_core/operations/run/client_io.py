@@ -16,11 +16,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mephisto_core.abstractions.live import LiveAgent, LiveSession
 from mephisto_core.abstractions.provider import PageCompletion, WorkerIdentity
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import platform_grants, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.live_bridge import live_agent
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
@@ -70,6 +72,9 @@ class ClientIOHandler:
         self.submit_times: deque[float] = deque(maxlen=100_000)
         self._limit_logged = False  # whether an upload refused by its limits was logged yet
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the blueprint's live runtime (None: `live` messages are answered `unsupported`), and the agents it met
+        self.live: LiveSession | None = None
+        self._live_agents: dict[int, LiveAgent] = {}
 
     # ---- channel callbacks --------------------------------------------------------------------------------
 
@@ -109,10 +114,7 @@ class ClientIOHandler:
             elif kind == "submit":
                 await self._submit(conn, request_id, msg)
             elif kind == "live":
-                self.send(
-                    conn,
-                    Failure("unsupported", "This task type does not take live messages.").message(request_id),
-                )
+                await self._live_message(conn, request_id, msg)
             else:
                 self.send(conn, Failure("bad_message", f"unknown message type {kind!r}").message(request_id))
         except Exception:
@@ -141,6 +143,8 @@ class ClientIOHandler:
         result = await self.writer.call(self.pool.register, params, token, identity)
         if isinstance(result, Assigned):
             self._bind(conn, (result.is_onboarding, result.agent_id), result.completion)
+            if self.live is not None and not result.is_onboarding and not result.submitted:
+                await self._live_join(result.agent_id)
         elif isinstance(result, Expired):
             self._bind_expired(conn, result)
         elif isinstance(result, Refused):
@@ -179,6 +183,23 @@ class ClientIOHandler:
         if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
             # Committed: the platform hears of the grants after the worker's answer, at its own pace.
             self._spawn(platform_grants.push(self.calls, self.writer, result.platform_grants))
+
+    async def _live_join(self, agent_id: int) -> None:
+        agent = await self.writer.call(live_agent, agent_id)
+        if agent is not None and self.live is not None:
+            self._live_agents[agent_id] = agent
+            await self.live.on_join(agent)
+
+    async def _live_message(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        binding = self._bindings.get(conn)
+        if self.live is None:
+            self.send(conn, Failure("unsupported", "This task type does not take live messages.").message(request_id))
+            return
+        agent = self._live_agents.get(binding.agent[1]) if binding is not None and not binding.agent[0] else None
+        if agent is None or not binding or not binding.live:
+            self.send(conn, Failure("not_assigned", "Live messages need a unit; send hello first.").message(request_id))
+            return
+        await self.live.on_message(agent, msg.get("data"))
 
     async def _handle_upload(self, conn: int, frame: bytes) -> None:
         request_id: int | None = None
@@ -272,6 +293,15 @@ class ClientIOHandler:
         if self.channel is not None:
             self.channel.send({"conn": conn, "msg": msg})
 
+    def push_live(self, agent: AgentKey, data: Any) -> None:
+        """Push a `live` message to every page holding `agent`."""
+        for conn in self._agent_conns.get(agent, ()):
+            self.send(conn, {"type": "live", "data": data})
+
+    def has_page(self, agent: AgentKey) -> bool:
+        """Whether a page holding `agent` is connected."""
+        return bool(self._agent_conns.get(agent))
+
     def push_status(self, agent: AgentKey, status: str) -> None:
         """Tell every page holding `agent` that its status changed (e.g. timed out)."""
         for conn in self._agent_conns.get(agent, ()):
@@ -303,6 +333,8 @@ class ClientIOHandler:
             if not conns:
                 del self._agent_conns[binding.agent]
                 self.absent_since[binding.agent] = time.monotonic()
+                if self.live is not None and binding.agent[1] in self._live_agents and not binding.agent[0]:
+                    self._spawn(self.live.on_leave(binding.agent[1]))
 
     def _reconcile(self, hello: dict[str, Any]) -> None:
         """Match our bindings to the sockets the router lists in its channel `hello`.
@@ -340,6 +372,8 @@ class ClientIOHandler:
 
     def forget_agent(self, agent: AgentKey) -> None:
         self.absent_since.pop(agent, None)
+        if not agent[0]:
+            self._live_agents.pop(agent[1], None)
 
     def in_flight(self) -> int:
         return len(self._tasks)

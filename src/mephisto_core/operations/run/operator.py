@@ -45,6 +45,7 @@ from mephisto_core.operations.run.client_io import ClientIOHandler
 from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOutage
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.live_bridge import LiveBridge
 from mephisto_core.operations.run.local_channel import LocalOperatorChannel
 from mephisto_core.operations.run.platform_sync_loop import PlatformSync, start_platform_sync
 from mephisto_core.operations.run.publishing import Publisher
@@ -219,6 +220,9 @@ class Operator:
         self.worker_pool = pool
         io = ClientIOHandler(pool, self.writer, pool.uploads, calls)
         self.io = io
+        io.live = blueprint.live_session(LiveBridge(io, pool, self.writer))
+        if io.live is not None:
+            stack.push_async_callback(io.live.close)
 
         build_dir = self.settings.runs_dir / str(selection.run.id) / "build"
         await asyncio.to_thread(_fresh_build, blueprint, build_dir)

@@ -1,0 +1,84 @@
+"""LiveBridge: the operator's side of the live seam (`LivePages`), over the client IO handler and the writer thread.
+
+It keeps operator.py and client_io.py small: pushing to an agent's pages, storing transcript lines, and ending a
+live agent's unit all go through here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from mephisto_core.abstractions.live import LiveAgent, LivePages, StoredLiveMessage
+from mephisto_core.data_model import Agent, AgentStatus, Assignment, Unit
+from mephisto_core.data_model.live_messages import append_live_message, live_transcript
+from mephisto_core.operations.run.replies import Submitted
+
+if TYPE_CHECKING:
+    from mephisto_core.data_model.live_messages import LiveMessage
+    from mephisto_core.operations.run.client_io import ClientIOHandler
+    from mephisto_core.operations.run.db_writer import DatabaseWriter
+    from mephisto_core.operations.run.worker_pool import WorkerPool
+
+_RELEASE_STATUSES = {s.value: s for s in (AgentStatus.DISCONNECTED, AgentStatus.EXPIRED, AgentStatus.RETURNED)}
+
+
+def live_agent(agent_id: int) -> LiveAgent | None:
+    """The agent with its unit and assignment, while it is in task (runs on the writer thread)."""
+    row = (
+        Agent.select(Agent.id, Agent.unit, Unit.assignment, Unit.unit_index, Agent.worker, Assignment.inputs)
+        .join(Unit, on=(Agent.unit == Unit.id))
+        .join(Assignment, on=(Unit.assignment == Assignment.id))
+        .where((Agent.id == agent_id) & (Agent.status == AgentStatus.IN_TASK.value))
+        .tuples()
+        .first()
+    )
+    if row is None:
+        return None
+    agent, unit, assignment, unit_index, worker, inputs = row
+    return LiveAgent(int(agent), int(unit), int(assignment), int(unit_index), int(worker), inputs)
+
+
+def _stored(message: LiveMessage) -> StoredLiveMessage:
+    sent_at = message.sent_at.isoformat()
+    return StoredLiveMessage(message.seq, message.sender_id, message.data, sent_at)
+
+
+class LiveBridge(LivePages):
+    """`LivePages` for one run: pushes go through `io`, database work through `writer`."""
+
+    def __init__(self, io: ClientIOHandler, pool: WorkerPool, writer: DatabaseWriter) -> None:
+        self.io = io
+        self.pool = pool
+        self.writer = writer
+
+    def send(self, agent_id: int, data: Any) -> None:
+        self.io.push_live((False, agent_id), data)
+
+    def is_connected(self, agent_id: int) -> bool:
+        return self.io.has_page((False, agent_id))
+
+    async def store_message(self, assignment_id: int, sender_agent_id: int | None, data: Any) -> StoredLiveMessage:
+        message = await self.writer.call(append_live_message, assignment_id, sender_agent_id, data)
+        return _stored(message)
+
+    async def transcript(self, assignment_id: int) -> list[StoredLiveMessage]:
+        return [_stored(m) for m in await self.writer.call(live_transcript, assignment_id)]
+
+    async def complete(self, agent_id: int, outputs: dict[str, Any]) -> bool:
+        # The server submits for the worker: a fresh key, so this is stored once; no uploads.
+        key = f"live-{agent_id}-{secrets.token_urlsafe(9)}"
+        result = await self.writer.call(self.pool.submit, agent_id, False, key, outputs, [])
+        if isinstance(result, Submitted):
+            self.io.push_status((False, agent_id), AgentStatus.COMPLETED.value)
+            return True
+        return False
+
+    async def release(self, agent_id: int, status: str) -> bool:
+        if status not in _RELEASE_STATUSES:
+            raise ValueError(f"release status must be one of {sorted(_RELEASE_STATUSES)}, not {status!r}")
+        released = bool(await self.writer.call(self.pool.release_agent, agent_id, _RELEASE_STATUSES[status]))
+        if released:
+            self.io.push_status((False, agent_id), status)
+            self.io.forget_agent((False, agent_id))
+        return released
