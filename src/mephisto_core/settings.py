@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         default_factory=_default_config_file, description="User config TOML with requester credentials."
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve the running operator's OpenMetrics on this port (0: any free port); off when unset. "
+        "Needs the `metrics` extra (docs/monitoring.md).",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="The address the metrics endpoint binds to.")
     log_sql: bool = Field(
         default=False,
         description="Log every SQL statement (the `peewee` logger) at DEBUG; its parameters are never logged, "

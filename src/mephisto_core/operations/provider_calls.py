@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mephisto_core.errors import ProviderError
+from mephisto_core.operations.run import metrics_hooks
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import CrowdProvider
@@ -92,12 +93,20 @@ class ProviderCalls:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, method, *args)
         timeout = self.provider.call_timeout_seconds
+        started, failed = time.monotonic(), True
         try:
-            return await asyncio.wait_for(future, timeout)
+            result = await asyncio.wait_for(future, timeout)
+            failed = False
+            return result
         except TimeoutError:
             raise ProviderCallTimeout(
                 f"provider {self.provider.type_name!r}: {name} did not answer within {timeout:g} s"
             ) from None
+        except NotImplementedError:  # PlatformUnsupported: an answer, not a failure of the platform
+            failed = False
+            raise
+        finally:
+            metrics_hooks.observe_provider_call(name, time.monotonic() - started, failed)
 
 
 # Review actions (approve, bonus, block, qualify) run in a command or a review-app request, not on an event loop:

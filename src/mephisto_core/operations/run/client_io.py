@@ -19,9 +19,10 @@ from typing import Any
 from mephisto_core.abstractions.live import LiveAgent, LiveSession
 from mephisto_core.abstractions.provider import PageCompletion, WorkerIdentity
 from mephisto_core.operations.provider_calls import ProviderCalls
-from mephisto_core.operations.run import platform_grants, upload_limits
+from mephisto_core.operations.run import metrics_hooks, platform_grants, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.procedures import ProcedureService
 from mephisto_core.operations.run.live_bridge import live_agent
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
@@ -72,6 +73,8 @@ class ClientIOHandler:
         self.submit_times: deque[float] = deque(maxlen=100_000)
         self._limit_logged = False  # whether an upload refused by its limits was logged yet
         self._tasks: set[asyncio.Task[None]] = set()
+        #: answers `call` messages (remote procedures, operations/run/procedures.py)
+        self.procedures = ProcedureService(pool.ctx.rules.procedures, writer, pool.ctx.run.id)
         #: the blueprint's live runtime (None: `live` messages are answered `unsupported`), and the agents it met
         self.live: LiveSession | None = None
         self._live_agents: dict[int, LiveAgent] = {}
@@ -113,6 +116,8 @@ class ClientIOHandler:
                 await self._hello(conn, request_id, msg)
             elif kind == "submit":
                 await self._submit(conn, request_id, msg)
+            elif kind == "call":
+                await self._call(conn, request_id, msg)
             elif kind == "live":
                 await self._live_message(conn, request_id, msg)
             else:
@@ -152,6 +157,7 @@ class ClientIOHandler:
         self.send(conn, result.message(request_id))
 
     async def _submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        arrived = time.monotonic()
         binding = self._bindings.get(conn)
         if binding is None:
             self.send(conn, Failure("not_assigned", "Send hello before submitting.").message(request_id))
@@ -177,6 +183,7 @@ class ClientIOHandler:
         if isinstance(result, Submitted) and not is_onboarding:
             if not result.replay:
                 self.submit_times.append(time.monotonic())
+                metrics_hooks.observe_ack(self.submit_times[-1] - arrived)
             if binding.completion is not None:
                 result = replace(result, completion=binding.completion)
         self.send(conn, result.message(request_id))
@@ -200,6 +207,18 @@ class ClientIOHandler:
             self.send(conn, Failure("not_assigned", "Live messages need a unit; send hello first.").message(request_id))
             return
         await self.live.on_message(agent, msg.get("data"))
+
+    async def _call(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        binding = self._bindings.get(conn)
+        if binding is None:
+            self.send(conn, Failure("not_assigned", "Send hello before calling.").message(request_id))
+        elif not binding.live:
+            self.send(conn, Failure("gone", "This unit is over; calls are closed.").message(request_id))
+        elif binding.agent[0]:
+            text = "Remote procedures are not available during onboarding."
+            self.send(conn, Failure("unsupported", text).message(request_id))
+        else:
+            self.send(conn, await self.procedures.handle(binding.agent[1], request_id, msg))
 
     async def _handle_upload(self, conn: int, frame: bytes) -> None:
         request_id: int | None = None
@@ -374,6 +393,10 @@ class ClientIOHandler:
         self.absent_since.pop(agent, None)
         if not agent[0]:
             self._live_agents.pop(agent[1], None)
+
+    def connected_agents(self) -> int:
+        """How many agents (units and onboardings) a page holds with an open socket right now."""
+        return sum(1 for conns in self._agent_conns.values() if conns)  # a rebound socket may leave an empty set
 
     def in_flight(self) -> int:
         return len(self._tasks)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from mephisto_core.data_model import Database
 from mephisto_core.errors import DatabaseError
+from mephisto_core.operations.run import metrics_hooks
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class DatabaseWriter:
 
     def _run_batch(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[_Job, bool, Any]] = []
+        started = time.perf_counter()
         try:
             with self.database.write():
                 savepoints = _JobSavepoints(self.database)
@@ -107,6 +109,7 @@ class DatabaseWriter:
             return
         self.batches += 1
         self.jobs_done += len(outcomes)
+        metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
         self._deliver(outcomes)
 
     def _log_failed_batch(self, jobs: int, exc: Exception) -> None:

@@ -39,7 +39,7 @@ from mephisto_core.file_modes import make_private_dir
 from mephisto_core.operations import cleanup
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.providers import build_provider
-from mephisto_core.operations.run import run_setup, upload_sweep
+from mephisto_core.operations.run import metrics_server, run_setup, upload_sweep
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
 from mephisto_core.operations.run.client_io import ClientIOHandler
 from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOutage
@@ -129,6 +129,8 @@ class Operator:
         self.worker_pool: WorkerPool | None = None
         #: the in-run platform sync, when the provider asks for one (`sync_interval_seconds`)
         self.platform_sync: PlatformSync | None = None
+        #: where this run's OpenMetrics are served ("" when `metrics_port` is unset)
+        self.metrics_url = ""
 
     def request_stop(self) -> None:
         """First call: finish gracefully. Second call: stop now."""
@@ -223,6 +225,7 @@ class Operator:
         io.live = blueprint.live_session(LiveBridge(io, pool, self.writer))
         if io.live is not None:
             stack.push_async_callback(io.live.close)
+        self.metrics_url = metrics_server.start(stack, self.settings, self.stats, lambda: self.io, selection.run.id)
 
         build_dir = self.settings.runs_dir / str(selection.run.id) / "build"
         await asyncio.to_thread(_fresh_build, blueprint, build_dir)

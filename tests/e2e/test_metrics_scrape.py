@@ -1,0 +1,95 @@
+"""The operator's OpenMetrics endpoint scraped during a simulated run of the static template: parsed with
+prometheus_client's own parser, its numbers agree with the database (real router, real SQLite, real HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from mephisto_core.data_model import Database, Unit, UnitStatus
+from mephisto_core.operations.run import metrics_hooks, metrics_server
+from mephisto_core.operations.run.operator import TICK_SECONDS, Operator
+from mephisto_core.operations.run.simulate import SimulatedWorker
+from mephisto_core.settings import Settings
+from mephisto_core.task_config import load_task_config
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _units_by_status(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[str, int]:
+    return {dict(labels)["status"]: int(v) for (name, labels), v in samples.items() if name == "mephisto_units" and v}
+
+
+async def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with httpx.AsyncClient() as client:
+        reply = await client.get(url)
+    assert reply.status_code == 200
+    return _samples(reply.text)
+
+
+def test_metrics_scraped_during_a_run_match_the_database(
+    static_task: Path, database: Database, mephisto_settings: Settings
+) -> None:
+    data = static_task.parent / "twelve.csv"
+    with data.open("w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(["topic", "prompt"])
+        rows.writerows([f"topic-{i}", f"Describe thing {i}."] for i in range(12))
+    config = load_task_config(static_task, ["architect.port=0", f"blueprint.data_csv={data}"])
+    settings = mephisto_settings.model_copy(update={"metrics_port": 0})
+
+    async def scenario() -> Any:
+        operator = Operator(settings, database)
+        run = asyncio.create_task(operator.run(config))
+        await asyncio.wait_for(operator.ready.wait(), 20)
+        assert operator.ctx is not None and operator.metrics_url.startswith("http://127.0.0.1:")
+        url_file = metrics_server.url_file(settings, operator.stats.run_id)
+        assert url_file.read_text().strip() == operator.metrics_url  # what the review app reads
+        first = await _scrape(operator.metrics_url)
+        assert _units_by_status(first) == {"launched": 12}
+        # Three workers do five units in all.
+        bots = [
+            SimulatedWorker(operator.stats.worker_url, name, operator.ctx.blueprint.simulate_answer, max_units=n)
+            for name, n in (("ann", 2), ("bob", 2), ("cid", 1))
+        ]
+        reports = await asyncio.gather(*(b.run() for b in bots))
+        assert sum(r.submitted for r in reports) == 5
+        await asyncio.sleep(3 * TICK_SECONDS)  # the panel's counts refresh every tick
+        during = await _scrape(operator.metrics_url)
+        in_db = {status: Unit.select().where(Unit.status == status).count() for status in ("completed", "launched")}
+        operator.request_stop()
+        await asyncio.wait_for(run, 30)
+        return operator, first, during, in_db
+
+    operator, _first, during, in_db = asyncio.run(scenario())
+    assert in_db == {"completed": 5, "launched": 7}
+    assert _units_by_status(during) == in_db
+    assert during[("mephisto_submissions_total", ())] == 5
+    assert during[("mephisto_ack_latency_seconds_count", ())] == 5
+    assert 0 < during[("mephisto_ack_latency_seconds_sum", ())] < 5
+    assert during[("mephisto_database_write_jobs_total", ())] >= 5
+    assert during[("mephisto_database_write_seconds_count", ())] >= 1
+    assert during[("mephisto_connected_workers", ())] == 0  # every bot closed its page
+    refusals = {dict(k[1])["reason"]: v for k, v in during.items() if k[0] == "mephisto_refusals_total"}
+    assert refusals == dict(operator.stats.refusals)
+    # Over: the endpoint is gone, the hot paths report nowhere, and the review app finds no live run.
+    assert metrics_hooks.ACTIVE is None
+    assert not metrics_server.url_file(mephisto_settings, operator.stats.run_id).exists()
+    try:
+        httpx.get(operator.metrics_url, timeout=2)
+    except httpx.ConnectError:
+        pass
+    else:
+        raise AssertionError("the metrics endpoint still answers after the run")
+    assert Unit.select().where(Unit.status == UnitStatus.COMPLETED).count() == 5
