@@ -24,7 +24,7 @@ RESUME = b"%PDF-1.4\n% a resume that is not really a PDF\n" + bytes(range(256))
 VALID = {
     "name_first": "Ada",
     "name_last": "Lovelace",
-    "email": "Ada.King@MEPHISTO.ai",
+    "email": "ada.king@example.org",
     "country": "CAN",
     "language": ["en", "fr", "es"],
     "bio": "Mathematician.\nWrote the first published program.",
@@ -81,7 +81,7 @@ def test_worker_fills_the_reference_form_in_chromium_wrong_then_right(
     email.fill("ada")
     assert _errors(page, "email") == ["Enter an email address, such as name@example.org."]
     email.fill("ada@example.com")
-    assert _errors(page, "email") == ["Incorrectly formatted input."]
+    assert _errors(page, "email") == []  # any domain: the template's old rule took only @mephisto.ai
     language = page.get_by_label("Language")
     language.select_option(["en"])
     assert _errors(page, "language") == ["Should have at least 2 items selected."]
@@ -93,9 +93,10 @@ def test_worker_fills_the_reference_form_in_chromium_wrong_then_right(
 
     # Submitting now sends nothing and shows every remaining message.
     page.get_by_role("button", name="Submit").click()
-    assert page.locator(".task-status").inner_text() == "9 answers need fixing before you can submit."
-    for name in ("name_last", "country", "kids", "avatar", "motto"):
+    assert page.locator(".task-status").inner_text() == "7 answers need fixing before you can submit."
+    for name in ("country", "kids", "avatar", "motto"):
         assert _errors(page, name) == ["This field is required."], name
+    assert _errors(page, "name_last") == []  # its help says optional, and it is
     assert _errors(page, "name_first") == ["Value should be no more than 20 characters long."]
     assert _errors(page, "resume") == [] and _errors(page, "bio") == []
 
@@ -184,7 +185,7 @@ def test_submission_that_skips_the_page_checks_is_refused_per_field_and_not_stor
     bad = dict(
         VALID,
         name_first="A",
-        email="ada@example.com",
+        email="ada at example.com",
         language=["en"],
         skills=["javascript", "cobol"],
         kids=None,
@@ -214,7 +215,7 @@ def test_submission_that_skips_the_page_checks_is_refused_per_field_and_not_stor
         "injected": "is not a field of this form",
         "motto": "a file was sent for a field that is not a file field",
         "name_first": "Value should be at least 2 characters long.",
-        "email": "Incorrectly formatted input.",
+        "email": "Enter an email address, such as name@example.org.",
         "language": "Should have at least 2 items selected.",
         "skills": "Choose from the options given.",
         "kids": "This field is required.",
@@ -244,7 +245,7 @@ def test_template_launch_with_three_simulated_workers_completes(form_task, start
     try:
         assert [u.status for u in Unit.select()] == [UnitStatus.COMPLETED] * 3
         for agent in Agent.select():
-            assert agent.outputs["email"].lower().endswith("@mephisto.ai")
+            assert "@" in agent.outputs["email"]
             assert 2 <= len(agent.outputs["language"]) <= 3
             files = {f.field: f.name for f in AgentFile.select().where(AgentFile.agent == agent)}
             assert files["avatar"] == agent.outputs["avatar"][0]
