@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mephisto_core.abstractions.quality_rule_args import QualityRule
+
 # Every number a task file gives has an upper bound as well as a lower one, so `mephisto check` refuses what a
 # launch could not run (a deadline past the year 9999, an integer too big for the database). The bounds are
 # far beyond any real task; tests/abstractions/test_args_bounds.py fails on a numeric field without them.
@@ -114,6 +116,14 @@ class TaskArgs(BaseModel):
     )
     screening: ScreeningArgs | None = Field(default=None, description="Screen each worker's first units.")
     gold: GoldArgs | None = Field(default=None, description="Mix known-answer units into each worker's units.")
+    quality_rules: list[QualityRule] = Field(
+        default_factory=list,
+        description="Rules that act on workers by their gold accuracy or agreement ([[task.quality_rules]]).",
+    )
+    procedures: ProceduresArgs | None = Field(
+        default=None,
+        description="Python functions task pages may call with `mephisto.call(name, args)` ([task.procedures]).",
+    )
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -197,6 +207,30 @@ class GoldArgs(BaseModel):
     )
     max_wrong: int = Field(
         default=0, ge=0, le=MAX_UNITS, description="A worker with more wrong gold answers than this is stopped."
+    )
+
+
+class ProceduresArgs(BaseModel):
+    """`[task.procedures]`: remote procedures, Python functions the task's pages call (docs/procedures.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    module: Path = Field(
+        description="The Python file (relative to the task file) whose @procedure functions or PROCEDURES dict "
+        "pages may call."
+    )
+    timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        allow_inf_nan=False,
+        description="How long one call may run before the page is told it timed out (at most 600).",
+    )
+    max_calls_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=100_000,
+        description="Most calls one worker may start in any 60 seconds; more are refused with `rate_limited`.",
     )
 
 

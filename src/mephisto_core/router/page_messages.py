@@ -20,10 +20,11 @@ SUBMIT = "submit"
 HEARTBEAT = "heartbeat"
 LIVE = "live"
 UPLOAD = "upload"
+CALL = "call"
 
 # Types whose answer echoes an integer `id`.
-_REQUEST_TYPES = frozenset({HELLO, SUBMIT, HEARTBEAT})
-_KNOWN_TYPES = frozenset({HELLO, SUBMIT, HEARTBEAT, LIVE})
+_REQUEST_TYPES = frozenset({HELLO, SUBMIT, HEARTBEAT, CALL})
+_KNOWN_TYPES = frozenset({HELLO, SUBMIT, HEARTBEAT, LIVE, CALL})
 
 # An upload header is a few short strings; anything bigger is not a header.
 MAX_UPLOAD_HEADER_BYTES = 64 * 1024
@@ -222,6 +223,9 @@ def parse_page_text(text: str) -> PageMessage:
         _check_hello(message, request_id)
     elif type_ == SUBMIT:
         _check_submit(message, request_id)
+    elif type_ == CALL:
+        _check_key(message.get("call_key"), "call_key", CALL, request_id)
+        _check_key(message.get("name"), "name", CALL, request_id)
     return PageMessage(type_, request_id, message)
 
 

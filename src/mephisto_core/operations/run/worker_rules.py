@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions.task_args import QualificationRequirement
 from mephisto_core.errors import ConfigError
+from mephisto_core.operations.run.procedure_registry import ProcedureRegistry, load_procedures
 from mephisto_core.text_files import guard_nesting, read_utf8
 
 if TYPE_CHECKING:
@@ -167,6 +168,8 @@ class RunRules:
     onboarding: Callable[[dict[str, Any]], bool] | None = None
     screening: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
     gold: tuple[GoldItem, ...] = ()
+    #: the task's remote procedures ([task.procedures]), imported here so `check` and `launch` refuse a bad module
+    procedures: ProcedureRegistry | None = None
 
     @classmethod
     def from_config(cls, config: TaskConfig, blueprint: Blueprint | None = None) -> RunRules:
@@ -213,7 +216,8 @@ class RunRules:
                     key="task.maximum_units_per_worker",
                     line=_line_of(config.path, "task", "maximum_units_per_worker"),
                 )
-        return cls(onboarding=onboarding, screening=screening, gold=gold)
+        procedures = load_procedures(task.procedures, config.path)
+        return cls(onboarding=onboarding, screening=screening, gold=gold, procedures=procedures)
 
 
 def gold_units_per_worker(units_done: int, every: int, gold_items: int) -> int:

@@ -440,6 +440,7 @@
         return;
       case "upload_ack":
       case "submitted":
+      case "call_result":
         settle(msg.id, msg);
         return;
       case "error":
@@ -750,6 +751,30 @@
     return answer;
   }
 
+  /** Call the task's Python procedure `name` with `args` (any JSON value); resolves with its answer. Rejects with an
+   *  Error whose message a worker can read and whose `.code` is procedure_failed, procedure_timeout, rate_limited,
+   *  unknown_procedure, gone, ... (docs/protocol.md). Resent with the same call_key until answered: it runs once. */
+  async function call(name, args) {
+    await ready;
+    if (api.isPreview) {
+      throw protocolError("preview", "This is a preview: accept the task before using it.");
+    }
+    const id = nextId();
+    const frame = JSON.stringify({
+      type: "call",
+      id: id,
+      call_key: randomKey(),
+      name: String(name),
+      args: args === undefined ? null : args,
+      agent_id: api.agentId,
+    });
+    if (utf8(frame).length > MAX_MESSAGE_BYTES) {
+      throw protocolError("too_large", "The call's arguments are larger than " + MAX_MESSAGE_BYTES + " bytes.");
+    }
+    const answer = await request(id, frame);
+    return answer.result;
+  }
+
   function sendMessage(data) {
     const frame = JSON.stringify({ type: "live", data: data });
     if (state.assigned && sendFrame(frame)) {
@@ -820,6 +845,7 @@
     handleSubmit: handleSubmit,
     nextUnit: nextUnit,
     complete: complete,
+    call: call,
     sendMessage: sendMessage,
     onMessage: (cb) => subscribe(state.messageListeners, cb),
     onStatus: (cb) => subscribe(state.statusListeners, cb),
