@@ -885,6 +885,17 @@
   };
   const DEFAULT_REFUSAL_TITLE = "This task is not available";
   const SEND_FAILED = "Your answer could not be sent. Please try again.";
+  const END_TITLE = "You are done";
+  const END_TEXT = "This task has closed, so there are no more units here. Thank you for your work: you may close this tab.";
+  // How long the socket stays lost on the thanks page before the page asks whether the server is still there.
+  const GONE_CHECK_MS = 1500;
+  // A small favicon (a pen on a sheet) so the tab is recognisable and the browser stops asking for /favicon.ico.
+  const FAVICON =
+    "data:image/svg+xml," +
+    encodeURIComponent(
+      '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="2" y="1" width="12" height="14" rx="2" ' +
+        'fill="#2456a6"/><path d="M5 5h6M5 8h6M5 11h4" stroke="#fff" stroke-width="1.5"/></svg>'
+    );
 
   /** A new `tag` element with a class and a text (both optional). */
   function element(tag, className, text) {
@@ -911,7 +922,36 @@
     return status;
   }
 
-  /** Replace `root`'s content with a title, a sentence and, with `buttonText`, a button to the next unit. */
+  /** Give the page a favicon unless it has one. */
+  function addFavicon() {
+    const doc = global.document;
+    if (!doc || !doc.head || doc.querySelector('link[rel~="icon"]')) {
+      return;
+    }
+    const link = doc.createElement("link");
+    link.rel = "icon";
+    link.href = FAVICON;
+    doc.head.appendChild(link);
+  }
+
+  /** Whether the server that served this page still answers (a reload would work): true / false. */
+  function serverAnswers() {
+    if (typeof global.fetch !== "function") {
+      return Promise.resolve(true);
+    }
+    return global
+      .fetch(global.location.href, { method: "HEAD", cache: "no-store" })
+      .then((response) => response.status < 500, () => false);
+  }
+
+  /** The end page: the task is over for this worker. No button and no link: the server may be gone. */
+  function showEnd(root) {
+    showDone(root, END_TITLE, END_TEXT);
+  }
+
+  /** Replace `root`'s content with a title, a sentence and, with `buttonText`, a button to the next unit.
+   *  The button first checks that the server still answers; when it does not (the run ended and the server
+   *  exited), the end page replaces it, as it does by itself when the connection is lost and the server is gone. */
   function showDone(root, title, text, buttonText) {
     const done = element("div", "task-done");
     done.setAttribute("role", "status");
@@ -923,8 +963,33 @@
     if (buttonText) {
       const again = element("button", "task-button", buttonText);
       again.type = "button";
-      again.addEventListener("click", () => mephisto.nextUnit());
+      let stopWatching = null;
+      const goneOrNext = (click) => {
+        serverAnswers().then((answers) => {
+          if (!root.contains(done)) {
+            return; // the page moved on meanwhile
+          }
+          if (answers && click) {
+            mephisto.nextUnit();
+          } else if (!answers) {
+            if (stopWatching) {
+              stopWatching();
+            }
+            showEnd(root);
+          }
+        });
+      };
+      again.addEventListener("click", () => goneOrNext(true));
       done.appendChild(again);
+      if (typeof mephisto.onConnection === "function") {
+        let timer = null;
+        stopWatching = mephisto.onConnection((connected) => {
+          clearTimeout(timer);
+          if (!connected) {
+            timer = setTimeout(() => goneOrNext(false), GONE_CHECK_MS);
+          }
+        });
+      }
     }
     root.replaceChildren(done);
     heading.tabIndex = -1; // focus moves to what happened, for keyboard and screen-reader users
@@ -982,23 +1047,61 @@
       }
       options.status.className = "task-status";
       options.status.textContent = "Sending\u2026";
+      const stopWatching = watchWhileSending(options.status, new Date());
       try {
         const answer = options.collect();
         const result = await mephisto.handleSubmit(answer.outputs, answer.files);
+        stopWatching();
         options.done(result);
       } catch (err) {
+        stopWatching();
         const unplaced = (options.showErrors && options.showErrors((err && err.fields) || {})) || [];
         options.status.className = "task-status is-error";
         options.status.textContent = [(err && err.message) || SEND_FAILED].concat(unplaced).join(" ");
         options.button.disabled = false;
+        const focused = global.document.activeElement;
+        if (!focused || focused === global.document.body || focused === options.button) {
+          // The disabled button dropped the focus: put it on what went wrong, not at the top of the page.
+          options.status.tabIndex = -1;
+          options.status.focus();
+        }
       } finally {
         sending = false;
       }
     });
   }
 
+  /** While an answer is on its way, tell the worker when the connection is lost (their answer is kept on the
+   *  page since `storedAt` and goes out when it returns), and when it is back. Returns the function that stops. */
+  function watchWhileSending(status, storedAt) {
+    if (typeof mephisto.onConnection !== "function") {
+      return () => {};
+    }
+    const lost = () => {
+      status.className = "task-status is-warning";
+      status.textContent =
+        "The connection to the server is lost. Your answer is kept on this page (stored at " +
+        storedAt.toLocaleTimeString() +
+        ") and will be sent when the connection returns. Please keep this tab open.";
+    };
+    if (mephisto.connected === false) {
+      lost();
+    }
+    return mephisto.onConnection((connected) => {
+      if (connected) {
+        status.className = "task-status";
+        status.textContent = "The connection is back: sending your answer\u2026";
+      } else {
+        lost();
+      }
+    });
+  }
+
+  addFavicon();
+
   mephisto.taskPage = {
     element: element,
+    showEnd: showEnd,
     refusalTitle: refusalTitle,
     statusLine: statusLine,
     showDone: showDone,
