@@ -1,0 +1,137 @@
+"""The react template, built by npm in the test, served by the bundle blueprint: two workers in Chromium answer
+through the useMephistoTask hook, the server refuses an answer without the required label, and the export and the
+review app show both answers.
+
+Set MEPHISTO_DOCS_SCREENSHOTS=1 to write the worker page and its review to docs/images/ (react-task*.png).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from mephisto_core.testing.pytest_plugin import unavailable
+
+REPO = Path(__file__).resolve().parents[2]
+# npm's cache outlives the test (a fixed folder), so later runs install from disk.
+NPM_CACHE = Path(os.environ.get("MEPHISTO_TEST_NPM_CACHE", Path.home() / ".cache" / "mephisto-tests" / "npm"))
+REVIEW_LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
+ANSWERS = {
+    "alice": ("positive", "Warm soup and fresh bread."),
+    "bob": ("negative", "Nobody answered."),
+}
+
+
+def _npm(task_dir: Path, *args: str) -> None:
+    done = subprocess.run(
+        ["npm", *args, "--cache", str(NPM_CACHE), "--no-audit", "--no-fund", "--prefer-offline"],
+        cwd=task_dir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def _review_link(proc: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = REVIEW_LINK.search(log.read_text())
+        if found:
+            return found.group(1)
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"no review link:\n{log.read_text()}")
+
+
+def test_react_template_built_with_npm_is_answered_by_two_workers(
+    mephisto_init, start_launch, browser, cli_env, tmp_path
+) -> None:
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        unavailable("npm and node are needed to build the react template (apt-get install nodejs npm)")
+    task_file = mephisto_init("react", folder="react-study")
+    task_dir = task_file.parent
+    assert not (task_dir / "dist").exists()  # the user builds it
+    refused = subprocess.run(
+        [sys.executable, "-m", "mephisto_core.cli", "check", str(task_file)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode != 0 and "npm run build" in refused.stdout + refused.stderr
+    _npm(task_dir, "install")
+    _npm(task_dir, "run", "build")
+
+    launch = start_launch(str(task_file), "architect.port=0", "--no-panel")
+    base = launch.wait_for_link().split("?")[0]
+    screenshots = os.environ.get("MEPHISTO_DOCS_SCREENSHOTS") == "1"
+    for name, (label, comment) in ANSWERS.items():
+        context = browser.new_context(viewport={"width": 900, "height": 620})
+        page = context.new_page()
+        page.goto(f"{base}?worker_id={name}")
+        sentence = page.locator("blockquote.sentence")
+        expect(sentence).not_to_have_text("", timeout=15_000)
+        # The server checks required_outputs whatever the page does: an answer without a label is refused.
+        error = page.evaluate(
+            "() => window.mephisto.handleSubmit({comment: 'no label'}).then(() => null, (e) => e.fields)"
+        )
+        assert error == {"label": "This answer is required."}
+        # The ES module is served for pages without a bundler too, and sees the same client and socket.
+        info = page.evaluate("async () => (await import('/mephisto-task.mjs')).whenReady()")
+        assert (info["workerId"], info["isPreview"], info["connected"]) == (name, False, True)
+        assert info["initialTaskData"]["sentence"] == sentence.inner_text()
+        page.get_by_label(label).check()
+        page.get_by_label("Why? (optional)").fill(comment)
+        if screenshots and name == "alice":
+            page.screenshot(path=str(REPO / "docs" / "images" / "react-task.png"))
+        page.get_by_role("button", name="Submit").click()
+        page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+        context.close()
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+
+    exported = subprocess.run(
+        [sys.executable, "-m", "mephisto_core.cli", "export", "--task", "react-study"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
+    got = {r["worker_id"]: (r["outputs"]["label"], r["outputs"]["comment"]) for r in records}
+    assert got == ANSWERS
+    assert all(r["inputs"]["sentence"] for r in records)
+
+    log = tmp_path / "review.log"
+    with log.open("w") as out:
+        review = subprocess.Popen(
+            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
+            env=cli_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        context = browser.new_context(viewport={"width": 1100, "height": 760})
+        page = context.new_page()
+        page.goto(_review_link(review, log))
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        expect(page.locator("body")).to_contain_text("Warm soup and fresh bread.", timeout=15_000)
+        if screenshots:
+            page.screenshot(path=str(REPO / "docs" / "images" / "react-task-review.png"))
+        context.close()
+    finally:
+        review.kill()
+        review.wait(10)
