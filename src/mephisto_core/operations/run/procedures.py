@@ -98,21 +98,23 @@ class ProcedureService:
         running = self._running.get((agent_id, key))
         if running is not None:  # a resend while the first is still running: one run, one answer
             return (await asyncio.shield(running)).message(request_id, key)
-        begun = await self.writer.call(self._begin, agent_id, key, name, args)
-        if isinstance(begun, _Answer):
-            return begun.message(request_id, key)
+        # Registered before the first await: a resend arriving meanwhile waits for this run instead of starting one.
         future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self._running[(agent_id, key)] = future
         try:
-            answer = await self._run(procedure, args, begun.info)
-            await self.writer.call(_finish, begun.row_id, answer)
+            begun = await self.writer.call(self._begin, agent_id, key, name, args)
+            if isinstance(begun, _Answer):
+                answer = begun
+            else:
+                answer = await self._run(procedure, args, begun.info)
+                await self.writer.call(_finish, begun.row_id, answer)
             future.set_result(answer)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: nobody else may be waiting
             raise
         finally:
-            del self._running[(agent_id, key)]
+            self._running.pop((agent_id, key), None)
         self.calls_answered += 1
         return answer.message(request_id, key)
 
