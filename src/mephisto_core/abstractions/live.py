@@ -60,9 +60,10 @@ class LivePages:
         unit (timed out, released). Its pages are told with a `status` push of `completed`."""
         raise NotImplementedError
 
-    async def release(self, agent_id: int, status: str) -> bool:
-        """End the agent's attempt with `status` (`disconnected`, `expired` or `returned`) and offer its unit again;
-        its pages get a `status` push. False when it was not in task any more."""
+    async def release(self, agent_id: int, status: str, offer_again: bool = True) -> bool:
+        """End the agent's attempt with `status` (`disconnected`, `timed_out`, `expired` or `returned`); its pages
+        get a `status` push. Its unit is offered again, or with `offer_again=False` withdrawn (`expired`: an
+        episode that ended without this worker cannot take it again). False when it was not in task any more."""
         raise NotImplementedError
 
 

@@ -148,13 +148,13 @@ class ClientIOHandler:
         result = await self.writer.call(self.pool.register, params, token, identity)
         if isinstance(result, Assigned):
             self._bind(conn, (result.is_onboarding, result.agent_id), result.completion)
-            if self.live is not None and not result.is_onboarding and not result.submitted:
-                await self._live_join(result.agent_id)
         elif isinstance(result, Expired):
             self._bind_expired(conn, result)
         elif isinstance(result, Refused):
             self.refusals[result.reason.value] += 1
         self.send(conn, result.message(request_id))
+        if isinstance(result, Assigned) and self.live is not None and not result.is_onboarding and not result.submitted:
+            await self._live_join(result.agent_id)  # after the answer: the page listens for live frames from then
 
     async def _submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
         arrived = time.monotonic()

@@ -10,8 +10,9 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions.live import LiveAgent, LivePages, StoredLiveMessage
-from mephisto_core.data_model import Agent, AgentStatus, Assignment, Unit
+from mephisto_core.data_model import Agent, AgentStatus, Assignment, Unit, UnitStatus
 from mephisto_core.data_model.live_messages import append_live_message, live_transcript
+from mephisto_core.data_model.transitions import try_set_agent_status, try_set_unit_status
 from mephisto_core.operations.run.replies import Submitted
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from mephisto_core.operations.run.db_writer import DatabaseWriter
     from mephisto_core.operations.run.worker_pool import WorkerPool
 
-_RELEASE_STATUSES = {s.value: s for s in (AgentStatus.DISCONNECTED, AgentStatus.EXPIRED, AgentStatus.RETURNED)}
+_RELEASE_STATUSES = {
+    s.value: s for s in (AgentStatus.DISCONNECTED, AgentStatus.TIMED_OUT, AgentStatus.EXPIRED, AgentStatus.RETURNED)
+}
 
 
 def live_agent(agent_id: int) -> LiveAgent | None:
@@ -37,6 +40,15 @@ def live_agent(agent_id: int) -> LiveAgent | None:
         return None
     agent, unit, assignment, unit_index, worker, inputs = row
     return LiveAgent(int(agent), int(unit), int(assignment), int(unit_index), int(worker), inputs)
+
+
+def _withdraw_agent(agent_id: int, status: AgentStatus) -> bool:
+    """End an in-task agent with `status` and withdraw its unit (`expired`) instead of offering it again."""
+    agent = Agent.get_or_none(Agent.id == agent_id)
+    if agent is None or not try_set_agent_status(agent_id, AgentStatus.IN_TASK, status):
+        return False
+    try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
+    return True
 
 
 def _stored(message: LiveMessage) -> StoredLiveMessage:
@@ -74,10 +86,13 @@ class LiveBridge(LivePages):
             return True
         return False
 
-    async def release(self, agent_id: int, status: str) -> bool:
+    async def release(self, agent_id: int, status: str, offer_again: bool = True) -> bool:
         if status not in _RELEASE_STATUSES:
             raise ValueError(f"release status must be one of {sorted(_RELEASE_STATUSES)}, not {status!r}")
-        released = bool(await self.writer.call(self.pool.release_agent, agent_id, _RELEASE_STATUSES[status]))
+        if offer_again:
+            released = bool(await self.writer.call(self.pool.release_agent, agent_id, _RELEASE_STATUSES[status]))
+        else:
+            released = await self.writer.call(_withdraw_agent, agent_id, _RELEASE_STATUSES[status])
         if released:
             self.io.push_status((False, agent_id), status)
             self.io.forget_agent((False, agent_id))

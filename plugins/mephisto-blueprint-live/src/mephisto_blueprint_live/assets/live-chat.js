@@ -1,0 +1,160 @@
+/* The live chat page: a waiting room, then turn-taking chat with the partners and the task; zero build.
+ * Server frames (mephisto.onMessage): waiting, start, history, message, turn, typing, partner_away,
+ * partner_back, room_closed, episode_done. The page sends {kind: "message", text} and {kind: "typing", typing}. */
+(function () {
+  "use strict";
+  const page = mephisto.taskPage;
+  const root = document.getElementById("task-root");
+  let log, status, input, send, form;
+  let me = null;
+  let myTurn = false;
+  let over = false;
+  const seen = new Set();
+  let typingTimer = null;
+  let typingSent = false;
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function header(data) {
+    root.replaceChildren();
+    root.removeAttribute("aria-busy");
+    root.appendChild(el("h1", "", data.title || "Chat"));
+    if (data.description) root.appendChild(el("p", "chat-description", data.description));
+  }
+
+  function textOf(data) {
+    if (data && typeof data.text === "string") return data.text;
+    return JSON.stringify(data);
+  }
+
+  function addLine(frame) {
+    if (seen.has(frame.seq)) return;
+    seen.add(frame.seq);
+    const mine = frame.sender && frame.sender === me;
+    const line = el("li", "chat-line" + (mine ? " mine" : frame.sender ? "" : " task"));
+    line.appendChild(el("span", "chat-who", mine ? "You" : frame.sender || "Task"));
+    line.appendChild(el("span", "chat-text", textOf(frame.data)));
+    line.dataset.seq = String(frame.seq);
+    log.appendChild(line);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function setTurn(yours) {
+    myTurn = yours && !over;
+    input.disabled = !myTurn;
+    send.disabled = !myTurn;
+    status.textContent = myTurn ? "Your turn: write your message." : over ? status.textContent : "Waiting for your partner\u2026";
+    if (myTurn) input.focus();
+  }
+
+  function sendTyping(typing) {
+    if (typing !== typingSent) {
+      typingSent = typing;
+      mephisto.sendMessage({ kind: "typing", typing: typing });
+    }
+  }
+
+  function end(text) {
+    over = true;
+    setTurn(false);
+    status.textContent = text;
+    form.hidden = true;
+  }
+
+  function onFrame(frame) {
+    if (!frame || typeof frame !== "object") return;
+    switch (frame.kind) {
+      case "waiting":
+        status.textContent = "Waiting for partners: " + frame.present + " of " + frame.needed + " here.";
+        return;
+      case "start":
+      case "history":
+        me = frame.you;
+        status.textContent = "You are " + me + ". The conversation has started.";
+        (frame.messages || []).forEach(addLine);
+        return;
+      case "message":
+        addLine(frame);
+        return;
+      case "turn":
+        setTurn(frame.yours === true);
+        return;
+      case "typing":
+        if (!myTurn && !over) status.textContent = frame.typing ? frame.sender + " is typing\u2026" : "Waiting for your partner\u2026";
+        return;
+      case "partner_away":
+        status.textContent = frame.sender + " lost the connection; waiting up to " + frame.wait_seconds + " s for them.";
+        return;
+      case "partner_back":
+        status.textContent = frame.sender + " is back.";
+        return;
+      case "room_closed":
+        end(frame.message);
+        return;
+      case "episode_done":
+        end(frame.outcome === "completed" ? "The conversation is over. Thank you!" :
+          "The conversation ended early because your partner left. Your work counts: thank you!");
+        return;
+      default:
+        return;
+    }
+  }
+
+  function chat(data) {
+    header(data);
+    log = el("ol", "");
+    log.id = "chat-log";
+    log.setAttribute("aria-live", "polite");
+    status = el("p", "");
+    status.id = "chat-status";
+    status.setAttribute("role", "status");
+    status.textContent = "Waiting for partners\u2026";
+    form = el("form", "");
+    form.id = "chat-form";
+    input = el("input", "");
+    input.id = "chat-input";
+    input.name = "text";
+    input.autocomplete = "off";
+    input.setAttribute("aria-label", "Your message");
+    send = el("button", "", "Send");
+    send.type = "submit";
+    form.append(input, send);
+    root.append(log, status, form);
+    setTurn(false);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!myTurn || !text) return;
+      mephisto.sendMessage({ kind: "message", text: text });
+      input.value = "";
+      sendTyping(false);
+      setTurn(false);
+      status.textContent = "Sending\u2026";
+    });
+    input.addEventListener("input", () => {
+      sendTyping(input.value.length > 0);
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => sendTyping(false), 3000);
+    });
+    mephisto.onMessage(onFrame);
+    mephisto.onStatus((value) => {
+      if (value === "completed") {
+        mephisto.alreadySubmitted = true;
+        if (mephisto.completion) mephisto.complete();
+      }
+    });
+  }
+
+  page.start(root, {
+    preview: (data) => {
+      header(data);
+      root.appendChild(el("p", "", "Accept the task to be matched with a partner and start chatting."));
+    },
+    task: chat,
+  });
+})();
