@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mephisto_core.abstractions.quality_rule_args import QualityRule
+
 # Every number a task file gives has an upper bound as well as a lower one, so `mephisto check` refuses what a
 # launch could not run (a deadline past the year 9999, an integer too big for the database). The bounds are
 # far beyond any real task; tests/abstractions/test_args_bounds.py fails on a numeric field without them.
@@ -114,6 +116,10 @@ class TaskArgs(BaseModel):
     )
     screening: ScreeningArgs | None = Field(default=None, description="Screen each worker's first units.")
     gold: GoldArgs | None = Field(default=None, description="Mix known-answer units into each worker's units.")
+    quality_rules: list[QualityRule] = Field(
+        default_factory=list,
+        description="Rules that act on workers by their gold accuracy or agreement ([[task.quality_rules]]).",
+    )
     procedures: ProceduresArgs | None = Field(
         default=None,
         description="Python functions task pages may call with `mephisto.call(name, args)` ([task.procedures]).",

@@ -23,6 +23,7 @@ CORE_COMMANDS: dict[str, str] = {
     "payments": "mephisto_core.cli.payments_cmd:payments",
     "qualifications": "mephisto_core.cli.workers_cmds:qualifications",
     "workers": "mephisto_core.cli.workers_cmds:workers",
+    "quality": "mephisto_core.cli.quality_cmd:quality",
     "cleanup": "mephisto_core.cli.cleanup_cmd:cleanup",
     "router": "mephisto_core.cli.router_cmd:router",
 }
@@ -40,6 +41,7 @@ CORE_HELP: dict[str, str] = {
     "payments": "List rewards and bonuses paid or pending, per task and worker.",
     "qualifications": "Create, list, grant, revoke and show qualifications.",
     "workers": "Block, unblock, list and show workers.",
+    "quality": "List and undo what the task file's quality rules did to workers.",
     "cleanup": "List and remove what runs left behind (HITs, servers, processes).",
     "router": "Run a standalone router on a public host (operators connect out to it).",
 }

@@ -72,6 +72,13 @@ def _procedure_call_table(db: pw.Database) -> None:
     db.create_tables([ProcedureCall], safe=True)
 
 
+def _rule_action_table(db: pw.Database) -> None:
+    # Its own module (data_model/rule_actions.py), not in ALL_MODELS: this migration makes it.
+    from mephisto_core.data_model.rule_actions import RuleAction
+
+    db.create_tables([RuleAction], safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -82,6 +89,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(6, "procedure_call table: remote procedure calls of task pages and their answers", _procedure_call_table),
     Migration(7, "live_message table: live transcripts per assignment", _live_message_table),
+    Migration(8, "rule_action table: what the task file's quality rules did to workers", _rule_action_table),
 ]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from mephisto_core.abstractions.live import LiveAgent, LiveSession
 from mephisto_core.abstractions.provider import PageCompletion, WorkerIdentity
 from mephisto_core.operations.provider_calls import ProviderCalls
-from mephisto_core.operations.run import metrics_hooks, platform_grants, upload_limits
+from mephisto_core.operations.run import metrics_hooks, platform_grants, quality_rules, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.procedures import ProcedureService
@@ -190,6 +190,10 @@ class ClientIOHandler:
         if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
             # Committed: the platform hears of the grants after the worker's answer, at its own pace.
             self._spawn(platform_grants.push(self.calls, self.writer, result.platform_grants))
+        rules = self.pool.ctx.config.task.quality_rules
+        if rules and isinstance(result, Submitted) and not result.replay and not is_onboarding:
+            # After the answer, as its own writer job: the task file's rules never slow an acknowledgement.
+            self._spawn(quality_rules.after_submit(self.pool.ctx, self.writer, self.calls, agent_id))
 
     async def _live_join(self, agent_id: int) -> None:
         agent = await self.writer.call(live_agent, agent_id)

@@ -178,6 +178,9 @@ class RunRules:
         With the task's `blueprint`, also refuse rules that could never apply to it (see `check_rules_fit`).
         """
         task = config.task
+        from mephisto_core.operations.run.quality_rules import check_rules  # it imports the data model
+
+        check_rules(config)
         if blueprint is not None and task.onboarding is not None and not blueprint.has_onboarding():
             raise ConfigError(
                 f"[task.onboarding] grades an onboarding page, but this {config.blueprint_type!r} blueprint shows "
