@@ -1,6 +1,6 @@
-"""The react template, built by npm in the test, served by the bundle blueprint: two workers in Chromium answer
-through the useMephistoTask hook, the server refuses an answer without the required label, and the export and the
-review app show both answers.
+"""The react template, built by npm in the test, served by the bundle blueprint: a visitor sees the preview, two
+workers in Chromium pass the onboarding unit and answer through the useMephistoTask hook, the server refuses an
+answer without the required label, and the export and the review app show both answers.
 
 Set MEPHISTO_DOCS_SCREENSHOTS=1 to write the worker page and its review to docs/images/ (react-task*.png).
 """
@@ -73,15 +73,29 @@ def test_react_template_built_with_npm_is_answered_by_two_workers(
     _npm(task_dir, "install")
     _npm(task_dir, "run", "build")
 
-    launch = start_launch(str(task_file), "architect.port=0", "--no-panel")
+    (task_dir / "onboarding.json").write_text('{"sentence": "What a lovely morning!"}', encoding="utf-8")
+    with task_file.open("a", encoding="utf-8") as toml:
+        toml.write('\n[task.onboarding]\nanswers = { label = "positive" }\n')
+
+    launch = start_launch(str(task_file), "architect.port=0", "blueprint.onboarding_data=onboarding.json", "--no-panel")
     base = launch.wait_for_link().split("?")[0]
     screenshots = os.environ.get("MEPHISTO_DOCS_SCREENSHOTS") == "1"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base)  # no worker: the mock provider's preview
+    page.get_by_text("Accept the task to see your sentence.").wait_for(timeout=15_000)
+    context.close()
     for name, (label, comment) in ANSWERS.items():
         context = browser.new_context(viewport={"width": 900, "height": 620})
         page = context.new_page()
         page.goto(f"{base}?worker_id={name}")
+        expect(page.locator("blockquote.sentence")).to_have_text("What a lovely morning!", timeout=15_000)
+        expect(page.get_by_role("heading")).to_have_text("Practice: How does this sentence sound?")
+        page.get_by_label("positive").check()
+        page.get_by_role("button", name="Submit").click()
+        page.get_by_role("button", name="Start the task").click(timeout=15_000)
         sentence = page.locator("blockquote.sentence")
-        expect(sentence).not_to_have_text("", timeout=15_000)
+        expect(sentence).not_to_have_text("What a lovely morning!", timeout=15_000)
         # The server checks required_outputs whatever the page does: an answer without a label is refused.
         error = page.evaluate(
             "() => window.mephisto.handleSubmit({comment: 'no label'}).then(() => null, (e) => e.fields)"

@@ -31,6 +31,8 @@ export interface MephistoTask<TaskData = Record<string, unknown>> {
   status: string | null;
   submitting: boolean;
   submitted: boolean;
+  /** The router's answer to this page's submission (its `next` says whether onboarding passed), or null. */
+  submission: Submitted | null;
   /** The last refusal or failed submission; `fields` holds the server's per-field messages. */
   error: MephistoError | null;
   /** Upload `files` (field name -> File(s)), then send `outputs`; rejects (and sets `error`) when refused. */

@@ -27,6 +27,19 @@ export default function App() {
       </main>
     );
   }
+  if (task.submitted && task.isOnboarding) {
+    const passed = task.submission && task.submission.next === "onboarding_passed";
+    return (
+      <main className="done">
+        <h1>{passed ? "You passed the practice round" : "You did not pass the practice round"}</h1>
+        {passed && (
+          <button type="button" onClick={() => task.nextUnit()}>
+            Start the task
+          </button>
+        )}
+      </main>
+    );
+  }
   if (task.submitted) {
     return (
       <main className="done">

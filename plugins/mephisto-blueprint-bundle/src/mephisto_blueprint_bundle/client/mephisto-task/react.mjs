@@ -42,6 +42,7 @@ export function useMephistoTask() {
   const [status, setStatus] = useState(null);
   const [submitting, setSubmitting] = useState(false);
   const [submitted, setSubmitted] = useState(false);
+  const [submission, setSubmission] = useState(null);
   const [error, setError] = useState(null);
 
   useEffect(() => {
@@ -84,6 +85,7 @@ export function useMephistoTask() {
     try {
       const answer = await send(outputs, files);
       setSubmitted(true);
+      setSubmission(answer);
       setInfo((old) => ({ ...old, alreadySubmitted: true, completion: answer.completion || old.completion }));
       return answer;
     } catch (err) {
@@ -108,6 +110,7 @@ export function useMephistoTask() {
     status: status,
     submitting: submitting,
     submitted: submitted,
+    submission: submission,
     error: error,
     handleSubmit: handleSubmit,
     handleFatalError: handleFatalError,
