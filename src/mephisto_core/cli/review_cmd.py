@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 )
 @click.option("--no-browser", is_flag=True, help="Print the link but do not open a browser.")
 @click.option("--cli", "in_terminal", is_flag=True, help="Review in this terminal instead of a browser.")
-def review(task_name: str | None, host: str, port: int, no_browser: bool, in_terminal: bool) -> None:
+@click.option(
+    "--undo-seconds",
+    type=click.IntRange(0, 60),
+    default=5,
+    show_default=True,
+    help="Web app: an approve / reject is sent this long after it is given, so Undo can take it back (0: at once).",
+)
+def review(task_name: str | None, host: str, port: int, no_browser: bool, in_terminal: bool, undo_seconds: int) -> None:
     """Approve, reject, soft-reject and bonus submitted units; block workers and manage qualifications.
 
     The web app is served on this computer only (127.0.0.1) behind a secret link printed at start: open that
@@ -45,17 +52,23 @@ def review(task_name: str | None, host: str, port: int, no_browser: bool, in_ter
 
             run_terminal_review(settings, database, task_name)
         else:
-            _serve(settings, database, task_name, host, port, open_browser=not no_browser)
+            _serve(settings, database, task_name, host, port, open_browser=not no_browser, undo_seconds=undo_seconds)
     finally:
         database.close()
 
 
 def _serve(
-    settings: Settings, database: Database, task_name: str | None, host: str, port: int, open_browser: bool
+    settings: Settings,
+    database: Database,
+    task_name: str | None,
+    host: str,
+    port: int,
+    open_browser: bool,
+    undo_seconds: int = 5,
 ) -> None:
     from mephisto_core.review_app import ReviewApp, ReviewServer
 
-    app = ReviewApp(settings, database, task=task_name)
+    app = ReviewApp(settings, database, task=task_name, undo_seconds=undo_seconds)
     try:
         server = ReviewServer(app, host, port)
     except OSError as exc:

@@ -29,7 +29,15 @@ class ReviewApp:
     clicks on the same unit must not both reach the provider before either is recorded.
     """
 
-    def __init__(self, settings: Settings, database: Database, *, token: str | None = None, task: str | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        token: str | None = None,
+        task: str | None = None,
+        undo_seconds: int = 5,
+    ):
         self.settings = settings
         self.database = database
         self.token = token or new_token()
@@ -38,6 +46,8 @@ class ReviewApp:
         self.action_lock = threading.Lock()
         self.renderer = BlueprintRenderer(settings.data_dir)
         self.default_task_id: int | None = None
+        # The page waits this long before sending a verdict, so its Undo can still take it back.
+        self.undo_seconds = undo_seconds
         if task is not None:
             found = Task.get_or_none(Task.name == task)
             if found is None:

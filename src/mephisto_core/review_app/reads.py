@@ -18,6 +18,7 @@ from mephisto_core.errors import NotFound
 from mephisto_core.operations.review.worker_stats import worker_details
 from mephisto_core.operations.unit_filters import UnitQuery
 from mephisto_core.review_app.rendering import Rendering, shown_values
+from mephisto_core.review_app.summary import answer_summary
 from mephisto_core.review_app.validation import (
     MAX_BULK,
     MAX_TEXT,
@@ -42,6 +43,7 @@ def session_info(app: ReviewApp) -> dict[str, Any]:
     return {
         "version": __version__,
         "default_task_id": app.default_task_id,
+        "undo_seconds": app.undo_seconds,
         "statuses": [s.value for s in UnitStatus],
         "submitted_statuses": _SUBMITTED,
         "max_text": MAX_TEXT,
@@ -145,6 +147,7 @@ def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
     return {
         "unit": unit,
         "shown": {"inputs": shown_values(record.inputs), "outputs": shown_values(record.outputs)},
+        "summary": answer_summary(record.outputs, files),
         "render": {"html": rendering.html, "note": rendering.note},
         "worker": worker,
     }

@@ -22,7 +22,13 @@
     busy: false,
     opening: 0, // counts openUnit calls: only the latest one may show its answer
     bonusKeys: {}, // unit id -> the key of the bonus being asked for there, kept until one is paid
+    pending: null, // a verdict waiting out its undo time: {unitId, action, body, timer, label}
+    wanted: null, // the task, filters and unit the page's address asked for, applied once on start
   };
+
+  // A verdict is sent this long after it is given (the session's undo_seconds), so Undo can still take it back:
+  // approvals pay money and cannot be reversed once sent.
+  const undoMs = () => (state.session && Number.isFinite(state.session.undo_seconds) ? state.session.undo_seconds * 1000 : 5000);
 
   const $ = (id) => document.getElementById(id);
 
@@ -50,13 +56,14 @@
   }
 
   function statusBadge(status) {
-    const labels = {
-      completed: "awaiting review",
+    // The stored words are the vocabulary everywhere (export, --status, here); the badge's title gives the meaning.
+    const meanings = {
+      completed: "submitted, awaiting review",
       accepted: "approved",
       rejected: "rejected",
-      soft_rejected: "soft-rejected",
+      soft_rejected: "soft-rejected: paid, work not used",
     };
-    return el("span", { class: `badge status-${status}`, text: labels[status] || status });
+    return el("span", { class: `badge status-${status}`, title: meanings[status] || status, text: status.replace("_", "-") });
   }
 
   function duration(seconds) {
@@ -151,7 +158,7 @@
     for (const task of state.tasks) {
       select.append(el("option", { value: task.id, text: `${task.name} (${task.awaiting_review} to review)` }));
     }
-    const preferred = state.session.default_task_id;
+    const preferred = (state.wanted && state.wanted.task) || state.session.default_task_id;
     const first = state.tasks.find((t) => t.id === preferred) || state.tasks.find((t) => t.awaiting_review) || state.tasks[0];
     select.value = String(first.id);
     await selectTask(first.id);
@@ -159,10 +166,7 @@
 
   async function selectTask(taskId) {
     state.task = await api("GET", `/api/tasks/${taskId}`);
-    const counts = state.task.unit_counts;
-    $("task-counts").textContent =
-      `${state.task.submitted} submitted, ${counts.completed || 0} awaiting review, ` +
-      `${counts.accepted || 0} approved, ${counts.rejected || 0} rejected`;
+    renderCounts(state.task);
     const run = $("filter-run");
     clear(run);
     run.append(el("option", { value: "", text: "Every run" }));
@@ -177,8 +181,43 @@
     }
     state.offset = 0;
     state.selected.clear();
-    await loadUnits(0);
+    const wanted = state.wanted;
+    state.wanted = null;
+    if (wanted && wanted.task === state.task.id) {
+      setSelect("filter-status", wanted.status);
+      setSelect("filter-run", wanted.run);
+      setSelect("filter-worker", wanted.worker);
+      state.offset = wanted.offset || 0;
+      await loadUnits(wanted.unit === null ? 0 : null);
+      const at = state.units.findIndex((u) => u.unit_id === wanted.unit);
+      if (wanted.unit !== null) await openUnit(at >= 0 ? at : 0);
+    } else {
+      await loadUnits(0);
+    }
     loadAgreement();
+  }
+
+  function renderCounts(task) {
+    const counts = task.unit_counts;
+    $("task-counts").textContent =
+      `${task.submitted} submitted: ${counts.completed || 0} completed (awaiting review), ` +
+      `${counts.accepted || 0} accepted, ${counts.rejected || 0} rejected, ${counts.soft_rejected || 0} soft-rejected`;
+    const option = $("task-select").querySelector(`option[value="${task.id}"]`);
+    if (option) option.textContent = `${task.name} (${task.awaiting_review} to review)`;
+  }
+
+  // The header's counts after an action (or while a run is going): fetched again, never worked out here.
+  async function refreshCounts() {
+    if (!state.task) return;
+    try {
+      const task = await api("GET", `/api/tasks/${state.task.id}`);
+      if (state.task && task.id === state.task.id) {
+        state.task.unit_counts = task.unit_counts;
+        renderCounts(task);
+      }
+    } catch (error) {
+      complain(error.message);
+    }
   }
 
   async function loadAgreement() {
@@ -217,6 +256,40 @@
 
   // ---- the unit list -------------------------------------------------------------------------------------
 
+  // The task, filters and open unit live in the address (beside the token the server asks for), so a reload
+  // shows the same view.
+  function writeAddress() {
+    const params = new URLSearchParams();
+    if (state.token) params.set("token", state.token);
+    if (state.task) params.set("task", state.task.id);
+    params.set("status", $("filter-status").value);
+    if ($("filter-run").value) params.set("run", $("filter-run").value);
+    if ($("filter-worker").value) params.set("worker", $("filter-worker").value);
+    if (state.offset) params.set("offset", state.offset);
+    const open = state.units[state.index];
+    if (open) params.set("unit", open.unit_id);
+    history.replaceState(null, "", `${window.location.pathname}?${params.toString()}`);
+  }
+
+  function readAddress() {
+    const params = new URLSearchParams(window.location.search);
+    const number = (name) => (params.get(name) && /^\d+$/.test(params.get(name)) ? Number(params.get(name)) : null);
+    return {
+      task: number("task"),
+      status: params.has("status") ? params.get("status") : null,
+      run: number("run"),
+      worker: number("worker"),
+      offset: number("offset"),
+      unit: number("unit"),
+    };
+  }
+
+  function setSelect(id, value) {
+    const select = $(id);
+    if (value === null || value === undefined) return;
+    if (Array.from(select.options).some((o) => o.value === String(value))) select.value = String(value);
+  }
+
   async function loadUnits(openIndex) {
     const data = await api("GET", `/api/units?${filterQuery()}`);
     state.units = data.units;
@@ -230,6 +303,7 @@
       state.detail = null;
       $("unit-detail").replaceChildren(el("p", { class: "empty", text: "No unit matches these filters." }));
     }
+    writeAddress();
   }
 
   function renderUnitList() {
@@ -257,7 +331,7 @@
       body.append(row);
     });
     const last = Math.min(state.offset + state.units.length, state.total);
-    $("unit-count").textContent = state.total ? `${state.total} units match.` : "No unit matches.";
+    $("unit-count").textContent = state.total ? `${state.total} ${state.total === 1 ? "unit matches" : "units match"}.` : "No unit matches.";
     $("page-info").textContent = state.total ? `${state.offset + 1}–${last} of ${state.total}` : "";
     $("prev-page").disabled = state.offset === 0;
     $("next-page").disabled = state.offset + state.units.length >= state.total;
@@ -359,6 +433,7 @@
     state.index = index;
     markCurrentRow();
     const unit = state.units[index];
+    writeAddress();
     const ticket = ++state.opening;
     try {
       const detail = await api("GET", `/api/units/${unit.unit_id}`);
@@ -478,11 +553,60 @@
       if (feedback) feedback.focus();
       return;
     }
-    act("POST", `/api/units/${detail.unit.unit_id}/${action}`, body, (result) => {
-      say(result.message);
-      showActionResult(result);
-      $("unit-detail").focus();
-    });
+    // Given now, sent after UNDO_MS unless undone; the reviewer moves on to the next unit at once.
+    sendPending();
+    const unitId = detail.unit.unit_id;
+    const words = { approve: "approved", reject: "rejected", "soft-reject": "soft-rejected" };
+    const pending = { unitId, action, body, label: words[action] };
+    pending.timer = setTimeout(() => sendPending(), undoMs());
+    state.pending = pending;
+    showPending(pending);
+    const at = state.units.findIndex((u) => u.unit_id === unitId);
+    if (at >= 0 && at === state.index) move(1);
+  }
+
+  function showPending(pending) {
+    const undo = el("button", { type: "button", id: "undo-button", onclick: undoPending }, "Undo ", el("kbd", { text: "u" }));
+    $("error-message").textContent = "";
+    $("status-message").replaceChildren(`Unit ${pending.unitId} will be ${pending.label} in ${undoMs() / 1000} s. `, undo);
+    const row = $("unit-table").querySelector(`tr[data-unit="${pending.unitId}"]`);
+    if (row) row.classList.add("pending");
+  }
+
+  function undoPending() {
+    const pending = state.pending;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    state.pending = null;
+    const row = $("unit-table").querySelector(`tr[data-unit="${pending.unitId}"]`);
+    if (row) row.classList.remove("pending");
+    say(`Undone: unit ${pending.unitId} was not ${pending.label}.`);
+    const at = state.units.findIndex((u) => u.unit_id === pending.unitId);
+    if (at >= 0) openUnit(at);
+  }
+
+  // Send the verdict waiting out its undo time, if any (another verdict, leaving the page, or the time is up).
+  function sendPending(leaving) {
+    const pending = state.pending;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    state.pending = null;
+    const path = `/api/units/${pending.unitId}/${pending.action}`;
+    if (leaving) {
+      fetch(path, { method: "POST", keepalive: true, headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" }, body: JSON.stringify(pending.body) });
+      return;
+    }
+    api("POST", path, pending.body).then(
+      (result) => {
+        const row = $("unit-table").querySelector(`tr[data-unit="${pending.unitId}"]`);
+        if (row) row.classList.remove("pending");
+        updateRow(pending.unitId, result.unit.status);
+        if (state.detail && state.detail.unit.unit_id === pending.unitId) showActionResult(result);
+        if (!state.pending) say(result.message); // a newer pending verdict keeps its Undo on screen
+        refreshCounts();
+      },
+      (error) => complain(`Unit ${pending.unitId}: ${error.message}`)
+    );
   }
 
   function submissionSection(detail) {
@@ -490,21 +614,69 @@
     const section = el("section", { class: "panel submission", "aria-labelledby": "submission-heading" },
       el("h3", { id: "submission-heading", text: "Submission" }));
     if (detail.render.note) section.append(el("p", { class: "note", text: detail.render.note }));
+    section.append(answersList(detail.summary || []));
+    // The server's text, not unit.inputs/outputs: JSON.parse rounds integers beyond 2^53 (and a very long one
+    // becomes Infinity, which JSON.stringify writes as null), so the page never formats numbers itself.
+    section.append(valuesTable("Inputs", detail.shown.inputs));
     if (detail.render.html) {
       const frame = el("iframe", { title: `The answer of unit ${unit.unit_id} as its task shows it`, class: "review-frame", sandbox: "allow-same-origin" });
-      frame.srcdoc = `<!doctype html><html><head><meta charset="utf-8"></head><body>${detail.render.html}</body></html>`;
+      frame.srcdoc = `<!doctype html><html><head><meta charset="utf-8"><style>${FRAME_CSS}</style></head><body>${detail.render.html}</body></html>`;
       frame.addEventListener("load", () => {
         const doc = frame.contentDocument;
         if (doc && doc.documentElement) frame.style.height = `${Math.min(doc.documentElement.scrollHeight + 8, 2000)}px`;
       });
-      section.append(frame);
+      const view = el("details", { class: "task-view", id: "task-view" }, el("summary", { text: "The answer as the task page shows it" }), frame);
+      section.append(view);
     } else {
-      // The server's text, not unit.inputs/outputs: JSON.parse rounds integers beyond 2^53 (and a very long one
-      // becomes Infinity, which JSON.stringify writes as null), so the page never formats numbers itself.
-      section.append(valuesTable("Inputs", detail.shown.inputs), valuesTable("Outputs", detail.shown.outputs));
+      section.append(el("details", { class: "task-view", id: "task-view" }, el("summary", { text: "Raw outputs" }), valuesTable("Outputs", detail.shown.outputs)));
     }
     section.append(filesTable(unit.files));
     return section;
+  }
+
+  // Styles for a blueprint's review HTML: a readable font, and chosen options told apart from the others even
+  // when the blueprint draws them as disabled controls.
+  const FRAME_CSS = [
+    "body{font:15px/1.5 system-ui,sans-serif;color:#1b1f24;margin:8px}",
+    "input:disabled,select:disabled,textarea:disabled{opacity:1;color:#1b1f24;background:#fff}",
+    "input[type=checkbox],input[type=radio]{accent-color:#1a56db;width:1.1em;height:1.1em}",
+    "label:has(input:checked){background:#dbe8ff;font-weight:600;border-radius:4px;padding:0 4px}",
+    "label:has(input[type=checkbox]:not(:checked)),label:has(input[type=radio]:not(:checked)){color:#6b7280}",
+    "option:checked{background:#dbe8ff;font-weight:600}",
+    "img{max-width:100%}",
+  ].join("");
+
+  // The readable summary: one row per answer, drawn by its kind (the server made every text).
+  function answersList(entries) {
+    if (!entries.length) return el("p", { class: "muted", text: "No answers were submitted." });
+    const list = el("dl", { class: "answers", id: "answers" });
+    for (const entry of entries) {
+      list.append(el("dt", { text: entry.label, title: entry.field }), el("dd", { "data-kind": entry.kind, "data-field": entry.field }, answerValue(entry)));
+    }
+    return list;
+  }
+
+  function answerValue(entry) {
+    switch (entry.kind) {
+      case "yes_no":
+        return entry.value
+          ? el("span", { class: "tick yes" }, el("span", { "aria-hidden": "true", text: "\u2611 " }), "Yes (ticked)")
+          : el("span", { class: "tick no" }, el("span", { "aria-hidden": "true", text: "\u2610 " }), "No (not ticked)");
+      case "choices":
+        return el("ul", { class: "chosen" }, entry.items.map((item) => el("li", { class: "choice", text: item })));
+      case "files":
+        return el("ul", { class: "thumbs" }, entry.files.map((file) => el("li", {},
+          file.is_image
+            ? el("a", { href: file.url, target: "_blank", rel: "noopener" }, el("img", { src: file.url, alt: file.name, class: "thumb", loading: "lazy" }))
+            : null,
+          el("a", { href: file.url, download: file.name, text: file.name }))));
+      case "empty":
+        return el("span", { class: "muted", text: "(no answer)" });
+      case "json":
+        return el("pre", { text: entry.text });
+      default:
+        return el("div", { class: "answer-text", text: entry.text });
+    }
   }
 
   // `shown`: [[key, text], ...] for an object (in stored order), one text otherwise, null when nothing was submitted.
@@ -649,6 +821,7 @@
           toggleSelected(id, !state.selected.has(id));
         }
         break;
+      case "u": event.preventDefault(); undoPending(); break;
       case "?": event.preventDefault(); help.showModal(); break;
       default: break;
     }
@@ -664,6 +837,9 @@
 
   async function start() {
     state.token = readToken();
+    state.wanted = readAddress();
+    window.addEventListener("pagehide", () => sendPending(true));
+    setInterval(refreshCounts, 15000); // runs still going add units awaiting review
     document.addEventListener("keydown", onKey);
     $("help-button").addEventListener("click", () => $("help-dialog").showModal());
     $("help-close").addEventListener("click", () => $("help-dialog").close());
