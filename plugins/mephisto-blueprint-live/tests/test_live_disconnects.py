@@ -1,0 +1,115 @@
+"""Partners who leave, come back, stay silent, or never arrive: who is told what and whose unit is completed."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from live_socket import SocketWorker
+
+
+def _statuses(env: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """worker name -> (agent status, unit status) of their latest agent."""
+    path = Path(env["MEPHISTO_DATA_DIR"]) / "mephisto.db"
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT w.name, a.status, u.status FROM agent a JOIN worker w ON a.worker_id = w.id "
+            "JOIN unit u ON a.unit_id = u.id ORDER BY a.id"
+        ).fetchall()
+    return {name: (agent, unit) for name, agent, unit in rows}
+
+
+def _launch(start: Callable[..., Any], task: Path, *overrides: str) -> tuple[Any, str]:
+    launch = start(str(task), "architect.port=0", "--no-panel", *overrides)
+    return launch, launch.wait_for_link()
+
+
+def _pair(link: str) -> tuple[SocketWorker, SocketWorker]:
+    alice, bob = SocketWorker(link, "alice"), SocketWorker(link, "bob")
+    alice.live("start")
+    bob.live("start")
+    return alice, bob
+
+
+def test_partner_leaving_ends_the_episode_and_the_other_keeps_a_completed_unit(
+    chat_task, mephisto_launch, mephisto_cli_env
+):
+    launch, link = _launch(mephisto_launch, chat_task, "blueprint.on_partner_disconnect=end")
+    alice, bob = _pair(link)
+    alice.say("hello")
+    bob.live("message", data={"text": "hello"})
+    alice.close()
+    assert bob.live("episode_done")["outcome"] == "partner_left"
+    bob.status("completed")
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+    statuses = _statuses(mephisto_cli_env)
+    assert statuses["bob"] == ("completed", "completed")
+    assert statuses["alice"] == ("disconnected", "expired")  # not paid, and not offered to a newcomer mid-story
+
+
+def test_reconnecting_partner_gets_the_conversation_back_and_the_episode_goes_on(chat_task, mephisto_launch):
+    launch, link = _launch(mephisto_launch, chat_task, "blueprint.on_partner_disconnect=wait:20")
+    alice, bob = _pair(link)
+    alice.say("first words")
+    bob.live("message", data={"text": "first words"})
+    alice.close()
+    assert bob.live("partner_away", sender="Worker 1")["wait_seconds"] == 20
+    back = SocketWorker(link, "alice", token=alice.token)
+    history = back.live("history")
+    said = [m["data"]["text"] for m in history["messages"]]
+    assert said[-1] == "first words" and "Welcome" in said[0] and history["you"] == "Worker 1"
+    bob.live("partner_back", sender="Worker 1")
+    bob.say("second")
+    back.live("message", data={"text": "second"})
+    back.say("third")
+    bob.say("fourth")
+    assert back.live("episode_done")["outcome"] == "completed"
+    assert bob.live("episode_done")["outcome"] == "completed"
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+
+
+def test_partner_not_back_within_the_wait_ends_the_episode(chat_task, mephisto_launch, mephisto_cli_env):
+    launch, link = _launch(mephisto_launch, chat_task, "blueprint.on_partner_disconnect=wait:1")
+    alice, bob = _pair(link)
+    alice.close()
+    bob.live("partner_away", sender="Worker 1")
+    assert bob.live("episode_done")["outcome"] == "partner_left"
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+    assert _statuses(mephisto_cli_env)["alice"] == ("disconnected", "expired")
+
+
+def test_room_that_does_not_fill_releases_the_waiting_worker(chat_task, mephisto_launch, mephisto_cli_env):
+    launch, link = _launch(mephisto_launch, chat_task, "blueprint.waiting_room_seconds=1")
+    alice = SocketWorker(link, "alice")
+    assert alice.live("waiting") == {"kind": "waiting", "present": 1, "needed": 2, "seconds_left": 1}
+    assert "Not enough workers" in alice.live("room_closed")["message"]
+    alice.status("expired")
+    assert _statuses(mephisto_cli_env)["alice"] == ("expired", "launched")  # offered again to someone else
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+
+
+SILENT_WORLD = """
+async def run(assignment):
+    first, second = assignment.agents
+    first.observe({"text": "go"})
+    await first.act(timeout=0.5)
+"""
+
+
+def test_silent_worker_times_out_and_the_partner_is_completed(chat_task, mephisto_launch, mephisto_cli_env):
+    (chat_task.parent / "world.py").write_text(SILENT_WORLD)
+    launch, link = _launch(mephisto_launch, chat_task)
+    alice, bob = _pair(link)
+    alice.live("turn", yours=True)
+    assert bob.live("episode_done")["outcome"] == "partner_timed_out"
+    alice.status("timed_out")
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
+    statuses = _statuses(mephisto_cli_env)
+    assert statuses["alice"] == ("timed_out", "expired") and statuses["bob"] == ("completed", "completed")
