@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import peewee as pw
+
 from mephisto_core.abstractions.platform_sync import PlatformOutcome
 from mephisto_core.abstractions.quality_rule_args import QualityRule
 from mephisto_core.data_model import Agent, Qualification, Review, ReviewKind, Unit, Worker
@@ -136,14 +138,17 @@ def agreement_score(task_id: int, worker_id: int, fields: Sequence[str]) -> tupl
     Compared field by field: `fields`, or every field both answers have. Values are equal when their JSON
     texts (keys sorted) are.
     """
-    mine = Unit.select(Unit.assignment).where(
-        (Unit.task == task_id) & (Unit.worker == worker_id) & (Unit.unit_index >= 0)
-    )
+    mine = [
+        a
+        for (a,) in Unit.select(Unit.assignment)
+        .where((Unit.task == task_id) & (Unit.worker == worker_id) & (Unit.unit_index >= 0))
+        .tuples()
+    ]
     answers: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     open_assignments: set[int] = set()
     rows = (
         Unit.select(Unit.assignment, Unit.status, Agent.worker, Agent.outputs)
-        .join(Agent, on=(Agent.unit == Unit.id) & Agent.submit_key.is_null(False), join_type="LEFT OUTER")
+        .join(Agent, pw.JOIN.LEFT_OUTER, on=(Agent.unit == Unit.id) & Agent.submit_key.is_null(False))
         .where(Unit.assignment.in_(mine) & (Unit.unit_index >= 0))
         .tuples()
     )
