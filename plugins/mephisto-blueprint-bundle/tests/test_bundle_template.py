@@ -3,6 +3,7 @@ package is the one the blueprint serves."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -38,3 +39,24 @@ def test_init_react_copies_the_client_package_and_no_build(
     output = checked.stdout + checked.stderr
     assert checked.returncode != 0
     assert "bundle_dir" in output and "npm install && npm run build" in output
+
+
+def _exported(text: str) -> set[str]:
+    return set(re.findall(r"^export (?:async )?function (\w+)", text, re.MULTILINE))
+
+
+def test_the_type_declarations_match_the_modules() -> None:
+    client = _client_files()
+    assert _exported(client["index.mjs"]) == _exported(client["index.d.ts"])
+    assert _exported(client["react.mjs"]) == _exported(client["react.d.ts"]) == {"useMephistoTask"}
+    # Every key the hook returns is declared on MephistoTask, and nothing else is.
+    returned = re.search(r"return \{\n    \.\.\.info,\n(.*?)\n  \};", client["react.mjs"], re.DOTALL)
+    assert returned is not None
+    keys = set(re.findall(r"^    (\w+)", returned.group(1), re.MULTILINE))
+    loading = re.search(r"const LOADING = \{\n(.*?)\n\};", client["react.mjs"], re.DOTALL)
+    assert loading is not None
+    keys |= set(re.findall(r"^  (\w+):", loading.group(1), re.MULTILINE))
+    interface = re.search(r"interface MephistoTask<.*?> \{\n(.*?)\n\}", client["react.d.ts"], re.DOTALL)
+    assert interface is not None
+    declared = set(re.findall(r"^  (\w+)[(:]", interface.group(1), re.MULTILINE))
+    assert keys == declared
