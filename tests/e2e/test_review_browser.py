@@ -37,7 +37,8 @@ def review_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[su
     log = tmp_path / "review.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
+            # Verdicts sent at once: the undo window has its own test (test_review_flow_browser.py).
+            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser", "--undo-seconds", "0"],
             env=cli_env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -119,25 +120,21 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
         expect(page.locator("#unit-count")).to_have_text("4 units match.")
 
-        # Approve the first unit with the keyboard.
+        # Approve the first unit with the keyboard: the next unit opens.
         page.get_by_role("button", name=f"Open unit {approved}").click()
         _open_unit(page, approved)
         page.keyboard.press("a")
         expect(page.locator("#status-message")).to_have_text(f"Unit {approved} approved.")
-        expect(page.locator("#unit-heading")).to_contain_text("approved")
-
-        # Next unit with j, r puts the cursor in the feedback box, then the Reject button.
-        page.keyboard.press("j")
         _open_unit(page, rejected)
+
+        # r puts the cursor in the feedback box, then the Reject button.
         page.keyboard.press("r")
         expect(page.get_by_label("Feedback to the worker", exact=True)).to_be_focused()
         page.keyboard.type(REJECT_FEEDBACK)
         page.get_by_role("button", name="Reject r", exact=True).click()
         expect(page.locator("#status-message")).to_have_text(f"Unit {rejected} rejected.")
-        expect(page.locator("#unit-heading")).to_contain_text("rejected")
 
-        # Next unit: a bonus through the form, then block its worker.
-        page.keyboard.press("j")
+        # The next unit opened: a bonus through the form, then block its worker.
         _open_unit(page, bonused)
         page.get_by_label("Amount", exact=True).fill("0.60")
         page.get_by_label("Reason (the worker sees it)", exact=True).fill(BONUS_REASON)
@@ -258,7 +255,11 @@ def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
         route, answered_before = held[0]
         route.fulfill(response=answered_before)
         page.wait_for_timeout(1000)
-        expect(page.locator("#unit-heading")).to_contain_text("approved")
+        expect(page.locator(f'tr[data-unit="{first}"] .badge')).to_have_text("accepted")
+        page.unroute(re.compile(rf"/api/units/{first}$"))
+        page.keyboard.press("k")
+        _open_unit(page, first)
+        expect(page.locator("#unit-heading")).to_contain_text("accepted")
 
 
 def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(

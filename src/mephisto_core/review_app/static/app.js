@@ -601,7 +601,9 @@
         const row = $("unit-table").querySelector(`tr[data-unit="${pending.unitId}"]`);
         if (row) row.classList.remove("pending");
         updateRow(pending.unitId, result.unit.status);
-        if (state.detail && state.detail.unit.unit_id === pending.unitId) showActionResult(result);
+        // Redrawn only when still the open unit (not when the page moved on and the next one is on its way).
+        const open = state.units[state.index];
+        if (open && open.unit_id === pending.unitId) showActionResult(result);
         if (!state.pending) say(result.message); // a newer pending verdict keeps its Undo on screen
         refreshCounts();
       },
@@ -631,6 +633,7 @@
       section.append(el("details", { class: "task-view", id: "task-view" }, el("summary", { text: "Raw outputs" }), valuesTable("Outputs", detail.shown.outputs)));
     }
     section.append(filesTable(unit.files));
+    if (unit.procedure_calls && unit.procedure_calls.length) section.append(callsTable(unit.procedure_calls));
     return section;
   }
 
@@ -708,6 +711,25 @@
     return el("table", { class: "values files" },
       el("caption", { text: "Files" }),
       el("thead", {}, el("tr", {}, ["Field", "Name", "Size", "Type"].map((h) => el("th", { scope: "col", text: h })))),
+      body);
+  }
+
+  // The remote procedure calls the worker's page made (docs/procedures.md): what was asked, what came back.
+  function callsTable(calls) {
+    const body = el("tbody");
+    for (const call of calls) {
+      const answer = call.error_code
+        ? el("span", { class: "call-error", text: `${call.error_code}: ${call.error || ""}` })
+        : el("pre", { text: JSON.stringify(call.result) });
+      body.append(el("tr", { class: "procedure-call" },
+        el("td", { text: call.name }),
+        el("td", {}, el("pre", { text: JSON.stringify(call.args) })),
+        el("td", {}, answer),
+        el("td", { text: call.duration_ms === null ? "unfinished" : `${Math.round(call.duration_ms)} ms` })));
+    }
+    return el("table", { class: "values calls", id: "procedure-calls" },
+      el("caption", { text: `Procedure calls (${calls.length})` }),
+      el("thead", {}, el("tr", {}, ["Procedure", "Arguments", "Answer", "Time"].map((h) => el("th", { scope: "col", text: h })))),
       body);
   }
 
