@@ -34,11 +34,13 @@ from mephisto_core.data_model import (
     UnitStatus,
     Worker,
 )
+from mephisto_core.data_model.procedure_calls import ProcedureCall
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.export.records import (
     UnitRecord,
     file_dict,
     json_value,
+    procedure_call_dict,
     review_dict,
     utc_datetime,
 )
@@ -286,6 +288,7 @@ class DataBrowser:
             )
         self._attach_reviews(records)
         self._attach_files(records)
+        self._attach_procedure_calls(records)
         return records
 
     # Reviews and files are fetched by the batch's unit-id range (two bound parameters) rather than by a list of
@@ -328,6 +331,32 @@ class DataBrowser:
             record = by_unit.get(unit_id)
             if record is not None:
                 record.files.append(file_dict(*values))
+
+    def _attach_procedure_calls(self, records: list[UnitRecord]) -> None:
+        # The calls of the attempt whose answer the unit holds (its current agent), like its files.
+        if not any(r.agent_id is not None for r in records):
+            return
+        by_unit = {r.unit_id: r for r in records}
+        query = (
+            ProcedureCall.select(
+                Unit.id,
+                ProcedureCall.name,
+                ProcedureCall.args,
+                ProcedureCall.result,
+                ProcedureCall.error_code,
+                ProcedureCall.error_shown,
+                ProcedureCall.started_at,
+                ProcedureCall.finished_at,
+                ProcedureCall.duration_ms,
+            )
+            .join(Unit, on=(Unit.agent_id == ProcedureCall.agent))
+            .where(Unit.id.between(records[0].unit_id, records[-1].unit_id))
+            .order_by(ProcedureCall.id)
+        )
+        for unit_id, *values in self._raw(query):
+            record = by_unit.get(unit_id)
+            if record is not None:
+                record.procedure_calls.append(procedure_call_dict(*values))
 
     def _raw(self, query: Any) -> list[tuple[Any, ...]]:
         """Run a peewee query and return the driver's rows unconverted (see `_export_records` for why)."""

@@ -31,6 +31,7 @@ EXPORT_KEYS: tuple[str, ...] = (
     "submitted_at",
     "duration_s",
     "review",
+    "procedure_calls",
 )
 
 
@@ -59,6 +60,8 @@ class UnitRecord:
     submitted_at: dt.datetime | None
     files: list[dict[str, Any]] = field(default_factory=list)
     review: list[dict[str, Any]] = field(default_factory=list)
+    #: the remote procedure calls of the submitting attempt, in order (docs/export.md)
+    procedure_calls: list[dict[str, Any]] = field(default_factory=list)
     aggregate: dict[str, Any] | None = None
 
     @property
@@ -86,6 +89,7 @@ class UnitRecord:
             "submitted_at": iso_utc(self.submitted_at),
             "duration_s": self.duration_s,
             "review": self.review,
+            "procedure_calls": self.procedure_calls,
         }
         if self.aggregate is not None:
             exported["aggregate"] = self.aggregate
@@ -134,6 +138,22 @@ def review_dict(kind: str, amount: Any, feedback: str, reviewer: str, created_at
         "feedback": feedback,
         "reviewer": reviewer,
         "created_at": iso_utc(utc_datetime(created_at)),
+    }
+
+
+def procedure_call_dict(
+    name: str, args: Any, result: Any, error_code: str | None, error: str | None, started: Any, finished: Any, ms: Any
+) -> dict[str, Any]:
+    """One stored remote procedure call as exported: `error` is the words the worker saw."""
+    return {
+        "name": name,
+        "args": json_value(args),
+        "result": json_value(result),
+        "error_code": error_code,
+        "error": error,
+        "started_at": iso_utc(utc_datetime(started)),
+        "finished_at": iso_utc(utc_datetime(finished)),
+        "duration_ms": None if ms is None else round(float(ms), 3),
     }
 
 
