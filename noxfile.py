@@ -7,6 +7,7 @@ tests see the plugins exactly as a user's `pip install` would register them (ent
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -50,17 +51,49 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", "src/mephisto_core", *packages)
 
 
+def install_for_demo(session: nox.Session) -> None:
+    """The core and every plugin, editable, without extras; skipped when a reused virtualenv has them already.
+
+    Editable installs follow code changes by themselves; only a changed pyproject.toml (dependencies, entry
+    points) needs pip again, so a stamp of those files decides. Building 13 editable wheels in isolated build
+    environments costs most of a minute; building them with the venv's own setuptools costs seconds.
+    """
+    projects = [ROOT, *plugin_dirs()]
+    digest = hashlib.sha256(b"".join((p / "pyproject.toml").read_bytes() for p in projects)).hexdigest()
+    stamp = Path(session.virtualenv.location) / "demo-installed.sha256"
+    if stamp.is_file() and stamp.read_text() == digest:
+        session.log("core and plugins already installed (pyproject files unchanged)")
+        return
+    session.install("setuptools>=68", "wheel")
+    session.install("--no-build-isolation", *(arg for project in projects for arg in ("-e", str(project))))
+    stamp.write_text(digest)
+
+
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Create a task from the `static` template and run it with 5 simulated workers on the default SQLite."""
-    install_project(session)
-    workdir = Path(session.create_tmp()) / "demo"
+    """Create a task from the `static` template and run it with 5 simulated workers on the default SQLite.
+
+    Installs only what the demo runs (the core and the plugins, no test or lint tools), on a free port, in a fresh
+    data dir under the session's tmp folder that stays there afterwards for `mephisto review` and `export`.
+    """
+    install_for_demo(session)
+    workdir = Path(session.create_tmp()).resolve() / "demo"
     # Reused virtualenvs keep .nox/demo/tmp; a task folder left by the last run would make `init` refuse.
     shutil.rmtree(workdir, ignore_errors=True)
-    env = {"MEPHISTO_DATA_DIR": str(workdir / "data"), "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml")}
-    task_dir = workdir / "task"
+    data_dir = workdir / "data"
+    env = {"MEPHISTO_DATA_DIR": str(data_dir), "MEPHISTO_CONFIG_FILE": str(workdir / "config.toml")}
+    task_dir = workdir / "demo-task"  # the folder name becomes the task name
+    session.log(f"demo data dir: {data_dir}")
     session.run("mephisto", "init", str(task_dir), "--template", "static", env=env)
-    session.run("mephisto", "launch", str(task_dir / "task.toml"), "--simulate", "5", env=env)
+    # architect.port=0: the system picks a free port, so a rerun never fails on a port left busy.
+    session.run("mephisto", "launch", str(task_dir / "task.toml"), "architect.port=0", "--simulate", "5", env=env)
+    mephisto = Path(session.bin) / "mephisto"
+    session.log(
+        f"The demo's data is in {data_dir}. To review or export it, point mephisto at it:\n"
+        f"  export MEPHISTO_DATA_DIR={data_dir} MEPHISTO_CONFIG_FILE={workdir / 'config.toml'}\n"
+        f"  {mephisto} review --task demo-task\n"
+        f"  {mephisto} export --task demo-task --format csv -o demo.csv"
+    )
 
 
 # The bench session's runs, in order: (script stem, its arguments). About 10-15 minutes on a 2-core machine.

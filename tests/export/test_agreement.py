@@ -14,8 +14,6 @@ Field `comment` holds free text longer than 100 characters in one unit, so it is
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections import Counter
@@ -29,14 +27,12 @@ from export_helpers import ExportRows, export_ok, run_mephisto
 from mephisto_core.data_model import Database
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.data_browser import DataBrowser, UnitRecord
-from mephisto_core.operations.export.plan import ExportFormat, ExportPlan, export_units, resolve_filters
 from mephisto_core.operations.review.agreement import (
     AnswerTable,
     aggregate_answers,
     field_agreement,
     is_category,
 )
-from mephisto_core.settings import Settings
 
 LABELS = {"A1": ["cat", "cat", "dog"], "A2": ["dog", "dog", "dog"], "A3": ["cat", "dog", "bird"], "A4": ["cat"]}
 SURE = {"A1": [True, True, True], "A2": [True, False, True], "A3": [False, False, False], "A4": [False]}
@@ -131,37 +127,7 @@ def test_agreement_without_repeated_assignments_says_why(sqlite_rows: ExportRows
     assert json.loads(export_ok("--agreement", "--format", "json")) == {}
 
 
-def test_majority_aggregate_added_to_every_unit_of_its_assignment(rows: ExportRows) -> None:
-    ids = _build(rows)
-    by_hand = {
-        ids["A1"]: {"label": "cat", "sure": True},
-        ids["A2"]: {"label": "dog", "sure": True},
-        # A3 is a three-way tie: it goes to the answer whose JSON text sorts first ("bird").
-        ids["A3"]: {"label": "bird", "sure": False},
-        ids["A4"]: {"label": "cat", "sure": False},
-    }
-    objects = [json.loads(line) for line in export_ok("--aggregate", "majority").splitlines()]
-    assert len(objects) == 10
-    for obj in objects:
-        assert obj["aggregate"] == by_hand[obj["assignment_id"]]  # no `comment`: it is free text
-
-
-def test_majority_aggregate_gives_csv_columns(
-    database: Database, rows: ExportRows, mephisto_settings: Settings
-) -> None:
-    ids = _build(rows)
-    labels = {ids["A1"]: "cat", ids["A2"]: "dog", ids["A3"]: "bird", ids["A4"]: "cat"}
-    sure = {ids["A1"]: "true", ids["A2"]: "true", ids["A3"]: "false", ids["A4"]: "false"}
-    out = io.StringIO(newline="")
-    plan = ExportPlan(filters=resolve_filters(), fmt=ExportFormat.CSV, aggregate="majority")
-    assert export_units(database, mephisto_settings.data_dir, plan, out).units == 10
-    table = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
-    header = table[0]
-    assert header[-2:] == ["aggregate.label", "aggregate.sure"]
-    for row in table[1:]:
-        cells = dict(zip(header, row, strict=True))
-        assignment_id = int(cells["assignment_id"])
-        assert (cells["aggregate.label"], cells["aggregate.sure"]) == (labels[assignment_id], sure[assignment_id])
+# The one-row-per-assignment `--aggregate` export (votes, agreement, ties) is tested in test_export_analysis_r2.py.
 
 
 @pytest.mark.parametrize("method", ["ds", "mace"])

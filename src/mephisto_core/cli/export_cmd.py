@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv", "json"]),
+    type=click.Choice(["jsonl", "csv", "json", "parquet"]),
     default="jsonl",
     show_default=True,
-    help="jsonl: one object per line; csv: flattened dotted columns; json: one array.",
+    help="jsonl: one object per line; csv: flattened dotted columns; json: one array; parquet: the CSV's columns, "
+    "typed (needs pyarrow and --output).",
 )
 @click.option(
     "--output",
@@ -70,7 +71,14 @@ if TYPE_CHECKING:
 @click.option(
     "--aggregate",
     type=click.Choice(["majority", "ds", "mace"]),
-    help="Add each assignment's aggregated answer per categorical field (majority vote, Dawid-Skene, MACE).",
+    help="One row per assignment instead of per unit: each categorical field's answer, votes, agreement "
+    "(majority) or confidence (ds, mace) and a tie flag; ties are reported, not broken.",
+)
+@click.option(
+    "--inline-inputs",
+    is_flag=True,
+    help="Keep task-level inputs (the same on every assignment of a run, e.g. a form's definition) on every "
+    "row. Default: written once to FILE.meta.json when --output is a file.",
 )
 def export(
     task: str | None,
@@ -85,6 +93,7 @@ def export(
     files_dir: Path | None,
     agreement: bool,
     aggregate: str | None,
+    inline_inputs: bool,
 ) -> None:
     """Export submitted units: one object per unit with its inputs, outputs, files, timing and review.
 
@@ -99,6 +108,10 @@ def export(
         raise click.UsageError(
             "--agreement prints agreement numbers instead of units: leave out --aggregate and --files"
         )
+    if aggregate and files_dir:
+        raise click.UsageError("--aggregate writes one row per assignment, not per unit: leave out --files")
+    if fmt == "parquet" and output == "-":
+        raise click.UsageError("Parquet is a binary file: give --output FILE (e.g. -o labels.parquet)")
     if agreement and fmt != "json" and output != "-":
         raise click.UsageError("--agreement prints a table; add --format json to write the numbers to --output")
     settings = load_settings()
@@ -117,13 +130,24 @@ def export(
             files_dir=files_dir,
             aggregate=aggregate,
             neutralise_csv_formulas=not csv_raw_formulas,
+            inline_inputs=inline_inputs,
         )
         result = _run_export(settings, database, plan, output)
     finally:
         database.close()
     if output != "-":
         copied = f", {result.files_copied} files copied to {files_dir}" if files_dir is not None else ""
-        click.echo(f"Exported {result.units} units to {output}{copied}.", err=True)
+        what = "assignments" if aggregate else "units"
+        click.echo(f"Exported {result.units} {what} to {output}{copied}.", err=True)
+        if result.task_level_inputs:
+            from mephisto_core.operations.export.metadata import metadata_path
+
+            runs = ", ".join(str(run_id) for run_id in sorted(result.task_level_inputs))
+            click.echo(
+                f"The inputs shared by every assignment of run {runs} are in {metadata_path(Path(output))} "
+                "(their rows have inputs: null); --inline-inputs keeps them on every row.",
+                err=True,
+            )
 
 
 def _split_statuses(statuses: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -136,8 +160,11 @@ def _run_export(settings: Settings, database: Database, plan: ExportPlan, output
     from mephisto_core.operations.export.plan import export_to_file, export_units
 
     if output == "-":
+        from dataclasses import replace
+
+        # No file beside standard output for the metadata: every row keeps its inputs.
         with _utf8_stdout() as out:
-            return export_units(database, settings.data_dir, plan, out)
+            return export_units(database, settings.data_dir, replace(plan, inline_inputs=True), out)
     path = Path(output)
     if path.is_dir():  # the core refuses it too; here it is a usage error that names the option
         raise click.BadParameter(f"{output} is a folder; name a file", param_hint="--output")

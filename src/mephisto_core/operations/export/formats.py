@@ -29,6 +29,7 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
     JSON = "json"
+    PARQUET = "parquet"
 
 
 #: CSV columns that every row has, in this order; `inputs.*`, `outputs.*` and `aggregate.*` follow.
@@ -83,10 +84,17 @@ def write_json(objects: Iterable[dict[str, Any]], out: TextIO) -> int:
     return count
 
 
-def write_csv(objects: Iterable[dict[str, Any]], out: TextIO, *, neutralise_formulas: bool = True) -> int:
+def write_csv(
+    objects: Iterable[dict[str, Any]],
+    out: TextIO,
+    *,
+    neutralise_formulas: bool = True,
+    fixed: tuple[str, ...] = CSV_FIXED_COLUMNS,
+) -> int:
     """A header and one row per object (see `flatten`); returns how many rows were written.
 
-    Columns: the fixed ones, then `inputs.*`, `outputs.*` and `aggregate.*` keys each in first-seen order.
+    Columns: the `fixed` ones (a unit's by default), then `inputs.*`, `outputs.*` and `aggregate.*` keys each
+    in first-seen order.
     With `neutralise_formulas` (the default), text cells a spreadsheet would run get a leading `'`.
     """
     dynamic: dict[str, dict[str, None]] = {group: {} for group in _FLATTENED}  # ordered sets
@@ -104,7 +112,7 @@ def write_csv(objects: Iterable[dict[str, Any]], out: TextIO, *, neutralise_form
                     dynamic[group].setdefault(column, None)
             pickle.dump(row, spool, protocol=pickle.HIGHEST_PROTOCOL)
             count += 1
-        columns = [*CSV_FIXED_COLUMNS, *(c for group in _FLATTENED for c in dynamic[group])]
+        columns = [*fixed, *(c for group in _FLATTENED for c in dynamic[group])]
         writer = csv.writer(out)
         writer.writerow(columns)
         spool.seek(0)
@@ -116,7 +124,8 @@ def write_csv(objects: Iterable[dict[str, Any]], out: TextIO, *, neutralise_form
 
 def flatten(obj: dict[str, Any], *, neutralise_formulas: bool = True) -> dict[str, str]:
     """An export object as CSV cells: nested dicts become dotted columns (`outputs.answer`, `inputs.a.b`),
-    lists are JSON text in one cell, booleans `true`/`false`, null an empty cell; text cells that start like a
+    a list of plain values is joined with `|` (`cat|dog`), other lists are JSON text in one cell, booleans
+    `true`/`false`, null an empty cell; text cells that start like a
     formula are neutralised unless `neutralise_formulas` is false."""
     to_cell = cell if neutralise_formulas else raw_cell
     row: dict[str, str] = {}
@@ -144,11 +153,34 @@ def cell(value: Any) -> str:
     """One value as CSV cell text, a text value that starts like a formula neutralised."""
     if isinstance(value, str):
         return neutralise_formula(value)
+    if is_plain_list(value):
+        return LIST_DELIMITER.join(cell(item) for item in value)
     return raw_cell(value)
 
 
+#: What joins the values of a multi-select answer (a list of plain values) in one CSV cell: `cat|dog`.
+LIST_DELIMITER = "|"
+
+
+def is_plain_list(value: Any) -> bool:
+    """Whether `value` is a list of text, numbers and booleans (a multi-select answer) whose values can be
+    joined with `|` and split back: no null, no nested list or object, no text holding a `|`. An empty list is
+    not one (it stays `[]`, which an empty cell, meaning null, could not say)."""
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(
+            (isinstance(item, str) and LIST_DELIMITER not in item)
+            or (isinstance(item, int | float) and (not isinstance(item, float) or math.isfinite(item)))
+            for item in value
+        )
+    )
+
+
 def raw_cell(value: Any) -> str:
-    """One value as CSV cell text, exactly as stored."""
+    """One value as CSV cell text, exactly as stored (a multi-select list as its values joined by `|`)."""
+    if is_plain_list(value):
+        return LIST_DELIMITER.join(raw_cell(item) for item in value)
     if value is None:
         return ""
     if isinstance(value, bool):

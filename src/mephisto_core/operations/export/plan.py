@@ -104,9 +104,13 @@ class _Rows:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.plan.aggregate is not None:
             aggregator = ItemAggregator(self.plan.aggregate)
+            spans = SpanTable()  # span and numeric (Likert) fields: see span_agreement
             for record in self.browser.iter_filtered(self.plan.filters):
                 aggregator.add(record, self._inputs(record))
-            yield from aggregator.rows()
+                spans.add(record)
+            for row in aggregator.rows():
+                row["aggregate"].update(spans.aggregate_entries(row["assignment_id"]))
+                yield row
             return
         for done, record in enumerate(self.browser.iter_filtered(self.plan.filters), start=1):
             if self.copier is not None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from mephisto_core.operations.export.review_columns import REVIEW_COLUMNS, review_columns
+
 _decoder = json.JSONDecoder()
 
 #: The keys of an exported unit, in order (DESIGN.md, "Export").
@@ -32,6 +34,7 @@ EXPORT_KEYS: tuple[str, ...] = (
     "duration_s",
     "review",
     "procedure_calls",
+    *REVIEW_COLUMNS,
 )
 
 
@@ -90,6 +93,7 @@ class UnitRecord:
             "duration_s": self.duration_s,
             "review": self.review,
             "procedure_calls": self.procedure_calls,
+            **review_columns(self.review),
         }
         if self.aggregate is not None:
             exported["aggregate"] = self.aggregate
