@@ -7,6 +7,9 @@ its number of votes, how sure it is, and whether it is a tie.
 - `ds` (Dawid-Skene) and `mace` (MACE) come from crowd-kit (`mephisto-core[agreement]`): `confidence` is the
   model's probability of the answer; answers within 1e-9 of the top probability are a tie, reported the same way.
 
+Span lists (the annotate blueprint) and numbers (Likert scales) are aggregated by `span_agreement.SpanTable`
+(majority spans, median), as `{"answer", "answers", "rule"}` beside the categorical fields.
+
 Only units with `unit_index >= 0` and a non-null answer count; which fields are categorical is decided as for
 `--agreement` (operations.review.agreement: booleans or short strings, at most 50 distinct values).
 """
@@ -23,6 +26,7 @@ from typing import Any
 
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.export.records import UnitRecord
+from mephisto_core.operations.export.span_agreement import SpanTable
 from mephisto_core.operations.review.agreement import (
     INSTALL_HINT,
     MAX_CATEGORIES,
@@ -59,11 +63,13 @@ class ItemAggregator:
         self.method = method
         self._items: dict[int, _Item] = {}
         self._fields: dict[str, _Field] = {}
+        self._spans = SpanTable()  # span lists and numbers (annotate, Likert): their own rules
 
     def add(self, record: UnitRecord, inputs: Any) -> None:
         """Take one unit (`inputs` as the row should show them: None when they are task-level)."""
         if record.unit_index < 0:
             return  # screening and gold units are not answers to the item
+        self._spans.add(record)
         item = self._items.get(record.assignment_id)
         if item is None:
             item = self._items[record.assignment_id] = _Item(record.task, record.task_run_id, inputs)
@@ -100,6 +106,7 @@ class ItemAggregator:
                     aggregated[name] = self._majority(name, votes)
                 else:
                     aggregated[name] = self._modelled(name, votes, probabilities[name].get(assignment_id, {}))
+            aggregated.update(self._spans.aggregate_entries(assignment_id))
             yield {
                 "task": item.task,
                 "task_run_id": item.task_run_id,
