@@ -38,6 +38,9 @@ class SimulatedAnswer:
 
     outputs: dict[str, Any]
     files: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    #: a live task's bot chats instead of submitting: it sends `outputs["text"]` at each turn it is given, and its
+    #: unit is settled by the task (see `live_session`)
+    live: bool = False
 
 
 class Blueprint:

@@ -32,6 +32,7 @@ class StoredLiveMessage:
 
     seq: int
     sender_agent_id: int | None  # None: the task (the world) said it
+    recipient_agent_id: int | None  # the only agent it was shown to; None: everyone in the assignment
     data: Any
     sent_at: str  # ISO 8601, UTC
 
@@ -47,7 +48,9 @@ class LivePages:
         """Whether a page holding the agent is connected right now."""
         raise NotImplementedError
 
-    async def store_message(self, assignment_id: int, sender_agent_id: int | None, data: Any) -> StoredLiveMessage:
+    async def store_message(
+        self, assignment_id: int, sender_agent_id: int | None, data: Any, recipient_agent_id: int | None = None
+    ) -> StoredLiveMessage:
         """Append a transcript line to the assignment and return it once committed (its `seq` counts from 1)."""
         raise NotImplementedError
 

@@ -19,6 +19,8 @@ class LiveMessage(BaseModel):
     assignment = pw.ForeignKeyField(Assignment, backref="live_messages", on_delete="CASCADE")
     seq = pw.IntegerField()
     sender = pw.ForeignKeyField(Agent, null=True, backref="live_messages", on_delete="SET NULL")
+    #: the one agent the line was shown to, when the task spoke to one worker only (null: everyone heard it)
+    recipient = pw.ForeignKeyField(Agent, null=True, backref="live_messages_received", on_delete="SET NULL")
     data = JSONField()
     sent_at = pw.DateTimeField(default=utcnow)
 
@@ -26,11 +28,17 @@ class LiveMessage(BaseModel):
         indexes = ((("assignment", "seq"), True),)
 
 
-def append_live_message(assignment_id: int, sender_agent_id: int | None, data: Any) -> LiveMessage:
+def append_live_message(
+    assignment_id: int, sender_agent_id: int | None, data: Any, recipient_agent_id: int | None = None
+) -> LiveMessage:
     """Add the assignment's next transcript line (call inside a write transaction: the seq is read then used)."""
     last = LiveMessage.select(pw.fn.MAX(LiveMessage.seq)).where(LiveMessage.assignment == assignment_id).scalar()
     message: LiveMessage = LiveMessage.create(
-        assignment=assignment_id, seq=int(last or 0) + 1, sender=sender_agent_id, data=data
+        assignment=assignment_id,
+        seq=int(last or 0) + 1,
+        sender=sender_agent_id,
+        recipient=recipient_agent_id,
+        data=data,
     )
     return message
 

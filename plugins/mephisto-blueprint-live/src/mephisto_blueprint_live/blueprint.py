@@ -81,9 +81,8 @@ class LiveBlueprint(Blueprint):
         return chat_review_html(outputs)
 
     def simulate_answer(self, init_data: dict[str, Any], rng: random.Random) -> SimulatedAnswer:
-        # A simulated worker of a live task talks over `live` messages (see simulate.py); this is what its
-        # chat lines say.
-        return SimulatedAnswer({"text": f"simulated message {rng.randint(1, 10_000)}"})
+        # A simulated worker of a live task chats over `live` messages instead of submitting; this is what it says.
+        return SimulatedAnswer({"text": f"simulated message {rng.randint(1, 10_000)}"}, live=True)
 
     def live_session(self, pages: LivePages) -> LiveSession | None:
         from mephisto_blueprint_live.session import LiveRuntime

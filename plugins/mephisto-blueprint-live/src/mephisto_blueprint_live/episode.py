@@ -141,7 +141,7 @@ class Episode:
                     frame = {"kind": "message", "seq": message["seq"], "sender": message["sender"], "data": data}
                 else:
                     async with self._store_lock:
-                        stored = await self.pages.store_message(self.assignment_id, None, message)
+                        stored = await self.pages.store_message(self.assignment_id, None, message, to.agent_id)
                     frame = {"kind": "message", "seq": stored.seq, "sender": None, "data": message}
                 self._push(to, frame)
             except Exception:
@@ -172,7 +172,8 @@ class Episode:
         transcript = [
             {
                 "seq": line.seq,
-                "sender": self.agents[line.sender_agent_id].name if line.sender_agent_id in self.agents else None,
+                "sender": self._name(line.sender_agent_id),
+                "to": self._name(line.recipient_agent_id),
                 "data": line.data,
                 "sent_at": line.sent_at,
             }
@@ -188,6 +189,10 @@ class Episode:
             self.pages.send(agent.agent_id, {"kind": "episode_done", "outcome": self.outcome})
             if not await self.pages.complete(agent.agent_id, outputs):
                 log.warning("live assignment %s: %s no longer held its unit", self.assignment_id, agent.name)
+
+    def _name(self, agent_id: int | None) -> str | None:
+        agent = self.agents.get(agent_id) if agent_id is not None else None
+        return agent.name if agent is not None else None
 
     # ---- pages --------------------------------------------------------------------------------------------
 

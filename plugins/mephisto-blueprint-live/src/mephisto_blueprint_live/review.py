@@ -35,6 +35,8 @@ def chat_review_html(outputs: dict[str, Any]) -> str | None:
         sender = line.get("sender")
         css = "live-line" if sender else "live-line task"
         who = html.escape(str(sender)) if sender else "Task"
+        if line.get("to"):
+            who += " → " + html.escape(str(line["to"]))
         parts.append(
             f'<div class="{css}"><span class="live-who">{who}</span>{html.escape(_text(line.get("data")))}</div>'
         )

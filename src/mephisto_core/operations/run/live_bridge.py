@@ -53,7 +53,7 @@ def _withdraw_agent(agent_id: int, status: AgentStatus) -> bool:
 
 def _stored(message: LiveMessage) -> StoredLiveMessage:
     sent_at = message.sent_at.isoformat()
-    return StoredLiveMessage(message.seq, message.sender_id, message.data, sent_at)
+    return StoredLiveMessage(message.seq, message.sender_id, message.recipient_id, message.data, sent_at)
 
 
 class LiveBridge(LivePages):
@@ -70,8 +70,10 @@ class LiveBridge(LivePages):
     def is_connected(self, agent_id: int) -> bool:
         return self.io.has_page((False, agent_id))
 
-    async def store_message(self, assignment_id: int, sender_agent_id: int | None, data: Any) -> StoredLiveMessage:
-        message = await self.writer.call(append_live_message, assignment_id, sender_agent_id, data)
+    async def store_message(
+        self, assignment_id: int, sender_agent_id: int | None, data: Any, recipient_agent_id: int | None = None
+    ) -> StoredLiveMessage:
+        message = await self.writer.call(append_live_message, assignment_id, sender_agent_id, data, recipient_agent_id)
         return _stored(message)
 
     async def transcript(self, assignment_id: int) -> list[StoredLiveMessage]:

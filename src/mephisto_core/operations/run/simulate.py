@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from mephisto_core.abstractions import Blueprint, CrowdProvider, SimulatedAnswer
+from mephisto_core.operations.run.simulate_live import talk_live
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,12 @@ class SimulatedWorker:
                     started = time.perf_counter()
                     continue
                 answer = self.answer(reply["init_data"], self.rng)
+                if answer.live:
+                    if await talk_live(ws, answer, self.rng, self.think_seconds):
+                        self.report.submitted += 1
+                    self._token = None  # settled by the task either way: the next hello asks for a new unit
+                    started = time.perf_counter()
+                    continue
                 upload_ids = [secrets.token_urlsafe(12) for _ in answer.files]
                 pending = _PendingSubmit(
                     reply["agent_id"], reply["unit_id"], answer, secrets.token_urlsafe(12), upload_ids
