@@ -1,0 +1,130 @@
+"""Real Chromium on the review app: answers drawn as a readable summary (a ticked box and an unticked one told
+apart, chosen options, an image thumbnail, text with its line breaks), approve -> the next unit opens with an
+Undo, the header counts follow, and a reload keeps the task, filters and open unit.
+
+With MEPHISTO_SCREENSHOTS_DIR set, the test also saves the screenshots used in docs/review.md there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from mephisto_core.data_model import AgentFile, Database, Unit
+from mephisto_core.review_app import ReviewApp, ReviewServer
+from mephisto_core.settings import Settings
+
+ANSWERS = [
+    {"answer": "First line\nSecond line", "may_quote": True, "topics": ["birds", "trees"], "frequency": "weekly"},
+    {"answer": "Short.", "may_quote": False, "topics": [], "frequency": "rarely"},
+    {"answer": "Third.", "may_quote": True, "topics": ["rivers"], "frequency": "daily"},
+]
+
+
+def _png() -> bytes:
+    """A small valid PNG (8x8, blue)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = (8).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    rows = b"".join(b"\x00" + bytes([30, 90, 200]) * 8 for _ in range(8))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def review_link(make_submitted_run, mephisto_rows_database: Database, mephisto_settings: Settings) -> Iterator[str]:
+    """Three submitted units of a static task (the first with an uploaded photo) served by a real review app."""
+    made = make_submitted_run(
+        3, outputs=lambda i: ANSWERS[i], inputs=lambda i: {"topic": f"topic {i}"}, task_name="study"
+    )
+    photo = _png()
+    relative = Path("files") / "uploads" / "u0" / "file" / "photo.png"
+    (mephisto_settings.data_dir / relative).parent.mkdir(parents=True)
+    (mephisto_settings.data_dir / relative).write_bytes(photo)
+    with mephisto_rows_database.write():
+        AgentFile.create(
+            agent=made.agents[0],
+            field="photo",
+            name="photo.png",
+            size=len(photo),
+            content_type="image/png",
+            sha256=hashlib.sha256(photo).hexdigest(),
+            path=str(relative),
+        )
+    server = ReviewServer(ReviewApp(mephisto_settings, mephisto_rows_database, undo_seconds=2), "127.0.0.1", 0)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+
+
+def _shot(page: Page, name: str) -> None:
+    folder = os.environ.get("MEPHISTO_SCREENSHOTS_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=False)
+
+
+def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Browser, mephisto_rows_database) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(review_link)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    first, second, third = [u.id for u in Unit.select().order_by(Unit.id)]
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
+
+    # The summary: label -> answer, ticked and unticked told apart, options highlighted, a thumbnail, line breaks.
+    answers = page.locator("#answers")
+    expect(answers.locator('dd[data-field="may_quote"]')).to_have_text("☑ Yes (ticked)")
+    expect(answers.locator("dt").first).to_have_text("Answer")
+    text = answers.locator('dd[data-field="answer"] .answer-text')
+    expect(text).to_have_css("white-space", "pre-wrap")
+    assert text.inner_text() == "First line\nSecond line"
+    chosen = answers.locator('dd[data-field="topics"] .choice')
+    expect(chosen).to_have_text(["birds", "trees"])
+    thumb = answers.locator('dd[data-field="photo"] img.thumb')
+    expect(thumb).to_be_visible()
+    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 8  # the image itself, served by the app
+    # The raw view is one click away.
+    page.locator("#task-view summary").click()
+    expect(page.locator("#task-view table")).to_be_visible()
+    _shot(page, "review-summary.png")
+    expect(page.locator("#task-counts")).to_contain_text("3 completed (awaiting review), 0 accepted")
+
+    # Approve: the next unit opens at once, with an Undo; undone, nothing is sent and the unit opens again.
+    page.keyboard.press("a")
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {second}")
+    expect(page.locator('dd[data-field="may_quote"]')).to_have_text("☐ No (not ticked)")
+    expect(page.locator("#status-message")).to_contain_text(f"Unit {first} will be approved in 2 s.")
+    _shot(page, "review-undo.png")
+    page.get_by_role("button", name="Undo").click()
+    expect(page.locator("#status-message")).to_have_text(f"Undone: unit {first} was not approved.")
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
+    page.wait_for_timeout(2500)
+    assert Unit.get_by_id(first).status == "completed"
+
+    # Approve for real: sent after the undo time, the message stays, the header counts follow.
+    page.keyboard.press("a")
+    expect(page.locator("#status-message")).to_have_text(f"Unit {first} approved.", timeout=10_000)
+    expect(page.locator("#task-counts")).to_contain_text("2 completed (awaiting review), 1 accepted")
+    expect(page.locator(f'tr[data-unit="{first}"] .badge')).to_have_text("accepted")
+    assert Unit.get_by_id(first).status == "accepted"
+
+    # The task, the status filter and the open unit survive a reload.
+    page.locator("#filter-status").select_option("")
+    page.get_by_role("button", name=f"Open unit {third}").click()
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {third}")
+    assert f"unit={third}" in page.url and "status=&" in page.url + "&"
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {third}")
+    expect(page.locator("#filter-status")).to_have_value("")
+    expect(page.locator("#unit-count")).to_have_text("3 units match.")
+    context.close()
