@@ -28,13 +28,13 @@ ANSWERS = [
 
 
 def _png() -> bytes:
-    """A small valid PNG (8x8, blue)."""
+    """A valid 120x80 PNG (a blue-green gradient), large enough to see as a thumbnail."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
-    header = (8).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    rows = b"".join(b"\x00" + bytes([30, 90, 200]) * 8 for _ in range(8))
+    header = (120).to_bytes(4, "big") + (80).to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    rows = b"".join(b"\x00" + b"".join(bytes([30, 60 + x, 120 + y]) for x in range(120)) for y in range(80))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
@@ -69,6 +69,8 @@ def review_link(make_submitted_run, mephisto_rows_database: Database, mephisto_s
 def _shot(page: Page, name: str) -> None:
     folder = os.environ.get("MEPHISTO_SCREENSHOTS_DIR")
     if folder:
+        page.locator("#submission-heading").scroll_into_view_if_needed()
+        page.evaluate("document.getElementById('submission-heading').scrollIntoView()")
         page.screenshot(path=str(Path(folder) / name), full_page=False)
 
 
@@ -91,7 +93,7 @@ def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Br
     expect(chosen).to_have_text(["birds", "trees"])
     thumb = answers.locator('dd[data-field="photo"] img.thumb')
     expect(thumb).to_be_visible()
-    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 8  # the image itself, served by the app
+    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 120  # the image itself, served by the app
     # The raw view is one click away.
     page.locator("#task-view summary").click()
     expect(page.locator("#task-view table")).to_be_visible()
