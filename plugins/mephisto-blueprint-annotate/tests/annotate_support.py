@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from mephisto_blueprint_annotate.blueprint import AnnotateBlueprint
+
 from mephisto_core.task_config import load_task_config
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "task_templates" / "annotate"

@@ -82,11 +82,13 @@ def test_interval_alpha_matches_the_package_on_reliability_data():
 
 
 def test_aggregation_keeps_characters_most_units_marked_and_takes_the_lower_median():
-    aggregated: dict[int, dict[str, Any]] = {1: {"label": "pos"}}
-    _table().update_aggregates(aggregated)
-    # cat: 2 of 3 units; " sat": 1 of 3 -> only "cat" is kept.
-    assert aggregated[1] == {"label": "pos", "spans": [CAT], "sure": 3}
-    assert aggregated[2] == {"spans": [MAT], "sure": 5}
+    table = _table()
+    first, second = table.aggregate_entries(1), table.aggregate_entries(2)
+    # cat: 2 of 3 units; " sat": 1 of 3 -> only "cat" is kept. Likert 2, 4, 3 -> 3; 5, 5 -> 5.
+    assert first["spans"] == {"answer": [CAT], "answers": 3, "rule": "characters more than half of the units marked"}
+    assert first["sure"] == {"answer": 3, "answers": 3, "rule": "median", "mean": 3.0}
+    assert second["spans"]["answer"] == [MAT] and second["sure"]["answer"] == 5
+    assert "label" not in first  # categorical fields are the general aggregator's
 
 
 def test_majority_spans_merge_runs_per_label_and_keep_overlaps_of_other_labels():

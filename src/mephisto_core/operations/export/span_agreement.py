@@ -36,6 +36,7 @@ from mephisto_core.operations.export.records import UnitRecord
 #: Above this many distinct values a numeric field gets no interval alpha (its value table would be too big).
 MAX_NUMERIC_VALUES = 1000
 _TOKEN = re.compile(r"\S+")
+SPAN_RULE = "characters more than half of the units marked"
 
 
 @dataclass
@@ -111,14 +112,25 @@ class SpanTable:
             )
             numbers[name]["interval_alpha"] = _interval_alpha(values)
 
-    def update_aggregates(self, aggregated: dict[int, dict[str, Any]]) -> None:
-        """Add each assignment's majority spans and median number to `aggregated` ({assignment: {field: value}})."""
+    def aggregate_entries(self, assignment_id: int) -> dict[str, dict[str, Any]]:
+        """One assignment's aggregated span and numeric fields, each as {"answer", "answers", "rule"} (numeric
+        ones also "mean"): the entries `mephisto export --aggregate` puts beside the categorical fields."""
+        entries: dict[str, dict[str, Any]] = {}
         for name in self.span_fields():
-            for assignment_id, units in self._fields[name].by_assignment.items():
-                aggregated.setdefault(assignment_id, {})[name] = majority_spans(units)
+            units = self._fields[name].by_assignment.get(assignment_id)
+            if units:
+                entries[name] = {"answer": majority_spans(units), "answers": len(units), "rule": SPAN_RULE}
         for name in self.numeric_fields():
-            for assignment_id, units in self._fields[name].by_assignment.items():
-                aggregated.setdefault(assignment_id, {})[name] = statistics.median_low(value for value, _ in units)
+            units = self._fields[name].by_assignment.get(assignment_id)
+            if units:
+                values = [value for value, _ in units]
+                entries[name] = {
+                    "answer": statistics.median_low(values),
+                    "answers": len(values),
+                    "rule": "median",
+                    "mean": statistics.fmean(values),
+                }
+        return entries
 
     def _pairable(self, name: str) -> list[list[tuple[Any, Any]]]:
         return [units for units in self._fields[name].by_assignment.values() if len(units) >= 2]
