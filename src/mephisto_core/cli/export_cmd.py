@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     multiple=True,
     metavar="S",
     help="Only units in this status (repeat, or separate with commas). Default: completed, accepted, rejected, "
-    "soft_rejected.",
+    "soft_rejected. Aliases: approved = accepted, awaiting_review = completed.",
 )
 @click.option("--worker", metavar="NAME", help="Only units of this worker (the provider's worker id).")
 @click.option("--since", metavar="DATE", help="Only units submitted at or after DATE (ISO, UTC unless an offset).")
