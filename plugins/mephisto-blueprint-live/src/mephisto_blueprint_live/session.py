@@ -57,8 +57,14 @@ class LiveRuntime(LiveSession):
 
     async def on_message(self, agent: LiveAgent, data: Any) -> None:
         episode = self.episodes.get(agent.agent_id)
+        sync = isinstance(data, dict) and data.get("kind") == "sync"
         if episode is not None:
-            await episode.receive(agent.agent_id, data)
+            # `sync`: a page that just started listening asks for the conversation so far.
+            await (episode.rejoin(agent.agent_id) if sync else episode.receive(agent.agent_id, data))
+            return
+        room = self.rooms.get(agent.assignment_id)
+        if sync and room is not None and agent.agent_id in room.members:
+            self._tell_room(room, only=agent.agent_id)
         # Before the episode starts there is no one to hear it: a page only sends once it has the turn.
 
     async def on_leave(self, agent_id: int) -> None:
@@ -82,10 +88,10 @@ class LiveRuntime(LiveSession):
         for episode in set(self.episodes.values()):
             episode.cancel()
 
-    def _tell_room(self, room: _Room) -> None:
+    def _tell_room(self, room: _Room, only: int | None = None) -> None:
         left = max(0.0, room.deadline - time.monotonic())
         frame = {"kind": "waiting", "present": len(room.members), "needed": self.needed, "seconds_left": round(left)}
-        for member in room.members:
+        for member in room.members if only is None else [only]:
             self.pages.send(member, frame)
 
     def _start(self, assignment_id: int, room: _Room) -> None:

@@ -1,6 +1,7 @@
 /* The live chat page: a waiting room, then turn-taking chat with the partners and the task; zero build.
  * Server frames (mephisto.onMessage): waiting, start, history, message, turn, typing, partner_away,
- * partner_back, room_closed, episode_done. The page sends {kind: "message", text} and {kind: "typing", typing}. */
+ * partner_back, room_closed, episode_done. The page sends {kind: "message", text}, {kind: "typing", typing} and,
+ * once it listens, {kind: "sync"} (answered with `waiting` or `history`). */
 (function () {
   "use strict";
   const page = mephisto.taskPage;
@@ -142,6 +143,8 @@
       typingTimer = setTimeout(() => sendTyping(false), 3000);
     });
     mephisto.onMessage(onFrame);
+    // Frames pushed before this page listened are not replayed by the library: ask for the state so far.
+    mephisto.sendMessage({ kind: "sync" });
     mephisto.onStatus((value) => {
       if (value === "completed") {
         mephisto.alreadySubmitted = true;
