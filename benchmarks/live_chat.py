@@ -20,7 +20,6 @@ import statistics
 import sys
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from _launch import LaunchError, LaunchProcess
@@ -28,7 +27,7 @@ from _run_info import code_version, loadavg_1m, machine_info, mephisto_command
 from _workdir import isolated_env, launch_command, temporary_workdir
 from websockets.asyncio.client import ClientConnection, connect
 
-WORLD = '''
+WORLD = """
 TURNS = {turns}
 
 async def run(assignment):
@@ -40,7 +39,7 @@ async def run(assignment):
                 if listener is not speaker:
                     listener.observe(message)
     assignment.complete({{agent: {{"turns": TURNS}} for agent in agents}})
-'''
+"""
 
 TASK = """
 [task]
