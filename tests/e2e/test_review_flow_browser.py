@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from mephisto_core.data_model import AgentFile, Database, Unit
+from mephisto_core.data_model import AgentFile, Database, Unit, open_database
 from mephisto_core.review_app import ReviewApp, ReviewServer
 from mephisto_core.settings import Settings
 
@@ -66,11 +66,10 @@ def review_link(make_submitted_run, mephisto_rows_database: Database, mephisto_s
         server.shutdown()
 
 
-def _shot(page: Page, name: str) -> None:
+def _shot(page: Page, name: str, top: str = "submission-heading") -> None:
     folder = os.environ.get("MEPHISTO_SCREENSHOTS_DIR")
     if folder:
-        page.locator("#submission-heading").scroll_into_view_if_needed()
-        page.evaluate("document.getElementById('submission-heading').scrollIntoView()")
+        page.evaluate("id => document.getElementById(id).scrollIntoView()", top)
         page.screenshot(path=str(Path(folder) / name), full_page=False)
 
 
@@ -130,3 +129,41 @@ def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Br
     expect(page.locator("#filter-status")).to_have_value("")
     expect(page.locator("#unit-count")).to_have_text("3 units match.")
     context.close()
+
+
+def test_form_answers_read_well_in_the_summary_and_in_the_form_view(
+    mephisto_init, mephisto_launch, mephisto_settings: Settings, browser: Browser
+) -> None:
+    task_file = mephisto_init("form")
+    launch = mephisto_launch(str(task_file), "architect.port=0", "--simulate", "1", "--no-panel")
+    assert launch.wait(90) == 0, launch.output()
+    database = open_database(None, mephisto_settings.sqlite_path)
+    server = ReviewServer(ReviewApp(mephisto_settings, database), "127.0.0.1", 0)
+    server.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+        expect(page.locator("#answers")).to_be_visible()
+        # The form's checkbox group is a list of the values chosen: highlighted chips in the summary.
+        expect(page.locator('#answers dd[data-kind="choices"]').first).to_be_visible()
+        # Labels come from the form's definition, not the field names.
+        expect(page.locator("#answers dt").first).to_have_text("First name")
+        _shot(page, "review-form-summary.png")
+        page.locator("#task-view summary").click()
+        frame = page.frame_locator("#task-view iframe")
+        checked = frame.locator("label:has(input[type=checkbox]:checked)").first
+        unchecked = frame.locator("label:has(input[type=checkbox]:not(:checked))").first
+        style = (
+            "el => [getComputedStyle(el).backgroundColor, getComputedStyle(el).fontWeight, getComputedStyle(el).color]"
+        )
+        ticked_look, unticked_look = checked.evaluate(style), unchecked.evaluate(style)
+        assert ticked_look != unticked_look  # a ticked box's option and an unticked one's look different
+        assert ticked_look[0] == "rgb(219, 232, 255)" and ticked_look[1] == "600"
+        assert frame.locator("body").evaluate("b => getComputedStyle(b).fontFamily").startswith("system-ui")
+        _shot(page, "review-form-view.png", top="task-view")
+    finally:
+        context.close()
+        server.shutdown()
+        database.close()

@@ -147,7 +147,7 @@ def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
     return {
         "unit": unit,
         "shown": {"inputs": shown_values(record.inputs), "outputs": shown_values(record.outputs)},
-        "summary": answer_summary(record.outputs, files),
+        "summary": answer_summary(record.outputs, files, record.inputs),
         "render": {"html": rendering.html, "note": rendering.note},
         "worker": worker,
     }

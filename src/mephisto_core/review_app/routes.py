@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mephisto_core.review_app import actions, reads
+from mephisto_core.review_app import actions, quality_panel, reads
 from mephisto_core.review_app.files import RecordedFile, recorded_file
 from mephisto_core.review_app.validation import ApiError, bad_request, parse_id, parse_index
 
@@ -101,6 +101,18 @@ def _bulk(app: ReviewApp, req: Request) -> dict[str, Any]:
     return actions.bulk(app, req.body)
 
 
+def _rule_actions(app: ReviewApp, req: Request) -> dict[str, Any]:
+    return quality_panel.rule_actions(app, req.params)
+
+
+def _undo_rule_action(app: ReviewApp, req: Request) -> dict[str, Any]:
+    return quality_panel.undo_rule_action(app, req.parts["action_id"])
+
+
+def _live(app: ReviewApp, req: Request) -> dict[str, Any]:
+    return quality_panel.live_numbers(app)
+
+
 _SEG = r"[^/]+"
 
 
@@ -122,6 +134,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/workers/<worker_id>", _worker),
     _route("POST", "/api/workers/<worker_id>/<action>", _worker_action),
     _route("GET", "/api/qualifications", _qualifications),
+    _route("GET", "/api/rule-actions", _rule_actions, ("task", "worker")),
+    _route("POST", "/api/rule-actions/<action_id>/undo", _undo_rule_action),
+    _route("GET", "/api/live", _live),
 )
 
 

@@ -34,7 +34,11 @@ log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
 LINGER_SECONDS = 0.5  # how long a refused request's unread body is drained before the connection closes
 LINGER_MAX_BYTES = 4 * MAX_BODY
-_STATIC_TYPES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+_STATIC_TYPES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "quality.js": "text/javascript; charset=utf-8",  # the quality and live panel (review_app/quality_panel.py)
+}
 # Inline styles are allowed for the blueprint's review fragment (shown in a script-less sandboxed frame that
 # inherits this policy); scripts only ever come from the app's own file.
 PAGE_CSP = (

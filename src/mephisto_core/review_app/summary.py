@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -20,12 +21,48 @@ def field_label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def answer_summary(outputs: Any, files: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+@dataclass
+class _Labels:
+    """Field labels and option labels found in a unit's inputs (a form's definition travels in them)."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    options: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _find_labels(value: Any, found: _Labels, depth: int = 0) -> None:
+    # Any object with a `name` and a `label` is taken as a field definition (the form blueprint's format, and
+    # the usual shape elsewhere); its `options` ({value, label}) name the choices. Bounded: inputs may be large.
+    if depth > 12:
+        return
+    if isinstance(value, Mapping):
+        name, label = value.get("name"), value.get("label")
+        if isinstance(name, str) and isinstance(label, str) and label.strip():
+            found.fields.setdefault(name, label.strip())
+            options = value.get("options")
+            if isinstance(options, list):
+                named = {
+                    str(o["value"]): str(o["label"])
+                    for o in options
+                    if isinstance(o, Mapping) and "value" in o and isinstance(o.get("label"), str)
+                }
+                if named:
+                    found.options.setdefault(name, named)
+        for item in value.values():
+            _find_labels(item, found, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _find_labels(item, found, depth + 1)
+
+
+def answer_summary(outputs: Any, files: Sequence[Mapping[str, Any]], inputs: Any = None) -> list[dict[str, Any]]:
     """The entries of `outputs` (in stored order), then any file field the outputs do not name.
 
     `files` are the unit's stored files as the detail lists them (`field`, `name`, `type`, `url`); a field that
-    holds files is shown as those files, whatever the output holds for it (often just the file name).
+    holds files is shown as those files, whatever the output holds for it (often just the file name). Labels come
+    from field definitions found in `inputs` (a form's `label`s and option labels), else from the field name.
     """
+    labels = _Labels()
+    _find_labels(inputs, labels)
     by_field: dict[str, list[dict[str, Any]]] = {}
     for stored in files:
         by_field.setdefault(str(stored["field"]), []).append(
@@ -43,12 +80,25 @@ def answer_summary(outputs: Any, files: Sequence[Mapping[str, Any]]) -> list[dic
             if name in by_field:
                 entries.append(_entry(name, "files", files=by_field.pop(name)))
             else:
-                entries.append(_value_entry(name, value))
+                entries.append(_value_entry(name, _option_labels(value, labels.options.get(name))))
     elif outputs is not None:
         entries.append(_value_entry("answer", outputs))
     for name, left in by_field.items():
         entries.append(_entry(name, "files", files=left))
+    for entry in entries:
+        entry["label"] = labels.fields.get(entry["field"], entry["label"])
     return entries
+
+
+def _option_labels(value: Any, options: Mapping[str, str] | None) -> Any:
+    """A chosen option's value (or a list of them) as its label when the field's options name it."""
+    if not options:
+        return value
+    if isinstance(value, str):
+        return options.get(value, value)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [options.get(item, item) for item in value]
+    return value
 
 
 def _entry(name: str, kind: str, **fields: Any) -> dict[str, Any]:

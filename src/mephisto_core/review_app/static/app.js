@@ -619,15 +619,20 @@
     section.append(answersList(detail.summary || []));
     // The server's text, not unit.inputs/outputs: JSON.parse rounds integers beyond 2^53 (and a very long one
     // becomes Infinity, which JSON.stringify writes as null), so the page never formats numbers itself.
-    section.append(valuesTable("Inputs", detail.shown.inputs));
+    // Inputs stay in sight when short; a long one (a whole form definition) is one click away.
+    const inputs = valuesTable("Inputs", detail.shown.inputs);
+    const inputsLength = JSON.stringify(detail.shown.inputs || "").length;
+    section.append(inputsLength > 600 ? el("details", { class: "task-view" }, el("summary", { text: "Inputs" }), inputs) : inputs);
     if (detail.render.html) {
       const frame = el("iframe", { title: `The answer of unit ${unit.unit_id} as its task shows it`, class: "review-frame", sandbox: "allow-same-origin" });
       frame.srcdoc = `<!doctype html><html><head><meta charset="utf-8"><style>${FRAME_CSS}</style></head><body>${detail.render.html}</body></html>`;
-      frame.addEventListener("load", () => {
+      // Sized to its content when loaded and when opened (a closed <details> lays nothing out).
+      const fit = () => {
         const doc = frame.contentDocument;
         if (doc && doc.documentElement) frame.style.height = `${Math.min(doc.documentElement.scrollHeight + 8, 2000)}px`;
-      });
-      const view = el("details", { class: "task-view", id: "task-view" }, el("summary", { text: "The answer as the task page shows it" }), frame);
+      };
+      frame.addEventListener("load", fit);
+      const view = el("details", { class: "task-view", id: "task-view", ontoggle: fit }, el("summary", { text: "The answer as the task page shows it" }), frame);
       section.append(view);
     } else {
       section.append(el("details", { class: "task-view", id: "task-view" }, el("summary", { text: "Raw outputs" }), valuesTable("Outputs", detail.shown.outputs)));
