@@ -98,3 +98,17 @@ def test_review_shows_the_transcript_as_a_chat_with_text_escaped():
     assert "&lt;script&gt;hi&lt;/script&gt;" in shown and "<script>hi" not in shown
     assert "Episode: completed · 2 messages" in shown and "&quot;turns&quot;: 2" in shown
     assert chat_review_html({"answer": 1}) is None
+
+
+def test_live_session_is_made_from_the_world_module_and_other_blueprints_have_none(tmp_path):
+    from mephisto_blueprint_live.session import LiveRuntime
+
+    from mephisto_core.abstractions import Blueprint, LivePages
+
+    blueprint = _blueprint(tmp_path, on_partner_disconnect="wait:5", waiting_room_seconds=9)
+    session = blueprint.live_session(LivePages())
+    assert isinstance(session, LiveRuntime) and session.needed == 2 and session.args.partner_wait_seconds() == 5
+    assert Blueprint.live_session(blueprint, LivePages()) is None  # the base class: no live messages taken
+    (tmp_path / "world.py").write_text("x = (\n")
+    with pytest.raises(ConfigError, match="SyntaxError"):
+        blueprint.live_session(LivePages())
