@@ -328,7 +328,7 @@ class TerminalReview:
         shown_rate = "no reviews yet" if rate is None else f"{rate:.0%}"
         return (
             f"{summary['worker']} ({summary['provider']}): {summary['submitted']} submitted, "
-            f"{summary['approved']} approved, {summary['rejected']} rejected, approval rate {shown_rate}, "
+            f"{summary['approved']} accepted, {summary['rejected']} rejected, approval rate {shown_rate}, "
             f"blocked: {'YES' if summary['blocked'] else 'no'}"
         )
 

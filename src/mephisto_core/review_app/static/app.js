@@ -743,8 +743,8 @@
     const rate = worker.approval_rate === null || worker.approval_rate === undefined ? "no reviews yet" : `${Math.round(worker.approval_rate * 100)} %`;
     const stats = el("dl", { class: "stats" },
       el("dt", { text: "Units submitted" }), el("dd", { text: worker.submitted }),
-      el("dt", { text: "Awaiting review" }), el("dd", { text: worker.awaiting_review }),
-      el("dt", { text: "Approved" }), el("dd", { text: worker.approved }),
+      el("dt", { text: "Completed (awaiting review)" }), el("dd", { text: worker.awaiting_review }),
+      el("dt", { text: "Accepted (approved)" }), el("dd", { text: worker.approved }),
       el("dt", { text: "Rejected" }), el("dd", { text: worker.rejected }),
       el("dt", { text: "Approval rate" }), el("dd", { text: rate }),
       el("dt", { text: "Blocked" }), el("dd", { id: "worker-blocked", text: worker.blocked ? "yes" : "no" }));
