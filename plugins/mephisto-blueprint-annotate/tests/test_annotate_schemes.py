@@ -92,3 +92,13 @@ def test_a_row_without_a_column_a_scheme_shows_is_reported_at_check(make_task):
     error = _error(path)
     assert error.file == path.parent / "rows.jsonl" and error.line == 2
     assert "row 2: the column 'text' (aspects shows it) is missing" in str(error)
+
+
+def test_a_stored_configuration_loads_again(make_task):
+    """A run stores its configuration with every key (defaults too); the review app rebuilds the blueprint from it."""
+    from mephisto_blueprint_annotate.args import AnnotateBlueprintArgs
+
+    config = load_task_config(make_task(ALL_SCHEMES))
+    stored = config.to_dict()["blueprint"]
+    stored.pop("type")
+    assert AnnotateBlueprintArgs.model_validate(stored) == config.blueprint_args

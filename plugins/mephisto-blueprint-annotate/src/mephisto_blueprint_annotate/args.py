@@ -89,7 +89,13 @@ class Scheme(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Scheme:
         allowed = _COMMON | _KEYS_BY_TYPE[self.type]
-        stray = sorted(self.model_fields_set - allowed)
+        # A key left at its default is harmless (a stored run's configuration lists every key with its value).
+        fields = type(self).model_fields
+        stray = sorted(
+            key
+            for key in self.model_fields_set - allowed
+            if getattr(self, key) != fields[key].get_default(call_default_factory=True)
+        )
         if stray:
             raise ValueError(f"{', '.join(stray)} do(es) not apply to a {self.type} scheme; remove it")
         if self.type in ("single", "multi", "span"):

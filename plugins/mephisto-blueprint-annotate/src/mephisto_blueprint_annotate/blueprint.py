@@ -94,12 +94,15 @@ class AnnotateBlueprint(Blueprint):
                 text = text.replace("__TASK_TITLE__", html.escape(self.task.title, quote=True))
             (build_dir / name).write_text(text, encoding="utf-8")
 
+    def _display_fields(self, row: dict[str, Any]) -> list[str]:
+        if self.annotate_args.display_fields is not None:
+            return self.annotate_args.display_fields
+        shown_by_schemes = {column for scheme in self.schemes for column in scheme.columns}
+        return [column for column in row if column not in shown_by_schemes]
+
     def _page_data(self, row: dict[str, Any]) -> dict[str, Any]:
         args = self.annotate_args
-        shown_by_schemes = {column for scheme in self.schemes for column in scheme.columns}
-        display = args.display_fields
-        if display is None:
-            display = [column for column in row if column not in shown_by_schemes]
+        display = self._display_fields(row)
         limit = self.task.maximum_units_per_worker
         total = self.count_assignments()
         return {
@@ -133,10 +136,9 @@ class AnnotateBlueprint(Blueprint):
         self, inputs: dict[str, Any], outputs: dict[str, Any], file_urls: dict[str, list[str]]
     ) -> str | None:
         """The row's displayed columns, then each question with its answer (spans highlighted)."""
-        page = self._page_data(inputs)
         shown = "".join(
             f"<p><b>{html.escape(column)}</b>: {html.escape(str(inputs.get(column, '')))}</p>"
-            for column in page["display_fields"]
+            for column in self._display_fields(inputs)
         )
         return shown + review_html(self.schemes, inputs, outputs)
 

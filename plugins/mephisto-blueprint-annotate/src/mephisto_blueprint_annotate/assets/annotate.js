@@ -108,6 +108,7 @@
       if (label.key) {
         button.appendChild(el("kbd", "", label.key));
         button.title = "Shortcut: " + label.key;
+        button.setAttribute("aria-keyshortcuts", label.key);
       }
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", () => onPick(label.value));
