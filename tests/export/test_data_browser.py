@@ -28,6 +28,10 @@ EXPORT_KEYS = [
     "duration_s",
     "review",
     "procedure_calls",
+    "review_status",
+    "review_feedback",
+    "bonus_total",
+    "reviewed_at",
 ]
 
 

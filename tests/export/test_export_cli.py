@@ -50,6 +50,11 @@ def test_jsonl_is_the_default_with_one_object_per_submitted_unit(rows: ExportRow
         "submitted_at",
         "duration_s",
         "review",
+        "procedure_calls",
+        "review_status",
+        "review_feedback",
+        "bonus_total",
+        "reviewed_at",
     ]
     assert first["outputs"]["note"] == TRICKY and first["outputs"]["tags"] == ["x", "y"]
     assert (first["worker_id"], first["status"], first["duration_s"]) == ("alice", "completed", 30.0)
@@ -83,6 +88,11 @@ def test_csv_reads_back_with_fixed_then_first_seen_columns(sqlite_rows: ExportRo
         "submitted_at",
         "duration_s",
         "review",
+        "procedure_calls",
+        "review_status",
+        "review_feedback",
+        "bonus_total",
+        "reviewed_at",
         "inputs.text",
         "inputs.lang",
         "inputs.source",
@@ -98,7 +108,7 @@ def test_csv_reads_back_with_fixed_then_first_seen_columns(sqlite_rows: ExportRo
     a, b, c = rows_by_unit
     assert a["unit_id"] == str(units["a"].id) and a["worker_id"] == "alice"
     assert a["outputs.note"] == TRICKY  # the comma, quote and newline survive quoting
-    assert json.loads(a["outputs.tags"]) == ["x", "y"] and a["outputs.sure"] == "true"
+    assert a["outputs.tags"] == "x|y" and a["outputs.sure"] == "true"
     assert a["outputs.extra"] == "" and b["outputs.extra"] == "3"
     assert c["outputs.nested.k"] == "v" and c["inputs.source"] == "web" and c["inputs.lang"] == ""
     assert json.loads(a["files"]) == [] and json.loads(a["review"]) == []

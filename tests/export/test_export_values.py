@@ -30,7 +30,7 @@ def test_big_integers_keep_every_digit_in_every_format(rows: ExportRows) -> None
     header, row = csv.reader(io.StringIO(export_ok("--format", "csv")))
     cells = dict(zip(header, row, strict=True))
     assert cells["outputs.big"] == str(BIG)
-    assert cells["outputs.list"] == f"[{NEGATIVE_BIG}]"  # JSON text, not a formula: left alone
+    assert cells["outputs.list"] == str(NEGATIVE_BIG)  # a one-value multi-select list; a number: left alone
     assert cells["inputs.id"] == str(2**64)
 
 
@@ -79,7 +79,7 @@ def test_csv_neutralises_formula_cells_by_default_and_raw_on_request(sqlite_rows
     assert cells["worker_id"] == "'=evil-worker"  # worker ids come from workers too
     assert cells["outputs.text"] == "a = b" and cells["outputs.quote"] == "'already"
     assert cells["outputs.number"] == "-3" and cells["outputs.float"] == "-0.5"  # numbers stay numbers
-    assert cells["outputs.list"] == '["=x"]' and cells["outputs.empty"] == ""
+    assert cells["outputs.list"] == "'=x" and cells["outputs.empty"] == ""  # a multi-select's text is text too
     raw = _csv_cells(tmp_path / "raw.csv", "--csv-raw-formulas")
     assert {key: raw[f"outputs.{key}"] for key in FORMULAS} == FORMULAS
     assert raw["worker_id"] == "=evil-worker" and raw["inputs.text"] == "=1+2"
