@@ -118,6 +118,11 @@ def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Br
     expect(page.locator(f'tr[data-unit="{first}"] .badge')).to_have_text("accepted")
     assert Unit.get_by_id(first).status == "accepted"
 
+    # One unit, not "1 units".
+    page.keyboard.press("x")
+    expect(page.locator("#bulk-heading")).to_have_text("1 unit selected")
+    page.keyboard.press("x")
+
     # The task, the status filter and the open unit survive a reload.
     page.locator("#filter-status").select_option("")
     page.get_by_role("button", name=f"Open unit {third}").click()

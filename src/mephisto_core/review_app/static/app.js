@@ -395,6 +395,7 @@
     const panel = $("bulk-panel");
     panel.hidden = state.selected.size === 0;
     $("bulk-count").textContent = String(state.selected.size);
+    $("bulk-noun").textContent = state.selected.size === 1 ? "unit" : "units";
     const fields = BULK_FIELDS[$("bulk-action").value];
     for (const box of panel.querySelectorAll("[data-bulk]")) box.hidden = !fields.includes(box.dataset.bulk);
   }
