@@ -112,3 +112,10 @@ def test_live_session_is_made_from_the_world_module_and_other_blueprints_have_no
     (tmp_path / "world.py").write_text("x = (\n")
     with pytest.raises(ConfigError, match="SyntaxError"):
         blueprint.live_session(LivePages())
+
+
+def test_waiting_for_a_partner_longer_than_the_grace_period_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"longer than task.disconnect_grace_seconds \(30 s\)") as caught:
+        _blueprint(tmp_path, on_partner_disconnect="wait:31").check()
+    assert caught.value.key == "blueprint.on_partner_disconnect"
+    _blueprint(tmp_path, on_partner_disconnect="wait:30").check()

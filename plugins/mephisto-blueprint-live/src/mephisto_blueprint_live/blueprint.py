@@ -32,6 +32,13 @@ class LiveBlueprint(Blueprint):
         return (self.task_dir / value).resolve()
 
     def check(self) -> None:
+        grace = self.task.disconnect_grace_seconds
+        if self.args.partner_wait_seconds() > grace:
+            # Past the grace period the pool gives the absent worker's unit to someone else: waiting longer is moot.
+            raise ConfigError(
+                f"waits longer than task.disconnect_grace_seconds ({grace:g} s); wait at most that long or raise it",
+                key="blueprint.on_partner_disconnect",
+            )
         load_world_module(self._path(self.args.world))
         for _ in self.iter_assignments():
             pass
