@@ -477,7 +477,9 @@
     const actions = el("div", "task-actions");
     actions.append(submit, el("span", "submit-hint", "Ctrl+Enter"), status);
     form.appendChild(actions);
-    root.replaceChildren(el("h1", "", document.title), ...header(data), form);
+    const top = header(data); // the progress line (floated right) comes before the title it sits beside
+    const progress = top[0] && top[0].className === "progress" ? [top.shift()] : [];
+    root.replaceChildren(...progress, el("h1", "", document.title), ...top, form);
     if (readOnly) {
       form.querySelectorAll("button, input, textarea").forEach((node) => (node.disabled = true));
       root.insertBefore(el("p", "preview-note", "This is a preview. Accept the task to annotate."), form);
