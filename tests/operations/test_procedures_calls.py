@@ -89,6 +89,8 @@ def test_answers_errors_and_timeouts_reach_the_page_and_are_stored(database, mep
         assert odd["code"] == "procedure_failed"
         late = await page.request(**call("stuck", {}, "key-00005"))
         assert late["code"] == "procedure_timeout" and "longer than 0.5 s" in late["message"]
+        other = await page.request(**call("score", {"text": "a b c"}, "key-0000x"), agent_id=assigned["agent_id"] + 99)
+        assert other["code"] == "not_your_unit"
         unknown = await page.request(**call("nope", {}, "key-00006"))
         assert unknown["code"] == "unknown_procedure" and "crash, not_json, refuse, score, stuck" in unknown["message"]
         bad = await page.request(type="call", name="score", args={}, call_key="")

@@ -221,6 +221,8 @@ class ClientIOHandler:
         elif binding.agent[0]:
             text = "Remote procedures are not available during onboarding."
             self.send(conn, Failure("unsupported", text).message(request_id))
+        elif msg.get("agent_id") not in (None, binding.agent[1]):
+            self.send(conn, Failure("not_your_unit", _OTHER_UNIT).message(request_id))
         else:
             self.send(conn, await self.procedures.handle(binding.agent[1], request_id, msg))
 
