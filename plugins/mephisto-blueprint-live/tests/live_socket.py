@@ -14,16 +14,19 @@ from websockets.sync.client import ClientConnection, connect
 class SocketWorker:
     """One page of worker `name` connected to the router at `link` (the launch's printed link)."""
 
-    def __init__(self, link: str, name: str, token: str | None = None) -> None:
+    def __init__(self, link: str, name: str, token: str | None = None, hello: bool = True) -> None:
         parts = urlsplit(link)
         self.url = f"ws://{parts.netloc}/ws"
         self.name = name
         self.frames: list[dict[str, Any]] = []
         self._stack = ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(connect(self.url))
-        self.ws.send(json.dumps({"type": "hello", "id": 1, "params": {"worker_id": name}, "token": token}))
-        self.hello = self.next_frame(lambda f: f.get("id") == 1)
-        self.token = self.hello.get("token")
+        self.hello: dict[str, Any] = {}
+        self.token: str | None = None
+        if hello:
+            self.ws.send(json.dumps({"type": "hello", "id": 1, "params": {"worker_id": name}, "token": token}))
+            self.hello = self.next_frame(lambda f: f.get("id") == 1)
+            self.token = self.hello.get("token")
 
     def next_frame(self, match: Any, timeout: float = 15) -> dict[str, Any]:
         """The first frame (received or still to come) for which `match(frame)` is true."""

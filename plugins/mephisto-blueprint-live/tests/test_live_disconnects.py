@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +86,9 @@ def test_partner_not_back_within_the_wait_ends_the_episode(chat_task, mephisto_l
 
 def test_room_that_does_not_fill_releases_the_waiting_worker(chat_task, mephisto_launch, mephisto_cli_env):
     launch, link = _launch(mephisto_launch, chat_task, "blueprint.waiting_room_seconds=1")
+    stranger = SocketWorker(link, "", hello=False)
+    stranger.ws.send(json.dumps({"type": "live", "id": 7, "data": {"kind": "message", "text": "hi"}}))
+    assert stranger.next_frame(lambda f: f.get("type") == "error")["code"] == "not_assigned"  # no unit, no chat
     alice = SocketWorker(link, "alice")
     assert alice.live("waiting") == {"kind": "waiting", "present": 1, "needed": 2, "seconds_left": 1}
     assert "Not enough workers" in alice.live("room_closed")["message"]
