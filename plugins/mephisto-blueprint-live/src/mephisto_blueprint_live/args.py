@@ -16,8 +16,7 @@ class LiveBlueprintArgs(BlueprintArgs):
     """Schema of a live task's `[blueprint]` section."""
 
     world: str = Field(
-        description="The task module (a .py file, relative to the task file) defining `async def run(assignment)` "
-        "and optionally `async def onboarding(agent)`."
+        description="The task module (a .py file, relative to the task file) defining `async def run(assignment)`."
     )
     data_jsonl: str | None = Field(
         default=None,
