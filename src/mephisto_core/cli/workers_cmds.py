@@ -237,38 +237,37 @@ def list_workers(blocked: bool, as_json: bool) -> None:
     _print_worker_table(rows)
 
 
-#: `workers list` columns: (row key, header, right-aligned). Short headers keep the table within 80 columns.
-_WORKER_COLUMNS = (
-    ("worker", "worker", False),
-    ("provider", "provider", False),
-    ("submitted", "submitted", True),
-    ("awaiting_review", "to review", True),
-    ("approved", "approved", True),
-    ("soft_rejected", "soft-rej", True),
-    ("rejected", "rejected", True),
-    ("approval_rate", "rate", True),
-    ("blocked", "blocked", False),
-)
-
-
 def _print_worker_table(rows: list[dict[str, Any]]) -> None:
-    """The workers as a table that fits an 80-column terminal (long worker ids wrap inside their cell)."""
+    """The workers as a table that fits an 80-column terminal: a 24-character Prolific id and the longest
+    provider name fit whole; the three verdict counts share one column (accepted/soft-rejected/rejected)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Workers", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for key, header, right in _WORKER_COLUMNS:
-        wide = key in ("worker", "provider")
-        table.add_column(header, justify="right" if right else "left", overflow="fold", no_wrap=not wide)
+    table = Table(
+        title="Workers",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        caption="done: submitted units; waiting: awaiting review; a/s/r: accepted/soft-rejected/rejected; "
+        "rate: approval rate",
+    )
+    table.add_column("worker", overflow="fold", min_width=14)
+    table.add_column("provider", overflow="fold")
+    for header in ("done", "waiting", "a/s/r", "rate"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("blocked", no_wrap=True)
     for row in rows:
         rate = row["approval_rate"]
-        cells = {
-            **row,
-            "approval_rate": "-" if rate is None else f"{rate:.0%}",
-            "blocked": "yes" if row["blocked"] else "",
-        }
-        table.add_row(*(str(cells[key]) for key, _, _ in _WORKER_COLUMNS))
+        table.add_row(
+            str(row["worker"]),
+            str(row["provider"]),
+            str(row["submitted"]),
+            str(row["awaiting_review"]),
+            f"{row['approved']}/{row['soft_rejected']}/{row['rejected']}",
+            "-" if rate is None else f"{rate:.0%}",
+            "yes" if row["blocked"] else "",
+        )
     Console().print(table)
 
 
