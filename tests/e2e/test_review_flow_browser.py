@@ -133,6 +133,16 @@ def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Br
     expect(page.locator("#unit-heading")).to_contain_text(f"Unit {third}")
     expect(page.locator("#filter-status")).to_have_value("")
     expect(page.locator("#unit-count")).to_have_text("3 units match.")
+
+    # A verdict still in its undo time is sent when the page is left.
+    page.keyboard.press("a")
+    expect(page.locator("#status-message")).to_contain_text(f"Unit {third} will be approved")
+    page.goto("about:blank")
+    for _ in range(100):
+        if Unit.get_by_id(third).status == "accepted":
+            break
+        page.wait_for_timeout(50)
+    assert Unit.get_by_id(third).status == "accepted"
     context.close()
 
 

@@ -563,7 +563,9 @@
     state.pending = pending;
     showPending(pending);
     const at = state.units.findIndex((u) => u.unit_id === unitId);
-    if (at >= 0 && at === state.index) move(1);
+    // On the last unit the page stays (its "This is the last unit." would hide the Undo).
+    const hasNext = at + 1 < state.units.length || state.offset + state.units.length < state.total;
+    if (at >= 0 && at === state.index && hasNext) move(1);
   }
 
   function showPending(pending) {
