@@ -191,14 +191,19 @@
     input.min = scheme.min;
     input.max = scheme.max;
     input.step = scheme.step;
+    input.value = scheme.min; // set after min and max: the thumb starts at the low end, not clamped to max
     input.setAttribute("aria-label", scheme.question || scheme.name);
     const shown = el("output", "slider-value", "not set");
     let touched = false;
-    input.addEventListener("input", () => {
+    const touch = () => {
       touched = true;
       shown.textContent = input.value;
       changed();
-    });
+    };
+    input.addEventListener("input", touch);
+    // Choosing the value the thumb already shows (the low end) fires no input event: a click or a move key counts.
+    input.addEventListener("pointerup", touch);
+    input.addEventListener("keyup", (event) => /^(Arrow|Home|End|Page)/.test(event.key) && touch());
     parts.node.append(input, shown, parts.message);
     return { node: parts.node, message: parts.message, value: () => (touched ? Number(input.value) : null) };
   }
