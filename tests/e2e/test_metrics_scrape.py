@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,22 @@ def test_metrics_scraped_during_a_run_match_the_database(
     else:
         raise AssertionError("the metrics endpoint still answers after the run")
     assert Unit.select().where(Unit.status == UnitStatus.COMPLETED).count() == 5
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_operator_exposes() -> None:
+    from prometheus_client import generate_latest
+
+    from mephisto_core.operations.run.metrics import LiveSources, RunMetrics
+    from mephisto_core.operations.run.operator import RunStats
+
+    metrics = RunMetrics(LiveSources(RunStats(), lambda: None))
+    exposed = {family.name for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana" / "mephisto.json").read_text())
+    used = {
+        re.sub(r"_(bucket|total|sum|count)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"mephisto_[a-z_]+", target["expr"])
+    }
+    assert len(dashboard["panels"]) == 8 and used
+    assert used <= exposed, used - exposed
