@@ -5,7 +5,9 @@ Task files come from `mephisto init` and commands run as real processes, as a us
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import mephisto_script, run_mephisto
 from rich.console import Console
+from websockets.asyncio.client import connect
 
 from mephisto_core.cli._launch_panel import LaunchDisplay
 from mephisto_core.data_model import UnitStatus, Worker, open_database
@@ -139,3 +142,27 @@ def test_workers_list_fits_80_columns(mephisto_settings: Settings, tmp_path: Pat
         assert column in header, header
     assert "5f3c2a9e8b7d6c5e4f3a2b1c" in result.stdout  # a 24-character Prolific id fits whole
     assert "accepted/soft-rejected/rejected" in result.stdout  # the caption says what a/s/r means
+
+
+def test_a_second_ctrl_c_says_what_stopping_now_does(static_task: Path, mephisto_launch) -> None:  # type: ignore[no-untyped-def]
+    launch = mephisto_launch(static_task, "architect.port=0", "--no-panel")
+    link = launch.wait_for_link()
+    base = link.split("?", 1)[0]
+
+    async def hold_a_unit_then_stop_twice() -> None:
+        async with connect("ws" + base[4:].rstrip("/") + "/ws") as ws:
+            await ws.send(json.dumps({"type": "hello", "id": 1, "params": {"worker_id": "ada"}, "token": None}))
+            while True:
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if reply.get("id") == 1:
+                    break
+            assert reply["type"] == "assigned", reply  # ada holds a unit: the first Ctrl-C waits for her
+            await asyncio.to_thread(launch.stop_now)
+            assert await asyncio.to_thread(launch.wait, 30) == 0
+
+    asyncio.run(hold_a_unit_then_stop_twice())
+    output = launch.output()
+    assert "Press Ctrl-C again to stop now" in output
+    assert "Second Ctrl-C: stopping now, without waiting. Units nobody has taken are withdrawn" in output
+    assert "held by a worker when the run stopped" in output and "Next steps:" in output
+    assert "expired" not in output.split("Second Ctrl-C", 1)[1]
