@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,16 @@ def _pair(link: str) -> tuple[SocketWorker, SocketWorker]:
 def test_partner_leaving_ends_the_episode_and_the_other_keeps_a_completed_unit(
     chat_task, mephisto_launch, mephisto_cli_env
 ):
-    launch, link = _launch(mephisto_launch, chat_task, "blueprint.on_partner_disconnect=end")
+    launch, link = _launch(
+        mephisto_launch, chat_task, "blueprint.on_partner_disconnect=end", "blueprint.num_assignments=1"
+    )
     alice, bob = _pair(link)
     alice.say("hello")
     bob.live("message", data={"text": "hello"})
     alice.close()
     assert bob.live("episode_done")["outcome"] == "partner_left"
     bob.status("completed")
-    launch.interrupt()
+    # Alice's unit is withdrawn for good (a newcomer could never join that conversation): the run ends by itself.
     assert launch.wait(30) == 0, launch.output()
     statuses = _statuses(mephisto_cli_env)
     assert statuses["bob"] == ("completed", "completed")
@@ -79,6 +82,9 @@ def test_partner_not_back_within_the_wait_ends_the_episode(chat_task, mephisto_l
     alice.close()
     bob.live("partner_away", sender="Worker 1")
     assert bob.live("episode_done")["outcome"] == "partner_left"
+    bob.status("completed")
+    time.sleep(1.5)  # a few rounds of the operator's watch, which offers withdrawn units again
+    assert _statuses(mephisto_cli_env)["alice"] == ("disconnected", "expired")
     launch.interrupt()
     assert launch.wait(30) == 0, launch.output()
     assert _statuses(mephisto_cli_env)["alice"] == ("disconnected", "expired")

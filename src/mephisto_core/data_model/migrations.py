@@ -79,6 +79,13 @@ def _rule_action_table(db: pw.Database) -> None:
     db.create_tables([RuleAction], safe=True)
 
 
+def _withdrawn_unit_table(db: pw.Database) -> None:
+    # Its own module (data_model/withdrawn_units.py), not in ALL_MODELS: this migration makes it.
+    from mephisto_core.data_model.withdrawn_units import WithdrawnUnit
+
+    db.create_tables([WithdrawnUnit], safe=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -90,6 +97,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "procedure_call table: remote procedure calls of task pages and their answers", _procedure_call_table),
     Migration(7, "live_message table: live transcripts per assignment", _live_message_table),
     Migration(8, "rule_action table: what the task file's quality rules did to workers", _rule_action_table),
+    Migration(9, "withdrawn_unit table: units a task withdrew for good (never offered again)", _withdrawn_unit_table),
 ]
 
 

@@ -29,6 +29,7 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.data_model.statuses import check_unit_birth
 from mephisto_core.data_model.transitions import move_run_units, move_units
+from mephisto_core.data_model.withdrawn_units import withdrawn_for_good
 from mephisto_core.operations.budget import offer_fits
 from mephisto_core.operations.run.publishing import record_intents
 from mephisto_core.operations.run.run_context import RunContext
@@ -130,6 +131,7 @@ class TaskLauncher:
         withdrawn = (
             Unit.select(Unit.id)
             .where((Unit.task_run == run) & (Unit.status == UnitStatus.EXPIRED.value) & (Unit.unit_index >= 0))
+            .where(Unit.id.not_in(withdrawn_for_good()))  # e.g. a live conversation that went on without its worker
             .order_by(Unit.id)
         )
         if self._offering_is_a_status_change():

@@ -13,6 +13,7 @@ from mephisto_core.abstractions.live import LiveAgent, LivePages, StoredLiveMess
 from mephisto_core.data_model import Agent, AgentStatus, Assignment, Unit, UnitStatus
 from mephisto_core.data_model.live_messages import append_live_message, live_transcript
 from mephisto_core.data_model.transitions import try_set_agent_status, try_set_unit_status
+from mephisto_core.data_model.withdrawn_units import withdraw_for_good
 from mephisto_core.operations.run.replies import Submitted
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ def _withdraw_agent(agent_id: int, status: AgentStatus) -> bool:
     agent = Agent.get_or_none(Agent.id == agent_id)
     if agent is None or not try_set_agent_status(agent_id, AgentStatus.IN_TASK, status):
         return False
-    try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
+    if try_set_unit_status(agent.unit_id, UnitStatus.ASSIGNED, UnitStatus.EXPIRED):
+        withdraw_for_good(agent.unit_id, f"the live episode went on without agent {agent_id} ({status.value})")
     return True
 
 
