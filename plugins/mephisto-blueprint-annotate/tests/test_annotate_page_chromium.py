@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from annotate_support import ALL_SCHEMES
+from annotate_support import ALL_SCHEMES, ROWS
 from playwright.sync_api import expect
 
 from mephisto_core.testing.processes import run_mephisto
@@ -34,6 +34,10 @@ def test_every_scheme_answered_in_the_page_is_stored(make_task, mephisto_launch,
     parts = urlsplit(launch.wait_for_link())
     context = browser.new_context()
     page = context.new_page()
+    page.goto(f"{parts.scheme}://{parts.netloc}/")  # no worker: the preview, every control disabled
+    expect(page.locator(".preview-note")).to_be_visible(timeout=15_000)
+    expect(page.locator("[data-scheme='aspects'] .span-text")).to_have_text(ROWS[0]["text"])
+    expect(page.locator("button[data-value='pos']")).to_be_disabled()
     page.goto(f"{parts.scheme}://{parts.netloc}/?worker_id=carol")
     page.get_by_role("heading", name="Annotate <test>").wait_for(timeout=15_000)
     expect(page.locator(".instructions em")).to_have_text("careful")  # the researcher's HTML
