@@ -65,8 +65,9 @@ class LivePages:
 
     async def release(self, agent_id: int, status: str, offer_again: bool = True) -> bool:
         """End the agent's attempt with `status` (`disconnected`, `timed_out`, `expired` or `returned`); its pages
-        get a `status` push. Its unit is offered again, or with `offer_again=False` withdrawn (`expired`: an
-        episode that ended without this worker cannot take it again). False when it was not in task any more."""
+        get a `status` push. Its unit is offered again, or with `offer_again=False` withdrawn for good (`expired` and
+        recorded in `withdrawn_unit`, never offered again: an episode that went on without this worker has no place
+        for a newcomer). False when it was not in task any more."""
         raise NotImplementedError
 
 
