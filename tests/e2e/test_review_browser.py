@@ -271,7 +271,7 @@ def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
         page.get_by_role("checkbox", name=f"Select unit {first}").check()
         page.get_by_role("checkbox", name=f"Select unit {second}").check()
         expect(page.locator("#bulk-count")).to_have_text("2")
-        page.get_by_label("Action").select_option("soft-reject")
+        page.get_by_label("Action", exact=True).select_option("soft-reject")
         expect(page.get_by_label("Bonus amount (each)")).to_be_hidden()
         page.get_by_label("Feedback to the workers").fill("Not usable for this study")
         page.get_by_role("button", name="Apply to selected units").click()
