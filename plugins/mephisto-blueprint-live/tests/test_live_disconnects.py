@@ -104,6 +104,33 @@ def test_room_that_does_not_fill_releases_the_waiting_worker(chat_task, mephisto
     assert launch.wait(30) == 0, launch.output()
 
 
+def test_room_that_does_not_fill_runs_with_fewer_and_withdraws_the_empty_seat(
+    chat_task, mephisto_launch, mephisto_cli_env
+):
+    launch, link = _launch(
+        mephisto_launch,
+        chat_task,
+        "blueprint.waiting_room_seconds=1",
+        "blueprint.when_room_does_not_fill=run_with_fewer",
+        "blueprint.num_assignments=1",
+    )
+    alice = SocketWorker(link, "alice")
+    alice.live("waiting")
+    assert alice.live("start", timeout=10) == {"kind": "start", "you": "Worker 1", "agents": ["Worker 1"]}
+    alice.say("talking to myself")
+    alice.say("still here")
+    assert alice.live("episode_done")["outcome"] == "completed"
+    alice.status("completed")
+    # The seat nobody took was withdrawn for good: nothing is left to do, and the run ends by itself.
+    assert launch.wait(30) == 0, launch.output()
+    path = Path(mephisto_cli_env["MEPHISTO_DATA_DIR"]) / "mephisto.db"
+    with sqlite3.connect(path) as db:
+        units = db.execute("SELECT unit_index, status FROM unit ORDER BY unit_index").fetchall()
+        withdrawn = db.execute("SELECT reason FROM withdrawn_unit").fetchall()
+    assert units == [(0, "completed"), (1, "expired")]
+    assert withdrawn == [("its live episode started without it",)]
+
+
 SILENT_WORLD = """
 async def run(assignment):
     first, second = assignment.agents

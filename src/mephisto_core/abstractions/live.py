@@ -70,6 +70,11 @@ class LivePages:
         for a newcomer). False when it was not in task any more."""
         raise NotImplementedError
 
+    async def withdraw_open_units(self, assignment_id: int) -> int:
+        """Withdraw for good the assignment's units nobody holds yet (offered, not claimed), here and at the
+        platform: an episode started without them. Returns how many were withdrawn."""
+        raise NotImplementedError
+
 
 class LiveSession:
     """Base of a blueprint's live runtime for one task run; every method runs on the operator's event loop.

@@ -31,10 +31,12 @@ class LiveBlueprintArgs(BlueprintArgs):
         le=86_400,
         description="How long workers wait for their partners before the room is given up.",
     )
-    when_room_does_not_fill: Literal["release"] = Field(
+    when_room_does_not_fill: Literal["release", "run_with_fewer"] = Field(
         default="release",
         description="What happens when the waiting room is not full in time: `release` tells the workers waiting "
-        "and gives their units to others (they are not paid; they may take another unit).",
+        "and gives their units to others (they are not paid; they may take another unit); `run_with_fewer` starts "
+        "the episode with the workers there (`assignment.agents` is shorter) and withdraws the assignment's other "
+        "units for good.",
     )
     on_partner_disconnect: str = Field(
         default="end",

@@ -14,6 +14,9 @@ from mephisto_core.abstractions import LiveAgent, LivePages, LiveSession
 
 log = logging.getLogger(__name__)
 
+ALREADY_STARTED = (
+    "The conversation of this unit went on without it, so there is no place in it any more. You may take another."
+)
 ROOM_GIVEN_UP = (
     "Not enough workers arrived in time for this conversation. Your unit was given back; you may take another."
 )
@@ -38,12 +41,19 @@ class LiveRuntime(LiveSession):
         self.pages = pages
         self.rooms: dict[int, _Room] = {}
         self.episodes: dict[int, Episode] = {}  # by agent id
+        #: assignments whose episode started: a unit of theirs given out again has no conversation to join
+        self.started: set[int] = set()
         self.finished: list[Episode] = []
 
     async def on_join(self, agent: LiveAgent) -> None:
         episode = self.episodes.get(agent.agent_id)
         if episode is not None:
             await episode.rejoin(agent.agent_id)
+            return
+        if agent.assignment_id in self.started:
+            # A unit the pool offered again (timed out or released mid-episode): nobody to talk to any more.
+            self.pages.send(agent.agent_id, {"kind": "room_closed", "message": ALREADY_STARTED})
+            await self.pages.release(agent.agent_id, "expired", offer_again=False)
             return
         room = self.rooms.setdefault(agent.assignment_id, _Room())
         room.members[agent.agent_id] = agent
@@ -96,7 +106,8 @@ class LiveRuntime(LiveSession):
 
     def _start(self, assignment_id: int, room: _Room) -> None:
         del self.rooms[assignment_id]
-        if room.timer is not None:
+        self.started.add(assignment_id)
+        if room.timer is not None and room.timer is not asyncio.current_task():
             room.timer.cancel()
         episode = Episode(self.pages, list(room.members.values()), self.world, self.args.partner_wait_seconds())
         for agent_id in room.members:
@@ -111,6 +122,10 @@ class LiveRuntime(LiveSession):
     async def _give_up_room(self, assignment_id: int, room: _Room) -> None:
         await asyncio.sleep(self.args.waiting_room_seconds)
         if self.rooms.get(assignment_id) is not room:
+            return
+        if self.args.when_room_does_not_fill == "run_with_fewer" and room.members:
+            self._start(assignment_id, room)
+            await self.pages.withdraw_open_units(assignment_id)
             return
         del self.rooms[assignment_id]
         for agent_id in room.members:

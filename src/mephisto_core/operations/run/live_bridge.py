@@ -53,6 +53,15 @@ def _withdraw_agent(agent_id: int, status: AgentStatus) -> bool:
     return True
 
 
+def _withdraw_open_units(assignment_id: int) -> list[Unit]:
+    """Expire and record for good the assignment's offered, unclaimed units; those that moved."""
+    units = list(Unit.select().where((Unit.assignment == assignment_id) & (Unit.status == UnitStatus.LAUNCHED.value)))
+    moved = [u for u in units if try_set_unit_status(u.id, UnitStatus.LAUNCHED, UnitStatus.EXPIRED)]
+    for unit in moved:
+        withdraw_for_good(unit.id, "its live episode started without it")
+    return moved
+
+
 def _stored(message: LiveMessage) -> StoredLiveMessage:
     sent_at = message.sent_at.isoformat()
     return StoredLiveMessage(message.seq, message.sender_id, message.recipient_id, message.data, sent_at)
@@ -89,6 +98,14 @@ class LiveBridge(LivePages):
             self.io.push_status((False, agent_id), AgentStatus.COMPLETED.value)
             return True
         return False
+
+    async def withdraw_open_units(self, assignment_id: int) -> int:
+        units = await self.writer.call(_withdraw_open_units, assignment_id)
+        provider = self.pool.ctx.provider
+        if units and provider.publishes_units and self.io.calls is not None:
+            # Off the writer thread, after the commit: a platform that is slow delays nobody's page.
+            await self.io.calls.call(provider.expire_units, units)
+        return len(units)
 
     async def release(self, agent_id: int, status: str, offer_again: bool = True) -> bool:
         if status not in _RELEASE_STATUSES:
