@@ -87,6 +87,7 @@ name = "aspects"
 type = "span"
 field = "text"
 labels = [{ value = "good", key = "g" }, { value = "bad", key = "b" }]
+tokens = true
 
 [[blueprint.schemes]]
 name = "better"

@@ -51,11 +51,12 @@ def test_a_good_answer_is_accepted(blueprint):
         ("aspects", [{"start": 40, "end": 48, "label": "bad", "text": "x"}], "Span 1 is outside the text."),
         ("aspects", [{"start": 4, "end": 8, "label": "meh", "text": "soup"}], "Span 1 has a label that is not"),
         ("aspects", [{"start": 4, "end": 8, "label": "bad"}], "Span 1 is not a marked span."),
+        ("aspects", [{"start": 4, "end": 7, "label": "bad", "text": "sou"}], "Span 1 does not cover whole words."),
         (
             "aspects",
             [
                 {"start": 4, "end": 8, "label": "bad", "text": "soup"},
-                {"start": 6, "end": 12, "label": "good", "text": "up was"},
+                {"start": 4, "end": 12, "label": "good", "text": "soup was"},
             ],
             "Spans may not overlap here",
         ),

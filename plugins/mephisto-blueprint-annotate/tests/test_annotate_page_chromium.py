@@ -15,8 +15,8 @@ SELECT_SOUP = """() => {
   const text = document.querySelector("[data-scheme='aspects'] .span-text");
   const node = text.firstElementChild.firstChild;  // one text node: nothing marked yet
   const range = document.createRange();
-  range.setStart(node, 4);
-  range.setEnd(node, 8);
+  range.setStart(node, 5);  // "ou": the scheme snaps to whole words ("soup")
+  range.setEnd(node, 7);
   const selection = window.getSelection();
   selection.removeAllRanges();
   selection.addRange(range);

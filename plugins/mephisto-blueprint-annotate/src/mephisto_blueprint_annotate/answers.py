@@ -117,6 +117,8 @@ def _span(scheme: Scheme, row: Mapping[str, Any], value: Any) -> str | None:
             return f"Span {number} has a label that is not one of: {', '.join(labels)}."
         if span["text"] != source[start:end]:
             return f"Span {number} does not match the text."
+        if scheme.tokens and not _whole_words(source, start, end):
+            return f"Span {number} does not cover whole words."
         spans.append((start, end))
     if len(set(map(tuple, ((s["start"], s["end"], s["label"]) for s in value)))) != len(value):
         return "A span is marked twice with the same label."
@@ -125,6 +127,13 @@ def _span(scheme: Scheme, row: Mapping[str, Any], value: Any) -> str | None:
         if any(ordered[i][1] > ordered[i + 1][0] for i in range(len(ordered) - 1)):
             return "Spans may not overlap here; remove one of the overlapping spans."
     return None
+
+
+def _whole_words(source: str, start: int, end: int) -> bool:
+    """Whether [start, end) begins and ends at word (whitespace-separated token) boundaries."""
+    begins = start == 0 or source[start - 1].isspace() or source[start].isspace()
+    ends = end == len(source) or source[end].isspace() or source[end - 1].isspace()
+    return begins and ends
 
 
 def _pairwise(scheme: Scheme, row: Mapping[str, Any], value: Any) -> str | None:

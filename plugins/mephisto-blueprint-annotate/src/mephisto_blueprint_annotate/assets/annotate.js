@@ -65,6 +65,16 @@
           ? "Write at most " + scheme.max_length + " characters (now " + value.length + ")."
           : null;
       case "span": {
+        const source = String(row[scheme.field] || "");
+        const space = (i) => /\s/.test(source[i]);
+        for (let i = 0; scheme.tokens && i < value.length; i += 1) {
+          const s = value[i];
+          const begins = s.start === 0 || space(s.start - 1) || space(s.start);
+          const ends = s.end === source.length || space(s.end) || space(s.end - 1);
+          if (!begins || !ends) {
+            return "Span " + (i + 1) + " does not cover whole words.";
+          }
+        }
         if (!scheme.allow_overlap) {
           const ordered = value.map((s) => [s.start, s.end]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
           for (let i = 0; i + 1 < ordered.length; i += 1) {
