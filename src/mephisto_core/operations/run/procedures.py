@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mephisto_core.data_model import Agent, AgentStatus, Assignment, Worker
@@ -49,6 +49,7 @@ _TIMED_OUT = "The task's {name!r} procedure took longer than {seconds:g} s and w
 class _Started:
     row_id: int
     info: CallInfo
+    started_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class ProcedureService:
         self._running: dict[tuple[int, str], asyncio.Future[_Answer]] = {}
         #: start times (monotonic) of each worker's recent calls; touched on the writer thread only
         self._recent: dict[int, deque[float]] = {}
+        #: who each attempt that called is; touched on the writer thread only
+        self._callers: dict[int, CallInfo] = {}
         self.calls_answered = 0
 
     async def handle(self, agent_id: int, request_id: int | None, msg: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +110,7 @@ class ProcedureService:
                 answer = begun
             else:
                 answer = await self._run(procedure, args, begun.info)
-                await self.writer.call(_finish, begun.row_id, answer)
+                await self.writer.call(_finish, begun.row_id, begun.started_at, answer)
             future.set_result(answer)
         except BaseException as exc:
             future.set_exception(exc)
@@ -125,27 +128,39 @@ class ProcedureService:
         existing = ProcedureCall.get_or_none((ProcedureCall.agent == agent_id) & (ProcedureCall.call_key == key))
         if existing is not None and existing.finished_at is not None:
             return _Answer(existing.result, existing.error_code, existing.error_shown)
-        agent = Agent.get_or_none(Agent.id == agent_id)
-        if agent is None:
+        status = Agent.select(Agent.status).where(Agent.id == agent_id).scalar()
+        if status is None:
             return _Answer(code="not_your_unit", shown="This attempt no longer exists; reload the page.")
-        if agent.status != AgentStatus.IN_TASK.value:
+        if status != AgentStatus.IN_TASK.value:
             return _Answer(code="gone", shown="This unit is no longer yours to work on; calls are closed.")
+        info = self._caller(agent_id)
         if existing is None:
-            limited = self._rate_limited(agent.worker_id)
+            limited = self._rate_limited(info.worker_id)
             if limited is not None:
                 return limited
-        worker = Worker.get_by_id(agent.worker_id)
-        inputs = Assignment.select(Assignment.inputs).where(Assignment.id == agent.assignment_id).scalar()
-        info = CallInfo(name, agent.worker_id, worker.name, agent.id, agent.unit_id, inputs)
+        now = utcnow()
         if existing is not None:  # the process that ran it died before answering: run it again on its row
-            existing.started_at = utcnow()
-            existing.save()
-            return _Started(existing.id, info)
-        row = ProcedureCall.create(
-            task_run=self.run_id, unit=agent.unit_id, agent=agent.id, worker=agent.worker_id, call_key=key,
-            name=name, args=args,
+            ProcedureCall.update(started_at=now).where(ProcedureCall.id == existing.id).execute()
+            return _Started(existing.id, replace(info, name=name), now)
+        row_id = (
+            ProcedureCall.insert(
+                task_run=self.run_id, unit=info.unit_id, agent=agent_id, worker=info.worker_id, call_key=key,
+                name=name, args=args, started_at=now,
+            )
+            .execute()
         )  # fmt: skip
-        return _Started(row.id, info)
+        return _Started(row_id, replace(info, name=name), now)
+
+    def _caller(self, agent_id: int) -> CallInfo:
+        """Who an attempt is (its worker, unit and inputs never change): read once per attempt."""
+        info = self._callers.get(agent_id)
+        if info is None:
+            agent = Agent.get_by_id(agent_id)
+            worker_name = Worker.select(Worker.name).where(Worker.id == agent.worker_id).scalar()
+            inputs = Assignment.get_by_id(agent.assignment_id).inputs
+            info = CallInfo("", agent.worker_id, worker_name, agent_id, agent.unit_id, inputs)
+            self._callers[agent_id] = info
+        return info
 
     def _rate_limited(self, worker_id: int) -> _Answer | None:
         assert self.registry is not None
@@ -248,10 +263,8 @@ def _call_and_encode(procedure: Procedure, call_args: tuple[Any, ...]) -> tuple[
     return result, _json(result)
 
 
-def _finish(row_id: int, answer: _Answer) -> None:
-    row = ProcedureCall.get_by_id(row_id)
+def _finish(row_id: int, started: dt.datetime, answer: _Answer) -> None:
     now = utcnow()
-    started: dt.datetime = row.started_at
     ProcedureCall.update(
         result=answer.result if answer.code is None else None,
         error_code=answer.code,
