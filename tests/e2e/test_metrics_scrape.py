@@ -7,6 +7,7 @@ import asyncio
 import csv
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,16 @@ def test_the_grafana_dashboard_uses_only_metrics_the_operator_exposes() -> None:
     }
     assert len(dashboard["panels"]) == 8 and used
     assert used <= exposed, used - exposed
+
+
+def test_mephisto_launch_metrics_port_serves_while_the_run_goes_on(static_task: Path, start_launch: Any) -> None:
+    launch = start_launch(str(static_task), "architect.port=0", "--metrics-port", "0", "--no-panel")
+    launch.wait_for_link()
+    deadline = time.monotonic() + 20
+    while not (found := re.search(r"metrics of run \d+ at (http://127\.0\.0\.1:\d+/metrics)", launch.output())):
+        assert time.monotonic() < deadline, launch.output()
+        time.sleep(0.1)
+    samples = _samples(httpx.get(found.group(1), timeout=5).text)
+    assert _units_by_status(samples) == {"launched": 4}  # the template's four rows, nobody working yet
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()

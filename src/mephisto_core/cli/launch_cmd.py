@@ -36,8 +36,20 @@ if TYPE_CHECKING:
     help="Append one JSON line per submission a simulated worker saw acknowledged.",
 )
 @click.option("--panel/--no-panel", default=None, help="Live panel (default: on when the output is a terminal).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve OpenMetrics on 127.0.0.1:PORT while the run goes on (0: a free port; docs/monitoring.md). "
+    "Default: MEPHISTO_METRICS_PORT, else off.",
+)
 def launch(
-    task_file: Path, overrides: tuple[str, ...], simulate: int, simulate_log: Path | None, panel: bool | None
+    task_file: Path,
+    overrides: tuple[str, ...],
+    simulate: int,
+    simulate_log: Path | None,
+    panel: bool | None,
+    metrics_port: int | None,
 ) -> None:
     """Launch TASK_FILE (with optional section.key=value OVERRIDES) and serve it until every unit is done.
 
@@ -49,6 +61,8 @@ def launch(
     from mephisto_core.task_config import load_task_config
 
     settings = load_settings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
     config = load_task_config(task_file, overrides)
     if simulate:
         _check_provider_can_simulate(settings, config)
