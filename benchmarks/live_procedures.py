@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from contextlib import ExitStack
@@ -62,6 +63,8 @@ async def worker(url: str, name: str, calls: int, pause: float, trips: list[floa
         if hello.get("type") != "assigned":
             errors.append(f"{name}: {hello}")
             return
+        # Workers start at random points of the pause, as people do: not every call of a round at one instant.
+        await asyncio.sleep(random.uniform(0, pause))
         for n in range(calls):
             await asyncio.sleep(pause)
             request_id = n + 2
