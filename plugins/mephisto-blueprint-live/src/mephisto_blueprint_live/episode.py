@@ -155,6 +155,9 @@ class Episode:
         try:
             await self.world(self.assignment)
             self.outcome = "completed"
+        except asyncio.CancelledError:
+            pump.cancel()  # the run ends: nothing more is stored or pushed
+            raise
         except AgentLeft as exc:
             self.outcome, culprit = "partner_left", exc.agent
         except AgentTimedOut as exc:

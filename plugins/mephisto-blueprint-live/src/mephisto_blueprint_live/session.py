@@ -43,7 +43,7 @@ class LiveRuntime(LiveSession):
         self.episodes: dict[int, Episode] = {}  # by agent id
         #: assignments whose episode started: a unit of theirs given out again has no conversation to join
         self.started: set[int] = set()
-        self.finished: list[Episode] = []
+        self.finished = 0  # episodes over (counted only: their history is let go)
 
     async def on_join(self, agent: LiveAgent) -> None:
         episode = self.episodes.get(agent.agent_id)
@@ -117,7 +117,7 @@ class LiveRuntime(LiveSession):
     def _ended(self, episode: Episode) -> None:
         for agent_id in episode.agents:
             self.episodes.pop(agent_id, None)
-        self.finished.append(episode)
+        self.finished += 1
 
     async def _give_up_room(self, assignment_id: int, room: _Room) -> None:
         await asyncio.sleep(self.args.waiting_room_seconds)
