@@ -188,11 +188,11 @@ def _validate(
             if from_cli:
                 given = raw_cli.get(loc[0]) if len(loc) == 1 else None
                 origin = f"{key}={given}" if given is not None else key
-                detail = f"the command-line override {origin}: {detail}"
+                detail = f"command-line override {origin}, key '{key}': {detail}"
             problems.append((key, line, detail))
         if len(problems) == 1:
             key, line, detail = problems[0]
-            if line is None and detail.startswith("the command-line override"):
+            if line is None and detail.startswith("command-line override"):
                 error = ConfigError(detail)  # not the task file's fault: no file or line to point at
                 error.file, error.key = path, key
                 raise error from None

@@ -172,7 +172,7 @@ def test_malformed_override_shows_the_expected_form(run_cli, test_plugin, task_d
 
 def test_override_with_a_wrong_type_is_named(run_cli, test_plugin, task_dir):
     out = assert_clean_failure(run_cli("check", task_dir / "task.toml", "architect.port=high"))
-    assert "the command-line override architect.port=high" in out
+    assert "command-line override architect.port=high, key 'architect.port'" in out
 
 
 def test_unknown_blueprint_type_lists_installed_types_and_no_guessed_pip_command(run_cli, test_plugin, task_dir):

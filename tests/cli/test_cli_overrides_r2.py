@@ -38,7 +38,7 @@ def test_a_bad_override_is_blamed_on_the_command_line_not_a_task_file_line(stati
     assert "reward = " in text  # the task file sets the key too: the old message pointed at its line
     result = run_mephisto("check", static_task, "task.reward=abc")
     assert result.returncode != 0
-    assert "the command-line override task.reward=abc:" in result.stderr
+    assert "Error: command-line override task.reward=abc, key 'task.reward': Input should be" in result.stderr
     assert f"{static_task}:" not in result.stderr  # no file:line to look at, the file is fine
 
 
