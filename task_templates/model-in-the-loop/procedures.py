@@ -21,6 +21,8 @@ NEGATIVE = {
     "horrible", "disappointing", "dirty", "noisy", "slow", "rude", "bland", "dislike", "crowded",
 }  # fmt: skip
 NEGATIONS = {"not", "never", "no", "hardly", "n't"}
+# What simulated workers (mephisto launch --simulate N) call on each unit before they answer it.
+SIMULATED_CALLS = [("score", {"text": "The soup was lovely but the bread was stale and cold."})]
 
 
 @procedure

@@ -88,3 +88,11 @@ def test_limits_are_checked_by_the_schema(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_task_config(task_with(tmp_path, "PROCEDURES = {}\n", max_calls_per_minute=0))
     assert caught.value.key == "task.procedures.max_calls_per_minute"
+
+
+def test_simulated_calls_must_name_procedures(tmp_path):
+    source = "def f(a):\n    return 1\nPROCEDURES = {'f': f}\nSIMULATED_CALLS = [('f', {'x': 1})]\n"
+    registry = RunRules.from_config(load_task_config(task_with(tmp_path, source))).procedures
+    assert registry is not None and registry.simulated_calls == (("f", {"x": 1}),)
+    error = load_error(task_with(tmp_path, source.replace("('f', {'x': 1})", "('g', {})")))
+    assert "SIMULATED_CALLS must be a list of (procedure name, args) pairs" in str(error)

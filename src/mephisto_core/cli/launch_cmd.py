@@ -126,6 +126,8 @@ async def _launch(
                     simulate,
                     ack_log=simulate_log,
                     provider=operator.ctx.provider,
+                    # Bots call the task's procedures too, when its module says with what (SIMULATED_CALLS).
+                    calls=operator.ctx.rules.procedures.simulated_calls if operator.ctx.rules.procedures else (),
                 )
             )
 

@@ -37,6 +37,8 @@ class ProcedureRegistry:
     procedures: dict[str, Procedure]
     timeout_seconds: float
     max_calls_per_minute: int
+    #: what simulated workers call before they submit: the module's SIMULATED_CALLS, (name, args) pairs
+    simulated_calls: tuple[tuple[str, Any], ...] = ()
 
     def names(self) -> list[str]:
         return sorted(self.procedures)
@@ -103,7 +105,25 @@ def load_procedures(args: ProceduresArgs | None, task_file: Path | None = None) 
             key=_KEY,
             line=line,
         )
-    return ProcedureRegistry(found, args.timeout_seconds, args.max_calls_per_minute)
+    simulated = _simulated_calls(getattr(module, "SIMULATED_CALLS", ()), found, path, task_file, line)
+    return ProcedureRegistry(found, args.timeout_seconds, args.max_calls_per_minute, simulated)
+
+
+def _simulated_calls(
+    value: object, found: dict[str, Procedure], path: Path, task_file: Path | None, line: int | None
+) -> tuple[tuple[str, Any], ...]:
+    calls = []
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if not (isinstance(item, list | tuple) and len(item) == 2 and item[0] in found):
+            raise ConfigError(
+                f"{path.name}: SIMULATED_CALLS must be a list of (procedure name, args) pairs naming procedures of "
+                f"the module ({', '.join(sorted(found))}); found {item!r}",
+                file=task_file,
+                key=_KEY,
+                line=line,
+            )
+        calls.append((str(item[0]), item[1]))
+    return tuple(calls)
 
 
 def _import(path: Path, task_file: Path | None, line: int | None) -> Any:

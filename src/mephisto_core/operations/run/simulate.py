@@ -18,7 +18,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -104,7 +104,10 @@ class SimulatedWorker:
         think_seconds: float = 0.0,
         fetch_page: bool = True,
         link_params: Mapping[str, str] | None = None,
+        calls: Sequence[tuple[str, Any]] = (),
     ) -> None:
+        #: remote procedure calls (name, args) made on each unit before answering it (the task's SIMULATED_CALLS)
+        self.calls = tuple(calls)
         self.base_url = base_url.rstrip("/") + "/"
         self.worker_name = worker_name
         self.link_params = dict(link_params) if link_params is not None else {"worker_id": worker_name}
@@ -203,6 +206,7 @@ class SimulatedWorker:
                     self._token = None  # settled by the task either way: the next hello asks for a new unit
                     started = time.perf_counter()
                     continue
+                await self._call_procedures(ws)
                 upload_ids = [secrets.token_urlsafe(12) for _ in answer.files]
                 pending = _PendingSubmit(
                     reply["agent_id"], reply["unit_id"], answer, secrets.token_urlsafe(12), upload_ids
@@ -231,6 +235,14 @@ class SimulatedWorker:
                     fh.write(json.dumps(record) + "\n")
             started = time.perf_counter()
         return True
+
+    async def _call_procedures(self, ws: ClientConnection) -> None:
+        """Call the task's procedures as its page would; a refused call is the task's answer, not a bot error."""
+        for name, args in self.calls:
+            msg = {"type": "call", "call_key": secrets.token_urlsafe(12), "name": name, "args": args}
+            reply = await self._until_answered(partial(self._request, ws, msg))
+            if reply.get("type") != "call_result":
+                log.info("bot %s: call %s answered %s", self.worker_name, name, reply.get("code"))
 
     def _forget_unit(self, why: str) -> None:
         if self._pending is not None:
@@ -331,6 +343,7 @@ async def run_crowd(
     think_seconds: float = 0.0,
     max_units: int | None = None,
     provider: CrowdProvider | None = None,
+    calls: Sequence[tuple[str, Any]] = (),
 ) -> BotReport:
     """Run `count` simulated workers concurrently until the run is over; return their combined report.
 
@@ -349,6 +362,7 @@ async def run_crowd(
             think_seconds=think_seconds,
             max_units=max_units,
             link_params=params[name],
+            calls=calls,
         )
         for i, name in enumerate(names)
     ]
