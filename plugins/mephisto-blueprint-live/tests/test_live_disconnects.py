@@ -150,3 +150,19 @@ def test_silent_worker_times_out_and_the_partner_is_completed(chat_task, mephist
     assert launch.wait(30) == 0, launch.output()
     statuses = _statuses(mephisto_cli_env)
     assert statuses["alice"] == ("timed_out", "expired") and statuses["bob"] == ("completed", "completed")
+
+
+def test_unit_offered_again_mid_episode_is_taken_back_from_the_newcomer(chat_task, mephisto_launch, mephisto_cli_env):
+    launch, link = _launch(
+        mephisto_launch, chat_task, "task.assignment_duration_seconds=1", "blueprint.num_assignments=1"
+    )
+    alice, _bob = _pair(link)
+    alice.status("timed_out")  # the pool's own time limit, mid-episode: alice's unit is offered again
+    carol = SocketWorker(link, "carol")
+    assert carol.hello["type"] == "assigned"
+    assert "no place in it any more" in carol.live("room_closed")["message"]
+    carol.status("expired")
+    statuses = _statuses(mephisto_cli_env)
+    assert statuses["carol"] == ("expired", "expired")  # and withdrawn for good: not offered to a fourth worker
+    launch.interrupt()
+    assert launch.wait(30) == 0, launch.output()
