@@ -102,6 +102,11 @@ def test_live_numbers_and_a_rule_action_undone_in_the_review_app(
         expect(live.locator("tbody tr td").nth(0)).to_have_text(config.task.name)
         expect(live.locator("tbody tr td").nth(2)).to_have_text("4 completed, 2 launched")
         expect(live.locator("tbody tr td").nth(5)).to_have_text("0")  # both bots closed their pages
+        # The open unit's worker history shows the rule's record, by the rule (ann and bob both got one).
+        page.locator("#unit-table tbody tr").first.click()
+        expect(page.locator("#unit-detail")).to_contain_text(
+            "quality rule 'look-again': agreement with the other workers 0%", timeout=10_000
+        )
         rules = page.locator("#rule-actions-panel")
         expect(rules.locator("tbody tr")).to_have_count(2)
         expect(rules).to_contain_text("look-again")
