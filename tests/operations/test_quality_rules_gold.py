@@ -98,6 +98,18 @@ def test_gold_rules_fire_once_through_the_provider_and_undo(database, mephisto_s
     assert again.exit_code != 0 and "undone already" in again.output
 
 
+def test_mephisto_check_names_the_rule_and_its_line(task_file: Any, mephisto_cli: Any) -> None:
+    path = task_file()
+    path.write_text(
+        path.read_text() + '\n[[task.quality_rules]]\nname = "floor"\nmeasure = "gold"\nafter = 3\n'
+        'below = 0.5\naction = "block"\n'
+    )
+    line = path.read_text().splitlines().index("[[task.quality_rules]]") + 1
+    result = mephisto_cli("check", str(path))
+    assert result.exit_code != 0
+    assert f"task.toml:{line}" in result.output and "quality rule 'floor'" in result.output, result.output
+
+
 def test_rules_that_could_never_fire_are_refused_with_their_line(task_file: Any) -> None:
     no_gold = task_file()
     rule = "\n".join(f"{key} = {json.dumps(value)}" for key, value in RULES[1].items())

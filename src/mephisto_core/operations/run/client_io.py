@@ -402,7 +402,9 @@ class ClientIOHandler:
 
     def connected_agents(self) -> int:
         """How many agents (units and onboardings) a page holds with an open socket right now."""
-        return sum(1 for conns in self._agent_conns.values() if conns)  # a rebound socket may leave an empty set
+        # Called from the metrics thread: list() copies the values in one step under the GIL. A rebound socket
+        # may leave an empty set behind, which is not a connection.
+        return sum(1 for conns in list(self._agent_conns.values()) if conns)
 
     def in_flight(self) -> int:
         return len(self._tasks)
