@@ -15,11 +15,17 @@ from mephisto_core.errors import ConfigError
 
 
 def _blueprint(
-    folder: Path, world: str | None = "async def run(assignment):\n    pass\n", **args: object
+    folder: Path, world: str | None = "async def run(assignment):\n    pass\n", concurrent: int = 0, **args: object
 ) -> LiveBlueprint:
     if world is not None:
         (folder / "world.py").write_text(world)
-    task = TaskArgs(name="live-test", title="Talk", description="Chat <nicely>.", units_per_assignment=2)
+    task = TaskArgs(
+        name="live-test",
+        title="Talk",
+        description="Chat <nicely>.",
+        units_per_assignment=2,
+        max_num_concurrent_units=concurrent,
+    )
     return LiveBlueprint(LiveBlueprintArgs(world="world.py", **args), task, folder)  # type: ignore[arg-type]
 
 
@@ -119,3 +125,10 @@ def test_waiting_for_a_partner_longer_than_the_grace_period_is_refused(tmp_path)
         _blueprint(tmp_path, on_partner_disconnect="wait:31").check()
     assert caught.value.key == "blueprint.on_partner_disconnect"
     _blueprint(tmp_path, on_partner_disconnect="wait:30").check()
+
+
+def test_offering_fewer_units_at_once_than_seats_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"is 1, fewer than units_per_assignment \(2\)") as caught:
+        _blueprint(tmp_path, concurrent=1).check()
+    assert caught.value.key == "task.max_num_concurrent_units"
+    _blueprint(tmp_path, concurrent=2).check()

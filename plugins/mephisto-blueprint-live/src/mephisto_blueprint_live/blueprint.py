@@ -39,6 +39,14 @@ class LiveBlueprint(Blueprint):
                 f"waits longer than task.disconnect_grace_seconds ({grace:g} s); wait at most that long or raise it",
                 key="blueprint.on_partner_disconnect",
             )
+        limit, seats = self.task.max_num_concurrent_units, self.task.units_per_assignment
+        if 0 < limit < seats:
+            # Fewer units offered at once than an assignment's seats: no waiting room could ever fill.
+            raise ConfigError(
+                f"is {limit}, fewer than units_per_assignment ({seats}): a live conversation needs all its workers "
+                "at once; use 0 (no limit) or at least units_per_assignment",
+                key="task.max_num_concurrent_units",
+            )
         load_world_module(self._path(self.args.world))
         for _ in self.iter_assignments():
             pass
