@@ -11,6 +11,12 @@
   let myTurn = false;
   let over = false;
   const seen = new Set();
+  const ENDINGS = {
+    completed: "The conversation is over. Thank you!",
+    partner_left: "The conversation ended early because your partner left. Your work counts: thank you!",
+    partner_timed_out: "The conversation ended early because your partner stopped answering. Your work counts: thank you!",
+    world_error: "The conversation ended early because of a problem on our side. Your work counts: thank you!",
+  };
   let typingTimer = null;
   let typingSent = false;
 
@@ -98,8 +104,7 @@
         end(frame.message);
         return;
       case "episode_done":
-        end(frame.outcome === "completed" ? "The conversation is over. Thank you!" :
-          "The conversation ended early because your partner left. Your work counts: thank you!");
+        end(ENDINGS[frame.outcome] || ENDINGS.world_error);
         return;
       default:
         return;
