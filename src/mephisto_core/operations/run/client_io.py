@@ -22,8 +22,8 @@ from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import metrics_hooks, platform_grants, quality_rules, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.procedures import ProcedureService
 from mephisto_core.operations.run.live_bridge import live_agent
+from mephisto_core.operations.run.procedures import ProcedureService
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
