@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import random
 import threading
 import time
@@ -49,7 +50,7 @@ def _task(static_task: Path) -> Any:
 
 
 def test_live_numbers_and_a_rule_action_undone_in_the_review_app(
-    static_task: Path, database: Database, mephisto_settings: Settings, page: Page
+    static_task: Path, database: Database, mephisto_settings: Settings, page: Page, request: Any
 ) -> None:
     config = _task(static_task)
     settings = mephisto_settings.model_copy(update={"metrics_port": 0})
@@ -112,6 +113,10 @@ def test_live_numbers_and_a_rule_action_undone_in_the_review_app(
         expect(rules).to_contain_text("look-again")
         expect(rules).to_contain_text("grant needs-a-look")
         expect(rules).to_contain_text("0% of ")
+        if os.environ.get("MEPHISTO_DOCS_SCREENSHOTS") == "1" and "sqlite" in request.node.name:
+            images = Path(__file__).parents[2] / "docs" / "images"
+            images.mkdir(exist_ok=True)
+            page.locator(".quality-panels").screenshot(path=str(images / "review-quality-panel.png"))
         ann_row = rules.locator("tbody tr", has_text="ann")
         ann_row.get_by_role("button", name="Undo").click()
         expect(rules.locator("[data-role=note]")).to_contain_text("Undid quality rule action")
