@@ -152,11 +152,12 @@ def write_parquet(objects: Iterable[dict[str, Any]], path: Path, fixed: tuple[st
         schema = pa.schema([(column, types[column]) for column in columns])
         spool.seek(0)
         with _atomic_binary(path) as target, pq.ParquetWriter(target, schema) as writer:
+            text = {column for column in columns if types[column] == pa.string()}  # once, not per cell
             for batch in _batches(spool, count):
                 data = {
-                    column: [
-                        _as_text(row.get(column)) if types[column] == pa.string() else row.get(column) for row in batch
-                    ]
+                    column: [_as_text(row.get(column)) for row in batch]
+                    if column in text
+                    else [row.get(column) for row in batch]
                     for column in columns
                 }
                 writer.write_table(pa.Table.from_pydict(data, schema=schema))
