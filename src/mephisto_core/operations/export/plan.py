@@ -103,14 +103,11 @@ class _Rows:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.plan.aggregate is not None:
+            # ItemAggregator also aggregates span and numeric (Likert) fields (span_agreement.SpanTable).
             aggregator = ItemAggregator(self.plan.aggregate)
-            spans = SpanTable()  # span and numeric (Likert) fields: see span_agreement
             for record in self.browser.iter_filtered(self.plan.filters):
                 aggregator.add(record, self._inputs(record))
-                spans.add(record)
-            for row in aggregator.rows():
-                row["aggregate"].update(spans.aggregate_entries(row["assignment_id"]))
-                yield row
+            yield from aggregator.rows()
             return
         for done, record in enumerate(self.browser.iter_filtered(self.plan.filters), start=1):
             if self.copier is not None:
