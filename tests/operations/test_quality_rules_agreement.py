@@ -65,7 +65,9 @@ def test_agreement_rules_fire_when_assignments_complete_and_undo(database, mephi
     ann, cid = Worker.get(Worker.name == "ann"), Worker.get(Worker.name == "cid")
     fired = {(a.rule, a.worker_id): a for a in RuleAction.select()}
     assert set(fired) == {("untrust", ann.id), ("outlier", cid.id), ("untrust", cid.id)}  # ann's 50 % is not < 50 %
+    # ann's tally was read whole when item 0 completed, then item 1 was added: the same as a full read now.
     assert fired[("untrust", ann.id)].score == 0.5 and fired[("untrust", ann.id)].counted == 2
+    assert quality_rules.agreement_score(fired[("untrust", ann.id)].task_id, ann.id, []) == (0.5, 2)
     assert fired[("outlier", cid.id)].score == 0.0 and fired[("outlier", cid.id)].previous_value is None
     assert all(a.platform_status == "done" for a in fired.values())
     assert sorted(c[:2] for c in RulePlatformProvider.calls) == [("block", "cid"), ("revoke", "ann"), ("revoke", "cid")]

@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,24 +133,47 @@ def gold_score(task_id: int, worker_id: int) -> tuple[float, int]:
     return correct / len(graded), len(graded)
 
 
+@dataclass(slots=True)
+class AgreementTally:
+    """A worker's running agreement: equal comparisons, all comparisons, the complete assignments counted."""
+
+    same: int = 0
+    compared: int = 0
+    assignments: set[int] = field(default_factory=set)
+
+    @property
+    def score(self) -> float:
+        return self.same / self.compared if self.compared else 1.0
+
+
 def agreement_score(task_id: int, worker_id: int, fields: Sequence[str]) -> tuple[float, int]:
     """(share of equal answers against the other workers of the same assignments, complete assignments counted).
 
     Compared field by field: `fields`, or every field both answers have. Values are equal when their JSON
-    texts (keys sorted) are.
+    texts (keys sorted) are. Reads the worker's whole history in the task (see `AgreementTallies`).
     """
-    mine = [
-        a
-        for (a,) in Unit.select(Unit.assignment)
-        .where((Unit.task == task_id) & (Unit.worker == worker_id) & (Unit.unit_index >= 0))
-        .tuples()
-    ]
+    tally = agreement_tally(worker_id, _assignments_of(task_id, worker_id), fields)
+    return tally.score, len(tally.assignments)
+
+
+def _assignments_of(task_id: int, worker_id: int) -> list[int]:
+    query = Unit.select(Unit.assignment).where(
+        (Unit.task == task_id) & (Unit.worker == worker_id) & (Unit.unit_index >= 0)
+    )
+    return [a for (a,) in query.tuples()]
+
+
+def agreement_tally(
+    worker_id: int, assignment_ids: Sequence[int], fields: Sequence[str], into: AgreementTally | None = None
+) -> AgreementTally:
+    """Add the worker's comparisons on the complete ones of `assignment_ids` to `into` (or a new tally)."""
+    tally = into if into is not None else AgreementTally()
     answers: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     open_assignments: set[int] = set()
     rows = (
         Unit.select(Unit.assignment, Unit.status, Agent.worker, Agent.outputs)
         .join(Agent, pw.JOIN.LEFT_OUTER, on=(Agent.unit == Unit.id) & Agent.submit_key.is_null(False))
-        .where(Unit.assignment.in_(mine) & (Unit.unit_index >= 0))
+        .where(Unit.assignment.in_(list(assignment_ids)) & (Unit.unit_index >= 0))
         .tuples()
     )
     incomplete = {s.value for s in INCOMPLETE_UNIT_STATUSES}
@@ -158,22 +182,59 @@ def agreement_score(task_id: int, worker_id: int, fields: Sequence[str]) -> tupl
             open_assignments.add(assignment_id)
         elif agent_worker is not None and isinstance(outputs, dict):
             answers[assignment_id].append((agent_worker, outputs))
-    same = compared = counted = 0
     for assignment_id, given in answers.items():
-        if assignment_id in open_assignments:
+        if assignment_id in open_assignments or assignment_id in tally.assignments:
             continue
         own = [outputs for who, outputs in given if who == worker_id]
         others = [outputs for who, outputs in given if who != worker_id]
         if not own or not others:
             continue
-        before = compared
+        before = tally.compared
         for other in others:
             keys = fields or sorted(own[0].keys() & other.keys())
             for key in keys:
-                compared += 1
-                same += _canonical(own[0].get(key)) == _canonical(other.get(key))
-        counted += compared > before
-    return (same / compared if compared else 1.0), counted
+                tally.compared += 1
+                tally.same += _canonical(own[0].get(key)) == _canonical(other.get(key))
+        if tally.compared > before:
+            tally.assignments.add(assignment_id)
+    return tally
+
+
+class AgreementTallies:
+    """Each worker's running agreement in one run, kept by the process that serves it (writer thread only).
+
+    The first time a worker's assignment completes here, their whole history in the task is read once; after
+    that only the newly complete assignment is, so a worker with 1,000 assignments costs the writer one
+    assignment's rows, not 1,000 (a full read took about 36 ms at that depth on SQLite). With several operator
+    processes serving one run, each counts the assignments it saw complete plus the history it read first.
+    """
+
+    def __init__(self) -> None:
+        self._tallies: dict[tuple[int, tuple[str, ...]], AgreementTally] = {}
+
+    def update(self, task_id: int, worker_id: int, fields: Sequence[str], completed: int) -> AgreementTally:
+        key = (worker_id, tuple(fields))
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = agreement_tally(worker_id, _assignments_of(task_id, worker_id), fields)
+        elif completed not in tally.assignments:
+            agreement_tally(worker_id, [completed], fields, into=tally)
+        return tally
+
+
+#: per running RunContext (by id, with a weak reference to tell a reused id apart)
+_run_tallies: dict[int, tuple[weakref.ref[RunContext], AgreementTallies]] = {}
+
+
+def _tallies_for(ctx: RunContext) -> AgreementTallies:
+    found = _run_tallies.get(id(ctx))
+    if found is not None and found[0]() is ctx:
+        return found[1]
+    for stale in [k for k, (ref, _) in _run_tallies.items() if ref() is None]:
+        del _run_tallies[stale]
+    tallies = AgreementTallies()
+    _run_tallies[id(ctx)] = (weakref.ref(ctx), tallies)
+    return tallies
 
 
 def _canonical(value: Any) -> str:
@@ -217,10 +278,11 @@ def evaluate(ctx: RunContext, agent_id: int) -> list[Fired]:
     workers = [
         w for (w,) in Unit.select(Unit.worker).where(Unit.assignment == unit.assignment_id).distinct().tuples() if w
     ]
+    tallies = _tallies_for(ctx)
     for worker_id in sorted(workers):
         for rule in agreement_rules:
-            score, counted = agreement_score(task_id, worker_id, rule.fields)
-            fired.extend(_consider(ctx, rule, worker_id, score, counted))
+            tally = tallies.update(task_id, worker_id, rule.fields, unit.assignment_id)
+            fired.extend(_consider(ctx, rule, worker_id, tally.score, len(tally.assignments)))
     return fired
 
 
