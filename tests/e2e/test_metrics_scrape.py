@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from mephisto_core.data_model import Database, Unit, UnitStatus
+from mephisto_core.data_model import Database, Unit, UnitStatus, Worker
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.operations.run import metrics_hooks, metrics_server
 from mephisto_core.operations.run.operator import TICK_SECONDS, Operator
 from mephisto_core.operations.run.simulate import SimulatedWorker
@@ -52,6 +53,10 @@ def test_metrics_scraped_during_a_run_match_the_database(
     config = load_task_config(static_task, ["architect.port=0", f"blueprint.data_csv={data}"])
     settings = mephisto_settings.model_copy(update={"metrics_port": 0})
 
+    with database.write():
+        mallory = Worker.create(provider_type="mock", name="mallory")
+        grant_qualification(mallory, BLOCK_QUALIFICATION, 1)
+
     async def scenario() -> Any:
         operator = Operator(settings, database)
         run = asyncio.create_task(operator.run(config))
@@ -68,6 +73,9 @@ def test_metrics_scraped_during_a_run_match_the_database(
         ]
         reports = await asyncio.gather(*(b.run() for b in bots))
         assert sum(r.submitted for r in reports) == 5
+        # A blocked worker is refused.
+        blocked = SimulatedWorker(operator.stats.worker_url, "mallory", operator.ctx.blueprint.simulate_answer)
+        assert (await blocked.run()).submitted == 0
         await asyncio.sleep(3 * TICK_SECONDS)  # the panel's counts refresh every tick
         during = await _scrape(operator.metrics_url)
         in_db = {status: Unit.select().where(Unit.status == status).count() for status in ("completed", "launched")}
@@ -85,7 +93,7 @@ def test_metrics_scraped_during_a_run_match_the_database(
     assert during[("mephisto_database_write_seconds_count", ())] >= 1
     assert during[("mephisto_connected_workers", ())] == 0  # every bot closed its page
     refusals = {dict(k[1])["reason"]: v for k, v in during.items() if k[0] == "mephisto_refusals_total"}
-    assert refusals == dict(operator.stats.refusals)
+    assert refusals == dict(operator.stats.refusals) == {"blocked": 1}
     # Over: the endpoint is gone, the hot paths report nowhere, and the review app finds no live run.
     assert metrics_hooks.ACTIVE is None
     assert not metrics_server.url_file(mephisto_settings, operator.stats.run_id).exists()
