@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import connect
 
 from mephisto_core.data_model import Database, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
@@ -79,7 +80,16 @@ def test_metrics_scraped_during_a_run_match_the_database(
         await asyncio.sleep(3 * TICK_SECONDS)  # the panel's counts refresh every tick
         during = await _scrape(operator.metrics_url)
         in_db = {status: Unit.select().where(Unit.status == status).count() for status in ("completed", "launched")}
+        # A page holding a unit counts as connected while its socket is open.
+        url = operator.stats.worker_url
+        async with connect("ws" + url[4:] + "ws") as ws:
+            hello = {"type": "hello", "id": 1, "params": {"worker_id": "dee"}, "token": None}
+            await ws.send(json.dumps(hello))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "assigned"
+            holding = await _scrape(operator.metrics_url)
+        assert holding[("mephisto_connected_workers", ())] == 1
         operator.request_stop()
+        operator.request_stop()  # now: dee's unit stays assigned (its page just left) and is not waited for
         await asyncio.wait_for(run, 30)
         return operator, first, during, in_db
 
