@@ -4,6 +4,7 @@ prometheus_client's own parser, its numbers agree with the database (real router
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import re
@@ -12,11 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
+from mephisto_core.abstractions import CrowdProvider, WorkerIdentity
+from mephisto_core.abstractions.provider import ProviderArgs
 from mephisto_core.data_model import Database, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
+from mephisto_core.errors import ProviderError
+from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import metrics_hooks, metrics_server
 from mephisto_core.operations.run.operator import TICK_SECONDS, Operator
 from mephisto_core.operations.run.simulate import SimulatedWorker
@@ -146,3 +152,51 @@ def test_mephisto_launch_metrics_port_serves_while_the_run_goes_on(static_task: 
     assert _units_by_status(samples) == {"launched": 4}  # the template's four rows, nobody working yet
     launch.interrupt()
     assert launch.wait(30) == 0, launch.output()
+
+
+class _PlatformProvider(CrowdProvider):
+    """A provider whose platform answers `block_worker` and fails `expire_units` (a 503)."""
+
+    type_name = "metrics_platform_test"
+
+    def __init__(self) -> None:
+        super().__init__(ProviderArgs(), "R", {}, Path("."))
+
+    def identify_worker(self, params: Any) -> WorkerIdentity:
+        return WorkerIdentity(params["worker_id"])
+
+    def block_worker(self, worker: Any, reason: str) -> None:
+        return None
+
+    def expire_units(self, units: Any) -> None:
+        raise ProviderError("expire_units: the platform answered 503")
+
+
+def test_provider_calls_are_timed_and_failures_counted_by_method() -> None:
+    from mephisto_core.operations.run.metrics import LiveSources, RunMetrics
+    from mephisto_core.operations.run.operator import RunStats
+
+    provider = _PlatformProvider()
+    metrics = RunMetrics(LiveSources(RunStats(), lambda: None))
+    metrics_hooks.ACTIVE = metrics
+
+    async def calls() -> None:
+        pool = ProviderCalls(provider, retries=0)
+        try:
+            await pool.call(provider.block_worker, None, "spam")
+            with contextlib.suppress(ProviderError):
+                await pool.call(provider.expire_units, [])
+            with contextlib.suppress(NotImplementedError):  # the base class: not at this platform
+                await pool.call(provider.unblock_worker, None)
+        finally:
+            pool.close()
+
+    try:
+        asyncio.run(calls())
+    finally:
+        metrics.close()
+    samples = _samples(generate_latest(metrics.registry).decode())
+    for method in ("block_worker", "expire_units", "unblock_worker"):
+        assert samples[("mephisto_provider_call_seconds_count", (("method", method),))] == 1
+    errors = {dict(k[1])["method"]: v for k, v in samples.items() if k[0] == "mephisto_provider_call_errors_total"}
+    assert errors == {"expire_units": 1}  # "not supported" is an answer, not an error
