@@ -111,12 +111,12 @@ def test_valid_answer_with_its_file_is_accepted(make_blueprint: MakeBlueprint) -
 def test_invalid_answer_gets_a_message_per_field(make_blueprint: MakeBlueprint) -> None:
     blueprint = make_blueprint()
     inputs = next(blueprint.iter_assignments())
-    answer = dict(VALID_ANSWER, name_first="A", email="ada@example.com", language=["en"], avatar=[], extra="x")
+    answer = dict(VALID_ANSWER, name_first="A", email="ada at example.com", language=["en"], avatar=[], extra="x")
     del answer["motto"]
     assert blueprint.validate_outputs(inputs, answer, []) == {
         "extra": "is not a field of this form",
         "name_first": "Value should be at least 2 characters long.",
-        "email": "Incorrectly formatted input.",
+        "email": "Enter an email address, such as name@example.org.",
         "language": "Should have at least 2 items selected.",
         "avatar": "This field is required.",
         "motto": "This field is required.",

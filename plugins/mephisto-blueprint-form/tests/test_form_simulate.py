@@ -109,7 +109,7 @@ def test_simulated_answers_to_the_reference_form_always_pass(seed: int) -> None:
     answer, problems = answer_problems(REFERENCE, seed)
     assert problems == {}
     outputs = answer.outputs
-    assert outputs["email"].lower().endswith("@mephisto.ai")
+    assert "@" in outputs["email"]
     assert 2 <= len(outputs["language"]) <= 3
     assert 2 <= len(outputs["skills"]) <= 3
     assert outputs["country"] in {"USA", "CAN"}

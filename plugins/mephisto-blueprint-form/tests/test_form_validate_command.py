@@ -132,7 +132,7 @@ def test_bad_regexps_say_why_at_the_validator_path(tmp_path: Path) -> None:
         field(name="c", validators={"regexp": ["x", "ix"]}),
         field(name="d", validators={"regexp": ["\\@home", ""]}),
         field(name="e", validators={"regexp": ["(?<=a+)b", ""]}),
-        field(name="f", validators={"regexp": ["x", "i", "extra"]}),
+        field(name="f", validators={"regexp": ["x", "i", "a format", "extra"]}),
     ]
     code, lines, _ = run_validate(tmp_path, config_with(*fields))
     assert code == 1
@@ -144,7 +144,8 @@ def test_bad_regexps_say_why_at_the_validator_path(tmp_path: Path) -> None:
         f"{FIELD}[3].validators.regexp: invalid escape '\\@' (the page compiles patterns in Unicode mode, where "
         "only ^ $ \\ . * + ? ( ) [ ] { } | / may be escaped; write @ alone) at position 0",
         f"{FIELD}[4].validators.regexp: the server cannot run this pattern: look-behind requires fixed-width pattern",
-        f'{FIELD}[5].validators.regexp: must be a pattern, or [pattern, flags] such as ["^[0-9]+$", "i"]',
+        f'{FIELD}[5].validators.regexp: must be a pattern, or [pattern, flags] such as ["^[0-9]+$", "i"], or '
+        '[pattern, flags, expected format] such as ["^[0-9]{5}$", "", "5 digits, such as 02139"]',
     ]
 
 

@@ -225,5 +225,8 @@ def field_messages(field: Mapping[str, Any], value: Any) -> list[str]:
         passes, actual = _check(rule, argument, value)
         if not passes:
             template = rule.messages[kind]
+            if rule.check == "matches" and isinstance(argument, list) and len(argument) == 3:
+                # [pattern, flags, expected format]: say what is expected, not just that the input is wrong.
+                template = table.raw["regexp_described_message"].replace("{format}", argument[2])
             messages.append(template.replace("{value}", _argument_text(rule, argument)).replace("{actual}", actual))
     return messages

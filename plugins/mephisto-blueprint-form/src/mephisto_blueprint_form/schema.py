@@ -321,10 +321,13 @@ def _argument_problem(argument_type: str, argument: Any) -> str | None:
 
 def _regexp_problem(argument: Any) -> str | None:
     shape_ok = isinstance(argument, str) or (
-        isinstance(argument, list) and 1 <= len(argument) <= 2 and all(isinstance(item, str) for item in argument)
+        isinstance(argument, list) and 1 <= len(argument) <= 3 and all(isinstance(item, str) for item in argument)
     )
     if not shape_ok:
-        return 'must be a pattern, or [pattern, flags] such as ["^[0-9]+$", "i"]'
+        return (
+            'must be a pattern, or [pattern, flags] such as ["^[0-9]+$", "i"], or [pattern, flags, expected format] '
+            'such as ["^[0-9]{5}$", "", "5 digits, such as 02139"]'
+        )
     try:
         compiled_regexp(argument)
     except RegexpProblem as exc:

@@ -188,7 +188,12 @@
         const result = check(rule, argument, value);
         if (!result[0]) {
           // split/join, not replace(): a worker's value must never be read as a "$&" replacement pattern.
-          const template = rule.applies_to[kind].split("{value}").join(argumentText(rule, argument));
+          let message = rule.applies_to[kind];
+          if (rule.check === "matches" && Array.isArray(argument) && argument.length === 3) {
+            // [pattern, flags, expected format]: say what is expected, not just that the input is wrong.
+            message = table.regexp_described_message.split("{format}").join(argument[2]);
+          }
+          const template = message.split("{value}").join(argumentText(rule, argument));
           messages.push(template.split("{actual}").join(result[1]));
         }
       });
