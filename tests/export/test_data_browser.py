@@ -142,8 +142,8 @@ def test_units_are_read_in_batches_not_one_query_per_unit(
     records = list(DataBrowser(database, batch_size=3).units(task="labels"))
     assert _ids(records) == made
     assert all(len(r.review) == 1 and len(r.files) == 1 for r in records)
-    # Three batches (3 + 3 + 1 units), each one unit query, one review query, one file query and one procedure-call query; plus the task
-    # lookup and the id-bounds query. Never a query per unit.
+    # Three batches (3 + 3 + 1 units), each one unit query, one review query, one file query and one
+    # procedure-call query; plus the task lookup and the id-bounds query. Never a query per unit.
     unit_queries = [s for s in statements if 'FROM "unit"' in s and 'ORDER BY "t1"."id" LIMIT' in s]
     assert len(unit_queries) == 3
     assert len(statements) == 3 * 4 + 2
