@@ -29,6 +29,7 @@ class LiveBlueprintArgs(BlueprintArgs):
         default=120.0,
         gt=0,
         le=86_400,
+        allow_inf_nan=False,
         description="How long workers wait for their partners before the room is given up.",
     )
     when_room_does_not_fill: Literal["release", "run_with_fewer"] = Field(
