@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 from mephisto_provider_prolific.testing import FakeProlific
 
 STUDY_URL = "https://task.example.org/run?pid={{%PROLIFIC_PID%}}&study={{%STUDY_ID%}}&session={{%SESSION_ID%}}"
@@ -57,3 +59,18 @@ def error_detail(response: httpx.Response) -> Any:
     assert error["status"] == response.status_code
     assert {"error_code", "title", "detail", "additional_information"} <= set(error)
     return error["detail"]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProlific]:
+    """A fake Prolific for one test; the test fails if the fake itself crashed on a request."""
+    with FakeProlific() as running:
+        yield running
+    assert running.server_errors == []
+
+
+@pytest.fixture
+def api(fake: FakeProlific) -> Iterator[httpx.Client]:
+    """An httpx client with the fake's default token."""
+    with api_client(fake) as client:
+        yield client

@@ -5,25 +5,15 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from collections.abc import Iterator
 
 import httpx
+import prolific_fake_fixtures as fixtures
 import pytest
 from mephisto_provider_prolific.testing import FakeProlific, ParticipantRefused
 from prolific_fake_fixtures import api_client, error_detail, published_study
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeProlific]:
-    with FakeProlific() as running:
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def api(fake: FakeProlific) -> Iterator[httpx.Client]:
-    with api_client(fake) as client:
-        yield client
+# The fixtures every file of the fake's tests uses, under the names the tests take.
+fake, api = fixtures.fake, fixtures.api
 
 
 def test_429_with_retry_after_then_success(fake: FakeProlific, api: httpx.Client) -> None:

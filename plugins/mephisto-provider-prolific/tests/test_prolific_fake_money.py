@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
+import prolific_fake_fixtures as fixtures
 import pytest
 from mephisto_provider_prolific.testing import FakeProlific, Visit
 from prolific_fake_fixtures import CODE, api_client, error_detail, published_study
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeProlific]:
-    with FakeProlific() as running:
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def api(fake: FakeProlific) -> Iterator[httpx.Client]:
-    with api_client(fake) as client:
-        yield client
+# The fixtures every file of the fake's tests uses, under the names the tests take.
+fake, api = fixtures.fake, fixtures.api
 
 
 @pytest.fixture

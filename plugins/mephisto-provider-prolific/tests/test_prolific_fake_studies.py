@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
+import prolific_fake_fixtures as fixtures
 import pytest
 from mephisto_provider_prolific.testing import FakeProlific
-from prolific_fake_fixtures import STUDY_URL, api_client, create_study, error_detail, published_study, study_body
+from prolific_fake_fixtures import STUDY_URL, create_study, error_detail, published_study, study_body
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeProlific]:
-    with FakeProlific() as running:
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def api(fake: FakeProlific) -> Iterator[httpx.Client]:
-    with api_client(fake) as client:
-        yield client
+# The fixtures every file of the fake's tests uses, under the names the tests take.
+fake, api = fixtures.fake, fixtures.api
 
 
 def transition(api: httpx.Client, study_id: str, action: str) -> httpx.Response:

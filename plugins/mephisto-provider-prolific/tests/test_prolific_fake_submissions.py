@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import prolific_fake_fixtures as fixtures
 import pytest
 from mephisto_provider_prolific.testing import REJECTION_CATEGORIES, FakeProlific, ParticipantRefused, Visit
-from prolific_fake_fixtures import CODE, LONG_REASON, api_client, error_detail, published_study
+from prolific_fake_fixtures import CODE, LONG_REASON, error_detail, published_study
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeProlific]:
-    with FakeProlific() as running:
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def api(fake: FakeProlific) -> Iterator[httpx.Client]:
-    with api_client(fake) as client:
-        yield client
+# The fixtures every file of the fake's tests uses, under the names the tests take.
+fake, api = fixtures.fake, fixtures.api
 
 
 def done(fake: FakeProlific, study_id: str) -> Visit:
