@@ -58,5 +58,5 @@ def test_the_type_declarations_match_the_modules() -> None:
     keys |= set(re.findall(r"^  (\w+):", loading.group(1), re.MULTILINE))
     interface = re.search(r"interface MephistoTask<.*?> \{\n(.*?)\n\}", client["react.d.ts"], re.DOTALL)
     assert interface is not None
-    declared = set(re.findall(r"^  (\w+)[(:]", interface.group(1), re.MULTILINE))
+    declared = set(re.findall(r"^  (\w+)[(:<]", interface.group(1), re.MULTILINE))
     assert keys == declared

@@ -5,8 +5,9 @@
  * task's index.html, so it has run before any module of the bundle. This module holds no state of its own and
  * opens no socket: every function reads or calls window.mephisto.
  *
- *   import { whenReady, handleSubmit } from "mephisto-task";
+ *   import { whenReady, handleSubmit, call } from "mephisto-task";
  *   const info = await whenReady();  // {initialTaskData, isPreview, isOnboarding, agentId, unitId, workerId, ...}
+ *   const scored = await call("score", { text: "..." });  // a Python procedure of the task
  *   await handleSubmit({ label: "positive" }, { photo: input.files });
  *
  * React: import { useMephistoTask } from "mephisto-task/react".
@@ -82,6 +83,14 @@ export function complete() {
 /** Leave this unit and load the page again for the next one. */
 export function nextUnit() {
   getClient().nextUnit();
+}
+
+/** Call the task's Python procedure `name` (`[task.procedures]`, docs/procedures.md) with `args`, any JSON value.
+ *  Resolves with the procedure's answer; rejects with an Error whose message the worker can read and whose `code`
+ *  is procedure_failed, procedure_timeout, rate_limited, unknown_procedure, preview, ... A call that did not reach
+ *  the operator is resent until answered and runs once. */
+export function call(name, args) {
+  return getClient().call(name, args);
 }
 
 /** Send a live message to the operator (a task with live messages). */

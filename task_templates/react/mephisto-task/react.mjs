@@ -5,11 +5,14 @@
  *
  * The names the original Mephisto's hook used for the same things are kept (isLoading, loaded, isPreview,
  * isOnboarding, initialTaskData, agentId, providerWorkerId, blockedReason, blockedExplanation, handleSubmit,
- * handleFatalError), so a ported task changes its import line only.
+ * handleFatalError), so a ported task changes its import line only. `call(name, args)` runs one of the task's
+ * Python procedures; `remoteProcedure(name)` returns `(args) => call(name, args)`, the shape the original's
+ * remote-procedure hook gave.
  */
 import { useCallback, useEffect, useState } from "react";
 import {
   blockedExplanation as explain,
+  call,
   complete,
   getClient,
   getTaskInfo,
@@ -100,6 +103,8 @@ export function useMephistoTask() {
     showMessage("Something went wrong", (err && err.message) || String(err));
   }, []);
 
+  const remoteProcedure = useCallback((name) => (args) => call(name, args), []);
+
   const workerId = getWorkerId();
   return {
     ...info,
@@ -116,5 +121,7 @@ export function useMephistoTask() {
     handleFatalError: handleFatalError,
     complete: complete,
     nextUnit: nextUnit,
+    call: call,
+    remoteProcedure: remoteProcedure,
   };
 }

@@ -50,6 +50,8 @@ export function getWorkerId(): string | null;
 export function getTaskInfo<TaskData = Record<string, unknown>>(): TaskInfo<TaskData>;
 export function whenReady<TaskData = Record<string, unknown>>(): Promise<TaskInfo<TaskData>>;
 export function handleSubmit(outputs: Record<string, unknown>, files?: Files): Promise<Submitted>;
+/** Call the task's Python procedure `name` with `args` (JSON); resolves with its answer, rejects with `code`. */
+export function call<Result = unknown>(name: string, args?: unknown): Promise<Result>;
 export function complete(): boolean;
 export function nextUnit(): void;
 export function sendMessage(data: unknown): void;

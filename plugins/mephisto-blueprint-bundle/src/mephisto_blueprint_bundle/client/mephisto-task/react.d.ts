@@ -37,6 +37,10 @@ export interface MephistoTask<TaskData = Record<string, unknown>> {
   error: MephistoError | null;
   /** Upload `files` (field name -> File(s)), then send `outputs`; rejects (and sets `error`) when refused. */
   handleSubmit(outputs: Record<string, unknown>, files?: Files): Promise<Submitted>;
+  /** Call the task's Python procedure `name` with `args` (JSON); resolves with its answer, rejects with `code`. */
+  call<Result = unknown>(name: string, args?: unknown): Promise<Result>;
+  /** `remoteProcedure(name)(args)` is `call(name, args)` (the original remote-procedure hook's shape). */
+  remoteProcedure<Result = unknown>(name: string): (args?: unknown) => Promise<Result>;
   /** Replace the page with an error message. */
   handleFatalError(error: unknown): void;
   /** After a stored submission from a paid platform's link: go back to the platform (false: no such step). */
