@@ -75,6 +75,16 @@ class LivePages:
         platform: an episode started without them. Returns how many were withdrawn."""
         raise NotImplementedError
 
+    def send_onboarding(self, onboarding_id: int, data: Any) -> None:
+        """Push `{"type": "live", "data": data}` to every page holding the onboarding attempt `onboarding_id`."""
+        raise NotImplementedError
+
+    async def finish_onboarding(self, onboarding_id: int, outputs: dict[str, Any]) -> bool | None:
+        """Submit `outputs` for an onboarding attempt as its page would: the blueprint's `validate_onboarding`
+        (or the task's onboarding rule) grades it and the onboarding qualification is granted or refused. Returns
+        whether it passed; None when the attempt was no longer open (abandoned, already graded)."""
+        raise NotImplementedError
+
 
 class LiveSession:
     """Base of a blueprint's live runtime for one task run; every method runs on the operator's event loop.
@@ -90,6 +100,12 @@ class LiveSession:
 
     async def on_leave(self, agent_id: int) -> None:
         """The agent's last page closed (it may come back with `on_join` within the grace period)."""
+
+    async def on_onboarding_join(self, onboarding_id: int) -> None:
+        """A page holding an open onboarding attempt said hello (first page, another tab, or after a reconnect)."""
+
+    async def on_onboarding_message(self, onboarding_id: int, data: Any) -> None:
+        """A page holding the onboarding attempt sent `mephisto.sendMessage(data)`."""
 
     async def close(self) -> None:
         """The run ends: stop every episode (no more pushes or stores will succeed)."""

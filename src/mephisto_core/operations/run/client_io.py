@@ -155,6 +155,8 @@ class ClientIOHandler:
         self.send(conn, result.message(request_id))
         if isinstance(result, Assigned) and self.live is not None and not result.is_onboarding and not result.submitted:
             await self._live_join(result.agent_id)  # after the answer: the page listens for live frames from then
+        elif isinstance(result, Assigned) and self.live is not None and not result.submitted:
+            await self.live.on_onboarding_join(result.agent_id)  # an open onboarding attempt of a live task
 
     async def _submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
         arrived = time.monotonic()
@@ -205,6 +207,9 @@ class ClientIOHandler:
         binding = self._bindings.get(conn)
         if self.live is None:
             self.send(conn, Failure("unsupported", "This task type does not take live messages.").message(request_id))
+            return
+        if binding is not None and binding.agent[0] and binding.live:
+            await self.live.on_onboarding_message(binding.agent[1], msg.get("data"))
             return
         agent = self._live_agents.get(binding.agent[1]) if binding is not None and not binding.agent[0] else None
         if agent is None or not binding or not binding.live:

@@ -14,6 +14,7 @@ from mephisto_core.data_model import Agent, AgentStatus, Assignment, Unit, UnitS
 from mephisto_core.data_model.live_messages import append_live_message, live_transcript
 from mephisto_core.data_model.transitions import try_set_agent_status, try_set_unit_status
 from mephisto_core.data_model.withdrawn_units import withdraw_for_good
+from mephisto_core.operations.run import platform_grants
 from mephisto_core.operations.run.replies import Submitted
 
 if TYPE_CHECKING:
@@ -118,3 +119,15 @@ class LiveBridge(LivePages):
             self.io.push_status((False, agent_id), status)
             self.io.forget_agent((False, agent_id))
         return released
+
+    def send_onboarding(self, onboarding_id: int, data: Any) -> None:
+        self.io.push_live((True, onboarding_id), data)
+
+    async def finish_onboarding(self, onboarding_id: int, outputs: dict[str, Any]) -> bool | None:
+        key = f"live-onboarding-{onboarding_id}-{secrets.token_urlsafe(9)}"
+        result = await self.writer.call(self.pool.submit, onboarding_id, True, key, outputs, [])
+        if not isinstance(result, Submitted):
+            return None
+        if result.platform_grants and self.io.calls is not None:
+            await platform_grants.push(self.io.calls, self.writer, result.platform_grants)
+        return result.next == "onboarding_passed"
