@@ -27,6 +27,7 @@ class LiveBlueprint(Blueprint):
     type_name: ClassVar[str] = "live"
     Args: ClassVar[type[BlueprintArgs]] = LiveBlueprintArgs
     args: LiveBlueprintArgs
+    _has_onboarding: bool | None = None
 
     def _path(self, value: str) -> Path:
         return (self.task_dir / value).resolve()
@@ -90,6 +91,20 @@ class LiveBlueprint(Blueprint):
     def preview_data(self) -> dict[str, Any]:
         return self._page_data()
 
+    def has_onboarding(self) -> bool:
+        # A world module with `async def onboarding(agent)`: a worker talks with it alone before a first unit.
+        # Asked on every hello: the module is imported once per blueprint, not on each call.
+        if self._has_onboarding is None:
+            self._has_onboarding = hasattr(load_world_module(self._path(self.args.world)), "onboarding")
+        return self._has_onboarding
+
+    def onboarding_data(self) -> dict[str, Any]:
+        return {**self._page_data(), "onboarding": True}
+
+    def validate_onboarding(self, outputs: dict[str, Any]) -> bool:
+        # The onboarding world's verdict, submitted by the server (onboarding.py), never by the page.
+        return outputs.get("passed") is True
+
     def review_html(
         self, inputs: dict[str, Any], outputs: dict[str, Any], file_urls: dict[str, list[str]]
     ) -> str | None:
@@ -103,4 +118,6 @@ class LiveBlueprint(Blueprint):
         from mephisto_blueprint_live.session import LiveRuntime
 
         module = load_world_module(self._path(self.args.world))
-        return LiveRuntime(self.args, module.run, self.task.units_per_assignment, pages)
+        runtime = LiveRuntime(self.args, module.run, self.task.units_per_assignment, pages)
+        runtime.onboarding_world = getattr(module, "onboarding", None)
+        return runtime

@@ -10,6 +10,7 @@ from typing import Any
 
 from mephisto_blueprint_live.args import LiveBlueprintArgs
 from mephisto_blueprint_live.episode import Episode, WorldRun
+from mephisto_blueprint_live.onboarding import OnboardingEpisode, OnboardingRun
 from mephisto_core.abstractions import LiveAgent, LivePages, LiveSession
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,29 @@ class LiveRuntime(LiveSession):
         #: assignments whose episode started: a unit of theirs given out again has no conversation to join
         self.started: set[int] = set()
         self.finished = 0  # episodes over (counted only: their history is let go)
+        #: the task module's `onboarding(agent)`, when it has one
+        self.onboarding_world: OnboardingRun | None = None
+        self.onboardings: dict[int, OnboardingEpisode] = {}  # by onboarding attempt id, until graded and let go
+
+    async def on_onboarding_join(self, onboarding_id: int) -> None:
+        running = self.onboardings.get(onboarding_id)
+        if running is not None:
+            running.rejoin()
+            return
+        if self.onboarding_world is None:
+            return
+        episode = OnboardingEpisode(self.pages, onboarding_id, self.onboarding_world)
+        self.onboardings[onboarding_id] = episode
+        episode.start(self._onboarding_ended)
+
+    async def on_onboarding_message(self, onboarding_id: int, data: Any) -> None:
+        episode = self.onboardings.get(onboarding_id)
+        if episode is not None:
+            await episode.receive(data)
+
+    def _onboarding_ended(self, episode: OnboardingEpisode) -> None:
+        # A page reloading after the verdict holds no open attempt any more: the pool answers it (unit or refusal).
+        self.onboardings.pop(episode.onboarding_id, None)
 
     async def on_join(self, agent: LiveAgent) -> None:
         episode = self.episodes.get(agent.agent_id)
@@ -97,6 +121,8 @@ class LiveRuntime(LiveSession):
                 room.timer.cancel()
         for episode in set(self.episodes.values()):
             episode.cancel()
+        for onboarding in list(self.onboardings.values()):
+            onboarding.cancel()
 
     def _tell_room(self, room: _Room, only: int | None = None) -> None:
         left = max(0.0, room.deadline - time.monotonic())

@@ -34,4 +34,7 @@ def load_world_module(path: Path) -> ModuleType:
     run = getattr(module, "run", None)
     if run is None or not inspect.iscoroutinefunction(run):
         raise ConfigError("the task module must define `async def run(assignment)`", file=path, key=KEY)
+    onboarding = getattr(module, "onboarding", None)
+    if onboarding is not None and not inspect.iscoroutinefunction(onboarding):
+        raise ConfigError("`onboarding` in the task module must be `async def onboarding(agent)`", file=path, key=KEY)
     return module
