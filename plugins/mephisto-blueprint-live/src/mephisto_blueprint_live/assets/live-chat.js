@@ -1,6 +1,7 @@
 /* The live chat page: a waiting room, then turn-taking chat with the partners and the task; zero build.
  * Server frames (mephisto.onMessage): waiting, start, history, message, turn, typing, partner_away,
- * partner_back, room_closed, episode_done. The page sends {kind: "message", text}, {kind: "typing", typing} and,
+ * partner_back, room_closed, episode_done; during onboarding (initialTaskData.onboarding) onboarding, history, message,
+ * turn and onboarding_done, after which a passed worker's page asks for a real unit (mephisto.nextUnit). The page sends {kind: "message", text}, {kind: "typing", typing} and,
  * once it listens, {kind: "sync"} (answered with `waiting` or `history`). */
 (function () {
   "use strict";
@@ -17,6 +18,10 @@
     partner_timed_out: "The conversation ended early because your partner stopped answering. Your work counts: thank you!",
     world_error: "The conversation ended early because of a problem on our side. Your work counts: thank you!",
   };
+  const ONBOARDING_PASSED = "You passed the introduction. Taking you to the task\u2026";
+  const ONBOARDING_FAILED = "You did not pass the introduction, so this task is not open to you.";
+  const ONBOARDING_ERROR = "The introduction stopped because of a problem on our side. Reload the page to try again.";
+  let onboarding = false;
   let typingTimer = null;
   let typingSent = false;
 
@@ -55,7 +60,8 @@
     myTurn = yours && !over;
     input.disabled = !myTurn;
     send.disabled = !myTurn;
-    status.textContent = myTurn ? "Your turn: write your message." : over ? status.textContent : "Waiting for your partner\u2026";
+    const idle = onboarding ? "Please wait\u2026" : "Waiting for your partner\u2026";
+    status.textContent = myTurn ? "Your turn: write your message." : over ? status.textContent : idle;
     if (myTurn) input.focus();
   }
 
@@ -79,10 +85,13 @@
       case "waiting":
         status.textContent = "Waiting for partners: " + frame.present + " of " + frame.needed + " here.";
         return;
+      case "onboarding":
+        me = frame.you;
+        return;
       case "start":
       case "history":
         me = frame.you;
-        status.textContent = "You are " + me + ". The conversation has started.";
+        if (!onboarding) status.textContent = "You are " + me + ". The conversation has started.";
         (frame.messages || []).forEach(addLine);
         return;
       case "message":
@@ -106,12 +115,24 @@
       case "episode_done":
         end(ENDINGS[frame.outcome] || ENDINGS.world_error);
         return;
+      case "onboarding_done":
+        if (frame.passed === true) {
+          end(ONBOARDING_PASSED);
+          // The attempt is graded: a fresh hello (no token) gets a unit now, and with it the waiting room.
+          setTimeout(() => mephisto.nextUnit(), 1500);
+        } else if (frame.passed === false) {
+          end(frame.message ? ONBOARDING_FAILED + " " + frame.message : ONBOARDING_FAILED);
+        } else {
+          end(ONBOARDING_ERROR);
+        }
+        return;
       default:
         return;
     }
   }
 
   function chat(data) {
+    onboarding = data.onboarding === true;
     header(data);
     log = el("ol", "");
     log.id = "chat-log";
@@ -119,7 +140,7 @@
     status = el("p", "");
     status.id = "chat-status";
     status.setAttribute("role", "status");
-    status.textContent = "Waiting for partners\u2026";
+    status.textContent = onboarding ? "A short introduction before the task\u2026" : "Waiting for partners\u2026";
     form = el("form", "");
     form.id = "chat-form";
     input = el("input", "");
