@@ -105,6 +105,16 @@ def test_reconnecting_during_onboarding_resumes_the_conversation(chat_task, meph
     assert launch.wait(30) == 0, launch.output()
 
 
+def test_simulated_workers_pass_a_lenient_onboarding_then_chat(chat_task, mephisto_launch, mephisto_cli_env):
+    world = chat_task.parent / "world.py"
+    lenient = "\n\nasync def onboarding(agent):\n    await agent.act(timeout=10)\n    agent.pass_onboarding()\n"
+    world.write_text(world.read_text() + lenient)
+    launch = mephisto_launch(str(chat_task), "architect.port=0", "blueprint.num_assignments=1", "--simulate", "2")
+    assert launch.wait(60) == 0, launch.output()
+    assert "All 2 units are done." in launch.output()
+    assert [status for _, status, _ in _onboardings(mephisto_cli_env)] == ["approved", "approved"]
+
+
 def test_check_refuses_an_onboarding_that_is_not_async(tmp_path):
     (tmp_path / "world.py").write_text("async def run(assignment):\n    pass\n\ndef onboarding(agent):\n    pass\n")
     task = TaskArgs(name="live-test", title="Talk", description="Chat.", units_per_assignment=2)

@@ -34,6 +34,8 @@ async def talk_live(ws: ClientConnection, answer: SimulatedAnswer, rng: random.R
                 return False
             continue
         data = frame.get("data") if frame.get("type") == "live" else None
+        if isinstance(data, dict) and data.get("kind") == "onboarding_done":
+            return False  # a live onboarding conversation was graded: no unit is stored; the next hello gets one
         if isinstance(data, dict) and data.get("kind") == "turn" and data.get("yours") is True:
             if think_seconds:
                 await asyncio.sleep(think_seconds * (0.5 + rng.random()))
