@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import create_autospec
 
 import pytest
 from mephisto_blueprint_live.args import LiveBlueprintArgs
@@ -111,13 +112,15 @@ def test_live_session_is_made_from_the_world_module_and_other_blueprints_have_no
 
     from mephisto_core.abstractions import Blueprint, LivePages
 
+    # Making a session only keeps the pages for later; the operator's implementation needs a running launch.
+    pages = create_autospec(LivePages, instance=True)
     blueprint = _blueprint(tmp_path, on_partner_disconnect="wait:5", waiting_room_seconds=9)
-    session = blueprint.live_session(LivePages())
+    session = blueprint.live_session(pages)
     assert isinstance(session, LiveRuntime) and session.needed == 2 and session.args.partner_wait_seconds() == 5
-    assert Blueprint.live_session(blueprint, LivePages()) is None  # the base class: no live messages taken
+    assert Blueprint.live_session(blueprint, pages) is None  # the base class: no live messages taken
     (tmp_path / "world.py").write_text("x = (\n")
     with pytest.raises(ConfigError, match="SyntaxError"):
-        blueprint.live_session(LivePages())
+        blueprint.live_session(pages)
 
 
 def test_waiting_for_a_partner_longer_than_the_grace_period_is_refused(tmp_path):

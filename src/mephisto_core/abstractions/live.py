@@ -9,6 +9,7 @@ gives it: push a message to an agent's pages, store transcript lines durably, en
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,53 +38,56 @@ class StoredLiveMessage:
     sent_at: str  # ISO 8601, UTC
 
 
-class LivePages:
-    """What the core offers a live session (implemented by the operator; a session never builds one)."""
+class LivePages(ABC):
+    """What the core offers a live session (implemented by the operator; a session never builds one).
 
+    Abstract: the operator's implementation must provide every method, so a missing one fails when it is built.
+    """
+
+    @abstractmethod
     def send(self, agent_id: int, data: Any) -> None:
         """Push `{"type": "live", "data": data}` to every page holding the agent (dropped if none is connected)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_connected(self, agent_id: int) -> bool:
         """Whether a page holding the agent is connected right now."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def store_message(
         self, assignment_id: int, sender_agent_id: int | None, data: Any, recipient_agent_id: int | None = None
     ) -> StoredLiveMessage:
         """Append a transcript line to the assignment and return it once committed (its `seq` counts from 1)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def transcript(self, assignment_id: int) -> list[StoredLiveMessage]:
         """Every committed transcript line of the assignment, in order."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def complete(self, agent_id: int, outputs: dict[str, Any]) -> bool:
         """Store `outputs` as the agent's submission (its unit becomes completed); False when it no longer holds its
         unit (timed out, released). Its pages are told with a `status` push of `completed`."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def release(self, agent_id: int, status: str, offer_again: bool = True) -> bool:
         """End the agent's attempt with `status` (`disconnected`, `timed_out`, `expired` or `returned`); its pages
         get a `status` push. Its unit is offered again, or with `offer_again=False` withdrawn for good (`expired` and
         recorded in `withdrawn_unit`, never offered again: an episode that went on without this worker has no place
         for a newcomer). False when it was not in task any more."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def withdraw_open_units(self, assignment_id: int) -> int:
         """Withdraw for good the assignment's units nobody holds yet (offered, not claimed), here and at the
         platform: an episode started without them. Returns how many were withdrawn."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send_onboarding(self, onboarding_id: int, data: Any) -> None:
         """Push `{"type": "live", "data": data}` to every page holding the onboarding attempt `onboarding_id`."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def finish_onboarding(self, onboarding_id: int, outputs: dict[str, Any]) -> bool | None:
         """Submit `outputs` for an onboarding attempt as its page would: the blueprint's `validate_onboarding`
         (or the task's onboarding rule) grades it and the onboarding qualification is granted or refused. Returns
         whether it passed; None when the attempt was no longer open (abandoned, already graded)."""
-        raise NotImplementedError
 
 
 class LiveSession:

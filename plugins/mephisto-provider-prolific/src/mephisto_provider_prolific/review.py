@@ -30,9 +30,10 @@ class ProlificReviewMixin:
     store: StateStore
     pargs: ProlificArgs
 
-    @property
-    def api(self) -> ProlificAPI:
-        raise NotImplementedError  # the provider's own property wins (it comes first in the class's MRO)
+    if TYPE_CHECKING:  # declared for the type checker only: the provider's own property (built on first use) is it
+
+        @property
+        def api(self) -> ProlificAPI: ...
 
     # -- verdicts -------------------------------------------------------------------------------------------------
 

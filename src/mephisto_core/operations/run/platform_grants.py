@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.abstractions.platform_sync import PlatformOutcome
 from mephisto_core.data_model import Qualification, Worker
 from mephisto_core.data_model.qualifications import grant_qualification
+from mephisto_core.errors import MephistoError
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.review import platform_push
 from mephisto_core.operations.run.db_writer import DatabaseWriter
@@ -60,27 +62,38 @@ def take(ctx: RunContext) -> tuple[PlatformGrant, ...]:
     return grants
 
 
+async def tell_provider(
+    provider: CrowdProvider, calls: ProviderCalls | None, method_name: str, action: str, worker_id: int, *args: Any
+) -> PlatformOutcome:
+    """Call the provider's `method_name(*args)` for an action the run already took locally; never raises.
+
+    The outcome is "done", "local only" (the platform cannot: `PlatformUnsupported`, or a method the provider never
+    implemented) or "failed" (logged; the local action holds), for a `platform` review record.
+    """
+    try:
+        if calls is None:
+            raise MephistoError("the run has no provider calls")
+        await calls.call(getattr(provider, method_name), *args)
+        return PlatformOutcome(provider.type_name, provider.requester_name, action, "done")
+    except NotImplementedError as exc:  # PlatformUnsupported: the action holds locally only
+        detail = str(exc) or f"provider {provider.type_name} does not implement {method_name}"
+        return PlatformOutcome(provider.type_name, provider.requester_name, action, "local only", detail)
+    except Exception as exc:
+        log.warning(
+            "provider %s could not %s for worker %s (kept locally): %s", provider.type_name, action, worker_id, exc
+        )
+        detail = f"{type(exc).__name__}: {exc}"
+        return PlatformOutcome(provider.type_name, provider.requester_name, action, "failed", detail)
+
+
 async def push(calls: ProviderCalls, writer: DatabaseWriter, grants: Sequence[PlatformGrant]) -> None:
     """Tell the provider about committed grants and record each outcome; never raises (the run goes on)."""
     provider = calls.provider
     for item in grants:
         action = f"grant {item.qualification}={item.value}"
-        try:
-            await calls.call(provider.grant_qualification, item.worker, item.qualification, item.value)
-            outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "done")
-        except NotImplementedError as exc:  # PlatformUnsupported: the grant holds locally only
-            detail = str(exc) or f"provider {provider.type_name} does not implement grant_qualification"
-            outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "local only", detail)
-        except Exception as exc:
-            log.warning(
-                "provider %s could not %s for worker %s (kept locally): %s",
-                provider.type_name,
-                action,
-                item.worker.id,
-                exc,
-            )
-            detail = f"{type(exc).__name__}: {exc}"
-            outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "failed", detail)
+        outcome = await tell_provider(
+            provider, calls, "grant_qualification", action, item.worker.id, item.worker, item.qualification, item.value
+        )
         try:
             await writer.call(platform_push.record, [outcome], item.worker.id, REVIEWER, item.qualification_id)
         except Exception:

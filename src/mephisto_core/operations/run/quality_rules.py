@@ -45,6 +45,7 @@ from mephisto_core.data_model.rule_actions import RuleAction
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError, NotFound
 from mephisto_core.operations.review import platform_push
+from mephisto_core.operations.run import platform_grants
 
 if TYPE_CHECKING:
     from mephisto_core.operations.provider_calls import ProviderCalls
@@ -376,20 +377,7 @@ async def _tell_provider(ctx: RunContext, writer: DatabaseWriter, calls: Provide
         "block": (item.worker, item.reason),
     }[item.action]
     action = f"{item.action} {item.qualification}" + (f"={item.value}" if item.action == "grant" else "")
-    try:
-        if calls is None:
-            raise MephistoError("the run has no provider calls")
-        await calls.call(getattr(provider, method_name), *args)
-        outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "done")
-    except NotImplementedError as exc:  # PlatformUnsupported: the action holds locally only
-        detail = str(exc) or f"provider {provider.type_name} does not implement {method_name}"
-        outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "local only", detail)
-    except Exception as exc:
-        log.warning(
-            "provider %s could not %s for worker %s (kept locally): %s", provider.type_name, action, item.worker.id, exc
-        )
-        detail = f"{type(exc).__name__}: {exc}"
-        outcome = PlatformOutcome(provider.type_name, provider.requester_name, action, "failed", detail)
+    outcome = await platform_grants.tell_provider(provider, calls, method_name, action, item.worker.id, *args)
     try:
         await writer.call(_record_outcome, item, outcome)
     except Exception:
