@@ -23,6 +23,8 @@ from mephisto_architect_ec2.provision import Provisioner
 from mephisto_architect_ec2.records import DeploymentRecord
 from mephisto_architect_ec2.userdata import RouterInstall, environment_file, systemd_unit, user_data_script
 
+from mephisto_core.testing.pytest_plugin import unavailable
+
 INSTALL = RouterInstall(
     wheel_url="https://bucket.s3.amazonaws.com/k/mephisto_core-0.1.0-py3-none-any.whl?X-Amz-Signature=ab&X-Amz-Expires=900",
     wheel_name="mephisto_core-0.1.0-py3-none-any.whl",
@@ -81,11 +83,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs bash and curl")
 def test_install_part_runs_and_the_unit_starts_a_router_that_answers(
     server_world: object, moto_server: str, tmp_path: Path, core_wheel: Path
 ) -> None:
     from mephisto_core.router.probe import probe_router
+
+    missing = [tool for tool in ("bash", "curl") if shutil.which(tool) is None]
+    if missing:
+        unavailable(f"the user data script runs under bash and fetches with curl: install {' and '.join(missing)}")
 
     world = server_world
     args = Ec2ArchitectArgs(**world.architect_section(endpoint_url=moto_server))  # type: ignore[attr-defined]
