@@ -13,18 +13,20 @@ objects handed to the operator's callbacks, and operator envelopes are encoded o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
+import orjson
 
 from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 from mephisto_core.router.build_receiver import BuildReceiver
 from mephisto_core.router.build_store import BuildStore
+from mephisto_core.router.http_server import WsConnection
 from mephisto_core.router.versions import PROTOCOL_VERSION
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
 
@@ -43,8 +45,20 @@ REPLACED_CLOSE_CODE = 4000
 # What an open/close event counts for against the high-water mark in a local session (about its JSON size).
 _EVENT_SIZE = 48
 
-# A local session queues (size, connection id, envelope or upload frame); a socket session queues frames.
+# A local session queues (size, connection id, envelope or upload frame); a socket session queues the UTF-8 JSON
+# of envelopes (bytes), batched into one text frame, and uploads (bytearray), each its own binary frame.
 _LocalItem = tuple[int, int, dict[str, Any] | bytes]
+
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def dumps(value: object) -> bytes:
+    """Compact JSON (UTF-8) of `value`; what orjson cannot hold (integers beyond 64 bits) the standard way."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _is_int(value: object) -> bool:
@@ -55,7 +69,7 @@ def _is_int(value: object) -> bool:
 class _Session:
     """One connected operator (a socket, or a local session on this event loop) and its writer task."""
 
-    socket: ServerConnection | None = None
+    socket: WsConnection | None = None
     local: LocalSession | None = None
     writer: asyncio.Task[None] | None = field(default=None)
 
@@ -107,7 +121,8 @@ class OperatorChannel:
         self._wakeup = asyncio.Event()
         self._uncongested = asyncio.Event()
         self._uncongested.set()
-        self._closing: set[asyncio.Task[None]] = set()
+        # Worker sockets paused while the queue was over its high-water mark; read again once it drains.
+        self._paused: set[WsConnection] = set()
 
     @property
     def connected(self) -> bool:
@@ -123,6 +138,23 @@ class OperatorChannel:
         """Wait until the outgoing queue drains below its low-water mark or the operator goes away."""
         await self._uncongested.wait()
 
+    def pause_reader(self, conn: WsConnection) -> None:
+        """Stop reading a worker socket until the queue drains (TCP then slows that page down)."""
+        conn.pause_reading()
+        self._paused.add(conn)
+
+    def forget_reader(self, conn: WsConnection) -> None:
+        """A worker socket closed: nothing to resume."""
+        self._paused.discard(conn)
+
+    def _set_uncongested(self) -> None:
+        self._uncongested.set()
+        if self._paused:
+            paused = list(self._paused)
+            self._paused.clear()
+            for conn in paused:
+                conn.resume_reading()
+
     # Page -> operator.
 
     def worker_opened(self, conn_id: int, ip: str) -> None:
@@ -133,7 +165,7 @@ class OperatorChannel:
         if session.local is not None:
             self._enqueue((_EVENT_SIZE, conn_id, {"conn": conn_id, "event": "open", "ip": ip}), _EVENT_SIZE)
         else:
-            self._enqueue_frame(json.dumps({"conn": conn_id, "event": "open", "ip": ip}, separators=(",", ":")))
+            self._enqueue_frame(b'{"conn":%d,"event":"open","ip":%s}' % (conn_id, orjson.dumps(ip)))
 
     def worker_closed(self, conn_id: int) -> None:
         """Tell the operator a worker socket closed."""
@@ -143,17 +175,17 @@ class OperatorChannel:
         if session.local is not None:
             self._enqueue((_EVENT_SIZE, conn_id, {"conn": conn_id, "event": "close"}), _EVENT_SIZE)
         else:
-            self._enqueue_frame(f'{{"conn":{conn_id},"event":"close"}}')
+            self._enqueue_frame(b'{"conn":%d,"event":"close"}' % conn_id)
 
-    def relay_text(self, conn_id: int, text: str, message: dict[str, Any] | None = None) -> None:
-        """Relay a checked page message: `text` is the page's own JSON, embedded in a frame without re-encoding;
-        `message` is the same text already decoded, handed as it is to a local session."""
+    def relay_text(self, conn_id: int, text: bytes, message: dict[str, Any] | None = None) -> None:
+        """Relay a checked page message: `text` is the page's own JSON (UTF-8), embedded in a frame without
+        re-encoding; `message` is the same text already decoded, handed as it is to a local session."""
         session = self._session
         if session is not None and session.local is not None:
-            body = message if message is not None else json.loads(text)
+            body = message if message is not None else orjson.loads(text)
             self._enqueue((len(text), conn_id, {"conn": conn_id, "msg": body}), len(text))
         else:
-            self._enqueue_frame(f'{{"conn":{conn_id},"msg":{text}}}')
+            self._enqueue_frame(b'{"conn":%d,"msg":%s}' % (conn_id, text))
 
     def relay_upload(self, conn_id: int, frame: bytes) -> None:
         """Relay a checked upload frame (over a socket: prefixed with the 8-byte big-endian connection id)."""
@@ -161,12 +193,14 @@ class OperatorChannel:
         if session is not None and session.local is not None:
             self._enqueue((len(frame), conn_id, frame), len(frame))
         else:
-            self._enqueue_frame(conn_id.to_bytes(8, "big") + frame)
+            upload = bytearray(conn_id.to_bytes(8, "big"))
+            upload += frame
+            self._enqueue_frame(upload)
 
-    def _enqueue_frame(self, item: str | bytes) -> None:
+    def _enqueue_frame(self, item: bytes | bytearray) -> None:
         self._enqueue(item, len(item))
 
-    def _enqueue(self, item: str | bytes | _LocalItem, size: int) -> None:
+    def _enqueue(self, item: bytes | bytearray | _LocalItem, size: int) -> None:
         self._outbox.append(item)
         self._outbox_size += size
         if self._outbox_size > QUEUE_HIGH_WATER:
@@ -179,38 +213,37 @@ class OperatorChannel:
             logger.warning("dropping %d messages queued for a closed operator channel", len(self._outbox))
         self._outbox.clear()
         self._outbox_size = 0
-        self._uncongested.set()
+        self._set_uncongested()
 
-    def _next_frame(self) -> str | bytes:
+    def _send_next_frame(self, socket: WsConnection) -> None:
         first = self._outbox.popleft()
         size = len(first)
-        if isinstance(first, bytes):
-            frame: str | bytes = first
+        if isinstance(first, bytearray):
+            socket.send_binary(first)  # an upload, in its own binary frame
         else:
             batch = [first]
             while self._outbox and size < MAX_BATCH_CHARS:
                 item = self._outbox[0]
-                if not isinstance(item, str):
+                if isinstance(item, bytearray):
                     break  # an upload goes in its own binary frame, in order
                 self._outbox.popleft()
                 batch.append(item)
                 size += len(item)
-            frame = "[" + ",".join(batch) + "]"
+            socket.send_text(b"[" + b",".join(batch) + b"]")
         self._outbox_size -= size
-        if self._outbox_size <= QUEUE_LOW_WATER:
-            self._uncongested.set()
-        return frame
+        if self._outbox_size <= QUEUE_LOW_WATER and not self._uncongested.is_set():
+            self._set_uncongested()
 
-    async def _write_loop(self, socket: ServerConnection, session: _Session) -> None:
-        try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while self._outbox and self._session is session:
-                    # send() waits only when the socket's buffer is full; meanwhile the next batch grows.
-                    await socket.send(self._next_frame())
-        except ConnectionClosed:
-            return
+    async def _write_loop(self, socket: WsConnection, session: _Session) -> None:
+        while socket.open:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._outbox and self._session is session and socket.open:
+                if not socket.writable:
+                    # Only a full socket buffer waits; meanwhile the next batch grows.
+                    await socket.wait_writable()
+                    continue
+                self._send_next_frame(socket)
 
     async def _local_write_loop(self, local: LocalSession, session: _Session) -> None:
         while True:
@@ -219,8 +252,8 @@ class OperatorChannel:
             while self._outbox and self._session is session:
                 size, conn_id, payload = self._outbox.popleft()
                 self._outbox_size -= size
-                if self._outbox_size <= QUEUE_LOW_WATER:
-                    self._uncongested.set()
+                if self._outbox_size <= QUEUE_LOW_WATER and not self._uncongested.is_set():
+                    self._set_uncongested()
                 # Awaited one at a time, in order, like frames read off the socket: a slow operator
                 # leaves the queue growing here, and past the high-water mark the pages wait.
                 try:
@@ -234,18 +267,19 @@ class OperatorChannel:
 
     # Operator -> page.
 
-    def _on_operator_frame(self, frame: str | bytes, receiver: BuildReceiver | None = None) -> None:
-        if isinstance(frame, bytes):
-            if receiver is not None:
-                receiver.on_chunk(frame)  # binary frames from the operator are build pushes only
-            else:
-                logger.warning("ignoring a %d-byte binary frame from the operator", len(frame))
-            return
-        try:
-            batch = json.loads(frame)
-        except (ValueError, RecursionError) as exc:
-            logger.warning("ignoring an operator frame that is not JSON: %s", exc)
-            return
+    def _on_operator_text(self, frame: bytes, receiver: BuildReceiver | None = None) -> None:
+        batch: Any = None
+        decoded = False
+        # orjson would make an integer beyond 64 bits a float: a frame with a long digit run takes the exact way.
+        if _LONG_DIGITS.search(frame) is None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                batch, decoded = orjson.loads(frame), True
+        if not decoded:
+            try:
+                batch = json.loads(frame.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                logger.warning("ignoring an operator frame that is not JSON: %s", exc)
+                return
         if not isinstance(batch, list):
             logger.warning("ignoring an operator frame that is not a JSON array of envelopes")
             return
@@ -267,7 +301,7 @@ class OperatorChannel:
                 logger.warning("ignoring an envelope for conn %d whose 'msg' is not an object", conn_id)
                 return
             try:
-                text = json.dumps(message, separators=(",", ":"))
+                text = dumps(message)
             except (TypeError, ValueError) as exc:  # only a local session can hand over what JSON cannot hold
                 logger.error("ignoring an envelope for conn %d that is not JSON: %s", conn_id, exc)
                 return
@@ -334,29 +368,33 @@ class OperatorChannel:
         if session is not None and session.local is not None:
             self.end_local(session.local)
 
-    async def serve(self, socket: ServerConnection) -> None:
-        """Run one authenticated operator connection until it closes; a newer one replaces it."""
+    def socket_handler(self) -> ChannelSocket:
+        """The handler of one authenticated operator connection (a newer one replaces it when it opens)."""
+        return ChannelSocket(self)
+
+    def begin_socket(self, socket: WsConnection) -> _Session:
+        """A socket session starts: it replaces any other and gets the router's `hello` first."""
         session = _Session(socket)
         self._begin(session, f"from {socket.remote_address}")
-        socket.transport.set_write_buffer_limits(high=CHANNEL_WRITE_BUFFER)
-        self._enqueue_frame(json.dumps(self._hello(), separators=(",", ":")))
+        transport = socket.transport
+        assert transport is not None
+        transport.set_write_buffer_limits(high=CHANNEL_WRITE_BUFFER)
+        self._enqueue_frame(dumps(self._hello()))
         session.writer = asyncio.get_running_loop().create_task(self._write_loop(socket, session))
+        return session
 
-        def send_event(event: dict[str, Any]) -> None:
-            if self._session is session:  # a replaced or closed channel's operator is gone
-                self._enqueue_frame(json.dumps(event, separators=(",", ":")))
+    def send_event(self, session: _Session, event: dict[str, Any]) -> None:
+        """Queue a router event for the operator of `session`, unless a newer channel replaced it."""
+        if self._session is session:  # a replaced or closed channel's operator is gone
+            self._enqueue_frame(dumps(event))
 
-        receiver = BuildReceiver(self._builds, self._install_lock, send_event)
-        try:
-            async for frame in socket:
-                self._on_operator_frame(frame, receiver)
-        except ConnectionClosed:
-            pass  # The operator went away; pages get `unavailable` until it is back.
-        finally:
+    def end_socket(self, session: _Session) -> None:
+        """A socket session's connection ended: pages get `unavailable` until an operator is back."""
+        if session.writer is not None:
             session.writer.cancel()
-            if self._session is session:
-                self._session = None
-                self._drop_outbox()
+        if self._session is session:
+            self._session = None
+            self._drop_outbox()
 
     def _retire(self, session: _Session) -> None:
         if session.writer is not None:
@@ -365,11 +403,35 @@ class OperatorChannel:
             session.local.mark_closed()
         if session.socket is None:
             return
-        task = asyncio.get_running_loop().create_task(
-            session.socket.close(REPLACED_CLOSE_CODE, "replaced by a newer operator channel")
+        session.socket.close(REPLACED_CLOSE_CODE, "replaced by a newer operator channel")
+
+
+class ChannelSocket:
+    """The `MessageHandler` of one operator connection: batches of envelopes and build pushes come in."""
+
+    def __init__(self, channel: OperatorChannel) -> None:
+        self._channel = channel
+        self._session: _Session | None = None
+        self._receiver: BuildReceiver | None = None
+
+    def on_open(self, conn: WsConnection) -> None:
+        channel = self._channel
+        session = self._session = channel.begin_socket(conn)
+        self._receiver = BuildReceiver(
+            channel._builds, channel._install_lock, lambda event: channel.send_event(session, event)
         )
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+
+    def on_text(self, conn: WsConnection, data: bytes) -> None:
+        # The decoder checks the UTF-8 (the trusted operator's frames are not checked twice).
+        self._channel._on_operator_text(data, self._receiver)
+
+    def on_binary(self, conn: WsConnection, data: bytes) -> None:
+        assert self._receiver is not None
+        self._receiver.on_chunk(data)  # binary frames from the operator are build pushes only
+
+    def on_close(self, conn: WsConnection) -> None:
+        if self._session is not None:
+            self._channel.end_socket(self._session)
 
 
 def _describe(session: _Session) -> str:

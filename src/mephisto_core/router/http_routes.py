@@ -10,10 +10,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
-
 from mephisto_core.router.build_store import BuildStore
+from mephisto_core.router.http_server import HttpRequest as Request
+from mephisto_core.router.http_server import HttpResponse as Response
 from mephisto_core.router.static_files import StaticFile, StaticFiles, StaticFileUnavailable, url_path_parts
 from mephisto_core.router.versions import VERSION_PATH, version_info
 
@@ -61,22 +60,19 @@ def build_response(
     extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> Response:
     """An HTTP response with the headers every router answer carries."""
-    headers = Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            # websockets answers one request per connection; saying so keeps clients from waiting.
-            ("Connection", "close"),
-            ("Content-Length", str(len(body))),
-            ("Content-Type", content_type),
-            ("X-Content-Type-Options", "nosniff"),
-            # Providers show the page in a frame (MTurk ExternalQuestion), so any ancestor may frame it.
-            ("Content-Security-Policy", "frame-ancestors *"),
-        ]
-    )
+    headers = [
+        ("Date", email.utils.formatdate(usegmt=True)),
+        # The router answers one request per connection; saying so keeps clients from waiting.
+        ("Connection", "close"),
+        ("Content-Length", str(len(body))),
+        ("Content-Type", content_type),
+        ("X-Content-Type-Options", "nosniff"),
+        # Providers show the page in a frame (MTurk ExternalQuestion), so any ancestor may frame it.
+        ("Content-Security-Policy", "frame-ancestors *"),
+    ]
     if not cacheable:
-        headers["Cache-Control"] = "no-store"
-    for name, value in extra_headers:
-        headers[name] = value
+        headers.append(("Cache-Control", "no-store"))
+    headers.extend(extra_headers)
     return Response(status.value, status.phrase, headers, body)
 
 

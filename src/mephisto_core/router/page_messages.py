@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, NoReturn
 
+import orjson
+
 # Page -> router text types. Uploads are binary frames and never arrive as text.
 HELLO = "hello"
 SUBMIT = "submit"
@@ -107,7 +109,37 @@ _SURROGATE_ESCAPE = re.compile(
 )
 
 
-def _decode_object(text: str, what: str) -> dict[str, Any]:
+# orjson turns an integer beyond 64 bits into a float; a frame with such a long digit run takes the exact decoder.
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+
+
+def _decode_object(text: str | bytes, what: str) -> dict[str, Any]:
+    # orjson refuses everything the checks below refuse (NaN, infinite numbers, unpaired surrogates, bad UTF-8),
+    # so a frame it takes is valid as it is; anything else goes the exact way, for the same answers as before.
+    long_digits = (
+        _LONG_DIGITS_BYTES.search(text) is not None
+        if isinstance(text, bytes)
+        else _LONG_DIGITS_TEXT.search(text) is not None
+    )
+    if not long_digits:
+        try:
+            fast = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(fast, dict):
+                return fast
+            raise BadMessage(f"{what} must be a JSON object, not {_json_kind(fast)}")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadMessage(f"{what} is not valid UTF-8") from None
+    return _decode_exact(text, what)
+
+
+def _decode_exact(text: str, what: str) -> dict[str, Any]:
     try:
         value = _DECODER.decode(text)
     except _BadNumber as exc:
@@ -204,8 +236,8 @@ def _check_submit(message: dict[str, Any], request_id: int) -> None:
         raise BadMessage("'uploads' of a 'submit' message must be a list of upload_id strings", request_id)
 
 
-def parse_page_text(text: str) -> PageMessage:
-    """Check one text frame from a page; raise `BadMessage` saying what is wrong."""
+def parse_page_text(text: str | bytes) -> PageMessage:
+    """Check one text frame from a page (its text, or its UTF-8 bytes); raise `BadMessage` saying what is wrong."""
     message = _decode_object(text, "the message")
     type_ = message.get("type")
     if not isinstance(type_, str):
@@ -243,11 +275,12 @@ def parse_upload_frame(frame: bytes) -> UploadHeader:
         raise BadMessage(f"an upload header may have at most {MAX_UPLOAD_HEADER_BYTES} bytes, not {header_length}")
     if header_length > len(frame) - 4:
         raise BadMessage(f"the upload header length {header_length} is longer than the frame")
+    header_bytes = frame[4 : 4 + header_length]
     try:
-        header_text = frame[4 : 4 + header_length].decode("utf-8")
+        header_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise BadMessage("the upload header is not UTF-8") from None
-    header = _decode_object(header_text, "the upload header")
+    header = _decode_object(header_bytes, "the upload header")
     request_id = _optional_id(header)
     if header.get("type") != UPLOAD:
         raise BadMessage('an upload header needs "type": "upload"', request_id)
@@ -261,17 +294,18 @@ def parse_upload_frame(frame: bytes) -> UploadHeader:
     return UploadHeader(request_id, upload_id, 4 + header_length)
 
 
-def error_frame(code: str, message: str, request_id: int | None = None) -> str:
-    """The router's own `error` answer to a page."""
+def error_frame(code: str, message: str, request_id: int | None = None) -> bytes:
+    """The router's own `error` answer to a page (compact JSON, UTF-8)."""
     body: dict[str, object] = {"type": "error", "code": code, "message": message}
     if request_id is not None:
         body["id"] = request_id
-    return json.dumps(body, separators=(",", ":"))
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:  # an id beyond 64 bits
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def heartbeat_ack_frame(request_id: int, operator_connected: bool) -> str:
-    """The router's answer to a `heartbeat`."""
-    return json.dumps(
-        {"type": "heartbeat_ack", "id": request_id, "operator_connected": operator_connected},
-        separators=(",", ":"),
-    )
+def heartbeat_ack_frame(request_id: int, operator_connected: bool) -> bytes:
+    """The router's answer to a `heartbeat` (compact JSON, UTF-8)."""
+    connected = b"true" if operator_connected else b"false"
+    return b'{"type":"heartbeat_ack","id":%d,"operator_connected":%s}' % (request_id, connected)

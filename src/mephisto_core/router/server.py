@@ -1,25 +1,23 @@
-"""`RouterServer`: the worker-facing server, one `websockets` server for HTTP GETs and both WebSockets."""
+"""`RouterServer`: the worker-facing server, one server (`http_server`) for HTTP GETs and both WebSockets."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import ssl
 import uuid
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
+import orjson
 
 from mephisto_core.errors import ConfigError
 from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES
 from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.channel import OperatorChannel
-from mephisto_core.router.http_requests import BodyAwareConnection
 from mephisto_core.router.http_routes import HttpRoutes, load_client_js, text_response
+from mephisto_core.router.http_server import HttpRequest, RouteResult, WsAccept, WsConnection, WsServer
 from mephisto_core.router.page_messages import UPLOAD_FRAME_ALLOWANCE
 from mephisto_core.router.versions import version_info
 from mephisto_core.router.worker_registry import WorkerRegistry
@@ -28,11 +26,10 @@ from mephisto_core.router.worker_socket import WorkerSocketHandler
 WORKER_SOCKET_PATH = "/ws"
 CHANNEL_PATH = "/_channel"
 
-# websockets' keepalive finds dead peers (a closed laptop lid, a lost network) within about 40 s.
+# The keepalive finds dead peers (a closed laptop lid, a lost network) within about 40 s: every open socket is
+# pinged after this long, and dropped when it does not answer within the timeout. One timer serves them all.
 PING_INTERVAL_SECONDS = 20.0
 PING_TIMEOUT_SECONDS = 20.0
-# Frames a socket may hold unread before websockets stops reading it; uploads make each one large.
-MAX_QUEUED_FRAMES = 4
 
 
 def _path_of(target: str) -> str:
@@ -103,7 +100,7 @@ class RouterServer:
             max_worker_buffer_bytes if max_worker_buffer_bytes is not None else 4 * max_message_bytes
         )
         self.router_id = uuid.uuid4().hex
-        self._server: Server | None = None
+        self._server: WsServer | None = None
         self._channel: OperatorChannel | None = None
         self._workers: WorkerSocketHandler | None = None
         self._routes: HttpRoutes | None = None
@@ -165,23 +162,9 @@ class RouterServer:
             max_upload_bytes=self._max_upload_bytes,
         )
         self._routes = HttpRoutes(self._builds, client_js, lambda: self.operator_connected)
-        self._server = await serve(
-            self._handle_socket,
-            self._host,
-            self._port,
-            ssl=self._ssl,
-            process_request=self._process_request,
-            # Reads requests that carry a body too, so they get 405/400 instead of a closed connection.
-            create_connection=BodyAwareConnection,
-            # Compression would cost a zlib context per socket and CPU per frame for small JSON.
-            compression=None,
-            # The largest frame a worker socket may send; the channel lifts its own limit once authenticated.
-            max_size=self._max_upload_bytes + UPLOAD_FRAME_ALLOWANCE,
-            max_queue=MAX_QUEUED_FRAMES,
-            ping_interval=PING_INTERVAL_SECONDS,
-            ping_timeout=PING_TIMEOUT_SECONDS,
-        )
-        self._bound_port = int(self._server.sockets[0].getsockname()[1])
+        # No compression is ever negotiated: it would cost a zlib context per socket and CPU per frame.
+        self._server = WsServer(self, ping_interval=PING_INTERVAL_SECONDS, ping_timeout=PING_TIMEOUT_SECONDS)
+        self._bound_port = await self._server.start(self._host, self._port, self._ssl)
 
     async def stop(self) -> None:
         """Close every socket and stop listening. Safe to call more than once."""
@@ -190,46 +173,57 @@ class RouterServer:
             return
         if self._channel is not None:
             self._channel.close_local()
-        self._server.close()
-        await self._server.wait_closed()
+        await self._server.close()
 
-    def _channel_authorised(self, request: Request) -> bool:
-        values = request.headers.get_all("Authorization")
+    def _channel_authorised(self, request: HttpRequest) -> bool:
+        values = request.get_all("Authorization")
         if len(values) != 1:
             return False
-        # Header values are str with undecodable bytes escaped; compare bytes so any input is safe.
-        offered = values[0].encode("utf-8", "surrogateescape")
+        # Header values are decoded as Latin-1, which gives back the bytes sent; compare bytes so any input is safe.
+        offered = values[0].encode("latin-1")
         return hmac.compare_digest(offered, b"Bearer " + self._secret)
 
-    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        assert self._routes is not None
-        path = _path_of(request.path)
-        has_body = isinstance(connection, BodyAwareConnection) and connection.request_has_body
+    def route(self, conn: WsConnection, request: HttpRequest, has_body: bool) -> RouteResult:
+        """What the server does with one request (see `http_server.App`)."""
+        assert self._routes is not None and self._workers is not None and self._channel is not None
         if has_body:
-            return await self._routes.respond(request, has_body=True)
-        if request.method == "GET" and path == WORKER_SOCKET_PATH:
-            return None  # go on with the WebSocket handshake
-        if request.method == "GET" and path == CHANNEL_PATH:
-            if not self._channel_authorised(request):
-                return text_response(
-                    HTTPStatus.UNAUTHORIZED,
-                    "The operator channel needs 'Authorization: Bearer <channel secret>'.\n",
-                    extra_headers=(("WWW-Authenticate", "Bearer"),),
-                )
-            # The operator is trusted and its batches may hold many maximal messages.
-            connection.protocol.max_message_size = None
-            return None
-        return await self._routes.respond(request)
+            return self._routes.respond(request, has_body=True)
+        if request.method == "GET":
+            path = _path_of(request.path)
+            if path == WORKER_SOCKET_PATH:
+                # The largest message a worker socket may send: an upload frame.
+                return WsAccept(self._workers, self._max_upload_bytes + UPLOAD_FRAME_ALLOWANCE)
+            if path == CHANNEL_PATH:
+                if not self._channel_authorised(request):
+                    return text_response(
+                        HTTPStatus.UNAUTHORIZED,
+                        "The operator channel needs 'Authorization: Bearer <channel secret>'.\n",
+                        extra_headers=(("WWW-Authenticate", "Bearer"),),
+                    )
+                if _is_probe(request.path):
+                    return WsAccept(_Probe(self), None)
+                # The operator is trusted and its batches may hold many maximal messages.
+                return WsAccept(self._channel.socket_handler(), None)
+        return self._routes.respond(request)
 
-    async def _handle_socket(self, socket: ServerConnection) -> None:
-        assert self._channel is not None and self._workers is not None and socket.request is not None
-        if _path_of(socket.request.path) == CHANNEL_PATH:
-            if _is_probe(socket.request.path):
-                # Authenticated already (process_request); answer who we are and leave the operator's channel be.
-                probe = {"event": "probe", "router_id": self.router_id, **version_info(self._builds.digest)}
-                await socket.send(json.dumps([probe]))
-                await socket.close()
-                return
-            await self._channel.serve(socket)
-        else:
-            await self._workers.serve(socket)
+
+class _Probe:
+    """`/_channel?probe=1` (authenticated): answer who we are and close, leaving the operator's channel be."""
+
+    def __init__(self, server: RouterServer) -> None:
+        self._server = server
+
+    def on_open(self, conn: WsConnection) -> None:
+        server = self._server
+        probe = {"event": "probe", "router_id": server.router_id, **version_info(server.build_digest)}
+        conn.send_text(orjson.dumps([probe]))
+        conn.close(1000, "")
+
+    def on_text(self, conn: WsConnection, data: bytes) -> None:
+        pass
+
+    def on_binary(self, conn: WsConnection, data: bytes) -> None:
+        pass
+
+    def on_close(self, conn: WsConnection) -> None:
+        pass

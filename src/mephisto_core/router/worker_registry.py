@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 
-from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.frames import EXTERNAL_CLOSE_CODES
-from websockets.protocol import State
+from mephisto_core.router.http_server import WsConnection
+from mephisto_core.router.ws_frames import MAX_CLOSE_REASON_BYTES, is_sendable_close_code
 
 logger = logging.getLogger(__name__)
 
-_MAX_CLOSE_REASON_BYTES = 123
-
-
-def is_sendable_close_code(code: int) -> bool:
-    """Whether `code` may be sent in a WebSocket close frame."""
-    return code in EXTERNAL_CLOSE_CODES or 3000 <= code <= 4999
+__all__ = ["WorkerRegistry", "is_sendable_close_code"]
 
 
 def _truncate_reason(reason: str) -> str:
     # A close frame has room for 123 bytes of reason; cut on a character boundary.
-    return reason.encode("utf-8")[:_MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+    return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
 class WorkerRegistry:
@@ -35,13 +28,11 @@ class WorkerRegistry:
 
     def __init__(self, max_buffered_bytes: int) -> None:
         self._max_buffered_bytes = max_buffered_bytes
-        self._sockets: dict[int, ServerConnection] = {}
+        self._sockets: dict[int, WsConnection] = {}
         # Ids are never reused during the router's lifetime, so a late message cannot reach a new socket.
         self._next_id = itertools.count(1)
-        # Close handshakes run as tasks; keep references so they are not garbage-collected mid-way.
-        self._closing: set[asyncio.Task[None]] = set()
 
-    def add(self, socket: ServerConnection) -> int:
+    def add(self, socket: WsConnection) -> int:
         """Register a newly opened socket and return its connection id."""
         conn_id = next(self._next_id)
         self._sockets[conn_id] = socket
@@ -58,18 +49,20 @@ class WorkerRegistry:
     def __len__(self) -> int:
         return len(self._sockets)
 
-    def send(self, conn_id: int, text: str) -> bool:
-        """Queue a text frame for a socket without waiting; False if the socket is gone or was dropped."""
+    def send(self, conn_id: int, text: bytes) -> bool:
+        """Queue a text frame (UTF-8) for a socket without waiting; False if the socket is gone or was dropped."""
         socket = self._sockets.get(conn_id)
         if socket is None:
             return False
         return self.send_to(socket, text)
 
-    def send_to(self, socket: ServerConnection, text: str) -> bool:
-        """Queue a text frame on `socket` without waiting; drop the socket if it stopped reading."""
-        if socket.protocol.state is not State.OPEN:
+    def send_to(self, socket: WsConnection, text: bytes) -> bool:
+        """Queue a text frame (UTF-8) on `socket` without waiting; drop the socket if it stopped reading."""
+        if not socket.open:
             return False
-        buffered = socket.transport.get_write_buffer_size()
+        transport = socket.transport
+        assert transport is not None
+        buffered = transport.get_write_buffer_size()
         if buffered > self._max_buffered_bytes:
             logger.warning(
                 "dropping worker socket %s: %d bytes wait to be read (limit %d)",
@@ -78,18 +71,14 @@ class WorkerRegistry:
                 self._max_buffered_bytes,
             )
             # abort() frees the buffer at once; a close handshake would wait behind the unread data.
-            socket.transport.abort()
+            socket.abort()
             return False
-        # broadcast() writes synchronously and never waits for the buffer to drain, unlike send().
-        broadcast([socket], text)
-        return True
+        return socket.send_text(text)
 
     def close(self, conn_id: int, code: int, reason: str) -> bool:
         """Start closing a socket with `code` and `reason`; False if it is not open."""
         socket = self._sockets.get(conn_id)
         if socket is None:
             return False
-        task = asyncio.get_running_loop().create_task(socket.close(code, _truncate_reason(reason)))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        socket.close(code, _truncate_reason(reason))
         return True

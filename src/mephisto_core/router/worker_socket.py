@@ -1,12 +1,13 @@
-"""One worker page's WebSocket (`/ws`): check each frame, answer what the router answers, relay the rest."""
+"""Worker page WebSockets (`/ws`): check each frame, answer what the router answers, relay the rest.
+
+Called by the connection as frames arrive (no task per socket); while the operator channel is congested a
+socket that sent something is paused (`pause_reading`) until the channel drains, so TCP pushes back on pages.
+"""
 
 from __future__ import annotations
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
-
 from mephisto_core.router.channel import OperatorChannel
+from mephisto_core.router.http_server import WsConnection
 from mephisto_core.router.page_messages import (
     HEARTBEAT,
     BadMessage,
@@ -16,11 +17,12 @@ from mephisto_core.router.page_messages import (
     parse_upload_frame,
 )
 from mephisto_core.router.worker_registry import WorkerRegistry
+from mephisto_core.router.ws_frames import CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG
 
 _UNAVAILABLE = "The task server is reconnecting to its operator; please wait, this page retries by itself."
 
 
-def _peer_ip(socket: ServerConnection) -> str:
+def _peer_ip(socket: WsConnection) -> str:
     address = socket.remote_address
     return str(address[0]) if isinstance(address, tuple) and address else ""
 
@@ -41,66 +43,57 @@ class WorkerSocketHandler:
         self._max_message_bytes = max_message_bytes
         self._max_upload_bytes = max_upload_bytes
 
-    async def serve(self, socket: ServerConnection) -> None:
-        """Handle one worker socket from open to close."""
-        conn_id = self._registry.add(socket)
-        self._channel.worker_opened(conn_id, _peer_ip(socket))
-        try:
-            while True:
-                if self._channel.congested:
-                    # Stop reading so TCP pushes back on the pages until the operator catches up.
-                    await self._channel.wait_uncongested()
-                try:
-                    frame = await socket.recv()
-                except ConnectionClosed:
-                    return
-                if isinstance(frame, str):
-                    too_big = self._on_text(conn_id, socket, frame)
-                else:
-                    too_big = self._on_binary(conn_id, socket, frame)
-                if too_big is not None:
-                    await socket.close(CloseCode.MESSAGE_TOO_BIG, too_big)
-                    return
-        finally:
-            self._registry.remove(conn_id)
-            self._channel.worker_closed(conn_id)
+    def on_open(self, conn: WsConnection) -> None:
+        """A worker socket opened: number it and tell the operator."""
+        conn.conn_id = self._registry.add(conn)
+        self._channel.worker_opened(conn.conn_id, _peer_ip(conn))
 
-    def _text_too_big(self, text: str) -> bool:
-        limit = self._max_message_bytes
-        # A character is at most 4 UTF-8 bytes, so most frames are judged without encoding them.
-        if len(text) > limit:
-            return True
-        return len(text) * 4 > limit and len(text.encode("utf-8")) > limit
+    def on_close(self, conn: WsConnection) -> None:
+        """A worker socket ended (either end, or the network)."""
+        self._registry.remove(conn.conn_id)
+        self._channel.forget_reader(conn)
+        self._channel.worker_closed(conn.conn_id)
 
-    def _on_text(self, conn_id: int, socket: ServerConnection, text: str) -> str | None:
-        """Handle a text frame; return a close reason if the frame is too large to accept."""
-        if self._text_too_big(text):
-            return f"a text message may be at most {self._max_message_bytes} bytes"
+    def on_text(self, conn: WsConnection, data: bytes) -> None:
+        """A text message (its UTF-8 bytes)."""
+        if len(data) > self._max_message_bytes:
+            conn.close(CLOSE_MESSAGE_TOO_BIG, f"a text message may be at most {self._max_message_bytes} bytes")
+            return
         try:
-            message = parse_page_text(text)
+            message = parse_page_text(data)
         except BadMessage as exc:
-            self._registry.send_to(socket, error_frame("bad_message", exc.message, exc.request_id))
-            return None
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                conn.close(CLOSE_INVALID_DATA, "a text message must be UTF-8")
+                return
+            self._registry.send_to(conn, error_frame("bad_message", exc.message, exc.request_id))
+            return
+        channel = self._channel
         if message.type == HEARTBEAT:
             assert message.id is not None  # parse_page_text requires it for heartbeats
-            self._registry.send_to(socket, heartbeat_ack_frame(message.id, self._channel.connected))
-        elif self._channel.connected:
-            self._channel.relay_text(conn_id, text, message.body)
+            self._registry.send_to(conn, heartbeat_ack_frame(message.id, channel.connected))
+        elif channel.connected:
+            channel.relay_text(conn.conn_id, data, message.body)
+            if channel.congested:
+                channel.pause_reader(conn)
         else:
-            self._registry.send_to(socket, error_frame("unavailable", _UNAVAILABLE, message.id))
-        return None
+            self._registry.send_to(conn, error_frame("unavailable", _UNAVAILABLE, message.id))
 
-    def _on_binary(self, conn_id: int, socket: ServerConnection, frame: bytes) -> str | None:
-        """Handle an upload frame; return a close reason if its file is over the upload limit."""
+    def on_binary(self, conn: WsConnection, frame: bytes) -> None:
+        """An upload frame."""
         try:
             header = parse_upload_frame(frame)
         except BadMessage as exc:
-            self._registry.send_to(socket, error_frame("bad_message", exc.message, exc.request_id))
-            return None
+            self._registry.send_to(conn, error_frame("bad_message", exc.message, exc.request_id))
+            return
         if len(frame) - header.file_offset > self._max_upload_bytes:
-            return f"an uploaded file may be at most {self._max_upload_bytes} bytes"
-        if self._channel.connected:
-            self._channel.relay_upload(conn_id, frame)
+            conn.close(CLOSE_MESSAGE_TOO_BIG, f"an uploaded file may be at most {self._max_upload_bytes} bytes")
+            return
+        channel = self._channel
+        if channel.connected:
+            channel.relay_upload(conn.conn_id, frame)
+            if channel.congested:
+                channel.pause_reader(conn)
         else:
-            self._registry.send_to(socket, error_frame("unavailable", _UNAVAILABLE, header.id))
-        return None
+            self._registry.send_to(conn, error_frame("unavailable", _UNAVAILABLE, header.id))
