@@ -13,9 +13,12 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import peewee as pw
 
 from mephisto_core.data_model import Database
 from mephisto_core.errors import DatabaseError
@@ -25,6 +28,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _STOP = object()
+#: turns driver errors into peewee's (what execute_sql raises); a module name, out of reach of name mangling
+_driver_errors = pw.__exception_wrapper__
 # While the database keeps failing (a lock past the busy timeout, a full disk), every batch fails the same way:
 # one log line this often says so, the callers report their own failures.
 FAILURE_LOG_EVERY_SECONDS = 10.0
@@ -94,9 +99,12 @@ class DatabaseWriter:
     def _run_batch(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[_Job, bool, Any]] = []
         started = time.perf_counter()
+        deferred = _defer_begin(self.database) if not self.database.is_sqlite else None
         try:
             with self.database.write():
-                savepoints = _JobSavepoints(self.database)
+                savepoints: _JobSavepoints | _PostgresSavepoints = (
+                    _JobSavepoints(self.database) if deferred is None else _PostgresSavepoints(self.database, deferred)
+                )
                 for job in batch:
                     if not job.future.cancelled():
                         outcomes.append((job, *savepoints.run(job)))
@@ -107,6 +115,9 @@ class DatabaseWriter:
             self._log_failed_batch(len(batch), error)
             self._deliver([(job, False, error) for job in batch])
             return
+        finally:
+            if deferred is not None:
+                deferred.clear()
         self.batches += 1
         self.jobs_done += len(outcomes)
         metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
@@ -147,41 +158,148 @@ def _first_cause(exc: Exception) -> Exception:
 
 
 class _JobSavepoints:
-    """Runs the jobs of one transaction each in a savepoint, so that a failed job undoes only its own writes.
-
-    Plain statements rather than peewee's atomic(): jobs run one after the other, so one fixed name does. On
-    SQLite a savepoint costs two cheap statements per job. On PostgreSQL every statement is a round trip, so the
-    release of one job's savepoint and the next one's start go together, and a rollback keeps the savepoint for
-    the next job: one round trip per job.
+    """SQLite: runs the jobs of one transaction each in a savepoint, so that a failed job undoes only its own
+    writes. Plain statements on the driver's connection rather than peewee's atomic(): jobs run one after the
+    other, so one fixed name does, and a savepoint costs two cheap statements per job.
     """
 
     def __init__(self, database: Database) -> None:
-        self._execute = database.db.execute_sql
         self._connection = database.db.connection()
-        self._postgres = not database.is_sqlite
-        self._open = False
+
+    def _execute(self, sql: str) -> None:
+        with _driver_errors:  # as peewee's own errors, like those of execute_sql
+            self._connection.execute(sql)
 
     def run(self, job: _Job) -> tuple[bool, Any]:
         """(True, result) or (False, the exception), with the job's writes kept or undone accordingly."""
-        if not self._postgres:
-            self._execute('SAVEPOINT "job"')
-        elif self._open:
-            self._execute('RELEASE SAVEPOINT "job"; SAVEPOINT "job"')
-        else:
-            self._execute('SAVEPOINT "job"')
-            self._open = True
+        self._execute('SAVEPOINT "job"')
         try:
             result = job.fn(*job.args)
-            if self._postgres:
-                _raise_if_statement_failed(self._connection)
-            else:
-                self._execute('RELEASE SAVEPOINT "job"')
+            self._execute('RELEASE SAVEPOINT "job"')
         except Exception as exc:  # handed to the awaiting caller, which decides what to do
             self._execute('ROLLBACK TO SAVEPOINT "job"')
-            if not self._postgres:
-                self._execute('RELEASE SAVEPOINT "job"')
+            self._execute('RELEASE SAVEPOINT "job"')
             return False, exc
         return True, result
+
+
+class _Deferred:
+    """What the writer's PostgreSQL connection still has to send ahead of the next statement of the batch."""
+
+    __slots__ = ("begin", "defer_begin", "savepoint")
+
+    def __init__(self) -> None:
+        self.defer_begin = False  # the next BEGIN is held back rather than sent on its own
+        self.begin = False  # a held-back BEGIN is waiting
+        self.savepoint: str | None = None  # a job's RELEASE / SAVEPOINT statements waiting
+
+    def take(self) -> str:
+        prefix = ("BEGIN; " if self.begin else "") + (self.savepoint or "")
+        self.begin, self.savepoint = False, None
+        return prefix
+
+    def clear(self) -> None:
+        self.defer_begin = self.begin = False
+        self.savepoint = None
+
+
+#: the deferred statements of each writer connection to PostgreSQL (the writer thread's own connection)
+_DEFERRED: weakref.WeakKeyDictionary[Any, _Deferred] = weakref.WeakKeyDictionary()
+_deferring_cursor: type | None = None
+
+
+def _defer_begin(database: Database) -> _Deferred:
+    """Make the writer's PostgreSQL connection hold the batch's BEGIN back until its first statement."""
+    global _deferring_cursor
+    connection = database.db.connection()
+    if _deferring_cursor is None:
+        _deferring_cursor = _make_deferring_cursor()
+    if connection.cursor_factory is not _deferring_cursor:
+        connection.cursor_factory = _deferring_cursor
+    deferred = _DEFERRED.get(connection)
+    if deferred is None:
+        deferred = _DEFERRED[connection] = _Deferred()
+    deferred.clear()
+    deferred.defer_begin = True
+    return deferred
+
+
+def _make_deferring_cursor(base: type | None = None) -> type:
+    """A psycopg2 cursor that sends the connection's deferred statements in the same round trip as the next one.
+
+    psycopg2 sends a statement (its parameters interpolated on the client) as one simple query, which may hold
+    several statements: PostgreSQL runs them in order and the cursor sees the last one's result.
+    """
+    from psycopg2.extensions import cursor
+
+    parent = cursor if base is None else base  # tests pass a cursor of their own that counts round trips
+
+    class DeferringCursor(parent):  # type: ignore[misc,valid-type]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            deferred = _DEFERRED.get(self.connection)
+            if deferred is not None:
+                if deferred.defer_begin and query == "BEGIN":
+                    deferred.defer_begin, deferred.begin = False, True
+                    return None
+                if deferred.begin or deferred.savepoint:
+                    prefix = deferred.take()
+                    if isinstance(query, str):
+                        query = prefix + query
+                    else:  # composed SQL: the deferred statements go first, on their own
+                        super().execute(prefix)
+            return super().execute(query, vars)
+
+        def executemany(self, query: Any, vars_list: Any) -> Any:
+            deferred = _DEFERRED.get(self.connection)
+            if deferred is not None and (deferred.begin or deferred.savepoint):
+                super().execute(deferred.take())
+            return super().executemany(query, vars_list)
+
+    return DeferringCursor
+
+
+class _PostgresSavepoints:
+    """PostgreSQL: each job in its own savepoint too, without a round trip of its own.
+
+    Every statement is a round trip here, so the batch's BEGIN and each job's `RELEASE SAVEPOINT` (of the job
+    before) and `SAVEPOINT` travel with the job's first statement (`_make_deferring_cursor`). A job that sends no
+    statement costs nothing; one that fails after sending some is rolled back to its own savepoint, which then
+    stays for the next job to release. Each job's savepoint has its own name: if a failed round trip never
+    created it, `ROLLBACK TO` it fails and with it the whole batch (nobody is told that something is stored),
+    rather than rolling back to the job before's savepoint and undoing that job's writes.
+    """
+
+    def __init__(self, database: Database, deferred: _Deferred) -> None:
+        self._execute = database.db.execute_sql
+        self._connection = database.db.connection()
+        self._deferred = deferred
+        self._open: str | None = None  # the savepoint of the last job that sent a statement
+        self._count = 0
+
+    def run(self, job: _Job) -> tuple[bool, Any]:
+        """(True, result) or (False, the exception), with the job's writes kept or undone accordingly."""
+        self._count += 1
+        name = f'"job{self._count}"'
+        release = f"RELEASE SAVEPOINT {self._open}; " if self._open is not None else ""
+        self._deferred.savepoint = f"{release}SAVEPOINT {name}; "
+        try:
+            result = job.fn(*job.args)
+            _raise_if_statement_failed(self._connection)
+        except Exception as exc:  # handed to the awaiting caller, which decides what to do
+            if self._sent():
+                self._execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self._open = name
+            return False, exc
+        if self._sent():
+            self._open = name
+        return True, result
+
+    def _sent(self) -> bool:
+        """Whether the job's savepoint went out (with its first statement); a job without statements: no."""
+        if self._deferred.savepoint is None:
+            return True
+        self._deferred.savepoint = None
+        return False
 
 
 def _raise_if_statement_failed(connection: Any) -> None:
