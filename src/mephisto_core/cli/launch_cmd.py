@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     help="Serve OpenMetrics on 127.0.0.1:PORT while the run goes on (0: a free port; docs/monitoring.md). "
     "Default: MEPHISTO_METRICS_PORT, else off.",
 )
+@click.option(
+    "--join",
+    is_flag=True,
+    help="Serve the task's run with this process too, next to the launch that owns it (PostgreSQL only): its own "
+    "router and worker link, units of the same run. See 'Several operators on one run' in docs/reliability.md.",
+)
 def launch(
     task_file: Path,
     overrides: tuple[str, ...],
@@ -50,11 +56,15 @@ def launch(
     simulate_log: Path | None,
     panel: bool | None,
     metrics_port: int | None,
+    join: bool,
 ) -> None:
     """Launch TASK_FILE (with optional section.key=value OVERRIDES) and serve it until every unit is done.
 
     Launching the same task name again resumes its unfinished units. Ctrl-C once: hand out no new units and
     wait for work in flight; twice: stop now (held units are offered again on the next launch).
+
+    With --join, this process only helps a running launch of the task serve workers (on PostgreSQL); Ctrl-C then
+    stops this process alone, and the units its workers held go back to the pool.
     """
     from mephisto_core.cli.context import load_settings, open_settings_database
     from mephisto_core.router.open_files import raise_open_file_limit
@@ -78,6 +88,7 @@ def launch(
                 simulate,
                 simulate_log,
                 sys.stdout.isatty() if panel is None else panel,
+                join,
             )
         )
     finally:
@@ -91,17 +102,27 @@ async def _launch(
     simulate: int,
     simulate_log: Path | None,
     panel: bool,
+    join: bool = False,
 ) -> None:
     from mephisto_core.cli._launch_panel import LaunchDisplay
+    from mephisto_core.data_model import UnitStatus
     from mephisto_core.operations.run.operator import Operator
     from mephisto_core.operations.run.simulate import run_crowd
 
-    operator = Operator(settings, database)
+    operator = Operator(settings, database, join=join)
     display = LaunchDisplay(operator.stats, live=panel)
     loop = asyncio.get_running_loop()
 
     def on_interrupt() -> None:
         operator.request_stop()
+        if join:
+            display.note(
+                "Stopping this --join process: no new units here; waiting for its workers' units in flight. "
+                "Press Ctrl-C again to stop now (their units go back to the pool). The other processes go on."
+                if operator.stats.stopping == "graceful"
+                else "Second Ctrl-C: stopping this --join process now; its workers' units go back to the pool."
+            )
+            return
         display.note(
             "Stopping: no new units; waiting for work in flight. Press Ctrl-C again to stop now."
             if operator.stats.stopping == "graceful"
@@ -125,6 +146,8 @@ async def _launch(
                     operator.ctx.blueprint,
                     simulate,
                     ack_log=simulate_log,
+                    # A joined process's bots are other workers than the owner's (names are per provider).
+                    name_prefix=f"sim-{operator.owner.replace(':', '-')}" if join else "sim",
                     provider=operator.ctx.provider,
                     # Bots call the task's procedures too, when its module says with what (SIMULATED_CALLS).
                     calls=operator.ctx.rules.procedures.simulated_calls if operator.ctx.rules.procedures else (),
@@ -141,6 +164,12 @@ async def _launch(
         loop.remove_signal_handler(signal.SIGTERM)
         if bots is not None and not bots.done():
             bots.cancel()
+    if join and stats.count(UnitStatus.CREATED, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED):
+        display.console.print(
+            f"This --join process stopped (run {stats.run_id}); the process that owns the run goes on serving it.",
+            highlight=False,
+        )
+        return
     display.summary(stats)
 
 

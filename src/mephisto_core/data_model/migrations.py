@@ -86,6 +86,15 @@ def _withdrawn_unit_table(db: pw.Database) -> None:
     db.create_tables([WithdrawnUnit], safe=True)
 
 
+def _operator_leases(db: pw.Database) -> None:
+    # Its own module (data_model/operator_leases.py), not in ALL_MODELS: this migration makes the table, and the
+    # agent column naming the process that holds an in-task agent (several processes on one run, `--join`).
+    from mephisto_core.data_model.operator_leases import OperatorLease, add_held_by_column
+
+    db.create_tables([OperatorLease], safe=True)
+    add_held_by_column(db)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -98,6 +107,9 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "live_message table: live transcripts per assignment", _live_message_table),
     Migration(8, "rule_action table: what the task file's quality rules did to workers", _rule_action_table),
     Migration(9, "withdrawn_unit table: units a task withdrew for good (never offered again)", _withdrawn_unit_table),
+    Migration(
+        10, "operator_lease table and agent.held_by: several operator processes serving one run", _operator_leases
+    ),
 ]
 
 

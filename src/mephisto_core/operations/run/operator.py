@@ -32,14 +32,14 @@ import peewee as pw
 from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
 from mephisto_core.abstractions.platform_sync import requirement_lines
 from mephisto_core.abstractions.public_url import check_public_https
-from mephisto_core.data_model import AgentStatus, Database, UnitStatus
+from mephisto_core.data_model import AgentStatus, Database, UnitStatus, operator_leases
 from mephisto_core.data_model.statuses import INCOMPLETE_UNIT_STATUSES
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.file_modes import make_private_dir
 from mephisto_core.operations import cleanup
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.providers import build_provider
-from mephisto_core.operations.run import metrics_server, run_setup, upload_sweep
+from mephisto_core.operations.run import metrics_server, operator_lease, run_setup, upload_sweep
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
 from mephisto_core.operations.run.client_io import ClientIOHandler
 from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOutage
@@ -115,9 +115,13 @@ class _WatchState:
 class Operator:
     """Runs one task run end to end on the current event loop."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, join: bool = False) -> None:
         self.settings = settings
         self.database = database
+        #: `--join`: serve workers of a run another live process owns (operator_lease.py), nothing else
+        self.join = join
+        #: whether this process beats an operator lease (PostgreSQL: the runs other processes may join)
+        self._leases = join
         self.writer = DatabaseWriter(database)
         self.stats = RunStats()
         self.owner = run_setup.this_process()
@@ -142,7 +146,11 @@ class Operator:
 
     async def run(self, config: TaskConfig, on_ready: Callable[[RunStats], None] | None = None) -> RunStats:
         """Launch (or resume) the task and return when it is done or stopped."""
+        if self.join:
+            operator_lease.check_can_join(self.database.db)
         blueprint, provider, architect = self._instantiate(config)
+        if self.join:
+            operator_lease.check_provider_can_join(provider.type_name, provider.publishes_units)
         # The full data check runs while units are offered: the feeder stops at the first bad item.
         await asyncio.to_thread(blueprint.check_launch)
         self._rules = await asyncio.to_thread(RunRules.from_config, config, blueprint)
@@ -151,9 +159,10 @@ class Operator:
             async with contextlib.AsyncExitStack() as stack:
                 self.writer.start()
                 stack.callback(self.writer.stop)  # last out: every clean-up above may still write
-                return await self._run(stack, config, blueprint, provider, architect, on_ready)
+                serve = self._serve_joined if self.join else self._run
+                return await serve(stack, config, blueprint, provider, architect, on_ready)
         finally:
-            if self.stats.run_id:
+            if self.stats.run_id and not self.join:  # a joined process leaves the run's clean-up to its owner
                 # Last of all, the run released: a warning if it left anything behind (see operations/cleanup.py).
                 await asyncio.to_thread(self._check_leftovers, self.stats.run_id)
 
@@ -204,6 +213,12 @@ class Operator:
         calls = ProviderCalls(provider)
         stack.callback(calls.close)
         stack.push_async_exit(functools.partial(self._leave_run, selection, outcome))
+        self._leases = isinstance(self.database.db, pw.PostgresqlDatabase)  # only such runs can be joined
+        if self._leases:
+            await self.writer.call(
+                operator_lease.take_owner_lease, selection.run.id, self.owner, selection.previous_owner
+            )
+            stack.push_async_callback(self._drop_lease, selection.run.id)
         ctx = RunContext(self.settings, config, selection.task, selection.run, blueprint, provider, rules=self._rules)
         self.ctx = ctx
         if self._stop_level:
@@ -219,6 +234,7 @@ class Operator:
         )
         stack.push_async_callback(publisher.close)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
+        pool.queries.held_by = self.owner  # names this process on the agents it hands out
         self.worker_pool = pool
         io = ClientIOHandler(pool, self.writer, pool.uploads, calls)
         self.io = io
@@ -280,7 +296,8 @@ class Operator:
             # Agents a dead process left in task get the grace period to come back, then their units are
             # offered again. Units an earlier stop withdrew wait with the never-offered ones: the feeder's
             # `launch_available` offers them first, within `max_num_concurrent_units`.
-            left = await self.writer.call(pool.in_task_agents)
+            # Not those a live `--join` process holds: its pages are still connected to it.
+            left = await self.writer.call(operator_leases.orphaned_in_task_agents, selection.run.id, self.owner)
             io.watch_absent([(False, agent_id) for agent_id in left])
         first_chunk = asyncio.Event()
         feeder = asyncio.create_task(self._feed(launcher, publisher, blueprint, first_chunk))
@@ -298,6 +315,162 @@ class Operator:
         self.platform_sync = start_platform_sync(stack, pool, io, self.writer, calls, run_dir)
         outcome.completed = await self._watch(ctx, launcher, publisher, pool, io, feeder, router_lost)
         return self.stats
+
+    async def _serve_joined(
+        self,
+        stack: contextlib.AsyncExitStack,
+        config: TaskConfig,
+        blueprint: Blueprint,
+        provider: CrowdProvider,
+        architect: Architect,
+        on_ready: Callable[[RunStats], None] | None,
+    ) -> RunStats:
+        """`--join`: serve the workers of a run another live process owns, through this process's own router.
+
+        Creates no unit, offers and publishes nothing, reconciles nothing: all of that is the owner's. Ends when
+        the database has no incomplete unit, or at a stop of this process (its held units go back to the pool),
+        or after the owner released the run (a stop of the whole run) once this process's pages are done.
+        """
+        selection = await self.writer.call(operator_lease.join_run, config, self.owner)
+        run_id = selection.run.id
+        stack.push_async_callback(self._leave_joined, run_id)
+        calls = ProviderCalls(provider)
+        stack.callback(calls.close)
+        ctx = RunContext(self.settings, config, selection.task, selection.run, blueprint, provider, rules=self._rules)
+        self.ctx = ctx
+        if self._stop_level:
+            ctx.accepting = False
+        self.stats.task_name, self.stats.run_id, self.stats.resumed = config.task.name, run_id, True
+        launcher = TaskLauncher(ctx)  # counts units only: creating and offering them is the owner's
+        pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
+        pool.queries.held_by = self.owner
+        self.worker_pool = pool
+        io = ClientIOHandler(pool, self.writer, pool.uploads, calls)
+        self.io = io
+        live = blueprint.live_session(LiveBridge(io, pool, self.writer))
+        if live is not None:
+            await live.close()
+            raise ConfigError(
+                "--join cannot serve a live task: the workers of one conversation must reach the one process that "
+                "keeps it. Serve live tasks from one process.",
+                file=config.path,
+            )
+        self.metrics_url = metrics_server.start(stack, self.settings, self.stats, lambda: self.io, run_id)
+        # Its own build folder: the owner (maybe on this machine) serves from runs/<id>/build.
+        build_dir = self.settings.runs_dir / str(run_id) / f"join-{self.owner.replace(':', '-')}" / "build"
+        await asyncio.to_thread(_fresh_build, blueprint, build_dir)
+        secret = secrets.token_urlsafe(32)
+        deployment = await architect.deploy(build_dir, secret)
+        stack.push_async_callback(architect.shutdown)
+        taken_over: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def lost_to_another_operator(reason: str) -> None:
+            if not taken_over.done():
+                taken_over.set_result(reason)
+
+        router_lost = asyncio.create_task(self._watch_router(architect, taken_over), name="mephisto-router-watch")
+        stack.callback(router_lost.cancel)
+        channel: RouterChannel
+        if deployment.local_link is not None:
+            channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
+        else:
+            channel = OperatorChannel(
+                deployment.channel_url,
+                deployment.channel_secret or secret,
+                io.on_envelope,
+                io.on_upload,
+                build_dir=build_dir if deployment.push_build else None,
+                ca_file=deployment.ca_file,
+                on_taken_over=lost_to_another_operator,
+            )
+        io.channel = channel
+        await self._open_channel(channel, router_lost)
+        stack.push_async_callback(channel.stop)
+        ctx.worker_url = deployment.worker_url
+        self.stats.worker_url = deployment.worker_url
+        await self._refresh(launcher, io)
+        self.ready.set()
+        if on_ready is not None:
+            on_ready(self.stats)
+        log.info(
+            "joined run %d of task %r (owner %s) as %s", run_id, config.task.name, selection.previous_owner, self.owner
+        )
+        await self._watch_joined(ctx, launcher, pool, io, router_lost)
+        return self.stats
+
+    async def _watch_joined(
+        self,
+        ctx: RunContext,
+        launcher: TaskLauncher,
+        pool: WorkerPool,
+        io: ClientIOHandler,
+        router_lost: asyncio.Task[str | None],
+    ) -> bool:
+        """The watch loop of a joined process: True when every unit of the run is done, False after a stop."""
+        last_beat = -math.inf
+        owner_warned = False
+        outage = DatabaseOutage("serving the joined run")
+        while True:
+            if router_lost.done() and (reason := router_lost.result()) is not None:
+                raise RouterLostError(f"{reason}\nThis --join process stopped; the other processes go on serving.")
+            if self._stop_level >= 2:
+                return False
+            try:
+                now = time.monotonic()
+                if now - last_beat >= operator_leases.LEASE_BEAT_SECONDS:
+                    _, returned = await self.writer.call(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
+                    if returned:
+                        ctx.offers += 1
+                    last_beat = now
+                    owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
+                    if (owner is None or completed) and not self._stop_level:
+                        log.warning("the run's owner released run %d: this --join process stops too", ctx.run.id)
+                        self.request_stop()
+                    elif not owner_warned and (age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS):
+                        log.warning(
+                            "the run's owner %s stopped beating: this process goes on serving the units offered "
+                            "(and those returned), but nothing new is offered. Launch the task without --join "
+                            "to take the run over.",
+                            owner,
+                        )
+                        owner_warned = True
+                await self._release_absent(pool, io, now, ctx.config.task.disconnect_grace_seconds)
+                for agent_id in await self.writer.call(pool.agents_past_deadline):
+                    if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
+                        io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
+                        io.forget_agent((False, agent_id))
+                await self._refresh(launcher, io)
+                if self.stats.count(*INCOMPLETE_UNIT_STATUSES) == 0:
+                    return True
+                if self._stop_level and not await self.writer.call(operator_leases.held_count, ctx.run.id, self.owner):
+                    return False
+            except pw.OperationalError as exc:
+                outage.failed(exc)
+            else:
+                outage.succeeded()
+            try:
+                await asyncio.wait_for(self._stop_event.wait(), TICK_SECONDS)
+                self._stop_event.clear()
+            except TimeoutError:
+                pass
+
+    async def _leave_joined(self, run_id: int) -> None:
+        """A joined process's last clean-up: its in-task agents back to the pool, its lease gone."""
+        try:
+            returned = await self.writer.call(operator_lease.leave, run_id, self.owner)
+        except pw.OperationalError as exc:
+            log.warning(
+                "could not leave run %d (%s); its lease expires and another process returns its units", run_id, exc
+            )
+            return
+        if returned:
+            log.info("%d units this process's workers held went back to the pool", returned)
+
+    async def _drop_lease(self, run_id: int) -> None:
+        try:
+            await self.writer.call(operator_leases.drop, run_id, self.owner)
+        except pw.OperationalError as exc:
+            log.warning("could not drop the operator lease of run %d (%s); it expires by itself", run_id, exc)
 
     async def _leave_run(
         self,
@@ -462,6 +635,10 @@ class Operator:
         now = time.monotonic()
         if now - state.last_beat >= run_setup.HEARTBEAT_SECONDS:
             await self.writer.call(run_setup.beat, ctx.run.id, self.owner)
+            if self._leases:  # and return what a dead `--join` process held
+                _, returned = await self.writer.call(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
+                if returned:
+                    ctx.offers += 1
             state.last_beat = now
         await self._release_absent(pool, io, now, ctx.config.task.disconnect_grace_seconds)
         for agent_id in await self.writer.call(pool.agents_past_deadline):
