@@ -13,10 +13,8 @@ objects handed to the operator's callbacks, and operator envelopes are encoded o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,9 +46,6 @@ _EVENT_SIZE = 48
 # A local session queues (size, connection id, envelope or upload frame); a socket session queues the UTF-8 JSON
 # of envelopes (bytes), batched into one text frame, and uploads (bytearray), each its own binary frame.
 _LocalItem = tuple[int, int, dict[str, Any] | bytes]
-
-
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def dumps(value: object) -> bytes:
@@ -268,13 +263,11 @@ class OperatorChannel:
     # Operator -> page.
 
     def _on_operator_text(self, frame: bytes, receiver: BuildReceiver | None = None) -> None:
-        batch: Any = None
-        decoded = False
-        # orjson would make an integer beyond 64 bits a float: a frame with a long digit run takes the exact way.
-        if _LONG_DIGITS.search(frame) is None:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                batch, decoded = orjson.loads(frame), True
-        if not decoded:
+        # orjson reads an integer beyond 64 bits as the nearest float: the same number to a page, whose JSON.parse
+        # reads every number as a double anyway. What orjson refuses gets the standard decoder's verdict.
+        try:
+            batch = orjson.loads(frame)
+        except orjson.JSONDecodeError:
             try:
                 batch = json.loads(frame.decode("utf-8"))
             except (ValueError, RecursionError) as exc:

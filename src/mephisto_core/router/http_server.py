@@ -1,6 +1,6 @@
 """The router's HTTP/1.1 and WebSocket server on `asyncio.Protocol`: one protocol object per connection.
 
-No task runs per connection or per message: bytes arrive in `data_received`, complete frames are handed to the
+No task runs per connection or per message: bytes arrive in `buffer_updated`, complete frames are handed to the
 connection's `MessageHandler` there and then, and every frame sent is one `transport.write`. One periodic timer
 for the whole server pings open sockets (a peer that does not answer within the timeout is dropped), and ends
 handshakes and close handshakes that take too long.
@@ -54,6 +54,9 @@ MAX_HEAD_BYTES = 64 * 1024
 # How long a connection may take to send its request head, and a close handshake to finish.
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 10.0
+
+# What one read may take (asyncio's own reads take up to 256 KiB).
+RECV_BUFFER_BYTES = 256 * 1024
 
 # Connection states.
 _HTTP = 0  # reading the request head
@@ -160,11 +163,12 @@ class _ServerState:
     open_timeout: float
     close_timeout: float
     connections: set[WsConnection] = field(default_factory=set)
+    recv_view: memoryview = field(default_factory=lambda: memoryview(bytearray(RECV_BUFFER_BYTES)))
     all_closed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-class WsConnection(asyncio.Protocol):
+class WsConnection(asyncio.BufferedProtocol):
     """One client connection: its request head, then (after an upgrade) its WebSocket frames."""
 
     def __init__(self, state: _ServerState) -> None:
@@ -247,17 +251,26 @@ class WsConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # close the transport: neither side of this protocol half-closes
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # Every connection reads into the server's one buffer and takes what it received out at once (below),
+        # so no read allocates and an idle connection holds no buffer.
+        return self._server.recv_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self._server.recv_view[:nbytes]
         state = self._state
         if state in (_OPEN, _CLOSING):
             if self._skip:
-                if len(data) <= self._skip:
-                    self._skip -= len(data)
+                if nbytes <= self._skip:
+                    self._skip -= nbytes
                     return
                 data = data[self._skip :]
                 self._skip = 0
-            self._buf += data
-            self._process()
+            if self._buf or self._processing:
+                self._buf += data
+                self._process()
+            else:
+                self._process(data)  # straight from the read buffer; only an incomplete frame's bytes are kept
         elif state == _HTTP:
             self._buf += data
             self._read_head()
@@ -337,11 +350,11 @@ class WsConnection(asyncio.Protocol):
 
     # Frames.
 
-    def _process(self) -> None:
+    def _process(self, received: memoryview | None = None) -> None:
         if self._processing:
             return
         self._processing = True
-        buf = self._buf
+        buf: bytearray | memoryview = self._buf if received is None else received
         pos = 0
         try:
             while not self._reading_paused:
@@ -428,8 +441,11 @@ class WsConnection(asyncio.Protocol):
                     return
         finally:
             self._processing = False
-            if pos:
-                del buf[:pos]
+            if received is None:
+                if pos:
+                    del self._buf[:pos]
+            elif pos < len(received):
+                self._buf += received[pos:]
 
     def _deliver(self, opcode: int, payload: bytes) -> None:
         handler = self.handler
