@@ -83,6 +83,9 @@ class PoolQueries:
         self.run_id = run_id
         self.qualification_names = tuple(dict.fromkeys(qualification_names))
         self._built: _Statements | None = None
+        #: The operator process ("host:pid") written on each agent the claim makes (`agent.held_by`), so the
+        #: other processes of a run served by several can return its agents if it dies (operator_leases.py).
+        self.held_by: str | None = None
 
     # ---- registration -------------------------------------------------------------------------------------
 
@@ -110,7 +113,7 @@ class PoolQueries:
         A worker never gets a unit of an assignment they already had a unit of.
         """
         take = (_ASSIGNED, worker_id, now, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
-        agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, now, now, now)
+        agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, now, now, now, self.held_by)
         statements = self._statements()
         if statements.postgres:  # one round trip for the claim and the agent
             row = self._run("claim", (*take, *agent)).fetchone()
@@ -241,12 +244,13 @@ class _Statements:
         take_first = f'{take}{next_agent_id} WHERE "id" = ({first}) AND "status" = {p}'
         agent_columns = (
             '"id", "unit_id", "assignment_id", "worker_id", "task_run_id", "status", "provider_agent_id", "token", '
-            '"started_at", "last_seen_at", "updated_at"'
+            '"started_at", "last_seen_at", "updated_at", "held_by"'
         )
         if self.postgres:
             # Typed: a prepared statement's parameter in a SELECT list would otherwise be text.
             agent_values = ", ".join(
-                f"{p}::{kind}" for kind in ("integer", "integer", "varchar", "varchar", "varchar", *["timestamp"] * 3)
+                f"{p}::{kind}"
+                for kind in ("integer", "integer", "varchar", "varchar", "varchar", *["timestamp"] * 3, "varchar")
             )
             sql["claim"] = (
                 f'WITH c AS ({take_first} RETURNING "id", "assignment_id", "agent_id", "unit_index"), '
@@ -264,7 +268,7 @@ class _Statements:
             f'{claimable} ORDER BY c."id" LIMIT 1'
         )
         sql["take"] = f'{take}{p} WHERE "id" = {p} AND "status" = {p}'
-        sql["agent"] = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 11)})'
+        sql["agent"] = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 12)})'
         sql["exists"] = f"SELECT 1 {claimable} LIMIT 1"
 
         run_units = f'FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status"'
