@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from router_helpers import (
     TIMEOUT,
     FakeOperator,
@@ -195,7 +196,22 @@ async def test_page_text_is_decoded_once_for_a_local_session(build_dir: Path, mo
         operator = LocalOperator()
         operator.open(server)
         monkeypatch.setattr(channel_module.json, "loads", counting_loads)
+        monkeypatch.setattr(channel_module, "orjson", _CountingOrjson(decoded))
         await send_json(page, hello(8, worker_id="dave"))
         await operator.wait_for(lambda: bool(operator.messages()))
     assert operator.messages()[0]["params"] == {"worker_id": "dave"}
     assert decoded == []  # the router's own check decoded it; the channel reused that object
+
+
+class _CountingOrjson:
+    """orjson as the channel module sees it, recording what it decodes."""
+
+    def __init__(self, decoded: list[Any]) -> None:
+        self._decoded = decoded
+
+    def loads(self, text: Any) -> Any:
+        self._decoded.append(text)
+        return orjson.loads(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(orjson, name)

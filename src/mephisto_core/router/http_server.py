@@ -212,8 +212,8 @@ class WsConnection(asyncio.BufferedProtocol):
     # asyncio.Protocol.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports have the methods of asyncio.Transport without deriving from it.
+        self.transport = transport  # type: ignore[assignment]
         self.remote_address = transport.get_extra_info("peername")
         self._server.connections.add(self)
         self._server.all_closed.clear()

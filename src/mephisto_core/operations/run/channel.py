@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
@@ -30,7 +31,7 @@ from mephisto_core.operations.run.build_push import BuildPusher
 log = logging.getLogger(__name__)
 
 # A burst of answers (say many pages asking for a large task page at once) is split into frames of about this
-# many characters, so neither end ever holds one enormous frame; the router's batches have the same cap.
+# many bytes of UTF-8 JSON, so neither end ever holds one enormous frame; the router's batches have the same cap.
 MAX_FRAME_CHARS = 2**20
 #: How long `start` waits for a router to take the pushed build (a large build over a slow link takes a while).
 PUSH_TIMEOUT_SECONDS = 600.0
@@ -261,10 +262,13 @@ class OperatorChannel:
                 await self.on_upload(int.from_bytes(frame[:8], "big"), frame[8:])
                 continue
             try:
-                envelopes = json.loads(frame)
-            except ValueError:
-                log.warning("dropping a channel frame that is not JSON")
-                continue
+                envelopes = orjson.loads(frame)
+            except orjson.JSONDecodeError:
+                try:  # what orjson refuses (numbers beyond its range, NaN) as the standard decoder reads it
+                    envelopes = json.loads(frame)
+                except (ValueError, RecursionError):
+                    log.warning("dropping a channel frame that is not JSON")
+                    continue
             if not isinstance(envelopes, list):
                 envelopes = [envelopes]
             for envelope in envelopes:
@@ -290,9 +294,17 @@ def client_ssl_context(url: str, ca_file: Path | None) -> ssl.SSLContext | None:
         raise MephistoError(f"cannot load the CA bundle {ca_file} to check the router's certificate: {exc}") from exc
 
 
+def _dumps(envelope: dict[str, Any]) -> bytes:
+    """Compact JSON (UTF-8); what orjson cannot encode (integers beyond 64 bits) the standard way."""
+    try:
+        return orjson.dumps(envelope, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 async def _send_batch(ws: ClientConnection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Send `batch` as JSON-array frames of at most about MAX_FRAME_CHARS; return what a closed socket left unsent."""
-    pieces = [json.dumps(envelope, separators=(",", ":")) for envelope in batch]
+    pieces = [_dumps(envelope) for envelope in batch]
     start = 0
     while start < len(pieces):
         # One envelope larger than the cap still goes alone; otherwise a frame stops growing at the cap.
@@ -301,7 +313,7 @@ async def _send_batch(ws: ClientConnection, batch: list[dict[str, Any]]) -> list
             size += 1 + len(pieces[end])
             end += 1
         try:
-            await ws.send("[" + ",".join(pieces[start:end]) + "]")
+            await ws.send(b"[" + b",".join(pieces[start:end]) + b"]", text=True)
         except ConnectionClosed:
             return batch[start:]
         start = end
