@@ -107,6 +107,7 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
     ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "subprocess"]),
     ("scaling", []),
+    ("scale_out", []),
 ]
 
 
