@@ -24,7 +24,7 @@ from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.live_bridge import live_agent
 from mephisto_core.operations.run.procedures import ProcedureService
-from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Refused, Submitted
+from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
@@ -94,8 +94,14 @@ class ClientIOHandler:
             self._bindings[conn] = None
         elif event == "close":
             self._unbind(conn)
-        elif isinstance(envelope.get("msg"), dict):
-            self._spawn(self._handle_message(conn, envelope["msg"]))
+        elif isinstance(msg := envelope.get("msg"), dict):
+            kind = msg.get("type")
+            if kind == "submit" or (kind == "hello" and self._hello_is_quick()):
+                # No task of its own: the writer calls back with the committed result. Started on the next loop
+                # turn, as a task would be, so that a connection's messages still reach the writer in order.
+                asyncio.get_running_loop().call_soon(self._handle_quickly, conn, msg)
+            else:
+                self._spawn(self._handle_message(conn, msg))
 
     async def on_upload(self, conn: int, frame: bytes) -> None:
         self._spawn(self._handle_upload(conn, frame))
@@ -123,29 +129,76 @@ class ClientIOHandler:
             else:
                 self.send(conn, Failure("bad_message", f"unknown message type {kind!r}").message(request_id))
         except Exception:
-            # An operator bug must not take the run down; the worker is told to retry and we keep the trace.
-            log.exception("failed to handle a %r message", kind)
-            self.send(
-                conn,
-                Failure("unavailable", "The server hit a problem; please try again.").message(request_id),
-            )
+            self._failed(conn, request_id, kind)
 
-    async def _hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+    # A worker's hello and submit, the messages of every unit, take the quick way when nothing in them has to
+    # wait for anything but the database: no task per message, the writer calls `_answer_*` back once committed.
+
+    def _hello_is_quick(self) -> bool:
+        """Whether a hello needs nothing but the writer: no provider call off-thread, no live runtime to join."""
+        return self.live is None and (self.calls is None or self.pool.ctx.provider.identifies_workers_locally)
+
+    def _handle_quickly(self, conn: int, msg: dict[str, Any]) -> None:
+        kind, request_id = msg.get("type"), msg.get("id")
+        if not isinstance(request_id, int):
+            request_id = None
+        try:
+            if kind == "submit":
+                self._start_submit(conn, request_id, msg)
+            else:
+                self._start_hello(conn, request_id, msg)
+        except Exception:  # as in _handle_message
+            self._failed(conn, request_id, kind)
+
+    def _failed(self, conn: int, request_id: int | None, kind: Any, error: BaseException | None = None) -> None:
+        # An operator bug must not take the run down; the worker is told to retry and we keep the trace.
+        log.error("failed to handle a %r message", kind, exc_info=error if error is not None else True)
+        self.send(conn, Failure("unavailable", "The server hit a problem; please try again.").message(request_id))
+
+    def _start_hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        checked = self._hello_params(conn, request_id, msg)
+        if checked is not None:
+
+            def done(ok: bool, result: Any) -> None:
+                try:
+                    if not ok:
+                        raise result
+                    self._answer_hello(conn, request_id, result)
+                except Exception as exc:
+                    self._failed(conn, request_id, "hello", exc)
+
+            self.writer.call_then(self.pool.register, (*checked, None), done)
+
+    def _start_submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        checked = self._submit_params(conn, request_id, msg)
+        if checked is not None:
+            arrived, binding, key, outputs, uploads = checked
+            is_onboarding, agent_id = binding.agent
+
+            def done(ok: bool, result: Any) -> None:
+                try:
+                    if not ok:
+                        raise result
+                    self._answer_submit(conn, request_id, arrived, binding, result)
+                except Exception as exc:
+                    self._failed(conn, request_id, "submit", exc)
+
+            self.writer.call_then(self.pool.submit, (agent_id, is_onboarding, key, outputs, uploads), done)
+
+    def _hello_params(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> tuple[Any, Any] | None:
+        """(params, token) of a well-formed hello; None when the page was told what is wrong with it."""
         params, token = msg.get("params", {}), msg.get("token")
         if not isinstance(params, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in params.items()
         ):
             self.send(conn, Failure("bad_message", "hello.params must be an object of strings").message(request_id))
-            return
+            return None
         if token is not None and not (isinstance(token, str) and len(token) <= 128):
             self.send(conn, Failure("bad_message", "hello.token must be a string or null").message(request_id))
-            return
-        identity: WorkerIdentity | None = None  # None: the worker pool asks the provider inline
-        provider = self.pool.ctx.provider
-        if self.calls is not None and not provider.identifies_workers_locally:
-            # Off the writer thread: a platform slow to say who this is holds up this page only.
-            identity = await self.calls.call(provider.identify_worker, params)
-        result = await self.writer.call(self.pool.register, params, token, identity)
+            return None
+        return params, token
+
+    def _answer_hello(self, conn: int, request_id: int | None, result: Assigned | Expired | Preview | Refused) -> None:
         if isinstance(result, Assigned):
             self._bind(conn, (result.is_onboarding, result.agent_id), result.completion)
         elif isinstance(result, Expired):
@@ -153,17 +206,43 @@ class ClientIOHandler:
         elif isinstance(result, Refused):
             self.refusals[result.reason.value] += 1
         self.send(conn, result.message(request_id))
+
+    async def _hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        checked = self._hello_params(conn, request_id, msg)
+        if checked is None:
+            return
+        params, token = checked
+        identity: WorkerIdentity | None = None  # None: the worker pool asks the provider inline
+        provider = self.pool.ctx.provider
+        if self.calls is not None and not provider.identifies_workers_locally:
+            # Off the writer thread: a platform slow to say who this is holds up this page only.
+            identity = await self.calls.call(provider.identify_worker, params)
+        result = await self.writer.call(self.pool.register, params, token, identity)
+        self._answer_hello(conn, request_id, result)
         if isinstance(result, Assigned) and self.live is not None and not result.is_onboarding and not result.submitted:
             await self._live_join(result.agent_id)  # after the answer: the page listens for live frames from then
         elif isinstance(result, Assigned) and self.live is not None and not result.submitted:
             await self.live.on_onboarding_join(result.agent_id)  # an open onboarding attempt of a live task
 
     async def _submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+        checked = self._submit_params(conn, request_id, msg)
+        if checked is None:
+            return
+        arrived, binding, key, outputs, uploads = checked
+        is_onboarding, agent_id = binding.agent
+        result = await self.writer.call(self.pool.submit, agent_id, is_onboarding, key, outputs, uploads)
+        self._answer_submit(conn, request_id, arrived, binding, result)
+
+    def _submit_params(
+        self, conn: int, request_id: int | None, msg: dict[str, Any]
+    ) -> tuple[float, _Binding, str, dict[str, Any], list[str]] | None:
+        """(arrival time, binding, submit_key, outputs, upload ids) of a well-formed submit for the connection's
+        unit; None when the page was told what is wrong with it."""
         arrived = time.monotonic()
         binding = self._bindings.get(conn)
         if binding is None:
             self.send(conn, Failure("not_assigned", "Send hello before submitting.").message(request_id))
-            return
+            return None
         key, outputs, uploads = msg.get("submit_key"), msg.get("outputs"), msg.get("uploads", [])
         problem = None
         if not (isinstance(key, str) and 8 <= len(key) <= 128):
@@ -174,14 +253,18 @@ class ClientIOHandler:
             problem = "submit.uploads must be a list of upload ids"
         if problem is not None:
             self.send(conn, Failure("bad_message", problem).message(request_id))
-            return
-        is_onboarding, agent_id = binding.agent
+            return None
         shown = msg.get("agent_id")
-        if shown is not None and shown != agent_id:
+        if shown is not None and shown != binding.agent[1]:
             # The page says which attempt's data it shows: an answer is stored on that attempt's unit or nowhere.
             self.send(conn, Failure("not_your_unit", _OTHER_UNIT).message(request_id))
-            return
-        result = await self.writer.call(self.pool.submit, agent_id, is_onboarding, key, outputs, uploads)
+            return None
+        return arrived, binding, key, outputs, uploads  # type: ignore[return-value]  # checked above
+
+    def _answer_submit(
+        self, conn: int, request_id: int | None, arrived: float, binding: _Binding, result: Submitted | Failure
+    ) -> None:
+        is_onboarding, agent_id = binding.agent
         if isinstance(result, Submitted) and not is_onboarding:
             if not result.replay:
                 self.submit_times.append(time.monotonic())

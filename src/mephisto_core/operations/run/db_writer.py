@@ -35,15 +35,20 @@ _driver_errors = pw.__exception_wrapper__
 FAILURE_LOG_EVERY_SECONDS = 10.0
 
 
+#: what `DatabaseWriter.call_then` calls on the event loop once the job's batch committed: (succeeded, result or
+#: the exception)
+Done = Callable[[bool, Any], None]
+
+
 @dataclass(slots=True)
 class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | Done  # an awaiting caller's future, or a callback
     loop: asyncio.AbstractEventLoop
 
 
-_Outcome = tuple[asyncio.Future[Any], bool, Any]  # (future, succeeded, result or exception)
+_Outcome = tuple[asyncio.Future[Any] | Done, bool, Any]  # (future or callback, succeeded, result or exception)
 
 
 class DatabaseWriter:
@@ -78,6 +83,15 @@ class DatabaseWriter:
         self._jobs.put(_Job(fn, args, future, loop))
         return await future
 
+    def call_then(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Done) -> None:
+        """Run `fn(*args)` on the writer thread; once committed, `done(succeeded, result or exception)` runs on
+        the calling event loop, with the other results of its batch.
+
+        The hot path's way (a worker's hello and submit): no task and no future per request. The job always runs;
+        an exception `done` raises is logged.
+        """
+        self._jobs.put(_Job(fn, args, done, asyncio.get_running_loop()))
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
@@ -106,7 +120,7 @@ class DatabaseWriter:
                     _JobSavepoints(self.database) if deferred is None else _PostgresSavepoints(self.database, deferred)
                 )
                 for job in batch:
-                    if not job.future.cancelled():
+                    if not (isinstance(job.future, asyncio.Future) and job.future.cancelled()):
                         outcomes.append((job, *savepoints.run(job)))
         except Exception as exc:
             # The transaction failed (its BEGIN, a statement outside the savepoints, or the COMMIT): nothing of
@@ -313,9 +327,14 @@ def _raise_if_statement_failed(connection: Any) -> None:
 
 def _resolve(results: list[_Outcome]) -> None:
     for future, ok, value in results:
-        if future.done():  # the caller was cancelled while its job ran
+        if not isinstance(future, asyncio.Future):
+            try:
+                future(ok, value)
+            except Exception:  # one answer's failure must not keep the batch's other answers back
+                log.exception("handling the result of a database job failed")
+        elif future.done():  # the caller was cancelled while its job ran
             continue
-        if ok:
+        elif ok:
             future.set_result(value)
         else:
             future.set_exception(value)
