@@ -161,11 +161,21 @@ class PoolQueries:
     ) -> tuple[bool, bool]:
         """Store a submission: the agent in_task -> completed, then its unit assigned -> completed.
 
-        Returns whether each moved. The agent does not move when it no longer holds its unit or `submit_key`
-        was used for another agent, and its unit is then left alone.
+        Returns whether each moved. The agent does not move when it no longer holds its unit, is not the agent of
+        `unit_id`, or `submit_key` was used for another agent, and its unit is then left alone.
         """
         outputs_text = _JSON.db_value(outputs)
-        agent = (AgentStatus.COMPLETED.value, outputs_text, submit_key, now, now, agent_id, _IN_TASK, submit_key)
+        agent = (
+            AgentStatus.COMPLETED.value,
+            outputs_text,
+            submit_key,
+            now,
+            now,
+            agent_id,
+            unit_id,
+            _IN_TASK,
+            submit_key,
+        )
         unit = (UnitStatus.COMPLETED.value, now, unit_id, _ASSIGNED)
         if self._statements().postgres:  # one round trip for both
             agent_moved, unit_moved = self._run("complete", (*agent, *unit)).fetchone()
@@ -286,7 +296,7 @@ class _Statements:
         # on PostgreSQL would abort the whole group-commit transaction.
         sql["complete_agent"] = (
             f'UPDATE "agent" SET "status" = {p}, "outputs" = {p}, "submit_key" = {p}, "submitted_at" = {p}, '
-            f'"updated_at" = {p} WHERE "id" = {p} AND "status" = {p} '
+            f'"updated_at" = {p} WHERE "id" = {p} AND "unit_id" = {p} AND "status" = {p} '
             f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = {p})'
         )
         sql["complete_unit"] = (

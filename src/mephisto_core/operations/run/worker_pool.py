@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_ATTEMPTS = 16  # claims tried per registration while other operator processes take the units first
 NO_UNITS_HINT_SECONDS = 0.5  # how long "this run offers no unit" is believed without asking the database
+CLAIMED_REMEMBERED = 100_000  # claimed agents whose unit and inputs are kept for their submission (then forgotten)
 
 
 class _NoUnitsHint:
@@ -115,6 +116,9 @@ class WorkerPool(AgentReleases):
             ],
         )
         self._no_units = _NoUnitsHint()
+        #: agent id -> (unit id, unit index, inputs) of the units this process claimed and has not seen submitted:
+        #: what a submission needs to know about its agent, without reading it back (see `_submit_claimed`)
+        self._claimed: dict[int, tuple[int, int, Any]] = {}
 
     # ---- registration -------------------------------------------------------------------------------------
 
@@ -304,6 +308,9 @@ class WorkerPool(AgentReleases):
             token = secrets.token_urlsafe(18)
             claimed = self.queries.claim(worker_id, provider_agent_id, token, utcnow())
             if claimed is not None:
+                if len(self._claimed) >= CLAIMED_REMEMBERED:  # attempts that never submit (timed out, returned)
+                    self._claimed.clear()
+                self._claimed[claimed.agent_id] = (claimed.unit_id, claimed.unit_index, claimed.inputs)
                 init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
                 seconds_left = float(self.ctx.config.task.assignment_duration_seconds)
                 return Assigned(claimed.agent_id, claimed.unit_id, token, init_data, seconds_left=seconds_left)
@@ -371,6 +378,9 @@ class WorkerPool(AgentReleases):
     ) -> Submitted | Failure:
         if is_onboarding:
             return self._submit_onboarding(agent_id, submit_key, outputs)
+        quick = self._submit_claimed(agent_id, submit_key, outputs, upload_ids)
+        if quick is not None:
+            return quick
         agent = self.queries.agent_for_submit(agent_id)
         if agent is None:
             return Failure("not_your_unit", "This page does not hold that unit.")
@@ -399,8 +409,54 @@ class WorkerPool(AgentReleases):
             return Failure("gone", NOT_YOURS)
         if not unit_moved:
             raise AssertionError(f"unit {agent.unit_id} of in-task agent {agent_id} was not assigned")
-        if agent.unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
-            grade_submission(self.ctx, Unit.get_by_id(agent.unit_id), Agent.get_by_id(agent_id), agent.inputs, outputs)
+        return self._submitted(agent_id, agent.unit_id, agent.unit_index, agent.inputs, outputs, stored, submit_key)
+
+    def _submit_claimed(
+        self, agent_id: int, submit_key: str, outputs: dict[str, Any], upload_ids: list[str]
+    ) -> Submitted | Failure | None:
+        """The usual submission, of an agent this process claimed: stored without reading the agent first.
+
+        The statement that stores it moves the agent only while it is in task and `submit_key` is unused, which is
+        what reading the agent would check first. Whenever that is not plain (no such claim remembered, a problem
+        with the uploads or the answers, the agent did not move), None: nothing was written, and the full path
+        reads the agent and gives the answer it always gave (a replay, `gone`, `already_submitted`, ...).
+        """
+        claimed = self._claimed.pop(agent_id, None)
+        if claimed is None:
+            return None
+        unit_id, unit_index, inputs = claimed
+        stored, problem = self._stored_uploads(agent_id, upload_ids)
+        if problem is not None:
+            return None
+        files = [
+            UploadedFile(s.field, s.name, s.size, s.content_type, self.ctx.settings.data_dir / s.path) for s in stored
+        ]
+        if self.ctx.blueprint.validate_outputs(inputs, outputs, files):
+            return None
+        try:
+            agent_moved, unit_moved = self.queries.complete(agent_id, unit_id, outputs, submit_key, utcnow())
+        except pw.IntegrityError:  # another operator process stored the same key a moment ago
+            return Failure("bad_message", KEY_REUSED)
+        if not agent_moved:
+            return None
+        if not unit_moved:
+            raise AssertionError(f"unit {unit_id} of in-task agent {agent_id} was not assigned")
+        return self._submitted(agent_id, unit_id, unit_index, inputs, outputs, stored, submit_key)
+
+    def _submitted(
+        self,
+        agent_id: int,
+        unit_id: int,
+        unit_index: int,
+        inputs: Any,
+        outputs: dict[str, Any],
+        stored: list[Any],
+        submit_key: str,
+    ) -> Submitted:
+        """The rest of storing a submission once its agent and unit moved to completed."""
+        self._claimed.pop(agent_id, None)
+        if unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
+            grade_submission(self.ctx, Unit.get_by_id(unit_id), Agent.get_by_id(agent_id), inputs, outputs)
         for s in stored:
             AgentFile.create(
                 agent=agent_id,
