@@ -6,6 +6,7 @@ get those units back and finish the run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import itertools
 import socket
@@ -107,6 +108,15 @@ def _check_run(url: str, acknowledged: list[str], rows: int) -> dict[int, str | 
         db.close()
 
 
+@contextlib.contextmanager
+def db_reopened(url: str) -> Iterator[Database]:
+    db = open_database(url, Path("/nonexistent"))
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 def test_an_owner_and_two_joined_processes_complete_every_unit_once(
     launches: Callable[..., LaunchProcess], mephisto_init: Callable[..., Path], postgres_url: str
 ) -> None:
@@ -134,8 +144,9 @@ def test_an_owner_and_two_joined_processes_complete_every_unit_once(
     assert set(held_by.values()) == processes  # every agent names the process that handed it out
 
 
-def test_a_joined_process_killed_mid_run_loses_nothing_and_the_others_finish(
-    launches: Callable[..., LaunchProcess], mephisto_init: Callable[..., Path], postgres_url: str
+@pytest.mark.parametrize("ending", ["kill -9", "ctrl-c twice"])
+def test_a_joined_process_ended_mid_run_loses_nothing_and_the_others_finish(
+    launches: Callable[..., LaunchProcess], mephisto_init: Callable[..., Path], postgres_url: str, ending: str
 ) -> None:
     rows = 40
     task = mephisto_init("static")
@@ -170,7 +181,16 @@ def test_a_joined_process_killed_mid_run_loses_nothing_and_the_others_finish(
                 ]
         finally:
             db.close()
-        doomed.kill()  # SIGKILL: no clean-up of any kind
+        if ending == "kill -9":
+            doomed.kill()  # SIGKILL: no clean-up of any kind; the owner returns its units once its lease expires
+        else:
+            # Stops this process alone; it returns its workers' units itself, at once.
+            await asyncio.to_thread(doomed.stop_now)
+            assert await asyncio.to_thread(doomed.wait, 30) == 0
+            with db_reopened(postgres_url):
+                returned = Agent.select().where(Agent.id.in_(held_when_killed))
+                assert all(agent.status == AgentStatus.DISCONNECTED for agent in returned)
+            assert "This --join process stopped" in doomed.output()
         return list(await asyncio.gather(*runs))
 
     reports = asyncio.run(main())

@@ -117,7 +117,7 @@ async def _launch(
         operator.request_stop()
         if join:
             display.note(
-                "Stopping this --join process: no new units here; waiting for its workers' units in flight. "
+                "Stopping: this --join process hands out no new units; waiting for its workers' units in flight. "
                 "Press Ctrl-C again to stop now (their units go back to the pool). The other processes go on."
                 if operator.stats.stopping == "graceful"
                 else "Second Ctrl-C: stopping this --join process now; its workers' units go back to the pool."

@@ -441,7 +441,11 @@ class Operator:
                         io.forget_agent((False, agent_id))
                 await self._refresh(launcher, io)
                 if self.stats.count(*INCOMPLETE_UNIT_STATUSES) == 0:
-                    return True
+                    # Over when the owner says so (it may still be creating units), or when nobody is left to
+                    # create more (the owner died).
+                    owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
+                    if completed or owner is None or age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS:
+                        return True
                 if self._stop_level and not await self.writer.call(operator_leases.held_count, ctx.run.id, self.owner):
                     return False
             except pw.OperationalError as exc:
