@@ -1,24 +1,33 @@
-"""One load-generator process: an asyncio loop running its share of `SimulatedWorker` bots.
+"""One load-generator process: an asyncio loop running its share of bots, lean (`_lean_client.LeanBot`, the
+default) or `SimulatedWorker`s (`--client simulated`).
 
 The parent starts several of these (multiprocessing, spawn), lets them all start their bots at once through
-a barrier, and sets `stop` once `mephisto launch` has exited. Each process sends back one `ShareResult`: the
-bots' merged report plus the timestamps the benchmark needs (first hello, last acknowledgement, when each
-error was counted), which `BotReport` itself does not keep.
+a barrier (or spread over `arrival_seconds`), and sets `stop` once `mephisto launch` has exited. Each process
+sends back one `ShareResult`: the bots' merged report plus the timestamps the benchmark needs (first hello,
+last acknowledgement, when each error was counted), with each bot's first unit (the start-up burst) apart
+from the others (the steady state). Its CPU time is counted from the start barrier, without the imports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import resource
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
+from _lean_client import AnswerBytes, LeanBot, process_key_prefix
 
 from mephisto_core.operations.run.simulate import BotReport, SimulatedWorker
+
+_R = TypeVar("_R")
 
 STOP_POLL_SECONDS = 0.1
 
@@ -34,6 +43,9 @@ class ShareSpec:
     count: int
     think_seconds: float = 0.0
     name_prefix: str = "bench"
+    client: str = "lean"  # "lean" or "simulated"
+    arrival_seconds: float = 0.0  # bot i of `workers` starts after arrival_seconds * i / workers
+    workers: int = 1  # all bots of the run, over every process
 
 
 @dataclass
@@ -45,8 +57,12 @@ class ShareResult:
     submitted: int = 0
     refusals: int = 0
     error_times: list[float] = field(default_factory=list)
-    connect_to_data: list[float] = field(default_factory=list)
-    submit_to_ack: list[float] = field(default_factory=list)
+    # each bot's first unit (the start-up burst) and the units after it (the steady state)
+    connect_to_data_first: list[float] = field(default_factory=list)
+    connect_to_data_steady: list[float] = field(default_factory=list)
+    submit_to_ack_first: list[float] = field(default_factory=list)
+    submit_to_ack_steady: list[float] = field(default_factory=list)
+    resends: int = 0
     acknowledged_keys: list[str] = field(default_factory=list)
     units_per_bot: list[int] = field(default_factory=list)
     first_hello: float | None = None
@@ -107,17 +123,140 @@ def generator_main(spec: ShareSpec, start: Barrier, stop: Event, results: Queue[
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     result = ShareResult(index=spec.index)
     try:
-        bots = _make_bots(spec)
+        if spec.client == "lean":
+            answer = lean_answer(spec.task_toml)
+        else:
+            simulated = _make_bots(spec)
     except Exception as exc:  # reported to the parent, which aborts the run with this message
         result.failure = f"could not build the simulated workers: {type(exc).__name__}: {exc}"
         start.abort()
         results.put(result)
         return
     start.wait()
-    asyncio.run(_run_bots(bots, stop, result))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    if spec.client == "lean":
+        asyncio.run(_run_lean(spec, answer, stop, result))
+    else:
+        asyncio.run(_run_bots(spec, simulated, stop, result))
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result.cpu_seconds = usage.ru_utime + usage.ru_stime
+    result.cpu_seconds = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
     results.put(result)
+
+
+def _delay(spec: ShareSpec, i: int) -> float:
+    """When bot `i` (of the whole run) starts: bots arrive evenly over `arrival_seconds` (0: all at once)."""
+    return spec.arrival_seconds * i / spec.workers
+
+
+async def _arriving(delay: float, run: Callable[[], Awaitable[_R]]) -> _R:
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return await run()
+
+
+async def _until_stopped(tasks: list[asyncio.Task[Any]], stop: Event) -> None:
+    pending: set[asyncio.Task[Any]] = set(tasks)
+    while pending and not stop.is_set():
+        _, pending = await asyncio.wait(pending, timeout=STOP_POLL_SECONDS)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _outcome(result: ShareResult, name: str, task: asyncio.Task[Any]) -> None:
+    result.bots += 1
+    if task.cancelled():
+        result.stopped_by_parent += 1
+    elif task.exception() is not None:
+        result.crashes.append(f"{name}: {type(task.exception()).__name__}: {task.exception()}")
+    else:
+        result.finished_on_refusal += 1
+
+
+def _timings(result: ShareResult, connect_to_data: list[float], submit_to_ack: list[float]) -> None:
+    result.connect_to_data_first += connect_to_data[:1]
+    result.connect_to_data_steady += connect_to_data[1:]
+    result.submit_to_ack_first += submit_to_ack[:1]
+    result.submit_to_ack_steady += submit_to_ack[1:]
+
+
+def _times(result: ShareResult, first_hello: float | None, last_ack: float | None) -> None:
+    if first_hello is not None:
+        result.first_hello = min(first_hello, result.first_hello or first_hello)
+    if last_ack is not None:
+        result.last_ack = max(last_ack, result.last_ack or last_ack)
+
+
+# ---- lean bots ------------------------------------------------------------------------------------------
+
+ANSWER_POOL = 64  # answers made per process when no data row changes the page's fields, then reused
+
+
+def lean_answer(task_toml: Path) -> AnswerBytes:
+    """The blueprint's simulated answers, JSON-encoded, as `SimulatedWorker` makes them (`simulate_answer`).
+
+    Making one parses the unit's page; when no data row can change the page's fields (the static blueprint's
+    `row_independent_fields`) an answer fits every unit, so the first `ANSWER_POOL` answers are kept and then
+    reused at random: the server sees the same kind of valid answers, the load generator does not parse pages.
+    """
+    from mephisto_core.plugins import get_registry
+    from mephisto_core.task_config import load_task_config
+
+    config = load_task_config(task_toml)
+    blueprint_cls = get_registry().get("blueprint", config.blueprint_type)
+    blueprint = blueprint_cls(config.blueprint_args, config.task, config.task_dir)
+    reusable = False
+    source = getattr(config.blueprint_args, "task_source", None)
+    if config.blueprint_type == "static" and source is not None:
+        from mephisto_blueprint_static.fields import row_independent_fields
+
+        path = Path(source) if Path(source).is_absolute() else Path(config.task_dir) / source
+        reusable = row_independent_fields(path.read_text(encoding="utf-8")) is not None
+    pool: list[bytes] = []
+
+    def answer(init_data: dict[str, Any], rng: random.Random) -> bytes:
+        if reusable and len(pool) >= ANSWER_POOL:
+            return pool[rng.randrange(ANSWER_POOL)]
+        made = blueprint.simulate_answer(init_data, rng)
+        if made.files or made.live:
+            raise ValueError("the lean client sends no files and no live messages: use --client simulated")
+        encoded = orjson.dumps(made.outputs)
+        if reusable:
+            pool.append(encoded)
+        return encoded
+
+    return answer
+
+
+async def _run_lean(spec: ShareSpec, answer: AnswerBytes, stop: Event, result: ShareResult) -> None:
+    prefix = process_key_prefix()
+    bots = [
+        LeanBot(
+            spec.base_url,
+            f"{spec.name_prefix}-{i}",
+            answer,
+            seed=i,
+            think_seconds=spec.think_seconds,
+            key_prefix=prefix,
+        )
+        for i in range(spec.first, spec.first + spec.count)
+    ]
+    tasks = [asyncio.create_task(_arriving(_delay(spec, spec.first + n), bot.run)) for n, bot in enumerate(bots)]
+    await _until_stopped(tasks, stop)
+    for bot, task in zip(bots, tasks, strict=True):
+        report = bot.report
+        _outcome(result, bot.worker_name, task)
+        result.submitted += report.submitted
+        result.refusals += report.refusals
+        result.resends += report.resends
+        result.error_times += report.error_times
+        _timings(result, report.connect_to_data, report.submit_to_ack)
+        result.acknowledged_keys += report.acknowledged_keys
+        result.units_per_bot.append(report.submitted)
+        _times(result, report.first_hello, report.last_ack)
+
+
+# ---- SimulatedWorker bots ------------------------------------------------------------------------------
 
 
 def _make_bots(spec: ShareSpec) -> list[TimedBot]:
@@ -141,36 +280,18 @@ def _make_bots(spec: ShareSpec) -> list[TimedBot]:
     ]
 
 
-async def _run_bots(bots: list[TimedBot], stop: Event, result: ShareResult) -> None:
-    tasks = [asyncio.create_task(bot.run()) for bot in bots]
-    pending: set[asyncio.Task[BotReport]] = set(tasks)
-    while pending and not stop.is_set():
-        _, pending = await asyncio.wait(pending, timeout=STOP_POLL_SECONDS)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+async def _run_bots(spec: ShareSpec, bots: list[TimedBot], stop: Event, result: ShareResult) -> None:
+    tasks = [asyncio.create_task(_arriving(_delay(spec, spec.first + n), bot.run)) for n, bot in enumerate(bots)]
+    await _until_stopped(tasks, stop)
     for bot, task in zip(bots, tasks, strict=True):
-        _collect(bot, task, result)
-
-
-def _collect(bot: TimedBot, task: asyncio.Task[BotReport], result: ShareResult) -> None:
-    report = bot.report
-    assert isinstance(report, _TimedReport)
-    result.bots += 1
-    if task.cancelled():
-        result.stopped_by_parent += 1
-    elif task.exception() is not None:
-        result.crashes.append(f"{bot.worker_name}: {type(task.exception()).__name__}: {task.exception()}")
-    else:
-        result.finished_on_refusal += 1
-    result.submitted += report.submitted
-    result.refusals += report.refusals
-    result.error_times += report.error_times
-    result.connect_to_data += report.connect_to_data
-    result.submit_to_ack += report.submit_to_ack
-    result.acknowledged_keys += report.acknowledged_keys
-    result.units_per_bot.append(report.submitted)
-    if bot.first_hello is not None:
-        result.first_hello = min(bot.first_hello, result.first_hello or bot.first_hello)
-    if bot.last_ack is not None:
-        result.last_ack = max(bot.last_ack, result.last_ack or bot.last_ack)
+        report = bot.report
+        assert isinstance(report, _TimedReport)
+        _outcome(result, bot.worker_name, task)
+        result.submitted += report.submitted
+        result.refusals += report.refusals
+        result.resends += report.resends
+        result.error_times += report.error_times
+        _timings(result, report.connect_to_data, report.submit_to_ack)
+        result.acknowledged_keys += report.acknowledged_keys
+        result.units_per_bot.append(report.submitted)
+        _times(result, bot.first_hello, bot.last_ack)

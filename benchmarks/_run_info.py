@@ -50,6 +50,55 @@ def code_version() -> dict[str, Any]:
     }
 
 
+def server_info(mephisto: str) -> dict[str, Any]:
+    """Which server a run measures: the `mephisto` script, its version, and the commit of its source tree.
+
+    The source is found through the script's own interpreter (its `#!` line), so another virtualenv's install
+    (`load_e2e.py --mephisto PATH`) is named by its own commit, not this tree's.
+    """
+    path = Path(mephisto).resolve() if Path(mephisto).exists() else Path(mephisto)
+    info: dict[str, Any] = {"mephisto": str(path), "version": None, "source": None, "commit": None}
+    info["uncommitted_changes"] = None
+    try:
+        first = path.read_bytes().split(b"\n", 1)[0]
+        python = first[2:].decode().strip() if first.startswith(b"#!") else sys.executable
+        found = subprocess.run(
+            [
+                python,
+                "-c",
+                "import mephisto_core, importlib.metadata as m; print(mephisto_core.__file__); "
+                "print(m.version('mephisto-core'))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, UnicodeDecodeError, subprocess.TimeoutExpired):
+        return info
+    lines = found.stdout.split()
+    if found.returncode != 0 or len(lines) < 2:
+        return info
+    source = Path(lines[0]).parent
+    info["source"], info["version"] = str(source), lines[1]
+
+    def git(*command: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *command], cwd=source, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    info["commit"] = git("rev-parse", "--short", "HEAD")
+    top = git("rev-parse", "--show-toplevel")
+    if info["commit"] is not None and top is not None:
+        dirty = git("status", "--porcelain", "--", str(Path(top) / "src"), str(Path(top) / "plugins"))
+        info["uncommitted_changes"] = None if dirty is None else bool(dirty)
+    return info
+
+
 def machine_info(loadavg_before: float) -> dict[str, Any]:
     """nproc, Python, platform, CPU model and the load average taken before the run."""
     return {

@@ -1,10 +1,22 @@
 """End-to-end load: simulated workers against a launched static task, through the real router and database.
 
 Makes a task folder from the static template with `--units` data rows, starts `mephisto launch` on a free
-port, and runs `--workers` concurrent `SimulatedWorker` bots spread over `--processes` load-generator
-processes until every unit is done. Prints one JSON line: throughput, latency percentiles, errors, the
-operator's peak memory, and whether the database holds exactly the submissions the bots saw acknowledged.
-Exits 1 when it does not (or a bot crashed), 2 when the run could not be completed within `--timeout`.
+port, and runs `--workers` concurrent bots spread over `--processes` load-generator processes until every
+unit is done. The bots are lean ones by default (`--client lean`: benchmarks/_lean_client.py, the protocol steps
+of `SimulatedWorker` on raw asyncio protocols, about a fifth of its CPU per unit) so that the load generators
+leave the cores to the server; `--client simulated` runs `SimulatedWorker` itself.
+
+Prints one JSON line: throughput, latency percentiles (overall, and split into the start-up burst, each bot's
+first unit, and the steady state after it), errors, the server's CPU time (operator + router process) per unit
+and units per server-core second, the operator's peak memory, and whether the database holds exactly the
+submissions the bots saw acknowledged. Exits 1 when it does not (or a bot crashed), 2 when the run could not
+be completed within `--timeout`.
+
+`--mephisto PATH` measures another install's server (the `mephisto` console script of another virtualenv, e.g.
+one with an older commit) with this load generator: `server` in the JSON line says which (path, version, the
+commit of its source tree). benchmarks/ab.py alternates runs between servers. `--think-seconds` pauses each bot
+between getting a unit and submitting it; `--arrival-seconds` spreads the bots' starts evenly over that many
+seconds (default 0: all bots at once, the start-up burst).
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from _loadgen import ShareResult, ShareSpec, generator_main
 from _proc_watch import ProcessTreeWatch
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
-from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
+from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
 from _task_folder import TaskFolderError, make_task_folder
 from _workdir import isolated_env, launch_command, split, temporary_workdir
 
@@ -72,7 +84,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="mean pause of a bot between getting a unit and submitting it (default 0: as fast as possible)",
     )
-    parser.add_argument("--with-files", action="store_true", help="bots upload a small file with each unit")
+    parser.add_argument(
+        "--arrival-seconds",
+        type=float,
+        default=0.0,
+        help="bots start evenly spread over this many seconds (default 0: all at once, the start-up burst)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("lean", "simulated"),
+        default="lean",
+        help="the bots: lean (default; raw asyncio protocols, little CPU) or simulated (SimulatedWorker)",
+    )
+    parser.add_argument(
+        "--mephisto",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the `mephisto` console script whose server is measured (default: the one beside this Python)",
+    )
+    parser.add_argument(
+        "--with-files", action="store_true", help="bots upload a small file with each unit (needs --client simulated)"
+    )
     parser.add_argument(
         "--router-mode",
         choices=("in_process", "subprocess", "remote-tls"),
@@ -103,6 +136,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.processes > args.workers:
         parser.error(f"--processes ({args.processes}) must not exceed --workers ({args.workers})")
+    if args.with_files and args.client == "lean":
+        parser.error("--with-files needs --client simulated (the lean client sends no uploads)")
+    if args.mephisto is not None and not os.access(args.mephisto, os.X_OK):
+        parser.error(f"--mephisto {args.mephisto}: not an executable file")
+    if args.arrival_seconds < 0:
+        parser.error(f"--arrival-seconds must not be negative, got {args.arrival_seconds}")
     if args.think_seconds < 0:
         parser.error(f"--think-seconds must not be negative, got {args.think_seconds}")
     if args.timeout <= 0:
@@ -126,7 +165,7 @@ def raise_open_file_limit(needed: int) -> int:
 
 def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome:
     """Launch the task, run the bots until the launch exits, and collect what each process measured."""
-    mephisto = mephisto_command()
+    mephisto = [str(args.mephisto)] if args.mephisto is not None else mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
     remote: RemoteRouter | None = None
     if args.router_mode == "remote-tls":
@@ -160,6 +199,9 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
                 first=first,
                 count=count,
                 think_seconds=args.think_seconds,
+                client=args.client,
+                arrival_seconds=args.arrival_seconds,
+                workers=args.workers,
             )
             process = ctx.Process(target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}")
             process.start()
@@ -270,6 +312,11 @@ def percentiles_ms(values: list[float]) -> dict[str, float | None]:
     return {"p50": rank(0.5), "p95": rank(0.95), "p99": rank(0.99), "max": rank(1.0), "n": len(ordered)}
 
 
+def split_percentiles(first: list[float], steady: list[float]) -> dict[str, dict[str, float | None]]:
+    """Percentiles of every unit, of each bot's first unit (the start-up burst) and of the units after it."""
+    return {"all": percentiles_ms(first + steady), "burst": percentiles_ms(first), "steady": percentiles_ms(steady)}
+
+
 def summarise(
     args: argparse.Namespace,
     outcome: Outcome,
@@ -291,6 +338,15 @@ def summarise(
     routers = [c for c in outcome.watch.children() if "mephisto_core.router" in c.command]
     if outcome.router_watch is not None and outcome.router_watch.root is not None:
         routers = [outcome.router_watch.root]
+    connect = split_percentiles(
+        [v for s in shares for v in s.connect_to_data_first], [v for s in shares for v in s.connect_to_data_steady]
+    )
+    submit = split_percentiles(
+        [v for s in shares for v in s.submit_to_ack_first], [v for s in shares for v in s.submit_to_ack_steady]
+    )
+    # The server: the launch process (operator, and router when in process) plus a router process of its own.
+    server_cpu = (operator.cpu_seconds if operator else 0.0) + sum(r.cpu_seconds for r in routers)
+    loadgen_cpu = sum(s.cpu_seconds for s in shares)
     return {
         "benchmark": "load_e2e",
         "workers": args.workers,
@@ -300,12 +356,21 @@ def summarise(
         "router_mode": args.router_mode,
         "with_files": args.with_files,
         "think_seconds": args.think_seconds,
+        "arrival_seconds": args.arrival_seconds,
+        "client": args.client,
+        "server": before["server"],
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,
         "acknowledged": len(acked),
         "units_per_s": round(len(acked) / wall, 1) if wall else None,
-        "connect_to_data_ms": percentiles_ms([v for s in shares for v in s.connect_to_data]),
-        "submit_to_ack_ms": percentiles_ms([v for s in shares for v in s.submit_to_ack]),
+        # The first unit of each bot (the start-up burst) and the others (steady state), both in `phases`.
+        "connect_to_data_ms": connect["all"],
+        "submit_to_ack_ms": submit["all"],
+        "phases": {
+            "connect_to_data_ms": {"burst": connect["burst"], "steady": connect["steady"]},
+            "submit_to_ack_ms": {"burst": submit["burst"], "steady": submit["steady"]},
+        },
+        "resends": sum(s.resends for s in shares),
         "errors": sum(1 for t in error_times if t <= end_of_run),
         "errors_after_last_ack": sum(1 for t in error_times if t > end_of_run),
         "refusals": sum(s.refusals for s in shares),
@@ -321,7 +386,13 @@ def summarise(
         "operator_cpu_s": round(operator.cpu_seconds, 2) if operator else None,
         "router_peak_rss_mib": round(max(r.peak_rss_kib for r in routers) / 1024, 1) if routers else None,
         "router_cpu_s": round(sum(r.cpu_seconds for r in routers), 2) if routers else None,
-        "loadgen_cpu_s": round(sum(s.cpu_seconds for s in shares), 2),
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_ms_per_unit": round(1000 * server_cpu / len(acked), 3) if acked else None,
+        # Server capacity: units acknowledged per second of server CPU (one core fully busy for one second).
+        "units_per_server_core_s": round(len(acked) / server_cpu, 1) if server_cpu else None,
+        # From the load generators' start barrier to their end (their imports and set-up not included).
+        "loadgen_cpu_s": round(loadgen_cpu, 2),
+        "loadgen_cpu_ms_per_unit": round(1000 * loadgen_cpu / len(acked), 3) if acked else None,
         "launch_s": round(outcome.launch_s, 2),
         "launch_exit": outcome.launch_exit,
         "db_matches_acks": db.matches,
@@ -338,7 +409,8 @@ def summarise(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Taken before the run: other engineers may commit, or load the machine, while it runs.
-    before = {"code": code_version(), "loadavg_1m": loadavg_1m()}
+    mephisto = [str(args.mephisto)] if args.mephisto is not None else mephisto_command()
+    before = {"code": code_version(), "server": server_info(mephisto[0]), "loadavg_1m": loadavg_1m()}
     with ExitStack() as stack:
         # Each worker: one WebSocket at the bot, one at the router, plus a page fetch while connecting.
         raise_open_file_limit(3 * args.workers + 256)
