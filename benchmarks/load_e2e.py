@@ -3,14 +3,14 @@
 Makes a task folder from the static template with `--units` data rows, starts `mephisto launch` on a free
 port, and runs `--workers` concurrent bots spread over `--processes` load-generator processes until every
 unit is done. The bots are lean ones by default (`--client lean`: benchmarks/_lean_client.py, the protocol steps
-of `SimulatedWorker` on raw asyncio protocols, about a fifth of its CPU per unit) so that the load generators
+of `SimulatedWorker` on raw asyncio protocols, about a sixth of its CPU per unit) so that the load generators
 leave the cores to the server; `--client simulated` runs `SimulatedWorker` itself.
 
 Prints one JSON line: throughput, latency percentiles (overall, and split into the start-up burst, each bot's
-first unit, and the steady state after it), errors, the server's CPU time (operator + router process) per unit
-and units per server-core second, the operator's peak memory, and whether the database holds exactly the
-submissions the bots saw acknowledged. Exits 1 when it does not (or a bot crashed), 2 when the run could not
-be completed within `--timeout`.
+first unit, and the steady state after it), errors, the server's CPU time (operator + router process, from the
+bots' start to the launch's exit) per unit and units per server-core second, the operator's peak memory, and
+whether the database holds exactly the submissions the bots saw acknowledged. Exits 1 when it does not (or a
+bot crashed), 2 when the run could not be completed within `--timeout`.
 
 `--mephisto PATH` measures another install's server (the `mephisto` console script of another virtualenv, e.g.
 one with an older commit) with this load generator: `server` in the JSON line says which (path, version, the
@@ -42,7 +42,7 @@ from typing import Any
 from _db_check import check_database
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
-from _proc_watch import ProcessTreeWatch
+from _proc_watch import ProcessTreeWatch, ProcSample
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
@@ -70,6 +70,8 @@ class Outcome:
     watch: ProcessTreeWatch
     #: the standalone router's process (--router-mode remote-tls), which is not a child of the launch
     router_watch: ProcessTreeWatch | None = None
+    #: the server's CPU seconds when the bots started (its start-up, not part of the load)
+    server_cpu_at_start: float = 0.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -213,6 +215,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             raise BenchmarkAborted(
                 "the load generators did not start: " + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
             ) from None
+        server_cpu_at_start = _server_cpu(watch, router_watch)
         deadline = launch.started + args.timeout
         exit_code = None
         while exit_code is None:
@@ -240,7 +243,14 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             raise BenchmarkAborted(f"`mephisto launch` exited with {exit_code}.\n{launch.output()}")
         if profiler is not None:
             _report_profile(profiler, args.profile)
-        return Outcome(shares=shares, launch_exit=exit_code, launch_s=launch_s, watch=watch, router_watch=router_watch)
+        return Outcome(
+            shares=shares,
+            launch_exit=exit_code,
+            launch_s=launch_s,
+            watch=watch,
+            router_watch=router_watch,
+            server_cpu_at_start=server_cpu_at_start,
+        )
     finally:
         stop.set()
         launch.stop()
@@ -258,6 +268,22 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def _routers(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> list[ProcSample]:
+    """The router's process: a child of the launch (architect.mode=subprocess) or a standalone one."""
+    if router_watch is not None and router_watch.root is not None:
+        return [router_watch.root]
+    return [c for c in watch.children() if "mephisto_core.router" in c.command]
+
+
+def _server_cpu(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> float:
+    """The CPU seconds of the operator (the launch process) and the router's process, read now."""
+    watch.sample_once()
+    if router_watch is not None:
+        router_watch.sample_once()
+    operator = watch.root
+    return (operator.cpu_seconds if operator else 0.0) + sum(r.cpu_seconds for r in _routers(watch, router_watch))
 
 
 def _report_profile(profiler: subprocess.Popen[bytes], output: Path) -> None:
@@ -335,17 +361,17 @@ def summarise(
     units_per_bot = [n for s in shares for n in s.units_per_bot]
     db = check_database(database_url, data_dir / "mephisto.db", acked)
     operator = outcome.watch.root
-    routers = [c for c in outcome.watch.children() if "mephisto_core.router" in c.command]
-    if outcome.router_watch is not None and outcome.router_watch.root is not None:
-        routers = [outcome.router_watch.root]
+    routers = _routers(outcome.watch, outcome.router_watch)
     connect = split_percentiles(
         [v for s in shares for v in s.connect_to_data_first], [v for s in shares for v in s.connect_to_data_steady]
     )
     submit = split_percentiles(
         [v for s in shares for v in s.submit_to_ack_first], [v for s in shares for v in s.submit_to_ack_steady]
     )
-    # The server: the launch process (operator, and router when in process) plus a router process of its own.
+    # The server: the launch process (operator, and router when in process) plus a router process of its own,
+    # from the bots' start to the launch's exit (its start-up is in operator_cpu_s, not here).
     server_cpu = (operator.cpu_seconds if operator else 0.0) + sum(r.cpu_seconds for r in routers)
+    server_cpu -= outcome.server_cpu_at_start
     loadgen_cpu = sum(s.cpu_seconds for s in shares)
     return {
         "benchmark": "load_e2e",
