@@ -106,6 +106,11 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("idle_connections", []),
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
     ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "subprocess"]),
+    # Workers that think 1 s per unit: the start-up burst and the steady state at 1,000 and 5,000 (~30 s each).
+    ("load_e2e", ["--workers", "1000", "--units", "10000", "--think-seconds", "1"]),
+    ("load_e2e", ["--workers", "5000", "--units", "15000", "--think-seconds", "1"]),
+    # HEAD against the install named by MEPHISTO_BENCH_BASELINE (its `mephisto`), 2 rounds (~2 min); skipped without.
+    ("ab", ["--rounds", "2", "--", "--workers", "1000", "--units", "15000"]),
     ("scaling", []),
     ("scale_out", []),
 ]

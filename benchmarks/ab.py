@@ -3,6 +3,10 @@
     python benchmarks/ab.py --server base=/path/to/old-venv/bin/mephisto --server head=.venv/bin/mephisto \\
         --rounds 3 -- --workers 1000 --units 15000
 
+Without `--server`, the servers are `base`, the `mephisto` script named by the environment variable
+MEPHISTO_BENCH_BASELINE, and `head`, the one installed beside this Python (what `nox -s bench` runs); when that
+variable is not set either, ab.py says so and exits 0 (nothing to compare with).
+
 Each `--server NAME=PATH` names the `mephisto` console script of an install (a virtualenv with another commit,
 say); every round runs `load_e2e.py --mephisto PATH` once per server with the same load generator and the
 arguments after `--` (or any argument ab.py does not know). Rounds alternate the order (A B, then B A, ...) so
@@ -24,7 +28,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _run_info import mephisto_command
+
 LOAD_E2E = Path(__file__).resolve().parent / "load_e2e.py"
+BASELINE_ENV = "MEPHISTO_BENCH_BASELINE"
 
 #: (label, how to read it from a load_e2e line, whether more is better)
 METRICS: list[tuple[str, tuple[str, ...], bool]] = [
@@ -41,14 +48,17 @@ METRICS: list[tuple[str, tuple[str, ...], bool]] = [
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], epilog="Other arguments (or those after --) go to load_e2e.py."
+        description=__doc__.splitlines()[0],
+        epilog="Other arguments (or those after --) go to load_e2e.py.",
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--server",
         action="append",
-        required=True,
+        default=[],
         metavar="NAME=PATH",
-        help="a server to measure: a name and its `mephisto` console script (repeat; the first is the reference)",
+        help="a server to measure: a name and its `mephisto` console script (repeat; the first is the reference); "
+        f"default: base=${BASELINE_ENV} and head=the mephisto beside this Python",
     )
     parser.add_argument("--rounds", type=int, default=2, help="runs per server (default 2)")
     args, passthrough = parser.parse_known_args(argv)
@@ -145,7 +155,22 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
 
 
+def default_servers() -> list[str] | None:
+    """base=$MEPHISTO_BENCH_BASELINE and head=the mephisto beside this Python, or None without the variable."""
+    baseline = os.environ.get(BASELINE_ENV)
+    if not baseline:
+        return None
+    return [f"base={baseline}", f"head={mephisto_command()[0]}"]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not any(a == "--server" or a.startswith("--server=") for a in argv) and not {"-h", "--help"} & set(argv):
+        servers = default_servers()
+        if servers is None:
+            print(f"ab: skipped: no --server given and {BASELINE_ENV} is not set (the baseline's `mephisto`)")
+            return 0
+        argv = [arg for server in servers for arg in ("--server", server)] + argv
     args, passthrough = parse_args(argv)
     results: list[dict[str, Any]] = []
     for round_no in range(1, args.rounds + 1):
