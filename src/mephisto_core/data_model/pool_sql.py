@@ -94,11 +94,31 @@ class PoolQueries:
         rows = self._run(
             "standing", (self.run_id, _IN_TASK, self.run_id, _IN_TASK, *self.qualification_names, provider_type, name)
         ).fetchall()
+        return _standing_of(rows) if rows else None
+
+    @property
+    def claims_with_standing(self) -> bool:
+        """Whether `standing_and_claim` is available (PostgreSQL, where it saves a round trip per unit)."""
+        return self._statements().postgres
+
+    def standing_and_claim(
+        self, provider_type: str, name: str, worker_id: int, provider_agent_id: str | None, token: str, now: dt.datetime
+    ) -> tuple[Standing | None, ClaimedUnit | None]:
+        """PostgreSQL: `standing` and, in the same statement, `claim` for `worker_id` (the id `name` had when last
+        seen) when that standing holds no agent of the run and none of its qualifications. (None, None) when the
+        worker is not (any more) in the database; a standing without claim when the claim was not tried or found
+        no unit."""
+        standing = (self.run_id, _IN_TASK, self.run_id, _IN_TASK, *self.qualification_names, provider_type, name)
+        take = (_ASSIGNED, worker_id, now, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
+        agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, now, now, now, self.held_by)
+        rows = self._run("standing_claim", (*standing, worker_id, *take, *agent)).fetchall()
         if not rows:
-            return None
-        worker_id, held, first_held = rows[0][0], rows[0][1], rows[0][2]
-        grants = {qualification: int(value) for _, _, _, qualification, value in rows if qualification is not None}
-        return Standing(int(worker_id), grants, int(held), None if first_held is None else int(first_held))
+            return None, None
+        unit_id, agent_id, unit_index, inputs = rows[0][5:]
+        claimed = None
+        if unit_id is not None:
+            claimed = ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
+        return _standing_of([row[:5] for row in rows]), claimed
 
     def add_worker(self, provider_type: str, name: str, now: dt.datetime) -> int:
         """Create the worker `name` of this provider (seen for the first time) and return their id."""
@@ -202,8 +222,15 @@ class PoolQueries:
         return self._statements().run(name, params)
 
 
+def _standing_of(rows: Sequence[Sequence[Any]]) -> Standing:
+    """The standing in the rows of the standing query (one per granted qualification, at least one)."""
+    worker_id, held, first_held = rows[0][0], rows[0][1], rows[0][2]
+    grants = {qualification: int(value) for _, _, _, qualification, value in rows if qualification is not None}
+    return Standing(int(worker_id), grants, int(held), None if first_held is None else int(first_held))
+
+
 #: Statements PostgreSQL keeps prepared on each connection: its planning cost more than running them.
-_PREPARED = ("standing", "claim", "agent_for_submit", "complete")
+_PREPARED = ("standing", "claim", "standing_claim", "agent_for_submit", "complete")
 _statement_sets = itertools.count(1)
 
 
@@ -267,6 +294,21 @@ class _Statements:
                 f'a AS (INSERT INTO "agent" ({agent_columns}) '
                 f'SELECT c."agent_id", c."id", c."assignment_id", {agent_values} FROM c) '
                 f'SELECT c."id", c."agent_id", c."unit_index", ({inputs_of}c."assignment_id") FROM c'
+            )
+            # A known worker's hello in one round trip: their standing, and the claim when the standing leaves
+            # nothing to decide (no agent held in the run, none of the run's qualifications granted; the caller
+            # asks for it only when nothing else does, see WorkerPool._may_claim_with_standing).
+            only_ok = "AND EXISTS (SELECT 1 FROM ok)"
+            first_ok = f'SELECT c."id" {claimable} {only_ok} ORDER BY c."id" LIMIT 1 FOR UPDATE SKIP LOCKED'
+            sql["standing_claim"] = (
+                f'WITH s ("wid", "held", "first_held", "qname", "qvalue") AS ({sql["standing"]}), '
+                f'ok AS (SELECT 1 FROM s WHERE s."wid" = {p}::integer AND s."held" = 0 AND s."qname" IS NULL), '
+                f'c AS ({take}{next_agent_id} WHERE "id" = ({first_ok}) AND "status" = {p} '
+                'RETURNING "id", "assignment_id", "agent_id", "unit_index"), '
+                f'a AS (INSERT INTO "agent" ({agent_columns}) '
+                f'SELECT c."agent_id", c."id", c."assignment_id", {agent_values} FROM c) '
+                'SELECT s."wid", s."held", s."first_held", s."qname", s."qvalue", '
+                f'c."id", c."agent_id", c."unit_index", ({inputs_of}c."assignment_id") FROM s LEFT JOIN c ON TRUE'
             )
         else:
             sql["claim"] = (

@@ -32,7 +32,7 @@ from mephisto_core.data_model import (
     Worker,
 )
 from mephisto_core.data_model.models import utcnow
-from mephisto_core.data_model.pool_sql import PoolQueries, Standing
+from mephisto_core.data_model.pool_sql import ClaimedUnit, PoolQueries, Standing
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status
@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_ATTEMPTS = 16  # claims tried per registration while other operator processes take the units first
 NO_UNITS_HINT_SECONDS = 0.5  # how long "this run offers no unit" is believed without asking the database
+WORKER_IDS_REMEMBERED = 1_000_000  # worker names whose id is kept (then forgotten all at once)
 CLAIMED_REMEMBERED = 100_000  # claimed agents whose unit and inputs are kept for their submission (then forgotten)
 
 
@@ -119,6 +120,9 @@ class WorkerPool(AgentReleases):
         #: agent id -> (unit id, unit index, inputs) of the units this process claimed and has not seen submitted:
         #: what a submission needs to know about its agent, without reading it back (see `_submit_claimed`)
         self._claimed: dict[int, tuple[int, int, Any]] = {}
+        #: worker name -> id, of the workers this process met (a worker's id never changes; the statement that
+        #: uses it checks it against the name's row)
+        self._worker_ids: dict[str, int] = {}
 
     # ---- registration -------------------------------------------------------------------------------------
 
@@ -147,7 +151,18 @@ class WorkerPool(AgentReleases):
             return Refused(Refusal.BAD_LINK, identity.refusal)
         if identity.worker_name is None:
             return Preview(self.ctx.blueprint.preview_data())
-        standing = self._standing(identity.worker_name)
+        standing = None
+        worker_id = self._worker_ids.get(identity.worker_name)
+        if worker_id is not None and token is None and self._may_claim_with_standing():
+            token = secrets.token_urlsafe(18)
+            standing, claimed = self.queries.standing_and_claim(
+                self.ctx.run.provider_type, identity.worker_name, worker_id, identity.provider_agent_id, token, utcnow()
+            )
+            if claimed is not None:
+                return self._assigned_claim(claimed, token)
+            token = None
+        if standing is None:
+            standing = self._standing(identity.worker_name)
         refusal = self._standing_refusal(standing)
         if refusal is not None:
             # Blocked or disqualified since they took a unit: the unit goes to someone else now.
@@ -189,7 +204,30 @@ class WorkerPool(AgentReleases):
         standing = self.queries.standing(provider_type, name)
         if standing is None:
             standing = Standing(self.queries.add_worker(provider_type, name, utcnow()), {}, 0, None)
+        if len(self._worker_ids) >= WORKER_IDS_REMEMBERED:
+            self._worker_ids.clear()
+        self._worker_ids[name] = standing.worker_id
         return standing
+
+    def _may_claim_with_standing(self) -> bool:
+        """Whether a known worker's hello may read their standing and claim a unit in one statement (PostgreSQL).
+
+        That statement claims only for a standing that holds no agent of the run and none of the qualifications
+        the run checks, so it suits a run whose registration decides nothing else: no onboarding, gold units,
+        screening, required qualifications or per-worker unit limit, accepting work, and not just found to offer
+        nothing. For anything else the hello takes the usual way, statement by statement.
+        """
+        ctx, task = self.ctx, self.ctx.config.task
+        return (
+            self.queries.claims_with_standing
+            and ctx.accepting
+            and not task.qualifications
+            and task.screening is None
+            and not task.maximum_units_per_worker
+            and not ctx.rules.gold
+            and not ctx.blueprint.has_onboarding()
+            and self._no_units.refusal(ctx.offers) is None
+        )
 
     def _standing_refusal(self, standing: Standing) -> Refused | None:
         """Blocks, missing qualifications and failed checks: why this worker may not work on the task at all."""
@@ -308,15 +346,19 @@ class WorkerPool(AgentReleases):
             token = secrets.token_urlsafe(18)
             claimed = self.queries.claim(worker_id, provider_agent_id, token, utcnow())
             if claimed is not None:
-                if len(self._claimed) >= CLAIMED_REMEMBERED:  # attempts that never submit (timed out, returned)
-                    self._claimed.clear()
-                self._claimed[claimed.agent_id] = (claimed.unit_id, claimed.unit_index, claimed.inputs)
-                init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
-                seconds_left = float(self.ctx.config.task.assignment_duration_seconds)
-                return Assigned(claimed.agent_id, claimed.unit_id, token, init_data, seconds_left=seconds_left)
+                return self._assigned_claim(claimed, token)
             if not self.queries.claimable_exists(worker_id):
                 break  # nothing left; otherwise another operator process took the unit first: try the next
         return self._nothing_to_offer()
+
+    def _assigned_claim(self, claimed: ClaimedUnit, token: str) -> Assigned:
+        """The answer for a unit just claimed (remembered for its submission, see `_submit_claimed`)."""
+        if len(self._claimed) >= CLAIMED_REMEMBERED:  # attempts that never submit (timed out, returned)
+            self._claimed.clear()
+        self._claimed[claimed.agent_id] = (claimed.unit_id, claimed.unit_index, claimed.inputs)
+        init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
+        seconds_left = float(self.ctx.config.task.assignment_duration_seconds)
+        return Assigned(claimed.agent_id, claimed.unit_id, token, init_data, seconds_left=seconds_left)
 
     def _new_agent(self, unit: Unit, worker: Worker, provider_agent_id: str | None) -> Agent:
         """The agent of `worker` on `unit`, which the worker already holds (status assigned)."""
