@@ -1,0 +1,116 @@
+"""The benchmarks' lean bot (benchmarks/_lean_client.py): its frames, and a short load_e2e run against a real launch.
+
+The lean bot is what `load_e2e.py` measures the server with by default; if it drifted from the protocol the
+benchmark would measure errors instead of units, so it is checked here against a real `mephisto launch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _lean_client() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_lean_client", BENCHMARKS / "_lean_client.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Bot:
+    """What `_Socket` needs of a bot: its loop, handshake bytes, expected accept value and a message sink."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.handshake = b"GET /ws HTTP/1.1\r\n\r\n"
+        self.accept = b"expected-accept"
+        self.messages: list[bytes] = []
+
+    def on_message(self, socket: Any, payload: bytes) -> None:
+        self.messages.append(payload)
+
+
+def _server_frame(opcode: int, payload: bytes, final: bool = True) -> bytes:
+    n = len(payload)
+    length = bytes((n,)) if n < 126 else bytes((126,)) + n.to_bytes(2, "big")
+    return bytes(((0x80 if final else 0) | opcode,)) + length + payload
+
+
+def test_client_frames_are_masked_with_the_zero_key_so_the_payload_goes_as_it_is() -> None:
+    lean = _lean_client()
+    short = lean.client_frame(0x1, b'{"type":"hello"}')
+    assert short[:2] == bytes((0x81, 0x80 | 16)) and short[2:6] == b"\0\0\0\0" and short[6:] == b'{"type":"hello"}'
+    medium = lean.client_frame(0x1, b"x" * 300)
+    assert medium[:4] == bytes((0x81, 0x80 | 126)) + (300).to_bytes(2, "big") and medium[4:8] == b"\0\0\0\0"
+    big = lean.client_frame(0x2, b"y" * 70000)
+    assert big[:2] == bytes((0x82, 0x80 | 127)) and big[2:10] == (70000).to_bytes(8, "big")
+
+
+def test_the_socket_reads_split_and_fragmented_messages_answers_pings_and_closes() -> None:
+    lean = _lean_client()
+
+    async def scenario() -> tuple[_Bot, _Transport, Any]:
+        bot = _Bot(asyncio.get_running_loop())
+        socket = lean._Socket(bot)
+        transport = _Transport()
+        socket.connection_made(transport)
+        assert transport.written == [bot.handshake]
+        head = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: expected-accept\r\n\r\n"
+        first = _server_frame(0x1, b'{"id":1}')
+        socket.data_received(head + first[:3])  # the handshake's answer and part of a frame
+        socket.data_received(first[3:] + _server_frame(0x9, b"pp"))
+        socket.data_received(_server_frame(0x1, b'{"id":', final=False) + _server_frame(0x0, b"2}"))
+        socket.data_received(_server_frame(0x1, b"z" * 200))
+        socket.data_received(_server_frame(0x8, (1001).to_bytes(2, "big")))
+        socket.connection_lost(None)
+        return bot, transport, await socket.ended
+
+    bot, transport, close_code = asyncio.run(scenario())
+    assert bot.messages == [b'{"id":1}', b'{"id":2}', b"z" * 200]
+    assert transport.written[1] == lean.client_frame(0xA, b"pp")  # the pong, masked
+    assert transport.written[2] == lean.client_frame(0x8, (1001).to_bytes(2, "big"))  # the close answered
+    assert transport.closed and close_code == 1001
+
+
+def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_acknowledged() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "load_e2e.py"), "--workers", "4", "--units", "20", "--processes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[-1])
+    assert result["client"] == "lean"
+    assert result["db_matches_acks"] is True
+    assert result["acknowledged"] == 20 and result["db_completed_agents"] == 20
+    assert result["errors"] == 0 and result["bot_crashes"] == []
+    assert result["phases"]["connect_to_data_ms"]["burst"]["n"] == 4
