@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import os
@@ -63,6 +64,12 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
     else:
         header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
     return header + _ZERO_MASK + payload
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust store (or SSL_CERT_FILE's), loaded once per process rather than per connection."""
+    return ssl.create_default_context()
 
 
 @dataclass
@@ -294,7 +301,7 @@ class LeanBot:
                 self._socket.close()
 
     async def _open(self) -> None:
-        context = ssl.create_default_context() if self.secure else None
+        context = _tls_context() if self.secure else None
         got: asyncio.Future[bool] = self.loop.create_future()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             await self.loop.create_connection(
