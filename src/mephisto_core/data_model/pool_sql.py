@@ -132,9 +132,10 @@ class PoolQueries:
         None when there was none, or (several processes on one PostgreSQL) another process took it first.
         A worker never gets a unit of an assignment they already had a unit of.
         """
-        take = (_ASSIGNED, worker_id, now, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
-        agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, now, now, now, self.held_by)
         statements = self._statements()
+        when = now if statements.postgres else _sqlite_text(now)
+        take = (_ASSIGNED, worker_id, when, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
+        agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, when, when, when, self.held_by)
         if statements.postgres:  # one round trip for the claim and the agent
             row = self._run("claim", (*take, *agent)).fetchone()
             if row is None:
@@ -185,19 +186,21 @@ class PoolQueries:
         `unit_id`, or `submit_key` was used for another agent, and its unit is then left alone.
         """
         outputs_text = _JSON.db_value(outputs)
+        postgres = self._statements().postgres
+        now_text = now if postgres else _sqlite_text(now)
         agent = (
             AgentStatus.COMPLETED.value,
             outputs_text,
             submit_key,
-            now,
-            now,
+            now_text,
+            now_text,
             agent_id,
             unit_id,
             _IN_TASK,
             submit_key,
         )
-        unit = (UnitStatus.COMPLETED.value, now, unit_id, _ASSIGNED)
-        if self._statements().postgres:  # one round trip for both
+        unit = (UnitStatus.COMPLETED.value, now_text, unit_id, _ASSIGNED)
+        if postgres:  # one round trip for both
             agent_moved, unit_moved = self._run("complete", (*agent, *unit)).fetchone()
             return bool(agent_moved), bool(unit_moved)
         if not self._run("complete_agent", agent).rowcount:
@@ -220,6 +223,12 @@ class PoolQueries:
 
     def _run(self, name: str, params: tuple[Any, ...]) -> Any:
         return self._statements().run(name, params)
+
+
+def _sqlite_text(value: dt.datetime) -> str:
+    """A datetime as SQLite stores it: the text sqlite3's default adapter makes (and the models read back), made
+    once for the several columns of a statement rather than by the adapter for each."""
+    return value.isoformat(" ")
 
 
 def _standing_of(rows: Sequence[Sequence[Any]]) -> Standing:
