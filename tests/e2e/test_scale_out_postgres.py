@@ -207,3 +207,34 @@ def test_a_joined_process_ended_mid_run_loses_nothing_and_the_others_finish(
             assert Unit.get_by_id(agent.unit_id).status == UnitStatus.COMPLETED
     finally:
         db.close()
+
+
+def test_stopping_the_owner_stops_the_joined_process_once_its_workers_are_done(
+    launches: Callable[..., LaunchProcess], mephisto_init: Callable[..., Path], postgres_url: str
+) -> None:
+    rows = 30
+    task = mephisto_init("static")
+    args = _task(task, rows)
+    owner = launches(*args)
+    owner_link = owner.wait_for_link(60)
+    joined = launches(*args, "--join")
+    joined_link = joined.wait_for_link(60)
+    bots = [*_bots(task, owner_link, "o", 2, think=2.0), *_bots(task, joined_link, "j", 2, think=2.0)]
+
+    async def main() -> list[BotReport]:
+        runs = [asyncio.ensure_future(bot.run()) for bot in bots]
+        await asyncio.sleep(3)
+        await asyncio.to_thread(owner.stop_now)
+        assert await asyncio.to_thread(owner.wait, 30) == 0
+        # The joined process stops by itself: nothing new to hand out, its workers' units finished or returned.
+        assert await asyncio.to_thread(joined.wait, 30) == 0
+        return list(await asyncio.gather(*runs))
+
+    reports = asyncio.run(main())
+    acknowledged = [key for report in reports for key in report.acknowledged_keys]
+    with db_reopened(postgres_url):
+        stored = {a.submit_key for a in Agent.select().where(Agent.status == AgentStatus.COMPLETED)}
+        assert set(acknowledged) <= stored and len(stored) < rows
+        run = TaskRun.get()
+        assert not run.is_completed and run.owner is None
+        assert list(leases.OperatorLease.select()) == []  # both processes dropped their lease

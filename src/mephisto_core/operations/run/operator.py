@@ -424,7 +424,8 @@ class Operator:
                     last_beat = now
                     owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
                     if (owner is None or completed) and not self._stop_level:
-                        log.warning("the run's owner released run %d: this --join process stops too", ctx.run.id)
+                        if not completed:  # the owner stopped the run early
+                            log.warning("the run's owner stopped run %d: this --join process stops too", ctx.run.id)
                         self.request_stop()
                     elif not owner_warned and (age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS):
                         log.warning(
