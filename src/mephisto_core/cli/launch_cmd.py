@@ -138,6 +138,11 @@ async def _launch(
     def on_ready(stats: RunStats) -> None:
         nonlocal bots
         assert operator.ctx is not None
+        if join:
+            display.note(
+                f"Joined the run: this process serves workers of run {stats.run_id} through its own link; the launch "
+                "that owns the run creates and offers its units."
+            )
         display.announce(operator.ctx.provider.worker_link(stats.worker_url), stats)
         if simulate:
             bots = asyncio.create_task(
