@@ -287,7 +287,11 @@ class _Statements:
             next_agent_id = '(SELECT COALESCE(MAX("id"), 0) + 1 FROM "agent")'
             first = f'SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1'
         take = f'UPDATE "unit" SET "status" = {p}, "worker_id" = {p}, "updated_at" = {p}, "agent_id" = '
-        take_first = f'{take}{next_agent_id} WHERE "id" = ({first}) AND "status" = {p}'
+        # The row is found by its id; its status is checked, through an expression no index serves: a prepared
+        # statement's generic plan on PostgreSQL otherwise took the (status) index and walked every launched unit
+        # of the database (the statistics of a table just filled by a launch say it is tiny).
+        same_status = f"(\"status\" || '') = {p}"
+        take_first = f'{take}{next_agent_id} WHERE "id" = ({first}) AND {same_status}'
         agent_columns = (
             '"id", "unit_id", "assignment_id", "worker_id", "task_run_id", "status", "provider_agent_id", "token", '
             '"started_at", "last_seen_at", "updated_at", "held_by"'
@@ -312,7 +316,7 @@ class _Statements:
             sql["standing_claim"] = (
                 f'WITH s ("wid", "held", "first_held", "qname", "qvalue") AS ({sql["standing"]}), '
                 f'ok AS (SELECT 1 FROM s WHERE s."wid" = {p}::integer AND s."held" = 0 AND s."qname" IS NULL), '
-                f'c AS ({take}{next_agent_id} WHERE "id" = ({first_ok}) AND "status" = {p} '
+                f'c AS ({take}{next_agent_id} WHERE "id" = ({first_ok}) AND {same_status} '
                 'RETURNING "id", "assignment_id", "agent_id", "unit_index"), '
                 f'a AS (INSERT INTO "agent" ({agent_columns}) '
                 f'SELECT c."agent_id", c."id", c."assignment_id", {agent_values} FROM c) '
@@ -351,7 +355,7 @@ class _Statements:
             f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = {p})'
         )
         sql["complete_unit"] = (
-            f'UPDATE "unit" SET "status" = {p}, "updated_at" = {p} WHERE "id" = {p} AND "status" = {p}'
+            f'UPDATE "unit" SET "status" = {p}, "updated_at" = {p} WHERE "id" = {p} AND {same_status}'
         )
         sql["complete"] = (  # PostgreSQL: both in one statement; the unit moves only if the agent did
             f'WITH a AS ({sql["complete_agent"]} RETURNING "id"), '
