@@ -17,16 +17,18 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 from mephisto_core.router.build_receiver import BuildReceiver
 from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.http_server import WsConnection
 from mephisto_core.router.versions import PROTOCOL_VERSION
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
+
+if TYPE_CHECKING:  # the abstractions import pydantic: a router process starts faster without it
+    from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
@@ -51,6 +52,18 @@ def load_client_js(max_upload_bytes: int, max_message_bytes: int) -> bytes:
     return source.replace(_MESSAGE_LIMIT_MARKER, str(max_message_bytes).encode())
 
 
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The `Date` header value, formatted once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
 def build_response(
     status: HTTPStatus,
     body: bytes,
@@ -61,7 +74,7 @@ def build_response(
 ) -> Response:
     """An HTTP response with the headers every router answer carries."""
     headers = [
-        ("Date", email.utils.formatdate(usegmt=True)),
+        ("Date", _http_date()),
         # The router answers one request per connection; saying so keeps clients from waiting.
         ("Connection", "close"),
         ("Content-Length", str(len(body))),
@@ -95,6 +108,34 @@ class HttpRoutes:
         self._cache_bytes = 0
         self._cache_of: StaticFiles | None = None
 
+    def respond_now(self, request: Request, *, has_body: bool = False) -> Response | None:
+        """The answer `respond` would give, when it needs no file read (None then: await `respond`)."""
+        if request.method in ALLOWED_METHODS and not has_body:
+            answer = self._respond_from_memory(request)
+            if answer is None:
+                return None
+            return self._for_method(request, answer)
+        return None
+
+    def _for_method(self, request: Request, answer: Response) -> Response:
+        if request.method == "HEAD":
+            # The same headers (Content-Length included: what GET would send), without the body.
+            return Response(answer.status_code, answer.reason_phrase, answer.headers, b"")
+        return answer
+
+    def _respond_from_memory(self, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path in (CLIENT_JS_PATH, HEALTH_PATH, VERSION_PATH):
+            return None  # answered by `respond` (cheap, and rare)
+        build = self._builds.current
+        if build is None or self._cache_of is not build.static:
+            return None
+        parts = url_path_parts(request.path)
+        found = self._cache.get(parts) if parts is not None else None
+        if found is None:
+            return None
+        return build_response(HTTPStatus.OK, found.body, found.content_type, cacheable=found.cacheable)
+
     async def respond(self, request: Request, *, has_body: bool = False) -> Response:
         """The response to one plain HTTP request; `has_body` says the request announced a body.
 
@@ -111,10 +152,7 @@ class HttpRoutes:
             answer = text_response(HTTPStatus.BAD_REQUEST, f"A {request.method} request carries no body.\n")
         else:
             answer = await self._respond_to_get(request)
-        if request.method == "HEAD":
-            # The same headers (Content-Length included: what GET would send), without the body.
-            return Response(answer.status_code, answer.reason_phrase, answer.headers, b"")
-        return answer
+        return self._for_method(request, answer)
 
     async def _respond_to_get(self, request: Request) -> Response:
         path = request.path.split("?", 1)[0]

@@ -204,7 +204,8 @@ class RouterServer:
                     return WsAccept(_Probe(self), None)
                 # The operator is trusted and its batches may hold many maximal messages.
                 return WsAccept(self._channel.socket_handler(), None)
-        return self._routes.respond(request)
+        answer = self._routes.respond_now(request)  # a cached file: no task
+        return answer if answer is not None else self._routes.respond(request)
 
 
 class _Probe:
