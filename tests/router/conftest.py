@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-INDEX_HTML = b"<!doctype html><title>task</title><p>The task page.</p>\n"
-APP_JS = b"console.log('asset');\n"
-OUTSIDE_SECRET = b"outside the build dir\n"
+from router_build_files import APP_JS, INDEX_HTML, OUTSIDE_SECRET
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -9,7 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from conftest import INDEX_HTML
+from router_build_files import INDEX_HTML
 from router_helpers import SECRET
 
 TIMEOUT = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import APP_JS, INDEX_HTML, OUTSIDE_SECRET
+from router_build_files import APP_JS, INDEX_HTML, OUTSIDE_SECRET
 from router_helpers import FakeOperator, http_request, running_router
 
 from mephisto_core.router.static_files import url_path_parts

@@ -6,7 +6,7 @@ import errno
 from pathlib import Path
 
 import pytest
-from conftest import INDEX_HTML
+from router_build_files import INDEX_HTML
 from router_helpers import http_request, running_router
 
 from mephisto_core.router import http_routes

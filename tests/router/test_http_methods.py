@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import INDEX_HTML
+from router_build_files import INDEX_HTML
 from router_helpers import TIMEOUT, http_request, running_router
 
 

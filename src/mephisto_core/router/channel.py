@@ -51,9 +51,10 @@ _LocalItem = tuple[int, int, dict[str, Any] | bytes]
 
 
 def dumps(value: object) -> bytes:
-    """Compact JSON (UTF-8) of `value`; what orjson cannot hold (integers beyond 64 bits) the standard way."""
+    """Compact JSON (UTF-8) of `value`; what orjson cannot hold (integers beyond 64 bits, keys that are not
+    strings) the standard way."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
