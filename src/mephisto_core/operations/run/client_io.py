@@ -73,6 +73,7 @@ class ClientIOHandler:
         self.submit_times: deque[float] = deque(maxlen=100_000)
         self._limit_logged = False  # whether an upload refused by its limits was logged yet
         self._tasks: set[asyncio.Task[None]] = set()
+        self._quick_pending = 0  # hello and submit messages on the quick way (no task) not answered yet
         #: answers `call` messages (remote procedures, operations/run/procedures.py)
         self.procedures = ProcedureService(pool.ctx.rules.procedures, writer, pool.ctx.run.id)
         #: the blueprint's live runtime (None: `live` messages are answered `unsupported`), and the agents it met
@@ -99,6 +100,7 @@ class ClientIOHandler:
             if kind == "submit" or (kind == "hello" and self._hello_is_quick()):
                 # No task of its own: the writer calls back with the committed result. Started on the next loop
                 # turn, as a task would be, so that a connection's messages still reach the writer in order.
+                self._quick_pending += 1
                 asyncio.get_running_loop().call_soon(self._handle_quickly, conn, msg)
             else:
                 self._spawn(self._handle_message(conn, msg))
@@ -142,48 +144,62 @@ class ClientIOHandler:
         kind, request_id = msg.get("type"), msg.get("id")
         if not isinstance(request_id, int):
             request_id = None
+        queued = False
         try:
             if kind == "submit":
-                self._start_submit(conn, request_id, msg)
+                queued = self._start_submit(conn, request_id, msg)
             else:
-                self._start_hello(conn, request_id, msg)
+                queued = self._start_hello(conn, request_id, msg)
         except Exception:  # as in _handle_message
             self._failed(conn, request_id, kind)
+        finally:
+            if not queued:  # answered at once (a malformed message) or failed
+                self._quick_pending -= 1
 
     def _failed(self, conn: int, request_id: int | None, kind: Any, error: BaseException | None = None) -> None:
         # An operator bug must not take the run down; the worker is told to retry and we keep the trace.
         log.error("failed to handle a %r message", kind, exc_info=error if error is not None else True)
         self.send(conn, Failure("unavailable", "The server hit a problem; please try again.").message(request_id))
 
-    def _start_hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+    def _start_hello(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> bool:
+        """Queue the hello's registration (True), or answer a malformed hello at once (False)."""
         checked = self._hello_params(conn, request_id, msg)
-        if checked is not None:
+        if checked is None:
+            return False
 
-            def done(ok: bool, result: Any) -> None:
-                try:
-                    if not ok:
-                        raise result
-                    self._answer_hello(conn, request_id, result)
-                except Exception as exc:
-                    self._failed(conn, request_id, "hello", exc)
+        def done(ok: bool, result: Any) -> None:
+            try:
+                if not ok:
+                    raise result
+                self._answer_hello(conn, request_id, result)
+            except Exception as exc:
+                self._failed(conn, request_id, "hello", exc)
+            finally:
+                self._quick_pending -= 1
 
-            self.writer.call_then(self.pool.register, (*checked, None), done)
+        self.writer.call_then(self.pool.register, (*checked, None), done)
+        return True
 
-    def _start_submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> None:
+    def _start_submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> bool:
+        """Queue the submission (True), or answer a submit that cannot be stored at once (False)."""
         checked = self._submit_params(conn, request_id, msg)
-        if checked is not None:
-            arrived, binding, key, outputs, uploads = checked
-            is_onboarding, agent_id = binding.agent
+        if checked is None:
+            return False
+        arrived, binding, key, outputs, uploads = checked
+        is_onboarding, agent_id = binding.agent
 
-            def done(ok: bool, result: Any) -> None:
-                try:
-                    if not ok:
-                        raise result
-                    self._answer_submit(conn, request_id, arrived, binding, result)
-                except Exception as exc:
-                    self._failed(conn, request_id, "submit", exc)
+        def done(ok: bool, result: Any) -> None:
+            try:
+                if not ok:
+                    raise result
+                self._answer_submit(conn, request_id, arrived, binding, result)
+            except Exception as exc:
+                self._failed(conn, request_id, "submit", exc)
+            finally:
+                self._quick_pending -= 1
 
-            self.writer.call_then(self.pool.submit, (agent_id, is_onboarding, key, outputs, uploads), done)
+        self.writer.call_then(self.pool.submit, (agent_id, is_onboarding, key, outputs, uploads), done)
+        return True
 
     def _hello_params(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> tuple[Any, Any] | None:
         """(params, token) of a well-formed hello; None when the page was told what is wrong with it."""
@@ -495,7 +511,8 @@ class ClientIOHandler:
         return sum(1 for conns in list(self._agent_conns.values()) if conns)
 
     def in_flight(self) -> int:
-        return len(self._tasks)
+        """Messages being handled: tasks, and hello and submit messages waiting for the writer's answer."""
+        return len(self._tasks) + self._quick_pending
 
     def submissions_in_last(self, seconds: float) -> int:
         horizon = time.monotonic() - seconds
