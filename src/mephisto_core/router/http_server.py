@@ -442,7 +442,9 @@ class WsConnection(asyncio.BufferedProtocol):
         finally:
             self._processing = False
             if received is None:
-                if pos:
+                if pos >= len(self._buf):
+                    self._buf = bytearray()  # a fresh one: an emptied bytearray may keep a large message's memory
+                elif pos:
                     del self._buf[:pos]
             elif pos < len(received):
                 self._buf += received[pos:]
