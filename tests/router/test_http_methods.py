@@ -103,3 +103,13 @@ async def test_head_answers_like_get_without_the_body(build_dir: Path, target: s
     assert head[1]["content-type"] == got[1]["content-type"]
     # Nothing follows the headers on the wire (http.client would not show stray body bytes).
     assert raw.endswith(b"\r\n\r\n") and raw.count(b"\r\n\r\n") == 1
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "\u00b2", "-1", "12, 12"])
+async def test_odd_content_lengths_get_an_answer(build_dir: Path, length: str) -> None:
+    async with running_router(build_dir) as server:
+        request = f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\nbody".encode("latin-1")
+        raw = await asyncio.to_thread(_raw_exchange, server.port, request)
+        still_serving = await http_request(server.port, "/")
+    assert raw.startswith(b"HTTP/1.1 405 "), raw[:200]
+    assert still_serving.status == 200

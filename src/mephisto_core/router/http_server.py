@@ -559,7 +559,10 @@ class WsConnection(asyncio.BufferedProtocol):
         lengths = request.get_all("Content-Length")
         has_body = request.get("Transfer-Encoding") is not None or not set(lengths) <= {"0"}
         if has_body:
-            self._body_left = int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None
+            length = lengths[0] if len(lengths) == 1 else ""
+            # A length that is not plain ASCII digits (or absurdly long) is not counted: dropped until the end.
+            known = length.isascii() and length.isdigit() and len(length) <= 18
+            self._body_left = int(length) if known else None
         result = self._server.app.route(self, request, has_body)
         if isinstance(result, WsAccept):
             if has_body:  # the app refuses bodies itself; never upgrade with one
