@@ -672,6 +672,10 @@ def handshake_failure(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+#: Connections the kernel queues before the router accepts them (a burst of simultaneous page loads).
+LISTEN_BACKLOG = 4096
+
+
 class WsServer:
     """A listening socket serving `app`; see the module docstring. Use `start`, then `close` and `wait_closed`."""
 
@@ -693,7 +697,11 @@ class WsServer:
         """Bind and listen; the bound port."""
         loop = asyncio.get_running_loop()
         state = self._state
-        self._server = await loop.create_server(lambda: WsConnection(state), host, port, ssl=ssl_context)
+        # asyncio's default backlog of 100 drops the SYNs of a study's opening burst (every worker of a batch
+        # arriving within a second): the kernel caps this at net.core.somaxconn.
+        self._server = await loop.create_server(
+            lambda: WsConnection(state), host, port, ssl=ssl_context, backlog=LISTEN_BACKLOG
+        )
         self._timer = loop.call_later(self._tick_seconds, self._tick)
         return int(self._server.sockets[0].getsockname()[1])
 
