@@ -2,7 +2,8 @@
 which agent (for pushes and for noticing that a page went away).
 
 Nothing here blocks the event loop: database work goes to the writer thread, file writes to a worker thread,
-and each request runs as its own task so one slow request never delays the others.
+and no request waits for another: a worker's hello and submit (the messages of every unit) hand their job to the
+writer, which calls back once it committed; the other requests run as tasks of their own.
 """
 
 from __future__ import annotations
