@@ -110,9 +110,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--router-mode",
-        choices=("in_process", "subprocess", "remote-tls"),
-        default="in_process",
-        help="architect.mode of the local architect (default in_process, the architect's default), or remote-tls: "
+        choices=("auto", "in_process", "subprocess", "remote-tls"),
+        default="auto",
+        help="architect.mode of the local architect (default auto, the architect's default: subprocess on 2+ cores), "
+        "or remote-tls: "
         "`mephisto router serve` over TLS on 127.0.0.1 (a test CA) with the remote architect",
     )
     parser.add_argument(

@@ -110,7 +110,7 @@ def test_send_before_start_is_an_error_and_the_channel_ends_with_the_router(tmp_
 def test_operator_with_an_in_process_router_uses_the_local_channel(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    config = load_task_config(task_file(rows=4))
+    config = load_task_config(task_file(rows=4), ["architect.mode=in_process"])
 
     async def scenario() -> tuple[Any, Any, object]:
         operator = Operator(mephisto_settings, database)

@@ -279,11 +279,24 @@ def test_defaults_match_the_documented_ones() -> None:
     assert (args.host, args.port, args.mode, args.max_upload_mb, args.public_url) == (
         "127.0.0.1",
         3000,
-        "in_process",
+        "auto",
         50,
         None,
     )
     assert all(field.description for field in LocalArchitectArgs.model_fields.values())
+
+
+def test_auto_mode_runs_the_router_in_its_own_process_only_with_two_or_more_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mephisto_architect_local import args as args_module
+
+    monkeypatch.setattr(args_module, "usable_cpu_count", lambda: 2)
+    assert LocalArchitectArgs().resolved_mode == "subprocess"
+    monkeypatch.setattr(args_module, "usable_cpu_count", lambda: 1)
+    assert LocalArchitectArgs().resolved_mode == "in_process"
+    assert LocalArchitectArgs(mode="subprocess").resolved_mode == "subprocess"
+    assert LocalArchitectArgs(mode="in_process").resolved_mode == "in_process"
 
 
 def test_installed_plugin_registers_the_local_type() -> None:

@@ -14,7 +14,7 @@ SECRET = "s3cret-for-link-tests"
 
 def test_in_process_deployment_carries_a_link_that_reaches_the_router(tmp_path: Path, build_dir: Path) -> None:
     async def scenario() -> dict[str, Any]:
-        architect = LocalArchitect(LocalArchitectArgs(port=0), tmp_path / "run")
+        architect = LocalArchitect(LocalArchitectArgs(port=0, mode="in_process"), tmp_path / "run")
         deployment = await architect.deploy(build_dir, SECRET)
         try:
             assert deployment.local_link is not None

@@ -67,7 +67,7 @@ class LocalArchitect(Architect):
         args = self.local_args
         self.check()
         runner: _RouterRunner
-        if args.mode == "subprocess":
+        if args.resolved_mode == "subprocess":
             runner = SubprocessRouter(
                 build_dir,
                 channel_secret,

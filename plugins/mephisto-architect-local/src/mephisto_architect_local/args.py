@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -9,6 +10,13 @@ from pydantic import Field, field_validator
 from mephisto_core.abstractions import ArchitectArgs
 
 MAX_UPLOAD_MB = 2048
+
+
+def usable_cpu_count() -> int:
+    """CPU cores this process may run on (its affinity mask where the system has one, e.g. in a container)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LocalArchitectArgs(ArchitectArgs):
@@ -24,13 +32,22 @@ class LocalArchitectArgs(ArchitectArgs):
         le=65535,
         description="Port workers connect to. 0 picks any free port (handy when 3000 is taken).",
     )
-    mode: Literal["in_process", "subprocess"] = Field(
-        default="in_process",
+    mode: Literal["auto", "in_process", "subprocess"] = Field(
+        default="auto",
         description=(
             "in_process runs the server inside `mephisto launch`; subprocess runs it as its own process "
-            "(uses a second CPU core for many workers)."
+            "(uses a second CPU core for many workers); auto (the default) is subprocess when this process may "
+            "use two or more CPU cores, else in_process."
         ),
     )
+
+    @property
+    def resolved_mode(self) -> Literal["in_process", "subprocess"]:
+        """The mode a deploy uses: `auto` decided by the CPU cores this process may run on."""
+        if self.mode != "auto":
+            return self.mode
+        return "subprocess" if usable_cpu_count() >= 2 else "in_process"
+
     max_upload_mb: float = Field(
         default=50,
         gt=0,
