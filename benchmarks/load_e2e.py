@@ -175,6 +175,8 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
         remote = RemoteRouter.start(workdir, env)
         remote.use_in(task_toml)
         command = [*mephisto, "launch", str(task_toml), "--no-panel"]
+    elif args.router_mode == "auto":  # the server's own default (an older server may not know "auto")
+        command = launch_command(mephisto, task_toml)
     else:
         command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}")
     ctx = multiprocessing.get_context("spawn")
