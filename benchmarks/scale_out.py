@@ -1,7 +1,7 @@
 """Scale-out: one run on PostgreSQL served by 1, then 2 (then 3) `mephisto launch` processes (`--join`).
 
 For each process count N: a fresh PostgreSQL database and data dir, a static task with `--units` rows, the owner
-`mephisto launch` and N-1 `mephisto launch --join` processes on free ports, and `--workers` simulated workers
+`mephisto launch` and N-1 `mephisto launch --join` processes on free ports, and `--workers` lean bots (benchmarks/_lean_client.py)
 spread evenly over the N worker links, run by `--loadgens` load-generator processes. Throughput is acknowledged
 submissions per second from the first hello to the last acknowledgement; each launch process's CPU time is read
 from /proc while it runs. Prints one JSON line with a row per process count (units/s, operator CPU per process,
@@ -30,6 +30,8 @@ from typing import Any
 
 from _db_check import check_database
 from _launch import LaunchError, LaunchProcess
+from _lean_client import LeanBot, process_key_prefix
+from _loadgen import lean_answer
 from _proc_watch import ProcessTreeWatch
 from _run_info import MephistoMissing, code_version, loadavg_1m, mephisto_command
 from _task_folder import TaskFolderError, make_task_folder
@@ -76,18 +78,7 @@ def generator_main(
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     result = GenResult()
     try:
-        from mephisto_core.operations.run.simulate import SimulatedWorker
-        from mephisto_core.plugins import get_registry
-        from mephisto_core.task_config import load_task_config
-
-        config = load_task_config(task_toml)
-        blueprint = get_registry().get("blueprint", config.blueprint_type)(
-            config.blueprint_args, config.task, config.task_dir
-        )
-        workers = [
-            (link, SimulatedWorker(links[link], f"bench-{n}", blueprint.simulate_answer, seed=n, think_seconds=think))
-            for n, link in bots
-        ]
+        answer = lean_answer(task_toml)
     except Exception as exc:  # reported to the parent, which aborts
         result.failure = f"{type(exc).__name__}: {exc}"
         start.abort()
@@ -98,12 +89,20 @@ def generator_main(
     result.first_hello = time.time()
 
     async def run_all() -> None:
-        reports = await asyncio.gather(*(bot.run() for _, bot in workers))
-        for (link, _), report in zip(workers, reports, strict=True):
+        # The lean bots of load_e2e (benchmarks/_lean_client.py): a tenth of SimulatedWorker's CPU per unit, so
+        # the load generators leave the two cores to the operators and PostgreSQL.
+        prefix = process_key_prefix()
+        workers = [
+            (link, LeanBot(links[link], f"bench-{n}", answer, seed=n, think_seconds=think, key_prefix=prefix))
+            for n, link in bots
+        ]
+        await asyncio.gather(*(bot.run() for _, bot in workers))
+        for link, bot in workers:
+            report = bot.report
             result.acknowledged.setdefault(link, []).extend(report.acknowledged_keys)
-            result.errors += report.errors
-            if report.submit_to_ack:
-                result.last_ack = time.time()
+            result.errors += len(report.error_times)
+            if report.last_ack is not None:
+                result.last_ack = max(result.last_ack or 0.0, report.last_ack)
 
     asyncio.run(run_all())
     end = resource.getrusage(resource.RUSAGE_SELF)
