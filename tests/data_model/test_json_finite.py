@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mephisto_core.data_model import Assignment, Database, Requester, Task, TaskRun
 from mephisto_core.data_model.bulk import NotJSONValue, json_text
@@ -71,3 +73,29 @@ def test_launch_with_nan_in_a_data_file_is_a_clear_error(mephisto_cli_env: dict[
         check=False,
     )
     assert runs.returncode == 0 and runs.stdout == "", runs.stderr
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_stored_json_text_reads_back_as_the_standard_library_would_write_it(value: object) -> None:
+    # json_text takes orjson's quick way where it can; what it stores must read back exactly as the stdlib's text.
+    stdlib = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert json.loads(json_text(value)) == json.loads(stdlib)
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), [1, {"a": float("-inf")}], {"scores": [0.5, None, float("inf")]}], ids=repr
+)
+def test_non_finite_numbers_are_refused_even_beside_nulls(value: object) -> None:
+    with pytest.raises(NotJSONValue, match="NaN or infinite"):
+        json_text(value)

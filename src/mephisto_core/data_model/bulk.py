@@ -14,12 +14,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import peewee as pw
 
 from mephisto_core.errors import MephistoError
 
-# One encoder for every stored JSON text: `json.dumps` with options builds a new encoder per call.
+# One encoder for every stored JSON text: `json.dumps` with options builds a new encoder per call. It is the
+# fallback for what orjson refuses (non-str keys, integers past 64 bits, str/int subclasses such as enums).
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# Types the stdlib encoder refuses are refused here too (orjson would write dataclasses and datetimes).
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 class NotJSONValue(MephistoError):
@@ -27,18 +31,36 @@ class NotJSONValue(MephistoError):
 
 
 def json_text(value: Any) -> str:
-    """The stored JSON text of `value` (what `JSONField` writes); `NotJSONValue` if it holds NaN or an infinity."""
+    """The stored JSON text of `value` (what `JSONField` writes); `NotJSONValue` if it holds NaN or an infinity.
+
+    orjson first (every submission's answers pass here, on the database writer's thread); it writes NaN and the
+    infinities as `null`, so a text with a `null` in it is checked for them before it is trusted.
+    """
+    try:
+        encoded = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _stdlib_json_text(value)
+    if b"null" in encoded and _holds_non_finite(value):
+        raise _not_json(value)
+    return encoded.decode("utf-8")
+
+
+def _stdlib_json_text(value: Any) -> str:
     try:
         return _encode(value)
     except ValueError:
         if not _holds_non_finite(value):
             raise  # not ours to word (e.g. Python's cap on the digits of an integer)
-        preview = repr(value)
-        preview = preview if len(preview) <= 200 else preview[:200] + "..."
-        raise NotJSONValue(
-            f"cannot store {preview}: a number in it is NaN or infinite (NaN, Infinity or an overflowing number "
-            "such as 1e999 in a data file), which JSON cannot hold; remove or replace it"
-        ) from None
+        raise _not_json(value) from None
+
+
+def _not_json(value: Any) -> NotJSONValue:
+    preview = repr(value)
+    preview = preview if len(preview) <= 200 else preview[:200] + "..."
+    return NotJSONValue(
+        f"cannot store {preview}: a number in it is NaN or infinite (NaN, Infinity or an overflowing number "
+        "such as 1e999 in a data file), which JSON cannot hold; remove or replace it"
+    )
 
 
 def _holds_non_finite(value: Any) -> bool:
