@@ -105,7 +105,9 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("launch_100k", []),
     ("idle_connections", []),
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
-    ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "subprocess"]),
+    # The default (`auto`: the router in its own process on 2+ cores) and the router in the operator's process.
+    ("load_e2e", ["--workers", "1000", "--units", "15000"]),
+    ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "in_process"]),
     # Workers that think 1 s per unit: the start-up burst and the steady state at 1,000 and 5,000 (~30 s each).
     ("load_e2e", ["--workers", "1000", "--units", "10000", "--think-seconds", "1"]),
     ("load_e2e", ["--workers", "5000", "--units", "15000", "--think-seconds", "1"]),
@@ -113,6 +115,9 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("ab", ["--rounds", "2", "--", "--workers", "1000", "--units", "15000"]),
     ("scaling", []),
     ("scale_out", []),
+    # Live tasks: 250 two-worker conversations (docs/performance.md's quiet-machine p99 figure), procedure calls.
+    ("live_chat", ["--conversations", "250", "--turns", "10", "--think", "0.5"]),
+    ("live_procedures", ["--workers", "100", "--calls", "20", "--pause", "1"]),
 ]
 
 
