@@ -14,9 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from mephisto_core.operations.run.channel_client import ChannelConnection as ClientConnection
 from mephisto_core.router.build_archive import BuildArchive, pack_build
 from mephisto_core.router.versions import PROTOCOL_VERSION
 

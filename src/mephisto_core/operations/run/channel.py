@@ -2,7 +2,8 @@
 
 Incoming text frames are JSON arrays of envelopes and binary frames are uploads (see docs/protocol.md); both are
 handed to the `on_envelope` / `on_upload` callbacks. Outgoing envelopes are queued and flushed as one frame per
-loop turn, so a burst of answers costs one send.
+loop turn, so a burst of answers costs one write. The WebSocket itself is the lean client of
+`operations.run.channel_client` (an asyncio.Protocol: no task per send, one wake-up per read of many frames).
 
 For a standalone router on another host the channel URL is wss:// (verified against the system's CAs, or against
 `ca_file`), and with `build_dir` the channel keeps that router serving the run's build (`build_push`).
@@ -21,12 +22,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.run.build_push import BuildPusher
+from mephisto_core.operations.run.channel_client import (
+    ChannelClosed,
+    ChannelConnection,
+    HandshakeRefused,
+    connect_channel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +111,12 @@ class OperatorChannel:
         #: Set when another operator took the router over (close code 4000); the channel then stops reconnecting.
         self.taken_over: str | None = None
         self._outbox: list[dict[str, Any]] = []
-        self._wake = asyncio.Event()
-        self._ws: ClientConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        self._draining: asyncio.Task[None] | None = None
+        self._ws: ChannelConnection | None = None
+        #: Whether queued envelopes go out now: not before `on_connected` has finished on a new connection.
+        self._sending = False
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -124,6 +133,7 @@ class OperatorChannel:
         """
         if self.pusher is not None:
             await self.pusher.prepare()
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="mephisto-channel")
         try:
             await asyncio.wait_for(self._connected.wait(), timeout)
@@ -154,57 +164,76 @@ class OperatorChannel:
     def send(self, envelope: dict[str, Any]) -> None:
         """Queue an envelope for the router (sent with everything else queued this loop turn)."""
         self._outbox.append(envelope)
-        self._wake.set()
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
 
     async def stop(self) -> None:
         self._closing = True
         if self.pusher is not None:
             self.pusher.stop()
-        await self._flush_now()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._ws is not None:
-            await self._ws.close()
-
-    async def _flush_now(self) -> None:
-        if self._ws is not None and self._outbox:
-            batch, self._outbox = self._outbox, []
-            unsent = await _send_batch(self._ws, batch)
+        ws = self._ws
+        if ws is not None and self._outbox:
+            unsent = _send_batch(ws, self._take_outbox())
             if unsent:
                 log.warning("router channel closed while flushing %d envelopes", len(unsent))
+        for task in (self._draining, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if ws is not None:
+            await ws.close()
+
+    def _take_outbox(self) -> list[dict[str, Any]]:
+        batch, self._outbox = self._outbox, []
+        return batch
+
+    def _flush(self) -> None:
+        """Send what is queued as one frame (or a few of bounded size); called once per loop turn at most."""
+        self._flush_scheduled = False
+        ws = self._ws
+        if ws is None or not self._sending or not self._outbox:
+            return  # kept for the next connection (or until on_connected has finished)
+        if not ws.writable:
+            # The transport's buffer is full (the router reads slowly): hold the envelopes until it drains.
+            if self._draining is None:
+                self._draining = asyncio.get_running_loop().create_task(self._drain(ws))
+            return
+        unsent = _send_batch(ws, self._take_outbox())
+        if unsent:
+            self._outbox[:0] = unsent  # resend on the next connection
+
+    async def _drain(self, ws: ChannelConnection) -> None:
+        try:
+            await ws.wait_writable()
+        finally:
+            self._draining = None
+        self._flush()
 
     async def _run(self) -> None:
         delay = 0.2
-        # Only for wss://: websockets refuses an ssl argument for a ws:// URL.
-        tls: dict[str, Any] = {"ssl": self._ssl} if self._ssl is not None else {}
+        headers = {"Authorization": f"Bearer {self.secret}"}
         while not self._closing:
             try:
-                async with connect(
-                    self.url,
-                    additional_headers={"Authorization": f"Bearer {self.secret}"},
-                    max_size=None,  # uploads arrive as large binary frames; the router enforced the limit
-                    ping_interval=10,
-                    ping_timeout=20,
-                    **tls,
-                ) as ws:
+                ws = await connect_channel(self.url, headers, ssl_context=self._ssl, ping_interval=10, ping_timeout=20)
+                try:
                     self._ws = ws
                     self.last_error = None
                     delay = 0.2
                     self._connected.set()
-                    sender: asyncio.Task[None] | None = None
-                    try:
-                        if self.on_connected is not None:
-                            await self.on_connected()
-                        sender = asyncio.create_task(self._send_loop(ws))
-                        await self._receive_loop(ws)
-                    finally:
-                        if sender is not None:
-                            sender.cancel()
-                        self._ws = None
-            except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == REPLACED_CLOSE_CODE and not self._closing:
+                    if self.on_connected is not None:
+                        await self.on_connected()
+                    self._sending = True
+                    self._flush()
+                    await self._receive_loop(ws)
+                finally:
+                    self._sending = False
+                    self._ws = None
+                    if not self._closing:
+                        ws.abort()
+            except ChannelClosed as exc:
+                if exc.close_code == REPLACED_CLOSE_CODE and not self._closing:
                     # Only another live operator with the router's secret does this. Reconnecting would take the
                     # router back and each would push its own build in turn, every fraction of a second.
                     self.taken_over = (
@@ -216,20 +245,23 @@ class OperatorChannel:
                         self.on_taken_over(self.taken_over)
                     return
                 self.last_error = str(exc)
-                log.warning("router channel lost: %s; reconnecting", exc)
-            except InvalidStatus as exc:
-                if exc.response.status_code == 401:
+                if not self._closing:
+                    log.warning("router channel lost: %s; reconnecting", exc)
+            except HandshakeRefused as exc:
+                if exc.status == 401:
                     self.last_error = "the router refused the channel secret (HTTP 401)"
                     log.error("the router refused the channel secret")
+                elif exc.status:
+                    self.last_error = f"the router answered HTTP {exc.status}"
                 else:
-                    self.last_error = f"the router answered HTTP {exc.response.status_code}"
+                    self.last_error = str(exc)
                 log.warning("router channel refused: %s", exc)
             except ssl.SSLCertVerificationError as exc:
                 self.last_error = f"its TLS certificate is not trusted ({exc.verify_message}); see ca_file"
                 log.error("router channel: %s", self.last_error)
-            except (OSError, WebSocketException, TimeoutError) as exc:
-                # WebSocketException covers ConnectionClosed and every failed handshake (InvalidMessage when the
-                # connection is reset mid-handshake, a router restarting behind a proxy): all worth retrying.
+            except (OSError, TimeoutError) as exc:
+                # A refused or reset connection, a failed TLS handshake, a handshake that took too long (a router
+                # restarting behind a proxy): all worth retrying.
                 self.last_error = str(exc) or type(exc).__name__
                 log.warning("router channel lost: %s; reconnecting", exc)
             except Exception:
@@ -241,47 +273,40 @@ class OperatorChannel:
             await asyncio.sleep(delay + random.random() * delay)
             delay = min(delay * 2, 5.0)
 
-    async def _send_loop(self, ws: ClientConnection) -> None:
+    async def _receive_loop(self, ws: ChannelConnection) -> None:
+        """Hand every received message to the callbacks, in order, until the connection closes (ChannelClosed)."""
+        pusher = self.pusher
+        on_envelope = self.on_envelope
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._outbox:
-                continue
-            batch, self._outbox = self._outbox, []
-            unsent = await _send_batch(ws, batch)
-            if unsent:
-                self._outbox[:0] = unsent  # resend on the next connection
-                return
-
-    async def _receive_loop(self, ws: ClientConnection) -> None:
-        async for frame in ws:
-            if isinstance(frame, bytes):
-                if len(frame) < 8:
-                    log.warning("dropping a binary channel frame of %d bytes", len(frame))
+            for binary, frame in await ws.receive():
+                if binary:
+                    if len(frame) < 8:
+                        log.warning("dropping a binary channel frame of %d bytes", len(frame))
+                        continue
+                    await self.on_upload(int.from_bytes(frame[:8], "big"), frame[8:])
                     continue
-                await self.on_upload(int.from_bytes(frame[:8], "big"), frame[8:])
-                continue
-            try:
-                envelopes = orjson.loads(frame)
-            except orjson.JSONDecodeError:
-                try:  # what orjson refuses (numbers beyond its range, NaN) as the standard decoder reads it
-                    envelopes = json.loads(frame)
-                except (ValueError, RecursionError):
-                    log.warning("dropping a channel frame that is not JSON")
-                    continue
-            if not isinstance(envelopes, list):
-                envelopes = [envelopes]
-            for envelope in envelopes:
-                if not isinstance(envelope, dict):
-                    continue
-                event = envelope.get("event")
-                if self.pusher is not None and event == "hello":
-                    self.pusher.on_hello(envelope, ws)
-                elif event == "build":
-                    if self.pusher is not None:
-                        self.pusher.on_event(envelope)
-                    continue  # the router's answer to a push concerns this channel only
-                await self.on_envelope(envelope)
+                try:
+                    envelopes = orjson.loads(frame)
+                except orjson.JSONDecodeError:
+                    try:  # what orjson refuses (numbers beyond its range, NaN) as the standard decoder reads it
+                        envelopes = json.loads(frame)
+                    except (ValueError, RecursionError):
+                        log.warning("dropping a channel frame that is not JSON")
+                        continue
+                if not isinstance(envelopes, list):
+                    envelopes = [envelopes]
+                for envelope in envelopes:
+                    if not isinstance(envelope, dict):
+                        continue
+                    event = envelope.get("event")
+                    if event is not None:
+                        if pusher is not None and event == "hello":
+                            pusher.on_hello(envelope, ws)
+                        elif event == "build":
+                            if pusher is not None:
+                                pusher.on_event(envelope)
+                            continue  # the router's answer to a push concerns this channel only
+                    await on_envelope(envelope)
 
 
 def client_ssl_context(url: str, ca_file: Path | None) -> ssl.SSLContext | None:
@@ -302,9 +327,19 @@ def _dumps(envelope: dict[str, Any]) -> bytes:
         return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-async def _send_batch(ws: ClientConnection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _send_batch(ws: ChannelConnection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Send `batch` as JSON-array frames of at most about MAX_FRAME_CHARS; return what a closed socket left unsent."""
-    pieces = [_dumps(envelope) for envelope in batch]
+    if len(batch) == 1:
+        pieces = [_dumps(batch[0])]
+    else:
+        try:  # the whole batch at once, when orjson can encode all of it and it fits one frame
+            whole = orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            if len(whole) <= MAX_FRAME_CHARS:
+                return [] if ws.send_text(whole) else batch
+        pieces = [_dumps(envelope) for envelope in batch]
     start = 0
     while start < len(pieces):
         # One envelope larger than the cap still goes alone; otherwise a frame stops growing at the cap.
@@ -312,9 +347,7 @@ async def _send_batch(ws: ClientConnection, batch: list[dict[str, Any]]) -> list
         while end < len(pieces) and size + 1 + len(pieces[end]) <= MAX_FRAME_CHARS:
             size += 1 + len(pieces[end])
             end += 1
-        try:
-            await ws.send(b"[" + b",".join(pieces[start:end]) + b"]", text=True)
-        except ConnectionClosed:
+        if not ws.send_text(b"[" + b",".join(pieces[start:end]) + b"]"):
             return batch[start:]
         start = end
     return []

@@ -42,7 +42,7 @@ _UPLOAD_NOT_STORED = "The server could not store this file right now; please try
 MAX_UPLOADS_PER_UNIT = 100
 
 
-@dataclass
+@dataclass(slots=True)
 class _Binding:
     agent: AgentKey
     #: False for the attempt an `expired` answer named: submits reach it only to be refused with `gone`, and
@@ -266,7 +266,7 @@ class ClientIOHandler:
             problem = "submit.submit_key must be a string of 8 to 128 characters"
         elif not isinstance(outputs, dict):
             problem = "submit.outputs must be an object"
-        elif not (isinstance(uploads, list) and all(isinstance(u, str) for u in uploads)):
+        elif not (isinstance(uploads, list) and (not uploads or all(isinstance(u, str) for u in uploads))):
             problem = "submit.uploads must be a list of upload ids"
         if problem is not None:
             self.send(conn, Failure("bad_message", problem).message(request_id))
@@ -441,9 +441,14 @@ class ClientIOHandler:
         previous = self._bindings.get(conn)
         if previous is not None and previous.agent != agent:
             self._agent_conns.get(previous.agent, set()).discard(conn)
-        self._bindings[conn] = _Binding(agent, completion=completion)
-        self._agent_conns.setdefault(agent, set()).add(conn)
-        self.absent_since.pop(agent, None)
+        self._bindings[conn] = _Binding(agent, True, completion)
+        conns = self._agent_conns.get(agent)
+        if conns is None:
+            self._agent_conns[agent] = {conn}
+        else:
+            conns.add(conn)
+        if self.absent_since:
+            self.absent_since.pop(agent, None)
 
     def _bind_expired(self, conn: int, expired: Expired) -> None:
         """Point the socket at the attempt that is over, so a submit for it gets `gone`; no unit in its place."""
