@@ -11,6 +11,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mephisto_core.operations.run.channel_client import ChannelClosed, HandshakeRefused, connect_channel
+from mephisto_core.router.ws_frames import accept_key
 
 
 async def _with_server(handler: Any, body: Any, **kwargs: Any) -> Any:
@@ -107,3 +108,28 @@ def test_nothing_listening_is_an_oserror() -> None:
             await connect_channel(f"ws://127.0.0.1:{port}/_channel")
 
     asyncio.run(body())
+
+
+def test_a_server_that_stops_answering_pings_is_dropped() -> None:
+    async def body() -> ChannelClosed:
+        async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            key = next(
+                line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.startswith("Sec-WebSocket-Key")
+            )
+            writer.write(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+            )
+            await reader.read()  # reads the pings, never answers them
+
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            conn = await connect_channel(f"ws://127.0.0.1:{port}/_channel", ping_interval=0.05, ping_timeout=0.2)
+            with pytest.raises(ChannelClosed) as closed:
+                await asyncio.wait_for(conn.receive(), 30)  # a hang guard only
+            return closed.value
+
+    closed = asyncio.run(body())
+    assert closed.close_code == 1006 and "keepalive" in closed.close_reason

@@ -430,7 +430,9 @@ class ChannelConnection(asyncio.Protocol):
         if self._state == _CLOSED:
             return
         now = self._loop.time()
-        if self._state == _CLOSING or (self._ping_sent is not None and now - self._ping_sent > self._ping_timeout):
+        assert self._ping_interval is not None
+        left = self._ping_timeout if self._ping_sent is None else self._ping_sent + self._ping_timeout - now
+        if self._state == _CLOSING or left <= 0.001:
             # No pong in time (or a close handshake the router never finished): the router or the path is gone.
             if self.close_code is None:
                 self.close_code, self.close_reason = CLOSE_ABNORMAL, "keepalive ping timeout"
@@ -440,8 +442,8 @@ class ChannelConnection(asyncio.Protocol):
             assert self.transport is not None
             self.transport.write(_masked(OP_PING, os.urandom(4)))
             self._ping_sent = now
-        assert self._ping_interval is not None
-        self._ping_handle = self._loop.call_later(min(self._ping_interval, self._ping_timeout), self._keepalive)
+        # The next ping after `ping_interval`, or the end of the wait for this one's pong, whichever comes first.
+        self._ping_handle = self._loop.call_later(min(self._ping_interval, left), self._keepalive)
 
 
 async def connect_channel(
