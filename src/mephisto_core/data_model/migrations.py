@@ -95,6 +95,17 @@ def _operator_leases(db: pw.Database) -> None:
     add_held_by_column(db)
 
 
+#: Foreign-key indexes that a composite index leading with the same column makes redundant (see models.py).
+_COVERED_INDEXES = ("unit_assignment_id", "unit_task_run_id", "unit_task_id", "agent_worker_id", "agent_task_run_id")
+
+
+def _drop_covered_indexes(db: pw.Database) -> None:
+    # Each claim and submission updates indexed columns of unit and agent, so every index gets a new entry per
+    # change on PostgreSQL (no heap-only update); these five only repeated a prefix of another index.
+    for name in _COVERED_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -110,6 +121,7 @@ MIGRATIONS: list[Migration] = [
     Migration(
         10, "operator_lease table and agent.held_by: several operator processes serving one run", _operator_leases
     ),
+    Migration(11, "drop the unit and agent indexes that composite indexes cover", _drop_covered_indexes),
 ]
 
 

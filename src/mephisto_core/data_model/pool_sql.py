@@ -281,7 +281,10 @@ class _Statements:
         # inserted, from the sequence (PostgreSQL) or as the next rowid (SQLite: this transaction is the only
         # writer until it commits).
         if self.postgres:
-            next_agent_id = "nextval(pg_get_serial_sequence('agent', 'id'))"
+            # The sequence looked up once, as a constant the prepared statements resolve when prepared, rather
+            # than by pg_get_serial_sequence's catalog lookups on every claim.
+            sequence = db.execute_sql("SELECT pg_get_serial_sequence('agent', 'id')").fetchone()[0]
+            next_agent_id = "nextval('{}'::regclass)".format(sequence.replace("'", "''"))
             first = f'SELECT c."id" {claimable} ORDER BY c."id" LIMIT 1 FOR UPDATE SKIP LOCKED'  # others skip it
         else:
             next_agent_id = '(SELECT COALESCE(MAX("id"), 0) + 1 FROM "agent")'
