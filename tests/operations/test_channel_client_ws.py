@@ -133,3 +133,42 @@ def test_a_server_that_stops_answering_pings_is_dropped() -> None:
 
     closed = asyncio.run(body())
     assert closed.close_code == 1006 and "keepalive" in closed.close_reason
+
+
+def test_an_http_proxy_from_the_environment_is_used_through_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    tunnels: list[bytes] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        tunnels.append(head.split(b"\r\n", 1)[0])
+        host, _, port = head.split(b" ")[1].decode().rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def echo(socket: ServerConnection) -> None:
+        async for message in socket:
+            await socket.send(message)
+
+    async def body(url: str) -> list[tuple[bool, bytes]]:
+        server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        async with server:
+            conn = await connect_channel(url)
+            conn.send_text(b"through the proxy")
+            got = await conn.receive()
+            await conn.close()
+            return got
+
+    assert asyncio.run(_with_server(echo, body)) == [(False, b"through the proxy")]
+    assert len(tunnels) == 1 and tunnels[0].startswith(b"CONNECT 127.0.0.1:")

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import ssl
 import struct
+import urllib.request
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
@@ -457,6 +459,9 @@ async def connect_channel(
 ) -> ChannelConnection:
     """Open a WebSocket to a ws:// or wss:// `url` with extra request `headers`; return it once open.
 
+    A proxy named by the environment (`https_proxy`, `http_proxy`, `no_proxy`; see `proxy_for`) is used through
+    HTTP CONNECT when it is an http:// proxy (ConnectionError for another kind).
+
     Raises HandshakeRefused when the server answers with another status (its `status`, 401 for a wrong secret),
     OSError (ssl.SSLCertVerificationError among them) when the connection fails, TimeoutError after `open_timeout`.
     """
@@ -481,17 +486,67 @@ async def connect_channel(
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     loop = asyncio.get_running_loop()
     protocol = ChannelConnection(key, request, ping_interval, ping_timeout)
+    proxy = proxy_for(parts.hostname, port, secure)
     async with asyncio.timeout(open_timeout):
         try:
-            await loop.create_connection(
-                lambda: protocol,
-                parts.hostname,
-                port,
-                ssl=ssl_context if secure else None,
-                server_hostname=parts.hostname if secure else None,
-            )
+            tls = ssl_context if secure else None
+            server_hostname = parts.hostname if secure else None
+            if proxy is None:
+                await loop.create_connection(
+                    lambda: protocol, parts.hostname, port, ssl=tls, server_hostname=server_hostname
+                )
+            else:
+                tunnel = await _tunnel(proxy, parts.hostname, port)
+                await loop.create_connection(lambda: protocol, sock=tunnel, ssl=tls, server_hostname=server_hostname)
             await protocol._opened
         except BaseException:
             protocol.abort()
             raise
     return protocol
+
+
+def proxy_for(host: str, port: int, secure: bool) -> str | None:
+    """The proxy the environment (or the system) names for a ws:// or wss:// URL, as the `websockets` client
+    picks it: `no_proxy` first, then the ws/wss, socks, https and (for ws://) http proxies in that order."""
+    if urllib.request.proxy_bypass(f"{host}:{port}"):
+        return None
+    proxies = urllib.request.getproxies()
+    for scheme in ("wss", "socks", "https") if secure else ("ws", "socks", "https", "http"):
+        proxy = proxies.get(scheme)
+        if proxy is not None:
+            return "socks5h://" + proxy[7:] if scheme == "socks" and proxy.startswith("http://") else proxy
+    return None
+
+
+async def _tunnel(proxy: str, host: str, port: int) -> socket.socket:
+    """A socket connected through the HTTP proxy `proxy` (CONNECT) to host:port."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parts.scheme != "http" or not parts.hostname:
+        raise ConnectionError(f"the proxy {parts.scheme}://{parts.hostname} is not supported: use an http:// proxy")
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, address)
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if parts.username is not None:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            lines.append(f"Proxy-Authorization: Basic {base64.b64encode(credentials).decode('ascii')}")
+        await loop.sock_sendall(sock, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = b""
+        while b"\r\n\r\n" not in head:  # nothing follows the proxy's answer before we speak
+            chunk = await loop.sock_recv(sock, 1)
+            if not chunk or len(head) > MAX_HEAD_BYTES:
+                raise ConnectionError(f"the proxy {parts.hostname} closed the connection during CONNECT")
+            head += chunk
+        status = head.split(b" ", 2)[1] if head.count(b" ") >= 1 else b""
+        if status != b"200":
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            raise ConnectionError(f"the proxy {parts.hostname} refused to connect to {target}: {line}")
+        return sock
+    except BaseException:
+        sock.close()
+        raise
