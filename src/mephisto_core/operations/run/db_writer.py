@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -33,6 +34,11 @@ _driver_errors = pw.__exception_wrapper__
 # While the database keeps failing (a lock past the busy timeout, a full disk), every batch fails the same way:
 # one log line this often says so, the callers report their own failures.
 FAILURE_LOG_EVERY_SECONDS = 10.0
+#: On PostgreSQL the writer thread gives up the GIL for every round trip (two per unit) and, when the answer is
+#: there, waits for the event loop's thread to hand it back: up to the interpreter's switch interval (5 ms by
+#: default) each time, while the database server idles. A shorter interval (process-wide, lowered only) cut that
+#: wait: ~10-20 % more units/s at 100 workers on PostgreSQL, the operator's CPU per unit unchanged.
+POSTGRES_SWITCH_INTERVAL_S = 0.0005
 
 
 #: what `DatabaseWriter.call_then` calls on the event loop once the job's batch committed: (succeeded, result or
@@ -65,6 +71,8 @@ class DatabaseWriter:
         self._failure_logged_at = -FAILURE_LOG_EVERY_SECONDS
 
     def start(self) -> None:
+        if not self.database.is_sqlite and sys.getswitchinterval() > POSTGRES_SWITCH_INTERVAL_S:
+            sys.setswitchinterval(POSTGRES_SWITCH_INTERVAL_S)
         self._thread.start()
 
     def stop(self) -> None:
