@@ -123,4 +123,5 @@ def test_a_provider_without_qualifications_is_not_asked_and_nothing_is_recorded(
 
     run_with_operator(database, mephisto_settings, onboarding_task("crowd_test"), scenario)
     assert granted_value(Worker.get(Worker.name == "carol"), "echo-onboarding") == 0
-    assert platform_records() == [] and GrantingProvider.granted == []
+    # Only carol's entries matter: the slow test's platform thread may still append bob's grant 3 s after it began.
+    assert platform_records() == [] and [g for g in GrantingProvider.granted if g[0] == "carol"] == []
