@@ -1,8 +1,8 @@
 """Scale-out: one run on PostgreSQL served by 1, then 2 (then 3) `mephisto launch` processes (`--join`).
 
 For each process count N: a fresh PostgreSQL database and data dir, a static task with `--units` rows, the owner
-`mephisto launch` and N-1 `mephisto launch --join` processes on free ports, and `--workers` lean bots (benchmarks/_lean_client.py)
-spread evenly over the N worker links, run by `--loadgens` load-generator processes. Throughput is acknowledged
+`mephisto launch` and N-1 `mephisto launch --join` processes on free ports, and `--workers` lean bots
+(benchmarks/_lean_client.py) spread evenly over the N worker links, run by `--loadgens` load-generator processes. Throughput is acknowledged
 submissions per second from the first hello to the last acknowledgement; each launch process's CPU time is read
 from /proc while it runs. Prints one JSON line with a row per process count (units/s, operator CPU per process,
 acknowledgements per process's link, whether the database holds exactly the acknowledged submissions).
