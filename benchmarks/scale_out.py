@@ -2,10 +2,11 @@
 
 For each process count N: a fresh PostgreSQL database and data dir, a static task with `--units` rows, the owner
 `mephisto launch` and N-1 `mephisto launch --join` processes on free ports, and `--workers` lean bots
-(benchmarks/_lean_client.py) spread evenly over the N worker links, run by `--loadgens` load-generator processes. Throughput is acknowledged
-submissions per second from the first hello to the last acknowledgement; each launch process's CPU time is read
-from /proc while it runs. Prints one JSON line with a row per process count (units/s, operator CPU per process,
-acknowledgements per process's link, whether the database holds exactly the acknowledged submissions).
+(benchmarks/_lean_client.py) spread evenly over the N worker links, run by `--loadgens` load-generator processes.
+Throughput is acknowledged submissions per second from the first hello to the last acknowledgement; each launch
+process's CPU time is read from /proc while it runs. Prints one JSON line with a row per process count (units/s,
+operator CPU per process, acknowledgements per process's link, whether the database holds exactly the acknowledged
+submissions).
 
 On a small machine shared with the load generator and PostgreSQL, more processes mostly share the same cores:
 read the numbers next to `cpus` and the load average.
