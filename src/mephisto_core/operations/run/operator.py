@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import peewee as pw
 
-from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider
+from mephisto_core.abstractions import Architect, Blueprint, CrowdProvider, Deployment
 from mephisto_core.abstractions.platform_sync import requirement_lines
 from mephisto_core.abstractions.public_url import check_public_https
 from mephisto_core.data_model import AgentStatus, Database, UnitStatus, operator_leases
@@ -251,35 +251,7 @@ class Operator:
         stack.push_async_callback(upload_sweep.sweep_run, self.writer, selection.run.id, pool.uploads)
         stack.push_async_callback(asyncio.to_thread, provider.cleanup_resources, selection.run)
         stack.push_async_callback(architect.shutdown)
-        # Set by the channel when another operator took the router over (a standalone router serves one run).
-        taken_over: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def lost_to_another_operator(reason: str) -> None:
-            if not taken_over.done():
-                taken_over.set_result(reason)
-
-        router_lost = asyncio.create_task(self._watch_router(architect, taken_over), name="mephisto-router-watch")
-        stack.callback(router_lost.cancel)
-
-        channel: RouterChannel
-        if deployment.local_link is not None:
-            # The router shares this event loop: skip the loopback socket and its JSON round trips.
-            channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
-        else:
-            # A standalone router has its own deploy secret and may take the build over the channel.
-            channel = OperatorChannel(
-                deployment.channel_url,
-                deployment.channel_secret or secret,
-                io.on_envelope,
-                io.on_upload,
-                build_dir=build_dir if deployment.push_build else None,
-                ca_file=deployment.ca_file,
-                on_taken_over=lost_to_another_operator,
-            )
-        io.channel = channel
-        await self._open_channel(channel, router_lost)
-        stack.push_async_callback(channel.stop)
-
+        router_lost = await self._connect_channel(stack, architect, deployment, secret, build_dir, io)
         ctx.worker_url = deployment.worker_url
         self.stats.worker_url = deployment.worker_url
         requirements = await asyncio.to_thread(provider.platform_requirements, config.task.qualifications)
@@ -362,30 +334,7 @@ class Operator:
         secret = secrets.token_urlsafe(32)
         deployment = await architect.deploy(build_dir, secret)
         stack.push_async_callback(architect.shutdown)
-        taken_over: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def lost_to_another_operator(reason: str) -> None:
-            if not taken_over.done():
-                taken_over.set_result(reason)
-
-        router_lost = asyncio.create_task(self._watch_router(architect, taken_over), name="mephisto-router-watch")
-        stack.callback(router_lost.cancel)
-        channel: RouterChannel
-        if deployment.local_link is not None:
-            channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
-        else:
-            channel = OperatorChannel(
-                deployment.channel_url,
-                deployment.channel_secret or secret,
-                io.on_envelope,
-                io.on_upload,
-                build_dir=build_dir if deployment.push_build else None,
-                ca_file=deployment.ca_file,
-                on_taken_over=lost_to_another_operator,
-            )
-        io.channel = channel
-        await self._open_channel(channel, router_lost)
-        stack.push_async_callback(channel.stop)
+        router_lost = await self._connect_channel(stack, architect, deployment, secret, build_dir, io)
         ctx.worker_url = deployment.worker_url
         self.stats.worker_url = deployment.worker_url
         await self._refresh(launcher, io)
@@ -502,6 +451,46 @@ class Operator:
                 )
         await self._release(selection.run.id, outcome.completed)
         return False  # never swallow the exception
+
+    async def _connect_channel(
+        self,
+        stack: contextlib.AsyncExitStack,
+        architect: Architect,
+        deployment: Deployment,
+        secret: str,
+        build_dir: Path,
+        io: ClientIOHandler,
+    ) -> asyncio.Task[str | None]:
+        """Open the channel to the deployed router and hand it to `io`; the task that ends when the router is lost."""
+        # Set by the channel when another operator took the router over (a standalone router serves one run).
+        taken_over: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def lost_to_another_operator(reason: str) -> None:
+            if not taken_over.done():
+                taken_over.set_result(reason)
+
+        router_lost = asyncio.create_task(self._watch_router(architect, taken_over), name="mephisto-router-watch")
+        stack.callback(router_lost.cancel)
+
+        channel: RouterChannel
+        if deployment.local_link is not None:
+            # The router shares this event loop: skip the loopback socket and its JSON round trips.
+            channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
+        else:
+            # A standalone router has its own deploy secret and may take the build over the channel.
+            channel = OperatorChannel(
+                deployment.channel_url,
+                deployment.channel_secret or secret,
+                io.on_envelope,
+                io.on_upload,
+                build_dir=build_dir if deployment.push_build else None,
+                ca_file=deployment.ca_file,
+                on_taken_over=lost_to_another_operator,
+            )
+        io.channel = channel
+        await self._open_channel(channel, router_lost)
+        stack.push_async_callback(channel.stop)
+        return router_lost
 
     async def _open_channel(self, channel: RouterChannel, router_lost: asyncio.Task[str | None]) -> None:
         """Open the channel, unless the router dies first: then say so rather than time out on the channel."""
