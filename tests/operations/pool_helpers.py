@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mephisto_core.data_model import Database
+from mephisto_core.data_model import pool_sql as pool_sql_module
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_setup import select_run
@@ -48,3 +51,16 @@ def call(database: Database, fn: Any, *args: Any) -> Any:
 def hello(database: Database, pool: WorkerPool, name: str | None, token: str | None = None) -> Any:
     params = {} if name is None else {"worker_id": name}
     return call(database, pool.register, params, token)
+
+
+def statements_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the pool statements run from now on (in order), recorded through `PoolQueries._run`."""
+    names: list[str] = []
+    original = pool_sql_module.PoolQueries._run
+
+    def counting(self: Any, name: str, params: tuple[Any, ...]) -> Any:
+        names.append(name)
+        return original(self, name, params)
+
+    monkeypatch.setattr(pool_sql_module.PoolQueries, "_run", counting)
+    return names

@@ -3,28 +3,13 @@ the one the full path gives (replays, invalid answers, gone, reused keys), and o
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from pool_helpers import call, hello
+from pool_helpers import call, hello, statements_run
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
-from mephisto_core.data_model import pool_sql as pool_sql_module
 from mephisto_core.operations.run.replies import Assigned, Failure, Submitted
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-def statements_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    names: list[str] = []
-    original = pool_sql_module.PoolQueries._run
-
-    def counting(self: Any, name: str, params: tuple[Any, ...]) -> Any:
-        names.append(name)
-        return original(self, name, params)
-
-    monkeypatch.setattr(pool_sql_module.PoolQueries, "_run", counting)
-    return names
 
 
 def test_a_claimed_unit_is_stored_without_reading_its_agent_and_a_resend_replays(database, make_pool, monkeypatch):

@@ -3,30 +3,15 @@ leaves nothing to decide; every other answer is the one of the usual path (on SQ
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from pool_helpers import call, hello
+from pool_helpers import call, hello, statements_run
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
-from mephisto_core.data_model import pool_sql as pool_sql_module
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.operations.run import worker_pool as worker_pool_module
 from mephisto_core.operations.run.replies import Assigned, Refusal, Refused, Submitted
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-def statements_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    names: list[str] = []
-    original = pool_sql_module.PoolQueries._run
-
-    def counting(self: Any, name: str, params: tuple[Any, ...]) -> Any:
-        names.append(name)
-        return original(self, name, params)
-
-    monkeypatch.setattr(pool_sql_module.PoolQueries, "_run", counting)
-    return names
 
 
 def test_a_known_workers_next_unit_takes_one_statement(database, make_pool, monkeypatch):
