@@ -1,8 +1,8 @@
-"""WebSocket framing for the router's own server (RFC 6455): the opening handshake's key and frames.
+"""WebSocket framing (RFC 6455) for the router's own server and the operator's channel client.
 
-Only what a server needs: it reads masked client frames and writes unmasked ones. No extension is ever
-negotiated, so the reserved bits must be zero. Building a frame is one `struct.pack` and one concatenation, so
-a frame goes out in a single `transport.write`.
+The server reads masked client frames and writes unmasked ones; the channel client does the opposite. No
+extension is ever negotiated, so the reserved bits must be zero. Building a frame is one `struct.pack` and one
+concatenation, so a frame goes out in a single `transport.write`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ OP_BINARY = 0x2
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
-DATA_OPCODES = frozenset({OP_CONTINUATION, OP_TEXT, OP_BINARY})
-CONTROL_OPCODES = frozenset({OP_CLOSE, OP_PING, OP_PONG})
 
 # Close codes (RFC 6455 section 7.4.1).
 CLOSE_NORMAL = 1000
@@ -115,8 +113,8 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     return code, payload[2:].decode("utf-8")  # UnicodeDecodeError is a ValueError
 
 
-def mask_frame(opcode: int, payload: bytes, mask: bytes, fin: bool = True) -> bytes:
-    """A masked (client) frame: what a browser sends. For tests and load generators."""
+def mask_frame(opcode: int, payload: bytes | bytearray | memoryview, mask: bytes, fin: bool = True) -> bytes:
+    """A masked (client) frame, as a browser sends: the operator's channel client, tests and load generators."""
     first = (0x80 if fin else 0) | opcode
     length = len(payload)
     if length < 126:
@@ -125,4 +123,4 @@ def mask_frame(opcode: int, payload: bytes, mask: bytes, fin: bool = True) -> by
         header = _MEDIUM.pack(first, 0x80 | 126, length)
     else:
         header = _LONG.pack(first, 0x80 | 127, length)
-    return header + mask + apply_mask(payload, mask)
+    return header + mask + apply_mask(payload, mask) if length else header + mask

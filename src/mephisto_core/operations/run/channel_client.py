@@ -16,7 +16,6 @@ import base64
 import os
 import socket
 import ssl
-import struct
 import urllib.request
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
@@ -36,8 +35,8 @@ from mephisto_core.router.ws_frames import (
     OP_PONG,
     OP_TEXT,
     accept_key,
-    apply_mask,
     close_payload,
+    mask_frame,
     parse_close,
 )
 
@@ -47,10 +46,6 @@ __all__ = ["ChannelClosed", "ChannelConnection", "HandshakeRefused", "connect_ch
 MAX_QUEUED_MESSAGES = 256
 #: Largest response head accepted in the opening handshake.
 MAX_HEAD_BYTES = 16 * 2**10
-
-_SHORT = struct.Struct("!BB")
-_MEDIUM = struct.Struct("!BBH")
-_LONG = struct.Struct("!BBQ")
 
 _HANDSHAKE, _OPEN, _CLOSING, _CLOSED = range(4)
 
@@ -83,16 +78,8 @@ class HandshakeRefused(Exception):
 
 
 def _masked(opcode: int, payload: bytes | bytearray | memoryview) -> bytes:
-    """One whole masked frame (a client's), header, mask and payload in one bytes object."""
-    mask = os.urandom(4)
-    length = len(payload)
-    if length < 126:
-        header = _SHORT.pack(0x80 | opcode, 0x80 | length)
-    elif length < 65536:
-        header = _MEDIUM.pack(0x80 | opcode, 0x80 | 126, length)
-    else:
-        header = _LONG.pack(0x80 | opcode, 0x80 | 127, length)
-    return header + mask + apply_mask(payload, mask) if length else header + mask
+    """One whole masked frame (a client's) with a fresh random mask, in one bytes object."""
+    return mask_frame(opcode, payload, os.urandom(4))
 
 
 class ChannelConnection(asyncio.Protocol):

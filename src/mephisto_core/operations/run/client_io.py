@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import json
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -167,17 +169,7 @@ class ClientIOHandler:
         checked = self._hello_params(conn, request_id, msg)
         if checked is None:
             return False
-
-        def done(ok: bool, result: Any) -> None:
-            try:
-                if not ok:
-                    raise result
-                self._answer_hello(conn, request_id, result)
-            except Exception as exc:
-                self._failed(conn, request_id, "hello", exc)
-            finally:
-                self._quick_pending -= 1
-
+        done = self._when_committed(conn, request_id, "hello", functools.partial(self._answer_hello, conn, request_id))
         self.writer.call_then(self.pool.register, (*checked, None), done)
         return True
 
@@ -188,19 +180,27 @@ class ClientIOHandler:
             return False
         arrived, binding, key, outputs, uploads = checked
         is_onboarding, agent_id = binding.agent
+        answer = functools.partial(self._answer_submit, conn, request_id, arrived, binding)
+        done = self._when_committed(conn, request_id, "submit", answer)
+        self.writer.call_then(self.pool.submit, (agent_id, is_onboarding, key, outputs, uploads), done)
+        return True
+
+    def _when_committed(
+        self, conn: int, request_id: int | None, kind: str, answer: Callable[[Any], None]
+    ) -> Callable[[bool, Any], None]:
+        """The writer's callback for a quick message: `answer` the committed result, or tell the page to retry."""
 
         def done(ok: bool, result: Any) -> None:
             try:
                 if not ok:
                     raise result
-                self._answer_submit(conn, request_id, arrived, binding, result)
+                answer(result)
             except Exception as exc:
-                self._failed(conn, request_id, "submit", exc)
+                self._failed(conn, request_id, kind, exc)
             finally:
                 self._quick_pending -= 1
 
-        self.writer.call_then(self.pool.submit, (agent_id, is_onboarding, key, outputs, uploads), done)
-        return True
+        return done
 
     def _hello_params(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> tuple[Any, Any] | None:
         """(params, token) of a well-formed hello; None when the page was told what is wrong with it."""

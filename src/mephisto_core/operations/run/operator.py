@@ -367,9 +367,7 @@ class Operator:
             try:
                 now = time.monotonic()
                 if now - last_beat >= operator_leases.LEASE_BEAT_SECONDS:
-                    _, returned = await self.writer.call(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
-                    if returned:
-                        ctx.offers += 1
+                    await self._beat_lease(ctx)
                     last_beat = now
                     owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
                     if (owner is None or completed) and not self._stop_level:
@@ -385,10 +383,7 @@ class Operator:
                         )
                         owner_warned = True
                 await self._release_absent(pool, io, now, ctx.config.task.disconnect_grace_seconds)
-                for agent_id in await self.writer.call(pool.agents_past_deadline):
-                    if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
-                        io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
-                        io.forget_agent((False, agent_id))
+                await self._time_out_overdue(pool, io)
                 await self._refresh(launcher, io)
                 if self.stats.count(*INCOMPLETE_UNIT_STATUSES) == 0:
                     # Over when the owner says so (it may still be creating units), or when nobody is left to
@@ -407,6 +402,19 @@ class Operator:
                 self._stop_event.clear()
             except TimeoutError:
                 pass
+
+    async def _beat_lease(self, ctx: RunContext) -> None:
+        """Beat this process's operator lease and return what a dead process of the run held (offered again)."""
+        _, returned = await self.writer.call(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
+        if returned:
+            ctx.offers += 1
+
+    async def _time_out_overdue(self, pool: WorkerPool, io: ClientIOHandler) -> None:
+        """Attempts past their deadline are timed out, and their pages told."""
+        for agent_id in await self.writer.call(pool.agents_past_deadline):
+            if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
+                io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
+                io.forget_agent((False, agent_id))
 
     async def _leave_joined(self, run_id: int) -> None:
         """A joined process's last clean-up: its in-task agents back to the pool, its lease gone."""
@@ -629,16 +637,11 @@ class Operator:
         now = time.monotonic()
         if now - state.last_beat >= run_setup.HEARTBEAT_SECONDS:
             await self.writer.call(run_setup.beat, ctx.run.id, self.owner)
-            if self._leases:  # and return what a dead `--join` process held
-                _, returned = await self.writer.call(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
-                if returned:
-                    ctx.offers += 1
+            if self._leases:
+                await self._beat_lease(ctx)
             state.last_beat = now
         await self._release_absent(pool, io, now, ctx.config.task.disconnect_grace_seconds)
-        for agent_id in await self.writer.call(pool.agents_past_deadline):
-            if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
-                io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
-                io.forget_agent((False, agent_id))
+        await self._time_out_overdue(pool, io)
         if not state.graceful_started:
             await self.writer.call(launcher.launch_available)
             publisher.kick()
