@@ -16,7 +16,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from mephisto_core.operations.run.channel_client import ChannelConnection as ClientConnection
+from mephisto_core.operations.run.channel_client import ChannelConnection
 from mephisto_core.router.build_archive import BuildArchive, pack_build
 from mephisto_core.router.versions import PROTOCOL_VERSION
 
@@ -55,7 +55,7 @@ class BuildPusher:
             self.archive = await asyncio.to_thread(pack_build, self.build_dir)
             log.info("build %s: %d bytes packed from %s", self.archive.digest, self.archive.size, self.build_dir)
 
-    def on_hello(self, hello: dict[str, Any], ws: ClientConnection) -> None:
+    def on_hello(self, hello: dict[str, Any], ws: ChannelConnection) -> None:
         """A new connection's `hello`: push on `ws` unless the router serves this build already."""
         if self._task is not None:
             self._task.cancel()  # a push on an older connection: that socket is gone
@@ -95,7 +95,7 @@ class BuildPusher:
         self.error = message
         self.failed.set()
 
-    async def _push(self, ws: ClientConnection) -> None:
+    async def _push(self, ws: ChannelConnection) -> None:
         archive = self.archive
         assert archive is not None
         self.pushes += 1
