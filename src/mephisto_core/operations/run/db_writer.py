@@ -39,6 +39,15 @@ FAILURE_LOG_EVERY_SECONDS = 10.0
 #: default) each time, while the database server idles. A shorter interval (process-wide, lowered only) cut that
 #: wait: ~10-20 % more units/s at 100 workers on PostgreSQL, the operator's CPU per unit unchanged.
 POSTGRES_SWITCH_INTERVAL_S = 0.0005
+#: Group commit at moderate load. When jobs trickle in (a thousand workers thinking a second per unit), each batch
+#: would hold one or two jobs and every commit writes its pages anew (SQLite's WAL frames of the unit's and the
+#: agent's table and index pages; PostgreSQL's round trip). When the recent arrival rate says another job is due
+#: within this long, the writer waits this long before taking the batch: 1,000 workers at 1 s think time, -20-25 %
+#: of the server's CPU per unit for ~2 ms more latency. A lone worker (low rate) never waits, nor a busy writer
+#: (its queue is not empty).
+LINGER_S = 0.002
+#: weight of the newest batch in the arrival-rate estimate
+_RATE_WEIGHT = 0.2
 
 
 #: what `DatabaseWriter.call_then` calls on the event loop once the job's batch committed: (succeeded, result or
@@ -69,6 +78,7 @@ class DatabaseWriter:
         self.jobs_done = 0
         self._failures_unlogged = 0
         self._failure_logged_at = -FAILURE_LOG_EVERY_SECONDS
+        self._arrivals = ArrivalRate()
 
     def start(self) -> None:
         if not self.database.is_sqlite and sys.getswitchinterval() > POSTGRES_SWITCH_INTERVAL_S:
@@ -107,6 +117,8 @@ class DatabaseWriter:
             if first is _STOP:
                 break
             batch = [first]
+            if self._jobs.empty() and self._arrivals.expects_more_within(LINGER_S):
+                time.sleep(LINGER_S)
             while len(batch) < self.max_batch:
                 try:
                     job = self._jobs.get_nowait()
@@ -116,6 +128,7 @@ class DatabaseWriter:
                     stopping = True
                     break
                 batch.append(job)
+            self._arrivals.took(len(batch), time.perf_counter())
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Job]) -> None:
@@ -166,6 +179,31 @@ class DatabaseWriter:
         for loop, results in by_loop.items():
             if not loop.is_closed():  # a closed loop has nobody left waiting
                 loop.call_soon_threadsafe(_resolve, results)
+
+
+class ArrivalRate:
+    """The writer's estimate of how fast jobs arrive: an exponentially weighted average over its batches.
+
+    Each batch takes the jobs that arrived since the one before was taken, so jobs over that interval is the rate
+    (the interval includes the time the writer sat idle waiting, so a lone worker's rate stays low).
+    """
+
+    __slots__ = ("_last_taken", "per_second")
+
+    def __init__(self) -> None:
+        self.per_second = 0.0
+        self._last_taken: float | None = None
+
+    def took(self, jobs: int, now: float) -> None:
+        """A batch of `jobs` was taken at `now` (seconds, `time.perf_counter`)."""
+        if self._last_taken is not None and now > self._last_taken:
+            rate = jobs / (now - self._last_taken)
+            self.per_second += _RATE_WEIGHT * (rate - self.per_second)
+        self._last_taken = now
+
+    def expects_more_within(self, seconds: float) -> bool:
+        """Whether at this rate at least one more job arrives within `seconds`."""
+        return self.per_second * seconds >= 1.0
 
 
 def _first_cause(exc: Exception) -> Exception:
