@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mephisto_core.errors import ConfigError
+from mephisto_core.event_loop import EventLoopChoice
 from mephisto_core.file_modes import make_private_dir, open_private_file
 from mephisto_core.text_files import loads_toml, read_utf8
 
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
         "Needs the `metrics` extra (docs/monitoring.md).",
     )
     metrics_host: str = Field(default="127.0.0.1", description="The address the metrics endpoint binds to.")
+    event_loop: EventLoopChoice = Field(
+        default="auto",
+        description="The event loop of `mephisto launch` and the router: `auto` (uvloop when installed, as it is on "
+        "Linux and macOS), `uvloop` (refuse to start without it) or `asyncio` (the standard library's).",
+    )
     log_sql: bool = Field(
         default=False,
         description="Log every SQL statement (the `peewee` logger) at DEBUG; its parameters are never logged, "

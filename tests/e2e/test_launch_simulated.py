@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, TaskRun, Unit, UnitStatus, open_database
 from mephisto_core.settings import Settings
 
@@ -15,7 +17,12 @@ def _open(settings: Settings):  # type: ignore[no-untyped-def]
     return open_database(None, settings.sqlite_path)
 
 
-def test_init_then_launch_with_simulated_workers_stores_every_unit(static_task, start_launch, mephisto_settings):
+@pytest.mark.parametrize("event_loop", [None, "asyncio"], ids=["default-loop", "asyncio-loop"])
+def test_init_then_launch_with_simulated_workers_stores_every_unit(
+    static_task, start_launch, mephisto_settings, mephisto_cli_env, event_loop
+):
+    if event_loop is not None:  # the operator and its router process on the standard library's loop
+        mephisto_cli_env["MEPHISTO_EVENT_LOOP"] = event_loop
     launch = start_launch(str(static_task), "architect.port=0", "--simulate", "3", "--no-panel")
     link = launch.wait_for_link()
     assert link.startswith("http://127.0.0.1:") and "worker_id=" in link

@@ -9,14 +9,19 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from router_build_files import INDEX_HTML
 from router_helpers import SECRET
 
 TIMEOUT = 20
 
 
-def _start(build_dir: Path, secret: str | None = SECRET, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MEPHISTO_CHANNEL_SECRET"}
+def _start(
+    build_dir: Path, secret: str | None = SECRET, *extra: str, event_loop: str | None = None
+) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MEPHISTO_CHANNEL_SECRET", "MEPHISTO_EVENT_LOOP")}
+    if event_loop is not None:
+        env["MEPHISTO_EVENT_LOOP"] = event_loop
     if secret is not None:
         env["MEPHISTO_CHANNEL_SECRET"] = secret
     return subprocess.Popen(
@@ -28,8 +33,9 @@ def _start(build_dir: Path, secret: str | None = SECRET, *extra: str) -> subproc
     )
 
 
-def test_router_process_says_ready_serves_and_stops_on_sigterm(build_dir: Path) -> None:
-    process = _start(build_dir)
+@pytest.mark.parametrize("event_loop", [None, "asyncio"], ids=["default-loop", "asyncio-loop"])
+def test_router_process_says_ready_serves_and_stops_on_sigterm(build_dir: Path, event_loop: str | None) -> None:
+    process = _start(build_dir, event_loop=event_loop)
     try:
         assert process.stdout is not None
         ready = process.stdout.readline()
@@ -75,3 +81,11 @@ def test_router_process_with_a_missing_build_dir_names_it(tmp_path: Path) -> Non
     assert process.returncode == 2
     assert out == ""
     assert str(missing) in err and "Traceback" not in err
+
+
+def test_router_process_with_an_unknown_event_loop_names_the_variable(build_dir: Path) -> None:
+    process = _start(build_dir, event_loop="tornado")
+    out, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 2
+    assert out == ""
+    assert "MEPHISTO_EVENT_LOOP='tornado' is not an event loop" in err and "Traceback" not in err

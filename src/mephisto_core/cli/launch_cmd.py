@@ -66,6 +66,7 @@ def launch(
     With --join, this process only helps a running launch of the task serve workers (on PostgreSQL); Ctrl-C then
     stops this process alone, and the units its workers held go back to the pool.
     """
+    from mephisto_core import event_loop
     from mephisto_core.cli.context import load_settings, open_settings_database
     from mephisto_core.router.open_files import raise_open_file_limit
     from mephisto_core.task_config import load_task_config
@@ -80,7 +81,7 @@ def launch(
     raise_open_file_limit()
     database = open_settings_database(settings)
     try:
-        asyncio.run(
+        event_loop.run(
             _launch(
                 settings,
                 database,
@@ -89,7 +90,8 @@ def launch(
                 simulate_log,
                 sys.stdout.isatty() if panel is None else panel,
                 join,
-            )
+            ),
+            settings.event_loop,
         )
     finally:
         database.close()

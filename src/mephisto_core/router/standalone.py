@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mephisto_core import event_loop
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES
 from mephisto_core.router.open_files import raise_open_file_limit
@@ -173,7 +174,7 @@ def run_process(make: Callable[[], Coroutine[Any, Any, None]], host: str, port: 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     raise_open_file_limit()  # one socket per worker page
     try:
-        asyncio.run(make())
+        event_loop.run(make(), os.environ.get(event_loop.EVENT_LOOP_ENV, "auto"))
     except MephistoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 #: Module-name prefixes `mephisto --help` must not import.
 FORBIDDEN_AT_STARTUP: tuple[str, ...] = (
     "websockets",
+    "uvloop",
     "boto3",
     "botocore",
     "mephisto_blueprint",
