@@ -26,6 +26,7 @@ from mephisto_core.operations.run import metrics_hooks, platform_grants, quality
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.live_bridge import live_agent
+from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
 from mephisto_core.operations.run.procedures import ProcedureService
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
@@ -62,6 +63,9 @@ class ClientIOHandler:
     ) -> None:
         self.pool = pool
         self.writer = writer
+        #: a batch's quick hellos and submissions run together where they can (on PostgreSQL)
+        self._hellos = HelloGroup(pool)
+        self._submits = SubmitGroup(pool)
         #: where `identify_worker` runs when the provider may reach its platform for it (None: inline)
         self.calls = calls
         self.uploads = uploads
@@ -170,7 +174,7 @@ class ClientIOHandler:
         if checked is None:
             return False
         done = self._when_committed(conn, request_id, "hello", functools.partial(self._answer_hello, conn, request_id))
-        self.writer.call_then(self.pool.register, (*checked, None), done)
+        self.writer.call_grouped_then(self._hellos, (*checked, None), done)
         return True
 
     def _start_submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> bool:
@@ -182,7 +186,7 @@ class ClientIOHandler:
         is_onboarding, agent_id = binding.agent
         answer = functools.partial(self._answer_submit, conn, request_id, arrived, binding)
         done = self._when_committed(conn, request_id, "submit", answer)
-        self.writer.call_then(self.pool.submit, (agent_id, is_onboarding, key, outputs, uploads), done)
+        self.writer.call_grouped_then(self._submits, (agent_id, is_onboarding, key, outputs, uploads), done)
         return True
 
     def _when_committed(

@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import peewee as pw
 
@@ -55,12 +55,34 @@ _RATE_WEIGHT = 0.2
 Done = Callable[[bool, Any], None]
 
 
+class JobGroup(Protocol):
+    """Jobs of one kind that the writer may run together, as a few set-based statements instead of one round trip
+    each (PostgreSQL, where every statement waits for the server; on SQLite each job runs on its own).
+
+    A batch's jobs of a group run together before its other jobs, in a savepoint of their own.
+    """
+
+    def run_one(self, *args: Any) -> Any:
+        """One job the usual way: in its own savepoint, in the batch's order."""
+        ...
+
+    def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        """Run as many of `jobs` (each one's args) as can be done together; per job, `(result,)` when done or
+        None for a job to run the usual way afterwards (`run_one`).
+
+        All or nothing: when it raises, every statement it sent is undone and each job runs the usual way, so it
+        must change nothing outside the database before its last statement succeeded.
+        """
+        ...
+
+
 @dataclass(slots=True)
 class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any] | Done  # an awaiting caller's future, or a callback
     loop: asyncio.AbstractEventLoop
+    group: JobGroup | None = None
 
 
 _Outcome = tuple[asyncio.Future[Any] | Done, bool, Any]  # (future or callback, succeeded, result or exception)
@@ -110,6 +132,11 @@ class DatabaseWriter:
         """
         self._jobs.put(_Job(fn, args, done, asyncio.get_running_loop()))
 
+    def call_grouped_then(self, group: JobGroup, args: tuple[Any, ...], done: Done) -> None:
+        """`call_then(group.run_one, args, done)`, which the writer may run with the batch's other jobs of `group`
+        (`JobGroup.run_together`)."""
+        self._jobs.put(_Job(group.run_one, args, done, asyncio.get_running_loop(), group))
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
@@ -140,6 +167,8 @@ class DatabaseWriter:
                 savepoints: _JobSavepoints | _PostgresSavepoints = (
                     _JobSavepoints(self.database) if deferred is None else _PostgresSavepoints(self.database, deferred)
                 )
+                if isinstance(savepoints, _PostgresSavepoints):
+                    batch = _run_groups(batch, savepoints, outcomes)
                 for job in batch:
                     if not (isinstance(job.future, asyncio.Future) and job.future.cancelled()):
                         outcomes.append((job, *savepoints.run(job)))
@@ -204,6 +233,37 @@ class ArrivalRate:
     def expects_more_within(self, seconds: float) -> bool:
         """Whether at this rate at least one more job arrives within `seconds`."""
         return self.per_second * seconds >= 1.0
+
+
+def _run_groups(
+    batch: list[_Job], savepoints: _PostgresSavepoints, outcomes: list[tuple[_Job, bool, Any]]
+) -> list[_Job]:
+    """Run the batch's jobs of each group with two or more of them together (`JobGroup.run_together`); returns
+    the jobs left to run one by one, in the batch's order."""
+    by_group: dict[int, list[_Job]] = {}
+    for job in batch:
+        if job.group is not None and not isinstance(job.future, asyncio.Future):
+            by_group.setdefault(id(job.group), []).append(job)
+    done: set[int] = set()
+    for jobs in by_group.values():
+        if len(jobs) < 2:
+            continue
+        group = jobs[0].group
+        assert group is not None
+        together = _Job(group.run_together, ([job.args for job in jobs],), _ignore, jobs[0].loop)
+        ok, results = savepoints.run(together)
+        if not ok:  # undone; each runs the usual way (a key used twice in the batch, say)
+            log.debug("%d jobs of %r ran one by one: %s", len(jobs), group, results)
+            continue
+        for job, result in zip(jobs, results, strict=True):
+            if result is not None:
+                outcomes.append((job, True, result[0]))
+                done.add(id(job))
+    return [job for job in batch if id(job) not in done] if done else batch
+
+
+def _ignore(ok: bool, result: Any) -> None:
+    """The callback of a group's pseudo-job, which is never delivered."""
 
 
 def _first_cause(exc: Exception) -> Exception:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import peewee as pw
@@ -153,8 +153,8 @@ class WorkerPool(AgentReleases):
             return Preview(self.ctx.blueprint.preview_data())
         standing = None
         worker_id = self._worker_ids.get(identity.worker_name)
-        if worker_id is not None and token is None and self._may_claim_with_standing():
-            token = secrets.token_urlsafe(18)
+        if worker_id is not None and token is None and self.may_claim_with_standing():
+            token = self.new_token()
             standing, claimed = self.queries.standing_and_claim(
                 self.ctx.run.provider_type, identity.worker_name, worker_id, identity.provider_agent_id, token, utcnow()
             )
@@ -209,7 +209,7 @@ class WorkerPool(AgentReleases):
         self._worker_ids[name] = standing.worker_id
         return standing
 
-    def _may_claim_with_standing(self) -> bool:
+    def may_claim_with_standing(self) -> bool:
         """Whether a known worker's hello may read their standing and claim a unit in one statement (PostgreSQL).
 
         That statement claims only for a standing that holds no agent of the run and none of the qualifications
@@ -343,7 +343,7 @@ class WorkerPool(AgentReleases):
     def _claim(self, worker_id: int, provider_agent_id: str | None) -> Assigned | Refused:
         """Claim a unit for the worker, or say why there is none."""
         for _ in range(CLAIM_ATTEMPTS):
-            token = secrets.token_urlsafe(18)
+            token = self.new_token()
             claimed = self.queries.claim(worker_id, provider_agent_id, token, utcnow())
             if claimed is not None:
                 return self._assigned_claim(claimed, token)
@@ -353,12 +353,39 @@ class WorkerPool(AgentReleases):
 
     def _assigned_claim(self, claimed: ClaimedUnit, token: str) -> Assigned:
         """The answer for a unit just claimed (remembered for its submission, see `_submit_claimed`)."""
-        if len(self._claimed) >= CLAIMED_REMEMBERED:  # attempts that never submit (timed out, returned)
-            self._claimed.clear()
-        self._claimed[claimed.agent_id] = (claimed.unit_id, claimed.unit_index, claimed.inputs)
-        init_data = self.ctx.blueprint.init_data(claimed.inputs, claimed.unit_index)
+        return self.answer_claims([(claimed, token)])[0]
+
+    def answer_claims(self, claims: Sequence[tuple[ClaimedUnit, str]]) -> list[Assigned]:
+        """The answers for units just claimed, each with its agent's token: all built, then each remembered for its
+        submission (see `_submit_claimed`)."""
         seconds_left = float(self.ctx.config.task.assignment_duration_seconds)
-        return Assigned(claimed.agent_id, claimed.unit_id, token, init_data, seconds_left=seconds_left)
+        init_data = self.ctx.blueprint.init_data
+        answers = [
+            Assigned(c.agent_id, c.unit_id, token, init_data(c.inputs, c.unit_index), seconds_left=seconds_left)
+            for c, token in claims
+        ]
+        if len(self._claimed) + len(claims) > CLAIMED_REMEMBERED:  # attempts that never submit (timed out, ...)
+            self._claimed.clear()
+        for c, _ in claims:
+            self._claimed[c.agent_id] = (c.unit_id, c.unit_index, c.inputs)
+        return answers
+
+    def claimed_unit(self, agent_id: int) -> tuple[int, int, Any] | None:
+        """(unit id, unit index, inputs) of an agent this process claimed and has not seen submitted, if known."""
+        return self._claimed.get(agent_id)
+
+    def forget_claim(self, agent_id: int) -> None:
+        """The agent's submission is stored: its claim need not be remembered any more."""
+        self._claimed.pop(agent_id, None)
+
+    def known_worker_id(self, name: str) -> int | None:
+        """The id of the worker `name` when this process met them already (a worker's id never changes)."""
+        return self._worker_ids.get(name)
+
+    @staticmethod
+    def new_token() -> str:
+        """A fresh agent token, as every claim makes one."""
+        return secrets.token_urlsafe(18)
 
     def _new_agent(self, unit: Unit, worker: Worker, provider_agent_id: str | None) -> Agent:
         """The agent of `worker` on `unit`, which the worker already holds (status assigned)."""

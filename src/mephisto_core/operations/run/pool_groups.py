@@ -1,0 +1,139 @@
+"""A batch's hellos and submissions together: on PostgreSQL one statement for all of them instead of a round trip
+each (`DatabaseWriter.call_grouped_then`, `JobGroup`).
+
+Only the plain cases go together: a known worker's hello when registration has nothing else to decide (the
+conditions of `WorkerPool.may_claim_with_standing`), and the submission of a unit this process claimed, without
+uploads, that its blueprint accepts and that no quality check grades. Everything else (and anything the shared
+statement did not settle) runs the usual way, one by one, with the same answers as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mephisto_core.abstractions import WorkerIdentity
+from mephisto_core.data_model.models import utcnow
+from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
+from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
+
+if TYPE_CHECKING:
+    from mephisto_core.operations.run.worker_pool import WorkerPool
+
+Together = tuple[Any] | None  # (result,) for a job done together, None for one to run the usual way
+
+
+class HelloGroup:
+    """Quick hellos (`WorkerPool.register` with no token): a batch's known workers claim their units together."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def __repr__(self) -> str:
+        return "HelloGroup"
+
+    def run_one(
+        self, params: Mapping[str, str], token: str | None, identity: WorkerIdentity | None = None
+    ) -> Assigned | Expired | Preview | Refused:
+        """One hello, the usual way."""
+        return self.pool.register(params, token, identity)
+
+    def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
+        """Claim a unit for each plain hello in one statement; the others (and those it found no unit for) are
+        left to `run_one`."""
+        pool = self.pool
+        results: list[Together] = [None] * len(jobs)
+        if not pool.may_claim_with_standing():
+            return results
+        positions: list[int] = []
+        hellos: list[tuple[str, int, str | None, str]] = []
+        identities: list[WorkerIdentity] = []
+        names: set[str] = set()
+        for position, (params, token, identity) in enumerate(jobs):
+            if token is not None:
+                continue  # a page that had an attempt: resumed the usual way
+            if identity is None:
+                identity = _identify(pool, params)
+            name = identity.worker_name if identity is not None and not identity.refusal else None
+            worker_id = pool.known_worker_id(name) if name is not None else None
+            if identity is None or name is None or worker_id is None or name in names:
+                continue  # refused, a preview, a new worker, or this worker's second page of the batch
+            names.add(name)
+            positions.append(position)
+            hellos.append((name, worker_id, identity.provider_agent_id, pool.new_token()))
+            identities.append(identity)
+        if not hellos:
+            return results
+        claimed = pool.queries.claim_many(pool.ctx.run.provider_type, hellos, utcnow())
+        got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]
+        answers = pool.answer_claims([(unit, hellos[i][3]) for i, unit in got])
+        for (i, _), answer in zip(got, answers, strict=True):
+            completion = identities[i].completion
+            if completion is not None:
+                answer = dataclasses.replace(answer, completion=completion)
+            results[positions[i]] = (answer,)
+        return results
+
+
+class SubmitGroup:
+    """Quick submissions (`WorkerPool.submit`): a batch's plain submissions stored together."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def __repr__(self) -> str:
+        return "SubmitGroup"
+
+    def run_one(
+        self, agent_id: int, is_onboarding: bool, submit_key: str, outputs: dict[str, Any], upload_ids: list[str]
+    ) -> Submitted | Failure:
+        """One submission, the usual way."""
+        return self.pool.submit(agent_id, is_onboarding, submit_key, outputs, upload_ids)
+
+    def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
+        """Store each plain submission in one statement; the others (and any agent that did not move: a replay,
+        a unit gone) are left to `run_one`, which gives the answer it always gave."""
+        pool = self.pool
+        ctx = pool.ctx
+        results: list[Together] = [None] * len(jobs)
+        positions: list[int] = []
+        rows: list[tuple[int, int, Any, str]] = []
+        agents: set[int] = set()
+        keys: set[str] = set()
+        for position, (agent_id, is_onboarding, submit_key, outputs, upload_ids) in enumerate(jobs):
+            claim = None if is_onboarding or upload_ids else pool.claimed_unit(agent_id)
+            if claim is None or agent_id in agents or submit_key in keys:
+                continue
+            unit_id, unit_index, inputs = claim
+            if unit_index == GOLD_UNIT_INDEX or ctx.rules.screening is not None:
+                continue  # graded when stored
+            if ctx.blueprint.validate_outputs(inputs, outputs, []):
+                continue  # answered with the errors the usual way
+            agents.add(agent_id)
+            keys.add(submit_key)
+            positions.append(position)
+            rows.append((agent_id, unit_id, outputs, submit_key))
+        if not rows:
+            return results
+        moved = pool.queries.complete_many(rows, utcnow())
+        for position, (agent_id, unit_id, _, submit_key) in zip(positions, rows, strict=True):
+            unit_moved = moved.get(agent_id)
+            if unit_moved is None:
+                continue  # the agent did not move: the usual way says why
+            if not unit_moved:
+                raise AssertionError(f"unit {unit_id} of in-task agent {agent_id} was not assigned")
+            results[position] = (Submitted(submit_key),)
+        for position, (agent_id, *_) in zip(positions, rows, strict=True):
+            if results[position] is not None:
+                pool.forget_claim(agent_id)
+        return results
+
+
+def _identify(pool: WorkerPool, params: Mapping[str, str]) -> WorkerIdentity | None:
+    """The provider's identity of the page's worker; None when identifying it failed: `run_one` asks again and
+    reports the failure as it always did."""
+    try:
+        return pool.ctx.provider.identify_worker(params)
+    except Exception:  # reported by the usual way, which meets the same error
+        return None

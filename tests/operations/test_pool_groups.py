@@ -1,0 +1,210 @@
+"""A batch's quick hellos and submissions together (PostgreSQL): one statement for the plain ones, and for every
+other case the usual way's own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pool_helpers import call, hello
+
+from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
+from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
+
+pytestmark = pytest.mark.usefixtures("test_types")
+
+
+@pytest.fixture
+def postgres_only(database: Any) -> None:
+    if database.is_sqlite:
+        pytest.skip("SQLite runs each hello and submission on its own (no round trips to save)")
+
+
+def hellos(*names: str) -> list[tuple[Any, ...]]:
+    return [({"worker_id": name}, None, None) for name in names]
+
+
+def submitted_once(database: Any, pool: Any, name: str, key: str) -> Assigned:
+    """`name` says hello, gets a unit and submits it: a known worker holding nothing."""
+    first = hello(database, pool, name)
+    assert isinstance(first, Assigned)
+    assert isinstance(call(database, pool.submit, first.agent_id, False, key, {"answer": name}, []), Submitted)
+    return first
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_known_workers_claim_a_unit_each_in_one_statement(database, make_pool):
+    pool = make_pool(rows=6)
+    for name in ("alice", "bob", "carol"):
+        submitted_once(database, pool, name, f"{name}-1")
+    results = call(database, HelloGroup(pool).run_together, hellos("alice", "bob", "carol"))
+    answers = [result[0] for result in results]
+    assert all(isinstance(answer, Assigned) for answer in answers)
+    assert len({answer.unit_id for answer in answers}) == 3
+    for name, answer in zip(("alice", "bob", "carol"), answers, strict=True):
+        agent = Agent.get_by_id(answer.agent_id)
+        assert (agent.status, agent.token, agent.unit_id, agent.worker.name) == (
+            AgentStatus.IN_TASK,
+            answer.token,
+            answer.unit_id,
+            name,
+        )
+        unit = Unit.get_by_id(answer.unit_id)
+        assert (unit.status, unit.agent_id, unit.worker_id) == (UnitStatus.ASSIGNED, agent.id, agent.worker_id)
+        inputs = pool.queries.agent_for_submit(agent.id).inputs
+        assert answer.init_data == pool.ctx.blueprint.init_data(inputs, unit.unit_index)
+        assert pool.claimed_unit(agent.id) == (unit.id, unit.unit_index, inputs)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_hellos_with_something_to_decide_are_left_to_the_usual_way(database, make_pool):
+    pool = make_pool(rows=6)
+    for name in ("alice", "bob"):
+        submitted_once(database, pool, name, f"{name}-1")
+    held = hello(database, pool, "carol")  # holds a unit
+    call(database, grant_qualification, Worker.get(Worker.name == "bob"), BLOCK_QUALIFICATION, 1)
+    jobs = [
+        *hellos("alice", "alice", "bob", "carol", "dave"),  # alice's second page; blocked; holding; never seen
+        ({"worker_id": "alice"}, "some-token", None),  # a page that had an attempt
+        ({}, None, None),  # a preview
+    ]
+    results = call(database, HelloGroup(pool).run_together, jobs)
+    assert isinstance(results[0][0], Assigned)
+    assert results[1:] == [None] * 6
+    group = HelloGroup(pool)
+    again = call(database, group.run_one, *jobs[1])
+    assert isinstance(again, Assigned) and again.agent_id == results[0][0].agent_id  # resumed, not doubled
+    blocked = call(database, group.run_one, *jobs[2])
+    assert isinstance(blocked, Refused) and blocked.reason == Refusal.BLOCKED
+    resumed = call(database, group.run_one, *jobs[3])
+    assert isinstance(resumed, Assigned) and resumed.agent_id == held.agent_id
+    assert isinstance(call(database, group.run_one, *jobs[4]), Assigned)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_fewer_units_than_hellos_and_a_worker_never_gets_a_second_unit_of_an_assignment(database, make_pool):
+    pool = make_pool(rows=3, units_per_assignment=2)  # units A0 A1 B0 B1 C0 C1, claimed oldest first
+    alice = submitted_once(database, pool, "alice", "a-1")  # A0
+    submitted_once(database, pool, "bob", "b-1")  # A1
+    carol = submitted_once(database, pool, "carol", "c-1")  # B0
+    assignment_of = {u.id: u.assignment_id for u in Unit.select()}
+    # carol pairs with B1 (her assignment: not hers to take), alice with C0, bob with C1
+    results = call(database, HelloGroup(pool).run_together, hellos("carol", "alice", "bob"))
+    assert results[0] is None
+    alice_next, bob_next = results[1][0], results[2][0]
+    assert assignment_of[alice_next.unit_id] not in {assignment_of[alice.unit_id]}
+    assert len({alice_next.unit_id, bob_next.unit_id}) == 2
+    carol_next = call(database, HelloGroup(pool).run_one, *hellos("carol")[0])
+    assert isinstance(carol_next, Refused) and carol_next.reason == Refusal.NO_UNITS  # B1 is the only one left
+    assert assignment_of[carol.unit_id] == Unit.get(Unit.status == UnitStatus.LAUNCHED).assignment_id
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_plain_submissions_are_stored_in_one_statement(database, make_pool):
+    pool = make_pool(rows=6)
+    units = [hello(database, pool, name) for name in ("alice", "bob", "carol")]
+    jobs = [(u.agent_id, False, f"key-{i}", {"answer": f"a{i}"}, []) for i, u in enumerate(units)]
+    results = call(database, SubmitGroup(pool).run_together, jobs)
+    assert [r[0] for r in results] == [Submitted(f"key-{i}") for i in range(3)]
+    for i, u in enumerate(units):
+        agent = Agent.get_by_id(u.agent_id)
+        assert (agent.status, agent.submit_key, agent.outputs) == (
+            AgentStatus.COMPLETED,
+            f"key-{i}",
+            {"answer": f"a{i}"},
+        )
+        assert agent.submitted_at is not None
+        assert Unit.get_by_id(u.unit_id).status == UnitStatus.COMPLETED
+        assert pool.claimed_unit(u.agent_id) is None
+    replay = call(database, SubmitGroup(pool).run_one, *jobs[0])
+    assert replay == Submitted("key-0", replay=True)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_submissions_with_something_to_decide_are_left_to_the_usual_way(database, make_pool):
+    pool = make_pool(rows=6)
+    alice, bob, carol, dave = (hello(database, pool, name) for name in ("alice", "bob", "carol", "dave"))
+    call(database, pool.release_agent, dave.agent_id, AgentStatus.TIMED_OUT)  # dave's attempt is over
+    jobs = [
+        (alice.agent_id, False, "k-alice", {"answer": ""}, []),  # answers that need fixing
+        (bob.agent_id, False, "k-bob", {"answer": "b"}, ["upload-1"]),  # with uploads
+        (carol.agent_id, False, "k-carol", {"answer": "c"}, []),
+        (carol.agent_id, False, "k-carol-2", {"answer": "c2"}, []),  # the same agent twice
+        (dave.agent_id, False, "k-dave", {"answer": "d"}, []),  # the statement does not move it
+        (999_999, False, "k-nobody", {"answer": "x"}, []),  # not an agent this process claimed
+    ]
+    results = call(database, SubmitGroup(pool).run_together, jobs)
+    assert results[2] == (Submitted("k-carol"),)
+    assert [results[i] for i in (0, 1, 3, 4, 5)] == [None] * 5
+    group = SubmitGroup(pool)
+    invalid = call(database, group.run_one, *jobs[0])
+    assert isinstance(invalid, Failure) and invalid.code == "invalid_submission"
+    gone = call(database, group.run_one, *jobs[4])
+    assert isinstance(gone, Failure) and gone.code == "gone"
+    nobody = call(database, group.run_one, *jobs[5])
+    assert isinstance(nobody, Failure) and nobody.code == "not_your_unit"
+    twice = call(database, group.run_one, *jobs[3])
+    assert isinstance(twice, Failure) and twice.code == "already_submitted"
+
+
+async def _in_one_batch(writer: DatabaseWriter, group: Any, jobs: list[tuple[Any, ...]]) -> list[Any]:
+    """Queue every job before the writer starts, so that they share a batch; the answers in order."""
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in jobs]
+    for future, args in zip(futures, jobs, strict=True):
+
+        def done(ok: bool, result: Any, future: asyncio.Future[Any] = future) -> None:
+            future.set_result(result if ok else ("error", result))
+
+        writer.call_grouped_then(group, args, done)
+    writer.start()
+    try:
+        return list(await asyncio.gather(*futures))
+    finally:
+        writer.stop()
+
+
+def test_a_key_used_twice_in_one_batch_undoes_the_shared_statement_and_each_gets_its_answer(database, make_pool):
+    pool = make_pool(rows=6)
+    alice, bob = hello(database, pool, "alice"), hello(database, pool, "bob")
+    jobs = [
+        (alice.agent_id, False, "same-key", {"answer": "a"}, []),
+        (bob.agent_id, False, "same-key", {"answer": "b"}, []),
+    ]
+    writer = DatabaseWriter(database)
+    answers = asyncio.run(_in_one_batch(writer, SubmitGroup(pool), jobs))
+    assert answers[0] == Submitted("same-key")
+    assert isinstance(answers[1], Failure) and answers[1].code == "bad_message"
+    assert Agent.get_by_id(alice.agent_id).status == AgentStatus.COMPLETED
+    assert Agent.get_by_id(bob.agent_id).status == AgentStatus.IN_TASK
+    assert writer.batches == 1
+
+
+class _FailingGroup:
+    """Writes a worker for every job together, then fails; one by one it writes a worker per job."""
+
+    def __init__(self) -> None:
+        self.together_calls = 0
+
+    def run_one(self, name: str) -> int:
+        worker_id: int = Worker.create(provider_type="test", name=name).id
+        return worker_id
+
+    def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        self.together_calls += 1
+        for (name,) in jobs:
+            Worker.create(provider_type="test", name=f"together-{name}")
+        raise RuntimeError("the shared statement failed")
+
+
+def test_a_failed_group_is_undone_and_its_jobs_run_one_by_one(database):
+    group = _FailingGroup()
+    writer = DatabaseWriter(database)
+    answers = asyncio.run(_in_one_batch(writer, group, [("w1",), ("w2",), ("w3",)]))
+    assert sorted(Worker.select(Worker.name).tuples()) == [("w1",), ("w2",), ("w3",)]
+    assert answers == [Worker.get(Worker.name == name).id for name in ("w1", "w2", "w3")]
+    assert group.together_calls == (0 if database.is_sqlite else 1)  # SQLite: no round trips to save
