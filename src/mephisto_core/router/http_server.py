@@ -51,7 +51,8 @@ logger = logging.getLogger(__name__)
 MAX_LINE_BYTES = 8192
 MAX_HEADERS = 128
 MAX_HEAD_BYTES = 64 * 1024
-# How long a connection may take to send its request head, and a close handshake to finish.
+# How long a connection may take to send its request head (and, with TLS, its TLS handshake before that), and a
+# close handshake to finish.
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 10.0
 
@@ -685,9 +686,12 @@ class WsServer:
         *,
         ping_interval: float,
         ping_timeout: float,
-        open_timeout: float = OPEN_TIMEOUT_SECONDS,
-        close_timeout: float = CLOSE_TIMEOUT_SECONDS,
+        open_timeout: float | None = None,
+        close_timeout: float | None = None,
     ) -> None:
+        """`open_timeout` and `close_timeout` default to the module's limits, read when the server is made."""
+        open_timeout = OPEN_TIMEOUT_SECONDS if open_timeout is None else open_timeout
+        close_timeout = CLOSE_TIMEOUT_SECONDS if close_timeout is None else close_timeout
         self._state = _ServerState(app, ping_interval, ping_timeout, open_timeout, close_timeout)
         self._server: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -699,8 +703,15 @@ class WsServer:
         state = self._state
         # asyncio's default backlog of 100 drops the SYNs of a study's opening burst (every worker of a batch
         # arriving within a second): the kernel caps this at net.core.somaxconn.
+        # A TLS handshake gets the time a request head gets, not asyncio's 60 s: a client that connects and never
+        # finishes it is dropped as soon as one that never sends its head (asyncio refuses the limit without TLS).
         self._server = await loop.create_server(
-            lambda: WsConnection(state), host, port, ssl=ssl_context, backlog=LISTEN_BACKLOG
+            lambda: WsConnection(state),
+            host,
+            port,
+            ssl=ssl_context,
+            backlog=LISTEN_BACKLOG,
+            ssl_handshake_timeout=state.open_timeout if ssl_context is not None else None,
         )
         self._timer = loop.call_later(self._tick_seconds, self._tick)
         return int(self._server.sockets[0].getsockname()[1])
