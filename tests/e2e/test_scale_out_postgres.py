@@ -9,6 +9,9 @@ import asyncio
 import contextlib
 import csv
 import itertools
+import json
+import os
+import signal
 import socket
 import time
 from collections import defaultdict
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
 from mephisto_core.data_model import Agent, AgentStatus, Database, TaskRun, Unit, UnitStatus, open_database
 from mephisto_core.data_model import operator_leases as leases
@@ -238,3 +242,51 @@ def test_stopping_the_owner_stops_the_joined_process_once_its_workers_are_done(
         run = TaskRun.get()
         assert not run.is_completed and run.owner is None
         assert list(leases.OperatorLease.select()) == []  # both processes dropped their lease
+
+
+async def _hello(link: str, worker: str) -> tuple[ClientConnection, dict[str, Any]]:
+    """A worker page on `link` (a socket of that process's router) and its answer to hello."""
+    ws = await connect("ws" + link.split("?", 1)[0][4:].rstrip("/") + "/ws")
+    await ws.send(json.dumps({"type": "hello", "params": {"worker_id": worker}, "token": None, "id": 1}))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert reply.get("type") == "assigned", reply
+    return ws, reply
+
+
+async def _pushed(ws: ClientConnection, timeout: float) -> Any:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+def test_an_attempt_past_its_time_is_timed_out_by_the_process_its_page_is_connected_to(
+    launches: Callable[..., LaunchProcess], mephisto_init: Callable[..., Path], postgres_url: str
+) -> None:
+    task = mephisto_init("static")
+    args = [*_task(task, 6), "task.assignment_duration_seconds=2"]
+    owner = launches(*args)
+    owner_link = owner.wait_for_link(60)
+    joined = launches(*args, "--join")
+    joined_link = joined.wait_for_link(60)
+
+    async def main() -> None:
+        bob, bob_unit = await _hello(owner_link, "bob")
+        alice, alice_unit = await _hello(joined_link, "alice")
+        # The joined process is frozen past alice's deadline (not past its lease's 10 s): the owner, ticking on,
+        # times out its own page's attempt but must leave alice's to the process her page is connected to.
+        os.kill(joined.proc.pid, signal.SIGSTOP)
+        try:
+            assert await _pushed(bob, 10) == {"type": "status", "status": "timed_out"}
+            await asyncio.sleep(2.0)  # a few more of the owner's ticks with alice's attempt overdue
+            with db_reopened(postgres_url):
+                assert Agent.get_by_id(alice_unit["agent_id"]).status == AgentStatus.IN_TASK
+                assert Agent.get_by_id(bob_unit["agent_id"]).status == AgentStatus.TIMED_OUT
+        finally:
+            os.kill(joined.proc.pid, signal.SIGCONT)
+        # Back, the joined process times alice's attempt out and tells her page (the owner could not have).
+        assert await _pushed(alice, 10) == {"type": "status", "status": "timed_out"}
+        with db_reopened(postgres_url):
+            assert Agent.get_by_id(alice_unit["agent_id"]).status == AgentStatus.TIMED_OUT
+        await alice.close()
+        await bob.close()
+
+    asyncio.run(main())
+    assert owner.proc.poll() is None and joined.proc.poll() is None, owner.output() + joined.output()

@@ -136,6 +136,41 @@ def test_a_take_over_watches_only_agents_no_live_process_holds(database, make_po
     assert call(database, leases.orphaned_in_task_agents, run_id, A) == sorted([*expected, joined.agent_id])
 
 
+def test_each_process_times_out_the_agents_it_holds_and_the_owner_those_no_live_process_holds(database, make_pool):
+    pool = make_pool(rows=8, allowed_concurrent=0)
+    run_id = pool.ctx.run.id
+    dead, replaced = "host-c:303", "host-d:404"  # a lease not beaten for long; a previous owner, no lease at all
+    agents = {
+        name: _claim_as(database, pool, owner, f"w-{name}").agent_id  # type: ignore[arg-type]
+        for name, owner in (("A", A), ("B", B), ("null", None), ("dead", dead), ("replaced", replaced))
+    }
+    recent = _claim_as(database, pool, B, "w-recent").agent_id  # within its time: nobody times it out
+    _beat(database, run_id, A)
+    _beat(database, run_id, B)
+    _beat(database, run_id, dead, seconds_ago=leases.LEASE_TIMEOUT_SECONDS + 5)
+    overdue = utcnow() - dt.timedelta(seconds=pool.ctx.config.task.assignment_duration_seconds + 60)
+    call(database, lambda: Agent.update(started_at=overdue).where(Agent.id.in_(list(agents.values()))).execute())
+    ids = {agent_id: name for name, agent_id in agents.items()}
+
+    def past_deadline(*args: Any) -> set[str]:
+        return {ids[agent_id] for agent_id in call(database, pool.agents_past_deadline, *args)}
+
+    # The --join process B: only the one whose page is connected to it, not the owner's nor a NULL one.
+    assert past_deadline(B, True) == {"B"}
+    # The owner A: all but the one the live process B holds (a dead process's too, before or after its reclaim).
+    assert past_deadline(A, False) == {"A", "null", "dead", "replaced"}
+    # A process that asks for no holder (a single SQLite process): every overdue agent, as before leases.
+    assert past_deadline() == set(agents)
+    # B gone (left or reclaimed): its agents are the owner's to time out again.
+    call(database, leases.drop, run_id, B)
+    assert past_deadline(A, False) == set(agents)
+    assert recent not in call(database, pool.agents_past_deadline)
+    # Timing out is the conditional update: of the owner and a joined process racing, one wins.
+    assert call(database, pool.release_agent, agents["B"], AgentStatus.TIMED_OUT)
+    assert not call(database, pool.release_agent, agents["B"], AgentStatus.TIMED_OUT)
+    assert past_deadline(B, True) == set()
+
+
 def test_leaving_returns_what_the_process_held_and_drops_its_lease(database, make_pool):
     pool = make_pool(allowed_concurrent=0)
     run_id = pool.ctx.run.id

@@ -19,7 +19,7 @@ from typing import Any
 
 import peewee as pw
 
-from mephisto_core.data_model.models import BaseModel, TaskRun, database_proxy, utcnow
+from mephisto_core.data_model.models import Agent, BaseModel, TaskRun, database_proxy, utcnow
 from mephisto_core.data_model.statuses import AgentStatus, UnitStatus, check_agent_transition, check_unit_transition
 
 #: Seconds between two beats of a lease.
@@ -163,6 +163,25 @@ def orphaned_in_task_agents(run_id: int, run_owner: str, now: dt.datetime | None
         sql += f' AND ("{HELD_BY}" IS NULL OR "{HELD_BY}" NOT IN ({", ".join([p] * len(others))}))'
         params += others
     return sorted(int(agent_id) for (agent_id,) in _sql(sql + ' ORDER BY "id"', tuple(params)).fetchall())
+
+
+def timed_out_here(owner: str, joined: bool, now: dt.datetime | None = None) -> pw.Expression:
+    """The agents (a condition on `Agent`) whose deadline process `owner` enforces on a run several may serve.
+
+    A `--join` process: those it holds, whose pages are connected to it. The owner: every agent no other live
+    process holds (its own, NULL ones, those of a dead or replaced process), which on a run nobody joined is
+    every agent, as for a single process. The agents of a process whose lease just expired may thus be timed out
+    by the owner or returned by `reclaim_expired`; the conditional status update lets one of them win.
+    """
+    held = pw.Column(Agent._meta.table, HELD_BY)
+    if joined:
+        return held == owner
+    fresh_after = (now or utcnow()) - dt.timedelta(seconds=LEASE_TIMEOUT_SECONDS)
+    lease = OperatorLease.alias("live_lease")
+    held_live = lease.select(pw.SQL("1")).where(
+        (lease.task_run == Agent.task_run) & (lease.owner == held) & (lease.heartbeat_at >= fresh_after)
+    )
+    return held.is_null() | (held == owner) | ~pw.fn.EXISTS(held_live)
 
 
 def held_count(run_id: int, owner: str) -> int:

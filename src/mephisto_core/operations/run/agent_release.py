@@ -11,6 +11,7 @@ import logging
 
 from mephisto_core.data_model import Agent, AgentStatus, OnboardingAgent, Unit, UnitStatus
 from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.operator_leases import timed_out_here
 from mephisto_core.data_model.transitions import try_set_agent_status, try_set_unit_status
 from mephisto_core.operations.run.run_context import RunContext
 
@@ -48,13 +49,19 @@ class AgentReleases:
             .execute()
         )
 
-    def agents_past_deadline(self) -> list[int]:
-        """In-task agents of this run that have had their unit longer than `assignment_duration_seconds`."""
+    def agents_past_deadline(self, holder: str | None = None, joined: bool = False) -> list[int]:
+        """In-task agents of this run that have had their unit longer than `assignment_duration_seconds`.
+
+        `holder`: the process ("host:pid") asking, on a run several processes may serve (operator leases); it
+        gets only the agents it is to time out (`operator_leases.timed_out_here`). None: every agent of the run.
+        """
         limit = utcnow() - dt.timedelta(seconds=self.ctx.config.task.assignment_duration_seconds)
-        query = Agent.select(Agent.id).where(
+        where = (
             (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.started_at < limit)
         )
-        return [agent_id for (agent_id,) in query.tuples()]
+        if holder is not None:
+            where &= timed_out_here(holder, joined)
+        return [agent_id for (agent_id,) in Agent.select(Agent.id).where(where).tuples()]
 
     def _in_task_agents_of(self, worker_id: int) -> list[int]:
         query = Agent.select(Agent.id).where(

@@ -411,7 +411,10 @@ class Operator:
 
     async def _time_out_overdue(self, pool: WorkerPool, io: ClientIOHandler) -> None:
         """Attempts past their deadline are timed out, and their pages told."""
-        for agent_id in await self.writer.call(pool.agents_past_deadline):
+        # On a run several processes may serve, each times out the agents whose pages it holds (the page told is
+        # connected here), the owner also those no live process holds; a single SQLite process all of them.
+        holder = self.owner if self._leases else None
+        for agent_id in await self.writer.call(pool.agents_past_deadline, holder, self.join):
             if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
                 io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
                 io.forget_agent((False, agent_id))
