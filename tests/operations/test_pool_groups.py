@@ -1,5 +1,5 @@
-"""A batch's quick hellos and submissions together (PostgreSQL): one statement for the plain ones, and for every
-other case the usual way's own answer."""
+"""A batch's quick hellos and submissions together: a few statements for all the plain ones (on SQLite and on
+PostgreSQL), and for every other case the usual way's own answer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from pool_helpers import call, hello
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
+from mephisto_core.data_model.pool_sql import SQLITE_HAS_RETURNING
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
@@ -19,9 +20,9 @@ pytestmark = pytest.mark.usefixtures("test_types")
 
 
 @pytest.fixture
-def postgres_only(database: Any) -> None:
-    if database.is_sqlite:
-        pytest.skip("SQLite runs each hello and submission on its own (no round trips to save)")
+def many_at_once(database: Any) -> None:
+    if database.is_sqlite and not SQLITE_HAS_RETURNING:
+        pytest.skip("SQLite before 3.35 runs each hello and submission on its own")
 
 
 def hellos(*names: str) -> list[tuple[Any, ...]]:
@@ -36,7 +37,7 @@ def submitted_once(database: Any, pool: Any, name: str, key: str) -> Assigned:
     return first
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("many_at_once")
 def test_known_workers_claim_a_unit_each_in_one_statement(database, make_pool):
     pool = make_pool(rows=6)
     for name in ("alice", "bob", "carol"):
@@ -60,7 +61,7 @@ def test_known_workers_claim_a_unit_each_in_one_statement(database, make_pool):
         assert pool.claimed_unit(agent.id) == (unit.id, unit.unit_index, inputs)
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("many_at_once")
 def test_hellos_with_something_to_decide_are_left_to_the_usual_way(database, make_pool):
     pool = make_pool(rows=6)
     for name in ("alice", "bob"):
@@ -85,7 +86,7 @@ def test_hellos_with_something_to_decide_are_left_to_the_usual_way(database, mak
     assert isinstance(call(database, group.run_one, *jobs[4]), Assigned)
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("many_at_once")
 def test_fewer_units_than_hellos_and_a_worker_never_gets_a_second_unit_of_an_assignment(database, make_pool):
     pool = make_pool(rows=3, units_per_assignment=2)  # units A0 A1 B0 B1 C0 C1, claimed oldest first
     alice = submitted_once(database, pool, "alice", "a-1")  # A0
@@ -103,7 +104,7 @@ def test_fewer_units_than_hellos_and_a_worker_never_gets_a_second_unit_of_an_ass
     assert assignment_of[carol.unit_id] == Unit.get(Unit.status == UnitStatus.LAUNCHED).assignment_id
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("many_at_once")
 def test_plain_submissions_are_stored_in_one_statement(database, make_pool):
     pool = make_pool(rows=6)
     units = [hello(database, pool, name) for name in ("alice", "bob", "carol")]
@@ -124,7 +125,7 @@ def test_plain_submissions_are_stored_in_one_statement(database, make_pool):
     assert replay == Submitted("key-0", replay=True)
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("many_at_once")
 def test_submissions_with_something_to_decide_are_left_to_the_usual_way(database, make_pool):
     pool = make_pool(rows=6)
     alice, bob, carol, dave = (hello(database, pool, name) for name in ("alice", "bob", "carol", "dave"))
@@ -207,4 +208,4 @@ def test_a_failed_group_is_undone_and_its_jobs_run_one_by_one(database):
     answers = asyncio.run(_in_one_batch(writer, group, [("w1",), ("w2",), ("w3",)]))
     assert sorted(Worker.select(Worker.name).tuples()) == [("w1",), ("w2",), ("w3",)]
     assert answers == [Worker.get(Worker.name == name).id for name in ("w1", "w2", "w3")]
-    assert group.together_calls == (0 if database.is_sqlite else 1)  # SQLite: no round trips to save
+    assert group.together_calls == 1

@@ -207,47 +207,9 @@ class PoolQueries:
             return False, False
         return True, bool(self._run("complete_unit", unit).rowcount)
 
-    # ---- many at once (PostgreSQL) --------------------------------------------------------------------------
-
-    def claim_many(
-        self, provider_type: str, hellos: Sequence[tuple[str, int, str | None, str]], now: dt.datetime
-    ) -> dict[int, ClaimedUnit]:
-        """PostgreSQL: `standing_and_claim` for many hellos in one statement. Each hello is (worker name, the id
-        that name had when last seen, provider's agent id, token); those whose standing leaves nothing to decide
-        (no agent held in the run, none of its qualifications granted) each get a unit of their own. Returns the
-        position in `hellos` -> the claimed unit, for those that got one. At most one hello per worker: the
-        statement reads every standing before any claim."""
-        statements = self._statements()
-        if not statements.postgres:
-            raise NotImplementedError("claim_many is PostgreSQL's: SQLite runs each claim on its own")
-        values = ", ".join(["(%s::integer, %s::varchar, %s::integer, %s::varchar, %s::varchar)"] * len(hellos))
-        params: list[Any] = []
-        for position, (name, worker_id, provider_agent_id, token) in enumerate(hellos):
-            params += (position, name, worker_id, provider_agent_id, token)
-        run = self.run_id
-        params += (provider_type, run, _IN_TASK, *self.qualification_names, run, _LAUNCHED, run)
-        params += (_ASSIGNED, now, _LAUNCHED, run, _IN_TASK, now, now, now, self.held_by)
-        rows = self.db_execute(statements.claim_many.format(values=values), params).fetchall()
-        return {
-            int(position): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
-            for position, unit_id, agent_id, unit_index, inputs in rows
-        }
-
-    def complete_many(self, submissions: Sequence[tuple[int, int, Any, str]], now: dt.datetime) -> dict[int, bool]:
-        """PostgreSQL: `complete` for many (agent id, unit id, outputs, submit key) in one statement. Returns, for
-        each agent that moved to completed, whether its unit moved too. Agents and keys must be distinct (the
-        caller's duty): a key used twice fails the statement on the unique index."""
-        statements = self._statements()
-        if not statements.postgres:
-            raise NotImplementedError("complete_many is PostgreSQL's: SQLite runs each submission on its own")
-        values = ", ".join(["(%s::integer, %s::integer, %s::text, %s::varchar)"] * len(submissions))
-        params: list[Any] = []
-        for agent_id, unit_id, outputs, submit_key in submissions:
-            params += (agent_id, unit_id, _JSON.db_value(outputs), submit_key)
-        completed = AgentStatus.COMPLETED.value
-        params += (completed, now, now, _IN_TASK, UnitStatus.COMPLETED.value, now, _ASSIGNED)
-        rows = self.db_execute(statements.complete_many.format(values=values), params).fetchall()
-        return {int(agent_id): bool(unit_moved) for agent_id, unit_moved in rows}
+    def statements(self) -> _Statements:
+        """The statements for the database the models are bound to now (built on first use)."""
+        return self._statements()
 
     def db_execute(self, sql: str, params: Sequence[Any]) -> Any:
         """Run `sql` (not one of the named statements) on the models' database; returns the cursor."""
@@ -413,10 +375,10 @@ class _Statements:
         )
         sql["key_taken"] = f'SELECT 1 FROM "agent" WHERE "submit_key" = {p}'
         self.sql = sql
-        #: claim_many and complete_many (PostgreSQL), with `{values}` for their VALUES rows
-        self.claim_many, self.complete_many = (
-            _many_statements(next_agent_id, agent_columns, names) if self.postgres else ("", "")
-        )
+        # what pool_sql_many builds its statements from
+        self.next_agent_id, self.agent_columns, self.names = next_agent_id, agent_columns, names
+        self.many: dict[str, str] = {}  # pool_sql_many's statements for this database, once built
+
         self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
         self._executes: dict[str, str] = {}
         if self.postgres:
@@ -438,57 +400,6 @@ class _Statements:
             self.db.execute_sql(self._prepare_all)
             self._prepared_on.add(connection)
         return self.db.execute_sql(execute, params)
-
-
-def _many_statements(next_agent_id: str, agent_columns: str, names: str) -> tuple[str, str]:
-    """PostgreSQL's claim and completion of many in one statement each, with `{values}` for their VALUES rows.
-
-    The claim reads every hello's standing (the conditions of `standing_claim`), takes as many launched units as
-    there are hellos that may claim (oldest first, skipping units other processes hold), pairs them in order and
-    claims each pair whose worker never had a unit of the unit's assignment; an unpaired hello claims nothing.
-    """
-    granted = (
-        'SELECT 1 FROM "granted_qualification" g JOIN "qualification" q ON q."id" = g."qualification_id" '
-        f'WHERE g."worker_id" = w."id" AND q."name" IN ({names})'
-        if names
-        else "SELECT 1 WHERE FALSE"
-    )
-    held = 'SELECT 1 FROM "agent" a WHERE +a."task_run_id" = %s AND a."worker_id" = w."id" AND a."status" = %s'
-    claim = (
-        'WITH req ("k", "name", "wid", "pagent", "token") AS (VALUES {values}), '
-        'ok AS (SELECT r."k", r."wid", r."pagent", r."token", row_number() OVER (ORDER BY r."k") AS "n" FROM req r '
-        'JOIN "worker" w ON w."id" = r."wid" AND w."provider_type" = %s AND w."name" = r."name" '
-        f"WHERE NOT EXISTS ({held}) AND NOT EXISTS ({granted})), "
-        'picked AS (SELECT c."id", c."assignment_id", c."unit_index" FROM "unit" c '
-        'WHERE c."task_run_id" = %s AND c."status" = %s AND c."unit_index" >= 0 '
-        'ORDER BY c."id" LIMIT (SELECT COUNT(*) FROM ok) FOR UPDATE SKIP LOCKED), '
-        'numbered AS (SELECT p."id", p."assignment_id", row_number() OVER (ORDER BY p."id") AS "n" FROM picked p), '
-        'pairs AS (SELECT ok."k", ok."wid", ok."pagent", ok."token", u."id" AS "unit_id", '
-        f'{next_agent_id} AS "agent_id" FROM ok JOIN numbered u ON u."n" = ok."n" '
-        'WHERE u."assignment_id" NOT IN '
-        '(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = %s AND t."worker_id" = ok."wid")), '
-        'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
-        'FROM pairs p WHERE "unit"."id" = p."unit_id" AND ("unit"."status" || \'\') = %s '
-        'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '
-        'p."wid", p."pagent", p."token"), '
-        f'a AS (INSERT INTO "agent" ({agent_columns}) '
-        'SELECT c."agent_id", c."id", c."assignment_id", c."wid", %s::integer, %s::varchar, c."pagent", c."token", '
-        "%s::timestamp, %s::timestamp, %s::timestamp, %s::varchar FROM c) "
-        'SELECT c."k", c."id", c."agent_id", c."unit_index", s."inputs" FROM c '
-        'JOIN "assignment" s ON s."id" = c."assignment_id"'
-    )
-    complete = (
-        'WITH v ("agent_id", "unit_id", "outputs", "submit_key") AS (VALUES {values}), '
-        'a AS (UPDATE "agent" SET "status" = %s, "outputs" = v."outputs", "submit_key" = v."submit_key", '
-        '"submitted_at" = %s, "updated_at" = %s FROM v '
-        'WHERE "agent"."id" = v."agent_id" AND "agent"."unit_id" = v."unit_id" AND "agent"."status" = %s '
-        'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = v."submit_key") '
-        'RETURNING "agent"."id", "agent"."unit_id"), '
-        'u AS (UPDATE "unit" SET "status" = %s, "updated_at" = %s FROM a '
-        'WHERE "unit"."id" = a."unit_id" AND ("unit"."status" || \'\') = %s RETURNING "unit"."id") '
-        'SELECT a."id", u."id" IS NOT NULL FROM a LEFT JOIN u ON u."id" = a."unit_id"'
-    )
-    return claim, complete
 
 
 def _numbered(sql: str) -> tuple[str, int]:

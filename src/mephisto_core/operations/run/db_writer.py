@@ -56,8 +56,8 @@ Done = Callable[[bool, Any], None]
 
 
 class JobGroup(Protocol):
-    """Jobs of one kind that the writer may run together, as a few set-based statements instead of one round trip
-    each (PostgreSQL, where every statement waits for the server; on SQLite each job runs on its own).
+    """Jobs of one kind that the writer may run together: a few set-based statements for all instead of a few
+    each (on PostgreSQL each statement is a round trip; on SQLite each costs its own work and savepoints).
 
     A batch's jobs of a group run together before its other jobs, in a savepoint of their own.
     """
@@ -167,8 +167,7 @@ class DatabaseWriter:
                 savepoints: _JobSavepoints | _PostgresSavepoints = (
                     _JobSavepoints(self.database) if deferred is None else _PostgresSavepoints(self.database, deferred)
                 )
-                if isinstance(savepoints, _PostgresSavepoints):
-                    batch = _run_groups(batch, savepoints, outcomes)
+                batch = _run_groups(batch, savepoints, outcomes)
                 for job in batch:
                     if not (isinstance(job.future, asyncio.Future) and job.future.cancelled()):
                         outcomes.append((job, *savepoints.run(job)))
@@ -236,7 +235,7 @@ class ArrivalRate:
 
 
 def _run_groups(
-    batch: list[_Job], savepoints: _PostgresSavepoints, outcomes: list[tuple[_Job, bool, Any]]
+    batch: list[_Job], savepoints: _JobSavepoints | _PostgresSavepoints, outcomes: list[tuple[_Job, bool, Any]]
 ) -> list[_Job]:
     """Run the batch's jobs of each group with two or more of them together (`JobGroup.run_together`); returns
     the jobs left to run one by one, in the batch's order."""

@@ -1,10 +1,10 @@
-"""A batch's hellos and submissions together: on PostgreSQL one statement for all of them instead of a round trip
-each (`DatabaseWriter.call_grouped_then`, `JobGroup`).
+"""A batch's hellos and submissions together: a few set-based statements for all of them instead of a few
+statements (on PostgreSQL: round trips) each (`DatabaseWriter.call_grouped_then`, `JobGroup`, pool_sql_many.py).
 
-Only the plain cases go together: a known worker's hello when registration has nothing else to decide (the
-conditions of `WorkerPool.may_claim_with_standing`), and the submission of a unit this process claimed, without
-uploads, that its blueprint accepts and that no quality check grades. Everything else (and anything the shared
-statement did not settle) runs the usual way, one by one, with the same answers as before.
+Only the plain cases go together: a known worker's hello when their standing decides it
+(`WorkerPool.standing_decides_all`), and the submission of a unit this process claimed, without uploads, that its
+blueprint accepts and that no quality check grades. Everything else (and anything the shared statements did not
+settle) runs the usual way, one by one, with the same answers as before.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.pool_sql_many import claim_many, complete_many, runs_many
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
 
@@ -44,7 +45,7 @@ class HelloGroup:
         left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
-        if not pool.may_claim_with_standing():
+        if not runs_many(pool.queries) or not pool.standing_decides_all():
             return results
         positions: list[int] = []
         hellos: list[tuple[str, int, str | None, str]] = []
@@ -65,7 +66,7 @@ class HelloGroup:
             identities.append(identity)
         if not hellos:
             return results
-        claimed = pool.queries.claim_many(pool.ctx.run.provider_type, hellos, utcnow())
+        claimed = claim_many(pool.queries, pool.ctx.run.provider_type, hellos, utcnow())
         got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]
         answers = pool.answer_claims([(unit, hellos[i][3]) for i, unit in got])
         for (i, _), answer in zip(got, answers, strict=True):
@@ -97,6 +98,8 @@ class SubmitGroup:
         pool = self.pool
         ctx = pool.ctx
         results: list[Together] = [None] * len(jobs)
+        if not runs_many(pool.queries):
+            return results
         positions: list[int] = []
         rows: list[tuple[int, int, Any, str]] = []
         agents: set[int] = set()
@@ -116,7 +119,7 @@ class SubmitGroup:
             rows.append((agent_id, unit_id, outputs, submit_key))
         if not rows:
             return results
-        moved = pool.queries.complete_many(rows, utcnow())
+        moved = complete_many(pool.queries, rows, utcnow())
         for position, (agent_id, unit_id, _, submit_key) in zip(positions, rows, strict=True):
             unit_moved = moved.get(agent_id)
             if unit_moved is None:

@@ -210,17 +210,22 @@ class WorkerPool(AgentReleases):
         return standing
 
     def may_claim_with_standing(self) -> bool:
-        """Whether a known worker's hello may read their standing and claim a unit in one statement (PostgreSQL).
+        """Whether a known worker's hello may read their standing and claim a unit in one statement (PostgreSQL,
+        when `standing_decides_all`)."""
+        return self.queries.claims_with_standing and self.standing_decides_all()
 
-        That statement claims only for a standing that holds no agent of the run and none of the qualifications
-        the run checks, so it suits a run whose registration decides nothing else: no onboarding, gold units,
-        screening, required qualifications or per-worker unit limit, accepting work, and not just found to offer
-        nothing. For anything else the hello takes the usual way, statement by statement.
+    def standing_decides_all(self) -> bool:
+        """Whether a known worker's standing alone decides their hello: a standing that holds no agent of the run
+        and none of the qualifications the run checks gets a unit.
+
+        So it is for a run whose registration decides nothing else: no onboarding, gold units, screening, required
+        qualifications or per-worker unit limit, accepting work, and not just found to offer nothing. Such hellos
+        may claim in one statement (`may_claim_with_standing`), or many at once (pool_groups.py); any other hello
+        takes the usual way, statement by statement.
         """
         ctx, task = self.ctx, self.ctx.config.task
         return (
-            self.queries.claims_with_standing
-            and ctx.accepting
+            ctx.accepting
             and not task.qualifications
             and task.screening is None
             and not task.maximum_units_per_worker

@@ -1,0 +1,234 @@
+"""The worker pool's claims and completions of many at once: a batch's quick hellos and submissions
+(operations/run/pool_groups.py) in a few set-based statements instead of a few statements each.
+
+PostgreSQL claims in one statement (standing, units, agents) and completes in one; SQLite, whose common table
+expressions cannot write, picks the pairs in one statement, then takes the units and inserts the agents in one
+statement each. The conditions are those of `PoolQueries.standing_and_claim` and `PoolQueries.complete`.
+SQLite before 3.35 (no RETURNING) runs each hello and submission on its own (`runs_many` is False).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from mephisto_core.data_model.pool_sql import (
+    _ASSIGNED,
+    _IN_TASK,
+    _JSON,
+    _LAUNCHED,
+    SQLITE_HAS_RETURNING,
+    ClaimedUnit,
+    PoolQueries,
+    _sqlite_text,
+    _Statements,
+)
+from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
+from mephisto_core.errors import DatabaseError
+
+Hello = tuple[str, int, str | None, str]  # worker name, the id it had when last seen, provider's agent id, token
+Submission = tuple[int, int, Any, str]  # agent id, unit id, outputs, submit key
+
+
+def runs_many(queries: PoolQueries) -> bool:
+    """Whether this database runs claims and completions of many at once."""
+    return queries.statements().postgres or SQLITE_HAS_RETURNING
+
+
+def claim_many(
+    queries: PoolQueries, provider_type: str, hellos: Sequence[Hello], now: dt.datetime
+) -> dict[int, ClaimedUnit]:
+    """A unit for each hello whose standing leaves nothing to decide (no agent held in the run, none of its
+    qualifications granted), oldest units first, none of an assignment the worker had a unit of. Returns the
+    position in `hellos` -> its claimed unit, for those that got one. At most one hello per worker: every standing
+    is read before any claim."""
+    statements = queries.statements()
+    sql = _built(statements)
+    run, names = queries.run_id, queries.qualification_names
+    if statements.postgres:
+        params: list[Any] = []
+        for position, (name, worker_id, provider_agent_id, token) in enumerate(hellos):
+            params += (position, name, worker_id, provider_agent_id, token)
+        params += (provider_type, run, _IN_TASK, *names, run, _LAUNCHED, run)
+        params += (_ASSIGNED, now, _LAUNCHED, run, _IN_TASK, now, now, now, queries.held_by)
+        rows = queries.db_execute(sql["claim"].format(values=_rows(_PG_HELLO, len(hellos))), params).fetchall()
+        return {
+            int(k): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
+            for k, unit_id, agent_id, unit_index, inputs in rows
+        }
+    params = []
+    for position, (name, worker_id, _, _) in enumerate(hellos):
+        params += (position, name, worker_id)
+    params += (provider_type, run, _IN_TASK, *names, run, _LAUNCHED, run)
+    pairs = queries.db_execute(sql["pick"].format(values=_rows("(?, ?, ?)", len(hellos))), params).fetchall()
+    if not pairs:
+        return {}
+    # This transaction is the database's only writer until it commits: the next agent ids are free.
+    first_id = int(queries.db_execute('SELECT COALESCE(MAX("id"), 0) + 1 FROM "agent"', ()).fetchone()[0])
+    when = _sqlite_text(now)
+    take: list[Any] = []
+    agents: list[Any] = []
+    claimed: dict[int, ClaimedUnit] = {}
+    for agent_id, (k, worker_id, unit_id, assignment_id, unit_index, inputs) in enumerate(pairs, first_id):
+        _, _, provider_agent_id, token = hellos[k]
+        take += (unit_id, worker_id, agent_id)
+        agents += (agent_id, unit_id, assignment_id, worker_id, run, _IN_TASK, provider_agent_id, token)
+        agents += (when, when, when, queries.held_by)
+        claimed[int(k)] = ClaimedUnit(int(unit_id), agent_id, int(unit_index), _JSON.python_value(inputs))
+    taken = queries.db_execute(
+        sql["take"].format(values=_rows("(?, ?, ?)", len(pairs))), [*take, _ASSIGNED, when, _LAUNCHED]
+    ).fetchall()
+    if len(taken) != len(pairs):  # read as launched a moment ago in this transaction: never expected
+        raise DatabaseError(f"{len(pairs) - len(taken)} of {len(pairs)} units picked to claim were not launched")
+    queries.db_execute(sql["agents"].format(values=_rows(_SQLITE_AGENT, len(pairs))), agents)
+    return claimed
+
+
+def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: dt.datetime) -> dict[int, bool]:
+    """`complete` for many: for each agent that moved to completed, whether its unit moved too. Agents and keys
+    must be distinct (the caller's duty): a key used twice fails the statement on the unique index."""
+    statements = queries.statements()
+    sql = _built(statements)
+    params: list[Any] = []
+    for agent_id, unit_id, outputs, submit_key in submissions:
+        params += (agent_id, unit_id, _JSON.db_value(outputs), submit_key)
+    completed, unit_completed = AgentStatus.COMPLETED.value, UnitStatus.COMPLETED.value
+    if statements.postgres:
+        params += (completed, now, now, _IN_TASK, unit_completed, now, _ASSIGNED)
+        rows = queries.db_execute(sql["complete"].format(values=_rows(_PG_SUBMISSION, len(submissions))), params)
+        return {int(agent_id): bool(unit_moved) for agent_id, unit_moved in rows.fetchall()}
+    when = _sqlite_text(now)
+    params += (completed, when, when, _IN_TASK)
+    moved = queries.db_execute(sql["complete_agents"].format(values=_rows("(?, ?, ?, ?)", len(submissions))), params)
+    unit_of = {int(agent_id): int(unit_id) for agent_id, unit_id in moved.fetchall()}
+    if not unit_of:
+        return {}
+    units = queries.db_execute(
+        sql["complete_units"].format(ids=", ".join(["?"] * len(unit_of))),
+        [unit_completed, when, *unit_of.values(), _ASSIGNED],
+    ).fetchall()
+    units_moved = {int(unit_id) for (unit_id,) in units}
+    return {agent_id: unit_id in units_moved for agent_id, unit_id in unit_of.items()}
+
+
+#: the VALUES rows of PostgreSQL's statements, typed (a column of NULLs would otherwise be text)
+_PG_HELLO = "(%s::integer, %s::varchar, %s::integer, %s::varchar, %s::varchar)"
+_PG_SUBMISSION = "(%s::integer, %s::integer, %s::text, %s::varchar)"
+_SQLITE_AGENT = "(" + ", ".join(["?"] * 12) + ")"
+
+
+def _rows(row: str, count: int) -> str:
+    """`count` VALUES rows like `row`."""
+    return ", ".join([row] * count)
+
+
+def _built(statements: _Statements) -> dict[str, str]:
+    """This database's statements, with `{values}` (or `{ids}`) for the rows of each call."""
+    if not statements.many:
+        statements.many.update(_postgres(statements) if statements.postgres else _sqlite(statements))
+    return statements.many
+
+
+def _standing_ok(p: str, names: str, carried: str = "") -> str:
+    """The `ok` table: the hellos (`req`) whose worker holds no agent of the run and no qualification it checks,
+    numbered in order, with the `carried` columns of `req` (e.g. ', r."token"')."""
+    granted = (
+        'SELECT 1 FROM "granted_qualification" g JOIN "qualification" q ON q."id" = g."qualification_id" '
+        f'WHERE g."worker_id" = w."id" AND q."name" IN ({names})'
+        if names
+        else "SELECT 1 WHERE 1 = 0"
+    )
+    # The unary plus keeps SQLite off the (task_run_id, status) index, as in the standing query.
+    held = f'SELECT 1 FROM "agent" a WHERE +a."task_run_id" = {p} AND a."worker_id" = w."id" AND a."status" = {p}'
+    return (
+        f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r '
+        f'JOIN "worker" w ON w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name" '
+        f"WHERE NOT EXISTS ({held}) AND NOT EXISTS ({granted}))"
+    )
+
+
+def _not_had(p: str, unit: str) -> str:
+    """The unit `unit` (a table alias) is of an assignment the `ok` worker never had a unit of."""
+    return (
+        f'{unit}."assignment_id" NOT IN '
+        f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = ok."wid")'
+    )
+
+
+def _postgres(st: _Statements) -> dict[str, str]:
+    p = "%s"
+    claim = (
+        'WITH req ("k", "name", "wid", "pagent", "token") AS (VALUES {values}), '
+        # ok carries each hello's provider agent id and token along
+        + _standing_ok(p, st.names, carried=', r."pagent", r."token"')
+        + ", "
+        # as many launched units as hellos that may claim, oldest first, skipping those other processes hold
+        'picked AS (SELECT c."id", c."assignment_id" FROM "unit" c '
+        'WHERE c."task_run_id" = %s AND c."status" = %s AND c."unit_index" >= 0 '
+        'ORDER BY c."id" LIMIT (SELECT COUNT(*) FROM ok) FOR UPDATE SKIP LOCKED), '
+        'numbered AS (SELECT p."id", p."assignment_id", row_number() OVER (ORDER BY p."id") AS "n" FROM picked p), '
+        'pairs AS (SELECT ok."k", ok."wid", ok."pagent", ok."token", u."id" AS "unit_id", '
+        f'{st.next_agent_id} AS "agent_id" FROM ok JOIN numbered u ON u."n" = ok."n" WHERE {_not_had(p, "u")}), '
+        'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
+        'FROM pairs p WHERE "unit"."id" = p."unit_id" AND ("unit"."status" || \'\') = %s '
+        'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '
+        'p."wid", p."pagent", p."token"), '
+        f'a AS (INSERT INTO "agent" ({st.agent_columns}) '
+        'SELECT c."agent_id", c."id", c."assignment_id", c."wid", %s::integer, %s::varchar, c."pagent", c."token", '
+        "%s::timestamp, %s::timestamp, %s::timestamp, %s::varchar FROM c) "
+        'SELECT c."k", c."id", c."agent_id", c."unit_index", s."inputs" FROM c '
+        'JOIN "assignment" s ON s."id" = c."assignment_id"'
+    )
+    complete = (
+        'WITH v ("agent_id", "unit_id", "outputs", "submit_key") AS (VALUES {values}), '
+        f'a AS ({_complete_agents(p)} RETURNING "agent"."id", "agent"."unit_id"), '
+        'u AS (UPDATE "unit" SET "status" = %s, "updated_at" = %s FROM a '
+        'WHERE "unit"."id" = a."unit_id" AND ("unit"."status" || \'\') = %s RETURNING "unit"."id") '
+        'SELECT a."id", u."id" IS NOT NULL FROM a LEFT JOIN u ON u."id" = a."unit_id"'
+    )
+    return {"claim": claim, "complete": complete}
+
+
+def _sqlite(st: _Statements) -> dict[str, str]:
+    p = "?"
+    pick = (
+        'WITH req ("k", "name", "wid") AS (VALUES {values}), ' + _standing_ok(p, st.names) + ", "
+        'picked AS (SELECT c."id", c."assignment_id", c."unit_index", row_number() OVER (ORDER BY c."id") AS "n" '
+        'FROM (SELECT "id", "assignment_id", "unit_index" FROM "unit" WHERE "task_run_id" = ? AND "status" = ? '
+        'AND "unit_index" >= 0 ORDER BY "id" LIMIT (SELECT COUNT(*) FROM ok)) c) '
+        'SELECT ok."k", ok."wid", u."id", u."assignment_id", u."unit_index", '
+        '(SELECT s."inputs" FROM "assignment" s WHERE s."id" = u."assignment_id") '
+        f'FROM ok JOIN picked u ON u."n" = ok."n" WHERE {_not_had(p, "u")} ORDER BY ok."k"'
+    )
+    take = (
+        'WITH v ("unit_id", "wid", "agent_id") AS (VALUES {values}) '
+        'UPDATE "unit" SET "status" = ?, "worker_id" = v."wid", "updated_at" = ?, "agent_id" = v."agent_id" '
+        'FROM v WHERE "unit"."id" = v."unit_id" AND "unit"."status" = ? RETURNING "id"'
+    )
+    agents = f'INSERT INTO "agent" ({st.agent_columns}) VALUES {{values}}'
+    complete_agents = (
+        'WITH v ("agent_id", "unit_id", "outputs", "submit_key") AS (VALUES {values}) '
+        f'{_complete_agents(p)} RETURNING "id", "unit_id"'
+    )
+    complete_units = (
+        'UPDATE "unit" SET "status" = ?, "updated_at" = ? WHERE "id" IN ({ids}) AND "status" = ? RETURNING "id"'
+    )
+    return {
+        "pick": pick,
+        "take": take,
+        "agents": agents,
+        "complete_agents": complete_agents,
+        "complete_units": complete_units,
+    }
+
+
+def _complete_agents(p: str) -> str:
+    """The agents of `v` in task move to completed with their outputs and key, unless the key is taken (the
+    NOT EXISTS turns a reused key into "not moved" rather than a unique-index error)."""
+    return (
+        f'UPDATE "agent" SET "status" = {p}, "outputs" = v."outputs", "submit_key" = v."submit_key", '
+        f'"submitted_at" = {p}, "updated_at" = {p} FROM v '
+        f'WHERE "agent"."id" = v."agent_id" AND "agent"."unit_id" = v."unit_id" AND "agent"."status" = {p} '
+        'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = v."submit_key")'
+    )
