@@ -50,7 +50,7 @@ def claim_many(
         params: list[Any] = []
         for position, (name, worker_id, provider_agent_id, token) in enumerate(hellos):
             params += (position, name, worker_id, provider_agent_id, token)
-        params += (provider_type, run, _IN_TASK, *names, run, _LAUNCHED, run)
+        params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED, run)
         params += (_ASSIGNED, now, _LAUNCHED, run, _IN_TASK, now, now, now, queries.held_by)
         rows = queries.db_execute(sql["claim"].format(values=_rows(_PG_HELLO, len(hellos))), params).fetchall()
         return {
@@ -60,7 +60,7 @@ def claim_many(
     params = []
     for position, (name, worker_id, _, _) in enumerate(hellos):
         params += (position, name, worker_id)
-    params += (provider_type, run, _IN_TASK, *names, run, _LAUNCHED, run)
+    params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED, run)
     pairs = queries.db_execute(sql["pick"].format(values=_rows("(?, ?, ?)", len(hellos))), params).fetchall()
     if not pairs:
         return {}
@@ -132,19 +132,23 @@ def _built(statements: _Statements) -> dict[str, str]:
 
 def _standing_ok(p: str, names: str, carried: str = "") -> str:
     """The `ok` table: the hellos (`req`) whose worker holds no agent of the run and no qualification it checks,
-    numbered in order, with the `carried` columns of `req` (e.g. ', r."token"')."""
+    numbered in order, with the `carried` columns of `req` (e.g. ', r."token"').
+
+    Each check is a subquery on the hello's worker id, so that the hellos drive the plan: joined to `worker`,
+    PostgreSQL scanned every worker of the provider and their agents before it met the hellos.
+    """
     granted = (
         'SELECT 1 FROM "granted_qualification" g JOIN "qualification" q ON q."id" = g."qualification_id" '
-        f'WHERE g."worker_id" = w."id" AND q."name" IN ({names})'
+        f'WHERE g."worker_id" = r."wid" AND q."name" IN ({names})'
         if names
         else "SELECT 1 WHERE 1 = 0"
     )
     # The unary plus keeps SQLite off the (task_run_id, status) index, as in the standing query.
-    held = f'SELECT 1 FROM "agent" a WHERE +a."task_run_id" = {p} AND a."worker_id" = w."id" AND a."status" = {p}'
+    held = f'SELECT 1 FROM "agent" a WHERE a."worker_id" = r."wid" AND a."status" = {p} AND +a."task_run_id" = {p}'
+    same = f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"'
     return (
         f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r '
-        f'JOIN "worker" w ON w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name" '
-        f"WHERE NOT EXISTS ({held}) AND NOT EXISTS ({granted}))"
+        f"WHERE EXISTS ({same}) AND NOT EXISTS ({held}) AND NOT EXISTS ({granted}))"
     )
 
 
