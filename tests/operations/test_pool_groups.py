@@ -75,7 +75,9 @@ def test_hellos_with_something_to_decide_are_left_to_the_usual_way(database, mak
     ]
     results = call(database, HelloGroup(pool).run_together, jobs)
     assert isinstance(results[0][0], Assigned)
-    assert results[1:] == [None] * 6
+    assert results[1:4] == [None] * 3 and results[5:] == [None] * 2
+    assert isinstance(results[4][0], Assigned)  # dave, seen for the first time: created, then claimed
+    assert pool.known_worker_id("dave") == Worker.get(Worker.name == "dave").id
     group = HelloGroup(pool)
     again = call(database, group.run_one, *jobs[1])
     assert isinstance(again, Assigned) and again.agent_id == results[0][0].agent_id  # resumed, not doubled
@@ -83,7 +85,21 @@ def test_hellos_with_something_to_decide_are_left_to_the_usual_way(database, mak
     assert isinstance(blocked, Refused) and blocked.reason == Refusal.BLOCKED
     resumed = call(database, group.run_one, *jobs[3])
     assert isinstance(resumed, Assigned) and resumed.agent_id == held.agent_id
-    assert isinstance(call(database, group.run_one, *jobs[4]), Assigned)
+    assert Agent.select().where(Agent.worker == Worker.get(Worker.name == "dave")).count() == 1
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_workers_met_for_the_first_time_are_found_or_created_once(database, make_pool):
+    pool = make_pool(rows=6)
+    submitted_once(database, pool, "erin", "erin-1")  # in the database; a second process has never met her
+    other = make_pool(rows=6)
+    results = call(database, HelloGroup(other).run_together, hellos("erin", "frank", "gina"))
+    answers = [result[0] for result in results]
+    assert all(isinstance(answer, Assigned) for answer in answers)
+    workers = {w.name: w.id for w in Worker.select()}
+    assert sorted(workers) == ["erin", "frank", "gina"]  # erin found, not created again
+    for name, answer in zip(("erin", "frank", "gina"), answers, strict=True):
+        assert Agent.get_by_id(answer.agent_id).worker_id == workers[name] == other.known_worker_id(name)
 
 
 @pytest.mark.usefixtures("many_at_once")

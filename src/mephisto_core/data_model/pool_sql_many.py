@@ -85,6 +85,26 @@ def claim_many(
     return claimed
 
 
+def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[str], now: dt.datetime) -> dict[str, int]:
+    """The ids of the workers `names` of this provider, creating those seen for the first time (the usual way's
+    `add_worker`). A name another process creates at the same moment is left out: its hello goes the usual way."""
+    statements = queries.statements()
+    sql = _built(statements)
+    param = "%s" if statements.postgres else "?"
+    found = queries.db_execute(
+        sql["workers"].format(names=", ".join([param] * len(names))), [provider_type, *names]
+    ).fetchall()
+    ids = {str(name): int(worker_id) for worker_id, name in found}
+    missing = [name for name in names if name not in ids]
+    if missing:
+        when = now if statements.postgres else _sqlite_text(now)
+        rows = _rows(f"({param}, {param}, {param})", len(missing))
+        params = [value for name in missing for value in (provider_type, name, when)]
+        added = queries.db_execute(sql["add_workers"].format(values=rows), params).fetchall()
+        ids.update({str(name): int(worker_id) for worker_id, name in added})
+    return ids
+
+
 def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: dt.datetime) -> dict[int, bool]:
     """`complete` for many: for each agent that moved to completed, whether its unit moved too. Agents and keys
     must be distinct (the caller's duty): a key used twice fails the statement on the unique index."""
@@ -191,7 +211,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'WHERE "unit"."id" = a."unit_id" AND ("unit"."status" || \'\') = %s RETURNING "unit"."id") '
         'SELECT a."id", u."id" IS NOT NULL FROM a LEFT JOIN u ON u."id" = a."unit_id"'
     )
-    return {"claim": claim, "complete": complete}
+    return {"claim": claim, "complete": complete, **_workers("%s")}
 
 
 def _sqlite(st: _Statements) -> dict[str, str]:
@@ -219,11 +239,21 @@ def _sqlite(st: _Statements) -> dict[str, str]:
         'UPDATE "unit" SET "status" = ?, "updated_at" = ? WHERE "id" IN ({ids}) AND "status" = ? RETURNING "id"'
     )
     return {
+        **_workers(p),
         "pick": pick,
         "take": take,
         "agents": agents,
         "complete_agents": complete_agents,
         "complete_units": complete_units,
+    }
+
+
+def _workers(p: str) -> dict[str, str]:
+    """Finding workers by name, and adding those missing (`{names}`, `{values}` for their rows)."""
+    return {
+        "workers": f'SELECT "id", "name" FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})',
+        "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") VALUES {values} '
+        'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name"',
     }
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
-from mephisto_core.data_model.pool_sql_many import claim_many, complete_many, runs_many
+from mephisto_core.data_model.pool_sql_many import claim_many, complete_many, runs_many, worker_ids_many
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
 
@@ -47,26 +47,32 @@ class HelloGroup:
         results: list[Together] = [None] * len(jobs)
         if not runs_many(pool.queries) or not pool.standing_decides_all():
             return results
-        positions: list[int] = []
-        hellos: list[tuple[str, int, str | None, str]] = []
-        identities: list[WorkerIdentity] = []
-        names: set[str] = set()
+        plain: dict[str, tuple[int, WorkerIdentity]] = {}  # worker name -> (position, identity), first page only
         for position, (params, token, identity) in enumerate(jobs):
             if token is not None:
                 continue  # a page that had an attempt: resumed the usual way
             if identity is None:
                 identity = _identify(pool, params)
-            name = identity.worker_name if identity is not None and not identity.refusal else None
-            worker_id = pool.known_worker_id(name) if name is not None else None
-            if identity is None or name is None or worker_id is None or name in names:
-                continue  # refused, a preview, a new worker, or this worker's second page of the batch
-            names.add(name)
-            positions.append(position)
-            hellos.append((name, worker_id, identity.provider_agent_id, pool.new_token()))
-            identities.append(identity)
-        if not hellos:
+            if identity is None or identity.refusal or identity.worker_name is None:
+                continue  # refused, or a preview
+            plain.setdefault(identity.worker_name, (position, identity))  # a second page goes the usual way
+        if not plain:
             return results
-        claimed = claim_many(pool.queries, pool.ctx.run.provider_type, hellos, utcnow())
+        now = utcnow()
+        provider_type = pool.ctx.run.provider_type
+        ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
+        new = [name for name in plain if name not in ids]
+        if new:  # workers this process has not met: found, or created as the usual way would
+            ids.update(worker_ids_many(pool.queries, provider_type, new, now))
+        positions: list[int] = []
+        hellos: list[tuple[str, int, str | None, str]] = []
+        identities: list[WorkerIdentity] = []
+        for name, (position, identity) in plain.items():
+            if name in ids:
+                positions.append(position)
+                hellos.append((name, ids[name], identity.provider_agent_id, pool.new_token()))
+                identities.append(identity)
+        claimed = claim_many(pool.queries, provider_type, hellos, now) if hellos else {}
         got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]
         answers = pool.answer_claims([(unit, hellos[i][3]) for i, unit in got])
         for (i, _), answer in zip(got, answers, strict=True):
@@ -74,6 +80,7 @@ class HelloGroup:
             if completion is not None:
                 answer = dataclasses.replace(answer, completion=completion)
             results[positions[i]] = (answer,)
+        pool.remember_worker_ids({name: ids[name] for name in new if name in ids})
         return results
 
 

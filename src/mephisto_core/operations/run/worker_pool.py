@@ -204,9 +204,7 @@ class WorkerPool(AgentReleases):
         standing = self.queries.standing(provider_type, name)
         if standing is None:
             standing = Standing(self.queries.add_worker(provider_type, name, utcnow()), {}, 0, None)
-        if len(self._worker_ids) >= WORKER_IDS_REMEMBERED:
-            self._worker_ids.clear()
-        self._worker_ids[name] = standing.worker_id
+        self.remember_worker_ids({name: standing.worker_id})
         return standing
 
     def may_claim_with_standing(self) -> bool:
@@ -386,6 +384,12 @@ class WorkerPool(AgentReleases):
     def known_worker_id(self, name: str) -> int | None:
         """The id of the worker `name` when this process met them already (a worker's id never changes)."""
         return self._worker_ids.get(name)
+
+    def remember_worker_ids(self, ids: Mapping[str, int]) -> None:
+        """Workers met (and their ids): their next hello may claim with their standing."""
+        if len(self._worker_ids) + len(ids) > WORKER_IDS_REMEMBERED:
+            self._worker_ids.clear()
+        self._worker_ids.update(ids)
 
     @staticmethod
     def new_token() -> str:
