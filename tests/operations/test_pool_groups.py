@@ -4,6 +4,7 @@ PostgreSQL), and for every other case the usual way's own answer."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pool_helpers import call, hello
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
 from mephisto_core.data_model.pool_sql import SQLITE_HAS_RETURNING
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
+from mephisto_core.operations.run import db_writer
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
 from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
@@ -185,7 +187,7 @@ async def _in_one_batch(writer: DatabaseWriter, group: Any, jobs: list[tuple[Any
         writer.stop()
 
 
-def test_a_key_used_twice_in_one_batch_undoes_the_shared_statement_and_each_gets_its_answer(database, make_pool):
+def test_a_key_used_twice_in_one_batch_is_stored_once_and_the_second_gets_the_usual_answer(database, make_pool):
     pool = make_pool(rows=6)
     alice, bob = hello(database, pool, "alice"), hello(database, pool, "bob")
     jobs = [
@@ -207,6 +209,9 @@ class _FailingGroup:
     def __init__(self) -> None:
         self.together_calls = 0
 
+    def __repr__(self) -> str:
+        return "<failing group>"
+
     def run_one(self, name: str) -> int:
         worker_id: int = Worker.create(provider_type="test", name=name).id
         return worker_id
@@ -218,10 +223,13 @@ class _FailingGroup:
         raise RuntimeError("the shared statement failed")
 
 
-def test_a_failed_group_is_undone_and_its_jobs_run_one_by_one(database):
+def test_a_failed_group_is_undone_and_its_jobs_run_one_by_one(database, monkeypatch, caplog):
+    monkeypatch.setattr(db_writer, "_GROUP_FAILURES", db_writer._GroupFailures())  # none said recently
+    caplog.set_level(logging.WARNING, logger=db_writer.__name__)
     group = _FailingGroup()
     writer = DatabaseWriter(database)
     answers = asyncio.run(_in_one_batch(writer, group, [("w1",), ("w2",), ("w3",)]))
     assert sorted(Worker.select(Worker.name).tuples()) == [("w1",), ("w2",), ("w3",)]
     assert answers == [Worker.get(Worker.name == name).id for name in ("w1", "w2", "w3")]
     assert group.together_calls == 1
+    assert "1 batches of <failing group> ran one by one after their shared statement failed" in caplog.text

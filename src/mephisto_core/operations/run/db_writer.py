@@ -252,13 +252,37 @@ def _run_groups(
         together = _Job(group.run_together, ([job.args for job in jobs],), _ignore, jobs[0].loop)
         ok, results = savepoints.run(together)
         if not ok:  # undone; each runs the usual way (a key used twice in the batch, say)
-            log.debug("%d jobs of %r ran one by one: %s", len(jobs), group, results)
+            _GROUP_FAILURES.report(len(jobs), group, results)
             continue
         for job, result in zip(jobs, results, strict=True):
             if result is not None:
                 outcomes.append((job, True, result[0]))
                 done.add(id(job))
     return [job for job in batch if id(job) not in done] if done else batch
+
+
+class _GroupFailures:
+    """Says when a group's shared statement failed and its jobs ran one by one: a warning at most every
+    FAILURE_LOG_EVERY_SECONDS with the count since the last one (each failure on its own at DEBUG). Rare by
+    design (a key used twice in one batch); a steady stream means the shared statements are broken and every
+    hello and submission takes the slow way."""
+
+    def __init__(self) -> None:
+        self._unlogged = 0
+        self._logged_at = -FAILURE_LOG_EVERY_SECONDS
+
+    def report(self, jobs: int, group: JobGroup, error: Exception) -> None:
+        log.debug("%d jobs of %r ran one by one: %s", jobs, group, error)
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= FAILURE_LOG_EVERY_SECONDS:
+            log.warning(
+                "%d batches of %r ran one by one after their shared statement failed: %s", self._unlogged, group, error
+            )
+            self._logged_at, self._unlogged = now, 0
+
+
+_GROUP_FAILURES = _GroupFailures()
 
 
 def _ignore(ok: bool, result: Any) -> None:
