@@ -705,6 +705,8 @@ class WsServer:
         # arriving within a second): the kernel caps this at net.core.somaxconn.
         # A TLS handshake gets the time a request head gets, not asyncio's 60 s: a client that connects and never
         # finishes it is dropped as soon as one that never sends its head (asyncio refuses the limit without TLS).
+        # Likewise a closing TLS connection waits for the client's close_notify as long as a WebSocket's closing
+        # handshake, not asyncio's 30 s.
         self._server = await loop.create_server(
             lambda: WsConnection(state),
             host,
@@ -712,6 +714,7 @@ class WsServer:
             ssl=ssl_context,
             backlog=LISTEN_BACKLOG,
             ssl_handshake_timeout=state.open_timeout if ssl_context is not None else None,
+            ssl_shutdown_timeout=state.close_timeout if ssl_context is not None else None,
         )
         self._timer = loop.call_later(self._tick_seconds, self._tick)
         return int(self._server.sockets[0].getsockname()[1])
