@@ -1,10 +1,12 @@
 """The worker pool's claims and completions of many at once: a batch's quick hellos and submissions
 (operations/run/pool_groups.py) in a few set-based statements instead of a few statements each.
 
-PostgreSQL claims in one statement (standing, units, agents) and completes in one; SQLite, whose common table
-expressions cannot write, picks the pairs in one statement, then takes the units and inserts the agents in one
-statement each. The conditions are those of `PoolQueries.standing_and_claim` and `PoolQueries.complete`.
-SQLite before 3.35 (no RETURNING) runs each hello and submission on its own (`runs_many` is False).
+PostgreSQL claims in one statement (standing, units, agents) and completes in one. SQLite, whose common table
+expressions cannot write, reads the hellos that may claim and the oldest launched units (one statement each), pairs
+them here in order (skipping a unit of an assignment its worker had, read in a third), then takes the units and
+inserts the agents in one statement each. The conditions are those of `PoolQueries.standing_and_claim` and
+`PoolQueries.complete`. SQLite before 3.35 (no RETURNING) runs each hello and submission on its own (`runs_many`
+is False).
 """
 
 from __future__ import annotations
@@ -60,8 +62,24 @@ def claim_many(
     params = []
     for position, (name, worker_id, _, _) in enumerate(hellos):
         params += (position, name, worker_id)
-    params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED, run)
-    pairs = queries.db_execute(sql["pick"].format(values=_rows("(?, ?, ?)", len(hellos))), params).fetchall()
+    params += (provider_type, _IN_TASK, run, *names)
+    ok = queries.db_execute(sql["ok"].format(values=_rows("(?, ?, ?)", len(hellos))), params).fetchall()
+    if not ok:
+        return {}
+    units = queries.db_execute(sql["units"], (run, _LAUNCHED, len(ok))).fetchall()
+    # Paired in order here, each pair kept unless the worker had a unit of the unit's assignment: SQLite joined
+    # the two numbered lists with a nested loop (quadratic in the batch).
+    workers = sorted({int(worker_id) for _, worker_id in ok[: len(units)]})
+    had = set(
+        queries.db_execute(sql["had"].format(ids=", ".join(["?"] * len(workers))), (run, *workers)).fetchall()
+        if workers
+        else ()
+    )
+    pairs = [
+        (k, worker_id, *unit)
+        for (k, worker_id), unit in zip(ok, units, strict=False)
+        if (worker_id, unit[1]) not in had
+    ]
     if not pairs:
         return {}
     # This transaction is the database's only writer until it commits: the next agent ids are free.
@@ -172,11 +190,11 @@ def _standing_ok(p: str, names: str, carried: str = "") -> str:
     )
 
 
-def _not_had(p: str, unit: str) -> str:
-    """The unit `unit` (a table alias) is of an assignment the `ok` worker never had a unit of."""
+def _not_had(p: str, unit: str, worker: str = "ok") -> str:
+    """The unit of table alias `unit` is of an assignment the worker of alias `worker` ("wid") never had a unit of."""
     return (
         f'{unit}."assignment_id" NOT IN '
-        f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = ok."wid")'
+        f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = {worker}."wid")'
     )
 
 
@@ -191,9 +209,15 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'picked AS (SELECT c."id", c."assignment_id" FROM "unit" c '
         'WHERE c."task_run_id" = %s AND c."status" = %s AND c."unit_index" >= 0 '
         'ORDER BY c."id" LIMIT (SELECT COUNT(*) FROM ok) FOR UPDATE SKIP LOCKED), '
-        'numbered AS (SELECT p."id", p."assignment_id", row_number() OVER (ORDER BY p."id") AS "n" FROM picked p), '
-        'pairs AS (SELECT ok."k", ok."wid", ok."pagent", ok."token", u."id" AS "unit_id", '
-        f'{st.next_agent_id} AS "agent_id" FROM ok JOIN numbered u ON u."n" = ok."n" WHERE {_not_had(p, "u")}), '
+        # hellos and units zipped in order (unnest pads the shorter list with NULLs): no join to plan
+        'zipped AS (SELECT * FROM unnest(ARRAY(SELECT "k" FROM ok ORDER BY "n"), '
+        'ARRAY(SELECT "wid" FROM ok ORDER BY "n"), ARRAY(SELECT "pagent" FROM ok ORDER BY "n"), '
+        'ARRAY(SELECT "token" FROM ok ORDER BY "n"), ARRAY(SELECT "id" FROM picked ORDER BY "id"), '
+        'ARRAY(SELECT "assignment_id" FROM picked ORDER BY "id")) '
+        'AS z ("k", "wid", "pagent", "token", "unit_id", "assignment_id")), '
+        'pairs AS (SELECT z."k", z."wid", z."pagent", z."token", z."unit_id", '
+        f'{st.next_agent_id} AS "agent_id" FROM zipped z WHERE z."unit_id" IS NOT NULL '
+        f"AND {_not_had(p, 'z', 'z')}), "
         'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
         'FROM pairs p WHERE "unit"."id" = p."unit_id" AND ("unit"."status" || \'\') = %s '
         'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '
@@ -216,15 +240,14 @@ def _postgres(st: _Statements) -> dict[str, str]:
 
 def _sqlite(st: _Statements) -> dict[str, str]:
     p = "?"
-    pick = (
-        'WITH req ("k", "name", "wid") AS (VALUES {values}), ' + _standing_ok(p, st.names) + ", "
-        'picked AS (SELECT c."id", c."assignment_id", c."unit_index", row_number() OVER (ORDER BY c."id") AS "n" '
-        'FROM (SELECT "id", "assignment_id", "unit_index" FROM "unit" WHERE "task_run_id" = ? AND "status" = ? '
-        'AND "unit_index" >= 0 ORDER BY "id" LIMIT (SELECT COUNT(*) FROM ok)) c) '
-        'SELECT ok."k", ok."wid", u."id", u."assignment_id", u."unit_index", '
-        '(SELECT s."inputs" FROM "assignment" s WHERE s."id" = u."assignment_id") '
-        f'FROM ok JOIN picked u ON u."n" = ok."n" WHERE {_not_had(p, "u")} ORDER BY ok."k"'
+    ok = 'WITH req ("k", "name", "wid") AS (VALUES {values}), ' + _standing_ok(p, st.names)
+    ok += ' SELECT "k", "wid" FROM ok ORDER BY "k"'
+    units = (  # the oldest launched units, as many as asked
+        'SELECT u."id", u."assignment_id", u."unit_index", '
+        '(SELECT s."inputs" FROM "assignment" s WHERE s."id" = u."assignment_id") FROM "unit" u '
+        'WHERE u."task_run_id" = ? AND u."status" = ? AND u."unit_index" >= 0 ORDER BY u."id" LIMIT ?'
     )
+    had = 'SELECT DISTINCT "worker_id", "assignment_id" FROM "unit" WHERE "task_run_id" = ? AND "worker_id" IN ({ids})'
     take = (
         'WITH v ("unit_id", "wid", "agent_id") AS (VALUES {values}) '
         'UPDATE "unit" SET "status" = ?, "worker_id" = v."wid", "updated_at" = ?, "agent_id" = v."agent_id" '
@@ -240,7 +263,9 @@ def _sqlite(st: _Statements) -> dict[str, str]:
     )
     return {
         **_workers(p),
-        "pick": pick,
+        "ok": ok,
+        "units": units,
+        "had": had,
         "take": take,
         "agents": agents,
         "complete_agents": complete_agents,
