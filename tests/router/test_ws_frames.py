@@ -33,6 +33,7 @@ from mephisto_core.router.ws_frames import (
     encode_frame,
     mask_frame,
     parse_close,
+    read_header,
 )
 
 
@@ -141,6 +142,17 @@ def test_masking_and_frame_lengths(length: int) -> None:
     frame = encode_frame(OP_BINARY, data)
     assert frame.endswith(data) and frame[0] == 0x82
     assert len(frame) - length == (2 if length < 126 else 4 if length < 65536 else 10)
+
+
+@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536, 70001])
+def test_a_frame_header_is_read_once_it_has_all_arrived(length: int) -> None:
+    payload = bytes(length)
+    for frame, mask_bytes in ((encode_frame(OP_BINARY, payload), 0), (mask_frame(OP_BINARY, payload, b"abcd"), 4)):
+        header = len(frame) - length
+        framed = b"xy" + frame  # read from an offset, as within a buffer of several frames
+        assert read_header(framed, 2, len(frame), mask_bytes) == (header, length)
+        for arrived in range(2, header):
+            assert read_header(framed, 2, arrived, mask_bytes) == (0, 0)
 
 
 def test_close_payloads_cut_long_reasons_on_a_character_boundary() -> None:

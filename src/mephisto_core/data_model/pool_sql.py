@@ -99,7 +99,7 @@ class PoolQueries:
     @property
     def claims_with_standing(self) -> bool:
         """Whether `standing_and_claim` is available (PostgreSQL, where it saves a round trip per unit)."""
-        return self._statements().postgres
+        return self.statements().postgres
 
     def standing_and_claim(
         self, provider_type: str, name: str, worker_id: int, provider_agent_id: str | None, token: str, now: dt.datetime
@@ -123,7 +123,7 @@ class PoolQueries:
     def add_worker(self, provider_type: str, name: str, now: dt.datetime) -> int:
         """Create the worker `name` of this provider (seen for the first time) and return their id."""
         cursor = self._run("worker", (provider_type, name, now))
-        return int(cursor.fetchone()[0] if self._statements().returning else cursor.lastrowid)
+        return int(cursor.fetchone()[0] if self.statements().returning else cursor.lastrowid)
 
     def claim(self, worker_id: int, provider_agent_id: str | None, token: str, now: dt.datetime) -> ClaimedUnit | None:
         """Move the first launched unit of the run that `worker_id` may take to assigned, with a new in-task agent
@@ -132,7 +132,7 @@ class PoolQueries:
         None when there was none, or (several processes on one PostgreSQL) another process took it first.
         A worker never gets a unit of an assignment they already had a unit of.
         """
-        statements = self._statements()
+        statements = self.statements()
         when = now if statements.postgres else _sqlite_text(now)
         take = (_ASSIGNED, worker_id, when, self.run_id, _LAUNCHED, self.run_id, worker_id, _LAUNCHED)
         agent = (worker_id, self.run_id, _IN_TASK, provider_agent_id, token, when, when, when, self.held_by)
@@ -186,7 +186,7 @@ class PoolQueries:
         `unit_id`, or `submit_key` was used for another agent, and its unit is then left alone.
         """
         outputs_text = _JSON.db_value(outputs)
-        postgres = self._statements().postgres
+        postgres = self.statements().postgres
         now_text = now if postgres else _sqlite_text(now)
         agent = (
             AgentStatus.COMPLETED.value,
@@ -207,13 +207,9 @@ class PoolQueries:
             return False, False
         return True, bool(self._run("complete_unit", unit).rowcount)
 
-    def statements(self) -> _Statements:
-        """The statements for the database the models are bound to now (built on first use)."""
-        return self._statements()
-
     def db_execute(self, sql: str, params: Sequence[Any]) -> Any:
         """Run `sql` (not one of the named statements) on the models' database; returns the cursor."""
-        return self._statements().db.execute_sql(sql, params)
+        return self.statements().db.execute_sql(sql, params)
 
     def submit_key_taken(self, submit_key: str) -> bool:
         """Whether some agent already stored a submission under `submit_key`."""
@@ -221,7 +217,8 @@ class PoolQueries:
 
     # ---- building ---------------------------------------------------------------------------------------
 
-    def _statements(self) -> _Statements:
+    def statements(self) -> _Statements:
+        """The statements for the database the models are bound to now (built on first use)."""
         db = database_proxy.obj
         if db is None:
             raise pw.InterfaceError("the models are not bound to a database (open_database was not called)")
@@ -230,7 +227,7 @@ class PoolQueries:
         return self._built
 
     def _run(self, name: str, params: tuple[Any, ...]) -> Any:
-        return self._statements().run(name, params)
+        return self.statements().run(name, params)
 
 
 def _sqlite_text(value: dt.datetime) -> str:

@@ -43,6 +43,7 @@ from mephisto_core.router.ws_frames import (
     frame_header,
     is_valid_key,
     parse_close,
+    read_header,
 )
 
 logger = logging.getLogger(__name__)
@@ -365,22 +366,11 @@ class WsConnection(asyncio.BufferedProtocol):
                 available = len(buf) - pos
                 if available < 2:
                     break
+                header, length = read_header(buf, pos, available, 4)
+                if not header:
+                    break
                 first = buf[pos]
                 second = buf[pos + 1]
-                length = second & 0x7F
-                header = 6
-                if length == 126:
-                    header = 8
-                    if available < header:
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                elif length == 127:
-                    header = 14
-                    if available < header:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                elif available < header:
-                    break
                 opcode = first & 0x0F
                 if first & 0x70 or not second & 0x80 or length >> 63:
                     what = "reserved bits set" if first & 0x70 else "a frame that is not masked"

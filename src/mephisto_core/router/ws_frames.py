@@ -113,6 +113,25 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     return code, payload[2:].decode("utf-8")  # UnicodeDecodeError is a ValueError
 
 
+def read_header(buf: bytes | bytearray | memoryview, pos: int, available: int, mask_bytes: int) -> tuple[int, int]:
+    """(header size, payload length) of the frame at `pos` in `buf`, of which `available` bytes (at least 2) have
+    arrived; (0, 0) while its header has not all arrived. `mask_bytes`: 4 for a client's frame (the server reads
+    those, masked), 0 for a server's (the channel client reads those)."""
+    length = buf[pos + 1] & 0x7F
+    if length == 126:
+        header = 4 + mask_bytes
+        if available < header:
+            return 0, 0
+        return header, (buf[pos + 2] << 8) | buf[pos + 3]
+    if length == 127:
+        header = 10 + mask_bytes
+        if available < header:
+            return 0, 0
+        return header, int.from_bytes(buf[pos + 2 : pos + 10], "big")
+    header = 2 + mask_bytes
+    return (header, length) if available >= header else (0, 0)
+
+
 def mask_frame(opcode: int, payload: bytes | bytearray | memoryview, mask: bytes, fin: bool = True) -> bytes:
     """A masked (client) frame, as a browser sends: the operator's channel client, tests and load generators."""
     first = (0x80 if fin else 0) | opcode

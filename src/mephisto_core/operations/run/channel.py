@@ -327,18 +327,23 @@ def _dumps(envelope: dict[str, Any]) -> bytes:
         return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _orjson_batch(batch: list[dict[str, Any]]) -> bytes | None:
+    """The batch as one JSON array by orjson; None when something in it needs the standard encoder (`_dumps`
+    then encodes envelope by envelope)."""
+    try:
+        return orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return None
+
+
 def _send_batch(ws: ChannelConnection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Send `batch` as JSON-array frames of at most about MAX_FRAME_CHARS; return what a closed socket left unsent."""
     if len(batch) == 1:
         pieces = [_dumps(batch[0])]
     else:
-        try:  # the whole batch at once, when orjson can encode all of it and it fits one frame
-            whole = orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS)
-        except orjson.JSONEncodeError:
-            pass
-        else:
-            if len(whole) <= MAX_FRAME_CHARS:
-                return [] if ws.send_text(whole) else batch
+        whole = _orjson_batch(batch)  # the whole batch at once, when orjson encodes it and it fits one frame
+        if whole is not None and len(whole) <= MAX_FRAME_CHARS:
+            return [] if ws.send_text(whole) else batch
         pieces = [_dumps(envelope) for envelope in batch]
     start = 0
     while start < len(pieces):

@@ -38,6 +38,7 @@ from mephisto_core.router.ws_frames import (
     close_payload,
     mask_frame,
     parse_close,
+    read_header,
 )
 
 __all__ = ["ChannelClosed", "ChannelConnection", "HandshakeRefused", "connect_channel"]
@@ -308,20 +309,11 @@ class ChannelConnection(asyncio.Protocol):
                 available = size - pos
                 if available < 2:
                     break
+                header, length = read_header(buf, pos, available, 0)
+                if not header:
+                    break
                 first = buf[pos]
                 second = buf[pos + 1]
-                length = second & 0x7F
-                header = 2
-                if length == 126:
-                    header = 4
-                    if available < header:
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                elif length == 127:
-                    header = 10
-                    if available < header:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 end = pos + header + length
                 if size < end:
                     break

@@ -64,7 +64,6 @@ class JobGroup(Protocol):
 
     def run_one(self, *args: Any) -> Any:
         """One job the usual way: in its own savepoint, in the batch's order."""
-        ...
 
     def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[tuple[Any] | None]:
         """Run as many of `jobs` (each one's args) as can be done together; per job, `(result,)` when done or
@@ -73,7 +72,6 @@ class JobGroup(Protocol):
         All or nothing: when it raises, every statement it sent is undone and each job runs the usual way, so it
         must change nothing outside the database before its last statement succeeded.
         """
-        ...
 
 
 @dataclass(slots=True)

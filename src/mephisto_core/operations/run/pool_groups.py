@@ -25,14 +25,19 @@ if TYPE_CHECKING:
 Together = tuple[Any] | None  # (result,) for a job done together, None for one to run the usual way
 
 
-class HelloGroup:
-    """Quick hellos (`WorkerPool.register` with no token): a batch's known workers claim their units together."""
+class _PoolGroup:
+    """A `JobGroup` of one worker pool's jobs (named in the writer's log by its class)."""
 
     def __init__(self, pool: WorkerPool) -> None:
         self.pool = pool
 
     def __repr__(self) -> str:
-        return "HelloGroup"
+        return type(self).__name__
+
+
+class HelloGroup(_PoolGroup):
+    """Quick hellos (`WorkerPool.register` with no token): a batch's workers whose standing decides their hello
+    claim their units together."""
 
     def run_one(
         self, params: Mapping[str, str], token: str | None, identity: WorkerIdentity | None = None
@@ -84,14 +89,8 @@ class HelloGroup:
         return results
 
 
-class SubmitGroup:
+class SubmitGroup(_PoolGroup):
     """Quick submissions (`WorkerPool.submit`): a batch's plain submissions stored together."""
-
-    def __init__(self, pool: WorkerPool) -> None:
-        self.pool = pool
-
-    def __repr__(self) -> str:
-        return "SubmitGroup"
 
     def run_one(
         self, agent_id: int, is_onboarding: bool, submit_key: str, outputs: dict[str, Any], upload_ids: list[str]
