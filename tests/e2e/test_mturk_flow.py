@@ -292,8 +292,9 @@ def test_ctrl_c_withdraws_every_open_hit(fake, static_task, start_launch, mephis
 def test_kill_9_while_publishing_creates_no_hit_twice(fake, static_task, start_launch, mephisto_settings):  # type: ignore[no-untyped-def]
     # Every first create runs at MTurk but its answer is lost; botocore's retry (same token) then hangs: the
     # operator is killed while it waits, its publish intents open and the HITs made.
-    fake.fail_next("CreateHITWithHITType", times=UNITS, kind="drop_after")
-    fake.fail_next("CreateHITWithHITType", times=UNITS, kind="slow", delay=8)
+    # The publisher's threads race: keyed by token, a fast retry cannot take a first call's fault.
+    fake.fail_next("CreateHITWithHITType", times=UNITS, kind="drop_after", calls="first")
+    fake.fail_next("CreateHITWithHITType", times=UNITS, kind="slow", delay=8, calls="repeats")
     first = start_launch(str(static_task), *MTURK_ARGS)
     wait_for("the HITs made at MTurk", lambda: len(fake.snapshot().hits) == UNITS)
     time.sleep(0.3)  # the retries are on their way and hang

@@ -201,9 +201,25 @@ def test_lost_answer_then_retry_with_the_same_token_names_the_first_hit(fake: Fa
     assert only.hit_id in excinfo.value.response["Error"]["Message"]
 
 
+def test_faults_for_first_calls_and_repeats_wait_for_their_own_calls(fake: FakeMTurk, mturk: Any) -> None:
+    # Queued first a retry-only fault, then a first-call one: each still lands on the call it was meant for.
+    fake.fail_next("CreateHITWithHITType", kind="service", calls="repeats")
+    fake.fail_next("CreateHITWithHITType", kind="throttle", calls="first")
+    with pytest.raises(ClientError) as first:
+        make_hit(mturk, token="unit-a")
+    assert first.value.response["Error"]["Code"] == "ThrottlingException"
+    with pytest.raises(ClientError) as repeat:
+        make_hit(mturk, token="unit-a")
+    assert repeat.value.response["Error"]["Code"] == "ServiceFault"
+    make_hit(mturk, token="unit-b")  # nothing left queued
+    assert [r.error for r in fake.requests("CreateHITWithHITType")] == ["ThrottlingException", "ServiceFault", None]
+
+
 def test_fail_next_refuses_unknown_names(fake: FakeMTurk) -> None:
     with pytest.raises(ValueError, match="kind"):
         fake.fail_next("ListHITs", kind="explode")
+    with pytest.raises(ValueError, match="calls"):
+        fake.fail_next("ListHITs", calls="second")
     with pytest.raises(ValueError, match="does not implement"):
         fake.fail_next("ListHits")
 

@@ -7,14 +7,21 @@ import time
 from dataclasses import dataclass
 
 FAULT_KINDS = ("throttle", "service", "drop", "drop_after", "slow")
+#: Which calls a fault may hit: any, only a token's first call, or only calls repeating a token already sent.
+FAULT_CALLS = ("any", "first", "repeats")
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected failure: its kind and, for "slow", how long the call is held."""
+    """One injected failure: its kind, for "slow" how long the call is held, and which calls it may hit."""
 
     kind: str
     delay: float = 0.0
+    calls: str = "any"
+
+    def hits(self, repeat: bool) -> bool:
+        """Whether this fault applies to a call that does (or does not) repeat an earlier call's token."""
+        return self.calls == "any" or (self.calls == "repeats") == repeat
 
 
 class FaultPlan:
@@ -23,21 +30,35 @@ class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queued: dict[str, list[Fault]] = {}
+        self._tokens_seen: set[str] = set()
 
     def add(self, operation: str, fault: Fault, times: int) -> None:
         """Queue `fault` for the next `times` calls of `operation`."""
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"fail_next kind must be one of {', '.join(FAULT_KINDS)}, not {fault.kind!r}")
+        if fault.calls not in FAULT_CALLS:
+            raise ValueError(f"fail_next calls must be one of {', '.join(FAULT_CALLS)}, not {fault.calls!r}")
         if times < 1 or fault.delay < 0:
             raise ValueError(f"fail_next needs times >= 1 and delay >= 0, not {times} and {fault.delay}")
         with self._lock:
             self._queued.setdefault(operation, []).extend([fault] * times)
 
-    def take(self, operation: str) -> Fault | None:
-        """The next queued failure of `operation`, if any."""
+    def take(self, operation: str, token: str | None = None) -> Fault | None:
+        """The next queued failure of `operation` that applies to this call, if any.
+
+        `token` is the call's UniqueRequestToken: a call repeating a token sent before is a "repeat",
+        which lets a test fail a client's first attempts one way and its retries another, whatever
+        order concurrent calls arrive in.
+        """
         with self._lock:
-            faults = self._queued.get(operation)
-            return faults.pop(0) if faults else None
+            repeat = token is not None and token in self._tokens_seen
+            if token is not None:
+                self._tokens_seen.add(token)
+            faults = self._queued.get(operation) or []
+            for index, fault in enumerate(faults):
+                if fault.hits(repeat):
+                    return faults.pop(index)
+            return None
 
     def pending(self) -> dict[str, int]:
         """How many failures are still queued per operation."""

@@ -150,7 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise MTurkFault(f"The fake MTurk does not implement {name}.", error_type="UnknownOperationException")
         if fake.rate_limiter is not None and not fake.rate_limiter.allow(record.access_key_id):
             raise throttled()
-        fault = fake.faults.take(name)
+        token = record.params.get("UniqueRequestToken")
+        fault = fake.faults.take(name, token if isinstance(token, str) else None)
         kind = fault.kind if fault is not None else None
         delay = fake.latency + (fault.delay if fault is not None else 0.0)
         if delay:

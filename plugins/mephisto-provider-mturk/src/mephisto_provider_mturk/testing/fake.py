@@ -181,19 +181,24 @@ class FakeMTurk:
         """The fake's current time in epoch seconds."""
         return self.clock.now()
 
-    def fail_next(self, operation: str, times: int = 1, kind: str = "throttle", delay: float = 1.0) -> None:
+    def fail_next(
+        self, operation: str, times: int = 1, kind: str = "throttle", delay: float = 1.0, calls: str = "any"
+    ) -> None:
         """Make the next `times` calls of `operation` fail.
 
         kind: "throttle" (400 ThrottlingException), "service" (500 ServiceFault), "drop" (the
         connection closes before the call runs), "drop_after" (the call runs, then the connection
         closes before the answer: the client cannot tell it worked) or "slow" (the call runs after
         `delay` seconds, for testing a client's timeouts).
+        calls: "any" call, only a UniqueRequestToken's "first" call, or only "repeats" of a token
+        already sent (a client's retries), so concurrent first calls and retries cannot take each
+        other's faults.
         """
         from ._operations import implemented_operations
 
         if operation not in implemented_operations():
             raise ValueError(f"the fake MTurk does not implement {operation!r}")
-        self.faults.add(operation, Fault(kind, delay if kind == "slow" else 0.0), times)
+        self.faults.add(operation, Fault(kind, delay if kind == "slow" else 0.0, calls), times)
 
     def set_latency(self, seconds: float) -> None:
         """Make every requester call wait `seconds` before it runs (0 to stop)."""
