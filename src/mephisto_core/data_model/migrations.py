@@ -106,6 +106,13 @@ def _drop_covered_indexes(db: pw.Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
 
 
+def _drop_unit_status_index(db: pw.Database) -> None:
+    # Every claim and submission changed an entry of it, and no hot query reads it: the claim, the standing and
+    # the counts all filter by run, task, assignment or worker first, which other indexes lead with. The few
+    # status-only reads (review listings, the leftover-units check) scan the units table instead.
+    db.execute_sql('DROP INDEX IF EXISTS "unit_status"')
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -122,6 +129,11 @@ MIGRATIONS: list[Migration] = [
         10, "operator_lease table and agent.held_by: several operator processes serving one run", _operator_leases
     ),
     Migration(11, "drop the unit and agent indexes that composite indexes cover", _drop_covered_indexes),
+    Migration(
+        12,
+        "drop the unit status index (written per claim and submission, read by no hot query)",
+        _drop_unit_status_index,
+    ),
 ]
 
 

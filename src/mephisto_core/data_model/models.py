@@ -112,7 +112,7 @@ class Unit(BaseModel):
     """One worker slot of an assignment. `unit_index` < 0 marks special units (screening -1, gold -2)."""
 
     # No index of their own: (assignment, unit_index), (task_run, status, id) and (task, worker) lead with them
-    # (migration 11), and every index costs each claim and submission an entry on PostgreSQL.
+    # (migration 11), and every index costs each claim and submission an entry. Status has none (migration 12).
     assignment = pw.ForeignKeyField(Assignment, backref="units", index=False)
     task_run = pw.ForeignKeyField(TaskRun, backref="units", index=False)
     task = pw.ForeignKeyField(Task, backref="units", index=False)
@@ -133,7 +133,6 @@ class Unit(BaseModel):
             (("task_run", "status", "id"), False),
             (("task_run", "worker", "status"), False),
             (("task", "worker"), False),
-            (("status",), False),
         )
 
 

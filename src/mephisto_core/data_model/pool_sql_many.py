@@ -69,9 +69,14 @@ def claim_many(
     units = queries.db_execute(sql["units"], (run, _LAUNCHED, len(ok))).fetchall()
     # Paired in order here, each pair kept unless the worker had a unit of the unit's assignment: SQLite joined
     # the two numbered lists with a nested loop (quadratic in the batch).
+    # Only the picked units' assignments matter: their few units are read, not every unit the workers had.
     workers = sorted({int(worker_id) for _, worker_id in ok[: len(units)]})
+    assignments = sorted({int(unit[1]) for unit in units})
     had = set(
-        queries.db_execute(sql["had"].format(ids=", ".join(["?"] * len(workers))), (run, *workers)).fetchall()
+        queries.db_execute(
+            sql["had"].format(assignments=_marks(len(assignments)), workers=_marks(len(workers))),
+            (*assignments, *workers),
+        ).fetchall()
         if workers
         else ()
     )
@@ -143,7 +148,7 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
     if not unit_of:
         return {}
     units = queries.db_execute(
-        sql["complete_units"].format(ids=", ".join(["?"] * len(unit_of))),
+        sql["complete_units"].format(ids=_marks(len(unit_of))),
         [unit_completed, when, *unit_of.values(), _ASSIGNED],
     ).fetchall()
     units_moved = {int(unit_id) for (unit_id,) in units}
@@ -154,6 +159,11 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
 _PG_HELLO = "(%s::integer, %s::varchar, %s::integer, %s::varchar, %s::varchar)"
 _PG_SUBMISSION = "(%s::integer, %s::integer, %s::text, %s::varchar)"
 _SQLITE_AGENT = "(" + ", ".join(["?"] * 12) + ")"
+
+
+def _marks(count: int) -> str:
+    """`count` SQLite parameter marks, comma-separated."""
+    return ", ".join(["?"] * count)
 
 
 def _rows(row: str, count: int) -> str:
@@ -247,7 +257,10 @@ def _sqlite(st: _Statements) -> dict[str, str]:
         '(SELECT s."inputs" FROM "assignment" s WHERE s."id" = u."assignment_id") FROM "unit" u '
         'WHERE u."task_run_id" = ? AND u."status" = ? AND u."unit_index" >= 0 ORDER BY u."id" LIMIT ?'
     )
-    had = 'SELECT DISTINCT "worker_id", "assignment_id" FROM "unit" WHERE "task_run_id" = ? AND "worker_id" IN ({ids})'
+    had = (  # the unary plus keeps SQLite on the assignment index (a unit or two each), off the worker index
+        'SELECT DISTINCT "worker_id", "assignment_id" FROM "unit" '
+        'WHERE "assignment_id" IN ({assignments}) AND +"worker_id" IN ({workers})'
+    )
     take = (
         'WITH v ("unit_id", "wid", "agent_id") AS (VALUES {values}) '
         'UPDATE "unit" SET "status" = ?, "worker_id" = v."wid", "updated_at" = ?, "agent_id" = v."agent_id" '
