@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,38 @@ async def test_out_of_descriptors_is_answered_503_with_retry_after(
     assert answer.headers["retry-after"] == "5"
     assert b"reload this page" in answer.body
     assert "Too many open files" in caplog.text
+
+
+async def test_a_burst_of_pages_shares_one_read_of_a_file_not_yet_cached(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real_lookup = StaticFiles.lookup
+
+    def counted(self: StaticFiles, target: str) -> object:
+        reads.append(target)
+        time.sleep(0.2)  # the read is still under way when the other pages ask
+        return real_lookup(self, target)
+
+    monkeypatch.setattr(StaticFiles, "lookup", counted)
+    async with running_router(build_dir) as server:
+        answers = await asyncio.gather(*(http_request(server.port, f"/?worker_id=w{n}") for n in range(40)))
+    assert {answer.status for answer in answers} == {200}
+    assert {answer.body for answer in answers} == {INDEX_HTML}
+    assert len(reads) == 1, reads
+
+
+async def test_a_shared_read_the_server_cannot_do_now_answers_every_sharer_503(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_descriptors(self: StaticFiles, target: str) -> None:
+        time.sleep(0.2)
+        raise StaticFileUnavailable(f"cannot read {target!r} now: Too many open files")
+
+    monkeypatch.setattr(StaticFiles, "lookup", out_of_descriptors)
+    async with running_router(build_dir) as server:
+        answers = await asyncio.gather(*(http_request(server.port, f"/?worker_id=w{n}") for n in range(10)))
+        monkeypatch.undo()  # the next read works again: a failure is never kept
+        later = await http_request(server.port, "/")
+    assert {answer.status for answer in answers} == {503}
+    assert later.status == 200 and later.body == INDEX_HTML

@@ -107,6 +107,8 @@ class HttpRoutes:
         self._cache: dict[tuple[str, ...], StaticFile] = {}
         self._cache_bytes = 0
         self._cache_of: StaticFiles | None = None
+        # The reads under way: a burst of pages asking for a file not yet cached shares one read, not one each.
+        self._reading: dict[tuple[StaticFiles, tuple[str, ...]], asyncio.Future[StaticFile | None]] = {}
 
     def respond_now(self, request: Request, *, has_body: bool = False) -> Response | None:
         """The answer `respond` would give, when it needs no file read (None then: await `respond`)."""
@@ -192,7 +194,7 @@ class HttpRoutes:
         if cached is not None:
             return cached
         try:
-            found: StaticFile | None = await asyncio.to_thread(static.lookup, target)
+            found = await asyncio.shield(self._read(static, parts, target))
         except StaticFileUnavailable as exc:
             log.error("%s", exc)
             return text_response(
@@ -203,7 +205,18 @@ class HttpRoutes:
         size = len(found.body) if found is not None else 0
         if self._cache_of is not static:
             return found  # the build changed during the read: answer it, but never cache it as the new build's
-        if found is not None and size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES:
+        fits = size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES
+        if found is not None and fits and parts not in self._cache:  # each sharer of a read comes here
             self._cache[parts] = found
             self._cache_bytes += size
         return found
+
+    def _read(self, static: StaticFiles, parts: tuple[str, ...], target: str) -> asyncio.Future[StaticFile | None]:
+        """The read of `parts` from `static` in a worker thread: the one under way, or a new one."""
+        key = (static, parts)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(asyncio.to_thread(static.lookup, target))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _done: self._reading.pop(key, None))
+        return reading
