@@ -132,6 +132,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="record a py-spy profile of the launch process (collapsed stacks) and print its top entries",
     )
     parser.add_argument("--profile-gil", action="store_true", help="with --profile: only samples holding the GIL")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task-file override for the launch, repeatable (e.g. task.maximum_units_per_worker=100)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
     for name in ("workers", "units", "processes"):
@@ -149,6 +156,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--think-seconds must not be negative, got {args.think_seconds}")
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
+    for override in args.set:
+        key, equals, _value = override.partition("=")
+        if not equals or "." not in key:
+            parser.error(f"--set {override!r}: write SECTION.KEY=VALUE, e.g. task.maximum_units_per_worker=100")
     return args
 
 
@@ -174,11 +185,11 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
     if args.router_mode == "remote-tls":
         remote = RemoteRouter.start(workdir, env)
         remote.use_in(task_toml)
-        command = [*mephisto, "launch", str(task_toml), "--no-panel"]
+        command = [*mephisto, "launch", str(task_toml), *args.set, "--no-panel"]
     elif args.router_mode == "auto":  # the server's own default (an older server may not know "auto")
-        command = launch_command(mephisto, task_toml)
+        command = launch_command(mephisto, task_toml, *args.set)
     else:
-        command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}")
+        command = launch_command(mephisto, task_toml, f"architect.mode={args.router_mode}", *args.set)
     ctx = multiprocessing.get_context("spawn")
     launch = LaunchProcess(command, env, workdir / "launch.stderr.log")
     watch = ProcessTreeWatch(launch.pid)
@@ -387,6 +398,7 @@ def summarise(
         "think_seconds": args.think_seconds,
         "arrival_seconds": args.arrival_seconds,
         "client": args.client,
+        "overrides": args.set,
         "server": before["server"],
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,

@@ -114,3 +114,15 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert result["acknowledged"] == 20 and result["db_completed_agents"] == 20
     assert result["errors"] == 0 and result["bot_crashes"] == []
     assert result["phases"]["connect_to_data_ms"]["burst"]["n"] == 4
+
+
+def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "load_e2e.py"), "--set", "maximum_units_per_worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--set 'maximum_units_per_worker': write SECTION.KEY=VALUE" in done.stderr

@@ -233,3 +233,26 @@ def test_a_failed_group_is_undone_and_its_jobs_run_one_by_one(database, monkeypa
     assert answers == [Worker.get(Worker.name == name).id for name in ("w1", "w2", "w3")]
     assert group.together_calls == 1
     assert "1 batches of <failing group> ran one by one after their shared statement failed" in caplog.text
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_a_per_worker_unit_limit_is_read_for_the_batch_and_a_worker_at_it_refused_the_usual_way(database, make_pool):
+    pool = make_pool(rows=8, maximum_units_per_worker=2)
+    assert not pool.standing_decides_all() and pool.standing_and_limit_decide_all()
+    for key in ("a-1", "a-2"):
+        submitted_once(database, pool, "alice", key)  # alice is at the limit
+    submitted_once(database, pool, "bob", "b-1")  # bob has one left
+    assert pool.units_done([pool.known_worker_id("alice"), pool.known_worker_id("bob")]) == {
+        pool.known_worker_id("alice"): 2,
+        pool.known_worker_id("bob"): 1,
+    }
+    results = call(database, HelloGroup(pool).run_together, hellos("alice", "bob", "carol"))
+    assert results[0] is None  # left to the usual way, which refuses her
+    assert isinstance(results[1][0], Assigned) and isinstance(results[2][0], Assigned)
+    refused = call(database, HelloGroup(pool).run_one, *hellos("alice")[0])
+    assert isinstance(refused, Refused) and refused.reason == Refusal.MAX_UNITS_REACHED
+    bob_next = results[1][0]
+    assert isinstance(call(database, pool.submit, bob_next.agent_id, False, "b-2", {"answer": "bob"}, []), Submitted)
+    again = call(database, HelloGroup(pool).run_together, hellos("bob", "dave"))
+    assert again[0] is None  # bob reached the limit with the unit the group gave him
+    assert again[1] is not None and isinstance(again[1][0], Assigned)

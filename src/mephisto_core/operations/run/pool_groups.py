@@ -1,10 +1,11 @@
 """A batch's hellos and submissions together: a few set-based statements for all of them instead of a few
 statements (on PostgreSQL: round trips) each (`DatabaseWriter.call_grouped_then`, `JobGroup`, pool_sql_many.py).
 
-Only the plain cases go together: a known worker's hello when their standing decides it
-(`WorkerPool.standing_decides_all`), and the submission of a unit this process claimed, without uploads, that its
-blueprint accepts and that no quality check grades. Everything else (and anything the shared statements did not
-settle) runs the usual way, one by one, with the same answers as before.
+Only the plain cases go together: a known worker's hello when their standing (and the per-worker unit limit,
+read for the batch at once) decides it (`WorkerPool.standing_and_limit_decide_all`), and the submission of a unit
+this process claimed, without uploads, that its blueprint accepts and that no quality check grades. Everything
+else (and anything the shared statements did not settle) runs the usual way, one by one, with the same answers
+as before.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class HelloGroup(_PoolGroup):
         left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
-        if not runs_many(pool.queries) or not pool.standing_decides_all():
+        if not runs_many(pool.queries) or not pool.standing_and_limit_decide_all():
             return results
         plain: dict[str, tuple[int, WorkerIdentity]] = {}  # worker name -> (position, identity), first page only
         for position, (params, token, identity) in enumerate(jobs):
@@ -69,13 +70,18 @@ class HelloGroup(_PoolGroup):
         new = [name for name in plain if name not in ids]
         if new:  # workers this process has not met: found, or created as the usual way would
             ids.update(worker_ids_many(pool.queries, provider_type, new, now))
+        claiming = ids
+        limit = pool.ctx.config.task.maximum_units_per_worker
+        if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
+            done = pool.units_done(list(ids.values()))
+            claiming = {name: worker_id for name, worker_id in ids.items() if done.get(worker_id, 0) < limit}
         positions: list[int] = []
         hellos: list[tuple[str, int, str | None, str]] = []
         identities: list[WorkerIdentity] = []
         for name, (position, identity) in plain.items():
-            if name in ids:
+            if name in claiming:
                 positions.append(position)
-                hellos.append((name, ids[name], identity.provider_agent_id, pool.new_token()))
+                hellos.append((name, claiming[name], identity.provider_agent_id, pool.new_token()))
                 identities.append(identity)
         claimed = claim_many(pool.queries, provider_type, hellos, now) if hellos else {}
         got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]

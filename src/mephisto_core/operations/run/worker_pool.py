@@ -218,19 +218,35 @@ class WorkerPool(AgentReleases):
 
         So it is for a run whose registration decides nothing else: no onboarding, gold units, screening, required
         qualifications or per-worker unit limit, accepting work, and not just found to offer nothing. Such hellos
-        may claim in one statement (`may_claim_with_standing`), or many at once (pool_groups.py); any other hello
-        takes the usual way, statement by statement.
+        may claim in one statement (`may_claim_with_standing`); any other hello takes the usual way, statement by
+        statement.
         """
+        return self.standing_and_limit_decide_all() and not self.ctx.config.task.maximum_units_per_worker
+
+    def standing_and_limit_decide_all(self) -> bool:
+        """`standing_decides_all`, or a run whose only other decision is its per-worker unit limit: a batch's
+        hellos read their workers' unit counts at once (`units_done`) and claim together (pool_groups.py)."""
         ctx, task = self.ctx, self.ctx.config.task
         return (
             ctx.accepting
             and not task.qualifications
             and task.screening is None
-            and not task.maximum_units_per_worker
             and not ctx.rules.gold
             and not ctx.blueprint.has_onboarding()
             and self._no_units.refusal(ctx.offers) is None
         )
+
+    def units_done(self, worker_ids: Sequence[int]) -> dict[int, int]:
+        """How many units of this task each worker holds or submitted (those with none are left out): what the
+        per-worker unit limit counts (`_limit_refusal`)."""
+        if not worker_ids:
+            return {}
+        query = (
+            Unit.select(Unit.worker, pw.fn.COUNT(Unit.id))
+            .where((Unit.task == self.ctx.task) & Unit.worker.in_(list(worker_ids)) & Unit.status.in_(_LIMITED))
+            .group_by(Unit.worker)
+        )
+        return {int(worker_id): int(count) for worker_id, count in query.tuples()}
 
     def _standing_refusal(self, standing: Standing) -> Refused | None:
         """Blocks, missing qualifications and failed checks: why this worker may not work on the task at all."""
@@ -330,15 +346,7 @@ class WorkerPool(AgentReleases):
         if task_args.allowed_concurrent and standing.held >= task_args.allowed_concurrent:
             return Refused(Refusal.TOO_MANY_CONCURRENT)
         if task_args.maximum_units_per_worker:
-            done = (
-                Unit.select()
-                .where(
-                    (Unit.task == self.ctx.task)
-                    & (Unit.worker == standing.worker_id)
-                    & Unit.status.in_([UnitStatus.ASSIGNED.value, *(s.value for s in SUBMITTED_UNIT_STATUSES)])
-                )
-                .count()
-            )
+            done = self.units_done([standing.worker_id]).get(standing.worker_id, 0)
             if done >= task_args.maximum_units_per_worker:
                 return Refused(Refusal.MAX_UNITS_REACHED)
         return None
@@ -596,3 +604,5 @@ class WorkerPool(AgentReleases):
 _SUBMITTED_AGENT_STATUSES = frozenset(
     {AgentStatus.COMPLETED, AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED}
 )
+#: The unit statuses the per-worker unit limit counts: held, and submitted whatever its review.
+_LIMITED = [UnitStatus.ASSIGNED.value, *(s.value for s in SUBMITTED_UNIT_STATUSES)]
