@@ -238,7 +238,7 @@ def test_a_failed_group_is_undone_and_its_jobs_run_one_by_one(database, monkeypa
 @pytest.mark.usefixtures("many_at_once")
 def test_a_per_worker_unit_limit_is_read_for_the_batch_and_a_worker_at_it_refused_the_usual_way(database, make_pool):
     pool = make_pool(rows=8, maximum_units_per_worker=2)
-    assert not pool.standing_decides_all() and pool.standing_and_limit_decide_all()
+    assert not pool.standing_decides_all() and pool.hellos_group()
     for key in ("a-1", "a-2"):
         submitted_once(database, pool, "alice", key)  # alice is at the limit
     submitted_once(database, pool, "bob", "b-1")  # bob has one left
@@ -256,3 +256,27 @@ def test_a_per_worker_unit_limit_is_read_for_the_batch_and_a_worker_at_it_refuse
     again = call(database, HelloGroup(pool).run_together, hellos("bob", "dave"))
     assert again[0] is None  # bob reached the limit with the unit the group gave him
     assert again[1] is not None and isinstance(again[1][0], Assigned)
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_workers_who_passed_onboarding_claim_together_and_the_others_go_the_usual_way(database, make_pool):
+    pool = make_pool(rows=8, onboarding=True)
+    assert not pool.standing_decides_all() and pool.hellos_group()
+    for name, answer in (("alice", "yes"), ("bob", "yes"), ("carol", "no")):
+        test = hello(database, pool, name)
+        assert isinstance(test, Assigned) and test.is_onboarding
+        call(database, pool.submit, test.agent_id, True, f"onb-{name}", {"answer": answer}, [])
+    call(database, grant_qualification, Worker.get(Worker.name == "bob"), BLOCK_QUALIFICATION, 1)
+    hello(database, pool, "dave")  # dave is known, and on his onboarding test
+    group = HelloGroup(pool)
+    results = call(database, group.run_together, hellos("alice", "bob", "carol", "dave", "erin"))
+    assert isinstance(results[0][0], Assigned) and not results[0][0].is_onboarding  # passed: a unit
+    assert results[1:] == [None] * 4  # blocked, failed, on the test, never seen: each the usual way
+    blocked = call(database, group.run_one, *hellos("bob")[0])
+    assert isinstance(blocked, Refused) and blocked.reason == Refusal.BLOCKED
+    failed = call(database, group.run_one, *hellos("carol")[0])
+    assert isinstance(failed, Refused) and failed.reason == Refusal.NOT_QUALIFIED
+    newcomer = call(database, group.run_one, *hellos("erin")[0])
+    assert isinstance(newcomer, Assigned) and newcomer.is_onboarding
+    unit = Unit.get_by_id(results[0][0].unit_id)
+    assert (unit.status, unit.worker.name) == (UnitStatus.ASSIGNED, "alice")

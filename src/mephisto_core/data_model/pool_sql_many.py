@@ -12,7 +12,7 @@ is False).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from mephisto_core.data_model.pool_sql import (
@@ -39,15 +39,21 @@ def runs_many(queries: PoolQueries) -> bool:
 
 
 def claim_many(
-    queries: PoolQueries, provider_type: str, hellos: Sequence[Hello], now: dt.datetime
+    queries: PoolQueries,
+    provider_type: str,
+    hellos: Sequence[Hello],
+    now: dt.datetime,
+    checked: Collection[str] = (),
 ) -> dict[int, ClaimedUnit]:
     """A unit for each hello whose standing leaves nothing to decide (no agent held in the run, none of its
-    qualifications granted), oldest units first, none of an assignment the worker had a unit of. Returns the
-    position in `hellos` -> its claimed unit, for those that got one. At most one hello per worker: every standing
-    is read before any claim."""
+    qualifications granted but those in `checked`, which the caller judged itself), oldest units first, none of an
+    assignment the worker had a unit of. Returns the position in `hellos` -> its claimed unit, for those that got
+    one. At most one hello per worker: every standing is read before any claim."""
     statements = queries.statements()
     sql = _built(statements)
-    run, names = queries.run_id, queries.qualification_names
+    run = queries.run_id
+    # A checked name becomes NULL in the statement's IN list, which no qualification's name equals.
+    names = tuple(None if name in checked else name for name in queries.qualification_names)
     if statements.postgres:
         params: list[Any] = []
         for position, (name, worker_id, provider_agent_id, token) in enumerate(hellos):

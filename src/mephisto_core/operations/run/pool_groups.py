@@ -1,8 +1,8 @@
 """A batch's hellos and submissions together: a few set-based statements for all of them instead of a few
 statements (on PostgreSQL: round trips) each (`DatabaseWriter.call_grouped_then`, `JobGroup`, pool_sql_many.py).
 
-Only the plain cases go together: a known worker's hello when their standing (and the per-worker unit limit,
-read for the batch at once) decides it (`WorkerPool.standing_and_limit_decide_all`), and the submission of a unit
+Only the plain cases go together: a known worker's hello when their standing (and the per-worker unit limit and
+a passed onboarding, read for the batch at once) decides it (`WorkerPool.hellos_group`), and the submission of a unit
 this process claimed, without uploads, that its blueprint accepts and that no quality check grades. Everything
 else (and anything the shared statements did not settle) runs the usual way, one by one, with the same answers
 as before.
@@ -51,7 +51,7 @@ class HelloGroup(_PoolGroup):
         left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
-        if not runs_many(pool.queries) or not pool.standing_and_limit_decide_all():
+        if not runs_many(pool.queries) or not pool.hellos_group():
             return results
         plain: dict[str, tuple[int, WorkerIdentity]] = {}  # worker name -> (position, identity), first page only
         for position, (params, token, identity) in enumerate(jobs):
@@ -71,10 +71,15 @@ class HelloGroup(_PoolGroup):
         if new:  # workers this process has not met: found, or created as the usual way would
             ids.update(worker_ids_many(pool.queries, provider_type, new, now))
         claiming = ids
+        checked: set[str] = set()
+        if pool.ctx.blueprint.has_onboarding():  # onboarding to start, or refused for failing it: the usual way
+            passed = pool.passed_onboarding(list(claiming.values()))
+            claiming = {name: worker_id for name, worker_id in claiming.items() if worker_id in passed}
+            checked.add(pool.ctx.onboarding_qualification)
         limit = pool.ctx.config.task.maximum_units_per_worker
         if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
-            done = pool.units_done(list(ids.values()))
-            claiming = {name: worker_id for name, worker_id in ids.items() if done.get(worker_id, 0) < limit}
+            done = pool.units_done(list(claiming.values()))
+            claiming = {name: worker_id for name, worker_id in claiming.items() if done.get(worker_id, 0) < limit}
         positions: list[int] = []
         hellos: list[tuple[str, int, str | None, str]] = []
         identities: list[WorkerIdentity] = []
@@ -83,7 +88,7 @@ class HelloGroup(_PoolGroup):
                 positions.append(position)
                 hellos.append((name, claiming[name], identity.provider_agent_id, pool.new_token()))
                 identities.append(identity)
-        claimed = claim_many(pool.queries, provider_type, hellos, now) if hellos else {}
+        claimed = claim_many(pool.queries, provider_type, hellos, now, checked) if hellos else {}
         got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]
         answers = pool.answer_claims([(unit, hellos[i][3]) for i, unit in got])
         for (i, _), answer in zip(got, answers, strict=True):

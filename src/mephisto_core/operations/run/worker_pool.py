@@ -24,7 +24,9 @@ from mephisto_core.data_model import (
     AgentFile,
     AgentStatus,
     Assignment,
+    GrantedQualification,
     OnboardingAgent,
+    Qualification,
     Review,
     ReviewKind,
     Unit,
@@ -221,20 +223,39 @@ class WorkerPool(AgentReleases):
         may claim in one statement (`may_claim_with_standing`); any other hello takes the usual way, statement by
         statement.
         """
-        return self.standing_and_limit_decide_all() and not self.ctx.config.task.maximum_units_per_worker
+        return (
+            self.hellos_group()
+            and not self.ctx.config.task.maximum_units_per_worker
+            and not self.ctx.blueprint.has_onboarding()
+        )
 
-    def standing_and_limit_decide_all(self) -> bool:
-        """`standing_decides_all`, or a run whose only other decision is its per-worker unit limit: a batch's
-        hellos read their workers' unit counts at once (`units_done`) and claim together (pool_groups.py)."""
+    def hellos_group(self) -> bool:
+        """Whether a batch's hellos may claim together (pool_groups.py): as `standing_decides_all`, but a run may
+        also have a per-worker unit limit and an onboarding test, which the batch reads for all its workers at
+        once (`units_done`, `passed_onboarding`)."""
         ctx, task = self.ctx, self.ctx.config.task
         return (
             ctx.accepting
             and not task.qualifications
             and task.screening is None
             and not ctx.rules.gold
-            and not ctx.blueprint.has_onboarding()
             and self._no_units.refusal(ctx.offers) is None
         )
+
+    def passed_onboarding(self, worker_ids: Sequence[int]) -> set[int]:
+        """Those of `worker_ids` who passed this task's onboarding test (its qualification granted, not 0)."""
+        if not worker_ids:
+            return set()
+        query = (
+            GrantedQualification.select(GrantedQualification.worker)
+            .join(Qualification)
+            .where(
+                (Qualification.name == self.ctx.onboarding_qualification)
+                & GrantedQualification.worker.in_(list(worker_ids))
+                & (GrantedQualification.value != 0)
+            )
+        )
+        return {int(worker_id) for (worker_id,) in query.tuples()}
 
     def units_done(self, worker_ids: Sequence[int]) -> dict[int, int]:
         """How many units of this task each worker holds or submitted (those with none are left out): what the
