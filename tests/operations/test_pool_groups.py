@@ -280,3 +280,34 @@ def test_workers_who_passed_onboarding_claim_together_and_the_others_go_the_usua
     assert isinstance(newcomer, Assigned) and newcomer.is_onboarding
     unit = Unit.get_by_id(results[0][0].unit_id)
     assert (unit.status, unit.worker.name) == (UnitStatus.ASSIGNED, "alice")
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_workers_meeting_the_required_qualifications_claim_together_and_the_others_are_refused_the_usual_way(
+    database, make_pool
+):
+    pool = make_pool(
+        rows=8,
+        qualifications=[
+            {"name": "english", "comparator": ">=", "value": 3},
+            {"name": "pilot", "comparator": "not_exists"},
+        ],
+    )
+    assert not pool.standing_decides_all() and pool.hellos_group()
+    grants = {"ann": {"english": 4}, "bob": {"english": 2}, "cat": {"english": 5, "pilot": 1}, "dan": {"english": 3}}
+    with database.write():
+        for name, held in grants.items():
+            worker = Worker.create(provider_type="crowd_test", name=name)
+            for qualification, value in held.items():
+                grant_qualification(worker, qualification, value)
+        grant_qualification(Worker.get(Worker.name == "dan"), BLOCK_QUALIFICATION, 1)
+    group = HelloGroup(pool)
+    results = call(database, group.run_together, hellos("ann", "bob", "cat", "dan", "eve"))
+    assert isinstance(results[0][0], Assigned)  # meets both
+    assert results[1:] == [None] * 4  # too low, has the pilot one, blocked, holds nothing: the usual way
+    answers = [call(database, group.run_one, *job) for job in hellos("bob", "cat", "dan", "eve")]
+    unqualified, blocked = Refusal.NOT_QUALIFIED, Refusal.BLOCKED
+    assert [a.reason for a in answers] == [unqualified, unqualified, blocked, unqualified]
+    texts = [str(a.message(1)["message"]) for a in answers]
+    assert texts[0].endswith("'english' is at least 3; yours is 2.") and "'pilot'" in texts[1]
+    assert texts[3].endswith("'english' is at least 3; you do not have it.")

@@ -1,11 +1,11 @@
 """A batch's hellos and submissions together: a few set-based statements for all of them instead of a few
 statements (on PostgreSQL: round trips) each (`DatabaseWriter.call_grouped_then`, `JobGroup`, pool_sql_many.py).
 
-Only the plain cases go together: a known worker's hello when their standing (and the per-worker unit limit and
-a passed onboarding, read for the batch at once) decides it (`WorkerPool.hellos_group`), and the submission of a unit
-this process claimed, without uploads, that its blueprint accepts and that no quality check grades. Everything
-else (and anything the shared statements did not settle) runs the usual way, one by one, with the same answers
-as before.
+Only the plain cases go together: a known worker's hello when their standing decides it, with the run's required
+qualifications, onboarding test and per-worker unit limit read for the batch at once (`WorkerPool.hellos_group`);
+and the submission of a unit this process claimed, without uploads, that its blueprint accepts and that no quality
+check grades. Everything else (and anything the shared statements did not settle) runs the usual way, one by one,
+with the same answers as before.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql_many import claim_many, complete_many, runs_many, worker_ids_many
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
+from mephisto_core.operations.run.worker_rules import unmet_requirement
 
 if TYPE_CHECKING:
     from mephisto_core.operations.run.worker_pool import WorkerPool
@@ -70,12 +72,7 @@ class HelloGroup(_PoolGroup):
         new = [name for name in plain if name not in ids]
         if new:  # workers this process has not met: found, or created as the usual way would
             ids.update(worker_ids_many(pool.queries, provider_type, new, now))
-        claiming = ids
-        checked: set[str] = set()
-        if pool.ctx.blueprint.has_onboarding():  # onboarding to start, or refused for failing it: the usual way
-            passed = pool.passed_onboarding(list(claiming.values()))
-            claiming = {name: worker_id for name, worker_id in claiming.items() if worker_id in passed}
-            checked.add(pool.ctx.onboarding_qualification)
+        claiming, checked = _judged_here(pool, ids)
         limit = pool.ctx.config.task.maximum_units_per_worker
         if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
             done = pool.units_done(list(claiming.values()))
@@ -98,6 +95,30 @@ class HelloGroup(_PoolGroup):
             results[positions[i]] = (answer,)
         pool.remember_worker_ids({name: ids[name] for name in new if name in ids})
         return results
+
+
+def _judged_here(pool: WorkerPool, ids: dict[str, int]) -> tuple[dict[str, int], set[str]]:
+    """The workers of `ids` whose grants meet the run's required qualifications and who passed its onboarding
+    test (the others go the usual way: refused, or to the test), and the qualification names judged so, which the
+    shared claim then leaves out of its check. Block and check qualifications stay in the claim's check, even
+    when a requirement names one."""
+    ctx, task = pool.ctx, pool.ctx.config.task
+    own = {BLOCK_QUALIFICATION, ctx.block_qualification, ctx.gold_failed_qualification, ctx.screening_qualification}
+    checked = {requirement.name for requirement in task.qualifications} - own
+    onboarding = ctx.blueprint.has_onboarding()
+    if onboarding:
+        checked.add(ctx.onboarding_qualification)
+    if not checked:
+        return ids, checked
+    grants = pool.grants_of(list(ids.values()), checked)
+    claiming = {}
+    for name, worker_id in ids.items():
+        held = grants.get(worker_id, {})
+        if onboarding and held.get(ctx.onboarding_qualification) in (None, 0):
+            continue  # the test to take, or failed
+        if unmet_requirement(held, task.qualifications) is None:
+            claiming[name] = worker_id
+    return claiming, checked
 
 
 class SubmitGroup(_PoolGroup):

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import peewee as pw
@@ -223,39 +223,39 @@ class WorkerPool(AgentReleases):
         may claim in one statement (`may_claim_with_standing`); any other hello takes the usual way, statement by
         statement.
         """
+        task = self.ctx.config.task
         return (
             self.hellos_group()
-            and not self.ctx.config.task.maximum_units_per_worker
+            and not task.qualifications
+            and not task.maximum_units_per_worker
             and not self.ctx.blueprint.has_onboarding()
         )
 
     def hellos_group(self) -> bool:
         """Whether a batch's hellos may claim together (pool_groups.py): as `standing_decides_all`, but a run may
-        also have a per-worker unit limit and an onboarding test, which the batch reads for all its workers at
-        once (`units_done`, `passed_onboarding`)."""
+        also have required qualifications, a per-worker unit limit and an onboarding test, which the batch reads
+        for all its workers at once (`grants_of`, `units_done`)."""
         ctx, task = self.ctx, self.ctx.config.task
         return (
             ctx.accepting
-            and not task.qualifications
             and task.screening is None
             and not ctx.rules.gold
             and self._no_units.refusal(ctx.offers) is None
         )
 
-    def passed_onboarding(self, worker_ids: Sequence[int]) -> set[int]:
-        """Those of `worker_ids` who passed this task's onboarding test (its qualification granted, not 0)."""
-        if not worker_ids:
-            return set()
+    def grants_of(self, worker_ids: Sequence[int], names: Collection[str]) -> dict[int, dict[str, int]]:
+        """The values of the qualifications `names` granted to each of `worker_ids` (those with none left out)."""
+        if not worker_ids or not names:
+            return {}
         query = (
-            GrantedQualification.select(GrantedQualification.worker)
+            GrantedQualification.select(GrantedQualification.worker, Qualification.name, GrantedQualification.value)
             .join(Qualification)
-            .where(
-                (Qualification.name == self.ctx.onboarding_qualification)
-                & GrantedQualification.worker.in_(list(worker_ids))
-                & (GrantedQualification.value != 0)
-            )
+            .where(Qualification.name.in_(list(names)) & GrantedQualification.worker.in_(list(worker_ids)))
         )
-        return {int(worker_id) for (worker_id,) in query.tuples()}
+        grants: dict[int, dict[str, int]] = {}
+        for worker_id, name, value in query.tuples():
+            grants.setdefault(int(worker_id), {})[str(name)] = int(value)
+        return grants
 
     def units_done(self, worker_ids: Sequence[int]) -> dict[int, int]:
         """How many units of this task each worker holds or submitted (those with none are left out): what the
