@@ -55,6 +55,20 @@ def test_a_claim_names_the_process_whose_page_holds_the_agent(database, make_poo
     assert _held_by(database, _claim_as(database, pool, None, "w3").agent_id) is None  # type: ignore[arg-type]
 
 
+def test_a_gold_unit_s_agent_names_its_process_and_goes_back_when_that_process_dies(database, make_pool, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"inputs": {"n": 100}, "answers": {"answer": "g"}}\n')
+    pool = make_pool(rows=3, gold={"data_jsonl": str(gold), "every": 1})
+    got = _claim_as(database, pool, A, "w1")
+    gold_unit = Unit.get_by_id(got.unit_id)
+    assert gold_unit.unit_index < 0  # the worker's first unit is the gold one
+    assert _held_by(database, got.agent_id) == A
+    _beat(database, pool.ctx.run.id, A, seconds_ago=leases.LEASE_TIMEOUT_SECONDS + 5)
+    assert call(database, leases.reclaim_expired, pool.ctx.run.id) == ([A], 1)
+    assert Agent.get_by_id(got.agent_id).status != AgentStatus.IN_TASK
+    assert Unit.get_by_id(gold_unit.id).status == UnitStatus.EXPIRED  # made for its worker alone
+
+
 def test_a_dead_process_s_agents_go_back_to_the_pool_once_and_a_live_one_s_stay(database, make_pool):
     pool = make_pool(allowed_concurrent=0)
     run_id = pool.ctx.run.id

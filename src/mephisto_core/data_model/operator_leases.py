@@ -184,6 +184,14 @@ def timed_out_here(owner: str, joined: bool, now: dt.datetime | None = None) -> 
     return held.is_null() | (held == owner) | ~pw.fn.EXISTS(held_live)
 
 
+def hold(agent_id: int, owner: str) -> None:
+    """Name process `owner` on agent `agent_id`, for an agent made outside the claim's statements (a gold unit's),
+    so that its deadline and its return when `owner` dies work as for every other agent (`timed_out_here`,
+    `reclaim_expired`)."""
+    p = _param()
+    _sql(f'UPDATE "agent" SET "{HELD_BY}" = {p} WHERE "id" = {p}', (owner, agent_id))
+
+
 def held_count(run_id: int, owner: str) -> int:
     """How many in-task agents `owner` holds in the run."""
     p = _param()

@@ -32,6 +32,7 @@ from mephisto_core.data_model import (
     Unit,
     UnitStatus,
     Worker,
+    operator_leases,
 )
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql import ClaimedUnit, PoolQueries, Standing
@@ -435,6 +436,8 @@ class WorkerPool(AgentReleases):
             provider_agent_id=provider_agent_id,
             token=secrets.token_urlsafe(18),
         )
+        if self.queries.held_by is not None:
+            operator_leases.hold(agent.id, self.queries.held_by)
         Unit.update(agent_id=agent.id).where(Unit.id == unit.id).execute()
         return agent
 
