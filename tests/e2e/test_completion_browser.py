@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -222,6 +223,11 @@ def test_an_mturk_style_page_posts_the_assignment_id_once_its_answer_is_stored(
     context.close()
 
 
+def _held_then_continued(route: Any) -> None:
+    time.sleep(0.3)
+    route.continue_()
+
+
 @pytest.mark.browser
 def test_a_prolific_style_page_goes_to_the_completion_url_with_its_code(
     running_task: OperatorThread, platform: FakePlatform, browser: Any
@@ -231,6 +237,9 @@ def test_a_prolific_style_page_goes_to_the_completion_url_with_its_code(
     page.set_default_timeout(TIMEOUT_MS)
     shown: list[str] = []
     page.on("console", lambda message: shown.append(message.text))
+    # The page logs its message and starts leaving in the same task. Chromium drops the console event of a
+    # document that is already gone, so the way out is held a moment: the old page stays until the event is in.
+    page.route(f"{platform.url}/submissions/complete*", _held_then_continued)
     pass_onboarding_then_submit(page, f"{running_task.url}?worker_id=bob&study=1", platform)
     page.wait_for_url(f"{platform.url}/submissions/complete?cc=C0DE42")
     # Before it left, the page said the work was stored, with the button in case the browser had not followed
