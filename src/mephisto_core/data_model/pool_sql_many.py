@@ -80,7 +80,7 @@ def claim_many(
     assignments = sorted({int(unit[1]) for unit in units})
     had = set(
         queries.db_execute(
-            sql["had"].format(assignments=_marks(len(assignments)), workers=_marks(len(workers))),
+            sql["had"].format(assignments=_rows("?", len(assignments)), workers=_rows("?", len(workers))),
             (*assignments, *workers),
         ).fetchall()
         if workers
@@ -121,7 +121,7 @@ def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[st
     sql = _built(statements)
     param = "%s" if statements.postgres else "?"
     found = queries.db_execute(
-        sql["workers"].format(names=", ".join([param] * len(names))), [provider_type, *names]
+        sql["workers"].format(names=_rows(param, len(names))), [provider_type, *names]
     ).fetchall()
     ids = {str(name): int(worker_id) for worker_id, name in found}
     missing = [name for name in names if name not in ids]
@@ -154,7 +154,7 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
     if not unit_of:
         return {}
     units = queries.db_execute(
-        sql["complete_units"].format(ids=_marks(len(unit_of))),
+        sql["complete_units"].format(ids=_rows("?", len(unit_of))),
         [unit_completed, when, *unit_of.values(), _ASSIGNED],
     ).fetchall()
     units_moved = {int(unit_id) for (unit_id,) in units}
@@ -165,11 +165,6 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
 _PG_HELLO = "(%s::integer, %s::varchar, %s::integer, %s::varchar, %s::varchar)"
 _PG_SUBMISSION = "(%s::integer, %s::integer, %s::text, %s::varchar)"
 _SQLITE_AGENT = "(" + ", ".join(["?"] * 12) + ")"
-
-
-def _marks(count: int) -> str:
-    """`count` SQLite parameter marks, comma-separated."""
-    return ", ".join(["?"] * count)
 
 
 def _rows(row: str, count: int) -> str:
@@ -206,11 +201,11 @@ def _standing_ok(p: str, names: str, carried: str = "") -> str:
     )
 
 
-def _not_had(p: str, unit: str, worker: str = "ok") -> str:
-    """The unit of table alias `unit` is of an assignment the worker of alias `worker` ("wid") never had a unit of."""
+def _not_had(p: str, pair: str) -> str:
+    """The unit ("assignment_id") of table alias `pair` is of an assignment its worker ("wid") never had a unit of."""
     return (
-        f'{unit}."assignment_id" NOT IN '
-        f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = {worker}."wid")'
+        f'{pair}."assignment_id" NOT IN '
+        f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = {pair}."wid")'
     )
 
 
@@ -233,7 +228,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'AS z ("k", "wid", "pagent", "token", "unit_id", "assignment_id")), '
         'pairs AS (SELECT z."k", z."wid", z."pagent", z."token", z."unit_id", '
         f'{st.next_agent_id} AS "agent_id" FROM zipped z WHERE z."unit_id" IS NOT NULL '
-        f"AND {_not_had(p, 'z', 'z')}), "
+        f"AND {_not_had(p, 'z')}), "
         'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
         'FROM pairs p WHERE "unit"."id" = p."unit_id" AND ("unit"."status" || \'\') = %s '
         'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '

@@ -434,7 +434,7 @@ class WorkerPool(AgentReleases):
             task_run=self.ctx.run,
             assignment=unit.assignment_id,
             provider_agent_id=provider_agent_id,
-            token=secrets.token_urlsafe(18),
+            token=self.new_token(),
         )
         if self.queries.held_by is not None:
             operator_leases.hold(agent.id, self.queries.held_by)
