@@ -34,7 +34,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -107,8 +107,8 @@ class _PageGet(asyncio.Protocol):
         self.head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self.request)
+        # a stream transport, though not an asyncio class on uvloop: no isinstance
+        cast(asyncio.WriteTransport, transport).write(self.request)
 
     def data_received(self, data: bytes) -> None:
         if self.status is None:
@@ -138,9 +138,8 @@ class _Socket(asyncio.Protocol):
         self.alive = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.bot.handshake)
+        self.transport = cast(asyncio.Transport, transport)  # as in _PageGet
+        self.transport.write(self.bot.handshake)
 
     def send(self, frame: bytes) -> None:
         if self.alive and self.transport is not None:

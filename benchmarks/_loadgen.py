@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import orjson
 from _lean_client import AnswerBytes, LeanBot, process_key_prefix
 
+from mephisto_core import collector, event_loop
 from mephisto_core.operations.run.simulate import BotReport, SimulatedWorker
 
 _R = TypeVar("_R")
@@ -132,12 +133,14 @@ def generator_main(spec: ShareSpec, start: Barrier, stop: Event, results: Queue[
         start.abort()
         results.put(result)
         return
+    # Bots cost as little as the server's own processes: the same event loop (uvloop) and collector settings.
+    collector.settle_after_start()
     start.wait()
     before = resource.getrusage(resource.RUSAGE_SELF)
     if spec.client == "lean":
-        asyncio.run(_run_lean(spec, answer, stop, result))
+        event_loop.run(_run_lean(spec, answer, stop, result), "auto")
     else:
-        asyncio.run(_run_bots(spec, simulated, stop, result))
+        event_loop.run(_run_bots(spec, simulated, stop, result), "auto")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.cpu_seconds = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
     results.put(result)

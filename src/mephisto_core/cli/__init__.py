@@ -109,4 +109,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    from mephisto_core import collector
+
+    collector.process_is_ours = True
     cli()

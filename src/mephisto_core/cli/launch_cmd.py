@@ -106,6 +106,7 @@ async def _launch(
     panel: bool,
     join: bool = False,
 ) -> None:
+    from mephisto_core import collector
     from mephisto_core.cli._launch_panel import LaunchDisplay
     from mephisto_core.data_model import UnitStatus
     from mephisto_core.operations.run.operator import Operator
@@ -140,6 +141,8 @@ async def _launch(
     def on_ready(stats: RunStats) -> None:
         nonlocal bots
         assert operator.ctx is not None
+        if collector.process_is_ours:
+            collector.settle_after_start()
         if join:
             display.note(
                 f"Joined the run: this process serves workers of run {stats.run_id} through its own link; the launch "

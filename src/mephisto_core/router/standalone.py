@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mephisto_core import event_loop
+from mephisto_core import collector, event_loop
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES
 from mephisto_core.router.open_files import raise_open_file_limit
@@ -157,9 +156,7 @@ async def run_until_stopped(
     if exit_on_stdin_eof:
         threading.Thread(target=_watch_stdin, args=(loop, stop), name="router-stdin-watch", daemon=True).start()
     await server.start()
-    # What was made while starting lives as long as the process: out of the collector's sight, its full
-    # collections stay short however many sockets are open.
-    gc.freeze()
+    collector.settle_after_start()
     try:
         for note in notes:
             print(note, flush=True)

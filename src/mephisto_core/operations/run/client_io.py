@@ -86,6 +86,9 @@ class ClientIOHandler:
         #: the blueprint's live runtime (None: `live` messages are answered `unsupported`), and the agents it met
         self.live: LiveSession | None = None
         self._live_agents: dict[int, LiveAgent] = {}
+        #: the loop the channel's envelopes arrive on, kept at the first: asking asyncio for the running loop
+        #: costs a getpid() system call each time, twice per message on the quick way
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- channel callbacks --------------------------------------------------------------------------------
 
@@ -108,7 +111,9 @@ class ClientIOHandler:
                 # No task of its own: the writer calls back with the committed result. Started on the next loop
                 # turn, as a task would be, so that a connection's messages still reach the writer in order.
                 self._quick_pending += 1
-                asyncio.get_running_loop().call_soon(self._handle_quickly, conn, msg)
+                if self._loop is None:
+                    self._loop = asyncio.get_running_loop()
+                self._loop.call_soon(self._handle_quickly, conn, msg)
             else:
                 self._spawn(self._handle_message(conn, msg))
 
@@ -174,7 +179,7 @@ class ClientIOHandler:
         if checked is None:
             return False
         done = self._when_committed(conn, request_id, "hello", functools.partial(self._answer_hello, conn, request_id))
-        self.writer.call_grouped_then(self._hellos, (*checked, None), done)
+        self.writer.call_grouped_then(self._hellos, (*checked, None), done, self._loop)
         return True
 
     def _start_submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> bool:
@@ -186,7 +191,7 @@ class ClientIOHandler:
         is_onboarding, agent_id = binding.agent
         answer = functools.partial(self._answer_submit, conn, request_id, arrived, binding)
         done = self._when_committed(conn, request_id, "submit", answer)
-        self.writer.call_grouped_then(self._submits, (agent_id, is_onboarding, key, outputs, uploads), done)
+        self.writer.call_grouped_then(self._submits, (agent_id, is_onboarding, key, outputs, uploads), done, self._loop)
         return True
 
     def _when_committed(

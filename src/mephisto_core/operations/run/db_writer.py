@@ -130,10 +130,13 @@ class DatabaseWriter:
         """
         self._jobs.put(_Job(fn, args, done, asyncio.get_running_loop()))
 
-    def call_grouped_then(self, group: JobGroup, args: tuple[Any, ...], done: Done) -> None:
+    def call_grouped_then(
+        self, group: JobGroup, args: tuple[Any, ...], done: Done, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         """`call_then(group.run_one, args, done)`, which the writer may run with the batch's other jobs of `group`
-        (`JobGroup.run_together`)."""
-        self._jobs.put(_Job(group.run_one, args, done, asyncio.get_running_loop(), group))
+        (`JobGroup.run_together`). `loop`: the running loop, when the caller has it at hand (asking asyncio for it
+        costs a system call)."""
+        self._jobs.put(_Job(group.run_one, args, done, loop or asyncio.get_running_loop(), group))
 
     def _run(self) -> None:
         stopping = False
