@@ -24,6 +24,7 @@ import peewee as pw
 from mephisto_core.data_model import Database
 from mephisto_core.errors import DatabaseError
 from mephisto_core.operations.run import metrics_hooks
+from mephisto_core.operations.run.wal_checkpointer import WalCheckpointer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -99,17 +100,23 @@ class DatabaseWriter:
         self._failures_unlogged = 0
         self._failure_logged_at = -FAILURE_LOG_EVERY_SECONDS
         self._arrivals = ArrivalRate()
+        #: SQLite: copies the log into the database off this thread (the writer's commits do not checkpoint)
+        self.checkpointer = WalCheckpointer(database) if database.is_sqlite else None
 
     def start(self) -> None:
         if not self.database.is_sqlite and sys.getswitchinterval() > POSTGRES_SWITCH_INTERVAL_S:
             sys.setswitchinterval(POSTGRES_SWITCH_INTERVAL_S)
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish queued jobs, then stop the thread."""
+        """Finish queued jobs, then stop the thread (and the checkpointer)."""
         if self._thread.is_alive():
             self._jobs.put(_STOP)
             self._thread.join()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on the writer thread and return its result once committed.
@@ -139,6 +146,8 @@ class DatabaseWriter:
         self._jobs.put(_Job(group.run_one, args, done, loop or asyncio.get_running_loop(), group))
 
     def _run(self) -> None:
+        if self.checkpointer is not None:
+            self._leave_checkpoints_to(self.checkpointer)
         stopping = False
         while not stopping:
             first = self._jobs.get()
@@ -158,6 +167,14 @@ class DatabaseWriter:
                 batch.append(job)
             self._arrivals.took(len(batch), time.perf_counter())
             self._run_batch(batch)
+
+    def _leave_checkpoints_to(self, checkpointer: WalCheckpointer) -> None:
+        """This thread's connection stops checkpointing inside its commits; `checkpointer` does it instead. Should
+        the pragma fail, SQLite's own checkpoints stay on and the checkpointer merely finds less to do."""
+        try:
+            self.database.db.execute_sql("PRAGMA wal_autocheckpoint = 0")
+        except pw.DatabaseError as exc:
+            log.warning("the database writer checkpoints its own commits: %s", exc)
 
     def _run_batch(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[_Job, bool, Any]] = []
@@ -182,6 +199,8 @@ class DatabaseWriter:
         finally:
             if deferred is not None:
                 deferred.clear()
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
         self.batches += 1
         self.jobs_done += len(outcomes)
         metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))

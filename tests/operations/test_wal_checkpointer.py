@@ -1,0 +1,126 @@
+"""SQLite: the database writer's commits never checkpoint; its WalCheckpointer copies the log on its own thread,
+so the log stays small, and does nothing while nothing is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import peewee as pw
+import pytest
+
+from mephisto_core.data_model import Database
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.wal_checkpointer import WalCheckpointer
+
+PAGE = 4096
+ROW = "x" * 1000
+ROWS_PER_COMMIT = 40  # ~10 pages of log per commit
+COMMITS_PER_ROUND = 20
+ROUNDS = 20  # ~4,000 pages in all: 16 MiB of log if nothing were copied
+
+
+def _fill(database: Database, rows: int) -> None:
+    database.db.execute_sql("CREATE TABLE IF NOT EXISTS filler (x TEXT)")
+    for _ in range(rows):
+        database.db.execute_sql("INSERT INTO filler (x) VALUES (?)", (ROW,))
+
+
+def _autocheckpoint(database: Database) -> int:
+    """The setting of the calling thread's connection."""
+    return int(database.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+
+def _wait_until_copied(checkpointer: WalCheckpointer, after: int) -> None:
+    """Until a checkpoint later than the `after`-th copied the whole log."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        result = checkpointer.last_result
+        if checkpointer.checkpoints > after and result is not None and result[1] == result[2]:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no full checkpoint within 10 s: {checkpointer.checkpoints}, {checkpointer.last_result}")
+
+
+def _wal(database: Database) -> Path:
+    return Path(str(database.db.database) + "-wal")
+
+
+def test_the_writer_leaves_checkpoints_to_its_own_thread_and_the_log_stays_small(sqlite_database: Database) -> None:
+    writer = DatabaseWriter(sqlite_database)
+    checkpointer = writer.checkpointer
+    assert checkpointer is not None
+
+    async def write() -> tuple[int, int]:
+        largest = 0
+        for _ in range(ROUNDS):
+            seen = checkpointer.checkpoints
+            for _ in range(COMMITS_PER_ROUND):
+                await writer.call(_fill, sqlite_database, ROWS_PER_COMMIT)
+            largest = max(largest, _wal(sqlite_database).stat().st_size)
+            await asyncio.to_thread(_wait_until_copied, checkpointer, seen)
+        return largest, await writer.call(_autocheckpoint, sqlite_database)
+
+    writer.start()
+    try:
+        largest_log, writer_autocheckpoint = asyncio.run(write())
+    finally:
+        writer.stop()
+
+    assert writer_autocheckpoint == 0  # the writer's commits never checkpoint
+    # SQLite starts the log again from its beginning once everything in it was copied: it holds about a round.
+    assert largest_log < 1_000 * PAGE, largest_log
+    assert checkpointer.checkpoints >= ROUNDS
+    rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
+    assert rows == ROUNDS * COMMITS_PER_ROUND * ROWS_PER_COMMIT
+
+
+def test_the_checkpointer_runs_only_after_commits(sqlite_database: Database) -> None:
+    writer = DatabaseWriter(sqlite_database)
+    checkpointer = writer.checkpointer
+    assert checkpointer is not None
+
+    async def scenario() -> tuple[int, int, int]:
+        await asyncio.sleep(checkpointer.interval * 6)
+        idle = checkpointer.checkpoints
+        await asyncio.gather(*(writer.call(_fill, sqlite_database, 1) for _ in range(5)))
+        await asyncio.to_thread(_wait_until_copied, checkpointer, 0)
+        copied = checkpointer.checkpoints
+        await asyncio.sleep(checkpointer.interval * 6)
+        return idle, copied, checkpointer.checkpoints
+
+    writer.start()
+    try:
+        idle, copied, later = asyncio.run(scenario())
+    finally:
+        writer.stop()
+
+    assert idle == 0  # started, nothing committed: nothing to copy
+    assert 1 <= copied <= writer.batches  # at most one checkpoint per commit, often one for several
+    assert later == copied  # nothing committed since: idle again
+    # Other connections (a reader, `mephisto review`) keep SQLite's own checkpoints.
+    assert _autocheckpoint(sqlite_database) == 1000
+
+
+def test_a_failing_checkpoint_is_logged_once_per_interval_and_the_thread_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is no SQLite file" * 100)
+    checkpointer = WalCheckpointer(Database(pw.SqliteDatabase(str(broken))), interval=0.01)
+    caplog.set_level(logging.WARNING, logger="mephisto_core.operations.run.wal_checkpointer")
+    checkpointer.start()
+    try:
+        for _ in range(3):
+            checkpointer.committed()
+            time.sleep(0.05)
+    finally:
+        checkpointer.stop()
+
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert "could not copy the database's write-ahead log into it (will retry)" in warnings[0]
+    assert "file is not a database" in warnings[0]
+    assert checkpointer.checkpoints == 0
