@@ -80,10 +80,11 @@ class HelloGroup(_PoolGroup):
         positions: list[int] = []
         hellos: list[tuple[str, int, str | None, str]] = []
         identities: list[WorkerIdentity] = []
+        tokens = iter(pool.new_tokens(len(claiming)))
         for name, (position, identity) in plain.items():
             if name in claiming:
                 positions.append(position)
-                hellos.append((name, claiming[name], identity.provider_agent_id, pool.new_token()))
+                hellos.append((name, claiming[name], identity.provider_agent_id, next(tokens)))
                 identities.append(identity)
         claimed = claim_many(pool.queries, provider_type, hellos, now, checked) if hellos else {}
         got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]
