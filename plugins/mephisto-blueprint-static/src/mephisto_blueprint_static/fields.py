@@ -37,12 +37,14 @@ class FieldKind(enum.Enum):
     @property
     def is_list(self) -> bool:
         """Whether the answer holds a list of strings for this kind."""
-        return self in {
-            FieldKind.SELECT_MULTIPLE,
-            FieldKind.CHECKBOX_GROUP,
-            FieldKind.FILE,
-            FieldKind.MIXED,
-        }
+        # By value: asked for every field of every submission, and an Enum member hashes in Python code.
+        return self._value_ in _LIST_KINDS
+
+
+#: the values of the kinds whose answer is a list of strings
+_LIST_KINDS = frozenset(
+    kind.value for kind in (FieldKind.SELECT_MULTIPLE, FieldKind.CHECKBOX_GROUP, FieldKind.FILE, FieldKind.MIXED)
+)
 
 
 @dataclass
