@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 
 import orjson
 
+from mephisto_core.json_digits import may_hold_a_long_integer
+
 # Page -> router text types. Uploads are binary frames and never arrive as text.
 HELLO = "hello"
 SUBMIT = "submit"
@@ -109,21 +111,11 @@ _SURROGATE_ESCAPE = re.compile(
 )
 
 
-# orjson turns an integer beyond 64 bits into a float; a frame with such a long digit run takes the exact decoder.
-_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
-_NOT_DIGITS = bytes(c for c in range(256) if not 0x30 <= c <= 0x39)
-
-
 def _decode_object(text: str | bytes, what: str) -> dict[str, Any]:
     # orjson refuses everything the checks below refuse (NaN, infinite numbers, unpaired surrogates, bad UTF-8),
     # so a frame it takes is valid as it is; anything else goes the exact way, for the same answers as before.
-    # A digit run of 19 or more needs 19 digits in all: most frames have fewer, and skip the search.
-    if isinstance(text, bytes):
-        long_digits = len(text.translate(None, _NOT_DIGITS)) >= 19 and _LONG_DIGITS_BYTES.search(text) is not None
-    else:
-        long_digits = _LONG_DIGITS_TEXT.search(text) is not None
-    if not long_digits:
+    # orjson turns an integer beyond 64 bits into a float: a frame that may hold one takes the exact decoder.
+    if not may_hold_a_long_integer(text):
         try:
             fast = orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -25,6 +25,7 @@ import orjson
 
 from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 from mephisto_core.errors import MephistoError
+from mephisto_core.json_digits import may_hold_a_long_integer
 from mephisto_core.operations.run.build_push import BuildPusher
 from mephisto_core.operations.run.channel_client import (
     ChannelClosed,
@@ -285,14 +286,10 @@ class OperatorChannel:
                         continue
                     await self.on_upload(int.from_bytes(frame[:8], "big"), frame[8:])
                     continue
-                try:
-                    envelopes = orjson.loads(frame)
-                except orjson.JSONDecodeError:
-                    try:  # what orjson refuses (numbers beyond its range, NaN) as the standard decoder reads it
-                        envelopes = json.loads(frame)
-                    except (ValueError, RecursionError):
-                        log.warning("dropping a channel frame that is not JSON")
-                        continue
+                envelopes = _decode_frame(frame)
+                if envelopes is _NOT_JSON:
+                    log.warning("dropping a channel frame that is not JSON")
+                    continue
                 if not isinstance(envelopes, list):
                     envelopes = [envelopes]
                 for envelope in envelopes:
@@ -317,6 +314,26 @@ def client_ssl_context(url: str, ca_file: Path | None) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
     except (OSError, ssl.SSLError) as exc:
         raise MephistoError(f"cannot load the CA bundle {ca_file} to check the router's certificate: {exc}") from exc
+
+
+_NOT_JSON = object()
+
+
+def _decode_frame(frame: bytes) -> Any:
+    """The frame's JSON, every number as the page wrote it; `_NOT_JSON` when it is not JSON.
+
+    orjson reads an integer past 64 bits as the nearest float, which would store a worker's answer altered: a
+    frame that may hold one, and what orjson refuses, take the standard decoder.
+    """
+    if not may_hold_a_long_integer(frame):
+        try:
+            return orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(frame)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
 
 
 def _dumps(envelope: dict[str, Any]) -> bytes:
