@@ -180,7 +180,7 @@ class OperatorChannel:
         re-encoding; `message` is the same text already decoded, handed as it is to a local session."""
         session = self._session
         if session is not None and session.local is not None:
-            body = message if message is not None else orjson.loads(text)
+            body = message if message is not None else json.loads(text)  # exact: every integer as sent
             self._enqueue((len(text), conn_id, {"conn": conn_id, "msg": body}), len(text))
         else:
             self._enqueue_frame(b'{"conn":%d,"msg":%s}' % (conn_id, text))
