@@ -4,12 +4,13 @@ UPDATE that keeps the lifecycle, and bulk rows that read back as the models writ
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from data_model_rows import RowFactory
 
 from mephisto_core.data_model import Assignment, Database, Unit, UnitStatus
-from mephisto_core.data_model.bulk import db_datetime, insert_rows, json_text, reserve_ids
+from mephisto_core.data_model.bulk import POSTGRES_ROWS_PER_INSERT, db_datetime, insert_rows, json_text, reserve_ids
 from mephisto_core.data_model.models import JSONField
 from mephisto_core.data_model.statuses import UNIT_BIRTH_STATUSES, check_unit_birth
 from mephisto_core.data_model.transitions import move_run_units
@@ -84,3 +85,43 @@ def test_bulk_rows_read_back_as_model_fields(database: Database, rows: RowFactor
     assert (second.inputs, second.created_at) == ({}, on_the_second)
     # Rows the models write and rows the bulk path writes compare alike in SQL.
     assert Assignment.select().where(Assignment.created_at > on_the_second).count() == 1
+
+
+def test_bulk_rows_on_postgresql_go_a_thousand_to_a_statement(database: Database, rows: RowFactory) -> None:
+    # psycopg2's executemany sends one statement, so one round trip, per row: 100,000 units took seconds of the
+    # database writer's time on PostgreSQL while workers waited.
+    run = rows.task_run()
+    count = 2 * POSTGRES_ROWS_PER_INSERT + 500
+    statements: list[tuple[str, Any]] = []
+    connection = database.db.connection()
+    before = getattr(connection, "cursor_factory", None)
+    if not database.is_sqlite:
+        from psycopg2.extensions import cursor
+
+        class Counting(before or cursor):  # type: ignore[misc]
+            def execute(self, query: Any, vars: Any = None) -> Any:
+                statements.append(("execute", bytes(query[:6]) if isinstance(query, bytes) else query[:6]))
+                return super().execute(query, vars)
+
+            def executemany(self, query: Any, vars_list: Any) -> Any:
+                statements.append(("executemany", query[:6]))
+                return super().executemany(query, vars_list)
+
+        connection.cursor_factory = Counting
+    try:
+        with database.write():
+            ids = reserve_ids(Assignment, count)
+            when = db_datetime(Assignment, dt.datetime(2026, 12, 4))
+            insert_rows(
+                Assignment,
+                ("id", "task_run_id", "inputs", "created_at"),
+                [(i, run.id, json_text({"row": n}), when) for n, i in enumerate(ids)],
+            )
+    finally:
+        if not database.is_sqlite:
+            connection.cursor_factory = before
+    stored = {a.id: a.inputs["row"] for a in Assignment.select().where(Assignment.task_run == run)}
+    assert stored == {i: n for n, i in enumerate(ids)}
+    if not database.is_sqlite:
+        inserts = [(how, text) for how, text in statements if text in ("INSERT", b"INSERT")]
+        assert [how for how, _ in inserts] == ["execute"] * 3, statements  # 1,000 + 1,000 + 500 rows
