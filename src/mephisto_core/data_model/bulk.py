@@ -20,7 +20,7 @@ import peewee as pw
 
 from mephisto_core.errors import MephistoError
 
-#: rows per INSERT statement on PostgreSQL: 100,000 units are then 100 round trips, each a few hundred KiB
+#: rows per INSERT statement on PostgreSQL: 100,000 rows are then 100 round trips, each a few hundred KiB
 POSTGRES_ROWS_PER_INSERT = 1_000
 
 # One encoder for every stored JSON text: `json.dumps` with options builds a new encoder per call. It is the
