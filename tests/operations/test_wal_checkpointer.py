@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -124,3 +125,31 @@ def test_a_failing_checkpoint_is_logged_once_per_interval_and_the_thread_goes_on
     assert "could not copy the database's write-ahead log into it (will retry)" in warnings[0]
     assert "file is not a database" in warnings[0]
     assert checkpointer.checkpoints == 0
+
+
+def test_a_stop_that_lands_as_the_interval_ends_is_not_lost(sqlite_database: Database) -> None:
+    # The race CI once met on a loaded machine: the interval's wait ended (no stop yet), then stop() set "stopping"
+    # and "due", then the thread cleared "due" and went back to wait for a commit that never came; stop() joined
+    # it forever. Here the thread's clear() waits until stop() has set both, which makes that order certain.
+    checkpointer = WalCheckpointer(sqlite_database, interval=0.01)
+    stopping = checkpointer._stopping
+
+    class ClearedAfterTheStop(threading.Event):
+        def clear(self) -> None:
+            while not stopping.is_set():
+                time.sleep(0.001)
+            time.sleep(0.05)  # stop() sets "due" right after "stopping"
+            super().clear()
+
+    checkpointer._due = ClearedAfterTheStop()
+    checkpointer.start()
+    checkpointer.committed()
+    time.sleep(0.05)  # the interval ended: the thread is in clear(), waiting for the stop
+    stopper = threading.Thread(target=checkpointer.stop, daemon=True)
+    stopper.start()
+    stopper.join(5)
+    stopped = not stopper.is_alive()
+    if not stopped:  # release the thread left waiting, so the test process does not keep it
+        checkpointer.committed()
+        stopper.join(5)
+    assert stopped, "stop() waited for the checkpointer thread for 5 s"

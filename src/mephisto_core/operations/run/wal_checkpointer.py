@@ -64,6 +64,8 @@ class WalCheckpointer:
                 if self._stopping.wait(self.interval):  # gathers the interval's commits into one checkpoint
                     return
                 self._due.clear()
+                if self._stopping.is_set():  # stop() came after the wait: the clear may have taken its wake-up
+                    return
                 self._checkpoint()
         finally:
             self.database.db.close()  # this thread's connection (peewee keeps one per thread)
