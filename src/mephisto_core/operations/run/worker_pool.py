@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import secrets
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -427,13 +426,13 @@ class WorkerPool(AgentReleases):
     @staticmethod
     def new_token() -> str:
         """A fresh agent token, as every claim makes one."""
-        return secrets.token_urlsafe(TOKEN_BYTES)
+        return WorkerPool.new_tokens(1)[0]
 
     @staticmethod
     def new_tokens(count: int) -> list[str]:
-        """`count` fresh agent tokens, as `new_token` makes them, from one read of the system's random source: a
-        read gives up the interpreter's lock, and getting it back waits for the event loop's thread, once per
-        batch of hellos instead of once per hello."""
+        """`count` fresh agent tokens (URL-safe, `TOKEN_BYTES` random bytes each) from one read of the system's
+        random source: a read gives up the interpreter's lock, and getting it back waits for the event loop's
+        thread, once per batch of hellos instead of once per hello."""
         random = os.urandom(TOKEN_BYTES * count)
         return [
             base64.urlsafe_b64encode(random[start : start + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
@@ -468,7 +467,7 @@ class WorkerPool(AgentReleases):
 
     def _start_onboarding(self, worker_id: int) -> Assigned:
         onboarding = OnboardingAgent.create(
-            worker=worker_id, task=self.ctx.task, task_run=self.ctx.run, token=secrets.token_urlsafe(18)
+            worker=worker_id, task=self.ctx.task, task_run=self.ctx.run, token=self.new_token()
         )
         return Assigned(onboarding.id, None, onboarding.token, self.ctx.blueprint.onboarding_data(), True)
 
