@@ -58,7 +58,7 @@ def claim_many(
         params: list[Any] = []
         for position, (name, worker_id, provider_agent_id, token) in enumerate(hellos):
             params += (position, name, worker_id, provider_agent_id, token)
-        params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED, run)
+        params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED)
         params += (_ASSIGNED, now, _LAUNCHED, run, _IN_TASK, now, now, now, queries.held_by)
         rows = queries.db_execute(sql["claim"].format(values=_rows(_PG_HELLO, len(hellos))), params).fetchall()
         return {
@@ -179,33 +179,31 @@ def _built(statements: _Statements) -> dict[str, str]:
     return statements.many
 
 
-def _standing_ok(p: str, names: str, carried: str = "") -> str:
+def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
     """The `ok` table: the hellos (`req`) whose worker holds no agent of the run and no qualification it checks,
     numbered in order, with the `carried` columns of `req` (e.g. ', r."token"').
 
     Each check is a subquery on the hello's worker id, so that the hellos drive the plan: joined to `worker`,
-    PostgreSQL scanned every worker of the provider and their agents before it met the hellos.
+    PostgreSQL scanned every worker of the provider and their agents before it met the hellos. PostgreSQL turns
+    such EXISTS into joins of its own (a hash join over every worker of the provider, at each claim) unless each
+    ends with `fence` (" OFFSET 0"), which keeps it a lookup per hello.
     """
     granted = (
         'SELECT 1 FROM "granted_qualification" g JOIN "qualification" q ON q."id" = g."qualification_id" '
-        f'WHERE g."worker_id" = r."wid" AND q."name" IN ({names})'
+        f'WHERE g."worker_id" = r."wid" AND q."name" IN ({names}){fence}'
         if names
         else "SELECT 1 WHERE 1 = 0"
     )
     # The unary plus keeps SQLite off the (task_run_id, status) index, as in the standing query.
-    held = f'SELECT 1 FROM "agent" a WHERE a."worker_id" = r."wid" AND a."status" = {p} AND +a."task_run_id" = {p}'
-    same = f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"'
+    held = (
+        f'SELECT 1 FROM "agent" a WHERE a."worker_id" = r."wid" AND a."status" = {p} AND +a."task_run_id" = {p}{fence}'
+    )
+    same = (
+        f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"{fence}'
+    )
     return (
         f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r '
         f"WHERE EXISTS ({same}) AND NOT EXISTS ({held}) AND NOT EXISTS ({granted}))"
-    )
-
-
-def _not_had(p: str, pair: str) -> str:
-    """The unit ("assignment_id") of table alias `pair` is of an assignment its worker ("wid") never had a unit of."""
-    return (
-        f'{pair}."assignment_id" NOT IN '
-        f'(SELECT t."assignment_id" FROM "unit" t WHERE t."task_run_id" = {p} AND t."worker_id" = {pair}."wid")'
     )
 
 
@@ -214,7 +212,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
     claim = (
         'WITH req ("k", "name", "wid", "pagent", "token") AS (VALUES {values}), '
         # ok carries each hello's provider agent id and token along
-        + _standing_ok(p, st.names, carried=', r."pagent", r."token"')
+        + _standing_ok(p, st.names, carried=', r."pagent", r."token"', fence=" OFFSET 0")
         + ", "
         # as many launched units as hellos that may claim, oldest first, skipping those other processes hold
         'picked AS (SELECT c."id", c."assignment_id" FROM "unit" c '
@@ -228,7 +226,13 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'AS z ("k", "wid", "pagent", "token", "unit_id", "assignment_id")), '
         'pairs AS (SELECT z."k", z."wid", z."pagent", z."token", z."unit_id", '
         f'{st.next_agent_id} AS "agent_id" FROM zipped z WHERE z."unit_id" IS NOT NULL '
-        f"AND {_not_had(p, 'z')}), "
+        # none of an assignment the worker had a unit of: the few units of each picked unit's assignment are read
+        # through its index, not every unit the worker had in the run (hundreds late in a long run) nor, as a
+        # join would, every unit of the table (OFFSET 0 keeps the check a lookup per pair; the unary plus keeps
+        # it off the worker's index)
+        'AND NOT EXISTS (SELECT 1 FROM "unit" t WHERE t."assignment_id" = z."assignment_id" '
+        'AND +t."worker_id" = z."wid" OFFSET 0)), '
+
         'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
         'FROM pairs p WHERE "unit"."id" = p."unit_id" AND ("unit"."status" || \'\') = %s '
         'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '
@@ -244,7 +248,9 @@ def _postgres(st: _Statements) -> dict[str, str]:
         f'a AS ({_complete_agents(p)} RETURNING "agent"."id", "agent"."unit_id"), '
         'u AS (UPDATE "unit" SET "status" = %s, "updated_at" = %s FROM a '
         'WHERE "unit"."id" = a."unit_id" AND ("unit"."status" || \'\') = %s RETURNING "unit"."id") '
-        'SELECT a."id", u."id" IS NOT NULL FROM a LEFT JOIN u ON u."id" = a."unit_id"'
+        # the IN, hashed once, rather than a join the planner would make a nested loop (CTEs are estimated at
+        # a row each): quadratic in the batch
+        'SELECT a."id", a."unit_id" IN (SELECT "id" FROM u) FROM a'
     )
     return {"claim": claim, "complete": complete, **_workers("%s")}
 
