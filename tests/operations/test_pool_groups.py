@@ -311,3 +311,39 @@ def test_workers_meeting_the_required_qualifications_claim_together_and_the_othe
     texts = [str(a.message(1)["message"]) for a in answers]
     assert texts[0].endswith("'english' is at least 3; yours is 2.") and "'pilot'" in texts[1]
     assert texts[3].endswith("'english' is at least 3; you do not have it.")
+
+
+def _rows_read(database: Any, tables: tuple[str, ...]) -> dict[str, int]:
+    """Rows of each table that this transaction's scans read so far (PostgreSQL's per-transaction statistics)."""
+    rows = database.db.execute_sql(
+        "SELECT relname, COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+        "WHERE relname IN %s",
+        (tables,),
+    ).fetchall()
+    return {name: int(count) for name, count in rows}
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on_postgresql(database, make_pool):
+    """Late in a long run a worker has had hundreds of units, and the provider knows thousands of workers: a claim
+    reads as many rows for such a worker as for a newcomer, and a handful of workers, not all of them (as a join
+    over the workers, or a walk of the worker's units, would)."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's plan; SQLite's shared claim reads the picked units' assignments by design")
+    pool = make_pool(rows=160)
+    for round_ in range(150):
+        submitted_once(database, pool, "alice", f"alice-{round_}")
+    submitted_once(database, pool, "bob", "bob-1")
+    with database.write():
+        Worker.insert_many([{"provider_type": "crowd_test", "name": f"other-{i}"} for i in range(300)]).execute()
+    tables = ("unit", "worker")
+    read: dict[str, dict[str, int]] = {}
+    for name in ("bob", "alice"):
+        with database.write():
+            before = _rows_read(database, tables)
+            (result,) = HelloGroup(pool).run_together(hellos(name))
+            after = _rows_read(database, tables)
+        assert result is not None and isinstance(result[0], Assigned)
+        read[name] = {table: after.get(table, 0) - before.get(table, 0) for table in tables}
+    assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read
+    assert read["alice"]["worker"] < 20 and read["bob"]["worker"] < 20, read
