@@ -198,9 +198,7 @@ def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
     held = (
         f'SELECT 1 FROM "agent" a WHERE a."worker_id" = r."wid" AND a."status" = {p} AND +a."task_run_id" = {p}{fence}'
     )
-    same = (
-        f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"{fence}'
-    )
+    same = f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"{fence}'
     return (
         f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r '
         f"WHERE EXISTS ({same}) AND NOT EXISTS ({held}) AND NOT EXISTS ({granted}))"
@@ -232,7 +230,6 @@ def _postgres(st: _Statements) -> dict[str, str]:
         # it off the worker's index)
         'AND NOT EXISTS (SELECT 1 FROM "unit" t WHERE t."assignment_id" = z."assignment_id" '
         'AND +t."worker_id" = z."wid" OFFSET 0)), '
-
         'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
         'FROM pairs p WHERE "unit"."id" = p."unit_id" AND ("unit"."status" || \'\') = %s '
         'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '
