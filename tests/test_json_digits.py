@@ -7,7 +7,7 @@ import json
 import orjson
 import pytest
 
-from mephisto_core.json_digits import may_hold_a_long_integer
+from mephisto_core.json_digits import loads_exactly, may_hold_a_long_integer
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,22 @@ def test_every_integer_orjson_would_read_inexactly_is_caught() -> None:
         text = json.dumps({"answer": value})
         assert isinstance(orjson.loads(text)["answer"], float)  # what the check guards against
         assert may_hold_a_long_integer(text) and may_hold_a_long_integer(text.encode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"answer": 18446744073709551617, "n": -9223372036854775809}',  # past 64 bits
+        '{"a": 1e400}',  # past a double: orjson refuses, the standard decoder says inf
+        '"\\ud800"',  # a lone surrogate's escape: orjson refuses
+        '{"a": 1, "a": 2, "b": [0.1, -0.0, "é"]}',
+    ],
+)
+def test_loads_exactly_reads_as_the_standard_decoder_does(text: str) -> None:
+    assert repr(loads_exactly(text)) == repr(json.loads(text))
+    assert repr(loads_exactly(text.encode("utf-8", "surrogatepass"))) == repr(json.loads(text))
+
+
+def test_loads_exactly_raises_the_standard_error_for_what_is_not_json() -> None:
+    with pytest.raises(ValueError):
+        loads_exactly("{not json")

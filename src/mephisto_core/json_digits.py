@@ -6,6 +6,11 @@ Kept free of heavy imports: the router process uses it for every page message.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import orjson
+
 #: The shortest digit run that can be an integer outside orjson's exact range: -(2**63) - 1 has 19 digits.
 #: Floats with long mantissas match too and merely take the exact (slower) way.
 _LONG_RUN = b"1" * 19
@@ -21,3 +26,15 @@ def may_hold_a_long_integer(text: str | bytes) -> bool:
     """
     data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     return _LONG_RUN in data.translate(_DIGITS_AS_ONES)
+
+
+def loads_exactly(text: str | bytes) -> Any:
+    """`text` decoded with every number as written: by orjson (a few times quicker than the standard decoder)
+    unless the text may hold a long integer or orjson refuses it (a lone surrogate's escape, a number past a
+    double's range), then by the standard decoder, whose error (ValueError) is the caller's."""
+    if not may_hold_a_long_integer(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)

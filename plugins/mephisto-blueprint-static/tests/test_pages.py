@@ -43,6 +43,15 @@ def test_double_dollar_keeps_a_literal_placeholder() -> None:
     assert placeholders("$${only}") == []
 
 
+def test_one_page_filled_for_many_rows_gives_each_its_own_values() -> None:
+    source = "$${a}${a}${b}|${a}$${b}"
+    assert fill(source, {"a": 1, "b": "<"}) == "${a}1&lt;|1${b}"
+    assert fill(source, {"a": "x", "b": ""}) == "${a}x|x${b}"
+    assert fill("no placeholders", {}) == "no placeholders"
+    with pytest.raises(KeyError, match="b"):
+        fill(source, {"a": 1})
+
+
 def test_placeholders_listed_once_in_order() -> None:
     assert placeholders("${b} ${a} ${b} ${column with spaces}") == ["b", "a", "column with spaces"]
 

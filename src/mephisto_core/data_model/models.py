@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import peewee as pw
 
 from mephisto_core.data_model.bulk import json_text
 from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
+from mephisto_core.json_digits import loads_exactly
 
 database_proxy = pw.DatabaseProxy()
 
@@ -29,7 +29,7 @@ class JSONField(pw.TextField):  # type: ignore[misc]  # peewee is untyped here
         return None if value is None else json_text(value)
 
     def python_value(self, value: str | None) -> Any:
-        return None if value is None else json.loads(value)
+        return None if value is None else loads_exactly(value)
 
 
 class BaseModel(pw.Model):  # type: ignore[misc]  # peewee is untyped here

@@ -25,7 +25,7 @@ import orjson
 
 from mephisto_core.abstractions.architect import EnvelopeHandler, UploadHandler
 from mephisto_core.errors import MephistoError
-from mephisto_core.json_digits import may_hold_a_long_integer
+from mephisto_core.json_digits import loads_exactly
 from mephisto_core.operations.run.build_push import BuildPusher
 from mephisto_core.operations.run.channel_client import (
     ChannelClosed,
@@ -325,13 +325,8 @@ def _decode_frame(frame: bytes) -> Any:
     orjson reads an integer past 64 bits as the nearest float, which would store a worker's answer altered: a
     frame that may hold one, and what orjson refuses, take the standard decoder.
     """
-    if not may_hold_a_long_integer(frame):
-        try:
-            return orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            pass
     try:
-        return json.loads(frame)
+        return loads_exactly(frame)
     except (ValueError, RecursionError):
         return _NOT_JSON
 
