@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,6 +28,7 @@ from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.live_bridge import live_agent
 from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
 from mephisto_core.operations.run.procedures import ProcedureService
+from mephisto_core.operations.run.recent_counts import RecentCounts
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
@@ -77,7 +78,7 @@ class ClientIOHandler:
         #: agents whose every socket closed, with the monotonic time it happened (grace period running)
         self.absent_since: dict[AgentKey, float] = {}
         self.refusals: Counter[str] = Counter()
-        self.submit_times: deque[float] = deque(maxlen=100_000)
+        self.submissions = RecentCounts()
         self._limit_logged = False  # whether an upload refused by its limits was logged yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._quick_pending = 0  # hello and submit messages on the quick way (no task) not answered yet
@@ -293,8 +294,9 @@ class ClientIOHandler:
         is_onboarding, agent_id = binding.agent
         if isinstance(result, Submitted) and not is_onboarding:
             if not result.replay:
-                self.submit_times.append(time.monotonic())
-                metrics_hooks.observe_ack(self.submit_times[-1] - arrived)
+                now = time.monotonic()
+                self.submissions.add(now)
+                metrics_hooks.observe_ack(now - arrived)
             if binding.completion is not None:
                 result = replace(result, completion=binding.completion)
         self.send(conn, result.message(request_id))
@@ -530,10 +532,4 @@ class ClientIOHandler:
         return len(self._tasks) + self._quick_pending
 
     def submissions_in_last(self, seconds: float) -> int:
-        horizon = time.monotonic() - seconds
-        count = 0
-        for t in reversed(self.submit_times):
-            if t < horizon:
-                break
-            count += 1
-        return count
+        return self.submissions.in_last(seconds, time.monotonic())
