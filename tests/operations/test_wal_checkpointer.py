@@ -78,6 +78,39 @@ def test_the_writer_leaves_checkpoints_to_its_own_thread_and_the_log_stays_small
     assert rows == ROUNDS * COMMITS_PER_ROUND * ROWS_PER_COMMIT
 
 
+def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: Database) -> None:
+    # Thousands of workers keep the writer committing all the time: each checkpoint of the other thread ends with
+    # a newer commit in the log, so SQLite never started the log over and it grew with every commit. Past the
+    # limit the writer copies the rest itself between two transactions, and the log starts over.
+    limit = 300  # pages
+    writer = DatabaseWriter(sqlite_database)
+    writer.checkpointer = checkpointer = WalCheckpointer(sqlite_database, interval=0.01, restart_after_pages=limit)
+    jobs = 1_500  # ~7,500 pages of log in all, 25 times the limit
+
+    async def keep_busy() -> int:
+        largest = 0
+        in_flight: set[asyncio.Future[None]] = set()
+        for _ in range(jobs):
+            in_flight.add(asyncio.ensure_future(writer.call(_fill, sqlite_database, 20)))
+            if len(in_flight) >= 4:  # the writer always has the next job queued: it never pauses
+                _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                largest = max(largest, _wal(sqlite_database).stat().st_size)
+        await asyncio.gather(*in_flight)
+        return largest
+
+    writer.start()
+    try:
+        largest_log = asyncio.run(keep_busy())
+    finally:
+        writer.stop()
+
+    # the limit, plus what came in between the last checkpoint's count and the writer's catch-up
+    assert largest_log < 4 * limit * PAGE, largest_log
+    assert checkpointer.catch_ups >= 3, (checkpointer.catch_ups, checkpointer.checkpoints)
+    rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
+    assert rows == jobs * 20
+
+
 def test_the_checkpointer_runs_only_after_commits(sqlite_database: Database) -> None:
     writer = DatabaseWriter(sqlite_database)
     checkpointer = writer.checkpointer

@@ -167,6 +167,8 @@ class DatabaseWriter:
                 batch.append(job)
             self._arrivals.took(len(batch), time.perf_counter())
             self._run_batch(batch)
+            if self.checkpointer is not None and self.checkpointer.log_is_long():
+                self.checkpointer.catch_up()  # between two transactions: the next one starts the log over
 
     def _leave_checkpoints_to(self, checkpointer: WalCheckpointer) -> None:
         """This thread's connection stops checkpointing inside its commits; `checkpointer` does it instead. Should

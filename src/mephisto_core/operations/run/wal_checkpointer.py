@@ -4,9 +4,15 @@ SQLite checkpoints by itself inside the commit that takes the log past 1,000 pag
 the operator that thread is the database writer, which every hello and submission waits for: at 5,000 workers
 with 1 s think time the checkpoints were 12 % of its time. The writer turns them off on its own connection
 (`PRAGMA wal_autocheckpoint = 0`) and this thread checkpoints instead, at most once per interval while commits
-come in, with its own connection. A PASSIVE checkpoint never waits for the writer or a reader, and SQLite restarts
-the log from its beginning at the next write once everything in it was copied, so the log stays small. What a
-commit made durable is unchanged: a committed transaction is in the log whether or not it was copied yet.
+come in, with its own connection. A PASSIVE checkpoint never waits for the writer or a reader. What a commit made
+durable is unchanged: a committed transaction is in the log whether or not it was copied yet.
+
+SQLite starts the log over from its beginning only when a transaction begins with everything in the log copied.
+A writer that commits all the time (thousands of workers) always has a commit in the log that this thread has not
+copied yet, so the log would grow without end: 1.9 GB in a 50,000-unit run, and every write appending to the file
+made the kernel allocate and zero new pages (a fifth of the operator's CPU). So once the log is longer than
+`restart_after_pages`, the writer copies the few pages left itself, between two transactions (`catch_up`): no
+commit can come in meanwhile, and its next transaction starts the log over.
 """
 
 from __future__ import annotations
@@ -27,16 +33,27 @@ log = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL_S = 0.05
 #: while checkpoints keep failing (a full disk, an I/O error), one log line this often says so
 FAILURE_LOG_EVERY_SECONDS = 10.0
+#: a log this long (pages; 64 MiB of 4 KiB pages) is started over: the writer copies what this thread has not yet
+#: (`WalCheckpointer.catch_up`), at most an interval's commits, a small part of all the copying
+RESTART_AFTER_PAGES = 16_000
 
 
 class WalCheckpointer:
     """Checkpoints a SQLite database's log on its own thread after commits (`committed`), at most once per
     `interval` seconds; idle when nothing is committed."""
 
-    def __init__(self, database: Database, interval: float = CHECKPOINT_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        database: Database,
+        interval: float = CHECKPOINT_INTERVAL_S,
+        restart_after_pages: int = RESTART_AFTER_PAGES,
+    ) -> None:
         self.database = database
         self.interval = interval
-        self.checkpoints = 0  # checkpoints run
+        self.restart_after_pages = restart_after_pages
+        self.checkpoints = 0  # checkpoints run by this thread
+        self.catch_ups = 0  # checkpoints run by the writer (`catch_up`)
+        self._caught_up_after = -1  # this thread's checkpoint count at the last catch-up
         self.last_result: tuple[int, int, int] | None = None  # (busy, pages in the log, pages copied) of the last
         self._due = threading.Event()
         self._stopping = threading.Event()
@@ -49,6 +66,19 @@ class WalCheckpointer:
     def committed(self) -> None:
         """A transaction was committed: a checkpoint is due within the interval. Cheap; any thread."""
         self._due.set()
+
+    def log_is_long(self) -> bool:
+        """Whether this thread's last checkpoint found the log past `restart_after_pages`, and the writer has not
+        caught up since. Cheap; asked by the writer after each transaction."""
+        result = self.last_result
+        return result is not None and result[1] >= self.restart_after_pages and self.checkpoints > self._caught_up_after
+
+    def catch_up(self) -> None:
+        """Copy the rest of the log on the calling thread's connection: the writer's, between two of its
+        transactions, so that nothing is committed meanwhile and its next transaction starts the log over."""
+        self._caught_up_after = self.checkpoints
+        if self._copy() is not None:
+            self.catch_ups += 1
 
     def stop(self) -> None:
         """Stop the thread (a checkpoint under way finishes first) and close its connection."""
@@ -71,6 +101,14 @@ class WalCheckpointer:
             self.database.db.close()  # this thread's connection (peewee keeps one per thread)
 
     def _checkpoint(self) -> None:
+        result = self._copy()
+        if result is not None:
+            self.checkpoints += 1
+            self.last_result = result
+
+    def _copy(self) -> tuple[int, int, int] | None:
+        """A PASSIVE checkpoint on the calling thread's connection: (busy, pages in the log, pages copied), or None
+        when it failed (logged at most once per FAILURE_LOG_EVERY_SECONDS)."""
         try:
             row = self.database.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except pw.DatabaseError as exc:
@@ -79,6 +117,5 @@ class WalCheckpointer:
             if now - self._failure_logged_at >= FAILURE_LOG_EVERY_SECONDS:
                 log.warning("could not copy the database's write-ahead log into it (will retry): %s", exc)
                 self._failure_logged_at = now
-            return
-        self.checkpoints += 1
-        self.last_result = (int(row[0]), int(row[1]), int(row[2]))
+            return None
+        return int(row[0]), int(row[1]), int(row[2])
