@@ -50,9 +50,9 @@ def _wal(database: Database) -> Path:
 
 
 def test_the_writer_leaves_checkpoints_to_its_own_thread_and_the_log_stays_small(sqlite_database: Database) -> None:
+    limit = 400  # pages, about a round's log
     writer = DatabaseWriter(sqlite_database)
-    checkpointer = writer.checkpointer
-    assert checkpointer is not None
+    writer.checkpointer = checkpointer = WalCheckpointer(sqlite_database, restart_after_pages=limit)
 
     async def write() -> tuple[int, int]:
         largest = 0
@@ -72,7 +72,9 @@ def test_the_writer_leaves_checkpoints_to_its_own_thread_and_the_log_stays_small
 
     assert writer_autocheckpoint == 0  # the writer's commits never checkpoint
     # SQLite starts the log again from its beginning once everything in it was copied: it holds about a round.
-    assert largest_log < 1_000 * PAGE, largest_log
+    # When the next round's first commit meets a checkpoint under way, the log goes on instead; past the limit
+    # the writer's catch-up starts it over.
+    assert largest_log < 4 * limit * PAGE, largest_log
     assert checkpointer.checkpoints >= ROUNDS
     rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
     assert rows == ROUNDS * COMMITS_PER_ROUND * ROWS_PER_COMMIT
@@ -85,7 +87,7 @@ def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: D
     limit = 300  # pages
     writer = DatabaseWriter(sqlite_database)
     writer.checkpointer = checkpointer = WalCheckpointer(sqlite_database, interval=0.01, restart_after_pages=limit)
-    jobs = 1_500  # ~7,500 pages of log in all, 25 times the limit
+    jobs = 3_000  # ~15,000 pages of log in all, 50 times the limit
 
     async def keep_busy() -> int:
         largest = 0
@@ -104,8 +106,10 @@ def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: D
     finally:
         writer.stop()
 
-    # the limit, plus what came in between the last checkpoint's count and the writer's catch-up
-    assert largest_log < 4 * limit * PAGE, largest_log
+    # The limit, plus what came in between the checkpointer's last count and the writer's catch-up: a few times
+    # the limit on a busy machine, where the checkpointer's thread waits for a core; without the catch-up the log
+    # held everything written (~60 MiB).
+    assert largest_log < 12 * limit * PAGE, largest_log
     assert checkpointer.catch_ups >= 3, (checkpointer.catch_ups, checkpointer.checkpoints)
     rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
     assert rows == jobs * 20
