@@ -73,7 +73,8 @@ def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
         page.route("**/api/units/*/bonus", lose_the_first_answer)
         page.goto(link)
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
-        page.get_by_role("button", name=f"Open unit {first}").click()
+        with page.expect_response(re.compile(rf"/api/units/{first}$")):
+            page.get_by_role("button", name=f"Open unit {first}").click()
         expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
         page.get_by_label("Amount", exact=True).fill("0.70")
         page.get_by_label("Reason (the worker sees it)", exact=True).fill("Thorough")

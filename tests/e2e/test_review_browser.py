@@ -262,6 +262,32 @@ def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
         expect(page.locator("#unit-heading")).to_contain_text("accepted")
 
 
+def test_the_field_being_typed_in_keeps_its_text_and_the_focus_when_the_unit_is_drawn_again(
+    static_task, start_launch, review_process, browser, mephisto_settings
+) -> None:
+    first = _collect(static_task, start_launch, mephisto_settings, bots=2)[0][0]
+    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+        page.get_by_role("button", name=f"Open unit {first}").click()
+        _open_unit(page, first)
+        held: list[Route] = []
+        page.route(re.compile(rf"/api/units/{first}$"), lambda route: held.append(route))
+        page.get_by_role("button", name=f"Open unit {first}").click()  # its answer is held back
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == 1
+        amount = page.get_by_label("Amount", exact=True)
+        amount.click()
+        page.keyboard.type("0.")
+        before = amount.element_handle()
+        held[0].continue_()  # the unit is drawn again while the reviewer is typing
+        page.wait_for_function("field => !field.isConnected", arg=before)
+        page.keyboard.type("70")
+        expect(amount).to_have_value("0.70")
+        expect(amount).to_be_focused()
+
+
 def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:

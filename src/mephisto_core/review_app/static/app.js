@@ -441,11 +441,16 @@
       // Pressing j or k twice quickly opens two units; answers may come back in either order, and only the
       // last unit asked for may be shown (else the pane and the highlighted row disagree).
       if (ticket !== state.opening) return;
-      // The same unit drawn again (opened twice, a late answer) keeps what the reviewer has typed meanwhile.
+      // The same unit drawn again (opened twice, a late answer) keeps what the reviewer has typed meanwhile, and
+      // the field they are typing in keeps the focus (else their next keys would go nowhere).
       const typed = state.detail && state.detail.unit.unit_id === unit.unit_id ? typedValues() : null;
+      const active = document.activeElement;
+      const typingIn = typed && active && active.id && $("unit-detail").contains(active) ? active.id : null;
       showDetail(detail);
       if (typed) restoreTyped(typed);
-      if (!(options && options.keepFocus)) $("unit-detail").focus({ preventScroll: false });
+      const field = typingIn ? document.getElementById(typingIn) : null;
+      if (field) field.focus();
+      else if (!(options && options.keepFocus)) $("unit-detail").focus({ preventScroll: false });
     } catch (error) {
       if (ticket === state.opening) complain(error.message);
     }
