@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,22 @@ def _units_and_workers(settings: Settings, task_name: str) -> tuple[list[int], d
 
 def _open_unit(page: Page, unit_id: int) -> None:
     expect(page.locator("#unit-heading")).to_contain_text(f"Unit {unit_id}")
+
+
+def _reopen_with_its_answer_held(page: Page, unit_id: int, hold: Callable[[Route], Any]) -> list[Any]:
+    """Open unit `unit_id`, then open it again with the answer held back by `hold` (given the route; what it
+    returns is kept): that one item, once the page has asked (5 s at most)."""
+    page.get_by_role("button", name=f"Open unit {unit_id}").click()
+    _open_unit(page, unit_id)
+    held: list[Any] = []
+    page.route(re.compile(rf"/api/units/{unit_id}$"), lambda route: held.append(hold(route)))
+    page.get_by_role("button", name=f"Open unit {unit_id}").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    return held
 
 
 def _collect(static_task: Path, start_launch: Any, settings: Settings, bots: int) -> tuple[list[int], dict[int, str]]:
@@ -238,18 +254,11 @@ def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
 ) -> None:
     first = _collect(static_task, start_launch, mephisto_settings, bots=2)[0][0]
     with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
-        page.get_by_role("button", name=f"Open unit {first}").click()
-        _open_unit(page, first)
-        held: list[tuple[Route, APIResponse]] = []
         # The server answers this unit's GET at once (before the verdict), but the page gets it only later, as a
         # loaded server or network may deliver it.
-        page.route(re.compile(rf"/api/units/{first}$"), lambda route: held.append((route, route.fetch())))
-        page.get_by_role("button", name=f"Open unit {first}").click()
-        for _ in range(100):
-            if held:
-                break
-            page.wait_for_timeout(50)
-        assert len(held) == 1
+        held: list[tuple[Route, APIResponse]] = _reopen_with_its_answer_held(
+            page, first, lambda route: (route, route.fetch())
+        )
         page.keyboard.press("a")
         expect(page.locator("#status-message")).to_have_text(f"Unit {first} approved.")
         route, answered_before = held[0]
@@ -267,16 +276,7 @@ def test_the_field_being_typed_in_keeps_its_text_and_the_focus_when_the_unit_is_
 ) -> None:
     first = _collect(static_task, start_launch, mephisto_settings, bots=2)[0][0]
     with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
-        page.get_by_role("button", name=f"Open unit {first}").click()
-        _open_unit(page, first)
-        held: list[Route] = []
-        page.route(re.compile(rf"/api/units/{first}$"), lambda route: held.append(route))
-        page.get_by_role("button", name=f"Open unit {first}").click()  # its answer is held back
-        for _ in range(100):
-            if held:
-                break
-            page.wait_for_timeout(50)
-        assert len(held) == 1
+        held: list[Route] = _reopen_with_its_answer_held(page, first, lambda route: route)
         amount = page.get_by_label("Amount", exact=True)
         amount.click()
         page.keyboard.type("0.")
