@@ -116,3 +116,54 @@ def test_run_over_is_not_remembered_while_the_launch_may_add_data(database, make
     assert refused_for(hello(database, pool, "bob"), Refusal.NO_UNITS)
     call(database, launcher.launch_available)
     assert isinstance(hello(database, pool, "bob"), Assigned)
+
+
+def _work_of(database, fn):
+    """Run `fn` in a write transaction; what the database did for it: unit rows read (PostgreSQL's per-transaction
+    statistics) or virtual-machine steps (SQLite's progress handler, called every 10 steps)."""
+    with database.write():
+        if database.is_sqlite:
+            steps = [0]
+
+            def count() -> int:
+                steps[0] += 10
+                return 0  # go on
+
+            connection = database.db.connection()
+            connection.set_progress_handler(count, 10)
+            try:
+                result = fn()
+            finally:
+                connection.set_progress_handler(None, 0)
+            return result, steps[0]
+        before = _unit_rows_read(database)
+        result = fn()
+        return result, _unit_rows_read(database) - before
+
+
+def _unit_rows_read(database) -> int:
+    (count,) = database.db.execute_sql(
+        "SELECT COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+        "WHERE relname = 'unit'"
+    ).fetchone()
+    return int(count)
+
+
+def test_a_claim_costs_no_more_for_a_worker_with_a_long_history(database, make_pool):
+    """A hello that arrives alone claims one by one. Late in a long study a worker has had hundreds of units; the
+    check "none of an assignment they already had" looks at the candidate unit's assignment, not at every unit
+    they had in the run, so their claim costs what a newcomer's does."""
+    pool = make_pool(rows=160)
+    for round_ in range(150):
+        first = hello(database, pool, "alice")
+        assert isinstance(first, Assigned), round_
+        assert isinstance(
+            call(database, pool.submit, first.agent_id, False, f"a-{round_}", {"answer": "a"}, []), Submitted
+        )
+    newcomer, newcomer_work = _work_of(database, lambda: pool.register({"worker_id": "bob"}, None))
+    veteran, veteran_work = _work_of(database, lambda: pool.register({"worker_id": "alice"}, None))
+    assert isinstance(newcomer, Assigned) and isinstance(veteran, Assigned)
+    # Without the per-assignment lookup the veteran's claim read all 150 of their units: 150 more rows on
+    # PostgreSQL, over a thousand more steps on SQLite.
+    allowance = 20 if not database.is_sqlite else 300
+    assert veteran_work - newcomer_work < allowance, (veteran_work, newcomer_work)
