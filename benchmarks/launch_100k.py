@@ -160,7 +160,8 @@ def answer_function(task_toml: Path) -> AnswerFn:
 
     config = load_task_config(task_toml)
     blueprint_cls = get_registry().get("blueprint", config.blueprint_type)
-    return blueprint_cls(config.blueprint_args, config.task, config.task_dir).simulate_answer
+    answer: AnswerFn = blueprint_cls(config.blueprint_args, config.task, config.task_dir).simulate_answer
+    return answer
 
 
 def probe_one_unit(base_url: str, answer: AnswerFn) -> tuple[float, float]:
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    before = {"code": code_version(), "loadavg_1m": loadavg_1m()}
+    before: dict[str, Any] = {"code": code_version(), "loadavg_1m": loadavg_1m()}
     with ExitStack() as stack:
         workdir = temporary_workdir(stack, "launch_100k", args.keep)
         env = isolated_env(workdir)

@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.no_plot:
         require_matplotlib()
-    before = {"code": code_version(), "loadavg_1m": loadavg_1m()}
+    before: dict[str, Any] = {"code": code_version(), "loadavg_1m": loadavg_1m()}
     series = []
     for workers in args.worker_counts:
         units = units_for(workers, args.seconds, args.units_per_second)
