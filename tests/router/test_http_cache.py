@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from router_build_files import INDEX_HTML
+from router_build_files import APP_JS, INDEX_HTML
 from router_helpers import http_request, running_router
 
 from mephisto_core.router import http_routes
@@ -75,23 +75,44 @@ async def test_out_of_descriptors_is_answered_503_with_retry_after(
     assert "Too many open files" in caplog.text
 
 
-async def test_a_burst_of_pages_shares_one_read_of_a_file_not_yet_cached(
-    build_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _counted_reads(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.0) -> list[str]:
+    """The targets `StaticFiles.lookup` reads from now on, each read taking `seconds` longer."""
     reads: list[str] = []
     real_lookup = StaticFiles.lookup
 
     def counted(self: StaticFiles, target: str) -> object:
         reads.append(target)
-        time.sleep(0.2)  # the read is still under way when the other pages ask
+        time.sleep(seconds)
         return real_lookup(self, target)
 
     monkeypatch.setattr(StaticFiles, "lookup", counted)
+    return reads
+
+
+async def test_a_burst_of_pages_shares_one_read_of_a_file_not_yet_cached(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = _counted_reads(monkeypatch, 0.2)  # the read is still under way when the other pages ask
     async with running_router(build_dir) as server:
-        answers = await asyncio.gather(*(http_request(server.port, f"/?worker_id=w{n}") for n in range(40)))
+        reads.clear()  # the task page was read at start (below); the burst asks for a file not read yet
+        answers = await asyncio.gather(*(http_request(server.port, "/sub/app.js") for _ in range(40)))
     assert {answer.status for answer in answers} == {200}
-    assert {answer.body for answer in answers} == {INDEX_HTML}
-    assert len(reads) == 1, reads
+    assert {answer.body for answer in answers} == {APP_JS}
+    assert reads == ["/sub/app.js"]
+
+
+async def test_the_task_page_is_in_memory_before_the_first_worker_asks(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A launch's first workers all arrive at once: none of them waits for the page to be read.
+    reads = _counted_reads(monkeypatch)
+    async with running_router(build_dir) as server:
+        read_at_start = list(reads)
+        (build_dir / "index.html").unlink()  # only the copy read at start can answer now
+        answers = await asyncio.gather(*(http_request(server.port, f"/?worker_id=w{n}") for n in range(5)))
+    assert read_at_start == ["/"]
+    assert reads == ["/"]
+    assert {(answer.status, answer.body) for answer in answers} == {(200, INDEX_HTML)}
 
 
 async def test_a_shared_read_the_server_cannot_do_now_answers_every_sharer_503(

@@ -96,6 +96,17 @@ async def test_the_operator_pushes_its_build_and_the_router_serves_it(tmp_path: 
     assert all(e.get("event") != "build" for e in channel.envelopes)
 
 
+async def test_a_pushed_builds_task_page_is_in_memory_before_the_operator_hears_it_is_installed(
+    tmp_path: Path,
+) -> None:
+    build = _build(tmp_path / "build", "one")
+    async with standalone(tmp_path / "data") as server, operator_channel(server, build):
+        stored = tmp_path / "data" / "builds" / build_digest(build) / "index.html"
+        stored.unlink()  # only the copy read when the build was installed can answer now
+        page = await http_request(server.port, "/?worker_id=alice")
+    assert page.status == 200 and page.body == b"<p>page one</p>"
+
+
 async def test_a_router_restarted_on_its_data_dir_serves_the_build_before_any_operator_connects(
     tmp_path: Path,
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mephisto_core.router.build_archive import UnsafeBuildError
@@ -22,8 +22,17 @@ log = logging.getLogger(__name__)
 class BuildReceiver:
     """One channel's push in progress; `send` queues an event for that channel's operator."""
 
-    def __init__(self, store: BuildStore, install_lock: asyncio.Lock, send: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        store: BuildStore,
+        install_lock: asyncio.Lock,
+        send: Callable[[dict[str, Any]], None],
+        *,
+        on_served: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`on_served` runs once a pushed build is served, before the operator hears that it is installed."""
         self._store = store
+        self._on_served = on_served
         self._lock = install_lock
         self._send = send
         self._digest: str | None = None
@@ -96,6 +105,8 @@ class BuildReceiver:
                 build = await asyncio.to_thread(self._store.install, data, digest)
                 self._store.switch(build)
                 await asyncio.to_thread(self._store.prune)
+                if self._on_served is not None:
+                    await self._on_served()
         except UnsafeBuildError as exc:
             self._refuse(digest, str(exc))
             return

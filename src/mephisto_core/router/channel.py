@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -106,10 +107,18 @@ class LocalSession:
 class OperatorChannel:
     """The router's end of the operator channel (see docs/protocol.md, "Operator channel")."""
 
-    def __init__(self, router_id: str, workers: WorkerRegistry, builds: BuildStore | None = None) -> None:
+    def __init__(
+        self,
+        router_id: str,
+        workers: WorkerRegistry,
+        builds: BuildStore | None = None,
+        *,
+        on_build_served: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._router_id = router_id
         self._workers = workers
         self._builds = builds if builds is not None else BuildStore()
+        self._on_build_served = on_build_served
         self._install_lock = asyncio.Lock()
         self._session: _Session | None = None
         # Frames (str | bytes) for a socket session, `_LocalItem`s for a local one: `serve` and `open_local`
@@ -414,7 +423,10 @@ class ChannelSocket:
         channel = self._channel
         session = self._session = channel.begin_socket(conn)
         self._receiver = BuildReceiver(
-            channel._builds, channel._install_lock, lambda event: channel.send_event(session, event)
+            channel._builds,
+            channel._install_lock,
+            lambda event: channel.send_event(session, event),
+            on_served=channel._on_build_served,
         )
 
     def on_text(self, conn: WsConnection, data: bytes) -> None:

@@ -154,14 +154,15 @@ class RouterServer:
         client_js = await asyncio.to_thread(load_client_js, self._max_upload_bytes, self._max_message_bytes)
         await asyncio.to_thread(self._builds.load)
         registry = WorkerRegistry(self._max_worker_buffer_bytes)
-        self._channel = OperatorChannel(self.router_id, registry, self._builds)
+        self._routes = routes = HttpRoutes(self._builds, client_js, lambda: self.operator_connected)
+        self._channel = OperatorChannel(self.router_id, registry, self._builds, on_build_served=routes.warm)
         self._workers = WorkerSocketHandler(
             registry,
             self._channel,
             max_message_bytes=self._max_message_bytes,
             max_upload_bytes=self._max_upload_bytes,
         )
-        self._routes = HttpRoutes(self._builds, client_js, lambda: self.operator_connected)
+        await routes.warm()  # before the first worker can connect
         # No compression is ever negotiated: it would cost a zlib context per socket and CPU per frame.
         self._server = WsServer(self, ping_interval=PING_INTERVAL_SECONDS, ping_timeout=PING_TIMEOUT_SECONDS)
         self._bound_port = await self._server.start(self._host, self._port, self._ssl)
