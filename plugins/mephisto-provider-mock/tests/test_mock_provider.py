@@ -46,6 +46,9 @@ def test_invalid_worker_id_is_refused_with_a_reason(provider: MockProvider, work
 def test_longest_allowed_and_unicode_worker_ids_are_accepted(provider: MockProvider) -> None:
     assert provider.identify_worker({"worker_id": "a" * 128}).worker_name == "a" * 128
     assert provider.identify_worker({"worker_id": "Zoë 王"}).worker_name == "Zoë 王"
+    # Not printable, yet no control character: a no-break space, a zero-width joiner.
+    for name in ("ana\u00a0maria", "emoji\u200djoined"):
+        assert provider.identify_worker({"worker_id": name}).worker_name == name
 
 
 def test_worker_link_quotes_the_name(provider: MockProvider) -> None:
