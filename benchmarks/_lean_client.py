@@ -81,6 +81,10 @@ class LeanReport:
     resends: int = 0
     error_times: list[float] = field(default_factory=list)  # wall clock, one per error
     connect_to_data: list[float] = field(default_factory=list)
+    # the first unit's connect_to_data split where its WebSocket opened: opening the page (TCP connect, page GET,
+    # TCP connect, WebSocket handshake) and hello to data
+    first_open: float | None = None
+    first_hello_to_data: float | None = None
     submit_to_ack: list[float] = field(default_factory=list)
     acknowledged_keys: list[str] = field(default_factory=list)
     first_hello: float | None = None  # wall clock
@@ -261,6 +265,7 @@ class LeanBot:
         self._token: bytes | None = None  # the agent token, JSON-encoded
         self._pending: _Pending | None = None
         self._started = 0.0
+        self._opened = 0.0  # when the current WebSocket opened
         self._over = False
         self._socket: _Socket | None = None
 
@@ -313,6 +318,7 @@ class LeanBot:
             )
             self._socket = socket
             await socket.opened
+            self._opened = time.perf_counter()
 
     def _error(self) -> None:
         self.report.error_times.append(time.time())
@@ -409,7 +415,12 @@ class LeanBot:
             self.report.resends += 1  # the same submit again, on a new socket
             self._send_submit(socket, pending)
             return
-        self.report.connect_to_data.append(time.perf_counter() - self._started)
+        now = time.perf_counter()
+        report = self.report
+        if not report.connect_to_data:
+            report.first_open = self._opened - self._started
+            report.first_hello_to_data = now - self._opened
+        report.connect_to_data.append(now - self._started)
         if self.think_seconds:
             pause = self.think_seconds * (0.5 + self.rng.random())
             self.loop.call_later(pause, self._answer_unit, socket, reply)

@@ -62,6 +62,9 @@ class ShareResult:
     connect_to_data_first: list[float] = field(default_factory=list)
     connect_to_data_steady: list[float] = field(default_factory=list)
     submit_to_ack_first: list[float] = field(default_factory=list)
+    # lean bots only: each bot's first connect_to_data split into opening the page and hello to data
+    open_page_first: list[float] = field(default_factory=list)
+    hello_to_data_first: list[float] = field(default_factory=list)
     submit_to_ack_steady: list[float] = field(default_factory=list)
     resends: int = 0
     acknowledged_keys: list[str] = field(default_factory=list)
@@ -254,6 +257,9 @@ async def _run_lean(spec: ShareSpec, answer: AnswerBytes, stop: Event, result: S
         result.resends += report.resends
         result.error_times += report.error_times
         _timings(result, report.connect_to_data, report.submit_to_ack)
+        if report.first_open is not None and report.first_hello_to_data is not None:
+            result.open_page_first.append(report.first_open)
+            result.hello_to_data_first.append(report.first_hello_to_data)
         result.acknowledged_keys += report.acknowledged_keys
         result.units_per_bot.append(report.submitted)
         _times(result, report.first_hello, report.last_ack)

@@ -42,6 +42,8 @@ METRICS: list[tuple[str, tuple[str, ...], bool]] = [
     ("connect_to_data_p99_ms", ("connect_to_data_ms", "p99"), False),
     ("submit_to_ack_p99_ms", ("submit_to_ack_ms", "p99"), False),
     ("burst_connect_p99_ms", ("phases", "connect_to_data_ms", "burst", "p99"), False),
+    ("burst_open_page_p99_ms", ("phases", "open_page_ms", "burst", "p99"), False),
+    ("burst_hello_to_data_p99_ms", ("phases", "hello_to_data_ms", "burst", "p99"), False),
     ("steady_submit_p99_ms", ("phases", "submit_to_ack_ms", "steady", "p99"), False),
 ]
 

@@ -410,6 +410,9 @@ def summarise(
         "phases": {
             "connect_to_data_ms": {"burst": connect["burst"], "steady": connect["steady"]},
             "submit_to_ack_ms": {"burst": submit["burst"], "steady": submit["steady"]},
+            # lean bots: the burst's connect_to_data split where each WebSocket opened (None for simulated bots)
+            "open_page_ms": {"burst": percentiles_ms([v for s in shares for v in s.open_page_first])},
+            "hello_to_data_ms": {"burst": percentiles_ms([v for s in shares for v in s.hello_to_data_first])},
         },
         "resends": sum(s.resends for s in shares),
         "errors": sum(1 for t in error_times if t <= end_of_run),

@@ -113,7 +113,13 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert result["db_matches_acks"] is True
     assert result["acknowledged"] == 20 and result["db_completed_agents"] == 20
     assert result["errors"] == 0 and result["bot_crashes"] == []
-    assert result["phases"]["connect_to_data_ms"]["burst"]["n"] == 4
+    phases = result["phases"]
+    assert phases["connect_to_data_ms"]["burst"]["n"] == 4
+    # The burst's split at the WebSocket's opening: both parts of each bot's first unit, none longer than it.
+    opening, hello_to_data = phases["open_page_ms"]["burst"], phases["hello_to_data_ms"]["burst"]
+    assert opening["n"] == hello_to_data["n"] == 4
+    assert 0 < opening["max"] <= phases["connect_to_data_ms"]["burst"]["max"]
+    assert 0 < hello_to_data["max"] <= phases["connect_to_data_ms"]["burst"]["max"]
 
 
 def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:
