@@ -105,6 +105,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("export_100k", []),
     ("launch_100k", []),
     ("idle_connections", []),
+    # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).
+    ("page_loads", []),
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
     # The default (`auto`: the router in its own process on 2+ cores) and the router in the operator's process.
     ("load_e2e", ["--workers", "1000", "--units", "15000"]),

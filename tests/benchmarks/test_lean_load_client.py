@@ -132,3 +132,19 @@ def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> Non
     )
     assert done.returncode == 2
     assert "--set 'maximum_units_per_worker': write SECTION.KEY=VALUE" in done.stderr
+
+
+def test_page_loads_compares_kept_alive_connections_with_one_per_request() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "page_loads.py"), "--loads", "20", "--clients", "2", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[-1])
+    assert result["tls"] is True
+    for way in ("keep_alive", "connection_per_request"):
+        assert result[way]["page_load_ms"]["p50"] > 0

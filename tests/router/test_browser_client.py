@@ -186,3 +186,35 @@ def test_live_messages_and_status_pushes_reach_the_page_callbacks(task: LiveTask
         "status": ["timed_out"],
     }
     assert operator.messages("live") == [{"type": "live", "data": {"move": "e4"}}]
+
+
+def test_the_browser_gets_the_page_and_its_script_over_one_connection(
+    tmp_path: Path, task_page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chromium asks to keep its connections alive: the script (and the page's other files) need no new
+    # connection, nor over TLS a new handshake.
+    from mephisto_core.router.http_server import WsConnection
+
+    connections: list[WsConnection] = []
+    made = WsConnection.connection_made
+
+    def recorded(self: WsConnection, transport: Any) -> None:
+        connections.append(self)
+        made(self, transport)
+
+    monkeypatch.setattr(WsConnection, "connection_made", recorded)
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "index.html").write_text(TASK_PAGE.replace("</title>", '</title><link rel="stylesheet" href="/s.css">'))
+    (build / "s.css").write_text("body { color: #222; }\n")
+    live = LiveTask(build)
+    try:
+        live.connect_operator()
+        task_page.goto(live.server.url + "?worker_id=carol")
+        assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+        served = sorted(conn._served for conn in connections)
+    finally:
+        live.close()
+    # The page, its stylesheet and its script (and the favicon Chromium asks for) over fewer connections than
+    # requests: at least one connection answered two of them.
+    assert served[-1] >= 2, served

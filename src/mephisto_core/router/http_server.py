@@ -6,7 +6,10 @@ for the whole server pings open sockets (a peer that does not answer within the 
 handshakes and close handshakes that take too long.
 
 What a connection may be asked (`route`): a plain HTTP request gets an `HttpResponse` (or a coroutine making one,
-for answers that read files) and the connection closes after it; a WebSocket request is accepted with a
+for answers that read files) and the connection closes after it, unless the request asked to keep it alive
+(`Connection: keep-alive`, as browsers send): then it waits for the page's next request (its scripts, styles,
+images) instead of making the browser open a connection (and, over TLS, a handshake) for each, until it has been
+idle for the open timeout; a WebSocket request is accepted with a
 `WsAccept` naming the handler and the largest message the socket may send. Limits on the request head answer
 414/431 as before; a request with a body gets its answer and the body is read and dropped until the client is
 done. See docs/protocol.md for what the router speaks over it.
@@ -104,10 +107,15 @@ class HttpResponse:
                 return value
         return None
 
-    def serialize(self) -> bytes:
-        """The status line, headers and body as sent on the wire."""
+    def serialize(self, keep_alive_seconds: float | None = None) -> bytes:
+        """The status line, headers and body as sent on the wire; with `keep_alive_seconds`, saying that the
+        connection stays open for the next request (that long when idle) instead of the `Connection` header given."""
         lines = [f"HTTP/1.1 {self.status_code} {self.reason_phrase}"]
-        lines.extend(f"{key}: {value}" for key, value in self.headers)
+        if keep_alive_seconds is None:
+            lines.extend(f"{key}: {value}" for key, value in self.headers)
+        else:
+            lines.extend(f"{key}: {value}" for key, value in self.headers if key.lower() != "connection")
+            lines += ["Connection: keep-alive", f"Keep-Alive: timeout={int(keep_alive_seconds)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + self.body
 
 
@@ -198,6 +206,8 @@ class WsConnection(asyncio.BufferedProtocol):
         self._last_ping = 0.0
         self._body_left: int | None = None  # of a request body being dropped, when its length is known
         self._answered = False
+        self._keep_alive = False  # the request being answered asked for the connection to stay open
+        self._served = 0  # requests answered on this connection
 
     # State seen by handlers.
 
@@ -275,9 +285,14 @@ class WsConnection(asyncio.BufferedProtocol):
                 self._process(data)  # straight from the read buffer; only an incomplete frame's bytes are kept
         elif state == _HTTP:
             self._buf += data
-            self._read_head()
+            self._read_heads()
         elif state == _BUSY:
-            self._drop_body(len(data))
+            if self._keep_alive:  # the next request, sent before this one's answer was ready: kept for then
+                self._buf += data
+                if len(self._buf) > MAX_HEAD_BYTES:
+                    self._hang_up()
+            else:
+                self._drop_body(len(data))
 
     # Sending.
 
@@ -493,15 +508,26 @@ class WsConnection(asyncio.BufferedProtocol):
                 self.transport.write(frame_header(OP_PING, 4) + os.urandom(4))
                 self._ping_sent = self._last_ping = now
         elif state != _CLOSED and now > self._deadline:
-            self.abort()
+            if state == _HTTP and self._served and not self._buf:
+                assert self.transport is not None
+                self.transport.close()  # a kept-alive connection left idle: ended as usual, not reset
+            else:
+                self.abort()
 
     # HTTP.
 
-    def _read_head(self) -> None:
+    def _read_heads(self) -> None:
+        """Answer the requests received whole, one after the other (a kept-alive connection may hold several)."""
+        while self._state == _HTTP and self._buf and self._read_head():
+            pass
+
+    def _read_head(self) -> bool:
+        """Answer the request at the start of the buffer; False while its head is not complete yet."""
         buf = self._buf
+        self._keep_alive = False  # until this request asks for it
         if not 0x41 <= buf[0] <= 0x5A:  # a method starts with an upper-case letter; this is not HTTP (say TLS)
             self._hang_up()
-            return
+            return True
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             if len(buf) > MAX_HEAD_BYTES:
@@ -510,7 +536,7 @@ class WsConnection(asyncio.BufferedProtocol):
                 )
             elif buf.find(b"\r\n") < 0 and len(buf) > MAX_LINE_BYTES:
                 self._answer(plain_response(HTTPStatus.REQUEST_URI_TOO_LONG, "The request line is too long.\n"))
-            return
+            return False
         head = bytes(buf[:end])
         rest = bytes(buf[end + 4 :])
         self._buf = bytearray()
@@ -518,14 +544,14 @@ class WsConnection(asyncio.BufferedProtocol):
         request_line = lines[0]
         if len(request_line) > MAX_LINE_BYTES:
             self._answer(plain_response(HTTPStatus.REQUEST_URI_TOO_LONG, "The request line is too long.\n"))
-            return
+            return True
         if len(lines) - 1 > MAX_HEADERS:
             self._answer(plain_response(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many request headers.\n"))
-            return
+            return True
         parts = request_line.split(b" ")
         if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
             self._hang_up()  # not HTTP
-            return
+            return True
         try:
             method = parts[0].decode("ascii")
             target = parts[1].decode("ascii")
@@ -533,18 +559,18 @@ class WsConnection(asyncio.BufferedProtocol):
             self._answer(
                 plain_response(HTTPStatus.BAD_REQUEST, "The request line is not ASCII; percent-encode the URL.\n")
             )
-            return
+            return True
         headers: list[tuple[str, str]] = []
         for line in lines[1:]:
             if len(line) > MAX_LINE_BYTES:
                 self._answer(
                     plain_response(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "A request header is too long.\n")
                 )
-                return
+                return True
             name, colon, value = line.partition(b":")
             if not colon or not name or name != name.strip() or b" " in name:
                 self._answer(plain_response(HTTPStatus.BAD_REQUEST, "A request header is malformed.\n"))
-                return
+                return True
             headers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
         request = HttpRequest(method, target, headers)
         lengths = request.get_all("Content-Length")
@@ -558,18 +584,24 @@ class WsConnection(asyncio.BufferedProtocol):
         if isinstance(result, WsAccept):
             if has_body:  # the app refuses bodies itself; never upgrade with one
                 self._answer(plain_response(HTTPStatus.BAD_REQUEST, "A GET request carries no body.\n"), True)
-                return
+                return True
             self._upgrade(request, result, rest)
-        elif isinstance(result, HttpResponse):
-            self._state = _BUSY
+            return True
+        self._state = _BUSY
+        # Only on request: a client that says nothing gets the answer and the end of the connection, as before.
+        # Never after a body, so no request can hide inside another's body.
+        self._keep_alive = not has_body and parts[2] == b"HTTP/1.1" and _asks_keep_alive(request)
+        if self._keep_alive:
+            self._buf = bytearray(rest)  # the next request, if the client sent it already
+        else:
             self._drop_body(len(rest))
+        if isinstance(result, HttpResponse):
             self._answer(result, has_body)
         else:
-            self._state = _BUSY
-            self._drop_body(len(rest))
             task = self._loop.create_task(self._answer_later(result, has_body))
             self._server.tasks.add(task)
             task.add_done_callback(self._server.tasks.discard)
+        return True
 
     async def _answer_later(self, pending: Coroutine[Any, Any, HttpResponse], has_body: bool) -> None:
         try:
@@ -579,13 +611,22 @@ class WsConnection(asyncio.BufferedProtocol):
             response = plain_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error.\n")
         if self._state != _CLOSED:
             self._answer(response, has_body)
+            self._read_heads()  # what a kept-alive client sent meanwhile
 
     def _answer(self, response: HttpResponse, has_body: bool = False) -> None:
-        """Send an HTTP answer and end the connection (after the client's body, if it is sending one)."""
+        """Send an HTTP answer and end the connection (after the client's body, if it is sending one), or, when
+        the request asked to keep it alive, wait for the next request."""
         transport = self.transport
         assert transport is not None
         self._state = _BUSY
         self._answered = True
+        if self._keep_alive:
+            transport.write(response.serialize(keep_alive_seconds=self._server.open_timeout))
+            self._served += 1
+            self._keep_alive = self._answered = False
+            self._state = _HTTP
+            self._deadline = self._loop.time() + self._server.open_timeout  # idle this long: closed
+            return
         transport.write(response.serialize())
         if has_body and (self._body_left is None or self._body_left > 0):
             # Closing now would reset a connection whose client is still sending: it might never read the
@@ -631,6 +672,12 @@ class WsConnection(asyncio.BufferedProtocol):
 
 def _tokens(values: list[str]) -> set[str]:
     return {token.strip().lower() for value in values for token in value.split(",")}
+
+
+def _asks_keep_alive(request: HttpRequest) -> bool:
+    """Whether the request asks for its connection to stay open (`Connection: keep-alive`, as browsers send)."""
+    tokens = _tokens(request.get_all("Connection"))
+    return "keep-alive" in tokens and "close" not in tokens
 
 
 def handshake_failure(request: HttpRequest) -> HttpResponse | None:
