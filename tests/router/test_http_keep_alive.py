@@ -147,3 +147,21 @@ async def test_a_page_may_open_its_websocket_on_the_connection_it_got_the_page_o
         writer.close()
     assert page[0] == 200
     assert switched.startswith(b"HTTP/1.1 101 ") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in switched
+
+
+async def test_answers_wait_for_a_client_that_does_not_read_them_instead_of_filling_memory(build_dir: Path) -> None:
+    # 300 requests of a 200 KB file in 20 KB: answered all at once, the router would hold 60 MB for a client
+    # that reads none of it. It answers as the client reads, every one of them in the end.
+    (build_dir / "big.js").write_bytes(b"//" + b"x" * 200_000 + b"\n")
+    async with running_router(build_dir) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(_get("/big.js") * 299 + _get("/big.js", "Connection: close\r\n"))
+        await asyncio.sleep(0.5)  # the client reads nothing meanwhile
+        held = [c.transport.get_write_buffer_size() for c in server._server.connections if c.transport is not None]
+        received = 0
+        async with asyncio.timeout(TIMEOUT):
+            while chunk := await reader.read(2**20):
+                received += len(chunk)
+        writer.close()
+    assert held and max(held) < 2 * 2**20, held
+    assert received > 300 * 200_000  # every answer, once the client read

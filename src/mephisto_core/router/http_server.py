@@ -259,6 +259,8 @@ class WsConnection(asyncio.BufferedProtocol):
         waiter = self._writable
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self._state == _HTTP and self._buf:
+            self._read_heads()  # the kept-alive requests held while the client was not reading the answers
 
     def eof_received(self) -> bool | None:
         return None  # close the transport: neither side of this protocol half-closes
@@ -285,6 +287,9 @@ class WsConnection(asyncio.BufferedProtocol):
                 self._process(data)  # straight from the read buffer; only an incomplete frame's bytes are kept
         elif state == _HTTP:
             self._buf += data
+            if self._write_paused and len(self._buf) > MAX_HEAD_BYTES:
+                self._hang_up()  # requests piling up ahead of answers the client does not read
+                return
             self._read_heads()
         elif state == _BUSY:
             if self._keep_alive:  # the next request, sent before this one's answer was ready: kept for then
@@ -517,8 +522,9 @@ class WsConnection(asyncio.BufferedProtocol):
     # HTTP.
 
     def _read_heads(self) -> None:
-        """Answer the requests received whole, one after the other (a kept-alive connection may hold several)."""
-        while self._state == _HTTP and self._buf and self._read_head():
+        """Answer the requests received whole, one after the other (a kept-alive connection may hold several),
+        while the client reads the answers: none is made while the transport's buffer is full."""
+        while self._state == _HTTP and self._buf and not self._write_paused and self._read_head():
             pass
 
     def _read_head(self) -> bool:
