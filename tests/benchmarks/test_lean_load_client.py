@@ -98,9 +98,10 @@ def test_the_socket_reads_split_and_fragmented_messages_answers_pings_and_closes
     assert transport.closed and close_code == 1001
 
 
-def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_acknowledged() -> None:
+def _json_line_of(script: str, *arguments: str) -> dict[str, Any]:
+    """Run benchmarks/`script` with `arguments`; the JSON line it printed (it must exit 0)."""
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "load_e2e.py"), "--workers", "4", "--units", "20", "--processes", "1"],
+        [sys.executable, str(BENCHMARKS / script), *arguments],
         capture_output=True,
         text=True,
         timeout=120,
@@ -108,7 +109,12 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
-    result = json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_acknowledged() -> None:
+    result = _json_line_of("load_e2e.py", "--workers", "4", "--units", "20", "--processes", "1")
     assert result["client"] == "lean"
     assert result["db_matches_acks"] is True
     assert result["acknowledged"] == 20 and result["db_completed_agents"] == 20
@@ -135,16 +141,7 @@ def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> Non
 
 
 def test_page_loads_compares_kept_alive_connections_with_one_per_request() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "page_loads.py"), "--loads", "20", "--clients", "2", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    result = json.loads(lines[-1])
+    result = _json_line_of("page_loads.py", "--loads", "20", "--clients", "2", "--rounds", "1")
     assert result["tls"] is True
     for way in ("keep_alive", "connection_per_request"):
         assert result[way]["page_load_ms"]["p50"] > 0

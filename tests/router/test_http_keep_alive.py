@@ -4,13 +4,16 @@ every other client gets its answer and the end of the connection, as before."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from router_build_files import APP_JS, INDEX_HTML
 from router_helpers import TIMEOUT, running_router
 
-from mephisto_core.router import http_server
+from mephisto_core.router import RouterServer, http_server
 from mephisto_core.router.static_files import StaticFiles
 
 KEEP = "Connection: keep-alive\r\n"
@@ -34,6 +37,16 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], by
     return int(lines[0].split(" ")[1]), headers, body
 
 
+@asynccontextmanager
+async def _connection(server: RouterServer) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A raw connection to the router, closed afterwards."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+
+
 async def _at_end(reader: asyncio.StreamReader, within: float = TIMEOUT) -> bool:
     """Whether the router ends the connection (end of file) within `within` seconds, nothing else arriving."""
     try:
@@ -44,14 +57,12 @@ async def _at_end(reader: asyncio.StreamReader, within: float = TIMEOUT) -> bool
 
 
 async def test_a_page_and_its_files_come_over_one_connection_that_then_stays_open(build_dir: Path) -> None:
-    async with running_router(build_dir) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    async with running_router(build_dir) as server, _connection(server) as (reader, writer):
         writer.write(_get("/?worker_id=alice"))
         page = await _answer(reader)
         writer.write(_get("/sub/app.js"))
         script = await _answer(reader)
         still_open = not await _at_end(reader, within=0.3)
-        writer.close()
     assert (page[0], page[2], script[0], script[2]) == (200, INDEX_HTML, 200, APP_JS)
     assert page[1]["connection"] == "keep-alive" and page[1]["keep-alive"] == "timeout=10"
     assert still_open
@@ -63,18 +74,15 @@ async def test_requests_sent_together_are_answered_in_their_order(
     real_lookup = StaticFiles.lookup
 
     def slow(self: StaticFiles, target: str) -> object:
-        import time
-
         time.sleep(0.2)  # app.js is read from the disk (in a thread) while the next request is already there
         return real_lookup(self, target)
 
     async with running_router(build_dir) as server:
         monkeypatch.setattr(StaticFiles, "lookup", slow)
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(_get("/sub/app.js") + _get("/") + _get("/sub/app.js", "Connection: close\r\n"))
-        answers = [await _answer(reader) for _ in range(3)]
-        ended = await _at_end(reader)
-        writer.close()
+        async with _connection(server) as (reader, writer):
+            writer.write(_get("/sub/app.js") + _get("/") + _get("/sub/app.js", "Connection: close\r\n"))
+            answers = [await _answer(reader) for _ in range(3)]
+            ended = await _at_end(reader)
     assert [(status, body) for status, _, body in answers] == [(200, APP_JS), (200, INDEX_HTML), (200, APP_JS)]
     assert answers[2][1]["connection"] == "close" and ended
 
@@ -92,26 +100,22 @@ async def test_requests_sent_together_are_answered_in_their_order(
 async def test_other_clients_get_their_answer_and_the_end_of_the_connection(
     build_dir: Path, headers: str, version: str
 ) -> None:
-    async with running_router(build_dir) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    async with running_router(build_dir) as server, _connection(server) as (reader, writer):
         writer.write(_get("/", headers, version))
         status, answer_headers, body = await _answer(reader)
         ended = await _at_end(reader)
-        writer.close()
     assert (status, body, answer_headers["connection"]) == (200, INDEX_HTML, "close")
     assert ended
 
 
 async def test_a_request_with_a_body_ends_the_connection_so_nothing_hides_in_a_body(build_dir: Path) -> None:
     smuggled = _get("/sub/app.js")
-    async with running_router(build_dir) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    async with running_router(build_dir) as server, _connection(server) as (reader, writer):
         writer.write(
             f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n{KEEP}Content-Length: {len(smuggled)}\r\n\r\n".encode() + smuggled
         )
         status, headers, _ = await _answer(reader)
         ended = await _at_end(reader)
-        writer.close()
     assert (status, headers["connection"]) == (400, "close")
     assert ended  # the request inside the body was never answered
 
@@ -120,19 +124,16 @@ async def test_an_idle_kept_alive_connection_is_ended_after_the_open_timeout_not
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_server, "OPEN_TIMEOUT_SECONDS", 0.3)
-    async with running_router(build_dir) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    async with running_router(build_dir) as server, _connection(server) as (reader, writer):
         writer.write(_get("/"))
         status, headers, _ = await _answer(reader)
         ended = await _at_end(reader, within=3.0)  # a reset would raise ConnectionResetError here
-        writer.close()
     assert (status, headers["keep-alive"]) == (200, "timeout=0")
     assert ended
 
 
 async def test_a_page_may_open_its_websocket_on_the_connection_it_got_the_page_on(build_dir: Path) -> None:
-    async with running_router(build_dir) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    async with running_router(build_dir) as server, _connection(server) as (reader, writer):
         writer.write(_get("/?worker_id=alice"))
         page = await _answer(reader)
         writer.write(
@@ -144,7 +145,6 @@ async def test_a_page_may_open_its_websocket_on_the_connection_it_got_the_page_o
         )
         async with asyncio.timeout(TIMEOUT):
             switched = await reader.readuntil(b"\r\n\r\n")
-        writer.close()
     assert page[0] == 200
     assert switched.startswith(b"HTTP/1.1 101 ") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in switched
 
@@ -153,8 +153,7 @@ async def test_answers_wait_for_a_client_that_does_not_read_them_instead_of_fill
     # 300 requests of a 200 KB file in 20 KB: answered all at once, the router would hold 60 MB for a client
     # that reads none of it. It answers as the client reads, every one of them in the end.
     (build_dir / "big.js").write_bytes(b"//" + b"x" * 200_000 + b"\n")
-    async with running_router(build_dir) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    async with running_router(build_dir) as server, _connection(server) as (reader, writer):
         writer.write(_get("/big.js") * 299 + _get("/big.js", "Connection: close\r\n"))
         await asyncio.sleep(0.5)  # the client reads nothing meanwhile
         held = [c.transport.get_write_buffer_size() for c in server._server.connections if c.transport is not None]
@@ -162,6 +161,5 @@ async def test_answers_wait_for_a_client_that_does_not_read_them_instead_of_fill
         async with asyncio.timeout(TIMEOUT):
             while chunk := await reader.read(2**20):
                 received += len(chunk)
-        writer.close()
     assert held and max(held) < 2 * 2**20, held
     assert received > 300 * 200_000  # every answer, once the client read
