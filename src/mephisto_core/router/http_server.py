@@ -653,6 +653,7 @@ class WsConnection(asyncio.BufferedProtocol):
     def _hang_up(self) -> None:
         assert self.transport is not None
         self._state = _BUSY
+        self._keep_alive = False  # an answer still being made ends the connection, not reopens it
         self.transport.close()
 
     def _upgrade(self, request: HttpRequest, accept: WsAccept, rest: bytes) -> None:
