@@ -62,10 +62,10 @@ class ShareResult:
     connect_to_data_first: list[float] = field(default_factory=list)
     connect_to_data_steady: list[float] = field(default_factory=list)
     submit_to_ack_first: list[float] = field(default_factory=list)
+    submit_to_ack_steady: list[float] = field(default_factory=list)
     # lean bots only: each bot's first connect_to_data split into opening the page and hello to data
     open_page_first: list[float] = field(default_factory=list)
     hello_to_data_first: list[float] = field(default_factory=list)
-    submit_to_ack_steady: list[float] = field(default_factory=list)
     resends: int = 0
     acknowledged_keys: list[str] = field(default_factory=list)
     units_per_bot: list[int] = field(default_factory=list)

@@ -64,3 +64,13 @@ def statements_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(pool_sql_module.PoolQueries, "_run", counting)
     return names
+
+
+def rows_read(database: Any, tables: tuple[str, ...]) -> dict[str, int]:
+    """Rows of each table that this transaction's scans read so far (PostgreSQL's per-transaction statistics)."""
+    rows = database.db.execute_sql(
+        "SELECT relname, COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+        "WHERE relname IN %s",
+        (tables,),
+    ).fetchall()
+    return {name: int(count) for name, count in rows}

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from pool_helpers import call, hello
+from pool_helpers import call, hello, rows_read
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
 from mephisto_core.data_model.pool_sql import SQLITE_HAS_RETURNING
@@ -313,16 +313,6 @@ def test_workers_meeting_the_required_qualifications_claim_together_and_the_othe
     assert texts[3].endswith("'english' is at least 3; you do not have it.")
 
 
-def _rows_read(database: Any, tables: tuple[str, ...]) -> dict[str, int]:
-    """Rows of each table that this transaction's scans read so far (PostgreSQL's per-transaction statistics)."""
-    rows = database.db.execute_sql(
-        "SELECT relname, COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
-        "WHERE relname IN %s",
-        (tables,),
-    ).fetchall()
-    return {name: int(count) for name, count in rows}
-
-
 @pytest.mark.parametrize(
     "database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )  # PostgreSQL's planner; SQLite's shared claim reads the picked units' assignments by construction
@@ -340,9 +330,9 @@ def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on
     read: dict[str, dict[str, int]] = {}
     for name in ("bob", "alice"):
         with database.write():
-            before = _rows_read(database, tables)
+            before = rows_read(database, tables)
             (result,) = HelloGroup(pool).run_together(hellos(name))
-            after = _rows_read(database, tables)
+            after = rows_read(database, tables)
         assert result is not None and isinstance(result[0], Assigned)
         read[name] = {table: after.get(table, 0) - before.get(table, 0) for table in tables}
     assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read

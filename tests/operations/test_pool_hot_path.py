@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from pool_helpers import call, hello
+from pool_helpers import call, hello, rows_read
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
 from mephisto_core.data_model import pool_sql as pool_sql_module
@@ -136,17 +136,9 @@ def _work_of(database, fn):
             finally:
                 connection.set_progress_handler(None, 0)
             return result, steps[0]
-        before = _unit_rows_read(database)
+        before = rows_read(database, ("unit",)).get("unit", 0)
         result = fn()
-        return result, _unit_rows_read(database) - before
-
-
-def _unit_rows_read(database) -> int:
-    (count,) = database.db.execute_sql(
-        "SELECT COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
-        "WHERE relname = 'unit'"
-    ).fetchone()
-    return int(count)
+        return result, rows_read(database, ("unit",)).get("unit", 0) - before
 
 
 def test_a_claim_costs_no_more_for_a_worker_with_a_long_history(database, make_pool):

@@ -75,8 +75,6 @@ def build_response(
     """An HTTP response with the headers every router answer carries."""
     headers = [
         ("Date", _http_date()),
-        # The router answers one request per connection; saying so keeps clients from waiting.
-        ("Connection", "close"),
         ("Content-Length", str(len(body))),
         ("Content-Type", content_type),
         ("X-Content-Type-Options", "nosniff"),
@@ -141,9 +139,9 @@ class HttpRoutes:
     async def warm(self) -> None:
         """Read the served build's task page (`/`) into memory now, before any worker asks for it.
 
-        Otherwise every page of a launch's opening burst waits for that first read, which runs in a worker
-        thread that the burst itself keeps from the CPU (up to 57 ms at 1,000 pages at once, docs/performance.md).
-        A page that cannot be read now is read on request as before.
+        Otherwise every page of a launch's opening burst that comes before that first read ends waits for it, and
+        the read runs in a worker thread that the burst itself keeps from the CPU (docs/performance.md). A page that
+        cannot be read now is read on request as before.
         """
         build = self._builds.current
         if build is not None:

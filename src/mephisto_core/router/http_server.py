@@ -108,13 +108,14 @@ class HttpResponse:
         return None
 
     def serialize(self, keep_alive_seconds: float | None = None) -> bytes:
-        """The status line, headers and body as sent on the wire; with `keep_alive_seconds`, saying that the
-        connection stays open for the next request (that long when idle) instead of the `Connection` header given."""
+        """The status line, headers and body as sent on the wire, with what becomes of the connection: closed after
+        this answer, or with `keep_alive_seconds` kept for the next request (that long when idle). The connection
+        is the server's to decide, so no response carries its own `Connection` header."""
         lines = [f"HTTP/1.1 {self.status_code} {self.reason_phrase}"]
+        lines.extend(f"{key}: {value}" for key, value in self.headers)
         if keep_alive_seconds is None:
-            lines.extend(f"{key}: {value}" for key, value in self.headers)
+            lines.append("Connection: close")  # saying so keeps clients from waiting for more
         else:
-            lines.extend(f"{key}: {value}" for key, value in self.headers if key.lower() != "connection")
             lines += ["Connection: keep-alive", f"Keep-Alive: timeout={int(keep_alive_seconds)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + self.body
 
@@ -123,7 +124,6 @@ def plain_response(status: HTTPStatus, text: str, headers: tuple[tuple[str, str]
     """A short plain-text answer that closes the connection (handshake failures)."""
     body = text.encode("utf-8")
     base = [
-        ("Connection", "close"),
         ("Content-Length", str(len(body))),
         ("Content-Type", "text/plain; charset=utf-8"),
     ]
