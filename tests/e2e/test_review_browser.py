@@ -249,6 +249,30 @@ def test_quick_keyboard_moves_show_the_last_unit_asked_for(
         expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(first))
 
 
+def test_a_unit_opened_while_the_list_reloads_stays_open(
+    static_task, start_launch, review_process, browser, mephisto_settings
+) -> None:
+    first, _, third, _ = _collect(static_task, start_launch, mephisto_settings, bots=2)[0]
+    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+        _open_unit(page, first)
+        held: list[Route] = []
+        # The list for a new filter is held back; meanwhile the reviewer opens a unit of the list on screen.
+        page.route(re.compile(r"/api/units\?"), lambda route: held.append(route))
+        page.locator("#filter-status").select_option("")
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == 1
+        page.get_by_role("button", name=f"Open unit {third}").click()
+        _open_unit(page, third)
+        held[0].continue_()  # the new list arrives: it must not open its first unit over the reviewer's choice
+        expect(page.locator("#unit-count")).to_have_text("4 units match.")
+        page.wait_for_timeout(500)
+        expect(page.locator("#unit-heading")).to_contain_text(f"Unit {third}")
+        expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(third))
+
+
 def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:

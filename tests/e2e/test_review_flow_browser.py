@@ -27,6 +27,13 @@ ANSWERS = [
 ]
 
 
+#: an <img>'s natural width once it has loaded (0 if it fails to)
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise((resolve) => {
+    img.addEventListener("load", () => resolve(img.naturalWidth), { once: true });
+    img.addEventListener("error", () => resolve(0), { once: true });
+})"""
+
+
 def _png() -> bytes:
     """A valid 120x80 PNG (a blue-green gradient), large enough to see as a thumbnail."""
 
@@ -92,7 +99,8 @@ def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Br
     expect(chosen).to_have_text(["birds", "trees"])
     thumb = answers.locator('dd[data-field="photo"] img.thumb')
     expect(thumb).to_be_visible()
-    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 120  # the image itself, served by the app
+    # The image itself, served by the app: once it has loaded (visible comes first: its box is sized by the style).
+    assert thumb.evaluate(LOADED_WIDTH) == 120
     # The raw view is one click away.
     page.locator("#task-view summary").click()
     expect(page.locator("#task-view table")).to_be_visible()

@@ -291,9 +291,18 @@
   }
 
   async function loadUnits(openIndex) {
+    const opened = state.opening;
     const data = await api("GET", `/api/units?${filterQuery()}`);
+    const chosen = state.opening !== opened ? state.units[state.index] : null;
     state.units = data.units;
     state.total = data.total;
+    if (chosen) {
+      // The reviewer opened a unit while the list was loading: theirs stays open, marked in the new list.
+      state.index = state.units.findIndex((unit) => unit.unit_id === chosen.unit_id);
+      renderUnitList();
+      writeAddress();
+      return;
+    }
     renderUnitList();
     if (state.units.length && openIndex !== null) {
       const index = openIndex < 0 ? state.units.length - 1 : Math.min(openIndex, state.units.length - 1);
