@@ -84,12 +84,24 @@ def _reopen_with_its_answer_held(page: Page, unit_id: int, hold: Callable[[Route
     held: list[Any] = []
     page.route(re.compile(rf"/api/units/{unit_id}$"), lambda route: held.append(hold(route)))
     page.get_by_role("button", name=f"Open unit {unit_id}").click()
+    _wait_for_one_held(page, held)
+    return held
+
+
+def _wait_for_one_held(page: Page, held: list[Any]) -> None:
+    """Wait (5 s at most) until the page has asked for the held answer: exactly one."""
     for _ in range(100):
         if held:
             break
         page.wait_for_timeout(50)
     assert len(held) == 1
-    return held
+
+
+def _shows_only(page: Page, unit_id: int) -> None:
+    """After a second for late answers: the pane shows unit `unit_id`, and the list marks it."""
+    page.wait_for_timeout(1000)
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {unit_id}")
+    expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(unit_id))
 
 
 def _collect(static_task: Path, start_launch: Any, settings: Settings, bots: int) -> tuple[list[int], dict[int, str]]:
@@ -244,9 +256,7 @@ def test_quick_keyboard_moves_show_the_last_unit_asked_for(
         _open_unit(page, first)
         assert len(held) == 1
         held[0].continue_()  # it arrives after the first unit's, and must not replace it
-        page.wait_for_timeout(1000)
-        expect(page.locator("#unit-heading")).to_contain_text(f"Unit {first}")
-        expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(first))
+        _shows_only(page, first)
 
 
 def test_a_unit_opened_while_the_list_reloads_stays_open(
@@ -259,18 +269,12 @@ def test_a_unit_opened_while_the_list_reloads_stays_open(
         # The list for a new filter is held back; meanwhile the reviewer opens a unit of the list on screen.
         page.route(re.compile(r"/api/units\?"), lambda route: held.append(route))
         page.locator("#filter-status").select_option("")
-        for _ in range(100):
-            if held:
-                break
-            page.wait_for_timeout(50)
-        assert len(held) == 1
+        _wait_for_one_held(page, held)
         page.get_by_role("button", name=f"Open unit {third}").click()
         _open_unit(page, third)
         held[0].continue_()  # the new list arrives: it must not open its first unit over the reviewer's choice
         expect(page.locator("#unit-count")).to_have_text("4 units match.")
-        page.wait_for_timeout(500)
-        expect(page.locator("#unit-heading")).to_contain_text(f"Unit {third}")
-        expect(page.locator('tr[aria-current="true"]')).to_have_attribute("data-unit", str(third))
+        _shows_only(page, third)
 
 
 def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
