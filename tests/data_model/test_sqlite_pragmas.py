@@ -1,5 +1,4 @@
-"""Every SQLite connection runs in WAL mode, with foreign keys enforced, a busy timeout, and its temporary storage
-(the sub-journal of savepoints) in memory."""
+"""Every SQLite connection runs in WAL mode, with foreign keys enforced and a busy timeout."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from mephisto_core.settings import Settings
 def _pragmas(database: Database) -> dict[str, object]:
     return {
         name: database.db.execute_sql(f"PRAGMA {name}").fetchone()[0]
-        for name in ("journal_mode", "foreign_keys", "busy_timeout", "temp_store")
+        for name in ("journal_mode", "foreign_keys", "busy_timeout")
     }
 
 
@@ -23,8 +22,6 @@ def test_the_database_file_is_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
     assert pragmas["journal_mode"] == "wal"
     assert pragmas["foreign_keys"] == 1
     assert isinstance(pragmas["busy_timeout"], int) and pragmas["busy_timeout"] >= 5_000
-    # 2 is MEMORY: the writer's job savepoints no longer spill their sub-journal to a temporary file page by page
-    assert pragmas["temp_store"] == 2
 
 
 def test_connections_opened_by_other_threads_get_the_same_pragmas(sqlite_database: Database) -> None:

@@ -27,9 +27,6 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 30_000,
     "synchronous": "normal",  # with WAL: durable across process crashes, and fast
     "cache_size": -64_000,
-    # Savepoints and statements inside a transaction keep the pages they change in a sub-journal; on file that
-    # is a temporary file written page by page (as many writes as the WAL's under the writer's job savepoints).
-    "temp_store": "memory",
 }
 
 
