@@ -15,7 +15,7 @@ from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.launcher import TaskLauncher
+from mephisto_core.operations.run.launcher import TaskLauncher, every_unit_by_status, special_units_by_status
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_setup import select_run
@@ -204,3 +204,43 @@ def test_status_counts_recount_once_the_last_count_is_old(
     monkeypatch.setattr("mephisto_core.operations.run.launcher.RECOUNT_WHILE_CREATING_S", 0.0)
     with database.write():
         assert launcher.status_counts() == {"launched": 2, "assigned": 1}
+
+
+def _add_special_unit(database: Database, like: int, unit_index: int, status: UnitStatus) -> None:
+    """A gold (-2) or screening (-1) unit beside unit `like`, as the launcher makes them."""
+    model = Unit.get_by_id(like)
+    with database.write():
+        Unit.create(
+            assignment=model.assignment_id,
+            task_run=model.task_run_id,
+            task=model.task_id,
+            unit_index=unit_index,
+            pay_amount=model.pay_amount,
+            status=status.value,
+        )
+
+
+def test_status_counts_leave_gold_and_screening_units_out(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    _create(database, launcher, 3)
+    first, second, third = [unit.id for unit in Unit.select(Unit.id).order_by(Unit.id)]
+    _set_status(database, first, UnitStatus.COMPLETED)
+    _add_special_unit(database, first, -2, UnitStatus.LAUNCHED)
+    _add_special_unit(database, second, -2, UnitStatus.COMPLETED)
+    _add_special_unit(database, third, -1, UnitStatus.ASSIGNED)
+    launcher.ctx.accepting = False  # counted afresh
+    with database.write():
+        assert launcher.status_counts() == {"launched": 2, "completed": 1}
+
+
+def test_the_count_by_status_reads_indexes_only(sqlite_database: Database) -> None:
+    """At every tick, on the writer's thread: no unit's row is read, only index entries (SQLite's plan)."""
+
+    def plan(query: Any) -> str:
+        sql, params = query.sql()
+        return " ".join(str(row[-1]) for row in sqlite_database.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+
+    assert "USING COVERING INDEX unit_task_run_id_status_id" in plan(every_unit_by_status(1))
+    assert "USING INDEX unit_special" in plan(special_units_by_status(1))

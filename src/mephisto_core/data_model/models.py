@@ -113,6 +113,7 @@ class Unit(BaseModel):
 
     # No index of their own: (assignment, unit_index), (task_run, status, id) and (task, worker) lead with them
     # (migration 11), and every index costs each claim and submission an entry. Status has none (migration 12).
+    # Gold and screening units (unit_index < 0) also have a partial index by run and status (migration 13).
     assignment = pw.ForeignKeyField(Assignment, backref="units", index=False)
     task_run = pw.ForeignKeyField(TaskRun, backref="units", index=False)
     task = pw.ForeignKeyField(Task, backref="units", index=False)

@@ -249,10 +249,24 @@ class TaskLauncher:
         return counts
 
     def _count_by_status(self) -> dict[str, int]:
-        query = (
-            Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
-            .where((Unit.task_run == self.ctx.run) & (Unit.unit_index >= 0))  # gold units are extra, not the run's
-            .group_by(Unit.status)
-            .tuples()
-        )
-        return {status: int(count) for status, count in query}
+        # Gold and screening units are extra, not the run's: counted apart and taken off. Asking for
+        # `unit_index >= 0` instead made the count read every unit's row, not its index entry alone: 18 ms at
+        # 100,000 units against 7 ms, on the writer's thread, at every tick.
+        counts = Counter(dict(every_unit_by_status(self.ctx.run.id).tuples()))
+        counts.subtract(dict(special_units_by_status(self.ctx.run.id).tuples()))
+        return {status: int(count) for status, count in counts.items() if count > 0}
+
+
+def every_unit_by_status(run_id: int) -> pw.ModelSelect:
+    """(status, units) of the run, gold and screening units included: from the (task_run, status, id) index alone."""
+    return Unit.select(Unit.status, pw.fn.COUNT(pw.SQL("*"))).where(Unit.task_run == run_id).group_by(Unit.status)
+
+
+def special_units_by_status(run_id: int) -> pw.ModelSelect:
+    """(status, units) of the run's gold and screening units, from their partial index (migration 13); the
+    condition is written as the index's own, which the planners need to match it."""
+    return (
+        Unit.select(Unit.status, pw.fn.COUNT(pw.SQL("*")))
+        .where((Unit.task_run == run_id) & pw.SQL('"unit_index" < 0'))
+        .group_by(Unit.status)
+    )
