@@ -148,6 +148,7 @@ class DatabaseWriter:
     def _run(self) -> None:
         if self.checkpointer is not None:
             self._leave_checkpoints_to(self.checkpointer)
+        if self.database.is_sqlite:
             self._keep_sub_journals_in_memory()
         stopping = False
         while not stopping:
@@ -181,10 +182,10 @@ class DatabaseWriter:
 
     def _keep_sub_journals_in_memory(self) -> None:
         """SQLite keeps the original of every page a savepoint changes (the writer's job savepoints) in a
-        sub-journal, which past 64 KiB a transaction is an unlinked temporary file written one page per call: as
-        many writes as the log itself got, at 1,000 workers with 1 s think time. On this thread's connection only:
-        `temp_store = MEMORY` also keeps sorts in memory without bound, which the writer's small statements never
-        need but an export over a large database would (the other connections keep SQLite's default)."""
+        sub-journal. Once a transaction's passes 64 KiB it goes to an unlinked temporary file, written one page per
+        call: as many writes as the log itself got, at 1,000 workers with 1 s think time. On this thread's
+        connection only: `temp_store = MEMORY` also keeps sorts in memory without bound, which the writer's small
+        statements never need but an export over a large database would (other connections keep the default)."""
         try:
             self.database.db.execute_sql("PRAGMA temp_store = MEMORY")
         except pw.DatabaseError as exc:
