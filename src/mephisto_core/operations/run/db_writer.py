@@ -428,10 +428,18 @@ def _make_deferring_cursor(base: type | None = None) -> type:
             return super().execute(query, vars)
 
         def executemany(self, query: Any, vars_list: Any) -> Any:
+            self._send_deferred()
+            return super().executemany(query, vars_list)
+
+        def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> Any:
+            self._send_deferred()
+            return super().copy_expert(sql, file, size)
+
+        def _send_deferred(self) -> None:
+            """What cannot ride with the statement (several statements, a COPY) goes first, on its own."""
             deferred = _DEFERRED.get(self.connection)
             if deferred is not None and (deferred.begin or deferred.savepoint):
                 super().execute(deferred.take())
-            return super().executemany(query, vars_list)
 
     return DeferringCursor
 
