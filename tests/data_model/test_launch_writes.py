@@ -89,7 +89,7 @@ def test_bulk_rows_read_back_as_model_fields(database: Database, rows: RowFactor
 
 def test_bulk_rows_on_postgresql_go_by_copy_many_to_a_statement(database: Database, rows: RowFactory) -> None:
     # psycopg2's executemany sends one statement, so one round trip, per row: 100,000 units took seconds of the
-    # database writer's time on PostgreSQL while workers waited. COPY also beat multi-row INSERTs by a third.
+    # database writer's time on PostgreSQL while workers waited. COPY takes a third less than multi-row INSERTs.
     run = rows.task_run()
     count = POSTGRES_ROWS_PER_COPY + 500
     statements: list[tuple[str, Any]] = []
