@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import ssl
 import statistics
@@ -27,12 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _proc_mem import cpu_seconds
 from _run_info import code_version, loadavg_1m, machine_info
 from mephisto_architect_remote.testing import RouterProcess, make_tls_files
 
 PAGE = "/?worker_id=w"
 SCRIPT = "/mephisto-task.js"
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,11 +41,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each way once per round (default 3)")
     parser.add_argument("--no-tls", action="store_true", help="plain HTTP instead of TLS")
     return parser.parse_args(argv)
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime and stime
 
 
 def _request(target: str, keep_alive: bool) -> bytes:
@@ -124,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             for round_ in range(args.rounds):
                 order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
                 for name in order:
-                    start_cpu = _cpu_seconds(pid)
+                    start_cpu = cpu_seconds(pid)
                     times[name] += asyncio.run(_run_way(router.port, context, ways[name], args.loads, args.clients))
-                    cpu[name].append((_cpu_seconds(pid) - start_cpu) / args.loads)
+                    cpu[name].append((cpu_seconds(pid) - start_cpu) / args.loads)
         finally:
             router.stop()
     result: dict[str, Any] = {
