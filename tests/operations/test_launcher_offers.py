@@ -75,6 +75,10 @@ def test_units_are_born_launched_without_a_limit_or_per_unit_publishing(
     launcher, seen = _launcher(database, mephisto_settings, task_file(units_per_assignment=2), publishes=False)
     assert _create(database, launcher, 3) == 6
     assert _statuses() == ["launched"] * 6
+    # PostgreSQL has no foreign keys for a unit's run and task (migration 14): they are its assignment's
+    for unit in Unit.select():
+        assert (unit.task_run_id, unit.task_id) == (unit.assignment.task_run_id, unit.assignment.task_run.task_id)
+        assert unit.task_run_id == launcher.ctx.run.id
     assert launcher.ctx.offers == 1  # the worker pool forgets "nothing to offer"
     with database.write():
         assert launcher.launch_available() == 0

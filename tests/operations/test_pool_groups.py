@@ -58,6 +58,8 @@ def test_known_workers_claim_a_unit_each_in_one_statement(database, make_pool):
         )
         unit = Unit.get_by_id(answer.unit_id)
         assert (unit.status, unit.agent_id, unit.worker_id) == (UnitStatus.ASSIGNED, agent.id, agent.worker_id)
+        # PostgreSQL has no foreign keys for these two (migration 14): the claim copies them from the unit
+        assert (agent.task_run_id, agent.assignment_id) == (unit.task_run_id, unit.assignment_id)
         inputs = pool.queries.agent_for_submit(agent.id).inputs
         assert answer.init_data == pool.ctx.blueprint.init_data(inputs, unit.unit_index)
         assert pool.claimed_unit(agent.id) == (unit.id, unit.unit_index, inputs)

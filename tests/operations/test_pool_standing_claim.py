@@ -28,6 +28,10 @@ def test_a_known_workers_next_unit_takes_one_statement(database, make_pool, monk
     assert (agent.status, agent.token, agent.unit_id) == (AgentStatus.IN_TASK, second.token, second.unit_id)
     unit = Unit.get_by_id(second.unit_id)
     assert (unit.status, unit.agent_id, unit.worker_id) == (UnitStatus.ASSIGNED, second.agent_id, agent.worker_id)
+    # PostgreSQL has no foreign keys for these two (migration 14): both claims copy them from the unit
+    for claimed in (first, second):
+        agent, unit = Agent.get_by_id(claimed.agent_id), Unit.get_by_id(claimed.unit_id)
+        assert (agent.task_run_id, agent.assignment_id) == (unit.task_run_id, unit.assignment_id)
     assert second.init_data == pool.ctx.blueprint.init_data(pool.queries.agent_for_submit(second.agent_id).inputs, 0)
 
 

@@ -122,6 +122,37 @@ def _special_units_index(db: pw.Database) -> None:
     )
 
 
+#: (table, column, referenced table) of the foreign keys that the row's assignment implies: the assignment's own
+#: foreign key names its run, the run's names its task, and an agent's unit names its assignment.
+IMPLIED_FOREIGN_KEYS = (
+    ("agent", "task_run_id", "task_run"),
+    ("agent", "assignment_id", "assignment"),
+    ("unit", "task_run_id", "task_run"),
+    ("unit", "task_id", "task"),
+)
+
+
+def _drop_implied_foreign_keys(db: pw.Database) -> None:
+    # PostgreSQL checks a foreign key with a query and a row lock per inserted row: the agent row of every claim
+    # checked its run and assignment again after its unit had (a tenth of the server's CPU per unit, with the
+    # unit's and worker's checks), and each launched unit its run and task. The columns stay, written from the
+    # unit or its assignment; agent -> unit -> assignment -> run -> task keep their constraints, so none of these
+    # rows can outlive what it names. SQLite's checks are a lookup each, and dropping a constraint there means
+    # copying the whole table: its databases keep them.
+    if not isinstance(db, pw.PostgresqlDatabase):
+        return
+    for table, column, referenced in IMPLIED_FOREIGN_KEYS:
+        names = db.execute_sql(
+            "SELECT c.conname FROM pg_constraint c JOIN pg_attribute a "
+            "ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
+            "WHERE c.contype = 'f' AND c.conrelid = to_regclass(%s) AND c.confrelid = to_regclass(%s) "
+            "AND a.attname = %s AND cardinality(c.conkey) = 1",
+            (table, referenced, column),
+        ).fetchall()
+        for (name,) in names:
+            db.execute_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name.replace(chr(34), chr(34) * 2)}"')
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -144,6 +175,11 @@ MIGRATIONS: list[Migration] = [
         _drop_unit_status_index,
     ),
     Migration(13, "partial index of the gold and screening units of each run, by status", _special_units_index),
+    Migration(
+        14,
+        "PostgreSQL: drop the foreign keys of unit and agent to the run, task and assignment their assignment implies",
+        _drop_implied_foreign_keys,
+    ),
 ]
 
 

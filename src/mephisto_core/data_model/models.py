@@ -114,6 +114,7 @@ class Unit(BaseModel):
     # No index of their own: (assignment, unit_index), (task_run, status, id) and (task, worker) lead with them
     # (migration 11), and every index costs each claim and submission an entry. Status has none (migration 12).
     # Gold and screening units (unit_index < 0) also have a partial index by run and status (migration 13).
+    # On PostgreSQL `task_run` and `task` have no foreign-key constraint (migration 14): the assignment's imply them.
     assignment = pw.ForeignKeyField(Assignment, backref="units", index=False)
     task_run = pw.ForeignKeyField(TaskRun, backref="units", index=False)
     task = pw.ForeignKeyField(Task, backref="units", index=False)
@@ -142,6 +143,7 @@ class Agent(BaseModel):
 
     unit = pw.ForeignKeyField(Unit, backref="agents")
     # No index of their own: (worker, status) and (task_run, status) lead with them (migration 11).
+    # On PostgreSQL `task_run` and `assignment` have no foreign-key constraint (migration 14): the unit's imply them.
     worker = pw.ForeignKeyField(Worker, backref="agents", index=False)
     task_run = pw.ForeignKeyField(TaskRun, backref="agents", index=False)
     assignment = pw.ForeignKeyField(Assignment, backref="agents")
