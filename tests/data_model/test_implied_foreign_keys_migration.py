@@ -1,6 +1,7 @@
 """Migration 14: on PostgreSQL the unit's and agent's foreign keys to the run, task and assignment that their
-assignment implies are gone (from a database made before it and from a fresh one); the chain agent -> unit ->
-assignment -> run -> task keeps its constraints, so no row outlives what it names. SQLite keeps them all."""
+assignment implies are gone (from a database made before it and from a fresh one), with the agent's assignment
+index; the chain agent -> unit -> assignment -> run -> task keeps its constraints, so no row outlives what it
+names. SQLite keeps them all."""
 
 from __future__ import annotations
 
@@ -32,13 +33,19 @@ def foreign_keys(database: Database) -> set[tuple[str, str, str]]:
     return found
 
 
+def agent_index_columns(database: Database) -> list[list[str]]:
+    return [index.columns for index in database.db.get_indexes("agent")]
+
+
 def test_a_fresh_database_keeps_only_the_chain_on_postgresql(database: Database) -> None:
     keys = foreign_keys(database)
     assert keys >= KEPT
     if database.is_sqlite:
         assert keys >= set(IMPLIED_FOREIGN_KEYS)  # a lookup each there; dropping one would copy the table
+        assert ["assignment_id"] in agent_index_columns(database)  # what deleting an assignment checks through
     else:
         assert not keys & set(IMPLIED_FOREIGN_KEYS)
+        assert ["assignment_id"] not in agent_index_columns(database)
 
 
 @pytest.mark.parametrize("database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
@@ -49,14 +56,17 @@ def test_a_version_13_postgresql_database_loses_them(database: Database) -> None
                 f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_{column}_fkey" '
                 f'FOREIGN KEY ("{column}") REFERENCES "{referenced}" ("id")'
             )
+        database.db.execute_sql('CREATE INDEX "agent_assignment_id" ON "agent" ("assignment_id")')
         SchemaVersion.delete().where(SchemaVersion.version > 13).execute()
     assert current_version(database.db) == 13
     assert foreign_keys(database) >= set(IMPLIED_FOREIGN_KEYS)
+    assert ["assignment_id"] in agent_index_columns(database)
 
     assert apply_migrations(database) == max(m.version for m in MIGRATIONS)
     keys = foreign_keys(database)
     assert keys >= KEPT
     assert not keys & set(IMPLIED_FOREIGN_KEYS)
+    assert ["assignment_id"] not in agent_index_columns(database)
 
 
 def test_nothing_an_agent_names_can_be_deleted_under_it(database: Database, rows: RowFactory) -> None:
