@@ -439,7 +439,8 @@ class LeanBot:
         pending = _Pending(
             agent_id=reply["agent_id"],
             unit_id=reply["unit_id"],
-            submit_key=self._key_head + str(self._keys).encode(),
+            # the page's time in milliseconds first, as mephisto-task.js makes its keys
+            submit_key=b"%012x" % (time.time_ns() // 1_000_000) + self._key_head + str(self._keys).encode(),
             outputs=self.answer(reply["init_data"], self.rng),
         )
         self._pending = pending
@@ -471,5 +472,5 @@ class LeanBot:
 
 
 def process_key_prefix() -> str:
-    """A submit-key prefix unique to this process and run (keys are `prefix + bot seed + '-' + count`)."""
+    """A submit-key prefix unique to this process and run (keys are `time + prefix + bot seed + '-' + count`)."""
     return base64.urlsafe_b64encode(os.urandom(6)).decode() + "-"

@@ -6,6 +6,7 @@ missing, and fails them instead when CI=true.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,11 @@ def test_page_gets_init_data_submits_a_file_and_keeps_its_unit_across_reload(tas
     assert submit["outputs"] == {"answer": "yes", "score": 3}
     assert submit["submit_key"] == answer["submit_key"]
     assert submit["uploads"] == [u.header["upload_id"] for u in operator.uploads]
+    # Keys start with the page's time in milliseconds, so the server's unique indexes take them at their end.
+    page_now = task_page.evaluate("() => Date.now()")
+    for key in [submit["submit_key"], *submit["uploads"]]:
+        match = re.fullmatch(r"([0-9a-f]{12})[0-9a-f]{32}", key)
+        assert match and page_now - 60_000 < int(match.group(1), 16) <= page_now, key
     assert [(u.header["field"], u.header["name"], u.header["content_type"]) for u in operator.uploads] == [
         ("attachment", "data.bin", "application/octet-stream"),
         ("attachment", "notes.txt", "text/plain"),

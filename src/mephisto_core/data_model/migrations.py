@@ -156,6 +156,13 @@ def _drop_implied_foreign_keys(db: pw.Database) -> None:
     db.execute_sql('DROP INDEX IF EXISTS "agent_assignment_id"')
 
 
+def _drop_unit_run_worker_index(db: pw.Database) -> None:
+    # Keyed by worker, so each claim and each submission wrote to a page of its own: with thousands of workers,
+    # a page of the log per unit and step (SQLite) or an index entry (PostgreSQL, at both). The few queries by
+    # run and worker name the task too, which the (task, worker) index serves.
+    db.execute_sql('DROP INDEX IF EXISTS "unit_task_run_id_worker_id_status"')
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -183,6 +190,11 @@ MIGRATIONS: list[Migration] = [
         "PostgreSQL: drop the foreign keys of unit and agent to the run, task and assignment their assignment "
         "implies, and the agent's assignment index they used",
         _drop_implied_foreign_keys,
+    ),
+    Migration(
+        15,
+        "drop the unit index by run, worker and status (the task and worker index serves)",
+        _drop_unit_run_worker_index,
     ),
 ]
 

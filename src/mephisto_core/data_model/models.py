@@ -133,7 +133,8 @@ class Unit(BaseModel):
             (("assignment", "unit_index"), True),
             # With `id` last, the oldest launched unit of a run is read in order (the claim), not sorted.
             (("task_run", "status", "id"), False),
-            (("task_run", "worker", "status"), False),
+            # A worker's units of a task (and of a run: a task has a few): without status, so that only the
+            # claim writes an entry here, not the submission too (migration 15 dropped (task_run, worker, status)).
             (("task", "worker"), False),
         )
 

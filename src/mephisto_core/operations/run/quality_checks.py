@@ -36,7 +36,13 @@ def next_gold_item(ctx: RunContext, worker: Worker) -> GoldItem | None:
         index
         for (index,) in Assignment.select(Assignment.gold_index)
         .join(Unit)
-        .where((Unit.task_run == ctx.run) & (Unit.worker == worker) & Assignment.gold_index.is_null(False))
+        # the task named too: (task, worker) is the index by worker (models.py)
+        .where(
+            (Unit.task == ctx.task)
+            & (Unit.task_run == ctx.run)
+            & (Unit.worker == worker)
+            & Assignment.gold_index.is_null(False)
+        )
         .tuples()
     }
     return next((item for item in ctx.rules.gold if item.index not in seen), None)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from mephisto_core.abstractions.provider import DriftKind, UnitDrift
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.transitions import try_set_agent_status, try_set_unit_status
+from mephisto_core.operations.run.worker_pool import WorkerPool
 
 if TYPE_CHECKING:
     from mephisto_core.operations.provider_calls import ProviderCalls
@@ -109,7 +109,7 @@ def store_platform_submission(ctx: RunContext, unit: Unit | None, drift: UnitDri
             task_run=ctx.run,
             assignment=unit.assignment_id,
             provider_agent_id=drift.provider_unit_id,
-            token=secrets.token_urlsafe(18),
+            token=WorkerPool.new_token(),
         )
         try_set_unit_status(unit.id, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, worker=worker, agent_id=agent.id)
         agent_id = agent.id

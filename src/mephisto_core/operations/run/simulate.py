@@ -34,6 +34,13 @@ from mephisto_core.operations.run.simulate_live import talk_live
 
 log = logging.getLogger(__name__)
 
+
+def page_key() -> str:
+    """A fresh submit, upload or call key as the task page makes them (mephisto-task.js `randomKey`): the time in
+    milliseconds as 12 hex digits, then 16 random bytes as hex."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(16)}"
+
+
 GIVE_UP_AFTER_FAILURES = 8  # consecutive failed connections (about 5 s with backoff) mean the server is gone
 # Backoff for a request answered `unavailable` (the operator is away): doubling, with jitter, like the browser's.
 RETRY_FIRST_SECONDS = 0.1
@@ -207,10 +214,8 @@ class SimulatedWorker:
                     started = time.perf_counter()
                     continue
                 await self._call_procedures(ws)
-                upload_ids = [secrets.token_urlsafe(12) for _ in answer.files]
-                pending = _PendingSubmit(
-                    reply["agent_id"], reply["unit_id"], answer, secrets.token_urlsafe(12), upload_ids
-                )
+                upload_ids = [page_key() for _ in answer.files]
+                pending = _PendingSubmit(reply["agent_id"], reply["unit_id"], answer, page_key(), upload_ids)
                 self._pending = pending
             else:
                 self.report.resends += 1  # the same submit again, on a new socket
@@ -239,7 +244,7 @@ class SimulatedWorker:
     async def _call_procedures(self, ws: ClientConnection) -> None:
         """Call the task's procedures as its page would; a refused call is the task's answer, not a bot error."""
         for name, args in self.calls:
-            msg = {"type": "call", "call_key": secrets.token_urlsafe(12), "name": name, "args": args}
+            msg = {"type": "call", "call_key": page_key(), "name": name, "args": args}
             reply = await self._until_answered(partial(self._request, ws, msg))
             if reply.get("type") != "call_result":
                 log.info("bot %s: call %s answered %s", self.worker_name, name, reply.get("code"))

@@ -76,7 +76,7 @@ CLAIM_ATTEMPTS = 16  # claims tried per registration while other operator proces
 NO_UNITS_HINT_SECONDS = 0.5  # how long "this run offers no unit" is believed without asking the database
 WORKER_IDS_REMEMBERED = 1_000_000  # worker names whose id is kept (then forgotten all at once)
 CLAIMED_REMEMBERED = 100_000  # claimed agents whose unit and inputs are kept for their submission (then forgotten)
-TOKEN_BYTES = 18  # random bytes of an agent token (24 URL-safe characters)
+TOKEN_BYTES = 18  # random bytes of an agent token (24 URL-safe characters, after the 12 of its time)
 
 
 class _NoUnitsHint:
@@ -430,12 +430,16 @@ class WorkerPool(AgentReleases):
 
     @staticmethod
     def new_tokens(count: int) -> list[str]:
-        """`count` fresh agent tokens (URL-safe, `TOKEN_BYTES` random bytes each) from one read of the system's
-        random source: a read gives up the interpreter's lock, and getting it back waits for the event loop's
-        thread, once per batch of hellos instead of once per hello."""
+        """`count` fresh agent tokens: the time in milliseconds (12 hex digits), then `TOKEN_BYTES` random bytes
+        (URL-safe). The random part is the secret; the time first makes each new token sort after the last, so
+        the token index takes a batch's tokens in one page instead of a page each (a page of the database's log
+        per claim on SQLite). The random bytes come from one read of the system's random source: a read gives up
+        the interpreter's lock, and getting it back waits for the event loop's thread, once per batch of hellos
+        instead of once per hello."""
         random = os.urandom(TOKEN_BYTES * count)
+        now = f"{time.time_ns() // 1_000_000:012x}"
         return [
-            base64.urlsafe_b64encode(random[start : start + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
+            now + base64.urlsafe_b64encode(random[start : start + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
             for start in range(0, len(random), TOKEN_BYTES)
         ]
 

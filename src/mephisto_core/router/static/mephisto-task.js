@@ -73,10 +73,13 @@
 
   // ---- small helpers -------------------------------------------------------------------------------
 
+  // A fresh key: the time in milliseconds (12 hex digits), then 16 random bytes (hex). The time first makes the
+  // server's unique index of these keys take each new one at its end, not on a page of its own.
   function randomKey() {
     const bytes = new Uint8Array(16);
     global.crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    const time = Date.now().toString(16).padStart(12, "0");
+    return time + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   function utf8(text) {
