@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def page_key() -> str:
-    """A fresh submit, upload or call key as the task page makes them (mephisto-task.js `randomKey`): the time in
+    """A fresh submit, upload or call key as the task page makes them (mephisto-task.js `freshKey`): the time in
     milliseconds as 12 hex digits, then 16 random bytes as hex."""
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(16)}"
 

@@ -75,7 +75,7 @@
 
   // A fresh key: the time in milliseconds (12 hex digits), then 16 random bytes (hex). The time first makes the
   // server's unique index of these keys take each new one at its end, not on a page of its own.
-  function randomKey() {
+  function freshKey() {
     const bytes = new Uint8Array(16);
     global.crypto.getRandomValues(bytes);
     const time = Date.now().toString(16).padStart(12, "0");
@@ -708,11 +708,11 @@
     if (Object.keys(tooLarge).length > 0) {
       throw protocolError("too_large", "A file is too large to upload.", tooLarge);
     }
-    const submitKey = randomKey();
+    const submitKey = freshKey();
     const uploadIds = [];
     // One file at a time keeps memory at one file's size.
     for (const item of items) {
-      const uploadId = randomKey();
+      const uploadId = freshKey();
       const id = nextId();
       const header = {
         type: "upload",
@@ -766,7 +766,7 @@
     const frame = JSON.stringify({
       type: "call",
       id: id,
-      call_key: randomKey(),
+      call_key: freshKey(),
       name: String(name),
       args: args === undefined ? null : args,
       agent_id: api.agentId,
