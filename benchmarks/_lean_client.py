@@ -86,6 +86,9 @@ class LeanReport:
     first_open: float | None = None
     first_hello_to_data: float | None = None
     submit_to_ack: list[float] = field(default_factory=list)
+    # wall clock when each connect_to_data and submit_to_ack ended (the latency timeline of load_e2e)
+    data_at: list[float] = field(default_factory=list)
+    ack_at: list[float] = field(default_factory=list)
     acknowledged_keys: list[str] = field(default_factory=list)
     first_hello: float | None = None  # wall clock
     last_ack: float | None = None  # wall clock
@@ -421,6 +424,7 @@ class LeanBot:
             report.first_open = self._opened - self._started
             report.first_hello_to_data = now - self._opened
         report.connect_to_data.append(now - self._started)
+        report.data_at.append(time.time())
         if self.think_seconds:
             pause = self.think_seconds * (0.5 + self.rng.random())
             self.loop.call_later(pause, self._answer_unit, socket, reply)
@@ -467,6 +471,7 @@ class LeanBot:
         self.report.submitted += 1
         self.report.acknowledged_keys.append(pending.submit_key.decode())
         self.report.last_ack = time.time()
+        self.report.ack_at.append(self.report.last_ack)
         self._started = now
         self._send_hello(socket)
 

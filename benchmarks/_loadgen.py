@@ -66,6 +66,9 @@ class ShareResult:
     # lean bots only: each bot's first connect_to_data split into opening the page and hello to data
     open_page_first: list[float] = field(default_factory=list)
     hello_to_data_first: list[float] = field(default_factory=list)
+    # lean bots only: (wall clock when it ended, seconds) of every connect_to_data and submit_to_ack
+    connect_to_data_at: list[tuple[float, float]] = field(default_factory=list)
+    submit_to_ack_at: list[tuple[float, float]] = field(default_factory=list)
     resends: int = 0
     acknowledged_keys: list[str] = field(default_factory=list)
     units_per_bot: list[int] = field(default_factory=list)
@@ -257,6 +260,8 @@ async def _run_lean(spec: ShareSpec, answer: AnswerBytes, stop: Event, result: S
         result.resends += report.resends
         result.error_times += report.error_times
         _timings(result, report.connect_to_data, report.submit_to_ack)
+        result.connect_to_data_at += zip(report.data_at, report.connect_to_data, strict=True)
+        result.submit_to_ack_at += zip(report.ack_at, report.submit_to_ack, strict=True)
         if report.first_open is not None and report.first_hello_to_data is not None:
             result.open_page_first.append(report.first_open)
             result.hello_to_data_first.append(report.first_hello_to_data)

@@ -357,6 +357,31 @@ def split_percentiles(first: list[float], steady: list[float]) -> dict[str, dict
     return {"all": percentiles_ms(first + steady), "burst": percentiles_ms(first), "steady": percentiles_ms(steady)}
 
 
+def timeline(
+    connect_at: list[tuple[float, float]], submit_at: list[tuple[float, float]], start: float
+) -> list[dict[str, Any]]:
+    """Per second from `start` (wall clock): how many units' data arrived, and the p50 / p99 of connect->data and
+    submit->ack that ended in that second (in ms). Where a run's p99 comes from: its opening burst, the launch still
+    writing units, a slow stretch, or its end."""
+    seconds: dict[int, tuple[list[float], list[float]]] = {}
+    for values, stamped in ((0, connect_at), (1, submit_at)):
+        for at, latency in stamped:
+            seconds.setdefault(max(0, int(at - start)), ([], []))[values].append(latency)
+    rows = []
+    for second in sorted(seconds):
+        connect, submit = (percentiles_ms(values) for values in seconds[second])
+        rows.append(
+            {
+                "second": second,
+                "data": connect["n"],
+                "connect_to_data_p50_ms": connect["p50"],
+                "connect_to_data_p99_ms": connect["p99"],
+                "submit_to_ack_p99_ms": submit["p99"],
+            }
+        )
+    return rows
+
+
 def summarise(
     args: argparse.Namespace,
     outcome: Outcome,
@@ -414,6 +439,12 @@ def summarise(
             "open_page_ms": {"burst": percentiles_ms([v for s in shares for v in s.open_page_first])},
             "hello_to_data_ms": {"burst": percentiles_ms([v for s in shares for v in s.hello_to_data_first])},
         },
+        # lean bots: per second since the first hello (empty for simulated bots)
+        "timeline": timeline(
+            [v for s in shares for v in s.connect_to_data_at],
+            [v for s in shares for v in s.submit_to_ack_at],
+            min(firsts) if firsts else 0.0,
+        ),
         "resends": sum(s.resends for s in shares),
         "errors": sum(1 for t in error_times if t <= end_of_run),
         "errors_after_last_ack": sum(1 for t in error_times if t > end_of_run),

@@ -126,6 +126,11 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert opening["n"] == hello_to_data["n"] == 4
     assert 0 < opening["max"] <= phases["connect_to_data_ms"]["burst"]["max"]
     assert 0 < hello_to_data["max"] <= phases["connect_to_data_ms"]["burst"]["max"]
+    # The timeline: every unit's data in some second of it, in order, none slower than the run's slowest.
+    timeline = result["timeline"]
+    assert sum(row["data"] for row in timeline) == result["connect_to_data_ms"]["n"] == 20
+    assert [row["second"] for row in timeline] == sorted({row["second"] for row in timeline})
+    assert all(0 < row["connect_to_data_p99_ms"] <= result["connect_to_data_ms"]["max"] for row in timeline)
 
 
 def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:
