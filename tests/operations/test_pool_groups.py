@@ -4,9 +4,12 @@ PostgreSQL), and for every other case the usual way's own answer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+import peewee as pw
 import pytest
 from pool_helpers import call, hello, rows_read
 
@@ -339,3 +342,33 @@ def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on
         read[name] = {table: after.get(table, 0) - before.get(table, 0) for table in tables}
     assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read
     assert read["alice"]["worker"] < 20 and read["bob"]["worker"] < 20, read
+
+
+class _AddingGroup:
+    """Writes a worker for every job together (one by one: a worker each too)."""
+
+    def __repr__(self) -> str:
+        return "<adding group>"
+
+    def run_one(self, name: str) -> int:
+        worker_id: int = Worker.create(provider_type="test", name=name).id
+        return worker_id
+
+    def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        return [(Worker.create(provider_type="test", name=name).id,) for (name,) in jobs]
+
+
+def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, monkeypatch):
+    write = database.write
+
+    @contextlib.contextmanager
+    def commit_fails() -> Iterator[None]:
+        with write():
+            yield
+            raise pw.OperationalError("disk I/O error")  # as a failing COMMIT would: the transaction is undone
+
+    monkeypatch.setattr(database, "write", commit_fails)
+    writer = DatabaseWriter(database)
+    answers = asyncio.run(_in_one_batch(writer, _AddingGroup(), [("w1",), ("w2",)]))
+    assert [(kind, str(error)) for kind, error in answers] == [("error", "disk I/O error")] * 2
+    assert Worker.select().count() == 0

@@ -200,13 +200,12 @@ class DatabaseWriter:
                 savepoints: _JobSavepoints | _PostgresSavepoints = (
                     _JobSavepoints(self.database) if deferred is None else _PostgresSavepoints(self.database, deferred)
                 )
-                batch = _run_groups(batch, savepoints, outcomes)
-                for job in batch:
+                for job in _run_groups(batch, savepoints, outcomes):
                     if not (isinstance(job.future, asyncio.Future) and job.future.cancelled()):
                         outcomes.append((job, *savepoints.run(job)))
         except Exception as exc:
             # The transaction failed (its BEGIN, a statement outside the savepoints, or the COMMIT): nothing of
-            # this batch is durable, so every caller gets the error.
+            # this batch is durable, so every caller gets the error, those of jobs done in a group too.
             error = _first_cause(exc)
             self._log_failed_batch(len(batch), error)
             self._deliver([(job, False, error) for job in batch])
