@@ -208,7 +208,21 @@ def test_a_key_used_twice_in_one_batch_is_stored_once_and_the_second_gets_the_us
     assert writer.batches == 1
 
 
-class _FailingGroup:
+class _AddingGroup:
+    """Writes a worker for every job together (one by one: a worker each too)."""
+
+    def __repr__(self) -> str:
+        return "<adding group>"
+
+    def run_one(self, name: str) -> int:
+        worker_id: int = Worker.create(provider_type="test", name=name).id
+        return worker_id
+
+    def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        return [(Worker.create(provider_type="test", name=name).id,) for (name,) in jobs]
+
+
+class _FailingGroup(_AddingGroup):
     """Writes a worker for every job together, then fails; one by one it writes a worker per job."""
 
     def __init__(self) -> None:
@@ -216,10 +230,6 @@ class _FailingGroup:
 
     def __repr__(self) -> str:
         return "<failing group>"
-
-    def run_one(self, name: str) -> int:
-        worker_id: int = Worker.create(provider_type="test", name=name).id
-        return worker_id
 
     def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
         self.together_calls += 1
@@ -342,20 +352,6 @@ def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on
         read[name] = {table: after.get(table, 0) - before.get(table, 0) for table in tables}
     assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read
     assert read["alice"]["worker"] < 20 and read["bob"]["worker"] < 20, read
-
-
-class _AddingGroup:
-    """Writes a worker for every job together (one by one: a worker each too)."""
-
-    def __repr__(self) -> str:
-        return "<adding group>"
-
-    def run_one(self, name: str) -> int:
-        worker_id: int = Worker.create(provider_type="test", name=name).id
-        return worker_id
-
-    def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
-        return [(Worker.create(provider_type="test", name=name).id,) for (name,) in jobs]
 
 
 def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, monkeypatch):
