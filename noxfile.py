@@ -107,7 +107,9 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).
     ("page_loads", []),
+    # PostgreSQL and SQLite at the same load, one after the other: the ratio of their units/s (issue 20).
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
+    ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "sqlite"]),
     # The default (`auto`: the router in its own process on 2+ cores) and the router in the operator's process.
     ("load_e2e", ["--workers", "1000", "--units", "15000"]),
     ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "in_process"]),
