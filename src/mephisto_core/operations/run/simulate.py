@@ -31,14 +31,15 @@ from websockets.frames import CloseCode
 
 from mephisto_core.abstractions import Blueprint, CrowdProvider, SimulatedAnswer
 from mephisto_core.operations.run.simulate_live import talk_live
+from mephisto_core.operations.run.time_keys import time_prefix
 
 log = logging.getLogger(__name__)
 
 
 def page_key() -> str:
-    """A fresh submit, upload or call key as the task page makes them (mephisto-task.js `freshKey`): the time in
-    milliseconds as 12 hex digits, then 16 random bytes as hex."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(16)}"
+    """A fresh submit, upload or call key as the task page makes them (mephisto-task.js `freshKey`): the time
+    (`time_keys.time_prefix`), then 16 random bytes as hex."""
+    return time_prefix() + secrets.token_hex(16)
 
 
 GIVE_UP_AFTER_FAILURES = 8  # consecutive failed connections (about 5 s with backoff) mean the server is gone

@@ -67,6 +67,7 @@ from mephisto_core.operations.run.replies import (
     Submitted,
 )
 from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.time_keys import time_prefix
 from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_rules import requirement_refusal, unmet_requirement
 
@@ -430,14 +431,12 @@ class WorkerPool(AgentReleases):
 
     @staticmethod
     def new_tokens(count: int) -> list[str]:
-        """`count` fresh agent tokens: the time in milliseconds (12 hex digits), then `TOKEN_BYTES` random bytes
-        (URL-safe). The random part is the secret; the time first makes each new token sort after the last, so
-        the token index takes a batch's tokens in one page instead of a page each (a page of the database's log
-        per claim on SQLite). The random bytes come from one read of the system's random source: a read gives up
-        the interpreter's lock, and getting it back waits for the event loop's thread, once per batch of hellos
-        instead of once per hello."""
+        """`count` fresh agent tokens: the time (`time_keys.time_prefix`, so the token index takes a batch's
+        tokens in one page, not a page each), then `TOKEN_BYTES` random bytes (URL-safe), the secret. The random
+        bytes come from one read of the system's random source: a read gives up the interpreter's lock, and
+        getting it back waits for the event loop's thread, once per batch of hellos instead of once per hello."""
         random = os.urandom(TOKEN_BYTES * count)
-        now = f"{time.time_ns() // 1_000_000:012x}"
+        now = time_prefix()
         return [
             now + base64.urlsafe_b64encode(random[start : start + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
             for start in range(0, len(random), TOKEN_BYTES)
