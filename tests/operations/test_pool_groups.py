@@ -148,6 +148,42 @@ def test_plain_submissions_are_stored_in_one_statement(database, make_pool):
     assert replay == Submitted("key-0", replay=True)
 
 
+#: text that array literals and SQL strings treat specially: quotes, backslashes, braces, commas, NULL, non-ASCII
+ODD_TEXTS = ("o'brien", 'say "hi"', "back\\slash", "{brace,comma}", "NULL", "ünïcødé ✓", " spaced ")
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_names_and_answers_with_quotes_backslashes_and_braces_are_stored_as_sent(database, make_pool):
+    # PostgreSQL's shared claim and completion take each column as one array: every value must arrive unchanged.
+    pool = make_pool(rows=len(ODD_TEXTS))
+    results = call(database, HelloGroup(pool).run_together, hellos(*ODD_TEXTS))
+    answers = [result[0] for result in results]
+    assert all(isinstance(answer, Assigned) for answer in answers)
+    assert [Agent.get_by_id(a.agent_id).worker.name for a in answers] == list(ODD_TEXTS)
+    jobs = [
+        (a.agent_id, False, f"key-{i}-{text}", {"answer": text, text: [text]}, [])
+        for i, (a, text) in enumerate(zip(answers, ODD_TEXTS, strict=True))
+    ]
+    results = call(database, SubmitGroup(pool).run_together, jobs)
+    assert [r[0] for r in results] == [Submitted(job[2]) for job in jobs]
+    for agent_id, _, key, outputs, _ in jobs:
+        agent = Agent.get_by_id(agent_id)
+        assert (agent.status, agent.submit_key, agent.outputs) == (AgentStatus.COMPLETED, key, outputs)
+
+
+@pytest.mark.parametrize("database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_the_shared_claim_is_one_prepared_statement_whatever_the_batch_size(database, make_pool):
+    """Its text does not grow with the batch, so PostgreSQL prepares it once per connection, not plans it anew."""
+    pool = make_pool(rows=6)
+    for names in (("alice",), ("bob", "carol"), ("dave", "erin", "frank")):
+        results = call(database, HelloGroup(pool).run_together, hellos(*names))
+        assert all(isinstance(result[0], Assigned) for result in results)
+    prepared = database.db.execute_sql(
+        "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE name LIKE %s", ("%\\_claim\\_many",)
+    ).fetchall()
+    assert prepared == [(3,)]
+
+
 @pytest.mark.usefixtures("many_at_once")
 def test_submissions_with_something_to_decide_are_left_to_the_usual_way(database, make_pool):
     pool = make_pool(rows=6)
@@ -331,11 +367,34 @@ def test_workers_meeting_the_required_qualifications_claim_together_and_the_othe
 @pytest.mark.parametrize(
     "database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )  # PostgreSQL's planner; SQLite's shared claim reads the picked units' assignments by construction
-def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on_postgresql(database, make_pool):
+@pytest.mark.parametrize("plan", ["auto", "force_generic_plan"])
+def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on_postgresql(database, make_pool, plan):
     """Late in a long run a worker has had hundreds of units, and the provider knows thousands of workers: a claim
     reads as many rows for such a worker as for a newcomer, and a handful of workers, not all of them (as a join
-    over the workers, or a walk of the worker's units, would)."""
+    over the workers, or a walk of the worker's units, would). Also with the prepared claim's generic plan made
+    at the run's start, on near-empty tables, which PostgreSQL keeps until the next ANALYZE."""
     pool = make_pool(rows=160)
+    with plan_cache_mode(database, plan):
+        (first,) = call(database, HelloGroup(pool).run_together, hellos("zoe"))  # the plan, made on small tables
+        assert isinstance(first[0], Assigned)
+        read = _claims_read_after_a_long_history(database, pool)
+    assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read
+    assert read["alice"]["worker"] < 20 and read["bob"]["worker"] < 20, read
+
+
+@contextlib.contextmanager
+def plan_cache_mode(database: Any, mode: str) -> Iterator[None]:
+    """PostgreSQL's choice between a prepared statement's generic and custom plans, on this connection for a while."""
+    database.db.execute_sql(f"SET plan_cache_mode = {mode}")
+    try:
+        yield
+    finally:
+        database.db.execute_sql("RESET plan_cache_mode")
+
+
+def _claims_read_after_a_long_history(database: Any, pool: Any) -> dict[str, dict[str, int]]:
+    """Alice has had 150 units and the provider knows 300 more workers: the unit and worker rows that a shared
+    claim read for bob (one past unit) and for alice."""
     for round_ in range(150):
         submitted_once(database, pool, "alice", f"alice-{round_}")
     submitted_once(database, pool, "bob", "bob-1")
@@ -350,8 +409,7 @@ def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on
             after = rows_read(database, tables)
         assert result is not None and isinstance(result[0], Assigned)
         read[name] = {table: after.get(table, 0) - before.get(table, 0) for table in tables}
-    assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read
-    assert read["alice"]["worker"] < 20 and read["bob"]["worker"] < 20, read
+    return read
 
 
 def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, monkeypatch):

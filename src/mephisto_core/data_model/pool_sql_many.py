@@ -1,12 +1,18 @@
 """The worker pool's claims and completions of many at once: a batch's quick hellos and submissions
 (operations/run/pool_groups.py) in a few set-based statements instead of a few statements each.
 
-PostgreSQL claims in one statement (standing, units, agents) and completes in one. SQLite, whose common table
-expressions cannot write, reads the hellos that may claim and the oldest launched units (one statement each), pairs
-them here in order (skipping a unit of an assignment its worker had, read in a third), then takes the units and
-inserts the agents in one statement each. The conditions are those of `PoolQueries.standing_and_claim` and
-`PoolQueries.complete`. SQLite before 3.35 (no RETURNING) runs each hello and submission on its own (`runs_many`
-is False).
+PostgreSQL claims in one statement (standing, units, agents) and completes in one. The hellos and submissions go as
+one array per column, so each statement's text is the same whatever the batch's size: the claim is prepared once
+per connection, sparing its planning at every batch; its plan is index lookups throughout, whatever the tables held
+when it was made. The completion is planned at each batch: a plan made early in a run, on a near-empty agent table,
+read that table in full, and PostgreSQL keeps a prepared statement's plan until the next ANALYZE.
+
+SQLite, whose common table expressions cannot write, reads the hellos that may claim and the oldest launched units
+(one statement each), pairs them here in order (skipping a unit of an assignment its worker had, read in a third),
+then takes the units and inserts the agents in one statement each.
+
+The conditions are those of `PoolQueries.standing_and_claim` and `PoolQueries.complete`. SQLite before 3.35 (no
+RETURNING) runs each hello and submission on its own (`runs_many` is False).
 """
 
 from __future__ import annotations
@@ -55,12 +61,10 @@ def claim_many(
     # A checked name becomes NULL in the statement's IN list, which no qualification's name equals.
     names = tuple(None if name in checked else name for name in queries.qualification_names)
     if statements.postgres:
-        params: list[Any] = []
-        for position, (name, worker_id, provider_agent_id, token) in enumerate(hellos):
-            params += (position, name, worker_id, provider_agent_id, token)
+        params: list[Any] = [list(range(len(hellos))), *_columns(hellos, 4)]
         params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED)
         params += (_ASSIGNED, now, _LAUNCHED, run, _IN_TASK, now, now, now, queries.held_by)
-        rows = queries.db_execute(sql["claim"].format(values=_rows(_PG_HELLO, len(hellos))), params).fetchall()
+        rows = statements.run("claim_many", params).fetchall()
         return {
             int(k): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
             for k, unit_id, agent_id, unit_index, inputs in rows
@@ -139,14 +143,16 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
     must be distinct (the caller's duty): a key used twice fails the statement on the unique index."""
     statements = queries.statements()
     sql = _built(statements)
-    params: list[Any] = []
-    for agent_id, unit_id, outputs, submit_key in submissions:
-        params += (agent_id, unit_id, _JSON.db_value(outputs), submit_key)
     completed, unit_completed = AgentStatus.COMPLETED.value, UnitStatus.COMPLETED.value
     if statements.postgres:
+        agent_ids, unit_ids, outputs, keys = _columns(submissions, 4)
+        params: list[Any] = [agent_ids, unit_ids, [_JSON.db_value(value) for value in outputs], keys]
         params += (completed, now, now, _IN_TASK, unit_completed, now, _ASSIGNED)
-        rows = queries.db_execute(sql["complete"].format(values=_rows(_PG_SUBMISSION, len(submissions))), params)
+        rows = queries.db_execute(sql["complete"], params)
         return {int(agent_id): bool(unit_moved) for agent_id, unit_moved in rows.fetchall()}
+    params = []
+    for agent_id, unit_id, output, submit_key in submissions:
+        params += (agent_id, unit_id, _JSON.db_value(output), submit_key)
     when = _sqlite_text(now)
     params += (completed, when, when, _IN_TASK)
     moved = queries.db_execute(sql["complete_agents"].format(values=_rows("(?, ?, ?, ?)", len(submissions))), params)
@@ -161,9 +167,11 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
     return {agent_id: unit_id in units_moved for agent_id, unit_id in unit_of.items()}
 
 
-#: the VALUES rows of PostgreSQL's statements, typed (a column of NULLs would otherwise be text)
-_PG_HELLO = "(%s::integer, %s::varchar, %s::integer, %s::varchar, %s::varchar)"
-_PG_SUBMISSION = "(%s::integer, %s::integer, %s::text, %s::varchar)"
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """`rows` as `width` lists, one per column: PostgreSQL's statements take each column as one array."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 _SQLITE_AGENT = "(" + ", ".join(["?"] * 12) + ")"
 
 
@@ -173,9 +181,12 @@ def _rows(row: str, count: int) -> str:
 
 
 def _built(statements: _Statements) -> dict[str, str]:
-    """This database's statements, with `{values}` (or `{ids}`) for the rows of each call."""
+    """This database's statements, with `{values}` (or `{ids}`, `{names}`) for the rows of each call; PostgreSQL's
+    claim and completion take arrays instead."""
     if not statements.many:
         statements.many.update(_postgres(statements) if statements.postgres else _sqlite(statements))
+        if statements.postgres:
+            statements.prepare("claim_many", statements.many["claim"])
     return statements.many
 
 
@@ -208,7 +219,8 @@ def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
 def _postgres(st: _Statements) -> dict[str, str]:
     p = "%s"
     claim = (
-        'WITH req ("k", "name", "wid", "pagent", "token") AS (VALUES {values}), '
+        'WITH req ("k", "name", "wid", "pagent", "token") AS (SELECT * FROM unnest(%s::integer[], %s::varchar[], '
+        "%s::integer[], %s::varchar[], %s::varchar[])), "
         # ok carries each hello's provider agent id and token along
         + _standing_ok(p, st.names, carried=', r."pagent", r."token"', fence=" OFFSET 0")
         + ", "
@@ -241,7 +253,8 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'JOIN "assignment" s ON s."id" = c."assignment_id"'
     )
     complete = (
-        'WITH v ("agent_id", "unit_id", "outputs", "submit_key") AS (VALUES {values}), '
+        'WITH v ("agent_id", "unit_id", "outputs", "submit_key") AS (SELECT * FROM unnest(%s::integer[], '
+        "%s::integer[], %s::text[], %s::varchar[])), "
         f'a AS ({_complete_agents(p)} RETURNING "agent"."id", "agent"."unit_id"), '
         'u AS (UPDATE "unit" SET "status" = %s, "updated_at" = %s FROM a '
         'WHERE "unit"."id" = a."unit_id" AND ("unit"."status" || \'\') = %s RETURNING "unit"."id") '
