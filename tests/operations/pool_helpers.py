@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +77,35 @@ def rows_read(database: Any, tables: tuple[str, ...]) -> dict[str, int]:
         (tables,),
     ).fetchall()
     return {name: int(count) for name, count in rows}
+
+
+@contextlib.contextmanager
+def explained(database: Any) -> Iterator[list[dict[str, Any]]]:
+    """The executed plans (EXPLAIN ANALYZE's, as JSON) of the statements run on this connection meanwhile."""
+    connection = database.db.connection()
+    notices, connection.notices = connection.notices, []  # psycopg2 keeps the last 50 in its own list
+    settings = {"auto_explain.log_min_duration": "0", "auto_explain.log_analyze": "on"}
+    settings |= {"auto_explain.log_format": "json", "auto_explain.log_level": "notice", "client_min_messages": "notice"}
+    database.db.execute_sql("LOAD 'auto_explain'")
+    for name, value in settings.items():
+        database.db.execute_sql(f"SET {name} = '{value}'")
+    plans: list[dict[str, Any]] = []
+    try:
+        yield plans
+    finally:
+        for name in settings:
+            database.db.execute_sql(f"RESET {name}")
+        for notice in connection.notices:
+            if "Plan" in notice:
+                plans.append(json.loads(notice[notice.index("{") :])["Plan"])
+        connection.notices = notices
+
+
+def rows_removed_by_join_filters(plans: list[dict[str, Any]]) -> int:
+    """The rows that the plans' join filters compared and dropped: the work of nested loops without an index."""
+
+    def removed(node: dict[str, Any]) -> int:
+        own = int(node.get("Rows Removed by Join Filter", 0)) * int(node.get("Actual Loops", 1))
+        return own + sum(removed(child) for child in node.get("Plans", ()))
+
+    return sum(removed(plan) for plan in plans)

@@ -380,34 +380,26 @@ class _Statements:
         self.next_agent_id, self.agent_columns, self.names = next_agent_id, agent_columns, names
         self.many: dict[str, str] = {}  # pool_sql_many's statements for this database, once built
 
-        # PostgreSQL: the names of the statements prepared on each connection; each preparable statement's
-        # PREPARE and EXECUTE texts (pool_sql_many adds its claim once it builds it)
-        self._prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-        self._prepares: dict[str, str] = {}
+        self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
         self._executes: dict[str, str] = {}
-        self._prefix = f"mephisto_pool_{next(_statement_sets)}_"
         if self.postgres:
+            prefix = f"mephisto_pool_{next(_statement_sets)}_"
+            prepares = []
             for name in _PREPARED:
-                self.prepare(name, sql[name])
+                text, count = _numbered(sql[name])
+                prepares.append(f"PREPARE {prefix}{name} AS {text}")
+                self._executes[name] = f"EXECUTE {prefix}{name} ({', '.join(['%s'] * count)})"
+            self._prepare_all = "; ".join(prepares)
 
-    def prepare(self, name: str, text: str) -> None:
-        """PostgreSQL: keep statement `name` (psycopg2's `%s` placeholders) prepared on each connection it runs on."""
-        numbered, count = _numbered(text)
-        self.sql[name] = text
-        self._prepares[name] = f"PREPARE {self._prefix}{name} AS {numbered}"
-        self._executes[name] = f"EXECUTE {self._prefix}{name} ({', '.join(['%s'] * count)})"
-
-    def run(self, name: str, params: Sequence[Any]) -> Any:
+    def run(self, name: str, params: tuple[Any, ...]) -> Any:
         """Execute statement `name` with `params`; returns the cursor."""
         execute = self._executes.get(name)
         if execute is None:
             return self.db.execute_sql(self.sql[name], params)
         connection = self.db.connection()
-        prepared = self._prepared_on.setdefault(connection, set())
-        if name not in prepared:  # a new connection (or statement): prepare those missing in one round trip
-            missing = [other for other in self._prepares if other not in prepared]
-            self.db.execute_sql("; ".join(self._prepares[other] for other in missing))
-            prepared.update(missing)
+        if connection not in self._prepared_on:  # a new connection: prepare them all in one round trip
+            self.db.execute_sql(self._prepare_all)
+            self._prepared_on.add(connection)
         return self.db.execute_sql(execute, params)
 
 
