@@ -374,7 +374,7 @@ def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on
 @pytest.mark.parametrize("database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_shared_claim_does_not_compare_every_unit_with_every_hello(database, make_pool):
     """The planner's statistics of the unit table date from before the launch added thousands of units: a status
-    check on the units to take made a nested loop over every unit for each hello (7 ms a claim at 3,000)."""
+    check on the units to take made a nested loop over every unit for each hello."""
     pool = make_pool(rows=10)
     call(database, TaskLauncher(pool.ctx).create_assignments, [{"n": i} for i in range(3000)])
     call(database, TaskLauncher(pool.ctx).launch_available)

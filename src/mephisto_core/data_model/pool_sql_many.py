@@ -242,7 +242,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'AND +t."worker_id" = z."wid" OFFSET 0)), '
         # picked locked these units as launched: no status to check again. Such a check (estimated to keep one unit
         # in 200) made the table look like one row to a planner whose statistics date from before the launch added
-        # thousands of units: a nested loop compared every unit with every hello (7 ms a claim at 3,000 units).
+        # thousands of units: a nested loop compared every unit with every hello.
         'c AS (UPDATE "unit" SET "status" = %s, "worker_id" = p."wid", "updated_at" = %s, "agent_id" = p."agent_id" '
         'FROM pairs p WHERE "unit"."id" = p."unit_id" '
         'RETURNING p."k", "unit"."id", "unit"."assignment_id", "unit"."agent_id", "unit"."unit_index", '
