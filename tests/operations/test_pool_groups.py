@@ -366,7 +366,14 @@ def test_a_shared_claim_reads_neither_the_workers_past_units_nor_every_worker_on
     with database.write():
         Worker.insert_many([{"provider_type": "crowd_test", "name": f"other-{i}"} for i in range(300)]).execute()
     tables = ("unit", "worker")
-    read = {name: _rows_a_shared_claim_read(database, pool, name, tables) for name in ("bob", "alice")}
+    read: dict[str, dict[str, int]] = {}
+    for name in ("bob", "alice"):
+        with database.write():
+            before = rows_read(database, tables)
+            (result,) = HelloGroup(pool).run_together(hellos(name))
+            after = rows_read(database, tables)
+        assert result is not None and isinstance(result[0], Assigned)
+        read[name] = {table: after.get(table, 0) - before.get(table, 0) for table in tables}
     assert read["alice"]["unit"] - read["bob"]["unit"] < 20, read
     assert read["alice"]["worker"] < 20 and read["bob"]["worker"] < 20, read
 
@@ -383,16 +390,6 @@ def test_a_shared_claim_does_not_compare_every_unit_with_every_hello(database, m
         results = call(database, HelloGroup(pool).run_together, hellos(*names))
     assert all(isinstance(result[0], Assigned) for result in results)
     assert plans and rows_removed_by_join_filters(plans) < 500
-
-
-def _rows_a_shared_claim_read(database: Any, pool: Any, name: str, tables: tuple[str, ...]) -> dict[str, int]:
-    """The rows of each of `tables` that one shared claim for `name` read; it must get a unit."""
-    with database.write():
-        before = rows_read(database, tables)
-        (result,) = HelloGroup(pool).run_together(hellos(name))
-        after = rows_read(database, tables)
-    assert result is not None and isinstance(result[0], Assigned)
-    return {table: after.get(table, 0) - before.get(table, 0) for table in tables}
 
 
 def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, monkeypatch):
