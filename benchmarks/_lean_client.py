@@ -39,6 +39,8 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
+from mephisto_core.operations.run.time_keys import time_prefix
+
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER_FAILURES = 8  # as SimulatedWorker: consecutive failed connections mean the server is gone
@@ -444,7 +446,7 @@ class LeanBot:
             agent_id=reply["agent_id"],
             unit_id=reply["unit_id"],
             # the page's time in milliseconds first, as mephisto-task.js makes its keys
-            submit_key=b"%012x" % (time.time_ns() // 1_000_000) + self._key_head + str(self._keys).encode(),
+            submit_key=time_prefix().encode() + self._key_head + str(self._keys).encode(),
             outputs=self.answer(reply["init_data"], self.rng),
         )
         self._pending = pending
