@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: how long the checkpointer gathers commits before copying them: long enough that a checkpoint copies many
 #: commits' pages at once (a page changed by several commits is copied once: at 5,000 workers this thread's CPU
-#: was 0.47 s per 50,000 units at 0.2 s against 0.85 s at 0.05 s), short enough that the log stays well under
+#: was 0.47 s per 50,000 units at 0.2 s against 0.86 s at 0.05 s), short enough that the log stays well under
 #: `RESTART_AFTER_PAGES` between checkpoints (a long log makes every read of it slower).
 CHECKPOINT_INTERVAL_S = 0.2
 #: while checkpoints keep failing (a full disk, an I/O error), one log line this often says so
