@@ -392,6 +392,42 @@ def test_a_shared_claim_does_not_compare_every_unit_with_every_hello(database, m
     assert plans and rows_removed_by_join_filters(plans) < 500
 
 
+@pytest.mark.parametrize("database_target", ["sqlite"], indirect=True)  # PostgreSQL takes arrays: one text
+@pytest.mark.usefixtures("many_at_once")
+def test_batches_of_any_size_run_on_a_few_statement_texts_on_sqlite(database, make_pool, monkeypatch):
+    """SQLite's statements hold a VALUES row or IN item per hello or submission, padded to a few sizes, so that
+    they stay prepared rather than one text per batch size; the padding claims and completes nothing."""
+    pool = make_pool(rows=200)
+    texts: set[str] = set()
+    original = type(pool.queries).db_execute
+
+    def recording(self: Any, sql: str, params: Any) -> Any:
+        texts.add(sql)
+        return original(self, sql, params)
+
+    sizes = (2, 3, 7, 8, 9, 16, 17, 31)
+    for size in sizes:  # the workers are created first, so that every batch below runs the same statements
+        for i in range(size):
+            hello(database, pool, f"w{size}-{i}")
+    with database.write():
+        Agent.update(status=AgentStatus.RETURNED).execute()
+    monkeypatch.setattr(type(pool.queries), "db_execute", recording)
+    for size in sizes:
+        names = [f"w{size}-{i}" for i in range(size)]
+        answers = [result[0] for result in call(database, HelloGroup(pool).run_together, hellos(*names))]
+        assert all(isinstance(answer, Assigned) for answer in answers), answers
+        assert len({answer.unit_id for answer in answers}) == size
+        assert Agent.select().where(Agent.status == AgentStatus.IN_TASK).count() == size
+        jobs = [(a.agent_id, False, f"key-{size}-{i}", {"answer": f"a{i}"}, []) for i, a in enumerate(answers)]
+        results = call(database, SubmitGroup(pool).run_together, jobs)
+        assert [r[0] for r in results] == [Submitted(f"key-{size}-{i}") for i in range(size)]
+        assert Agent.select().where(Agent.status == AgentStatus.IN_TASK).count() == 0
+    completed = Unit.select().where(Unit.status == UnitStatus.COMPLETED).count()
+    assert completed == sum(sizes)
+    # 8 batch sizes over 3 padded sizes (8, 16, 32): at most 3 texts of each of the 6 statements, and the fixed ones
+    assert len(texts) <= 6 * 3 + 2, (len(texts), sorted(texts))
+
+
 def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, monkeypatch):
     write = database.write
 
