@@ -9,7 +9,8 @@ their time), they suit the tables as they are.
 
 SQLite, whose common table expressions cannot write, reads the hellos that may claim and the oldest launched units
 (one statement each), pairs them here in order (skipping a unit of an assignment its worker had, read in a third),
-then takes the units and inserts the agents in one statement each.
+then takes the units and inserts the agents in one statement each. Its VALUES rows and IN lists come in a few
+padded sizes, so that these statements stay prepared rather than being compiled again for each batch size.
 
 The conditions are those of `PoolQueries.standing_and_claim` and `PoolQueries.complete`. SQLite before 3.35 (no
 RETURNING) runs each hello and submission on its own (`runs_many` is False).
@@ -174,7 +175,7 @@ _SQLITE_AGENT = "(" + ", ".join(["?"] * _AGENT_WIDTH) + ")"
 #: SQLite writes a batch's VALUES rows and IN lists in a few sizes, padded with NULLs (which match no row), so
 #: that each statement has a few texts, and they stay prepared in the 128 statements `sqlite3` keeps. One text per
 #: batch size was compiled again at almost every batch: 175 against 67 µs for the standing check of 35 hellos.
-SQLITE_SMALLEST_ROWS = 8
+_SQLITE_SMALLEST_ROWS = 8
 
 
 def _rows(row: str, count: int) -> str:
@@ -182,15 +183,15 @@ def _rows(row: str, count: int) -> str:
     return ", ".join([row] * count)
 
 
-def sqlite_rows_for(count: int) -> int:
-    """How many rows SQLite's statement for `count` has: the next power of two, at least SQLITE_SMALLEST_ROWS."""
-    return max(SQLITE_SMALLEST_ROWS, 1 << (count - 1).bit_length())
+def _sqlite_rows_for(count: int) -> int:
+    """How many rows SQLite's statement for `count` has: the next power of two, at least _SQLITE_SMALLEST_ROWS."""
+    return max(_SQLITE_SMALLEST_ROWS, 1 << (count - 1).bit_length())
 
 
 def _sized_rows(row: str, width: int, count: int) -> tuple[str, list[None]]:
-    """The VALUES rows (or IN items) for `count`, of a size from `sqlite_rows_for`, and the NULL parameters
+    """The VALUES rows (or IN items) for `count`, of a size from `_sqlite_rows_for`, and the NULL parameters
     that fill the rows past `count`."""
-    size = sqlite_rows_for(count)
+    size = _sqlite_rows_for(count)
     return _rows(row, size), [None] * (width * (size - count))
 
 
