@@ -393,12 +393,6 @@ def test_a_shared_claim_does_not_compare_every_unit_with_every_hello(database, m
 
 
 @pytest.mark.parametrize("database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: while the agent table's statistics predate the run, PostgreSQL's shared completion joins "
-    "every agent in task with every submission (5,980 rows compared here); the id lists that avoided it (removed in "
-    "28d866f) cost 0.83x units/s at 20,000 units. Open, see docs/performance.md.",
-)
 def test_submissions_stored_together_do_not_compare_every_agent_in_task_with_every_submission(database, make_pool):
     """With 300 workers holding a unit, storing ten submissions looks up those ten agents, not (a nested loop on
     the agents in task) each of the 300 for each submission: 5,000 with 5,000 workers, at every batch."""

@@ -143,8 +143,8 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
     completed, unit_completed = AgentStatus.COMPLETED.value, UnitStatus.COMPLETED.value
     if statements.postgres:
         agent_ids, unit_ids, outputs, keys = _columns(submissions, 4)
-        params: list[Any] = [agent_ids, unit_ids, [_JSON.db_value(value) for value in outputs], keys]
-        params += (completed, now, now, _IN_TASK, unit_completed, now, _ASSIGNED)
+        params: list[Any] = [_IN_TASK, _ASSIGNED, agent_ids, unit_ids, [_JSON.db_value(value) for value in outputs]]
+        params += (keys, completed, now, now, agent_ids, unit_completed, now)
         rows = queries.db_execute(sql["complete"], params)
         return {int(agent_id): bool(unit_moved) for agent_id, unit_moved in rows.fetchall()}
     params = []
@@ -241,13 +241,18 @@ def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
     )
 
 
+_V_IN_TASK = 'v."in_task"'
+_FENCE = " OFFSET 0"
+_AMONG = 'AND "agent"."id" = ANY(%s::integer[]) '
+
+
 def _postgres(st: _Statements) -> dict[str, str]:
     p = "%s"
     claim = (
         'WITH req ("k", "name", "wid", "pagent", "token") AS (SELECT * FROM unnest(%s::integer[], %s::varchar[], '
         "%s::integer[], %s::varchar[], %s::varchar[])), "
         # ok carries each hello's provider agent id and token along
-        + _standing_ok(p, st.names, carried=', r."pagent", r."token"', fence=" OFFSET 0")
+        + _standing_ok(p, st.names, carried=', r."pagent", r."token"', fence=_FENCE)
         + ", "
         # as many launched units as hellos that may claim, oldest first, skipping those other processes hold
         'picked AS (SELECT c."id", c."assignment_id" FROM "unit" c '
@@ -281,11 +286,16 @@ def _postgres(st: _Statements) -> dict[str, str]:
         'JOIN "assignment" s ON s."id" = c."assignment_id"'
     )
     complete = (
-        'WITH v ("agent_id", "unit_id", "outputs", "submit_key") AS (SELECT * FROM unnest(%s::integer[], '
-        "%s::integer[], %s::text[], %s::varchar[])), "
-        f'a AS ({_complete_agents(p)} RETURNING "agent"."id", "agent"."unit_id"), '
+        # The statuses to check come as columns of v (OFFSET 0 keeps them columns, not constants pulled into the
+        # scans), so each check is a join clause. As a filter on a table whose statistics predate the run, a
+        # status check was estimated to keep one row in 200: the planner took the agents in task for one row and
+        # compared each of them with every submission.
+        'WITH v ("in_task", "assigned", "agent_id", "unit_id", "outputs", "submit_key") AS (SELECT %s::varchar, '
+        "%s::varchar, * FROM unnest(%s::integer[], %s::integer[], %s::text[], %s::varchar[]) OFFSET 0), "
+        f"a AS ({_complete_agents(p, in_task=_V_IN_TASK, fence=_FENCE, among=_AMONG)} "
+        'RETURNING "agent"."id", "agent"."unit_id", v."assigned"), '
         'u AS (UPDATE "unit" SET "status" = %s, "updated_at" = %s FROM a '
-        'WHERE "unit"."id" = a."unit_id" AND ("unit"."status" || \'\') = %s RETURNING "unit"."id") '
+        'WHERE "unit"."id" = a."unit_id" AND "unit"."status" = a."assigned" RETURNING "unit"."id") '
         # the IN, hashed once, rather than a join the planner would make a nested loop (CTEs are estimated at
         # a row each): quadratic in the batch
         'SELECT a."id", a."unit_id" IN (SELECT "id" FROM u) FROM a'
@@ -341,12 +351,14 @@ def _workers(p: str) -> dict[str, str]:
     }
 
 
-def _complete_agents(p: str) -> str:
-    """The agents of `v` in task move to completed with their outputs and key, unless the key is taken (the
-    NOT EXISTS turns a reused key into "not moved" rather than a unique-index error)."""
+def _complete_agents(p: str, in_task: str = "", fence: str = "", among: str = "") -> str:
+    """The agents of `v` in task (the status `in_task` names, a parameter by default) move to completed with their
+    outputs and key, unless the key is taken (the NOT EXISTS turns a reused key into "not moved" rather than a
+    unique-index error). `fence` keeps the key check a lookup per moved agent, as in `_standing_ok`."""
     return (
         f'UPDATE "agent" SET "status" = {p}, "outputs" = v."outputs", "submit_key" = v."submit_key", '
         f'"submitted_at" = {p}, "updated_at" = {p} FROM v '
-        f'WHERE "agent"."id" = v."agent_id" AND "agent"."unit_id" = v."unit_id" AND "agent"."status" = {p} '
-        'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = v."submit_key")'
+        f'WHERE "agent"."id" = v."agent_id" AND "agent"."unit_id" = v."unit_id" AND "agent"."status" = {in_task or p} '
+        f"{among}"
+        f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = v."submit_key"{fence})'
     )
