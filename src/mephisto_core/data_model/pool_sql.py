@@ -379,6 +379,7 @@ class _Statements:
         # what pool_sql_many builds its statements from
         self.next_agent_id, self.agent_columns, self.names = next_agent_id, agent_columns, names
         self.many: dict[str, str] = {}  # pool_sql_many's statements for this database, once built
+        self.replanned: dict[str, Any] = {}  # and PostgreSQL's, run prepared (pool_sql_many.Replanned)
 
         self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
         self._executes: dict[str, str] = {}
@@ -386,7 +387,7 @@ class _Statements:
             prefix = f"mephisto_pool_{next(_statement_sets)}_"
             prepares = []
             for name in _PREPARED:
-                text, count = _numbered(sql[name])
+                text, count = numbered(sql[name])
                 prepares.append(f"PREPARE {prefix}{name} AS {text}")
                 self._executes[name] = f"EXECUTE {prefix}{name} ({', '.join(['%s'] * count)})"
             self._prepare_all = "; ".join(prepares)
@@ -403,7 +404,7 @@ class _Statements:
         return self.db.execute_sql(execute, params)
 
 
-def _numbered(sql: str) -> tuple[str, int]:
+def numbered(sql: str) -> tuple[str, int]:
     """`sql` with psycopg2's `%s` placeholders as PREPARE's `$1`, `$2`, ...; and how many there are."""
     numbers = itertools.count(1)
     return re.subn("%s", lambda _: f"${next(numbers)}", sql)

@@ -33,6 +33,7 @@ from mephisto_core.data_model.pool_sql import (
     _sqlite_text,
     _Statements,
 )
+from mephisto_core.data_model.replanned import Replanned
 from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
 from mephisto_core.errors import DatabaseError
 
@@ -65,7 +66,7 @@ def claim_many(
         params: list[Any] = [list(range(len(hellos))), *_columns(hellos, 4)]
         params += (provider_type, _IN_TASK, run, *names, run, _LAUNCHED)
         params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
-        rows = queries.db_execute(sql["claim"], params).fetchall()
+        rows = _replanned(statements, "claim").execute(params).fetchall()
         return {
             int(k): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
             for k, unit_id, agent_id, unit_index, inputs in rows
@@ -145,7 +146,7 @@ def complete_many(queries: PoolQueries, submissions: Sequence[Submission], now: 
         agent_ids, unit_ids, outputs, keys = _columns(submissions, 4)
         params: list[Any] = [_IN_TASK, _ASSIGNED, agent_ids, unit_ids, [_JSON.db_value(value) for value in outputs]]
         params += (keys, completed, now, now, agent_ids, unit_completed, now)
-        rows = queries.db_execute(sql["complete"], params)
+        rows = _replanned(statements, "complete").execute(params)
         return {int(agent_id): bool(unit_moved) for agent_id, unit_moved in rows.fetchall()}
     params = []
     for agent_id, unit_id, output, submit_key in submissions:
@@ -205,6 +206,14 @@ def _had(queries: PoolQueries, sql: str, assignments: list[int], workers: list[i
             (*assignments, *pad_assignments, *workers, *pad_workers),
         ).fetchall()
     )
+
+
+def _replanned(statements: _Statements, name: str) -> Replanned:
+    """PostgreSQL's statement `name`, run prepared and prepared again as the run's tables grow."""
+    replanned: Replanned | None = statements.replanned.get(name)
+    if replanned is None:
+        replanned = statements.replanned[name] = Replanned(statements.db, _built(statements)[name])
+    return replanned
 
 
 def _built(statements: _Statements) -> dict[str, str]:
