@@ -2,10 +2,9 @@
 (operations/run/pool_groups.py) in a few set-based statements instead of a few statements each.
 
 PostgreSQL claims in one statement (standing, units, agents) and completes in one. The hellos and submissions go as
-one array per column: a short text to parse whatever the batch's size. Neither is prepared: PostgreSQL keeps a
-prepared statement's plan until the next ANALYZE, and the completion's, made early in a run while the agent table
-was small, read the whole table at every batch (1.7x its time at 20,000 units). Planned at every batch (a fifth of
-their time), they suit the tables as they are.
+one array per column: one text whatever the batch's size. Both run prepared, and are prepared again each time their
+executions double (`replanned.Replanned`): planning was a quarter of their time on the server, but a plan kept
+from a run's first batches, made while its tables were small, read whole tables once they had grown.
 
 SQLite, whose common table expressions cannot write, reads the hellos that may claim and the oldest launched units
 (one statement each), pairs them here in order (skipping a unit of an assignment its worker had, read in a third),
