@@ -362,7 +362,8 @@ def _workers(p: str) -> dict[str, str]:
 def _complete_agents(p: str, in_task: str = "", fence: str = "", among: str = "") -> str:
     """The agents of `v` in task (the status `in_task` names, a parameter by default) move to completed with their
     outputs and key, unless the key is taken (the NOT EXISTS turns a reused key into "not moved" rather than a
-    unique-index error). `fence` keeps the key check a lookup per moved agent, as in `_standing_ok`."""
+    unique-index error). `fence` keeps the key check a lookup per moved agent, as in `_standing_ok`; `among` adds a
+    condition (PostgreSQL: the agents' id list, which its planner reads through the primary key at any table size)."""
     return (
         f'UPDATE "agent" SET "status" = {p}, "outputs" = v."outputs", "submit_key" = v."submit_key", '
         f'"submitted_at" = {p}, "updated_at" = {p} FROM v '
