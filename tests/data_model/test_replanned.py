@@ -10,6 +10,7 @@ import peewee as pw
 import pytest
 
 from mephisto_core.data_model.replanned import Replanned
+from mephisto_core.errors import DatabaseError
 
 pytestmark = pytest.mark.postgres
 
@@ -103,4 +104,15 @@ def test_a_new_connection_gets_its_own(db):
     db.connect()
     assert prepared_names(db) == []
     assert statement.execute((1,)).fetchone() == (2,)  # prepared on the new connection at its first execution
+    assert len(prepared_names(db)) == 1
+
+
+def test_statements_the_session_lost_give_a_clear_error_once_and_are_prepared_again(db):
+    statement = Replanned(db, COUNT)
+    for _ in range(3):
+        statement.execute((1,))
+    db.execute_sql("DEALLOCATE ALL")  # as DISCARD ALL or a pooler in transaction mode would
+    with pytest.raises(DatabaseError, match="pooler in session mode"):
+        statement.execute((1,))
+    assert statement.execute((1,)).fetchone() == (2,)
     assert len(prepared_names(db)) == 1

@@ -10,6 +10,7 @@ from pool_helpers import call, hello, rows_read
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
 from mephisto_core.data_model import pool_sql as pool_sql_module
+from mephisto_core.errors import DatabaseError
 from mephisto_core.operations.run import worker_pool as worker_pool_module
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
@@ -91,6 +92,17 @@ def test_a_worker_with_nothing_left_to_take_does_not_make_others_refused(databas
     alice = hello(database, pool, "alice")
     call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, [])
     assert refused_for(hello(database, pool, "alice"), Refusal.NO_UNITS)  # only units of her assignment are left
+    assert isinstance(hello(database, pool, "bob"), Assigned)
+
+
+@pytest.mark.parametrize("database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_statements_the_session_lost_give_a_clear_error_once_and_are_prepared_again(database, make_pool):
+    # DISCARD ALL, or a pooler in transaction mode, drops a session's prepared statements.
+    pool = make_pool(rows=2)
+    assert isinstance(hello(database, pool, "alice"), Assigned)
+    database.db.execute_sql("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="pooler in session mode"):
+        hello(database, pool, "bob")
     assert isinstance(hello(database, pool, "bob"), Assigned)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 import sqlite3
 import weakref
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from typing import Any
 import peewee as pw
 
 from mephisto_core.data_model.models import JSONField, database_proxy
+from mephisto_core.data_model.replanned import numbered, prepared_again_if_lost
 from mephisto_core.data_model.statuses import (
     INCOMPLETE_UNIT_STATUSES,
     AgentStatus,
@@ -401,10 +401,5 @@ class _Statements:
         if connection not in self._prepared_on:  # a new connection: prepare them all in one round trip
             self.db.execute_sql(self._prepare_all)
             self._prepared_on.add(connection)
-        return self.db.execute_sql(execute, params)
-
-
-def numbered(sql: str) -> tuple[str, int]:
-    """`sql` with psycopg2's `%s` placeholders as PREPARE's `$1`, `$2`, ...; and how many there are."""
-    numbers = itertools.count(1)
-    return re.subn("%s", lambda _: f"${next(numbers)}", sql)
+        with prepared_again_if_lost(lambda: self._prepared_on.discard(connection)):
+            return self.db.execute_sql(execute, params)
