@@ -22,7 +22,7 @@ from typing import Any
 import peewee as pw
 
 from mephisto_core.data_model.models import JSONField, database_proxy
-from mephisto_core.data_model.replanned import numbered, prepared_again_if_lost
+from mephisto_core.data_model.replanned import Replanned, numbered, prepared_again_if_lost
 from mephisto_core.data_model.statuses import (
     INCOMPLETE_UNIT_STATUSES,
     AgentStatus,
@@ -379,7 +379,7 @@ class _Statements:
         # what pool_sql_many builds its statements from
         self.next_agent_id, self.agent_columns, self.names = next_agent_id, agent_columns, names
         self.many: dict[str, str] = {}  # pool_sql_many's statements for this database, once built
-        self.replanned: dict[str, Any] = {}  # and PostgreSQL's, run prepared (pool_sql_many.Replanned)
+        self.replanned: dict[str, Replanned] = {}  # and PostgreSQL's, run prepared, by name
 
         self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
         self._executes: dict[str, str] = {}

@@ -209,7 +209,7 @@ def _had(queries: PoolQueries, sql: str, assignments: list[int], workers: list[i
 
 def _replanned(statements: _Statements, name: str) -> Replanned:
     """PostgreSQL's statement `name`, run prepared and prepared again as the run's tables grow."""
-    replanned: Replanned | None = statements.replanned.get(name)
+    replanned = statements.replanned.get(name)
     if replanned is None:
         replanned = statements.replanned[name] = Replanned(statements.db, _built(statements)[name])
     return replanned
