@@ -249,9 +249,8 @@ def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
     )
 
 
-_V_IN_TASK = 'v."in_task"'
+#: ends a PostgreSQL subquery that must stay a lookup per row (PostgreSQL turns an unfenced EXISTS into a join)
 _FENCE = " OFFSET 0"
-_AMONG = 'AND "agent"."id" = ANY(%s::integer[]) '
 
 
 def _postgres(st: _Statements) -> dict[str, str]:
@@ -300,7 +299,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
         # compared each of them with every submission.
         'WITH v ("in_task", "assigned", "agent_id", "unit_id", "outputs", "submit_key") AS (SELECT %s::varchar, '
         "%s::varchar, * FROM unnest(%s::integer[], %s::integer[], %s::text[], %s::varchar[]) OFFSET 0), "
-        f"a AS ({_complete_agents(p, in_task=_V_IN_TASK, fence=_FENCE, among=_AMONG)} "
+        f"a AS ({_complete_agents(p, postgres=True)} "
         'RETURNING "agent"."id", "agent"."unit_id", v."assigned"), '
         'u AS (UPDATE "unit" SET "status" = %s, "updated_at" = %s FROM a '
         'WHERE "unit"."id" = a."unit_id" AND "unit"."status" = a."assigned" RETURNING "unit"."id") '
@@ -359,15 +358,20 @@ def _workers(p: str) -> dict[str, str]:
     }
 
 
-def _complete_agents(p: str, in_task: str = "", fence: str = "", among: str = "") -> str:
-    """The agents of `v` in task (the status `in_task` names, a parameter by default) move to completed with their
-    outputs and key, unless the key is taken (the NOT EXISTS turns a reused key into "not moved" rather than a
-    unique-index error). `fence` keeps the key check a lookup per moved agent, as in `_standing_ok`; `among` adds a
-    condition (PostgreSQL: the agents' id list, which its planner reads through the primary key at any table size)."""
+def _complete_agents(p: str, postgres: bool = False) -> str:
+    """The agents of `v` in task move to completed with their outputs and key, unless the key is taken (the
+    NOT EXISTS turns a reused key into "not moved" rather than a unique-index error).
+
+    On PostgreSQL the status to check is `v`'s "in_task" column (a join clause, see the completion), the agents are
+    also found by their id list (read through the primary key at any table size), and the key check is fenced so
+    that it stays a lookup per moved agent."""
+    in_task, among, fence = (
+        ('v."in_task"', 'AND "agent"."id" = ANY(%s::integer[]) ', _FENCE) if postgres else (p, "", "")
+    )
     return (
         f'UPDATE "agent" SET "status" = {p}, "outputs" = v."outputs", "submit_key" = v."submit_key", '
         f'"submitted_at" = {p}, "updated_at" = {p} FROM v '
-        f'WHERE "agent"."id" = v."agent_id" AND "agent"."unit_id" = v."unit_id" AND "agent"."status" = {in_task or p} '
+        f'WHERE "agent"."id" = v."agent_id" AND "agent"."unit_id" = v."unit_id" AND "agent"."status" = {in_task} '
         f"{among}"
         f'AND NOT EXISTS (SELECT 1 FROM "agent" o WHERE o."submit_key" = v."submit_key"{fence})'
     )
