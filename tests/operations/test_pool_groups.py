@@ -445,6 +445,35 @@ def test_batches_of_any_size_run_on_a_few_statement_texts_on_sqlite(database, ma
     assert len(texts) <= 6 * 3 + 2, (len(texts), sorted(texts))
 
 
+@pytest.mark.usefixtures("many_at_once")
+def test_workers_met_for_the_first_time_are_looked_up_and_added_on_a_few_statement_texts(
+    database, make_pool, monkeypatch
+):
+    """The first hellos of new workers come in batches of every size: their lookup and insert are padded like the
+    claim's (on SQLite that keeps them prepared), and the padding adds no worker."""
+    pool = make_pool(rows=100)
+    texts: set[str] = set()
+    original = type(pool.queries).db_execute
+
+    def recording(self: Any, sql: str, params: Any) -> Any:
+        if 'INTO "worker"' in sql or 'FROM "worker" WHERE' in sql:
+            texts.add(sql)
+        return original(self, sql, params)
+
+    monkeypatch.setattr(type(pool.queries), "db_execute", recording)
+    sizes = (1, 2, 3, 7, 9, 17)
+    for size in sizes:
+        names = [f"new{size}-{i}" for i in range(size)]
+        answers = [result[0] for result in call(database, HelloGroup(pool).run_together, hellos(*names))]
+        assert all(isinstance(answer, Assigned) for answer in answers), answers
+    assert Worker.select().count() == sum(sizes)
+    assert sorted(name for (name,) in Worker.select(Worker.name).tuples()) == sorted(
+        f"new{size}-{i}" for size in sizes for i in range(size)
+    )
+    # 6 batch sizes over 3 padded sizes (8, 16, 32): at most 3 texts each of the lookup and the insert
+    assert len(texts) <= 2 * 3, sorted(texts)
+
+
 def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, monkeypatch):
     write = database.write
 

@@ -121,16 +121,17 @@ def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[st
     statements = queries.statements()
     sql = _built(statements)
     param = "%s" if statements.postgres else "?"
-    found = queries.db_execute(
-        sql["workers"].format(names=_rows(param, len(names))), [provider_type, *names]
-    ).fetchall()
+    # Padded on both databases, for one code path; it is SQLite that keeps them prepared by it (the first hellos of
+    # thousands of workers come in batches of every size).
+    names_in, padding = _sized_rows(param, 1, len(names))
+    found = queries.db_execute(sql["workers"].format(names=names_in), [provider_type, *names, *padding]).fetchall()
     ids = {str(name): int(worker_id) for worker_id, name in found}
     missing = [name for name in names if name not in ids]
     if missing:
         when = now if statements.postgres else _sqlite_text(now)
-        rows = _rows(f"({param}, {param}, {param})", len(missing))
+        rows, padding = _sized_rows(f"({param}, {param}, {param})", 3, len(missing))
         params = [value for name in missing for value in (provider_type, name, when)]
-        added = queries.db_execute(sql["add_workers"].format(values=rows), params).fetchall()
+        added = queries.db_execute(sql["add_workers"].format(values=rows), [*params, *padding]).fetchall()
         ids.update({str(name): int(worker_id) for worker_id, name in added})
     return ids
 
@@ -178,21 +179,11 @@ _SQLITE_AGENT = "(" + ", ".join(["?"] * _AGENT_WIDTH) + ")"
 _SQLITE_SMALLEST_ROWS = 8
 
 
-def _rows(row: str, count: int) -> str:
-    """`count` VALUES rows like `row`."""
-    return ", ".join([row] * count)
-
-
-def _sqlite_rows_for(count: int) -> int:
-    """How many rows SQLite's statement for `count` has: the next power of two, at least _SQLITE_SMALLEST_ROWS."""
-    return max(_SQLITE_SMALLEST_ROWS, 1 << (count - 1).bit_length())
-
-
 def _sized_rows(row: str, width: int, count: int) -> tuple[str, list[None]]:
-    """The VALUES rows (or IN items) for `count`, of a size from `_sqlite_rows_for`, and the NULL parameters
-    that fill the rows past `count`."""
-    size = _sqlite_rows_for(count)
-    return _rows(row, size), [None] * (width * (size - count))
+    """The VALUES rows (or IN items) for `count`: as many as the next power of two, at least
+    _SQLITE_SMALLEST_ROWS; and the NULL parameters that fill the rows past `count`."""
+    size = max(_SQLITE_SMALLEST_ROWS, 1 << (count - 1).bit_length())
+    return ", ".join([row] * size), [None] * (width * (size - count))
 
 
 def _had(queries: PoolQueries, sql: str, assignments: list[int], workers: list[int]) -> list[tuple[Any, ...]]:
@@ -350,10 +341,12 @@ def _sqlite(st: _Statements) -> dict[str, str]:
 
 
 def _workers(p: str) -> dict[str, str]:
-    """Finding workers by name, and adding those missing (`{names}`, `{values}` for their rows)."""
+    """Finding workers by name, and adding those missing (`{names}`, `{values}` for their rows, padded as
+    `_sized_rows` pads them: the padding rows, NULL, are left out)."""
     return {
         "workers": f'SELECT "id", "name" FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})',
-        "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") VALUES {values} '
+        "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") '
+        'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL '
         'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name"',
     }
 
