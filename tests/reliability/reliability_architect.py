@@ -38,14 +38,16 @@ class ChannelProxy:
     `cut()` aborts every forwarded connection (both peers see a reset). `pause()` stops listening, so the
     operator's reconnects are refused, until `resume()`. While `reset_handshakes` is set, new connections are
     accepted and reset at once, before any handshake. While `swallow_upstream` is set, bytes from the router
-    to the operator are read and thrown away: requests relayed then never reach the operator. All methods run
-    on the event loop that started the proxy.
+    to the operator are read and thrown away: requests relayed then never reach the operator. While
+    `swallow_downstream` is set, the operator's bytes to the router are: its answers never reach the pages. All
+    methods run on the event loop that started the proxy.
     """
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.reset_handshakes = False
         self.swallow_upstream = False
+        self.swallow_downstream = False
         self.swallowed_bytes = 0
         self.connections_accepted = 0
         self._server: asyncio.Server | None = None
@@ -116,7 +118,7 @@ class ChannelProxy:
         # `upstream` is router -> operator: the direction that carries the pages' requests.
         try:
             while data := await reader.read(_CHUNK):
-                if upstream and self.swallow_upstream:
+                if self.swallow_upstream if upstream else self.swallow_downstream:
                     self.swallowed_bytes += len(data)
                     continue
                 writer.write(data)

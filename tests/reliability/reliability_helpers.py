@@ -202,6 +202,8 @@ class ProtocolPage:
         reply = self._until_answered(self._hello_frame, needs_unit=False)
         if reply["type"] == "assigned":
             self.assigned, self.token = reply, reply["token"]
+        elif reply["type"] == "refused":
+            self.close()  # a refusal is final for a page: mephisto-task.js closes its socket (a new hello reopens)
         return reply
 
     def upload(self, field: str, name: str, content_type: str, data: bytes) -> str:

@@ -90,7 +90,7 @@ async def test_page_message_arrives_as_an_object_and_the_answer_reaches_the_page
             session.send({"conn": conn, "msg": {"type": "assigned", "id": 3, "unit_id": "u1"}})
             assert await recv_json(page) == {"type": "assigned", "id": 3, "unit_id": "u1"}
         await operator.wait_for(lambda: any(e.get("event") == "close" for e in operator.envelopes))
-        assert operator.envelopes[-1] == {"conn": conn, "event": "close"}
+        assert operator.envelopes[-1] == {"conn": conn, "event": "close", "left": True}  # closed by the page
 
 
 async def test_upload_frame_goes_to_on_upload_unchanged(build_dir: Path) -> None:

@@ -229,3 +229,15 @@ async def test_a_page_that_stops_reading_is_dropped(build_dir: Path) -> None:
             stuck.transport.abort()
         assert operator.events("close") == [{"conn": conn, "event": "close"}]
         assert await _heartbeat_ok(bystander)
+
+
+async def test_a_connection_lost_without_a_close_frame_is_not_reported_as_the_page_leaving(build_dir: Path) -> None:
+    # The operator waits at the end of a run for a page that may come back (operations/run/late_answers.py);
+    # only a page that closed its socket itself is known not to.
+    async with running_router(build_dir) as server, FakeOperator(server.channel_url) as operator:
+        async with worker_socket(server) as page:
+            await operator.wait_for(lambda: bool(operator.events("open")))
+            conn = operator.events("open")[0]["conn"]
+            page.transport.abort()  # the network goes: no close frame
+            await operator.wait_for(lambda: bool(operator.events("close")))
+        assert operator.events("close") == [{"conn": conn, "event": "close"}]

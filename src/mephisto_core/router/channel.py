@@ -174,13 +174,17 @@ class OperatorChannel:
         else:
             self._enqueue_frame(b'{"conn":%d,"event":"open","ip":%s}' % (conn_id, orjson.dumps(ip)))
 
-    def worker_closed(self, conn_id: int) -> None:
-        """Tell the operator a worker socket closed."""
+    def worker_closed(self, conn_id: int, *, left: bool = False) -> None:
+        """Tell the operator a worker socket closed; `left` when the page closed it itself (it does not come back
+        for an answer sent before), not when it was lost or closed by the router."""
         session = self._session
         if session is None:
             return
         if session.local is not None:
-            self._enqueue((_EVENT_SIZE, conn_id, {"conn": conn_id, "event": "close"}), _EVENT_SIZE)
+            event = {"conn": conn_id, "event": "close", "left": True} if left else {"conn": conn_id, "event": "close"}
+            self._enqueue((_EVENT_SIZE, conn_id, event), _EVENT_SIZE)
+        elif left:
+            self._enqueue_frame(b'{"conn":%d,"event":"close","left":true}' % conn_id)
         else:
             self._enqueue_frame(b'{"conn":%d,"event":"close"}' % conn_id)
 

@@ -191,6 +191,8 @@ class WsConnection(asyncio.BufferedProtocol):
         self.max_size: int | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        #: whether the peer started the close handshake (not lost, not closed by this side)
+        self.closed_by_peer = False
         self._state = _HTTP
         self._buf = bytearray()
         self._deadline = self._loop.time() + state.open_timeout
@@ -485,6 +487,7 @@ class WsConnection(asyncio.BufferedProtocol):
             self.transport.write(frame_header(OP_CLOSE, len(echo)) + echo)
             self._state = _CLOSING
             self.close_code, self.close_reason = code, reason
+            self.closed_by_peer = True
         # The server closes the TCP connection first (RFC 6455 section 7.1.1).
         self.transport.close()
 

@@ -52,7 +52,7 @@ class WorkerSocketHandler:
         """A worker socket ended (either end, or the network)."""
         self._registry.remove(conn.conn_id)
         self._channel.forget_reader(conn)
-        self._channel.worker_closed(conn.conn_id)
+        self._channel.worker_closed(conn.conn_id, left=conn.closed_by_peer)
 
     def on_text(self, conn: WsConnection, data: bytes) -> None:
         """A text message (its UTF-8 bytes)."""

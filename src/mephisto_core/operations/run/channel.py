@@ -67,6 +67,11 @@ class RouterChannel(Protocol):
         """Queue or deliver one envelope for the router without waiting."""
         ...
 
+    async def delivered(self, timeout: float) -> bool:
+        """True once every envelope sent so far has reached the router; False when that could not be shown
+        within `timeout` (the channel is down or slow: some may be lost)."""
+        ...
+
     async def stop(self) -> None:
         """Disconnect for good."""
         ...
@@ -168,6 +173,25 @@ class OperatorChannel:
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+
+    async def delivered(self, timeout: float) -> bool:
+        """True once every envelope sent so far has reached the router: they are written out, then a ping, and
+        the router answers a ping after reading what came before it. False when that could not be shown within
+        `timeout`, or the connection they went out on closed (what it carried may be lost)."""
+        ws = self._ws
+        if ws is None or not self._sending:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                while self._outbox:
+                    self._flush()
+                    if self._outbox:  # the transport's buffer is full: wait for it to drain
+                        await ws.wait_writable()
+                    if self._ws is not ws:
+                        return False
+                return await ws.round_trip(timeout)
+        except TimeoutError:
+            return False
 
     async def stop(self) -> None:
         self._closing = True

@@ -109,6 +109,8 @@ class ChannelConnection(asyncio.Protocol):
         self._ping_timeout = ping_timeout
         self._ping_handle: asyncio.TimerHandle | None = None
         self._ping_sent: float | None = None
+        #: pings sent by `round_trip`, by payload, until their pong
+        self._pongs: dict[bytes, asyncio.Future[bool]] = {}
 
     # asyncio.Protocol.
 
@@ -130,6 +132,9 @@ class ChannelConnection(asyncio.Protocol):
         for waiter in (self._waiter, self._writable):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        for pong in self._pongs.values():
+            if not pong.done():
+                pong.set_result(False)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -226,6 +231,23 @@ class ChannelConnection(asyncio.Protocol):
             if waiter is None or waiter.done():
                 waiter = self._writable = self._loop.create_future()
             await waiter
+
+    async def round_trip(self, timeout: float) -> bool:
+        """Ping and wait for the pong: True when it came within `timeout`, so the router has read every frame
+        written before (it answers a ping after the frames ahead of it); False when it did not, or the socket closed.
+        """
+        if self._state != _OPEN:
+            return False
+        assert self.transport is not None
+        payload = os.urandom(4)
+        pong = self._pongs[payload] = self._loop.create_future()
+        self.transport.write(_masked(OP_PING, payload))
+        try:
+            return await asyncio.wait_for(pong, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._pongs.pop(payload, None)
 
     async def close(self, code: int = 1000, reason: str = "", timeout: float = 5.0) -> None:
         """The close handshake: send a close frame and wait (at most `timeout`) for the router to end the TCP."""
@@ -354,6 +376,8 @@ class ChannelConnection(asyncio.Protocol):
                         self.transport.write(_masked(OP_PONG, payload))
                 elif opcode == OP_PONG:
                     self._ping_sent = None
+                    if self._pongs and (pong := self._pongs.pop(bytes(payload), None)) is not None:
+                        pong.set_result(True)
                 elif opcode == OP_CLOSE:
                     self._on_close_frame(payload)
                     return

@@ -25,6 +25,7 @@ from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import metrics_hooks, platform_grants, quality_rules, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.late_answers import AgentKey, UnreadAnswers
 from mephisto_core.operations.run.live_bridge import live_agent
 from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
 from mephisto_core.operations.run.procedures import ProcedureService
@@ -35,8 +36,6 @@ from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
-
-AgentKey = tuple[bool, int]  # (is_onboarding, agent id)
 
 _OTHER_UNIT = "This page shows another unit than the one its connection holds now; reload the page."
 _UPLOAD_NOT_STORED = "The server could not store this file right now; please try again."
@@ -74,6 +73,9 @@ class ClientIOHandler:
         self._bindings: dict[int, _Binding | None] = {}
         #: the id the router sent in its last channel hello (a new id is a new router process)
         self._router_id: str | None = None
+        self._channel_hellos = 0
+        #: `submitted` answers pages may not have read (a finished run waits for them)
+        self.unread = UnreadAnswers()
         self._agent_conns: dict[AgentKey, set[int]] = {}
         #: agents whose every socket closed, with the monotonic time it happened (grace period running)
         self.absent_since: dict[AgentKey, float] = {}
@@ -105,8 +107,9 @@ class ClientIOHandler:
         if event == "open":
             self._bindings[conn] = None
         elif event == "close":
-            self._unbind(conn)
+            self._closed(conn, left=envelope.get("left") is True)
         elif isinstance(msg := envelope.get("msg"), dict):
+            self.unread.heard_from(conn)
             kind = msg.get("type")
             if kind == "submit" or (kind == "hello" and self._hello_is_quick()):
                 # No task of its own: the writer calls back with the committed result. Started on the next loop
@@ -119,6 +122,7 @@ class ClientIOHandler:
                 self._spawn(self._handle_message(conn, msg))
 
     async def on_upload(self, conn: int, frame: bytes) -> None:
+        self.unread.heard_from(conn)
         self._spawn(self._handle_upload(conn, frame))
 
     def _spawn(self, coro: Any) -> None:
@@ -300,6 +304,8 @@ class ClientIOHandler:
             if binding.completion is not None:
                 result = replace(result, completion=binding.completion)
         self.send(conn, result.message(request_id))
+        if isinstance(result, Submitted) and not is_onboarding:
+            self.unread.answered(conn, binding.agent, conn in self._bindings, time.monotonic())
         if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
             # Committed: the platform hears of the grants after the worker's answer, at its own pace.
             self._spawn(platform_grants.push(self.calls, self.writer, result.platform_grants))
@@ -453,6 +459,7 @@ class ClientIOHandler:
         if previous is not None and previous.agent != agent:
             self._agent_conns.get(previous.agent, set()).discard(conn)
         self._bindings[conn] = _Binding(agent, True, completion)
+        self.unread.back(agent)
         conns = self._agent_conns.get(agent)
         if conns is None:
             self._agent_conns[agent] = {conn}
@@ -468,6 +475,12 @@ class ClientIOHandler:
             self._bindings[conn] = None
         else:
             self._bindings[conn] = _Binding((False, expired.agent_id), live=False)
+
+    def _closed(self, conn: int, *, left: bool = False) -> None:
+        """The page socket `conn` closed; `left` when the page closed it itself (the router says so)."""
+        binding = self._bindings.get(conn)
+        self.unread.closed(conn, binding.agent if binding is not None else None, time.monotonic(), page_left=left)
+        self._unbind(conn)
 
     def _unbind(self, conn: int) -> None:
         binding = self._bindings.pop(conn, None)
@@ -502,11 +515,14 @@ class ClientIOHandler:
             still_open = listed
         gone = [conn for conn in self._bindings if conn not in still_open]
         for conn in gone:
-            self._unbind(conn)
+            self._closed(conn)
         if gone:
             log.info("%d page socket(s) closed while the router channel was down", len(gone))
         for conn in listed:
             self._bindings.setdefault(conn, None)
+        self._channel_hellos += 1
+        if self._channel_hellos > 1:
+            self.unread.channel_restored(time.monotonic())
         self._router_id = router_id if isinstance(router_id, str) else None
 
     def watch_absent(self, agents: list[AgentKey]) -> None:
@@ -520,6 +536,14 @@ class ClientIOHandler:
         self.absent_since.pop(agent, None)
         if not agent[0]:
             self._live_agents.pop(agent[1], None)
+
+    async def check_answers_delivered(self, timeout: float) -> None:
+        """Find out whether the `submitted` answers sent so far reached the router (for `unread`)."""
+        if self.channel is None or not self.unread.undelivered():
+            return
+        began = time.monotonic()
+        if await self.channel.delivered(timeout):
+            self.unread.delivered_before(began)
 
     def connected_agents(self) -> int:
         """How many agents (units and onboardings) a page holds with an open socket right now."""

@@ -65,6 +65,10 @@ class LocalOperatorChannel:
             raise RuntimeError("the channel is not started; call `await channel.start()` first")
         self._session.send(envelope)
 
+    async def delivered(self, timeout: float) -> bool:
+        """Whether every envelope sent has reached the router: each did at `send`, while the session is open."""
+        return self.connected
+
     async def stop(self) -> None:
         """Close the session; envelopes the router still holds for the operator are dropped. Safe to call twice."""
         if self._session is not None:

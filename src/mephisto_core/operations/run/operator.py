@@ -39,7 +39,7 @@ from mephisto_core.file_modes import make_private_dir
 from mephisto_core.operations import cleanup
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.providers import build_provider
-from mephisto_core.operations.run import metrics_server, operator_lease, run_setup, upload_sweep
+from mephisto_core.operations.run import late_answers, metrics_server, operator_lease, run_setup, upload_sweep
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
 from mephisto_core.operations.run.client_io import ClientIOHandler
 from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOutage
@@ -110,6 +110,9 @@ class _WatchState:
 
     last_beat: float = -math.inf
     graceful_started: bool = False
+    #: when every unit was found done (the run then waits for pages that may not have read their last answer)
+    done_at: float | None = None
+    waiting_logged: bool = False
 
 
 class Operator:
@@ -358,9 +361,12 @@ class Operator:
         """The watch loop of a joined process: True when every unit of the run is done, False after a stop."""
         last_beat = -math.inf
         owner_warned = False
+        state = _WatchState()  # for the wait for late answers only
         outage = DatabaseOutage("serving the joined run")
         while True:
             if router_lost.done() and (reason := router_lost.result()) is not None:
+                if state.done_at is not None:
+                    return True  # every unit is done: no page can come back for its answer now
                 raise RouterLostError(f"{reason}\nThis --join process stopped; the other processes go on serving.")
             if self._stop_level >= 2:
                 return False
@@ -370,11 +376,11 @@ class Operator:
                     await self._beat_lease(ctx)
                     last_beat = now
                     owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
-                    if (owner is None or completed) and not self._stop_level:
-                        if not completed:  # the owner stopped the run early
-                            log.warning("the run's owner stopped run %d: this --join process stops too", ctx.run.id)
+                    # A completed run ends below, once this process's pages have had their last answers.
+                    if not completed and owner is None and not self._stop_level:  # the owner stopped it early
+                        log.warning("the run's owner stopped run %d: this --join process stops too", ctx.run.id)
                         self.request_stop()
-                    elif not owner_warned and (age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS):
+                    elif not completed and not owner_warned and (age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS):
                         log.warning(
                             "the run's owner %s stopped beating: this process goes on serving the units offered "
                             "(and those returned), but nothing new is offered. Launch the task without --join "
@@ -389,7 +395,8 @@ class Operator:
                     # Over when the owner says so (it may still be creating units), or when nobody is left to
                     # create more (the owner died).
                     owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
-                    if completed or owner is None or age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS:
+                    over = completed or owner is None or age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS
+                    if over and not await self._waiting_for_late_answers(io, state, now):
                         return True
                 if self._stop_level and not await self.writer.call(operator_leases.held_count, ctx.run.id, self.owner):
                     return False
@@ -402,6 +409,24 @@ class Operator:
                 self._stop_event.clear()
             except TimeoutError:
                 pass
+
+    async def _waiting_for_late_answers(self, io: ClientIOHandler, state: _WatchState, now: float) -> bool:
+        """Whether a run whose every unit is done still serves pages that may come back for their last answer."""
+        if state.done_at is None:
+            state.done_at = now
+        if now - state.done_at >= late_answers.MAX_WAIT_SECONDS:
+            return False
+        await io.check_answers_delivered(TICK_SECONDS)
+        channel_down = io.channel is not None and not io.channel.connected
+        reason = io.unread.wait_reason(now, channel_down)
+        if reason is not None and not state.waiting_logged:
+            log.info(
+                "every unit is done; the server answers for up to %.0f s more, since %s",
+                late_answers.MAX_WAIT_SECONDS - (now - state.done_at),
+                reason,
+            )
+            state.waiting_logged = True
+        return reason is not None
 
     async def _beat_lease(self, ctx: RunContext) -> None:
         """Beat this process's operator lease and return what a dead process of the run held (offered again)."""
@@ -596,6 +621,8 @@ class Operator:
         outage = DatabaseOutage("running the run's tick")
         while True:
             if router_lost.done() and (reason := router_lost.result()) is not None:
+                if state.done_at is not None:
+                    return True  # every unit is done: no page can come back for its answer now
                 await self._stop_for_lost_router(launcher, publisher, io, reason)
             try:
                 finished = await self._tick(ctx, launcher, publisher, pool, io, feeder, state)
@@ -655,6 +682,8 @@ class Operator:
             raise feeder.exception()  # type: ignore[misc]
         incomplete = self.stats.count(*INCOMPLETE_UNIT_STATUSES)
         if incomplete == 0 and (feeder.done() or state.graceful_started):
+            if not state.graceful_started and await self._waiting_for_late_answers(io, state, now):
+                return None
             return not state.graceful_started or self.stats.count(UnitStatus.EXPIRED) == 0
         if state.graceful_started and self.stats.count(UnitStatus.ASSIGNED) == 0:
             return False
