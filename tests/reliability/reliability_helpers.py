@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tomli_w
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -266,7 +266,8 @@ class ProtocolPage:
                 ws.send(frame)
                 sent_before = True
                 reply = self._answer(ws, request_id)
-            except (ConnectionClosed, OSError):
+            except (ConnectionClosed, InvalidHandshake, OSError):
+                # InvalidHandshake: the server closed the connection before answering the upgrade (shutting down).
                 self._ws, self.assigned = None, None
                 time.sleep(0.1)
                 continue
