@@ -65,7 +65,8 @@ def test_last_answer_the_channel_lost_reaches_its_page_before_the_run_ends(
     ack = page.submit(valid_answer(assigned["init_data"]))  # resent after PAGE_AWAY_SECONDS
     cutter.join()
     assert ack["type"] == "submitted"
-    assert page.resends >= 1 and proxy.swallowed_bytes > 0
+    # Resent: the first answer was thrown away, or lost in the cut before the proxy read it (on a loaded machine).
+    assert page.resends >= 1
     refusal = page.hello()  # the page closes its socket on the refusal, as mephisto-task.js does
     assert refusal["type"] == "refused" and refusal["reason"] == "run_over", refusal
     started = time.monotonic()
