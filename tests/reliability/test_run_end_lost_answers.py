@@ -67,12 +67,10 @@ def test_last_answer_the_channel_lost_reaches_its_page_before_the_run_ends(
     assert ack["type"] == "submitted"
     # Resent: the first answer was thrown away, or lost in the cut before the proxy read it (on a loaded machine).
     assert page.resends >= 1
-    refusal = page.hello()  # the page closes its socket on the refusal, as mephisto-task.js does
-    assert refusal["type"] == "refused" and refusal["reason"] == "run_over", refusal
+    # The page has its answer, and the router had it first: the run ends now, whether or not the page goes.
     started = time.monotonic()
     operator.wait(15)
-    # The page closed on the refusal and had its answer: nothing is left to wait for.
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 5, "the run went on waiting after the page had its answer"
     assert TaskRun.get().is_completed
     assert assert_acknowledged_stored_once(page.acknowledged) == page.acknowledged
 
@@ -102,7 +100,6 @@ def test_page_whose_socket_closed_with_the_last_answer_gets_it_when_it_reconnect
     assert again["type"] == "assigned" and again["submitted"], again
     ack = page.submit(outputs, key="last-unit-key")
     assert ack["type"] == "submitted" and page.acknowledged == ["last-unit-key"]
-    assert page.hello()["type"] == "refused"
     started = time.monotonic()
     operator.wait(15)
     assert time.monotonic() - started < 5, "the run went on waiting after the page came back"
