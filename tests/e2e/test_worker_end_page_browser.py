@@ -4,6 +4,7 @@ made while the server is unreachable (told to the worker, kept on the page, stor
 from __future__ import annotations
 
 import socket
+import time
 from urllib.parse import urlsplit
 
 from mephisto_core.data_model import Agent, AgentStatus, Worker, open_database
@@ -38,6 +39,28 @@ def test_thanks_page_turns_into_an_end_page_without_a_link_when_the_server_exits
     page.get_by_text("You are done").wait_for(timeout=15_000)
     assert "no more units" in page.locator("body").inner_text()
     assert page.locator("a, button").count() == 0  # nothing that leads to a server that is gone
+    context.close()
+
+
+def test_launch_ends_by_itself_at_once_when_the_last_unit_is_submitted_in_a_page_left_open(
+    static_task, start_launch, browser
+) -> None:
+    # The page stays on its thanks page and says nothing more: the run ends once a channel round trip shows the
+    # router had the answer (operations/run/late_answers.py), not after waiting for the page.
+    data = static_task.parent / "data.csv"
+    data.write_text(data.read_text().splitlines()[0] + "\nreading,Describe a place where you like to read.\n")
+    launch = start_launch(str(static_task), "architect.port=0", "--no-panel")
+    parts = urlsplit(launch.wait_for_link())
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{parts.scheme}://{parts.netloc}/?worker_id=alice")
+    _fill(page, "At the kitchen table.")
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submitted = time.monotonic()
+    assert launch.wait(30) == 0, launch.output()
+    assert time.monotonic() - submitted < 5, launch.output()
+    page.get_by_text("You are done").wait_for(timeout=15_000)
     context.close()
 
 

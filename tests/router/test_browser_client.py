@@ -224,3 +224,19 @@ def test_the_browser_gets_the_page_and_its_script_over_one_connection(
     # The page, its stylesheet and its script (and the favicon Chromium asks for) over fewer connections than
     # requests: at least one connection answered two of them.
     assert served[-1] >= 2, served
+
+
+def test_a_page_closed_or_left_by_the_worker_is_reported_as_left(task: LiveTask, task_page: Any) -> None:
+    # The operator waits at a run's end for a page whose socket was lost with its last answer; a worker who closes
+    # the tab or goes elsewhere does not come back, and Chromium's close frame lets the router say so.
+    operator = task.connect_operator()
+    task_page.goto(task.server.url + "?worker_id=dana")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    task_page.goto("about:blank")
+    task.wait_for(lambda: len(operator.events("close")) == 1)
+    other = task_page.context.new_page()
+    other.goto(task.server.url + "?worker_id=erin")
+    assert other.evaluate(READY_OR_REFUSAL)["ok"]
+    other.close()
+    task.wait_for(lambda: len(operator.events("close")) == 2)
+    assert [event.get("left") for event in operator.events("close")] == [True, True]
