@@ -87,7 +87,7 @@ def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: D
     limit = 300  # pages
     writer = DatabaseWriter(sqlite_database)
     writer.checkpointer = checkpointer = WalCheckpointer(sqlite_database, interval=0.01, restart_after_pages=limit)
-    jobs = 3_000  # ~15,000 pages of log in all, 50 times the limit
+    jobs = 4_000  # ~20,000 pages of log in all, 66 times the limit
 
     async def keep_busy() -> int:
         largest = 0
@@ -107,9 +107,9 @@ def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: D
         writer.stop()
 
     # The limit, plus what came in between the checkpointer's last count and the writer's catch-up: a few times
-    # the limit on a busy machine, where the checkpointer's thread waits for a core; without the catch-up the log
-    # held everything written (~60 MiB).
-    assert largest_log < 12 * limit * PAGE, largest_log
+    # the limit, up to 22 times seen while the other half of the suite kept both cores busy (the checkpointer's
+    # thread then waits for a core); without the catch-up the log holds everything written (~80 MiB).
+    assert largest_log < 30 * limit * PAGE, largest_log
     assert checkpointer.catch_ups >= 3, (checkpointer.catch_ups, checkpointer.checkpoints)
     rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
     assert rows == jobs * 20
