@@ -72,8 +72,13 @@ def test_answers_wait_until_a_round_trip_shows_they_reached_the_router() -> None
     assert unread.wait_reason(100.6, channel_down=False) is None
 
 
-def test_a_channel_that_is_down_is_waited_for() -> None:
-    assert UnreadAnswers().wait_reason(0.0, channel_down=True) is not None
+def test_a_channel_that_is_down_is_waited_for_only_when_it_holds_an_answer() -> None:
+    unread = UnreadAnswers()
+    assert unread.wait_reason(0.0, channel_down=True) is None  # every page spoke after its answer
+    unread.answered(10, ALICE, True, now=1.0)
+    assert unread.wait_reason(1.0, channel_down=True) == (
+        "the router channel is down, and 1 answer(s) go out when it is back"
+    )
 
 
 def test_pages_that_left_long_ago_are_forgotten_while_new_ones_are_kept() -> None:

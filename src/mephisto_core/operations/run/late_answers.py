@@ -94,8 +94,6 @@ class UnreadAnswers:
 
     def wait_reason(self, now: float, channel_down: bool) -> str | None:
         """Why a run whose every unit is done should still serve pages (None: nothing to wait for)."""
-        if channel_down:
-            return "the router channel is down, and answers sent meanwhile go out when it is back"
         coming = sum(1 for at in self._left.values() if now - at < RECONNECT_SECONDS)
         if coming:
             return f"{coming} page(s) closed before reading that their last submission was stored"
@@ -111,6 +109,8 @@ class UnreadAnswers:
                 owed += 1
         if owed:
             return f"{owed} page(s) may resend a submission whose answer the router channel lost"
+        if unsure and channel_down:
+            return f"the router channel is down, and {unsure} answer(s) go out when it is back"
         if unsure:
             return f"{unsure} answer(s) not yet known to have reached the router"
         return None
