@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from reliability_architect import ChannelProxy, ReliabilityArchitect
 from reliability_helpers import (
     OperatorThread,
@@ -32,6 +33,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from mephisto_core.abstractions import SimulatedAnswer
 from mephisto_core.data_model import Agent, AgentStatus, Database, TaskRun, Unit, UnitStatus
+from mephisto_core.operations.run import simulate
 from mephisto_core.operations.run.simulate import SimulatedWorker
 from mephisto_core.settings import Settings
 
@@ -200,19 +202,25 @@ class ScriptedRouter:
     with `submitted`, then closes with 1001, which tells the bot the run is over.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, first_submit_unanswered: bool = False) -> None:
         self.submits: list[dict[str, Any]] = []
+        self.hellos = 0
+        #: leave the first submit without any answer (lost with a router channel) instead of `unavailable`
+        self.first_submit_unanswered = first_submit_unanswered
 
     async def handle(self, socket: ServerConnection) -> None:
         async for frame in socket:
             message = json.loads(frame)
             request_id = message["id"]
             if message["type"] == "hello":
+                self.hellos += 1
                 assigned = {"type": "assigned", "id": request_id, "agent_id": 1, "unit_id": 1, "token": "t" * 20}
                 await socket.send(json.dumps({**assigned, "is_onboarding": False, "init_data": {}, "submitted": False}))
             elif message["type"] == "submit":
                 self.submits.append(message)
                 if len(self.submits) == 1:
+                    if self.first_submit_unanswered:
+                        continue
                     error = {"type": "error", "id": request_id, "code": "unavailable", "message": "away"}
                     await socket.send(json.dumps(error))
                     continue
@@ -221,8 +229,8 @@ class ScriptedRouter:
                 await socket.close(1001, "run over")
 
 
-def test_simulated_worker_resends_the_same_submit_key_after_unavailable() -> None:
-    script = ScriptedRouter()
+def _run_scripted_bot(script: ScriptedRouter) -> SimulatedWorker:
+    bot_ran: list[SimulatedWorker] = []
 
     async def scenario() -> None:
         async with serve(script.handle, "127.0.0.1", 0) as server:
@@ -234,9 +242,26 @@ def test_simulated_worker_resends_the_same_submit_key_after_unavailable() -> Non
                 fetch_page=False,
                 max_units=1,
             )
-            report = await asyncio.wait_for(bot.run(), 20)
-            assert report.submitted == 1
+            bot_ran.append(bot)
+            await asyncio.wait_for(bot.run(), 20)
 
     asyncio.run(scenario())
+    return bot_ran[0]
+
+
+def test_simulated_worker_resends_an_unanswered_submit_as_it_is_on_the_same_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(simulate, "RESEND_AFTER_SECONDS", 0.3)  # mephisto-task.js: 30 s
+    script = ScriptedRouter(first_submit_unanswered=True)
+    bot = _run_scripted_bot(script)
+    assert bot.report.submitted == 1 and bot.report.errors == 0 and bot.report.resends == 1
+    assert len(script.submits) == 2 and script.submits[0] == script.submits[1]  # same id, same key
+    assert script.hellos == 1, "resent on the socket it was sent on, not after a reconnect"
+
+
+def test_simulated_worker_resends_the_same_submit_key_after_unavailable() -> None:
+    script = ScriptedRouter()
+    assert _run_scripted_bot(script).report.submitted == 1
     assert len(script.submits) == 2
     assert script.submits[1]["submit_key"] == script.submits[0]["submit_key"]

@@ -6,8 +6,9 @@ asks the blueprint for a valid answer, uploads its files, submits, waits for the
 over until the run says it is over. Used by `mephisto launch --simulate N`, the tests and the benchmarks.
 
 Retries follow the same contract as mephisto-task.js (docs/protocol.md): a request answered `unavailable` is sent
-again after a backoff; after a reconnect the bot says hello with its agent token and resends the unacknowledged
-submit (and its uploads) with the same submit_key and upload ids, so the operator stores it once.
+again after a backoff, and one unanswered for 30 s is sent again as it is; after a reconnect the bot says hello
+with its agent token and resends the unacknowledged submit (and its uploads) with the same submit_key and upload
+ids, so the operator stores it once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ GIVE_UP_AFTER_FAILURES = 8  # consecutive failed connections (about 5 s with bac
 # Backoff for a request answered `unavailable` (the operator is away): doubling, with jitter, like the browser's.
 RETRY_FIRST_SECONDS = 0.1
 RETRY_MAX_SECONDS = 2.0
+# A request unanswered this long is sent again on the same socket, as mephisto-task.js does (RESEND_AFTER_MS): its
+# answer may have been lost with the router channel, and a finished run waits for such a resend (late_answers).
+RESEND_AFTER_SECONDS = 30.0
 # Answers meaning the unit is no longer this bot's: its agent token is of no more use.
 _UNIT_LOST = frozenset({"gone", "already_submitted", "not_your_unit"})
 
@@ -55,7 +59,8 @@ class BotReport:
     """What one bot (or a crowd of them) did, with latencies in seconds.
 
     `errors` counts lost connections and requests the server refused for good; `resends` counts requests sent
-    again, with the same keys, after an `unavailable` answer or a reconnect (the protocol's normal retries).
+    again, with the same keys, after an `unavailable` answer, a reconnect or RESEND_AFTER_SECONDS without an answer
+    (the protocol's normal retries).
     """
 
     submitted: int = 0
@@ -290,13 +295,22 @@ class SimulatedWorker:
     async def _request(self, ws: ClientConnection, msg: dict[str, Any]) -> Reply:
         self._next_id += 1
         msg["id"] = self._next_id
-        await ws.send(json.dumps(msg))
-        return await self._answer_to(ws, self._next_id)
+        return await self._ask(ws, json.dumps(msg), self._next_id)
+
+    async def _ask(self, ws: ClientConnection, frame: str | bytes, request_id: int) -> Reply:
+        """Send `frame` and return its answer; sent again as it is while unanswered for RESEND_AFTER_SECONDS."""
+        await ws.send(frame)
+        while True:
+            try:
+                async with asyncio.timeout(RESEND_AFTER_SECONDS):
+                    return await self._answer_to(ws, request_id)
+            except TimeoutError:
+                self.report.resends += 1
+                await ws.send(frame)
 
     async def _answer_to(self, ws: ClientConnection, request_id: int) -> Reply:
         while True:
-            frame = await asyncio.wait_for(ws.recv(), timeout=60)
-            reply = json.loads(frame)
+            reply = json.loads(await ws.recv())
             if reply.get("id") == request_id:
                 return dict(reply)
             # Pushes (status, live) are not answers; a bot has nothing to do with them.
@@ -315,8 +329,7 @@ class SimulatedWorker:
                 "content_type": content_type,
             }
         ).encode()
-        await ws.send(len(header).to_bytes(4, "big") + header + data)
-        return await self._answer_to(ws, self._next_id)
+        return await self._ask(ws, len(header).to_bytes(4, "big") + header + data, self._next_id)
 
 
 async def http_get(url: str) -> bytes:
