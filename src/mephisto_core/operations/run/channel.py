@@ -189,7 +189,7 @@ class OperatorChannel:
                         await ws.wait_writable()
                     if self._ws is not ws:
                         return False
-                return await ws.round_trip(timeout)
+                return await ws.round_trip()
         except TimeoutError:
             return False
 

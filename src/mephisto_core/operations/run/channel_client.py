@@ -232,20 +232,19 @@ class ChannelConnection(asyncio.Protocol):
                 waiter = self._writable = self._loop.create_future()
             await waiter
 
-    async def round_trip(self, timeout: float) -> bool:
-        """Ping and wait for the pong: True when it came within `timeout`, so the router has read every frame
-        written before (it answers a ping after the frames ahead of it); False when it did not, or the socket closed.
+    async def round_trip(self) -> bool:
+        """Ping and wait for the pong: True once it came, so the router has read every frame written before (it
+        answers a ping after the frames ahead of it); False when the socket closed first. The caller bounds the wait.
         """
         if self._state != _OPEN:
             return False
         assert self.transport is not None
         payload = os.urandom(4)
-        pong = self._pongs[payload] = self._loop.create_future()
+        pong: asyncio.Future[bool] = self._loop.create_future()
+        self._pongs[payload] = pong
         self.transport.write(_masked(OP_PING, payload))
         try:
-            return await asyncio.wait_for(pong, timeout)
-        except TimeoutError:
-            return False
+            return await pong
         finally:
             self._pongs.pop(payload, None)
 

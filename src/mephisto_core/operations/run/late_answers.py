@@ -48,7 +48,7 @@ class UnreadAnswers:
         if socket_open:
             self._sent[conn] = now
         else:
-            self._left[agent] = now
+            self._page_left_unread(agent, now)
 
     def heard_from(self, conn: int) -> None:
         """The page on `conn` sent something: it has read every answer sent to it before."""
@@ -59,8 +59,10 @@ class UnreadAnswers:
         """The socket `conn` closed; `agent` is what it held. `page_left`: the page closed it itself, so it had
         what came before and does not come back for it (a lost connection, or one the router closed, may)."""
         sent = self._sent.pop(conn, None) if self._sent else None
-        if sent is None or agent is None or page_left:
-            return
+        if sent is not None and agent is not None and not page_left:
+            self._page_left_unread(agent, now)
+
+    def _page_left_unread(self, agent: AgentKey, now: float) -> None:
         if len(self._left) >= _PRUNE_AT:
             self._left = {key: at for key, at in self._left.items() if now - at < RECONNECT_SECONDS}
         self._left[agent] = now
