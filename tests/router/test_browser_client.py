@@ -240,3 +240,26 @@ def test_a_page_closed_or_left_by_the_worker_is_reported_as_left(task: LiveTask,
     other.close()
     task.wait_for(lambda: len(operator.events("close")) == 2)
     assert [event.get("left") for event in operator.events("close")] == [True, True]
+
+
+def test_a_page_that_gives_up_on_a_silent_socket_is_not_reported_as_left(task: LiveTask, task_page: Any) -> None:
+    # When its heartbeats go unanswered the page closes the socket and reconnects: its close frame may still reach
+    # the router, and must not read as the worker leaving (the run's end would not wait for its last answer).
+    operator = task.connect_operator()
+    routed: list[Any] = []
+
+    def drop_heartbeat_acks(route: Any) -> None:
+        server = route.connect_to_server()
+        routed.append(route)
+        server.on_message(lambda message: None if '"heartbeat_ack"' in str(message) else route.send(message))
+
+    task_page.route_web_socket(re.compile(r".*/ws$"), drop_heartbeat_acks)
+    task_page.clock.install()
+    task_page.goto(task.server.url + "?worker_id=dana")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    task_page.clock.run_for(21_000)  # heartbeats at 5, 10 and 15 s go unanswered; at 20 s the page gives up
+    task.wait_for(lambda: len(operator.events("close")) == 1)
+    assert operator.events("close")[0].get("left") is None
+    task_page.clock.run_for(2_000)  # the reconnect backoff: the page comes back and says hello again
+    task.wait_for(lambda: len(operator.events("open")) == 2 and len(operator.messages("hello")) == 2)
+    assert len(routed) == 2

@@ -241,3 +241,14 @@ async def test_a_connection_lost_without_a_close_frame_is_not_reported_as_the_pa
             page.transport.abort()  # the network goes: no close frame
             await operator.wait_for(lambda: bool(operator.events("close")))
         assert operator.events("close") == [{"conn": conn, "event": "close"}]
+
+
+@pytest.mark.parametrize(("code", "left"), [(1000, True), (1001, True), (4001, False)])
+async def test_a_page_closing_to_reconnect_is_not_reported_as_leaving(build_dir: Path, code: int, left: bool) -> None:
+    # mephisto-task.js closes with 4001 when it gives up on a socket and reconnects; any other close is a goodbye.
+    async with running_router(build_dir) as server, FakeOperator(server.channel_url) as operator:
+        async with worker_socket(server) as page:
+            await operator.wait_for(lambda: bool(operator.events("open")))
+            await page.close(code)
+            await operator.wait_for(lambda: bool(operator.events("close")))
+        assert bool(operator.events("close")[0].get("left")) is left

@@ -19,6 +19,10 @@ from mephisto_core.router.page_messages import (
 from mephisto_core.router.worker_registry import WorkerRegistry
 from mephisto_core.router.ws_frames import CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG
 
+#: the close code `mephisto-task.js` closes its socket with when it gives up on it and reconnects (heartbeats went
+#: unanswered): a page that closes with it has not left, and may come back for answers it did not read
+PAGE_RECONNECTING_CLOSE_CODE = 4001
+
 _UNAVAILABLE = "The task server is reconnecting to its operator; please wait, this page retries by itself."
 
 
@@ -52,7 +56,8 @@ class WorkerSocketHandler:
         """A worker socket ended (either end, or the network)."""
         self._registry.remove(conn.conn_id)
         self._channel.forget_reader(conn)
-        self._channel.worker_closed(conn.conn_id, left=conn.closed_by_peer)
+        left = conn.closed_by_peer and conn.close_code != PAGE_RECONNECTING_CLOSE_CODE
+        self._channel.worker_closed(conn.conn_id, left=left)
 
     def on_text(self, conn: WsConnection, data: bytes) -> None:
         """A text message (its UTF-8 bytes)."""

@@ -39,6 +39,8 @@
 
   const HEARTBEAT_INTERVAL_MS = 5000;
   const MAX_UNANSWERED_HEARTBEATS = 3;
+  // Closing with this code tells the router the page is coming back (its answers may still be wanted).
+  const CLOSE_RECONNECTING = 4001;
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 10000;
   // A request sent this long ago without an answer (and fully written out) is sent again; safe because
@@ -282,7 +284,7 @@
     }
   }
 
-  function dropSocket() {
+  function dropSocket(closeCode) {
     const socket = state.socket;
     state.socket = null;
     setConnected(false);
@@ -294,7 +296,7 @@
     if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
       if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
-        socket.close();
+        socket.close(closeCode);
       }
     }
   }
@@ -311,7 +313,7 @@
 
   function reconnectNow() {
     // Do not wait for a close handshake with a peer that stopped answering.
-    dropSocket();
+    dropSocket(CLOSE_RECONNECTING);
     scheduleReconnect();
   }
 
