@@ -49,6 +49,20 @@ def _wal(database: Database) -> Path:
     return Path(str(database.db.database) + "-wal")
 
 
+async def _keep_busy(writer: DatabaseWriter, database: Database, jobs: int) -> int:
+    """Run `jobs` writes of 20 rows with the next always queued, so the writer never pauses; the log's largest
+    size seen."""
+    largest = 0
+    in_flight: set[asyncio.Future[None]] = set()
+    for _ in range(jobs):
+        in_flight.add(asyncio.ensure_future(writer.call(_fill, database, 20)))
+        if len(in_flight) >= 4:
+            _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            largest = max(largest, _wal(database).stat().st_size)
+    await asyncio.gather(*in_flight)
+    return largest
+
+
 def test_the_writer_leaves_checkpoints_to_its_own_thread_and_the_log_stays_small(sqlite_database: Database) -> None:
     limit = 400  # pages, about a round's log
     writer = DatabaseWriter(sqlite_database)
@@ -89,20 +103,9 @@ def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: D
     writer.checkpointer = checkpointer = WalCheckpointer(sqlite_database, interval=0.01, restart_after_pages=limit)
     jobs = 4_000  # ~20,000 pages of log in all, 66 times the limit
 
-    async def keep_busy() -> int:
-        largest = 0
-        in_flight: set[asyncio.Future[None]] = set()
-        for _ in range(jobs):
-            in_flight.add(asyncio.ensure_future(writer.call(_fill, sqlite_database, 20)))
-            if len(in_flight) >= 4:  # the writer always has the next job queued: it never pauses
-                _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                largest = max(largest, _wal(sqlite_database).stat().st_size)
-        await asyncio.gather(*in_flight)
-        return largest
-
     writer.start()
     try:
-        largest_log = asyncio.run(keep_busy())
+        largest_log = asyncio.run(_keep_busy(writer, sqlite_database, jobs))
     finally:
         writer.stop()
 
@@ -111,6 +114,33 @@ def test_a_writer_that_never_pauses_still_starts_the_log_over(sqlite_database: D
     # thread then waits for a core); without the catch-up the log holds everything written (~80 MiB).
     assert largest_log < 30 * limit * PAGE, largest_log
     assert checkpointer.catch_ups >= 3, (checkpointer.catch_ups, checkpointer.checkpoints)
+    rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
+    assert rows == jobs * 20
+
+
+def test_the_writer_copies_the_log_itself_while_the_checkpointer_cannot_run(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a machine whose cores are all busy the checkpointer's thread may wait for one while the writer commits;
+    # its last count of the log's pages is then stale, and the log grew unmeasured. Here the thread never runs at
+    # all: the writer copies the log itself once a commit has waited 10 intervals, and the log starts over.
+    writer = DatabaseWriter(sqlite_database)
+    writer.checkpointer = checkpointer = WalCheckpointer(sqlite_database, interval=0.01)
+    monkeypatch.setattr(checkpointer, "start", lambda: None)  # a thread that never gets a core
+    jobs = 4_000  # ~20,000 pages of log in all (~80 MiB)
+
+    writer.start()
+    try:
+        started = time.monotonic()
+        largest_log = asyncio.run(_keep_busy(writer, sqlite_database, jobs))
+        seconds = time.monotonic() - started
+    finally:
+        writer.stop()
+
+    assert checkpointer.checkpoints == 0
+    # At most one catch-up per 0.1 s, each starting the log over: the log holds what was written in between.
+    assert 3 <= checkpointer.catch_ups <= seconds / 0.1 + 1, (checkpointer.catch_ups, seconds)
+    assert largest_log < jobs * 20 * 1000 / checkpointer.catch_ups * 3, (largest_log, checkpointer.catch_ups)
     rows = sqlite_database.db.execute_sql("SELECT COUNT(*) FROM filler").fetchone()[0]
     assert rows == jobs * 20
 

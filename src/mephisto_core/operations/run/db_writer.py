@@ -169,7 +169,7 @@ class DatabaseWriter:
                 batch.append(job)
             self._arrivals.took(len(batch), time.perf_counter())
             self._run_batch(batch)
-            if self.checkpointer is not None and self.checkpointer.log_is_long():
+            if self.checkpointer is not None and self.checkpointer.catch_up_due():
                 self.checkpointer.catch_up()  # between two transactions: the next one starts the log over
 
     def _leave_checkpoints_to(self, checkpointer: WalCheckpointer) -> None:

@@ -12,7 +12,9 @@ A writer that commits all the time (thousands of workers) always has a commit in
 copied yet, so the log would grow without end: 1.9 GB in a 50,000-unit run, and every write appending to the file
 made the kernel allocate and zero new pages (a fifth of the operator's CPU). So once the log is longer than
 `restart_after_pages`, the writer copies the few pages left itself, between two transactions (`catch_up`): no
-commit can come in meanwhile, and its next transaction starts the log over.
+commit can come in meanwhile, and its next transaction starts the log over. The writer does the same when a commit
+has waited `STARVED_AFTER_INTERVALS` intervals for this thread to start a checkpoint: on a machine whose cores are
+all busy the thread may wait for one, and the log would grow meanwhile unmeasured.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ FAILURE_LOG_EVERY_SECONDS = 10.0
 #: a log this long (pages; 64 MiB of 4 KiB pages) is started over: the writer copies what this thread has not yet
 #: (`WalCheckpointer.catch_up`), at most an interval's commits, a small part of all the copying
 RESTART_AFTER_PAGES = 16_000
+#: a commit that has waited this many intervals for the thread to start a checkpoint is copied by the writer itself
+#: (`catch_up`); the thread normally starts within one interval, so this only happens while it cannot get a core
+STARVED_AFTER_INTERVALS = 10
 
 
 class WalCheckpointer:
@@ -53,8 +58,9 @@ class WalCheckpointer:
         self.interval = interval
         self.restart_after_pages = restart_after_pages
         self.checkpoints = 0  # checkpoints run by this thread
-        self.catch_ups = 0  # checkpoints run by the writer (`catch_up`)
+        self.catch_ups = 0  # checkpoints run by the writer (`catch_up`) that copied
         self._caught_up_after = -1  # this thread's checkpoint count at the last catch-up
+        self._waiting_since: float | None = None  # when the oldest commit not yet taken up by a checkpoint came
         self.last_result: tuple[int, int, int] | None = None  # (busy, pages in the log, pages copied) of the last
         self._due = threading.Event()
         self._stopping = threading.Event()
@@ -65,20 +71,30 @@ class WalCheckpointer:
         self._thread.start()
 
     def committed(self) -> None:
-        """A transaction was committed: a checkpoint is due within the interval. Cheap; any thread."""
+        """A transaction was committed: a checkpoint is due within the interval. Cheap; the writer's thread."""
         self._due.set()
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
 
-    def log_is_long(self) -> bool:
-        """Whether this thread's last checkpoint found the log past `restart_after_pages`, and the writer has not
-        caught up since. Cheap; asked by the writer after each transaction."""
+    def catch_up_due(self) -> bool:
+        """Whether the writer should copy the rest of the log itself (`catch_up`): this thread's last checkpoint
+        found the log past `restart_after_pages` and the writer has not caught up since, or a commit has waited
+        `STARVED_AFTER_INTERVALS` intervals for this thread to start a checkpoint. Cheap; asked by the writer after
+        each transaction."""
         result = self.last_result
-        return result is not None and result[1] >= self.restart_after_pages and self.checkpoints > self._caught_up_after
+        if result is not None and result[1] >= self.restart_after_pages and self.checkpoints > self._caught_up_after:
+            return True
+        waiting_since = self._waiting_since
+        return waiting_since is not None and time.monotonic() - waiting_since > STARVED_AFTER_INTERVALS * self.interval
 
     def catch_up(self) -> None:
         """Copy the rest of the log on the calling thread's connection: the writer's, between two of its
-        transactions, so that nothing is committed meanwhile and its next transaction starts the log over."""
+        transactions, so that nothing is committed meanwhile and its next transaction starts the log over. Should
+        this thread be copying at the same moment, SQLite lets one of the two copy and tells the other it was busy."""
         self._caught_up_after = self.checkpoints
-        if self._copy() is not None:
+        self._waiting_since = None
+        result = self._copy()
+        if result is not None and result[0] == 0:  # 1: this thread was copying, so the writer did not
             self.catch_ups += 1
 
     def stop(self) -> None:
@@ -97,6 +113,7 @@ class WalCheckpointer:
                 self._due.clear()
                 if self._stopping.is_set():  # stop() came after the wait: the clear may have taken its wake-up
                     return
+                self._waiting_since = None  # this checkpoint takes up every commit so far
                 self._checkpoint()
         finally:
             self.database.db.close()  # this thread's connection (peewee keeps one per thread)
