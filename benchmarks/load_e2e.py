@@ -72,6 +72,9 @@ class Outcome:
     router_watch: ProcessTreeWatch | None = None
     #: the server's CPU seconds when the bots started (its start-up, not part of the load)
     server_cpu_at_start: float = 0.0
+    #: --db postgresql: the PostgreSQL server's processes (its backends are the children of its postmaster)
+    database_watch: ProcessTreeWatch | None = None
+    database_cpu_at_start: float = 0.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -177,8 +180,9 @@ def raise_open_file_limit(needed: int) -> int:
     return target
 
 
-def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome:
-    """Launch the task, run the bots until the launch exits, and collect what each process measured."""
+def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_pid: int | None = None) -> Outcome:
+    """Launch the task, run the bots until the launch exits, and collect what each process measured.
+    `database_pid`: the PostgreSQL postmaster, whose processes' CPU is measured too."""
     mephisto = [str(args.mephisto)] if args.mephisto is not None else mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
     remote: RemoteRouter | None = None
@@ -198,6 +202,10 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
     if remote is not None:
         router_watch = ProcessTreeWatch(remote.pid)
         router_watch.start()
+    # Backends exit with their connections: sampled often, so that little of their last CPU goes unseen.
+    database_watch = ProcessTreeWatch(database_pid, interval_s=0.05) if database_pid is not None else None
+    if database_watch is not None:
+        database_watch.start()
     start = ctx.Barrier(args.processes + 1)
     stop = ctx.Event()
     results = ctx.Queue()
@@ -230,6 +238,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
                 "the load generators did not start: " + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
             ) from None
         server_cpu_at_start = _server_cpu(watch, router_watch)
+        database_cpu_at_start = _tree_cpu(database_watch) if database_watch is not None else 0.0
         deadline = launch.started + args.timeout
         exit_code = None
         while exit_code is None:
@@ -264,6 +273,8 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             watch=watch,
             router_watch=router_watch,
             server_cpu_at_start=server_cpu_at_start,
+            database_watch=database_watch,
+            database_cpu_at_start=database_cpu_at_start,
         )
     finally:
         stop.set()
@@ -273,6 +284,8 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Outcome
             remote.stop()
         if router_watch is not None:
             router_watch.stop()
+        if database_watch is not None:
+            database_watch.stop()
         _end_survivors(watch)
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
@@ -289,6 +302,12 @@ def _routers(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> 
     if router_watch is not None and router_watch.root is not None:
         return [router_watch.root]
     return [c for c in watch.children() if "mephisto_core.router" in c.command]
+
+
+def _tree_cpu(watch: ProcessTreeWatch) -> float:
+    """The CPU seconds of a watched process and its descendants (those that exited: as last seen), read now."""
+    watch.sample_once()
+    return sum(sample.cpu_seconds for sample in watch.samples.values())
 
 
 def _server_cpu(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> float:
@@ -412,6 +431,10 @@ def summarise(
     server_cpu = (operator.cpu_seconds if operator else 0.0) + sum(r.cpu_seconds for r in routers)
     server_cpu -= outcome.server_cpu_at_start
     loadgen_cpu = sum(s.cpu_seconds for s in shares)
+    database_cpu = None
+    if outcome.database_watch is not None:
+        database_samples = outcome.database_watch.samples.values()
+        database_cpu = sum(s.cpu_seconds for s in database_samples) - outcome.database_cpu_at_start
     return {
         "benchmark": "load_e2e",
         "workers": args.workers,
@@ -468,6 +491,11 @@ def summarise(
         # From the load generators' start barrier to their end (their imports and set-up not included).
         "loadgen_cpu_s": round(loadgen_cpu, 2),
         "loadgen_cpu_ms_per_unit": round(1000 * loadgen_cpu / len(acked), 3) if acked else None,
+        # --db postgresql: its server's processes over the same span (SQLite's work is in the operator's CPU)
+        "database_server_cpu_s": round(database_cpu, 2) if database_cpu is not None else None,
+        "database_server_cpu_ms_per_unit": (
+            round(1000 * database_cpu / len(acked), 3) if database_cpu is not None and acked else None
+        ),
         "launch_s": round(outcome.launch_s, 2),
         "launch_exit": outcome.launch_exit,
         "db_matches_acks": db.matches,
@@ -493,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = workdir / "data"
         env = isolated_env(workdir, MEPHISTO_LOG_LEVEL=args.log_level)
         database_url = None
+        database_pid = None
         if args.db == "postgresql":
             from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres
 
@@ -500,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(server.stop)
             database_url = create_database(server.admin_url, new_database_name("mephisto_bench"))
             env["MEPHISTO_DATABASE_URL"] = database_url
-        outcome = run(args, workdir, env)
+            database_pid = server.postmaster_pid()
+        outcome = run(args, workdir, env, database_pid)
         summary = summarise(args, outcome, database_url, data_dir, before)
     print(json.dumps(summary))
     return 0 if summary["db_matches_acks"] and not summary["bot_crashes"] else 1

@@ -15,6 +15,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mephisto_core.testing.postgres import find_postgres_bin_dir
+from mephisto_core.testing.pytest_plugin import unavailable
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -131,6 +134,16 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert sum(row["data"] for row in timeline) == result["connect_to_data_ms"]["n"] == 20
     assert [row["second"] for row in timeline] == sorted({row["second"] for row in timeline})
     assert all(0 < row["connect_to_data_p99_ms"] <= result["connect_to_data_ms"]["max"] for row in timeline)
+    assert result["database_server_cpu_s"] is None  # SQLite's work is in the operator's CPU
+
+
+def test_a_short_load_e2e_run_on_postgresql_measures_the_database_servers_cpu() -> None:
+    if find_postgres_bin_dir() is None:
+        unavailable("PostgreSQL's initdb and pg_ctl are not installed")
+    result = _json_line_of("load_e2e.py", "--workers", "4", "--units", "400", "--processes", "1", "--db", "postgresql")
+    assert result["db"] == "postgresql" and result["db_matches_acks"] is True
+    # The writer's backend claimed and completed 400 units while the bots ran: it used some CPU.
+    assert result["database_server_cpu_s"] > 0 and result["database_server_cpu_ms_per_unit"] > 0
 
 
 def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:

@@ -80,6 +80,14 @@ class PostgresServer:
         """The URL of database `dbname` on this server."""
         return with_database_name(self.admin_url, dbname)
 
+    def postmaster_pid(self) -> int | None:
+        """The process id of a server started by `start_postgres` (its first line of postmaster.pid); None for an
+        external server or a stopped one."""
+        if self.root is None:
+            return None
+        pid_file = self.root / "data" / "postmaster.pid"
+        return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
     def stop(self) -> None:
         """Stop a server started by `start_postgres` and delete its files (idempotent)."""
         if self.root is None:
