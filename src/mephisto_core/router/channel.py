@@ -25,6 +25,7 @@ import orjson
 from mephisto_core.router.build_receiver import BuildReceiver
 from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.http_server import WsConnection
+from mephisto_core.router.run_over import RUN_OVER_EVENT, RunOver
 from mephisto_core.router.versions import PROTOCOL_VERSION
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
 
@@ -114,8 +115,10 @@ class OperatorChannel:
         builds: BuildStore | None = None,
         *,
         on_build_served: Callable[[], Awaitable[None]] | None = None,
+        run_over: RunOver | None = None,
     ) -> None:
         self._router_id = router_id
+        self._run_over = run_over if run_over is not None else RunOver()
         self._workers = workers
         self._builds = builds if builds is not None else BuildStore()
         self._on_build_served = on_build_served
@@ -298,8 +301,17 @@ class OperatorChannel:
             else:
                 self.deliver(envelope)
 
+    @property
+    def run_over(self) -> bool:
+        """Whether the operator said the run is over (and no operator connected since)."""
+        return self._run_over.is_set
+
     def deliver(self, envelope: object) -> None:
-        """Deliver one operator envelope to its worker socket (or close it), checked as if it came as JSON."""
+        """Deliver one operator envelope to its worker socket (or close it), checked as if it came as JSON; or
+        note that the run is over (`{"event": "run_over"}`)."""
+        if isinstance(envelope, dict) and envelope.get("event") == RUN_OVER_EVENT and "conn" not in envelope:
+            self._run_over.set()
+            return
         if not isinstance(envelope, dict) or not _is_int(envelope.get("conn")):
             logger.warning("ignoring an operator envelope without an integer 'conn': %.200r", envelope)
             return
@@ -342,6 +354,7 @@ class OperatorChannel:
     def _begin(self, session: _Session, replaced_by: str) -> None:
         previous = self._session
         self._session = session
+        self._run_over.clear()
         self._drop_outbox()
         if previous is not None:
             logger.warning("a new operator channel (%s) replaces %s", replaced_by, _describe(previous))

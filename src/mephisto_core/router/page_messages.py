@@ -292,10 +292,26 @@ def error_frame(code: str, message: str, request_id: int | None = None) -> bytes
     body: dict[str, object] = {"type": "error", "code": code, "message": message}
     if request_id is not None:
         body["id"] = request_id
+    return _compact(body)
+
+
+def _compact(body: dict[str, object]) -> bytes:
     try:
         return orjson.dumps(body)
     except orjson.JSONEncodeError:  # an id beyond 64 bits
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+#: the router's words to a page once the run it served is over (the operator's own for its `run_over` refusal)
+RUN_OVER_TEXT = "This task has finished and takes no more work. Thank you!"
+
+
+def run_over_frame(message_type: str, request_id: int | None) -> bytes:
+    """The router's answer to a page's request once the run is over and its operator gone: `hello` is refused
+    with `run_over`, anything else gets the `run_over` error."""
+    if message_type != HELLO:
+        return error_frame("run_over", RUN_OVER_TEXT, request_id)
+    return _compact({"type": "refused", "id": request_id, "reason": "run_over", "message": RUN_OVER_TEXT})
 
 
 def heartbeat_ack_frame(request_id: int, operator_connected: bool) -> bytes:

@@ -19,6 +19,7 @@ from mephisto_core.router.channel import OperatorChannel
 from mephisto_core.router.http_routes import HttpRoutes, load_client_js, text_response
 from mephisto_core.router.http_server import HttpRequest, RouteResult, WsAccept, WsConnection, WsServer
 from mephisto_core.router.page_messages import UPLOAD_FRAME_ALLOWANCE
+from mephisto_core.router.run_over import RunOver
 from mephisto_core.router.versions import version_info
 from mephisto_core.router.worker_registry import WorkerRegistry
 from mephisto_core.router.worker_socket import WorkerSocketHandler
@@ -155,7 +156,11 @@ class RouterServer:
         await asyncio.to_thread(self._builds.load)
         registry = WorkerRegistry(self._max_worker_buffer_bytes)
         self._routes = routes = HttpRoutes(self._builds, client_js, lambda: self.operator_connected)
-        self._channel = OperatorChannel(self.router_id, registry, self._builds, on_build_served=routes.warm)
+        run_over = RunOver(self._builds.data_dir if self._builds.accepts_pushes else None)
+        await asyncio.to_thread(run_over.load)
+        self._channel = OperatorChannel(
+            self.router_id, registry, self._builds, on_build_served=routes.warm, run_over=run_over
+        )
         self._workers = WorkerSocketHandler(
             registry,
             self._channel,

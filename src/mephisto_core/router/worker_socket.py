@@ -15,6 +15,7 @@ from mephisto_core.router.page_messages import (
     heartbeat_ack_frame,
     parse_page_text,
     parse_upload_frame,
+    run_over_frame,
 )
 from mephisto_core.router.worker_registry import WorkerRegistry
 from mephisto_core.router.ws_frames import CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG
@@ -82,6 +83,8 @@ class WorkerSocketHandler:
             channel.relay_text(conn.conn_id, data, message.body)
             if channel.congested:
                 channel.pause_reader(conn)
+        elif channel.run_over:
+            self._registry.send_to(conn, run_over_frame(message.type, message.id))
         else:
             self._registry.send_to(conn, error_frame("unavailable", _UNAVAILABLE, message.id))
 
@@ -100,5 +103,7 @@ class WorkerSocketHandler:
             channel.relay_upload(conn.conn_id, frame)
             if channel.congested:
                 channel.pause_reader(conn)
+        elif channel.run_over:
+            self._registry.send_to(conn, run_over_frame("upload", header.id))
         else:
             self._registry.send_to(conn, error_frame("unavailable", _UNAVAILABLE, header.id))

@@ -55,6 +55,7 @@ from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 from mephisto_core.operations.run.worker_rules import RunRules
 from mephisto_core.plugins import get_registry
+from mephisto_core.router.run_over import RUN_OVER_EVENT
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
 
@@ -289,6 +290,8 @@ class Operator:
         run_dir = self.settings.runs_dir / str(selection.run.id)
         self.platform_sync = start_platform_sync(stack, pool, io, self.writer, calls, run_dir)
         outcome.completed = await self._watch(ctx, launcher, publisher, pool, io, feeder, router_lost)
+        if outcome.completed:
+            _tell_router_the_run_is_over(io)
         return self.stats
 
     async def _serve_joined(
@@ -347,7 +350,8 @@ class Operator:
         log.info(
             "joined run %d of task %r (owner %s) as %s", run_id, config.task.name, selection.previous_owner, self.owner
         )
-        await self._watch_joined(ctx, launcher, pool, io, router_lost)
+        if await self._watch_joined(ctx, launcher, pool, io, router_lost):
+            _tell_router_the_run_is_over(io)
         return self.stats
 
     async def _watch_joined(
@@ -746,3 +750,11 @@ def _fresh_build(blueprint: Blueprint, build_dir: Path) -> None:
     make_private_dir(build_dir.parent)  # runs/<id>/ holds the run's logs: private, as the data dir
     build_dir.mkdir()
     blueprint.build(build_dir)
+
+
+def _tell_router_the_run_is_over(io: ClientIOHandler) -> None:
+    """Every unit is done: the router answers pages that come after this process left (`run_over`) rather than
+    have them wait for an operator (docs/protocol.md). Sent before the channel closes, which flushes it; lost with
+    a channel that is down, when pages wait as before."""
+    if io.channel is not None:
+        io.channel.send({"event": RUN_OVER_EVENT})

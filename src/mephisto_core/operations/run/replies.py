@@ -8,6 +8,7 @@ from typing import Any
 
 from mephisto_core.abstractions.provider import PageCompletion
 from mephisto_core.data_model import AgentStatus
+from mephisto_core.router.page_messages import RUN_OVER_TEXT
 
 
 class Refusal(StrEnum):
@@ -25,7 +26,7 @@ class Refusal(StrEnum):
 
 REFUSAL_MESSAGES: dict[Refusal, str] = {
     Refusal.NO_UNITS: "There is no work left for you in this task right now. Thank you for your interest!",
-    Refusal.RUN_OVER: "This task has finished and takes no more work. Thank you!",
+    Refusal.RUN_OVER: RUN_OVER_TEXT,  # the router's own words once the operator left
     Refusal.NOT_QUALIFIED: "This task is open only to workers with certain qualifications, and you do not have them.",
     Refusal.BLOCKED: "You can no longer work on this task.",
     Refusal.TOO_MANY_CONCURRENT: "You already have as many units of this task open as allowed. Finish one first.",
