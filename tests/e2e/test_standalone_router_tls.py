@@ -5,7 +5,8 @@ wss:// and one Chromium worker over https://.
 Mid-run the channel's TCP connection is cut, the router is killed with SIGKILL and started again on the same port
 (it serves the build from its data dir before the operator is back), then killed again with its data dir emptied
 (the operator pushes the build again), and the operator stops and a new one resumes the run. Every submission a page
-was told was stored is in the database, once.
+was told was stored is in the database, once. After the run, pages that come late (and Chromium) are told it is
+over, also after the router restarts.
 """
 
 from __future__ import annotations
@@ -181,11 +182,30 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
         finally:
             context.close()
 
-        # 6. The pages do the rest; the run ends by itself.
-        while _one_unit(pages[2]) is None:
-            continue
+        # 6. The pages do the rest; the run ends by itself. The page's hello after the last unit is refused by the
+        # operator, or (once it left) by the router.
+        refusal = _one_unit(pages[2])
+        while refusal is None:
+            refusal = _one_unit(pages[2])
+        assert refusal["type"] == "refused" and refusal["reason"] == "run_over", refusal
         stats = operator.wait(60)
         assert stats.count(UnitStatus.COMPLETED) == ROWS
+
+        # 7. After the run, the router tells pages that come late that it is over, instead of keeping them waiting
+        # for an operator that is not coming: also in a browser, and after a kill -9 and a restart of the router.
+        late = WssPage(router.url, "late", cert.cert, deadline=20)
+        pages.append(late)
+        assert late.hello()["reason"] == "run_over"
+        context = browser.new_context(ignore_https_errors=True)
+        try:
+            tab = context.new_page()
+            tab.goto(router.url + "?worker_id=late-in-chromium")
+            tab.get_by_text("This task has ended").wait_for(timeout=20_000)
+        finally:
+            context.close()
+        router.restart()
+        late.close()
+        assert late.hello()["reason"] == "run_over"
     finally:
         for page in pages:
             page.close()

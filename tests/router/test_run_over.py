@@ -68,9 +68,9 @@ async def test_without_the_operator_saying_so_pages_wait_for_it_and_a_new_operat
             assert (await ask(page, hello(1)))["code"] == "unavailable"
         async with FakeOperator(server.channel_url) as operator:
             await operator.send(RUN_OVER)
-        async with FakeOperator(server.channel_url):  # a resumed run, or another task
-            async with worker_socket(server) as page:
-                assert (await ask(page, hello(1, worker_id="w")))["type"] == "assigned"
+        # A resumed run, or another task: its operator answers again.
+        async with FakeOperator(server.channel_url), worker_socket(server) as page:
+            assert (await ask(page, hello(1, worker_id="w")))["type"] == "assigned"
 
 
 async def test_a_standalone_router_remembers_across_a_restart_until_an_operator_connects(tmp_path: Path) -> None:

@@ -180,7 +180,8 @@ class RemoteArchitect(Architect):
     async def shutdown(self) -> None:
         """Forget the deployment; the router keeps running (it is the lab's server). Safe to call twice.
 
-        The router is not told that the task is over (its protocol has no such message): it serves the last
-        build, whose pages wait for an operator, until the next launch pushes another.
+        The router keeps serving the last build until the next launch pushes another. When the run ended with
+        every unit done, the operator told the router so (`{"event": "run_over"}`), and the router tells pages that
+        come later that the task has ended; after a stop, they wait for the next launch to resume it.
         """
         self._deployed = None
