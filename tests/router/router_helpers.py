@@ -63,6 +63,17 @@ async def ask(socket: ClientConnection, message: object) -> Any:
     return await recv_json(socket)
 
 
+#: the header of a small upload with request id 3 (the third request of the tests that send one of each kind)
+UPLOAD_HEADER: dict[str, Any] = {
+    "type": "upload",
+    "id": 3,
+    "upload_id": "u1",
+    "field": "f",
+    "name": "a.txt",
+    "content_type": "text/plain",
+}
+
+
 def upload_frame(header: dict[str, Any], data: bytes) -> bytes:
     """A worker's binary upload frame: 4-byte big-endian header length, JSON header, file bytes."""
     header_bytes = json.dumps(header).encode()

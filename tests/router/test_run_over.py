@@ -8,20 +8,22 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from router_helpers import SECRET, FakeOperator, ask, hello, recv_json, running_router, upload_frame, worker_socket
+from router_helpers import (
+    SECRET,
+    UPLOAD_HEADER,
+    FakeOperator,
+    ask,
+    hello,
+    recv_json,
+    running_router,
+    upload_frame,
+    worker_socket,
+)
 
 from mephisto_core.router import RouterServer
 from mephisto_core.router.run_over import MARKER
 
 RUN_OVER = {"event": "run_over"}
-UPLOAD_HEADER = {
-    "type": "upload",
-    "id": 3,
-    "upload_id": "u1",
-    "field": "f",
-    "name": "a.txt",
-    "content_type": "text/plain",
-}
 
 
 async def _answers_of_a_late_page(server: RouterServer) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from router_helpers import (
     TIMEOUT,
+    UPLOAD_HEADER,
     FakeOperator,
     ask,
     hello,
@@ -87,19 +88,11 @@ async def test_malformed_messages_get_bad_message_and_are_not_relayed(
 
 
 async def test_requests_without_an_operator_get_unavailable(build_dir: Path) -> None:
-    header = {
-        "type": "upload",
-        "id": 3,
-        "upload_id": "u1",
-        "field": "f",
-        "name": "a.txt",
-        "content_type": "text/plain",
-    }
     async with running_router(build_dir) as server, worker_socket(server) as page:
         answers: list[dict[str, Any]] = [await ask(page, hello(1))]
         submit = {"type": "submit", "id": 2, "submit_key": "k", "outputs": {"a": "b"}, "uploads": []}
         answers.append(await ask(page, submit))
-        await page.send(upload_frame(header, b"file"))
+        await page.send(upload_frame(UPLOAD_HEADER, b"file"))
         answers.append(await recv_json(page))
         answers.append(await ask(page, {"type": "live", "data": 1}))
     assert [(a["type"], a["code"], a.get("id")) for a in answers] == [
