@@ -204,6 +204,8 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
         finally:
             context.close()
         router.restart()
+        status, health = _get(router.url + "_health", cert)
+        assert json.loads(health) == {"status": "ok", "operator_connected": False, "run_over": True}
         late.close()
         assert late.hello()["reason"] == "run_over"
     finally:

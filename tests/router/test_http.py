@@ -92,8 +92,8 @@ async def test_health_reports_whether_an_operator_is_connected(build_dir: Path) 
         alone = await http_request(server.port, "/_health")
         async with FakeOperator(server.channel_url):
             connected = await http_request(server.port, "/_health")
-    assert alone.status == 200 and alone.body == b'{"status": "ok", "operator_connected": false}'
-    assert connected.body == b'{"status": "ok", "operator_connected": true}'
+    assert alone.status == 200 and alone.body == b'{"status": "ok", "operator_connected": false, "run_over": false}'
+    assert connected.body == b'{"status": "ok", "operator_connected": true, "run_over": false}'
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "BREW"])

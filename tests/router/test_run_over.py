@@ -5,6 +5,7 @@ is not coming). A standalone router remembers it across a restart; the next oper
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from router_helpers import (
     FakeOperator,
     ask,
     hello,
+    http_request,
     recv_json,
     running_router,
     upload_frame,
@@ -50,6 +52,8 @@ async def test_pages_that_come_after_the_operator_said_the_run_is_over_are_told_
             async with worker_socket(server) as page:
                 assert (await ask(page, hello(1, worker_id="on-time")))["type"] == "assigned"
         answers = await _answers_of_a_late_page(server)
+        health = await http_request(server.port, "/_health")
+    assert json.loads(health.body) == {"status": "ok", "operator_connected": False, "run_over": True}
     assert _kinds(answers) == [
         ("refused", "run_over", 1),
         ("error", "run_over", 2),

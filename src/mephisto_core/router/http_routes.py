@@ -96,10 +96,17 @@ class HttpRoutes:
     """Answers every non-WebSocket request: GET/HEAD of files, the client library, `/_health` and the version;
     405 otherwise. Files come from the build `builds` serves at the time of the request (503 while none)."""
 
-    def __init__(self, builds: BuildStore, client_js: bytes, operator_connected: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        builds: BuildStore,
+        client_js: bytes,
+        operator_connected: Callable[[], bool],
+        run_over: Callable[[], bool],
+    ) -> None:
         self._builds = builds
         self._client_js = client_js
         self._operator_connected = operator_connected
+        self._run_over = run_over
         # Keyed by the path without its query (each worker's link has its own), found files only: a miss is
         # not cached, so unknown paths cannot fill it. Emptied when another build is served (`_cache_of`).
         self._cache: dict[tuple[str, ...], StaticFile] = {}
@@ -171,7 +178,8 @@ class HttpRoutes:
             # Not cacheable: a router upgrade must reach pages that are already open in other tabs.
             return build_response(HTTPStatus.OK, self._client_js, "text/javascript; charset=utf-8")
         if path == HEALTH_PATH:
-            body = json.dumps({"status": "ok", "operator_connected": self._operator_connected()})
+            health = {"status": "ok", "operator_connected": self._operator_connected(), "run_over": self._run_over()}
+            body = json.dumps(health)
             return build_response(HTTPStatus.OK, body.encode(), "application/json")
         if path == VERSION_PATH:
             body = json.dumps(version_info(self._builds.digest))
