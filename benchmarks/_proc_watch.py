@@ -46,6 +46,10 @@ class ProcessTreeWatch:
     def root(self) -> ProcSample | None:
         return self.samples.get(self.root_pid)
 
+    def total_cpu_seconds(self) -> float:
+        """The CPU seconds of the whole tree as last sampled (those that exited: as last seen)."""
+        return sum(sample.cpu_seconds for sample in self.samples.values())
+
     def children(self) -> list[ProcSample]:
         return [s for pid, s in sorted(self.samples.items()) if pid != self.root_pid]
 

@@ -307,7 +307,7 @@ def _routers(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> 
 def _tree_cpu(watch: ProcessTreeWatch) -> float:
     """The CPU seconds of a watched process and its descendants (those that exited: as last seen), read now."""
     watch.sample_once()
-    return sum(sample.cpu_seconds for sample in watch.samples.values())
+    return watch.total_cpu_seconds()
 
 
 def _server_cpu(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> float:
@@ -433,8 +433,7 @@ def summarise(
     loadgen_cpu = sum(s.cpu_seconds for s in shares)
     database_cpu = None
     if outcome.database_watch is not None:
-        database_samples = outcome.database_watch.samples.values()
-        database_cpu = sum(s.cpu_seconds for s in database_samples) - outcome.database_cpu_at_start
+        database_cpu = outcome.database_watch.total_cpu_seconds() - outcome.database_cpu_at_start
     return {
         "benchmark": "load_e2e",
         "workers": args.workers,

@@ -155,14 +155,11 @@ class RouterServer:
         client_js = await asyncio.to_thread(load_client_js, self._max_upload_bytes, self._max_message_bytes)
         await asyncio.to_thread(self._builds.load)
         registry = WorkerRegistry(self._max_worker_buffer_bytes)
-        self._routes = routes = HttpRoutes(
-            self._builds,
-            client_js,
-            lambda: self.operator_connected,
-            lambda: self._channel is not None and self._channel.run_over,
-        )
         run_over = RunOver(self._builds.data_dir if self._builds.accepts_pushes else None)
         await asyncio.to_thread(run_over.load)
+        self._routes = routes = HttpRoutes(
+            self._builds, client_js, lambda: self.operator_connected, lambda: run_over.is_set
+        )
         self._channel = OperatorChannel(
             self.router_id, registry, self._builds, on_build_served=routes.warm, run_over=run_over
         )

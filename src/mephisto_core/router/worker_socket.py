@@ -83,10 +83,8 @@ class WorkerSocketHandler:
             channel.relay_text(conn.conn_id, data, message.body)
             if channel.congested:
                 channel.pause_reader(conn)
-        elif channel.run_over:
-            self._registry.send_to(conn, run_over_frame(message.type, message.id))
         else:
-            self._registry.send_to(conn, error_frame("unavailable", _UNAVAILABLE, message.id))
+            self._answer_without_operator(conn, message.type, message.id)
 
     def on_binary(self, conn: WsConnection, frame: bytes) -> None:
         """An upload frame."""
@@ -103,7 +101,14 @@ class WorkerSocketHandler:
             channel.relay_upload(conn.conn_id, frame)
             if channel.congested:
                 channel.pause_reader(conn)
-        elif channel.run_over:
-            self._registry.send_to(conn, run_over_frame("upload", header.id))
         else:
-            self._registry.send_to(conn, error_frame("unavailable", _UNAVAILABLE, header.id))
+            self._answer_without_operator(conn, "upload", header.id)
+
+    def _answer_without_operator(self, conn: WsConnection, message_type: str, request_id: int | None) -> None:
+        """No operator is connected: `run_over` once the last one said the run ended, else `unavailable` (the page
+        retries until an operator is back)."""
+        if self._channel.run_over:
+            frame = run_over_frame(message_type, request_id)
+        else:
+            frame = error_frame("unavailable", _UNAVAILABLE, request_id)
+        self._registry.send_to(conn, frame)
