@@ -66,6 +66,7 @@ class ShareResult:
     # lean bots only: each bot's first connect_to_data split into opening the page and hello to data
     open_page_first: list[float] = field(default_factory=list)
     hello_to_data_first: list[float] = field(default_factory=list)
+    first_data_at: list[float] = field(default_factory=list)  # wall clock when each bot had its first unit
     # lean bots only: (wall clock when it ended, seconds) of every connect_to_data and submit_to_ack
     connect_to_data_at: list[tuple[float, float]] = field(default_factory=list)
     submit_to_ack_at: list[tuple[float, float]] = field(default_factory=list)
@@ -265,6 +266,8 @@ async def _run_lean(spec: ShareSpec, answer: AnswerBytes, stop: Event, result: S
         if report.first_open is not None and report.first_hello_to_data is not None:
             result.open_page_first.append(report.first_open)
             result.hello_to_data_first.append(report.first_hello_to_data)
+        if report.data_at:
+            result.first_data_at.append(report.data_at[0])
         result.acknowledged_keys += report.acknowledged_keys
         result.units_per_bot.append(report.submitted)
         _times(result, report.first_hello, report.last_ack)

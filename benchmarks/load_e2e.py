@@ -39,6 +39,7 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
 
+from _cpu_timeline import CpuTimeline
 from _db_check import check_database
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
@@ -75,6 +76,9 @@ class Outcome:
     #: --db postgresql: the PostgreSQL server's processes (its backends are the children of its postmaster)
     database_watch: ProcessTreeWatch | None = None
     database_cpu_at_start: float = 0.0
+    #: each process group's CPU over the run's first seconds, and the wall clock when the bots were let go
+    opening_cpu: CpuTimeline | None = None
+    bots_started_at: float = 0.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -211,6 +215,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
     results = ctx.Queue()
     generators: list[SpawnProcess] = []
     profiler: subprocess.Popen[bytes] | None = None
+    opening_cpu = CpuTimeline()
     try:
         base_url = launch.worker_base_url(LINK_TIMEOUT_S)
         if args.profile is not None:
@@ -230,6 +235,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             process = ctx.Process(target=generator_main, args=(spec, start, stop, results), name=f"loadgen-{index}")
             process.start()
             generators.append(process)
+        _watch_opening(opening_cpu, watch, router_watch, database_watch, generators)
         try:
             start.wait(timeout=START_TIMEOUT_S)
         except threading.BrokenBarrierError:
@@ -237,6 +243,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             raise BenchmarkAborted(
                 "the load generators did not start: " + ("; ".join(failures) or f"not ready in {START_TIMEOUT_S} s")
             ) from None
+        bots_started_at = time.time()
         server_cpu_at_start = _server_cpu(watch, router_watch)
         database_cpu_at_start = _tree_cpu(database_watch) if database_watch is not None else 0.0
         deadline = launch.started + args.timeout
@@ -275,9 +282,12 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             server_cpu_at_start=server_cpu_at_start,
             database_watch=database_watch,
             database_cpu_at_start=database_cpu_at_start,
+            opening_cpu=opening_cpu,
+            bots_started_at=bots_started_at,
         )
     finally:
         stop.set()
+        opening_cpu.stop()
         launch.stop()
         watch.stop()
         if remote is not None:
@@ -295,6 +305,28 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def _watch_opening(
+    timeline: CpuTimeline,
+    watch: ProcessTreeWatch,
+    router_watch: ProcessTreeWatch | None,
+    database_watch: ProcessTreeWatch | None,
+    generators: list[SpawnProcess],
+) -> None:
+    """Start sampling the CPU of the operator, the router, the load generators and the database server."""
+    watch.sample_once()
+    if router_watch is not None:
+        router_watch.sample_once()
+    timeline.watch("operator", [watch.root_pid])
+    timeline.watch("router", [r.pid for r in _routers(watch, router_watch)])
+    timeline.watch("loadgen", [p.pid for p in generators if p.pid is not None])
+    # this process: the samplers themselves, on the same cores
+    timeline.watch("benchmark_parent", [os.getpid()])
+    if database_watch is not None:
+        database_watch.sample_once()
+        timeline.watch("database", list(database_watch.samples))
+    timeline.start()
 
 
 def _routers(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> list[ProcSample]:
@@ -401,6 +433,48 @@ def timeline(
     return rows
 
 
+def opening_cpu(outcome: Outcome, first_data_at: list[float]) -> dict[str, Any] | None:
+    """From the bots' start until 99 % of them had their first unit (lean bots): how long that took, each process
+    group's CPU in it and how many cores they kept busy on average. An opening that keeps every core busy is
+    bounded by its CPU, whatever order the work is done in."""
+    timeline = outcome.opening_cpu
+    if timeline is None or not first_data_at:
+        return None
+    ordered = sorted(first_data_at)
+    end = ordered[max(1, round(0.99 * len(ordered))) - 1]
+    seconds = end - outcome.bots_started_at
+    cpu = {group: timeline.cpu_between(group, outcome.bots_started_at, end) for group in timeline.groups}
+    if seconds <= 0 or any(v is None for v in cpu.values()):
+        return None  # the samples do not cover the opening (it outlasted the timeline's window)
+    total = sum(v for v in cpu.values() if v is not None)
+    return {
+        "to_p99_first_data_ms": round(1000 * seconds, 1),
+        "cpu_ms": {group: round(1000 * v, 1) for group, v in cpu.items() if v is not None},
+        "cpu_ms_total": round(1000 * total, 1),
+        "cores_busy": round(total / seconds, 2),
+        # when in the opening the cores were busy, and with what: the cores each group kept busy per slice
+        f"cores_busy_per_{OPENING_SLICE_MS}ms": _slices(timeline, outcome.bots_started_at, end),
+    }
+
+
+OPENING_SLICE_MS = 25
+
+
+def _slices(timeline: CpuTimeline, start: float, end: float) -> list[dict[str, float | None]]:
+    rows: list[dict[str, float | None]] = []
+    step = OPENING_SLICE_MS / 1000
+    at = start
+    while at < end:
+        until = min(at + step, end)
+        row: dict[str, float | None] = {"from_ms": round(1000 * (at - start))}
+        for group in timeline.groups:
+            cpu = timeline.cpu_between(group, at, until)
+            row[group] = round(cpu / (until - at), 2) if cpu is not None else None
+        rows.append(row)
+        at = until
+    return rows
+
+
 def summarise(
     args: argparse.Namespace,
     outcome: Outcome,
@@ -460,6 +534,7 @@ def summarise(
             # lean bots: the burst's connect_to_data split where each WebSocket opened (None for simulated bots)
             "open_page_ms": {"burst": percentiles_ms([v for s in shares for v in s.open_page_first])},
             "hello_to_data_ms": {"burst": percentiles_ms([v for s in shares for v in s.hello_to_data_first])},
+            "opening": opening_cpu(outcome, [t for s in shares for t in s.first_data_at]),
         },
         # lean bots: per second since the first hello (empty for simulated bots)
         "timeline": timeline(

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 from mephisto_core.testing.postgres import find_postgres_bin_dir
 from mephisto_core.testing.pytest_plugin import unavailable
@@ -22,7 +26,11 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _lean_client() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_lean_client", BENCHMARKS / "_lean_client.py")
+    return _benchmark_module("_lean_client")
+
+
+def _benchmark_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench{name}", BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -135,6 +143,36 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert [row["second"] for row in timeline] == sorted({row["second"] for row in timeline})
     assert all(0 < row["connect_to_data_p99_ms"] <= result["connect_to_data_ms"]["max"] for row in timeline)
     assert result["database_server_cpu_s"] is None  # SQLite's work is in the operator's CPU
+    # The opening: every process group's CPU until 99 % of the bots had their first unit.
+    opening = phases["opening"]
+    assert set(opening["cpu_ms"]) == {"operator", "router", "loadgen", "benchmark_parent"}
+    assert 0 < opening["to_p99_first_data_ms"] <= phases["connect_to_data_ms"]["burst"]["max"] + 50
+    assert opening["cpu_ms"]["loadgen"] > 0 and opening["cpu_ms"]["operator"] > 0
+    assert opening["cpu_ms_total"] == pytest.approx(sum(opening["cpu_ms"].values()), abs=0.5)
+    slices = opening["cores_busy_per_25ms"]  # the same span, cut into 25 ms slices
+    assert slices[0]["from_ms"] == 0 and all(set(row) == {"from_ms", *opening["cpu_ms"]} for row in slices)
+
+
+def test_the_cpu_timeline_counts_a_threads_cpu_where_it_was_spent() -> None:
+    timeline = _benchmark_module("_cpu_timeline").CpuTimeline(interval_s=0.01, window_s=30.0)
+    timeline.watch("this", [os.getpid()])
+    timeline.start()
+    time.sleep(0.05)
+    busy_from = time.time()
+    spent_from = time.thread_time()
+    while time.thread_time() - spent_from < 0.2:
+        pass  # 0.2 s of CPU, however long the machine takes to give it
+    busy_until = time.time()
+    time.sleep(0.3)
+    idle_until = time.time()
+    time.sleep(0.05)
+    timeline.stop()
+    busy = timeline.cpu_between("this", busy_from, busy_until)
+    idle = timeline.cpu_between("this", busy_until, idle_until)
+    # interpolation across the 10 ms samples at each end, and the sampler's own reads
+    assert busy == pytest.approx(0.2, abs=0.03)
+    assert idle < 0.05
+    assert timeline.cpu_between("this", busy_from - 60, busy_until) is None  # before the first sample
 
 
 def test_a_short_load_e2e_run_on_postgresql_measures_the_database_servers_cpu() -> None:
