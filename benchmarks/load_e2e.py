@@ -43,6 +43,7 @@ from _cpu_timeline import CpuTimeline
 from _db_check import check_database
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
+from _pg_wal import wal_position
 from _proc_watch import ProcessTreeWatch, ProcSample
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
@@ -79,6 +80,8 @@ class Outcome:
     #: each process group's CPU over the run's first seconds, and the wall clock when the bots were let go
     opening_cpu: CpuTimeline | None = None
     bots_started_at: float = 0.0
+    #: --db postgresql: the write-ahead log the server wrote while the bots ran, in bytes
+    database_wal_bytes: int | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -184,9 +187,15 @@ def raise_open_file_limit(needed: int) -> int:
     return target
 
 
-def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_pid: int | None = None) -> Outcome:
+def run(
+    args: argparse.Namespace,
+    workdir: Path,
+    env: dict[str, str],
+    database_pid: int | None = None,
+    database_url: str | None = None,
+) -> Outcome:
     """Launch the task, run the bots until the launch exits, and collect what each process measured.
-    `database_pid`: the PostgreSQL postmaster, whose processes' CPU is measured too."""
+    `database_pid` and `database_url`: the PostgreSQL postmaster, whose processes' CPU and log are measured too."""
     mephisto = [str(args.mephisto)] if args.mephisto is not None else mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
     remote: RemoteRouter | None = None
@@ -236,6 +245,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             process.start()
             generators.append(process)
         _watch_opening(opening_cpu, watch, router_watch, database_watch, generators)
+        wal_at_start = wal_position(database_url) if database_url is not None else None
         try:
             start.wait(timeout=START_TIMEOUT_S)
         except threading.BrokenBarrierError:
@@ -259,6 +269,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             if exit_code is None and dead:
                 raise BenchmarkAborted(f"load generator(s) {', '.join(dead)} died; see their messages above")
         launch_s = time.monotonic() - launch.started
+        wal_bytes = wal_position(database_url) - wal_at_start if database_url and wal_at_start is not None else None
         if remote is not None:
             # A local router ends with its launch and the bots see it go; the lab's router outlives the launch,
             # and bots cancelled while their TLS sockets wait for an operator can take over a minute to close.
@@ -284,6 +295,7 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str], database_p
             database_cpu_at_start=database_cpu_at_start,
             opening_cpu=opening_cpu,
             bots_started_at=bots_started_at,
+            database_wal_bytes=wal_bytes,
         )
     finally:
         stop.set()
@@ -570,6 +582,10 @@ def summarise(
         "database_server_cpu_ms_per_unit": (
             round(1000 * database_cpu / len(acked), 3) if database_cpu is not None and acked else None
         ),
+        # --db postgresql: write-ahead log per unit, a measure of its write work that the machine's load does not move
+        "database_wal_bytes_per_unit": (
+            round(outcome.database_wal_bytes / len(acked)) if outcome.database_wal_bytes is not None and acked else None
+        ),
         "launch_s": round(outcome.launch_s, 2),
         "launch_exit": outcome.launch_exit,
         "db_matches_acks": db.matches,
@@ -604,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url = create_database(server.admin_url, new_database_name("mephisto_bench"))
             env["MEPHISTO_DATABASE_URL"] = database_url
             database_pid = server.postmaster_pid()
-        outcome = run(args, workdir, env, database_pid)
+        outcome = run(args, workdir, env, database_pid, database_url)
         summary = summarise(args, outcome, database_url, data_dir, before)
     print(json.dumps(summary))
     return 0 if summary["db_matches_acks"] and not summary["bot_crashes"] else 1

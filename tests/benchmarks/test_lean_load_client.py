@@ -182,6 +182,8 @@ def test_a_short_load_e2e_run_on_postgresql_measures_the_database_servers_cpu() 
     assert result["db"] == "postgresql" and result["db_matches_acks"] is True
     # The writer's backend claimed and completed 400 units while the bots ran: it used some CPU.
     assert result["database_server_cpu_s"] > 0 and result["database_server_cpu_ms_per_unit"] > 0
+    # each claim and submission logs its agent and unit rows and their index entries: some hundreds of bytes
+    assert 200 < result["database_wal_bytes_per_unit"] < 100_000
 
 
 def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:
