@@ -163,6 +163,21 @@ def _drop_unit_run_worker_index(db: pw.Database) -> None:
     db.execute_sql('DROP INDEX IF EXISTS "unit_task_run_id_worker_id_status"')
 
 
+#: The unique index of the agents' submission keys, over the agents that have one.
+SUBMIT_KEY_INDEX = "agent_submit_key_given"
+
+
+def _partial_submit_key_index(db: pw.Database) -> None:
+    # A claim inserts an agent with no submit key yet, and the unique index over every agent took an entry for
+    # that NULL too, only for the submission to write the key's own entry. Partial, the index holds the keys
+    # alone, as unique as before; `submit_key = ?` implies IS NOT NULL, so both databases still look keys up in it.
+    db.execute_sql('DROP INDEX IF EXISTS "agent_submit_key"')
+    db.execute_sql(
+        f'CREATE UNIQUE INDEX IF NOT EXISTS "{SUBMIT_KEY_INDEX}" ON "agent" ("submit_key") '
+        'WHERE "submit_key" IS NOT NULL'
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "claim order index on unit", _claim_order_index),
@@ -195,6 +210,11 @@ MIGRATIONS: list[Migration] = [
         15,
         "drop the unit index by run, worker and status (the task and worker index serves)",
         _drop_unit_run_worker_index,
+    ),
+    Migration(
+        16,
+        "the agent's submit_key index holds only the agents that have a key (a claim's new agent writes no entry)",
+        _partial_submit_key_index,
     ),
 ]
 

@@ -151,7 +151,9 @@ class Agent(BaseModel):
     status = pw.CharField(default=AgentStatus.IN_TASK.value)
     provider_agent_id = pw.CharField(null=True)  # e.g. the MTurk assignment id or Prolific submission id
     outputs = JSONField(null=True)
-    submit_key = pw.CharField(null=True, unique=True)  # the client-made idempotency key of the submission
+    # The client-made idempotency key of the submission: unique among the agents that have one, by a partial
+    # index (migration 16), so that the claim's new agent row, which has none yet, writes no entry for it.
+    submit_key = pw.CharField(null=True)
     token = pw.CharField(unique=True)  # secret the worker's page presents to come back to this agent
     started_at = pw.DateTimeField(default=utcnow)
     last_seen_at = pw.DateTimeField(default=utcnow)
