@@ -1,4 +1,4 @@
-"""Builders for data-model rows, so each test states only what it is about."""
+"""Builders for data-model rows, so each test states only what it is about; and the indexes a table has."""
 
 from __future__ import annotations
 
@@ -80,3 +80,8 @@ class RowFactory:
             token=secrets.token_hex(8),
             **fields,
         )
+
+
+def index_columns(database: Database, table: str) -> dict[str, list[str]]:
+    """The table's indexes by name, each with its columns (what the schema migrations add and drop)."""
+    return {index.name: index.columns for index in database.db.get_indexes(table)}

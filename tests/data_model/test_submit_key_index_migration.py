@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import peewee as pw
 import pytest
-from data_model_rows import RowFactory
+from data_model_rows import RowFactory, index_columns
 
 from mephisto_core.data_model import Agent, Database
 from mephisto_core.data_model.migrations import MIGRATIONS, SUBMIT_KEY_INDEX, apply_migrations, current_version
 from mephisto_core.data_model.models import SchemaVersion
 
 FULL_INDEX = "agent_submit_key"
-
-
-def agent_indexes(database: Database) -> dict[str, list[str]]:
-    return {index.name: index.columns for index in database.db.get_indexes("agent")}
 
 
 def test_a_version_15_database_gets_the_partial_index_instead_of_the_full_one(database: Database) -> None:
@@ -27,7 +23,7 @@ def test_a_version_15_database_gets_the_partial_index_instead_of_the_full_one(da
     assert current_version(database.db) == 15
 
     assert apply_migrations(database) == max(m.version for m in MIGRATIONS)
-    indexes = agent_indexes(database)
+    indexes = index_columns(database, "agent")
     assert FULL_INDEX not in indexes
     assert indexes[SUBMIT_KEY_INDEX] == ["submit_key"]
 

@@ -4,7 +4,7 @@ task named, are found through the (task, worker) index."""
 
 from __future__ import annotations
 
-from data_model_rows import RowFactory
+from data_model_rows import RowFactory, index_columns
 
 from mephisto_core.data_model import Database, Unit
 from mephisto_core.data_model.migrations import MIGRATIONS, apply_migrations, current_version
@@ -13,23 +13,19 @@ from mephisto_core.data_model.models import SchemaVersion
 DROPPED = "unit_task_run_id_worker_id_status"
 
 
-def unit_indexes(database: Database) -> dict[str, list[str]]:
-    return {index.name: index.columns for index in database.db.get_indexes("unit")}
-
-
 def test_a_version_14_database_loses_the_index(database: Database) -> None:
     with database.write():  # what migration 1 made before models.py stopped declaring it
         database.db.execute_sql(f'CREATE INDEX "{DROPPED}" ON "unit" ("task_run_id", "worker_id", "status")')
         SchemaVersion.delete().where(SchemaVersion.version > 14).execute()
     assert current_version(database.db) == 14
-    assert DROPPED in unit_indexes(database)
+    assert DROPPED in index_columns(database, "unit")
 
     assert apply_migrations(database) == max(m.version for m in MIGRATIONS)
-    assert DROPPED not in unit_indexes(database)
+    assert DROPPED not in index_columns(database, "unit")
 
 
 def test_a_fresh_database_indexes_units_by_task_and_worker_only(database: Database) -> None:
-    by_worker = [columns for columns in unit_indexes(database).values() if "worker_id" in columns]
+    by_worker = [columns for columns in index_columns(database, "unit").values() if "worker_id" in columns]
     assert sorted(by_worker) == [["task_id", "worker_id"], ["worker_id"]]
 
 
