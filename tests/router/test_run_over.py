@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from router_helpers import (
     SECRET,
     UPLOAD_HEADER,
@@ -22,6 +24,8 @@ from router_helpers import (
     worker_socket,
 )
 
+from mephisto_core.operations.run.channel import OperatorChannel
+from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
 from mephisto_core.router import RouterServer
 from mephisto_core.router.run_over import MARKER
 
@@ -110,3 +114,66 @@ async def _wait_for_file(path: Path) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{path} was not written")
+
+
+async def _ignore(*_args: Any) -> None:
+    return None
+
+
+async def test_an_operator_whose_router_is_down_as_the_run_ends_tells_it_once_it_is_back(build_dir: Path) -> None:
+    first = RouterServer(build_dir, SECRET)
+    await first.start()
+    port = first.port
+    channel = OperatorChannel(first.channel_url, SECRET, _ignore, _ignore)
+    await channel.start()
+    await first.stop()  # the router restarts just as the last unit is done
+    back = RouterServer(build_dir, SECRET, port=port)
+
+    async def restart_later() -> None:
+        await asyncio.sleep(0.5)
+        await back.start()
+
+    restarting = asyncio.create_task(restart_later())
+    try:
+        assert await tell_router_the_run_is_over(channel, patience=10.0) is True
+        await channel.stop()  # the operator exits as soon as the notice is through
+        await restarting
+        async with worker_socket(back) as page:
+            assert (await ask(page, hello(1, worker_id="late")))["reason"] == "run_over"
+    finally:
+        restarting.cancel()
+        await channel.stop()
+        await back.stop()
+
+
+async def test_a_router_that_does_not_come_back_holds_the_operator_only_for_its_patience(
+    build_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_router(build_dir) as server:
+        channel = OperatorChannel(server.channel_url, SECRET, _ignore, _ignore)
+        await channel.start()
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with caplog.at_level(logging.WARNING):
+            assert await tell_router_the_run_is_over(channel, patience=0.5) is False
+        assert 0.5 <= loop.time() - began < 5
+        assert "could not tell the router that the run is over" in caplog.text
+    finally:
+        await channel.stop()
+
+
+async def test_a_channel_whose_socket_closed_says_at_once_that_it_cannot_deliver(build_dir: Path) -> None:
+    server = RouterServer(build_dir, SECRET)
+    await server.start()
+    channel = OperatorChannel(server.channel_url, SECRET, _ignore, _ignore)
+    await channel.start()
+    await server.stop()  # closed; the channel's task has not run since, so it still holds the socket
+    try:
+        channel.send(RUN_OVER)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        assert await channel.delivered(2.0) is False
+        assert loop.time() - began < 1.0  # it spun without yielding before, past any timeout
+    finally:
+        await channel.stop()

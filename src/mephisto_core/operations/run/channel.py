@@ -185,6 +185,10 @@ class OperatorChannel:
             async with asyncio.timeout(timeout):
                 while self._outbox:
                     self._flush()
+                    if self._outbox and not ws.open:
+                        # Closed before the receive loop has noticed: the socket takes nothing more (and waiting
+                        # for it to drain returns at once, so this loop would never yield). The next takes them.
+                        return False
                     if self._outbox:  # the transport's buffer is full: wait for it to drain
                         await ws.wait_writable()
                     if self._ws is not ws:

@@ -51,11 +51,11 @@ from mephisto_core.operations.run.platform_sync_loop import PlatformSync, start_
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
 from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 from mephisto_core.operations.run.worker_rules import RunRules
 from mephisto_core.plugins import get_registry
-from mephisto_core.router.run_over import RUN_OVER_EVENT
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
 
@@ -291,7 +291,7 @@ class Operator:
         self.platform_sync = start_platform_sync(stack, pool, io, self.writer, calls, run_dir)
         outcome.completed = await self._watch(ctx, launcher, publisher, pool, io, feeder, router_lost)
         if outcome.completed:
-            _tell_router_the_run_is_over(io)
+            await _tell_router_the_run_is_over(io)
         return self.stats
 
     async def _serve_joined(
@@ -351,7 +351,7 @@ class Operator:
             "joined run %d of task %r (owner %s) as %s", run_id, config.task.name, selection.previous_owner, self.owner
         )
         if await self._watch_joined(ctx, launcher, pool, io, router_lost):
-            _tell_router_the_run_is_over(io)
+            await _tell_router_the_run_is_over(io)
         return self.stats
 
     async def _watch_joined(
@@ -752,9 +752,9 @@ def _fresh_build(blueprint: Blueprint, build_dir: Path) -> None:
     blueprint.build(build_dir)
 
 
-def _tell_router_the_run_is_over(io: ClientIOHandler) -> None:
+async def _tell_router_the_run_is_over(io: ClientIOHandler) -> None:
     """Every unit is done: the router answers pages that come after this process left (`run_over`) rather than
-    have them wait for an operator (docs/protocol.md). Sent before the channel closes, which flushes it; lost with
-    a channel that is down, when pages wait as before."""
+    have them wait for an operator (docs/protocol.md); run_over_notice says how a channel that is down is waited
+    for."""
     if io.channel is not None:
-        io.channel.send({"event": RUN_OVER_EVENT})
+        await tell_router_the_run_is_over(io.channel)
