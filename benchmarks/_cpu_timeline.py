@@ -3,8 +3,8 @@
 The opening burst lasts a few hundred milliseconds, shorter than what /proc/PID/stat's clock ticks (10 ms, per
 process) measure well across four processes. Each thread's /proc/PID/task/TID/schedstat gives its time on a CPU
 in nanoseconds; a thread that ends keeps the last value seen. `CpuTimeline` samples every group on a thread
-every `interval_s` until `window_s` has passed, and `cpu_between` reads a group's CPU between two wall-clock
-moments by interpolating the samples around them.
+every `interval_s` from `start()` until `stop()` or the end set by `stop_after`, and `cpu_between` reads a
+group's CPU between two wall-clock moments by interpolating the samples around them.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import time
 
 
 class CpuTimeline:
-    """Cumulative CPU seconds of each group of processes, sampled on a thread from `start()` for `window_s`."""
+    """Cumulative CPU seconds of each group of processes, sampled on a thread from `start()`."""
 
-    def __init__(self, interval_s: float = 0.01, window_s: float = 10.0) -> None:
+    def __init__(self, interval_s: float = 0.01) -> None:
         self.interval_s = interval_s
-        self.window_s = window_s
+        self._ends: float | None = None  # time.monotonic() when sampling stops by itself
         self._groups: dict[str, list[int]] = {}
-        self._thread_ns: dict[tuple[int, int], int] = {}  # (pid, tid) -> last time on a CPU seen
+        self._thread_ns: dict[int, dict[int, int]] = {}  # pid -> tid -> last time on a CPU seen
         self._times: list[float] = []  # wall clock of each sample
         self._totals: dict[str, list[float]] = {}  # group -> cumulative CPU seconds at each sample
         self._stop = threading.Event()
@@ -38,6 +38,10 @@ class CpuTimeline:
 
     def start(self) -> None:
         self._thread.start()
+
+    def stop_after(self, seconds: float) -> None:
+        """Sample for `seconds` more, then stop (the reads cost CPU on the cores being measured)."""
+        self._ends = time.monotonic() + seconds
 
     def stop(self) -> None:
         self._stop.set()
@@ -60,8 +64,7 @@ class CpuTimeline:
         return v0 + (v1 - v0) * (moment - t0) / (t1 - t0)
 
     def _loop(self) -> None:
-        ends = time.monotonic() + self.window_s
-        while not self._stop.is_set() and time.monotonic() < ends:
+        while not self._stop.is_set() and (self._ends is None or time.monotonic() < self._ends):
             self._sample()
             self._stop.wait(self.interval_s)
         self._sample()
@@ -76,14 +79,15 @@ class CpuTimeline:
         self._times.append(now)
 
     def _process_ns(self, pid: int) -> int:
+        threads = self._thread_ns.setdefault(pid, {})
         try:
-            tids = [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+            tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             tids = []  # the process has ended: its threads keep their last values
         for tid in tids:
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as stat:
-                    self._thread_ns[(pid, tid)] = int(stat.read().split(maxsplit=1)[0])
+                    threads[int(tid)] = int(stat.read().split(maxsplit=1)[0])
             except (OSError, ValueError, IndexError):
                 continue  # the thread ended between listing and reading
-        return sum(ns for (owner, _tid), ns in self._thread_ns.items() if owner == pid)
+        return sum(threads.values())

@@ -154,7 +154,7 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
 
 
 def test_the_cpu_timeline_counts_a_threads_cpu_where_it_was_spent() -> None:
-    timeline = _benchmark_module("_cpu_timeline").CpuTimeline(interval_s=0.01, window_s=30.0)
+    timeline = _benchmark_module("_cpu_timeline").CpuTimeline(interval_s=0.01)
     timeline.watch("this", [os.getpid()])
     timeline.start()
     time.sleep(0.05)
