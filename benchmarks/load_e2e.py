@@ -468,6 +468,8 @@ def opening_cpu(outcome: Outcome, first_data_at: list[float]) -> dict[str, Any] 
         "cpu_ms": {group: round(1000 * v, 1) for group, v in cpu.items() if v is not None},
         "cpu_ms_total": round(1000 * total, 1),
         "cores_busy": round(total / seconds, 2),
+        # the shortest the opening could have taken with this CPU on this machine's cores, in any order
+        "cpu_floor_ms": round(1000 * total / (os.cpu_count() or 1), 1),
         # when in the opening the cores were busy, and with what: the cores each group kept busy per slice
         f"cores_busy_per_{OPENING_SLICE_MS}ms": _slices(timeline, outcome.bots_started_at, end),
     }

@@ -149,6 +149,9 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert 0 < opening["to_p99_first_data_ms"] <= phases["connect_to_data_ms"]["burst"]["max"] + 50
     assert opening["cpu_ms"]["loadgen"] > 0 and opening["cpu_ms"]["operator"] > 0
     assert opening["cpu_ms_total"] == pytest.approx(sum(opening["cpu_ms"].values()), abs=0.5)
+    # no order of the work ends an opening sooner than its CPU spread over every core
+    assert opening["cpu_floor_ms"] == pytest.approx(opening["cpu_ms_total"] / (os.cpu_count() or 1), abs=0.1)
+    assert opening["cpu_floor_ms"] <= opening["to_p99_first_data_ms"] * 1.05
     slices = opening["cores_busy_per_25ms"]  # the same span, cut into 25 ms slices
     assert slices[0]["from_ms"] == 0 and all(set(row) == {"from_ms", *opening["cpu_ms"]} for row in slices)
 
