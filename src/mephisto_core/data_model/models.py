@@ -121,7 +121,8 @@ class Unit(BaseModel):
     unit_index = pw.IntegerField()
     pay_amount = pw.DecimalField(max_digits=12, decimal_places=2, auto_round=True)
     status = pw.CharField(default=UnitStatus.CREATED.value)
-    worker = pw.ForeignKeyField(Worker, null=True, backref="units")
+    # No index by worker alone (migration 17): a worker's units are found through their agents.
+    worker = pw.ForeignKeyField(Worker, null=True, backref="units", index=False)
     # The current agent; a plain integer to avoid a circular foreign key with Agent.unit.
     agent_id = pw.IntegerField(null=True)
     provider_unit_id = pw.CharField(null=True)  # e.g. the MTurk HIT id

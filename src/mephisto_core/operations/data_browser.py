@@ -220,8 +220,14 @@ class DataBrowser:
         if filters.run_id is not None:
             conditions.append((Unit.task_run if use_indexes else Unit.task_run + 0) == filters.run_id)
         if filters.worker_ids is not None:
-            worker = Unit.worker if use_indexes else Unit.worker + 0
-            conditions.append(worker.in_(list(filters.worker_ids)))
+            worker_ids = list(filters.worker_ids)
+            if use_indexes:
+                # Units have no index by worker alone (migration 17): their agents' (worker, status) index finds
+                # them, every unit of a worker having an agent of theirs.
+                conditions.append(Unit.id.in_(Agent.select(Agent.unit).where(Agent.worker.in_(worker_ids))))
+                conditions.append(Unit.worker.in_(worker_ids))
+            else:
+                conditions.append((Unit.worker + 0).in_(worker_ids))
         if filters.since is not None:
             conditions.append(Agent.submitted_at >= filters.since)
         if filters.until is not None:

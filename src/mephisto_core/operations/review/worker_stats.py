@@ -7,7 +7,7 @@ from typing import Any
 
 import peewee as pw
 
-from mephisto_core.data_model import GrantedQualification, Qualification, Review, Unit, UnitStatus, Worker
+from mephisto_core.data_model import Agent, GrantedQualification, Qualification, Review, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 
@@ -53,11 +53,20 @@ class WorkerStats:
 
 
 def submitted_unit_counts(worker_db_id: int) -> dict[str, int]:
-    """A worker's submitted units counted by status."""
+    """A worker's submitted units counted by status.
+
+    Found through the worker's agents (the agents' (worker, status) index) and each agent's unit: units have no
+    index by worker alone (migration 17). A submitted unit's current agent is the one that submitted it, so the
+    units whose current agent is this worker's are exactly this worker's submitted units."""
     return {
         status: int(count)
-        for status, count in Unit.select(Unit.status, pw.fn.COUNT(Unit.id))
-        .where((Unit.worker == worker_db_id) & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES]))
+        for status, count in Agent.select(Unit.status, pw.fn.COUNT(Unit.id))
+        .join(Unit, on=((Unit.id == Agent.unit) & (Unit.agent_id == Agent.id)))
+        .where(
+            (Agent.worker == worker_db_id)
+            & (Unit.worker == worker_db_id)
+            & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES])
+        )
         .group_by(Unit.status)
         .tuples()
     }
