@@ -1,7 +1,8 @@
-"""Peak memory and CPU time of a process and its children, sampled from /proc while they run.
+"""Peak memory, CPU time and bytes written to storage of a process and its children, sampled from /proc while
+they run.
 
 VmHWM (the kernel's own high-water mark of the resident set) is read on every sample, so the peak is exact up
-to the last sample before the process exits; CPU time (utime + stime) is as of the last sample.
+to the last sample before the process exits; CPU time (utime + stime) and bytes written are as of the last sample.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ProcSample:
     command: str
     peak_rss_kib: int = 0
     cpu_seconds: float = 0.0
+    written_bytes: int = 0  # to storage (files, through the page cache), not to sockets or pipes
 
 
 class ProcessTreeWatch:
@@ -68,6 +70,7 @@ class ProcessTreeWatch:
             sample = self.samples.setdefault(pid, ProcSample(pid, command))
             sample.peak_rss_kib = max(sample.peak_rss_kib, peak_kib)
             sample.cpu_seconds = max(sample.cpu_seconds, cpu)
+            sample.written_bytes = max(sample.written_bytes, written_bytes(pid) or 0)
 
 
 def _descendants_of(pid: int) -> list[int]:
@@ -107,3 +110,16 @@ def _read(pid: int) -> tuple[str, int, float] | None:
     cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime and stime, fields 14 and 15 of stat
     command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
     return command, peak_kib, cpu
+
+
+def written_bytes(pid: int) -> int | None:
+    """The bytes `pid` wrote to storage so far (`write_bytes` of /proc/PID/io: counted as it dirties the page
+    cache, so a file's writes count whether or not they reached the disk yet); None when unreadable."""
+    try:
+        io = (_PROC / str(pid) / "io").read_text()
+    except OSError:
+        return None
+    for line in io.splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return None

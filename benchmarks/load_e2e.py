@@ -44,7 +44,7 @@ from _db_check import check_database
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
 from _pg_wal import wal_position
-from _proc_watch import ProcessTreeWatch, ProcSample
+from _proc_watch import ProcessTreeWatch, ProcSample, written_bytes
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
@@ -84,6 +84,9 @@ class Outcome:
     bots_started_at: float = 0.0
     #: --db postgresql: the write-ahead log the server wrote while the bots ran, in bytes
     database_wal_bytes: int | None = None
+    #: what the operator process had written to storage when the bots started (SQLite: its database's log and
+    #: checkpoints)
+    operator_written_at_start: int | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -259,6 +262,7 @@ def run(
         # Sampled only while bots are still arriving and a little after: its reads cost the cores under test.
         opening_cpu.stop_after(args.arrival_seconds + OPENING_MARGIN_S)
         server_cpu_at_start = _server_cpu(watch, router_watch)
+        operator_written_at_start = written_bytes(watch.root_pid)
         database_cpu_at_start = _tree_cpu(database_watch) if database_watch is not None else 0.0
         deadline = launch.started + args.timeout
         exit_code = None
@@ -300,6 +304,7 @@ def run(
             opening_cpu=opening_cpu,
             bots_started_at=bots_started_at,
             database_wal_bytes=wal_bytes,
+            operator_written_at_start=operator_written_at_start,
         )
     finally:
         stop.set()
@@ -350,6 +355,13 @@ def _routers(watch: ProcessTreeWatch, router_watch: ProcessTreeWatch | None) -> 
     if router_watch is not None and router_watch.root is not None:
         return [router_watch.root]
     return [c for c in watch.children() if "mephisto_core.router" in c.command]
+
+
+def _sqlite_written_per_unit(outcome: Outcome, db: str, units: int) -> int | None:
+    operator = outcome.watch.root
+    if db != "sqlite" or operator is None or outcome.operator_written_at_start is None or not units:
+        return None
+    return round((operator.written_bytes - outcome.operator_written_at_start) / units)
 
 
 def _tree_cpu(watch: ProcessTreeWatch) -> float:
@@ -592,6 +604,9 @@ def summarise(
         "database_wal_bytes_per_unit": (
             round(outcome.database_wal_bytes / len(acked)) if outcome.database_wal_bytes is not None and acked else None
         ),
+        # --db sqlite: what the operator wrote to storage per unit (the database's log, the checkpoints that copy
+        # it into the database file, and the few log lines), as of its last sample (every 0.25 s) before it exited
+        "database_bytes_written_per_unit": _sqlite_written_per_unit(outcome, args.db, len(acked)),
         "launch_s": round(outcome.launch_s, 2),
         "launch_exit": outcome.launch_exit,
         "db_matches_acks": db.matches,
