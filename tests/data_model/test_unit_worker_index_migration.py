@@ -4,7 +4,6 @@ units across tasks (their review statistics, the data browser's worker filter) a
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ import peewee as pw
 import pytest
 from data_model_rows import RowFactory, index_columns
 
-from mephisto_core.data_model import Database, Unit, UnitStatus
+from mephisto_core.data_model import Database, Unit, UnitStatus, Worker
 from mephisto_core.data_model.migrations import MIGRATIONS, UNIT_WORKER_INDEX, apply_migrations, current_version
 from mephisto_core.data_model.models import SchemaVersion
 from mephisto_core.operations.data_browser import DataBrowser
@@ -31,7 +30,7 @@ def test_a_version_16_database_loses_the_index(database: Database) -> None:
     assert UNIT_WORKER_INDEX not in index_columns(database, "unit")
 
 
-def _submitted(rows: RowFactory, worker: object, status: UnitStatus = UnitStatus.COMPLETED) -> Unit:
+def _submitted(rows: RowFactory, worker: Worker, status: UnitStatus = UnitStatus.COMPLETED) -> Unit:
     """A unit `worker` submitted: their agent is the unit's current one."""
     unit = rows.unit(status=status)
     agent = rows.agent(unit=unit, worker=worker, status="completed")
@@ -74,24 +73,33 @@ def _plan(database: Database, sql: str, params: Any) -> str:
     return " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
 
 
-def _statements(caplog: pytest.LogCaptureFixture, read: Callable[[], object]) -> list[tuple[str, Any]]:
-    """The SELECT statements `read` ran (peewee logs each with its parameters at DEBUG)."""
-    caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="peewee"):
+def _statements(
+    database: Database, monkeypatch: pytest.MonkeyPatch, read: Callable[[], object]
+) -> list[tuple[str, Any]]:
+    """The SELECT statements `read` ran on `database`, with their parameters."""
+    ran: list[tuple[str, Any]] = []
+    execute_sql = database.db.execute_sql
+
+    def recording(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        ran.append((sql, params))
+        return execute_sql(sql, params, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(database.db, "execute_sql", recording)
         read()
-    found = [r.msg for r in caplog.records if r.name == "peewee" and isinstance(r.msg, tuple)]
-    return [(sql, params) for sql, params in found if sql.lstrip().upper().startswith("SELECT")]
+    return [(sql, params) for sql, params in ran if sql.lstrip().upper().startswith("SELECT")]
 
 
 def test_a_workers_units_are_found_through_the_agents_index(
-    database: Database, rows: RowFactory, caplog: pytest.LogCaptureFixture
+    database: Database, rows: RowFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = rows.worker("alice")
     _submitted(rows, worker)
     # the worker's statistics: one statement, through the agents' index
-    (counts,) = _statements(caplog, lambda: submitted_unit_counts(worker.id))
+    (counts,) = _statements(database, monkeypatch, lambda: submitted_unit_counts(worker.id))
     assert AGENT_WORKER_INDEX in _plan(database, *counts)
     # the data browser's bounds for a worker filter (the batches then walk units by id between them)
     browser = DataBrowser(database)
-    bounds = [s for s in _statements(caplog, lambda: list(browser.units(worker="alice"))) if "MIN(" in s[0].upper()]
+    ran = _statements(database, monkeypatch, lambda: list(browser.units(worker="alice")))
+    bounds = [statement for statement in ran if "MIN(" in statement[0].upper()]
     assert bounds and all(AGENT_WORKER_INDEX in _plan(database, *statement) for statement in bounds)
