@@ -1,10 +1,14 @@
-"""Builders for data-model rows, so each test states only what it is about; and the indexes a table has."""
+"""Builders for data-model rows, so each test states only what it is about; the indexes a table has, and the plan
+the database makes for a statement (what the index migrations are checked by)."""
 
 from __future__ import annotations
 
 import itertools
 import secrets
 from decimal import Decimal
+from typing import Any
+
+import peewee as pw
 
 from mephisto_core.data_model import (
     Agent,
@@ -85,3 +89,16 @@ class RowFactory:
 def index_columns(database: Database, table: str) -> dict[str, list[str]]:
     """The table's indexes by name, each with its columns (what the schema migrations add and drop)."""
     return {index.name: index.columns for index in database.db.get_indexes(table)}
+
+
+def query_plan(database: Database, sql: str, params: Any) -> str:
+    """The database's plan for a statement, as one line of text that names the indexes it reads. PostgreSQL is
+    kept off sequential scans while it plans, as it reads the few rows of a test's tables whole otherwise."""
+    db = database.db
+    if isinstance(db, pw.PostgresqlDatabase):
+        db.execute_sql("SET enable_seqscan = off")
+        try:
+            return " ".join(row[0] for row in db.execute_sql("EXPLAIN " + sql, params))
+        finally:
+            db.execute_sql("RESET enable_seqscan")
+    return " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import peewee as pw
 import pytest
-from data_model_rows import RowFactory, index_columns
+from data_model_rows import RowFactory, index_columns, query_plan
 
 from mephisto_core.data_model import Agent, Database
 from mephisto_core.data_model.migrations import MIGRATIONS, SUBMIT_KEY_INDEX, apply_migrations, current_version
@@ -42,12 +42,5 @@ def test_keys_stay_unique_and_agents_without_one_are_not_indexed(database: Datab
 def test_a_lookup_by_key_reads_the_partial_index(database: Database, rows: RowFactory) -> None:
     rows.agent(submit_key="key-1")
     query = Agent.select(Agent.id).where(Agent.submit_key == "key-1")
-    sql, params = query.sql()
-    db = database.db
-    if isinstance(db, pw.PostgresqlDatabase):
-        db.execute_sql("SET enable_seqscan = off")  # a table of one row is read whole otherwise
-        plan = " ".join(row[0] for row in db.execute_sql("EXPLAIN " + sql, params))
-        db.execute_sql("RESET enable_seqscan")
-    else:
-        plan = " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+    plan = query_plan(database, *query.sql())
     assert SUBMIT_KEY_INDEX in plan, plan

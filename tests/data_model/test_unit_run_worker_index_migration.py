@@ -4,7 +4,7 @@ task named, are found through the (task, worker) index."""
 
 from __future__ import annotations
 
-from data_model_rows import RowFactory, index_columns
+from data_model_rows import RowFactory, index_columns, query_plan
 
 from mephisto_core.data_model import Database, Unit
 from mephisto_core.data_model.migrations import MIGRATIONS, apply_migrations, current_version
@@ -34,6 +34,5 @@ def test_a_workers_units_of_a_run_are_read_through_the_task_index(sqlite_databas
     query = Unit.select(Unit.id).where(
         (Unit.task == unit.task_id) & (Unit.task_run == unit.task_run_id) & (Unit.worker == 1)
     )
-    sql, params = query.sql()
-    plan = " ".join(str(row[-1]) for row in sqlite_database.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+    plan = query_plan(sqlite_database, *query.sql())
     assert "unit_task_id_worker_id" in plan, plan

@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import peewee as pw
 import pytest
-from data_model_rows import RowFactory, index_columns
+from data_model_rows import RowFactory, index_columns, query_plan
 
 from mephisto_core.data_model import Database, Unit, UnitStatus, Worker
 from mephisto_core.data_model.migrations import MIGRATIONS, UNIT_WORKER_INDEX, apply_migrations, current_version
@@ -62,17 +61,6 @@ def test_a_workers_counts_take_the_units_they_submitted_and_no_other(database: D
     assert browser.count(worker="alice") == 3
 
 
-def _plan(database: Database, sql: str, params: Any) -> str:
-    db = database.db
-    if isinstance(db, pw.PostgresqlDatabase):
-        db.execute_sql("SET enable_seqscan = off")  # tables of a few rows are read whole otherwise
-        try:
-            return " ".join(row[0] for row in db.execute_sql("EXPLAIN " + sql, params))
-        finally:
-            db.execute_sql("RESET enable_seqscan")
-    return " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-
-
 def _statements(
     database: Database, monkeypatch: pytest.MonkeyPatch, read: Callable[[], object]
 ) -> list[tuple[str, Any]]:
@@ -97,9 +85,9 @@ def test_a_workers_units_are_found_through_the_agents_index(
     _submitted(rows, worker)
     # the worker's statistics: one statement, through the agents' index
     (counts,) = _statements(database, monkeypatch, lambda: submitted_unit_counts(worker.id))
-    assert AGENT_WORKER_INDEX in _plan(database, *counts)
+    assert AGENT_WORKER_INDEX in query_plan(database, *counts)
     # the data browser's bounds for a worker filter (the batches then walk units by id between them)
     browser = DataBrowser(database)
     ran = _statements(database, monkeypatch, lambda: list(browser.units(worker="alice")))
     bounds = [statement for statement in ran if "MIN(" in statement[0].upper()]
-    assert bounds and all(AGENT_WORKER_INDEX in _plan(database, *statement) for statement in bounds)
+    assert bounds and all(AGENT_WORKER_INDEX in query_plan(database, *statement) for statement in bounds)
