@@ -25,6 +25,7 @@ class CpuTimeline:
         self._thread_ns: dict[int, dict[int, int]] = {}  # pid -> tid -> last time on a CPU seen
         self._times: list[float] = []  # wall clock of each sample
         self._totals: dict[str, list[float]] = {}  # group -> cumulative CPU seconds at each sample
+        self._process_totals: dict[int, list[float]] = {}  # pid -> the same for one process
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cpu-timeline", daemon=True)
 
@@ -55,6 +56,17 @@ class CpuTimeline:
         totals = self._totals[group]
         return self._at(totals, end) - self._at(totals, start)
 
+    def busiest_between(self, group: str, start: float, end: float) -> float | None:
+        """The CPU seconds of the group's busiest process between two moments (one process runs on one core at a
+        time: its CPU is a floor that more cores do not lower); None when the samples do not cover both."""
+        if not self._times or start < self._times[0] or end > self._times[-1] or end < start:
+            return None
+        spans = [
+            self._at(self._process_totals[pid], end) - self._at(self._process_totals[pid], start)
+            for pid in self._groups[group]
+        ]
+        return max(spans, default=0.0)
+
     def _at(self, totals: list[float], moment: float) -> float:
         right = bisect.bisect_left(self._times, moment)
         if self._times[right] == moment or right == 0:
@@ -74,7 +86,9 @@ class CpuTimeline:
         for group, pids in self._groups.items():
             total_ns = 0
             for pid in pids:
-                total_ns += self._process_ns(pid)
+                process_ns = self._process_ns(pid)
+                self._process_totals.setdefault(pid, []).append(process_ns / 1e9)
+                total_ns += process_ns
             self._totals.setdefault(group, []).append(total_ns / 1e9)
         self._times.append(now)
 

@@ -475,9 +475,12 @@ def opening_cpu(outcome: Outcome, first_data_at: list[float]) -> dict[str, Any] 
     if seconds <= 0 or any(v is None for v in cpu.values()):
         return None  # the samples do not cover the opening (it outlasted the timeline's window)
     total = sum(v for v in cpu.values() if v is not None)
+    busiest = {group: timeline.busiest_between(group, outcome.bots_started_at, end) for group in timeline.groups}
     return {
         "to_p99_first_data_ms": round(1000 * seconds, 1),
         "cpu_ms": {group: round(1000 * v, 1) for group, v in cpu.items() if v is not None},
+        # the busiest single process of each group: with cores to spare, the opening cannot be shorter than it
+        "busiest_process_cpu_ms": {group: round(1000 * v, 1) for group, v in busiest.items() if v is not None},
         "cpu_ms_total": round(1000 * total, 1),
         "cores_busy": round(total / seconds, 2),
         # the shortest the opening could have taken with this CPU on this machine's cores, in any order

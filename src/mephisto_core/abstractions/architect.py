@@ -63,6 +63,9 @@ class Deployment:
     `deploy`), `push_build=True` (the operator pushes its build dir whenever the router serves another build, also
     after a router restart) and, for a router whose certificate no system CA signed, `ca_file` (a PEM bundle the
     operator trusts for a wss:// channel URL; None: the system's CAs).
+
+    Several routers sharing the worker port (`mephisto_core.router.shards`) give one channel URL each, router 0
+    first, in `channel_urls` (`channel_url` is router 0's); the operator opens them all. Empty for one router.
     """
 
     worker_url: str
@@ -71,6 +74,7 @@ class Deployment:
     channel_secret: str | None = None
     push_build: bool = False
     ca_file: Path | None = None
+    channel_urls: tuple[str, ...] = ()
 
 
 class Architect:

@@ -7,9 +7,10 @@ pushed builds (see `mephisto_core.router.standalone`; its deploy secret comes fr
 ``python -m mephisto_core.router --build-dir DIR`` serves one build dir for the local architect's subprocess mode;
 its channel secret comes from the environment variable MEPHISTO_CHANNEL_SECRET (never from the command line, where
 other users of the machine could read it). Prints ``READY <url>`` once listening and exits cleanly on SIGTERM or
-SIGINT. With ``--exit-on-stdin-eof`` it also exits when its stdin reaches end of file: a parent that starts it with
-a pipe on stdin and never writes to it is then watched without any polling, since the kernel closes the pipe's
-write end however the parent ends (kill -9 included).
+SIGINT. With ``--shard K/N`` it is router K of N sharing the port (see `mephisto_core.router.shards`) and prints
+``READY <url> <channel url>``. With ``--exit-on-stdin-eof`` it also exits when its stdin reaches end of file: a
+parent that starts it with a pipe on stdin and never writes to it is then watched without any polling, since the
+kernel closes the pipe's write end however the parent ends (kill -9 included).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from mephisto_core.router.build_archive import DEFAULT_MAX_BUILD_BYTES
+from mephisto_core.router.shards import Shard, parse_shard
 from mephisto_core.router.standalone import (
     DEFAULT_PORT,
     ROUTER_SECRET_ENV,
@@ -42,8 +44,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--build-dir", type=Path, required=True, help="directory with the task's index.html")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
+    parser.add_argument(
+        "--shard",
+        type=_shard_arg,
+        default=None,
+        metavar="K/N",
+        help="router K (from 0) of N sharing the port: bind it with SO_REUSEPORT, number sockets K+1, K+1+N, ..., "
+        "and serve the operator channel on its own port of 127.0.0.1 (printed after the URL in the READY line)",
+    )
     _add_limits(parser)
     return parser
+
+
+def _shard_arg(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             max_upload_bytes=args.max_upload_bytes,
             max_message_bytes=args.max_message_bytes,
+            shard=args.shard,
+            reuse_port=args.shard is not None,
+            channel_port=0 if args.shard is not None else None,
         )
     except MephistoError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -26,6 +26,7 @@ from mephisto_core.router.build_receiver import BuildReceiver
 from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.http_server import WsConnection
 from mephisto_core.router.run_over import RUN_OVER_EVENT, RunOver
+from mephisto_core.router.shards import Shard
 from mephisto_core.router.versions import PROTOCOL_VERSION
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
 
@@ -116,8 +117,10 @@ class OperatorChannel:
         *,
         on_build_served: Callable[[], Awaitable[None]] | None = None,
         run_over: RunOver | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self._router_id = router_id
+        self._shard = shard or Shard()
         self._run_over = run_over if run_over is not None else RunOver()
         self._workers = workers
         self._builds = builds if builds is not None else BuildStore()
@@ -347,6 +350,7 @@ class OperatorChannel:
             "event": "hello",
             "router_id": self._router_id,
             "conns": self._workers.open_ids(),
+            "shard": self._shard.as_list(),
             "protocol": PROTOCOL_VERSION,
             "build": self._builds.digest,
         }

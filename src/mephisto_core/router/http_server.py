@@ -744,8 +744,11 @@ class WsServer:
         self._timer: asyncio.TimerHandle | None = None
         self._tick_seconds = max(0.01, min(ping_interval, ping_timeout, open_timeout, close_timeout) / 4)
 
-    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
-        """Bind and listen; the bound port."""
+    async def start(
+        self, host: str, port: int, ssl_context: ssl.SSLContext | None = None, *, reuse_port: bool = False
+    ) -> int:
+        """Bind and listen; the bound port. With `reuse_port` (SO_REUSEPORT) other processes of this user that
+        set it too may listen on the same port, and the kernel spreads new connections over them."""
         loop = asyncio.get_running_loop()
         state = self._state
         # asyncio's default backlog of 100 drops the SYNs of a study's opening burst (every worker of a batch
@@ -760,6 +763,7 @@ class WsServer:
             port,
             ssl=ssl_context,
             backlog=LISTEN_BACKLOG,
+            reuse_port=reuse_port or None,
             ssl_handshake_timeout=state.open_timeout if ssl_context is not None else None,
             ssl_shutdown_timeout=state.close_timeout if ssl_context is not None else None,
         )

@@ -20,6 +20,7 @@ from mephisto_core.router.http_routes import HttpRoutes, load_client_js, text_re
 from mephisto_core.router.http_server import HttpRequest, RouteResult, WsAccept, WsConnection, WsServer
 from mephisto_core.router.page_messages import UPLOAD_FRAME_ALLOWANCE
 from mephisto_core.router.run_over import RunOver
+from mephisto_core.router.shards import Shard
 from mephisto_core.router.versions import version_info
 from mephisto_core.router.worker_registry import WorkerRegistry
 from mephisto_core.router.worker_socket import WorkerSocketHandler
@@ -71,12 +72,19 @@ class RouterServer:
         data_dir: Path | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_build_bytes: int = DEFAULT_MAX_BUILD_BYTES,
+        shard: Shard | None = None,
+        reuse_port: bool = False,
+        channel_port: int | None = None,
     ) -> None:
         """Check the arguments; nothing is bound until `start()`.
 
         `max_worker_buffer_bytes` is how much may wait unread for one worker page before the router
         drops that socket (default: four maximal messages). `build_dir` None makes a router that takes pushed
         builds into `data_dir` (without a data dir it takes none: a test's empty router).
+
+        Several routers sharing one worker port (router.shards) each get their `shard`, `reuse_port` (the port is
+        bound with SO_REUSEPORT) and a `channel_port` of their own on 127.0.0.1 (0: any free port): on the shared
+        port the operator could not choose which router its channel reaches, so there the channel is refused.
         """
         if not isinstance(channel_secret, str) or not channel_secret:
             raise ConfigError("the operator channel secret must be a non-empty string", key="channel_secret")
@@ -106,6 +114,11 @@ class RouterServer:
         self._workers: WorkerSocketHandler | None = None
         self._routes: HttpRoutes | None = None
         self._bound_port: int | None = None
+        self._shard = shard or Shard()
+        self._reuse_port = reuse_port
+        self._channel_port = channel_port
+        self._channel_server: WsServer | None = None
+        self._bound_channel_port: int | None = None
         self._stopped = False
 
     @property
@@ -127,9 +140,19 @@ class RouterServer:
 
     @property
     def channel_url(self) -> str:
-        """The URL the operator connects its channel to (``ws://`` or, with TLS, ``wss://``)."""
+        """The URL the operator connects its channel to (``ws://`` or, with TLS, ``wss://``); on its own port of
+        127.0.0.1 when the router has a `channel_port`."""
+        if self._channel_port is not None:
+            if self._bound_channel_port is None:
+                raise RuntimeError("the router is not started; call `await server.start()` first")
+            return f"ws://127.0.0.1:{self._bound_channel_port}{CHANNEL_PATH}"
         scheme = "wss" if self._ssl is not None else "ws"
         return f"{scheme}://{self._url_host}:{self.port}{CHANNEL_PATH}"
+
+    @property
+    def has_own_channel_port(self) -> bool:
+        """Whether the operator's channel has a listener of its own (see `channel_port`)."""
+        return self._channel_port is not None
 
     @property
     def build_digest(self) -> str | None:
@@ -154,14 +177,14 @@ class RouterServer:
             raise RuntimeError("a RouterServer can be started once")
         client_js = await asyncio.to_thread(load_client_js, self._max_upload_bytes, self._max_message_bytes)
         await asyncio.to_thread(self._builds.load)
-        registry = WorkerRegistry(self._max_worker_buffer_bytes)
+        registry = WorkerRegistry(self._max_worker_buffer_bytes, self._shard)
         run_over = RunOver(self._builds.data_dir if self._builds.accepts_pushes else None)
         await asyncio.to_thread(run_over.load)
         self._routes = routes = HttpRoutes(
             self._builds, client_js, lambda: self.operator_connected, lambda: run_over.is_set
         )
         self._channel = OperatorChannel(
-            self.router_id, registry, self._builds, on_build_served=routes.warm, run_over=run_over
+            self.router_id, registry, self._builds, on_build_served=routes.warm, run_over=run_over, shard=self._shard
         )
         self._workers = WorkerSocketHandler(
             registry,
@@ -172,7 +195,13 @@ class RouterServer:
         await routes.warm()  # before the first worker can connect
         # No compression is ever negotiated: it would cost a zlib context per socket and CPU per frame.
         self._server = WsServer(self, ping_interval=PING_INTERVAL_SECONDS, ping_timeout=PING_TIMEOUT_SECONDS)
-        self._bound_port = await self._server.start(self._host, self._port, self._ssl)
+        if self._channel_port is not None:
+            # Bound first: a router that cannot open its channel port has not taken a share of the worker port.
+            self._channel_server = WsServer(
+                _ChannelOnly(self), ping_interval=PING_INTERVAL_SECONDS, ping_timeout=PING_TIMEOUT_SECONDS
+            )
+            self._bound_channel_port = await self._channel_server.start("127.0.0.1", self._channel_port)
+        self._bound_port = await self._server.start(self._host, self._port, self._ssl, reuse_port=self._reuse_port)
 
     async def stop(self) -> None:
         """Close every socket and stop listening. Safe to call more than once."""
@@ -182,6 +211,8 @@ class RouterServer:
         if self._channel is not None:
             self._channel.close_local()
         await self._server.close()
+        if self._channel_server is not None:
+            await self._channel_server.close()
 
     def _channel_authorised(self, request: HttpRequest) -> bool:
         values = request.get_all("Authorization")
@@ -202,18 +233,37 @@ class RouterServer:
                 # The largest message a worker socket may send: an upload frame.
                 return WsAccept(self._workers, self._max_upload_bytes + UPLOAD_FRAME_ALLOWANCE)
             if path == CHANNEL_PATH:
-                if not self._channel_authorised(request):
-                    return text_response(
-                        HTTPStatus.UNAUTHORIZED,
-                        "The operator channel needs 'Authorization: Bearer <channel secret>'.\n",
-                        extra_headers=(("WWW-Authenticate", "Bearer"),),
-                    )
-                if _is_probe(request.path):
-                    return WsAccept(_Probe(self), None)
-                # The operator is trusted and its batches may hold many maximal messages.
-                return WsAccept(self._channel.socket_handler(), None)
+                if self._channel_port is not None:
+                    return text_response(HTTPStatus.NOT_FOUND, "The operator channel is on its own port.\n")
+                return self.route_channel(request)
         answer = self._routes.respond_now(request)  # a cached file: no task
         return answer if answer is not None else self._routes.respond(request)
+
+    def route_channel(self, request: HttpRequest) -> RouteResult:
+        """The operator channel (`/_channel`), for the one secret; a probe (`?probe=1`) answers and closes."""
+        assert self._channel is not None
+        if not self._channel_authorised(request):
+            return text_response(
+                HTTPStatus.UNAUTHORIZED,
+                "The operator channel needs 'Authorization: Bearer <channel secret>'.\n",
+                extra_headers=(("WWW-Authenticate", "Bearer"),),
+            )
+        if _is_probe(request.path):
+            return WsAccept(_Probe(self), None)
+        # The operator is trusted and its batches may hold many maximal messages.
+        return WsAccept(self._channel.socket_handler(), None)
+
+
+class _ChannelOnly:
+    """The listener of a router's own channel port: the operator channel, and nothing else."""
+
+    def __init__(self, server: RouterServer) -> None:
+        self._server = server
+
+    def route(self, conn: WsConnection, request: HttpRequest, has_body: bool) -> RouteResult:
+        if not has_body and request.method == "GET" and _path_of(request.path) == CHANNEL_PATH:
+            return self._server.route_channel(request)
+        return text_response(HTTPStatus.NOT_FOUND, "Only the operator channel is served on this port.\n")
 
 
 class _Probe:

@@ -160,7 +160,9 @@ async def run_until_stopped(
     try:
         for note in notes:
             print(note, flush=True)
-        print(f"READY {server.url}", flush=True)
+        # A router with a channel port of its own names it too: the operator cannot derive it from the URL.
+        ready = f"READY {server.url} {server.channel_url}" if server.has_own_channel_port else f"READY {server.url}"
+        print(ready, flush=True)
         await stop.wait()
     finally:
         await server.stop()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 
 from mephisto_core.router.http_server import WsConnection
+from mephisto_core.router.shards import Shard
 from mephisto_core.router.ws_frames import MAX_CLOSE_REASON_BYTES, is_sendable_close_code
 
 logger = logging.getLogger(__name__)
@@ -26,11 +26,12 @@ class WorkerRegistry:
     instead, so one stuck browser can neither stall the operator channel nor grow the router's memory.
     """
 
-    def __init__(self, max_buffered_bytes: int) -> None:
+    def __init__(self, max_buffered_bytes: int, shard: Shard | None = None) -> None:
         self._max_buffered_bytes = max_buffered_bytes
         self._sockets: dict[int, WsConnection] = {}
-        # Ids are never reused during the router's lifetime, so a late message cannot reach a new socket.
-        self._next_id = itertools.count(1)
+        # Ids are never reused during the router's lifetime, so a late message cannot reach a new socket; a
+        # router sharing its port with others takes every count-th id (router.shards).
+        self._next_id = (shard or Shard()).connection_ids()
 
     def add(self, socket: WsConnection) -> int:
         """Register a newly opened socket and return its connection id."""

@@ -8,6 +8,7 @@ from typing import ClassVar, Protocol
 from mephisto_architect_local.args import LocalArchitectArgs
 from mephisto_architect_local.in_process import InProcessRouter
 from mephisto_architect_local.ports import PORT_KEY, check_can_listen
+from mephisto_architect_local.router_group import RouterGroup
 from mephisto_architect_local.subprocess_router import SubprocessRouter
 from mephisto_core.abstractions import Architect, ArchitectArgs, Deployment
 from mephisto_core.errors import ConfigError, MephistoError
@@ -16,8 +17,6 @@ ROUTER_LOG_NAME = "router.stderr.log"
 
 
 class _RouterRunner(Protocol):
-    async def start(self) -> tuple[str, str]: ...
-
     async def watch(self) -> str | None: ...
 
     async def stop(self) -> None: ...
@@ -66,24 +65,29 @@ class LocalArchitect(Architect):
             raise MephistoError(f"the task's build directory {build_dir} does not exist")
         args = self.local_args
         self.check()
-        runner: _RouterRunner
-        if args.resolved_mode == "subprocess":
-            runner = SubprocessRouter(
-                build_dir,
-                channel_secret,
-                args.host,
-                args.port,
-                args.max_upload_bytes,
-                # Beside the build dir, i.e. in the run's own folder: each run keeps its router's log.
-                log_path=build_dir.parent / ROUTER_LOG_NAME,
+        # Beside the build dir, i.e. in the run's own folder: each run keeps its routers' logs.
+        log_path = build_dir.parent / ROUTER_LOG_NAME
+        public_url = args.public_url
+        if args.router_processes > 1:
+            group = RouterGroup(
+                args.router_processes, build_dir, channel_secret, args.host, args.port, args.max_upload_bytes, log_path
             )
-        else:
-            runner = InProcessRouter(build_dir, channel_secret, args.host, args.port, args.max_upload_bytes)
-        worker_url, channel_url = await runner.start()
-        self._runner = runner
+            worker_url, channel_urls = await group.start()
+            self._runner = group
+            return Deployment(
+                worker_url=public_url or worker_url, channel_url=channel_urls[0], channel_urls=tuple(channel_urls)
+            )
+        if args.resolved_mode == "subprocess":
+            child = SubprocessRouter(build_dir, channel_secret, args.host, args.port, args.max_upload_bytes, log_path)
+            worker_url, channel_url = await child.start()
+            self._runner = child
+            return Deployment(worker_url=public_url or worker_url, channel_url=channel_url)
+        in_process = InProcessRouter(build_dir, channel_secret, args.host, args.port, args.max_upload_bytes)
+        worker_url, channel_url = await in_process.start()
+        self._runner = in_process
         # In process, the operator talks to the router through `local_link`, not over the channel URL.
-        local_link = runner.local_link if isinstance(runner, InProcessRouter) else None
-        return Deployment(worker_url=args.public_url or worker_url, channel_url=channel_url, local_link=local_link)
+        link = in_process.local_link
+        return Deployment(worker_url=public_url or worker_url, channel_url=channel_url, local_link=link)
 
     async def watch_router(self) -> str | None:
         """Return how a router child process died by itself; None in-process, or once `shutdown` stopped it."""

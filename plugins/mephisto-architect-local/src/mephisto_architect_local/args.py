@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from mephisto_core.abstractions import ArchitectArgs
 
 MAX_UPLOAD_MB = 2048
+#: More router processes than this on one port is a typo, not a machine: each one is a process and a channel.
+MAX_ROUTER_PROCESSES = 64
 
 
 def usable_cpu_count() -> int:
@@ -41,12 +43,32 @@ class LocalArchitectArgs(ArchitectArgs):
         ),
     )
 
+    router_processes: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_ROUTER_PROCESSES,
+        description=(
+            "How many router processes share the port (SO_REUSEPORT on Linux: the kernel spreads new connections "
+            "over them), each with its own channel to the operator. More than 1 spreads the work of opening and "
+            "serving pages over more cores, for thousands of workers arriving at once on a machine with cores to "
+            "spare; it needs mode = subprocess (auto picks it)."
+        ),
+    )
+
+    @field_validator("router_processes")
+    @classmethod
+    def _processes_need_subprocess(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("mode") == "in_process":
+            raise ValueError(f'{value} router processes need mode = "subprocess" (or "auto"), not "in_process"')
+        return value
+
     @property
     def resolved_mode(self) -> Literal["in_process", "subprocess"]:
-        """The mode a deploy uses: `auto` decided by the CPU cores this process may run on."""
+        """The mode a deploy uses: `auto` decided by the CPU cores this process may run on, and subprocess
+        whenever several router processes are asked for."""
         if self.mode != "auto":
             return self.mode
-        return "subprocess" if usable_cpu_count() >= 2 else "in_process"
+        return "subprocess" if usable_cpu_count() >= 2 or self.router_processes > 1 else "in_process"
 
     max_upload_mb: float = Field(
         default=50,

@@ -1,7 +1,8 @@
 """What a local launch can leave behind, for `mephisto cleanup`: router processes and their records.
 
-A router child records itself in its run's folder (`runs/<id>/router.json`: pid, start time, URL) once it is
-ready, and the record is deleted when the architect stops it. A record still there after its run's launch is gone
+A router child records itself in its run's folder (`runs/<id>/router.json`: pid, start time, URL; the other routers
+of a run with `router_processes` > 1 in `router-1.json`, `router-2.json`, ...) once it is ready, and the record is
+deleted when the architect stops it. A record still there after its run's launch is gone
 means the launch died without stopping its router (kill -9, power cut): if that process still runs (the router
 normally notices its parent's death through its stdin and exits, unless it was stopped or hangs), it holds a port
 and is killed; if not, the stale record is deleted. A pid is trusted only while the process's start time matches
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -29,21 +31,31 @@ ROUTER_RECORD = "router.json"
 KILL_WAIT_S = 5.0
 
 
-def record_router(run_folder: Path, pid: int, url: str) -> None:
-    """Write the run folder's router record (private, like the rest of the run folder)."""
+def router_record_name(index: int) -> str:
+    """The record's file name of the run's router `index` (0 for a run with one router)."""
+    return ROUTER_RECORD if index == 0 else f"router-{index}.json"
+
+
+def record_router(run_folder: Path, pid: int, url: str, index: int = 0) -> None:
+    """Write the run folder's record of its router `index` (private, like the rest of the run folder)."""
     record = {"pid": pid, "started": process_start(pid), "url": url}
-    path = run_folder / ROUTER_RECORD
+    path = run_folder / router_record_name(index)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(record, out)
 
 
-def forget_router(run_folder: Path, pid: int) -> None:
+def forget_router(run_folder: Path, pid: int, index: int = 0) -> None:
     """Delete the record of router `pid` (a record of a newer router of the run is left alone)."""
-    path = run_folder / ROUTER_RECORD
+    path = run_folder / router_record_name(index)
     record = _read(path)
     if record is not None and record.get("pid") == pid:
         path.unlink(missing_ok=True)
+
+
+def _router_records(folder: Path) -> list[Path]:
+    """The router records in a run folder: router.json, router-1.json, ..."""
+    return sorted(path for path in folder.glob("router*.json") if re.fullmatch(r"router(-\d+)?\.json", path.name))
 
 
 def process_start(pid: int) -> str | None:
@@ -101,17 +113,16 @@ class LocalArchitectCleaner(LeftoverCleaner):
                 cost = f"{_size(folder) / 1e6:.1f} MB of disk"
                 found.append(Leftover(self.kind, self.type_name, what, cost, run_id, f"folder:{folder}"))
                 continue
-            if not (folder / ROUTER_RECORD).exists():
-                continue
-            record = _read(folder / ROUTER_RECORD) or {}
-            if _same_router(record):
-                url = record.get("url", "?")
-                what = f"router process {record['pid']} serving {url} for run {run_id}, whose launch is gone"
-                cost = f"a running process and its port ({record.get('url', '?')})"
-            else:
-                what = f"record of run {run_id}'s router (pid {record.get('pid', '?')}), which no longer runs"
-                cost = "nothing (a stale file in the run's folder)"
-            found.append(Leftover(self.kind, self.type_name, what, cost, run_id, str(folder)))
+            for path in _router_records(folder):
+                record = _read(path) or {}
+                if _same_router(record):
+                    url = record.get("url", "?")
+                    what = f"router process {record['pid']} serving {url} for run {run_id}, whose launch is gone"
+                    cost = f"a running process and its port ({url})"
+                else:
+                    what = f"record of run {run_id}'s router (pid {record.get('pid', '?')}), which no longer runs"
+                    cost = f"nothing (a stale file in the run's folder: {path.name})"
+                found.append(Leftover(self.kind, self.type_name, what, cost, run_id, str(path)))
         return found
 
     def remove(self, scope: CleanupScope, leftover: Leftover) -> str:
@@ -124,8 +135,7 @@ class LocalArchitectCleaner(LeftoverCleaner):
                 raise MephistoError(f"run {leftover.run_id} is in the database again; its folder was left alone")
             shutil.rmtree(folder)
             return f"deleted {folder}"
-        folder = Path(leftover.handle)
-        path = folder / ROUTER_RECORD
+        path = Path(leftover.handle)
         record = _read(path) or {}
         if not _same_router(record):
             path.unlink(missing_ok=True)

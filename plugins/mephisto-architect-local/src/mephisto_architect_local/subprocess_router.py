@@ -14,6 +14,7 @@ from typing import IO
 from mephisto_architect_local.leftovers import forget_router, record_router
 from mephisto_architect_local.ports import port_busy_error
 from mephisto_core.errors import MephistoError
+from mephisto_core.router.shards import Shard
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class SubprocessRouter:
         log_path: Path,
         ready_timeout_s: float = READY_TIMEOUT_S,
         stop_grace_s: float = STOP_GRACE_S,
+        shard: Shard | None = None,
     ) -> None:
         self.build_dir = build_dir
         self.channel_secret = channel_secret
@@ -61,6 +63,8 @@ class SubprocessRouter:
         self.log_path = log_path
         self.ready_timeout_s = ready_timeout_s
         self.stop_grace_s = stop_grace_s
+        #: router K of N sharing the port (`RouterGroup`); None for a router alone
+        self.shard = shard
         self._proc: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
         self._drain: asyncio.Task[None] | None = None
@@ -85,7 +89,12 @@ class SubprocessRouter:
             "--max-upload-bytes",
             str(self.max_upload_bytes),
             "--exit-on-stdin-eof",
+            *(["--shard", f"{self.shard.index}/{self.shard.count}"] if self.shard is not None else []),
         ]
+
+    @property
+    def _index(self) -> int:
+        return 0 if self.shard is None else self.shard.index
 
     async def start(self) -> tuple[str, str]:
         """Start the child and wait for its READY line; return (worker URL, channel URL)."""
@@ -103,7 +112,7 @@ class SubprocessRouter:
             start_new_session=True,
         )
         try:
-            url = await asyncio.wait_for(self._read_ready_line(), self.ready_timeout_s)
+            ready = await asyncio.wait_for(self._read_ready_line(), self.ready_timeout_s)
         except TimeoutError:
             await self.stop()
             raise RouterStartError(
@@ -115,9 +124,11 @@ class SubprocessRouter:
             raise
         assert self._proc.stdout is not None
         self._drain = asyncio.create_task(_drain(self._proc.stdout), name="router-stdout")
+        # A router sharing its port names its own channel port after its URL.
+        url, _, channel_url = ready.partition(" ")
         # Beside the log, in the run's folder: what `mephisto cleanup` finds if this process dies without stop().
-        record_router(self.log_path.parent, self._proc.pid, url)
-        return url, _channel_url(url)
+        record_router(self.log_path.parent, self._proc.pid, url, self._index)
+        return url, channel_url.strip() or _channel_url(url)
 
     async def _read_ready_line(self) -> str:
         assert self._proc is not None and self._proc.stdout is not None
@@ -180,7 +191,7 @@ class SubprocessRouter:
         if log is not None:
             log.close()
         if proc is not None:
-            forget_router(self.log_path.parent, proc.pid)
+            forget_router(self.log_path.parent, proc.pid, self._index)
 
 
 async def _drain(stdout: asyncio.StreamReader) -> None:

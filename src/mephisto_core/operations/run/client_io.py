@@ -34,6 +34,7 @@ from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Pre
 from mephisto_core.operations.run.upload_limits import UploadLimitReached
 from mephisto_core.operations.run.uploads import UPLOAD_ID, UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
+from mephisto_core.router.shards import shard_of_hello
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,10 @@ class ClientIOHandler:
         self.uploads = uploads
         self.channel: RouterChannel | None = None
         self._bindings: dict[int, _Binding | None] = {}
-        #: the id the router sent in its last channel hello (a new id is a new router process)
-        self._router_id: str | None = None
-        self._channel_hellos = 0
+        #: per router sharing the port (its shard's index; 0 for a router alone): the id it sent in its last
+        #: channel hello (a new id is a new router process), and how many hellos it sent
+        self._router_ids: dict[int, str | None] = {}
+        self._channel_hellos: dict[int, int] = {}
         #: `submitted` answers pages may not have read (a finished run waits for them)
         self.unread = UnreadAnswers()
         self._agent_conns: dict[AgentKey, set[int]] = {}
@@ -501,29 +503,32 @@ class ClientIOHandler:
         A page that left while the channel was down had its `close` envelope dropped with the old channel, so a
         bound socket the router no longer lists is unbound as if that `close` had arrived (its agent's grace
         period starts now). A different router id means a new router process, whose connection ids start over
-        and name other sockets: then every binding is stale.
+        and name other sockets: then every binding is stale. Of routers sharing the port (the hello's `shard`),
+        only the sockets of the one that said hello are matched: the others' are theirs.
         """
         conns, router_id = hello.get("conns"), hello.get("router_id")
-        if not isinstance(conns, list):
-            log.warning("router channel hello without a list of connections: %.200s", hello)
+        shard = shard_of_hello(hello.get("shard"))
+        if not isinstance(conns, list) or shard is None:
+            log.warning("router channel hello without a list of connections or with a bad shard: %.200s", hello)
             return
         listed = {conn for conn in conns if isinstance(conn, int) and not isinstance(conn, bool)}
-        if self._router_id is not None and router_id != self._router_id:
-            log.warning("the router restarted (id %s, was %s): its pages reconnect", router_id, self._router_id)
+        known_id = self._router_ids.get(shard.index)
+        if known_id is not None and router_id != known_id:
+            log.warning("the router restarted (id %s, was %s): its pages reconnect", router_id, known_id)
             still_open: set[int] = set()
         else:
             still_open = listed
-        gone = [conn for conn in self._bindings if conn not in still_open]
+        gone = [conn for conn in self._bindings if conn not in still_open and shard.owner_of(conn) == shard.index]
         for conn in gone:
             self._closed(conn)
         if gone:
             log.info("%d page socket(s) closed while the router channel was down", len(gone))
         for conn in listed:
             self._bindings.setdefault(conn, None)
-        self._channel_hellos += 1
-        if self._channel_hellos > 1:
+        hellos = self._channel_hellos[shard.index] = self._channel_hellos.get(shard.index, 0) + 1
+        if hellos > 1:
             self.unread.channel_restored(time.monotonic())
-        self._router_id = router_id if isinstance(router_id, str) else None
+        self._router_ids[shard.index] = router_id if isinstance(router_id, str) else None
 
     def watch_absent(self, agents: list[AgentKey]) -> None:
         """Start the grace period for agents no page is connected for (after a restart)."""

@@ -52,6 +52,7 @@ from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
+from mephisto_core.operations.run.sharded_channel import ShardedChannel
 from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 from mephisto_core.operations.run.worker_rules import RunRules
@@ -518,15 +519,20 @@ class Operator:
             channel = LocalOperatorChannel(deployment.local_link, io.on_envelope, io.on_upload)
         else:
             # A standalone router has its own deploy secret and may take the build over the channel.
-            channel = OperatorChannel(
-                deployment.channel_url,
-                deployment.channel_secret or secret,
-                io.on_envelope,
-                io.on_upload,
-                build_dir=build_dir if deployment.push_build else None,
-                ca_file=deployment.ca_file,
-                on_taken_over=lost_to_another_operator,
-            )
+            channels = [
+                OperatorChannel(
+                    url,
+                    deployment.channel_secret or secret,
+                    io.on_envelope,
+                    io.on_upload,
+                    build_dir=build_dir if deployment.push_build else None,
+                    ca_file=deployment.ca_file,
+                    on_taken_over=lost_to_another_operator,
+                )
+                for url in deployment.channel_urls or (deployment.channel_url,)
+            ]
+            # Routers sharing the worker port: one channel each, envelopes sent to the router holding the socket.
+            channel = channels[0] if len(channels) == 1 else ShardedChannel(channels)
         io.channel = channel
         await self._open_channel(channel, router_lost)
         stack.push_async_callback(channel.stop)
