@@ -156,6 +156,21 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert opening["cpu_floor_ms"] <= opening["to_p99_first_data_ms"] * 1.05 + 10  # samples 10 ms apart
     slices = opening["cores_busy_per_25ms"]  # the same span, cut into 25 ms slices
     assert slices[0]["from_ms"] == 0 and all(set(row) == {"from_ms", *opening["cpu_ms"]} for row in slices)
+    # each group's busiest process: the whole group where it is one process (the operator, one router here)
+    busiest = opening["busiest_process_cpu_ms"]
+    assert set(busiest) == set(opening["cpu_ms"])
+    assert busiest["operator"] == opening["cpu_ms"]["operator"] and busiest["router"] == opening["cpu_ms"]["router"]
+
+
+def test_a_load_e2e_run_with_two_router_processes_spreads_the_opening_over_both() -> None:
+    result = _json_line_of(
+        "load_e2e.py", "--workers", "30", "--units", "60", "--processes", "1", "--set", "architect.router_processes=2"
+    )
+    assert result["db_matches_acks"] is True and result["acknowledged"] == 60 and result["errors"] == 0
+    assert result["overrides"] == ["architect.router_processes=2"]
+    opening = result["phases"]["opening"]
+    # 60 connections (a page and a socket per bot) spread by the kernel: both routers worked in the opening
+    assert 0 < opening["busiest_process_cpu_ms"]["router"] < opening["cpu_ms"]["router"]
 
 
 def test_the_cpu_timeline_counts_a_threads_cpu_where_it_was_spent() -> None:
@@ -177,6 +192,7 @@ def test_the_cpu_timeline_counts_a_threads_cpu_where_it_was_spent() -> None:
     # interpolation across the 10 ms samples at each end, and the sampler's own reads
     assert busy == pytest.approx(0.2, abs=0.03)
     assert idle < 0.05
+    assert timeline.busiest_between("this", busy_from, busy_until) == busy  # one process: the whole group
     assert timeline.cpu_between("this", busy_from - 60, busy_until) is None  # before the first sample
 
 

@@ -44,6 +44,28 @@ def test_init_then_launch_with_simulated_workers_stores_every_unit(
         db.close()
 
 
+def test_launch_with_two_router_processes_serves_every_unit_through_one_link(
+    static_task, start_launch, mephisto_settings
+):
+    launch = start_launch(
+        str(static_task), "architect.port=0", "architect.router_processes=2", "--simulate", "4", "--no-panel"
+    )
+    link = launch.wait_for_link()
+    assert link.startswith("http://127.0.0.1:") and "worker_id=" in link  # one link, whichever router answers
+    assert launch.wait(90) == 0, launch.output()
+    assert "All 4 units are done" in launch.output()
+    db = _open(mephisto_settings)
+    try:
+        assert [u.status for u in Unit.select()] == [UnitStatus.COMPLETED] * 4
+        assert TaskRun.get().is_completed
+    finally:
+        db.close()
+    [run_folder] = [p for p in mephisto_settings.runs_dir.iterdir() if p.is_dir()]
+    # each router kept its log in the run's folder; their records went with them
+    assert (run_folder / "router.stderr.log").exists() and (run_folder / "router-1.stderr.log").exists()
+    assert not list(run_folder.glob("router*.json"))
+
+
 def test_kill_9_mid_run_loses_no_acknowledged_submission_and_relaunch_finishes(
     static_task: Path, start_launch, mephisto_settings, tmp_path
 ):

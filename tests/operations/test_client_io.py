@@ -139,6 +139,43 @@ async def test_a_new_router_id_unbinds_every_socket_even_those_listed(
 
 
 @run
+async def test_routers_sharing_the_port_reconcile_only_their_own_sockets(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    # Two routers on one port: router 0 numbers its sockets 1, 3, 5, ...; router 1 numbers them 2, 4, 6, ...
+    await io.on_envelope({"event": "hello", "router_id": "r0", "conns": [], "shard": [0, 2]})
+    await io.on_envelope({"event": "hello", "router_id": "r1", "conns": [], "shard": [1, 2]})
+    assert io.unread.channel_back_at is None  # each router's first hello: nothing was lost
+    alice = await say_hello(io, channel, 1, "alice")
+    bob = await say_hello(io, channel, 2, "bob")
+    carol = await say_hello(io, channel, 4, "carol")
+
+    # Router 1's channel came back: carol's page left meanwhile. Its hello lists router 1's sockets alone, and
+    # alice's socket (router 0's) stays bound.
+    await io.on_envelope({"event": "hello", "router_id": "r1", "conns": [2], "shard": [1, 2]})
+    assert set(io.absent_since) == {(False, carol["agent_id"])}
+    assert io.unread.channel_back_at is not None
+    # Router 0 restarted: a new id, every socket of it is stale; router 1's bob keeps his.
+    await io.on_envelope({"event": "hello", "router_id": "r0-new", "conns": [1], "shard": [0, 2]})
+    assert set(io.absent_since) == {(False, carol["agent_id"]), (False, alice["agent_id"])}
+    assert (await submit_answer(io, channel, 2))["type"] == "submitted"
+    assert (False, bob["agent_id"]) not in io.absent_since
+
+
+@run
+async def test_a_hello_with_a_malformed_shard_changes_nothing(
+    client_io: tuple[ClientIOHandler, RecordingChannel], caplog: pytest.LogCaptureFixture
+) -> None:
+    io, channel = client_io
+    await io.on_envelope({"event": "hello", "router_id": "router-1", "conns": []})
+    await say_hello(io, channel, 1, "alice")
+    await io.on_envelope({"event": "hello", "router_id": "router-2", "conns": [], "shard": [2, 2]})
+    assert io.absent_since == {}
+    assert "with a bad shard" in caplog.text
+
+
+@run
 async def test_a_hello_without_a_list_of_sockets_changes_nothing(
     client_io: tuple[ClientIOHandler, RecordingChannel], caplog: pytest.LogCaptureFixture
 ) -> None:

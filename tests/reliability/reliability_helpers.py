@@ -447,11 +447,16 @@ class LaunchProcess(SharedLaunchProcess):
 
     def router_pid(self, timeout: float = 10) -> int:
         """The pid of its router child (`architect.mode=subprocess`)."""
+        return self.router_pids(1, timeout)[0]
+
+    def router_pids(self, count: int, timeout: float = 10) -> list[int]:
+        """The pids of its `count` router children (`architect.router_processes`), router 0 first."""
         found: list[int] = []
 
-        def router_started() -> bool:
+        def routers_started() -> bool:
             found[:] = [p for p in child_pids(self.proc.pid) if "mephisto_core.router" in command_line(p)]
-            return bool(found)
+            return len(found) >= count
 
-        wait_until(router_started, timeout, "a router child process")
-        return found[0]
+        wait_until(routers_started, timeout, f"{count} router child process(es)")
+        # router K of N names itself `--shard K/N`; a lone router names no shard
+        return sorted(found, key=lambda pid: command_line(pid).partition("--shard")[2])

@@ -112,6 +112,34 @@ def test_router_kill_9_loses_no_acknowledged_submission_and_relaunch_finishes(
     _assert_every_unit_stored_once(mephisto_settings, acknowledged)
 
 
+def test_one_of_several_routers_killed_loses_no_acknowledged_submission_and_relaunch_finishes(
+    tmp_path: Path, start_launch: Callable[..., LaunchProcess], mephisto_settings: Settings
+) -> None:
+    task = write_static_task(tmp_path / "task", ROWS, {**SUBPROCESS_ROUTER, "router_processes": 3})
+    acks = tmp_path / "acks.jsonl"
+    first = start_launch(*_simulated_launch_args(task, acks))
+    routers = first.router_pids(3)
+    wait_until(lambda: len(read_ack_log(acks)) >= 15, 30, "15 acknowledged submissions")
+    os.kill(routers[1], signal.SIGKILL)
+    # The pages that router held lost their sockets: the launch stops, says which router died, and the others go.
+    assert first.wait(30) != 0, first.output()
+    assert f"router process (pid {routers[1]}) was killed by signal 9" in first.output()
+    assert "one of 3 router processes" in first.output()
+    assert "launch the same task again to resume" in first.output()
+    wait_until(lambda: not any(is_running(pid) for pid in routers), 10, "the other routers stopping")
+    before = read_ack_log(acks)
+    assert 15 <= len(before) < ROWS
+
+    second = start_launch(*_simulated_launch_args(task, acks))
+    assert len(second.router_pids(3)) == 3
+    assert second.wait(60) == 0, second.output()
+    assert "Resumed task" in second.output()
+    acknowledged = read_ack_log(acks)
+    assert before <= acknowledged
+    _assert_every_unit_stored_once(mephisto_settings, acknowledged)
+    assert not list(task.parent.glob("**/router*.json")) and not list(mephisto_settings.runs_dir.glob("*/router*.json"))
+
+
 def test_launch_stops_with_a_clear_message_when_its_router_dies(
     crash_task: Path, start_launch: Callable[..., LaunchProcess]
 ) -> None:

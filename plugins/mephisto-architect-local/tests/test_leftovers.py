@@ -72,3 +72,26 @@ def test_nothing_of_a_live_run_is_touched(
     record_router(run_folder, sleeper.pid, "http://127.0.0.1:4321/")
     assert LocalArchitectCleaner().find(_scope(sqlite_database, mephisto_settings, live=True)) == []
     assert sleeper.poll() is None and os.path.exists(run_folder / ROUTER_RECORD)
+
+
+def test_every_router_of_a_group_left_running_is_listed_and_stopped(
+    run_folder: Path, sleeper: Any, sqlite_database: Any, mephisto_settings: Settings
+) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    try:
+        record_router(run_folder, sleeper.pid, "http://127.0.0.1:4321/")
+        record_router(run_folder, other.pid, "http://127.0.0.1:4321/", index=1)
+        (run_folder / "router-notes.json").write_text("{}")  # not a record: left alone
+        cleaner = LocalArchitectCleaner()
+        found = cleaner.find(_scope(sqlite_database, mephisto_settings))
+        assert [f.what.split(" serving")[0] for f in found] == [
+            f"router process {other.pid}",  # router-1.json sorts first
+            f"router process {sleeper.pid}",
+        ]
+        for leftover in found:
+            assert cleaner.remove(_scope(sqlite_database, mephisto_settings), leftover).startswith("stopped router")
+        assert sleeper.wait(10) is not None and other.wait(10) is not None
+        assert sorted(p.name for p in run_folder.iterdir()) == ["router-notes.json"]
+    finally:
+        other.kill()
+        other.wait()
