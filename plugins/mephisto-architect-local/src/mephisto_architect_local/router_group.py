@@ -63,11 +63,16 @@ class RouterGroup:
             port = int(url.rstrip("/").rsplit(":", 1)[1])
             others = [self._router(index, port) for index in range(1, self.count)]
             self.routers.extend(others)
-            started = await asyncio.gather(*(router.start() for router in others))
+            # Every start is awaited to its end (each stops its own child when it fails), then the first failure
+            # is raised and the routers that did start are stopped.
+            started = await asyncio.gather(*(router.start() for router in others), return_exceptions=True)
+            failure = next((result for result in started if isinstance(result, BaseException)), None)
+            if failure is not None:
+                raise failure
         except BaseException:
             await self.stop()
             raise
-        return url, [first_channel, *(channel for _, channel in started)]
+        return url, [first_channel, *(result[1] for result in started if not isinstance(result, BaseException))]
 
     async def watch(self) -> str | None:
         """Wait until a router exits by itself and say how (None when `stop()` ended them all)."""
