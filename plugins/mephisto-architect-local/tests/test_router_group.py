@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from mephisto_core.abstractions import Deployment
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.operations.run.channel import OperatorChannel
-from mephisto_core.router.shards import Shard
+from mephisto_core.router import Shard
 
 SECRET = "s3cret-for-tests"
 #: enough sockets that a router left without any would be a broken spread, not bad luck (3 * (2/3)**60 ~ 1e-10)

@@ -6,6 +6,7 @@ See docs/protocol.md for the protocol it implements. `python -m mephisto_core.ro
 from mephisto_core.router.channel import LocalSession
 from mephisto_core.router.probe import RouterInfo, probe_router
 from mephisto_core.router.server import CHANNEL_PATH, WORKER_SOCKET_PATH, RouterServer
+from mephisto_core.router.shards import Shard
 from mephisto_core.router.versions import VERSION_PATH
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "LocalSession",
     "RouterInfo",
     "RouterServer",
+    "Shard",
     "probe_router",
 ]

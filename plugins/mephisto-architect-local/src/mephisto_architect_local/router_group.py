@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 
 from mephisto_architect_local.subprocess_router import SubprocessRouter
-from mephisto_core.router.shards import Shard
+from mephisto_core.router import Shard
 
 
 class RouterGroup:

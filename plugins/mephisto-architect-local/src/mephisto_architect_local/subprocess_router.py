@@ -14,7 +14,7 @@ from typing import IO
 from mephisto_architect_local.leftovers import forget_router, record_router
 from mephisto_architect_local.ports import port_busy_error
 from mephisto_core.errors import MephistoError
-from mephisto_core.router.shards import Shard
+from mephisto_core.router import Shard
 
 logger = logging.getLogger(__name__)
 
