@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,10 @@ def test_router_processes_need_a_process_of_their_own(monkeypatch: pytest.Monkey
     monkeypatch.setattr(args_module, "usable_cpu_count", lambda: 1)
     assert LocalArchitectArgs(router_processes=2).resolved_mode == "subprocess"
     assert LocalArchitectArgs().router_processes == 1
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(ValidationError, match="2 router processes need Linux"):
+        LocalArchitectArgs(router_processes=2)
+    assert LocalArchitectArgs(router_processes=1).router_processes == 1
 
 
 def test_a_busy_port_stops_the_whole_group(tmp_path: Path, build_dir: Path, busy_port: int) -> None:

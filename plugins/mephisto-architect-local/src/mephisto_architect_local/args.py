@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -58,6 +59,9 @@ class LocalArchitectArgs(ArchitectArgs):
     @field_validator("router_processes")
     @classmethod
     def _processes_need_subprocess(cls, value: int, info: ValidationInfo) -> int:
+        # Other systems either refuse SO_REUSEPORT (Windows) or give every connection to one of the sockets.
+        if value > 1 and not sys.platform.startswith("linux"):
+            raise ValueError(f"{value} router processes need Linux, which spreads a port's connections over them")
         if value > 1 and info.data.get("mode") == "in_process":
             raise ValueError(f'{value} router processes need mode = "subprocess" (or "auto"), not "in_process"')
         return value
