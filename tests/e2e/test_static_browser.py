@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 from urllib.parse import urlsplit
 
+import pytest
 from e2e_helpers import mephisto
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitStatus, Worker, open_database
@@ -36,8 +37,12 @@ ANSWERS = {
 }
 
 
-def test_two_workers_submit_the_static_template_in_chromium(static_task, start_launch, browser, mephisto_settings):
-    launch = start_launch(str(static_task), "architect.port=0", "--no-panel")
+@pytest.mark.parametrize("routers", [1, 3], ids=["one-router", "three-routers-on-the-port"])
+def test_two_workers_submit_the_static_template_in_chromium(
+    static_task, start_launch, browser, mephisto_settings, routers
+):
+    # With three routers the page, its script, its socket and its upload reach whichever router the kernel picks.
+    launch = start_launch(str(static_task), "architect.port=0", f"architect.router_processes={routers}", "--no-panel")
     parts = urlsplit(launch.wait_for_link())
     base = f"{parts.scheme}://{parts.netloc}/"
     photos = {name: _png(i) for i, name in enumerate(ANSWERS)}
