@@ -16,6 +16,7 @@ import pytest
 from mephisto_architect_local.architect import LocalArchitect
 from mephisto_architect_local.args import LocalArchitectArgs
 from mephisto_architect_local.router_group import RouterGroup
+from mephisto_architect_local.subprocess_router import SubprocessRouter
 from pydantic import ValidationError
 from websockets.asyncio.client import connect
 
@@ -183,7 +184,12 @@ def test_router_processes_need_a_process_of_their_own(monkeypatch: pytest.Monkey
 
 def test_a_busy_port_stops_the_whole_group(tmp_path: Path, build_dir: Path, busy_port: int) -> None:
     async def scenario() -> None:
-        group = RouterGroup(2, build_dir, SECRET, "127.0.0.1", busy_port, 2**20, build_dir.parent / "router.stderr.log")
+        log_path = build_dir.parent / "router.stderr.log"
+        group = RouterGroup(
+            2,
+            busy_port,
+            lambda shard, port: SubprocessRouter(build_dir, SECRET, "127.0.0.1", port, 2**20, log_path, shard=shard),
+        )
         with pytest.raises(MephistoError, match=f"port {busy_port} on 127.0.0.1 is already in use"):
             await group.start()
         assert group.routers == [] and not any(build_dir.parent.glob("router*.json"))

@@ -12,6 +12,7 @@ from mephisto_architect_local.router_group import RouterGroup
 from mephisto_architect_local.subprocess_router import SubprocessRouter
 from mephisto_core.abstractions import Architect, ArchitectArgs, Deployment
 from mephisto_core.errors import ConfigError, MephistoError
+from mephisto_core.router import Shard
 
 ROUTER_LOG_NAME = "router.stderr.log"
 
@@ -69,9 +70,13 @@ class LocalArchitect(Architect):
         log_path = build_dir.parent / ROUTER_LOG_NAME
         public_url = args.public_url
         if args.router_processes > 1:
-            group = RouterGroup(
-                args.router_processes, build_dir, channel_secret, args.host, args.port, args.max_upload_bytes, log_path
-            )
+
+            def router(shard: Shard, port: int) -> SubprocessRouter:
+                return SubprocessRouter(
+                    build_dir, channel_secret, args.host, port, args.max_upload_bytes, log_path, shard=shard
+                )
+
+            group = RouterGroup(args.router_processes, args.port, router)
             worker_url, channel_urls = await group.start()
             self._runner = group
             return Deployment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
+from collections.abc import Callable
 
 from mephisto_architect_local.subprocess_router import SubprocessRouter
 from mephisto_core.router import Shard
@@ -13,41 +13,17 @@ from mephisto_core.router import Shard
 class RouterGroup:
     """`count` routers sharing the worker port (SO_REUSEPORT), each with a channel port of its own.
 
-    The first binds the port asked for (0: any free one) and the others then bind the port it got. Each logs to its
-    own file beside `log_path` (`router.stderr.log`, `router-1.stderr.log`, ...). The group is lost when any of them
-    dies: the pages it held lose their sockets, and a router missing from the port would leave a share of new
-    connections unanswered until the kernel stops handing it some; the run then stops as for a lone router.
+    The first binds the port asked for (0: any free one) and the others then bind the port it got. When any of them
+    dies the pages it held lose their sockets, and the run stops as it does when a lone router dies (launching
+    again resumes it).
     """
 
-    def __init__(
-        self,
-        count: int,
-        build_dir: Path,
-        channel_secret: str,
-        host: str,
-        port: int,
-        max_upload_bytes: int,
-        log_path: Path,
-    ) -> None:
+    def __init__(self, count: int, port: int, make_router: Callable[[Shard, int], SubprocessRouter]) -> None:
+        """`make_router(shard, port)` makes the (unstarted) router `shard` of the group, to bind `port`."""
         self.count = count
         self.port = port
-        self._build_dir = build_dir
-        self._channel_secret = channel_secret
-        self._host = host
-        self._max_upload_bytes = max_upload_bytes
-        self._log_path = log_path
+        self._make_router = make_router
         self.routers: list[SubprocessRouter] = []
-
-    def _router(self, index: int, port: int) -> SubprocessRouter:
-        return SubprocessRouter(
-            self._build_dir,
-            self._channel_secret,
-            self._host,
-            port,
-            self._max_upload_bytes,
-            log_path=_numbered(self._log_path, index),
-            shard=Shard(index, self.count),
-        )
 
     @property
     def pids(self) -> list[int]:
@@ -57,11 +33,11 @@ class RouterGroup:
     async def start(self) -> tuple[str, list[str]]:
         """Start every router; return the worker URL and the channel URLs, router 0 first."""
         try:
-            first = self._router(0, self.port)
+            first = self._make_router(Shard(0, self.count), self.port)
             self.routers.append(first)
             url, first_channel = await first.start()
             port = int(url.rstrip("/").rsplit(":", 1)[1])
-            others = [self._router(index, port) for index in range(1, self.count)]
+            others = [self._make_router(Shard(index, self.count), port) for index in range(1, self.count)]
             self.routers.extend(others)
             # Every start is awaited to its end (each stops its own child when it fails), then the first failure
             # is raised and the routers that did start are stopped.
@@ -93,11 +69,3 @@ class RouterGroup:
         """Stop every router (each gets SIGTERM, then SIGKILL after its grace); a second call does nothing."""
         routers, self.routers = self.routers, []
         await asyncio.gather(*(router.stop() for router in routers))
-
-
-def _numbered(log_path: Path, index: int) -> Path:
-    """`router.stderr.log` for router 0, `router-1.stderr.log` for router 1, ..."""
-    if index == 0:
-        return log_path
-    stem, dot, rest = log_path.name.partition(".")
-    return log_path.with_name(f"{stem}-{index}{dot}{rest}")

@@ -60,7 +60,8 @@ class SubprocessRouter:
         self.host = host
         self.port = port
         self.max_upload_bytes = max_upload_bytes
-        self.log_path = log_path
+        #: router K > 0 of a group logs beside router 0: router-K.stderr.log next to router.stderr.log
+        self.log_path = log_path if shard is None or shard.index == 0 else _numbered(log_path, shard.index)
         self.ready_timeout_s = ready_timeout_s
         self.stop_grace_s = stop_grace_s
         #: router K of N sharing the port (`RouterGroup`); None for a router alone
@@ -225,6 +226,12 @@ def _describe_exit(returncode: int) -> str:
     except ValueError:
         name = ""
     return f"was killed by signal {-returncode}{name}"
+
+
+def _numbered(log_path: Path, index: int) -> Path:
+    """`router.stderr.log` -> `router-1.stderr.log` for router 1 of a group."""
+    stem, dot, rest = log_path.name.partition(".")
+    return log_path.with_name(f"{stem}-{index}{dot}{rest}")
 
 
 def _channel_url(worker_url: str) -> str:
