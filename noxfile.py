@@ -115,6 +115,11 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "in_process"]),
     # Workers that think 1 s per unit: the start-up burst and the steady state at 1,000 and 5,000 (~30 s each).
     ("load_e2e", ["--workers", "1000", "--units", "10000", "--think-seconds", "1"]),
+    # The same burst with two routers on the port (`router_processes`): the busiest router's CPU in the opening.
+    (
+        "load_e2e",
+        ["--workers", "1000", "--units", "10000", "--think-seconds", "1", "--set", "architect.router_processes=2"],
+    ),
     ("load_e2e", ["--workers", "5000", "--units", "15000", "--think-seconds", "1"]),
     # HEAD against the install named by MEPHISTO_BENCH_BASELINE (its `mephisto`), 2 rounds (~2 min); skipped without.
     ("ab", ["--rounds", "2", "--", "--workers", "1000", "--units", "15000"]),
