@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,22 @@ def test_a_lone_router_says_it_is_shard_0_of_1(build_dir: Path) -> None:
 
     hello = asyncio.run(scenario())
     assert hello["event"] == "hello" and hello["shard"] == [0, 1]
+
+
+def test_a_router_that_cannot_bind_the_worker_port_closes_its_channel_port(build_dir: Path) -> None:
+    async def scenario() -> int:
+        holder = RouterServer(build_dir, SECRET)  # on the port without SO_REUSEPORT: nobody may share it
+        await holder.start()
+        router = RouterServer(build_dir, SECRET, port=holder.port, shard=Shard(1, 2), reuse_port=True, channel_port=0)
+        try:
+            with pytest.raises(OSError):
+                await router.start()
+            channel_port = int(router.channel_url.rsplit(":", 1)[1].split("/")[0])
+        finally:
+            await holder.stop()
+        return channel_port
+
+    channel_port = asyncio.run(scenario())
+    # the channel port was let go: a new listener can take it
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", channel_port))

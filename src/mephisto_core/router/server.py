@@ -201,7 +201,12 @@ class RouterServer:
                 _ChannelOnly(self), ping_interval=PING_INTERVAL_SECONDS, ping_timeout=PING_TIMEOUT_SECONDS
             )
             self._bound_channel_port = await self._channel_server.start("127.0.0.1", self._channel_port)
-        self._bound_port = await self._server.start(self._host, self._port, self._ssl, reuse_port=self._reuse_port)
+        try:
+            self._bound_port = await self._server.start(self._host, self._port, self._ssl, reuse_port=self._reuse_port)
+        except BaseException:
+            if self._channel_server is not None:  # not left listening for a router that never served
+                await self._channel_server.close()
+            raise
 
     async def stop(self) -> None:
         """Close every socket and stop listening. Safe to call more than once."""
