@@ -51,21 +51,19 @@ class CpuTimeline:
 
     def cpu_between(self, group: str, start: float, end: float) -> float | None:
         """The group's CPU seconds between two wall-clock moments; None when the samples do not cover both."""
-        if not self._times or start < self._times[0] or end > self._times[-1] or end < start:
-            return None
-        totals = self._totals[group]
-        return self._at(totals, end) - self._at(totals, start)
+        return self._between(self._totals[group], start, end)
 
     def busiest_between(self, group: str, start: float, end: float) -> float | None:
         """The CPU seconds of the group's busiest process between two moments (one process runs on one core at a
         time: its CPU is a floor that more cores do not lower); None when the samples do not cover both."""
+        spans = [self._between(self._process_totals[pid], start, end) for pid in self._groups[group]]
+        return None if None in spans else max((span for span in spans if span is not None), default=0.0)
+
+    def _between(self, totals: list[float], start: float, end: float) -> float | None:
+        """How much a cumulative series grew between two moments; None when the samples do not cover both."""
         if not self._times or start < self._times[0] or end > self._times[-1] or end < start:
             return None
-        spans = [
-            self._at(self._process_totals[pid], end) - self._at(self._process_totals[pid], start)
-            for pid in self._groups[group]
-        ]
-        return max(spans, default=0.0)
+        return self._at(totals, end) - self._at(totals, start)
 
     def _at(self, totals: list[float], moment: float) -> float:
         right = bisect.bisect_left(self._times, moment)
