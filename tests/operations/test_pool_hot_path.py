@@ -171,3 +171,18 @@ def test_a_claim_costs_no_more_for_a_worker_with_a_long_history(database, make_p
     # PostgreSQL, over a thousand more steps on SQLite.
     allowance = 20 if not database.is_sqlite else 300
     assert veteran_work - newcomer_work < allowance, (veteran_work, newcomer_work)
+
+
+def test_a_refusal_reads_a_few_units_however_many_the_run_has_moved_on(database, make_pool):
+    """A hello with nothing to take asks whether the run has units offered or work left. Asked of a run whose 300
+    units all moved on moments after their launch (their rows and index entries rewritten, no statistics yet),
+    the answer reads a handful of rows: it probes each status through the (run, status) index."""
+    pool = make_pool(rows=300)
+    with database.write():
+        Unit.update(status=UnitStatus.ASSIGNED).execute()
+        Unit.update(status=UnitStatus.COMPLETED).execute()
+    refused, work = _work_of(database, lambda: pool.register({"worker_id": "late"}, None))
+    assert refused_for(refused, Refusal.RUN_OVER)
+    # With one `status IN (...)` PostgreSQL read all 300 units through the index on the run alone. SQLite's
+    # count is the steps of the whole hello (about 130); a scan of the run's units would take thousands.
+    assert work < (10 if not database.is_sqlite else 400), work

@@ -37,7 +37,8 @@ SQLITE_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _IN_TASK = AgentStatus.IN_TASK.value
 _LAUNCHED = UnitStatus.LAUNCHED.value
 _ASSIGNED = UnitStatus.ASSIGNED.value
-_INCOMPLETE = tuple(sorted(s.value for s in INCOMPLETE_UNIT_STATUSES))
+#: `offer_state`'s statuses: launched (offered to someone) first, then the other incomplete ones (work left).
+_OFFER_PROBES = (_LAUNCHED, *sorted(s.value for s in INCOMPLETE_UNIT_STATUSES if s.value != _LAUNCHED))
 check_unit_transition(_LAUNCHED, _ASSIGNED)
 check_unit_transition(_ASSIGNED, UnitStatus.COMPLETED.value)
 check_agent_transition(_IN_TASK, AgentStatus.COMPLETED.value)
@@ -162,8 +163,8 @@ class PoolQueries:
 
     def offer_state(self) -> tuple[bool, bool]:
         """Whether the run offers any unit at all (launched), and whether it has work left (incomplete units)."""
-        launched, incomplete = self._run("offer_state", (self.run_id, _LAUNCHED, self.run_id, *_INCOMPLETE)).fetchone()
-        return bool(launched), bool(incomplete)
+        row = self._run("offer_state", tuple(v for status in _OFFER_PROBES for v in (self.run_id, status))).fetchone()
+        return bool(row[0]), any(row)
 
     # ---- submission ---------------------------------------------------------------------------------------
 
@@ -348,11 +349,11 @@ class _Statements:
         sql["agent"] = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 12)})'
         sql["exists"] = f"SELECT 1 {claimable} LIMIT 1"
 
-        run_units = f'FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status"'
-        incomplete = ", ".join([p] * len(_INCOMPLETE))
-        sql["offer_state"] = (
-            f"SELECT EXISTS (SELECT 1 {run_units} = {p}), EXISTS (SELECT 1 {run_units} IN ({incomplete}))"
-        )
+        # One probe per status, each an equality on the (run, status) index. A single `status IN (...)` let
+        # PostgreSQL, planning with the statistics of a run launched moments ago, scan every unit of the run
+        # through the index on the run alone: half a millisecond per refused hello once the units had moved on.
+        probe = f'EXISTS (SELECT 1 FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status" = {p})'
+        sql["offer_state"] = "SELECT " + ", ".join([probe] * len(_OFFER_PROBES))
 
         sql["agent_for_submit"] = (
             'SELECT a."status", a."submit_key", a."unit_id", a."worker_id", u."unit_index", s."inputs" '
