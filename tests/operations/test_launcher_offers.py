@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pool_helpers import rows_read
 
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.operations.provider_calls import ProviderCalls
+from mephisto_core.operations.run import status_counts
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.launcher import TaskLauncher, every_unit_by_status, special_units_by_status
+from mephisto_core.operations.run.launcher import (
+    TaskLauncher,
+    every_unit_by_status,
+    special_units_by_status,
+    statuses_present,
+)
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_setup import select_run
@@ -174,40 +181,65 @@ def _set_status(database: Database, unit_id: int, status: UnitStatus) -> None:
         Unit.update(status=status.value).where(Unit.id == unit_id).execute()
 
 
-def test_status_counts_while_creating_add_new_units_to_the_last_count(
-    database: Database, mephisto_settings: Settings, task_file: Any
-) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
-
+def _counter(database: Database, launcher: Any) -> Any:
     def counts() -> dict[str, int]:
         with database.write():
             return launcher.status_counts()
 
+    return counts
+
+
+def test_status_counts_while_creating_add_new_units_to_the_last_count(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    counts = _counter(database, launcher)
     _create(database, launcher, 3)
     assert counts() == {"launched": 3}
-    first = Unit.select(Unit.id).order_by(Unit.id).scalar()
-    _set_status(database, first, UnitStatus.ASSIGNED)  # a worker claims a unit between two chunks
+    first, second = [u.id for u in Unit.select(Unit.id).order_by(Unit.id).limit(2)]
+    _set_status(database, first, UnitStatus.COMPLETED)  # a worker's unit done between two chunks
     _create(database, launcher, 2)
     assert counts() == {"launched": 5}  # the last count plus the new units: no recount yet
+    _set_status(database, second, UnitStatus.ASSIGNED)  # a unit claimed: a status that had none has one now
+    assert counts() == {"launched": 3, "assigned": 1, "completed": 1}  # so counted afresh
+    _create(database, launcher, 1)
     launcher.ctx.accepting = False  # a stop began: always a fresh count
-    assert counts() == {"launched": 4, "assigned": 1}
-    launcher.ctx.accepting = True
+    assert counts() == {"launched": 4, "assigned": 1, "completed": 1}
+
+
+def test_a_costly_count_stands_in_while_the_statuses_with_units_stay_the_same(
+    database: Database, mephisto_settings: Settings, task_file: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count as costly as a 100,000-unit run's on PostgreSQL (here: any count) is not made again at every tick;
+    which statuses have units stays exact, so the run's end is seen at once."""
+    monkeypatch.setattr(status_counts, "COUNT_SHARE", 1e-9)  # whatever the count cost, it may stand MAX_REUSE_S
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    counts = _counter(database, launcher)
+    _create(database, launcher, 2)
+    first, second = [u.id for u in Unit.select(Unit.id).order_by(Unit.id)]
+    for unit_id in (first, second):
+        _set_status(database, unit_id, UnitStatus.ASSIGNED)
+    assert counts() == {"assigned": 2}
     _set_status(database, first, UnitStatus.COMPLETED)
-    assert counts() == {"launched": 4, "completed": 1}  # nothing created since the last count: counted afresh
+    assert counts() == {"assigned": 2}  # the last count stands: units are still assigned
+    _set_status(database, second, UnitStatus.COMPLETED)
+    assert counts() == {"completed": 2}  # the last assigned unit is done: counted afresh
+    _set_status(database, second, UnitStatus.LAUNCHED)  # e.g. a unit offered again
+    assert counts() == {"launched": 1, "completed": 1}
 
 
 def test_status_counts_recount_once_the_last_count_is_old(
     database: Database, mephisto_settings: Settings, task_file: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    counts = _counter(database, launcher)
     _create(database, launcher, 2)
-    with database.write():
-        assert launcher.status_counts() == {"launched": 2}
-    _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.ASSIGNED)
+    assert counts() == {"launched": 2}
+    _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.COMPLETED)
     _create(database, launcher, 1)
-    monkeypatch.setattr("mephisto_core.operations.run.launcher.RECOUNT_WHILE_CREATING_S", 0.0)
-    with database.write():
-        assert launcher.status_counts() == {"launched": 2, "assigned": 1}
+    monkeypatch.setattr(status_counts, "RECOUNT_WHILE_CREATING_S", 0.0)
+    monkeypatch.setattr(status_counts, "MAX_REUSE_S", 0.0)
+    assert counts() == {"launched": 2, "completed": 1}
 
 
 def _add_special_unit(database: Database, like: int, unit_index: int, status: UnitStatus) -> None:
@@ -248,3 +280,25 @@ def test_the_count_by_status_reads_indexes_only(sqlite_database: Database) -> No
 
     assert "USING COVERING INDEX unit_task_run_id_status_id" in plan(every_unit_by_status(1))
     assert "USING INDEX unit_special" in plan(special_units_by_status(1))
+
+
+def test_which_statuses_have_units_is_a_probe_of_the_index_however_many_units_moved(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    """The question asked at every tick in place of a count: a few index entries read, not the run's units."""
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    _create(database, launcher, 300)
+    with database.write():  # every unit moved on moments after its launch: rewritten rows, no statistics yet
+        Unit.update(status=UnitStatus.ASSIGNED.value).execute()
+        Unit.update(status=UnitStatus.COMPLETED.value).execute()
+    query = statuses_present(launcher.ctx.run.id, status_counts.DECIDING)
+    with database.write():
+        if database.is_sqlite:
+            sql, params = query.sql()
+            plan = [str(row[-1]) for row in database.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
+            scans = [step for step in plan if "unit" in step]
+            assert len(scans) == 4 and all("INDEX unit_task_run_id_status_id" in step for step in scans), plan
+        before = rows_read(database, ("unit",)).get("unit", 0) if not database.is_sqlite else 0
+        assert launcher._statuses_present(status_counts.DECIDING) == set()
+        if not database.is_sqlite:
+            assert rows_read(database, ("unit",)).get("unit", 0) - before < 10

@@ -17,8 +17,8 @@ unit at once.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import peewee as pw
@@ -33,13 +33,11 @@ from mephisto_core.data_model.withdrawn_units import withdrawn_for_good
 from mephisto_core.operations.budget import offer_fits
 from mephisto_core.operations.run.publishing import record_intents
 from mephisto_core.operations.run.run_context import RunContext
+from mephisto_core.operations.run.status_counts import StatusCounts
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500
-# While data is being created, units are counted by status at most this often; in between, the last count plus
-# the units created since is what the panel shows (a 100,000-unit run costs ~50 ms per count on SQLite).
-RECOUNT_WHILE_CREATING_S = 2.0
 
 
 class TaskLauncher:
@@ -47,9 +45,7 @@ class TaskLauncher:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self._counted: dict[str, int] | None = None  # the last status count, while it may stand in for a new one
-        self._counted_at = 0.0
-        self._created_since: Counter[str] = Counter()  # units created after that count, by status
+        self._counts = StatusCounts(self._count_by_status, self._statuses_present)
 
     def create_assignments(self, items: list[dict[str, Any]]) -> int:
         """Create one assignment per data item with `units_per_assignment` units each; returns units created.
@@ -92,7 +88,7 @@ class TaskLauncher:
         )
         if born is UnitStatus.LAUNCHED:
             self.ctx.offers += 1
-        self._created_since[born.value] += len(items) * per
+        self._counts.created(born.value, len(items) * per)
         return len(items) * per
 
     def _offering_is_a_status_change(self) -> bool:
@@ -142,7 +138,7 @@ class TaskLauncher:
             launched += move_run_units(run.id, [UnitStatus.CREATED], UnitStatus.LAUNCHED)
             if launched:
                 self.ctx.offers += 1
-                self._counted = None
+                self._counts.forget()
             return launched
         # A unit whose publishing is under way (an open intent) is neither offered again nor counted as waiting.
         being_published = PublishIntent.select(PublishIntent.unit).where(
@@ -192,14 +188,14 @@ class TaskLauncher:
             launched += move_units(ids[start : start + CHUNK], source, UnitStatus.LAUNCHED)
         if launched:
             self.ctx.offers += 1
-            self._counted = None
+            self._counts.forget()
         return launched
 
     def units_offered(self) -> None:
         """Units were just moved to `launched` (by the Publisher): the next count is fresh, and the worker pool
         forgets that the run had nothing to offer."""
         self.ctx.offers += 1
-        self._counted = None
+        self._counts.forget()
 
     def expire_unclaimed(self) -> list[Unit]:
         """Withdraw every offered-but-unclaimed unit here (a stop); returns those the platform must withdraw too.
@@ -210,7 +206,7 @@ class TaskLauncher:
         is withdrawn by the next start's reconciliation.
         """
         run = self.ctx.run
-        self._counted = None
+        self._counts.forget()
         if not self.ctx.provider.publishes_units:
             # Nothing to withdraw at the provider: one UPDATE, with no unit read back.
             move_run_units(run.id, [UnitStatus.LAUNCHED], UnitStatus.EXPIRED)
@@ -223,30 +219,10 @@ class TaskLauncher:
         return units
 
     def status_counts(self) -> dict[str, int]:
-        """Units of this run per status.
-
-        While data is still being created (and no stop began), a count up to RECOUNT_WHILE_CREATING_S old plus
-        the units created since stands in for a new one: units workers moved since then show at the next
-        count. A stop, a move of units by this launcher, or a call with nothing created since the last count
-        always counts afresh, so the run's end and a graceful stop never wait on a stale count.
-        """
-        now = time.monotonic()
-        creating = bool(self._created_since)
-        if (
-            creating
-            and self._counted is not None
-            and self.ctx.accepting
-            and now - self._counted_at < RECOUNT_WHILE_CREATING_S
-        ):
-            estimate = Counter(self._counted)
-            estimate.update(self._created_since)
-            return dict(estimate)
-        counts = self._count_by_status()
-        # Units created before this count are in it; remembered only while creation goes on.
-        self._counted = counts if creating else None
-        self._counted_at = now
-        self._created_since.clear()
-        return counts
+        """Units of this run per status (gold and screening units left out), exact about which statuses have
+        none; the numbers may come from an earlier count (`status_counts.StatusCounts`). A stop always counts
+        afresh, so its report is exact."""
+        return self._counts.get(fresh=not self.ctx.accepting)
 
     def _count_by_status(self) -> dict[str, int]:
         # Gold and screening units are extra, not the run's: counted apart and taken off. Asking for
@@ -255,6 +231,23 @@ class TaskLauncher:
         counts = Counter(dict(every_unit_by_status(self.ctx.run.id).tuples()))
         counts.subtract(dict(special_units_by_status(self.ctx.run.id).tuples()))
         return {status: int(count) for status, count in counts.items() if count > 0}
+
+    def _statuses_present(self, statuses: Collection[str]) -> set[str]:
+        """Those of `statuses` that have a unit of the run (gold and screening units left out)."""
+        row = statuses_present(self.ctx.run.id, statuses).tuples().get()
+        return {status for status, present in zip(statuses, row, strict=True) if present}
+
+
+def statuses_present(run_id: int, statuses: Collection[str]) -> pw.Select:
+    """One row: for each of `statuses`, whether the run has a unit in it (gold and screening units left out). One
+    probe of the (task_run, status, id) index each, however many units the run has."""
+    probes = [
+        pw.fn.EXISTS(
+            Unit.select(pw.SQL("1")).where((Unit.task_run == run_id) & (Unit.status == status) & (Unit.unit_index >= 0))
+        )
+        for status in statuses
+    ]
+    return pw.Select(columns=probes).bind(Unit._meta.database)
 
 
 def every_unit_by_status(run_id: int) -> pw.ModelSelect:
