@@ -14,15 +14,11 @@ from pool_helpers import rows_read
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
+from mephisto_core.data_model.unit_probes import statuses_present, statuses_present_params, statuses_present_sql
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import status_counts
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.launcher import (
-    TaskLauncher,
-    every_unit_by_status,
-    special_units_by_status,
-    statuses_present,
-)
+from mephisto_core.operations.run.launcher import TaskLauncher, every_unit_by_status, special_units_by_status
 from mephisto_core.operations.run.publishing import Publisher
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_setup import select_run
@@ -291,14 +287,19 @@ def test_which_statuses_have_units_is_a_probe_of_the_index_however_many_units_mo
     with database.write():  # every unit moved on moments after its launch: rewritten rows, no statistics yet
         Unit.update(status=UnitStatus.ASSIGNED.value).execute()
         Unit.update(status=UnitStatus.COMPLETED.value).execute()
-    query = statuses_present(launcher.ctx.run.id, status_counts.DECIDING)
+    run_id, statuses = launcher.ctx.run.id, status_counts.DECIDING
     with database.write():
         if database.is_sqlite:
-            sql, params = query.sql()
-            plan = [str(row[-1]) for row in database.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
+            sql = statuses_present_sql(database.db.param, len(statuses))
+            plan = [
+                str(row[-1])
+                for row in database.db.execute_sql(
+                    "EXPLAIN QUERY PLAN " + sql, statuses_present_params(run_id, statuses)
+                )
+            ]
             scans = [step for step in plan if "unit" in step]
             assert len(scans) == 4 and all("INDEX unit_task_run_id_status_id" in step for step in scans), plan
         before = rows_read(database, ("unit",)).get("unit", 0) if not database.is_sqlite else 0
-        assert launcher._statuses_present(status_counts.DECIDING) == set()
+        assert statuses_present(run_id, statuses) == set()
         if not database.is_sqlite:
             assert rows_read(database, ("unit",)).get("unit", 0) - before < 10

@@ -30,6 +30,7 @@ from mephisto_core.data_model.statuses import (
     check_agent_transition,
     check_unit_transition,
 )
+from mephisto_core.data_model.unit_probes import statuses_present_params, statuses_present_sql
 
 #: SQLite learned RETURNING in 3.35; older libraries (e.g. RHEL 9's 3.34) claim with a SELECT, then the UPDATE.
 SQLITE_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
@@ -163,7 +164,7 @@ class PoolQueries:
 
     def offer_state(self) -> tuple[bool, bool]:
         """Whether the run offers any unit at all (launched), and whether it has work left (incomplete units)."""
-        row = self._run("offer_state", tuple(v for status in _OFFER_PROBES for v in (self.run_id, status))).fetchone()
+        row = self._run("offer_state", statuses_present_params(self.run_id, _OFFER_PROBES)).fetchone()
         return bool(row[0]), any(row)
 
     # ---- submission ---------------------------------------------------------------------------------------
@@ -349,11 +350,10 @@ class _Statements:
         sql["agent"] = f'INSERT INTO "agent" ({agent_columns}) VALUES ({", ".join([p] * 12)})'
         sql["exists"] = f"SELECT 1 {claimable} LIMIT 1"
 
-        # One probe per status, each an equality on the (run, status) index. A single `status IN (...)` let
-        # PostgreSQL, planning with the statistics of a run launched moments ago, scan every unit of the run
-        # through the index on the run alone: half a millisecond per refused hello once the units had moved on.
-        probe = f'EXISTS (SELECT 1 FROM "unit" WHERE "task_run_id" = {p} AND "unit_index" >= 0 AND "status" = {p})'
-        sql["offer_state"] = "SELECT " + ", ".join([probe] * len(_OFFER_PROBES))
+        # One probe per status (unit_probes.py). A single `status IN (...)` let PostgreSQL, planning with the
+        # statistics of a run launched moments ago, scan every unit of the run through the index on the run
+        # alone: half a millisecond per refused hello at 3,000 units once the units had moved on.
+        sql["offer_state"] = statuses_present_sql(p, len(_OFFER_PROBES))
 
         sql["agent_for_submit"] = (
             'SELECT a."status", a."submit_key", a."unit_id", a."worker_id", u."unit_index", s."inputs" '

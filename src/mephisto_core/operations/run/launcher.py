@@ -16,9 +16,9 @@ unit at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
-from collections.abc import Collection
 from typing import Any
 
 import peewee as pw
@@ -29,6 +29,7 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.data_model.statuses import check_unit_birth
 from mephisto_core.data_model.transitions import move_run_units, move_units
+from mephisto_core.data_model.unit_probes import statuses_present
 from mephisto_core.data_model.withdrawn_units import withdrawn_for_good
 from mephisto_core.operations.budget import offer_fits
 from mephisto_core.operations.run.publishing import record_intents
@@ -45,7 +46,7 @@ class TaskLauncher:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self._counts = StatusCounts(self._count_by_status, self._statuses_present)
+        self._counts = StatusCounts(self._count_by_status, functools.partial(statuses_present, ctx.run.id))
 
     def create_assignments(self, items: list[dict[str, Any]]) -> int:
         """Create one assignment per data item with `units_per_assignment` units each; returns units created.
@@ -231,23 +232,6 @@ class TaskLauncher:
         counts = Counter(dict(every_unit_by_status(self.ctx.run.id).tuples()))
         counts.subtract(dict(special_units_by_status(self.ctx.run.id).tuples()))
         return {status: int(count) for status, count in counts.items() if count > 0}
-
-    def _statuses_present(self, statuses: Collection[str]) -> set[str]:
-        """Those of `statuses` that have a unit of the run (gold and screening units left out)."""
-        row = statuses_present(self.ctx.run.id, statuses).tuples().get()
-        return {status for status, present in zip(statuses, row, strict=True) if present}
-
-
-def statuses_present(run_id: int, statuses: Collection[str]) -> pw.Select:
-    """One row: for each of `statuses`, whether the run has a unit in it (gold and screening units left out). One
-    probe of the (task_run, status, id) index each, however many units the run has."""
-    probes = [
-        pw.fn.EXISTS(
-            Unit.select(pw.SQL("1")).where((Unit.task_run == run_id) & (Unit.status == status) & (Unit.unit_index >= 0))
-        )
-        for status in statuses
-    ]
-    return pw.Select(columns=probes).bind(Unit._meta.database)
 
 
 def every_unit_by_status(run_id: int) -> pw.ModelSelect:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Sequence
 
 from mephisto_core.data_model import UnitStatus
 
@@ -30,7 +30,7 @@ RECOUNT_WHILE_CREATING_S = 2.0
 DECIDING = tuple(s.value for s in (UnitStatus.CREATED, UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, UnitStatus.EXPIRED))
 
 CountUnits = Callable[[], dict[str, int]]
-StatusesPresent = Callable[[Collection[str]], set[str]]
+StatusesPresent = Callable[[Sequence[str]], set[str]]
 
 
 class StatusCounts:
