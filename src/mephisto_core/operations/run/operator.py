@@ -40,6 +40,7 @@ from mephisto_core.operations import cleanup
 from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.providers import build_provider
 from mephisto_core.operations.run import late_answers, metrics_server, operator_lease, run_setup, upload_sweep
+from mephisto_core.operations.run.background_count import BackgroundCounts
 from mephisto_core.operations.run.channel import OperatorChannel, RouterChannel
 from mephisto_core.operations.run.client_io import ClientIOHandler
 from mephisto_core.operations.run.database_outage import RESUME_HINT, DatabaseOutage
@@ -133,6 +134,7 @@ class Operator:
         self._stop_level = 0
         self._stop_event = asyncio.Event()
         self.ready = asyncio.Event()  # set once workers can open the link
+        self._background_counts: BackgroundCounts | None = None
         self.ctx: RunContext | None = None
         self.io: ClientIOHandler | None = None
         self.worker_pool: WorkerPool | None = None
@@ -234,6 +236,7 @@ class Operator:
             selection.resumed,
         )
         launcher = outcome.launcher = TaskLauncher(ctx)
+        self._count_off_writer(stack, launcher)
         publisher = outcome.publisher = Publisher(
             ctx, self.writer, calls, launcher.expire_unclaimed, launcher.units_offered
         )
@@ -321,6 +324,7 @@ class Operator:
             ctx.accepting = False
         self.stats.task_name, self.stats.run_id, self.stats.resumed = config.task.name, run_id, True
         launcher = TaskLauncher(ctx)  # counts units only: creating and offering them is the owner's
+        self._count_off_writer(stack, launcher)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
         pool.queries.held_by = self.owner
         self.worker_pool = pool
@@ -744,8 +748,17 @@ class Operator:
                 await self.writer.call(pool.release_agent, agent_id, AgentStatus.DISCONNECTED)
             io.forget_agent(agent)  # only once released: a failed release is tried again next tick
 
+    def _count_off_writer(self, stack: contextlib.AsyncExitStack, launcher: TaskLauncher) -> None:
+        """A large run's units are counted off the writer (`background_count.py`), started at each tick."""
+        self._background_counts = BackgroundCounts(
+            self.database, self.writer, launcher.counts, launcher.count_by_status
+        )
+        stack.push_async_callback(self._background_counts.close)
+
     async def _refresh(self, launcher: TaskLauncher, io: ClientIOHandler) -> None:
         self.stats.counts = await self.writer.call(launcher.status_counts)
+        if self._background_counts is not None:
+            self._background_counts.kick()
         self.stats.refusals = dict(io.refusals)
         self.stats.submissions_per_minute = io.submissions_in_last(60)
 

@@ -1,15 +1,18 @@
 """The run's units per status at each operator tick, counted afresh only as often as counting's cost allows.
 
-A count reads an entry for every unit of the run, on the database writer's thread, so every claim and submission
-waits for it: at 100,000 units it took ~50 ms on PostgreSQL (whose index entries do not tell whether a row is
-visible, so each row is read) and ~7 ms on SQLite. Counting at every tick (0.5 s) would stall the writer 10 % of
-the time and put a 50 ms step into every worker's latency twice a second.
+A count reads an entry for every unit of the run: at 100,000 units it took ~50 ms on PostgreSQL (whose index
+entries do not tell whether a row is visible, so each row is read) and ~7 ms on SQLite. On the database writer's
+thread every claim and submission waits for it; counting at every tick (0.5 s) stalled the writer 10 % of the time
+and put a 50 ms step into every worker's latency twice a second.
 
-So a count stands in for the next ones for a while, the longer the more it cost, keeping counting under
-`COUNT_SHARE` of the writer's time. What the operator decides on stays exact whatever the count's age: each reuse
-first asks the database which of the `DECIDING` statuses have a unit at all (one index probe each), and counts
-afresh when that disagrees with the estimate (the last unit of the run completed, a stop's last unit came back).
-Only the numbers shown (the launch panel, the metrics) may be up to `MAX_REUSE_S` old.
+So a count that took more than `ON_WRITER_UNDER_S` is made again off the writer (`background_count.py`: a thread
+and a connection of its own), at most `BACKGROUND_SHARE` of one core's time, and stands in for new ones meanwhile.
+On the writer a count is made again only when none could be made off it for a while (`COUNT_SHARE` of the
+writer's time at most). What the operator decides on stays exact whatever the count's age: each reuse first asks
+the database which of the `DECIDING` statuses have a unit at all (one index probe each, `unit_probes.py`), and
+counts afresh when that disagrees with the estimate (the last unit of the run completed, a stop's last unit came
+back). Only the numbers shown (the launch panel, the metrics) may be older, and the moves this process makes
+(units created, offered) are added to them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from mephisto_core.data_model import UnitStatus
 
 #: Largest share of the writer's time spent counting: a count that took d seconds stands for d / COUNT_SHARE.
 COUNT_SHARE = 0.01
+#: Counts cheaper than this are made on the writer at every tick, as in a small run (3,000 units: under 1 ms).
+ON_WRITER_UNDER_S = 0.002
+#: Largest share of one core spent counting off the writer: a count that took d seconds is made every d / share.
+BACKGROUND_SHARE = 0.05
 #: A count stands in for the next ones at most this long, however long it took.
 MAX_REUSE_S = 30.0
 #: While data is being created, a count stands at least this long (plus the units created since).
@@ -37,7 +44,7 @@ class StatusCounts:
     """Units per status for one run: the last count, plus the units created since, while it may stand in.
 
     `count` counts the run's units by status; `present` names those of the given statuses that have a unit.
-    Both run on the writer's thread, as `get` does.
+    Both run on the writer's thread, as all methods do but `background_due`.
     """
 
     def __init__(self, count: CountUnits, present: StatusesPresent) -> None:
@@ -46,22 +53,54 @@ class StatusCounts:
         self._counted: dict[str, int] | None = None
         self._counted_at = 0.0
         self._cost = 0.0  # seconds the last count took
-        self._created_since: Counter[str] = Counter()
+        self._since: Counter[str] = Counter()  # what this process created and moved after that count
+        self._generation = 0  # moves with each change to `_since`: a count made meanwhile may have missed it
 
     def created(self, status: str, units: int) -> None:
         """`units` were just created in `status`: added to the last count until the next one."""
-        self._created_since[status] += units
+        self.moved(None, status, units)
+
+    def moved(self, source: str | None, target: str, units: int) -> None:
+        """This process moved `units` from `source` to `target` (None: created): carried into the last count."""
+        if source is not None:
+            self._since[source] -= units
+        self._since[target] += units
+        self._generation += 1
 
     def forget(self) -> None:
-        """Units moved in bulk (offered, withdrawn): the next `get` counts afresh."""
+        """Units moved in a way not told here (a stop, the Publisher's offers): the next `get` counts afresh."""
         self._counted = None
+        self._generation += 1
+
+    def generation(self) -> int:
+        """Where this process's moves stand: taken before a count off the writer begins, for `install`."""
+        return self._generation
+
+    def background_due(self) -> bool:
+        """Whether a count off the writer is due: the last one was costly, and is older than its cost allows.
+        Read from the event loop's thread: a stale answer only starts a count a tick early or late."""
+        counted_at, cost = self._counted_at, self._cost
+        return (
+            self._counted is not None
+            and cost >= ON_WRITER_UNDER_S
+            and time.monotonic() - counted_at >= cost / BACKGROUND_SHARE
+        )
+
+    def install(self, counts: dict[str, int], cost: float, generation: int) -> bool:
+        """Take a count made off the writer, whose snapshot began after `generation()` returned `generation`;
+        refused (False) when this process moved units since, which the count may or may not hold."""
+        if generation != self._generation:
+            return False
+        self._counted, self._counted_at, self._cost = counts, time.monotonic(), cost
+        self._since.clear()
+        return True
 
     def get(self, fresh: bool = False) -> dict[str, int]:
         """Units per status (statuses without units left out); `fresh` always counts."""
         now = time.monotonic()
         if not fresh and self._counted is not None and now - self._counted_at < self._stands_for():
             estimate = Counter(self._counted)
-            estimate.update(self._created_since)
+            estimate.update(self._since)
             present = self._present(DECIDING)
             if all((estimate[status] > 0) == (status in present) for status in DECIDING):
                 return {status: count for status, count in estimate.items() if count > 0}
@@ -70,10 +109,10 @@ class StatusCounts:
         self._counted_at = time.monotonic()
         self._cost = self._counted_at - start
         self._counted = counts
-        self._created_since.clear()
+        self._since.clear()
         return counts
 
     def _stands_for(self) -> float:
         """How long the last count may stand in for a new one."""
         by_cost = min(MAX_REUSE_S, self._cost / COUNT_SHARE)
-        return max(by_cost, RECOUNT_WHILE_CREATING_S) if self._created_since else by_cost
+        return max(by_cost, RECOUNT_WHILE_CREATING_S) if self._since else by_cost

@@ -1,0 +1,97 @@
+"""A large run's units counted off the database writer (`background_count.py`): on a thread and connection of their
+own, taken only when this process moved no unit meanwhile, and the connection closed with the run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from test_launcher_offers import _create, _launcher, _set_status
+
+from mephisto_core.data_model import Database, Unit, UnitStatus
+from mephisto_core.operations.run import status_counts
+from mephisto_core.operations.run.background_count import BackgroundCounts
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("test_types")
+
+
+@pytest.fixture
+def costly_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every count counts as costly, and one off the writer is due as soon as the last one is made."""
+    monkeypatch.setattr(status_counts, "ON_WRITER_UNDER_S", 0.0)
+    monkeypatch.setattr(status_counts, "BACKGROUND_SHARE", 1e9)
+    monkeypatch.setattr(status_counts, "COUNT_SHARE", 1e-9)  # and the writer reuses a count as long as it may
+
+
+def _client_backends(database: Database) -> int:
+    return int(
+        database.db.execute_sql(
+            "SELECT COUNT(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_type = 'client backend'"
+        ).fetchone()[0]
+    )
+
+
+@pytest.mark.usefixtures("costly_counts")
+def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_with_the_run(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    _create(database, launcher, 3)
+    threads: list[str] = []
+    counted = launcher.count_by_status
+
+    def count() -> dict[str, int]:
+        threads.append(threading.current_thread().name)
+        return counted()
+
+    launcher.counts._count = count
+
+    async def scenario() -> None:
+        writer = DatabaseWriter(database)
+        writer.start()
+        counting = BackgroundCounts(database, writer, launcher.counts, count)
+        try:
+            assert await writer.call(launcher.status_counts) == {"launched": 3}  # the first count: on the writer
+            backends = _client_backends(database) if not database.is_sqlite else 0
+            first = Unit.select(Unit.id).order_by(Unit.id).scalar()
+            _set_status(database, first, UnitStatus.COMPLETED)  # a worker's unit done: no status left or appeared
+            assert await writer.call(launcher.status_counts) == {"launched": 3}  # the last count stands
+            counting.kick()
+            assert counting._task is not None
+            await counting._task
+            assert await writer.call(launcher.status_counts) == {"launched": 2, "completed": 1}
+        finally:
+            await counting.close()
+            writer.stop()
+        assert threads[0] == "mephisto-db-writer" and threads[1:] == [threads[1]]
+        assert threads[1].startswith("mephisto-unit-count")
+        if not database.is_sqlite:
+            assert _client_backends(database) == backends  # the counting thread's connection is gone
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.usefixtures("costly_counts")
+def test_a_count_made_while_this_process_created_units_is_not_taken(
+    database: Database, mephisto_settings: Settings, task_file: Any
+) -> None:
+    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    _create(database, launcher, 2)
+    with database.write():
+        assert launcher.status_counts() == {"launched": 2}
+        generation = launcher.counts.generation()
+    _create(database, launcher, 3)  # while a count off the writer ran: its snapshot may or may not hold them
+    with database.write():
+        assert not launcher.counts.install({"launched": 2}, 0.05, generation)
+        assert launcher.status_counts() == {"launched": 5}  # the last count plus the units created since
+    _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.COMPLETED)
+    with database.write():
+        generation = launcher.counts.generation()
+    assert launcher.counts.install(launcher.count_by_status(), 0.05, generation)  # nothing moved meanwhile
+    with database.write():
+        assert launcher.status_counts() == {"launched": 4, "completed": 1}
