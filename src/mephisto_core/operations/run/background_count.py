@@ -34,10 +34,11 @@ class BackgroundCounts:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mephisto-unit-count")
         self._task: asyncio.Task[None] | None = None
         self._failed_before = False
+        self._closed = False
 
     def kick(self) -> None:
         """Start a count when one is due and none is running (called at each operator tick)."""
-        if self._task is None and self._counts.background_due():
+        if self._task is None and not self._closed and self._counts.background_due():
             self._task = asyncio.create_task(self._refresh())
 
     async def _refresh(self) -> None:
@@ -60,7 +61,10 @@ class BackgroundCounts:
         return counts, time.monotonic() - start
 
     async def close(self) -> None:
-        """Stop counting and close the counting thread's connection."""
+        """Stop counting and close the counting thread's connection (once; later calls do nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
