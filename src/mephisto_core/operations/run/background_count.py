@@ -48,7 +48,7 @@ class BackgroundCounts:
             counts, cost = await asyncio.get_running_loop().run_in_executor(self._thread, self._timed_count)
             installed = await self._writer.call(self._counts.install, counts, cost, generation)
             log.debug("units counted off the writer in %.1f ms (%s)", cost * 1000, "used" if installed else "stale")
-        except pw.OperationalError as exc:  # the database is away: the writer's tick reports it and counts itself
+        except (pw.OperationalError, pw.InterfaceError) as exc:  # the database is away: the writer's tick says so
             if not self._failed_before:
                 log.warning("could not count the run's units off the writer (%s); counting on it instead", exc)
             self._failed_before = True
@@ -57,7 +57,11 @@ class BackgroundCounts:
 
     def _timed_count(self) -> tuple[dict[str, int], float]:
         start = time.monotonic()
-        counts = self._count()
+        try:
+            counts = self._count()
+        except (pw.OperationalError, pw.InterfaceError):
+            self._database.db.close()  # a connection the outage broke: the next count opens a new one
+            raise
         return counts, time.monotonic() - start
 
     async def close(self) -> None:

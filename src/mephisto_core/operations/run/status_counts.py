@@ -55,10 +55,12 @@ class StatusCounts:
         self._cost = 0.0  # seconds the last count took
         self._since: Counter[str] = Counter()  # what this process created and moved after that count
         self._generation = 0  # moves with each change to `_since`: a count made meanwhile may have missed it
+        self._creating = False  # units were created since the last count
 
     def created(self, status: str, units: int) -> None:
         """`units` were just created in `status`: added to the last count until the next one."""
         self.moved(None, status, units)
+        self._creating = True
 
     def moved(self, source: str | None, target: str, units: int) -> None:
         """This process moved `units` from `source` to `target` (None: created): carried into the last count."""
@@ -93,6 +95,7 @@ class StatusCounts:
             return False
         self._counted, self._counted_at, self._cost = counts, time.monotonic(), cost
         self._since.clear()
+        self._creating = False
         return True
 
     def get(self, fresh: bool = False) -> dict[str, int]:
@@ -110,9 +113,10 @@ class StatusCounts:
         self._cost = self._counted_at - start
         self._counted = counts
         self._since.clear()
+        self._creating = False
         return counts
 
     def _stands_for(self) -> float:
         """How long the last count may stand in for a new one."""
         by_cost = min(MAX_REUSE_S, self._cost / COUNT_SHARE)
-        return max(by_cost, RECOUNT_WHILE_CREATING_S) if self._since else by_cost
+        return max(by_cost, RECOUNT_WHILE_CREATING_S) if self._creating else by_cost
