@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from pool_helpers import call, hello, rows_read
+from pool_helpers import call, hello, rows_read, statements_run
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus
 from mephisto_core.data_model import pool_sql as pool_sql_module
@@ -128,6 +128,20 @@ def test_run_over_is_not_remembered_while_the_launch_may_add_data(database, make
     assert refused_for(hello(database, pool, "bob"), Refusal.NO_UNITS)
     call(database, launcher.launch_available)
     assert isinstance(hello(database, pool, "bob"), Assigned)
+
+
+def test_run_over_is_remembered_once_all_the_data_is_created(database, make_pool, monkeypatch):
+    """The run's end, with 1,000 workers asking at once: once nothing more can come, the first refusal asks the
+    database and the next ones, for NO_UNITS_HINT_SECONDS, do not."""
+    monkeypatch.setattr(worker_pool_module, "NO_UNITS_HINT_SECONDS", 60.0)
+    pool = make_pool(rows=1)
+    alice = hello(database, pool, "alice")
+    call(database, pool.submit, alice.agent_id, False, "key-alice-1", {"answer": "a"}, [])
+    pool.ctx.all_created = True  # the feeder reached the end of the data
+    assert refused_for(hello(database, pool, "bob"), Refusal.RUN_OVER)
+    statements = statements_run(monkeypatch)
+    assert refused_for(hello(database, pool, "carol"), Refusal.RUN_OVER)
+    assert "offer_state" not in statements and "claim" not in statements, statements
 
 
 def _work_of(database, fn):

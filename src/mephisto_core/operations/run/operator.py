@@ -595,6 +595,7 @@ class Operator:
         while not self._stop_level:
             chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, FEED_CHUNK)))
             if not chunk:
+                launcher.ctx.all_created = True
                 break
             # A failed chunk is undone whole (one writer job, one savepoint), so trying it again is safe.
             await self._call_until_done(outage, launcher.create_assignments, chunk)

@@ -32,6 +32,9 @@ class RunContext:
     #: Moves whenever this process offers units (launches or relaunches some); the worker pool forgets that the
     #: run had nothing to offer when it does.
     offers: int = 0
+    #: True once this process created all of the run's data (the owner's feeder reached the end): a run with no
+    #: incomplete unit then stays over, so the worker pool may remember telling a worker so.
+    all_created: bool = False
     #: Automatic grants of the running writer job the provider is still to be told about (`platform_grants`).
     platform_grants: list[PlatformGrant] = field(default_factory=list)
 

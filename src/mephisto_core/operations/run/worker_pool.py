@@ -461,8 +461,12 @@ class WorkerPool(AgentReleases):
         """No unit for this worker now: `no_units` while the run has work left, else `run_over`."""
         launched, incomplete = self.queries.offer_state()
         if not incomplete:
-            # Not remembered: the launch may be about to add data, and each worker is told this only once.
-            return Refused(Refusal.RUN_OVER)
+            run_over = Refused(Refusal.RUN_OVER)
+            # Each worker is told this only once, so it is remembered only when no data can come any more: not
+            # while the launch may still add some, nor in a --join process, which cannot know.
+            if self.ctx.all_created:
+                self._no_units.remember(run_over, self.ctx.offers)
+            return run_over
         refusal = Refused(Refusal.NO_UNITS)
         if not launched:  # nothing offered to anyone (not only nothing this worker may take): remember it
             self._no_units.remember(refusal, self.ctx.offers)
