@@ -143,8 +143,10 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     assert [row["second"] for row in timeline] == sorted({row["second"] for row in timeline})
     assert all(0 < row["connect_to_data_p99_ms"] <= result["connect_to_data_ms"]["max"] for row in timeline)
     assert result["database_server_cpu_s"] is None  # SQLite's work is in the operator's CPU
-    # ... and its writes in the operator's: each unit's rows and index entries, logged then checkpointed
-    assert 200 < result["database_bytes_written_per_unit"] < 1_000_000
+    # ... and its writes in the operator's. Only their presence is checked: in a 20-unit run the log's frames may
+    # all land on pages the launch dirtied moments before, which the kernel does not count again (and a tmpfs
+    # counts none). `written_bytes` itself is tested below.
+    assert 0 <= result["database_bytes_written_per_unit"] < 1_000_000
     # The opening: every process group's CPU until 99 % of the bots had their first unit.
     opening = phases["opening"]
     assert set(opening["cpu_ms"]) == {"operator", "router", "loadgen", "benchmark_parent"}
@@ -225,3 +227,36 @@ def test_page_loads_compares_kept_alive_connections_with_one_per_request() -> No
     assert result["tls"] is True
     for way in ("keep_alive", "connection_per_request"):
         assert result[way]["page_load_ms"]["p50"] > 0
+
+
+def _filesystem_type(path: Path) -> str:
+    """The type of the filesystem holding `path` (the longest mount point above it in /proc/self/mounts)."""
+    best, kind = "", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        mount_point, fs_type = line.split()[1], line.split()[2]
+        if str(path).startswith(mount_point.rstrip("/") + "/") and len(mount_point) > len(best):
+            best, kind = mount_point, fs_type
+    return kind
+
+
+def test_written_bytes_counts_what_a_process_writes_to_a_new_file(tmp_path: Path) -> None:
+    if _filesystem_type(tmp_path.resolve()) == "tmpfs":
+        pytest.skip("a tmpfs counts no write_bytes")
+    written_bytes = _benchmark_module("_proc_watch").written_bytes
+    target = tmp_path / "new-file"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"open({str(target)!r}, 'wb').write(b'x' * 1_000_000); print('done', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "done\n"
+        assert 1_000_000 <= written_bytes(writer.pid) < 2_000_000
+    finally:
+        writer.communicate("\n", timeout=10)
+    assert written_bytes(writer.pid) is None  # the process is gone
