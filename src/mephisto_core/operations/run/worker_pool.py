@@ -81,8 +81,9 @@ TOKEN_BYTES = 18  # random bytes of an agent token (24 URL-safe characters, afte
 
 
 class _NoUnitsHint:
-    """Remembers for a moment that the run offered no unit at all, so that workers asking again and again (at
-    the end of a run, or when they outnumber the units) are refused without database work.
+    """Remembers for a moment that the run offered no unit at all (or was over, once all its data is created), so
+    that workers asking again and again (at the end of a run, or when they outnumber the units) are refused without
+    database work.
 
     The database stays the authority: the hint is dropped as soon as this process offers units again (the
     run context's `offers` counter moves) and expires after NO_UNITS_HINT_SECONDS, which bounds how late a unit
