@@ -12,20 +12,16 @@ import csv
 import io
 import json
 import os
-import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from e2e_helpers import review_app_page
 from playwright.sync_api import Page, expect
 
 from mephisto_core.testing.processes import run_mephisto
 
 REPO = Path(__file__).resolve().parents[2]
-REVIEW_LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
 FIRST_REVIEW = "Boils fast and looks great, but the lid is flimsy."
 
 
@@ -52,18 +48,8 @@ def _annotate_by_keyboard(page: Page, sentiment_key: str, skip: int, length: int
         page.keyboard.press("ArrowRight")
 
 
-def _review_link(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = REVIEW_LINK.search(log.read_text())
-        if found:
-            return found.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"no review link after 30 s:\n{log.read_text()}")
-
-
 def test_annotate_by_keyboard_server_refuses_bypass_and_export_agrees(
-    mephisto_init, mephisto_launch, browser, mephisto_cli_env, tmp_path
+    mephisto_init, mephisto_launch, mephisto_review, browser, mephisto_cli_env, tmp_path
 ):
     screenshots = os.environ.get("MEPHISTO_DOCS_SCREENSHOTS") == "1"
     task = mephisto_init("annotate", folder="sentiment")
@@ -118,8 +104,7 @@ def test_annotate_by_keyboard_server_refuses_bypass_and_export_agrees(
     for page in (alice, bob):
         page.keyboard.press("Control+Enter")
         page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
     exported = run_mephisto("export", "--task", "sentiment", "--format", "csv", env=mephisto_cli_env)
     assert exported.returncode == 0, exported.stderr
@@ -139,19 +124,7 @@ def test_annotate_by_keyboard_server_refuses_bypass_and_export_agrees(
     assert numbers["sentiment"]["percent"] == 100.0
     assert numbers["confidence"]["mean_absolute_difference"] == 1.0
 
-    log = tmp_path / "review.log"
-    with log.open("w") as out:
-        review = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
-            env=mephisto_cli_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
-        page = context.new_page()
-        page.goto(_review_link(review, log))
-        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    with review_app_page(browser, mephisto_review().wait_for_link(), width=1100, height=800) as page:
         page.get_by_text("The answer as the task page shows it").click(timeout=15_000)  # review_html, in a frame
         frame = page.frame_locator(".review-frame")
         expect(frame.locator(".mephisto-annotate-review mark").first).to_contain_text("fast", timeout=15_000)
@@ -159,7 +132,3 @@ def test_annotate_by_keyboard_server_refuses_bypass_and_export_agrees(
         page.locator("#task-view").scroll_into_view_if_needed()
         if screenshots:
             page.screenshot(path=str(REPO / "docs" / "images" / "annotate-review.png"))
-        context.close()
-    finally:
-        review.kill()
-        review.wait()

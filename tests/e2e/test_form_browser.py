@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from e2e_helpers import submit_and_wait
 from websockets.asyncio.client import ClientConnection, connect
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitStatus, Worker, open_database
@@ -118,12 +119,10 @@ def test_worker_fills_the_reference_form_in_chromium_wrong_then_right(
     )
     page.get_by_label("Personal Motto").fill(VALID["motto"])
     assert page.locator(".field-errors li").count() == 0
-    page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submit_and_wait(page)
     context.close()
 
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     db = open_database(None, mephisto_settings.sqlite_path)
     try:
         (agent,) = Agent.select().where(Agent.worker == Worker.get(Worker.name == "ada"))
@@ -224,8 +223,7 @@ def test_submission_that_skips_the_page_checks_is_refused_per_field_and_not_stor
     assert still_refused["code"] == "invalid_submission"
     assert still_refused["fields"] == {"avatar": "This field is required."}
 
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     db = open_database(None, mephisto_settings.sqlite_path)
     try:
         (agent,) = Agent.select()

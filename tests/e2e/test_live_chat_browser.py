@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from e2e_helpers import review_app_page
 from playwright.sync_api import Browser, Page, expect
 
 from mephisto_core.testing.processes import run_mephisto
-
-REVIEW_LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
 
 
 def _say(page: Page, text: str) -> None:
@@ -27,26 +23,8 @@ def _say(page: Page, text: str) -> None:
     expect(page.locator(".chat-line.mine", has_text=text)).to_be_visible(timeout=15_000)  # stored, then shown
 
 
-def _review_link(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = REVIEW_LINK.search(log.read_text())
-        if found:
-            return proc, found.group(1)
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"no review link:\n{log.read_text()}")
-
-
 def test_two_pages_chat_survive_a_drop_and_the_chat_is_exported_and_reviewed(
-    mephisto_init: Callable[..., Path], start_launch, browser: Browser, cli_env, tmp_path
+    mephisto_init: Callable[..., Path], start_launch, mephisto_review, browser: Browser, cli_env
 ):
     task = mephisto_init("chat", folder="chat")
     launch = start_launch(
@@ -101,17 +79,8 @@ def test_two_pages_chat_survive_a_drop_and_the_chat_is_exported_and_reviewed(
         ("Worker 2", "Stilgar."),
     ]
 
-    proc, link = _review_link(cli_env, tmp_path / "review.log")
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(link)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    with review_app_page(browser, mephisto_review().wait_for_link()) as page:
         page.get_by_role("button", name=re.compile(r"Open unit \d+")).first.click()
         chat = page.frame_locator("iframe.review-frame")
         expect(chat.locator(".live-line", has_text="Stilgar.")).to_contain_text("Worker 2")
         expect(chat.locator(".live-line.task").first).to_contain_text("Task → Worker 1")
-    finally:
-        context.close()
-        proc.kill()
-        proc.wait()

@@ -150,8 +150,7 @@ def test_mephisto_launch_metrics_port_serves_while_the_run_goes_on(static_task: 
         time.sleep(0.1)
     samples = _samples(httpx.get(found.group(1), timeout=5).text)
     assert _units_by_status(samples) == {"launched": 4}  # the template's four rows, nobody working yet
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
 
 class _PlatformProvider(CrowdProvider):

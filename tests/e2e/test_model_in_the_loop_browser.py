@@ -4,13 +4,9 @@ runs past the task's timeout is shown to the worker, and every call is stored, s
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 from urllib.parse import urlsplit
 
-from e2e_helpers import mephisto
+from e2e_helpers import mephisto, review_app_page, submit_and_wait
 from playwright.sync_api import expect
 
 from mephisto_core.data_model import open_database
@@ -31,11 +27,10 @@ def slow_score(args):
         time.sleep(3)
     return _template.score(args)
 """
-REVIEW_LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
 
 
 def test_model_in_the_loop_answers_times_out_stores_reviews_and_exports(
-    mephisto_init, start_launch, browser, mephisto_settings, cli_env, tmp_path
+    mephisto_init, start_launch, mephisto_review, browser, mephisto_settings, cli_env
 ):
     task = mephisto_init("model-in-the-loop")
     (task.parent / "slow_procedures.py").write_text(SLOW_PROCEDURES)
@@ -62,11 +57,9 @@ def test_model_in_the_loop_answers_times_out_stores_reviews_and_exports(
     expect(page.locator("#model-answer")).to_contain_text("positive (score 0.67)", timeout=15_000)
     expect(page.locator("#model-error")).to_be_hidden()
     page.get_by_label("Yes").check()
-    page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submit_and_wait(page)
     context.close()
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
     db = open_database(None, mephisto_settings.sqlite_path)
     try:
@@ -88,28 +81,9 @@ def test_model_in_the_loop_answers_times_out_stores_reviews_and_exports(
     ]
     assert "took longer than 1 s" in unit["procedure_calls"][0]["error"]
 
-    log = tmp_path / "review.log"
-    with log.open("w") as out:
-        review = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
-            env=cli_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while not (found := REVIEW_LINK.search(log.read_text())):
-            assert review.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        viewer = browser.new_page()
-        viewer.goto(found.group(1))
-        expect(viewer.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    with review_app_page(browser, mephisto_review().wait_for_link()) as viewer:
         viewer.get_by_role("button", name=f"Open unit {unit['unit_id']}").click()
         calls_table = viewer.locator("#procedure-calls")
         expect(calls_table.locator("caption")).to_have_text("Procedure calls (2)")
         expect(calls_table.locator("tr.procedure-call").nth(0)).to_contain_text("procedure_timeout")
         expect(calls_table.locator("tr.procedure-call").nth(1)).to_contain_text('"label":"positive"')
-        viewer.close()
-    finally:
-        review.kill()
-        review.wait()

@@ -277,8 +277,7 @@ def test_ctrl_c_withdraws_every_open_hit(fake, static_task, start_launch, mephis
     launch = start_launch(str(static_task), *MTURK_ARGS)
     launch.wait_for_link()
     wait_for("one HIT per unit", lambda: len(open_hits(fake)) == UNITS)
-    launch.interrupt()
-    assert launch.wait(60) == 0, launch.output()
+    launch.stop_cleanly(60)
     assert open_hits(fake) == []
     expired = fake.requests("UpdateExpirationForHIT")
     assert len({r.params["HITId"] for r in expired}) == UNITS
@@ -315,6 +314,5 @@ def test_kill_9_while_publishing_creates_no_hit_twice(fake, static_task, start_l
     assert recorded == sorted(fake.snapshot().hits)  # each unit got the HIT made under its key
     created = [r for r in fake.requests("CreateHITWithHITType") if r.error is None]
     assert len(fake.snapshot().hits) == UNITS and len(created) <= UNITS  # a repeat was refused, never a new HIT
-    second.interrupt()
-    assert second.wait(60) == 0, second.output()
+    second.stop_cleanly(60)
     assert open_hits(fake) == []

@@ -188,8 +188,7 @@ def test_participants_return_time_out_complete_and_are_reviewed_across_a_kill_9(
 
     eve = fake.start(study_id, fake.new_participant_id())
     answer_and_submit(open_task(browser, fake, eve), fake)
-    second.interrupt()
-    assert second.wait(60) == 0, second.output()
+    second.stop_cleanly(60)
     assert fake.study(study_id)["status"] in ("AWAITING REVIEW", "COMPLETED")  # stopped at shutdown
 
     # Review: a bonus and an approval for the first unit shown, a rejection for the other.

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from e2e_helpers import review_app_page, submit_and_wait
 from playwright.sync_api import expect
 
 from mephisto_core.testing.pytest_plugin import unavailable
@@ -23,7 +22,6 @@ from mephisto_core.testing.pytest_plugin import unavailable
 REPO = Path(__file__).resolve().parents[2]
 # npm's cache outlives the test (a fixed folder), so later runs install from disk.
 NPM_CACHE = Path(os.environ.get("MEPHISTO_TEST_NPM_CACHE", Path.home() / ".cache" / "mephisto-tests" / "npm"))
-REVIEW_LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
 ANSWERS = {
     "alice": ("positive", "Warm soup and fresh bread."),
     "bob": ("negative", "Nobody answered."),
@@ -42,19 +40,8 @@ def _npm(task_dir: Path, *args: str) -> None:
     assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
 
 
-def _review_link(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = REVIEW_LINK.search(log.read_text())
-        if found:
-            return found.group(1)
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.05)
-    raise AssertionError(f"no review link:\n{log.read_text()}")
-
-
 def test_react_template_built_with_npm_is_answered_by_two_workers(
-    mephisto_init, start_launch, browser, cli_env, tmp_path
+    mephisto_init, start_launch, mephisto_review, browser, cli_env, tmp_path
 ) -> None:
     if shutil.which("npm") is None or shutil.which("node") is None:
         unavailable("npm and node are needed to build the react template (apt-get install nodejs npm)")
@@ -109,11 +96,9 @@ def test_react_template_built_with_npm_is_answered_by_two_workers(
         page.get_by_label("Why? (optional)").fill(comment)
         if screenshots and name == "alice":
             page.screenshot(path=str(REPO / "docs" / "images" / "react-task.png"))
-        page.get_by_role("button", name="Submit").click()
-        page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+        submit_and_wait(page)
         context.close()
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
     exported = subprocess.run(
         [sys.executable, "-m", "mephisto_core.cli", "export", "--task", "react-study"],
@@ -129,23 +114,7 @@ def test_react_template_built_with_npm_is_answered_by_two_workers(
     assert got == ANSWERS
     assert all(r["inputs"]["sentence"] for r in records)
 
-    log = tmp_path / "review.log"
-    with log.open("w") as out:
-        review = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
-            env=cli_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        context = browser.new_context(viewport={"width": 1100, "height": 760})
-        page = context.new_page()
-        page.goto(_review_link(review, log))
-        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    with review_app_page(browser, mephisto_review().wait_for_link(), width=1100, height=760) as page:
         expect(page.locator("body")).to_contain_text("Warm soup and fresh bread.", timeout=15_000)
         if screenshots:
             page.screenshot(path=str(REPO / "docs" / "images" / "react-task-review.png"))
-        context.close()
-    finally:
-        review.kill()
-        review.wait(10)

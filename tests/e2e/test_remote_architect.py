@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import LaunchProcess, mephisto
+from e2e_helpers import LaunchProcess, mephisto, submit_and_wait
 from mephisto_architect_remote.testing import RouterProcess, TlsFiles, make_tls_files
 
 from mephisto_core.data_model import Agent, AgentStatus, TaskRun, Unit, UnitStatus, open_database
@@ -196,11 +196,9 @@ def test_a_chromium_worker_submits_through_the_remote_router(
     page.goto(f"{router.url}?worker_id=carol")
     page.locator("select[name=frequency]").select_option("weekly")
     page.locator("textarea[name=answer]").fill("On the train to work, with headphones on.")
-    page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Your answer was submitted.").wait_for(timeout=20_000)
+    submit_and_wait(page, timeout_ms=20_000)
     context.close()
-    launch.interrupt()
-    assert launch.wait(60) == 0, launch.output()
+    launch.stop_cleanly(60)
     db = _open(mephisto_settings)
     try:
         (agent,) = Agent.select().where(Agent.status == AgentStatus.COMPLETED)

@@ -5,31 +5,17 @@ the same client key both times, and the payments ledger found it paid."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from e2e_helpers import ReviewProcess
 from playwright.sync_api import Route, expect
 
 from mephisto_core.data_model import Task, Unit, open_database
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.settings import Settings
-
-LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
-
-
-def _review_link(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = LINK.search(log.read_text())
-        if found:
-            return found.group(1)
-        assert proc.poll() is None, f"mephisto review exited with {proc.returncode}:\n{log.read_text()}"
-        time.sleep(0.05)
-    raise AssertionError(f"no review link after 30 s:\n{log.read_text()}")
 
 
 def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
@@ -37,8 +23,7 @@ def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
     start_launch: Any,
     browser: Any,
     mephisto_settings: Settings,
-    cli_env: dict[str, str],
-    tmp_path: Path,
+    mephisto_review: Callable[..., ReviewProcess],
 ) -> None:
     launch = start_launch(str(static_task), "architect.port=0", "--simulate", "2", "--no-panel")
     assert launch.wait(90) == 0, launch.output()
@@ -48,17 +33,9 @@ def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
     finally:
         database.close()
 
-    log = tmp_path / "review.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
-            env=cli_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    link = mephisto_review().wait_for_link()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        link = _review_link(proc, log)
         page = context.new_page()
         sent: list[dict[str, Any]] = []
 
@@ -91,8 +68,6 @@ def test_a_bonus_whose_answer_was_lost_is_paid_once_when_pressed_again(
         )
     finally:
         context.close()
-        proc.kill()
-        proc.wait()
 
     assert len(sent) == 2  # the press whose answer was lost, and the second press
     assert sent[0]["client_key"] == sent[-1]["client_key"] and re.fullmatch(r"[0-9a-f]{32}", sent[0]["client_key"])

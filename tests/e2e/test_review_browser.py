@@ -4,63 +4,36 @@ then show exactly those decisions."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import ReviewProcess, review_app_page
 from mephisto_provider_mock import read_ledger
-from playwright.sync_api import APIResponse, Browser, Page, Route, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 
 from mephisto_core.data_model import Review, Task, Unit, Worker, open_database
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
 from mephisto_core.settings import Settings
 
-LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=\S+)")
 REJECT_FEEDBACK = "The answer does not describe a place."
 BONUS_REASON = "Lovely detail, thank you"
 BLOCK_REASON = "Answers look copied"
 
 
 @pytest.fixture
-def review_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`mephisto review --no-browser` running in the background (stopped at the end of the test)."""
-    log = tmp_path / "review.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            # Verdicts sent at once: the undo window has its own test (test_review_flow_browser.py).
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser", "--undo-seconds", "0"],
-            env=cli_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_for_link(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = LINK.search(log.read_text())
-        if found:
-            return found.group(1)
-        if proc.poll() is not None:
-            raise AssertionError(f"mephisto review exited with {proc.returncode}:\n{log.read_text()}")
-        time.sleep(0.05)
-    raise AssertionError(f"no review link after 30 s:\n{log.read_text()}")
+def review_process(mephisto_review: Callable[..., ReviewProcess]) -> ReviewProcess:
+    """`mephisto review --no-browser` running in the background (killed at the end of the test). Verdicts are sent
+    at once: the undo window has its own test (test_review_flow_browser.py)."""
+    return mephisto_review("--undo-seconds", "0")
 
 
 def _units_and_workers(settings: Settings, task_name: str) -> tuple[list[int], dict[int, str]]:
@@ -111,19 +84,6 @@ def _collect(static_task: Path, start_launch: Any, settings: Settings, bots: int
     return _units_and_workers(settings, static_task.parent.name)
 
 
-@contextlib.contextmanager
-def _review_page(browser: Browser, link: str, width: int) -> Iterator[Page]:
-    """The review app opened from its printed link in a new browser window `width` pixels wide, once ready."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(link)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
-        yield page
-    finally:
-        context.close()
-
-
 def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
     static_task, start_launch, review_process, browser, mephisto_settings, cli_env
 ) -> None:
@@ -133,8 +93,7 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
     approved, rejected, bonused, untouched = unit_ids
     blocked_worker = worker_of[bonused]
 
-    proc, log = review_process
-    link = _wait_for_link(proc, log)
+    link = review_process.wait_for_link()
     base = link.split("/?token=")[0]
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -191,8 +150,8 @@ def test_reviewer_approves_rejects_pays_and_blocks_in_chromium(
     finally:
         context.close()
 
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(15) == 0, log.read_text()
+    review_process.proc.send_signal(signal.SIGTERM)
+    assert review_process.wait(15) == 0, review_process.output()
 
     database = open_database(None, mephisto_settings.sqlite_path)
     try:
@@ -244,7 +203,7 @@ def test_quick_keyboard_moves_show_the_last_unit_asked_for(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:
     first, second, third, _ = _collect(static_task, start_launch, mephisto_settings, bots=2)[0]
-    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+    with review_app_page(browser, review_process.wait_for_link(), width=1280) as page:
         page.get_by_role("button", name=f"Open unit {third}").click()
         _open_unit(page, third)
 
@@ -263,7 +222,7 @@ def test_a_unit_opened_while_the_list_reloads_stays_open(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:
     first, _, third, _ = _collect(static_task, start_launch, mephisto_settings, bots=2)[0]
-    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+    with review_app_page(browser, review_process.wait_for_link(), width=1280) as page:
         _open_unit(page, first)
         held: list[Route] = []
         # The list for a new filter is held back; meanwhile the reviewer opens a unit of the list on screen.
@@ -281,7 +240,7 @@ def test_a_unit_answer_computed_before_a_verdict_never_replaces_it(
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:
     first = _collect(static_task, start_launch, mephisto_settings, bots=2)[0][0]
-    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+    with review_app_page(browser, review_process.wait_for_link(), width=1280) as page:
         # The server answers this unit's GET at once (before the verdict), but the page gets it only later, as a
         # loaded server or network may deliver it.
         held: list[tuple[Route, APIResponse]] = _reopen_with_its_answer_held(
@@ -303,7 +262,7 @@ def test_the_field_being_typed_in_keeps_its_text_and_the_focus_when_the_unit_is_
     static_task, start_launch, review_process, browser, mephisto_settings
 ) -> None:
     first = _collect(static_task, start_launch, mephisto_settings, bots=2)[0][0]
-    with _review_page(browser, _wait_for_link(*review_process), width=1280) as page:
+    with review_app_page(browser, review_process.wait_for_link(), width=1280) as page:
         held: list[Route] = _reopen_with_its_answer_held(page, first, lambda route: route)
         amount = page.get_by_label("Amount", exact=True)
         amount.click()
@@ -321,7 +280,7 @@ def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
 ) -> None:
     unit_ids, _ = _collect(static_task, start_launch, mephisto_settings, bots=2)
     first, second, *others = unit_ids
-    with _review_page(browser, _wait_for_link(*review_process), width=420) as page:
+    with review_app_page(browser, review_process.wait_for_link(), width=420) as page:
         page.get_by_role("checkbox", name=f"Select unit {first}").check()
         page.get_by_role("checkbox", name=f"Select unit {second}").check()
         expect(page.locator("#bulk-count")).to_have_text("2")

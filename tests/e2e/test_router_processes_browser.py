@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from e2e_helpers import submit_and_wait
+
 from mephisto_core.data_model import Agent, AgentStatus, Worker, open_database
 
 # Records the page's sockets, so that the test can drop the open one as a lost connection would.
@@ -43,11 +45,9 @@ def test_a_page_keeps_its_unit_across_reconnects_to_any_of_three_routers(
 
     page.locator("select[name=frequency]").select_option("daily")
     page.locator("textarea[name=answer]").fill("Answered after six reconnects.")
-    page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submit_and_wait(page)
     context.close()
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
     db = open_database(None, mephisto_settings.sqlite_path)
     try:

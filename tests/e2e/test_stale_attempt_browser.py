@@ -7,6 +7,8 @@ import csv
 from typing import Any
 from urllib.parse import urlsplit
 
+from e2e_helpers import submit_and_wait
+
 from mephisto_core.data_model import Agent, AgentStatus, open_database
 
 # Records the page's sockets, and refuses new ones while `__offline` is set: the page's network is down.
@@ -73,8 +75,7 @@ def test_page_back_after_its_unit_was_released_says_so_and_draws_the_next_unit(
     assert rows[second_topic] in alice.inner_text("body")
     alice.locator("select[name=frequency]").select_option("weekly")
     alice.locator("textarea[name=answer]").fill(f"my answer about {second_topic}")
-    alice.get_by_role("button", name="Submit").click()
-    alice.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submit_and_wait(alice)
 
     launch.stop_now()
     launch.wait(30)

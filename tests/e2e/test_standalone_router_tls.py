@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from e2e_helpers import submit_and_wait
 from standalone_e2e_helpers import ChannelCutter, OperatorThread, StandaloneTestPlugin, WssPage, valid_answer
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database, TaskRun, Unit, UnitStatus, Worker
@@ -177,8 +178,7 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
             tab = context.new_page()
             tab.goto(router.url + "?worker_id=chromium")
             tab.locator("textarea[name=answer]").fill("typed in Chromium over TLS")
-            tab.get_by_role("button", name="Submit").click()
-            tab.get_by_text("Your answer was submitted.").wait_for(timeout=20_000)
+            submit_and_wait(tab, timeout_ms=20_000)
         finally:
             context.close()
 

@@ -7,7 +7,7 @@ import zlib
 from urllib.parse import urlsplit
 
 import pytest
-from e2e_helpers import mephisto
+from e2e_helpers import mephisto, submit_and_wait
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Unit, UnitStatus, Worker, open_database
 
@@ -58,8 +58,7 @@ def test_two_workers_submit_the_static_template_in_chromium(
         page.locator("input[name=photo]").set_input_files(
             files=[{"name": f"{name}.png", "mimeType": "image/png", "buffer": photos[name]}]
         )
-        page.get_by_role("button", name="Submit").click()
-        page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+        submit_and_wait(page)
         context.close()
 
     launch.interrupt()  # graceful stop: the two units left nobody took are withdrawn
@@ -99,6 +98,5 @@ def test_blocked_worker_sees_a_refusal_page_in_words(static_task, start_launch, 
     page.get_by_text("You can no longer work on this task.").wait_for(timeout=15_000)
     assert page.locator("select[name=frequency]").count() == 0
     context.close()
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     assert "refusals: blocked 1" in launch.output()

@@ -7,6 +7,8 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from e2e_helpers import submit_and_wait
+
 from mephisto_core.data_model import Agent, AgentStatus, Worker, open_database
 
 
@@ -29,13 +31,11 @@ def test_thanks_page_turns_into_an_end_page_without_a_link_when_the_server_exits
     page.goto(f"{parts.scheme}://{parts.netloc}/?worker_id=alice")
     assert page.locator('link[rel="icon"]').count() == 1  # a favicon
     _fill(page, "On the train to work, mostly.")
-    page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submit_and_wait(page)
     assert page.evaluate("document.activeElement.textContent") == "Thank you"  # focus on what happened
     assert page.get_by_role("button", name="Do another unit").is_visible()
 
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     page.get_by_text("You are done").wait_for(timeout=15_000)
     assert "no more units" in page.locator("body").inner_text()
     assert page.locator("a, button").count() == 0  # nothing that leads to a server that is gone
@@ -55,8 +55,7 @@ def test_launch_ends_by_itself_at_once_when_the_last_unit_is_submitted_in_a_page
     page = context.new_page()
     page.goto(f"{parts.scheme}://{parts.netloc}/?worker_id=alice")
     _fill(page, "At the kitchen table.")
-    page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
+    submit_and_wait(page)
     submitted = time.monotonic()
     assert launch.wait(30) == 0, launch.output()
     assert time.monotonic() - submitted < 5, launch.output()
@@ -87,8 +86,7 @@ def test_submit_while_the_server_is_gone_is_kept_and_sent_when_it_returns(
     second = start_launch(*args)  # the relaunch resumes the run on the same address
     second.wait_for_link()
     page.get_by_text("Your answer was submitted.").wait_for(timeout=40_000)
-    second.interrupt()
-    assert second.wait(30) == 0, second.output()
+    second.stop_cleanly()
     context.close()
 
     db = open_database(None, mephisto_settings.sqlite_path)

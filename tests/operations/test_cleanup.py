@@ -108,8 +108,7 @@ def test_cleanup_lists_then_removes_what_a_killed_launch_left(
     resumed = mephisto_launch(tmp_path / "study" / "task.toml", "architect.port=0", "architect.mode=subprocess")
     resumed.wait_for_link(timeout=60)
     _wait_for(lambda: "launched" in _unit_statuses(mephisto_settings), "the units offered again")
-    resumed.interrupt()
-    assert resumed.wait(60) == 0, resumed.output()
+    resumed.stop_cleanly(60)
 
 
 def test_cleanup_of_one_provider_leaves_the_architect_s_router(
@@ -132,8 +131,7 @@ def test_a_live_launch_leaves_nothing_to_clean_and_ends_without_a_warning(
     launch.wait_for_link(timeout=60)
     listed = run_mephisto("cleanup", "--dry-run", env=mephisto_cli_env)
     assert listed.returncode == 0 and "Nothing left behind." in listed.stdout  # its router and units are in use
-    launch.interrupt()
-    assert launch.wait(60) == 0, launch.output()
+    launch.stop_cleanly(60)
     assert "thing(s) behind" not in launch.output()  # the end-of-launch check found nothing
     assert "Nothing left behind." in run_mephisto("cleanup", "--dry-run", env=mephisto_cli_env).stdout
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from mephisto_core.cli import cli
+from mephisto_core.testing.processes import ReviewProcess
 
-LINK = re.compile(r"Review app: (http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_%-]+)")
+TOKEN_LINK = re.compile(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_%-]+")
 
 
 def _status(url: str, headers: dict[str, str] | None = None) -> int:
@@ -28,34 +26,20 @@ def _status(url: str, headers: dict[str, str] | None = None) -> int:
         return exc.code
 
 
-def test_the_printed_link_opens_the_app_and_sigterm_stops_it(review_data: Path, tmp_path: Path) -> None:
-    log = tmp_path / "review.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mephisto_core.cli", "review", "--no-browser"],
-            env=dict(os.environ),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while not LINK.search(log.read_text()) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        found = LINK.search(log.read_text())
-        assert found, log.read_text()
-        link = found.group(1)
-        base = link.split("/?token=")[0]
-        token = link.split("token=")[1]
-        assert _status(link) == 200
-        assert _status(base + "/") == 403
-        assert _status(base + "/api/tasks", {"Authorization": f"Bearer {token}"}) == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-        assert "Review app stopped." in log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_the_printed_link_opens_the_app_and_sigterm_stops_it(
+    review_data: Path, mephisto_review: Callable[..., ReviewProcess]
+) -> None:
+    review = mephisto_review()
+    link = review.wait_for_link()
+    assert TOKEN_LINK.fullmatch(link), link  # the token needs no quoting in a URL
+    base = link.split("/?token=")[0]
+    token = link.split("token=")[1]
+    assert _status(link) == 200
+    assert _status(base + "/") == 403
+    assert _status(base + "/api/tasks", {"Authorization": f"Bearer {token}"}) == 200
+    review.proc.send_signal(signal.SIGTERM)
+    assert review.wait(15) == 0
+    assert "Review app stopped." in review.output()
 
 
 def test_an_unknown_task_names_the_known_ones(review_data: Path) -> None:

@@ -72,8 +72,7 @@ def test_every_scheme_answered_in_the_page_is_stored(make_task, mephisto_launch,
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("Your answer was submitted.").wait_for(timeout=15_000)
     context.close()
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
     exported = run_mephisto("export", "--task", "annotate-test", env=mephisto_cli_env)
     assert exported.returncode == 0, exported.stderr

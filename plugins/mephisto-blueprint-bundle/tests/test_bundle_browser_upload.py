@@ -98,8 +98,7 @@ def test_a_framework_free_bundle_uploads_a_file_through_the_module(
     assert refused == {"resume": "This task takes no file named 'resume' (upload fields: photo)."}
     assert page.evaluate("() => window.send('photo', 'héllo, file')") == "done"
     context.close()
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
     db = open_database(None, mephisto_settings.sqlite_path)
     try:

@@ -42,8 +42,7 @@ def test_two_workers_chat_to_completion_stored_and_exported(chat_task, mephisto_
     # A page back after the end gets the stored unit as submitted, not a new one.
     again = SocketWorker(link, "alice", token=alice.token)
     assert again.hello["type"] == "assigned" and again.hello["submitted"] is True
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     rows = [row for row in _export(mephisto_cli_env, chat_task) if row["status"] == "completed"]
     assert len(rows) == 2 and rows[0]["assignment_id"] == rows[1]["assignment_id"]
     transcript = rows[0]["outputs"]["transcript"]

@@ -72,8 +72,7 @@ def test_reconnecting_partner_gets_the_conversation_back_and_the_episode_goes_on
     bob.say("fourth")
     assert back.live("episode_done")["outcome"] == "completed"
     assert bob.live("episode_done")["outcome"] == "completed"
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
 
 def test_partner_not_back_within_the_wait_ends_the_episode(chat_task, mephisto_launch, mephisto_cli_env):
@@ -85,8 +84,7 @@ def test_partner_not_back_within_the_wait_ends_the_episode(chat_task, mephisto_l
     bob.status("completed")
     time.sleep(1.5)  # a few rounds of the operator's watch, which offers withdrawn units again
     assert _statuses(mephisto_cli_env)["alice"] == ("disconnected", "expired")
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     assert _statuses(mephisto_cli_env)["alice"] == ("disconnected", "expired")
 
 
@@ -100,8 +98,7 @@ def test_room_that_does_not_fill_releases_the_waiting_worker(chat_task, mephisto
     assert "Not enough workers" in alice.live("room_closed")["message"]
     alice.status("expired")
     assert _statuses(mephisto_cli_env)["alice"] == ("expired", "launched")  # offered again to someone else
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
 
 def test_room_that_does_not_fill_runs_with_fewer_and_withdraws_the_empty_seat(
@@ -146,8 +143,7 @@ def test_silent_worker_times_out_and_the_partner_is_completed(chat_task, mephist
     alice.live("turn", yours=True)
     assert bob.live("episode_done")["outcome"] == "partner_timed_out"
     alice.status("timed_out")
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
     statuses = _statuses(mephisto_cli_env)
     assert statuses["alice"] == ("timed_out", "expired") and statuses["bob"] == ("completed", "completed")
 
@@ -164,5 +160,4 @@ def test_unit_offered_again_mid_episode_is_taken_back_from_the_newcomer(chat_tas
     carol.status("expired")
     statuses = _statuses(mephisto_cli_env)
     assert statuses["carol"] == ("expired", "expired")  # and withdrawn for good: not offered to a fourth worker
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()

@@ -85,8 +85,7 @@ def test_failing_onboarding_refuses_the_worker(chat_task, mephisto_launch, mephi
         assert again.hello["type"] == "refused" and again.hello["message"] == REFUSED
     [(name, status, outputs)] = _onboardings(mephisto_cli_env)
     assert (name, status, outputs["passed"], outputs["reason"]) == ("carol", "rejected", False, "2 + 2 is 4.")
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
 
 def test_reconnecting_during_onboarding_resumes_the_conversation(chat_task, mephisto_launch):
@@ -101,8 +100,7 @@ def test_reconnecting_during_onboarding_resumes_the_conversation(chat_task, meph
     assert [m["seq"] for m in history["messages"]] == [question["seq"]]
     assert back.say("4")["sender"] == "Worker 1"
     assert back.live("onboarding_done")["passed"] is True
-    launch.interrupt()
-    assert launch.wait(30) == 0, launch.output()
+    launch.stop_cleanly()
 
 
 def test_simulated_workers_pass_a_lenient_onboarding_then_chat(chat_task, mephisto_launch, mephisto_cli_env):

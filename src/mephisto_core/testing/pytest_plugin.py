@@ -15,6 +15,8 @@ Loaded automatically through the `pytest11` entry point `mephisto`. Fixtures:
 - `mephisto_init`: a task folder made by the real `mephisto init` from a template; returns its task.toml.
 - `mephisto_launch`: start `mephisto launch ARGS` as a background process (testing.processes.LaunchProcess),
   killed after the test.
+- `mephisto_review`: start `mephisto review --no-browser ARGS` the same way (testing.processes.ReviewProcess);
+  `wait_for_link()` gives the review app's link.
 - `make_held_unit` / `make_submitted_run`: a unit held by a worker / a run with N submitted units, written to
   `mephisto_rows_database` (SQLite; override that fixture with `database` to build on PostgreSQL too).
 
@@ -30,7 +32,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
@@ -44,7 +46,7 @@ from mephisto_core.testing.postgres import (
     reset_database,
     start_postgres,
 )
-from mephisto_core.testing.processes import LaunchProcess, run_mephisto
+from mephisto_core.testing.processes import LaunchProcess, MephistoProcess, ReviewProcess, run_mephisto
 from mephisto_core.testing.runs import (
     HeldUnit,
     SubmittedRun,
@@ -308,16 +310,50 @@ def mephisto_launch(mephisto_cli_env: dict[str, str], tmp_path: Path) -> Iterato
     """`mephisto_launch("task.toml", "architect.port=0", process_class=LaunchProcess)` runs `mephisto launch ARGS`
     in the background with `mephisto_cli_env`, its output in `tmp_path/launch-N.log`; returns the process
     (`wait_for_link()`, `output()`, `interrupt()`, `wait()`). Whatever still runs is killed after the test."""
-    started: list[LaunchProcess] = []
+    background = _Background(tmp_path, "launch")
 
     def start(*args: str | Path, process_class: type[LaunchProcess] = LaunchProcess) -> LaunchProcess:
-        launch = process_class([str(arg) for arg in args], mephisto_cli_env, tmp_path / f"launch-{len(started)}.log")
-        started.append(launch)
-        return launch
+        return background.add(process_class([str(arg) for arg in args], mephisto_cli_env, background.next_log()))
 
     yield start
-    for launch in started:
-        launch.close()
+    background.close_all()
+
+
+@pytest.fixture
+def mephisto_review(mephisto_cli_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ReviewProcess]]:
+    """`mephisto_review("--undo-seconds", "0")` runs `mephisto review --no-browser ARGS` in the background with
+    `mephisto_cli_env`, its output in `tmp_path/review-N.log`; returns the process (`wait_for_link()` gives the
+    review app's link with its token). Whatever still runs is killed after the test."""
+    background = _Background(tmp_path, "review")
+
+    def start(*args: str | Path) -> ReviewProcess:
+        return background.add(ReviewProcess([str(arg) for arg in args], mephisto_cli_env, background.next_log()))
+
+    yield start
+    background.close_all()
+
+
+_Process = TypeVar("_Process", bound=MephistoProcess)
+
+
+class _Background:
+    """The background processes one fixture started in a test, each logging to `tmp_path/NAME-N.log`."""
+
+    def __init__(self, tmp_path: Path, name: str) -> None:
+        self._folder = tmp_path
+        self._name = name
+        self._started: list[MephistoProcess] = []
+
+    def next_log(self) -> Path:
+        return self._folder / f"{self._name}-{len(self._started)}.log"
+
+    def add(self, process: _Process) -> _Process:
+        self._started.append(process)
+        return process
+
+    def close_all(self) -> None:
+        for process in self._started:
+            process.close()
 
 
 @pytest.fixture
