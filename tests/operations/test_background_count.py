@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from test_launcher_offers import _create, _launcher, _set_status
+from launcher_helpers import create_units, make_launcher, set_status
 
 from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.operations.run import status_counts
@@ -40,8 +40,8 @@ def _client_backends(database: Database) -> int:
 def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_with_the_run(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
-    _create(database, launcher, 3)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
+    create_units(database, launcher, 3)
     threads: list[str] = []
     counted = launcher.count_by_status
 
@@ -59,7 +59,7 @@ def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_w
             assert await writer.call(launcher.status_counts) == {"launched": 3}  # the first count: on the writer
             backends = _client_backends(database) if not database.is_sqlite else 0
             first = Unit.select(Unit.id).order_by(Unit.id).scalar()
-            _set_status(database, first, UnitStatus.COMPLETED)  # a worker's unit done: no status left or appeared
+            set_status(database, first, UnitStatus.COMPLETED)  # a worker's unit done: no status left or appeared
             assert await writer.call(launcher.status_counts) == {"launched": 3}  # the last count stands
             counting.kick()
             assert counting._task is not None
@@ -87,16 +87,16 @@ def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_w
 def test_a_count_made_while_this_process_created_units_is_not_taken(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
-    _create(database, launcher, 2)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
+    create_units(database, launcher, 2)
     with database.write():
         assert launcher.status_counts() == {"launched": 2}
         generation = launcher.counts.generation()
-    _create(database, launcher, 3)  # while a count off the writer ran: its snapshot may or may not hold them
+    create_units(database, launcher, 3)  # while a count off the writer ran: its snapshot may or may not hold them
     with database.write():
         assert not launcher.counts.install({"launched": 2}, 0.05, generation)
         assert launcher.status_counts() == {"launched": 5}  # the last count plus the units created since
-    _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.COMPLETED)
+    set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.COMPLETED)
     with database.write():
         generation = launcher.counts.generation()
     assert launcher.counts.install(launcher.count_by_status(), 0.05, generation)  # nothing moved meanwhile

@@ -4,14 +4,12 @@ stop withdraws every unclaimed unit in one statement."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
+from launcher_helpers import create_units, make_launcher, set_status
 from pool_helpers import rows_read
 
-from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.data_model.publishing import IntentState, PublishIntent
 from mephisto_core.data_model.unit_probes import statuses_present, statuses_present_params, statuses_present_sql
@@ -20,63 +18,20 @@ from mephisto_core.operations.run import status_counts
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher, every_unit_by_status, special_units_by_status
 from mephisto_core.operations.run.publishing import Publisher
-from mephisto_core.operations.run.run_context import RunContext
-from mephisto_core.operations.run.run_setup import select_run
-from mephisto_core.plugins import get_registry
 from mephisto_core.settings import Settings
-from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-class _Recording:
-    """What a provider was asked to publish and withdraw."""
-
-    def __init__(self) -> None:
-        self.launched: list[int] = []
-        self.expired: list[int] = []
-
-
-def _launcher(
-    database: Database, settings: Settings, task_path: Path, *, publishes: bool
-) -> tuple[TaskLauncher, _Recording]:
-    config = load_task_config(task_path)
-    registry = get_registry()
-    blueprint = registry.get("blueprint", "echo_test")(config.blueprint_args, config.task, config.task_dir)
-    base = registry.get("provider", "crowd_test")
-    seen = _Recording()
-
-    class Provider(base):  # type: ignore[misc,valid-type]
-        publishes_units = publishes
-
-        def launch_units(self, units: Sequence[Unit], worker_url: str) -> dict[int, str | None]:
-            seen.launched.extend(u.id for u in units)
-            return {u.id: f"hit-{u.id}" for u in units}
-
-        def expire_units(self, units: Sequence[Unit]) -> None:
-            seen.expired.extend(u.id for u in units)
-
-    provider: CrowdProvider = Provider(config.provider_args, "TEST_REQUESTER", {}, settings.data_dir)
-    with database.write():
-        selection = select_run(config, "TEST_REQUESTER", "test:1", sandbox=True)
-    ctx = RunContext(settings, config, selection.task, selection.run, blueprint, provider, "http://x/")
-    return TaskLauncher(ctx), seen
 
 
 def _statuses() -> list[str]:
     return [u.status for u in Unit.select().order_by(Unit.id)]
 
 
-def _create(database: Database, launcher: TaskLauncher, rows: int) -> int:
-    with database.write():
-        return launcher.create_assignments([{"n": i} for i in range(rows)])
-
-
 def test_units_are_born_launched_without_a_limit_or_per_unit_publishing(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, seen = _launcher(database, mephisto_settings, task_file(units_per_assignment=2), publishes=False)
-    assert _create(database, launcher, 3) == 6
+    launcher, seen = make_launcher(database, mephisto_settings, task_file(units_per_assignment=2), publishes=False)
+    assert create_units(database, launcher, 3) == 6
     assert _statuses() == ["launched"] * 6
     # PostgreSQL has no foreign keys for a unit's run and task (migration 14): they are its assignment's
     for unit in Unit.select():
@@ -91,8 +46,8 @@ def test_units_are_born_launched_without_a_limit_or_per_unit_publishing(
 def test_a_concurrency_limit_keeps_units_created_until_there_is_room(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(max_num_concurrent_units=2), publishes=False)
-    _create(database, launcher, 5)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(max_num_concurrent_units=2), publishes=False)
+    create_units(database, launcher, 5)
     assert _statuses() == ["created"] * 5 and launcher.ctx.offers == 0
     with database.write():
         assert launcher.launch_available() == 2
@@ -103,8 +58,8 @@ def test_a_concurrency_limit_keeps_units_created_until_there_is_room(
 def test_a_publishing_provider_gets_every_unit_through_launch_units(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, seen = _launcher(database, mephisto_settings, task_file(), publishes=True)
-    _create(database, launcher, 3)
+    launcher, seen = make_launcher(database, mephisto_settings, task_file(), publishes=True)
+    create_units(database, launcher, 3)
     assert _statuses() == ["created"] * 3
     with database.write():
         assert launcher.launch_available() == 3  # recorded as publish intents; the Publisher calls the platform
@@ -136,9 +91,9 @@ async def _publish(database: Database, launcher: TaskLauncher) -> None:
 def test_after_a_stop_began_new_units_wait_and_nothing_is_offered(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
     launcher.ctx.accepting = False
-    _create(database, launcher, 2)
+    create_units(database, launcher, 2)
     with database.write():
         assert launcher.launch_available() == 0
     assert _statuses() == ["created"] * 2
@@ -148,8 +103,10 @@ def test_after_a_stop_began_new_units_wait_and_nothing_is_offered(
 def test_expire_unclaimed_withdraws_offered_units_only(
     database: Database, mephisto_settings: Settings, task_file: Any, publishes: bool
 ) -> None:
-    launcher, seen = _launcher(database, mephisto_settings, task_file(max_num_concurrent_units=3), publishes=publishes)
-    _create(database, launcher, 5)
+    launcher, seen = make_launcher(
+        database, mephisto_settings, task_file(max_num_concurrent_units=3), publishes=publishes
+    )
+    create_units(database, launcher, 5)
     with database.write():
         launcher.launch_available()
     if publishes:
@@ -172,11 +129,6 @@ def test_expire_unclaimed_withdraws_offered_units_only(
     assert sorted(seen.expired) == (withdrawn if publishes else [])
 
 
-def _set_status(database: Database, unit_id: int, status: UnitStatus) -> None:
-    with database.write():
-        Unit.update(status=status.value).where(Unit.id == unit_id).execute()
-
-
 def _counter(database: Database, launcher: Any) -> Any:
     def counts() -> dict[str, int]:
         with database.write():
@@ -188,17 +140,17 @@ def _counter(database: Database, launcher: Any) -> Any:
 def test_status_counts_while_creating_add_new_units_to_the_last_count(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
     counts = _counter(database, launcher)
-    _create(database, launcher, 3)
+    create_units(database, launcher, 3)
     assert counts() == {"launched": 3}
     first, second = [u.id for u in Unit.select(Unit.id).order_by(Unit.id).limit(2)]
-    _set_status(database, first, UnitStatus.COMPLETED)  # a worker's unit done between two chunks
-    _create(database, launcher, 2)
+    set_status(database, first, UnitStatus.COMPLETED)  # a worker's unit done between two chunks
+    create_units(database, launcher, 2)
     assert counts() == {"launched": 5}  # the last count plus the new units: no recount yet
-    _set_status(database, second, UnitStatus.ASSIGNED)  # a unit claimed: a status that had none has one now
+    set_status(database, second, UnitStatus.ASSIGNED)  # a unit claimed: a status that had none has one now
     assert counts() == {"launched": 3, "assigned": 1, "completed": 1}  # so counted afresh
-    _create(database, launcher, 1)
+    create_units(database, launcher, 1)
     launcher.ctx.accepting = False  # a stop began: always a fresh count
     assert counts() == {"launched": 4, "assigned": 1, "completed": 1}
 
@@ -209,30 +161,30 @@ def test_a_costly_count_stands_in_while_the_statuses_with_units_stay_the_same(
     """A count as costly as a 100,000-unit run's on PostgreSQL (here: any count) is not made again at every tick;
     which statuses have units stays exact, so the run's end is seen at once."""
     monkeypatch.setattr(status_counts, "COUNT_SHARE", 1e-9)  # whatever the count cost, it may stand MAX_REUSE_S
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
     counts = _counter(database, launcher)
-    _create(database, launcher, 2)
+    create_units(database, launcher, 2)
     first, second = [u.id for u in Unit.select(Unit.id).order_by(Unit.id)]
     for unit_id in (first, second):
-        _set_status(database, unit_id, UnitStatus.ASSIGNED)
+        set_status(database, unit_id, UnitStatus.ASSIGNED)
     assert counts() == {"assigned": 2}
-    _set_status(database, first, UnitStatus.COMPLETED)
+    set_status(database, first, UnitStatus.COMPLETED)
     assert counts() == {"assigned": 2}  # the last count stands: units are still assigned
-    _set_status(database, second, UnitStatus.COMPLETED)
+    set_status(database, second, UnitStatus.COMPLETED)
     assert counts() == {"completed": 2}  # the last assigned unit is done: counted afresh
-    _set_status(database, second, UnitStatus.LAUNCHED)  # e.g. a unit offered again
+    set_status(database, second, UnitStatus.LAUNCHED)  # e.g. a unit offered again
     assert counts() == {"launched": 1, "completed": 1}
 
 
 def test_status_counts_recount_once_the_last_count_is_old(
     database: Database, mephisto_settings: Settings, task_file: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
     counts = _counter(database, launcher)
-    _create(database, launcher, 2)
+    create_units(database, launcher, 2)
     assert counts() == {"launched": 2}
-    _set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.COMPLETED)
-    _create(database, launcher, 1)
+    set_status(database, Unit.select(Unit.id).order_by(Unit.id).scalar(), UnitStatus.COMPLETED)
+    create_units(database, launcher, 1)
     monkeypatch.setattr(status_counts, "RECOUNT_WHILE_CREATING_S", 0.0)
     monkeypatch.setattr(status_counts, "MAX_REUSE_S", 0.0)
     assert counts() == {"launched": 2, "completed": 1}
@@ -255,10 +207,10 @@ def _add_special_unit(database: Database, like: int, unit_index: int, status: Un
 def test_status_counts_leave_gold_and_screening_units_out(
     database: Database, mephisto_settings: Settings, task_file: Any
 ) -> None:
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
-    _create(database, launcher, 3)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
+    create_units(database, launcher, 3)
     first, second, third = [unit.id for unit in Unit.select(Unit.id).order_by(Unit.id)]
-    _set_status(database, first, UnitStatus.COMPLETED)
+    set_status(database, first, UnitStatus.COMPLETED)
     _add_special_unit(database, first, -2, UnitStatus.LAUNCHED)
     _add_special_unit(database, second, -2, UnitStatus.COMPLETED)
     _add_special_unit(database, third, -1, UnitStatus.ASSIGNED)
@@ -285,8 +237,8 @@ def test_which_statuses_have_units_is_a_probe_of_the_index_however_many_units_mo
     """The question asked at every tick in place of a count, and at every refused hello: a few index entries read,
     not the run's units, with no statistics yet (a run launched moments ago) as with statistics taken while a
     quarter of the units were still offered, which make a plan that reads the table look cheaper."""
-    launcher, _ = _launcher(database, mephisto_settings, task_file(), publishes=False)
-    _create(database, launcher, 3000)
+    launcher, _ = make_launcher(database, mephisto_settings, task_file(), publishes=False)
+    create_units(database, launcher, 3000)
     with database.write():  # units moved on after their launch: rewritten rows
         Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.unit_index >= 0).execute()
         first_left = Unit.select(Unit.id).order_by(Unit.id).offset(2200).scalar()
