@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from mephisto_core.testing.browser import BrowserUnavailable, check_browser_available
 from mephisto_core.testing.postgres import find_postgres_bin_dir
 from mephisto_core.testing.pytest_plugin import unavailable
 
@@ -227,6 +228,29 @@ def test_page_loads_compares_kept_alive_connections_with_one_per_request() -> No
     assert result["tls"] is True
     for way in ("keep_alive", "connection_per_request"):
         assert result[way]["page_load_ms"]["p50"] > 0
+
+
+def test_page_loads_counts_the_bytes_of_a_first_visit_a_return_visit_and_a_client_without_gzip() -> None:
+    short = ("--loads", "10", "--clients", "2", "--rounds", "1", "--no-tls")
+    gzipped = _json_line_of("page_loads.py", *short)["keep_alive"]["bytes_per_page_load"]
+    plain = _json_line_of("page_loads.py", *short, "--accept-encoding", "")["keep_alive"]["bytes_per_page_load"]
+    kept = _json_line_of("page_loads.py", *short, "--return-visit")["keep_alive"]["bytes_per_page_load"]
+    # the client library is ~40 kB as it is and ~12 kB gzipped; a browser that kept it gets a 304 and no body
+    assert plain > 2.5 * gzipped and gzipped > 5 * kept > 0, (plain, gzipped, kept)
+
+
+def test_page_open_browser_times_a_first_and_a_return_visit_in_chromium() -> None:
+    try:
+        check_browser_available()
+    except BrowserUnavailable as exc:
+        unavailable(str(exc))
+    result = _json_line_of("page_open_browser.py", "--loads", "1", "--rounds", "1", "--rtt-ms", "100")
+    head = result["medians"]["head"]
+    # the return visit keeps the scripts (304s): a fraction of the bytes of the first
+    assert 0 < head["return"]["bytes"] < head["first"]["bytes"] / 2, head
+    # page, script and socket each wait for the emulated round trip at least once
+    assert head["first"]["ms"] > 300 and head["return"]["ms"] > 200, head
+    assert result["ratios_to_reference"]["head"]["first"] == {"ms": 1.0, "bytes": 1.0}
 
 
 def _filesystem_type(path: Path) -> str:

@@ -271,3 +271,23 @@ def test_a_page_that_gives_up_on_a_silent_socket_is_not_reported_as_left(task: L
     first_hello, again = operator.messages("hello")
     assert first_hello["token"] is None and again["token"] is not None  # back for the unit it holds
     assert len(operator.events("open")) == len(routed) == 2
+
+
+def test_chromium_gets_the_client_library_gzipped_and_a_304_when_it_comes_back(task: LiveTask, task_page: Any) -> None:
+    task.connect_operator()
+    seen: list[tuple[int, dict[str, str], dict[str, str]]] = []
+
+    def record(response: Any) -> None:
+        if response.url.endswith("/mephisto-task.js"):
+            seen.append((response.status, response.request.all_headers(), response.all_headers()))
+
+    task_page.on("response", record)
+    task_page.goto(task.server.url + "?worker_id=alice")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    task_page.reload()
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]  # the kept copy runs as the first did
+    (first_status, first_request, first), (second_status, second_request, _) = seen
+    assert first_status == 200 and "gzip" in first_request["accept-encoding"]
+    assert first["content-encoding"] == "gzip" and first["cache-control"] == "no-cache"
+    assert second_request.get("if-none-match") == first["etag"]
+    assert second_status == 304

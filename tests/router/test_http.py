@@ -30,7 +30,7 @@ async def test_assets_are_served_with_their_content_type(build_dir: Path) -> Non
         inside_link = await http_request(server.port, "/link-in")
     assert script.status == 200 and script.body == APP_JS
     assert "javascript" in script.headers["content-type"]
-    assert "cache-control" not in script.headers
+    assert script.headers["cache-control"] == "no-cache"  # kept by the browser, checked before each use
     assert data.status == 200 and data.headers["content-type"].startswith("application/json")
     # A symlink that stays inside the build dir is an ordinary file.
     assert inside_link.status == 200 and inside_link.body == APP_JS

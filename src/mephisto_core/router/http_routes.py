@@ -12,6 +12,7 @@ from http import HTTPStatus
 from importlib import resources
 
 from mephisto_core.router.build_store import BuildStore
+from mephisto_core.router.http_encoding import GZIP_MAX_BYTES, accepts_gzip, etag_matches
 from mephisto_core.router.http_server import HttpRequest as Request
 from mephisto_core.router.http_server import HttpResponse as Response
 from mephisto_core.router.static_files import StaticFile, StaticFiles, StaticFileUnavailable, url_path_parts
@@ -30,8 +31,9 @@ _UPLOAD_LIMIT_MARKER = b"__MEPHISTO_MAX_UPLOAD_BYTES__"
 _MESSAGE_LIMIT_MARKER = b"__MEPHISTO_MAX_MESSAGE_BYTES__"
 
 # Files served are kept in memory after their first read (a crowd opening the same task page would otherwise
-# cost a thread hop and a file read each), up to these sizes; larger files are read on every request.
-CACHE_FILE_MAX_BYTES = 256 * 2**10
+# cost a thread hop and a file read each), with their gzipped copy, up to these sizes (a file's limit is the one
+# for compressing it: larger files are read, and sent as they are, on every request).
+CACHE_FILE_MAX_BYTES = GZIP_MAX_BYTES
 CACHE_TOTAL_MAX_BYTES = 32 * 2**20
 
 # What a standalone router shows while no operator has pushed a task to it: neutral, naming nobody.
@@ -45,11 +47,13 @@ NO_TASK_PAGE = b"""<!doctype html>
 """
 
 
-def load_client_js(max_upload_bytes: int, max_message_bytes: int) -> bytes:
-    """The packaged `mephisto-task.js` with this router's limits filled in. Blocking (reads a file)."""
+def load_client_js(max_upload_bytes: int, max_message_bytes: int) -> StaticFile:
+    """The packaged `mephisto-task.js` with this router's limits filled in, ready to be sent. Blocking (reads a
+    file and compresses it)."""
     source = resources.files("mephisto_core.router").joinpath("static/mephisto-task.js").read_bytes()
     source = source.replace(_UPLOAD_LIMIT_MARKER, str(max_upload_bytes).encode())
-    return source.replace(_MESSAGE_LIMIT_MARKER, str(max_message_bytes).encode())
+    source = source.replace(_MESSAGE_LIMIT_MARKER, str(max_message_bytes).encode())
+    return StaticFile.of(source, "text/javascript; charset=utf-8", cacheable=True)
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -69,7 +73,7 @@ def build_response(
     body: bytes,
     content_type: str,
     *,
-    cacheable: bool = False,
+    cache_control: str = "no-store",
     extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> Response:
     """An HTTP response with the headers every router answer carries."""
@@ -80,11 +84,38 @@ def build_response(
         ("X-Content-Type-Options", "nosniff"),
         # Providers show the page in a frame (MTurk ExternalQuestion), so any ancestor may frame it.
         ("Content-Security-Policy", "frame-ancestors *"),
+        ("Cache-Control", cache_control),
     ]
-    if not cacheable:
-        headers.append(("Cache-Control", "no-store"))
     headers.extend(extra_headers)
     return Response(status.value, status.phrase, headers, body)
+
+
+def file_response(request: Request, found: StaticFile) -> Response:
+    """A file's answer to a GET: gzipped when the file has a compressed copy and the client accepts gzip, and
+    `304 Not Modified` (no body) when the client's copy is current.
+
+    Pages (HTML) are never stored by the browser (`no-store`). Everything else may be, and is checked with the
+    server before each use (`no-cache` and an entity tag): a relaunch with changed files, or an upgraded router's
+    client library, reaches every page at once, and an unchanged file costs a 304 instead of its bytes.
+    """
+    headers: list[tuple[str, str]] = []
+    if found.gzipped is not None:
+        headers.append(("Vary", "Accept-Encoding"))  # for caches between the router and the browser
+    if not found.cacheable:
+        cache_control = "no-store"
+    else:
+        cache_control = "no-cache"
+        headers.append(("ETag", found.etag))
+        if etag_matches(request.get("If-None-Match"), found.etag):
+            not_modified = [("Date", _http_date()), ("Cache-Control", cache_control), *headers]
+            return Response(HTTPStatus.NOT_MODIFIED.value, HTTPStatus.NOT_MODIFIED.phrase, not_modified, b"")
+    body = found.body
+    if found.gzipped is not None and accepts_gzip(request.get("Accept-Encoding")):
+        body = found.gzipped
+        headers.append(("Content-Encoding", "gzip"))
+    return build_response(
+        HTTPStatus.OK, body, found.content_type, cache_control=cache_control, extra_headers=tuple(headers)
+    )
 
 
 def text_response(status: HTTPStatus, text: str, extra_headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -99,7 +130,7 @@ class HttpRoutes:
     def __init__(
         self,
         builds: BuildStore,
-        client_js: bytes,
+        client_js: StaticFile,
         operator_connected: Callable[[], bool],
         run_over: Callable[[], bool],
     ) -> None:
@@ -141,7 +172,7 @@ class HttpRoutes:
         found = self._cache.get(parts) if parts is not None else None
         if found is None:
             return None
-        return build_response(HTTPStatus.OK, found.body, found.content_type, cacheable=found.cacheable)
+        return file_response(request, found)
 
     async def warm(self) -> None:
         """Read the served build's task page (`/`) into memory now, before any worker asks for it.
@@ -175,8 +206,9 @@ class HttpRoutes:
     async def _respond_to_get(self, request: Request) -> Response:
         path = request.path.split("?", 1)[0]
         if path == CLIENT_JS_PATH:
-            # Not cacheable: a router upgrade must reach pages that are already open in other tabs.
-            return build_response(HTTPStatus.OK, self._client_js, "text/javascript; charset=utf-8")
+            # Checked before each use (no-cache): a router upgrade must reach pages that are already open in other
+            # tabs.
+            return file_response(request, self._client_js)
         if path == HEALTH_PATH:
             health = {"status": "ok", "operator_connected": self._operator_connected(), "run_over": self._run_over()}
             body = json.dumps(health)
@@ -197,7 +229,7 @@ class HttpRoutes:
             return found
         if found is None:
             return text_response(HTTPStatus.NOT_FOUND, "Not found.\n")
-        return build_response(HTTPStatus.OK, found.body, found.content_type, cacheable=found.cacheable)
+        return file_response(request, found)
 
     async def _static_file(self, static: StaticFiles, target: str) -> StaticFile | Response | None:
         parts = url_path_parts(target)
@@ -219,7 +251,7 @@ class HttpRoutes:
                 "The server is busy; please reload this page in a few seconds.\n",
                 extra_headers=(("Retry-After", "5"),),
             )
-        size = len(found.body) if found is not None else 0
+        size = found.memory_bytes if found is not None else 0
         if self._cache_of is not static:
             return found  # the build changed during the read: answer it, but never cache it as the new build's
         fits = size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES

@@ -11,6 +11,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from mephisto_core.router.http_encoding import entity_tag, gzip_variant
+
 INDEX_FILE = "index.html"
 
 # Text types are served as UTF-8 so a page's scripts and styles decode the same in every browser.
@@ -28,11 +30,24 @@ class StaticFileUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StaticFile:
-    """A file ready to be sent: its bytes, its Content-Type and whether browsers may cache it."""
+    """A file ready to be sent: its bytes, its Content-Type, whether browsers may keep it (and ask whether it
+    changed), its entity tag and, when worth it, its gzipped bytes (`StaticFile.of` works the last two out)."""
 
     body: bytes
     content_type: str
     cacheable: bool
+    etag: str
+    gzipped: bytes | None
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str, *, cacheable: bool) -> StaticFile:
+        """The file ready to be sent, compressed once here (blocking: CPU in proportion to its size)."""
+        return cls(body, content_type, cacheable, entity_tag(body), gzip_variant(body, content_type))
+
+    @property
+    def memory_bytes(self) -> int:
+        """What keeping it in memory costs, its compressed copy included."""
+        return len(self.body) + (len(self.gzipped) if self.gzipped is not None else 0)
 
 
 def content_type_for(name: str) -> str:
@@ -102,4 +117,4 @@ class StaticFiles:
         except (ValueError, RuntimeError):
             # ValueError: outside the dir. RuntimeError: a symlink loop.
             return None
-        return StaticFile(body, content_type_for(real.name), cacheable=not real.name.endswith(".html"))
+        return StaticFile.of(body, content_type_for(real.name), cacheable=not real.name.endswith(".html"))
