@@ -15,6 +15,12 @@ from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.http_encoding import GZIP_MAX_BYTES, accepts_gzip, etag_matches
 from mephisto_core.router.http_server import HttpRequest as Request
 from mephisto_core.router.http_server import HttpResponse as Response
+from mephisto_core.router.page_versions import (
+    VERSIONED_CACHE_CONTROL,
+    requested_version,
+    version_of,
+    versioned_page,
+)
 from mephisto_core.router.static_files import StaticFile, StaticFiles, StaticFileUnavailable, url_path_parts
 from mephisto_core.router.versions import VERSION_PATH, version_info
 
@@ -96,7 +102,8 @@ def file_response(request: Request, found: StaticFile) -> Response:
 
     Pages (HTML) are never stored by the browser (`no-store`). Everything else may be, and is checked with the
     server before each use (`no-cache` and an entity tag): a relaunch with changed files, or an upgraded router's
-    client library, reaches every page at once, and an unchanged file costs a 304 instead of its bytes.
+    client library, reaches every page at once, and an unchanged file costs a 304 instead of its bytes. A request
+    that names the file's current version, as pages do (page_versions), may be kept for good.
     """
     headers: list[tuple[str, str]] = []
     if found.gzipped is not None:
@@ -104,7 +111,9 @@ def file_response(request: Request, found: StaticFile) -> Response:
     if not found.cacheable:
         cache_control = "no-store"
     else:
-        cache_control = "no-cache"
+        # Asked for by the version a page names it by (page_versions): kept without asking again.
+        current = requested_version(request.path) == version_of(found.etag)
+        cache_control = VERSIONED_CACHE_CONTROL if current else "no-cache"
         headers.append(("ETag", found.etag))
         if etag_matches(request.get("If-None-Match"), found.etag):
             not_modified = [("Date", _http_date()), ("Cache-Control", cache_control), *headers]
@@ -260,12 +269,31 @@ class HttpRoutes:
             self._cache_bytes += size
         return found
 
+    def _lookup(self, static: StaticFiles, target: str) -> StaticFile | None:
+        """`static.lookup(target)`, a page's references given their files' versions. Blocking (worker thread)."""
+        found = static.lookup(target)
+        if found is None or found.cacheable or not found.content_type.startswith("text/html"):
+            return found
+
+        def version(path: str) -> str | None:
+            if path == CLIENT_JS_PATH:
+                return version_of(self._client_js.etag)
+            try:
+                named = static.lookup(path)
+            except StaticFileUnavailable:
+                return None  # left as it is: revalidated as before
+            return version_of(named.etag) if named is not None and named.cacheable else None
+
+        page_path = target.split("?", 1)[0].split("#", 1)[0]
+        body = versioned_page(found.body, page_path, version)
+        return found if body == found.body else StaticFile.of(body, found.content_type, cacheable=False)
+
     def _read(self, static: StaticFiles, parts: tuple[str, ...], target: str) -> asyncio.Future[StaticFile | None]:
         """The read of `parts` from `static` in a worker thread: the one under way, or a new one."""
         key = (static, parts)
         reading = self._reading.get(key)
         if reading is None:
-            reading = asyncio.ensure_future(asyncio.to_thread(static.lookup, target))
+            reading = asyncio.ensure_future(asyncio.to_thread(self._lookup, static, target))
             self._reading[key] = reading
             reading.add_done_callback(lambda _done: self._reading.pop(key, None))
         return reading
