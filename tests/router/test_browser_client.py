@@ -277,16 +277,10 @@ def test_chromium_keeps_the_versioned_client_library_and_uses_it_again_without_a
     task: LiveTask, task_page: Any
 ) -> None:
     task.connect_operator()
-    seen: list[tuple[str, dict[str, str], dict[str, str]]] = []
-
-    def record(response: Any) -> None:
-        if "/mephisto-task.js" in response.url:
-            seen.append((response.url, response.request.all_headers(), response.all_headers()))
-
-    task_page.on("response", record)
-    task_page.goto(task.server.url + "?worker_id=alice")
+    with task_page.expect_response(lambda response: "/mephisto-task.js" in response.url) as got:
+        task_page.goto(task.server.url + "?worker_id=alice")
     assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
-    ((url, request, answer),) = seen
+    url, request, answer = got.value.url, got.value.request.all_headers(), got.value.all_headers()
     assert re.search(r"/mephisto-task\.js\?v=[0-9a-f]{24}$", url), url  # the page names it by its version
     assert "gzip" in request["accept-encoding"] and answer["content-encoding"] == "gzip"
     assert answer["cache-control"] == "public, max-age=31536000, immutable"
@@ -295,3 +289,42 @@ def test_chromium_keeps_the_versioned_client_library_and_uses_it_again_without_a
     assert task_page.evaluate(READY_OR_REFUSAL)["ok"]  # the kept copy runs as the first did
     # Taken from the browser's cache: no bytes on the wire (a revalidation would count its headers).
     assert task_page.evaluate(f"() => performance.getEntriesByName({url!r})[0].transferSize") == 0
+
+
+# Records who made each WebSocket: the src of the script that was running ("" for the page's own lines).
+MAKERS = """window.__makers = [];
+const Original = window.WebSocket;
+window.WebSocket = class extends Original {
+  constructor(...args) {
+    super(...args);
+    window.__makers.push(document.currentScript ? document.currentScript.src : null);
+  }
+};"""
+
+
+def test_the_page_opens_its_socket_before_the_library_runs_and_the_library_takes_it_over(
+    task: LiveTask, task_page: Any
+) -> None:
+    operator = task.connect_operator()
+    task_page.add_init_script(MAKERS)
+    task_page.goto(task.server.url + "?worker_id=erin")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    assert task_page.evaluate("() => window.__makers") == [""]  # one socket, opened by the page's inline line
+    assert task_page.evaluate("() => window.__mephistoEarlySocket") is None  # taken over
+    assert len(operator.events("open")) == 1 and len(operator.messages("hello")) == 1
+    answer = task_page.evaluate("() => mephisto.handleSubmit({answer: 'early'})")
+    assert answer["type"] == "submitted"
+
+
+def test_an_early_socket_to_another_address_is_closed_and_the_library_opens_its_own(
+    task: LiveTask, task_page: Any
+) -> None:
+    operator = task.connect_operator()
+    # The page says where the library should connect (MEPHISTO_SOCKET_URL): the same router, by another name.
+    other = task.server.url.replace("127.0.0.1", "localhost").split("?")[0].rstrip("/") + "/ws"
+    task_page.add_init_script(f"{MAKERS}\nwindow.MEPHISTO_SOCKET_URL = {other.replace('http', 'ws', 1)!r};")
+    task_page.goto(task.server.url + "?worker_id=frank")
+    assert task_page.evaluate(READY_OR_REFUSAL)["ok"]
+    assert len(task_page.evaluate("() => window.__makers")) == 2
+    task.wait_for(lambda: len(operator.events("close")) == 1)  # the early one, closed unused
+    assert len(operator.events("open")) == 2 and len(operator.messages("hello")) == 1

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from router_helpers import http_request, running_router
 
+from mephisto_core.router.early_socket import with_early_socket
 from mephisto_core.router.http_encoding import entity_tag
 from mephisto_core.router.page_versions import requested_version, version_of, versioned_page
+from mephisto_core.testing.served_pages import page_as_built
 
 KNOWN = {"/app.js": "aaa", "/sub/style.css": "bbb", "/mephisto-task.js": "ccc", "/live.js": "ddd"}
 KEPT = "public, max-age=31536000, immutable"
@@ -99,3 +101,14 @@ async def test_a_page_whose_scripts_cannot_be_versioned_is_served_as_written(bui
     async with running_router(build_dir) as server:
         answer = await http_request(server.port, "/")
     assert answer.status == 200 and answer.body == page
+
+
+def test_a_served_page_gives_back_its_build_for_tests() -> None:
+    built = (
+        b'<!doctype html><link rel="stylesheet" href="/sub/style.css?theme=dark">'
+        b'<script src="/mephisto-task.js"></script><script src="/app.js"></script>'
+    )
+    versions = {"/mephisto-task.js": "0" * 24, "/app.js": "1" * 24, "/sub/style.css": "2" * 24}
+    served = with_early_socket(versioned_page(built, "/", versions.get))
+    assert served != built and b"&v=" + b"2" * 24 in served
+    assert page_as_built(served) == built

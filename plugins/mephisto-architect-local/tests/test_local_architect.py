@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from mephisto_core import plugins
 from mephisto_core.abstractions import Deployment
 from mephisto_core.errors import ConfigError
+from mephisto_core.testing.served_pages import page_as_built
 
 SECRET = "s3cret-for-tests"
 
@@ -44,7 +45,7 @@ async def _serves_the_build(deployment: Deployment, build_dir: Path) -> None:
     port = deployment.worker_url.rsplit(":", 1)[1].rstrip("/")
     assert deployment.channel_url == f"ws://127.0.0.1:{port}/_channel"
     status, body = await _fetch(deployment.worker_url + "?worker_id=alice")
-    assert (status, body) == (200, (build_dir / "index.html").read_bytes())
+    assert (status, page_as_built(body)) == (200, (build_dir / "index.html").read_bytes())
     status, body = await _fetch(deployment.worker_url + "mephisto-task.js")
     assert status == 200
     assert b"mephisto" in body

@@ -24,6 +24,7 @@ from mephisto_core.abstractions import Deployment
 from mephisto_core.errors import ConfigError, MephistoError
 from mephisto_core.operations.run.channel import OperatorChannel
 from mephisto_core.router import Shard
+from mephisto_core.testing.served_pages import page_as_built
 
 SECRET = "s3cret-for-tests"
 #: enough sockets that a router left without any would be a broken spread, not bad luck (3 * (2/3)**60 ~ 1e-10)
@@ -102,7 +103,7 @@ def test_routers_share_the_worker_port_and_split_its_connections(tmp_path: Path,
                 "router.json",
             ]
             status, body = await asyncio.to_thread(_get, deployment.worker_url)
-            assert (status, body) == (200, (build_dir / "index.html").read_bytes())
+            assert (status, page_as_built(body)) == (200, (build_dir / "index.html").read_bytes())
             # Another launch asked for this port is told it is taken: the routers' SO_REUSEPORT does not let a
             # socket without it in, so no second run can share the group's port.
             with pytest.raises(ConfigError, match="already in use"):

@@ -12,6 +12,7 @@ from http import HTTPStatus
 from importlib import resources
 
 from mephisto_core.router.build_store import BuildStore
+from mephisto_core.router.early_socket import with_early_socket
 from mephisto_core.router.http_encoding import GZIP_MAX_BYTES, accepts_gzip, etag_matches
 from mephisto_core.router.http_server import HttpRequest as Request
 from mephisto_core.router.http_server import HttpResponse as Response
@@ -270,7 +271,8 @@ class HttpRoutes:
         return found
 
     def _lookup(self, static: StaticFiles, target: str) -> StaticFile | None:
-        """`static.lookup(target)`, a page's references given their files' versions. Blocking (worker thread)."""
+        """`static.lookup(target)`, a page's references given their files' versions and its socket opened early
+        (early_socket). Blocking (worker thread)."""
         found = static.lookup(target)
         if found is None or found.cacheable or not found.content_type.startswith("text/html"):
             return found
@@ -285,7 +287,7 @@ class HttpRoutes:
             return version_of(named.etag) if named is not None and named.cacheable else None
 
         page_path = target.split("?", 1)[0].split("#", 1)[0]
-        body = versioned_page(found.body, page_path, version)
+        body = with_early_socket(versioned_page(found.body, page_path, version))
         return found if body == found.body else StaticFile.of(body, found.content_type, cacheable=False)
 
     def _read(self, static: StaticFiles, parts: tuple[str, ...], target: str) -> asyncio.Future[StaticFile | None]:

@@ -239,13 +239,29 @@
     return true;
   }
 
+  /** The socket the page's first lines opened for this script (the router adds them to task pages, so the
+   * socket opens while the scripts still download), if it is this script's and still opening or open. */
+  function takeEarlySocket(url) {
+    const early = global.__mephistoEarlySocket;
+    global.__mephistoEarlySocket = undefined;
+    if (!early || early.readyState > WebSocket.OPEN) {
+      return null;
+    }
+    if (early.url !== url) {
+      early.close();  // opened for another address: not the one this script talks to
+      return null;
+    }
+    return early;
+  }
+
   function connect() {
     if (state.finished) {
       return;
     }
     let socket;
     try {
-      socket = new WebSocket(socketUrl());
+      const url = socketUrl();
+      socket = takeEarlySocket(url) || new WebSocket(url);
     } catch (err) {
       scheduleReconnect();
       return;
@@ -274,6 +290,9 @@
     };
     // An error is always followed by close, which reconnects.
     socket.onerror = () => {};
+    if (socket.readyState === WebSocket.OPEN) {
+      socket.onopen();  // an early socket that opened before this script ran
+    }
   }
 
   /** Tell onConnection listeners when the socket opens or is lost (they get true / false). */
