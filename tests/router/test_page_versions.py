@@ -7,8 +7,10 @@ import gzip
 import re
 from pathlib import Path
 
+import pytest
 from router_helpers import http_request, running_router
 
+from mephisto_core.router import http_routes
 from mephisto_core.router.early_socket import with_early_socket
 from mephisto_core.router.http_encoding import entity_tag
 from mephisto_core.router.page_versions import requested_version, version_of, versioned_page
@@ -112,3 +114,16 @@ def test_a_served_page_gives_back_its_build_for_tests() -> None:
     served = with_early_socket(versioned_page(built, "/", versions.get))
     assert served != built and b"&v=" + b"2" * 24 in served
     assert page_as_built(served) == built
+
+
+async def test_a_file_too_large_to_keep_is_not_read_to_name_its_version(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_routes, "CACHE_FILE_MAX_BYTES", 1000)
+    (build_dir / "small.js").write_bytes(b"1;" * 100)
+    (build_dir / "large.js").write_bytes(b"1;" * 1000)
+    (build_dir / "index.html").write_bytes(b'<script src="/small.js"></script><script src="/large.js"></script>')
+    async with running_router(build_dir) as server:
+        page = await http_request(server.port, "/")
+    assert re.findall(rb'src="([^"]+)"', page.body)[1:] == [b"/large.js"]  # after /small.js?v=...
+    assert re.match(rb"/small\.js\?v=[0-9a-f]{24}$", re.findall(rb'src="([^"]+)"', page.body)[0])

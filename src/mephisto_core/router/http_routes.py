@@ -281,7 +281,8 @@ class HttpRoutes:
             if path == CLIENT_JS_PATH:
                 return version_of(self._client_js.etag)
             try:
-                named = static.lookup(path)
+                # A file too large to keep in memory is read for every request anyway; not read here too.
+                named = static.lookup(path, max_bytes=CACHE_FILE_MAX_BYTES)
             except StaticFileUnavailable:
                 return None  # left as it is: revalidated as before
             return version_of(named.etag) if named is not None and named.cacheable else None

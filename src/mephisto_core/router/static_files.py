@@ -94,8 +94,9 @@ class StaticFiles:
         """The resolved build dir."""
         return self._root
 
-    def lookup(self, target: str) -> StaticFile | None:
-        """Read the file a request target names, or None (404) if it is missing or not allowed. Blocking.
+    def lookup(self, target: str, max_bytes: int | None = None) -> StaticFile | None:
+        """Read the file a request target names, or None (404) if it is missing or not allowed (or, with
+        `max_bytes`, larger than that). Blocking.
 
         Raises StaticFileUnavailable when the server cannot read files right now (e.g. out of descriptors).
         """
@@ -108,6 +109,8 @@ class StaticFiles:
             # and not be a hidden file there.
             inside = real.relative_to(self._root)
             if any(part.startswith(".") for part in inside.parts) or not real.is_file():
+                return None
+            if max_bytes is not None and real.stat().st_size > max_bytes:
                 return None
             body = real.read_bytes()
         except OSError as exc:
