@@ -127,3 +127,11 @@ async def test_a_file_too_large_to_keep_is_not_read_to_name_its_version(
         page = await http_request(server.port, "/")
     assert re.findall(rb'src="([^"]+)"', page.body)[1:] == [b"/large.js"]  # after /small.js?v=...
     assert re.match(rb"/small\.js\?v=[0-9a-f]{24}$", re.findall(rb'src="([^"]+)"', page.body)[0])
+
+
+def test_a_reference_in_utf_8_or_in_no_encoding_at_all_is_handled() -> None:
+    names = {"/caf\u00e9.js": "eee"}
+    page = '<script src="/caf\u00e9.js"></script>'.encode()
+    assert versioned_page(page, "/", names.get) == '<script src="/caf\u00e9.js?v=eee"></script>'.encode()
+    latin = b'<script src="/caf\xe9.js"></script>'  # not UTF-8: no file of this server has that name
+    assert versioned_page(latin, "/", names.get) == latin

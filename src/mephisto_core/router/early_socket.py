@@ -31,7 +31,7 @@ EARLY_SOCKET_LINE = re.compile(re.escape(_OPEN.format(src="SRC").encode("ascii")
 
 
 def with_early_socket(page: bytes) -> bytes:
-    """`page` with the lines that open its socket just before the element that loads the client library (the
+    """`page` with the line that opens its socket just before the element that loads the client library (the
     browser has begun fetching the page's scripts by then), when it loads it; else `page` as it is."""
     client = _CLIENT_SCRIPT.search(page)
     if client is None:

@@ -44,13 +44,14 @@ def versioned_page(page: bytes, page_path: str, version: Callable[[str], str | N
         return attribute.sub(reference, match.group(0), count=1)
 
     def reference(match: re.Match[bytes]) -> bytes:
-        value = match.group(3).decode("ascii", "replace")
+        # Pages are UTF-8 (the router serves them so); bytes that are not come back out unchanged.
+        value = match.group(3).decode("utf-8", "surrogateescape")
         path = _own_path(value, page_path)
         found = version(path) if path is not None else None
         if found is None:
             return match.group(0)
         versioned = f"{value}{'&' if '?' in value else '?'}{VERSION_PARAM}={urllib.parse.quote(found)}"
-        return match.group(1) + match.group(2) + versioned.encode("ascii") + match.group(2)
+        return match.group(1) + match.group(2) + versioned.encode("utf-8", "surrogateescape") + match.group(2)
 
     return _TAG.sub(tag, page)
 

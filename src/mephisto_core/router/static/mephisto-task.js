@@ -239,8 +239,9 @@
     return true;
   }
 
-  /** The socket the page's first lines opened for this script (the router adds them to task pages, so the
-   * socket opens while the scripts still download), if it is this script's and still opening or open. */
+  /** The socket the page's inline line opened for this script (the router adds it just before this script's
+   * element in task pages, so the socket opens while the scripts still download), if it is the one this script
+   * would open and is still opening or open. */
   function takeEarlySocket(url) {
     const early = global.__mephistoEarlySocket;
     global.__mephistoEarlySocket = undefined;
