@@ -107,6 +107,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).
     ("page_loads", []),
+    # A worker's first and next visit in Chromium on a throttled connection (1.6 Mbit/s, 150 ms), form template.
+    ("page_open_browser", []),
     # PostgreSQL and SQLite at the same load, one after the other: the ratio of their units/s (issue 20).
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "sqlite"]),

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -284,3 +285,11 @@ def test_written_bytes_counts_what_a_process_writes_to_a_new_file(tmp_path: Path
     finally:
         writer.communicate("\n", timeout=10)
     assert written_bytes(writer.pid) is None  # the process is gone
+
+
+def test_every_benchmark_script_is_run_by_dev_bench() -> None:
+    # `./dev bench` refuses to start while a script is missing from noxfile.BENCH_RUNS; this says so before.
+    listed = set(re.findall(r'^\s*\(\s*"(\w+)",', (BENCHMARKS.parent / "noxfile.py").read_text(), re.MULTILINE))
+    scripts = {path.stem for path in BENCHMARKS.glob("[!_]*.py")}
+    assert scripts - listed == set(), "add these to noxfile.BENCH_RUNS"
+    assert listed - scripts == set(), "BENCH_RUNS names scripts that do not exist"
