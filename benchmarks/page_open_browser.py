@@ -1,8 +1,8 @@
 """How long a worker on a slow connection waits for the task: real Chromium opens the worker link of a real launch.
 
 For each `--server` (a `mephisto` console script; the first is the reference), in alternating rounds: `mephisto
-init` a task from `--template` (default `form`, the heaviest page of the built-in templates), launch it, and open
-`--loads` worker links in Chromium with its network throttled to a mobile connection (Chrome DevTools' own
+init` a task from `--template` (`form`, the heaviest page of the built-in templates, or `static`), launch it, and
+open `--loads` worker links in Chromium with its network throttled to a mobile connection (Chrome DevTools' own
 throttling: `--down-kbps`, `--up-kbps`, `--rtt-ms`). Each link is opened first in a fresh browser context (a first
 visit: nothing cached) and then reloaded (a return visit, as after "Do another unit"). Measured in the page: from
 navigation start until the task's Submit button is shown (its data arrived and the page drew it), and the bytes
@@ -22,6 +22,7 @@ from typing import Any
 
 from _launch import LaunchProcess
 from _run_info import code_version, loadavg_1m, machine_info
+from _task_folder import write_data_csv
 from _workdir import isolated_env, launch_command, temporary_workdir
 from playwright.sync_api import Browser, sync_playwright
 
@@ -43,7 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a server to measure: a name and its `mephisto` console script (repeat; the first is the reference); "
         "default: head=the mephisto beside this Python",
     )
-    parser.add_argument("--template", default="form", help="the task template (default form)")
+    parser.add_argument(
+        "--template",
+        choices=("form", "static"),
+        default="form",
+        help="the task template (default form, the heaviest page of the built-in templates)",
+    )
     parser.add_argument("--loads", type=int, default=5, help="worker links opened per server and round (default 5)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, each server once per round (default 2)")
     parser.add_argument("--down-kbps", type=float, default=1600, help="download kbit/s (default 1600)")
@@ -99,7 +105,12 @@ def measure(mephisto: Path, args: argparse.Namespace, browser: Browser, round_no
         made = run_mephisto("init", workdir / "task", "--template", args.template, env=env)
         if made.returncode != 0:
             raise SystemExit(f"mephisto init failed:\n{made.stdout}{made.stderr}")
-        command = launch_command([str(mephisto)], workdir / "task" / "task.toml", f"blueprint.units={args.loads}")
+        if args.template == "form":  # one form config, made into this many units
+            overrides = [f"blueprint.units={args.loads}"]
+        else:  # a data row per unit
+            write_data_csv(workdir / "task" / "data.csv", args.loads)
+            overrides = []
+        command = launch_command([str(mephisto)], workdir / "task" / "task.toml", *overrides)
         launch = LaunchProcess(command, env, workdir / "launch.stderr")
         try:
             return open_links(browser, launch.worker_base_url(60), args.loads, args, round_no)

@@ -240,12 +240,15 @@ def test_page_loads_counts_the_bytes_of_a_first_visit_a_return_visit_and_a_clien
     assert plain > 2.5 * gzipped and gzipped > 5 * kept > 0, (plain, gzipped, kept)
 
 
-def test_page_open_browser_times_a_first_and_a_return_visit_in_chromium() -> None:
+@pytest.mark.parametrize("template", ["form", "static"])
+def test_page_open_browser_times_a_first_and_a_return_visit_in_chromium(template: str) -> None:
     try:
         check_browser_available()
     except BrowserUnavailable as exc:
         unavailable(str(exc))
-    result = _json_line_of("page_open_browser.py", "--loads", "1", "--rounds", "1", "--rtt-ms", "100")
+    result = _json_line_of(
+        "page_open_browser.py", "--loads", "2", "--rounds", "1", "--rtt-ms", "100", "--template", template
+    )
     head = result["medians"]["head"]
     # the return visit keeps the scripts (304s): a fraction of the bytes of the first
     assert 0 < head["return"]["bytes"] < head["first"]["bytes"] / 2, head
