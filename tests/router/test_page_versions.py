@@ -14,6 +14,7 @@ from mephisto_core.router import http_routes
 from mephisto_core.router.early_socket import with_early_socket
 from mephisto_core.router.http_encoding import entity_tag
 from mephisto_core.router.page_versions import requested_version, version_of, versioned_page
+from mephisto_core.router.static_files import StaticFile, StaticFiles
 from mephisto_core.testing.served_pages import page_as_built
 
 KNOWN = {"/app.js": "aaa", "/sub/style.css": "bbb", "/mephisto-task.js": "ccc", "/live.js": "ddd"}
@@ -135,3 +136,24 @@ def test_a_reference_in_utf_8_or_in_no_encoding_at_all_is_handled() -> None:
     assert versioned_page(page, "/", names.get) == '<script src="/caf\u00e9.js?v=eee"></script>'.encode()
     latin = b'<script src="/caf\xe9.js"></script>'  # not UTF-8: no file of this server has that name
     assert versioned_page(latin, "/", names.get) == latin
+
+
+async def test_a_file_the_page_names_twice_is_read_once_to_version_it(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (build_dir / "style.css").write_bytes(b"body { color: black; }\n" * 10)
+    (build_dir / "index.html").write_bytes(
+        b'<link rel="stylesheet" href="/style.css"><link rel="preload" as="style" href="style.css">'
+    )
+    reads: list[str] = []
+    original = StaticFiles.lookup
+
+    def counted(self: StaticFiles, target: str, max_bytes: int | None = None) -> StaticFile | None:
+        reads.append(target)
+        return original(self, target, max_bytes)
+
+    monkeypatch.setattr(StaticFiles, "lookup", counted)
+    async with running_router(build_dir) as server:
+        page = await http_request(server.port, "/")
+    assert page.body.count(b"style.css?v=") == 2
+    assert reads.count("/style.css") == 1

@@ -277,15 +277,17 @@ class HttpRoutes:
         if found is None or found.cacheable or not found.content_type.startswith("text/html"):
             return found
 
+        versions: dict[str, str | None] = {CLIENT_JS_PATH: version_of(self._client_js.etag)}
+
         def version(path: str) -> str | None:
-            if path == CLIENT_JS_PATH:
-                return version_of(self._client_js.etag)
-            try:
-                # A file too large to keep in memory is read for every request anyway; not read here too.
-                named = static.lookup(path, max_bytes=CACHE_FILE_MAX_BYTES)
-            except StaticFileUnavailable:
-                return None  # left as it is: revalidated as before
-            return version_of(named.etag) if named is not None and named.cacheable else None
+            if path not in versions:  # each file read once, however often the page names it
+                try:
+                    # A file too large to keep in memory is read for every request anyway; not read here too.
+                    named = static.lookup(path, max_bytes=CACHE_FILE_MAX_BYTES)
+                except StaticFileUnavailable:
+                    named = None  # left as it is: revalidated as before
+                versions[path] = version_of(named.etag) if named is not None and named.cacheable else None
+            return versions[path]
 
         page_path = target.split("?", 1)[0].split("#", 1)[0]
         body = with_early_socket(versioned_page(found.body, page_path, version))
