@@ -129,3 +129,11 @@ async def test_a_shared_read_the_server_cannot_do_now_answers_every_sharer_503(
         later = await http_request(server.port, "/")
     assert {answer.status for answer in answers} == {503}
     assert later.status == 200 and later.body == INDEX_HTML
+
+
+async def test_the_files_a_page_names_are_kept_with_it_and_read_once(build_dir: Path) -> None:
+    (build_dir / "index.html").write_bytes(b'<!doctype html><script src="/sub/app.js"></script>')
+    async with running_router(build_dir) as server:  # the router reads `/` before any worker asks
+        (build_dir / "sub" / "app.js").unlink()  # from now on only the memory copy can answer
+        script = await http_request(server.port, "/sub/app.js")
+    assert script.status == 200 and script.body == APP_JS

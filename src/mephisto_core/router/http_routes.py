@@ -63,6 +63,9 @@ def load_client_js(max_upload_bytes: int, max_message_bytes: int) -> StaticFile:
     return StaticFile.of(source, "text/javascript; charset=utf-8", cacheable=True)
 
 
+#: a file read (None: not found), and the files a page names that were read to version it, by their path parts
+_Read = tuple[StaticFile | None, dict[tuple[str, ...], StaticFile]]
+
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -154,7 +157,7 @@ class HttpRoutes:
         self._cache_bytes = 0
         self._cache_of: StaticFiles | None = None
         # The reads under way: a burst of pages asking for a file not yet cached shares one read, not one each.
-        self._reading: dict[tuple[StaticFiles, tuple[str, ...]], asyncio.Future[StaticFile | None]] = {}
+        self._reading: dict[tuple[StaticFiles, tuple[str, ...]], asyncio.Future[_Read]] = {}
 
     def respond_now(self, request: Request, *, has_body: bool = False) -> Response | None:
         """The answer `respond` would give, when it needs no file read (None then: await `respond`)."""
@@ -185,7 +188,8 @@ class HttpRoutes:
         return file_response(request, found)
 
     async def warm(self) -> None:
-        """Read the served build's task page (`/`) into memory now, before any worker asks for it.
+        """Read the served build's task page (`/`) into memory now, with the scripts and styles it names (read to
+        version them), before any worker asks for them.
 
         Otherwise every page of a launch's opening burst that comes before that first read ends waits for it, and
         the read runs in a worker thread that the burst itself keeps from the CPU (docs/performance.md). A page that
@@ -253,7 +257,7 @@ class HttpRoutes:
         if cached is not None:
             return cached
         try:
-            found = await asyncio.shield(self._read(static, parts, target))
+            found, named = await asyncio.shield(self._read(static, parts, target))
         except StaticFileUnavailable as exc:
             log.error("%s", exc)
             return text_response(
@@ -261,39 +265,54 @@ class HttpRoutes:
                 "The server is busy; please reload this page in a few seconds.\n",
                 extra_headers=(("Retry-After", "5"),),
             )
-        size = found.memory_bytes if found is not None else 0
         if self._cache_of is not static:
             return found  # the build changed during the read: answer it, but never cache it as the new build's
-        fits = size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES
-        if found is not None and fits and parts not in self._cache:  # each sharer of a read comes here
-            self._cache[parts] = found
-            self._cache_bytes += size
+        if found is not None:
+            self._keep(parts, found)  # each sharer of a read comes here
+        for named_parts, file in named.items():  # the files a page names, read to version it
+            self._keep(named_parts, file)
         return found
 
-    def _lookup(self, static: StaticFiles, target: str) -> StaticFile | None:
+    def _keep(self, parts: tuple[str, ...], found: StaticFile) -> None:
+        """Keep a file of the served build in memory, if it fits and is not kept already."""
+        size = found.memory_bytes
+        fits = size <= CACHE_FILE_MAX_BYTES and self._cache_bytes + size <= CACHE_TOTAL_MAX_BYTES
+        if fits and parts not in self._cache:
+            self._cache[parts] = found
+            self._cache_bytes += size
+
+    def _lookup(self, static: StaticFiles, target: str) -> _Read:
         """`static.lookup(target)`, a page's references given their files' versions and its socket opened early
-        (early_socket). Blocking (worker thread)."""
+        (early_socket), with the files the page names that were read for it (kept in memory like any file read).
+        Blocking (worker thread)."""
         found = static.lookup(target)
+        named: dict[tuple[str, ...], StaticFile] = {}
         if found is None or found.cacheable or not found.content_type.startswith("text/html"):
-            return found
+            return found, named
 
         versions: dict[str, str | None] = {CLIENT_JS_PATH: version_of(self._client_js.etag)}
 
         def version(path: str) -> str | None:
             if path not in versions:  # each file read once, however often the page names it
+                parts = url_path_parts(path)
                 try:
                     # A file too large to keep in memory is read for every request anyway; not read here too.
-                    named = static.lookup(path, max_bytes=CACHE_FILE_MAX_BYTES)
+                    file = static.lookup(path, max_bytes=CACHE_FILE_MAX_BYTES) if parts is not None else None
                 except StaticFileUnavailable:
-                    named = None  # left as it is: revalidated as before
-                versions[path] = version_of(named.etag) if named is not None and named.cacheable else None
+                    file = None  # left as it is: revalidated as before
+                if file is not None and file.cacheable and parts is not None:
+                    named[parts] = file
+                    versions[path] = version_of(file.etag)
+                else:
+                    versions[path] = None
             return versions[path]
 
         page_path = target.split("?", 1)[0].split("#", 1)[0]
         body = with_early_socket(versioned_page(found.body, page_path, version))
-        return found if body == found.body else StaticFile.of(body, found.content_type, cacheable=False)
+        page = found if body == found.body else StaticFile.of(body, found.content_type, cacheable=False)
+        return page, named
 
-    def _read(self, static: StaticFiles, parts: tuple[str, ...], target: str) -> asyncio.Future[StaticFile | None]:
+    def _read(self, static: StaticFiles, parts: tuple[str, ...], target: str) -> asyncio.Future[_Read]:
         """The read of `parts` from `static` in a worker thread: the one under way, or a new one."""
         key = (static, parts)
         reading = self._reading.get(key)
