@@ -178,7 +178,9 @@ def test_categorical_rule_booleans_short_strings_and_few_values() -> None:
         table.aggregate("vote")
 
 
-def test_missing_optional_packages_name_the_extra_to_install(rows: ExportRows, tmp_path: Path) -> None:
+def test_missing_optional_packages_name_the_extra_to_install_and_agreement_needs_none(
+    rows: ExportRows, tmp_path: Path
+) -> None:
     _build(rows)
     # Shadow both packages with modules that fail to import, as on an install without the extra.
     blockers = tmp_path / "blockers"
@@ -186,10 +188,13 @@ def test_missing_optional_packages_name_the_extra_to_install(rows: ExportRows, t
     (blockers / "crowdkit" / "__init__.py").write_text("raise ImportError('crowd-kit is not installed')\n")
     (blockers / "krippendorff.py").write_text("raise ImportError('krippendorff is not installed')\n")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(blockers), os.environ.get("PYTHONPATH")]))}
-    for args in (["--agreement"], ["--aggregate", "mace"]):
-        result = run_mephisto("export", *args, env=env)
-        assert result.returncode == 1, result.stdout
-        assert "pip install 'mephisto-core[agreement]'" in result.stderr and "Traceback" not in result.stderr
+    result = run_mephisto("export", "--aggregate", "mace", env=env)
+    assert result.returncode == 1, result.stdout
+    assert "pip install 'mephisto-core[agreement]'" in result.stderr and "Traceback" not in result.stderr
+    # Agreement needs neither: its alphas are computed in place (operations/review/alpha.py).
+    result = run_mephisto("export", "--agreement", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"]["alpha"] == pytest.approx(3 / 23)
 
 
 def test_agreement_and_aggregate_together_is_a_usage_error(sqlite_rows: ExportRows) -> None:

@@ -221,3 +221,45 @@ def test_a_page_skips_by_id_and_matches_the_same_slice_of_units(
     assert sum('FROM "unit"' in s and "ORDER BY" in s and "LIMIT" in s for s in statements) == 2
     with pytest.raises(ValueError, match="offset must be >= 0"):
         browser.page(-1, 5)
+
+
+def test_answers_are_the_units_who_and_what_in_id_order(database: Database, rows: ExportRows) -> None:
+    _two_tasks(rows)
+    run = rows.run(rows.task("many"))
+    for n in range(25):  # across batches: 10 answer rows per query at batch_size 1
+        rows.submitted(rows.assignment(run, n=n), n % 2, f"w{n % 4}", {"label": n % 3, "note": None})
+    browser = DataBrowser(database, batch_size=1)
+    queries: list[dict[str, Any]] = [
+        {},
+        {"task": "labels"},
+        {"task": "many"},
+        {"worker": "alice"},
+        {"statuses": ["accepted", "rejected"]},
+        {"include_unsubmitted": True},
+    ]
+    for query in queries:
+        expected = [
+            (r.unit_id, r.assignment_id, r.unit_index, r.worker_db_id, r.outputs) for r in browser.units(**query)
+        ]
+        assert [tuple(answer) for answer in browser.answers(**query)] == expected, query
+    assert len(list(browser.answers(task="many"))) == 25
+
+
+def test_a_page_reads_no_more_units_than_it_shows(
+    database: Database, rows: ExportRows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = rows.run(rows.task("labels"))
+    made = [rows.submitted(rows.assignment(run, n=n), 0, "w", {"label": "x"}).id for n in range(9)]
+    browser = DataBrowser(database)  # batches of 1,000: a page of 3 used to read every unit after its start
+    batches: list[int] = []
+    real_raw = browser._raw
+
+    def raw(query: Any) -> list[tuple[Any, ...]]:
+        found = real_raw(query)
+        if '"inputs"' in query.sql()[0]:  # the batch of records, not the counts, reviews or files
+            batches.append(len(found))
+        return found
+
+    monkeypatch.setattr(browser, "_raw", raw)
+    assert _ids(browser.page(2, 3, task="labels")) == made[2:5]
+    assert batches == [3]

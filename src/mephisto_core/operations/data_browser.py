@@ -15,9 +15,9 @@ batches, not units.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import peewee as pw
@@ -37,6 +37,7 @@ from mephisto_core.data_model import (
 from mephisto_core.data_model.procedure_calls import ProcedureCall
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.export.records import (
+    Answer,
     UnitRecord,
     file_dict,
     json_value,
@@ -45,11 +46,14 @@ from mephisto_core.operations.export.records import (
     utc_datetime,
 )
 from mephisto_core.operations.review.worker_stats import WorkerStats, submitted_unit_counts
-from mephisto_core.operations.unit_filters import UnitFilters, UnitQuery
+from mephisto_core.operations.unit_filters import UnitFilters, UnitQuery, of_task
 
-__all__ = ["DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
+__all__ = ["Answer", "DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
 
 BATCH_SIZE = 1000
+#: `answers()` reads this many times `batch_size` rows per query: an answer row is a fraction of a record's size, and
+#: building each batch's query took a fifth of the read at 1,000.
+ANSWER_ROWS_PER_RECORD = 10
 _ALL_STATUSES = tuple(s.value for s in UnitStatus)
 
 
@@ -118,23 +122,53 @@ class DataBrowser:
             if row is None:
                 return []
             start_after = int(row[0])
-        return list(islice(self.iter_filtered(filters, start_after), limit))
+        return list(self.iter_filtered(filters, start_after, limit))
 
-    def iter_filtered(self, filters: UnitFilters, start_after: int | None = None) -> Iterator[UnitRecord]:
+    def iter_filtered(
+        self, filters: UnitFilters, start_after: int | None = None, limit: int | None = None
+    ) -> Iterator[UnitRecord]:
         """The units matching already-resolved filters (what `units()` and the exporter share), in id order,
-        beginning after unit id `start_after` when given."""
+        beginning after unit id `start_after` when given, at most `limit` of them (read no further than that)."""
         bounds = self._id_bounds(filters)
         if bounds is None:
             return
         last_id, upto = bounds[0] - 1, bounds[1]
         if start_after is not None:
             last_id = max(last_id, start_after)
-        while last_id < upto:
-            batch = self._fetch_batch(filters, last_id, upto)
+        left = limit
+        while last_id < upto and (left is None or left > 0):
+            size = self.batch_size if left is None else min(self.batch_size, left)
+            batch = self._fetch_batch(filters, last_id, upto, size)
             if not batch:
                 return
             yield from batch
             last_id = batch[-1].unit_id
+            if left is not None:
+                left -= len(batch)
+
+    def answers(self, query: UnitQuery | None = None, /, **fields: Any) -> Iterator[Answer]:
+        """Who answered what, for the units `units()` would yield with the same filters, in id order: only the
+        columns agreement needs, without inputs, reviews, files or calls (a task's 100,000 answers in a fraction of
+        the time its records take)."""
+        filters = UnitQuery.of(query, fields).resolve()
+        bounds = self._id_bounds(filters)
+        if bounds is None:
+            return
+        last_id, upto = bounds[0] - 1, bounds[1]
+        while last_id < upto:
+            query = (
+                Unit.select(Unit.id, Unit.assignment, Unit.unit_index, Unit.worker, Agent.outputs)
+                .join_from(Unit, Agent, pw.JOIN.LEFT_OUTER, on=(Agent.id == Unit.agent_id))
+                .where((Unit.id > last_id) & (Unit.id <= upto))
+                .order_by(Unit.id)
+                .limit(self.batch_size * ANSWER_ROWS_PER_RECORD)
+            )
+            rows = self._raw(self._filtered(query, filters, use_indexes=False, agent_joined=True))
+            if not rows:
+                return
+            for unit_id, assignment_id, unit_index, worker_db_id, outputs in rows:
+                yield Answer(unit_id, assignment_id, unit_index, worker_db_id, json_value(outputs))
+            last_id = rows[-1][0]
 
     def count(self, query: UnitQuery | None = None, /, **fields: Any) -> int:
         """How many units `units()` would yield with the same filters."""
@@ -146,7 +180,7 @@ class DataBrowser:
 
     def unit(self, unit_id: int) -> UnitRecord:
         """One unit by id, whatever its status; NotFound when there is none."""
-        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id)
+        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id, 1)
         if not batch:
             raise NotFound(f"unit {unit_id} does not exist")
         return batch[0]
@@ -155,10 +189,14 @@ class DataBrowser:
 
     def tasks(self) -> list[TaskSummary]:
         """Every task, by name."""
-        runs = dict(TaskRun.select(TaskRun.task, pw.fn.COUNT(TaskRun.id)).group_by(TaskRun.task).tuples())
-        counts = _status_counts(
-            Unit.select(Unit.task, Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.task, Unit.status)
-        )
+        task_of_run = dict(TaskRun.select(TaskRun.id, TaskRun.task).tuples())
+        runs = Counter(task_of_run.values())
+        # Counted by run, which the (task_run, status, id) index answers without reading a row, then summed by task.
+        counts: dict[int, Counter[str]] = {}
+        for run_id, by_status in _status_counts(
+            Unit.select(Unit.task_run, Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.task_run, Unit.status)
+        ).items():
+            counts.setdefault(task_of_run[run_id], Counter()).update(by_status)
         return [
             TaskSummary(
                 task_id=task.id,
@@ -166,7 +204,7 @@ class DataBrowser:
                 blueprint_type=task.blueprint_type,
                 created_at=utc_datetime(task.created_at),
                 runs=int(runs.get(task.id, 0)),
-                unit_counts=counts.get(task.id, {}),
+                unit_counts=dict(counts.get(task.id, {})),
             )
             for task in Task.select().order_by(Task.name)
         ]
@@ -215,8 +253,8 @@ class DataBrowser:
         """
         status = Unit.status if use_indexes else Unit.status.concat("")
         conditions = [status.in_(list(filters.statuses))]
-        if filters.task_id is not None:
-            conditions.append((Unit.task if use_indexes else Unit.task + 0) == filters.task_id)
+        if filters.task_id is not None and not (use_indexes and filters.run_id is not None):
+            conditions.append(of_task(filters.task_id) if use_indexes else (Unit.task + 0) == filters.task_id)
         if filters.run_id is not None:
             conditions.append((Unit.task_run if use_indexes else Unit.task_run + 0) == filters.run_id)
         if filters.worker_ids is not None:
@@ -242,7 +280,7 @@ class DataBrowser:
         low, high = query.tuples().get()
         return None if low is None else (int(low), int(high))
 
-    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int) -> list[UnitRecord]:
+    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int, size: int) -> list[UnitRecord]:
         query = (
             Unit.select(
                 Unit.id,
@@ -265,7 +303,7 @@ class DataBrowser:
             .join_from(Unit, Worker, pw.JOIN.LEFT_OUTER, on=(Worker.id == Unit.worker))
             .where((Unit.id > after_id) & (Unit.id <= upto_id))
             .order_by(Unit.id)
-            .limit(self.batch_size)
+            .limit(size)
         )
         query = self._filtered(query, filters, use_indexes=False, agent_joined=True)
         inputs_by_assignment: dict[int, Any] = {}

@@ -16,7 +16,7 @@ from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitSta
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.review.worker_stats import worker_details
-from mephisto_core.operations.unit_filters import UnitQuery
+from mephisto_core.operations.unit_filters import UnitQuery, of_task
 from mephisto_core.review_app.rendering import Rendering, shown_values
 from mephisto_core.review_app.summary import answer_summary
 from mephisto_core.review_app.validation import (
@@ -86,7 +86,7 @@ def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
     task = _task(task_id)
     if not _has_shared_assignments(task_id):
         return {"task_id": task_id, "fields": {}, "note": "no assignment of this task has two submitted units yet"}
-    return {"task_id": task_id, "fields": field_agreement(app.browser.units(UnitQuery(task=task.name))), "note": None}
+    return {"task_id": task_id, "fields": field_agreement(app.browser.answers(UnitQuery(task=task.name))), "note": None}
 
 
 def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
@@ -245,7 +245,7 @@ def _has_shared_assignments(task_id: int) -> bool:
     """Whether some assignment of the task has two or more submitted units (what agreement needs)."""
     shared = (
         Unit.select(Unit.assignment)
-        .where((Unit.task == task_id) & Unit.status.in_(_SUBMITTED))
+        .where(of_task(task_id) & Unit.status.in_(_SUBMITTED))
         .group_by(Unit.assignment)
         .having(pw.fn.COUNT(Unit.id) >= 2)
         .limit(1)
@@ -255,11 +255,16 @@ def _has_shared_assignments(task_id: int) -> bool:
 
 def _task_workers(task_id: int) -> list[dict[str, Any]]:
     """The workers who submitted units of a task, with how many (for the worker filter)."""
-    rows = (
-        Worker.select(Worker.id, Worker.name, Worker.provider_type, pw.fn.COUNT(Unit.id).alias("units"))
-        .join(Unit, on=(Unit.worker == Worker.id))
-        .where((Unit.task == task_id) & Unit.status.in_(_SUBMITTED))
-        .group_by(Worker.id, Worker.name, Worker.provider_type)
-        .order_by(Worker.name)
+    # Counted by worker id first, then joined: grouped by the worker's columns, every unit's row was joined too.
+    counts = (
+        Unit.select(Unit.worker.alias("worker_id"), pw.fn.COUNT(Unit.id).alias("units"))
+        .where(of_task(task_id) & Unit.status.in_(_SUBMITTED))
+        .group_by(Unit.worker)
     )
-    return [{"id": w.id, "name": w.name, "provider_type": w.provider_type, "units": w.units} for w in rows]
+    rows = (
+        Worker.select(Worker.id, Worker.name, Worker.provider_type, counts.c.units)
+        .join(counts, on=(counts.c.worker_id == Worker.id))
+        .order_by(Worker.name)
+        .tuples()
+    )
+    return [{"id": i, "name": name, "provider_type": provider, "units": n} for i, name, provider, n in rows]

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from mephisto_core.operations.export.review_columns import REVIEW_COLUMNS, review_columns
 
@@ -36,6 +36,16 @@ EXPORT_KEYS: tuple[str, ...] = (
     "procedure_calls",
     *REVIEW_COLUMNS,
 )
+
+
+class Answer(NamedTuple):
+    """One unit's answer as agreement reads it (`DataBrowser.answers`): no inputs, reviews, files or calls."""
+
+    unit_id: int
+    assignment_id: int
+    unit_index: int
+    worker_db_id: int | None
+    outputs: Any
 
 
 @dataclass(slots=True)

@@ -32,9 +32,8 @@ from itertools import combinations
 from typing import Any
 
 from mephisto_core.operations.export.records import UnitRecord
+from mephisto_core.operations.review.alpha import interval_alpha
 
-#: Above this many distinct values a numeric field gets no interval alpha (its value table would be too big).
-MAX_NUMERIC_VALUES = 1000
 _TOKEN = re.compile(r"\S+")
 SPAN_RULE = "characters more than half of the units marked"
 
@@ -110,7 +109,7 @@ class SpanTable:
             numbers[name]["mean_absolute_difference"] = statistics.fmean(
                 statistics.fmean(abs(a - b) for a, b in combinations(units, 2)) for units in values
             )
-            numbers[name]["interval_alpha"] = _interval_alpha(values)
+            numbers[name]["interval_alpha"] = interval_alpha(values)
 
     def aggregate_entries(self, assignment_id: int) -> dict[str, dict[str, Any]]:
         """One assignment's aggregated span and numeric fields, each as {"answer", "answers", "rule"} (numeric
@@ -223,22 +222,3 @@ def majority_spans(units: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
     for run in runs:
         run["text"] = text[run["start"] : run["end"]] if text is not None else ""
     return sorted(runs, key=lambda run: (run["start"], run["end"], run["label"]))
-
-
-def _interval_alpha(values: list[list[float]]) -> float | None:
-    from mephisto_core.operations.review.agreement import INSTALL_HINT, AgreementUnavailable
-
-    domain = sorted({value for units in values for value in units})
-    if len(domain) < 2 or len(domain) > MAX_NUMERIC_VALUES:
-        return None
-    try:
-        import krippendorff
-        import numpy as np
-    except ImportError as exc:
-        raise AgreementUnavailable(f"Krippendorff's alpha needs the krippendorff package: {INSTALL_HINT}") from exc
-    position = {value: index for index, value in enumerate(domain)}
-    counts = np.zeros((len(values), len(domain)), dtype=np.int64)
-    for row, units in enumerate(values):
-        for value in units:
-            counts[row, position[value]] += 1
-    return float(krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement="interval"))

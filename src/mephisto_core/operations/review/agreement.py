@@ -10,11 +10,10 @@ Definitions (also in docs/export.md):
 - **Percent agreement** of a field: for each assignment with at least two such units, the share of its unordered
   unit pairs that gave the same value; then the mean of those shares over the assignments, times 100. Values are
   the same when their JSON texts (keys sorted) are equal.
-- **Krippendorff's alpha** (nominal) of a field, computed by the `krippendorff` package with assignments as
-  units and unit indexes as coders (nominal alpha depends only on the values pooled within each assignment, so
-  which coder gave a value does not change it; the package is given those pooled counts). None when it is
-  undefined (a single value across all the data) or when assignments x distinct values exceed 5 million
-  (free text, where the computation would need gigabytes and the number would mean little).
+- **Krippendorff's alpha** (nominal) of a field, with assignments as units and unit indexes as coders (nominal
+  alpha depends only on the values pooled within each assignment, so which coder gave a value does not change
+  it), computed in one pass over the answers (`alpha.nominal_alpha`). None when it is undefined (a single value
+  across all the data).
 - **Categorical field**: every value of the field, across the units given, is a boolean or a string of at most
   100 characters (longer strings are free text), and the field has at most 50 distinct values (more is an
   identifier or short free text, not a set of choices). Only categorical fields are aggregated.
@@ -34,35 +33,46 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mephisto_core.errors import MephistoError
-from mephisto_core.operations.export.records import UnitRecord
+from mephisto_core.operations.export.records import Answer, UnitRecord
+from mephisto_core.operations.review.alpha import nominal_alpha
 
 #: A string longer than this is free text, not a category.
 MAX_CATEGORY_LENGTH = 100
 #: A field with more distinct values than this is not a set of choices (and crowd-kit's tables grow with it).
 MAX_CATEGORIES = 50
 AGGREGATION_METHODS = ("majority", "ds", "mace")
-#: Above this many assignments x distinct values, alpha is not computed (None): the field is free text.
-MAX_ALPHA_CELLS = 5_000_000
 INSTALL_HINT = "pip install 'mephisto-core[agreement]'"
 
 
 class AgreementUnavailable(MephistoError):
-    """An optional package that agreement or aggregation needs (krippendorff, crowd-kit) is not installed."""
+    """crowd-kit, which the `ds` and `mace` aggregations need, is not installed."""
 
 
-@dataclass(slots=True)
-class _Answer:
-    assignment_id: int
-    unit_index: int
-    worker: str  # who answered, as crowd-kit's `worker` column: the worker's row id, else the unit's
-    key: str  # the value's canonical JSON text: what "same answer" compares
+#: The value's JSON text with keys sorted: what "the same answer" compares (`json.dumps` with these options, without
+#: building an encoder per call, which took most of a dumps of a short string).
+_canonical_text = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 @dataclass
 class _FieldAnswers:
-    answers: list[_Answer] = field(default_factory=list)
+    """One output field's answers, a column each (the rows of crowd-kit's table)."""
+
+    assignments: list[int] = field(default_factory=list)
+    workers: list[str] = field(default_factory=list)  # crowd-kit's `worker`: the worker's row id, else the unit's
+    keys: list[str] = field(default_factory=list)  # each value's canonical JSON text: what "same answer" compares
     values: dict[str, Any] = field(default_factory=dict)  # canonical text -> the value itself
     categorical: bool = True
+
+    def pairable(self) -> list[list[str]]:
+        """The answers of each assignment that has two or more: the only ones with pairs to compare."""
+        grouped: dict[int, list[str]] = {}
+        for assignment_id, key in zip(self.assignments, self.keys, strict=True):
+            keys = grouped.get(assignment_id)
+            if keys is None:
+                grouped[assignment_id] = [key]
+            else:
+                keys.append(key)
+        return [keys for keys in grouped.values() if len(keys) >= 2]
 
 
 class AnswerTable:
@@ -70,15 +80,18 @@ class AnswerTable:
 
     def __init__(self) -> None:
         self._fields: dict[str, _FieldAnswers] = {}
+        # The canonical texts of the short scalars seen: the same few choices come back on every unit (long
+        # strings are free text, seldom seen twice). Keyed by type too, as True == 1 for a dict.
+        self._texts: dict[tuple[type, Any], str] = {}
 
     @classmethod
-    def from_records(cls, records: Iterable[UnitRecord]) -> AnswerTable:
+    def from_records(cls, records: Iterable[UnitRecord | Answer]) -> AnswerTable:
         table = cls()
         for record in records:
             table.add(record)
         return table
 
-    def add(self, record: UnitRecord) -> None:
+    def add(self, record: UnitRecord | Answer) -> None:
         """Take the record's output fields (a record without outputs, or a screening/gold unit, adds nothing)."""
         if record.unit_index < 0 or not isinstance(record.outputs, dict):
             return
@@ -86,12 +99,22 @@ class AnswerTable:
         for name, value in record.outputs.items():
             if value is None:
                 continue
-            answers = self._fields.setdefault(name, _FieldAnswers())
-            key = json.dumps(value, sort_keys=True, ensure_ascii=False)
-            answers.values.setdefault(key, value)
-            answers.answers.append(_Answer(record.assignment_id, record.unit_index, worker, key))
-            if answers.categorical and not is_category(value):
-                answers.categorical = False
+            answers = self._fields.get(name)
+            if answers is None:
+                answers = self._fields[name] = _FieldAnswers()
+            if isinstance(value, bool | int) or (isinstance(value, str) and len(value) <= MAX_CATEGORY_LENGTH):
+                key = self._texts.get((type(value), value))
+                if key is None:
+                    key = self._texts[type(value), value] = _canonical_text(value)
+            else:
+                key = _canonical_text(value)
+            if key not in answers.values:
+                answers.values[key] = value
+                if answers.categorical and not is_category(value):
+                    answers.categorical = False
+            answers.assignments.append(record.assignment_id)
+            answers.workers.append(worker)
+            answers.keys.append(key)
 
     @property
     def fields(self) -> list[str]:
@@ -110,14 +133,13 @@ class AnswerTable:
         """{field: {"percent", "alpha", "assignments"}} for each field that some assignment answered twice."""
         result: dict[str, dict[str, Any]] = {}
         for name, answers in self._fields.items():
-            by_assignment = _group_keys(answers.answers)
-            shares = [_pair_share(keys) for keys in by_assignment.values() if len(keys) >= 2]
-            if not shares:
+            pairable = answers.pairable()
+            if not pairable:
                 continue
             result[name] = {
-                "percent": 100.0 * sum(shares) / len(shares),
-                "alpha": _nominal_alpha(answers.answers),
-                "assignments": len(shares),
+                "percent": 100.0 * sum(_pair_share(keys) for keys in pairable) / len(pairable),
+                "alpha": nominal_alpha(pairable),
+                "assignments": len(pairable),
             }
         return result
 
@@ -130,7 +152,7 @@ class AnswerTable:
         aggregated: dict[int, dict[str, Any]] = {}
         for name in self.categorical_fields():
             answers = self._fields[name]
-            for assignment_id, key in _crowdkit_labels(answers.answers, method).items():
+            for assignment_id, key in _crowdkit_labels(answers, method).items():
                 aggregated.setdefault(assignment_id, {})[name] = answers.values[key]
         return aggregated
 
@@ -140,11 +162,11 @@ def is_category(value: Any) -> bool:
     return isinstance(value, bool) or (isinstance(value, str) and len(value) <= MAX_CATEGORY_LENGTH)
 
 
-def field_agreement(records: Iterable[UnitRecord]) -> dict[str, dict[str, Any]]:
+def field_agreement(records: Iterable[UnitRecord | Answer]) -> dict[str, dict[str, Any]]:
     """Percent agreement (0-100) and nominal Krippendorff's alpha per output field, with how many
     assignments (of two or more answering units) each is based on: `{field: {"percent", "alpha", "assignments"}}`.
 
-    Fields no assignment answered twice are left out. Needs the `krippendorff` package.
+    Fields no assignment answered twice are left out.
     """
     return AnswerTable.from_records(records).agreement()
 
@@ -157,61 +179,27 @@ def aggregate_answers(records: Iterable[UnitRecord], method: str) -> dict[int, d
     return AnswerTable.from_records(records).aggregate(method)
 
 
-def _group_keys(answers: list[_Answer]) -> dict[int, list[str]]:
-    grouped: dict[int, list[str]] = {}
-    for answer in answers:
-        grouped.setdefault(answer.assignment_id, []).append(answer.key)
-    return grouped
-
-
 def _pair_share(keys: list[str]) -> float:
     """Agreeing pairs / all pairs: a value given by k units makes k(k-1)/2 agreeing pairs among n(n-1)/2."""
     n = len(keys)
+    distinct = len(set(keys))
+    if distinct == n:  # the usual cases, without counting
+        return 0.0
+    if distinct == 1:
+        return 1.0
     agreeing = sum(k * (k - 1) for k in Counter(keys).values())
     return agreeing / (n * (n - 1))
 
 
-def _nominal_alpha(answers: list[_Answer]) -> float | None:
-    try:
-        import krippendorff
-        import numpy as np
-    except ImportError as exc:
-        raise AgreementUnavailable(f"Krippendorff's alpha needs the krippendorff package: {INSTALL_HINT}") from exc
-    # Only assignments with two or more values are pairable; the others add nothing to the coincidence matrix.
-    by_assignment = _group_keys(answers)
-    pairable = [keys for keys in by_assignment.values() if len(keys) >= 2]
-    codes: dict[str, int] = {}
-    for keys in pairable:
-        for key in keys:
-            codes.setdefault(key, len(codes))
-    if len(codes) < 2:
-        return None  # one value everywhere: expected disagreement is 0 and alpha is undefined
-    if len(pairable) * len(codes) > MAX_ALPHA_CELLS:
-        return None  # free text: the package's assignments x values table would need gigabytes
-    # The package's `value_counts` form (assignments x values: how many units gave each value) is the
-    # reliability data with coders already summed out, which is all nominal alpha depends on.
-    counts = np.zeros((len(pairable), len(codes)), dtype=np.int64)
-    for row, keys in enumerate(pairable):
-        for key in keys:
-            counts[row, codes[key]] += 1
-    return float(krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"))
-
-
-def _crowdkit_labels(answers: list[_Answer], method: str) -> dict[int, str]:
+def _crowdkit_labels(answers: _FieldAnswers, method: str) -> dict[int, str]:
     try:
         import pandas as pd
         from crowdkit.aggregation import MACE, DawidSkene, MajorityVote
     except ImportError as exc:
         raise AgreementUnavailable(f"--aggregate {method} needs crowd-kit: {INSTALL_HINT}") from exc
-    if not answers:
+    if not answers.keys:
         return {}
-    data = pd.DataFrame(
-        {
-            "task": [a.assignment_id for a in answers],
-            "worker": [a.worker for a in answers],
-            "label": [a.key for a in answers],
-        }
-    )
+    data = pd.DataFrame({"task": answers.assignments, "worker": answers.workers, "label": answers.keys})
     # MACE and Dawid-Skene start from seeded or deterministic estimates, so the same data gives the same answers.
     # MACE keeps the best of 3 restarts rather than crowd-kit's 10: each restart costs as much as a whole
     # Dawid-Skene fit, and on crowdsourcing data the best restart is nearly always among the first few.
