@@ -110,41 +110,33 @@ class DataBrowser:
     def page(self, offset: int, limit: int, query: UnitQuery | None = None, /, **fields: Any) -> list[UnitRecord]:
         """At most `limit` units of `units()` (same filters) after skipping the first `offset`.
 
-        The skip is one query over ids, so a late page costs no more than the first one.
+        One query over the indexes finds the page's unit ids, so a late page costs no more than the first one; then
+        only the page's id range is read. Left open at its end, the range let PostgreSQL plan the read for every
+        unit after the page's start (a tenth of a second per page at 100,000 units).
         """
         if offset < 0 or limit < 1:
             raise ValueError("offset must be >= 0 and limit >= 1")
         filters = UnitQuery.of(query, fields).resolve()
-        start_after: int | None = None
-        if offset:
-            skipped = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
-            row = skipped.offset(offset - 1).limit(1).tuples().first()
-            if row is None:
-                return []
-            start_after = int(row[0])
-        return list(self.iter_filtered(filters, start_after, limit))
+        ids = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
+        found = [int(unit_id) for (unit_id,) in ids.offset(offset).limit(limit).tuples()]
+        if not found:
+            return []
+        return list(self._records_between(filters, found[0] - 1, found[-1]))
 
-    def iter_filtered(
-        self, filters: UnitFilters, start_after: int | None = None, limit: int | None = None
-    ) -> Iterator[UnitRecord]:
-        """The units matching already-resolved filters (what `units()` and the exporter share), in id order,
-        beginning after unit id `start_after` when given, at most `limit` of them (read no further than that)."""
+    def iter_filtered(self, filters: UnitFilters) -> Iterator[UnitRecord]:
+        """The units matching already-resolved filters (what `units()` and the exporter share), in id order."""
         bounds = self._id_bounds(filters)
-        if bounds is None:
-            return
-        last_id, upto = bounds[0] - 1, bounds[1]
-        if start_after is not None:
-            last_id = max(last_id, start_after)
-        left = limit
-        while last_id < upto and (left is None or left > 0):
-            size = self.batch_size if left is None else min(self.batch_size, left)
-            batch = self._fetch_batch(filters, last_id, upto, size)
+        if bounds is not None:
+            yield from self._records_between(filters, bounds[0] - 1, bounds[1])
+
+    def _records_between(self, filters: UnitFilters, after_id: int, upto_id: int) -> Iterator[UnitRecord]:
+        """The matching units with ids in (`after_id`, `upto_id`], a batch at a time."""
+        while after_id < upto_id:
+            batch = self._fetch_batch(filters, after_id, upto_id)
             if not batch:
                 return
             yield from batch
-            last_id = batch[-1].unit_id
-            if left is not None:
-                left -= len(batch)
+            after_id = batch[-1].unit_id
 
     def answers(self, query: UnitQuery | None = None, /, **fields: Any) -> Iterator[Answer]:
         """Who answered what, for the units `units()` would yield with the same filters, in id order: only the
@@ -180,7 +172,7 @@ class DataBrowser:
 
     def unit(self, unit_id: int) -> UnitRecord:
         """One unit by id, whatever its status; NotFound when there is none."""
-        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id, 1)
+        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id)
         if not batch:
             raise NotFound(f"unit {unit_id} does not exist")
         return batch[0]
@@ -280,7 +272,7 @@ class DataBrowser:
         low, high = query.tuples().get()
         return None if low is None else (int(low), int(high))
 
-    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int, size: int) -> list[UnitRecord]:
+    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int) -> list[UnitRecord]:
         query = (
             Unit.select(
                 Unit.id,
@@ -303,7 +295,7 @@ class DataBrowser:
             .join_from(Unit, Worker, pw.JOIN.LEFT_OUTER, on=(Worker.id == Unit.worker))
             .where((Unit.id > after_id) & (Unit.id <= upto_id))
             .order_by(Unit.id)
-            .limit(size)
+            .limit(self.batch_size)
         )
         query = self._filtered(query, filters, use_indexes=False, agent_joined=True)
         inputs_by_assignment: dict[int, Any] = {}

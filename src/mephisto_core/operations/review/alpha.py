@@ -21,24 +21,24 @@ from collections.abc import Hashable, Iterable, Sequence
 def nominal_alpha(groups: Iterable[Sequence[Hashable]]) -> float | None:
     """Nominal alpha of answers grouped by assignment (equal answers agree, any two others disagree); None when
     the pairable answers hold fewer than two distinct values (no disagreement to expect)."""
-    pooled: Counter[Hashable] = Counter()
-    n = 0
+    pooled: list[Hashable] = []
     observed = 0.0  # sum over c != k of o_ck: per assignment, its ordered pairs of different answers / (m - 1)
     for answers in groups:
         m = len(answers)
         if m < 2:
             continue
-        if m == 2:  # the usual case, without a counter
-            first, second = answers
-            observed += 0.0 if first == second else 2.0
-        else:
+        pooled.extend(answers)
+        distinct = len(set(answers))
+        if distinct == m:  # no counter in the usual cases: all different (m(m - 1) pairs / (m - 1)) or all the same
+            observed += m
+        elif distinct > 1:
             counts = Counter(answers)
             observed += (m * m - sum(c * c for c in counts.values())) / (m - 1)
-        pooled.update(answers)
-        n += m
-    if len(pooled) < 2:
+    totals = Counter(pooled)
+    if len(totals) < 2:
         return None
-    expected = n * n - sum(c * c for c in pooled.values())  # sum over c != k of n_c n_k
+    n = len(pooled)
+    expected = n * n - sum(c * c for c in totals.values())  # sum over c != k of n_c n_k
     return 1.0 - (n - 1) * observed / expected
 
 
