@@ -103,6 +103,9 @@ def demo(session: nox.Session) -> None:
 BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("cli_startup", []),
     ("export_100k", []),
+    # The review app's API calls at 100,000 units, SQLite then PostgreSQL (~1 min each).
+    ("review_100k", []),
+    ("review_100k", ["--db", "postgresql"]),
     ("launch_100k", []),
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).

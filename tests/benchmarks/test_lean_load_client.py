@@ -259,6 +259,15 @@ def test_page_open_browser_times_a_first_and_a_return_visit_in_chromium(template
     assert result["ratios_to_reference"]["head"]["first"] == {"ms": 1.0, "bytes": 1.0}
 
 
+def test_review_100k_times_every_screen_of_two_installs_on_one_database() -> None:
+    mephisto = Path(sys.executable).parent / "mephisto"
+    result = _json_line_of("review_100k.py", "--units", "300", "--repeats", "1", "--server", f"again={mephisto}")
+    medians = result["median_ms"]
+    assert set(medians) == {"this", "again"} and set(medians["this"]) == set(medians["again"])
+    assert all(ms > 0 for by_call in medians.values() for ms in by_call.values()), medians
+    assert set(result["ratios_against"]["ratios"]["again"]) == set(medians["this"])
+
+
 def _filesystem_type(path: Path) -> str:
     """The type of the filesystem holding `path` (the longest mount point above it in /proc/self/mounts)."""
     best, kind = "", ""
