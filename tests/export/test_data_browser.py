@@ -263,3 +263,23 @@ def test_a_page_reads_no_more_units_than_it_shows(
     monkeypatch.setattr(browser, "_raw", raw)
     assert _ids(browser.page(2, 3, task="labels")) == made[2:5]
     assert batches == [3]
+
+
+@pytest.mark.parametrize("every", [1, 3, 250])
+def test_batches_read_bounded_windows_of_ids_and_miss_none(every: int) -> None:
+    # Each batch query is bounded above as well as by its LIMIT: with a lower bound alone, PostgreSQL (expecting a
+    # handful of matches from the unindexable filters) read and sorted every unit after it, for every batch.
+    from mephisto_core.operations.data_browser import _in_id_windows
+
+    matching = [unit_id for unit_id in range(1, 2001) if unit_id % every == 0]
+    spans: list[int] = []
+
+    def read(after: int, upto: int, size: int) -> list[int]:
+        spans.append(upto - after)
+        return [unit_id for unit_id in matching if after < unit_id <= upto][:size]
+
+    assert list(_in_id_windows(read, 0, 2000, 10, lambda unit_id: unit_id)) == matching
+    if every == 1:  # dense: every window within a few batches' width
+        assert max(spans) <= 20, spans
+    else:  # sparse: the window grows, so the number of queries stays near the number of batches
+        assert len(spans) <= len(matching) // 10 + 12, spans

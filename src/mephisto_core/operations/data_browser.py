@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee as pw
 
@@ -51,6 +51,10 @@ from mephisto_core.operations.unit_filters import UnitFilters, UnitQuery, of_tas
 __all__ = ["Answer", "DataBrowser", "RunSummary", "TaskSummary", "UnitRecord", "WorkerStats"]
 
 BATCH_SIZE = 1000
+Row = TypeVar("Row")
+#: the widest id window one batch query reads (`_in_id_windows`), in batches: a sparse filter's units are found in
+#: a few queries, a sudden run of matches costs one query that many batches' rows at worst
+WINDOW_BATCHES = 64
 #: `answers()` reads this many times `batch_size` rows per query: an answer row is a fraction of a record's size, and
 #: building each batch's query took a fifth of the read at 1,000.
 ANSWER_ROWS_PER_RECORD = 10
@@ -131,12 +135,11 @@ class DataBrowser:
 
     def _records_between(self, filters: UnitFilters, after_id: int, upto_id: int) -> Iterator[UnitRecord]:
         """The matching units with ids in (`after_id`, `upto_id`], a batch at a time."""
-        while after_id < upto_id:
-            batch = self._fetch_batch(filters, after_id, upto_id)
-            if not batch:
-                return
-            yield from batch
-            after_id = batch[-1].unit_id
+
+        def read(after: int, upto: int, size: int) -> list[UnitRecord]:
+            return self._fetch_batch(filters, after, upto, size)
+
+        return _in_id_windows(read, after_id, upto_id, self.batch_size, lambda record: record.unit_id)
 
     def answers(self, query: UnitQuery | None = None, /, **fields: Any) -> Iterator[Answer]:
         """Who answered what, for the units `units()` would yield with the same filters, in id order: only the
@@ -146,21 +149,22 @@ class DataBrowser:
         bounds = self._id_bounds(filters)
         if bounds is None:
             return
-        last_id, upto = bounds[0] - 1, bounds[1]
-        while last_id < upto:
+
+        def read(after: int, upto: int, size: int) -> list[tuple[Any, ...]]:
             query = (
                 Unit.select(Unit.id, Unit.assignment, Unit.unit_index, Unit.worker, Agent.outputs)
                 .join_from(Unit, Agent, pw.JOIN.LEFT_OUTER, on=(Agent.id == Unit.agent_id))
-                .where((Unit.id > last_id) & (Unit.id <= upto))
+                .where((Unit.id > after) & (Unit.id <= upto))
                 .order_by(Unit.id)
-                .limit(self.batch_size * ANSWER_ROWS_PER_RECORD)
+                .limit(size)
             )
-            rows = self._raw(self._filtered(query, filters, use_indexes=False, agent_joined=True))
-            if not rows:
-                return
-            for unit_id, assignment_id, unit_index, worker_db_id, outputs in rows:
-                yield Answer(unit_id, assignment_id, unit_index, worker_db_id, json_value(outputs))
-            last_id = rows[-1][0]
+            return self._raw(self._filtered(query, filters, use_indexes=False, agent_joined=True))
+
+        size = self.batch_size * ANSWER_ROWS_PER_RECORD
+        for unit_id, assignment_id, unit_index, worker_db_id, outputs in _in_id_windows(
+            read, bounds[0] - 1, bounds[1], size, lambda row: int(row[0])
+        ):
+            yield Answer(unit_id, assignment_id, unit_index, worker_db_id, json_value(outputs))
 
     def count(self, query: UnitQuery | None = None, /, **fields: Any) -> int:
         """How many units `units()` would yield with the same filters."""
@@ -172,7 +176,7 @@ class DataBrowser:
 
     def unit(self, unit_id: int) -> UnitRecord:
         """One unit by id, whatever its status; NotFound when there is none."""
-        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id)
+        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id, 1)
         if not batch:
             raise NotFound(f"unit {unit_id} does not exist")
         return batch[0]
@@ -272,7 +276,7 @@ class DataBrowser:
         low, high = query.tuples().get()
         return None if low is None else (int(low), int(high))
 
-    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int) -> list[UnitRecord]:
+    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int, size: int) -> list[UnitRecord]:
         query = (
             Unit.select(
                 Unit.id,
@@ -295,7 +299,7 @@ class DataBrowser:
             .join_from(Unit, Worker, pw.JOIN.LEFT_OUTER, on=(Worker.id == Unit.worker))
             .where((Unit.id > after_id) & (Unit.id <= upto_id))
             .order_by(Unit.id)
-            .limit(self.batch_size)
+            .limit(size)
         )
         query = self._filtered(query, filters, use_indexes=False, agent_joined=True)
         inputs_by_assignment: dict[int, Any] = {}
@@ -399,6 +403,32 @@ class DataBrowser:
         sql, params = query.sql()
         cursor = self.database.db.execute_sql(sql, params)
         return list(cursor.fetchall())
+
+
+def _in_id_windows(
+    read: Callable[[int, int, int], list[Row]], after_id: int, upto_id: int, size: int, id_of: Callable[[Row], int]
+) -> Iterator[Row]:
+    """Every row `read(after, upto, size)` gives (ids in (after, upto], in id order, at most `size`) from `after_id`
+    to `upto_id`: keyset pagination, each query bounded by a window of ids as well as by its LIMIT.
+
+    The batch queries' filters are written so that no index serves them (the walk must follow the primary key),
+    which leaves PostgreSQL expecting a handful of matches: given only a lower bound, it read, joined and sorted
+    every unit after it for each batch, so a 100,000-unit export or agreement was quadratic. A window of ids is
+    estimated right. Each window is sized from how densely the ids just read matched, to hold a full batch with a
+    quarter to spare, within WINDOW_BATCHES batches' worth of ids (what one query may read at worst).
+    """
+    window = 2 * size
+    while after_id < upto_id:
+        end = min(upto_id, after_id + window)
+        rows = read(after_id, end, size)
+        yield from rows
+        reached = id_of(rows[-1]) if len(rows) == size else end
+        if rows:
+            window = max(size, (reached - after_id) * size * 5 // (4 * len(rows)))
+        else:
+            window *= 2
+        window = min(window, WINDOW_BATCHES * size)
+        after_id = reached
 
 
 def _status_counts(query: Any) -> dict[int, dict[str, int]]:
