@@ -103,6 +103,7 @@ def demo(session: nox.Session) -> None:
 BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("cli_startup", []),
     ("export_100k", []),
+    ("export_100k", ["--db", "postgresql"]),
     # The review app's API calls at 100,000 units, SQLite then PostgreSQL (~1 min each).
     ("review_100k", []),
     ("review_100k", ["--db", "postgresql"]),
