@@ -83,3 +83,20 @@ def test_the_review_apps_task_screen_reads_the_run_status_index(
     for sql, params in finding:
         plan = query_plan(database, sql, params)
         assert RUN_STATUS_INDEX in plan and TASK_WORKER_INDEX not in plan, (sql, plan)
+
+
+def test_agreement_is_offered_once_two_units_of_one_assignment_are_submitted(
+    database: Database, rows: RowFactory
+) -> None:
+    task = rows.task()
+    run = rows.task_run(task)
+    rows.unit(rows.assignment(run), status=UnitStatus.COMPLETED)  # an assignment of one unit
+    pair = rows.assignment(run)
+    rows.unit(pair, index=0, status=UnitStatus.ACCEPTED)
+    second = rows.unit(pair, index=1, status=UnitStatus.ASSIGNED)  # its second unit not submitted yet
+    other = rows.assignment(rows.task_run())  # another task's assignment with two submitted units
+    rows.unit(other, index=0, status=UnitStatus.COMPLETED)
+    rows.unit(other, index=1, status=UnitStatus.COMPLETED)
+    assert reads._has_shared_assignments(int(task.id)) is False
+    Unit.update(status=UnitStatus.COMPLETED.value).where(Unit.id == second.id).execute()
+    assert reads._has_shared_assignments(int(task.id)) is True

@@ -176,6 +176,11 @@ def test_tasks_runs_unit_and_worker_stats(database: Database, rows: ExportRows) 
     tasks = {t.name: t for t in browser.tasks()}
     assert tasks["labels"].runs == 2 and tasks["labels"].submitted == 3
     assert tasks["labels"].unit_counts == {"completed": 1, "accepted": 1, "rejected": 1, "launched": 1}
+    (only,) = browser.tasks("labels")  # one task's summary: the same, without counting the others
+    assert only == tasks["labels"]
+    assert [t.unit_counts for t in browser.tasks("other")] == [{"completed": 1}]
+    with pytest.raises(NotFound, match="no task with that name"):
+        browser.tasks("nope")
     runs = browser.runs("labels")
     assert [r.run_id for r in runs] == [made["run1"].id, made["run2"].id]
     assert runs[1].unit_counts == {"rejected": 1, "launched": 1}

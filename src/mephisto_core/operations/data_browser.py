@@ -183,16 +183,22 @@ class DataBrowser:
 
     # ---- tasks, runs, workers ---------------------------------------------------------------------------------
 
-    def tasks(self) -> list[TaskSummary]:
-        """Every task, by name."""
-        task_of_run = dict(TaskRun.select(TaskRun.id, TaskRun.task).tuples())
+    def tasks(self, task: str | None = None) -> list[TaskSummary]:
+        """Every task (or only the one named `task`), by name."""
+        task_id = UnitQuery(task=task).resolve().task_id if task is not None else None
+        runs_of = TaskRun.select(TaskRun.id, TaskRun.task)
+        task_of_run = dict((runs_of if task_id is None else runs_of.where(TaskRun.task == task_id)).tuples())
         runs = Counter(task_of_run.values())
         # Counted by run, which the (task_run, status, id) index answers without reading a row, then summed by task.
         counts: dict[int, Counter[str]] = {}
-        for run_id, by_status in _status_counts(
-            Unit.select(Unit.task_run, Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.task_run, Unit.status)
-        ).items():
+        by_run = Unit.select(Unit.task_run, Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.task_run, Unit.status)
+        if task_id is not None:
+            by_run = by_run.where(Unit.task_run.in_(list(task_of_run)))
+        for run_id, by_status in _status_counts(by_run).items():
             counts.setdefault(task_of_run[run_id], Counter()).update(by_status)
+        tasks = Task.select().order_by(Task.name)
+        if task_id is not None:
+            tasks = tasks.where(Task.id == task_id)
         return [
             TaskSummary(
                 task_id=task.id,
@@ -202,7 +208,7 @@ class DataBrowser:
                 runs=int(runs.get(task.id, 0)),
                 unit_counts=dict(counts.get(task.id, {})),
             )
-            for task in Task.select().order_by(Task.name)
+            for task in tasks
         ]
 
     def runs(self, task: str | None = None) -> list[RunSummary]:

