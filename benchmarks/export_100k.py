@@ -176,7 +176,7 @@ def main() -> int:
             if database.is_sqlite:
                 database.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             else:
-                database.db.execute_sql("ANALYZE")  # as autovacuum would have by the time anyone exports
+                database.db.execute_sql("VACUUM ANALYZE")  # as autovacuum would have by the time anyone exports
             output = Path(tmp) / "export.jsonl"
             seconds, cpu_seconds = time_cli_export(data_dir, output, url)
             lines = sum(1 for _ in output.open("rb"))

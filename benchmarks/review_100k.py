@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             if database.is_sqlite:
                 database.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             else:
-                database.db.execute_sql("ANALYZE")  # as autovacuum would have by the time anyone reviews
+                database.db.execute_sql("VACUUM ANALYZE")  # as autovacuum would have by the time anyone reviews
             task_id = int(Task.get(Task.name == TASK_NAME).id)
             middle = Unit.get(Unit.id == Unit.select(Unit.id).order_by(Unit.id).offset(args.units // 2).limit(1))
             paths = calls(task_id, int(middle.id), int(middle.worker_id), args.units)
