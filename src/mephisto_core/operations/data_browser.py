@@ -7,9 +7,9 @@ for record in browser.units(task="my-task"):
     print(record.worker_id, record.outputs)
 ```
 
-Units are read in id order in batches (keyset pagination: `id > last_id LIMIT n`), each batch one joined query plus
-one query for its review records and one for its files, so memory stays flat and the query count grows with
-batches, not units.
+Units are read in id order in batches (keyset pagination over a bounded window of ids: `id > last_id AND id <= end
+LIMIT n`, `_in_id_windows`), each batch one joined query plus one query for its review records and one for its
+files, so memory stays flat and the query count grows with batches, not units.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ class DataBrowser:
         """
         status = Unit.status if use_indexes else Unit.status.concat("")
         conditions = [status.in_(list(filters.statuses))]
-        if filters.task_id is not None and not (use_indexes and filters.run_id is not None):
+        if filters.task_id is not None:
             conditions.append(of_task(filters.task_id) if use_indexes else (Unit.task + 0) == filters.task_id)
         if filters.run_id is not None:
             conditions.append((Unit.task_run if use_indexes else Unit.task_run + 0) == filters.run_id)
