@@ -21,6 +21,16 @@ def temporary_workdir(stack: ExitStack, benchmark: str, keep: bool) -> Path:
     return workdir
 
 
+def throwaway_postgres(stack: ExitStack) -> tuple[str, int | None]:
+    """A new database on a PostgreSQL server of its own, stopped when `stack` closes: its URL and the server's
+    postmaster pid."""
+    from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres
+
+    server = start_postgres()
+    stack.callback(server.stop)
+    return create_database(server.admin_url, new_database_name("mephisto_bench")), server.postmaster_pid()
+
+
 def isolated_env(workdir: Path, **extra: str) -> dict[str, str]:
     """This environment with the data dir and user config inside `workdir` and the default SQLite database."""
     env = {

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from _run_info import code_version, loadavg_1m, machine_info
+from _workdir import throwaway_postgres
 
 from mephisto_core.data_model import (
     Agent,
@@ -40,7 +41,6 @@ from mephisto_core.data_model import (
     Worker,
     open_database,
 )
-from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres
 
 UNITS_PER_ASSIGNMENT = 3
 CHUNK = 2000  # rows per INSERT: few statements, well under SQLite's bound-parameter limit
@@ -119,6 +119,20 @@ def populate(database: Database, units: int, seed: int = 1) -> None:
             ).execute()
 
 
+def populated_database(url: str | None, sqlite_path: Path, units: int) -> Database:
+    """The database at `url` (None: SQLite at `sqlite_path`) with `units` submitted units (`populate`), settled as it
+    would be by the time anyone reads it: SQLite's log copied into the file, PostgreSQL vacuumed and analysed as
+    autovacuum would have."""
+    database = open_database(url, sqlite_path)
+    try:
+        populate(database, units)
+        database.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)" if database.is_sqlite else "VACUUM ANALYZE")
+    except BaseException:
+        database.close()
+        raise
+    return database
+
+
 def time_cli_export(data_dir: Path, output: Path, database_url: str | None = None) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of `mephisto export --task ... --output FILE` as a subprocess.
 
@@ -165,18 +179,9 @@ def main() -> int:
     loadavg_before = loadavg_1m()
     with tempfile.TemporaryDirectory(prefix="mephisto-export-bench-") as tmp, ExitStack() as stack:
         data_dir = Path(tmp) / "data"
-        url = None
-        if args.db == "postgresql":
-            server = start_postgres()
-            stack.callback(server.stop)
-            url = create_database(server.admin_url, new_database_name("mephisto_bench"))
-        database = open_database(url, data_dir / "mephisto.db")
+        url = throwaway_postgres(stack)[0] if args.db == "postgresql" else None
+        database = populated_database(url, data_dir / "mephisto.db", args.units)
         try:
-            populate(database, args.units)
-            if database.is_sqlite:
-                database.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            else:
-                database.db.execute_sql("VACUUM ANALYZE")  # as autovacuum would have by the time anyone exports
             output = Path(tmp) / "export.jsonl"
             seconds, cpu_seconds = time_cli_export(data_dir, output, url)
             lines = sum(1 for _ in output.open("rb"))

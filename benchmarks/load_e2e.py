@@ -49,7 +49,7 @@ from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
 from _task_folder import TaskFolderError, make_task_folder
-from _workdir import isolated_env, launch_command, split, temporary_workdir
+from _workdir import isolated_env, launch_command, split, temporary_workdir, throwaway_postgres
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
 
@@ -637,13 +637,8 @@ def main(argv: list[str] | None = None) -> int:
         database_url = None
         database_pid = None
         if args.db == "postgresql":
-            from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres
-
-            server = start_postgres()
-            stack.callback(server.stop)
-            database_url = create_database(server.admin_url, new_database_name("mephisto_bench"))
+            database_url, database_pid = throwaway_postgres(stack)
             env["MEPHISTO_DATABASE_URL"] = database_url
-            database_pid = server.postmaster_pid()
         outcome = run(args, workdir, env, database_pid, database_url)
         summary = summarise(args, outcome, database_url, data_dir, before)
     print(json.dumps(summary))

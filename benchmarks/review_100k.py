@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
-from _workdir import isolated_env, temporary_workdir
-from export_100k import TASK_NAME, populate
+from _workdir import isolated_env, temporary_workdir, throwaway_postgres
+from export_100k import TASK_NAME, populated_database
 
-from mephisto_core.data_model import Task, Unit, open_database
+from mephisto_core.data_model import Task, Unit
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
 from mephisto_core.testing.processes import REVIEW_LINK
 
@@ -191,18 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         env = isolated_env(workdir)
         url = None
         if args.db == "postgresql":
-            from mephisto_core.testing.postgres import create_database, new_database_name, start_postgres
-
-            server = start_postgres()
-            stack.callback(server.stop)
-            url = env["MEPHISTO_DATABASE_URL"] = create_database(server.admin_url, new_database_name("mephisto_bench"))
-        database = open_database(url, workdir / "data" / "mephisto.db")
+            url = env["MEPHISTO_DATABASE_URL"] = throwaway_postgres(stack)[0]
+        database = populated_database(url, workdir / "data" / "mephisto.db", args.units)
         try:
-            populate(database, args.units)
-            if database.is_sqlite:
-                database.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            else:
-                database.db.execute_sql("VACUUM ANALYZE")  # as autovacuum would have by the time anyone reviews
             task_id = int(Task.get(Task.name == TASK_NAME).id)
             middle = Unit.get(Unit.id == Unit.select(Unit.id).order_by(Unit.id).offset(args.units // 2).limit(1))
             paths = calls(task_id, int(middle.id), int(middle.worker_id), args.units)
