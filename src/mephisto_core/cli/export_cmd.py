@@ -254,6 +254,5 @@ def _agreement_table(numbers: dict[str, dict[str, Any]], categorical: list[str])
     out.print(table)
     out.print(
         "Percent: share of agreeing unit pairs per assignment, averaged over assignments. Alpha n/a: every "
-        "answer is the same (alpha is undefined), or the field is free text with too many distinct values. "
-        "See docs/export.md."
+        "answer is the same (alpha is undefined). See docs/export.md."
     )
