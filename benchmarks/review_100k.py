@@ -5,7 +5,7 @@ in ten units; SQLite, or a throwaway PostgreSQL server with `--db postgresql`), 
 --no-browser` on it and times, over real HTTP on 127.0.0.1, the calls a reviewer's screens make: the task list,
 opening the task (its counts and workers), the first page of units, a page filtered by status, the last page, one
 unit, one worker, the agreement panel, the live panel. Each call is made `--repeats` times after a first one that
-warms the caches; the median counts.
+warms the caches; the median counts. The calls share one connection, kept alive as a browser keeps it.
 
 `--server NAME=PATH` (repeatable) times the `mephisto` at PATH as well, on the same database, in alternating
 rounds (`--rounds`): e.g. an older commit's install against this one. Prints one JSON line: the medians per server
@@ -16,15 +16,15 @@ under 100 ms and the agreement panel in under 1 s.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import statistics
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
 from _workdir import isolated_env, temporary_workdir, throwaway_postgres
@@ -100,18 +100,24 @@ def calls(task_id: int, unit_id: int, worker_id: int, units: int) -> dict[str, s
 def time_server(
     mephisto: list[str], env: dict[str, str], log: Path, paths: dict[str, str], repeats: int
 ) -> dict[str, float]:
-    """Start `mephisto review` and return the median milliseconds of each call."""
+    """Start `mephisto review` and return the median milliseconds of each call, made on one connection kept alive
+    as a browser keeps it."""
     import subprocess
 
     with log.open("w") as out:
         proc = subprocess.Popen([*mephisto, "review", "--no-browser"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        base, token = _wait_for_link(proc, log).split("/?token=")
-        medians = {}
-        for name, path in paths.items():
-            _get(base, token, path)  # warms the server's and the database's caches
-            medians[name] = statistics.median(_timed_get(base, token, path) for _ in range(repeats))
-        return medians
+        link = urlsplit(_wait_for_link(proc, log))
+        token = parse_qs(link.query)["token"][0]
+        connection = http.client.HTTPConnection(link.hostname or "127.0.0.1", link.port, timeout=CALL_TIMEOUT_S)
+        try:
+            medians = {}
+            for name, path in paths.items():
+                _get(connection, token, path)  # warms the server's and the database's caches
+                medians[name] = statistics.median(_timed_get(connection, token, path) for _ in range(repeats))
+            return medians
+        finally:
+            connection.close()
     finally:
         proc.terminate()
         try:
@@ -133,19 +139,18 @@ def _wait_for_link(proc: Any, log: Path) -> str:
     raise BenchmarkAborted(f"`mephisto review` printed no link within {LINK_TIMEOUT_S:.0f} s")
 
 
-def _get(base: str, token: str, path: str) -> bytes:
-    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as answer:
-            body: bytes = answer.read()
-    except urllib.error.HTTPError as exc:
-        raise BenchmarkAborted(f"GET {path}: {exc.code} {exc.read().decode(errors='replace')[:500]}") from None
+def _get(connection: http.client.HTTPConnection, token: str, path: str) -> bytes:
+    connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    answer = connection.getresponse()
+    body = answer.read()
+    if answer.status != 200:
+        raise BenchmarkAborted(f"GET {path}: {answer.status} {body.decode(errors='replace')[:500]}")
     return body
 
 
-def _timed_get(base: str, token: str, path: str) -> float:
+def _timed_get(connection: http.client.HTTPConnection, token: str, path: str) -> float:
     start = time.perf_counter()
-    _get(base, token, path)
+    _get(connection, token, path)
     return (time.perf_counter() - start) * 1000
 
 
