@@ -32,7 +32,7 @@ from export_100k import TASK_NAME, populated_database
 
 from mephisto_core.data_model import Task, Unit
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
-from mephisto_core.testing.processes import REVIEW_LINK
+from mephisto_core.testing.processes import ReviewProcess
 
 LINK_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 120.0
@@ -102,12 +102,12 @@ def time_server(
 ) -> dict[str, float]:
     """Start `mephisto review` and return the median milliseconds of each call, made on one connection kept alive
     as a browser keeps it."""
-    import subprocess
-
-    with log.open("w") as out:
-        proc = subprocess.Popen([*mephisto, "review", "--no-browser"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    review = ReviewProcess([], env, log, program=mephisto)
     try:
-        link = urlsplit(_wait_for_link(proc, log))
+        try:
+            link = urlsplit(review.wait_for_link(LINK_TIMEOUT_S))
+        except AssertionError as exc:  # it exited, or printed no link in time: the message holds its output
+            raise BenchmarkAborted(str(exc)) from None
         token = parse_qs(link.query)["token"][0]
         connection = http.client.HTTPConnection(link.hostname or "127.0.0.1", link.port, timeout=CALL_TIMEOUT_S)
         try:
@@ -119,24 +119,7 @@ def time_server(
         finally:
             connection.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_for_link(proc: Any, log: Path) -> str:
-    deadline = time.monotonic() + LINK_TIMEOUT_S
-    while time.monotonic() < deadline:
-        found = REVIEW_LINK.search(log.read_text(errors="replace"))
-        if found:
-            return found.group(1)
-        if proc.poll() is not None:
-            raise BenchmarkAborted(f"`mephisto review` exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        time.sleep(0.05)
-    raise BenchmarkAborted(f"`mephisto review` printed no link within {LINK_TIMEOUT_S:.0f} s")
+        review.close()
 
 
 def _get(connection: http.client.HTTPConnection, token: str, path: str) -> bytes:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -51,17 +51,20 @@ def run_mephisto(
 class MephistoProcess:
     """`mephisto COMMAND ARGS` running in the background, everything it prints collected in the file `log`.
 
-    `link_pattern` is what it prints once it serves (group 1: the link), for `wait_for_link`.
+    `link_pattern` is what it prints once it serves (group 1: the link), for `wait_for_link`. `program` runs another
+    install's `mephisto` (e.g. its console script) instead of this interpreter's.
     """
 
     link_pattern: re.Pattern[str]
 
-    def __init__(self, command: str, args: list[str], env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, command: str, args: list[str], env: Mapping[str, str], log: Path, program: Sequence[str] | None = None
+    ) -> None:
         self.command = command
         self.log_path = log
         self._log: IO[str] = log.open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            mephisto_command(command, *args),
+            [*program, command, *args] if program is not None else mephisto_command(command, *args),
             env=dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -148,5 +151,7 @@ class ReviewProcess(MephistoProcess):
 
     link_pattern = REVIEW_LINK
 
-    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
-        super().__init__("review", ["--no-browser", *args], env, log)
+    def __init__(
+        self, args: list[str], env: Mapping[str, str], log: Path, program: Sequence[str] | None = None
+    ) -> None:
+        super().__init__("review", ["--no-browser", *args], env, log, program)
