@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import re
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 from review_helpers import break_the_mock_provider, is_blocked, ledger, reviews, task_units
 
-from mephisto_core.cli import cli
+from mephisto_core.cli import _review_terminal, cli
+from mephisto_core.cli._review_terminal import TerminalReview
 from mephisto_core.data_model import Database, Unit, Worker, open_database
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.settings import Settings
@@ -157,3 +161,42 @@ def test_an_unknown_task_is_a_clean_error(review_data: Path) -> None:
     assert result.exit_code == 1
     assert "--task 'nope': there is no task with that name" in result.output
     assert "Traceback" not in result.output
+
+
+class ScriptedKeys:
+    """Keys from a list; `before_key(n)` runs before the n-th key is given (from 0), as another reviewer would."""
+
+    def __init__(self, keys: list[str], before_key: Callable[[int], None]) -> None:
+        self.keys = keys
+        self.given = 0
+        self.before_key = before_key
+
+    def key(self, prompt: str) -> str | None:
+        self.before_key(self.given)
+        self.given += 1
+        return self.keys[self.given - 1] if self.given <= len(self.keys) else None
+
+    def text(self, prompt: str) -> str | None:
+        return None
+
+
+def test_units_are_read_as_reached_so_one_decided_elsewhere_meanwhile_is_not_shown(
+    review_db: Database, mephisto_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_review_terminal, "READ_AHEAD", 2)
+    units = task_units("study")
+    decided_elsewhere = units[5]
+
+    def another_reviewer(given: int) -> None:
+        if given == 1:
+            Unit.update(status="accepted").where(Unit.id == decided_elsewhere.id).execute()
+
+    shown = io.StringIO()
+    console = Console(file=shown, width=200)
+    keys = ScriptedKeys(["j"] * 6 + ["k"] * 6, another_reviewer)
+    tally = TerminalReview(mephisto_settings, review_db, console, keys).run("study")  # type: ignore[arg-type]
+    seen = [int(n) for n in re.findall(r"Unit (\d+) · task study", shown.getvalue())]
+    forward = [u.id for u in units if u.id != decided_elsewhere.id]
+    assert seen == forward[:7] + forward[5::-1][:6]  # forward to the end, then back over what was shown
+    assert "8 units await review" in shown.getvalue()
+    assert tally.skipped == 6  # the seventh was left by going back

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from mephisto_core.settings import Settings
 
 REVIEWER = "review-cli"
+#: units read from the database at a time, as the reviewer reaches them
+READ_AHEAD = 50
 KEYS_LINE = "j/k next/previous  [a]pprove  [r]eject  [s]oft-reject  [b]onus  [B]lock worker  [q]uit  A/R  ?"
 HELP = """j  next unit, leaving this one undecided (n too)
 k  previous unit (p too)
@@ -104,12 +106,31 @@ class _Quit(Exception):
     """The reviewer pressed q (or input ended)."""
 
 
+class _ReadAsReached:
+    """The units awaiting review, read a batch at a time as the reviewer reaches them; those reached are kept, for
+    going back. Reading them all first took seconds and hundreds of MB at 100,000 units before the first was shown,
+    and showed units that another reviewer decided meanwhile."""
+
+    def __init__(self, records: Iterator[UnitRecord]) -> None:
+        self._ahead = records
+        self._reached: list[UnitRecord] = []
+
+    def at(self, index: int) -> UnitRecord | None:
+        """The `index`-th unit (from 0), or None past the last."""
+        while len(self._reached) <= index:
+            record = next(self._ahead, None)
+            if record is None:
+                return None
+            self._reached.append(record)
+        return self._reached[index]
+
+
 class TerminalReview:
     """The loop over units awaiting review; every decision goes through ReviewActions."""
 
     def __init__(self, settings: Settings, database: Database, console: Console, keys: TerminalInput) -> None:
         self.settings = settings
-        self.browser = DataBrowser(database)
+        self.browser = DataBrowser(database, batch_size=READ_AHEAD)
         self.actions = ReviewActions(database, settings, reviewer=REVIEWER)
         self.console = console
         self.keys = keys
@@ -129,17 +150,16 @@ class TerminalReview:
         self.console.print(
             f"{total} unit{'s' if total != 1 else ''} await{'s' if total == 1 else ''} review. Press ? for help."
         )
-        records = list(self.browser.units(task=task, statuses=[UnitStatus.COMPLETED.value]))
+        records = _ReadAsReached(self.browser.units(task=task, statuses=[UnitStatus.COMPLETED.value]))
         at = 0
         try:
-            while 0 <= at < len(records):
-                record = records[at]
+            while at >= 0 and (record := records.at(at)) is not None:
                 standing = self.standing.get(record.worker_db_id or 0)
                 if standing is not None and record.unit_id not in self.decided:
                     self._apply_standing(record, *standing)
                     at += 1
                     continue
-                step = self._review(record, at + 1, len(records))
+                step = self._review(record, at + 1, max(total, at + 1))
                 if step < 0 and at == 0:
                     self.console.print("This is the first unit.", markup=False)
                     continue
