@@ -27,12 +27,15 @@ from export_helpers import ExportRows, export_ok, run_mephisto
 from mephisto_core.data_model import Database
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.data_browser import DataBrowser, UnitRecord
+from mephisto_core.operations.export.plan import export_agreement
+from mephisto_core.operations.export.span_agreement import SpanTable
 from mephisto_core.operations.review.agreement import (
     AnswerTable,
     aggregate_answers,
     field_agreement,
     is_category,
 )
+from mephisto_core.operations.unit_filters import UnitQuery
 
 LABELS = {"A1": ["cat", "cat", "dog"], "A2": ["dog", "dog", "dog"], "A3": ["cat", "dog", "bird"], "A4": ["cat"]}
 SURE = {"A1": [True, True, True], "A2": [True, False, True], "A3": [False, False, False], "A4": [False]}
@@ -200,3 +203,32 @@ def test_missing_optional_packages_name_the_extra_to_install_and_agreement_needs
 def test_agreement_and_aggregate_together_is_a_usage_error(sqlite_rows: ExportRows) -> None:
     result = run_mephisto("export", "--agreement", "--aggregate", "majority")
     assert result.returncode == 2 and "--agreement prints agreement numbers instead of units" in result.stderr
+
+
+def test_export_agreement_reads_answers_and_only_the_span_tasks_inputs_with_the_records_numbers(
+    database: Database, rows: ExportRows
+) -> None:
+    """`export_agreement` reads who answered what, then the inputs of the assignments whose spans need their
+    text: the same numbers as from whole records, the token measure included (it needs that text)."""
+    run = rows.run(rows.task("spans"))
+    text = "the cat sat on the mat"
+    cat, mat, sat = (
+        {"start": s, "end": e, "label": label, "text": text[s:e]}
+        for s, e, label in ((4, 7, "animal"), (19, 22, "thing"), (8, 11, "verb"))
+    )
+    marks = [[[cat], [cat, mat], [cat]], [[mat], [sat]], [[cat, sat], [cat, sat], [cat]], [[mat]]]
+    for n, units in enumerate(marks):
+        assignment = rows.assignment(run, text=text, other="no spans here")
+        for index, spans in enumerate(units):
+            rows.submitted(assignment, index, f"w{index}", {"spans": spans, "score": (n + index) % 5, "ok": True})
+    filters = UnitQuery(task="spans").resolve()
+    records = list(DataBrowser(database).iter_filtered(filters))
+    expected = AnswerTable.from_records(records).agreement()
+    SpanTable.from_records(records).update_agreement(expected)
+
+    numbers, categorical = export_agreement(database, filters)
+
+    assert numbers == expected
+    assert numbers["spans"]["measure"] == "span overlap" and numbers["spans"]["token_percent"] is not None
+    assert numbers["spans"]["assignments"] == 3 and "interval_alpha" in numbers["score"]
+    assert categorical == ["ok"]  # numbers are not categories

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -145,7 +145,10 @@ class DataBrowser:
         """Who answered what, for the units `units()` would yield with the same filters, in id order: only the
         columns agreement needs, without inputs, reviews, files or calls (a task's 100,000 answers in a fraction of
         the time its records take)."""
-        filters = UnitQuery.of(query, fields).resolve()
+        return self.answers_filtered(UnitQuery.of(query, fields).resolve())
+
+    def answers_filtered(self, filters: UnitFilters) -> Iterator[Answer]:
+        """`answers()` for already-resolved filters (what the exporter has)."""
         bounds = self._id_bounds(filters)
         if bounds is None:
             return
@@ -165,6 +168,16 @@ class DataBrowser:
             read, bounds[0] - 1, bounds[1], size, lambda row: int(row[0])
         ):
             yield Answer(unit_id, assignment_id, unit_index, worker_db_id, json_value(outputs))
+
+    def assignment_inputs(self, assignment_ids: Iterable[int]) -> dict[int, Any]:
+        """The inputs of these assignments, by id (what `answers()` leaves out; span agreement needs the text)."""
+        inputs: dict[int, Any] = {}
+        ids = list(assignment_ids)
+        for start in range(0, len(ids), self.batch_size):
+            chunk = ids[start : start + self.batch_size]
+            query = Assignment.select(Assignment.id, Assignment.inputs).where(Assignment.id.in_(chunk))
+            inputs.update((int(assignment_id), json_value(raw)) for assignment_id, raw in self._raw(query))
+        return inputs
 
     def count(self, query: UnitQuery | None = None, /, **fields: Any) -> int:
         """How many units `units()` would yield with the same filters."""

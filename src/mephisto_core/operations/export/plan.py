@@ -187,10 +187,12 @@ def export_to_file(
 
 def export_agreement(database: Database, filters: UnitFilters) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Agreement per output field of the filtered units (see `agreement`), and the categorical fields."""
+    browser = DataBrowser(database)
     table, spans = AnswerTable(), SpanTable()
-    for record in DataBrowser(database).iter_filtered(filters):
-        table.add(record)
-        spans.add(record)
+    for answer in browser.answers_filtered(filters):  # who answered what; inputs only where spans point into them
+        table.add(answer)
+        spans.add(answer)
+    spans.add_inputs(browser.assignment_inputs(spans.inputs_wanted()))
     numbers = table.agreement()
     spans.update_agreement(numbers)  # span overlap, and interval alpha for numeric (Likert) fields
     return numbers, table.categorical_fields()

@@ -26,12 +26,12 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from mephisto_core.operations.export.records import UnitRecord
+from mephisto_core.operations.export.records import Answer, UnitRecord
 from mephisto_core.operations.review.alpha import interval_alpha
 
 _TOKEN = re.compile(r"\S+")
@@ -43,8 +43,8 @@ class _Field:
     spans: bool = True
     numeric: bool = True
     seen_span: bool = False
-    # assignment id -> [(value, inputs)] of its units, in the order they came
-    by_assignment: dict[int, list[tuple[Any, Any]]] = field(default_factory=dict)
+    # assignment id -> its units' values, in the order they came
+    by_assignment: dict[int, list[Any]] = field(default_factory=dict)
 
 
 class SpanTable:
@@ -52,6 +52,8 @@ class SpanTable:
 
     def __init__(self) -> None:
         self._fields: dict[str, _Field] = {}
+        # assignment id -> its inputs, which hold the text spans point into (its units share them)
+        self._inputs: dict[int, Any] = {}
 
     @classmethod
     def from_records(cls, records: Iterable[UnitRecord]) -> SpanTable:
@@ -60,8 +62,11 @@ class SpanTable:
             table.add(record)
         return table
 
-    def add(self, record: UnitRecord) -> None:
-        """Take the record's span and numeric outputs (screening and gold units, unit_index < 0, add nothing)."""
+    def add(self, record: UnitRecord | Answer) -> None:
+        """Take the record's span and numeric outputs (screening and gold units, unit_index < 0, add nothing).
+
+        An `Answer` has no inputs: give the span fields' texts afterwards (`inputs_wanted`, `add_inputs`).
+        """
         if record.unit_index < 0 or not isinstance(record.outputs, dict):
             return
         for name, value in record.outputs.items():
@@ -74,10 +79,25 @@ class SpanTable:
             if entry.numeric:
                 entry.numeric = isinstance(value, int | float) and not isinstance(value, bool)
             if entry.spans or entry.numeric:
-                inputs = record.inputs if entry.spans else None  # the text is only needed for spans
-                entry.by_assignment.setdefault(record.assignment_id, []).append((value, inputs))
+                entry.by_assignment.setdefault(record.assignment_id, []).append(value)
+                if entry.spans and isinstance(record, UnitRecord):  # the text is only needed for spans
+                    self._inputs.setdefault(record.assignment_id, record.inputs)
             else:
                 entry.by_assignment.clear()
+
+    def inputs_wanted(self) -> list[int]:
+        """The assignments of span answers whose inputs this table was not given (it was given `Answer`s)."""
+        wanted = {
+            assignment_id
+            for name in self.span_fields()
+            for assignment_id in self._fields[name].by_assignment
+            if assignment_id not in self._inputs
+        }
+        return sorted(wanted)
+
+    def add_inputs(self, inputs: Mapping[int, Any]) -> None:
+        """Assignments' inputs, by assignment id (see `inputs_wanted`)."""
+        self._inputs.update(inputs)
 
     def span_fields(self) -> list[str]:
         """Fields whose answers are span lists."""
@@ -116,13 +136,13 @@ class SpanTable:
         ones also "mean"): the entries `mephisto export --aggregate` puts beside the categorical fields."""
         entries: dict[str, dict[str, Any]] = {}
         for name in self.span_fields():
-            units = self._fields[name].by_assignment.get(assignment_id)
-            if units:
+            values = self._fields[name].by_assignment.get(assignment_id)
+            if values:
+                units = [(spans, self._inputs.get(assignment_id)) for spans in values]
                 entries[name] = {"answer": majority_spans(units), "answers": len(units), "rule": SPAN_RULE}
         for name in self.numeric_fields():
-            units = self._fields[name].by_assignment.get(assignment_id)
-            if units:
-                values = [value for value, _ in units]
+            values = self._fields[name].by_assignment.get(assignment_id)
+            if values:
                 entries[name] = {
                     "answer": statistics.median_low(values),
                     "answers": len(values),
@@ -132,7 +152,13 @@ class SpanTable:
         return entries
 
     def _pairable(self, name: str) -> list[list[tuple[Any, Any]]]:
-        return [units for units in self._fields[name].by_assignment.values() if len(units) >= 2]
+        """(value, the assignment's inputs) of each unit, per assignment with two or more."""
+        entry = self._fields[name]
+        return [
+            [(value, self._inputs.get(assignment_id) if entry.spans else None) for value in values]
+            for assignment_id, values in entry.by_assignment.items()
+            if len(values) >= 2
+        ]
 
 
 def _is_span_list(value: Any) -> bool:
