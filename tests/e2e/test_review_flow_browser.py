@@ -154,6 +154,45 @@ def test_summary_next_unit_undo_counts_and_address(review_link: str, browser: Br
     context.close()
 
 
+def test_the_first_page_is_asked_for_beside_the_task_and_an_address_naming_a_stranger_is_asked_again(
+    review_link: str, browser: Browser
+) -> None:
+    units = list(Unit.select().order_by(Unit.id))
+    task_id, run_id, worker_id = units[0].task_id, units[0].task_run_id, units[1].worker_id
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    events: list[str] = []
+    page.on("request", lambda request: events.append("asked " + request.url.split("/", 3)[3]))
+    page.on("requestfinished", lambda request: events.append("answered " + request.url.split("/", 3)[3]))
+
+    def api_events() -> list[str]:
+        return [event.split("?")[0] for event in events if " api/" in event]
+
+    # An address naming the task, its run and one of its workers: the units' page is asked for before the task's
+    # detail is answered, once, with those filters.
+    page.goto(f"{review_link}&task={task_id}&status=&run={run_id}&worker={worker_id}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    expect(page.locator("#unit-heading")).to_contain_text(f"Unit {units[1].id}")
+    expect(page.locator("#unit-count")).to_have_text("1 unit matches.")
+    expect(page.locator("#filter-worker")).to_have_value(str(worker_id))
+    asked = api_events()
+    assert asked.index("asked api/units") < asked.index(f"answered api/tasks/{task_id}"), asked
+    assert asked.index("asked api/tasks") < asked.index("answered api/session"), asked
+    unit_pages = [event for event in events if event.startswith("asked api/units?")]
+    assert len(unit_pages) == 1 and f"worker={worker_id}" in unit_pages[0], unit_pages
+
+    # A worker the task does not have: the filter falls back to every worker, and that page is asked for.
+    events.clear()
+    page.goto(f"{review_link}&task={task_id}&status=&worker=999999")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+    expect(page.locator("#unit-count")).to_have_text("3 units match.")
+    expect(page.locator("#filter-worker")).to_have_value("")
+    unit_pages = [event for event in events if event.startswith("asked api/units?")]
+    assert len(unit_pages) == 2 and "worker=999999" in unit_pages[0] and "worker" not in unit_pages[1], unit_pages
+    assert "worker=" not in page.url
+    context.close()
+
+
 def test_form_answers_read_well_in_the_summary_and_in_the_form_view(
     mephisto_init, mephisto_launch, mephisto_settings: Settings, browser: Browser
 ) -> None:

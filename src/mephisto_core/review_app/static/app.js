@@ -145,8 +145,7 @@
 
   // ---- tasks and filters ---------------------------------------------------------------------------------
 
-  async function loadTasks() {
-    const data = await api("GET", "/api/tasks");
+  async function loadTasks(data) {
     state.tasks = data.tasks;
     const select = $("task-select");
     clear(select);
@@ -165,7 +164,16 @@
   }
 
   async function selectTask(taskId) {
-    state.task = await api("GET", `/api/tasks/${taskId}`);
+    const id = Number(taskId);
+    const wanted = state.wanted && state.wanted.task === id ? state.wanted : null;
+    state.wanted = null;
+    if (wanted) setSelect("filter-status", wanted.status);
+    // The task's detail and its first page are asked for at once: the page's filters are known before the detail
+    // fills the run and worker lists. A run or worker the task does not have is asked for again (below).
+    const asked = unitQuery(id, $("filter-status").value, wanted && wanted.run, wanted && wanted.worker, (wanted && wanted.offset) || 0);
+    const page = api("GET", `/api/units?${asked}`);
+    page.catch(() => {}); // awaited below, unless the filters came out otherwise
+    state.task = await api("GET", `/api/tasks/${id}`);
     renderCounts(state.task);
     const run = $("filter-run");
     clear(run);
@@ -181,18 +189,18 @@
     }
     state.offset = 0;
     state.selected.clear();
-    const wanted = state.wanted;
-    state.wanted = null;
-    if (wanted && wanted.task === state.task.id) {
-      setSelect("filter-status", wanted.status);
+    if (wanted) {
       setSelect("filter-run", wanted.run);
       setSelect("filter-worker", wanted.worker);
       state.offset = wanted.offset || 0;
-      await loadUnits(wanted.unit === null ? 0 : null);
+    }
+    const fetched = filterQuery() === asked ? page : null;
+    if (wanted) {
+      await loadUnits(wanted.unit === null ? 0 : null, fetched);
       const at = state.units.findIndex((u) => u.unit_id === wanted.unit);
       if (wanted.unit !== null) await openUnit(at >= 0 ? at : 0);
     } else {
-      await loadUnits(0);
+      await loadUnits(0, fetched);
     }
     loadAgreement();
   }
@@ -242,16 +250,20 @@
     }
   }
 
-  function filterQuery() {
+  function unitQuery(taskId, status, run, worker, offset) {
     const params = new URLSearchParams();
-    if (state.task) params.set("task", state.task.id);
-    const status = $("filter-status").value;
+    if (taskId !== null && taskId !== undefined) params.set("task", taskId);
     if (status) params.set("status", status);
-    if ($("filter-run").value) params.set("run", $("filter-run").value);
-    if ($("filter-worker").value) params.set("worker", $("filter-worker").value);
-    params.set("offset", state.offset);
+    if (run) params.set("run", run);
+    if (worker) params.set("worker", worker);
+    params.set("offset", offset);
     params.set("limit", PAGE_SIZE);
     return params.toString();
+  }
+
+  function filterQuery() {
+    const task = state.task ? state.task.id : null;
+    return unitQuery(task, $("filter-status").value, $("filter-run").value, $("filter-worker").value, state.offset);
   }
 
   // ---- the unit list -------------------------------------------------------------------------------------
@@ -290,9 +302,10 @@
     if (Array.from(select.options).some((o) => o.value === String(value))) select.value = String(value);
   }
 
-  async function loadUnits(openIndex) {
+  // `fetched`: this page's answer already asked for (selectTask asks for it beside the task's detail).
+  async function loadUnits(openIndex, fetched) {
     const opened = state.opening;
-    const data = await api("GET", `/api/units?${filterQuery()}`);
+    const data = await (fetched || api("GET", `/api/units?${filterQuery()}`));
     const chosen = state.opening !== opened ? state.units[state.index] : null;
     state.units = data.units;
     state.total = data.total;
@@ -908,8 +921,9 @@
     $("bulk-action").addEventListener("change", renderBulkPanel);
     $("bulk-form").addEventListener("submit", applyBulk);
     try {
-      state.session = await api("GET", "/api/session");
-      await loadTasks();
+      const [session, tasks] = await Promise.all([api("GET", "/api/session"), api("GET", "/api/tasks")]);
+      state.session = session;
+      await loadTasks(tasks);
       loadQualificationNames();
       document.body.dataset.ready = "true";
     } catch (error) {
