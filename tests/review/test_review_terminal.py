@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from rich.console import Console
 from review_helpers import break_the_mock_provider, is_blocked, ledger, reviews, task_units
+from rich.console import Console
 
 from mephisto_core.cli import _review_terminal, cli
 from mephisto_core.cli._review_terminal import TerminalReview
