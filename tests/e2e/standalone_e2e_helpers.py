@@ -75,12 +75,14 @@ class StandaloneTestPlugin:
 
 class ChannelCutter:
     """Forwards 127.0.0.1:`port` to the router's port on its own thread; `cut()` aborts every forwarded connection
-    (both ends see the TCP connection die), `hold()` also refuses new ones until `release()`."""
+    (both ends see the TCP connection die), `hold()` also refuses new ones until `release()`. While
+    `swallow_downstream` is set, what the router sends is thrown away (its answers never arrive)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = 0
         self.accepted = 0
+        self.swallow_downstream = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="channel-cutter", daemon=True)
         self._server: asyncio.Server | None = None
@@ -103,11 +105,13 @@ class ChannelCutter:
             writer.transport.abort()  # the router is down: as a refused connection to the operator
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer, downstream=True))
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, downstream: bool = False) -> None:
         try:
             while data := await reader.read(65536):
+                if downstream and self.swallow_downstream:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except OSError:

@@ -177,3 +177,82 @@ async def test_a_channel_whose_socket_closed_says_at_once_that_it_cannot_deliver
         assert loop.time() - began < 1.0  # it spun without yielding before, past any timeout
     finally:
         await channel.stop()
+
+
+def _left_answers(token: str, key: str) -> dict[str, Any]:
+    """What an operator leaves for a page that may come back for its last answer (operations/run/last_answers.py)."""
+    completion = {"url": "https://platform.example/submit", "method": "POST", "fields": {"assignmentId": "A1"}}
+    return {
+        "token": token,
+        "hello": {
+            "type": "assigned",
+            "id": None,
+            "agent_id": 7,
+            "unit_id": 3,
+            "token": token,
+            "is_onboarding": False,
+            "init_data": {"text": "the unit's data"},
+            "submitted": True,
+            "seconds_left": None,
+            "completion": completion,
+        },
+        "submit_key": key,
+        "submitted": {"type": "submitted", "id": None, "submit_key": key, "next": "done", "completion": completion},
+    }
+
+
+def _submit(request_id: int, key: str) -> dict[str, Any]:
+    return {"type": "submit", "id": request_id, "submit_key": key, "outputs": {"a": 1}, "uploads": []}
+
+
+async def test_a_page_the_operator_left_its_last_answer_for_gets_it_after_the_run_ended(build_dir: Path) -> None:
+    kept = _left_answers("token-of-alice", "alice-last-key")
+    async with running_router(build_dir) as server:
+        async with FakeOperator(server.channel_url) as operator:
+            await operator.send({**RUN_OVER, "answers": [kept, {"token": "x", "hello": "not an answer"}]})
+        async with worker_socket(server) as page:
+            again = await ask(page, hello(4, token="token-of-alice"))
+            # A submission other than the one the answer is for is not acknowledged: only what was stored is.
+            other = await ask(page, _submit(5, "another-key"))
+            resent = await ask(page, _submit(6, "alice-last-key"))
+        async with worker_socket(server) as stranger:
+            refused = await ask(stranger, hello(1, token="token-of-bob"))
+            not_said_hello = await ask(stranger, _submit(2, "alice-last-key"))
+        async with worker_socket(server) as malformed:
+            ignored = await ask(malformed, hello(1, token="x"))
+    assert again == {**kept["hello"], "id": 4}
+    assert (other["type"], other["code"], other["id"]) == ("error", "run_over", 5)
+    assert resent == {**kept["submitted"], "id": 6}
+    assert (refused["type"], refused["reason"]) == ("refused", "run_over")
+    assert (not_said_hello["type"], not_said_hello["code"]) == ("error", "run_over")
+    assert (ignored["type"], ignored["reason"]) == ("refused", "run_over")
+
+
+async def test_a_standalone_router_keeps_the_left_answers_across_a_restart_until_an_operator_connects(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "router-data"
+    data_dir.mkdir()
+    kept = _left_answers("token-of-alice", "alice-last-key")
+    first = RouterServer(None, SECRET, data_dir=data_dir)
+    await first.start()
+    try:
+        async with FakeOperator(first.channel_url) as operator:
+            await operator.send({**RUN_OVER, "answers": [kept]})
+            await _wait_for_file(data_dir / MARKER)
+    finally:
+        await first.stop()
+    assert (data_dir / MARKER).stat().st_mode & 0o777 == 0o600  # it holds the pages' tokens
+
+    again = RouterServer(None, SECRET, data_dir=data_dir)
+    await again.start()
+    try:
+        async with worker_socket(again) as page:
+            assert await ask(page, hello(1, token="token-of-alice")) == {**kept["hello"], "id": 1}
+            assert await ask(page, _submit(2, "alice-last-key")) == {**kept["submitted"], "id": 2}
+        async with FakeOperator(again.channel_url):
+            assert not (data_dir / MARKER).exists()
+        async with worker_socket(again) as page:  # the next run's pages are not answered with this run's
+            assert (await ask(page, hello(1, token="token-of-alice")))["code"] == "unavailable"
+    finally:
+        await again.stop()

@@ -25,7 +25,7 @@ import orjson
 from mephisto_core.router.build_receiver import BuildReceiver
 from mephisto_core.router.build_store import BuildStore
 from mephisto_core.router.http_server import WsConnection
-from mephisto_core.router.run_over import RUN_OVER_EVENT, RunOver
+from mephisto_core.router.run_over import RUN_OVER_EVENT, PageAnswers, RunOver
 from mephisto_core.router.shards import Shard
 from mephisto_core.router.versions import PROTOCOL_VERSION
 from mephisto_core.router.worker_registry import WorkerRegistry, is_sendable_close_code
@@ -309,11 +309,15 @@ class OperatorChannel:
         """Whether the operator said the run is over (and no operator connected since)."""
         return self._run_over.is_set
 
+    def answers_after_run_over(self, token: object) -> PageAnswers | None:
+        """What the operator left for the page holding `token` as the run ended (None: nothing, or not over)."""
+        return self._run_over.answers_for(token)
+
     def deliver(self, envelope: object) -> None:
         """Deliver one operator envelope to its worker socket (or close it), checked as if it came as JSON; or
         note that the run is over (`{"event": "run_over"}`)."""
         if isinstance(envelope, dict) and envelope.get("event") == RUN_OVER_EVENT and "conn" not in envelope:
-            self._run_over.set()
+            self._run_over.set(envelope.get("answers"))
             return
         if not isinstance(envelope, dict) or not _is_int(envelope.get("conn")):
             logger.warning("ignoring an operator envelope without an integer 'conn': %.200r", envelope)

@@ -314,6 +314,11 @@ def run_over_frame(message_type: str, request_id: int | None) -> bytes:
     return _compact({"type": "refused", "id": request_id, "reason": "run_over", "message": RUN_OVER_TEXT})
 
 
+def stored_answer_frame(answer: dict[str, Any], request_id: int | None) -> bytes:
+    """An answer the operator left for a page (see run_over.py), as the answer to the page's request `request_id`."""
+    return _compact({**answer, "id": request_id})
+
+
 def heartbeat_ack_frame(request_id: int, operator_connected: bool) -> bytes:
     """The router's answer to a `heartbeat` (compact JSON, UTF-8)."""
     connected = b"true" if operator_connected else b"false"

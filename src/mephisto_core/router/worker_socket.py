@@ -6,17 +6,23 @@ socket that sent something is paused (`pause_reading`) until the channel drains,
 
 from __future__ import annotations
 
+from typing import Any
+
 from mephisto_core.router.channel import OperatorChannel
 from mephisto_core.router.http_server import WsConnection
 from mephisto_core.router.page_messages import (
     HEARTBEAT,
+    HELLO,
+    SUBMIT,
     BadMessage,
     error_frame,
     heartbeat_ack_frame,
     parse_page_text,
     parse_upload_frame,
     run_over_frame,
+    stored_answer_frame,
 )
+from mephisto_core.router.run_over import PageAnswers
 from mephisto_core.router.worker_registry import WorkerRegistry
 from mephisto_core.router.ws_frames import CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG
 
@@ -47,6 +53,8 @@ class WorkerSocketHandler:
         self._channel = channel
         self._max_message_bytes = max_message_bytes
         self._max_upload_bytes = max_upload_bytes
+        #: sockets whose hello after the run ended matched answers its operator left (conn id -> those answers)
+        self._late_pages: dict[int, PageAnswers] = {}
 
     def on_open(self, conn: WsConnection) -> None:
         """A worker socket opened: number it and tell the operator."""
@@ -57,6 +65,8 @@ class WorkerSocketHandler:
         """A worker socket ended (either end, or the network)."""
         self._registry.remove(conn.conn_id)
         self._channel.forget_reader(conn)
+        if self._late_pages:
+            self._late_pages.pop(conn.conn_id, None)
         left = conn.closed_by_peer and conn.close_code != PAGE_RECONNECTING_CLOSE_CODE
         self._channel.worker_closed(conn.conn_id, left=left)
 
@@ -84,7 +94,7 @@ class WorkerSocketHandler:
             if channel.congested:
                 channel.pause_reader(conn)
         else:
-            self._answer_without_operator(conn, message.type, message.id)
+            self._answer_without_operator(conn, message.type, message.id, message.body)
 
     def on_binary(self, conn: WsConnection, frame: bytes) -> None:
         """An upload frame."""
@@ -104,11 +114,25 @@ class WorkerSocketHandler:
         else:
             self._answer_without_operator(conn, "upload", header.id)
 
-    def _answer_without_operator(self, conn: WsConnection, message_type: str, request_id: int | None) -> None:
+    def _answer_without_operator(
+        self, conn: WsConnection, message_type: str, request_id: int | None, body: dict[str, Any] | None = None
+    ) -> None:
         """No operator is connected: `run_over` once the last one said the run ended, else `unavailable` (the page
-        retries until an operator is back)."""
-        if self._channel.run_over:
-            frame = run_over_frame(message_type, request_id)
-        else:
+        retries until an operator is back). A page the operator left answers for (its last submission, which it may
+        not have read) gets those instead: its hello, then its resent submission."""
+        channel = self._channel
+        if not channel.run_over:
             frame = error_frame("unavailable", _UNAVAILABLE, request_id)
+        elif message_type == HELLO and body is not None and (kept := channel.answers_after_run_over(body.get("token"))):
+            self._late_pages[conn.conn_id] = kept
+            frame = stored_answer_frame(kept.hello, request_id)
+        elif (
+            message_type == SUBMIT
+            and body is not None
+            and (kept := self._late_pages.get(conn.conn_id)) is not None
+            and body.get("submit_key") == kept.submit_key
+        ):
+            frame = stored_answer_frame(kept.submitted, request_id)
+        else:
+            frame = run_over_frame(message_type, request_id)
         self._registry.send_to(conn, frame)

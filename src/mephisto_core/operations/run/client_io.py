@@ -25,6 +25,7 @@ from mephisto_core.operations.provider_calls import ProviderCalls
 from mephisto_core.operations.run import metrics_hooks, platform_grants, quality_rules, upload_limits
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.last_answers import LastAnswers
 from mephisto_core.operations.run.late_answers import AgentKey, UnreadAnswers
 from mephisto_core.operations.run.live_bridge import live_agent
 from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
@@ -54,6 +55,8 @@ class _Binding:
     live: bool = True
     #: where this page goes once its unit's submission is stored (from the provider's answer to its hello)
     completion: PageCompletion | None = None
+    #: the answer to the hello that bound it (None for an expired attempt)
+    assigned: Assigned | None = None
 
 
 class ClientIOHandler:
@@ -78,6 +81,8 @@ class ClientIOHandler:
         self._channel_hellos: dict[int, int] = {}
         #: `submitted` answers pages may not have read (a finished run waits for them)
         self.unread = UnreadAnswers()
+        #: the answers pages that may not have read their last one get from the router after the run ended
+        self.last_answers = LastAnswers()
         self._agent_conns: dict[AgentKey, set[int]] = {}
         #: agents whose every socket closed, with the monotonic time it happened (grace period running)
         self.absent_since: dict[AgentKey, float] = {}
@@ -112,6 +117,7 @@ class ClientIOHandler:
             self._closed(conn, left=envelope.get("left") is True)
         elif isinstance(msg := envelope.get("msg"), dict):
             self.unread.heard_from(conn)
+            self.last_answers.read(conn)
             kind = msg.get("type")
             if kind == "submit" or (kind == "hello" and self._hello_is_quick()):
                 # No task of its own: the writer calls back with the committed result. Started on the next loop
@@ -125,6 +131,7 @@ class ClientIOHandler:
 
     async def on_upload(self, conn: int, frame: bytes) -> None:
         self.unread.heard_from(conn)
+        self.last_answers.read(conn)
         self._spawn(self._handle_upload(conn, frame))
 
     def _spawn(self, coro: Any) -> None:
@@ -233,7 +240,7 @@ class ClientIOHandler:
 
     def _answer_hello(self, conn: int, request_id: int | None, result: Assigned | Expired | Preview | Refused) -> None:
         if isinstance(result, Assigned):
-            self._bind(conn, (result.is_onboarding, result.agent_id), result.completion)
+            self._bind(conn, (result.is_onboarding, result.agent_id), result)
         elif isinstance(result, Expired):
             self._bind_expired(conn, result)
         elif isinstance(result, Refused):
@@ -307,7 +314,10 @@ class ClientIOHandler:
                 result = replace(result, completion=binding.completion)
         self.send(conn, result.message(request_id))
         if isinstance(result, Submitted) and not is_onboarding:
-            self.unread.answered(conn, binding.agent, conn in self._bindings, time.monotonic())
+            socket_open = conn in self._bindings
+            self.unread.answered(conn, binding.agent, socket_open, time.monotonic())
+            if binding.assigned is not None:
+                self.last_answers.answered(conn, binding.agent, binding.assigned, result, socket_open=socket_open)
         if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
             # Committed: the platform hears of the grants after the worker's answer, at its own pace.
             self._spawn(platform_grants.push(self.calls, self.writer, result.platform_grants))
@@ -456,11 +466,11 @@ class ClientIOHandler:
         for conn in self._agent_conns.get(agent, ()):
             self.send(conn, {"type": "status", "status": status})
 
-    def _bind(self, conn: int, agent: AgentKey, completion: PageCompletion | None = None) -> None:
+    def _bind(self, conn: int, agent: AgentKey, assigned: Assigned) -> None:
         previous = self._bindings.get(conn)
         if previous is not None and previous.agent != agent:
             self._agent_conns.get(previous.agent, set()).discard(conn)
-        self._bindings[conn] = _Binding(agent, True, completion)
+        self._bindings[conn] = _Binding(agent, True, assigned.completion, assigned)
         self.unread.back(agent)
         conns = self._agent_conns.get(agent)
         if conns is None:
@@ -482,6 +492,10 @@ class ClientIOHandler:
         """The page socket `conn` closed; `left` when the page closed it itself (the router says so)."""
         binding = self._bindings.get(conn)
         self.unread.closed(conn, binding.agent if binding is not None else None, time.monotonic(), page_left=left)
+        if left:
+            self.last_answers.read(conn)
+        else:
+            self.last_answers.lost(conn)
         self._unbind(conn)
 
     def _unbind(self, conn: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from mephisto_core.operations.run.channel import RouterChannel
 from mephisto_core.router.run_over import RUN_OVER_EVENT
@@ -25,11 +26,19 @@ DELIVERY_SECONDS = 10.0
 RECHECK_SECONDS = 0.1
 
 
-async def tell_router_the_run_is_over(channel: RouterChannel, patience: float = DELIVERY_SECONDS) -> bool:
-    """Send the run-over notice until the router confirms it; False (and a warning) when `patience` ran out."""
+async def tell_router_the_run_is_over(
+    channel: RouterChannel, answers: list[dict[str, Any]] | None = None, patience: float = DELIVERY_SECONDS
+) -> bool:
+    """Send the run-over notice until the router confirms it; False (and a warning) when `patience` ran out.
+
+    `answers`: what pages that may not have read their last answer get if they come back (last_answers.py).
+    """
     deadline = time.monotonic() + patience
+    notice: dict[str, Any] = {"event": RUN_OVER_EVENT}
+    if answers:
+        notice["answers"] = answers
     while True:
-        channel.send({"event": RUN_OVER_EVENT})
+        channel.send(notice)
         if await channel.delivered(max(0.0, deadline - time.monotonic())):
             return True
         # Down, or a connection that came up and went: the next one must be told again, as its opening
