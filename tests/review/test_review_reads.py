@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from review_helpers import task_units
 
-from mephisto_core.data_model import Task, TaskRun, Worker
+from mephisto_core.data_model import Agent, Task, TaskRun, Unit, Worker
 from mephisto_core.review_app import ReviewApp
 from mephisto_core.settings import Settings
 
@@ -154,3 +154,43 @@ def test_a_unit_page_shows_only_the_workers_latest_reviews_but_counts_all(client
     assert shown["review_count"] == 3
     full = client.get(f"/api/workers/{unit.worker_id}").json
     assert len(full["reviews"]) == full["review_count"] == 3
+
+
+def test_agreement_is_made_again_only_when_the_task_has_more_submitted_units(
+    client, review_app: ReviewApp, monkeypatch
+) -> None:
+    study = task_units("study")
+    study_id = study[0].task_id
+    reads: list[object] = []
+    answers = review_app.browser.answers
+    monkeypatch.setattr(review_app.browser, "answers", lambda *a, **k: reads.append(a) or answers(*a, **k))
+    first = client.get(f"/api/tasks/{study_id}/agreement").json
+    # A verdict changes no answer: the numbers stand, and the answers are not read again.
+    client.post(f"/api/units/{study[0].id}/approve")
+    assert client.get(f"/api/tasks/{study_id}/agreement").json == first
+    assert len(reads) == 1
+
+    # One more submitted unit in the first assignment, disagreeing on the topic: made again, and different.
+    with review_app.database.write():
+        extra = Unit.create(
+            assignment=study[0].assignment_id,
+            task_run=study[0].task_run_id,
+            task=study_id,
+            unit_index=2,
+            pay_amount=study[0].pay_amount,
+            status="completed",
+            worker=study[0].worker_id,
+        )
+        agent = Agent.create(
+            unit=extra,
+            worker=study[0].worker_id,
+            task_run=study[0].task_run_id,
+            assignment=study[0].assignment_id,
+            status="completed",
+            outputs={"topic": "another topic", "answer": "late", "frequency": "never"},
+            token="extra-unit-token",
+        )
+        Unit.update(agent_id=agent.id).where(Unit.id == extra.id).execute()
+    again = client.get(f"/api/tasks/{study_id}/agreement").json
+    assert len(reads) == 2
+    assert again["fields"]["topic"]["percent"] < first["fields"]["topic"]["percent"] == 100.0

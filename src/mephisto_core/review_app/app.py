@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+from typing import Any
 
 from mephisto_core.data_model import Database, Task
 from mephisto_core.errors import NotFound
@@ -46,6 +47,8 @@ class ReviewApp:
         self.action_lock = threading.Lock()
         self.renderer = BlueprintRenderer(settings.data_dir)
         self.default_task_id: int | None = None
+        #: task id -> (its submitted units' count, the agreement panel's answer for them): see reads.agreement
+        self.agreement_cache: dict[int, tuple[int, dict[str, Any]]] = {}
         # The page waits this long before sending a verdict, so its Undo can still take it back.
         self.undo_seconds = undo_seconds
         if task is not None:

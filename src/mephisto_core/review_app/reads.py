@@ -84,9 +84,21 @@ def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
     from mephisto_core.operations.review.agreement import field_agreement
 
     task = _task(task_id)
+    query = UnitQuery(task=task.name)
+    # A submitted unit stays submitted, its answer fixed, and is never deleted: a task's submitted units only grow
+    # in number, so their count names them, and the numbers made for a count stand until it changes (made from
+    # more units than counted, they are never asked for again). Counted first: 7 ms at 100,000 units, where the
+    # numbers take a second.
+    submitted = app.browser.count(query)
+    cached = app.agreement_cache.get(task_id)
+    if cached is not None and cached[0] == submitted:
+        return cached[1]
     if not _has_shared_assignments(task_id):
-        return {"task_id": task_id, "fields": {}, "note": "no assignment of this task has two submitted units yet"}
-    return {"task_id": task_id, "fields": field_agreement(app.browser.answers(UnitQuery(task=task.name))), "note": None}
+        answer = {"task_id": task_id, "fields": {}, "note": "no assignment of this task has two submitted units yet"}
+    else:
+        answer = {"task_id": task_id, "fields": field_agreement(app.browser.answers(query)), "note": None}
+    app.agreement_cache[task_id] = (submitted, answer)
+    return answer
 
 
 def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
