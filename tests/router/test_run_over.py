@@ -155,10 +155,12 @@ async def test_a_router_that_does_not_come_back_holds_the_operator_only_for_its_
     try:
         loop = asyncio.get_running_loop()
         began = loop.time()
+        left = [_left_answers("token-of-alice", "alice-last-key")]
         with caplog.at_level(logging.WARNING):
-            assert await tell_router_the_run_is_over(channel, patience=0.5) is False
+            assert await tell_router_the_run_is_over(channel, left, patience=0.5) is False
         assert 0.5 <= loop.time() - began < 5
         assert "could not tell the router that the run is over" in caplog.text
+        assert "1 page(s) that may come back for the answer to their last submission are not told" in caplog.text
     finally:
         await channel.stop()
 

@@ -49,7 +49,11 @@ async def tell_router_the_run_is_over(
         if time.monotonic() >= deadline:
             log.warning(
                 "could not tell the router that the run is over (no answer within %.0f s): pages that open the "
-                "task link from now on wait for an operator instead of being told the task ended",
+                "task link from now on wait for an operator instead of being told the task ended%s",
                 patience,
+                f", and {len(answers)} page(s) that may come back for the answer to their last submission are not "
+                "told it was stored"
+                if answers
+                else "",
             )
             return False
