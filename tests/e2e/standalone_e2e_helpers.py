@@ -1,11 +1,13 @@
-"""Parties of the standalone-router flow: a test architect pointing at a router process, a TCP proxy in front of
-its channel that the test can cut or hold down, an operator on a background thread, and a page over wss://.
+"""Parties of the standalone-router flow: a test architect pointing at a router process and a task using it, a TCP
+proxy in front of its channel (or its pages) that the test can cut or hold down, an operator on a background
+thread, and a page over wss://.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import secrets
 import ssl
@@ -15,6 +17,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import tomli_w
 from pydantic import Field
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
@@ -26,11 +29,44 @@ from mephisto_core.hookspecs import hookimpl
 from mephisto_core.operations.run.operator import Operator, RunStats
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
+from mephisto_core.testing.standalone_router import TEST_ROUTER_SECRET, StandaloneRouterProcess
 
 T = TypeVar("T")
 
 
 # ---- the architect ------------------------------------------------------------------------------------------
+
+
+def standalone_architect(
+    router: StandaloneRouterProcess, ca_file: Path, channel_url: str | None = None
+) -> dict[str, Any]:
+    """The `[architect]` of a task served by `router` (its channel, or `channel_url`: a proxy in front of it)."""
+    return {
+        "type": "standalone_test",
+        "worker_url": router.url,
+        "channel_url": channel_url or router.channel_url,
+        "secret": TEST_ROUTER_SECRET,
+        "ca_file": str(ca_file),
+    }
+
+
+def write_task(folder: Path, name: str, architect: dict[str, Any], html: str, topics: list[str]) -> Path:
+    """A static task with the mock provider: one unit per topic, its page `html`; returns its task.toml."""
+    folder.mkdir(parents=True)
+    (folder / "task.html").write_text(html)
+    with (folder / "data.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["topic"])
+        writer.writerows([topic] for topic in topics)
+    config = {
+        "task": {"name": name, "title": name.capitalize(), "disconnect_grace_seconds": 60},
+        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
+        "architect": architect,
+        "provider": {"type": "mock"},
+    }
+    path = folder / "task.toml"
+    path.write_text(tomli_w.dumps(config))
+    return path
 
 
 class StandaloneTestArgs(ArchitectArgs):

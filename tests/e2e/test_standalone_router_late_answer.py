@@ -10,14 +10,20 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 from e2e_helpers import SUBMITTED
-from standalone_e2e_helpers import ChannelCutter, OperatorThread, StandaloneTestPlugin, valid_answer
+from standalone_e2e_helpers import (
+    ChannelCutter,
+    OperatorThread,
+    StandaloneTestPlugin,
+    standalone_architect,
+    valid_answer,
+    write_task,
+)
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -26,7 +32,7 @@ from mephisto_core.operations.run import late_answers
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
 from mephisto_core.testing.standalone_router import (
-    TEST_ROUTER_SECRET,
+    SelfSignedCertificate,
     StandaloneRouterProcess,
     make_self_signed_certificate,
 )
@@ -37,19 +43,10 @@ TASK_HTML = """<p>Say something about ${topic}.</p>
 """
 
 
-def _write_task(folder: Path, architect: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "task.html").write_text(TASK_HTML)
-    (folder / "data.csv").write_text("topic\nthe last topic\n")
-    config = {
-        "task": {"name": "late-answer", "title": "Late answer"},
-        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
-        "architect": architect,
-        "provider": {"type": "mock"},
-    }
-    path = folder / "task.toml"
-    path.write_text(tomli_w.dumps(config))
-    return path
+def _task(tmp_path: Path, router: StandaloneRouterProcess, ca_file: Path) -> Path:
+    return write_task(
+        tmp_path / "task", "late-answer", standalone_architect(router, ca_file), TASK_HTML, ["the last topic"]
+    )
 
 
 def _wait_until_stored(key: str) -> None:
@@ -67,31 +64,35 @@ def _ask(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
             return reply
 
 
-def test_a_page_back_after_the_run_ended_is_told_its_last_submission_was_stored(
-    tmp_path: Path,
-    mephisto_settings: Settings,
-    sqlite_database: Database,
-    mephisto_register_plugin: Callable[[object], None],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The run waits for a page that lost its last answer for 1 s instead of 16: this page stays away far longer.
+@pytest.fixture
+def served(
+    tmp_path: Path, mephisto_register_plugin: Callable[[object], None], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[StandaloneRouterProcess, SelfSignedCertificate]]:
+    """A standalone router over TLS and its certificate, for tasks using the test architect."""
+    # The run waits for a page that lost its last answer for 1 s instead of 16: these pages stay away far longer.
     monkeypatch.setattr(late_answers, "RECONNECT_SECONDS", 1.0)
     mephisto_register_plugin(StandaloneTestPlugin())
     cert = make_self_signed_certificate(tmp_path / "tls")
     router = StandaloneRouterProcess(tmp_path / "router-data", tmp_path / "router.log", certificate=cert)
     router.start()
+    try:
+        yield router, cert
+    finally:
+        router.close()
+
+
+def test_a_page_back_after_the_run_ended_is_told_its_last_submission_was_stored(
+    tmp_path: Path,
+    mephisto_settings: Settings,
+    sqlite_database: Database,
+    served: tuple[StandaloneRouterProcess, SelfSignedCertificate],
+) -> None:
+    router, cert = served
     operator: OperatorThread | None = None
     tls = ssl.create_default_context(cafile=str(cert.cert))
     ws_url = "wss://" + router.url.split("://", 1)[1].rstrip("/") + "/ws"
     try:
-        architect = {
-            "type": "standalone_test",
-            "worker_url": router.url,
-            "channel_url": router.channel_url,
-            "secret": TEST_ROUTER_SECRET,
-            "ca_file": str(cert.cert),
-        }
-        config = load_task_config(_write_task(tmp_path / "task", architect), [])
+        config = load_task_config(_task(tmp_path, router, cert.cert), [])
         operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
 
         with ws_connect(ws_url, ssl=tls, open_timeout=5) as ws:
@@ -134,7 +135,6 @@ def test_a_page_back_after_the_run_ended_is_told_its_last_submission_was_stored(
     finally:
         if operator is not None and operator.running:
             operator.stop_now()
-        router.close()
     assert Agent.select().count() == 1  # stored once
 
 
@@ -142,27 +142,15 @@ def test_chromium_back_after_the_run_ended_says_its_answer_was_submitted(
     tmp_path: Path,
     mephisto_settings: Settings,
     sqlite_database: Database,
-    mephisto_register_plugin: Callable[[object], None],
-    monkeypatch: pytest.MonkeyPatch,
+    served: tuple[StandaloneRouterProcess, SelfSignedCertificate],
     browser: Any,
 ) -> None:
-    monkeypatch.setattr(late_answers, "RECONNECT_SECONDS", 1.0)
-    mephisto_register_plugin(StandaloneTestPlugin())
-    cert = make_self_signed_certificate(tmp_path / "tls")
-    router = StandaloneRouterProcess(tmp_path / "router-data", tmp_path / "router.log", certificate=cert)
-    router.start()
+    router, cert = served
     network = ChannelCutter(router.port)  # between the browser and the router: the worker's network
     operator: OperatorThread | None = None
     context = browser.new_context(ignore_https_errors=True)
     try:
-        architect = {
-            "type": "standalone_test",
-            "worker_url": router.url,
-            "channel_url": router.channel_url,
-            "secret": TEST_ROUTER_SECRET,
-            "ca_file": str(cert.cert),
-        }
-        config = load_task_config(_write_task(tmp_path / "task", architect), [])
+        config = load_task_config(_task(tmp_path, router, cert.cert), [])
         operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
         tab = context.new_page()
         tab.goto(f"https://127.0.0.1:{network.port}/?worker_id=carol")
@@ -186,5 +174,4 @@ def test_chromium_back_after_the_run_ended_says_its_answer_was_submitted(
         if operator is not None and operator.running:
             operator.stop_now()
         network.close()
-        router.close()
     assert Agent.select().count() == 1

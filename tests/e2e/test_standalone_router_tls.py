@@ -12,7 +12,6 @@ over, also after the router restarts.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import shutil
 import ssl
@@ -24,9 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 from e2e_helpers import submit_and_wait
-from standalone_e2e_helpers import ChannelCutter, OperatorThread, StandaloneTestPlugin, WssPage, valid_answer
+from standalone_e2e_helpers import (
+    ChannelCutter,
+    OperatorThread,
+    StandaloneTestPlugin,
+    WssPage,
+    standalone_architect,
+    valid_answer,
+    write_task,
+)
 
 from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database, TaskRun, Unit, UnitStatus, Worker
 from mephisto_core.operations.run.channel import OperatorChannel
@@ -51,22 +57,8 @@ TASK_HTML = """<p>Say something about ${topic}.</p>
 """
 
 
-def _write_task(folder: Path, architect: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "task.html").write_text(TASK_HTML)
-    with (folder / "data.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["topic"])
-        writer.writerows([f"topic-{i}"] for i in range(ROWS))
-    config = {
-        "task": {"name": "standalone-tls", "title": "Standalone", "disconnect_grace_seconds": 60},
-        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
-        "architect": architect,
-        "provider": {"type": "mock"},
-    }
-    path = folder / "task.toml"
-    path.write_text(tomli_w.dumps(config))
-    return path
+def _task(tmp_path: Path, architect: dict[str, Any]) -> Path:
+    return write_task(tmp_path / "task", "standalone-tls", architect, TASK_HTML, [f"topic-{i}" for i in range(ROWS)])
 
 
 def _get(url: str, cert: SelfSignedCertificate) -> tuple[int, bytes]:
@@ -113,14 +105,8 @@ def test_a_run_through_a_tls_standalone_router_loses_nothing_across_a_cut_channe
     pages: list[WssPage] = []
     try:
         assert probe_router(router.url, TEST_ROUTER_SECRET, ca_file=cert.cert).task is None
-        architect = {
-            "type": "standalone_test",
-            "worker_url": router.url,
-            "channel_url": f"wss://127.0.0.1:{cutter.port}/_channel",
-            "secret": TEST_ROUTER_SECRET,
-            "ca_file": str(cert.cert),
-        }
-        config = load_task_config(_write_task(tmp_path / "task", architect), [])
+        architect = standalone_architect(router, cert.cert, f"wss://127.0.0.1:{cutter.port}/_channel")
+        config = load_task_config(_task(tmp_path, architect), [])
         operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
         channel: Any = operator.operator.io.channel  # type: ignore[union-attr]
         build = mephisto_settings.runs_dir / str(operator.operator.stats.run_id) / "build"
@@ -242,14 +228,7 @@ def test_a_run_whose_router_another_operator_takes_over_stops_and_says_so(
     router.start()
     operator: OperatorThread | None = None
     try:
-        architect = {
-            "type": "standalone_test",
-            "worker_url": router.url,
-            "channel_url": router.channel_url,
-            "secret": TEST_ROUTER_SECRET,
-            "ca_file": str(cert.cert),
-        }
-        config = load_task_config(_write_task(tmp_path / "task", architect), [])
+        config = load_task_config(_task(tmp_path, standalone_architect(router, cert.cert)), [])
         operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
 
         async def another_operator() -> None:
