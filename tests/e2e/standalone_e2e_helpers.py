@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import json
 import secrets
 import ssl
@@ -17,7 +16,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import tomli_w
 from pydantic import Field
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
@@ -30,6 +28,7 @@ from mephisto_core.operations.run.operator import Operator, RunStats
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
 from mephisto_core.testing.standalone_router import TEST_ROUTER_SECRET, StandaloneRouterProcess
+from mephisto_core.testing.task_files import write_static_task
 
 T = TypeVar("T")
 
@@ -52,21 +51,9 @@ def standalone_architect(
 
 def write_task(folder: Path, name: str, architect: dict[str, Any], html: str, topics: list[str]) -> Path:
     """A static task with the mock provider: one unit per topic, its page `html`; returns its task.toml."""
-    folder.mkdir(parents=True)
-    (folder / "task.html").write_text(html)
-    with (folder / "data.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["topic"])
-        writer.writerows([topic] for topic in topics)
-    config = {
-        "task": {"name": name, "title": name.capitalize(), "disconnect_grace_seconds": 60},
-        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
-        "architect": architect,
-        "provider": {"type": "mock"},
-    }
-    path = folder / "task.toml"
-    path.write_text(tomli_w.dumps(config))
-    return path
+    return write_static_task(
+        folder, html, topics, architect, name=name, title=name.capitalize(), disconnect_grace_seconds=60
+    )
 
 
 class StandaloneTestArgs(ArchitectArgs):

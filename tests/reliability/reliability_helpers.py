@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import ctypes
 import json
 import os
@@ -20,7 +19,6 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomli_w
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
@@ -29,6 +27,7 @@ from mephisto_core.data_model import Agent, AgentFile, AgentStatus, Database
 from mephisto_core.operations.run.operator import Operator, RunStats
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import TaskConfig
+from mephisto_core.testing import task_files
 from mephisto_core.testing.processes import LaunchProcess as SharedLaunchProcess
 
 T = TypeVar("T")
@@ -47,21 +46,10 @@ def write_static_task(
 
     `page_padding` adds that many characters of instructions to the page (and so to every `assigned` answer).
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "task.html").write_text(TASK_HTML + "<p>" + "Read carefully. " * (page_padding // 16) + "</p>\n")
-    with (folder / "data.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["topic"])
-        writer.writerows([f"topic-{i}"] for i in range(rows))
-    config = {
-        "task": {"name": "reliability", "title": "Reliability", "disconnect_grace_seconds": 1, **task},
-        "blueprint": {"type": "static", "task_source": "task.html", "data_csv": "data.csv"},
-        "architect": architect,
-        "provider": {"type": "mock"},
-    }
-    path = folder / "task.toml"
-    path.write_text(tomli_w.dumps(config))
-    return path
+    html = TASK_HTML + "<p>" + "Read carefully. " * (page_padding // 16) + "</p>\n"
+    topics = [f"topic-{i}" for i in range(rows)]
+    defaults = {"name": "reliability", "title": "Reliability", "disconnect_grace_seconds": 1}
+    return task_files.write_static_task(folder, html, topics, architect, **{**defaults, **task})
 
 
 # ---- the operator in this process -------------------------------------------------------------------------
