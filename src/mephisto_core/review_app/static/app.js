@@ -170,7 +170,9 @@
     if (wanted) setSelect("filter-status", wanted.status);
     // The task's detail and its first page are asked for at once: the page's filters are known before the detail
     // fills the run and worker lists. A run or worker the task does not have is asked for again (below).
-    const asked = unitQuery(id, $("filter-status").value, wanted && wanted.run, wanted && wanted.worker, (wanted && wanted.offset) || 0);
+    const asked = wanted
+      ? unitQuery(id, $("filter-status").value, wanted.run, wanted.worker, wanted.offset || 0)
+      : unitQuery(id, $("filter-status").value, null, null, 0);
     const page = api("GET", `/api/units?${asked}`);
     page.catch(() => {}); // awaited below, unless the filters came out otherwise
     state.task = await api("GET", `/api/tasks/${id}`);
