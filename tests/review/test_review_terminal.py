@@ -200,3 +200,36 @@ def test_units_are_read_as_reached_so_one_decided_elsewhere_meanwhile_is_not_sho
     assert seen == forward[:7] + forward[5::-1][:6]  # forward to the end, then back over what was shown
     assert "8 units await review" in shown.getvalue()
     assert tally.skipped == 6  # the seventh was left by going back
+
+
+def test_uppercase_a_decides_the_workers_remaining_units_at_once_so_quitting_leaves_none(
+    review_data: Path, reopen
+) -> None:
+    result = review_cli("--task", "study", input="A\nq\n")
+    assert result.exit_code == 0, result.output
+    reopen()
+    units = task_units("study")
+    worker = units[0].worker_id
+    mine = [u for u in units if u.worker_id == worker]
+    assert len(mine) > 1 and {u.status for u in mine} == {"accepted"}
+    assert {u.status for u in units if u.worker_id != worker} == {"completed"}
+    assert f"Review finished: {len(mine)} approved, 0 skipped." in result.output
+
+
+def test_going_back_shows_a_unit_decided_with_uppercase_a_and_moving_on_passes_it(review_data: Path, reopen) -> None:
+    reopen()
+    units = task_units("study")
+    worker = units[0].worker_id
+    second_of_worker = next(u for u in units[1:] if u.worker_id == worker)
+    after = units.index(second_of_worker) + 1
+    assert after < len(units) and units[after].worker_id != worker  # the fixture's order
+    # A on the first unit (then the next is shown), j up to the unit after the worker's second, back once (that
+    # second unit is shown: approved), on once.
+    others_between = sum(1 for u in units[1 : after - 1] if u.worker_id != worker)
+    keys = "A\n" + "j\n" * others_between + "k\nj\nq\n"
+    result = review_cli("--task", "study", input=keys)
+    assert result.exit_code == 0, result.output
+    shown = [int(n) for n in re.findall(r"Unit (\d+) · task study", result.output)]
+    assert shown.count(second_of_worker.id) == 1  # passed on the way, shown only when going back
+    assert shown[-3:] == [units[after].id, second_of_worker.id, units[after].id]
+    assert "approved (press j for the next unit)" in result.output

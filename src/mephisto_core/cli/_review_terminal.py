@@ -139,9 +139,11 @@ class TerminalReview:
         self.standing: dict[int, tuple[str, str]] = {}
         self.decided: dict[int, str] = {}  # unit id -> what this session did to it (shown when going back)
         self.skipped: set[int] = set()
+        self.task: str | None = None
 
     def run(self, task: str | None) -> Tally:
         """Go through every unit awaiting review (of `task`, or of every task), oldest first."""
+        self.task = task
         total = self.browser.count(task=task, statuses=[UnitStatus.COMPLETED.value])
         if total == 0:
             where = f" in task {task!r}" if task else ""
@@ -151,13 +153,17 @@ class TerminalReview:
             f"{total} unit{'s' if total != 1 else ''} await{'s' if total == 1 else ''} review. Press ? for help."
         )
         records = _ReadAsReached(self.browser.units(task=task, statuses=[UnitStatus.COMPLETED.value]))
-        at = 0
+        at, step = 0, 1
         try:
             while at >= 0 and (record := records.at(at)) is not None:
                 standing = self.standing.get(record.worker_db_id or 0)
-                if standing is not None and record.unit_id not in self.decided:
-                    self._apply_standing(record, *standing)
+                # Moving on, a unit of a worker decided with A / R is passed (and decided, if read before that
+                # decision); going back, it is shown with what was done.
+                if standing is not None and (step > 0 or record.unit_id not in self.decided):
+                    if record.unit_id not in self.decided:
+                        self._apply_standing(record, *standing)
                     at += 1
+                    step = 1
                     continue
                 step = self._review(record, at + 1, max(total, at + 1))
                 if step < 0 and at == 0:
@@ -279,7 +285,16 @@ class TerminalReview:
             self._done(record, "approved")
         if record.worker_db_id is not None:
             self.standing[record.worker_db_id] = (verdict, feedback)
+            self._decide_the_rest(record, verdict, feedback)
         return True
+
+    def _decide_the_rest(self, record: UnitRecord, verdict: str, feedback: str) -> None:
+        """Every later unit of `record`'s worker awaiting review, decided now: quitting leaves none of them open."""
+        later = self.browser.units(task=self.task, statuses=[UnitStatus.COMPLETED.value], worker=record.worker_id)
+        for other in later:
+            mine = other.worker_db_id == record.worker_db_id
+            if mine and other.unit_id > record.unit_id and other.unit_id not in self.decided:
+                self._apply_standing(other, verdict, feedback)
 
     def _apply_standing(self, record: UnitRecord, verdict: str, feedback: str) -> None:
         try:
