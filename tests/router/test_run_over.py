@@ -258,3 +258,21 @@ async def test_a_standalone_router_keeps_the_left_answers_across_a_restart_until
             assert (await ask(page, hello(1, token="token-of-alice")))["code"] == "unavailable"
     finally:
         await again.stop()
+
+
+async def test_a_run_over_file_whose_answers_cannot_be_read_still_tells_pages_the_run_ended(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "router-data"
+    data_dir.mkdir()
+    (data_dir / MARKER).write_text('[{"token": "t", "hello": ', encoding="utf-8")  # cut short by a power cut
+    server = RouterServer(None, SECRET, data_dir=data_dir)
+    with caplog.at_level(logging.WARNING):
+        await server.start()
+    try:
+        async with worker_socket(server) as page:
+            refused = await ask(page, hello(1, token="t"))
+    finally:
+        await server.stop()
+    assert (refused["type"], refused["reason"]) == ("refused", "run_over")
+    assert f"could not read the pages' answers in {data_dir / MARKER}" in caplog.text
