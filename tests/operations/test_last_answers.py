@@ -22,13 +22,18 @@ def _submitted(agent_id: int) -> Submitted:
 
 
 def _answered(answers: LastAnswers, conn: int, agent_id: int, *, socket_open: bool = True) -> None:
-    answers.answered(conn, (False, agent_id), _assigned(agent_id), _submitted(agent_id), socket_open=socket_open)
+    answers.answered(conn, agent_id, _submitted(agent_id), socket_open=socket_open)
+
+
+def _handover(answers: LastAnswers) -> list[dict[str, object]]:
+    """The handover, with the hello answers the pool would read for the kept agents."""
+    return answers.handover({agent_id: _assigned(agent_id) for agent_id in answers.kept()})
 
 
 def test_the_handover_holds_the_hello_as_submitted_and_the_acknowledgement() -> None:
     answers = LastAnswers()
     _answered(answers, conn=1, agent_id=7)
-    (entry,) = answers.handover()
+    (entry,) = _handover(answers)
     assert entry["token"] == "token-7" and entry["submit_key"] == "key-7"
     assert entry["hello"] == {
         "type": "assigned",
@@ -62,17 +67,19 @@ def test_a_page_that_spoke_after_its_answer_or_closed_its_socket_itself_is_not_h
     answers.lost(3)  # the connection was lost: it may come back
     answers.read(3)  # a later message on that number is another socket's: agent 3 is still handed over
     answers.read(4)
-    assert [entry["token"] for entry in answers.handover()] == ["token-3", "token-4"]
+    assert [entry["token"] for entry in _handover(answers)] == ["token-3", "token-4"]
+    # An agent the database no longer answers for (none in practice) is left out rather than answered wrongly.
+    assert [entry["token"] for entry in answers.handover({3: _assigned(3)})] == ["token-3"]
 
 
 def test_an_agent_keeps_its_newest_answer_and_the_newest_pages_are_kept(caplog: pytest.LogCaptureFixture) -> None:
     answers = LastAnswers(max_kept=2)
     _answered(answers, conn=1, agent_id=1)
     answers.lost(1)
-    answers.answered(5, (False, 1), _assigned(1), Submitted("key-again"), socket_open=True)  # back, resent
+    answers.answered(5, 1, Submitted("key-again"), socket_open=True)  # back, resent
     _answered(answers, conn=2, agent_id=2)
     _answered(answers, conn=3, agent_id=3)
     with caplog.at_level(logging.WARNING):
-        handed = answers.handover()
+        handed = _handover(answers)
     assert [(entry["token"], entry["submit_key"]) for entry in handed] == [("token-2", "key-2"), ("token-3", "key-3")]
     assert "newest 2 pages only (1 older were not kept)" in caplog.text

@@ -55,8 +55,6 @@ class _Binding:
     live: bool = True
     #: where this page goes once its unit's submission is stored (from the provider's answer to its hello)
     completion: PageCompletion | None = None
-    #: the answer to the hello that bound it (None for an expired attempt)
-    assigned: Assigned | None = None
 
 
 class ClientIOHandler:
@@ -240,7 +238,7 @@ class ClientIOHandler:
 
     def _answer_hello(self, conn: int, request_id: int | None, result: Assigned | Expired | Preview | Refused) -> None:
         if isinstance(result, Assigned):
-            self._bind(conn, (result.is_onboarding, result.agent_id), result)
+            self._bind(conn, (result.is_onboarding, result.agent_id), result.completion)
         elif isinstance(result, Expired):
             self._bind_expired(conn, result)
         elif isinstance(result, Refused):
@@ -316,8 +314,7 @@ class ClientIOHandler:
         if isinstance(result, Submitted) and not is_onboarding:
             socket_open = conn in self._bindings
             self.unread.answered(conn, binding.agent, socket_open, time.monotonic())
-            if binding.assigned is not None:
-                self.last_answers.answered(conn, binding.agent, binding.assigned, result, socket_open=socket_open)
+            self.last_answers.answered(conn, agent_id, result, socket_open=socket_open)
         if isinstance(result, Submitted) and result.platform_grants and self.calls is not None:
             # Committed: the platform hears of the grants after the worker's answer, at its own pace.
             self._spawn(platform_grants.push(self.calls, self.writer, result.platform_grants))
@@ -466,11 +463,11 @@ class ClientIOHandler:
         for conn in self._agent_conns.get(agent, ()):
             self.send(conn, {"type": "status", "status": status})
 
-    def _bind(self, conn: int, agent: AgentKey, assigned: Assigned) -> None:
+    def _bind(self, conn: int, agent: AgentKey, completion: PageCompletion | None = None) -> None:
         previous = self._bindings.get(conn)
         if previous is not None and previous.agent != agent:
             self._agent_conns.get(previous.agent, set()).discard(conn)
-        self._bindings[conn] = _Binding(agent, True, assigned.completion, assigned)
+        self._bindings[conn] = _Binding(agent, True, completion)
         self.unread.back(agent)
         conns = self._agent_conns.get(agent)
         if conns is None:
@@ -555,6 +552,12 @@ class ClientIOHandler:
         self.absent_since.pop(agent, None)
         if not agent[0]:
             self._live_agents.pop(agent[1], None)
+
+    async def answers_after_run_over(self) -> list[dict[str, Any]]:
+        """What the router is to answer pages that may come back for their last answer after the run ended."""
+        kept = self.last_answers.kept()
+        hello_answers = await self.writer.call(self.pool.hello_answers, kept) if kept else {}
+        return self.last_answers.handover(hello_answers)
 
     async def check_answers_delivered(self, timeout: float) -> None:
         """Find out whether the `submitted` answers sent so far reached the router (for `unread`)."""

@@ -9,7 +9,8 @@ its resent submission acknowledged. The router answers the page with them (docs/
 
 An answer is kept until the page sends anything after it (it read it, since a socket delivers in order), or closes
 its socket itself; a socket that is lost keeps it. Keeping one the page did read costs nothing but memory: what
-it says is true. The newest `MAX_KEPT` are kept.
+it says is true. The newest `MAX_KEPT` are kept. Only the acknowledgement is kept on the way: the hello answers,
+which hold each unit's data, are read from the database at the run's end (`WorkerPool.hello_answers`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from mephisto_core.operations.run.late_answers import AgentKey
 from mephisto_core.operations.run.replies import Assigned, Submitted
 
 log = logging.getLogger(__name__)
@@ -32,22 +32,20 @@ class LastAnswers:
 
     def __init__(self, max_kept: int = MAX_KEPT) -> None:
         self._max_kept = max_kept
-        #: agent -> its page's hello answer and last `submitted` answer, oldest first
-        self._by_agent: dict[AgentKey, tuple[Assigned, Submitted]] = {}
+        #: unit agent id -> its page's last `submitted` answer, oldest first
+        self._by_agent: dict[int, Submitted] = {}
         #: connection -> the agent whose answer it was sent
-        self._agent_of: dict[int, AgentKey] = {}
+        self._agent_of: dict[int, int] = {}
         self.dropped = 0
 
-    def answered(
-        self, conn: int, agent: AgentKey, assigned: Assigned, submitted: Submitted, *, socket_open: bool
-    ) -> None:
-        """A `submitted` answer went to `conn` (which may have closed meanwhile), whose hello was answered
-        `assigned`. On every unit's way: the answers themselves are made at the run's end (`handover`)."""
+    def answered(self, conn: int, agent_id: int, submitted: Submitted, *, socket_open: bool) -> None:
+        """A `submitted` answer went to `conn` (which may have closed meanwhile) for the unit agent `agent_id`.
+        On every unit's way: the page's answers are made at the run's end (`handover`)."""
         by_agent = self._by_agent
-        by_agent.pop(agent, None)  # newest last
-        by_agent[agent] = (assigned, submitted)
+        by_agent.pop(agent_id, None)  # newest last
+        by_agent[agent_id] = submitted
         if socket_open:
-            self._agent_of[conn] = agent
+            self._agent_of[conn] = agent_id
         if len(by_agent) > self._max_kept:
             del by_agent[next(iter(by_agent))]
             self.dropped += 1
@@ -64,8 +62,13 @@ class LastAnswers:
         if self._agent_of:
             self._agent_of.pop(conn, None)
 
-    def handover(self) -> list[dict[str, Any]]:
-        """What the run-over notice carries: each kept page's answers."""
+    def kept(self) -> list[int]:
+        """The agents whose pages may come back for their last answer, oldest first."""
+        return list(self._by_agent)
+
+    def handover(self, hello_answers: dict[int, Assigned]) -> list[dict[str, Any]]:
+        """What the run-over notice carries: each kept page's answers, given the hello answers of the `kept()`
+        agents as they are now."""
         if self.dropped:
             log.warning(
                 "the router is handed the last answers of the newest %d pages only (%d older were not kept): a page "
@@ -73,7 +76,11 @@ class LastAnswers:
                 len(self._by_agent),
                 self.dropped,
             )
-        return [_page_answers(assigned, submitted) for assigned, submitted in self._by_agent.values()]
+        return [
+            _page_answers(hello_answers[agent_id], submitted)
+            for agent_id, submitted in self._by_agent.items()
+            if agent_id in hello_answers
+        ]
 
 
 def _page_answers(assigned: Assigned, submitted: Submitted) -> dict[str, Any]:

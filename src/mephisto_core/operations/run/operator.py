@@ -777,4 +777,4 @@ async def _tell_router_the_run_is_over(io: ClientIOHandler) -> None:
     have them wait for an operator (docs/protocol.md); run_over_notice says how a channel that is down is waited
     for."""
     if io.channel is not None:
-        await tell_router_the_run_is_over(io.channel, io.last_answers.handover())
+        await tell_router_the_run_is_over(io.channel, await io.answers_after_run_over())

@@ -345,6 +345,10 @@ class WorkerPool(AgentReleases):
         # not a unit of this run, so no answer from it may be stored here.
         return Expired(None, None, "unknown", UNKNOWN_TOKEN)
 
+    def hello_answers(self, agent_ids: Sequence[int]) -> dict[int, Assigned]:
+        """What these agents' pages are answered to a hello with their token now, by agent id (writer thread)."""
+        return {int(agent.id): self._assigned(agent) for agent in Agent.select().where(Agent.id.in_(list(agent_ids)))}
+
     def _assigned(self, agent: Agent) -> Assigned:
         unit_index, inputs = (
             Unit.select(Unit.unit_index, Assignment.inputs)
