@@ -5,7 +5,7 @@ answer. A page that comes back later still, to a router that stays up (a standal
 to be told only that the task ended: its submission was stored, but its worker was not told so and, on a paid
 platform, could not submit the assignment there. So the run-over notice carries, for each such page, the answers
 the operator would give it: its hello answered as "your unit, already submitted" (with the completion step), and
-its resent submission acknowledged. The router answers the page with them (docs/protocol.md, "run_over").
+its resent submission acknowledged. The router answers the page with them (docs/protocol.md, "The end of a run").
 
 An answer is kept until the page sends anything after it (it read it, since a socket delivers in order), or closes
 its socket itself; a socket that is lost keeps it. Keeping one the page did read costs nothing but memory: what
