@@ -156,6 +156,30 @@ def test_a_unit_page_shows_only_the_workers_latest_reviews_but_counts_all(client
     assert len(full["reviews"]) == full["review_count"] == 3
 
 
+def _one_more_submitted_unit(review_app: ReviewApp, like: Unit, outputs: dict[str, str]) -> None:
+    """A third unit in `like`'s assignment, submitted by `like`'s worker with `outputs`."""
+    with review_app.database.write():
+        extra = Unit.create(
+            assignment=like.assignment_id,
+            task_run=like.task_run_id,
+            task=like.task_id,
+            unit_index=2,
+            pay_amount=like.pay_amount,
+            status="completed",
+            worker=like.worker_id,
+        )
+        agent = Agent.create(
+            unit=extra,
+            worker=like.worker_id,
+            task_run=like.task_run_id,
+            assignment=like.assignment_id,
+            status="completed",
+            outputs=outputs,
+            token="extra-unit-token",
+        )
+        Unit.update(agent_id=agent.id).where(Unit.id == extra.id).execute()
+
+
 def test_agreement_is_made_again_only_when_the_task_has_more_submitted_units(
     client, review_app: ReviewApp, monkeypatch
 ) -> None:
@@ -171,26 +195,29 @@ def test_agreement_is_made_again_only_when_the_task_has_more_submitted_units(
     assert len(reads) == 1
 
     # One more submitted unit in the first assignment, disagreeing on the topic: made again, and different.
-    with review_app.database.write():
-        extra = Unit.create(
-            assignment=study[0].assignment_id,
-            task_run=study[0].task_run_id,
-            task=study_id,
-            unit_index=2,
-            pay_amount=study[0].pay_amount,
-            status="completed",
-            worker=study[0].worker_id,
-        )
-        agent = Agent.create(
-            unit=extra,
-            worker=study[0].worker_id,
-            task_run=study[0].task_run_id,
-            assignment=study[0].assignment_id,
-            status="completed",
-            outputs={"topic": "another topic", "answer": "late", "frequency": "never"},
-            token="extra-unit-token",
-        )
-        Unit.update(agent_id=agent.id).where(Unit.id == extra.id).execute()
+    _one_more_submitted_unit(review_app, study[0], {"topic": "another topic", "answer": "late", "frequency": "never"})
     again = client.get(f"/api/tasks/{study_id}/agreement").json
     assert len(reads) == 2
     assert again["fields"]["topic"]["percent"] < first["fields"]["topic"]["percent"] == 100.0
+
+
+def test_the_task_s_workers_are_counted_again_only_when_more_units_are_submitted(
+    client, review_app: ReviewApp, monkeypatch
+) -> None:
+    from mephisto_core.review_app import reads as review_reads
+
+    study = task_units("study")
+    study_id = study[0].task_id
+    counted: list[int] = []
+    task_workers = review_reads._task_workers
+    monkeypatch.setattr(review_reads, "_task_workers", lambda task_id: counted.append(task_id) or task_workers(task_id))
+    first = client.get(f"/api/tasks/{study_id}").json
+    client.post(f"/api/units/{study[0].id}/approve")
+    second = client.get(f"/api/tasks/{study_id}").json  # the page asks every 15 s
+    assert counted == [study_id]
+    assert second["workers"] == first["workers"] and second["unit_counts"] == {"completed": 7, "accepted": 1}
+
+    _one_more_submitted_unit(review_app, study[0], {"topic": "t", "answer": "a", "frequency": "daily"})
+    third = client.get(f"/api/tasks/{study_id}").json
+    assert counted == [study_id, study_id]
+    assert sum(w["units"] for w in third["workers"]) == sum(w["units"] for w in first["workers"]) + 1 == 9

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
-from typing import Any
 
 from mephisto_core.data_model import Database, Task
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.data_browser import DataBrowser
 from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.review_app.rendering import BlueprintRenderer
+from mephisto_core.review_app.submitted_cache import BySubmittedUnits
 from mephisto_core.settings import Settings
 
 #: Recorded as the reviewer of every action taken in the web app.
@@ -47,8 +47,8 @@ class ReviewApp:
         self.action_lock = threading.Lock()
         self.renderer = BlueprintRenderer(settings.data_dir)
         self.default_task_id: int | None = None
-        #: task id -> (its submitted units' count, the agreement panel's answer for them): see reads.agreement
-        self.agreement_cache: dict[int, tuple[int, dict[str, Any]]] = {}
+        #: each task's agreement and workers, kept until more of its units are submitted
+        self.by_submitted = BySubmittedUnits()
         # The page waits this long before sending a verdict, so its Undo can still take it back.
         self.undo_seconds = undo_seconds
         if task is not None:
