@@ -24,6 +24,7 @@ from router_helpers import (
     worker_socket,
 )
 
+from mephisto_core.operations.run import run_over_notice
 from mephisto_core.operations.run.channel import OperatorChannel
 from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
 from mephisto_core.router import RouterServer
@@ -276,3 +277,25 @@ async def test_a_run_over_file_whose_answers_cannot_be_read_still_tells_pages_th
         await server.stop()
     assert (refused["type"], refused["reason"]) == ("refused", "run_over")
     assert f"could not read the pages' answers in {data_dir / MARKER}" in caplog.text
+
+
+@pytest.mark.parametrize("owed", [False, True])
+async def test_an_unreachable_router_is_waited_for_longer_when_pages_are_owed_answers(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, owed: bool
+) -> None:
+    monkeypatch.setattr(run_over_notice, "DELIVERY_SECONDS", 0.3)
+    monkeypatch.setattr(run_over_notice, "DELIVERY_SECONDS_WITH_ANSWERS", 1.5)
+    async with running_router(build_dir) as server:
+        channel = OperatorChannel(server.channel_url, SECRET, _ignore, _ignore)
+        await channel.start()
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        left = [_left_answers("token-of-alice", "alice-last-key")] if owed else None
+        with caplog.at_level(logging.WARNING):
+            assert await tell_router_the_run_is_over(channel, left) is False
+        waited = loop.time() - began
+    finally:
+        await channel.stop()
+    assert 1.5 <= waited < 5 if owed else 0.3 <= waited < 1.4
+    assert ("trying for up to 2 s to tell it the run is over" in caplog.text) is owed

@@ -22,18 +22,26 @@ log = logging.getLogger(__name__)
 
 #: How long a finished run keeps trying to tell a router it cannot reach that the run is over.
 DELIVERY_SECONDS = 10.0
+#: The same when pages are owed the answer to their last submission (last_answers.py): a router restarting as the
+#: run ends (a deploy, a reboot of its machine) is waited for longer, since a launch that lingers costs the
+#: researcher a minute at most, and an answer the router never gets may cost a worker their pay.
+DELIVERY_SECONDS_WITH_ANSWERS = 60.0
 #: How often a channel that is down is looked at again (it reconnects by itself, with a backoff from 0.2 s).
 RECHECK_SECONDS = 0.1
 
 
 async def tell_router_the_run_is_over(
-    channel: RouterChannel, answers: list[dict[str, Any]] | None = None, patience: float = DELIVERY_SECONDS
+    channel: RouterChannel, answers: list[dict[str, Any]] | None = None, patience: float | None = None
 ) -> bool:
-    """Send the run-over notice until the router confirms it; False (and a warning) when `patience` ran out.
+    """Send the run-over notice until the router confirms it; False (and a warning) when `patience` ran out
+    (by default DELIVERY_SECONDS, or DELIVERY_SECONDS_WITH_ANSWERS when there are `answers`).
 
     `answers`: what pages that may not have read their last answer get if they come back (last_answers.py).
     """
+    if patience is None:
+        patience = DELIVERY_SECONDS_WITH_ANSWERS if answers else DELIVERY_SECONDS
     deadline = time.monotonic() + patience
+    waiting_logged = False
     notice: dict[str, Any] = {"event": RUN_OVER_EVENT}
     if answers:
         notice["answers"] = answers
@@ -43,6 +51,14 @@ async def tell_router_the_run_is_over(
             return True
         # Down, or a connection that came up and went: the next one must be told again, as its opening
         # ended the flag on the router.
+        if not waiting_logged and answers:
+            log.warning(
+                "the router does not answer as the run ends: trying for up to %.0f s to tell it the run is over and "
+                "hand it the answers %d page(s) may come back for",
+                patience,
+                len(answers),
+            )
+            waiting_logged = True
         await asyncio.sleep(RECHECK_SECONDS)
         while not channel.connected and time.monotonic() < deadline:
             await asyncio.sleep(RECHECK_SECONDS)
