@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+import peewee as pw
 import pytest
 from pool_helpers import build_pool
 
@@ -296,3 +297,43 @@ async def test_an_upload_stored_before_it_was_recorded_is_recorded_where_it_is_a
     await settled(io)
     assert channel.answers_to(1)[-1]["type"] == "submitted"
     assert await io.writer.call(upload_sweep.unlisted_uploads, io.pool.ctx.run.id) == []
+
+
+@run
+async def test_pages_that_may_not_have_read_their_last_answer_are_handed_over_with_their_unit_submitted(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+) -> None:
+    io, channel = client_io
+    assigned = {conn: await say_hello(io, channel, conn, worker) for conn, worker in enumerate("abc", start=1)}
+    for conn in assigned:
+        assert (await submit_answer(io, channel, conn))["type"] == "submitted"
+    await io.on_envelope({"conn": 2, "event": "close", "left": True})  # the page closed its tab: it had the answer
+    await io.on_envelope({"conn": 3, "event": "close", "left": False})  # the connection was lost
+    await settled(io)
+
+    handed = await io.answers_after_run_over()
+
+    assert [entry["token"] for entry in handed] == [assigned[1]["token"], assigned[3]["token"]]  # 1 is silent
+    for entry, conn in zip(handed, (1, 3), strict=True):
+        assert entry["hello"] == {**assigned[conn], "id": None, "submitted": True, "seconds_left": None}
+        assert entry["submit_key"] == f"key-of-conn-{conn}"
+        assert entry["submitted"] == {**channel.answers_to(conn)[1], "id": None}
+
+
+@run
+async def test_a_database_that_fails_at_the_run_end_hands_over_nothing_and_says_so(
+    client_io: tuple[ClientIOHandler, RecordingChannel],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    io, channel = client_io
+    await say_hello(io, channel, 1, "alice")
+    await submit_answer(io, channel, 1)
+
+    def fails(agent_ids: list[int]) -> None:
+        raise pw.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(io.pool, "hello_answers", fails)
+    with caplog.at_level(logging.WARNING):
+        assert await io.answers_after_run_over() == []
+    assert "could not read what 1 page(s) may come back for (disk I/O error)" in caplog.text

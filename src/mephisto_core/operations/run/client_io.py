@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import peewee as pw
+
 from mephisto_core.abstractions.live import LiveAgent, LiveSession
 from mephisto_core.abstractions.provider import PageCompletion, WorkerIdentity
 from mephisto_core.operations.provider_calls import ProviderCalls
@@ -556,7 +558,16 @@ class ClientIOHandler:
     async def answers_after_run_over(self) -> list[dict[str, Any]]:
         """What the router is to answer pages that may come back for their last answer after the run ended."""
         kept = self.last_answers.kept()
-        hello_answers = await self.writer.call(self.pool.hello_answers, kept) if kept else {}
+        if not kept:
+            return []
+        try:
+            hello_answers = await self.writer.call(self.pool.hello_answers, kept)
+        except pw.PeeweeException as exc:
+            # The run is over either way: the router is still told so, and these pages only that it ended.
+            log.warning(
+                "could not read what %d page(s) may come back for (%s): they are told the task ended", len(kept), exc
+            )
+            return []
         return self.last_answers.handover(hello_answers)
 
     async def check_answers_delivered(self, timeout: float) -> None:
