@@ -82,4 +82,4 @@ def test_an_agent_keeps_its_newest_answer_and_the_newest_pages_are_kept(caplog: 
     with caplog.at_level(logging.WARNING):
         handed = _handover(answers)
     assert [(entry["token"], entry["submit_key"]) for entry in handed] == [("token-2", "key-2"), ("token-3", "key-3")]
-    assert "newest 2 pages only (1 older were not kept)" in caplog.text
+    assert "newest 2 pages that had not shown they read them; 1 older ones were not kept" in caplog.text

@@ -70,9 +70,11 @@ class LastAnswers:
         """What the run-over notice carries: each kept page's answers, given the hello answers of the `kept()`
         agents as they are now."""
         if self.dropped:
+            # Pages resting on their thanks (no completion step) never show they read it: most of those were read.
             log.warning(
-                "the router is handed the last answers of the newest %d pages only (%d older were not kept): a page "
-                "of those coming back after the run ended is told only that it ended",
+                "the router is handed the last answers of the newest %d pages that had not shown they read them; "
+                "%d older ones were not kept, and such a page coming back after the run ended is told only that it "
+                "ended",
                 len(self._by_agent),
                 self.dropped,
             )
