@@ -172,6 +172,16 @@ class ChannelCutter:
     def close(self) -> None:
         """Stop and end the thread."""
         self.hold()
+
+        async def finish_pumps() -> None:
+            # The pumps of the connections just cut end on their next read; ended here, the loop stops with none
+            # pending (else Python warns, at exit, of tasks destroyed while pending).
+            pumps = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+
+        self._call(finish_pumps())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
