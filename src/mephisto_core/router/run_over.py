@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mephisto_core.file_modes import open_private_file
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,11 @@ def page_answers(raw: object) -> dict[str, PageAnswers]:
         return {}
     found: dict[str, PageAnswers] = {}
     for entry in raw:
-        token = entry.get("token") if isinstance(entry, dict) else None
-        hello = entry.get("hello") if isinstance(entry, dict) else None
-        key = entry.get("submit_key") if isinstance(entry, dict) else None
-        submitted = entry.get("submitted") if isinstance(entry, dict) else None
+        token, hello, key, submitted = (
+            (entry.get("token"), entry.get("hello"), entry.get("submit_key"), entry.get("submitted"))
+            if isinstance(entry, dict)
+            else (None, None, None, None)
+        )
         if (
             isinstance(token, str)
             and 0 < len(token) <= _MAX_TOKEN
@@ -130,8 +134,11 @@ class RunOver:
         try:
             if present:
                 entries = [answers.as_entry(token) for token, answers in self._answers.items()]
-                self._marker.touch(mode=0o600)
-                self._marker.write_text(json.dumps(entries) if entries else "", encoding="utf-8")
+                # Beside it, then renamed over it: the marker never shows half its answers, and is 0600 (tokens).
+                tmp = self._marker.with_suffix(".tmp")
+                with os.fdopen(open_private_file(tmp), "w", encoding="utf-8") as out:
+                    out.write(json.dumps(entries) if entries else "")
+                os.replace(tmp, self._marker)
             else:
                 self._marker.unlink(missing_ok=True)
         except OSError as exc:
