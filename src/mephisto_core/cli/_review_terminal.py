@@ -22,7 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from mephisto_core.data_model import UnitStatus, Worker
+from mephisto_core.data_model import ReviewKind, UnitStatus, Worker
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.data_browser import DataBrowser
 from mephisto_core.operations.review.actions import ReviewActions
@@ -161,7 +161,7 @@ class TerminalReview:
                 # decision); going back, it is shown with what was done.
                 if standing is not None and (step > 0 or record.unit_id not in self.decided):
                     if record.unit_id not in self.decided:
-                        self._apply_standing(record, *standing)
+                        self._decide([record], *standing)
                     at += 1
                     step = 1
                     continue
@@ -289,24 +289,28 @@ class TerminalReview:
         return True
 
     def _decide_the_rest(self, record: UnitRecord, verdict: str, feedback: str) -> None:
-        """Every later unit of `record`'s worker awaiting review, decided now: quitting leaves none of them open."""
+        """Every later unit of `record`'s worker awaiting review, decided now (the platform asked for several at
+        once): quitting leaves none of them open."""
         later = self.browser.units(task=self.task, statuses=[UnitStatus.COMPLETED.value], worker=record.worker_id)
-        for other in later:
-            mine = other.worker_db_id == record.worker_db_id
-            if mine and other.unit_id > record.unit_id and other.unit_id not in self.decided:
-                self._apply_standing(other, verdict, feedback)
+        rest = [
+            other
+            for other in later
+            if other.worker_db_id == record.worker_db_id
+            and other.unit_id > record.unit_id
+            and other.unit_id not in self.decided
+        ]
+        self._decide(rest, verdict, feedback)
 
-    def _apply_standing(self, record: UnitRecord, verdict: str, feedback: str) -> None:
-        try:
-            if verdict == "reject":
-                self.actions.reject(record.unit_id, feedback)
-                self._done(record, "rejected")
+    def _decide(self, records: list[UnitRecord], verdict: str, feedback: str) -> None:
+        """Approve or reject `records`; a unit refused is counted and said, and the others go on."""
+        kind, word = (ReviewKind.REJECT, "rejected") if verdict == "reject" else (ReviewKind.APPROVE, "approved")
+        errors = self.actions.decide_all([record.unit_id for record in records], kind, feedback)
+        for record, error in zip(records, errors, strict=True):
+            if error is None:
+                self._done(record, word)
             else:
-                self.actions.approve(record.unit_id)
-                self._done(record, "approved")
-        except MephistoError as exc:
-            self.tally.failed += 1
-            self.console.print(f"[red]Unit {record.unit_id} not done:[/red] {escape(str(exc))}")
+                self.tally.failed += 1
+                self.console.print(f"[red]Unit {record.unit_id} not done:[/red] {escape(str(error))}")
 
     def _done(self, record: UnitRecord, word: str) -> bool:
         self.tally.done[word] += 1

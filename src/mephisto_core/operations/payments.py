@@ -1,17 +1,17 @@
 """Paying workers through the payments ledger, once per idempotency key, and reading the ledger back.
 
-`PaymentLedger.pay` is the one way money leaves: it writes the intent row (`pending`) in its own committed
-transaction, then asks the provider with the row's key, then records the outcome. Asked again with the same key
-(a bonus pressed twice, a retry after the process was killed between the platform call and the commit), it
-returns a paid row untouched and asks the provider again, with the same key, only when the outcome is unknown
-(`pending`) or was a refusal (`failed`). Used by `ReviewActions` (approve, soft reject, bonus) and read by
-`mephisto payments`.
+`PaymentLedger.pay_all` is the one way money leaves (`pay` pays one through it): it writes the intent rows
+(`pending`) in their own committed transaction, then asks the provider with each row's key, several at once, and
+records each outcome as it comes. Asked again with the same key (a bonus pressed twice, a retry after the process
+was killed between the platform call and the commit), it returns a paid row untouched and asks the provider again,
+with the same key, only when the outcome is unknown (`pending`) or was a refusal (`failed`). Used by
+`ReviewActions` (approve, soft reject, bonus) and read by `mephisto payments`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,7 @@ from mephisto_core.data_model import Database, Requester, Task, Worker
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
 from mephisto_core.errors import MephistoError, NotFound
+from mephisto_core.operations.recorded_calls import CALLS_AT_ONCE, call_all
 
 #: Longest client key accepted (review app, terminal, scripts); keys are ids, not prose.
 MAX_CLIENT_KEY = 128
@@ -70,6 +71,16 @@ class PaymentRequest:
     reviewer: str = ""
 
 
+@dataclass(frozen=True)
+class Payout:
+    """One payment to make: the request, how to ask the provider, and what to do around it (see `pay`)."""
+
+    request: PaymentRequest
+    call: Callable[[str], str | None]
+    before_intent: Callable[[], None] | None = None
+    on_paid: Callable[[], None] | None = None
+
+
 class PaymentLedger:
     """Pays through a provider call and records intent and outcome in the `payment` table of `database`."""
 
@@ -91,50 +102,49 @@ class PaymentLedger:
         all. An exception from `call` marks the row `failed` with the error and is raised again. A row already
         paid is returned as it is, with neither `call` nor `on_paid` run.
         """
+        outcome = self.pay_all([Payout(request, call, before_intent, on_paid)], at_once=1)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def pay_all(self, payouts: Sequence[Payout], at_once: int = CALLS_AT_ONCE) -> list[Payment | Exception]:
+        """Pay each of `payouts` as `pay` pays one, the provider asked for up to `at_once` of them at a time.
+
+        Every intent is committed before the first call. Returns per payout, in order, its row once paid (or
+        paid already), or the exception that stopped it: refused before its intent (a key naming another
+        payment, `before_intent`), its call's (the row is then `failed`), or its `on_paid`'s (the row stays
+        `pending`: asked again, the provider is called again with the same key).
+        """
+        if not payouts:
+            return []
+        outcomes: list[Payment | Exception | None] = [None] * len(payouts)
+        rows: dict[int, Payment] = {}
         with self.database.write():
-            row: Payment | None = Payment.get_or_none(Payment.idempotency_key == request.idempotency_key)
-            if row is None:
-                if before_intent is not None:
-                    before_intent()
-                row = Payment.create(
-                    idempotency_key=request.idempotency_key,
-                    kind=request.kind.value,
-                    requester=request.requester_id,
-                    worker=request.worker_id,
-                    task=request.task_id,
-                    task_run=request.task_run_id,
-                    unit=request.unit_id,
-                    amount=request.amount,
-                    fee=request.fee,
-                    currency=request.currency,
-                    provider_type=request.provider_type,
-                    reason=request.reason,
-                    reviewer=request.reviewer,
-                )
-            else:
-                _same_request(row, request)
-            if row.status == PaymentStatus.PAID.value:
-                return row  # paid already: a second press or a retry pays nothing more
-            Payment.update(attempts=Payment.attempts + 1).where(Payment.id == row.id).execute()
-        try:
-            reference = call(request.idempotency_key)
-        except Exception as exc:  # a Ctrl-C leaves the row pending: the outcome is unknown
-            with self.database.write():
-                Payment.update(status=PaymentStatus.FAILED.value, error=f"{type(exc).__name__}: {exc}").where(
-                    Payment.id == row.id
-                ).execute()
-            raise
-        with self.database.write():
-            Payment.update(
-                status=PaymentStatus.PAID.value,
-                provider_reference=None if reference is None else str(reference),
-                error="",
-                settled_at=utcnow(),
-            ).where(Payment.id == row.id).execute()
-            if on_paid is not None:
-                on_paid()
-        paid: Payment = Payment.get_by_id(row.id)
-        return paid
+            for index, payout in enumerate(payouts):
+                try:
+                    with self.database.db.atomic():  # a refused intent undoes only its own writes
+                        row = _intent(payout)
+                except Exception as exc:
+                    outcomes[index] = exc
+                    continue
+                if row.status == PaymentStatus.PAID.value:
+                    outcomes[index] = row  # paid already: a second press or a retry pays nothing more
+                else:
+                    rows[index] = row
+        to_call = list(rows)
+        errors = call_all(
+            self.database,
+            to_call,
+            lambda index: payouts[index].call(payouts[index].request.idempotency_key),
+            lambda index, reference: _settle(rows[index], reference, payouts[index].on_paid),
+            lambda index, exc: _fail(rows[index], exc),
+            at_once,
+        )
+        paid = [rows[index].id for index, error in zip(to_call, errors, strict=True) if error is None]
+        settled = {row.id: row for row in Payment.select().where(Payment.id.in_(paid))} if paid else {}
+        for index, error in zip(to_call, errors, strict=True):
+            outcomes[index] = error if error is not None else settled[rows[index].id]
+        return [outcome for outcome in outcomes if outcome is not None]
 
     def already_paid(self, request: PaymentRequest) -> bool:
         """Whether `request`'s key was paid already (refused when the key names another payment)."""
@@ -154,6 +164,52 @@ def _same_request(row: Payment, request: PaymentRequest) -> None:
             f"payment key {request.idempotency_key!r} was already used for a {row.kind} of {row.amount} "
             f"{row.currency} (payment {row.id}); a new payment needs a new client key"
         )
+
+
+def _intent(payout: Payout) -> Payment:
+    """The payout's row, written now (`pending`) when no row has its key yet; its attempts counted."""
+    request = payout.request
+    row: Payment | None = Payment.get_or_none(Payment.idempotency_key == request.idempotency_key)
+    if row is None:
+        if payout.before_intent is not None:
+            payout.before_intent()
+        row = Payment.create(
+            idempotency_key=request.idempotency_key,
+            kind=request.kind.value,
+            requester=request.requester_id,
+            worker=request.worker_id,
+            task=request.task_id,
+            task_run=request.task_run_id,
+            unit=request.unit_id,
+            amount=request.amount,
+            fee=request.fee,
+            currency=request.currency,
+            provider_type=request.provider_type,
+            reason=request.reason,
+            reviewer=request.reviewer,
+        )
+    else:
+        _same_request(row, request)
+    if row.status != PaymentStatus.PAID.value:
+        Payment.update(attempts=Payment.attempts + 1).where(Payment.id == row.id).execute()
+    return row
+
+
+def _settle(row: Payment, reference: str | None, on_paid: Callable[[], None] | None) -> None:
+    Payment.update(
+        status=PaymentStatus.PAID.value,
+        provider_reference=None if reference is None else str(reference),
+        error="",
+        settled_at=utcnow(),
+    ).where(Payment.id == row.id).execute()
+    if on_paid is not None:
+        on_paid()
+
+
+def _fail(row: Payment, exc: Exception) -> None:
+    Payment.update(status=PaymentStatus.FAILED.value, error=f"{type(exc).__name__}: {exc}").where(
+        Payment.id == row.id
+    ).execute()
 
 
 @dataclass(frozen=True)

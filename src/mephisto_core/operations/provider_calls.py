@@ -109,9 +109,12 @@ class ProviderCalls:
             metrics_hooks.observe_provider_call(name, time.monotonic() - started, failed)
 
 
+#: Review calls in flight at once: a bulk verdict asks the platform for this many units at a time
+#: (`recorded_calls.call_all`), about this many times faster than one after the other.
+REVIEW_CALLS_AT_ONCE = 8
 # Review actions (approve, bonus, block, qualify) run in a command or a review-app request, not on an event loop:
 # they wait for the platform in their own thread, through this bounded pool so that a hung call is given up.
-_blocking_pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="mephisto-provider-review")
+_blocking_pool = ThreadPoolExecutor(max_workers=REVIEW_CALLS_AT_ONCE, thread_name_prefix="mephisto-provider-review")
 
 
 def call_blocking(provider: CrowdProvider, method_name: str, *args: Any) -> Any:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mephisto_core.data_model import Unit, Worker
+from mephisto_core.data_model import ReviewKind, Unit, Worker
 from mephisto_core.errors import MephistoError, NotFound
 from mephisto_core.review_app import reads
 from mephisto_core.review_app.validation import (
@@ -43,6 +43,10 @@ WORKER_ACTIONS: dict[str, set[str]] = {
     "grant": {"qualification", "value", "unit_id"},
     "revoke": {"qualification", "unit_id"},
 }
+
+#: the unit actions that are verdicts, and the word for each once done
+_VERDICTS = {"approve": ReviewKind.APPROVE, "reject": ReviewKind.REJECT, "soft-reject": ReviewKind.SOFT_REJECT}
+_DONE = {"approve": "approved", "reject": "rejected", "soft-reject": "soft-rejected"}
 
 
 @dataclass(frozen=True)
@@ -123,15 +127,11 @@ def bulk(app: ReviewApp, body: dict[str, Any]) -> dict[str, Any]:
 def apply_unit_action(app: ReviewApp, unit_id: int, action: Action) -> str:
     """Run one unit action through ReviewActions; returns the sentence the UI shows."""
     with app.action_lock:
-        if action.kind == "approve":
-            app.actions.approve(unit_id, action.feedback)
-            return f"Unit {unit_id} approved."
-        if action.kind == "reject":
-            app.actions.reject(unit_id, action.feedback)
-            return f"Unit {unit_id} rejected."
-        if action.kind == "soft-reject":
-            app.actions.soft_reject(unit_id, action.feedback)
-            return f"Unit {unit_id} soft-rejected."
+        if action.kind in _VERDICTS:
+            error = app.actions.decide_all([unit_id], _VERDICTS[action.kind], action.feedback)[0]
+            if error is not None:
+                raise error
+            return f"Unit {unit_id} {_DONE[action.kind]}."
         if action.kind == "bonus":
             assert action.amount is not None  # parse_action requires it
             if not app.actions.bonus(unit_id, action.amount, action.feedback, action.client_key):
@@ -166,16 +166,29 @@ def apply_worker_action(app: ReviewApp, worker: Worker, action: Action) -> str:
 
 
 def _bulk_unit_action(app: ReviewApp, unit_ids: list[int], action: Action) -> list[dict[str, Any]]:
-    results = []
-    for unit_id in unit_ids:
-        try:
-            message = apply_unit_action(app, unit_id, action)
-        except (MephistoError, ApiError) as exc:
-            results.append({"unit_id": unit_id, "ok": False, "error": _message(exc)})
-            continue
-        status = Unit.select(Unit.status).where(Unit.id == unit_id).scalar()
-        results.append({"unit_id": unit_id, "ok": True, "status": status, "message": message})
-    return results
+    """One unit action on each unit; a verdict asks the platform for several units at once."""
+    refusals: list[str | None] = []
+    if action.kind in _VERDICTS:
+        with app.action_lock:
+            decided = app.actions.decide_all(unit_ids, _VERDICTS[action.kind], action.feedback)
+        refusals = [None if error is None else str(error) for error in decided]
+        messages = {unit_id: f"Unit {unit_id} {_DONE[action.kind]}." for unit_id in unit_ids}
+    else:
+        messages = {}
+        for unit_id in unit_ids:
+            try:
+                messages[unit_id] = apply_unit_action(app, unit_id, action)
+                refusals.append(None)
+            except (MephistoError, ApiError) as exc:
+                refusals.append(_message(exc))
+    done = [unit_id for unit_id, refusal in zip(unit_ids, refusals, strict=True) if refusal is None]
+    statuses = dict(Unit.select(Unit.id, Unit.status).where(Unit.id.in_(done)).tuples()) if done else {}
+    return [
+        {"unit_id": unit_id, "ok": True, "status": statuses.get(unit_id), "message": messages[unit_id]}
+        if refusal is None
+        else {"unit_id": unit_id, "ok": False, "error": refusal}
+        for unit_id, refusal in zip(unit_ids, refusals, strict=True)
+    ]
 
 
 def _bulk_worker_action(app: ReviewApp, unit_ids: list[int], action: Action) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ whose runs they worked on), with that requester's credentials as stored at the m
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,12 +51,14 @@ from mephisto_core.operations.budget import refuse_over_budget, task_budget
 from mephisto_core.operations.payments import (
     PaymentLedger,
     PaymentRequest,
+    Payout,
     bonus_key,
     default_bonus_client_key,
     reward_key,
 )
 from mephisto_core.operations.provider_calls import ProviderCallTimeout, call_blocking
 from mephisto_core.operations.providers import provider_for_run
+from mephisto_core.operations.recorded_calls import call_all
 from mephisto_core.operations.review import platform_push
 from mephisto_core.settings import Settings, requester_credentials
 
@@ -84,8 +88,6 @@ class ReviewActions:
 
     def reject(self, unit_id: int, feedback: str) -> None:
         """Reject a submitted unit (not paid); feedback tells the worker why and is required."""
-        if not feedback.strip():
-            raise MephistoError("rejecting needs feedback that tells the worker why")
         self._verdict(unit_id, ReviewKind.REJECT, feedback)
 
     def soft_reject(self, unit_id: int, feedback: str = "") -> None:
@@ -93,36 +95,64 @@ class ReviewActions:
         self._verdict(unit_id, ReviewKind.SOFT_REJECT, feedback)
 
     def _verdict(self, unit_id: int, kind: ReviewKind, feedback: str) -> None:
+        error = self.decide_all([unit_id], kind, feedback)[0]
+        if error is not None:
+            raise error
+
+    def decide_all(self, unit_ids: Sequence[int], kind: ReviewKind, feedback: str = "") -> list[MephistoError | None]:
+        """The verdict `kind` (approve, reject or soft-reject) on each unit, with one feedback for all.
+
+        The platforms are asked for several units at once (`recorded_calls.CALLS_AT_ONCE`), and each verdict is
+        recorded as its platform answers. Returns per unit, in order, None when done, or the error that refused
+        it, with nothing of it recorded: one unit's refusal (approved already, say) does not stop the others.
+        """
+        if kind not in _VERDICTS:
+            raise ValueError(f"not a verdict: {kind}")
+        if kind is ReviewKind.REJECT and not feedback.strip():
+            raise MephistoError("rejecting needs feedback that tells the worker why")
+        outcomes: list[Exception | None] = [None] * len(unit_ids)
+        paid: list[tuple[int, Payout]] = []
+        unpaid: list[tuple[int, _Verdict]] = []
+        for index, unit_id in enumerate(unit_ids):
+            try:
+                verdict = self._prepared_verdict(unit_id, kind, feedback)
+            except MephistoError as exc:
+                outcomes[index] = exc
+                continue
+            if verdict.reward <= 0 or kind is ReviewKind.REJECT:
+                unpaid.append((index, verdict))
+            else:  # the verdict pays the reward: once per agent, its ledger row settled with the verdict
+                paid.append((index, self._reward_payout(verdict)))
+        for (index, _), outcome in zip(paid, self.ledger.pay_all([payout for _, payout in paid]), strict=True):
+            outcomes[index] = outcome if isinstance(outcome, Exception) else None
+        verdicts = [verdict for _, verdict in unpaid]
+        errors = call_all(self.database, verdicts, _Verdict.ask_platform, lambda verdict, _: verdict.record())
+        for (index, _), error in zip(unpaid, errors, strict=True):
+            outcomes[index] = error
+        return [_as_refusal(outcome) for outcome in outcomes]
+
+    def _prepared_verdict(self, unit_id: int, kind: ReviewKind, feedback: str) -> _Verdict:
+        """What deciding `unit_id` needs; refused (MephistoError) before any platform is asked."""
         unit_status, agent_status, provider_call = _VERDICTS[kind]
         unit, agent = self._submitted_unit(unit_id)
         check_unit_transition(unit.status, unit_status.value)  # refuse before calling the platform
         provider = self._provider_for(unit.task_run_id)
         reward = Decimal(str(unit.pay_amount)).quantize(Decimal("0.01"))  # SQLite hands 0.50 back as 0.5
+        statuses = (unit_status, agent_status)
+        return _Verdict(unit, agent, provider, provider_call, kind, *statuses, feedback, reward, self.reviewer)
 
-        def record_verdict() -> None:
-            set_unit_status(unit.id, unit_status)
-            set_agent_status(agent.id, agent_status)
-            Review.create(
-                kind=kind.value,
-                unit=unit.id,
-                worker=agent.worker_id,
-                task=unit.task_id,
-                feedback=feedback,
-                reviewer=self.reviewer,
-            )
-
-        if kind is ReviewKind.REJECT or reward <= 0:
-            _call_provider(provider, provider_call, agent, feedback)
-            with self.database.write():
-                record_verdict()
-            return
-        # The verdict pays the reward: once per agent, its ledger row settled with the verdict in one commit.
+    def _reward_payout(self, verdict: _Verdict) -> Payout:
+        unit, agent = verdict.unit, verdict.agent
         request = self._payment_request(
-            PaymentKind.REWARD, reward_key(unit.id, agent.id), provider, unit, agent.worker_id, reward, feedback
+            PaymentKind.REWARD,
+            reward_key(unit.id, agent.id),
+            verdict.provider,
+            unit,
+            agent.worker_id,
+            verdict.reward,
+            verdict.feedback,
         )
-        self.ledger.pay(
-            request, lambda _key: _call_provider(provider, provider_call, agent, feedback), on_paid=record_verdict
-        )
+        return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict.record)
 
     # ---- money and workers --------------------------------------------------------------------------------
 
@@ -353,6 +383,48 @@ class ReviewActions:
         if run is None:
             raise MephistoError(f"no task run of provider {worker.provider_type!r} to act through")
         return [self._provider_for(run.id)]
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """One unit's verdict, ready to be asked of the platform and recorded."""
+
+    unit: Unit
+    agent: Agent
+    provider: CrowdProvider
+    provider_call: str
+    kind: ReviewKind
+    unit_status: UnitStatus
+    agent_status: AgentStatus
+    feedback: str
+    reward: Decimal
+    reviewer: str
+
+    def ask_platform(self) -> None:
+        _call_provider(self.provider, self.provider_call, self.agent, self.feedback)
+
+    def record(self) -> None:
+        """The unit's and agent's new status and the review record (inside the caller's transaction)."""
+        set_unit_status(self.unit.id, self.unit_status)
+        set_agent_status(self.agent.id, self.agent_status)
+        Review.create(
+            kind=self.kind.value,
+            unit=self.unit.id,
+            worker=self.agent.worker_id,
+            task=self.unit.task_id,
+            feedback=self.feedback,
+            reviewer=self.reviewer,
+        )
+
+
+def _as_refusal(outcome: Exception | None) -> MephistoError | None:
+    """A verdict's failure as the error callers show: the platform's refusal as it is, anything else (the
+    database failing to record it) as a MephistoError naming it."""
+    if outcome is None or isinstance(outcome, MephistoError):
+        return outcome
+    error = MephistoError(f"not recorded: {type(outcome).__name__}: {outcome}")
+    error.__cause__ = outcome
+    return error
 
 
 def _money(amount: Decimal | str | float) -> Decimal:

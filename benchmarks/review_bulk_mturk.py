@@ -1,0 +1,240 @@
+"""How long a reviewer waits for a bulk verdict on MTurk work: `/api/units/bulk` of the review app, timed.
+
+Each measurement starts afresh: a local FakeMTurk (the plugin's, speaking MTurk's real wire protocol to boto3),
+`mephisto register mturk_sandbox lab ...` against it, a run of `--units` submitted units whose agents hold
+assignments submitted at the fake, and `mephisto review --no-browser` on that data dir. Then the fake answers
+every requester call after `--latency` seconds (MTurk's API answers in 0.1-0.3 s from most places), and the
+benchmark posts one bulk approve of every unit (`--action`), in chunks of the app's largest bulk, and times it
+until the last answer. It checks that every unit was approved here and every assignment at the fake, once.
+
+`--server NAME=PATH` (repeatable) times the `mephisto` at PATH as well, in alternating rounds (`--rounds`): an
+older commit's install against this one. Prints one JSON line: seconds and units/s per server, the ratio against
+the first server, and the MTurk calls made per unit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
+from _workdir import isolated_env, temporary_workdir
+from mephisto_provider_mturk.client import ENDPOINT_ENV
+from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
+
+from mephisto_core.data_model import Agent, open_database
+from mephisto_core.testing.processes import ReviewProcess
+from mephisto_core.testing.runs import create_submitted_run
+
+LINK_TIMEOUT_S = 60.0
+CALL_TIMEOUT_S = 900.0
+#: the review app's largest bulk (review_app/validation.py MAX_BULK)
+BULK_CHUNK = 500
+REQUESTER = "lab"
+
+
+class BenchmarkAborted(RuntimeError):
+    """The run could not be measured; the message says why."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=200, help="submitted units to decide (default 200)")
+    parser.add_argument(
+        "--latency", type=float, default=0.1, help="seconds the fake MTurk takes per call (default 0.1)"
+    )
+    parser.add_argument("--action", choices=("approve", "reject", "soft-reject"), default="approve")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, each server once per round (default 1)")
+    parser.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also time the `mephisto` at PATH under NAME (repeatable); this checkout's is named 'this'",
+    )
+    args = parser.parse_args(argv)
+    if args.units < 1 or args.latency < 0 or args.rounds < 1:
+        parser.error("--units and --rounds must be at least 1 and --latency at least 0")
+    args.servers = {"this": mephisto_command()}
+    for given in args.server:
+        name, sep, path = given.partition("=")
+        if not sep or not name or not path or name in args.servers:
+            parser.error(f"--server takes NAME=PATH with a new NAME, not {given!r}")
+        args.servers[name] = [path]
+    return args
+
+
+def submitted_mturk_units(fake: FakeMTurk, data_dir: Path, units: int) -> list[int]:
+    """`units` submitted units of a new mturk_sandbox run of requester `lab`, each agent holding an assignment
+    submitted at `fake`; returns the unit ids."""
+    import boto3
+
+    client = boto3.client("mturk", **fake.client_kwargs())
+    hit_type = client.create_hit_type(
+        AssignmentDurationInSeconds=600,
+        AutoApprovalDelayInSeconds=3 * 24 * 3600,
+        Reward="0.50",
+        Title="Describe the picture",
+        Description="One sentence about a picture.",
+    )["HITTypeId"]
+    question = (
+        '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+        '2006-07-14/ExternalQuestion.xsd"><ExternalURL>https://example.org/task</ExternalURL>'
+        "<FrameHeight>0</FrameHeight></ExternalQuestion>"
+    )
+    workers = [f"A{index:012d}BENCH" for index in range(max(1, units // 5))]
+    database = open_database(None, data_dir / "mephisto.db")
+    try:
+        run = create_submitted_run(
+            database,
+            units,
+            provider_type="mturk_sandbox",
+            requester_name=REQUESTER,
+            workers=workers,
+            pay_amount=Decimal("0.50"),
+        )
+        with database.write():
+            for unit in run.units:
+                hit = client.create_hit_with_hit_type(
+                    HITTypeId=hit_type, MaxAssignments=1, LifetimeInSeconds=3600, Question=question
+                )["HIT"]
+                visit = fake.accept(hit["HITId"], str(unit.worker.name))
+                fake.submit(visit.assignment_id, {"answer": "a sentence"})
+                Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == unit.agent_id).execute()
+        return [int(unit.id) for unit in run.units]
+    finally:
+        database.close()
+
+
+def register(mephisto: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [
+            *mephisto,
+            "register",
+            "mturk_sandbox",
+            REQUESTER,
+            f"access_key_id={DEFAULT_ACCESS_KEY_ID}",
+            f"secret_access_key={DEFAULT_SECRET_ACCESS_KEY}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchmarkAborted(f"mephisto register failed: {done.stdout}{done.stderr}")
+
+
+def time_bulk(mephisto: list[str], args: argparse.Namespace, round_number: int, name: str) -> dict[str, Any]:
+    """One fresh data dir and fake, one timed bulk verdict of every unit; its seconds and MTurk calls."""
+    with ExitStack() as stack:
+        workdir = temporary_workdir(stack, "review_bulk_mturk", keep=False)
+        fake = stack.enter_context(FakeMTurk())
+        env = isolated_env(workdir, **{ENDPOINT_ENV: fake.endpoint_url})
+        register(mephisto, env)
+        unit_ids = submitted_mturk_units(fake, workdir / "data", args.units)
+        review = ReviewProcess([], env, workdir / f"review-{name}-{round_number}.log", program=mephisto)
+        stack.callback(review.close)
+        try:
+            link = urlsplit(review.wait_for_link(LINK_TIMEOUT_S))
+        except AssertionError as exc:  # it exited, or printed no link in time: the message holds its output
+            raise BenchmarkAborted(str(exc)) from None
+        token = parse_qs(link.query)["token"][0]
+        connection = http.client.HTTPConnection(link.hostname or "127.0.0.1", link.port, timeout=CALL_TIMEOUT_S)
+        stack.callback(connection.close)
+        calls_before = len(fake.requests())
+        fake.set_latency(args.latency)
+        feedback = "Thank you." if args.action != "reject" else "The answer does not describe the picture."
+        started = time.perf_counter()
+        done = 0
+        for first in range(0, len(unit_ids), BULK_CHUNK):
+            body = {"action": args.action, "unit_ids": unit_ids[first : first + BULK_CHUNK], "feedback": feedback}
+            done += _post(connection, token, "/api/units/bulk", body)["done"]
+        seconds = time.perf_counter() - started
+        fake.set_latency(0)
+        if done != len(unit_ids):
+            raise BenchmarkAborted(f"{name}: {done} of {len(unit_ids)} units were decided")
+        calls = fake.requests()[calls_before:]
+        wanted = {"approve": "Approved", "soft-reject": "Approved", "reject": "Rejected"}[args.action]
+        statuses = {fake.assignment(str(a.provider_agent_id)).state.value for a in _agents(workdir, unit_ids)}
+        if statuses != {wanted}:
+            raise BenchmarkAborted(f"{name}: assignments at the fake ended {sorted(map(str, statuses))}, not {wanted}")
+        by_operation: dict[str, int] = {}
+        for call in calls:
+            by_operation[call.operation] = by_operation.get(call.operation, 0) + 1
+        return {"seconds": seconds, "mturk_calls": by_operation}
+
+
+def _agents(workdir: Path, unit_ids: list[int]) -> list[Agent]:
+    from mephisto_core.data_model import Unit
+
+    database = open_database(None, workdir / "data" / "mephisto.db")
+    try:
+        agents = list(Agent.select().where(Agent.unit.in_(unit_ids)))
+    finally:
+        database.close()
+    return agents
+
+
+def _post(connection: http.client.HTTPConnection, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    payload = json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    connection.request("POST", path, body=payload, headers=headers)
+    answer = connection.getresponse()
+    text = answer.read()
+    if answer.status != 200:
+        raise BenchmarkAborted(f"POST {path}: {answer.status} {text.decode(errors='replace')[:500]}")
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.servers}
+    for round_number in range(args.rounds):
+        order = list(args.servers) if round_number % 2 == 0 else list(reversed(args.servers))
+        for name in order:
+            runs[name].append(time_bulk(args.servers[name], args, round_number, name))
+    seconds = {name: [round(r["seconds"], 3) for r in rounds] for name, rounds in runs.items()}
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    first = next(iter(medians))
+    print(
+        json.dumps(
+            {
+                "benchmark": "review_bulk_mturk",
+                "action": args.action,
+                "units": args.units,
+                "latency_s": args.latency,
+                "rounds": args.rounds,
+                "seconds": seconds,
+                "median_seconds": medians,
+                "units_per_s": {name: round(args.units / s, 1) for name, s in medians.items()},
+                "ratio_against": {"server": first, "seconds": {n: round(s / medians[first], 3) for n, s in medians.items()}},
+                "mturk_calls_per_unit": {
+                    name: {op: round(n / args.units, 2) for op, n in rounds[-1]["mturk_calls"].items()}
+                    for name, rounds in runs.items()
+                },
+                **before,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (BenchmarkAborted, MephistoMissing) as exc:
+        print(f"review_bulk_mturk: aborted: {exc}", file=sys.stderr)
+        sys.exit(2)
