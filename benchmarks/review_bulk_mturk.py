@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,10 +30,10 @@ from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, m
 from _workdir import isolated_env, temporary_workdir
 from mephisto_provider_mturk.client import ENDPOINT_ENV
 from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
+from mephisto_provider_mturk.testing.review_seed import submitted_mturk_run
 
 from mephisto_core.data_model import Agent, open_database
 from mephisto_core.testing.processes import ReviewProcess
-from mephisto_core.testing.runs import create_submitted_run
 
 LINK_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 900.0
@@ -75,43 +74,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def submitted_mturk_units(fake: FakeMTurk, data_dir: Path, units: int) -> list[int]:
-    """`units` submitted units of a new mturk_sandbox run of requester `lab`, each agent holding an assignment
-    submitted at `fake`; returns the unit ids."""
-    import boto3
-
-    client = boto3.client("mturk", **fake.client_kwargs())
-    hit_type = client.create_hit_type(
-        AssignmentDurationInSeconds=600,
-        AutoApprovalDelayInSeconds=3 * 24 * 3600,
-        Reward="0.50",
-        Title="Describe the picture",
-        Description="One sentence about a picture.",
-    )["HITTypeId"]
-    question = (
-        '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
-        '2006-07-14/ExternalQuestion.xsd"><ExternalURL>https://example.org/task</ExternalURL>'
-        "<FrameHeight>0</FrameHeight></ExternalQuestion>"
-    )
-    workers = [f"A{index:012d}BENCH" for index in range(max(1, units // 5))]
+    """`units` submitted units of requester `lab`, each agent holding an assignment submitted at `fake`."""
     database = open_database(None, data_dir / "mephisto.db")
     try:
-        run = create_submitted_run(
-            database,
-            units,
-            provider_type="mturk_sandbox",
-            requester_name=REQUESTER,
-            workers=workers,
-            pay_amount=Decimal("0.50"),
-        )
-        with database.write():
-            for unit in run.units:
-                hit = client.create_hit_with_hit_type(
-                    HITTypeId=hit_type, MaxAssignments=1, LifetimeInSeconds=3600, Question=question
-                )["HIT"]
-                visit = fake.accept(hit["HITId"], str(unit.worker.name))
-                fake.submit(visit.assignment_id, {"answer": "a sentence"})
-                Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == unit.agent_id).execute()
-        return [int(unit.id) for unit in run.units]
+        return [int(unit.id) for unit in submitted_mturk_run(fake, database, units, REQUESTER).units]
     finally:
         database.close()
 
@@ -176,7 +142,6 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, round_number: int, 
 
 
 def _agents(workdir: Path, unit_ids: list[int]) -> list[Agent]:
-    from mephisto_core.data_model import Unit
 
     database = open_database(None, workdir / "data" / "mephisto.db")
     try:
@@ -209,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = {name: [round(r["seconds"], 3) for r in rounds] for name, rounds in runs.items()}
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     first = next(iter(medians))
+    ratios = {name: round(value / medians[first], 3) for name, value in medians.items()}
     print(
         json.dumps(
             {
@@ -220,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": seconds,
                 "median_seconds": medians,
                 "units_per_s": {name: round(args.units / s, 1) for name, s in medians.items()},
-                "ratio_against": {"server": first, "seconds": {n: round(s / medians[first], 3) for n, s in medians.items()}},
+                "ratio_against": {"server": first, "seconds": ratios},
                 "mturk_calls_per_unit": {
                     name: {op: round(n / args.units, 2) for op, n in rounds[-1]["mturk_calls"].items()}
                     for name, rounds in runs.items()

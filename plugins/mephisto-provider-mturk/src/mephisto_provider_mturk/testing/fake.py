@@ -206,6 +206,10 @@ class FakeMTurk:
             raise ValueError(f"latency cannot be negative: {seconds}")
         self.latency = seconds
 
+    def set_rate_limit(self, per_second: float | None) -> None:
+        """Throttle callers going faster than `per_second` requests per second per access key (None: never)."""
+        self.rate_limiter = RateLimiter(per_second) if per_second is not None else None
+
     # -- the workers' side ------------------------------------------------------------------
 
     def set_worker(
