@@ -14,6 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import peewee as pw
 import pytest
 from paytest_plugin import PayTestProvider
 
@@ -158,3 +159,34 @@ def test_a_bulk_approve_killed_mid_way_is_paid_once_when_asked_again(
     assert {u.status for u in Unit.select()} == {UnitStatus.ACCEPTED.value}
     approved = _approvals(mephisto_settings)
     assert sorted(approved) == sorted({str(u.agent_id) for u in submitted.units})  # each approved once there
+
+
+def test_a_verdict_the_database_failed_to_store_says_so_and_is_stored_when_given_again(
+    database: Database, mephisto_settings: Settings, submitted: SubmittedRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mephisto_core.operations.review import actions as review_actions
+
+    unlucky = submitted.units[2]
+    set_unit_status = review_actions.set_unit_status
+
+    def failing_for_one(unit_id: int, target: UnitStatus, **fields: object) -> None:
+        if unit_id == unlucky.id:
+            raise pw.OperationalError("database is locked")
+        set_unit_status(unit_id, target, **fields)
+
+    monkeypatch.setattr(review_actions, "set_unit_status", failing_for_one)
+    actions = ReviewActions(database, mephisto_settings)
+    ids = [unit.id for unit in submitted.units]
+    errors = actions.decide_all(ids, ReviewKind.APPROVE)
+
+    (error,) = [error for error in errors if error is not None]
+    assert errors.index(error) == 2 and isinstance(error, MephistoError)
+    assert "could not be stored (OperationalError: database is locked)" in str(error)
+    assert "give it again" in str(error)
+    assert Payment.get(Payment.unit == unlucky.id).status == "pending"
+    assert Unit.get_by_id(unlucky.id).status == UnitStatus.COMPLETED.value
+
+    monkeypatch.setattr(review_actions, "set_unit_status", set_unit_status)
+    assert actions.decide_all([unlucky.id], ReviewKind.APPROVE) == [None]
+    assert (Payment.get(Payment.unit == unlucky.id).status, Unit.get_by_id(unlucky.id).status) == ("paid", "accepted")
+    assert sorted(_approvals(mephisto_settings)) == sorted(str(u.agent_id) for u in submitted.units)  # once each

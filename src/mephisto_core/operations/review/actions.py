@@ -418,11 +418,14 @@ class _Verdict:
 
 
 def _as_refusal(outcome: Exception | None) -> MephistoError | None:
-    """A verdict's failure as the error callers show: the platform's refusal as it is, anything else (the
-    database failing to record it) as a MephistoError naming it."""
+    """A verdict's failure as the error callers show: a refusal as it is; anything else is the database failing,
+    before or after the platform was asked, said as such."""
     if outcome is None or isinstance(outcome, MephistoError):
         return outcome
-    error = MephistoError(f"not recorded: {type(outcome).__name__}: {outcome}")
+    error = MephistoError(
+        f"the verdict could not be stored ({type(outcome).__name__}: {outcome}); the platform may have done it "
+        "already: give it again to store it (the worker is paid once)"
+    )
     error.__cause__ = outcome
     return error
 
