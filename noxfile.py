@@ -107,6 +107,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     # The review app's API calls at 100,000 units, SQLite then PostgreSQL (~1 min each).
     ("review_100k", []),
     ("review_100k", ["--db", "postgresql"]),
+    # A bulk approve of 200 MTurk units, the fake MTurk answering each call in 0.1 s (~10 s).
+    ("review_bulk_mturk", []),
     ("launch_100k", []),
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).
