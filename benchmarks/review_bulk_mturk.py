@@ -4,8 +4,9 @@ Each measurement starts afresh: a local FakeMTurk (the plugin's, speaking MTurk'
 `mephisto register mturk_sandbox lab ...` against it, a run of `--units` submitted units whose agents hold
 assignments submitted at the fake, and `mephisto review --no-browser` on that data dir. Then the fake answers
 every requester call after `--latency` seconds (MTurk's API answers in 0.1-0.3 s from most places), and the
-benchmark posts one bulk approve of every unit (`--action`), in chunks of the app's largest bulk, and times it
-until the last answer. It checks that every unit was approved here and every assignment at the fake, once.
+benchmark posts one bulk approve (or `--action`) of every unit, in chunks of the app's largest bulk, and times it
+until the last answer. It checks that every unit was decided here and every assignment at the fake (approved,
+rejected, or given one bonus).
 
 `--server NAME=PATH` (repeatable) times the `mephisto` at PATH as well, in alternating rounds (`--rounds`): an
 older commit's install against this one. Prints one JSON line: seconds and units/s per server, the ratio against
@@ -40,6 +41,13 @@ CALL_TIMEOUT_S = 900.0
 #: the review app's largest bulk (review_app/validation.py MAX_BULK)
 BULK_CHUNK = 500
 REQUESTER = "lab"
+#: each action's fields in the bulk request
+ACTION_FIELDS: dict[str, dict[str, str]] = {
+    "approve": {"feedback": "Thank you."},
+    "soft-reject": {"feedback": "Thank you."},
+    "reject": {"feedback": "The answer does not describe the picture."},
+    "bonus": {"amount": "0.25", "reason": "A careful description."},
+}
 
 
 class BenchmarkAborted(RuntimeError):
@@ -52,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency", type=float, default=0.1, help="seconds the fake MTurk takes per call (default 0.1)"
     )
-    parser.add_argument("--action", choices=("approve", "reject", "soft-reject"), default="approve")
+    parser.add_argument("--action", choices=("approve", "reject", "soft-reject", "bonus"), default="approve")
     parser.add_argument("--rounds", type=int, default=1, help="rounds, each server once per round (default 1)")
     parser.add_argument(
         "--server",
@@ -120,21 +128,27 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, round_number: int, 
         stack.callback(connection.close)
         calls_before = len(fake.requests())
         fake.set_latency(args.latency)
-        feedback = "Thank you." if args.action != "reject" else "The answer does not describe the picture."
         started = time.perf_counter()
         done = 0
         for first in range(0, len(unit_ids), BULK_CHUNK):
-            body = {"action": args.action, "unit_ids": unit_ids[first : first + BULK_CHUNK], "feedback": feedback}
+            chunk = unit_ids[first : first + BULK_CHUNK]
+            body = {"action": args.action, "unit_ids": chunk, **ACTION_FIELDS[args.action]}
             done += _post(connection, token, "/api/units/bulk", body)["done"]
         seconds = time.perf_counter() - started
         fake.set_latency(0)
         if done != len(unit_ids):
             raise BenchmarkAborted(f"{name}: {done} of {len(unit_ids)} units were decided")
         calls = fake.requests()[calls_before:]
-        wanted = {"approve": "Approved", "soft-reject": "Approved", "reject": "Rejected"}[args.action]
-        statuses = {fake.assignment(str(a.provider_agent_id)).state.value for a in _agents(workdir, unit_ids)}
-        if statuses != {wanted}:
-            raise BenchmarkAborted(f"{name}: assignments at the fake ended {sorted(map(str, statuses))}, not {wanted}")
+        assignments = sorted(str(agent.provider_agent_id) for agent in _agents(workdir, unit_ids))
+        if args.action == "bonus":
+            bonused = sorted(bonus.assignment_id for bonus in fake.snapshot().bonuses)
+            if bonused != assignments:
+                raise BenchmarkAborted(f"{name}: {len(bonused)} bonuses at the fake for {len(assignments)} units")
+        else:
+            wanted = {"approve": "Approved", "soft-reject": "Approved", "reject": "Rejected"}[args.action]
+            statuses = {fake.assignment(assignment).state.value for assignment in assignments}
+            if statuses != {wanted}:
+                raise BenchmarkAborted(f"{name}: assignments at the fake ended {sorted(statuses)}, not {wanted}")
         by_operation: dict[str, int] = {}
         for call in calls:
             by_operation[call.operation] = by_operation.get(call.operation, 0) + 1

@@ -1,7 +1,8 @@
-"""Bulk verdicts (`ReviewActions.decide_all`, the review app's bulk approve and the terminal's A / R): the platform
-is asked for several units at once, every intent is committed before the first call, each outcome is recorded as
-its call returns, and one unit's refusal or failed record touches no other unit. SQLite and PostgreSQL; the kill -9
-case in a real process."""
+"""Bulk verdicts and bonuses (`ReviewActions.decide_all` and `bonus_all`: the review app's bulk actions and the
+terminal's A / R): the platform is asked for several units at once, every intent is committed before the first
+call, each outcome is recorded as its call returns, one unit's refusal or failed record touches no other unit, and
+each bonus is checked against the budget with the ones before it counted. SQLite and PostgreSQL; the kill -9 case
+in a real process."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import peewee as pw
 import pytest
-from paytest_plugin import PayTestProvider
+from paytest_plugin import PayTestProvider, platform_calls
 
-from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, UnitStatus
+from mephisto_core.data_model import Agent, Database, Review, ReviewKind, TaskRun, Unit, UnitStatus
 from mephisto_core.data_model.models import database_proxy
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.errors import MephistoError, ProviderError
+from mephisto_core.operations.budget import BudgetExceeded
 from mephisto_core.operations.recorded_calls import CALLS_AT_ONCE
 from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.settings import Settings
@@ -190,3 +192,44 @@ def test_a_verdict_the_database_failed_to_store_says_so_and_is_stored_when_given
     assert actions.decide_all([unlucky.id], ReviewKind.APPROVE) == [None]
     assert (Payment.get(Payment.unit == unlucky.id).status, Unit.get_by_id(unlucky.id).status) == ("paid", "accepted")
     assert sorted(_approvals(mephisto_settings)) == sorted(str(u.agent_id) for u in submitted.units)  # once each
+
+
+def test_a_bulk_bonus_asks_the_platform_for_several_at_once_and_pays_each_once(
+    database: Database, mephisto_settings: Settings, submitted: SubmittedRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    together = threading.Barrier(4, timeout=5)
+    pay_bonus = PayTestProvider.pay_bonus
+
+    def paid_together(self: PayTestProvider, *args: object) -> str | None:
+        together.wait()
+        return pay_bonus(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PayTestProvider, "pay_bonus", paid_together)
+    actions = ReviewActions(database, mephisto_settings, reviewer="ana")
+    ids = [unit.id for unit in submitted.units]
+
+    assert actions.bonus_all(ids, "0.25", "clear answers") == [True] * UNITS
+    monkeypatch.setattr(PayTestProvider, "pay_bonus", pay_bonus)
+    assert actions.bonus_all(ids, "0.25", "clear answers") == [False] * UNITS  # pressed again: paid already
+
+    assert sorted((p.unit_id, p.status, p.attempts) for p in Payment.select()) == [(i, "paid", 1) for i in ids]
+    assert len(platform_calls(mephisto_settings.data_dir / "providers" / "paytest")) == UNITS  # asked once each
+    assert Review.select().where(Review.kind == ReviewKind.BONUS.value).count() == UNITS
+
+
+def test_a_bulk_bonus_counts_the_ones_before_it_against_the_budget(
+    database: Database, mephisto_settings: Settings, submitted: SubmittedRun
+) -> None:
+    # Twelve submitted units of 0.50 + 20 % fee commit 7.20; three bonuses of 1.00 + 0.20 fit under 10.80.
+    config = dict(submitted.run.config)
+    config["task"] = {**config["task"], "max_budget": "10.80"}
+    TaskRun.update(config=config).where(TaskRun.id == submitted.run.id).execute()
+    actions = ReviewActions(database, mephisto_settings)
+
+    outcomes = actions.bonus_all([unit.id for unit in submitted.units], "1.00", "well done")
+
+    assert outcomes[:3] == [True] * 3
+    assert all(isinstance(o, BudgetExceeded) for o in outcomes[3:]), outcomes
+    assert "passing task.max_budget = 10.80" in str(outcomes[3])
+    assert [p.unit_id for p in Payment.select().order_by(Payment.unit)] == [u.id for u in submitted.units[:3]]
+    assert len(platform_calls(mephisto_settings.data_dir / "providers" / "paytest")) == 3

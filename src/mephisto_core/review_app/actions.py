@@ -134,9 +134,8 @@ def apply_unit_action(app: ReviewApp, unit_id: int, action: Action) -> str:
             return f"Unit {unit_id} {_DONE[action.kind]}."
         if action.kind == "bonus":
             assert action.amount is not None  # parse_action requires it
-            if not app.actions.bonus(unit_id, action.amount, action.feedback, action.client_key):
-                return f"Bonus of {action.amount} for unit {unit_id} was paid already; nothing more was paid."
-            return f"Bonus of {action.amount} paid for unit {unit_id}."
+            paid = app.actions.bonus(unit_id, action.amount, action.feedback, action.client_key)
+            return _bonus_message(unit_id, action.amount, paid)
     raise AssertionError(f"not a unit action: {action.kind}")
 
 
@@ -167,20 +166,21 @@ def apply_worker_action(app: ReviewApp, worker: Worker, action: Action) -> str:
 
 def _bulk_unit_action(app: ReviewApp, unit_ids: list[int], action: Action) -> list[dict[str, Any]]:
     """One unit action on each unit; a verdict asks the platform for several units at once."""
-    refusals: list[str | None] = []
     if action.kind in _VERDICTS:
         with app.action_lock:
             decided = app.actions.decide_all(unit_ids, _VERDICTS[action.kind], action.feedback)
         refusals = [None if error is None else str(error) for error in decided]
         messages = {unit_id: f"Unit {unit_id} {_DONE[action.kind]}." for unit_id in unit_ids}
     else:
-        messages = {}
-        for unit_id in unit_ids:
-            try:
-                messages[unit_id] = apply_unit_action(app, unit_id, action)
-                refusals.append(None)
-            except (MephistoError, ApiError) as exc:
-                refusals.append(_message(exc))
+        assert action.kind == "bonus" and action.amount is not None  # parse_action requires it
+        with app.action_lock:
+            paid = app.actions.bonus_all(unit_ids, action.amount, action.feedback, action.client_key)
+        refusals = [str(outcome) if isinstance(outcome, MephistoError) else None for outcome in paid]
+        amount = action.amount
+        messages = {
+            unit_id: _bonus_message(unit_id, amount, outcome is True)
+            for unit_id, outcome in zip(unit_ids, paid, strict=True)
+        }
     done = [unit_id for unit_id, refusal in zip(unit_ids, refusals, strict=True) if refusal is None]
     statuses = dict(Unit.select(Unit.id, Unit.status).where(Unit.id.in_(done)).tuples()) if done else {}
     return [
@@ -213,6 +213,12 @@ def _bulk_worker_action(app: ReviewApp, unit_ids: list[int], action: Action) -> 
                 outcome[worker_id] = {"ok": False, "error": _message(exc)}
         results.append({"unit_id": unit_id, "worker_db_id": worker_id, **outcome[worker_id]})
     return results
+
+
+def _bonus_message(unit_id: int, amount: Decimal, paid_now: bool) -> str:
+    if not paid_now:
+        return f"Bonus of {amount} for unit {unit_id} was paid already; nothing more was paid."
+    return f"Bonus of {amount} paid for unit {unit_id}."
 
 
 def _with_platform(done: str, outcomes: list[PlatformOutcome]) -> str:

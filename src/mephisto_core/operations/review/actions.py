@@ -163,7 +163,37 @@ class ReviewActions:
         retry after a crash pays nothing more; without one, the same amount and reason on the unit are the same
         bonus. Works during the run and after it. Returns False when that bonus was paid already.
         """
+        outcome = self.bonus_all([unit_id], amount, reason, client_key)[0]
+        if isinstance(outcome, MephistoError):
+            raise outcome
+        return outcome
+
+    def bonus_all(
+        self, unit_ids: Sequence[int], amount: Decimal | str | float, reason: str, client_key: str | None = None
+    ) -> list[bool | MephistoError]:
+        """`bonus` of `amount` on each unit's worker, the platforms asked for several at once.
+
+        Each bonus is checked against its task's budget in turn, the ones before it counted, before any is paid.
+        Returns per unit, in order: True when paid now, False when paid already, or the error that refused it.
+        """
         value = _money(amount)
+        outcomes: list[bool | MephistoError] = [False] * len(unit_ids)
+        payouts: list[tuple[int, Payout]] = []
+        for index, unit_id in enumerate(unit_ids):
+            try:
+                payout = self._bonus_payout(unit_id, value, reason, client_key)
+            except MephistoError as exc:
+                outcomes[index] = exc
+                continue
+            if self.ledger.already_paid(payout.request):
+                continue  # a second press or a retry of a bonus that went through
+            payouts.append((index, payout))
+        for (index, _), paid in zip(payouts, self.ledger.pay_all([payout for _, payout in payouts]), strict=True):
+            refusal = _as_refusal(paid) if isinstance(paid, Exception) else None
+            outcomes[index] = True if refusal is None else refusal
+        return outcomes
+
+    def _bonus_payout(self, unit_id: int, value: Decimal, reason: str, client_key: str | None) -> Payout:
         unit, agent = self._submitted_unit(unit_id)
         provider = self._provider_for(unit.task_run_id)
         worker = Worker.get_by_id(agent.worker_id)
@@ -192,10 +222,7 @@ class ReviewActions:
                 reviewer=self.reviewer,
             )
 
-        if self.ledger.already_paid(request):
-            return False  # a second press or a retry of a bonus that went through
-        self.ledger.pay(request, pay, before_intent=within_budget, on_paid=record_bonus)
-        return True
+        return Payout(request, pay, before_intent=within_budget, on_paid=record_bonus)
 
     def block_worker(self, worker_id: int, reason: str) -> list[PlatformOutcome]:
         """Block a worker from every task: our own eligibility check refuses them, and each provider is told.

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from mephisto_core.data_model import Agent, Database
-from mephisto_core.testing.runs import SubmittedRun, create_submitted_run
+from mephisto_core.testing import SubmittedRun, create_submitted_run
 
 from .fake import FakeMTurk
 
