@@ -278,3 +278,37 @@ def test_work_that_never_reached_mturk_cannot_be_approved_there(fake, mephisto_s
     Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == held.agent.id).execute()
     with pytest.raises(ProviderError, match="not submitted at MTurk"):
         provider.approve_work(Agent.get_by_id(held.agent.id), "")
+
+
+def test_a_new_qualification_granted_from_several_threads_at_once_is_one_type(  # type: ignore[no-untyped-def]
+    fake, mephisto_settings, monkeypatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mephisto_provider_mturk.qualifications import QualificationTypes
+
+    from mephisto_core.data_model import Worker
+
+    provider = make_provider(mephisto_settings.data_dir)
+    workers = [Worker(provider_type="mturk_sandbox", name=f"AWORKER{i}") for i in range(8)]
+    fake.set_latency(0.05)  # the calls overlap as a bulk grant's do
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda worker: provider.grant_qualification(worker, "screened", 1), workers))
+
+    (created,) = fake.requests("CreateQualificationType")
+    assert created.params["Name"] == "screened"
+    type_id = provider.qualification_types().known("screened")
+    assert all(fake.qualification_score(type_id, worker.name) == 1 for worker in workers)
+    # Another process created the name between this one's look and its create: MTurk refuses the name, and the
+    # type found then is used, not shadowed by a suffixed one.
+    other = make_provider(mephisto_settings.data_dir / "elsewhere").qualification_types()
+    find = QualificationTypes.find
+    looks: list[str] = []
+
+    def find_late(self: QualificationTypes, name: str) -> str | None:
+        looks.append(name)
+        return None if len(looks) == 1 else find(self, name)
+
+    monkeypatch.setattr(QualificationTypes, "find", find_late)
+    assert other.ensure("screened") == type_id
+    assert [r.params["Name"] for r in fake.requests("CreateQualificationType")] == ["screened", "screened"]

@@ -71,6 +71,12 @@ def locale_requirement(locales: Sequence[str]) -> dict[str, Any]:
     }
 
 
+#: One creation at a time in this process: the provider's threads (a bulk grant, the operator's calls) each make a
+#: `QualificationTypes` of their own, and two creating the same new name at once would both be refused the name
+#: and make a suffixed type each.
+_ENSURE_LOCK = threading.Lock()
+
+
 class QualificationTypes:
     """Finds or creates the MTurk qualification type of each mephisto qualification, once per requester.
 
@@ -85,7 +91,6 @@ class QualificationTypes:
         self.secrets = secrets
         self.store = store
         self.requester = requester
-        self._lock = threading.Lock()
 
     def known(self, name: str) -> str | None:
         """The cached type id of `name`, without asking MTurk."""
@@ -114,7 +119,7 @@ class QualificationTypes:
 
     def ensure(self, name: str) -> str:
         """The type id of `name`, creating the type at MTurk the first time."""
-        with self._lock:
+        with _ENSURE_LOCK:
             found = self.find(name)
             if found is not None:
                 return found
@@ -123,6 +128,10 @@ class QualificationTypes:
             except MTurkError as first:
                 if first.code != "RequestError":
                     raise
+                # Taken: most often by another process that created it a moment ago, so it is ours to use.
+                found = self.find(name)
+                if found is not None:
+                    return found
                 log.warning("MTurk refused qualification type name %r (%s); using a suffixed name", name, first)
                 try:
                     type_id = self._create(self._suffixed(name))
