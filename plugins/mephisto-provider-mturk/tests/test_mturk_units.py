@@ -153,7 +153,6 @@ def test_bonus_sends_the_key_as_unique_request_token(tmp_path: Path, make_held_u
     held.agent.save()
     provider = _provider(tmp_path)
     with Stubber(provider.client) as stub:
-        stub.add_response("get_account_balance", {"AvailableBalance": "10000.00"}, {})
         stub.add_response(
             "send_bonus",
             {},
@@ -175,16 +174,30 @@ def test_bonus_refused_when_balance_does_not_cover_it_and_fee(tmp_path: Path, ma
     held.agent.save()
     provider = _provider(tmp_path)
     with Stubber(provider.client) as stub:
+        stub.add_client_error(
+            "send_bonus",
+            service_error_code="RequestError",
+            service_message="This Requester has insufficient funds in their account to complete this transaction.",
+            http_status_code=400,
+        )
         stub.add_response("get_account_balance", {"AvailableBalance": "1.10"}, {})
         with pytest.raises(ProviderError, match=r"does not cover \$1.00 plus MTurk's fee \$0.20"):
             provider.pay_bonus(held.worker, Decimal("1.00"), "x", held.unit, "k")
+        stub.assert_no_pending_responses()
 
 
 def test_approve_overrides_a_rejection_and_is_done_when_approved(tmp_path: Path, make_held_unit) -> None:  # type: ignore[no-untyped-def]
     held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="W3")
     held.agent.provider_agent_id = "ASSIGN3"
     provider = _provider(tmp_path)
+    wrong_state = {
+        "service_error_code": "RequestError",
+        "service_message": "This operation can be called with a status of: Submitted",
+        "http_status_code": 400,
+    }
     with Stubber(provider.client) as stub:
+        # MTurk is asked first; only its refusal makes the provider read the assignment's status.
+        stub.add_client_error("approve_assignment", **wrong_state)
         stub.add_response(
             "get_assignment", {"Assignment": {"AssignmentStatus": "Rejected"}}, {"AssignmentId": "ASSIGN3"}
         )
@@ -193,17 +206,32 @@ def test_approve_overrides_a_rejection_and_is_done_when_approved(tmp_path: Path,
             {},
             {"AssignmentId": "ASSIGN3", "OverrideRejection": True, "RequesterFeedback": "ok after all"},
         )
+        stub.add_client_error("approve_assignment", **wrong_state)
         stub.add_response(
             "get_assignment", {"Assignment": {"AssignmentStatus": "Approved"}}, {"AssignmentId": "ASSIGN3"}
         )
         provider.approve_work(held.agent, "ok after all")
-        provider.approve_work(held.agent, "again")  # approved already: nothing more is sent
+        provider.approve_work(held.agent, "again")  # approved already: done, nothing more is sent
         stub.assert_no_pending_responses()
+        stub.add_client_error("reject_assignment", **wrong_state)
         stub.add_response(
             "get_assignment", {"Assignment": {"AssignmentStatus": "Approved"}}, {"AssignmentId": "ASSIGN3"}
         )
         with pytest.raises(ProviderError, match="cannot be rejected"):
             provider.reject_work(held.agent, "no")
+        stub.assert_no_pending_responses()
+
+
+def test_a_submitted_assignment_is_approved_or_rejected_in_one_call(tmp_path: Path, make_held_unit) -> None:  # type: ignore[no-untyped-def]
+    held = make_held_unit(provider_type="mturk_sandbox", requester_name="lab", worker_name="W4")
+    held.agent.provider_agent_id = "ASSIGN4"
+    provider = _provider(tmp_path)
+    with Stubber(provider.client) as stub:
+        stub.add_response("approve_assignment", {}, {"AssignmentId": "ASSIGN4", "RequesterFeedback": "thanks"})
+        provider.approve_work(held.agent, "thanks")
+        stub.add_response("reject_assignment", {}, {"AssignmentId": "ASSIGN4", "RequesterFeedback": "empty"})
+        provider.reject_work(held.agent, "empty")
+        stub.assert_no_pending_responses()
 
 
 def test_store_install_id_is_made_once_and_private(tmp_path: Path) -> None:

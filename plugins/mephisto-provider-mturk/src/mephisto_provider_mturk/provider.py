@@ -146,6 +146,7 @@ class MTurkProvider(CrowdProvider):
         return Decimal(str(answer["AvailableBalance"]))
 
     def _check_balance(self, amount: Decimal) -> None:
+        """Refused with the balance and what `amount` needs, when the balance does not cover it and its fee."""
         needed = amount + self.fee(amount)
         available = self.balance()
         if available is not None and available < needed:
@@ -380,33 +381,51 @@ class MTurkProvider(CrowdProvider):
         return str(info.get("AssignmentStatus", ""))
 
     def approve_work(self, agent: Agent, feedback: str) -> None:
-        """Approve (and so pay) the assignment; one rejected before is overridden; approved already is done."""
+        """Approve (and so pay) the assignment; one rejected before is overridden; approved already is done.
+
+        MTurk is asked at once, one call: it refuses an assignment that is no longer Submitted, and only then is the
+        assignment's status read, to tell which case it is."""
         assignment_id = self._assignment_of(agent)
-        status = self._assignment_status(assignment_id)
-        if status == "Approved":
-            return
-        params: dict[str, Any] = {"AssignmentId": assignment_id, "OverrideRejection": status == "Rejected"}
+        params: dict[str, Any] = {"AssignmentId": assignment_id}
         if feedback:
             params["RequesterFeedback"] = feedback[:1024]
-        self._call(f"approve assignment {assignment_id}", "approve_assignment", **params)
+        try:
+            self._call(f"approve assignment {assignment_id}", "approve_assignment", **params)
+            return
+        except MTurkError as refused:
+            if refused.code != "RequestError":
+                raise
+            status = self._assignment_status(assignment_id)  # says why when it was never submitted
+            if status == "Approved":
+                return
+            if status != "Rejected":
+                raise
+        self._call(f"approve assignment {assignment_id}", "approve_assignment", OverrideRejection=True, **params)
 
     def reject_work(self, agent: Agent, feedback: str) -> None:
-        """Reject the assignment with feedback (MTurk requires some); an approved one cannot be rejected."""
+        """Reject the assignment with feedback (MTurk requires some); an approved one cannot be rejected.
+
+        Asked at once, as `approve_work` is; rejected already is done."""
         assignment_id = self._assignment_of(agent)
-        status = self._assignment_status(assignment_id)
-        if status == "Rejected":
-            return
-        if status == "Approved":
-            raise ProviderError(
-                f"assignment {assignment_id} is approved (and paid) at MTurk already: it cannot be rejected there"
-            )
         text = (feedback or "Your work did not meet the task's requirements.")[:1024]
-        self._call(
-            f"reject assignment {assignment_id}",
-            "reject_assignment",
-            AssignmentId=assignment_id,
-            RequesterFeedback=text,
-        )
+        try:
+            self._call(
+                f"reject assignment {assignment_id}",
+                "reject_assignment",
+                AssignmentId=assignment_id,
+                RequesterFeedback=text,
+            )
+        except MTurkError as refused:
+            if refused.code != "RequestError":
+                raise
+            status = self._assignment_status(assignment_id)
+            if status == "Rejected":
+                return
+            if status == "Approved":
+                raise ProviderError(
+                    f"assignment {assignment_id} is approved (and paid) at MTurk already: it cannot be rejected there"
+                ) from None
+            raise
 
     def soft_reject_work(self, agent: Agent, feedback: str) -> None:
         """Pay the worker at MTurk (approve) while mephisto keeps the work out of the results."""
@@ -441,11 +460,11 @@ class MTurkProvider(CrowdProvider):
     def pay_bonus(
         self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
     ) -> str | None:
-        """send_bonus once per key (UniqueRequestToken); a repeat MTurk refuses as a duplicate is already paid."""
+        """send_bonus once per key (UniqueRequestToken); a repeat MTurk refuses as a duplicate is already paid. One
+        call: the balance is read only when MTurk refuses the bonus for want of funds, to say by how much."""
         if amount <= 0:
             raise ProviderError(f"a bonus must be more than $0, not ${amount}")
         assignment_id = self._bonus_assignment(worker, unit)
-        self._check_balance(amount)
         try:
             self._call(
                 f"pay a ${amount} bonus to {worker.name}",
@@ -460,6 +479,8 @@ class MTurkProvider(CrowdProvider):
             if exc.code == "RequestError" and re.search(r"UniqueRequestToken|already", exc.mturk_message, re.I):
                 log.info("bonus %s was paid before (MTurk: %s)", idempotency_key, exc.mturk_message)
                 return request_token(idempotency_key)
+            if exc.code == "RequestError" and re.search(r"insufficient funds", exc.mturk_message, re.I):
+                self._check_balance(amount)  # says by how much, when the balance still falls short
             raise
         return request_token(idempotency_key)
 
