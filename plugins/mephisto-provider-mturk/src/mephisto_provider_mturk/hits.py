@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mephisto_provider_mturk.client import pages
+from mephisto_provider_mturk.client import at_once, pages
 from mephisto_provider_mturk.store import Annotation, ProviderStore
 
 #: A date in the past: MTurk expires a HIT at once when told to expire it then.
@@ -78,7 +78,8 @@ class RequesterHits:
 
     def expire_run(self, run_id: int) -> list[str]:
         """Expire the run's assignable HITs; return the ids still assignable when listed again (normally none)."""
-        for hit in self.of_run(run_id, fresh=True):
-            if hit.get("HITStatus") == "Assignable":
-                self.expire(str(hit["HITId"]))
-        return [str(h["HITId"]) for h in self.of_run(run_id, fresh=True) if h.get("HITStatus") == "Assignable"]
+        at_once(self.expire, self._assignable(run_id), "expire")
+        return self._assignable(run_id)
+
+    def _assignable(self, run_id: int) -> list[str]:
+        return [str(hit["HITId"]) for hit in self.of_run(run_id, fresh=True) if hit.get("HITStatus") == "Assignable"]

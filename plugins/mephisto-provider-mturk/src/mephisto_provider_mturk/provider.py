@@ -14,7 +14,6 @@ import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +31,7 @@ from mephisto_core.errors import ProviderError
 from mephisto_provider_mturk.args import DEFAULT_LIVE_LOCALES, MTurkArgs, MTurkRequesterArgs
 from mephisto_provider_mturk.client import (
     MTurkError,
+    at_once,
     call,
     endpoint_override,
     make_client,
@@ -56,8 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: HITs created at once by one publish_units call.
-PUBLISH_THREADS = 4
 _HIT_ID_IN_MESSAGE = re.compile(r"\b([A-Z0-9]{30})\b")
 
 
@@ -270,11 +268,9 @@ class MTurkProvider(CrowdProvider):
                     raise
                 return existing
 
-        # A few calls at once: MTurk answers in a few hundred ms each, and adaptive retries slow down when it
-        # throttles. Any failure fails the call after the others finished; their HITs are found by key later.
-        with ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="mturk-publish") as pool:
-            futures = {unit.id: pool.submit(publish_one, unit) for unit in units}
-        return {unit_id: future.result() for unit_id, future in futures.items()}
+        # Any failure fails the call after the others finished; their HITs are found by key later.
+        hit_ids = at_once(publish_one, units, "publish")
+        return {unit.id: hit_id for unit, hit_id in zip(units, hit_ids, strict=True)}
 
     def _already_created(self, exc: MTurkError, key: str) -> str | None:
         """The HIT a refused create made earlier under the same token, when that is why it was refused."""
@@ -299,19 +295,24 @@ class MTurkProvider(CrowdProvider):
         from mephisto_core.data_model import Unit as UnitModel
         from mephisto_core.data_model import UnitStatus
 
-        expired: set[str] = set()
-        substitutes: dict[int, int] = {}  # run id -> how many HITs still to withdraw
-        for unit in units:
-            hit_id = unit.provider_unit_id
-            if not hit_id:
-                continue
+        def withdraw_own(unit: Unit) -> str:
+            """`expired` (its HIT withdrawn now), `gone` (withdrawn before) or `taken` (a worker holds it)."""
+            hit_id = str(unit.provider_unit_id)
             hit = self.hits.get(hit_id)
             if hit.get("HITStatus") == "Assignable":
                 self.hits.expire(hit_id)
-                expired.add(hit_id)
-            elif is_expired(hit):
-                continue  # withdrawn already (an earlier call, or its lifetime ran out): nothing more to do
-            elif unit.id is not None and unit.task_run_id is not None:
+                return "expired"
+            # Withdrawn already (an earlier call, or its lifetime ran out), or a worker took it for another unit.
+            return "gone" if is_expired(hit) else "taken"
+
+        published = [unit for unit in units if unit.provider_unit_id]
+        outcomes = at_once(withdraw_own, published, "expire")
+        expired: set[str] = set()
+        substitutes: dict[int, int] = {}  # run id -> how many HITs still to withdraw
+        for unit, done in zip(published, outcomes, strict=True):
+            if done == "expired":
+                expired.add(str(unit.provider_unit_id))
+            elif done == "taken" and unit.id is not None and unit.task_run_id is not None:
                 # A worker took this HIT for another unit: the HIT that unit had still serves nobody.
                 substitutes[unit.task_run_id] = substitutes.get(unit.task_run_id, 0) + 1
         for run_id, count in substitutes.items():
