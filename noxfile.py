@@ -109,6 +109,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("review_100k", ["--db", "postgresql"]),
     # A bulk approve of 200 MTurk units, the fake MTurk answering each call in 0.1 s (~10 s).
     ("review_bulk_mturk", []),
+    # Ctrl-C on an MTurk launch of 200 units until every HIT is withdrawn, the fake answering in 0.1 s (~15 s).
+    ("mturk_stop", []),
     ("launch_100k", []),
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).

@@ -278,6 +278,15 @@ def test_review_bulk_mturk_times_a_bulk_approve_of_two_installs() -> None:
     assert result["ratio_against"]["seconds"]["this"] == 1.0
 
 
+def test_mturk_stop_times_ctrl_c_until_every_hit_is_withdrawn() -> None:
+    mephisto = Path(sys.executable).parent / "mephisto"
+    result = _json_line_of("mturk_stop.py", "--units", "4", "--latency", "0.05", "--server", f"again={mephisto}")
+    assert set(result["seconds"]) == {"this", "again"} and result["exit_codes"] == {"this": [0], "again": [0]}
+    # every unit's HIT looked up and withdrawn while stopping (the benchmark checks that none is left open)
+    assert result["mturk_calls_per_unit"]["this"]["UpdateExpirationForHIT"] >= 1.0, result
+    assert all(s[0] > 0.05 for s in result["seconds"].values()), result
+
+
 def _filesystem_type(path: Path) -> str:
     """The type of the filesystem holding `path` (the longest mount point above it in /proc/self/mounts)."""
     best, kind = "", ""

@@ -152,3 +152,32 @@ def test_a_platform_that_is_down_is_not_asked_again_at_every_tick(
     asyncio.run(ticks())
     assert len(platform.requests) == 2 and len(platform.published) == 3
     assert {u.status for u in Unit.select()} == {UnitStatus.LAUNCHED.value}
+
+
+def test_a_stop_withdraws_the_unclaimed_units_in_chunks_of_one_call_each(
+    database: Database, mephisto_settings: Settings, task_file: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mephisto_core.operations.run import publishing
+
+    monkeypatch.setattr(publishing, "WITHDRAW_CHUNK", 2)
+    launcher, platform = _setup(database, mephisto_settings, task_file, None)
+    withdrawn: list[list[int]] = []
+    platform.expire_units = lambda units: withdrawn.append([u.id for u in units])  # type: ignore[method-assign]
+
+    async def publish_then_stop() -> None:
+        writer = DatabaseWriter(database)
+        writer.start()
+        calls = ProviderCalls(platform)
+        try:
+            publisher = Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, launcher.units_offered)
+            await publisher.publish_pending()
+            await publisher.withdraw_unclaimed()
+        finally:
+            calls.close()
+            writer.stop()
+
+    asyncio.run(publish_then_stop())
+    # Each call within the provider's call timeout, however many units a stop withdraws.
+    assert [len(chunk) for chunk in withdrawn] == [2, 1]
+    assert sorted(unit_id for chunk in withdrawn for unit_id in chunk) == sorted(u.id for u in Unit.select())
+    assert {u.status for u in Unit.select()} == {UnitStatus.EXPIRED.value}

@@ -160,6 +160,34 @@ def test_expire_and_cleanup_leave_no_hit_open(fake, mephisto_settings, make_subm
     assert all(fake.hit_status(str(h)) != "Assignable" for h in hits.values())
 
 
+def _most_at_once(fake: FakeMTurk, operation: str, window: float) -> int:
+    """The most calls of `operation` that reached the fake within `window` seconds of each other."""
+    times = sorted(r.time for r in fake.requests(operation))
+    return max(sum(1 for t in times[i:] if t - start < window) for i, start in enumerate(times))
+
+
+def test_publishing_and_withdrawing_many_units_ask_mturk_several_at_once(  # type: ignore[no-untyped-def]
+    fake, mephisto_settings, make_submitted_run
+) -> None:
+    submitted = make_submitted_run(16, provider_type="mturk_sandbox", requester_name="lab")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    # Each call waits 0.3 s at the fake: calls made one after the other arrive at least that far apart.
+    fake.set_latency(0.3)
+    hits = _published(fake, provider, run, submitted.units)
+    provider.expire_units(submitted.units[:12])
+    fake.set_latency(0)
+
+    assert _most_at_once(fake, "CreateHITWithHITType", 0.2) >= 4
+    assert _most_at_once(fake, "GetHIT", 0.2) >= 4
+    assert len(fake.requests("UpdateExpirationForHIT")) == 12
+    statuses = [fake.hit_status(str(hits[unit.id])) for unit in submitted.units]
+    assert statuses.count("Assignable") == 4  # the four not withdrawn
+    provider.cleanup_resources(run)
+    assert all(fake.hit_status(str(h)) != "Assignable" for h in hits.values())
+
+
 def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(
     fake, mephisto_settings, make_submitted_run
 ) -> None:  # type: ignore[no-untyped-def]
