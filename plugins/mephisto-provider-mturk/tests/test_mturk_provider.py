@@ -188,6 +188,29 @@ def test_publishing_and_withdrawing_many_units_ask_mturk_several_at_once(  # typ
     assert all(fake.hit_status(str(h)) != "Assignable" for h in hits.values())
 
 
+def test_the_in_run_sync_asks_about_several_held_units_at_once(  # type: ignore[no-untyped-def]
+    fake, mephisto_settings, make_submitted_run
+) -> None:
+    submitted = make_submitted_run(16, provider_type="mturk_sandbox", requester_name="lab")
+    run = give_config(submitted.run)
+    provider = make_provider(mephisto_settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    hits = _published(fake, provider, run, submitted.units)
+    for index, unit in enumerate(submitted.units):
+        visit = fake.accept(str(hits[unit.id]), f"AWORKER{index}")
+        Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == unit.agent_id).execute()
+        if index == 0:
+            fake.return_assignment(visit.assignment_id)
+    Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.task_run == run.id).execute()
+    provider.reconcile_units(run, [])  # the run's first call, which also looks for HITs left by a crash
+    fake.set_latency(0.3)
+    drifts = provider.reconcile_units(run, list(Unit.select().where(Unit.task_run == run.id)))
+    fake.set_latency(0)
+
+    assert [(d.kind, d.unit_id) for d in drifts] == [(DriftKind.ABANDONED_THERE, submitted.units[0].id)]
+    assert _most_at_once(fake, "GetHIT", 0.2) >= 4
+
+
 def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(
     fake, mephisto_settings, make_submitted_run
 ) -> None:  # type: ignore[no-untyped-def]

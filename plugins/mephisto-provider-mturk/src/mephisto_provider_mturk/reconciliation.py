@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import DriftKind, UnitDrift
-from mephisto_provider_mturk.client import MTurkError
+from mephisto_provider_mturk.client import MTurkError, at_once
 from mephisto_provider_mturk.links import SUBMITTED_FIELD
 from mephisto_provider_mturk.question import parse_answer
 
@@ -33,13 +33,15 @@ def held_units_drifts(provider: MTurkProvider, units: Sequence[Unit]) -> list[Un
     held = {u.agent_id: u for u in units if u.status == UnitStatus.ASSIGNED.value and u.agent_id is not None}
     if not held:
         return []
-    drifts = []
-    for agent in Agent.select(Agent.id, Agent.provider_agent_id).where(Agent.id.in_(list(held))):
-        if agent.provider_agent_id:
-            drift = held_drift(provider, held[agent.id], str(agent.provider_agent_id))
-            if drift is not None:
-                drifts.append(drift)
-    return drifts
+    pairs = [
+        (held[agent.id], str(agent.provider_agent_id))
+        for agent in Agent.select(Agent.id, Agent.provider_agent_id).where(Agent.id.in_(list(held)))
+        if agent.provider_agent_id
+    ]
+    # Several held units asked about at once: one call each, and a sync of many held units must stay well inside
+    # the provider's call timeout (500 held units one after the other took 50-150 s).
+    found = at_once(lambda pair: held_drift(provider, *pair), pairs, "sync")
+    return [drift for drift in found if drift is not None]
 
 
 def held_drift(provider: MTurkProvider, unit: Unit, assignment_id: str) -> UnitDrift | None:
