@@ -19,9 +19,10 @@ import peewee as pw
 import pytest
 from paytest_plugin import PayTestProvider, platform_calls
 
-from mephisto_core.data_model import Agent, Database, Review, ReviewKind, TaskRun, Unit, UnitStatus
+from mephisto_core.data_model import Agent, Database, Review, ReviewKind, TaskRun, Unit, UnitStatus, Worker
 from mephisto_core.data_model.models import database_proxy
 from mephisto_core.data_model.payments import Payment
+from mephisto_core.data_model.qualifications import granted_value
 from mephisto_core.errors import MephistoError, ProviderError
 from mephisto_core.operations.budget import BudgetExceeded
 from mephisto_core.operations.recorded_calls import CALLS_AT_ONCE
@@ -233,3 +234,35 @@ def test_a_bulk_bonus_counts_the_ones_before_it_against_the_budget(
     assert "passing task.max_budget = 10.80" in str(outcomes[3])
     assert [p.unit_id for p in Payment.select().order_by(Payment.unit)] == [u.id for u in submitted.units[:3]]
     assert len(platform_calls(mephisto_settings.data_dir / "providers" / "paytest")) == 3
+
+
+def test_changes_to_many_workers_tell_their_platforms_at_once_and_one_refusal_stays_its_own(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = [f"w{index}" for index in range(9)]
+    run = make_submitted_run(9, provider_type="paytest", workers=names)
+    together = threading.Barrier(4, timeout=5)
+    told: list[str] = []
+
+    def grant_qualification(self: PayTestProvider, worker: Worker, name: str, value: int) -> None:
+        if worker.name == "w4":
+            raise ProviderError("the platform is out of qualification slots")
+        together.wait()
+        told.append(str(worker.name))
+
+    monkeypatch.setattr(PayTestProvider, "grant_qualification", grant_qualification, raising=False)
+    actions = ReviewActions(database, mephisto_settings)
+    changes = [actions.grant_change(unit.worker_id, "screened", 2, unit.id) for unit in run.units]
+
+    results = actions.change_workers(changes)
+
+    refused = [r for r in results if isinstance(r, MephistoError)]
+    assert len(refused) == 1 and "out of qualification slots" in str(refused[0])
+    assert sorted(told) == [name for name in names if name != "w4"]
+    assert all([o.status for o in r] == ["done"] for r in results if not isinstance(r, MephistoError))
+    granted = {w.name for w in Worker.select() if granted_value(w.id, "screened") == 2}
+    assert granted == set(names) - {"w4"}
+    assert Review.select().where(Review.kind == ReviewKind.GRANT.value).count() == 8

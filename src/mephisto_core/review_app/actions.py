@@ -28,6 +28,7 @@ from mephisto_core.review_app.validation import (
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions.platform_sync import PlatformOutcome
+    from mephisto_core.operations.review.actions import WorkerChange
     from mephisto_core.review_app.app import ReviewApp
 
 #: The fields each action's JSON body may have.
@@ -142,25 +143,31 @@ def apply_unit_action(app: ReviewApp, unit_id: int, action: Action) -> str:
 def apply_worker_action(app: ReviewApp, worker: Worker, action: Action) -> str:
     """Run one worker action through ReviewActions; a block of a blocked worker (and the reverse) is a 409."""
     with app.action_lock:
-        if action.kind == "block":
-            if app.actions.is_blocked(worker.id):
-                raise ApiError(409, f"worker {worker.name!r} is already blocked")
-            outcomes = app.actions.block_worker(worker.id, action.feedback)
-            return _with_platform(f"Worker {worker.name} blocked.", outcomes)
-        if action.kind == "unblock":
-            if not app.actions.is_blocked(worker.id):
-                raise ApiError(409, f"worker {worker.name!r} is not blocked")
-            outcomes = app.actions.unblock_worker(worker.id)
-            return _with_platform(f"Worker {worker.name} unblocked.", outcomes)
-        if action.unit_id is not None and Unit.get_or_none(Unit.id == action.unit_id) is None:
-            raise NotFound(f"unit {action.unit_id} does not exist")
-        if action.kind == "grant":
-            outcomes = app.actions.grant_qualification(worker.id, action.qualification, action.value, action.unit_id)
-            done = f"Granted {action.qualification} = {action.value} to worker {worker.name}."
-            return _with_platform(done, outcomes)
-        if action.kind == "revoke":
-            outcomes = app.actions.revoke_qualification(worker.id, action.qualification, action.unit_id)
-            return _with_platform(f"Revoked {action.qualification} from worker {worker.name}.", outcomes)
+        change, done = _worker_change(app, worker, action)
+        result = app.actions.change_workers([change])[0]
+    if isinstance(result, MephistoError):
+        raise result
+    return _with_platform(done, result)
+
+
+def _worker_change(app: ReviewApp, worker: Worker, action: Action) -> tuple[WorkerChange, str]:
+    """The action's change to `worker` (checked: 409 / 404 / 400 before any platform is told) and its sentence."""
+    if action.kind == "block":
+        if app.actions.is_blocked(worker.id):
+            raise ApiError(409, f"worker {worker.name!r} is already blocked")
+        return app.actions.block_change(worker.id, action.feedback), f"Worker {worker.name} blocked."
+    if action.kind == "unblock":
+        if not app.actions.is_blocked(worker.id):
+            raise ApiError(409, f"worker {worker.name!r} is not blocked")
+        return app.actions.unblock_change(worker.id), f"Worker {worker.name} unblocked."
+    if action.unit_id is not None and Unit.get_or_none(Unit.id == action.unit_id) is None:
+        raise NotFound(f"unit {action.unit_id} does not exist")
+    if action.kind == "grant":
+        change = app.actions.grant_change(worker.id, action.qualification, action.value, action.unit_id)
+        return change, f"Granted {action.qualification} = {action.value} to worker {worker.name}."
+    if action.kind == "revoke":
+        change = app.actions.revoke_change(worker.id, action.qualification, action.unit_id)
+        return change, f"Revoked {action.qualification} from worker {worker.name}."
     raise AssertionError(f"not a worker action: {action.kind}")
 
 
@@ -192,27 +199,40 @@ def _bulk_unit_action(app: ReviewApp, unit_ids: list[int], action: Action) -> li
 
 
 def _bulk_worker_action(app: ReviewApp, unit_ids: list[int], action: Action) -> list[dict[str, Any]]:
-    """Apply a worker action once per distinct worker of the units; each unit reports its worker's outcome."""
+    """Apply a worker action once per distinct worker of the units, several workers' platforms told at once; each
+    unit reports its worker's outcome."""
     workers = dict(Unit.select(Unit.id, Unit.worker).where(Unit.id.in_(unit_ids)).tuples())
     outcome: dict[int, dict[str, Any]] = {}
-    results = []
-    for unit_id in unit_ids:
-        if unit_id not in workers:
-            results.append({"unit_id": unit_id, "ok": False, "error": f"unit {unit_id} does not exist"})
-            continue
-        worker_id = workers[unit_id]
-        if worker_id is None:
-            results.append({"unit_id": unit_id, "ok": False, "error": f"unit {unit_id} has no worker yet"})
-            continue
-        if worker_id not in outcome:
+    changes: list[tuple[int, WorkerChange, str]] = []
+    with app.action_lock:
+        for unit_id in unit_ids:
+            worker_id = workers.get(unit_id)
+            if worker_id is None or worker_id in outcome:
+                continue
             # The decision is recorded against the first selected unit of this worker.
             on_unit = Action(action.kind, action.feedback, action.amount, action.qualification, action.value, unit_id)
             try:
-                outcome[worker_id] = {"ok": True, "message": apply_worker_action(app, _worker(worker_id), on_unit)}
+                change, done = _worker_change(app, _worker(worker_id), on_unit)
             except (MephistoError, ApiError) as exc:
                 outcome[worker_id] = {"ok": False, "error": _message(exc)}
-        results.append({"unit_id": unit_id, "worker_db_id": worker_id, **outcome[worker_id]})
-    return results
+                continue
+            outcome[worker_id] = {}
+            changes.append((worker_id, change, done))
+        results = app.actions.change_workers([change for _, change, _ in changes])
+    for (worker_id, _, done), result in zip(changes, results, strict=True):
+        if isinstance(result, MephistoError):
+            outcome[worker_id] = {"ok": False, "error": str(result)}
+        else:
+            outcome[worker_id] = {"ok": True, "message": _with_platform(done, result)}
+    answers = []
+    for unit_id in unit_ids:
+        if unit_id not in workers:
+            answers.append({"unit_id": unit_id, "ok": False, "error": f"unit {unit_id} does not exist"})
+        elif workers[unit_id] is None:
+            answers.append({"unit_id": unit_id, "ok": False, "error": f"unit {unit_id} has no worker yet"})
+        else:
+            answers.append({"unit_id": unit_id, "worker_db_id": workers[unit_id], **outcome[workers[unit_id]]})
+    return answers
 
 
 def _bonus_message(unit_id: int, amount: Decimal, paid_now: bool) -> str:

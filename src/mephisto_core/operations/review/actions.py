@@ -16,7 +16,7 @@ whose runs they worked on), with that requester's credentials as stored at the m
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -129,7 +129,7 @@ class ReviewActions:
         errors = call_all(self.database, verdicts, _Verdict.ask_platform, lambda verdict, _: verdict.record())
         for (index, _), error in zip(unpaid, errors, strict=True):
             outcomes[index] = error
-        return [_as_refusal(outcome) for outcome in outcomes]
+        return [None if outcome is None else _refusal(outcome) for outcome in outcomes]
 
     def _prepared_verdict(self, unit_id: int, kind: ReviewKind, feedback: str) -> _Verdict:
         """What deciding `unit_id` needs; refused (MephistoError) before any platform is asked."""
@@ -189,8 +189,7 @@ class ReviewActions:
                 continue  # a second press or a retry of a bonus that went through
             payouts.append((index, payout))
         for (index, _), paid in zip(payouts, self.ledger.pay_all([payout for _, payout in payouts]), strict=True):
-            refusal = _as_refusal(paid) if isinstance(paid, Exception) else None
-            outcomes[index] = True if refusal is None else refusal
+            outcomes[index] = _refusal(paid) if isinstance(paid, Exception) else True
         return outcomes
 
     def _bonus_payout(self, unit_id: int, value: Decimal, reason: str, client_key: str | None) -> Payout:
@@ -230,34 +229,23 @@ class ReviewActions:
         Returns what each provider did (`PlatformOutcome`): done, local only (its platform cannot block), or not
         told (no run of the worker's provider yet). A provider failure refuses the block and records nothing.
         """
-        if not reason.strip():
-            raise MephistoError("blocking a worker needs a reason")
-        worker = self._worker(worker_id)
-        outcomes = platform_push.push(self._platform_targets(worker), worker, "block", "block_worker", worker, reason)
-        with self.database.write():
-            grant_qualification(worker.id, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
-            Review.create(kind=ReviewKind.BLOCK.value, worker=worker.id, feedback=reason, reviewer=self.reviewer)
-            platform_push.record(outcomes, worker.id, self.reviewer)
-        return outcomes
+        return self._change(self.block_change(worker_id, reason))
 
     def unblock_worker(self, worker_id: int) -> list[PlatformOutcome]:
         """Lift a block, here and at each provider; returns what each provider did."""
-        worker = self._worker(worker_id)
-        outcomes = platform_push.push(self._platform_targets(worker), worker, "unblock", "unblock_worker", worker)
-        with self.database.write():
-            revoke_qualification(worker.id, BLOCK_QUALIFICATION)
-            Review.create(kind=ReviewKind.UNBLOCK.value, worker=worker.id, reviewer=self.reviewer)
-            platform_push.record(outcomes, worker.id, self.reviewer)
-        return outcomes
+        return self._change(self.unblock_change(worker_id))
 
     def block_worker_for_task(self, worker_id: int, task_name: str, reason: str) -> list[PlatformOutcome]:
         """Block a worker from one task: the qualification `<task>-blocked` here, a per-task block at the platform."""
         worker = self._worker(worker_id)
-        outcomes = platform_push.push(
-            self._platform_targets(worker), worker, "block for task", "block_worker_for_task", worker, task_name, reason
-        )
-        self._grant_locally(worker, task_blocked_qualification(task_name), 1, None, outcomes, feedback=reason)
-        return outcomes
+        name = task_blocked_qualification(task_name)
+
+        def record(outcomes: list[PlatformOutcome]) -> None:
+            self._grant_locally(worker, name, 1, None, outcomes, feedback=reason)
+
+        targets = self._platform_targets(worker)
+        args = (worker, task_name, reason)
+        return self._change(WorkerChange(worker, targets, "block for task", "block_worker_for_task", args, record))
 
     def unblock_worker_for_task(self, worker_id: int, task_name: str) -> list[PlatformOutcome]:
         """Lift a per-task block, here and at each provider."""
@@ -265,33 +253,95 @@ class ReviewActions:
         name = task_blocked_qualification(task_name)
         if granted_value(worker.id, name) is None:
             raise NotFound(f"worker {worker.name!r} is not blocked from task {task_name!r}")
-        outcomes = platform_push.push(
-            self._platform_targets(worker), worker, "unblock for task", "unblock_worker_for_task", worker, task_name
-        )
-        self._revoke_locally(worker, name, None, outcomes)
-        return outcomes
+
+        def record(outcomes: list[PlatformOutcome]) -> None:
+            self._revoke_locally(worker, name, None, outcomes)
+
+        targets = self._platform_targets(worker)
+        args = (worker, task_name)
+        return self._change(WorkerChange(worker, targets, "unblock for task", "unblock_worker_for_task", args, record))
 
     def grant_qualification(
         self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None
     ) -> list[PlatformOutcome]:
         """Grant a worker a qualification (or change its value), here and at each provider that has qualifications."""
-        worker = self._worker(worker_id)
-        outcomes = platform_push.push(
-            self._platform_targets(worker), worker, "grant", "grant_qualification", worker, name, value
-        )
-        self._grant_locally(worker, name, value, unit_id, outcomes)
-        return outcomes
+        return self._change(self.grant_change(worker_id, name, value, unit_id))
 
     def revoke_qualification(self, worker_id: int, name: str, unit_id: int | None = None) -> list[PlatformOutcome]:
         """Take a qualification away from a worker, here and at each provider that has qualifications."""
+        return self._change(self.revoke_change(worker_id, name, unit_id))
+
+    # ---- changes to workers, one or many ------------------------------------------------------------------
+
+    def block_change(self, worker_id: int, reason: str) -> WorkerChange:
+        """`block_worker`, ready for `change_workers`; refused (MephistoError) before any platform is told."""
+        if not reason.strip():
+            raise MephistoError("blocking a worker needs a reason")
+        worker = self._worker(worker_id)
+
+        def record(outcomes: list[PlatformOutcome]) -> None:
+            grant_qualification(worker.id, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
+            Review.create(kind=ReviewKind.BLOCK.value, worker=worker.id, feedback=reason, reviewer=self.reviewer)
+            platform_push.record(outcomes, worker.id, self.reviewer)
+
+        return WorkerChange(worker, self._platform_targets(worker), "block", "block_worker", (worker, reason), record)
+
+    def unblock_change(self, worker_id: int) -> WorkerChange:
+        """`unblock_worker`, ready for `change_workers`."""
+        worker = self._worker(worker_id)
+
+        def record(outcomes: list[PlatformOutcome]) -> None:
+            revoke_qualification(worker.id, BLOCK_QUALIFICATION)
+            Review.create(kind=ReviewKind.UNBLOCK.value, worker=worker.id, reviewer=self.reviewer)
+            platform_push.record(outcomes, worker.id, self.reviewer)
+
+        return WorkerChange(worker, self._platform_targets(worker), "unblock", "unblock_worker", (worker,), record)
+
+    def grant_change(self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None) -> WorkerChange:
+        """`grant_qualification`, ready for `change_workers`."""
+        worker = self._worker(worker_id)
+
+        def record(outcomes: list[PlatformOutcome]) -> None:
+            self._grant_locally(worker, name, value, unit_id, outcomes)
+
+        targets = self._platform_targets(worker)
+        return WorkerChange(worker, targets, "grant", "grant_qualification", (worker, name, value), record)
+
+    def revoke_change(self, worker_id: int, name: str, unit_id: int | None = None) -> WorkerChange:
+        """`revoke_qualification`, ready for `change_workers`; refused when the worker does not hold it."""
         worker = self._worker(worker_id)
         if granted_value(worker.id, name) is None:
             raise NotFound(f"worker {worker.name!r} does not hold the qualification {name!r}")
-        outcomes = platform_push.push(
-            self._platform_targets(worker), worker, "revoke", "revoke_qualification", worker, name
-        )
-        self._revoke_locally(worker, name, unit_id, outcomes)
-        return outcomes
+
+        def record(outcomes: list[PlatformOutcome]) -> None:
+            self._revoke_locally(worker, name, unit_id, outcomes)
+
+        targets = self._platform_targets(worker)
+        return WorkerChange(worker, targets, "revoke", "revoke_qualification", (worker, name), record)
+
+    def change_workers(self, changes: Sequence[WorkerChange]) -> list[list[PlatformOutcome] | MephistoError]:
+        """Tell each change's platforms, several changes at once, and record each as its platforms answer.
+
+        Returns per change, in order, what each provider did, or the error that refused it (a provider failure,
+        nothing recorded): one worker's refusal does not stop the others.
+        """
+        told: dict[int, list[PlatformOutcome]] = {}
+
+        def record(change: WorkerChange, outcomes: list[PlatformOutcome]) -> None:
+            change.record(outcomes)
+            told[id(change)] = outcomes
+
+        errors = call_all(self.database, changes, WorkerChange.tell_platforms, record)
+        return [
+            told[id(change)] if error is None else _refusal(error, "change", "do it again to store it")
+            for change, error in zip(changes, errors, strict=True)
+        ]
+
+    def _change(self, change: WorkerChange) -> list[PlatformOutcome]:
+        result = self.change_workers([change])[0]
+        if isinstance(result, MephistoError):
+            raise result
+        return result
 
     def _grant_locally(
         self,
@@ -413,6 +463,22 @@ class ReviewActions:
 
 
 @dataclass(frozen=True)
+class WorkerChange:
+    """One change to a worker (block, unblock, grant, revoke), ready to be told to the platforms and recorded
+    (`ReviewActions.change_workers`)."""
+
+    worker: Worker
+    targets: list[CrowdProvider]
+    action: str  # in words, for the outcomes: "block", "grant", ...
+    method: str  # the provider method that tells a platform
+    args: tuple[Any, ...]
+    record: Callable[[list[PlatformOutcome]], None]  # the local change, inside the caller's transaction
+
+    def tell_platforms(self) -> list[PlatformOutcome]:
+        return platform_push.push(self.targets, self.worker, self.action, self.method, *self.args)
+
+
+@dataclass(frozen=True)
 class _Verdict:
     """One unit's verdict, ready to be asked of the platform and recorded."""
 
@@ -444,14 +510,16 @@ class _Verdict:
         )
 
 
-def _as_refusal(outcome: Exception | None) -> MephistoError | None:
-    """A verdict's failure as the error callers show: a refusal as it is; anything else is the database failing,
-    before or after the platform was asked, said as such."""
-    if outcome is None or isinstance(outcome, MephistoError):
+def _refusal(
+    outcome: Exception, what: str = "verdict", again: str = "give it again to store it (the worker is paid once)"
+) -> MephistoError:
+    """A failure as the error callers show: a refusal as it is; anything else is the database failing, before or
+    after the platform was asked, said as such."""
+    if isinstance(outcome, MephistoError):
         return outcome
     error = MephistoError(
-        f"the verdict could not be stored ({type(outcome).__name__}: {outcome}); the platform may have done it "
-        "already: give it again to store it (the worker is paid once)"
+        f"the {what} could not be stored ({type(outcome).__name__}: {outcome}); the platform may have done it "
+        f"already: {again}"
     )
     error.__cause__ = outcome
     return error
