@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -120,3 +121,37 @@ def _cpu_model() -> str | None:
     except OSError:
         return None
     return None
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """`--rounds` and `--server NAME=PATH` (repeatable): other installs timed beside this checkout's, alternated."""
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, each server once per round (default 1)")
+    parser.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also time the `mephisto` at PATH under NAME (repeatable); this checkout's is named 'this'",
+    )
+
+
+def servers_to_time(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, list[str]]:
+    """The `mephisto` command of each server named by `add_server_options`, this checkout's first as 'this'."""
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    servers: dict[str, list[str]] = {}
+    for item in args.server:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--server {item!r}: give NAME=PATH")
+        if not Path(path).is_file():
+            parser.error(f"--server {item!r}: {path} is not a file")
+        if name in servers or name == "this":
+            parser.error(f"--server {item!r}: the name {name!r} is taken")
+        servers[name] = [path]
+    return {"this": mephisto_command(), **servers}
+
+
+def alternated(servers: dict[str, list[str]], round_number: int) -> list[str]:
+    """The servers' names in this round's order: as given in even rounds, reversed in odd ones."""
+    return list(servers) if round_number % 2 == 0 else list(reversed(servers))

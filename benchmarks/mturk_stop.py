@@ -17,19 +17,25 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import statistics
 import sys
 import time
 from contextlib import ExitStack
 from typing import Any
 
 from _launch import LaunchError, LaunchProcess
-from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
+from _run_info import (
+    MephistoMissing,
+    add_server_options,
+    code_version,
+    loadavg_1m,
+    machine_info,
+    servers_to_time,
+)
 from _task_folder import TaskFolderError, make_task_folder
 from _workdir import isolated_env, launch_command, temporary_workdir
 from mephisto_provider_mturk.client import ENDPOINT_ENV
 from mephisto_provider_mturk.testing import FakeMTurk
-from review_bulk_mturk import BenchmarkAborted, register
+from review_bulk_mturk import BenchmarkAborted, register, summary, timed_rounds
 
 PUBLISH_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 900.0
@@ -41,23 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency", type=float, default=0.1, help="seconds the fake MTurk takes per call while stopping (default 0.1)"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="rounds, each server once per round (default 1)")
-    parser.add_argument(
-        "--server",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="also time the `mephisto` at PATH under NAME (repeatable); this checkout's is named 'this'",
-    )
+    add_server_options(parser)
     args = parser.parse_args(argv)
-    if args.units < 1 or args.latency < 0 or args.rounds < 1:
-        parser.error("--units and --rounds must be at least 1 and --latency at least 0")
-    args.servers = {"this": mephisto_command()}
-    for given in args.server:
-        name, sep, path = given.partition("=")
-        if not sep or not name or not path or name in args.servers:
-            parser.error(f"--server takes NAME=PATH with a new NAME, not {given!r}")
-        args.servers[name] = [path]
+    if args.units < 1 or args.latency < 0:
+        parser.error("--units must be at least 1 and --latency at least 0")
+    args.servers = servers_to_time(parser, args)
     return args
 
 
@@ -105,34 +99,9 @@ def time_stop(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.servers}
-    for round_number in range(args.rounds):
-        order = list(args.servers) if round_number % 2 == 0 else list(reversed(args.servers))
-        for name in order:
-            runs[name].append(time_stop(args.servers[name], args, f"{name}-{round_number}"))
-    seconds = {name: [round(r["seconds"], 3) for r in rounds] for name, rounds in runs.items()}
-    medians = {name: statistics.median(values) for name, values in seconds.items()}
-    first = next(iter(medians))
-    ratios = {name: round(value / medians[first], 3) for name, value in medians.items()}
-    print(
-        json.dumps(
-            {
-                "benchmark": "mturk_stop",
-                "units": args.units,
-                "latency_s": args.latency,
-                "rounds": args.rounds,
-                "seconds": seconds,
-                "median_seconds": medians,
-                "exit_codes": {name: [r["exit_code"] for r in rounds] for name, rounds in runs.items()},
-                "ratio_against": {"server": first, "seconds": ratios},
-                "mturk_calls_per_unit": {
-                    name: {op: round(n / args.units, 2) for op, n in rounds[-1]["mturk_calls"].items()}
-                    for name, rounds in runs.items()
-                },
-                **before,
-            }
-        )
-    )
+    runs = timed_rounds(args, time_stop)
+    exit_codes = {name: [r["exit_code"] for r in rounds] for name, rounds in runs.items()}
+    print(json.dumps({"benchmark": "mturk_stop", **summary(args, runs), "exit_codes": exit_codes, **before}))
     return 0
 
 

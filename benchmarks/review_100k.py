@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
+from _run_info import (
+    MephistoMissing,
+    add_server_options,
+    alternated,
+    code_version,
+    loadavg_1m,
+    machine_info,
+    servers_to_time,
+)
 from _workdir import isolated_env, temporary_workdir, throwaway_postgres
 from export_100k import TASK_NAME, populated_database
 
@@ -50,35 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=100_000, help="submitted units to create (default 100000)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls of each kind per round (default 5)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds, each server once per round (default 1)")
-    parser.add_argument(
-        "--server",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="also time the `mephisto` at PATH under NAME (repeatable); this checkout's is named 'this'",
-    )
+    add_server_options(parser)
     args = parser.parse_args(argv)
     if args.units < 3:
         parser.error("--units must be at least 3")
-    if args.repeats < 1 or args.rounds < 1:
-        parser.error("--repeats and --rounds must be at least 1")
-    args.servers = _servers(parser, args.server)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    args.servers = servers_to_time(parser, args)
     return args
-
-
-def _servers(parser: argparse.ArgumentParser, given: list[str]) -> dict[str, list[str]]:
-    servers: dict[str, list[str]] = {}
-    for item in given:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            parser.error(f"--server {item!r}: give NAME=PATH")
-        if not Path(path).is_file():
-            parser.error(f"--server {item!r}: {path} is not a file")
-        if name in servers or name == "this":
-            parser.error(f"--server {item!r}: the name {name!r} is taken")
-        servers[name] = [path]
-    return {"this": mephisto_command(), **servers}
 
 
 def calls(task_id: int, unit_id: int, worker_id: int, units: int) -> dict[str, str]:
@@ -189,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             database.close()
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.servers}
         for round_number in range(args.rounds):
-            order = list(args.servers) if round_number % 2 == 0 else list(reversed(args.servers))
-            for name in order:
+            for name in alternated(args.servers, round_number):
                 log = workdir / f"review-{name}-{round_number}.log"
                 runs[name].append(time_server(args.servers[name], env, log, paths, args.repeats))
         summary = summarise(args, runs, before)

@@ -22,12 +22,21 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command
+from _run_info import (
+    MephistoMissing,
+    add_server_options,
+    alternated,
+    code_version,
+    loadavg_1m,
+    machine_info,
+    servers_to_time,
+)
 from _workdir import isolated_env, temporary_workdir
 from mephisto_provider_mturk.client import ENDPOINT_ENV
 from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
@@ -61,23 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency", type=float, default=0.1, help="seconds the fake MTurk takes per call (default 0.1)"
     )
     parser.add_argument("--action", choices=("approve", "reject", "soft-reject", "bonus"), default="approve")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds, each server once per round (default 1)")
-    parser.add_argument(
-        "--server",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="also time the `mephisto` at PATH under NAME (repeatable); this checkout's is named 'this'",
-    )
+    add_server_options(parser)
     args = parser.parse_args(argv)
-    if args.units < 1 or args.latency < 0 or args.rounds < 1:
-        parser.error("--units and --rounds must be at least 1 and --latency at least 0")
-    args.servers = {"this": mephisto_command()}
-    for given in args.server:
-        name, sep, path = given.partition("=")
-        if not sep or not name or not path or name in args.servers:
-            parser.error(f"--server takes NAME=PATH with a new NAME, not {given!r}")
-        args.servers[name] = [path]
+    if args.units < 1 or args.latency < 0:
+        parser.error("--units must be at least 1 and --latency at least 0")
+    args.servers = servers_to_time(parser, args)
     return args
 
 
@@ -109,7 +106,7 @@ def register(mephisto: list[str], env: dict[str, str]) -> None:
         raise BenchmarkAborted(f"mephisto register failed: {done.stdout}{done.stderr}")
 
 
-def time_bulk(mephisto: list[str], args: argparse.Namespace, round_number: int, name: str) -> dict[str, Any]:
+def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict[str, Any]:
     """One fresh data dir and fake, one timed bulk verdict of every unit; its seconds and MTurk calls."""
     with ExitStack() as stack:
         workdir = temporary_workdir(stack, "review_bulk_mturk", keep=False)
@@ -117,7 +114,7 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, round_number: int, 
         env = isolated_env(workdir, **{ENDPOINT_ENV: fake.endpoint_url})
         register(mephisto, env)
         unit_ids = submitted_mturk_units(fake, workdir / "data", args.units)
-        review = ReviewProcess([], env, workdir / f"review-{name}-{round_number}.log", program=mephisto)
+        review = ReviewProcess([], env, workdir / f"review-{label}.log", program=mephisto)
         stack.callback(review.close)
         try:
             link = urlsplit(review.wait_for_link(LINK_TIMEOUT_S))
@@ -137,18 +134,18 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, round_number: int, 
         seconds = time.perf_counter() - started
         fake.set_latency(0)
         if done != len(unit_ids):
-            raise BenchmarkAborted(f"{name}: {done} of {len(unit_ids)} units were decided")
+            raise BenchmarkAborted(f"{label}: {done} of {len(unit_ids)} units were decided")
         calls = fake.requests()[calls_before:]
         assignments = sorted(str(agent.provider_agent_id) for agent in _agents(workdir, unit_ids))
         if args.action == "bonus":
             bonused = sorted(bonus.assignment_id for bonus in fake.snapshot().bonuses)
             if bonused != assignments:
-                raise BenchmarkAborted(f"{name}: {len(bonused)} bonuses at the fake for {len(assignments)} units")
+                raise BenchmarkAborted(f"{label}: {len(bonused)} bonuses at the fake for {len(assignments)} units")
         else:
             wanted = {"approve": "Approved", "soft-reject": "Approved", "reject": "Rejected"}[args.action]
             statuses = {fake.assignment(assignment).state.value for assignment in assignments}
             if statuses != {wanted}:
-                raise BenchmarkAborted(f"{name}: assignments at the fake ended {sorted(statuses)}, not {wanted}")
+                raise BenchmarkAborted(f"{label}: assignments at the fake ended {sorted(statuses)}, not {wanted}")
         by_operation: dict[str, int] = {}
         for call in calls:
             by_operation[call.operation] = by_operation.get(call.operation, 0) + 1
@@ -177,38 +174,43 @@ def _post(connection: http.client.HTTPConnection, token: str, path: str, body: d
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
+def timed_rounds(
+    args: argparse.Namespace, measure: Callable[[list[str], argparse.Namespace, str], dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """`measure(mephisto, args, label)` of each server in each round, alternated; its dicts per server."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.servers}
     for round_number in range(args.rounds):
-        order = list(args.servers) if round_number % 2 == 0 else list(reversed(args.servers))
-        for name in order:
-            runs[name].append(time_bulk(args.servers[name], args, round_number, name))
+        for name in alternated(args.servers, round_number):
+            runs[name].append(measure(args.servers[name], args, f"{name}-{round_number}"))
+    return runs
+
+
+def summary(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Seconds per server and round, their medians, the ratio against the first server, and the MTurk calls of the
+    last round per unit."""
     seconds = {name: [round(r["seconds"], 3) for r in rounds] for name, rounds in runs.items()}
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     first = next(iter(medians))
-    ratios = {name: round(value / medians[first], 3) for name, value in medians.items()}
-    print(
-        json.dumps(
-            {
-                "benchmark": "review_bulk_mturk",
-                "action": args.action,
-                "units": args.units,
-                "latency_s": args.latency,
-                "rounds": args.rounds,
-                "seconds": seconds,
-                "median_seconds": medians,
-                "units_per_s": {name: round(args.units / s, 1) for name, s in medians.items()},
-                "ratio_against": {"server": first, "seconds": ratios},
-                "mturk_calls_per_unit": {
-                    name: {op: round(n / args.units, 2) for op, n in rounds[-1]["mturk_calls"].items()}
-                    for name, rounds in runs.items()
-                },
-                **before,
-            }
-        )
-    )
+    return {
+        "units": args.units,
+        "latency_s": args.latency,
+        "rounds": args.rounds,
+        "seconds": seconds,
+        "median_seconds": medians,
+        "units_per_s": {name: round(args.units / value, 1) for name, value in medians.items()},
+        "ratio_against": {"server": first, "seconds": {n: round(v / medians[first], 3) for n, v in medians.items()}},
+        "mturk_calls_per_unit": {
+            name: {op: round(n / args.units, 2) for op, n in rounds[-1]["mturk_calls"].items()}
+            for name, rounds in runs.items()
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
+    runs = timed_rounds(args, time_bulk)
+    print(json.dumps({"benchmark": "review_bulk_mturk", "action": args.action, **summary(args, runs), **before}))
     return 0
 
 

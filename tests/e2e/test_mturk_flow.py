@@ -18,9 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from e2e_helpers import mephisto
-from mephisto_provider_mturk.client import ENDPOINT_ENV
-from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
+from e2e_helpers import registered_fake_mturk
+from mephisto_provider_mturk.testing import FakeMTurk
 from websockets.sync.client import connect
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, open_database
@@ -40,17 +39,7 @@ ANSWER = "I like walking along the river early in the morning."
 @pytest.fixture
 def fake(cli_env: dict[str, str]) -> Iterator[FakeMTurk]:
     """A FakeMTurk the `mephisto` subprocesses reach, and the requester `lab` registered with its account."""
-    with FakeMTurk() as server:
-        cli_env[ENDPOINT_ENV] = server.endpoint_url
-        registered = mephisto(
-            "register",
-            "mturk_sandbox",
-            "lab",
-            f"access_key_id={DEFAULT_ACCESS_KEY_ID}",
-            f"secret_access_key={DEFAULT_SECRET_ACCESS_KEY}",
-            env=cli_env,
-        )
-        assert registered.returncode == 0, registered.stdout + registered.stderr
+    with registered_fake_mturk(cli_env) as server:
         yield server
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from e2e_helpers import ReviewProcess, mephisto, review_app_page
-from mephisto_provider_mturk.client import ENDPOINT_ENV
-from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
+from e2e_helpers import ReviewProcess, registered_fake_mturk, review_app_page
+from mephisto_provider_mturk.testing import FakeMTurk
 from mephisto_provider_mturk.testing.review_seed import submitted_mturk_run
 from playwright.sync_api import expect
 
@@ -25,17 +24,7 @@ RATE_LIMIT = 10.0
 @pytest.fixture
 def fake(cli_env: dict[str, str]) -> Iterator[FakeMTurk]:
     """A FakeMTurk the `mephisto` subprocesses reach, and the requester `lab` registered with its account."""
-    with FakeMTurk() as server:
-        cli_env[ENDPOINT_ENV] = server.endpoint_url
-        registered = mephisto(
-            "register",
-            "mturk_sandbox",
-            "lab",
-            f"access_key_id={DEFAULT_ACCESS_KEY_ID}",
-            f"secret_access_key={DEFAULT_SECRET_ACCESS_KEY}",
-            env=cli_env,
-        )
-        assert registered.returncode == 0, registered.stdout + registered.stderr
+    with registered_fake_mturk(cli_env) as server:
         yield server
 
 

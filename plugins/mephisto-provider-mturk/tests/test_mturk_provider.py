@@ -160,6 +160,15 @@ def test_expire_and_cleanup_leave_no_hit_open(fake, mephisto_settings, make_subm
     assert all(fake.hit_status(str(h)) != "Assignable" for h in hits.values())
 
 
+def _set_up_run(settings: Any, make_submitted_run: Any, units: int) -> tuple[Any, Any, Any]:
+    """A run of `units` submitted units of requester `lab`, with its provider set up at MTurk (its HIT type)."""
+    submitted = make_submitted_run(units, provider_type="mturk_sandbox", requester_name="lab")
+    run = give_config(submitted.run)
+    provider = make_provider(settings.data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    return submitted, run, provider
+
+
 def _most_at_once(fake: FakeMTurk, operation: str, window: float) -> int:
     """The most calls of `operation` that reached the fake within `window` seconds of each other."""
     times = sorted(r.time for r in fake.requests(operation))
@@ -169,10 +178,7 @@ def _most_at_once(fake: FakeMTurk, operation: str, window: float) -> int:
 def test_publishing_and_withdrawing_many_units_ask_mturk_several_at_once(  # type: ignore[no-untyped-def]
     fake, mephisto_settings, make_submitted_run
 ) -> None:
-    submitted = make_submitted_run(16, provider_type="mturk_sandbox", requester_name="lab")
-    run = give_config(submitted.run)
-    provider = make_provider(mephisto_settings.data_dir)
-    provider.setup_resources(run, WORKER_URL)
+    submitted, run, provider = _set_up_run(mephisto_settings, make_submitted_run, 16)
     # Each call waits 0.3 s at the fake: calls made one after the other arrive at least that far apart.
     fake.set_latency(0.3)
     hits = _published(fake, provider, run, submitted.units)
@@ -191,10 +197,7 @@ def test_publishing_and_withdrawing_many_units_ask_mturk_several_at_once(  # typ
 def test_the_in_run_sync_asks_about_several_held_units_at_once(  # type: ignore[no-untyped-def]
     fake, mephisto_settings, make_submitted_run
 ) -> None:
-    submitted = make_submitted_run(16, provider_type="mturk_sandbox", requester_name="lab")
-    run = give_config(submitted.run)
-    provider = make_provider(mephisto_settings.data_dir)
-    provider.setup_resources(run, WORKER_URL)
+    submitted, run, provider = _set_up_run(mephisto_settings, make_submitted_run, 16)
     hits = _published(fake, provider, run, submitted.units)
     for index, unit in enumerate(submitted.units):
         visit = fake.accept(str(hits[unit.id]), f"AWORKER{index}")
