@@ -32,10 +32,9 @@ from _run_info import (
     servers_to_time,
 )
 from _task_folder import TaskFolderError, make_task_folder
-from _workdir import isolated_env, launch_command, temporary_workdir
-from mephisto_provider_mturk.client import ENDPOINT_ENV
+from _workdir import launch_command
 from mephisto_provider_mturk.testing import FakeMTurk
-from review_bulk_mturk import BenchmarkAborted, register, summary, timed_rounds
+from review_bulk_mturk import BenchmarkAborted, fresh_fake_mturk, summary, timed_rounds
 
 PUBLISH_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 900.0
@@ -62,10 +61,7 @@ def _open_hits(fake: FakeMTurk) -> int:
 def time_stop(mephisto: list[str], args: argparse.Namespace, label: str) -> dict[str, Any]:
     """One fresh fake and launch, all HITs open, then Ctrl-C twice: seconds until the launch exited."""
     with ExitStack() as stack:
-        workdir = temporary_workdir(stack, "mturk_stop", keep=False)
-        fake = stack.enter_context(FakeMTurk())
-        env = isolated_env(workdir, **{ENDPOINT_ENV: fake.endpoint_url})
-        register(mephisto, env)
+        workdir, fake, env = fresh_fake_mturk(stack, "mturk_stop", mephisto)
         task = make_task_folder(workdir, args.units, with_files=False, mephisto=mephisto, env=env)
         overrides = ("provider.type=mturk_sandbox", "provider.requester_name=lab")
         launch = LaunchProcess(launch_command(mephisto, task, *overrides), env, workdir / f"launch-{label}.log")

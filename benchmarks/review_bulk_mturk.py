@@ -106,13 +106,20 @@ def register(mephisto: list[str], env: dict[str, str]) -> None:
         raise BenchmarkAborted(f"mephisto register failed: {done.stdout}{done.stderr}")
 
 
+def fresh_fake_mturk(stack: ExitStack, benchmark: str, mephisto: list[str]) -> tuple[Path, FakeMTurk, dict[str, str]]:
+    """A new work folder, a FakeMTurk and the environment that reaches it, requester `lab` registered; all gone
+    when `stack` closes."""
+    workdir = temporary_workdir(stack, benchmark, keep=False)
+    fake = stack.enter_context(FakeMTurk())
+    env = isolated_env(workdir, **{ENDPOINT_ENV: fake.endpoint_url})
+    register(mephisto, env)
+    return workdir, fake, env
+
+
 def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict[str, Any]:
     """One fresh data dir and fake, one timed bulk verdict of every unit; its seconds and MTurk calls."""
     with ExitStack() as stack:
-        workdir = temporary_workdir(stack, "review_bulk_mturk", keep=False)
-        fake = stack.enter_context(FakeMTurk())
-        env = isolated_env(workdir, **{ENDPOINT_ENV: fake.endpoint_url})
-        register(mephisto, env)
+        workdir, fake, env = fresh_fake_mturk(stack, "review_bulk_mturk", mephisto)
         unit_ids = submitted_mturk_units(fake, workdir / "data", args.units)
         review = ReviewProcess([], env, workdir / f"review-{label}.log", program=mephisto)
         stack.callback(review.close)
