@@ -1,7 +1,7 @@
 """Many platform calls of a command or a request made at once, each outcome recorded as its call returns.
 
-A reviewer's bulk verdict waits for the platform once or twice per unit (MTurk: look the assignment up, then
-approve it), 0.1-0.3 s a call: one after the other, 500 units took about two minutes. `call_all` keeps up to
+A reviewer's bulk verdict, bonus or grant waits for the platform once per unit or worker, 0.1-0.3 s a call on
+MTurk: one after the other, 500 units took minutes. `call_all` keeps up to
 `CALLS_AT_ONCE` calls in flight, each on a thread of its own, and records outcomes on the caller's thread (the one
 that holds the database connection): those whose calls finished together in one write transaction, each in a
 savepoint of its own, so that one failing record undoes only its own writes.
