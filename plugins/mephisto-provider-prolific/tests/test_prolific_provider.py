@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -422,3 +423,52 @@ def test_work_stored_here_but_never_completed_at_prolific_is_completed_there_the
     assert fake.submission(visit.session_id)["status"] == "ACTIVE"
     provider.approve_work(agent, "thanks")
     assert fake.submission(visit.session_id)["status"] == "APPROVED"
+
+
+def test_approvals_and_bonuses_from_several_threads_at_once(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    # A bulk approve or bonus in the review asks the provider for 8 units at once, from 8 threads.
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 16)
+
+    def approve_and_pay(indexed: tuple[int, Any]) -> str | None:
+        index, agent = indexed
+        provider.approve_work(agent, "thanks")  # type: ignore[attr-defined]
+        return provider.pay_bonus(agent.worker, Decimal("0.25"), "clear", agent.unit, f"bonus-{index}")  # type: ignore[attr-defined,no-any-return]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        references = list(pool.map(approve_and_pay, enumerate(agents)))
+
+    assert {fake.submission(a.provider_agent_id)["status"] for a in agents} == {"APPROVED"}  # type: ignore[attr-defined]
+    assert len(set(references)) == 16 and len(fake.bonuses_paid()) == 16
+    assert all(provider.store.bonus(f"bonus-{i}").paid for i in range(16))  # type: ignore[attr-defined]
+
+
+def test_workers_blocked_from_several_threads_at_once_share_one_new_block_list(
+    fake: FakeProlific, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No launch made the block list yet: each thread finds it missing. A list call takes a moment, as over a network.
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mephisto_provider_prolific.api import ProlificAPI
+
+    from mephisto_core.data_model import Worker
+
+    groups = ProlificAPI.groups
+
+    def slow_groups(self: ProlificAPI, workspace_id: str) -> Any:
+        found = groups(self, workspace_id)
+        time.sleep(0.05)
+        return found
+
+    monkeypatch.setattr(ProlificAPI, "groups", slow_groups)
+    provider = make_provider(fake, data_dir)
+    workers = [Worker(provider_type="prolific", name=f"{index:024d}") for index in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda worker: provider.block_worker(worker, "bot"), workers))  # type: ignore[attr-defined]
+
+    (block_list,) = [g for g in fake.participant_groups() if g["name"] == provider.pargs.block_list_group]  # type: ignore[attr-defined]
+    assert sorted(fake.group_members(block_list["id"])) == sorted(str(w.name) for w in workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from mephisto_provider_prolific.client import ProlificAPIError, ProlificClient
@@ -16,6 +17,11 @@ from mephisto_provider_prolific.models import (
     Workspace,
     WorkspaceBalance,
 )
+
+#: One find-or-create at a time in this process: Prolific keeps names of workspaces, projects and groups unique
+#: only by convention, so two threads (a bulk block, the operator's provider calls) that both find a name missing
+#: would each create one, and the members would be split between them.
+_FIND_OR_CREATE = threading.Lock()
 
 
 class ProlificAPI:
@@ -38,18 +44,20 @@ class ProlificAPI:
 
     def find_or_create_workspace(self, title: str) -> Workspace:
         """The workspace named `title`, created when there is none."""
-        found = self.find_workspace(title)
-        if found is not None:
-            return found
-        return self.client.send_model("POST", "workspaces/", Workspace, {"title": title})
+        with _FIND_OR_CREATE:
+            found = self.find_workspace(title)
+            if found is not None:
+                return found
+            return self.client.send_model("POST", "workspaces/", Workspace, {"title": title})
 
     def find_or_create_project(self, workspace_id: str, title: str) -> Project:
         """The project named `title` in the workspace, created when there is none."""
         path = f"workspaces/{workspace_id}/projects/"
-        for project in self.client.list_models(path, Project):
-            if project.title == title:
-                return project
-        return self.client.send_model("POST", path, Project, {"title": title})
+        with _FIND_OR_CREATE:
+            for project in self.client.list_models(path, Project):
+                if project.title == title:
+                    return project
+            return self.client.send_model("POST", path, Project, {"title": title})
 
     def balance(self, workspace_id: str) -> WorkspaceBalance:
         return self.client.get_model(f"workspaces/{workspace_id}/balance/", WorkspaceBalance)
@@ -123,10 +131,12 @@ class ProlificAPI:
         return self.client.list_models("participant-groups/", ParticipantGroup, params={"workspace_id": workspace_id})
 
     def find_or_create_group(self, workspace_id: str, name: str) -> ParticipantGroup:
-        for group in self.groups(workspace_id):
-            if group.name == name:
-                return group
-        return self.create_group(workspace_id, name)
+        """The participant group named `name` in the workspace, created when there is none."""
+        with _FIND_OR_CREATE:
+            for group in self.groups(workspace_id):
+                if group.name == name:
+                    return group
+            return self.create_group(workspace_id, name)
 
     def create_group(self, workspace_id: str, name: str) -> ParticipantGroup:
         body = {"workspace_id": workspace_id, "name": name}
