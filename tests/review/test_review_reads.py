@@ -41,6 +41,21 @@ def test_agreement_is_computed_per_field_for_shared_assignments(client) -> None:
     assert notes["fields"] == {} and "no assignment" in notes["note"]
 
 
+def test_the_ids_of_every_unit_that_matches_the_filters(client) -> None:
+    study = task_units("study")
+    task_id = study[0].task_id
+    client.post(f"/api/units/{study[0].id}/approve")
+    awaiting = client.get(f"/api/units/ids?task={task_id}&status=completed").json
+    assert awaiting == {"total": 7, "unit_ids": [u.id for u in study[1:]]}
+    worker = study[1].worker_id
+    mine = client.get(f"/api/units/ids?task={task_id}&worker={worker}").json["unit_ids"]
+    assert mine == [u.id for u in study if u.worker_id == worker]
+    # The same filters and checks as the list's: paging makes no sense here and is refused.
+    assert client.get(f"/api/units/ids?task={task_id}&limit=5").status == 400
+    assert client.get("/api/units/ids?task=999999").status == 404
+    assert client.post("/api/units/ids", {}).status == 405
+
+
 def test_units_are_filtered_by_status_worker_and_run_and_paged(client) -> None:
     study = task_units("study")
     task_id = study[0].task_id

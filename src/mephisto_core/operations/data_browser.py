@@ -127,6 +127,13 @@ class DataBrowser:
             return []
         return list(self._records_between(filters, found[0] - 1, found[-1]))
 
+    def unit_ids(self, query: UnitQuery | None = None, /, **fields: Any) -> list[int]:
+        """The ids of the units `units()` would yield with the same filters, in id order, read from the indexes
+        alone (a bulk action on every unit that matches)."""
+        filters = UnitQuery.of(query, fields).resolve()
+        ids = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
+        return [int(unit_id) for (unit_id,) in ids.tuples()]
+
     def iter_filtered(self, filters: UnitFilters) -> Iterator[UnitRecord]:
         """The units matching already-resolved filters (what `units()` and the exporter share), in id order."""
         bounds = self._id_bounds(filters)

@@ -108,6 +108,12 @@ def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
     return {"total": total, "offset": offset, "limit": limit, "units": units}
 
 
+def matching_unit_ids(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
+    """Every unit id matching the filters, in id order (the page's "select all units matching")."""
+    ids = app.browser.unit_ids(unit_query(params))
+    return {"total": len(ids), "unit_ids": ids}
+
+
 def unit_query(params: dict[str, str]) -> UnitQuery:
     """The units asked for by the `task`, `run`, `worker` and `status` query parameters (ids checked)."""
     task = run_id = worker = statuses = None

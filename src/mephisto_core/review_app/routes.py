@@ -64,6 +64,10 @@ def _units(app: ReviewApp, req: Request) -> dict[str, Any]:
     return reads.unit_page(app, req.params)
 
 
+def _unit_ids(app: ReviewApp, req: Request) -> dict[str, Any]:
+    return reads.matching_unit_ids(app, req.params)
+
+
 def _unit(app: ReviewApp, req: Request) -> dict[str, Any]:
     return reads.unit_detail(app, parse_id(req.parts["unit_id"], "unit id"))
 
@@ -128,6 +132,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/tasks/<task_id>/agreement", _agreement),
     _route("GET", "/api/units", _units, ("task", "run", "worker", "status", "offset", "limit")),
     _route("POST", "/api/units/bulk", _bulk),
+    _route("GET", "/api/units/ids", _unit_ids, ("task", "run", "worker", "status")),
     _route("GET", "/api/units/<unit_id>", _unit),
     _route("GET", "/api/units/<unit_id>/files/<file>", _file),
     _route("POST", "/api/units/<unit_id>/<action>", _unit_action),

@@ -415,6 +415,8 @@
     revoke: ["qualification"],
   };
 
+  const BULK_WORKER_ACTIONS = ["block", "unblock", "grant", "revoke"];
+
   function renderBulkPanel() {
     const panel = $("bulk-panel");
     panel.hidden = state.selected.size === 0;
@@ -422,6 +424,24 @@
     $("bulk-noun").textContent = state.selected.size === 1 ? "unit" : "units";
     const fields = BULK_FIELDS[$("bulk-action").value];
     for (const box of panel.querySelectorAll("[data-bulk]")) box.hidden = !fields.includes(box.dataset.bulk);
+    // Every unit of this page chosen, and more match on other pages: offer them all.
+    const wholePage = state.units.length > 0 && state.units.every((u) => state.selected.has(u.unit_id));
+    $("bulk-matching").hidden = !(wholePage && state.total > state.selected.size);
+    $("matching-count").textContent = String(state.total);
+  }
+
+  async function selectMatching() {
+    const query = new URLSearchParams(filterQuery());
+    query.delete("offset");
+    query.delete("limit");
+    try {
+      const data = await api("GET", `/api/units/ids?${query.toString()}`);
+      state.selected = new Set(data.unit_ids);
+      renderUnitList();
+      say(`All ${data.total} ${data.total === 1 ? "unit" : "units"} that match are selected.`);
+    } catch (error) {
+      complain(error.message);
+    }
   }
 
   function bulkBody() {
@@ -436,20 +456,48 @@
     return body;
   }
 
-  function applyBulk(event) {
+  // A bulk action goes to the server in parts of the server's largest bulk (`max_bulk`), one after the other, so
+  // every unit that matches a filter can be decided at once. A worker action takes one part at most: across parts
+  // a worker could be acted on twice.
+  async function applyBulk(event) {
     event.preventDefault();
-    act("POST", "/api/units/bulk", bulkBody(), (result) => {
-      for (const item of result.results) {
-        if (item.ok && item.status) updateRow(item.unit_id, item.status);
+    if (state.busy) return;
+    const body = bulkBody();
+    const ids = body.unit_ids;
+    const part = (state.session && state.session.max_bulk) || 500;
+    if (ids.length > part && BULK_WORKER_ACTIONS.includes(body.action)) {
+      complain(`Worker actions take at most ${part} units at a time; ${ids.length} are selected.`);
+      return;
+    }
+    state.busy = true;
+    document.body.setAttribute("aria-busy", "true");
+    let done = 0;
+    const refused = [];
+    try {
+      for (let at = 0; at < ids.length; at += part) {
+        if (ids.length > part) say(`${body.action}: ${at} of ${ids.length} units sent…`);
+        const result = await api("POST", "/api/units/bulk", { ...body, unit_ids: ids.slice(at, at + part) });
+        for (const item of result.results) {
+          if (item.ok && item.status) updateRow(item.unit_id, item.status);
+        }
+        done += result.done;
+        refused.push(...result.results.filter((r) => !r.ok));
       }
-      const refused = result.results.filter((r) => !r.ok);
-      const summary = `${result.action}: ${result.done} done, ${result.failed} refused.`;
-      if (refused.length) complain(`${summary} ${refused.map((r) => `Unit ${r.unit_id}: ${r.error}`).join(" ")}`);
+      const summary = `${body.action}: ${done} done, ${refused.length} refused.`;
+      const shown = refused.slice(0, 10).map((r) => `Unit ${r.unit_id}: ${r.error}`);
+      if (refused.length > 10) shown.push(`(${refused.length - 10} more)`);
+      if (refused.length) complain(`${summary} ${shown.join(" ")}`);
       else say(summary);
-      state.selected.clear();
-      renderUnitList();
-      if (state.index >= 0) openUnit(state.index, { keepFocus: true });
-    });
+    } catch (error) {
+      complain(`${error.message} (${done} of ${ids.length} units were done before it; the rest were not sent)`);
+    } finally {
+      state.busy = false;
+      document.body.removeAttribute("aria-busy");
+    }
+    state.selected.clear();
+    if (ids.length > part) await loadUnits(null).catch((e) => complain(e.message));
+    else renderUnitList();
+    if (state.index >= 0 && state.index < state.units.length) openUnit(state.index, { keepFocus: true });
   }
 
   // ---- one unit ------------------------------------------------------------------------------------------
@@ -921,6 +969,7 @@
       for (const unit of state.units) toggleSelected(unit.unit_id, event.target.checked);
     });
     $("bulk-action").addEventListener("change", renderBulkPanel);
+    $("select-matching").addEventListener("click", selectMatching);
     $("bulk-form").addEventListener("submit", applyBulk);
     try {
       const [session, tasks] = await Promise.all([api("GET", "/api/session"), api("GET", "/api/tasks")]);
