@@ -5,7 +5,8 @@ threads; the platform is a list in memory that keeps what each idempotency key p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -75,10 +76,22 @@ def _setup(
     return launcher, provider
 
 
-async def _two_rounds(database: Database, launcher: TaskLauncher, fail_first_record: bool = False) -> None:
+@contextlib.asynccontextmanager
+async def _publisher(
+    database: Database, launcher: TaskLauncher, on_moved: Callable[[], None] | None = None
+) -> AsyncIterator[Publisher]:
+    """A Publisher of the launcher's run with a real writer thread and provider-call threads, stopped after."""
     writer = DatabaseWriter(database)
     writer.start()
     calls = ProviderCalls(launcher.ctx.provider, first_backoff=0.01)
+    try:
+        yield Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, on_moved or launcher.units_offered)
+    finally:
+        calls.close()
+        writer.stop()
+
+
+async def _two_rounds(database: Database, launcher: TaskLauncher, fail_first_record: bool = False) -> None:
     failing = [fail_first_record]
 
     def on_moved() -> None:
@@ -87,14 +100,10 @@ async def _two_rounds(database: Database, launcher: TaskLauncher, fail_first_rec
             raise OSError("disk I/O error")
         launcher.units_offered()
 
-    try:
-        publisher = Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, on_moved)
+    async with _publisher(database, launcher, on_moved) as publisher:
         with pytest.raises((ProviderError, OSError)):
             await publisher.publish_pending()
         await publisher.publish_pending()
-    finally:
-        calls.close()
-        writer.stop()
 
 
 @pytest.mark.parametrize("fail", ["after", "before"])
@@ -132,11 +141,7 @@ def test_a_platform_that_is_down_is_not_asked_again_at_every_tick(
         raise ProviderError("503 service unavailable")
 
     async def ticks() -> None:
-        writer = DatabaseWriter(database)
-        writer.start()
-        calls = ProviderCalls(platform)
-        try:
-            publisher = Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, launcher.units_offered)
+        async with _publisher(database, launcher) as publisher:
             platform.publish_units = down  # type: ignore[method-assign]
             for _ in range(8):  # 0.8 s of ticks: one attempt, then a rest of FIRST_RETRY_DELAY_SECONDS
                 await publisher.kick()
@@ -145,9 +150,6 @@ def test_a_platform_that_is_down_is_not_asked_again_at_every_tick(
             del platform.publish_units  # the platform is back
             await asyncio.sleep(0.3)
             await publisher.kick()  # past the rest: looked up (nothing there), then published
-        finally:
-            calls.close()
-            writer.stop()
 
     asyncio.run(ticks())
     assert len(platform.requests) == 2 and len(platform.published) == 3
@@ -165,16 +167,9 @@ def test_a_stop_withdraws_the_unclaimed_units_in_chunks_of_one_call_each(
     platform.expire_units = lambda units: withdrawn.append([u.id for u in units])  # type: ignore[method-assign]
 
     async def publish_then_stop() -> None:
-        writer = DatabaseWriter(database)
-        writer.start()
-        calls = ProviderCalls(platform)
-        try:
-            publisher = Publisher(launcher.ctx, writer, calls, launcher.expire_unclaimed, launcher.units_offered)
+        async with _publisher(database, launcher) as publisher:
             await publisher.publish_pending()
             await publisher.withdraw_unclaimed()
-        finally:
-            calls.close()
-            writer.stop()
 
     asyncio.run(publish_then_stop())
     # Each call within the provider's call timeout, however many units a stop withdraws.

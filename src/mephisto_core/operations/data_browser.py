@@ -121,8 +121,7 @@ class DataBrowser:
         if offset < 0 or limit < 1:
             raise ValueError("offset must be >= 0 and limit >= 1")
         filters = UnitQuery.of(query, fields).resolve()
-        ids = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
-        found = [int(unit_id) for (unit_id,) in ids.offset(offset).limit(limit).tuples()]
+        found = [int(unit_id) for (unit_id,) in self._ids(filters).offset(offset).limit(limit).tuples()]
         if not found:
             return []
         return list(self._records_between(filters, found[0] - 1, found[-1]))
@@ -130,9 +129,7 @@ class DataBrowser:
     def unit_ids(self, query: UnitQuery | None = None, /, **fields: Any) -> list[int]:
         """The ids of the units `units()` would yield with the same filters, in id order, read from the indexes
         alone (a bulk action on every unit that matches)."""
-        filters = UnitQuery.of(query, fields).resolve()
-        ids = self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
-        return [int(unit_id) for (unit_id,) in ids.tuples()]
+        return [int(unit_id) for (unit_id,) in self._ids(UnitQuery.of(query, fields).resolve()).tuples()]
 
     def iter_filtered(self, filters: UnitFilters) -> Iterator[UnitRecord]:
         """The units matching already-resolved filters (what `units()` and the exporter share), in id order."""
@@ -295,6 +292,10 @@ class DataBrowser:
         if (filters.since is not None or filters.until is not None) and not agent_joined:
             query = query.join(Agent, on=(Agent.id == Unit.agent_id))
         return query.where(*conditions)
+
+    def _ids(self, filters: UnitFilters) -> Any:
+        """The matching units' ids in id order, a query over the indexes alone."""
+        return self._filtered(Unit.select(Unit.id), filters, use_indexes=True).order_by(Unit.id)
 
     def _id_bounds(self, filters: UnitFilters) -> tuple[int, int] | None:
         """The lowest and highest matching unit id, found through the indexes; bounds the id-ordered scan."""

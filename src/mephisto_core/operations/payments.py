@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -144,7 +144,7 @@ class PaymentLedger:
         settled = {row.id: row for row in Payment.select().where(Payment.id.in_(paid))} if paid else {}
         for index, error in zip(to_call, errors, strict=True):
             outcomes[index] = error if error is not None else settled[rows[index].id]
-        return [outcome for outcome in outcomes if outcome is not None]
+        return cast(list[Payment | Exception], outcomes)  # every payout has its outcome by now
 
     def already_paid(self, request: PaymentRequest) -> bool:
         """Whether `request`'s key was paid already (refused when the key names another payment)."""

@@ -113,16 +113,17 @@ class ReviewActions:
         outcomes: list[Exception | None] = [None] * len(unit_ids)
         paid: list[tuple[int, Payout]] = []
         unpaid: list[tuple[int, _Verdict]] = []
+        runs: dict[int, _RunFacts] = {}
         for index, unit_id in enumerate(unit_ids):
             try:
-                verdict = self._prepared_verdict(unit_id, kind, feedback)
+                verdict = self._prepared_verdict(unit_id, kind, feedback, runs)
             except MephistoError as exc:
                 outcomes[index] = exc
                 continue
             if verdict.reward <= 0 or kind is ReviewKind.REJECT:
                 unpaid.append((index, verdict))
             else:  # the verdict pays the reward: once per agent, its ledger row settled with the verdict
-                paid.append((index, self._reward_payout(verdict)))
+                paid.append((index, self._reward_payout(verdict, runs[verdict.unit.task_run_id])))
         for (index, _), outcome in zip(paid, self.ledger.pay_all([payout for _, payout in paid]), strict=True):
             outcomes[index] = outcome if isinstance(outcome, Exception) else None
         verdicts = [verdict for _, verdict in unpaid]
@@ -131,26 +132,21 @@ class ReviewActions:
             outcomes[index] = error
         return [None if outcome is None else _refusal(outcome) for outcome in outcomes]
 
-    def _prepared_verdict(self, unit_id: int, kind: ReviewKind, feedback: str) -> _Verdict:
+    def _prepared_verdict(self, unit_id: int, kind: ReviewKind, feedback: str, runs: dict[int, _RunFacts]) -> _Verdict:
         """What deciding `unit_id` needs; refused (MephistoError) before any platform is asked."""
         unit_status, agent_status, provider_call = _VERDICTS[kind]
         unit, agent = self._submitted_unit(unit_id)
         check_unit_transition(unit.status, unit_status.value)  # refuse before calling the platform
-        provider = self._provider_for(unit.task_run_id)
+        provider = self._run_facts(unit.task_run_id, runs).provider
         reward = Decimal(str(unit.pay_amount)).quantize(Decimal("0.01"))  # SQLite hands 0.50 back as 0.5
         statuses = (unit_status, agent_status)
         return _Verdict(unit, agent, provider, provider_call, kind, *statuses, feedback, reward, self.reviewer)
 
-    def _reward_payout(self, verdict: _Verdict) -> Payout:
+    def _reward_payout(self, verdict: _Verdict, run: _RunFacts) -> Payout:
         unit, agent = verdict.unit, verdict.agent
+        key = reward_key(unit.id, agent.id)
         request = self._payment_request(
-            PaymentKind.REWARD,
-            reward_key(unit.id, agent.id),
-            verdict.provider,
-            unit,
-            agent.worker_id,
-            verdict.reward,
-            verdict.feedback,
+            PaymentKind.REWARD, key, run, unit, agent.worker_id, verdict.reward, verdict.feedback
         )
         return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict.record)
 
@@ -179,9 +175,10 @@ class ReviewActions:
         value = _money(amount)
         outcomes: list[bool | MephistoError] = [False] * len(unit_ids)
         payouts: list[tuple[int, Payout]] = []
+        runs: dict[int, _RunFacts] = {}
         for index, unit_id in enumerate(unit_ids):
             try:
-                payout = self._bonus_payout(unit_id, value, reason, client_key)
+                payout = self._bonus_payout(unit_id, value, reason, client_key, runs)
             except MephistoError as exc:
                 outcomes[index] = exc
                 continue
@@ -192,18 +189,19 @@ class ReviewActions:
             outcomes[index] = _refusal(paid) if isinstance(paid, Exception) else True
         return outcomes
 
-    def _bonus_payout(self, unit_id: int, value: Decimal, reason: str, client_key: str | None) -> Payout:
+    def _bonus_payout(
+        self, unit_id: int, value: Decimal, reason: str, client_key: str | None, runs: dict[int, _RunFacts]
+    ) -> Payout:
         unit, agent = self._submitted_unit(unit_id)
-        provider = self._provider_for(unit.task_run_id)
+        run = self._run_facts(unit.task_run_id, runs)
+        provider = run.provider
         worker = Worker.get_by_id(agent.worker_id)
         key = bonus_key(unit.id, client_key or default_bonus_client_key(value, reason))
-        request = self._payment_request(PaymentKind.BONUS, key, provider, unit, worker.id, value, reason)
-        run = TaskRun.get_by_id(unit.task_run_id)
+        request = self._payment_request(PaymentKind.BONUS, key, run, unit, worker.id, value, reason)
 
         def within_budget() -> None:
-            task_section = (run.config or {}).get("task") or {}
             refuse_over_budget(
-                unit.task_id, task_section, provider, request.amount + request.fee, f"the bonus of {value}"
+                unit.task_id, run.task_section, provider, request.amount + request.fee, f"the bonus of {value}"
             )
 
         def pay(idempotency_key: str) -> str | None:
@@ -387,26 +385,24 @@ class ReviewActions:
         self,
         kind: PaymentKind,
         key: str,
-        provider: CrowdProvider,
+        run: _RunFacts,
         unit: Unit,
         worker_id: int,
         amount: Decimal,
         reason: str,
     ) -> PaymentRequest:
-        run = TaskRun.get_by_id(unit.task_run_id)
-        _, currency = task_budget((run.config or {}).get("task") or {})
         return PaymentRequest(
             kind=kind,
             idempotency_key=key,
-            requester_id=run.requester_id,
+            requester_id=run.run.requester_id,
             worker_id=worker_id,
             task_id=unit.task_id,
-            task_run_id=run.id,
+            task_run_id=run.run.id,
             unit_id=unit.id,
             amount=amount,
-            fee=Decimal(provider.fee(amount)),
-            currency=currency,
-            provider_type=run.provider_type,
+            fee=Decimal(run.provider.fee(amount)),
+            currency=run.currency,
+            provider_type=run.run.provider_type,
             reason=reason,
             reviewer=self.reviewer,
         )
@@ -426,9 +422,21 @@ class ReviewActions:
             raise NotFound(f"worker {worker_id} does not exist")
         return worker
 
+    def _run_facts(self, task_run_id: int, runs: dict[int, _RunFacts]) -> _RunFacts:
+        """The run, its provider and currency, read once per run of a bulk action (`runs` keeps them)."""
+        facts = runs.get(task_run_id)
+        if facts is None:
+            run = TaskRun.get_by_id(task_run_id)
+            task_section = (run.config or {}).get("task") or {}
+            _, currency = task_budget(task_section)
+            facts = runs[task_run_id] = _RunFacts(run, self._provider_of(run), task_section, currency)
+        return facts
+
     def _provider_for(self, task_run_id: int) -> CrowdProvider:
         """The provider acting for run `task_run_id`, as its requester, with the credentials stored right now."""
-        run = TaskRun.get_by_id(task_run_id)
+        return self._provider_of(TaskRun.get_by_id(task_run_id))
+
+    def _provider_of(self, run: TaskRun) -> CrowdProvider:
         current = requester_credentials(self.settings.config_file, run.requester.name)
         key = (run.id, json.dumps(current, sort_keys=True, default=str))
         if key not in self._providers:
@@ -460,6 +468,17 @@ class ReviewActions:
         if run is None:
             raise MephistoError(f"no task run of provider {worker.provider_type!r} to act through")
         return [self._provider_for(run.id)]
+
+
+@dataclass(frozen=True)
+class _RunFacts:
+    """What every unit of one run needs for a verdict or a bonus: the run, its provider, its `[task]` section (the
+    budget) and the task's currency."""
+
+    run: TaskRun
+    provider: CrowdProvider
+    task_section: dict[str, Any]
+    currency: str
 
 
 @dataclass(frozen=True)
