@@ -15,7 +15,7 @@ from rich.console import Console
 
 from mephisto_core.cli import _review_terminal, cli
 from mephisto_core.cli._review_terminal import TerminalReview
-from mephisto_core.data_model import Database, Unit, Worker, open_database
+from mephisto_core.data_model import Agent, Database, Unit, Worker, open_database
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.settings import Settings
 
@@ -202,14 +202,28 @@ def test_units_are_read_as_reached_so_one_decided_elsewhere_meanwhile_is_not_sho
     assert tally.skipped == 6  # the seventh was left by going back
 
 
+def _first_worker_holds_the_first_and_third_units() -> tuple[int, list[Unit]]:
+    """Which simulated worker took which unit varies from run to run: the first unit's worker is made to hold the
+    first and third units only (one of each of the first two assignments); returns them and the task's units."""
+    units = task_units("study")
+    worker = units[0].worker_id
+    other = next(u.worker_id for u in units if u.worker_id != worker)
+    for index, unit in enumerate(units):
+        owner = worker if index in (0, 2) else (other if unit.worker_id == worker else unit.worker_id)
+        Unit.update(worker=owner).where(Unit.id == unit.id).execute()
+        Agent.update(worker=owner).where(Agent.id == unit.agent_id).execute()
+    return worker, task_units("study")
+
+
 def test_uppercase_a_decides_the_workers_remaining_units_at_once_so_quitting_leaves_none(
     review_data: Path, reopen
 ) -> None:
+    reopen()
+    worker, _ = _first_worker_holds_the_first_and_third_units()
     result = review_cli("--task", "study", input="A\nq\n")
     assert result.exit_code == 0, result.output
     reopen()
     units = task_units("study")
-    worker = units[0].worker_id
     mine = [u for u in units if u.worker_id == worker]
     assert len(mine) > 1 and {u.status for u in mine} == {"accepted"}
     assert {u.status for u in units if u.worker_id != worker} == {"completed"}
@@ -218,11 +232,10 @@ def test_uppercase_a_decides_the_workers_remaining_units_at_once_so_quitting_lea
 
 def test_going_back_shows_a_unit_decided_with_uppercase_a_and_moving_on_passes_it(review_data: Path, reopen) -> None:
     reopen()
-    units = task_units("study")
-    worker = units[0].worker_id
+    worker, units = _first_worker_holds_the_first_and_third_units()  # so another worker's unit follows their second
     second_of_worker = next(u for u in units[1:] if u.worker_id == worker)
     after = units.index(second_of_worker) + 1
-    assert after < len(units) and units[after].worker_id != worker  # the fixture's order
+    assert after < len(units) and units[after].worker_id != worker  # the order made above
     # A on the first unit (then the next is shown), j up to the unit after the worker's second, back once (that
     # second unit is shown: approved), on once.
     others_between = sum(1 for u in units[1 : after - 1] if u.worker_id != worker)
