@@ -30,7 +30,7 @@ from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.last_answers import LastAnswers
 from mephisto_core.operations.run.late_answers import AgentKey, UnreadAnswers
 from mephisto_core.operations.run.live_bridge import live_agent
-from mephisto_core.operations.run.pool_groups import HelloGroup, SubmitGroup
+from mephisto_core.operations.run.pool_groups import HELLO, SUBMIT, PoolGroup
 from mephisto_core.operations.run.procedures import ProcedureService
 from mephisto_core.operations.run.recent_counts import RecentCounts
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
@@ -68,8 +68,7 @@ class ClientIOHandler:
         self.pool = pool
         self.writer = writer
         #: a batch's quick hellos and submissions run together where they can (on PostgreSQL)
-        self._hellos = HelloGroup(pool)
-        self._submits = SubmitGroup(pool)
+        self._pool_jobs = PoolGroup(pool)
         #: where `identify_worker` runs when the provider may reach its platform for it (None: inline)
         self.calls = calls
         self.uploads = uploads
@@ -193,7 +192,7 @@ class ClientIOHandler:
         if checked is None:
             return False
         done = self._when_committed(conn, request_id, "hello", functools.partial(self._answer_hello, conn, request_id))
-        self.writer.call_grouped_then(self._hellos, (*checked, None), done, self._loop)
+        self.writer.call_grouped_then(self._pool_jobs, (HELLO, *checked, None), done, self._loop)
         return True
 
     def _start_submit(self, conn: int, request_id: int | None, msg: dict[str, Any]) -> bool:
@@ -205,7 +204,9 @@ class ClientIOHandler:
         is_onboarding, agent_id = binding.agent
         answer = functools.partial(self._answer_submit, conn, request_id, arrived, binding)
         done = self._when_committed(conn, request_id, "submit", answer)
-        self.writer.call_grouped_then(self._submits, (agent_id, is_onboarding, key, outputs, uploads), done, self._loop)
+        self.writer.call_grouped_then(
+            self._pool_jobs, (SUBMIT, agent_id, is_onboarding, key, outputs, uploads), done, self._loop
+        )
         return True
 
     def _when_committed(

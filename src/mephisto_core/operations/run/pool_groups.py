@@ -1,5 +1,7 @@
 """A batch's hellos and submissions together: a few set-based statements for all of them instead of a few
 statements (on PostgreSQL: round trips) each (`DatabaseWriter.call_grouped_then`, `JobGroup`, pool_sql_many.py).
+The operator queues both kinds to one `PoolGroup`, so that on PostgreSQL a batch's claim and completion are one
+statement.
 
 Only the plain cases go together: a known worker's hello when their standing decides it, with the run's required
 qualifications, onboarding test and per-worker unit limit read for the batch at once (`WorkerPool.hellos_group`);
@@ -11,12 +13,22 @@ with the same answers as before.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
-from mephisto_core.data_model.pool_sql_many import claim_many, complete_many, runs_many, worker_ids_many
+from mephisto_core.data_model.pool_sql import ClaimedUnit
+from mephisto_core.data_model.pool_sql_many import (
+    Hello,
+    Submission,
+    claim_and_complete_many,
+    claim_many,
+    complete_many,
+    runs_many,
+    worker_ids_many,
+)
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
@@ -51,10 +63,18 @@ class HelloGroup(_PoolGroup):
     def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
         """Claim a unit for each plain hello in one statement; the others (and those it found no unit for) are
         left to `run_one`."""
+        plan = self.plan(jobs)
+        if plan is None:
+            return [None] * len(jobs)
+        claimed = claim_many(self.pool.queries, *plan.claim_args()) if plan.hellos else {}
+        return self.answers(plan, claimed)
+
+    def plan(self, jobs: Sequence[tuple[Any, ...]]) -> _Claims | None:
+        """The plain hellos among `jobs` and the standing read for them; None when this pool claims nothing
+        together."""
         pool = self.pool
-        results: list[Together] = [None] * len(jobs)
         if not runs_many(pool.queries) or not pool.hellos_group():
-            return results
+            return None
         plain: dict[str, tuple[int, WorkerIdentity]] = {}  # worker name -> (position, identity), first page only
         for position, (params, token, identity) in enumerate(jobs):
             if token is not None:
@@ -64,38 +84,60 @@ class HelloGroup(_PoolGroup):
             if identity is None or identity.refusal or identity.worker_name is None:
                 continue  # refused, or a preview
             plain.setdefault(identity.worker_name, (position, identity))  # a second page goes the usual way
-        if not plain:
-            return results
         now = utcnow()
         provider_type = pool.ctx.run.provider_type
+        plan = _Claims(len(jobs), provider_type, now)
+        if not plain:
+            return plan
         ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
         new = [name for name in plain if name not in ids]
         if new:  # workers this process has not met: found, or created as the usual way would
             ids.update(worker_ids_many(pool.queries, provider_type, new, now))
-        claiming, checked = _judged_here(pool, ids)
+        plan.new_ids = {name: ids[name] for name in new if name in ids}
+        claiming, plan.checked = _judged_here(pool, ids)
         limit = pool.ctx.config.task.maximum_units_per_worker
         if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
             done = pool.units_done(list(claiming.values()))
             claiming = {name: worker_id for name, worker_id in claiming.items() if done.get(worker_id, 0) < limit}
-        positions: list[int] = []
-        hellos: list[tuple[str, int, str | None, str]] = []
-        identities: list[WorkerIdentity] = []
         tokens = iter(pool.new_tokens(len(claiming)))
         for name, (position, identity) in plain.items():
             if name in claiming:
-                positions.append(position)
-                hellos.append((name, claiming[name], identity.provider_agent_id, next(tokens)))
-                identities.append(identity)
-        claimed = claim_many(pool.queries, provider_type, hellos, now, checked) if hellos else {}
-        got = [(i, claimed[i]) for i in range(len(hellos)) if i in claimed]
-        answers = pool.answer_claims([(unit, hellos[i][3]) for i, unit in got])
+                plan.positions.append(position)
+                plan.hellos.append((name, claiming[name], identity.provider_agent_id, next(tokens)))
+                plan.identities.append(identity)
+        return plan
+
+    def answers(self, plan: _Claims, claimed: Mapping[int, ClaimedUnit]) -> list[Together]:
+        """Each job's answer once the plan's claim has run (`claimed`: hello position -> its unit)."""
+        pool = self.pool
+        results: list[Together] = [None] * plan.jobs
+        got = [(i, claimed[i]) for i in range(len(plan.hellos)) if i in claimed]
+        answers = pool.answer_claims([(unit, plan.hellos[i][3]) for i, unit in got])
         for (i, _), answer in zip(got, answers, strict=True):
-            completion = identities[i].completion
+            completion = plan.identities[i].completion
             if completion is not None:
                 answer = dataclasses.replace(answer, completion=completion)
-            results[positions[i]] = (answer,)
-        pool.remember_worker_ids({name: ids[name] for name in new if name in ids})
+            results[plan.positions[i]] = (answer,)
+        pool.remember_worker_ids(plan.new_ids)
         return results
+
+
+@dataclasses.dataclass
+class _Claims:
+    """What a batch's plain hellos are to claim (`HelloGroup.plan`): the hellos and each one's job position."""
+
+    jobs: int
+    provider_type: str
+    now: dt.datetime
+    checked: set[str] = dataclasses.field(default_factory=set)
+    positions: list[int] = dataclasses.field(default_factory=list)
+    hellos: list[Hello] = dataclasses.field(default_factory=list)
+    identities: list[WorkerIdentity] = dataclasses.field(default_factory=list)
+    new_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # workers met for the first time
+
+    def claim_args(self) -> tuple[str, list[Hello], dt.datetime, set[str]]:
+        """`claim_many`'s arguments after its queries."""
+        return self.provider_type, self.hellos, self.now, self.checked
 
 
 def _judged_here(pool: WorkerPool, ids: dict[str, int]) -> tuple[dict[str, int], set[str]]:
@@ -134,13 +176,19 @@ class SubmitGroup(_PoolGroup):
     def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
         """Store each plain submission in one statement; the others (and any agent that did not move: a replay,
         a unit gone) are left to `run_one`, which gives the answer it always gave."""
+        plan = self.plan(jobs)
+        if plan is None:
+            return [None] * len(jobs)
+        moved = complete_many(self.pool.queries, plan.rows, plan.now) if plan.rows else {}
+        return self.answers(plan, moved)
+
+    def plan(self, jobs: Sequence[tuple[Any, ...]]) -> _Completions | None:
+        """The plain submissions among `jobs`; None when this pool stores nothing together."""
         pool = self.pool
         ctx = pool.ctx
-        results: list[Together] = [None] * len(jobs)
         if not runs_many(pool.queries):
-            return results
-        positions: list[int] = []
-        rows: list[tuple[int, int, Any, str]] = []
+            return None
+        plan = _Completions(len(jobs), utcnow())
         agents: set[int] = set()
         keys: set[str] = set()
         for position, (agent_id, is_onboarding, submit_key, outputs, upload_ids) in enumerate(jobs):
@@ -154,22 +202,83 @@ class SubmitGroup(_PoolGroup):
                 continue  # answered with the errors the usual way
             agents.add(agent_id)
             keys.add(submit_key)
-            positions.append(position)
-            rows.append((agent_id, unit_id, outputs, submit_key))
-        if not rows:
-            return results
-        moved = complete_many(pool.queries, rows, utcnow())
-        for position, (agent_id, unit_id, _, submit_key) in zip(positions, rows, strict=True):
+            plan.positions.append(position)
+            plan.rows.append((agent_id, unit_id, outputs, submit_key))
+        return plan
+
+    def answers(self, plan: _Completions, moved: Mapping[int, bool]) -> list[Together]:
+        """Each job's answer once the plan's completion has run (`moved`: agent id -> whether its unit moved)."""
+        results: list[Together] = [None] * plan.jobs
+        for position, (agent_id, unit_id, _, submit_key) in zip(plan.positions, plan.rows, strict=True):
             unit_moved = moved.get(agent_id)
             if unit_moved is None:
                 continue  # the agent did not move: the usual way says why
             if not unit_moved:
                 raise AssertionError(f"unit {unit_id} of in-task agent {agent_id} was not assigned")
             results[position] = (Submitted(submit_key),)
-        for position, (agent_id, *_) in zip(positions, rows, strict=True):
+        for position, (agent_id, *_) in zip(plan.positions, plan.rows, strict=True):
             if results[position] is not None:
-                pool.forget_claim(agent_id)
+                self.pool.forget_claim(agent_id)
         return results
+
+
+@dataclasses.dataclass
+class _Completions:
+    """What a batch's plain submissions are to store (`SubmitGroup.plan`): the rows and each one's job position."""
+
+    jobs: int
+    now: dt.datetime
+    positions: list[int] = dataclasses.field(default_factory=list)
+    rows: list[Submission] = dataclasses.field(default_factory=list)
+
+
+class PoolGroup(_PoolGroup):
+    """A batch's hellos (jobs `(HELLO, *args)`) and submissions (`(SUBMIT, *args)`) of one pool: each kind as
+    `HelloGroup` and `SubmitGroup` run it, and on PostgreSQL the claim and the completion in one statement, one
+    round trip fewer per batch (`claim_and_complete_many`)."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        super().__init__(pool)
+        self.hellos = HelloGroup(pool)
+        self.submits = SubmitGroup(pool)
+
+    def run_one(self, kind: str, *args: Any) -> Any:
+        """One hello or submission, the usual way."""
+        return (self.hellos if kind == HELLO else self.submits).run_one(*args)
+
+    def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
+        """The batch's plain hellos claim together and its plain submissions are stored together. A kind with a
+        single job runs the usual way, unless it shares the statement of the other kind."""
+        at: dict[str, list[int]] = {HELLO: [], SUBMIT: []}
+        for position, job in enumerate(jobs):
+            at[job[0]].append(position)
+        hellos, submits = ([jobs[i][1:] for i in at[kind]] for kind in (HELLO, SUBMIT))
+        queries = self.pool.queries
+        shared = bool(hellos) and bool(submits) and queries.statements().postgres
+        claims = self.hellos.plan(hellos) if len(hellos) > 1 or shared else None
+        completions = self.submits.plan(submits) if len(submits) > 1 or shared else None
+        to_claim = claims.hellos if claims is not None else []
+        to_store = completions.rows if completions is not None else []
+        if to_claim and to_store:
+            assert claims is not None and completions is not None
+            claimed, moved = claim_and_complete_many(
+                queries, claims.provider_type, to_claim, to_store, claims.now, claims.checked
+            )
+        else:
+            claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else {}
+            moved = complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
+        results: list[Together] = [None] * len(jobs)
+        if claims is not None:
+            for position, result in zip(at[HELLO], self.hellos.answers(claims, claimed), strict=True):
+                results[position] = result
+        if completions is not None:
+            for position, result in zip(at[SUBMIT], self.submits.answers(completions, moved), strict=True):
+                results[position] = result
+        return results
+
+
+#: the kind of a `PoolGroup` job
+HELLO, SUBMIT = "hello", "submit"
 
 
 def _identify(pool: WorkerPool, params: Mapping[str, str]) -> WorkerIdentity | None:
