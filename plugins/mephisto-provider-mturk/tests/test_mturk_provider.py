@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from mephisto_provider_mturk import client as mturk_client
+from mephisto_provider_mturk import reconciliation
 from mephisto_provider_mturk.testing import FakeMTurk
 from mturk_test_helpers import WORKER_URL, give_config, link_params, make_provider
 
@@ -194,24 +196,61 @@ def test_publishing_and_withdrawing_many_units_ask_mturk_several_at_once(  # typ
     assert all(fake.hit_status(str(h)) != "Assignable" for h in hits.values())
 
 
-def test_the_in_run_sync_asks_about_several_held_units_at_once(  # type: ignore[no-untyped-def]
-    fake, mephisto_settings, make_submitted_run
-) -> None:
-    submitted, run, provider = _set_up_run(mephisto_settings, make_submitted_run, 16)
-    hits = _published(fake, provider, run, submitted.units)
-    for index, unit in enumerate(submitted.units):
+def _held_at_mturk(fake: FakeMTurk, run: Any, provider: Any, units: list[Unit], returned: int) -> dict[int, str]:
+    """Every unit held here, each by a worker who accepted its HIT; the first `returned` were returned at MTurk.
+    The run's first call (which also looks for HITs left by a crash) has been made."""
+    hits = _published(fake, provider, run, units)
+    for index, unit in enumerate(units):
         visit = fake.accept(str(hits[unit.id]), f"AWORKER{index}")
         Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == unit.agent_id).execute()
-        if index == 0:
+        if index < returned:
             fake.return_assignment(visit.assignment_id)
     Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.task_run == run.id).execute()
-    provider.reconcile_units(run, [])  # the run's first call, which also looks for HITs left by a crash
+    provider.reconcile_units(run, [])
+    return {unit_id: str(hit_id) for unit_id, hit_id in hits.items()}
+
+
+def test_the_in_run_sync_asks_about_several_held_units_at_once(  # type: ignore[no-untyped-def]
+    fake, mephisto_settings, make_submitted_run, monkeypatch
+) -> None:
+    # An account whose listing takes more calls than reading each held HIT: a page of one HIT stands for an
+    # account of thousands.
+    for module in (mturk_client, reconciliation):
+        monkeypatch.setattr(module, "PAGE_SIZE", 1)
+    submitted, run, provider = _set_up_run(mephisto_settings, make_submitted_run, 16)
+    _held_at_mturk(fake, run, provider, submitted.units, returned=1)
+    listings = len(fake.requests("ListHITs"))
     fake.set_latency(0.3)
     drifts = provider.reconcile_units(run, list(Unit.select().where(Unit.task_run == run.id)))
     fake.set_latency(0)
 
     assert [(d.kind, d.unit_id) for d in drifts] == [(DriftKind.ABANDONED_THERE, submitted.units[0].id)]
     assert _most_at_once(fake, "GetHIT", 0.2) >= 4
+    assert len(fake.requests("ListHITs")) == listings  # no listing: 16 pages against 2 rounds of 8 GetHITs
+
+
+def test_the_in_run_sync_reads_many_held_units_from_one_listing(  # type: ignore[no-untyped-def]
+    fake, mephisto_settings, make_submitted_run
+) -> None:
+    submitted, run, provider = _set_up_run(mephisto_settings, make_submitted_run, 150)
+    _held_at_mturk(fake, run, provider, submitted.units, returned=2)
+    hit_reads, listings = len(fake.requests("GetHIT")), len(fake.requests("ListHITs"))
+    submitted_there = submitted.units[5]
+    assignment_id = str(Agent.get_by_id(submitted_there.agent_id).provider_agent_id)
+    fake.submit(assignment_id, {"assignmentId": assignment_id, "topic": "dogs"})
+    drifts = provider.reconcile_units(run, list(Unit.select().where(Unit.task_run == run.id)))
+
+    kinds = sorted((d.unit_id, d.kind) for d in drifts)
+    assert kinds == sorted(
+        [(u.id, DriftKind.ABANDONED_THERE) for u in submitted.units[:2]]
+        + [(submitted_there.id, DriftKind.SUBMITTED_THERE)]
+    )
+    (there,) = [d for d in drifts if d.kind is DriftKind.SUBMITTED_THERE]
+    assert there.outputs == {"topic": "dogs"}
+    # 150 HITs in 2 pages, where a GetHIT each would have been 19 rounds of 8 calls
+    assert len(fake.requests("ListHITs")) - listings == 2
+    assert len(fake.requests("GetHIT")) == hit_reads
+    assert len(fake.requests("GetAssignment")) == 3  # only for the HITs that no longer hold their assignment
 
 
 def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(

@@ -149,11 +149,15 @@ class MTurkError(ProviderError):
         return error_message(cause) if cause is not None and is_client_error(cause) else ""
 
 
+#: The most items MTurk gives in one page of a list call (its maximum `MaxResults`).
+PAGE_SIZE = 100
+
+
 def pages(fn: Callable[..., dict[str, Any]], key: str, secrets: list[str], what: str, **params: Any) -> Iterator[Any]:
-    """Every item of a paginated MTurk list call (`NextToken`, 100 per page)."""
+    """Every item of a paginated MTurk list call (`NextToken`, PAGE_SIZE per page)."""
     token: str | None = None
     while True:
-        page_params = dict(params, MaxResults=100)
+        page_params = dict(params, MaxResults=PAGE_SIZE)
         if token:
             page_params["NextToken"] = token
         page = call(what, fn, secrets, **page_params)

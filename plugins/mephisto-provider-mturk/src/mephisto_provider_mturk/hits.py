@@ -50,6 +50,11 @@ class RequesterHits:
                 self._listing = (now, list(listed))
             return self._listing[1]
 
+    def last_count(self) -> int | None:
+        """How many HITs the account had at the last listing; None before the first."""
+        with self._lock:
+            return None if self._listing is None else len(self._listing[1])
+
     def ours(self, fresh: bool = False) -> list[tuple[Annotation, dict[str, Any]]]:
         """The HITs this installation published, each with its annotation."""
         install = self.store.install_id()

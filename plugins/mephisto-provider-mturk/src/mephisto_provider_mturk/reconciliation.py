@@ -8,11 +8,11 @@ submitted (GetAssignment answers) or it was returned or abandoned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import DriftKind, UnitDrift
-from mephisto_provider_mturk.client import MTurkError, at_once
+from mephisto_provider_mturk.client import CALLS_AT_ONCE, PAGE_SIZE, MTurkError, at_once
 from mephisto_provider_mturk.links import SUBMITTED_FIELD
 from mephisto_provider_mturk.question import parse_answer
 
@@ -38,30 +38,40 @@ def held_units_drifts(provider: MTurkProvider, units: Sequence[Unit]) -> list[Un
         for agent in Agent.select(Agent.id, Agent.provider_agent_id).where(Agent.id.in_(list(held)))
         if agent.provider_agent_id
     ]
-    # Several held units asked about at once: one call each, and a sync of many held units must stay well inside
-    # the provider's call timeout (500 held units one after the other took 50-150 s).
-    found = at_once(lambda pair: held_drift(provider, *pair), pairs, "sync")
+    # A sync of many held units must stay well inside the provider's call timeout, and within MTurk's rate
+    # limits: one GetHIT per held unit, several at once, took 50-150 s for 500 units one after the other and still
+    # 13 s at 8 at once (0.2 s per call); one listing of the account reads a hundred HITs per call.
+    listed = None
+    if _listing_is_cheaper(len(pairs), provider.hits.last_count()):
+        listed = {str(hit["HITId"]): hit for hit in provider.hits.all(fresh=True)}
+    found = at_once(lambda pair: held_drift(provider, *pair, listed), pairs, "sync")
     return [drift for drift in found if drift is not None]
 
 
-def held_drift(provider: MTurkProvider, unit: Unit, assignment_id: str) -> UnitDrift | None:
+def _listing_is_cheaper(held: int, account_hits: int | None) -> bool:
+    """Whether one listing of the account's HITs (ListHITs, PAGE_SIZE a page, the pages one after the other)
+    takes fewer rounds of calls than a GetHIT per held unit (CALLS_AT_ONCE at a time). Before the first listing,
+    the account is taken to hold the held units' HITs only."""
+    rounds_each = -(-held // CALLS_AT_ONCE)
+    pages = -(-max(account_hits or 0, held) // PAGE_SIZE)
+    return pages < rounds_each
+
+
+def held_drift(
+    provider: MTurkProvider, unit: Unit, assignment_id: str, listed: Mapping[str, dict[str, Any]] | None = None
+) -> UnitDrift | None:
     """What MTurk says of an assignment held here: still being worked on (None), submitted, or gone.
 
-    One GetHIT per held unit while the worker is at it (the in-run sync's usual case); GetAssignment only when
-    the HIT no longer holds that assignment.
+    The HIT as `listed` (a fresh listing of the account's HITs by id), or else one GetHIT per held unit while the
+    worker is at it (the in-run sync's usual case); GetAssignment only when the HIT no longer holds that
+    assignment.
     """
     seen = provider.store.assignment(assignment_id)
     hit_id = seen[0] if seen is not None else unit.provider_unit_id
     if hit_id:
-        try:
-            hit = provider.hits.get(hit_id)
-        except MTurkError as exc:
-            if exc.code != "RequestError":
-                raise
-            # Not a HIT of this requester: the link was made up (MTurk does not sign its parameters), so whoever
-            # holds the unit here holds no assignment there; the unit is freed below.
-            log.warning("HIT %s of assignment %s is unknown at MTurk: %s", hit_id, assignment_id, exc)
-            hit = {}
+        hit = listed.get(hit_id) if listed is not None else None
+        if hit is None:
+            hit = _read_hit(provider, hit_id, assignment_id)
         pending = int(hit.get("NumberOfAssignmentsPending", 0))
         latest = provider.store.latest_assignment_of_hit(hit_id)
         if pending > 0 and latest in (None, assignment_id):
@@ -78,6 +88,19 @@ def held_drift(provider: MTurkProvider, unit: Unit, assignment_id: str) -> UnitD
     if not hit_id:
         return None  # neither the HIT nor a submission is known: nothing to tell
     return UnitDrift(DriftKind.ABANDONED_THERE, unit.id, provider_unit_id=assignment_id)
+
+
+def _read_hit(provider: MTurkProvider, hit_id: str, assignment_id: str) -> dict[str, Any]:
+    """The HIT (GetHIT); empty when MTurk does not know it."""
+    try:
+        return provider.hits.get(hit_id)
+    except MTurkError as exc:
+        if exc.code != "RequestError":
+            raise
+        # Not a HIT of this requester: the link was made up (MTurk does not sign its parameters), so whoever
+        # holds the unit here holds no assignment there; the unit is freed by the caller.
+        log.warning("HIT %s of assignment %s is unknown at MTurk: %s", hit_id, assignment_id, exc)
+        return {}
 
 
 def answer_outputs(xml: str) -> dict[str, Any] | None:
