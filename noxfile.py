@@ -111,6 +111,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("review_bulk_mturk", []),
     # Ctrl-C on an MTurk launch of 200 units until every HIT is withdrawn, the fake answering in 0.1 s (~15 s).
     ("mturk_stop", []),
+    # MTurk's in-run sync of 1,000 held units, one listing against a GetHIT each, at 0.1 s per call (~30 s).
+    ("mturk_sync", []),
     ("launch_100k", []),
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).
