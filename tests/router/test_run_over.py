@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from mephisto_core.operations.run.channel import OperatorChannel
 from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
 from mephisto_core.router import RouterServer
 from mephisto_core.router.run_over import MARKER
+from mephisto_core.testing.standalone_router import StandaloneRouterProcess
 
 RUN_OVER = {"event": "run_over"}
 
@@ -169,6 +173,35 @@ async def test_a_router_that_does_not_come_back_holds_the_operator_only_for_its_
         assert 0.5 <= await _tell_a_router_that_is_gone(build_dir, left, patience=0.5) < 5
     assert "could not tell the router that the run is over" in caplog.text
     assert "1 page(s) that may come back for the answer to their last submission are not told" in caplog.text
+
+
+async def test_a_router_that_is_up_but_hung_is_warned_about_long_before_the_patience_runs_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A standalone router stopped with SIGSTOP: its channel stays open and takes bytes, but nothing answers. The
+    # researcher is told at once why the launch lingers, not only when its minute is over.
+    monkeypatch.setattr(run_over_notice, "SILENCE_WARNING_SECONDS", 0.3)
+    router = StandaloneRouterProcess(tmp_path / "router-data", tmp_path / "router.log")
+    router.start()
+    channel = OperatorChannel(router.channel_url, router.secret, _ignore, _ignore)
+    try:
+        await channel.start()
+        assert router.proc is not None
+        os.kill(router.proc.pid, signal.SIGSTOP)
+        try:
+            began = time.time()
+            with caplog.at_level(logging.WARNING):
+                told = await tell_router_the_run_is_over(channel, [_left_answers("t", "k")], patience=3.0)
+        finally:
+            os.kill(router.proc.pid, signal.SIGCONT)
+    finally:
+        await channel.stop()
+        router.close()
+    assert told is False
+    (silent,) = [r for r in caplog.records if "the router does not answer as the run ends" in r.getMessage()]
+    (gave_up,) = [r for r in caplog.records if "could not tell the router that the run is over" in r.getMessage()]
+    assert "trying for up to 3 s" in silent.getMessage()
+    assert silent.created - began < 1.5 <= 3.0 <= gave_up.created - began
 
 
 async def test_a_channel_whose_socket_closed_says_at_once_that_it_cannot_deliver(build_dir: Path) -> None:
