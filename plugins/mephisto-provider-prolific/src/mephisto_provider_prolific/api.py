@@ -106,11 +106,6 @@ class ProlificAPI:
     def transition_submission(self, submission_id: str, body: dict[str, Any]) -> Submission:
         return self.client.send_model("POST", f"submissions/{submission_id}/transition/", Submission, body)
 
-    def bulk_approve(self, study_id: str, participant_ids: list[str]) -> None:
-        self.client.request(
-            "POST", "submissions/bulk-approve/", json={"study_id": study_id, "participant_ids": participant_ids}
-        )
-
     # -- bonuses and messages -------------------------------------------------------------------------------------
 
     def create_bonus(self, study_id: str, participant_id: str, amount_text: str) -> BulkBonus:

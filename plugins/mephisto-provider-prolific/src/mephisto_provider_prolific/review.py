@@ -5,7 +5,6 @@ A submission is known by the agent's `provider_agent_id` (the SESSION_ID the par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -84,18 +83,6 @@ class ProlificReviewMixin:
                 f"{study_id} is not on record here; complete it in Prolific's web app first"
             )
         return code
-
-    def bulk_approve(self, agents: Sequence[Agent]) -> int:
-        """Approve many agents' submissions, one bulk call per study; return how many were approved."""
-        by_study: dict[str, list[str]] = {}
-        for agent in agents:
-            submission = self.api.submission(_session_of(agent))
-            if submission.get("status") == "APPROVED":
-                continue
-            by_study.setdefault(str(submission["study_id"]), []).append(str(submission["participant_id"]))
-        for study_id, participants in by_study.items():
-            self.api.bulk_approve(study_id, participants)
-        return sum(len(p) for p in by_study.values())
 
     # -- bonuses --------------------------------------------------------------------------------------------------
 
