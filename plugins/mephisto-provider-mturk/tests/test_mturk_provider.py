@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from mephisto_provider_mturk import client as mturk_client
 from mephisto_provider_mturk import reconciliation
@@ -251,6 +252,34 @@ def test_the_in_run_sync_reads_many_held_units_from_one_listing(  # type: ignore
     assert len(fake.requests("ListHITs")) - listings == 2
     assert len(fake.requests("GetHIT")) == hit_reads
     assert len(fake.requests("GetAssignment")) == 3  # only for the HITs that no longer hold their assignment
+
+
+def test_a_start_with_many_held_units_lists_the_account_once(  # type: ignore[no-untyped-def]
+    fake, mephisto_settings, make_submitted_run
+) -> None:
+    # A resumed run: its first call both checks the held units and looks for HITs a crash left open.
+    submitted, run, provider = _set_up_run(mephisto_settings, make_submitted_run, 150)
+    hits = _published(fake, provider, run, submitted.units)
+    for index, unit in enumerate(submitted.units):
+        visit = fake.accept(str(hits[unit.id]), f"AWORKER{index}")
+        Agent.update(provider_agent_id=visit.assignment_id).where(Agent.id == unit.agent_id).execute()
+    Unit.update(status=UnitStatus.ASSIGNED.value).where(Unit.task_run == run.id).execute()
+    leftover = fake.requests("CreateHITWithHITType")[-1].params  # a crash left one HIT more than units
+    client = boto3.client("mturk", **fake.client_kwargs())
+    extra = client.create_hit_with_hit_type(
+        HITTypeId=leftover["HITTypeId"],
+        MaxAssignments=1,
+        LifetimeInSeconds=3600,
+        Question=leftover["Question"],
+        RequesterAnnotation=leftover["RequesterAnnotation"],
+    )["HIT"]["HITId"]
+    resumed = make_provider(mephisto_settings.data_dir)
+    listings, hit_reads = len(fake.requests("ListHITs")), len(fake.requests("GetHIT"))
+    drifts = resumed.reconcile_units(run, list(Unit.select().where(Unit.task_run == run.id)))
+
+    assert [(d.kind, d.provider_unit_id) for d in drifts] == [(DriftKind.UNKNOWN_HERE, extra)]
+    assert len(fake.requests("ListHITs")) - listings == 2  # 151 HITs in 2 pages, listed once, not twice
+    assert len(fake.requests("GetHIT")) == hit_reads  # the held units read from that listing
 
 
 def test_expire_withdraws_another_open_hit_when_the_units_own_was_taken(

@@ -41,33 +41,39 @@ class RequesterHits:
         self._listing: tuple[float, list[dict[str, Any]]] | None = None
         self._lock = threading.Lock()
 
-    def all(self, fresh: bool = False) -> list[dict[str, Any]]:
-        """Every HIT of the account, reused for LISTING_SECONDS unless `fresh`."""
+    def all(self, fresh: bool = False, since: float | None = None) -> list[dict[str, Any]]:
+        """Every HIT of the account, reused for LISTING_SECONDS unless `fresh`; with `since` (a `time.monotonic()`
+        reading), the listing is reused only when it was taken since then, whatever its age."""
         with self._lock:
             now = time.monotonic()
-            if fresh or self._listing is None or now - self._listing[0] > LISTING_SECONDS:
+            listing = self._listing
+            if since is not None:
+                stale = listing is None or listing[0] < since
+            else:
+                stale = fresh or listing is None or now - listing[0] > LISTING_SECONDS
+            if stale or listing is None:
                 listed = pages(self._list_hits(), "HITs", self._secrets, "list the requester's HITs")
-                self._listing = (now, list(listed))
-            return self._listing[1]
+                listing = self._listing = (now, list(listed))
+            return listing[1]
 
     def last_count(self) -> int | None:
         """How many HITs the account had at the last listing; None before the first."""
         with self._lock:
             return None if self._listing is None else len(self._listing[1])
 
-    def ours(self, fresh: bool = False) -> list[tuple[Annotation, dict[str, Any]]]:
-        """The HITs this installation published, each with its annotation."""
+    def ours(self, fresh: bool = False, since: float | None = None) -> list[tuple[Annotation, dict[str, Any]]]:
+        """The HITs this installation published, each with its annotation (`fresh`, `since`: as for `all`)."""
         install = self.store.install_id()
         found = []
-        for hit in self.all(fresh):
+        for hit in self.all(fresh, since):
             note = Annotation.parse(hit.get("RequesterAnnotation"))
             if note is not None and note.install_id == install:
                 found.append((note, hit))
         return found
 
-    def of_run(self, run_id: int, fresh: bool = False) -> list[dict[str, Any]]:
-        """The HITs this installation published for run `run_id`."""
-        return [hit for note, hit in self.ours(fresh) if note.run_id == run_id]
+    def of_run(self, run_id: int, fresh: bool = False, since: float | None = None) -> list[dict[str, Any]]:
+        """The HITs this installation published for run `run_id` (`fresh`, `since`: as for `all`)."""
+        return [hit for note, hit in self.ours(fresh, since) if note.run_id == run_id]
 
     def by_key(self, key: str, fresh: bool = False) -> str | None:
         """The id of the HIT published under idempotency key `key`, or None."""

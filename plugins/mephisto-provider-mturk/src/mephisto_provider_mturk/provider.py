@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -345,11 +346,12 @@ class MTurkProvider(CrowdProvider):
     def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
         """Held units: submitted at MTurk (with the answer) or returned/abandoned there. At the first call of a
         run in this process also: open HITs beyond the units offered here (left by a crash) to withdraw."""
+        started = time.monotonic()
         drifts = held_units_drifts(self, units)
         if run.id not in self._reconciled_runs:
             # Units freed by this very answer are offered again at once: their HITs are not left over.
             freed = sum(1 for d in drifts if d.kind is DriftKind.ABANDONED_THERE)
-            drifts += unknown_here(self, run, freed)
+            drifts += unknown_here(self, run, freed, listed_since=started)
             self._reconciled_runs.add(run.id)
         return drifts
 

@@ -115,17 +115,19 @@ def answer_outputs(xml: str) -> dict[str, Any] | None:
     return dict(fields) or None  # only our marker: the answer itself never reached MTurk
 
 
-def unknown_here(provider: MTurkProvider, run: TaskRun, freed: int) -> list[UnitDrift]:
+def unknown_here(provider: MTurkProvider, run: TaskRun, freed: int, listed_since: float) -> list[UnitDrift]:
     """Open HITs of the run beyond one per unit offered here (`freed` more are about to be offered again).
 
-    The units offered are counted from the database after MTurk's listing, not from the caller's snapshot: a
-    unit published in between then counts without its HIT, which errs towards keeping HITs, never withdrawing
-    one a unit needs.
+    The account's HITs as listed since `listed_since` (`time.monotonic()`): a listing the held units' check made
+    in the same call is used again, not made twice. The units offered are counted from the database after that
+    listing, not from the caller's snapshot: a unit published in between then counts without its HIT, which errs
+    towards keeping HITs, never withdrawing one a unit needs.
     """
     from mephisto_core.data_model import Unit as UnitModel
     from mephisto_core.data_model import UnitStatus
 
-    assignable = [h for h in provider.hits.of_run(run.id, fresh=True) if h.get("HITStatus") == "Assignable"]
+    listed = provider.hits.of_run(run.id, since=listed_since)
+    assignable = [h for h in listed if h.get("HITStatus") == "Assignable"]
     offered = [
         hit_id
         for (hit_id,) in UnitModel.select(UnitModel.provider_unit_id)
