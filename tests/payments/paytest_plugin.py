@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ from mephisto_core.abstractions.provider import WorkerIdentity
 from mephisto_core.data_model import Agent, Unit, Worker
 from mephisto_core.errors import ProviderError
 from mephisto_core.hookspecs import hookimpl
+
+#: One request at a time at the file platform: the core asks it from several threads at once (bulk verdicts and
+#: bonuses), and a real platform's requests do not see each other's half-written state.
+_PLATFORM_LOCK = threading.Lock()
 
 
 class PayTestProvider(NoPlatformProvider):
@@ -57,6 +62,10 @@ class PayTestProvider(NoPlatformProvider):
     def pay_bonus(
         self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
     ) -> str | None:
+        with _PLATFORM_LOCK:
+            return self._pay_bonus(amount, idempotency_key)
+
+    def _pay_bonus(self, amount: Decimal, idempotency_key: str) -> str:
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:  # every request the platform received
             calls.write(json.dumps({"key": idempotency_key}) + "\n")
@@ -76,6 +85,10 @@ class PayTestProvider(NoPlatformProvider):
 
     def approve_work(self, agent: Agent, feedback: str) -> None:
         """Approve (and so pay) the agent's work at the platform; approving it again pays nothing more."""
+        with _PLATFORM_LOCK:
+            self._approve(agent)
+
+    def _approve(self, agent: Agent) -> None:
         approvals = Path(self.data_dir) / "approvals.jsonl"
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:

@@ -92,19 +92,48 @@ def refuse_over_budget(
 
     Nothing happens when the task has no cap. `doing` says what was refused ("offering 5 units"), for the message.
     """
-    cap, currency = task_budget(task_section)
-    if cap is None or adding <= 0:
-        return
-    committed = committed_cost(task_id, provider)
-    if committed + adding > cap:
-        what = doing() if callable(doing) else doing
-        raise BudgetExceeded(
-            f"refused {what}: it would commit {money_text(adding)} {currency} on top of the "
-            f"{money_text(committed)} {currency} the task has committed (units offered, in progress or done, "
-            f"bonuses paid or pending, fees included), passing task.max_budget = {money_text(cap)} {currency}. "
-            "Raise task.max_budget (e.g. `mephisto launch TASK_FILE task.max_budget=...`) or see what is "
-            "committed with `mephisto payments`."
-        )
+    BudgetTally().refuse_over_budget(task_id, task_section, provider, adding, doing)
+
+
+class BudgetTally:
+    """`refuse_over_budget` for commitments made one after the other in one transaction (a bulk bonus): each task's
+    committed cost is read once, and every commitment let through is added to it, instead of reading the task's
+    units and bonuses again for each (9-12 ms each at 20,000 units: seconds for a bulk of 500).
+
+    In a SQLite write transaction nobody else writes meanwhile, so the sum is what a new reading would give. On
+    PostgreSQL another process's commits during the bulk count from the next bulk on, as a check and the
+    commitment it lets through were never one step across processes anyway. A commitment let through and then not
+    written (its intent refused) stays counted: the tally errs towards refusing.
+    """
+
+    def __init__(self) -> None:
+        self._committed: dict[int, Decimal] = {}
+
+    def refuse_over_budget(
+        self,
+        task_id: int,
+        task_section: dict[str, Any] | Any,
+        provider: CrowdProvider,
+        adding: Decimal,
+        doing: str | Callable[[], str],
+    ) -> None:
+        """As the module's `refuse_over_budget`; `adding` counts from then on once it is let through."""
+        cap, currency = task_budget(task_section)
+        if cap is None or adding <= 0:
+            return
+        committed = self._committed.get(task_id)
+        if committed is None:
+            committed = committed_cost(task_id, provider)
+        if committed + adding > cap:
+            what = doing() if callable(doing) else doing
+            raise BudgetExceeded(
+                f"refused {what}: it would commit {money_text(adding)} {currency} on top of the "
+                f"{money_text(committed)} {currency} the task has committed (units offered, in progress or done, "
+                f"bonuses paid or pending, fees included), passing task.max_budget = {money_text(cap)} {currency}. "
+                "Raise task.max_budget (e.g. `mephisto launch TASK_FILE task.max_budget=...`) or see what is "
+                "committed with `mephisto payments`."
+            )
+        self._committed[task_id] = committed + adding
 
 
 def money_text(value: Decimal) -> str:

@@ -47,7 +47,7 @@ from mephisto_core.data_model.qualifications import (
 from mephisto_core.data_model.statuses import check_unit_transition
 from mephisto_core.data_model.transitions import set_agent_status, set_unit_status
 from mephisto_core.errors import MephistoError, NotFound, ProviderError
-from mephisto_core.operations.budget import refuse_over_budget, task_budget
+from mephisto_core.operations.budget import BudgetTally, task_budget
 from mephisto_core.operations.payments import (
     PaymentLedger,
     PaymentRequest,
@@ -176,9 +176,10 @@ class ReviewActions:
         outcomes: list[bool | MephistoError] = [False] * len(unit_ids)
         payouts: list[tuple[int, Payout]] = []
         runs: dict[int, _RunFacts] = {}
+        budget = BudgetTally()  # each task's committed cost read once for the bulk, each bonus added to it
         for index, unit_id in enumerate(unit_ids):
             try:
-                payout = self._bonus_payout(unit_id, value, reason, client_key, runs)
+                payout = self._bonus_payout(unit_id, value, reason, client_key, runs, budget)
             except MephistoError as exc:
                 outcomes[index] = exc
                 continue
@@ -190,7 +191,13 @@ class ReviewActions:
         return outcomes
 
     def _bonus_payout(
-        self, unit_id: int, value: Decimal, reason: str, client_key: str | None, runs: dict[int, _RunFacts]
+        self,
+        unit_id: int,
+        value: Decimal,
+        reason: str,
+        client_key: str | None,
+        runs: dict[int, _RunFacts],
+        budget: BudgetTally,
     ) -> Payout:
         unit, agent = self._submitted_unit(unit_id)
         run = self._run_facts(unit.task_run_id, runs)
@@ -200,7 +207,7 @@ class ReviewActions:
         request = self._payment_request(PaymentKind.BONUS, key, run, unit, worker.id, value, reason)
 
         def within_budget() -> None:
-            refuse_over_budget(
+            budget.refuse_over_budget(
                 unit.task_id, run.task_section, provider, request.amount + request.fee, f"the bonus of {value}"
             )
 
