@@ -81,24 +81,11 @@ def committed_cost(task_id: int, provider: CrowdProvider) -> Decimal:
     return total
 
 
-def refuse_over_budget(
-    task_id: int,
-    task_section: dict[str, Any] | Any,
-    provider: CrowdProvider,
-    adding: Decimal,
-    doing: str | Callable[[], str],
-) -> None:
-    """Raise BudgetExceeded when committing `adding` more to task `task_id` would pass its `max_budget`.
-
-    Nothing happens when the task has no cap. `doing` says what was refused ("offering 5 units"), for the message.
-    """
-    BudgetTally().refuse_over_budget(task_id, task_section, provider, adding, doing)
-
-
 class BudgetTally:
-    """`refuse_over_budget` for commitments made one after the other in one transaction (a bulk bonus): each task's
-    committed cost is read once, and every commitment let through is added to it, instead of reading the task's
-    units and bonuses again for each (9-12 ms each at 20,000 units: seconds for a bulk of 500).
+    """Refusing commitments that would pass a task's `max_budget`, made one after the other in one transaction (a
+    bulk bonus; a tally of its own for a single check): each task's committed cost is read once, and every
+    commitment let through is added to it, instead of reading the task's units and bonuses again for each (9-12 ms
+    each at 20,000 units: seconds for a bulk of 500).
 
     In a SQLite write transaction nobody else writes meanwhile, so the sum is what a new reading would give. On
     PostgreSQL another process's commits during the bulk count from the next bulk on, as a check and the
@@ -117,7 +104,9 @@ class BudgetTally:
         adding: Decimal,
         doing: str | Callable[[], str],
     ) -> None:
-        """As the module's `refuse_over_budget`; `adding` counts from then on once it is let through."""
+        """Raise BudgetExceeded when committing `adding` more to task `task_id` would pass its `max_budget`; once let
+        through, `adding` counts from then on. Nothing happens when the task has no cap. `doing` says what was
+        refused ("offering 5 units"), for the message."""
         cap, currency = task_budget(task_section)
         if cap is None or adding <= 0:
             return
@@ -155,7 +144,7 @@ def refuse_offer_over_budget(
         return
     count = units() if callable(units) else units
     per_unit = Decimal(reward) + Decimal(provider.fee(Decimal(reward)))
-    refuse_over_budget(task_id, task_section, provider, per_unit * count, f"offering {count} more units")
+    BudgetTally().refuse_over_budget(task_id, task_section, provider, per_unit * count, f"offering {count} more units")
 
 
 def offer_fits(ctx: RunContext, units: int | Callable[[], int]) -> bool:
