@@ -200,3 +200,21 @@ def test_actions_for_a_worker_go_through_the_requester_their_work_ran_under(
         ("lab-a", worker_b.name),
         ("lab-b", worker_b.name),
     ]
+
+
+def test_a_worker_who_never_worked_is_acted_on_through_the_newest_run_of_their_provider(
+    database: Database, mephisto_settings: Settings, tmp_path: Path, register: Callable[[str, str], None]
+) -> None:
+    register("lab-a", "KEY-A")
+    register("lab-b", "KEY-B")
+    _launch(mephisto_settings, database, tmp_path / "a", "task-a", "lab-a", workers=1)
+    _launch(mephisto_settings, database, tmp_path / "b", "task-b", "lab-b", workers=1)
+    with database.write():
+        added = Worker.create(provider_type=KeyedProvider.type_name, name="added-in-advance")
+    KeyedProvider.calls = []
+
+    ReviewActions(database, mephisto_settings, reviewer="test").block_worker(added.id, "known spammer")
+
+    assert [(c["action"], c["requester"], c["worker"]) for c in KeyedProvider.calls] == [
+        ("block", "lab-b", "added-in-advance")
+    ]

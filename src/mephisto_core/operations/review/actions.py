@@ -474,7 +474,7 @@ class ReviewActions:
         run = TaskRun.select().where(TaskRun.provider_type == worker.provider_type).order_by(TaskRun.id.desc()).first()
         if run is None:
             raise MephistoError(f"no task run of provider {worker.provider_type!r} to act through")
-        return [self._provider_for(run.id)]
+        return [self._provider_of(run)]
 
 
 @dataclass(frozen=True)
