@@ -39,6 +39,11 @@ def test_every_matching_unit_is_selected_and_approved_in_parts(
         page.locator("#bulk-apply").click()
         expect(page.locator("#status-message")).to_have_text(f"approve: {UNITS} done, 0 refused.", timeout=60_000)
         expect(page.locator("#unit-count")).to_have_text("No unit matches.")  # the list shows those awaiting review
+        # The header counts again at once, as after a single verdict (not at its next 15 s refresh).
+        expect(page.locator("#task-counts")).to_have_text(
+            f"{UNITS} submitted: 0 completed (awaiting review), {UNITS} accepted, 0 rejected, 0 soft-rejected",
+            timeout=5_000,
+        )
 
     database = open_database(None, mephisto_settings.sqlite_path)
     try:

@@ -495,6 +495,7 @@
       document.body.removeAttribute("aria-busy");
     }
     state.selected.clear();
+    refreshCounts(); // the header's counts, as after a single verdict
     if (ids.length > part) await loadUnits(null).catch((e) => complain(e.message));
     else renderUnitList();
     if (state.index >= 0 && state.index < state.units.length) openUnit(state.index, { keepFocus: true });
