@@ -163,6 +163,87 @@ def test_reconcile_frees_returned_and_timed_out_units_and_finds_submissions_made
     assert units[3].id not in drifts
 
 
+def _held_in_a_large_study(
+    fake: FakeProlific, database: Database, data_dir: Path, held: int, past: int
+) -> tuple[Any, Any, list[Any], list[Any], str]:
+    """A run of `held` units, each held here by a participant at it on Prolific, in a study that already has
+    `past` approved submissions: (provider, run, units, visits, study id)."""
+    run, units = make_run(database, held + past)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    study_id = fake.studies()[0]["id"]
+    fake.add_approved_submissions(study_id, past)
+    visits = [fake.start(study_id, f"h{i:023d}") for i in range(held)]
+    for unit, visit in zip(units[:held], visits, strict=True):
+        hold(database, unit, visit.participant_id, visit.session_id)
+    return provider, run, units[:held], visits, study_id
+
+
+def _sync_calls(fake: FakeProlific, before: int) -> tuple[int, int]:
+    """(submission listings' pages, single submission GETs) asked since the request log held `before` calls."""
+    calls = fake.requests[before:]
+    pages = sum(1 for c in calls if c.method == "GET" and c.path.endswith("/submissions/"))
+    each = sum(1 for c in calls if c.method == "GET" and c.path.startswith("submissions/") and c.path.count("/") == 2)
+    return pages, each
+
+
+def test_the_in_run_sync_reads_a_few_held_units_of_a_large_study_one_by_one(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    """Late in a large study few units are held: after one listing has shown the study's size, a sync asks for the
+    held submissions (8 at once) instead of listing every page again."""
+    provider, run, units, visits, study_id = _held_in_a_large_study(fake, mephisto_rows_database, data_dir, 12, 450)
+    fake.return_submission(visits[0])
+    code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
+    fake.complete(visits[1], code)
+    units = [type(u).get_by_id(u.id) for u in units]
+    expected = {units[0].id: DriftKind.ABANDONED_THERE, units[1].id: DriftKind.SUBMITTED_THERE}
+
+    before = len(fake.requests)
+    first = provider.reconcile_units(run, units)  # 12 held: 2 rounds of GETs against 1 page guessed
+    assert {d.unit_id: d.kind for d in first} == expected
+    assert _sync_calls(fake, before) == (5, 0)  # 462 submissions, 100 a page
+
+    before = len(fake.requests)
+    second = provider.reconcile_units(run, units)  # 2 rounds of GETs against 5 pages, known now
+    assert {d.unit_id: d.kind for d in second} == expected
+    assert {d.provider_unit_id for d in second} == {study_id}
+    assert {d.worker_name for d in second if d.kind is DriftKind.SUBMITTED_THERE} == {visits[1].participant_id}
+    assert _sync_calls(fake, before) == (0, 12)
+
+
+def test_the_in_run_sync_lists_a_study_when_many_of_its_submissions_are_held(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, run, units, visits, _study = _held_in_a_large_study(fake, mephisto_rows_database, data_dir, 40, 20)
+    fake.time_out(visits[5])
+    units = [type(u).get_by_id(u.id) for u in units]
+    for _ in range(2):
+        before = len(fake.requests)
+        drifts = provider.reconcile_units(run, units)
+        assert [(d.unit_id, d.kind) for d in drifts] == [(units[5].id, DriftKind.ABANDONED_THERE)]
+        assert _sync_calls(fake, before) == (1, 0)  # 60 submissions fit one page; 40 GETs take 5 rounds
+
+
+def test_a_held_session_prolific_does_not_know_is_left_held_and_the_others_are_reconciled(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run, units = make_run(mephisto_rows_database, 2)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    study_id = fake.studies()[0]["id"]
+    visit = fake.start(study_id, "p" + "0" * 23)
+    hold(mephisto_rows_database, units[0], visit.participant_id, visit.session_id)
+    hold(mephisto_rows_database, units[1], "p" + "1" * 23, "f" * 24)  # a SESSION_ID typed by hand
+    fake.return_submission(visit)
+    units = [type(u).get_by_id(u.id) for u in units]
+    drifts = provider.reconcile_units(run, units)
+    assert [(d.unit_id, d.kind) for d in drifts] == [(units[0].id, DriftKind.ABANDONED_THERE)]
+    assert "has no submission " + "f" * 24 in caplog.text
+
+
 def _agent(unit: object) -> object:
     from mephisto_core.data_model import Agent
 

@@ -2,6 +2,7 @@
 
 from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment, LocalChannelLink
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
+from mephisto_core.abstractions.calls_at_once import PROVIDER_CALLS_AT_ONCE, at_once
 from mephisto_core.abstractions.ledger import ActionLedger
 from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner, LeftoverKind
 from mephisto_core.abstractions.live import LiveAgent, LivePages, LiveSession, StoredLiveMessage
@@ -21,6 +22,7 @@ from mephisto_core.abstractions.secrets import redact, secret_field_names
 from mephisto_core.abstractions.task_args import QualificationRequirement, TaskArgs
 
 __all__ = [
+    "PROVIDER_CALLS_AT_ONCE",
     "ActionLedger",
     "Architect",
     "ArchitectArgs",
@@ -52,6 +54,7 @@ __all__ = [
     "UnitDrift",
     "UploadedFile",
     "WorkerIdentity",
+    "at_once",
     "redact",
     "secret_field_names",
 ]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,12 +23,7 @@ READ_TIMEOUT = 30
 #: botocore's adaptive mode retries throttling and 5xx answers and slows down when MTurk throttles.
 MAX_ATTEMPTS = 5
 
-#: MTurk calls one provider method makes at once (a publish, a withdrawal): MTurk answers each in 0.1-0.3 s, and
-#: the client's adaptive retries slow down when it throttles.
-CALLS_AT_ONCE = 8
-
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 class MTurkTestSettings(BaseSettings):
@@ -165,13 +159,3 @@ def pages(fn: Callable[..., dict[str, Any]], key: str, secrets: list[str], what:
         token = page.get("NextToken")
         if not token:
             return
-
-
-def at_once(fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
-    """`fn(item)` for each of `items`, CALLS_AT_ONCE at a time; the results in order. A failure is raised once all
-    have finished, so the others' effects at MTurk stand and a retry finds them."""
-    if len(items) < 2:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(CALLS_AT_ONCE, len(items)), thread_name_prefix=f"mturk-{what}") as pool:
-        futures = [pool.submit(fn, item) for item in items]
-    return [future.result() for future in futures]

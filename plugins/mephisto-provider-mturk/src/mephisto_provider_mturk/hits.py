@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mephisto_provider_mturk.client import at_once, pages
+from mephisto_core.abstractions import at_once
+from mephisto_provider_mturk.client import pages
 from mephisto_provider_mturk.store import Annotation, ProviderStore
 
 #: A date in the past: MTurk expires a HIT at once when told to expire it then.

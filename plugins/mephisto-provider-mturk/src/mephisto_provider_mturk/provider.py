@@ -27,12 +27,12 @@ from mephisto_core.abstractions import (
     RequirementMapping,
     UnitDrift,
     WorkerIdentity,
+    at_once,
 )
 from mephisto_core.errors import ProviderError
 from mephisto_provider_mturk.args import DEFAULT_LIVE_LOCALES, MTurkArgs, MTurkRequesterArgs
 from mephisto_provider_mturk.client import (
     MTurkError,
-    at_once,
     call,
     endpoint_override,
     make_client,

@@ -93,8 +93,13 @@ class ProlificAPI:
 
     # -- submissions ----------------------------------------------------------------------------------------------
 
-    def submissions(self, study_id: str) -> list[Submission]:
-        return self.client.list_models(f"studies/{study_id}/submissions/", Submission)
+    def submissions_listing(self, study_id: str) -> tuple[list[Submission], int]:
+        """The study's submissions, and how many pages (calls) Prolific took to list them."""
+        return self.client.listing(f"studies/{study_id}/submissions/", Submission)
+
+    def submission_state(self, submission_id: str) -> Submission:
+        """The submission's participant, status and study (one call)."""
+        return self.client.get_model(f"submissions/{submission_id}/", Submission)
 
     def submission(self, submission_id: str) -> dict[str, Any]:
         """The submission as Prolific answers it (plain JSON: `bonus_payments` is read from it)."""

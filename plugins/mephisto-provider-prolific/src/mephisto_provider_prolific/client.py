@@ -148,18 +148,27 @@ class ProlificClient:
 
     def list_models(self, path: str, model: type[ModelT], params: dict[str, Any] | None = None) -> list[ModelT]:
         """Every item of a list endpoint (`{"results": [...]}`), following `_links.next` pages."""
-        return [_parse(model, item, path) for item in self._pages(path, params)]
+        return self.listing(path, model, params)[0]
 
-    def _pages(self, path: str, params: dict[str, Any] | None) -> Iterator[Any]:
+    def listing(self, path: str, model: type[ModelT], params: dict[str, Any] | None = None) -> tuple[list[ModelT], int]:
+        """Every item of a list endpoint, and how many pages (calls) it took."""
+        items: list[ModelT] = []
+        pages = 0
+        for page in self._pages(path, params):
+            items.extend(_parse(model, item, path) for item in page)
+            pages += 1
+        return items, pages
+
+    def _pages(self, path: str, params: dict[str, Any] | None) -> Iterator[list[Any]]:
         answer = self.request("GET", path, params=params)
         pages = 1
         while True:
             if isinstance(answer, list):
-                yield from answer
+                yield answer
                 return
             if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
                 raise ProlificAPIError(f"Prolific answered GET {path} without a list of results")
-            yield from answer["results"]
+            yield answer["results"]
             next_link = (answer.get("_links") or {}).get("next") or {}
             href = next_link.get("href") if isinstance(next_link, dict) else None
             if not href or pages >= 1000:

@@ -39,6 +39,7 @@ from mephisto_provider_prolific.eligibility import (
     needs_allow_list,
     task_block,
 )
+from mephisto_provider_prolific.held import HeldSubmissions
 from mephisto_provider_prolific.links import ProlificLinksMixin, study_url
 from mephisto_provider_prolific.models import AWAITING_REVIEW, GONE_STATUSES, CompletionCode, Filter, Study, StudyCreate
 from mephisto_provider_prolific.money import to_cents
@@ -98,6 +99,8 @@ class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
         self.sync_interval_seconds = args.sync_interval_seconds  # type: ignore[misc]
         self.store = StateStore(data_dir)
         self._api: ProlificAPI | None = None
+        #: the in-run sync's reader of held submissions; it remembers each study's size between syncs
+        self.held = HeldSubmissions()
         self._run_id: int | None = None
         self._api_lock = threading.Lock()
         self._places_lock = threading.Lock()
@@ -355,27 +358,26 @@ class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
         state = self.store.load_run(run.id)
         if state is None or not state.studies:
             return []
-        held = [unit for unit in units if unit.status == UnitStatus.ASSIGNED.value and unit.agent_id is not None]
-        by_session: dict[str, Unit] = {}
-        for unit in held:
-            agent = Agent.get_or_none(Agent.id == unit.agent_id)
-            if agent is not None and agent.provider_agent_id and agent.status == AgentStatus.IN_TASK.value:
-                by_session[str(agent.provider_agent_id)] = unit
-        if not by_session:
+        held = {unit.agent_id: unit for unit in units if unit.status == UnitStatus.ASSIGNED.value and unit.agent_id}
+        if not held:
             return []
+        by_session = {
+            str(agent.provider_agent_id): held[agent.id]
+            for agent in Agent.select(Agent.id, Agent.provider_agent_id).where(
+                Agent.id.in_(list(held)) & (Agent.status == AgentStatus.IN_TASK.value)
+            )
+            if agent.provider_agent_id
+        }
         drifts = []
-        for study_id in state.studies:
-            for submission in self.api.submissions(study_id):
-                found = by_session.get(submission.id)
-                if found is None:
-                    continue
-                if submission.status == AWAITING_REVIEW:
-                    kind = DriftKind.SUBMITTED_THERE
-                elif submission.status in GONE_STATUSES:
-                    kind = DriftKind.ABANDONED_THERE
-                else:
-                    continue
-                drifts.append(UnitDrift(kind, found.id, study_id, worker_name=submission.participant_id))
+        for study_id, submission in self.held.read(self.api, state.studies, by_session):
+            if submission.status == AWAITING_REVIEW:
+                kind = DriftKind.SUBMITTED_THERE
+            elif submission.status in GONE_STATUSES:
+                kind = DriftKind.ABANDONED_THERE
+            else:
+                continue
+            unit = by_session[submission.id]
+            drifts.append(UnitDrift(kind, unit.id, study_id, worker_name=submission.participant_id))
         return drifts
 
     def cleanup_resources(self, run: TaskRun) -> None:

@@ -31,7 +31,9 @@ Implemented from the documentation:
   FIXED_SCREENOUT code makes the submission SCREENED OUT;
 - the participant's side: `start` (ACTIVE submission, a place taken, the study URL with the placeholders filled),
   the completion URL `GET /submissions/complete?cc=CODE` (AWAITING REVIEW when the code is the study's),
-  `return_submission` (RETURNED, place freed), `time_out` / `advance` past maximum_allowed_time (TIMED-OUT).
+  `return_submission` (RETURNED, place freed), `time_out` / `advance` past maximum_allowed_time (TIMED-OUT);
+- for tests and benchmarks: `add_approved_submissions` (a large study's past at once), `set_latency` (every API
+  call answered that much later), `fail_next` (an error or a dropped connection), the request log `requests`.
 
 Guessed where the documentation is silent (tests should not depend on the exact words):
 - error codes, titles and detail texts; the message a 429 carries; the bulk-approve reply body;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 import traceback
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler
@@ -102,6 +103,8 @@ class FakeProlificHandler(BaseHTTPRequestHandler):
             body, bad_json = raw.decode("utf-8", "replace"), str(error)
         record = RecordedRequest(self.command, path, query, body, self.headers.get("Authorization"))
         fake = self.fake
+        if fake.latency:
+            time.sleep(fake.latency)
         fake._record(record)
         injection = fake._take_injection(self.command, path)
         if injection is not None:

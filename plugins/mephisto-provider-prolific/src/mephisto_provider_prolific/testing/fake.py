@@ -21,7 +21,7 @@ from mephisto_provider_prolific.testing._account import add_project, add_workspa
 from mephisto_provider_prolific.testing._faults import Injection, RecordedRequest
 from mephisto_provider_prolific.testing._http import COMPLETION_PATH, SESSION_COOKIE, FakeProlificHandler
 from mephisto_provider_prolific.testing._store import JSON, Clock, Store, SubmissionStatus, User, new_id
-from mephisto_provider_prolific.testing._studies import study_json
+from mephisto_provider_prolific.testing._studies import refresh_status, study_json
 from mephisto_provider_prolific.testing._submissions import (
     end_submission,
     start_submission,
@@ -93,6 +93,7 @@ class FakeProlific:
         self.server_errors: list[str] = []
         self._requests: list[RecordedRequest] = []
         self._injections: list[Injection] = []
+        self.latency = 0.0
         self._completions: list[tuple[str, str | None, str]] = []
         self._log_lock = threading.Lock()
         self._host, self._port = host, port
@@ -254,6 +255,19 @@ class FakeProlific:
         `completion_url` from their page is known to be theirs."""
         return [{"name": SESSION_COOKIE, "value": visit.submission_id, "url": self.origin}]
 
+    def add_approved_submissions(self, study_id: str, count: int) -> list[str]:
+        """`count` new participants take a place each and are approved at once: a study's past, for a test or a
+        benchmark of a large study (much quicker than `start` and `complete` one by one). Their submission ids."""
+        added = []
+        with self.store.lock:
+            for _ in range(count):
+                submission, _url = start_submission(self.store, study_id, new_id())
+                submission.status = SubmissionStatus.APPROVED
+                submission.completed_at = self.clock.now()
+                added.append(submission.id)
+            refresh_status(self.store, self.store.study(study_id))
+        return added
+
     def return_submission(self, visit: Visit) -> JSON:
         """The participant returns the study (RETURNED): they will not be paid and the place is free again."""
         with self.store.lock:
@@ -329,6 +343,12 @@ class FakeProlific:
     def balance_cents(self, workspace_id: str | None = None) -> int:
         with self.store.lock:
             return self.store.workspace(workspace_id or self.default_workspace_id).balance_cents
+
+    def set_latency(self, seconds: float) -> None:
+        """Make every API call wait `seconds` before it is answered (0 to stop): Prolific's answers take 0.1-0.5 s."""
+        if seconds < 0:
+            raise ValueError(f"latency cannot be negative: {seconds}")
+        self.latency = seconds
 
     def set_balance(self, cents: int, workspace_id: str | None = None) -> None:
         with self.store.lock:
