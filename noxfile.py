@@ -113,6 +113,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("mturk_stop", []),
     # MTurk's in-run sync of 1,000 held units, one listing against a GetHIT each, at 0.1 s per call (~30 s).
     ("mturk_sync", []),
+    # Prolific's in-run sync of 20 held units in a study of 3,000 submissions, at 0.2 s per call (~20 s).
+    ("prolific_sync", []),
     ("launch_100k", []),
     ("idle_connections", []),
     # Page loads (page + script) over TLS, kept alive as browsers ask and one connection per request (~1 min).

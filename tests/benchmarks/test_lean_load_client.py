@@ -297,6 +297,16 @@ def test_mturk_sync_times_both_ways_of_reading_held_units() -> None:
     assert all(s[0] >= 0.02 for s in result["seconds"].values()), result
 
 
+def test_prolific_sync_times_both_ways_of_reading_held_units() -> None:
+    result = _json_line_of("prolific_sync.py", "--held", "12", "--past", "300", "--latency", "0.02", "--rounds", "1")
+    # 312 submissions take 4 pages of 100, against 2 rounds of 8 GETs (the benchmark checks both ways' drifts)
+    assert result["prolific_calls"] == {
+        "list_each_time": {"listing_pages": 4, "submission_gets": 0},
+        "as_shipped": {"listing_pages": 0, "submission_gets": 12},
+    }
+    assert all(s[0] >= 0.04 for s in result["seconds"].values()), result
+
+
 def _filesystem_type(path: Path) -> str:
     """The type of the filesystem holding `path` (the longest mount point above it in /proc/self/mounts)."""
     best, kind = "", ""

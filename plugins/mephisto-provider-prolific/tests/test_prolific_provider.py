@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from mephisto_provider_prolific.testing import FakeProlific
+from mephisto_provider_prolific.testing.runs import held_in_a_large_study
 from prolific_provider_helpers import WORKER_URL, fake, hold, keys_for, make_provider, make_run, submit_here
 
 from mephisto_core.abstractions import DriftKind
@@ -163,23 +164,6 @@ def test_reconcile_frees_returned_and_timed_out_units_and_finds_submissions_made
     assert units[3].id not in drifts
 
 
-def _held_in_a_large_study(
-    fake: FakeProlific, database: Database, data_dir: Path, held: int, past: int
-) -> tuple[Any, Any, list[Any], list[Any], str]:
-    """A run of `held` units, each held here by a participant at it on Prolific, in a study that already has
-    `past` approved submissions: (provider, run, units, visits, study id)."""
-    run, units = make_run(database, held + past)
-    provider = make_provider(fake, data_dir)
-    provider.setup_resources(run, WORKER_URL)
-    provider.publish_units(units, WORKER_URL, keys_for(units))
-    study_id = fake.studies()[0]["id"]
-    fake.add_approved_submissions(study_id, past)
-    visits = [fake.start(study_id, f"h{i:023d}") for i in range(held)]
-    for unit, visit in zip(units[:held], visits, strict=True):
-        hold(database, unit, visit.participant_id, visit.session_id)
-    return provider, run, units[:held], visits, study_id
-
-
 def _sync_calls(fake: FakeProlific, before: int) -> tuple[int, int]:
     """(submission listings' pages, single submission GETs) asked since the request log held `before` calls."""
     calls = fake.requests[before:]
@@ -193,11 +177,11 @@ def test_the_in_run_sync_reads_a_few_held_units_of_a_large_study_one_by_one(
 ) -> None:
     """Late in a large study few units are held: after one listing has shown the study's size, a sync asks for the
     held submissions (8 at once) instead of listing every page again."""
-    provider, run, units, visits, study_id = _held_in_a_large_study(fake, mephisto_rows_database, data_dir, 12, 450)
+    provider = make_provider(fake, data_dir)
+    run, units, visits, study_id = held_in_a_large_study(fake, mephisto_rows_database, provider, 12, 450)
     fake.return_submission(visits[0])
     code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
     fake.complete(visits[1], code)
-    units = [type(u).get_by_id(u.id) for u in units]
     expected = {units[0].id: DriftKind.ABANDONED_THERE, units[1].id: DriftKind.SUBMITTED_THERE}
 
     before = len(fake.requests)
@@ -216,9 +200,9 @@ def test_the_in_run_sync_reads_a_few_held_units_of_a_large_study_one_by_one(
 def test_the_in_run_sync_lists_a_study_when_many_of_its_submissions_are_held(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
 ) -> None:
-    provider, run, units, visits, _study = _held_in_a_large_study(fake, mephisto_rows_database, data_dir, 40, 20)
+    provider = make_provider(fake, data_dir)
+    run, units, visits, _study = held_in_a_large_study(fake, mephisto_rows_database, provider, 40, 20)
     fake.time_out(visits[5])
-    units = [type(u).get_by_id(u.id) for u in units]
     for _ in range(2):
         before = len(fake.requests)
         drifts = provider.reconcile_units(run, units)
