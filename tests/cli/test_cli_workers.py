@@ -94,3 +94,28 @@ def test_block_and_unblock_globally_and_per_task(run_cli, mephisto_settings):
         db.close()
     missing_reason = run_cli("workers", "block", "alice")
     assert missing_reason.exit_code == 2 and "--reason" in missing_reason.output
+
+
+def test_show_lists_the_latest_reviews_of_a_busy_worker_and_all_of_them_when_asked(run_cli, mephisto_settings):
+    _seed(mephisto_settings)
+    db = _db(mephisto_settings)
+    try:
+        with db.write():
+            alice = Worker.get(Worker.name == "alice")
+            task = TaskRun.get().task
+            for index in range(60):
+                Review.create(kind="bonus", worker=alice, task=task, amount=index, feedback=f"note {index:02d}")
+    finally:
+        db.close()
+    shown = run_cli("workers", "show", "alice")
+    assert shown.exit_code == 0, shown.output
+    assert "Worker alice (mock)" in shown.output and "blocked: no" in shown.output
+    assert "note 10" in shown.output and "note 59" in shown.output and "note 09" not in shown.output
+    assert "the latest 50 of 60 (--reviews 0 shows all)" in shown.output
+    every = run_cli("workers", "show", "alice", "--reviews", "0")
+    assert "note 00" in every.output and "the latest" not in every.output
+    latest = json.loads(run_cli("workers", "show", "alice", "--json", "--reviews", "5").output)
+    assert [r["feedback"] for r in latest["reviews"]] == [f"note {i}" for i in range(55, 60)]
+    assert latest["review_count"] == 60
+    refused = run_cli("workers", "show", "alice", "--reviews", "-1")
+    assert refused.exit_code == 2 and "--reviews" in refused.output

@@ -26,7 +26,7 @@ from mephisto_core.data_model import ReviewKind, UnitStatus, Worker
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.data_browser import DataBrowser
 from mephisto_core.operations.review.actions import ReviewActions
-from mephisto_core.operations.review.worker_stats import worker_details
+from mephisto_core.operations.review.worker_stats import worker_summary
 
 if TYPE_CHECKING:
     from mephisto_core.data_model import Database
@@ -362,7 +362,7 @@ class TerminalReview:
     def _worker_line(self, record: UnitRecord) -> str:
         if record.worker_db_id is None:
             return "-"
-        summary = worker_details(Worker.get_by_id(record.worker_db_id))["summary"]
+        summary = worker_summary(Worker.get_by_id(record.worker_db_id))
         rate = summary["approval_rate"]
         shown_rate = "no reviews yet" if rate is None else f"{rate:.0%}"
         return (

@@ -48,6 +48,8 @@ def _print(rows: list[dict[str, Any]], as_json: bool, title: str, empty: str) ->
 
 provider_option = click.option("--provider", default=None, help="Provider type, when several know the name.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+#: review records `mephisto workers show` lists by default: a busy worker's history runs to thousands
+SHOWN_REVIEWS = 50
 
 
 @click.group()
@@ -274,17 +276,68 @@ def _print_worker_table(rows: list[dict[str, Any]]) -> None:
 @workers.command("show")
 @click.argument("worker")
 @provider_option
+@click.option(
+    "--reviews",
+    "recent",
+    type=click.IntRange(min=0),
+    default=SHOWN_REVIEWS,
+    show_default=True,
+    help="How many of the latest review records to show (0: all of them).",
+)
 @json_option
-def show_worker(worker: str, provider: str | None, as_json: bool) -> None:
+def show_worker(worker: str, provider: str | None, recent: int, as_json: bool) -> None:
     """One worker: units, approval rate, qualifications, blocks and review history."""
     from mephisto_core.data_model.qualifications import find_worker
     from mephisto_core.operations.review.worker_stats import worker_details
 
     with _session():
-        details = worker_details(find_worker(worker, provider))
+        details = worker_details(find_worker(worker, provider), recent_reviews=recent or None)
     if as_json:
         click.echo(json.dumps(details, indent=2, default=str))
         return
-    _print([details["summary"]], False, f"Worker {worker}", "")
-    _print(details["qualifications"], False, "Qualifications", "No qualifications.")
-    _print(details["reviews"], False, "Review history", "No reviews yet.")
+    _print_worker_details(details)
+
+
+def _print_worker_details(details: dict[str, Any]) -> None:
+    """The summary as lines and the qualifications and latest reviews as tables, readable at 80 columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = details["summary"]
+    rate = summary["approval_rate"]
+    click.echo(f"Worker {summary['worker']} ({summary['provider']})")
+    click.echo(
+        f"  units submitted: {summary['submitted']} (awaiting review {summary['awaiting_review']}, accepted "
+        f"{summary['approved']}, soft-rejected {summary['soft_rejected']}, rejected {summary['rejected']})"
+    )
+    click.echo(f"  approval rate: {'-' if rate is None else f'{rate:.0%}'}")
+    click.echo(f"  blocked: {'yes' if summary['blocked'] else 'no'}")
+    console = Console()
+    if details["qualifications"]:
+        table = Table(title="Qualifications")
+        for column in ("name", "value", "updated"):
+            table.add_column(column, overflow="fold")
+        for qualification in details["qualifications"]:
+            table.add_row(qualification["name"], str(qualification["value"]), _when(qualification["updated"]))
+        console.print(table)
+    else:
+        click.echo("No qualifications.")
+    reviews, count = details["reviews"], details["review_count"]
+    if not reviews:
+        click.echo("No reviews yet.")
+        return
+    shown = f"the latest {len(reviews):,} of {count:,} (--reviews 0 shows all)" if count > len(reviews) else ""
+    table = Table(title="Review history", caption=shown or None)
+    for column in ("kind", "unit", "amount", "feedback", "when"):
+        table.add_column(column, overflow="fold")
+    for review in reviews:
+        amount = "" if review["amount"] is None else str(review["amount"])
+        table.add_row(
+            review["kind"], str(review["unit"] or ""), amount, review["feedback"] or "", _when(review["when"])
+        )
+    console.print(table)
+
+
+def _when(moment: Any) -> str:
+    """A stored time to the second (the database keeps microseconds nobody reads)."""
+    return str(moment)[:19] if moment is not None else ""

@@ -98,6 +98,21 @@ def worker_summaries(blocked_only: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def worker_summary(worker: Worker) -> dict[str, Any]:
+    """The worker's row of `worker_summaries` (counts, approval rate, blocked), without their review history."""
+    blocked = (
+        GrantedQualification.select()
+        .join(Qualification)
+        .where(
+            (GrantedQualification.worker == worker)
+            & (Qualification.name == BLOCK_QUALIFICATION)
+            & (GrantedQualification.value != 0)
+        )
+        .exists()
+    )
+    return _summary(worker, submitted_unit_counts(worker.id), blocked)
+
+
 def _summary(worker: Worker, by_status: dict[str, int], blocked: bool) -> dict[str, Any]:
     stats = WorkerStats.from_counts(worker, by_status)
     rate = stats.approval_rate
