@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.args import task_block_group_name
+from mephisto_provider_prolific.bonus_journal import BonusRecord
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.eligibility import local_grants, meets_all
 from mephisto_provider_prolific.models import AWAITING_REVIEW, MIN_REJECTION_MESSAGE
 from mephisto_provider_prolific.money import bonus_text
-from mephisto_provider_prolific.state import BonusRecord
 
 if TYPE_CHECKING:
     from mephisto_core.data_model import Agent, Unit, Worker
@@ -91,7 +91,7 @@ class ProlificReviewMixin:
     ) -> str | None:
         """Pay a bonus once per key: set it up at Prolific, record it, then pay it.
 
-        The record (bonuses.json) keeps the bulk bonus's id and how many bonuses the submission had before; a
+        The record (bonuses.jsonl) keeps the bulk bonus's id and how many bonuses the submission had before; a
         retry after a crash pays the recorded bulk bonus only when the submission shows no new bonus payment.
         """
         amount_text = bonus_text(amount)

@@ -3,8 +3,8 @@
 `<data dir>/providers/prolific/runs/<run id>.json` holds the run's studies (the current one last), its completion
 code, the participant groups it made, and the publish keys: each unit published is one key, and the study's
 number of places is derived from the keys (published and not withdrawn), so publishing the same key twice
-changes nothing. `bonuses.json` beside it holds the bonus payments by idempotency key. Files are replaced
-atomically (write, fsync, rename) and written 0600 (they name participants).
+changes nothing. Run files are replaced atomically (write, fsync, rename) and written 0600 (they name
+participants). `bonuses.jsonl` beside them holds the bonus payments by idempotency key (bonus_journal.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mephisto_core.errors import ProviderError
+from mephisto_provider_prolific.bonus_journal import BonusJournal, BonusRecord
 
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -58,20 +59,6 @@ class RunState(BaseModel):
         return [key for key in self.keys if key not in gone]
 
 
-class BonusRecord(BaseModel):
-    """One bonus by idempotency key: the bulk bonus made at Prolific and whether paying it was asked / done."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    bulk_id: str
-    submission_id: str
-    study_id: str = ""
-    bonuses_before: int = Field(description="bonus payments the submission had before this one was paid")
-    pay_asked: bool = False
-    paid: bool = False
-    reason_sent: bool = Field(default=False, description="the bonus's reason reached the participant as a message")
-
-
 def _lock_for(path: Path) -> threading.Lock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(path.resolve(), threading.Lock())
@@ -102,6 +89,7 @@ class StateStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
+        self.bonuses = BonusJournal(self.data_dir)
 
     def run_path(self, run_id: int) -> Path:
         return self.data_dir / "runs" / f"{run_id}.json"
@@ -134,18 +122,10 @@ class StateStore:
                     found.append(RunState.model_validate(data))
         return sorted(found, key=lambda state: state.run_id)
 
-    @property
-    def bonuses_path(self) -> Path:
-        return self.data_dir / "bonuses.json"
-
     def bonus(self, key: str) -> BonusRecord | None:
-        data = _read(self.bonuses_path) or {}
-        entry = data.get(key)
-        return None if entry is None else BonusRecord.model_validate(entry)
+        """The bonus record saved under `key` (bonus_journal.py), or None."""
+        return self.bonuses.get(key)
 
     def save_bonus(self, key: str, record: BonusRecord) -> None:
-        path = self.bonuses_path
-        with _lock_for(path):
-            data = _read(path) or {}
-            data[key] = record.model_dump(mode="json")
-            _write(path, data)
+        """Save the bonus record's new state under `key`, on disk before this returns."""
+        self.bonuses.save(key, record)
