@@ -43,7 +43,10 @@ def test_a_reader_sees_what_another_process_appended_since_it_last_looked(tmp_pa
 
 
 def test_the_records_of_an_earlier_version_are_read_and_never_written_again(tmp_path: Path) -> None:
-    legacy = {"old": _record("b0", pay_asked=True, paid=True).model_dump(mode="json"), "half": _record("b1").model_dump()}
+    legacy = {
+        "old": _record("b0", pay_asked=True, paid=True).model_dump(mode="json"),
+        "half": _record("b1").model_dump(),
+    }
     (tmp_path / "bonuses.json").write_text(json.dumps(legacy))
     store = StateStore(tmp_path)
     old = store.bonus("old")
@@ -75,5 +78,5 @@ def test_an_unreadable_old_record_is_a_clear_error(tmp_path: Path) -> None:
     from mephisto_core.errors import ProviderError
 
     (tmp_path / "bonuses.json").write_text("{not json")
-    with pytest.raises(ProviderError, match="bonuses.json cannot be read"):
+    with pytest.raises(ProviderError, match=r"bonuses\.json cannot be read"):
         StateStore(tmp_path).bonus("k")
