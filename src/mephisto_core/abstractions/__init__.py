@@ -1,5 +1,6 @@
 """Base classes a plugin subclasses: Blueprint (task type), Architect (server host), CrowdProvider (workers)."""
 
+from mephisto_core.abstractions.appended_lines import append_line, read_new_lines
 from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment, LocalChannelLink
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
 from mephisto_core.abstractions.calls_at_once import PROVIDER_CALLS_AT_ONCE, at_once
@@ -54,7 +55,9 @@ __all__ = [
     "UnitDrift",
     "UploadedFile",
     "WorkerIdentity",
+    "append_line",
     "at_once",
+    "read_new_lines",
     "redact",
     "secret_field_names",
 ]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mephisto_core.abstractions import append_line, read_new_lines
+
 ANNOTATION_PREFIX = "mephisto"
 
 
@@ -117,16 +119,8 @@ class ProviderStore:
 
     def _read_new_assignments(self) -> None:
         """Read what was appended to assignments.jsonl since the last read (by any process)."""
-        path = self.data_dir / "assignments.jsonl"
-        try:
-            with path.open("rb") as fh:
-                fh.seek(self._read_up_to)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written is read next time
-        self._read_up_to += len(complete)
-        for line in complete.splitlines():
+        lines, self._read_up_to = read_new_lines(self.data_dir / "assignments.jsonl", self._read_up_to)
+        for line in lines:
             try:
                 row = json.loads(line)
                 assignment, hit = str(row["assignment"]), str(row["hit"])
@@ -144,15 +138,8 @@ class ProviderStore:
             if self._assignments.get(assignment_id) == (hit_id, worker_id):
                 return
             _private_dir(self.data_dir)
-            fd = os.open(self.data_dir / "assignments.jsonl", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "rb+") as fh:
-                line = json.dumps({"assignment": assignment_id, "hit": hit_id, "worker": worker_id}) + "\n"
-                end = fh.seek(0, os.SEEK_END)
-                if end:
-                    fh.seek(end - 1)
-                    if fh.read(1) != b"\n":
-                        line = "\n" + line  # after a line a crash cut short: start a line of our own
-                fh.write(line.encode())  # O_APPEND: at the end, whatever the position
+            line = json.dumps({"assignment": assignment_id, "hit": hit_id, "worker": worker_id})
+            append_line(self.data_dir / "assignments.jsonl", line, durable=False)
             self._read_new_assignments()
 
     def assignment(self, assignment_id: str) -> tuple[str, str] | None:

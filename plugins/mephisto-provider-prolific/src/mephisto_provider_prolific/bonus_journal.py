@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mephisto_core.abstractions import append_line, read_new_lines
 from mephisto_core.errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -63,18 +63,10 @@ class BonusJournal:
 
     def save(self, key: str, record: BonusRecord) -> None:
         """Append the record's new state under `key`, on disk (fsynced) before this returns."""
-        line = json.dumps({"key": key, "record": record.model_dump(mode="json")}, sort_keys=True) + "\n"
+        line = json.dumps({"key": key, "record": record.model_dump(mode="json")}, sort_keys=True)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = "\n" + line  # after a torn line: start a line of our own
-                os.write(fd, line.encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_line(self.path, line, durable=True)
             self._catch_up()
 
     def _catch_up(self) -> dict[str, BonusRecord]:
@@ -82,29 +74,19 @@ class BonusJournal:
         if self._records is None:
             self._records = self._read_legacy()
         try:
-            with self.path.open("rb") as journal:
-                journal.seek(self._offset)
-                appended = journal.read()
-        except FileNotFoundError:
-            return self._records
+            lines, self._offset = read_new_lines(self.path, self._offset)
         except OSError as exc:
             raise ProviderError(f"the Prolific provider's bonus record {self.path} cannot be read: {exc}") from None
-        complete = appended[: appended.rfind(b"\n") + 1]  # a line still being written is read next time
-        for raw in complete.splitlines():
+        for raw in lines:
             self._line += 1
-            self._read_line(raw)
-        self._offset += len(complete)
+            try:
+                entry = json.loads(raw)
+                self._records[str(entry["key"])] = BonusRecord.model_validate(entry["record"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning(
+                    "%s line %d is torn (a crash while it was written); skipped: %s", self.path, self._line, exc
+                )
         return self._records
-
-    def _read_line(self, raw: bytes) -> None:
-        assert self._records is not None
-        if not raw.strip():
-            return
-        try:
-            entry = json.loads(raw)
-            self._records[str(entry["key"])] = BonusRecord.model_validate(entry["record"])
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("%s line %d is torn (a crash while it was written); skipped: %s", self.path, self._line, exc)
 
     def _read_legacy(self) -> dict[str, BonusRecord]:
         try:
