@@ -316,11 +316,10 @@ class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
         """Add one place per unit (recorded under its key first); every unit's provider id is the study's id."""
         state = self._state()
         with self.store.edit_run(state.run_id) as state:
-            for unit in units:
-                key = idempotency_keys[unit.id]
-                state.keys[key] = unit.id
-                if key in state.withdrawn:
-                    state.withdrawn.remove(key)
+            offered = {idempotency_keys[unit.id]: unit.id for unit in units}
+            state.keys.update(offered)
+            if state.withdrawn:  # offered again: a set, as a large run's lists run to thousands of keys
+                state.withdrawn = [key for key in state.withdrawn if key not in offered]
         study = self._sync_places(state)
         return {unit.id: study.id for unit in units}
 
@@ -342,9 +341,8 @@ class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
         state = self._state()
         ids = {unit.id for unit in units if unit.id is not None}
         with self.store.edit_run(state.run_id) as state:
-            for key, unit_id in state.keys.items():
-                if unit_id in ids and key not in state.withdrawn:
-                    state.withdrawn.append(key)
+            gone = set(state.withdrawn)
+            state.withdrawn.extend(key for key, unit_id in state.keys.items() if unit_id in ids and key not in gone)
         self._sync_places(state)
 
     def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
