@@ -178,19 +178,19 @@ def test_the_in_run_sync_reads_a_few_held_units_of_a_large_study_one_by_one(
     """Late in a large study few units are held: after one listing has shown the study's size, a sync asks for the
     held submissions (8 at once) instead of listing every page again."""
     provider = make_provider(fake, data_dir)
-    run, units, visits, study_id = held_in_a_large_study(fake, mephisto_rows_database, provider, 12, 450)
+    run, units, visits, study_id = held_in_a_large_study(fake, mephisto_rows_database, provider, 12, 1500)
     fake.return_submission(visits[0])
     code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
     fake.complete(visits[1], code)
     expected = {units[0].id: DriftKind.ABANDONED_THERE, units[1].id: DriftKind.SUBMITTED_THERE}
 
     before = len(fake.requests)
-    first = provider.reconcile_units(run, units)  # 12 held: 2 rounds of GETs against 1 page guessed
+    first = provider.reconcile_units(run, units)  # the study not listed yet: taken to fit one page
     assert {d.unit_id: d.kind for d in first} == expected
-    assert _sync_calls(fake, before) == (5, 0)  # 462 submissions, 100 a page
+    assert _sync_calls(fake, before) == (16, 0)  # 1,512 submissions, 100 a page
 
     before = len(fake.requests)
-    second = provider.reconcile_units(run, units)  # 2 rounds of GETs against 5 pages, known now
+    second = provider.reconcile_units(run, units)  # 12 GETs against 16 pages, known now
     assert {d.unit_id: d.kind for d in second} == expected
     assert {d.provider_unit_id for d in second} == {study_id}
     assert {d.worker_name for d in second if d.kind is DriftKind.SUBMITTED_THERE} == {visits[1].participant_id}
@@ -207,24 +207,40 @@ def test_the_in_run_sync_lists_a_study_when_many_of_its_submissions_are_held(
         before = len(fake.requests)
         drifts = provider.reconcile_units(run, units)
         assert [(d.unit_id, d.kind) for d in drifts] == [(units[5].id, DriftKind.ABANDONED_THERE)]
-        assert _sync_calls(fake, before) == (1, 0)  # 60 submissions fit one page; 40 GETs take 5 rounds
+        assert _sync_calls(fake, before) == (1, 0)  # 60 submissions fit one page, against 40 GETs
+
+
+@pytest.mark.parametrize(
+    ("held", "pages", "lists"),
+    [
+        (1, 1, True),  # as many calls either way: the listing also learns the study's size
+        (12, 16, False),  # fewer calls, and fewer rounds (2 against 16)
+        (200, 32, True),  # 32 calls against 200: the listing, though it takes 32 rounds against 25
+        (100, 100, True),
+        (400, 150, False),  # a listing that long risks the call's timeout: 50 rounds of GETs against 150
+        (2000, 150, True),  # 250 rounds of GETs: the listing is both fewer calls and fewer rounds
+    ],
+)
+def test_the_sync_reads_held_submissions_the_way_with_fewer_calls(held: int, pages: int, lists: bool) -> None:
+    from mephisto_provider_prolific.held import listing_is_cheaper
+
+    assert listing_is_cheaper(held, pages) is lists
 
 
 def test_a_held_session_prolific_does_not_know_is_left_held_and_the_others_are_reconciled(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    run, units = make_run(mephisto_rows_database, 2)
     provider = make_provider(fake, data_dir)
-    provider.setup_resources(run, WORKER_URL)
-    provider.publish_units(units, WORKER_URL, keys_for(units))
-    study_id = fake.studies()[0]["id"]
-    visit = fake.start(study_id, "p" + "0" * 23)
-    hold(mephisto_rows_database, units[0], visit.participant_id, visit.session_id)
-    hold(mephisto_rows_database, units[1], "p" + "1" * 23, "f" * 24)  # a SESSION_ID typed by hand
+    run, [held], [visit], _study = held_in_a_large_study(fake, mephisto_rows_database, provider, 1, 250)
+    forged = make_run(mephisto_rows_database, 1)[1][0]
+    forged.task_run = run
+    forged.save()
+    hold(mephisto_rows_database, forged, "p" + "1" * 23, "f" * 24)  # a SESSION_ID typed by hand
     fake.return_submission(visit)
-    units = [type(u).get_by_id(u.id) for u in units]
-    drifts = provider.reconcile_units(run, units)
-    assert [(d.unit_id, d.kind) for d in drifts] == [(units[0].id, DriftKind.ABANDONED_THERE)]
+    units = [type(u).get_by_id(u.id) for u in (held, forged)]
+    for _ in range(2):  # listed (the study's size learnt: 3 pages), then a GET each
+        drifts = provider.reconcile_units(run, units)
+        assert [(d.unit_id, d.kind) for d in drifts] == [(held.id, DriftKind.ABANDONED_THERE)]
     assert "has no submission " + "f" * 24 in caplog.text
 
 

@@ -20,9 +20,19 @@ from urllib.parse import urlencode
 from mephisto_provider_prolific.testing._account import add_project, add_workspace
 from mephisto_provider_prolific.testing._faults import Injection, RecordedRequest
 from mephisto_provider_prolific.testing._http import COMPLETION_PATH, SESSION_COOKIE, FakeProlificHandler
-from mephisto_provider_prolific.testing._store import JSON, Clock, Store, SubmissionStatus, User, new_id
-from mephisto_provider_prolific.testing._studies import refresh_status, study_json
+from mephisto_provider_prolific.testing._store import (
+    JSON,
+    Clock,
+    Store,
+    StudyStatus,
+    Submission,
+    SubmissionStatus,
+    User,
+    new_id,
+)
+from mephisto_provider_prolific.testing._studies import places_taken, refresh_status, study_json
 from mephisto_provider_prolific.testing._submissions import (
+    ParticipantRefused,
     end_submission,
     start_submission,
     submission_json,
@@ -258,15 +268,18 @@ class FakeProlific:
     def add_approved_submissions(self, study_id: str, count: int) -> list[str]:
         """`count` new participants take a place each and are approved at once: a study's past, for a test or a
         benchmark of a large study (much quicker than `start` and `complete` one by one). Their submission ids."""
-        added = []
         with self.store.lock:
-            for _ in range(count):
-                submission, _url = start_submission(self.store, study_id, new_id())
-                submission.status = SubmissionStatus.APPROVED
-                submission.completed_at = self.clock.now()
-                added.append(submission.id)
-            refresh_status(self.store, self.store.study(study_id))
-        return added
+            study = self.store.study(study_id)
+            free = int(study.data["total_available_places"]) - places_taken(self.store, study)
+            if study.status != StudyStatus.ACTIVE or count > free:
+                raise ParticipantRefused(f"study {study_id} is {study.status} with {free} free places, not {count}")
+            now = self.clock.now()
+            added = [
+                Submission(new_id(), study_id, new_id(), now, SubmissionStatus.APPROVED, now) for _ in range(count)
+            ]
+            self.store.submissions.update((submission.id, submission) for submission in added)
+            refresh_status(self.store, study)
+        return [submission.id for submission in added]
 
     def return_submission(self, visit: Visit) -> JSON:
         """The participant returns the study (RETURNED): they will not be paid and the place is free again."""
