@@ -222,9 +222,9 @@ def test_the_in_run_sync_lists_a_study_when_many_of_its_submissions_are_held(
     ],
 )
 def test_the_sync_reads_held_submissions_the_way_with_fewer_calls(held: int, pages: int, lists: bool) -> None:
-    from mephisto_provider_prolific.held import listing_is_cheaper
+    from mephisto_core.abstractions import listing_beats_each
 
-    assert listing_is_cheaper(held, pages) is lists
+    assert listing_beats_each(held, pages) is lists
 
 
 def test_a_held_session_prolific_does_not_know_is_left_held_and_the_others_are_reconciled(

@@ -3,7 +3,7 @@
 from mephisto_core.abstractions.appended_lines import append_line, read_new_lines
 from mephisto_core.abstractions.architect import Architect, ArchitectArgs, Deployment, LocalChannelLink
 from mephisto_core.abstractions.blueprint import Blueprint, BlueprintArgs, SimulatedAnswer, UploadedFile
-from mephisto_core.abstractions.calls_at_once import PROVIDER_CALLS_AT_ONCE, at_once
+from mephisto_core.abstractions.calls_at_once import PROVIDER_CALLS_AT_ONCE, at_once, listing_beats_each
 from mephisto_core.abstractions.ledger import ActionLedger
 from mephisto_core.abstractions.leftovers import CleanupScope, Leftover, LeftoverCleaner, LeftoverKind
 from mephisto_core.abstractions.live import LiveAgent, LivePages, LiveSession, StoredLiveMessage
@@ -57,6 +57,7 @@ __all__ = [
     "WorkerIdentity",
     "append_line",
     "at_once",
+    "listing_beats_each",
     "read_new_lines",
     "redact",
     "secret_field_names",

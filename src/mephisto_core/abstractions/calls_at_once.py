@@ -16,6 +16,9 @@ R = TypeVar("R")
 
 #: Calls in flight at once: enough to hide the network's wait, few enough to stay inside a platform's rate limits.
 PROVIDER_CALLS_AT_ONCE = 8
+#: Pages of a listing past which its time decides, not its calls: 20 s at 0.2 s a call, a third of the 60 s a
+#: provider call is given.
+LONG_LISTING_PAGES = 100
 
 
 def at_once(fn: Callable[[T], R], items: Sequence[T], what: str, at_most: int = PROVIDER_CALLS_AT_ONCE) -> list[R]:
@@ -28,3 +31,17 @@ def at_once(fn: Callable[[T], R], items: Sequence[T], what: str, at_most: int = 
     with ThreadPoolExecutor(max_workers=min(at_most, len(items)), thread_name_prefix=f"provider-{what}") as pool:
         futures = [pool.submit(fn, item) for item in items]
     return [future.result() for future in futures]
+
+
+def listing_beats_each(items: int, pages: int) -> bool:
+    """Whether to read `items` things from one listing of `pages` pages (one page after the other) rather than with
+    a call each (`PROVIDER_CALLS_AT_ONCE` at a time), as an in-run sync reads the units workers hold.
+
+    The way with fewer calls, as platforms' rate limits count calls: a few items among many pages are read one by
+    one. But a listing long enough to risk the provider call's timeout gives way to the calls each whenever they
+    take fewer rounds.
+    """
+    if items < pages:
+        return False
+    rounds_each = -(-items // PROVIDER_CALLS_AT_ONCE)
+    return not (pages > LONG_LISTING_PAGES and rounds_each < pages)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mephisto_core.abstractions import PROVIDER_CALLS_AT_ONCE, DriftKind, UnitDrift, at_once
+from mephisto_core.abstractions import DriftKind, UnitDrift, at_once, listing_beats_each
 from mephisto_provider_mturk.client import PAGE_SIZE, MTurkError
 from mephisto_provider_mturk.links import SUBMITTED_FIELD
 from mephisto_provider_mturk.question import parse_answer
@@ -49,12 +49,10 @@ def held_units_drifts(provider: MTurkProvider, units: Sequence[Unit]) -> list[Un
 
 
 def _listing_is_cheaper(held: int, account_hits: int | None) -> bool:
-    """Whether one listing of the account's HITs (ListHITs, PAGE_SIZE a page, the pages one after the other)
-    takes fewer rounds of calls than a GetHIT per held unit (PROVIDER_CALLS_AT_ONCE at a time). Before the first
-    listing, the account is taken to hold the held units' HITs only."""
-    rounds_each = -(-held // PROVIDER_CALLS_AT_ONCE)
-    pages = -(-max(account_hits or 0, held) // PAGE_SIZE)
-    return pages < rounds_each
+    """Whether one listing of the account's HITs (ListHITs, PAGE_SIZE a page) beats a GetHIT per held unit
+    (`listing_beats_each`: the way with fewer calls). Before the first listing, the account is taken to hold the
+    held units' HITs only."""
+    return listing_beats_each(held, -(-max(account_hits or 0, held) // PAGE_SIZE))
 
 
 def held_drift(

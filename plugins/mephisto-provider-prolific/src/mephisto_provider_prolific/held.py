@@ -5,7 +5,7 @@ list the submissions of each of the run's studies (a study's pages come one afte
 submission, `PROVIDER_CALLS_AT_ONCE` at a time. Late in a large study a few units are held among thousands of
 submissions, and listing them all each time is slow and spends Prolific's rate limit; early on, hundreds are held
 in a young study, and a GET each would spend more calls than the listing's pages. `HeldSubmissions` takes the way
-with fewer calls (`listing_is_cheaper`), judged by how many pages each study took the last time this provider
+with fewer calls (the core's `listing_beats_each`), judged by how many pages each study took the last time this provider
 listed it.
 """
 
@@ -15,15 +15,12 @@ import logging
 import threading
 from collections.abc import Collection, Sequence
 
-from mephisto_core.abstractions import PROVIDER_CALLS_AT_ONCE, at_once
+from mephisto_core.abstractions import at_once, listing_beats_each
 from mephisto_provider_prolific.api import ProlificAPI
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.models import Submission
 
 log = logging.getLogger(__name__)
-
-#: pages of a listing past which its time, not its calls, decides (a third of the 60 s timeout at 0.2 s a call)
-LONG_LISTING_PAGES = 100
 
 
 class HeldSubmissions:
@@ -49,32 +46,18 @@ class HeldSubmissions:
         return [(s.study_id, s) for s in read if s is not None and (s.study_id is None or s.study_id in studies)]
 
     def listing_is_cheaper(self, study_ids: Sequence[str], held: int) -> bool:
-        """Whether to list the studies rather than GET each held submission (`listing_is_cheaper`), by the pages
+        """Whether to list the studies rather than GET each held submission (`listing_beats_each`), by the pages
         each study took at its last listing. A study not listed yet is taken to fit in one page, so the first
         sync lists, and learns each study's size."""
         with self._lock:
             pages = max(self._pages.get(study_id, 1) for study_id in study_ids)
-        return listing_is_cheaper(held, pages)
+        return listing_beats_each(held, pages)
 
     def _list(self, api: ProlificAPI, study_id: str) -> tuple[str, list[Submission]]:
         submissions, pages = api.submissions_listing(study_id)
         with self._lock:
             self._pages[study_id] = pages
         return study_id, submissions
-
-
-def listing_is_cheaper(held: int, pages: int) -> bool:
-    """Whether a listing of `pages` pages (the studies listed at once, each one's pages in turn) beats a GET of each
-    of `held` submissions (PROVIDER_CALLS_AT_ONCE at a time).
-
-    The way with fewer calls, as both Prolific's rate limit and the platform's patience count calls: a few held
-    among many pages are read one by one. But a listing so long it risks the sync's call timeout (60 s: 300 pages
-    at 0.2 s a call) gives way to the GETs whenever they take fewer rounds.
-    """
-    if held < pages:
-        return False
-    rounds_each = -(-held // PROVIDER_CALLS_AT_ONCE)
-    return not (pages > LONG_LISTING_PAGES and rounds_each < pages)
 
 
 def _read_one(api: ProlificAPI, session: str) -> Submission | None:
