@@ -109,6 +109,9 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     ("review_100k", ["--db", "postgresql"]),
     # A bulk approve of 200 MTurk units, the fake MTurk answering each call in 0.1 s (~10 s).
     ("review_bulk_mturk", []),
+    # The same on Prolific: a bulk approve and a bulk bonus of 200 units, the fake answering in 0.2 s (~30 s).
+    ("review_bulk_prolific", []),
+    ("review_bulk_prolific", ["--action", "bonus"]),
     # Ctrl-C on an MTurk launch of 200 units until every HIT is withdrawn, the fake answering in 0.1 s (~15 s).
     ("mturk_stop", []),
     # MTurk's in-run sync of 1,000 held units, one listing against a GetHIT each, at 0.1 s per call (~30 s).

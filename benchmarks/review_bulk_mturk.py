@@ -192,9 +192,9 @@ def timed_rounds(
     return runs
 
 
-def summary(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Seconds per server and round, their medians, the ratio against the first server, and the MTurk calls of the
-    last round per unit."""
+def summary(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], platform: str = "mturk") -> dict[str, Any]:
+    """Seconds per server and round, their medians, the ratio against the first server, and the platform's calls
+    (each round's `<platform>_calls`) of the last round per unit."""
     seconds = {name: [round(r["seconds"], 3) for r in rounds] for name, rounds in runs.items()}
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     first = next(iter(medians))
@@ -206,8 +206,8 @@ def summary(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> 
         "median_seconds": medians,
         "units_per_s": {name: round(args.units / value, 1) for name, value in medians.items()},
         "ratio_against": {"server": first, "seconds": {n: round(v / medians[first], 3) for n, v in medians.items()}},
-        "mturk_calls_per_unit": {
-            name: {op: round(n / args.units, 2) for op, n in rounds[-1]["mturk_calls"].items()}
+        f"{platform}_calls_per_unit": {
+            name: {op: round(n / args.units, 2) for op, n in rounds[-1][f"{platform}_calls"].items()}
             for name, rounds in runs.items()
         },
     }

@@ -278,6 +278,19 @@ def test_review_bulk_mturk_times_a_bulk_approve_of_two_installs() -> None:
     assert result["ratio_against"]["seconds"]["this"] == 1.0
 
 
+def test_review_bulk_prolific_times_a_bulk_bonus() -> None:
+    result = _json_line_of("review_bulk_prolific.py", "--units", "6", "--latency", "0.02", "--action", "bonus")
+    # the submission read first (its bonuses so far), the bonus set up and paid, the reason sent as a message; the
+    # benchmark checks that each participant was paid one bonus at the fake
+    assert result["prolific_calls_per_unit"]["this"] == {
+        "GET submissions/{id}/": 1.0,
+        "POST submissions/bonus-payments/": 1.0,
+        "POST bulk-bonus-payments/{id}/pay/": 1.0,
+        "POST messages/": 1.0,
+    }
+    assert result["seconds"]["this"][0] >= 4 * 0.02, result
+
+
 def test_mturk_stop_times_ctrl_c_until_every_hit_is_withdrawn() -> None:
     mephisto = Path(sys.executable).parent / "mephisto"
     result = _json_line_of("mturk_stop.py", "--units", "4", "--latency", "0.05", "--server", f"again={mephisto}")

@@ -4,6 +4,7 @@ tests)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Sequence
 from decimal import Decimal
@@ -104,3 +105,21 @@ def held_in_a_large_study(
     for unit, visit in zip(units[:held], visits, strict=True):
         hold(database, unit, visit.participant_id, visit.session_id)
     return run, [Unit.get_by_id(unit.id) for unit in units[:held]], visits, state.study_id
+
+
+def submitted_in_a_study(
+    fake: FakeProlific, database: Database, provider: ProlificProvider, count: int
+) -> tuple[TaskRun, list[Unit]]:
+    """A run of `count` units published as one study at `fake`, each unit's work stored here (unit and agent
+    completed) and its participant's submission AWAITING REVIEW there, as a finished study leaves them for review."""
+    run, units, visits, study_id = held_in_a_large_study(fake, database, provider, count, 0)
+    code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
+    now = dt.datetime.now(dt.UTC)
+    with database.write():
+        for unit in units:
+            stored = {"status": "completed", "outputs": {"answer": "a cat"}, "submitted_at": now}
+            Agent.update(**stored).where(Agent.id == unit.agent_id).execute()
+        Unit.update(status="completed").where(Unit.id.in_([unit.id for unit in units])).execute()
+    for visit in visits:
+        fake.complete(visit, code)
+    return run, [Unit.get_by_id(unit.id) for unit in units]
