@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from _run_info import code_version, loadavg_1m, machine_info
+from _ways import alternate_ways, environment, ways_summary
 from _workdir import temporary_workdir
 from mephisto_provider_mturk import reconciliation
 from mephisto_provider_mturk.args import MTurkArgs
@@ -84,7 +84,7 @@ def time_sync(args: argparse.Namespace, way: str) -> dict[str, Any]:
         run = TaskRun.get_by_id(run_id)
         credentials = {"access_key_id": DEFAULT_ACCESS_KEY_ID, "secret_access_key": DEFAULT_SECRET_ACCESS_KEY}
         data_dir = MTurkSandboxProvider.data_dir_under(workdir / "data")
-        with _endpoint(fake.endpoint_url):
+        with environment(**{ENDPOINT_ENV: fake.endpoint_url}):
             provider = MTurkSandboxProvider(MTurkArgs(requester_name=REQUESTER), REQUESTER, credentials, data_dir)
             provider.reconcile_units(run, [])  # the run's first call in a process
             units = list(Unit.select().where(Unit.task_run == run.id).order_by(Unit.id))
@@ -104,40 +104,16 @@ def time_sync(args: argparse.Namespace, way: str) -> dict[str, Any]:
         return {"seconds": seconds, "mturk_calls": by_operation}
 
 
-@contextmanager
-def _endpoint(url: str) -> Iterator[None]:
-    """Every MTurk client made during the block reaches `url`."""
-    import os
-
-    before = os.environ.get(ENDPOINT_ENV)
-    os.environ[ENDPOINT_ENV] = url
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[ENDPOINT_ENV]
-        else:
-            os.environ[ENDPOINT_ENV] = before
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
-    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
-    for round_number in range(args.rounds):
-        for way in WAYS if round_number % 2 == 0 else reversed(WAYS):
-            runs[way].append(time_sync(args, way))
-    seconds = {way: [round(r["seconds"], 3) for r in rounds] for way, rounds in runs.items()}
-    medians = {way: statistics.median(values) for way, values in seconds.items()}
+    runs = alternate_ways(WAYS, args.rounds, lambda way: time_sync(args, way))
     summary = {
         "held": args.held,
         "returned": args.returned,
         "latency_s": args.latency,
         "rounds": args.rounds,
-        "seconds": seconds,
-        "median_seconds": medians,
-        "ratio_against": {"way": WAYS[0], "seconds": {w: round(v / medians[WAYS[0]], 3) for w, v in medians.items()}},
-        "mturk_calls": {way: rounds[-1]["mturk_calls"] for way, rounds in runs.items()},
+        **ways_summary(runs, "mturk_calls"),
     }
     print(json.dumps({"benchmark": "mturk_sync", **summary, **before}))
     return 0

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from _run_info import code_version, loadavg_1m, machine_info
+from _ways import alternate_ways, environment, ways_summary
 from _workdir import temporary_workdir
 from mephisto_provider_prolific.args import ProlificArgs
 from mephisto_provider_prolific.held import HeldSubmissions
@@ -72,22 +71,6 @@ def _listing_each_time(way: str) -> Iterator[None]:
         HeldSubmissions.listing_is_cheaper = shipped  # type: ignore[method-assign]
 
 
-@contextmanager
-def _pointed_at(fake: FakeProlific) -> Iterator[None]:
-    """Every Prolific client made during the block reaches `fake` (the provider's test-only settings)."""
-    names = {"MEPHISTO_PROLIFIC_API_URL": fake.base_url, "MEPHISTO_PROLIFIC_COMPLETION_URL": fake.completion_url}
-    before = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
-
-
 def time_sync(args: argparse.Namespace, way: str) -> dict[str, Any]:
     """One fresh data dir and fake, one timed sync of every held unit; its seconds and Prolific calls."""
     with ExitStack() as stack:
@@ -95,7 +78,8 @@ def time_sync(args: argparse.Namespace, way: str) -> dict[str, Any]:
         fake = stack.enter_context(FakeProlific(balance_cents=10**9))
         database = open_database(None, workdir / "mephisto.db")
         stack.callback(database.close)
-        stack.enter_context(_pointed_at(fake))
+        settings = {"MEPHISTO_PROLIFIC_API_URL": fake.base_url, "MEPHISTO_PROLIFIC_COMPLETION_URL": fake.completion_url}
+        stack.enter_context(environment(**settings))
         data_dir = ProlificProvider.data_dir_under(workdir / "data")
         provider = ProlificProvider(ProlificArgs(), "prolific", {"api_key": fake.api_key}, data_dir)
         run, units, visits, _study = held_in_a_large_study(fake, database, provider, args.held, args.past)
@@ -120,22 +104,14 @@ def time_sync(args: argparse.Namespace, way: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
-    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
-    for round_number in range(args.rounds):
-        for way in WAYS if round_number % 2 == 0 else reversed(WAYS):
-            runs[way].append(time_sync(args, way))
-    seconds = {way: [round(r["seconds"], 3) for r in rounds] for way, rounds in runs.items()}
-    medians = {way: statistics.median(values) for way, values in seconds.items()}
+    runs = alternate_ways(WAYS, args.rounds, lambda way: time_sync(args, way))
     summary = {
         "held": args.held,
         "past": args.past,
         "returned": args.returned,
         "latency_s": args.latency,
         "rounds": args.rounds,
-        "seconds": seconds,
-        "median_seconds": medians,
-        "ratio_against": {"way": WAYS[0], "seconds": {w: round(v / medians[WAYS[0]], 3) for w, v in medians.items()}},
-        "prolific_calls": {way: rounds[-1]["prolific_calls"] for way, rounds in runs.items()},
+        **ways_summary(runs, "prolific_calls"),
     }
     print(json.dumps({"benchmark": "prolific_sync", **summary, **before}))
     return 0

@@ -24,8 +24,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+from _review_app import ReviewAppFailed, open_review_app
 from _run_info import (
     MephistoMissing,
     add_server_options,
@@ -40,9 +40,7 @@ from export_100k import TASK_NAME, populated_database
 
 from mephisto_core.data_model import Task, Unit
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
-from mephisto_core.testing.processes import ReviewProcess
 
-LINK_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 120.0
 #: every call but the agreement panel should answer within this, the agreement panel within AGREEMENT_TARGET_MS
 SCREEN_TARGET_MS = 100.0
@@ -89,24 +87,13 @@ def time_server(
 ) -> dict[str, float]:
     """Start `mephisto review` and return the median milliseconds of each call, made on one connection kept alive
     as a browser keeps it."""
-    review = ReviewProcess([], env, log, program=mephisto)
-    try:
-        try:
-            link = urlsplit(review.wait_for_link(LINK_TIMEOUT_S))
-        except AssertionError as exc:  # it exited, or printed no link in time: the message holds its output
-            raise BenchmarkAborted(str(exc)) from None
-        token = parse_qs(link.query)["token"][0]
-        connection = http.client.HTTPConnection(link.hostname or "127.0.0.1", link.port, timeout=CALL_TIMEOUT_S)
-        try:
-            medians = {}
-            for name, path in paths.items():
-                _get(connection, token, path)  # warms the server's and the database's caches
-                medians[name] = statistics.median(_timed_get(connection, token, path) for _ in range(repeats))
-            return medians
-        finally:
-            connection.close()
-    finally:
-        review.close()
+    with ExitStack() as stack:
+        connection, token = open_review_app(stack, mephisto, env, log, CALL_TIMEOUT_S)
+        medians = {}
+        for name, path in paths.items():
+            _get(connection, token, path)  # warms the server's and the database's caches
+            medians[name] = statistics.median(_timed_get(connection, token, path) for _ in range(repeats))
+        return medians
 
 
 def _get(connection: http.client.HTTPConnection, token: str, path: str) -> bytes:
@@ -187,6 +174,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (BenchmarkAborted, MephistoMissing, PostgresUnavailable, PostgresStartError) as exc:
+    except (BenchmarkAborted, MephistoMissing, PostgresUnavailable, PostgresStartError, ReviewAppFailed) as exc:
         print(f"review_100k: aborted: {exc}", file=sys.stderr)
         sys.exit(2)

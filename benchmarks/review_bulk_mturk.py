@@ -26,8 +26,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+from _review_app import ReviewAppFailed, open_review_app
 from _run_info import (
     MephistoMissing,
     add_server_options,
@@ -43,9 +43,7 @@ from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRE
 from mephisto_provider_mturk.testing.review_seed import submitted_mturk_run
 
 from mephisto_core.data_model import Agent, open_database
-from mephisto_core.testing.processes import ReviewProcess
 
-LINK_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 900.0
 #: the review app's largest bulk (review_app/validation.py MAX_BULK)
 BULK_CHUNK = 500
@@ -121,23 +119,11 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
     with ExitStack() as stack:
         workdir, fake, env = fresh_fake_mturk(stack, "review_bulk_mturk", mephisto)
         unit_ids = submitted_mturk_units(fake, workdir / "data", args.units)
-        review = ReviewProcess([], env, workdir / f"review-{label}.log", program=mephisto)
-        stack.callback(review.close)
-        try:
-            link = urlsplit(review.wait_for_link(LINK_TIMEOUT_S))
-        except AssertionError as exc:  # it exited, or printed no link in time: the message holds its output
-            raise BenchmarkAborted(str(exc)) from None
-        token = parse_qs(link.query)["token"][0]
-        connection = http.client.HTTPConnection(link.hostname or "127.0.0.1", link.port, timeout=CALL_TIMEOUT_S)
-        stack.callback(connection.close)
+        connection, token = open_review_app(stack, mephisto, env, workdir / f"review-{label}.log", CALL_TIMEOUT_S)
         calls_before = len(fake.requests())
         fake.set_latency(args.latency)
         started = time.perf_counter()
-        done = 0
-        for first in range(0, len(unit_ids), BULK_CHUNK):
-            chunk = unit_ids[first : first + BULK_CHUNK]
-            body = {"action": args.action, "unit_ids": chunk, **ACTION_FIELDS[args.action]}
-            done += _post(connection, token, "/api/units/bulk", body)["done"]
+        done = post_bulk(connection, token, args.action, unit_ids)
         seconds = time.perf_counter() - started
         fake.set_latency(0)
         if done != len(unit_ids):
@@ -167,6 +153,15 @@ def _agents(workdir: Path, unit_ids: list[int]) -> list[Agent]:
     finally:
         database.close()
     return agents
+
+
+def post_bulk(connection: http.client.HTTPConnection, token: str, action: str, unit_ids: list[int]) -> int:
+    """One bulk `action` of every unit, in chunks of the app's largest bulk; how many units it decided."""
+    done = 0
+    for first in range(0, len(unit_ids), BULK_CHUNK):
+        body = {"action": action, "unit_ids": unit_ids[first : first + BULK_CHUNK], **ACTION_FIELDS[action]}
+        done += int(_post(connection, token, "/api/units/bulk", body)["done"])
+    return done
 
 
 def _post(connection: http.client.HTTPConnection, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -224,6 +219,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (BenchmarkAborted, MephistoMissing) as exc:
+    except (BenchmarkAborted, MephistoMissing, ReviewAppFailed) as exc:
         print(f"review_bulk_mturk: aborted: {exc}", file=sys.stderr)
         sys.exit(2)

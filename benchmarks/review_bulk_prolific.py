@@ -15,7 +15,6 @@ unit, by method and path.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import re
 import subprocess
@@ -23,27 +22,19 @@ import sys
 import time
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+from _review_app import ReviewAppFailed, open_review_app
 from _run_info import MephistoMissing, add_server_options, code_version, loadavg_1m, machine_info, servers_to_time
+from _ways import environment
 from _workdir import isolated_env, temporary_workdir
 from mephisto_provider_prolific.args import ProlificArgs
 from mephisto_provider_prolific.provider import ProlificProvider
 from mephisto_provider_prolific.testing import FakeProlific
 from mephisto_provider_prolific.testing.runs import submitted_in_a_study
-from review_bulk_mturk import (
-    ACTION_FIELDS,
-    BULK_CHUNK,
-    CALL_TIMEOUT_S,
-    LINK_TIMEOUT_S,
-    BenchmarkAborted,
-    _post,
-    timed_rounds,
-)
+from review_bulk_mturk import CALL_TIMEOUT_S, BenchmarkAborted, post_bulk, timed_rounds
 from review_bulk_mturk import summary as bulk_summary
 
 from mephisto_core.data_model import Agent, open_database
-from mephisto_core.testing.processes import ReviewProcess
 
 REQUESTER = "prolific"
 #: what Prolific's ids look like in a path, so calls are counted by kind ("POST submissions/{id}/transition/")
@@ -82,26 +73,11 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
         if done.returncode != 0:
             raise BenchmarkAborted(f"mephisto register failed: {done.stdout}{done.stderr}")
         unit_ids, sessions = _seed(fake, workdir / "data", args.units, settings)
-        review = ReviewProcess([], env, workdir / f"review-{label}.log", program=mephisto)
-        stack.callback(review.close)
-        try:
-            link = urlsplit(review.wait_for_link(LINK_TIMEOUT_S))
-        except AssertionError as exc:  # it exited, or printed no link in time: the message holds its output
-            raise BenchmarkAborted(str(exc)) from None
-        token = parse_qs(link.query)["token"][0]
-        connection = http.client.HTTPConnection(link.hostname or "127.0.0.1", link.port, timeout=CALL_TIMEOUT_S)
-        stack.callback(connection.close)
+        connection, token = open_review_app(stack, mephisto, env, workdir / f"review-{label}.log", CALL_TIMEOUT_S)
         calls_before = len(fake.requests)
         fake.set_latency(args.latency)
         started = time.perf_counter()
-        decided = 0
-        for first in range(0, len(unit_ids), BULK_CHUNK):
-            body = {
-                "action": args.action,
-                "unit_ids": unit_ids[first : first + BULK_CHUNK],
-                **ACTION_FIELDS[args.action],
-            }
-            decided += _post(connection, token, "/api/units/bulk", body)["done"]
+        decided = post_bulk(connection, token, args.action, unit_ids)
         seconds = time.perf_counter() - started
         fake.set_latency(0)
         if decided != len(unit_ids):
@@ -117,15 +93,13 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
 def _seed(fake: FakeProlific, data_dir: Any, units: int, settings: dict[str, str]) -> tuple[list[int], list[str]]:
     """The run's submitted units (ids) and their participants' sessions, set up through the provider as a launch
     would (its study and records in the data dir the review app reads)."""
-    import os
-
-    os.environ.update(settings)  # this process's provider reaches the fake as the review app's will
     database = open_database(None, data_dir / "mephisto.db")
     try:
-        provider = ProlificProvider(
-            ProlificArgs(), REQUESTER, {"api_key": fake.api_key}, ProlificProvider.data_dir_under(data_dir)
-        )
-        _run, made = submitted_in_a_study(fake, database, provider, units)
+        with environment(**settings):  # this process's provider reaches the fake as the review app's will
+            provider = ProlificProvider(
+                ProlificArgs(), REQUESTER, {"api_key": fake.api_key}, ProlificProvider.data_dir_under(data_dir)
+            )
+            _run, made = submitted_in_a_study(fake, database, provider, units)
         agents = Agent.select(Agent.provider_agent_id).where(Agent.unit.in_([unit.id for unit in made]))
         return [int(unit.id) for unit in made], sorted(str(agent.provider_agent_id) for agent in agents)
     finally:
@@ -155,6 +129,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (BenchmarkAborted, MephistoMissing) as exc:
+    except (BenchmarkAborted, MephistoMissing, ReviewAppFailed) as exc:
         print(f"review_bulk_prolific: aborted: {exc}", file=sys.stderr)
         sys.exit(2)
