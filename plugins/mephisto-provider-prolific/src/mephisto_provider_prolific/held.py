@@ -2,11 +2,10 @@
 
 A held unit's agent carries its SESSION_ID, the id of its submission at Prolific. There are two ways to ask:
 list the submissions of each of the run's studies (a study's pages come one after the other), or GET each held
-submission, `PROVIDER_CALLS_AT_ONCE` at a time. Late in a large study a few units are held among thousands of
-submissions, and listing them all each time is slow and spends Prolific's rate limit; early on, hundreds are held
-in a young study, and a GET each would spend more calls than the listing's pages. `HeldSubmissions` takes the way
-with fewer calls (the core's `listing_beats_each`), judged by how many pages each study took the last time this provider
-listed it.
+submission, 8 at a time. Late in a large study a few units are held among thousands of submissions, and listing
+them all each time is slow and spends Prolific's rate limit; early on, hundreds are held in a young study, and a GET
+each would spend more calls than the listing's pages. `HeldSubmissions` takes the way with fewer calls (the core's
+`listing_beats_each`), judged by how many pages each study took the last time this provider listed it.
 """
 
 from __future__ import annotations

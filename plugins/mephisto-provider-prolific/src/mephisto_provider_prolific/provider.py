@@ -318,7 +318,7 @@ class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
         with self.store.edit_run(state.run_id) as state:
             offered = {idempotency_keys[unit.id]: unit.id for unit in units}
             state.keys.update(offered)
-            if state.withdrawn:  # offered again: a set, as a large run's lists run to thousands of keys
+            if state.withdrawn:  # keys offered again leave it, in one pass: a large run's list runs to thousands
                 state.withdrawn = [key for key in state.withdrawn if key not in offered]
         study = self._sync_places(state)
         return {unit.id: study.id for unit in units}

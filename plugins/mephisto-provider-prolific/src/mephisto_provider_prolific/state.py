@@ -78,8 +78,8 @@ def _write(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        # One line, through json's C encoder: `json.dump` and `indent` take the pure-Python one, 7x slower on a
-        # run record of 10,000 publish keys, which is written at every publish and withdrawal.
+        # One line, through json's C encoder: `json.dump` and `indent` take the pure-Python one, 8.9 against 4.0 ms
+        # on a run record of 10,000 publish keys, which is written at every publish and withdrawal.
         fh.write(json.dumps(data, sort_keys=True))
         fh.flush()
         os.fsync(fh.fileno())

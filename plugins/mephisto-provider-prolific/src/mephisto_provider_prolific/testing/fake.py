@@ -358,7 +358,8 @@ class FakeProlific:
             return self.store.workspace(workspace_id or self.default_workspace_id).balance_cents
 
     def set_latency(self, seconds: float) -> None:
-        """Make every API call wait `seconds` before it is answered (0 to stop): Prolific's answers take 0.1-0.5 s."""
+        """Make every API call wait `seconds` before it is answered (0 to stop), as a platform across the internet
+        answers in tenths of a second."""
         if seconds < 0:
             raise ValueError(f"latency cannot be negative: {seconds}")
         self.latency = seconds
