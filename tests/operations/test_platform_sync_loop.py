@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 from pool_helpers import call, hello
@@ -43,11 +43,13 @@ class Platform:
     failures_left = 0  # the next syncs that fail (the platform is down)
     syncs = 0
     withdrawn: list[str | None] = []
+    asked_about: set[str] = set()  # the statuses of the units the in-run syncs handed the provider
 
     @classmethod
     def reset(cls) -> None:
         cls.returned, cls.submitted, cls.unknown, cls.withdrawn = set(), {}, [], []
         cls.failures_left = cls.syncs = 0
+        cls.asked_about = set()
 
 
 class SyncedProvider(CrowdProvider):
@@ -58,6 +60,7 @@ class SyncedProvider(CrowdProvider):
     publishes_units: ClassVar[bool] = False
     sync_interval_seconds: ClassVar[float | None] = INTERVAL
     idempotent_calls: ClassVar[frozenset[str]] = frozenset()  # a failed sync waits for the next interval
+    in_run_sync_units: ClassVar[Literal["held", "open"]] = "open"  # it reports work submitted for any unit
 
     def identify_worker(self, params: Any) -> WorkerIdentity:
         return WorkerIdentity(params.get("worker_id"))
@@ -68,6 +71,7 @@ class SyncedProvider(CrowdProvider):
             Platform.failures_left -= 1
             raise ConnectionError("the platform is down")
         drifts = []
+        Platform.asked_about.update(unit.status for unit in units)
         for unit in units:
             if unit.id in Platform.returned and unit.status == UnitStatus.ASSIGNED.value:
                 Platform.returned.discard(unit.id)
@@ -116,8 +120,10 @@ def synced_lines(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_a_unit_returned_at_the_platform_is_freed_and_offered_again_within_the_interval(
-    database, mephisto_settings, synced_task
+    database, mephisto_settings, synced_task, monkeypatch
 ):
+    monkeypatch.setattr(SyncedProvider, "in_run_sync_units", "held")  # as MTurk and Prolific
+
     async def scenario(url: str) -> None:
         alice = await Page.open(url)
         held = await alice.hello("alice", None)
@@ -139,9 +145,11 @@ def test_a_unit_returned_at_the_platform_is_freed_and_offered_again_within_the_i
         await alice.ws.close()
         await bob.ws.close()
 
-    stats = run_with_operator(database, mephisto_settings, synced_task(rows=1), scenario)
+    stats = run_with_operator(database, mephisto_settings, synced_task(rows=3), scenario)
     alice, bob = Agent.select().order_by(Agent.id)
     assert (alice.status, bob.status) == (AgentStatus.RETURNED, AgentStatus.COMPLETED)
+    # The syncs asked about the held unit only (the run's other two stayed offered): `in_run_sync_units`.
+    assert Platform.asked_about == {UnitStatus.ASSIGNED.value}
     assert bob.outputs == {"answer": "mine"} and alice.outputs is None
     (line,) = synced_lines(mephisto_settings.runs_dir / str(stats.run_id))
     assert [(d["kind"], d["unit_id"], d["action"]) for d in line["drifts"]] == [
@@ -189,6 +197,7 @@ def test_work_submitted_there_is_stored_and_work_unknown_here_is_withdrawn(datab
         await page.ws.close()
 
     run_with_operator(database, mephisto_settings, synced_task(rows=2), scenario)
+    assert UnitStatus.LAUNCHED.value in Platform.asked_about  # every open unit: `in_run_sync_units = "open"`
     (stored,) = Agent.select().where(Agent.status == AgentStatus.COMPLETED.value)
     assert stored.worker.name == "wanda" and stored.outputs == {"answer": "from there"}
     assert Platform.withdrawn == ["HIT-stray"]
@@ -201,7 +210,7 @@ def test_a_submission_stored_here_after_the_platform_was_asked_is_never_overwrit
     pool = make_pool(rows=1)
     alice = hello(database, pool, "alice")
     assert isinstance(alice, Assigned)
-    taken = call(database, snapshot, pool.ctx.run.id)
+    taken = call(database, snapshot, pool.ctx.run.id, "held")
     call(database, pool.submit, alice.agent_id, False, "alice-key-1", {"answer": "mine"}, [])
     drift = UnitDrift(DriftKind.SUBMITTED_THERE, alice.unit_id, "HIT-1", "wanda", {"answer": "theirs"})
     outcome = call(database, apply_live_drifts, pool, taken, [drift])
@@ -214,7 +223,7 @@ def test_a_submission_stored_here_after_the_platform_was_asked_is_never_overwrit
 def test_a_return_reported_for_an_earlier_holder_does_not_free_the_unit_from_its_new_worker(database, make_pool):
     pool = make_pool(rows=1)
     alice = hello(database, pool, "alice")
-    taken = call(database, snapshot, pool.ctx.run.id)
+    taken = call(database, snapshot, pool.ctx.run.id, "held")
     # Alice's page went away here meanwhile, and Bob took the unit.
     call(database, pool.release_agent, alice.agent_id, AgentStatus.DISCONNECTED)
     bob = hello(database, pool, "bob")
@@ -227,11 +236,20 @@ def test_a_return_reported_for_an_earlier_holder_does_not_free_the_unit_from_its
     assert Agent.get_by_id(bob.agent_id).status == AgentStatus.IN_TASK
 
 
+def test_a_sync_asks_about_the_held_units_or_every_open_one_as_the_provider_says(database, make_pool):
+    pool = make_pool(rows=3)
+    alice = hello(database, pool, "alice")
+    held = call(database, snapshot, pool.ctx.run.id, "held")
+    assert [unit.id for unit in held.units] == [alice.unit_id] and held.holders == {alice.unit_id: alice.agent_id}
+    every = call(database, snapshot, pool.ctx.run.id, "open")
+    assert len(every.units) == 3 and {u.status for u in every.units} == {"assigned", "launched"}
+
+
 def test_a_held_unit_returned_there_is_released_through_the_pool(database, make_pool):
     pool = make_pool(rows=1)
     alice = hello(database, pool, "alice")
     offers = pool.ctx.offers
-    taken = call(database, snapshot, pool.ctx.run.id)
+    taken = call(database, snapshot, pool.ctx.run.id, "held")
     drift = UnitDrift(DriftKind.ABANDONED_THERE, alice.unit_id, "HIT-1")
     outcome = call(database, apply_live_drifts, pool, taken, [drift])
     assert outcome.returned_agents == [alice.agent_id]
@@ -239,5 +257,5 @@ def test_a_held_unit_returned_there_is_released_through_the_pool(database, make_
     assert Unit.get_by_id(alice.unit_id).status == UnitStatus.LAUNCHED.value
     assert pool.ctx.offers == offers + 1  # the pool's "nothing to offer" hint is dropped
     # Reported again (a platform slow to forget it): nothing more happens.
-    again = call(database, apply_live_drifts, pool, call(database, snapshot, pool.ctx.run.id), [drift])
-    assert [a.action for a in again.applied] == ["nothing to free: nobody holds it here"]
+    again = call(database, apply_live_drifts, pool, call(database, snapshot, pool.ctx.run.id, "held"), [drift])
+    assert [a.action for a in again.applied] == ["kept: the platform was not asked about it (launched here)"]

@@ -148,6 +148,11 @@ class CrowdProvider:
     #: Seconds between the in-run comparisons with the platform (`reconcile_units` on the run's open units), so
     #: work returned or timed out there frees its unit here at once; None: only at every start of a run.
     sync_interval_seconds: ClassVar[float | None] = None
+    #: Which units the in-run sync hands `reconcile_units`: "held" (those workers hold: what a return or a
+    #: submission at the platform concerns) or "open" (also those offered or withdrawn here, for a provider that
+    #: reports work for units nobody holds during the run, not only at its start). A large run offers 100,000
+    #: units: reading them all at every interval took the database writer 1.6-1.7 s, its 1,000 held ones 0.05 s.
+    in_run_sync_units: ClassVar[Literal["held", "open"]] = "held"
     #: True when the platform sends workers only to public https:// URLs (MTurk's ExternalQuestion, Prolific's
     #: study URL): `mephisto check` and launch then refuse an architect whose `serves_public_https()` is False.
     requires_public_https: ClassVar[bool] = False
@@ -270,8 +275,9 @@ class CrowdProvider:
     def reconcile_units(self, run: TaskRun, units: Sequence[Unit]) -> list[UnitDrift]:
         """Compare the run's open units (offered, held, or withdrawn here) with the platform's view of them.
 
-        Called at every start of a run (first launch and resume), before any unit is offered. Return one
-        `UnitDrift` per unit whose platform state disagrees with the database; the core applies them (see
+        Called at every start of a run (first launch and resume), before any unit is offered, with every open
+        unit; and every `sync_interval_seconds` during the run, with the units `in_run_sync_units` names. Return
+        one `UnitDrift` per unit whose platform state disagrees with the database; the core applies them (see
         `DriftKind`). An empty list means nothing to reconcile, the honest answer of a provider with no platform.
         """
         return []

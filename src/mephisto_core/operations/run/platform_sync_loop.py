@@ -1,6 +1,6 @@
-"""In-run platform sync: every `CrowdProvider.sync_interval_seconds`, the platform's view of the open units is
-compared with ours again, so work returned or timed out at the platform frees its unit here at once instead of
-after `assignment_duration_seconds`.
+"""In-run platform sync: every `CrowdProvider.sync_interval_seconds`, the platform's view of the units workers hold
+(or of every open unit, as `CrowdProvider.in_run_sync_units` says) is compared with ours again, so work returned or
+timed out at the platform frees its unit here at once instead of after `assignment_duration_seconds`.
 
 The start-time reconciliation (`reconcile.py`) runs before anything is offered; this one runs against a live
 worker pool, so each drift is applied only while the unit is still as it was when the platform was asked:
@@ -42,11 +42,13 @@ log = logging.getLogger(__name__)
 
 #: Units the platform may hold work for during the run (created units are not offered anywhere yet).
 _LIVE_OPEN = (UnitStatus.LAUNCHED, UnitStatus.ASSIGNED, UnitStatus.EXPIRED)
+#: Units a worker holds: all that a return or a submission at the platform can concern.
+_HELD = (UnitStatus.ASSIGNED,)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The open units as the platform is asked about them, and who held each at that moment."""
+    """The units the platform is asked about, as they were then, and who held each at that moment."""
 
     units: list[Unit]
     holders: dict[int, int | None]  # unit id -> agent id (None: nobody)
@@ -62,9 +64,11 @@ class SyncOutcome:
     completed_agents: list[int] = field(default_factory=list)
 
 
-def snapshot(run_id: int) -> Snapshot:
-    """The run's open units and their holders (writer thread)."""
-    units = list(Unit.select().where((Unit.task_run == run_id) & Unit.status.in_([s.value for s in _LIVE_OPEN])))
+def snapshot(run_id: int, which: str) -> Snapshot:
+    """The run's units a sync asks about (`CrowdProvider.in_run_sync_units`: "held" or every "open" one) and
+    their holders (writer thread)."""
+    statuses = _HELD if which == "held" else _LIVE_OPEN
+    units = list(Unit.select().where((Unit.task_run == run_id) & Unit.status.in_([s.value for s in statuses])))
     return Snapshot(units, {unit.id: unit.agent_id for unit in units})
 
 
@@ -85,7 +89,7 @@ def apply_live_drifts(pool: WorkerPool, taken: Snapshot, drifts: list[UnitDrift]
         elif unit is not None and unit.id in publishing:
             done("kept: it is being published here; the next sync looks again")
         elif unit is not None and unit.id not in taken.holders:
-            done(f"kept: it was not open when the platform was asked ({unit.status} here)")
+            done(f"kept: the platform was not asked about it ({unit.status} here)")
         elif unit is not None and unit.agent_id != taken.holders[unit.id]:
             done("kept: someone else holds it here since the platform was asked")
         elif kind is DriftKind.UNKNOWN_HERE:
@@ -164,9 +168,9 @@ class PlatformSync:
                 )
 
     async def sync_once(self) -> SyncOutcome:
-        """Ask the platform about the open units once and apply what it reports."""
+        """Ask the platform about the run's units once and apply what it reports."""
         ctx = self.pool.ctx
-        taken = await self.writer.call(snapshot, ctx.run.id)
+        taken = await self.writer.call(snapshot, ctx.run.id, ctx.provider.in_run_sync_units)
         drifts = list(await self.calls.call(ctx.provider.reconcile_units, ctx.run, taken.units)) if taken.units else []
         outcome = await self.writer.call(apply_live_drifts, self.pool, taken, drifts) if drifts else SyncOutcome()
         for agent_id in outcome.returned_agents:
