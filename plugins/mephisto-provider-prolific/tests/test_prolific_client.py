@@ -128,6 +128,27 @@ def test_list_follows_next_links() -> None:
     assert str(seen[1].url) == "https://api.example/api/v1/x/?page=2"
 
 
+def test_a_list_is_read_past_a_thousand_pages_and_a_next_link_that_loops_is_a_clear_error() -> None:
+    def pages(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("page", "1"))
+        following = f"https://api.example/api/v1/x/?page={number + 1}" if number < 1200 else None
+        return httpx.Response(200, json={"results": [{"id": str(number)}], "_links": {"next": {"href": following}}})
+
+    users, read = make_client(pages, []).listing("x/", User)
+    assert read == 1200 and users[-1].id == "1200"  # a study of 120,000 submissions, 100 a page
+
+    looping, _ = scripted(
+        *[
+            httpx.Response(
+                200, json={"results": [], "_links": {"next": {"href": f"https://api.example/api/v1/x/?page={page}"}}}
+            )
+            for page in (2, 3, 2)
+        ]
+    )
+    with pytest.raises(ProlificAPIError, match=r"pages of GET x/ lead back to .*page=2: the list never ends"):
+        make_client(looping, []).list_models("x/", User)
+
+
 def test_an_answer_of_the_wrong_shape_is_a_clear_error() -> None:
     handler, _ = scripted(httpx.Response(200, json={"name": "no id"}))
     with pytest.raises(ProlificAPIError, match="not a User"):

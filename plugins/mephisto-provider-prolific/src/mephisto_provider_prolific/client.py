@@ -161,7 +161,7 @@ class ProlificClient:
 
     def _pages(self, path: str, params: dict[str, Any] | None) -> Iterator[list[Any]]:
         answer = self.request("GET", path, params=params)
-        pages = 1
+        followed: set[str] = set()
         while True:
             if isinstance(answer, list):
                 yield answer
@@ -171,10 +171,14 @@ class ProlificClient:
             yield answer["results"]
             next_link = (answer.get("_links") or {}).get("next") or {}
             href = next_link.get("href") if isinstance(next_link, dict) else None
-            if not href or pages >= 1000:
+            if not href:
                 return
+            # The whole list, however long (it stopped silently at 1,000 pages before): only a next link seen
+            # already, a loop, ends it, as an error.
+            if href in followed:
+                raise ProlificAPIError(f"Prolific's pages of GET {path} lead back to {href}: the list never ends")
+            followed.add(href)
             answer = self.request("GET", str(href).removeprefix(str(self._http.base_url)))
-            pages += 1
 
 
 def _parse(model: type[ModelT], data: Any, path: str) -> ModelT:
