@@ -27,6 +27,7 @@ class HeldSubmissions:
 
     def __init__(self) -> None:
         self._pages: dict[str, int] = {}  # study id -> pages its last listing took
+        self._unknown: set[str] = set()  # sessions Prolific did not know, warned about once
         self._lock = threading.Lock()
 
     def read(
@@ -41,7 +42,7 @@ class HeldSubmissions:
             listings = at_once(lambda study_id: self._list(api, study_id), study_ids, "prolific-list")
             return [(study_id, s) for study_id, found in listings for s in found if s.id in wanted]
         studies = set(study_ids)
-        read = at_once(lambda session: _read_one(api, session), list(sessions), "prolific-sync")
+        read = at_once(lambda session: self._read_one(api, session), list(sessions), "prolific-sync")
         return [(s.study_id, s) for s in read if s is not None and (s.study_id is None or s.study_id in studies)]
 
     def listing_is_cheaper(self, study_ids: Sequence[str], held: int) -> bool:
@@ -52,20 +53,25 @@ class HeldSubmissions:
             pages = max(self._pages.get(study_id, 1) for study_id in study_ids)
         return listing_beats_each(held, pages)
 
+    def _read_one(self, api: ProlificAPI, session: str) -> Submission | None:
+        try:
+            return api.submission_state(session)
+        except ProlificAPIError as exc:
+            if exc.status not in (403, 404):
+                raise
+        # A SESSION_ID that is not one of this account's submissions (typed into a link by hand): nothing to
+        # reconcile there, as a listing of the studies would not show it either. Said once, not every sync.
+        with self._lock:
+            first_time = session not in self._unknown
+            self._unknown.add(session)
+        if first_time:
+            log.warning(
+                "Prolific has no submission %s for this account; its unit stays held until it times out", session
+            )
+        return None
+
     def _list(self, api: ProlificAPI, study_id: str) -> tuple[str, list[Submission]]:
         submissions, pages = api.submissions_listing(study_id)
         with self._lock:
             self._pages[study_id] = pages
         return study_id, submissions
-
-
-def _read_one(api: ProlificAPI, session: str) -> Submission | None:
-    try:
-        return api.submission_state(session)
-    except ProlificAPIError as exc:
-        if exc.status not in (403, 404):
-            raise
-        # A SESSION_ID that is not one of this account's submissions (typed into a link by hand): nothing to
-        # reconcile there, as a listing of the studies would not show it either.
-        log.warning("Prolific has no submission %s for this account (%s); its unit stays held", session, exc)
-        return None
