@@ -4,6 +4,7 @@ as JSON, filtered by task and worker; SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -50,7 +51,7 @@ def test_payments_table_shows_paid_and_pending_with_totals(paid: SubmittedRun, m
     result = run_mephisto("payments", "--task", "study", env=mephisto_cli_env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    rows = [line for line in lines if "│" in line and ("reward" in line or "bonus" in line)]
+    rows = [line for line in lines if re.match(r"\s*\d{4}-\d\d-\d\d ", line)]  # a payment's first line: its date
     assert len(rows) == 3
     assert "alice" in rows[0] and "reward" in rows[0] and "0.50 USD" in rows[0] and "paid" in rows[0]
     assert "alice" in rows[1] and "bonus" in rows[1] and "1.00 USD" in rows[1] and "thorough" in rows[1]
@@ -91,3 +92,35 @@ def test_no_payments_yet(database: Database, mephisto_cli_env: dict[str, str]) -
         "payments": [],
         "totals": {},
     }
+
+
+def test_a_long_ledger_lists_the_latest_paid_and_every_pending_or_failed_payment(
+    database: Database, make_submitted_run: Callable[..., SubmittedRun], mephisto_cli_env: dict[str, str]
+) -> None:
+    study = make_submitted_run(62, provider_type="paytest", task_name="big", workers=("alice",))
+    with database.write():
+        for index, unit in enumerate(study.units):
+            status = "failed" if index == 0 else "pending" if index == 1 else "paid"
+            Payment.create(
+                idempotency_key=f"bonus:unit-{unit.id}",
+                kind="bonus",
+                status=status,
+                requester=study.run.requester_id,
+                worker=unit.worker_id,
+                task=study.task.id,
+                unit=unit.id,
+                amount=Decimal("1.00"),
+                provider_type="paytest",
+                reason=f"r{index:02d}",
+            )
+    shown = run_mephisto("payments", env=mephisto_cli_env)
+    assert shown.returncode == 0, shown.stderr
+    listed = [line.split()[-1] for line in shown.stdout.splitlines() if re.match(r"\s*\d{4}-\d\d-\d\d ", line)]
+    # the failed and the pending ones (the oldest two), then the latest 50 of the 60 paid
+    assert listed == ["r00", "r01"] + [f"r{index:02d}" for index in range(12, 62)]
+    assert "52 of 62 payments: 10 older paid ones left out (--paid 0 lists all)" in shown.stdout
+    assert "Total USD: paid 60.00 (fees 0), pending 1.00 (fees 0), failed 1.00 (fees 0)" in shown.stdout
+    every = run_mephisto("payments", "--paid", "0", env=mephisto_cli_env)
+    assert sum(bool(re.match(r"\s*\d{4}-", line)) for line in every.stdout.splitlines()) == 62
+    assert "left out" not in every.stdout
+    assert len(json.loads(run_mephisto("payments", "--json", env=mephisto_cli_env).stdout)["payments"]) == 62
