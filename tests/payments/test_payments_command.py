@@ -112,6 +112,9 @@ def test_a_long_ledger_lists_the_latest_paid_and_every_pending_or_failed_payment
                 amount=Decimal("1.00"),
                 provider_type="paytest",
                 reason=f"r{index:02d}",
+                error="the platform refused: no assignment of this worker is eligible for a bonus"
+                if index == 0
+                else "",
             )
     shown = run_mephisto("payments", env=mephisto_cli_env)
     assert shown.returncode == 0, shown.stderr
@@ -119,6 +122,10 @@ def test_a_long_ledger_lists_the_latest_paid_and_every_pending_or_failed_payment
     # the failed and the pending ones (the oldest two), then the latest 50 of the 60 paid
     assert listed == ["r00", "r01"] + [f"r{index:02d}" for index in range(12, 62)]
     assert "52 of 62 payments: 10 older paid ones left out (--paid 0 lists all)" in shown.stdout
+    # a refusal's words under the table, where they do not squeeze the other columns
+    assert "failed [1]" in shown.stdout
+    refusal = "[1] bonus of 1.00 USD to alice: the platform refused: no assignment of this worker is eligible"
+    assert refusal in " ".join(shown.stdout.split())
     assert "Total USD: paid 60.00 (fees 0), pending 1.00 (fees 0), failed 1.00 (fees 0)" in shown.stdout
     every = run_mephisto("payments", "--paid", "0", env=mephisto_cli_env)
     assert sum(bool(re.match(r"\s*\d{4}-", line)) for line in every.stdout.splitlines()) == 62

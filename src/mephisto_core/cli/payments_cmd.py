@@ -109,8 +109,10 @@ def _print(records: list[PaymentRecord], totals: dict[str, dict[str, dict[str, s
         whole = column not in ("task", "worker", "reason")  # numbers, dates and words kept on one line
         numeric = column in ("unit", "amount", "fee")
         table.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=whole)
+    refusals = [r for r in shown if r.error]
     for r in shown:
-        status = r.status if not r.error else f"{r.status}: {r.error}"
+        # A refusal's words go under the table, numbered: a sentence in a column squeezes every other one.
+        status = f"{r.status} [{refusals.index(r) + 1}]" if r.error else r.status
         table.add_row(
             r.created_at.replace("T", " ")[:16],
             r.task or "",
@@ -123,6 +125,8 @@ def _print(records: list[PaymentRecord], totals: dict[str, dict[str, dict[str, s
             r.reason,
         )
     out.print(table)
+    for number, r in enumerate(refusals, start=1):
+        out.print(Text(f"[{number}] {r.kind} of {r.amount} {r.currency} to {r.worker}: {r.error}", style="red"))
     for currency, by_status in totals.items():
         parts = [f"{status} {v['total']} (fees {v['fee']})" for status, v in by_status.items()]
         out.print(Text(f"Total {currency}: " + ", ".join(parts)))
