@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from _review_app import ReviewAppFailed, open_review_app
@@ -90,7 +91,7 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
         return {"seconds": seconds, "prolific_calls": by_kind}
 
 
-def _seed(fake: FakeProlific, data_dir: Any, units: int, settings: dict[str, str]) -> tuple[list[int], list[str]]:
+def _seed(fake: FakeProlific, data_dir: Path, units: int, settings: dict[str, str]) -> tuple[list[int], list[str]]:
     """The run's submitted units (ids) and their participants' sessions, set up through the provider as a launch
     would (its study and records in the data dir the review app reads)."""
     database = open_database(None, data_dir / "mephisto.db")

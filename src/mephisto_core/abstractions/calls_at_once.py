@@ -21,14 +21,15 @@ PROVIDER_CALLS_AT_ONCE = 8
 LONG_LISTING_PAGES = 100
 
 
-def at_once(fn: Callable[[T], R], items: Sequence[T], what: str, at_most: int = PROVIDER_CALLS_AT_ONCE) -> list[R]:
-    """`fn(item)` for each of `items`, `at_most` at a time; the results in order.
+def at_once(fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
+    """`fn(item)` for each of `items`, `PROVIDER_CALLS_AT_ONCE` at a time; the results in order.
 
     A failure is raised once every call has finished, so the others' effects at the platform stand and a retry
     finds them. `what` names the threads (seen in a profile or a stack dump)."""
-    if len(items) < 2 or at_most < 2:
+    if len(items) < 2:
         return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(at_most, len(items)), thread_name_prefix=f"provider-{what}") as pool:
+    workers = min(PROVIDER_CALLS_AT_ONCE, len(items))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"provider-{what}") as pool:
         futures = [pool.submit(fn, item) for item in items]
     return [future.result() for future in futures]
 

@@ -110,9 +110,10 @@ def _print(records: list[PaymentRecord], totals: dict[str, dict[str, dict[str, s
         numeric = column in ("unit", "amount", "fee")
         table.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=whole)
     refusals = [r for r in shown if r.error]
+    numbers = {r.id: number for number, r in enumerate(refusals, start=1)}
     for r in shown:
         # A refusal's words go under the table, numbered: a sentence in a column squeezes every other one.
-        status = f"{r.status} [{refusals.index(r) + 1}]" if r.error else r.status
+        status = f"{r.status} [{numbers[r.id]}]" if r.error else r.status
         table.add_row(
             r.created_at.replace("T", " ")[:16],
             r.task or "",

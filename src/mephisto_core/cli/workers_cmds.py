@@ -35,15 +35,16 @@ def _print(rows: list[dict[str, Any]], as_json: bool, title: str, empty: str) ->
     if not rows:
         click.echo(empty)
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from mephisto_core.cli._tables import console
 
     table = Table(title=title)
     for column in rows[0]:
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
-    Console().print(table)
+    console().print(table)
 
 
 provider_option = click.option("--provider", default=None, help="Provider type, when several know the name.")
@@ -243,8 +244,9 @@ def _print_worker_table(rows: list[dict[str, Any]]) -> None:
     """The workers as a table that fits an 80-column terminal: a 24-character Prolific id and the longest
     provider name fit whole; the three verdict counts share one column (accepted/soft-rejected/rejected)."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
+
+    from mephisto_core.cli._tables import console
 
     table = Table(
         title="Workers",
@@ -270,7 +272,7 @@ def _print_worker_table(rows: list[dict[str, Any]]) -> None:
             "-" if rate is None else f"{rate:.0%}",
             "yes" if row["blocked"] else "",
         )
-    Console().print(table)
+    console().print(table)
 
 
 @workers.command("show")
@@ -300,8 +302,9 @@ def show_worker(worker: str, provider: str | None, recent: int, as_json: bool) -
 
 def _print_worker_details(details: dict[str, Any]) -> None:
     """The summary as lines and the qualifications and latest reviews as tables, readable at 80 columns."""
-    from rich.console import Console
     from rich.table import Table
+
+    from mephisto_core.cli._tables import console
 
     summary = details["summary"]
     rate = summary["approval_rate"]
@@ -312,14 +315,14 @@ def _print_worker_details(details: dict[str, Any]) -> None:
     )
     click.echo(f"  approval rate: {'-' if rate is None else f'{rate:.0%}'}")
     click.echo(f"  blocked: {'yes' if summary['blocked'] else 'no'}")
-    console = Console()
+    out = console()
     if details["qualifications"]:
         table = Table(title="Qualifications")
         for column in ("name", "value", "updated"):
             table.add_column(column, overflow="fold")
         for qualification in details["qualifications"]:
             table.add_row(qualification["name"], str(qualification["value"]), _when(qualification["updated"]))
-        console.print(table)
+        out.print(table)
     else:
         click.echo("No qualifications.")
     reviews, count = details["reviews"], details["review_count"]
@@ -335,7 +338,7 @@ def _print_worker_details(details: dict[str, Any]) -> None:
         table.add_row(
             review["kind"], str(review["unit"] or ""), amount, review["feedback"] or "", _when(review["when"])
         )
-    console.print(table)
+    out.print(table)
 
 
 def _when(moment: Any) -> str:
