@@ -127,6 +127,8 @@ BENCH_RUNS: list[tuple[str, list[str]]] = [
     # PostgreSQL and SQLite at the same load, one after the other: the ratio of their units/s (issue 20).
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql"]),
     ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "sqlite"]),
+    # PostgreSQL "on another machine": 1 ms added each way by a relay (a round trip of ~2.5 ms, a cloud database).
+    ("load_e2e", ["--workers", "100", "--units", "3000", "--db", "postgresql", "--db-one-way-ms", "1"]),
     # The default (`auto`: the router in its own process on 2+ cores) and the router in the operator's process.
     ("load_e2e", ["--workers", "1000", "--units", "15000"]),
     ("load_e2e", ["--workers", "1000", "--units", "15000", "--router-mode", "in_process"]),

@@ -41,6 +41,7 @@ from typing import Any
 
 from _cpu_timeline import CpuTimeline
 from _db_check import check_database
+from _latency_proxy import start_relay
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
 from _pg_wal import wal_position
@@ -95,6 +96,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=3000, help="data rows, one unit each (default 3000)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument(
+        "--db-one-way-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="--db postgresql: reach the server through a relay that delays each way by MS (a database on another "
+        "machine; rounded up to whole milliseconds, the round trip it gives is measured and reported)",
+    )
     parser.add_argument(
         "--think-seconds",
         type=float,
@@ -165,6 +174,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--with-files needs --client simulated (the lean client sends no uploads)")
     if args.mephisto is not None and not os.access(args.mephisto, os.X_OK):
         parser.error(f"--mephisto {args.mephisto}: not an executable file")
+    if args.db_one_way_ms is not None and (args.db != "postgresql" or args.db_one_way_ms < 0):
+        parser.error(f"--db-one-way-ms needs --db postgresql and at least 0, got {args.db_one_way_ms}")
     if args.arrival_seconds < 0:
         parser.error(f"--arrival-seconds must not be negative, got {args.arrival_seconds}")
     if args.think_seconds < 0:
@@ -636,11 +647,20 @@ def main(argv: list[str] | None = None) -> int:
         env = isolated_env(workdir, MEPHISTO_LOG_LEVEL=args.log_level)
         database_url = None
         database_pid = None
+        relay = None
         if args.db == "postgresql":
             database_url, database_pid = throwaway_postgres(stack)
             env["MEPHISTO_DATABASE_URL"] = database_url
+            if args.db_one_way_ms is not None:
+                relay = start_relay(stack, database_url, args.db_one_way_ms)
+                env["MEPHISTO_DATABASE_URL"] = relay.url  # the server only; the checks read the database directly
         outcome = run(args, workdir, env, database_pid, database_url)
         summary = summarise(args, outcome, database_url, data_dir, before)
+        if relay is not None:
+            summary["db_one_way_ms"] = args.db_one_way_ms
+            summary["db_round_trip_ms"] = relay.round_trip_ms
+            # The relay's CPU for the whole launch (set-up included): it shares the cores with everything measured.
+            summary["db_relay_cpu_s"] = round(relay.cpu_seconds(), 2)
     print(json.dumps(summary))
     return 0 if summary["db_matches_acks"] and not summary["bot_crashes"] else 1
 

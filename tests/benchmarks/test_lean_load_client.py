@@ -12,9 +12,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -212,6 +214,88 @@ def test_a_short_load_e2e_run_on_postgresql_measures_the_database_servers_cpu() 
     # each claim and submission logs its agent and unit rows and their index entries: some hundreds of bytes
     assert 200 < result["database_wal_bytes_per_unit"] < 100_000
     assert result["database_bytes_written_per_unit"] is None  # the server's log, not the operator's, above
+
+
+def test_a_load_e2e_run_through_the_latency_relay_reports_the_round_trip_it_got() -> None:
+    if find_postgres_bin_dir() is None:
+        unavailable("PostgreSQL's initdb and pg_ctl are not installed")
+    result = _json_line_of(
+        "load_e2e.py",
+        "--workers",
+        "4",
+        "--units",
+        "200",
+        "--processes",
+        "1",
+        "--db",
+        "postgresql",
+        "--db-one-way-ms",
+        "3",
+    )
+    assert result["db_matches_acks"] is True and result["acknowledged"] == 200
+    assert result["db_one_way_ms"] == 3.0
+    assert 6.0 <= result["db_round_trip_ms"] < 60.0  # 3 ms each way, and the relay's own time
+    assert result["db_relay_cpu_s"] > 0
+
+
+def test_the_latency_relay_delays_each_way_and_keeps_the_order() -> None:
+    relay_module = _benchmark_module("_latency_proxy")
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(65536):
+                received.append(data)
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    relay = subprocess.Popen(
+        [
+            sys.executable,
+            relay_module.__file__,
+            "--upstream",
+            f"127.0.0.1:{server.getsockname()[1]}",
+            "--one-way-ms",
+            "25",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert relay.stdout is not None
+        client = socket.create_connection(("127.0.0.1", int(relay.stdout.readline())), timeout=10)
+        with client:
+            started = time.perf_counter()
+            client.sendall(b"ping")
+            assert client.recv(16) == b"ping"
+            assert time.perf_counter() - started >= 0.05  # 25 ms there and 25 ms back
+            pieces = [f"{i:04d}".encode() for i in range(500)]
+            for piece in pieces:
+                client.sendall(piece)
+            echoed = b""
+            while len(echoed) < 2000:
+                echoed += client.recv(65536)
+            assert echoed == b"".join(pieces)
+            client.shutdown(socket.SHUT_WR)
+            assert client.recv(16) == b""  # the end of one side reaches the other, and comes back
+    finally:
+        relay.terminate()
+        assert relay.wait(10) == 0
+        server.close()
+
+
+def test_load_e2e_refuses_a_relay_without_postgresql() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "load_e2e.py"), "--db-one-way-ms", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--db-one-way-ms needs --db postgresql and at least 0, got 1.0" in done.stderr
 
 
 def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:
