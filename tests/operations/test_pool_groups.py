@@ -323,6 +323,8 @@ def test_a_key_used_twice_in_one_batch_is_stored_once_and_the_second_gets_the_us
 class _AddingGroup:
     """Writes a worker for every job together (one by one: a worker each too)."""
 
+    commits_per_statement = False  # all or nothing, in the batch's transaction
+
     def __repr__(self) -> str:
         return "<adding group>"
 

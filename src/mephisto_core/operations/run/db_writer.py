@@ -63,6 +63,12 @@ class JobGroup(Protocol):
     A batch's jobs of a group run together before its other jobs, in a savepoint of their own.
     """
 
+    #: Every statement `run_together` sends leaves the database consistent on its own (reads, rows that are found
+    #: or created, then one statement that does the jobs' work). On PostgreSQL a batch of only this group's jobs
+    #: then runs it outside a transaction: each statement commits as it completes, so the batch takes one round
+    #: trip instead of two (its statement, then COMMIT), and its answers go out as soon as the statement is done.
+    commits_per_statement: bool
+
     def run_one(self, *args: Any) -> Any:
         """One job the usual way: in its own savepoint, in the batch's order."""
 
@@ -71,7 +77,8 @@ class JobGroup(Protocol):
         None for a job to run the usual way afterwards (`run_one`).
 
         All or nothing: when it raises, every statement it sent is undone and each job runs the usual way, so it
-        must change nothing outside the database before its last statement succeeded.
+        must change nothing outside the database before its last statement succeeded. (A group that
+        `commits_per_statement` keeps what its earlier statements did; its jobs still run the usual way.)
         """
 
 
@@ -192,6 +199,10 @@ class DatabaseWriter:
             log.warning("the database writer's savepoints write a temporary file: %s", exc)
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        if not self.database.is_sqlite and (group := _group_alone(batch)) is not None:
+            batch = self._run_outside_transaction(group, batch)
+            if not batch:
+                return
         outcomes: list[tuple[_Job, bool, Any]] = []
         started = time.perf_counter()
         deferred = _defer_begin(self.database) if not self.database.is_sqlite else None
@@ -219,6 +230,25 @@ class DatabaseWriter:
         self.jobs_done += len(outcomes)
         metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
         self._deliver(outcomes)
+
+    def _run_outside_transaction(self, group: JobGroup, batch: list[_Job]) -> list[_Job]:
+        """PostgreSQL: `group.run_together` for the whole batch, each statement committing on its own; delivers
+        the jobs it did and returns the others, to run the usual way in a transaction."""
+        started = time.perf_counter()
+        _nothing_deferred(self.database)  # the same cursor as in a transaction, with no BEGIN to send
+        try:
+            with _driver_errors:
+                results = group.run_together([job.args for job in batch])
+        except Exception as exc:  # nothing of the failed statement stayed: each job runs the usual way
+            _GROUP_FAILURES.report(len(batch), group, exc)
+            return batch
+        outcomes = [(job, True, result[0]) for job, result in zip(batch, results, strict=True) if result is not None]
+        if outcomes:
+            self.batches += 1
+            self.jobs_done += len(outcomes)
+            metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
+            self._deliver(outcomes)
+        return [job for job, result in zip(batch, results, strict=True) if result is None]
 
     def _log_failed_batch(self, jobs: int, exc: Exception) -> None:
         now = time.monotonic()
@@ -266,6 +296,17 @@ class ArrivalRate:
     def expects_more_within(self, seconds: float) -> bool:
         """Whether at this rate at least one more job arrives within `seconds`."""
         return self.per_second * seconds >= 1.0
+
+
+def _group_alone(batch: list[_Job]) -> JobGroup | None:
+    """The group of a batch of two or more jobs all of one group that `commits_per_statement`, else None."""
+    group = batch[0].group
+    if len(batch) < 2 or group is None or not group.commits_per_statement:
+        return None
+    for job in batch:
+        if job.group is not group or isinstance(job.future, asyncio.Future):
+            return None
+    return group
 
 
 def _run_groups(
@@ -387,6 +428,13 @@ _deferring_cursor: type | None = None
 
 def _defer_begin(database: Database) -> _Deferred:
     """Make the writer's PostgreSQL connection hold the batch's BEGIN back until its first statement."""
+    deferred = _nothing_deferred(database)
+    deferred.defer_begin = True
+    return deferred
+
+
+def _nothing_deferred(database: Database) -> _Deferred:
+    """The writer's PostgreSQL connection with its deferring cursor and nothing held back (yet)."""
     global _deferring_cursor
     connection = database.db.connection()
     if _deferring_cursor is None:
@@ -397,7 +445,6 @@ def _defer_begin(database: Database) -> _Deferred:
     if deferred is None:
         deferred = _DEFERRED[connection] = _Deferred()
     deferred.clear()
-    deferred.defer_begin = True
     return deferred
 
 

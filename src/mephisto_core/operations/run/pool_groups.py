@@ -43,6 +43,8 @@ Together = tuple[Any] | None  # (result,) for a job done together, None for one 
 class _PoolGroup:
     """A `JobGroup` of one worker pool's jobs (named in the writer's log by its class)."""
 
+    commits_per_statement = False
+
     def __init__(self, pool: WorkerPool) -> None:
         self.pool = pool
 
@@ -235,7 +237,13 @@ class _Completions:
 class PoolGroup(_PoolGroup):
     """A batch's hellos (jobs `(HELLO, *args)`) and submissions (`(SUBMIT, *args)`) of one pool: each kind as
     `HelloGroup` and `SubmitGroup` run it, and on PostgreSQL the claim and the completion in one statement, one
-    round trip fewer per batch (`claim_and_complete_many`)."""
+    round trip fewer per batch (`claim_and_complete_many`).
+
+    Its statements stand on their own (`JobGroup.commits_per_statement`): reads of the workers' standing, the
+    batch's new workers found or created, then the one statement that claims and stores. So on PostgreSQL a batch
+    of only hellos and submissions is one round trip: that statement, committing as it completes."""
+
+    commits_per_statement = True
 
     def __init__(self, pool: WorkerPool) -> None:
         super().__init__(pool)

@@ -1,0 +1,155 @@
+"""A batch of only one group's jobs, for a group whose statements stand on their own (`commits_per_statement`).
+
+On PostgreSQL such a batch runs outside a transaction: its one statement commits as it completes, one round trip
+instead of two. Its answers still go out only once what they report is committed; a failing statement leaves its
+jobs to the usual way; a batch with any other job keeps the transaction. SQLite always runs the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from typing import Any
+
+import pytest
+
+from mephisto_core.data_model import Database, Worker
+from mephisto_core.operations.run import db_writer
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.testing.pytest_plugin import DatabaseTarget
+
+
+class _StandingGroup:
+    """Adds a worker per job: together in one INSERT; one by one, a worker each."""
+
+    commits_per_statement = True
+
+    def __init__(self, fail_together: bool = False) -> None:
+        self.fail_together = fail_together
+
+    def __repr__(self) -> str:
+        return "<standing group>"
+
+    def run_one(self, name: str) -> int:
+        worker_id: int = Worker.create(provider_type="test", name=name).id
+        return worker_id
+
+    def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        if self.fail_together:
+            Worker.create(provider_type="test", name="found-first")  # a statement that stands on its own
+            Worker.insert_many([{"provider_type": "test", "name": "dup"}] * 2).execute()  # the unique index fails
+        rows = [{"provider_type": "test", "name": name} for (name,) in jobs if name != "later"]
+        ids = {
+            name: worker_id for worker_id, name in Worker.insert_many(rows).returning(Worker.id, Worker.name).tuples()
+        }
+        return [(ids[name],) if name in ids else None for (name,) in jobs]
+
+
+def _committed_names(target: DatabaseTarget) -> list[str]:
+    """The workers another connection sees: what is committed."""
+    if target.url is None:
+        with sqlite3.connect(target.sqlite_path) as conn:
+            return sorted(name for (name,) in conn.execute("SELECT name FROM worker"))
+    import psycopg2
+
+    conn = psycopg2.connect(target.url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT name FROM worker")
+            return sorted(name for (name,) in cur.fetchall())
+    finally:
+        conn.close()
+
+
+async def _one_batch(
+    writer: DatabaseWriter, group: Any, names: list[str], target: DatabaseTarget, plain: str | None = None
+) -> tuple[list[Any], list[list[str]]]:
+    """Queue the group's jobs (and a plain job adding `plain`) before the writer starts, so that they share a
+    batch. Returns the answers and, for each, what another connection saw committed as it was delivered."""
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in names]
+    seen: list[list[str]] = []
+    for future, name in zip(futures, names, strict=True):
+
+        def done(ok: bool, result: Any, future: asyncio.Future[Any] = future) -> None:
+            seen.append(_committed_names(target))
+            future.set_result(result if ok else ("error", result))
+
+        writer.call_grouped_then(group, (name,), done)
+    extra = asyncio.ensure_future(writer.call(_StandingGroup().run_one, plain)) if plain else None
+    await asyncio.sleep(0)
+    writer.start()
+    try:
+        answers = list(await asyncio.gather(*futures))
+        if extra is not None:
+            await extra
+        return answers, seen
+    finally:
+        writer.stop()
+
+
+@pytest.fixture
+def sent(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the writer's PostgreSQL connection sends, one entry per round trip (nothing on SQLite)."""
+    statements: list[str] = []
+    if database.is_sqlite:
+        return statements
+    from psycopg2.extensions import cursor
+
+    class Counting(cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            statements.append(query if isinstance(query, str) else str(query))
+            return super().execute(query, vars)
+
+    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
+    return statements
+
+
+def test_a_batch_of_one_standing_group_is_one_round_trip_and_answered_once_committed(
+    database: Database, database_target: DatabaseTarget, sent: list[str]
+) -> None:
+    writer = DatabaseWriter(database)
+    answers, seen = asyncio.run(_one_batch(writer, _StandingGroup(), ["a", "b", "c"], database_target))
+    assert answers == [Worker.get(Worker.name == name).id for name in ("a", "b", "c")]
+    assert seen == [["a", "b", "c"]] * 3  # each answer went out with all three committed
+    assert writer.batches == 1
+    if not database.is_sqlite:
+        assert len(sent) == 1, sent  # the INSERT alone: no BEGIN, no COMMIT
+        assert sent[0].startswith("INSERT"), sent
+
+
+def test_a_job_the_group_leaves_runs_the_usual_way_after_it(
+    database: Database, database_target: DatabaseTarget, sent: list[str]
+) -> None:
+    writer = DatabaseWriter(database)
+    answers, _ = asyncio.run(_one_batch(writer, _StandingGroup(), ["a", "later", "b"], database_target))
+    assert answers == [Worker.get(Worker.name == name).id for name in ("a", "later", "b")]
+    if not database.is_sqlite:
+        assert sent[0].startswith("INSERT") and "BEGIN" not in sent[0], sent
+        assert sent[1].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent
+
+
+def test_a_failed_statement_leaves_the_jobs_to_the_usual_way_and_keeps_what_stood_before_it(
+    database: Database, database_target: DatabaseTarget, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    monkeypatch.setattr(db_writer, "_GROUP_FAILURES", db_writer._GroupFailures())  # none said recently
+    caplog.set_level(logging.WARNING, logger=db_writer.__name__)
+    writer = DatabaseWriter(database)
+    answers, _ = asyncio.run(_one_batch(writer, _StandingGroup(fail_together=True), ["a", "b"], database_target))
+    assert answers == [Worker.get(Worker.name == name).id for name in ("a", "b")]
+    assert "ran one by one after their shared statement failed" in caplog.text
+    # Outside a transaction the statement before the failing one stays; in the batch's transaction it is undone.
+    expected = ["a", "b"] if database.is_sqlite else ["a", "b", "found-first"]
+    assert _committed_names(database_target) == expected
+
+
+def test_a_batch_with_another_job_keeps_its_transaction(
+    database: Database, database_target: DatabaseTarget, sent: list[str]
+) -> None:
+    writer = DatabaseWriter(database)
+    answers, seen = asyncio.run(_one_batch(writer, _StandingGroup(), ["a", "b"], database_target, plain="p"))
+    assert answers == [Worker.get(Worker.name == name).id for name in ("a", "b")]
+    assert seen == [["a", "b", "p"]] * 2  # one commit for the whole batch
+    if not database.is_sqlite:
+        assert sent[0].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent
