@@ -27,6 +27,7 @@ class _StandingGroup:
 
     def __init__(self, fail_together: bool = False) -> None:
         self.fail_together = fail_together
+        self.together_calls = 0
 
     def __repr__(self) -> str:
         return "<standing group>"
@@ -36,10 +37,11 @@ class _StandingGroup:
         return worker_id
 
     def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        self.together_calls += 1
         if self.fail_together:
             Worker.create(provider_type="test", name="found-first")  # a statement that stands on its own
             Worker.insert_many([{"provider_type": "test", "name": "dup"}] * 2).execute()  # the unique index fails
-        rows = [{"provider_type": "test", "name": name} for (name,) in jobs if name != "later"]
+        rows = [{"provider_type": "test", "name": name} for (name,) in jobs if not name.startswith("later")]
         ids = {
             name: worker_id for worker_id, name in Worker.insert_many(rows).returning(Worker.id, Worker.name).tuples()
         }
@@ -123,11 +125,15 @@ def test_a_job_the_group_leaves_runs_the_usual_way_after_it(
     database: Database, database_target: DatabaseTarget, sent: list[str]
 ) -> None:
     writer = DatabaseWriter(database)
-    answers, _ = asyncio.run(_one_batch(writer, _StandingGroup(), ["a", "later", "b"], database_target))
-    assert answers == [Worker.get(Worker.name == name).id for name in ("a", "later", "b")]
+    group = _StandingGroup()
+    names = ["a", "later", "b", "later-too"]
+    answers, _ = asyncio.run(_one_batch(writer, group, names, database_target))
+    assert answers == [Worker.get(Worker.name == name).id for name in names]
     if not database.is_sqlite:
+        assert group.together_calls == 1  # the two it left are not tried together again
         assert sent[0].startswith("INSERT") and "BEGIN" not in sent[0], sent
-        assert sent[1].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent
+        assert sent[1].startswith('BEGIN; SAVEPOINT "job1"; INSERT'), sent
+        assert sent[2].startswith('RELEASE SAVEPOINT "job1"; SAVEPOINT "job2"; INSERT') and sent[3] == "COMMIT", sent
 
 
 def test_a_failed_statement_leaves_the_jobs_to_the_usual_way_and_keeps_what_stood_before_it(
@@ -136,15 +142,17 @@ def test_a_failed_statement_leaves_the_jobs_to_the_usual_way_and_keeps_what_stoo
     monkeypatch.setattr(db_writer, "_GROUP_FAILURES", db_writer._GroupFailures())  # none said recently
     caplog.set_level(logging.WARNING, logger=db_writer.__name__)
     writer = DatabaseWriter(database)
-    answers, _ = asyncio.run(_one_batch(writer, _StandingGroup(fail_together=True), ["a", "b"], database_target))
+    group = _StandingGroup(fail_together=True)
+    answers, _ = asyncio.run(_one_batch(writer, group, ["a", "b"], database_target))
     assert answers == [Worker.get(Worker.name == name).id for name in ("a", "b")]
+    assert group.together_calls == 1  # not tried again in the transaction
     assert "ran one by one after their shared statement failed" in caplog.text
     # Outside a transaction the statement before the failing one stays; in the batch's transaction it is undone.
     expected = ["a", "b"] if database.is_sqlite else ["a", "b", "found-first"]
     assert _committed_names(database_target) == expected
 
 
-def test_a_batch_with_another_job_keeps_its_transaction(
+def test_a_batch_with_another_job_runs_the_group_in_its_transaction(
     database: Database, database_target: DatabaseTarget, sent: list[str]
 ) -> None:
     writer = DatabaseWriter(database)

@@ -199,10 +199,12 @@ class DatabaseWriter:
             log.warning("the database writer's savepoints write a temporary file: %s", exc)
 
     def _run_batch(self, batch: list[_Job]) -> None:
-        if not self.database.is_sqlite and (group := _group_alone(batch)) is not None:
-            batch = self._run_outside_transaction(group, batch)
+        tried_outside = False
+        if not self.database.is_sqlite and (groups := _standing_groups_only(batch)):
+            batch = self._run_outside_transaction(groups, batch)
             if not batch:
                 return
+            tried_outside = True  # what is left runs the usual way
         outcomes: list[tuple[_Job, bool, Any]] = []
         started = time.perf_counter()
         deferred = _defer_begin(self.database) if not self.database.is_sqlite else None
@@ -211,7 +213,7 @@ class DatabaseWriter:
                 savepoints: _JobSavepoints | _PostgresSavepoints = (
                     _JobSavepoints(self.database) if deferred is None else _PostgresSavepoints(self.database, deferred)
                 )
-                for job in _run_groups(batch, savepoints, outcomes):
+                for job in _run_groups(batch, savepoints, outcomes, skip_standing=tried_outside):
                     if not (isinstance(job.future, asyncio.Future) and job.future.cancelled()):
                         outcomes.append((job, *savepoints.run(job)))
         except Exception as exc:
@@ -231,24 +233,32 @@ class DatabaseWriter:
         metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
         self._deliver(outcomes)
 
-    def _run_outside_transaction(self, group: JobGroup, batch: list[_Job]) -> list[_Job]:
-        """PostgreSQL: `group.run_together` for the whole batch, each statement committing on its own; delivers
-        the jobs it did and returns the others, to run the usual way in a transaction."""
+    def _run_outside_transaction(self, by_group: list[list[_Job]], batch: list[_Job]) -> list[_Job]:
+        """PostgreSQL, a batch of only groups that `commits_per_statement`: each group's jobs run together, each
+        statement committing on its own, and are delivered at once. Returns the jobs the groups left (or all of a
+        group whose statement failed), in the batch's order, to run the usual way in a transaction."""
         started = time.perf_counter()
         _nothing_deferred(self.database)  # the same cursor as in a transaction, with no BEGIN to send
-        try:
-            with _driver_errors:
-                results = group.run_together([job.args for job in batch])
-        except Exception as exc:  # nothing of the failed statement stayed: each job runs the usual way
-            _GROUP_FAILURES.report(len(batch), group, exc)
+        outcomes: list[tuple[_Job, bool, Any]] = []
+        for jobs in by_group:
+            group = jobs[0].group
+            assert group is not None
+            try:
+                with _driver_errors:
+                    results = group.run_together([job.args for job in jobs])
+            except Exception as exc:  # nothing of the failed statement stayed: each job runs the usual way
+                _GROUP_FAILURES.report(len(jobs), group, exc)
+                continue
+            pairs = zip(jobs, results, strict=True)
+            outcomes += [(job, True, result[0]) for job, result in pairs if result is not None]
+        if not outcomes:
             return batch
-        outcomes = [(job, True, result[0]) for job, result in zip(batch, results, strict=True) if result is not None]
-        if outcomes:
-            self.batches += 1
-            self.jobs_done += len(outcomes)
-            metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
-            self._deliver(outcomes)
-        return [job for job, result in zip(batch, results, strict=True) if result is None]
+        self.batches += 1
+        self.jobs_done += len(outcomes)
+        metrics_hooks.observe_db_write(time.perf_counter() - started, len(outcomes))
+        self._deliver(outcomes)
+        done = {id(job) for job, _, _ in outcomes}
+        return [job for job in batch if id(job) not in done]
 
     def _log_failed_batch(self, jobs: int, exc: Exception) -> None:
         now = time.monotonic()
@@ -298,30 +308,37 @@ class ArrivalRate:
         return self.per_second * seconds >= 1.0
 
 
-def _group_alone(batch: list[_Job]) -> JobGroup | None:
-    """The group of a batch of two or more jobs all of one group that `commits_per_statement`, else None."""
-    group = batch[0].group
-    if len(batch) < 2 or group is None or not group.commits_per_statement:
-        return None
+def _groups_of(batch: list[_Job], standing: bool | None = None) -> list[list[_Job]]:
+    """The batch's jobs of each group with two or more of them (callers' callbacks, not futures), in the batch's
+    order; with `standing`, only the groups whose `commits_per_statement` is that."""
+    by_group: dict[int, list[_Job]] = {}
     for job in batch:
-        if job.group is not group or isinstance(job.future, asyncio.Future):
-            return None
-    return group
+        group = job.group
+        if group is None or isinstance(job.future, asyncio.Future):
+            continue
+        if standing is None or group.commits_per_statement == standing:
+            by_group.setdefault(id(group), []).append(job)
+    return [jobs for jobs in by_group.values() if len(jobs) >= 2]
+
+
+def _standing_groups_only(batch: list[_Job]) -> list[list[_Job]]:
+    """The batch's jobs by group when every job is of a group that `commits_per_statement` with two or more jobs
+    in the batch; else nothing (a batch with any other job runs in a transaction, its groups in savepoints)."""
+    groups = _groups_of(batch, standing=True)
+    return groups if sum(len(jobs) for jobs in groups) == len(batch) else []
 
 
 def _run_groups(
-    batch: list[_Job], savepoints: _JobSavepoints | _PostgresSavepoints, outcomes: list[tuple[_Job, bool, Any]]
+    batch: list[_Job],
+    savepoints: _JobSavepoints | _PostgresSavepoints,
+    outcomes: list[tuple[_Job, bool, Any]],
+    skip_standing: bool = False,
 ) -> list[_Job]:
     """Run the batch's jobs of each group with two or more of them together (`JobGroup.run_together`); returns
-    the jobs left to run one by one, in the batch's order."""
-    by_group: dict[int, list[_Job]] = {}
-    for job in batch:
-        if job.group is not None and not isinstance(job.future, asyncio.Future):
-            by_group.setdefault(id(job.group), []).append(job)
+    the jobs left to run one by one, in the batch's order. `skip_standing`: the groups that
+    `commits_per_statement` already ran outside the transaction, and their jobs here go the usual way."""
     done: set[int] = set()
-    for jobs in by_group.values():
-        if len(jobs) < 2:
-            continue
+    for jobs in _groups_of(batch, standing=False if skip_standing else None):
         group = jobs[0].group
         assert group is not None
         together = _Job(group.run_together, ([job.args for job in jobs],), _ignore, jobs[0].loop)
