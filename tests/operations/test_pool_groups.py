@@ -578,3 +578,58 @@ def test_when_the_commit_fails_the_jobs_done_together_are_told_too(database, mon
     answers = asyncio.run(_in_one_batch(writer, _AddingGroup(), [("w1",), ("w2",)]))
     assert [(kind, str(error)) for kind, error in answers] == [("error", "disk I/O error")] * 2
     assert Worker.select().count() == 0
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_while_the_run_offers_nothing_a_batch_of_hellos_is_refused_together_as_the_usual_way_refuses_each(
+    database, make_pool
+):
+    pool = make_pool(rows=4)
+    for name in ("alice", "bob", "carol"):
+        submitted_once(database, pool, name, f"{name}-1")
+    erin = hello(database, pool, "erin")  # holds the last unit
+    assert isinstance(erin, Assigned)
+    assert pool.refusal_for_all() is None  # nothing remembered yet: the usual way finds out
+    first = hello(database, pool, "dave")
+    assert first == Refused(Refusal.NO_UNITS)
+    assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)
+    call(database, grant_qualification, Worker.get(Worker.name == "carol"), BLOCK_QUALIFICATION, 1)
+    pool.remember_worker_ids({"carol": Worker.get(Worker.name == "carol").id})
+    group = HelloGroup(pool)
+    jobs = hellos("alice", "bob", "erin", "frank", "carol", "dave")
+    results = call(database, group.run_together, jobs)
+    refused = (Refused(Refusal.NO_UNITS),)
+    # Known and holding nothing: refused together. Erin holds a unit, frank is new, carol is blocked: the usual way.
+    assert results == [refused, refused, None, None, None, refused]
+    assert [call(database, group.run_one, *job) for job in jobs[:2]] == [refused[0]] * 2  # the usual way agrees
+    resumed = call(database, group.run_one, *jobs[2])
+    assert isinstance(resumed, Assigned) and resumed.agent_id == erin.agent_id
+    assert call(database, group.run_one, *jobs[4]) == Refused(Refusal.BLOCKED)
+    # The pool's group, which takes hellos and submissions, does the same with its hellos.
+    both = [(HELLO, *job) for job in hellos("alice", "bob")]
+    assert call(database, PoolGroup(pool).run_together, both) == [refused, refused]
+    pool.ctx.accepting = False  # stopped: the usual way says the run is over
+    assert pool.refusal_for_all() == Refused(Refusal.RUN_OVER)
+    assert call(database, group.run_together, hellos("alice", "bob")) == [(Refused(Refusal.RUN_OVER),)] * 2
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_hellos_are_not_refused_together_when_the_answer_may_differ_by_worker(database, make_pool):
+    pool = make_pool(rows=2, maximum_units_per_worker=5)
+    for name in ("alice", "bob"):
+        submitted_once(database, pool, name, f"{name}-1")
+    assert hello(database, pool, "carol") == Refused(Refusal.RUN_OVER)
+    assert pool.refusal_for_all() is None  # a per-worker limit: a worker at it is refused for that instead
+    assert call(database, HelloGroup(pool).run_together, hellos("alice", "bob")) == [None, None]
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_when_a_batch_takes_the_last_unit_its_other_hellos_are_refused_together(database, make_pool):
+    pool = make_pool(rows=3)
+    for name in ("alice", "bob"):
+        submitted_once(database, pool, name, f"{name}-1")
+    results = call(database, PoolGroup(pool).run_together, [(HELLO, *job) for job in hellos("alice", "bob")])
+    got = [result[0] for result in results if result is not None]
+    assert sorted(type(answer).__name__ for answer in got) == ["Assigned", "Refused"], results
+    assert Refused(Refusal.NO_UNITS) in got  # as the usual way answers, and remembers for the next hellos
+    assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)

@@ -67,9 +67,9 @@ class HelloGroup(_PoolGroup):
         left to `run_one`."""
         plan = self.plan(jobs)
         if plan is None:
-            return [None] * len(jobs)
+            return self.refusals(jobs)
         claimed = claim_many(self.pool.queries, *plan.claim_args()) if plan.hellos else {}
-        return self.answers(plan, claimed)
+        return self.answers(plan, claimed, jobs)
 
     def plan(self, jobs: Sequence[tuple[Any, ...]]) -> _Claims | None:
         """The plain hellos among `jobs` and the standing read for them; None when this pool claims nothing
@@ -77,15 +77,7 @@ class HelloGroup(_PoolGroup):
         pool = self.pool
         if not runs_many(pool.queries) or not pool.hellos_group():
             return None
-        plain: dict[str, tuple[int, WorkerIdentity]] = {}  # worker name -> (position, identity), first page only
-        for position, (params, token, identity) in enumerate(jobs):
-            if token is not None:
-                continue  # a page that had an attempt: resumed the usual way
-            if identity is None:
-                identity = _identify(pool, params)
-            if identity is None or identity.refusal or identity.worker_name is None:
-                continue  # refused, or a preview
-            plain.setdefault(identity.worker_name, (position, identity))  # a second page goes the usual way
+        plain = _plain_hellos(pool, jobs)
         now = utcnow()
         provider_type = pool.ctx.run.provider_type
         plan = _Claims(len(jobs), provider_type, now)
@@ -109,8 +101,29 @@ class HelloGroup(_PoolGroup):
                 plan.identities.append(identity)
         return plan
 
-    def answers(self, plan: _Claims, claimed: Mapping[int, ClaimedUnit]) -> list[Together]:
-        """Each job's answer once the plan's claim has run (`claimed`: hello position -> its unit)."""
+    def refusals(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
+        """While the run offers nothing (`WorkerPool.refusal_for_all`): that refusal for each plain hello of a known
+        worker who holds nothing in the run, found for all in one statement, where the usual way reads each
+        worker's standing (at a run's end, every worker still asking). The others are left to `run_one`."""
+        pool = self.pool
+        results: list[Together] = [None] * len(jobs)
+        refusal = pool.refusal_for_all()
+        if refusal is None:
+            return results
+        plain = _plain_hellos(pool, jobs)
+        ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
+        holding = pool.holding_anything(list(ids.values()))
+        for name, worker_id in ids.items():
+            if worker_id not in holding:
+                results[plain[name][0]] = (refusal,)
+        return results
+
+    def answers(
+        self, plan: _Claims, claimed: Mapping[int, ClaimedUnit], jobs: Sequence[tuple[Any, ...]]
+    ) -> list[Together]:
+        """Each job's answer once the plan's claim has run (`claimed`: hello position -> its unit). When a hello
+        found no unit, the run may have run out: the usual way finds out and remembers it (`nothing_to_offer`), and
+        then the hellos without a unit are refused together (`refusals`) rather than each with a standing read."""
         pool = self.pool
         results: list[Together] = [None] * plan.jobs
         got = [(i, claimed[i]) for i in range(len(plan.hellos)) if i in claimed]
@@ -121,6 +134,11 @@ class HelloGroup(_PoolGroup):
                 answer = dataclasses.replace(answer, completion=completion)
             results[plan.positions[i]] = (answer,)
         pool.remember_worker_ids(plan.new_ids)
+        if len(got) < len(plan.hellos):
+            pool.nothing_to_offer()
+            for position, refused in enumerate(self.refusals(jobs)):
+                if results[position] is None:
+                    results[position] = refused
         return results
 
 
@@ -140,6 +158,22 @@ class _Claims:
     def claim_args(self) -> tuple[str, list[Hello], dt.datetime, set[str]]:
         """`claim_many`'s arguments after its queries."""
         return self.provider_type, self.hellos, self.now, self.checked
+
+
+def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, WorkerIdentity]]:
+    """Worker name -> (position, identity) of the hellos among `jobs` that only ask for work: no token (a page
+    that had an attempt is resumed the usual way), identified, not a preview; a worker's first page only (a second
+    one goes the usual way)."""
+    plain: dict[str, tuple[int, WorkerIdentity]] = {}
+    for position, (params, token, identity) in enumerate(jobs):
+        if token is not None:
+            continue
+        if identity is None:
+            identity = _identify(pool, params)
+        if identity is None or identity.refusal or identity.worker_name is None:
+            continue  # refused, or a preview
+        plain.setdefault(identity.worker_name, (position, identity))
+    return plain
 
 
 def _judged_here(pool: WorkerPool, ids: dict[str, int]) -> tuple[dict[str, int], set[str]]:
@@ -264,6 +298,7 @@ class PoolGroup(_PoolGroup):
         queries = self.pool.queries
         shared = bool(hellos) and bool(submits) and queries.statements().postgres
         claims = self.hellos.plan(hellos) if len(hellos) > 1 or shared else None
+        refused = self.hellos.refusals(hellos) if claims is None and hellos else None
         completions = self.submits.plan(submits) if len(submits) > 1 or shared else None
         to_claim = claims.hellos if claims is not None else []
         to_store = completions.rows if completions is not None else []
@@ -277,7 +312,10 @@ class PoolGroup(_PoolGroup):
             moved = complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
         results: list[Together] = [None] * len(jobs)
         if claims is not None:
-            for position, result in zip(at[HELLO], self.hellos.answers(claims, claimed), strict=True):
+            for position, result in zip(at[HELLO], self.hellos.answers(claims, claimed, hellos), strict=True):
+                results[position] = result
+        elif refused is not None:
+            for position, result in zip(at[HELLO], refused, strict=True):
                 results[position] = result
         if completions is not None:
             for position, result in zip(at[SUBMIT], self.submits.answers(completions, moved), strict=True):

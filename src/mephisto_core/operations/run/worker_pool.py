@@ -197,7 +197,7 @@ class WorkerPool(AgentReleases):
         if self.ctx.rules.gold:
             # A gold unit comes with real work only: no claimable unit, no gold unit either.
             if not self.queries.claimable_exists(standing.worker_id):
-                return self._nothing_to_offer()
+                return self.nothing_to_offer()
             worker = Worker.get_by_id(standing.worker_id)
             gold = next_gold_item(self.ctx, worker)
             if gold is not None:
@@ -247,6 +247,41 @@ class WorkerPool(AgentReleases):
             and not ctx.rules.gold
             and self._no_units.refusal(ctx.offers) is None
         )
+
+    def refusal_for_all(self) -> Refused | None:
+        """The answer the usual way gives now to every hello of a known worker who holds nothing in this run (no
+        agent in task, no grant of a qualification the run checks): `run_over` once the run stopped accepting, or
+        the remembered `no_units`/`run_over` while the run offers nothing (`_NoUnitsHint`). None when it may differ
+        by worker (onboarding, gold or screening, required qualifications, a per-worker limit) or units are offered.
+        A batch's such hellos are then refused together (`HelloGroup.refusals`), not with a standing read each."""
+        ctx, task = self.ctx, self.ctx.config.task
+        if (
+            task.screening is not None
+            or ctx.rules.gold
+            or task.qualifications
+            or task.maximum_units_per_worker
+            or ctx.blueprint.has_onboarding()
+        ):
+            return None
+        if not ctx.accepting:
+            return Refused(Refusal.RUN_OVER)
+        return self._no_units.refusal(ctx.offers)
+
+    def holding_anything(self, worker_ids: Sequence[int]) -> set[int]:
+        """Of `worker_ids`, those who hold an agent in task in this run or a grant of a qualification the run
+        checks (their standing decides their hello): one statement for all."""
+        if not worker_ids:
+            return set()
+        ids = list(worker_ids)
+        held = Agent.select(Agent.worker).where(
+            (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & Agent.worker.in_(ids)
+        )
+        granted = (
+            GrantedQualification.select(GrantedQualification.worker)
+            .join(Qualification)
+            .where(Qualification.name.in_(self.queries.qualification_names) & GrantedQualification.worker.in_(ids))
+        )
+        return {int(worker_id) for (worker_id,) in (held | granted).tuples()}
 
     def grants_of(self, worker_ids: Sequence[int], names: Collection[str]) -> dict[int, dict[str, int]]:
         """The values of the qualifications `names` granted to each of `worker_ids` (those with none left out)."""
@@ -390,7 +425,7 @@ class WorkerPool(AgentReleases):
                 return self._assigned_claim(claimed, token)
             if not self.queries.claimable_exists(worker_id):
                 break  # nothing left; otherwise another operator process took the unit first: try the next
-        return self._nothing_to_offer()
+        return self.nothing_to_offer()
 
     def _assigned_claim(self, claimed: ClaimedUnit, token: str) -> Assigned:
         """The answer for a unit just claimed (remembered for its submission, see `_submit_claimed`)."""
@@ -462,7 +497,7 @@ class WorkerPool(AgentReleases):
         Unit.update(agent_id=agent.id).where(Unit.id == unit.id).execute()
         return agent
 
-    def _nothing_to_offer(self) -> Refused:
+    def nothing_to_offer(self) -> Refused:
         """No unit for this worker now: `no_units` while the run has work left, else `run_over`."""
         launched, incomplete = self.queries.offer_state()
         if not incomplete:
