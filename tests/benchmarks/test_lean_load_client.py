@@ -286,28 +286,23 @@ def test_the_latency_relay_delays_each_way_and_keeps_the_order() -> None:
         server.close()
 
 
-def test_load_e2e_refuses_a_relay_without_postgresql() -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "maximum_units_per_worker"], "--set 'maximum_units_per_worker': write SECTION.KEY=VALUE"),
+        (["--db-one-way-ms", "1"], "--db-one-way-ms needs --db postgresql and at least 0, got 1.0"),
+    ],
+)
+def test_load_e2e_refuses_bad_arguments_with_what_to_write(args: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "load_e2e.py"), "--db-one-way-ms", "1"],
+        [sys.executable, str(BENCHMARKS / "load_e2e.py"), *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 2
-    assert "--db-one-way-ms needs --db postgresql and at least 0, got 1.0" in done.stderr
-
-
-def test_load_e2e_refuses_a_task_override_that_is_not_section_key_value() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "load_e2e.py"), "--set", "maximum_units_per_worker"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert "--set 'maximum_units_per_worker': write SECTION.KEY=VALUE" in done.stderr
+    assert message in done.stderr
 
 
 def test_page_loads_compares_kept_alive_connections_with_one_per_request() -> None:
