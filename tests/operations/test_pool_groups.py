@@ -599,8 +599,10 @@ def test_while_the_run_offers_nothing_a_batch_of_hellos_is_refused_together_as_t
     jobs = hellos("alice", "bob", "erin", "frank", "carol", "dave")
     results = call(database, group.run_together, jobs)
     refused = (Refused(Refusal.NO_UNITS),)
-    # Known and holding nothing: refused together. Erin holds a unit, frank is new, carol is blocked: the usual way.
-    assert results == [refused, refused, None, None, None, refused]
+    # Holding nothing: refused together, frank (never seen) too, once his worker row is made as the usual way
+    # makes it. Erin holds a unit and carol is blocked: the usual way.
+    assert results == [refused, refused, None, refused, None, refused]
+    assert pool.known_worker_id("frank") == Worker.get(Worker.name == "frank").id
     assert [call(database, group.run_one, *job) for job in jobs[:2]] == [refused[0]] * 2  # the usual way agrees
     resumed = call(database, group.run_one, *jobs[2])
     assert isinstance(resumed, Assigned) and resumed.agent_id == erin.agent_id

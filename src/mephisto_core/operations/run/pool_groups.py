@@ -102,9 +102,10 @@ class HelloGroup(_PoolGroup):
         return plan
 
     def refusals(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
-        """While the run offers nothing (`WorkerPool.refusal_for_all`): that refusal for each plain hello of a known
-        worker who holds nothing in the run, found for all in one statement, where the usual way reads each
-        worker's standing (at a run's end, every worker still asking). The others are left to `run_one`."""
+        """While the run offers nothing (`WorkerPool.refusal_for_all`): that refusal for each plain hello of a worker
+        who holds nothing in the run, found for all in one statement, where the usual way reads each worker's
+        standing (at a run's end, every worker still asking). Workers met for the first time are found or created
+        for all at once, as the usual way creates each. The others are left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
         refusal = pool.refusal_for_all()
@@ -112,6 +113,11 @@ class HelloGroup(_PoolGroup):
             return results
         plain = _plain_hellos(pool, jobs)
         ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
+        new = [name for name in plain if name not in ids]
+        if new and runs_many(pool.queries):
+            added = worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, utcnow())
+            pool.remember_worker_ids(added)
+            ids.update(added)
         holding = pool.holding_anything(list(ids.values()))
         for name, worker_id in ids.items():
             if worker_id not in holding:
