@@ -40,6 +40,24 @@ class Relay:
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def add_relay_option(parser: argparse.ArgumentParser) -> None:
+    """`--db-one-way-ms MS`, for a benchmark with `--db postgresql` (check it with `check_relay_option`)."""
+    parser.add_argument(
+        "--db-one-way-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="--db postgresql: the server is reached through a relay that delays each way by MS (a database on "
+        "another machine; rounded up to whole milliseconds, the round trip it gives is measured and reported)",
+    )
+
+
+def check_relay_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse `--db-one-way-ms` without `--db postgresql`, or below 0."""
+    if args.db_one_way_ms is not None and (args.db != "postgresql" or args.db_one_way_ms < 0):
+        parser.error(f"--db-one-way-ms needs --db postgresql and at least 0, got {args.db_one_way_ms}")
+
+
 def start_relay(stack: ExitStack, database_url: str, one_way_ms: float) -> Relay:
     """A relay to the PostgreSQL server of `database_url`, stopped when `stack` closes; its round trip is
     measured with 200 `SELECT 1` through it."""

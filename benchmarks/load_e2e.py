@@ -41,7 +41,7 @@ from typing import Any
 
 from _cpu_timeline import CpuTimeline
 from _db_check import check_database
-from _latency_proxy import start_relay
+from _latency_proxy import add_relay_option, check_relay_option, start_relay
 from _launch import LaunchError, LaunchProcess
 from _loadgen import ShareResult, ShareSpec, generator_main
 from _pg_wal import wal_position
@@ -96,14 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=3000, help="data rows, one unit each (default 3000)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument(
-        "--db-one-way-ms",
-        type=float,
-        default=None,
-        metavar="MS",
-        help="--db postgresql: reach the server through a relay that delays each way by MS (a database on another "
-        "machine; rounded up to whole milliseconds, the round trip it gives is measured and reported)",
-    )
+    add_relay_option(parser)
     parser.add_argument(
         "--think-seconds",
         type=float,
@@ -174,8 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--with-files needs --client simulated (the lean client sends no uploads)")
     if args.mephisto is not None and not os.access(args.mephisto, os.X_OK):
         parser.error(f"--mephisto {args.mephisto}: not an executable file")
-    if args.db_one_way_ms is not None and (args.db != "postgresql" or args.db_one_way_ms < 0):
-        parser.error(f"--db-one-way-ms needs --db postgresql and at least 0, got {args.db_one_way_ms}")
+    check_relay_option(parser, args)
     if args.arrival_seconds < 0:
         parser.error(f"--arrival-seconds must not be negative, got {args.arrival_seconds}")
     if args.think_seconds < 0:

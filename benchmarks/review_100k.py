@@ -25,6 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _latency_proxy import add_relay_option, check_relay_option, start_relay
 from _review_app import ReviewAppFailed, open_review_app
 from _run_info import (
     MephistoMissing,
@@ -56,8 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=100_000, help="submitted units to create (default 100000)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls of each kind per round (default 5)")
+    add_relay_option(parser)
     add_server_options(parser)
     args = parser.parse_args(argv)
+    check_relay_option(parser, args)
     if args.units < 3:
         parser.error("--units must be at least 3")
     if args.repeats < 1:
@@ -161,12 +164,19 @@ def main(argv: list[str] | None = None) -> int:
             paths = calls(task_id, int(middle.id), int(middle.worker_id), args.units)
         finally:
             database.close()
+        relay = None
+        if url is not None and args.db_one_way_ms is not None:
+            relay = start_relay(stack, url, args.db_one_way_ms)
+            env["MEPHISTO_DATABASE_URL"] = relay.url
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.servers}
         for round_number in range(args.rounds):
             for name in alternated(args.servers, round_number):
                 log = workdir / f"review-{name}-{round_number}.log"
                 runs[name].append(time_server(args.servers[name], env, log, paths, args.repeats))
         summary = summarise(args, runs, before)
+        if relay is not None:
+            summary["db_one_way_ms"] = args.db_one_way_ms
+            summary["db_round_trip_ms"] = relay.round_trip_ms
     print(json.dumps(summary))
     return 0
 
