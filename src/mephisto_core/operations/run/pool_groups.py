@@ -140,7 +140,7 @@ class HelloGroup(_PoolGroup):
                 answer = dataclasses.replace(answer, completion=completion)
             results[plan.positions[i]] = (answer,)
         pool.remember_worker_ids(plan.new_ids)
-        if len(got) < len(plan.hellos):
+        if len(got) < len(plan.hellos) and pool.refusal_may_be_shared():  # else the answer is the usual way's anyway
             pool.nothing_to_offer()
             for position, refused in enumerate(self.refusals(jobs)):
                 if results[position] is None:

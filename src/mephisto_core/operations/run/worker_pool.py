@@ -254,18 +254,23 @@ class WorkerPool(AgentReleases):
         the remembered `no_units`/`run_over` while the run offers nothing (`_NoUnitsHint`). None when it may differ
         by worker (onboarding, gold or screening, required qualifications, a per-worker limit) or units are offered.
         A batch's such hellos are then refused together (`HelloGroup.refusals`), not with a standing read each."""
+        if not self.refusal_may_be_shared():
+            return None
+        if not self.ctx.accepting:
+            return Refused(Refusal.RUN_OVER)
+        return self._no_units.refusal(self.ctx.offers)
+
+    def refusal_may_be_shared(self) -> bool:
+        """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`): the run has
+        no onboarding, gold, screening, required qualifications or per-worker limit."""
         ctx, task = self.ctx, self.ctx.config.task
-        if (
+        return not (
             task.screening is not None
             or ctx.rules.gold
             or task.qualifications
             or task.maximum_units_per_worker
             or ctx.blueprint.has_onboarding()
-        ):
-            return None
-        if not ctx.accepting:
-            return Refused(Refusal.RUN_OVER)
-        return self._no_units.refusal(ctx.offers)
+        )
 
     def holding_anything(self, worker_ids: Sequence[int]) -> set[int]:
         """Of `worker_ids`, those who hold an agent in task in this run or a grant of a qualification the run
