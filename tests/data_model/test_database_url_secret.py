@@ -35,3 +35,16 @@ def test_unsupported_url_error_hides_the_password(tmp_path: Path) -> None:
 
 def test_url_without_password_is_shown_as_it_is() -> None:
     assert url_for_people("postgresql://lab@127.0.0.1:5432/m") == "postgresql://lab@127.0.0.1:5432/m"
+
+
+@pytest.mark.parametrize("keep_connections", [False, True])
+def test_a_url_without_a_database_name_is_a_clean_error(tmp_path: Path, keep_connections: bool) -> None:
+    with pytest.raises(DatabaseError) as caught:
+        open_database(
+            f"postgresql://lab:{PASSWORD}@127.0.0.1:5432", tmp_path / "unused.db", keep_connections=keep_connections
+        )
+
+    assert str(caught.value) == (
+        "MEPHISTO_DATABASE_URL 'postgresql://lab:********@127.0.0.1:5432' has no database name: "
+        "write postgresql://USER:PW@HOST:PORT/DB"
+    )

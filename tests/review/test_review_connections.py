@@ -8,10 +8,12 @@ until the browser acknowledged the head, which it delays: every call of the page
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+import peewee as pw
 import pytest
 
 from mephisto_core.data_model import Database
@@ -46,3 +48,33 @@ def test_calls_on_one_kept_alive_connection_are_sent_without_nagles_wait(
         server.shutdown()
     assert len(nodelay) == 1, nodelay  # the three calls shared one connection, as a browser's do
     assert nodelay[0] != 0
+
+
+def test_a_database_failure_during_a_request_answers_503_on_one_line(
+    sqlite_database: Database, mephisto_settings: Settings
+) -> None:
+    app = ReviewApp(mephisto_settings, sqlite_database)
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        raise pw.OperationalError(
+            "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n"
+        )
+
+    app.browser.runs = lost  # type: ignore[method-assign]
+    app.browser.tasks = lost  # type: ignore[method-assign]
+    server = ReviewServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        address = urlsplit(server.base_url)
+        connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=15)
+        connection.request("GET", "/api/tasks", headers={"Authorization": f"Bearer {app.token}"})
+        answer = connection.getresponse()
+        body = json.loads(answer.read())
+        connection.close()
+    finally:
+        server.shutdown()
+    assert answer.status == 503
+    assert body["error"] == (
+        "the database failed: server closed the connection unexpectedly This probably means the server terminated "
+        "abnormally; try again"
+    )

@@ -46,7 +46,10 @@ def configure_logging(settings: Settings) -> None:
         sql.addFilter(SqlWithoutParameters())
 
 
-def open_settings_database(settings: Settings) -> Database:
-    """Make the data dir private (see `file_modes`), then open the database the settings name."""
+def open_settings_database(settings: Settings, *, keep_connections: bool = False) -> Database:
+    """Make the data dir private (see `file_modes`), then open the database the settings name.
+
+    `keep_connections`: for a server answering each request in a thread (`open_database`).
+    """
     secure_data_dir(settings.data_dir, settings.sqlite_path.name)
-    return open_database(settings.database_url, settings.sqlite_path)
+    return open_database(settings.database_url, settings.sqlite_path, keep_connections=keep_connections)

@@ -45,7 +45,8 @@ def review(task_name: str | None, host: str, port: int, no_browser: bool, in_ter
     from mephisto_core.cli.context import load_settings, open_settings_database
 
     settings = load_settings()
-    database = open_settings_database(settings)
+    # The web app answers each request in a thread; kept connections spare each one a connection's round trips.
+    database = open_settings_database(settings, keep_connections=not in_terminal)
     try:
         if in_terminal:
             from mephisto_core.cli._review_terminal import run_terminal_review

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import peewee as pw
 
+from mephisto_core.data_model.kept_connections import KeptConnectionsDatabase, kept_connections_database
 from mephisto_core.data_model.migrations import apply_migrations
 from mephisto_core.data_model.models import database_proxy
 from mephisto_core.errors import DatabaseError
@@ -54,13 +55,16 @@ class Database:
                     yield
 
     def close(self) -> None:
+        """Close this thread's connection and, when connections are kept, every idle one."""
         if not self.db.is_closed():
             self.db.close()
+        if isinstance(self.db, KeptConnectionsDatabase):
+            self.db.close_all()
         if database_proxy.obj is self.db:
             database_proxy.initialize(None)
 
 
-def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
+def _connect(url: str | None, sqlite_path: Path, keep_connections: bool) -> pw.Database:
     if url is None or url.startswith("sqlite"):
         # sqlite:///relative.db or sqlite:////absolute/path.db, as SQLAlchemy and playhouse spell them.
         path = sqlite_path if url is None else Path(url.split(":///", 1)[-1])
@@ -84,7 +88,13 @@ def _connect(url: str | None, sqlite_path: Path) -> pw.Database:
                 "MEPHISTO_DATABASE_URL names PostgreSQL but psycopg2 is not installed: "
                 "pip install 'mephisto-core[postgres]'"
             ) from exc
-        db: pw.Database = connect(url.replace("postgres://", "postgresql://", 1))
+        url = url.replace("postgres://", "postgresql://", 1)
+        if not urlsplit(url).path.strip("/"):
+            raise DatabaseError(
+                f"MEPHISTO_DATABASE_URL {url_for_people(url)!r} has no database name: "
+                "write postgresql://USER:PW@HOST:PORT/DB"
+            )
+        db: pw.Database = kept_connections_database(url) if keep_connections else connect(url)
         return db
     raise DatabaseError(
         f"MEPHISTO_DATABASE_URL {url_for_people(url)!r} is not supported: "
@@ -120,9 +130,13 @@ def _connect_with_retry(db: pw.Database, patience_seconds: float = 30.0) -> None
         pause = min(pause * 2, 0.5)
 
 
-def open_database(url: str | None, sqlite_path: Path) -> Database:
-    """Connect, apply pending migrations (or stop with MigrationError), and bind the models."""
-    db = _connect(url, sqlite_path)
+def open_database(url: str | None, sqlite_path: Path, *, keep_connections: bool = False) -> Database:
+    """Connect, apply pending migrations (or stop with MigrationError), and bind the models.
+
+    `keep_connections`: on PostgreSQL, `Database.db.close()` keeps the connection for the next thread that
+    connects (`kept_connections`), for a server that answers each request in a thread; SQLite ignores it.
+    """
+    db = _connect(url, sqlite_path, keep_connections)
     try:
         _connect_with_retry(db)
     except pw.OperationalError as exc:

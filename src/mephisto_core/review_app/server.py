@@ -23,6 +23,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import peewee as pw
+
 from mephisto_core.errors import IllegalTransition, MephistoError, NotFound, ProviderError
 from mephisto_core.review_app.app import ReviewApp
 from mephisto_core.review_app.files import RecordedFile
@@ -148,11 +150,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(url.path)
             return
         database = app.database.db
-        database.connect(reuse_if_open=True)
+        try:
+            database.connect(reuse_if_open=True)
+        except pw.DatabaseError as exc:
+            log.warning("review app: cannot reach the database: %s", exc)
+            self._send_error(503, f"cannot reach the database: {_one_line(exc)}; try again when it is back")
+            return
         try:
             self._route(method, url.path, pairs, raw_body)
         finally:
-            # Request threads are short-lived: close their connection rather than leave one per thread.
+            # Each request runs in a thread of its own. Closing hands the connection back: `mephisto review`
+            # keeps it for the next request on PostgreSQL (`kept_connections`) and SQLite's cost nothing to open.
             if not database.in_transaction():
                 database.close()
 
@@ -179,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(exc.status, exc.message, allow=exc.allow)
         except MephistoError as exc:
             self._send_error(_status_of(exc), str(exc), kind=_kind_of(exc))
+        except (pw.OperationalError, pw.InterfaceError) as exc:  # the server went away, or a lock timed out
+            log.warning("review app: the database failed on %s %s: %s", method, path, exc)
+            self._send_error(503, f"the database failed: {_one_line(exc)}; try again")
         except Exception as exc:  # an unexpected bug: answer 500 with its type, keep serving, log the trace
             log.exception("review app failed on %s %s", method, path)
             self._send_error(500, f"internal error: {type(exc).__name__}: {exc}")
@@ -329,6 +340,11 @@ def _json_body(raw: bytes, content_type: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
     return body
+
+
+def _one_line(exc: Exception) -> str:
+    """The driver's message on one line (psycopg2 spreads its hints over tab-indented lines)."""
+    return " ".join(str(exc).split())
 
 
 def _status_of(exc: MephistoError) -> int:

@@ -1,0 +1,217 @@
+"""`mephisto review` on PostgreSQL keeps its database connections across requests, and notices dropped ones.
+
+Each request of the review server runs in a thread of its own. Opening a connection per request cost a remote
+database several round trips per call (47 ms of a 70-145 ms call at an 11 ms round trip, docs/performance.md).
+The connections are now kept (`data_model/kept_connections.py`) and checked without a round trip: what the
+server ended is replaced, and while the database cannot be reached the app answers 503 and recovers after.
+These tests watch the app's connections from the server's side, in `pg_stat_activity`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from mephisto_core.data_model import Database, open_database
+from mephisto_core.data_model.kept_connections import MAX_CONNECTIONS
+from mephisto_core.review_app import ReviewApp, ReviewServer
+from mephisto_core.settings import Settings
+from mephisto_core.testing.postgres import create_database, drop_database, new_database_name, with_database_name
+from mephisto_core.testing.processes import ReviewProcess
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def own_database(postgres_url: str) -> Iterator[str]:
+    """A database of this test's own, so its connections are the app's alone (and it may refuse connections)."""
+    admin = with_database_name(postgres_url, "postgres")
+    name = new_database_name("mephisto_kept")
+    url = create_database(admin, name)
+    try:
+        yield url
+    finally:
+        _admin(url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        drop_database(admin, name)
+
+
+@pytest.fixture
+def kept_database(own_database: str, mephisto_settings: Settings) -> Iterator[Database]:
+    mephisto_settings.database_url = own_database
+    database = open_database(own_database, mephisto_settings.sqlite_path, keep_connections=True)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def server(kept_database: Database, mephisto_settings: Settings) -> Iterator[ReviewServer]:
+    review = ReviewServer(ReviewApp(mephisto_settings, kept_database), "127.0.0.1", 0)
+    review.start()
+    try:
+        yield review
+    finally:
+        review.shutdown()
+
+
+def _admin(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run `statement` on the server of `url`, from its `postgres` database (so never one of the app's)."""
+    import psycopg2
+
+    conn = psycopg2.connect(with_database_name(url, "postgres"))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return list(cur.fetchall()) if cur.description else []
+    finally:
+        conn.close()
+
+
+def _backends(url: str) -> dict[int, str]:
+    """The app's connections to its database: backend pid -> the last statement it ran."""
+    name = urlsplit(url).path.strip("/")
+    rows = _admin(url, "SELECT pid, query FROM pg_stat_activity WHERE datname = %s", name)
+    return {int(pid): str(query) for pid, query in rows}
+
+
+def _get(base_url: str, token: str, path: str) -> tuple[int, Any]:
+    """One request on a connection of its own, so the server answers it in a new thread."""
+    address = urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        answer = connection.getresponse()
+        body = answer.read()
+        is_json = answer.getheader("Content-Type", "").startswith("application/json")
+        return answer.status, json.loads(body) if is_json else body
+    finally:
+        connection.close()
+
+
+def _wait_until_gone(url: str, pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while pid in _backends(url):
+        assert time.monotonic() < deadline, f"backend {pid} did not end"
+        time.sleep(0.02)
+
+
+def test_requests_in_new_threads_reuse_one_connection(server: ReviewServer, own_database: str) -> None:
+    started_with = set(_backends(own_database))  # the main thread's, which opened the database
+    seen: list[set[int]] = []
+    for _ in range(20):
+        status, _body = _get(server.base_url, server.app.token, "/api/tasks")
+        assert status == 200
+        seen.append(set(_backends(own_database)) - started_with)
+    assert len(seen[0]) == 1, seen[0]  # the first request's connection stayed open after it ...
+    assert all(backends == seen[0] for backends in seen), seen  # ... and every later request used it again
+
+
+def test_a_kept_connection_is_checked_without_a_statement(server: ReviewServer, own_database: str) -> None:
+    started_with = set(_backends(own_database))
+    assert _get(server.base_url, server.app.token, "/api/tasks")[0] == 200
+    (kept,) = set(_backends(own_database)) - started_with
+    last_statement = _backends(own_database)[kept]
+    assert "task" in last_statement.lower(), last_statement
+    # The page asks for no data here, yet takes a connection: checking it sent nothing (peewee's pool sends
+    # SELECT 1, one round trip per request to a remote database).
+    assert _get(server.base_url, server.app.token, "/static/app.js")[0] == 200
+    assert _backends(own_database)[kept] == last_statement
+
+
+def test_a_connection_the_server_ended_is_replaced_and_the_request_answered(
+    server: ReviewServer, own_database: str
+) -> None:
+    started_with = set(_backends(own_database))
+    status, before = _get(server.base_url, server.app.token, "/api/tasks")
+    assert status == 200
+    (kept,) = set(_backends(own_database)) - started_with
+    assert _admin(own_database, "SELECT pg_terminate_backend(%s)", kept) == [(True,)]
+    _wait_until_gone(own_database, kept)
+
+    status, after = _get(server.base_url, server.app.token, "/api/tasks")
+
+    assert status == 200, after
+    assert after == before
+    (replacement,) = set(_backends(own_database)) - started_with
+    assert replacement != kept
+
+
+def test_an_unreachable_database_answers_503_then_the_app_recovers(server: ReviewServer, own_database: str) -> None:
+    name = urlsplit(own_database).path.strip("/")
+    started_with = set(_backends(own_database))
+    assert _get(server.base_url, server.app.token, "/api/tasks")[0] == 200
+    (kept,) = set(_backends(own_database)) - started_with
+    _admin(own_database, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _admin(own_database, "SELECT pg_terminate_backend(%s)", kept)
+    _wait_until_gone(own_database, kept)
+
+    status, refused = _get(server.base_url, server.app.token, "/api/tasks")
+
+    assert status == 503, refused
+    assert refused["error"].startswith("cannot reach the database: "), refused
+    assert "not currently accepting connections" in refused["error"]
+    assert refused["error"].endswith("; try again when it is back")
+
+    _admin(own_database, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert _get(server.base_url, server.app.token, "/api/tasks")[0] == 200
+
+
+def test_concurrent_requests_share_at_most_the_pools_connections(server: ReviewServer, own_database: str) -> None:
+    started_with = set(_backends(own_database))
+    statuses: list[int] = []
+    start = threading.Barrier(3 * MAX_CONNECTIONS)
+
+    def call() -> None:
+        start.wait(10)
+        statuses.append(_get(server.base_url, server.app.token, "/api/tasks")[0])
+
+    callers = [threading.Thread(target=call) for _ in range(3 * MAX_CONNECTIONS)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(60)
+    assert statuses == [200] * (3 * MAX_CONNECTIONS)
+    assert 1 <= len(set(_backends(own_database)) - started_with) <= MAX_CONNECTIONS
+
+
+def test_closing_the_database_closes_every_kept_connection(
+    server: ReviewServer, kept_database: Database, own_database: str
+) -> None:
+    for _ in range(3):
+        assert _get(server.base_url, server.app.token, "/api/tasks")[0] == 200
+    assert len(_backends(own_database)) == 2  # the main thread's and the kept one
+    server.shutdown()
+    kept_database.close()
+    deadline = time.monotonic() + 10
+    while _backends(own_database):
+        assert time.monotonic() < deadline, _backends(own_database)
+        time.sleep(0.02)
+
+
+def test_the_review_command_keeps_its_connections(
+    own_database: str, mephisto_settings: Settings, tmp_path: Path
+) -> None:
+    review = ReviewProcess([], {**os.environ, "MEPHISTO_DATABASE_URL": own_database}, tmp_path / "review.log")
+    try:
+        link = review.wait_for_link()
+        base, token = link.split("/?token=")
+        started_with = set(_backends(own_database))
+        seen = []
+        for _ in range(5):
+            assert _get(base, token, "/api/tasks")[0] == 200
+            seen.append(set(_backends(own_database)) - started_with)
+        assert len(seen[0]) == 1 and all(backends == seen[0] for backends in seen), seen
+    finally:
+        review.interrupt()
+        review.wait(15)
