@@ -22,7 +22,7 @@ FILTERS = {"task", "run_id", "statuses", "worker", "since", "until", "include_un
 
 def test_the_seven_filters_are_fields_of_unit_query_and_parameters_nowhere_else() -> None:
     assert {f.name for f in dataclasses.fields(UnitQuery)} == FILTERS
-    readers = [DataBrowser.units, DataBrowser.page, DataBrowser.count, resolve_filters, reads.unit_query]
+    readers = [DataBrowser.units, DataBrowser.page, DataBrowser.count, resolve_filters, reads.unit_filters]
     for reader in readers:
         spelled = FILTERS & set(inspect.signature(reader).parameters)
         assert spelled == set(), f"{reader.__qualname__} spells out {sorted(spelled)} again"
@@ -67,8 +67,10 @@ def test_browser_export_and_review_app_read_the_same_units_for_one_query(
     app = ReviewApp(mephisto_settings, database)
     task_id = units["bob"].task_id
     worker_db_id = units["bob"].worker_id
-    from_params = reads.unit_query({"task": str(task_id), "worker": str(worker_db_id), "status": "accepted,completed"})
-    assert from_params == UnitQuery(task="labels", worker="bob", statuses=("accepted", "completed"))
+    from_params = reads.unit_filters(
+        {"task": str(task_id), "worker": str(worker_db_id), "status": "accepted,completed"}
+    )
+    assert from_params == UnitQuery(task="labels", worker="bob", statuses=("accepted", "completed")).resolve()
     page = reads.unit_page(app, {"task": str(task_id), "status": "accepted"})
     assert page["total"] == 2 and [u["unit_id"] for u in page["units"]] == expected
     all_of_task = [r.unit_id for r in browser.units(UnitQuery(task="labels", include_unsubmitted=True))]

@@ -60,8 +60,7 @@ def test_a_database_failure_during_a_request_answers_503_on_one_line(
             "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n"
         )
 
-    app.browser.runs = lost  # type: ignore[method-assign]
-    app.browser.tasks = lost  # type: ignore[method-assign]
+    app.browser.overview = lost  # type: ignore[method-assign]
     server = ReviewServer(app, "127.0.0.1", 0)
     server.start()
     try:

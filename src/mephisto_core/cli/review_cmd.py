@@ -70,6 +70,9 @@ def _serve(
     from mephisto_core.review_app import ReviewApp, ReviewServer
 
     app = ReviewApp(settings, database, task=task_name, undo_seconds=undo_seconds)
+    # Requests run in threads of their own: with kept connections the first one takes this thread's, opened at
+    # start, instead of opening another while this one sits unused.
+    database.db.close()
     try:
         server = ReviewServer(app, host, port)
     except OSError as exc:

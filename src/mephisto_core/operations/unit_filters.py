@@ -1,9 +1,9 @@
 """Which units an export, a data-browser query or the review app covers: the user's filters, checked and resolved.
 
-`UnitQuery` carries the seven filters as a caller gives them (names, text dates); every reader of units (the
-data browser, `mephisto export`, the review app) takes one. `UnitQuery.resolve()` turns names and dates into
-ids and UTC datetimes (`UnitFilters`) once, before any unit is read, so a typo is a clear error instead of an
-empty export.
+`UnitQuery` carries the seven filters as a caller gives them (names, text dates); the data browser and `mephisto
+export` take one. `UnitQuery.resolve()` turns names and dates into ids and UTC datetimes (`UnitFilters`) once,
+before any unit is read, so a typo is a clear error instead of an empty export. The review app is given ids, and
+builds its `UnitFilters` from them (`review_app.reads.unit_filters`).
 """
 
 from __future__ import annotations

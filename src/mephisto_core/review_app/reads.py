@@ -6,6 +6,7 @@ from `operations.agreement`; this module only picks what the UI needs and shapes
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitSta
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
 from mephisto_core.errors import NotFound
 from mephisto_core.operations.review.worker_stats import worker_details
-from mephisto_core.operations.unit_filters import UnitQuery, of_task
+from mephisto_core.operations.unit_filters import UnitFilters, of_task, resolve_filters
 from mephisto_core.review_app.rendering import Rendering, shown_values
 from mephisto_core.review_app.summary import answer_summary
 from mephisto_core.review_app.validation import (
@@ -51,10 +52,11 @@ def session_info(app: ReviewApp) -> dict[str, Any]:
     }
 
 
-def task_list(app: ReviewApp, task: str | None = None) -> dict[str, Any]:
-    """Every task (or the one named `task`) with its unit counts by status and its runs."""
+def task_list(app: ReviewApp, task_id: int | None = None) -> dict[str, Any]:
+    """Every task (or the one with `task_id`) with its unit counts by status and its runs."""
+    summaries, run_summaries = app.browser.overview(task_id)
     runs: dict[str, list[dict[str, Any]]] = {}
-    for run in app.browser.runs(task):
+    for run in run_summaries:
         runs.setdefault(run.task, []).append(_run_json(run))
     tasks = [
         {
@@ -67,15 +69,17 @@ def task_list(app: ReviewApp, task: str | None = None) -> dict[str, Any]:
             "awaiting_review": summary.unit_counts.get(UnitStatus.COMPLETED.value, 0),
             "runs": runs.get(summary.name, []),
         }
-        for summary in app.browser.tasks(task)
+        for summary in summaries
     ]
     return {"tasks": tasks}
 
 
 def task_detail(app: ReviewApp, task_id: int) -> dict[str, Any]:
     """One task as in the task list, plus whether agreement can be computed and its workers."""
-    task = _task(task_id)
-    (summary,) = task_list(app, task.name)["tasks"]
+    found = task_list(app, task_id)["tasks"]
+    if not found:
+        raise NotFound(f"task {task_id} does not exist")
+    (summary,) = found
     # Both depend on the submitted units alone: made again only once more are submitted (the page asks every 15 s).
     submitted = summary["submitted"]
     shared = app.by_submitted.get("has_agreement", task_id, submitted, lambda: _has_shared_assignments(task_id))
@@ -87,52 +91,64 @@ def agreement(app: ReviewApp, task_id: int) -> dict[str, Any]:
     """Per-field agreement over the task's submitted units (only meaningful when assignments share units)."""
     from mephisto_core.operations.review.agreement import field_agreement
 
-    task = _task(task_id)
-    query = UnitQuery(task=task.name)
+    filters = replace(resolve_filters(), task_id=task_id)
+    # Counted first (7 ms at 100,000 units, where the numbers take a second): see BySubmittedUnits.
+    submitted = app.browser.count_filtered(filters)
+    if submitted == 0:
+        _task(task_id)  # NotFound for a task that does not exist
 
     def made() -> dict[str, Any]:
         if not _has_shared_assignments(task_id):
             return {"task_id": task_id, "fields": {}, "note": "no assignment of this task has two submitted units yet"}
-        return {"task_id": task_id, "fields": field_agreement(app.browser.answers(query)), "note": None}
+        return {"task_id": task_id, "fields": field_agreement(app.browser.answers_filtered(filters)), "note": None}
 
-    # Counted first (7 ms at 100,000 units, where the numbers take a second): see BySubmittedUnits.
-    return app.by_submitted.get("agreement", task_id, app.browser.count(query), made)
+    return app.by_submitted.get("agreement", task_id, submitted, made)
 
 
 def unit_page(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
     """A page of units matching the filters, in id order, with how many match in all."""
-    query = unit_query(params)
+    filters = unit_filters(params)
     offset, limit = parse_paging(params)
-    total = app.browser.count(query)
-    units = [_unit_summary(r) for r in app.browser.page(offset, limit, query)]
+    total = app.browser.count_filtered(filters)
+    if total == 0:
+        _check_filtered_task(filters)
+    units = [_unit_summary(r) for r in app.browser.page_filtered(offset, limit, filters)] if total > offset else []
     return {"total": total, "offset": offset, "limit": limit, "units": units}
 
 
 def matching_unit_ids(app: ReviewApp, params: dict[str, str]) -> dict[str, Any]:
     """Every unit id matching the filters, in id order (the page's "select all units matching")."""
-    ids = app.browser.unit_ids(unit_query(params))
+    filters = unit_filters(params)
+    ids = app.browser.unit_ids_filtered(filters)
+    if not ids:
+        _check_filtered_task(filters)
     return {"total": len(ids), "unit_ids": ids}
 
 
-def unit_query(params: dict[str, str]) -> UnitQuery:
-    """The units asked for by the `task`, `run`, `worker` and `status` query parameters (ids checked)."""
-    task = run_id = worker = statuses = None
-    task_id = None
-    if params.get("task"):
-        task_id = parse_id(params["task"], "task")
-        task = _task(task_id).name
-    if params.get("run"):
-        run_id = parse_id(params["run"], "run")
+def unit_filters(params: dict[str, str]) -> UnitFilters:
+    """The units asked for by the `task`, `run`, `worker` and `status` query parameters (ids checked).
+
+    The parameters are ids, so they need no lookup by name: each query costs a round trip to a database on another
+    machine. A task id is checked only when nothing matches (`_check_filtered_task`); a run and a worker at once.
+    """
+    task_id = parse_id(params["task"], "task") if params.get("task") else None
+    run_id = parse_id(params["run"], "run") if params.get("run") else None
+    if run_id is not None:
         run = TaskRun.get_or_none(TaskRun.id == run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist")
         if task_id is not None and run.task_id != task_id:
             raise bad_request(f"run {run_id} belongs to another task than task {task_id}")
+    worker_ids = None
     if params.get("worker"):
-        worker = _worker(parse_id(params["worker"], "worker")).name
-    if params.get("status"):
-        statuses = tuple(parse_statuses(params["status"]))
-    return UnitQuery(task=task, run_id=run_id, statuses=statuses, worker=worker)
+        worker_ids = _same_worker_ids(parse_id(params["worker"], "worker"))
+    statuses = tuple(parse_statuses(params["status"])) if params.get("status") else None
+    return replace(resolve_filters(statuses=statuses), task_id=task_id, run_id=run_id, worker_ids=worker_ids)
+
+
+def _check_filtered_task(filters: UnitFilters) -> None:
+    if filters.task_id is not None:
+        _task(filters.task_id)
 
 
 def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
@@ -248,6 +264,15 @@ def _task(task_id: int) -> Task:
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
     return task
+
+
+def _same_worker_ids(worker_id: int) -> tuple[int, ...]:
+    """Worker `worker_id` and every worker the same provider id names (what filtering by worker name covers)."""
+    same_name = Worker.select(Worker.name).where(Worker.id == worker_id)
+    ids = tuple(int(w.id) for w in Worker.select(Worker.id).where(Worker.name == same_name).order_by(Worker.id))
+    if not ids:
+        raise NotFound(f"worker {worker_id} does not exist")
+    return ids
 
 
 def _worker(worker_id: int) -> Worker:
