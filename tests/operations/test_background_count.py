@@ -14,6 +14,7 @@ from mephisto_core.data_model import Database, Unit, UnitStatus
 from mephisto_core.operations.run import status_counts
 from mephisto_core.operations.run.background_count import BackgroundCounts
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.side_reads import SideReads
 from mephisto_core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -54,7 +55,8 @@ def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_w
     async def scenario() -> None:
         writer = DatabaseWriter(database)
         writer.start()
-        counting = BackgroundCounts(database, writer, launcher.counts, count)
+        reads = SideReads(database)
+        counting = BackgroundCounts(reads, writer, launcher.counts, count)
         try:
             assert await writer.call(launcher.status_counts) == {"launched": 3}  # the first count: on the writer
             backends = _client_backends(database) if not database.is_sqlite else 0
@@ -68,6 +70,7 @@ def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_w
             if not database.is_sqlite:
                 assert _client_backends(database) == backends + 1  # the counting thread's own connection
             await counting.close()
+            await reads.close()
             if not database.is_sqlite:  # closed with the run (its backend ends a moment after the client)
                 for _ in range(100):
                     if _client_backends(database) == backends:
@@ -76,9 +79,10 @@ def test_a_costly_count_is_made_again_off_the_writer_and_its_connection_closed_w
                 assert _client_backends(database) == backends
         finally:
             await counting.close()
+            await reads.close()
             writer.stop()
         assert threads[0] == "mephisto-db-writer" and threads[1:] == [threads[1]]
-        assert threads[1].startswith("mephisto-unit-count")
+        assert threads[1].startswith("mephisto-side-reads")
 
     asyncio.run(scenario())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from socket_page import Page
 from mephisto_core.data_model import Agent, AgentStatus, TaskRun, Unit, UnitStatus
 from mephisto_core.operations.run.operator import Operator
 from mephisto_core.operations.run.simulate import run_crowd
+from mephisto_core.operations.run.worker_pool import WorkerPool
 from mephisto_core.task_config import load_task_config
 
 pytestmark = pytest.mark.usefixtures("test_types")
@@ -51,8 +53,19 @@ def test_page_that_disconnects_loses_its_unit_after_the_grace_period(database, m
     assert statuses == {"alice": AgentStatus.DISCONNECTED, "bob": AgentStatus.COMPLETED}
 
 
-def test_unit_past_its_duration_is_taken_away_and_the_late_submit_refused(database, mephisto_settings, task_file):
+def test_unit_past_its_duration_is_taken_away_and_the_late_submit_refused(
+    database, mephisto_settings, task_file, monkeypatch
+):
     config = load_task_config(task_file(rows=1, assignment_duration_seconds=1))
+    # The agents past their deadline are found beside the writer (side_reads.py), not in its queue.
+    found_on: set[str] = set()
+    past_deadline = WorkerPool.agents_past_deadline
+
+    def recorded(pool: WorkerPool, *args: object) -> list[int]:
+        found_on.add(threading.current_thread().name.rsplit("_", 1)[0])
+        return past_deadline(pool, *args)
+
+    monkeypatch.setattr(WorkerPool, "agents_past_deadline", recorded)
 
     async def scenario() -> None:
         operator = Operator(mephisto_settings, database)
@@ -68,6 +81,7 @@ def test_unit_past_its_duration_is_taken_away_and_the_late_submit_refused(databa
         await asyncio.wait_for(run, 10)
 
     asyncio.run(scenario())
+    assert found_on == {"mephisto-side-reads"}
 
 
 def test_page_cannot_submit_for_another_workers_unit_or_with_bad_fields(database, mephisto_settings, task_file):

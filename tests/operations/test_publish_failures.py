@@ -176,3 +176,28 @@ def test_a_stop_withdraws_the_unclaimed_units_in_chunks_of_one_call_each(
     assert [len(chunk) for chunk in withdrawn] == [2, 1]
     assert sorted(unit_id for chunk in withdrawn for unit_id in chunk) == sorted(u.id for u in Unit.select())
     assert {u.status for u in Unit.select()} == {UnitStatus.EXPIRED.value}
+
+
+def test_a_provider_that_publishes_nothing_costs_the_writer_nothing_at_each_kick(
+    database: Database, mephisto_settings: Settings, task_file: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher, provider = _setup(database, mephisto_settings, task_file, None)
+    monkeypatch.setattr(KeyedPlatform, "publishes_units", False)
+    asked: list[object] = []
+
+    async def run() -> None:
+        async with _publisher(database, launcher) as publisher:
+            real_call = publisher.writer.call
+
+            async def counted(fn: Any, *args: Any) -> Any:
+                asked.append(fn)
+                return await real_call(fn, *args)
+
+            monkeypatch.setattr(publisher.writer, "call", counted)
+            for _ in range(3):
+                await publisher.kick()
+            await publisher.publish_pending()
+
+    asyncio.run(run())
+    assert asked == []
+    assert provider.requests == []

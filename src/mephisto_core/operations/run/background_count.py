@@ -1,9 +1,8 @@
-"""Counting a large run's units off the database writer: a thread and a database connection of their own.
+"""Counting a large run's units off the database writer, on the run's side reads (`side_reads.py`).
 
 The writer runs every claim and submission one batch after another, so a count there (50 ms at 100,000 units on
-PostgreSQL) holds them all up. Here the count runs beside it: SQLite's log lets a reader work while the writer
-writes, and PostgreSQL gives the count a backend of its own. `status_counts.StatusCounts` says when one is due and
-takes its result unless this process moved units while it ran.
+PostgreSQL) holds them all up. Here the count runs beside it. `status_counts.StatusCounts` says when one is due
+and takes its result unless this process moved units while it ran.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import peewee as pw
 
-from mephisto_core.data_model import Database
 from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.side_reads import SideReads
 from mephisto_core.operations.run.status_counts import CountUnits, StatusCounts
 
 log = logging.getLogger(__name__)
@@ -25,13 +23,11 @@ log = logging.getLogger(__name__)
 class BackgroundCounts:
     """Refreshes one run's `StatusCounts` off the writer when a count is due; one count at a time."""
 
-    def __init__(self, database: Database, writer: DatabaseWriter, counts: StatusCounts, count: CountUnits) -> None:
-        self._database = database
+    def __init__(self, reads: SideReads, writer: DatabaseWriter, counts: StatusCounts, count: CountUnits) -> None:
+        self._reads = reads
         self._writer = writer
         self._counts = counts
         self._count = count
-        # One thread, so one connection (peewee keeps a connection per thread), closed by `close`.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mephisto-unit-count")
         self._task: asyncio.Task[None] | None = None
         self._failed_before = False
         self._closed = False
@@ -45,7 +41,7 @@ class BackgroundCounts:
         try:
             # Asked of the writer, so every move this process made before it is committed before the count begins.
             generation = await self._writer.call(self._counts.generation)
-            counts, cost = await asyncio.get_running_loop().run_in_executor(self._thread, self._timed_count)
+            counts, cost = await self._reads.read(self._timed_count)
             installed = await self._writer.call(self._counts.install, counts, cost, generation)
             log.debug("units counted off the writer in %.1f ms (%s)", cost * 1000, "used" if installed else "stale")
         except (pw.OperationalError, pw.InterfaceError) as exc:  # the database is away: the writer's tick says so
@@ -57,20 +53,14 @@ class BackgroundCounts:
 
     def _timed_count(self) -> tuple[dict[str, int], float]:
         start = time.monotonic()
-        try:
-            counts = self._count()
-        except (pw.OperationalError, pw.InterfaceError):
-            self._database.db.close()  # a connection the outage broke: the next count opens a new one
-            raise
+        counts = self._count()
         return counts, time.monotonic() - start
 
     async def close(self) -> None:
-        """Stop counting and close the counting thread's connection (once; later calls do nothing)."""
+        """Stop counting (once; later calls do nothing); the side reads are closed by their owner."""
         if self._closed:
             return
         self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._database.db.close)
-        self._thread.shutdown(wait=True)

@@ -54,6 +54,7 @@ from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
 from mephisto_core.operations.run.sharded_channel import ShardedChannel
+from mephisto_core.operations.run.side_reads import SideReads
 from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 from mephisto_core.operations.run.worker_rules import RunRules
@@ -135,6 +136,7 @@ class Operator:
         self._stop_event = asyncio.Event()
         self.ready = asyncio.Event()  # set once workers can open the link
         self._background_counts: BackgroundCounts | None = None
+        self._side_reads: SideReads | None = None
         self.ctx: RunContext | None = None
         self.io: ClientIOHandler | None = None
         self.worker_pool: WorkerPool | None = None
@@ -236,7 +238,7 @@ class Operator:
             selection.resumed,
         )
         launcher = outcome.launcher = TaskLauncher(ctx)
-        self._count_off_writer(stack, launcher)
+        self._start_side_reads(stack, launcher)
         publisher = outcome.publisher = Publisher(
             ctx, self.writer, calls, launcher.expire_unclaimed, launcher.units_offered
         )
@@ -324,7 +326,7 @@ class Operator:
             ctx.accepting = False
         self.stats.task_name, self.stats.run_id, self.stats.resumed = config.task.name, run_id, True
         launcher = TaskLauncher(ctx)  # counts units only: creating and offering them is the owner's
-        self._count_off_writer(stack, launcher)
+        self._start_side_reads(stack, launcher)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
         pool.queries.held_by = self.owner
         self.worker_pool = pool
@@ -448,7 +450,9 @@ class Operator:
         # On a run several processes may serve, each times out the agents whose pages it holds (the page told is
         # connected here), the owner also those no live process holds; a single SQLite process all of them.
         holder = self.owner if self._leases else None
-        for agent_id in await self.writer.call(pool.agents_past_deadline, holder, self.join):
+        # Found beside the writer: `release_agent` times an agent out only if it is still in task.
+        find = self.writer.call if self._side_reads is None else self._side_reads.read
+        for agent_id in await find(pool.agents_past_deadline, holder, self.join):
             if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
                 io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
                 io.forget_agent((False, agent_id))
@@ -749,10 +753,13 @@ class Operator:
                 await self.writer.call(pool.release_agent, agent_id, AgentStatus.DISCONNECTED)
             io.forget_agent(agent)  # only once released: a failed release is tried again next tick
 
-    def _count_off_writer(self, stack: contextlib.AsyncExitStack, launcher: TaskLauncher) -> None:
-        """A large run's units are counted off the writer (`background_count.py`), started at each tick."""
+    def _start_side_reads(self, stack: contextlib.AsyncExitStack, launcher: TaskLauncher) -> None:
+        """The run's side reads (`side_reads.py`), on which a large run's units are counted off the writer
+        (`background_count.py`, started at each tick) and the agents past their deadline are found."""
+        self._side_reads = SideReads(self.database)
+        stack.push_async_callback(self._side_reads.close)
         self._background_counts = BackgroundCounts(
-            self.database, self.writer, launcher.counts, launcher.count_by_status
+            self._side_reads, self.writer, launcher.counts, launcher.count_by_status
         )
         stack.push_async_callback(self._background_counts.close)
 

@@ -196,6 +196,8 @@ class Publisher:
 
     async def publish_pending(self) -> None:
         """Publish the run's pending intents (looking unsure ones up first); one round at a time."""
+        if not self.ctx.provider.publishes_units:
+            return  # no intent is ever recorded for it: the writer is not asked at every tick for none
         async with self._lock:
             intents = await self.writer.call(open_intents, self.ctx.run.id)
             if not intents:
