@@ -117,6 +117,14 @@ def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[st
     # Padded on both databases, for one code path; it is SQLite that keeps them prepared by it (the first hellos of
     # thousands of workers come in batches of every size).
     names_in, padding = _sized_rows(param, 1, len(names))
+    if statements.postgres:  # found and added in one round trip
+        when_rows, row_padding = _sized_rows("(%s, %s, %s)", 3, len(names))
+        params = [value for name in names for value in (provider_type, name, now)]
+        rows = queries.db_execute(
+            sql["find_or_add_workers"].format(values=when_rows, names=names_in),
+            [*params, *row_padding, provider_type, *names, *padding],
+        ).fetchall()
+        return {str(name): int(worker_id) for worker_id, name in rows}
     found = queries.db_execute(sql["workers"].format(names=names_in), [provider_type, *names, *padding]).fetchall()
     ids = {str(name): int(worker_id) for worker_id, name in found}
     missing = [name for name in names if name not in ids]
@@ -398,12 +406,21 @@ def _sqlite(st: _Statements) -> dict[str, str]:
 
 def _workers(p: str) -> dict[str, str]:
     """Finding workers by name, and adding those missing (`{names}`, `{values}` for their rows, padded as
-    `_sized_rows` pads them: the padding rows, NULL, are left out)."""
+    `_sized_rows` pads them: the padding rows, NULL, are left out). `find_or_add_workers` (PostgreSQL) does both in
+    one statement: the rows it adds, then those that were there (its SELECT sees the table as the statement found
+    it, without the rows added). Only names not there are offered to the INSERT, so a known worker does not take a
+    number from the id sequence at each of its first hellos in a process."""
+    workers = f'SELECT "id", "name" FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})'
     return {
-        "workers": f'SELECT "id", "name" FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})',
+        "workers": workers,
         "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") '
         'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL '
         'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name"',
+        "find_or_add_workers": 'WITH "added" AS (INSERT INTO "worker" ("provider_type", "name", "created_at") '
+        'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL AND NOT EXISTS '
+        '(SELECT 1 FROM "worker" AS w WHERE w."provider_type" = v."column1" AND w."name" = v."column2") '
+        'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name") '
+        f'SELECT "id", "name" FROM "added" UNION ALL {workers}',
     }
 
 
