@@ -1,8 +1,9 @@
-"""A batch of only one group's jobs, for a group whose statements stand on their own (`commits_per_statement`).
+"""A batch's jobs of a group whose statements stand on their own (`commits_per_statement`).
 
-On PostgreSQL such a batch runs outside a transaction: its one statement commits as it completes, one round trip
-instead of two. Its answers still go out only once what they report is committed; a failing statement leaves its
-jobs to the usual way; a batch with any other job keeps the transaction. SQLite always runs the transaction.
+On PostgreSQL they run outside a transaction, before the batch's other jobs: their one statement commits as it
+completes, one round trip instead of two, and their answers do not wait for the other jobs. Their answers still go
+out only once what they report is committed; a failing statement leaves its jobs to the usual way; the batch's
+other jobs run in a transaction after them. SQLite always runs the whole batch in its transaction.
 """
 
 from __future__ import annotations
@@ -152,12 +153,16 @@ def test_a_failed_statement_leaves_the_jobs_to_the_usual_way_and_keeps_what_stoo
     assert _committed_names(database_target) == expected
 
 
-def test_a_batch_with_another_job_runs_the_group_in_its_transaction(
+def test_a_batch_with_another_job_answers_the_group_before_that_job_runs(
     database: Database, database_target: DatabaseTarget, sent: list[str]
 ) -> None:
     writer = DatabaseWriter(database)
     answers, seen = asyncio.run(_one_batch(writer, _StandingGroup(), ["a", "b"], database_target, plain="p"))
     assert answers == [Worker.get(Worker.name == name).id for name in ("a", "b")]
-    assert seen == [["a", "b", "p"]] * 2  # one commit for the whole batch
-    if not database.is_sqlite:
-        assert sent[0].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent
+    if database.is_sqlite:
+        assert seen == [["a", "b", "p"]] * 2  # one commit for the whole batch
+        return
+    assert all(names[:2] == ["a", "b"] for names in seen), seen  # each answer after its own commit
+    assert sent[0].startswith("INSERT") and "BEGIN" not in sent[0], sent  # the group's statement, on its own
+    assert sent[1].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent  # then the rest
+    assert len(sent) == 3, sent

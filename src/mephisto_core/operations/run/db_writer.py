@@ -64,9 +64,10 @@ class JobGroup(Protocol):
     """
 
     #: Every statement `run_together` sends leaves the database consistent on its own (reads, rows that are found
-    #: or created, then one statement that does the jobs' work). On PostgreSQL a batch of only this group's jobs
-    #: then runs it outside a transaction: each statement commits as it completes, so the batch takes one round
-    #: trip instead of two (its statement, then COMMIT), and its answers go out as soon as the statement is done.
+    #: or created, then one statement that does the jobs' work). On PostgreSQL a batch's jobs of this group then
+    #: run outside a transaction, before its other jobs: each statement commits as it completes, so they take one
+    #: round trip instead of two (their statement, then COMMIT), and their answers go out as soon as the statement
+    #: is done, not after the other jobs' statements and commit.
     commits_per_statement: bool
 
     def run_one(self, *args: Any) -> Any:
@@ -200,7 +201,8 @@ class DatabaseWriter:
 
     def _run_batch(self, batch: list[_Job]) -> None:
         tried_outside = False
-        if not self.database.is_sqlite and (groups := _standing_groups_only(batch)):
+        if not self.database.is_sqlite and (groups := _groups_of(batch, standing=True)):
+            # Their answers go out after their one round trip, not after the rest of the batch's transaction.
             batch = self._run_outside_transaction(groups, batch)
             if not batch:
                 return
@@ -234,9 +236,10 @@ class DatabaseWriter:
         self._deliver(outcomes)
 
     def _run_outside_transaction(self, by_group: list[list[_Job]], batch: list[_Job]) -> list[_Job]:
-        """PostgreSQL, a batch of only groups that `commits_per_statement`: each group's jobs run together, each
-        statement committing on its own, and are delivered at once. Returns the jobs the groups left (or all of a
-        group whose statement failed), in the batch's order, to run the usual way in a transaction."""
+        """PostgreSQL, the batch's jobs of groups that `commits_per_statement`: each group's jobs run together, each
+        statement committing on its own, and are delivered at once. Returns the batch's other jobs and those the
+        groups left (or all of a group whose statement failed), in the batch's order, to run the usual way in a
+        transaction."""
         started = time.perf_counter()
         _nothing_deferred(self.database)  # the same cursor as in a transaction, with no BEGIN to send
         outcomes: list[tuple[_Job, bool, Any]] = []
@@ -319,13 +322,6 @@ def _groups_of(batch: list[_Job], standing: bool | None = None) -> list[list[_Jo
         if standing is None or group.commits_per_statement == standing:
             by_group.setdefault(id(group), []).append(job)
     return [jobs for jobs in by_group.values() if len(jobs) >= 2]
-
-
-def _standing_groups_only(batch: list[_Job]) -> list[list[_Job]]:
-    """The batch's jobs by group when every job is of a group that `commits_per_statement` with two or more jobs
-    in the batch; else nothing (a batch with any other job runs in a transaction, its groups in savepoints)."""
-    groups = _groups_of(batch, standing=True)
-    return groups if sum(len(jobs) for jobs in groups) == len(batch) else []
 
 
 def _run_groups(
