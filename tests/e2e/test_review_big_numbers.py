@@ -63,12 +63,8 @@ def _submitted_unit(outputs: dict[str, Any], inputs: dict[str, Any]) -> Unit:
 
 @pytest.fixture
 def review_server(sqlite_database: Database, mephisto_settings: Settings) -> Iterator[ReviewServer]:
-    server = ReviewServer(ReviewApp(mephisto_settings, sqlite_database), "127.0.0.1", 0)
-    server.start()
-    try:
+    with ReviewServer(ReviewApp(mephisto_settings, sqlite_database), "127.0.0.1", 0) as server:
         yield server
-    finally:
-        server.shutdown()
 
 
 def _open_unit(page: Page, server: ReviewServer, unit_id: int) -> dict[str, dict[str, str]]:

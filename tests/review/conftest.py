@@ -156,12 +156,8 @@ def review_app(review_db: Database, mephisto_settings: Settings) -> ReviewApp:
 @pytest.fixture
 def review_server(review_app: ReviewApp) -> Iterator[ReviewServer]:
     """The review app on 127.0.0.1 and a free port, serving from a background thread."""
-    server = ReviewServer(review_app, "127.0.0.1", 0)
-    server.start()
-    try:
+    with ReviewServer(review_app, "127.0.0.1", 0) as server:
         yield server
-    finally:
-        server.shutdown()
 
 
 @dataclass

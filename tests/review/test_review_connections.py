@@ -33,19 +33,14 @@ def test_calls_on_one_kept_alive_connection_are_sent_without_nagles_wait(
         nodelay.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
     monkeypatch.setattr(_Handler, "setup", setup)
-    server = ReviewServer(ReviewApp(mephisto_settings, sqlite_database), "127.0.0.1", 0)
-    server.start()
-    try:
-        address = urlsplit(server.base_url)
-        connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=15)
+    with ReviewServer(ReviewApp(mephisto_settings, sqlite_database), "127.0.0.1", 0) as server:
+        connection = _connect(server)
         for path in ("/api/session", "/api/tasks", "/api/qualifications"):
             connection.request("GET", path, headers={"Authorization": f"Bearer {server.app.token}"})
             answer = connection.getresponse()
             assert answer.status == 200, answer.read()
             answer.read()
         connection.close()
-    finally:
-        server.shutdown()
     assert len(nodelay) == 1, nodelay  # the three calls shared one connection, as a browser's do
     assert nodelay[0] != 0
 
@@ -61,19 +56,19 @@ def test_a_database_failure_during_a_request_answers_503_on_one_line(
         )
 
     app.browser.overview = lost  # type: ignore[method-assign]
-    server = ReviewServer(app, "127.0.0.1", 0)
-    server.start()
-    try:
-        address = urlsplit(server.base_url)
-        connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=15)
+    with ReviewServer(app, "127.0.0.1", 0) as server:
+        connection = _connect(server)
         connection.request("GET", "/api/tasks", headers={"Authorization": f"Bearer {app.token}"})
         answer = connection.getresponse()
         body = json.loads(answer.read())
         connection.close()
-    finally:
-        server.shutdown()
     assert answer.status == 503
     assert body["error"] == (
         "the database failed: server closed the connection unexpectedly This probably means the server terminated "
         "abnormally; try again"
     )
+
+
+def _connect(server: ReviewServer) -> http.client.HTTPConnection:
+    address = urlsplit(server.base_url)
+    return http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=15)

@@ -56,12 +56,8 @@ def kept_database(own_database: str, mephisto_settings: Settings) -> Iterator[Da
 
 @pytest.fixture
 def server(kept_database: Database, mephisto_settings: Settings) -> Iterator[ReviewServer]:
-    review = ReviewServer(ReviewApp(mephisto_settings, kept_database), "127.0.0.1", 0)
-    review.start()
-    try:
+    with ReviewServer(ReviewApp(mephisto_settings, kept_database), "127.0.0.1", 0) as review:
         yield review
-    finally:
-        review.shutdown()
 
 
 def _admin(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -90,6 +90,14 @@ class ReviewServer:
         self._thread = threading.Thread(target=self.serve_forever, name="review-server", daemon=True)
         self._thread.start()
 
+    def __enter__(self) -> ReviewServer:
+        """Serve in a background thread until the `with` block ends."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Stop serving and release the port."""
         if self._thread is not None:
