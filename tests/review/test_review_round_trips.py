@@ -13,7 +13,7 @@ import logging
 import pytest
 from review_helpers import task_units
 
-#: before this change: task list 5, task 8, a page 9, agreement 3
+#: at the stop's start: task list 5, task 8, a page 9, agreement 3, a unit 8, a worker 4
 MOST_STATEMENTS = {
     "task list": ("/api/tasks", 3),
     "task": ("/api/tasks/{task}", 3),
@@ -21,7 +21,8 @@ MOST_STATEMENTS = {
     "page by status": ("/api/units?task={task}&status=completed&limit=50", 6),
     "ids of matching units": ("/api/units/ids?task={task}", 1),
     "agreement": ("/api/tasks/{task}/agreement", 1),
-    "unit": ("/api/units/{unit}", 8),
+    "unit": ("/api/units/{unit}", 7),
+    "worker": ("/api/workers/{worker}", 3),
 }
 
 
@@ -29,7 +30,7 @@ MOST_STATEMENTS = {
 def test_a_screen_sends_at_most_its_statements(client, screen: str, caplog: pytest.LogCaptureFixture) -> None:
     study = task_units("study")
     path_template, most = MOST_STATEMENTS[screen]
-    path = path_template.format(task=study[0].task_id, unit=study[0].id)
+    path = path_template.format(task=study[0].task_id, unit=study[0].id, worker=study[0].worker_id)
     assert client.get(path).status == 200
     with caplog.at_level(logging.DEBUG, logger="peewee"):
         caplog.clear()

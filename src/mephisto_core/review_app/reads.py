@@ -16,7 +16,7 @@ from mephisto_core import __version__
 from mephisto_core.data_model import Qualification, Task, TaskRun, Unit, UnitStatus, Worker
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, UNIT_TRANSITIONS
 from mephisto_core.errors import NotFound
-from mephisto_core.operations.review.worker_stats import worker_details
+from mephisto_core.operations.review.worker_stats import worker_details_by_id
 from mephisto_core.operations.unit_filters import UnitFilters, of_task, resolve_filters
 from mephisto_core.review_app.rendering import Rendering, shown_values
 from mephisto_core.review_app.summary import answer_summary
@@ -175,7 +175,7 @@ def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
         rendering = app.renderer.render(record.task_run_id, record.inputs, record.outputs, file_urls)
     worker = None
     if record.worker_db_id is not None:
-        worker = worker_json(_worker(record.worker_db_id), recent=RECENT_REVIEWS)
+        worker = worker_json(record.worker_db_id, recent=RECENT_REVIEWS)
     return {
         "unit": unit,
         "shown": {"inputs": shown_values(record.inputs), "outputs": shown_values(record.outputs)},
@@ -185,9 +185,12 @@ def unit_detail(app: ReviewApp, unit_id: int) -> dict[str, Any]:
     }
 
 
-def worker_json(worker: Worker, recent: int | None = None) -> dict[str, Any]:
+def worker_json(worker_id: int, recent: int | None = None) -> dict[str, Any]:
     """A worker's history: counts, approval rate, blocked or not, qualifications and review records."""
-    details = worker_details(worker, recent_reviews=recent)
+    found = worker_details_by_id(worker_id, recent_reviews=recent)
+    if found is None:
+        raise NotFound(f"worker {worker_id} does not exist")
+    worker, details = found
     # The summary's `worker` and `provider` say again what `name` and `provider_type` say.
     counts = {k: v for k, v in details["summary"].items() if k not in ("worker", "provider")}
     return {
@@ -203,7 +206,7 @@ def worker_json(worker: Worker, recent: int | None = None) -> dict[str, Any]:
 
 def worker_detail(worker_id: int) -> dict[str, Any]:
     """The worker endpoint's answer."""
-    return worker_json(_worker(worker_id))
+    return worker_json(worker_id)
 
 
 def qualification_list() -> dict[str, Any]:
@@ -273,13 +276,6 @@ def _same_worker_ids(worker_id: int) -> tuple[int, ...]:
     if not ids:
         raise NotFound(f"worker {worker_id} does not exist")
     return ids
-
-
-def _worker(worker_id: int) -> Worker:
-    worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
-    if worker is None:
-        raise NotFound(f"worker {worker_id} does not exist")
-    return worker
 
 
 def _has_shared_assignments(task_id: int) -> bool:

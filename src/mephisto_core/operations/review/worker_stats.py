@@ -135,14 +135,47 @@ def worker_details(worker: Worker, recent_reviews: int | None = None) -> dict[st
     `reviews` holds the worker's review records oldest first, only the latest `recent_reviews` when given;
     `review_count` counts them all.
     """
-    by_status = submitted_unit_counts(worker.id)
     grants = (
-        GrantedQualification.select(GrantedQualification, Qualification)
+        GrantedQualification.select(Qualification.name, GrantedQualification.value, GrantedQualification.updated_at)
         .join(Qualification)
         .where(GrantedQualification.worker == worker)
         .order_by(Qualification.name)
+        .tuples()
     )
-    qualifications = [{"name": g.qualification.name, "value": g.value, "updated": g.updated_at} for g in grants]
+    return _details(worker, list(grants), recent_reviews)
+
+
+def worker_details_by_id(worker_id: int, recent_reviews: int | None = None) -> tuple[Worker, dict[str, Any]] | None:
+    """The worker with id `worker_id` and their `worker_details`, or None when there is none. Their row comes with
+    their grants, in one statement: a round trip fewer to a database on another machine (the review app's unit
+    and worker screens)."""
+    rows = list(
+        Worker.select(
+            Worker.id,
+            Worker.provider_type,
+            Worker.name,
+            Worker.created_at,
+            Qualification.name,
+            GrantedQualification.value,
+            GrantedQualification.updated_at,
+        )
+        .join(GrantedQualification, pw.JOIN.LEFT_OUTER, on=(GrantedQualification.worker == Worker.id))
+        .join(Qualification, pw.JOIN.LEFT_OUTER, on=(Qualification.id == GrantedQualification.qualification))
+        .where(Worker.id == worker_id)
+        .order_by(Qualification.name)
+        .tuples()
+    )
+    if not rows:
+        return None
+    worker_id, provider_type, name, created_at = rows[0][:4]
+    worker = Worker(id=worker_id, provider_type=provider_type, name=name, created_at=created_at)
+    grants = [row[4:] for row in rows if row[4] is not None]  # a worker with no grant has one row of NULLs
+    return worker, _details(worker, grants, recent_reviews)
+
+
+def _details(worker: Worker, grants: list[tuple[Any, ...]], recent_reviews: int | None) -> dict[str, Any]:
+    by_status = submitted_unit_counts(worker.id)
+    qualifications = [{"name": name, "value": value, "updated": updated} for name, value, updated in grants]
     blocked = any(q["name"] == BLOCK_QUALIFICATION and q["value"] for q in qualifications)
     latest_first = Review.select().where(Review.worker == worker).order_by(Review.id.desc())
     if recent_reviews is not None:
