@@ -8,6 +8,10 @@ benchmark posts one bulk approve (or `--action`) of every unit, in chunks of the
 until the last answer. It checks that every unit was decided here and every assignment at the fake (approved,
 rejected, or given one bonus).
 
+`--db postgresql` keeps the data in a throwaway PostgreSQL database (a new one per measurement), and
+`--db-one-way-ms MS` puts a relay between the review app and it (a database on another machine; the round trip is
+measured and reported).
+
 `--server NAME=PATH` (repeatable) times the `mephisto` at PATH as well, in alternating rounds (`--rounds`): an
 older commit's install against this one. Prints one JSON line: seconds and units/s per server, the ratio against
 the first server, and the MTurk calls made per unit.
@@ -27,6 +31,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _latency_proxy import add_relay_option, check_relay_option, start_relay
 from _review_app import ReviewAppFailed, open_review_app
 from _run_info import (
     MephistoMissing,
@@ -37,12 +42,13 @@ from _run_info import (
     machine_info,
     servers_to_time,
 )
-from _workdir import isolated_env, temporary_workdir
+from _workdir import isolated_env, temporary_workdir, throwaway_postgres
 from mephisto_provider_mturk.client import ENDPOINT_ENV
 from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
 from mephisto_provider_mturk.testing.review_seed import submitted_mturk_run
 
 from mephisto_core.data_model import Agent, open_database
+from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
 
 CALL_TIMEOUT_S = 900.0
 #: the review app's largest bulk (review_app/validation.py MAX_BULK)
@@ -68,17 +74,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency", type=float, default=0.1, help="seconds the fake MTurk takes per call (default 0.1)"
     )
     parser.add_argument("--action", choices=("approve", "reject", "soft-reject", "bonus"), default="approve")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
+    add_relay_option(parser)
     add_server_options(parser)
     args = parser.parse_args(argv)
+    check_relay_option(parser, args)
     if args.units < 1 or args.latency < 0:
         parser.error("--units must be at least 1 and --latency at least 0")
     args.servers = servers_to_time(parser, args)
     return args
 
 
-def submitted_mturk_units(fake: FakeMTurk, data_dir: Path, units: int) -> list[int]:
-    """`units` submitted units of requester `lab`, each agent holding an assignment submitted at `fake`."""
-    database = open_database(None, data_dir / "mephisto.db")
+def submitted_mturk_units(fake: FakeMTurk, data_dir: Path, units: int, database_url: str | None = None) -> list[int]:
+    """`units` submitted units of requester `lab`, each agent holding an assignment submitted at `fake` (in the
+    data dir's SQLite database, or at `database_url`)."""
+    database = open_database(database_url, data_dir / "mephisto.db")
     try:
         return [int(unit.id) for unit in submitted_mturk_run(fake, database, units, REQUESTER).units]
     finally:
@@ -104,12 +114,16 @@ def register(mephisto: list[str], env: dict[str, str]) -> None:
         raise BenchmarkAborted(f"mephisto register failed: {done.stdout}{done.stderr}")
 
 
-def fresh_fake_mturk(stack: ExitStack, benchmark: str, mephisto: list[str]) -> tuple[Path, FakeMTurk, dict[str, str]]:
-    """A new work folder, a FakeMTurk and the environment that reaches it, requester `lab` registered; all gone
-    when `stack` closes."""
+def fresh_fake_mturk(
+    stack: ExitStack, benchmark: str, mephisto: list[str], database_url: str | None = None
+) -> tuple[Path, FakeMTurk, dict[str, str]]:
+    """A new work folder, a FakeMTurk and the environment that reaches it (and the database at `database_url`,
+    when given), requester `lab` registered; all gone when `stack` closes."""
     workdir = temporary_workdir(stack, benchmark, keep=False)
     fake = stack.enter_context(FakeMTurk())
     env = isolated_env(workdir, **{ENDPOINT_ENV: fake.endpoint_url})
+    if database_url is not None:
+        env["MEPHISTO_DATABASE_URL"] = database_url
     register(mephisto, env)
     return workdir, fake, env
 
@@ -117,8 +131,13 @@ def fresh_fake_mturk(stack: ExitStack, benchmark: str, mephisto: list[str]) -> t
 def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict[str, Any]:
     """One fresh data dir and fake, one timed bulk verdict of every unit; its seconds and MTurk calls."""
     with ExitStack() as stack:
-        workdir, fake, env = fresh_fake_mturk(stack, "review_bulk_mturk", mephisto)
-        unit_ids = submitted_mturk_units(fake, workdir / "data", args.units)
+        url = throwaway_postgres(stack)[0] if args.db == "postgresql" else None
+        workdir, fake, env = fresh_fake_mturk(stack, "review_bulk_mturk", mephisto, url)
+        unit_ids = submitted_mturk_units(fake, workdir / "data", args.units, url)
+        round_trip_ms = None
+        if url is not None and args.db_one_way_ms is not None:
+            relay = start_relay(stack, url, args.db_one_way_ms)
+            env["MEPHISTO_DATABASE_URL"], round_trip_ms = relay.url, relay.round_trip_ms
         connection, token = open_review_app(stack, mephisto, env, workdir / f"review-{label}.log", CALL_TIMEOUT_S)
         calls_before = len(fake.requests())
         fake.set_latency(args.latency)
@@ -129,7 +148,7 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
         if done != len(unit_ids):
             raise BenchmarkAborted(f"{label}: {done} of {len(unit_ids)} units were decided")
         calls = fake.requests()[calls_before:]
-        assignments = sorted(str(agent.provider_agent_id) for agent in _agents(workdir, unit_ids))
+        assignments = sorted(str(agent.provider_agent_id) for agent in _agents(workdir, unit_ids, url))
         if args.action == "bonus":
             bonused = sorted(bonus.assignment_id for bonus in fake.snapshot().bonuses)
             if bonused != assignments:
@@ -142,12 +161,11 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
         by_operation: dict[str, int] = {}
         for call in calls:
             by_operation[call.operation] = by_operation.get(call.operation, 0) + 1
-        return {"seconds": seconds, "mturk_calls": by_operation}
+        return {"seconds": seconds, "mturk_calls": by_operation, "db_round_trip_ms": round_trip_ms}
 
 
-def _agents(workdir: Path, unit_ids: list[int]) -> list[Agent]:
-
-    database = open_database(None, workdir / "data" / "mephisto.db")
+def _agents(workdir: Path, unit_ids: list[int], database_url: str | None) -> list[Agent]:
+    database = open_database(database_url, workdir / "data" / "mephisto.db")
     try:
         agents = list(Agent.select().where(Agent.unit.in_(unit_ids)))
     finally:
@@ -212,13 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     before = {"code": code_version(), "machine": machine_info(loadavg_1m())}
     runs = timed_rounds(args, time_bulk)
-    print(json.dumps({"benchmark": "review_bulk_mturk", "action": args.action, **summary(args, runs), **before}))
+    database = {"db": args.db, "db_one_way_ms": args.db_one_way_ms}
+    if args.db_one_way_ms is not None:
+        database["db_round_trip_ms"] = statistics.median(r["db_round_trip_ms"] for rs in runs.values() for r in rs)
+    print(
+        json.dumps(
+            {"benchmark": "review_bulk_mturk", "action": args.action, **summary(args, runs), **database, **before}
+        )
+    )
     return 0
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (BenchmarkAborted, MephistoMissing, ReviewAppFailed) as exc:
+    except (BenchmarkAborted, MephistoMissing, PostgresUnavailable, PostgresStartError, ReviewAppFailed) as exc:
         print(f"review_bulk_mturk: aborted: {exc}", file=sys.stderr)
         sys.exit(2)

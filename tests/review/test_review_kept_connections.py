@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mephisto_core.data_model import Database, open_database
+from mephisto_core.data_model import Database, Worker, kept_connections, open_database
 from mephisto_core.data_model.kept_connections import MAX_CONNECTIONS
+from mephisto_core.operations.provider_calls import REVIEW_CALLS_AT_ONCE, call_blocking
+from mephisto_core.operations.recorded_calls import call_all
 from mephisto_core.review_app import ReviewApp, ReviewServer
 from mephisto_core.settings import Settings
 from mephisto_core.testing.postgres import create_database, drop_database, new_database_name, with_database_name
@@ -210,3 +212,38 @@ def test_the_review_command_keeps_its_connections(
     finally:
         review.interrupt()
         review.wait(15)
+
+
+class _ReadingPlatform:
+    """A provider whose calls read the database from the call's thread, as the MTurk plugin's do."""
+
+    type_name = "reading"
+    call_timeout_seconds = 10.0
+    idempotent_calls: frozenset[str] = frozenset()
+
+    def look(self, n: int) -> int:
+        return int(Worker.select().count()) + n
+
+
+def test_platform_calls_in_pool_threads_give_their_connections_back(
+    own_database: str, mephisto_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bulk verdict's calls run in long-lived pool threads; each kept the connection it took, until the pool's
+    # connections ran out and a call failed with MaxConnectionsExceeded (one bonus of 200 at 8 connections).
+    monkeypatch.setattr(kept_connections, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(kept_connections, "WAIT_SECONDS", 2)
+    database = open_database(own_database, mephisto_settings.sqlite_path, keep_connections=True)
+    try:
+        jobs = list(range(4 * REVIEW_CALLS_AT_ONCE))
+        results: list[int] = []
+        errors = call_all(
+            database,
+            jobs,
+            lambda n: call_blocking(_ReadingPlatform(), "look", n),  # type: ignore[arg-type]
+            lambda n, result: results.append(result),
+        )
+        assert errors == [None] * len(jobs)
+        assert sorted(results) == jobs
+        assert len(_backends(own_database)) <= 3
+    finally:
+        database.close()

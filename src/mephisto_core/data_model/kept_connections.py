@@ -12,14 +12,20 @@ discarded and a new one opened, at no cost to the others.
 from __future__ import annotations
 
 import select
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from playhouse.db_url import parse
 from playhouse.pool import PooledPostgresqlDatabase
 
-#: Connections kept at most: the review app answers a handful of requests at a time (a browser opens at most six
-#: connections to a server), so more than this means requests pile up; they wait for a free one.
-MAX_CONNECTIONS = 8
+from mephisto_core.data_model.models import database_proxy
+
+T = TypeVar("T")
+
+#: Connections kept at most: up to six requests at a time from a browser, and a bulk verdict's platform calls
+#: (8 at a time, `provider_calls.REVIEW_CALLS_AT_ONCE`), whose plugins may read the database from their threads.
+#: Past this, a thread waits for a free one.
+MAX_CONNECTIONS = 20
 #: Seconds a request waits for a free connection before it is refused.
 WAIT_SECONDS = 30
 #: Seconds after which a connection is closed rather than reused, so settings changed on the server (and memory
@@ -45,3 +51,22 @@ def kept_connections_database(url: str) -> KeptConnectionsDatabase:
     return KeptConnectionsDatabase(
         max_connections=MAX_CONNECTIONS, stale_timeout=RECYCLE_SECONDS, timeout=WAIT_SECONDS, **parse(url)
     )
+
+
+def release_kept_connection() -> None:
+    """Hand this thread's connection back when the models' database keeps connections (`mephisto review`).
+
+    For a worker thread that lives on between jobs (a pool of platform calls): it would otherwise hold one of the
+    kept connections for as long as it lives. Nothing happens on a database that does not keep connections.
+    """
+    db = database_proxy.obj
+    if isinstance(db, KeptConnectionsDatabase) and not db.is_closed() and not db.in_transaction():
+        db.close()
+
+
+def released_after(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, then `release_kept_connection()`: the job of a pool thread that may touch the database."""
+    try:
+        return fn(*args)
+    finally:
+        release_kept_connection()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mephisto_core.data_model.kept_connections import released_after
 from mephisto_core.errors import ProviderError
 from mephisto_core.operations.run import metrics_hooks
 
@@ -126,7 +127,7 @@ def call_blocking(provider: CrowdProvider, method_name: str, *args: Any) -> Any:
     attempts = 1 + (RETRIES if method_name in provider.idempotent_calls else 0)
     delay = FIRST_BACKOFF_SECONDS
     for attempt in range(1, attempts + 1):
-        future = _blocking_pool.submit(method, *args)
+        future = _blocking_pool.submit(released_after, method, *args)
         try:
             return future.result(timeout)
         except RETRYABLE as exc:

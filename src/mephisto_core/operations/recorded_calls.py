@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from mephisto_core.data_model import Database
+from mephisto_core.data_model.kept_connections import released_after
 from mephisto_core.operations.provider_calls import REVIEW_CALLS_AT_ONCE
 
 J = TypeVar("J")
@@ -45,7 +46,7 @@ def call_all(
         return outcomes
     pool = ThreadPoolExecutor(max_workers=max(1, min(at_once, len(jobs))), thread_name_prefix="mephisto-calls")
     try:
-        pending = {pool.submit(call, job): index for index, job in enumerate(jobs)}
+        pending = {pool.submit(released_after, call, job): index for index, job in enumerate(jobs)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             finished = [(pending.pop(future), future) for future in done]

@@ -114,9 +114,10 @@ class ReviewActions:
         paid: list[tuple[int, Payout]] = []
         unpaid: list[tuple[int, _Verdict]] = []
         runs: dict[int, _RunFacts] = {}
+        fetched = _submitted_units(unit_ids)
         for index, unit_id in enumerate(unit_ids):
             try:
-                verdict = self._prepared_verdict(unit_id, kind, feedback, runs)
+                verdict = self._prepared_verdict(unit_id, kind, feedback, runs, fetched)
             except MephistoError as exc:
                 outcomes[index] = exc
                 continue
@@ -132,10 +133,17 @@ class ReviewActions:
             outcomes[index] = error
         return [None if outcome is None else _refusal(outcome) for outcome in outcomes]
 
-    def _prepared_verdict(self, unit_id: int, kind: ReviewKind, feedback: str, runs: dict[int, _RunFacts]) -> _Verdict:
+    def _prepared_verdict(
+        self,
+        unit_id: int,
+        kind: ReviewKind,
+        feedback: str,
+        runs: dict[int, _RunFacts],
+        fetched: _Fetched | None = None,
+    ) -> _Verdict:
         """What deciding `unit_id` needs; refused (MephistoError) before any platform is asked."""
         unit_status, agent_status, provider_call = _VERDICTS[kind]
-        unit, agent = self._submitted_unit(unit_id)
+        unit, agent, _ = self._submitted_unit(unit_id, fetched)
         check_unit_transition(unit.status, unit_status.value)  # refuse before calling the platform
         provider = self._run_facts(unit.task_run_id, runs).provider
         reward = Decimal(str(unit.pay_amount)).quantize(Decimal("0.01"))  # SQLite hands 0.50 back as 0.5
@@ -177,15 +185,15 @@ class ReviewActions:
         payouts: list[tuple[int, Payout]] = []
         runs: dict[int, _RunFacts] = {}
         budget = BudgetTally()  # each task's committed cost read once for the bulk, each bonus added to it
+        fetched = _submitted_units(unit_ids, with_workers=True)
+        asked: list[tuple[int, Payout]] = []
         for index, unit_id in enumerate(unit_ids):
             try:
-                payout = self._bonus_payout(unit_id, value, reason, client_key, runs, budget)
+                asked.append((index, self._bonus_payout(unit_id, value, reason, client_key, runs, budget, fetched)))
             except MephistoError as exc:
                 outcomes[index] = exc
-                continue
-            if self.ledger.already_paid(payout.request):
-                continue  # a second press or a retry of a bonus that went through
-            payouts.append((index, payout))
+        paid_already = self.ledger.paid_already([payout.request for _, payout in asked])
+        payouts = [(index, payout) for index, payout in asked if payout.request.idempotency_key not in paid_already]
         for (index, _), paid in zip(payouts, self.ledger.pay_all([payout for _, payout in payouts]), strict=True):
             outcomes[index] = _refusal(paid) if isinstance(paid, Exception) else True
         return outcomes
@@ -198,11 +206,12 @@ class ReviewActions:
         client_key: str | None,
         runs: dict[int, _RunFacts],
         budget: BudgetTally,
+        fetched: _Fetched | None = None,
     ) -> Payout:
-        unit, agent = self._submitted_unit(unit_id)
+        unit, agent, worker = self._submitted_unit(unit_id, fetched)
         run = self._run_facts(unit.task_run_id, runs)
         provider = run.provider
-        worker = Worker.get_by_id(agent.worker_id)
+        worker = worker or Worker.get_by_id(agent.worker_id)
         key = bonus_key(unit.id, client_key or default_bonus_client_key(value, reason))
         request = self._payment_request(PaymentKind.BONUS, key, run, unit, worker.id, value, reason)
 
@@ -414,14 +423,17 @@ class ReviewActions:
             reviewer=self.reviewer,
         )
 
-    def _submitted_unit(self, unit_id: int) -> tuple[Unit, Agent]:
-        unit = Unit.get_or_none(Unit.id == unit_id)
+    def _submitted_unit(self, unit_id: int, fetched: _Fetched | None = None) -> tuple[Unit, Agent, Worker | None]:
+        """The unit, its current agent and (when `fetched` read them) its worker; refused when there is no such
+        unit or nothing was submitted for it."""
+        unit, agent, worker = (fetched if fetched is not None else _submitted_units([unit_id])).get(
+            unit_id, (None, None, None)
+        )
         if unit is None:
             raise NotFound(f"unit {unit_id} does not exist")
-        if unit.agent_id is None:
+        if unit.agent_id is None or agent is None:
             raise MephistoError(f"unit {unit_id} has no submission to review (status {unit.status})")
-        agent: Agent = Agent.get_by_id(unit.agent_id)
-        return unit, agent
+        return unit, agent, worker
 
     def _worker(self, worker_id: int) -> Worker:
         worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
@@ -572,3 +584,32 @@ def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> Any:
         raise ProviderError(
             f"provider {provider.type_name!r} failed to {method.replace('_', ' ')}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+#: a bulk action's units by id, each with its current agent and, when asked for, that agent's worker
+_Fetched = dict[int, tuple[Unit, Agent | None, Worker | None]]
+#: ids read in one statement (well within SQLite's limit on bound parameters)
+IDS_PER_READ = 500
+
+
+def _submitted_units(unit_ids: Sequence[int], with_workers: bool = False) -> _Fetched:
+    """The units of a bulk action with their current agents (and workers), read in two or three statements for
+    all, not two or three per unit: each is a round trip to a database on another machine."""
+    units = _by_id(Unit, unit_ids)
+    agents = _by_id(Agent, [unit.agent_id for unit in units.values() if unit.agent_id is not None])
+    workers = _by_id(Worker, [agent.worker_id for agent in agents.values()]) if with_workers else {}
+    fetched: _Fetched = {}
+    for unit_id, unit in units.items():
+        agent = agents.get(unit.agent_id) if unit.agent_id is not None else None
+        fetched[unit_id] = (unit, agent, workers.get(agent.worker_id) if agent is not None else None)
+    return fetched
+
+
+def _by_id(model: Any, ids: Sequence[int]) -> dict[int, Any]:
+    distinct = list(dict.fromkeys(ids))
+    found: dict[int, Any] = {}
+    for start in range(0, len(distinct), IDS_PER_READ):
+        found.update(
+            (int(row.id), row) for row in model.select().where(model.id.in_(distinct[start : start + IDS_PER_READ]))
+        )
+    return found
