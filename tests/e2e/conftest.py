@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from e2e_helpers import LaunchProcess
+
+from mephisto_core.testing.postgres import reset_database
 
 
 @pytest.fixture
@@ -28,3 +30,12 @@ def start_launch(mephisto_launch: Callable[..., LaunchProcess]) -> Callable[...,
     """`start_launch(*args)` runs `mephisto launch ARGS` in the background (the core's `mephisto_launch`: killed at
     the end of the test)."""
     return mephisto_launch
+
+
+@pytest.fixture
+def pg_env(postgres_url: str, mephisto_cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The environment of `mephisto` processes on the test session's PostgreSQL database (emptied afterwards)."""
+    try:
+        yield {**mephisto_cli_env, "MEPHISTO_DATABASE_URL": postgres_url}
+    finally:
+        reset_database(postgres_url)

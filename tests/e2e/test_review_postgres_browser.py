@@ -6,25 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from e2e_helpers import LaunchProcess, ReviewProcess, review_app_page
 from playwright.sync_api import expect
 
 from mephisto_core.data_model import Task, Unit, UnitStatus, open_database
-from mephisto_core.testing.postgres import reset_database
-
-
-@pytest.fixture
-def pg_env(postgres_url: str, cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """The environment of `mephisto` processes on the test session's PostgreSQL database (emptied afterwards)."""
-    try:
-        yield {**cli_env, "MEPHISTO_DATABASE_URL": postgres_url}
-    finally:
-        reset_database(postgres_url)
 
 
 def _app_backends(url: str, end_them: bool = False) -> list[int]:

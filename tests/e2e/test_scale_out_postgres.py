@@ -27,17 +27,7 @@ from mephisto_core.data_model import operator_leases as leases
 from mephisto_core.operations.run.simulate import BotReport, SimulatedWorker
 from mephisto_core.plugins import get_registry
 from mephisto_core.task_config import load_task_config
-from mephisto_core.testing.postgres import reset_database
 from mephisto_core.testing.processes import LaunchProcess
-
-
-@pytest.fixture
-def pg_env(postgres_url: str, mephisto_cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """The environment of `mephisto` processes that share the test session's PostgreSQL database."""
-    try:
-        yield {**mephisto_cli_env, "MEPHISTO_DATABASE_URL": postgres_url}
-    finally:
-        reset_database(postgres_url)
 
 
 @pytest.fixture
