@@ -121,9 +121,9 @@ def test_a_kept_connection_is_checked_without_a_statement(server: ReviewServer, 
     (kept,) = set(_backends(own_database)) - started_with
     last_statement = _backends(own_database)[kept]
     assert "task" in last_statement.lower(), last_statement
-    # The page asks for no data here, yet takes a connection: checking it sent nothing (peewee's pool sends
+    # The session call reads no data, yet takes a connection: checking it sent nothing (peewee's pool sends
     # SELECT 1, one round trip per request to a remote database).
-    assert _get(server.base_url, server.app.token, "/static/app.js")[0] == 200
+    assert _get(server.base_url, server.app.token, "/api/session")[0] == 200
     assert _backends(own_database)[kept] == last_statement
 
 
@@ -160,6 +160,7 @@ def test_an_unreachable_database_answers_503_then_the_app_recovers(server: Revie
     assert refused["error"].startswith("cannot reach the database: "), refused
     assert "not currently accepting connections" in refused["error"]
     assert refused["error"].endswith("; try again when it is back")
+    assert _get(server.base_url, server.app.token, "/?token=" + server.app.token)[0] == 200  # the page still loads
 
     _admin(own_database, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     assert _get(server.base_url, server.app.token, "/api/tasks")[0] == 200

@@ -157,6 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not app.token_matches(presented):
             self._refuse(url.path)
             return
+        if not url.path.startswith("/api/"):
+            self._route(method, url.path, pairs, raw_body)  # the page and its assets: no database, so they load
+            return  # while it is away, and the page can say so
         database = app.database.db
         try:
             database.connect(reuse_if_open=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
@@ -83,11 +83,7 @@ class HelloGroup(_PoolGroup):
         plan = _Claims(len(jobs), provider_type, now)
         if not plain:
             return plan
-        ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
-        new = [name for name in plain if name not in ids]
-        if new:  # workers this process has not met: found, or created as the usual way would
-            ids.update(worker_ids_many(pool.queries, provider_type, new, now))
-        plan.new_ids = {name: ids[name] for name in new if name in ids}
+        ids, plan.new_ids = _worker_ids(pool, plain, now)
         claiming, plan.checked = _judged_here(pool, ids)
         limit = pool.ctx.config.task.maximum_units_per_worker
         if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
@@ -112,12 +108,8 @@ class HelloGroup(_PoolGroup):
         if refusal is None:
             return results
         plain = _plain_hellos(pool, jobs)
-        ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
-        new = [name for name in plain if name not in ids]
-        if new and runs_many(pool.queries):
-            added = worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, utcnow())
-            pool.remember_worker_ids(added)
-            ids.update(added)
+        ids, added = _worker_ids(pool, plain, utcnow(), find_new=runs_many(pool.queries))
+        pool.remember_worker_ids(added)
         holding = pool.holding_anything(list(ids.values()))
         for name, worker_id in ids.items():
             if worker_id not in holding:
@@ -180,6 +172,18 @@ def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str
             continue  # refused, or a preview
         plain.setdefault(identity.worker_name, (position, identity))
     return plain
+
+
+def _worker_ids(
+    pool: WorkerPool, names: Collection[str], now: dt.datetime, find_new: bool = True
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The ids of the workers `names` and, of those, the ones this process had not met: found, or created as the
+    usual way would, for all at once (a name another process creates at the same moment is left out). Without
+    `find_new`, only those this process met."""
+    ids = {name: worker_id for name in names if (worker_id := pool.known_worker_id(name)) is not None}
+    new = [name for name in names if name not in ids]
+    added = worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now) if new and find_new else {}
+    return {**ids, **added}, added
 
 
 def _judged_here(pool: WorkerPool, ids: dict[str, int]) -> tuple[dict[str, int], set[str]]:
