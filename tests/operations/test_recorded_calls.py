@@ -1,16 +1,19 @@
 """`recorded_calls.call_all`: calls several at once, outcomes in the jobs' order, each record in a savepoint of its
-own, a failed commit reported to each of its jobs, and an interrupt that starts no further call."""
+own, a failed commit reported to each of its jobs, an interrupt that starts no further call, and the calls that
+finished together recorded together, one by one when that fails."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from mephisto_core.data_model import Database, Worker
+from mephisto_core.operations import recorded_calls
 from mephisto_core.operations.recorded_calls import call_all
 
 
@@ -101,3 +104,70 @@ def test_an_interrupt_starts_no_further_call(database: Database) -> None:
     time.sleep(0.2)  # a call under way when the interrupt came finishes
     assert 1 <= len(called) <= 2
     assert _names() == set()
+
+
+@pytest.fixture
+def calls_finish_before_each_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller looks for finished calls only after the quick calls of these tests are all done: they finish
+    together, as a bulk's calls do while the caller records the ones before them."""
+    wait = recorded_calls.wait
+
+    def late_wait(futures: Any, return_when: str) -> Any:
+        time.sleep(0.3)
+        return wait(futures, return_when=return_when)
+
+    monkeypatch.setattr(recorded_calls, "wait", late_wait)
+
+
+def test_calls_that_finish_together_are_recorded_together_in_the_jobs_order(
+    database: Database, calls_finish_before_each_wait: None
+) -> None:
+    together: list[list[str]] = []
+
+    def record_together(answered: Sequence[tuple[str, str]]) -> None:
+        together.append([job for job, _ in answered])
+        Worker.insert_many([{"provider_type": "mock", "name": result} for _, result in answered]).execute()
+
+    def record_alone(job: str, result: str) -> None:
+        raise AssertionError(f"{job} was recorded alone")
+
+    outcomes = call_all(database, list("abcdef"), str.upper, record_alone, at_once=6, record_together=record_together)
+
+    assert outcomes == [None] * 6
+    assert together == [list("abcdef")]
+    assert _names() == set("ABCDEF")
+
+
+def test_records_together_that_fail_are_recorded_one_by_one_and_only_the_faulty_one_is_refused(
+    database: Database, calls_finish_before_each_wait: None
+) -> None:
+    failures: list[str] = []
+
+    def call(job: str) -> str:
+        if job == "b":
+            raise ValueError("the platform said no")
+        return job.upper()
+
+    def record(job: str, result: str) -> None:
+        Worker.create(provider_type="mock", name=result)
+        if job == "d":
+            raise RuntimeError("d's record failed after its write")
+
+    def record_together(answered: Sequence[tuple[str, str]]) -> None:
+        assert [job for job, _ in answered] == list("acde")  # the failed call is not among them
+        Worker.insert_many([{"provider_type": "mock", "name": result} for _, result in answered]).execute()
+        raise RuntimeError("one of them cannot be recorded")
+
+    outcomes = call_all(
+        database,
+        list("abcde"),
+        call,
+        record,
+        lambda job, exc: failures.append(job),
+        at_once=5,
+        record_together=record_together,
+    )
+
+    assert [type(o).__name__ if o else None for o in outcomes] == [None, "ValueError", None, "RuntimeError", None]
+    assert failures == ["b"]
+    assert _names() == {"A", "C", "E"}  # the records together undone, then each alone: d's undone with its own

@@ -178,7 +178,15 @@ def test_a_verdict_the_database_failed_to_store_says_so_and_is_stored_when_given
             raise pw.OperationalError("database is locked")
         set_unit_status(unit_id, target, **fields)
 
+    set_units_status = review_actions.set_units_status
+
+    def failing_with_it(unit_ids: list[int], target: UnitStatus) -> None:  # verdicts recorded together
+        if unlucky.id in unit_ids:
+            raise pw.OperationalError("database is locked")
+        set_units_status(unit_ids, target)
+
     monkeypatch.setattr(review_actions, "set_unit_status", failing_for_one)
+    monkeypatch.setattr(review_actions, "set_units_status", failing_with_it)
     actions = ReviewActions(database, mephisto_settings)
     ids = [unit.id for unit in submitted.units]
     errors = actions.decide_all(ids, ReviewKind.APPROVE)

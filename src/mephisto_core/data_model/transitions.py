@@ -19,7 +19,7 @@ from mephisto_core.data_model.statuses import (
     check_unit_transition,
     unit_sources,
 )
-from mephisto_core.errors import NotFound
+from mephisto_core.errors import IllegalTransition, NotFound
 
 
 def set_unit_status(unit_id: int, target: UnitStatus, **fields: Any) -> None:
@@ -35,6 +35,28 @@ def set_unit_status(unit_id: int, target: UnitStatus, **fields: Any) -> None:
             raise NotFound(f"unit {unit_id} does not exist")
         check_unit_transition(current, target.value)  # raises with the allowed targets
         raise AssertionError("check_unit_transition accepted a transition the UPDATE refused")
+
+
+def set_units_status(unit_ids: Collection[int], target: UnitStatus) -> None:
+    """`set_unit_status` for several units in one statement. Raises IllegalTransition when any of them (or an id
+    given twice) may not move to `target`, leaving the rows that moved to the caller's savepoint to undo;
+    `set_unit_status` on each then says which and why."""
+    _set_all_or_none(Unit, unit_ids, target.value, [s.value for s in unit_sources(target)])
+
+
+def set_agents_status(agent_ids: Collection[int], target: AgentStatus) -> None:
+    """`set_agent_status` for several agents in one statement, as `set_units_status`."""
+    _set_all_or_none(Agent, agent_ids, target.value, [s.value for s in agent_sources(target)])
+
+
+def _set_all_or_none(model: type[Unit] | type[Agent], ids: Collection[int], target: str, sources: list[str]) -> None:
+    moved = (
+        model.update(status=target, updated_at=utcnow())
+        .where(model.id.in_(list(ids)) & model.status.in_(sources))
+        .execute()
+    )
+    if moved != len(ids):  # the caller's savepoint undoes the rows that did move
+        raise IllegalTransition(f"{len(ids) - moved} of {len(ids)} rows of {model.__name__} may not become {target!r}")
 
 
 def try_set_unit_status(unit_id: int, source: UnitStatus, target: UnitStatus, **fields: Any) -> bool:

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, Self, cast
 
 import peewee as pw
 
@@ -73,6 +73,33 @@ class PaymentRequest:
     reviewer: str = ""
 
 
+class PaidRecord(Protocol):
+    """What a payment writes once the platform paid it (a review record, a unit's new status), in the
+    transaction that settles its ledger row: alone, or with the others of its class paid at the same moment."""
+
+    def record(self) -> None:
+        """Write this one record."""
+
+    @classmethod
+    def record_all(cls, records: Sequence[Self]) -> None:
+        """Write all of `records`, as `record` would one by one, in as few statements as the database allows."""
+
+
+@dataclass(frozen=True)
+class _RecordCall:
+    """A plain function as a `PaidRecord` (`PaymentLedger.pay`'s `on_paid`): recorded one by one."""
+
+    write: Callable[[], None]
+
+    def record(self) -> None:
+        self.write()
+
+    @classmethod
+    def record_all(cls, records: Sequence[_RecordCall]) -> None:
+        for one in records:
+            one.record()
+
+
 @dataclass(frozen=True)
 class Payout:
     """One payment to make: the request, how to ask the provider, and what to do around it (see `pay`)."""
@@ -80,7 +107,7 @@ class Payout:
     request: PaymentRequest
     call: Callable[[str], str | None]
     before_intent: Callable[[], None] | None = None
-    on_paid: Callable[[], None] | None = None
+    on_paid: PaidRecord | None = None
 
 
 class PaymentLedger:
@@ -104,7 +131,8 @@ class PaymentLedger:
         all. An exception from `call` marks the row `failed` with the error and is raised again. A row already
         paid is returned as it is, with neither `call` nor `on_paid` run.
         """
-        outcome = self.pay_all([Payout(request, call, before_intent, on_paid)], at_once=1)[0]
+        record = None if on_paid is None else _RecordCall(on_paid)
+        outcome = self.pay_all([Payout(request, call, before_intent, record)], at_once=1)[0]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -115,7 +143,8 @@ class PaymentLedger:
         Every intent is committed before the first call. Returns per payout, in order, its row once paid (or
         paid already), or the exception that stopped it: refused before its intent (a key naming another
         payment, `before_intent`), its call's (the row is then `failed`), or its `on_paid`'s (the row stays
-        `pending`: asked again, the provider is called again with the same key).
+        `pending`: asked again, the provider is called again with the same key). Payouts paid at the same
+        moment are settled and recorded together (`PaidRecord.record_all`).
         """
         if not payouts:
             return []
@@ -137,6 +166,7 @@ class PaymentLedger:
             lambda index, reference: _settle(rows[index], reference, payouts[index].on_paid),
             lambda index, exc: _fail(rows[index], exc),
             at_once,
+            lambda paid: _settle_all([(rows[index], reference, payouts[index].on_paid) for index, reference in paid]),
         )
         paid = [rows[index].id for index, error in zip(to_call, errors, strict=True) if error is None]
         settled = {row.id: row for row in Payment.select().where(Payment.id.in_(paid))} if paid else {}
@@ -274,7 +304,7 @@ def _intent(payout: Payout, check: bool = True) -> Payment:
     return row
 
 
-def _settle(row: Payment, reference: str | None, on_paid: Callable[[], None] | None) -> None:
+def _settle(row: Payment, reference: str | None, on_paid: PaidRecord | None) -> None:
     Payment.update(
         status=PaymentStatus.PAID.value,
         provider_reference=None if reference is None else str(reference),
@@ -282,7 +312,25 @@ def _settle(row: Payment, reference: str | None, on_paid: Callable[[], None] | N
         settled_at=utcnow(),
     ).where(Payment.id == row.id).execute()
     if on_paid is not None:
-        on_paid()
+        on_paid.record()
+
+
+def _settle_all(paid: Sequence[tuple[Payment, str | None, PaidRecord | None]]) -> None:
+    """`_settle` for several rows: one UPDATE for the rows (each its own reference), then each class's records
+    together. One statement fewer per row and class than one by one, each a round trip to a remote database."""
+    references = [(row.id, str(reference)) for row, reference, _ in paid if reference is not None]
+    Payment.update(
+        status=PaymentStatus.PAID.value,
+        provider_reference=pw.Case(Payment.id, references, None) if references else None,
+        error="",
+        settled_at=utcnow(),
+    ).where(Payment.id.in_([row.id for row, _, _ in paid])).execute()
+    by_class: dict[type[PaidRecord], list[PaidRecord]] = {}
+    for _, _, record in paid:
+        if record is not None:
+            by_class.setdefault(type(record), []).append(record)
+    for record_class, records in by_class.items():
+        record_class.record_all(records)
 
 
 def _fail(row: Payment, exc: Exception) -> None:

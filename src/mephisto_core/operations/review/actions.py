@@ -45,7 +45,12 @@ from mephisto_core.data_model.qualifications import (
     task_blocked_qualification,
 )
 from mephisto_core.data_model.statuses import check_unit_transition
-from mephisto_core.data_model.transitions import set_agent_status, set_unit_status
+from mephisto_core.data_model.transitions import (
+    set_agent_status,
+    set_agents_status,
+    set_unit_status,
+    set_units_status,
+)
 from mephisto_core.errors import MephistoError, NotFound, ProviderError
 from mephisto_core.operations.budget import BudgetTally, task_budget
 from mephisto_core.operations.payments import (
@@ -128,7 +133,13 @@ class ReviewActions:
         for (index, _), outcome in zip(paid, self.ledger.pay_all([payout for _, payout in paid]), strict=True):
             outcomes[index] = outcome if isinstance(outcome, Exception) else None
         verdicts = [verdict for _, verdict in unpaid]
-        errors = call_all(self.database, verdicts, _Verdict.ask_platform, lambda verdict, _: verdict.record())
+        errors = call_all(
+            self.database,
+            verdicts,
+            _Verdict.ask_platform,
+            lambda verdict, _: verdict.record(),
+            record_together=lambda answered: _Verdict.record_all([verdict for verdict, _ in answered]),
+        )
         for (index, _), error in zip(unpaid, errors, strict=True):
             outcomes[index] = error
         return [None if outcome is None else _refusal(outcome) for outcome in outcomes]
@@ -156,7 +167,7 @@ class ReviewActions:
         request = self._payment_request(
             PaymentKind.REWARD, key, run, unit, agent.worker_id, verdict.reward, verdict.feedback
         )
-        return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict.record)
+        return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict)
 
     # ---- money and workers --------------------------------------------------------------------------------
 
@@ -224,18 +235,8 @@ class ReviewActions:
             reference = _call_provider(provider, "pay_bonus", worker, value, reason, unit, idempotency_key)
             return None if reference is None else str(reference)
 
-        def record_bonus() -> None:
-            Review.create(
-                kind=ReviewKind.BONUS.value,
-                unit=unit.id,
-                worker=worker.id,
-                task=unit.task_id,
-                amount=value,
-                feedback=reason,
-                reviewer=self.reviewer,
-            )
-
-        return Payout(request, pay, before_intent=within_budget, on_paid=record_bonus)
+        record = _BonusRecord(unit.id, worker.id, unit.task_id, value, reason, self.reviewer)
+        return Payout(request, pay, before_intent=within_budget, on_paid=record)
 
     def block_worker(self, worker_id: int, reason: str) -> list[PlatformOutcome]:
         """Block a worker from every task: our own eligibility check refuses them, and each provider is told.
@@ -538,14 +539,60 @@ class _Verdict:
         """The unit's and agent's new status and the review record (inside the caller's transaction)."""
         set_unit_status(self.unit.id, self.unit_status)
         set_agent_status(self.agent.id, self.agent_status)
-        Review.create(
-            kind=self.kind.value,
-            unit=self.unit.id,
-            worker=self.agent.worker_id,
-            task=self.unit.task_id,
-            feedback=self.feedback,
-            reviewer=self.reviewer,
-        )
+        Review.insert(self._review_row()).execute()
+
+    @classmethod
+    def record_all(cls, verdicts: Sequence[_Verdict]) -> None:
+        """`record` for several verdicts in three statements per kind of verdict, not three each; refused
+        (IllegalTransition) when any unit or agent may not take its new status, for the caller to record each
+        alone."""
+        kinds: dict[tuple[UnitStatus, AgentStatus], list[_Verdict]] = {}
+        for verdict in verdicts:
+            kinds.setdefault((verdict.unit_status, verdict.agent_status), []).append(verdict)
+        for (unit_status, agent_status), same in kinds.items():
+            set_units_status([verdict.unit.id for verdict in same], unit_status)
+            set_agents_status([verdict.agent.id for verdict in same], agent_status)
+        Review.insert_many([verdict._review_row() for verdict in verdicts]).execute()
+
+    def _review_row(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "unit": self.unit.id,
+            "worker": self.agent.worker_id,
+            "task": self.unit.task_id,
+            "feedback": self.feedback,
+            "reviewer": self.reviewer,
+        }
+
+
+@dataclass(frozen=True)
+class _BonusRecord:
+    """The review record of a bonus the platform paid (a `PaidRecord`)."""
+
+    unit_id: int
+    worker_id: int
+    task_id: int
+    amount: Decimal
+    reason: str
+    reviewer: str
+
+    def record(self) -> None:
+        Review.insert(self._row()).execute()
+
+    @classmethod
+    def record_all(cls, records: Sequence[_BonusRecord]) -> None:
+        Review.insert_many([record._row() for record in records]).execute()
+
+    def _row(self) -> dict[str, Any]:
+        return {
+            "kind": ReviewKind.BONUS.value,
+            "unit": self.unit_id,
+            "worker": self.worker_id,
+            "task": self.task_id,
+            "amount": self.amount,
+            "feedback": self.reason,
+            "reviewer": self.reviewer,
+        }
 
 
 def _refusal(
