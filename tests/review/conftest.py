@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from review_helpers import pg_run
 
 from mephisto_core.abstractions import Blueprint, BlueprintArgs, SimulatedAnswer
 from mephisto_core.cli.init_cmd import available_templates
@@ -34,6 +35,7 @@ from mephisto_core.review_app import ReviewApp, ReviewServer
 from mephisto_core.settings import Settings
 from mephisto_core.task_config import load_task_config
 from mephisto_core.testing import plugins_registered
+from mephisto_core.testing.postgres import create_database, drop_database, new_database_name, with_database_name
 
 STATIC_TASK = "study"
 NOTE_TASK = "notes"
@@ -228,3 +230,17 @@ def _lower(items: Any) -> dict[str, str]:
 @pytest.fixture
 def client(review_server: ReviewServer) -> Client:
     return Client(review_server)
+
+
+@pytest.fixture
+def own_database(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, so its connections are the app's alone (and it may refuse
+    connections)."""
+    admin = with_database_name(postgres_url, "postgres")
+    name = new_database_name("mephisto_kept")
+    url = create_database(admin, name)
+    try:
+        yield url
+    finally:
+        pg_run(admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        drop_database(admin, name)

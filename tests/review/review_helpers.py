@@ -51,3 +51,17 @@ def break_the_mock_provider(settings: Settings) -> None:
 
 def is_blocked(worker_id: int) -> bool:
     return bool(granted_value(worker_id, BLOCK_QUALIFICATION))
+
+
+def pg_run(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run `statement` on a plain connection of its own to `url` (autocommit, outside any pool); its rows."""
+    import psycopg2  # PostgreSQL tests only
+
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return list(cur.fetchall()) if cur.description else []
+    finally:
+        conn.close()

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from review_helpers import pg_run
 
 from mephisto_core.data_model import Database, Worker, kept_connections, open_database
 from mephisto_core.data_model.kept_connections import MAX_CONNECTIONS
@@ -27,23 +28,10 @@ from mephisto_core.operations.provider_calls import REVIEW_CALLS_AT_ONCE, call_b
 from mephisto_core.operations.recorded_calls import call_all
 from mephisto_core.review_app import ReviewApp, ReviewServer
 from mephisto_core.settings import Settings
-from mephisto_core.testing.postgres import create_database, drop_database, new_database_name, with_database_name
+from mephisto_core.testing.postgres import with_database_name
 from mephisto_core.testing.processes import ReviewProcess
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def own_database(postgres_url: str) -> Iterator[str]:
-    """A database of this test's own, so its connections are the app's alone (and it may refuse connections)."""
-    admin = with_database_name(postgres_url, "postgres")
-    name = new_database_name("mephisto_kept")
-    url = create_database(admin, name)
-    try:
-        yield url
-    finally:
-        _admin(url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        drop_database(admin, name)
 
 
 @pytest.fixture
@@ -64,16 +52,7 @@ def server(kept_database: Database, mephisto_settings: Settings) -> Iterator[Rev
 
 def _admin(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
     """Run `statement` on the server of `url`, from its `postgres` database (so never one of the app's)."""
-    import psycopg2
-
-    conn = psycopg2.connect(with_database_name(url, "postgres"))
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return list(cur.fetchall()) if cur.description else []
-    finally:
-        conn.close()
+    return pg_run(with_database_name(url, "postgres"), statement, *params)
 
 
 def _backends(url: str) -> dict[int, str]:
@@ -168,12 +147,16 @@ def test_an_unreachable_database_answers_503_then_the_app_recovers(server: Revie
 
 def test_concurrent_requests_share_at_most_the_pools_connections(server: ReviewServer, own_database: str) -> None:
     started_with = set(_backends(own_database))
-    statuses: list[int] = []
+    statuses: list[int | str] = []
     start = threading.Barrier(3 * MAX_CONNECTIONS)
 
     def call() -> None:
         start.wait(10)
-        statuses.append(_get(server.base_url, server.app.token, "/api/tasks")[0])
+        try:
+            statuses.append(_get(server.base_url, server.app.token, "/api/tasks")[0])
+        except Exception as exc:  # shown in the assertion below, which a missing status would not explain
+            statuses.append(f"{type(exc).__name__}: {exc}")
+            raise
 
     callers = [threading.Thread(target=call) for _ in range(3 * MAX_CONNECTIONS)]
     for caller in callers:
