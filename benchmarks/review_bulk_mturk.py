@@ -6,7 +6,9 @@ assignments submitted at the fake, and `mephisto review --no-browser` on that da
 every requester call after `--latency` seconds (MTurk's API answers in 0.1-0.3 s from most places), and the
 benchmark posts one bulk approve (or `--action`) of every unit, in chunks of the app's largest bulk, and times it
 until the last answer. It checks that every unit was decided here and every assignment at the fake (approved,
-rejected, or given one bonus).
+rejected, or given one bonus). The worker actions (`grant`, `block`) act once per distinct worker of the units
+(one per five units, all in one request); it checks that each of them holds the qualification, or is blocked,
+at the fake.
 
 `--db postgresql` keeps the data in a throwaway PostgreSQL database (a new one per measurement), and
 `--db-one-way-ms MS` puts a relay between the review app and it (a database on another machine; the round trip is
@@ -47,7 +49,7 @@ from mephisto_provider_mturk.client import ENDPOINT_ENV
 from mephisto_provider_mturk.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, FakeMTurk
 from mephisto_provider_mturk.testing.review_seed import submitted_mturk_run
 
-from mephisto_core.data_model import Agent, open_database
+from mephisto_core.data_model import Agent, Unit, Worker, open_database
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
 
 CALL_TIMEOUT_S = 900.0
@@ -60,6 +62,8 @@ ACTION_FIELDS: dict[str, dict[str, str]] = {
     "soft-reject": {"feedback": "Thank you."},
     "reject": {"feedback": "The answer does not describe the picture."},
     "bonus": {"amount": "0.25", "reason": "A careful description."},
+    "grant": {"qualification": "passed-pilot"},
+    "block": {"reason": "Copied the same answer into every unit."},
 }
 
 
@@ -73,7 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency", type=float, default=0.1, help="seconds the fake MTurk takes per call (default 0.1)"
     )
-    parser.add_argument("--action", choices=("approve", "reject", "soft-reject", "bonus"), default="approve")
+    parser.add_argument("--action", choices=tuple(ACTION_FIELDS), default="approve")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
     add_relay_option(parser)
     add_server_options(parser)
@@ -81,6 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_relay_option(parser, args)
     if args.units < 1 or args.latency < 0:
         parser.error("--units must be at least 1 and --latency at least 0")
+    if args.action in ("grant", "block") and args.units > BULK_CHUNK:
+        # a worker's units would fall in several requests, each acting on the worker again
+        parser.error(f"--action {args.action} acts on workers in one bulk request: at most {BULK_CHUNK} --units")
     args.servers = servers_to_time(parser, args)
     return args
 
@@ -149,7 +156,17 @@ def time_bulk(mephisto: list[str], args: argparse.Namespace, label: str) -> dict
             raise BenchmarkAborted(f"{label}: {done} of {len(unit_ids)} units were decided")
         calls = fake.requests()[calls_before:]
         assignments = sorted(str(agent.provider_agent_id) for agent in _agents(workdir, unit_ids, url))
-        if args.action == "bonus":
+        if args.action in ("grant", "block"):
+            workers = _worker_names(workdir, unit_ids, url)
+            snapshot = fake.snapshot()
+            if args.action == "grant":
+                names = {qid: qualification.name for qid, qualification in snapshot.qualification_types.items()}
+                acted = {worker for qid, worker in snapshot.scores if "passed-pilot" in names.get(qid, "")}
+            else:
+                acted = {worker for _, worker in snapshot.blocks}
+            if acted != workers:
+                raise BenchmarkAborted(f"{label}: {len(acted)} workers acted on at the fake for {len(workers)}")
+        elif args.action == "bonus":
             bonused = sorted(bonus.assignment_id for bonus in fake.snapshot().bonuses)
             if bonused != assignments:
                 raise BenchmarkAborted(f"{label}: {len(bonused)} bonuses at the fake for {len(assignments)} units")
@@ -171,6 +188,15 @@ def _agents(workdir: Path, unit_ids: list[int], database_url: str | None) -> lis
     finally:
         database.close()
     return agents
+
+
+def _worker_names(workdir: Path, unit_ids: list[int], database_url: str | None) -> set[str]:
+    database = open_database(database_url, workdir / "data" / "mephisto.db")
+    try:
+        query = Worker.select(Worker.name).join(Unit, on=Unit.worker == Worker.id).where(Unit.id.in_(unit_ids))
+        return {name for (name,) in query.tuples()}
+    finally:
+        database.close()
 
 
 def post_bulk(connection: http.client.HTTPConnection, token: str, action: str, unit_ids: list[int]) -> int:
