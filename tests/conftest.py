@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 from hypothesis import settings
+
+from mephisto_core.operations import recorded_calls
 
 # Property tests check behaviour, never speed: a slow CI machine must not fail them with DeadlineExceeded.
 settings.register_profile("mephisto", deadline=None, print_blob=True)
@@ -18,3 +23,16 @@ def pytest_configure(config: pytest.Config) -> None:
             "the mephisto pytest plugin is not loaded: reinstall mephisto-core (pip install -e '.[test]') "
             "so that its pytest11 entry point is registered"
         )
+
+
+@pytest.fixture
+def calls_answered_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`recorded_calls.call_all` looks for finished calls only once the quick calls of a test are all done, so they
+    are recorded together: as when a bulk's earlier answers were being recorded while these came in."""
+    wait = recorded_calls.wait
+
+    def late_wait(futures: Any, return_when: str) -> Any:
+        time.sleep(0.3)
+        return wait(futures, return_when=return_when)
+
+    monkeypatch.setattr(recorded_calls, "wait", late_wait)

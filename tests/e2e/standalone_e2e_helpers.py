@@ -339,7 +339,9 @@ class WssPage:
     def _socket(self) -> ClientConnection:
         if self._ws is None:
             self._sockets.close()  # release a dropped socket before opening the next
-            self._ws = self._sockets.enter_context(ws_connect(self.ws_url, ssl=self.tls, open_timeout=30, max_size=None))
+            self._ws = self._sockets.enter_context(
+                ws_connect(self.ws_url, ssl=self.tls, open_timeout=30, max_size=None)
+            )
             self.reconnects += 1
         return self._ws
 

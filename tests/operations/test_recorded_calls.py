@@ -8,12 +8,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
 from mephisto_core.data_model import Database, Worker
-from mephisto_core.operations import recorded_calls
 from mephisto_core.operations.recorded_calls import call_all
 
 
@@ -106,21 +104,8 @@ def test_an_interrupt_starts_no_further_call(database: Database) -> None:
     assert _names() == set()
 
 
-@pytest.fixture
-def calls_finish_before_each_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The caller looks for finished calls only after the quick calls of these tests are all done: they finish
-    together, as a bulk's calls do while the caller records the ones before them."""
-    wait = recorded_calls.wait
-
-    def late_wait(futures: Any, return_when: str) -> Any:
-        time.sleep(0.3)
-        return wait(futures, return_when=return_when)
-
-    monkeypatch.setattr(recorded_calls, "wait", late_wait)
-
-
 def test_calls_that_finish_together_are_recorded_together_in_the_jobs_order(
-    database: Database, calls_finish_before_each_wait: None
+    database: Database, calls_answered_together: None
 ) -> None:
     together: list[list[str]] = []
 
@@ -139,7 +124,7 @@ def test_calls_that_finish_together_are_recorded_together_in_the_jobs_order(
 
 
 def test_records_together_that_fail_are_recorded_one_by_one_and_only_the_faulty_one_is_refused(
-    database: Database, calls_finish_before_each_wait: None
+    database: Database, calls_answered_together: None
 ) -> None:
     failures: list[str] = []
 

@@ -6,7 +6,6 @@ meanwhile is refused alone, the others recorded. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,6 @@ from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, 
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.data_model.transitions import set_unit_status
 from mephisto_core.errors import IllegalTransition
-from mephisto_core.operations import recorded_calls
 from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.settings import Settings
 from mephisto_core.testing.runs import SubmittedRun
@@ -31,17 +29,7 @@ def submitted(make_submitted_run: Callable[..., SubmittedRun]) -> SubmittedRun:
     return make_submitted_run(UNITS, provider_type="paytest", pay_amount=Decimal("0.50"))
 
 
-@pytest.fixture(autouse=True)
-def answered_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bulk looks for answers only once the platform answered every unit (its calls are quick here): as when
-    the reviewer's earlier answers were being recorded while these came in."""
-    wait = recorded_calls.wait
-
-    def late_wait(futures: Any, return_when: str) -> Any:
-        time.sleep(0.3)
-        return wait(futures, return_when=return_when)
-
-    monkeypatch.setattr(recorded_calls, "wait", late_wait)
+pytestmark = pytest.mark.usefixtures("calls_answered_together")
 
 
 def _statements(caplog: pytest.LogCaptureFixture, action: Callable[[], Any]) -> tuple[Any, list[str]]:
@@ -52,7 +40,8 @@ def _statements(caplog: pytest.LogCaptureFixture, action: Callable[[], Any]) -> 
 
 
 def _writes(statements: list[str], table: str) -> list[str]:
-    return [s for s in statements if s.startswith((f'(\'UPDATE "{table}"', f'(\'INSERT INTO "{table}"'))]
+    # peewee logs (sql, params); once the app's log filter is installed, the SQL alone (parameters not logged)
+    return [s for s in statements if s.lstrip("('").startswith((f'UPDATE "{table}"', f'INSERT INTO "{table}"'))]
 
 
 @pytest.mark.parametrize("kind", [ReviewKind.APPROVE, ReviewKind.REJECT])

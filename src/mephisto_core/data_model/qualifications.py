@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mephisto_core.data_model.models import GrantedQualification, Qualification, TaskRun, Worker, utcnow
 
 #: The global block: a worker holding it with a non-zero value is refused by every task, whatever the provider.
 BLOCK_QUALIFICATION = "mephisto-blocked"
+#: its description, given when the first block creates it
+BLOCK_DESCRIPTION = "Blocked from every task"
 
 
 def task_blocked_qualification(task_name: str) -> str:
@@ -36,6 +40,24 @@ def granted_value(worker: Worker | int, name: str) -> int | None:
         .scalar()
     )
     return None if value is None else int(value)
+
+
+def granted_values(worker_ids: list[int], names: Sequence[str]) -> dict[tuple[int, str], int]:
+    """The values of the workers' grants of `names`, by (worker id, qualification name), in one statement per 500
+    workers; a pair not granted is absent."""
+    values: dict[tuple[int, str], int] = {}
+    if not names:
+        return values
+    for start in range(0, len(worker_ids), 500):  # stay under SQLite's bound-parameter limit
+        query = (
+            GrantedQualification.select(GrantedQualification.worker, Qualification.name, GrantedQualification.value)
+            .join(Qualification)
+            .where(
+                GrantedQualification.worker.in_(worker_ids[start : start + 500]) & Qualification.name.in_(list(names))
+            )
+        )
+        values.update(((int(worker), str(name)), int(value)) for worker, name, value in query.tuples())
+    return values
 
 
 def revoke_qualification(worker: Worker | int, name: str) -> bool:

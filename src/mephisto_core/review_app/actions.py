@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.data_model import ReviewKind, Unit, Worker
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.errors import MephistoError, NotFound
 from mephisto_core.review_app import reads
 from mephisto_core.review_app.validation import (
@@ -28,7 +29,7 @@ from mephisto_core.review_app.validation import (
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions.platform_sync import PlatformOutcome
-    from mephisto_core.operations.review.actions import WorkerChange
+    from mephisto_core.operations.review.worker_changes import WorkerChange
     from mephisto_core.review_app.app import ReviewApp
 
 #: The fields each action's JSON body may have.
@@ -105,7 +106,7 @@ def unit_action(app: ReviewApp, unit_id: int, kind: str, body: dict[str, Any]) -
 def worker_action(app: ReviewApp, worker_id: int, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /api/workers/<id>/<action>: do it and answer the worker as they are now."""
     action = parse_action(kind, body)
-    worker = _worker(worker_id)
+    worker = app.actions.worker(worker_id)
     message = apply_worker_action(app, worker, action)
     return {"message": message, "worker": reads.worker_detail(worker_id)}
 
@@ -150,8 +151,9 @@ def apply_worker_action(app: ReviewApp, worker: Worker, action: Action) -> str:
     return _with_platform(done, result)
 
 
-def _worker_change(app: ReviewApp, worker: Worker, action: Action) -> tuple[WorkerChange, str]:
-    """The action's change to `worker` (checked: 409 / 404 / 400 before any platform is told) and its sentence."""
+def _worker_change(app: ReviewApp, worker: Worker, action: Action, unit_read: bool = False) -> tuple[WorkerChange, str]:
+    """The action's change to `worker` (checked: 409 / 404 / 400 before any platform is told) and its sentence;
+    `unit_read`: the action's unit was just read, so it exists."""
     if action.kind == "block":
         if app.actions.is_blocked(worker.id):
             raise ApiError(409, f"worker {worker.name!r} is already blocked")
@@ -160,7 +162,7 @@ def _worker_change(app: ReviewApp, worker: Worker, action: Action) -> tuple[Work
         if not app.actions.is_blocked(worker.id):
             raise ApiError(409, f"worker {worker.name!r} is not blocked")
         return app.actions.unblock_change(worker.id), f"Worker {worker.name} unblocked."
-    if action.unit_id is not None and Unit.get_or_none(Unit.id == action.unit_id) is None:
+    if action.unit_id is not None and not unit_read and Unit.get_or_none(Unit.id == action.unit_id) is None:
         raise NotFound(f"unit {action.unit_id} does not exist")
     if action.kind == "grant":
         change = app.actions.grant_change(worker.id, action.qualification, action.value, action.unit_id)
@@ -204,15 +206,17 @@ def _bulk_worker_action(app: ReviewApp, unit_ids: list[int], action: Action) -> 
     workers = dict(Unit.select(Unit.id, Unit.worker).where(Unit.id.in_(unit_ids)).tuples())
     outcome: dict[int, dict[str, Any]] = {}
     changes: list[tuple[int, WorkerChange, str]] = []
-    with app.action_lock:
+    worker_ids = list(dict.fromkeys(worker_id for worker_id in workers.values() if worker_id is not None))
+    checked = (action.qualification,) if action.kind == "revoke" else (BLOCK_QUALIFICATION,)
+    with app.action_lock, app.actions.workers_read_together(worker_ids, checked):
         for unit_id in unit_ids:
             worker_id = workers.get(unit_id)
             if worker_id is None or worker_id in outcome:
                 continue
-            # The decision is recorded against the first selected unit of this worker.
+            # The decision is recorded against the first selected unit of this worker (which exists: read above).
             on_unit = Action(action.kind, action.feedback, action.amount, action.qualification, action.value, unit_id)
             try:
-                change, done = _worker_change(app, _worker(worker_id), on_unit)
+                change, done = _worker_change(app, app.actions.worker(worker_id), on_unit, unit_read=True)
             except (MephistoError, ApiError) as exc:
                 outcome[worker_id] = {"ok": False, "error": _message(exc)}
                 continue
@@ -244,13 +248,6 @@ def _bonus_message(unit_id: int, amount: Decimal, paid_now: bool) -> str:
 def _with_platform(done: str, outcomes: list[PlatformOutcome]) -> str:
     """The answer's message: what was done, then what each provider's platform did (never left unsaid)."""
     return " ".join([done, *(f"Platform: {outcome.sentence()}" for outcome in outcomes)])
-
-
-def _worker(worker_id: int) -> Worker:
-    worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
-    if worker is None:
-        raise NotFound(f"worker {worker_id} does not exist")
-    return worker
 
 
 def _message(exc: MephistoError | ApiError) -> str:

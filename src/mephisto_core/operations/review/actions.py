@@ -16,10 +16,13 @@ whose runs they worked on), with that requester's credentials as stored at the m
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import peewee as pw
 
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.abstractions.platform_sync import PlatformOutcome
@@ -28,7 +31,7 @@ from mephisto_core.data_model import (
     AgentStatus,
     Database,
     OnboardingAgent,
-    Qualification,
+    Requester,
     Review,
     ReviewKind,
     TaskRun,
@@ -38,10 +41,10 @@ from mephisto_core.data_model import (
 )
 from mephisto_core.data_model.payments import PaymentKind
 from mephisto_core.data_model.qualifications import (
+    BLOCK_DESCRIPTION,
     BLOCK_QUALIFICATION,
-    grant_qualification,
     granted_value,
-    revoke_qualification,
+    granted_values,
     task_blocked_qualification,
 )
 from mephisto_core.data_model.statuses import check_unit_transition
@@ -64,7 +67,7 @@ from mephisto_core.operations.payments import (
 from mephisto_core.operations.provider_calls import ProviderCallTimeout, call_blocking
 from mephisto_core.operations.providers import provider_for_run
 from mephisto_core.operations.recorded_calls import call_all
-from mephisto_core.operations.review import platform_push
+from mephisto_core.operations.review.worker_changes import LocalChange, WorkerChange
 from mephisto_core.settings import Settings, requester_credentials
 
 _VERDICTS = {
@@ -84,6 +87,7 @@ class ReviewActions:
         self.ledger = PaymentLedger(database)
         # Keyed by run and the requester's credentials as read for the action: a rotated key builds anew.
         self._providers: dict[tuple[int, str], CrowdProvider] = {}
+        self._read_together: _WorkersRead | None = None  # inside `workers_read_together`
 
     # ---- verdicts on units --------------------------------------------------------------------------------
 
@@ -252,29 +256,23 @@ class ReviewActions:
 
     def block_worker_for_task(self, worker_id: int, task_name: str, reason: str) -> list[PlatformOutcome]:
         """Block a worker from one task: the qualification `<task>-blocked` here, a per-task block at the platform."""
-        worker = self._worker(worker_id)
+        worker = self.worker(worker_id)
         name = task_blocked_qualification(task_name)
-
-        def record(outcomes: list[PlatformOutcome]) -> None:
-            self._grant_locally(worker, name, 1, None, outcomes, feedback=reason)
-
+        local = LocalChange(worker.id, name, 1, ReviewKind.GRANT, self.reviewer, reason, names_qualification=True)
         targets = self._platform_targets(worker)
         args = (worker, task_name, reason)
-        return self._change(WorkerChange(worker, targets, "block for task", "block_worker_for_task", args, record))
+        return self._change(WorkerChange(worker, targets, "block for task", "block_worker_for_task", args, local))
 
     def unblock_worker_for_task(self, worker_id: int, task_name: str) -> list[PlatformOutcome]:
         """Lift a per-task block, here and at each provider."""
-        worker = self._worker(worker_id)
+        worker = self.worker(worker_id)
         name = task_blocked_qualification(task_name)
-        if granted_value(worker.id, name) is None:
+        if self._granted(worker.id, name) is None:
             raise NotFound(f"worker {worker.name!r} is not blocked from task {task_name!r}")
-
-        def record(outcomes: list[PlatformOutcome]) -> None:
-            self._revoke_locally(worker, name, None, outcomes)
-
+        local = LocalChange(worker.id, name, None, ReviewKind.REVOKE, self.reviewer)
         targets = self._platform_targets(worker)
         args = (worker, task_name)
-        return self._change(WorkerChange(worker, targets, "unblock for task", "unblock_worker_for_task", args, record))
+        return self._change(WorkerChange(worker, targets, "unblock for task", "unblock_worker_for_task", args, local))
 
     def grant_qualification(
         self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None
@@ -292,50 +290,39 @@ class ReviewActions:
         """`block_worker`, ready for `change_workers`; refused (MephistoError) before any platform is told."""
         if not reason.strip():
             raise MephistoError("blocking a worker needs a reason")
-        worker = self._worker(worker_id)
-
-        def record(outcomes: list[PlatformOutcome]) -> None:
-            grant_qualification(worker.id, BLOCK_QUALIFICATION, 1, description="Blocked from every task")
-            Review.create(kind=ReviewKind.BLOCK.value, worker=worker.id, feedback=reason, reviewer=self.reviewer)
-            platform_push.record(outcomes, worker.id, self.reviewer)
-
-        return WorkerChange(worker, self._platform_targets(worker), "block", "block_worker", (worker, reason), record)
+        worker = self.worker(worker_id)
+        local = LocalChange(
+            worker.id, BLOCK_QUALIFICATION, 1, ReviewKind.BLOCK, self.reviewer, reason, description=BLOCK_DESCRIPTION
+        )
+        return WorkerChange(worker, self._platform_targets(worker), "block", "block_worker", (worker, reason), local)
 
     def unblock_change(self, worker_id: int) -> WorkerChange:
         """`unblock_worker`, ready for `change_workers`."""
-        worker = self._worker(worker_id)
-
-        def record(outcomes: list[PlatformOutcome]) -> None:
-            revoke_qualification(worker.id, BLOCK_QUALIFICATION)
-            Review.create(kind=ReviewKind.UNBLOCK.value, worker=worker.id, reviewer=self.reviewer)
-            platform_push.record(outcomes, worker.id, self.reviewer)
-
-        return WorkerChange(worker, self._platform_targets(worker), "unblock", "unblock_worker", (worker,), record)
+        worker = self.worker(worker_id)
+        local = LocalChange(worker.id, BLOCK_QUALIFICATION, None, ReviewKind.UNBLOCK, self.reviewer)
+        return WorkerChange(worker, self._platform_targets(worker), "unblock", "unblock_worker", (worker,), local)
 
     def grant_change(self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None) -> WorkerChange:
         """`grant_qualification`, ready for `change_workers`."""
-        worker = self._worker(worker_id)
-
-        def record(outcomes: list[PlatformOutcome]) -> None:
-            self._grant_locally(worker, name, value, unit_id, outcomes)
-
+        worker = self.worker(worker_id)
+        local = LocalChange(
+            worker.id, name, value, ReviewKind.GRANT, self.reviewer, unit_id=unit_id, names_qualification=True
+        )
         targets = self._platform_targets(worker)
-        return WorkerChange(worker, targets, "grant", "grant_qualification", (worker, name, value), record)
+        return WorkerChange(worker, targets, "grant", "grant_qualification", (worker, name, value), local)
 
     def revoke_change(self, worker_id: int, name: str, unit_id: int | None = None) -> WorkerChange:
         """`revoke_qualification`, ready for `change_workers`; refused when the worker does not hold it."""
-        worker = self._worker(worker_id)
-        if granted_value(worker.id, name) is None:
+        worker = self.worker(worker_id)
+        if self._granted(worker.id, name) is None:
             raise NotFound(f"worker {worker.name!r} does not hold the qualification {name!r}")
-
-        def record(outcomes: list[PlatformOutcome]) -> None:
-            self._revoke_locally(worker, name, unit_id, outcomes)
-
+        local = LocalChange(worker.id, name, None, ReviewKind.REVOKE, self.reviewer, unit_id=unit_id)
         targets = self._platform_targets(worker)
-        return WorkerChange(worker, targets, "revoke", "revoke_qualification", (worker, name), record)
+        return WorkerChange(worker, targets, "revoke", "revoke_qualification", (worker, name), local)
 
     def change_workers(self, changes: Sequence[WorkerChange]) -> list[list[PlatformOutcome] | MephistoError]:
-        """Tell each change's platforms, several changes at once, and record each as its platforms answer.
+        """Tell each change's platforms, several changes at once, and record each as its platforms answer (those
+        answered together in a few statements for all).
 
         Returns per change, in order, what each provider did, or the error that refused it (a provider failure,
         nothing recorded): one worker's refusal does not stop the others.
@@ -346,7 +333,11 @@ class ReviewActions:
             change.record(outcomes)
             told[id(change)] = outcomes
 
-        errors = call_all(self.database, changes, WorkerChange.tell_platforms, record)
+        def record_together(answered: Sequence[tuple[WorkerChange, list[PlatformOutcome]]]) -> None:
+            LocalChange.record_all([(change.local, outcomes) for change, outcomes in answered])
+            told.update((id(change), outcomes) for change, outcomes in answered)
+
+        errors = call_all(self.database, changes, WorkerChange.tell_platforms, record, record_together=record_together)
         return [
             told[id(change)] if error is None else _refusal(error, "change", "do it again to store it")
             for change, error in zip(changes, errors, strict=True)
@@ -358,43 +349,36 @@ class ReviewActions:
             raise result
         return result
 
-    def _grant_locally(
-        self,
-        worker: Worker,
-        name: str,
-        value: int,
-        unit_id: int | None,
-        outcomes: list[PlatformOutcome],
-        feedback: str = "",
-    ) -> None:
-        with self.database.write():
-            grant_qualification(worker.id, name, value)
-            qualification = Qualification.get(Qualification.name == name)
-            Review.create(
-                kind=ReviewKind.GRANT.value,
-                worker=worker.id,
-                unit=unit_id,
-                qualification=qualification.id,
-                qualification_value=value,
-                feedback=feedback,
-                reviewer=self.reviewer,
-            )
-            platform_push.record(outcomes, worker.id, self.reviewer, qualification.id)
-
-    def _revoke_locally(self, worker: Worker, name: str, unit_id: int | None, outcomes: list[PlatformOutcome]) -> None:
-        with self.database.write():
-            revoke_qualification(worker.id, name)
-            Review.create(kind=ReviewKind.REVOKE.value, worker=worker.id, unit=unit_id, reviewer=self.reviewer)
-            platform_push.record(outcomes, worker.id, self.reviewer)
+    @contextmanager
+    def workers_read_together(self, worker_ids: Sequence[int], qualifications: Sequence[str] = ()) -> Iterator[None]:
+        """For the changes to these workers made inside (a bulk action): their rows, the platforms to tell and
+        their grants of `qualifications` read together, a few statements for all, not several per worker (each a
+        round trip to a database on another machine). What is read is used inside only, so nothing outlives it."""
+        workers = _by_id(Worker, worker_ids)
+        grants = granted_values(list(workers), qualifications)
+        self._read_together = _WorkersRead(
+            workers, self._targets_of(list(workers.values())), grants, set(qualifications)
+        )
+        try:
+            yield
+        finally:
+            self._read_together = None
 
     def _platform_targets(self, worker: Worker) -> list[CrowdProvider]:
-        """The providers to tell about `worker` (see `_providers_for_worker`); none when no run of theirs exists."""
-        if not TaskRun.select().where(TaskRun.provider_type == worker.provider_type).exists():
-            return []
-        return self._providers_for_worker(worker)
+        """The providers to tell about `worker` (see `_targets_of`)."""
+        read = self._read_together
+        if read is not None and worker.id in read.targets:
+            return read.targets[worker.id]
+        return self._targets_of([worker])[worker.id]
+
+    def _granted(self, worker_id: int, name: str) -> int | None:
+        read = self._read_together
+        if read is not None and name in read.qualifications and worker_id in read.workers:
+            return read.grants.get((worker_id, name))
+        return granted_value(worker_id, name)
 
     def is_blocked(self, worker_id: int) -> bool:
-        return bool(granted_value(worker_id, BLOCK_QUALIFICATION))
+        return bool(self._granted(worker_id, BLOCK_QUALIFICATION))
 
     # ---- helpers ------------------------------------------------------------------------------------------
 
@@ -436,8 +420,14 @@ class ReviewActions:
             raise MephistoError(f"unit {unit_id} has no submission to review (status {unit.status})")
         return unit, agent, worker
 
-    def _worker(self, worker_id: int) -> Worker:
-        worker: Worker | None = Worker.get_or_none(Worker.id == worker_id)
+    def worker(self, worker_id: int) -> Worker:
+        """The worker with id `worker_id` (NotFound when there is none)."""
+        read = self._read_together
+        worker: Worker | None = (
+            read.workers.get(worker_id)
+            if read is not None and worker_id in read.workers
+            else Worker.get_or_none(Worker.id == worker_id)
+        )
         if worker is None:
             raise NotFound(f"worker {worker_id} does not exist")
         return worker
@@ -463,31 +453,47 @@ class ReviewActions:
             self._providers[key] = provider_for_run(self.settings, run)
         return self._providers[key]
 
-    def _providers_for_worker(self, worker: Worker) -> list[CrowdProvider]:
-        """One provider per requester the worker did work under (through the newest such run of each).
+    def _targets_of(self, workers: Sequence[Worker]) -> dict[int, list[CrowdProvider]]:
+        """The providers to tell about each of `workers`, by worker id, read in a few statements for all.
 
-        A platform keeps blocks per requester account, so a block goes to each account the worker worked for.
-        A worker who never worked (added in advance) is acted on through the newest run of their provider type.
+        A platform keeps blocks per requester account, so a worker's change goes to each requester the worker did
+        work under, through the newest such run of each (newest first). A worker who never worked (added in
+        advance) is acted on through the newest run of their provider type; none when no run of it exists.
         """
-        worked = {
-            run_id
-            for query in (
-                Agent.select(Agent.task_run).where(Agent.worker == worker.id),
-                OnboardingAgent.select(OnboardingAgent.task_run).where(OnboardingAgent.worker == worker.id),
-            )
-            for (run_id,) in query.tuples()
-        }
-        newest_per_requester: dict[int, int] = {}
-        for run_id, requester_id in (
-            TaskRun.select(TaskRun.id, TaskRun.requester).where(TaskRun.id.in_(sorted(worked))).tuples()
-        ):
-            newest_per_requester[requester_id] = max(run_id, newest_per_requester.get(requester_id, run_id))
-        if newest_per_requester:
-            return [self._provider_for(run_id) for run_id in sorted(newest_per_requester.values(), reverse=True)]
-        run = TaskRun.select().where(TaskRun.provider_type == worker.provider_type).order_by(TaskRun.id.desc()).first()
-        if run is None:
-            raise MephistoError(f"no task run of provider {worker.provider_type!r} to act through")
-        return [self._provider_of(run)]
+        worked: dict[int, set[int]] = {}
+        ids = [worker.id for worker in workers]
+        for start in range(0, len(ids), IDS_PER_READ):
+            chunk = ids[start : start + IDS_PER_READ]
+            for model in (Agent, OnboardingAgent):
+                query = model.select(model.worker, model.task_run).where(model.worker.in_(chunk)).distinct()
+                for worker_id, run_id in query.tuples():
+                    worked.setdefault(worker_id, set()).add(run_id)
+        newest_of_type = dict(
+            TaskRun.select(TaskRun.provider_type, pw.fn.MAX(TaskRun.id)).group_by(TaskRun.provider_type).tuples()
+        )
+        runs = _runs_with_requesters([run for runs in worked.values() for run in runs] + list(newest_of_type.values()))
+        targets: dict[int, list[CrowdProvider]] = {}
+        for worker in workers:
+            newest_per_requester: dict[int, int] = {}
+            for run_id in worked.get(worker.id, ()):
+                requester_id = runs[run_id].requester_id
+                newest_per_requester[requester_id] = max(run_id, newest_per_requester.get(requester_id, run_id))
+            run_ids = sorted(newest_per_requester.values(), reverse=True)
+            if not run_ids and worker.provider_type in newest_of_type:
+                run_ids = [newest_of_type[worker.provider_type]]
+            targets[worker.id] = [self._provider_of(runs[run_id]) for run_id in run_ids]
+        return targets
+
+
+@dataclass(frozen=True)
+class _WorkersRead:
+    """What `ReviewActions.workers_read_together` read: the workers by id, the providers to tell about each, and
+    their grants (value by worker id and qualification name) of `qualifications`."""
+
+    workers: dict[int, Worker]
+    targets: dict[int, list[CrowdProvider]]
+    grants: dict[tuple[int, str], int]
+    qualifications: set[str]
 
 
 @dataclass(frozen=True)
@@ -499,22 +505,6 @@ class _RunFacts:
     provider: CrowdProvider
     task_section: dict[str, Any]
     currency: str
-
-
-@dataclass(frozen=True)
-class WorkerChange:
-    """One change to a worker (block, unblock, grant, revoke), ready to be told to the platforms and recorded
-    (`ReviewActions.change_workers`)."""
-
-    worker: Worker
-    targets: list[CrowdProvider]
-    action: str  # in words, for the outcomes: "block", "grant", ...
-    method: str  # the provider method that tells a platform
-    args: tuple[Any, ...]
-    record: Callable[[list[PlatformOutcome]], None]  # the local change, inside the caller's transaction
-
-    def tell_platforms(self) -> list[PlatformOutcome]:
-        return platform_push.push(self.targets, self.worker, self.action, self.method, *self.args)
 
 
 @dataclass(frozen=True)
@@ -660,3 +650,14 @@ def _by_id(model: Any, ids: Sequence[int]) -> dict[int, Any]:
             (int(row.id), row) for row in model.select().where(model.id.in_(distinct[start : start + IDS_PER_READ]))
         )
     return found
+
+
+def _runs_with_requesters(run_ids: Sequence[int]) -> dict[int, TaskRun]:
+    """The runs by id, each with its requester read in the same statement (`run.requester` sends none)."""
+    distinct = list(dict.fromkeys(run_ids))
+    runs: dict[int, TaskRun] = {}
+    for start in range(0, len(distinct), IDS_PER_READ):
+        chunk = distinct[start : start + IDS_PER_READ]
+        query = TaskRun.select(TaskRun, Requester).join(Requester).where(TaskRun.id.in_(chunk))
+        runs.update((int(run.id), run) for run in query)
+    return runs

@@ -51,14 +51,24 @@ def record(
     outcomes: Sequence[PlatformOutcome], worker_id: int, reviewer: str, qualification_id: int | None = None
 ) -> None:
     """Store one `platform` review record per outcome (call inside the action's write transaction)."""
-    for outcome in outcomes:
-        Review.create(
-            kind=ReviewKind.PLATFORM.value,
-            worker=worker_id,
-            qualification=qualification_id,
-            feedback=outcome.sentence(),
-            reviewer=reviewer,
-        )
+    if outcomes:
+        Review.insert_many(
+            [record_row(outcome, worker_id, reviewer, qualification_id) for outcome in outcomes]
+        ).execute()
+
+
+def record_row(outcome: PlatformOutcome, worker_id: int, reviewer: str, qualification_id: int | None) -> dict[str, Any]:
+    """The `platform` review record of one outcome, as a row for `Review.insert_many` (the columns of a worker
+    change's own review record, so the two go in one statement)."""
+    return {
+        "kind": ReviewKind.PLATFORM.value,
+        "worker": worker_id,
+        "unit": None,
+        "qualification": qualification_id,
+        "qualification_value": None,
+        "feedback": outcome.sentence(),
+        "reviewer": reviewer,
+    }
 
 
 def summary(outcomes: Sequence[PlatformOutcome]) -> str:
