@@ -302,3 +302,43 @@ def test_reviewer_soft_rejects_selected_units_in_bulk_on_a_narrow_window(
         assert feedback == {(u, "soft_reject", "Not usable for this study") for u in (first, second)}
     finally:
         database.close()
+
+
+def test_reviewer_grants_a_qualification_to_and_blocks_the_workers_of_selected_units_in_bulk(
+    static_task, start_launch, review_process, browser, mephisto_settings
+) -> None:
+    unit_ids, worker_of = _collect(static_task, start_launch, mephisto_settings, bots=3)
+    workers = sorted(set(worker_of.values()))
+    assert len(workers) >= 2, worker_of
+    first_of = {worker: min(u for u in unit_ids if worker_of[u] == worker) for worker in workers}
+    blocked = [first_of[workers[0]], first_of[workers[1]]]
+    with review_app_page(browser, review_process.wait_for_link()) as page:
+        bulk = page.locator("#bulk-panel")
+        for unit_id in unit_ids:
+            page.get_by_role("checkbox", name=f"Select unit {unit_id}").check()
+        page.get_by_label("Action", exact=True).select_option("grant")
+        bulk.get_by_label("Qualification").fill("passed-pilot")
+        bulk.get_by_label("Value").fill("2")
+        page.get_by_role("button", name="Apply to selected units").click()
+        expect(page.locator("#status-message")).to_have_text(f"grant: {len(unit_ids)} done, 0 refused.")
+
+        for unit_id in unit_ids:
+            page.get_by_role("checkbox", name=f"Select unit {unit_id}").set_checked(unit_id in blocked)
+        page.get_by_label("Action", exact=True).select_option("block")
+        bulk.get_by_label("Reason").fill(BLOCK_REASON)
+        page.get_by_role("button", name="Apply to selected units").click()
+        expect(page.locator("#status-message")).to_have_text("block: 2 done, 0 refused.")
+
+    database = open_database(None, mephisto_settings.sqlite_path)
+    try:
+        ids = {w.name: w.id for w in Worker.select()}
+        assert {name: granted_value(ids[name], "passed-pilot") for name in workers} == dict.fromkeys(workers, 2)
+        grants = {
+            (r.worker_id, r.unit_id, r.qualification_value) for r in Review.select().where(Review.kind == "grant")
+        }
+        assert grants == {(ids[name], first_of[name], 2) for name in workers}  # once per worker, on their first unit
+        assert {name for name in workers if granted_value(ids[name], BLOCK_QUALIFICATION)} == set(workers[:2])
+        blocks = {(r.worker_id, r.feedback) for r in Review.select().where(Review.kind == "block")}
+        assert blocks == {(ids[name], BLOCK_REASON) for name in workers[:2]}
+    finally:
+        database.close()
