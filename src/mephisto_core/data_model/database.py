@@ -94,12 +94,39 @@ def _connect(url: str | None, sqlite_path: Path, keep_connections: bool) -> pw.D
                 f"MEPHISTO_DATABASE_URL {url_for_people(url)!r} has no database name: "
                 "write postgresql://USER:PW@HOST:PORT/DB"
             )
-        db: pw.Database = kept_connections_database(url) if keep_connections else connect(url)
+        params = network_defaults(url)
+        db: pw.Database = kept_connections_database(url, **params) if keep_connections else connect(url, **params)
         return db
     raise DatabaseError(
         f"MEPHISTO_DATABASE_URL {url_for_people(url)!r} is not supported: "
         "use sqlite:///PATH or postgresql://USER:PW@HOST:PORT/DB"
     )
+
+
+#: libpq's TCP settings for a database on another machine, each used unless the URL sets it (`?keepalives_idle=`).
+#: A NAT gateway or load balancer forgets a flow idle for a few minutes (cloud NAT gateways: about 350 s), after
+#: which the connection's next statement goes nowhere; probes every 30 s while idle keep the flow known, and 3
+#: unanswered (60 s) end a connection whose path died. A statement sent on a dead path would wait for TCP's
+#: retransmissions, about 15 minutes; `tcp_user_timeout` ends it after 30 s without an acknowledgement instead.
+TCP_DEFAULTS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # milliseconds; libpq 12 and later
+}
+
+
+def network_defaults(url: str) -> dict[str, int]:
+    """The `TCP_DEFAULTS` the PostgreSQL `url` does not set itself, for its connections."""
+    import psycopg2
+    from playhouse.db_url import parse
+
+    given = parse(url)
+    defaults = {key: value for key, value in TCP_DEFAULTS.items() if key not in given}
+    if psycopg2.__libpq_version__ < 120000:  # an older libpq refuses the name
+        defaults.pop("tcp_user_timeout", None)
+    return defaults
 
 
 def url_for_people(url: str) -> str:

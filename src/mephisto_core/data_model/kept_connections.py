@@ -114,10 +114,15 @@ class KeptConnectionsDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  
         return bool(readable)
 
 
-def kept_connections_database(url: str) -> KeptConnectionsDatabase:
-    """A `KeptConnectionsDatabase` for a `postgresql://` URL, read as `playhouse.db_url.connect` reads it."""
+def kept_connections_database(url: str, **connect_params: Any) -> KeptConnectionsDatabase:
+    """A `KeptConnectionsDatabase` for a `postgresql://` URL, read as `playhouse.db_url.connect` reads it, with
+    `connect_params` beside the URL's."""
     return KeptConnectionsDatabase(
-        max_connections=MAX_CONNECTIONS, stale_timeout=RECYCLE_SECONDS, timeout=WAIT_SECONDS, **parse(url)
+        max_connections=MAX_CONNECTIONS,
+        stale_timeout=RECYCLE_SECONDS,
+        timeout=WAIT_SECONDS,
+        **parse(url),
+        **connect_params,
     )
 
 
