@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,12 @@ from typing import Any
 import pytest
 
 from mephisto_core.data_model import Database, GrantedQualification, Qualification, Review, ReviewKind
-from mephisto_core.data_model.qualifications import BLOCK_DESCRIPTION, BLOCK_QUALIFICATION, granted_value
+from mephisto_core.data_model.qualifications import (
+    BLOCK_DESCRIPTION,
+    BLOCK_QUALIFICATION,
+    grant_qualification,
+    granted_value,
+)
 from mephisto_core.errors import MephistoError
 from mephisto_core.operations.review import worker_changes
 from mephisto_core.operations.review.actions import ReviewActions
@@ -215,3 +221,21 @@ def test_changes_to_workers_read_together_send_no_statement_per_worker(
     for index, unit in enumerate(run.units):
         expected = ["other-lab", first_requester] if index < 3 else [first_requester]
         assert many.requesters[unit.worker_id] == expected
+
+
+def test_what_is_read_together_serves_only_the_thread_inside(
+    database: Database, mephisto_settings: Settings, run: SubmittedRun
+) -> None:
+    # The review app answers other requests in other threads while a bulk runs: they read the database.
+    actions = ReviewActions(database, mephisto_settings)
+    worker_id = run.units[0].worker_id
+    seen_elsewhere: list[bool] = []
+    with actions.workers_read_together([worker_id], (BLOCK_QUALIFICATION,)):
+        with database.write():
+            grant_qualification(worker_id, BLOCK_QUALIFICATION)  # after the read: this thread is not told
+        other = threading.Thread(target=lambda: seen_elsewhere.append(actions.is_blocked(worker_id)))
+        other.start()
+        other.join(10)
+        assert actions.is_blocked(worker_id) is False
+    assert seen_elsewhere == [True]
+    assert actions.is_blocked(worker_id) is True  # outside, read again

@@ -16,6 +16,7 @@ whose runs they worked on), with that requester's credentials as stored at the m
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,7 +88,9 @@ class ReviewActions:
         self.ledger = PaymentLedger(database)
         # Keyed by run and the requester's credentials as read for the action: a rotated key builds anew.
         self._providers: dict[tuple[int, str], CrowdProvider] = {}
-        self._read_together: _WorkersRead | None = None  # inside `workers_read_together`
+        # What `workers_read_together` read, for the thread inside it only (the review app serves other requests
+        # in other threads meanwhile).
+        self._inside = threading.local()
 
     # ---- verdicts on units --------------------------------------------------------------------------------
 
@@ -356,13 +359,16 @@ class ReviewActions:
         round trip to a database on another machine). What is read is used inside only, so nothing outlives it."""
         workers = _by_id(Worker, worker_ids)
         grants = granted_values(list(workers), qualifications)
-        self._read_together = _WorkersRead(
-            workers, self._targets_of(list(workers.values())), grants, set(qualifications)
-        )
+        self._inside.read = _WorkersRead(workers, self._targets_of(list(workers.values())), grants, set(qualifications))
         try:
             yield
         finally:
-            self._read_together = None
+            self._inside.read = None
+
+    @property
+    def _read_together(self) -> _WorkersRead | None:
+        read: _WorkersRead | None = getattr(self._inside, "read", None)
+        return read
 
     def _platform_targets(self, worker: Worker) -> list[CrowdProvider]:
         """The providers to tell about `worker` (see `_targets_of`)."""
