@@ -5,12 +5,11 @@ meanwhile is refused alone, the others recorded. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
+import sql_log
 from paytest_plugin import PayTestProvider
 
 from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, UnitStatus
@@ -32,18 +31,6 @@ def submitted(make_submitted_run: Callable[..., SubmittedRun]) -> SubmittedRun:
 pytestmark = pytest.mark.usefixtures("calls_answered_together")
 
 
-def _statements(caplog: pytest.LogCaptureFixture, action: Callable[[], Any]) -> tuple[Any, list[str]]:
-    with caplog.at_level(logging.DEBUG, logger="peewee"):
-        caplog.clear()
-        result = action()
-        return result, [r.getMessage() for r in caplog.records if r.name == "peewee"]
-
-
-def _writes(statements: list[str], table: str) -> list[str]:
-    # peewee logs (sql, params); once the app's log filter is installed, the SQL alone (parameters not logged)
-    return [s for s in statements if s.lstrip("('").startswith((f'UPDATE "{table}"', f'INSERT INTO "{table}"'))]
-
-
 @pytest.mark.parametrize("kind", [ReviewKind.APPROVE, ReviewKind.REJECT])
 def test_verdicts_answered_together_are_recorded_in_one_statement_per_table(
     database: Database,
@@ -55,11 +42,11 @@ def test_verdicts_answered_together_are_recorded_in_one_statement_per_table(
     actions = ReviewActions(database, mephisto_settings, reviewer="ana")
     ids = [unit.id for unit in submitted.units]
 
-    outcomes, statements = _statements(caplog, lambda: actions.decide_all(ids, kind, "see the guidelines"))
+    outcomes, statements = sql_log.statements(caplog, lambda: actions.decide_all(ids, kind, "see the guidelines"))
 
     assert outcomes == [None] * UNITS
     for table in ("unit", "agent", "review"):
-        assert len(_writes(statements, table)) == 1, "\n".join(_writes(statements, table))
+        assert len(sql_log.writes(statements, table)) == 1, "\n".join(sql_log.writes(statements, table))
     target = UnitStatus.ACCEPTED if kind is ReviewKind.APPROVE else UnitStatus.REJECTED
     assert {u.status for u in Unit.select()} == {target.value}
     reviews = {r.unit_id: r for r in Review.select()}
@@ -71,7 +58,7 @@ def test_verdicts_answered_together_are_recorded_in_one_statement_per_table(
         assert review.created_at is not None
     if kind is ReviewKind.APPROVE:
         assert {p.status for p in Payment.select()} == {"paid"}
-        assert len(_writes(statements, "payment")) == 2  # the intents, then every one settled
+        assert len(sql_log.writes(statements, "payment")) == 2  # the intents, then every one settled
 
 
 def test_bonuses_paid_together_are_recorded_together_each_with_its_own_platform_reference(
@@ -80,11 +67,11 @@ def test_bonuses_paid_together_are_recorded_together_each_with_its_own_platform_
     actions = ReviewActions(database, mephisto_settings, reviewer="ana")
     ids = [unit.id for unit in submitted.units]
 
-    outcomes, statements = _statements(caplog, lambda: actions.bonus_all(ids, "0.30", "clear answers"))
+    outcomes, statements = sql_log.statements(caplog, lambda: actions.bonus_all(ids, "0.30", "clear answers"))
 
     assert outcomes == [True] * UNITS
-    assert len(_writes(statements, "review")) == 1
-    assert len(_writes(statements, "payment")) == 2  # the intents, then every one settled
+    assert len(sql_log.writes(statements, "review")) == 1
+    assert len(sql_log.writes(statements, "payment")) == 2  # the intents, then every one settled
     provider = actions._provider_for(submitted.run.id)
     assert isinstance(provider, PayTestProvider)
     at_platform = {payment["key"]: payment["reference"] for payment in provider.platform_payments()}

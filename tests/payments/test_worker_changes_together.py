@@ -7,13 +7,12 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
+import sql_log
 
 from mephisto_core.data_model import Database, GrantedQualification, Qualification, Review, ReviewKind
 from mephisto_core.data_model.qualifications import (
@@ -36,18 +35,6 @@ def run(make_submitted_run: Callable[..., SubmittedRun]) -> SubmittedRun:
     return make_submitted_run(WORKERS, provider_type="paytest", workers=[f"w{i}" for i in range(WORKERS)])
 
 
-def _statements(caplog: pytest.LogCaptureFixture, action: Callable[[], Any]) -> tuple[Any, list[str]]:
-    with caplog.at_level(logging.DEBUG, logger="peewee"):
-        caplog.clear()
-        result = action()
-        # peewee logs (sql, params); once a CLI's log filter is installed, the SQL alone
-        return result, [r.getMessage().lstrip("('") for r in caplog.records if r.name == "peewee"]
-
-
-def _writes(statements: list[str], table: str) -> list[str]:
-    return [s for s in statements if re.match(rf'(INSERT (OR IGNORE )?INTO|DELETE FROM|UPDATE) "{table}"', s)]
-
-
 def _grants(name: str) -> dict[int, GrantedQualification]:
     query = GrantedQualification.select().join(Qualification).where(Qualification.name == name)
     return {int(grant.worker_id): grant for grant in query}
@@ -60,14 +47,14 @@ def test_grants_answered_together_are_written_in_one_statement_per_table_with_th
     actions = ReviewActions(database, mephisto_settings, reviewer="ana")
     units = run.units
 
-    results, statements = _statements(
+    results, statements = sql_log.statements(
         caplog, lambda: actions.change_workers([actions.grant_change(u.worker_id, "screened", 2, u.id) for u in units])
     )
 
     assert not [r for r in results if isinstance(r, MephistoError)]
-    assert len(_writes(statements, "qualification")) == 1  # created once, for all
-    assert len(_writes(statements, "granted_qualification")) == 1
-    assert len(_writes(statements, "review")) == 1
+    assert len(sql_log.writes(statements, "qualification")) == 1  # created once, for all
+    assert len(sql_log.writes(statements, "granted_qualification")) == 1
+    assert len(sql_log.writes(statements, "review")) == 1
     qualification = Qualification.get(Qualification.name == "screened")
     assert {worker: grant.value for worker, grant in _grants("screened").items()} == {u.worker_id: 2 for u in units}
     for unit, outcomes in zip(units, results, strict=True):
@@ -95,11 +82,11 @@ def test_grants_answered_together_are_written_in_one_statement_per_table_with_th
         assert (after[unit.worker_id].value, moved) == ((3, True) if index % 2 else (2, False))
         assert after[unit.worker_id].granted_at == before[unit.worker_id].granted_at
 
-    _, statements = _statements(
+    _, statements = sql_log.statements(
         caplog, lambda: actions.change_workers([actions.revoke_change(u.worker_id, "screened") for u in units])
     )
     assert _grants("screened") == {}
-    assert len(_writes(statements, "granted_qualification")) == 1
+    assert len(sql_log.writes(statements, "granted_qualification")) == 1
     revokes = Review.select().where(Review.kind == ReviewKind.REVOKE.value)
     assert sorted(r.worker_id for r in revokes) == sorted(u.worker_id for u in units)
     assert {(r.qualification_id, r.qualification_value) for r in revokes} == {(None, None)}
