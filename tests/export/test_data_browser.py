@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -288,3 +289,25 @@ def test_batches_read_bounded_windows_of_ids_and_miss_none(every: int) -> None:
         assert max(spans) <= 20, spans
     else:  # sparse: the window grows, so the number of queries stays near the number of batches
         assert len(spans) <= len(matching) // 10 + 12, spans
+
+
+def test_one_unit_reads_only_the_lists_it_has_and_matches_the_batch_record(
+    database: Database, rows: ExportRows, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A unit on the review app's screen asks its row which of reviews, files and procedure calls it has: each list
+    # read is a round trip to a database on another machine.
+    run = rows.run(rows.task("labels"))
+    plain = rows.submitted(rows.assignment(run, text="plain"), 0, "alice", {"label": "cat"})
+    rich = rows.submitted(rows.assignment(run, text="rich"), 0, "bob", {"label": "dog"})
+    rows.review(rich, "approve", feedback="good")
+    rows.file(rich, "photo", "dog.png", b"\x89PNG...")
+    browser = DataBrowser(database)
+    batch = {record.unit_id: record.to_dict() for record in browser.units()}
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        for unit, lists in ((plain, 0), (rich, 2)):
+            caplog.clear()
+            assert browser.unit(unit.id).to_dict() == batch[unit.id]
+            sent = [r for r in caplog.records if r.name == "peewee"]
+            assert len(sent) == 1 + lists, [r.getMessage() for r in sent]
+    assert batch[rich.id]["review"] and batch[rich.id]["files"] and not batch[plain.id]["review"]

@@ -21,7 +21,8 @@ MOST_STATEMENTS = {
     "page by status": ("/api/units?task={task}&status=completed&limit=50", 6),
     "ids of matching units": ("/api/units/ids?task={task}", 1),
     "agreement": ("/api/tasks/{task}/agreement", 1),
-    "unit": ("/api/units/{unit}", 7),
+    # this unit has uploaded files; the reviews and procedure calls it lacks are not asked for
+    "unit": ("/api/units/{unit}", 5),
     "worker": ("/api/workers/{worker}", 3),
 }
 

@@ -200,7 +200,7 @@ class DataBrowser:
 
     def unit(self, unit_id: int) -> UnitRecord:
         """One unit by id, whatever its status; NotFound when there is none."""
-        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id, 1)
+        batch = self._fetch_batch(UnitFilters(statuses=_ALL_STATUSES), unit_id - 1, unit_id, 1, ask_first=True)
         if not batch:
             raise NotFound(f"unit {unit_id} does not exist")
         return batch[0]
@@ -312,7 +312,21 @@ class DataBrowser:
         low, high = query.tuples().get()
         return None if low is None else (int(low), int(high))
 
-    def _fetch_batch(self, filters: UnitFilters, after_id: int, upto_id: int, size: int) -> list[UnitRecord]:
+    def _fetch_batch(
+        self, filters: UnitFilters, after_id: int, upto_id: int, size: int, ask_first: bool = False
+    ) -> list[UnitRecord]:
+        """The units of ids in (after_id, upto_id] that match, at most `size`, with their reviews, files and
+        procedure calls. `ask_first` (one unit on a screen): the unit's row says which of the three it has, and
+        only those are read, sparing a round trip each to a database on another machine for what is empty."""
+        has = (
+            [
+                pw.fn.EXISTS(Review.select(Review.id).where(Review.unit == Unit.id)),
+                pw.fn.EXISTS(AgentFile.select(AgentFile.id).where(AgentFile.agent == Unit.agent_id)),
+                pw.fn.EXISTS(ProcedureCall.select(ProcedureCall.id).where(ProcedureCall.agent == Unit.agent_id)),
+            ]
+            if ask_first
+            else []
+        )
         query = (
             Unit.select(
                 Unit.id,
@@ -328,6 +342,7 @@ class DataBrowser:
                 Agent.outputs,
                 Agent.started_at,
                 Agent.submitted_at,
+                *has,
             )
             .join_from(Unit, Task, on=(Task.id == Unit.task))
             .join_from(Unit, Assignment, on=(Assignment.id == Unit.assignment))
@@ -340,9 +355,11 @@ class DataBrowser:
         query = self._filtered(query, filters, use_indexes=False, agent_joined=True)
         inputs_by_assignment: dict[int, Any] = {}
         records = []
+        present: list[tuple[Any, ...]] = []
         for row in self._raw(query):
             (unit_id, task, run_id, assignment_id, index, status, worker, worker_db_id, agent_id, *rest) = row
-            inputs_raw, outputs_raw, started_at, submitted_at = rest
+            inputs_raw, outputs_raw, started_at, submitted_at = rest[:4]
+            present.append(tuple(rest[4:]))
             if assignment_id not in inputs_by_assignment:  # the units of one assignment share its inputs
                 inputs_by_assignment[assignment_id] = json_value(inputs_raw)
             records.append(
@@ -362,9 +379,14 @@ class DataBrowser:
                     submitted_at=utc_datetime(submitted_at),
                 )
             )
-        self._attach_reviews(records)
-        self._attach_files(records)
-        self._attach_procedure_calls(records)
+        if ask_first:  # SQLite says 0 or 1, PostgreSQL false or true
+            self._attach_reviews([r for r, (reviews, _, _) in zip(records, present, strict=True) if reviews])
+            self._attach_files([r for r, (_, files, _) in zip(records, present, strict=True) if files])
+            self._attach_procedure_calls([r for r, (_, _, calls) in zip(records, present, strict=True) if calls])
+        else:
+            self._attach_reviews(records)
+            self._attach_files(records)
+            self._attach_procedure_calls(records)
         return records
 
     # Reviews and files are fetched by the batch's unit-id range (two bound parameters) rather than by a list of
