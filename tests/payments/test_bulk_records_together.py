@@ -16,6 +16,7 @@ from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, 
 from mephisto_core.data_model.payments import Payment
 from mephisto_core.data_model.transitions import set_unit_status
 from mephisto_core.errors import IllegalTransition
+from mephisto_core.operations.providers import provider_for_run
 from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.settings import Settings
 from mephisto_core.testing.runs import SubmittedRun
@@ -72,7 +73,7 @@ def test_bonuses_paid_together_are_recorded_together_each_with_its_own_platform_
     assert outcomes == [True] * UNITS
     assert len(sql_log.writes(statements, "review")) == 1
     assert len(sql_log.writes(statements, "payment")) == 2  # the intents, then every one settled
-    provider = actions._provider_for(submitted.run.id)
+    provider = provider_for_run(mephisto_settings, submitted.run)
     assert isinstance(provider, PayTestProvider)
     at_platform = {payment["key"]: payment["reference"] for payment in provider.platform_payments()}
     stored = {p.idempotency_key: p.provider_reference for p in Payment.select()}

@@ -16,6 +16,7 @@ from mephisto_core.data_model.publishing import PublishIntent
 from mephisto_core.errors import MephistoError, ProviderError
 from mephisto_core.operations.budget import BudgetExceeded, committed_cost
 from mephisto_core.operations.payments import list_payments
+from mephisto_core.operations.providers import provider_for_run
 from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.settings import Settings
 from mephisto_core.testing.runs import SubmittedRun
@@ -134,7 +135,7 @@ def test_a_bonus_that_would_pass_the_budget_is_refused_before_the_platform_is_as
     # Three submitted units of 0.50 + 20 % fee: 1.80 committed before any bonus.
     _with_task_section(submitted.run, max_budget="3.00", currency="EUR")
     actions = ReviewActions(database, mephisto_settings)
-    provider = actions._provider_for(submitted.run.id)
+    provider = provider_for_run(mephisto_settings, submitted.run)
     assert committed_cost(submitted.task.id, provider) == Decimal("1.80")
     assert actions.bonus(submitted.units[0].id, "1.00", "fits", client_key="a") is True  # 1.80 + 1.20 = 3.00
     with pytest.raises(BudgetExceeded, match=r"refused the bonus of 0.01: .* passing task.max_budget = 3.00 EUR"):
@@ -174,8 +175,7 @@ def test_a_pending_bonus_counts_against_the_budget_and_is_retried_not_refused(
 def test_a_unit_being_published_counts_as_committed(
     database: Database, mephisto_settings: Settings, submitted: SubmittedRun
 ) -> None:
-    actions = ReviewActions(database, mephisto_settings)
-    provider = actions._provider_for(submitted.run.id)
+    provider = provider_for_run(mephisto_settings, submitted.run)
     unit = submitted.units[0]
     with database.write():
         waiting = Unit.create(

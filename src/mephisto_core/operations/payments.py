@@ -1,6 +1,6 @@
 """Paying workers through the payments ledger, once per idempotency key, and reading the ledger back.
 
-`PaymentLedger.pay_all` is the one way money leaves (`pay` pays one through it): it writes the intent rows
+`PaymentLedger.pay_all` is the one way money leaves: it writes the intent rows
 (`pending`) in their own committed transaction, then asks the provider with each row's key, several at once, and
 records each outcome as it comes. Asked again with the same key (a bonus pressed twice, a retry after the process
 was killed between the platform call and the commit), it returns a paid row untouched and asks the provider again,
@@ -86,23 +86,9 @@ class PaidRecord(Protocol):
 
 
 @dataclass(frozen=True)
-class _RecordCall:
-    """A plain function as a `PaidRecord` (`PaymentLedger.pay`'s `on_paid`): recorded one by one."""
-
-    write: Callable[[], None]
-
-    def record(self) -> None:
-        self.write()
-
-    @classmethod
-    def record_all(cls, records: Sequence[_RecordCall]) -> None:
-        for one in records:
-            one.record()
-
-
-@dataclass(frozen=True)
 class Payout:
-    """One payment to make: the request, how to ask the provider, and what to do around it (see `pay`)."""
+    """One payment to make: the request, how to ask the provider (`call(key)` returns its payment id, or None),
+    and what to do around it (see `PaymentLedger.pay_all`)."""
 
     request: PaymentRequest
     call: Callable[[str], str | None]
@@ -116,30 +102,13 @@ class PaymentLedger:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def pay(
-        self,
-        request: PaymentRequest,
-        call: Callable[[str], str | None],
-        before_intent: Callable[[], None] | None = None,
-        on_paid: Callable[[], None] | None = None,
-    ) -> Payment:
-        """Pay `request` once: `call(key)` asks the provider and returns its payment id (or None).
-
-        `before_intent` runs, inside the intent's transaction, only when no row has this key yet (the budget
-        check: a retry of something already committed is never refused). `on_paid` runs inside the outcome's
-        transaction (the review record, the unit's new status), so the two are committed together or not at
-        all. An exception from `call` marks the row `failed` with the error and is raised again. A row already
-        paid is returned as it is, with neither `call` nor `on_paid` run.
-        """
-        record = None if on_paid is None else _RecordCall(on_paid)
-        outcome = self.pay_all([Payout(request, call, before_intent, record)], at_once=1)[0]
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
     def pay_all(self, payouts: Sequence[Payout], at_once: int = CALLS_AT_ONCE) -> list[Payment | Exception]:
-        """Pay each of `payouts` as `pay` pays one, the provider asked for up to `at_once` of them at a time.
+        """Pay each of `payouts` once, the provider asked for up to `at_once` of them at a time.
 
+        A payout's `before_intent` runs, inside the intents' transaction, only when no row has its key yet (the
+        budget check: a retry of something already committed is never refused). Its `on_paid` is written inside
+        the outcome's transaction (the review record, the unit's new status), so the two are committed together
+        or not at all. A row already paid is returned as it is, with neither `call` nor `on_paid` run.
         Every intent is committed before the first call. Returns per payout, in order, its row once paid (or
         paid already), or the exception that stopped it: refused before its intent (a key naming another
         payment, `before_intent`), its call's (the row is then `failed`), or its `on_paid`'s (the row stays
@@ -305,32 +274,32 @@ def _intent(payout: Payout, check: bool = True) -> Payment:
 
 
 def _settle(row: Payment, reference: str | None, on_paid: PaidRecord | None) -> None:
-    Payment.update(
-        status=PaymentStatus.PAID.value,
-        provider_reference=None if reference is None else str(reference),
-        error="",
-        settled_at=utcnow(),
-    ).where(Payment.id == row.id).execute()
+    _mark_paid([(row, reference)])
     if on_paid is not None:
         on_paid.record()
 
 
 def _settle_all(paid: Sequence[tuple[Payment, str | None, PaidRecord | None]]) -> None:
-    """`_settle` for several rows: one UPDATE for the rows (each its own reference), then each class's records
-    together. One statement fewer per row and class than one by one, each a round trip to a remote database."""
-    references = [(row.id, str(reference)) for row, reference, _ in paid if reference is not None]
-    Payment.update(
-        status=PaymentStatus.PAID.value,
-        provider_reference=pw.Case(Payment.id, references, None) if references else None,
-        error="",
-        settled_at=utcnow(),
-    ).where(Payment.id.in_([row.id for row, _, _ in paid])).execute()
+    """`_settle` for several rows: one UPDATE for the rows, then each class's records together. One statement fewer
+    per row and class than one by one, each a round trip to a remote database."""
+    _mark_paid([(row, reference) for row, reference, _ in paid])
     by_class: dict[type[PaidRecord], list[PaidRecord]] = {}
     for _, _, record in paid:
         if record is not None:
             by_class.setdefault(type(record), []).append(record)
     for record_class, records in by_class.items():
         record_class.record_all(records)
+
+
+def _mark_paid(rows: Sequence[tuple[Payment, str | None]]) -> None:
+    """The rows `paid` in one UPDATE, each with its own provider reference."""
+    references = [(row.id, str(reference)) for row, reference in rows if reference is not None]
+    Payment.update(
+        status=PaymentStatus.PAID.value,
+        provider_reference=pw.Case(Payment.id, references, None) if references else None,
+        error="",
+        settled_at=utcnow(),
+    ).where(Payment.id.in_([row.id for row, _ in rows])).execute()
 
 
 def _fail(row: Payment, exc: Exception) -> None:

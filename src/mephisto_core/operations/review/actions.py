@@ -448,10 +448,6 @@ class ReviewActions:
             facts = runs[task_run_id] = _RunFacts(run, self._provider_of(run), task_section, currency)
         return facts
 
-    def _provider_for(self, task_run_id: int) -> CrowdProvider:
-        """The provider acting for run `task_run_id`, as its requester, with the credentials stored right now."""
-        return self._provider_of(TaskRun.get_by_id(task_run_id))
-
     def _provider_of(self, run: TaskRun) -> CrowdProvider:
         current = requester_credentials(self.settings.config_file, run.requester.name)
         key = (run.id, json.dumps(current, sort_keys=True, default=str))
