@@ -1,6 +1,7 @@
 """`recorded_calls.call_all`: calls several at once, outcomes in the jobs' order, each record in a savepoint of its
 own, a failed commit reported to each of its jobs, an interrupt that starts no further call, and the calls that
-finished together recorded together, one by one when that fails."""
+finished together recorded together, one by one when that fails; jobs one call can do together asked in one call
+per group (`Together`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from mephisto_core.data_model import Database, Worker
-from mephisto_core.operations.recorded_calls import call_all
+from mephisto_core.operations.recorded_calls import Together, call_all
 
 
 def _names() -> set[str]:
@@ -156,3 +157,52 @@ def test_records_together_that_fail_are_recorded_one_by_one_and_only_the_faulty_
     assert [type(o).__name__ if o else None for o in outcomes] == [None, "ValueError", None, "RuntimeError", None]
     assert failures == ["b"]
     assert _names() == {"A", "C", "E"}  # the records together undone, then each alone: d's undone with its own
+
+
+def test_jobs_of_one_group_are_asked_in_one_call_of_at_most_most_jobs_and_the_others_alone(database: Database) -> None:
+    alone: list[int] = []
+    together_calls: list[list[int]] = []
+    recorded: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def call(job: int) -> str:
+        with lock:
+            alone.append(job)
+        return f"alone {job}"
+
+    def call_together(jobs: Sequence[int]) -> list[str | Exception]:
+        with lock:
+            together_calls.append(list(jobs))
+        return [ValueError("odd one") if job == 7 else f"with {jobs[0]}" for job in jobs]
+
+    # Multiples of 3 are asked alone; the others in two groups by parity, at most 2 jobs a call.
+    together = Together(lambda job: None if job % 3 == 0 else job % 2, call_together, most=2)
+    outcomes = call_all(
+        database, list(range(10)), call, lambda job, result: recorded.append((job, result)), together=together
+    )
+
+    assert sorted(alone) == [0, 3, 6, 9]
+    assert sorted(together_calls) == [[1, 5], [2, 4], [7], [8]]
+    assert [type(o).__name__ if o else None for o in outcomes] == [None] * 7 + ["ValueError"] + [None] * 2
+    assert sorted(recorded) == [
+        (0, "alone 0"), (1, "with 1"), (2, "with 2"), (3, "alone 3"), (4, "with 2"), (5, "with 1"),
+        (6, "alone 6"), (8, "with 8"), (9, "alone 9"),
+    ]  # fmt: skip
+
+
+def test_a_call_together_that_raises_gives_its_error_to_each_of_its_jobs(database: Database) -> None:
+    failures: list[int] = []
+
+    def call_together(jobs: Sequence[int]) -> list[int | Exception]:
+        raise ConnectionError("no answer")
+
+    outcomes = call_all(
+        database,
+        [1, 2, 3],
+        lambda job: job,
+        lambda job, result: None,
+        lambda job, exc: failures.append(job),
+        together=Together(lambda job: "all", call_together),
+    )
+    assert [str(outcome) for outcome in outcomes] == ["no answer"] * 3
+    assert sorted(failures) == [1, 2, 3]

@@ -6,6 +6,8 @@ UniqueRequestToken). Environment switches let a test make it misbehave in a real
 PAYTEST_KILL_AFTER_PAY=1 kills the process with SIGKILL right after the platform paid a bonus or approved (paid) a
 unit's work (before the core commits),
 PAYTEST_REFUSE=1 makes the platform refuse, PAYTEST_BALANCE=<amount> or `broken` sets what `balance()` says.
+It approves and pays many in one request too (`approve_work_many`, `pay_bonus_many`), used when a test names them
+in `calls_for_many`; such a request is one line `{"many": [keys]}` in `calls.jsonl`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from mephisto_core.abstractions import NoPlatformProvider
+from mephisto_core.abstractions import BonusOrder, NoPlatformProvider
 from mephisto_core.abstractions.provider import WorkerIdentity
 from mephisto_core.data_model import Agent, Unit, Worker
 from mephisto_core.errors import ProviderError
@@ -65,10 +68,9 @@ class PayTestProvider(NoPlatformProvider):
         with _PLATFORM_LOCK:
             return self._pay_bonus(amount, idempotency_key)
 
-    def _pay_bonus(self, amount: Decimal, idempotency_key: str) -> str:
-        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:  # every request the platform received
-            calls.write(json.dumps({"key": idempotency_key}) + "\n")
+    def _pay_bonus(self, amount: Decimal, idempotency_key: str, logged: bool = False) -> str:
+        if not logged:
+            self._log_call({"key": idempotency_key})
         for payment in self.platform_payments():
             if payment["key"] == idempotency_key:
                 return str(payment["reference"])  # the platform knows this key: it pays nothing more
@@ -88,11 +90,29 @@ class PayTestProvider(NoPlatformProvider):
         with _PLATFORM_LOCK:
             self._approve(agent)
 
-    def _approve(self, agent: Agent) -> None:
-        approvals = Path(self.data_dir) / "approvals.jsonl"
+    def approve_work_many(self, agents: Sequence[Agent], feedback: str) -> list[Exception | None]:
+        """Approve several agents' work in one request (approving one again pays nothing more)."""
+        with _PLATFORM_LOCK:
+            self._log_call({"many": [f"approve:{agent.id}" for agent in agents]})
+            for agent in agents:
+                self._approve(agent, logged=True)
+        return [None] * len(agents)
+
+    def pay_bonus_many(self, bonuses: Sequence[BonusOrder]) -> list[str | Exception | None]:
+        """Pay several bonuses in one request, each once per key."""
+        with _PLATFORM_LOCK:
+            self._log_call({"many": [order.idempotency_key for order in bonuses]})
+            return [self._pay_bonus(order.amount, order.idempotency_key, logged=True) for order in bonuses]
+
+    def _log_call(self, call: dict[str, Any]) -> None:
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:
-            calls.write(json.dumps({"key": f"approve:{agent.id}"}) + "\n")
+        with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:  # every request the platform received
+            calls.write(json.dumps(call) + "\n")
+
+    def _approve(self, agent: Agent, logged: bool = False) -> None:
+        approvals = Path(self.data_dir) / "approvals.jsonl"
+        if not logged:
+            self._log_call({"key": f"approve:{agent.id}"})
         done = approvals.read_text().split() if approvals.exists() else []
         if str(agent.id) in done:
             return  # already approved there, as MTurk answers for an approved assignment
@@ -105,9 +125,15 @@ class PayTestProvider(NoPlatformProvider):
 
 
 def platform_calls(data_dir: Path) -> list[str]:
-    """The keys of every pay request the platform received, oldest first."""
+    """The keys of every pay request the platform received, oldest first (a request for many: each of its keys)."""
+    return [key for request in platform_requests(data_dir) for key in request]
+
+
+def platform_requests(data_dir: Path) -> list[list[str]]:
+    """Every request the platform received, oldest first, as the keys it asked for."""
     path = Path(data_dir) / "calls.jsonl"
-    return [json.loads(line)["key"] for line in path.read_text().splitlines()] if path.exists() else []
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [call.get("many", [call.get("key")]) for call in map(json.loads, lines)]
 
 
 class PayTestPlugin:

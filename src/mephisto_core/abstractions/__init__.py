@@ -11,6 +11,7 @@ from mephisto_core.abstractions.no_platform import NoPlatformProvider
 from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
 from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUnsupported, RequirementMapping
 from mephisto_core.abstractions.provider import (
+    BonusOrder,
     CrowdProvider,
     DriftKind,
     PageCompletion,
@@ -29,6 +30,7 @@ __all__ = [
     "ArchitectArgs",
     "Blueprint",
     "BlueprintArgs",
+    "BonusOrder",
     "CleanupScope",
     "CrowdProvider",
     "Deployment",

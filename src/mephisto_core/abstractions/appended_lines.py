@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def append_line(path: Path, line: str, *, durable: bool) -> None:
-    """Append `line` (no newline in it) to `path`, made 0600 when new. `durable`: fsynced before this returns."""
+    """Append `line` (or several lines joined by newlines, none at the end) to `path`, made 0600 when new.
+    `durable`: fsynced before this returns."""
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         size = os.fstat(fd).st_size

@@ -119,6 +119,17 @@ class UnitDrift:
     outputs: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class BonusOrder:
+    """One bonus of a bulk (`CrowdProvider.pay_bonus_many`): what `pay_bonus` takes, for one worker."""
+
+    worker: Worker
+    amount: Decimal
+    reason: str
+    unit: Unit | None
+    idempotency_key: str
+
+
 class CrowdProvider:
     """Base class of crowd providers.
 
@@ -156,6 +167,10 @@ class CrowdProvider:
     #: True when the platform sends workers only to public https:// URLs (MTurk's ExternalQuestion, Prolific's
     #: study URL): `mephisto check` and launch then refuse an architect whose `serves_public_https()` is False.
     requires_public_https: ClassVar[bool] = False
+    #: Review calls this provider makes for many units in one platform call, by name: "approve_work"
+    #: (`approve_work_many`) and "pay_bonus" (`pay_bonus_many`). A bulk approval or bonus then asks for up to 500
+    #: units in one call instead of one call each (8 at a time); the others are asked unit by unit.
+    calls_for_many: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
         self.args = args
@@ -214,6 +229,13 @@ class CrowdProvider:
         """
         self.bonus_worker(worker, amount, reason, unit)
         return None
+
+    def pay_bonus_many(self, bonuses: Sequence[BonusOrder]) -> list[str | Exception | None]:
+        """`pay_bonus` for each of `bonuses`, in as few platform calls as the platform allows (named in
+        `calls_for_many` as "pay_bonus"); per bonus, in order, the platform's id of its payment (or None), or the
+        exception that refused it. The same promise per key as `pay_bonus`: asked again after a crash, nothing is
+        paid twice. Raising refuses them all (nothing may have been paid then)."""
+        raise NotImplementedError(f"provider {self.type_name} cannot pay many bonuses in one call")
 
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """Tell from a worker link's query parameters who the worker is."""
@@ -290,6 +312,13 @@ class CrowdProvider:
 
     def approve_work(self, agent: Agent, feedback: str) -> None:
         raise NotImplementedError(f"provider {self.type_name} cannot approve work yet")
+
+    def approve_work_many(self, agents: Sequence[Agent], feedback: str) -> list[Exception | None]:
+        """`approve_work` for each of `agents`, in as few platform calls as the platform allows (named in
+        `calls_for_many` as "approve_work"); per agent, in order, None once the platform approved it, or the
+        exception that refused it. Approving again what the platform approved already must count as done (a
+        retry after a crash asks again). Raising refuses them all."""
+        raise NotImplementedError(f"provider {self.type_name} cannot approve many units in one call")
 
     def reject_work(self, agent: Agent, feedback: str) -> None:
         raise NotImplementedError(f"provider {self.type_name} cannot reject work yet")

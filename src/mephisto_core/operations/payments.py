@@ -11,7 +11,7 @@ with the same key, only when the outcome is unknown (`pending`) or was a refusal
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, Self, cast
@@ -22,7 +22,7 @@ from mephisto_core.data_model import Database, Requester, Task, Worker
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.payments import Payment, PaymentKind, PaymentStatus
 from mephisto_core.errors import MephistoError, NotFound
-from mephisto_core.operations.recorded_calls import CALLS_AT_ONCE, call_all
+from mephisto_core.operations.recorded_calls import CALLS_AT_ONCE, Together, call_all
 
 #: Longest client key accepted (review app, terminal, scripts); keys are ids, not prose.
 MAX_CLIENT_KEY = 128
@@ -86,14 +86,25 @@ class PaidRecord(Protocol):
 
 
 @dataclass(frozen=True)
+class PayTogether:
+    """How payouts are paid in one platform call: the payouts of one `key` by `call(keys)`, given their
+    idempotency keys, which returns per key, in order, the platform's payment id (or None) or the exception
+    that refused it."""
+
+    key: Hashable
+    call: Callable[[Sequence[str]], Sequence[str | Exception | None]]
+
+
+@dataclass(frozen=True)
 class Payout:
-    """One payment to make: the request, how to ask the provider (`call(key)` returns its payment id, or None),
-    and what to do around it (see `PaymentLedger.pay_all`)."""
+    """One payment to make: the request, how to ask the provider (`call(key)` returns its payment id, or None;
+    `together`, when the provider pays many in one call), and what to do around it (see `PaymentLedger.pay_all`)."""
 
     request: PaymentRequest
     call: Callable[[str], str | None]
     before_intent: Callable[[], None] | None = None
     on_paid: PaidRecord | None = None
+    together: PayTogether | None = None
 
 
 class PaymentLedger:
@@ -113,7 +124,8 @@ class PaymentLedger:
         paid already), or the exception that stopped it: refused before its intent (a key naming another
         payment, `before_intent`), its call's (the row is then `failed`), or its `on_paid`'s (the row stays
         `pending`: asked again, the provider is called again with the same key). Payouts paid at the same
-        moment are settled and recorded together (`PaidRecord.record_all`).
+        moment are settled and recorded together (`PaidRecord.record_all`); payouts of one `together` key are
+        asked of the provider in one call.
         """
         if not payouts:
             return []
@@ -136,6 +148,7 @@ class PaymentLedger:
             lambda index, exc: _fail(rows[index], exc),
             at_once,
             lambda paid: _settle_all([(rows[index], reference, payouts[index].on_paid) for index, reference in paid]),
+            Together(lambda index: _together_key(payouts[index]), lambda indices: _pay_together(payouts, indices)),
         )
         paid = [rows[index].id for index, error in zip(to_call, errors, strict=True) if error is None]
         settled = {row.id: row for row in Payment.select().where(Payment.id.in_(paid))} if paid else {}
@@ -180,6 +193,17 @@ class PaymentLedger:
                 if row.status == PaymentStatus.PAID.value:
                     paid.add(request.idempotency_key)
         return paid
+
+
+def _together_key(payout: Payout) -> Hashable | None:
+    return None if payout.together is None else payout.together.key
+
+
+def _pay_together(payouts: Sequence[Payout], indices: Sequence[int]) -> Sequence[str | Exception | None]:
+    """Pay the payouts at `indices`, all of one `together` key, in the one call it names."""
+    together = payouts[indices[0]].together
+    assert together is not None  # only payouts with a key are grouped
+    return together.call([payouts[index].request.idempotency_key for index in indices])
 
 
 def _same_request(row: Payment, request: PaymentRequest) -> None:

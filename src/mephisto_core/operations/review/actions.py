@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -25,7 +25,7 @@ from typing import Any
 
 import peewee as pw
 
-from mephisto_core.abstractions import CrowdProvider
+from mephisto_core.abstractions import BonusOrder, CrowdProvider
 from mephisto_core.abstractions.platform_sync import PlatformOutcome
 from mephisto_core.data_model import (
     Agent,
@@ -61,13 +61,14 @@ from mephisto_core.operations.payments import (
     PaymentLedger,
     PaymentRequest,
     Payout,
+    PayTogether,
     bonus_key,
     default_bonus_client_key,
     reward_key,
 )
 from mephisto_core.operations.provider_calls import ProviderCallTimeout, call_blocking
 from mephisto_core.operations.providers import provider_for_run
-from mephisto_core.operations.recorded_calls import call_all
+from mephisto_core.operations.recorded_calls import Together, call_all
 from mephisto_core.operations.review.worker_changes import LocalChange, WorkerChange
 from mephisto_core.settings import Settings, requester_credentials
 
@@ -114,8 +115,9 @@ class ReviewActions:
     def decide_all(self, unit_ids: Sequence[int], kind: ReviewKind, feedback: str = "") -> list[MephistoError | None]:
         """The verdict `kind` (approve, reject or soft-reject) on each unit, with one feedback for all.
 
-        The platforms are asked for several units at once (`recorded_calls.CALLS_AT_ONCE`), and each verdict is
-        recorded as its platform answers. Returns per unit, in order, None when done, or the error that refused
+        The platforms are asked for several units at once (`recorded_calls.CALLS_AT_ONCE`), or for many in one
+        call where the provider can (`CrowdProvider.calls_for_many`), and each verdict is recorded as its
+        platform answers. Returns per unit, in order, None when done, or the error that refused
         it, with nothing of it recorded: one unit's refusal (approved already, say) does not stop the others.
         """
         if kind not in _VERDICTS:
@@ -126,6 +128,7 @@ class ReviewActions:
         paid: list[tuple[int, Payout]] = []
         unpaid: list[tuple[int, _Verdict]] = []
         runs: dict[int, _RunFacts] = {}
+        by_key: dict[str, _Verdict] = {}  # the paid verdicts by payment key, for the payouts asked together
         fetched = _submitted_units(unit_ids)
         for index, unit_id in enumerate(unit_ids):
             try:
@@ -136,7 +139,7 @@ class ReviewActions:
             if verdict.reward <= 0 or kind is ReviewKind.REJECT:
                 unpaid.append((index, verdict))
             else:  # the verdict pays the reward: once per agent, its ledger row settled with the verdict
-                paid.append((index, self._reward_payout(verdict, runs[verdict.unit.task_run_id])))
+                paid.append((index, self._reward_payout(verdict, runs[verdict.unit.task_run_id], by_key)))
         for (index, _), outcome in zip(paid, self.ledger.pay_all([payout for _, payout in paid]), strict=True):
             outcomes[index] = outcome if isinstance(outcome, Exception) else None
         verdicts = [verdict for _, verdict in unpaid]
@@ -146,6 +149,7 @@ class ReviewActions:
             _Verdict.ask_platform,
             lambda verdict, _: verdict.record(),
             record_together=lambda answered: _Verdict.record_all([verdict for verdict, _ in answered]),
+            together=Together(_Verdict.together_key, _Verdict.ask_platform_together),
         )
         for (index, _), error in zip(unpaid, errors, strict=True):
             outcomes[index] = error
@@ -168,13 +172,18 @@ class ReviewActions:
         statuses = (unit_status, agent_status)
         return _Verdict(unit, agent, provider, provider_call, kind, *statuses, feedback, reward, self.reviewer)
 
-    def _reward_payout(self, verdict: _Verdict, run: _RunFacts) -> Payout:
+    def _reward_payout(self, verdict: _Verdict, run: _RunFacts, by_key: dict[str, _Verdict]) -> Payout:
         unit, agent = verdict.unit, verdict.agent
         key = reward_key(unit.id, agent.id)
         request = self._payment_request(
             PaymentKind.REWARD, key, run, unit, agent.worker_id, verdict.reward, verdict.feedback
         )
-        return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict)
+        by_key[key] = verdict
+        group = verdict.together_key()
+        together = None
+        if group is not None:
+            together = PayTogether(group, lambda keys: _Verdict.ask_platform_together([by_key[key] for key in keys]))
+        return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict, together=together)
 
     # ---- money and workers --------------------------------------------------------------------------------
 
@@ -205,9 +214,11 @@ class ReviewActions:
         budget = BudgetTally()  # each task's committed cost read once for the bulk, each bonus added to it
         fetched = _submitted_units(unit_ids, with_workers=True)
         asked: list[tuple[int, Payout]] = []
+        orders: dict[str, BonusOrder] = {}  # by payment key, for the payouts asked together
         for index, unit_id in enumerate(unit_ids):
             try:
-                asked.append((index, self._bonus_payout(unit_id, value, reason, client_key, runs, budget, fetched)))
+                payout = self._bonus_payout(unit_id, value, reason, client_key, runs, budget, fetched, orders)
+                asked.append((index, payout))
             except MephistoError as exc:
                 outcomes[index] = exc
         paid_already = self.ledger.paid_already([payout.request for _, payout in asked])
@@ -224,7 +235,8 @@ class ReviewActions:
         client_key: str | None,
         runs: dict[int, _RunFacts],
         budget: BudgetTally,
-        fetched: _Fetched | None = None,
+        fetched: _Fetched | None,
+        orders: dict[str, BonusOrder],
     ) -> Payout:
         unit, agent, worker = self._submitted_unit(unit_id, fetched)
         run = self._run_facts(unit.task_run_id, runs)
@@ -242,8 +254,13 @@ class ReviewActions:
             reference = _call_provider(provider, "pay_bonus", worker, value, reason, unit, idempotency_key)
             return None if reference is None else str(reference)
 
+        together = None
+        if "pay_bonus" in provider.calls_for_many:
+            orders[key] = BonusOrder(worker, value, reason, unit, key)
+            group = (id(provider), "pay_bonus")
+            together = PayTogether(group, lambda keys: _pay_bonuses(provider, [orders[key] for key in keys]))
         record = _BonusRecord(unit.id, worker.id, unit.task_id, value, reason, self.reviewer)
-        return Payout(request, pay, before_intent=within_budget, on_paid=record)
+        return Payout(request, pay, before_intent=within_budget, on_paid=record, together=together)
 
     def block_worker(self, worker_id: int, reason: str) -> list[PlatformOutcome]:
         """Block a worker from every task: our own eligibility check refuses them, and each provider is told.
@@ -527,6 +544,20 @@ class _Verdict:
     def ask_platform(self) -> None:
         _call_provider(self.provider, self.provider_call, self.agent, self.feedback)
 
+    def together_key(self) -> Hashable | None:
+        """The verdicts its platform takes in one call with this one (the same provider and feedback), or None:
+        asked alone."""
+        if self.provider_call == "approve_work" and "approve_work" in self.provider.calls_for_many:
+            return (id(self.provider), self.feedback)
+        return None
+
+    @staticmethod
+    def ask_platform_together(verdicts: Sequence[_Verdict]) -> list[Exception | None]:
+        """Ask the platform for `verdicts` (one `together_key`) in one call; per verdict, None or its refusal."""
+        provider, feedback = verdicts[0].provider, verdicts[0].feedback
+        answers = _call_provider(provider, "approve_work_many", [verdict.agent for verdict in verdicts], feedback)
+        return [None if answer is None else _provider_failure(provider, "approve_work", answer) for answer in answers]
+
     def record(self) -> None:
         """The unit's and agent's new status and the review record (inside the caller's transaction)."""
         set_unit_status(self.unit.id, self.unit_status)
@@ -615,14 +646,30 @@ def _money(amount: Decimal | str | float) -> Decimal:
 def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> Any:
     try:
         return call_blocking(provider, method, *args)
-    except ProviderCallTimeout as exc:
-        raise ProviderError(f"provider {provider.type_name!r} failed to {method.replace('_', ' ')}: {exc}") from exc
-    except (MephistoError, NotImplementedError) as exc:
-        raise ProviderError(f"provider {provider.type_name!r} refused to {method.replace('_', ' ')}: {exc}") from exc
     except Exception as exc:
-        raise ProviderError(
-            f"provider {provider.type_name!r} failed to {method.replace('_', ' ')}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise _provider_failure(provider, method, exc) from exc
+
+
+def _provider_failure(provider: CrowdProvider, method: str, exc: Exception) -> ProviderError:
+    """What the reviewer is told of the provider's exception from `method`: a refusal or a failure."""
+    doing = method.removesuffix("_many").replace("_", " ")
+    if isinstance(exc, ProviderCallTimeout):
+        return ProviderError(f"provider {provider.type_name!r} failed to {doing}: {exc}")
+    if isinstance(exc, MephistoError | NotImplementedError):
+        return ProviderError(f"provider {provider.type_name!r} refused to {doing}: {exc}")
+    return ProviderError(f"provider {provider.type_name!r} failed to {doing}: {type(exc).__name__}: {exc}")
+
+
+def _pay_bonuses(provider: CrowdProvider, orders: Sequence[BonusOrder]) -> list[str | Exception | None]:
+    """Pay `orders` in the provider's one call for many; per order, its payment id (or None) or its refusal."""
+    answers = _call_provider(provider, "pay_bonus_many", orders)
+    paid: list[str | Exception | None] = []
+    for answer in answers:
+        if isinstance(answer, Exception):
+            paid.append(_provider_failure(provider, "pay_bonus", answer))
+        else:
+            paid.append(None if answer is None else str(answer))
+    return paid
 
 
 #: a bulk action's units by id, each with its current agent and, when asked for, that agent's worker

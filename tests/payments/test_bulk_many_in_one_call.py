@@ -1,0 +1,198 @@
+"""Bulk verdicts and bonuses through a provider that approves and pays many units in one platform call
+(`CrowdProvider.calls_for_many`, Prolific's bulk approval and bulk bonus): one request for the bulk, each unit's
+outcome recorded as if asked alone, one unit's refusal refusing only that unit, and a retry paying nothing twice.
+The `paytest` provider's file platform logs every request. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import pytest
+from paytest_plugin import PayTestProvider, platform_requests
+
+from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, UnitStatus
+from mephisto_core.data_model.payments import Payment
+from mephisto_core.errors import MephistoError, ProviderError
+from mephisto_core.operations.review.actions import ReviewActions
+from mephisto_core.settings import Settings
+from mephisto_core.testing.runs import SubmittedRun
+
+UNITS = 12
+
+
+@pytest.fixture
+def many_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PayTestProvider, "calls_for_many", frozenset({"approve_work", "pay_bonus"}))
+
+
+def _run(make_submitted_run: Callable[..., SubmittedRun], pay: str) -> SubmittedRun:
+    return make_submitted_run(UNITS, provider_type="paytest", pay_amount=Decimal(pay))
+
+
+def _requests(settings: Settings) -> list[list[str]]:
+    return platform_requests(settings.data_dir / "providers" / "paytest")
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+@pytest.mark.parametrize("pay", ["0.50", "0"], ids=["paid", "free"])
+def test_a_bulk_approval_is_one_platform_request_and_each_unit_is_recorded(
+    database: Database, mephisto_settings: Settings, make_submitted_run: Callable[..., SubmittedRun], pay: str
+) -> None:
+    submitted = _run(make_submitted_run, pay)
+    ids = [unit.id for unit in submitted.units]
+
+    assert (
+        ReviewActions(database, mephisto_settings, "ana").decide_all(ids, ReviewKind.APPROVE, "thanks")
+        == [None] * UNITS
+    )
+
+    assert _requests(mephisto_settings) == [[f"approve:{unit.agent_id}" for unit in submitted.units]]
+    assert {unit.status for unit in Unit.select()} == {UnitStatus.ACCEPTED.value}
+    assert Review.select().where(Review.kind == ReviewKind.APPROVE.value).count() == UNITS
+    payments = list(Payment.select())
+    assert [(p.status, p.attempts) for p in payments] == ([("paid", 1)] * UNITS if pay != "0" else [])
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_rejections_are_asked_one_unit_at_a_time(
+    database: Database, mephisto_settings: Settings, make_submitted_run: Callable[..., SubmittedRun]
+) -> None:
+    submitted = _run(make_submitted_run, "0.50")
+    rejected = [unit.id for unit in submitted.units[:3]]
+    assert ReviewActions(database, mephisto_settings).decide_all(rejected, ReviewKind.REJECT, "off topic") == [None] * 3
+    assert _requests(mephisto_settings) == []  # the paytest platform has no rejections; none were asked together
+    assert {Unit.get_by_id(unit_id).status for unit_id in rejected} == {UnitStatus.REJECTED.value}
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_one_units_refusal_in_a_call_for_many_refuses_that_unit_only_and_asking_again_approves_it(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submitted = _run(make_submitted_run, "0.50")
+    refused = submitted.units[4]
+    approve_many = PayTestProvider.approve_work_many
+
+    def refusing_one(self: PayTestProvider, agents: Sequence[Agent], feedback: str) -> list[Exception | None]:
+        others = [agent for agent in agents if agent.id != refused.agent_id]
+        answers = iter(approve_many(self, others, feedback))
+        return [
+            ProviderError("submission not awaiting review") if agent.id == refused.agent_id else next(answers)
+            for agent in agents
+        ]
+
+    monkeypatch.setattr(PayTestProvider, "approve_work_many", refusing_one)
+    actions = ReviewActions(database, mephisto_settings)
+    ids = [unit.id for unit in submitted.units]
+    errors = actions.decide_all(ids, ReviewKind.APPROVE)
+
+    failed = {unit_id: error for unit_id, error in zip(ids, errors, strict=True) if error is not None}
+    assert list(failed) == [refused.id]
+    assert "provider 'paytest' refused to approve work: submission not awaiting review" in str(failed[refused.id])
+    assert Unit.get_by_id(refused.id).status == UnitStatus.COMPLETED.value
+    payments = {p.unit_id: p.status for p in Payment.select()}
+    assert payments.pop(refused.id) == "failed"
+    assert set(payments.values()) == {"paid"}
+    assert Unit.select().where(Unit.status == UnitStatus.ACCEPTED.value).count() == UNITS - 1
+
+    monkeypatch.setattr(PayTestProvider, "approve_work_many", approve_many)
+    assert actions.decide_all([refused.id], ReviewKind.APPROVE) == [None]
+    assert Payment.get(Payment.unit == refused.id).status == "paid"
+    assert _requests(mephisto_settings)[-1] == [f"approve:{refused.agent_id}"]
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_a_call_for_many_that_fails_refuses_every_unit_of_it_and_records_nothing(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submitted = _run(make_submitted_run, "0.50")
+
+    def unreachable(self: PayTestProvider, agents: Sequence[Agent], feedback: str) -> list[Exception | None]:
+        raise ConnectionError("the platform did not answer")
+
+    monkeypatch.setattr(PayTestProvider, "approve_work_many", unreachable)
+    errors = ReviewActions(database, mephisto_settings).decide_all(
+        [unit.id for unit in submitted.units], ReviewKind.APPROVE
+    )
+
+    assert all(isinstance(error, MephistoError) for error in errors)
+    assert "failed to approve work: ConnectionError: the platform did not answer" in str(errors[0])
+    assert {unit.status for unit in Unit.select()} == {UnitStatus.COMPLETED.value}
+    assert {p.status for p in Payment.select()} == {"failed"}
+    assert Review.select().count() == 0
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_a_call_for_many_that_answers_for_the_wrong_number_of_units_refuses_them_all(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submitted = _run(make_submitted_run, "0.50")
+    monkeypatch.setattr(PayTestProvider, "approve_work_many", lambda self, agents, feedback: [None])
+    errors = ReviewActions(database, mephisto_settings).decide_all(
+        [unit.id for unit in submitted.units], ReviewKind.APPROVE
+    )
+    assert all(f"a call for {UNITS} jobs together answered for 1" in str(error) for error in errors)
+    assert {unit.status for unit in Unit.select()} == {UnitStatus.COMPLETED.value}
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_a_bulk_bonus_is_one_platform_request_each_paid_once_and_asking_again_pays_nothing(
+    database: Database, mephisto_settings: Settings, make_submitted_run: Callable[..., SubmittedRun]
+) -> None:
+    submitted = _run(make_submitted_run, "0.50")
+    ids = [unit.id for unit in submitted.units]
+    actions = ReviewActions(database, mephisto_settings, "ana")
+
+    assert actions.bonus_all(ids, "0.25", "clear answers", client_key="press-1") == [True] * UNITS
+    assert actions.bonus_all(ids, "0.25", "clear answers", client_key="press-1") == [False] * UNITS
+
+    keys = [f"bonus:unit-{unit_id}:press-1" for unit_id in ids]
+    assert _requests(mephisto_settings) == [keys]
+    rows = {p.idempotency_key: p for p in Payment.select()}
+    assert [(rows[key].status, rows[key].provider_reference) for key in keys] == [
+        ("paid", f"pay-{number}") for number in range(1, UNITS + 1)
+    ]
+    assert Review.select().where(Review.kind == ReviewKind.BONUS.value).count() == UNITS
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_a_bonus_refused_in_a_call_for_many_is_failed_alone_and_paid_when_asked_again(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submitted = _run(make_submitted_run, "0.50")
+    ids = [unit.id for unit in submitted.units]
+    unlucky = f"bonus:unit-{ids[2]}:press-2"
+    pay_many = PayTestProvider.pay_bonus_many
+
+    def refusing_one(self: PayTestProvider, bonuses: Sequence[object]) -> list[str | Exception | None]:
+        paid = pay_many(self, [b for b in bonuses if b.idempotency_key != unlucky])  # type: ignore[attr-defined]
+        answers = iter(paid)
+        return [
+            ProviderError("not enough balance") if b.idempotency_key == unlucky else next(answers)  # type: ignore[attr-defined]
+            for b in bonuses
+        ]
+
+    monkeypatch.setattr(PayTestProvider, "pay_bonus_many", refusing_one)
+    actions = ReviewActions(database, mephisto_settings)
+    outcomes = actions.bonus_all(ids, "0.25", "clear", client_key="press-2")
+
+    assert outcomes.count(True) == UNITS - 1
+    assert "refused to pay bonus: not enough balance" in str(outcomes[2])
+    assert Payment.get(Payment.idempotency_key == unlucky).status == "failed"
+    monkeypatch.setattr(PayTestProvider, "pay_bonus_many", pay_many)
+    assert actions.bonus_all(ids, "0.25", "clear", client_key="press-2") == [
+        True if index == 2 else False for index in range(UNITS)
+    ]
+    assert Payment.get(Payment.idempotency_key == unlucky).status == "paid"
