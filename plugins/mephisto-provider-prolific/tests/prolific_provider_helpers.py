@@ -14,7 +14,7 @@ from mephisto_provider_prolific.testing.runs import WORKER_URL, hold, keys_for, 
 
 from mephisto_core.data_model import Agent, Database, Unit
 
-__all__ = ["WORKER_URL", "fake", "hold", "keys_for", "make_provider", "make_run", "submit_here"]
+__all__ = ["WORKER_URL", "fake", "hold", "keys_for", "make_provider", "make_run", "submit_here", "submitted_agents"]
 
 
 @pytest.fixture
@@ -40,3 +40,27 @@ def submit_here(database: Database, unit: Unit, agent: Agent) -> None:
         agent.save()
         unit.status = "completed"
         unit.save()
+
+
+def submitted_agents(
+    fake: FakeProlific, database: Database, data_dir: Path, count: int, *, never_back: int = 0
+) -> tuple[ProlificProvider, list[Agent]]:
+    """A run of `count` units published as a study, each taken by a participant whose work was stored here and
+    who went back to Prolific with the code (their submission AWAITING REVIEW), but for the last `never_back`
+    (theirs stays ACTIVE). The provider and the agents, in the units' order."""
+    run, units = make_run(database, count)
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    provider.publish_units(units, WORKER_URL, keys_for(units))
+    study_id = fake.studies()[0]["id"]
+    state = provider.store.load_run(run.id)
+    assert state is not None
+    agents = []
+    for index, unit in enumerate(units):
+        visit = fake.start(study_id, f"q{index:023d}")
+        agent = hold(database, unit, visit.participant_id, visit.session_id)
+        submit_here(database, unit, agent)
+        if index < count - never_back:
+            fake.complete(visit, state.codes[study_id])
+        agents.append(agent)
+    return provider, agents

@@ -143,6 +143,23 @@ def test_message_validation(api: httpx.Client, worked: tuple[str, Visit, Visit])
     assert {"recipient_id", "study_id"} <= set(error_detail(missing))
 
 
+def test_one_message_to_several_participants_and_its_validation(
+    fake: FakeProlific, api: httpx.Client, worked: tuple[str, Visit, Visit]
+) -> None:
+    study_id, first, second = worked
+    ids = [first.participant_id, second.participant_id]
+    sent = api.post("messages/bulk/", json={"ids": ids, "study_id": study_id, "body": "Thank you both"})
+    assert sent.status_code == 200
+    assert [(m["recipient_id"], m["body"]) for m in fake.messages()] == [(pid, "Thank you both") for pid in ids]
+    stranger = api.post("messages/bulk/", json={"ids": [*ids, "someone"], "study_id": study_id, "body": "Hi"})
+    assert stranger.status_code == 400 and "someone" in str(error_detail(stranger))
+    too_many = api.post("messages/bulk/", json={"ids": ["p"] * 4001, "study_id": study_id, "body": "Hi"})
+    assert too_many.status_code == 400 and "At most 4000" in str(error_detail(too_many))
+    broken = api.post("messages/bulk/", json={"ids": "p1", "body": " "})
+    assert {"ids", "body", "study_id"} <= set(error_detail(broken))
+    assert len(fake.messages()) == 2  # the refused ones sent nothing
+
+
 def test_participant_group_life_cycle(fake: FakeProlific, api: httpx.Client) -> None:
     created = api.post(
         "participant-groups/",

@@ -234,6 +234,18 @@ def test_bulk_approve_by_participants_and_by_submissions(fake: FakeProlific, api
     assert api.post("submissions/bulk-approve/", json={}).status_code == 400
 
 
+def test_a_bulk_approval_in_the_background_shows_after_as_many_reads(fake: FakeProlific, api: httpx.Client) -> None:
+    study = published_study(api, total_available_places=2)
+    a, b = (done(fake, study["id"]) for _ in range(2))
+    fake.approve_in_background(reads=2)
+    assert api.post("submissions/bulk-approve/", json={"submission_ids": [a.submission_id]}).status_code == 200
+    assert api.get(f"submissions/{a.submission_id}/").json()["status"] == "AWAITING REVIEW"
+    listed = api.get(f"studies/{study['id']}/submissions/").json()["results"]
+    assert {s["id"]: s["status"] for s in listed} == {a.submission_id: "APPROVED", b.submission_id: "AWAITING REVIEW"}
+    with pytest.raises(ValueError, match="0 or more"):
+        fake.approve_in_background(reads=-1)
+
+
 def test_full_study_awaits_review_then_completes(fake: FakeProlific, api: httpx.Client) -> None:
     study = published_study(api, total_available_places=2)
     first = done(fake, study["id"])

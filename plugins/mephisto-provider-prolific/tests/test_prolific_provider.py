@@ -10,7 +10,16 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from mephisto_provider_prolific.testing import FakeProlific
 from mephisto_provider_prolific.testing.runs import held_in_a_large_study
-from prolific_provider_helpers import WORKER_URL, fake, hold, keys_for, make_provider, make_run, submit_here
+from prolific_provider_helpers import (
+    WORKER_URL,
+    fake,
+    hold,
+    keys_for,
+    make_provider,
+    make_run,
+    submit_here,
+    submitted_agents,
+)
 
 from mephisto_core.abstractions import DriftKind
 from mephisto_core.data_model import Database
@@ -250,25 +259,8 @@ def _agent(unit: object) -> object:
     return Agent.get_by_id(unit.agent_id)  # type: ignore[attr-defined]
 
 
-def _submitted(fake: FakeProlific, database: Database, data_dir: Path, count: int) -> tuple[object, list[object]]:
-    run, units = make_run(database, count)
-    provider = make_provider(fake, data_dir)
-    provider.setup_resources(run, WORKER_URL)
-    provider.publish_units(units, WORKER_URL, keys_for(units))
-    study_id = fake.studies()[0]["id"]
-    code = provider.store.load_run(run.id).codes[study_id]  # type: ignore[union-attr]
-    agents = []
-    for index, unit in enumerate(units):
-        visit = fake.start(study_id, f"q{index:023d}")
-        agent = hold(database, unit, visit.participant_id, visit.session_id)
-        submit_here(database, unit, agent)
-        fake.complete(visit, code)
-        agents.append(agent)
-    return provider, agents
-
-
 def test_approve_and_reject(fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path) -> None:
-    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 3)
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 3)
     provider.approve_work(agents[0], "thanks")  # type: ignore[attr-defined]
     provider.approve_work(agents[0], "thanks")  # type: ignore[attr-defined]  # asked again after a crash: fine
     with pytest.raises(ProviderError, match="at least 100 characters"):
@@ -285,7 +277,7 @@ def test_a_bonus_is_paid_once_per_key_even_when_the_answer_to_pay_was_lost(
 ) -> None:
     with FakeProlific(pay_twice=True) as fake:  # as Prolific documents: paying a bulk bonus twice pays twice
         monkeypatch.setenv("MEPHISTO_PROLIFIC_API_URL", fake.base_url)
-        provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 1)
+        provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 1)
         agent = agents[0]
         worker, unit = agent.worker, agent.unit  # type: ignore[attr-defined]
         first = provider.pay_bonus(worker, Decimal("0.75"), "great work", unit, "key-1")  # type: ignore[attr-defined]
@@ -308,7 +300,7 @@ def test_a_bonus_is_paid_once_per_key_even_when_the_answer_to_pay_was_lost(
 def test_a_bonus_whose_reason_could_not_be_sent_is_not_paid_again(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
 ) -> None:
-    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 1)
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 1)
     worker, unit = agents[0].worker, agents[0].unit  # type: ignore[attr-defined]
     fake.fail_next("POST", "messages/", status=400)
     with pytest.raises(ProviderError, match=r"the bonus was paid .* Asking again sends the message only"):
@@ -384,7 +376,7 @@ def grant_qualification(worker: object, name: str, value: int) -> None:
 def test_cleanup_stops_a_finished_run_study_renames_it_and_deletes_its_group(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
 ) -> None:
-    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 1)
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 1)
     run = agents[0].task_run  # type: ignore[attr-defined]
     provider.cleanup_resources(run)  # type: ignore[attr-defined]
     [study] = fake.studies()
@@ -511,7 +503,7 @@ def test_approvals_and_bonuses_from_several_threads_at_once(
     # A bulk approve or bonus in the review asks the provider for 8 units at once, from 8 threads.
     from concurrent.futures import ThreadPoolExecutor
 
-    provider, agents = _submitted(fake, mephisto_rows_database, data_dir, 16)
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 16)
 
     def approve_and_pay(indexed: tuple[int, Any]) -> str | None:
         index, agent = indexed

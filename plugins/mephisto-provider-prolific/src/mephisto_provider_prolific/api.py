@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from mephisto_provider_prolific.client import ProlificAPIError, ProlificClient
@@ -111,10 +112,20 @@ class ProlificAPI:
     def transition_submission(self, submission_id: str, body: dict[str, Any]) -> Submission:
         return self.client.send_model("POST", f"submissions/{submission_id}/transition/", Submission, body)
 
+    def bulk_approve(self, submission_ids: Sequence[str]) -> None:
+        """Approve submissions of any studies in one call. Prolific answers "in progress": the approvals may show
+        a moment later."""
+        self.client.request("POST", "submissions/bulk-approve/", json={"submission_ids": list(submission_ids)})
+
     # -- bonuses and messages -------------------------------------------------------------------------------------
 
     def create_bonus(self, study_id: str, participant_id: str, amount_text: str) -> BulkBonus:
-        body = {"study_id": study_id, "csv_bonuses": f"{participant_id},{amount_text}\n"}
+        return self.create_bonuses(study_id, [(participant_id, amount_text)])
+
+    def create_bonuses(self, study_id: str, lines: Sequence[tuple[str, str]]) -> BulkBonus:
+        """One bulk bonus of the study: a (participant id, amount) per line, set up, not paid yet."""
+        csv = "".join(f"{participant_id},{amount_text}\n" for participant_id, amount_text in lines)
+        body = {"study_id": study_id, "csv_bonuses": csv}
         return self.client.send_model("POST", "submissions/bonus-payments/", BulkBonus, body)
 
     def pay_bonus(self, bulk_id: str) -> None:
@@ -123,6 +134,12 @@ class ProlificAPI:
     def send_message(self, recipient_id: str, body: str, study_id: str) -> None:
         self.client.request(
             "POST", "messages/", json={"recipient_id": recipient_id, "body": body, "study_id": study_id}
+        )
+
+    def send_bulk_message(self, participant_ids: Sequence[str], body: str, study_id: str) -> None:
+        """One message to several participants of a study (Prolific takes up to 4,000 in one call)."""
+        self.client.request(
+            "POST", "messages/bulk/", json={"ids": list(participant_ids), "body": body, "study_id": study_id}
         )
 
     # -- participant groups ---------------------------------------------------------------------------------------

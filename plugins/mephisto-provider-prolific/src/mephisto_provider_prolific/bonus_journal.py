@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,10 +64,19 @@ class BonusJournal:
 
     def save(self, key: str, record: BonusRecord) -> None:
         """Append the record's new state under `key`, on disk (fsynced) before this returns."""
-        line = json.dumps({"key": key, "record": record.model_dump(mode="json")}, sort_keys=True)
+        self.save_all({key: record})
+
+    def save_all(self, records: Mapping[str, BonusRecord]) -> None:
+        """`save` for several keys in one append (a line each, one fsync): the steps of a bulk bonus."""
+        if not records:
+            return
+        lines = "\n".join(
+            json.dumps({"key": key, "record": record.model_dump(mode="json")}, sort_keys=True)
+            for key, record in records.items()
+        )
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            append_line(self.path, line, durable=True)
+            append_line(self.path, lines, durable=True)
             self._catch_up()
 
     def _catch_up(self) -> dict[str, BonusRecord]:

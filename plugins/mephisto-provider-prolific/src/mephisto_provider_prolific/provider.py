@@ -31,6 +31,7 @@ from mephisto_core.abstractions import (
 from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.api import ProlificAPI
 from mephisto_provider_prolific.args import MAX_MINUTES, ProlificArgs, ProlificRequesterArgs, task_block_group_name
+from mephisto_provider_prolific.bulk_review import ProlificBulkReviewMixin
 from mephisto_provider_prolific.client import ProlificClient
 from mephisto_provider_prolific.eligibility import (
     GLOBAL_BLOCK,
@@ -43,7 +44,6 @@ from mephisto_provider_prolific.held import HeldSubmissions
 from mephisto_provider_prolific.links import ProlificLinksMixin, study_url
 from mephisto_provider_prolific.models import AWAITING_REVIEW, GONE_STATUSES, CompletionCode, Filter, Study, StudyCreate
 from mephisto_provider_prolific.money import to_cents
-from mephisto_provider_prolific.review import ProlificReviewMixin
 from mephisto_provider_prolific.settings import load_prolific_settings
 from mephisto_provider_prolific.state import RunState, StateStore
 
@@ -72,7 +72,7 @@ class _PublicHttpsRule:
         return not load_prolific_settings().is_overridden
 
 
-class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
+class ProlificProvider(ProlificLinksMixin, ProlificBulkReviewMixin, CrowdProvider):
     """Publishes a run as one Prolific study; participants arrive with PROLIFIC_PID, STUDY_ID and SESSION_ID.
 
     See the package README for the researcher's guide and the module docstring for how publishing is idempotent.
@@ -86,6 +86,7 @@ class ProlificProvider(ProlificLinksMixin, ProlificReviewMixin, CrowdProvider):
         {"identify_worker", "find_published", "reconcile_units", "publish_units", "expire_units"}
     )
     call_timeout_seconds: ClassVar[float] = 60.0
+    calls_for_many: ClassVar[frozenset[str]] = frozenset({"approve_work", "pay_bonus"})
     identifies_workers_locally: ClassVar[bool] = True  # the link and the run's record decide
     sync_interval_seconds: ClassVar[float | None] = 15.0
     #: True, except when MEPHISTO_PROLIFIC_API_URL points the provider at a test's fake (see _PublicHttpsRule).

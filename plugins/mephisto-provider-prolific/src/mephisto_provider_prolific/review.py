@@ -5,6 +5,7 @@ A submission is known by the agent's `provider_agent_id` (the SESSION_ID the par
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +21,16 @@ if TYPE_CHECKING:
     from mephisto_core.data_model import Agent, Unit, Worker
     from mephisto_provider_prolific.api import ProlificAPI
     from mephisto_provider_prolific.args import ProlificArgs
+    from mephisto_provider_prolific.held import HeldSubmissions
     from mephisto_provider_prolific.state import StateStore
 
 
 class ProlificReviewMixin:
-    """The review half of `ProlificProvider` (it supplies `api`, `store`, `pargs` and `type_name`)."""
+    """The review half of `ProlificProvider` (it supplies `api`, `store`, `pargs`, `held` and `type_name`)."""
 
     store: StateStore
     pargs: ProlificArgs
+    held: HeldSubmissions
 
     if TYPE_CHECKING:  # declared for the type checker only: the provider's own property (built on first use) is it
 
@@ -51,7 +54,7 @@ class ProlificReviewMixin:
         self._verdict(agent, body)
 
     def _verdict(self, agent: Agent, body: dict[str, Any]) -> None:
-        session = _session_of(agent)
+        session = session_of(agent)
         try:
             self.api.transition_submission(session, body)
             return
@@ -184,7 +187,7 @@ class ProlificReviewMixin:
         self.api.send_message(participant_id, body, study_id)
 
 
-def _session_of(agent: Agent) -> str:
+def session_of(agent: Agent) -> str:
     session = agent.provider_agent_id
     if not session:
         raise ProviderError(f"agent {agent.id} has no Prolific submission id (it did not arrive from Prolific)")
@@ -193,15 +196,48 @@ def _session_of(agent: Agent) -> str:
 
 def _bonus_session(worker: Worker, unit: Unit | None) -> str:
     """The submission a bonus goes with: the worker's agent on `unit`, else the worker's newest Prolific one."""
+    session = bonus_sessions([(worker, unit)])[0]
+    if isinstance(session, Exception):
+        raise session
+    return session
+
+
+#: units whose agents are read in one statement (well within SQLite's limit on bound parameters)
+UNITS_PER_READ = 500
+
+
+def bonus_sessions(asks: Sequence[tuple[Worker, Unit | None]]) -> list[str | ProviderError]:
+    """Per (worker, unit), the submission its bonus goes with: the worker's newest agent on the unit, or with no
+    unit the worker's newest Prolific one; else the error saying there is none. Those on units are read together,
+    UNITS_PER_READ units a statement."""
     from mephisto_core.data_model import Agent
 
-    query = Agent.select().where((Agent.worker == worker.id) & (Agent.provider_agent_id.is_null(False)))
-    if unit is not None:
-        query = query.where(Agent.unit == unit.id)
-    agent = query.order_by(Agent.id.desc()).first()
-    if agent is None:
-        raise ProviderError(
-            f"worker {worker.name} has no Prolific submission{' on this unit' if unit is not None else ''}; "
-            "Prolific pays bonuses only to participants of a study"
+    newest: dict[tuple[int, int | None], str] = {}
+    unit_ids = sorted({unit.id for _, unit in asks if unit is not None})
+    for start in range(0, len(unit_ids), UNITS_PER_READ):
+        query = Agent.select(Agent.id, Agent.worker, Agent.unit, Agent.provider_agent_id).where(
+            Agent.unit.in_(unit_ids[start : start + UNITS_PER_READ]) & Agent.provider_agent_id.is_null(False)
         )
-    return str(agent.provider_agent_id)
+        for agent in query.order_by(Agent.id):  # a later agent of the same worker on the unit wins
+            newest[(agent.worker_id, agent.unit_id)] = str(agent.provider_agent_id)
+    for worker in {worker.id: worker for worker, unit in asks if unit is None}.values():
+        agent = (
+            Agent.select(Agent.id, Agent.provider_agent_id)
+            .where((Agent.worker == worker.id) & Agent.provider_agent_id.is_null(False))
+            .order_by(Agent.id.desc())
+            .first()
+        )
+        if agent is not None:
+            newest[(worker.id, None)] = str(agent.provider_agent_id)
+    sessions: list[str | ProviderError] = []
+    for worker, unit in asks:
+        session = newest.get((worker.id, None if unit is None else unit.id))
+        sessions.append(session if session is not None else _no_submission(worker, unit))
+    return sessions
+
+
+def _no_submission(worker: Worker, unit: Unit | None) -> ProviderError:
+    return ProviderError(
+        f"worker {worker.name} has no Prolific submission{' on this unit' if unit is not None else ''}; "
+        "Prolific pays bonuses only to participants of a study"
+    )

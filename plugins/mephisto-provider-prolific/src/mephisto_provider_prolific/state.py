@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -131,3 +131,7 @@ class StateStore:
     def save_bonus(self, key: str, record: BonusRecord) -> None:
         """Save the bonus record's new state under `key`, on disk before this returns."""
         self.bonuses.save(key, record)
+
+    def save_bonuses(self, records: Mapping[str, BonusRecord]) -> None:
+        """`save_bonus` for several keys, in one write to disk."""
+        self.bonuses.save_all(records)

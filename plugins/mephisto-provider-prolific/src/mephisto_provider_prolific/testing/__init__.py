@@ -24,7 +24,8 @@ Implemented from the documentation:
 - bonuses: POST submissions/bonus-payments/ (study_id, csv_bonuses lines "<participant or submission id>,<amount
   in pounds/dollars>") -> {id, study, amount, fees, vat, total_amount} in cents; POST bulk-bonus-payments/{id}/pay/
   -> 202; ids that did not take part in the study are a 400 naming them;
-- messages/ (POST recipient_id, study_id, body; GET ?user_id=); participant-groups/ create / list / get / PATCH /
+- messages/ (POST recipient_id, study_id, body; GET ?user_id=), messages/bulk/ (POST ids, body, study_id: one
+  message to up to 4,000 participants of the study); participant-groups/ create / list / get / PATCH /
   DELETE and participant-groups/{id}/participants/ GET / POST / DELETE (adding a member twice is ignored);
   filters `participant_group_allowlist` / `participant_group_blocklist` decide who may start a study;
 - completion codes' actions AUTOMATICALLY_APPROVE, MANUALLY_REVIEW, ADD_TO / REMOVE_FROM_PARTICIPANT_GROUP; a
@@ -32,7 +33,8 @@ Implemented from the documentation:
 - the participant's side: `start` (ACTIVE submission, a place taken, the study URL with the placeholders filled),
   the completion URL `GET /submissions/complete?cc=CODE` (AWAITING REVIEW when the code is the study's),
   `return_submission` (RETURNED, place freed), `time_out` / `advance` past maximum_allowed_time (TIMED-OUT);
-- for tests and benchmarks: `add_approved_submissions` (a large study's past at once), `set_latency` (every API
+- for tests and benchmarks: `approve_in_background` (bulk approvals show a few reads later, as Prolific answers
+  them "in progress"), `add_approved_submissions` (a large study's past at once), `set_latency` (every API
   call answered that much later), `fail_next` (an error or a dropped connection), the request log `requests`.
 
 Guessed where the documentation is silent (tests should not depend on the exact words):

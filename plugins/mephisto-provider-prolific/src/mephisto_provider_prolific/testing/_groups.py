@@ -107,6 +107,36 @@ def send_message(store: Store, request: ApiRequest) -> ApiResponse:
     return ApiResponse(201, message.to_json())
 
 
+#: recipients of one bulk message at most (Prolific's documented default)
+BULK_MESSAGE_LIMIT = 4000
+
+
+def send_bulk_message(store: Store, request: ApiRequest) -> ApiResponse:
+    """One message to several participants of a study (`ids`, `body`, `study_id`), each of whom took part."""
+    body = request.json_object()
+    ids, text, study_id = body.get("ids"), body.get("body"), body.get("study_id")
+    errors: dict[str, list[str]] = {}
+    if not isinstance(ids, list) or not ids or any(not isinstance(pid, str) or not pid for pid in ids):
+        errors["ids"] = ["Expected a non-empty list of participant ids (strings)."]
+    elif len(ids) > BULK_MESSAGE_LIMIT:
+        errors["ids"] = [f"At most {BULK_MESSAGE_LIMIT} participants in one message ({len(ids)} given)."]
+    if not isinstance(text, str) or not text.strip():
+        errors["body"] = ["This field is required (a non-empty string)."]
+    if not isinstance(study_id, str) or not study_id:
+        errors["study_id"] = ["This field is required."]
+    if errors:
+        raise bad_request(errors)
+    assert isinstance(ids, list) and isinstance(text, str) and isinstance(study_id, str)
+    store.study(study_id)
+    took_part = {s.participant_id for s in store.submissions_of(study_id)}
+    strangers = [pid for pid in ids if pid not in took_part]
+    if strangers:
+        raise bad_request({"ids": [f"These participants have not taken part in study {study_id}: {strangers}."]})
+    now = store.clock.now()
+    store.messages.extend(Message(new_id(), store.user.id, pid, study_id, text, now) for pid in ids)
+    return ApiResponse(200, {})
+
+
 def list_messages(store: Store, request: ApiRequest) -> ApiResponse:
     user_id = request.query.get("user_id")
     items = [m.to_json() for m in store.messages if user_id is None or user_id in (m.recipient_id, m.sender_id)]

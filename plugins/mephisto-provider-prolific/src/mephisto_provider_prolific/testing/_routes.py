@@ -38,6 +38,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("POST", f"bulk-bonus-payments/(?P<bonus_id>{_ID})/pay/", _bonuses.pay_bulk_bonus),
     ("GET", "messages/", _groups.list_messages),
     ("POST", "messages/", _groups.send_message),
+    ("POST", "messages/bulk/", _groups.send_bulk_message),
     ("GET", "participant-groups/", _groups.list_groups),
     ("POST", "participant-groups/", _groups.create_group),
     ("GET", f"participant-groups/(?P<group_id>{_ID})/", _groups.get_group),

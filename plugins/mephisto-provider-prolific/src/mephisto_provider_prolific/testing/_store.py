@@ -305,6 +305,10 @@ class Store:
     bonuses: dict[str, BulkBonus] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     groups: dict[str, ParticipantGroup] = field(default_factory=dict)
+    #: reads of submissions a bulk approval takes to show (0: at once); see `FakeProlific.approve_in_background`
+    approval_lag_reads: int = 0
+    #: bulk approvals under way: [reads left, submission ids]
+    approving: list[tuple[int, list[str]]] = field(default_factory=list)
 
     def study(self, study_id: str) -> Study:
         found = self.studies.get(study_id)

@@ -99,11 +99,13 @@ def list_submissions(store: Store, request: ApiRequest) -> ApiResponse:
     if not study_id:
         raise bad_request({"study": ["A study id is required (?study=<id>)."]})
     store.study(study_id)
+    _approvals_progress(store)
     items = [submission_json(store, s) for s in store.submissions_of(study_id)]
     return ApiResponse(200, paginate(request, items, store.page_size))
 
 
 def get_submission(store: Store, request: ApiRequest) -> ApiResponse:
+    _approvals_progress(store)
     return ApiResponse(200, submission_json(store, store.submission(request.params["submission_id"])))
 
 
@@ -196,11 +198,30 @@ def bulk_approve(store: Store, request: ApiRequest) -> ApiResponse:
     not_ready = [s.id for s in chosen if s.status not in (SubmissionStatus.AWAITING_REVIEW, SubmissionStatus.APPROVED)]
     if not_ready:
         raise bad_request(f"These submissions are not AWAITING REVIEW: {not_ready}.")
+    if store.approval_lag_reads:
+        store.approving.append((store.approval_lag_reads, [s.id for s in chosen]))
+    else:
+        _approve(store, [s.id for s in chosen])
+    return ApiResponse(200, {"message": "The request to bulk approve has been handled successfully."})
+
+
+def _approve(store: Store, submission_ids: list[str]) -> None:
+    chosen = [store.submission(sid) for sid in submission_ids]
     for submission in chosen:
-        submission.status = SubmissionStatus.APPROVED
+        if submission.status == SubmissionStatus.AWAITING_REVIEW:
+            submission.status = SubmissionStatus.APPROVED
     for touched in {s.study_id for s in chosen}:
         refresh_status(store, store.study(touched))
-    return ApiResponse(200, {"message": "The request to bulk approve has been handled successfully."})
+
+
+def _approvals_progress(store: Store) -> None:
+    """A read of submissions: bulk approvals under way come one read nearer to showing."""
+    under_way, store.approving = store.approving, []
+    for reads_left, submission_ids in under_way:
+        if reads_left <= 1:
+            _approve(store, submission_ids)
+        else:
+            store.approving.append((reads_left - 1, submission_ids))
 
 
 # --- the participant's side -------------------------------------------------------------------------------

@@ -174,6 +174,15 @@ class FakeProlific:
     def user_id(self) -> str:
         return self.store.user.id
 
+    def approve_in_background(self, reads: int) -> None:
+        """Bulk approvals from now on show (their submissions APPROVED) only after `reads` more reads of
+        submissions (a listing page or one submission), as Prolific answers a bulk approval "in progress"; 0: at
+        once (the default)."""
+        if reads < 0:
+            raise ValueError(f"reads must be 0 or more, got {reads}")
+        with self.store.lock:
+            self.store.approval_lag_reads = reads
+
     # --- failure injection ------------------------------------------------------------------------------------
 
     def fail_next(
