@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from mephisto_provider_prolific import bulk_review
+from mephisto_provider_prolific import bonus_journal, bulk_review
 from mephisto_provider_prolific.provider import ProlificProvider
 from mephisto_provider_prolific.testing import FakeProlific
 from prolific_provider_helpers import fake, submitted_agents
@@ -202,3 +202,50 @@ def _record(provider: ProlificProvider, key: str):  # type: ignore[no-untyped-de
 def _bulk_bonuses(fake: FakeProlific) -> list[dict[str, object]]:
     with fake.store.lock:
         return [bonus.to_json() for bonus in fake.store.bonuses.values()]
+
+
+def test_a_payment_whose_answer_was_lost_is_not_asked_again_while_prolific_may_still_pay_it(
+    mephisto_rows_database: Database, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeProlific(pay_twice=True) as fake:  # as Prolific documents: paying a bulk bonus twice pays twice
+        monkeypatch.setenv("MEPHISTO_PROLIFIC_API_URL", fake.base_url)
+        provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 3)
+        orders = _orders(agents)
+        fake.fail_next("POST", "bulk-bonus-payments/*/pay/", drop=True)  # no answer: paid or not, nobody knows
+        assert all(isinstance(a, ProviderError) for a in provider.pay_bonus_many(orders))
+
+        # Prolific pays in the background: a submission showing no bonus yet proves nothing for a while.
+        again = provider.pay_bonus_many(orders)
+        assert all(isinstance(a, ProviderError) and "Ask again after" in str(a) for a in again)
+        with pytest.raises(ProviderError, match="pays in the background"):
+            provider.pay_bonus(agents[0].worker, Decimal("0.75"), "great work", agents[0].unit, "k-0")
+        assert fake.bonuses_paid() == []
+
+        # The minutes have passed, still no bonus: the three keys of the one bulk bonus, retried at once, pay it
+        # once (each key paying it would pay all three participants three times).
+        monkeypatch.setattr(bonus_journal, "PAYMENT_SETTLES_SECONDS", 0)
+        assert all(isinstance(a, str) for a in provider.pay_bonus_many(orders))
+        assert sorted(p["participant_id"] for p in fake.bonuses_paid()) == sorted(str(a.worker.name) for a in agents)
+        assert provider.pay_bonus_many(orders) == provider.pay_bonus_many(orders)
+        assert len(fake.bonuses_paid()) == 3
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "one"])
+def test_a_payment_prolific_refused_may_be_asked_again_at_once(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path, bulk: bool
+) -> None:
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 2)
+    orders = _orders(agents if bulk else agents[:1])
+
+    def pay() -> list[str | Exception | None]:
+        if bulk:
+            return provider.pay_bonus_many(orders)
+        try:
+            return [provider._pay_alone(orders[0])]
+        except ProviderError as exc:
+            return [exc]
+
+    fake.fail_next("POST", "bulk-bonus-payments/*/pay/", status=400)  # a refusal: nothing paid
+    assert all(isinstance(a, ProviderError) and "HTTP 400" in str(a) for a in pay())
+    assert all(isinstance(a, str) for a in pay())
+    assert len(fake.bonuses_paid()) == len(orders)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 #: the file an earlier version kept every bonus record in (one JSON object, rewritten at each change)
 LEGACY_NAME = "bonuses.json"
 JOURNAL_NAME = "bonuses.jsonl"
+#: how long after paying was asked a bulk bonus may still show no payment at Prolific (it pays in the background)
+PAYMENT_SETTLES_SECONDS = 15 * 60
 
 
 class BonusRecord(BaseModel):
@@ -37,11 +40,28 @@ class BonusRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    def ask_to_pay(self) -> None:
+        """Paying is being asked now."""
+        self.pay_asked, self.pay_asked_at = True, time.time()
+
+    def pay_refused(self) -> None:
+        """Prolific answered the payment with a refusal (HTTP 4xx): nothing was paid."""
+        self.pay_asked, self.pay_asked_at = False, None
+
+    def settling(self, now: float) -> bool:
+        """Whether a payment asked whose answer was lost may still be on its way: Prolific pays a bulk bonus in the
+        background, "in the following minutes", so until PAYMENT_SETTLES_SECONDS have passed a submission showing
+        no new bonus does not mean it was not paid."""
+        asked_at = self.pay_asked_at
+        return self.pay_asked and not self.paid and asked_at is not None and now - asked_at < PAYMENT_SETTLES_SECONDS
+
     bulk_id: str
     submission_id: str
     study_id: str = ""
     bonuses_before: int = Field(description="bonus payments the submission had before this one was paid")
     pay_asked: bool = False
+    #: when paying was last asked (seconds since the epoch; None in records of earlier versions)
+    pay_asked_at: float | None = None
     paid: bool = False
     reason_sent: bool = Field(default=False, description="the bonus's reason reached the participant as a message")
 
@@ -61,6 +81,12 @@ class BonusJournal:
         """The latest record saved under `key` by any process, or None."""
         with self._lock:
             return self._catch_up().get(key)
+
+    def of_bulk(self, bulk_id: str) -> dict[str, BonusRecord]:
+        """The latest records of one bulk bonus, by key (copies: saving them is how a change is kept)."""
+        with self._lock:
+            records = self._catch_up()
+            return {key: record.model_copy() for key, record in records.items() if record.bulk_id == bulk_id}
 
     def save(self, key: str, record: BonusRecord) -> None:
         """Append the record's new state under `key`, on disk (fsynced) before this returns."""

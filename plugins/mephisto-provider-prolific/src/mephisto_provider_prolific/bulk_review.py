@@ -23,7 +23,7 @@ from mephisto_provider_prolific.bonus_journal import BonusRecord
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.models import AWAITING_REVIEW
 from mephisto_provider_prolific.money import bonus_text
-from mephisto_provider_prolific.review import ProlificReviewMixin, bonus_sessions, session_of
+from mephisto_provider_prolific.review import ProlificReviewMixin, bonus_sessions, bulk_lock, session_of
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import BonusOrder
@@ -164,16 +164,11 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
             for index, before in members
         }
         self.store.save_bonuses(records)
-        for record in records.values():
-            record.pay_asked = True
-        self.store.save_bonuses(records)
         try:
-            self.api.pay_bonus(bulk.id)
-        except ProviderError as exc:  # asked again, each record's submission tells whether it was paid
+            with bulk_lock(bulk.id):
+                self.pay_bulk(records)
+        except ProviderError as exc:  # asked again, the records tell whether Prolific may have paid it
             return {index: exc for index, _ in members}
-        for record in records.values():
-            record.paid = True
-        self.store.save_bonuses(records)
         outcomes: dict[int, str | Exception] = {index: bulk.id for index, _ in members}
         self._send_reasons(study_id, bulk.id, [index for index, _ in members], bonuses, outcomes)
         return outcomes

@@ -5,13 +5,16 @@ A submission is known by the agent's `provider_agent_id` (the SESSION_ID the par
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.args import task_block_group_name
-from mephisto_provider_prolific.bonus_journal import BonusRecord
+from mephisto_provider_prolific.bonus_journal import PAYMENT_SETTLES_SECONDS, BonusRecord
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.eligibility import local_grants, meets_all
 from mephisto_provider_prolific.models import AWAITING_REVIEW, MIN_REJECTION_MESSAGE
@@ -107,17 +110,10 @@ class ProlificReviewMixin:
             bulk = self.api.create_bonus(study_id, str(worker.name), amount_text)
             record = BonusRecord(bulk_id=bulk.id, submission_id=session, study_id=study_id, bonuses_before=before)
             self.store.save_bonus(idempotency_key, record)
-        elif record.pay_asked and not record.paid:
-            paid_now = len(self.api.submission(record.submission_id).get("bonus_payments") or [])
-            if paid_now > record.bonuses_before:  # the earlier attempt was paid; its answer was lost
-                record.paid = True
-                self.store.save_bonus(idempotency_key, record)
-        if not record.paid:
-            record.pay_asked = True
-            self.store.save_bonus(idempotency_key, record)
-            self.api.pay_bonus(record.bulk_id)
-            record.paid = True
-            self.store.save_bonus(idempotency_key, record)
+            with bulk_lock(record.bulk_id):
+                self.pay_bulk({idempotency_key: record})
+        elif not record.paid:
+            record = self._pay_recorded(idempotency_key, record)
         if not record.reason_sent and reason.strip() and record.study_id:
             # Prolific's bonus carries no text: the reason goes to the participant as a message.
             try:
@@ -130,6 +126,45 @@ class ProlificReviewMixin:
             record.reason_sent = True
             self.store.save_bonus(idempotency_key, record)
         return record.bulk_id
+
+    def _pay_recorded(self, key: str, record: BonusRecord) -> BonusRecord:
+        """Pay the bulk bonus of a bonus asked before, unless it was paid: a bonus of a bulk of many is paid with
+        all of them, so the bulk's records are read and settled together, one thread at a time per bulk."""
+        with bulk_lock(record.bulk_id):
+            bulk = self.store.bonuses_of_bulk(record.bulk_id)
+            record = bulk.setdefault(key, record)
+            if record.paid:  # another key of its bulk paid it meanwhile
+                return record
+            if record.pay_asked:
+                paid_now = len(self.api.submission(record.submission_id).get("bonus_payments") or [])
+                if paid_now > record.bonuses_before:  # the earlier attempt was paid; its answer was lost
+                    for sibling in bulk.values():
+                        sibling.paid = True
+                    self.store.save_bonuses(bulk)
+                    return record
+                if record.settling(time.time()):
+                    raise ProviderError(_still_settling(record))
+            self.pay_bulk(bulk)
+            return record
+
+    def pay_bulk(self, bulk: dict[str, BonusRecord]) -> None:
+        """Pay the one bulk bonus of `bulk`'s records (by key), each step saved on all of them before the next call
+        to Prolific: asked, then paid; a refusal (nothing paid) undoes "asked". Hold `bulk_lock` of its id."""
+        bulk_id = next(iter(bulk.values())).bulk_id
+        for record in bulk.values():
+            record.ask_to_pay()
+        self.store.save_bonuses(bulk)
+        try:
+            self.api.pay_bonus(bulk_id)
+        except ProlificAPIError as exc:
+            if refused(exc):
+                for record in bulk.values():
+                    record.pay_refused()
+                self.store.save_bonuses(bulk)
+            raise
+        for record in bulk.values():
+            record.paid = True
+        self.store.save_bonuses(bulk)
 
     # -- blocks and qualifications --------------------------------------------------------------------------------
 
@@ -185,6 +220,32 @@ class ProlificReviewMixin:
         if not body.strip():
             raise ProviderError("the message to the participant is empty")
         self.api.send_message(participant_id, body, study_id)
+
+
+def _still_settling(record: BonusRecord) -> str:
+    asked_at = datetime.fromtimestamp(record.pay_asked_at or 0, UTC)
+    settled_at = asked_at + timedelta(seconds=PAYMENT_SETTLES_SECONDS)
+    return (
+        f"paying bulk bonus {record.bulk_id} was asked at {asked_at:%H:%M:%S} UTC and its answer was lost; Prolific "
+        f"pays in the background, so submission {record.submission_id} may not show it yet. Ask again after "
+        f"{settled_at:%H:%M:%S} UTC: it is paid then only if Prolific still shows no new bonus."
+    )
+
+
+_BULK_LOCKS: dict[str, threading.Lock] = {}
+_BULK_LOCKS_GUARD = threading.Lock()
+
+
+def bulk_lock(bulk_id: str) -> threading.Lock:
+    """The lock of one bulk bonus in this process: its payment is decided by one thread at a time."""
+    with _BULK_LOCKS_GUARD:
+        return _BULK_LOCKS.setdefault(bulk_id, threading.Lock())
+
+
+def refused(exc: ProlificAPIError) -> bool:
+    """Whether Prolific answered with a refusal (HTTP 4xx, a 429 its retries did not get past): nothing was done.
+    A 5xx or no answer leaves it unknown."""
+    return exc.status is not None and 400 <= exc.status < 500
 
 
 def session_of(agent: Agent) -> str:

@@ -132,6 +132,10 @@ class StateStore:
         """Save the bonus record's new state under `key`, on disk before this returns."""
         self.bonuses.save(key, record)
 
+    def bonuses_of_bulk(self, bulk_id: str) -> dict[str, BonusRecord]:
+        """The bonus records of one bulk bonus, by key (bonus_journal.py)."""
+        return self.bonuses.of_bulk(bulk_id)
+
     def save_bonuses(self, records: Mapping[str, BonusRecord]) -> None:
         """`save_bonus` for several keys, in one write to disk."""
         self.bonuses.save_all(records)
