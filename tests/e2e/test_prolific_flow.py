@@ -7,6 +7,7 @@ also lifts the public-https rule (the local architect serves http) and allows --
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -208,3 +209,41 @@ def test_participants_return_time_out_complete_and_are_reviewed_across_a_kill_9(
     assert units.count(UnitStatus.ACCEPTED.value) == 1 and units.count(UnitStatus.REJECTED.value) == 1
     left = mephisto("prolific", "cleanup", "--dry-run", env=cli_env)
     assert left.returncode == 0 and "Nothing left behind." in left.stdout, left.stdout + left.stderr
+
+
+@pytest.mark.browser
+def test_a_script_approves_and_bonuses_a_prolific_run_in_bulk(
+    registered: FakeProlific,
+    static_task: Path,
+    start_launch: Any,
+    browser: Any,
+    cli_env: dict[str, str],
+    mephisto_settings: Settings,
+) -> None:
+    fake = registered
+    launch = start_launch(str(static_task), "provider.type=prolific", "architect.port=0", "--no-panel")
+    launch.wait_for_link()
+    study_id = wait_for("the study to be published", lambda: active_study(fake))
+    for _ in range(4):  # four participants do a unit each in Chromium and go back to Prolific with the code
+        answer_and_submit(open_task(browser, fake, fake.start(study_id, fake.new_participant_id())), fake)
+    assert launch.wait(90) == 0, launch.output()
+    from mephisto_core.data_model import Task
+
+    task = in_db(mephisto_settings, lambda: Task.get().name)
+
+    approved = mephisto("review", "approve", "--task", task, "--feedback", "thanks", "--json", "--yes", env=cli_env)
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert [line["error"] for line in map(json.loads, approved.stdout.splitlines())] == [None] * 4
+    assert {s["status"] for s in fake.submissions()} == {"APPROVED"}
+    assert len(fake.requests_to("POST", "submissions/bulk-approve/")) == 1  # one call for the four
+    assert fake.requests_to("POST", "submissions/*/transition/") == []
+
+    args = ("review", "bonus", "--task", task, "--amount", "0.40", "--reason", "careful work", "--yes")
+    for _ in range(2):  # a script run twice pays once
+        paid = mephisto(*args, env=cli_env)
+        assert paid.returncode == 0 and "bonus of 0.40: 4 done, 0 refused." in paid.stderr, paid.stderr
+    assert sorted(b["amount"] for b in fake.bonuses_paid()) == [40] * 4
+    assert len(fake.requests_to("POST", "bulk-bonus-payments/*/pay/")) == 1
+    assert [m["body"] for m in fake.messages()] == ["Bonus of 0.40: careful work"] * 4
+    statuses = in_db(mephisto_settings, lambda: {u.status for u in Unit.select()})
+    assert statuses == {UnitStatus.ACCEPTED.value}

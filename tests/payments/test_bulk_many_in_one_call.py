@@ -193,6 +193,6 @@ def test_a_bonus_refused_in_a_call_for_many_is_failed_alone_and_paid_when_asked_
     assert Payment.get(Payment.idempotency_key == unlucky).status == "failed"
     monkeypatch.setattr(PayTestProvider, "pay_bonus_many", pay_many)
     assert actions.bonus_all(ids, "0.25", "clear", client_key="press-2") == [
-        True if index == 2 else False for index in range(UNITS)
+        index == 2 for index in range(UNITS)
     ]
     assert Payment.get(Payment.idempotency_key == unlucky).status == "paid"

@@ -77,6 +77,20 @@ def test_submissions_the_bulk_cannot_approve_go_one_by_one(
     assert _calls(fake, "POST", "submissions/*/transition/") == 1 + 3 + 1  # the rejection above, then the two
 
 
+def test_a_submission_prolific_does_not_know_is_refused_alone_and_the_others_approved_in_bulk(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 4)
+    agents[2].provider_agent_id = "sim0123456789abcdef"  # a simulated worker's session, typed into a link
+
+    answers = provider.approve_work_many(agents, "thanks")
+
+    assert answers[:2] == [None, None] and answers[3] is None
+    assert isinstance(answers[2], ProviderError) and "HTTP 404" in str(answers[2])
+    assert {_status(fake, agents[index]) for index in (0, 1, 3)} == {"APPROVED"}
+    assert _calls(fake, "POST", "submissions/bulk-approve/") == 2
+
+
 def test_an_agent_with_no_submission_is_refused_alone(
     fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
 ) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mephisto_core.settings import Settings
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "--task", "task_name", default=None, metavar="NAME", help="Open this task first (with --cli: review only it)."
 )
@@ -36,12 +36,24 @@ if TYPE_CHECKING:
     show_default=True,
     help="Web app: an approve / reject is sent this long after it is given, so Undo can take it back (0: at once).",
 )
-def review(task_name: str | None, host: str, port: int, no_browser: bool, in_terminal: bool, undo_seconds: int) -> None:
+@click.pass_context
+def review(
+    ctx: click.Context,
+    task_name: str | None,
+    host: str,
+    port: int,
+    no_browser: bool,
+    in_terminal: bool,
+    undo_seconds: int,
+) -> None:
     """Approve, reject, soft-reject and bonus submitted units; block workers and manage qualifications.
 
     The web app is served on this computer only (127.0.0.1) behind a secret link printed at start: open that
     exact link. With --cli, each unit awaiting review is shown here and one key decides it (? lists the keys).
+    From a script: `mephisto review approve --task NAME --yes` (and reject, soft-reject, bonus; see their --help).
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from mephisto_core.cli.context import load_settings, open_settings_database
 
     settings = load_settings()
@@ -115,3 +127,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _add_bulk_commands() -> None:
+    from mephisto_core.cli.review_bulk_cmds import approve, bonus, reject, soft_reject
+
+    for command in (approve, reject, soft_reject, bonus):
+        review.add_command(command)
+
+
+_add_bulk_commands()

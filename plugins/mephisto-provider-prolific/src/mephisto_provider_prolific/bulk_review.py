@@ -36,6 +36,9 @@ APPROVED = "APPROVED"
 #: How long a bulk approval waits for Prolific to show the approvals it said are in progress, before the ones
 #: still awaiting review are approved one by one (an approval asked twice is done once).
 APPROVAL_WAIT_SECONDS = 10.0
+#: statuses of a bulk approval refused for some of its submissions (not awaiting review, unknown): the others are
+#: asked again; any other refusal (the token, the rate limit) would meet every one of them, and refuses them all
+REFUSED_FOR_SOME = (400, 404)
 
 
 class ProlificBulkReviewMixin(ProlificReviewMixin):
@@ -69,9 +72,10 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
         try:
             self.api.bulk_approve(sorted(sessions))
         except ProlificAPIError as exc:
-            if exc.status != 400:
+            if exc.status not in REFUSED_FOR_SOME:
                 raise
-            # Refused as a whole (one of them not awaiting review, say): once more with those awaiting review.
+            # Refused as a whole for some of them (one not awaiting review, one Prolific does not know): once more
+            # with those awaiting review.
             states = self._states(studies, sessions)
             sessions = {session for session in sessions if states.get(session) == AWAITING_REVIEW}
             if len(sessions) < 2:
@@ -79,7 +83,7 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
             try:
                 self.api.bulk_approve(sorted(sessions))
             except ProlificAPIError as again:
-                if again.status != 400:
+                if again.status not in REFUSED_FOR_SOME:
                     raise
                 return set()
         return self._confirmed(studies, sessions)

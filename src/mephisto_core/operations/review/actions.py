@@ -207,7 +207,7 @@ class ReviewActions:
         Each bonus is checked against its task's budget in turn, the ones before it counted, before any is paid.
         Returns per unit, in order: True when paid now, False when paid already, or the error that refused it.
         """
-        value = _money(amount)
+        value = money(amount)
         outcomes: list[bool | MephistoError] = [False] * len(unit_ids)
         payouts: list[tuple[int, Payout]] = []
         runs: dict[int, _RunFacts] = {}
@@ -633,7 +633,8 @@ def _refusal(
     return error
 
 
-def _money(amount: Decimal | str | float) -> Decimal:
+def money(amount: Decimal | str | float) -> Decimal:
+    """A bonus amount as given (0.5, "0.50"), to the cent; a MephistoError when it is not a positive number."""
     try:
         value = Decimal(str(amount)).quantize(Decimal("0.01"))
     except InvalidOperation as exc:
