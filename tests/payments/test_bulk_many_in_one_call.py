@@ -192,7 +192,5 @@ def test_a_bonus_refused_in_a_call_for_many_is_failed_alone_and_paid_when_asked_
     assert "refused to pay bonus: not enough balance" in str(outcomes[2])
     assert Payment.get(Payment.idempotency_key == unlucky).status == "failed"
     monkeypatch.setattr(PayTestProvider, "pay_bonus_many", pay_many)
-    assert actions.bonus_all(ids, "0.25", "clear", client_key="press-2") == [
-        index == 2 for index in range(UNITS)
-    ]
+    assert actions.bonus_all(ids, "0.25", "clear", client_key="press-2") == [index == 2 for index in range(UNITS)]
     assert Payment.get(Payment.idempotency_key == unlucky).status == "paid"
