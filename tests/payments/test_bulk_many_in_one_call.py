@@ -55,6 +55,26 @@ def test_a_bulk_approval_is_one_platform_request_and_each_unit_is_recorded(
 
 
 @pytest.mark.usefixtures("many_in_one_call")
+def test_soft_rejections_the_provider_leaves_to_approving_go_in_one_request(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mephisto_core.abstractions import CrowdProvider
+
+    # As Prolific: a soft rejection is the default's, an approval at the platform.
+    monkeypatch.setattr(PayTestProvider, "soft_reject_work", CrowdProvider.soft_reject_work)
+    submitted = _run(make_submitted_run, "0.50")
+    ids = [unit.id for unit in submitted.units]
+    assert (
+        ReviewActions(database, mephisto_settings).decide_all(ids, ReviewKind.SOFT_REJECT, "unusable") == [None] * UNITS
+    )
+    assert _requests(mephisto_settings) == [[f"approve:{unit.agent_id}" for unit in submitted.units]]
+    assert {unit.status for unit in Unit.select()} == {UnitStatus.SOFT_REJECTED.value}
+
+
+@pytest.mark.usefixtures("many_in_one_call")
 def test_rejections_are_asked_one_unit_at_a_time(
     database: Database, mephisto_settings: Settings, make_submitted_run: Callable[..., SubmittedRun]
 ) -> None:

@@ -546,8 +546,11 @@ class _Verdict:
 
     def together_key(self) -> Hashable | None:
         """The verdicts its platform takes in one call with this one (the same provider and feedback), or None:
-        asked alone."""
-        if self.provider_call == "approve_work" and "approve_work" in self.provider.calls_for_many:
+        asked alone. A soft rejection the provider leaves to the default approves, so it goes with approvals."""
+        call = self.provider_call
+        if call == "soft_reject_work" and type(self.provider).soft_reject_work is CrowdProvider.soft_reject_work:
+            call = "approve_work"
+        if call == "approve_work" and "approve_work" in self.provider.calls_for_many:
             return (id(self.provider), self.feedback)
         return None
 
