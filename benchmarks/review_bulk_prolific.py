@@ -5,7 +5,8 @@ httpx client), `mephisto register prolific prolific api_key=...` against it, a r
 stored here and whose participants' submissions await review at the fake, and `mephisto review --no-browser` on
 that data dir. Then the fake answers every API call after `--latency` seconds, and the benchmark posts one bulk
 approve (or `--action`) of every unit, in chunks of the app's largest bulk, and times it until the last answer. It
-checks that every unit was decided here and every submission at the fake (approved, rejected, or given one bonus).
+checks that every unit was decided here and every submission at the fake (approved, rejected, or given one bonus;
+`--action block`: every unit's participant, each a worker of their own, in the workspace's block list).
 
 `--server NAME=PATH` (repeatable) times the `mephisto` at PATH as well, in alternating rounds (`--rounds`). Prints
 one JSON line: seconds and units/s per server, the ratio against the first server, and the Prolific calls made per
@@ -32,7 +33,7 @@ from mephisto_provider_prolific.args import ProlificArgs
 from mephisto_provider_prolific.provider import ProlificProvider
 from mephisto_provider_prolific.testing import FakeProlific
 from mephisto_provider_prolific.testing.runs import submitted_in_a_study
-from review_bulk_mturk import CALL_TIMEOUT_S, BenchmarkAborted, post_bulk, timed_rounds
+from review_bulk_mturk import BULK_CHUNK, CALL_TIMEOUT_S, BenchmarkAborted, post_bulk, timed_rounds
 from review_bulk_mturk import summary as bulk_summary
 
 from mephisto_core.data_model import Agent, open_database
@@ -48,11 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=200, help="submitted units to decide (default 200)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the fake takes per call (default 0.2)")
-    parser.add_argument("--action", choices=("approve", "reject", "soft-reject", "bonus"), default="approve")
+    parser.add_argument("--action", choices=("approve", "reject", "soft-reject", "bonus", "block"), default="approve")
     add_server_options(parser)
     args = parser.parse_args(argv)
     if args.units < 1 or args.latency < 0:
         parser.error("--units must be at least 1 and --latency at least 0")
+    if args.action == "block" and args.units > BULK_CHUNK:  # a worker acted on in each request of their units
+        parser.error(f"--action block acts on workers in one bulk request: at most {BULK_CHUNK} --units")
     args.servers = servers_to_time(parser, args)
     return args
 
@@ -108,6 +111,12 @@ def _seed(fake: FakeProlific, data_dir: Path, units: int, settings: dict[str, st
 
 
 def _check_the_fake(fake: FakeProlific, action: str, sessions: list[str], label: str) -> None:
+    if action == "block":
+        participants = {str(fake.submission(session)["participant_id"]) for session in sessions}
+        blocked = {pid for group in fake.participant_groups() for pid in fake.group_members(str(group["id"]))}
+        if not participants <= blocked:
+            raise BenchmarkAborted(f"{label}: {len(participants - blocked)} participants are not in a block list")
+        return
     if action == "bonus":
         paid = sorted(str(bonus["submission_id"]) for bonus in fake.bonuses_paid())
         if paid != sessions:

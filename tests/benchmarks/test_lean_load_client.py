@@ -359,15 +359,22 @@ def test_review_bulk_mturk_times_a_bulk_approve_of_two_installs() -> None:
 
 def test_review_bulk_prolific_times_a_bulk_bonus() -> None:
     result = _json_line_of("review_bulk_prolific.py", "--units", "6", "--latency", "0.02", "--action", "bonus")
-    # the submission read first (its bonuses so far), the bonus set up and paid, the reason sent as a message; the
-    # benchmark checks that each participant was paid one bonus at the fake
+    # each submission read first (its bonuses so far), then one bulk bonus for the six set up and paid, the reason
+    # sent as one message; the benchmark checks that each participant was paid one bonus at the fake
     assert result["prolific_calls_per_unit"]["this"] == {
         "GET submissions/{id}/": 1.0,
-        "POST submissions/bonus-payments/": 1.0,
-        "POST bulk-bonus-payments/{id}/pay/": 1.0,
-        "POST messages/": 1.0,
+        "POST submissions/bonus-payments/": 0.17,
+        "POST bulk-bonus-payments/{id}/pay/": 0.17,
+        "POST messages/bulk/": 0.17,
     }
     assert result["seconds"]["this"][0] >= 4 * 0.02, result
+
+
+def test_review_bulk_prolific_times_a_bulk_block() -> None:
+    result = _json_line_of("review_bulk_prolific.py", "--units", "6", "--latency", "0.02", "--action", "block")
+    # the six participants put in the block list in one call (the benchmark checks that each is in it)
+    calls = result["prolific_calls_per_unit"]["this"]
+    assert calls["POST participant-groups/{id}/participants/"] == 0.17, result
 
 
 def test_mturk_stop_times_ctrl_c_until_every_hit_is_withdrawn() -> None:

@@ -104,6 +104,14 @@ class PayTestProvider(NoPlatformProvider):
             self._log_call({"many": [order.idempotency_key for order in bonuses]})
             return [self._pay_bonus(order.amount, order.idempotency_key, logged=True) for order in bonuses]
 
+    def block_worker_many(self, workers: Sequence[Worker], reason: str) -> list[Exception | None]:
+        """Block several workers in one request."""
+        with _PLATFORM_LOCK:
+            self._log_call({"many": [f"block:{worker.name}" for worker in workers]})
+        for worker in workers:
+            self.block_worker(worker, reason)
+        return [None] * len(workers)
+
     def _log_call(self, call: dict[str, Any]) -> None:
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         with (Path(self.data_dir) / "calls.jsonl").open("a") as calls:  # every request the platform received

@@ -1,7 +1,7 @@
-"""Bulk verdicts and bonuses through a provider that approves and pays many units in one platform call
-(`CrowdProvider.calls_for_many`, Prolific's bulk approval and bulk bonus): one request for the bulk, each unit's
-outcome recorded as if asked alone, one unit's refusal refusing only that unit, and a retry paying nothing twice.
-The `paytest` provider's file platform logs every request. SQLite and PostgreSQL."""
+"""Bulk verdicts, bonuses and blocks through a provider that approves, pays and blocks many in one platform call
+(`CrowdProvider.calls_for_many`, Prolific's bulk approval, bulk bonus and participant groups): one request for the
+bulk, each unit's or worker's outcome recorded as if asked alone, one refusal refusing only its own, and a retry
+paying nothing twice. The `paytest` provider's file platform logs every request. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 from paytest_plugin import PayTestProvider, platform_requests
 
-from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, UnitStatus
+from mephisto_core.data_model import Agent, Database, Review, ReviewKind, Unit, UnitStatus, Worker
 from mephisto_core.data_model.payments import Payment
+from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, granted_value
 from mephisto_core.errors import MephistoError, ProviderError
 from mephisto_core.operations.review.actions import ReviewActions
 from mephisto_core.settings import Settings
@@ -214,3 +215,54 @@ def test_a_bonus_refused_in_a_call_for_many_is_failed_alone_and_paid_when_asked_
     monkeypatch.setattr(PayTestProvider, "pay_bonus_many", pay_many)
     assert actions.bonus_all(ids, "0.25", "clear", client_key="press-2") == [index == 2 for index in range(UNITS)]
     assert Payment.get(Payment.idempotency_key == unlucky).status == "paid"
+
+
+def _block_all(database: Database, settings: Settings, worker_ids: list[int]) -> list[object]:
+    actions = ReviewActions(database, settings, "ana")
+    with actions.workers_read_together(worker_ids):
+        changes = [actions.block_change(worker_id, "copied answers") for worker_id in worker_ids]
+    return actions.change_workers(changes)  # type: ignore[return-value]
+
+
+def test_a_bulk_block_is_one_platform_request_and_each_worker_is_recorded(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(PayTestProvider, "calls_for_many", frozenset({"block_worker"}))
+    names = [f"w{index}" for index in range(6)]
+    make_submitted_run(6, provider_type="paytest", workers=names)
+    worker_ids = [worker.id for worker in Worker.select().order_by(Worker.id)]
+
+    told = _block_all(database, mephisto_settings, worker_ids)
+
+    assert [[outcome.status for outcome in outcomes] for outcomes in told] == [["done"]] * 6  # type: ignore[attr-defined]
+    assert _requests(mephisto_settings) == [[f"block:{name}" for name in names]]
+    assert {w.id for w in Worker.select() if granted_value(w.id, BLOCK_QUALIFICATION)} == set(worker_ids)
+    assert Review.select().where(Review.kind == ReviewKind.BLOCK.value).count() == 6
+
+
+def test_a_worker_refused_in_a_call_for_many_is_refused_alone_and_one_the_platform_cannot_block_is_local_only(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mephisto_core.abstractions import PlatformUnsupported
+
+    monkeypatch.setattr(PayTestProvider, "calls_for_many", frozenset({"block_worker"}))
+    make_submitted_run(3, provider_type="paytest", workers=["w0", "w1", "w2"])
+    worker_ids = [worker.id for worker in Worker.select().order_by(Worker.id)]
+
+    def answers(self: PayTestProvider, workers: Sequence[Worker], reason: str) -> list[Exception | None]:
+        return [None, ProviderError("participant unknown"), PlatformUnsupported("no blocks for this one")]
+
+    monkeypatch.setattr(PayTestProvider, "block_worker_many", answers)
+    told = _block_all(database, mephisto_settings, worker_ids)
+
+    assert [o.status for o in told[0]] == ["done"]  # type: ignore[union-attr]
+    assert isinstance(told[1], MephistoError) and "refused to block: participant unknown" in str(told[1])
+    assert [(o.status, o.detail) for o in told[2]] == [("local only", "no blocks for this one")]  # type: ignore[union-attr]
+    blocked = {w.id for w in Worker.select() if granted_value(w.id, BLOCK_QUALIFICATION)}
+    assert blocked == {worker_ids[0], worker_ids[2]}

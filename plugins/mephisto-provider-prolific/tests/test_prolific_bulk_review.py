@@ -263,3 +263,36 @@ def test_a_payment_prolific_refused_may_be_asked_again_at_once(
     assert all(isinstance(a, ProviderError) and "HTTP 400" in str(a) for a in pay())
     assert all(isinstance(a, str) for a in pay())
     assert len(fake.bonuses_paid()) == len(orders)
+
+
+def test_blocks_find_the_block_list_once_and_many_go_in_one_call(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 6)
+    workers = [agent.worker for agent in agents]
+    listings_before = _calls(fake, "GET", "participant-groups/")
+
+    for worker in workers[:3]:
+        provider.block_worker(worker, "spam")
+    assert provider.block_worker_many(workers[3:], "spam") == [None] * 3
+
+    [group] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list"]
+    assert sorted(fake.group_members(group["id"])) == sorted(str(w.name) for w in workers)
+    assert _calls(fake, "GET", "participant-groups/") - listings_before <= 1  # found once, kept
+    assert _calls(fake, "POST", "participant-groups/*/participants/") == 3 + 1
+    assert provider.unblock_worker_many(workers[:4]) == [None] * 4
+    assert sorted(fake.group_members(group["id"])) == sorted(str(w.name) for w in workers[4:])
+
+
+def test_a_block_list_deleted_at_prolific_meanwhile_is_made_again(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 2)
+    provider.block_worker(agents[0].worker, "spam")
+    [old] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list"]
+    provider.api.delete_group(old["id"])  # a researcher tidied up in Prolific's web app
+
+    provider.block_worker(agents[1].worker, "spam")
+
+    [new] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list"]
+    assert new["id"] != old["id"] and fake.group_members(new["id"]) == [str(agents[1].worker.name)]

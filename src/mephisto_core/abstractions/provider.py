@@ -167,9 +167,10 @@ class CrowdProvider:
     #: True when the platform sends workers only to public https:// URLs (MTurk's ExternalQuestion, Prolific's
     #: study URL): `mephisto check` and launch then refuse an architect whose `serves_public_https()` is False.
     requires_public_https: ClassVar[bool] = False
-    #: Review calls this provider makes for many units in one platform call, by name: "approve_work"
-    #: (`approve_work_many`) and "pay_bonus" (`pay_bonus_many`). A bulk approval or bonus then asks for up to 500
-    #: units in one call instead of one call each (8 at a time); the others are asked unit by unit.
+    #: Review calls this provider makes for many units or workers in one platform call, by name: "approve_work"
+    #: (`approve_work_many`), "pay_bonus" (`pay_bonus_many`), "block_worker" (`block_worker_many`) and
+    #: "unblock_worker" (`unblock_worker_many`). A bulk action then asks for up to 500 in one call instead of one
+    #: call each (8 at a time); the others are asked one by one.
     calls_for_many: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
@@ -341,6 +342,17 @@ class CrowdProvider:
     def unblock_worker(self, worker: Worker) -> None:
         """Lift `block_worker` at the platform (`PlatformUnsupported` when it cannot)."""
         raise PlatformUnsupported(f"provider {self.type_name} does not unblock workers at its platform")
+
+    def block_worker_many(self, workers: Sequence[Worker], reason: str) -> list[Exception | None]:
+        """`block_worker` for each of `workers` in as few platform calls as the platform allows (named in
+        `calls_for_many` as "block_worker"); per worker, in order, None once blocked or the exception that refused
+        it. Raising refuses them all."""
+        raise NotImplementedError(f"provider {self.type_name} cannot block many workers in one call")
+
+    def unblock_worker_many(self, workers: Sequence[Worker]) -> list[Exception | None]:
+        """`unblock_worker` for each of `workers` in as few platform calls as the platform allows (named in
+        `calls_for_many` as "unblock_worker"); per worker, in order, None or the exception that refused it."""
+        raise NotImplementedError(f"provider {self.type_name} cannot unblock many workers in one call")
 
     def block_worker_for_task(self, worker: Worker, task_name: str, reason: str) -> None:
         """Keep `worker` away from task `task_name` only, at the platform (e.g. a per-task qualification there).

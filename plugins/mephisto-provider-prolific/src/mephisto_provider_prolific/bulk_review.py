@@ -1,10 +1,11 @@
-"""Review actions at Prolific for many submissions in a few calls: bulk approval and bulk bonuses.
+"""Review actions at Prolific for many submissions or workers in a few calls: bulk approval, bulk bonuses, blocks.
 
 A reviewer's bulk approval of 200 submissions was 200 transitions (8 at a time, 5.8 s with Prolific answering in
 0.2 s), and a bulk bonus four calls per submission one after the other (21.5 s). Prolific approves submissions of
-any studies in one call, sets up one bulk bonus for many participants of a study and pays it in one more, and
-sends one message to many participants. The core asks for these through `CrowdProvider.approve_work_many` and
-`pay_bonus_many` (the provider lists them in `calls_for_many`).
+any studies in one call, sets up one bulk bonus for many participants of a study and pays it in one more, sends one
+message to many participants, and adds many members to a participant group in one call. The core asks for these
+through `CrowdProvider.approve_work_many`, `pay_bonus_many`, `block_worker_many` and `unblock_worker_many` (the
+provider lists them in `calls_for_many`).
 
 What may go otherwise goes the one-by-one way of `review.py`, which knows every case: a submission still ACTIVE
 (completed for the participant first), a bonus asked before (its record says how far it got), the same submission
@@ -27,7 +28,7 @@ from mephisto_provider_prolific.review import ProlificReviewMixin, bonus_session
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import BonusOrder
-    from mephisto_core.data_model import Agent
+    from mephisto_core.data_model import Agent, Worker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -113,6 +114,18 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
             if state is not None:
                 studies.extend(study for study in state.studies if study not in studies)
         return studies
+
+    # -- blocks ---------------------------------------------------------------------------------------------------
+
+    def block_worker_many(self, workers: Sequence[Worker], reason: str) -> list[Exception | None]:
+        """Add the participants to the workspace's block list in one call."""
+        self.block_lists.add(self.pargs.block_list_group, [str(worker.name) for worker in workers])
+        return [None] * len(workers)
+
+    def unblock_worker_many(self, workers: Sequence[Worker]) -> list[Exception | None]:
+        """Take the participants out of the workspace's block list in one call."""
+        self.block_lists.remove(self.pargs.block_list_group, [str(worker.name) for worker in workers])
+        return [None] * len(workers)
 
     # -- bonuses --------------------------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from mephisto_core.abstractions import (
 from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.api import ProlificAPI
 from mephisto_provider_prolific.args import MAX_MINUTES, ProlificArgs, ProlificRequesterArgs, task_block_group_name
+from mephisto_provider_prolific.block_lists import BlockLists
 from mephisto_provider_prolific.bulk_review import ProlificBulkReviewMixin
 from mephisto_provider_prolific.client import ProlificClient
 from mephisto_provider_prolific.eligibility import (
@@ -86,7 +87,9 @@ class ProlificProvider(ProlificLinksMixin, ProlificBulkReviewMixin, CrowdProvide
         {"identify_worker", "find_published", "reconcile_units", "publish_units", "expire_units"}
     )
     call_timeout_seconds: ClassVar[float] = 60.0
-    calls_for_many: ClassVar[frozenset[str]] = frozenset({"approve_work", "pay_bonus"})
+    calls_for_many: ClassVar[frozenset[str]] = frozenset(
+        {"approve_work", "pay_bonus", "block_worker", "unblock_worker"}
+    )
     identifies_workers_locally: ClassVar[bool] = True  # the link and the run's record decide
     sync_interval_seconds: ClassVar[float | None] = 15.0
     #: True, except when MEPHISTO_PROLIFIC_API_URL points the provider at a test's fake (see _PublicHttpsRule).
@@ -102,6 +105,8 @@ class ProlificProvider(ProlificLinksMixin, ProlificBulkReviewMixin, CrowdProvide
         self._api: ProlificAPI | None = None
         #: the in-run sync's reader of held submissions; it remembers each study's size between syncs
         self.held = HeldSubmissions()
+        #: the workspace's block-list groups, each looked up once
+        self.block_lists = BlockLists(lambda: self.api, args.workspace)
         self._run_id: int | None = None
         self._api_lock = threading.Lock()
         self._places_lock = threading.Lock()

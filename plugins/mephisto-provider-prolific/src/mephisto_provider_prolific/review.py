@@ -24,16 +24,19 @@ if TYPE_CHECKING:
     from mephisto_core.data_model import Agent, Unit, Worker
     from mephisto_provider_prolific.api import ProlificAPI
     from mephisto_provider_prolific.args import ProlificArgs
+    from mephisto_provider_prolific.block_lists import BlockLists
     from mephisto_provider_prolific.held import HeldSubmissions
     from mephisto_provider_prolific.state import StateStore
 
 
 class ProlificReviewMixin:
-    """The review half of `ProlificProvider` (it supplies `api`, `store`, `pargs`, `held` and `type_name`)."""
+    """The review half of `ProlificProvider` (it supplies `api`, `store`, `pargs`, `held`, `block_lists` and
+    `type_name`)."""
 
     store: StateStore
     pargs: ProlificArgs
     held: HeldSubmissions
+    block_lists: BlockLists
 
     if TYPE_CHECKING:  # declared for the type checker only: the provider's own property (built on first use) is it
 
@@ -168,27 +171,19 @@ class ProlificReviewMixin:
 
     # -- blocks and qualifications --------------------------------------------------------------------------------
 
-    def _block_group_id(self) -> str:
-        workspace = self.api.find_or_create_workspace(self.pargs.workspace)
-        return self.api.find_or_create_group(workspace.id, self.pargs.block_list_group).id
-
     def block_worker(self, worker: Worker, reason: str) -> None:
         """Add the participant to the block-list group every study of this workspace excludes."""
-        self.api.add_to_group(self._block_group_id(), [str(worker.name)])
+        self.block_lists.add(self.pargs.block_list_group, [str(worker.name)])
 
     def unblock_worker(self, worker: Worker) -> None:
-        self.api.remove_from_group(self._block_group_id(), [str(worker.name)])
+        self.block_lists.remove(self.pargs.block_list_group, [str(worker.name)])
 
     def block_worker_for_task(self, worker: Worker, task_name: str, reason: str) -> None:
         """Add the participant to the task's own block-list group, which that task's studies exclude."""
-        self.api.add_to_group(self._task_block_group_id(task_name), [str(worker.name)])
+        self.block_lists.add(task_block_group_name(self.pargs, task_name), [str(worker.name)])
 
     def unblock_worker_for_task(self, worker: Worker, task_name: str) -> None:
-        self.api.remove_from_group(self._task_block_group_id(task_name), [str(worker.name)])
-
-    def _task_block_group_id(self, task_name: str) -> str:
-        workspace = self.api.find_or_create_workspace(self.pargs.workspace)
-        return self.api.find_or_create_group(workspace.id, task_block_group_name(self.pargs, task_name)).id
+        self.block_lists.remove(task_block_group_name(self.pargs, task_name), [str(worker.name)])
 
     def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
         """Keep the allow lists of unfinished runs that require `name` in step with the new grant."""

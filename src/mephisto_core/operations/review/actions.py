@@ -357,7 +357,14 @@ class ReviewActions:
             LocalChange.record_all([(change.local, outcomes) for change, outcomes in answered])
             told.update((id(change), outcomes) for change, outcomes in answered)
 
-        errors = call_all(self.database, changes, WorkerChange.tell_platforms, record, record_together=record_together)
+        errors = call_all(
+            self.database,
+            changes,
+            WorkerChange.tell_platforms,
+            record,
+            record_together=record_together,
+            together=Together(WorkerChange.together_key, WorkerChange.tell_platforms_together),
+        )
         return [
             told[id(change)] if error is None else _refusal(error, "change", "do it again to store it")
             for change, error in zip(changes, errors, strict=True)

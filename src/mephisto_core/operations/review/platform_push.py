@@ -31,20 +31,47 @@ def push(
     for provider in providers:
         try:
             call_blocking(provider, method, *args)
-        except NotImplementedError as exc:  # PlatformUnsupported, or a method the provider never implemented
-            reason = str(exc) or f"provider {provider.type_name} does not implement {method}"
-            outcomes.append(PlatformOutcome(provider.type_name, provider.requester_name, action, "local only", reason))
-            continue
-        except ProviderCallTimeout as exc:
-            raise ProviderError(f"provider {provider.type_name!r} failed to {action}: {exc}") from exc
-        except MephistoError as exc:
-            raise ProviderError(f"provider {provider.type_name!r} refused to {action}: {exc}") from exc
         except Exception as exc:
-            raise ProviderError(
-                f"provider {provider.type_name!r} failed to {action}: {type(exc).__name__}: {exc}"
-            ) from exc
-        outcomes.append(PlatformOutcome(provider.type_name, provider.requester_name, action, "done"))
+            outcomes.append(_told(provider, action, method, exc))
+        else:
+            outcomes.append(PlatformOutcome(provider.type_name, provider.requester_name, action, "done"))
     return outcomes
+
+
+def push_many(
+    provider: CrowdProvider, workers: Sequence[Worker], action: str, method: str, *args: Any
+) -> list[list[PlatformOutcome] | Exception]:
+    """`push` of `method` to one provider for many workers, in its one call for many (`<method>_many(workers,
+    *args)`); per worker, its outcome (in a list, as `push` gives) or the ProviderError that refused it."""
+    try:
+        answers = call_blocking(provider, f"{method}_many", workers, *args)
+        if len(answers) != len(workers):
+            raise RuntimeError(f"{method}_many answered for {len(answers)} of {len(workers)} workers")
+    except Exception as exc:
+        answers = [exc] * len(workers)
+    told: list[list[PlatformOutcome] | Exception] = []
+    for answer in answers:
+        if answer is None:
+            told.append([PlatformOutcome(provider.type_name, provider.requester_name, action, "done")])
+            continue
+        try:
+            told.append([_told(provider, action, method, answer)])
+        except ProviderError as refused:
+            told.append(refused)
+    return told
+
+
+def _told(provider: CrowdProvider, action: str, method: str, exc: Exception) -> PlatformOutcome:
+    """What the provider's exception from `method` means: "local only" when it cannot do it; else it refuses the
+    action (ProviderError, raised)."""
+    if isinstance(exc, NotImplementedError):  # PlatformUnsupported, or a method the provider never implemented
+        reason = str(exc) or f"provider {provider.type_name} does not implement {method}"
+        return PlatformOutcome(provider.type_name, provider.requester_name, action, "local only", reason)
+    if isinstance(exc, ProviderCallTimeout):
+        raise ProviderError(f"provider {provider.type_name!r} failed to {action}: {exc}") from exc
+    if isinstance(exc, MephistoError):
+        raise ProviderError(f"provider {provider.type_name!r} refused to {action}: {exc}") from exc
+    raise ProviderError(f"provider {provider.type_name!r} failed to {action}: {type(exc).__name__}: {exc}") from exc
 
 
 def record(

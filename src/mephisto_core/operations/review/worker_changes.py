@@ -9,7 +9,7 @@ workers spent 20 s on them 11 ms away, docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ from mephisto_core.operations.review import platform_push
 
 #: rows named in one statement (well within SQLite's limit on bound parameters)
 IDS_PER_STATEMENT = 500
+#: worker changes a provider may make for many workers in one call (`<method>_many`, `CrowdProvider.calls_for_many`)
+TOLD_TOGETHER = frozenset({"block_worker", "unblock_worker"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,24 @@ class WorkerChange:
 
     def tell_platforms(self) -> list[PlatformOutcome]:
         return platform_push.push(self.targets, self.worker, self.action, self.method, *self.args)
+
+    def together_key(self) -> Hashable | None:
+        """The changes its one platform takes in one call with this one (the same provider, action and arguments
+        but the worker), or None: told alone."""
+        if len(self.targets) != 1 or self.method not in TOLD_TOGETHER:
+            return None
+        provider = self.targets[0]
+        if self.method not in provider.calls_for_many:
+            return None
+        return (id(provider), self.method, self.args[1:])
+
+    @staticmethod
+    def tell_platforms_together(changes: Sequence[WorkerChange]) -> list[list[PlatformOutcome] | Exception]:
+        """Tell the one platform of `changes` (one `together_key`) in one call; per change, its outcomes or its
+        refusal."""
+        first = changes[0]
+        workers = [change.worker for change in changes]
+        return platform_push.push_many(first.targets[0], workers, first.action, first.method, *first.args[1:])
 
     def record(self, outcomes: list[PlatformOutcome]) -> None:
         """The local change (inside the caller's transaction)."""
