@@ -80,6 +80,30 @@ def test_refused_units_are_named_and_the_exit_status_says_so(
     ]
 
 
+def test_a_reason_many_units_share_is_said_once(
+    mephisto_settings: Settings,
+    run_cli: RunCli,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mephisto_core.abstractions.no_platform import NoPlatformProvider
+    from mephisto_core.errors import ProviderError
+
+    def too_short(self: object, agent: object, feedback: str) -> None:
+        raise ProviderError("the platform wants a rejection message of at least 100 characters")
+
+    monkeypatch.setattr(NoPlatformProvider, "reject_work", too_short)
+    units = make_submitted_run(13, task_name="long").units
+    result = run_cli("review", "reject", "--task", "long", "--feedback", "no", "--yes")
+    assert result.exit_code == 1
+    refusals = [line for line in result.stderr.splitlines() if "100 characters" in line]
+    shown = ", ".join(str(unit.id) for unit in units[:10])
+    assert refusals == [
+        f"units {shown} and 3 more: provider 'mock' refused to reject work: the platform wants a rejection message "
+        "of at least 100 characters"
+    ]
+
+
 def test_json_lines_for_a_script_and_ids_read_from_standard_input(
     mephisto_settings: Settings, run_cli: RunCli, submitted: SubmittedRun
 ) -> None:

@@ -259,16 +259,19 @@ def _act_in_chunks(
     try:
         for start in range(0, len(unit_ids), UNITS_PER_CHUNK):
             chunk = unit_ids[start : start + UNITS_PER_CHUNK]
+            why: dict[str, list[int]] = {}  # a reason shared by many units (a feedback too short) said once
             for unit_id, error in zip(chunk, act(chunk), strict=True):
                 if error is None:
                     done += 1
                 else:
                     refused += 1
-                    if not as_json:
-                        click.echo(f"unit {unit_id}: {error}", err=True)
+                    why.setdefault(str(error), []).append(unit_id)
                 if as_json:
                     reason = None if error is None else str(error)
                     click.echo(json.dumps({"unit_id": unit_id, "action": action, "error": reason}))
+            if not as_json:
+                for reason, ids in why.items():
+                    click.echo(f"{_units_named(ids)}: {reason}", err=True)
             if len(unit_ids) > UNITS_PER_CHUNK:
                 click.echo(f"{action}: {done + refused} of {len(unit_ids)} units...", err=True)
     except KeyboardInterrupt:
@@ -280,3 +283,11 @@ def _act_in_chunks(
         raise SystemExit(130) from None
     click.echo(f"{action}: {done} done, {refused} refused.", err=True)
     return refused
+
+
+def _units_named(ids: list[int], most: int = 10) -> str:
+    """`unit 7`, or `units 7, 9, 12 and 40 more` for many."""
+    if len(ids) == 1:
+        return f"unit {ids[0]}"
+    shown = ", ".join(str(unit_id) for unit_id in ids[:most])
+    return f"units {shown}" + (f" and {len(ids) - most} more" if len(ids) > most else "")
