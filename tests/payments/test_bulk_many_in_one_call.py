@@ -150,6 +150,28 @@ def test_a_call_for_many_that_fails_refuses_every_unit_of_it_and_records_nothing
 
 
 @pytest.mark.usefixtures("many_in_one_call")
+def test_a_call_for_many_is_given_as_long_as_its_units_would_take_8_at_a_time(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    submitted = _run(make_submitted_run, "0.50")
+    approve_many = PayTestProvider.approve_work_many
+
+    def slow(self: PayTestProvider, agents: Sequence[Agent], feedback: str) -> list[Exception | None]:
+        time.sleep(1.5)  # over one call's timeout, under the 2 calls' time 12 units would take 8 at a time
+        return approve_many(self, agents, feedback)
+
+    monkeypatch.setattr(PayTestProvider, "call_timeout_seconds", 1.0)
+    monkeypatch.setattr(PayTestProvider, "approve_work_many", slow)
+    ids = [unit.id for unit in submitted.units]
+    assert ReviewActions(database, mephisto_settings).decide_all(ids, ReviewKind.APPROVE) == [None] * UNITS
+
+
+@pytest.mark.usefixtures("many_in_one_call")
 def test_a_call_for_many_that_answers_for_the_wrong_number_of_units_refuses_them_all(
     database: Database,
     mephisto_settings: Settings,

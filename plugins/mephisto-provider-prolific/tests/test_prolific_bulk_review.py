@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from mephisto_provider_prolific import bonus_journal, bulk_review
+from mephisto_provider_prolific import bonus_journal, bulk_review, review
 from mephisto_provider_prolific.provider import ProlificProvider
 from mephisto_provider_prolific.testing import FakeProlific
 from prolific_provider_helpers import fake, submitted_agents
@@ -255,7 +255,8 @@ def test_a_payment_prolific_refused_may_be_asked_again_at_once(
         if bulk:
             return provider.pay_bonus_many(orders)
         try:
-            return [provider._pay_alone(orders[0])]
+            order = orders[0]
+            return [provider.pay_bonus(order.worker, order.amount, order.reason, order.unit, order.idempotency_key)]
         except ProviderError as exc:
             return [exc]
 
@@ -296,3 +297,22 @@ def test_a_block_list_deleted_at_prolific_meanwhile_is_made_again(
 
     [new] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list"]
     assert new["id"] != old["id"] and fake.group_members(new["id"]) == [str(agents[1].worker.name)]
+
+
+def test_a_bonus_a_call_still_under_way_is_paying_is_refused_until_it_ends(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 3)
+    orders = _orders(agents)
+    # An earlier call for k-1, given up on by the core's timeout, still runs in the background.
+    assert review.UNDER_WAY.claim(["k-1"]) == {"k-1"}
+    try:
+        answers = provider.pay_bonus_many(orders)
+        assert isinstance(answers[1], ProviderError) and "still under way" in str(answers[1])
+        assert isinstance(answers[0], str) and isinstance(answers[2], str)
+        with pytest.raises(ProviderError, match="ask again once it has ended"):
+            provider.pay_bonus(agents[1].worker, Decimal("0.75"), "great work", agents[1].unit, "k-1")
+    finally:
+        review.UNDER_WAY.release(["k-1"])
+    assert all(isinstance(a, str) for a in provider.pay_bonus_many(orders))
+    assert len(fake.bonuses_paid()) == 3

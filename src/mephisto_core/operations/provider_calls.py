@@ -118,12 +118,14 @@ REVIEW_CALLS_AT_ONCE = 8
 _blocking_pool = ThreadPoolExecutor(max_workers=REVIEW_CALLS_AT_ONCE, thread_name_prefix="mephisto-provider-review")
 
 
-def call_blocking(provider: CrowdProvider, method_name: str, *args: Any) -> Any:
+def call_blocking(provider: CrowdProvider, method_name: str, *args: Any, many: int = 1) -> Any:
     """`provider.method_name(*args)` for a synchronous caller, with `ProviderCalls.call`'s rules: given up after
     the provider's `call_timeout_seconds` (ProviderCallTimeout), retried with backoff only when the method is
-    in `idempotent_calls` and failed with a platform or network error."""
+    in `idempotent_calls` and failed with a platform or network error. A call for `many` units or workers at once
+    (`CrowdProvider.calls_for_many`) is given as long as they would take one by one, REVIEW_CALLS_AT_ONCE at a
+    time: given up sooner, it would go on in the background while the reviewer is told it failed."""
     method = getattr(provider, method_name)
-    timeout = provider.call_timeout_seconds
+    timeout = provider.call_timeout_seconds * max(1, -(-many // REVIEW_CALLS_AT_ONCE))
     attempts = 1 + (RETRIES if method_name in provider.idempotent_calls else 0)
     delay = FIRST_BACKOFF_SECONDS
     for attempt in range(1, attempts + 1):

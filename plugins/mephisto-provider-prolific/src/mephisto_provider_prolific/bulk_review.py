@@ -24,7 +24,14 @@ from mephisto_provider_prolific.bonus_journal import BonusRecord
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.models import AWAITING_REVIEW
 from mephisto_provider_prolific.money import bonus_text
-from mephisto_provider_prolific.review import ProlificReviewMixin, bonus_sessions, bulk_lock, session_of
+from mephisto_provider_prolific.review import (
+    UNDER_WAY,
+    ProlificReviewMixin,
+    bonus_sessions,
+    bulk_lock,
+    session_of,
+    under_way_message,
+)
 
 if TYPE_CHECKING:
     from mephisto_core.abstractions import BonusOrder
@@ -133,16 +140,28 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
         """Pay new bonuses as one bulk bonus per study (set up, recorded, paid, recorded), their reasons sent as
         one message per text; a bonus asked before, or a second one on the same submission, goes `pay_bonus`'s
         way. Per bonus, the bulk bonus's id or the exception that refused it."""
+        claimed = UNDER_WAY.claim([order.idempotency_key for order in bonuses])
+        try:
+            return self._pay_claimed_bonuses(bonuses, claimed)
+        finally:
+            UNDER_WAY.release(claimed)
+
+    def _pay_claimed_bonuses(self, bonuses: Sequence[BonusOrder], claimed: set[str]) -> list[str | Exception | None]:
         outcomes: list[str | Exception | None] = [None] * len(bonuses)
         alone: list[int] = []
         fresh: dict[int, str] = {}  # index -> its submission, each once
+        sessions_taken: set[str] = set()
         for index, session in enumerate(bonus_sessions([(order.worker, order.unit) for order in bonuses])):
-            if isinstance(session, Exception):
+            key = bonuses[index].idempotency_key
+            if key not in claimed:
+                outcomes[index] = ProviderError(under_way_message(key))
+            elif isinstance(session, Exception):
                 outcomes[index] = session
-            elif self.store.bonus(bonuses[index].idempotency_key) is not None or session in fresh.values():
+            elif self.store.bonus(key) is not None or session in sessions_taken:
                 alone.append(index)
             else:
                 fresh[index] = session
+                sessions_taken.add(session)
         # Each submission's bonuses so far and its study: a retry after a crash tells a paid bonus by the count.
         submissions = _each(self.api.submission, list(fresh.values()))
         by_study: dict[str, list[tuple[int, int]]] = {}  # study -> [(index, bonuses before)]
@@ -162,7 +181,7 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
         return outcomes
 
     def _pay_alone(self, order: BonusOrder) -> str | None:
-        return self.pay_bonus(order.worker, order.amount, order.reason, order.unit, order.idempotency_key)
+        return self.pay_claimed_bonus(order.worker, order.amount, order.reason, order.unit, order.idempotency_key)
 
     def _pay_in_one_bulk(
         self, study_id: str, members: list[tuple[int, int]], bonuses: Sequence[BonusOrder], sessions: dict[int, str]

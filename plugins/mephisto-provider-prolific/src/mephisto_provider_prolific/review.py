@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -103,6 +103,17 @@ class ProlificReviewMixin:
         The record (bonuses.jsonl) keeps the bulk bonus's id and how many bonuses the submission had before; a
         retry after a crash pays the recorded bulk bonus only when the submission shows no new bonus payment.
         """
+        if not UNDER_WAY.claim([idempotency_key]):
+            raise ProviderError(under_way_message(idempotency_key))
+        try:
+            return self.pay_claimed_bonus(worker, amount, reason, unit, idempotency_key)
+        finally:
+            UNDER_WAY.release([idempotency_key])
+
+    def pay_claimed_bonus(
+        self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
+    ) -> str | None:
+        """`pay_bonus` of a key this thread claimed (`UNDER_WAY`)."""
         amount_text = bonus_text(amount)
         record = self.store.bonus(idempotency_key)
         if record is None:
@@ -224,6 +235,38 @@ def _still_settling(record: BonusRecord) -> str:
         f"paying bulk bonus {record.bulk_id} was asked at {asked_at:%H:%M:%S} UTC and its answer was lost; Prolific "
         f"pays in the background, so submission {record.submission_id} may not show it yet. Ask again after "
         f"{settled_at:%H:%M:%S} UTC: it is paid then only if Prolific still shows no new bonus."
+    )
+
+
+class BonusesUnderWay:
+    """The bonus keys a call of this process is paying now. A call given up on (its timeout) goes on in the
+    background; asked again meanwhile, before it saved its record, a second bulk bonus would be set up and paid for
+    the same key. So the second call is refused until the first ends."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, keys: Sequence[str]) -> set[str]:
+        """Claim the keys no other call is paying; those claimed (release them when done)."""
+        with self._lock:
+            free = set(keys) - self._keys
+            self._keys |= free
+            return free
+
+    def release(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._keys -= set(keys)
+
+
+#: the bonuses being paid in this process (keys name one unit's bonus: one registry for every provider instance)
+UNDER_WAY = BonusesUnderWay()
+
+
+def under_way_message(key: str) -> str:
+    return (
+        f"bonus {key} is being paid by a call still under way in this process (an earlier attempt, given up on "
+        "while Prolific was slow); ask again once it has ended: it is paid once"
     )
 
 

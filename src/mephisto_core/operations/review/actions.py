@@ -565,7 +565,8 @@ class _Verdict:
     def ask_platform_together(verdicts: Sequence[_Verdict]) -> list[Exception | None]:
         """Ask the platform for `verdicts` (one `together_key`) in one call; per verdict, None or its refusal."""
         provider, feedback = verdicts[0].provider, verdicts[0].feedback
-        answers = _call_provider(provider, "approve_work_many", [verdict.agent for verdict in verdicts], feedback)
+        agents = [verdict.agent for verdict in verdicts]
+        answers = _call_provider(provider, "approve_work_many", agents, feedback, many=len(agents))
         return [None if answer is None else _provider_failure(provider, "approve_work", answer) for answer in answers]
 
     def record(self) -> None:
@@ -654,9 +655,9 @@ def money(amount: Decimal | str | float) -> Decimal:
     return value
 
 
-def _call_provider(provider: CrowdProvider, method: str, *args: Any) -> Any:
+def _call_provider(provider: CrowdProvider, method: str, *args: Any, many: int = 1) -> Any:
     try:
-        return call_blocking(provider, method, *args)
+        return call_blocking(provider, method, *args, many=many)
     except Exception as exc:
         raise _provider_failure(provider, method, exc) from exc
 
@@ -673,7 +674,7 @@ def _provider_failure(provider: CrowdProvider, method: str, exc: Exception) -> P
 
 def _pay_bonuses(provider: CrowdProvider, orders: Sequence[BonusOrder]) -> list[str | Exception | None]:
     """Pay `orders` in the provider's one call for many; per order, its payment id (or None) or its refusal."""
-    answers = _call_provider(provider, "pay_bonus_many", orders)
+    answers = _call_provider(provider, "pay_bonus_many", orders, many=len(orders))
     paid: list[str | Exception | None] = []
     for answer in answers:
         if isinstance(answer, Exception):

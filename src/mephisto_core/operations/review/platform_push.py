@@ -44,7 +44,7 @@ def push_many(
     """`push` of `method` to one provider for many workers, in its one call for many (`<method>_many(workers,
     *args)`); per worker, its outcome (in a list, as `push` gives) or the ProviderError that refused it."""
     try:
-        answers = call_blocking(provider, f"{method}_many", workers, *args)
+        answers = call_blocking(provider, f"{method}_many", workers, *args, many=len(workers))
         if len(answers) != len(workers):
             raise RuntimeError(f"{method}_many answered for {len(answers)} of {len(workers)} workers")
     except Exception as exc:
