@@ -92,12 +92,7 @@ def send_message(store: Store, request: ApiRequest) -> ApiResponse:
     errors: dict[str, list[str]] = {}
     if not isinstance(recipient, str) or not recipient:
         errors["recipient_id"] = ["This field is required."]
-    if not isinstance(text, str) or not text.strip():
-        errors["body"] = ["This field is required (a non-empty string)."]
-    if not isinstance(study_id, str) or not study_id:
-        errors["study_id"] = ["This field is required."]
-    if errors:
-        raise bad_request(errors)
+    _check_text_and_study(text, study_id, errors)
     assert isinstance(recipient, str) and isinstance(text, str) and isinstance(study_id, str)
     store.study(study_id)
     if not any(s.participant_id == recipient for s in store.submissions_of(study_id)):
@@ -105,6 +100,16 @@ def send_message(store: Store, request: ApiRequest) -> ApiResponse:
     message = Message(new_id(), store.user.id, recipient, study_id, text, store.clock.now())
     store.messages.append(message)
     return ApiResponse(201, message.to_json())
+
+
+def _check_text_and_study(text: object, study_id: object, errors: dict[str, list[str]]) -> None:
+    """A message's body and study, checked; a 400 naming every field at fault (with the recipients' `errors`)."""
+    if not isinstance(text, str) or not text.strip():
+        errors["body"] = ["This field is required (a non-empty string)."]
+    if not isinstance(study_id, str) or not study_id:
+        errors["study_id"] = ["This field is required."]
+    if errors:
+        raise bad_request(errors)
 
 
 #: recipients of one bulk message at most (Prolific's documented default)
@@ -120,12 +125,7 @@ def send_bulk_message(store: Store, request: ApiRequest) -> ApiResponse:
         errors["ids"] = ["Expected a non-empty list of participant ids (strings)."]
     elif len(ids) > BULK_MESSAGE_LIMIT:
         errors["ids"] = [f"At most {BULK_MESSAGE_LIMIT} participants in one message ({len(ids)} given)."]
-    if not isinstance(text, str) or not text.strip():
-        errors["body"] = ["This field is required (a non-empty string)."]
-    if not isinstance(study_id, str) or not study_id:
-        errors["study_id"] = ["This field is required."]
-    if errors:
-        raise bad_request(errors)
+    _check_text_and_study(text, study_id, errors)
     assert isinstance(ids, list) and isinstance(text, str) and isinstance(study_id, str)
     store.study(study_id)
     took_part = {s.participant_id for s in store.submissions_of(study_id)}
