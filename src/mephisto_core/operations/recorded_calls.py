@@ -78,11 +78,10 @@ def call_all(
     calls = _calls(jobs, together)
     pool = ThreadPoolExecutor(max_workers=max(1, min(at_once, len(calls))), thread_name_prefix="mephisto-calls")
     try:
-        pending = {pool.submit(released_after, _ask, jobs, indices, call, together): indices for indices in calls}
+        pending = {pool.submit(released_after, _ask, jobs, one_call, call, together) for one_call in calls}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                del pending[future]
+            pending -= done
             finished = sorted((pair for future in done for pair in future.result()), key=lambda pair: pair[0])
             try:
                 with database.write():
@@ -97,32 +96,41 @@ def call_all(
     return outcomes
 
 
-def _calls(jobs: Sequence[J], together: Together[J, Any] | None) -> list[list[int]]:
-    """The calls to make, each as its jobs' indices, in the order of their first job: a job alone, or up to
-    `together.most` jobs of one group."""
+@dataclass(frozen=True)
+class _Call:
+    """One call to make: its jobs' indices, asked together (`Together.call`) or a job alone."""
+
+    indices: list[int]
+    together: bool
+
+
+def _calls(jobs: Sequence[J], together: Together[J, Any] | None) -> list[_Call]:
+    """The calls to make, in the order of their first job: a job alone, or up to `together.most` jobs of one
+    group."""
     if together is None:
-        return [[index] for index in range(len(jobs))]
-    calls: list[list[int]] = []
+        return [_Call([index], False) for index in range(len(jobs))]
+    calls: list[_Call] = []
     open_groups: dict[Hashable, list[int]] = {}
     for index, job in enumerate(jobs):
         key = together.key(job)
         if key is None:
-            calls.append([index])
+            calls.append(_Call([index], False))
             continue
         group = open_groups.get(key)
         if group is None or len(group) >= together.most:
             group = open_groups[key] = []
-            calls.append(group)
+            calls.append(_Call(group, True))
         group.append(index)
     return calls
 
 
 def _ask(
-    jobs: Sequence[J], indices: list[int], call: Callable[[J], R], together: Together[J, R] | None
+    jobs: Sequence[J], one_call: _Call, call: Callable[[J], R], together: Together[J, R] | None
 ) -> list[tuple[int, _Answer[R]]]:
     """Ask for the jobs of one call (`_calls`); each job's answer, by index. Never raises: what stopped the call
     is each of its jobs' error."""
-    if together is None or together.key(jobs[indices[0]]) is None:
+    indices = one_call.indices
+    if together is None or not one_call.together:
         index = indices[0]
         try:
             return [(index, _Answer(call(jobs[index])))]

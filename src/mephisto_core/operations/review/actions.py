@@ -182,7 +182,7 @@ class ReviewActions:
         group = verdict.together_key()
         together = None
         if group is not None:
-            together = PayTogether(group, lambda keys: _Verdict.ask_platform_together([by_key[key] for key in keys]))
+            together = PayTogether(group, lambda keys: _Verdict.ask_platform_together([by_key[k] for k in keys]))
         return Payout(request, lambda _key: verdict.ask_platform(), on_paid=verdict, together=together)
 
     # ---- money and workers --------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ class ReviewActions:
         if "pay_bonus" in provider.calls_for_many:
             orders[key] = BonusOrder(worker, value, reason, unit, key)
             group = (id(provider), "pay_bonus")
-            together = PayTogether(group, lambda keys: _pay_bonuses(provider, [orders[key] for key in keys]))
+            together = PayTogether(group, lambda keys: _pay_bonuses(provider, [orders[k] for k in keys]))
         record = _BonusRecord(unit.id, worker.id, unit.task_id, value, reason, self.reviewer)
         return Payout(request, pay, before_intent=within_budget, on_paid=record, together=together)
 
