@@ -83,17 +83,19 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
             if exc.status not in REFUSED_FOR_SOME:
                 raise
             # Refused as a whole for some of them (one not awaiting review, one Prolific does not know): once more
-            # with those awaiting review.
+            # with those awaiting review; those approved already (a retry) are done.
             states = self._states(studies, sessions)
+            already = {session for session in sessions if states.get(session) == APPROVED}
             sessions = {session for session in sessions if states.get(session) == AWAITING_REVIEW}
             if len(sessions) < 2:
-                return set()
+                return already
             try:
                 self.api.bulk_approve(sorted(sessions))
             except ProlificAPIError as again:
                 if again.status not in REFUSED_FOR_SOME:
                     raise
-                return set()
+                return already
+            return already | self._confirmed(studies, sessions)
         return self._confirmed(studies, sessions)
 
     def _confirmed(self, studies: list[str], sessions: set[str]) -> set[str]:
