@@ -27,8 +27,10 @@ from mephisto_provider_prolific.money import bonus_text
 from mephisto_provider_prolific.review import (
     UNDER_WAY,
     ProlificReviewMixin,
+    bonus_message,
     bonus_sessions,
     bulk_lock,
+    reason_not_sent,
     session_of,
     under_way_message,
 )
@@ -224,15 +226,12 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
         for index in indices:
             order = bonuses[index]
             if order.reason.strip():
-                by_text.setdefault(f"Bonus of {bonus_text(order.amount)}: {order.reason.strip()}", []).append(index)
+                by_text.setdefault(bonus_message(order.amount, order.reason), []).append(index)
         for text, same in by_text.items():
             try:
                 self.api.send_bulk_message([str(bonuses[index].worker.name) for index in same], text, study_id)
             except ProviderError as exc:
-                error = ProviderError(
-                    f"the bonus was paid (bulk bonus {bulk_id}), but the message with its reason could not be "
-                    f"sent: {exc}. Asking again sends the message only."
-                )
+                error = reason_not_sent(bulk_id, exc)
                 outcomes.update((index, error) for index in same)
                 continue
             sent = {}

@@ -131,12 +131,9 @@ class ProlificReviewMixin:
         if not record.reason_sent and reason.strip() and record.study_id:
             # Prolific's bonus carries no text: the reason goes to the participant as a message.
             try:
-                self.api.send_message(str(worker.name), f"Bonus of {amount_text}: {reason.strip()}", record.study_id)
+                self.api.send_message(str(worker.name), bonus_message(amount, reason), record.study_id)
             except ProviderError as exc:
-                raise ProviderError(
-                    f"the bonus was paid (bulk bonus {record.bulk_id}), but the message with its reason could not "
-                    f"be sent: {exc}. Asking again sends the message only."
-                ) from None
+                raise reason_not_sent(record.bulk_id, exc) from None
             record.reason_sent = True
             self.store.save_bonus(idempotency_key, record)
         return record.bulk_id
@@ -261,6 +258,18 @@ class BonusesUnderWay:
 
 #: the bonuses being paid in this process (keys name one unit's bonus: one registry for every provider instance)
 UNDER_WAY = BonusesUnderWay()
+
+
+def bonus_message(amount: Decimal, reason: str) -> str:
+    """The message that tells a participant why they got a bonus (Prolific's bonus carries no text)."""
+    return f"Bonus of {bonus_text(amount)}: {reason.strip()}"
+
+
+def reason_not_sent(bulk_id: str, exc: ProviderError) -> ProviderError:
+    return ProviderError(
+        f"the bonus was paid (bulk bonus {bulk_id}), but the message with its reason could not be sent: {exc}. "
+        "Asking again sends the message only."
+    )
 
 
 def under_way_message(key: str) -> str:
