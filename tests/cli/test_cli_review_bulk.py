@@ -186,6 +186,9 @@ def test_in_a_terminal_it_asks_first(
     assert set(_statuses(mephisto_settings)) == {UnitStatus.COMPLETED.value}
     accepted = run_cli("review", "approve", "--task", "survey", input="y\n")
     assert accepted.exit_code == 0 and set(_statuses(mephisto_settings)) == {UnitStatus.ACCEPTED.value}
+    paid = run_cli("review", "bonus", "--task", "survey", "--amount", "0.25", "--reason", "thanks", input="y\n")
+    assert "Pay a bonus of 0.25 on each of 6 unit(s), 1.50 in all before the platform's fees? [y/N]" in paid.output
+    assert paid.exit_code == 0 and len(_payments(mephisto_settings)) == 12
 
 
 def test_many_units_go_in_chunks_with_progress(

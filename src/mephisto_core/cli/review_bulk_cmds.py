@@ -186,7 +186,10 @@ def bonus(amount: str, reason: str, client_key: str | None, **options: Any) -> N
         paid = actions.bonus_all(chunk, value, reason, client_key)
         return [outcome if not isinstance(outcome, bool) else None for outcome in paid]
 
-    _run(f"bonus of {value}", BONUS_STATUSES, options, act)
+    def question(count: int) -> str:
+        return f"Pay a bonus of {value} on each of {count} unit(s), {value * count} in all before the platform's fees?"
+
+    _run(f"bonus of {value}", BONUS_STATUSES, options, act, question)
 
 
 def _decide(action: str, feedback: str, options: dict[str, Any]) -> None:
@@ -199,7 +202,7 @@ def _decide(action: str, feedback: str, options: dict[str, Any]) -> None:
     def act(actions: ReviewActions, chunk: Sequence[int]) -> list[MephistoError | None]:
         return actions.decide_all(chunk, kind, feedback)
 
-    _run(action, VERDICT_STATUSES, options, act)
+    _run(action, VERDICT_STATUSES, options, act, lambda count: f"{action.capitalize()} {count} unit(s)?")
 
 
 def _run(
@@ -207,8 +210,10 @@ def _run(
     default_statuses: tuple[str, ...],
     options: dict[str, Any],
     act: Callable[[ReviewActions, Sequence[int]], list[MephistoError | None]],
+    question: Callable[[int], str],
 ) -> None:
-    """Select the units, confirm, then act on them a chunk at a time, saying what was refused and why."""
+    """Select the units, confirm (`question(count)`), then act on them a chunk at a time, saying what was refused
+    and why."""
     from mephisto_core.cli.context import load_settings, open_settings_database
     from mephisto_core.operations.review.actions import ReviewActions
 
@@ -223,7 +228,7 @@ def _run(
         if not unit_ids:
             click.echo(f"{action}: no unit matches; nothing done.", err=True)
             return
-        _confirm(action, len(unit_ids), options["yes"])
+        _confirm(action, len(unit_ids), options["yes"], question)
         actions = ReviewActions(database, settings, reviewer=REVIEWER)
         refused = _act_in_chunks(action, unit_ids, lambda chunk: act(actions, chunk), options["as_json"])
     finally:
@@ -239,12 +244,12 @@ def _say_selected(action: str, unit_ids: list[int], *, as_json: bool) -> None:
     click.echo(f"{action}: {len(unit_ids)} unit(s) would be acted on (dry run: nothing done).", err=True)
 
 
-def _confirm(action: str, count: int, yes: bool) -> None:
+def _confirm(action: str, count: int, yes: bool, question: Callable[[int], str]) -> None:
     if yes:
         return
     if not _in_terminal():
         raise click.UsageError(f"this would {action} {count} unit(s): add --yes to confirm (no terminal to ask in)")
-    click.confirm(f"{action.capitalize()} {count} unit(s)?", abort=True, err=True)
+    click.confirm(question(count), abort=True, err=True)
 
 
 def _in_terminal() -> bool:
