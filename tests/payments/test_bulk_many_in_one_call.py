@@ -288,3 +288,32 @@ def test_a_worker_refused_in_a_call_for_many_is_refused_alone_and_one_the_platfo
     assert [(o.status, o.detail) for o in told[2]] == [("local only", "no blocks for this one")]  # type: ignore[union-attr]
     blocked = {w.id for w in Worker.select() if granted_value(w.id, BLOCK_QUALIFICATION)}
     assert blocked == {worker_ids[0], worker_ids[2]}
+
+
+def test_grants_of_the_same_value_go_in_one_call_and_other_values_in_another(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[list[str], str, int]] = []
+
+    def grant_many(self: PayTestProvider, workers: Sequence[Worker], name: str, value: int) -> list[Exception | None]:
+        calls.append(([str(worker.name) for worker in workers], name, value))
+        return [None] * len(workers)
+
+    monkeypatch.setattr(PayTestProvider, "calls_for_many", frozenset({"grant_qualification"}))
+    monkeypatch.setattr(PayTestProvider, "grant_qualification_many", grant_many, raising=False)
+    make_submitted_run(5, provider_type="paytest", workers=[f"w{index}" for index in range(5)])
+    worker_ids = [worker.id for worker in Worker.select().order_by(Worker.id)]
+    actions = ReviewActions(database, mephisto_settings)
+    with actions.workers_read_together(worker_ids, ["trained"]):
+        changes = [
+            actions.grant_change(worker_id, "trained", 2 if i < 3 else 1) for i, worker_id in enumerate(worker_ids)
+        ]
+
+    told = actions.change_workers(changes)
+
+    assert [[o.status for o in outcomes] for outcomes in told] == [["done"]] * 5  # type: ignore[union-attr]
+    assert sorted(calls) == [(["w0", "w1", "w2"], "trained", 2), (["w3", "w4"], "trained", 1)]
+    assert [granted_value(worker_id, "trained") for worker_id in worker_ids] == [2, 2, 2, 1, 1]

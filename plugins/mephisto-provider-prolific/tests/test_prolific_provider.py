@@ -544,3 +544,58 @@ def test_workers_blocked_from_several_threads_at_once_share_one_new_block_list(
 
     (block_list,) = [g for g in fake.participant_groups() if g["name"] == provider.pargs.block_list_group]  # type: ignore[attr-defined]
     assert sorted(fake.group_members(block_list["id"])) == sorted(str(w.name) for w in workers)
+
+
+def test_grants_to_many_workers_keep_the_allow_list_in_step_in_one_call_each_way(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    from mephisto_core.data_model import Worker
+
+    with mephisto_rows_database.write():
+        workers = [Worker.create(provider_type="prolific", name=f"p{index}") for index in range(6)]
+        grant_qualification(workers[0], "trained", 3)
+    requirement = {"name": "trained", "comparator": ">=", "value": 2}
+    run, _ = make_run(mephisto_rows_database, 1, qualifications=[requirement])
+    provider = make_provider(fake, data_dir)
+    provider.setup_resources(run, WORKER_URL)
+    group_id = provider.store.load_run(run.id).allow_group_id  # type: ignore[union-attr]
+    assert fake.group_members(group_id) == ["p0"]
+    members = f"participant-groups/{group_id}/participants/"
+    before = len(fake.requests_to("*", members))
+
+    # p1-p3 reach the required value, p0 and p4 fall below it (p0 held 3), p5 is not asked about.
+    assert provider.grant_qualification_many(workers[1:4], "trained", 2) == [None] * 3
+    assert provider.grant_qualification_many([workers[0], workers[4]], "trained", 1) == [None] * 2
+    assert sorted(fake.group_members(group_id)) == ["p1", "p2", "p3"]
+    assert provider.revoke_qualification_many(workers[1:3], "trained") == [None] * 2
+    assert fake.group_members(group_id) == ["p3"]
+    # one call each way per bulk at most (an empty side makes none)
+    assert len(fake.requests_to("*", members)) - before == 1 + 1 + 1
+
+
+def test_a_launch_reads_the_eligible_workers_in_two_statements_however_many_there_are(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    from mephisto_provider_prolific.eligibility import eligible_participants
+
+    from mephisto_core.data_model import Worker
+
+    with mephisto_rows_database.write():
+        for index in range(40):
+            worker = Worker.create(provider_type="prolific", name=f"e{index:02d}")
+            grant_qualification(worker, "trained", index % 4)
+        Worker.create(provider_type="mturk", name="e99")
+    statements: list[str] = []
+    execute_sql = mephisto_rows_database.db.execute_sql
+
+    def counted(sql: str, *args: object, **kwargs: object) -> object:
+        statements.append(sql)
+        return execute_sql(sql, *args, **kwargs)
+
+    mephisto_rows_database.db.execute_sql = counted  # type: ignore[method-assign]
+    try:
+        names = eligible_participants("prolific", [{"name": "trained", "comparator": ">=", "value": 2}])
+    finally:
+        del mephisto_rows_database.db.execute_sql
+    assert names == [f"e{index:02d}" for index in range(40) if index % 4 >= 2]
+    assert len(statements) == 2

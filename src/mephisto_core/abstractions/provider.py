@@ -168,9 +168,10 @@ class CrowdProvider:
     #: study URL): `mephisto check` and launch then refuse an architect whose `serves_public_https()` is False.
     requires_public_https: ClassVar[bool] = False
     #: Review calls this provider makes for many units or workers in one platform call, by name: "approve_work"
-    #: (`approve_work_many`), "pay_bonus" (`pay_bonus_many`), "block_worker" (`block_worker_many`) and
-    #: "unblock_worker" (`unblock_worker_many`). A bulk action then asks for up to 500 in one call instead of one
-    #: call each (8 at a time); the others are asked one by one.
+    #: (`approve_work_many`), "pay_bonus" (`pay_bonus_many`), "block_worker" / "unblock_worker"
+    #: (`block_worker_many` / `unblock_worker_many`) and "grant_qualification" / "revoke_qualification"
+    #: (`grant_qualification_many` / `revoke_qualification_many`). A bulk action then asks for up to 500 in one
+    #: call instead of one call each (8 at a time); the others are asked one by one.
     calls_for_many: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
@@ -379,6 +380,16 @@ class CrowdProvider:
     def revoke_qualification(self, worker: Worker, name: str) -> None:
         """Take qualification `name` away from `worker` at the platform (`PlatformUnsupported` when it cannot)."""
         raise PlatformUnsupported(f"provider {self.type_name} has no qualifications at its platform")
+
+    def grant_qualification_many(self, workers: Sequence[Worker], name: str, value: int) -> list[Exception | None]:
+        """`grant_qualification` for each of `workers` in as few platform calls as the platform allows (named in
+        `calls_for_many` as "grant_qualification"); per worker, in order, None or the exception that refused it."""
+        raise NotImplementedError(f"provider {self.type_name} cannot grant to many workers in one call")
+
+    def revoke_qualification_many(self, workers: Sequence[Worker], name: str) -> list[Exception | None]:
+        """`revoke_qualification` for each of `workers` in as few platform calls as the platform allows (named in
+        `calls_for_many` as "revoke_qualification"); per worker, in order, None or the exception that refused it."""
+        raise NotImplementedError(f"provider {self.type_name} cannot revoke from many workers in one call")
 
     def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
         """Map a task's qualification requirements to what the platform enforces itself.

@@ -138,6 +138,17 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
         self.block_lists.remove(self.pargs.block_list_group, [str(worker.name) for worker in workers])
         return [None] * len(workers)
 
+    # -- qualifications -------------------------------------------------------------------------------------------
+
+    def grant_qualification_many(self, workers: Sequence[Worker], name: str, value: int) -> list[Exception | None]:
+        """Keep the allow lists requiring `name` in step with the grant to all of `workers`: a call or two per run."""
+        self.resync_allow_lists(workers, name, value)
+        return [None] * len(workers)
+
+    def revoke_qualification_many(self, workers: Sequence[Worker], name: str) -> list[Exception | None]:
+        self.resync_allow_lists(workers, name, None)
+        return [None] * len(workers)
+
     # -- bonuses --------------------------------------------------------------------------------------------------
 
     def pay_bonus_many(self, bonuses: Sequence[BonusOrder]) -> list[str | Exception | None]:

@@ -48,27 +48,46 @@ def meets_all(grants: Mapping[str, int], requirements: Sequence[Mapping[str, Any
     return all(meets(grants.get(str(req["name"])), req) for req in requirements)
 
 
-def local_grants(worker_id: int) -> dict[str, int]:
-    """The worker's granted qualifications in the database, {name: value}."""
-    from mephisto_core.data_model import GrantedQualification, Qualification
+#: workers whose grants are read in one statement (well within SQLite's limit on bound parameters)
+WORKERS_PER_READ = 500
 
-    query = (
-        GrantedQualification.select(Qualification.name, GrantedQualification.value)
-        .join(Qualification)
-        .where(GrantedQualification.worker == worker_id)
-    )
-    return {str(name): int(value) for name, value in query.tuples()}
+
+def local_grants_of(worker_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Each worker's granted qualifications, {worker id: {name: value}}, WORKERS_PER_READ workers a statement."""
+    from mephisto_core.data_model import GrantedQualification
+
+    grants: dict[int, dict[str, int]] = {worker_id: {} for worker_id in worker_ids}
+    ids = sorted(grants)
+    for start in range(0, len(ids), WORKERS_PER_READ):
+        where = GrantedQualification.worker.in_(ids[start : start + WORKERS_PER_READ])
+        for worker_id, name, value in _grant_rows(where):
+            grants[worker_id][name] = value
+    return grants
 
 
 def eligible_participants(provider_type: str, requirements: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Names of this provider's workers who meet every requirement now (their Prolific participant ids)."""
-    from mephisto_core.data_model import Worker
+    """Names of this provider's workers who meet every requirement now (their Prolific participant ids), read in
+    two statements: a launch's setup read one per worker, 10,000 of them in a lab that ran many studies."""
+    from mephisto_core.data_model import GrantedQualification, Worker
 
-    names = []
-    for worker in Worker.select().where(Worker.provider_type == provider_type).order_by(Worker.id):
-        if meets_all(local_grants(worker.id), requirements):
-            names.append(str(worker.name))
-    return names
+    grants: dict[int, dict[str, int]] = {}
+    of_provider = GrantedQualification.worker.in_(Worker.select(Worker.id).where(Worker.provider_type == provider_type))
+    for worker_id, name, value in _grant_rows(of_provider):
+        grants.setdefault(worker_id, {})[name] = value
+    workers = Worker.select(Worker.id, Worker.name).where(Worker.provider_type == provider_type).order_by(Worker.id)
+    return [str(name) for worker_id, name in workers.tuples() if meets_all(grants.get(worker_id, {}), requirements)]
+
+
+def _grant_rows(where: Any) -> list[tuple[int, str, int]]:
+    """(worker id, qualification name, value) of the grants `where` selects."""
+    from mephisto_core.data_model import GrantedQualification, Qualification
+
+    query = (
+        GrantedQualification.select(GrantedQualification.worker, Qualification.name, GrantedQualification.value)
+        .join(Qualification)
+        .where(where)
+    )
+    return [(int(worker_id), str(name), int(value)) for worker_id, name, value in query.tuples()]
 
 
 #: The qualifications that block a worker (docs/workers.md): everywhere, and from one task.

@@ -16,7 +16,7 @@ from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.args import task_block_group_name
 from mephisto_provider_prolific.bonus_journal import PAYMENT_SETTLES_SECONDS, BonusRecord
 from mephisto_provider_prolific.client import ProlificAPIError
-from mephisto_provider_prolific.eligibility import local_grants, meets_all
+from mephisto_provider_prolific.eligibility import local_grants_of, meets_all
 from mephisto_provider_prolific.models import AWAITING_REVIEW, MIN_REJECTION_MESSAGE
 from mephisto_provider_prolific.money import bonus_text
 
@@ -195,26 +195,35 @@ class ProlificReviewMixin:
 
     def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
         """Keep the allow lists of unfinished runs that require `name` in step with the new grant."""
-        self._resync_allow_lists(worker, name, value)
+        self.resync_allow_lists([worker], name, value)
 
     def revoke_qualification(self, worker: Worker, name: str) -> None:
-        self._resync_allow_lists(worker, name, None)
+        self.resync_allow_lists([worker], name, None)
 
-    def _resync_allow_lists(self, worker: Worker, name: str, value: int | None) -> None:
-        grants = local_grants(worker.id)
-        if value is None:
-            grants.pop(name, None)
-        else:
-            grants[name] = value
-        for state in self.store.all_runs():
-            if state.finished or state.allow_group_id is None:
-                continue
-            if not any(req.get("name") == name for req in state.requirements):
-                continue
-            if meets_all(grants, state.requirements):
-                self.api.add_to_group(state.allow_group_id, [str(worker.name)])
+    def resync_allow_lists(self, workers: Sequence[Worker], name: str, value: int | None) -> None:
+        """Keep the allow lists of unfinished runs that require `name` in step with the workers' new grant of it
+        (None: revoked; called before it is committed): those who meet every requirement of a run are added to its
+        list, the others removed, one call each way per run for all the workers."""
+        runs = [
+            state
+            for state in self.store.all_runs()
+            if not state.finished
+            and state.allow_group_id is not None
+            and any(req.get("name") == name for req in state.requirements)
+        ]
+        if not runs:
+            return
+        grants = local_grants_of([worker.id for worker in workers])
+        for held in grants.values():
+            if value is None:
+                held.pop(name, None)
             else:
-                self.api.remove_from_group(state.allow_group_id, [str(worker.name)])
+                held[name] = value
+        for state in runs:
+            assert state.allow_group_id is not None  # chosen above
+            meeting = {worker.id for worker in workers if meets_all(grants[worker.id], state.requirements)}
+            self.api.add_to_group(state.allow_group_id, [str(w.name) for w in workers if w.id in meeting])
+            self.api.remove_from_group(state.allow_group_id, [str(w.name) for w in workers if w.id not in meeting])
 
     # -- messages -------------------------------------------------------------------------------------------------
 
