@@ -510,12 +510,14 @@ def test_approvals_and_bonuses_from_several_threads_at_once(
         provider.approve_work(agent, "thanks")  # type: ignore[attr-defined]
         return provider.pay_bonus(agent.worker, Decimal("0.25"), "clear", agent.unit, f"bonus-{index}")  # type: ignore[attr-defined,no-any-return]
 
+    fake.set_latency(0.02)  # calls overlap, as at Prolific
     with ThreadPoolExecutor(max_workers=8) as pool:
         references = list(pool.map(approve_and_pay, enumerate(agents)))
 
     assert {fake.submission(a.provider_agent_id)["status"] for a in agents} == {"APPROVED"}  # type: ignore[attr-defined]
     assert len(set(references)) == 16 and len(fake.bonuses_paid()) == 16
     assert all(provider.store.bonus(f"bonus-{i}").paid for i in range(16))  # type: ignore[attr-defined]
+    assert fake.bonus_requests_at_once == 1  # Prolific does not support concurrent bonus requests
 
 
 def test_workers_blocked_from_several_threads_at_once_share_one_new_block_list(

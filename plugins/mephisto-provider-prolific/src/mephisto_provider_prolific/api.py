@@ -23,6 +23,9 @@ from mephisto_provider_prolific.models import (
 #: only by convention, so two threads (a bulk block, the operator's provider calls) that both find a name missing
 #: would each create one, and the members would be split between them.
 _FIND_OR_CREATE = threading.Lock()
+#: One bonus request (set up, pay) at a time in this process: Prolific's Bonuses reference says it does not support
+#: concurrent requests (a bulk bonus is how many participants are paid at once).
+_BONUS_REQUEST = threading.Lock()
 
 
 class ProlificAPI:
@@ -126,10 +129,12 @@ class ProlificAPI:
         """One bulk bonus of the study: a (participant id, amount) per line, set up, not paid yet."""
         csv = "".join(f"{participant_id},{amount_text}\n" for participant_id, amount_text in lines)
         body = {"study_id": study_id, "csv_bonuses": csv}
-        return self.client.send_model("POST", "submissions/bonus-payments/", BulkBonus, body)
+        with _BONUS_REQUEST:
+            return self.client.send_model("POST", "submissions/bonus-payments/", BulkBonus, body)
 
     def pay_bonus(self, bulk_id: str) -> None:
-        self.client.request("POST", f"bulk-bonus-payments/{bulk_id}/pay/")
+        with _BONUS_REQUEST:
+            self.client.request("POST", f"bulk-bonus-payments/{bulk_id}/pay/")
 
     def send_message(self, recipient_id: str, body: str, study_id: str) -> None:
         self.client.request(

@@ -35,7 +35,8 @@ Implemented from the documentation:
   `return_submission` (RETURNED, place freed), `time_out` / `advance` past maximum_allowed_time (TIMED-OUT);
 - for tests and benchmarks: `approve_in_background` (bulk approvals show a few reads later, as Prolific answers
   them "in progress"), `add_approved_submissions` (a large study's past at once), `set_latency` (every API
-  call answered that much later), `fail_next` (an error or a dropped connection), the request log `requests`.
+  call answered that much later), `fail_next` (an error or a dropped connection), the request log `requests`,
+  `bonus_requests_at_once` (the most bonus requests answered at the same moment: Prolific supports one).
 
 Guessed where the documentation is silent (tests should not depend on the exact words):
 - error codes, titles and detail texts; the message a 429 carries; the bulk-approve reply body;

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,3 +46,32 @@ class Injection:
 def retry_after_header(seconds: float) -> str:
     # Retry-After carries whole seconds; round up so a client never retries early.
     return str(int(-(-seconds // 1)))
+
+
+class BonusRequestsAtOnce:
+    """The most bonus requests (a bulk bonus set up, or paid) answered at the same moment: Prolific's Bonuses
+    reference says it does not support concurrent ones, so a test checks that the provider never makes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now = 0
+        self.most = 0
+
+    @contextmanager
+    def counted(self, method: str, path: str) -> Iterator[None]:
+        """Count the request while it is answered (its latency included) when it is a bonus request."""
+        bonus = method == "POST" and (
+            path == "submissions/bonus-payments/"
+            or (path.startswith("bulk-bonus-payments/") and path.endswith("/pay/"))
+        )
+        if not bonus:
+            yield
+            return
+        with self._lock:
+            self._now += 1
+            self.most = max(self.most, self._now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._now -= 1

@@ -103,8 +103,15 @@ class FakeProlificHandler(BaseHTTPRequestHandler):
             body, bad_json = raw.decode("utf-8", "replace"), str(error)
         record = RecordedRequest(self.command, path, query, body, self.headers.get("Authorization"))
         fake = self.fake
-        if fake.latency:
-            time.sleep(fake.latency)
+        with fake._bonus_requests.counted(self.command, path):
+            if fake.latency:
+                time.sleep(fake.latency)
+            self._answer(record, path, query, body, bad_json)
+
+    def _answer(
+        self, record: RecordedRequest, path: str, query: dict[str, str], body: Any, bad_json: str | None
+    ) -> None:
+        fake = self.fake
         fake._record(record)
         injection = fake._take_injection(self.command, path)
         if injection is not None:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from mephisto_provider_prolific.testing._account import add_project, add_workspace
-from mephisto_provider_prolific.testing._faults import Injection, RecordedRequest
+from mephisto_provider_prolific.testing._faults import BonusRequestsAtOnce, Injection, RecordedRequest
 from mephisto_provider_prolific.testing._http import COMPLETION_PATH, SESSION_COOKIE, FakeProlificHandler
 from mephisto_provider_prolific.testing._store import (
     JSON,
@@ -104,6 +104,7 @@ class FakeProlific:
         self._requests: list[RecordedRequest] = []
         self._injections: list[Injection] = []
         self.latency = 0.0
+        self._bonus_requests = BonusRequestsAtOnce()
         self._completions: list[tuple[str, str | None, str]] = []
         self._log_lock = threading.Lock()
         self._host, self._port = host, port
@@ -169,6 +170,11 @@ class FakeProlific:
     def completion_url(self) -> str:
         """Where participants are sent when done (`?cc=CODE`), like https://app.prolific.com/submissions/complete."""
         return f"{self.origin}{COMPLETION_PATH}"
+
+    @property
+    def bonus_requests_at_once(self) -> int:
+        """The most bonus requests (set up, pay) answered at the same moment so far (Prolific supports one)."""
+        return self._bonus_requests.most
 
     @property
     def user_id(self) -> str:
