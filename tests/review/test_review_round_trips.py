@@ -22,8 +22,8 @@ MOST_STATEMENTS = {
     "ids of matching units": ("/api/units/ids?task={task}", 1),
     "agreement": ("/api/tasks/{task}/agreement", 1),
     # this unit has uploaded files; the reviews and procedure calls it lacks are not asked for
-    "unit": ("/api/units/{unit}", 5),
-    "worker": ("/api/workers/{worker}", 3),
+    "unit": ("/api/units/{unit}", 4),
+    "worker": ("/api/workers/{worker}", 2),
 }
 
 

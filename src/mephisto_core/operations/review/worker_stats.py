@@ -60,16 +60,36 @@ def submitted_unit_counts(worker_db_id: int) -> dict[str, int]:
     units whose current agent is this worker's are exactly this worker's submitted units."""
     return {
         status: int(count)
-        for status, count in Agent.select(Unit.status, pw.fn.COUNT(Unit.id))
-        .join(Unit, on=((Unit.id == Agent.unit) & (Unit.agent_id == Agent.id)))
-        .where(
-            (Agent.worker == worker_db_id)
-            & (Unit.worker == worker_db_id)
-            & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES])
-        )
+        for status, count in _submitted_units_of(worker_db_id, [s.value for s in SUBMITTED_UNIT_STATUSES])
+        .select(Unit.status, pw.fn.COUNT(Unit.id))
         .group_by(Unit.status)
         .tuples()
     }
+
+
+def _submitted_units_of(worker_db_id: int, statuses: list[str]) -> Any:
+    """The query of `submitted_unit_counts`: the worker's agents joined to the units they submitted."""
+    return (
+        Agent.select()
+        .join(Unit, on=((Unit.id == Agent.unit) & (Unit.agent_id == Agent.id)))
+        .where((Agent.worker == worker_db_id) & (Unit.worker == worker_db_id) & Unit.status.in_(statuses))
+    )
+
+
+#: the statuses `_counts_as_columns` counts, in its columns' order
+_COUNTED_STATUSES = tuple(sorted(status.value for status in SUBMITTED_UNIT_STATUSES))
+
+
+def _counts_as_columns(worker_db_id: int) -> list[Any]:
+    """`submitted_unit_counts`, a column per status, and the worker's number of review records: scalar subqueries
+    that ride along with the worker's row (the review app's unit screen sent a statement for each, one round trip
+    each to a database on another machine)."""
+    counts = [
+        _submitted_units_of(worker_db_id, [status]).select(pw.fn.COUNT(Unit.id)).alias(f"n_{status}")
+        for status in _COUNTED_STATUSES
+    ]
+    reviews = Review.select(pw.fn.COUNT(Review.id)).where(Review.worker == worker_db_id).alias("n_reviews")
+    return [*counts, reviews]
 
 
 def worker_summaries(blocked_only: bool = False) -> list[dict[str, Any]]:
@@ -146,15 +166,17 @@ def worker_details(worker: Worker, recent_reviews: int | None = None) -> dict[st
 
 
 def worker_details_by_id(worker_id: int, recent_reviews: int | None = None) -> tuple[Worker, dict[str, Any]] | None:
-    """The worker with id `worker_id` and their `worker_details`, or None when there is none. Their row comes with
-    their grants, in one statement: a round trip fewer to a database on another machine (the review app's unit
-    and worker screens)."""
+    """The worker with id `worker_id` and their `worker_details`, or None when there is none, in two statements:
+    their row with their grants, unit counts and number of reviews, then their latest reviews (each statement is a
+    round trip to a database on another machine: the review app's unit and worker screens)."""
+    counted = _counts_as_columns(worker_id)
     rows = list(
         Worker.select(
             Worker.id,
             Worker.provider_type,
             Worker.name,
             Worker.created_at,
+            *counted,
             Qualification.name,
             GrantedQualification.value,
             GrantedQualification.updated_at,
@@ -169,12 +191,24 @@ def worker_details_by_id(worker_id: int, recent_reviews: int | None = None) -> t
         return None
     worker_id, provider_type, name, created_at = rows[0][:4]
     worker = Worker(id=worker_id, provider_type=provider_type, name=name, created_at=created_at)
-    grants = [row[4:] for row in rows if row[4] is not None]  # a worker with no grant has one row of NULLs
-    return worker, _details(worker, grants, recent_reviews)
+    first_grant = 4 + len(counted)
+    *unit_counts, review_total = (int(n or 0) for n in rows[0][4:first_grant])
+    by_status = {status: n for status, n in zip(_COUNTED_STATUSES, unit_counts, strict=True) if n}
+    # a worker with no grant has one row of NULLs
+    grants = [row[first_grant:] for row in rows if row[first_grant] is not None]
+    return worker, _details(worker, grants, recent_reviews, by_status, review_total)
 
 
-def _details(worker: Worker, grants: list[tuple[Any, ...]], recent_reviews: int | None) -> dict[str, Any]:
-    by_status = submitted_unit_counts(worker.id)
+def _details(
+    worker: Worker,
+    grants: list[tuple[Any, ...]],
+    recent_reviews: int | None,
+    by_status: dict[str, int] | None = None,
+    review_total: int | None = None,
+) -> dict[str, Any]:
+    """The worker's details from their grants; `by_status` and `review_total` are read when not given."""
+    if by_status is None:
+        by_status = submitted_unit_counts(worker.id)
     qualifications = [{"name": name, "value": value, "updated": updated} for name, value, updated in grants]
     blocked = any(q["name"] == BLOCK_QUALIFICATION and q["value"] for q in qualifications)
     latest_first = Review.select().where(Review.worker == worker).order_by(Review.id.desc())
@@ -186,7 +220,9 @@ def _details(worker: Worker, grants: list[tuple[Any, ...]], recent_reviews: int 
     ]
     review_count = len(reviews)
     if recent_reviews is not None and review_count == recent_reviews:
-        review_count = Review.select().where(Review.worker == worker).count()
+        review_count = (
+            review_total if review_total is not None else Review.select().where(Review.worker == worker).count()
+        )
     return {
         "summary": _summary(worker, by_status, blocked),
         "qualifications": qualifications,
