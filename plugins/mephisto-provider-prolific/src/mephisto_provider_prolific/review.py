@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -288,14 +289,14 @@ def under_way_message(key: str) -> str:
     )
 
 
-_BULK_LOCKS: dict[str, threading.Lock] = {}
-_BULK_LOCKS_GUARD = threading.Lock()
+#: locks shared out among bulk bonuses by their id: as many as a process will ever need, not one per bulk kept forever
+_BULK_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def bulk_lock(bulk_id: str) -> threading.Lock:
-    """The lock of one bulk bonus in this process: its payment is decided by one thread at a time."""
-    with _BULK_LOCKS_GUARD:
-        return _BULK_LOCKS.setdefault(bulk_id, threading.Lock())
+    """The lock of a bulk bonus in this process (shared with a few other bulks): its payment is decided by one
+    thread at a time."""
+    return _BULK_LOCKS[zlib.crc32(bulk_id.encode()) % len(_BULK_LOCKS)]
 
 
 def refused(exc: ProlificAPIError) -> bool:
