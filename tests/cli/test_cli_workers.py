@@ -119,3 +119,36 @@ def test_show_lists_the_latest_reviews_of_a_busy_worker_and_all_of_them_when_ask
     assert latest["review_count"] == 60
     refused = run_cli("workers", "show", "alice", "--reviews", "-1")
     assert refused.exit_code == 2 and "--reviews" in refused.output
+
+
+def test_many_workers_blocked_granted_revoked_and_unblocked_at_once(run_cli, mephisto_settings):
+    _seed(mephisto_settings)
+    listing = "# from my quality check\nbob\n\ncarol\nalice\n"
+    blocked = run_cli("workers", "block", "alice", "--workers-from", "-", "--reason", "copied", input=listing)
+    assert blocked.exit_code == 0, blocked.output
+    # alice once, though named twice; carol had not opened a task yet: added, then blocked
+    assert blocked.output.count("Blocked alice from every task.") == 1
+    assert "carol has not opened a task yet: added as a worker of provider 'mock'." in blocked.output
+    listed = json.loads(run_cli("workers", "list", "--blocked", "--json").output)
+    assert sorted(w["worker"] for w in listed) == ["alice", "bob", "carol"]
+
+    granted = json.loads(run_cli("qualifications", "grant", "english", "alice", "bob", "--value", "2", "--json").output)
+    assert [(row["worker"], row["done"]) for row in granted] == [
+        ("alice", "Granted 'english' = 2 to alice."),
+        ("bob", "Granted 'english' = 2 to bob."),
+    ]
+    # carol holds nothing and dave is nobody: both said, the others revoked, exit status 1
+    revoked = run_cli("qualifications", "revoke", "english", "alice", "carol", "dave", "bob")
+    assert revoked.exit_code == 1
+    assert "carol: worker 'carol' does not hold the qualification 'english'" in revoked.output
+    assert "dave: no worker named 'dave'" in revoked.output
+    assert revoked.output.count("Revoked 'english' from") == 2
+    unblocked = run_cli("workers", "unblock", "alice", "bob", "carol", "--json")
+    assert unblocked.exit_code == 0 and len(json.loads(unblocked.output)) == 3
+    db = _db(mephisto_settings)
+    try:
+        assert GrantedQualification.select().count() == 0
+    finally:
+        db.close()
+    nobody = run_cli("workers", "block", "--reason", "x")
+    assert nobody.exit_code == 2 and "name the workers: WORKER ... or --workers-from FILE" in nobody.output

@@ -247,3 +247,11 @@ def test_a_script_approves_and_bonuses_a_prolific_run_in_bulk(
     assert [m["body"] for m in fake.messages()] == ["Bonus of 0.40: careful work"] * 4
     statuses = in_db(mephisto_settings, lambda: {u.status for u in Unit.select()})
     assert statuses == {UnitStatus.ACCEPTED.value}
+
+    # the four blocked from every study of the workspace in one call to its block list
+    participants = sorted(str(s["participant_id"]) for s in fake.submissions())
+    blocked = mephisto("workers", "block", *participants, "--reason", "pilot only", env=cli_env)
+    assert blocked.returncode == 0, blocked.stdout + blocked.stderr
+    [group] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list"]
+    assert sorted(fake.group_members(group["id"])) == participants
+    assert len(fake.requests_to("POST", "participant-groups/*/participants/")) == 1

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from mephisto_core.cli.workers_cmds import _print, _session, json_option
+from mephisto_core.cli._worker_changes import session as _session
+from mephisto_core.cli.workers_cmds import _print, json_option
 
 
 @click.group()

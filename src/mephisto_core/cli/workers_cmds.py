@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 
 import click
 
-if TYPE_CHECKING:
-    from mephisto_core.abstractions.platform_sync import PlatformOutcome
-    from mephisto_core.data_model import Database, Worker
-    from mephisto_core.operations.review.actions import ReviewActions
-
-
-@contextmanager
-def _session() -> Iterator[tuple[Database, ReviewActions]]:
-    from mephisto_core.cli.context import load_settings, open_settings_database
-    from mephisto_core.operations.review.actions import ReviewActions
-
-    settings = load_settings()
-    database = open_settings_database(settings)
-    try:
-        yield database, ReviewActions(database, settings, reviewer="cli")
-    finally:
-        database.close()
+from mephisto_core.cli._worker_changes import change_workers, worker_names, workers_from_option
+from mephisto_core.cli._worker_changes import session as _session
 
 
 def _print(rows: list[dict[str, Any]], as_json: bool, title: str, empty: str) -> None:
@@ -114,66 +97,47 @@ def show(name: str, as_json: bool) -> None:
     _print(rows, as_json, f"Holders of {name}", f"Nobody holds {name!r}.")
 
 
-Outcomes = list["PlatformOutcome"]
-
-
-def _on_worker(action: Callable[[ReviewActions, int], Outcomes], worker: str, provider: str | None) -> Outcomes:
-    from mephisto_core.data_model.qualifications import find_worker
-
-    with _session() as (_, actions):
-        return action(actions, find_worker(worker, provider).id)
-
-
-def _on_worker_or_new(
-    action: Callable[[ReviewActions, Worker], Outcomes], worker: str, provider: str | None, as_json: bool
-) -> Outcomes:
-    """Act on WORKER, adding them first when they have not opened a task yet (blocks and grants made in advance)."""
-    from mephisto_core.data_model.qualifications import find_or_add_worker
-    from mephisto_core.plugins import get_registry
-
-    if provider is not None:
-        get_registry().get("provider", provider)  # a typo would make a worker no link can ever reach
-    with _session() as (database, actions):
-        with database.write():
-            found, created = find_or_add_worker(worker, provider)
-        if created and not as_json:
-            click.echo(f"{worker} has not opened a task yet: added as a worker of provider {found.provider_type!r}.")
-        return action(actions, found)
-
-
-def _report(done: str, worker: str, outcomes: Outcomes, as_json: bool) -> None:
-    """Say what was done here and, per provider, whether its platform was told (never silently skipped)."""
-    if as_json:
-        click.echo(json.dumps({"worker": worker, "done": done, "platform": [o.as_dict() for o in outcomes]}, indent=2))
-        return
-    click.echo(done)
-    for outcome in outcomes:
-        click.echo(f"  Platform: {outcome.sentence()}")
-
-
 @qualifications.command("grant")
 @click.argument("name")
-@click.argument("worker")
+@click.argument("workers", nargs=-1)
+@workers_from_option
 @click.option("--value", type=int, default=1, show_default=True)
 @provider_option
 @json_option
-def grant(name: str, worker: str, value: int, provider: str | None, as_json: bool) -> None:
-    """Grant qualification NAME to WORKER (the provider's worker id), also before they ever opened a task."""
-    outcomes = _on_worker_or_new(
-        lambda actions, found: actions.grant_qualification(found.id, name, value), worker, provider, as_json
+def grant(
+    name: str, workers: tuple[str, ...], workers_from: IO[str] | None, value: int, provider: str | None, as_json: bool
+) -> None:
+    """Grant qualification NAME to each WORKER (the provider's worker id), also before they ever opened a task."""
+    change_workers(
+        worker_names(workers, workers_from),
+        provider,
+        lambda actions, found: actions.grant_change(found.id, name, value),
+        lambda worker: f"Granted {name!r} = {value} to {worker}.",
+        add_unknown=True,
+        qualifications=[name],
+        as_json=as_json,
     )
-    _report(f"Granted {name!r} = {value} to {worker}.", worker, outcomes, as_json)
 
 
 @qualifications.command("revoke")
 @click.argument("name")
-@click.argument("worker")
+@click.argument("workers", nargs=-1)
+@workers_from_option
 @provider_option
 @json_option
-def revoke(name: str, worker: str, provider: str | None, as_json: bool) -> None:
-    """Take qualification NAME away from WORKER."""
-    outcomes = _on_worker(lambda actions, worker_id: actions.revoke_qualification(worker_id, name), worker, provider)
-    _report(f"Revoked {name!r} from {worker}.", worker, outcomes, as_json)
+def revoke(
+    name: str, workers: tuple[str, ...], workers_from: IO[str] | None, provider: str | None, as_json: bool
+) -> None:
+    """Take qualification NAME away from each WORKER."""
+    change_workers(
+        worker_names(workers, workers_from),
+        provider,
+        lambda actions, found: actions.revoke_change(found.id, name),
+        lambda worker: f"Revoked {name!r} from {worker}.",
+        add_unknown=False,
+        qualifications=[name],
+        as_json=as_json,
+    )
 
 
 @click.group()
@@ -182,13 +146,21 @@ def workers() -> None:
 
 
 @workers.command("block")
-@click.argument("worker")
+@click.argument("workers", nargs=-1)
+@workers_from_option
 @click.option("--reason", required=True, help="Why (recorded; some providers show it to the worker).")
 @click.option("--task", default=None, help="Block from this task only (else from every task, also at the provider).")
 @provider_option
 @json_option
-def block(worker: str, reason: str, task: str | None, provider: str | None, as_json: bool) -> None:
-    """Block WORKER from every task, or from one with --task; also before they ever opened a task.
+def block(
+    workers: tuple[str, ...],
+    workers_from: IO[str] | None,
+    reason: str,
+    task: str | None,
+    provider: str | None,
+    as_json: bool,
+) -> None:
+    """Block each WORKER from every task, or from one with --task; also before they ever opened a task.
 
     The block always holds in mephisto's own check; each provider the worker worked through is told too, and
     the output says for each whether its platform blocked them or cannot.
@@ -197,32 +169,56 @@ def block(worker: str, reason: str, task: str | None, provider: str | None, as_j
         from mephisto_core.errors import MephistoError
 
         raise MephistoError("blocking a worker needs a reason")
+    names = worker_names(workers, workers_from)
     if task is None:
-        outcomes = _on_worker_or_new(
-            lambda actions, found: actions.block_worker(found.id, reason), worker, provider, as_json
+        change_workers(
+            names,
+            provider,
+            lambda actions, found: actions.block_change(found.id, reason),
+            lambda worker: f"Blocked {worker} from every task.",
+            add_unknown=True,
+            as_json=as_json,
         )
-        _report(f"Blocked {worker} from every task.", worker, outcomes, as_json)
     else:
-        outcomes = _on_worker_or_new(
-            lambda actions, found: actions.block_worker_for_task(found.id, task, reason), worker, provider, as_json
+        change_workers(
+            names,
+            provider,
+            lambda actions, found: actions.block_for_task_change(found.id, task, reason),
+            lambda worker: f"Blocked {worker} from task {task!r}.",
+            add_unknown=True,
+            as_json=as_json,
         )
-        _report(f"Blocked {worker} from task {task!r}.", worker, outcomes, as_json)
 
 
 @workers.command("unblock")
-@click.argument("worker")
+@click.argument("workers", nargs=-1)
+@workers_from_option
 @click.option("--task", default=None, help="Lift only the block from this task.")
 @provider_option
 @json_option
-def unblock(worker: str, task: str | None, provider: str | None, as_json: bool) -> None:
+def unblock(
+    workers: tuple[str, ...], workers_from: IO[str] | None, task: str | None, provider: str | None, as_json: bool
+) -> None:
     """Lift a block (here and at each provider that can)."""
+    names = worker_names(workers, workers_from)
     if task is None:
-        outcomes = _on_worker(lambda actions, worker_id: actions.unblock_worker(worker_id), worker, provider)
-    else:
-        outcomes = _on_worker(
-            lambda actions, worker_id: actions.unblock_worker_for_task(worker_id, task), worker, provider
+        change_workers(
+            names,
+            provider,
+            lambda actions, found: actions.unblock_change(found.id),
+            lambda worker: f"Unblocked {worker}.",
+            add_unknown=False,
+            as_json=as_json,
         )
-    _report(f"Unblocked {worker}" + (f" for task {task!r}." if task else "."), worker, outcomes, as_json)
+    else:
+        change_workers(
+            names,
+            provider,
+            lambda actions, found: actions.unblock_for_task_change(found.id, task),
+            lambda worker: f"Unblocked {worker} for task {task!r}.",
+            add_unknown=False,
+            as_json=as_json,
+        )
 
 
 @workers.command("list")

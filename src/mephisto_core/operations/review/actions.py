@@ -276,23 +276,11 @@ class ReviewActions:
 
     def block_worker_for_task(self, worker_id: int, task_name: str, reason: str) -> list[PlatformOutcome]:
         """Block a worker from one task: the qualification `<task>-blocked` here, a per-task block at the platform."""
-        worker = self.worker(worker_id)
-        name = task_blocked_qualification(task_name)
-        local = LocalChange(worker.id, name, 1, ReviewKind.GRANT, self.reviewer, reason, names_qualification=True)
-        targets = self._platform_targets(worker)
-        args = (worker, task_name, reason)
-        return self._change(WorkerChange(worker, targets, "block for task", "block_worker_for_task", args, local))
+        return self._change(self.block_for_task_change(worker_id, task_name, reason))
 
     def unblock_worker_for_task(self, worker_id: int, task_name: str) -> list[PlatformOutcome]:
         """Lift a per-task block, here and at each provider."""
-        worker = self.worker(worker_id)
-        name = task_blocked_qualification(task_name)
-        if self._granted(worker.id, name) is None:
-            raise NotFound(f"worker {worker.name!r} is not blocked from task {task_name!r}")
-        local = LocalChange(worker.id, name, None, ReviewKind.REVOKE, self.reviewer)
-        targets = self._platform_targets(worker)
-        args = (worker, task_name)
-        return self._change(WorkerChange(worker, targets, "unblock for task", "unblock_worker_for_task", args, local))
+        return self._change(self.unblock_for_task_change(worker_id, task_name))
 
     def grant_qualification(
         self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None
@@ -321,6 +309,26 @@ class ReviewActions:
         worker = self.worker(worker_id)
         local = LocalChange(worker.id, BLOCK_QUALIFICATION, None, ReviewKind.UNBLOCK, self.reviewer)
         return WorkerChange(worker, self._platform_targets(worker), "unblock", "unblock_worker", (worker,), local)
+
+    def block_for_task_change(self, worker_id: int, task_name: str, reason: str) -> WorkerChange:
+        """`block_worker_for_task`, ready for `change_workers`."""
+        worker = self.worker(worker_id)
+        name = task_blocked_qualification(task_name)
+        local = LocalChange(worker.id, name, 1, ReviewKind.GRANT, self.reviewer, reason, names_qualification=True)
+        targets = self._platform_targets(worker)
+        args = (worker, task_name, reason)
+        return WorkerChange(worker, targets, "block for task", "block_worker_for_task", args, local)
+
+    def unblock_for_task_change(self, worker_id: int, task_name: str) -> WorkerChange:
+        """`unblock_worker_for_task`, ready for `change_workers`; refused when the worker is not blocked from it."""
+        worker = self.worker(worker_id)
+        name = task_blocked_qualification(task_name)
+        if self._granted(worker.id, name) is None:
+            raise NotFound(f"worker {worker.name!r} is not blocked from task {task_name!r}")
+        local = LocalChange(worker.id, name, None, ReviewKind.REVOKE, self.reviewer)
+        targets = self._platform_targets(worker)
+        args = (worker, task_name)
+        return WorkerChange(worker, targets, "unblock for task", "unblock_worker_for_task", args, local)
 
     def grant_change(self, worker_id: int, name: str, value: int = 1, unit_id: int | None = None) -> WorkerChange:
         """`grant_qualification`, ready for `change_workers`."""
