@@ -318,3 +318,19 @@ def test_a_bonus_a_call_still_under_way_is_paying_is_refused_until_it_ends(
         review.UNDER_WAY.release(["k-1"])
     assert all(isinstance(a, str) for a in provider.pay_bonus_many(orders))
     assert len(fake.bonuses_paid()) == 3
+
+
+def test_a_task_block_of_many_is_one_call_to_the_tasks_own_block_list(
+    fake: FakeProlific, mephisto_rows_database: Database, data_dir: Path
+) -> None:
+    provider, agents = submitted_agents(fake, mephisto_rows_database, data_dir, 4)
+    workers = [agent.worker for agent in agents]
+    before = _calls(fake, "POST", "participant-groups/*/participants/")
+
+    assert provider.block_worker_for_task_many(workers, "survey", "saw the pilot") == [None] * 4
+
+    [group] = [g for g in fake.participant_groups() if g["name"] == "Mephisto block list: survey"]
+    assert sorted(fake.group_members(group["id"])) == sorted(str(w.name) for w in workers)
+    assert _calls(fake, "POST", "participant-groups/*/participants/") - before == 1
+    assert provider.unblock_worker_for_task_many(workers[:3], "survey") == [None] * 3
+    assert fake.group_members(group["id"]) == [str(workers[3].name)]

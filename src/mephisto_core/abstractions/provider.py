@@ -169,9 +169,10 @@ class CrowdProvider:
     requires_public_https: ClassVar[bool] = False
     #: Review calls this provider makes for many units or workers in one platform call, by name: "approve_work"
     #: (`approve_work_many`), "pay_bonus" (`pay_bonus_many`), "block_worker" / "unblock_worker"
-    #: (`block_worker_many` / `unblock_worker_many`) and "grant_qualification" / "revoke_qualification"
-    #: (`grant_qualification_many` / `revoke_qualification_many`). A bulk action then asks for up to 500 in one
-    #: call instead of one call each (8 at a time); the others are asked one by one.
+    #: (`block_worker_many` / `unblock_worker_many`), "block_worker_for_task" / "unblock_worker_for_task" (their
+    #: `_many`) and "grant_qualification" / "revoke_qualification" (`grant_qualification_many` /
+    #: `revoke_qualification_many`). A bulk action then asks for up to 500 in one call instead of one call each (8
+    #: at a time); the others are asked one by one.
     calls_for_many: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
@@ -366,6 +367,18 @@ class CrowdProvider:
     def unblock_worker_for_task(self, worker: Worker, task_name: str) -> None:
         """Lift `block_worker_for_task` at the platform (`PlatformUnsupported` when it cannot)."""
         raise PlatformUnsupported(f"provider {self.type_name} has no per-task blocks at its platform")
+
+    def block_worker_for_task_many(
+        self, workers: Sequence[Worker], task_name: str, reason: str
+    ) -> list[Exception | None]:
+        """`block_worker_for_task` for each of `workers` in as few platform calls as the platform allows (named in
+        `calls_for_many` as "block_worker_for_task"); per worker, in order, None or the exception that refused it."""
+        raise NotImplementedError(f"provider {self.type_name} cannot block many workers from a task in one call")
+
+    def unblock_worker_for_task_many(self, workers: Sequence[Worker], task_name: str) -> list[Exception | None]:
+        """`unblock_worker_for_task` for each of `workers` in as few platform calls as the platform allows (named
+        in `calls_for_many` as "unblock_worker_for_task"); per worker, in order, None or its refusal."""
+        raise NotImplementedError(f"provider {self.type_name} cannot unblock many workers from a task in one call")
 
     def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
         """Grant (or re-grant with a new value) qualification `name` to `worker` at the platform.

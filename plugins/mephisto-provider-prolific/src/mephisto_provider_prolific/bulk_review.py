@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from mephisto_core.abstractions import at_once
 from mephisto_core.errors import ProviderError
+from mephisto_provider_prolific.args import task_block_group_name
 from mephisto_provider_prolific.bonus_journal import BonusRecord
 from mephisto_provider_prolific.client import ProlificAPIError
 from mephisto_provider_prolific.models import AWAITING_REVIEW
@@ -136,6 +137,18 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
     def unblock_worker_many(self, workers: Sequence[Worker]) -> list[Exception | None]:
         """Take the participants out of the workspace's block list in one call."""
         self.block_lists.remove(self.pargs.block_list_group, [str(worker.name) for worker in workers])
+        return [None] * len(workers)
+
+    def block_worker_for_task_many(
+        self, workers: Sequence[Worker], task_name: str, reason: str
+    ) -> list[Exception | None]:
+        """Add the participants to the task's own block list in one call."""
+        self.block_lists.add(task_block_group_name(self.pargs, task_name), [str(worker.name) for worker in workers])
+        return [None] * len(workers)
+
+    def unblock_worker_for_task_many(self, workers: Sequence[Worker], task_name: str) -> list[Exception | None]:
+        """Take the participants out of the task's own block list in one call."""
+        self.block_lists.remove(task_block_group_name(self.pargs, task_name), [str(worker.name) for worker in workers])
         return [None] * len(workers)
 
     # -- qualifications -------------------------------------------------------------------------------------------

@@ -88,7 +88,16 @@ class ProlificProvider(ProlificLinksMixin, ProlificBulkReviewMixin, CrowdProvide
     )
     call_timeout_seconds: ClassVar[float] = 60.0
     calls_for_many: ClassVar[frozenset[str]] = frozenset(
-        {"approve_work", "pay_bonus", "block_worker", "unblock_worker", "grant_qualification", "revoke_qualification"}
+        {
+            "approve_work",
+            "pay_bonus",
+            "block_worker",
+            "unblock_worker",
+            "block_worker_for_task",
+            "unblock_worker_for_task",
+            "grant_qualification",
+            "revoke_qualification",
+        }
     )
     identifies_workers_locally: ClassVar[bool] = True  # the link and the run's record decide
     sync_interval_seconds: ClassVar[float | None] = 15.0

@@ -24,7 +24,16 @@ from mephisto_core.operations.review import platform_push
 #: rows named in one statement (well within SQLite's limit on bound parameters)
 IDS_PER_STATEMENT = 500
 #: worker changes a provider may make for many workers in one call (`<method>_many`, `CrowdProvider.calls_for_many`)
-TOLD_TOGETHER = frozenset({"block_worker", "unblock_worker", "grant_qualification", "revoke_qualification"})
+TOLD_TOGETHER = frozenset(
+    {
+        "block_worker",
+        "unblock_worker",
+        "block_worker_for_task",
+        "unblock_worker_for_task",
+        "grant_qualification",
+        "revoke_qualification",
+    }
+)
 
 
 @dataclass(frozen=True)
