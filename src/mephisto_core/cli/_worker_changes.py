@@ -39,6 +39,9 @@ def session() -> Iterator[tuple[Database, ReviewActions]]:
         database.close()
 
 
+#: how a command makes its change to one worker it found (`ReviewActions.block_change`, ...)
+ChangeMaker = Callable[["ReviewActions", "Worker"], "WorkerChange"]
+
 workers_from_option = click.option(
     "--workers-from",
     type=click.File("r"),
@@ -71,7 +74,7 @@ class _Asked:
 def change_workers(
     names: Sequence[str],
     provider: str | None,
-    change: Callable[[ReviewActions, Worker], WorkerChange],
+    change: ChangeMaker,
     done: Callable[[str], str],
     *,
     add_unknown: bool,

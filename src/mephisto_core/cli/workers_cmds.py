@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import click
 
-from mephisto_core.cli._worker_changes import change_workers, worker_names, workers_from_option
+from mephisto_core.cli._worker_changes import ChangeMaker, change_workers, worker_names, workers_from_option
 from mephisto_core.cli._worker_changes import session as _session
 
 
@@ -169,25 +169,16 @@ def block(
         from mephisto_core.errors import MephistoError
 
         raise MephistoError("blocking a worker needs a reason")
-    names = worker_names(workers, workers_from)
     if task is None:
-        change_workers(
-            names,
-            provider,
-            lambda actions, found: actions.block_change(found.id, reason),
-            lambda worker: f"Blocked {worker} from every task.",
-            add_unknown=True,
-            as_json=as_json,
-        )
+        change: ChangeMaker = lambda actions, found: actions.block_change(found.id, reason)  # noqa: E731
+        where = "from every task"
     else:
-        change_workers(
-            names,
-            provider,
-            lambda actions, found: actions.block_for_task_change(found.id, task, reason),
-            lambda worker: f"Blocked {worker} from task {task!r}.",
-            add_unknown=True,
-            as_json=as_json,
-        )
+        change = lambda actions, found: actions.block_for_task_change(found.id, task, reason)  # noqa: E731
+        where = f"from task {task!r}"
+    names = worker_names(workers, workers_from)
+    change_workers(
+        names, provider, change, lambda worker: f"Blocked {worker} {where}.", add_unknown=True, as_json=as_json
+    )
 
 
 @workers.command("unblock")
@@ -200,25 +191,16 @@ def unblock(
     workers: tuple[str, ...], workers_from: IO[str] | None, task: str | None, provider: str | None, as_json: bool
 ) -> None:
     """Lift a block (here and at each provider that can)."""
-    names = worker_names(workers, workers_from)
     if task is None:
-        change_workers(
-            names,
-            provider,
-            lambda actions, found: actions.unblock_change(found.id),
-            lambda worker: f"Unblocked {worker}.",
-            add_unknown=False,
-            as_json=as_json,
-        )
+        change: ChangeMaker = lambda actions, found: actions.unblock_change(found.id)  # noqa: E731
+        where = ""
     else:
-        change_workers(
-            names,
-            provider,
-            lambda actions, found: actions.unblock_for_task_change(found.id, task),
-            lambda worker: f"Unblocked {worker} for task {task!r}.",
-            add_unknown=False,
-            as_json=as_json,
-        )
+        change = lambda actions, found: actions.unblock_for_task_change(found.id, task)  # noqa: E731
+        where = f" for task {task!r}"
+    names = worker_names(workers, workers_from)
+    change_workers(
+        names, provider, change, lambda worker: f"Unblocked {worker}{where}.", add_unknown=False, as_json=as_json
+    )
 
 
 @workers.command("list")
