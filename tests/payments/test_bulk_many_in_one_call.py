@@ -317,3 +317,38 @@ def test_grants_of_the_same_value_go_in_one_call_and_other_values_in_another(
     assert [[o.status for o in outcomes] for outcomes in told] == [["done"]] * 5  # type: ignore[union-attr]
     assert sorted(calls) == [(["w0", "w1", "w2"], "trained", 2), (["w3", "w4"], "trained", 1)]
     assert [granted_value(worker_id, "trained") for worker_id in worker_ids] == [2, 2, 2, 1, 1]
+
+
+@pytest.mark.usefixtures("many_in_one_call")
+def test_the_default_calls_for_many_ask_one_by_one_and_refuse_only_their_own(
+    database: Database,
+    mephisto_settings: Settings,
+    make_submitted_run: Callable[..., SubmittedRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mephisto_core.abstractions import CrowdProvider
+
+    # A provider that names its calls in `calls_for_many` without writing the `_many` forms gets the defaults.
+    monkeypatch.setattr(PayTestProvider, "approve_work_many", CrowdProvider.approve_work_many)
+    monkeypatch.setattr(PayTestProvider, "pay_bonus_many", CrowdProvider.pay_bonus_many)
+    submitted = _run(make_submitted_run, "0.50")
+    refused = submitted.units[5]
+    approve = PayTestProvider.approve_work
+
+    def refusing_one(self: PayTestProvider, agent: Agent, feedback: str) -> None:
+        if agent.id == refused.agent_id:
+            raise ProviderError("assignment gone")
+        approve(self, agent, feedback)
+
+    monkeypatch.setattr(PayTestProvider, "approve_work", refusing_one)
+    actions = ReviewActions(database, mephisto_settings)
+    ids = [unit.id for unit in submitted.units]
+
+    errors = actions.decide_all(ids, ReviewKind.APPROVE)
+    paid = actions.bonus_all(ids, "0.25", "clear", client_key="press-3")
+
+    assert [index for index, error in enumerate(errors) if error is not None] == [5]
+    assert "refused to approve work: assignment gone" in str(errors[5])
+    assert paid == [True] * UNITS
+    requests = _requests(mephisto_settings)
+    assert len(requests) == 2 * UNITS - 1 and all(len(keys) == 1 for keys in requests)  # each asked alone

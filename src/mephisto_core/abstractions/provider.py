@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from mephisto_core.abstractions.task_args import QualificationRequirement
     from mephisto_core.data_model import Agent, TaskRun, Unit, Worker
 
+
+R = TypeVar("R")
 
 #: Each provider type's own folder is `<MEPHISTO_DATA_DIR>/providers/<type_name>` (see CrowdProvider.data_dir_under).
 PROVIDERS_FOLDER = "providers"
@@ -172,7 +174,8 @@ class CrowdProvider:
     #: (`block_worker_many` / `unblock_worker_many`), "block_worker_for_task" / "unblock_worker_for_task" (their
     #: `_many`) and "grant_qualification" / "revoke_qualification" (`grant_qualification_many` /
     #: `revoke_qualification_many`). A bulk action then asks for up to 500 in one call instead of one call each (8
-    #: at a time); the others are asked one by one.
+    #: at a time); the others are asked one by one. Each `_many` method's default asks for the items one after the
+    #: other with the single call, so it is right for any provider, and worth naming here only when overridden.
     calls_for_many: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):
@@ -238,7 +241,7 @@ class CrowdProvider:
         `calls_for_many` as "pay_bonus"); per bonus, in order, the platform's id of its payment (or None), or the
         exception that refused it. The same promise per key as `pay_bonus`: asked again after a crash, nothing is
         paid twice. Raising refuses them all (nothing may have been paid then)."""
-        raise NotImplementedError(f"provider {self.type_name} cannot pay many bonuses in one call")
+        return _one_by_one(self.pay_bonus, [(b.worker, b.amount, b.reason, b.unit, b.idempotency_key) for b in bonuses])
 
     def identify_worker(self, params: Mapping[str, str]) -> WorkerIdentity:
         """Tell from a worker link's query parameters who the worker is."""
@@ -321,7 +324,7 @@ class CrowdProvider:
         `calls_for_many` as "approve_work"); per agent, in order, None once the platform approved it, or the
         exception that refused it. Approving again what the platform approved already must count as done (a
         retry after a crash asks again). Raising refuses them all."""
-        raise NotImplementedError(f"provider {self.type_name} cannot approve many units in one call")
+        return _one_by_one(self.approve_work, [(agent, feedback) for agent in agents])
 
     def reject_work(self, agent: Agent, feedback: str) -> None:
         raise NotImplementedError(f"provider {self.type_name} cannot reject work yet")
@@ -349,12 +352,12 @@ class CrowdProvider:
         """`block_worker` for each of `workers` in as few platform calls as the platform allows (named in
         `calls_for_many` as "block_worker"); per worker, in order, None once blocked or the exception that refused
         it. Raising refuses them all."""
-        raise NotImplementedError(f"provider {self.type_name} cannot block many workers in one call")
+        return _one_by_one(self.block_worker, [(worker, reason) for worker in workers])
 
     def unblock_worker_many(self, workers: Sequence[Worker]) -> list[Exception | None]:
         """`unblock_worker` for each of `workers` in as few platform calls as the platform allows (named in
         `calls_for_many` as "unblock_worker"); per worker, in order, None or the exception that refused it."""
-        raise NotImplementedError(f"provider {self.type_name} cannot unblock many workers in one call")
+        return _one_by_one(self.unblock_worker, [(worker,) for worker in workers])
 
     def block_worker_for_task(self, worker: Worker, task_name: str, reason: str) -> None:
         """Keep `worker` away from task `task_name` only, at the platform (e.g. a per-task qualification there).
@@ -373,12 +376,12 @@ class CrowdProvider:
     ) -> list[Exception | None]:
         """`block_worker_for_task` for each of `workers` in as few platform calls as the platform allows (named in
         `calls_for_many` as "block_worker_for_task"); per worker, in order, None or the exception that refused it."""
-        raise NotImplementedError(f"provider {self.type_name} cannot block many workers from a task in one call")
+        return _one_by_one(self.block_worker_for_task, [(worker, task_name, reason) for worker in workers])
 
     def unblock_worker_for_task_many(self, workers: Sequence[Worker], task_name: str) -> list[Exception | None]:
         """`unblock_worker_for_task` for each of `workers` in as few platform calls as the platform allows (named
         in `calls_for_many` as "unblock_worker_for_task"); per worker, in order, None or its refusal."""
-        raise NotImplementedError(f"provider {self.type_name} cannot unblock many workers from a task in one call")
+        return _one_by_one(self.unblock_worker_for_task, [(worker, task_name) for worker in workers])
 
     def grant_qualification(self, worker: Worker, name: str, value: int) -> None:
         """Grant (or re-grant with a new value) qualification `name` to `worker` at the platform.
@@ -397,12 +400,12 @@ class CrowdProvider:
     def grant_qualification_many(self, workers: Sequence[Worker], name: str, value: int) -> list[Exception | None]:
         """`grant_qualification` for each of `workers` in as few platform calls as the platform allows (named in
         `calls_for_many` as "grant_qualification"); per worker, in order, None or the exception that refused it."""
-        raise NotImplementedError(f"provider {self.type_name} cannot grant to many workers in one call")
+        return _one_by_one(self.grant_qualification, [(worker, name, value) for worker in workers])
 
     def revoke_qualification_many(self, workers: Sequence[Worker], name: str) -> list[Exception | None]:
         """`revoke_qualification` for each of `workers` in as few platform calls as the platform allows (named in
         `calls_for_many` as "revoke_qualification"); per worker, in order, None or the exception that refused it."""
-        raise NotImplementedError(f"provider {self.type_name} cannot revoke from many workers in one call")
+        return _one_by_one(self.revoke_qualification, [(worker, name) for worker in workers])
 
     def platform_requirements(self, requirements: Sequence[QualificationRequirement]) -> RequirementMapping:
         """Map a task's qualification requirements to what the platform enforces itself.
@@ -414,3 +417,15 @@ class CrowdProvider:
         """
         reason = f"provider {self.type_name} has no platform-side requirements"
         return RequirementMapping(local_only={req.name: reason for req in requirements})
+
+
+def _one_by_one(call: Callable[..., R], arguments: Sequence[tuple[Any, ...]]) -> list[R | Exception]:
+    """`call(*args)` for each of `arguments`, one after the other; per call its answer or the exception that
+    refused it (the default of every `CrowdProvider.<call>_many`)."""
+    answers: list[R | Exception] = []
+    for args in arguments:
+        try:
+            answers.append(call(*args))
+        except Exception as exc:
+            answers.append(exc)
+    return answers
