@@ -152,3 +152,28 @@ def test_many_workers_blocked_granted_revoked_and_unblocked_at_once(run_cli, mep
         db.close()
     nobody = run_cli("workers", "block", "--reason", "x")
     assert nobody.exit_code == 2 and "name the workers: WORKER ... or --workers-from FILE" in nobody.output
+
+
+def test_many_known_workers_are_looked_up_together(run_cli, mephisto_settings, monkeypatch):
+    import peewee as pw
+
+    _seed(mephisto_settings)
+    db = _db(mephisto_settings)
+    try:
+        with db.write():
+            for index in range(40):
+                Worker.create(provider_type="mock", name=f"w{index:02d}")
+    finally:
+        db.close()
+    statements: list[str] = []
+    execute_sql = pw.Database.execute_sql
+
+    def counted(self, sql, *args, **kwargs):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return execute_sql(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(pw.Database, "execute_sql", counted)
+    blocked = run_cli("workers", "block", *[f"w{index:02d}" for index in range(40)], "--reason", "spam")
+    assert blocked.exit_code == 0, blocked.output
+    by_name = [sql for sql in statements if 'FROM "worker"' in sql and ('"name" IN' in sql or '"name" =' in sql)]
+    assert len(by_name) == 1, by_name  # one statement for the 40 names, not one each (41 before)

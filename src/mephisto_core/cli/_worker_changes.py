@@ -114,15 +114,32 @@ def change_workers(
         sys.exit(1)
 
 
+#: worker names looked up in one statement (well within SQLite's limit on bound parameters)
+NAMES_PER_READ = 500
+
+
 def _found(database: Database, names: Sequence[str], provider: str | None, add_unknown: bool) -> list[_Asked]:
+    """The named workers, read together; a name that is not exactly one known worker (unknown, to be added, or
+    known to several providers) goes through `find_or_add_worker` / `find_worker`, which add it or say why not."""
+    from mephisto_core.data_model import Worker
     from mephisto_core.data_model.qualifications import find_or_add_worker, find_worker
     from mephisto_core.errors import MephistoError
 
     asked = [_Asked(name) for name in names]
+    by_name: dict[str, list[Worker]] = {}
+    for start in range(0, len(names), NAMES_PER_READ):
+        query = Worker.select().where(Worker.name.in_(list(names[start : start + NAMES_PER_READ])))
+        if provider is not None:
+            query = query.where(Worker.provider_type == provider)
+        for worker in query:
+            by_name.setdefault(str(worker.name), []).append(worker)
     with database.write():
         for one in asked:
+            known = by_name.get(one.name, [])
             try:
-                if add_unknown:
+                if len(known) == 1:
+                    one.worker = known[0]
+                elif add_unknown:
                     one.worker, one.created = find_or_add_worker(one.name, provider)
                 else:
                     one.worker = find_worker(one.name, provider)
