@@ -239,9 +239,22 @@ def test_a_script_approves_and_bonuses_a_prolific_run_in_bulk(
     assert fake.requests_to("POST", "submissions/*/transition/") == []
 
     args = ("review", "bonus", "--task", task, "--amount", "0.40", "--reason", "careful work", "--yes")
-    for _ in range(2):  # a script run twice pays once
-        paid = mephisto(*args, env=cli_env)
-        assert paid.returncode == 0 and "bonus of 0.40: 4 done, 0 refused." in paid.stderr, paid.stderr
+    # A script started twice at once pays once: the two processes would each read no record of the bonuses and set
+    # up a bulk bonus of their own (Prolific pays both), but one waits for the other's lock on the data folder's
+    # bonuses, then finds them paid. Prolific slowed down so that the two overlap.
+    fake.set_latency(0.3)
+    both = [
+        subprocess.Popen(
+            mephisto_command(*args), env=cli_env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for _ in "ab"
+    ]
+    for process in both:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0 and "bonus of 0.40: 4 done, 0 refused." in err, err
+    fake.set_latency(0)
+    paid = mephisto(*args, env=cli_env)  # and once more, after them
+    assert paid.returncode == 0 and "bonus of 0.40: 4 done, 0 refused." in paid.stderr, paid.stderr
     assert sorted(b["amount"] for b in fake.bonuses_paid()) == [40] * 4
     assert len(fake.requests_to("POST", "bulk-bonus-payments/*/pay/")) == 1
     assert [m["body"] for m in fake.messages()] == ["Bonus of 0.40: careful work"] * 4

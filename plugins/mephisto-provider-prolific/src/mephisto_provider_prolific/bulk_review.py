@@ -170,7 +170,8 @@ class ProlificBulkReviewMixin(ProlificReviewMixin):
         way. Per bonus, the bulk bonus's id or the exception that refused it."""
         claimed = UNDER_WAY.claim([order.idempotency_key for order in bonuses])
         try:
-            return self._pay_claimed_bonuses(bonuses, claimed)
+            with self.store.bonus_lock.held():
+                return self._pay_claimed_bonuses(bonuses, claimed)
         finally:
             UNDER_WAY.release(claimed)
 

@@ -107,14 +107,15 @@ class ProlificReviewMixin:
         if not UNDER_WAY.claim([idempotency_key]):
             raise ProviderError(under_way_message(idempotency_key))
         try:
-            return self.pay_claimed_bonus(worker, amount, reason, unit, idempotency_key)
+            with self.store.bonus_lock.held():
+                return self.pay_claimed_bonus(worker, amount, reason, unit, idempotency_key)
         finally:
             UNDER_WAY.release([idempotency_key])
 
     def pay_claimed_bonus(
         self, worker: Worker, amount: Decimal, reason: str, unit: Unit | None, idempotency_key: str
     ) -> str | None:
-        """`pay_bonus` of a key this thread claimed (`UNDER_WAY`)."""
+        """`pay_bonus` of a key this thread claimed (`UNDER_WAY`), the folder's bonus lock held."""
         amount_text = bonus_text(amount)
         record = self.store.bonus(idempotency_key)
         if record is None:

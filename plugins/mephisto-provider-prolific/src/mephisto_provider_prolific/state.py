@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mephisto_core.errors import ProviderError
 from mephisto_provider_prolific.bonus_journal import BonusJournal, BonusRecord
+from mephisto_provider_prolific.bonus_lock import bonus_folder_lock
 
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -92,6 +93,8 @@ class StateStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.bonuses = BonusJournal(self.data_dir)
+        #: held while bonuses are paid: by one process at a time (bonus_lock.py)
+        self.bonus_lock = bonus_folder_lock(self.data_dir)
 
     def run_path(self, run_id: int) -> Path:
         return self.data_dir / "runs" / f"{run_id}.json"
