@@ -112,3 +112,29 @@ def test_postgresql_sends_begin_and_savepoints_with_the_jobs_statements(
     assert sent[3] == 'ROLLBACK TO SAVEPOINT "job3"'
     assert sent[4].startswith('RELEASE SAVEPOINT "job3"; SAVEPOINT "job4"; INSERT')
     assert sent[5] == "COMMIT"
+
+
+def test_postgresql_sends_nothing_for_a_batch_whose_jobs_send_no_statement(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.is_sqlite:
+        return  # SQLite's BEGIN and COMMIT cost no round trip
+    from psycopg2.extensions import cursor
+
+    sent: list[str] = []
+
+    class Counting(cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            sent.append(query if isinstance(query, str) else str(query))
+            return super().execute(query, vars)
+
+    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
+    writer = DatabaseWriter(database)
+    results = asyncio.run(run_batch(writer, (no_statement, "x"), (fail_before_any_statement, "y"), (no_statement, "z")))
+    assert results[0] == "x" and results[2] == "z" and isinstance(results[1], ValueError)
+    assert sent == []  # no BEGIN, no savepoint, no COMMIT: the jobs worked in this process's memory only
+    # and the next batch still opens its transaction with its first statement
+    writer = DatabaseWriter(database)
+    assert asyncio.run(run_batch(writer, (add_worker, "later")))[0] > 0
+    assert sent[0].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent
+    assert names() == ["later"]

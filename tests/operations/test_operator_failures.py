@@ -57,7 +57,7 @@ def test_unit_past_its_duration_is_taken_away_and_the_late_submit_refused(
     database, mephisto_settings, task_file, monkeypatch
 ):
     config = load_task_config(task_file(rows=1, assignment_duration_seconds=1))
-    # The agents past their deadline are found beside the writer (side_reads.py), not in its queue.
+    # The agents past their deadline are found beside the writer (side_connection.py), not in its queue.
     found_on: set[str] = set()
     past_deadline = WorkerPool.agents_past_deadline
 
@@ -81,7 +81,52 @@ def test_unit_past_its_duration_is_taken_away_and_the_late_submit_refused(
         await asyncio.wait_for(run, 10)
 
     asyncio.run(scenario())
-    assert found_on == {"mephisto-side-reads"}
+    assert found_on == {"mephisto-side-connection"}
+
+
+def test_the_ticks_beat_offer_and_count_go_beside_the_writer_on_postgresql(
+    database, mephisto_settings, task_file, monkeypatch
+):
+    """On PostgreSQL the tick's round trips do not hold up the hellos and submissions queued on the writer (at
+    11 ms from the database they made the run's longest pauses); on SQLite, one writer at a time, they stay on it."""
+    from mephisto_core.operations.run import run_setup
+    from mephisto_core.operations.run.launcher import TaskLauncher
+
+    monkeypatch.setattr(run_setup, "HEARTBEAT_SECONDS", 0.1)  # a beat at each tick
+    threads: dict[str, set[str]] = {"beat": set(), "launch_available": set(), "status_counts": set()}
+
+    def recorded(name: str, fn: Any) -> Any:
+        def call(*args: Any) -> Any:
+            threads[name].add(threading.current_thread().name.rsplit("_", 1)[0])
+            return fn(*args)
+
+        return call
+
+    monkeypatch.setattr(run_setup, "beat", recorded("beat", run_setup.beat))
+    monkeypatch.setattr(TaskLauncher, "launch_available", recorded("launch_available", TaskLauncher.launch_available))
+    monkeypatch.setattr(TaskLauncher, "status_counts", recorded("status_counts", TaskLauncher.status_counts))
+    config = load_task_config(task_file(rows=2))
+
+    async def scenario() -> None:
+        operator = Operator(mephisto_settings, database)
+        run = await started(operator, config)
+        alice = await Page.open(operator.stats.worker_url)
+        got = await alice.request(type="hello", params={"worker_id": "alice"}, token=None)
+        assert got["type"] == "assigned"
+        await asyncio.sleep(1.2)  # a few ticks, each with its beat
+        done = await alice.request(type="submit", submit_key="alice-key-1", outputs={"answer": "a"}, uploads=[])
+        assert done["type"] == "submitted"
+        operator.request_stop()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(scenario())
+    if database.is_sqlite:
+        assert threads == {name: {"mephisto-db-writer"} for name in threads}
+    else:
+        assert threads["beat"] == threads["status_counts"] == {"mephisto-side-connection"}
+        # the first offer, made before the run serves its link, goes through the writer; the ticks' beside it
+        assert threads["launch_available"] == {"mephisto-db-writer", "mephisto-side-connection"}
+    assert Unit.select().where(Unit.status == UnitStatus.COMPLETED).count() == 1
 
 
 def test_page_cannot_submit_for_another_workers_unit_or_with_bad_fields(database, mephisto_settings, task_file):

@@ -1,4 +1,4 @@
-"""Counting a large run's units off the database writer, on the run's side reads (`side_reads.py`).
+"""Counting a large run's units off the database writer, on the run's side connection (`side_connection.py`).
 
 The writer runs every claim and submission one batch after another, so a count there (50 ms at 100,000 units on
 PostgreSQL) holds them all up. Here the count runs beside it. `status_counts.StatusCounts` says when one is due
@@ -14,7 +14,7 @@ import time
 import peewee as pw
 
 from mephisto_core.operations.run.db_writer import DatabaseWriter
-from mephisto_core.operations.run.side_reads import SideReads
+from mephisto_core.operations.run.side_connection import SideConnection
 from mephisto_core.operations.run.status_counts import CountUnits, StatusCounts
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class BackgroundCounts:
     """Refreshes one run's `StatusCounts` off the writer when a count is due; one count at a time."""
 
-    def __init__(self, reads: SideReads, writer: DatabaseWriter, counts: StatusCounts, count: CountUnits) -> None:
+    def __init__(self, reads: SideConnection, writer: DatabaseWriter, counts: StatusCounts, count: CountUnits) -> None:
         self._reads = reads
         self._writer = writer
         self._counts = counts

@@ -54,7 +54,7 @@ from mephisto_core.operations.run.reconcile import reconcile_run
 from mephisto_core.operations.run.run_context import RunContext
 from mephisto_core.operations.run.run_over_notice import tell_router_the_run_is_over
 from mephisto_core.operations.run.sharded_channel import ShardedChannel
-from mephisto_core.operations.run.side_reads import SideReads
+from mephisto_core.operations.run.side_connection import SideConnection
 from mephisto_core.operations.run.uploads import UploadStore
 from mephisto_core.operations.run.worker_pool import WorkerPool
 from mephisto_core.operations.run.worker_rules import RunRules
@@ -136,7 +136,7 @@ class Operator:
         self._stop_event = asyncio.Event()
         self.ready = asyncio.Event()  # set once workers can open the link
         self._background_counts: BackgroundCounts | None = None
-        self._side_reads: SideReads | None = None
+        self._side: SideConnection | None = None
         self.ctx: RunContext | None = None
         self.io: ClientIOHandler | None = None
         self.worker_pool: WorkerPool | None = None
@@ -238,7 +238,7 @@ class Operator:
             selection.resumed,
         )
         launcher = outcome.launcher = TaskLauncher(ctx)
-        self._start_side_reads(stack, launcher)
+        self._start_side_connection(stack, launcher)
         publisher = outcome.publisher = Publisher(
             ctx, self.writer, calls, launcher.expire_unclaimed, launcher.units_offered
         )
@@ -326,7 +326,7 @@ class Operator:
             ctx.accepting = False
         self.stats.task_name, self.stats.run_id, self.stats.resumed = config.task.name, run_id, True
         launcher = TaskLauncher(ctx)  # counts units only: creating and offering them is the owner's
-        self._start_side_reads(stack, launcher)
+        self._start_side_connection(stack, launcher)
         pool = WorkerPool(ctx, UploadStore(self.settings.data_dir))
         pool.queries.held_by = self.owner
         self.worker_pool = pool
@@ -386,7 +386,7 @@ class Operator:
                 if now - last_beat >= operator_leases.LEASE_BEAT_SECONDS:
                     await self._beat_lease(ctx)
                     last_beat = now
-                    owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
+                    owner, age, completed = await self._tick_read(operator_lease.run_owner_state, ctx.run.id)
                     # A completed run ends below, once this process's pages have had their last answers.
                     if not completed and owner is None and not self._stop_level:  # the owner stopped it early
                         log.warning("the run's owner stopped run %d: this --join process stops too", ctx.run.id)
@@ -405,7 +405,7 @@ class Operator:
                 if self.stats.count(*INCOMPLETE_UNIT_STATUSES) == 0:
                     # Over when the owner says so (it may still be creating units), or when nobody is left to
                     # create more (the owner died).
-                    owner, age, completed = await self.writer.call(operator_lease.run_owner_state, ctx.run.id)
+                    owner, age, completed = await self._tick_read(operator_lease.run_owner_state, ctx.run.id)
                     over = completed or owner is None or age is None or age >= run_setup.OWNER_TIMEOUT_SECONDS
                     if over and not await self._waiting_for_late_answers(io, state, now):
                         return True
@@ -441,7 +441,7 @@ class Operator:
 
     async def _beat_lease(self, ctx: RunContext) -> None:
         """Beat this process's operator lease and return what a dead process of the run held (offered again)."""
-        _, returned = await self.writer.call(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
+        _, returned = await self._tick_write(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
         if returned:
             ctx.offers += 1
 
@@ -451,7 +451,7 @@ class Operator:
         # connected here), the owner also those no live process holds; a single SQLite process all of them.
         holder = self.owner if self._leases else None
         # Found beside the writer: `release_agent` times an agent out only if it is still in task.
-        find = self.writer.call if self._side_reads is None else self._side_reads.read
+        find = self.writer.call if self._side is None else self._side.read
         for agent_id in await find(pool.agents_past_deadline, holder, self.join):
             if await self.writer.call(pool.release_agent, agent_id, AgentStatus.TIMED_OUT):
                 io.push_status((False, agent_id), AgentStatus.TIMED_OUT.value)
@@ -685,14 +685,14 @@ class Operator:
             return False
         now = time.monotonic()
         if now - state.last_beat >= run_setup.HEARTBEAT_SECONDS:
-            await self.writer.call(run_setup.beat, ctx.run.id, self.owner)
+            await self._tick_write(run_setup.beat, ctx.run.id, self.owner)
             if self._leases:
                 await self._beat_lease(ctx)
             state.last_beat = now
         await self._release_absent(pool, io, now, ctx.config.task.disconnect_grace_seconds)
         await self._time_out_overdue(pool, io)
         if not state.graceful_started:
-            await self.writer.call(launcher.launch_available)
+            await self._tick_write(launcher.launch_available)
             publisher.kick()
         await self._refresh(launcher, io)
         if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
@@ -753,18 +753,39 @@ class Operator:
                 await self.writer.call(pool.release_agent, agent_id, AgentStatus.DISCONNECTED)
             io.forget_agent(agent)  # only once released: a failed release is tried again next tick
 
-    def _start_side_reads(self, stack: contextlib.AsyncExitStack, launcher: TaskLauncher) -> None:
-        """The run's side reads (`side_reads.py`), on which a large run's units are counted off the writer
-        (`background_count.py`, started at each tick) and the agents past their deadline are found."""
-        self._side_reads = SideReads(self.database)
-        stack.push_async_callback(self._side_reads.close)
-        self._background_counts = BackgroundCounts(
-            self._side_reads, self.writer, launcher.counts, launcher.count_by_status
-        )
+    def _start_side_connection(self, stack: contextlib.AsyncExitStack, launcher: TaskLauncher) -> None:
+        """The run's side connection (`side_connection.py`), on which a large run's units are counted off the
+        writer (`background_count.py`, started at each tick), the agents past their deadline are found and, on
+        PostgreSQL, the tick's beat, offer of waiting units and count are made."""
+        side = self._side = SideConnection(self.database)
+        stack.push_async_callback(self._close_side, side)
+        self._background_counts = BackgroundCounts(self._side, self.writer, launcher.counts, launcher.count_by_status)
         stack.push_async_callback(self._background_counts.close)
 
+    async def _close_side(self, side: SideConnection) -> None:
+        """Close the side connection; what the run does after goes through the writer again."""
+        if self._side is side:
+            self._side = None
+        await side.close()
+
+    async def _tick_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write of the tick's own: beside the writer on PostgreSQL (`side_connection.py`), where on the writer
+        its round trips held up every hello and submission queued behind it (the longest pauses of a run served
+        from a database 11 ms away); on the writer on SQLite."""
+        if self._side is not None and self._side.writes:
+            return await self._side.write(fn, *args)
+        return await self.writer.call(fn, *args)
+
+    async def _tick_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read of the tick's own: beside the writer on PostgreSQL, as its writes are (`_tick_write`)."""
+        if self._side is not None and self._side.writes:
+            return await self._side.read(fn, *args)
+        return await self.writer.call(fn, *args)
+
     async def _refresh(self, launcher: TaskLauncher, io: ClientIOHandler) -> None:
-        self.stats.counts = await self.writer.call(launcher.status_counts)
+        # What the count decides holds on what is committed, as read beside the writer: no unit comes back to an
+        # unfinished status once finished, and the data's units are all committed before the feeder is done.
+        self.stats.counts = await self._tick_read(launcher.status_counts)
         if self._background_counts is not None:
             self._background_counts.kick()
         self.stats.refusals = dict(io.refusals)

@@ -17,6 +17,7 @@ back). Only the numbers shown (the launch panel, the metrics) may be older, and 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -44,7 +45,8 @@ class StatusCounts:
     """Units per status for one run: the last count, plus the units created since, while it may stand in.
 
     `count` counts the run's units by status; `present` names those of the given statuses that have a unit.
-    Both run on the writer's thread, as all methods do but `background_due`.
+    Thread-safe: units are created on the writer's thread, and on PostgreSQL offered and counted beside it
+    (`side_connection.py`); one method runs at a time, but `background_due`, which reads without the lock.
     """
 
     def __init__(self, count: CountUnits, present: StatusesPresent) -> None:
@@ -56,23 +58,27 @@ class StatusCounts:
         self._since: Counter[str] = Counter()  # what this process created and moved after that count
         self._generation = 0  # moves with each change to `_since`: a count made meanwhile may have missed it
         self._creating = False  # units were created since the last count
+        self._lock = threading.RLock()
 
     def created(self, status: str, units: int) -> None:
         """`units` were just created in `status`: added to the last count until the next one."""
-        self.moved(None, status, units)
-        self._creating = True
+        with self._lock:
+            self.moved(None, status, units)
+            self._creating = True
 
     def moved(self, source: str | None, target: str, units: int) -> None:
         """This process moved `units` from `source` to `target` (None: created): carried into the last count."""
-        if source is not None:
-            self._since[source] -= units
-        self._since[target] += units
-        self._generation += 1
+        with self._lock:
+            if source is not None:
+                self._since[source] -= units
+            self._since[target] += units
+            self._generation += 1
 
     def forget(self) -> None:
         """Units moved in a way not told here (a stop, the Publisher's offers): the next `get` counts afresh."""
-        self._counted = None
-        self._generation += 1
+        with self._lock:
+            self._counted = None
+            self._generation += 1
 
     def generation(self) -> int:
         """Where this process's moves stand: taken before a count off the writer begins, for `install`."""
@@ -91,29 +97,40 @@ class StatusCounts:
     def install(self, counts: dict[str, int], cost: float, generation: int) -> bool:
         """Take a count made off the writer, whose snapshot began after `generation()` returned `generation`;
         refused (False) when this process moved units since, which the count may or may not hold."""
-        if generation != self._generation:
-            return False
-        self._counted, self._counted_at, self._cost = counts, time.monotonic(), cost
-        self._since.clear()
-        self._creating = False
-        return True
+        with self._lock:
+            if generation != self._generation:
+                return False
+            self._counted, self._counted_at, self._cost = counts, time.monotonic(), cost
+            self._since.clear()
+            self._creating = False
+            return True
 
     def get(self, fresh: bool = False) -> dict[str, int]:
-        """Units per status (statuses without units left out); `fresh` always counts."""
-        now = time.monotonic()
-        if not fresh and self._counted is not None and now - self._counted_at < self._stands_for():
-            estimate = Counter(self._counted)
-            estimate.update(self._since)
+        """Units per status (statuses without units left out); `fresh` always counts.
+
+        The database is read without the lock held, so that a thread creating units is not kept waiting for the
+        read; a move made meanwhile (the generation moved) keeps the count from standing in for the next ones."""
+        with self._lock:
+            estimate = None
+            if not fresh and self._counted is not None and time.monotonic() - self._counted_at < self._stands_for():
+                estimate = Counter(self._counted)
+                estimate.update(self._since)
+            generation = self._generation
+        if estimate is not None:
             present = self._present(DECIDING)
             if all((estimate[status] > 0) == (status in present) for status in DECIDING):
                 return {status: count for status, count in estimate.items() if count > 0}
         start = time.monotonic()
         counts = self._count()
-        self._counted_at = time.monotonic()
-        self._cost = self._counted_at - start
-        self._counted = counts
-        self._since.clear()
-        self._creating = False
+        with self._lock:
+            if generation == self._generation:
+                self._counted_at = time.monotonic()
+                self._cost = self._counted_at - start
+                self._counted = counts
+                self._since.clear()
+                self._creating = False
+            else:  # units moved while counting, which the count may or may not hold
+                self._counted = None
         return counts
 
     def _stands_for(self) -> float:
