@@ -478,6 +478,11 @@ def _make_deferring_cursor(base: type | None = None) -> type:
                 if deferred.defer_begin and query == "BEGIN":
                     deferred.defer_begin, deferred.begin = False, True
                     return None
+                if deferred.begin and query in ("COMMIT", "ROLLBACK"):
+                    # The batch sent no statement (its jobs only read what this process holds in memory): the
+                    # server has no transaction to end, and the round trip is saved.
+                    deferred.clear()
+                    return None
                 if deferred.begin or deferred.savepoint:
                     prefix = deferred.take()
                     if isinstance(query, str):
