@@ -111,6 +111,49 @@ def test_workers_met_for_the_first_time_are_found_or_created_once(database, make
 
 
 @pytest.mark.usefixtures("many_at_once")
+def test_first_hellos_find_or_add_their_workers_in_the_claims_own_round_trip_on_postgresql(
+    database, make_pool, monkeypatch
+):
+    """At 11 ms from the database, a batch of new workers' first hellos took two round trips (their workers found
+    or added, then the claim): on PostgreSQL the claim does both. A worker found there keeps every check of the
+    claim (erin holds nothing, ivan is blocked); one added there holds nothing to check."""
+    pool = make_pool(rows=10)
+    submitted_once(database, pool, "erin", "erin-1")  # in the database; a second process has never met her
+    blocked = submitted_once(database, pool, "ivan", "ivan-1")
+    call(database, grant_qualification, Worker.get(Worker.name == "ivan"), BLOCK_QUALIFICATION, 1)
+    other = make_pool(rows=10)
+    for warm in (("warm1", "warm2"), ("warm3", "warm4")):  # its statements prepared, and prepared again once
+        assert all(
+            isinstance(result[0], Assigned) for result in call(database, HelloGroup(other).run_together, hellos(*warm))
+        )
+    sent: list[str] = []
+    execute_sql = database.db.execute_sql
+
+    def recording(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(database.db, "execute_sql", recording)
+    results = call(database, HelloGroup(other).run_together, hellos("erin", "frank", "gina", "ivan"))
+    monkeypatch.undo()
+    erin, frank, gina = (results[i][0] for i in range(3))
+    assert all(isinstance(answer, Assigned) for answer in (erin, frank, gina)), results
+    assert results[3] is None  # blocked: left to the usual way, which says so
+    if not database.is_sqlite:  # workers found and added, and the claim, in one round trip
+        assert [sql for sql in sent if sql.startswith("EXECUTE mephisto_replanned")] == sent[:1], sent
+        assert not [sql for sql in sent[1:] if '"worker"' in sql], sent
+    workers = {w.name: w.id for w in Worker.select()}
+    assert sorted(workers) == ["erin", "frank", "gina", "ivan", "warm1", "warm2", "warm3", "warm4"]  # none twice
+    for name, answer in (("erin", erin), ("frank", frank), ("gina", gina)):
+        assert Agent.get_by_id(answer.agent_id).worker_id == workers[name] == other.known_worker_id(name)
+        assert Unit.get_by_id(answer.unit_id).worker_id == workers[name]
+    assert Agent.select().where(Agent.worker == workers["ivan"]).count() == 1  # the unit before the block only
+    refused = call(database, HelloGroup(other).run_one, *hellos("ivan")[0])
+    assert isinstance(refused, Refused) and refused.reason == Refusal.BLOCKED
+    assert blocked.unit_id not in {erin.unit_id, frank.unit_id, gina.unit_id}
+
+
+@pytest.mark.usefixtures("many_at_once")
 def test_fewer_units_than_hellos_and_a_worker_never_gets_a_second_unit_of_an_assignment(database, make_pool):
     pool = make_pool(rows=3, units_per_assignment=2)  # units A0 A1 B0 B1 C0 C1, claimed oldest first
     alice = submitted_once(database, pool, "alice", "a-1")  # A0

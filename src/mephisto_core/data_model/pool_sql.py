@@ -64,6 +64,8 @@ class ClaimedUnit:
     agent_id: int
     unit_index: int
     inputs: Any
+    #: the worker's id, when the claim itself found or added the worker (PostgreSQL's claim of many)
+    worker_id: int | None = None
 
 
 @dataclass(frozen=True)

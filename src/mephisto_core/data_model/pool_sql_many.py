@@ -36,7 +36,9 @@ from mephisto_core.data_model.replanned import Replanned
 from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
 from mephisto_core.errors import DatabaseError
 
-Hello = tuple[str, int, str | None, str]  # worker name, the id it had when last seen, provider's agent id, token
+#: worker name, the id it had when last seen (PostgreSQL: None for a worker this process has not met, whom the claim
+#: finds or adds itself), provider's agent id, token
+Hello = tuple[str, int | None, str | None, str]
 Submission = tuple[int, int, Any, str]  # agent id, unit id, outputs, submit key
 
 
@@ -184,7 +186,7 @@ def claim_and_complete_many(
     params = [*_claim_params(queries, provider_type, hellos, now, checked), *_complete_params(submissions, now)]
     rows = _replanned(queries.statements(), "claim_complete").execute(params).fetchall()
     # A completion's row has no hello position (NULL), and whether the unit moved where a claim has its index.
-    moved = {int(agent_id): bool(unit_moved) for k, agent_id, _, unit_moved, _ in rows if k is None}
+    moved = {int(agent_id): bool(unit_moved) for k, agent_id, _, unit_moved, _, _ in rows if k is None}
     return _claimed([row for row in rows if row[0] is not None]), moved
 
 
@@ -200,16 +202,17 @@ def _claim_params(
     """PostgreSQL's claim's parameters."""
     run = queries.run_id
     params: list[Any] = [list(range(len(hellos))), *_columns(hellos, 4)]
+    params += (provider_type, now, provider_type, provider_type)  # the workers met here (_MET_HERE)
     params += (provider_type, _IN_TASK, run, *_checked_names(queries, checked), run, _LAUNCHED)
     params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
     return params
 
 
 def _claimed(rows: Sequence[Sequence[Any]]) -> dict[int, ClaimedUnit]:
-    """PostgreSQL's claim's rows as hello position -> its claimed unit."""
+    """PostgreSQL's claim's rows as hello position -> its claimed unit (with its worker's id)."""
     return {
-        int(k): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs))
-        for k, unit_id, agent_id, unit_index, inputs in rows
+        int(k): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs), int(worker_id))
+        for k, unit_id, agent_id, unit_index, inputs, worker_id in rows
     }
 
 
@@ -269,9 +272,11 @@ def _built(statements: _Statements) -> dict[str, str]:
     return statements.many
 
 
-def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
+def _standing_ok(p: str, names: str, carried: str = "", fence: str = "", fresh: bool = False) -> str:
     """The `ok` table: the hellos (`req`) whose worker holds no agent of the run and no qualification it checks,
-    numbered in order, with the `carried` columns of `req` (e.g. ', r."token"').
+    numbered in order, with the `carried` columns of `req` (e.g. ', r."token"'). With `fresh`, `req` says which
+    workers the statement itself added (`_MET_HERE`): they hold nothing yet, and the checks, which see the tables
+    as the statement found them, would not find them.
 
     Each check is a subquery on the hello's worker id, so that the hellos drive the plan: joined to `worker`,
     PostgreSQL scanned every worker of the provider and their agents before it met the hellos. PostgreSQL turns
@@ -289,23 +294,41 @@ def _standing_ok(p: str, names: str, carried: str = "", fence: str = "") -> str:
         f'SELECT 1 FROM "agent" a WHERE a."worker_id" = r."wid" AND a."status" = {p} AND +a."task_run_id" = {p}{fence}'
     )
     same = f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"{fence}'
+    checks = f"EXISTS ({same}) AND NOT EXISTS ({held}) AND NOT EXISTS ({granted})"
+    if fresh:
+        checks = f'r."wid" IS NOT NULL AND (r."fresh" OR ({checks}))'
     return (
-        f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r '
-        f"WHERE EXISTS ({same}) AND NOT EXISTS ({held}) AND NOT EXISTS ({granted}))"
+        f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r WHERE {checks})'
     )
 
 
 #: ends a PostgreSQL subquery that must stay a lookup per row (PostgreSQL turns an unfenced EXISTS into a join)
 _FENCE = " OFFSET 0"
+#: PostgreSQL's claim: `req` is the batch's `hellos` with each worker's id. A hello without one (a worker this
+#: process has not met) has its worker added (`new_workers`, whose rows the RETURNING gives, `fresh`) or found as
+#: it was, in the claim's round trip rather than one of its own before it. A name another process adds at the
+#: same moment is neither (the INSERT does nothing, the read does not see it): that hello goes the usual way.
+#: Only names not there are offered to the INSERT, so a known worker takes no number from the id sequence.
+_MET_HERE = (
+    'new_workers AS (INSERT INTO "worker" ("provider_type", "name", "created_at") '
+    'SELECT %s, h."name", %s::timestamp FROM hellos h WHERE h."wid" IS NULL AND NOT EXISTS '
+    '(SELECT 1 FROM "worker" w WHERE w."provider_type" = %s AND w."name" = h."name") '
+    'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name"), '
+    'req AS (SELECT h."k", h."name", COALESCE(h."wid", n."id", (SELECT w."id" FROM "worker" w '
+    'WHERE w."provider_type" = %s AND w."name" = h."name")) AS "wid", h."pagent", h."token", '
+    'n."id" IS NOT NULL AS "fresh" FROM hellos h LEFT JOIN new_workers n ON n."name" = h."name")'
+)
 
 
 def _postgres(st: _Statements) -> dict[str, str]:
     p = "%s"
     claim_ctes = (
-        'req ("k", "name", "wid", "pagent", "token") AS (SELECT * FROM unnest(%s::integer[], %s::varchar[], '
+        'hellos ("k", "name", "wid", "pagent", "token") AS (SELECT * FROM unnest(%s::integer[], %s::varchar[], '
         "%s::integer[], %s::varchar[], %s::varchar[])), "
+        + _MET_HERE
+        + ", "
         # ok carries each hello's provider agent id and token along
-        + _standing_ok(p, st.names, carried=', r."pagent", r."token"', fence=_FENCE)
+        + _standing_ok(p, st.names, carried=', r."pagent", r."token"', fence=_FENCE, fresh=True)
         + ", "
         # as many launched units as hellos that may claim, oldest first, skipping those other processes hold
         'picked AS (SELECT c."id", c."assignment_id" FROM "unit" c '
@@ -337,7 +360,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
         "%s::timestamp, %s::timestamp, %s::timestamp, %s::varchar FROM c)"
     )
     claimed = (
-        'SELECT c."k", c."id", c."agent_id", c."unit_index", s."inputs" FROM c '
+        'SELECT c."k", c."id", c."agent_id", c."unit_index", s."inputs", c."wid" FROM c '
         'JOIN "assignment" s ON s."id" = c."assignment_id"'
     )
     complete_ctes = (
@@ -360,7 +383,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
         "complete": f'WITH {complete_ctes} SELECT a."id", {moved} FROM a',
         # both in one statement (claim_and_complete_many): a completion's row has a NULL hello position
         "claim_complete": f"WITH {claim_ctes}, {complete_ctes} {claimed} "
-        f'UNION ALL SELECT NULL, a."id", NULL, ({moved})::integer, NULL FROM a',
+        f'UNION ALL SELECT NULL, a."id", NULL, ({moved})::integer, NULL, NULL FROM a',
         **_workers("%s"),
     }
 

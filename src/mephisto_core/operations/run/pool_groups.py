@@ -83,12 +83,21 @@ class HelloGroup(_PoolGroup):
         plan = _Claims(len(jobs), provider_type, now)
         if not plain:
             return plan
-        ids, plan.new_ids = _worker_ids(pool, plain, now)
-        claiming, plan.checked = _judged_here(pool, ids)
+        plan.checked = _checked_here(pool)
         limit = pool.ctx.config.task.maximum_units_per_worker
-        if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
-            done = pool.units_done(list(claiming.values()))
-            claiming = {name: worker_id for name, worker_id in claiming.items() if done.get(worker_id, 0) < limit}
+        # With nothing to judge here, PostgreSQL's claim finds or adds the workers this process has not met itself:
+        # a batch of first hellos takes one round trip instead of two (their workers, then the claim).
+        in_claim = not plan.checked and not limit and pool.queries.statements().postgres
+        ids, plan.new_ids = _worker_ids(pool, plain, now, find_new=not in_claim)
+        claiming: dict[str, int | None]
+        if in_claim:  # None: a worker the claim finds or adds
+            claiming = {name: ids.get(name) for name in plain}
+        else:
+            judged = _judged_here(pool, ids, plan.checked)
+            if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
+                done = pool.units_done(list(judged.values()))
+                judged = {name: worker_id for name, worker_id in judged.items() if done.get(worker_id, 0) < limit}
+            claiming = dict(judged)
         tokens = iter(pool.new_tokens(len(claiming)))
         for name, (position, identity) in plain.items():
             if name in claiming:
@@ -132,6 +141,9 @@ class HelloGroup(_PoolGroup):
                 answer = dataclasses.replace(answer, completion=completion)
             results[plan.positions[i]] = (answer,)
         pool.remember_worker_ids(plan.new_ids)
+        # the workers the claim itself found or added (`in_claim`), for their next hellos
+        met = {plan.hellos[i][0]: unit.worker_id for i, unit in got if plan.hellos[i][1] is None}
+        pool.remember_worker_ids({name: worker_id for name, worker_id in met.items() if worker_id is not None})
         if len(got) < len(plan.hellos) and pool.refusal_may_be_shared():  # else the answer is the usual way's anyway
             pool.nothing_to_offer()
             for position, refused in enumerate(self.refusals(jobs)):
@@ -186,19 +198,25 @@ def _worker_ids(
     return {**ids, **added}, added
 
 
-def _judged_here(pool: WorkerPool, ids: dict[str, int]) -> tuple[dict[str, int], set[str]]:
-    """The workers of `ids` whose grants meet the run's required qualifications and who passed its onboarding
-    test (the others go the usual way: refused, or to the test), and the qualification names judged so, which the
-    shared claim then leaves out of its check. Block and check qualifications stay in the claim's check, even
-    when a requirement names one."""
+def _checked_here(pool: WorkerPool) -> set[str]:
+    """The qualification names a batch's hellos are judged on here (`_judged_here`: the run's required ones and its
+    onboarding test's), which the shared claim then leaves out of its check. Block and check qualifications stay in
+    the claim's check, even when a requirement names one."""
     ctx, task = pool.ctx, pool.ctx.config.task
     own = {BLOCK_QUALIFICATION, ctx.block_qualification, ctx.gold_failed_qualification, ctx.screening_qualification}
     checked = {requirement.name for requirement in task.qualifications} - own
-    onboarding = ctx.blueprint.has_onboarding()
-    if onboarding:
+    if ctx.blueprint.has_onboarding():
         checked.add(ctx.onboarding_qualification)
+    return checked
+
+
+def _judged_here(pool: WorkerPool, ids: dict[str, int], checked: set[str]) -> dict[str, int]:
+    """The workers of `ids` whose grants of the `checked` qualifications meet the run's requirements and who
+    passed its onboarding test (the others go the usual way: refused, or to the test)."""
     if not checked:
-        return ids, checked
+        return ids
+    ctx, task = pool.ctx, pool.ctx.config.task
+    onboarding = ctx.blueprint.has_onboarding()
     grants = pool.grants_of(list(ids.values()), checked)
     claiming = {}
     for name, worker_id in ids.items():
@@ -207,7 +225,7 @@ def _judged_here(pool: WorkerPool, ids: dict[str, int]) -> tuple[dict[str, int],
             continue  # the test to take, or failed
         if unmet_requirement(held, task.qualifications) is None:
             claiming[name] = worker_id
-    return claiming, checked
+    return claiming
 
 
 class SubmitGroup(_PoolGroup):
