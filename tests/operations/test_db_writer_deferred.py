@@ -46,6 +46,21 @@ async def run_batch(writer: DatabaseWriter, *jobs: tuple[Any, ...]) -> list[Any]
         writer.stop()
 
 
+def sent_by_the_writer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the writer's PostgreSQL connection sends from now on, one entry per round trip."""
+    from psycopg2.extensions import cursor
+
+    sent: list[str] = []
+
+    class Counting(cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            sent.append(query if isinstance(query, str) else str(query))
+            return super().execute(query, vars)
+
+    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
+    return sent
+
+
 def names() -> list[str]:
     return sorted(w.name for w in Worker.select())
 
@@ -88,16 +103,7 @@ def test_postgresql_sends_begin_and_savepoints_with_the_jobs_statements(
 ) -> None:
     if database.is_sqlite:
         return  # SQLite's savepoints are statements of their own (no round trips to save); the test above holds
-    from psycopg2.extensions import cursor
-
-    sent: list[str] = []
-
-    class Counting(cursor):  # type: ignore[misc]
-        def execute(self, query: Any, vars: Any = None) -> Any:
-            sent.append(query if isinstance(query, str) else str(query))
-            return super().execute(query, vars)
-
-    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
+    sent = sent_by_the_writer(monkeypatch)
     writer = DatabaseWriter(database)
     results = asyncio.run(
         run_batch(writer, (add_worker, "a"), (no_statement, "q"), (add_worker_twice, "t"), (add_worker, "b"))
@@ -119,16 +125,7 @@ def test_postgresql_sends_nothing_for_a_batch_whose_jobs_send_no_statement(
 ) -> None:
     if database.is_sqlite:
         return  # SQLite's BEGIN and COMMIT cost no round trip
-    from psycopg2.extensions import cursor
-
-    sent: list[str] = []
-
-    class Counting(cursor):  # type: ignore[misc]
-        def execute(self, query: Any, vars: Any = None) -> Any:
-            sent.append(query if isinstance(query, str) else str(query))
-            return super().execute(query, vars)
-
-    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
+    sent = sent_by_the_writer(monkeypatch)
     writer = DatabaseWriter(database)
     results = asyncio.run(run_batch(writer, (no_statement, "x"), (fail_before_any_statement, "y"), (no_statement, "z")))
     assert results[0] == "x" and results[2] == "z" and isinstance(results[1], ValueError)
