@@ -33,13 +33,18 @@ from mephisto_core.data_model.pool_sql import (
     _Statements,
 )
 from mephisto_core.data_model.replanned import Replanned
-from mephisto_core.data_model.statuses import AgentStatus, UnitStatus
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, AgentStatus, UnitStatus
 from mephisto_core.errors import DatabaseError
 
 #: worker name, the id it had when last seen (PostgreSQL: None for a worker this process has not met, whom the claim
 #: finds or adds itself), provider's agent id, token
 Hello = tuple[str, int | None, str | None, str]
 Submission = tuple[int, int, Any, str]  # agent id, unit id, outputs, submit key
+#: the per-worker unit limit PostgreSQL's claim checks itself: (task id, the most units of the task a worker may
+#: hold or have submitted)
+UnitLimit = tuple[int, int]
+#: the units a per-worker limit counts (`WorkerPool.units_done`)
+_LIMITED = [UnitStatus.ASSIGNED.value, *sorted(s.value for s in SUBMITTED_UNIT_STATUSES)]
 
 
 def runs_many(queries: PoolQueries) -> bool:
@@ -53,17 +58,18 @@ def claim_many(
     hellos: Sequence[Hello],
     now: dt.datetime,
     checked: Collection[str] = (),
+    limit: UnitLimit | None = None,
 ) -> dict[int, ClaimedUnit]:
     """A unit for each hello whose standing leaves nothing to decide (no agent held in the run, none of its
     qualifications granted but those in `checked`, which the caller judged itself), oldest units first, none of an
     assignment the worker had a unit of. Returns the position in `hellos` -> its claimed unit, for those that got
-    one. At most one hello per worker: every standing is read before any claim."""
+    one. At most one hello per worker: every standing is read before any claim. PostgreSQL also leaves out the
+    workers at the per-worker unit `limit`; on SQLite the caller does."""
     statements = queries.statements()
     sql = _built(statements)
     if statements.postgres:
-        name = _meeting("claim", hellos)
-        rows = _replanned(statements, name).execute(_claim_params(queries, provider_type, hellos, now, checked))
-        return _claimed(rows.fetchall())
+        claim = _replanned(statements, _meeting("claim", hellos))
+        return _claimed(claim.execute(_claim_params(queries, provider_type, hellos, now, checked, limit)).fetchall())
     run = queries.run_id
     names = _checked_names(queries, checked)
     params: list[Any] = []
@@ -174,6 +180,7 @@ def claim_and_complete_many(
     submissions: Sequence[Submission],
     now: dt.datetime,
     checked: Collection[str] = (),
+    limit: UnitLimit | None = None,
 ) -> tuple[dict[int, ClaimedUnit], dict[int, bool]]:
     """`claim_many` and `complete_many` of one batch: on PostgreSQL in one statement, one round trip instead of
     two (1.00-1.06x units/s at 100 workers on one machine, 4-6 % less operator CPU per unit). Both see the database
@@ -182,9 +189,10 @@ def claim_and_complete_many(
     worker completing a unit in the same statement, still finds that agent in task: it is left to the usual way,
     which runs after and gives the next unit."""
     if not queries.statements().postgres or not hellos or not submissions:
-        claimed = claim_many(queries, provider_type, hellos, now, checked) if hellos else {}
+        claimed = claim_many(queries, provider_type, hellos, now, checked, limit) if hellos else {}
         return claimed, complete_many(queries, submissions, now) if submissions else {}
-    params = [*_claim_params(queries, provider_type, hellos, now, checked), *_complete_params(submissions, now)]
+    claim = _claim_params(queries, provider_type, hellos, now, checked, limit)
+    params = [*claim, *_complete_params(submissions, now)]
     rows = _replanned(queries.statements(), _meeting("claim_complete", hellos)).execute(params).fetchall()
     # A completion's row has no hello position (NULL), and whether the unit moved where a claim has its index.
     moved = {int(agent_id): bool(unit_moved) for k, agent_id, _, unit_moved, _, _ in rows if k is None}
@@ -198,14 +206,21 @@ def _checked_names(queries: PoolQueries, checked: Collection[str]) -> tuple[str 
 
 
 def _claim_params(
-    queries: PoolQueries, provider_type: str, hellos: Sequence[Hello], now: dt.datetime, checked: Collection[str]
+    queries: PoolQueries,
+    provider_type: str,
+    hellos: Sequence[Hello],
+    now: dt.datetime,
+    checked: Collection[str],
+    limit: UnitLimit | None,
 ) -> list[Any]:
     """PostgreSQL's claim's parameters."""
     run = queries.run_id
     params: list[Any] = [list(range(len(hellos))), *_columns(hellos, 4)]
     if _meeting("claim", hellos) != "claim":
         params += (provider_type, now, provider_type, provider_type)  # the workers met here (_MET_HERE)
-    params += (provider_type, _IN_TASK, run, *_checked_names(queries, checked), run, _LAUNCHED)
+    params += (provider_type, _IN_TASK, run, *_checked_names(queries, checked))
+    task_id, most = limit if limit is not None else (None, None)
+    params += (most, task_id, _LIMITED, most, run, _LAUNCHED)
     params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
     return params
 
@@ -280,11 +295,15 @@ def _built(statements: _Statements) -> dict[str, str]:
     return statements.many
 
 
-def _standing_ok(p: str, names: str, carried: str = "", fence: str = "", fresh: bool = False) -> str:
+def _standing_ok(
+    p: str, names: str, carried: str = "", fence: str = "", fresh: bool = False, limited: bool = False
+) -> str:
     """The `ok` table: the hellos (`req`) whose worker holds no agent of the run and no qualification it checks,
     numbered in order, with the `carried` columns of `req` (e.g. ', r."token"'). With `fresh`, `req` says which
     workers the statement itself added (`_MET_HERE`): they hold nothing yet, and the checks, which see the tables
-    as the statement found them, would not find them.
+    as the statement found them, would not find them. With `limited` (PostgreSQL), a worker must also have fewer
+    units of the task than the limit (parameters: the limit or NULL for none, the task id, the statuses counted, the
+    limit again), counted through the unit's (task, worker) index.
 
     Each check is a subquery on the hello's worker id, so that the hellos drive the plan: joined to `worker`,
     PostgreSQL scanned every worker of the provider and their agents before it met the hellos. PostgreSQL turns
@@ -303,6 +322,12 @@ def _standing_ok(p: str, names: str, carried: str = "", fence: str = "", fresh: 
     )
     same = f'SELECT 1 FROM "worker" w WHERE w."id" = r."wid" AND w."provider_type" = {p} AND w."name" = r."name"{fence}'
     checks = f"EXISTS ({same}) AND NOT EXISTS ({held}) AND NOT EXISTS ({granted})"
+    if limited:
+        done = (
+            f'SELECT COUNT(*) FROM "unit" u WHERE u."task_id" = {p} AND u."worker_id" = r."wid" '
+            f'AND u."status" = ANY({p}::varchar[])'
+        )
+        checks += f" AND ({p}::integer IS NULL OR ({done}) < {p})"
     if fresh:
         checks = f'r."wid" IS NOT NULL AND (r."fresh" OR ({checks}))'
     return (
@@ -336,9 +361,11 @@ def _postgres(st: _Statements) -> dict[str, str]:
     )
     # ok carries each hello's provider agent id and token along
     carried = ', r."pagent", r."token"'
-    known = f"req {hellos}, " + _standing_ok(p, st.names, carried=carried, fence=_FENCE)
+    known = f"req {hellos}, " + _standing_ok(p, st.names, carried=carried, fence=_FENCE, limited=True)
     # with workers this process has not met (`_MET_HERE`): the workers found or added in the same round trip
-    met = f"hellos {hellos}, {_MET_HERE}, " + _standing_ok(p, st.names, carried=carried, fence=_FENCE, fresh=True)
+    met = f"hellos {hellos}, {_MET_HERE}, " + _standing_ok(
+        p, st.names, carried=carried, fence=_FENCE, fresh=True, limited=True
+    )
     claim_ctes = (
         "{ok}, "
         # as many launched units as hellos that may claim, oldest first, skipping those other processes hold

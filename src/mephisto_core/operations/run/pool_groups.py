@@ -23,6 +23,7 @@ from mephisto_core.data_model.pool_sql import ClaimedUnit
 from mephisto_core.data_model.pool_sql_many import (
     Hello,
     Submission,
+    UnitLimit,
     claim_and_complete_many,
     claim_many,
     complete_many,
@@ -85,16 +86,20 @@ class HelloGroup(_PoolGroup):
             return plan
         plan.checked = _checked_here(pool)
         limit = pool.ctx.config.task.maximum_units_per_worker
-        # With nothing to judge here, PostgreSQL's claim finds or adds the workers this process has not met itself:
-        # a batch of first hellos takes one round trip instead of two (their workers, then the claim).
-        in_claim = not plan.checked and not limit and pool.queries.statements().postgres
+        postgres = pool.queries.statements().postgres
+        # PostgreSQL's claim leaves out the workers at the per-worker limit itself (on SQLite they are read here),
+        # and, with no grant to judge here, finds or adds the workers this process has not met: a batch of first
+        # hellos takes one round trip instead of two or three (their workers, their units so far, the claim).
+        in_claim = not plan.checked and postgres
+        if limit and postgres:
+            plan.limit = (int(pool.ctx.task.id), limit)
         ids, plan.new_ids = _worker_ids(pool, plain, now, find_new=not in_claim)
         claiming: dict[str, int | None]
         if in_claim:  # None: a worker the claim finds or adds
             claiming = {name: ids.get(name) for name in plain}
         else:
             judged = _judged_here(pool, ids, plan.checked)
-            if limit:  # a worker at the limit is refused the usual way; the others take one unit each, staying within
+            if limit and not postgres:  # one at the limit is refused the usual way; the others take one unit each
                 done = pool.units_done(list(judged.values()))
                 judged = {name: worker_id for name, worker_id in judged.items() if done.get(worker_id, 0) < limit}
             claiming = dict(judged)
@@ -164,10 +169,11 @@ class _Claims:
     hellos: list[Hello] = dataclasses.field(default_factory=list)
     identities: list[WorkerIdentity] = dataclasses.field(default_factory=list)
     new_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # workers met for the first time
+    limit: UnitLimit | None = None  # the per-worker unit limit the claim checks itself (PostgreSQL)
 
-    def claim_args(self) -> tuple[str, list[Hello], dt.datetime, set[str]]:
+    def claim_args(self) -> tuple[str, list[Hello], dt.datetime, set[str], UnitLimit | None]:
         """`claim_many`'s arguments after its queries."""
-        return self.provider_type, self.hellos, self.now, self.checked
+        return self.provider_type, self.hellos, self.now, self.checked, self.limit
 
 
 def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, WorkerIdentity]]:
@@ -333,7 +339,7 @@ class PoolGroup(_PoolGroup):
         if to_claim and to_store:
             assert claims is not None and completions is not None
             claimed, moved = claim_and_complete_many(
-                queries, claims.provider_type, to_claim, to_store, claims.now, claims.checked
+                queries, claims.provider_type, to_claim, to_store, claims.now, claims.checked, claims.limit
             )
         else:
             claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else {}
