@@ -678,12 +678,36 @@ def test_while_the_run_offers_nothing_a_batch_of_hellos_is_refused_together_as_t
 
 
 @pytest.mark.usefixtures("many_at_once")
+def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_way_says(database, make_pool):
+    """At a run's end every worker's next hello is refused: under a per-worker limit, those at it are told so (the
+    usual way checks the limit before it looks for a unit) and the others that the run is over, for the batch
+    together; one by one, each took a standing read and more (seconds of the writer at the end of a run served from
+    a database 11 ms away)."""
+    pool = make_pool(rows=4, maximum_units_per_worker=1)
+    for name in ("alice", "bob", "carol"):
+        submitted_once(database, pool, name, f"{name}-1")  # each at the limit
+    assert isinstance(hello(database, pool, "frank"), Assigned)  # holds the last unit
+    assert hello(database, pool, "dave") == Refused(Refusal.NO_UNITS)
+    assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)  # for those below the limit
+    jobs = hellos("alice", "bob", "erin", "dave")
+    results = call(database, HelloGroup(pool).run_together, jobs)
+    at_limit, none_left = (Refused(Refusal.MAX_UNITS_REACHED),), (Refused(Refusal.NO_UNITS),)
+    assert results == [at_limit, at_limit, none_left, none_left]
+    assert [(call(database, HelloGroup(pool).run_one, *job),) for job in jobs] == results  # the usual way agrees
+    pool.ctx.accepting = False  # stopped: the run is over for everyone, at the limit or not
+    over = (Refused(Refusal.RUN_OVER),)
+    assert call(database, HelloGroup(pool).run_together, hellos("alice", "erin")) == [over, over]
+
+
 def test_hellos_are_not_refused_together_when_the_answer_may_differ_by_worker(database, make_pool):
-    pool = make_pool(rows=2, maximum_units_per_worker=5)
+    pool = make_pool(rows=2, qualifications=[{"name": "vetted", "comparator": "exists"}])
+    with database.write():
+        for name in ("alice", "bob"):
+            grant_qualification(Worker.create(provider_type="crowd_test", name=name), "vetted", 1)
     for name in ("alice", "bob"):
         submitted_once(database, pool, name, f"{name}-1")
-    assert hello(database, pool, "carol") == Refused(Refusal.RUN_OVER)
-    assert pool.refusal_for_all() is None  # a per-worker limit: a worker at it is refused for that instead
+    assert hello(database, pool, "carol").reason == Refusal.NOT_QUALIFIED  # told that before the run is over
+    assert pool.refusal_for_all() is None  # a required qualification: the answer depends on the worker's grants
     assert call(database, HelloGroup(pool).run_together, hellos("alice", "bob")) == [None, None]
 
 

@@ -32,7 +32,7 @@ from mephisto_core.data_model.pool_sql_many import (
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
-from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
+from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refusal, Refused, Submitted
 from mephisto_core.operations.run.worker_rules import unmet_requirement
 
 if TYPE_CHECKING:
@@ -125,9 +125,14 @@ class HelloGroup(_PoolGroup):
         ids, added = _worker_ids(pool, plain, utcnow(), find_new=runs_many(pool.queries))
         pool.remember_worker_ids(added)
         holding = pool.holding_anything(list(ids.values()))
-        for name, worker_id in ids.items():
-            if worker_id not in holding:
-                results[plain[name][0]] = (refusal,)
+        free = {name: worker_id for name, worker_id in ids.items() if worker_id not in holding}
+        # Under a per-worker limit, one at it is told so, as the usual way tells them before it looks for a unit
+        # (a stop's run_over comes first): their units so far read for the batch, not with a standing read each.
+        limit = pool.ctx.config.task.maximum_units_per_worker
+        done = pool.units_done(list(free.values())) if limit and pool.ctx.accepting else {}
+        for name, worker_id in free.items():
+            at_limit = bool(limit) and done.get(worker_id, 0) >= limit
+            results[plain[name][0]] = (Refused(Refusal.MAX_UNITS_REACHED) if at_limit else refusal,)
         return results
 
     def answers(

@@ -251,9 +251,11 @@ class WorkerPool(AgentReleases):
     def refusal_for_all(self) -> Refused | None:
         """The answer the usual way gives now to every hello of a known worker who holds nothing in this run (no
         agent in task, no grant of a qualification the run checks): `run_over` once the run stopped accepting, or
-        the remembered `no_units`/`run_over` while the run offers nothing (`_NoUnitsHint`). None when it may differ
-        by worker (onboarding, gold or screening, required qualifications, a per-worker limit) or units are offered.
-        A batch's such hellos are then refused together (`HelloGroup.refusals`), not with a standing read each."""
+        the remembered `no_units`/`run_over` while the run offers nothing (`_NoUnitsHint`); under a per-worker
+        limit, to those below it (`HelloGroup.refusals` tells those at it so, as the usual way does). None when it
+        may differ by worker otherwise (onboarding, gold or screening, required qualifications) or units are
+        offered. A batch's such hellos are then refused together (`HelloGroup.refusals`), not with a standing read
+        each."""
         if not self.refusal_may_be_shared():
             return None
         if not self.ctx.accepting:
@@ -261,15 +263,11 @@ class WorkerPool(AgentReleases):
         return self._no_units.refusal(self.ctx.offers)
 
     def refusal_may_be_shared(self) -> bool:
-        """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`): the run has
-        no onboarding, gold, screening, required qualifications or per-worker limit."""
+        """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`; a per-worker
+        limit aside): the run has no onboarding, gold, screening or required qualifications."""
         ctx, task = self.ctx, self.ctx.config.task
         return not (
-            task.screening is not None
-            or ctx.rules.gold
-            or task.qualifications
-            or task.maximum_units_per_worker
-            or ctx.blueprint.has_onboarding()
+            task.screening is not None or ctx.rules.gold or task.qualifications or ctx.blueprint.has_onboarding()
         )
 
     def holding_anything(self, worker_ids: Sequence[int]) -> set[int]:
