@@ -678,7 +678,9 @@ def test_while_the_run_offers_nothing_a_batch_of_hellos_is_refused_together_as_t
 
 
 @pytest.mark.usefixtures("many_at_once")
-def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_way_says(database, make_pool):
+def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_way_says(
+    database, make_pool, monkeypatch
+):
     """At a run's end every worker's next hello is refused: under a per-worker limit, those at it are told so (the
     usual way checks the limit before it looks for a unit) and the others that the run is over, for the batch
     together; one by one, each took a standing read and more (seconds of the writer at the end of a run served from
@@ -690,7 +692,16 @@ def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_
     assert hello(database, pool, "dave") == Refused(Refusal.NO_UNITS)
     assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)  # for those below the limit
     jobs = hellos("alice", "bob", "erin", "dave")
+    sent: list[str] = []
+    execute_sql = database.db.execute_sql
+    monkeypatch.setattr(
+        database.db, "execute_sql", lambda sql, *args, **kw: sent.append(sql) or execute_sql(sql, *args, **kw)
+    )
     results = call(database, HelloGroup(pool).run_together, jobs)
+    monkeypatch.undo()
+    # while the run offers nothing, no claim is tried (`hellos_group`), as the usual way tries none: SQLite's first
+    # statement of one reads the hellos' standing, PostgreSQL's takes units SKIP LOCKED
+    assert not [sql for sql in sent if "SKIP LOCKED" in sql or 'req ("k", "name", "wid") AS (VALUES' in sql], sent
     at_limit, none_left = (Refused(Refusal.MAX_UNITS_REACHED),), (Refused(Refusal.NO_UNITS),)
     assert results == [at_limit, at_limit, none_left, none_left]
     assert [(call(database, HelloGroup(pool).run_one, *job),) for job in jobs] == results  # the usual way agrees

@@ -43,8 +43,8 @@ Submission = tuple[int, int, Any, str]  # agent id, unit id, outputs, submit key
 #: the per-worker unit limit PostgreSQL's claim checks itself: (task id, the most units of the task a worker may
 #: hold or have submitted)
 UnitLimit = tuple[int, int]
-#: the units a per-worker limit counts (`WorkerPool.units_done`)
-_LIMITED = [UnitStatus.ASSIGNED.value, *sorted(s.value for s in SUBMITTED_UNIT_STATUSES)]
+#: the units a per-worker limit counts (here and in `WorkerPool.units_done`)
+LIMITED_STATUSES = [UnitStatus.ASSIGNED.value, *sorted(s.value for s in SUBMITTED_UNIT_STATUSES)]
 
 
 def runs_many(queries: PoolQueries) -> bool:
@@ -220,7 +220,7 @@ def _claim_params(
         params += (provider_type, now, provider_type, provider_type)  # the workers met here (_MET_HERE)
     params += (provider_type, _IN_TASK, run, *_checked_names(queries, checked))
     task_id, most = limit if limit is not None else (None, None)
-    params += (most, task_id, _LIMITED, most, run, _LAUNCHED)
+    params += (most, task_id, LIMITED_STATUSES, most, run, _LAUNCHED)
     params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
     return params
 

@@ -31,14 +31,13 @@ from mephisto_core.data_model import (
     Review,
     ReviewKind,
     Unit,
-    UnitStatus,
     Worker,
     operator_leases,
 )
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql import ClaimedUnit, PoolQueries, Standing
+from mephisto_core.data_model.pool_sql_many import LIMITED_STATUSES
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
-from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.data_model.transitions import set_agent_status
 from mephisto_core.operations.run import platform_grants
 from mephisto_core.operations.run.agent_release import AgentReleases
@@ -307,7 +306,7 @@ class WorkerPool(AgentReleases):
             return {}
         query = (
             Unit.select(Unit.worker, pw.fn.COUNT(Unit.id))
-            .where((Unit.task == self.ctx.task) & Unit.worker.in_(list(worker_ids)) & Unit.status.in_(_LIMITED))
+            .where((Unit.task == self.ctx.task) & Unit.worker.in_(list(worker_ids)) & Unit.status.in_(LIMITED_STATUSES))
             .group_by(Unit.worker)
         )
         return {int(worker_id): int(count) for worker_id, count in query.tuples()}
@@ -692,4 +691,3 @@ _SUBMITTED_AGENT_STATUSES = frozenset(
     {AgentStatus.COMPLETED, AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED}
 )
 #: The unit statuses the per-worker unit limit counts: held, and submitted whatever its review.
-_LIMITED = [UnitStatus.ASSIGNED.value, *(s.value for s in SUBMITTED_UNIT_STATUSES)]
