@@ -11,6 +11,7 @@ from mephisto_core.abstractions.no_platform import NoPlatformProvider
 from mephisto_core.abstractions.offered_units import OfferedUnitsCleaner
 from mephisto_core.abstractions.platform_sync import PlatformOutcome, PlatformUnsupported, RequirementMapping
 from mephisto_core.abstractions.provider import (
+    CALLS_WITH_MANY_FORMS,
     BonusOrder,
     CrowdProvider,
     DriftKind,
@@ -24,6 +25,7 @@ from mephisto_core.abstractions.secrets import redact, secret_field_names
 from mephisto_core.abstractions.task_args import QualificationRequirement, TaskArgs
 
 __all__ = [
+    "CALLS_WITH_MANY_FORMS",
     "PROVIDER_CALLS_AT_ONCE",
     "ActionLedger",
     "Architect",

@@ -22,6 +22,21 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+#: The review calls that have a form for many (`<call>_many`), which `CrowdProvider.calls_for_many` may name: the
+#: unit calls, then the worker changes.
+UNIT_CALLS_FOR_MANY = frozenset({"approve_work", "pay_bonus"})
+WORKER_CALLS_FOR_MANY = frozenset(
+    {
+        "block_worker",
+        "unblock_worker",
+        "block_worker_for_task",
+        "unblock_worker_for_task",
+        "grant_qualification",
+        "revoke_qualification",
+    }
+)
+CALLS_WITH_MANY_FORMS = UNIT_CALLS_FOR_MANY | WORKER_CALLS_FOR_MANY
+
 #: Each provider type's own folder is `<MEPHISTO_DATA_DIR>/providers/<type_name>` (see CrowdProvider.data_dir_under).
 PROVIDERS_FOLDER = "providers"
 
@@ -176,6 +191,7 @@ class CrowdProvider:
     #: `revoke_qualification_many`). A bulk action then asks for up to 500 in one call instead of one call each (8
     #: at a time); the others are asked one by one. Each `_many` method's default asks for the items one after the
     #: other with the single call, so it is right for any provider, and worth naming here only when overridden.
+    #: `CALLS_WITH_MANY_FORMS` holds every name.
     calls_for_many: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, args: ProviderArgs, requester_name: str, credentials: Mapping[str, Any], data_dir: Path):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import SecretStr
 
 from mephisto_core.abstractions import (
+    CALLS_WITH_MANY_FORMS,
     CrowdProvider,
     DriftKind,
     ProviderArgs,
@@ -87,18 +88,7 @@ class ProlificProvider(ProlificLinksMixin, ProlificBulkReviewMixin, CrowdProvide
         {"identify_worker", "find_published", "reconcile_units", "publish_units", "expire_units"}
     )
     call_timeout_seconds: ClassVar[float] = 60.0
-    calls_for_many: ClassVar[frozenset[str]] = frozenset(
-        {
-            "approve_work",
-            "pay_bonus",
-            "block_worker",
-            "unblock_worker",
-            "block_worker_for_task",
-            "unblock_worker_for_task",
-            "grant_qualification",
-            "revoke_qualification",
-        }
-    )
+    calls_for_many: ClassVar[frozenset[str]] = CALLS_WITH_MANY_FORMS  # every one (bulk_review.py)
     identifies_workers_locally: ClassVar[bool] = True  # the link and the run's record decide
     sync_interval_seconds: ClassVar[float | None] = 15.0
     #: True, except when MEPHISTO_PROLIFIC_API_URL points the provider at a test's fake (see _PublicHttpsRule).

@@ -17,23 +17,13 @@ import peewee as pw
 
 from mephisto_core.abstractions import CrowdProvider
 from mephisto_core.abstractions.platform_sync import PlatformOutcome
+from mephisto_core.abstractions.provider import WORKER_CALLS_FOR_MANY
 from mephisto_core.data_model import GrantedQualification, Qualification, Review, ReviewKind, Worker
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.operations.review import platform_push
 
 #: rows named in one statement (well within SQLite's limit on bound parameters)
 IDS_PER_STATEMENT = 500
-#: worker changes a provider may make for many workers in one call (`<method>_many`, `CrowdProvider.calls_for_many`)
-TOLD_TOGETHER = frozenset(
-    {
-        "block_worker",
-        "unblock_worker",
-        "block_worker_for_task",
-        "unblock_worker_for_task",
-        "grant_qualification",
-        "revoke_qualification",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -92,7 +82,7 @@ class WorkerChange:
     def together_key(self) -> Hashable | None:
         """The changes its one platform takes in one call with this one (the same provider, action and arguments
         but the worker), or None: told alone."""
-        if len(self.targets) != 1 or self.method not in TOLD_TOGETHER:
+        if len(self.targets) != 1 or self.method not in WORKER_CALLS_FOR_MANY:  # a change with a form for many
             return None
         provider = self.targets[0]
         if self.method not in provider.calls_for_many:

@@ -690,4 +690,3 @@ class WorkerPool(AgentReleases):
 _SUBMITTED_AGENT_STATUSES = frozenset(
     {AgentStatus.COMPLETED, AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED}
 )
-#: The unit statuses the per-worker unit limit counts: held, and submitted whatever its review.
