@@ -702,6 +702,9 @@ def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_
     # while the run offers nothing, no claim is tried (`hellos_group`), as the usual way tries none: SQLite's first
     # statement of one reads the hellos' standing, PostgreSQL's takes units SKIP LOCKED
     assert not [sql for sql in sent if "SKIP LOCKED" in sql or 'req ("k", "name", "wid") AS (VALUES' in sql], sent
+    # erin, never seen, is found or added (SQLite: found, then added); then what each worker holds and their units
+    # so far are one statement for the batch (one round trip, where they were two)
+    assert len(sent) == (3 if database.is_sqlite else 2), sent
     at_limit, none_left = (Refused(Refusal.MAX_UNITS_REACHED),), (Refused(Refusal.NO_UNITS),)
     assert results == [at_limit, at_limit, none_left, none_left]
     assert [(call(database, HelloGroup(pool).run_one, *job),) for job in jobs] == results  # the usual way agrees

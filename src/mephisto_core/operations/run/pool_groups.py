@@ -124,12 +124,12 @@ class HelloGroup(_PoolGroup):
         plain = _plain_hellos(pool, jobs)
         ids, added = _worker_ids(pool, plain, utcnow(), find_new=runs_many(pool.queries))
         pool.remember_worker_ids(added)
-        holding = pool.holding_anything(list(ids.values()))
-        free = {name: worker_id for name, worker_id in ids.items() if worker_id not in holding}
         # Under a per-worker limit, one at it is told so, as the usual way tells them before it looks for a unit
-        # (a stop's run_over comes first): their units so far read for the batch, not with a standing read each.
+        # (a stop's run_over comes first): their units so far read for the batch with what they hold, not with a
+        # standing read each.
         limit = pool.ctx.config.task.maximum_units_per_worker
-        done = pool.units_done(list(free.values())) if limit and pool.ctx.accepting else {}
+        holding, done = pool.holding_anything(list(ids.values()), count_units=bool(limit) and pool.ctx.accepting)
+        free = {name: worker_id for name, worker_id in ids.items() if worker_id not in holding}
         for name, worker_id in free.items():
             at_limit = bool(limit) and done.get(worker_id, 0) >= limit
             results[plain[name][0]] = (Refused(Refusal.MAX_UNITS_REACHED) if at_limit else refusal,)

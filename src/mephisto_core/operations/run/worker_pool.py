@@ -269,21 +269,35 @@ class WorkerPool(AgentReleases):
             task.screening is not None or ctx.rules.gold or task.qualifications or ctx.blueprint.has_onboarding()
         )
 
-    def holding_anything(self, worker_ids: Sequence[int]) -> set[int]:
+    def holding_anything(self, worker_ids: Sequence[int], count_units: bool = False) -> tuple[set[int], dict[int, int]]:
         """Of `worker_ids`, those who hold an agent in task in this run or a grant of a qualification the run
-        checks (their standing decides their hello): one statement for all."""
+        checks (their standing decides their hello) and, with `count_units`, each one's units as `units_done`
+        counts them (those with none left out): one statement for all, at a remote database one round trip."""
         if not worker_ids:
-            return set()
-        ids = list(worker_ids)
-        held = Agent.select(Agent.worker).where(
-            (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & Agent.worker.in_(ids)
+            return set(), {}
+        worker = Worker.alias("asking")
+        held = Agent.select(pw.SQL("1")).where(
+            (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.worker == worker.id)
         )
         granted = (
-            GrantedQualification.select(GrantedQualification.worker)
+            GrantedQualification.select(pw.SQL("1"))
             .join(Qualification)
-            .where(Qualification.name.in_(self.queries.qualification_names) & GrantedQualification.worker.in_(ids))
+            .where(Qualification.name.in_(self.queries.qualification_names) & (GrantedQualification.worker == worker.id))
         )
-        return {int(worker_id) for (worker_id,) in (held | granted).tuples()}
+        columns: list[Any] = [worker.id, pw.fn.EXISTS(held) | pw.fn.EXISTS(granted)]
+        if count_units:  # through the unit's (task, worker) index, as `units_done` reads them
+            done = Unit.select(pw.fn.COUNT(Unit.id)).where(
+                (Unit.task == self.ctx.task) & (Unit.worker == worker.id) & Unit.status.in_(LIMITED_STATUSES)
+            )
+            columns.append(done)
+        holding: set[int] = set()
+        counts: dict[int, int] = {}
+        for worker_id, holds, *count in worker.select(*columns).where(worker.id.in_(list(worker_ids))).tuples():
+            if holds:
+                holding.add(int(worker_id))
+            if count and count[0]:
+                counts[int(worker_id)] = int(count[0])
+        return holding, counts
 
     def grants_of(self, worker_ids: Sequence[int], names: Collection[str]) -> dict[int, dict[str, int]]:
         """The values of the qualifications `names` granted to each of `worker_ids` (those with none left out)."""
