@@ -279,10 +279,11 @@ class WorkerPool(AgentReleases):
         held = Agent.select(pw.SQL("1")).where(
             (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.worker == worker.id)
         )
+        checked = Qualification.name.in_(self.queries.qualification_names)
         granted = (
             GrantedQualification.select(pw.SQL("1"))
             .join(Qualification)
-            .where(Qualification.name.in_(self.queries.qualification_names) & (GrantedQualification.worker == worker.id))
+            .where(checked & (GrantedQualification.worker == worker.id))
         )
         columns: list[Any] = [worker.id, pw.fn.EXISTS(held) | pw.fn.EXISTS(granted)]
         if count_units:  # through the unit's (task, worker) index, as `units_done` reads them
