@@ -504,6 +504,54 @@ def test_workers_meeting_the_required_qualifications_claim_together_and_the_othe
     assert texts[3].endswith("'english' is at least 3; you do not have it.")
 
 
+_HELD = {"w-none": None, "w-0": 0, "w-1": 1, "w-2": 2, "w-3": 3}
+
+
+@pytest.mark.usefixtures("many_at_once")
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        {"comparator": "exists"},
+        {"comparator": "not_exists"},
+        *({"comparator": how, "value": 2} for how in ("==", "!=", ">", ">=", "<", "<=")),
+        {"comparator": "in", "value": [1, 3]},
+        {"comparator": "not_in", "value": [1, 3]},
+    ],
+    ids=lambda requirement: requirement["comparator"],
+)
+def test_a_batch_claims_for_exactly_the_workers_the_requirement_admits(database, make_pool, monkeypatch, requirement):
+    """Each comparator as the usual way judges it (`unmet_requirement`): PostgreSQL's claim checks it in its own
+    statement, reading no grants apart; SQLite reads the batch's grants and judges them here."""
+    from mephisto_core.abstractions.task_args import QualificationRequirement
+    from mephisto_core.operations.run.worker_rules import unmet_requirement
+
+    pool = make_pool(rows=8, qualifications=[{"name": "level", **requirement}])
+    with database.write():
+        for name, value in _HELD.items():
+            worker = Worker.create(provider_type="crowd_test", name=name)
+            if value is not None:
+                grant_qualification(worker, "level", value)
+            pool.remember_worker_ids({name: worker.id})
+    if not database.is_sqlite:
+        monkeypatch.setattr(pool, "grants_of", lambda *args: pytest.fail("grants read apart from the claim"))
+    results = call(database, HelloGroup(pool).run_together, hellos(*_HELD, "w-new"))
+    admitted = {name for name, result in zip([*_HELD, "w-new"], results, strict=True) if result is not None}
+    assert all(isinstance(result[0], Assigned) for result in results if result is not None)
+    rule = QualificationRequirement(name="level", **requirement)
+    expected = {name for name, value in _HELD.items() if unmet_requirement(_grants(value), [rule]) is None}
+    if unmet_requirement({}, [rule]) is None:
+        expected.add("w-new")  # never seen, holds nothing
+    assert admitted == expected
+    monkeypatch.undo()
+    for name in sorted({*_HELD, "w-new"} - admitted):  # the usual way refuses each of the others
+        refused = call(database, HelloGroup(pool).run_one, *hellos(name)[0])
+        assert isinstance(refused, Refused) and refused.reason == Refusal.NOT_QUALIFIED, name
+
+
+def _grants(value: int | None) -> dict[str, int]:
+    return {} if value is None else {"level": value}
+
+
 @pytest.mark.parametrize(
     "database_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )  # PostgreSQL's planner; SQLite's shared claim reads the picked units' assignments by construction

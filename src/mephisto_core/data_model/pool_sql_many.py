@@ -43,6 +43,9 @@ Submission = tuple[int, int, Any, str]  # agent id, unit id, outputs, submit key
 #: the per-worker unit limit PostgreSQL's claim checks itself: (task id, the most units of the task a worker may
 #: hold or have submitted)
 UnitLimit = tuple[int, int]
+#: a requirement PostgreSQL's claim checks itself: (qualification name, comparator as in the task file's
+#: `[[task.qualifications]]`, its integer value or None, its list of values or None)
+Requirement = tuple[str, str, int | None, list[int] | None]
 #: the units a per-worker limit counts (here and in `WorkerPool.units_done`)
 LIMITED_STATUSES = [UnitStatus.ASSIGNED.value, *sorted(s.value for s in SUBMITTED_UNIT_STATUSES)]
 
@@ -59,17 +62,20 @@ def claim_many(
     now: dt.datetime,
     checked: Collection[str] = (),
     limit: UnitLimit | None = None,
+    required: Sequence[Requirement] = (),
 ) -> dict[int, ClaimedUnit]:
     """A unit for each hello whose standing leaves nothing to decide (no agent held in the run, none of its
     qualifications granted but those in `checked`, which the caller judged itself), oldest units first, none of an
     assignment the worker had a unit of. Returns the position in `hellos` -> its claimed unit, for those that got
     one. At most one hello per worker: every standing is read before any claim. PostgreSQL also leaves out the
-    workers at the per-worker unit `limit`; on SQLite the caller does."""
+    workers at the per-worker unit `limit` and those who do not meet the `required` qualifications (the names
+    in `checked`); on SQLite the caller does both."""
     statements = queries.statements()
     sql = _built(statements)
     if statements.postgres:
-        claim = _replanned(statements, _meeting("claim", hellos))
-        return _claimed(claim.execute(_claim_params(queries, provider_type, hellos, now, checked, limit)).fetchall())
+        claim = _replanned(statements, _variant("claim", hellos, required))
+        claim_params = _claim_params(queries, provider_type, hellos, now, checked, limit, required)
+        return _claimed(claim.execute(claim_params).fetchall())
     run = queries.run_id
     names = _checked_names(queries, checked)
     params: list[Any] = []
@@ -181,6 +187,7 @@ def claim_and_complete_many(
     now: dt.datetime,
     checked: Collection[str] = (),
     limit: UnitLimit | None = None,
+    required: Sequence[Requirement] = (),
 ) -> tuple[dict[int, ClaimedUnit], dict[int, bool]]:
     """`claim_many` and `complete_many` of one batch: on PostgreSQL in one statement, one round trip instead of
     two (1.00-1.06x units/s at 100 workers on one machine, 4-6 % less operator CPU per unit). Both see the database
@@ -189,11 +196,11 @@ def claim_and_complete_many(
     worker completing a unit in the same statement, still finds that agent in task: it is left to the usual way,
     which runs after and gives the next unit."""
     if not queries.statements().postgres or not hellos or not submissions:
-        claimed = claim_many(queries, provider_type, hellos, now, checked, limit) if hellos else {}
+        claimed = claim_many(queries, provider_type, hellos, now, checked, limit, required) if hellos else {}
         return claimed, complete_many(queries, submissions, now) if submissions else {}
-    claim = _claim_params(queries, provider_type, hellos, now, checked, limit)
+    claim = _claim_params(queries, provider_type, hellos, now, checked, limit, required)
     params = [*claim, *_complete_params(submissions, now)]
-    rows = _replanned(queries.statements(), _meeting("claim_complete", hellos)).execute(params).fetchall()
+    rows = _replanned(queries.statements(), _variant("claim_complete", hellos, required)).execute(params).fetchall()
     # A completion's row has no hello position (NULL), and whether the unit moved where a claim has its index.
     moved = {int(agent_id): bool(unit_moved) for k, agent_id, _, unit_moved, _, _ in rows if k is None}
     return _claimed([row for row in rows if row[0] is not None]), moved
@@ -212,23 +219,38 @@ def _claim_params(
     now: dt.datetime,
     checked: Collection[str],
     limit: UnitLimit | None,
+    required: Sequence[Requirement],
 ) -> list[Any]:
     """PostgreSQL's claim's parameters."""
     run = queries.run_id
     params: list[Any] = [list(range(len(hellos))), *_columns(hellos, 4)]
-    if _meeting("claim", hellos) != "claim":
+    if _meeting(hellos):
         params += (provider_type, now, provider_type, provider_type)  # the workers met here (_MET_HERE)
     params += (provider_type, _IN_TASK, run, *_checked_names(queries, checked))
     task_id, most = limit if limit is not None else (None, None)
-    params += (most, task_id, LIMITED_STATUSES, most, run, _LAUNCHED)
+    params += (most, task_id, LIMITED_STATUSES, most)
+    if required:  # as columns: (name, comparator, value, values as an array's text)
+        params += _columns([(name, how, value, _array_text(values)) for name, how, value, values in required], 4)
+    params += (run, _LAUNCHED)
     params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
     return params
 
 
-def _meeting(name: str, hellos: Sequence[Hello]) -> str:
-    """PostgreSQL's statement `name`, or its form that also finds or adds the workers this process has not met
-    (a hello without a worker id)."""
-    return f"{name}_meeting" if any(worker_id is None for _, worker_id, _, _ in hellos) else name
+def _array_text(values: list[int] | None) -> str | None:
+    """`values` as PostgreSQL's text of an integer array ('{1,2}'): one array parameter cannot hold lists of
+    different lengths, so each requirement's list goes as text, cast back in the statement."""
+    return None if values is None else "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+def _meeting(hellos: Sequence[Hello]) -> bool:
+    """Whether the batch has workers this process has not met (a hello without a worker id)."""
+    return any(worker_id is None for _, worker_id, _, _ in hellos)
+
+
+def _variant(name: str, hellos: Sequence[Hello], required: Sequence[Requirement]) -> str:
+    """PostgreSQL's statement `name`, in its form that also finds or adds the workers this process has not met
+    (`_meeting`) and its form that checks the run's required qualifications, as the batch needs."""
+    return name + ("_meeting" if _meeting(hellos) else "") + ("_required" if required else "")
 
 
 def _claimed(rows: Sequence[Sequence[Any]]) -> dict[int, ClaimedUnit]:
@@ -296,14 +318,21 @@ def _built(statements: _Statements) -> dict[str, str]:
 
 
 def _standing_ok(
-    p: str, names: str, carried: str = "", fence: str = "", fresh: bool = False, limited: bool = False
+    p: str,
+    names: str,
+    carried: str = "",
+    fence: str = "",
+    fresh: bool = False,
+    limited: bool = False,
+    required: bool = False,
 ) -> str:
     """The `ok` table: the hellos (`req`) whose worker holds no agent of the run and no qualification it checks,
     numbered in order, with the `carried` columns of `req` (e.g. ', r."token"'). With `fresh`, `req` says which
     workers the statement itself added (`_MET_HERE`): they hold nothing yet, and the checks, which see the tables
     as the statement found them, would not find them. With `limited` (PostgreSQL), a worker must also have fewer
     units of the task than the limit (parameters: the limit or NULL for none, the task id, the statuses counted, the
-    limit again), counted through the unit's (task, worker) index.
+    limit again), counted through the unit's (task, worker) index. With `required` (PostgreSQL), the worker must
+    meet every requirement (`_REQUIRED`; parameters: its four columns as arrays), a worker just added too.
 
     Each check is a subquery on the hello's worker id, so that the hellos drive the plan: joined to `worker`,
     PostgreSQL scanned every worker of the provider and their agents before it met the hellos. PostgreSQL turns
@@ -330,11 +359,38 @@ def _standing_ok(
         checks += f" AND ({p}::integer IS NULL OR ({done}) < {p})"
     if fresh:
         checks = f'r."wid" IS NOT NULL AND (r."fresh" OR ({checks}))'
+    if required:
+        checks += f" AND NOT EXISTS ({_REQUIRED}{fence})"
     return (
         f'ok AS (SELECT r."k", r."wid"{carried}, row_number() OVER (ORDER BY r."k") AS "n" FROM req r WHERE {checks})'
     )
 
 
+#: The requirements a hello's worker does not meet (`worker_rules.unmet_requirement` in SQL): each requirement a
+#: row of the arrays, its grant's value looked up for the worker (one at most: a worker holds a qualification
+#: once), compared as its comparator says. A value comparison needs a grant; NULL (no grant) meets none.
+#: when a worker holding `h."held"` (NULL: no grant) meets a requirement `rq`, by its comparator (one not named
+#: here meets nothing: its hellos go the usual way, which judges every comparator)
+_MEETS = {
+    "exists": 'h."held" IS NOT NULL',
+    "not_exists": 'h."held" IS NULL',
+    "==": 'h."held" = rq."value"',
+    "!=": 'h."held" <> rq."value"',
+    ">": 'h."held" > rq."value"',
+    ">=": 'h."held" >= rq."value"',
+    "<": 'h."held" < rq."value"',
+    "<=": 'h."held" <= rq."value"',
+    "in": 'h."held" = ANY(rq."values"::integer[])',
+    "not_in": 'h."held" <> ALL(rq."values"::integer[])',
+}
+_REQUIRED = (
+    'SELECT 1 FROM unnest(%s::varchar[], %s::varchar[], %s::integer[], %s::varchar[]) AS rq ("name", "how", '
+    '"value", "values") LEFT JOIN LATERAL (SELECT g."value" AS "held" FROM "granted_qualification" g '
+    'JOIN "qualification" q ON q."id" = g."qualification_id" WHERE g."worker_id" = r."wid" AND q."name" = rq."name") '
+    'h ON true WHERE NOT COALESCE(CASE rq."how" '
+    + " ".join(f"WHEN '{how}' THEN {test}" for how, test in _MEETS.items())
+    + " END, false)"
+)
 #: ends a PostgreSQL subquery that must stay a lookup per row (PostgreSQL turns an unfenced EXISTS into a join)
 _FENCE = " OFFSET 0"
 #: PostgreSQL's claim: `req` is the batch's `hellos` with each worker's id. A hello without one (a worker this
@@ -361,11 +417,14 @@ def _postgres(st: _Statements) -> dict[str, str]:
     )
     # ok carries each hello's provider agent id and token along
     carried = ', r."pagent", r."token"'
-    known = f"req {hellos}, " + _standing_ok(p, st.names, carried=carried, fence=_FENCE, limited=True)
-    # with workers this process has not met (`_MET_HERE`): the workers found or added in the same round trip
-    met = f"hellos {hellos}, {_MET_HERE}, " + _standing_ok(
-        p, st.names, carried=carried, fence=_FENCE, fresh=True, limited=True
-    )
+
+    def ok(meeting: bool, required: bool) -> str:
+        # with workers this process has not met (`_MET_HERE`): the workers found or added in the same round trip
+        found = f"hellos {hellos}, {_MET_HERE}, " if meeting else f"req {hellos}, "
+        return found + _standing_ok(
+            p, st.names, carried=carried, fence=_FENCE, fresh=meeting, limited=True, required=required
+        )
+
     claim_ctes = (
         "{ok}, "
         # as many launched units as hellos that may claim, oldest first, skipping those other processes hold
@@ -422,16 +481,18 @@ def _postgres(st: _Statements) -> dict[str, str]:
         f"WITH {claim_ctes}, {complete_ctes} {claimed} "
         f'UNION ALL SELECT NULL, a."id", NULL, ({moved})::integer, NULL, NULL FROM a'
     )
-    return {
-        # The claims whose hellos' workers this process knows keep the statement they had: the one for new
-        # workers costs the database ~5 % more per unit (the worker rows' CTEs run at every claim).
-        "claim": claim.replace("{ok}", known),
-        "claim_meeting": claim.replace("{ok}", met),
-        "complete": f'WITH {complete_ctes} SELECT a."id", {moved} FROM a',
-        "claim_complete": claim_complete.replace("{ok}", known),
-        "claim_complete_meeting": claim_complete.replace("{ok}", met),
-        **_workers("%s"),
+    # The claims whose hellos' workers this process knows keep the statement they had: the one for new workers
+    # costs the database ~5 % more per unit (the worker rows' CTEs run at every claim). The check of required
+    # qualifications is in the forms of runs that have some.
+    claims = {
+        name + ("_meeting" if meeting else "") + ("_required" if required else ""): text.replace(
+            "{ok}", ok(meeting, required)
+        )
+        for name, text in (("claim", claim), ("claim_complete", claim_complete))
+        for meeting in (False, True)
+        for required in (False, True)
     }
+    return {**claims, "complete": f'WITH {complete_ctes} SELECT a."id", {moved} FROM a', **_workers("%s")}
 
 
 def _sqlite(st: _Statements) -> dict[str, str]:

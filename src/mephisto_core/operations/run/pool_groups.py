@@ -22,6 +22,7 @@ from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql import ClaimedUnit
 from mephisto_core.data_model.pool_sql_many import (
     Hello,
+    Requirement,
     Submission,
     UnitLimit,
     claim_and_complete_many,
@@ -87,12 +88,15 @@ class HelloGroup(_PoolGroup):
         plan.checked = _checked_here(pool)
         limit = pool.ctx.config.task.maximum_units_per_worker
         postgres = pool.queries.statements().postgres
-        # PostgreSQL's claim leaves out the workers at the per-worker limit itself (on SQLite they are read here),
-        # and, with no grant to judge here, finds or adds the workers this process has not met: a batch of first
-        # hellos takes one round trip instead of two or three (their workers, their units so far, the claim).
-        in_claim = not plan.checked and postgres
+        # PostgreSQL's claim leaves out the workers at the per-worker limit and those who do not meet the run's
+        # requirements or have not passed its onboarding test itself (on SQLite they are read and judged here),
+        # and finds or adds the workers this process has not met: a batch of first hellos takes one round trip
+        # instead of two to four (their workers, their grants, their units so far, the claim).
+        in_claim = postgres
         if limit and postgres:
             plan.limit = (int(pool.ctx.task.id), limit)
+        if plan.checked and postgres:
+            plan.required = _requirements(pool)
         ids, plan.new_ids = _worker_ids(pool, plain, now, find_new=not in_claim)
         claiming: dict[str, int | None]
         if in_claim:  # None: a worker the claim finds or adds
@@ -175,10 +179,14 @@ class _Claims:
     identities: list[WorkerIdentity] = dataclasses.field(default_factory=list)
     new_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # workers met for the first time
     limit: UnitLimit | None = None  # the per-worker unit limit the claim checks itself (PostgreSQL)
+    #: the requirements of the `checked` qualifications, which the claim checks itself (PostgreSQL)
+    required: list[Requirement] = dataclasses.field(default_factory=list)
 
-    def claim_args(self) -> tuple[str, list[Hello], dt.datetime, set[str], UnitLimit | None]:
+    def claim_args(
+        self,
+    ) -> tuple[str, list[Hello], dt.datetime, set[str], UnitLimit | None, list[Requirement]]:
         """`claim_many`'s arguments after its queries."""
-        return self.provider_type, self.hellos, self.now, self.checked, self.limit
+        return self.provider_type, self.hellos, self.now, self.checked, self.limit, self.required
 
 
 def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, WorkerIdentity]]:
@@ -219,6 +227,23 @@ def _checked_here(pool: WorkerPool) -> set[str]:
     if ctx.blueprint.has_onboarding():
         checked.add(ctx.onboarding_qualification)
     return checked
+
+
+def _requirements(pool: WorkerPool) -> list[Requirement]:
+    """What `_judged_here` judges, for PostgreSQL's claim to check itself: the run's required qualifications and,
+    with an onboarding test, its qualification granted with a value other than 0 (a worker without it takes the
+    test, one with 0 failed it)."""
+    ctx = pool.ctx
+    required: list[Requirement] = []
+    for requirement in ctx.config.task.qualifications:
+        value = requirement.value
+        if isinstance(value, list):
+            required.append((requirement.name, requirement.comparator, None, value))
+        else:
+            required.append((requirement.name, requirement.comparator, value, None))
+    if ctx.blueprint.has_onboarding():
+        required.append((ctx.onboarding_qualification, "not_in", None, [0]))
+    return required
 
 
 def _judged_here(pool: WorkerPool, ids: dict[str, int], checked: set[str]) -> dict[str, int]:
@@ -343,8 +368,9 @@ class PoolGroup(_PoolGroup):
         to_store = completions.rows if completions is not None else []
         if to_claim and to_store:
             assert claims is not None and completions is not None
+            provider_type, _, now, checked, limit, required = claims.claim_args()
             claimed, moved = claim_and_complete_many(
-                queries, claims.provider_type, to_claim, to_store, claims.now, claims.checked, claims.limit
+                queries, provider_type, to_claim, to_store, now, checked, limit, required
             )
         else:
             claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else {}
