@@ -8,6 +8,7 @@ the page is rewritten without that input; with it, the template's page is kept a
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 from collections.abc import Mapping
@@ -57,6 +58,12 @@ def make_task_folder(
         task_html.write_text(html, encoding="utf-8")
     write_data_csv(folder / "data.csv", units)
     return folder / "task.toml"
+
+
+def add_requirement(task_toml: Path, name: str, comparator: str) -> None:
+    """Append a `[[task.qualifications]]` entry to `task_toml` (the template has none, so the array starts here)."""
+    with task_toml.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n[[task.qualifications]]\nname = {json.dumps(name)}\ncomparator = {json.dumps(comparator)}\n")
 
 
 def write_data_csv(path: Path, rows: int) -> None:

@@ -49,7 +49,7 @@ from _proc_watch import ProcessTreeWatch, ProcSample, written_bytes
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
-from _task_folder import TaskFolderError, make_task_folder
+from _task_folder import TaskFolderError, add_requirement, make_task_folder
 from _workdir import isolated_env, launch_command, split, temporary_workdir, throwaway_postgres
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
@@ -156,6 +156,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="a task-file override for the launch, repeatable (e.g. task.maximum_units_per_worker=100)",
     )
+    parser.add_argument(
+        "--exclude-qualification",
+        metavar="NAME",
+        help="the task requires that workers not hold the qualification NAME (a `not_exists` requirement, as a "
+        "study that excludes an earlier one's workers), so each hello's grants are judged",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
     for name in ("workers", "units", "processes"):
@@ -206,6 +212,8 @@ def run(
     `database_pid` and `database_url`: the PostgreSQL postmaster, whose processes' CPU and log are measured too."""
     mephisto = [str(args.mephisto)] if args.mephisto is not None else mephisto_command()
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
+    if args.exclude_qualification is not None:
+        add_requirement(task_toml, args.exclude_qualification, "not_exists")
     remote: RemoteRouter | None = None
     if args.router_mode == "remote-tls":
         remote = RemoteRouter.start(workdir, env)
@@ -556,6 +564,7 @@ def summarise(
         "arrival_seconds": args.arrival_seconds,
         "client": args.client,
         "overrides": args.set,
+        "exclude_qualification": args.exclude_qualification,
         "server": before["server"],
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,

@@ -33,8 +33,9 @@ from mephisto_core.data_model.pool_sql_many import (
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
+from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refusal, Refused, Submitted
-from mephisto_core.operations.run.worker_rules import unmet_requirement
+from mephisto_core.operations.run.worker_rules import requirement_refusal, unmet_requirement
 
 if TYPE_CHECKING:
     from mephisto_core.operations.run.worker_pool import WorkerPool
@@ -116,10 +117,12 @@ class HelloGroup(_PoolGroup):
         return plan
 
     def refusals(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
-        """While the run offers nothing (`WorkerPool.refusal_for_all`): that refusal for each plain hello of a worker
-        who holds nothing in the run, found for all in one statement, where the usual way reads each worker's
-        standing (at a run's end, every worker still asking). Workers met for the first time are found or created
-        for all at once, as the usual way creates each. The others are left to `run_one`."""
+        """While the run offers nothing (`WorkerPool.refusal_for_all`): the answer for each plain hello of a worker
+        who holds nothing in the run, read for all in one statement (`refusal_standings`), where the usual way reads
+        each worker's standing (at a run's end, every worker still asking). As the usual way, a worker who does not
+        meet a required qualification is told which, and one at the per-worker limit that they reached it, before
+        the run's refusal. Workers met for the first time are found or created for all at once, as the usual way
+        creates each. The others are left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
         refusal = pool.refusal_for_all()
@@ -128,15 +131,24 @@ class HelloGroup(_PoolGroup):
         plain = _plain_hellos(pool, jobs)
         ids, added = _worker_ids(pool, plain, utcnow(), find_new=runs_many(pool.queries))
         pool.remember_worker_ids(added)
-        # Under a per-worker limit, one at it is told so, as the usual way tells them before it looks for a unit
-        # (a stop's run_over comes first): their units so far read for the batch with what they hold, not with a
-        # standing read each.
+        requirements = pool.ctx.config.task.qualifications
+        # a stop's run_over comes before the limit, as in the usual way: the units are counted only while accepting
         limit = pool.ctx.config.task.maximum_units_per_worker
-        holding, done = pool.holding_anything(list(ids.values()), count_units=bool(limit) and pool.ctx.accepting)
-        free = {name: worker_id for name, worker_id in ids.items() if worker_id not in holding}
-        for name, worker_id in free.items():
-            at_limit = bool(limit) and done.get(worker_id, 0) >= limit
-            results[plain[name][0]] = (Refused(Refusal.MAX_UNITS_REACHED) if at_limit else refusal,)
+        count_units = bool(limit) and pool.ctx.accepting
+        judged = _checked_here(pool)
+        read = refusal_standings(pool.ctx, pool.queries.qualification_names, list(ids.values()), count_units, judged)
+        for name, worker_id in ids.items():
+            if worker_id in read.holding:
+                continue
+            held = read.grants.get(worker_id, {})
+            unmet = unmet_requirement(held, requirements) if requirements else None
+            if unmet is not None:
+                answer = Refused(Refusal.NOT_QUALIFIED, requirement_refusal(unmet, held.get(unmet.name)))
+            elif count_units and read.units.get(worker_id, 0) >= limit:
+                answer = Refused(Refusal.MAX_UNITS_REACHED)
+            else:
+                answer = refusal
+            results[plain[name][0]] = (answer,)
         return results
 
     def answers(

@@ -249,12 +249,12 @@ class WorkerPool(AgentReleases):
 
     def refusal_for_all(self) -> Refused | None:
         """The answer the usual way gives now to every hello of a known worker who holds nothing in this run (no
-        agent in task, no grant of a qualification the run checks): `run_over` once the run stopped accepting, or
-        the remembered `no_units`/`run_over` while the run offers nothing (`_NoUnitsHint`); under a per-worker
-        limit, to those below it (`HelloGroup.refusals` tells those at it so, as the usual way does). None when it
-        may differ by worker otherwise (onboarding, gold or screening, required qualifications) or units are
-        offered. A batch's such hellos are then refused together (`HelloGroup.refusals`), not with a standing read
-        each."""
+        agent in task, no grant of a qualification the run checks but those it requires) and meets its required
+        qualifications: `run_over` once the run stopped accepting, or the remembered `no_units`/`run_over` while
+        the run offers nothing (`_NoUnitsHint`); under a per-worker limit, to those below it. None when it may
+        differ by worker otherwise (onboarding, gold or screening) or units are offered. A batch's such hellos are
+        then refused together (`HelloGroup.refusals`, which tells those who do not meet a requirement or are at the
+        limit so, as the usual way does), not with a standing read each."""
         if not self.refusal_may_be_shared():
             return None
         if not self.ctx.accepting:
@@ -262,43 +262,11 @@ class WorkerPool(AgentReleases):
         return self._no_units.refusal(self.ctx.offers)
 
     def refusal_may_be_shared(self) -> bool:
-        """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`; a per-worker
-        limit aside): the run has no onboarding, gold, screening or required qualifications."""
+        """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`; required
+        qualifications and a per-worker limit aside, which `HelloGroup.refusals` judges for the batch): the run
+        has no onboarding, gold or screening."""
         ctx, task = self.ctx, self.ctx.config.task
-        return not (
-            task.screening is not None or ctx.rules.gold or task.qualifications or ctx.blueprint.has_onboarding()
-        )
-
-    def holding_anything(self, worker_ids: Sequence[int], count_units: bool = False) -> tuple[set[int], dict[int, int]]:
-        """Of `worker_ids`, those who hold an agent in task in this run or a grant of a qualification the run
-        checks (their standing decides their hello) and, with `count_units`, each one's units as `units_done`
-        counts them (those with none left out): one statement for all, at a remote database one round trip."""
-        if not worker_ids:
-            return set(), {}
-        worker = Worker.alias("asking")
-        held = Agent.select(pw.SQL("1")).where(
-            (Agent.task_run == self.ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.worker == worker.id)
-        )
-        checked = Qualification.name.in_(self.queries.qualification_names)
-        granted = (
-            GrantedQualification.select(pw.SQL("1"))
-            .join(Qualification)
-            .where(checked & (GrantedQualification.worker == worker.id))
-        )
-        columns: list[Any] = [worker.id, pw.fn.EXISTS(held) | pw.fn.EXISTS(granted)]
-        if count_units:  # through the unit's (task, worker) index, as `units_done` reads them
-            done = Unit.select(pw.fn.COUNT(Unit.id)).where(
-                (Unit.task == self.ctx.task) & (Unit.worker == worker.id) & Unit.status.in_(LIMITED_STATUSES)
-            )
-            columns.append(done)
-        holding: set[int] = set()
-        counts: dict[int, int] = {}
-        for worker_id, holds, *count in worker.select(*columns).where(worker.id.in_(list(worker_ids))).tuples():
-            if holds:
-                holding.add(int(worker_id))
-            if count and count[0]:
-                counts[int(worker_id)] = int(count[0])
-        return holding, counts
+        return not (task.screening is not None or ctx.rules.gold or ctx.blueprint.has_onboarding())
 
     def grants_of(self, worker_ids: Sequence[int], names: Collection[str]) -> dict[int, dict[str, int]]:
         """The values of the qualifications `names` granted to each of `worker_ids` (those with none left out)."""
