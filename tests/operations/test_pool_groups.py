@@ -20,7 +20,14 @@ from mephisto_core.operations.run import db_writer
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.pool_groups import HELLO, SUBMIT, HelloGroup, PoolGroup, SubmitGroup
-from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
+from mephisto_core.operations.run.replies import (
+    NOT_QUALIFIED_ONBOARDING,
+    Assigned,
+    Failure,
+    Refusal,
+    Refused,
+    Submitted,
+)
 
 pytestmark = pytest.mark.usefixtures("test_types")
 
@@ -532,9 +539,18 @@ def test_a_batch_claims_for_exactly_the_workers_the_requirement_admits(database,
             if value is not None:
                 grant_qualification(worker, "level", value)
             pool.remember_worker_ids({name: worker.id})
+    sent: list[str] = []
     if not database.is_sqlite:
         monkeypatch.setattr(pool, "grants_of", lambda *args: pytest.fail("grants read apart from the claim"))
+        execute_sql = database.db.execute_sql
+        monkeypatch.setattr(
+            database.db, "execute_sql", lambda sql, *args, **kw: sent.append(sql) or execute_sql(sql, *args, **kw)
+        )
     results = call(database, HelloGroup(pool).run_together, hellos(*_HELD, "w-new"))
+    # PostgreSQL: the claim alone (prepared, with the agent sequence's name read once), new worker included; those
+    # it did not admit do not make it ask whether the run still offers units (it says how many it admitted)
+    setup = ("PREPARE ", "SELECT pg_get_serial_sequence")
+    assert len([sql for sql in sent if not sql.startswith(setup)]) == (0 if database.is_sqlite else 1), sent
     admitted = {name for name, result in zip([*_HELD, "w-new"], results, strict=True) if result is not None}
     assert all(isinstance(result[0], Assigned) for result in results if result is not None)
     rule = QualificationRequirement(name="level", **requirement)
@@ -759,6 +775,33 @@ def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_
     pool.ctx.accepting = False  # stopped: the run is over for everyone, at the limit or not
     over = (Refused(Refusal.RUN_OVER),)
     assert call(database, HelloGroup(pool).run_together, hellos("alice", "erin")) == [over, over]
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_with_an_onboarding_test_a_batch_is_refused_together_each_as_the_usual_way_says(database, make_pool):
+    """At the end of a run with an onboarding test: those who passed it hear that no unit is left, one who failed
+    it is told so, for the batch together; one who never took it goes the usual way, which starts the test."""
+    pool = make_pool(rows=3, onboarding=True)
+    for name, answer in (("alice", "yes"), ("bob", "yes"), ("carol", "no"), ("frank", "yes")):
+        test = hello(database, pool, name)
+        assert isinstance(test, Assigned) and test.is_onboarding
+        call(database, pool.submit, test.agent_id, True, f"onb-{name}", {"answer": answer}, [])
+    for name in ("alice", "bob"):
+        submitted_once(database, pool, name, f"{name}-1")
+    assert isinstance(hello(database, pool, "frank"), Assigned)  # holds the last unit
+    assert hello(database, pool, "alice") == Refused(Refusal.NO_UNITS)
+    assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)  # for those who passed
+    jobs = hellos("alice", "bob", "carol", "erin", "frank")
+    results = call(database, HelloGroup(pool).run_together, jobs)
+    failed = Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_ONBOARDING)
+    assert results == [(Refused(Refusal.NO_UNITS),)] * 2 + [(failed,), None, None]
+    usual = [call(database, HelloGroup(pool).run_one, *job) for job in jobs]
+    assert [(answer,) for answer in usual[:3]] == results[:3]
+    assert isinstance(usual[3], Assigned) and usual[3].is_onboarding  # erin starts the test, as before
+    assert isinstance(usual[4], Assigned) and not usual[4].is_onboarding  # frank's unit
+    pool.ctx.accepting = False  # stopped: the run is over, whatever became of the test
+    over = (Refused(Refusal.RUN_OVER),)
+    assert call(database, HelloGroup(pool).run_together, hellos("alice", "carol", "gus")) == [over] * 3
 
 
 @pytest.mark.usefixtures("many_at_once")

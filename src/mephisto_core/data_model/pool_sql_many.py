@@ -50,6 +50,14 @@ Requirement = tuple[str, str, int | None, list[int] | None]
 LIMITED_STATUSES = [UnitStatus.ASSIGNED.value, *sorted(s.value for s in SUBMITTED_UNIT_STATUSES)]
 
 
+class Claimed(dict[int, ClaimedUnit]):
+    """A claim of many: hello position -> its claimed unit, for those that got one; `admitted`, how many of the
+    hellos the claim found free to take a unit (their worker's standing let them), got one or not. Fewer units
+    than that means the run ran short; fewer hellos admitted, that some were left to the usual way."""
+
+    admitted: int = 0
+
+
 def runs_many(queries: PoolQueries) -> bool:
     """Whether this database runs claims and completions of many at once."""
     return queries.statements().postgres or SQLITE_HAS_RETURNING
@@ -63,7 +71,7 @@ def claim_many(
     checked: Collection[str] = (),
     limit: UnitLimit | None = None,
     required: Sequence[Requirement] = (),
-) -> dict[int, ClaimedUnit]:
+) -> Claimed:
     """A unit for each hello whose standing leaves nothing to decide (no agent held in the run, none of its
     qualifications granted but those in `checked`, which the caller judged itself), oldest units first, none of an
     assignment the worker had a unit of. Returns the position in `hellos` -> its claimed unit, for those that got
@@ -84,8 +92,10 @@ def claim_many(
     values, padding = _sized_rows("(?, ?, ?)", 3, len(hellos))
     params += (*padding, provider_type, _IN_TASK, run, *names)
     ok = queries.db_execute(sql["ok"].format(values=values), params).fetchall()
+    claimed = Claimed()
+    claimed.admitted = len(ok)
     if not ok:
-        return {}
+        return claimed
     units = queries.db_execute(sql["units"], (run, _LAUNCHED, len(ok))).fetchall()
     # Paired in order here, each pair kept unless the worker had a unit of the unit's assignment: SQLite joined
     # the two numbered lists with a nested loop (quadratic in the batch).
@@ -99,13 +109,12 @@ def claim_many(
         if (worker_id, unit[1]) not in had
     ]
     if not pairs:
-        return {}
+        return claimed
     # This transaction is the database's only writer until it commits: the next agent ids are free.
     first_id = int(queries.db_execute('SELECT COALESCE(MAX("id"), 0) + 1 FROM "agent"', ()).fetchone()[0])
     when = _sqlite_text(now)
     take: list[Any] = []
     agents: list[Any] = []
-    claimed: dict[int, ClaimedUnit] = {}
     for agent_id, (k, worker_id, unit_id, assignment_id, unit_index, inputs) in enumerate(pairs, first_id):
         _, _, provider_agent_id, token = hellos[k]
         take += (unit_id, worker_id, agent_id)
@@ -188,7 +197,7 @@ def claim_and_complete_many(
     checked: Collection[str] = (),
     limit: UnitLimit | None = None,
     required: Sequence[Requirement] = (),
-) -> tuple[dict[int, ClaimedUnit], dict[int, bool]]:
+) -> tuple[Claimed, dict[int, bool]]:
     """`claim_many` and `complete_many` of one batch: on PostgreSQL in one statement, one round trip instead of
     two (1.00-1.06x units/s at 100 workers on one machine, 4-6 % less operator CPU per unit). Both see the database
     as it was before the statement, and neither needs the other's changes: they change different rows (launched
@@ -196,7 +205,7 @@ def claim_and_complete_many(
     worker completing a unit in the same statement, still finds that agent in task: it is left to the usual way,
     which runs after and gives the next unit."""
     if not queries.statements().postgres or not hellos or not submissions:
-        claimed = claim_many(queries, provider_type, hellos, now, checked, limit, required) if hellos else {}
+        claimed = claim_many(queries, provider_type, hellos, now, checked, limit, required) if hellos else Claimed()
         return claimed, complete_many(queries, submissions, now) if submissions else {}
     claim = _claim_params(queries, provider_type, hellos, now, checked, limit, required)
     params = [*claim, *_complete_params(submissions, now)]
@@ -253,12 +262,18 @@ def _variant(name: str, hellos: Sequence[Hello], required: Sequence[Requirement]
     return name + ("_meeting" if _meeting(hellos) else "") + ("_required" if required else "")
 
 
-def _claimed(rows: Sequence[Sequence[Any]]) -> dict[int, ClaimedUnit]:
-    """PostgreSQL's claim's rows as hello position -> its claimed unit (with its worker's id)."""
-    return {
-        int(k): ClaimedUnit(int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs), int(worker_id))
-        for k, unit_id, agent_id, unit_index, inputs, worker_id in rows
-    }
+def _claimed(rows: Sequence[Sequence[Any]]) -> Claimed:
+    """PostgreSQL's claim's rows as hello position -> its claimed unit (with its worker's id), and the row of the
+    number of hellos it admitted (`_ADMITTED`)."""
+    claimed = Claimed()
+    for k, unit_id, agent_id, unit_index, inputs, worker_id in rows:
+        if k == _ADMITTED:
+            claimed.admitted = int(unit_id)
+        else:
+            claimed[int(k)] = ClaimedUnit(
+                int(unit_id), int(agent_id), int(unit_index), _JSON.python_value(inputs), int(worker_id)
+            )
+    return claimed
 
 
 def _complete_params(submissions: Sequence[Submission], now: dt.datetime) -> list[Any]:
@@ -391,6 +406,8 @@ _REQUIRED = (
     + " ".join(f"WHEN '{how}' THEN {test}" for how, test in _MEETS.items())
     + " END, false)"
 )
+#: the hello position of the claim's row that counts the hellos it admitted
+_ADMITTED = -1
 #: ends a PostgreSQL subquery that must stay a lookup per row (PostgreSQL turns an unfenced EXISTS into a join)
 _FENCE = " OFFSET 0"
 #: PostgreSQL's claim: `req` is the batch's `hellos` with each worker's id. A hello without one (a worker this
@@ -458,7 +475,9 @@ def _postgres(st: _Statements) -> dict[str, str]:
     )
     claimed = (
         'SELECT c."k", c."id", c."agent_id", c."unit_index", s."inputs", c."wid" FROM c '
-        'JOIN "assignment" s ON s."id" = c."assignment_id"'
+        'JOIN "assignment" s ON s."id" = c."assignment_id" '
+        # and one row of how many hellos the standing checks admitted (`ok` is computed once for the statement)
+        f"UNION ALL SELECT {_ADMITTED}, (SELECT COUNT(*) FROM ok)::integer, NULL, NULL, NULL, NULL"
     )
     complete_ctes = (
         # The statuses to check come as columns of v (OFFSET 0 keeps them columns, not constants pulled into the

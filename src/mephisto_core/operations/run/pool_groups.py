@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
-from mephisto_core.data_model.pool_sql import ClaimedUnit
 from mephisto_core.data_model.pool_sql_many import (
+    Claimed,
     Hello,
     Requirement,
     Submission,
@@ -34,7 +34,16 @@ from mephisto_core.data_model.pool_sql_many import (
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.refusal_reads import refusal_standings
-from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refusal, Refused, Submitted
+from mephisto_core.operations.run.replies import (
+    NOT_QUALIFIED_ONBOARDING,
+    Assigned,
+    Expired,
+    Failure,
+    Preview,
+    Refusal,
+    Refused,
+    Submitted,
+)
 from mephisto_core.operations.run.worker_rules import requirement_refusal, unmet_requirement
 
 if TYPE_CHECKING:
@@ -71,7 +80,7 @@ class HelloGroup(_PoolGroup):
         plan = self.plan(jobs)
         if plan is None:
             return self.refusals(jobs)
-        claimed = claim_many(self.pool.queries, *plan.claim_args()) if plan.hellos else {}
+        claimed = claim_many(self.pool.queries, *plan.claim_args()) if plan.hellos else Claimed()
         return self.answers(plan, claimed, jobs)
 
     def plan(self, jobs: Sequence[tuple[Any, ...]]) -> _Claims | None:
@@ -120,9 +129,10 @@ class HelloGroup(_PoolGroup):
         """While the run offers nothing (`WorkerPool.refusal_for_all`): the answer for each plain hello of a worker
         who holds nothing in the run, read for all in one statement (`refusal_standings`), where the usual way reads
         each worker's standing (at a run's end, every worker still asking). As the usual way, a worker who does not
-        meet a required qualification is told which, and one at the per-worker limit that they reached it, before
-        the run's refusal. Workers met for the first time are found or created for all at once, as the usual way
-        creates each. The others are left to `run_one`."""
+        meet a required qualification is told which, one who failed the onboarding test so and one at the
+        per-worker limit that they reached it, before the run's refusal; one who has not taken the test goes the
+        usual way, which starts it. Workers met for the first time are found or created for all at once, as the
+        usual way creates each. The others are left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
         refusal = pool.refusal_for_all()
@@ -137,13 +147,22 @@ class HelloGroup(_PoolGroup):
         count_units = bool(limit) and pool.ctx.accepting
         judged = _checked_here(pool)
         read = refusal_standings(pool.ctx, pool.queries.qualification_names, list(ids.values()), count_units, judged)
+        onboarding = pool.ctx.onboarding_qualification if pool.ctx.blueprint.has_onboarding() else None
         for name, worker_id in ids.items():
             if worker_id in read.holding:
                 continue
             held = read.grants.get(worker_id, {})
             unmet = unmet_requirement(held, requirements) if requirements else None
+            passed = held.get(onboarding) if onboarding is not None else 1
+            answer: Refused
             if unmet is not None:
                 answer = Refused(Refusal.NOT_QUALIFIED, requirement_refusal(unmet, held.get(unmet.name)))
+            elif not pool.ctx.accepting:
+                answer = refusal  # run_over, before the onboarding test
+            elif passed is None:
+                continue  # the usual way starts their onboarding test
+            elif passed == 0:
+                answer = Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_ONBOARDING)
             elif count_units and read.units.get(worker_id, 0) >= limit:
                 answer = Refused(Refusal.MAX_UNITS_REACHED)
             else:
@@ -151,12 +170,11 @@ class HelloGroup(_PoolGroup):
             results[plain[name][0]] = (answer,)
         return results
 
-    def answers(
-        self, plan: _Claims, claimed: Mapping[int, ClaimedUnit], jobs: Sequence[tuple[Any, ...]]
-    ) -> list[Together]:
-        """Each job's answer once the plan's claim has run (`claimed`: hello position -> its unit). When a hello
-        found no unit, the run may have run out: the usual way finds out and remembers it (`nothing_to_offer`), and
-        then the hellos without a unit are refused together (`refusals`) rather than each with a standing read."""
+    def answers(self, plan: _Claims, claimed: Claimed, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
+        """Each job's answer once the plan's claim has run (`claimed`: hello position -> its unit). When a hello the
+        claim admitted found no unit, the run may have run out: the usual way finds out and remembers it
+        (`nothing_to_offer`), and then the hellos without a unit are refused together (`refusals`) rather than each
+        with a standing read. Hellos the claim did not admit (a block, a requirement not met) go the usual way."""
         pool = self.pool
         results: list[Together] = [None] * plan.jobs
         got = [(i, claimed[i]) for i in range(len(plan.hellos)) if i in claimed]
@@ -170,7 +188,7 @@ class HelloGroup(_PoolGroup):
         # the workers the claim itself found or added (`in_claim`), for their next hellos
         met = {plan.hellos[i][0]: unit.worker_id for i, unit in got if plan.hellos[i][1] is None}
         pool.remember_worker_ids({name: worker_id for name, worker_id in met.items() if worker_id is not None})
-        if len(got) < len(plan.hellos) and pool.refusal_may_be_shared():  # else the answer is the usual way's anyway
+        if len(got) < claimed.admitted and pool.refusal_may_be_shared():  # else the answer is the usual way's anyway
             pool.nothing_to_offer()
             for position, refused in enumerate(self.refusals(jobs)):
                 if results[position] is None:
@@ -385,7 +403,7 @@ class PoolGroup(_PoolGroup):
                 queries, provider_type, to_claim, to_store, now, checked, limit, required
             )
         else:
-            claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else {}
+            claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else Claimed()
             moved = complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
         results: list[Together] = [None] * len(jobs)
         if claims is not None:
