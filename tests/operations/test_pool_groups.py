@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from mephisto_core.operations.run import db_writer
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.launcher import TaskLauncher
 from mephisto_core.operations.run.pool_groups import HELLO, SUBMIT, HelloGroup, PoolGroup, SubmitGroup
+from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
     Assigned,
@@ -802,6 +804,50 @@ def test_with_an_onboarding_test_a_batch_is_refused_together_each_as_the_usual_w
     pool.ctx.accepting = False  # stopped: the run is over, whatever became of the test
     over = (Refused(Refusal.RUN_OVER),)
     assert call(database, HelloGroup(pool).run_together, hellos("alice", "carol", "gus")) == [over] * 3
+
+
+@pytest.mark.parametrize("database_target", ["sqlite"], indirect=True)  # SQLite's planner
+def test_a_runs_end_read_looks_each_worker_up_by_their_own_agents(database, make_pool, monkeypatch):
+    """At a run's end of thousands of workers the run has thousands of agents in task: each worker's lookup must go
+    through the worker's own agents (the (worker, status) index), not walk the run's (0.6 s a batch at 5,000)."""
+    pool = make_pool(rows=2, maximum_units_per_worker=5)
+    submitted_once(database, pool, "alice", "alice-1")
+    sent: list[tuple[str, Any]] = []
+    execute_sql = database.db.execute_sql
+    monkeypatch.setattr(
+        database.db, "execute_sql", lambda sql, params=None, *a: sent.append((sql, params)) or execute_sql(sql, params)
+    )
+    ids = [pool.known_worker_id("alice")]
+    read = call(database, refusal_standings, pool.ctx, pool.queries.qualification_names, ids, True)
+    monkeypatch.undo()
+    assert read.units == {ids[0]: 1} and not read.holding
+    ((sql, params),) = sent
+    plan = " ".join(str(row[3]) for row in database.db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
+    assert "agent_worker_id_status" in plan and "agent_task_run_id_status" not in plan, plan
+    assert "unit_task_id_worker_id" in plan, plan
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_with_gold_units_a_batch_is_refused_together_at_the_runs_end(database, make_pool, tmp_path):
+    """Gold units come with real work only: once none is left, every worker who holds nothing hears so, for the
+    batch together, as the usual way tells each."""
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"inputs": {"n": 100}, "answers": {"answer": "gold-0"}}) + "\n")
+    pool = make_pool(rows=2, gold={"data_jsonl": str(gold), "every": 2, "max_wrong": 0})
+    for name in ("alice", "bob"):
+        test = hello(database, pool, name)
+        assert isinstance(test, Assigned) and test.init_data["n"] == 100  # the first unit is gold
+        call(database, pool.submit, test.agent_id, False, f"{name}-gold", {"answer": "gold-0"}, [])
+    submitted_once(database, pool, "alice", "alice-1")
+    assert isinstance(hello(database, pool, "bob"), Assigned)  # holds the last unit
+    assert hello(database, pool, "alice") == Refused(Refusal.NO_UNITS)
+    assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)
+    jobs = hellos("alice", "carol", "bob")
+    results = call(database, PoolGroup(pool).run_together, [(HELLO, *job) for job in jobs])
+    assert results == [(Refused(Refusal.NO_UNITS),)] * 2 + [None]  # bob holds a unit: the usual way
+    usual = [call(database, HelloGroup(pool).run_one, *job) for job in jobs]
+    assert [(answer,) for answer in usual[:2]] == results[:2]
+    assert isinstance(usual[2], Assigned)
 
 
 @pytest.mark.usefixtures("many_at_once")

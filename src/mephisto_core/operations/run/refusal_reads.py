@@ -41,8 +41,11 @@ def refusal_standings(
     if not worker_ids:
         return standings
     asking = Worker.alias("asking")
+    # The unary plus keeps SQLite on the agent's (worker, status) index: through (task_run, status) each worker's
+    # lookup walked the run's agents in task (thousands at a run's end of 5,000 workers: 0.6 s per batch).
+    run = pw.NodeList((pw.SQL("+"), Agent.task_run), glue="")
     held = Agent.select(pw.SQL("1")).where(
-        (Agent.task_run == ctx.run) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.worker == asking.id)
+        (run == ctx.run.id) & (Agent.status == AgentStatus.IN_TASK.value) & (Agent.worker == asking.id)
     )
     deciding = [name for name in checked_names if name not in judged]
     granted = (

@@ -252,10 +252,10 @@ class WorkerPool(AgentReleases):
         agent in task, no grant of a qualification the run checks but those it requires) and meets its required
         qualifications: `run_over` once the run stopped accepting, or the remembered `no_units`/`run_over` while
         the run offers nothing (`_NoUnitsHint`); under a per-worker limit, to those below it; with an onboarding
-        test, to those who passed it. None when it may differ by worker otherwise (gold or screening) or units are
-        offered. A batch's such hellos are then refused together (`HelloGroup.refusals`, which tells those who do
-        not meet a requirement, failed the test or are at the limit so, as the usual way does), not with a standing
-        read each."""
+        test, to those who passed it. None when it may differ by worker otherwise (screening: a check may be
+        pending) or units are offered (gold units come with real work only). A batch's such hellos are then
+        refused together (`HelloGroup.refusals`, which tells those who do not meet a requirement, failed the test
+        or are at the limit so, as the usual way does), not with a standing read each."""
         if not self.refusal_may_be_shared():
             return None
         if not self.ctx.accepting:
@@ -265,9 +265,9 @@ class WorkerPool(AgentReleases):
     def refusal_may_be_shared(self) -> bool:
         """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`; required
         qualifications, an onboarding test and a per-worker limit aside, which `HelloGroup.refusals` judges for the
-        batch): the run has no gold units or screening."""
-        ctx, task = self.ctx, self.ctx.config.task
-        return not (task.screening is not None or ctx.rules.gold)
+        batch): the run has no screening, whose pending checks are read per worker. A worker who failed the gold
+        units or the screening holds its qualification, and goes the usual way."""
+        return self.ctx.config.task.screening is None
 
     def grants_of(self, worker_ids: Sequence[int], names: Collection[str]) -> dict[int, dict[str, int]]:
         """The values of the qualifications `names` granted to each of `worker_ids` (those with none left out)."""
