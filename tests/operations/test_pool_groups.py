@@ -52,6 +52,21 @@ def submitted_once(database: Any, pool: Any, name: str, key: str) -> Assigned:
     return first
 
 
+def statements_sent(database: Any, monkeypatch: pytest.MonkeyPatch, executions_only: bool = False) -> list[str]:
+    """The statements sent from now on (one round trip each on PostgreSQL); with `executions_only`, only those
+    of PostgreSQL's prepared statements."""
+    sent: list[str] = []
+    execute_sql = database.db.execute_sql
+
+    def recording(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if not executions_only or sql.startswith("EXECUTE "):
+            sent.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(database.db, "execute_sql", recording)
+    return sent
+
+
 @pytest.mark.usefixtures("many_at_once")
 def test_known_workers_claim_a_unit_each_in_one_statement(database, make_pool):
     pool = make_pool(rows=6)
@@ -135,14 +150,7 @@ def test_first_hellos_find_or_add_their_workers_in_the_claims_own_round_trip_on_
         assert all(
             isinstance(result[0], Assigned) for result in call(database, HelloGroup(other).run_together, hellos(*warm))
         )
-    sent: list[str] = []
-    execute_sql = database.db.execute_sql
-
-    def recording(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        sent.append(sql)
-        return execute_sql(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database.db, "execute_sql", recording)
+    sent = statements_sent(database, monkeypatch)
     results = call(database, HelloGroup(other).run_together, hellos("erin", "frank", "gina", "ivan"))
     monkeypatch.undo()
     erin, frank, gina = (results[i][0] for i in range(3))
@@ -264,20 +272,6 @@ def test_submissions_with_something_to_decide_are_left_to_the_usual_way(database
     assert isinstance(twice, Failure) and twice.code == "already_submitted"
 
 
-def executions(database: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The prepared statements PostgreSQL is asked to execute from now on (one round trip each)."""
-    sent: list[str] = []
-    execute_sql = database.db.execute_sql
-
-    def recording(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if sql.startswith("EXECUTE "):
-            sent.append(sql)
-        return execute_sql(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database.db, "execute_sql", recording)
-    return sent
-
-
 @pytest.mark.usefixtures("many_at_once")
 def test_a_batch_of_hellos_and_submissions_claims_and_stores_in_one_postgresql_statement(
     database, make_pool, monkeypatch
@@ -292,7 +286,7 @@ def test_a_batch_of_hellos_and_submissions_claims_and_stores_in_one_postgresql_s
         (HELLO, *hellos("bob")[0]),
         (SUBMIT, dave.agent_id, False, "dave-1", {"answer": "d"}, []),
     ]
-    sent = executions(database, monkeypatch)
+    sent = statements_sent(database, monkeypatch, executions_only=True)
     results = call(database, PoolGroup(pool).run_together, jobs)
     alice_next, bob_next = results[0][0], results[2][0]
     assert isinstance(alice_next, Assigned) and isinstance(bob_next, Assigned)
@@ -320,7 +314,7 @@ def test_one_hello_and_one_submission_share_a_statement_on_postgresql_and_go_the
     submitted_once(database, pool, "alice", "alice-1")
     bob = hello(database, pool, "bob")
     jobs = [(HELLO, *hellos("alice")[0]), (SUBMIT, bob.agent_id, False, "bob-1", {"answer": "b"}, [])]
-    sent = executions(database, monkeypatch)
+    sent = statements_sent(database, monkeypatch, executions_only=True)
     group = PoolGroup(pool)
     results = call(database, group.run_together, jobs)
     if database.is_sqlite:  # a lone job of a kind gains nothing from a set-based statement
@@ -544,10 +538,7 @@ def test_a_batch_claims_for_exactly_the_workers_the_requirement_admits(database,
     sent: list[str] = []
     if not database.is_sqlite:
         monkeypatch.setattr(pool, "grants_of", lambda *args: pytest.fail("grants read apart from the claim"))
-        execute_sql = database.db.execute_sql
-        monkeypatch.setattr(
-            database.db, "execute_sql", lambda sql, *args, **kw: sent.append(sql) or execute_sql(sql, *args, **kw)
-        )
+        sent = statements_sent(database, monkeypatch)
     results = call(database, HelloGroup(pool).run_together, hellos(*_HELD, "w-new"))
     # PostgreSQL: the claim alone (prepared, with the agent sequence's name read once), new worker included; those
     # it did not admit do not make it ask whether the run still offers units (it says how many it admitted)
@@ -758,11 +749,7 @@ def test_under_a_per_worker_limit_a_batch_is_refused_together_each_as_the_usual_
     assert hello(database, pool, "dave") == Refused(Refusal.NO_UNITS)
     assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)  # for those below the limit
     jobs = hellos("alice", "bob", "erin", "dave")
-    sent: list[str] = []
-    execute_sql = database.db.execute_sql
-    monkeypatch.setattr(
-        database.db, "execute_sql", lambda sql, *args, **kw: sent.append(sql) or execute_sql(sql, *args, **kw)
-    )
+    sent = statements_sent(database, monkeypatch)
     results = call(database, HelloGroup(pool).run_together, jobs)
     monkeypatch.undo()
     # while the run offers nothing, no claim is tried (`hellos_group`), as the usual way tries none: SQLite's first
@@ -869,11 +856,7 @@ def test_under_required_qualifications_a_batch_is_refused_together_each_as_the_u
     assert hello(database, pool, "bob") == Refused(Refusal.NO_UNITS)
     assert pool.refusal_for_all() == Refused(Refusal.NO_UNITS)  # for those who meet the requirement
     jobs = hellos("alice", "carol", "erin", "frank", "gina")
-    sent: list[str] = []
-    execute_sql = database.db.execute_sql
-    monkeypatch.setattr(
-        database.db, "execute_sql", lambda sql, *args, **kw: sent.append(sql) or execute_sql(sql, *args, **kw)
-    )
+    sent = statements_sent(database, monkeypatch)
     results = call(database, HelloGroup(pool).run_together, jobs)
     monkeypatch.undo()
     # carol, gina and erin are found or added (SQLite: found, then erin added); then one statement for the batch

@@ -381,9 +381,6 @@ def _standing_ok(
     )
 
 
-#: The requirements a hello's worker does not meet (`worker_rules.unmet_requirement` in SQL): each requirement a
-#: row of the arrays, its grant's value looked up for the worker (one at most: a worker holds a qualification
-#: once), compared as its comparator says. A value comparison needs a grant; NULL (no grant) meets none.
 #: when a worker holding `h."held"` (NULL: no grant) meets a requirement `rq`, by its comparator (one not named
 #: here meets nothing: its hellos go the usual way, which judges every comparator)
 _MEETS = {
@@ -398,6 +395,9 @@ _MEETS = {
     "in": 'h."held" = ANY(rq."values"::integer[])',
     "not_in": 'h."held" <> ALL(rq."values"::integer[])',
 }
+#: The requirements a hello's worker does not meet (`worker_rules.unmet_requirement` in SQL): each requirement a
+#: row of the arrays, its grant's value looked up for the worker (one at most: a worker holds a qualification
+#: once), compared as its comparator says. A value comparison needs a grant; NULL (no grant) meets none.
 _REQUIRED = (
     'SELECT 1 FROM unnest(%s::varchar[], %s::varchar[], %s::integer[], %s::varchar[]) AS rq ("name", "how", '
     '"value", "values") LEFT JOIN LATERAL (SELECT g."value" AS "held" FROM "granted_qualification" g '
