@@ -507,6 +507,25 @@ def test_workers_meeting_the_required_qualifications_claim_together_and_the_othe
     assert texts[3].endswith("'english' is at least 3; you do not have it.")
 
 
+@pytest.mark.usefixtures("many_at_once")
+def test_a_requirement_on_a_qualification_the_run_grants_itself_is_judged_as_the_usual_way_judges_it(
+    database, make_pool
+):
+    """A follow-up run of a task open only to those who passed the first run's screening (`<task>-screened` = 1)
+    without a screening of its own: that qualification is one the run checks itself (a failed screening refuses),
+    yet a worker who never passed it must not get a unit from a batch either."""
+    pool = make_pool(rows=4, qualifications=[{"name": "echo-screened", "comparator": "==", "value": 1}])
+    assert pool.ctx.screening_qualification == "echo-screened"
+    with database.write():
+        grant_qualification(Worker.create(provider_type="crowd_test", name="passed"), "echo-screened", 1)
+        Worker.create(provider_type="crowd_test", name="never")
+    results = call(database, HelloGroup(pool).run_together, hellos("passed", "never", "new"))
+    assert results[1:] == [None, None], results  # left to the usual way, which refuses them
+    usual = [call(database, HelloGroup(pool).run_one, *job) for job in hellos("passed", "never", "new")]
+    assert isinstance(usual[0], Assigned)  # a unit (theirs from the batch, or the usual way's)
+    assert [answer.reason for answer in usual[1:]] == [Refusal.NOT_QUALIFIED] * 2  # type: ignore[union-attr]
+
+
 _HELD = {"w-none": None, "w-0": 0, "w-1": 1, "w-2": 2, "w-3": 3}
 
 

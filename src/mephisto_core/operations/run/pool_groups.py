@@ -105,7 +105,7 @@ class HelloGroup(_PoolGroup):
         in_claim = postgres
         if limit and postgres:
             plan.limit = (int(pool.ctx.task.id), limit)
-        if plan.checked and postgres:
+        if postgres:
             plan.required = _requirements(pool)
         ids, plan.new_ids = _worker_ids(pool, plain, now, find_new=not in_claim)
         claiming: dict[str, int | None]
@@ -209,7 +209,7 @@ class _Claims:
     identities: list[WorkerIdentity] = dataclasses.field(default_factory=list)
     new_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # workers met for the first time
     limit: UnitLimit | None = None  # the per-worker unit limit the claim checks itself (PostgreSQL)
-    #: the requirements of the `checked` qualifications, which the claim checks itself (PostgreSQL)
+    #: the run's requirements and onboarding test, which the claim checks itself (PostgreSQL)
     required: list[Requirement] = dataclasses.field(default_factory=list)
 
     def claim_args(
@@ -277,13 +277,16 @@ def _requirements(pool: WorkerPool) -> list[Requirement]:
 
 
 def _judged_here(pool: WorkerPool, ids: dict[str, int], checked: set[str]) -> dict[str, int]:
-    """The workers of `ids` whose grants of the `checked` qualifications meet the run's requirements and who
-    passed its onboarding test (the others go the usual way: refused, or to the test)."""
-    if not checked:
-        return ids
+    """The workers of `ids` whose grants meet the run's requirements and who passed its onboarding test (the
+    others go the usual way: refused, or to the test). A requirement may name a qualification the claim checks
+    itself (a follow-up run open only to `<task>-screened` = 1): it is judged here too, as the usual way judges
+    every requirement, and the claim still leaves out those who hold it."""
     ctx, task = pool.ctx, pool.ctx.config.task
+    if not checked and not task.qualifications:
+        return ids
     onboarding = ctx.blueprint.has_onboarding()
-    grants = pool.grants_of(list(ids.values()), checked)
+    names = set(checked) | {requirement.name for requirement in task.qualifications}
+    grants = pool.grants_of(list(ids.values()), names)
     claiming = {}
     for name, worker_id in ids.items():
         held = grants.get(worker_id, {})
