@@ -67,9 +67,17 @@ def comparable(answer: Any) -> Any:
 
 
 def compare(
-    database: Any, pool: WorkerPool, before: Callable[[WorkerPool], Any] | None = None, asking: list[str] = ASKING
+    database: Any,
+    pool: WorkerPool,
+    before: Callable[[WorkerPool], Any] | None = None,
+    asking: list[str] = ASKING,
+    met: bool = False,
 ) -> dict[str, Any]:
-    """Each asking worker's usual answer and the batch's (None: left to the usual way), from the same state."""
+    """Each asking worker's usual answer and the batch's (None: left to the usual way), from the same state. With
+    `met`, the batch's pool has met every worker in the database before and only they ask (PostgreSQL's claim then
+    takes their ids, in its statement for workers met before)."""
+    if met:
+        asking = [name for name in asking if name != "new"]
     usual: dict[str, Any] = {}
     for name in asking:
         with undone(database):
@@ -81,6 +89,10 @@ def compare(
         fresh = WorkerPool(pool.ctx, pool.uploads)
         if before is not None:
             before(fresh)
+        if met:
+            fresh.remember_worker_ids(
+                {str(name): int(worker_id) for worker_id, name in Worker.select(Worker.id, Worker.name).tuples()}
+            )
         together = HelloGroup(fresh).run_together([({"worker_id": name}, None, None) for name in asking])
     batch = {
         name: None if result is None else comparable(result[0]) for name, result in zip(asking, together, strict=True)
@@ -91,7 +103,8 @@ def compare(
 
 
 @pytest.mark.usefixtures("many_at_once")
-def test_a_batch_answers_every_standing_as_the_usual_way_does(database: Any, make_pool: Any) -> None:
+@pytest.mark.parametrize("met", [False, True], ids=["workers-new-to-the-process", "workers-met-before"])
+def test_a_batch_answers_every_standing_as_the_usual_way_does(database: Any, make_pool: Any, met: bool) -> None:
     pool = make_pool(
         rows=12,
         onboarding=True,
@@ -111,7 +124,7 @@ def test_a_batch_answers_every_standing_as_the_usual_way_does(database: Any, mak
     call(database, pool.submit, unit.agent_id, False, "at-limit-1", {"answer": "a"}, [])
     assert isinstance(hello(database, pool, "holding"), Assigned)
 
-    middle = compare(database, pool)
+    middle = compare(database, pool, met=met)
     assert middle["ok"] == ("assigned", False)  # the batch did its work: not every worker left to the usual way
 
     def take_all(fresh: WorkerPool) -> None:  # the other units held by newcomers to the run
@@ -121,12 +134,12 @@ def test_a_batch_answers_every_standing_as_the_usual_way_does(database: Any, mak
         fresh.ctx.config.task.maximum_units_per_worker = 1
         fresh.nothing_to_offer()  # what the usual way learns when it finds none: remembered for the run's end
 
-    end = compare(database, pool, take_all)
+    end = compare(database, pool, take_all, met=met)
     assert sum(answer is not None for answer in end.values()) >= 4, end  # refused together, most of them
 
     pool.ctx.accepting = False
     try:
-        stopped = compare(database, pool)
+        stopped = compare(database, pool, met=met)
     finally:
         pool.ctx.accepting = True
     assert stopped["ok"] == ("refused", Refusal.RUN_OVER, None)
