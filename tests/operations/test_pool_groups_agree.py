@@ -170,3 +170,42 @@ def test_a_requirement_on_a_qualification_the_run_grants_itself_is_answered_as_t
 
     end = compare(database, pool, none_left, asking=asking)
     assert end["never"] is not None and end["new"] is not None, end  # refused together, with the requirement's text
+
+
+@pytest.mark.usefixtures("many_at_once")
+def test_a_screening_runs_end_is_answered_as_the_usual_way_does(database: Any, make_pool: Any, tmp_path: Any) -> None:
+    """With screening, a worker whose check waits for a person (the validator raised on one of their units) is told
+    to come back later, before the run's refusal; one whose check is still running its course hears the run's."""
+    (tmp_path / "checks.py").write_text(
+        "def screen(inputs, outputs):\n"
+        "    if outputs['answer'] == 'boom':\n"
+        "        raise ValueError('the validator failed')\n"
+        "    return outputs['answer'] != 'bad'\n"
+    )
+    pool = make_pool(rows=6, screening={"units": 2, "validator": "checks:screen"})
+    with database.write():
+        grant_qualification(Worker.create(provider_type="crowd_test", name="screened"), "echo-screened", 1)
+        grant_qualification(Worker.create(provider_type="crowd_test", name="failed-screen"), "echo-screened", 0)
+    for name, answer in (("one-in", "good"), ("erred", "boom")):
+        unit = hello(database, pool, name)
+        assert isinstance(unit, Assigned), (name, unit)
+        call(database, pool.submit, unit.agent_id, False, f"{name}-1", {"answer": answer}, [])
+    assert isinstance(hello(database, pool, "holding"), Assigned)
+    asking = ["screened", "failed-screen", "one-in", "erred", "holding", "new"]
+    compare(database, pool, asking=asking)
+
+    def none_left(fresh: WorkerPool) -> None:
+        for i in range(3):
+            fresh.register({"worker_id": f"taker-{i}"}, None)
+        fresh.nothing_to_offer()
+
+    end = compare(database, pool, none_left, asking=asking)
+    assert end["erred"] == ("refused", Refusal.PENDING_CHECK, None), end
+    assert end["one-in"] == end["new"] == ("refused", Refusal.NO_UNITS, None), end
+    pool.ctx.accepting = False
+    try:
+        stopped = compare(database, pool, asking=asking)
+    finally:
+        pool.ctx.accepting = True
+    assert stopped["erred"] == ("refused", Refusal.PENDING_CHECK, None), stopped  # the check comes first
+    assert stopped["new"] == ("refused", Refusal.RUN_OVER, None), stopped

@@ -146,7 +146,15 @@ class HelloGroup(_PoolGroup):
         limit = pool.ctx.config.task.maximum_units_per_worker
         count_units = bool(limit) and pool.ctx.accepting
         judged = _checked_here(pool)
-        read = refusal_standings(pool.ctx, pool.queries.qualification_names, list(ids.values()), count_units, judged)
+        screening = pool.ctx.config.task.screening
+        read = refusal_standings(
+            pool.ctx,
+            pool.queries.qualification_names,
+            list(ids.values()),
+            count_units,
+            judged,
+            screening.units if screening is not None else None,
+        )
         onboarding = pool.ctx.onboarding_qualification if pool.ctx.blueprint.has_onboarding() else None
         for name, worker_id in ids.items():
             if worker_id in read.holding:
@@ -157,6 +165,8 @@ class HelloGroup(_PoolGroup):
             answer: Refused
             if unmet is not None:
                 answer = Refused(Refusal.NOT_QUALIFIED, requirement_refusal(unmet, held.get(unmet.name)))
+            elif worker_id in read.screening_pending:
+                answer = Refused(Refusal.PENDING_CHECK)  # not screened yet (a screening grant is held)
             elif not pool.ctx.accepting:
                 answer = refusal  # run_over, before the onboarding test
             elif passed is None:
@@ -188,7 +198,7 @@ class HelloGroup(_PoolGroup):
         # the workers the claim itself found or added (`in_claim`), for their next hellos
         met = {plan.hellos[i][0]: unit.worker_id for i, unit in got if plan.hellos[i][1] is None}
         pool.remember_worker_ids({name: worker_id for name, worker_id in met.items() if worker_id is not None})
-        if len(got) < claimed.admitted and pool.refusal_may_be_shared():  # else the answer is the usual way's anyway
+        if len(got) < claimed.admitted:
             pool.nothing_to_offer()
             for position, refused in enumerate(self.refusals(jobs)):
                 if results[position] is None:

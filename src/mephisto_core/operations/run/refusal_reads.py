@@ -10,8 +10,18 @@ from typing import Any
 
 import peewee as pw
 
-from mephisto_core.data_model import Agent, AgentStatus, GrantedQualification, Qualification, Unit, Worker
+from mephisto_core.data_model import (
+    Agent,
+    AgentStatus,
+    GrantedQualification,
+    Qualification,
+    Review,
+    ReviewKind,
+    Unit,
+    Worker,
+)
 from mephisto_core.data_model.pool_sql_many import LIMITED_STATUSES
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
 from mephisto_core.operations.run.run_context import RunContext
 
 
@@ -19,11 +29,12 @@ from mephisto_core.operations.run.run_context import RunContext
 class RefusalStandings:
     """Of a batch's workers: those whose standing decides their hello (`holding`), their units so far as the
     per-worker limit counts them and their grants of the qualifications judged for the batch (workers with none
-    left out of both)."""
+    left out of both); in a run with screening, those whose check waits for a person (`screening_pending`)."""
 
     holding: set[int] = dataclasses.field(default_factory=set)
     units: dict[int, int] = dataclasses.field(default_factory=dict)
     grants: dict[int, dict[str, int]] = dataclasses.field(default_factory=dict)
+    screening_pending: set[int] = dataclasses.field(default_factory=set)
 
 
 def refusal_standings(
@@ -32,11 +43,14 @@ def refusal_standings(
     worker_ids: Sequence[int],
     count_units: bool = False,
     judged: Collection[str] = (),
+    screening_units: int | None = None,
 ) -> RefusalStandings:
     """`RefusalStandings` of `worker_ids` in one statement: holding means an agent in task in this run or a grant
     of one of `checked_names` (the qualifications the run checks) other than the `judged` ones, whose values are
     read instead (the run's requirements); with `count_units`, the units of the task each holds or submitted,
-    through the unit's (task, worker) index."""
+    through the unit's (task, worker) index; with `screening_units` (the run's screening of that many first
+    units), whether each one's check waits for a person as `quality_checks.screening_pending` reads it: all of
+    their screening units submitted, or a validator that raised on one."""
     standings = RefusalStandings()
     if not worker_ids:
         return standings
@@ -61,6 +75,19 @@ def refusal_standings(
         if count_units
         else pw.SQL("0")
     )
+    if screening_units is not None:
+        submitted = Unit.select(pw.fn.COUNT(Unit.id)).where(
+            (Unit.task == ctx.task)
+            & (Unit.worker == asking.id)
+            & (Unit.unit_index >= 0)
+            & Unit.status.in_([status.value for status in SUBMITTED_UNIT_STATUSES])
+        )
+        failed_to_run = Review.select(pw.SQL("1")).where(
+            (Review.worker == asking.id) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
+        )
+        columns.append((submitted >= screening_units) | pw.fn.EXISTS(failed_to_run))
+    else:
+        columns.append(pw.SQL("0"))
     query = asking.select(*columns)
     if judged:  # a row per judged grant (or one with NULLs for a worker who has none)
         grant, qualification = GrantedQualification.alias("judged_grant"), Qualification.alias("judged")
@@ -70,10 +97,12 @@ def refusal_standings(
             .join(grant, pw.JOIN.LEFT_OUTER, on=(grant.worker == asking.id) & grant.qualification.in_(ids))
             .join(qualification, pw.JOIN.LEFT_OUTER, on=qualification.id == grant.qualification)
         )
-    for worker_id, holds, done, *judged_grant in query.where(asking.id.in_(list(worker_ids))).tuples():
+    for worker_id, holds, done, pending, *judged_grant in query.where(asking.id.in_(list(worker_ids))).tuples():
         worker_id = int(worker_id)
         if holds:
             standings.holding.add(worker_id)
+        if pending:
+            standings.screening_pending.add(worker_id)
         if done:
             standings.units[worker_id] = int(done)
         if judged_grant and judged_grant[0] is not None:

@@ -249,25 +249,16 @@ class WorkerPool(AgentReleases):
 
     def refusal_for_all(self) -> Refused | None:
         """The answer the usual way gives now to every hello of a known worker who holds nothing in this run (no
-        agent in task, no grant of a qualification the run checks but those it requires) and meets its required
-        qualifications: `run_over` once the run stopped accepting, or the remembered `no_units`/`run_over` while
-        the run offers nothing (`_NoUnitsHint`); under a per-worker limit, to those below it; with an onboarding
-        test, to those who passed it. None when it may differ by worker otherwise (screening: a check may be
-        pending) or units are offered (gold units come with real work only). A batch's such hellos are then
-        refused together (`HelloGroup.refusals`, which tells those who do not meet a requirement, failed the test
-        or are at the limit so, as the usual way does), not with a standing read each."""
-        if not self.refusal_may_be_shared():
-            return None
+        agent in task, no grant of a qualification the run checks but those it requires): `run_over` once the run
+        stopped accepting, or the remembered `no_units`/`run_over` while the run offers nothing (`_NoUnitsHint`).
+        None while units are offered. A batch's such hellos are then refused together (`HelloGroup.refusals`,
+        which tells those who do not meet a requirement, wait for their screening check, failed the onboarding
+        test or are at the per-worker limit so, as the usual way does), not with a standing read each. Gold units
+        come with real work only; a worker who failed them, or the screening, holds its qualification and goes
+        the usual way."""
         if not self.ctx.accepting:
             return Refused(Refusal.RUN_OVER)
         return self._no_units.refusal(self.ctx.offers)
-
-    def refusal_may_be_shared(self) -> bool:
-        """Whether a refusal can be the same for every worker who holds nothing (`refusal_for_all`; required
-        qualifications, an onboarding test and a per-worker limit aside, which `HelloGroup.refusals` judges for the
-        batch): the run has no screening, whose pending checks are read per worker. A worker who failed the gold
-        units or the screening holds its qualification, and goes the usual way."""
-        return self.ctx.config.task.screening is None
 
     def grants_of(self, worker_ids: Sequence[int], names: Collection[str]) -> dict[int, dict[str, int]]:
         """The values of the qualifications `names` granted to each of `worker_ids` (those with none left out)."""
