@@ -166,7 +166,7 @@ class HelloGroup(_PoolGroup):
             if unmet is not None:
                 answer = Refused(Refusal.NOT_QUALIFIED, requirement_refusal(unmet, held.get(unmet.name)))
             elif worker_id in read.screening_pending:
-                answer = Refused(Refusal.PENDING_CHECK)  # not screened yet (a screening grant is held)
+                answer = Refused(Refusal.PENDING_CHECK)  # no screening grant yet (one with it went the usual way)
             elif not pool.ctx.accepting:
                 answer = refusal  # run_over, before the onboarding test
             elif passed is None:

@@ -137,22 +137,26 @@ def screening_pending(ctx: RunContext, worker_id: int) -> bool:
 
 
 def _screening_failed_to_run(ctx: RunContext, worker_id: int) -> bool:
-    errors = Review.select().where(
-        (Review.worker == worker_id) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
+    return bool(screening_errors(ctx, worker_id).exists())
+
+
+def screening_errors(ctx: RunContext, worker: Any) -> pw.Select:
+    """The `screen_error` reviews of `worker` (an id, or a worker id column of an outer query) in this task."""
+    return Review.select(pw.SQL("1")).where(
+        (Review.worker == worker) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
     )
-    return bool(errors.exists())
 
 
 def screening_units_done(ctx: RunContext, worker_id: int) -> int:
     """How many of the worker's units in this task were submitted (their first ones are the screening units)."""
-    return int(
-        Unit.select(pw.fn.COUNT(Unit.id))
-        .where(
-            (Unit.task == ctx.task)
-            & (Unit.worker == worker_id)
-            & (Unit.unit_index >= 0)
-            & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES])
-        )
-        .scalar()
-        or 0
+    return int(submitted_units(ctx, worker_id).scalar() or 0)
+
+
+def submitted_units(ctx: RunContext, worker: Any) -> pw.Select:
+    """The count of `worker`'s submitted units of this task (an id, or a worker id column of an outer query)."""
+    return Unit.select(pw.fn.COUNT(Unit.id)).where(
+        (Unit.task == ctx.task)
+        & (Unit.worker == worker)
+        & (Unit.unit_index >= 0)
+        & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES])
     )

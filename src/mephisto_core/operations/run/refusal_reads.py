@@ -10,18 +10,9 @@ from typing import Any
 
 import peewee as pw
 
-from mephisto_core.data_model import (
-    Agent,
-    AgentStatus,
-    GrantedQualification,
-    Qualification,
-    Review,
-    ReviewKind,
-    Unit,
-    Worker,
-)
+from mephisto_core.data_model import Agent, AgentStatus, GrantedQualification, Qualification, Unit, Worker
 from mephisto_core.data_model.pool_sql_many import LIMITED_STATUSES
-from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES
+from mephisto_core.operations.run.quality_checks import screening_errors, submitted_units
 from mephisto_core.operations.run.run_context import RunContext
 
 
@@ -75,17 +66,9 @@ def refusal_standings(
         if count_units
         else pw.SQL("0")
     )
-    if screening_units is not None:
-        submitted = Unit.select(pw.fn.COUNT(Unit.id)).where(
-            (Unit.task == ctx.task)
-            & (Unit.worker == asking.id)
-            & (Unit.unit_index >= 0)
-            & Unit.status.in_([status.value for status in SUBMITTED_UNIT_STATUSES])
-        )
-        failed_to_run = Review.select(pw.SQL("1")).where(
-            (Review.worker == asking.id) & (Review.task == ctx.task) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
-        )
-        columns.append((submitted >= screening_units) | pw.fn.EXISTS(failed_to_run))
+    if screening_units is not None:  # quality_checks.screening_pending's two reads, for each worker
+        submitted = submitted_units(ctx, asking.id)
+        columns.append((submitted >= screening_units) | pw.fn.EXISTS(screening_errors(ctx, asking.id)))
     else:
         columns.append(pw.SQL("0"))
     query = asking.select(*columns)
