@@ -144,3 +144,13 @@ def make_pool(database: Any, mephisto_settings: Any, task_file: Any) -> Any:
         return build_pool(database, mephisto_settings, task_file(architect="null_test", **task))
 
     return make
+
+
+@pytest.fixture
+def many_at_once(database: Any) -> None:
+    """For tests of a batch's hellos and submissions done together: SQLite before 3.35 has no RETURNING, and there
+    each runs on its own (`pool_sql_many.runs_many`), so such a test has nothing to test on it."""
+    from mephisto_core.data_model.pool_sql import SQLITE_HAS_RETURNING
+
+    if database.is_sqlite and not SQLITE_HAS_RETURNING:
+        pytest.skip("SQLite before 3.35 runs each hello and submission on its own (no RETURNING)")

@@ -15,7 +15,6 @@ import pytest
 from pool_helpers import call, explained, hello, rows_read, rows_removed_by_join_filters
 
 from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
-from mephisto_core.data_model.pool_sql import SQLITE_HAS_RETURNING
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.operations.run import db_writer
 from mephisto_core.operations.run.db_writer import DatabaseWriter
@@ -32,12 +31,6 @@ from mephisto_core.operations.run.replies import (
 )
 
 pytestmark = pytest.mark.usefixtures("test_types")
-
-
-@pytest.fixture
-def many_at_once(database: Any) -> None:
-    if database.is_sqlite and not SQLITE_HAS_RETURNING:
-        pytest.skip("SQLite before 3.35 runs each hello and submission on its own")
 
 
 def hellos(*names: str) -> list[tuple[Any, ...]]:

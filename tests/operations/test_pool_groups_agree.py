@@ -19,7 +19,6 @@ import pytest
 from pool_helpers import call, hello
 
 from mephisto_core.data_model import Worker
-from mephisto_core.data_model.pool_sql import SQLITE_HAS_RETURNING
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.operations.run.pool_groups import HelloGroup
 from mephisto_core.operations.run.replies import Assigned, Refusal, Refused
@@ -42,12 +41,6 @@ GRANTS: dict[str, dict[str, int]] = {
     **{f"taker-{i}": {"english": 4, **PASSED} for i in range(12)},
 }
 ASKING = ["ok", "low", "pilot", "failed-test", "no-test", "blocked", "task-blocked", "at-limit", "holding", "new"]
-
-
-@pytest.fixture
-def many_at_once(database: Any) -> None:
-    if database.is_sqlite and not SQLITE_HAS_RETURNING:
-        pytest.skip("SQLite before 3.35 runs each hello on its own")
 
 
 @contextlib.contextmanager
