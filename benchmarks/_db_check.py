@@ -10,14 +10,14 @@ from typing import Any, cast
 
 import peewee as pw
 
-from mephisto_core.data_model import Agent, AgentStatus, Unit, open_database
+from mephisto_core.data_model import Agent, AgentStatus, OnboardingAgent, Unit, open_database
 
 
 @dataclass
 class DbCheck:
     """The comparison of the database's completed agents with the acknowledged submit keys."""
 
-    completed_agents: int
+    completed_agents: int  # and submitted onboarding tests
     unit_statuses: dict[str, int]
     missing_from_db: int  # acknowledged, yet no completed agent has that key: a lost submission
     not_acknowledged: int  # stored as completed, yet no bot saw the acknowledgement
@@ -34,6 +34,9 @@ def check_database(database_url: str | None, sqlite_path: Path, acknowledged: li
     try:
         completed = Agent.select(Agent.submit_key).where(Agent.status == AgentStatus.COMPLETED.value)
         stored: list[str | None] = [row[0] for row in cast(Iterable[tuple[Any, ...]], completed.tuples())]
+        # onboarding tests are acknowledged as units are (`--onboarding`); a submitted one holds its key
+        tests = OnboardingAgent.select(OnboardingAgent.submit_key).where(OnboardingAgent.submit_key.is_null(False))
+        stored += [row[0] for row in cast(Iterable[tuple[Any, ...]], tests.tuples())]
         by_status = Unit.select(Unit.status, pw.fn.COUNT(Unit.id)).group_by(Unit.status)
         statuses = {str(row[0]): int(row[1]) for row in cast(Iterable[tuple[Any, ...]], by_status.tuples())}
     finally:

@@ -52,8 +52,8 @@ _UNIT_LOST = frozenset({"gone", "already_submitted", "not_your_unit"})
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _ZERO_MASK = b"\0\0\0\0"
 
-#: the outputs of an answer, already encoded as a JSON object
-AnswerBytes = Callable[[dict[str, Any], random.Random], bytes]
+#: the outputs of an answer to a page (its init_data; whether it is an onboarding test), encoded as a JSON object
+AnswerBytes = Callable[[dict[str, Any], random.Random, bool], bytes]
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:
@@ -448,7 +448,7 @@ class LeanBot:
             unit_id=reply["unit_id"],
             # the page's time in milliseconds first, as mephisto-task.js makes its keys
             submit_key=time_prefix().encode() + self._key_head + str(self._keys).encode(),
-            outputs=self.answer(reply["init_data"], self.rng),
+            outputs=self.answer(reply["init_data"], self.rng, bool(reply.get("is_onboarding"))),
         )
         self._pending = pending
         self._send_submit(socket, pending)

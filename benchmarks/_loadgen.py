@@ -208,6 +208,7 @@ def lean_answer(task_toml: Path) -> AnswerBytes:
     Making one parses the unit's page; when no data row can change the page's fields (the static blueprint's
     `row_independent_fields`) an answer fits every unit, so the first `ANSWER_POOL` answers are kept and then
     reused at random: the server sees the same kind of valid answers, the load generator does not parse pages.
+    An onboarding test's page is answered afresh each time and kept out of the pool.
     """
     from mephisto_core.plugins import get_registry
     from mephisto_core.task_config import load_task_config
@@ -224,14 +225,14 @@ def lean_answer(task_toml: Path) -> AnswerBytes:
         reusable = row_independent_fields(path.read_text(encoding="utf-8")) is not None
     pool: list[bytes] = []
 
-    def answer(init_data: dict[str, Any], rng: random.Random) -> bytes:
-        if reusable and len(pool) >= ANSWER_POOL:
+    def answer(init_data: dict[str, Any], rng: random.Random, onboarding: bool) -> bytes:
+        if reusable and not onboarding and len(pool) >= ANSWER_POOL:
             return pool[rng.randrange(ANSWER_POOL)]
         made = blueprint.simulate_answer(init_data, rng)
         if made.files or made.live:
             raise ValueError("the lean client sends no files and no live messages: use --client simulated")
         encoded = orjson.dumps(made.outputs)
-        if reusable:
+        if reusable and not onboarding:  # an onboarding page has fields of its own: its answers fit no unit
             pool.append(encoded)
         return encoded
 

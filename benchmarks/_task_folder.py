@@ -66,6 +66,25 @@ def add_requirement(task_toml: Path, name: str, comparator: str) -> None:
         fh.write(f"\n[[task.qualifications]]\nname = {json.dumps(name)}\ncomparator = {json.dumps(comparator)}\n")
 
 
+ONBOARDING_PAGE = """<p>Before the task: say in a few words what you will look for.</p>
+<textarea name="intent" required></textarea>
+"""
+
+
+def add_onboarding(task_toml: Path) -> None:
+    """Give the task an onboarding page (`onboarding.html`), which every worker takes before their first unit.
+
+    The static blueprint passes every onboarding submission, so a bot passes with any answer (the lean bots send
+    their task answer); what is measured is the test's path: a new worker's hello, its attempt, its grading and
+    the `<task>-onboarding` grant, then the hello that gets a unit."""
+    (task_toml.parent / "onboarding.html").write_text(ONBOARDING_PAGE, encoding="utf-8")
+    text = task_toml.read_text(encoding="utf-8")
+    if text.count("\n[blueprint]\n") != 1:
+        raise TaskFolderError(f"{task_toml}: no single [blueprint] table to add onboarding_source to")
+    text = text.replace("\n[blueprint]\n", '\n[blueprint]\nonboarding_source = "onboarding.html"\n')
+    task_toml.write_text(text, encoding="utf-8")
+
+
 def write_data_csv(path: Path, rows: int) -> None:
     """Write `rows` rows with the template's columns (topic, prompt), each row distinct."""
     with path.open("w", newline="", encoding="utf-8") as fh:

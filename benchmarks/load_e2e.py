@@ -49,7 +49,7 @@ from _proc_watch import ProcessTreeWatch, ProcSample, written_bytes
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
-from _task_folder import TaskFolderError, add_requirement, make_task_folder
+from _task_folder import TaskFolderError, add_onboarding, add_requirement, make_task_folder
 from _workdir import isolated_env, launch_command, split, temporary_workdir, throwaway_postgres
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
@@ -162,6 +162,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the task requires that workers not hold the qualification NAME (a `not_exists` requirement, as a "
         "study that excludes an earlier one's workers), so each hello's grants are judged",
     )
+    parser.add_argument(
+        "--onboarding",
+        action="store_true",
+        help="the task has an onboarding page every worker takes (and passes) before their first unit; each "
+        "test is one more acknowledged submission",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
     for name in ("workers", "units", "processes"):
@@ -214,6 +220,8 @@ def run(
     task_toml = make_task_folder(workdir, args.units, with_files=args.with_files, mephisto=mephisto, env=env)
     if args.exclude_qualification is not None:
         add_requirement(task_toml, args.exclude_qualification, "not_exists")
+    if args.onboarding:
+        add_onboarding(task_toml)
     remote: RemoteRouter | None = None
     if args.router_mode == "remote-tls":
         remote = RemoteRouter.start(workdir, env)
@@ -565,6 +573,7 @@ def summarise(
         "client": args.client,
         "overrides": args.set,
         "exclude_qualification": args.exclude_qualification,
+        "onboarding": args.onboarding,
         "server": before["server"],
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -168,6 +169,34 @@ def test_a_short_load_e2e_run_with_the_lean_client_stores_exactly_what_it_saw_ac
     busiest = opening["busiest_process_cpu_ms"]
     assert set(busiest) == set(opening["cpu_ms"])
     assert busiest["operator"] == opening["cpu_ms"]["operator"] and busiest["router"] == opening["cpu_ms"]["router"]
+
+
+def test_a_load_e2e_run_with_onboarding_acknowledges_and_stores_each_workers_test() -> None:
+    result = _json_line_of("load_e2e.py", "--workers", "4", "--units", "20", "--processes", "1", "--onboarding")
+    assert result["onboarding"] is True
+    assert result["acknowledged"] == 24 and result["db_completed_agents"] == 24  # 20 units and 4 tests
+    assert result["db_matches_acks"] is True
+    assert result["errors"] == 0 and result["bot_crashes"] == []
+
+
+def test_the_lean_answers_of_an_onboarding_page_are_never_reused_for_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    task_folder, loadgen = _benchmark_module("_task_folder"), _benchmark_module("_loadgen")
+    task_toml = task_folder.make_task_folder(
+        tmp_path, 3, with_files=False, mephisto=[sys.executable, "-m", "mephisto_core.cli"], env=os.environ
+    )
+    task_folder.add_onboarding(task_toml)
+    answer = loadgen.lean_answer(task_toml)
+    rng = random.Random(7)
+    test_page = {"html": task_folder.ONBOARDING_PAGE}
+    unit_page = {"html": (task_toml.parent / "task.html").read_text(encoding="utf-8")}
+    assert set(json.loads(answer(test_page, rng, True))) == {"intent"}
+    # the pool fills with unit answers and is then drawn from; a test's answer taken into it would fit no unit
+    unit_answers = [json.loads(answer(unit_page, rng, False)) for _ in range(3 * loadgen.ANSWER_POOL)]
+    assert all("intent" not in outputs and outputs for outputs in unit_answers)
+    assert set(json.loads(answer(test_page, rng, True))) == {"intent"}  # a full pool does not answer a test
 
 
 def test_a_load_e2e_run_with_two_router_processes_spreads_the_opening_over_both() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
+from tls_client_socket import connect_wss
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
-from websockets.sync.client import connect as ws_connect
 
 from mephisto_core.abstractions import Architect, ArchitectArgs, Deployment
 from mephisto_core.data_model import Database
@@ -339,9 +339,7 @@ class WssPage:
     def _socket(self) -> ClientConnection:
         if self._ws is None:
             self._sockets.close()  # release a dropped socket before opening the next
-            self._ws = self._sockets.enter_context(
-                ws_connect(self.ws_url, ssl=self.tls, open_timeout=30, max_size=None)
-            )
+            self._ws = self._sockets.enter_context(connect_wss(self.ws_url, self.tls, open_timeout=30, max_size=None))
             self.reconnects += 1
         return self._ws
 

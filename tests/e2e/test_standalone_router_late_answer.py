@@ -24,8 +24,8 @@ from standalone_e2e_helpers import (
     valid_answer,
     write_task,
 )
+from tls_client_socket import connect_wss
 from websockets.sync.client import ClientConnection
-from websockets.sync.client import connect as ws_connect
 
 from mephisto_core.data_model import Agent, Database, TaskRun
 from mephisto_core.operations.run import late_answers
@@ -95,7 +95,7 @@ def test_a_page_back_after_the_run_ended_is_told_its_last_submission_was_stored(
         config = load_task_config(_task(tmp_path, router, cert.cert), [])
         operator = OperatorThread(mephisto_settings, sqlite_database, config).start()
 
-        with ws_connect(ws_url, ssl=tls, open_timeout=30) as ws:
+        with connect_wss(ws_url, tls, open_timeout=30) as ws:
             assigned = _ask(ws, {"type": "hello", "id": 1, "params": {"worker_id": "alice"}, "token": None})
             assert assigned["type"] == "assigned", assigned
             submit = {
@@ -115,7 +115,7 @@ def test_a_page_back_after_the_run_ended_is_told_its_last_submission_was_stored(
         assert Agent.get().submit_key == "alice-last-key"
 
         def come_back() -> tuple[dict[str, Any], dict[str, Any]]:
-            with ws_connect(ws_url, ssl=tls, open_timeout=30) as ws:
+            with connect_wss(ws_url, tls, open_timeout=30) as ws:
                 hello = {"type": "hello", "id": 7, "params": {"worker_id": "alice"}, "token": assigned["token"]}
                 again = _ask(ws, hello)
                 return again, _ask(ws, {**submit, "id": 8})  # the page resends what was not answered
@@ -129,7 +129,7 @@ def test_a_page_back_after_the_run_ended_is_told_its_last_submission_was_stored(
             assert (acknowledged["id"], acknowledged["submit_key"]) == (8, "alice-last-key")
             router.restart()
 
-        with ws_connect(ws_url, ssl=tls, open_timeout=30) as ws:  # any other page is told the task ended
+        with connect_wss(ws_url, tls, open_timeout=30) as ws:  # any other page is told the task ended
             other = _ask(ws, {"type": "hello", "id": 1, "params": {"worker_id": "bob"}, "token": None})
             assert (other["type"], other["reason"]) == ("refused", "run_over")
     finally:
