@@ -10,7 +10,8 @@ plain reader-thread-plus-sendall loop against a TLS 1.3 server). Browsers and th
 run TLS in one thread and are not affected.
 
 Here TLS runs over memory BIOs, each of its steps under a lock; only the blocking network reads and writes happen
-outside it.
+outside it. Records are taken from the network one at a time, as OpenSSL does, so the client's `select` on the
+socket still tells when there is more to read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-_READ_SIZE = 65536
+_RECORD_HEADER = 5  # content type, version, length (RFC 8446 section 5.1)
 
 
 class ThreadSafeTLSSocket:
@@ -57,15 +58,28 @@ class ThreadSafeTLSSocket:
                 self.tcp.sendall(data)
 
     def _feed(self) -> None:
-        data = self.tcp.recv(_READ_SIZE)
+        """Move one TLS record from the network into the memory BIO (as OpenSSL reads a socket: no further), so
+        what is not read yet stays in the kernel, where the client's `select` sees it."""
+        header = self._read_exactly(_RECORD_HEADER)
+        length = int.from_bytes(header[3:5], "big") if len(header) == _RECORD_HEADER else 0
+        body = self._read_exactly(length)
         with self._state_lock:
-            if data:
-                self._incoming.write(data)
-            else:
-                self._incoming.write_eof()
+            self._incoming.write(header + body)
+            if len(header) < _RECORD_HEADER or len(body) < length:
+                self._incoming.write_eof()  # the connection ended, between records or within one
+
+    def _read_exactly(self, size: int) -> bytes:
+        """`size` bytes from the network, or fewer when the connection ends first."""
+        data = b""
+        while len(data) < size:
+            more = self.tcp.recv(size - len(data))
+            if not more:
+                break
+            data += more
+        return data
 
     def recv(self, bufsize: int) -> bytes:
-        """Up to `bufsize` bytes of application data; b"" at the end of the connection."""
+        """Up to `bufsize` bytes of application data, waiting for a record if none is in; b"" at the end."""
         while True:
             try:
                 with self._state_lock:
