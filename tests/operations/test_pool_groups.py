@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import peewee as pw
 import pytest
 from pool_helpers import call, explained, hello, rows_read, rows_removed_by_join_filters
 
-from mephisto_core.data_model import Agent, AgentStatus, Unit, UnitStatus, Worker
+from mephisto_core.data_model import Agent, AgentStatus, OnboardingAgent, Unit, UnitStatus, Worker
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION, grant_qualification
 from mephisto_core.operations.run import db_writer
 from mephisto_core.operations.run.db_writer import DatabaseWriter
@@ -29,6 +30,7 @@ from mephisto_core.operations.run.replies import (
     Refused,
     Submitted,
 )
+from mephisto_core.operations.run.worker_pool import WorkerPool
 
 pytestmark = pytest.mark.usefixtures("test_types")
 
@@ -446,7 +448,10 @@ def test_a_per_worker_unit_limit_is_read_for_the_batch_and_a_worker_at_it_refuse
 
 
 @pytest.mark.usefixtures("many_at_once")
-def test_workers_who_passed_onboarding_claim_together_and_the_others_go_the_usual_way(database, make_pool):
+@pytest.mark.parametrize("known", [True, False], ids=["passes-seen-here", "passes-read"])
+def test_workers_who_passed_onboarding_claim_together_new_ones_start_it_together_and_the_others_go_the_usual_way(
+    database, make_pool, known
+):
     pool = make_pool(rows=8, onboarding=True)
     assert not pool.standing_decides_all() and pool.hellos_group()
     for name, answer in (("alice", "yes"), ("bob", "yes"), ("carol", "no")):
@@ -454,17 +459,28 @@ def test_workers_who_passed_onboarding_claim_together_and_the_others_go_the_usua
         assert isinstance(test, Assigned) and test.is_onboarding
         call(database, pool.submit, test.agent_id, True, f"onb-{name}", {"answer": answer}, [])
     call(database, grant_qualification, Worker.get(Worker.name == "bob"), BLOCK_QUALIFICATION, 1)
-    hello(database, pool, "dave")  # dave is known, and on his onboarding test
+    first_test = hello(database, pool, "dave")  # dave is known, and on his onboarding test
+    if not known:  # another process of the run: the passes and workers are read from the database
+        pool = WorkerPool(pool.ctx, pool.uploads)
     group = HelloGroup(pool)
     results = call(database, group.run_together, hellos("alice", "bob", "carol", "dave", "erin"))
     assert isinstance(results[0][0], Assigned) and not results[0][0].is_onboarding  # passed: a unit
-    assert results[1:] == [None] * 4  # blocked, failed, on the test, never seen: each the usual way
+    assert results[1:3] == [None] * 2  # blocked, failed: each the usual way
     blocked = call(database, group.run_one, *hellos("bob")[0])
     assert isinstance(blocked, Refused) and blocked.reason == Refusal.BLOCKED
     failed = call(database, group.run_one, *hellos("carol")[0])
     assert isinstance(failed, Refused) and failed.reason == Refusal.NOT_QUALIFIED
-    newcomer = call(database, group.run_one, *hellos("erin")[0])
-    assert isinstance(newcomer, Assigned) and newcomer.is_onboarding
+    # on the test without its token, never seen: each starts a test, together, as the usual way starts one
+    for position, name in ((3, "dave"), (4, "erin")):
+        test = results[position][0]
+        assert isinstance(test, Assigned) and test.is_onboarding and not test.submitted
+        attempt = OnboardingAgent.get_by_id(test.agent_id)
+        assert (attempt.worker.name, attempt.status, attempt.token) == (name, "in_task", test.token)
+        assert test.init_data == pool.ctx.blueprint.onboarding_data()
+    assert results[3][0].agent_id != first_test.agent_id
+    usual = call(database, group.run_one, *hellos("frank")[0])
+    assert isinstance(usual, Assigned) and usual.is_onboarding
+    assert dataclasses.replace(usual, agent_id=0, token="") == dataclasses.replace(results[4][0], agent_id=0, token="")
     unit = Unit.get_by_id(results[0][0].unit_id)
     assert (unit.status, unit.worker.name) == (UnitStatus.ASSIGNED, "alice")
 

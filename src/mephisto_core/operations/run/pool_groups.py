@@ -32,6 +32,7 @@ from mephisto_core.data_model.pool_sql_many import (
     worker_ids_many,
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
+from mephisto_core.operations.run.onboarding_starts import start_together
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
@@ -96,6 +97,11 @@ class HelloGroup(_PoolGroup):
         if not plain:
             return plan
         plan.checked = _checked_here(pool)
+        found: dict[str, int] = {}  # ids read before the claim
+        if pool.ctx.blueprint.has_onboarding():
+            plain, found = _start_onboarding(pool, plain, plan, now)
+            if not plain:
+                return plan
         limit = pool.ctx.config.task.maximum_units_per_worker
         postgres = pool.queries.statements().postgres
         # PostgreSQL's claim leaves out the workers at the per-worker limit and those who do not meet the run's
@@ -107,7 +113,9 @@ class HelloGroup(_PoolGroup):
             plan.limit = (int(pool.ctx.task.id), limit)
         if postgres:
             plan.required = _requirements(pool)
-        ids, plan.new_ids = _worker_ids(pool, plain, now, find_new=not in_claim)
+        ids, new_ids = _worker_ids(pool, [name for name in plain if name not in found], now, not in_claim)
+        ids.update(found)
+        plan.new_ids.update(new_ids)
         claiming: dict[str, int | None]
         if in_claim:  # None: a worker the claim finds or adds
             claiming = {name: ids.get(name) for name in plain}
@@ -187,6 +195,8 @@ class HelloGroup(_PoolGroup):
         with a standing read. Hellos the claim did not admit (a block, a requirement not met) go the usual way."""
         pool = self.pool
         results: list[Together] = [None] * plan.jobs
+        for position, test in plan.started.items():
+            results[position] = (test,)
         got = [(i, claimed[i]) for i in range(len(plan.hellos)) if i in claimed]
         answers = pool.answer_claims([(unit, plan.hellos[i][3]) for i, unit in got])
         for (i, _), answer in zip(got, answers, strict=True):
@@ -221,6 +231,8 @@ class _Claims:
     limit: UnitLimit | None = None  # the per-worker unit limit the claim checks itself (PostgreSQL)
     #: the run's requirements and onboarding test, which the claim checks itself (PostgreSQL)
     required: list[Requirement] = dataclasses.field(default_factory=list)
+    #: job position -> the onboarding test started for that hello's worker (`_start_onboarding`)
+    started: dict[int, Assigned] = dataclasses.field(default_factory=dict)
 
     def claim_args(
         self,
@@ -243,6 +255,24 @@ def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str
             continue  # refused, or a preview
         plain.setdefault(identity.worker_name, (position, identity))
     return plain
+
+
+def _start_onboarding(
+    pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]], plan: _Claims, now: dt.datetime
+) -> tuple[dict[str, tuple[int, WorkerIdentity]], dict[str, int]]:
+    """Start the onboarding test together for the workers of `plain` who have not taken it (onboarding_starts.py;
+    into `plan.started`, the workers met for the first time into `plan.new_ids`); the hellos left to claim, of
+    workers known or found to have passed, and the ids found of those. Any other worker this process is unsure
+    of goes the usual way."""
+    unsure = [name for name in plain if not pool.knows_passed_onboarding(pool.known_worker_id(name))]
+    if not unsure:
+        return plain, {}
+    ids, plan.new_ids = _worker_ids(pool, unsure, now)
+    asking = {name: (plain[name][0], ids[name]) for name in unsure if name in ids}
+    starts = start_together(pool, asking, plan.checked, now)
+    plan.started = starts.started
+    left = {name: hello for name, hello in plain.items() if name not in unsure or name in starts.passed}
+    return left, {name: ids[name] for name in left if name in ids}
 
 
 def _worker_ids(

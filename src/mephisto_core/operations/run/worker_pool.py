@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import peewee as pw
@@ -129,6 +129,9 @@ class WorkerPool(AgentReleases):
         #: worker name -> id, of the workers this process met (a worker's id never changes; the statement that
         #: uses it checks it against the name's row)
         self._worker_ids: dict[str, int] = {}
+        #: ids of workers this process knows to have passed the run's onboarding test (their hellos go straight to
+        #: the batch's claim, which checks the grant itself; see onboarding_starts.py)
+        self._passed_onboarding: set[int] = set()
 
     # ---- registration -------------------------------------------------------------------------------------
 
@@ -441,6 +444,16 @@ class WorkerPool(AgentReleases):
             self._worker_ids.clear()
         self._worker_ids.update(ids)
 
+    def knows_passed_onboarding(self, worker_id: int | None) -> bool:
+        """Whether this process saw the worker pass the run's onboarding test (or read their passing grant)."""
+        return worker_id in self._passed_onboarding
+
+    def remember_passed_onboarding(self, worker_ids: Iterable[int]) -> None:
+        """Workers seen to pass the run's onboarding test."""
+        if len(self._passed_onboarding) > WORKER_IDS_REMEMBERED:
+            self._passed_onboarding.clear()
+        self._passed_onboarding.update(worker_ids)
+
     @staticmethod
     def new_token() -> str:
         """A fresh agent token, as every claim makes one."""
@@ -659,6 +672,8 @@ class WorkerPool(AgentReleases):
             1 if passed else 0,
             f"Passed the onboarding test of task {self.ctx.task.name}",
         )
+        if passed:
+            self.remember_passed_onboarding([onboarding.worker_id])
         return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed")
 
 

@@ -1,0 +1,140 @@
+"""A batch's onboarding submissions stored, graded and granted together (on SQLite and PostgreSQL): the same rows
+and answers as the usual way, in a few statements for the batch; every other case left to the usual way."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pool_helpers import call, hello
+from test_pool_groups import _in_one_batch, statements_sent
+
+from mephisto_core.data_model import OnboardingAgent, Review, Worker
+from mephisto_core.data_model.models import GrantedQualification, Qualification
+from mephisto_core.data_model.qualifications import grant_qualification, granted_value
+from mephisto_core.operations.run.db_writer import DatabaseWriter
+from mephisto_core.operations.run.onboarding_group import OnboardingGroup
+from mephisto_core.operations.run.replies import Assigned, Failure, Submitted
+
+pytestmark = pytest.mark.usefixtures("test_types", "many_at_once")
+
+
+def _tests_taken(database: Any, pool: Any, *names: str) -> dict[str, Assigned]:
+    taken = {}
+    for name in names:
+        test = hello(database, pool, name)
+        assert isinstance(test, Assigned) and test.is_onboarding
+        taken[name] = test
+    return taken
+
+
+def _stored(pool: Any, names: list[str]) -> list[tuple[Any, ...]]:
+    """What the database holds of each worker's onboarding: the attempt, the grant and the reviews."""
+    rows = []
+    for name in names:
+        worker = Worker.get(Worker.name == name)
+        attempt = OnboardingAgent.get(OnboardingAgent.worker == worker)
+        reviews = sorted(r.kind for r in Review.select().where(Review.worker == worker))
+        grant = granted_value(worker, pool.ctx.onboarding_qualification)
+        rows.append((name, attempt.status, attempt.outputs, attempt.submit_key is not None, grant, reviews))
+    return rows
+
+
+def test_fresh_submissions_are_stored_graded_and_granted_as_the_usual_way_does(database, make_pool, monkeypatch):
+    together, alone = make_pool(rows=4, onboarding=True), make_pool(rows=4, onboarding=True)
+    names = ["alice", "bob", "carol"]
+    answers = {"alice": "yes", "bob": "no", "carol": "yes"}
+    taken = _tests_taken(database, together, *names, "zoe")
+    first = call(database, together.submit, taken["zoe"].agent_id, True, "key-zoe", {"answer": "yes"}, [])
+    assert first == Submitted("key-zoe", "onboarding_passed")  # the run's onboarding qualification exists now
+    jobs = [(taken[n].agent_id, f"key-{n}", {"answer": answers[n]}, []) for n in names]
+    sent = statements_sent(database, monkeypatch)
+    results = call(database, OnboardingGroup(together).run_together, jobs)
+    assert [r[0] for r in results] == [
+        Submitted("key-alice", "onboarding_passed"),
+        Submitted("key-bob", "onboarding_failed"),
+        Submitted("key-carol", "onboarding_passed"),
+    ]
+    # the attempts read, stored, the qualification read, reviews, grants: five statements for any number
+    assert len(sent) == 5, sent
+    monkeypatch.undo()
+    stored_together = _stored(together, names)
+
+    # the same workers of another run, each the usual way: the same rows
+    group = OnboardingGroup(alone)
+    renamed = [f"{n}-2" for n in names]
+    taken = _tests_taken(database, alone, *renamed)
+    for name, again in zip(names, renamed, strict=True):
+        answer = call(database, group.run_one, taken[again].agent_id, f"key-{again}", {"answer": answers[name]}, [])
+        assert isinstance(answer, Submitted)
+    stored_alone = [(row[0][:-2], *row[1:]) for row in _stored(alone, renamed)]
+    assert [row[1:] for row in stored_together] == [row[1:] for row in stored_alone]
+    assert [row[4] for row in stored_together] == [1, 0, 1]
+
+
+def test_replays_second_keys_unknown_attempts_and_failing_graders_go_the_usual_way(database, make_pool, monkeypatch):
+    pool = make_pool(rows=4, onboarding=True)
+    taken = _tests_taken(database, pool, "alice", "bob", "carol", "dave")
+    done = call(database, pool.submit, taken["alice"].agent_id, True, "key-alice", {"answer": "yes"}, [])
+    assert done == Submitted("key-alice", "onboarding_passed")
+    group = OnboardingGroup(pool)
+    jobs = [
+        (taken["alice"].agent_id, "key-alice", {"answer": "yes"}, []),  # a replay
+        (taken["bob"].agent_id, "key-bob", {"answer": "yes"}, []),  # fresh
+        (taken["bob"].agent_id, "key-bob-2", {"answer": "no"}, []),  # the same attempt again in the batch
+        (999_999, "key-nobody", {"answer": "yes"}, []),  # no such attempt
+        (taken["carol"].agent_id, "key-bob", {"answer": "yes"}, []),  # bob's key again
+        (taken["dave"].agent_id, "key-dave", {"answer": object()}, []),  # the grader raises on it
+    ]
+    real = pool.ctx.blueprint.validate_onboarding
+    monkeypatch.setattr(
+        pool.ctx.blueprint,
+        "validate_onboarding",
+        lambda outputs: real(outputs) if isinstance(outputs.get("answer"), str) else 1 / 0,
+    )
+    results = call(database, group.run_together, jobs)
+    assert results[1] == (Submitted("key-bob", "onboarding_passed"),)
+    assert [results[i] for i in (0, 2, 3, 4, 5)] == [None] * 5
+    # ... whose answers are the usual way's
+    assert call(database, group.run_one, *jobs[0]) == Submitted("key-alice", "onboarding_passed", replay=True)
+    second = call(database, group.run_one, *jobs[2])
+    assert isinstance(second, Failure) and second.code == "already_submitted"
+    nobody = call(database, group.run_one, *jobs[3])
+    assert isinstance(nobody, Failure) and nobody.code == "not_your_unit"
+    assert OnboardingAgent.get_by_id(taken["carol"].agent_id).status == "in_task"
+
+
+def test_a_grant_keeps_its_time_when_its_value_does_not_change(database, make_pool):
+    pool = make_pool(rows=4, onboarding=True)
+    taken = _tests_taken(database, pool, "alice", "bob")
+    name = pool.ctx.onboarding_qualification
+    # granted before (say by a reviewer): alice already with the value she is about to get, bob with another
+    for worker, value in (("alice", 1), ("bob", 1)):
+        call(database, grant_qualification, Worker.get(Worker.name == worker), name, value)
+    before = {
+        g.worker.name: g.updated_at
+        for g in GrantedQualification.select().join(Qualification).where(Qualification.name == name)
+    }
+    jobs = [
+        (taken["alice"].agent_id, "key-alice", {"answer": "yes"}, []),
+        (taken["bob"].agent_id, "key-bob", {"answer": "no"}, []),
+    ]
+    assert all(r is not None for r in call(database, OnboardingGroup(pool).run_together, jobs))
+    after = {
+        g.worker.name: (g.value, g.updated_at)
+        for g in GrantedQualification.select().join(Qualification).where(Qualification.name == name)
+    }
+    assert after["alice"] == (1, before["alice"])
+    assert after["bob"][0] == 0 and after["bob"][1] > before["bob"]
+
+
+def test_a_batch_of_onboarding_submissions_through_the_writer_is_one_batch(database, make_pool):
+    pool = make_pool(rows=4, onboarding=True)
+    taken = _tests_taken(database, pool, "alice", "bob", "carol")
+    jobs = [(t.agent_id, f"key-{n}", {"answer": "yes"}, []) for n, t in taken.items()]
+    writer = DatabaseWriter(database)
+    answers = asyncio.run(_in_one_batch(writer, OnboardingGroup(pool), jobs))
+    assert answers == [Submitted(f"key-{n}", "onboarding_passed") for n in taken]
+    assert writer.batches == 1
+    assert all(a.status == "approved" for a in OnboardingAgent.select())
