@@ -119,6 +119,7 @@ def test_a_batch_answers_every_standing_as_the_usual_way_does(database: Any, mak
 
     middle = compare(database, pool, met=met)
     assert middle["ok"] == ("assigned", False)  # the batch did its work: not every worker left to the usual way
+    assert middle["no-test"] == ("assigned", True)  # the onboarding test started by the batch
 
     def take_all(fresh: WorkerPool) -> None:  # the other units held by newcomers to the run
         for i in range(12):

@@ -3,9 +3,10 @@ and granted with a statement for all of each, where the usual way (`WorkerPool.s
 trips per submission. With the database 11 ms away and 1,000 new workers, each taking the test before their first
 unit, those round trips one after the other made connect→data p99 51 s (see docs/performance.md).
 
-Only a fresh submission goes together: an attempt still in task, not already submitted, its key and attempt once
-in the batch. A replay, a second key, an attempt that is gone or a grader that raises go the usual way, which
-gives the answer it always gave.
+Only a fresh submission goes together: an attempt still in task, its key and attempt once in the batch. A replay,
+a second key, an attempt that is gone or a grader that raises go the usual way, which gives the answer it always
+gave. On PostgreSQL the batch's submissions are one statement, committing on its own (before the batch's
+transaction), so their pages get their answers after one round trip.
 """
 
 from __future__ import annotations
@@ -14,26 +15,24 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.data_model import onboarding_many
-from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.models import Qualification, Worker, utcnow
 from mephisto_core.data_model.pool_sql_many import runs_many
-from mephisto_core.data_model.statuses import AgentStatus
 from mephisto_core.operations.run import platform_grants
 from mephisto_core.operations.run.replies import Failure, Submitted
 
 if TYPE_CHECKING:
     from mephisto_core.operations.run.worker_pool import WorkerPool
 
-_IN_TASK = AgentStatus.IN_TASK.value
-
 
 class OnboardingGroup:
     """A `JobGroup` of one worker pool's onboarding submissions (jobs: agent id, submit key, outputs, uploads)."""
 
-    #: its statements depend on each other: they run in the batch's transaction
-    commits_per_statement = False
+    #: on PostgreSQL its one statement stores, reviews and grants: it commits on its own, before the batch's others
+    commits_per_statement = True
 
     def __init__(self, pool: WorkerPool) -> None:
         self.pool = pool
+        self._qualification_made = False
 
     def __repr__(self) -> str:
         return type(self).__name__
@@ -49,15 +48,11 @@ class OnboardingGroup:
         if not runs_many(pool.queries):
             return results
         ctx = pool.ctx
-        found = onboarding_many.attempts({job[0] for job in jobs})
         grader = ctx.rules.onboarding or ctx.blueprint.validate_onboarding
         graded: dict[int, onboarding_many.Graded] = {}  # position -> submission
         agents: set[int] = set()
         keys: set[str] = set()
         for position, (agent_id, submit_key, outputs, _uploads) in enumerate(jobs):
-            attempt = found.get(agent_id)
-            if attempt is None or attempt.status != _IN_TASK or attempt.submit_key is not None:
-                continue
             if agent_id in agents or submit_key in keys:
                 continue
             try:
@@ -66,27 +61,35 @@ class OnboardingGroup:
                 continue
             agents.add(agent_id)
             keys.add(submit_key)
-            graded[position] = onboarding_many.Graded(agent_id, attempt.worker_id, submit_key, outputs, passed)
+            graded[position] = onboarding_many.Graded(agent_id, submit_key, outputs, passed)
         if not graded:
             return results
-        now = utcnow()
-        moved = onboarding_many.store_graded(list(graded.values()), now)
-        stored = {position: g for position, g in graded.items() if g.agent_id in moved}
-        if not stored:
-            return results
         name = ctx.onboarding_qualification
-        qualification_id = onboarding_many.review_and_grant(
-            list(stored.values()), ctx.task, name, f"Passed the onboarding test of task {ctx.task.name}", now
-        )
-        pool.remember_passed_onboarding(g.worker_id for g in stored.values() if g.passed)
-        told = platform_grants.tells_platform(ctx.provider)
-        workers = onboarding_many.workers({g.worker_id for g in stored.values()}) if told else {}
+        if not self._qualification_made:  # once: the statement finds it by name (and fails if it was deleted)
+            onboarding_many.ensure_qualification(name, f"Passed the onboarding test of task {ctx.task.name}")
+            self._qualification_made = True
+        postgres = pool.queries.statements().postgres
+        # An attempt that did not move (submitted before: a replay or a second key; another run's; gone) is left
+        # to the usual way, which says which.
+        moved = onboarding_many.store_graded(list(graded.values()), ctx.task.id, name, utcnow(), postgres)
+        stored = {position: g for position, g in graded.items() if g.agent_id in moved}
+        pool.remember_passed_onboarding(moved[g.agent_id] for g in stored.values() if g.passed)
+        grants = self._platform_grants({moved[g.agent_id]: g.passed for g in stored.values()})
         for position, g in stored.items():
-            grants = (
-                (platform_grants.PlatformGrant(workers[g.worker_id], name, qualification_id, int(g.passed)),)
-                if told
-                else ()
-            )
             outcome = "onboarding_passed" if g.passed else "onboarding_failed"
-            results[position] = (Submitted(g.submit_key, outcome, platform_grants=grants),)
+            told = grants.get(moved[g.agent_id], ())
+            results[position] = (Submitted(g.submit_key, outcome, platform_grants=told),)
         return results
+
+    def _platform_grants(self, passed: dict[int, bool]) -> dict[int, tuple[platform_grants.PlatformGrant, ...]]:
+        """Per worker, the grant the provider is to be told about (none when it keeps qualifications local)."""
+        ctx = self.pool.ctx
+        if not passed or not platform_grants.tells_platform(ctx.provider):
+            return {}
+        name = ctx.onboarding_qualification
+        qualification_id = int(Qualification.get(Qualification.name == name).id)
+        workers = {int(w.id): w for w in Worker.select().where(Worker.id.in_(list(passed)))}
+        return {
+            worker_id: (platform_grants.PlatformGrant(workers[worker_id], name, qualification_id, int(ok)),)
+            for worker_id, ok in passed.items()
+        }
