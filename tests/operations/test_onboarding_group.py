@@ -1,5 +1,6 @@
-"""A batch's onboarding submissions stored, graded and granted together (on SQLite and PostgreSQL): the same rows
-and answers as the usual way, in a few statements for the batch; every other case left to the usual way."""
+"""A run with an onboarding test at scale (on SQLite and PostgreSQL): a batch's onboarding submissions stored,
+graded and granted together, and its new workers' tests started together; the same rows and answers as the usual
+way, in a few statements for the batch; every other case left to the usual way."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pool_helpers import call, hello
 from test_pool_groups import _in_one_batch, statements_sent
 
 from mephisto_core.data_model import OnboardingAgent, Review, Worker
-from mephisto_core.data_model.models import GrantedQualification, Qualification
+from mephisto_core.data_model.models import GrantedQualification, Qualification, utcnow
+from mephisto_core.data_model.pool_sql_many import worker_ids_many
 from mephisto_core.data_model.qualifications import grant_qualification, granted_value
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.onboarding_group import OnboardingGroup
-from mephisto_core.operations.run.replies import Assigned, Failure, Submitted
+from mephisto_core.operations.run.pool_groups import HelloGroup
+from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
 
 pytestmark = pytest.mark.usefixtures("test_types", "many_at_once")
 
@@ -140,3 +143,36 @@ def test_a_batch_of_onboarding_submissions_through_the_writer_is_one_batch(datab
     assert answers == [Submitted(f"key-{n}", "onboarding_passed") for n in taken]
     assert writer.batches == 1
     assert all(a.status == "approved" for a in OnboardingAgent.select())
+
+
+def test_new_workers_start_the_test_together_without_a_standing_read(database, make_pool, monkeypatch):
+    pool = make_pool(rows=4, onboarding=True)
+    group = HelloGroup(pool)
+    call(database, pool.queries.statements)  # the run's statements made once (PostgreSQL reads a sequence's name)
+    sent = statements_sent(database, monkeypatch)
+    results = call(database, group.run_together, [({"worker_id": n}, None, None) for n in ("ann", "ben", "cat")])
+    monkeypatch.undo()
+    tests = [r[0] for r in results]
+    assert all(isinstance(t, Assigned) and t.is_onboarding for t in tests)
+    assert {OnboardingAgent.get_by_id(t.agent_id).worker.name for t in tests} == {"ann", "ben", "cat"}
+    # PostgreSQL: the workers found or added, their attempts; SQLite: the workers looked for, added, the attempts
+    assert len(sent) == (3 if database.is_sqlite else 2), sent
+    assert not any("granted_qualification" in sql for sql in sent)  # nothing to read of a worker just made
+
+
+def test_new_workers_go_the_usual_way_when_a_requirement_needs_a_grant(database, make_pool):
+    pool = make_pool(rows=4, onboarding=True, qualifications=[{"name": "english", "comparator": ">=", "value": 3}])
+    group = HelloGroup(pool)
+    results = call(database, group.run_together, [({"worker_id": n}, None, None) for n in ("ann", "ben")])
+    assert results == [None, None]
+    refused = call(database, group.run_one, {"worker_id": "ann"}, None, None)
+    assert isinstance(refused, Refused) and refused.reason == Refusal.NOT_QUALIFIED
+
+
+def test_found_and_created_workers_are_told_apart(database, make_pool):
+    pool = make_pool(rows=1)
+    call(database, lambda: Worker.create(provider_type="crowd_test", name="old"))
+    ids = call(database, worker_ids_many, pool.queries, "crowd_test", ["old", "new"], utcnow())
+    assert set(ids) == {"old", "new"} and ids.created == {"new"}
+    again = call(database, worker_ids_many, pool.queries, "crowd_test", ["old", "new"], utcnow())
+    assert dict(again) == dict(ids) and again.created == set()

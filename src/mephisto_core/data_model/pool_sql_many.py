@@ -58,6 +58,15 @@ class Claimed(dict[int, ClaimedUnit]):
     admitted: int = 0
 
 
+class WorkerIds(dict[str, int]):
+    """Worker name -> id; `created`, the names whose row was made by the statement that found them (a worker
+    with nothing granted or held yet)."""
+
+    def __init__(self, ids: dict[str, int] | None = None, created: set[str] | None = None) -> None:
+        super().__init__(ids or {})
+        self.created: set[str] = created or set()
+
+
 def runs_many(queries: PoolQueries) -> bool:
     """Whether this database runs claims and completions of many at once."""
     return queries.statements().postgres or SQLITE_HAS_RETURNING
@@ -132,9 +141,10 @@ def claim_many(
     return claimed
 
 
-def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[str], now: dt.datetime) -> dict[str, int]:
+def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[str], now: dt.datetime) -> WorkerIds:
     """The ids of the workers `names` of this provider, creating those seen for the first time (the usual way's
-    `add_worker`). A name another process creates at the same moment is left out: its hello goes the usual way."""
+    `add_worker`; they are `created`). A name another process creates at the same moment is left out: its hello
+    goes the usual way."""
     statements = queries.statements()
     sql = _built(statements)
     param = "%s" if statements.postgres else "?"
@@ -148,9 +158,10 @@ def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[st
             sql["find_or_add_workers"].format(values=when_rows, names=names_in),
             [*params, *row_padding, provider_type, *names, *padding],
         ).fetchall()
-        return {str(name): int(worker_id) for worker_id, name in rows}
+        created = {str(name) for _, name, made in rows if made}
+        return WorkerIds({str(name): int(worker_id) for worker_id, name, _ in rows}, created)
     found = queries.db_execute(sql["workers"].format(names=names_in), [provider_type, *names, *padding]).fetchall()
-    ids = {str(name): int(worker_id) for worker_id, name in found}
+    ids = WorkerIds({str(name): int(worker_id) for worker_id, name in found})
     missing = [name for name in names if name not in ids]
     if missing:
         when = now if statements.postgres else _sqlite_text(now)
@@ -158,6 +169,7 @@ def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[st
         params = [value for name in missing for value in (provider_type, name, when)]
         added = queries.db_execute(sql["add_workers"].format(values=rows), [*params, *padding]).fetchall()
         ids.update({str(name): int(worker_id) for worker_id, name in added})
+        ids.created = {str(name) for _, name in added}
     return ids
 
 
@@ -557,9 +569,10 @@ def _workers(p: str) -> dict[str, str]:
     """Finding workers by name, and adding those missing (`{names}`, `{values}` for their rows, padded as
     `_sized_rows` pads them: the padding rows, NULL, are left out). `find_or_add_workers` (PostgreSQL) does both in
     one statement: the rows it adds, then those that were there (its SELECT sees the table as the statement found
-    it, without the rows added). Only names not there are offered to the INSERT, so a known worker does not take a
-    number from the id sequence at each of its first hellos in a process."""
-    workers = f'SELECT "id", "name" FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})'
+    it, without the rows added), each with whether it was added. Only names not there are offered to the INSERT,
+    so a known worker does not take a number from the id sequence at each of its first hellos in a process."""
+    named = f'FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})'
+    workers = f'SELECT "id", "name" {named}'
     return {
         "workers": workers,
         "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") '
@@ -569,7 +582,7 @@ def _workers(p: str) -> dict[str, str]:
         'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL AND NOT EXISTS '
         '(SELECT 1 FROM "worker" AS w WHERE w."provider_type" = v."column1" AND w."name" = v."column2") '
         'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name") '
-        f'SELECT "id", "name" FROM "added" UNION ALL {workers}',
+        f'SELECT "id", "name", TRUE FROM "added" UNION ALL SELECT "id", "name", FALSE {named}',
     }
 
 

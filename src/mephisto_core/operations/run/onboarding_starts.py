@@ -4,16 +4,17 @@ The batch's claim (pool_groups.py) leaves out workers without a passing grant of
 the usual way (`WorkerPool.register`): their standing, their worker row, their attempt, a round trip each, one
 worker after the other. With the database 11 ms away and 1,000 new workers arriving over 5 s that queue made the
 first page's data wait 18 s at p99. Here the workers this process does not know to have passed have their
-standing read in one statement, and those who hold nothing, meet the run's requirements and have no grant of the
-test get their attempts in one more. Those who passed go on to the claim; any other standing (blocked, failed the
-test, a requirement not met, an attempt or a unit in hand) goes the usual way, which says why.
+standing read in one statement (not those whose worker row the batch just made: they have none), and those who
+hold nothing, meet the run's requirements and have no grant of the test get their attempts in one more. Those who
+passed go on to the claim; any other standing (blocked, failed the test, a requirement not met, an attempt or a
+unit in hand) goes the usual way, which says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from mephisto_core.data_model.models import OnboardingAgent
@@ -36,19 +37,27 @@ class OnboardingStarts:
 
 
 def start_together(
-    pool: WorkerPool, workers: Mapping[str, tuple[int, int]], judged: set[str], now: dt.datetime
+    pool: WorkerPool,
+    workers: Mapping[str, tuple[int, int]],
+    created: Collection[str],
+    judged: set[str],
+    now: dt.datetime,
 ) -> OnboardingStarts:
     """Start the onboarding test of each of `workers` (name -> (job position, worker id)) whose standing allows
-    it, as the usual way would; `judged`: the qualifications whose grants are read to judge (`_checked_here`)."""
+    it, as the usual way would; `created`: the names whose worker row the batch just made (nothing granted,
+    nothing held: no standing to read); `judged`: the qualifications whose grants are read to judge
+    (`_checked_here`)."""
     ctx = pool.ctx
     outcome = OnboardingStarts()
-    read = refusal_standings(
-        ctx, pool.queries.qualification_names, list({w for _, w in workers.values()}), False, judged
-    )
-    name = ctx.onboarding_qualification
+    requirements = ctx.config.task.qualifications
     starting: dict[str, tuple[int, int]] = {}
+    if unmet_requirement({}, requirements) is None:
+        starting = {worker: workers[worker] for worker in created if worker in workers}
+    known = [worker_id for worker, (_, worker_id) in workers.items() if worker not in starting]
+    read = refusal_standings(ctx, pool.queries.qualification_names, known, False, judged)
+    name = ctx.onboarding_qualification
     for worker, (position, worker_id) in workers.items():
-        if worker_id in read.holding or worker_id in read.screening_pending:
+        if worker in starting or worker_id in read.holding or worker_id in read.screening_pending:
             continue
         held = read.grants.get(worker_id, {})
         passed = held.get(name)
@@ -57,7 +66,7 @@ def start_together(
                 outcome.passed.add(worker)
                 pool.remember_passed_onboarding([worker_id])
             continue
-        if unmet_requirement(held, ctx.config.task.qualifications) is None:
+        if unmet_requirement(held, requirements) is None:
             starting[worker] = (position, worker_id)
     if not starting:
         return outcome

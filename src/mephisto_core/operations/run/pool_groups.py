@@ -25,6 +25,7 @@ from mephisto_core.data_model.pool_sql_many import (
     Requirement,
     Submission,
     UnitLimit,
+    WorkerIds,
     claim_and_complete_many,
     claim_many,
     complete_many,
@@ -267,9 +268,10 @@ def _start_onboarding(
     unsure = [name for name in plain if not pool.knows_passed_onboarding(pool.known_worker_id(name))]
     if not unsure:
         return plain, {}
-    ids, plan.new_ids = _worker_ids(pool, unsure, now)
+    ids, added = _worker_ids(pool, unsure, now)
+    plan.new_ids = dict(added)
     asking = {name: (plain[name][0], ids[name]) for name in unsure if name in ids}
-    starts = start_together(pool, asking, plan.checked, now)
+    starts = start_together(pool, asking, added.created, plan.checked, now)
     plan.started = starts.started
     left = {name: hello for name, hello in plain.items() if name not in unsure or name in starts.passed}
     return left, {name: ids[name] for name in left if name in ids}
@@ -277,13 +279,13 @@ def _start_onboarding(
 
 def _worker_ids(
     pool: WorkerPool, names: Collection[str], now: dt.datetime, find_new: bool = True
-) -> tuple[dict[str, int], dict[str, int]]:
+) -> tuple[dict[str, int], WorkerIds]:
     """The ids of the workers `names` and, of those, the ones this process had not met: found, or created as the
-    usual way would, for all at once (a name another process creates at the same moment is left out). Without
-    `find_new`, only those this process met."""
+    usual way would (`created`), for all at once (a name another process creates at the same moment is left out).
+    Without `find_new`, only those this process met."""
     ids = {name: worker_id for name in names if (worker_id := pool.known_worker_id(name)) is not None}
     new = [name for name in names if name not in ids]
-    added = worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now) if new and find_new else {}
+    added = worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now) if new and find_new else WorkerIds()
     return {**ids, **added}, added
 
 
