@@ -19,6 +19,7 @@ from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.onboarding_group import OnboardingGroup
 from mephisto_core.operations.run.pool_groups import HelloGroup
 from mephisto_core.operations.run.replies import Assigned, Failure, Refusal, Refused, Submitted
+from mephisto_core.operations.run.worker_pool import WorkerPool
 
 pytestmark = pytest.mark.usefixtures("test_types", "many_at_once")
 
@@ -167,6 +168,28 @@ def test_new_workers_go_the_usual_way_when_a_requirement_needs_a_grant(database,
     assert results == [None, None]
     refused = call(database, group.run_one, {"worker_id": "ann"}, None, None)
     assert isinstance(refused, Refused) and refused.reason == Refusal.NOT_QUALIFIED
+
+
+def test_a_batch_of_new_and_known_workers_each_get_one_test(database, make_pool):
+    pool = make_pool(rows=4, onboarding=True)
+    for name in ("old", "passed"):
+        test = hello(database, pool, name)
+        answer = {"answer": "yes" if name == "passed" else "x"}
+        call(database, pool.submit, test.agent_id, True, f"key-{name}", answer, [])
+    other = WorkerPool(pool.ctx, pool.uploads)  # another process: it has met nobody
+    call(database, lambda: Worker.create(provider_type="crowd_test", name="known"))
+    names = ("new-1", "known", "new-2", "passed", "old")
+    results = call(database, HelloGroup(other).run_together, [({"worker_id": n}, None, None) for n in names])
+    for position in (0, 1, 2):  # the new ones and the one known without a test: their tests started together
+        test = results[position][0]
+        assert isinstance(test, Assigned) and test.is_onboarding
+        attempt = OnboardingAgent.get_by_id(test.agent_id)
+        assert (attempt.worker.name, attempt.status, attempt.token) == (names[position], "in_task", test.token)
+    unit = results[3][0]
+    assert isinstance(unit, Assigned) and not unit.is_onboarding  # passed: a unit, claimed with the batch
+    assert results[4] is None  # failed the test: the usual way refuses
+    for name in ("new-1", "known", "new-2"):
+        assert OnboardingAgent.select().join(Worker).where(Worker.name == name).count() == 1
 
 
 def test_found_and_created_workers_are_told_apart(database, make_pool):
