@@ -1,4 +1,4 @@
-"""A batch's onboarding submissions together (`DatabaseWriter.call_grouped_then`): read, graded, stored, reviewed
+"""A batch's onboarding submissions together (`DatabaseWriter.call_grouped_then`): graded, then stored, reviewed
 and granted with a statement for all of each, where the usual way (`WorkerPool.submit`) takes about seven round
 trips per submission. With the database 11 ms away and 1,000 new workers, each taking the test before their first
 unit, those round trips one after the other made connect→data p99 51 s (see docs/performance.md).
