@@ -199,3 +199,24 @@ def test_found_and_created_workers_are_told_apart(database, make_pool):
     assert set(ids) == {"old", "new"} and ids.created == {"new"}
     again = call(database, worker_ids_many, pool.queries, "crowd_test", ["old", "new"], utcnow())
     assert dict(again) == dict(ids) and again.created == set()
+
+
+def test_a_batch_notes_each_grant_for_a_provider_whose_platform_has_qualifications(database, make_pool):
+    pool = make_pool(rows=4, onboarding=True)
+    provider = pool.ctx.provider
+
+    class Granting(type(provider)):  # type: ignore[misc]
+        def grant_qualification(self, worker: Any, name: str, value: int) -> None:
+            raise AssertionError("the pool only notes grants; the operator tells the platform later")
+
+    provider.__class__ = Granting
+    taken = _tests_taken(database, pool, "alice", "bob", "carol")
+    jobs = [(taken[n].agent_id, f"key-{n}", {"answer": a}, []) for n, a in (("alice", "yes"), ("bob", "no"))]
+    results = call(database, OnboardingGroup(pool).run_together, jobs)
+    name = pool.ctx.onboarding_qualification
+    qualification_id = Qualification.get(Qualification.name == name).id
+    grants = [grant for result in results for grant in result[0].platform_grants]
+    noted = [(g.worker.name, g.qualification, g.qualification_id, g.value) for g in grants]
+    assert noted == [("alice", name, qualification_id, 1), ("bob", name, qualification_id, 0)]
+    usual = call(database, OnboardingGroup(pool).run_one, taken["carol"].agent_id, "key-carol", {"answer": "yes"}, [])
+    assert [(g.worker.name, g.value) for g in usual.platform_grants] == [("carol", 1)]

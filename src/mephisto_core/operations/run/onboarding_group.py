@@ -11,11 +11,12 @@ transaction), so their pages get their answers after one round trip.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.data_model import onboarding_many
-from mephisto_core.data_model.models import Qualification, Worker, utcnow
+from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql_many import runs_many
 from mephisto_core.operations.run import platform_grants
 from mephisto_core.operations.run.replies import Failure, Submitted
@@ -66,7 +67,7 @@ class OnboardingGroup:
             return results
         name = ctx.onboarding_qualification
         if not self._qualification_made:  # once: the statement finds it by name (and fails if it was deleted)
-            onboarding_many.ensure_qualification(name, f"Passed the onboarding test of task {ctx.task.name}")
+            onboarding_many.ensure_qualification(name, ctx.onboarding_description)
             self._qualification_made = True
         postgres = pool.queries.statements().postgres
         # An attempt that did not move (submitted before: a replay or a second key; another run's; gone) is left
@@ -74,22 +75,9 @@ class OnboardingGroup:
         moved = onboarding_many.store_graded(list(graded.values()), ctx.task.id, name, utcnow(), postgres)
         stored = {position: g for position, g in graded.items() if g.agent_id in moved}
         pool.remember_passed_onboarding(moved[g.agent_id] for g in stored.values() if g.passed)
-        grants = self._platform_grants({moved[g.agent_id]: g.passed for g in stored.values()})
+        told = platform_grants.to_tell(ctx, name, {moved[g.agent_id]: int(g.passed) for g in stored.values()})
         for position, g in stored.items():
-            outcome = "onboarding_passed" if g.passed else "onboarding_failed"
-            told = grants.get(moved[g.agent_id], ())
-            results[position] = (Submitted(g.submit_key, outcome, platform_grants=told),)
+            grant = told.get(moved[g.agent_id])
+            answer = Submitted.onboarding(g.submit_key, g.passed)
+            results[position] = (dataclasses.replace(answer, platform_grants=(grant,) if grant else ()),)
         return results
-
-    def _platform_grants(self, passed: dict[int, bool]) -> dict[int, tuple[platform_grants.PlatformGrant, ...]]:
-        """Per worker, the grant the provider is to be told about (none when it keeps qualifications local)."""
-        ctx = self.pool.ctx
-        if not passed or not platform_grants.tells_platform(ctx.provider):
-            return {}
-        name = ctx.onboarding_qualification
-        qualification_id = int(Qualification.get(Qualification.name == name).id)
-        workers = {int(w.id): w for w in Worker.select().where(Worker.id.in_(list(passed)))}
-        return {
-            worker_id: (platform_grants.PlatformGrant(workers[worker_id], name, qualification_id, int(ok)),)
-            for worker_id, ok in passed.items()
-        }

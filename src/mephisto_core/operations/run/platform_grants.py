@@ -12,7 +12,7 @@ that path costs one attribute comparison per grant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +50,17 @@ def tells_platform(provider: CrowdProvider) -> bool:
 def grant(ctx: RunContext, worker_id: int, name: str, value: int, description: str) -> None:
     """Grant `name` locally (on the writer thread) and note it for the platform when the provider has one."""
     grant_qualification(worker_id, name, value, description=description)
-    if tells_platform(ctx.provider):
-        qualification_id = Qualification.get(Qualification.name == name).id
-        ctx.platform_grants.append(PlatformGrant(Worker.get_by_id(worker_id), name, qualification_id, value))
+    ctx.platform_grants.extend(to_tell(ctx, name, {worker_id: value}).values())
+
+
+def to_tell(ctx: RunContext, name: str, values: Mapping[int, int]) -> dict[int, PlatformGrant]:
+    """Per worker id, the committed grant of `name` (with its value in `values`) the provider is to be told about;
+    none when the provider keeps qualifications local. Two reads for any number of workers."""
+    if not values or not tells_platform(ctx.provider):
+        return {}
+    qualification_id = int(Qualification.get(Qualification.name == name).id)
+    workers = {int(w.id): w for w in Worker.select().where(Worker.id.in_(list(values)))}
+    return {w: PlatformGrant(workers[w], name, qualification_id, value) for w, value in values.items()}
 
 
 def take(ctx: RunContext) -> tuple[PlatformGrant, ...]:

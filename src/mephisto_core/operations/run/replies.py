@@ -143,6 +143,11 @@ class Submitted:
     #: where the page goes now that its unit's submission is stored (set by ClientIOHandler, never for onboarding)
     completion: PageCompletion | None = None
 
+    @classmethod
+    def onboarding(cls, submit_key: str, passed: bool, replay: bool = False) -> Submitted:
+        """The answer to an onboarding test's submission: `next` says whether it passed."""
+        return cls(submit_key, "onboarding_passed" if passed else "onboarding_failed", replay=replay)
+
     def message(self, request_id: int | None) -> dict[str, Any]:
         return {
             "type": "submitted",

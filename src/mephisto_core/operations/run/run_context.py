@@ -44,6 +44,11 @@ class RunContext:
         return f"{self.task.name}-onboarding"
 
     @property
+    def onboarding_description(self) -> str:
+        """The description of `onboarding_qualification`, when the first grade creates it."""
+        return f"Passed the onboarding test of task {self.task.name}"
+
+    @property
     def screening_qualification(self) -> str:
         return f"{self.task.name}-screened"
 

@@ -646,7 +646,7 @@ class WorkerPool(AgentReleases):
             return Failure("not_your_unit", "This page does not hold that onboarding test.")
         if onboarding.submit_key == submit_key:
             passed = onboarding.status == AgentStatus.APPROVED
-            return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed", replay=True)
+            return Submitted.onboarding(submit_key, passed, replay=True)
         if onboarding.status != AgentStatus.IN_TASK:
             return Failure("already_submitted", "This onboarding test was already submitted.")
         grader = self.ctx.rules.onboarding or self.ctx.blueprint.validate_onboarding
@@ -670,11 +670,11 @@ class WorkerPool(AgentReleases):
             onboarding.worker_id,
             self.ctx.onboarding_qualification,
             1 if passed else 0,
-            f"Passed the onboarding test of task {self.ctx.task.name}",
+            self.ctx.onboarding_description,
         )
         if passed:
             self.remember_passed_onboarding([onboarding.worker_id])
-        return Submitted(submit_key, "onboarding_passed" if passed else "onboarding_failed")
+        return Submitted.onboarding(submit_key, passed)
 
 
 _SUBMITTED_AGENT_STATUSES = frozenset(
