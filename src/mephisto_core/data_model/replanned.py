@@ -87,12 +87,14 @@ class Replanned:
         prepared.executions += 1
         # Lost (the old name of a DEALLOCATE below, or the one executed): all of it is prepared afresh next time.
         with prepared_again_if_lost(lambda: self._on.pop(connection, None)):
+            drop_and_prepare = ""
             if prepared.executions >= prepared.next_prepare:
                 name = f"{self._prefix}{next(self._preparations)}"
-                # In one round trip. Neither is undone by a rollback (prepared statements belong to the session,
-                # not the transaction); if the PREPARE fails after the DEALLOCATE, the next EXECUTE finds the old
-                # name lost, and that is handled as any loss.
+                # In the execution's round trip (the cursor returns the last statement's rows). DEALLOCATE and
+                # PREPARE are not undone by a rollback or a failed EXECUTE (prepared statements belong to the
+                # session, not the transaction); if the PREPARE fails after the DEALLOCATE, the next EXECUTE finds
+                # the old name lost, and that is handled as any loss.
                 drop = f"DEALLOCATE {prepared.name}; " if prepared.name else ""
-                self.db.execute_sql(f"{drop}PREPARE {name} AS {self._text}")
+                drop_and_prepare = f"{drop}PREPARE {name} AS {self._text}; "
                 prepared.name, prepared.next_prepare = name, prepared.next_prepare * 2
-            return self.db.execute_sql(f"EXECUTE {prepared.name} ({self._arguments})", params)
+            return self.db.execute_sql(f"{drop_and_prepare}EXECUTE {prepared.name} ({self._arguments})", params)
