@@ -121,7 +121,7 @@ def test_statements_the_session_lost_give_a_clear_error_once_and_are_prepared_ag
 def test_each_execution_is_one_round_trip_preparing_again_included(db, monkeypatch):
     """At 11 ms from the database, a preparation in a round trip of its own made one batch in four of a run's
     first seconds 11 ms slower: the DEALLOCATE, the PREPARE and the EXECUTE go together."""
-    statement = Replanned(db, "SELECT COUNT(*) || '%%' FROM \"replanned_rows\" WHERE \"grp\" = %s")
+    statement = Replanned(db, 'SELECT COUNT(*) || \'%%\' FROM "replanned_rows" WHERE "grp" = %s')
     sent: list[str] = []
     execute_sql = db.execute_sql
 

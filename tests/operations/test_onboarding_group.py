@@ -13,7 +13,7 @@ from test_pool_groups import _in_one_batch, statements_sent
 
 from mephisto_core.data_model import OnboardingAgent, Review, Worker
 from mephisto_core.data_model.models import GrantedQualification, Qualification, utcnow
-from mephisto_core.data_model.pool_sql_many import worker_ids_many
+from mephisto_core.data_model.pool_sql_many import AttemptsToStart, worker_ids_many
 from mephisto_core.data_model.qualifications import grant_qualification, granted_value
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.onboarding_group import OnboardingGroup
@@ -156,9 +156,19 @@ def test_new_workers_start_the_test_together_without_a_standing_read(database, m
     tests = [r[0] for r in results]
     assert all(isinstance(t, Assigned) and t.is_onboarding for t in tests)
     assert {OnboardingAgent.get_by_id(t.agent_id).worker.name for t in tests} == {"ann", "ben", "cat"}
-    # PostgreSQL: the workers found or added, their attempts; SQLite: the workers looked for, added, the attempts
-    assert len(sent) == (3 if database.is_sqlite else 2), sent
+    # PostgreSQL: the workers found or added with their attempts; SQLite: the workers looked for, added, the attempts
+    assert len(sent) == (3 if database.is_sqlite else 1), sent
     assert not any("granted_qualification" in sql for sql in sent)  # nothing to read of a worker just made
+    usual = call(database, group.run_one, {"worker_id": "dan"}, None, None)
+    assert isinstance(usual, Assigned) and usual.is_onboarding
+
+    def attempt(test: Assigned) -> tuple[Any, ...]:
+        row = OnboardingAgent.get_by_id(test.agent_id)
+        assert row.token == test.token and row.started_at is not None
+        return (row.task_id, row.task_run_id, row.status, row.outputs, row.submit_key, row.submitted_at)
+
+    assert all(attempt(t) == attempt(usual) for t in tests)  # as the usual way makes them
+    assert all(t.init_data == usual.init_data for t in tests)
 
 
 def test_new_workers_go_the_usual_way_when_a_requirement_needs_a_grant(database, make_pool):
@@ -199,6 +209,23 @@ def test_found_and_created_workers_are_told_apart(database, make_pool):
     assert set(ids) == {"old", "new"} and ids.created == {"new"}
     again = call(database, worker_ids_many, pool.queries, "crowd_test", ["old", "new"], utcnow())
     assert dict(again) == dict(ids) and again.created == set()
+
+
+def test_postgresql_starts_the_tests_of_the_workers_it_adds_and_of_no_other(database, make_pool):
+    pool = make_pool(rows=1, onboarding=True)
+    call(database, lambda: Worker.create(provider_type="crowd_test", name="old"))
+    tests = AttemptsToStart(int(pool.ctx.task.id), int(pool.ctx.run.id), {"old": "token-old", "new": "token-new"})
+    ids = call(database, worker_ids_many, pool.queries, "crowd_test", ["old", "new"], utcnow(), tests)
+    assert ids.created == {"new"}
+    attempts = [(a.worker.name, a.token, a.status) for a in OnboardingAgent.select()]
+    if database.is_sqlite:  # no writing CTE: the batch inserts the attempts itself (onboarding_starts.py)
+        assert ids.started == {} and attempts == []
+        return
+    (attempt,) = OnboardingAgent.select()
+    assert ids.started == {"new": (attempt.id, "token-new")}
+    assert attempts == [("new", "token-new", "in_task")]
+    again = call(database, worker_ids_many, pool.queries, "crowd_test", ["new"], utcnow(), tests)
+    assert again.started == {} and OnboardingAgent.select().count() == 1  # found, not added: nothing started
 
 
 def test_a_batch_notes_each_grant_for_a_provider_whose_platform_has_qualifications(database, make_pool):

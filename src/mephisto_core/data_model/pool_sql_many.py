@@ -17,8 +17,9 @@ RETURNING) runs each hello and submission on its own (`runs_many` is False).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from mephisto_core.data_model.pool_sql import (
@@ -60,11 +61,23 @@ class Claimed(dict[int, ClaimedUnit]):
 
 class WorkerIds(dict[str, int]):
     """Worker name -> id; `created`, the names whose row was made by the statement that found them (a worker
-    with nothing granted or held yet)."""
+    with nothing granted or held yet); `started`, of those, the ones whose onboarding test the same statement
+    started (`AttemptsToStart`): name -> (the attempt's id, its token)."""
 
     def __init__(self, ids: dict[str, int] | None = None, created: set[str] | None = None) -> None:
         super().__init__(ids or {})
         self.created: set[str] = created or set()
+        self.started: dict[str, tuple[int, str]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptsToStart:
+    """PostgreSQL: start the onboarding test of each worker `worker_ids_many` adds, in the same statement (an
+    attempt in task of `task_id` in `run_id`, with the name's token from `tokens`)."""
+
+    task_id: int
+    run_id: int
+    tokens: Mapping[str, str]
 
 
 def runs_many(queries: PoolQueries) -> bool:
@@ -141,25 +154,41 @@ def claim_many(
     return claimed
 
 
-def worker_ids_many(queries: PoolQueries, provider_type: str, names: Sequence[str], now: dt.datetime) -> WorkerIds:
+def worker_ids_many(
+    queries: PoolQueries,
+    provider_type: str,
+    names: Sequence[str],
+    now: dt.datetime,
+    tests: AttemptsToStart | None = None,
+) -> WorkerIds:
     """The ids of the workers `names` of this provider, creating those seen for the first time (the usual way's
     `add_worker`; they are `created`). A name another process creates at the same moment is left out: its hello
-    goes the usual way."""
+    goes the usual way. With `tests` (PostgreSQL only), the created workers' onboarding tests start in the same
+    round trip (`started`)."""
     statements = queries.statements()
     sql = _built(statements)
     param = "%s" if statements.postgres else "?"
     # Padded on both databases, for one code path; it is SQLite that keeps them prepared by it (the first hellos of
     # thousands of workers come in batches of every size).
     names_in, padding = _sized_rows(param, 1, len(names))
-    if statements.postgres:  # found and added in one round trip
+    if statements.postgres:  # found and added (and their tests started) in one round trip
         when_rows, row_padding = _sized_rows("(%s, %s, %s)", 3, len(names))
         params = [value for name in names for value in (provider_type, name, now)]
+        starting: list[Any] = []
+        if tests is not None:
+            started_names = list(tests.tokens)
+            tokens = [tests.tokens[name] for name in started_names]
+            starting = [tests.task_id, tests.run_id, _IN_TASK, now, started_names, tokens]
         rows = queries.db_execute(
-            sql["find_or_add_workers"].format(values=when_rows, names=names_in),
-            [*params, *row_padding, provider_type, *names, *padding],
+            sql["find_or_add_workers_starting" if tests else "find_or_add_workers"].format(
+                values=when_rows, names=names_in
+            ),
+            [*params, *row_padding, *starting, provider_type, *names, *padding],
         ).fetchall()
-        created = {str(name) for _, name, made in rows if made}
-        return WorkerIds({str(name): int(worker_id) for worker_id, name, _ in rows}, created)
+        ids = WorkerIds({str(row[1]): int(row[0]) for row in rows}, {str(name) for _, name, made, *_ in rows if made})
+        if tests is not None:
+            ids.started = {str(name): (int(test), tests.tokens[name]) for _, name, _, test in rows if test}
+        return ids
     found = queries.db_execute(sql["workers"].format(names=names_in), [provider_type, *names, *padding]).fetchall()
     ids = WorkerIds({str(name): int(worker_id) for worker_id, name in found})
     missing = [name for name in names if name not in ids]
@@ -570,19 +599,34 @@ def _workers(p: str) -> dict[str, str]:
     `_sized_rows` pads them: the padding rows, NULL, are left out). `find_or_add_workers` (PostgreSQL) does both in
     one statement: the rows it adds, then those that were there (its SELECT sees the table as the statement found
     it, without the rows added), each with whether it was added. Only names not there are offered to the INSERT,
-    so a known worker does not take a number from the id sequence at each of its first hellos in a process."""
+    so a known worker does not take a number from the id sequence at each of its first hellos in a process.
+    `find_or_add_workers_starting` also starts the onboarding test of each worker it adds, and gives its attempt's
+    id (NULL for workers found)."""
     named = f'FROM "worker" WHERE "provider_type" = {p} AND "name" IN ({{names}})'
     workers = f'SELECT "id", "name" {named}'
+    added = (
+        'WITH "added" AS (INSERT INTO "worker" ("provider_type", "name", "created_at") '
+        'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL AND NOT EXISTS '
+        '(SELECT 1 FROM "worker" AS w WHERE w."provider_type" = v."column1" AND w."name" = v."column2") '
+        'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name")'
+    )
+    # each added worker's onboarding test (`AttemptsToStart`): task, run, status, time, then names and tokens
+    started = (
+        '"started" AS (INSERT INTO "onboarding_agent" '
+        '("worker_id", "task_id", "task_run_id", "token", "status", "started_at") '
+        f'SELECT a."id", {p}, {p}, t."token", {p}, {p} FROM "added" a '
+        f'JOIN unnest({p}::varchar[], {p}::varchar[]) AS t ("name", "token") ON t."name" = a."name" '
+        'RETURNING "id", "worker_id")'
+    )
     return {
         "workers": workers,
         "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") '
         'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL '
         'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name"',
-        "find_or_add_workers": 'WITH "added" AS (INSERT INTO "worker" ("provider_type", "name", "created_at") '
-        'SELECT * FROM (VALUES {values}) AS v WHERE "column1" IS NOT NULL AND NOT EXISTS '
-        '(SELECT 1 FROM "worker" AS w WHERE w."provider_type" = v."column1" AND w."name" = v."column2") '
-        'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name") '
-        f'SELECT "id", "name", TRUE FROM "added" UNION ALL SELECT "id", "name", FALSE {named}',
+        "find_or_add_workers": f'{added} SELECT "id", "name", TRUE FROM "added" '
+        f'UNION ALL SELECT "id", "name", FALSE {named}',
+        "find_or_add_workers_starting": f'{added}, {started} SELECT a."id", a."name", TRUE, s."id" FROM "added" a '
+        f'LEFT JOIN "started" s ON s."worker_id" = a."id" UNION ALL SELECT "id", "name", FALSE, NULL {named}',
     }
 
 

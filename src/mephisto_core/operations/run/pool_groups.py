@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.pool_sql_many import (
+    AttemptsToStart,
     Claimed,
     Hello,
     Requirement,
@@ -268,24 +269,38 @@ def _start_onboarding(
     unsure = [name for name in plain if not pool.knows_passed_onboarding(pool.known_worker_id(name))]
     if not unsure:
         return plain, {}
-    ids, added = _worker_ids(pool, unsure, now)
+    tests = None
+    if pool.queries.statements().postgres and unmet_requirement({}, pool.ctx.config.task.qualifications) is None:
+        # a worker added now holds nothing and meets the requirements: their test starts in the same round trip
+        new = [name for name in unsure if pool.known_worker_id(name) is None]
+        ctx = pool.ctx
+        tests = AttemptsToStart(
+            int(ctx.task.id), int(ctx.run.id), dict(zip(new, pool.new_tokens(len(new)), strict=True))
+        )
+    ids, added = _worker_ids(pool, unsure, now, tests=tests)
     plan.new_ids = dict(added)
     asking = {name: (plain[name][0], ids[name]) for name in unsure if name in ids}
-    starts = start_together(pool, asking, added.created, plan.checked, now)
+    starts = start_together(pool, asking, added, plan.checked, now)
     plan.started = starts.started
     left = {name: hello for name, hello in plain.items() if name not in unsure or name in starts.passed}
     return left, {name: ids[name] for name in left if name in ids}
 
 
 def _worker_ids(
-    pool: WorkerPool, names: Collection[str], now: dt.datetime, find_new: bool = True
+    pool: WorkerPool,
+    names: Collection[str],
+    now: dt.datetime,
+    find_new: bool = True,
+    tests: AttemptsToStart | None = None,
 ) -> tuple[dict[str, int], WorkerIds]:
     """The ids of the workers `names` and, of those, the ones this process had not met: found, or created as the
-    usual way would (`created`), for all at once (a name another process creates at the same moment is left out).
-    Without `find_new`, only those this process met."""
+    usual way would (`created`; with `tests`, their onboarding tests started), for all at once (a name another
+    process creates at the same moment is left out). Without `find_new`, only those this process met."""
     ids = {name: worker_id for name in names if (worker_id := pool.known_worker_id(name)) is not None}
     new = [name for name in names if name not in ids]
-    added = worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now) if new and find_new else WorkerIds()
+    added = (
+        worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now, tests) if new and find_new else WorkerIds()
+    )
     return {**ids, **added}, added
 
 
