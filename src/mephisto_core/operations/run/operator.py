@@ -587,7 +587,11 @@ class Operator:
     async def _feed(
         self, launcher: TaskLauncher, publisher: Publisher, blueprint: Blueprint, first_chunk: asyncio.Event
     ) -> None:
-        """Create the run's assignments chunk by chunk, offering each chunk at once; resumes where a crash stopped."""
+        """Create the run's assignments chunk by chunk, offering each chunk at once; resumes where a crash stopped.
+
+        On PostgreSQL beside the writer, as the tick's writes (`_tick_write`): new rows, and units no worker holds.
+        On the writer, a chunk and its offer held up every hello and submission queued behind them for about
+        150 ms each in a run's first second, with the database 11 ms away."""
         outage = DatabaseOutage("creating the run's units")
         items = blueprint.iter_assignments()
         done = await self._call_until_done(outage, launcher.assignments_created)
@@ -601,7 +605,8 @@ class Operator:
             if not chunk:
                 launcher.ctx.all_created = True
                 break
-            # A failed chunk is undone whole (one writer job, one savepoint), so trying it again is safe.
+            # A failed chunk is undone whole (one transaction, or one writer job in its savepoint), so trying it
+            # again is safe.
             await self._call_until_done(outage, launcher.create_assignments, chunk)
             await self._call_until_done(outage, launcher.launch_available)
             # Waited for here (on the platform, not the writer): the link is printed once units are offered.
@@ -610,10 +615,10 @@ class Operator:
         first_chunk.set()
 
     async def _call_until_done(self, outage: DatabaseOutage, fn: Callable[..., T], *args: Any) -> T:
-        """`writer.call(fn, *args)`, tried again every tick while the database fails, up to the outage's limit."""
+        """`_tick_write(fn, *args)`, tried again every tick while the database fails, up to the outage's limit."""
         while True:
             try:
-                result = await self.writer.call(fn, *args)
+                result = await self._tick_write(fn, *args)
             except pw.OperationalError as exc:
                 outage.failed(exc)
                 await asyncio.sleep(TICK_SECONDS)
