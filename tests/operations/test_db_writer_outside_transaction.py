@@ -25,6 +25,7 @@ class _StandingGroup:
     """Adds a worker per job: together in one INSERT; one by one, a worker each."""
 
     commits_per_statement = True
+    alone_together = False
 
     def __init__(self, fail_together: bool = False) -> None:
         self.fail_together = fail_together
@@ -166,3 +167,19 @@ def test_a_batch_with_another_job_answers_the_group_before_that_job_runs(
     assert sent[0].startswith("INSERT") and "BEGIN" not in sent[0], sent  # the group's statement, on its own
     assert sent[1].startswith('BEGIN; SAVEPOINT "job1"; INSERT') and sent[-1] == "COMMIT", sent  # then the rest
     assert len(sent) == 3, sent
+
+
+@pytest.mark.parametrize("alone_together", [False, True])
+def test_a_lone_job_runs_together_only_in_a_group_that_says_so(
+    database: Database, database_target: DatabaseTarget, sent: list[str], alone_together: bool
+) -> None:
+    """An onboarding submission alone in its batch took its usual seven round trips on PostgreSQL where the
+    group's statement takes one: such a group runs its lone jobs together too."""
+    writer = DatabaseWriter(database)
+    group = _StandingGroup()
+    group.alone_together = alone_together
+    answers, _ = asyncio.run(_one_batch(writer, group, ["a"], database_target))
+    assert answers == [Worker.get(Worker.name == "a").id]
+    assert group.together_calls == (1 if alone_together else 0)
+    if not database.is_sqlite:
+        assert len(sent) == (1 if alone_together else 2), sent  # the INSERT alone, or in a transaction

@@ -378,6 +378,7 @@ class _AddingGroup:
     """Writes a worker for every job together (one by one: a worker each too)."""
 
     commits_per_statement = False  # all or nothing, in the batch's transaction
+    alone_together = False
 
     def __repr__(self) -> str:
         return "<adding group>"

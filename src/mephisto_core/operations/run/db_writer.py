@@ -69,6 +69,9 @@ class JobGroup(Protocol):
     #: round trip instead of two (their statement, then COMMIT), and their answers go out as soon as the statement
     #: is done, not after the other jobs' statements and commit.
     commits_per_statement: bool
+    #: A batch's only job of this group runs together too, not the usual way: its usual way takes several more
+    #: round trips than its statements together (on PostgreSQL an onboarding submission's seven against one).
+    alone_together: bool
 
     def run_one(self, *args: Any) -> Any:
         """One job the usual way: in its own savepoint, in the batch's order."""
@@ -312,16 +315,17 @@ class ArrivalRate:
 
 
 def _groups_of(batch: list[_Job], standing: bool | None = None) -> list[list[_Job]]:
-    """The batch's jobs of each group with two or more of them (callers' callbacks, not futures), in the batch's
-    order; with `standing`, only the groups whose `commits_per_statement` is that."""
-    by_group: dict[int, list[_Job]] = {}
+    """The batch's jobs of each group with two or more of them, or one of a group that runs it `alone_together`
+    (callers' callbacks, not futures), in the batch's order; with `standing`, only the groups whose
+    `commits_per_statement` is that."""
+    by_group: dict[int, tuple[JobGroup, list[_Job]]] = {}
     for job in batch:
         group = job.group
         if group is None or isinstance(job.future, asyncio.Future):
             continue
         if standing is None or group.commits_per_statement == standing:
-            by_group.setdefault(id(group), []).append(job)
-    return [jobs for jobs in by_group.values() if len(jobs) >= 2]
+            by_group.setdefault(id(group), (group, []))[1].append(job)
+    return [jobs for group, jobs in by_group.values() if len(jobs) >= 2 or group.alone_together]
 
 
 def _run_groups(

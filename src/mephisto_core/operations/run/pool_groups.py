@@ -59,6 +59,8 @@ class _PoolGroup:
     """A `JobGroup` of one worker pool's jobs (named in the writer's log by its class)."""
 
     commits_per_statement = False
+    #: a lone hello or submission goes the usual way, as cheap as the shared statements for one
+    alone_together = False
 
     def __init__(self, pool: WorkerPool) -> None:
         self.pool = pool
