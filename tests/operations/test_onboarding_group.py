@@ -111,6 +111,21 @@ def test_replays_second_keys_unknown_attempts_and_failing_graders_go_the_usual_w
     assert OnboardingAgent.get_by_id(taken["carol"].agent_id).status == "in_task"
 
 
+def test_a_key_another_attempt_holds_leaves_that_submission_to_the_usual_way_and_stores_the_others(database, make_pool):
+    """Not a failed statement: on PostgreSQL the batch's statement also adds its new workers and starts their
+    tests, which a reused key would undo with it."""
+    pool = make_pool(rows=4, onboarding=True)
+    taken = _tests_taken(database, pool, "alice", "bob", "carol")
+    call(database, pool.submit, taken["alice"].agent_id, True, "key-alice", {"answer": "yes"}, [])
+    jobs = [
+        (taken["bob"].agent_id, "key-alice", {"answer": "yes"}, []),  # alice's key, from an earlier batch
+        (taken["carol"].agent_id, "key-carol", {"answer": "yes"}, []),
+    ]
+    results = call(database, OnboardingGroup(pool).run_together, jobs)
+    assert results == [None, (Submitted("key-carol", "onboarding_passed"),)]
+    assert OnboardingAgent.get_by_id(taken["bob"].agent_id).status == "in_task"
+
+
 def test_a_grant_keeps_its_time_when_its_value_does_not_change(database, make_pool):
     pool = make_pool(rows=4, onboarding=True)
     taken = _tests_taken(database, pool, "alice", "bob")

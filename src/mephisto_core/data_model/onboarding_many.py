@@ -42,20 +42,28 @@ def store_graded(
     """Each attempt of `graded` still in task moved to approved (passed) or rejected with its outputs, key and time,
     as the usual way's two steps (completed, then graded) leave it; its grade recorded (an onboarding pass or fail
     review of the task) and granted as `qualification` (1 passed, 0 failed; a grant's `updated_at` moves only when
-    its value changes). Agent id -> worker id of the attempts that moved. Keys must be distinct and unused (the
-    caller's duty): a key used twice fails the statement on the unique index; so does a missing qualification."""
+    its value changes). Agent id -> worker id of the attempts that moved; not one whose key another attempt holds.
+    Keys must be distinct in `graded` (the caller's duty): a key used twice fails the statement on the unique index;
+    so does a missing qualification."""
     if postgres:
         return _store_graded_postgres(graded, task_id, qualification, now)
     agent = OnboardingAgent.id
     encode = OnboardingAgent.outputs.db_value
+    # each attempt's new key, compared as it is (the key column's conversion would make the ids text)
+    key_of = pw.Case(agent, [(pw.Value(g.agent_id, converter=False), pw.Value(g.submit_key)) for g in graded])
+    keyed = OnboardingAgent.alias("keyed")
     moved = (
         OnboardingAgent.update(
             status=pw.Case(agent, [(g.agent_id, _APPROVED if g.passed else _REJECTED) for g in graded]),
             outputs=pw.Case(agent, [(g.agent_id, encode(g.outputs)) for g in graded]),
-            submit_key=pw.Case(agent, [(g.agent_id, g.submit_key) for g in graded]),
+            submit_key=key_of,
             submitted_at=now,
         )
-        .where(agent.in_([g.agent_id for g in graded]) & (OnboardingAgent.status == _IN_TASK))
+        .where(
+            agent.in_([g.agent_id for g in graded])
+            & (OnboardingAgent.status == _IN_TASK)
+            & ~pw.fn.EXISTS(keyed.select(pw.SQL("1")).where(keyed.submit_key == key_of))
+        )
         .returning(agent, OnboardingAgent.worker)
     )
     workers = {int(agent_id): int(worker_id) for agent_id, worker_id in moved.tuples().execute()}
@@ -89,53 +97,75 @@ def store_graded(
     return workers
 
 
-# The three steps in one statement: each of its parts sees the table as the statement found it, so the review and
-# the grant are made from the attempts `moved` returns, not read again.
-_POSTGRES = """
-WITH v ("id", "status", "outputs", "submit_key") AS (
+# The three steps in one statement's common table expressions: each of them sees the tables as the statement found
+# them, so the review and the grant are made from the attempts "moved" returns, not read again. An attempt whose key
+# another attempt holds is not moved (the usual way answers it), rather than failing the statement on the unique
+# index with everything else it carries (`Storing`).
+_POSTGRES_CTES = """
+"tests" ("id", "status", "outputs", "submit_key") AS (
     SELECT * FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[])
-), moved AS (
-    UPDATE "onboarding_agent" AS o SET "status" = v."status", "outputs" = v."outputs", "submit_key" = v."submit_key",
+), "moved" AS (
+    UPDATE "onboarding_agent" AS o SET "status" = t."status", "outputs" = t."outputs", "submit_key" = t."submit_key",
         "submitted_at" = %s
-    FROM v WHERE o."id" = v."id" AND o."status" = %s
+    FROM "tests" t WHERE o."id" = t."id" AND o."status" = %s
+        AND NOT EXISTS (SELECT 1 FROM "onboarding_agent" k WHERE k."submit_key" = t."submit_key")
     RETURNING o."id", o."worker_id", o."status"
-), q AS (
+), "test_qualification" AS (
     SELECT "id" FROM "qualification" WHERE "name" = %s
-), reviewed AS (
+), "reviewed" AS (
     INSERT INTO "review" ("kind", "worker_id", "task_id", "created_at", "feedback", "reviewer")
-    SELECT CASE WHEN moved."status" = %s THEN %s ELSE %s END, moved."worker_id", %s, %s, '', '' FROM moved
-), granted AS (
+    SELECT CASE WHEN m."status" = %s THEN %s ELSE %s END, m."worker_id", %s, %s, '', '' FROM "moved" m
+), "granted" AS (
     INSERT INTO "granted_qualification" ("worker_id", "qualification_id", "value", "granted_at", "updated_at")
-    SELECT moved."worker_id", (SELECT "id" FROM q), CASE WHEN moved."status" = %s THEN 1 ELSE 0 END, %s, %s
-    FROM moved
+    SELECT m."worker_id", (SELECT "id" FROM "test_qualification"), CASE WHEN m."status" = %s THEN 1 ELSE 0 END, %s, %s
+    FROM "moved" m
     ON CONFLICT ("worker_id", "qualification_id") DO UPDATE SET "value" = EXCLUDED."value",
         "updated_at" = CASE WHEN "granted_qualification"."value" <> EXCLUDED."value"
             THEN EXCLUDED."updated_at" ELSE "granted_qualification"."updated_at" END
-)
-SELECT "id", "worker_id" FROM moved
-"""
+)"""
+
+
+@dataclasses.dataclass
+class Storing:
+    """A batch's graded onboarding submissions to store on PostgreSQL (`store_graded`'s arguments) in a statement
+    of their own or, as common table expressions (`ctes`, then `params`, whose result is the "moved" table: id and
+    worker id), in another statement's round trip; that statement sets `moved` (agent id -> worker id)."""
+
+    graded: Sequence[Graded]
+    task_id: int
+    qualification: str
+    now: dt.datetime
+    moved: dict[int, int] | None = None
+
+    ctes = _POSTGRES_CTES
+
+    def params(self) -> list[Any]:
+        """The parameters of `ctes`, in their order."""
+        encode = OnboardingAgent.outputs.db_value
+        graded, now = self.graded, self.now
+        return [
+            [g.agent_id for g in graded],
+            [_APPROVED if g.passed else _REJECTED for g in graded],
+            [encode(g.outputs) for g in graded],
+            [g.submit_key for g in graded],
+            now,
+            _IN_TASK,
+            self.qualification,
+            _APPROVED,
+            _PASS,
+            _FAIL,
+            self.task_id,
+            now,
+            _APPROVED,
+            now,
+            now,
+        ]
 
 
 def _store_graded_postgres(
     graded: Sequence[Graded], task_id: int, qualification: str, now: dt.datetime
 ) -> dict[int, int]:
-    encode = OnboardingAgent.outputs.db_value
-    params: list[Any] = [
-        [g.agent_id for g in graded],
-        [_APPROVED if g.passed else _REJECTED for g in graded],
-        [encode(g.outputs) for g in graded],
-        [g.submit_key for g in graded],
-        now,
-        _IN_TASK,
-        qualification,
-        _APPROVED,
-        _PASS,
-        _FAIL,
-        task_id,
-        now,
-        _APPROVED,
-        now,
-        now,
-    ]
-    rows = OnboardingAgent._meta.database.execute_sql(_POSTGRES, params).fetchall()
+    storing = Storing(graded, task_id, qualification, now)
+    sql = f'WITH {storing.ctes} SELECT "id", "worker_id" FROM "moved"'
+    rows = OnboardingAgent._meta.database.execute_sql(sql, storing.params()).fetchall()
     return {int(agent_id): int(worker_id) for agent_id, worker_id in rows}
