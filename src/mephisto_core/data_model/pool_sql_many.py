@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from mephisto_core.data_model import onboarding_many
 from mephisto_core.data_model.pool_sql import (
     _ASSIGNED,
     _IN_TASK,
@@ -160,11 +161,13 @@ def worker_ids_many(
     names: Sequence[str],
     now: dt.datetime,
     tests: AttemptsToStart | None = None,
+    storing: onboarding_many.Storing | None = None,
 ) -> WorkerIds:
     """The ids of the workers `names` of this provider, creating those seen for the first time (the usual way's
     `add_worker`; they are `created`). A name another process creates at the same moment is left out: its hello
     goes the usual way. With `tests` (PostgreSQL only), the created workers' onboarding tests start in the same
-    round trip (`started`)."""
+    round trip (`started`), and with `storing` too, the batch's onboarding submissions are stored in it (its
+    `moved` set)."""
     statements = queries.statements()
     sql = _built(statements)
     param = "%s" if statements.postgres else "?"
@@ -174,17 +177,23 @@ def worker_ids_many(
     if statements.postgres:  # found and added (and their tests started) in one round trip
         when_rows, row_padding = _sized_rows("(%s, %s, %s)", 3, len(names))
         params = [value for name in names for value in (provider_type, name, now)]
-        starting: list[Any] = []
+        statement = "find_or_add_workers"
+        starting: list[Any] = []  # the parameters of what the statement does besides
         if tests is not None:
+            statement = "find_or_add_workers_starting"
             started_names = list(tests.tokens)
             tokens = [tests.tokens[name] for name in started_names]
             starting = [tests.task_id, tests.run_id, _IN_TASK, now, started_names, tokens]
+            if storing is not None:
+                statement = "find_or_add_workers_starting_storing"
+                starting += storing.params()
         rows = queries.db_execute(
-            sql["find_or_add_workers_starting" if tests else "find_or_add_workers"].format(
-                values=when_rows, names=names_in
-            ),
+            sql[statement].format(values=when_rows, names=names_in),
             [*params, *row_padding, *starting, provider_type, *names, *padding],
         ).fetchall()
+        if tests is not None and storing is not None:  # a stored test's row: (its id, no name, -, its worker's id)
+            storing.moved = {int(row[0]): int(row[3]) for row in rows if row[1] is None}
+            rows = [row for row in rows if row[1] is not None]
         ids = WorkerIds({str(row[1]): int(row[0]) for row in rows}, {str(name) for _, name, made, *_ in rows if made})
         if tests is not None:
             ids.started = {str(name): (int(test), tests.tokens[name]) for _, name, _, test in rows if test}
@@ -618,6 +627,10 @@ def _workers(p: str) -> dict[str, str]:
         f'JOIN unnest({p}::varchar[], {p}::varchar[]) AS t ("name", "token") ON t."name" = a."name" '
         'RETURNING "id", "worker_id")'
     )
+    workers_started = (
+        'SELECT a."id", a."name", TRUE, s."id" FROM "added" a LEFT JOIN "started" s ON s."worker_id" = a."id" '
+        f'UNION ALL SELECT "id", "name", FALSE, NULL {named}'
+    )
     return {
         "workers": workers,
         "add_workers": 'INSERT INTO "worker" ("provider_type", "name", "created_at") '
@@ -625,8 +638,10 @@ def _workers(p: str) -> dict[str, str]:
         'ON CONFLICT ("provider_type", "name") DO NOTHING RETURNING "id", "name"',
         "find_or_add_workers": f'{added} SELECT "id", "name", TRUE FROM "added" '
         f'UNION ALL SELECT "id", "name", FALSE {named}',
-        "find_or_add_workers_starting": f'{added}, {started} SELECT a."id", a."name", TRUE, s."id" FROM "added" a '
-        f'LEFT JOIN "started" s ON s."worker_id" = a."id" UNION ALL SELECT "id", "name", FALSE, NULL {named}',
+        "find_or_add_workers_starting": f"{added}, {started} {workers_started}",
+        # and the batch's onboarding submissions stored (`onboarding_many.Storing`): a row each, with no name
+        "find_or_add_workers_starting_storing": f"{added}, {started}, {onboarding_many.Storing.ctes} "
+        f'{workers_started} UNION ALL SELECT m."id", NULL, NULL, m."worker_id" FROM "moved" m',
     }
 
 

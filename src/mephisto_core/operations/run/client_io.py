@@ -30,8 +30,7 @@ from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.last_answers import LastAnswers
 from mephisto_core.operations.run.late_answers import AgentKey, UnreadAnswers
 from mephisto_core.operations.run.live_bridge import live_agent
-from mephisto_core.operations.run.onboarding_group import OnboardingGroup
-from mephisto_core.operations.run.pool_groups import HELLO, SUBMIT, PoolGroup
+from mephisto_core.operations.run.pool_groups import HELLO, ONBOARDING, SUBMIT, PoolGroup
 from mephisto_core.operations.run.procedures import ProcedureService
 from mephisto_core.operations.run.recent_counts import RecentCounts
 from mephisto_core.operations.run.replies import Assigned, Expired, Failure, Preview, Refused, Submitted
@@ -68,10 +67,8 @@ class ClientIOHandler:
     ) -> None:
         self.pool = pool
         self.writer = writer
-        #: a batch's quick hellos and submissions run together where they can (on PostgreSQL)
+        #: a batch's quick hellos, submissions and onboarding submissions run together where they can
         self._pool_jobs = PoolGroup(pool)
-        #: and a batch's onboarding submissions (stored, graded and granted together)
-        self._onboarding_jobs = OnboardingGroup(pool)
         #: where `identify_worker` runs when the provider may reach its platform for it (None: inline)
         self.calls = calls
         self.uploads = uploads
@@ -208,11 +205,10 @@ class ClientIOHandler:
         answer = functools.partial(self._answer_submit, conn, request_id, arrived, binding)
         done = self._when_committed(conn, request_id, "submit", answer)
         if is_onboarding:
-            self.writer.call_grouped_then(self._onboarding_jobs, (agent_id, key, outputs, uploads), done, self._loop)
+            job: tuple[Any, ...] = (ONBOARDING, agent_id, key, outputs, uploads)
         else:
-            self.writer.call_grouped_then(
-                self._pool_jobs, (SUBMIT, agent_id, is_onboarding, key, outputs, uploads), done, self._loop
-            )
+            job = (SUBMIT, agent_id, is_onboarding, key, outputs, uploads)
+        self.writer.call_grouped_then(self._pool_jobs, job, done, self._loop)
         return True
 
     def _when_committed(

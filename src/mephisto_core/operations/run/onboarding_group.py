@@ -46,10 +46,17 @@ class OnboardingGroup:
 
     def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[tuple[Submitted | Failure] | None]:
         """Store the fresh submissions among `jobs` together; the others are left to `run_one`."""
-        results: list[tuple[Submitted | Failure] | None] = [None] * len(jobs)
+        grading = self.grade(jobs)
+        if grading is None:
+            return [None] * len(jobs)
+        return self.answers(grading, self.store(grading), len(jobs))
+
+    def grade(self, jobs: Sequence[tuple[Any, ...]]) -> Grading | None:
+        """The fresh submissions among `jobs`, graded, ready to store (their qualification made once); None when
+        there is none, or when this pool stores nothing together."""
         pool = self.pool
         if not runs_many(pool.queries):
-            return results
+            return None
         ctx = pool.ctx
         grader = ctx.rules.onboarding or ctx.blueprint.validate_onboarding
         graded: dict[int, onboarding_many.Graded] = {}  # position -> submission
@@ -66,20 +73,41 @@ class OnboardingGroup:
             keys.add(submit_key)
             graded[position] = onboarding_many.Graded(agent_id, submit_key, outputs, passed)
         if not graded:
-            return results
+            return None
         name = ctx.onboarding_qualification
         if not self._qualification_made:  # once: the statement finds it by name (and fails if it was deleted)
             onboarding_many.ensure_qualification(name, ctx.onboarding_description)
             self._qualification_made = True
-        postgres = pool.queries.statements().postgres
-        # An attempt that did not move (submitted before: a replay or a second key; another run's; gone) is left
-        # to the usual way, which says which.
-        moved = onboarding_many.store_graded(list(graded.values()), ctx.task.id, name, utcnow(), postgres)
-        stored = {position: g for position, g in graded.items() if g.agent_id in moved}
+        return Grading(graded, onboarding_many.Storing(list(graded.values()), int(ctx.task.id), name, utcnow()))
+
+    def store(self, grading: Grading) -> dict[int, int]:
+        """Store the graded submissions in a statement of their own (their attempts that moved: id -> worker id)."""
+        storing = grading.storing
+        postgres = self.pool.queries.statements().postgres
+        return onboarding_many.store_graded(
+            storing.graded, storing.task_id, storing.qualification, storing.now, postgres
+        )
+
+    def answers(self, grading: Grading, moved: dict[int, int], jobs: int) -> list[tuple[Submitted | Failure] | None]:
+        """Each of the `jobs`' answer once the graded submissions were stored (`moved`: the attempts that moved, id
+        -> worker id). An attempt that did not move (submitted before: a replay or a second key; another run's;
+        gone; its key held by another attempt) is left to the usual way, which says which."""
+        pool = self.pool
+        results: list[tuple[Submitted | Failure] | None] = [None] * jobs
+        stored = {position: g for position, g in grading.graded.items() if g.agent_id in moved}
         pool.remember_passed_onboarding(moved[g.agent_id] for g in stored.values() if g.passed)
-        told = platform_grants.to_tell(ctx, name, {moved[g.agent_id]: int(g.passed) for g in stored.values()})
+        name = grading.storing.qualification
+        told = platform_grants.to_tell(pool.ctx, name, {moved[g.agent_id]: int(g.passed) for g in stored.values()})
         for position, g in stored.items():
             grant = told.get(moved[g.agent_id])
             answer = Submitted.onboarding(g.submit_key, g.passed)
             results[position] = (dataclasses.replace(answer, platform_grants=(grant,) if grant else ()),)
         return results
+
+
+@dataclasses.dataclass
+class Grading:
+    """A batch's fresh onboarding submissions, graded: job position -> submission, and what to store."""
+
+    graded: dict[int, onboarding_many.Graded]
+    storing: onboarding_many.Storing

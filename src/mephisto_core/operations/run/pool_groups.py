@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
 from mephisto_core.data_model.models import utcnow
+from mephisto_core.data_model.onboarding_many import Storing
 from mephisto_core.data_model.pool_sql_many import (
     AttemptsToStart,
     Claimed,
@@ -34,6 +35,7 @@ from mephisto_core.data_model.pool_sql_many import (
     worker_ids_many,
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
+from mephisto_core.operations.run.onboarding_group import OnboardingGroup
 from mephisto_core.operations.run.onboarding_starts import start_together
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.refusal_reads import refusal_standings
@@ -88,9 +90,10 @@ class HelloGroup(_PoolGroup):
         claimed = claim_many(self.pool.queries, *plan.claim_args()) if plan.hellos else Claimed()
         return self.answers(plan, claimed, jobs)
 
-    def plan(self, jobs: Sequence[tuple[Any, ...]]) -> _Claims | None:
+    def plan(self, jobs: Sequence[tuple[Any, ...]], storing: Storing | None = None) -> _Claims | None:
         """The plain hellos among `jobs` and the standing read for them; None when this pool claims nothing
-        together."""
+        together. `storing`: the batch's onboarding submissions, stored in the round trip that adds its new workers
+        and starts their tests if there is one (its `moved` set)."""
         pool = self.pool
         if not runs_many(pool.queries) or not pool.hellos_group():
             return None
@@ -103,7 +106,7 @@ class HelloGroup(_PoolGroup):
         plan.checked = _checked_here(pool)
         found: dict[str, int] = {}  # ids read before the claim
         if pool.ctx.blueprint.has_onboarding():
-            plain, found = _start_onboarding(pool, plain, plan, now)
+            plain, found = _start_onboarding(pool, plain, plan, now, storing)
             if not plain:
                 return plan
         limit = pool.ctx.config.task.maximum_units_per_worker
@@ -262,12 +265,16 @@ def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str
 
 
 def _start_onboarding(
-    pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]], plan: _Claims, now: dt.datetime
+    pool: WorkerPool,
+    plain: dict[str, tuple[int, WorkerIdentity]],
+    plan: _Claims,
+    now: dt.datetime,
+    storing: Storing | None = None,
 ) -> tuple[dict[str, tuple[int, WorkerIdentity]], dict[str, int]]:
     """Start the onboarding test together for the workers of `plain` who have not taken it (onboarding_starts.py;
     into `plan.started`, the workers met for the first time into `plan.new_ids`); the hellos left to claim, of
     workers known or found to have passed, and the ids found of those. Any other worker this process is unsure
-    of goes the usual way."""
+    of goes the usual way. `storing` rides with the new workers' statement (`HelloGroup.plan`)."""
     unsure = [name for name in plain if not pool.knows_passed_onboarding(pool.known_worker_id(name))]
     if not unsure:
         return plain, {}
@@ -279,7 +286,7 @@ def _start_onboarding(
         tests = AttemptsToStart(
             int(ctx.task.id), int(ctx.run.id), dict(zip(new, pool.new_tokens(len(new)), strict=True))
         )
-    ids, added = _worker_ids(pool, unsure, now, tests=tests)
+    ids, added = _worker_ids(pool, unsure, now, tests=tests, storing=storing)
     plan.new_ids = dict(added)
     asking = {name: (plain[name][0], ids[name]) for name in unsure if name in ids}
     starts = start_together(pool, asking, added, plan.checked, now)
@@ -294,14 +301,18 @@ def _worker_ids(
     now: dt.datetime,
     find_new: bool = True,
     tests: AttemptsToStart | None = None,
+    storing: Storing | None = None,
 ) -> tuple[dict[str, int], WorkerIds]:
     """The ids of the workers `names` and, of those, the ones this process had not met: found, or created as the
-    usual way would (`created`; with `tests`, their onboarding tests started), for all at once (a name another
-    process creates at the same moment is left out). Without `find_new`, only those this process met."""
+    usual way would (`created`; with `tests`, their onboarding tests started, and `storing` stored), for all at
+    once (a name another process creates at the same moment is left out). Without `find_new`, only those this
+    process met."""
     ids = {name: worker_id for name in names if (worker_id := pool.known_worker_id(name)) is not None}
     new = [name for name in names if name not in ids]
     added = (
-        worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now, tests) if new and find_new else WorkerIds()
+        worker_ids_many(pool.queries, pool.ctx.run.provider_type, new, now, tests, storing)
+        if new and find_new
+        else WorkerIds()
     )
     return {**ids, **added}, added
 
@@ -425,35 +436,52 @@ class _Completions:
 
 
 class PoolGroup(_PoolGroup):
-    """A batch's hellos (jobs `(HELLO, *args)`) and submissions (`(SUBMIT, *args)`) of one pool: each kind as
-    `HelloGroup` and `SubmitGroup` run it, and on PostgreSQL the claim and the completion in one statement, one
-    round trip fewer per batch (`claim_and_complete_many`).
+    """A batch's hellos (jobs `(HELLO, *args)`), submissions (`(SUBMIT, *args)`) and onboarding submissions
+    (`(ONBOARDING, *args)`) of one pool: each kind as `HelloGroup`, `SubmitGroup` and `OnboardingGroup` run it,
+    and on PostgreSQL the claim and the completion in one statement, one round trip fewer per batch
+    (`claim_and_complete_many`), and the onboarding submissions stored in the statement that adds the batch's new
+    workers and starts their tests, when it has some (`HelloGroup.plan`).
 
     Its statements stand on their own (`JobGroup.commits_per_statement`): reads of the workers' standing, the
     batch's new workers found or created, then the one statement that claims and stores. So on PostgreSQL a batch
-    of only hellos and submissions is one round trip: that statement, committing as it completes."""
+    of only hellos and submissions is one round trip: that statement, committing as it completes; in a run's
+    arrivals with an onboarding test, two (the new workers with their tests and the tests submitted, then the
+    claim of those who passed)."""
 
     commits_per_statement = True
+    #: an onboarding submission alone runs together (its usual way: seven round trips on PostgreSQL, against
+    #: one), so does the first hello of a run with an onboarding test (the usual way: up to six for a new worker);
+    #: another lone hello or submission is left to the usual way, as cheap as the shared statements for one
+    alone_together = True
 
     def __init__(self, pool: WorkerPool) -> None:
         super().__init__(pool)
         self.hellos = HelloGroup(pool)
         self.submits = SubmitGroup(pool)
+        self.tests = OnboardingGroup(pool)
 
     def run_one(self, kind: str, *args: Any) -> Any:
-        """One hello or submission, the usual way."""
+        """One hello, submission or onboarding submission, the usual way."""
+        if kind == ONBOARDING:
+            return self.tests.run_one(*args)
         return (self.hellos if kind == HELLO else self.submits).run_one(*args)
 
     def run_together(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
-        """The batch's plain hellos claim together and its plain submissions are stored together. A kind with a
-        single job runs the usual way, unless it shares the statement of the other kind."""
-        at: dict[str, list[int]] = {HELLO: [], SUBMIT: []}
+        """The batch's plain hellos claim together, its plain submissions are stored together and so are its
+        fresh onboarding submissions. A kind with a single hello or submission runs the usual way, unless it
+        shares the statement of the other kind or the hello is in a run with an onboarding test."""
+        at: dict[str, list[int]] = {HELLO: [], SUBMIT: [], ONBOARDING: []}
         for position, job in enumerate(jobs):
             at[job[0]].append(position)
-        hellos, submits = ([jobs[i][1:] for i in at[kind]] for kind in (HELLO, SUBMIT))
+        hellos, submits, tests = ([jobs[i][1:] for i in at[kind]] for kind in (HELLO, SUBMIT, ONBOARDING))
         queries = self.pool.queries
-        shared = bool(hellos) and bool(submits) and queries.statements().postgres
-        claims = self.hellos.plan(hellos) if len(hellos) > 1 or shared else None
+        postgres = queries.statements().postgres
+        grading = self.tests.grade(tests) if tests else None
+        shared = bool(hellos) and bool(submits) and postgres
+        onboarding_run = bool(hellos) and self.pool.ctx.blueprint.has_onboarding()
+        claims = None
+        if len(hellos) > 1 or shared or onboarding_run:
+            claims = self.hellos.plan(hellos, grading.storing if grading is not None and postgres else None)
         refused = self.hellos.refusals(hellos) if claims is None and hellos else None
         completions = self.submits.plan(submits) if len(submits) > 1 or shared else None
         to_claim = claims.hellos if claims is not None else []
@@ -477,11 +505,16 @@ class PoolGroup(_PoolGroup):
         if completions is not None:
             for position, result in zip(at[SUBMIT], self.submits.answers(completions, moved), strict=True):
                 results[position] = result
+        if grading is not None:
+            stored = grading.storing.moved  # set when it rode with the new workers' statement
+            answered = self.tests.answers(grading, self.tests.store(grading) if stored is None else stored, len(tests))
+            for position, result in zip(at[ONBOARDING], answered, strict=True):
+                results[position] = result
         return results
 
 
 #: the kind of a `PoolGroup` job
-HELLO, SUBMIT = "hello", "submit"
+HELLO, SUBMIT, ONBOARDING = "hello", "submit", "onboarding"
 
 
 def _identify(pool: WorkerPool, params: Mapping[str, str]) -> WorkerIdentity | None:
