@@ -38,7 +38,7 @@ class AgentReleases:
         if not relaunched:
             log.warning("unit %s of released agent %s was not assigned", agent.unit_id, agent_id)
         elif unit_index >= 0:
-            self.ctx.offers += 1
+            self.ctx.offered()
         return True
 
     def release_onboarding(self, agent_id: int) -> bool:

@@ -89,7 +89,7 @@ class TaskLauncher:
             ],
         )
         if born is UnitStatus.LAUNCHED:
-            self.ctx.offers += 1
+            self.ctx.offered()
         self.counts.created(born.value, len(items) * per)
         return len(items) * per
 
@@ -194,13 +194,13 @@ class TaskLauncher:
         """`offered` units just moved from `source` to `launched`: the worker pool forgets that the run had
         nothing to offer, and the status counts carry the move."""
         if offered:
-            self.ctx.offers += 1
+            self.ctx.offered()
             self.counts.moved(source.value, UnitStatus.LAUNCHED.value, offered)
 
     def units_offered(self) -> None:
         """Units were just moved to `launched` (by the Publisher): the next count is fresh, and the worker pool
         forgets that the run had nothing to offer."""
-        self.ctx.offers += 1
+        self.ctx.offered()
         self.counts.forget()
 
     def expire_unclaimed(self) -> list[Unit]:

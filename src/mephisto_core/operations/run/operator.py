@@ -443,7 +443,7 @@ class Operator:
         """Beat this process's operator lease and return what a dead process of the run held (offered again)."""
         _, returned = await self._tick_write(operator_lease.beat_and_reclaim, ctx.run.id, self.owner)
         if returned:
-            ctx.offers += 1
+            ctx.offered()
 
     async def _time_out_overdue(self, pool: WorkerPool, io: ClientIOHandler) -> None:
         """Attempts past their deadline are timed out, and their pages told."""
@@ -778,7 +778,14 @@ class Operator:
         its round trips held up every hello and submission queued behind it (the longest pauses of a run served
         from a database 11 ms away); on the writer on SQLite."""
         if self._side is not None and self._side.writes:
-            return await self._side.write(fn, *args)
+            ctx = self.ctx
+            offers = ctx.offers if ctx is not None else None
+            result = await self._side.write(fn, *args)
+            if ctx is not None and ctx.offers != offers:
+                # It offered units, and moved `offers` before its commit: again now that they are committed, so
+                # that a "nothing to offer" hint the writer took from a read in between is dropped.
+                ctx.offered()
+            return result
         return await self.writer.call(fn, *args)
 
     async def _tick_read(self, fn: Callable[..., T], *args: Any) -> T:

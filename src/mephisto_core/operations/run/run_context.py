@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,13 +32,21 @@ class RunContext:
     #: False once shutdown began: workers already holding a unit may finish, nobody gets a new one.
     accepting: bool = True
     #: Moves whenever this process offers units (launches or relaunches some); the worker pool forgets that the
-    #: run had nothing to offer when it does.
+    #: run had nothing to offer when it does (`offered`).
     offers: int = 0
+    _offer_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     #: True once this process created all of the run's data (the owner's feeder reached the end): a run with no
     #: incomplete unit then stays over, so the worker pool may remember telling a worker so.
     all_created: bool = False
     #: Automatic grants of the running writer job the provider is still to be told about (`platform_grants`).
     platform_grants: list[PlatformGrant] = field(default_factory=list)
+
+    def offered(self) -> None:
+        """This process offered units: `offers` takes a number it never had. The writer, the side connection's
+        thread and the event loop all offer; each takes its number from the counter at once, so two of them can
+        never bring `offers` back to a value a "nothing to offer" hint was taken at (as `offers += 1` from two
+        threads could)."""
+        self.offers = next(self._offer_numbers)
 
     # Qualifications the core keeps per task (a worker's standing in it):
     @property

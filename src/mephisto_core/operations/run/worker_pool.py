@@ -489,17 +489,20 @@ class WorkerPool(AgentReleases):
 
     def nothing_to_offer(self) -> Refused:
         """No unit for this worker now: `no_units` while the run has work left, else `run_over`."""
+        # Taken before the read: units another thread offers and commits after it move `offers` past this value
+        # (`RunContext.offered`, after their commit), so a hint taken from a read that missed them never holds.
+        offers = self.ctx.offers
         launched, incomplete = self.queries.offer_state()
         if not incomplete:
             run_over = Refused(Refusal.RUN_OVER)
             # Each worker is told this only once, so it is remembered only when no data can come any more: not
             # while the launch may still add some, nor in a --join process, which cannot know.
             if self.ctx.all_created:
-                self._no_units.remember(run_over, self.ctx.offers)
+                self._no_units.remember(run_over, offers)
             return run_over
         refusal = Refused(Refusal.NO_UNITS)
         if not launched:  # nothing offered to anyone (not only nothing this worker may take): remember it
-            self._no_units.remember(refusal, self.ctx.offers)
+            self._no_units.remember(refusal, offers)
         return refusal
 
     def _start_onboarding(self, worker_id: int) -> Assigned:
