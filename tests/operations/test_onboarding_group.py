@@ -330,8 +330,8 @@ def test_without_new_workers_the_submitted_tests_are_stored_in_a_statement_of_th
 
 
 def test_a_lone_first_hello_in_a_run_with_a_test_starts_it_together(database, make_pool, monkeypatch):
-    """The usual way took six round trips for a new worker's first hello on PostgreSQL (its standing, its row,
-    its attempt)."""
+    """The usual way took four round trips for a new worker's first hello on PostgreSQL (its standing, its row,
+    its attempt, the commit)."""
     pool = make_pool(rows=4, onboarding=True)
     group = PoolGroup(pool)
     call(database, pool.queries.statements)

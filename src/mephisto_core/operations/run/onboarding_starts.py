@@ -6,11 +6,11 @@ worker after the other. With the database 11 ms away and 1,000 new workers arriv
 first page's data wait 18 s at p99. Here the workers this process does not know to have passed have their
 standing read in one statement (not those whose worker row the batch just made: they have none), and those who
 hold nothing, meet the run's requirements and have no grant of the test get their attempts in one more. On
-PostgreSQL the workers the batch adds start theirs in the statement that adds them (`AttemptsToStart`): a batch of new
-workers' first hellos is one round trip, where it was two. Those who
-passed go on to the claim; any other standing (blocked, failed the test, a requirement not met, a unit in hand)
-goes the usual way, which says why. A worker whose page lost the token of an attempt under way starts another, as
-the usual way starts one for a hello without a token.
+PostgreSQL the workers the batch adds start theirs in the statement that adds them (`AttemptsToStart`): a batch
+of new workers' first hellos is one round trip, where it was two. Those who passed go on to the claim; any other
+standing (blocked, failed the test, a requirement not met, a unit in hand) goes the usual way, which says why. A
+worker whose page lost the token of an attempt under way starts another, as the usual way starts one for a hello
+without a token.
 """
 
 from __future__ import annotations

@@ -450,7 +450,7 @@ class PoolGroup(_PoolGroup):
 
     commits_per_statement = True
     #: an onboarding submission alone runs together (its usual way: seven round trips on PostgreSQL, against
-    #: one), so does the first hello of a run with an onboarding test (the usual way: up to six for a new worker);
+    #: one), so does the first hello of a run with an onboarding test (the usual way: four for a new worker);
     #: another lone hello or submission is left to the usual way, as cheap as the shared statements for one
     alone_together = True
 
