@@ -183,3 +183,30 @@ def test_a_lone_job_runs_together_only_in_a_group_that_says_so(
     assert group.together_calls == (1 if alone_together else 0)
     if not database.is_sqlite:
         assert len(sent) == (1 if alone_together else 2), sent  # the INSERT alone, or in a transaction
+
+
+class _PartlyGroup(_StandingGroup):
+    """Adds the first job's worker in a statement of its own, then fails the rest's statement."""
+
+    def run_together(self, jobs: list[tuple[Any, ...]]) -> list[tuple[Any] | None]:
+        self.together_calls += 1
+        first: int = Worker.create(provider_type="test", name=jobs[0][0]).id
+        try:
+            Worker.insert_many([{"provider_type": "test", "name": "dup"}] * 2).execute()  # the unique index fails
+        except Exception as exc:
+            raise db_writer.PartlyDone([(first,), *[None] * (len(jobs) - 1)], exc) from exc
+        raise AssertionError("the second statement fails")
+
+
+def test_a_group_that_fails_after_a_statement_committed_answers_what_it_did_and_leaves_the_rest(
+    database: Database, database_target: DatabaseTarget
+) -> None:
+    """On PostgreSQL the worker added is kept and answered; on SQLite, one transaction, the group's savepoint undoes
+    it and the usual way adds it: either way once."""
+    writer = DatabaseWriter(database)
+    group = _PartlyGroup()
+    answers, _ = asyncio.run(_one_batch(writer, group, ["a", "b", "c"], database_target))
+    assert answers == [Worker.get(Worker.name == name).id for name in ("a", "b", "c")]
+    assert group.together_calls == 1
+    assert Worker.select().where(Worker.name == "a").count() == 1  # not added again by the usual way
+    assert not Worker.select().where(Worker.name == "dup").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import peewee as pw
 import pytest
 from pool_helpers import call, hello
 from test_pool_groups import _in_one_batch, statements_sent
@@ -15,6 +16,7 @@ from mephisto_core.data_model import OnboardingAgent, Review, Worker
 from mephisto_core.data_model.models import GrantedQualification, Qualification, utcnow
 from mephisto_core.data_model.pool_sql_many import AttemptsToStart, worker_ids_many
 from mephisto_core.data_model.qualifications import grant_qualification, granted_value
+from mephisto_core.operations.run import pool_groups
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 from mephisto_core.operations.run.onboarding_group import OnboardingGroup
 from mephisto_core.operations.run.pool_groups import HELLO, ONBOARDING, HelloGroup, PoolGroup
@@ -343,3 +345,32 @@ def test_a_lone_first_hello_in_a_run_with_a_test_starts_it_together(database, ma
     assert isinstance(test, Assigned) and test.is_onboarding
     assert OnboardingAgent.get_by_id(test.agent_id).worker.name == "ann"
     assert len(sent) == (3 if database.is_sqlite else 1), sent
+
+
+def test_a_claim_that_fails_after_the_new_workers_statement_keeps_its_answers(database, make_pool, monkeypatch):
+    """On PostgreSQL the new workers' statement commits on its own: when the claim after it fails, the tests it
+    started and stored are answered (else the usual way would start each new worker a second test, and answer a
+    stored test as a replay, telling the platform nothing); the claim's hellos run the usual way."""
+    pool = make_pool(rows=4, onboarding=True)
+    taken = _tests_taken(database, pool, "alice", "carol")
+    group = PoolGroup(pool)
+    carol = (ONBOARDING, taken["carol"].agent_id, "key-carol", {"answer": "yes"}, [])
+    assert call(database, group.run_together, [carol]) == [(Submitted("key-carol", "onboarding_passed"),)]
+
+    def failing(*args: Any) -> Any:
+        raise pw.OperationalError("the server closed the connection")
+
+    monkeypatch.setattr(pool_groups, "claim_many", failing)
+    jobs = [
+        (HELLO, {"worker_id": "new-1"}, None, None),
+        (ONBOARDING, taken["alice"].agent_id, "key-alice", {"answer": "yes"}, []),
+        (HELLO, {"worker_id": "carol"}, None, None),
+    ]
+    writer = DatabaseWriter(database)
+    answers = asyncio.run(_in_one_batch(writer, group, jobs))
+    test, alice, unit = answers
+    assert isinstance(test, Assigned) and test.is_onboarding
+    assert alice == Submitted("key-alice", "onboarding_passed")  # not a replay
+    assert isinstance(unit, Assigned) and not unit.is_onboarding  # the usual way claimed it
+    # on SQLite, one transaction, the group's savepoint undid it all and the usual way did it again: once too
+    assert OnboardingAgent.select().join(Worker).where(Worker.name == "new-1").count() == 1

@@ -82,8 +82,20 @@ class JobGroup(Protocol):
 
         All or nothing: when it raises, every statement it sent is undone and each job runs the usual way, so it
         must change nothing outside the database before its last statement succeeded. (A group that
-        `commits_per_statement` keeps what its earlier statements did; its jobs still run the usual way.)
+        `commits_per_statement` keeps what its earlier statements did: it raises `PartlyDone` with the answers of
+        the jobs they did, and the others run the usual way.)
         """
+
+
+class PartlyDone(Exception):
+    """Raised by `run_together` of a group that `commits_per_statement`, on PostgreSQL, when a statement failed
+    after earlier ones had committed: `results` (as `run_together` returns them) holds the answers of the jobs
+    those statements did, which are delivered; the other jobs run the usual way. `cause`: the failure."""
+
+    def __init__(self, results: list[tuple[Any] | None], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.results = results
+        self.cause = cause
 
 
 @dataclass(slots=True)
@@ -252,6 +264,9 @@ class DatabaseWriter:
             try:
                 with _driver_errors:
                     results = group.run_together([job.args for job in jobs])
+            except PartlyDone as partly:  # what committed before the failure is answered; the rest as below
+                _GROUP_FAILURES.report(len(jobs), group, partly.cause)
+                results = partly.results
             except Exception as exc:  # nothing of the failed statement stayed: each job runs the usual way
                 _GROUP_FAILURES.report(len(jobs), group, exc)
                 continue

@@ -35,7 +35,8 @@ from mephisto_core.data_model.pool_sql_many import (
     worker_ids_many,
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
-from mephisto_core.operations.run.onboarding_group import OnboardingGroup
+from mephisto_core.operations.run.db_writer import PartlyDone
+from mephisto_core.operations.run.onboarding_group import Grading, OnboardingGroup
 from mephisto_core.operations.run.onboarding_starts import start_together
 from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.refusal_reads import refusal_standings
@@ -482,19 +483,29 @@ class PoolGroup(_PoolGroup):
         claims = None
         if len(hellos) > 1 or shared or onboarding_run:
             claims = self.hellos.plan(hellos, grading.storing if grading is not None and postgres else None)
-        refused = self.hellos.refusals(hellos) if claims is None and hellos else None
-        completions = self.submits.plan(submits) if len(submits) > 1 or shared else None
-        to_claim = claims.hellos if claims is not None else []
-        to_store = completions.rows if completions is not None else []
-        if to_claim and to_store:
-            assert claims is not None and completions is not None
-            provider_type, _, now, checked, limit, required = claims.claim_args()
-            claimed, moved = claim_and_complete_many(
-                queries, provider_type, to_claim, to_store, now, checked, limit, required
-            )
-        else:
-            claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else Claimed()
-            moved = complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
+        try:
+            if grading is not None and grading.storing.moved is None:  # it did not ride with the new workers
+                grading.storing.moved = self.tests.store(grading)
+            refused = self.hellos.refusals(hellos) if claims is None and hellos else None
+            completions = self.submits.plan(submits) if len(submits) > 1 or shared else None
+            to_claim = claims.hellos if claims is not None else []
+            to_store = completions.rows if completions is not None else []
+            if to_claim and to_store:
+                assert claims is not None and completions is not None
+                provider_type, _, now, checked, limit, required = claims.claim_args()
+                claimed, moved = claim_and_complete_many(
+                    queries, provider_type, to_claim, to_store, now, checked, limit, required
+                )
+            else:
+                claimed = claim_many(queries, *claims.claim_args()) if claims is not None and to_claim else Claimed()
+                moved = (
+                    complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
+                )
+        except Exception as exc:
+            done = self._done_before(at, claims, grading) if postgres else None
+            if done is None:
+                raise
+            raise PartlyDone(done, exc) from exc
         results: list[Together] = [None] * len(jobs)
         if claims is not None:
             for position, result in zip(at[HELLO], self.hellos.answers(claims, claimed, hellos), strict=True):
@@ -506,11 +517,27 @@ class PoolGroup(_PoolGroup):
             for position, result in zip(at[SUBMIT], self.submits.answers(completions, moved), strict=True):
                 results[position] = result
         if grading is not None:
-            stored = grading.storing.moved  # set when it rode with the new workers' statement
-            answered = self.tests.answers(grading, self.tests.store(grading) if stored is None else stored, len(tests))
-            for position, result in zip(at[ONBOARDING], answered, strict=True):
+            stored = grading.storing.moved
+            assert stored is not None
+            for position, result in zip(at[ONBOARDING], self.tests.answers(grading, stored, len(tests)), strict=True):
                 results[position] = result
         return results
+
+    def _done_before(
+        self, at: dict[str, list[int]], claims: _Claims | None, grading: Grading | None
+    ) -> list[Together] | None:
+        """On PostgreSQL, after a statement failed: the answers of what the statements before it committed and the
+        usual way would do again (a second test for a worker whose test started; a test stored answered as a
+        replay, with no grant for the platform); None when they did nothing of the kind."""
+        results: list[Together] = [None] * sum(len(positions) for positions in at.values())
+        if claims is not None:
+            for position, test in claims.started.items():
+                results[at[HELLO][position]] = (test,)
+        if grading is not None and grading.storing.moved is not None:
+            answered = self.tests.answers(grading, grading.storing.moved, len(at[ONBOARDING]))
+            for position, result in zip(at[ONBOARDING], answered, strict=True):
+                results[position] = result
+        return results if any(result is not None for result in results) else None
 
 
 #: the kind of a `PoolGroup` job
