@@ -85,6 +85,24 @@ def add_onboarding(task_toml: Path) -> None:
     task_toml.write_text(text, encoding="utf-8")
 
 
+GOLD_ROWS = 50  # more than any bot's share of gold units: each gold unit is one the worker has not seen
+
+
+def add_gold(task_toml: Path, every: int) -> None:
+    """Mix gold units into each worker's units (`[task.gold]`): their first unit and every `every`-th after it.
+
+    The gold answer is one of the page's four frequencies, so a bot (which picks one at random) is right about one
+    time in four; `max_wrong` is set out of reach, so that no bot is stopped and every data unit gets done. What is
+    measured is the gold path: the gold unit made for the worker at their hello, and its grading at submission."""
+    rows = [
+        {"inputs": {"topic": f"gold-{i}", "prompt": f"Describe gold thing {i}."}, "answers": {"frequency": "weekly"}}
+        for i in range(GOLD_ROWS)
+    ]
+    (task_toml.parent / "gold.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with task_toml.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[task.gold]\ndata_jsonl = "gold.jsonl"\nevery = {every}\nmax_wrong = 1000000\n')
+
+
 def write_data_csv(path: Path, rows: int) -> None:
     """Write `rows` rows with the template's columns (topic, prompt), each row distinct."""
     with path.open("w", newline="", encoding="utf-8") as fh:

@@ -49,7 +49,7 @@ from _proc_watch import ProcessTreeWatch, ProcSample, written_bytes
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
-from _task_folder import TaskFolderError, add_onboarding, add_requirement, make_task_folder
+from _task_folder import TaskFolderError, add_gold, add_onboarding, add_requirement, make_task_folder
 from _workdir import isolated_env, launch_command, split, temporary_workdir, throwaway_postgres
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
@@ -168,8 +168,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the task has an onboarding page every worker takes (and passes) before their first unit; each "
         "test is one more acknowledged submission",
     )
+    parser.add_argument(
+        "--gold",
+        type=int,
+        metavar="EVERY",
+        help="gold units mixed into each worker's units ([task.gold]): their first unit and every EVERY-th after "
+        "it; bots answer them at random and are never stopped",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
+    if args.gold is not None and args.gold < 1:
+        parser.error(f"--gold must be at least 1, got {args.gold}")
     for name in ("workers", "units", "processes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
@@ -222,6 +231,8 @@ def run(
         add_requirement(task_toml, args.exclude_qualification, "not_exists")
     if args.onboarding:
         add_onboarding(task_toml)
+    if args.gold is not None:
+        add_gold(task_toml, args.gold)
     remote: RemoteRouter | None = None
     if args.router_mode == "remote-tls":
         remote = RemoteRouter.start(workdir, env)
@@ -574,6 +585,7 @@ def summarise(
         "overrides": args.set,
         "exclude_qualification": args.exclude_qualification,
         "onboarding": args.onboarding,
+        "gold_every": args.gold,
         "server": before["server"],
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,

@@ -179,6 +179,17 @@ def test_a_load_e2e_run_with_onboarding_acknowledges_and_stores_each_workers_tes
     assert result["errors"] == 0 and result["bot_crashes"] == []
 
 
+def test_a_load_e2e_run_with_gold_units_acknowledges_and_stores_them_with_the_data_units() -> None:
+    result = _json_line_of("load_e2e.py", "--workers", "4", "--units", "20", "--processes", "1", "--gold", "5")
+    assert result["gold_every"] == 5
+    # each worker's first unit is gold, then every 5th: 4 gold units at least; every data unit done (no bot
+    # stopped for wrong gold answers), each gold unit completed beside them
+    assert result["acknowledged"] >= 24
+    assert result["db_unit_statuses"] == {"completed": result["acknowledged"]}
+    assert result["db_matches_acks"] is True
+    assert result["errors"] == 0 and result["bot_crashes"] == []
+
+
 def test_the_lean_answers_of_an_onboarding_page_are_never_reused_for_units(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,6 +331,7 @@ def test_the_latency_relay_delays_each_way_and_keeps_the_order() -> None:
     [
         (["--set", "maximum_units_per_worker"], "--set 'maximum_units_per_worker': write SECTION.KEY=VALUE"),
         (["--db-one-way-ms", "1"], "--db-one-way-ms needs --db postgresql and at least 0, got 1.0"),
+        (["--gold", "0"], "--gold must be at least 1, got 0"),
     ],
 )
 def test_load_e2e_refuses_bad_arguments_with_what_to_write(args: list[str], message: str) -> None:
