@@ -110,6 +110,10 @@ class HelloGroup(_PoolGroup):
             plain, found = _start_onboarding(pool, plain, plan, now, storing)
             if not plain:
                 return plan
+        if pool.ctx.rules.gold:
+            plain = _next_unit_not_gold(pool, plain)
+            if not plain:
+                return plan
         limit = pool.ctx.config.task.maximum_units_per_worker
         postgres = pool.queries.statements().postgres
         # PostgreSQL's claim leaves out the workers at the per-worker limit and those who do not meet the run's
@@ -294,6 +298,20 @@ def _start_onboarding(
     plan.started = starts.started
     left = {name: hello for name, hello in plain.items() if name not in unsure or name in starts.passed}
     return left, {name: ids[name] for name in left if name in ids}
+
+
+def _next_unit_not_gold(
+    pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]]
+) -> dict[str, tuple[int, WorkerIdentity]]:
+    """In a run with gold units, the hellos of `plain` whose worker's next unit is real work, which claim with the
+    batch: workers this process knows whose attempts in the run so far are not a multiple of `every`
+    (`next_gold_item`), read for all at once. A worker met for the first time (their first unit is gold) and one
+    due for a gold unit go the usual way, which makes it."""
+    gold = pool.ctx.config.task.gold
+    assert gold is not None
+    ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
+    given = pool.agents_given(list(ids.values()))
+    return {name: hello for name, hello in plain.items() if name in ids and given.get(ids[name], 0) % gold.every}
 
 
 def _worker_ids(
