@@ -38,7 +38,7 @@ from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
 from mephisto_core.operations.run.db_writer import PartlyDone
 from mephisto_core.operations.run.onboarding_group import Grading, OnboardingGroup
 from mephisto_core.operations.run.onboarding_starts import start_together
-from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
+from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX, attempts_given, gold_due
 from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
@@ -304,14 +304,12 @@ def _next_unit_not_gold(
     pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]]
 ) -> dict[str, tuple[int, WorkerIdentity]]:
     """In a run with gold units, the hellos of `plain` whose worker's next unit is real work, which claim with the
-    batch: workers this process knows whose attempts in the run so far are not a multiple of `every`
-    (`next_gold_item`), read for all at once. A worker met for the first time (their first unit is gold) and one
-    due for a gold unit go the usual way, which makes it."""
-    gold = pool.ctx.config.task.gold
-    assert gold is not None
+    batch: workers this process knows who are not `gold_due`, their attempts read for all at once. A worker met
+    for the first time (their first unit is gold) and one due for a gold unit go the usual way, which makes it."""
+    ctx = pool.ctx
     ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
-    given = pool.agents_given(list(ids.values()))
-    return {name: hello for name, hello in plain.items() if name in ids and given.get(ids[name], 0) % gold.every}
+    given = attempts_given(ctx, list(ids.values()))
+    return {name: hello for name, hello in plain.items() if name in ids and not gold_due(ctx, given.get(ids[name], 0))}
 
 
 def _worker_ids(
@@ -520,7 +518,7 @@ class PoolGroup(_PoolGroup):
                     complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
                 )
         except Exception as exc:
-            done = self._done_before(at, claims, grading) if postgres else None
+            done = self._done_before(len(jobs), at, claims, grading) if postgres else None
             if done is None:
                 raise
             raise PartlyDone(done, exc) from exc
@@ -542,12 +540,12 @@ class PoolGroup(_PoolGroup):
         return results
 
     def _done_before(
-        self, at: dict[str, list[int]], claims: _Claims | None, grading: Grading | None
+        self, jobs: int, at: dict[str, list[int]], claims: _Claims | None, grading: Grading | None
     ) -> list[Together] | None:
         """On PostgreSQL, after a statement failed: the answers of what the statements before it committed and the
         usual way would do again (a second test for a worker whose test started; a test stored answered as a
         replay, with no grant for the platform); None when they did nothing of the kind."""
-        results: list[Together] = [None] * sum(len(positions) for positions in at.values())
+        results: list[Together] = [None] * jobs
         if claims is not None:
             for position, test in claims.started.items():
                 results[at[HELLO][position]] = (test,)

@@ -8,6 +8,7 @@ gold_*), which is how review and export show it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import peewee as pw
@@ -24,13 +25,29 @@ log = logging.getLogger(__name__)
 GOLD_UNIT_INDEX = -2
 
 
-def next_gold_item(ctx: RunContext, worker: Worker) -> GoldItem | None:
-    """The gold unit this worker should get now (their first unit, then every N-th), or None."""
+def attempts_given(ctx: RunContext, worker_ids: Sequence[int]) -> dict[int, int]:
+    """How many attempts of this run each worker was given, of any status (those with none are left out), read
+    for all at once: what `gold_due` counts."""
+    if not worker_ids:
+        return {}
+    query = (
+        Agent.select(Agent.worker, pw.fn.COUNT(Agent.id))
+        .where((Agent.task_run == ctx.run) & Agent.worker.in_(list(worker_ids)))
+        .group_by(Agent.worker)
+    )
+    return {int(worker_id): int(count) for worker_id, count in query.tuples()}
+
+
+def gold_due(ctx: RunContext, given: int) -> bool:
+    """Whether a worker given `given` attempts of the run is due for a gold unit: their first unit, then every
+    N-th (when the run has gold units)."""
     gold = ctx.config.task.gold
-    if gold is None or not ctx.rules.gold:
-        return None
-    given = Agent.select().where((Agent.task_run == ctx.run) & (Agent.worker == worker)).count()
-    if given % gold.every != 0:
+    return gold is not None and bool(ctx.rules.gold) and given % gold.every == 0
+
+
+def next_gold_item(ctx: RunContext, worker: Worker) -> GoldItem | None:
+    """The gold unit this worker should get now (`gold_due`) that they have not seen, or None."""
+    if not gold_due(ctx, attempts_given(ctx, [worker.id]).get(worker.id, 0)):
         return None
     seen = {
         index

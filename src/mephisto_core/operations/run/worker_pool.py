@@ -242,7 +242,7 @@ class WorkerPool(AgentReleases):
     def hellos_group(self) -> bool:
         """Whether a batch's hellos may claim together (pool_groups.py): as `standing_decides_all`, but a run may
         also have required qualifications, a per-worker unit limit, an onboarding test and gold units, which the
-        batch reads for all its workers at once (`grants_of`, `units_done`, `agents_given`)."""
+        batch reads for all its workers at once (`grants_of`, `units_done`, `quality_checks.attempts_given`)."""
         ctx, task = self.ctx, self.ctx.config.task
         return ctx.accepting and task.screening is None and self._no_units.refusal(ctx.offers) is None
 
@@ -272,18 +272,6 @@ class WorkerPool(AgentReleases):
         for worker_id, name, value in query.tuples():
             grants.setdefault(int(worker_id), {})[str(name)] = int(value)
         return grants
-
-    def agents_given(self, worker_ids: Sequence[int]) -> dict[int, int]:
-        """How many attempts of this run each worker was given, of any status (those with none are left out): what
-        decides whether their next unit is a gold one (`next_gold_item`)."""
-        if not worker_ids:
-            return {}
-        query = (
-            Agent.select(Agent.worker, pw.fn.COUNT(Agent.id))
-            .where((Agent.task_run == self.ctx.run) & Agent.worker.in_(list(worker_ids)))
-            .group_by(Agent.worker)
-        )
-        return {int(worker_id): int(count) for worker_id, count in query.tuples()}
 
     def units_done(self, worker_ids: Sequence[int]) -> dict[int, int]:
         """How many units of this task each worker holds or submitted (those with none are left out): what the
