@@ -282,16 +282,30 @@ def _claim_params(
 ) -> list[Any]:
     """PostgreSQL's claim's parameters."""
     run = queries.run_id
+    params = ok_params(queries, provider_type, hellos, now, checked, limit, required)
+    params += (run, _LAUNCHED)
+    params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
+    return params
+
+
+def ok_params(
+    queries: PoolQueries,
+    provider_type: str,
+    hellos: Sequence[Hello],
+    now: dt.datetime,
+    checked: Collection[str],
+    limit: UnitLimit | None,
+    required: Sequence[Requirement],
+) -> list[Any]:
+    """The parameters of `ok_ctes`, in its order."""
     params: list[Any] = [list(range(len(hellos))), *_columns(hellos, 4)]
-    if _meeting(hellos):
+    if meeting(hellos):
         params += (provider_type, now, provider_type, provider_type)  # the workers met here (_MET_HERE)
-    params += (provider_type, _IN_TASK, run, *_checked_names(queries, checked))
+    params += (provider_type, _IN_TASK, queries.run_id, *_checked_names(queries, checked))
     task_id, most = limit if limit is not None else (None, None)
     params += (most, task_id, LIMITED_STATUSES, most)
     if required:  # as columns: (name, comparator, value, values as an array's text)
         params += _columns([(name, how, value, _array_text(values)) for name, how, value, values in required], 4)
-    params += (run, _LAUNCHED)
-    params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
     return params
 
 
@@ -301,15 +315,15 @@ def _array_text(values: list[int] | None) -> str | None:
     return None if values is None else "{" + ",".join(str(int(value)) for value in values) + "}"
 
 
-def _meeting(hellos: Sequence[Hello]) -> bool:
+def meeting(hellos: Sequence[Hello]) -> bool:
     """Whether the batch has workers this process has not met (a hello without a worker id)."""
     return any(worker_id is None for _, worker_id, _, _ in hellos)
 
 
 def _variant(name: str, hellos: Sequence[Hello], required: Sequence[Requirement]) -> str:
     """PostgreSQL's statement `name`, in its form that also finds or adds the workers this process has not met
-    (`_meeting`) and its form that checks the run's required qualifications, as the batch needs."""
-    return name + ("_meeting" if _meeting(hellos) else "") + ("_required" if required else "")
+    (`meeting`) and its form that checks the run's required qualifications, as the batch needs."""
+    return name + ("_meeting" if meeting(hellos) else "") + ("_required" if required else "")
 
 
 def _claimed(rows: Sequence[Sequence[Any]]) -> Claimed:
@@ -476,21 +490,23 @@ _MET_HERE = (
 )
 
 
-def _postgres(st: _Statements) -> dict[str, str]:
-    p = "%s"
+def ok_ctes(st: _Statements, meeting: bool, required: bool) -> str:
+    """PostgreSQL: the common table expressions of a statement on a batch's hellos up to `ok` (`_standing_ok`), whose
+    rows carry each hello's provider agent id and token along; `meeting`, with the workers this process has not met
+    found or added in the same round trip (`_MET_HERE`). Parameters: `ok_params`."""
     hellos = (
         '("k", "name", "wid", "pagent", "token") AS (SELECT * FROM unnest(%s::integer[], %s::varchar[], '
         "%s::integer[], %s::varchar[], %s::varchar[]))"
     )
-    # ok carries each hello's provider agent id and token along
+    found = f"hellos {hellos}, {_MET_HERE}, " if meeting else f"req {hellos}, "
     carried = ', r."pagent", r."token"'
+    return found + _standing_ok(
+        "%s", st.names, carried=carried, fence=_FENCE, fresh=meeting, limited=True, required=required
+    )
 
-    def ok(meeting: bool, required: bool) -> str:
-        # with workers this process has not met (`_MET_HERE`): the workers found or added in the same round trip
-        found = f"hellos {hellos}, {_MET_HERE}, " if meeting else f"req {hellos}, "
-        return found + _standing_ok(
-            p, st.names, carried=carried, fence=_FENCE, fresh=meeting, limited=True, required=required
-        )
+
+def _postgres(st: _Statements) -> dict[str, str]:
+    p = "%s"
 
     claim_ctes = (
         "{ok}, "
@@ -555,7 +571,7 @@ def _postgres(st: _Statements) -> dict[str, str]:
     # qualifications is in the forms of runs that have some.
     claims = {
         name + ("_meeting" if meeting else "") + ("_required" if required else ""): text.replace(
-            "{ok}", ok(meeting, required)
+            "{ok}", ok_ctes(st, meeting, required)
         )
         for name, text in (("claim", claim), ("claim_complete", claim_complete))
         for meeting in (False, True)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
+from mephisto_core.data_model.gold_many import GoldSubmission, GoldUnits, complete_gold_many, make_gold_many
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.onboarding_many import Storing
 from mephisto_core.data_model.pool_sql_many import (
@@ -35,10 +37,17 @@ from mephisto_core.data_model.pool_sql_many import (
     worker_ids_many,
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
+from mephisto_core.data_model.statuses import ReviewKind
 from mephisto_core.operations.run.db_writer import PartlyDone
 from mephisto_core.operations.run.onboarding_group import Grading, OnboardingGroup
 from mephisto_core.operations.run.onboarding_starts import start_together
-from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX, attempts_given, gold_due
+from mephisto_core.operations.run.quality_checks import (
+    GOLD_UNIT_INDEX,
+    GoldStanding,
+    due_gold_item,
+    gold_grade,
+    gold_standings,
+)
 from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
@@ -88,6 +97,7 @@ class HelloGroup(_PoolGroup):
         plan = self.plan(jobs)
         if plan is None:
             return self.refusals(jobs)
+        self.give_gold(plan)
         claimed = claim_many(self.pool.queries, *plan.claim_args()) if plan.hellos else Claimed()
         return self.answers(plan, claimed, jobs)
 
@@ -110,10 +120,6 @@ class HelloGroup(_PoolGroup):
             plain, found = _start_onboarding(pool, plain, plan, now, storing)
             if not plain:
                 return plan
-        if pool.ctx.rules.gold:
-            plain = _next_unit_not_gold(pool, plain)
-            if not plain:
-                return plan
         limit = pool.ctx.config.task.maximum_units_per_worker
         postgres = pool.queries.statements().postgres
         # PostgreSQL's claim leaves out the workers at the per-worker limit and those who do not meet the run's
@@ -125,6 +131,10 @@ class HelloGroup(_PoolGroup):
             plan.limit = (int(pool.ctx.task.id), limit)
         if postgres:
             plan.required = _requirements(pool)
+        if pool.ctx.rules.gold:
+            plain = _plan_gold(pool, plain, plan, found) if postgres else _next_unit_not_gold(pool, plain)
+            if not plain:
+                return plan
         ids, new_ids = _worker_ids(pool, [name for name in plain if name not in found], now, not in_claim)
         ids.update(found)
         plan.new_ids.update(new_ids)
@@ -144,6 +154,26 @@ class HelloGroup(_PoolGroup):
                 plan.hellos.append((name, claiming[name], identity.provider_agent_id, next(tokens)))
                 plan.identities.append(identity)
         return plan
+
+    def give_gold(self, plan: _Claims) -> None:
+        """Make the gold units of the plan's hellos due for one, in one statement (PostgreSQL, `_plan_gold`), each
+        answered as a claim (into `plan.gold_given`) and remembered for its submission. A hello the statement gave
+        none (its standing, or no real work left to claim) goes the usual way."""
+        gold = plan.gold
+        if gold is None:
+            return
+        pool = self.pool
+        made = make_gold_many(pool.queries, plan.provider_type, gold.hellos, gold.units, *plan.claim_args()[3:])
+        got = sorted(made.items())
+        answers = pool.answer_claims([(unit, gold.hellos[i][3]) for i, unit in got])
+        workers = {i: int(unit.worker_id or 0) for i, unit in got}  # the statement gives each unit's worker
+        pool.remember_gold_claims({unit.agent_id: (gold.units.gold_index[i], workers[i]) for i, unit in got})
+        pool.remember_worker_ids({gold.hellos[i][0]: workers[i] for i, _ in got})
+        for (i, _), answer in zip(got, answers, strict=True):
+            completion = gold.identities[i].completion
+            if completion is not None:
+                answer = dataclasses.replace(answer, completion=completion)
+            plan.gold_given[gold.positions[i]] = answer
 
     def refusals(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
         """While the run offers nothing (`WorkerPool.refusal_for_all`): the answer for each plain hello of a worker
@@ -207,8 +237,8 @@ class HelloGroup(_PoolGroup):
         with a standing read. Hellos the claim did not admit (a block, a requirement not met) go the usual way."""
         pool = self.pool
         results: list[Together] = [None] * plan.jobs
-        for position, test in plan.started.items():
-            results[position] = (test,)
+        for position, answer in {**plan.started, **plan.gold_given}.items():
+            results[position] = (answer,)
         got = [(i, claimed[i]) for i in range(len(plan.hellos)) if i in claimed]
         answers = pool.answer_claims([(unit, plan.hellos[i][3]) for i, unit in got])
         for (i, _), answer in zip(got, answers, strict=True):
@@ -245,12 +275,26 @@ class _Claims:
     required: list[Requirement] = dataclasses.field(default_factory=list)
     #: job position -> the onboarding test started for that hello's worker (`_start_onboarding`)
     started: dict[int, Assigned] = dataclasses.field(default_factory=dict)
+    #: the hellos due for a gold unit (`_plan_gold`), and job position -> the gold unit given (`give_gold`)
+    gold: _GoldHellos | None = None
+    gold_given: dict[int, Assigned] = dataclasses.field(default_factory=dict)
 
     def claim_args(
         self,
     ) -> tuple[str, list[Hello], dt.datetime, set[str], UnitLimit | None, list[Requirement]]:
         """`claim_many`'s arguments after its queries."""
         return self.provider_type, self.hellos, self.now, self.checked, self.limit, self.required
+
+
+@dataclasses.dataclass
+class _GoldHellos:
+    """A batch's hellos due for a gold unit (`_plan_gold`): each one's job position, hello and identity, and the
+    gold units to make for them."""
+
+    positions: list[int]
+    hellos: list[Hello]
+    identities: list[WorkerIdentity]
+    units: GoldUnits
 
 
 def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, WorkerIdentity]]:
@@ -303,13 +347,55 @@ def _start_onboarding(
 def _next_unit_not_gold(
     pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]]
 ) -> dict[str, tuple[int, WorkerIdentity]]:
-    """In a run with gold units, the hellos of `plain` whose worker's next unit is real work, which claim with the
-    batch: workers this process knows who are not `gold_due`, their attempts read for all at once. A worker met
-    for the first time (their first unit is gold) and one due for a gold unit go the usual way, which makes it."""
+    """SQLite, in a run with gold units: the hellos of `plain` whose worker's next unit is real work, which claim
+    with the batch: workers this process knows who are not due for a gold unit they have not seen, read for all at
+    once. A worker met for the first time (their first unit is gold) and one due for a gold unit go the usual way,
+    which makes it."""
     ctx = pool.ctx
     ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
-    given = attempts_given(ctx, list(ids.values()))
-    return {name: hello for name, hello in plain.items() if name in ids and not gold_due(ctx, given.get(ids[name], 0))}
+    standings = gold_standings(ctx, list(ids.values()))
+    return {
+        name: hello
+        for name, hello in plain.items()
+        if name in ids and due_gold_item(ctx, standings.get(ids[name], GoldStanding())) is None
+    }
+
+
+def _plan_gold(
+    pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]], plan: _Claims, found: Mapping[str, int]
+) -> dict[str, tuple[int, WorkerIdentity]]:
+    """PostgreSQL, in a run with gold units: the hellos of `plain` whose worker's next unit is real work, which
+    claim with the batch; those due for a gold unit they have not seen go to `plan.gold`, made together by
+    `HelloGroup.give_gold`. The standings of the workers this process knows (or `found`) are read for all at once;
+    one it has not met is due for the first gold item, given only if the statement adds them."""
+    ctx = pool.ctx
+    ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name) or found.get(name))}
+    standings = gold_standings(ctx, list(ids.values()))
+    claiming: dict[str, tuple[int, WorkerIdentity]] = {}
+    due: list[tuple[str, int, WorkerIdentity, Any]] = []
+    for name, (position, identity) in plain.items():
+        item = due_gold_item(ctx, standings.get(ids[name], GoldStanding()) if name in ids else GoldStanding())
+        if item is None:
+            claiming[name] = (position, identity)
+        else:
+            due.append((name, position, identity, item))
+    if due:
+        tokens = pool.new_tokens(len(due))
+        units = GoldUnits(
+            [name in ids for name, *_ in due],
+            [item.index for *_, item in due],
+            [item.inputs for *_, item in due],
+            int(ctx.task.id),
+            GOLD_UNIT_INDEX,
+            ctx.config.task.reward,
+            plan.now,
+        )
+        hellos = [
+            (name, ids.get(name), identity.provider_agent_id, token)
+            for (name, _, identity, _), token in zip(due, tokens, strict=True)
+        ]
+        plan.gold = _GoldHellos([position for _, position, *_ in due], hellos, [d[2] for d in due], units)
+    return claiming
 
 
 def _worker_ids(
@@ -399,6 +485,7 @@ class SubmitGroup(_PoolGroup):
         plan = self.plan(jobs)
         if plan is None:
             return [None] * len(jobs)
+        self.complete_gold(plan)
         moved = complete_many(self.pool.queries, plan.rows, plan.now) if plan.rows else {}
         return self.answers(plan, moved)
 
@@ -411,32 +498,54 @@ class SubmitGroup(_PoolGroup):
         plan = _Completions(len(jobs), utcnow())
         agents: set[int] = set()
         keys: set[str] = set()
+        postgres = pool.queries.statements().postgres
         for position, (agent_id, is_onboarding, submit_key, outputs, upload_ids) in enumerate(jobs):
             claim = None if is_onboarding or upload_ids else pool.claimed_unit(agent_id)
             if claim is None or agent_id in agents or submit_key in keys:
                 continue
             unit_id, unit_index, inputs = claim
-            if unit_index == GOLD_UNIT_INDEX or ctx.rules.screening is not None:
-                continue  # graded when stored
+            gold = pool.gold_claim(agent_id) if unit_index == GOLD_UNIT_INDEX and postgres else None
+            if (unit_index == GOLD_UNIT_INDEX and gold is None) or ctx.rules.screening is not None:
+                continue  # graded when stored, the usual way
             if ctx.blueprint.validate_outputs(inputs, outputs, []):
                 continue  # answered with the errors the usual way
             agents.add(agent_id)
             keys.add(submit_key)
-            plan.positions.append(position)
-            plan.rows.append((agent_id, unit_id, outputs, submit_key))
+            if gold is None:
+                plan.positions.append(position)
+                plan.rows.append((agent_id, unit_id, outputs, submit_key))
+                continue
+            index, worker_id = gold
+            kind, feedback = gold_grade(ctx.rules.gold[index], outputs)
+            plan.gold_positions.append(position)
+            plan.gold.append((agent_id, unit_id, outputs, submit_key, worker_id, kind.value, feedback, 0))
+        _count_wrong(plan.gold)
         return plan
+
+    def complete_gold(self, plan: _Completions) -> None:
+        """Store and grade the plan's gold submissions in one statement (PostgreSQL, gold_many.py): into
+        `plan.gold_moved`."""
+        gold = self.pool.ctx.config.task.gold
+        if plan.gold and gold is not None:
+            task_id = int(self.pool.ctx.task.id)
+            plan.gold_moved = complete_gold_many(self.pool.queries, plan.gold, task_id, gold.max_wrong, plan.now)
 
     def answers(self, plan: _Completions, moved: Mapping[int, bool]) -> list[Together]:
         """Each job's answer once the plan's completion has run (`moved`: agent id -> whether its unit moved)."""
         results: list[Together] = [None] * plan.jobs
-        for position, (agent_id, unit_id, _, submit_key) in zip(plan.positions, plan.rows, strict=True):
+        stored = [(position, row[0], row[1], row[3]) for position, row in zip(plan.positions, plan.rows, strict=True)]
+        stored += [
+            (position, row[0], row[1], row[3]) for position, row in zip(plan.gold_positions, plan.gold, strict=True)
+        ]
+        moved = {**moved, **plan.gold_moved} if plan.gold_moved else moved
+        for position, agent_id, unit_id, submit_key in stored:
             unit_moved = moved.get(agent_id)
             if unit_moved is None:
                 continue  # the agent did not move: the usual way says why
             if not unit_moved:
                 raise AssertionError(f"unit {unit_id} of in-task agent {agent_id} was not assigned")
             results[position] = (Submitted(submit_key),)
-        for position, (agent_id, *_) in zip(plan.positions, plan.rows, strict=True):
+        for position, agent_id, *_ in stored:
             if results[position] is not None:
                 self.pool.forget_claim(agent_id)
         return results
@@ -450,6 +559,19 @@ class _Completions:
     now: dt.datetime
     positions: list[int] = dataclasses.field(default_factory=list)
     rows: list[Submission] = dataclasses.field(default_factory=list)
+    #: the gold submissions of units a batch made (PostgreSQL), graded as they are stored (`complete_gold`)
+    gold_positions: list[int] = dataclasses.field(default_factory=list)
+    gold: list[GoldSubmission] = dataclasses.field(default_factory=list)
+    gold_moved: dict[int, bool] = dataclasses.field(default_factory=dict)
+
+
+def _count_wrong(gold: list[GoldSubmission]) -> None:
+    """Set each wrong gold submission's count of its worker's wrong ones in the batch (`GoldSubmission`)."""
+    wrong = ReviewKind.GOLD_WRONG.value
+    counts = Counter(row[4] for row in gold if row[5] == wrong)
+    for i, row in enumerate(gold):
+        if row[5] == wrong:
+            gold[i] = (*row[:7], counts[row[4]])
 
 
 class PoolGroup(_PoolGroup):
@@ -496,14 +618,22 @@ class PoolGroup(_PoolGroup):
         grading = self.tests.grade(tests) if tests else None
         shared = bool(hellos) and bool(submits) and postgres
         onboarding_run = bool(hellos) and self.pool.ctx.blueprint.has_onboarding()
-        claims = None
-        if len(hellos) > 1 or shared or onboarding_run:
+        # a lone hello or submission of a run with gold units runs together too on PostgreSQL: alone, a gold one
+        # takes about ten round trips (a hello) or six (a submission) the usual way, against two and one
+        gold_run = postgres and bool(self.pool.ctx.rules.gold)
+        claims = completions = None
+        if len(hellos) > 1 or shared or onboarding_run or (hellos and gold_run):
             claims = self.hellos.plan(hellos, grading.storing if grading is not None and postgres else None)
         try:
             if grading is not None and grading.storing.moved is None:  # it did not ride with the new workers
                 grading.storing.moved = self.tests.store(grading)
+            if claims is not None:
+                self.hellos.give_gold(claims)
             refused = self.hellos.refusals(hellos) if claims is None and hellos else None
-            completions = self.submits.plan(submits) if len(submits) > 1 or shared else None
+            if len(submits) > 1 or shared or (submits and gold_run):
+                completions = self.submits.plan(submits)
+            if completions is not None:
+                self.submits.complete_gold(completions)
             to_claim = claims.hellos if claims is not None else []
             to_store = completions.rows if completions is not None else []
             if to_claim and to_store:
@@ -518,7 +648,7 @@ class PoolGroup(_PoolGroup):
                     complete_many(queries, to_store, completions.now) if completions is not None and to_store else {}
                 )
         except Exception as exc:
-            done = self._done_before(len(jobs), at, claims, grading) if postgres else None
+            done = self._done_before(len(jobs), at, claims, grading, completions) if postgres else None
             if done is None:
                 raise
             raise PartlyDone(done, exc) from exc
@@ -540,15 +670,24 @@ class PoolGroup(_PoolGroup):
         return results
 
     def _done_before(
-        self, jobs: int, at: dict[str, list[int]], claims: _Claims | None, grading: Grading | None
+        self,
+        jobs: int,
+        at: dict[str, list[int]],
+        claims: _Claims | None,
+        grading: Grading | None,
+        completions: _Completions | None,
     ) -> list[Together] | None:
         """On PostgreSQL, after a statement failed: the answers of what the statements before it committed and the
-        usual way would do again (a second test for a worker whose test started; a test stored answered as a
-        replay, with no grant for the platform); None when they did nothing of the kind."""
+        usual way would do again (a second test for a worker whose test started, a second gold unit for one given
+        one; a test or gold submission stored answered as a replay, with no grant for the platform); None when they
+        did nothing of the kind."""
         results: list[Together] = [None] * jobs
         if claims is not None:
-            for position, test in claims.started.items():
-                results[at[HELLO][position]] = (test,)
+            for position, answer in {**claims.started, **claims.gold_given}.items():
+                results[at[HELLO][position]] = (answer,)
+        if completions is not None and completions.gold_moved:
+            for position, result in zip(at[SUBMIT], self.submits.answers(completions, {}), strict=True):
+                results[position] = result
         if grading is not None and grading.storing.moved is not None:
             answered = self.tests.answers(grading, grading.storing.moved, len(at[ONBOARDING]))
             for position, result in zip(at[ONBOARDING], answered, strict=True):

@@ -7,6 +7,7 @@ gold_*), which is how review and export show it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -25,17 +26,44 @@ log = logging.getLogger(__name__)
 GOLD_UNIT_INDEX = -2
 
 
-def attempts_given(ctx: RunContext, worker_ids: Sequence[int]) -> dict[int, int]:
-    """How many attempts of this run each worker was given, of any status (those with none are left out), read
-    for all at once: what `gold_due` counts."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class GoldStanding:
+    """What decides a worker's next gold unit: the attempts of the run they were given (of any status) and the
+    gold items they were given units of."""
+
+    given: int = 0
+    seen: frozenset[int] = frozenset()
+
+
+def gold_standings(ctx: RunContext, worker_ids: Sequence[int]) -> dict[int, GoldStanding]:
+    """Each worker's `GoldStanding` (those with no attempt left out), read for all at once in one statement."""
     if not worker_ids:
         return {}
-    query = (
-        Agent.select(Agent.worker, pw.fn.COUNT(Agent.id))
-        .where((Agent.task_run == ctx.run) & Agent.worker.in_(list(worker_ids)))
+    ids = list(worker_ids)
+    given = (
+        Agent.select(Agent.worker, pw.fn.COUNT(Agent.id), pw.SQL("NULL"))
+        .where((Agent.task_run == ctx.run) & Agent.worker.in_(ids))
         .group_by(Agent.worker)
     )
-    return {int(worker_id): int(count) for worker_id, count in query.tuples()}
+    seen = (
+        Unit.select(Unit.worker, pw.SQL("NULL"), Assignment.gold_index)
+        .join(Assignment)
+        # the task named too: (task, worker) is the index by worker (models.py)
+        .where(
+            (Unit.task == ctx.task)
+            & (Unit.task_run == ctx.run)
+            & Unit.worker.in_(ids)
+            & Assignment.gold_index.is_null(False)
+        )
+    )
+    counts: dict[int, int] = {}
+    items: dict[int, set[int]] = {}
+    for worker_id, count, index in given.union_all(seen).tuples():
+        if index is None:
+            counts[int(worker_id)] = int(count)
+        else:
+            items.setdefault(int(worker_id), set()).add(int(index))
+    return {w: GoldStanding(counts.get(w, 0), frozenset(items.get(w, ()))) for w in {*counts, *items}}
 
 
 def gold_due(ctx: RunContext, given: int) -> bool:
@@ -45,24 +73,16 @@ def gold_due(ctx: RunContext, given: int) -> bool:
     return gold is not None and bool(ctx.rules.gold) and given % gold.every == 0
 
 
-def next_gold_item(ctx: RunContext, worker: Worker) -> GoldItem | None:
-    """The gold unit this worker should get now (`gold_due`) that they have not seen, or None."""
-    if not gold_due(ctx, attempts_given(ctx, [worker.id]).get(worker.id, 0)):
+def due_gold_item(ctx: RunContext, standing: GoldStanding) -> GoldItem | None:
+    """The gold unit a worker of this standing should get now (`gold_due`) that they have not seen, or None."""
+    if not gold_due(ctx, standing.given):
         return None
-    seen = {
-        index
-        for (index,) in Assignment.select(Assignment.gold_index)
-        .join(Unit)
-        # the task named too: (task, worker) is the index by worker (models.py)
-        .where(
-            (Unit.task == ctx.task)
-            & (Unit.task_run == ctx.run)
-            & (Unit.worker == worker)
-            & Assignment.gold_index.is_null(False)
-        )
-        .tuples()
-    }
-    return next((item for item in ctx.rules.gold if item.index not in seen), None)
+    return next((item for item in ctx.rules.gold if item.index not in standing.seen), None)
+
+
+def next_gold_item(ctx: RunContext, worker: Worker) -> GoldItem | None:
+    """The gold unit this worker should get now, or None (`due_gold_item`)."""
+    return due_gold_item(ctx, gold_standings(ctx, [worker.id]).get(worker.id, GoldStanding()))
 
 
 def create_gold_unit(ctx: RunContext, worker: Worker, item: GoldItem) -> Unit:
@@ -90,11 +110,17 @@ def grade_submission(
         _grade_screening(ctx, unit, agent, inputs, outputs)
 
 
+def gold_grade(item: GoldItem, outputs: dict[str, Any]) -> tuple[ReviewKind, str]:
+    """A gold submission's grade: its review's kind and feedback."""
+    wrong = wrong_answers(item.answers, outputs)
+    if wrong:
+        return ReviewKind.GOLD_WRONG, f"wrong fields: {', '.join(wrong)}"
+    return ReviewKind.GOLD_CORRECT, "all answers as expected"
+
+
 def _grade_gold(ctx: RunContext, unit: Unit, agent: Agent, outputs: dict[str, Any]) -> None:
     item = ctx.rules.gold[Assignment.get_by_id(unit.assignment_id).gold_index]
-    wrong = wrong_answers(item.answers, outputs)
-    kind = ReviewKind.GOLD_WRONG if wrong else ReviewKind.GOLD_CORRECT
-    detail = f"wrong fields: {', '.join(wrong)}" if wrong else "all answers as expected"
+    kind, detail = gold_grade(item, outputs)
     Review.create(kind=kind.value, unit=unit.id, worker=agent.worker_id, task=unit.task_id, feedback=detail)
     assert ctx.config.task.gold is not None
     wrong_count = (

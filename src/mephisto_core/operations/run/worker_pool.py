@@ -129,6 +129,9 @@ class WorkerPool(AgentReleases):
         #: worker name -> id, of the workers this process met (a worker's id never changes; the statement that
         #: uses it checks it against the name's row)
         self._worker_ids: dict[str, int] = {}
+        #: agent id -> (gold item index, worker id) of the gold units of `_claimed` made by a batch
+        #: (gold_many.py), which a batch's submissions grade together
+        self._gold_claims: dict[int, tuple[int, int]] = {}
         #: ids of workers this process knows to have passed the run's onboarding test (their hellos go straight to
         #: the batch's claim, which checks the grant itself; see onboarding_starts.py)
         self._passed_onboarding: set[int] = set()
@@ -242,7 +245,7 @@ class WorkerPool(AgentReleases):
     def hellos_group(self) -> bool:
         """Whether a batch's hellos may claim together (pool_groups.py): as `standing_decides_all`, but a run may
         also have required qualifications, a per-worker unit limit, an onboarding test and gold units, which the
-        batch reads for all its workers at once (`grants_of`, `units_done`, `quality_checks.attempts_given`)."""
+        batch reads for all its workers at once (`grants_of`, `units_done`, `quality_checks.gold_standings`)."""
         ctx, task = self.ctx, self.ctx.config.task
         return ctx.accepting and task.screening is None and self._no_units.refusal(ctx.offers) is None
 
@@ -418,6 +421,7 @@ class WorkerPool(AgentReleases):
         ]
         if len(self._claimed) + len(claims) > CLAIMED_REMEMBERED:  # attempts that never submit (timed out, ...)
             self._claimed.clear()
+            self._gold_claims.clear()
         for c, _ in claims:
             self._claimed[c.agent_id] = (c.unit_id, c.unit_index, c.inputs)
         return answers
@@ -429,6 +433,16 @@ class WorkerPool(AgentReleases):
     def forget_claim(self, agent_id: int) -> None:
         """The agent's submission is stored: its claim need not be remembered any more."""
         self._claimed.pop(agent_id, None)
+        self._gold_claims.pop(agent_id, None)
+
+    def remember_gold_claims(self, gold: Mapping[int, tuple[int, int]]) -> None:
+        """Gold units just made by a batch and answered with `answer_claims`: agent id -> (gold item index, worker
+        id), for their submissions."""
+        self._gold_claims.update(gold)
+
+    def gold_claim(self, agent_id: int) -> tuple[int, int] | None:
+        """(gold item index, worker id) of a gold unit a batch made for this agent, while its claim is remembered."""
+        return self._gold_claims.get(agent_id) if agent_id in self._claimed else None
 
     def known_worker_id(self, name: str) -> int | None:
         """The id of the worker `name` when this process met them already (a worker's id never changes)."""
@@ -581,6 +595,7 @@ class WorkerPool(AgentReleases):
         reads the agent and gives the answer it always gave (a replay, `gone`, `already_submitted`, ...).
         """
         claimed = self._claimed.pop(agent_id, None)
+        self._gold_claims.pop(agent_id, None)
         if claimed is None:
             return None
         unit_id, unit_index, inputs = claimed
@@ -613,7 +628,7 @@ class WorkerPool(AgentReleases):
         submit_key: str,
     ) -> Submitted:
         """The rest of storing a submission once its agent and unit moved to completed."""
-        self._claimed.pop(agent_id, None)
+        self.forget_claim(agent_id)
         if unit_index == GOLD_UNIT_INDEX or self.ctx.rules.screening is not None:
             grade_submission(self.ctx, Unit.get_by_id(unit_id), Agent.get_by_id(agent_id), inputs, outputs)
         for s in stored:
