@@ -75,8 +75,8 @@ def test_due_and_new_workers_get_their_gold_units_in_one_statement_as_the_usual_
     database, gold_pool, monkeypatch
 ):
     """At 11 ms from PostgreSQL a gold hello took about ten round trips one after the other: a run with gold
-    units served 24 units/s to 100 workers. Now a batch's due workers (one known, two new) get theirs together:
-    one read of the known workers' gold standing, one statement for all the gold units."""
+    units served 24 units/s to 100 workers. Now a batch's due workers (one known, two new) get theirs together in
+    one statement, which reads their gold standing too."""
     pool = gold_pool()
     _given_gold(database, pool, "alice", {"answer": "gold-0"})
     submitted_once(database, pool, "alice", "alice-1")  # two attempts given: due for gold again
@@ -84,7 +84,7 @@ def test_due_and_new_workers_get_their_gold_units_in_one_statement_as_the_usual_
     results = call(database, HelloGroup(pool).run_together, hellos("alice", "carol", "dave"))
     monkeypatch.undo()
     # (and, once per statement text, the id sequences' names)
-    assert len([sql for sql in sent if "pg_get_serial_sequence" not in sql]) == 2, sent
+    assert len([sql for sql in sent if "pg_get_serial_sequence" not in sql]) == 1, sent
     answers = [result[0] for result in results]
     assert [answer.init_data["n"] for answer in answers] == [101, 100, 100]  # gold items not seen
     usual = hello(database, pool, "erin")  # a new worker's gold unit, the usual way
@@ -97,20 +97,27 @@ def test_due_and_new_workers_get_their_gold_units_in_one_statement_as_the_usual_
     assert isinstance(again, Assigned) and again.agent_id == answers[1].agent_id
 
 
-def test_a_worker_found_but_not_met_by_this_process_and_one_blocked_go_the_usual_way(database, gold_pool):
+def test_a_worker_this_process_has_not_met_gets_the_item_not_seen_and_a_blocked_one_goes_the_usual_way(
+    database, gold_pool
+):
     """A worker this process has not met may have had gold units (another process, or this one before a restart):
-    only those the statement adds get the first gold item. A blocked worker due for gold gets none."""
+    the statement reads what they were given, as the usual way does. A blocked worker due for gold gets none, and
+    a worker not due claims real work in the batch's claim."""
     pool = gold_pool()
-    _given_gold(database, pool, "alice", {"answer": "gold-0"})
-    submitted_once(database, pool, "alice", "alice-1")
+    for name in ("alice", "bob"):
+        _given_gold(database, pool, name, {"answer": "gold-0"})
+    submitted_once(database, pool, "alice", "alice-1")  # due again; bob is not
     pool._worker_ids.clear()  # as after a restart
     with database.write():
         grant_qualification(Worker.create(provider_type="crowd_test", name="gina"), BLOCK_QUALIFICATION, 1)
-    results = call(database, PoolGroup(pool).run_together, [(HELLO, *job) for job in hellos("alice", "gina", "hal")])
-    assert results[0] is None and results[1] is None
-    assert isinstance(results[2][0], Assigned) and results[2][0].init_data["n"] == 100  # added: a first gold unit
-    usual = [call(database, HelloGroup(pool).run_one, *hellos(name)[0]) for name in ("alice", "gina")]
-    assert usual[0].init_data["n"] == 101 and usual[1] == Refused(Refusal.BLOCKED)
+    jobs = [(HELLO, *job) for job in hellos("alice", "gina", "hal", "bob")]
+    results = call(database, PoolGroup(pool).run_together, jobs)
+    alice, gina, hal, bob = results
+    assert isinstance(alice[0], Assigned) and alice[0].init_data["n"] == 101
+    assert isinstance(hal[0], Assigned) and hal[0].init_data["n"] == 100  # added: a first gold unit
+    assert isinstance(bob[0], Assigned) and bob[0].init_data["n"] < 100  # real work
+    assert gina is None
+    assert call(database, HelloGroup(pool).run_one, *hellos("gina")[0]) == Refused(Refusal.BLOCKED)
 
 
 def test_no_gold_unit_is_made_when_no_real_work_is_left(database, gold_pool):

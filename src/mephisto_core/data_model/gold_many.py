@@ -37,18 +37,26 @@ _GOLD_WRONG = ReviewKind.GOLD_WRONG.value
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GoldUnits:
-    """What `make_gold_many` makes: per hello of the batch (by position) whether this process knew its worker's
-    id (an unknown worker gets a gold unit only when the statement adds them: one it finds may have had units),
-    and the gold item's index and inputs; the task, the index gold units have, the run's reward per unit and the
-    time."""
+    """What `make_gold_many` gives: the run's gold items in order (index, inputs), every how many attempts a worker
+    is due for one, the task, the index gold units have, the run's reward per unit and the time."""
 
-    known: list[bool]
-    gold_index: list[int]
-    inputs: list[Any]
+    items: Sequence[tuple[int, Any]]
+    every: int
     task_id: int
     unit_index: int
     pay_amount: Any
     now: dt.datetime
+
+
+@dataclasses.dataclass
+class GoldMade:
+    """What `make_gold_many` did: the gold units made (hello position -> unit, with `admitted`, the hellos the
+    standing check admitted), each one's gold item index, and the hellos whose worker is not due for a gold unit
+    (position -> worker id), which claim a unit of real work."""
+
+    units: Claimed
+    gold_index: dict[int, int]
+    not_due: dict[int, int]
 
 
 #: a gold submission to store and grade: agent id, unit id, outputs, submit key, worker id, review kind, feedback,
@@ -64,23 +72,33 @@ def make_gold_many(
     checked: Collection[str] = (),
     limit: UnitLimit | None = None,
     required: Sequence[Requirement] = (),
-) -> Claimed:
-    """A gold unit, already held, for each hello whose standing the batch's claim would admit (`ok_ctes`) and
-    who could claim a unit of real work now: its assignment, unit and attempt, with the item of `gold` at the
-    hello's position. Returns the hello position -> the gold unit made (with its worker's id), and how many hellos
-    the standing check admitted."""
+) -> GoldMade:
+    """For each hello whose worker is due for a gold unit (`quality_checks.gold_due`: their attempts of the run
+    read here) with an item they have not seen, whose standing the batch's claim would admit (`ok_ctes`) and who
+    could claim a unit of real work now: the gold unit, already held (its assignment, unit and attempt), of the
+    first such item. The workers this process has not met are found or added in the same statement. The hellos of
+    workers not due are told apart; the others (due, but refused or with no work left) are in neither."""
     statements = queries.statements()
     name = "gold" + ("_meeting" if meeting(hellos) else "") + ("_required" if required else "")
     _built(statements).setdefault(name, _make_gold_sql(statements, meeting(hellos), bool(required)))
+    run = queries.run_id
     params = ok_params(queries, provider_type, hellos, gold.now, checked, limit, required)
-    params += (list(range(len(hellos))), gold.known, gold.gold_index, [_JSON.db_value(v) for v in gold.inputs])
-    params += (queries.run_id, _LAUNCHED)
-    params += (queries.run_id, gold.now)
-    params += (queries.run_id, gold.task_id, gold.unit_index, gold.pay_amount, _ASSIGNED, gold.now, gold.now)
-    params += (queries.run_id, _IN_TASK, gold.now, gold.now, gold.now, queries.held_by)
+    params += ([index for index, _ in gold.items], [_JSON.db_value(inputs) for _, inputs in gold.items])
+    params += (run, gold.task_id, run, gold.every, run, _LAUNCHED, run, gold.now)
+    params += (run, gold.task_id, gold.unit_index, gold.pay_amount, _ASSIGNED, gold.now, gold.now)
+    params += (run, _IN_TASK, gold.now, gold.now, gold.now, queries.held_by)
     rows = _replanned(statements, name).execute(params).fetchall()
     index = gold.unit_index
-    return _claimed([(k, unit_id, agent_id, index, inputs, wid) for k, unit_id, agent_id, inputs, wid in rows])
+    made = GoldMade(Claimed(), {}, {})
+    for k, unit_id, agent_id, inputs, wid, gold_index in rows:
+        if unit_id is None:
+            made.not_due[int(k)] = int(wid)
+        elif k == _ADMITTED:
+            made.units.admitted = int(unit_id)
+        else:
+            made.units.update(_claimed([(k, unit_id, agent_id, index, inputs, wid)]))
+            made.gold_index[int(k)] = int(gold_index)
+    return made
 
 
 def complete_gold_many(
@@ -101,35 +119,43 @@ def complete_gold_many(
 
 
 def _make_gold_sql(st: _Statements, meeting: bool, required: bool) -> str:
-    """The statement of `make_gold_many`: the assignment, unit and agent ids drawn from their sequences first, so
-    that the three rows of each gold unit point at one another in one statement."""
+    """The statement of `make_gold_many`. Each worker's gold standing is read per hello (their attempts of the run
+    through the agent's worker index, the gold items of their units through the unit's (task, worker) index); the
+    assignment, unit and agent ids are drawn from their sequences first, so that the three rows of each gold unit
+    point at one another in one statement."""
     assignment_id, unit_id = _next_ids(st)
-    # An unknown worker the claim found rather than added may have had units: only those it added get gold here.
-    known_or_added = 'AND (g."known" OR r."fresh") ' if meeting else ""
-    added_join = 'JOIN req r ON r."k" = o."k" ' if meeting else ""
     return (
         f"WITH {ok_ctes(st, meeting, required)}, "
-        'gold ("k", "known", "gold_index", "inputs") AS (SELECT * FROM unnest(%s::integer[], %s::boolean[], '
-        "%s::integer[], %s::text[])), "
-        'due AS (SELECT o."k", o."wid", o."pagent", o."token", g."gold_index", g."inputs", '
+        'items ("gold_index", "inputs", "ord") AS (SELECT * FROM unnest(%s::integer[], %s::text[]) '
+        "WITH ORDINALITY), "
+        'standing AS (SELECT r."k", r."wid", (SELECT COUNT(*) FROM "agent" a WHERE a."worker_id" = r."wid" '
+        'AND +a."task_run_id" = %s) AS "given", ARRAY(SELECT s."gold_index" FROM "unit" t JOIN "assignment" s '
+        'ON s."id" = t."assignment_id" WHERE t."task_id" = %s AND t."worker_id" = r."wid" AND t."task_run_id" = %s '
+        'AND s."gold_index" IS NOT NULL) AS "seen" FROM req r WHERE r."wid" IS NOT NULL), '
+        # the first item not seen, for a worker due (the usual way's `next_gold_item`)
+        'owed AS (SELECT s."k", i."gold_index", i."inputs" FROM standing s JOIN LATERAL (SELECT * FROM items i '
+        'WHERE mod(s."given", %s) = 0 AND i."gold_index" <> ALL(s."seen") ORDER BY i."ord" LIMIT 1) i ON TRUE), '
+        'due AS (SELECT o."k", o."wid", o."pagent", o."token", w."gold_index", w."inputs", '
         f'{assignment_id} AS "aid", {unit_id} AS "uid", {st.next_agent_id} AS "agent_id" '
-        f'FROM ok o JOIN gold g ON g."k" = o."k" {added_join}'
-        f"WHERE TRUE {known_or_added}"
+        'FROM ok o JOIN owed w ON w."k" = o."k" '
         # a gold unit comes with real work only: a launched unit the worker may claim (`claimable_exists`)
-        'AND EXISTS (SELECT 1 FROM "unit" c WHERE c."task_run_id" = %s AND c."status" = %s AND c."unit_index" >= 0 '
+        'WHERE EXISTS (SELECT 1 FROM "unit" c WHERE c."task_run_id" = %s AND c."status" = %s AND c."unit_index" >= 0 '
         'AND NOT EXISTS (SELECT 1 FROM "unit" t WHERE t."assignment_id" = c."assignment_id" '
         'AND +t."worker_id" = o."wid" OFFSET 0) LIMIT 1)), '
-        'a AS (INSERT INTO "assignment" ("id", "task_run_id", "inputs", "gold_index", "created_at") '
+        'ga AS (INSERT INTO "assignment" ("id", "task_run_id", "inputs", "gold_index", "created_at") '
         'SELECT d."aid", %s::integer, d."inputs", d."gold_index", %s::timestamp FROM due d), '
-        'u AS (INSERT INTO "unit" ("id", "assignment_id", "task_run_id", "task_id", "unit_index", "pay_amount", '
+        'gu AS (INSERT INTO "unit" ("id", "assignment_id", "task_run_id", "task_id", "unit_index", "pay_amount", '
         '"status", "worker_id", "agent_id", "updated_at", "created_at") '
         'SELECT d."uid", d."aid", %s::integer, %s::integer, %s::integer, %s::numeric, %s::varchar, d."wid", '
         'd."agent_id", %s::timestamp, %s::timestamp FROM due d), '
-        f'n AS (INSERT INTO "agent" ({st.agent_columns}) '
+        f'gn AS (INSERT INTO "agent" ({st.agent_columns}) '
         'SELECT d."agent_id", d."uid", d."aid", d."wid", %s::integer, %s::varchar, d."pagent", d."token", '
         "%s::timestamp, %s::timestamp, %s::timestamp, %s::varchar FROM due d) "
-        'SELECT d."k", d."uid", d."agent_id", d."inputs", d."wid" FROM due d '
-        f"UNION ALL SELECT {_ADMITTED}, (SELECT COUNT(*) FROM ok)::integer, NULL, NULL, NULL"
+        'SELECT d."k", d."uid", d."agent_id", d."inputs", d."wid", d."gold_index" FROM due d '
+        # the hellos of workers not due, with the id found or added
+        'UNION ALL SELECT s."k", NULL, NULL, NULL, s."wid", NULL FROM standing s '
+        'WHERE NOT EXISTS (SELECT 1 FROM owed w WHERE w."k" = s."k") '
+        f"UNION ALL SELECT {_ADMITTED}, (SELECT COUNT(*) FROM ok)::integer, NULL, NULL, NULL, NULL"
     )
 
 

@@ -156,24 +156,31 @@ class HelloGroup(_PoolGroup):
         return plan
 
     def give_gold(self, plan: _Claims) -> None:
-        """Make the gold units of the plan's hellos due for one, in one statement (PostgreSQL, `_plan_gold`), each
-        answered as a claim (into `plan.gold_given`) and remembered for its submission. A hello the statement gave
-        none (its standing, or no real work left to claim) goes the usual way."""
+        """PostgreSQL, in a run with gold units (`_plan_gold`): make the gold units of the plan's hellos due for one
+        in one statement, each answered as a claim (into `plan.gold_given`) and remembered for its submission; the
+        hellos of workers not due join the plan's claim. A hello due for gold that the statement gave none (its
+        standing, or no real work left to claim) goes the usual way."""
         gold = plan.gold
         if gold is None:
             return
         pool = self.pool
         made = make_gold_many(pool.queries, plan.provider_type, gold.hellos, gold.units, *plan.claim_args()[3:])
-        got = sorted(made.items())
+        got = sorted(made.units.items())
         answers = pool.answer_claims([(unit, gold.hellos[i][3]) for i, unit in got])
         workers = {i: int(unit.worker_id or 0) for i, unit in got}  # the statement gives each unit's worker
-        pool.remember_gold_claims({unit.agent_id: (gold.units.gold_index[i], workers[i]) for i, unit in got})
-        pool.remember_worker_ids({gold.hellos[i][0]: workers[i] for i, _ in got})
+        workers.update(made.not_due)
+        pool.remember_gold_claims({unit.agent_id: (made.gold_index[i], workers[i]) for i, unit in got})
+        pool.remember_worker_ids({gold.hellos[i][0]: worker_id for i, worker_id in workers.items()})
         for (i, _), answer in zip(got, answers, strict=True):
             completion = gold.identities[i].completion
             if completion is not None:
                 answer = dataclasses.replace(answer, completion=completion)
             plan.gold_given[gold.positions[i]] = answer
+        for i, worker_id in sorted(made.not_due.items()):
+            name, _, provider_agent_id, token = gold.hellos[i]
+            plan.positions.append(gold.positions[i])
+            plan.hellos.append((name, worker_id, provider_agent_id, token))
+            plan.identities.append(gold.identities[i])
 
     def refusals(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
         """While the run offers nothing (`WorkerPool.refusal_for_all`): the answer for each plain hello of a worker
@@ -275,7 +282,7 @@ class _Claims:
     required: list[Requirement] = dataclasses.field(default_factory=list)
     #: job position -> the onboarding test started for that hello's worker (`_start_onboarding`)
     started: dict[int, Assigned] = dataclasses.field(default_factory=dict)
-    #: the hellos due for a gold unit (`_plan_gold`), and job position -> the gold unit given (`give_gold`)
+    #: the hellos of a run with gold units (`_plan_gold`), and job position -> the gold unit given (`give_gold`)
     gold: _GoldHellos | None = None
     gold_given: dict[int, Assigned] = dataclasses.field(default_factory=dict)
 
@@ -288,8 +295,8 @@ class _Claims:
 
 @dataclasses.dataclass
 class _GoldHellos:
-    """A batch's hellos due for a gold unit (`_plan_gold`): each one's job position, hello and identity, and the
-    gold units to make for them."""
+    """A batch's hellos in a run with gold units (`_plan_gold`): each one's job position, hello and identity, and
+    what the gold units to make for those due take."""
 
     positions: list[int]
     hellos: list[Hello]
@@ -364,38 +371,22 @@ def _next_unit_not_gold(
 def _plan_gold(
     pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]], plan: _Claims, found: Mapping[str, int]
 ) -> dict[str, tuple[int, WorkerIdentity]]:
-    """PostgreSQL, in a run with gold units: the hellos of `plain` whose worker's next unit is real work, which
-    claim with the batch; those due for a gold unit they have not seen go to `plan.gold`, made together by
-    `HelloGroup.give_gold`. The standings of the workers this process knows (or `found`) are read for all at once;
-    one it has not met is due for the first gold item, given only if the statement adds them."""
+    """PostgreSQL, in a run with gold units: every hello of `plain` goes to `plan.gold`. `HelloGroup.give_gold`
+    gives those due the gold unit in one statement, which reads their gold standing itself, and the others claim
+    with the batch after it. Returns the hellos left to claim now: none."""
     ctx = pool.ctx
-    ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name) or found.get(name))}
-    standings = gold_standings(ctx, list(ids.values()))
-    claiming: dict[str, tuple[int, WorkerIdentity]] = {}
-    due: list[tuple[str, int, WorkerIdentity, Any]] = []
+    gold = ctx.config.task.gold
+    assert gold is not None
+    tokens = iter(pool.new_tokens(len(plain)))
+    positions, hellos, identities = [], [], []
     for name, (position, identity) in plain.items():
-        item = due_gold_item(ctx, standings.get(ids[name], GoldStanding()) if name in ids else GoldStanding())
-        if item is None:
-            claiming[name] = (position, identity)
-        else:
-            due.append((name, position, identity, item))
-    if due:
-        tokens = pool.new_tokens(len(due))
-        units = GoldUnits(
-            [name in ids for name, *_ in due],
-            [item.index for *_, item in due],
-            [item.inputs for *_, item in due],
-            int(ctx.task.id),
-            GOLD_UNIT_INDEX,
-            ctx.config.task.reward,
-            plan.now,
-        )
-        hellos = [
-            (name, ids.get(name), identity.provider_agent_id, token)
-            for (name, _, identity, _), token in zip(due, tokens, strict=True)
-        ]
-        plan.gold = _GoldHellos([position for _, position, *_ in due], hellos, [d[2] for d in due], units)
-    return claiming
+        positions.append(position)
+        hellos.append((name, pool.known_worker_id(name) or found.get(name), identity.provider_agent_id, next(tokens)))
+        identities.append(identity)
+    items = [(item.index, item.inputs) for item in ctx.rules.gold]
+    units = GoldUnits(items, gold.every, int(ctx.task.id), GOLD_UNIT_INDEX, ctx.config.task.reward, plan.now)
+    plan.gold = _GoldHellos(positions, hellos, identities, units)
+    return {}
 
 
 def _worker_ids(
