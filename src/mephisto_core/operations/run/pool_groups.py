@@ -19,7 +19,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
-from mephisto_core.data_model.gold_many import GoldSubmission, GoldUnits, complete_gold_many, make_gold_many
+from mephisto_core.data_model.gold_many import (
+    GoldCompletions,
+    GoldSubmission,
+    GoldUnits,
+    complete_gold_many,
+    make_gold_many,
+)
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.onboarding_many import Storing
 from mephisto_core.data_model.pool_sql_many import (
@@ -155,16 +161,22 @@ class HelloGroup(_PoolGroup):
                 plan.identities.append(identity)
         return plan
 
-    def give_gold(self, plan: _Claims) -> None:
+    def give_gold(self, plan: _Claims, completions: _Completions | None = None) -> None:
         """PostgreSQL, in a run with gold units (`_plan_gold`): make the gold units of the plan's hellos due for one
         in one statement, each answered as a claim (into `plan.gold_given`) and remembered for its submission; the
         hellos of workers not due join the plan's claim. A hello due for gold that the statement gave none (its
-        standing, or no real work left to claim) goes the usual way."""
+        standing, or no real work left to claim) goes the usual way. The gold submissions of `completions` are
+        stored and graded in the same statement (`SubmitGroup.complete_gold`)."""
         gold = plan.gold
         if gold is None:
             return
         pool = self.pool
-        made = make_gold_many(pool.queries, plan.provider_type, gold.hellos, gold.units, *plan.claim_args()[3:])
+        storing = SubmitGroup(pool).gold_completions(completions) if completions is not None else None
+        made = make_gold_many(
+            pool.queries, plan.provider_type, gold.hellos, gold.units, *plan.claim_args()[3:], completing=storing
+        )
+        if completions is not None and storing is not None:
+            completions.gold_moved, completions.gold_stored = made.completed, True
         got = sorted(made.units.items())
         answers = pool.answer_claims([(unit, gold.hellos[i][3]) for i, unit in got])
         workers = {i: int(unit.worker_id or 0) for i, unit in got}  # the statement gives each unit's worker
@@ -514,12 +526,18 @@ class SubmitGroup(_PoolGroup):
         return plan
 
     def complete_gold(self, plan: _Completions) -> None:
-        """Store and grade the plan's gold submissions in one statement (PostgreSQL, gold_many.py): into
-        `plan.gold_moved`."""
+        """Store and grade the plan's gold submissions in one statement (PostgreSQL, gold_many.py), unless the
+        batch's gold statement did (`HelloGroup.give_gold`): into `plan.gold_moved`."""
+        storing = self.gold_completions(plan)
+        if storing is not None and not plan.gold_stored:
+            plan.gold_moved, plan.gold_stored = complete_gold_many(self.pool.queries, storing), True
+
+    def gold_completions(self, plan: _Completions) -> GoldCompletions | None:
+        """The plan's gold submissions as the gold statements take them; None when it has none."""
         gold = self.pool.ctx.config.task.gold
-        if plan.gold and gold is not None:
-            task_id = int(self.pool.ctx.task.id)
-            plan.gold_moved = complete_gold_many(self.pool.queries, plan.gold, task_id, gold.max_wrong, plan.now)
+        if not plan.gold or gold is None:
+            return None
+        return GoldCompletions(plan.gold, int(self.pool.ctx.task.id), gold.max_wrong, plan.now)
 
     def answers(self, plan: _Completions, moved: Mapping[int, bool]) -> list[Together]:
         """Each job's answer once the plan's completion has run (`moved`: agent id -> whether its unit moved)."""
@@ -554,6 +572,7 @@ class _Completions:
     gold_positions: list[int] = dataclasses.field(default_factory=list)
     gold: list[GoldSubmission] = dataclasses.field(default_factory=list)
     gold_moved: dict[int, bool] = dataclasses.field(default_factory=dict)
+    gold_stored: bool = False  # the gold submissions' statement ran (committed, on PostgreSQL)
 
 
 def _count_wrong(gold: list[GoldSubmission]) -> None:
@@ -618,11 +637,11 @@ class PoolGroup(_PoolGroup):
         try:
             if grading is not None and grading.storing.moved is None:  # it did not ride with the new workers
                 grading.storing.moved = self.tests.store(grading)
-            if claims is not None:
-                self.hellos.give_gold(claims)
-            refused = self.hellos.refusals(hellos) if claims is None and hellos else None
             if len(submits) > 1 or shared or (submits and gold_run):
                 completions = self.submits.plan(submits)
+            if claims is not None:  # the gold submissions ride with the gold units made, when there are some
+                self.hellos.give_gold(claims, completions)
+            refused = self.hellos.refusals(hellos) if claims is None and hellos else None
             if completions is not None:
                 self.submits.complete_gold(completions)
             to_claim = claims.hellos if claims is not None else []
@@ -676,7 +695,7 @@ class PoolGroup(_PoolGroup):
         if claims is not None:
             for position, answer in {**claims.started, **claims.gold_given}.items():
                 results[at[HELLO][position]] = (answer,)
-        if completions is not None and completions.gold_moved:
+        if completions is not None and completions.gold_stored:
             for position, result in zip(at[SUBMIT], self.submits.answers(completions, {}), strict=True):
                 results[position] = result
         if grading is not None and grading.storing.moved is not None:
