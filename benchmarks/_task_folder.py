@@ -103,6 +103,21 @@ def add_gold(task_toml: Path, every: int) -> None:
         fh.write(f'\n[task.gold]\ndata_jsonl = "gold.jsonl"\nevery = {every}\nmax_wrong = 1000000\n')
 
 
+SCREENING_CHECKS = """def screen(inputs, outputs):
+    \"\"\"Every answer passes: the benchmark measures the screening path, not workers stopped by it.\"\"\"
+    return bool(outputs)
+"""
+
+
+def add_screening(task_toml: Path, units: int) -> None:
+    """Screen each worker's first `units` units (`[task.screening]`) with a validator every bot's answer passes:
+    what is measured is the screening path (each unscreened worker's standing at their hello, the validator and its
+    review at submission, the `<task>-screened` grant after the last one), not workers stopped by it."""
+    (task_toml.parent / "checks.py").write_text(SCREENING_CHECKS, encoding="utf-8")
+    with task_toml.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[task.screening]\nunits = {units}\nvalidator = "checks:screen"\n')
+
+
 def write_data_csv(path: Path, rows: int) -> None:
     """Write `rows` rows with the template's columns (topic, prompt), each row distinct."""
     with path.open("w", newline="", encoding="utf-8") as fh:

@@ -49,7 +49,14 @@ from _proc_watch import ProcessTreeWatch, ProcSample, written_bytes
 from _profile import ProfilerMissing, format_top, start_pyspy
 from _remote_router import RemoteRouter
 from _run_info import MephistoMissing, code_version, loadavg_1m, machine_info, mephisto_command, server_info
-from _task_folder import TaskFolderError, add_gold, add_onboarding, add_requirement, make_task_folder
+from _task_folder import (
+    TaskFolderError,
+    add_gold,
+    add_onboarding,
+    add_requirement,
+    add_screening,
+    make_task_folder,
+)
 from _workdir import isolated_env, launch_command, split, temporary_workdir, throwaway_postgres
 
 from mephisto_core.testing.postgres import PostgresStartError, PostgresUnavailable
@@ -175,10 +182,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="gold units mixed into each worker's units ([task.gold]): their first unit and every EVERY-th after "
         "it; bots answer them at random and are never stopped",
     )
+    parser.add_argument(
+        "--screening",
+        type=int,
+        metavar="UNITS",
+        help="each worker's first UNITS units are screened ([task.screening]) by a validator every answer passes",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
     args = parser.parse_args(argv)
     if args.gold is not None and args.gold < 1:
         parser.error(f"--gold must be at least 1, got {args.gold}")
+    if args.screening is not None and args.screening < 1:
+        parser.error(f"--screening must be at least 1, got {args.screening}")
     for name in ("workers", "units", "processes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
@@ -233,6 +248,8 @@ def run(
         add_onboarding(task_toml)
     if args.gold is not None:
         add_gold(task_toml, args.gold)
+    if args.screening is not None:
+        add_screening(task_toml, args.screening)
     remote: RemoteRouter | None = None
     if args.router_mode == "remote-tls":
         remote = RemoteRouter.start(workdir, env)
@@ -586,6 +603,7 @@ def summarise(
         "exclude_qualification": args.exclude_qualification,
         "onboarding": args.onboarding,
         "gold_every": args.gold,
+        "screening_units": args.screening,
         "server": before["server"],
         "launch_log_level": args.log_level,
         "wall_s": round(wall, 3) if wall is not None else None,

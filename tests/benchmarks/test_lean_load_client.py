@@ -190,6 +190,14 @@ def test_a_load_e2e_run_with_gold_units_acknowledges_and_stores_them_with_the_da
     assert result["errors"] == 0 and result["bot_crashes"] == []
 
 
+def test_a_load_e2e_run_with_screening_screens_each_workers_first_units_and_does_every_unit() -> None:
+    result = _json_line_of("load_e2e.py", "--workers", "4", "--units", "20", "--processes", "1", "--screening", "2")
+    assert result["screening_units"] == 2
+    assert result["acknowledged"] == 20 and result["db_unit_statuses"] == {"completed": 20}
+    assert result["db_matches_acks"] is True
+    assert result["errors"] == 0 and result["bot_crashes"] == []
+
+
 def test_the_lean_answers_of_an_onboarding_page_are_never_reused_for_units(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -332,6 +340,7 @@ def test_the_latency_relay_delays_each_way_and_keeps_the_order() -> None:
         (["--set", "maximum_units_per_worker"], "--set 'maximum_units_per_worker': write SECTION.KEY=VALUE"),
         (["--db-one-way-ms", "1"], "--db-one-way-ms needs --db postgresql and at least 0, got 1.0"),
         (["--gold", "0"], "--gold must be at least 1, got 0"),
+        (["--screening", "0"], "--screening must be at least 1, got 0"),
     ],
 )
 def test_load_e2e_refuses_bad_arguments_with_what_to_write(args: list[str], message: str) -> None:

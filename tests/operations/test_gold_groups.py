@@ -31,11 +31,11 @@ def gold_pool(make_pool: Any, tmp_path: Any) -> Any:
     """`gold_pool(max_wrong=...)`: a pool whose run has three gold items (inputs n = 100, 101, 102; the right
     answer of item i is "gold-i"), a worker's first unit and every second one gold."""
 
-    def make(max_wrong: int = 5, rows: int = 8) -> Any:
+    def make(max_wrong: int = 5, rows: int = 8, **task: Any) -> Any:
         gold = tmp_path / "gold.jsonl"
         lines = [json.dumps({"inputs": {"n": 100 + i}, "answers": {"answer": f"gold-{i}"}}) for i in range(3)]
         gold.write_text("\n".join(lines) + "\n")
-        return make_pool(rows=rows, gold={"data_jsonl": str(gold), "every": 2, "max_wrong": max_wrong})
+        return make_pool(rows=rows, gold={"data_jsonl": str(gold), "every": 2, "max_wrong": max_wrong}, **task)
 
     return make
 
@@ -232,3 +232,23 @@ def test_a_batch_of_gold_and_plain_hellos_and_submissions_takes_two_round_trips(
     assert zoe[0].init_data["n"] == 100 and carol[0].init_data["n"] < 100
     assert stored == (Submitted("bob-gold"),) and plain == (Submitted("alice-1"),)
     assert Review.get(Review.unit == bob.unit_id).kind == "gold_correct"
+
+
+def test_gold_units_are_given_only_to_workers_who_meet_the_requirements_and_are_under_the_limit(database, gold_pool):
+    """The gold statement checks the standing as the batch's claim does: the run's required qualifications and the
+    per-worker unit limit, which gold units count towards (docs/workers.md)."""
+    pool = gold_pool(maximum_units_per_worker=2, qualifications=[{"name": "english", "comparator": ">=", "value": 3}])
+    with database.write():
+        for name, level in {"ann": 4, "bob": 2, "cat": 5}.items():
+            grant_qualification(Worker.create(provider_type="crowd_test", name=name), "english", level)
+    _given_gold(database, pool, "cat", {"answer": "gold-0"})
+    submitted_once(database, pool, "cat", "cat-1")  # due for gold again, and at the limit
+    results = call(database, HelloGroup(pool).run_together, hellos("ann", "bob", "cat", "dan"))
+    assert isinstance(results[0][0], Assigned) and results[0][0].init_data["n"] == 100
+    assert results[1:] == [None, None, None]  # too low, at the limit, without the qualification: the usual way
+    answers = [call(database, HelloGroup(pool).run_one, *job) for job in hellos("bob", "cat", "dan")]
+    assert [answer.reason for answer in answers] == [
+        Refusal.NOT_QUALIFIED,
+        Refusal.MAX_UNITS_REACHED,
+        Refusal.NOT_QUALIFIED,
+    ]

@@ -35,7 +35,7 @@ from mephisto_core.data_model.pool_sql import (
     _Statements,
 )
 from mephisto_core.data_model.replanned import Replanned
-from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, AgentStatus, UnitStatus
+from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, AgentStatus, ReviewKind, UnitStatus
 from mephisto_core.errors import DatabaseError
 
 #: worker name, the id it had when last seen (PostgreSQL: None for a worker this process has not met, whom the claim
@@ -46,8 +46,12 @@ Submission = tuple[int, int, Any, str]  # agent id, unit id, outputs, submit key
 #: hold or have submitted)
 UnitLimit = tuple[int, int]
 #: a requirement PostgreSQL's claim checks itself: (qualification name, comparator as in the task file's
-#: `[[task.qualifications]]`, its integer value or None, its list of values or None)
+#: `[[task.qualifications]]`, its integer value or None, its list of values or None); or the run's screening:
+#: (`<task>-screened`, `SCREENING`, the units it screens, [the task's id])
 Requirement = tuple[str, str, int | None, list[int] | None]
+#: the comparator of the run's screening as a `Requirement` (the usual way's `_standing_refusal` and
+#: `quality_checks.screening_pending`: screened, or not yet and not waiting for a person)
+SCREENING = "screening"
 #: the units a per-worker limit counts (here and in `WorkerPool.units_done`)
 LIMITED_STATUSES = [UnitStatus.ASSIGNED.value, *sorted(s.value for s in SUBMITTED_UNIT_STATUSES)]
 
@@ -458,6 +462,14 @@ _MEETS = {
     "<=": 'h."held" <= rq."value"',
     "in": 'h."held" = ANY(rq."values"::integer[])',
     "not_in": 'h."held" <> ALL(rq."values"::integer[])',
+    # the run's screening (`SCREENING`): screened, or not yet, with fewer of the task's units submitted than it
+    # screens and no validator error; the task's id is the requirement's one value
+    SCREENING: '(h."held" = 1 OR (h."held" IS NULL AND (SELECT COUNT(*) FROM "unit" su '
+    'WHERE su."task_id" = (rq."values"::integer[])[1] AND su."worker_id" = r."wid" AND su."unit_index" >= 0 '
+    'AND su."status" IN ('
+    + ", ".join(f"'{status.value}'" for status in sorted(SUBMITTED_UNIT_STATUSES))
+    + ')) < rq."value" AND NOT EXISTS (SELECT 1 FROM "review" sv WHERE sv."worker_id" = r."wid" '
+    f'AND sv."task_id" = (rq."values"::integer[])[1] AND sv."kind" = \'{ReviewKind.SCREEN_ERROR.value}\')))',
 }
 #: The requirements a hello's worker does not meet (`worker_rules.unmet_requirement` in SQL): each requirement a
 #: row of the arrays, its grant's value looked up for the worker (one at most: a worker holds a qualification

@@ -4,31 +4,25 @@ The operator queues both kinds to one `PoolGroup`, so that on PostgreSQL a batch
 statement.
 
 Only the plain cases go together: a known worker's hello when their standing decides it, with the run's required
-qualifications, onboarding test and per-worker unit limit read for the batch at once (`WorkerPool.hellos_group`);
-and the submission of a unit this process claimed, without uploads, that its blueprint accepts and that no quality
-check grades. Everything else (and anything the shared statements did not settle) runs the usual way, one by one,
-with the same answers as before.
+qualifications, onboarding test, gold units and per-worker unit limit read for the batch at once
+(`WorkerPool.hellos_group`); and the submission of a unit this process claimed, without uploads, that its blueprint
+accepts and that no quality check grades but a gold unit's on PostgreSQL (gold_group.py). Everything else (and
+anything the shared statements did not settle) runs the usual way, one by one, with the same answers as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.abstractions import WorkerIdentity
-from mephisto_core.data_model.gold_many import (
-    GoldCompletions,
-    GoldSubmission,
-    GoldUnits,
-    complete_gold_many,
-    make_gold_many,
-)
+from mephisto_core.data_model.gold_many import GoldSubmission, complete_gold_many
 from mephisto_core.data_model.models import utcnow
 from mephisto_core.data_model.onboarding_many import Storing
 from mephisto_core.data_model.pool_sql_many import (
+    SCREENING,
     AttemptsToStart,
     Claimed,
     Hello,
@@ -43,17 +37,20 @@ from mephisto_core.data_model.pool_sql_many import (
     worker_ids_many,
 )
 from mephisto_core.data_model.qualifications import BLOCK_QUALIFICATION
-from mephisto_core.data_model.statuses import ReviewKind
+from mephisto_core.data_model.screening_many import ScreenedSubmission
 from mephisto_core.operations.run.db_writer import PartlyDone
+from mephisto_core.operations.run.gold_group import (
+    GoldHellos,
+    count_wrong,
+    give_gold,
+    gold_completions,
+    gold_submission,
+    next_unit_not_gold,
+    plan_gold,
+)
 from mephisto_core.operations.run.onboarding_group import Grading, OnboardingGroup
 from mephisto_core.operations.run.onboarding_starts import start_together
-from mephisto_core.operations.run.quality_checks import (
-    GOLD_UNIT_INDEX,
-    GoldStanding,
-    due_gold_item,
-    gold_grade,
-    gold_standings,
-)
+from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
@@ -65,6 +62,7 @@ from mephisto_core.operations.run.replies import (
     Refused,
     Submitted,
 )
+from mephisto_core.operations.run.screening_group import Grants, ScreenedSubmissions
 from mephisto_core.operations.run.worker_rules import requirement_refusal, unmet_requirement
 
 if TYPE_CHECKING:
@@ -137,8 +135,13 @@ class HelloGroup(_PoolGroup):
             plan.limit = (int(pool.ctx.task.id), limit)
         if postgres:
             plan.required = _requirements(pool)
+            if pool.ctx.config.task.screening is not None:  # judged by the claim's screening requirement
+                plan.checked.add(pool.ctx.screening_qualification)
+        if pool.ctx.rules.gold and postgres:  # all of them to the gold statement, which tells who is due
+            plan.gold = plan_gold(pool, plain, now, found)
+            return plan
         if pool.ctx.rules.gold:
-            plain = _plan_gold(pool, plain, plan, found) if postgres else _next_unit_not_gold(pool, plain)
+            plain = next_unit_not_gold(pool, plain)
             if not plain:
                 return plan
         ids, new_ids = _worker_ids(pool, [name for name in plain if name not in found], now, not in_claim)
@@ -162,37 +165,20 @@ class HelloGroup(_PoolGroup):
         return plan
 
     def give_gold(self, plan: _Claims, completions: _Completions | None = None) -> None:
-        """PostgreSQL, in a run with gold units (`_plan_gold`): make the gold units of the plan's hellos due for one
-        in one statement, each answered as a claim (into `plan.gold_given`) and remembered for its submission; the
-        hellos of workers not due join the plan's claim. A hello due for gold that the statement gave none (its
-        standing, or no real work left to claim) goes the usual way. The gold submissions of `completions` are
-        stored and graded in the same statement (`SubmitGroup.complete_gold`)."""
-        gold = plan.gold
-        if gold is None:
+        """PostgreSQL, in a run with gold units: the gold units of the plan's hellos due for one, made in one
+        statement (gold_group.py), into `plan.gold_given`; the hellos of workers not due join the plan's claim. The
+        gold submissions of `completions` are stored and graded in the same statement."""
+        if plan.gold is None:
             return
-        pool = self.pool
-        storing = SubmitGroup(pool).gold_completions(completions) if completions is not None else None
-        made = make_gold_many(
-            pool.queries, plan.provider_type, gold.hellos, gold.units, *plan.claim_args()[3:], completing=storing
-        )
-        if completions is not None and storing is not None:
-            completions.gold_moved, completions.gold_stored = made.completed, True
-        got = sorted(made.units.items())
-        answers = pool.answer_claims([(unit, gold.hellos[i][3]) for i, unit in got])
-        workers = {i: int(unit.worker_id or 0) for i, unit in got}  # the statement gives each unit's worker
-        workers.update(made.not_due)
-        pool.remember_gold_claims({unit.agent_id: (made.gold_index[i], workers[i]) for i, unit in got})
-        pool.remember_worker_ids({gold.hellos[i][0]: worker_id for i, worker_id in workers.items()})
-        for (i, _), answer in zip(got, answers, strict=True):
-            completion = gold.identities[i].completion
-            if completion is not None:
-                answer = dataclasses.replace(answer, completion=completion)
-            plan.gold_given[gold.positions[i]] = answer
-        for i, worker_id in sorted(made.not_due.items()):
-            name, _, provider_agent_id, token = gold.hellos[i]
-            plan.positions.append(gold.positions[i])
-            plan.hellos.append((name, worker_id, provider_agent_id, token))
-            plan.identities.append(gold.identities[i])
+        storing = gold_completions(self.pool, completions.gold, completions.now) if completions is not None else None
+        given = give_gold(self.pool, plan.gold, plan.provider_type, *plan.claim_args()[3:], storing)
+        if completions is not None and given.completed is not None:
+            completions.gold_moved, completions.gold_stored = given.completed, True
+        plan.gold_given = given.answers
+        for position, hello, identity in given.claiming:
+            plan.positions.append(position)
+            plan.hellos.append(hello)
+            plan.identities.append(identity)
 
     def refusals(self, jobs: Sequence[tuple[Any, ...]]) -> list[Together]:
         """While the run offers nothing (`WorkerPool.refusal_for_all`): the answer for each plain hello of a worker
@@ -294,8 +280,8 @@ class _Claims:
     required: list[Requirement] = dataclasses.field(default_factory=list)
     #: job position -> the onboarding test started for that hello's worker (`_start_onboarding`)
     started: dict[int, Assigned] = dataclasses.field(default_factory=dict)
-    #: the hellos of a run with gold units (`_plan_gold`), and job position -> the gold unit given (`give_gold`)
-    gold: _GoldHellos | None = None
+    #: the hellos of a run with gold units (`plan_gold`), and job position -> the gold unit given (`give_gold`)
+    gold: GoldHellos | None = None
     gold_given: dict[int, Assigned] = dataclasses.field(default_factory=dict)
 
     def claim_args(
@@ -303,17 +289,6 @@ class _Claims:
     ) -> tuple[str, list[Hello], dt.datetime, set[str], UnitLimit | None, list[Requirement]]:
         """`claim_many`'s arguments after its queries."""
         return self.provider_type, self.hellos, self.now, self.checked, self.limit, self.required
-
-
-@dataclasses.dataclass
-class _GoldHellos:
-    """A batch's hellos in a run with gold units (`_plan_gold`): each one's job position, hello and identity, and
-    what the gold units to make for those due take."""
-
-    positions: list[int]
-    hellos: list[Hello]
-    identities: list[WorkerIdentity]
-    units: GoldUnits
 
 
 def _plain_hellos(pool: WorkerPool, jobs: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, WorkerIdentity]]:
@@ -361,44 +336,6 @@ def _start_onboarding(
     plan.started = starts.started
     left = {name: hello for name, hello in plain.items() if name not in unsure or name in starts.passed}
     return left, {name: ids[name] for name in left if name in ids}
-
-
-def _next_unit_not_gold(
-    pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]]
-) -> dict[str, tuple[int, WorkerIdentity]]:
-    """SQLite, in a run with gold units: the hellos of `plain` whose worker's next unit is real work, which claim
-    with the batch: workers this process knows who are not due for a gold unit they have not seen, read for all at
-    once. A worker met for the first time (their first unit is gold) and one due for a gold unit go the usual way,
-    which makes it."""
-    ctx = pool.ctx
-    ids = {name: worker_id for name in plain if (worker_id := pool.known_worker_id(name)) is not None}
-    standings = gold_standings(ctx, list(ids.values()))
-    return {
-        name: hello
-        for name, hello in plain.items()
-        if name in ids and due_gold_item(ctx, standings.get(ids[name], GoldStanding())) is None
-    }
-
-
-def _plan_gold(
-    pool: WorkerPool, plain: dict[str, tuple[int, WorkerIdentity]], plan: _Claims, found: Mapping[str, int]
-) -> dict[str, tuple[int, WorkerIdentity]]:
-    """PostgreSQL, in a run with gold units: every hello of `plain` goes to `plan.gold`. `HelloGroup.give_gold`
-    gives those due the gold unit in one statement, which reads their gold standing itself, and the others claim
-    with the batch after it. Returns the hellos left to claim now: none."""
-    ctx = pool.ctx
-    gold = ctx.config.task.gold
-    assert gold is not None
-    tokens = iter(pool.new_tokens(len(plain)))
-    positions, hellos, identities = [], [], []
-    for name, (position, identity) in plain.items():
-        positions.append(position)
-        hellos.append((name, pool.known_worker_id(name) or found.get(name), identity.provider_agent_id, next(tokens)))
-        identities.append(identity)
-    items = [(item.index, item.inputs) for item in ctx.rules.gold]
-    units = GoldUnits(items, gold.every, int(ctx.task.id), GOLD_UNIT_INDEX, ctx.config.task.reward, plan.now)
-    plan.gold = _GoldHellos(positions, hellos, identities, units)
-    return {}
 
 
 def _worker_ids(
@@ -449,6 +386,9 @@ def _requirements(pool: WorkerPool) -> list[Requirement]:
             required.append((requirement.name, requirement.comparator, value, None))
     if ctx.blueprint.has_onboarding():
         required.append((ctx.onboarding_qualification, "not_in", None, [0]))
+    screening = ctx.config.task.screening
+    if screening is not None:
+        required.append((ctx.screening_qualification, SCREENING, screening.units, [int(ctx.task.id)]))
     return required
 
 
@@ -476,6 +416,10 @@ def _judged_here(pool: WorkerPool, ids: dict[str, int], checked: set[str]) -> di
 class SubmitGroup(_PoolGroup):
     """Quick submissions (`WorkerPool.submit`): a batch's plain submissions stored together."""
 
+    def __init__(self, pool: WorkerPool) -> None:
+        super().__init__(pool)
+        self.screened = ScreenedSubmissions(pool)
+
     def run_one(
         self, agent_id: int, is_onboarding: bool, submit_key: str, outputs: dict[str, Any], upload_ids: list[str]
     ) -> Submitted | Failure:
@@ -489,6 +433,7 @@ class SubmitGroup(_PoolGroup):
         if plan is None:
             return [None] * len(jobs)
         self.complete_gold(plan)
+        self.complete_screened(plan)
         moved = complete_many(self.pool.queries, plan.rows, plan.now) if plan.rows else {}
         return self.answers(plan, moved)
 
@@ -501,43 +446,49 @@ class SubmitGroup(_PoolGroup):
         plan = _Completions(len(jobs), utcnow())
         agents: set[int] = set()
         keys: set[str] = set()
-        postgres = pool.queries.statements().postgres
         for position, (agent_id, is_onboarding, submit_key, outputs, upload_ids) in enumerate(jobs):
             claim = None if is_onboarding or upload_ids else pool.claimed_unit(agent_id)
             if claim is None or agent_id in agents or submit_key in keys:
                 continue
             unit_id, unit_index, inputs = claim
-            gold = pool.gold_claim(agent_id) if unit_index == GOLD_UNIT_INDEX and postgres else None
-            if (unit_index == GOLD_UNIT_INDEX and gold is None) or ctx.rules.screening is not None:
-                continue  # graded when stored, the usual way
             if ctx.blueprint.validate_outputs(inputs, outputs, []):
                 continue  # answered with the errors the usual way
+            gold = screened = None
+            if unit_index == GOLD_UNIT_INDEX:
+                gold = gold_submission(pool, agent_id, unit_id, outputs, submit_key)
+                if gold is None:
+                    continue  # graded when stored, the usual way
+            elif ctx.rules.screening is not None:
+                screened = self.screened.row(agent_id, unit_id, inputs, outputs, submit_key)
+                if screened is None:
+                    continue  # screened when stored, the usual way
             agents.add(agent_id)
             keys.add(submit_key)
-            if gold is None:
+            if gold is not None:
+                plan.gold_positions.append(position)
+                plan.gold.append(gold)
+            elif screened is not None:
+                plan.screened_positions.append(position)
+                plan.screened.append(screened)
+            else:
                 plan.positions.append(position)
                 plan.rows.append((agent_id, unit_id, outputs, submit_key))
-                continue
-            index, worker_id = gold
-            kind, feedback = gold_grade(ctx.rules.gold[index], outputs)
-            plan.gold_positions.append(position)
-            plan.gold.append((agent_id, unit_id, outputs, submit_key, worker_id, kind.value, feedback, 0))
-        _count_wrong(plan.gold)
+        count_wrong(plan.gold)
         return plan
 
+    def complete_screened(self, plan: _Completions) -> None:
+        """Store and grade the plan's submissions of a run with screening in one statement (PostgreSQL,
+        screening_group.py): into `plan.screened_moved` and `plan.screened_grants`."""
+        if plan.screened and not plan.screened_stored:
+            plan.screened_moved, plan.screened_grants = self.screened.store(plan.screened, plan.now)
+            plan.screened_stored = True
+
     def complete_gold(self, plan: _Completions) -> None:
-        """Store and grade the plan's gold submissions in one statement (PostgreSQL, gold_many.py), unless the
+        """Store and grade the plan's gold submissions in one statement (PostgreSQL, gold_group.py), unless the
         batch's gold statement did (`HelloGroup.give_gold`): into `plan.gold_moved`."""
-        storing = self.gold_completions(plan)
+        storing = gold_completions(self.pool, plan.gold, plan.now)
         if storing is not None and not plan.gold_stored:
             plan.gold_moved, plan.gold_stored = complete_gold_many(self.pool.queries, storing), True
-
-    def gold_completions(self, plan: _Completions) -> GoldCompletions | None:
-        """The plan's gold submissions as the gold statements take them; None when it has none."""
-        gold = self.pool.ctx.config.task.gold
-        if not plan.gold or gold is None:
-            return None
-        return GoldCompletions(plan.gold, int(self.pool.ctx.task.id), gold.max_wrong, plan.now)
 
     def answers(self, plan: _Completions, moved: Mapping[int, bool]) -> list[Together]:
         """Each job's answer once the plan's completion has run (`moved`: agent id -> whether its unit moved)."""
@@ -546,14 +497,19 @@ class SubmitGroup(_PoolGroup):
         stored += [
             (position, row[0], row[1], row[3]) for position, row in zip(plan.gold_positions, plan.gold, strict=True)
         ]
-        moved = {**moved, **plan.gold_moved} if plan.gold_moved else moved
+        stored += [
+            (position, row[0], row[1], row[3])
+            for position, row in zip(plan.screened_positions, plan.screened, strict=True)
+        ]
+        if plan.gold_moved or plan.screened_moved:
+            moved = {**moved, **plan.gold_moved, **plan.screened_moved}
         for position, agent_id, unit_id, submit_key in stored:
             unit_moved = moved.get(agent_id)
             if unit_moved is None:
                 continue  # the agent did not move: the usual way says why
             if not unit_moved:
                 raise AssertionError(f"unit {unit_id} of in-task agent {agent_id} was not assigned")
-            results[position] = (Submitted(submit_key),)
+            results[position] = (Submitted(submit_key, platform_grants=plan.screened_grants.get(agent_id, ())),)
         for position, agent_id, *_ in stored:
             if results[position] is not None:
                 self.pool.forget_claim(agent_id)
@@ -573,15 +529,12 @@ class _Completions:
     gold: list[GoldSubmission] = dataclasses.field(default_factory=list)
     gold_moved: dict[int, bool] = dataclasses.field(default_factory=dict)
     gold_stored: bool = False  # the gold submissions' statement ran (committed, on PostgreSQL)
-
-
-def _count_wrong(gold: list[GoldSubmission]) -> None:
-    """Set each wrong gold submission's count of its worker's wrong ones in the batch (`GoldSubmission`)."""
-    wrong = ReviewKind.GOLD_WRONG.value
-    counts = Counter(row[4] for row in gold if row[5] == wrong)
-    for i, row in enumerate(gold):
-        if row[5] == wrong:
-            gold[i] = (*row[:7], counts[row[4]])
+    #: the submissions of a run with screening (PostgreSQL), graded as they are stored (`complete_screened`)
+    screened_positions: list[int] = dataclasses.field(default_factory=list)
+    screened: list[ScreenedSubmission] = dataclasses.field(default_factory=list)
+    screened_moved: dict[int, bool] = dataclasses.field(default_factory=dict)
+    screened_grants: dict[int, Grants] = dataclasses.field(default_factory=dict)
+    screened_stored: bool = False  # their statement ran (committed)
 
 
 class PoolGroup(_PoolGroup):
@@ -644,6 +597,7 @@ class PoolGroup(_PoolGroup):
             refused = self.hellos.refusals(hellos) if claims is None and hellos else None
             if completions is not None:
                 self.submits.complete_gold(completions)
+                self.submits.complete_screened(completions)
             to_claim = claims.hellos if claims is not None else []
             to_store = completions.rows if completions is not None else []
             if to_claim and to_store:
@@ -695,7 +649,7 @@ class PoolGroup(_PoolGroup):
         if claims is not None:
             for position, answer in {**claims.started, **claims.gold_given}.items():
                 results[at[HELLO][position]] = (answer,)
-        if completions is not None and completions.gold_stored:
+        if completions is not None and (completions.gold_stored or completions.screened_stored):
             for position, result in zip(at[SUBMIT], self.submits.answers(completions, {}), strict=True):
                 results[position] = result
         if grading is not None and grading.storing.moved is not None:
