@@ -13,6 +13,7 @@ from pool_helpers import call, hello
 from test_pool_groups import _in_one_batch, statements_sent
 
 from mephisto_core.data_model import Agent, Review, Unit, Worker
+from mephisto_core.data_model.onboarding_many import ensure_qualification
 from mephisto_core.data_model.qualifications import granted_value
 from mephisto_core.operations.run import pool_groups
 from mephisto_core.operations.run.db_writer import DatabaseWriter
@@ -138,3 +139,20 @@ def test_a_claim_that_fails_after_the_screened_submissions_keeps_their_answers(d
     assert isinstance(claimed, Assigned)  # the usual way claimed it
     assert _standing(pool, "bob")[:2] == (["screen_pass", "screen_pass"], 1)
     assert Unit.select().where(Unit.worker == Worker.get(Worker.name == "bob")).count() == 2
+
+
+def test_a_lone_submission_and_a_lone_hello_of_a_run_with_screening_run_together(database, screening_pool, monkeypatch):
+    """Alone, the usual way takes six to eight round trips for a submission being screened, and four or five for
+    a hello (the worker's standing, their units submitted, their validator errors, the claim): one each here."""
+    pool = screening_pool
+    unit = _holding(database, pool, "dan", [])
+    with database.write():  # made by the run's first grant (or first batch of submissions): not counted here
+        ensure_qualification(pool.ctx.screening_qualification, "")
+    group = PoolGroup(pool)
+    sent = statements_sent(database, monkeypatch)
+    submitted = call(database, group.run_together, [(SUBMIT, unit.agent_id, False, "dan-0", {"answer": "good"}, [])])
+    again = call(database, group.run_together, [(HELLO, {"worker_id": "dan"}, None, None)])
+    monkeypatch.undo()
+    assert submitted == [(Submitted("dan-0"),)] and isinstance(again[0][0], Assigned)
+    # one statement each, and once per process the qualification looked up
+    assert len(sent) == 3, "\n".join(sql[:200] for sql in sent)

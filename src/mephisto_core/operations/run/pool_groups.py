@@ -581,16 +581,18 @@ class PoolGroup(_PoolGroup):
         grading = self.tests.grade(tests) if tests else None
         shared = bool(hellos) and bool(submits) and postgres
         onboarding_run = bool(hellos) and self.pool.ctx.blueprint.has_onboarding()
-        # a lone hello or submission of a run with gold units runs together too on PostgreSQL: alone, a gold one
-        # takes about ten round trips (a hello) or six (a submission) the usual way, against two and one
-        gold_run = postgres and bool(self.pool.ctx.rules.gold)
+        # a lone hello or submission of a run with gold units or screening runs together too on PostgreSQL: alone,
+        # the usual way takes about ten round trips for a gold hello, four or five for a hello being screened and
+        # six to eight for such a submission, against one or two
+        ctx = self.pool.ctx
+        checks_run = postgres and (bool(ctx.rules.gold) or ctx.rules.screening is not None)
         claims = completions = None
-        if len(hellos) > 1 or shared or onboarding_run or (hellos and gold_run):
+        if len(hellos) > 1 or shared or onboarding_run or (hellos and checks_run):
             claims = self.hellos.plan(hellos, grading.storing if grading is not None and postgres else None)
         try:
             if grading is not None and grading.storing.moved is None:  # it did not ride with the new workers
                 grading.storing.moved = self.tests.store(grading)
-            if len(submits) > 1 or shared or (submits and gold_run):
+            if len(submits) > 1 or shared or (submits and checks_run):
                 completions = self.submits.plan(submits)
             if claims is not None:  # the gold submissions ride with the gold units made, when there are some
                 self.hellos.give_gold(claims, completions)
