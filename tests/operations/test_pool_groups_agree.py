@@ -201,6 +201,7 @@ def test_a_screening_runs_end_is_answered_as_the_usual_way_does(database: Any, m
     end = compare(database, pool, none_left, asking=asking)
     assert end["erred"] == ("refused", Refusal.PENDING_CHECK, None), end
     assert end["one-in"] == end["new"] == ("refused", Refusal.NO_UNITS, None), end
+    assert end["screened"] is not None and end["failed-screen"] is not None, end  # told together too
     pool.ctx.accepting = False
     try:
         stopped = compare(database, pool, asking=asking)

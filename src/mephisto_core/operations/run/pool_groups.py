@@ -54,6 +54,7 @@ from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
 from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
+    NOT_QUALIFIED_SCREENING,
     Assigned,
     Expired,
     Failure,
@@ -184,9 +185,9 @@ class HelloGroup(_PoolGroup):
         """While the run offers nothing (`WorkerPool.refusal_for_all`): the answer for each plain hello of a worker
         who holds nothing in the run, read for all in one statement (`refusal_standings`), where the usual way reads
         each worker's standing (at a run's end, every worker still asking). As the usual way, a worker who does not
-        meet a required qualification is told which, one who failed the onboarding test so and one at the
-        per-worker limit that they reached it, before the run's refusal; one who has not taken the test goes the
-        usual way, which starts it. Workers met for the first time are found or created for all at once, as the
+        meet a required qualification is told which, one who failed the screening or the onboarding test so, one
+        whose screening waits for a person to come back later, and one at the per-worker limit that they reached
+        it, before the run's refusal; one who has not taken the test goes the usual way, which starts it. Workers met for the first time are found or created for all at once, as the
         usual way creates each. The others are left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
@@ -202,6 +203,8 @@ class HelloGroup(_PoolGroup):
         count_units = bool(limit) and pool.ctx.accepting
         judged = _checked_here(pool)
         screening = pool.ctx.config.task.screening
+        if screening is not None:  # screened, or failed: told here too (at a run's end, every worker is one)
+            judged.add(pool.ctx.screening_qualification)
         read = refusal_standings(
             pool.ctx,
             pool.queries.qualification_names,
@@ -217,11 +220,14 @@ class HelloGroup(_PoolGroup):
             held = read.grants.get(worker_id, {})
             unmet = unmet_requirement(held, requirements) if requirements else None
             passed = held.get(onboarding) if onboarding is not None else 1
+            screened = held.get(pool.ctx.screening_qualification) if screening is not None else None
             answer: Refused
             if unmet is not None:
                 answer = Refused(Refusal.NOT_QUALIFIED, requirement_refusal(unmet, held.get(unmet.name)))
-            elif worker_id in read.screening_pending:
-                answer = Refused(Refusal.PENDING_CHECK)  # no screening grant yet (one with it went the usual way)
+            elif screened == 0:
+                answer = Refused(Refusal.NOT_QUALIFIED, NOT_QUALIFIED_SCREENING)
+            elif screened is None and worker_id in read.screening_pending:
+                answer = Refused(Refusal.PENDING_CHECK)  # no screening grant yet
             elif not pool.ctx.accepting:
                 answer = refusal  # run_over, before the onboarding test
             elif passed is None:
