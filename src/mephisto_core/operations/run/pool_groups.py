@@ -187,8 +187,9 @@ class HelloGroup(_PoolGroup):
         each worker's standing (at a run's end, every worker still asking). As the usual way, a worker who does not
         meet a required qualification is told which, one who failed the screening or the onboarding test so, one
         whose screening waits for a person to come back later, and one at the per-worker limit that they reached
-        it, before the run's refusal; one who has not taken the test goes the usual way, which starts it. Workers met for the first time are found or created for all at once, as the
-        usual way creates each. The others are left to `run_one`."""
+        it, before the run's refusal; one who has not taken the test goes the usual way, which starts it. Workers
+        met for the first time are found or created for all at once, as the usual way creates each. The others are
+        left to `run_one`."""
         pool = self.pool
         results: list[Together] = [None] * len(jobs)
         refusal = pool.refusal_for_all()
