@@ -70,14 +70,23 @@ def store_graded(
     if not workers:
         return workers
     passed = {g.agent_id: g.passed for g in graded}
-    qualification_id = Qualification.get(Qualification.name == qualification).id
     Review.insert_many(
         [(_PASS if passed[a] else _FAIL, w, task_id, now, "", "") for a, w in workers.items()],
         fields=[Review.kind, Review.worker, Review.task, Review.created_at, Review.feedback, Review.reviewer],
     ).execute()
+    grant_many(qualification, {w: int(passed[a]) for a, w in workers.items()}, now)
+    return workers
+
+
+def grant_many(qualification: str, values: dict[int, int], now: dt.datetime) -> None:
+    """Grant `qualification` (which must exist) to each worker of `values` with its value, in one statement, as
+    `grant_qualification` grants it: a grant's `updated_at` moves only when its value changes."""
+    if not values:
+        return
+    qualification_id = Qualification.get(Qualification.name == qualification).id
     value = pw.EXCLUDED.value
     GrantedQualification.insert_many(
-        [(w, qualification_id, int(passed[a]), now, now) for a, w in workers.items()],
+        [(w, qualification_id, v, now, now) for w, v in values.items()],
         fields=[
             GrantedQualification.worker,
             GrantedQualification.qualification,
@@ -94,7 +103,6 @@ def store_graded(
             ),
         },
     ).execute()
-    return workers
 
 
 # The three steps in one statement's common table expressions: each of them sees the tables as the statement found

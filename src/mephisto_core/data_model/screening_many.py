@@ -1,8 +1,8 @@
-"""Submissions of a run with screening, many at once on PostgreSQL: each stored and, for a worker not screened yet,
-graded in the same statement as the usual way grades it (quality_checks.py: a `screen_pass` or `screen_fail`
+"""Submissions of a run with screening, many at once: each stored and, for a worker not screened yet, graded
+as the usual way grades it (quality_checks.py: a `screen_pass` or `screen_fail`
 review, `<task>-screened` = 0 on a fail, = 1 once the screened units all passed with no validator error), where the
-usual way takes six to eight round trips per submission. The statement commits on its own, so a submission stored
-is always graded.
+usual way takes six to eight round trips per submission on PostgreSQL. There one statement does it all and commits
+on its own, so a submission stored is always graded; SQLite takes a few statements in the writer's transaction.
 
 The verdicts come from the researcher's validator, run by the caller before the statement for every submission;
 the statement reads each worker's grant and uses the verdict only for a worker without one, as the usual way runs
@@ -16,8 +16,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import peewee as pw
+
+from mephisto_core.data_model.models import Agent, Review, Unit
+from mephisto_core.data_model.onboarding_many import grant_many
 from mephisto_core.data_model.pool_sql import _ASSIGNED, _IN_TASK, _JSON, PoolQueries
-from mephisto_core.data_model.pool_sql_many import _built, _columns, _complete_agents, _replanned
+from mephisto_core.data_model.pool_sql_many import _built, _columns, _complete_agents, _replanned, complete_many
+from mephisto_core.data_model.qualifications import granted_values
 from mephisto_core.data_model.statuses import SUBMITTED_UNIT_STATUSES, AgentStatus, ReviewKind, UnitStatus
 
 #: a submission of a run with screening: agent id, unit id, outputs, submit key, whether the validator passed it
@@ -46,6 +51,8 @@ def complete_screened_many(
     most one submission per worker (a run where a worker holds one unit at a time), and keys distinct (the
     caller's duty)."""
     statements = queries.statements()
+    if not statements.postgres:
+        return _complete_screened_sqlite(queries, submissions, qualification, units, task_id, now)
     _built(statements).setdefault("complete_screened", _COMPLETE_SCREENED)
     agent_ids, unit_ids, outputs, keys, passed = _columns(submissions, 5)
     params: list[Any] = [agent_ids, unit_ids, [_JSON.db_value(v) for v in outputs], keys, passed]
@@ -60,6 +67,66 @@ def complete_screened_many(
         screened.moved[int(agent_id)] = bool(unit_moved)
         if value is not None:
             screened.granted[int(agent_id)] = (int(worker_id), int(value))
+    return screened
+
+
+def _complete_screened_sqlite(
+    queries: PoolQueries,
+    submissions: Sequence[ScreenedSubmission],
+    qualification: str,
+    units: int,
+    task_id: int,
+    now: dt.datetime,
+) -> Screened:
+    """SQLite, in the writer's transaction: the steps of PostgreSQL's statement, a statement each (the standing is
+    read after the completion here, so the units submitted count this one)."""
+    moved = complete_many(queries, [(agent, unit, outputs, key) for agent, unit, outputs, key, _ in submissions], now)
+    screened = Screened(moved, {})
+    if not moved:
+        return screened
+    workers = {
+        int(a): int(w) for a, w in Agent.select(Agent.id, Agent.worker).where(Agent.id.in_(list(moved))).tuples()
+    }
+    granted = granted_values(sorted(set(workers.values())), [qualification])
+    grading = {agent: worker for agent, worker in workers.items() if (worker, qualification) not in granted}
+    if not grading:
+        return screened
+    ids = sorted(set(grading.values()))
+    done = dict(
+        Unit.select(Unit.worker, pw.fn.COUNT(Unit.id))
+        .where(
+            (Unit.task == task_id)
+            & Unit.worker.in_(ids)
+            & (Unit.unit_index >= 0)
+            & Unit.status.in_([s.value for s in SUBMITTED_UNIT_STATUSES])
+        )
+        .group_by(Unit.worker)
+        .tuples()
+    )
+    errors = Review.select(Review.worker).where(
+        Review.worker.in_(ids) & (Review.task == task_id) & (Review.kind == ReviewKind.SCREEN_ERROR.value)
+    )
+    erred = {int(worker) for (worker,) in errors.tuples()}
+    rows = {row[0]: row for row in submissions}
+    kinds = {True: ReviewKind.SCREEN_PASS.value, False: ReviewKind.SCREEN_FAIL.value}
+    Review.insert_many(
+        [(kinds[rows[a][4]], rows[a][1], w, task_id, "", "", now) for a, w in grading.items()],
+        fields=[
+            Review.kind,
+            Review.unit,
+            Review.worker,
+            Review.task,
+            Review.feedback,
+            Review.reviewer,
+            Review.created_at,
+        ],
+    ).execute()
+    for agent, worker in grading.items():
+        if not rows[agent][4]:
+            screened.granted[agent] = (worker, 0)
+        elif done.get(worker, 0) >= units and worker not in erred:
+            screened.granted[agent] = (worker, 1)
+    grant_many(qualification, dict(screened.granted.values()), now)
     return screened
 
 

@@ -50,7 +50,7 @@ from mephisto_core.operations.run.gold_group import (
 )
 from mephisto_core.operations.run.onboarding_group import Grading, OnboardingGroup
 from mephisto_core.operations.run.onboarding_starts import start_together
-from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX
+from mephisto_core.operations.run.quality_checks import GOLD_UNIT_INDEX, screening_pending_of
 from mephisto_core.operations.run.refusal_reads import refusal_standings
 from mephisto_core.operations.run.replies import (
     NOT_QUALIFIED_ONBOARDING,
@@ -136,8 +136,8 @@ class HelloGroup(_PoolGroup):
             plan.limit = (int(pool.ctx.task.id), limit)
         if postgres:
             plan.required = _requirements(pool)
-            if pool.ctx.config.task.screening is not None:  # judged by the claim's screening requirement
-                plan.checked.add(pool.ctx.screening_qualification)
+        if pool.ctx.config.task.screening is not None:  # judged here (SQLite), or by the claim's requirement
+            plan.checked.add(pool.ctx.screening_qualification)
         if pool.ctx.rules.gold and postgres:  # all of them to the gold statement, which tells who is due
             plan.gold = plan_gold(pool, plain, now, found)
             return plan
@@ -400,21 +400,26 @@ def _requirements(pool: WorkerPool) -> list[Requirement]:
 
 
 def _judged_here(pool: WorkerPool, ids: dict[str, int], checked: set[str]) -> dict[str, int]:
-    """The workers of `ids` whose grants meet the run's requirements and who passed its onboarding test (the
-    others go the usual way: refused, or to the test). A requirement may name a qualification the claim checks
-    itself (a follow-up run open only to `<task>-screened` = 1): it is judged here too, as the usual way judges
-    every requirement, and the claim still leaves out those who hold it."""
+    """The workers of `ids` whose grants meet the run's requirements, who passed its onboarding test and are
+    screened or still being screened (the others go the usual way: refused, or to the test). A requirement may name
+    a qualification the claim checks itself (a follow-up run open only to `<task>-screened` = 1): it is judged here
+    too, as the usual way judges every requirement, and the claim still leaves out those who hold it."""
     ctx, task = pool.ctx, pool.ctx.config.task
     if not checked and not task.qualifications:
         return ids
     onboarding = ctx.blueprint.has_onboarding()
     names = set(checked) | {requirement.name for requirement in task.qualifications}
     grants = pool.grants_of(list(ids.values()), names)
+    screened = ctx.screening_qualification
+    unscreened = [w for w in ids.values() if grants.get(w, {}).get(screened) is None]
+    pending = screening_pending_of(ctx, unscreened) if task.screening is not None else set()
     claiming = {}
     for name, worker_id in ids.items():
         held = grants.get(worker_id, {})
         if onboarding and held.get(ctx.onboarding_qualification) in (None, 0):
             continue  # the test to take, or failed
+        if task.screening is not None and (held.get(screened) == 0 or worker_id in pending):
+            continue  # failed the screening, or waits for a person
         if unmet_requirement(held, task.qualifications) is None:
             claiming[name] = worker_id
     return claiming
@@ -453,11 +458,14 @@ class SubmitGroup(_PoolGroup):
         plan = _Completions(len(jobs), utcnow())
         agents: set[int] = set()
         keys: set[str] = set()
+        screening = ctx.rules.screening is not None and self.screened.together()
         for position, (agent_id, is_onboarding, submit_key, outputs, upload_ids) in enumerate(jobs):
             claim = None if is_onboarding or upload_ids else pool.claimed_unit(agent_id)
             if claim is None or agent_id in agents or submit_key in keys:
                 continue
             unit_id, unit_index, inputs = claim
+            if ctx.rules.screening is not None and unit_index != GOLD_UNIT_INDEX and not screening:
+                continue  # screened when stored, the usual way
             if ctx.blueprint.validate_outputs(inputs, outputs, []):
                 continue  # answered with the errors the usual way
             gold = screened = None
@@ -465,10 +473,10 @@ class SubmitGroup(_PoolGroup):
                 gold = gold_submission(pool, agent_id, unit_id, outputs, submit_key)
                 if gold is None:
                     continue  # graded when stored, the usual way
-            elif ctx.rules.screening is not None:
+            elif screening:
                 screened = self.screened.row(agent_id, unit_id, inputs, outputs, submit_key)
                 if screened is None:
-                    continue  # screened when stored, the usual way
+                    continue  # the validator raised: the usual way
             agents.add(agent_id)
             keys.add(submit_key)
             if gold is not None:

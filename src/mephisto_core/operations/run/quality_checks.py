@@ -179,6 +179,22 @@ def screening_pending(ctx: RunContext, worker_id: int) -> bool:
     return _screening_failed_to_run(ctx, worker_id)
 
 
+def screening_pending_of(ctx: RunContext, worker_ids: Sequence[int]) -> set[int]:
+    """Which of `worker_ids` wait for a person (`screening_pending`), read for all at once."""
+    if not worker_ids:
+        return set()
+    asking = Worker.alias("asking")
+    query = asking.select(asking.id, pending_column(ctx, asking.id)).where(asking.id.in_(list(worker_ids)))
+    return {int(worker_id) for worker_id, pending in query.tuples() if pending}
+
+
+def pending_column(ctx: RunContext, worker: Any) -> Any:
+    """`screening_pending` of `worker` (a worker id column of an outer query), as a column."""
+    assert ctx.config.task.screening is not None
+    done = submitted_units(ctx, worker) >= ctx.config.task.screening.units
+    return done | pw.fn.EXISTS(screening_errors(ctx, worker))
+
+
 def _screening_failed_to_run(ctx: RunContext, worker_id: int) -> bool:
     return bool(screening_errors(ctx, worker_id).exists())
 

@@ -12,7 +12,7 @@ import peewee as pw
 
 from mephisto_core.data_model import Agent, AgentStatus, GrantedQualification, Qualification, Unit, Worker
 from mephisto_core.data_model.pool_sql_many import LIMITED_STATUSES
-from mephisto_core.operations.run.quality_checks import screening_errors, submitted_units
+from mephisto_core.operations.run.quality_checks import pending_column
 from mephisto_core.operations.run.run_context import RunContext
 
 
@@ -67,8 +67,7 @@ def refusal_standings(
         else pw.SQL("0")
     )
     if screening_units is not None:  # quality_checks.screening_pending's two reads, for each worker
-        submitted = submitted_units(ctx, asking.id)
-        columns.append((submitted >= screening_units) | pw.fn.EXISTS(screening_errors(ctx, asking.id)))
+        columns.append(pending_column(ctx, asking.id))
     else:
         columns.append(pw.SQL("0"))
     query = asking.select(*columns)

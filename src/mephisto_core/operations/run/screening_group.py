@@ -1,7 +1,8 @@
-"""A batch's submissions in a run with screening, together on PostgreSQL (data_model/screening_many.py): stored and,
-for workers not screened yet, graded and granted in one statement, where the usual way takes six to eight round
-trips per submission. The hellos of such a run claim together too: PostgreSQL's claim checks the screening itself
-(`pool_sql_many.SCREENING`). SQLite screens each the usual way (a few local statements).
+"""A batch's submissions in a run with screening, together (data_model/screening_many.py): stored and, for workers
+not screened yet, graded and granted in one statement on PostgreSQL, where the usual way takes six to eight round
+trips per submission (on SQLite, a few statements in the writer's transaction). The hellos of such a run claim
+together too: PostgreSQL's claim checks the screening itself (`pool_sql_many.SCREENING`); on SQLite the batch reads
+it for its workers (`pool_groups._judged_here`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mephisto_core.data_model.onboarding_many import ensure_qualification
+from mephisto_core.data_model.pool_sql_many import runs_many
 from mephisto_core.data_model.screening_many import ScreenedSubmission, complete_screened_many
 from mephisto_core.operations.run import platform_grants
 
@@ -28,16 +30,18 @@ class ScreenedSubmissions:
         self.pool = pool
         self._qualification_made = False
 
+    def together(self) -> bool:
+        """Whether this run's submissions are screened together: in a run where a worker holds one unit at a time
+        (the statement grades one submission per worker)."""
+        return runs_many(self.pool.queries) and self.pool.ctx.config.task.allowed_concurrent == 1
+
     def row(
         self, agent_id: int, unit_id: int, inputs: Any, outputs: dict[str, Any], key: str
     ) -> ScreenedSubmission | None:
-        """A submission of a run with screening, with the validator's verdict, to store together; None where it goes
-        the usual way: on SQLite, in a run where a worker may hold several units at once (the statement grades one
-        per worker), and when the validator raises (the usual way logs it and holds the worker for a person)."""
-        ctx = self.pool.ctx
-        validator = ctx.rules.screening
-        if validator is None or not self.pool.queries.statements().postgres or ctx.config.task.allowed_concurrent != 1:
-            return None
+        """A submission (of a run screened `together`), with the validator's verdict, to store together; None when
+        the validator raises: it goes the usual way, which logs it and holds the worker for a person."""
+        validator = self.pool.ctx.rules.screening
+        assert validator is not None
         try:
             passed = bool(validator(inputs, outputs))
         except Exception:  # the usual way runs it again, and keeps the submission with a screen_error record

@@ -246,11 +246,10 @@ class WorkerPool(AgentReleases):
     def hellos_group(self) -> bool:
         """Whether a batch's hellos may claim together (pool_groups.py): as `standing_decides_all`, but a run may
         also have required qualifications, a per-worker unit limit, an onboarding test and gold units, which the
-        batch reads for all its workers at once (`grants_of`, `units_done`, `quality_checks.gold_standings`), and on
-        PostgreSQL screening, which its claim checks (`pool_sql_many.SCREENING`)."""
-        ctx, task = self.ctx, self.ctx.config.task
-        screening_here = task.screening is None or self.queries.statements().postgres  # PostgreSQL's claim checks it
-        return ctx.accepting and screening_here and self._no_units.refusal(ctx.offers) is None
+        batch reads for all its workers at once (`grants_of`, `units_done`, `quality_checks.gold_standings` and
+        `screening_pending_of`; PostgreSQL's claim checks the screening itself, `pool_sql_many.SCREENING`)."""
+        ctx = self.ctx
+        return ctx.accepting and self._no_units.refusal(ctx.offers) is None
 
     def refusal_for_all(self) -> Refused | None:
         """The answer the usual way gives now to every hello of a known worker who holds nothing in this run (no
