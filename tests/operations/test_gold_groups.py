@@ -92,6 +92,11 @@ def test_due_and_new_workers_get_their_gold_units_in_one_statement_as_the_usual_
     assert _gold_unit_rows(answers[1]) == _gold_unit_rows(usual)
     assert _gold_unit_rows(answers[0])[0] == 1
     assert [Worker.get_by_id(Agent.get_by_id(a.agent_id).worker_id).name for a in answers] == ["alice", "carol", "dave"]
+    # the next batch of that form sends its one statement only: the id sequences are looked up once per form
+    sent = statements_sent(database, monkeypatch)
+    more = call(database, HelloGroup(pool).run_together, hellos("fay", "gus"))
+    monkeypatch.undo()
+    assert len(sent) == 1 and all(result[0].init_data["n"] == 100 for result in more), sent
     # their next hello resumes the gold unit they hold, as the usual way's would
     again = call(database, HelloGroup(pool).run_one, *hellos("carol")[0])
     assert isinstance(again, Assigned) and again.agent_id == answers[1].agent_id

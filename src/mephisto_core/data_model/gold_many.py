@@ -107,9 +107,9 @@ def make_gold_many(
     statements = queries.statements()
     name = "gold" + ("_meeting" if meeting(hellos) else "") + ("_required" if required else "")
     name += "_completing" if completing is not None else ""
-    _built(statements).setdefault(
-        name, _make_gold_sql(statements, meeting(hellos), bool(required), completing is not None)
-    )
+    built = _built(statements)
+    if name not in built:  # built once per form: it looks the id sequences up (a round trip)
+        built[name] = _make_gold_sql(statements, meeting(hellos), bool(required), completing is not None)
     run = queries.run_id
     params = ok_params(queries, provider_type, hellos, gold.now, checked, limit, required)
     params += ([index for index, _ in gold.items], [_JSON.db_value(inputs) for _, inputs in gold.items])
