@@ -109,7 +109,8 @@ def claim_many(
     sql = _built(statements)
     if statements.postgres:
         claim = _replanned(statements, _variant("claim", hellos, required))
-        claim_params = _claim_params(queries, provider_type, hellos, now, checked, limit, required)
+        claim_params = ok_params(queries, provider_type, hellos, now, checked, limit, required)
+        claim_params += _claim_tail(queries, now)
         return _claimed(claim.execute(claim_params).fetchall())
     run = queries.run_id
     names = _checked_names(queries, checked)
@@ -261,7 +262,7 @@ def claim_and_complete_many(
     if not queries.statements().postgres or not hellos or not submissions:
         claimed = claim_many(queries, provider_type, hellos, now, checked, limit, required) if hellos else Claimed()
         return claimed, complete_many(queries, submissions, now) if submissions else {}
-    claim = _claim_params(queries, provider_type, hellos, now, checked, limit, required)
+    claim = ok_params(queries, provider_type, hellos, now, checked, limit, required) + _claim_tail(queries, now)
     params = [*claim, *_complete_params(submissions, now)]
     rows = _replanned(queries.statements(), _variant("claim_complete", hellos, required)).execute(params).fetchall()
     # A completion's row has no hello position (NULL), and whether the unit moved where a claim has its index.
@@ -275,21 +276,10 @@ def _checked_names(queries: PoolQueries, checked: Collection[str]) -> tuple[str 
     return tuple(None if name in checked else name for name in queries.qualification_names)
 
 
-def _claim_params(
-    queries: PoolQueries,
-    provider_type: str,
-    hellos: Sequence[Hello],
-    now: dt.datetime,
-    checked: Collection[str],
-    limit: UnitLimit | None,
-    required: Sequence[Requirement],
-) -> list[Any]:
-    """PostgreSQL's claim's parameters."""
+def _claim_tail(queries: PoolQueries, now: dt.datetime) -> list[Any]:
+    """PostgreSQL's claim's parameters after those of its `ok_ctes` (`ok_params`)."""
     run = queries.run_id
-    params = ok_params(queries, provider_type, hellos, now, checked, limit, required)
-    params += (run, _LAUNCHED)
-    params += (_ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by)
-    return params
+    return [run, _LAUNCHED, _ASSIGNED, now, run, _IN_TASK, now, now, now, queries.held_by]
 
 
 def ok_params(

@@ -38,22 +38,27 @@ class Screened:
     granted: dict[int, tuple[int, int]]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Screening:
+    """A run's screening, as the statements take it: its qualification (`<task>-screened`, which must exist), how
+    many first units of the task it screens, and the task."""
+
+    qualification: str
+    units: int
+    task_id: int
+
+
 def complete_screened_many(
-    queries: PoolQueries,
-    submissions: Sequence[ScreenedSubmission],
-    qualification: str,
-    units: int,
-    task_id: int,
-    now: dt.datetime,
+    queries: PoolQueries, submissions: Sequence[ScreenedSubmission], screening: Screening, now: dt.datetime
 ) -> Screened:
-    """Store the submissions (as `complete_many`), and grade those of workers without a `qualification` grant
-    (`<task>-screened`, which must exist) as the usual way does; `units`: how many first units the run screens. At
-    most one submission per worker (a run where a worker holds one unit at a time), and keys distinct (the
-    caller's duty)."""
+    """Store the submissions (as `complete_many`), and grade those of workers without a grant of the screening's
+    qualification as the usual way does. At most one submission per worker (a run where a worker holds one unit at
+    a time), and keys distinct (the caller's duty)."""
     statements = queries.statements()
     if not statements.postgres:
-        return _complete_screened_sqlite(queries, submissions, qualification, units, task_id, now)
+        return _complete_screened_sqlite(queries, submissions, screening, now)
     _built(statements).setdefault("complete_screened", _COMPLETE_SCREENED)
+    qualification, units, task_id = screening.qualification, screening.units, screening.task_id
     agent_ids, unit_ids, outputs, keys, passed = _columns(submissions, 5)
     params: list[Any] = [agent_ids, unit_ids, [_JSON.db_value(v) for v in outputs], keys, passed]
     params += (qualification, task_id, sorted(s.value for s in SUBMITTED_UNIT_STATUSES), task_id)
@@ -71,15 +76,11 @@ def complete_screened_many(
 
 
 def _complete_screened_sqlite(
-    queries: PoolQueries,
-    submissions: Sequence[ScreenedSubmission],
-    qualification: str,
-    units: int,
-    task_id: int,
-    now: dt.datetime,
+    queries: PoolQueries, submissions: Sequence[ScreenedSubmission], screening: Screening, now: dt.datetime
 ) -> Screened:
     """SQLite, in the writer's transaction: the steps of PostgreSQL's statement, a statement each (the standing is
     read after the completion here, so the units submitted count this one)."""
+    qualification, units, task_id = screening.qualification, screening.units, screening.task_id
     moved = complete_many(queries, [(agent, unit, outputs, key) for agent, unit, outputs, key, _ in submissions], now)
     screened = Screened(moved, {})
     if not moved:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mephisto_core.data_model.onboarding_many import ensure_qualification
 from mephisto_core.data_model.pool_sql_many import runs_many
-from mephisto_core.data_model.screening_many import ScreenedSubmission, complete_screened_many
+from mephisto_core.data_model.screening_many import ScreenedSubmission, Screening, complete_screened_many
 from mephisto_core.operations.run import platform_grants
 
 if TYPE_CHECKING:
@@ -57,9 +57,8 @@ class ScreenedSubmissions:
         if not self._qualification_made:
             ensure_qualification(ctx.screening_qualification, f"Passed the screening of {ctx.task.name}")
             self._qualification_made = True
-        screened = complete_screened_many(
-            self.pool.queries, rows, ctx.screening_qualification, screening.units, int(ctx.task.id), now
-        )
+        run = Screening(ctx.screening_qualification, screening.units, int(ctx.task.id))
+        screened = complete_screened_many(self.pool.queries, rows, run, now)
         values = dict(screened.granted.values())
         told = platform_grants.to_tell(ctx, ctx.screening_qualification, values)
         grants: dict[int, Grants] = {
