@@ -103,8 +103,10 @@ def give_gold(
     made = make_gold_many(pool.queries, provider_type, gold.hellos, gold.units, checked, limit, required, completing)
     got = sorted(made.units.items())
     answers = pool.answer_claims([(unit, gold.hellos[i][3]) for i, unit in got])
-    workers = {i: int(unit.worker_id or 0) for i, unit in got}  # the statement gives each unit's worker
-    workers.update(made.not_due)
+    workers: dict[int, int] = dict(made.not_due)
+    for i, unit in got:
+        assert unit.worker_id is not None  # the statement gives each unit's worker
+        workers[i] = unit.worker_id
     pool.remember_gold_claims({unit.agent_id: (made.gold_index[i], workers[i]) for i, unit in got})
     pool.remember_worker_ids({gold.hellos[i][0]: worker_id for i, worker_id in workers.items()})
     given = GoldGiven({}, [], made.completed if completing is not None else None)
