@@ -154,3 +154,22 @@ def many_at_once(database: Any) -> None:
 
     if database.is_sqlite and not SQLITE_HAS_RETURNING:
         pytest.skip("SQLite before 3.35 runs each hello and submission on its own (no RETURNING)")
+
+
+@pytest.fixture
+def sent(database: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the writer's PostgreSQL connection sends, one entry per round trip (nothing on SQLite)."""
+    statements: list[str] = []
+    if database.is_sqlite:
+        return statements
+    from psycopg2.extensions import cursor
+
+    class Counting(cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            statements.append(query if isinstance(query, str) else str(query))
+            return super().execute(query, vars)
+
+    from mephisto_core.operations.run import db_writer
+
+    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
+    return statements

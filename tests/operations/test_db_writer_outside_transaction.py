@@ -93,23 +93,6 @@ async def _one_batch(
         writer.stop()
 
 
-@pytest.fixture
-def sent(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What the writer's PostgreSQL connection sends, one entry per round trip (nothing on SQLite)."""
-    statements: list[str] = []
-    if database.is_sqlite:
-        return statements
-    from psycopg2.extensions import cursor
-
-    class Counting(cursor):  # type: ignore[misc]
-        def execute(self, query: Any, vars: Any = None) -> Any:
-            statements.append(query if isinstance(query, str) else str(query))
-            return super().execute(query, vars)
-
-    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
-    return statements
-
-
 def test_a_batch_of_one_standing_group_is_one_round_trip_and_answered_once_committed(
     database: Database, database_target: DatabaseTarget, sent: list[str]
 ) -> None:

@@ -8,7 +8,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_db_writer_outside_transaction import sent  # noqa: F401  # a fixture
 
 from mephisto_core.abstractions.platform_sync import PlatformOutcome
 from mephisto_core.data_model import Database, Qualification, Review, ReviewKind, Worker
