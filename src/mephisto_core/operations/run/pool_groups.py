@@ -6,8 +6,9 @@ statement.
 Only the plain cases go together: a known worker's hello when their standing decides it, with the run's required
 qualifications, onboarding test, gold units and per-worker unit limit read for the batch at once
 (`WorkerPool.hellos_group`); and the submission of a unit this process claimed, without uploads, that its blueprint
-accepts and that no quality check grades but a gold unit's on PostgreSQL (gold_group.py). Everything else (and
-anything the shared statements did not settle) runs the usual way, one by one, with the same answers as before.
+accepts, graded together when it is a gold unit's (on PostgreSQL, gold_group.py) or screened (screening_group.py).
+Everything else (and anything the shared statements did not settle) runs the usual way, one by one, with the same
+answers as before.
 """
 
 from __future__ import annotations
@@ -492,8 +493,8 @@ class SubmitGroup(_PoolGroup):
         return plan
 
     def complete_screened(self, plan: _Completions) -> None:
-        """Store and grade the plan's submissions of a run with screening in one statement (PostgreSQL,
-        screening_group.py): into `plan.screened_moved` and `plan.screened_grants`."""
+        """Store and grade the plan's submissions of a run with screening together (screening_group.py: one
+        statement on PostgreSQL): into `plan.screened_moved` and `plan.screened_grants`."""
         if plan.screened and not plan.screened_stored:
             plan.screened_moved, plan.screened_grants = self.screened.store(plan.screened, plan.now)
             plan.screened_stored = True
@@ -544,12 +545,12 @@ class _Completions:
     gold: list[GoldSubmission] = dataclasses.field(default_factory=list)
     gold_moved: dict[int, bool] = dataclasses.field(default_factory=dict)
     gold_stored: bool = False  # the gold submissions' statement ran (committed, on PostgreSQL)
-    #: the submissions of a run with screening (PostgreSQL), graded as they are stored (`complete_screened`)
+    #: the submissions of a run with screening, graded as they are stored (`complete_screened`)
     screened_positions: list[int] = dataclasses.field(default_factory=list)
     screened: list[ScreenedSubmission] = dataclasses.field(default_factory=list)
     screened_moved: dict[int, bool] = dataclasses.field(default_factory=dict)
     screened_grants: dict[int, Grants] = dataclasses.field(default_factory=dict)
-    screened_stored: bool = False  # their statement ran (committed)
+    screened_stored: bool = False  # they were stored (on PostgreSQL committed by their statement)
 
 
 class PoolGroup(_PoolGroup):
