@@ -78,9 +78,16 @@ def _break_channel_repeatedly(
 ) -> int:
     """Break the channel each time `every` more units are acknowledged; return how often it was broken.
 
-    The 1st, 3rd and 5th break cut it (what was in flight is lost); the others also keep the router
-    unreachable for 0.4 s, so pages get `unavailable` meanwhile.
+    The 1st, 3rd and 5th break cut it with requests in flight: for 0.3 s before the cut the operator's answers are
+    thrown away, so every page is waiting for one when it comes (a bare cut found nothing in flight now and then,
+    and the test then exercised no loss at all). The others also keep the router unreachable for 0.4 s, so pages
+    get `unavailable` meanwhile.
     """
+
+    def cut_and_heal() -> None:
+        proxy.cut()
+        proxy.swallow_downstream = False
+
     breaks = 0
     while breaks < times:
         threshold = (breaks + 1) * every
@@ -90,7 +97,9 @@ def _break_channel_repeatedly(
             time.sleep(0.4)
             operator.call(proxy.resume())
         else:
-            operator.call_soon(proxy.cut)
+            operator.call_soon(lambda: setattr(proxy, "swallow_downstream", True))
+            time.sleep(0.3)
+            operator.call_soon(cut_and_heal)
         breaks += 1
         wait_until(lambda: proxy.open_connections == 1, 10, "the operator reconnecting its channel")
     return breaks
@@ -120,6 +129,7 @@ def test_submits_acknowledged_across_channel_cuts_are_stored_exactly_once(
 
     acknowledged = [key for page in pages for key in page.acknowledged]
     assert sum(counts) == len(acknowledged) == rows
+    assert proxy.swallowed_bytes > 0, "no answer was in flight at a cut"
     assert sum(page.resends for page in pages) > 0, "no request was ever lost to a break"
     stored = assert_acknowledged_stored_once(acknowledged)
     assert sorted(stored) == sorted(acknowledged)
