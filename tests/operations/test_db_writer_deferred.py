@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from mephisto_core.data_model import Database, Worker
-from mephisto_core.operations.run import db_writer
 from mephisto_core.operations.run.db_writer import DatabaseWriter
 
 
@@ -44,21 +41,6 @@ async def run_batch(writer: DatabaseWriter, *jobs: tuple[Any, ...]) -> list[Any]
         return await asyncio.gather(*calls, return_exceptions=True)
     finally:
         writer.stop()
-
-
-def sent_by_the_writer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What the writer's PostgreSQL connection sends from now on, one entry per round trip."""
-    from psycopg2.extensions import cursor
-
-    sent: list[str] = []
-
-    class Counting(cursor):  # type: ignore[misc]
-        def execute(self, query: Any, vars: Any = None) -> Any:
-            sent.append(query if isinstance(query, str) else str(query))
-            return super().execute(query, vars)
-
-    monkeypatch.setattr(db_writer, "_deferring_cursor", db_writer._make_deferring_cursor(Counting))
-    return sent
 
 
 def names() -> list[str]:
@@ -98,12 +80,9 @@ def test_a_batch_that_sends_no_statement_commits_nothing_and_answers(database: D
     assert names() == ["later"]
 
 
-def test_postgresql_sends_begin_and_savepoints_with_the_jobs_statements(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgresql_sends_begin_and_savepoints_with_the_jobs_statements(database: Database, sent: list[str]) -> None:
     if database.is_sqlite:
         return  # SQLite's savepoints are statements of their own (no round trips to save); the test above holds
-    sent = sent_by_the_writer(monkeypatch)
     writer = DatabaseWriter(database)
     results = asyncio.run(
         run_batch(writer, (add_worker, "a"), (no_statement, "q"), (add_worker_twice, "t"), (add_worker, "b"))
@@ -120,12 +99,9 @@ def test_postgresql_sends_begin_and_savepoints_with_the_jobs_statements(
     assert sent[5] == "COMMIT"
 
 
-def test_postgresql_sends_nothing_for_a_batch_whose_jobs_send_no_statement(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgresql_sends_nothing_for_a_batch_whose_jobs_send_no_statement(database: Database, sent: list[str]) -> None:
     if database.is_sqlite:
         return  # SQLite's BEGIN and COMMIT cost no round trip
-    sent = sent_by_the_writer(monkeypatch)
     writer = DatabaseWriter(database)
     results = asyncio.run(run_batch(writer, (no_statement, "x"), (fail_before_any_statement, "y"), (no_statement, "z")))
     assert results[0] == "x" and results[2] == "z" and isinstance(results[1], ValueError)
